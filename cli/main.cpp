@@ -1,0 +1,187 @@
+// lutdose: the command-line program. Only argument parsing and calls into the engine library.
+#include <CLI/CLI.hpp>
+
+#include <cmath>
+#include <iostream>
+#include <sstream>
+
+#include "lutdose/data_dir.h"
+#include "lutdose/error.h"
+#include "lutdose/models/exponential.h"
+#include "lutdose/pipeline.h"
+#include "lutdose/results.h"
+#include "lutdose/svalues.h"
+#include "lutdose/version.h"
+
+namespace {
+
+// Options shared by `run` and `fit`.
+struct FitArgs {
+  std::string tac;
+  std::string function = "auto";
+  std::vector<std::string> functions = {"E1p", "E1", "E2u", "E2"};
+  std::string error_model = "proportional";
+  std::string aicc_k = "fit";
+  std::string head = "linear";
+  double activity_MBq = NAN;
+  double half_life_h = 0;
+  std::string data_dir;
+};
+
+std::string function_help() {
+  std::ostringstream s;
+  s << "Fit function: auto (choose by AICc among --functions) or one of:";
+  for (const auto& f : lutdose::models::exponential_family())
+    s << "\n  " << f.id() << " (K=" << f.n_parameters() << "): " << f.formula();
+  return s.str();
+}
+
+void add_fit_options(CLI::App* cmd, FitArgs& a, bool activity_required) {
+  cmd->add_option("--tac", a.tac,
+                  "TAC table (CSV): columns voi, time_h, activity_MBq; optional patient, cycle, "
+                  "volume_mL, mass_g, activity_u_MBq. Activities as measured, not decay-corrected.")
+      ->required();
+  auto* act = cmd->add_option("--activity-MBq", a.activity_MBq,
+                              "Administered activity [MBq], net of the residual in syringe and line");
+  if (activity_required) act->required();
+  cmd->add_option("--function", a.function, function_help())->capture_default_str();
+  cmd->add_option("--functions", a.functions,
+                  "Candidates for --function auto (ids separated by commas)")
+      ->delimiter(',')
+      ->capture_default_str();
+  cmd->add_option("--error-model", a.error_model,
+                  "Weighting: proportional (sigma = b*y, weights 1/y^2), constant (unweighted "
+                  "least squares) or input (sigma = activity_u_MBq of the table)")
+      ->capture_default_str();
+  cmd->add_option("--aicc-k", a.aicc_k,
+                  "K in AIC/AICc: fit (fitted parameters) or fit+1 (plus the estimated variance)")
+      ->capture_default_str();
+  cmd->add_option("--trapezoid-head", a.head,
+                  "Head of the trapezoid fallback (0 to first point): linear (from A(0)=0) or "
+                  "constant")
+      ->capture_default_str();
+  cmd->add_option("--half-life-h", a.half_life_h,
+                  "Override the ICRP-107 half-life [h] (recorded in the output)");
+  cmd->add_option("--data-dir", a.data_dir,
+                  "Reference data directory (default: $LUTDOSE_DATA_DIR, the install prefix, or "
+                  "the build's source tree)");
+}
+
+lutdose::RunOptions make_run_options(const FitArgs& a) {
+  lutdose::RunOptions o;
+  o.data_dir = lutdose::find_data_dir(a.data_dir);
+  o.tac_path = a.tac;
+  o.administered_MBq = a.activity_MBq;
+  o.half_life_override_h = a.half_life_h;
+  if (a.half_life_h < 0 || !std::isfinite(a.half_life_h))
+    lutdose::throw_input_error("--half-life-h", "the half-life", lutdose::format_number(a.half_life_h),
+                               "a half-life > 0 h");
+  o.fit.error_model = lutdose::parse_error_model(a.error_model);
+  if (a.aicc_k == "fit") o.fit.aicc_k = lutdose::AiccParameterCount::fit_parameters;
+  else if (a.aicc_k == "fit+1") o.fit.aicc_k = lutdose::AiccParameterCount::fit_parameters_plus_one;
+  else lutdose::throw_input_error("--aicc-k", "the AICc parameter count", a.aicc_k, "fit or fit+1");
+  if (a.head == "linear") o.fit.trapezoid_head = lutdose::TrapezoidHead::linear;
+  else if (a.head == "constant") o.fit.trapezoid_head = lutdose::TrapezoidHead::constant;
+  else lutdose::throw_input_error("--trapezoid-head", "the trapezoid head", a.head, "linear or constant");
+  o.fit.candidates = a.functions;
+  for (const auto& id : a.functions)
+    if (!lutdose::models::find_exponential(id))
+      lutdose::throw_input_error("--functions", "the fit function", id,
+                                 "ids of the exponential family (E1p, E1, E2u, E2, E2b, E3u)");
+  if (a.function != "auto") {
+    if (!lutdose::models::find_exponential(a.function))
+      lutdose::throw_input_error("--function", "the fit function", a.function,
+                                 "auto or one of E1p, E1, E2u, E2, E2b, E3u");
+    o.fit.forced_function = a.function;
+  }
+  return o;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "lutdose " LUTDOSE_VERSION
+      ": patient dosimetry for 177Lu peptide receptor radionuclide therapy.\n"
+      "TACs (activity in MBq at hours after the reference time) -> fits -> time-integrated "
+      "activities (MBq h) -> absorbed doses (Gy). Exit status: 0 success, 2 bad input, 1 internal "
+      "error.",
+      "lutdose"};
+  app.set_version_flag("--version", "lutdose " LUTDOSE_VERSION);
+  app.require_subcommand(1);
+
+  FitArgs run_args;
+  std::string out_dir, phantom, tumour_method = "sphere", composition = "100%/0%";
+  double density = 1.03;
+  bool quiet = false;
+  auto* run = app.add_subcommand(
+      "run",
+      "Full pipeline from a TAC table: fit every VOI, integrate to TIA, compute self-doses; "
+      "writes DIR/results.json and DIR/results.csv and prints a table.");
+  add_fit_options(run, run_args, true);
+  std::string phantom_help = "Phantom / S-value set:";
+  for (const auto& [n, d] : lutdose::phantoms()) phantom_help += "\n  " + n + ": " + d;
+  run->add_option("--phantom", phantom, phantom_help)->required();
+  run->add_option("--out", out_dir, "Output directory (created; files replaced atomically)")->required();
+  run->add_option("--tumour-method", tumour_method,
+                  "Dose to tumour_*/lesion_* VOIs: sphere (sphere S-values) or local (electron "
+                  "energy deposited locally)")
+      ->capture_default_str();
+  run->add_option("--sphere-composition", composition,
+                  "Sphere composition, soft tissue/bone: 100%/0%, 75%/25%, 50%/50%, 25%/75%, 0%/100%")
+      ->capture_default_str();
+  run->add_option("--density-g-per-mL", density,
+                  "Density that turns an organ's volume_mL into mass [g/mL]")
+      ->capture_default_str();
+  run->add_flag("--quiet", quiet, "Do not print the table");
+
+  FitArgs fit_args;
+  auto* fit = app.add_subcommand(
+      "fit", "Fits only: prints results.json without doses to standard output.");
+  add_fit_options(fit, fit_args, false);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::cerr << "lutdose: " << e.what() << "\n(see lutdose --help)\n";
+    return 2;
+  }
+
+  try {
+    if (run->parsed()) {
+      auto o = make_run_options(run_args);
+      lutdose::DoseOptions d;
+      d.phantom = phantom;
+      d.tumour_method = lutdose::parse_tumour_method(tumour_method);
+      d.sphere_composition = composition;
+      d.organ_density_g_per_mL = density;
+      o.dose = d;
+      const auto series = lutdose::read_tac_table(run_args.tac);
+      const auto result = lutdose::run_tac_table(series, o);
+      lutdose::write_output_files(out_dir, {{"results.json", lutdose::to_json(result, true).dump(2) + "\n"},
+                                            {"results.csv", lutdose::to_csv(result)}});
+      if (!quiet) {
+        lutdose::print_table(result, std::cout);
+        std::cout << "\nwritten: " << out_dir << "/results.json, " << out_dir << "/results.csv\n";
+      }
+    } else if (fit->parsed()) {
+      auto o = make_run_options(fit_args);
+      const auto series = lutdose::read_tac_table(fit_args.tac);
+      const auto result = lutdose::run_tac_table(series, o);
+      std::cout << lutdose::to_json(result, false).dump(2) << "\n";
+    }
+  } catch (const lutdose::InputError& e) {
+    std::cerr << "lutdose: error: " << e.what() << "\n";
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "lutdose: internal error: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}

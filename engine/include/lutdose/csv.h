@@ -1,0 +1,33 @@
+// A small CSV reader (RFC 4180 quoting, '#' comment lines, blank lines skipped) that keeps line
+// numbers for error messages. Used for the TAC table and the reference data tables.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+namespace lutdose {
+
+struct CsvRow {
+  int line = 0;  //!< 1-based line number in the file
+  std::vector<std::string> cells;
+};
+
+struct CsvTable {
+  std::string path;
+  std::vector<std::string> header;
+  std::vector<CsvRow> rows;
+  //! Column index of a header name, or -1.
+  int column(const std::string& name) const;
+};
+
+//! Reads a CSV file with a header line. Throws InputError for a missing file, an unterminated
+//! quote, or a row whose number of cells differs from the header.
+CsvTable read_csv(const std::string& path);
+
+//! Strict number parsing: the whole cell must be a number (surrounding blanks allowed).
+bool parse_double(const std::string& text, double& value);
+
+std::string trim(const std::string& s);
+
+}  // namespace lutdose

@@ -1,0 +1,123 @@
+// Fitting a time-activity curve (TAC) with the exponential family and choosing among candidates
+// (methods.md §2.3-2.6).
+//
+// Each function is fitted by weighted least squares with variable projection: the amplitudes
+// enter linearly and are solved exactly for given rates; the biological rates are fitted by
+// Eigen's Levenberg-Marquardt (MINPACK port) in log-transformed, ordered parameters
+// (lambda_1 = e^theta_1, lambda_2 = lambda_1 + e^theta_2, ...), so every rate is >= 0 and rates
+// stay ordered. Several deterministic starting points (curve stripping plus a grid of fast rates)
+// are tried and the best weighted RSS kept. Covariance, TIA and its uncertainty are computed in
+// the natural parameters (amplitudes in MBq, rates in 1/h).
+#pragma once
+
+#include <Eigen/Dense>
+
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "lutdose/models/exponential.h"
+
+namespace lutdose {
+
+//! How the standard deviation of each activity is modelled (methods.md §2.3).
+enum class ErrorModel {
+  constant,      //!< sigma_i = sigma0 (unknown): ordinary least squares
+  proportional,  //!< sigma_i = b * y_i (b unknown): weights 1/y_i^2
+  input,         //!< sigma_i = activity_u_MBq from the TAC table (absolute)
+};
+std::string to_string(ErrorModel m);
+//! Parses "constant" / "proportional" / "input"; throws InputError otherwise.
+ErrorModel parse_error_model(const std::string& s);
+
+//! What counts as K in AIC/AICc (methods.md §2.5: papers differ).
+enum class AiccParameterCount {
+  fit_parameters,           //!< K = number of fitted parameters
+  fit_parameters_plus_one,  //!< K = fitted parameters + 1 for the estimated variance
+};
+std::string to_string(AiccParameterCount k);
+
+//! Head (0 -> t1) rule of the trapezoid integration (methods.md §2.6).
+enum class TrapezoidHead {
+  linear,    //!< linear rise from A(0) = 0: A1 * t1 / 2
+  constant,  //!< A(t) = A1 on [0, t1]: A1 * t1
+};
+std::string to_string(TrapezoidHead h);
+
+struct FitOptions {
+  //! Candidate functions for automatic selection (ids of the exponential family).
+  std::vector<std::string> candidates = {"E1p", "E1", "E2u", "E2"};
+  //! A function id to force, or empty for automatic selection by AICc.
+  std::string forced_function;
+  ErrorModel error_model = ErrorModel::proportional;
+  AiccParameterCount aicc_k = AiccParameterCount::fit_parameters;
+  TrapezoidHead trapezoid_head = TrapezoidHead::linear;
+  //! Floor of a proportional-model activity, as a fraction of the largest activity of the TAC
+  //! (a zero activity would otherwise get an infinite weight). Points at the floor are flagged.
+  double proportional_floor_fraction = 1e-3;
+};
+
+//! The fit of one function to one TAC.
+struct CandidateFit {
+  std::string function;
+  int n_points = 0;
+  int n_parameters = 0;  //!< K of the function (fitted parameters)
+  bool fitted = false;   //!< the optimiser produced parameters
+  std::vector<std::string> parameter_names;
+  Eigen::VectorXd parameters;   //!< natural parameters (A in MBq, lambda_bio in 1/h)
+  Eigen::MatrixXd covariance;   //!< of the parameters; NaN where not estimable
+  Eigen::VectorXd parameter_cv;  //!< standard uncertainty / |value|
+  Eigen::MatrixXd correlation;
+  Eigen::VectorXd fitted_MBq;             //!< f(t_i)
+  Eigen::VectorXd standardized_residuals;  //!< (y_i - f_i) / sigma_i (sigma scaled where relative)
+  double weighted_rss = std::numeric_limits<double>::quiet_NaN();
+  double r_squared = std::numeric_limits<double>::quiet_NaN();
+  double aic = std::numeric_limits<double>::quiet_NaN();
+  double aicc = std::numeric_limits<double>::quiet_NaN();  //!< NaN when n < K' + 2
+  int rank = 0;
+  double tia_MBq_h = std::numeric_limits<double>::quiet_NaN();
+  double tia_u_MBq_h = std::numeric_limits<double>::quiet_NaN();
+  int starts = 0;
+  int evaluations = 0;
+  //! Quality findings (methods.md §2.4); any of them makes accepted false.
+  std::vector<std::string> flags;
+  bool accepted = false;
+};
+
+//! The result for one TAC: every candidate and the chosen TIA.
+struct TacFit {
+  std::string method;    //!< "fit" or "trapezoid"
+  std::string function;  //!< chosen function id, or "trapezoid"
+  int selected = -1;     //!< index into candidates, -1 for the trapezoid
+  std::vector<CandidateFit> candidates;
+  double tia_MBq_h = std::numeric_limits<double>::quiet_NaN();
+  double tia_u_MBq_h = std::numeric_limits<double>::quiet_NaN();
+  bool accepted = false;       //!< the chosen result meets the quality criteria
+  std::string selection;       //!< why this result was chosen, in words
+  std::vector<std::string> notes;
+};
+
+//! Fits one function. `sigma_MBq` is used with ErrorModel::input (size n), else ignored.
+CandidateFit fit_function(const models::ExponentialFunction& f, const Eigen::VectorXd& t_h,
+                          const Eigen::VectorXd& a_MBq, const Eigen::VectorXd& sigma_MBq,
+                          double lambda_p_per_h, const FitOptions& options);
+
+//! Fits all candidates (or the forced function), selects one, falls back to the trapezoid.
+//! Throws InputError for an unknown function id or a forced function with more parameters than
+//! points. `where` names the TAC in messages.
+TacFit fit_tac(const Eigen::VectorXd& t_h, const Eigen::VectorXd& a_MBq,
+               const Eigen::VectorXd& sigma_MBq, double lambda_p_per_h, const FitOptions& options,
+               const std::string& where);
+
+//! Trapezoid integration with the chosen head and a physical-decay tail A_n / lambda_p
+//! (methods.md §2.6). u_MBq_h is NaN unless sigma_MBq is given (size n).
+struct TrapezoidResult {
+  double tia_MBq_h;
+  double tia_u_MBq_h;
+  double head_MBq_h, body_MBq_h, tail_MBq_h;
+};
+TrapezoidResult trapezoid_tia(const Eigen::VectorXd& t_h, const Eigen::VectorXd& a_MBq,
+                              const Eigen::VectorXd& sigma_MBq, double lambda_p_per_h,
+                              TrapezoidHead head);
+
+}  // namespace lutdose

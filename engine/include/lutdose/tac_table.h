@@ -1,0 +1,36 @@
+// The TAC table (design.md §4.2): long-format CSV, one row per VOI per time point.
+// Columns (header required, any order): voi, time_h, activity_MBq; optional patient, cycle,
+// volume_mL, mass_g, activity_u_MBq. Lines starting with '#' are comments.
+#pragma once
+
+#include <Eigen/Dense>
+
+#include <string>
+#include <vector>
+
+namespace lutdose {
+
+//! One VOI's time-activity curve of one patient and cycle, in file order.
+struct TacSeries {
+  std::string patient;  //!< "" when the table has no patient column
+  int cycle = 1;
+  std::string voi;
+  Eigen::VectorXd time_h;
+  Eigen::VectorXd activity_MBq;    //!< activity present at time_h, not decay-corrected
+  Eigen::VectorXd activity_u_MBq;  //!< standard uncertainty, empty when not given
+  std::vector<double> volume_mL;   //!< per row; NaN where not given
+  std::vector<double> mass_g;      //!< per row; NaN where not given
+  std::vector<int> lines;          //!< line numbers in the file, for messages
+  std::string where() const;       //!< "patient P, cycle C, VOI V" for messages
+};
+
+//! The columns a TAC table may have.
+const std::vector<std::string>& tac_columns();
+
+//! Reads and validates a TAC table. Throws InputError naming the file, line, column and value
+//! for: a missing file or column, an unknown column, a malformed or non-finite number, a negative
+//! activity or time, a non-positive uncertainty, volume or mass, times not strictly increasing
+//! within a VOI, an empty VOI name.
+std::vector<TacSeries> read_tac_table(const std::string& path);
+
+}  // namespace lutdose

@@ -1,0 +1,492 @@
+#include "lutdose/fitting.h"
+
+#include <algorithm>
+#include <cmath>
+#include <unsupported/Eigen/NonLinearOptimization>
+
+#include "lutdose/error.h"
+
+namespace lutdose {
+
+using models::ExponentialFunction;
+using Eigen::MatrixXd;
+using Eigen::VectorXd;
+
+std::string to_string(ErrorModel m) {
+  switch (m) {
+    case ErrorModel::constant: return "constant";
+    case ErrorModel::proportional: return "proportional";
+    case ErrorModel::input: return "input";
+  }
+  return "?";
+}
+
+ErrorModel parse_error_model(const std::string& s) {
+  if (s == "constant") return ErrorModel::constant;
+  if (s == "proportional") return ErrorModel::proportional;
+  if (s == "input") return ErrorModel::input;
+  throw_input_error("--error-model", "the error model", s, "constant, proportional or input");
+}
+
+std::string to_string(AiccParameterCount k) {
+  return k == AiccParameterCount::fit_parameters ? "fit-parameters" : "fit-parameters+1";
+}
+
+std::string to_string(TrapezoidHead h) { return h == TrapezoidHead::linear ? "linear" : "constant"; }
+
+namespace {
+
+constexpr double NaN = std::numeric_limits<double>::quiet_NaN();
+// Range of the log-transformed rate increments: e^-30 ~ 1e-13 1/h (no clearance) to
+// e^7 ~ 1100 1/h (gone within seconds); outside it the data carry no information on a rate.
+constexpr double THETA_MIN = -30.0;
+constexpr double THETA_MAX = 7.0;
+// A biological rate (or a rate increment) below this is "at its lower bound" [1/h]:
+// 1e-6 1/h is a biological half-life of 80 years.
+constexpr double RATE_AT_BOUND_PER_H = 1e-6;
+// A component whose value at the first time point is below this fraction of its amplitude
+// was over before the first measurement: its rate is not identifiable from the data.
+constexpr double FAST_COMPONENT_FRACTION = 1e-6;
+// Acceptance criteria of methods.md §2.4 (K12): every CV < 50 %, all |correlations| < 0.8.
+constexpr double MAX_CV = 0.5;
+constexpr double MAX_ABS_CORRELATION = 0.8;
+// Weighted RSS below (RSS_FLOOR_RELATIVE * rms of weighted data)^2 per point is taken as equal to
+// that floor in AIC: differences beyond the numerical resolution of the fit carry no information
+// and would otherwise decide AICc ties between exact fits of noise-free data.
+constexpr double RSS_FLOOR_RELATIVE = 1e-9;
+// Relative pivot threshold for the rank of the column-scaled Jacobian.
+constexpr double RANK_THRESHOLD = 1e-9;
+
+VectorXd rates_from_theta(const VectorXd& theta) {
+  VectorXd lambda(theta.size());
+  double acc = 0.0;
+  for (Eigen::Index r = 0; r < theta.size(); ++r) {
+    acc += std::exp(std::clamp(theta(r), THETA_MIN, THETA_MAX));
+    lambda(r) = acc;
+  }
+  return lambda;
+}
+
+VectorXd theta_from_rates(const std::vector<double>& lambda) {
+  VectorXd theta(static_cast<Eigen::Index>(lambda.size()));
+  double prev = 0.0;
+  for (size_t r = 0; r < lambda.size(); ++r) {
+    const double inc = std::max(lambda[r] - prev, 1e-8);
+    theta(static_cast<Eigen::Index>(r)) = std::clamp(std::log(inc), THETA_MIN, THETA_MAX);
+    prev = std::max(lambda[r], prev + inc);
+  }
+  return theta;
+}
+
+// Variable projection: for given rates, amplitudes by weighted linear least squares.
+struct Projection {
+  const ExponentialFunction& f;
+  const VectorXd& t;
+  const VectorXd& s;   // sqrt of the weights, 1/sigma_i
+  const VectorXd& sy;  // s .* y
+  double lambda_p;
+
+  // Returns amplitudes; fills q1 (orthonormal basis of the weighted design's column space).
+  VectorXd solve(const VectorXd& lambda, MatrixXd* q1) const {
+    const MatrixXd phi_w = s.asDiagonal() * f.basis(t, lambda, lambda_p);
+    Eigen::ColPivHouseholderQR<MatrixXd> qr(phi_w);
+    const VectorXd a = qr.solve(sy);
+    if (q1) {
+      const MatrixXd q = qr.householderQ();
+      *q1 = q.leftCols(qr.rank());
+    }
+    return a;
+  }
+};
+
+// Residuals and Kaufman Jacobian of the projected problem, for Eigen's Levenberg-Marquardt.
+struct ProjectedFunctor {
+  using Scalar = double;
+  enum { InputsAtCompileTime = Eigen::Dynamic, ValuesAtCompileTime = Eigen::Dynamic };
+  using InputType = VectorXd;
+  using ValueType = VectorXd;
+  using JacobianType = MatrixXd;
+
+  const Projection& proj;
+  int n_inputs, n_values;
+  mutable int evaluations = 0;
+
+  int inputs() const { return n_inputs; }
+  int values() const { return n_values; }
+
+  int operator()(const VectorXd& theta, VectorXd& fvec) const {
+    ++evaluations;
+    const VectorXd lambda = rates_from_theta(theta);
+    const VectorXd a = proj.solve(lambda, nullptr);
+    fvec = proj.s.asDiagonal() * proj.f.basis(proj.t, lambda, proj.lambda_p) * a - proj.sy;
+    if (!fvec.allFinite()) fvec.setConstant(1e30);
+    return 0;
+  }
+
+  int df(const VectorXd& theta, MatrixXd& fjac) const {
+    const VectorXd lambda = rates_from_theta(theta);
+    MatrixXd q1;
+    const VectorXd a = proj.solve(lambda, &q1);
+    const int na = proj.f.n_amplitudes();
+    VectorXd p(na + lambda.size());
+    p << a, lambda;
+    // d(Phi_w a)/d lambda_r for fixed a: the rate columns of the natural Jacobian, weighted
+    const MatrixXd d_lambda =
+        proj.s.asDiagonal() * proj.f.jacobian(proj.t, p, proj.lambda_p).rightCols(lambda.size());
+    // Kaufman: project onto the orthogonal complement of the design's column space
+    const MatrixXd projected = d_lambda - q1 * (q1.transpose() * d_lambda);
+    fjac.setZero(n_values, n_inputs);
+    for (int m = 0; m < n_inputs; ++m) {
+      const double clamped = std::clamp(theta(m), THETA_MIN, THETA_MAX);
+      if (clamped != theta(m)) continue;  // flat outside the range
+      const double dlam = std::exp(clamped);  // d lambda_r / d theta_m for r >= m
+      for (int r = m; r < n_inputs; ++r) fjac.col(m) += dlam * projected.col(r);
+    }
+    if (!fjac.allFinite()) fjac.setZero();
+    return 0;
+  }
+};
+
+// Starting rates: curve stripping for the slowest rate, a grid for the faster ones.
+std::vector<std::vector<double>> starting_rates(int n_rates, const VectorXd& t, const VectorXd& y,
+                                                double lambda_p) {
+  // Log-linear fit of the last (up to 3) positive points gives the slowest effective rate.
+  std::vector<std::pair<double, double>> tail;
+  for (Eigen::Index i = t.size() - 1; i >= 0 && tail.size() < 3; --i)
+    if (y(i) > 0) tail.emplace_back(t(i), std::log(y(i)));
+  double k_slow = lambda_p + 0.01;
+  if (tail.size() >= 2) {
+    double st = 0, sl = 0, stt = 0, stl = 0;
+    for (const auto& [ti, li] : tail) st += ti, sl += li, stt += ti * ti, stl += ti * li;
+    const double m = static_cast<double>(tail.size());
+    const double den = m * stt - st * st;
+    if (den > 0) k_slow = -(m * stl - st * sl) / den;
+  }
+  const double slow = std::max(k_slow - lambda_p, 1e-4);
+  // Fast components: effective half-lives from half an hour to a day [h].
+  const double fast_half_lives_h[] = {0.5, 2.0, 8.0, 30.0};
+  std::vector<std::vector<double>> starts;
+  if (n_rates == 0) {
+    starts.push_back({});
+  } else if (n_rates == 1) {
+    for (double factor : {1.0, 0.2, 5.0}) starts.push_back({std::max(slow * factor, 1e-5)});
+  } else {
+    for (double th : fast_half_lives_h) {
+      const double fast = std::log(2.0) / th - lambda_p;
+      if (fast <= 1.5 * slow) continue;
+      if (n_rates == 2) {
+        starts.push_back({slow, fast});
+      } else {
+        for (double th3 : fast_half_lives_h) {
+          const double fastest = std::log(2.0) / th3 - lambda_p;
+          if (fastest > 1.5 * fast) starts.push_back({slow, fast, fastest});
+        }
+      }
+    }
+    if (starts.empty()) {  // slow rate already fast: spread upwards from it
+      std::vector<double> s{slow};
+      for (int r = 1; r < n_rates; ++r) s.push_back(s.back() * 5.0);
+      starts.push_back(s);
+    }
+  }
+  return starts;
+}
+
+// Standard deviations (up to a common factor for relative models) -> s = 1/sigma.
+VectorXd inverse_sigma(const VectorXd& y, const VectorXd& sigma, const FitOptions& o,
+                       int* n_floored) {
+  const Eigen::Index n = y.size();
+  VectorXd s(n);
+  *n_floored = 0;
+  switch (o.error_model) {
+    case ErrorModel::constant: s.setOnes(); break;
+    case ErrorModel::proportional: {
+      const double floor = o.proportional_floor_fraction * y.maxCoeff();
+      for (Eigen::Index i = 0; i < n; ++i) {
+        double yi = y(i);
+        if (yi < floor) {
+          yi = floor;
+          ++*n_floored;
+        }
+        s(i) = 1.0 / yi;
+      }
+      break;
+    }
+    case ErrorModel::input:
+      s = sigma.cwiseInverse();
+      break;
+  }
+  return s;
+}
+
+}  // namespace
+
+CandidateFit fit_function(const ExponentialFunction& f, const VectorXd& t, const VectorXd& y,
+                          const VectorXd& sigma, double lambda_p, const FitOptions& o) {
+  CandidateFit c;
+  c.function = f.id();
+  c.n_points = static_cast<int>(t.size());
+  c.n_parameters = f.n_parameters();
+  c.parameter_names = f.parameter_names();
+  const int n = c.n_points, K = c.n_parameters, nr = f.n_rates(), na = f.n_amplitudes();
+  if (n < K) {
+    c.flags.push_back("too_few_points");
+    return c;
+  }
+  int n_floored = 0;
+  const VectorXd s = inverse_sigma(y, sigma, o, &n_floored);
+  const VectorXd sy = s.cwiseProduct(y);
+  const Projection proj{f, t, s, sy, lambda_p};
+
+  // Best of the starting points.
+  VectorXd best_theta(nr);
+  double best_cost = std::numeric_limits<double>::infinity();
+  bool best_converged = false;
+  for (const auto& start : starting_rates(nr, t, y, lambda_p)) {
+    ++c.starts;
+    VectorXd theta = theta_from_rates(start);
+    bool converged = true;
+    VectorXd fvec(n);
+    if (nr > 0) {
+      ProjectedFunctor functor{proj, nr, n};
+      Eigen::LevenbergMarquardt<ProjectedFunctor> lm(functor);
+      lm.parameters.ftol = 1e-14;
+      lm.parameters.xtol = 1e-12;
+      lm.parameters.maxfev = 200 * (nr + 1);
+      const auto status = lm.minimize(theta);
+      converged = status != Eigen::LevenbergMarquardtSpace::TooManyFunctionEvaluation &&
+                  status != Eigen::LevenbergMarquardtSpace::ImproperInputParameters;
+      c.evaluations += functor.evaluations;
+      functor(theta, fvec);
+    } else {
+      ProjectedFunctor functor{proj, 0, n};
+      functor(theta, fvec);
+      c.evaluations += 1;
+    }
+    const double cost = fvec.squaredNorm();
+    if (cost < best_cost) {
+      best_cost = cost;
+      best_theta = theta;
+      best_converged = converged;
+    }
+  }
+
+  const VectorXd lambda = rates_from_theta(best_theta);
+  const VectorXd a = proj.solve(lambda, nullptr);
+  VectorXd p(K);
+  p << a, lambda;
+  if (!p.allFinite()) {
+    c.flags.push_back("not_converged");
+    return c;
+  }
+  c.fitted = true;
+  c.parameters = p;
+  if (!best_converged) c.flags.push_back("not_converged");
+  if (n_floored > 0) c.flags.push_back("proportional_weight_floor_at_" + std::to_string(n_floored) + "_points");
+
+  c.fitted_MBq = f.evaluate(t, p, lambda_p);
+  const VectorXd resid = y - c.fitted_MBq;
+  c.weighted_rss = s.cwiseProduct(resid).squaredNorm();
+  const double mean_y = y.mean();
+  const double tss = (y.array() - mean_y).square().sum();
+  c.r_squared = tss > 0 ? 1.0 - resid.squaredNorm() / tss : NaN;
+
+  // Covariance from the weighted Jacobian, columns scaled to unit norm for a scale-free rank.
+  const MatrixXd jw = s.asDiagonal() * f.jacobian(t, p, lambda_p);
+  VectorXd col_scale(K);
+  for (int j = 0; j < K; ++j) {
+    const double nrm = jw.col(j).norm();
+    col_scale(j) = nrm > 0 ? 1.0 / nrm : 1.0;
+  }
+  const MatrixXd js = jw * col_scale.asDiagonal();
+  Eigen::ColPivHouseholderQR<MatrixXd> qr(js);
+  qr.setThreshold(RANK_THRESHOLD);
+  c.rank = static_cast<int>(qr.rank());
+  const bool relative = o.error_model != ErrorModel::input;
+  double variance_scale = 1.0;
+  if (relative) variance_scale = n > K ? c.weighted_rss / (n - K) : NaN;
+  c.covariance = MatrixXd::Constant(K, K, NaN);
+  if (c.rank == K) {
+    const MatrixXd r = qr.matrixR().topLeftCorner(K, K).triangularView<Eigen::Upper>();
+    const MatrixXd r_inv =
+        r.triangularView<Eigen::Upper>().solve(MatrixXd::Identity(K, K));
+    const MatrixXd cov_perm = r_inv * r_inv.transpose();
+    const MatrixXd cov_scaled = qr.colsPermutation() * cov_perm * qr.colsPermutation().transpose();
+    c.covariance = variance_scale * (col_scale.asDiagonal() * cov_scaled * col_scale.asDiagonal());
+  } else {
+    c.flags.push_back("rank_deficient");
+  }
+  if (relative && n <= K) c.flags.push_back("no_degrees_of_freedom");
+  else if (c.rank == K && !c.covariance.allFinite()) c.flags.push_back("covariance_not_finite");
+
+  c.parameter_cv = VectorXd::Constant(K, NaN);
+  c.correlation = MatrixXd::Constant(K, K, NaN);
+  for (int i = 0; i < K; ++i) {
+    c.parameter_cv(i) = std::sqrt(c.covariance(i, i)) / std::abs(p(i));
+    for (int j = 0; j < K; ++j)
+      c.correlation(i, j) = c.covariance(i, j) / std::sqrt(c.covariance(i, i) * c.covariance(j, j));
+  }
+  c.standardized_residuals = s.cwiseProduct(resid) / std::sqrt(relative ? variance_scale : 1.0);
+
+  // Information criteria.
+  const int k_aic = K + (o.aicc_k == AiccParameterCount::fit_parameters_plus_one ? 1 : 0);
+  const double floor = n * std::pow(RSS_FLOOR_RELATIVE * sy.norm() / std::sqrt(n), 2);
+  const double rss_eff = std::max(c.weighted_rss, floor);
+  c.aic = relative ? n * std::log(rss_eff / n) + 2.0 * k_aic : c.weighted_rss + 2.0 * k_aic;
+  if (n >= k_aic + 2) c.aicc = c.aic + 2.0 * k_aic * (k_aic + 1) / (n - k_aic - 1);
+
+  // TIA and its uncertainty (Gaussian propagation with the analytic gradient).
+  c.tia_MBq_h = f.integral(p, lambda_p, std::numeric_limits<double>::infinity());
+  const VectorXd g = f.integral_gradient(p, lambda_p, std::numeric_limits<double>::infinity());
+  c.tia_u_MBq_h = std::sqrt(g.dot(c.covariance * g));
+
+  // Quality findings (methods.md §2.4 and engine rules).
+  for (int j = 0; j < na; ++j)
+    if (a(j) < 0) c.flags.push_back("negative_amplitude:" + c.parameter_names[j]);
+  double prev = 0.0;
+  for (int r = 0; r < nr; ++r) {
+    if (lambda(r) - prev < RATE_AT_BOUND_PER_H)
+      c.flags.push_back((r == 0 ? "rate_at_lower_bound:" : "rates_coincide:") +
+                        c.parameter_names[na + r]);
+    prev = lambda(r);
+  }
+  {
+    VectorXd coef, k_eff;
+    f.terms_of(p, lambda_p, coef, k_eff);
+    for (const auto& term : f.terms()) {
+      if (term.rate_index < 0) continue;
+      const double k = lambda(term.rate_index) + lambda_p;
+      if (std::exp(-k * t.minCoeff()) < FAST_COMPONENT_FRACTION)
+        c.flags.push_back("rate_not_identifiable:" + c.parameter_names[na + term.rate_index]);
+    }
+  }
+  std::sort(c.flags.begin(), c.flags.end());
+  c.flags.erase(std::unique(c.flags.begin(), c.flags.end()), c.flags.end());
+  for (int i = 0; i < K; ++i)
+    if (c.parameter_cv(i) >= MAX_CV) c.flags.push_back("cv_at_least_50_percent:" + c.parameter_names[i]);
+  for (int i = 0; i < K; ++i)
+    for (int j = i + 1; j < K; ++j)
+      if (std::abs(c.correlation(i, j)) >= MAX_ABS_CORRELATION)
+        c.flags.push_back("correlation_at_least_0.8:" + c.parameter_names[i] + "," +
+                          c.parameter_names[j]);
+  if (!(c.tia_MBq_h > 0) || !std::isfinite(c.tia_MBq_h)) c.flags.push_back("tia_not_positive");
+  c.accepted = c.flags.empty();
+  return c;
+}
+
+TrapezoidResult trapezoid_tia(const VectorXd& t, const VectorXd& y, const VectorXd& sigma,
+                              double lambda_p, TrapezoidHead head) {
+  const Eigen::Index n = t.size();
+  // TIA is linear in the activities: TIA = sum_i w_i y_i; the weights give the uncertainty.
+  VectorXd w = VectorXd::Zero(n);
+  w(0) += head == TrapezoidHead::linear ? t(0) / 2.0 : t(0);
+  const double head_part = w(0) * y(0);
+  for (Eigen::Index i = 0; i + 1 < n; ++i) {
+    const double dt = t(i + 1) - t(i);
+    w(i) += dt / 2.0;
+    w(i + 1) += dt / 2.0;
+  }
+  const double tail_w = 1.0 / lambda_p;
+  const double tail_part = tail_w * y(n - 1);
+  w(n - 1) += tail_w;
+  TrapezoidResult r;
+  r.tia_MBq_h = w.dot(y);
+  r.head_MBq_h = head_part;
+  r.tail_MBq_h = tail_part;
+  r.body_MBq_h = r.tia_MBq_h - head_part - tail_part;
+  r.tia_u_MBq_h = sigma.size() == n ? std::sqrt(w.cwiseProduct(sigma).squaredNorm()) : NaN;
+  return r;
+}
+
+TacFit fit_tac(const VectorXd& t, const VectorXd& y, const VectorXd& sigma, double lambda_p,
+               const FitOptions& o, const std::string& where) {
+  TacFit result;
+  const int n = static_cast<int>(t.size());
+  auto lookup = [&](const std::string& id, const std::string& field) {
+    const auto* f = models::find_exponential(id);
+    if (!f) {
+      std::string ids;
+      for (const auto& i : models::exponential_ids()) ids += (ids.empty() ? "" : ", ") + i;
+      throw_input_error(field, "the fit function", id, "one of " + ids + " (or auto)");
+    }
+    return f;
+  };
+  if (o.error_model == ErrorModel::input && sigma.size() != n)
+    throw InputError(where + ": the error model 'input' needs activity_u_MBq for every point");
+
+  if (!o.forced_function.empty()) {
+    const auto* f = lookup(o.forced_function, "--function");
+    if (n < f->n_parameters())
+      throw_input_error(where, "the number of time points", std::to_string(n),
+                        "at least " + std::to_string(f->n_parameters()) + " for function " +
+                            f->id() + " (it has " + std::to_string(f->n_parameters()) +
+                            " parameters)");
+    result.candidates.push_back(fit_function(*f, t, y, sigma, lambda_p, o));
+    result.selected = 0;
+    result.selection = "function " + f->id() + " forced by the user";
+  } else {
+    for (const auto& id : o.candidates) {
+      const auto* f = lookup(id, "--functions");
+      if (n >= f->n_parameters())
+        result.candidates.push_back(fit_function(*f, t, y, sigma, lambda_p, o));
+    }
+    // Lowest AICc among accepted fits; else lowest AICc among usable fits (flagged); else none.
+    auto best = [&](bool need_accepted) {
+      int idx = -1;
+      for (size_t i = 0; i < result.candidates.size(); ++i) {
+        const auto& c = result.candidates[i];
+        if (!c.fitted || std::isnan(c.aicc) || !(c.tia_MBq_h > 0) || c.rank < c.n_parameters)
+          continue;
+        if (need_accepted && !c.accepted) continue;
+        if (idx < 0 || c.aicc < result.candidates[static_cast<size_t>(idx)].aicc)
+          idx = static_cast<int>(i);
+      }
+      return idx;
+    };
+    result.selected = best(true);
+    if (result.selected >= 0) {
+      result.selection = "lowest AICc among the fits that meet the quality criteria";
+    } else {
+      result.selected = best(false);
+      if (result.selected >= 0)
+        result.selection =
+            "lowest AICc; no candidate meets the quality criteria, so the result is flagged";
+    }
+  }
+
+  if (result.selected >= 0) {
+    const auto& c = result.candidates[static_cast<size_t>(result.selected)];
+    result.method = "fit";
+    result.function = c.function;
+    result.tia_MBq_h = c.tia_MBq_h;
+    result.tia_u_MBq_h = c.tia_u_MBq_h;
+    result.accepted = c.accepted;
+    if (!c.accepted) {
+      std::string flags;
+      for (const auto& fl : c.flags) flags += (flags.empty() ? "" : ", ") + fl;
+      result.notes.push_back("the chosen fit " + c.function + " fails the quality criteria: " + flags);
+    }
+    return result;
+  }
+
+  // No function could be fitted with a defined AICc: trapezoid with a physical-decay tail.
+  const auto tr = trapezoid_tia(t, y, o.error_model == ErrorModel::input ? sigma : VectorXd(),
+                                lambda_p, o.trapezoid_head);
+  result.method = "trapezoid";
+  result.function = "trapezoid";
+  result.tia_MBq_h = tr.tia_MBq_h;
+  result.tia_u_MBq_h = tr.tia_u_MBq_h;
+  result.accepted = false;
+  result.selection = "no candidate function could be fitted with a defined AICc (n = " +
+                     std::to_string(n) + " points); trapezoid with " + to_string(o.trapezoid_head) +
+                     " head and physical-decay tail";
+  result.notes.push_back("trapezoid fallback: head " + format_number(tr.head_MBq_h) + ", body " +
+                         format_number(tr.body_MBq_h) + ", tail " + format_number(tr.tail_MBq_h) +
+                         " MBq h; the tail assumes physical decay only (an upper bound)");
+  if (std::isnan(tr.tia_u_MBq_h))
+    result.notes.push_back("no TIA uncertainty: the trapezoid needs per-point uncertainties "
+                           "(activity_u_MBq with --error-model input)");
+  return result;
+}
+
+}  // namespace lutdose

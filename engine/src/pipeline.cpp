@@ -1,0 +1,66 @@
+#include "lutdose/pipeline.h"
+
+#include <cmath>
+#include <map>
+
+#include "lutdose/error.h"
+#include "lutdose/version.h"
+
+namespace lutdose {
+
+namespace {
+double mean_of_given(const std::vector<double>& v) {
+  double s = 0;
+  int n = 0;
+  for (double x : v)
+    if (!std::isnan(x)) s += x, ++n;
+  return n > 0 ? s / n : std::numeric_limits<double>::quiet_NaN();
+}
+}  // namespace
+
+RunResult run_tac_table(const std::vector<TacSeries>& series, const RunOptions& options) {
+  RunResult result;
+  result.version = LUTDOSE_VERSION;
+  result.options = options;
+  result.nuclide = load_nuclide(options.data_dir, options.nuclide, options.half_life_override_h);
+  if (!std::isnan(options.administered_MBq) &&
+      !(options.administered_MBq > 0 && std::isfinite(options.administered_MBq)))
+    throw_input_error("--activity-MBq", "the administered activity",
+                      format_number(options.administered_MBq), "an activity > 0 MBq");
+  std::optional<DoseCalculator> dose;
+  if (options.dose) {
+    dose.emplace(options.data_dir, result.nuclide, *options.dose);
+    result.svalue_files = dose->svalue_set().files;
+    result.svalue_files.push_back("spheres/pytheranostics_spheres.json");
+    result.svalue_set_description = dose->svalue_set().description;
+  }
+  const double lambda_p = result.nuclide.lambda_per_h();
+
+  std::map<std::pair<std::string, int>, size_t> cycle_index;
+  for (const auto& s : series) {
+    const auto key = std::make_pair(s.patient, s.cycle);
+    if (!cycle_index.count(key)) {
+      cycle_index[key] = result.cycles.size();
+      CycleResult c;
+      c.patient = s.patient;
+      c.cycle = s.cycle;
+      c.administered_MBq = options.administered_MBq;
+      result.cycles.push_back(c);
+    }
+    auto& cycle = result.cycles[cycle_index[key]];
+    VoiResult v;
+    v.tac = s;
+    const std::string where = options.tac_path + ": " + s.where();
+    v.fit = fit_tac(s.time_h, s.activity_MBq, s.activity_u_MBq, lambda_p, options.fit, where);
+    v.mean_mass_g = mean_of_given(s.mass_g);
+    v.mean_volume_mL = mean_of_given(s.volume_mL);
+    if (cycle.administered_MBq > 0) v.tia_h = v.fit.tia_MBq_h / cycle.administered_MBq;
+    if (dose)
+      cycle.doses.push_back(dose->self_dose(s.voi, v.mean_mass_g, v.mean_volume_mL, v.fit.tia_MBq_h,
+                                            v.fit.tia_u_MBq_h, cycle.administered_MBq, where));
+    cycle.vois.push_back(std::move(v));
+  }
+  return result;
+}
+
+}  // namespace lutdose

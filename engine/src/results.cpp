@@ -1,0 +1,273 @@
+#include "lutdose/results.h"
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iomanip>
+#include <sstream>
+#include <unistd.h>
+
+#include "lutdose/error.h"
+
+namespace fs = std::filesystem;
+using nlohmann::ordered_json;
+
+namespace lutdose {
+
+namespace {
+
+ordered_json num(double x) { return std::isfinite(x) ? ordered_json(x) : ordered_json(nullptr); }
+
+ordered_json vec(const Eigen::VectorXd& v) {
+  ordered_json a = ordered_json::array();
+  for (Eigen::Index i = 0; i < v.size(); ++i) a.push_back(num(v(i)));
+  return a;
+}
+
+ordered_json mat(const Eigen::MatrixXd& m) {
+  ordered_json a = ordered_json::array();
+  for (Eigen::Index i = 0; i < m.rows(); ++i) a.push_back(vec(m.row(i).transpose()));
+  return a;
+}
+
+ordered_json candidate_json(const CandidateFit& c) {
+  ordered_json j;
+  j["function"] = c.function;
+  j["n_points"] = c.n_points;
+  j["n_parameters"] = c.n_parameters;
+  j["fitted"] = c.fitted;
+  j["accepted"] = c.accepted;
+  j["flags"] = c.flags;
+  if (!c.fitted) return j;
+  ordered_json p;
+  for (size_t i = 0; i < c.parameter_names.size(); ++i)
+    p[c.parameter_names[i]] = num(c.parameters(static_cast<Eigen::Index>(i)));
+  j["parameters"] = p;
+  j["parameter_names"] = c.parameter_names;
+  j["parameter_cv"] = vec(c.parameter_cv);
+  j["covariance"] = mat(c.covariance);
+  j["correlation"] = mat(c.correlation);
+  j["weighted_rss"] = num(c.weighted_rss);
+  j["r_squared"] = num(c.r_squared);
+  j["aic"] = num(c.aic);
+  j["aicc"] = num(c.aicc);
+  j["rank"] = c.rank;
+  j["tia_MBq_h"] = num(c.tia_MBq_h);
+  j["tia_u_MBq_h"] = num(c.tia_u_MBq_h);
+  j["fitted_MBq"] = vec(c.fitted_MBq);
+  j["standardized_residuals"] = vec(c.standardized_residuals);
+  j["starts"] = c.starts;
+  j["evaluations"] = c.evaluations;
+  return j;
+}
+
+ordered_json fit_json(const TacFit& f) {
+  ordered_json j;
+  j["function"] = f.function;
+  j["method"] = f.method;
+  j["accepted"] = f.accepted;
+  j["selection"] = f.selection;
+  if (f.selected >= 0) {
+    const auto& c = f.candidates[static_cast<size_t>(f.selected)];
+    ordered_json p;
+    for (size_t i = 0; i < c.parameter_names.size(); ++i)
+      p[c.parameter_names[i]] = num(c.parameters(static_cast<Eigen::Index>(i)));
+    j["parameters"] = p;
+    j["flags"] = c.flags;
+  }
+  j["notes"] = f.notes;
+  ordered_json cands = ordered_json::array();
+  for (const auto& c : f.candidates) cands.push_back(candidate_json(c));
+  j["candidates"] = cands;
+  return j;
+}
+
+}  // namespace
+
+ordered_json to_json(const RunResult& r, bool include_doses) {
+  ordered_json j;
+  j["lutdose_version"] = r.version;
+  j["nuclide"] = {{"name", r.nuclide.name},
+                  {"half_life_h", r.nuclide.half_life_h},
+                  {"lambda_per_h", r.nuclide.lambda_per_h()},
+                  {"electron_MeV_per_decay", r.nuclide.electron_MeV_per_decay},
+                  {"photon_MeV_per_decay", r.nuclide.photon_MeV_per_decay},
+                  {"source", r.nuclide.source}};
+  const auto& o = r.options;
+  ordered_json opts;
+  opts["input"] = o.tac_path;
+  opts["data_dir"] = o.data_dir;
+  opts["fit"] = {{"functions", o.fit.forced_function.empty()
+                                   ? ordered_json(o.fit.candidates)
+                                   : ordered_json(std::vector<std::string>{o.fit.forced_function})},
+                 {"selection", o.fit.forced_function.empty() ? "auto (AICc)" : "forced"},
+                 {"error_model", to_string(o.fit.error_model)},
+                 {"aicc_parameter_count", to_string(o.fit.aicc_k)},
+                 {"trapezoid_head", to_string(o.fit.trapezoid_head)},
+                 {"trapezoid_tail", "physical decay from the last point"},
+                 {"integration", "analytic, 0 to infinity"}};
+  if (include_doses && o.dose) {
+    opts["dose"] = {{"phantom", o.dose->phantom},
+                    {"svalue_set", r.svalue_set_description},
+                    {"svalue_files", r.svalue_files},
+                    {"organ_scaling", "self-dose only; S = S_phantom * m_phantom / m_patient"},
+                    {"organ_density_g_per_mL", o.dose->organ_density_g_per_mL},
+                    {"tumour_method", to_string(o.dose->tumour_method)},
+                    {"sphere_composition", o.dose->sphere_composition},
+                    {"dose_uncertainty", "from the TIA uncertainty only"}};
+  }
+  j["options"] = opts;
+
+  // Group cycles by patient, in order of appearance.
+  ordered_json patients = ordered_json::array();
+  std::vector<std::string> ids;
+  for (const auto& c : r.cycles) {
+    size_t p = 0;
+    while (p < ids.size() && ids[p] != c.patient) ++p;
+    if (p == ids.size()) {
+      ids.push_back(c.patient);
+      patients.push_back({{"id", c.patient}, {"cycles", ordered_json::array()}});
+    }
+    ordered_json cj;
+    cj["cycle"] = c.cycle;
+    cj["administered_MBq"] = num(c.administered_MBq);
+    ordered_json vois = ordered_json::array();
+    for (size_t i = 0; i < c.vois.size(); ++i) {
+      const auto& v = c.vois[i];
+      ordered_json vj;
+      vj["name"] = v.tac.voi;
+      const double mass = i < c.doses.size() ? c.doses[i].mass_g : v.mean_mass_g;
+      vj["mass_g"] = num(mass);
+      if (i < c.doses.size()) vj["mass_source"] = c.doses[i].mass_source;
+      vj["volume_mL"] = num(v.mean_volume_mL);
+      vj["time_h"] = vec(v.tac.time_h);
+      vj["activity_MBq"] = vec(v.tac.activity_MBq);
+      if (v.tac.activity_u_MBq.size() > 0) vj["activity_u_MBq"] = vec(v.tac.activity_u_MBq);
+      vj["fit"] = fit_json(v.fit);
+      vj["tia_MBq_h"] = num(v.fit.tia_MBq_h);
+      vj["tia_u_MBq_h"] = num(v.fit.tia_u_MBq_h);
+      vj["tia_h"] = num(v.tia_h);
+      vois.push_back(vj);
+    }
+    cj["vois"] = vois;
+    if (include_doses) {
+      ordered_json doses = ordered_json::array();
+      for (const auto& d : c.doses) {
+        ordered_json dj;
+        dj["target"] = d.target;
+        dj["dose_Gy"] = num(d.dose_Gy);
+        dj["dose_u_Gy"] = num(d.dose_u_Gy);
+        dj["dose_Gy_per_GBq"] = num(d.dose_Gy_per_GBq);
+        dj["method"] = d.method;
+        dj["target_region"] = d.target_region;
+        dj["mass_g"] = num(d.mass_g);
+        dj["mass_source"] = d.mass_source;
+        dj["reference_mass_g"] = num(d.reference_mass_g);
+        dj["s_reference_mGy_per_MBq_s"] = num(d.s_reference_mGy_per_MBq_s);
+        dj["s_mGy_per_MBq_s"] = num(d.s_mGy_per_MBq_s);
+        doses.push_back(dj);
+      }
+      cj["doses"] = doses;
+    }
+    patients[p]["cycles"].push_back(cj);
+  }
+  j["patients"] = patients;
+  return j;
+}
+
+namespace {
+std::string csv_cell(const std::string& s) {
+  if (s.find_first_of(",\"\n") == std::string::npos) return s;
+  std::string q = "\"";
+  for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return q + "\"";
+}
+std::string csv_num(double x) {
+  if (!std::isfinite(x)) return "";
+  std::ostringstream s;
+  s << std::setprecision(10) << x;
+  return s.str();
+}
+}  // namespace
+
+std::string to_csv(const RunResult& r) {
+  std::ostringstream s;
+  s << "patient,cycle,voi,function,accepted,tia_MBq_h,tia_u_MBq_h,tia_h,mass_g,mass_source,"
+       "s_mGy_per_MBq_s,dose_Gy,dose_u_Gy,dose_Gy_per_GBq\n";
+  for (const auto& c : r.cycles)
+    for (size_t i = 0; i < c.vois.size(); ++i) {
+      const auto& v = c.vois[i];
+      const SelfDose* d = i < c.doses.size() ? &c.doses[i] : nullptr;
+      s << csv_cell(c.patient) << ',' << c.cycle << ',' << csv_cell(v.tac.voi) << ','
+        << v.fit.function << ',' << (v.fit.accepted ? "yes" : "no") << ','
+        << csv_num(v.fit.tia_MBq_h) << ',' << csv_num(v.fit.tia_u_MBq_h) << ','
+        << csv_num(v.tia_h) << ',' << csv_num(d ? d->mass_g : v.mean_mass_g) << ','
+        << csv_cell(d ? d->mass_source : "") << ',' << csv_num(d ? d->s_mGy_per_MBq_s : NAN)
+        << ',' << csv_num(d ? d->dose_Gy : NAN) << ',' << csv_num(d ? d->dose_u_Gy : NAN) << ','
+        << csv_num(d ? d->dose_Gy_per_GBq : NAN) << '\n';
+    }
+  return s.str();
+}
+
+void print_table(const RunResult& r, std::ostream& out) {
+  auto f = [](double x, int prec) {
+    if (!std::isfinite(x)) return std::string("-");
+    std::ostringstream s;
+    s << std::fixed << std::setprecision(prec) << x;
+    return s.str();
+  };
+  out << "lutdose " << r.version << " | " << r.nuclide.name << ", T1/2 = " << f(r.nuclide.half_life_h, 2)
+      << " h (" << "ICRP-107" << ")";
+  if (r.options.dose) out << " | phantom " << r.options.dose->phantom;
+  out << " | error model " << to_string(r.options.fit.error_model) << "\n";
+  for (const auto& c : r.cycles) {
+    out << "\n";
+    if (!c.patient.empty()) out << "patient " << c.patient << ", ";
+    out << "cycle " << c.cycle << ", administered " << f(c.administered_MBq, 1) << " MBq\n";
+    out << std::left << std::setw(16) << "VOI" << std::setw(7) << "fit" << std::setw(5) << "ok"
+        << std::right << std::setw(12) << "TIA MBq h" << std::setw(10) << "u(TIA) %"
+        << std::setw(9) << "TIA h" << std::setw(10) << "mass g" << std::setw(10) << "dose Gy"
+        << std::setw(9) << "u(D) Gy" << std::setw(9) << "Gy/GBq" << "\n";
+    for (size_t i = 0; i < c.vois.size(); ++i) {
+      const auto& v = c.vois[i];
+      const SelfDose* d = i < c.doses.size() ? &c.doses[i] : nullptr;
+      out << std::left << std::setw(16) << v.tac.voi << std::setw(7) << v.fit.function
+          << std::setw(5) << (v.fit.accepted ? "yes" : "NO") << std::right << std::setw(12)
+          << f(v.fit.tia_MBq_h, 0) << std::setw(10)
+          << f(100.0 * v.fit.tia_u_MBq_h / v.fit.tia_MBq_h, 1) << std::setw(9) << f(v.tia_h, 3)
+          << std::setw(10) << f(d ? d->mass_g : v.mean_mass_g, 1) << std::setw(10)
+          << f(d ? d->dose_Gy : NAN, 3) << std::setw(9) << f(d ? d->dose_u_Gy : NAN, 3)
+          << std::setw(9) << f(d ? d->dose_Gy_per_GBq : NAN, 3) << "\n";
+    }
+    for (const auto& v : c.vois)
+      for (const auto& n : v.fit.notes) out << "  note (" << v.tac.voi << "): " << n << "\n";
+  }
+}
+
+void write_output_files(const std::string& dir,
+                        const std::vector<std::pair<std::string, std::string>>& files) {
+  const fs::path d(dir);
+  std::error_code ec;
+  const bool created = !fs::exists(d, ec);
+  if (created && !fs::create_directories(d, ec))
+    throw std::runtime_error("cannot create the output directory " + dir + ": " + ec.message());
+  std::vector<fs::path> temps;
+  try {
+    for (const auto& [name, content] : files) {
+      const fs::path tmp = d / ("." + name + ".tmp." + std::to_string(::getpid()));
+      temps.push_back(tmp);
+      std::ofstream out(tmp, std::ios::binary);
+      out << content;
+      out.close();
+      if (!out) throw std::runtime_error("cannot write " + tmp.string());
+    }
+    for (size_t i = 0; i < files.size(); ++i) fs::rename(temps[i], d / files[i].first);
+  } catch (...) {
+    for (const auto& t : temps) fs::remove(t, ec);
+    if (created) fs::remove_all(d, ec);
+    throw;
+  }
+}
+
+}  // namespace lutdose

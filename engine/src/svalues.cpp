@@ -1,0 +1,234 @@
+#include "lutdose/svalues.h"
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "lutdose/csv.h"
+#include "lutdose/error.h"
+
+namespace lutdose {
+
+bool SValueSet::has(const std::string& target, const std::string& source) const {
+  return s_mGy_per_MBq_s.count({target, source}) > 0;
+}
+
+double SValueSet::s(const std::string& target, const std::string& source) const {
+  const auto it = s_mGy_per_MBq_s.find({target, source});
+  if (it == s_mGy_per_MBq_s.end())
+    throw InputError("S-value set " + name + ": no S-value for target '" + target +
+                     "' from source '" + source + "'");
+  return it->second;
+}
+
+const std::vector<std::pair<std::string, std::string>>& phantoms() {
+  static const std::vector<std::pair<std::string, std::string>> list = {
+      {"icrp110-am", "ICRP 110 adult male voxel phantom, OpenDose S-values (Lu-177)"},
+      {"icrp110-af", "ICRP 110 adult female voxel phantom, OpenDose S-values (Lu-177)"},
+      {"icrp89-male", "ICRP 89 adult male stylized phantom, OLINDA/EXM 2 S-values (Lu-177)"},
+      {"icrp89-female", "ICRP 89 adult female stylized phantom, OLINDA/EXM 2 S-values (Lu-177)"},
+  };
+  return list;
+}
+
+namespace {
+
+std::string known_phantoms() {
+  std::string s;
+  for (const auto& [n, d] : phantoms()) s += (s.empty() ? "" : ", ") + n;
+  return s;
+}
+
+double positive_number(const std::string& text, const std::string& where, const std::string& field) {
+  double x;
+  if (!parse_double(text, x) || !std::isfinite(x) || x < 0)
+    throw_input_error(where, field, text, "a finite number >= 0");
+  return x;
+}
+
+void load_opendose(SValueSet& set, const std::string& dir, const std::string& phantom_id,
+                   const std::string& masses_file) {
+  const std::string s_file = "svalues/opendose_lu177_icrp110_svalues.csv";
+  set.files = {s_file, masses_file};
+  const CsvTable t = read_csv(dir + "/" + s_file);
+  const int cp = t.column("phantom"), cs = t.column("source_region"), ct = t.column("target_region"),
+            cv = t.column("S_mGy_per_MBq_s"), cm = t.column("target_mass_g");
+  if (cp < 0 || cs < 0 || ct < 0 || cv < 0 || cm < 0)
+    throw InputError(t.path + ": header: expected columns phantom, source_region, target_region, "
+                     "S_mGy_per_MBq_s, target_mass_g");
+  for (const auto& r : t.rows) {
+    if (r.cells[cp] != phantom_id) continue;
+    const std::string where = t.path + ":" + std::to_string(r.line);
+    set.s_mGy_per_MBq_s[{r.cells[ct], r.cells[cs]}] =
+        positive_number(r.cells[cv], where, "S_mGy_per_MBq_s");
+    set.target_mass_g[r.cells[ct]] = positive_number(r.cells[cm], where, "target_mass_g");
+  }
+  const CsvTable m = read_csv(dir + "/" + masses_file);
+  const int mr = m.column("region"), mm = m.column("mass_g");
+  if (mr < 0 || mm < 0) throw InputError(m.path + ": header: expected columns region, mass_g");
+  for (const auto& r : m.rows)
+    set.source_mass_g[r.cells[mr]] =
+        positive_number(r.cells[mm], m.path + ":" + std::to_string(r.line), "mass_g");
+}
+
+void load_olinda(SValueSet& set, const std::string& dir, const std::string& matrix_file,
+                 const std::string& phantom_label) {
+  const std::string masses_file = "svalues/olinda_icrp89_phantom_masses_from_cas_templates.csv";
+  set.files = {matrix_file, masses_file};
+  // Matrix: rows = targets, columns = sources (OLINDA short names), mGy/(MBq s).
+  const CsvTable t = read_csv(dir + "/" + matrix_file);
+  for (const auto& r : t.rows) {
+    const std::string target = trim(r.cells[0]);
+    for (size_t c = 1; c < t.header.size(); ++c)
+      set.s_mGy_per_MBq_s[{target, trim(t.header[c])}] = positive_number(
+          r.cells[c], t.path + ":" + std::to_string(r.line), "column '" + t.header[c] + "'");
+  }
+  const CsvTable m = read_csv(dir + "/" + masses_file);
+  const int cp = m.column("phantom"), cr = m.column("role"), co = m.column("organ"),
+            cm = m.column("mass_g");
+  if (cp < 0 || cr < 0 || co < 0 || cm < 0)
+    throw InputError(m.path + ": header: expected columns phantom, role, organ, mass_g");
+  for (const auto& r : m.rows) {
+    if (r.cells[cp] != phantom_label) continue;
+    const double mass = positive_number(r.cells[cm], m.path + ":" + std::to_string(r.line), "mass_g");
+    if (mass <= 0) continue;  // organs absent from this phantom (e.g. ovaries of the male)
+    (r.cells[cr] == "target" ? set.target_mass_g : set.source_mass_g)[r.cells[co]] = mass;
+  }
+}
+
+}  // namespace
+
+SValueSet load_svalue_set(const std::string& dir, const std::string& name) {
+  SValueSet set;
+  set.name = name;
+  for (const auto& [n, d] : phantoms())
+    if (n == name) set.description = d;
+  if (set.description.empty())
+    throw_input_error("--phantom", "the phantom", name, "one of " + known_phantoms());
+  if (name == "icrp110-am")
+    load_opendose(set, dir, "ICRP110AM", "svalues/icrp110am_region_masses_from_opendose.csv");
+  else if (name == "icrp110-af")
+    load_opendose(set, dir, "ICRP110AF", "svalues/icrp110af_region_masses_from_opendose.csv");
+  else if (name == "icrp89-male")
+    load_olinda(set, dir, "svalues/pytheranostics_Lu177-Male-Svalues_ICRP89_OLINDA.csv",
+                "ICRP 89 Adult Male");
+  else
+    load_olinda(set, dir, "svalues/pytheranostics_Lu177-Female-Svalues_ICRP89_OLINDA.csv",
+                "ICRP 89 Adult Female");
+  return set;
+}
+
+std::map<std::string, VoiRegionMap> load_voi_region_map(const std::string& dir,
+                                                        const std::string& set_name) {
+  const CsvTable t = read_csv(dir + "/svalues/voi_region_map.csv");
+  const int cv = t.column("voi"), cs = t.column("svalue_set"), cr = t.column("source_regions"),
+            ct = t.column("target_region"), cf = t.column("voi_mass_fraction");
+  if (cv < 0 || cs < 0 || cr < 0 || ct < 0 || cf < 0)
+    throw InputError(t.path + ": header: expected columns voi, svalue_set, source_regions, "
+                     "target_region, voi_mass_fraction");
+  std::map<std::string, VoiRegionMap> out;
+  for (const auto& r : t.rows) {
+    if (r.cells[cs] != set_name) continue;
+    VoiRegionMap m;
+    std::string rest = r.cells[cr];
+    for (size_t pos; (pos = rest.find(';')) != std::string::npos; rest = rest.substr(pos + 1))
+      m.source_regions.push_back(trim(rest.substr(0, pos)));
+    m.source_regions.push_back(trim(rest));
+    m.target_region = r.cells[ct];
+    m.voi_mass_fraction =
+        positive_number(r.cells[cf], t.path + ":" + std::to_string(r.line), "voi_mass_fraction");
+    out[r.cells[cv]] = m;
+  }
+  return out;
+}
+
+SelfS self_s_value(const SValueSet& set, const VoiRegionMap& map) {
+  const auto mt = set.target_mass_g.find(map.target_region);
+  if (mt == set.target_mass_g.end())
+    throw InputError("S-value set " + set.name + ": no phantom mass for region '" +
+                     map.target_region + "'");
+  double s = 0;
+  if (map.source_regions.size() == 1) {
+    s = set.s(map.target_region, map.source_regions[0]);
+  } else {
+    double m_sum = 0;
+    for (const auto& src : map.source_regions) {
+      const auto ms = set.source_mass_g.find(src);
+      if (ms == set.source_mass_g.end())
+        throw InputError("S-value set " + set.name + ": no phantom mass for source '" + src + "'");
+      m_sum += ms->second;
+      s += ms->second * set.s(map.target_region, src);
+    }
+    s /= m_sum;
+  }
+  return {s, mt->second, mt->second * map.voi_mass_fraction};
+}
+
+bool is_tumour_voi(const std::string& voi) {
+  for (const char* prefix : {"tumour_", "tumor_", "lesion_"})
+    if (voi.rfind(prefix, 0) == 0 && voi.size() > std::char_traits<char>::length(prefix)) return true;
+  return false;
+}
+
+namespace {
+nlohmann::json read_spheres(const std::string& dir) {
+  const std::string path = dir + "/spheres/pytheranostics_spheres.json";
+  std::ifstream in(path);
+  if (!in) throw InputError(path + ": cannot open the sphere S-value table");
+  nlohmann::json j;
+  in >> j;
+  return j;
+}
+}  // namespace
+
+std::vector<std::string> sphere_compositions(const std::string& dir) {
+  const nlohmann::json j = read_spheres(dir);
+  std::vector<std::string> out;
+  for (auto it = j.begin(); it != j.end(); ++it) out.push_back(it.key());
+  return out;
+}
+
+SphereTable load_sphere_table(const std::string& dir, const std::string& composition) {
+  const auto j = read_spheres(dir);
+  if (!j.contains(composition)) {
+    std::string known;
+    for (auto it = j.begin(); it != j.end(); ++it) known += (known.empty() ? "" : ", ") + it.key();
+    throw_input_error("--sphere-composition", "the sphere composition", composition,
+                      "one of " + known + " (soft tissue / bone)");
+  }
+  SphereTable t;
+  t.composition = composition;
+  t.mass_g = j.at(composition).at("tumor_mass").get<std::vector<double>>();
+  // The table is in Gy / (Bq s): x 1e3 mGy/Gy x 1e6 Bq/MBq -> mGy / (MBq s).
+  for (double s : j.at(composition).at("total_s_value").get<std::vector<double>>())
+    t.s_mGy_per_MBq_s.push_back(s * 1e9);
+  return t;
+}
+
+double SphereTable::s_at(double m, const std::string& where) const {
+  if (!(m >= mass_g.front() && m <= mass_g.back()))
+    throw_input_error(where, "the tumour mass (g)", format_number(m),
+                      "a mass within the sphere table " + format_number(mass_g.front()) + " to " +
+                          format_number(mass_g.back()) + " g (composition " + composition +
+                          "); use --tumour-method local outside it");
+  const auto it = std::lower_bound(mass_g.begin(), mass_g.end(), m);
+  const size_t i = static_cast<size_t>(it - mass_g.begin());
+  if (mass_g[i] == m) return s_mGy_per_MBq_s[i];
+  const double x0 = std::log(mass_g[i - 1]), x1 = std::log(mass_g[i]);
+  const double y0 = std::log(s_mGy_per_MBq_s[i - 1]), y1 = std::log(s_mGy_per_MBq_s[i]);
+  return std::exp(y0 + (y1 - y0) * (std::log(m) - x0) / (x1 - x0));
+}
+
+double sphere_density_g_per_mL(const std::string& composition) {
+  // Densities assigned to the compositions of the sphere table (data/PROVENANCE.md §3).
+  if (composition == "100%/0%") return 1.03;
+  if (composition == "75%/25%") return 1.255;
+  if (composition == "50%/50%") return 1.48;
+  if (composition == "25%/75%") return 1.7;
+  if (composition == "0%/100%") return 1.92;
+  throw_input_error("--sphere-composition", "the sphere composition", composition,
+                    "one of 100%/0%, 75%/25%, 50%/50%, 25%/75%, 0%/100%");
+}
+
+}  // namespace lutdose

@@ -1,0 +1,75 @@
+// Sums of exponentials with physical decay built in (methods.md §2.2).
+//
+// Every function of the family is written as
+//     A(t) = sum_k c_k * exp(-(lambda_bio[r_k] + lambda_p) * t),   c_k = sum_j M(k, j) * A_j
+// with amplitudes A_j [MBq] entering linearly and biological rates lambda_bio >= 0 [1/h]. Because
+// every exponent is a biological rate plus the physical decay constant, no component can clear
+// more slowly than physical decay. Rates are ordered (lambda_1 < lambda_2 < ...) so that each fit
+// has one representation.
+//
+// The natural parameter vector of a function is p = (A_1..A_na, lambda_1..lambda_nr).
+#pragma once
+
+#include <Eigen/Dense>
+
+#include <string>
+#include <vector>
+
+namespace lutdose::models {
+
+class ExponentialFunction {
+ public:
+  //! One exponential term: coefficient row of M and index of its biological rate (-1: none, i.e.
+  //! the term decays with physical decay alone).
+  struct Term {
+    std::vector<double> amplitude_coefficients;  //!< M(k, :), size n_amplitudes()
+    int rate_index;                              //!< index into the biological rates, or -1
+  };
+
+  ExponentialFunction(std::string id, std::string formula, std::string use, int n_amplitudes,
+                      int n_rates, std::vector<Term> terms);
+
+  const std::string& id() const { return id_; }
+  const std::string& formula() const { return formula_; }
+  const std::string& use() const { return use_; }
+  int n_amplitudes() const { return n_amplitudes_; }
+  int n_rates() const { return n_rates_; }
+  //! Number of free parameters K.
+  int n_parameters() const { return n_amplitudes_ + n_rates_; }
+  const std::vector<Term>& terms() const { return terms_; }
+  //! Names of the natural parameters, with units: "A1_MBq", "lambda1_bio_per_h", ...
+  std::vector<std::string> parameter_names() const;
+
+  //! Design matrix Phi(t_i, j) = d A(t_i) / d A_j for given biological rates [1/h].
+  Eigen::MatrixXd basis(const Eigen::VectorXd& t_h, const Eigen::VectorXd& lambda_bio_per_h,
+                        double lambda_p_per_h) const;
+  //! A(t) for natural parameters p.
+  Eigen::VectorXd evaluate(const Eigen::VectorXd& t_h, const Eigen::VectorXd& p,
+                           double lambda_p_per_h) const;
+  //! Jacobian d A(t_i) / d p (n x K), natural parameters.
+  Eigen::MatrixXd jacobian(const Eigen::VectorXd& t_h, const Eigen::VectorXd& p,
+                           double lambda_p_per_h) const;
+  //! Integral from 0 to T of A(t) dt [MBq h]; T = +infinity gives the TIA.
+  double integral(const Eigen::VectorXd& p, double lambda_p_per_h, double T_h) const;
+  //! Gradient of integral() with respect to p.
+  Eigen::VectorXd integral_gradient(const Eigen::VectorXd& p, double lambda_p_per_h,
+                                    double T_h) const;
+
+  //! Term coefficients c_k and effective rates k_k = lambda_bio + lambda_p of the terms.
+  void terms_of(const Eigen::VectorXd& p, double lambda_p_per_h, Eigen::VectorXd& c,
+                Eigen::VectorXd& k_eff) const;
+
+ private:
+  std::string id_, formula_, use_;
+  int n_amplitudes_, n_rates_;
+  std::vector<Term> terms_;
+};
+
+//! The registry of the family (methods.md §2.2): E1, E1p, E2u, E2, E2b, E3u.
+const std::vector<ExponentialFunction>& exponential_family();
+//! The function with this id, or nullptr.
+const ExponentialFunction* find_exponential(const std::string& id);
+//! Ids of the family, in the order of the registry.
+std::vector<std::string> exponential_ids();
+
+}  // namespace lutdose::models

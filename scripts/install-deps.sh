@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages lutdose needs to build and test, and only those that are missing.
+# Does nothing (and needs no network) when everything is already installed.
+# Run as root, or as a user with sudo.   Usage: scripts/install-deps.sh [--peer]
+#   --peer   also the Python packages of the side-by-side peer benchmark (numpy, scipy, lmfit, pandas)
+set -euo pipefail
+
+packages=(
+  build-essential cmake         # compiler, CMake, CTest
+  libeigen3-dev                 # linear algebra and Levenberg-Marquardt (unsupported/NonLinearOptimization)
+  libboost-dev                  # Boost headers (Odeint for compartment models)
+  libhdf5-dev hdf5-tools        # HDF5 results (h5dump for checks)
+  doctest-dev                   # unit tests
+  nlohmann-json3-dev            # JSON in and out
+  libcli11-dev                  # command-line parsing
+  libbenchmark-dev              # Google Benchmark
+  python3                       # end-to-end test driver
+)
+if [[ "${1:-}" == "--peer" ]]; then
+  packages+=(python3-numpy python3-scipy python3-lmfit python3-pandas)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  [[ "$p" == \#* ]] && continue
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [[ ${#missing[@]} -eq 0 ]]; then
+  echo "install-deps: all ${#packages[@]} packages present"
+  exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}"
+SUDO=""
+if [[ $(id -u) -ne 0 ]]; then
+  command -v sudo >/dev/null || { echo "install-deps: not root and no sudo; install as root: apt-get install ${missing[*]}" >&2; exit 1; }
+  SUDO="sudo"
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
