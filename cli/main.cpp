@@ -23,6 +23,7 @@ struct FitArgs {
   std::string error_model = "proportional";
   std::string aicc_k = "fit";
   std::string head = "linear";
+  bool reject_correlated = false;
   double activity_MBq = NAN;
   double half_life_h = 0;
   std::string data_dir;
@@ -60,6 +61,8 @@ void add_fit_options(CLI::App* cmd, FitArgs& a, bool activity_required) {
                   "Head of the trapezoid fallback (0 to first point): linear (from A(0)=0) or "
                   "constant")
       ->capture_default_str();
+  cmd->add_flag("--reject-correlated", a.reject_correlated,
+                "Reject fits with a parameter correlation |r| >= 0.8 (by default it is a warning)");
   cmd->add_option("--half-life-h", a.half_life_h,
                   "Override the ICRP-107 half-life [h] (recorded in the output)");
   cmd->add_option("--data-dir", a.data_dir,
@@ -83,6 +86,7 @@ lutdose::RunOptions make_run_options(const FitArgs& a) {
   if (a.head == "linear") o.fit.trapezoid_head = lutdose::TrapezoidHead::linear;
   else if (a.head == "constant") o.fit.trapezoid_head = lutdose::TrapezoidHead::constant;
   else lutdose::throw_input_error("--trapezoid-head", "the trapezoid head", a.head, "linear or constant");
+  o.fit.reject_on_correlation = a.reject_correlated;
   o.fit.candidates = a.functions;
   for (const auto& id : a.functions)
     if (!lutdose::models::find_exponential(id))

@@ -367,7 +367,7 @@ CandidateFit fit_function(const ExponentialFunction& f, const VectorXd& t, const
   for (int i = 0; i < K; ++i)
     for (int j = i + 1; j < K; ++j)
       if (std::abs(c.correlation(i, j)) >= MAX_ABS_CORRELATION)
-        c.flags.push_back("correlation_at_least_0.8:" + c.parameter_names[i] + "," +
+        (o.reject_on_correlation ? c.flags : c.warnings).push_back("correlation_at_least_0.8:" + c.parameter_names[i] + "," +
                           c.parameter_names[j]);
   if (!(c.tia_MBq_h > 0) || !std::isfinite(c.tia_MBq_h)) c.flags.push_back("tia_not_positive");
   c.accepted = c.flags.empty();

@@ -39,6 +39,7 @@ ordered_json candidate_json(const CandidateFit& c) {
   j["fitted"] = c.fitted;
   j["accepted"] = c.accepted;
   j["flags"] = c.flags;
+  j["warnings"] = c.warnings;
   if (!c.fitted) return j;
   ordered_json p;
   for (size_t i = 0; i < c.parameter_names.size(); ++i)
@@ -75,6 +76,7 @@ ordered_json fit_json(const TacFit& f) {
       p[c.parameter_names[i]] = num(c.parameters(static_cast<Eigen::Index>(i)));
     j["parameters"] = p;
     j["flags"] = c.flags;
+    j["warnings"] = c.warnings;
   }
   j["notes"] = f.notes;
   ordered_json cands = ordered_json::array();
@@ -104,6 +106,9 @@ ordered_json to_json(const RunResult& r, bool include_doses) {
                  {"selection", o.fit.forced_function.empty() ? "auto (AICc)" : "forced"},
                  {"error_model", to_string(o.fit.error_model)},
                  {"aicc_parameter_count", to_string(o.fit.aicc_k)},
+                 {"acceptance", o.fit.reject_on_correlation
+                                    ? "CV < 50 %, |correlation| < 0.8, no rate at a bound, full rank, TIA > 0"
+                                    : "CV < 50 %, no rate at a bound, full rank, TIA > 0; |correlation| >= 0.8 is a warning"},
                  {"trapezoid_head", to_string(o.fit.trapezoid_head)},
                  {"trapezoid_tail", "physical decay from the last point"},
                  {"integration", "analytic, 0 to infinity"}};

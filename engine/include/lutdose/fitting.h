@@ -55,6 +55,11 @@ struct FitOptions {
   //! Floor of a proportional-model activity, as a fraction of the largest activity of the TAC
   //! (a zero activity would otherwise get an infinite weight). Points at the floor are flagged.
   double proportional_floor_fraction = 1e-3;
+  //! Reject fits with a parameter correlation |r| >= 0.8 (K12's criterion) instead of only
+  //! warning. Off by default: amplitude-rate correlations above 0.8 are intrinsic to exponential
+  //! fits of sparse schedules and do not shrink with the noise (noise-free E2u data on a
+  //! 0.5-168 h schedule have them), so as a hard rule it rejects exact fits.
+  bool reject_on_correlation = false;
 };
 
 //! The fit of one function to one TAC.
@@ -79,8 +84,10 @@ struct CandidateFit {
   double tia_u_MBq_h = std::numeric_limits<double>::quiet_NaN();
   int starts = 0;
   int evaluations = 0;
-  //! Quality findings (methods.md §2.4); any of them makes accepted false.
+  //! Quality findings (methods.md §2.4) that make accepted false.
   std::vector<std::string> flags;
+  //! Findings reported without rejecting the fit (correlations unless reject_on_correlation).
+  std::vector<std::string> warnings;
   bool accepted = false;
 };
 

@@ -1,0 +1,667 @@
+#!/usr/bin/env python3
+"""End-to-end tests of the lutdose command-line program (python3 standard library only).
+
+Usage:
+  test_cli.py --list
+  test_cli.py --lutdose PATH/TO/lutdose --source SOURCE_DIR --case NAME|all
+
+Every case runs the real binary on real files in its own fresh temporary directory
+(removed at the end).  A case passes by returning; it fails by raising CaseFailure
+with a message that says what was expected and what happened.
+"""
+
+import argparse
+import csv
+import io
+import json
+import math
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import traceback
+
+EXAMPLE_ACTIVITY_MBQ = 7210.4
+EXAMPLE_PHANTOM = "icrp110-am"
+PHANTOMS = ["icrp110-am", "icrp110-af", "icrp89-male", "icrp89-female"]
+TIMEOUT_S = 300
+
+# Electron energy emitted per decay of Lu-177 (ICRP-107): 0.147923 MeV.
+# 0.147923 MeV * 1.602176634e-13 J/MeV * 3.6e9 decays per MBq h / 1e-3 kg/g = 0.0853185 Gy g / (MBq h).
+LOCAL_GY_G_PER_MBQ_H = 0.0853185
+
+CSV_HEADER = ("patient,cycle,voi,function,accepted,tia_MBq_h,tia_u_MBq_h,tia_h,mass_g,mass_source,"
+              "s_mGy_per_MBq_s,dose_Gy,dose_u_Gy,dose_Gy_per_GBq")
+
+# A small, valid table (3 time points per VOI) used as the base for bad-input variants.
+GOOD_LIVER_3 = "voi,time_h,activity_MBq\nliver,4,300\nliver,24,250\nliver,96,150\n"
+
+
+class CaseFailure(Exception):
+    pass
+
+
+class Result:
+    def __init__(self, argv, returncode, stdout, stderr):
+        self.argv = argv
+        self.returncode = returncode
+        self.stdout = stdout
+        self.stderr = stderr
+
+    def describe(self):
+        out = self.stdout if len(self.stdout) <= 2000 else self.stdout[:2000] + "\n...[stdout truncated]"
+        return ("  command: %s\n  exit status: %s\n  stderr:\n%s\n  stdout:\n%s"
+                % (shlex.join(self.argv), self.returncode, _indent(self.stderr), _indent(out)))
+
+
+def _indent(text):
+    if not text:
+        return "    (empty)"
+    return "\n".join("    " + line for line in text.rstrip("\n").split("\n"))
+
+
+class Ctx:
+    """What a case gets: the binary, the source tree and its own temporary directory."""
+
+    def __init__(self, lutdose, source, tmp):
+        self.lutdose = lutdose
+        self.source = source
+        self.tmp = tmp
+
+    def path(self, *parts):
+        return os.path.join(self.tmp, *parts)
+
+    def write(self, name, text):
+        p = self.path(name)
+        with open(p, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+        return p
+
+    def run(self, *args):
+        argv = [self.lutdose] + [str(a) for a in args]
+        try:
+            cp = subprocess.run(argv, cwd=self.tmp, capture_output=True, text=True, timeout=TIMEOUT_S)
+        except subprocess.TimeoutExpired as e:
+            raise CaseFailure("command timed out after %d s: %s" % (TIMEOUT_S, shlex.join(argv))) from e
+        return Result(argv, cp.returncode, cp.stdout, cp.stderr)
+
+    @property
+    def example_tac(self):
+        return os.path.join(self.source, "examples", "snmmi-patient004", "tac.csv")
+
+    @property
+    def published_tia(self):
+        return os.path.join(self.source, "..", "shared", "data", "patient_tac",
+                            "snmmi_challenge_patient004_fit_tia.csv")
+
+
+# ----------------------------------------------------------------------------- helpers
+
+def fail(msg, res=None):
+    if res is not None:
+        msg = msg + "\n" + res.describe()
+    raise CaseFailure(msg)
+
+
+def expect_exit(res, code, what):
+    if res.returncode != code:
+        fail("%s: expected exit status %d, got %s" % (what, code, res.returncode), res)
+
+
+def load_json_file(path, res=None):
+    if not os.path.isfile(path):
+        fail("expected the file %s to exist, it does not" % path, res)
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except ValueError as e:
+        fail("expected %s to be valid JSON: %s" % (path, e), res)
+
+
+def parse_json_stdout(res):
+    try:
+        return json.loads(res.stdout)
+    except ValueError as e:
+        fail("expected the standard output to be valid JSON: %s" % e, res)
+
+
+def rel_close(a, b, rel):
+    return math.isfinite(a) and math.isfinite(b) and abs(a - b) <= rel * max(abs(a), abs(b))
+
+
+def tac_vois(path):
+    """VOI names of a TAC table, in first-seen order (comment lines skipped)."""
+    with open(path, encoding="utf-8") as f:
+        lines = [ln for ln in f if not ln.lstrip().startswith("#") and ln.strip()]
+    names = []
+    for row in csv.DictReader(io.StringIO("".join(lines))):
+        if row["voi"] not in names:
+            names.append(row["voi"])
+    return names
+
+
+def single_cycle(doc, res):
+    try:
+        patients = doc["patients"]
+        if len(patients) != 1 or len(patients[0]["cycles"]) != 1:
+            fail("expected exactly one patient with one cycle, got %d patient(s)" % len(patients), res)
+        return patients[0]["cycles"][0]
+    except (KeyError, TypeError, IndexError) as e:
+        fail("results JSON lacks patients[0].cycles[0]: %r" % e, res)
+
+
+def by_name(items, key, res):
+    out = {}
+    for it in items:
+        out[it[key]] = it
+    return out
+
+
+def mentions_word(text, word):
+    return re.search(r"(?<![\w.+-])" + re.escape(word) + r"(?![\w.])", text) is not None
+
+
+def expect_bad_input(ctx, res, out_dir, file_name=None, must_mention=(), words=(), what="bad input"):
+    """Exit 2, a 'lutdose: ' message on stderr naming the file/option and the value, no output directory."""
+    expect_exit(res, 2, what)
+    err = res.stderr
+    if not err.startswith("lutdose: "):
+        fail("%s: expected the message on stderr to start with 'lutdose: ' (or 'lutdose: error: ')" % what, res)
+    if file_name is not None and file_name not in err:
+        fail("%s: expected the message on stderr to name the input file %r" % (what, file_name), res)
+    for s in must_mention:
+        if s not in err:
+            fail("%s: expected the message on stderr to mention %r" % (what, s), res)
+    for w in words:
+        if not mentions_word(err, w):
+            fail("%s: expected the message on stderr to mention the value %r" % (what, w), res)
+    if "Traceback" in err or "terminate called" in err:
+        fail("%s: expected a clean error message, got a crash trace" % what, res)
+    if out_dir is not None and os.path.exists(out_dir):
+        fail("%s: expected no output directory %s to be left behind, but it exists (contents: %s)"
+             % (what, out_dir, sorted(os.listdir(out_dir)) if os.path.isdir(out_dir) else "a file"), res)
+
+
+def bad_tac_case(ctx, tac_text, file_name, must_mention=(), words=(), extra_args=(), phantom=EXAMPLE_PHANTOM):
+    """Writes tac_text to file_name, runs `run` into a not-yet-existing directory, expects bad input."""
+    tac = ctx.write(file_name, tac_text)
+    out = ctx.path("out_not_created")
+    res = ctx.run("run", "--tac", tac, "--activity-MBq", "7000", "--phantom", phantom, "--out", out,
+                  "--quiet", *extra_args)
+    expect_bad_input(ctx, res, out, file_name=file_name, must_mention=must_mention, words=words)
+    return res
+
+
+# ----------------------------------------------------------------------------- good input
+
+def case_example_run(ctx):
+    # Example through `run`: exit 0, results.json/.csv written, a finite positive dose per input VOI,
+    # Gy/GBq = Gy / 7.2104, the stdout table names every VOI, no leftover temporary files.
+    out = ctx.path("out")
+    res = ctx.run("run", "--tac", ctx.example_tac, "--activity-MBq", EXAMPLE_ACTIVITY_MBQ,
+                  "--phantom", EXAMPLE_PHANTOM, "--out", out)
+    expect_exit(res, 0, "example run")
+    vois = tac_vois(ctx.example_tac)
+    if sorted(vois) != ["kidney_left", "kidney_right", "liver", "spleen"]:
+        fail("the example table changed: expected VOIs kidney_left, kidney_right, liver, spleen, got %s" % vois)
+    doc = load_json_file(os.path.join(out, "results.json"), res)
+    if not os.path.isfile(os.path.join(out, "results.csv")):
+        fail("expected %s/results.csv to exist" % out, res)
+    cyc = single_cycle(doc, res)
+    if not rel_close(float(cyc.get("administered_MBq", float("nan"))), EXAMPLE_ACTIVITY_MBQ, 1e-12):
+        fail("expected administered_MBq %s, got %r" % (EXAMPLE_ACTIVITY_MBQ, cyc.get("administered_MBq")), res)
+    doses = by_name(cyc.get("doses", []), "target", res)
+    for v in vois:
+        if v not in doses:
+            fail("expected a dose entry for VOI %s in results.json, targets are %s" % (v, sorted(doses)), res)
+        d = doses[v]
+        g = d.get("dose_Gy")
+        if not isinstance(g, (int, float)) or not math.isfinite(g) or g <= 0:
+            fail("expected a finite dose_Gy > 0 for %s, got %r" % (v, g), res)
+        per = d.get("dose_Gy_per_GBq")
+        expected = g / (EXAMPLE_ACTIVITY_MBQ / 1000.0)
+        if not isinstance(per, (int, float)) or not rel_close(per, expected, 1e-9):
+            fail("expected dose_Gy_per_GBq of %s = dose_Gy / 7.2104 = %.12g, got %r" % (v, expected, per), res)
+        if not mentions_word(res.stdout, v):
+            fail("expected the stdout table to name VOI %s" % v, res)
+    # results.csv: the documented header and one row per VOI agreeing with the JSON dose.
+    with open(os.path.join(out, "results.csv"), encoding="utf-8", newline="") as f:
+        text = f.read()
+    header = text.split("\n", 1)[0].rstrip("\r")
+    if header != CSV_HEADER:
+        fail("expected results.csv header\n  %s\ngot\n  %s" % (CSV_HEADER, header), res)
+    rows = list(csv.DictReader(io.StringIO(text)))
+    csv_vois = [r["voi"] for r in rows]
+    if sorted(csv_vois) != sorted(vois):
+        fail("expected one results.csv row per VOI %s, got %s" % (sorted(vois), csv_vois), res)
+    for r in rows:
+        if not rel_close(float(r["dose_Gy"]), doses[r["voi"]]["dose_Gy"], 1e-6):
+            fail("results.csv dose_Gy of %s is %s; expected the results.json value %r"
+                 % (r["voi"], r["dose_Gy"], doses[r["voi"]]["dose_Gy"]), res)
+    leftovers = [n for n in os.listdir(out) if n.startswith(".")]
+    if leftovers:
+        fail("expected no leftover temporary files in %s, found %s" % (out, leftovers), res)
+
+
+def case_example_published_tia(ctx):
+    # `fit --function E2u --error-model constant` on the example reproduces the published TIAs within 1 %.
+    if not os.path.isfile(ctx.published_tia):
+        fail("reference file %s not found" % ctx.published_tia)
+    published = {}
+    with open(ctx.published_tia, encoding="utf-8", newline="") as f:
+        for row in csv.DictReader(f):
+            published[row["roi"].lower()] = float(row["TIA_MBq_h"])
+    vois = tac_vois(ctx.example_tac)
+    missing = [v for v in vois if v not in published]
+    if missing:
+        fail("the reference file %s has no TIA for %s" % (ctx.published_tia, missing))
+    res = ctx.run("fit", "--tac", ctx.example_tac, "--function", "E2u", "--error-model", "constant")
+    expect_exit(res, 0, "fit E2u constant")
+    doc = parse_json_stdout(res)
+    cyc = single_cycle(doc, res)
+    got = by_name(cyc.get("vois", []), "name", res)
+    for v in vois:
+        if v not in got:
+            fail("expected VOI %s in the fit output, got %s" % (v, sorted(got)), res)
+        fn = got[v].get("fit", {}).get("function")
+        if fn != "E2u":
+            fail("expected VOI %s fitted with the forced function E2u, got %r" % (v, fn), res)
+        tia = got[v].get("tia_MBq_h")
+        if not isinstance(tia, (int, float)) or not rel_close(tia, published[v], 0.01):
+            fail("expected tia_MBq_h of %s within 1 %% of the published %.6g, got %r" % (v, published[v], tia), res)
+    if "doses" in cyc:
+        fail("expected no 'doses' in the fit output", res)
+
+
+def case_tumour_local_deposition(ctx):
+    # --tumour-method local: dose = 0.0853185 Gy g/(MBq h) * TIA / mass (all electron energy,
+    # 0.147923 MeV/decay of ICRP-107, absorbed in the 20 g tumour), within 2e-4 relative.
+    tac = ctx.write("tumour.csv",
+                    "voi,time_h,activity_MBq,mass_g\n"
+                    "tumour_1,4,10.0,20\n"
+                    "tumour_1,24,8.2,20\n"
+                    "tumour_1,72,4.1,20\n"
+                    "tumour_1,144,1.5,20\n")
+    out = ctx.path("out")
+    res = ctx.run("run", "--tac", tac, "--activity-MBq", "7000", "--phantom", "icrp110-am", "--out", out,
+                  "--tumour-method", "local", "--quiet")
+    expect_exit(res, 0, "tumour local run")
+    cyc = single_cycle(load_json_file(os.path.join(out, "results.json"), res), res)
+    vois = by_name(cyc.get("vois", []), "name", res)
+    doses = by_name(cyc.get("doses", []), "target", res)
+    if "tumour_1" not in vois or "tumour_1" not in doses:
+        fail("expected tumour_1 among the VOIs and doses, got %s / %s" % (sorted(vois), sorted(doses)), res)
+    tia = vois["tumour_1"].get("tia_MBq_h")
+    dose = doses["tumour_1"].get("dose_Gy")
+    if not isinstance(tia, (int, float)) or not math.isfinite(tia) or tia <= 0:
+        fail("expected a finite tia_MBq_h > 0 for tumour_1, got %r" % tia, res)
+    expected = LOCAL_GY_G_PER_MBQ_H * tia / 20.0
+    if not isinstance(dose, (int, float)) or not rel_close(dose, expected, 2e-4):
+        fail("expected dose_Gy of tumour_1 = 0.0853185 * %.10g / 20 = %.10g (rel 2e-4), got %r"
+             % (tia, expected, dose), res)
+    mass = doses["tumour_1"].get("mass_g")
+    if not isinstance(mass, (int, float)) or not rel_close(mass, 20.0, 1e-12):
+        fail("expected mass_g 20 for tumour_1's dose, got %r" % mass, res)
+
+
+def case_help_and_version(ctx):
+    # --help, run --help and fit --help exit 0 and mention the options; --version prints the version.
+    res = ctx.run("--help")
+    expect_exit(res, 0, "lutdose --help")
+    for s in ("run", "fit", "--version"):
+        if s not in res.stdout:
+            fail("expected `lutdose --help` to mention %r on stdout" % s, res)
+    run_opts = ["--tac", "--activity-MBq", "--phantom", "--out", "--function", "--functions", "--error-model",
+                "--aicc-k", "--trapezoid-head", "--tumour-method", "--sphere-composition", "--density-g-per-mL",
+                "--half-life-h", "--data-dir", "--quiet"]
+    fit_opts = ["--tac", "--activity-MBq", "--function", "--functions", "--error-model", "--aicc-k",
+                "--trapezoid-head", "--half-life-h", "--data-dir"]
+    for sub, opts in (("run", run_opts), ("fit", fit_opts)):
+        res = ctx.run(sub, "--help")
+        expect_exit(res, 0, "lutdose %s --help" % sub)
+        for o in opts:
+            if not re.search(re.escape(o) + r"(?![\w-])", res.stdout):
+                fail("expected `lutdose %s --help` to mention option %s on stdout" % (sub, o), res)
+        for p in (PHANTOMS if sub == "run" else []):
+            if p not in res.stdout:
+                fail("expected `lutdose run --help` to list phantom %s" % p, res)
+    version = None
+    with open(os.path.join(ctx.source, "CMakeLists.txt"), encoding="utf-8") as f:
+        m = re.search(r"project\s*\(\s*lutdose\s+VERSION\s+([0-9][0-9.]*)", f.read())
+        if m:
+            version = m.group(1)
+    if version is None:
+        fail("could not read the project VERSION from %s/CMakeLists.txt" % ctx.source)
+    res = ctx.run("--version")
+    expect_exit(res, 0, "lutdose --version")
+    if res.stdout.strip() != "lutdose " + version:
+        fail("expected `lutdose --version` to print 'lutdose %s', got %r" % (version, res.stdout.strip()), res)
+
+
+def case_fit_patient_column(ctx):
+    # A table with a `patient` column and two patients gives two patients in the `fit` JSON.
+    rows = ["patient,voi,time_h,activity_MBq"]
+    for pid, scale in (("p01", 1.0), ("p02", 1.3)):
+        for voi, base in (("liver", 380.0), ("spleen", 90.0)):
+            for t, f in ((4, 1.0), (24, 0.9), (96, 0.55), (120, 0.47)):
+                rows.append("%s,%s,%g,%.4f" % (pid, voi, t, base * f * scale))
+    tac = ctx.write("two_patients.csv", "\n".join(rows) + "\n")
+    res = ctx.run("fit", "--tac", tac)
+    expect_exit(res, 0, "fit with a patient column")
+    doc = parse_json_stdout(res)
+    patients = doc.get("patients")
+    if not isinstance(patients, list) or len(patients) != 2:
+        fail("expected 2 patients in the fit JSON, got %r"
+             % (len(patients) if isinstance(patients, list) else patients), res)
+    ids = sorted(p.get("id") for p in patients)
+    if ids != ["p01", "p02"]:
+        fail("expected patient ids ['p01', 'p02'], got %s" % ids, res)
+    for p in patients:
+        cycles = p.get("cycles", [])
+        names = sorted(v["name"] for c in cycles for v in c.get("vois", []))
+        if names != ["liver", "spleen"]:
+            fail("expected patient %s to have VOIs liver and spleen, got %s" % (p.get("id"), names), res)
+        for c in cycles:
+            if "doses" in c:
+                fail("expected no 'doses' in the fit output (patient %s)" % p.get("id"), res)
+            for v in c.get("vois", []):
+                tia = v.get("tia_MBq_h")
+                if not isinstance(tia, (int, float)) or not math.isfinite(tia) or tia <= 0:
+                    fail("expected a finite tia_MBq_h > 0 for %s/%s, got %r" % (p.get("id"), v["name"], tia), res)
+
+
+def case_rerun_replaces_output(ctx):
+    # `run` into an existing output directory replaces an old results.json/results.csv with the new results.
+    out = ctx.path("out")
+    os.makedirs(out)
+    with open(os.path.join(out, "results.json"), "w") as f:
+        f.write("old, not JSON\n")
+    with open(os.path.join(out, "results.csv"), "w") as f:
+        f.write("old\n")
+    res = ctx.run("run", "--tac", ctx.example_tac, "--activity-MBq", EXAMPLE_ACTIVITY_MBQ,
+                  "--phantom", EXAMPLE_PHANTOM, "--out", out, "--quiet")
+    expect_exit(res, 0, "run into an existing directory")
+    doc = load_json_file(os.path.join(out, "results.json"), res)
+    if doc.get("options", {}).get("dose", {}).get("phantom") != EXAMPLE_PHANTOM:
+        fail("expected the new results.json to record phantom %s" % EXAMPLE_PHANTOM, res)
+    with open(os.path.join(out, "results.csv"), encoding="utf-8") as f:
+        if f.readline().rstrip("\r\n") != CSV_HEADER:
+            fail("expected results.csv to be replaced with the new table", res)
+    leftovers = [n for n in os.listdir(out) if n.startswith(".")]
+    if leftovers:
+        fail("expected no leftover temporary files in %s, found %s" % (out, leftovers), res)
+
+
+# ----------------------------------------------------------------------------- bad input
+
+def case_missing_file(ctx):
+    # A --tac file that does not exist: exit 2, message names the file, no output directory.
+    out = ctx.path("out_not_created")
+    res = ctx.run("run", "--tac", ctx.path("does_not_exist.csv"), "--activity-MBq", "7000",
+                  "--phantom", EXAMPLE_PHANTOM, "--out", out)
+    expect_bad_input(ctx, res, out, file_name="does_not_exist.csv")
+
+
+def case_malformed_csv(ctx):
+    # A row with more cells than the header: exit 2, message names the file and line number 3.
+    res = bad_tac_case(ctx, "voi,time_h,activity_MBq\nliver,4,300\nliver,24,250,17\nliver,96,150\n",
+                       "malformed.csv")
+    if not re.search(r"(malformed\.csv:3\b|line\s*3\b)", res.stderr):
+        fail("expected the message to name line 3 of malformed.csv", res)
+
+
+def case_missing_column(ctx):
+    # No activity_MBq column: exit 2, message names the file and the missing column.
+    bad_tac_case(ctx, "voi,time_h\nliver,4\nliver,24\nliver,96\n", "no_activity.csv",
+                 must_mention=("activity_MBq",))
+
+
+def case_unknown_column(ctx):
+    # An unknown column 'colour': exit 2, message names the file and the column.
+    bad_tac_case(ctx, "voi,time_h,activity_MBq,colour\nliver,4,300,red\nliver,24,250,red\nliver,96,150,red\n",
+                 "unknown_column.csv", words=("colour",))
+
+
+def case_non_numeric_activity(ctx):
+    # activity_MBq 'abc': exit 2, message names the file, the column and the value.
+    bad_tac_case(ctx, "voi,time_h,activity_MBq\nliver,4,300\nliver,24,abc\nliver,96,150\n",
+                 "activity_abc.csv", must_mention=("activity_MBq",), words=("abc",))
+
+
+def case_negative_activity(ctx):
+    # activity_MBq -12.5: exit 2, message names the file, the column and the value.
+    bad_tac_case(ctx, "voi,time_h,activity_MBq\nliver,4,300\nliver,24,-12.5\nliver,96,150\n",
+                 "activity_negative.csv", must_mention=("activity_MBq",), words=("-12.5",))
+
+
+def case_nan_activity(ctx):
+    # activity_MBq 'nan': exit 2, message names the file, the column and the value.
+    bad_tac_case(ctx, "voi,time_h,activity_MBq\nliver,4,300\nliver,24,nan\nliver,96,150\n",
+                 "activity_nan.csv", must_mention=("activity_MBq",), words=("nan",))
+
+
+def case_infinite_activity(ctx):
+    # activity_MBq 'inf': exit 2, message names the file, the column and the value.
+    bad_tac_case(ctx, "voi,time_h,activity_MBq\nliver,4,300\nliver,24,inf\nliver,96,150\n",
+                 "activity_inf.csv", must_mention=("activity_MBq",), words=("inf",))
+
+
+def case_times_not_increasing(ctx):
+    # time_h 30.5 after 96 within the same VOI: exit 2, message names the file and the value.
+    bad_tac_case(ctx, "voi,time_h,activity_MBq\nliver,4,300\nliver,96,150\nliver,30.5,250\n",
+                 "times_decreasing.csv", must_mention=("time_h",), words=("30.5",))
+
+
+def case_duplicated_time(ctx):
+    # time_h 24.25 twice within the same VOI: exit 2, message names the file and the value.
+    bad_tac_case(ctx, "voi,time_h,activity_MBq\nliver,4,300\nliver,24.25,250\nliver,24.25,240\nliver,96,150\n",
+                 "times_duplicated.csv", must_mention=("time_h",), words=("24.25",))
+
+
+def case_negative_time(ctx):
+    # time_h -1.5: exit 2, message names the file, the column and the value.
+    bad_tac_case(ctx, "voi,time_h,activity_MBq\nliver,-1.5,300\nliver,24,250\nliver,96,150\n",
+                 "time_negative.csv", must_mention=("time_h",), words=("-1.5",))
+
+
+def case_zero_volume(ctx):
+    # volume_mL 0: exit 2, message names the file and the column volume_mL.
+    bad_tac_case(ctx, "voi,time_h,activity_MBq,volume_mL\nliver,4,300,1800\nliver,24,250,0\nliver,96,150,1800\n",
+                 "volume_zero.csv", must_mention=("volume_mL",), words=("0",))
+
+
+def case_negative_mass(ctx):
+    # mass_g -3.25: exit 2, message names the file, the column and the value.
+    bad_tac_case(ctx, "voi,time_h,activity_MBq,mass_g\nliver,4,300,-3.25\nliver,24,250,-3.25\nliver,96,150,-3.25\n",
+                 "mass_negative.csv", must_mention=("mass_g",), words=("-3.25",))
+
+
+def case_unknown_phantom(ctx):
+    # --phantom icrp999: exit 2, message names the option and the value and lists the known phantoms.
+    tac = ctx.write("good.csv", GOOD_LIVER_3)
+    out = ctx.path("out_not_created")
+    res = ctx.run("run", "--tac", tac, "--activity-MBq", "7000", "--phantom", "icrp999", "--out", out)
+    expect_bad_input(ctx, res, out, must_mention=("--phantom",) + tuple(PHANTOMS), words=("icrp999",))
+
+
+def case_unknown_voi(ctx):
+    # VOI 'heart' that icrp110-am cannot map: exit 2, message names the file and the VOI and lists mappable names.
+    bad_tac_case(ctx, "voi,time_h,activity_MBq\nheart,4,300\nheart,24,250\nheart,96,150\n",
+                 "voi_heart.csv", must_mention=("kidney_left", "kidney_right", "liver", "spleen"),
+                 words=("heart",))
+
+
+def case_unknown_fit_function(ctx):
+    # --function E9: exit 2, message names the option and the value, no output directory.
+    tac = ctx.write("good.csv", GOOD_LIVER_3)
+    out = ctx.path("out_not_created")
+    res = ctx.run("run", "--tac", tac, "--activity-MBq", "7000", "--phantom", EXAMPLE_PHANTOM, "--out", out,
+                  "--function", "E9")
+    expect_bad_input(ctx, res, out, must_mention=("--function",), words=("E9",))
+
+
+def case_too_few_points_for_forced_function(ctx):
+    # --function E2 (4 parameters) on a VOI with 3 points: exit 2, message names the file, VOI, function and count.
+    bad_tac_case(ctx, GOOD_LIVER_3, "three_points.csv", must_mention=("liver",), words=("E2", "3"),
+                 extra_args=("--function", "E2"))
+
+
+def case_tumour_without_mass(ctx):
+    # tumour_1 without mass_g or volume_mL: exit 2, message names the file and the VOI and asks for a mass.
+    res = bad_tac_case(ctx, "voi,time_h,activity_MBq\ntumour_1,4,10\ntumour_1,24,8\ntumour_1,96,4\n",
+                       "tumour_no_mass.csv", words=("tumour_1",))
+    if "mass_g" not in res.stderr and "volume_mL" not in res.stderr:
+        fail("expected the message to name the missing field mass_g or volume_mL", res)
+
+
+def case_tumour_mass_outside_sphere_table(ctx):
+    # tumour_1 of 5000 g (sphere table ends at 932 g): exit 2, message names the file, the VOI and the mass.
+    bad_tac_case(ctx, "voi,time_h,activity_MBq,mass_g\ntumour_1,4,10,5000\ntumour_1,24,8,5000\ntumour_1,96,4,5000\n",
+                 "tumour_5000g.csv", words=("tumour_1", "5000"))
+
+
+def case_missing_required_option(ctx):
+    # `run` without --phantom: exit 2, message names --phantom, no output directory.
+    tac = ctx.write("good.csv", GOOD_LIVER_3)
+    out = ctx.path("out_not_created")
+    res = ctx.run("run", "--tac", tac, "--activity-MBq", "7000", "--out", out)
+    expect_bad_input(ctx, res, out, must_mention=("--phantom",))
+
+
+def case_fit_bad_input_no_stdout(ctx):
+    # `fit` on a table with a negative activity: exit 2, message names file and value, nothing on stdout.
+    tac = ctx.write("fit_negative.csv", "voi,time_h,activity_MBq\nliver,4,300\nliver,24,-7.75\nliver,96,150\n")
+    res = ctx.run("fit", "--tac", tac)
+    expect_bad_input(ctx, res, None, file_name="fit_negative.csv", must_mention=("activity_MBq",),
+                     words=("-7.75",))
+    if res.stdout.strip():
+        fail("expected no (partial) JSON on stdout after bad input", res)
+
+
+def case_existing_output_kept_on_error(ctx):
+    # A bad-input run into an existing output directory exits 2 and leaves the previous results byte-identical.
+    out = ctx.path("out")
+    res = ctx.run("run", "--tac", ctx.example_tac, "--activity-MBq", EXAMPLE_ACTIVITY_MBQ,
+                  "--phantom", EXAMPLE_PHANTOM, "--out", out, "--quiet")
+    expect_exit(res, 0, "first (good) run")
+    before = {}
+    for name in ("results.json", "results.csv"):
+        p = os.path.join(out, name)
+        if not os.path.isfile(p):
+            fail("expected the good run to write %s" % p, res)
+        with open(p, "rb") as f:
+            before[name] = f.read()
+    bad = ctx.write("bad.csv", "voi,time_h,activity_MBq\nliver,4,300\nliver,24,-1\nliver,96,150\n")
+    res = ctx.run("run", "--tac", bad, "--activity-MBq", EXAMPLE_ACTIVITY_MBQ,
+                  "--phantom", EXAMPLE_PHANTOM, "--out", out)
+    expect_bad_input(ctx, res, None, file_name="bad.csv", must_mention=("activity_MBq",), words=("-1",))
+    for name, data in before.items():
+        p = os.path.join(out, name)
+        if not os.path.isfile(p):
+            fail("expected the previous %s to survive the failed run, it is gone" % p, res)
+        with open(p, "rb") as f:
+            if f.read() != data:
+                fail("expected the previous %s to be byte-identical after the failed run, it changed" % p, res)
+    extra = sorted(set(os.listdir(out)) - set(before))
+    if extra:
+        fail("expected the failed run to add nothing to %s, found %s" % (out, extra), res)
+
+
+# ----------------------------------------------------------------------------- driver
+
+CASES = {
+    "example_run": case_example_run,
+    "example_published_tia": case_example_published_tia,
+    "tumour_local_deposition": case_tumour_local_deposition,
+    "help_and_version": case_help_and_version,
+    "fit_patient_column": case_fit_patient_column,
+    "rerun_replaces_output": case_rerun_replaces_output,
+    "missing_file": case_missing_file,
+    "malformed_csv": case_malformed_csv,
+    "missing_column": case_missing_column,
+    "unknown_column": case_unknown_column,
+    "non_numeric_activity": case_non_numeric_activity,
+    "negative_activity": case_negative_activity,
+    "nan_activity": case_nan_activity,
+    "infinite_activity": case_infinite_activity,
+    "times_not_increasing": case_times_not_increasing,
+    "duplicated_time": case_duplicated_time,
+    "negative_time": case_negative_time,
+    "zero_volume": case_zero_volume,
+    "negative_mass": case_negative_mass,
+    "unknown_phantom": case_unknown_phantom,
+    "unknown_voi": case_unknown_voi,
+    "unknown_fit_function": case_unknown_fit_function,
+    "too_few_points_for_forced_function": case_too_few_points_for_forced_function,
+    "tumour_without_mass": case_tumour_without_mass,
+    "tumour_mass_outside_sphere_table": case_tumour_mass_outside_sphere_table,
+    "missing_required_option": case_missing_required_option,
+    "fit_bad_input_no_stdout": case_fit_bad_input_no_stdout,
+    "existing_output_kept_on_error": case_existing_output_kept_on_error,
+}
+
+
+def run_case(name, lutdose, source):
+    """Returns None on pass, a failure message otherwise."""
+    tmp = tempfile.mkdtemp(prefix="lutdose_e2e_%s_" % name)
+    try:
+        CASES[name](Ctx(lutdose, source, tmp))
+        return None
+    except CaseFailure as e:
+        return str(e)
+    except Exception:  # a bug in the test or an unexpected output shape: still a failure, with the trace
+        return "unexpected error in the test:\n" + traceback.format_exc()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def main(argv):
+    ap = argparse.ArgumentParser(description="lutdose end-to-end tests")
+    ap.add_argument("--list", action="store_true", help="print the case names, one per line")
+    ap.add_argument("--lutdose", help="path to the lutdose binary")
+    ap.add_argument("--source", help="lutdose source tree (for examples/ and ../shared/)")
+    ap.add_argument("--case", help="case name, or 'all'")
+    args = ap.parse_args(argv)
+
+    if args.list:
+        for name in CASES:
+            print(name)
+        return 0
+    if not (args.lutdose and args.source and args.case):
+        ap.error("--lutdose, --source and --case are required (or --list)")
+    lutdose = os.path.abspath(args.lutdose)
+    source = os.path.abspath(args.source)
+    if not os.access(lutdose, os.X_OK):
+        print("lutdose binary %s not found or not executable" % lutdose, file=sys.stderr)
+        return 1
+    if args.case == "all":
+        names = list(CASES)
+    elif args.case in CASES:
+        names = [args.case]
+    else:
+        print("unknown case %r; known: all, %s" % (args.case, ", ".join(CASES)), file=sys.stderr)
+        return 1
+
+    failed = []
+    for name in names:
+        msg = run_case(name, lutdose, source)
+        if msg is None:
+            if len(names) > 1:
+                print("PASS %s" % name)
+        else:
+            failed.append(name)
+            print("FAIL %s: %s" % (name, msg), file=sys.stderr)
+            if len(names) > 1:
+                print("FAIL %s" % name)
+        sys.stdout.flush()
+        sys.stderr.flush()
+    if len(names) > 1:
+        print("%d passed, %d failed" % (len(names) - len(failed), len(failed)))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
