@@ -19,7 +19,7 @@ namespace {
 struct FitArgs {
   std::string tac;
   std::string function = "auto";
-  std::vector<std::string> functions = {"E1p", "E1", "E2u", "E2"};
+  std::vector<std::string> functions = {"E1", "E2u", "E2"};
   std::string error_model = "proportional";
   std::string aicc_k = "fit";
   std::string head = "linear";

@@ -452,6 +452,18 @@ TacFit fit_tac(const VectorXd& t, const VectorXd& y, const VectorXd& sigma, doub
         result.selection =
             "lowest AICc; no candidate meets the quality criteria, so the result is flagged";
     }
+    if (result.selected < 0) {
+      // No candidate has an AICc (n < K + 2 for all): the simplest accepted fit, if any.
+      for (size_t i = 0; i < result.candidates.size(); ++i) {
+        const auto& c = result.candidates[i];
+        if (c.accepted && (result.selected < 0 ||
+                           c.n_parameters < result.candidates[static_cast<size_t>(result.selected)].n_parameters))
+          result.selected = static_cast<int>(i);
+      }
+      if (result.selected >= 0)
+        result.selection = "AICc is undefined for every candidate (n = " + std::to_string(n) +
+                           " points); the simplest fit that meets the quality criteria";
+    }
   }
 
   if (result.selected >= 0) {

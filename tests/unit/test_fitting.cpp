@@ -68,6 +68,7 @@ TEST_CASE("auto selection on noise-free data finds the generating function's TIA
     const auto& f = *models::find_exponential(tr.id);
     const VectorXd y = f.evaluate(tr.t, tr.p, LP);
     FitOptions o;
+    o.candidates = {"E1p", "E1", "E2u", "E2"};  // the functions of the foundation issue
     const TacFit fit = fit_tac(tr.t, y, VectorXd(), LP, o, "synthetic " + tr.id);
     CHECK(fit.method == "fit");
     CHECK(fit.function == tr.id);
@@ -178,6 +179,17 @@ TEST_CASE("relative weights: covariance is scaled by the reduced chi-square") {
   const Eigen::MatrixXd cov = s2 * (j.transpose() * j).inverse();
   CHECK(c.covariance(0, 0) == doctest::Approx(cov(0, 0)).epsilon(1e-8));
   CHECK(c.covariance(1, 1) == doctest::Approx(cov(1, 1)).epsilon(1e-8));
+}
+
+TEST_CASE("three points: no AICc for any candidate, so the simplest accepted fit is used") {
+  const auto& e1 = *models::find_exponential("E1");
+  const VectorXd t = (VectorXd(3) << 4.0, 24.0, 96.0).finished();
+  VectorXd y = e1.evaluate(t, (VectorXd(2) << 100.0, 0.01).finished(), LP);
+  y(1) *= 1.02;
+  const TacFit fit = fit_tac(t, y, VectorXd(), LP, FitOptions{}, "three points");
+  CHECK(fit.method == "fit");
+  CHECK(fit.function == "E1");
+  CHECK(fit.selection.find("AICc is undefined") != std::string::npos);
 }
 
 TEST_CASE("forcing a function with more parameters than points, or an unknown one, is bad input") {
