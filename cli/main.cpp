@@ -138,11 +138,21 @@ int main(int argc, char** argv) {
                   "Density that turns an organ's volume_mL into mass [g/mL]")
       ->capture_default_str();
   run->add_flag("--quiet", quiet, "Do not print the table");
+  run->footer(
+      "VOI names: kidney_left, kidney_right, kidneys, liver, spleen (every phantom); red_marrow, "
+      "whole_body, lungs, pancreas, salivary_glands, thyroid (icrp89-*); tumour_*, tumor_*, lesion_* "
+      "are tumours and need mass_g or volume_mL.\n"
+      "Mass: mean of mass_g, else mean of volume_mL x density, else the phantom's mass.\n"
+      "Example: lutdose run --tac examples/snmmi-patient004/tac.csv --activity-MBq 7210.4 "
+      "--phantom icrp110-am --out out/p004\n"
+      "Formats and fields: docs/tac-format.md, docs/results.md; methods: docs/methods.md.");
 
   FitArgs fit_args;
   auto* fit = app.add_subcommand(
       "fit", "Fits only: prints results.json without doses to standard output.");
   add_fit_options(fit, fit_args, false);
+  fit->footer("Example: lutdose fit --tac examples/snmmi-patient004/tac.csv --function E2u "
+              "--error-model constant\nFields: docs/results.md.");
 
   try {
     app.parse(argc, argv);
