@@ -31,6 +31,14 @@ ordered_json mat(const Eigen::MatrixXd& m) {
   return a;
 }
 
+//! {"A1_MBq": ..., "lambda1_bio_per_h": ...}
+ordered_json parameters_json(const CandidateFit& c) {
+  ordered_json p;
+  for (size_t i = 0; i < c.parameter_names.size(); ++i)
+    p[c.parameter_names[i]] = num(c.parameters(static_cast<Eigen::Index>(i)));
+  return p;
+}
+
 ordered_json candidate_json(const CandidateFit& c) {
   ordered_json j;
   j["function"] = c.function;
@@ -41,10 +49,7 @@ ordered_json candidate_json(const CandidateFit& c) {
   j["flags"] = c.flags;
   j["warnings"] = c.warnings;
   if (!c.fitted) return j;
-  ordered_json p;
-  for (size_t i = 0; i < c.parameter_names.size(); ++i)
-    p[c.parameter_names[i]] = num(c.parameters(static_cast<Eigen::Index>(i)));
-  j["parameters"] = p;
+  j["parameters"] = parameters_json(c);
   j["parameter_names"] = c.parameter_names;
   j["parameter_cv"] = vec(c.parameter_cv);
   j["covariance"] = mat(c.covariance);
@@ -71,10 +76,7 @@ ordered_json fit_json(const TacFit& f) {
   j["selection"] = f.selection;
   if (f.selected >= 0) {
     const auto& c = f.candidates[static_cast<size_t>(f.selected)];
-    ordered_json p;
-    for (size_t i = 0; i < c.parameter_names.size(); ++i)
-      p[c.parameter_names[i]] = num(c.parameters(static_cast<Eigen::Index>(i)));
-    j["parameters"] = p;
+    j["parameters"] = parameters_json(c);
     j["flags"] = c.flags;
     j["warnings"] = c.warnings;
   }
