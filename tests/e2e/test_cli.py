@@ -80,10 +80,11 @@ class Ctx:
             f.write(text)
         return p
 
-    def run(self, *args):
-        argv = [self.lutdose] + [str(a) for a in args]
+    def run(self, *args, env=None, binary=None):
+        argv = [binary or self.lutdose] + [str(a) for a in args]
         try:
-            cp = subprocess.run(argv, cwd=self.tmp, capture_output=True, text=True, timeout=TIMEOUT_S)
+            cp = subprocess.run(argv, cwd=self.tmp, capture_output=True, text=True, timeout=TIMEOUT_S,
+                                env=env)
         except subprocess.TimeoutExpired as e:
             raise CaseFailure("command timed out after %d s: %s" % (TIMEOUT_S, shlex.join(argv))) from e
         return Result(argv, cp.returncode, cp.stdout, cp.stderr)
@@ -570,6 +571,51 @@ def case_existing_output_kept_on_error(ctx):
         fail("expected the failed run to add nothing to %s, found %s" % (out, extra), res)
 
 
+def _data_dir_of_run(ctx, out, what, env=None, binary=None, extra=()):
+    res = ctx.run("run", "--tac", ctx.example_tac, "--activity-MBq", EXAMPLE_ACTIVITY_MBQ,
+                  "--phantom", EXAMPLE_PHANTOM, "--out", out, "--quiet", *extra, env=env, binary=binary)
+    expect_exit(res, 0, what)
+    return load_json_file(os.path.join(out, "results.json"), res)["options"]["data_dir"], res
+
+
+def case_data_dir_option_and_env(ctx):
+    # Reference data are taken from --data-dir, else LUTDOSE_DATA_DIR; a directory without data is bad input.
+    mine = ctx.path("mydata")
+    shutil.copytree(os.path.join(ctx.source, "data"), mine)
+    used, res = _data_dir_of_run(ctx, ctx.path("o1"), "--data-dir", extra=("--data-dir", mine))
+    if used != mine:
+        fail("expected results.json options.data_dir to be %s, got %s" % (mine, used), res)
+    env = dict(os.environ, LUTDOSE_DATA_DIR=mine)
+    used, res = _data_dir_of_run(ctx, ctx.path("o2"), "LUTDOSE_DATA_DIR", env=env)
+    if used != mine:
+        fail("expected options.data_dir from LUTDOSE_DATA_DIR to be %s, got %s" % (mine, used), res)
+    empty = ctx.path("empty")
+    os.mkdir(empty)
+    out = ctx.path("o3")
+    res = ctx.run("run", "--tac", ctx.example_tac, "--activity-MBq", EXAMPLE_ACTIVITY_MBQ,
+                  "--phantom", EXAMPLE_PHANTOM, "--out", out, "--data-dir", empty)
+    expect_bad_input(ctx, res, out, must_mention=("--data-dir", empty))
+    res = ctx.run("run", "--tac", ctx.example_tac, "--activity-MBq", EXAMPLE_ACTIVITY_MBQ,
+                  "--phantom", EXAMPLE_PHANTOM, "--out", out, env=dict(os.environ, LUTDOSE_DATA_DIR=empty))
+    expect_bad_input(ctx, res, out, must_mention=("LUTDOSE_DATA_DIR", empty))
+
+
+def case_installed_binary_uses_prefix_data(ctx):
+    # `cmake --install` puts the data in <prefix>/share/lutdose, and the installed binary finds them there.
+    build_dir = os.path.dirname(ctx.lutdose)
+    prefix = ctx.path("prefix")
+    cp = subprocess.run(["cmake", "--install", build_dir, "--prefix", prefix],
+                        capture_output=True, text=True, timeout=TIMEOUT_S)
+    if cp.returncode != 0:
+        fail("cmake --install %s --prefix %s failed:\n%s%s" % (build_dir, prefix, cp.stdout, cp.stderr))
+    env = {k: v for k, v in os.environ.items() if k != "LUTDOSE_DATA_DIR"}
+    used, res = _data_dir_of_run(ctx, ctx.path("o"), "installed binary", env=env,
+                                 binary=os.path.join(prefix, "bin", "lutdose"))
+    expected = os.path.join(prefix, "share", "lutdose")
+    if os.path.realpath(used) != os.path.realpath(expected):
+        fail("expected the installed binary to use %s, it used %s" % (expected, used), res)
+
+
 # ----------------------------------------------------------------------------- driver
 
 CASES = {
@@ -601,6 +647,8 @@ CASES = {
     "missing_required_option": case_missing_required_option,
     "fit_bad_input_no_stdout": case_fit_bad_input_no_stdout,
     "existing_output_kept_on_error": case_existing_output_kept_on_error,
+    "data_dir_option_and_env": case_data_dir_option_and_env,
+    "installed_binary_uses_prefix_data": case_installed_binary_uses_prefix_data,
 }
 
 
