@@ -2,11 +2,14 @@
 #include <CLI/CLI.hpp>
 
 #include <cmath>
+#include <fstream>
 #include <iostream>
 #include <sstream>
 
 #include "lutdose/data_dir.h"
+#include "lutdose/case_file.h"
 #include "lutdose/error.h"
+#include "lutdose/hdf5_results.h"
 #include "lutdose/models/exponential.h"
 #include "lutdose/pipeline.h"
 #include "lutdose/results.h"
@@ -37,14 +40,13 @@ std::string function_help() {
   return s.str();
 }
 
-void add_fit_options(CLI::App* cmd, FitArgs& a, bool activity_required) {
-  cmd->add_option("--tac", a.tac,
+void add_fit_options(CLI::App* cmd, FitArgs& a, bool tac_required) {
+  auto* tac = cmd->add_option("--tac", a.tac,
                   "TAC table (CSV): columns voi, time_h, activity_MBq; optional patient, cycle, "
-                  "volume_mL, mass_g, activity_u_MBq. Activities as measured, not decay-corrected.")
-      ->required();
-  auto* act = cmd->add_option("--activity-MBq", a.activity_MBq,
-                              "Administered activity [MBq], net of the residual in syringe and line");
-  if (activity_required) act->required();
+                  "volume_mL, mass_g, activity_u_MBq. Activities as measured, not decay-corrected.");
+  if (tac_required) tac->required();
+  cmd->add_option("--activity-MBq", a.activity_MBq,
+                  "Administered activity [MBq], net of the residual in syringe and line");
   cmd->add_option("--function", a.function, function_help())->capture_default_str();
   cmd->add_option("--functions", a.functions,
                   "Candidates for --function auto (ids separated by commas)")
@@ -120,12 +122,17 @@ int main(int argc, char** argv) {
   bool quiet = false;
   auto* run = app.add_subcommand(
       "run",
-      "Full pipeline from a TAC table: fit every VOI, integrate to TIA, compute self-doses; "
-      "writes DIR/results.json and DIR/results.csv and prints a table.");
-  add_fit_options(run, run_args, true);
+      "Full pipeline, from a case file (counts or activities with their calibration) or a TAC "
+      "table: quantify, fit every VOI, integrate to TIA, compute self-doses; writes "
+      "DIR/results.json, DIR/results.csv and DIR/results.h5 and prints a table.");
+  std::string case_path;
+  run->add_option("case", case_path,
+                  "Case file (JSON, docs/case-file.md); its fit and dose options replace the "
+                  "command-line ones");
+  add_fit_options(run, run_args, false);
   std::string phantom_help = "Phantom / S-value set:";
   for (const auto& [n, d] : lutdose::phantoms()) phantom_help += "\n  " + n + ": " + d;
-  run->add_option("--phantom", phantom, phantom_help)->required();
+  run->add_option("--phantom", phantom, phantom_help);
   run->add_option("--out", out_dir, "Output directory (created; files replaced atomically)")->required();
   run->add_option("--tumour-method", tumour_method,
                   "Dose to tumour_*/lesion_* VOIs: sphere (sphere S-values) or local (electron "
@@ -143,9 +150,13 @@ int main(int argc, char** argv) {
       "whole_body, lungs, pancreas, salivary_glands, thyroid (icrp89-*); tumour_*, tumor_*, lesion_* "
       "are tumours and need mass_g or volume_mL.\n"
       "Mass: mean of mass_g, else mean of volume_mL x density, else the phantom's mass.\n"
-      "Example: lutdose run --tac examples/snmmi-patient004/tac.csv --activity-MBq 7210.4 "
+      "With --tac, --activity-MBq and --phantom are required; with a case file they come from the "
+      "file.\n"
+      "Examples: lutdose run examples/snmmi-patient004/case.json --out out/p004\n"
+      "          lutdose run --tac examples/snmmi-patient004/tac.csv --activity-MBq 7210.4 "
       "--phantom icrp110-am --out out/p004\n"
-      "Formats and fields: docs/tac-format.md, docs/results.md; methods: docs/methods.md.");
+      "Formats and fields: docs/case-file.md, docs/tac-format.md, docs/results.md, "
+      "docs/hdf5-layout.md; methods: docs/methods.md.");
 
   FitArgs fit_args;
   auto* fit = app.add_subcommand(
@@ -169,20 +180,57 @@ int main(int argc, char** argv) {
 
   try {
     if (run->parsed()) {
-      auto o = make_run_options(run_args);
-      lutdose::DoseOptions d;
-      d.phantom = phantom;
-      d.tumour_method = lutdose::parse_tumour_method(tumour_method);
-      d.sphere_composition = composition;
-      d.organ_density_g_per_mL = density;
-      o.dose = d;
-      const auto series = lutdose::read_tac_table(run_args.tac);
-      const auto result = lutdose::run_tac_table(series, o);
-      lutdose::write_output_files(out_dir, {{"results.json", lutdose::to_json(result, true).dump(2) + "\n"},
-                                            {"results.csv", lutdose::to_csv(result)}});
+      lutdose::RunResult result;
+      std::vector<std::pair<std::string, std::string>> inputs;
+      if (!case_path.empty()) {
+        if (!run_args.tac.empty())
+          lutdose::throw_input_error("command line", "--tac", run_args.tac,
+                                     "either a case file or --tac, not both");
+        for (const char* opt : {"--activity-MBq", "--phantom", "--function", "--functions",
+                                "--error-model", "--aicc-k", "--trapezoid-head", "--reject-correlated",
+                                "--half-life-h", "--tumour-method", "--sphere-composition",
+                                "--density-g-per-mL"})
+          if (run->count(opt) > 0)
+            lutdose::throw_input_error("command line", opt, "given with a case file",
+                                       "the option in the case file (its \"fit\", \"dose\" or "
+                                       "cycle blocks), not on the command line");
+        const auto c = lutdose::load_case_file(case_path);
+        result = lutdose::run_case(c, lutdose::find_data_dir(run_args.data_dir));
+        inputs.emplace_back("case_json", c.text);
+      } else {
+        if (run_args.tac.empty())
+          throw lutdose::InputError("command line: no input; expected a case file (lutdose run CASE.json "
+                                    "--out DIR) or --tac TAC.csv");
+        if (std::isnan(run_args.activity_MBq))
+          lutdose::throw_input_error("command line", "--activity-MBq", "missing",
+                                     "the administered activity in MBq with --tac");
+        if (phantom.empty())
+          lutdose::throw_input_error("command line", "--phantom", "missing",
+                                     "a phantom with --tac: icrp110-am, icrp110-af, icrp89-male, icrp89-female");
+        auto o = make_run_options(run_args);
+        lutdose::DoseOptions d;
+        d.phantom = phantom;
+        d.tumour_method = lutdose::parse_tumour_method(tumour_method);
+        d.sphere_composition = composition;
+        d.organ_density_g_per_mL = density;
+        o.dose = d;
+        const auto series = lutdose::read_tac_table(run_args.tac);
+        result = lutdose::run_tac_table(series, o);
+        std::ifstream in(run_args.tac);
+        std::stringstream text;
+        text << in.rdbuf();
+        inputs.emplace_back("tac_csv", text.str());
+      }
+      const auto doc = lutdose::to_json(result, true);
+      lutdose::write_output_files(
+          out_dir, {lutdose::text_output("results.json", doc.dump(2) + "\n"),
+                    lutdose::text_output("results.csv", lutdose::to_csv(result)),
+                    {"results.h5", [&](const std::string& path) {
+                       lutdose::write_results_h5(path, doc, inputs);
+                     }}});
       if (!quiet) {
         lutdose::print_table(result, std::cout);
-        std::cout << "\nwritten: " << out_dir << "/results.json, " << out_dir << "/results.csv\n";
+        std::cout << "\nwritten: " << out_dir << "/results.json, results.csv, results.h5\n";
       }
     } else if (fit->parsed()) {
       auto o = make_run_options(fit_args);

@@ -18,7 +18,8 @@ double mean_of_given(const std::vector<double>& v) {
 }
 }  // namespace
 
-RunResult run_tac_table(const std::vector<TacSeries>& series, const RunOptions& options) {
+RunResult run_tac_table(const std::vector<TacSeries>& series, const RunOptions& options,
+                        const std::vector<std::vector<QuantifiedPoint>>* points) {
   RunResult result;
   result.version = LUTDOSE_VERSION;
   result.options = options;
@@ -37,19 +38,23 @@ RunResult run_tac_table(const std::vector<TacSeries>& series, const RunOptions& 
   const double lambda_p = result.nuclide.lambda_per_h();
 
   std::map<std::pair<std::string, int>, size_t> cycle_index;
-  for (const auto& s : series) {
+  for (size_t idx = 0; idx < series.size(); ++idx) {
+    const auto& s = series[idx];
     const auto key = std::make_pair(s.patient, s.cycle);
     if (!cycle_index.count(key)) {
       cycle_index[key] = result.cycles.size();
       CycleResult c;
       c.patient = s.patient;
       c.cycle = s.cycle;
-      c.administered_MBq = options.administered_MBq;
+      const auto it = options.administered_by_cycle_MBq.find(s.cycle);
+      c.administered_MBq =
+          it != options.administered_by_cycle_MBq.end() ? it->second : options.administered_MBq;
       result.cycles.push_back(c);
     }
     auto& cycle = result.cycles[cycle_index[key]];
     VoiResult v;
     v.tac = s;
+    if (points) v.quantification = points->at(idx);
     const std::string where = options.tac_path + ": " + s.where();
     v.fit = fit_tac(s.time_h, s.activity_MBq, s.activity_u_MBq, lambda_p, options.fit, where);
     v.mean_mass_g = mean_of_given(s.mass_g);
@@ -61,6 +66,50 @@ RunResult run_tac_table(const std::vector<TacSeries>& series, const RunOptions& 
     cycle.vois.push_back(std::move(v));
   }
   return result;
+}
+
+}  // namespace lutdose
+
+namespace lutdose {
+
+RunResult run_case(const CaseFile& c, const std::string& data_dir) {
+  RunOptions o;
+  o.data_dir = data_dir;
+  o.tac_path = c.path;
+  o.input_kind = "case-file";
+  o.fit = c.fit;
+  o.dose = c.dose;
+  o.nuclide = c.nuclide;
+  o.half_life_override_h = c.half_life_override_h;
+  const Nuclide nuclide = load_nuclide(data_dir, c.nuclide, c.half_life_override_h);
+  const QuantifiedCase q = quantify_case(c, nuclide.lambda_per_h());
+  o.administered_by_cycle_MBq = q.administered_MBq;
+  RunResult r = run_tac_table(q.series, o, &q.points);
+  for (auto& cycle : r.cycles) {
+    for (const auto& cy : c.cycles) {
+      if (cy.cycle != cycle.cycle) continue;
+      nlohmann::ordered_json p;
+      p["reference_time"] = cy.reference_time;
+      p["administered_measured_MBq"] = cy.administered_measured_MBq;
+      p["administered_measured_at_h"] = cy.administered_measured_at_h;
+      p["residual_measured_MBq"] = cy.residual_measured_MBq;
+      p["residual_measured_at_h"] = cy.residual_measured_at_h;
+      p["protocol"] = cy.protocol;
+      if (c.protocols.count(cy.protocol)) {
+        const Protocol& pr = c.protocols.at(cy.protocol);
+        p["cf_cps_per_MBq"] = std::isnan(pr.cf_cps_per_MBq) ? nlohmann::ordered_json(nullptr)
+                                                             : nlohmann::ordered_json(pr.cf_cps_per_MBq);
+        p["cf_u_cps_per_MBq"] = pr.cf_u_cps_per_MBq;
+        p["dead_time_model"] = to_string(pr.dead_time);
+        p["dead_time_tau_s"] = pr.tau_s;
+        p["recovery_table"] = pr.recovery.has_value();
+      }
+      p["timing"] = to_string(cy.timing);
+      p["decay_corrected_to"] = to_string(cy.decay_corrected_to);
+      cycle.provenance = p;
+    }
+  }
+  return r;
 }
 
 }  // namespace lutdose

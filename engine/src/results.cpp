@@ -101,6 +101,7 @@ ordered_json to_json(const RunResult& r, bool include_doses) {
   const auto& o = r.options;
   ordered_json opts;
   opts["input"] = o.tac_path;
+  opts["input_kind"] = o.input_kind;
   opts["data_dir"] = o.data_dir;
   opts["fit"] = {{"functions", o.fit.forced_function.empty()
                                    ? ordered_json(o.fit.candidates)
@@ -139,6 +140,7 @@ ordered_json to_json(const RunResult& r, bool include_doses) {
     ordered_json cj;
     cj["cycle"] = c.cycle;
     cj["administered_MBq"] = num(c.administered_MBq);
+    if (!c.provenance.is_null()) cj["quantification"] = c.provenance;
     ordered_json vois = ordered_json::array();
     for (size_t i = 0; i < c.vois.size(); ++i) {
       const auto& v = c.vois[i];
@@ -151,6 +153,27 @@ ordered_json to_json(const RunResult& r, bool include_doses) {
       vj["time_h"] = vec(v.tac.time_h);
       vj["activity_MBq"] = vec(v.tac.activity_MBq);
       if (v.tac.activity_u_MBq.size() > 0) vj["activity_u_MBq"] = vec(v.tac.activity_u_MBq);
+      if (!v.quantification.empty()) {
+        ordered_json q = ordered_json::array();
+        for (const auto& qp : v.quantification)
+          q.push_back({{"kind", qp.kind},
+                       {"start_h", num(qp.start_h)},
+                       {"time_h", num(qp.time_h)},
+                       {"duration_s", num(qp.duration_s)},
+                       {"value", num(qp.value)},
+                       {"cf_cps_per_MBq", num(qp.cf_cps_per_MBq)},
+                       {"dtcf", num(qp.dtcf)},
+                       {"decay_factor", num(qp.decay_factor)},
+                       {"rc", num(qp.rc)},
+                       {"rc_u", num(qp.rc_u)},
+                       {"activity_MBq", num(qp.activity_MBq)},
+                       {"u_poisson_rel", num(qp.u_poisson_rel)},
+                       {"u_cf_rel", num(qp.u_cf_rel)},
+                       {"u_rc_rel", num(qp.u_rc_rel)},
+                       {"activity_u_MBq", num(qp.activity_u_MBq)},
+                       {"flags", qp.flags}});
+        vj["quantification"] = q;
+      }
       vj["fit"] = fit_json(v.fit);
       vj["tia_MBq_h"] = num(v.fit.tia_MBq_h);
       vj["tia_u_MBq_h"] = num(v.fit.tia_u_MBq_h);
@@ -252,8 +275,16 @@ void print_table(const RunResult& r, std::ostream& out) {
   }
 }
 
-void write_output_files(const std::string& dir,
-                        const std::vector<std::pair<std::string, std::string>>& files) {
+OutputFile text_output(const std::string& name, std::string content) {
+  return {name, [content = std::move(content)](const std::string& path) {
+            std::ofstream out(path, std::ios::binary);
+            out << content;
+            out.close();
+            if (!out) throw std::runtime_error("cannot write " + path);
+          }};
+}
+
+void write_output_files(const std::string& dir, const std::vector<OutputFile>& files) {
   const fs::path d(dir);
   std::error_code ec;
   const bool created = !fs::exists(d, ec);
@@ -261,15 +292,12 @@ void write_output_files(const std::string& dir,
     throw std::runtime_error("cannot create the output directory " + dir + ": " + ec.message());
   std::vector<fs::path> temps;
   try {
-    for (const auto& [name, content] : files) {
-      const fs::path tmp = d / ("." + name + ".tmp." + std::to_string(::getpid()));
+    for (const auto& f : files) {
+      const fs::path tmp = d / ("." + f.name + ".tmp." + std::to_string(::getpid()));
       temps.push_back(tmp);
-      std::ofstream out(tmp, std::ios::binary);
-      out << content;
-      out.close();
-      if (!out) throw std::runtime_error("cannot write " + tmp.string());
+      f.write(tmp.string());
     }
-    for (size_t i = 0; i < files.size(); ++i) fs::rename(temps[i], d / files[i].first);
+    for (size_t i = 0; i < files.size(); ++i) fs::rename(temps[i], d / files[i].name);
   } catch (...) {
     for (const auto& t : temps) fs::remove(t, ec);
     if (created) fs::remove_all(d, ec);

@@ -6,6 +6,10 @@
 #include <string>
 #include <vector>
 
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "lutdose/case_file.h"
 #include "lutdose/dose.h"
 #include "lutdose/fitting.h"
 #include "lutdose/nuclide.h"
@@ -19,10 +23,13 @@ struct RunOptions {
   std::optional<DoseOptions> dose;
   //! Administered activity [MBq] (net of residual); NaN when not given (no tia_h, no Gy/GBq).
   double administered_MBq = std::numeric_limits<double>::quiet_NaN();
+  //! Administered activity per cycle number [MBq]; overrides administered_MBq (case files).
+  std::map<int, double> administered_by_cycle_MBq;
   std::string nuclide = "Lu-177";
   double half_life_override_h = 0;  //!< > 0 replaces the ICRP-107 half-life
   std::string data_dir;             //!< resolved data directory
   std::string tac_path;             //!< input file, recorded in the output
+  std::string input_kind = "tac-table";  //!< "tac-table" or "case-file"
 };
 
 struct VoiResult {
@@ -31,6 +38,8 @@ struct VoiResult {
   double mean_mass_g = std::numeric_limits<double>::quiet_NaN();      //!< from the table
   double mean_volume_mL = std::numeric_limits<double>::quiet_NaN();   //!< from the table
   double tia_h = std::numeric_limits<double>::quiet_NaN();  //!< TIA / administered activity
+  //! How each activity was obtained from counts (case files); empty for TAC tables.
+  std::vector<QuantifiedPoint> quantification;
 };
 
 struct CycleResult {
@@ -39,6 +48,8 @@ struct CycleResult {
   double administered_MBq = std::numeric_limits<double>::quiet_NaN();
   std::vector<VoiResult> vois;
   std::vector<SelfDose> doses;
+  //! Case-file details of the cycle (reference time, protocol, conventions); null for TAC tables.
+  nlohmann::ordered_json provenance;
 };
 
 struct RunResult {
@@ -52,6 +63,12 @@ struct RunResult {
 
 //! Runs fits (and doses when options.dose is set) for every series of the table. Throws
 //! InputError on bad input before anything is written.
-RunResult run_tac_table(const std::vector<TacSeries>& series, const RunOptions& options);
+//! `points` (optional, same order as `series`) carries the quantification of each point.
+RunResult run_tac_table(const std::vector<TacSeries>& series, const RunOptions& options,
+                        const std::vector<std::vector<QuantifiedPoint>>* points = nullptr);
+
+//! The whole pipeline on a case file: quantification, fits, doses. Options come from the case;
+//! `data_dir` is the resolved data directory.
+RunResult run_case(const CaseFile& c, const std::string& data_dir);
 
 }  // namespace lutdose

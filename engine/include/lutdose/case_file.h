@@ -1,0 +1,103 @@
+// The case file (design.md §4.3): one patient, one or more cycles, measurements as counts,
+// activities or concentrations with their calibration. The schema is in docs/case-file.md.
+// Loading validates everything and reports every problem it finds, not only the first.
+#pragma once
+
+#include <limits>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "lutdose/dose.h"
+#include "lutdose/fitting.h"
+#include "lutdose/quantification.h"
+#include "lutdose/tac_table.h"
+
+namespace lutdose {
+
+inline constexpr int CASE_FORMAT_VERSION = 1;
+
+//! A calibration protocol: one camera, collimator, window and reconstruction.
+struct Protocol {
+  std::string name;
+  double cf_cps_per_MBq = std::numeric_limits<double>::quiet_NaN();
+  double cf_u_cps_per_MBq = 0;
+  DeadTimeModel dead_time = DeadTimeModel::none;
+  double tau_s = 0;
+  std::optional<RecoveryTable> recovery;
+};
+
+struct CaseMeasurement {
+  std::string kind;  //!< "counts", "activity", "concentration"
+  double value = 0;  //!< counts, MBq or MBq/mL
+  double activity_u_MBq = std::numeric_limits<double>::quiet_NaN();  //!< given with activity
+  double volume_mL = std::numeric_limits<double>::quiet_NaN();
+  double mass_g = std::numeric_limits<double>::quiet_NaN();
+  std::string path;  //!< JSON path, for messages
+};
+
+struct CaseTimepoint {
+  double start_h = 0;  //!< acquisition start after the reference time
+  double duration_s = std::numeric_limits<double>::quiet_NaN();
+  double observed_rate_cps = std::numeric_limits<double>::quiet_NaN();
+  std::map<std::string, CaseMeasurement> vois;
+  std::vector<std::string> voi_order;
+  std::string path;
+};
+
+struct CaseVoi {
+  double volume_mL = std::numeric_limits<double>::quiet_NaN();
+  double mass_g = std::numeric_limits<double>::quiet_NaN();
+  bool recovery = false;  //!< divide by the protocol's RC(volume)
+};
+
+struct CaseCycle {
+  int cycle = 1;
+  std::string reference_time;  //!< as written ("" when only start_h is used)
+  double administered_measured_MBq = 0;  //!< dose-calibrator reading
+  double administered_measured_at_h = 0;  //!< its time after the reference time (may be < 0)
+  double residual_measured_MBq = 0;       //!< residual in syringe and line
+  double residual_measured_at_h = 0;
+  std::string protocol;
+  TimingConvention timing = TimingConvention::acquisition_start;
+  DecayCorrection decay_corrected_to = DecayCorrection::none;
+  std::map<std::string, CaseVoi> vois;
+  std::vector<CaseTimepoint> timepoints;
+  std::string path;
+};
+
+struct CaseFile {
+  std::string path;
+  std::string text;  //!< the file as read
+  std::string patient_id;
+  std::string sex;
+  std::string phantom;
+  std::string nuclide = "Lu-177";
+  double half_life_override_h = 0;
+  std::map<std::string, Protocol> protocols;
+  FitOptions fit;
+  DoseOptions dose;
+  std::vector<CaseCycle> cycles;
+};
+
+//! Reads and validates a case file. Throws InputError listing every problem (one per line).
+CaseFile load_case_file(const std::string& path);
+
+//! Turns the case's measurements into TACs (activity at time after t0, with per-point
+//! uncertainty and provenance). `lambda_per_h` is the physical decay constant. Throws InputError
+//! listing every problem (saturation, volume outside the RC table, ...).
+struct QuantifiedCase {
+  std::vector<TacSeries> series;
+  //! Per series (same order), per point: how the activity was obtained.
+  std::vector<std::vector<QuantifiedPoint>> points;
+  //! Administered activity per cycle number [MBq], at the reference time, net of the residual.
+  std::map<int, double> administered_MBq;
+};
+QuantifiedCase quantify_case(const CaseFile& c, double lambda_per_h);
+
+//! Parses "YYYY-MM-DDTHH:MM[:SS[.fff]][Z|+HH:MM|-HH:MM]" into hours since 1970-01-01 UTC.
+//! Returns false when the text is not such a date-time.
+bool parse_date_time_h(const std::string& text, double& hours);
+
+}  // namespace lutdose

@@ -1,0 +1,766 @@
+#include "lutdose/case_file.h"
+
+#include <cmath>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+
+#include "lutdose/error.h"
+#include "lutdose/models/exponential.h"
+#include "lutdose/svalues.h"
+
+using nlohmann::json;
+
+namespace lutdose {
+
+// ------------------------------------------------------------------------------- date-time
+
+namespace {
+// Days from 1970-01-01 to a proleptic Gregorian date (the standard civil-calendar arithmetic).
+long long days_from_civil(long long y, unsigned m, unsigned d) {
+  y -= m <= 2;
+  const long long era = (y >= 0 ? y : y - 399) / 400;
+  const unsigned yoe = static_cast<unsigned>(y - era * 400);
+  const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + static_cast<long long>(doe) - 719468;
+}
+}  // namespace
+
+bool parse_date_time_h(const std::string& text, double& hours) {
+  int y, mo, d, h, mi;
+  double s = 0;
+  char sep;
+  int consumed = 0;
+  if (std::sscanf(text.c_str(), "%4d-%2d-%2d%c%2d:%2d%n", &y, &mo, &d, &sep, &h, &mi, &consumed) != 6)
+    return false;
+  if (sep != 'T' && sep != ' ') return false;
+  std::string rest = text.substr(static_cast<size_t>(consumed));
+  if (!rest.empty() && rest[0] == ':') {
+    size_t n = 1;
+    while (n < rest.size() && (std::isdigit(static_cast<unsigned char>(rest[n])) || rest[n] == '.')) ++n;
+    try {
+      s = std::stod(rest.substr(1, n - 1));
+    } catch (...) {
+      return false;
+    }
+    rest = rest.substr(n);
+  }
+  double offset_h = 0;
+  if (rest == "Z") {
+    rest.clear();
+  } else if (!rest.empty() && (rest[0] == '+' || rest[0] == '-')) {
+    int oh, om;
+    if (rest.size() != 6 || std::sscanf(rest.c_str() + 1, "%2d:%2d", &oh, &om) != 2) return false;
+    offset_h = (rest[0] == '+' ? 1 : -1) * (oh + om / 60.0);
+    rest.clear();
+  }
+  if (!rest.empty()) return false;
+  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h < 0 || h > 23 || mi < 0 || mi > 59 || s < 0 || s >= 61)
+    return false;
+  const long long days = days_from_civil(y, static_cast<unsigned>(mo), static_cast<unsigned>(d));
+  hours = static_cast<double>(days) * 24.0 + h + mi / 60.0 + s / 3600.0 - offset_h;
+  return true;
+}
+
+// ------------------------------------------------------------------------------- validation
+
+namespace {
+
+constexpr double NaN = std::numeric_limits<double>::quiet_NaN();
+
+// Units of one dimension: name -> factor to the canonical unit.
+struct Dimension {
+  const char* canonical;
+  std::vector<std::pair<std::string, double>> units;
+};
+const Dimension TIME_H{"h", {{"s", 1 / 3600.0}, {"min", 1 / 60.0}, {"h", 1.0}, {"d", 24.0}}};
+const Dimension DURATION_S{"s", {{"s", 1.0}, {"min", 60.0}, {"h", 3600.0}}};
+const Dimension ACTIVITY_MBQ{"MBq", {{"Bq", 1e-6}, {"kBq", 1e-3}, {"MBq", 1.0}, {"GBq", 1e3},
+                                     {"mCi", 37.0}, {"uCi", 0.037}}};  // 1 Ci = 3.7e10 Bq exactly
+const Dimension VOLUME_ML{"mL", {{"mL", 1.0}, {"cm3", 1.0}, {"L", 1000.0}}};
+const Dimension MASS_G{"g", {{"g", 1.0}, {"kg", 1000.0}}};
+const Dimension DEAD_TIME_S{"s", {{"s", 1.0}, {"ms", 1e-3}, {"us", 1e-6}, {"ns", 1e-9}}};
+const Dimension CF_CPS_PER_MBQ{"cps/MBq", {{"cps/MBq", 1.0}, {"cps/kBq", 1e3}, {"cps/Bq", 1e6}}};
+const Dimension CONC_MBQ_PER_ML{"MBq/mL", {{"MBq/mL", 1.0}, {"kBq/mL", 1e-3}, {"Bq/mL", 1e-6}}};
+const Dimension RATE_CPS{"cps", {{"cps", 1.0}, {"kcps", 1e3}}};
+
+std::string key_suffix(const std::string& unit) {
+  std::string s;
+  for (char c : unit) s += c == '/' ? std::string("_per_") : std::string(1, c);
+  return s;
+}
+
+std::string unit_list(const Dimension& d) {
+  std::string s;
+  for (const auto& [u, f] : d.units) s += (s.empty() ? "" : ", ") + u;
+  return s;
+}
+
+class Validator {
+ public:
+  explicit Validator(std::string file) : file_(std::move(file)) {}
+
+  void problem(const std::string& path, const std::string& value, const std::string& expected) {
+    problems_.push_back(file_ + ": " + path + " is " + value + "; expected " + expected);
+  }
+  void problem_text(const std::string& text) { problems_.push_back(file_ + ": " + text); }
+  const std::vector<std::string>& problems() const { return problems_; }
+
+  // Unknown keys of an object are problems; `allowed` may name quantities (base names).
+  void keys(const json& obj, const std::string& path, const std::set<std::string>& allowed,
+            const std::vector<std::pair<std::string, const Dimension*>>& quantities = {}) {
+    for (auto it = obj.begin(); it != obj.end(); ++it) {
+      const std::string& k = it.key();
+      if (allowed.count(k)) continue;
+      bool ok = false;
+      for (const auto& [base, dim] : quantities) {
+        if (k == base) ok = true;
+        for (const auto& [u, f] : dim->units)
+          if (k == base + "_" + key_suffix(u)) ok = true;
+      }
+      if (!ok) {
+        std::string expected;
+        for (const auto& a : allowed) expected += (expected.empty() ? "" : ", ") + a;
+        for (const auto& [base, dim] : quantities)
+          expected += (expected.empty() ? "" : ", ") + base + "_" + key_suffix(dim->canonical);
+        problem(join(path, k), "an unknown key", "one of: " + expected);
+      }
+    }
+  }
+
+  bool is_object(const json& j, const std::string& path) {
+    if (j.is_object()) return true;
+    problem(path, "'" + j.dump() + "'", "an object { ... }");
+    return false;
+  }
+
+  // A quantity: "base_UNIT": number, or "base": "number unit". NaN when absent.
+  double quantity(const json& obj, const std::string& path, const std::string& base,
+                  const Dimension& dim, bool required, double lo, bool lo_inclusive) {
+    double value = NaN;
+    std::string found;
+    for (auto it = obj.begin(); it != obj.end(); ++it) {
+      const std::string& k = it.key();
+      double factor = 0;
+      std::string unit;
+      if (k == base) {
+        if (!it->is_string()) {
+          problem(join(path, k), "'" + it->dump() + "'",
+                  "a text \"number unit\" with a unit of " + unit_list(dim) + " (or the key " + base +
+                      "_" + key_suffix(dim.canonical) + " with a number)");
+          return NaN;
+        }
+        std::istringstream in(it->get<std::string>());
+        double x;
+        if (!(in >> x) || !(in >> unit)) {
+          problem(join(path, k), "'" + it->get<std::string>() + "'", "\"number unit\", e.g. \"1 " + std::string(dim.canonical) + "\"");
+          return NaN;
+        }
+        std::string extra;
+        if (in >> extra) {
+          problem(join(path, k), "'" + it->get<std::string>() + "'", "\"number unit\"");
+          return NaN;
+        }
+        for (const auto& [u, f] : dim.units)
+          if (u == unit) factor = f;
+        if (factor == 0) {
+          problem(join(path, k), "'" + it->get<std::string>() + "' (unknown unit '" + unit + "')",
+                  "a unit of " + unit_list(dim));
+          return NaN;
+        }
+        if (!found.empty()) problem(join(path, k), "given twice (also as " + found + ")", "one of them");
+        found = k;
+        value = x * factor;
+      } else {
+        for (const auto& [u, f] : dim.units)
+          if (k == base + "_" + key_suffix(u)) factor = f;
+        if (factor == 0) continue;
+        if (!it->is_number()) {
+          problem(join(path, k), "'" + it->dump() + "'", "a number");
+          return NaN;
+        }
+        if (!found.empty()) problem(join(path, k), "given twice (also as " + found + ")", "one of them");
+        found = k;
+        value = it->get<double>() * factor;
+      }
+    }
+    if (found.empty()) {
+      if (required)
+        problem(join(path, base + "_" + key_suffix(dim.canonical)), "missing",
+                "a value (or \"" + base + "\": \"number unit\")");
+      return NaN;
+    }
+    if (!std::isfinite(value) || (lo_inclusive ? value < lo : value <= lo)) {
+      problem(join(path, found), format_number(value) + " " + dim.canonical,
+              std::string("a finite value ") + (lo_inclusive ? ">= " : "> ") + format_number(lo) + " " +
+                  dim.canonical);
+      return NaN;
+    }
+    return value;
+  }
+
+  std::string string(const json& obj, const std::string& path, const std::string& key, bool required,
+                     const std::string& fallback = "") {
+    if (!obj.contains(key)) {
+      if (required) problem(join(path, key), "missing", "a text value");
+      return fallback;
+    }
+    if (!obj[key].is_string()) {
+      problem(join(path, key), "'" + obj[key].dump() + "'", "a text value");
+      return fallback;
+    }
+    return obj[key].get<std::string>();
+  }
+
+  std::string choice(const json& obj, const std::string& path, const std::string& key,
+                     const std::vector<std::string>& choices, const std::string& fallback) {
+    const std::string v = string(obj, path, key, false, fallback);
+    for (const auto& c : choices)
+      if (v == c) return v;
+    std::string list;
+    for (const auto& c : choices) list += (list.empty() ? "" : ", ") + c;
+    problem(join(path, key), "'" + v + "'", "one of " + list);
+    return fallback;
+  }
+
+  static std::string join(const std::string& path, const std::string& key) {
+    return path.empty() ? key : path + "." + key;
+  }
+
+ private:
+  std::string file_;
+  std::vector<std::string> problems_;
+};
+
+std::vector<double> number_array(Validator& v, const json& obj, const std::string& path,
+                                 const std::string& key, bool required) {
+  std::vector<double> out;
+  if (!obj.contains(key)) {
+    if (required) v.problem(Validator::join(path, key), "missing", "an array of numbers");
+    return out;
+  }
+  const json& a = obj[key];
+  if (!a.is_array()) {
+    v.problem(Validator::join(path, key), "'" + a.dump() + "'", "an array of numbers");
+    return out;
+  }
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (!a[i].is_number()) {
+      v.problem(Validator::join(path, key) + "[" + std::to_string(i) + "]", "'" + a[i].dump() + "'",
+                "a number");
+      out.push_back(NaN);
+    } else {
+      out.push_back(a[i].get<double>());
+    }
+  }
+  return out;
+}
+
+Protocol read_protocol(Validator& v, const json& j, const std::string& path, const std::string& name) {
+  Protocol p;
+  p.name = name;
+  if (!v.is_object(j, path)) return p;
+  v.keys(j, path, {"dead_time", "recovery"}, {{"cf", &CF_CPS_PER_MBQ}, {"cf_u", &CF_CPS_PER_MBQ}});
+  p.cf_cps_per_MBq = v.quantity(j, path, "cf", CF_CPS_PER_MBQ, false, 0.0, false);
+  const double u = v.quantity(j, path, "cf_u", CF_CPS_PER_MBQ, false, 0.0, true);
+  p.cf_u_cps_per_MBq = std::isnan(u) ? 0.0 : u;
+  if (j.contains("dead_time")) {
+    const std::string dp = path + ".dead_time";
+    const json& d = j["dead_time"];
+    if (v.is_object(d, dp)) {
+      v.keys(d, dp, {"model"}, {{"tau", &DEAD_TIME_S}});
+      const std::string m =
+          v.choice(d, dp, "model", {"none", "paralysable", "non-paralysable"}, "none");
+      p.dead_time = m == "paralysable"       ? DeadTimeModel::paralysable
+                    : m == "non-paralysable" ? DeadTimeModel::non_paralysable
+                                             : DeadTimeModel::none;
+      if (p.dead_time != DeadTimeModel::none) {
+        p.tau_s = v.quantity(d, dp, "tau", DEAD_TIME_S, true, 0.0, false);
+        if (std::isnan(p.tau_s)) p.tau_s = 0;
+      }
+    }
+  }
+  if (j.contains("recovery")) {
+    const std::string rp = path + ".recovery";
+    const json& r = j["recovery"];
+    if (v.is_object(r, rp)) {
+      v.keys(r, rp, {"volume_mL", "rc", "rc_u", "floor"});
+      RecoveryTable t;
+      t.volume_mL = number_array(v, r, rp, "volume_mL", true);
+      t.rc = number_array(v, r, rp, "rc", true);
+      t.rc_u = number_array(v, r, rp, "rc_u", false);
+      if (r.contains("floor")) {
+        if (r["floor"].is_number()) t.floor = r["floor"].get<double>();
+        else v.problem(rp + ".floor", "'" + r["floor"].dump() + "'", "a number in (0, 1]");
+      }
+      const auto problems = t.problems(rp);
+      for (const auto& pr : problems) v.problem_text(pr);
+      if (problems.empty()) p.recovery = t;
+    }
+  }
+  return p;
+}
+
+void read_fit_options(Validator& v, const json& j, const std::string& path, FitOptions& o) {
+  if (!v.is_object(j, path)) return;
+  v.keys(j, path, {"function", "functions", "error_model", "aicc_k", "trapezoid_head", "reject_correlated"});
+  const std::vector<std::string> ids = models::exponential_ids();
+  std::vector<std::string> with_auto = ids;
+  with_auto.insert(with_auto.begin(), "auto");
+  const std::string f = v.choice(j, path, "function", with_auto, "auto");
+  o.forced_function = f == "auto" ? "" : f;
+  if (j.contains("functions")) {
+    if (!j["functions"].is_array() || j["functions"].empty()) {
+      v.problem(path + ".functions", "'" + j["functions"].dump() + "'", "a non-empty array of function ids");
+    } else {
+      o.candidates.clear();
+      for (size_t i = 0; i < j["functions"].size(); ++i) {
+        const json& id = j["functions"][i];
+        if (!id.is_string() || !models::find_exponential(id.get<std::string>()))
+          v.problem(path + ".functions[" + std::to_string(i) + "]", "'" + id.dump() + "'",
+                    "a function id (E1p, E1, E2u, E2, E2b, E3u)");
+        else
+          o.candidates.push_back(id.get<std::string>());
+      }
+    }
+  }
+  const std::string em =
+      v.choice(j, path, "error_model", {"proportional", "constant", "input"}, "proportional");
+  o.error_model = parse_error_model(em);
+  o.aicc_k = v.choice(j, path, "aicc_k", {"fit", "fit+1"}, "fit") == "fit"
+                 ? AiccParameterCount::fit_parameters
+                 : AiccParameterCount::fit_parameters_plus_one;
+  o.trapezoid_head = v.choice(j, path, "trapezoid_head", {"linear", "constant"}, "linear") == "linear"
+                         ? TrapezoidHead::linear
+                         : TrapezoidHead::constant;
+  if (j.contains("reject_correlated")) {
+    if (j["reject_correlated"].is_boolean()) o.reject_on_correlation = j["reject_correlated"].get<bool>();
+    else v.problem(path + ".reject_correlated", "'" + j["reject_correlated"].dump() + "'", "true or false");
+  }
+}
+
+void read_dose_options(Validator& v, const json& j, const std::string& path, DoseOptions& o) {
+  if (!v.is_object(j, path)) return;
+  v.keys(j, path, {"tumour_method", "sphere_composition", "organ_density_g_per_mL"});
+  o.tumour_method = v.choice(j, path, "tumour_method", {"sphere", "local"}, "sphere") == "sphere"
+                        ? TumourMethod::sphere
+                        : TumourMethod::local_deposition;
+  o.sphere_composition = v.choice(j, path, "sphere_composition",
+                                  {"100%/0%", "75%/25%", "50%/50%", "25%/75%", "0%/100%"}, "100%/0%");
+  if (j.contains("organ_density_g_per_mL")) {
+    const json& d = j["organ_density_g_per_mL"];
+    if (d.is_number() && d.get<double>() > 0) o.organ_density_g_per_mL = d.get<double>();
+    else v.problem(path + ".organ_density_g_per_mL", "'" + d.dump() + "'", "a density > 0 g/mL");
+  }
+}
+
+// Time of an event: "KEY": ISO date-time (needs the reference) or "KEY_h": hours after it.
+double event_time_h(Validator& v, const json& obj, const std::string& path, const std::string& key,
+                    bool has_reference, double reference_h, bool required) {
+  const bool iso = obj.contains(key);
+  const bool rel = obj.contains(key + "_h");
+  if (iso && rel) {
+    v.problem(path + "." + key, "given twice (also as " + key + "_h)", "one of them");
+    return NaN;
+  }
+  if (rel) {
+    const json& x = obj[key + "_h"];
+    if (!x.is_number() || !std::isfinite(x.get<double>())) {
+      v.problem(path + "." + key + "_h", "'" + x.dump() + "'", "hours after the reference time");
+      return NaN;
+    }
+    return x.get<double>();
+  }
+  if (iso) {
+    double h;
+    if (!obj[key].is_string() || !parse_date_time_h(obj[key].get<std::string>(), h)) {
+      v.problem(path + "." + key, "'" + obj[key].dump() + "'",
+                "a date-time YYYY-MM-DDTHH:MM[:SS][Z|+HH:MM]");
+      return NaN;
+    }
+    if (!has_reference) {
+      v.problem(path + "." + key, "'" + obj[key].get<std::string>() + "'",
+                "a reference_time in the cycle to measure it from (or " + key + "_h)");
+      return NaN;
+    }
+    return h - reference_h;
+  }
+  if (required) v.problem(path + "." + key, "missing", "a date-time, or " + key + "_h in hours after the reference time");
+  return NaN;
+}
+
+CaseCycle read_cycle(Validator& v, const json& j, const std::string& path,
+                     const std::map<std::string, Protocol>& protocols) {
+  CaseCycle c;
+  c.path = path;
+  if (!v.is_object(j, path)) return c;
+  v.keys(j, path, {"cycle", "reference_time", "administered", "protocol", "timing",
+                   "decay_corrected_to", "vois", "timepoints"});
+  if (!j.contains("cycle") || !j["cycle"].is_number_integer() || j["cycle"].get<long long>() < 1)
+    v.problem(path + ".cycle", j.contains("cycle") ? "'" + j["cycle"].dump() + "'" : "missing",
+              "a whole number >= 1");
+  else
+    c.cycle = static_cast<int>(j["cycle"].get<long long>());
+  double reference_h = 0;
+  bool has_reference = false;
+  if (j.contains("reference_time")) {
+    c.reference_time = v.string(j, path, "reference_time", true);
+    has_reference = parse_date_time_h(c.reference_time, reference_h);
+    if (!has_reference)
+      v.problem(path + ".reference_time", "'" + c.reference_time + "'",
+                "a date-time YYYY-MM-DDTHH:MM[:SS][Z|+HH:MM] (start of the infusion)");
+  }
+  // Administered activity.
+  if (!j.contains("administered")) {
+    v.problem(path + ".administered", "missing", "{\"activity_MBq\": ...}");
+  } else if (v.is_object(j["administered"], path + ".administered")) {
+    const json& a = j["administered"];
+    const std::string ap = path + ".administered";
+    v.keys(a, ap, {"measured_at", "measured_at_h", "residual_measured_at", "residual_measured_at_h"},
+           {{"activity", &ACTIVITY_MBQ}, {"residual", &ACTIVITY_MBQ}});
+    c.administered_measured_MBq = v.quantity(a, ap, "activity", ACTIVITY_MBQ, true, 0.0, false);
+    const double r = v.quantity(a, ap, "residual", ACTIVITY_MBQ, false, 0.0, true);
+    c.residual_measured_MBq = std::isnan(r) ? 0.0 : r;
+    const double at = event_time_h(v, a, ap, "measured_at", has_reference, reference_h, false);
+    c.administered_measured_at_h = std::isnan(at) ? 0.0 : at;
+    const double rat = event_time_h(v, a, ap, "residual_measured_at", has_reference, reference_h, false);
+    c.residual_measured_at_h = std::isnan(rat) ? 0.0 : rat;
+  }
+  c.protocol = v.string(j, path, "protocol", false);
+  if (!c.protocol.empty() && !protocols.count(c.protocol)) {
+    std::string names;
+    for (const auto& [n, p] : protocols) names += (names.empty() ? "" : ", ") + n;
+    v.problem(path + ".protocol", "'" + c.protocol + "'",
+              "a protocol defined under \"protocols\" (" + (names.empty() ? "none defined" : names) + ")");
+  }
+  c.timing = v.choice(j, path, "timing", {"acquisition-start", "mid-frame"}, "acquisition-start") ==
+                     "acquisition-start"
+                 ? TimingConvention::acquisition_start
+                 : TimingConvention::mid_frame;
+  const std::string dc =
+      v.choice(j, path, "decay_corrected_to", {"none", "acquisition-start", "reference"}, "none");
+  c.decay_corrected_to = dc == "none"                ? DecayCorrection::none
+                         : dc == "acquisition-start" ? DecayCorrection::acquisition_start
+                                                     : DecayCorrection::reference;
+  // Static VOI information.
+  if (j.contains("vois") && v.is_object(j["vois"], path + ".vois")) {
+    for (auto it = j["vois"].begin(); it != j["vois"].end(); ++it) {
+      const std::string vp = path + ".vois." + it.key();
+      CaseVoi cv;
+      if (v.is_object(*it, vp)) {
+        v.keys(*it, vp, {"recovery"}, {{"volume", &VOLUME_ML}, {"mass", &MASS_G}});
+        cv.volume_mL = v.quantity(*it, vp, "volume", VOLUME_ML, false, 0.0, false);
+        cv.mass_g = v.quantity(*it, vp, "mass", MASS_G, false, 0.0, false);
+        if (it->contains("recovery")) {
+          if ((*it)["recovery"].is_boolean()) cv.recovery = (*it)["recovery"].get<bool>();
+          else v.problem(vp + ".recovery", "'" + (*it)["recovery"].dump() + "'", "true or false");
+        }
+      }
+      c.vois[it.key()] = cv;
+    }
+  }
+  // Time points.
+  if (!j.contains("timepoints") || !j["timepoints"].is_array() || j["timepoints"].empty()) {
+    v.problem(path + ".timepoints", j.contains("timepoints") ? "'" + j["timepoints"].dump() + "'" : "missing",
+              "a non-empty array of time points");
+    return c;
+  }
+  const json& tps = j["timepoints"];
+  for (size_t i = 0; i < tps.size(); ++i) {
+    const std::string tp_path = path + ".timepoints[" + std::to_string(i) + "]";
+    CaseTimepoint tp;
+    tp.path = tp_path;
+    const json& t = tps[i];
+    if (!v.is_object(t, tp_path)) continue;
+    v.keys(t, tp_path, {"start", "start_h", "vois"}, {{"duration", &DURATION_S}, {"observed_rate", &RATE_CPS}});
+    tp.start_h = event_time_h(v, t, tp_path, "start", has_reference, reference_h, true);
+    if (!std::isnan(tp.start_h) && tp.start_h < 0)
+      v.problem(tp_path + (t.contains("start") ? ".start" : ".start_h"),
+                (t.contains("start") ? "'" + t["start"].get<std::string>() + "' (" : "'") +
+                    format_number(tp.start_h) + " h after the reference time" + (t.contains("start") ? ")" : "'"),
+                "an acquisition at or after the reference time");
+    if (i > 0 && !std::isnan(tp.start_h) && !c.timepoints.empty() &&
+        !std::isnan(c.timepoints.back().start_h) && !(tp.start_h > c.timepoints.back().start_h))
+      v.problem(tp_path + ".start", format_number(tp.start_h) + " h",
+                "time points in increasing order (previous " + format_number(c.timepoints.back().start_h) + " h)");
+    tp.duration_s = v.quantity(t, tp_path, "duration", DURATION_S, false, 0.0, false);
+    tp.observed_rate_cps = v.quantity(t, tp_path, "observed_rate", RATE_CPS, false, 0.0, true);
+    if (!t.contains("vois") || !t["vois"].is_object() || t["vois"].empty()) {
+      v.problem(tp_path + ".vois", t.contains("vois") ? "'" + t["vois"].dump() + "'" : "missing",
+                "an object of VOI measurements {\"liver\": {\"counts\": ...}, ...}");
+      c.timepoints.push_back(tp);
+      continue;
+    }
+    for (auto it = t["vois"].begin(); it != t["vois"].end(); ++it) {
+      const std::string mp = tp_path + ".vois." + it.key();
+      CaseMeasurement m;
+      m.path = mp;
+      if (!v.is_object(*it, mp)) continue;
+      v.keys(*it, mp, {"counts"},
+             {{"activity", &ACTIVITY_MBQ}, {"activity_u", &ACTIVITY_MBQ},
+              {"concentration", &CONC_MBQ_PER_ML}, {"volume", &VOLUME_ML}, {"mass", &MASS_G}});
+      int kinds = 0;
+      if (it->contains("counts")) {
+        ++kinds;
+        m.kind = "counts";
+        const json& n = (*it)["counts"];
+        if (!n.is_number() || !std::isfinite(n.get<double>()) || n.get<double>() < 0)
+          v.problem(mp + ".counts", "'" + n.dump() + "'", "a finite number of counts >= 0");
+        else
+          m.value = n.get<double>();
+      }
+      const double a = v.quantity(*it, mp, "activity", ACTIVITY_MBQ, false, 0.0, true);
+      bool has_activity = false, has_conc = false;
+      for (auto k = it->begin(); k != it->end(); ++k) {
+        if (k.key().rfind("activity", 0) == 0 && k.key().rfind("activity_u", 0) != 0) has_activity = true;
+        if (k.key().rfind("concentration", 0) == 0) has_conc = true;
+      }
+      if (has_activity) {
+        ++kinds;
+        m.kind = "activity";
+        m.value = a;
+      }
+      const double conc = v.quantity(*it, mp, "concentration", CONC_MBQ_PER_ML, false, 0.0, true);
+      if (has_conc) {
+        ++kinds;
+        m.kind = "concentration";
+        m.value = conc;
+      }
+      if (kinds != 1)
+        v.problem(mp, kinds == 0 ? "without a measurement" : "with several measurements",
+                  "exactly one of counts, activity_MBq, concentration_MBq_per_mL");
+      m.activity_u_MBq = v.quantity(*it, mp, "activity_u", ACTIVITY_MBQ, false, 0.0, false);
+      m.volume_mL = v.quantity(*it, mp, "volume", VOLUME_ML, false, 0.0, false);
+      m.mass_g = v.quantity(*it, mp, "mass", MASS_G, false, 0.0, false);
+      tp.vois[it.key()] = m;
+      tp.voi_order.push_back(it.key());
+    }
+    c.timepoints.push_back(tp);
+  }
+  // Every VOI in every time point.
+  std::set<std::string> all;
+  for (const auto& tp : c.timepoints)
+    for (const auto& [name, m] : tp.vois) all.insert(name);
+  for (const auto& tp : c.timepoints)
+    for (const auto& name : all)
+      if (!tp.vois.empty() && !tp.vois.count(name))
+        v.problem(tp.path + ".vois." + name, "missing",
+                  "a measurement of VOI " + name + " at every time point (it is measured at others)");
+  for (const auto& [name, cv] : c.vois)
+    if (!all.count(name)) v.problem(path + ".vois." + name, "a VOI without measurements", "a VOI measured in the time points");
+  // Counts need a protocol with a CF and a duration; concentrations a volume.
+  const Protocol* prot = protocols.count(c.protocol) ? &protocols.at(c.protocol) : nullptr;
+  for (const auto& tp : c.timepoints)
+    for (const auto& [name, m] : tp.vois) {
+      if (m.kind == "counts") {
+        if (!prot)
+          v.problem(path + ".protocol", c.protocol.empty() ? "missing" : "'" + c.protocol + "'",
+                    "a protocol with a calibration factor, as " + m.path + " gives counts");
+        else if (std::isnan(prot->cf_cps_per_MBq))
+          v.problem("protocols." + prot->name + ".cf_cps_per_MBq", "missing",
+                    "a calibration factor > 0 cps/MBq, as " + m.path + " gives counts");
+        if (std::isnan(tp.duration_s))
+          v.problem(tp.path + ".duration_s", "missing", "the frame duration > 0 s, as " + m.path + " gives counts");
+        if (prot && prot->dead_time != DeadTimeModel::none && std::isnan(tp.observed_rate_cps))
+          v.problem(tp.path + ".observed_rate_cps", "missing",
+                    "the camera's observed count rate for the dead-time correction of protocol " + prot->name);
+      }
+      const CaseVoi* cv = c.vois.count(name) ? &c.vois.at(name) : nullptr;
+      const bool has_volume = !std::isnan(m.volume_mL) || (cv && !std::isnan(cv->volume_mL));
+      if (m.kind == "concentration" && !has_volume)
+        v.problem(m.path + ".volume_mL", "missing", "the VOI volume, to turn the concentration into activity");
+      if (cv && cv->recovery) {
+        if (!prot || !prot->recovery)
+          v.problem(path + ".vois." + name + ".recovery", "true",
+                    "a protocol with a recovery table (\"recovery\": {\"volume_mL\", \"rc\"})");
+        if (!has_volume)
+          v.problem(m.path + ".volume_mL", "missing", "the VOI volume, for its recovery coefficient");
+      }
+    }
+  return c;
+}
+
+}  // namespace
+
+CaseFile load_case_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw InputError(path + ": cannot open the case file; expected a readable JSON file");
+  std::stringstream buf;
+  buf << in.rdbuf();
+  CaseFile c;
+  c.path = path;
+  c.text = buf.str();
+  json j;
+  try {
+    j = json::parse(c.text);
+  } catch (const json::parse_error& e) {
+    throw InputError(path + ": malformed JSON (" + std::string(e.what()) + "); expected a lutdose case file");
+  }
+  Validator v(path);
+  if (!v.is_object(j, "(top level)")) throw InputError(v.problems().front());
+  v.keys(j, "", {"lutdose_case_version", "patient", "phantom", "nuclide", "protocols", "fit", "dose", "cycles"},
+         {{"half_life", &TIME_H}});
+  if (!j.contains("lutdose_case_version"))
+    v.problem("lutdose_case_version", "missing", std::to_string(CASE_FORMAT_VERSION));
+  else if (j["lutdose_case_version"] != CASE_FORMAT_VERSION)
+    v.problem("lutdose_case_version", "'" + j["lutdose_case_version"].dump() + "'",
+              std::to_string(CASE_FORMAT_VERSION) + " (the version this lutdose reads)");
+  if (!j.contains("patient")) {
+    v.problem("patient", "missing", "{\"id\": ..., \"sex\": \"male\" | \"female\"}");
+  } else if (v.is_object(j["patient"], "patient")) {
+    v.keys(j["patient"], "patient", {"id", "sex"});
+    c.patient_id = v.string(j["patient"], "patient", "id", true);
+    c.sex = j["patient"].contains("sex") ? v.choice(j["patient"], "patient", "sex", {"male", "female"}, "") : "";
+  }
+  c.phantom = v.string(j, "", "phantom", false);
+  if (c.phantom.empty()) {
+    if (c.sex == "male") c.phantom = "icrp110-am";
+    else if (c.sex == "female") c.phantom = "icrp110-af";
+    else v.problem("phantom", "missing", "a phantom (icrp110-am, icrp110-af, icrp89-male, icrp89-female) or patient.sex");
+  } else {
+    bool known = false;
+    for (const auto& [n, d] : phantoms()) known = known || n == c.phantom;
+    if (!known) v.problem("phantom", "'" + c.phantom + "'", "one of icrp110-am, icrp110-af, icrp89-male, icrp89-female");
+  }
+  c.dose.phantom = c.phantom;
+  c.nuclide = v.string(j, "", "nuclide", false, "Lu-177");
+  const double hl = v.quantity(j, "", "half_life", TIME_H, false, 0.0, false);
+  c.half_life_override_h = std::isnan(hl) ? 0.0 : hl;
+  if (j.contains("protocols") && v.is_object(j["protocols"], "protocols"))
+    for (auto it = j["protocols"].begin(); it != j["protocols"].end(); ++it)
+      c.protocols[it.key()] = read_protocol(v, *it, "protocols." + it.key(), it.key());
+  if (j.contains("fit")) read_fit_options(v, j["fit"], "fit", c.fit);
+  if (j.contains("dose")) read_dose_options(v, j["dose"], "dose", c.dose);
+  if (!j.contains("cycles") || !j["cycles"].is_array() || j["cycles"].empty()) {
+    v.problem("cycles", j.contains("cycles") ? "'" + j["cycles"].dump().substr(0, 40) + "'" : "missing",
+              "a non-empty array of cycles");
+  } else {
+    for (size_t i = 0; i < j["cycles"].size(); ++i) {
+      c.cycles.push_back(read_cycle(v, j["cycles"][i], "cycles[" + std::to_string(i) + "]", c.protocols));
+      if (i > 0 && c.cycles[i].cycle <= c.cycles[i - 1].cycle)
+        v.problem("cycles[" + std::to_string(i) + "].cycle", std::to_string(c.cycles[i].cycle),
+                  "cycle numbers increasing (previous " + std::to_string(c.cycles[i - 1].cycle) + ")");
+    }
+  }
+  if (!v.problems().empty()) {
+    std::string all;
+    for (const auto& p : v.problems()) all += (all.empty() ? "" : "\n") + p;
+    throw InputError(all);
+  }
+  return c;
+}
+
+QuantifiedCase quantify_case(const CaseFile& c, double lambda) {
+  QuantifiedCase q;
+  std::vector<std::string> problems;
+  for (const auto& cy : c.cycles) {
+    // Administered activity at the reference time, net of the residual (methods.md §1.5 rule 1).
+    const double a0 = cy.administered_measured_MBq * std::exp(lambda * cy.administered_measured_at_h) -
+                      cy.residual_measured_MBq * std::exp(lambda * cy.residual_measured_at_h);
+    if (!(a0 > 0))
+      problems.push_back(c.path + ": " + cy.path + ".administered: the net activity is " + format_number(a0) +
+                         " MBq; expected the residual to be smaller than the administered activity");
+    q.administered_MBq[cy.cycle] = a0;
+    const Protocol* prot = c.protocols.count(cy.protocol) ? &c.protocols.at(cy.protocol) : nullptr;
+    // VOIs in order of first appearance.
+    std::vector<std::string> names;
+    for (const auto& tp : cy.timepoints)
+      for (const auto& n : tp.voi_order)
+        if (std::find(names.begin(), names.end(), n) == names.end()) names.push_back(n);
+    for (const auto& name : names) {
+      TacSeries s;
+      s.patient = c.patient_id;
+      s.cycle = cy.cycle;
+      s.voi = name;
+      const auto n = static_cast<Eigen::Index>(cy.timepoints.size());
+      s.time_h.resize(n);
+      s.activity_MBq.resize(n);
+      s.activity_u_MBq.resize(n);
+      std::vector<QuantifiedPoint> pts;
+      bool all_u = true;
+      const CaseVoi cv = cy.vois.count(name) ? cy.vois.at(name) : CaseVoi{};
+      for (Eigen::Index i = 0; i < n; ++i) {
+        const auto& tp = cy.timepoints[static_cast<size_t>(i)];
+        const CaseMeasurement& m = tp.vois.at(name);
+        QuantifiedPoint p;
+        p.kind = m.kind;
+        p.start_h = tp.start_h;
+        p.duration_s = tp.duration_s;
+        p.value = m.value;
+        const double volume = !std::isnan(m.volume_mL) ? m.volume_mL : cv.volume_mL;
+        const double mass = !std::isnan(m.mass_g) ? m.mass_g : cv.mass_g;
+        const double duration_h = std::isnan(tp.duration_s) ? 0.0 : tp.duration_s / 3600.0;
+        const bool mid = cy.timing == TimingConvention::mid_frame && duration_h > 0;
+        p.time_h = mid ? tp.start_h + duration_h / 2 : tp.start_h;
+        double a = 0;
+        try {
+          if (m.kind == "counts") {
+            p.cf_cps_per_MBq = prot->cf_cps_per_MBq;
+            p.u_cf_rel = prot->cf_u_cps_per_MBq / prot->cf_cps_per_MBq;
+            if (prot->dead_time != DeadTimeModel::none) {
+              const double r_t = true_rate_cps(prot->dead_time, tp.observed_rate_cps, prot->tau_s,
+                                               c.path + ": " + tp.path);
+              p.dtcf = tp.observed_rate_cps > 0 ? r_t / tp.observed_rate_cps : 1.0;
+            }
+            a = m.value * p.dtcf / (tp.duration_s * p.cf_cps_per_MBq);  // mean rate / CF
+            p.u_poisson_rel = m.value > 0 ? 1.0 / std::sqrt(m.value) : 0.0;
+          } else if (m.kind == "activity") {
+            a = m.value;
+          } else {
+            a = m.value * volume;
+          }
+          // Decay: counts collected over the frame; values decay-corrected to t0 are undone.
+          if (cy.decay_corrected_to == DecayCorrection::reference) {
+            p.decay_factor = std::exp(-lambda * p.time_h);
+          } else if (cy.decay_corrected_to == DecayCorrection::none && m.kind == "counts") {
+            p.decay_factor = mid ? mid_frame_factor(lambda, duration_h)
+                                 : 1.0 / decay_in_frame_factor(lambda, duration_h);
+          }
+          a *= p.decay_factor;
+          if (cv.recovery) {
+            const double rc = prot->recovery->rc_at(volume, c.path + ": " + m.path);
+            if (rc < prot->recovery->floor) {
+              p.flags.push_back("rc_below_floor: RC " + format_number(rc) + " < " +
+                                format_number(prot->recovery->floor) + "; not corrected");
+            } else {
+              p.rc = rc;
+              p.rc_u = prot->recovery->rc_u_at(volume);
+              p.u_rc_rel = p.rc_u / rc;
+              a /= rc;
+            }
+          }
+        } catch (const InputError& e) {
+          problems.push_back(e.what());
+        }
+        p.activity_MBq = a;
+        if (m.kind == "counts") {
+          p.activity_u_MBq = a * std::sqrt(p.u_poisson_rel * p.u_poisson_rel + p.u_cf_rel * p.u_cf_rel +
+                                           p.u_rc_rel * p.u_rc_rel);
+        } else {
+          p.activity_u_MBq = m.activity_u_MBq / p.rc * p.decay_factor;
+        }
+        if (!(p.activity_u_MBq > 0)) all_u = false;
+        s.time_h(i) = p.time_h;
+        s.activity_MBq(i) = a;
+        s.activity_u_MBq(i) = p.activity_u_MBq;
+        s.volume_mL.push_back(volume);
+        s.mass_g.push_back(mass);
+        s.lines.push_back(0);
+        pts.push_back(p);
+      }
+      if (!all_u) s.activity_u_MBq.resize(0);
+      q.series.push_back(std::move(s));
+      q.points.push_back(std::move(pts));
+    }
+  }
+  if (!problems.empty()) {
+    std::string all;
+    for (const auto& p : problems) all += (all.empty() ? "" : "\n") + p;
+    throw InputError(all);
+  }
+  return q;
+}
+
+}  // namespace lutdose
