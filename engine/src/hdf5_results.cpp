@@ -103,7 +103,7 @@ std::string escape_name(const std::string& text) {
     if (ch == '%')
       out += "%25";
     else if (ch == '/')
-      out += "%2F";
+      out += "_";
     else
       out += ch;
   }

@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "lutdose/hdf5_results.h"
@@ -197,6 +198,17 @@ std::string string_attribute(hid_t file, const std::string& object, const char* 
 
 bool has_attribute(hid_t file, const std::string& object, const char* name) {
   return H5Aexists_by_name(file, object.c_str(), name, H5P_DEFAULT) > 0;
+}
+
+//! How many HDF5 identifiers of the kinds the writer opens are open now.
+std::vector<hsize_t> open_identifiers() {
+  std::vector<hsize_t> counts;
+  for (H5I_type_t t : {H5I_FILE, H5I_GROUP, H5I_DATATYPE, H5I_DATASPACE, H5I_DATASET, H5I_ATTR, H5I_GENPROP_LST}) {
+    hsize_t n = 0;
+    H5Inmembers(t, &n);
+    counts.push_back(n);
+  }
+  return counts;
 }
 
 const char* const kCycle = "/patients/_/cycles/1";
@@ -420,6 +432,11 @@ TEST_CASE("results.h5: errors name the path; nothing incomplete is left behind")
   const auto j = sample_results();
   const std::string bad = "/nonexistent_dir/x.h5";
   REQUIRE_FALSE(fs::exists("/nonexistent_dir"));
+  {
+    TempH5 ok("warmup");  // the library's own identifiers exist after its first use
+    write_results_h5(ok.path, j, kInputs);
+  }
+  const auto identifiers = open_identifiers();
   try {
     write_results_h5(bad, j, kInputs);
     FAIL("no exception for " << bad);
@@ -443,8 +460,15 @@ TEST_CASE("results.h5: errors name the path; nothing incomplete is left behind")
     CHECK_MESSAGE(msg.find("/vois/lesion%2F1/fit/function") != std::string::npos, msg);
   }
   CHECK_FALSE(fs::exists(tmp.path));
+  // The RAII handles closed every file, group, type, space, dataset, attribute and property list.
+  CHECK(open_identifiers() == identifiers);
 
   CHECK_THROWS_AS(write_results_h5(tmp.path, ordered_json::array(), {}), std::runtime_error);
   CHECK_THROWS_AS(write_results_h5(tmp.path, {{"lutdose_version", "x"}, {"table", 1}}, {}), std::runtime_error);
   CHECK_FALSE(fs::exists(tmp.path));
+  {
+    TempH5 ok("after");
+    write_results_h5(ok.path, j, kInputs);
+  }
+  CHECK(open_identifiers() == identifiers);
 }

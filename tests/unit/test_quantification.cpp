@@ -1,0 +1,163 @@
+// Counts to activity: the analytic test vectors of methods.md §1.2-1.3, the recovery table, the
+// date-time arithmetic and the case-file quantification on a hand-computable case.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+
+#include "lutdose/case_file.h"
+#include "lutdose/error.h"
+#include "lutdose/quantification.h"
+
+using namespace lutdose;
+
+namespace {
+const double LP = std::log(2.0) / (6.647 * 24.0);  // Lu-177, ICRP-107 half-life 6.647 d
+
+std::string write_temp(const std::string& content) {
+  char name[] = "/tmp/lutdose_case_XXXXXX";
+  const int fd = mkstemp(name);
+  REQUIRE(fd >= 0);
+  std::FILE* f = fdopen(fd, "w");
+  std::fputs(content.c_str(), f);
+  std::fclose(f);
+  return name;
+}
+}  // namespace
+
+TEST_CASE("dead time: methods.md §1.3 test vector") {
+  const double tau = 4.6e-6;
+  // paralysable: R_t = 39 635 cps -> R_o = 33 029 cps (the vector is given to the cps)
+  const double r_o = observed_rate_cps(DeadTimeModel::paralysable, 39635.0, tau);
+  CHECK(r_o == doctest::Approx(33029.0).epsilon(0.5 / 33029.0));
+  // Lambert-W inversion recovers 39 635 cps from the rounded 33 029 cps (to the cps)
+  CHECK(true_rate_cps(DeadTimeModel::paralysable, 33029.0, tau, "x") ==
+        doctest::Approx(39635.0).epsilon(1.0 / 39635.0));
+  // and exactly inverts its own forward model (round trip to rounding)
+  CHECK(true_rate_cps(DeadTimeModel::paralysable, r_o, tau, "x") ==
+        doctest::Approx(39635.0).epsilon(1e-12));
+  // non-paralysable inversion of the same R_o: 38 947 cps
+  CHECK(true_rate_cps(DeadTimeModel::non_paralysable, 33029.0, tau, "x") ==
+        doctest::Approx(38947.0).epsilon(1.0 / 38947.0));
+  CHECK(observed_rate_cps(DeadTimeModel::non_paralysable,
+                          true_rate_cps(DeadTimeModel::non_paralysable, 33029.0, tau, "x"), tau) ==
+        doctest::Approx(33029.0).epsilon(1e-12));
+  // saturation: paralysable above 1/(e tau), non-paralysable at or above 1/tau
+  CHECK_THROWS_AS(true_rate_cps(DeadTimeModel::paralysable, 1.01 / (std::exp(1.0) * tau), tau, "x"),
+                  InputError);
+  CHECK_NOTHROW(true_rate_cps(DeadTimeModel::paralysable, 0.99 / (std::exp(1.0) * tau), tau, "x"));
+  CHECK_THROWS_AS(true_rate_cps(DeadTimeModel::non_paralysable, 1.0 / tau, tau, "x"), InputError);
+  CHECK(true_rate_cps(DeadTimeModel::none, 1234.0, tau, "x") == 1234.0);
+}
+
+TEST_CASE("decay during the frame: 1/k = 1.0011 for 30 min of Lu-177") {
+  const double k = decay_in_frame_factor(LP, 0.5);
+  CHECK(1.0 / k == doctest::Approx(1.0011).epsilon(0.5e-4));  // methods.md gives 4 decimals
+  // closed form against its series 1 - x/2 + x^2/6 (x = lambda T, error x^3/24 ~ 5e-10)
+  const double x = LP * 0.5;
+  CHECK(k == doctest::Approx(1 - x / 2 + x * x / 6).epsilon(1e-9));
+  // mid-frame factor x/sinh(x) = 1 - O(x^2): 1 - (x/2)^2/6
+  CHECK(mid_frame_factor(LP, 0.5) == doctest::Approx(1 - (x / 2) * (x / 2) / 6).epsilon(1e-12));
+  CHECK(decay_in_frame_factor(LP, 0.0) == 1.0);
+}
+
+TEST_CASE("recovery table: validation, PCHIP in log volume, plateau and floor") {
+  RecoveryTable t;
+  t.volume_mL = {1, 10, 100, 1000};
+  t.rc = {0.35, 0.62, 0.86, 0.95};
+  t.rc_u = {0.05, 0.04, 0.03, 0.02};
+  CHECK(t.problems("r").empty());
+  for (size_t i = 0; i < t.rc.size(); ++i) CHECK(t.rc_at(t.volume_mL[i], "x") == doctest::Approx(t.rc[i]).epsilon(1e-14));
+  // monotone between the points
+  double prev = 0;
+  for (double v = 1; v <= 1000; v *= 1.1) {
+    const double rc = t.rc_at(v, "x");
+    CHECK(rc >= prev);
+    CHECK(rc <= 0.95);
+    prev = rc;
+  }
+  CHECK(t.rc_at(5000, "x") == 0.95);  // plateau above the largest volume (documented rule)
+  CHECK_THROWS_AS(t.rc_at(0.5, "x"), InputError);  // no extrapolation below
+  CHECK(t.rc_u_at(std::sqrt(10.0)) == doctest::Approx(0.045).epsilon(1e-12));  // linear in log V
+  RecoveryTable bad = t;
+  bad.rc = {0.35, 0.62, 0.5, 1.2};
+  const auto p = bad.problems("r");
+  CHECK(p.size() == 2);  // not monotone at [2], outside (0, 1] at [3]
+  RecoveryTable three;
+  three.volume_mL = {1, 10, 100};
+  three.rc = {0.4, 0.6, 0.9};
+  CHECK(three.rc_at(std::sqrt(10.0), "x") == doctest::Approx(0.5).epsilon(1e-12));
+}
+
+TEST_CASE("date-times: hours since 1970, offsets") {
+  double h0, h1;
+  REQUIRE(parse_date_time_h("1970-01-01T00:00:00Z", h0));
+  CHECK(h0 == 0.0);
+  REQUIRE(parse_date_time_h("2021-03-01T10:15:30", h1));
+  // 18687 days from 1970-01-01 to 2021-03-01 (51 years, 13 leap days: 51*365 + 12 + ...)
+  CHECK(h1 == doctest::Approx(18687 * 24 + 10.25 + 30.0 / 3600).epsilon(1e-15));
+  double h2;
+  REQUIRE(parse_date_time_h("2021-03-01T12:15:30+02:00", h2));
+  CHECK(h2 == doctest::Approx(h1).epsilon(1e-15));
+  double h3;
+  REQUIRE(parse_date_time_h("2020-02-28T23:00", h3));
+  double h4;
+  REQUIRE(parse_date_time_h("2020-03-01T01:00", h4));
+  CHECK(h4 - h3 == doctest::Approx(26.0));  // 2020 is a leap year
+  double x;
+  CHECK_FALSE(parse_date_time_h("2021-13-01T00:00", x));
+  CHECK_FALSE(parse_date_time_h("yesterday", x));
+  CHECK_FALSE(parse_date_time_h("2021-03-01T10:15:30 CET", x));
+}
+
+TEST_CASE("case file: counts to activity by hand") {
+  // One VOI, two frames of 20 min; CF 10 cps/MBq, no dead time, no RC.
+  const std::string path = write_temp(R"({
+    "lutdose_case_version": 1, "patient": {"id": "p", "sex": "female"},
+    "protocols": {"P": {"cf": "10 cps/MBq", "cf_u_cps_per_MBq": 0.2}},
+    "cycles": [{"cycle": 1, "reference_time": "2021-03-01T10:00:00",
+      "administered": {"activity": "7.4 GBq", "residual_MBq": 100, "residual_measured_at": "2021-03-01T11:00:00"},
+      "protocol": "P",
+      "timepoints": [
+        {"start": "2021-03-01T14:00:00", "duration": "20 min", "vois": {"liver": {"counts": 1.2e6}}},
+        {"start_h": 24, "duration_s": 1200, "vois": {"liver": {"counts": 1.0e6}}}]}]})");
+  const CaseFile c = load_case_file(path);
+  CHECK(c.phantom == "icrp110-af");  // from the sex
+  const QuantifiedCase q = quantify_case(c, LP);
+  REQUIRE(q.series.size() == 1);
+  const double k = decay_in_frame_factor(LP, 1.0 / 3);
+  CHECK(q.series[0].time_h(0) == doctest::Approx(4.0).epsilon(1e-12));
+  CHECK(q.series[0].activity_MBq(0) == doctest::Approx(1.2e6 / (1200 * 10 * k)).epsilon(1e-12));
+  CHECK(q.series[0].activity_MBq(1) == doctest::Approx(1.0e6 / (1200 * 10 * k)).epsilon(1e-12));
+  // u = A sqrt(1/C + (0.2/10)^2)
+  CHECK(q.series[0].activity_u_MBq(1) ==
+        doctest::Approx(q.series[0].activity_MBq(1) * std::sqrt(1e-6 + 0.02 * 0.02)).epsilon(1e-12));
+  // residual measured 1 h after t0 is decayed back to t0
+  CHECK(q.administered_MBq.at(1) == doctest::Approx(7400 - 100 * std::exp(LP * 1.0)).epsilon(1e-12));
+  std::remove(path.c_str());
+}
+
+TEST_CASE("case file: every problem is reported, with its JSON path") {
+  const std::string path = write_temp(R"({
+    "lutdose_case_version": 1, "patient": {"id": "p"}, "phantom": "icrp110-am", "colour": 1,
+    "protocols": {"P": {"cf_cps_per_MBq": -5, "dead_time": {"model": "paralysable", "tau": "4.6 parsecs"}}},
+    "cycles": [{"cycle": 1, "administered": {"activity_MBq": 7400}, "protocol": "P",
+      "timepoints": [
+        {"start_h": 4, "duration_s": 0, "observed_rate_cps": 1000, "vois": {"liver": {"counts": -3}, "spleen": {"counts": 5}}},
+        {"start_h": 2, "duration_s": 1800, "observed_rate_cps": 1000, "vois": {"liver": {"counts": "nan"}}}]}]})");
+  try {
+    load_case_file(path);
+    FAIL("no error");
+  } catch (const InputError& e) {
+    const std::string m = e.what();
+    for (const char* expected :
+         {"colour", "protocols.P.cf_cps_per_MBq", "parsecs", "cycles[0].timepoints[0].duration_s",
+          "cycles[0].timepoints[0].vois.liver.counts", "cycles[0].timepoints[1].start",
+          "cycles[0].timepoints[1].vois.liver.counts", "cycles[0].timepoints[1].vois.spleen"}) {
+      CAPTURE(expected);
+      CHECK(m.find(expected) != std::string::npos);
+    }
+  }
+  std::remove(path.c_str());
+}
