@@ -103,7 +103,7 @@ std::string escape_name(const std::string& text) {
     if (ch == '%')
       out += "%25";
     else if (ch == '/')
-      out += "_";
+      out += "%2F";
     else
       out += ch;
   }
