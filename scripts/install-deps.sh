@@ -15,6 +15,7 @@ packages=(
   libcli11-dev                  # command-line parsing
   libbenchmark-dev              # Google Benchmark
   python3                       # end-to-end test driver
+  python3-h5py                  # end-to-end checks of results.h5 from Python
 )
 if [[ "${1:-}" == "--peer" ]]; then
   packages+=(python3-numpy python3-scipy python3-lmfit python3-pandas)

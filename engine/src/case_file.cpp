@@ -1,5 +1,6 @@
 #include "lutdose/case_file.h"
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -103,9 +104,9 @@ class Validator {
   explicit Validator(std::string file) : file_(std::move(file)) {}
 
   void problem(const std::string& path, const std::string& value, const std::string& expected) {
-    problems_.push_back(file_ + ": " + path + " is " + value + "; expected " + expected);
+    add(file_ + ": " + path + " is " + value + "; expected " + expected);
   }
-  void problem_text(const std::string& text) { problems_.push_back(file_ + ": " + text); }
+  void problem_text(const std::string& text) { add(file_ + ": " + text); }
   const std::vector<std::string>& problems() const { return problems_; }
 
   // Unknown keys of an object are problems; `allowed` may name quantities (base names).
@@ -229,7 +230,21 @@ class Validator {
     return path.empty() ? key : path + "." + key;
   }
 
+  //! Whether a quantity is written in the object in any of its forms (valid or not).
+  static bool present(const json& obj, const std::string& base, const Dimension& dim) {
+    if (!obj.is_object()) return false;
+    if (obj.contains(base)) return true;
+    for (const auto& [u, f] : dim.units)
+      if (obj.contains(base + "_" + key_suffix(u))) return true;
+    return false;
+  }
+
  private:
+  // Each problem once, in the order found.
+  void add(const std::string& text) {
+    if (std::find(problems_.begin(), problems_.end(), text) == problems_.end()) problems_.push_back(text);
+  }
+
   std::string file_;
   std::vector<std::string> problems_;
 };
@@ -264,6 +279,8 @@ Protocol read_protocol(Validator& v, const json& j, const std::string& path, con
   if (!v.is_object(j, path)) return p;
   v.keys(j, path, {"dead_time", "recovery"}, {{"cf", &CF_CPS_PER_MBQ}, {"cf_u", &CF_CPS_PER_MBQ}});
   p.cf_cps_per_MBq = v.quantity(j, path, "cf", CF_CPS_PER_MBQ, false, 0.0, false);
+  p.cf_given = Validator::present(j, "cf", CF_CPS_PER_MBQ);
+  p.recovery_given = j.contains("recovery");
   const double u = v.quantity(j, path, "cf_u", CF_CPS_PER_MBQ, false, 0.0, true);
   p.cf_u_cps_per_MBq = std::isnan(u) ? 0.0 : u;
   if (j.contains("dead_time")) {
@@ -452,6 +469,7 @@ CaseCycle read_cycle(Validator& v, const json& j, const std::string& path,
       if (v.is_object(*it, vp)) {
         v.keys(*it, vp, {"recovery"}, {{"volume", &VOLUME_ML}, {"mass", &MASS_G}});
         cv.volume_mL = v.quantity(*it, vp, "volume", VOLUME_ML, false, 0.0, false);
+        cv.volume_given = Validator::present(*it, "volume", VOLUME_ML);
         cv.mass_g = v.quantity(*it, vp, "mass", MASS_G, false, 0.0, false);
         if (it->contains("recovery")) {
           if ((*it)["recovery"].is_boolean()) cv.recovery = (*it)["recovery"].get<bool>();
@@ -486,7 +504,9 @@ CaseCycle read_cycle(Validator& v, const json& j, const std::string& path,
       v.problem(tp_path + ".start", format_number(tp.start_h) + " h",
                 "time points in increasing order (previous " + format_number(c.timepoints.back().start_h) + " h)");
     tp.duration_s = v.quantity(t, tp_path, "duration", DURATION_S, false, 0.0, false);
+    tp.duration_given = Validator::present(t, "duration", DURATION_S);
     tp.observed_rate_cps = v.quantity(t, tp_path, "observed_rate", RATE_CPS, false, 0.0, true);
+    tp.observed_rate_given = Validator::present(t, "observed_rate", RATE_CPS);
     if (!t.contains("vois") || !t["vois"].is_object() || t["vois"].empty()) {
       v.problem(tp_path + ".vois", t.contains("vois") ? "'" + t["vois"].dump() + "'" : "missing",
                 "an object of VOI measurements {\"liver\": {\"counts\": ...}, ...}");
@@ -533,6 +553,7 @@ CaseCycle read_cycle(Validator& v, const json& j, const std::string& path,
                   "exactly one of counts, activity_MBq, concentration_MBq_per_mL");
       m.activity_u_MBq = v.quantity(*it, mp, "activity_u", ACTIVITY_MBQ, false, 0.0, false);
       m.volume_mL = v.quantity(*it, mp, "volume", VOLUME_ML, false, 0.0, false);
+      m.volume_given = Validator::present(*it, "volume", VOLUME_ML);
       m.mass_g = v.quantity(*it, mp, "mass", MASS_G, false, 0.0, false);
       tp.vois[it.key()] = m;
       tp.voi_order.push_back(it.key());
@@ -550,35 +571,54 @@ CaseCycle read_cycle(Validator& v, const json& j, const std::string& path,
                   "a measurement of VOI " + name + " at every time point (it is measured at others)");
   for (const auto& [name, cv] : c.vois)
     if (!all.count(name)) v.problem(path + ".vois." + name, "a VOI without measurements", "a VOI measured in the time points");
-  // Counts need a protocol with a CF and a duration; concentrations a volume.
+  // Counts need a protocol with a CF and a duration; concentrations a volume. A value written but
+  // invalid was reported where it stands and is not reported again as missing.
   const Protocol* prot = protocols.count(c.protocol) ? &protocols.at(c.protocol) : nullptr;
-  for (const auto& tp : c.timepoints)
-    for (const auto& [name, m] : tp.vois) {
-      if (m.kind == "counts") {
-        if (!prot)
-          v.problem(path + ".protocol", c.protocol.empty() ? "missing" : "'" + c.protocol + "'",
-                    "a protocol with a calibration factor, as " + m.path + " gives counts");
-        else if (std::isnan(prot->cf_cps_per_MBq))
-          v.problem("protocols." + prot->name + ".cf_cps_per_MBq", "missing",
-                    "a calibration factor > 0 cps/MBq, as " + m.path + " gives counts");
-        if (std::isnan(tp.duration_s))
-          v.problem(tp.path + ".duration_s", "missing", "the frame duration > 0 s, as " + m.path + " gives counts");
-        if (prot && prot->dead_time != DeadTimeModel::none && std::isnan(tp.observed_rate_cps))
+  for (const auto& tp : c.timepoints) {
+    bool counts = false;
+    for (const auto& [name, m] : tp.vois) counts = counts || m.kind == "counts";
+    if (counts) {
+      if (!prot)
+        v.problem(path + ".protocol", c.protocol.empty() ? "missing" : "'" + c.protocol + "'",
+                  "a protocol with a calibration factor, as " + tp.path + " gives counts");
+      else if (!prot->cf_given)
+        v.problem("protocols." + prot->name + ".cf_cps_per_MBq", "missing",
+                  "a calibration factor > 0 cps/MBq, as " + tp.path + " gives counts");
+      if (!tp.duration_given)
+        v.problem(tp.path + ".duration_s", "missing", "the frame duration > 0 s, as the time point gives counts");
+      if (prot && prot->dead_time != DeadTimeModel::none && prot->tau_s > 0) {
+        if (!tp.observed_rate_given) {
           v.problem(tp.path + ".observed_rate_cps", "missing",
                     "the camera's observed count rate for the dead-time correction of protocol " + prot->name);
-      }
-      const CaseVoi* cv = c.vois.count(name) ? &c.vois.at(name) : nullptr;
-      const bool has_volume = !std::isnan(m.volume_mL) || (cv && !std::isnan(cv->volume_mL));
-      if (m.kind == "concentration" && !has_volume)
-        v.problem(m.path + ".volume_mL", "missing", "the VOI volume, to turn the concentration into activity");
-      if (cv && cv->recovery) {
-        if (!prot || !prot->recovery)
-          v.problem(path + ".vois." + name + ".recovery", "true",
-                    "a protocol with a recovery table (\"recovery\": {\"volume_mL\", \"rc\"})");
-        if (!has_volume)
-          v.problem(m.path + ".volume_mL", "missing", "the VOI volume, for its recovery coefficient");
+        } else if (!std::isnan(tp.observed_rate_cps)) {
+          try {  // saturation is a property of the input: report it with the other problems
+            true_rate_cps(prot->dead_time, tp.observed_rate_cps, prot->tau_s, tp.path);
+          } catch (const InputError& e) {
+            v.problem_text(e.what());
+          }
+        }
       }
     }
+    for (const auto& [name, m] : tp.vois) {
+      const CaseVoi* cv = c.vois.count(name) ? &c.vois.at(name) : nullptr;
+      const double volume = !std::isnan(m.volume_mL) ? m.volume_mL : (cv ? cv->volume_mL : NaN);
+      const bool volume_given = m.volume_given || (cv && cv->volume_given);
+      if (m.kind == "concentration" && !volume_given)
+        v.problem(m.path + ".volume_mL", "missing", "the VOI volume, to turn the concentration into activity");
+      if (cv && cv->recovery) {
+        if (!prot || !prot->recovery_given)
+          v.problem(path + ".vois." + name + ".recovery", "true",
+                    "a protocol with a recovery table (\"recovery\": {\"volume_mL\", \"rc\"})");
+        else if (!volume_given)
+          v.problem(m.path + ".volume_mL", "missing", "the VOI volume, for its recovery coefficient");
+        else if (prot->recovery && !std::isnan(volume) && volume < prot->recovery->volume_mL.front())
+          v.problem(m.path + ".volume_mL", format_number(volume) + " mL",
+                    "a volume within the recovery table of protocol " + prot->name + " (smallest " +
+                        format_number(prot->recovery->volume_mL.front()) +
+                        " mL); RC is not extrapolated below the smallest calibrated volume");
+      }
+    }
+  }
   return c;
 }
 

@@ -549,7 +549,7 @@ def case_existing_output_kept_on_error(ctx):
                   "--phantom", EXAMPLE_PHANTOM, "--out", out, "--quiet")
     expect_exit(res, 0, "first (good) run")
     before = {}
-    for name in ("results.json", "results.csv"):
+    for name in ("results.json", "results.csv", "results.h5"):
         p = os.path.join(out, name)
         if not os.path.isfile(p):
             fail("expected the good run to write %s" % p, res)
@@ -616,6 +616,448 @@ def case_installed_binary_uses_prefix_data(ctx):
         fail("expected the installed binary to use %s, it used %s" % (expected, used), res)
 
 
+# ----------------------------------------------------------------------------- case files (JSON)
+
+EXAMPLE_PROTOCOL = "SPECT-ME-208keV"
+
+
+def example_case_path(ctx):
+    return os.path.join(ctx.source, "examples", "snmmi-patient004", "case.json")
+
+
+def example_case(ctx):
+    """The Patient_004 case file as a dict (a fresh copy each call, to be modified by bad-input cases)."""
+    with open(example_case_path(ctx), encoding="utf-8") as f:
+        return json.load(f)
+
+
+def import_h5py():
+    try:
+        import h5py  # noqa: imported here so that --list and the other cases work without it
+    except ImportError:
+        fail("h5py is not importable by %s (install python3-h5py, or run the driver with a python3 that has it)"
+             % sys.executable)
+    return h5py
+
+
+def h5_name(text):
+    """Link name of an array element named `text` (docs/hdf5-layout.md): empty id -> '_', '%' and '/' escaped."""
+    if text == "":
+        return "_"
+    name = str(text).replace("%", "%25").replace("/", "%2F")
+    return "%2E" if name == "." else name
+
+
+def _path_regex(path):
+    """`a.b.c` as printed: the last step may also be written `a.b: c`; no longer path may follow."""
+    head, sep, last = path.rpartition(".")
+    if sep and not last.endswith("]"):
+        body = re.escape(head) + r"(?:\.|: )" + re.escape(last)
+    else:
+        body = re.escape(path)
+    return re.compile(r"(?<![\w.\]])" + body + r"(?!\w|\[|\.\w)")
+
+
+def problem_line(res, file_name, path, values=(), what="bad case file"):
+    """The stderr line naming `path` (JSON path), with the file name on it and every value after the path."""
+    rx = _path_regex(path)
+    lines = [ln for ln in res.stderr.split("\n") if rx.search(ln)]
+    if not lines:
+        fail("%s: expected a line on stderr naming the JSON path %s" % (what, path), res)
+    for ln in lines:
+        rest = ln[rx.search(ln).end():]
+        if file_name in ln and all(mentions_word(rest, v) for v in values):
+            return ln
+    fail("%s: expected a line on stderr naming the file %s, the JSON path %s and then the value(s) %s"
+         % (what, file_name, path, list(values)), res)
+
+
+def bad_case_file(ctx, case, file_name, problems, given=(), extra_args=(), what=None):
+    """Writes `case` (a dict, or text as is), runs `run FILE --out DIR`, expects bad input: exit 2, a message
+    starting 'lutdose: error: ', each (path, values) of `problems` on a line with the file name, each problem
+    once, no path of `given` (present in the file) reported as missing, no output directory."""
+    what = what or "bad case file %s" % file_name
+    text = case if isinstance(case, str) else json.dumps(case, indent=2) + "\n"
+    p = ctx.write(file_name, text)
+    out = ctx.path("out_not_created")
+    res = ctx.run("run", p, "--out", out, *extra_args)
+    expect_bad_input(ctx, res, out, file_name=file_name, what=what)
+    if not res.stderr.startswith("lutdose: error: "):
+        fail("%s: expected stderr to start with 'lutdose: error: '" % what, res)
+    for path, values in problems:
+        problem_line(res, file_name, path, values, what)
+    lines = [ln for ln in res.stderr.rstrip("\n").split("\n") if ln.strip()]
+    dups = sorted({ln for ln in lines if lines.count(ln) > 1})
+    if dups:
+        fail("%s: expected every problem reported once, these lines repeat: %s" % (what, dups), res)
+    for path in given:
+        rx = re.compile(_path_regex(path).pattern + r"\s+is\s+missing")
+        bad = [ln for ln in lines if rx.search(ln)]
+        if bad:
+            fail("%s: %s is given in the file (with an invalid value), but stderr says it is missing: %s"
+                 % (what, path, bad[0]), res)
+    return res
+
+
+def _run_example_case(ctx, out):
+    res = ctx.run("run", example_case_path(ctx), "--out", out, "--quiet")
+    expect_exit(res, 0, "run examples/snmmi-patient004/case.json")
+    return res, load_json_file(os.path.join(out, "results.json"), res)
+
+
+def _tp(case, i):
+    return case["cycles"][0]["timepoints"][i]
+
+
+# ----------------------------------------------------------------------------- case files: good input
+
+def case_case_matches_tac_table(ctx):
+    # The example case (counts, CF, dead time, RC, activity 1 h early with a 50 MBq residual) gives the TAC run's
+    # TIAs (and doses) per VOI to 1e-6 relative and administered_MBq 7210.4 (1e-9 relative).
+    res_c, doc_c = _run_example_case(ctx, ctx.path("case_out"))
+    res_t = ctx.run("run", "--tac", ctx.example_tac, "--activity-MBq", EXAMPLE_ACTIVITY_MBQ,
+                    "--phantom", EXAMPLE_PHANTOM, "--out", ctx.path("tac_out"), "--quiet")
+    expect_exit(res_t, 0, "run --tac on the example")
+    doc_t = load_json_file(ctx.path("tac_out", "results.json"), res_t)
+    cyc_c, cyc_t = single_cycle(doc_c, res_c), single_cycle(doc_t, res_t)
+    adm = cyc_c.get("administered_MBq")
+    if not isinstance(adm, (int, float)) or not rel_close(adm, EXAMPLE_ACTIVITY_MBQ, 1e-9):
+        fail("expected the case run's administered_MBq = 7292.015 exp(-lambda 1 h) - 50 = %s (rel 1e-9), got %r"
+             % (EXAMPLE_ACTIVITY_MBQ, adm), res_c)
+    vc, vt = by_name(cyc_c.get("vois", []), "name", res_c), by_name(cyc_t.get("vois", []), "name", res_t)
+    if sorted(vc) != sorted(vt) or not vc:
+        fail("expected the same VOIs from the case file and the TAC table, got %s and %s" % (sorted(vc), sorted(vt)),
+             res_c)
+    dc, dt = by_name(cyc_c.get("doses", []), "target", res_c), by_name(cyc_t.get("doses", []), "target", res_t)
+    for v in sorted(vt):
+        a, b = vc[v].get("tia_MBq_h"), vt[v].get("tia_MBq_h")
+        if not isinstance(a, (int, float)) or not isinstance(b, (int, float)) or not rel_close(a, b, 1e-6):
+            fail("expected tia_MBq_h of %s from the case file (%r) to equal the TAC run's (%r) within 1e-6 relative"
+                 % (v, a, b), res_c)
+        a, b = dc.get(v, {}).get("dose_Gy"), dt.get(v, {}).get("dose_Gy")
+        if not isinstance(a, (int, float)) or not isinstance(b, (int, float)) or not rel_close(a, b, 1e-6):
+            fail("expected dose_Gy of %s from the case file (%r) to equal the TAC run's (%r) within 1e-6 relative"
+                 % (v, a, b), res_c)
+
+
+def _h5dump_value(res, h5_path, dataset):
+    """The number h5dump prints for a scalar dataset, as text."""
+    exe = shutil.which("h5dump")
+    if exe is None:
+        fail("h5dump is not on PATH")
+    cp = subprocess.run([exe, "-d", dataset, h5_path], capture_output=True, text=True, timeout=TIMEOUT_S)
+    if cp.returncode != 0:
+        fail("h5dump -d %s %s failed (%d):\n%s" % (dataset, h5_path, cp.returncode, cp.stderr), res)
+    m = re.search(r"DATA\s*\{\s*\(0\):\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*\}", cp.stdout)
+    if not m:
+        fail("could not find the value of %s in the h5dump output:\n%s" % (dataset, cp.stdout), res)
+    return m.group(1)
+
+
+def case_case_writes_h5_same_as_json(ctx):
+    # results.h5 of the case run: format_version 1; TIA, u(TIA), mass and dose datasets and /table rows hold the
+    # exact doubles of results.json; /inputs/case_json is the case file verbatim; h5dump prints the same number.
+    h5py = import_h5py()
+    out = ctx.path("out")
+    res, doc = _run_example_case(ctx, out)
+    h5 = os.path.join(out, "results.h5")
+    if not os.path.isfile(h5):
+        fail("expected %s to exist" % h5, res)
+    with open(example_case_path(ctx), "rb") as f:
+        case_text = f.read().decode("utf-8")
+
+    def scalar(f, path):
+        if path not in f:
+            fail("expected the dataset %s in results.h5" % path, res)
+        d = f[path]
+        if not isinstance(d, h5py.Dataset) or d.shape != () or d.dtype.kind != "f" or d.dtype.itemsize != 8:
+            fail("expected %s to be a scalar 64-bit float dataset, got %r" % (path, d), res)
+        return float(d[()])
+
+    def same(path, h5_value, json_value):
+        if not isinstance(json_value, (int, float)) or isinstance(json_value, bool):
+            fail("results.json has no number for %s: %r" % (path, json_value), res)
+        if not (h5_value == json_value or (math.isnan(h5_value) and math.isnan(json_value))):
+            fail("expected %s in results.h5 to be exactly the results.json value %r, got %r"
+                 % (path, json_value, h5_value), res)
+
+    probe = None
+    expected_rows = []
+    with h5py.File(h5, "r") as f:
+        fv = f.attrs.get("format_version")
+        if fv is None or int(fv) != 1:
+            fail("expected the root attribute format_version == 1 in results.h5, got %r" % fv, res)
+        if "/inputs/case_json" not in f:
+            fail("expected the dataset /inputs/case_json in results.h5", res)
+        raw = f["/inputs/case_json"][()]
+        text = raw.decode("utf-8") if isinstance(raw, bytes) else str(raw)
+        if text != case_text:
+            fail("expected /inputs/case_json to be the case file text verbatim (%d chars), got %d chars differing"
+                 % (len(case_text), len(text)), res)
+        n_vois = 0
+        for p in doc.get("patients", []):
+            for c in p.get("cycles", []):
+                base = "/patients/%s/cycles/%s" % (h5_name(p.get("id", "")), h5_name(str(c["cycle"])))
+                doses = by_name(c.get("doses", []), "target", res)
+                for v in c.get("vois", []):
+                    n_vois += 1
+                    vp = "%s/vois/%s" % (base, h5_name(v["name"]))
+                    for key in ("tia_MBq_h", "tia_u_MBq_h", "mass_g"):
+                        same(vp + "/" + key, scalar(f, vp + "/" + key), v.get(key))
+                    d = doses.get(v["name"], {})
+                    expected_rows.append((p.get("id", ""), c["cycle"], v["name"], v.get("fit", {}).get("function"),
+                                          v.get("fit", {}).get("accepted"), v.get("tia_MBq_h"), v.get("tia_u_MBq_h"),
+                                          v.get("tia_h"), v.get("mass_g"), d.get("dose_Gy"), d.get("dose_u_Gy"),
+                                          d.get("dose_Gy_per_GBq")))
+                    probe = probe or (vp + "/tia_MBq_h", v["tia_MBq_h"])
+                for d in c.get("doses", []):
+                    dp = "%s/doses/%s/dose_Gy" % (base, h5_name(d["target"]))
+                    same(dp, scalar(f, dp), d.get("dose_Gy"))
+        if n_vois != 4:
+            fail("expected 4 VOIs in results.json of the example case, got %d" % n_vois, res)
+        if "/table" not in f:
+            fail("expected the compound dataset /table in results.h5", res)
+        table = f["/table"][()]
+        if len(table) != len(expected_rows):
+            fail("expected %d rows in /table (one per VOI), got %d" % (len(expected_rows), len(table)), res)
+        names = ("patient", "cycle", "voi", "function", "accepted", "tia_MBq_h", "tia_u_MBq_h", "tia_h", "mass_g",
+                 "dose_Gy", "dose_u_Gy", "dose_Gy_per_GBq")
+        for i, (row, exp) in enumerate(zip(table, expected_rows)):
+            for k, (name, e) in enumerate(zip(names, exp)):
+                if name not in table.dtype.names:
+                    fail("expected a field %s in /table, fields are %s" % (name, table.dtype.names), res)
+                got = row[name]
+                if isinstance(got, bytes):
+                    got = got.decode("utf-8")
+                if k < 3 or name == "function":
+                    ok = str(got) == str(e)
+                elif name == "accepted":
+                    ok = int(got) == (1 if e else 0)
+                else:
+                    ok = isinstance(e, (int, float)) and float(got) == e
+                if not ok:
+                    fail("expected /table row %d field %s to be the results.json value %r, got %r"
+                         % (i, name, e, got), res)
+    # h5dump prints doubles rounded to a few significant digits, so its text can only agree to half a unit in
+    # its last printed digit (rounding to nearest); that is the tolerance, computed from the printed text.
+    ds, json_value = probe
+    printed = _h5dump_value(res, h5, ds)
+    mantissa = printed.lower().split("e")[0].lstrip("+-")
+    exponent = int(printed.lower().split("e")[1]) if "e" in printed.lower() else 0
+    decimals = len(mantissa.split(".")[1]) if "." in mantissa else 0
+    tol = 0.5 * 10.0 ** (exponent - decimals) * (1 + 1e-9)
+    if not abs(float(printed) - json_value) <= tol:
+        fail("expected h5dump -d %s to print %r within half a unit of its last digit (%.3g), it printed %s"
+             % (ds, json_value, tol, printed), res)
+
+
+def case_tac_run_writes_h5(ctx):
+    # `run --tac` also writes results.h5 with /inputs/tac_csv = the TAC file text and the administered activity
+    # under /patients/_ (the table has no patient id).
+    h5py = import_h5py()
+    out = ctx.path("out")
+    res = ctx.run("run", "--tac", ctx.example_tac, "--activity-MBq", EXAMPLE_ACTIVITY_MBQ,
+                  "--phantom", EXAMPLE_PHANTOM, "--out", out, "--quiet")
+    expect_exit(res, 0, "run --tac on the example")
+    h5 = os.path.join(out, "results.h5")
+    if not os.path.isfile(h5):
+        fail("expected the TAC run to write %s" % h5, res)
+    with open(ctx.example_tac, "rb") as f:
+        tac_text = f.read().decode("utf-8")
+    with h5py.File(h5, "r") as f:
+        if "/inputs/tac_csv" not in f:
+            fail("expected the dataset /inputs/tac_csv in results.h5, /inputs has %s"
+                 % (sorted(f["/inputs"]) if "/inputs" in f else "nothing"), res)
+        raw = f["/inputs/tac_csv"][()]
+        text = raw.decode("utf-8") if isinstance(raw, bytes) else str(raw)
+        if text != tac_text:
+            fail("expected /inputs/tac_csv to be the TAC file text verbatim (%d chars), got %d chars differing"
+                 % (len(tac_text), len(text)), res)
+        p = "/patients/_/cycles/1/administered_MBq"
+        if p not in f or float(f[p][()]) != EXAMPLE_ACTIVITY_MBQ:
+            fail("expected %s = %s in results.h5 (an empty patient id is named '_'), got %r"
+                 % (p, EXAMPLE_ACTIVITY_MBQ, f[p][()] if p in f else "no such dataset"), res)
+
+
+# ----------------------------------------------------------------------------- case files: bad input
+
+def case_case_malformed_json(ctx):
+    # The example cut off in the middle of a line: exit 2, message names the file and the line where it ends.
+    with open(example_case_path(ctx), encoding="utf-8") as f:
+        text = f.read()
+    cut = text.index('"observed_rate_cps"', text.index('"start_h": 27.7253')) + 10
+    line = text[:cut].count("\n") + 1
+    res = bad_case_file(ctx, text[:cut], "truncated.json", [])
+    if not re.search(r"(truncated\.json:%d\b|line\s*%d\b)" % (line, line), res.stderr):
+        fail("expected the message to name line %d, where truncated.json ends" % line, res)
+
+
+def case_case_unknown_key(ctx):
+    # cycles[0].colour: exit 2, message names the file and the path cycles[0].colour.
+    c = example_case(ctx)
+    c["cycles"][0]["colour"] = "red"
+    bad_case_file(ctx, c, "unknown_key.json", [("cycles[0].colour", ())])
+
+
+def case_case_missing_key(ctx):
+    # No cycles[0].administered: exit 2, message names the file and the path cycles[0].administered.
+    c = example_case(ctx)
+    del c["cycles"][0]["administered"]
+    bad_case_file(ctx, c, "no_administered.json", [("cycles[0].administered", ())])
+
+
+def case_case_negative_counts(ctx):
+    # counts -1234.5 for the liver at time point 1: exit 2, message names the file, the path and the value.
+    c = example_case(ctx)
+    _tp(c, 1)["vois"]["liver"]["counts"] = -1234.5
+    bad_case_file(ctx, c, "counts_negative.json", [("cycles[0].timepoints[1].vois.liver.counts", ("-1234.5",))],
+                  given=("cycles[0].timepoints[1].vois.liver.counts",))
+
+
+def case_case_nan_counts(ctx):
+    # counts "nan" (JSON has no NaN) for the spleen at time point 2: exit 2, message names the path and 'nan'.
+    c = example_case(ctx)
+    _tp(c, 2)["vois"]["spleen"]["counts"] = "nan"
+    bad_case_file(ctx, c, "counts_nan.json", [("cycles[0].timepoints[2].vois.spleen.counts", ("nan",))],
+                  given=("cycles[0].timepoints[2].vois.spleen.counts",))
+
+
+def case_case_duration_not_positive(ctx):
+    # Frame duration_s 0, then -60, at time point 2: exit 2, message names the path and the value, not "missing".
+    for value, name in ((0, "duration_zero.json"), (-60, "duration_negative.json")):
+        c = example_case(ctx)
+        _tp(c, 2)["duration_s"] = value
+        bad_case_file(ctx, c, name, [("cycles[0].timepoints[2].duration_s", (str(value),))],
+                      given=("cycles[0].timepoints[2].duration_s",))
+
+
+def case_case_acquisition_before_reference(ctx):
+    # Time point 0 starting 30 min before the reference time: exit 2, message names ...timepoints[0].start and it.
+    c = example_case(ctx)
+    del _tp(c, 0)["start_h"]
+    _tp(c, 0)["start"] = "2021-01-01T09:30:00"
+    bad_case_file(ctx, c, "before_reference.json",
+                  [("cycles[0].timepoints[0].start", ("2021-01-01T09:30:00",))])
+
+
+def case_case_cf_not_positive(ctx):
+    # cf_cps_per_MBq 0, then -5.67: exit 2, message names the path and the value, and does not call it missing.
+    path = "protocols.%s.cf_cps_per_MBq" % EXAMPLE_PROTOCOL
+    for value, name in ((0, "cf_zero.json"), (-5.67, "cf_negative.json")):
+        c = example_case(ctx)
+        c["protocols"][EXAMPLE_PROTOCOL]["cf_cps_per_MBq"] = value
+        bad_case_file(ctx, c, name, [(path, (str(value),))], given=(path,))
+
+
+def case_case_rate_beyond_saturation(ctx):
+    # observed_rate_cps 90000 with tau 4.6 us (R_o tau = 0.41 > 1/e): exit 2, message names the time point,
+    # observed_rate_cps and 90000.
+    c = example_case(ctx)
+    _tp(c, 0)["observed_rate_cps"] = 90000
+    bad_case_file(ctx, c, "saturated.json", [("cycles[0].timepoints[0].observed_rate_cps", ("90000",))])
+
+
+def case_case_rc_not_monotone(ctx):
+    # RC table 0.35, 0.62, 0.55, 0.95: exit 2, message names ...recovery.rc[2] and 0.55.
+    c = example_case(ctx)
+    c["protocols"][EXAMPLE_PROTOCOL]["recovery"]["rc"] = [0.35, 0.62, 0.55, 0.95]
+    bad_case_file(ctx, c, "rc_not_monotone.json", [("protocols.%s.recovery.rc[2]" % EXAMPLE_PROTOCOL, ("0.55",))])
+
+
+def case_case_rc_out_of_range(ctx):
+    # An RC of 1.2 (last), then 0 (first): exit 2, message names the element's path and the value.
+    for rc, i, value, name in (([0.35, 0.62, 0.86, 1.2], 3, "1.2", "rc_above_1.json"),
+                               ([0, 0.62, 0.86, 0.95], 0, "0", "rc_zero.json")):
+        c = example_case(ctx)
+        c["protocols"][EXAMPLE_PROTOCOL]["recovery"]["rc"] = rc
+        bad_case_file(ctx, c, name, [("protocols.%s.recovery.rc[%d]" % (EXAMPLE_PROTOCOL, i), (value,))])
+
+
+def case_case_volume_below_rc_table(ctx):
+    # kidney_left of 0.5 mL (RC table starts at 1 mL) is an error naming the path and 0.5; 1500 mL (above the
+    # table's 1000 mL) is not: the plateau RC 0.95 is used.
+    c = example_case(ctx)
+    _tp(c, 1)["vois"]["kidney_left"]["volume_mL"] = 0.5
+    bad_case_file(ctx, c, "volume_below_rc.json",
+                  [("cycles[0].timepoints[1].vois.kidney_left.volume_mL", ("0.5",))])
+    c = example_case(ctx)
+    _tp(c, 1)["vois"]["kidney_left"]["volume_mL"] = 1500
+    p = ctx.write("volume_above_rc.json", json.dumps(c, indent=2))
+    out = ctx.path("out_above")
+    res = ctx.run("run", p, "--out", out, "--quiet")
+    expect_exit(res, 0, "a VOI volume above the RC table (plateau)")
+    cyc = single_cycle(load_json_file(os.path.join(out, "results.json"), res), res)
+    q = by_name(cyc.get("vois", []), "name", res).get("kidney_left", {}).get("quantification", [])
+    rc = q[1].get("rc") if len(q) > 1 else None
+    if not isinstance(rc, (int, float)) or not rel_close(rc, 0.95, 1e-12):
+        fail("expected the plateau RC 0.95 for kidney_left at 1500 mL (time point 1), got %r" % rc, res)
+
+
+def case_case_voi_missing_at_timepoint(ctx):
+    # spleen measured at time points 0, 1, 3 but not 2: exit 2, message names cycles[0].timepoints[2].vois.spleen.
+    c = example_case(ctx)
+    del _tp(c, 2)["vois"]["spleen"]
+    bad_case_file(ctx, c, "spleen_missing.json", [("cycles[0].timepoints[2].vois.spleen", ())])
+
+
+def case_case_unknown_unit(ctx):
+    # duration "30 mins" and tau "4.6 parsecs": exit 2, message names the path, the unit and the valid units,
+    # and does not call the duration missing.
+    c = example_case(ctx)
+    del _tp(c, 1)["duration_s"]
+    _tp(c, 1)["duration"] = "30 mins"
+    bad_case_file(ctx, c, "duration_mins.json", [("cycles[0].timepoints[1].duration", ("mins", "s", "min", "h"))],
+                  given=("cycles[0].timepoints[1].duration_s", "cycles[0].timepoints[1].duration"))
+    c = example_case(ctx)
+    dt = c["protocols"][EXAMPLE_PROTOCOL]["dead_time"]
+    del dt["tau_us"]
+    dt["tau"] = "4.6 parsecs"
+    path = "protocols.%s.dead_time.tau" % EXAMPLE_PROTOCOL
+    bad_case_file(ctx, c, "tau_parsecs.json", [(path, ("parsecs", "s", "ms", "us", "ns"))],
+                  given=(path, path + "_s"))
+
+
+def case_case_several_problems(ctx):
+    # Negative counts at time point 0 and duration 0 at time point 2: both reported, each on its own line.
+    c = example_case(ctx)
+    _tp(c, 0)["vois"]["liver"]["counts"] = -7.5
+    _tp(c, 2)["duration_s"] = 0
+    p1, p2 = "cycles[0].timepoints[0].vois.liver.counts", "cycles[0].timepoints[2].duration_s"
+    res = bad_case_file(ctx, c, "two_problems.json", [(p1, ("-7.5",)), (p2, ("0",))], given=(p1, p2))
+    l1, l2 = problem_line(res, "two_problems.json", p1, ("-7.5",)), problem_line(res, "two_problems.json", p2, ("0",))
+    if l1 == l2:
+        fail("expected the two problems on separate lines", res)
+
+
+def case_case_all_problems_at_once(ctx):
+    # Negative counts (tp 0), a saturated observed rate (tp 1) and a VOI volume below the RC table (tp 3) in one
+    # file: all three are reported in one run (the user should not have to fix them one by one).
+    c = example_case(ctx)
+    _tp(c, 0)["vois"]["liver"]["counts"] = -7.5
+    _tp(c, 1)["observed_rate_cps"] = 90000
+    _tp(c, 3)["vois"]["kidney_left"]["volume_mL"] = 0.5
+    bad_case_file(ctx, c, "three_problems.json",
+                  [("cycles[0].timepoints[0].vois.liver.counts", ("-7.5",)),
+                   ("cycles[0].timepoints[1].observed_rate_cps", ("90000",)),
+                   ("cycles[0].timepoints[3].vois.kidney_left.volume_mL", ("0.5",))])
+
+
+def case_case_with_tac_only_option(ctx):
+    # A case file with --phantom, --activity-MBq, --function or --error-model: exit 2, names the option, no output.
+    for opt, value in (("--phantom", "icrp89-male"), ("--activity-MBq", "7000"), ("--function", "E1"),
+                       ("--error-model", "constant")):
+        out = ctx.path("out_not_created")
+        res = ctx.run("run", example_case_path(ctx), "--out", out, opt, value)
+        expect_bad_input(ctx, res, out, must_mention=(opt,), what="case file with %s" % opt)
+
+
+def case_case_with_tac(ctx):
+    # A case file and --tac together: exit 2, message names --tac, no output directory.
+    out = ctx.path("out_not_created")
+    res = ctx.run("run", example_case_path(ctx), "--tac", ctx.example_tac, "--out", out)
+    expect_bad_input(ctx, res, out, must_mention=("--tac",), what="case file and --tac")
+
+
 # ----------------------------------------------------------------------------- driver
 
 CASES = {
@@ -649,6 +1091,27 @@ CASES = {
     "existing_output_kept_on_error": case_existing_output_kept_on_error,
     "data_dir_option_and_env": case_data_dir_option_and_env,
     "installed_binary_uses_prefix_data": case_installed_binary_uses_prefix_data,
+    "case_matches_tac_table": case_case_matches_tac_table,
+    "case_writes_h5_same_as_json": case_case_writes_h5_same_as_json,
+    "tac_run_writes_h5": case_tac_run_writes_h5,
+    "case_malformed_json": case_case_malformed_json,
+    "case_unknown_key": case_case_unknown_key,
+    "case_missing_key": case_case_missing_key,
+    "case_negative_counts": case_case_negative_counts,
+    "case_nan_counts": case_case_nan_counts,
+    "case_duration_not_positive": case_case_duration_not_positive,
+    "case_acquisition_before_reference": case_case_acquisition_before_reference,
+    "case_cf_not_positive": case_case_cf_not_positive,
+    "case_rate_beyond_saturation": case_case_rate_beyond_saturation,
+    "case_rc_not_monotone": case_case_rc_not_monotone,
+    "case_rc_out_of_range": case_case_rc_out_of_range,
+    "case_volume_below_rc_table": case_case_volume_below_rc_table,
+    "case_voi_missing_at_timepoint": case_case_voi_missing_at_timepoint,
+    "case_unknown_unit": case_case_unknown_unit,
+    "case_several_problems": case_case_several_problems,
+    "case_all_problems_at_once": case_case_all_problems_at_once,
+    "case_with_tac_only_option": case_case_with_tac_only_option,
+    "case_with_tac": case_case_with_tac,
 }
 
 

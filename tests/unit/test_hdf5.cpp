@@ -85,7 +85,8 @@ ordered_json sample_results() {
 
 const std::vector<std::pair<std::string, std::string>> kInputs = {
     {"tac.csv", "voi,time_h,activity_MBq\nliver,3.7,98.5 \xC2\xB5\n"},  // with a UTF-8 "µ"
-    {"case/file.json", "{\"tac\": \"tac.csv\"}\n"}};
+    {"case/file.json", "{\"tac\": \"tac.csv\"}\n"},
+    {"latin1.csv", "voi\n\xB5\n"}};  // not UTF-8: stored as bytes
 
 Id open_file(const std::string& path) {
   Id f(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
@@ -174,6 +175,13 @@ std::vector<std::string> read_strings(hid_t file, const std::string& path) {
 std::string read_string(hid_t file, const std::string& path) {
   REQUIRE_MESSAGE(dims_of(file, path).empty(), path << " is not scalar");
   return read_strings(file, path).at(0);
+}
+
+H5T_cset_t cset_of(hid_t file, const std::string& path) {
+  Id d(H5Dopen2(file, path.c_str(), H5P_DEFAULT), H5Dclose);
+  REQUIRE_MESSAGE(d.id >= 0, path);
+  Id t(H5Dget_type(d.id), H5Tclose);
+  return H5Tget_cset(t.id);
 }
 
 std::int64_t int_attribute(hid_t file, const std::string& object, const char* name) {
@@ -294,9 +302,13 @@ TEST_CASE("results.h5: the JSON document round trip through the HDF5 C API") {
   // Inputs, verbatim; '/' in a name escaped.
   CHECK(read_string(f.id, "/inputs/tac.csv") == kInputs[0].second);
   CHECK(read_string(f.id, "/inputs/case%2Ffile.json") == kInputs[1].second);
+  CHECK(read_string(f.id, "/inputs/latin1.csv") == kInputs[2].second);
+  CHECK(cset_of(f.id, "/inputs/tac.csv") == H5T_CSET_UTF8);
+  CHECK(cset_of(f.id, "/inputs/latin1.csv") == H5T_CSET_ASCII);
+  CHECK(cset_of(f.id, kLesion + "/name") == H5T_CSET_UTF8);
 }
 
-TEST_CASE("results.h5: array naming falls back to the index; '%' and '.' are escaped") {
+TEST_CASE("results.h5: array naming falls back to the index and escapes % and the name .") {
   const auto j = ordered_json::parse(R"({
     "lutdose_version": "x",
     "dup": [{"name": "a"}, {"name": "a"}],
@@ -304,7 +316,8 @@ TEST_CASE("results.h5: array naming falls back to the index; '%' and '.' are esc
     "ids": [{"id": "p%1"}, {"id": "."}],
     "mixed": [1, "two", null, [3]],
     "bools": [true, false, true],
-    "ragged": [[1, 2], [3]]
+    "ragged": [[1, 2], [3]],
+    "matrix": [[1, 2, 3], [4, 5, null]]
   })");
   TempH5 tmp("naming");
   write_results_h5(tmp.path, j, {});
@@ -324,6 +337,12 @@ TEST_CASE("results.h5: array naming falls back to the index; '%' and '.' are esc
   CHECK(read_doubles(f.id, "/bools") == std::vector<double>{1.0, 0.0, 1.0});
   CHECK(string_attribute(f.id, "/bools", "json_type") == "bool");
   CHECK(read_doubles(f.id, "/ragged/1") == std::vector<double>{3.0});
+  CHECK(dims_of(f.id, "/matrix") == std::vector<hsize_t>{2, 3});
+  const auto m = read_doubles(f.id, "/matrix");
+  REQUIRE(m.size() == 6);
+  CHECK(m[2] == 3.0);  // row-major: [0][2]
+  CHECK(m[3] == 4.0);  // [1][0]
+  CHECK(std::isnan(m[5]));
   CHECK(exists(f.id, "/inputs"));
 }
 
@@ -428,7 +447,7 @@ TEST_CASE("results.h5: /table has one row per VOI with the VOI's dose") {
   CHECK(std::isnan(rows[1].dose_Gy_per_GBq));
 }
 
-TEST_CASE("results.h5: errors name the path; nothing incomplete is left behind") {
+TEST_CASE("results.h5: errors name the path and leave nothing incomplete behind") {
   const auto j = sample_results();
   const std::string bad = "/nonexistent_dir/x.h5";
   REQUIRE_FALSE(fs::exists("/nonexistent_dir"));

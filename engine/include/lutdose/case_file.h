@@ -25,7 +25,9 @@ struct Protocol {
   double cf_u_cps_per_MBq = 0;
   DeadTimeModel dead_time = DeadTimeModel::none;
   double tau_s = 0;
-  std::optional<RecoveryTable> recovery;
+  std::optional<RecoveryTable> recovery;  //!< empty when absent or invalid
+  bool cf_given = false;        //!< the file gives a CF (valid or not)
+  bool recovery_given = false;  //!< the file gives a recovery table (valid or not)
 };
 
 struct CaseMeasurement {
@@ -34,6 +36,7 @@ struct CaseMeasurement {
   double activity_u_MBq = std::numeric_limits<double>::quiet_NaN();  //!< given with activity
   double volume_mL = std::numeric_limits<double>::quiet_NaN();
   double mass_g = std::numeric_limits<double>::quiet_NaN();
+  bool volume_given = false;  //!< written in the file (valid or not)
   std::string path;  //!< JSON path, for messages
 };
 
@@ -44,12 +47,15 @@ struct CaseTimepoint {
   std::map<std::string, CaseMeasurement> vois;
   std::vector<std::string> voi_order;
   std::string path;
+  bool duration_given = false;       //!< written in the file (valid or not)
+  bool observed_rate_given = false;  //!< written in the file (valid or not)
 };
 
 struct CaseVoi {
   double volume_mL = std::numeric_limits<double>::quiet_NaN();
   double mass_g = std::numeric_limits<double>::quiet_NaN();
   bool recovery = false;  //!< divide by the protocol's RC(volume)
+  bool volume_given = false;  //!< written in the file (valid or not)
 };
 
 struct CaseCycle {
