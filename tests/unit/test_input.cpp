@@ -44,7 +44,7 @@ TEST_CASE("numbers are parsed strictly") {
   CHECK_FALSE(parse_double("abc", x));
 }
 
-TEST_CASE("TAC table: grouping by patient, cycle and VOI; optional columns") {
+TEST_CASE("TAC table: grouping by patient, cycle and VOI with optional columns") {
   const auto path = write_temp(
       "patient,cycle,voi,time_h,activity_MBq,volume_mL\n"
       "p1,1,liver,4,100,1800\np1,1,liver,24,90,\np1,2,liver,4,95,1750\np2,1,liver,4,80,1700\n");
