@@ -8,6 +8,7 @@
 
 #include "lutdose/case_file.h"
 #include "lutdose/error.h"
+#include "lutdose/pipeline.h"
 #include "lutdose/quantification.h"
 
 using namespace lutdose;
@@ -158,6 +159,80 @@ TEST_CASE("case file: every problem is reported, with its JSON path") {
       CAPTURE(expected);
       CHECK(m.find(expected) != std::string::npos);
     }
+  }
+  std::remove(path.c_str());
+}
+
+namespace {
+// A one-cycle case around one cycle object (JSON text), written to a temporary file.
+std::string one_cycle_case(const std::string& protocol, const std::string& cycle,
+                           const std::string& fit = R"({"function": "auto"})") {
+  return write_temp(R"({"lutdose_case_version": 1, "patient": {"id": "p"}, "phantom": "icrp110-am",
+    "protocols": {"P": )" + protocol + R"(}, "fit": )" + fit + R"(, "cycles": [)" + cycle + "]}");
+}
+}  // namespace
+
+TEST_CASE("mid-frame convention: time at the frame centre and A = C/(CF T) x/sinh(x)") {
+  const auto path = one_cycle_case(R"({"cf_cps_per_MBq": 10})", R"({"cycle": 1,
+      "administered": {"activity_MBq": 7400}, "protocol": "P", "timing": "mid-frame",
+      "timepoints": [{"start_h": 24, "duration": "1 h", "vois": {"liver": {"counts": 3.6e6}}}]})");
+  const QuantifiedCase q = quantify_case(load_case_file(path), LP);
+  const double x = LP * 1.0 / 2;
+  CHECK(q.series[0].time_h(0) == doctest::Approx(24.5).epsilon(1e-15));
+  CHECK(q.series[0].activity_MBq(0) == doctest::Approx(3.6e6 / (10 * 3600) * x / std::sinh(x)).epsilon(1e-14));
+  CHECK(q.points[0][0].decay_factor == doctest::Approx(x / std::sinh(x)).epsilon(1e-15));
+  std::remove(path.c_str());
+}
+
+TEST_CASE("images decay-corrected to t0 are un-corrected: A = value x exp(-lambda t)") {
+  const auto path = one_cycle_case(R"({"cf_cps_per_MBq": 10})", R"({"cycle": 1,
+      "administered": {"activity_MBq": 7400}, "decay_corrected_to": "reference",
+      "timepoints": [{"start_h": 96, "vois": {"liver": {"activity_MBq": 200}}},
+                     {"start_h": 120, "vois": {"liver": {"concentration": "100 kBq/mL", "volume_mL": 1500}}}]})");
+  const QuantifiedCase q = quantify_case(load_case_file(path), LP);
+  CHECK(q.series[0].activity_MBq(0) == doctest::Approx(200 * std::exp(-LP * 96)).epsilon(1e-14));
+  CHECK(q.series[0].activity_MBq(1) == doctest::Approx(0.1 * 1500 * std::exp(-LP * 120)).epsilon(1e-14));
+  std::remove(path.c_str());
+}
+
+TEST_CASE("recovery: RC applied at the VOI volume, flagged and not applied below the floor") {
+  const auto path = one_cycle_case(
+      R"({"cf_cps_per_MBq": 10, "recovery": {"volume_mL": [1, 10, 100], "rc": [0.2, 0.5, 0.8], "floor": 0.3}})",
+      R"({"cycle": 1, "administered": {"activity_MBq": 7400}, "protocol": "P", "decay_corrected_to": "acquisition-start",
+          "vois": {"tumour_a": {"volume_mL": 10, "recovery": true}, "tumour_b": {"volume_mL": 1.5, "recovery": true}},
+          "timepoints": [{"start_h": 24, "duration_s": 100,
+                          "vois": {"tumour_a": {"counts": 1000}, "tumour_b": {"counts": 1000}}}]})");
+  const QuantifiedCase q = quantify_case(load_case_file(path), LP);
+  // acquisition-start values: no decay-in-frame factor; A = C/(T CF RC)
+  CHECK(q.series[0].activity_MBq(0) == doctest::Approx(1000.0 / (100 * 10 * 0.5)).epsilon(1e-14));
+  // 1.5 mL: RC = 0.2 + 0.3 log(1.5)/log(10) = 0.253 < 0.3: not divided, flagged
+  CHECK(q.series[1].activity_MBq(0) == doctest::Approx(1.0).epsilon(1e-14));
+  REQUIRE(q.points[1][0].flags.size() == 1);
+  CHECK(q.points[1][0].flags[0].find("rc_below_floor") == 0);
+  std::remove(path.c_str());
+}
+
+TEST_CASE("error model input: the quantified per-point uncertainties are the fit's sigmas") {
+  const auto path = one_cycle_case(R"({"cf_cps_per_MBq": 10, "cf_u_cps_per_MBq": 0.3})", R"({"cycle": 1,
+      "administered": {"activity_MBq": 7400}, "protocol": "P",
+      "timepoints": [
+        {"start_h": 4, "duration_s": 1800, "vois": {"liver": {"counts": 5.0e6}}},
+        {"start_h": 24, "duration_s": 1800, "vois": {"liver": {"counts": 4.3e6}}},
+        {"start_h": 72, "duration_s": 1800, "vois": {"liver": {"counts": 3.3e6}}},
+        {"start_h": 96, "duration_s": 1800, "vois": {"liver": {"counts": 2.8e6}}},
+        {"start_h": 168, "duration_s": 1800, "vois": {"liver": {"counts": 1.9e6}}}]})",
+                                   R"({"function": "E1", "error_model": "input"})");
+  const CaseFile c = load_case_file(path);
+  const RunResult r = run_case(c, LUTDOSE_TEST_DATA_DIR);
+  const auto& v = r.cycles.at(0).vois.at(0);
+  const auto& fit = v.fit.candidates.at(0);
+  for (Eigen::Index i = 0; i < 5; ++i) {
+    const double a = v.tac.activity_MBq(i);
+    const double counts = v.quantification.at(static_cast<size_t>(i)).value;
+    const double sigma = a * std::sqrt(1 / counts + 0.03 * 0.03);  // Poisson and u(CF)/CF = 3 %
+    CHECK(v.tac.activity_u_MBq(i) == doctest::Approx(sigma).epsilon(1e-12));
+    // absolute sigmas: standardized residual = (y - f) / sigma, not rescaled
+    CHECK(fit.standardized_residuals(i) == doctest::Approx((a - fit.fitted_MBq(i)) / sigma).epsilon(1e-9));
   }
   std::remove(path.c_str());
 }
