@@ -6,20 +6,13 @@
 
 #include "lutdose/csv.h"
 #include "lutdose/error.h"
+#include "test_util.h"
 #include "lutdose/tac_table.h"
 
 using namespace lutdose;
 
 namespace {
-std::string write_temp(const std::string& content) {
-  char name[] = "/tmp/lutdose_test_XXXXXX";
-  const int fd = mkstemp(name);
-  REQUIRE(fd >= 0);
-  std::FILE* f = fdopen(fd, "w");
-  std::fputs(content.c_str(), f);
-  std::fclose(f);
-  return name;
-}
+using test::write_temp;
 }  // namespace
 
 TEST_CASE("CSV: quotes, comments, line numbers") {

@@ -8,6 +8,7 @@
 
 #include "lutdose/case_file.h"
 #include "lutdose/error.h"
+#include "test_util.h"
 #include "lutdose/pipeline.h"
 #include "lutdose/quantification.h"
 
@@ -16,15 +17,7 @@ using namespace lutdose;
 namespace {
 const double LP = std::log(2.0) / (6.647 * 24.0);  // Lu-177, ICRP-107 half-life 6.647 d
 
-std::string write_temp(const std::string& content) {
-  char name[] = "/tmp/lutdose_case_XXXXXX";
-  const int fd = mkstemp(name);
-  REQUIRE(fd >= 0);
-  std::FILE* f = fdopen(fd, "w");
-  std::fputs(content.c_str(), f);
-  std::fclose(f);
-  return name;
-}
+using test::write_temp;
 }  // namespace
 
 TEST_CASE("dead time: methods.md §1.3 test vector") {
