@@ -467,7 +467,9 @@ CaseCycle read_cycle(Validator& v, const json& j, const std::string& path,
       const std::string vp = path + ".vois." + it.key();
       CaseVoi cv;
       if (v.is_object(*it, vp)) {
-        v.keys(*it, vp, {"recovery"}, {{"volume", &VOLUME_ML}, {"mass", &MASS_G}});
+        v.keys(*it, vp, {"recovery"}, {{"volume", &VOLUME_ML}, {"volume_u", &VOLUME_ML}, {"mass", &MASS_G}});
+        const double vu = v.quantity(*it, vp, "volume_u", VOLUME_ML, false, 0.0, true);
+        cv.volume_u_mL = std::isnan(vu) ? 0.0 : vu;
         cv.volume_mL = v.quantity(*it, vp, "volume", VOLUME_ML, false, 0.0, false);
         cv.volume_given = Validator::present(*it, "volume", VOLUME_ML);
         cv.mass_g = v.quantity(*it, vp, "mass", MASS_G, false, 0.0, false);
@@ -738,6 +740,7 @@ QuantifiedCase quantify_case(const CaseFile& c, double lambda) {
         try {
           if (m.kind == "counts") {
             p.cf_cps_per_MBq = prot->cf_cps_per_MBq;
+            p.calibration = prot->name;
             p.u_cf_rel = prot->cf_u_cps_per_MBq / prot->cf_cps_per_MBq;
             if (prot->dead_time != DeadTimeModel::none) {
               const double r_t = true_rate_cps(prot->dead_time, tp.observed_rate_cps, prot->tau_s,
@@ -768,6 +771,7 @@ QuantifiedCase quantify_case(const CaseFile& c, double lambda) {
               p.rc = rc;
               p.rc_u = prot->recovery->rc_u_at(volume);
               p.u_rc_rel = p.rc_u / rc;
+              p.dln_rc_dln_volume = prot->recovery->dln_rc_dln_volume(volume);
               a /= rc;
             }
           }
@@ -791,6 +795,7 @@ QuantifiedCase quantify_case(const CaseFile& c, double lambda) {
         pts.push_back(p);
       }
       if (!all_u) s.activity_u_MBq.resize(0);
+      s.volume_u_mL = cv.volume_u_mL;
       q.series.push_back(std::move(s));
       q.points.push_back(std::move(pts));
     }

@@ -16,6 +16,30 @@ double mean_of_given(const std::vector<double>& v) {
     if (!std::isnan(x)) s += x, ++n;
   return n > 0 ? s / n : std::numeric_limits<double>::quiet_NaN();
 }
+// The dose step's view of a fitted VOI, with the inputs of its uncertainty budget.
+DoseSourceInput dose_input(const VoiResult& v) {
+  DoseSourceInput in;
+  in.voi = v.tac.voi;
+  in.tia_MBq_h = v.fit.tia_MBq_h;
+  in.tia_u_MBq_h = std::isfinite(v.fit.tia_u_MBq_h) ? v.fit.tia_u_MBq_h : 0.0;
+  in.mean_mass_g = v.mean_mass_g;
+  in.mean_volume_mL = v.mean_volume_mL;
+  if (!v.quantification.empty()) {
+    const auto& q = v.quantification;
+    // CF: one factor for all points (they share the cycle's protocol)
+    if (q.front().kind == "counts") {
+      in.calibration = q.front().calibration;
+      in.u_rel_cf = q.front().u_cf_rel;
+    }
+    double rc = 0, dln = 0;  // RC: common to the points of the VOI; mean over the points
+    for (const auto& p : q) rc += p.u_rc_rel, dln += p.dln_rc_dln_volume;
+    in.u_rel_rc = rc / static_cast<double>(q.size());
+    in.dln_rc_dln_volume = dln / static_cast<double>(q.size());
+  }
+  if (v.tac.volume_u_mL > 0 && v.mean_volume_mL > 0) in.u_rel_volume = v.tac.volume_u_mL / v.mean_volume_mL;
+  return in;
+}
+
 }  // namespace
 
 RunResult run_tac_table(const std::vector<TacSeries>& series, const RunOptions& options,
@@ -60,10 +84,21 @@ RunResult run_tac_table(const std::vector<TacSeries>& series, const RunOptions& 
     v.mean_mass_g = mean_of_given(s.mass_g);
     v.mean_volume_mL = mean_of_given(s.volume_mL);
     if (cycle.administered_MBq > 0) v.tia_h = v.fit.tia_MBq_h / cycle.administered_MBq;
-    if (dose)
-      cycle.doses.push_back(dose->self_dose(s.voi, v.mean_mass_g, v.mean_volume_mL, v.fit.tia_MBq_h,
-                                            v.fit.tia_u_MBq_h, cycle.administered_MBq, where));
     cycle.vois.push_back(std::move(v));
+  }
+  if (dose) {
+    for (auto& cycle : result.cycles) {
+      std::vector<DoseSourceInput> inputs;
+      for (const auto& v : cycle.vois) inputs.push_back(dose_input(v));
+      std::string where = options.tac_path + ": ";
+      if (!cycle.patient.empty()) where += "patient " + cycle.patient + ", ";
+      where += "cycle " + std::to_string(cycle.cycle);
+      CycleDoses d = dose->compute(inputs, cycle.administered_MBq, where);
+      cycle.doses = std::move(d.targets);
+      cycle.dose_input_u_rel = std::move(d.input_u_rel);
+      cycle.remainder_tia_MBq_h = d.remainder_tia_MBq_h;
+      cycle.dose_notes = std::move(d.notes);
+    }
   }
   return result;
 }

@@ -124,6 +124,16 @@ double RecoveryTable::rc_at(double v, const std::string& where) const {
   return spline(std::log(v));
 }
 
+double RecoveryTable::dln_rc_dln_volume(double v) const {
+  if (v >= volume_mL.back()) return 0.0;
+  // Central difference in ln V (one-sided at the lower end of the table); step 1e-5 in ln V:
+  // the interpolant is a cubic in ln V, so the truncation error is ~1e-10.
+  const double h = 1e-5;
+  const double lo = std::max(std::log(v) - h, std::log(volume_mL.front()));
+  const double hi = std::log(v) + h;
+  return (std::log(rc_at(std::exp(hi), "")) - std::log(rc_at(std::exp(lo), ""))) / (hi - lo);
+}
+
 double RecoveryTable::rc_u_at(double v) const {
   if (rc_u.empty()) return 0.0;
   if (v <= volume_mL.front()) return rc_u.front();

@@ -1,5 +1,6 @@
 #include "lutdose/results.h"
 
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -16,6 +17,12 @@ using nlohmann::ordered_json;
 namespace lutdose {
 
 namespace {
+
+const TargetDose* dose_of(const CycleResult& c, const std::string& target) {
+  for (const auto& d : c.doses)
+    if (d.target == target) return &d;
+  return nullptr;
+}
 
 ordered_json num(double x) { return std::isfinite(x) ? ordered_json(x) : ordered_json(nullptr); }
 
@@ -119,11 +126,14 @@ ordered_json to_json(const RunResult& r, bool include_doses) {
     opts["dose"] = {{"phantom", o.dose->phantom},
                     {"svalue_set", r.svalue_set_description},
                     {"svalue_files", r.svalue_files},
-                    {"organ_scaling", "self-dose only; S = S_phantom * m_phantom / m_patient"},
+                    {"schema", "MIRD: every target of the set from every VOI (and the remainder with a whole_body VOI)"},
+                    {"mass_scaling", to_string(o.dose->mass_scaling)},
+                    {"cross_scaling", to_string(o.dose->cross_scaling)},
+                    {"body_mass_g", num(o.dose->body_mass_g)},
                     {"organ_density_g_per_mL", o.dose->organ_density_g_per_mL},
                     {"tumour_method", to_string(o.dose->tumour_method)},
                     {"sphere_composition", o.dose->sphere_composition},
-                    {"dose_uncertainty", "from the TIA uncertainty only"}};
+                    {"dose_uncertainty", "GUM, first order, independent named inputs (fit, cf, rc, volume, svalue); k = 1"}};
   }
   j["options"] = opts;
 
@@ -146,9 +156,9 @@ ordered_json to_json(const RunResult& r, bool include_doses) {
       const auto& v = c.vois[i];
       ordered_json vj;
       vj["name"] = v.tac.voi;
-      const double mass = i < c.doses.size() ? c.doses[i].mass_g : v.mean_mass_g;
-      vj["mass_g"] = num(mass);
-      if (i < c.doses.size()) vj["mass_source"] = c.doses[i].mass_source;
+      const TargetDose* vd = dose_of(c, v.tac.voi);
+      vj["mass_g"] = num(vd ? vd->mass_g : v.mean_mass_g);
+      if (vd) vj["mass_source"] = vd->mass_source;
       vj["volume_mL"] = num(v.mean_volume_mL);
       vj["time_h"] = vec(v.tac.time_h);
       vj["activity_MBq"] = vec(v.tac.activity_MBq);
@@ -189,16 +199,30 @@ ordered_json to_json(const RunResult& r, bool include_doses) {
         dj["dose_Gy"] = num(d.dose_Gy);
         dj["dose_u_Gy"] = num(d.dose_u_Gy);
         dj["dose_Gy_per_GBq"] = num(d.dose_Gy_per_GBq);
+        dj["kind"] = d.kind;
+        dj["self_Gy"] = num(d.self_Gy);
+        dj["cross_Gy"] = num(d.cross_Gy);
         dj["method"] = d.method;
-        dj["target_region"] = d.target_region;
+        dj["target_region"] = d.region;
         dj["mass_g"] = num(d.mass_g);
         dj["mass_source"] = d.mass_source;
         dj["reference_mass_g"] = num(d.reference_mass_g);
         dj["s_reference_mGy_per_MBq_s"] = num(d.s_reference_mGy_per_MBq_s);
         dj["s_mGy_per_MBq_s"] = num(d.s_mGy_per_MBq_s);
+        ordered_json contributions;
+        for (const auto& [src, gy] : d.contributions_Gy) contributions[src] = num(gy);
+        dj["contributions_Gy"] = contributions;
+        ordered_json budget = ordered_json::array();
+        for (const auto& b : d.budget) budget.push_back({{"input", b.input}, {"u_Gy", num(b.u_Gy)}});
+        dj["uncertainty_budget"] = budget;
         doses.push_back(dj);
       }
       cj["doses"] = doses;
+      ordered_json inputs;
+      for (const auto& [name, u] : c.dose_input_u_rel) inputs[name] = num(u);
+      cj["uncertainty_inputs_rel"] = inputs;
+      cj["remainder_tia_MBq_h"] = num(c.remainder_tia_MBq_h);
+      cj["dose_notes"] = c.dose_notes;
     }
     patients[p]["cycles"].push_back(cj);
   }
@@ -228,7 +252,7 @@ std::string to_csv(const RunResult& r) {
   for (const auto& c : r.cycles)
     for (size_t i = 0; i < c.vois.size(); ++i) {
       const auto& v = c.vois[i];
-      const SelfDose* d = i < c.doses.size() ? &c.doses[i] : nullptr;
+      const TargetDose* d = dose_of(c, v.tac.voi);
       s << csv_cell(c.patient) << ',' << c.cycle << ',' << csv_cell(v.tac.voi) << ','
         << v.fit.function << ',' << (v.fit.accepted ? "yes" : "no") << ','
         << csv_num(v.fit.tia_MBq_h) << ',' << csv_num(v.fit.tia_u_MBq_h) << ','
@@ -261,7 +285,7 @@ void print_table(const RunResult& r, std::ostream& out) {
         << std::setw(9) << "u(D) Gy" << std::setw(9) << "Gy/GBq" << "\n";
     for (size_t i = 0; i < c.vois.size(); ++i) {
       const auto& v = c.vois[i];
-      const SelfDose* d = i < c.doses.size() ? &c.doses[i] : nullptr;
+      const TargetDose* d = dose_of(c, v.tac.voi);
       out << std::left << std::setw(16) << v.tac.voi << std::setw(7) << v.fit.function
           << std::setw(5) << (v.fit.accepted ? "yes" : "NO") << std::right << std::setw(12)
           << f(v.fit.tia_MBq_h, 0) << std::setw(10)
@@ -270,8 +294,23 @@ void print_table(const RunResult& r, std::ostream& out) {
           << f(d ? d->dose_Gy : NAN, 3) << std::setw(9) << f(d ? d->dose_u_Gy : NAN, 3)
           << std::setw(9) << f(d ? d->dose_Gy_per_GBq : NAN, 3) << "\n";
     }
+    // Cross-dose to the set's regions most asked for in PRRT: red marrow and the total body.
+    for (const auto& d : c.doses) {
+      if (d.kind != "region") continue;
+      std::string lower = d.target;
+      for (auto& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      if (lower.find("marrow") == std::string::npos && lower.find("total body") == std::string::npos)
+        continue;
+      out << std::left << std::setw(16) << d.target.substr(0, 15) << std::setw(12) << "(region)"
+          << std::right << std::setw(31) << "" << std::setw(10) << f(d.mass_g, 0) << std::setw(10)
+          << f(d.dose_Gy, 3) << std::setw(9) << f(d.dose_u_Gy, 3) << std::setw(9)
+          << f(d.dose_Gy_per_GBq, 3) << "\n";
+    }
+    if (!std::isnan(c.remainder_tia_MBq_h))
+      out << "  remainder of body: TIA " << f(c.remainder_tia_MBq_h, 0) << " MBq h\n";
     for (const auto& v : c.vois)
       for (const auto& n : v.fit.notes) out << "  note (" << v.tac.voi << "): " << n << "\n";
+    for (const auto& n : c.dose_notes) out << "  note: " << n << "\n";
   }
 }
 

@@ -1,6 +1,7 @@
 #include "lutdose/svalues.h"
 
 #include <algorithm>
+#include <set>
 #include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -40,6 +41,10 @@ std::string known_phantoms() {
   return s;
 }
 
+void remember(std::vector<std::string>& list, const std::string& name) {
+  if (std::find(list.begin(), list.end(), name) == list.end()) list.push_back(name);
+}
+
 double positive_number(const std::string& text, const std::string& where, const std::string& field) {
   double x;
   if (!parse_double(text, x) || !std::isfinite(x) || x < 0)
@@ -53,7 +58,8 @@ void load_opendose(SValueSet& set, const std::string& dir, const std::string& ph
   set.files = {s_file, masses_file};
   const CsvTable t = read_csv(dir + "/" + s_file);
   const int cp = t.column("phantom"), cs = t.column("source_region"), ct = t.column("target_region"),
-            cv = t.column("S_mGy_per_MBq_s"), cm = t.column("target_mass_g");
+            cv = t.column("S_mGy_per_MBq_s"), cm = t.column("target_mass_g"),
+            cu = t.column("std_error_as_published");
   if (cp < 0 || cs < 0 || ct < 0 || cv < 0 || cm < 0)
     throw InputError(t.path + ": header: expected columns phantom, source_region, target_region, "
                      "S_mGy_per_MBq_s, target_mass_g");
@@ -62,7 +68,12 @@ void load_opendose(SValueSet& set, const std::string& dir, const std::string& ph
     const std::string where = t.path + ":" + std::to_string(r.line);
     set.s_mGy_per_MBq_s[{r.cells[ct], r.cells[cs]}] =
         positive_number(r.cells[cv], where, "S_mGy_per_MBq_s");
+    if (cu >= 0)
+      set.s_u_mGy_per_MBq_s[{r.cells[ct], r.cells[cs]}] =
+          positive_number(r.cells[cu], where, "std_error_as_published");
     set.target_mass_g[r.cells[ct]] = positive_number(r.cells[cm], where, "target_mass_g");
+    remember(set.sources, r.cells[cs]);
+    remember(set.targets, r.cells[ct]);
   }
   const CsvTable m = read_csv(dir + "/" + masses_file);
   const int mr = m.column("region"), mm = m.column("mass_g");
@@ -78,12 +89,16 @@ void load_olinda(SValueSet& set, const std::string& dir, const std::string& matr
   set.files = {matrix_file, masses_file};
   // Matrix: rows = targets, columns = sources (OLINDA short names), mGy/(MBq s).
   const CsvTable t = read_csv(dir + "/" + matrix_file);
+  for (size_t c = 1; c < t.header.size(); ++c) remember(set.sources, trim(t.header[c]));
   for (const auto& r : t.rows) {
     const std::string target = trim(r.cells[0]);
+    remember(set.targets, target);
     for (size_t c = 1; c < t.header.size(); ++c)
       set.s_mGy_per_MBq_s[{target, trim(t.header[c])}] = positive_number(
           r.cells[c], t.path + ":" + std::to_string(r.line), "column '" + t.header[c] + "'");
   }
+  set.whole_body_source = "Tot Body";
+  set.whole_body_target = "Total Body";
   const CsvTable m = read_csv(dir + "/" + masses_file);
   const int cp = m.column("phantom"), cr = m.column("role"), co = m.column("organ"),
             cm = m.column("mass_g");
@@ -99,7 +114,22 @@ void load_olinda(SValueSet& set, const std::string& dir, const std::string& matr
 
 }  // namespace
 
+SValueSet load_svalue_set_data(const std::string& dir, const std::string& name);  // below
+
 SValueSet load_svalue_set(const std::string& dir, const std::string& name) {
+  SValueSet set = load_svalue_set_data(dir, name);
+  // ICRP 89 reference body masses (OLINDA case templates, "Total Body"); the ICRP 110 voxel
+  // phantoms are built to the same reference masses (73 kg male, 60 kg female).
+  const bool male = name == "icrp110-am" || name == "icrp89-male";
+  const CsvTable m = read_csv(dir + "/svalues/olinda_icrp89_phantom_masses_from_cas_templates.csv");
+  for (const auto& r : m.rows)
+    if (r.cells[0] == (male ? "ICRP 89 Adult Male" : "ICRP 89 Adult Female") && r.cells[1] == "target" &&
+        r.cells[2] == "Total Body")
+      set.body_mass_g = positive_number(r.cells[3], m.path + ":" + std::to_string(r.line), "mass_g");
+  return set;
+}
+
+SValueSet load_svalue_set_data(const std::string& dir, const std::string& name) {
   SValueSet set;
   set.name = name;
   for (const auto& [n, d] : phantoms())
@@ -163,6 +193,73 @@ SelfS self_s_value(const SValueSet& set, const VoiRegionMap& map) {
     s /= m_sum;
   }
   return {s, mt->second, mt->second * map.voi_mass_fraction};
+}
+
+SValueSet load_user_svalue_table(const std::string& path) {
+  const CsvTable t = read_csv(path);
+  const int ct = t.column("target"), cs = t.column("source"), cv = t.column("s_mGy_per_MBq_s"),
+            cm = t.column("target_mass_g"), cu = t.column("s_u_mGy_per_MBq_s"),
+            csm = t.column("source_mass_g");
+  for (const char* required : {"target", "source", "s_mGy_per_MBq_s", "target_mass_g"})
+    if (t.column(required) < 0)
+      throw InputError(path + ": header: the required column '" + std::string(required) +
+                       "' is missing; expected target, source, s_mGy_per_MBq_s, target_mass_g "
+                       "(optional s_u_mGy_per_MBq_s, source_mass_g)");
+  SValueSet set;
+  set.name = "user";
+  set.description = "user-supplied S-value table " + path;
+  set.files = {path};
+  auto value = [&](const CsvRow& r, int col, const char* field, bool strictly_positive) {
+    const std::string& text = r.cells[static_cast<size_t>(col)];
+    double x;
+    if (!parse_double(text, x) || !std::isfinite(x) || x < 0 || (strictly_positive && x == 0))
+      throw_input_error(path + ":" + std::to_string(r.line), std::string("column ") + field, text,
+                        strictly_positive ? "a finite number > 0" : "a finite number >= 0");
+    return x;
+  };
+  for (const auto& r : t.rows) {
+    const std::string target = r.cells[static_cast<size_t>(ct)], source = r.cells[static_cast<size_t>(cs)];
+    if (target.empty() || source.empty())
+      throw_input_error(path + ":" + std::to_string(r.line), "target/source", target + "/" + source,
+                        "region names");
+    if (set.s_mGy_per_MBq_s.count({target, source}))
+      throw_input_error(path + ":" + std::to_string(r.line), "the pair target/source",
+                        target + " <- " + source, "each pair once");
+    set.s_mGy_per_MBq_s[{target, source}] = value(r, cv, "s_mGy_per_MBq_s", false);
+    if (cu >= 0 && !r.cells[static_cast<size_t>(cu)].empty())
+      set.s_u_mGy_per_MBq_s[{target, source}] = value(r, cu, "s_u_mGy_per_MBq_s", false);
+    const double m = value(r, cm, "target_mass_g", true);
+    if (set.target_mass_g.count(target) && set.target_mass_g[target] != m)
+      throw_input_error(path + ":" + std::to_string(r.line), "column target_mass_g", r.cells[static_cast<size_t>(cm)],
+                        "the same mass for target " + target + " on every row (" +
+                            format_number(set.target_mass_g[target]) + " before)");
+    set.target_mass_g[target] = m;
+    if (csm >= 0 && !r.cells[static_cast<size_t>(csm)].empty())
+      set.source_mass_g[source] = value(r, csm, "source_mass_g", true);
+    remember(set.sources, source);
+    remember(set.targets, target);
+  }
+  for (const auto& target : set.targets)
+    for (const auto& source : set.sources)
+      if (!set.s_mGy_per_MBq_s.count({target, source}))
+        throw_input_error(path, "the S-value for target " + target + " from source " + source, "missing",
+                          "a value for every target from every source (a rectangular table)");
+  for (const auto& source : set.sources)
+    if (!set.source_mass_g.count(source) && set.target_mass_g.count(source))
+      set.source_mass_g[source] = set.target_mass_g[source];
+  if (set.target_mass_g.count("whole_body") &&
+      std::find(set.sources.begin(), set.sources.end(), "whole_body") != set.sources.end()) {
+    set.whole_body_source = set.whole_body_target = "whole_body";
+    set.body_mass_g = set.target_mass_g["whole_body"];
+  }
+  return set;
+}
+
+std::map<std::string, VoiRegionMap> user_voi_region_map(const SValueSet& set) {
+  std::map<std::string, VoiRegionMap> out;
+  for (const auto& source : set.sources)
+    if (set.target_mass_g.count(source)) out[source] = VoiRegionMap{{source}, source, 1.0};
+  return out;
 }
 
 bool is_tumour_voi(const std::string& voi) {

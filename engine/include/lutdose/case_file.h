@@ -55,6 +55,7 @@ struct CaseVoi {
   double volume_mL = std::numeric_limits<double>::quiet_NaN();
   double mass_g = std::numeric_limits<double>::quiet_NaN();
   bool recovery = false;  //!< divide by the protocol's RC(volume)
+  double volume_u_mL = 0;  //!< standard uncertainty of the volume (segmentation), for the budget
   bool volume_given = false;  //!< written in the file (valid or not)
 };
 

@@ -1,12 +1,26 @@
-// Absorbed dose, first version: self-dose of each VOI (methods.md §6).
-//  * organs: phantom self-S scaled to the patient's mass by inverse mass, S_pat = S_ref m_ref / m;
-//  * tumours (tumour_*, tumor_*, lesion_*): sphere S-values interpolated in log mass, or local
-//    deposition of the electron energy, S = Delta_e / m.
+// Absorbed dose by the MIRD schema (methods.md §5-6): D(target) = sum over sources of
+// TIA(source) x S(target <- source), for every target of the S-value set and every VOI.
+//
+//  * Organ VOIs (kidney_left, liver, ...) are sources and targets. Their self-dose S is scaled to
+//    the patient's mass: electron part Delta_e/m (1/m) and photon part (S_ref - Delta_e/m_ref)
+//    (m_ref/m)^(2/3) (electron-photon, default), or S_ref m_ref/m (inverse mass). Cross-dose S is
+//    the phantom's, unscaled or scaled by the body-mass ratio.
+//  * A whole_body VOI turns the activity outside the organ VOIs into a remainder-of-body source
+//    (Cloutier 1973): TIA_RB = TIA_WB - sum TIA_h and S(T <- RB) = S(T <- WB) m_WB/m_RB -
+//    sum_h S(T <- h) m_h/m_RB with m_RB = m_WB - sum m_h.
+//  * Tumours (tumour_*, tumor_*, lesion_*) get self-dose from sphere S-values or local deposition.
+//  * Every other target region of the set (red marrow, total body, ...) gets cross-dose.
+// The standard uncertainty follows the GUM with named, independent inputs (fit, calibration
+// factor, recovery coefficient, volume, S-value), whose sensitivities are taken numerically from
+// the same dose function, so correlations (a CF common to all VOIs, the volume entering both RC
+// and mass, the remainder's dependence on every organ TIA) are carried exactly to first order.
 // D [Gy] = TIA [MBq h] * S [mGy/(MBq s)] * 3600 s/h * 1e-3 Gy/mGy.
 #pragma once
 
 #include <limits>
+#include <map>
 #include <string>
+#include <vector>
 
 #include "lutdose/nuclide.h"
 #include "lutdose/svalues.h"
@@ -17,49 +31,107 @@ enum class TumourMethod { sphere, local_deposition };
 std::string to_string(TumourMethod m);
 TumourMethod parse_tumour_method(const std::string& s);
 
+//! Scaling of organ self-dose S-values to the patient's mass (methods.md §6.3).
+enum class MassScaling {
+  electron_photon,  //!< Delta_e/m + (S_ref - Delta_e/m_ref) (m_ref/m)^(2/3)
+  inverse_mass,     //!< S_ref m_ref / m
+};
+std::string to_string(MassScaling m);
+MassScaling parse_mass_scaling(const std::string& s);
+
+//! Scaling of cross-dose S-values.
+enum class CrossScaling {
+  none,       //!< the phantom's values
+  body_mass,  //!< times m_body,phantom / m_body,patient (needs the patient's body mass)
+};
+std::string to_string(CrossScaling m);
+CrossScaling parse_cross_scaling(const std::string& s);
+
 struct DoseOptions {
-  std::string phantom;  //!< S-value set name
+  //! S-value set: a phantom name, or "user" with svalue_table.
+  std::string phantom;
+  std::string svalue_table;  //!< path of a user-supplied S-value table (phantom "user")
   TumourMethod tumour_method = TumourMethod::sphere;
   std::string sphere_composition = "100%/0%";
   //! Density that turns an organ's volume_mL into mass_g [g/mL]. 1.03 g/mL is the soft-tissue
   //! density of the sphere table (data/PROVENANCE.md §3); tumours use their composition's density.
   double organ_density_g_per_mL = 1.03;
+  MassScaling mass_scaling = MassScaling::electron_photon;
+  CrossScaling cross_scaling = CrossScaling::none;
+  double body_mass_g = std::numeric_limits<double>::quiet_NaN();  //!< the patient's
 };
 
-//! The mass used for a VOI and where it came from.
-struct VoiMass {
+//! One VOI of a cycle as the dose step sees it, with the inputs of its uncertainty budget.
+struct DoseSourceInput {
+  std::string voi;
+  double tia_MBq_h = 0;
+  double tia_u_MBq_h = 0;  //!< from the fit
+  double mean_mass_g = std::numeric_limits<double>::quiet_NaN();
+  double mean_volume_mL = std::numeric_limits<double>::quiet_NaN();
+  std::string calibration;  //!< name of the calibration factor the TIA scales with ("" if none)
+  double u_rel_cf = 0;      //!< u(CF)/CF, common to every VOI with the same calibration
+  double u_rel_rc = 0;      //!< u(RC)/RC of the VOI's recovery coefficient (common to its points)
+  double dln_rc_dln_volume = 0;  //!< d ln RC / d ln V at the VOI's volume
+  double u_rel_volume = 0;  //!< u(V)/V, entering RC and mass together
+};
+
+//! One term of an uncertainty budget: the named input and its contribution c_i u_i [Gy].
+struct BudgetTerm {
+  std::string input;
+  double u_Gy = 0;
+};
+
+struct TargetDose {
+  std::string target;  //!< VOI name, or the set's region name
+  std::string kind;    //!< "organ", "tumour" or "region"
+  std::string region;  //!< phantom region, sphere composition or "local deposition"
+  std::string method;
   double mass_g = std::numeric_limits<double>::quiet_NaN();
-  std::string source;  //!< "mass_g", "volume_mL x 1.03 g/mL", "phantom reference mass"
-};
-
-struct SelfDose {
-  std::string target;
-  std::string method;        //!< how S was obtained, in words
-  std::string target_region;  //!< phantom region or sphere composition
-  double mass_g = 0;
   std::string mass_source;
   double reference_mass_g = std::numeric_limits<double>::quiet_NaN();
-  double s_reference_mGy_per_MBq_s = std::numeric_limits<double>::quiet_NaN();
-  double s_mGy_per_MBq_s = 0;  //!< S used for this patient
+  double s_reference_mGy_per_MBq_s = std::numeric_limits<double>::quiet_NaN();  //!< phantom self-S
+  double s_mGy_per_MBq_s = std::numeric_limits<double>::quiet_NaN();  //!< self-S used
+  double self_Gy = 0;
+  double cross_Gy = 0;
   double dose_Gy = 0;
-  double dose_u_Gy = 0;  //!< from the TIA uncertainty only (S-value uncertainty not included)
+  double dose_u_Gy = 0;
   double dose_Gy_per_GBq = std::numeric_limits<double>::quiet_NaN();
+  std::vector<std::pair<std::string, double>> contributions_Gy;  //!< per source, in Gy
+  std::vector<BudgetTerm> budget;                                //!< per input, largest first
+  //! d dose_Gy / d x_i for each named relative input x_i (nominal 1), for sums over cycles.
+  std::map<std::string, double> sensitivity_Gy;
+};
+
+struct CycleDoses {
+  std::vector<TargetDose> targets;  //!< VOIs first (input order), then the set's other regions
+  std::map<std::string, double> input_u_rel;  //!< standard uncertainty of each named input
+  double remainder_tia_MBq_h = std::numeric_limits<double>::quiet_NaN();
+  std::vector<std::string> notes;
 };
 
 //! Everything the dose step needs, loaded once per run.
 class DoseCalculator {
  public:
   DoseCalculator(const std::string& data_dir, const Nuclide& nuclide, DoseOptions options);
-  //! Throws InputError for a VOI name the phantom cannot map (listing the names it can), a tumour
-  //! without mass or volume, or a tumour mass outside the sphere table. `where` names the VOI.
-  SelfDose self_dose(const std::string& voi, double mean_mass_g, double mean_volume_mL,
-                     double tia_MBq_h, double tia_u_MBq_h, double administered_MBq,
+
+  //! Doses to every target from the cycle's VOIs. Throws InputError for a VOI name the set
+  //! cannot map (listing the names it can), overlapping VOIs, a tumour without mass or outside
+  //! the sphere table, a whole-body TIA smaller than the organs' sum, a remainder without a
+  //! whole-body source in the set. `where` names the cycle in messages.
+  CycleDoses compute(const std::vector<DoseSourceInput>& vois, double administered_MBq,
                      const std::string& where) const;
-  //! The VOI names this phantom maps (besides tumour_*/lesion_*).
+
+  //! The VOI names this set maps (besides tumour_*/lesion_* and whole_body).
   std::vector<std::string> mapped_vois() const;
   const SValueSet& svalue_set() const { return set_; }
   const DoseOptions& options() const { return options_; }
   const SphereTable& sphere_table() const { return spheres_; }
+  const std::map<std::string, VoiRegionMap>& voi_map() const { return map_; }
+
+  //! Self-S of an organ VOI of the set at mass m under the chosen scaling [mGy/(MBq s)].
+  double organ_self_s(const std::string& voi, double mass_g) const;
+  //! Self-S of a tumour of mass m [mGy/(MBq s)]; `where` names it in errors.
+  double tumour_self_s(double mass_g, const std::string& where) const;
 
  private:
   Nuclide nuclide_;

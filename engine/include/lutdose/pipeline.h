@@ -47,7 +47,10 @@ struct CycleResult {
   int cycle = 1;
   double administered_MBq = std::numeric_limits<double>::quiet_NaN();
   std::vector<VoiResult> vois;
-  std::vector<SelfDose> doses;
+  std::vector<TargetDose> doses;  //!< every target (VOIs first), empty without dose options
+  std::map<std::string, double> dose_input_u_rel;  //!< the GUM inputs' relative uncertainties
+  double remainder_tia_MBq_h = std::numeric_limits<double>::quiet_NaN();
+  std::vector<std::string> dose_notes;
   //! Case-file details of the cycle (reference time, protocol, conventions); null for TAC tables.
   nlohmann::ordered_json provenance;
 };

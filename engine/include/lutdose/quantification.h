@@ -42,6 +42,8 @@ struct RecoveryTable {
   double rc_at(double volume_mL, const std::string& where) const;
   //! u(RC) interpolated linearly in log volume (0 without rc_u).
   double rc_u_at(double volume_mL) const;
+  //! d ln RC / d ln V at a volume inside the table (0 on the plateau above it).
+  double dln_rc_dln_volume(double volume_mL) const;
 };
 
 //! How the images' values relate to decay.
@@ -59,6 +61,7 @@ std::string to_string(TimingConvention t);
 //! Everything known about one quantified point, for the result's provenance.
 struct QuantifiedPoint {
   std::string kind;        //!< "counts", "activity" or "concentration"
+  std::string calibration; //!< protocol whose CF converted the counts ("" otherwise)
   double time_h = 0;       //!< time assigned to the activity, after t0
   double start_h = 0;      //!< acquisition start after t0
   double duration_s = 0;
@@ -72,6 +75,7 @@ struct QuantifiedPoint {
   double u_poisson_rel = 0;  //!< 1/sqrt(C) for counts, else 0
   double u_cf_rel = 0;
   double u_rc_rel = 0;
+  double dln_rc_dln_volume = 0;  //!< sensitivity of RC to the volume at this point
   double activity_u_MBq = 0;  //!< A sqrt(u_poisson^2 + u_cf^2 + u_rc^2)
   std::vector<std::string> flags;
 };

@@ -15,8 +15,16 @@ struct SValueSet {
   std::string description;  //!< phantom and data origin, in words
   std::vector<std::string> files;  //!< data files read (relative to the data directory)
   std::map<std::pair<std::string, std::string>, double> s_mGy_per_MBq_s;  //!< (target, source)
+  //! Standard uncertainty of S where the data give one (OpenDose's published standard error).
+  std::map<std::pair<std::string, std::string>, double> s_u_mGy_per_MBq_s;
   std::map<std::string, double> target_mass_g;
   std::map<std::string, double> source_mass_g;
+  std::vector<std::string> sources;  //!< source regions, in file order
+  std::vector<std::string> targets;  //!< target regions, in file order
+  //! Reference body mass of the phantom [g] (ICRP 89: 73 kg male, 60 kg female).
+  double body_mass_g = 0;
+  //! Source and target region of the whole body, for the remainder-of-body correction ("" if none).
+  std::string whole_body_source, whole_body_target;
 
   bool has(const std::string& target, const std::string& source) const;
   double s(const std::string& target, const std::string& source) const;  //!< throws if absent
@@ -34,6 +42,15 @@ const std::vector<std::pair<std::string, std::string>>& phantoms();
 
 //! Loads a set; throws InputError for an unknown name (listing the known ones).
 SValueSet load_svalue_set(const std::string& data_dir, const std::string& name);
+
+//! Loads a user-supplied S-value table (CSV, docs/svalues.md): columns target, source,
+//! s_mGy_per_MBq_s, target_mass_g and optionally s_u_mGy_per_MBq_s, source_mass_g. Every target
+//! must have a value from every source. Region names are lutdose VOI names (whole_body enables
+//! the remainder correction). Throws InputError naming the line, column and value.
+SValueSet load_user_svalue_table(const std::string& path);
+
+//! The VOI map of a user table: every VOI name that is both a source and a target region.
+std::map<std::string, VoiRegionMap> user_voi_region_map(const SValueSet& set);
 
 //! The VOI names a set can map, with their regions.
 std::map<std::string, VoiRegionMap> load_voi_region_map(const std::string& data_dir,

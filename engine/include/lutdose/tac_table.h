@@ -21,6 +21,7 @@ struct TacSeries {
   std::vector<double> volume_mL;   //!< per row; NaN where not given
   std::vector<double> mass_g;      //!< per row; NaN where not given
   std::vector<int> lines;          //!< line numbers in the file, for messages
+  double volume_u_mL = 0;          //!< standard uncertainty of the volume (case files)
   std::string where() const;       //!< "patient P, cycle C, VOI V" for messages
 };
 
