@@ -118,7 +118,8 @@ int main(int argc, char** argv) {
 
   FitArgs run_args;
   std::string out_dir, phantom, tumour_method = "sphere", composition = "100%/0%";
-  double density = 1.03;
+  double density = 1.03, body_mass_kg = NAN;
+  std::string mass_scaling = "electron-photon", cross_scaling = "none", svalues;
   bool quiet = false;
   auto* run = app.add_subcommand(
       "run",
@@ -144,6 +145,23 @@ int main(int argc, char** argv) {
   run->add_option("--density-g-per-mL", density,
                   "Density that turns an organ's volume_mL into mass [g/mL]")
       ->capture_default_str();
+  run->add_option("--mass-scaling", mass_scaling,
+                  "Organ self-S scaled to the patient's mass: electron-photon (Delta_e/m plus the "
+                  "photon part x (m_ref/m)^(2/3)) or inverse-mass (S_ref m_ref/m)")
+      ->capture_default_str();
+  run->add_option("--cross-scaling", cross_scaling,
+                  "Cross-dose S: none (phantom values) or body-mass (x phantom/patient body mass)")
+      ->capture_default_str();
+  run->add_option("--body-mass-kg", body_mass_kg, "Patient body mass [kg] (for --cross-scaling body-mass)");
+  run->add_option("--svalues", svalues,
+                  "User S-value table (CSV: target, source, s_mGy_per_MBq_s, target_mass_g; "
+                  "docs/svalues.md) instead of a phantom");
+  int mc_samples = -1;
+  unsigned long long mc_seed = 0;
+  run->add_option("--mc-samples", mc_samples,
+                  "Monte Carlo cross-check of the dose uncertainty with N samples (refits each VOI); "
+                  "overrides the case's uncertainty.monte_carlo_samples");
+  run->add_option("--mc-seed", mc_seed, "Seed of the Monte Carlo (default 20261124, or the case's)");
   run->add_flag("--quiet", quiet, "Do not print the table");
   run->footer(
       "VOI names: kidney_left, kidney_right, kidneys, liver, spleen (every phantom); red_marrow, "
@@ -164,6 +182,16 @@ int main(int argc, char** argv) {
   add_fit_options(fit, fit_args, false);
   fit->footer("Example: lutdose fit --tac examples/snmmi-patient004/tac.csv --function E2u "
               "--error-model constant\nFields: docs/results.md.");
+
+  std::string info_phantom, info_svalues, info_data_dir;
+  auto* info = app.add_subcommand("info", "Reference data: lutdose info svalues lists the S-value sets, "
+                                          "or one set's sources, targets, masses and VOI names.");
+  auto* info_sv = info->add_subcommand("svalues", "S-value sets; with --phantom or --svalues, that set's "
+                                                  "sources, targets with masses, and the VOI names it maps");
+  info_sv->add_option("--phantom", info_phantom, "A set to describe");
+  info_sv->add_option("--svalues", info_svalues, "A user S-value table to check and describe");
+  info_sv->add_option("--data-dir", info_data_dir, "Reference data directory");
+  info->require_subcommand(1);
 
   try {
     app.parse(argc, argv);
@@ -189,13 +217,14 @@ int main(int argc, char** argv) {
         for (const char* opt : {"--activity-MBq", "--phantom", "--function", "--functions",
                                 "--error-model", "--aicc-k", "--trapezoid-head", "--reject-correlated",
                                 "--half-life-h", "--tumour-method", "--sphere-composition",
-                                "--density-g-per-mL"})
+                                "--density-g-per-mL", "--mass-scaling", "--cross-scaling",
+                                "--body-mass-kg", "--svalues"})
           if (run->count(opt) > 0)
             lutdose::throw_input_error("command line", opt, "given with a case file",
                                        "the option in the case file (its \"fit\", \"dose\" or "
                                        "cycle blocks), not on the command line");
         const auto c = lutdose::load_case_file(case_path);
-        result = lutdose::run_case(c, lutdose::find_data_dir(run_args.data_dir));
+        result = lutdose::run_case(c, lutdose::find_data_dir(run_args.data_dir), mc_samples, mc_seed);
         inputs.emplace_back("case_json", c.text);
       } else {
         if (run_args.tac.empty())
@@ -204,16 +233,24 @@ int main(int argc, char** argv) {
         if (std::isnan(run_args.activity_MBq))
           lutdose::throw_input_error("command line", "--activity-MBq", "missing",
                                      "the administered activity in MBq with --tac");
-        if (phantom.empty())
+        if (phantom.empty() && svalues.empty())
           lutdose::throw_input_error("command line", "--phantom", "missing",
-                                     "a phantom with --tac: icrp110-am, icrp110-af, icrp89-male, icrp89-female");
+                                     "a phantom with --tac: icrp110-am, icrp110-af, icrp89-male, "
+                                     "icrp89-female (or --svalues FILE)");
         auto o = make_run_options(run_args);
         lutdose::DoseOptions d;
         d.phantom = phantom;
         d.tumour_method = lutdose::parse_tumour_method(tumour_method);
         d.sphere_composition = composition;
         d.organ_density_g_per_mL = density;
+        d.mass_scaling = lutdose::parse_mass_scaling(mass_scaling);
+        d.cross_scaling = lutdose::parse_cross_scaling(cross_scaling);
+        d.body_mass_g = body_mass_kg * 1000.0;
+        d.svalue_table = svalues;
+        if (!svalues.empty()) d.phantom = "user";
         o.dose = d;
+        if (mc_samples > 0) o.mc_samples = mc_samples;
+        if (mc_seed > 0) o.mc_seed = mc_seed;
         const auto series = lutdose::read_tac_table(run_args.tac);
         result = lutdose::run_tac_table(series, o);
         std::ifstream in(run_args.tac);
@@ -231,6 +268,38 @@ int main(int argc, char** argv) {
       if (!quiet) {
         lutdose::print_table(result, std::cout);
         std::cout << "\nwritten: " << out_dir << "/results.json, results.csv, results.h5\n";
+      }
+    } else if (info_sv->parsed()) {
+      const std::string dir = lutdose::find_data_dir(info_data_dir);
+      if (info_phantom.empty() && info_svalues.empty()) {
+        std::cout << "S-value sets (lutdose run --phantom NAME):\n";
+        for (const auto& [n, d] : lutdose::phantoms()) std::cout << "  " << n << "  " << d << "\n";
+        std::cout << "  user  a user-supplied table (--svalues FILE; docs/svalues.md)\n"
+                  << "Details: lutdose info svalues --phantom NAME\n";
+      } else {
+        const auto set = info_svalues.empty() ? lutdose::load_svalue_set(dir, info_phantom)
+                                              : lutdose::load_user_svalue_table(info_svalues);
+        const auto map = info_svalues.empty() ? lutdose::load_voi_region_map(dir, info_phantom)
+                                              : lutdose::user_voi_region_map(set);
+        std::cout << set.name << ": " << set.description << "\nfiles:";
+        for (const auto& f : set.files) std::cout << " " << f;
+        std::cout << "\nS in mGy/(MBq s); reference body mass " << set.body_mass_g << " g\n"
+                  << "\nVOI names (lutdose) -> source region(s) -> target region:\n";
+        for (const auto& [voi, m] : map) {
+          std::cout << "  " << voi << " -> ";
+          for (size_t i = 0; i < m.source_regions.size(); ++i) std::cout << (i ? "; " : "") << m.source_regions[i];
+          std::cout << " -> " << m.target_region << "\n";
+        }
+        std::cout << "  tumour_*, tumor_*, lesion_* -> sphere S-values or local deposition\n";
+        if (!set.whole_body_source.empty())
+          std::cout << "  whole_body -> remainder of body (source " << set.whole_body_source << ")\n";
+        std::cout << "\nsources (" << set.sources.size() << "):\n";
+        for (const auto& src : set.sources) std::cout << "  " << src << "\n";
+        std::cout << "\ntargets (" << set.targets.size() << "), mass g:\n";
+        for (const auto& t : set.targets) {
+          const auto it = set.target_mass_g.find(t);
+          std::cout << "  " << t << "  " << (it == set.target_mass_g.end() ? std::string("-") : lutdose::format_number(it->second)) << "\n";
+        }
       }
     } else if (fit->parsed()) {
       auto o = make_run_options(fit_args);

@@ -358,9 +358,11 @@ void read_fit_options(Validator& v, const json& j, const std::string& path, FitO
   }
 }
 
-void read_dose_options(Validator& v, const json& j, const std::string& path, DoseOptions& o) {
+void read_dose_options(Validator& v, const json& j, const std::string& path, DoseOptions& o,
+                       const std::string& case_dir) {
   if (!v.is_object(j, path)) return;
-  v.keys(j, path, {"tumour_method", "sphere_composition", "organ_density_g_per_mL"});
+  v.keys(j, path, {"tumour_method", "sphere_composition", "organ_density_g_per_mL", "mass_scaling",
+                   "cross_scaling", "svalues", "marrow"});
   o.tumour_method = v.choice(j, path, "tumour_method", {"sphere", "local"}, "sphere") == "sphere"
                         ? TumourMethod::sphere
                         : TumourMethod::local_deposition;
@@ -370,6 +372,33 @@ void read_dose_options(Validator& v, const json& j, const std::string& path, Dos
     const json& d = j["organ_density_g_per_mL"];
     if (d.is_number() && d.get<double>() > 0) o.organ_density_g_per_mL = d.get<double>();
     else v.problem(path + ".organ_density_g_per_mL", "'" + d.dump() + "'", "a density > 0 g/mL");
+  }
+  o.mass_scaling = parse_mass_scaling(
+      v.choice(j, path, "mass_scaling", {"electron-photon", "inverse-mass"}, "electron-photon"));
+  o.cross_scaling = parse_cross_scaling(v.choice(j, path, "cross_scaling", {"none", "body-mass"}, "none"));
+  const std::string table = v.string(j, path, "svalues", false);
+  if (!table.empty()) o.svalue_table = table[0] == '/' || case_dir.empty() ? table : case_dir + "/" + table;
+  if (j.contains("marrow") && v.is_object(j["marrow"], path + ".marrow")) {
+    const json& m = j["marrow"];
+    const std::string mp = path + ".marrow";
+    v.keys(m, mp, {"method", "rmblr", "rmecff", "l2l4_fraction", "l2l4_voi"}, {{"mass", &MASS_G}});
+    o.marrow.method = v.choice(m, mp, "method", {"none", "blood", "image"}, "none");
+    auto fraction = [&](const char* key, double& out, double hi) {
+      if (!m.contains(key)) return;
+      if (m[key].is_number() && m[key].get<double>() > 0 && m[key].get<double>() <= hi)
+        out = m[key].get<double>();
+      else
+        v.problem(mp + "." + key, "'" + m[key].dump() + "'",
+                  "a number > 0" + std::string(hi < 10 ? " and <= 1" : ""));
+    };
+    fraction("rmblr", o.marrow.rmblr, 100.0);
+    fraction("rmecff", o.marrow.rmecff, 1.0);
+    fraction("l2l4_fraction", o.marrow.l2l4_fraction, 1.0);
+    o.marrow.mass_g = v.quantity(m, mp, "mass", MASS_G, false, 0.0, false);
+    o.marrow.l2l4_voi = v.string(m, mp, "l2l4_voi", false, "marrow_l2l4");
+    if (o.marrow.method == "image" && std::isnan(o.marrow.l2l4_fraction))
+      v.problem(mp + ".l2l4_fraction", "missing",
+                "the fraction of the red marrow in the L2-L4 VOI, for the image method");
   }
 }
 
@@ -414,7 +443,7 @@ CaseCycle read_cycle(Validator& v, const json& j, const std::string& path,
   c.path = path;
   if (!v.is_object(j, path)) return c;
   v.keys(j, path, {"cycle", "reference_time", "administered", "protocol", "timing",
-                   "decay_corrected_to", "vois", "timepoints"});
+                   "decay_corrected_to", "vois", "timepoints", "blood"});
   if (!j.contains("cycle") || !j["cycle"].is_number_integer() || j["cycle"].get<long long>() < 1)
     v.problem(path + ".cycle", j.contains("cycle") ? "'" + j["cycle"].dump() + "'" : "missing",
               "a whole number >= 1");
@@ -480,6 +509,46 @@ CaseCycle read_cycle(Validator& v, const json& j, const std::string& path,
       }
       c.vois[it.key()] = cv;
     }
+  }
+  // Blood samples (blood-based marrow dose).
+  if (j.contains("blood") && v.is_object(j["blood"], path + ".blood")) {
+    const json& b = j["blood"];
+    const std::string bp = path + ".blood";
+    v.keys(b, bp, {"hematocrit", "samples"});
+    BloodData blood;
+    if (b.contains("hematocrit")) {
+      if (b["hematocrit"].is_number() && b["hematocrit"].get<double>() > 0 && b["hematocrit"].get<double>() < 1)
+        blood.hematocrit = b["hematocrit"].get<double>();
+      else
+        v.problem(bp + ".hematocrit", "'" + b["hematocrit"].dump() + "'", "a fraction in (0, 1)");
+    }
+    if (!b.contains("samples") || !b["samples"].is_array() || b["samples"].empty()) {
+      v.problem(bp + ".samples", b.contains("samples") ? "'" + b["samples"].dump() + "'" : "missing",
+                "a non-empty array of {\"time\" or \"time_h\", \"concentration_MBq_per_mL\"}");
+    } else {
+      bool all_u = true;
+      for (size_t i = 0; i < b["samples"].size(); ++i) {
+        const json& smp = b["samples"][i];
+        const std::string sp = bp + ".samples[" + std::to_string(i) + "]";
+        if (!v.is_object(smp, sp)) continue;
+        v.keys(smp, sp, {"time", "time_h"},
+               {{"concentration", &CONC_MBQ_PER_ML}, {"concentration_u", &CONC_MBQ_PER_ML}});
+        const double t = event_time_h(v, smp, sp, "time", has_reference, reference_h, true);
+        if (!std::isnan(t) && t < 0)
+          v.problem(sp + ".time", format_number(t) + " h", "a sample at or after the reference time");
+        if (!std::isnan(t) && !blood.time_h.empty() && !(t > blood.time_h.back()))
+          v.problem(sp + ".time", format_number(t) + " h",
+                    "samples in increasing time order (previous " + format_number(blood.time_h.back()) + " h)");
+        const double conc = v.quantity(smp, sp, "concentration", CONC_MBQ_PER_ML, true, 0.0, true);
+        const double u = v.quantity(smp, sp, "concentration_u", CONC_MBQ_PER_ML, false, 0.0, false);
+        all_u = all_u && !std::isnan(u);
+        blood.time_h.push_back(t);
+        blood.concentration_MBq_per_mL.push_back(conc);
+        blood.concentration_u_MBq_per_mL.push_back(u);
+      }
+      if (!all_u) blood.concentration_u_MBq_per_mL.clear();
+    }
+    c.blood = blood;
   }
   // Time points.
   if (!j.contains("timepoints") || !j["timepoints"].is_array() || j["timepoints"].empty()) {
@@ -642,7 +711,8 @@ CaseFile load_case_file(const std::string& path) {
   }
   Validator v(path);
   if (!v.is_object(j, "(top level)")) throw InputError(v.problems().front());
-  v.keys(j, "", {"lutdose_case_version", "patient", "phantom", "nuclide", "protocols", "fit", "dose", "cycles"},
+  v.keys(j, "", {"lutdose_case_version", "patient", "phantom", "nuclide", "protocols", "fit", "dose", "cycles",
+                 "uncertainty"},
          {{"half_life", &TIME_H}});
   if (!j.contains("lutdose_case_version"))
     v.problem("lutdose_case_version", "missing", std::to_string(CASE_FORMAT_VERSION));
@@ -652,7 +722,8 @@ CaseFile load_case_file(const std::string& path) {
   if (!j.contains("patient")) {
     v.problem("patient", "missing", "{\"id\": ..., \"sex\": \"male\" | \"female\"}");
   } else if (v.is_object(j["patient"], "patient")) {
-    v.keys(j["patient"], "patient", {"id", "sex"});
+    v.keys(j["patient"], "patient", {"id", "sex"}, {{"mass", &MASS_G}});
+    c.body_mass_g = v.quantity(j["patient"], "patient", "mass", MASS_G, false, 0.0, false);
     c.patient_id = v.string(j["patient"], "patient", "id", true);
     c.sex = j["patient"].contains("sex") ? v.choice(j["patient"], "patient", "sex", {"male", "female"}, "") : "";
   }
@@ -674,7 +745,27 @@ CaseFile load_case_file(const std::string& path) {
     for (auto it = j["protocols"].begin(); it != j["protocols"].end(); ++it)
       c.protocols[it.key()] = read_protocol(v, *it, "protocols." + it.key(), it.key());
   if (j.contains("fit")) read_fit_options(v, j["fit"], "fit", c.fit);
-  if (j.contains("dose")) read_dose_options(v, j["dose"], "dose", c.dose);
+  if (j.contains("dose")) {
+    const auto slash = path.find_last_of('/');
+    read_dose_options(v, j["dose"], "dose", c.dose, slash == std::string::npos ? "" : path.substr(0, slash));
+  }
+  c.dose.body_mass_g = c.body_mass_g;
+  if (j.contains("uncertainty") && v.is_object(j["uncertainty"], "uncertainty")) {
+    const json& u = j["uncertainty"];
+    v.keys(u, "uncertainty", {"monte_carlo_samples", "seed"});
+    if (u.contains("monte_carlo_samples")) {
+      if (u["monte_carlo_samples"].is_number_integer() && u["monte_carlo_samples"].get<long long>() >= 0 &&
+          u["monte_carlo_samples"].get<long long>() <= 1000000)
+        c.mc_samples = static_cast<int>(u["monte_carlo_samples"].get<long long>());
+      else
+        v.problem("uncertainty.monte_carlo_samples", "'" + u["monte_carlo_samples"].dump() + "'",
+                  "a whole number from 0 to 1000000");
+    }
+    if (u.contains("seed")) {
+      if (u["seed"].is_number_unsigned()) c.mc_seed = u["seed"].get<unsigned long long>();
+      else v.problem("uncertainty.seed", "'" + u["seed"].dump() + "'", "a whole number >= 0");
+    }
+  }
   if (!j.contains("cycles") || !j["cycles"].is_array() || j["cycles"].empty()) {
     v.problem("cycles", j.contains("cycles") ? "'" + j["cycles"].dump().substr(0, 40) + "'" : "missing",
               "a non-empty array of cycles");
@@ -705,6 +796,7 @@ QuantifiedCase quantify_case(const CaseFile& c, double lambda) {
       problems.push_back(c.path + ": " + cy.path + ".administered: the net activity is " + format_number(a0) +
                          " MBq; expected the residual to be smaller than the administered activity");
     q.administered_MBq[cy.cycle] = a0;
+    if (cy.blood) q.blood[cy.cycle] = *cy.blood;
     const Protocol* prot = c.protocols.count(cy.protocol) ? &c.protocols.at(cy.protocol) : nullptr;
     // VOIs in order of first appearance.
     std::vector<std::string> names;
@@ -780,8 +872,9 @@ QuantifiedCase quantify_case(const CaseFile& c, double lambda) {
         }
         p.activity_MBq = a;
         if (m.kind == "counts") {
-          p.activity_u_MBq = a * std::sqrt(p.u_poisson_rel * p.u_poisson_rel + p.u_cf_rel * p.u_cf_rel +
-                                           p.u_rc_rel * p.u_rc_rel);
+          // Per point only what is independent between points: Poisson. CF and RC are common to
+          // the points (methods.md §5 item 3) and enter the dose budget as single factors.
+          p.activity_u_MBq = a * p.u_poisson_rel;
         } else {
           p.activity_u_MBq = m.activity_u_MBq / p.rc * p.decay_factor;
         }

@@ -96,6 +96,19 @@ double DoseCalculator::organ_self_s(const std::string& voi, double m) const {
          (s.s_ref_mGy_per_MBq_s - s_e_ref) * std::pow(s.reference_mass_g / m, 2.0 / 3.0);
 }
 
+double DoseCalculator::self_s_u_rel(const std::string& voi) const {
+  if (!map_.count(voi)) return 0.0;
+  const auto& m = map_.at(voi);
+  double s = 0, u = 0;  // the self-S and its published standard error, averaged over the regions
+  const double n = static_cast<double>(m.source_regions.size());
+  for (const auto& r : m.source_regions) {
+    const auto key = std::make_pair(m.target_region, r);
+    s += set_.s(m.target_region, r) / n;
+    if (set_.s_u_mGy_per_MBq_s.count(key)) u += set_.s_u_mGy_per_MBq_s.at(key) / n;
+  }
+  return s > 0 ? u / s : 0.0;
+}
+
 double DoseCalculator::tumour_self_s(double m, const std::string& where) const {
   return options_.tumour_method == TumourMethod::sphere
              ? spheres_.s_at(m, where)
@@ -356,7 +369,7 @@ CycleDoses DoseCalculator::compute(const std::vector<DoseSourceInput>& vois, dou
           const auto i = static_cast<size_t>(targets[ti].voi);
           const double m = voi_mass[i] * (voi_mass_from_volume[i] ? f.volume[i] : 1.0);
           s = (targets[ti].d.kind == "tumour" ? tumour_self_s(m, where) : organ_self_s(vois[i].voi, m)) *
-              f.svalue[i];
+              f.svalue[i] * vois[i].s_factor;
         }
         const double d = tia_source[si] * s * GY_PER_S_UNIT_MBQ_H;
         dose[ti] += d;
@@ -399,16 +412,9 @@ CycleDoses DoseCalculator::compute(const std::vector<DoseSourceInput>& vois, dou
     if (v.u_rel_volume > 0)
       inputs.push_back({"volume:" + v.voi, v.u_rel_volume, [i](Factors& f) -> double& { return f.volume[i]; }});
     if (kind[i] == "organ") {
-      const auto& m = map_.at(v.voi);
-      double s = 0, u = 0;  // the self-S and its published standard error (weights as in S)
-      const double sum_w = static_cast<double>(m.source_regions.size());
-      for (const auto& r : m.source_regions) {
-        const auto key = std::make_pair(m.target_region, r);
-        s += set_.s(m.target_region, r) / sum_w;
-        if (set_.s_u_mGy_per_MBq_s.count(key)) u += set_.s_u_mGy_per_MBq_s.at(key) / sum_w;
-      }
-      if (u > 0 && s > 0)
-        inputs.push_back({"svalue:" + v.voi, u / s, [i](Factors& f) -> double& { return f.svalue[i]; }});
+      const double u = self_s_u_rel(v.voi);
+      if (u > 0)
+        inputs.push_back({"svalue:" + v.voi, u, [i](Factors& f) -> double& { return f.svalue[i]; }});
     }
   }
   for (const auto& [name, one] : nominal.cf) {

@@ -1,7 +1,9 @@
 #include "lutdose/pipeline.h"
 
+#include <algorithm>
 #include <cmath>
 #include <map>
+#include <random>
 
 #include "lutdose/error.h"
 #include "lutdose/version.h"
@@ -38,6 +40,160 @@ DoseSourceInput dose_input(const VoiResult& v) {
   }
   if (v.tac.volume_u_mL > 0 && v.mean_volume_mL > 0) in.u_rel_volume = v.tac.volume_u_mL / v.mean_volume_mL;
   return in;
+}
+
+// The red-marrow source (methods.md §6.5) from blood samples or from an L2-L4 VOI.
+void add_marrow(const DoseCalculator& dose, const RunOptions& options, double lambda_p, CycleResult& cycle,
+                std::vector<DoseSourceInput>& inputs, const std::string& where) {
+  const MarrowOptions& m = dose.options().marrow;
+  if (m.method == "none") return;
+  for (const auto& in : inputs)
+    if (in.voi == "red_marrow")
+      throw_input_error(where, "the VOI", "red_marrow",
+                        "no red_marrow VOI when the marrow method is '" + m.method + "' (it makes one)");
+  if (!dose.voi_map().count("red_marrow"))
+    throw_input_error(where, "the marrow method", m.method,
+                      "an S-value set with red marrow (icrp89-male, icrp89-female, or a user table "
+                      "with red_marrow); " + dose.svalue_set().name + " has none");
+  const SelfS ref = self_s_value(dose.svalue_set(), dose.voi_map().at("red_marrow"));
+  const double mass = std::isnan(m.mass_g) ? ref.default_voi_mass_g : m.mass_g;
+  nlohmann::ordered_json block;
+  block["method"] = m.method;
+  block["mass_g"] = mass;
+  block["mass_source"] = std::isnan(m.mass_g) ? "phantom reference mass" : "dose.marrow.mass_g";
+  DoseSourceInput rm;
+  if (m.method == "blood") {
+    const auto it = options.blood_by_cycle.find(cycle.cycle);
+    if (it == options.blood_by_cycle.end())
+      throw_input_error(where, "the marrow method", "blood",
+                        "blood samples in the cycle (\"blood\": {\"samples\": [...]}) for the "
+                        "blood-based marrow dose");
+    const BloodData& b = it->second;
+    double rmblr = m.rmblr;
+    std::string rmblr_source = "rmblr";
+    if (!std::isnan(m.rmecff)) {
+      if (std::isnan(b.hematocrit))
+        throw_input_error(where, "blood.hematocrit", "missing", "the hematocrit, as dose.marrow.rmecff is given");
+      rmblr = m.rmecff / (1 - b.hematocrit);
+      rmblr_source = "rmecff / (1 - hematocrit)";
+    }
+    const Eigen::Map<const Eigen::VectorXd> t(b.time_h.data(), static_cast<Eigen::Index>(b.time_h.size()));
+    const Eigen::Map<const Eigen::VectorXd> c(b.concentration_MBq_per_mL.data(), t.size());
+    Eigen::VectorXd u;
+    if (!b.concentration_u_MBq_per_mL.empty())
+      u = Eigen::Map<const Eigen::VectorXd>(b.concentration_u_MBq_per_mL.data(), t.size());
+    const TacFit fit = fit_tac(t, c, u, lambda_p, options.fit, where + ", blood samples");
+    // marrow activity per gram = RMBLR x blood activity per mL (blood density taken as 1 g/mL)
+    rm.tia_MBq_h = fit.tia_MBq_h * rmblr * mass;
+    rm.tia_u_MBq_h = (std::isfinite(fit.tia_u_MBq_h) ? fit.tia_u_MBq_h : 0.0) * rmblr * mass;
+    block["blood_fit_function"] = fit.function;
+    block["blood_fit_accepted"] = fit.accepted;
+    block["blood_tiac_MBq_h_per_mL"] = fit.tia_MBq_h;
+    block["blood_tiac_u_MBq_h_per_mL"] = std::isfinite(fit.tia_u_MBq_h) ? nlohmann::ordered_json(fit.tia_u_MBq_h)
+                                                                         : nlohmann::ordered_json(nullptr);
+    block["rmblr"] = rmblr;
+    block["rmblr_source"] = rmblr_source;
+  } else {  // image
+    auto it = std::find_if(inputs.begin(), inputs.end(),
+                           [&](const DoseSourceInput& in) { return in.voi == m.l2l4_voi; });
+    if (it == inputs.end())
+      throw_input_error(where, "the marrow method", "image",
+                        "a VOI named " + m.l2l4_voi + " (the L2-L4 marrow) in the cycle");
+    rm = *it;
+    inputs.erase(it);
+    rm.tia_MBq_h /= m.l2l4_fraction;
+    rm.tia_u_MBq_h /= m.l2l4_fraction;
+    block["l2l4_voi"] = m.l2l4_voi;
+    block["l2l4_fraction"] = m.l2l4_fraction;
+  }
+  rm.voi = "red_marrow";
+  rm.mean_mass_g = mass;
+  rm.mean_volume_mL = std::numeric_limits<double>::quiet_NaN();
+  block["tia_MBq_h"] = rm.tia_MBq_h;
+  block["tia_u_MBq_h"] = rm.tia_u_MBq_h;
+  inputs.push_back(rm);
+  cycle.marrow = block;
+}
+
+// Monte Carlo cross-check of the GUM budget (methods.md §5 item 6): sample the inputs (counts by
+// Poisson, CF common to the cycle, RC and volume per VOI, S-values), re-quantify, refit each VOI
+// with its chosen function, recompute all doses; the SD over the samples is the MC uncertainty.
+void monte_carlo(const DoseCalculator& dose, const RunOptions& options, double lambda_p,
+                 CycleResult& cycle, const std::vector<DoseSourceInput>& inputs, CycleDoses& doses,
+                 const std::string& where) {
+  std::mt19937_64 rng(options.mc_seed + static_cast<unsigned long long>(cycle.cycle));
+  std::normal_distribution<double> normal(0.0, 1.0);
+  const size_t nt = doses.targets.size();
+  std::vector<double> sum(nt, 0.0), sum2(nt, 0.0);
+  int used = 0, failed = 0;
+  for (int k = 0; k < options.mc_samples; ++k) {
+    std::map<std::string, double> cf;
+    for (const auto& in : inputs)
+      if (!in.calibration.empty() && !cf.count(in.calibration))
+        cf[in.calibration] = 1.0 + in.u_rel_cf * normal(rng);
+    std::vector<DoseSourceInput> sample = inputs;
+    bool ok = true;
+    for (auto& in : sample) {
+      const double f_v = 1.0 + in.u_rel_volume * normal(rng);
+      const double f_rc = (1.0 + in.u_rel_rc * normal(rng)) * std::pow(f_v, in.dln_rc_dln_volume);
+      const double f_cf = in.calibration.empty() ? 1.0 : cf.at(in.calibration);
+      in.s_factor = 1.0 + dose.self_s_u_rel(in.voi) * normal(rng);
+      if (!std::isnan(in.mean_volume_mL)) in.mean_volume_mL *= f_v;
+      const auto it = std::find_if(cycle.vois.begin(), cycle.vois.end(),
+                                   [&](const VoiResult& v) { return v.tac.voi == in.voi; });
+      const bool refit = it != cycle.vois.end() && it->fit.selected >= 0 && !it->quantification.empty() &&
+                         it->quantification.front().kind == "counts";
+      if (refit) {  // counts resampled (Poisson, normal approximation for the large counts of SPECT VOIs)
+        const auto& v = *it;
+        Eigen::VectorXd y = v.tac.activity_MBq, u = v.tac.activity_u_MBq;
+        for (Eigen::Index i = 0; i < y.size(); ++i) {
+          const double c = v.quantification[static_cast<size_t>(i)].value;
+          const double c_new = std::max(c + std::sqrt(c) * normal(rng), 0.0);
+          y(i) *= (c > 0 ? c_new / c : 1.0) / (f_cf * f_rc);
+          if (u.size() > 0) u(i) = y(i) / std::sqrt(std::max(c_new, 1.0));
+        }
+        const auto& f = *models::find_exponential(v.fit.function);
+        const CandidateFit c = fit_function(f, v.tac.time_h, y, u, lambda_p, options.fit);
+        if (!c.fitted || !(c.tia_MBq_h > 0) || !std::isfinite(c.tia_MBq_h)) {
+          ok = false;
+          break;
+        }
+        in.tia_MBq_h = c.tia_MBq_h;
+      } else {  // activities given, or a derived source: the TIA with its fit uncertainty
+        in.tia_MBq_h = (in.tia_MBq_h + in.tia_u_MBq_h * normal(rng)) / (f_cf * f_rc);
+      }
+      in.tia_u_MBq_h = 0;  // no GUM inside the samples
+      in.u_rel_cf = in.u_rel_rc = in.u_rel_volume = 0;
+    }
+    if (!ok) {
+      ++failed;
+      continue;
+    }
+    CycleDoses d;
+    try {
+      d = dose.compute(sample, cycle.administered_MBq, where + ", Monte Carlo sample");
+    } catch (const InputError&) {  // e.g. a sampled whole-body TIA below the organs' sum
+      ++failed;
+      continue;
+    }
+    for (size_t t = 0; t < nt; ++t) {
+      sum[t] += d.targets[t].dose_Gy;
+      sum2[t] += d.targets[t].dose_Gy * d.targets[t].dose_Gy;
+    }
+    ++used;
+  }
+  for (size_t t = 0; t < nt && used > 1; ++t) {
+    const double mean = sum[t] / used;
+    doses.targets[t].dose_mc_mean_Gy = mean;
+    doses.targets[t].dose_u_mc_Gy = std::sqrt(std::max(sum2[t] / used - mean * mean, 0.0) * used / (used - 1));
+  }
+  nlohmann::ordered_json mc;
+  mc["samples"] = options.mc_samples;
+  mc["seed"] = options.mc_seed;
+  mc["used"] = used;
+  mc["failed"] = failed;
+  mc["method"] = "counts ~ N(C, sqrt C); CF, RC, volume, S ~ N(1, u_rel); refit with the chosen function";
+  cycle.monte_carlo = mc;
 }
 
 }  // namespace
@@ -93,7 +249,9 @@ RunResult run_tac_table(const std::vector<TacSeries>& series, const RunOptions& 
       std::string where = options.tac_path + ": ";
       if (!cycle.patient.empty()) where += "patient " + cycle.patient + ", ";
       where += "cycle " + std::to_string(cycle.cycle);
+      add_marrow(*dose, options, lambda_p, cycle, inputs, where);
       CycleDoses d = dose->compute(inputs, cycle.administered_MBq, where);
+      if (options.mc_samples > 0) monte_carlo(*dose, options, lambda_p, cycle, inputs, d, where);
       cycle.doses = std::move(d.targets);
       cycle.dose_input_u_rel = std::move(d.input_u_rel);
       cycle.remainder_tia_MBq_h = d.remainder_tia_MBq_h;
@@ -107,7 +265,8 @@ RunResult run_tac_table(const std::vector<TacSeries>& series, const RunOptions& 
 
 namespace lutdose {
 
-RunResult run_case(const CaseFile& c, const std::string& data_dir) {
+RunResult run_case(const CaseFile& c, const std::string& data_dir, int mc_samples,
+                   unsigned long long mc_seed) {
   RunOptions o;
   o.data_dir = data_dir;
   o.tac_path = c.path;
@@ -119,6 +278,9 @@ RunResult run_case(const CaseFile& c, const std::string& data_dir) {
   const Nuclide nuclide = load_nuclide(data_dir, c.nuclide, c.half_life_override_h);
   const QuantifiedCase q = quantify_case(c, nuclide.lambda_per_h());
   o.administered_by_cycle_MBq = q.administered_MBq;
+  o.blood_by_cycle = q.blood;
+  o.mc_samples = mc_samples >= 0 ? mc_samples : c.mc_samples;
+  o.mc_seed = mc_seed > 0 ? mc_seed : c.mc_seed;
   RunResult r = run_tac_table(q.series, o, &q.points);
   for (auto& cycle : r.cycles) {
     for (const auto& cy : c.cycles) {

@@ -1,5 +1,6 @@
 #include "lutdose/results.h"
 
+#include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <cstdio>
@@ -199,6 +200,10 @@ ordered_json to_json(const RunResult& r, bool include_doses) {
         dj["dose_Gy"] = num(d.dose_Gy);
         dj["dose_u_Gy"] = num(d.dose_u_Gy);
         dj["dose_Gy_per_GBq"] = num(d.dose_Gy_per_GBq);
+        if (!std::isnan(d.dose_u_mc_Gy)) {
+          dj["dose_u_mc_Gy"] = num(d.dose_u_mc_Gy);
+          dj["dose_mc_mean_Gy"] = num(d.dose_mc_mean_Gy);
+        }
         dj["kind"] = d.kind;
         dj["self_Gy"] = num(d.self_Gy);
         dj["cross_Gy"] = num(d.cross_Gy);
@@ -223,6 +228,8 @@ ordered_json to_json(const RunResult& r, bool include_doses) {
       cj["uncertainty_inputs_rel"] = inputs;
       cj["remainder_tia_MBq_h"] = num(c.remainder_tia_MBq_h);
       cj["dose_notes"] = c.dose_notes;
+      if (!c.marrow.is_null()) cj["marrow"] = c.marrow;
+      if (!c.monte_carlo.is_null()) cj["monte_carlo"] = c.monte_carlo;
     }
     patients[p]["cycles"].push_back(cj);
   }
@@ -294,7 +301,17 @@ void print_table(const RunResult& r, std::ostream& out) {
           << f(d ? d->dose_Gy : NAN, 3) << std::setw(9) << f(d ? d->dose_u_Gy : NAN, 3)
           << std::setw(9) << f(d ? d->dose_Gy_per_GBq : NAN, 3) << "\n";
     }
-    // Cross-dose to the set's regions most asked for in PRRT: red marrow and the total body.
+    // Organ sources made by the dose step (red marrow from blood or L2-L4), then cross-dose to
+    // the set's regions most asked for in PRRT: red marrow and the total body.
+    for (const auto& d : c.doses) {
+      if (d.kind != "organ" || std::any_of(c.vois.begin(), c.vois.end(),
+                                           [&](const VoiResult& v) { return v.tac.voi == d.target; }))
+        continue;
+      out << std::left << std::setw(16) << d.target << std::setw(12) << "(" + c.marrow.value("method", std::string("?")) + ")"
+          << std::right << std::setw(12) << f(c.marrow.value("tia_MBq_h", NAN), 0) << std::setw(19) << ""
+          << std::setw(10) << f(d.mass_g, 1) << std::setw(10) << f(d.dose_Gy, 3) << std::setw(9)
+          << f(d.dose_u_Gy, 3) << std::setw(9) << f(d.dose_Gy_per_GBq, 3) << "\n";
+    }
     for (const auto& d : c.doses) {
       if (d.kind != "region") continue;
       std::string lower = d.target;

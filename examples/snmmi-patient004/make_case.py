@@ -10,6 +10,7 @@ Calibration (stated, not measured for this patient):
   camera true count rate 39 635 cps at the first scan (methods.md §1.3 test vector), falling with
   the whole-body activity; observed rate R_o = R_t exp(-R_t tau)
   recovery coefficients for the kidneys from a table in log volume (illustrative values)
+  VOI volumes with a 5 % standard uncertainty (segmentation; illustrative)
 Counts C = A(t_s) * T * CF * RC / DTCF * k, k = (1 - exp(-lambda T)) / (lambda T); left unrounded
 (scatter-corrected counts are not integers).
 """
@@ -27,6 +28,7 @@ T_S = 1800.0
 RC_TABLE = {"volume_mL": [1.0, 10.0, 100.0, 1000.0], "rc": [0.35, 0.62, 0.86, 0.95],
             "rc_u": [0.05, 0.04, 0.03, 0.02], "floor": 0.3}
 RECOVERY_VOIS = {"kidney_left", "kidney_right"}
+VOLUME_U_REL = 0.05  # stated segmentation uncertainty of every VOI volume (illustrative)
 WHOLE_BODY_MBQ = [1328.7776, 883.0188, 426.2224, 357.6196]  # Patient_004 WholeBody ROI (shared data)
 
 
@@ -58,6 +60,10 @@ def main():
     header, rows = rows[0], rows[1:]
     col = {name: i for i, name in enumerate(header)}
     times = sorted({float(r[col["time_h"]]) for r in rows})
+    mean_volume = {}
+    for r in rows:
+        mean_volume.setdefault(r[col["voi"]], []).append(float(r[col["volume_mL"]]))
+    mean_volume = {k: sum(v) / len(v) for k, v in mean_volume.items()}
     r_t0 = 39635.0
     k = (1 - math.exp(-LAM * T_S / 3600)) / (LAM * T_S / 3600)
     timepoints = []
@@ -95,7 +101,9 @@ def main():
             "protocol": "SPECT-ME-208keV",
             "timing": "acquisition-start",
             "decay_corrected_to": "none",
-            "vois": {name: {"recovery": True} for name in sorted(RECOVERY_VOIS)},
+            "vois": {name: {"recovery": name in RECOVERY_VOIS,
+                            "volume_u_mL": round(VOLUME_U_REL * mean_volume[name], 2)}
+                     for name in sorted(mean_volume)},
             "timepoints": timepoints,
         }],
     }

@@ -124,9 +124,10 @@ TEST_CASE("case file: counts to activity by hand") {
   CHECK(q.series[0].time_h(0) == doctest::Approx(4.0).epsilon(1e-12));
   CHECK(q.series[0].activity_MBq(0) == doctest::Approx(1.2e6 / (1200 * 10 * k)).epsilon(1e-12));
   CHECK(q.series[0].activity_MBq(1) == doctest::Approx(1.0e6 / (1200 * 10 * k)).epsilon(1e-12));
-  // u = A sqrt(1/C + (0.2/10)^2)
+  // per-point u = A / sqrt(C) (Poisson); the CF's 2 % is recorded, common to all points
   CHECK(q.series[0].activity_u_MBq(1) ==
-        doctest::Approx(q.series[0].activity_MBq(1) * std::sqrt(1e-6 + 0.02 * 0.02)).epsilon(1e-12));
+        doctest::Approx(q.series[0].activity_MBq(1) * std::sqrt(1e-6)).epsilon(1e-12));
+  CHECK(q.points[0][1].u_cf_rel == doctest::Approx(0.02).epsilon(1e-12));
   // residual measured 1 h after t0 is decayed back to t0
   CHECK(q.administered_MBq.at(1) == doctest::Approx(7400 - 100 * std::exp(LP * 1.0)).epsilon(1e-12));
   std::remove(path.c_str());
@@ -205,7 +206,7 @@ TEST_CASE("recovery: RC applied at the VOI volume, flagged and not applied below
   std::remove(path.c_str());
 }
 
-TEST_CASE("error model input: the quantified per-point uncertainties are the fit's sigmas") {
+TEST_CASE("error model input: the Poisson per-point uncertainties are the fit's sigmas") {
   const auto path = one_cycle_case(R"({"cf_cps_per_MBq": 10, "cf_u_cps_per_MBq": 0.3})", R"({"cycle": 1,
       "administered": {"activity_MBq": 7400}, "protocol": "P",
       "timepoints": [
@@ -222,7 +223,7 @@ TEST_CASE("error model input: the quantified per-point uncertainties are the fit
   for (Eigen::Index i = 0; i < 5; ++i) {
     const double a = v.tac.activity_MBq(i);
     const double counts = v.quantification.at(static_cast<size_t>(i)).value;
-    const double sigma = a * std::sqrt(1 / counts + 0.03 * 0.03);  // Poisson and u(CF)/CF = 3 %
+    const double sigma = a / std::sqrt(counts);  // Poisson; the 3 % CF is common to all points
     CHECK(v.tac.activity_u_MBq(i) == doctest::Approx(sigma).epsilon(1e-12));
     // absolute sigmas: standardized residual = (y - f) / sigma, not rescaled
     CHECK(fit.standardized_residuals(i) == doctest::Approx((a - fit.fitted_MBq(i)) / sigma).epsilon(1e-9));

@@ -59,6 +59,14 @@ struct CaseVoi {
   bool volume_given = false;  //!< written in the file (valid or not)
 };
 
+//! Blood samples of a cycle (for the blood-based marrow dose): activity concentration over time.
+struct BloodData {
+  std::vector<double> time_h;
+  std::vector<double> concentration_MBq_per_mL;
+  std::vector<double> concentration_u_MBq_per_mL;  //!< empty when not given
+  double hematocrit = std::numeric_limits<double>::quiet_NaN();
+};
+
 struct CaseCycle {
   int cycle = 1;
   std::string reference_time;  //!< as written ("" when only start_h is used)
@@ -71,6 +79,7 @@ struct CaseCycle {
   DecayCorrection decay_corrected_to = DecayCorrection::none;
   std::map<std::string, CaseVoi> vois;
   std::vector<CaseTimepoint> timepoints;
+  std::optional<BloodData> blood;
   std::string path;
 };
 
@@ -82,9 +91,12 @@ struct CaseFile {
   std::string phantom;
   std::string nuclide = "Lu-177";
   double half_life_override_h = 0;
+  double body_mass_g = std::numeric_limits<double>::quiet_NaN();  //!< patient.mass
   std::map<std::string, Protocol> protocols;
   FitOptions fit;
   DoseOptions dose;
+  int mc_samples = 0;                        //!< uncertainty.monte_carlo_samples
+  unsigned long long mc_seed = 20261124;     //!< uncertainty.seed
   std::vector<CaseCycle> cycles;
 };
 
@@ -100,6 +112,8 @@ struct QuantifiedCase {
   std::vector<std::vector<QuantifiedPoint>> points;
   //! Administered activity per cycle number [MBq], at the reference time, net of the residual.
   std::map<int, double> administered_MBq;
+  //! Blood samples per cycle number, where given.
+  std::map<int, BloodData> blood;
 };
 QuantifiedCase quantify_case(const CaseFile& c, double lambda_per_h);
 

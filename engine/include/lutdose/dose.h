@@ -47,6 +47,23 @@ enum class CrossScaling {
 std::string to_string(CrossScaling m);
 CrossScaling parse_cross_scaling(const std::string& s);
 
+//! Red (active) marrow (methods.md §6.5). The marrow's TIA becomes the source VOI red_marrow.
+struct MarrowOptions {
+  //! "none"; "blood": TIA_RM = TIAC_blood x RMBLR x m_RM from blood samples; "image": TIA_RM =
+  //! TIA of the VOI l2l4_voi / l2l4_fraction.
+  std::string method = "none";
+  //! Marrow-to-blood activity concentration ratio. 1.0 for 177Lu-DOTATATE, whose marrow
+  //! concentration equals the blood's (Forrer et al., K38); 0.36 is Sgouros' (1993) general value.
+  double rmblr = 1.0;
+  //! If given: RMBLR = RMECFF / (1 - hematocrit) (extracellular-fluid form, 0.19; [unverified]).
+  double rmecff = std::numeric_limits<double>::quiet_NaN();
+  double mass_g = std::numeric_limits<double>::quiet_NaN();  //!< patient's; default the phantom's
+  //! Image method: fraction of the whole red marrow in the L2-L4 VOI (no default: the reference
+  //! fraction is not verified here, so it must be stated).
+  double l2l4_fraction = std::numeric_limits<double>::quiet_NaN();
+  std::string l2l4_voi = "marrow_l2l4";
+};
+
 struct DoseOptions {
   //! S-value set: a phantom name, or "user" with svalue_table.
   std::string phantom;
@@ -59,6 +76,7 @@ struct DoseOptions {
   MassScaling mass_scaling = MassScaling::electron_photon;
   CrossScaling cross_scaling = CrossScaling::none;
   double body_mass_g = std::numeric_limits<double>::quiet_NaN();  //!< the patient's
+  MarrowOptions marrow;
 };
 
 //! One VOI of a cycle as the dose step sees it, with the inputs of its uncertainty budget.
@@ -73,6 +91,7 @@ struct DoseSourceInput {
   double u_rel_rc = 0;      //!< u(RC)/RC of the VOI's recovery coefficient (common to its points)
   double dln_rc_dln_volume = 0;  //!< d ln RC / d ln V at the VOI's volume
   double u_rel_volume = 0;  //!< u(V)/V, entering RC and mass together
+  double s_factor = 1.0;    //!< multiplies the self-S (Monte Carlo samples of the S-value)
 };
 
 //! One term of an uncertainty budget: the named input and its contribution c_i u_i [Gy].
@@ -95,6 +114,8 @@ struct TargetDose {
   double cross_Gy = 0;
   double dose_Gy = 0;
   double dose_u_Gy = 0;
+  double dose_u_mc_Gy = std::numeric_limits<double>::quiet_NaN();  //!< Monte Carlo SD, if run
+  double dose_mc_mean_Gy = std::numeric_limits<double>::quiet_NaN();
   double dose_Gy_per_GBq = std::numeric_limits<double>::quiet_NaN();
   std::vector<std::pair<std::string, double>> contributions_Gy;  //!< per source, in Gy
   std::vector<BudgetTerm> budget;                                //!< per input, largest first
@@ -130,6 +151,8 @@ class DoseCalculator {
 
   //! Self-S of an organ VOI of the set at mass m under the chosen scaling [mGy/(MBq s)].
   double organ_self_s(const std::string& voi, double mass_g) const;
+  //! Relative standard uncertainty of an organ VOI's self-S where the set publishes one, else 0.
+  double self_s_u_rel(const std::string& voi) const;
   //! Self-S of a tumour of mass m [mGy/(MBq s)]; `where` names it in errors.
   double tumour_self_s(double mass_g, const std::string& where) const;
 

@@ -30,6 +30,10 @@ struct RunOptions {
   std::string data_dir;             //!< resolved data directory
   std::string tac_path;             //!< input file, recorded in the output
   std::string input_kind = "tac-table";  //!< "tac-table" or "case-file"
+  std::map<int, BloodData> blood_by_cycle;  //!< blood samples per cycle (blood-based marrow)
+  //! Monte Carlo cross-check of the dose uncertainty: samples (0 = off) and seed.
+  int mc_samples = 0;
+  unsigned long long mc_seed = 20261124;
 };
 
 struct VoiResult {
@@ -51,6 +55,10 @@ struct CycleResult {
   std::map<std::string, double> dose_input_u_rel;  //!< the GUM inputs' relative uncertainties
   double remainder_tia_MBq_h = std::numeric_limits<double>::quiet_NaN();
   std::vector<std::string> dose_notes;
+  //! How the red-marrow TIA was obtained (null when the marrow method is "none").
+  nlohmann::ordered_json marrow;
+  //! Monte Carlo summary (null when not run).
+  nlohmann::ordered_json monte_carlo;
   //! Case-file details of the cycle (reference time, protocol, conventions); null for TAC tables.
   nlohmann::ordered_json provenance;
 };
@@ -71,7 +79,8 @@ RunResult run_tac_table(const std::vector<TacSeries>& series, const RunOptions& 
                         const std::vector<std::vector<QuantifiedPoint>>* points = nullptr);
 
 //! The whole pipeline on a case file: quantification, fits, doses. Options come from the case;
-//! `data_dir` is the resolved data directory.
-RunResult run_case(const CaseFile& c, const std::string& data_dir);
+//! `data_dir` is the resolved data directory; mc_samples > 0 overrides the case's Monte Carlo.
+RunResult run_case(const CaseFile& c, const std::string& data_dir, int mc_samples = -1,
+                   unsigned long long mc_seed = 0);
 
 }  // namespace lutdose

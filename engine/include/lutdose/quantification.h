@@ -76,7 +76,7 @@ struct QuantifiedPoint {
   double u_cf_rel = 0;
   double u_rc_rel = 0;
   double dln_rc_dln_volume = 0;  //!< sensitivity of RC to the volume at this point
-  double activity_u_MBq = 0;  //!< A sqrt(u_poisson^2 + u_cf^2 + u_rc^2)
+  double activity_u_MBq = 0;  //!< A u_poisson: the part independent between points
   std::vector<std::string> flags;
 };
 
