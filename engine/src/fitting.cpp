@@ -339,6 +339,10 @@ CandidateFit fit_function(const ExponentialFunction& f, const VectorXd& t, const
   c.tia_MBq_h = f.integral(p, lambda_p, std::numeric_limits<double>::infinity());
   const VectorXd g = f.integral_gradient(p, lambda_p, std::numeric_limits<double>::infinity());
   c.tia_u_MBq_h = std::sqrt(g.dot(c.covariance * g));
+  if (c.rank == K) {  // dTIA/dy = g^T (Jw^T Jw)^-1 Jw^T diag(s), from the normal equations
+    const MatrixXd jtj_inv = (jw.transpose() * jw).ldlt().solve(MatrixXd::Identity(K, K));
+    c.tia_dy = (jw * (jtj_inv * g)).cwiseProduct(s);
+  }
 
   // Quality findings (methods.md §2.4 and engine rules).
   for (int j = 0; j < na; ++j)

@@ -252,11 +252,57 @@ RunResult run_tac_table(const std::vector<TacSeries>& series, const RunOptions& 
       add_marrow(*dose, options, lambda_p, cycle, inputs, where);
       CycleDoses d = dose->compute(inputs, cycle.administered_MBq, where);
       if (options.mc_samples > 0) monte_carlo(*dose, options, lambda_p, cycle, inputs, d, where);
+      // Inputs that belong to one cycle (fit, RC, volume) get the cycle in their name; the CF and
+      // the S-values keep theirs, being common to all cycles of the patient.
+      auto per_cycle = [&](const std::string& name) {
+        for (const char* prefix : {"fit:", "rc:", "volume:"})
+          if (name.rfind(prefix, 0) == 0)
+            return std::string(prefix) + "cycle" + std::to_string(cycle.cycle) + ":" +
+                   name.substr(std::char_traits<char>::length(prefix));
+        return name;
+      };
+      for (auto& t : d.targets) {
+        std::map<std::string, double> renamed;
+        for (const auto& [k, c] : t.sensitivity_Gy) renamed[per_cycle(k)] = c;
+        t.sensitivity_Gy = renamed;
+        for (auto& b : t.budget) b.input = per_cycle(b.input);
+      }
+      std::map<std::string, double> inputs_u;
+      for (const auto& [k, u] : d.input_u_rel) inputs_u[per_cycle(k)] = u;
       cycle.doses = std::move(d.targets);
-      cycle.dose_input_u_rel = std::move(d.input_u_rel);
+      cycle.dose_input_u_rel = std::move(inputs_u);
       cycle.remainder_tia_MBq_h = d.remainder_tia_MBq_h;
       cycle.dose_notes = std::move(d.notes);
     }
+  }
+  // Sums over the cycles of each patient.
+  std::map<std::string, int> cycles_per_patient;
+  for (const auto& c : result.cycles) ++cycles_per_patient[c.patient];
+  for (const auto& [patient, n] : cycles_per_patient) {
+    if (n < 2 || !dose) continue;
+    std::vector<CumulativeDose> sums;
+    std::map<std::string, std::map<std::string, double>> sens;  // target -> input -> sum of c
+    std::map<std::string, double> u_rel;
+    for (const auto& c : result.cycles) {
+      if (c.patient != patient) continue;
+      for (const auto& [k, u] : c.dose_input_u_rel) u_rel[k] = u;
+      for (const auto& t : c.doses) {
+        auto it = std::find_if(sums.begin(), sums.end(), [&](const CumulativeDose& x) { return x.target == t.target; });
+        if (it == sums.end()) {
+          sums.push_back({t.target, 0.0, 0.0, 0});
+          it = sums.end() - 1;
+        }
+        it->dose_Gy += t.dose_Gy;
+        ++it->cycles;
+        for (const auto& [k, cs] : t.sensitivity_Gy) sens[t.target][k] += cs;
+      }
+    }
+    for (auto& x : sums) {
+      double u2 = 0;
+      for (const auto& [k, cs] : sens[x.target]) u2 += cs * cs * u_rel[k] * u_rel[k];
+      x.dose_u_Gy = std::sqrt(u2);
+    }
+    result.cumulative[patient] = sums;
   }
   return result;
 }

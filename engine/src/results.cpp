@@ -189,6 +189,12 @@ ordered_json to_json(const RunResult& r, bool include_doses) {
       vj["tia_MBq_h"] = num(v.fit.tia_MBq_h);
       vj["tia_u_MBq_h"] = num(v.fit.tia_u_MBq_h);
       vj["tia_h"] = num(v.tia_h);
+      // Per-point budget: the part of u(TIA) due to each point's own (independent) uncertainty.
+      if (v.fit.selected >= 0 && v.tac.activity_u_MBq.size() > 0) {
+        const auto& chosen = v.fit.candidates[static_cast<size_t>(v.fit.selected)];
+        if (chosen.tia_dy.size() == v.tac.activity_u_MBq.size())
+          vj["tia_u_by_point_MBq_h"] = vec(chosen.tia_dy.cwiseProduct(v.tac.activity_u_MBq).cwiseAbs());
+      }
       vois.push_back(vj);
     }
     cj["vois"] = vois;
@@ -233,6 +239,16 @@ ordered_json to_json(const RunResult& r, bool include_doses) {
     }
     patients[p]["cycles"].push_back(cj);
   }
+  if (include_doses)
+    for (size_t p = 0; p < ids.size(); ++p) {
+      const auto it = r.cumulative.find(ids[p]);
+      if (it == r.cumulative.end()) continue;
+      ordered_json doses = ordered_json::array();
+      for (const auto& x : it->second)
+        doses.push_back({{"target", x.target}, {"dose_Gy", num(x.dose_Gy)}, {"dose_u_Gy", num(x.dose_u_Gy)},
+                         {"cycles", x.cycles}});
+      patients[p]["cumulative"] = {{"doses", doses}};
+    }
   j["patients"] = patients;
   return j;
 }

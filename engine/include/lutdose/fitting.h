@@ -85,6 +85,8 @@ struct CandidateFit {
   int rank = 0;
   double tia_MBq_h = std::numeric_limits<double>::quiet_NaN();
   double tia_u_MBq_h = std::numeric_limits<double>::quiet_NaN();
+  //! d TIA / d y_i of the weighted least-squares estimate (h): how much each point moves the TIA.
+  Eigen::VectorXd tia_dy;
   int starts = 0;
   int evaluations = 0;
   //! Quality findings (methods.md §2.4) that make accepted false.

@@ -63,6 +63,14 @@ struct CycleResult {
   nlohmann::ordered_json provenance;
 };
 
+//! A target's dose summed over a patient's cycles.
+struct CumulativeDose {
+  std::string target;
+  double dose_Gy = 0;
+  double dose_u_Gy = 0;  //!< GUM: per-cycle inputs independent; CF and S-values common to cycles
+  int cycles = 0;        //!< cycles in which the target was dosed
+};
+
 struct RunResult {
   std::string version;
   Nuclide nuclide;
@@ -70,6 +78,8 @@ struct RunResult {
   std::vector<std::string> svalue_files;  //!< data files of the S-value set and spheres
   std::string svalue_set_description;
   std::vector<CycleResult> cycles;  //!< in the order of the table (patient, then cycle)
+  //! Per patient id, the doses summed over the cycles (patients with more than one cycle).
+  std::map<std::string, std::vector<CumulativeDose>> cumulative;
 };
 
 //! Runs fits (and doses when options.dose is set) for every series of the table. Throws
