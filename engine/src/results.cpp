@@ -345,6 +345,20 @@ void print_table(const RunResult& r, std::ostream& out) {
       for (const auto& n : v.fit.notes) out << "  note (" << v.tac.voi << "): " << n << "\n";
     for (const auto& n : c.dose_notes) out << "  note: " << n << "\n";
   }
+  for (const auto& [patient, doses] : r.cumulative) {
+    out << "\n" << (patient.empty() ? std::string("") : "patient " + patient + ", ")
+        << "sum over cycles\n"
+        << std::left << std::setw(34) << "target" << std::right << std::setw(8) << "cycles"
+        << std::setw(10) << "dose Gy" << std::setw(9) << "u(D) Gy" << "\n";
+    for (const auto& x : doses) {
+      const bool voi = std::any_of(r.cycles.begin(), r.cycles.end(), [&](const CycleResult& c) {
+        return std::any_of(c.vois.begin(), c.vois.end(), [&](const VoiResult& v) { return v.tac.voi == x.target; });
+      });
+      if (!voi && x.target != "red_marrow" && x.target != "Total Body") continue;
+      out << std::left << std::setw(34) << x.target << std::right << std::setw(8) << x.cycles
+          << std::setw(10) << f(x.dose_Gy, 3) << std::setw(9) << f(x.dose_u_Gy, 3) << "\n";
+    }
+  }
 }
 
 OutputFile text_output(const std::string& name, std::string content) {
