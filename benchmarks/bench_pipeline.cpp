@@ -5,6 +5,7 @@
 
 #include <cmath>
 
+#include "lutdose/case_file.h"
 #include "lutdose/fitting.h"
 #include "lutdose/pipeline.h"
 #include "lutdose/results.h"
@@ -101,6 +102,58 @@ void BM_Patient004FitsAndDoses(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_Patient004FitsAndDoses)->Unit(benchmark::kMicrosecond);
+
+// Full-matrix dose with the GUM budget for one patient-cycle: 6 sources (kidneys, liver, spleen,
+// red marrow, tumour, whole body -> remainder) x every target of the set, every source with fit,
+// CF, RC and volume inputs (and the OpenDose S-value errors where published).
+void BM_DoseMatrixWithGUM(benchmark::State& state, const std::string& phantom) {
+  const std::string data = SRC + "/data";
+  const Nuclide lu = load_nuclide(data, "Lu-177");
+  DoseOptions d;
+  d.phantom = phantom;
+  const DoseCalculator calc(data, lu, d);
+  const bool olinda = phantom.rfind("icrp89", 0) == 0;
+  std::vector<DoseSourceInput> in;
+  const std::vector<std::pair<std::string, double>> vois =
+      olinda ? std::vector<std::pair<std::string, double>>{{"kidneys", 10300}, {"liver", 40500}, {"spleen", 14500},
+                                                           {"red_marrow", 6900}, {"tumour_1", 5400}, {"whole_body", 304000}}
+             : std::vector<std::pair<std::string, double>>{{"kidney_left", 5200}, {"kidney_right", 5100}, {"liver", 40500},
+                                                           {"spleen", 14500}, {"tumour_1", 5400}};
+  for (const auto& [name, tia] : vois) {
+    DoseSourceInput v;
+    v.voi = name;
+    v.tia_MBq_h = tia;
+    v.tia_u_MBq_h = 0.05 * tia;
+    v.mean_volume_mL = name == "tumour_1" ? 20.0 : (name == "whole_body" ? NAN : 200.0);
+    v.calibration = "SPECT";
+    v.u_rel_cf = 0.014;
+    v.u_rel_rc = 0.03;
+    v.dln_rc_dln_volume = 0.1;
+    v.u_rel_volume = 0.05;
+    in.push_back(v);
+  }
+  size_t targets = 0;
+  for (auto _ : state) {
+    auto doses = calc.compute(in, 7400, "bench");
+    targets = doses.targets.size();
+    benchmark::DoNotOptimize(doses.targets.data());
+  }
+  state.counters["targets"] = static_cast<double>(targets);
+  state.counters["sources"] = static_cast<double>(in.size());
+}
+BENCHMARK_CAPTURE(BM_DoseMatrixWithGUM, icrp89_male, std::string("icrp89-male"))->Unit(benchmark::kMicrosecond);
+BENCHMARK_CAPTURE(BM_DoseMatrixWithGUM, icrp110_am, std::string("icrp110-am"))->Unit(benchmark::kMicrosecond);
+
+// Monte Carlo check with 1000 samples: resampled counts, CF, RC, volumes; a refit per VOI and
+// sample; all doses per sample (Patient_004 case, 4 VOIs).
+void BM_MonteCarlo1000_Patient004(benchmark::State& state) {
+  const CaseFile c = load_case_file(SRC + "/examples/snmmi-patient004/case.json");
+  for (auto _ : state) {
+    auto r = run_case(c, SRC + "/data", 1000, 20261124);
+    benchmark::DoNotOptimize(r.cycles.data());
+  }
+}
+BENCHMARK(BM_MonteCarlo1000_Patient004)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 

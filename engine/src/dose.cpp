@@ -67,6 +67,14 @@ DoseCalculator::DoseCalculator(const std::string& data_dir, const Nuclide& nucli
     map_ = load_voi_region_map(data_dir, options_.phantom);
   }
   spheres_ = load_sphere_table(data_dir, options_.sphere_composition);
+  for (size_t i = 0; i < set_.targets.size(); ++i) target_index_[set_.targets[i]] = i;
+  for (size_t i = 0; i < set_.sources.size(); ++i) source_index_[set_.sources[i]] = i;
+  s_dense_.assign(set_.targets.size() * set_.sources.size(), std::numeric_limits<double>::quiet_NaN());
+  for (const auto& [key, value] : set_.s_mGy_per_MBq_s) {
+    const auto t = target_index_.find(key.first), src = source_index_.find(key.second);
+    if (t != target_index_.end() && src != source_index_.end())
+      s_dense_[t->second * set_.sources.size() + src->second] = value;
+  }
   if (options_.cross_scaling == CrossScaling::body_mass &&
       !(options_.body_mass_g > 0 && std::isfinite(options_.body_mass_g)))
     throw_input_error("cross-dose scaling body-mass", "the patient's body mass",
@@ -74,6 +82,22 @@ DoseCalculator::DoseCalculator(const std::string& data_dir, const Nuclide& nucli
   if (options_.cross_scaling == CrossScaling::body_mass && !(set_.body_mass_g > 0))
     throw_input_error("cross-dose scaling body-mass", "the phantom body mass of " + set_.name, "unknown",
                       "an S-value set with a whole_body region");
+}
+
+double DoseCalculator::s_at(const std::string& target, const std::string& source) const {
+  const auto t = target_index_.find(target), src = source_index_.find(source);
+  if (t == target_index_.end() || src == source_index_.end()) return set_.s(target, source);  // throws
+  const double v = s_dense_[t->second * set_.sources.size() + src->second];
+  return std::isnan(v) ? set_.s(target, source) : v;
+}
+
+std::vector<BudgetTerm> uncertainty_budget(const TargetDose& t, const std::vector<std::string>& names,
+                                           const std::vector<double>& u_rel) {
+  std::vector<BudgetTerm> b;
+  for (size_t i = 0; i < t.sensitivity_Gy.size() && i < names.size(); ++i)
+    if (t.sensitivity_Gy[i] != 0) b.push_back({names[i], std::abs(t.sensitivity_Gy[i]) * u_rel[i]});
+  std::sort(b.begin(), b.end(), [](const BudgetTerm& x, const BudgetTerm& y) { return x.u_Gy > y.u_Gy; });
+  return b;
 }
 
 std::vector<std::string> DoseCalculator::mapped_vois() const {
@@ -229,7 +253,7 @@ CycleDoses DoseCalculator::compute(const std::vector<DoseSourceInput>& vois, dou
     }
     voi_mass[i] = t.d.mass_g;
     voi_mass_from_volume[i] = t.volume_mass;
-    targets.push_back(t);
+    targets.push_back(std::move(t));
   }
 
   // Sources.
@@ -279,12 +303,12 @@ CycleDoses DoseCalculator::compute(const std::vector<DoseSourceInput>& vois, dou
   // S(target region <- source), phantom values [mGy/(MBq s)].
   auto s_region = [&](const std::string& target_region, const Source& s) {
     if (s.voi < 0) {  // remainder (Cloutier): S(T<-WB) m_WB/m_RB - sum_h S(T<-h) m_h/m_RB
-      double v = set_.s(target_region, set_.whole_body_source) * m_wb / m_rb;
-      for (const auto& [r, m] : organ_region_mass) v -= set_.s(target_region, r) * m / m_rb;
+      double v = s_at(target_region, set_.whole_body_source) * m_wb / m_rb;
+      for (const auto& [r, m] : organ_region_mass) v -= s_at(target_region, r) * m / m_rb;
       return v;
     }
     double v = 0;
-    for (const auto& [r, w] : s.regions) v += w * set_.s(target_region, r);
+    for (const auto& [r, w] : s.regions) v += w * s_at(target_region, r);
     return v;
   };
 
@@ -336,6 +360,26 @@ CycleDoses DoseCalculator::compute(const std::vector<DoseSourceInput>& vois, dou
     }
   }
 
+  // Self-S of each organ VOI as a function of mass, prepared once (the phantom lookups are slow):
+  // s(m) = a / m + b (m_ref/m)^(2/3), a and b from the scaling rule (organ_self_s).
+  struct SelfScaling {
+    double a = 0, b = 0, m_ref = 1;
+  };
+  std::vector<SelfScaling> self_scaling(n_vois);
+  for (size_t i = 0; i < n_vois; ++i) {
+    if (kind[i] != "organ") continue;
+    const SelfS ref = self_s_value(set_, map_.at(vois[i].voi));
+    const double s_e_ref = nuclide_.local_deposition_s_mGy_per_MBq_s(ref.reference_mass_g);
+    SelfScaling& sc = self_scaling[i];
+    sc.m_ref = ref.reference_mass_g;
+    if (options_.mass_scaling == MassScaling::inverse_mass || ref.s_ref_mGy_per_MBq_s < s_e_ref) {
+      sc.a = ref.s_ref_mGy_per_MBq_s * ref.reference_mass_g;
+    } else {
+      sc.a = s_e_ref * ref.reference_mass_g;
+      sc.b = ref.s_ref_mGy_per_MBq_s - s_e_ref;
+    }
+  }
+
   // The dose function of relative input factors (all 1 at the nominal values).
   struct Factors {
     std::vector<double> fit, rc, volume, svalue;
@@ -368,7 +412,10 @@ CycleDoses DoseCalculator::compute(const std::vector<DoseSourceInput>& vois, dou
         if (static_cast<int>(si) == self_source[ti]) {
           const auto i = static_cast<size_t>(targets[ti].voi);
           const double m = voi_mass[i] * (voi_mass_from_volume[i] ? f.volume[i] : 1.0);
-          s = (targets[ti].d.kind == "tumour" ? tumour_self_s(m, where) : organ_self_s(vois[i].voi, m)) *
+          const SelfScaling& sc = self_scaling[i];
+          s = (targets[ti].d.kind == "tumour"
+                   ? tumour_self_s(m, where)
+                   : sc.a / m + (sc.b != 0 ? sc.b * std::pow(sc.m_ref / m, 2.0 / 3.0) : 0.0)) *
               f.svalue[i] * vois[i].s_factor;
         }
         const double d = tia_source[si] * s * GY_PER_S_UNIT_MBQ_H;
@@ -432,9 +479,11 @@ CycleDoses DoseCalculator::compute(const std::vector<DoseSourceInput>& vois, dou
     const auto dh = eval(hi, nullptr), dl = eval(lo, nullptr);
     sens[k].resize(nt);
     for (size_t ti = 0; ti < nt; ++ti) sens[k][ti] = (dh[ti] - dl[ti]) / (2 * SENSITIVITY_STEP);
-    out.input_u_rel[inputs[k].name] = inputs[k].u_rel;
+    out.input_names.push_back(inputs[k].name);
+    out.input_u_rel.push_back(inputs[k].u_rel);
   }
 
+  out.targets.reserve(nt);
   for (size_t ti = 0; ti < nt; ++ti) {
     auto& d = targets[ti].d;
     d.dose_Gy = dose[ti];
@@ -444,18 +493,15 @@ CycleDoses DoseCalculator::compute(const std::vector<DoseSourceInput>& vois, dou
       (static_cast<int>(si) == self_source[ti] ? d.self_Gy : d.cross_Gy) += contrib[ti][si];
     }
     double u2 = 0;
+    d.sensitivity_Gy.resize(inputs.size());
     for (size_t k = 0; k < inputs.size(); ++k) {
       const double c = sens[k][ti];
-      if (c == 0) continue;
-      d.sensitivity_Gy[inputs[k].name] = c;
-      d.budget.push_back({inputs[k].name, std::abs(c) * inputs[k].u_rel});
+      d.sensitivity_Gy[k] = c;
       u2 += c * c * inputs[k].u_rel * inputs[k].u_rel;
     }
-    std::sort(d.budget.begin(), d.budget.end(),
-              [](const BudgetTerm& a, const BudgetTerm& b) { return a.u_Gy > b.u_Gy; });
     d.dose_u_Gy = std::sqrt(u2);
     if (administered_MBq > 0) d.dose_Gy_per_GBq = d.dose_Gy / (administered_MBq * 1e-3);
-    out.targets.push_back(d);
+    out.targets.push_back(std::move(d));
   }
   return out;
 }

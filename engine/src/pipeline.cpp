@@ -261,16 +261,10 @@ RunResult run_tac_table(const std::vector<TacSeries>& series, const RunOptions& 
                    name.substr(std::char_traits<char>::length(prefix));
         return name;
       };
-      for (auto& t : d.targets) {
-        std::map<std::string, double> renamed;
-        for (const auto& [k, c] : t.sensitivity_Gy) renamed[per_cycle(k)] = c;
-        t.sensitivity_Gy = renamed;
-        for (auto& b : t.budget) b.input = per_cycle(b.input);
-      }
-      std::map<std::string, double> inputs_u;
-      for (const auto& [k, u] : d.input_u_rel) inputs_u[per_cycle(k)] = u;
+      for (auto& name : d.input_names) name = per_cycle(name);
       cycle.doses = std::move(d.targets);
-      cycle.dose_input_u_rel = std::move(inputs_u);
+      cycle.dose_input_names = std::move(d.input_names);
+      cycle.dose_input_u_rel = std::move(d.input_u_rel);
       cycle.remainder_tia_MBq_h = d.remainder_tia_MBq_h;
       cycle.dose_notes = std::move(d.notes);
     }
@@ -285,7 +279,7 @@ RunResult run_tac_table(const std::vector<TacSeries>& series, const RunOptions& 
     std::map<std::string, double> u_rel;
     for (const auto& c : result.cycles) {
       if (c.patient != patient) continue;
-      for (const auto& [k, u] : c.dose_input_u_rel) u_rel[k] = u;
+      for (size_t k = 0; k < c.dose_input_names.size(); ++k) u_rel[c.dose_input_names[k]] = c.dose_input_u_rel[k];
       for (const auto& t : c.doses) {
         auto it = std::find_if(sums.begin(), sums.end(), [&](const CumulativeDose& x) { return x.target == t.target; });
         if (it == sums.end()) {
@@ -294,7 +288,7 @@ RunResult run_tac_table(const std::vector<TacSeries>& series, const RunOptions& 
         }
         it->dose_Gy += t.dose_Gy;
         ++it->cycles;
-        for (const auto& [k, cs] : t.sensitivity_Gy) sens[t.target][k] += cs;
+        for (size_t k = 0; k < t.sensitivity_Gy.size(); ++k) sens[t.target][c.dose_input_names[k]] += t.sensitivity_Gy[k];
       }
     }
     for (auto& x : sums) {

@@ -224,13 +224,14 @@ ordered_json to_json(const RunResult& r, bool include_doses) {
         for (const auto& [src, gy] : d.contributions_Gy) contributions[src] = num(gy);
         dj["contributions_Gy"] = contributions;
         ordered_json budget = ordered_json::array();
-        for (const auto& b : d.budget) budget.push_back({{"input", b.input}, {"u_Gy", num(b.u_Gy)}});
+        for (const auto& b : uncertainty_budget(d, c.dose_input_names, c.dose_input_u_rel))
+          budget.push_back({{"input", b.input}, {"u_Gy", num(b.u_Gy)}});
         dj["uncertainty_budget"] = budget;
         doses.push_back(dj);
       }
       cj["doses"] = doses;
       ordered_json inputs;
-      for (const auto& [name, u] : c.dose_input_u_rel) inputs[name] = num(u);
+      for (size_t k = 0; k < c.dose_input_names.size(); ++k) inputs[c.dose_input_names[k]] = num(c.dose_input_u_rel[k]);
       cj["uncertainty_inputs_rel"] = inputs;
       cj["remainder_tia_MBq_h"] = num(c.remainder_tia_MBq_h);
       cj["dose_notes"] = c.dose_notes;

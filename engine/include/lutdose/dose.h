@@ -118,14 +118,19 @@ struct TargetDose {
   double dose_mc_mean_Gy = std::numeric_limits<double>::quiet_NaN();
   double dose_Gy_per_GBq = std::numeric_limits<double>::quiet_NaN();
   std::vector<std::pair<std::string, double>> contributions_Gy;  //!< per source, in Gy
-  std::vector<BudgetTerm> budget;                                //!< per input, largest first
-  //! d dose_Gy / d x_i for each named relative input x_i (nominal 1), for sums over cycles.
-  std::map<std::string, double> sensitivity_Gy;
+  //! d dose_Gy / d x_i for each relative input x_i (nominal 1) of the cycle, in the order of
+  //! CycleDoses::input_names; the budget term of input i is |c_i| u_i.
+  std::vector<double> sensitivity_Gy;
 };
+
+//! The budget of a target: the nonzero terms |c_i| u_i, largest first.
+std::vector<BudgetTerm> uncertainty_budget(const TargetDose& t, const std::vector<std::string>& names,
+                                           const std::vector<double>& u_rel);
 
 struct CycleDoses {
   std::vector<TargetDose> targets;  //!< VOIs first (input order), then the set's other regions
-  std::map<std::string, double> input_u_rel;  //!< standard uncertainty of each named input
+  std::vector<std::string> input_names;  //!< the named inputs of the GUM budget
+  std::vector<double> input_u_rel;       //!< their relative standard uncertainties
   double remainder_tia_MBq_h = std::numeric_limits<double>::quiet_NaN();
   std::vector<std::string> notes;
 };
@@ -162,6 +167,10 @@ class DoseCalculator {
   SValueSet set_;
   std::map<std::string, VoiRegionMap> map_;
   SphereTable spheres_;
+  // The set's S matrix, dense, for fast lookups: s_dense_[target * n_sources + source].
+  std::map<std::string, size_t> target_index_, source_index_;
+  std::vector<double> s_dense_;
+  double s_at(const std::string& target, const std::string& source) const;
 };
 
 }  // namespace lutdose

@@ -52,7 +52,8 @@ struct CycleResult {
   double administered_MBq = std::numeric_limits<double>::quiet_NaN();
   std::vector<VoiResult> vois;
   std::vector<TargetDose> doses;  //!< every target (VOIs first), empty without dose options
-  std::map<std::string, double> dose_input_u_rel;  //!< the GUM inputs' relative uncertainties
+  std::vector<std::string> dose_input_names;  //!< the GUM inputs (fit:cycle1:liver, cf:P, ...)
+  std::vector<double> dose_input_u_rel;       //!< their relative standard uncertainties
   double remainder_tia_MBq_h = std::numeric_limits<double>::quiet_NaN();
   std::vector<std::string> dose_notes;
   //! How the red-marrow TIA was obtained (null when the marrow method is "none").
