@@ -77,8 +77,9 @@ DoseCalculator::DoseCalculator(const std::string& data_dir, const Nuclide& nucli
   }
   if (options_.cross_scaling == CrossScaling::body_mass &&
       !(options_.body_mass_g > 0 && std::isfinite(options_.body_mass_g)))
-    throw_input_error("cross-dose scaling body-mass", "the patient's body mass",
-                      format_number(options_.body_mass_g), "a body mass > 0 (patient.mass_kg or --body-mass-kg)");
+    throw_input_error("--cross-scaling body-mass (dose.cross_scaling)", "the patient's body mass",
+                      std::isnan(options_.body_mass_g) ? "missing" : format_number(options_.body_mass_g) + " g",
+                      "a body mass > 0 (--body-mass-kg, or patient.mass_kg in a case file)");
   if (options_.cross_scaling == CrossScaling::body_mass && !(set_.body_mass_g > 0))
     throw_input_error("cross-dose scaling body-mass", "the phantom body mass of " + set_.name, "unknown",
                       "an S-value set with a whole_body region");

@@ -200,7 +200,8 @@ def bad_tac_case(ctx, tac_text, file_name, must_mention=(), words=(), extra_args
 
 def case_example_run(ctx):
     # Example through `run`: exit 0, results.json/.csv written, a finite positive dose per input VOI,
-    # Gy/GBq = Gy / 7.2104, the stdout table names every VOI, no leftover temporary files.
+    # Gy/GBq = Gy / 7.2104, the stdout table names every VOI, results.csv has the VOIs' rows then the other
+    # targets' with the JSON doses, no leftover temporary files.
     out = ctx.path("out")
     res = ctx.run("run", "--tac", ctx.example_tac, "--activity-MBq", EXAMPLE_ACTIVITY_MBQ,
                   "--phantom", EXAMPLE_PHANTOM, "--out", out)
@@ -234,10 +235,17 @@ def case_example_run(ctx):
     header = text.split("\n", 1)[0].rstrip("\r")
     if header != CSV_HEADER:
         fail("expected results.csv header\n  %s\ngot\n  %s" % (CSV_HEADER, header), res)
+    # docs/results.md: one row per VOI, then one per other target of the dose schema (fit columns empty).
     rows = list(csv.DictReader(io.StringIO(text)))
     csv_vois = [r["voi"] for r in rows]
-    if sorted(csv_vois) != sorted(vois):
-        fail("expected one results.csv row per VOI %s, got %s" % (sorted(vois), csv_vois), res)
+    others = [d["target"] for d in cyc.get("doses", []) if d["target"] not in vois]
+    if sorted(csv_vois[:len(vois)]) != sorted(vois) or csv_vois[len(vois):] != others:
+        fail("expected results.csv rows: one per VOI %s, then the other targets of results.json (%d: %s...), "
+             "got %s..." % (sorted(vois), len(others), others[:3], csv_vois[:len(vois) + 3]), res)
+    for r in rows[len(vois):]:
+        if r["function"] or r["tia_MBq_h"]:
+            fail("expected empty fit columns in the results.csv row of target %s, got function %r tia %r"
+                 % (r["voi"], r["function"], r["tia_MBq_h"]), res)
     for r in rows:
         if not rel_close(float(r["dose_Gy"]), doses[r["voi"]]["dose_Gy"], 1e-6):
             fail("results.csv dose_Gy of %s is %s; expected the results.json value %r"
@@ -1058,6 +1066,356 @@ def case_case_with_tac(ctx):
     expect_bad_input(ctx, res, out, must_mention=("--tac",), what="case file and --tac")
 
 
+# ----------------------------------------------------------------------------- doses: MIRD schema, S-value tables,
+# marrow, Monte Carlo
+
+SYNTHETIC_VOIS = ("kidneys", "liver", "spleen", "tumour_1", "red_marrow")
+
+
+def synthetic_case_path(ctx):
+    return os.path.join(ctx.source, "examples", "synthetic-two-cycles", "case.json")
+
+
+def synthetic_case(ctx):
+    """The synthetic two-cycle case file as a dict (a fresh copy each call)."""
+    with open(synthetic_case_path(ctx), encoding="utf-8") as f:
+        return json.load(f)
+
+
+def _number(x):
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _cycles(doc, n, res):
+    try:
+        patients = doc["patients"]
+        if len(patients) != 1 or len(patients[0]["cycles"]) != n:
+            fail("expected exactly one patient with %d cycles, got %d patient(s) with %s cycle(s)"
+                 % (n, len(patients), [len(p.get("cycles", [])) for p in patients]), res)
+        return patients[0], patients[0]["cycles"]
+    except (KeyError, TypeError, IndexError) as e:
+        fail("results JSON lacks patients[0].cycles: %r" % e, res)
+
+
+def _published_intervals(path, organ_pred, res=None):
+    """(source_id, statistic, value text, lo, hi) of the published rows whose organ satisfies organ_pred, in Gy/GBq:
+    mean±SD gives [mean-SD, mean+SD], a range 'a-b' in brackets or parentheses gives [a, b], a bare number [v, v]."""
+    out = []
+    with open(path, encoding="utf-8", newline="") as f:
+        for row in csv.DictReader(f):
+            if not organ_pred(row["organ"].strip().lower()):
+                continue
+            if row["unit"].strip() not in ("mGy/MBq", "Gy/GBq"):
+                continue  # cumulative limits in Gy, values per 7.4 GBq: not comparable per GBq as written
+            if not row["radiopharmaceutical"].startswith("177Lu-DOTATATE"):
+                continue
+            text = row["value"].strip()
+            m = re.match(r"^\s*([0-9.]+)\s*(?:±\s*([0-9.]+))?", text)
+            if not m:
+                fail("could not read the published value %r in %s" % (text, path), res)
+            v = float(m.group(1))
+            if m.group(2):
+                out.append((row["source_id"], row["statistic"], text, v - float(m.group(2)), v + float(m.group(2))))
+            else:
+                out.append((row["source_id"], row["statistic"], text, v, v))
+            r = re.search(r"[\[(]\s*([0-9.]+)\s*-\s*([0-9.]+)\s*[\])]", text)
+            if r:
+                out.append((row["source_id"], row["statistic"] + " (range)", text, float(r.group(1)),
+                            float(r.group(2))))
+    return out
+
+
+def case_synthetic_two_cycles(ctx):
+    # Synthetic two-cycle example: cumulative doses = sum of the cycles (1e-12); red marrow 0.02-0.07 Gy/GBq
+    # (published); remainder TIA > 0; liver, spleen, tumour TIAs within 0.5 % and kidneys within 1 % of true_tia.json.
+    out = ctx.path("out")
+    res = ctx.run("run", synthetic_case_path(ctx), "--out", out, "--quiet")
+    expect_exit(res, 0, "run examples/synthetic-two-cycles/case.json")
+    doc = load_json_file(os.path.join(out, "results.json"), res)
+    patient, cycles = _cycles(doc, 2, res)
+    with open(os.path.join(ctx.source, "examples", "synthetic-two-cycles", "true_tia.json"), encoding="utf-8") as f:
+        true_tia = json.load(f)
+    per_cycle = []
+    for c in cycles:
+        cn = c.get("cycle")
+        doses = by_name(c.get("doses", []), "target", res)
+        vois = by_name(c.get("vois", []), "name", res)
+        for v in SYNTHETIC_VOIS:
+            if v not in doses or not _number(doses[v].get("dose_Gy")):
+                fail("cycle %s: expected a finite dose_Gy for target %s, targets are %s" % (cn, v, sorted(doses)), res)
+        rm = doses["red_marrow"].get("dose_Gy_per_GBq")
+        if not _number(rm) or not 0.02 <= rm <= 0.07:
+            fail("cycle %s: expected red_marrow dose_Gy_per_GBq within the published 0.02-0.07 Gy/GBq "
+                 "(../shared/data/published_doses), got %r" % (cn, rm), res)
+        rb = c.get("remainder_tia_MBq_h")
+        if not _number(rb) or rb <= 0:
+            fail("cycle %s: expected remainder_tia_MBq_h > 0 (whole_body VOI), got %r" % (cn, rb), res)
+        for v, tol in (("liver", 0.005), ("spleen", 0.005), ("tumour_1", 0.005), ("kidneys", 0.01)):
+            tia = vois.get(v, {}).get("tia_MBq_h")
+            if not _number(tia) or not rel_close(tia, true_tia[v], tol):
+                fail("cycle %s: expected tia_MBq_h of %s within %g %% of the generating %.10g (true_tia.json), got %r"
+                     % (cn, v, tol * 100, true_tia[v], tia), res)
+        per_cycle.append(doses)
+    cum = by_name(patient.get("cumulative", {}).get("doses", []), "target", res)
+    for v in SYNTHETIC_VOIS:
+        if v not in cum:
+            fail("expected patients[0].cumulative.doses to have target %s, it has %s" % (v, sorted(cum)), res)
+        if cum[v].get("cycles") != 2:
+            fail("expected cumulative %s to count cycles == 2, got %r" % (v, cum[v].get("cycles")), res)
+        total = per_cycle[0][v]["dose_Gy"] + per_cycle[1][v]["dose_Gy"]
+        got = cum[v].get("dose_Gy")
+        if not _number(got) or not rel_close(got, total, 1e-12):
+            fail("expected cumulative dose_Gy of %s = %.17g + %.17g = %.17g (rel 1e-12), got %r"
+                 % (v, per_cycle[0][v]["dose_Gy"], per_cycle[1][v]["dose_Gy"], total, got), res)
+        if not _number(cum[v].get("dose_u_Gy")) or cum[v]["dose_u_Gy"] <= 0:
+            fail("expected a finite cumulative dose_u_Gy > 0 for %s, got %r" % (v, cum[v].get("dose_u_Gy")), res)
+
+
+def case_patient004_published_ranges(ctx):
+    # Patient_004 case: both kidneys' Gy/GBq inside the union of the published kidney mean±SD/range intervals;
+    # liver within 0.27±2x0.05, spleen below 1.17-0.14 (as docs/validation.md §4 states).
+    path = os.path.join(ctx.source, "..", "shared", "data", "published_doses",
+                        "lu177_dotatate_published_organ_doses.csv")
+    if not os.path.isfile(path):
+        fail("reference file %s not found" % path)
+    res, doc = _run_example_case(ctx, ctx.path("out"))
+    doses = by_name(single_cycle(doc, res).get("doses", []), "target", res)
+    per = {}
+    for v in ("kidney_left", "kidney_right", "liver", "spleen"):
+        g = doses.get(v, {}).get("dose_Gy_per_GBq")
+        if not _number(g) or g <= 0:
+            fail("expected a finite dose_Gy_per_GBq > 0 for %s, got %r" % (v, g), res)
+        per[v] = g
+    kidneys = _published_intervals(path, lambda o: o == "kidneys", res)
+    if len(kidneys) < 3:
+        fail("expected several published kidney values in %s, found %s" % (path, kidneys))
+    for v in ("kidney_left", "kidney_right"):
+        if not any(lo <= per[v] <= hi for _, _, _, lo, hi in kidneys):
+            fail("expected %s = %.4g Gy/GBq inside one of the published kidney intervals %s"
+                 % (v, per[v], ["%s %s: [%.3g, %.3g]" % (s, st, lo, hi) for s, st, _, lo, hi in kidneys]), res)
+    for organ, want in (("liver", "0.27±0.05"), ("spleen", "1.17±0.14")):
+        rows = [r for r in _published_intervals(path, lambda o, organ=organ: o == organ, res) if r[0] == "S1"]
+        if len(rows) != 1 or rows[0][2] != want:
+            fail("expected one S1 (planar, Clin Nucl Med 2013) %s row valued %s in %s, got %s"
+                 % (organ, want, path, rows))
+    liver_lo, liver_hi = 0.27 - 2 * 0.05, 0.27 + 2 * 0.05
+    if not liver_lo <= per["liver"] <= liver_hi:
+        fail("expected the liver's %.4g Gy/GBq within 0.27 ± 2 SD (0.05) = [%.2f, %.2f] (docs: within about 1 SD)"
+             % (per["liver"], liver_lo, liver_hi), res)
+    if not per["spleen"] < 1.17 - 0.14:
+        fail("expected the spleen's %.4g Gy/GBq below the planar 1.17 ± 0.14 (i.e. < 1.03; CT mass 1.7 x the "
+             "phantom's, docs/validation.md §4)" % per["spleen"], res)
+
+
+# A user S-value table: liver, spleen and whole_body, every target from every source; S in mGy/(MBq s).
+USER_SV_MASS = {"liver": 1800.0, "spleen": 150.0, "whole_body": 73000.0}
+USER_SV = {("liver", "liver"): 1.4e-5, ("liver", "spleen"): 2.0e-7, ("liver", "whole_body"): 5.0e-7,
+           ("spleen", "liver"): 2.1e-7, ("spleen", "spleen"): 1.6e-4, ("spleen", "whole_body"): 5.2e-7,
+           ("whole_body", "liver"): 3.3e-7, ("whole_body", "spleen"): 3.4e-7, ("whole_body", "whole_body"): 3.5e-7}
+
+
+def user_svalue_text(skip=None, override=None):
+    """The user table as CSV text (pairs in target-major order), without the pair `skip`, with `override` values."""
+    lines = ["target,source,s_mGy_per_MBq_s,target_mass_g"]
+    for (t, s), v in USER_SV.items():
+        if (t, s) == skip:
+            continue
+        text = (override or {}).get((t, s), repr(v))
+        lines.append("%s,%s,%s,%s" % (t, s, text, repr(USER_SV_MASS[t])))
+    return "\n".join(lines) + "\n"
+
+
+USER_SV_TAC = ("voi,time_h,activity_MBq,mass_g\n"
+               "liver,4,300,1800\nliver,24,260,1800\nliver,72,190,1800\nliver,144,110,1800\n"
+               "spleen,4,60,150\nspleen,24,58,150\nspleen,72,40,150\nspleen,144,22,150\n"
+               "whole_body,4,2000,\nwhole_body,24,1500,\nwhole_body,72,900,\nwhole_body,144,400,\n")
+
+
+def case_user_svalue_table(ctx):
+    # --svalues with --mass-scaling inverse-mass at the table's masses: every target's dose (liver, spleen,
+    # whole_body region) = 3.6 x sum over liver, spleen and the remainder (Cloutier) of TIA x S; phantom "user".
+    table = ctx.write("my_svalues.csv", user_svalue_text())
+    tac = ctx.write("tac_user.csv", USER_SV_TAC)
+    out = ctx.path("out")
+    res = ctx.run("run", "--tac", tac, "--activity-MBq", "7000", "--svalues", table, "--mass-scaling", "inverse-mass",
+                  "--out", out, "--quiet")
+    expect_exit(res, 0, "run --svalues")
+    doc = load_json_file(os.path.join(out, "results.json"), res)
+    ph = doc.get("options", {}).get("dose", {}).get("phantom")
+    if ph != "user":
+        fail("expected options.dose.phantom 'user' with --svalues, got %r" % ph, res)
+    cyc = single_cycle(doc, res)
+    vois = by_name(cyc.get("vois", []), "name", res)
+    tia = {}
+    for v in ("liver", "spleen", "whole_body"):
+        t = vois.get(v, {}).get("tia_MBq_h")
+        if not _number(t) or t <= 0:
+            fail("expected a finite tia_MBq_h > 0 for %s, got %r" % (v, t), res)
+        tia[v] = t
+    tia_rb = tia["whole_body"] - tia["liver"] - tia["spleen"]
+    if not _number(cyc.get("remainder_tia_MBq_h")) or not rel_close(cyc["remainder_tia_MBq_h"], tia_rb, 1e-9):
+        fail("expected remainder_tia_MBq_h = TIA(whole_body) - TIA(liver) - TIA(spleen) = %.10g, got %r"
+             % (tia_rb, cyc.get("remainder_tia_MBq_h")), res)
+    m_rb = USER_SV_MASS["whole_body"] - USER_SV_MASS["liver"] - USER_SV_MASS["spleen"]
+    doses = by_name(cyc.get("doses", []), "target", res)
+    for target, kind in (("liver", "organ"), ("spleen", "organ"), ("whole_body", "region")):
+        s_rb = (USER_SV[(target, "whole_body")] * USER_SV_MASS["whole_body"]
+                - USER_SV[(target, "liver")] * USER_SV_MASS["liver"]
+                - USER_SV[(target, "spleen")] * USER_SV_MASS["spleen"]) / m_rb
+        parts = {"liver": 3.6 * tia["liver"] * USER_SV[(target, "liver")],
+                 "spleen": 3.6 * tia["spleen"] * USER_SV[(target, "spleen")],
+                 "remainder": 3.6 * tia_rb * s_rb}
+        expected = sum(parts.values())
+        d = doses.get(target)
+        if d is None:
+            fail("expected a dose entry for target %s, targets are %s" % (target, sorted(doses)), res)
+        if d.get("kind") != kind:
+            fail("expected target %s of kind %r, got %r" % (target, kind, d.get("kind")), res)
+        if not _number(d.get("dose_Gy")) or not rel_close(d["dose_Gy"], expected, 1e-9):
+            fail("expected dose_Gy of %s = 3.6 x (TIA_liver S(%s<-liver) + TIA_spleen S(%s<-spleen) + TIA_RB S_RB) "
+                 "= %.10g (rel 1e-9), got %r" % (target, target, target, expected, d.get("dose_Gy")), res)
+        contrib = d.get("contributions_Gy", {})
+        for src, want in parts.items():
+            if not _number(contrib.get(src)) or not rel_close(contrib[src], want, 1e-9):
+                fail("expected contributions_Gy[%s] of %s = %.10g, got %r" % (src, target, want, contrib.get(src)), res)
+
+
+def case_info_svalues(ctx):
+    # `info svalues` lists the 4 phantoms; `info svalues --phantom icrp89-male` lists red_marrow, whole_body and
+    # the region "Red Marrow"; both exit 0.
+    res = ctx.run("info", "svalues")
+    expect_exit(res, 0, "lutdose info svalues")
+    for p in PHANTOMS:
+        if not mentions_word(res.stdout, p):
+            fail("expected `lutdose info svalues` to list phantom %s" % p, res)
+    res = ctx.run("info", "svalues", "--phantom", "icrp89-male")
+    expect_exit(res, 0, "lutdose info svalues --phantom icrp89-male")
+    for s in ("red_marrow", "whole_body"):
+        if not mentions_word(res.stdout, s):
+            fail("expected `lutdose info svalues --phantom icrp89-male` to list the VOI name %s" % s, res)
+    if "Red Marrow" not in res.stdout:
+        fail("expected `lutdose info svalues --phantom icrp89-male` to list the region 'Red Marrow'", res)
+
+
+def case_monte_carlo_option(ctx):
+    # --mc-samples 200 --mc-seed 7: dose_u_mc_Gy for every VOI target, a monte_carlo block with 200 samples;
+    # the same seed gives a byte-identical results.json, another seed different dose_u_mc_Gy.
+    runs = {}
+    for name, seed in (("a", 7), ("b", 7), ("c", 8)):
+        out = ctx.path("out_" + name)
+        res = ctx.run("run", example_case_path(ctx), "--out", out, "--quiet", "--mc-samples", "200", "--mc-seed", seed)
+        expect_exit(res, 0, "run the example case with --mc-samples 200 --mc-seed %d" % seed)
+        with open(os.path.join(out, "results.json"), "rb") as f:
+            raw = f.read()
+        runs[name] = (res, raw, load_json_file(os.path.join(out, "results.json"), res))
+    res, _, doc = runs["a"]
+    cyc = single_cycle(doc, res)
+    mc = cyc.get("monte_carlo")
+    if not isinstance(mc, dict) or mc.get("samples") != 200:
+        fail("expected a cycle monte_carlo block with samples 200, got %r" % mc, res)
+    doses = by_name(cyc.get("doses", []), "target", res)
+    vois = tac_vois(ctx.example_tac)
+    for v in vois:
+        u = doses.get(v, {}).get("dose_u_mc_Gy")
+        if not _number(u) or u <= 0:
+            fail("expected a finite dose_u_mc_Gy > 0 for VOI target %s, got %r" % (v, u), res)
+    if runs["a"][1] != runs["b"][1]:
+        fail("expected two runs with --mc-seed 7 to write byte-identical results.json, they differ", runs["b"][0])
+    other = by_name(single_cycle(runs["c"][2], runs["c"][0]).get("doses", []), "target", runs["c"][0])
+    same = [v for v in vois if other.get(v, {}).get("dose_u_mc_Gy") == doses[v]["dose_u_mc_Gy"]]
+    if same:
+        fail("expected --mc-seed 8 to give different dose_u_mc_Gy than --mc-seed 7, equal for %s" % same, runs["c"][0])
+
+
+def case_svalues_missing_pair(ctx):
+    # A user S-value table without liver <- spleen: exit 2, message names the file, the target and the source.
+    table = ctx.write("sv_missing.csv", user_svalue_text(skip=("liver", "spleen")))
+    tac = ctx.write("tac_user.csv", USER_SV_TAC)
+    out = ctx.path("out_not_created")
+    res = ctx.run("run", "--tac", tac, "--activity-MBq", "7000", "--svalues", table, "--out", out)
+    expect_bad_input(ctx, res, out, file_name="sv_missing.csv", words=("liver", "spleen"))
+    if not any(mentions_word(ln, "liver") and mentions_word(ln, "spleen") and "sv_missing.csv" in ln
+               for ln in res.stderr.split("\n")):
+        fail("expected one line naming sv_missing.csv, the target liver and the source spleen", res)
+
+
+def case_svalues_negative_entry(ctx):
+    # A user S-value table with S(spleen <- liver) = -2.5e-7 on line 5: exit 2, message names file, line and value.
+    table = ctx.write("sv_negative.csv", user_svalue_text(override={("spleen", "liver"): "-2.5e-7"}))
+    with open(table, encoding="utf-8") as f:
+        line = next(i for i, ln in enumerate(f, 1) if "-2.5e-7" in ln)
+    tac = ctx.write("tac_user.csv", USER_SV_TAC)
+    out = ctx.path("out_not_created")
+    res = ctx.run("run", "--tac", tac, "--activity-MBq", "7000", "--svalues", table, "--out", out)
+    expect_bad_input(ctx, res, out, file_name="sv_negative.csv", words=("-2.5e-7",))
+    if not re.search(r"(sv_negative\.csv:%d\b|line\s*%d\b)" % (line, line), res.stderr):
+        fail("expected the message to name line %d of sv_negative.csv" % line, res)
+
+
+def case_marrow_blood_without_blood(ctx):
+    # Marrow method "blood" but no blood samples in cycle 1: exit 2, message names the file, cycle 1 and blood.
+    c = synthetic_case(ctx)
+    del c["cycles"][0]["blood"]
+    res = bad_case_file(ctx, c, "no_blood.json", [])
+    if not any("no_blood.json" in ln and mentions_word(ln, "blood") and re.search(r"cycle\W*1\b", ln)
+               for ln in res.stderr.split("\n")):
+        fail("expected a line naming no_blood.json, cycle 1 and the missing blood samples", res)
+
+
+def case_marrow_image_without_fraction(ctx):
+    # Marrow method "image" without l2l4_fraction: exit 2, message names dose.marrow.l2l4_fraction as missing.
+    c = synthetic_case(ctx)
+    c["dose"]["marrow"] = {"method": "image"}
+    bad_case_file(ctx, c, "image_no_fraction.json", [("dose.marrow.l2l4_fraction", ("missing",))])
+
+
+def case_whole_body_below_organs(ctx):
+    # whole_body activities x 0.1 (TIA below the organs' sum): exit 2, message names the whole-body TIA value.
+    res_good = ctx.run("run", synthetic_case_path(ctx), "--out", ctx.path("good"), "--quiet")
+    expect_exit(res_good, 0, "run the synthetic example")
+    _, cycles = _cycles(load_json_file(ctx.path("good", "results.json"), res_good), 2, res_good)
+    wb = by_name(cycles[0].get("vois", []), "name", res_good).get("whole_body", {}).get("tia_MBq_h")
+    if not _number(wb):
+        fail("expected a whole_body VOI with a TIA in cycle 1 of the synthetic example, got %r" % wb, res_good)
+    c = synthetic_case(ctx)
+    for cy in c["cycles"]:
+        for tp in cy["timepoints"]:
+            if "whole_body" in tp["vois"]:
+                tp["vois"]["whole_body"]["activity_MBq"] *= 0.1
+    res = bad_case_file(ctx, c, "whole_body_low.json", [])
+    lines = [ln for ln in res.stderr.split("\n") if re.search(r"whole[-_ ]body", ln, re.I)]
+    nums = [float(x) for ln in lines for x in re.findall(r"[-+]?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?", ln)]
+    if not any(rel_close(x, 0.1 * wb, 1e-6) for x in nums):
+        fail("expected a line about the whole-body TIA naming its value %.10g MBq h (0.1 x %.10g)"
+             % (0.1 * wb, wb), res)
+
+
+def case_whole_body_without_source(ctx):
+    # A whole_body VOI with icrp110-am (no whole-body source): exit 2, message names whole_body and icrp110-am.
+    res = bad_tac_case(ctx, GOOD_LIVER_3 + "whole_body,4,3000\nwhole_body,24,2000\nwhole_body,96,900\n",
+                       "whole_body_am.csv", words=("whole_body", "icrp110-am"))
+    if "whole-body source" not in res.stderr and "whole_body source" not in res.stderr:
+        fail("expected the message to say that icrp110-am has no whole-body source", res)
+
+
+def case_overlapping_vois(ctx):
+    # kidneys and kidney_left in one table (the same activity twice): exit 2, message names both VOIs.
+    res = bad_tac_case(ctx, "voi,time_h,activity_MBq\nkidneys,4,30\nkidneys,24,25\nkidneys,96,15\n"
+                            "kidney_left,4,15\nkidney_left,24,12\nkidney_left,96,7\n",
+                       "overlap.csv", words=("kidneys", "kidney_left"))
+    if "overlap" not in res.stderr:
+        fail("expected the message to say that the VOIs overlap", res)
+
+
+def case_cross_scaling_without_body_mass(ctx):
+    # --cross-scaling body-mass with --tac but no --body-mass-kg: exit 2, message names body-mass and --body-mass-kg.
+    tac = ctx.write("good.csv", GOOD_LIVER_3)
+    out = ctx.path("out_not_created")
+    res = ctx.run("run", "--tac", tac, "--activity-MBq", "7000", "--phantom", "icrp89-male", "--out", out,
+                  "--cross-scaling", "body-mass")
+    expect_bad_input(ctx, res, out, must_mention=("--body-mass-kg",), words=("body-mass",))
+
+
 # ----------------------------------------------------------------------------- driver
 
 CASES = {
@@ -1112,6 +1470,19 @@ CASES = {
     "case_all_problems_at_once": case_case_all_problems_at_once,
     "case_with_tac_only_option": case_case_with_tac_only_option,
     "case_with_tac": case_case_with_tac,
+    "synthetic_two_cycles": case_synthetic_two_cycles,
+    "patient004_published_ranges": case_patient004_published_ranges,
+    "user_svalue_table": case_user_svalue_table,
+    "info_svalues": case_info_svalues,
+    "monte_carlo_option": case_monte_carlo_option,
+    "svalues_missing_pair": case_svalues_missing_pair,
+    "svalues_negative_entry": case_svalues_negative_entry,
+    "marrow_blood_without_blood": case_marrow_blood_without_blood,
+    "marrow_image_without_fraction": case_marrow_image_without_fraction,
+    "whole_body_below_organs": case_whole_body_below_organs,
+    "whole_body_without_source": case_whole_body_without_source,
+    "overlapping_vois": case_overlapping_vois,
+    "cross_scaling_without_body_mass": case_cross_scaling_without_body_mass,
 }
 
 
