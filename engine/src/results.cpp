@@ -227,6 +227,15 @@ ordered_json to_json(const RunResult& r, bool include_doses) {
         for (const auto& b : uncertainty_budget(d, c.dose_input_names, c.dose_input_u_rel))
           budget.push_back({{"input", b.input}, {"u_Gy", num(b.u_Gy)}});
         dj["uncertainty_budget"] = budget;
+        // Per-point part for a VOI target: each point's own uncertainty through its TIA.
+        for (const auto& v : c.vois) {
+          if (v.tac.voi != d.target || v.fit.selected < 0 || v.tac.activity_u_MBq.size() == 0) continue;
+          const auto& chosen = v.fit.candidates[static_cast<size_t>(v.fit.selected)];
+          if (chosen.tia_dy.size() != v.tac.activity_u_MBq.size() || !(v.fit.tia_MBq_h > 0)) continue;
+          const double gy_per_tia = d.self_Gy / v.fit.tia_MBq_h;
+          dj["dose_u_by_point_Gy"] =
+              vec(chosen.tia_dy.cwiseProduct(v.tac.activity_u_MBq).cwiseAbs() * gy_per_tia);
+        }
         doses.push_back(dj);
       }
       cj["doses"] = doses;
