@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <functional>
+#include <optional>
 #include <random>
 
 #include "lutdose/error.h"
@@ -11,6 +13,51 @@
 namespace lutdose {
 
 namespace {
+
+// The activity of a source over time, for dose-rate curves (BED): a sum of exponentials when the
+// source's fit is one, else a general function (trapezoid TACs).
+struct ActivityCurve {
+  std::vector<double> c_MBq, k_per_h;  // sum c e^{-k t}
+  std::function<double(double)> general;  // when not a sum of exponentials
+  std::vector<double> scales_h;           // time scales for numerical integration
+  bool exponential() const { return !general; }
+  double operator()(double t) const {
+    if (general) return general(t);
+    double a = 0;
+    for (size_t i = 0; i < c_MBq.size(); ++i) a += c_MBq[i] * std::exp(-k_per_h[i] * t);
+    return a;
+  }
+};
+
+ActivityCurve curve_of(const TacFit& fit, const TacSeries& tac, const FitOptions& o, double lambda_p) {
+  ActivityCurve c;
+  if (fit.selected >= 0) {
+    const auto& cand = fit.candidates[static_cast<size_t>(fit.selected)];
+    Eigen::VectorXd coef, k;
+    models::find_exponential(cand.function)->terms_of(cand.parameters, lambda_p, coef, k);
+    for (Eigen::Index i = 0; i < coef.size(); ++i) {
+      c.c_MBq.push_back(coef(i));
+      c.k_per_h.push_back(k(i));
+      c.scales_h.push_back(1.0 / k(i));
+    }
+    return c;
+  }
+  // Trapezoid: the head rule from 0 to t1, linear between points, physical decay after the last.
+  const Eigen::VectorXd t = tac.time_h, y = tac.activity_MBq;
+  const bool linear_head = o.trapezoid_head == TrapezoidHead::linear;
+  c.general = [t, y, linear_head, lambda_p](double time) {
+    const Eigen::Index n = t.size();
+    if (time <= t(0)) return linear_head ? y(0) * time / t(0) : y(0);
+    if (time >= t(n - 1)) return y(n - 1) * std::exp(-lambda_p * (time - t(n - 1)));
+    Eigen::Index i = 0;
+    while (t(i + 1) < time) ++i;
+    return y(i) + (y(i + 1) - y(i)) * (time - t(i)) / (t(i + 1) - t(i));
+  };
+  for (Eigen::Index i = 0; i < t.size(); ++i) c.scales_h.push_back(std::max(t(i), 0.1));
+  c.scales_h.push_back(1.0 / lambda_p);
+  return c;
+}
+
 double mean_of_given(const std::vector<double>& v) {
   double s = 0;
   int n = 0;
@@ -44,7 +91,8 @@ DoseSourceInput dose_input(const VoiResult& v) {
 
 // The red-marrow source (methods.md §6.5) from blood samples or from an L2-L4 VOI.
 void add_marrow(const DoseCalculator& dose, const RunOptions& options, double lambda_p, CycleResult& cycle,
-                std::vector<DoseSourceInput>& inputs, const std::string& where) {
+                std::vector<DoseSourceInput>& inputs, const std::string& where,
+                std::map<std::string, ActivityCurve>& curves) {
   const MarrowOptions& m = dose.options().marrow;
   if (m.method == "none") return;
   for (const auto& in : inputs)
@@ -93,6 +141,17 @@ void add_marrow(const DoseCalculator& dose, const RunOptions& options, double la
                                                                          : nlohmann::ordered_json(nullptr);
     block["rmblr"] = rmblr;
     block["rmblr_source"] = rmblr_source;
+    TacSeries blood_tac;
+    blood_tac.time_h = t;
+    blood_tac.activity_MBq = c;
+    ActivityCurve curve = curve_of(fit, blood_tac, options.fit, lambda_p);
+    for (auto& a : curve.c_MBq) a *= rmblr * mass;
+    if (curve.general) {
+      auto g = curve.general;
+      const double factor = rmblr * mass;
+      curve.general = [g, factor](double time) { return factor * g(time); };
+    }
+    curves["red_marrow"] = curve;
   } else {  // image
     auto it = std::find_if(inputs.begin(), inputs.end(),
                            [&](const DoseSourceInput& in) { return in.voi == m.l2l4_voi; });
@@ -101,6 +160,14 @@ void add_marrow(const DoseCalculator& dose, const RunOptions& options, double la
                         "a VOI named " + m.l2l4_voi + " (the L2-L4 marrow) in the cycle");
     rm = *it;
     inputs.erase(it);
+    ActivityCurve curve = curves.at(m.l2l4_voi);
+    for (auto& a : curve.c_MBq) a /= m.l2l4_fraction;
+    if (curve.general) {
+      auto g = curve.general;
+      const double f = m.l2l4_fraction;
+      curve.general = [g, f](double time) { return g(time) / f; };
+    }
+    curves["red_marrow"] = curve;
     rm.tia_MBq_h /= m.l2l4_fraction;
     rm.tia_u_MBq_h /= m.l2l4_fraction;
     block["l2l4_voi"] = m.l2l4_voi;
@@ -196,6 +263,87 @@ void monte_carlo(const DoseCalculator& dose, const RunOptions& options, double l
   cycle.monte_carlo = mc;
 }
 
+// BED and EQD2 of every target with tissue parameters (methods.md §7.1): the target's dose-rate
+// curve is sum over sources of (contribution / TIA) x A_source(t) [Gy/h]; closed form when every
+// source is a sum of exponentials, numerical integration otherwise.
+void add_bed(const TissueTable& tissue, const std::map<std::string, ActivityCurve>& curves, CycleResult& cycle,
+             double lambda_p) {
+  // The remainder's activity: whole body minus the organ sources (tumours stay in it).
+  std::map<std::string, ActivityCurve> all = curves;
+  if (!std::isnan(cycle.remainder_tia_MBq_h) && curves.count("whole_body")) {
+    std::vector<std::string> organs;
+    for (const auto& d : cycle.doses)
+      if (d.kind == "organ" && curves.count(d.target)) organs.push_back(d.target);
+    ActivityCurve rb;
+    bool exponential = curves.at("whole_body").exponential();
+    for (const auto& o : organs) exponential = exponential && curves.at(o).exponential();
+    if (exponential) {
+      rb = curves.at("whole_body");
+      for (const auto& o : organs)
+        for (size_t i = 0; i < curves.at(o).c_MBq.size(); ++i) {
+          rb.c_MBq.push_back(-curves.at(o).c_MBq[i]);
+          rb.k_per_h.push_back(curves.at(o).k_per_h[i]);
+        }
+    } else {
+      const ActivityCurve wb = curves.at("whole_body");
+      std::vector<ActivityCurve> parts;
+      for (const auto& o : organs) parts.push_back(curves.at(o));
+      rb.general = [wb, parts](double t) {
+        double a = wb(t);
+        for (const auto& p : parts) a -= p(t);
+        return a;
+      };
+    }
+    for (const auto& [name, c] : curves)
+      rb.scales_h.insert(rb.scales_h.end(), c.scales_h.begin(), c.scales_h.end());
+    all["remainder"] = rb;
+  }
+  std::map<std::string, double> tia;
+  for (const auto& v : cycle.vois) tia[v.tac.voi] = v.fit.tia_MBq_h;
+  if (!cycle.marrow.is_null()) tia["red_marrow"] = cycle.marrow.value("tia_MBq_h", 0.0);
+  if (!std::isnan(cycle.remainder_tia_MBq_h)) tia["remainder"] = cycle.remainder_tia_MBq_h;
+  for (auto& d : cycle.doses) {
+    const TissueParameters* p = tissue.find(d.target);
+    if (!p || !(d.dose_Gy > 0)) continue;
+    ExpSum rate;
+    std::vector<std::pair<double, const ActivityCurve*>> parts;  // (Gy per MBq h, curve)
+    bool exponential = true;
+    std::vector<double> scales{1.0 / lambda_p};
+    for (const auto& [source, gy] : d.contributions_Gy) {
+      if (!all.count(source) || !tia.count(source) || tia[source] == 0) continue;
+      const double g = gy / tia[source];
+      const ActivityCurve& c = all.at(source);
+      parts.emplace_back(g, &c);
+      exponential = exponential && c.exponential();
+      scales.insert(scales.end(), c.scales_h.begin(), c.scales_h.end());
+      for (size_t i = 0; i < c.c_MBq.size(); ++i) {
+        rate.a_Gy_per_h.push_back(g * c.c_MBq[i]);
+        rate.lambda_per_h.push_back(c.k_per_h[i]);
+      }
+    }
+    if (parts.empty()) continue;
+    BedResult b;
+    if (exponential) {
+      b = bed_closed_form(rate, *p);
+      d.bed_method = "closed form (sum of exponentials)";
+    } else {
+      b = bed_numeric([&parts](double t) {
+                        double r = 0;
+                        for (const auto& [g, c] : parts) r += g * (*c)(t);
+                        return r;
+                      },
+                      std::numeric_limits<double>::infinity(), *p, scales);
+      d.bed_method = "numerical (Boost.Odeint, Dormand-Prince)";
+    }
+    // BED scales with the dose actually reported (the curve integrates to it up to rounding)
+    d.bed_g = b.g;
+    d.bed_Gy = bed_from_dose(d.dose_Gy, b.g, p->alpha_beta_Gy);
+    d.eqd2_Gy = eqd2(d.bed_Gy, p->alpha_beta_Gy);
+    d.alpha_beta_Gy = p->alpha_beta_Gy;
+    d.repair_half_time_h = p->repair_half_time_h;
+  }
+}
+
 }  // namespace
 
 RunResult run_tac_table(const std::vector<TacSeries>& series, const RunOptions& options,
@@ -216,6 +364,12 @@ RunResult run_tac_table(const std::vector<TacSeries>& series, const RunOptions& 
     result.svalue_set_description = dose->svalue_set().description;
   }
   const double lambda_p = result.nuclide.lambda_per_h();
+  std::optional<TissueTable> tissue;
+  if (dose) {
+    tissue = TissueTable::load(options.data_dir);
+    for (const auto& [pattern, p] : options.tissue_overrides) tissue->set(pattern, p);
+    result.tissue_file = tissue->path;
+  }
 
   std::map<std::pair<std::string, int>, size_t> cycle_index;
   for (size_t idx = 0; idx < series.size(); ++idx) {
@@ -249,7 +403,9 @@ RunResult run_tac_table(const std::vector<TacSeries>& series, const RunOptions& 
       std::string where = options.tac_path + ": ";
       if (!cycle.patient.empty()) where += "patient " + cycle.patient + ", ";
       where += "cycle " + std::to_string(cycle.cycle);
-      add_marrow(*dose, options, lambda_p, cycle, inputs, where);
+      std::map<std::string, ActivityCurve> curves;
+      for (const auto& v : cycle.vois) curves[v.tac.voi] = curve_of(v.fit, v.tac, options.fit, lambda_p);
+      add_marrow(*dose, options, lambda_p, cycle, inputs, where, curves);
       CycleDoses d = dose->compute(inputs, cycle.administered_MBq, where);
       if (options.mc_samples > 0) monte_carlo(*dose, options, lambda_p, cycle, inputs, d, where);
       // Inputs that belong to one cycle (fit, RC, volume) get the cycle in their name; the CF and
@@ -267,6 +423,7 @@ RunResult run_tac_table(const std::vector<TacSeries>& series, const RunOptions& 
       cycle.dose_input_u_rel = std::move(d.input_u_rel);
       cycle.remainder_tia_MBq_h = d.remainder_tia_MBq_h;
       cycle.dose_notes = std::move(d.notes);
+      add_bed(*tissue, curves, cycle, lambda_p);
     }
   }
   // Sums over the cycles of each patient.
@@ -276,6 +433,7 @@ RunResult run_tac_table(const std::vector<TacSeries>& series, const RunOptions& 
     if (n < 2 || !dose) continue;
     std::vector<CumulativeDose> sums;
     std::map<std::string, std::map<std::string, double>> sens;  // target -> input -> sum of c
+    std::map<std::string, double> alpha_beta;
     std::map<std::string, double> u_rel;
     for (const auto& c : result.cycles) {
       if (c.patient != patient) continue;
@@ -283,10 +441,14 @@ RunResult run_tac_table(const std::vector<TacSeries>& series, const RunOptions& 
       for (const auto& t : c.doses) {
         auto it = std::find_if(sums.begin(), sums.end(), [&](const CumulativeDose& x) { return x.target == t.target; });
         if (it == sums.end()) {
-          sums.push_back({t.target, 0.0, 0.0, 0});
+          CumulativeDose x;
+          x.target = t.target;
+          sums.push_back(x);
           it = sums.end() - 1;
         }
         it->dose_Gy += t.dose_Gy;
+        if (!std::isnan(t.bed_Gy)) it->bed_Gy = (std::isnan(it->bed_Gy) ? 0.0 : it->bed_Gy) + t.bed_Gy;
+        if (!std::isnan(t.alpha_beta_Gy)) alpha_beta[t.target] = t.alpha_beta_Gy;
         ++it->cycles;
         for (size_t k = 0; k < t.sensitivity_Gy.size(); ++k) sens[t.target][c.dose_input_names[k]] += t.sensitivity_Gy[k];
       }
@@ -295,6 +457,7 @@ RunResult run_tac_table(const std::vector<TacSeries>& series, const RunOptions& 
       double u2 = 0;
       for (const auto& [k, cs] : sens[x.target]) u2 += cs * cs * u_rel[k] * u_rel[k];
       x.dose_u_Gy = std::sqrt(u2);
+      if (!std::isnan(x.bed_Gy) && alpha_beta.count(x.target)) x.eqd2_Gy = eqd2(x.bed_Gy, alpha_beta[x.target]);
     }
     result.cumulative[patient] = sums;
   }

@@ -134,7 +134,8 @@ ordered_json to_json(const RunResult& r, bool include_doses) {
                     {"organ_density_g_per_mL", o.dose->organ_density_g_per_mL},
                     {"tumour_method", to_string(o.dose->tumour_method)},
                     {"sphere_composition", o.dose->sphere_composition},
-                    {"dose_uncertainty", "GUM, first order, independent named inputs (fit, cf, rc, volume, svalue); k = 1"}};
+                    {"dose_uncertainty", "GUM, first order, independent named inputs (fit, cf, rc, volume, svalue); k = 1"},
+                    {"tissue_parameters", r.tissue_file}};
   }
   j["options"] = opts;
 
@@ -210,6 +211,14 @@ ordered_json to_json(const RunResult& r, bool include_doses) {
           dj["dose_u_mc_Gy"] = num(d.dose_u_mc_Gy);
           dj["dose_mc_mean_Gy"] = num(d.dose_mc_mean_Gy);
         }
+        if (!std::isnan(d.bed_Gy)) {
+          dj["bed_Gy"] = num(d.bed_Gy);
+          dj["eqd2_Gy"] = num(d.eqd2_Gy);
+          dj["bed_g"] = num(d.bed_g);
+          dj["alpha_beta_Gy"] = num(d.alpha_beta_Gy);
+          dj["repair_half_time_h"] = num(d.repair_half_time_h);
+          dj["bed_method"] = d.bed_method;
+        }
         dj["kind"] = d.kind;
         dj["self_Gy"] = num(d.self_Gy);
         dj["cross_Gy"] = num(d.cross_Gy);
@@ -256,7 +265,7 @@ ordered_json to_json(const RunResult& r, bool include_doses) {
       ordered_json doses = ordered_json::array();
       for (const auto& x : it->second)
         doses.push_back({{"target", x.target}, {"dose_Gy", num(x.dose_Gy)}, {"dose_u_Gy", num(x.dose_u_Gy)},
-                         {"cycles", x.cycles}});
+                         {"bed_Gy", num(x.bed_Gy)}, {"eqd2_Gy", num(x.eqd2_Gy)}, {"cycles", x.cycles}});
       patients[p]["cumulative"] = {{"doses", doses}};
     }
   j["patients"] = patients;

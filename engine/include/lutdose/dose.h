@@ -117,6 +117,13 @@ struct TargetDose {
   double dose_u_mc_Gy = std::numeric_limits<double>::quiet_NaN();  //!< Monte Carlo SD, if run
   double dose_mc_mean_Gy = std::numeric_limits<double>::quiet_NaN();
   double dose_Gy_per_GBq = std::numeric_limits<double>::quiet_NaN();
+  //! Radiobiology (targets with tissue parameters; NaN otherwise).
+  double bed_Gy = std::numeric_limits<double>::quiet_NaN();
+  double eqd2_Gy = std::numeric_limits<double>::quiet_NaN();
+  double bed_g = std::numeric_limits<double>::quiet_NaN();  //!< Lea-Catcheside G of the cycle
+  double alpha_beta_Gy = std::numeric_limits<double>::quiet_NaN();
+  double repair_half_time_h = std::numeric_limits<double>::quiet_NaN();
+  std::string bed_method;  //!< "closed form" or "numerical"
   std::vector<std::pair<std::string, double>> contributions_Gy;  //!< per source, in Gy
   //! d dose_Gy / d x_i for each relative input x_i (nominal 1) of the cycle, in the order of
   //! CycleDoses::input_names; the budget term of input i is |c_i| u_i.

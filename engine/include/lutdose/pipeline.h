@@ -13,6 +13,7 @@
 #include "lutdose/dose.h"
 #include "lutdose/fitting.h"
 #include "lutdose/nuclide.h"
+#include "lutdose/radiobiology.h"
 #include "lutdose/tac_table.h"
 
 namespace lutdose {
@@ -31,6 +32,8 @@ struct RunOptions {
   std::string tac_path;             //!< input file, recorded in the output
   std::string input_kind = "tac-table";  //!< "tac-table" or "case-file"
   std::map<int, BloodData> blood_by_cycle;  //!< blood samples per cycle (blood-based marrow)
+  //! Tissue parameters overriding data/radiobiology/tissue_parameters.csv (pattern -> params).
+  std::vector<std::pair<std::string, TissueParameters>> tissue_overrides;
   //! Monte Carlo cross-check of the dose uncertainty: samples (0 = off) and seed.
   int mc_samples = 0;
   unsigned long long mc_seed = 20261124;
@@ -68,6 +71,8 @@ struct CycleResult {
 struct CumulativeDose {
   std::string target;
   double dose_Gy = 0;
+  double bed_Gy = std::numeric_limits<double>::quiet_NaN();  //!< sum of the cycles' BED (§7.2)
+  double eqd2_Gy = std::numeric_limits<double>::quiet_NaN();
   double dose_u_Gy = 0;  //!< GUM: per-cycle inputs independent; CF and S-values common to cycles
   int cycles = 0;        //!< cycles in which the target was dosed
 };
@@ -77,6 +82,7 @@ struct RunResult {
   Nuclide nuclide;
   RunOptions options;
   std::vector<std::string> svalue_files;  //!< data files of the S-value set and spheres
+  std::string tissue_file;                //!< the tissue-parameter table used for BED
   std::string svalue_set_description;
   std::vector<CycleResult> cycles;  //!< in the order of the table (patient, then cycle)
   //! Per patient id, the doses summed over the cycles (patients with more than one cycle).
