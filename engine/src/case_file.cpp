@@ -454,6 +454,7 @@ CaseCycle read_cycle(Validator& v, const json& j, const std::string& path,
   if (j.contains("reference_time")) {
     c.reference_time = v.string(j, path, "reference_time", true);
     has_reference = parse_date_time_h(c.reference_time, reference_h);
+    if (has_reference) c.reference_abs_h = reference_h;
     if (!has_reference)
       v.problem(path + ".reference_time", "'" + c.reference_time + "'",
                 "a date-time YYYY-MM-DDTHH:MM[:SS][Z|+HH:MM] (start of the infusion)");
@@ -712,7 +713,7 @@ CaseFile load_case_file(const std::string& path) {
   Validator v(path);
   if (!v.is_object(j, "(top level)")) throw InputError(v.problems().front());
   v.keys(j, "", {"lutdose_case_version", "patient", "phantom", "nuclide", "protocols", "fit", "dose", "cycles",
-                 "uncertainty"},
+                 "uncertainty", "radiobiology", "plan"},
          {{"half_life", &TIME_H}});
   if (!j.contains("lutdose_case_version"))
     v.problem("lutdose_case_version", "missing", std::to_string(CASE_FORMAT_VERSION));
@@ -750,6 +751,52 @@ CaseFile load_case_file(const std::string& path) {
     read_dose_options(v, j["dose"], "dose", c.dose, slash == std::string::npos ? "" : path.substr(0, slash));
   }
   c.dose.body_mass_g = c.body_mass_g;
+  if (j.contains("radiobiology") && v.is_object(j["radiobiology"], "radiobiology")) {
+    const json& r = j["radiobiology"];
+    v.keys(r, "radiobiology", {"tissues", "residual", "repopulation"});
+    c.residual = v.choice(r, "radiobiology", "residual", {"none", "integrate-to-next", "subtract"}, "none");
+    if (r.contains("tissues") && v.is_object(r["tissues"], "radiobiology.tissues"))
+      for (auto it = r["tissues"].begin(); it != r["tissues"].end(); ++it) {
+        const std::string tp = "radiobiology.tissues." + it.key();
+        if (!v.is_object(*it, tp)) continue;
+        v.keys(*it, tp, {"alpha_beta_Gy", "repair_half_time_h", "source"});
+        TissueParameters p;
+        p.tissue = it.key();
+        for (const auto& [key, out] : {std::make_pair("alpha_beta_Gy", &p.alpha_beta_Gy),
+                                       std::make_pair("repair_half_time_h", &p.repair_half_time_h)}) {
+          if (!it->contains(key) || !(*it)[key].is_number() || !((*it)[key].get<double>() > 0))
+            v.problem(tp + "." + key, it->contains(key) ? "'" + (*it)[key].dump() + "'" : "missing",
+                      "a number > 0");
+          else
+            *out = (*it)[key].get<double>();
+        }
+        p.source = it->contains("source") && (*it)["source"].is_string() ? (*it)["source"].get<std::string>()
+                                                                        : "case file " + path;
+        c.tissue_overrides.emplace_back(it.key(), p);
+      }
+    if (r.contains("repopulation") && v.is_object(r["repopulation"], "radiobiology.repopulation")) {
+      const json& rp = r["repopulation"];
+      v.keys(rp, "radiobiology.repopulation", {"targets", "alpha_per_Gy", "t_pot_d", "kickoff_d"});
+      c.repopulation_targets = v.string(rp, "radiobiology.repopulation", "targets", false, "tumour_*");
+      for (const auto& [key, out] : {std::make_pair("alpha_per_Gy", &c.repopulation_alpha_per_Gy),
+                                     std::make_pair("t_pot_d", &c.repopulation_t_pot_d)}) {
+        if (!rp.contains(key) || !rp[key].is_number() || !(rp[key].get<double>() > 0))
+          v.problem(std::string("radiobiology.repopulation.") + key, rp.contains(key) ? "'" + rp[key].dump() + "'" : "missing",
+                    "a number > 0 (no default: the parameters are not verified here)");
+        else
+          *out = rp[key].get<double>();
+      }
+      if (rp.contains("kickoff_d")) {
+        if (rp["kickoff_d"].is_number() && rp["kickoff_d"].get<double>() >= 0) c.repopulation_kickoff_d = rp["kickoff_d"].get<double>();
+        else v.problem("radiobiology.repopulation.kickoff_d", "'" + rp["kickoff_d"].dump() + "'", "a number >= 0 (days)");
+      }
+    }
+  }
+  if (j.contains("plan") && v.is_object(j["plan"], "plan")) {
+    v.keys(j["plan"], "plan", {"strategy", "prediction", "planned_cycles", "a_min_MBq", "a_max_MBq",
+                               "a_standard_MBq", "safety_k", "prediction_cv", "limits"});
+    c.plan = j["plan"];
+  }
   if (j.contains("uncertainty") && v.is_object(j["uncertainty"], "uncertainty")) {
     const json& u = j["uncertainty"];
     v.keys(u, "uncertainty", {"monte_carlo_samples", "seed"});
@@ -775,8 +822,27 @@ CaseFile load_case_file(const std::string& path) {
       if (i > 0 && c.cycles[i].cycle <= c.cycles[i - 1].cycle)
         v.problem("cycles[" + std::to_string(i) + "].cycle", std::to_string(c.cycles[i].cycle),
                   "cycle numbers increasing (previous " + std::to_string(c.cycles[i - 1].cycle) + ")");
+      // Cycles in time order, each after the previous cycle's last scan (no overlap).
+      const auto& cur = c.cycles[i];
+      if (i > 0 && !std::isnan(cur.reference_abs_h) && !std::isnan(c.cycles[i - 1].reference_abs_h)) {
+        const auto& prev = c.cycles[i - 1];
+        double last = 0;
+        for (const auto& tp : prev.timepoints)
+          if (!std::isnan(tp.start_h)) last = std::max(last, tp.start_h + (std::isnan(tp.duration_s) ? 0.0 : tp.duration_s / 3600));
+        if (!(cur.reference_abs_h > prev.reference_abs_h + last))
+          v.problem("cycles[" + std::to_string(i) + "].reference_time", "'" + cur.reference_time + "'",
+                    "a time after the previous cycle's last scan (" + prev.reference_time + " + " +
+                        format_number(last) + " h): cycles in time order, not overlapping");
+      }
     }
   }
+  if (c.residual != "none" || !c.repopulation_targets.empty())
+    for (size_t i = 0; i < c.cycles.size(); ++i)
+      if (std::isnan(c.cycles[i].reference_abs_h))
+        v.problem("cycles[" + std::to_string(i) + "].reference_time", "missing",
+                  "a date-time for every cycle, as radiobiology." +
+                      std::string(c.residual != "none" ? "residual" : "repopulation") +
+                      " needs the time between cycles");
   if (!v.problems().empty()) {
     std::string all;
     for (const auto& p : v.problems()) all += (all.empty() ? "" : "\n") + p;

@@ -323,7 +323,7 @@ void add_bed(const TissueTable& tissue, const std::map<std::string, ActivityCurv
     }
     if (parts.empty()) continue;
     BedResult b;
-    if (exponential) {
+    if (exponential && std::isinf(cycle.horizon_h)) {
       b = bed_closed_form(rate, *p);
       d.bed_method = "closed form (sum of exponentials)";
     } else {
@@ -332,7 +332,7 @@ void add_bed(const TissueTable& tissue, const std::map<std::string, ActivityCurv
                         for (const auto& [g, c] : parts) r += g * (*c)(t);
                         return r;
                       },
-                      std::numeric_limits<double>::infinity(), *p, scales);
+                      cycle.horizon_h, *p, scales);
       d.bed_method = "numerical (Boost.Odeint, Dormand-Prince)";
     }
     // BED scales with the dose actually reported (the curve integrates to it up to rounding)
@@ -390,7 +390,45 @@ RunResult run_tac_table(const std::vector<TacSeries>& series, const RunOptions& 
     v.tac = s;
     if (points) v.quantification = points->at(idx);
     const std::string where = options.tac_path + ": " + s.where();
-    v.fit = fit_tac(s.time_h, s.activity_MBq, s.activity_u_MBq, lambda_p, options.fit, where);
+    // Time to the next cycle (residual handling), from the cycles' reference times.
+    const auto start = options.cycle_start_h.find(s.cycle);
+    const auto next = start == options.cycle_start_h.end() ? start : std::next(start);
+    if (options.residual == "integrate-to-next" && next != options.cycle_start_h.end())
+      cycle.horizon_h = next->second - start->second;
+    // Residual of the previous cycle: its fitted curve at this cycle's times, subtracted.
+    if (options.residual == "subtract" && start != options.cycle_start_h.begin() &&
+        start != options.cycle_start_h.end()) {
+      const auto prev = std::prev(start);
+      const double delta = start->second - prev->second;
+      for (const auto& pc : result.cycles) {
+        if (pc.patient != s.patient || pc.cycle != prev->first) continue;
+        for (const auto& pv : pc.vois) {
+          if (pv.tac.voi != s.voi) continue;
+          const ActivityCurve residual = curve_of(pv.fit, pv.tac, options.fit, lambda_p);
+          v.residual_subtracted_MBq.resize(static_cast<size_t>(s.time_h.size()));
+          for (Eigen::Index i = 0; i < s.time_h.size(); ++i) {
+            const double r = residual(delta + s.time_h(i));
+            v.residual_subtracted_MBq[static_cast<size_t>(i)] = r;
+            v.tac.activity_MBq(i) = std::max(v.tac.activity_MBq(i) - r, 0.0);
+          }
+        }
+      }
+    }
+    v.fit = fit_tac(v.tac.time_h, v.tac.activity_MBq, v.tac.activity_u_MBq, lambda_p, options.fit, where);
+    if (std::isfinite(cycle.horizon_h)) {  // TIA to the next cycle instead of infinity
+      const double T = cycle.horizon_h;
+      if (v.fit.selected >= 0) {
+        const auto& c = v.fit.candidates[static_cast<size_t>(v.fit.selected)];
+        const auto& f = *models::find_exponential(c.function);
+        v.fit.tia_MBq_h = f.integral(c.parameters, lambda_p, T);
+        const Eigen::VectorXd g = f.integral_gradient(c.parameters, lambda_p, T);
+        v.fit.tia_u_MBq_h = std::sqrt(g.dot(c.covariance * g));
+      } else {  // trapezoid: the physical-decay tail stops at the next cycle
+        const double tn = v.tac.time_h(v.tac.time_h.size() - 1), an = v.tac.activity_MBq(v.tac.activity_MBq.size() - 1);
+        v.fit.tia_MBq_h -= an / lambda_p * std::exp(-lambda_p * std::max(T - tn, 0.0));
+      }
+      v.fit.notes.push_back("integrated to the next cycle, " + format_number(T) + " h (residual option)");
+    }
     v.mean_mass_g = mean_of_given(s.mass_g);
     v.mean_volume_mL = mean_of_given(s.volume_mL);
     if (cycle.administered_MBq > 0) v.tia_h = v.fit.tia_MBq_h / cycle.administered_MBq;
@@ -457,6 +495,19 @@ RunResult run_tac_table(const std::vector<TacSeries>& series, const RunOptions& 
       double u2 = 0;
       for (const auto& [k, cs] : sens[x.target]) u2 += cs * cs * u_rel[k] * u_rel[k];
       x.dose_u_Gy = std::sqrt(u2);
+      if (!options.repopulation_targets.empty() && !std::isnan(x.bed_Gy) &&
+          (options.repopulation_targets.back() == '*'
+               ? x.target.rfind(options.repopulation_targets.substr(0, options.repopulation_targets.size() - 1), 0) == 0
+               : x.target == options.repopulation_targets) &&
+          !options.cycle_start_h.empty()) {
+        // -ln2 (T - T_k) / (alpha T_pot), T from the first to the last cycle (methods.md §7.2)
+        const double T_d = (options.cycle_start_h.rbegin()->second - options.cycle_start_h.begin()->second) / 24.0;
+        if (T_d > options.repopulation_kickoff_d) {
+          x.repopulation_Gy = std::log(2.0) * (T_d - options.repopulation_kickoff_d) /
+                              (options.repopulation_alpha_per_Gy * options.repopulation_t_pot_d);
+          x.bed_Gy -= x.repopulation_Gy;
+        }
+      }
       if (!std::isnan(x.bed_Gy) && alpha_beta.count(x.target)) x.eqd2_Gy = eqd2(x.bed_Gy, alpha_beta[x.target]);
     }
     result.cumulative[patient] = sums;
@@ -482,6 +533,14 @@ RunResult run_case(const CaseFile& c, const std::string& data_dir, int mc_sample
   const QuantifiedCase q = quantify_case(c, nuclide.lambda_per_h());
   o.administered_by_cycle_MBq = q.administered_MBq;
   o.blood_by_cycle = q.blood;
+  o.residual = c.residual;
+  for (const auto& cy : c.cycles)
+    if (!std::isnan(cy.reference_abs_h)) o.cycle_start_h[cy.cycle] = cy.reference_abs_h;
+  o.tissue_overrides = c.tissue_overrides;
+  o.repopulation_targets = c.repopulation_targets;
+  o.repopulation_alpha_per_Gy = c.repopulation_alpha_per_Gy;
+  o.repopulation_t_pot_d = c.repopulation_t_pot_d;
+  o.repopulation_kickoff_d = c.repopulation_kickoff_d;
   o.mc_samples = mc_samples >= 0 ? mc_samples : c.mc_samples;
   o.mc_seed = mc_seed > 0 ? mc_seed : c.mc_seed;
   RunResult r = run_tac_table(q.series, o, &q.points);

@@ -110,6 +110,7 @@ ordered_json to_json(const RunResult& r, bool include_doses) {
   ordered_json opts;
   opts["input"] = o.tac_path;
   opts["input_kind"] = o.input_kind;
+  opts["residual"] = o.residual;
   opts["data_dir"] = o.data_dir;
   opts["fit"] = {{"functions", o.fit.forced_function.empty()
                                    ? ordered_json(o.fit.candidates)
@@ -152,6 +153,7 @@ ordered_json to_json(const RunResult& r, bool include_doses) {
     ordered_json cj;
     cj["cycle"] = c.cycle;
     cj["administered_MBq"] = num(c.administered_MBq);
+    if (std::isfinite(c.horizon_h)) cj["integrated_to_h"] = num(c.horizon_h);
     if (!c.provenance.is_null()) cj["quantification"] = c.provenance;
     ordered_json vois = ordered_json::array();
     for (size_t i = 0; i < c.vois.size(); ++i) {
@@ -165,6 +167,11 @@ ordered_json to_json(const RunResult& r, bool include_doses) {
       vj["time_h"] = vec(v.tac.time_h);
       vj["activity_MBq"] = vec(v.tac.activity_MBq);
       if (v.tac.activity_u_MBq.size() > 0) vj["activity_u_MBq"] = vec(v.tac.activity_u_MBq);
+      if (!v.residual_subtracted_MBq.empty()) {
+        ordered_json residual = ordered_json::array();
+        for (double x : v.residual_subtracted_MBq) residual.push_back(num(x));
+        vj["residual_subtracted_MBq"] = residual;
+      }
       if (!v.quantification.empty()) {
         ordered_json q = ordered_json::array();
         for (const auto& qp : v.quantification)
@@ -265,7 +272,8 @@ ordered_json to_json(const RunResult& r, bool include_doses) {
       ordered_json doses = ordered_json::array();
       for (const auto& x : it->second)
         doses.push_back({{"target", x.target}, {"dose_Gy", num(x.dose_Gy)}, {"dose_u_Gy", num(x.dose_u_Gy)},
-                         {"bed_Gy", num(x.bed_Gy)}, {"eqd2_Gy", num(x.eqd2_Gy)}, {"cycles", x.cycles}});
+                         {"bed_Gy", num(x.bed_Gy)}, {"eqd2_Gy", num(x.eqd2_Gy)},
+                         {"repopulation_Gy", num(x.repopulation_Gy)}, {"cycles", x.cycles}});
       patients[p]["cumulative"] = {{"doses", doses}};
     }
   j["patients"] = patients;

@@ -12,7 +12,9 @@ without inter-patient variation or noise), so that every TIA is known exactly:
   blood      A0/5000 mL x (0.75 e^(-ln2 t/1) + 0.25 e^(-ln2 t/8)) MBq/mL   [illustrative, not a
              literature fit: chosen so that the marrow lands in the published 0.02-0.07 Gy/GBq]
 
-Half-lives are effective (physical decay included). Images: SPECT counts of 30-min frames at
+Half-lives are effective (physical decay included). With --cycles N the patient gets N cycles,
+eight weeks apart, the kidney uptake rising by 5 % per cycle (so that cycle-to-cycle prediction
+has something to predict); --out-dir chooses where case.json and true_tia.json go. Images: SPECT counts of 30-min frames at
 4, 24, 48, 96, 168 h with CF 5.67 cps/MBq, no dead time, the tumour with recovery coefficients.
 Phantom: ICRP 89 adult male (OLINDA S-values: has the total-body source for the remainder
 correction and red marrow for the blood-based marrow dose).
@@ -34,6 +36,13 @@ RC_TABLE = {"volume_mL": [1.0, 10.0, 100.0, 1000.0], "rc": [0.35, 0.62, 0.86, 0.
 
 def ex(th, t):
     return math.exp(-math.log(2) * t / th)
+
+
+KIDNEY_DRIFT = 0.05  # relative rise of the kidney uptake per cycle
+
+
+def kidney_factor(n):
+    return 1.0 + KIDNEY_DRIFT * (n - 1)
 
 
 CURVES = {
@@ -66,15 +75,20 @@ def rc_pchip(v):
             + (-2 * t**3 + 3 * t**2) * ys[i + 1] + (t**3 - t**2) * h[i] * m[i + 1])
 
 
+def curve(name, n):
+    f = CURVES[name]
+    return (lambda t: kidney_factor(n) * f(t)) if name == "kidneys" else f
+
+
 def cycle(number, reference_time):
     k = (1 - math.exp(-LAM * T_S / 3600)) / (LAM * T_S / 3600)
     timepoints = []
     for t in TIMES_H:
         vois = {}
-        for name, f in CURVES.items():
+        for name in CURVES:
             rc = rc_pchip(VOLUMES[name]) if name.startswith("tumour") else 1.0
-            vois[name] = {"counts": f(t) * T_S * CF * rc * k}
-        vois["whole_body"] = {"activity_MBq": REMAINDER(t) + sum(f(t) for f in CURVES.values())}
+            vois[name] = {"counts": curve(name, number)(t) * T_S * CF * rc * k}
+        vois["whole_body"] = {"activity_MBq": REMAINDER(t) + sum(curve(n, number)(t) for n in CURVES)}
         timepoints.append({"start_h": t, "duration_s": T_S, "vois": vois})
     return {
         "cycle": number,
@@ -89,19 +103,33 @@ def cycle(number, reference_time):
     }
 
 
-def true_tia():
-    """Exact TIAs (MBq h) of the generating curves, for tests: sum of c/k."""
+def true_tia(n=1):
+    """Exact TIAs (MBq h) of cycle n's generating curves, for tests: sum of c/k. red_marrow is
+    the blood's TIAC x RMBLR (1.0) x the ICRP 89 male red-marrow mass 1170 g."""
     def tia(terms):
         return sum(c * th / math.log(2) for c, th in terms)
     return {
-        "kidneys": tia([(0.020 * A0 * 0.85, 56), (0.020 * A0 * 0.15, 3)]),
+        "kidneys": kidney_factor(n) * tia([(0.020 * A0 * 0.85, 56), (0.020 * A0 * 0.15, 3)]),
         "liver": tia([(0.055 * A0, 70), (-0.055 * A0, 1)]),
         "spleen": tia([(0.020 * A0, 70), (-0.020 * A0, 2)]),
         "tumour_1": tia([(0.006 * A0, 90), (-0.006 * A0, 6)]),
+        "whole_body": tia([(A0 * 0.65, 2), (A0 * 0.35, 60)]) + kidney_factor(n) * tia(
+            [(0.020 * A0 * 0.85, 56), (0.020 * A0 * 0.15, 3)]) + tia([(0.055 * A0, 70), (-0.055 * A0, 1)])
+        + tia([(0.020 * A0, 70), (-0.020 * A0, 2)]) + tia([(0.006 * A0, 90), (-0.006 * A0, 6)]),
+        "red_marrow": 1170.0 * tia([(A0 / 5000.0 * 0.75, 1), (A0 / 5000.0 * 0.25, 8)]),
     }
 
 
 def main():
+    import argparse
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--cycles", type=int, default=2)
+    ap.add_argument("--out-dir", default=HERE)
+    args = ap.parse_args()
+    # reference times eight weeks apart, from 2026-01-05 09:00
+    import datetime
+    t0 = datetime.datetime(2026, 1, 5, 9, 0, 0)
+    refs = [(t0 + datetime.timedelta(weeks=8 * i)).strftime("%Y-%m-%dT%H:%M:%S") for i in range(args.cycles)]
     case = {
         "lutdose_case_version": 1,
         "patient": {"id": "SYN-001", "sex": "male", "mass_kg": 73},
@@ -110,13 +138,15 @@ def main():
                                           "recovery": RC_TABLE}},
         "fit": {"function": "auto", "functions": ["E1", "E2u", "E2"], "error_model": "proportional"},
         "dose": {"tumour_method": "sphere", "marrow": {"method": "blood", "rmblr": 1.0}},
-        "cycles": [cycle(1, "2026-01-05T09:00:00"), cycle(2, "2026-03-02T09:00:00")],
+        "plan": {"strategy": "equal-split", "prediction": "previous", "planned_cycles": 4},
+        "cycles": [cycle(i + 1, refs[i]) for i in range(args.cycles)],
     }
-    with open(os.path.join(HERE, "case.json"), "w") as f:
+    os.makedirs(args.out_dir, exist_ok=True)
+    with open(os.path.join(args.out_dir, "case.json"), "w") as f:
         json.dump(case, f, indent=2)
         f.write("\n")
-    with open(os.path.join(HERE, "true_tia.json"), "w") as f:
-        json.dump(true_tia(), f, indent=2)
+    with open(os.path.join(args.out_dir, "true_tia.json"), "w") as f:
+        json.dump({str(i + 1): true_tia(i + 1) for i in range(args.cycles)}, f, indent=2)
         f.write("\n")
 
 

@@ -6,6 +6,8 @@
 #include <nlohmann/json.hpp>
 
 #include "lutdose/case_file.h"
+#include "lutdose/dose.h"
+#include "lutdose/nuclide.h"
 #include "lutdose/pipeline.h"
 #include "test_util.h"
 
@@ -93,4 +95,41 @@ TEST_CASE("per-point budget: with absolute sigmas the points' parts add up to th
     CHECK(std::sqrt(sum2) == doctest::Approx(v.fit.tia_u_MBq_h).epsilon(1e-8));
   }
   std::remove(path.c_str());
+}
+
+TEST_CASE("synthetic 4-cycle patient: cumulative doses equal the sum of the per-cycle truths within 2 %") {
+  // examples/synthetic-four-cycles: known kinetics (make_case.py); the truth of each cycle is the
+  // dose engine fed the exact TIAs of true_tia.json, with the same masses and S-values.
+  const CaseFile c = load_case_file(SRC + "/examples/synthetic-four-cycles/case.json");
+  const RunResult r = run_case(c, DATA);
+  REQUIRE(r.cycles.size() == 4);
+  std::ifstream in(SRC + "/examples/synthetic-four-cycles/true_tia.json");
+  nlohmann::json truth;
+  in >> truth;
+  const Nuclide lu = load_nuclide(DATA, "Lu-177");
+  const DoseCalculator calc(DATA, lu, c.dose);
+  std::map<std::string, double> true_sum;
+  for (int cycle = 1; cycle <= 4; ++cycle) {
+    std::vector<DoseSourceInput> in_true;
+    for (const auto& [voi, tia] : truth[std::to_string(cycle)].items()) {
+      DoseSourceInput d;
+      d.voi = voi;
+      d.tia_MBq_h = tia.get<double>();
+      for (const auto& v : r.cycles[static_cast<size_t>(cycle - 1)].vois)
+        if (v.tac.voi == voi) d.mean_volume_mL = v.mean_volume_mL;  // the case's volumes
+      if (voi == "red_marrow") d.mean_mass_g = 1170.0;
+      in_true.push_back(d);
+    }
+    for (const auto& t : calc.compute(in_true, 7400, "truth").targets) true_sum[t.target] += t.dose_Gy;
+  }
+  const auto& cum = r.cumulative.at("SYN-001");
+  for (const char* name : {"kidneys", "liver", "spleen", "tumour_1", "red_marrow", "Total Body"}) {
+    CAPTURE(name);
+    const auto it = std::find_if(cum.begin(), cum.end(), [&](const CumulativeDose& x) { return x.target == name; });
+    REQUIRE(it != cum.end());
+    CHECK(it->cycles == 4);
+    // the issue's criterion: 2 %; the fits of noise-free data leave model error only (E1 for the
+    // bi-exponential kidneys with 5 points, E1 for the whole body)
+    CHECK(it->dose_Gy == doctest::Approx(true_sum[name]).epsilon(0.02));
+  }
 }

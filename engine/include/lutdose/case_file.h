@@ -12,6 +12,8 @@
 #include "lutdose/dose.h"
 #include "lutdose/fitting.h"
 #include "lutdose/quantification.h"
+#include "lutdose/radiobiology.h"
+#include <nlohmann/json.hpp>
 #include "lutdose/tac_table.h"
 
 namespace lutdose {
@@ -70,6 +72,7 @@ struct BloodData {
 struct CaseCycle {
   int cycle = 1;
   std::string reference_time;  //!< as written ("" when only start_h is used)
+  double reference_abs_h = std::numeric_limits<double>::quiet_NaN();  //!< hours since 1970 UTC
   double administered_measured_MBq = 0;  //!< dose-calibrator reading
   double administered_measured_at_h = 0;  //!< its time after the reference time (may be < 0)
   double residual_measured_MBq = 0;       //!< residual in syringe and line
@@ -95,6 +98,17 @@ struct CaseFile {
   std::map<std::string, Protocol> protocols;
   FitOptions fit;
   DoseOptions dose;
+  //! radiobiology.tissues: LQ parameters overriding the table (pattern -> parameters).
+  std::vector<std::pair<std::string, TissueParameters>> tissue_overrides;
+  //! radiobiology.residual: "none", "integrate-to-next" or "subtract" (needs reference times).
+  std::string residual = "none";
+  //! radiobiology.repopulation (tumours, optional; parameters [unverified], no defaults).
+  std::string repopulation_targets;
+  double repopulation_alpha_per_Gy = std::numeric_limits<double>::quiet_NaN();
+  double repopulation_t_pot_d = std::numeric_limits<double>::quiet_NaN();
+  double repopulation_kickoff_d = 0;
+  //! The "plan" block as written (validated keys), for `lutdose plan CASE.json`.
+  nlohmann::json plan;
   int mc_samples = 0;                        //!< uncertainty.monte_carlo_samples
   unsigned long long mc_seed = 20261124;     //!< uncertainty.seed
   std::vector<CaseCycle> cycles;

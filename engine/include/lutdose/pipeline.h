@@ -32,6 +32,18 @@ struct RunOptions {
   std::string tac_path;             //!< input file, recorded in the output
   std::string input_kind = "tac-table";  //!< "tac-table" or "case-file"
   std::map<int, BloodData> blood_by_cycle;  //!< blood samples per cycle (blood-based marrow)
+  //! Residual activity of the previous cycle: "none", "integrate-to-next" (each cycle's TIA and
+  //! BED to the next cycle's reference time) or "subtract" (the previous cycle's fitted curve is
+  //! subtracted from the next cycle's activities). Needs cycle_start_h.
+  std::string residual = "none";
+  //! Reference time of each cycle [h since 1970 UTC] (case files with date-times).
+  std::map<int, double> cycle_start_h;
+  //! Tumour repopulation on the summed BED: -ln2 (T - T_k) / (alpha T_pot) for T > T_k, T the
+  //! time from the first to the last cycle (optional; no defaults).
+  std::string repopulation_targets;
+  double repopulation_alpha_per_Gy = std::numeric_limits<double>::quiet_NaN();
+  double repopulation_t_pot_d = std::numeric_limits<double>::quiet_NaN();
+  double repopulation_kickoff_d = 0;
   //! Tissue parameters overriding data/radiobiology/tissue_parameters.csv (pattern -> params).
   std::vector<std::pair<std::string, TissueParameters>> tissue_overrides;
   //! Monte Carlo cross-check of the dose uncertainty: samples (0 = off) and seed.
@@ -47,6 +59,8 @@ struct VoiResult {
   double tia_h = std::numeric_limits<double>::quiet_NaN();  //!< TIA / administered activity
   //! How each activity was obtained from counts (case files); empty for TAC tables.
   std::vector<QuantifiedPoint> quantification;
+  //! Residual of the previous cycle subtracted from each point [MBq] (residual "subtract").
+  std::vector<double> residual_subtracted_MBq;
 };
 
 struct CycleResult {
@@ -63,6 +77,8 @@ struct CycleResult {
   nlohmann::ordered_json marrow;
   //! Monte Carlo summary (null when not run).
   nlohmann::ordered_json monte_carlo;
+  //! TIAs and BEDs are integrated to this time [h] (the next cycle with "integrate-to-next").
+  double horizon_h = std::numeric_limits<double>::infinity();
   //! Case-file details of the cycle (reference time, protocol, conventions); null for TAC tables.
   nlohmann::ordered_json provenance;
 };
@@ -73,6 +89,7 @@ struct CumulativeDose {
   double dose_Gy = 0;
   double bed_Gy = std::numeric_limits<double>::quiet_NaN();  //!< sum of the cycles' BED (§7.2)
   double eqd2_Gy = std::numeric_limits<double>::quiet_NaN();
+  double repopulation_Gy = 0;  //!< subtracted from bed_Gy (tumours, when configured)
   double dose_u_Gy = 0;  //!< GUM: per-cycle inputs independent; CF and S-values common to cycles
   int cycles = 0;        //!< cycles in which the target was dosed
 };
