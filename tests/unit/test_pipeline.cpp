@@ -7,6 +7,7 @@
 
 #include "lutdose/case_file.h"
 #include "lutdose/dose.h"
+#include "lutdose/error.h"
 #include "lutdose/nuclide.h"
 #include "lutdose/pipeline.h"
 #include "test_util.h"
@@ -132,4 +133,56 @@ TEST_CASE("synthetic 4-cycle patient: cumulative doses equal the sum of the per-
     // bi-exponential kidneys with 5 points, E1 for the whole body)
     CHECK(it->dose_Gy == doctest::Approx(true_sum[name]).epsilon(0.02));
   }
+}
+
+TEST_CASE("residual of the previous cycle: integrate to the next cycle, or subtract its curve") {
+  std::ifstream in(SRC + "/examples/synthetic-two-cycles/case.json");
+  nlohmann::json j;
+  in >> j;
+  const double lambda_p = std::log(2.0) / (6.647 * 24);
+  const double delta_h = 8 * 7 * 24;  // the example's cycles are 8 weeks apart
+  SUBCASE("integrate-to-next") {
+    j["radiobiology"] = {{"residual", "integrate-to-next"}};
+    const std::string path = test::write_temp(j.dump());
+    const RunResult r = run_case(load_case_file(path), DATA);
+    const auto& v = r.cycles[0].vois[0];  // kidneys, cycle 1
+    const auto& c = v.fit.candidates.at(static_cast<size_t>(v.fit.selected));
+    const auto& f = *models::find_exponential(c.function);
+    CHECK(r.cycles[0].horizon_h == doctest::Approx(delta_h));
+    CHECK(v.fit.tia_MBq_h == doctest::Approx(f.integral(c.parameters, lambda_p, delta_h)).epsilon(1e-12));
+    CHECK(v.fit.tia_MBq_h < c.tia_MBq_h);
+    CHECK(std::isinf(r.cycles[1].horizon_h));  // the last cycle goes to infinity
+    std::remove(path.c_str());
+  }
+  SUBCASE("subtract") {
+    j["radiobiology"] = {{"residual", "subtract"}};
+    const std::string path = test::write_temp(j.dump());
+    const RunResult r = run_case(load_case_file(path), DATA);
+    const auto& prev = r.cycles[0].vois[0];
+    const auto& c = prev.fit.candidates.at(static_cast<size_t>(prev.fit.selected));
+    const auto& f = *models::find_exponential(c.function);
+    const auto& cur = r.cycles[1].vois[0];
+    REQUIRE(cur.residual_subtracted_MBq.size() == static_cast<size_t>(cur.tac.time_h.size()));
+    Eigen::VectorXd t = cur.tac.time_h.array() + delta_h;
+    const Eigen::VectorXd expected = f.evaluate(t, c.parameters, lambda_p);
+    for (Eigen::Index i = 0; i < t.size(); ++i)
+      CHECK(cur.residual_subtracted_MBq[static_cast<size_t>(i)] == doctest::Approx(expected(i)).epsilon(1e-12));
+    std::remove(path.c_str());
+  }
+}
+
+TEST_CASE("cycles out of time order or overlapping are bad input") {
+  std::ifstream in(SRC + "/examples/synthetic-two-cycles/case.json");
+  nlohmann::json j;
+  in >> j;
+  j["cycles"][1]["reference_time"] = "2026-01-08T09:00:00";  // 3 days after cycle 1: inside its scans
+  const std::string path = test::write_temp(j.dump());
+  try {
+    load_case_file(path);
+    FAIL("no error");
+  } catch (const InputError& e) {
+    CHECK(std::string(e.what()).find("cycles[1].reference_time") != std::string::npos);
+    CHECK(std::string(e.what()).find("2026-01-08T09:00:00") != std::string::npos);
+  }
+  std::remove(path.c_str());
 }
