@@ -155,6 +155,36 @@ void BM_MonteCarlo1000_Patient004(benchmark::State& state) {
 }
 BENCHMARK(BM_MonteCarlo1000_Patient004)->Unit(benchmark::kMillisecond);
 
+// lutdose plan on a 4-cycle patient: the prescription step alone (history already computed), and
+// the whole command (run the four cycles of the case, then plan).
+void BM_Plan_FourCycles(benchmark::State& state) {
+  const CaseFile c = load_case_file(SRC + "/examples/synthetic-four-cycles/case.json");
+  const auto run = run_case(c, SRC + "/data", 0, 0);
+  const auto history = history_from_run(run).at(c.patient_id);
+  std::vector<std::string> targets;
+  for (const auto& h : history) targets.push_back(h.target);
+  const PlanOptions o = plan_options_from_case(c.plan, SRC + "/data", targets, c.tissue_overrides, "bench");
+  for (auto _ : state) {
+    auto p = plan_next_cycle(history, o);
+    benchmark::DoNotOptimize(p.activity_MBq);
+  }
+}
+BENCHMARK(BM_Plan_FourCycles)->Unit(benchmark::kMicrosecond);
+
+void BM_Plan_FourCycles_WithRun(benchmark::State& state) {
+  const CaseFile c = load_case_file(SRC + "/examples/synthetic-four-cycles/case.json");
+  for (auto _ : state) {
+    const auto run = run_case(c, SRC + "/data", 0, 0);
+    const auto history = history_from_run(run).at(c.patient_id);
+    std::vector<std::string> targets;
+    for (const auto& h : history) targets.push_back(h.target);
+    const PlanOptions o = plan_options_from_case(c.plan, SRC + "/data", targets, c.tissue_overrides, "bench");
+    auto p = plan_next_cycle(history, o);
+    benchmark::DoNotOptimize(p.activity_MBq);
+  }
+}
+BENCHMARK(BM_Plan_FourCycles_WithRun)->Unit(benchmark::kMillisecond);
+
 }  // namespace
 
 BENCHMARK_MAIN();

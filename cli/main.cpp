@@ -2,6 +2,7 @@
 #include <CLI/CLI.hpp>
 
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -12,6 +13,7 @@
 #include "lutdose/hdf5_results.h"
 #include "lutdose/models/exponential.h"
 #include "lutdose/pipeline.h"
+#include "lutdose/planning.h"
 #include "lutdose/results.h"
 #include "lutdose/svalues.h"
 #include "lutdose/version.h"
@@ -183,6 +185,39 @@ int main(int argc, char** argv) {
   fit->footer("Example: lutdose fit --tac examples/snmmi-patient004/tac.csv --function E2u "
               "--error-model constant\nFields: docs/results.md.");
 
+  // plan
+  std::string plan_case, plan_history, plan_out, plan_strategy, plan_prediction, plan_data_dir;
+  int plan_cycles = 0;
+  double plan_a_min = NAN, plan_a_max = NAN, plan_a_std = NAN, plan_safety = NAN, plan_cv = NAN;
+  std::vector<std::string> plan_limits;
+  bool plan_text = false;
+  auto* plan = app.add_subcommand(
+      "plan",
+      "Next-cycle prescription (docs/plan.md): from a case file (its cycles are run first) or a "
+      "dose history table, predict each organ at risk's Gy/GBq, and give the largest activity that "
+      "keeps every cumulative dose and BED under its limit. Prints JSON (stable fields of "
+      "design.md §4.5) or, with --text, a summary with the reasoning.");
+  plan->add_option("case", plan_case, "Case file (its \"plan\" block gives the options)");
+  plan->add_option("--history", plan_history,
+                   "Dose history CSV: cycle, administered_MBq, target, dose_Gy; optional bed_Gy, g, t_eff_h");
+  plan->add_option("--strategy", plan_strategy, "equal-split (default), fixed-until-limit or max-bed");
+  plan->add_option("--prediction", plan_prediction, "previous (default), mean or bayes");
+  plan->add_option("--planned-cycles", plan_cycles, "Total number of cycles planned (default 4)");
+  plan->add_option("--a-min-MBq", plan_a_min, "Lowest activity to prescribe [MBq] (default 0)");
+  plan->add_option("--a-max-MBq", plan_a_max, "Highest activity to prescribe [MBq] (default 7400)");
+  plan->add_option("--a-standard-MBq", plan_a_std, "Fixed activity of fixed-until-limit [MBq] (default 7400)");
+  plan->add_option("--safety-k", plan_safety,
+                   "Prescribe with the prediction's k-sigma upper bound (default 1; 0: none)");
+  plan->add_option("--prediction-cv", plan_cv, "Relative uncertainty of the prediction (default 0.10)");
+  plan->add_option("--limit", plan_limits,
+                   "An extra limit TARGET:QUANTITY:VALUE, e.g. 'kidney*:bed_Gy:28' (adds to "
+                   "data/radiobiology/limits.csv; the strictest applies)");
+  plan->add_option("--out", plan_out, "Write the JSON to this file (atomically) instead of standard output");
+  plan->add_flag("--text", plan_text, "Print a readable summary with the reasoning instead of JSON");
+  plan->add_option("--data-dir", plan_data_dir, "Reference data directory");
+  plan->footer("Examples: lutdose plan examples/synthetic-two-cycles/case.json --text\n"
+               "          lutdose plan --history doses.csv --strategy fixed-until-limit");
+
   std::string info_phantom, info_svalues, info_data_dir;
   auto* info = app.add_subcommand("info", "Reference data: lutdose info svalues lists the S-value sets, "
                                           "or one set's sources, targets, masses and VOI names.");
@@ -268,6 +303,70 @@ int main(int argc, char** argv) {
       if (!quiet) {
         lutdose::print_table(result, std::cout);
         std::cout << "\nwritten: " << out_dir << "/results.json, results.csv, results.h5\n";
+      }
+    } else if (plan->parsed()) {
+      const std::string dir = lutdose::find_data_dir(plan_data_dir);
+      std::vector<lutdose::TargetHistory> history;
+      lutdose::PlanOptions o;
+      if (!plan_case.empty() == !plan_history.empty())
+        throw lutdose::InputError("command line: expected either a case file or --history DOSES.csv");
+      auto targets_of = [](const std::vector<lutdose::TargetHistory>& h) {
+        std::vector<std::string> t;
+        for (const auto& x : h) t.push_back(x.target);
+        return t;
+      };
+      if (!plan_case.empty()) {
+        const auto c = lutdose::load_case_file(plan_case);
+        const auto run_result = lutdose::run_case(c, dir, 0, 0);
+        history = lutdose::history_from_run(run_result)[c.patient_id];
+        o = lutdose::plan_options_from_case(c.plan, dir, targets_of(history), c.tissue_overrides, plan_case);
+      } else {
+        history = lutdose::read_dose_history(plan_history);
+        o = lutdose::plan_options_from_case(nullptr, dir, targets_of(history), {}, plan_history);
+      }
+      if (!plan_strategy.empty()) o.strategy = lutdose::parse_strategy(plan_strategy);
+      if (!plan_prediction.empty()) o.prediction = lutdose::parse_prediction(plan_prediction);
+      if (plan->count("--planned-cycles")) {
+        if (plan_cycles < 1)
+          lutdose::throw_input_error("--planned-cycles", "the planned cycles", std::to_string(plan_cycles), "a number >= 1");
+        o.planned_cycles = plan_cycles;
+      }
+      auto set = [&](const char* opt, double v, double& out) {
+        if (!plan->count(opt)) return;
+        if (!(v >= 0) || !std::isfinite(v)) lutdose::throw_input_error(opt, "the value", lutdose::format_number(v), "a number >= 0");
+        out = v;
+      };
+      set("--a-min-MBq", plan_a_min, o.a_min_MBq);
+      set("--a-max-MBq", plan_a_max, o.a_max_MBq);
+      set("--a-standard-MBq", plan_a_std, o.a_standard_MBq);
+      set("--safety-k", plan_safety, o.safety_k);
+      set("--prediction-cv", plan_cv, o.prediction_cv);
+      for (const auto& l : plan_limits) o.limits.push_back(lutdose::parse_limit(l));
+      const auto result = lutdose::plan_next_cycle(history, o);
+      const std::string json_text = lutdose::to_json(result).dump(2) + "\n";
+      if (plan_text) {
+        std::cout << "next cycle " << result.next_cycle << ": "
+                  << (result.stop ? std::string("STOP, no further cycle")
+                                  : lutdose::format_number(std::round(result.activity_MBq)) + " MBq")
+                  << "\n";
+        if (!result.binding.target.empty())
+          std::cout << "bound by " << result.binding.target << ": " << result.binding.quantity << " limit "
+                    << lutdose::format_number(result.binding.limit) << " Gy\n";
+        else if (!result.binding.quantity.empty())
+          std::cout << "bound by " << result.binding.quantity << " = " << lutdose::format_number(result.binding.limit)
+                    << (result.binding.quantity.rfind("a_", 0) == 0 ? " MBq" : "") << "\n";
+        for (const auto& line : result.reasoning) std::cout << "  - " << line << "\n";
+      }
+      if (!plan_out.empty()) {
+        const std::string tmp = plan_out + ".tmp";
+        {
+          std::ofstream out(tmp);
+          out << json_text;
+          if (!out) throw std::runtime_error("cannot write " + tmp);
+        }
+        std::filesystem::rename(tmp, plan_out);
+      } else if (!plan_text) {
+        std::cout << json_text;
       }
     } else if (info_sv->parsed()) {
       const std::string dir = lutdose::find_data_dir(info_data_dir);

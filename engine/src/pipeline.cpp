@@ -369,6 +369,7 @@ RunResult run_tac_table(const std::vector<TacSeries>& series, const RunOptions& 
     tissue = TissueTable::load(options.data_dir);
     for (const auto& [pattern, p] : options.tissue_overrides) tissue->set(pattern, p);
     result.tissue_file = tissue->path;
+    result.limits = load_limits(options.data_dir);
   }
 
   std::map<std::pair<std::string, int>, size_t> cycle_index;
@@ -569,6 +570,77 @@ RunResult run_case(const CaseFile& c, const std::string& data_dir, int mc_sample
     }
   }
   return r;
+}
+
+}  // namespace lutdose
+
+namespace lutdose {
+
+std::map<std::string, std::vector<TargetHistory>> history_from_run(const RunResult& r) {
+  std::map<std::string, std::vector<TargetHistory>> out;
+  for (const auto& c : r.cycles)
+    for (const auto& d : c.doses) {
+      auto& list = out[c.patient];
+      auto it = std::find_if(list.begin(), list.end(), [&](const TargetHistory& h) { return h.target == d.target; });
+      if (it == list.end()) {
+        list.push_back({d.target, {}});
+        it = list.end() - 1;
+      }
+      CycleRecord rec;
+      rec.cycle = c.cycle;
+      rec.administered_MBq = c.administered_MBq;
+      rec.dose_Gy = d.dose_Gy;
+      rec.bed_Gy = d.bed_Gy;
+      rec.g = d.bed_g;
+      it->cycles.push_back(rec);
+    }
+  return out;
+}
+
+PlanOptions plan_options_from_case(const nlohmann::json& b, const std::string& data_dir,
+                                   const std::vector<std::string>& targets,
+                                   const std::vector<std::pair<std::string, TissueParameters>>& overrides,
+                                   const std::string& where) {
+  PlanOptions o;
+  o.limits = load_limits(data_dir);
+  o.priors = load_population_priors(data_dir);
+  TissueTable tissue = TissueTable::load(data_dir);
+  for (const auto& [pattern, p] : overrides) tissue.set(pattern, p);
+  for (const auto& t : targets)
+    if (const TissueParameters* p = tissue.find(t)) o.tissue[t] = *p;
+  if (b.is_null()) return o;
+  auto number = [&](const char* key, double& out, double lo) {
+    if (!b.contains(key)) return;
+    if (!b[key].is_number() || !(b[key].get<double>() >= lo))
+      throw_input_error(where, std::string("plan.") + key, b[key].dump(), "a number >= " + format_number(lo));
+    out = b[key].get<double>();
+  };
+  auto text = [&](const char* key) {
+    if (!b[key].is_string()) throw_input_error(where, std::string("plan.") + key, b[key].dump(), "a text value");
+    return b[key].get<std::string>();
+  };
+  if (b.contains("strategy")) o.strategy = parse_strategy(text("strategy"));
+  if (b.contains("prediction")) o.prediction = parse_prediction(text("prediction"));
+  if (b.contains("planned_cycles")) {
+    if (!b["planned_cycles"].is_number_integer() || b["planned_cycles"].get<long long>() < 1)
+      throw_input_error(where, "plan.planned_cycles", b["planned_cycles"].dump(), "a whole number >= 1");
+    o.planned_cycles = static_cast<int>(b["planned_cycles"].get<long long>());
+  }
+  number("a_min_MBq", o.a_min_MBq, 0);
+  number("a_max_MBq", o.a_max_MBq, 0);
+  number("a_standard_MBq", o.a_standard_MBq, 0);
+  number("safety_k", o.safety_k, 0);
+  number("prediction_cv", o.prediction_cv, 0);
+  if (b.contains("limits")) {
+    if (!b["limits"].is_array())
+      throw_input_error(where, "plan.limits", b["limits"].dump(), "an array of \"TARGET:QUANTITY:VALUE\" texts");
+    for (const auto& l : b["limits"]) {
+      if (!l.is_string())
+        throw_input_error(where, "plan.limits[]", l.dump(), "a text \"TARGET:QUANTITY:VALUE\", e.g. \"kidney*:bed_Gy:28\"");
+      o.limits.push_back(parse_limit(l.get<std::string>()));
+    }
+  }
+  return o;
 }
 
 }  // namespace lutdose

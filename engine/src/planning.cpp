@@ -36,6 +36,12 @@ std::string percent(double p) {
   return buf;
 }
 
+//! "P(exceed) = 15.87 %", or "P(exceed) < 0.0001 %" for tiny values.
+std::string p_exceed_text(double p) {
+  if (p > 0 && p < 1e-6) return "P(exceed) < 0.0001 %";
+  return "P(exceed) = " + percent(p);
+}
+
 std::string join(const std::vector<std::string>& parts, const std::string& sep = ", ") {
   std::string s;
   for (size_t i = 0; i < parts.size(); ++i) s += (i ? sep : "") + parts[i];
@@ -124,7 +130,8 @@ std::map<int, double> check_history(const std::vector<TargetHistory>& history) {
     for (const auto& c : h.cycles) {
       if (c.cycle <= previous)
         throw_input_error(w, "cycle", std::to_string(c.cycle),
-                          "whole numbers >= 1, strictly increasing (after " + std::to_string(previous) + ")");
+                          previous == 0 ? std::string("a whole number >= 1")
+                                        : "cycles strictly increasing (after " + std::to_string(previous) + ")");
       previous = c.cycle;
       const std::string wc = w + ", cycle " + std::to_string(c.cycle);
       if (!(std::isfinite(c.administered_MBq) && c.administered_MBq > 0))
@@ -261,13 +268,12 @@ void budgets(Work& w) {
   for (const auto& c : cycles) {
     const double b = record_bed(c, t);
     if (std::isnan(b) && w.bed_limit) {
-      const bool needs_trep = !std::isnan(c.t_eff_h);
-      throw_input_error(where + ", cycle " + std::to_string(c.cycle),
-                        needs_trep ? "repair_half_time_h" : "bed_Gy, g and t_eff_h",
-                        needs_trep ? format_number(t->repair_half_time_h) : "missing",
-                        needs_trep ? "a repair half-time > 0 h to compute G from t_eff_h "
-                                   : "one of them to compute the cycle's BED " +
-                                         std::string("for the BED limit ") + describe_limit(*w.bed_limit));
+      const std::string wc = where + ", cycle " + std::to_string(c.cycle);
+      const std::string why = " for the BED limit " + describe_limit(*w.bed_limit);
+      if (!std::isnan(c.t_eff_h))  // t_eff_h given, but no T_rep to turn it into G
+        throw_input_error(wc, "the tissue's repair_half_time_h", format_number(t->repair_half_time_h),
+                          "a repair half-time > 0 h to compute G from t_eff_h" + why);
+      throw_input_error(wc, "bed_Gy, g and t_eff_h", "missing", "one of them to compute the cycle's BED" + why);
     }
     sum_bed += b;
   }
@@ -429,7 +435,10 @@ PlanResult plan_next_cycle(const std::vector<TargetHistory>& history, const Plan
         ".");
   }
 
-  // Limits -> targets.
+  // Limits -> targets; tissue parameters by exact name, else the longest matching "name*".
+  using TissueEntry = std::pair<const std::string, TissueParameters>;
+  std::vector<const TissueEntry*> tissue_items;
+  for (const auto& e : o.tissue) tissue_items.push_back(&e);
   std::vector<Work> work;
   std::vector<std::string> unlimited;
   for (const auto& h : history) {
@@ -445,14 +454,9 @@ PlanResult plan_next_cycle(const std::vector<TargetHistory>& history, const Plan
       unlimited.push_back(h.target);
       continue;
     }
-    std::vector<std::pair<std::string, const TissueParameters*>> tissue;
-    for (const auto& [name, p] : o.tissue) tissue.emplace_back(name, &p);
-    std::vector<const std::pair<std::string, const TissueParameters*>*> items;
-    for (const auto& e : tissue) items.push_back(&e);
     const auto* found = best_match(
-        items, [](const std::pair<std::string, const TissueParameters*>& e) -> const std::string& { return e.first; },
-        h.target);
-    w.tissue = found ? found->second : nullptr;
+        tissue_items, [](const TissueEntry& e) -> const std::string& { return e.first; }, h.target);
+    w.tissue = found ? &found->second : nullptr;
     work.push_back(std::move(w));
   }
   for (const auto& l : o.limits) {
@@ -514,7 +518,7 @@ PlanResult plan_next_cycle(const std::vector<TargetHistory>& history, const Plan
         t.limit_bed_Gy = w.bed_limit->value;
         t.p_exceed_bed = p_exceed_bed(w.remaining_bed(), w.d, w.u, a, w.g, w.alpha_beta());
       }
-      t.max_activity_MBq = std::min(w.a_dose, w.a_bed);
+      t.max_activity_MBq = std::fmin(w.a_dose, w.a_bed);  // NaN: not computed
       r.targets.push_back(t);
     }
   };
@@ -638,10 +642,10 @@ PlanResult plan_next_cycle(const std::vector<TargetHistory>& history, const Plan
     std::vector<std::string> parts;
     if (!std::isnan(t.limit_dose_Gy))
       parts.push_back("cumulative dose " + fmt(t.cumulative_dose_Gy) + " Gy (limit " + fmt(t.limit_dose_Gy) +
-                      " Gy, P(exceed) = " + percent(t.p_exceed_dose) + ")");
+                      " Gy, " + p_exceed_text(t.p_exceed_dose) + ")");
     if (!std::isnan(t.limit_bed_Gy))
       parts.push_back("cumulative BED " + fmt(t.cumulative_bed_Gy) + " Gy (limit " + fmt(t.limit_bed_Gy) +
-                      " Gy, P(exceed) = " + percent(t.p_exceed_bed) + ")");
+                      " Gy, " + p_exceed_text(t.p_exceed_bed) + ")");
     say("At " + fmt(a) + " MBq, " + t.name + " is predicted " + fmt(t.predicted_dose_Gy) + " Gy" +
         (std::isnan(t.predicted_bed_Gy) ? std::string() : " (BED " + fmt(t.predicted_bed_Gy) + " Gy)") +
         " this cycle: " + join(parts, "; ") + ".");

@@ -382,18 +382,58 @@ void print_table(const RunResult& r, std::ostream& out) {
       for (const auto& n : v.fit.notes) out << "  note (" << v.tac.voi << "): " << n << "\n";
     for (const auto& n : c.dose_notes) out << "  note: " << n << "\n";
   }
+  // History view (several cycles): the organs at risk, cycle by cycle, against their limits.
+  for (const auto& [patient, doses] : r.cumulative) {
+    std::vector<std::string> limited;
+    for (const auto& x : doses)
+      for (const auto& l : r.limits)
+        if (target_matches(l.target_pattern, x.target) &&
+            std::find(limited.begin(), limited.end(), x.target) == limited.end())
+          limited.push_back(x.target);
+    if (limited.empty()) continue;
+    out << "\n" << (patient.empty() ? std::string("") : "patient " + patient + ", ")
+        << "history of the organs at risk (limits: data/radiobiology/limits.csv)\n"
+        << std::left << std::setw(14) << "target" << std::right << std::setw(6) << "cycle" << std::setw(10)
+        << "MBq" << std::setw(9) << "Gy/GBq" << std::setw(9) << "dose Gy" << std::setw(10) << "cum. Gy"
+        << std::setw(12) << "cum. BED Gy" << std::setw(12) << "% dose lim" << std::setw(11) << "% BED lim" << "\n";
+    for (const auto& name : limited) {
+      double lim_dose = NAN, lim_bed = NAN;
+      for (const auto& l : r.limits)
+        if (target_matches(l.target_pattern, name)) {
+          double& lim = l.quantity == "bed_Gy" ? lim_bed : lim_dose;
+          lim = std::isnan(lim) ? l.value : std::min(lim, l.value);
+        }
+      double cum = 0, cum_bed = 0;
+      bool bed_known = true;
+      for (const auto& c : r.cycles) {
+        if (c.patient != patient) continue;
+        const TargetDose* d = dose_of(c, name);
+        if (!d) continue;
+        cum += d->dose_Gy;
+        bed_known = bed_known && !std::isnan(d->bed_Gy);
+        if (bed_known) cum_bed += d->bed_Gy;
+        out << std::left << std::setw(14) << name.substr(0, 13) << std::right << std::setw(6) << c.cycle
+            << std::setw(10) << f(c.administered_MBq, 0) << std::setw(9) << f(d->dose_Gy_per_GBq, 3)
+            << std::setw(9) << f(d->dose_Gy, 2) << std::setw(10) << f(cum, 2) << std::setw(12)
+            << f(bed_known ? cum_bed : NAN, 2) << std::setw(12) << f(100 * cum / lim_dose, 0)
+            << std::setw(11) << f(bed_known ? 100 * cum_bed / lim_bed : NAN, 0) << "\n";
+      }
+    }
+  }
   for (const auto& [patient, doses] : r.cumulative) {
     out << "\n" << (patient.empty() ? std::string("") : "patient " + patient + ", ")
         << "sum over cycles\n"
         << std::left << std::setw(34) << "target" << std::right << std::setw(8) << "cycles"
-        << std::setw(10) << "dose Gy" << std::setw(9) << "u(D) Gy" << "\n";
+        << std::setw(10) << "dose Gy" << std::setw(9) << "u(D) Gy" << std::setw(10) << "BED Gy"
+        << std::setw(10) << "EQD2 Gy" << "\n";
     for (const auto& x : doses) {
       const bool voi = std::any_of(r.cycles.begin(), r.cycles.end(), [&](const CycleResult& c) {
         return std::any_of(c.vois.begin(), c.vois.end(), [&](const VoiResult& v) { return v.tac.voi == x.target; });
       });
       if (!voi && x.target != "red_marrow" && x.target != "Total Body") continue;
       out << std::left << std::setw(34) << x.target << std::right << std::setw(8) << x.cycles
-          << std::setw(10) << f(x.dose_Gy, 3) << std::setw(9) << f(x.dose_u_Gy, 3) << "\n";
+          << std::setw(10) << f(x.dose_Gy, 3) << std::setw(9) << f(x.dose_u_Gy, 3) << std::setw(10)
+          << f(x.bed_Gy, 3) << std::setw(10) << f(x.eqd2_Gy, 3) << "\n";
     }
   }
 }

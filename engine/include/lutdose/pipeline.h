@@ -13,6 +13,7 @@
 #include "lutdose/dose.h"
 #include "lutdose/fitting.h"
 #include "lutdose/nuclide.h"
+#include "lutdose/planning.h"
 #include "lutdose/radiobiology.h"
 #include "lutdose/tac_table.h"
 
@@ -100,6 +101,7 @@ struct RunResult {
   RunOptions options;
   std::vector<std::string> svalue_files;  //!< data files of the S-value set and spheres
   std::string tissue_file;                //!< the tissue-parameter table used for BED
+  std::vector<Limit> limits;              //!< limits of the organs at risk (history view, plan)
   std::string svalue_set_description;
   std::vector<CycleResult> cycles;  //!< in the order of the table (patient, then cycle)
   //! Per patient id, the doses summed over the cycles (patients with more than one cycle).
@@ -111,6 +113,17 @@ struct RunResult {
 //! `points` (optional, same order as `series`) carries the quantification of each point.
 RunResult run_tac_table(const std::vector<TacSeries>& series, const RunOptions& options,
                         const std::vector<std::vector<QuantifiedPoint>>* points = nullptr);
+
+//! The dose history of a run (every target of every cycle: administered activity, dose, BED and
+//! G), per patient id, for `lutdose plan`.
+std::map<std::string, std::vector<TargetHistory>> history_from_run(const RunResult& r);
+
+//! Plan options from a case file's "plan" block (validated; InputError naming plan.FIELD), the
+//! default limits and priors of the data directory, and the tissue parameters of `targets`.
+PlanOptions plan_options_from_case(const nlohmann::json& plan_block, const std::string& data_dir,
+                                   const std::vector<std::string>& targets,
+                                   const std::vector<std::pair<std::string, TissueParameters>>& tissue_overrides,
+                                   const std::string& where);
 
 //! The whole pipeline on a case file: quantification, fits, doses. Options come from the case;
 //! `data_dir` is the resolved data directory; mc_samples > 0 overrides the case's Monte Carlo.
