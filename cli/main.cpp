@@ -27,7 +27,9 @@ struct FitArgs {
   std::vector<std::string> functions = {"E1", "E2u", "E2"};
   std::string error_model = "proportional";
   std::string aicc_k = "fit";
-  std::string head = "linear";
+  std::string head = "linear", body = "linear", tail = "physical", integration = "analytic";
+  double combined_sigma0 = 0, combined_b = 0;
+  bool model_averaging = false;
   bool reject_correlated = false;
   double activity_MBq = NAN;
   double half_life_h = 0;
@@ -55,9 +57,22 @@ void add_fit_options(CLI::App* cmd, FitArgs& a, bool tac_required) {
       ->delimiter(',')
       ->capture_default_str();
   cmd->add_option("--error-model", a.error_model,
-                  "Weighting: proportional (sigma = b*y, weights 1/y^2), constant (unweighted "
-                  "least squares) or input (sigma = activity_u_MBq of the table)")
+                  "Weighting: proportional (sigma = b*y, weights 1/y^2), proportional-model (sigma = "
+                  "b*f(t), iteratively reweighted), constant (unweighted least squares), combined "
+                  "(sigma^2 = sigma0^2 + (b y)^2, see --combined-*) or input (sigma = activity_u_MBq)")
       ->capture_default_str();
+  cmd->add_option("--combined-sigma0-MBq", a.combined_sigma0, "sigma0 of the combined error model [MBq]");
+  cmd->add_option("--combined-b", a.combined_b, "Relative b of the combined error model");
+  cmd->add_option("--integration", a.integration,
+                  "TIA: analytic (the fitted function) or trapezoid (numerical, with --trapezoid-*)")
+      ->capture_default_str();
+  cmd->add_option("--trapezoid-body", a.body, "Between points: linear or log (exponential interpolation)")
+      ->capture_default_str();
+  cmd->add_option("--trapezoid-tail", a.tail,
+                  "After the last point: physical (A_n/lambda_p) or fit (A_n/k, k from the last 3 points, k >= lambda_p)")
+      ->capture_default_str();
+  cmd->add_flag("--model-averaging", a.model_averaging,
+                "Use the Akaike-weighted average of the candidates' TIAs (always reported)");
   cmd->add_option("--aicc-k", a.aicc_k,
                   "K in AIC/AICc: fit (fitted parameters) or fit+1 (plus the estimated variance)")
       ->capture_default_str();
@@ -87,6 +102,25 @@ lutdose::RunOptions make_run_options(const FitArgs& a) {
   if (a.aicc_k == "fit") o.fit.aicc_k = lutdose::AiccParameterCount::fit_parameters;
   else if (a.aicc_k == "fit+1") o.fit.aicc_k = lutdose::AiccParameterCount::fit_parameters_plus_one;
   else lutdose::throw_input_error("--aicc-k", "the AICc parameter count", a.aicc_k, "fit or fit+1");
+  if (a.body == "linear") o.fit.trapezoid_body = lutdose::TrapezoidBody::linear;
+  else if (a.body == "log") o.fit.trapezoid_body = lutdose::TrapezoidBody::log;
+  else lutdose::throw_input_error("--trapezoid-body", "the trapezoid body", a.body, "linear or log");
+  if (a.tail == "physical") o.fit.trapezoid_tail = lutdose::TrapezoidTail::physical;
+  else if (a.tail == "fit") o.fit.trapezoid_tail = lutdose::TrapezoidTail::fit;
+  else lutdose::throw_input_error("--trapezoid-tail", "the trapezoid tail", a.tail, "physical or fit");
+  if (a.integration == "analytic") o.fit.integration = lutdose::Integration::analytic;
+  else if (a.integration == "trapezoid") o.fit.integration = lutdose::Integration::trapezoid;
+  else lutdose::throw_input_error("--integration", "the integration", a.integration, "analytic or trapezoid");
+  o.fit.model_averaging = a.model_averaging;
+  if (!(a.combined_sigma0 >= 0) || !(a.combined_b >= 0))
+    lutdose::throw_input_error("--combined-sigma0-MBq/--combined-b", "the combined error model",
+                               lutdose::format_number(a.combined_sigma0) + "/" + lutdose::format_number(a.combined_b),
+                               "values >= 0");
+  o.fit.combined_sigma0_MBq = a.combined_sigma0;
+  o.fit.combined_b = a.combined_b;
+  if (o.fit.error_model == lutdose::ErrorModel::combined && a.combined_sigma0 == 0 && a.combined_b == 0)
+    lutdose::throw_input_error("--error-model", "the error model", "combined",
+                               "--combined-sigma0-MBq and/or --combined-b > 0 with it");
   if (a.head == "linear") o.fit.trapezoid_head = lutdose::TrapezoidHead::linear;
   else if (a.head == "constant") o.fit.trapezoid_head = lutdose::TrapezoidHead::constant;
   else lutdose::throw_input_error("--trapezoid-head", "the trapezoid head", a.head, "linear or constant");
@@ -251,6 +285,8 @@ int main(int argc, char** argv) {
                                      "either a case file or --tac, not both");
         for (const char* opt : {"--activity-MBq", "--phantom", "--function", "--functions",
                                 "--error-model", "--aicc-k", "--trapezoid-head", "--reject-correlated",
+                                "--trapezoid-body", "--trapezoid-tail", "--integration", "--model-averaging",
+                                "--combined-sigma0-MBq", "--combined-b",
                                 "--half-life-h", "--tumour-method", "--sphere-composition",
                                 "--density-g-per-mL", "--mass-scaling", "--cross-scaling",
                                 "--body-mass-kg", "--svalues"})

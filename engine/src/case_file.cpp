@@ -322,7 +322,9 @@ Protocol read_protocol(Validator& v, const json& j, const std::string& path, con
 
 void read_fit_options(Validator& v, const json& j, const std::string& path, FitOptions& o) {
   if (!v.is_object(j, path)) return;
-  v.keys(j, path, {"function", "functions", "error_model", "aicc_k", "trapezoid_head", "reject_correlated"});
+  v.keys(j, path, {"function", "functions", "error_model", "aicc_k", "trapezoid_head", "reject_correlated",
+                   "trapezoid_body", "trapezoid_tail", "integration", "model_averaging", "combined_sigma0_MBq",
+                   "combined_b"});
   const std::vector<std::string> ids = models::exponential_ids();
   std::vector<std::string> with_auto = ids;
   with_auto.insert(with_auto.begin(), "auto");
@@ -343,8 +345,27 @@ void read_fit_options(Validator& v, const json& j, const std::string& path, FitO
       }
     }
   }
-  const std::string em =
-      v.choice(j, path, "error_model", {"proportional", "constant", "input"}, "proportional");
+  const std::string em = v.choice(j, path, "error_model",
+                                  {"proportional", "proportional-model", "constant", "combined", "input"},
+                                  "proportional");
+  o.trapezoid_body = v.choice(j, path, "trapezoid_body", {"linear", "log"}, "linear") == "linear"
+                         ? TrapezoidBody::linear : TrapezoidBody::log;
+  o.trapezoid_tail = v.choice(j, path, "trapezoid_tail", {"physical", "fit"}, "physical") == "physical"
+                         ? TrapezoidTail::physical : TrapezoidTail::fit;
+  o.integration = v.choice(j, path, "integration", {"analytic", "trapezoid"}, "analytic") == "analytic"
+                      ? Integration::analytic : Integration::trapezoid;
+  for (const auto& [key, out] : {std::make_pair("combined_sigma0_MBq", &o.combined_sigma0_MBq),
+                                 std::make_pair("combined_b", &o.combined_b)})
+    if (j.contains(key)) {
+      if (j[key].is_number() && j[key].get<double>() >= 0) *out = j[key].get<double>();
+      else v.problem(path + "." + key, "'" + j[key].dump() + "'", "a number >= 0");
+    }
+  if (em == "combined" && o.combined_sigma0_MBq == 0 && o.combined_b == 0)
+    v.problem(path + ".error_model", "'combined'", "combined_sigma0_MBq and/or combined_b > 0 with it");
+  if (j.contains("model_averaging")) {
+    if (j["model_averaging"].is_boolean()) o.model_averaging = j["model_averaging"].get<bool>();
+    else v.problem(path + ".model_averaging", "'" + j["model_averaging"].dump() + "'", "true or false");
+  }
   o.error_model = parse_error_model(em);
   o.aicc_k = v.choice(j, path, "aicc_k", {"fit", "fit+1"}, "fit") == "fit"
                  ? AiccParameterCount::fit_parameters

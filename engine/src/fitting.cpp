@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <boost/math/distributions/fisher_f.hpp>
 #include <unsupported/Eigen/NonLinearOptimization>
 
 #include "lutdose/error.h"
@@ -16,6 +17,8 @@ std::string to_string(ErrorModel m) {
   switch (m) {
     case ErrorModel::constant: return "constant";
     case ErrorModel::proportional: return "proportional";
+    case ErrorModel::proportional_model: return "proportional-model";
+    case ErrorModel::combined: return "combined";
     case ErrorModel::input: return "input";
   }
   return "?";
@@ -24,8 +27,37 @@ std::string to_string(ErrorModel m) {
 ErrorModel parse_error_model(const std::string& s) {
   if (s == "constant") return ErrorModel::constant;
   if (s == "proportional") return ErrorModel::proportional;
+  if (s == "proportional-model") return ErrorModel::proportional_model;
+  if (s == "combined") return ErrorModel::combined;
   if (s == "input") return ErrorModel::input;
-  throw_input_error("--error-model", "the error model", s, "constant, proportional or input");
+  throw_input_error("--error-model", "the error model", s,
+                    "constant, proportional, proportional-model, combined or input");
+}
+
+std::string to_string(Integration i) { return i == Integration::analytic ? "analytic" : "trapezoid"; }
+std::string to_string(TrapezoidBody b) { return b == TrapezoidBody::linear ? "linear" : "log"; }
+std::string to_string(TrapezoidTail t) { return t == TrapezoidTail::physical ? "physical" : "fit"; }
+
+double runs_test_p_value(int runs, int n1, int n2) {
+  // P(R <= runs) under random order: P(R = 2k) = 2 C(n1-1,k-1) C(n2-1,k-1) / C(n,n1),
+  // P(R = 2k+1) = [C(n1-1,k-1) C(n2-1,k) + C(n1-1,k) C(n2-1,k-1)] / C(n,n1).
+  if (n1 == 0 || n2 == 0) return 1.0;
+  auto choose = [](int n, int k) {
+    if (k < 0 || k > n) return 0.0;
+    double c = 1;
+    for (int i = 1; i <= k; ++i) c = c * (n - k + i) / i;
+    return c;
+  };
+  const double total = choose(n1 + n2, n1);
+  double p = 0;
+  for (int r = 2; r <= runs; ++r) {
+    const int k = r / 2;
+    if (r % 2 == 0)
+      p += 2 * choose(n1 - 1, k - 1) * choose(n2 - 1, k - 1);
+    else
+      p += choose(n1 - 1, k - 1) * choose(n2 - 1, k) + choose(n1 - 1, k) * choose(n2 - 1, k - 1);
+  }
+  return p / total;
 }
 
 std::string to_string(AiccParameterCount k) {
@@ -200,6 +232,12 @@ VectorXd inverse_sigma(const VectorXd& y, const VectorXd& sigma, const FitOption
   *n_floored = 0;
   switch (o.error_model) {
     case ErrorModel::constant: s.setOnes(); break;
+    case ErrorModel::combined:
+      for (Eigen::Index i = 0; i < n; ++i)
+        s(i) = 1.0 / std::sqrt(o.combined_sigma0_MBq * o.combined_sigma0_MBq +
+                               o.combined_b * o.combined_b * y(i) * y(i));
+      break;
+    case ErrorModel::proportional_model:  // first pass data-based, then reweighted with f(t_i)
     case ErrorModel::proportional: {
       const double floor = o.proportional_floor_fraction * y.maxCoeff();
       for (Eigen::Index i = 0; i < n; ++i) {
@@ -234,9 +272,9 @@ CandidateFit fit_function(const ExponentialFunction& f, const VectorXd& t, const
     return c;
   }
   int n_floored = 0;
-  const VectorXd s = inverse_sigma(y, sigma, o, &n_floored);
-  const VectorXd sy = s.cwiseProduct(y);
-  const Projection proj{f, t, s, sy, lambda_p};
+  const VectorXd s0 = inverse_sigma(y, sigma, o, &n_floored);
+  const VectorXd sy0 = s0.cwiseProduct(y);
+  const Projection proj0{f, t, s0, sy0, lambda_p};
 
   // Best of the starting points.
   VectorXd best_theta(nr);
@@ -248,7 +286,7 @@ CandidateFit fit_function(const ExponentialFunction& f, const VectorXd& t, const
     bool converged = true;
     VectorXd fvec(n);
     if (nr > 0) {
-      ProjectedFunctor functor{proj, nr, n};
+      ProjectedFunctor functor{proj0, nr, n};
       Eigen::LevenbergMarquardt<ProjectedFunctor> lm(functor);
       lm.parameters.ftol = 1e-14;
       lm.parameters.xtol = 1e-12;
@@ -259,7 +297,7 @@ CandidateFit fit_function(const ExponentialFunction& f, const VectorXd& t, const
       c.evaluations += functor.evaluations;
       functor(theta, fvec);
     } else {
-      ProjectedFunctor functor{proj, 0, n};
+      ProjectedFunctor functor{proj0, 0, n};
       functor(theta, fvec);
       c.evaluations += 1;
     }
@@ -271,6 +309,34 @@ CandidateFit fit_function(const ExponentialFunction& f, const VectorXd& t, const
     }
   }
 
+  // Proportional to the model: reweight with the fitted curve until the TIA settles.
+  VectorXd s = s0;
+  if (o.error_model == ErrorModel::proportional_model && nr > 0) {
+    double previous_tia = NaN;
+    for (int iteration = 0; iteration < 20; ++iteration) {
+      const VectorXd lam = rates_from_theta(best_theta);
+      VectorXd p_it(K);
+      p_it << Projection{f, t, s, s.cwiseProduct(y), lambda_p}.solve(lam, nullptr), lam;
+      const double tia_it = f.integral(p_it, lambda_p, std::numeric_limits<double>::infinity());
+      if (std::abs(tia_it - previous_tia) <= 1e-10 * std::abs(tia_it)) break;
+      previous_tia = tia_it;
+      const VectorXd fit_values = f.evaluate(t, p_it, lambda_p);
+      const double floor = o.proportional_floor_fraction * y.maxCoeff();
+      for (Eigen::Index i = 0; i < t.size(); ++i) s(i) = 1.0 / std::max(fit_values(i), floor);
+      const VectorXd sy_it = s.cwiseProduct(y);
+      const Projection proj_it{f, t, s, sy_it, lambda_p};
+      ProjectedFunctor functor{proj_it, nr, n};
+      Eigen::LevenbergMarquardt<ProjectedFunctor> lm(functor);
+      lm.parameters.ftol = 1e-14;
+      lm.parameters.xtol = 1e-12;
+      lm.parameters.maxfev = 200 * (nr + 1);
+      lm.minimize(best_theta);
+      c.evaluations += functor.evaluations;
+      ++c.reweighting_iterations;
+    }
+  }
+  const VectorXd sy = s.cwiseProduct(y);
+  const Projection proj{f, t, s, sy, lambda_p};
   const VectorXd lambda = rates_from_theta(best_theta);
   const VectorXd a = proj.solve(lambda, nullptr);
   VectorXd p(K);
@@ -302,7 +368,7 @@ CandidateFit fit_function(const ExponentialFunction& f, const VectorXd& t, const
   Eigen::ColPivHouseholderQR<MatrixXd> qr(js);
   qr.setThreshold(RANK_THRESHOLD);
   c.rank = static_cast<int>(qr.rank());
-  const bool relative = o.error_model != ErrorModel::input;
+  const bool relative = o.error_model != ErrorModel::input && o.error_model != ErrorModel::combined;
   double variance_scale = 1.0;
   if (relative) variance_scale = n > K ? c.weighted_rss / (n - K) : NaN;
   c.covariance = MatrixXd::Constant(K, K, NaN);
@@ -327,6 +393,19 @@ CandidateFit fit_function(const ExponentialFunction& f, const VectorXd& t, const
       c.correlation(i, j) = c.covariance(i, j) / std::sqrt(c.covariance(i, i) * c.covariance(j, j));
   }
   c.standardized_residuals = s.cwiseProduct(resid) / std::sqrt(relative ? variance_scale : 1.0);
+  if (n >= 6) {  // runs test on the residual signs (methods.md §2.4)
+    int n_pos = 0, n_neg = 0, runs = 0;
+    int last = 0;
+    for (Eigen::Index i = 0; i < n; ++i) {
+      const int sign = resid(i) > 0 ? 1 : (resid(i) < 0 ? -1 : 0);
+      if (sign == 0) continue;
+      (sign > 0 ? n_pos : n_neg)++;
+      if (sign != last) ++runs;
+      last = sign;
+    }
+    c.runs = runs;
+    c.runs_p_value = runs_test_p_value(runs, n_pos, n_neg);
+  }
 
   // Information criteria.
   const int k_aic = K + (o.aicc_k == AiccParameterCount::fit_parameters_plus_one ? 1 : 0);
@@ -374,31 +453,61 @@ CandidateFit fit_function(const ExponentialFunction& f, const VectorXd& t, const
         (o.reject_on_correlation ? c.flags : c.warnings).push_back("correlation_at_least_0.8:" + c.parameter_names[i] + "," +
                           c.parameter_names[j]);
   if (!(c.tia_MBq_h > 0) || !std::isfinite(c.tia_MBq_h)) c.flags.push_back("tia_not_positive");
+  // Too few runs of residual signs: systematic misfit (a warning; 5 % one-sided).
+  if (c.runs_p_value < 0.05) c.warnings.push_back("runs_test_p_below_0.05");
   c.accepted = c.flags.empty();
   return c;
 }
 
 TrapezoidResult trapezoid_tia(const VectorXd& t, const VectorXd& y, const VectorXd& sigma,
-                              double lambda_p, TrapezoidHead head) {
+                              double lambda_p, TrapezoidHead head, TrapezoidBody body, TrapezoidTail tail) {
   const Eigen::Index n = t.size();
-  // TIA is linear in the activities: TIA = sum_i w_i y_i; the weights give the uncertainty.
-  VectorXd w = VectorXd::Zero(n);
-  w(0) += head == TrapezoidHead::linear ? t(0) / 2.0 : t(0);
-  const double head_part = w(0) * y(0);
-  for (Eigen::Index i = 0; i + 1 < n; ++i) {
-    const double dt = t(i + 1) - t(i);
-    w(i) += dt / 2.0;
-    w(i + 1) += dt / 2.0;
-  }
-  const double tail_w = 1.0 / lambda_p;
-  const double tail_part = tail_w * y(n - 1);
-  w(n - 1) += tail_w;
+  // The TIA as sum_i w_i y_i: linear in the activities for the linear body and the physical tail
+  // (so the weights give the uncertainty exactly); the log body and the fitted tail are
+  // linearised at the data (w_i = d TIA / d y_i).
+  auto total = [&](const VectorXd& v, double* head_part, double* tail_part) {
+    double h = head == TrapezoidHead::linear ? v(0) * t(0) / 2.0 : v(0) * t(0);
+    double sum = h;
+    for (Eigen::Index i = 0; i + 1 < n; ++i) {
+      const double dt = t(i + 1) - t(i);
+      const double a1 = v(i), a2 = v(i + 1);
+      if (body == TrapezoidBody::log && a1 > 0 && a2 > 0 && std::abs(a1 - a2) > 1e-12 * std::max(a1, a2))
+        sum += dt * (a1 - a2) / std::log(a1 / a2);
+      else
+        sum += dt * (a1 + a2) / 2.0;
+    }
+    double k = lambda_p;
+    if (tail == TrapezoidTail::fit && n >= 2) {  // log-linear fit of the last (up to) 3 points
+      double st = 0, sl = 0, stt = 0, stl = 0, m = 0;
+      for (Eigen::Index i = std::max<Eigen::Index>(0, n - 3); i < n; ++i) {
+        if (!(v(i) > 0)) continue;
+        const double l = std::log(v(i));
+        st += t(i), sl += l, stt += t(i) * t(i), stl += t(i) * l, m += 1;
+      }
+      const double den = m * stt - st * st;
+      if (m >= 2 && den > 0) k = std::max(-(m * stl - st * sl) / den, lambda_p);
+    }
+    const double tl = v(n - 1) / k;
+    if (head_part) *head_part = h;
+    if (tail_part) *tail_part = tl;
+    return sum + tl;
+  };
   TrapezoidResult r;
-  r.tia_MBq_h = w.dot(y);
-  r.head_MBq_h = head_part;
-  r.tail_MBq_h = tail_part;
-  r.body_MBq_h = r.tia_MBq_h - head_part - tail_part;
-  r.tia_u_MBq_h = sigma.size() == n ? std::sqrt(w.cwiseProduct(sigma).squaredNorm()) : NaN;
+  r.tia_MBq_h = total(y, &r.head_MBq_h, &r.tail_MBq_h);
+  r.body_MBq_h = r.tia_MBq_h - r.head_MBq_h - r.tail_MBq_h;
+  r.tia_u_MBq_h = NaN;
+  if (sigma.size() == n) {
+    double u2 = 0;
+    for (Eigen::Index i = 0; i < n; ++i) {
+      const double h = 1e-6 * std::max(std::abs(y(i)), 1e-12);
+      VectorXd hi = y, lo = y;
+      hi(i) += h;
+      lo(i) -= h;
+      const double w = (total(hi, nullptr, nullptr) - total(lo, nullptr, nullptr)) / (2 * h);
+      u2 += w * w * sigma(i) * sigma(i);
+    }
+    r.tia_u_MBq_h = std::sqrt(u2);
+  }
   return r;
 }
 
@@ -470,6 +579,74 @@ TacFit fit_tac(const VectorXd& t, const VectorXd& y, const VectorXd& sigma, doub
     }
   }
 
+  // Akaike weights over the candidates with an AICc (and full rank, TIA > 0), the model-averaged
+  // TIA with its unconditional uncertainty (methods.md §2.5), and nested F-tests (report).
+  {
+    double best = std::numeric_limits<double>::infinity();
+    for (const auto& c : result.candidates)
+      if (c.fitted && !std::isnan(c.aicc) && c.tia_MBq_h > 0 && c.rank == c.n_parameters) best = std::min(best, c.aicc);
+    double sum = 0;
+    for (auto& c : result.candidates)
+      if (c.fitted && !std::isnan(c.aicc) && c.tia_MBq_h > 0 && c.rank == c.n_parameters) {
+        c.akaike_weight = std::exp(-(c.aicc - best) / 2);
+        sum += c.akaike_weight;
+      }
+    if (sum > 0) {
+      double avg = 0;
+      for (auto& c : result.candidates)
+        if (!std::isnan(c.akaike_weight)) {
+          c.akaike_weight /= sum;
+          avg += c.akaike_weight * c.tia_MBq_h;
+        }
+      double u = 0;
+      bool u_known = true;
+      for (const auto& c : result.candidates)
+        if (!std::isnan(c.akaike_weight)) {
+          const double var = std::isfinite(c.tia_u_MBq_h) ? c.tia_u_MBq_h * c.tia_u_MBq_h : NaN;
+          u_known = u_known && !std::isnan(var);
+          u += c.akaike_weight * std::sqrt(var + (c.tia_MBq_h - avg) * (c.tia_MBq_h - avg));
+        }
+      result.averaged_tia_MBq_h = avg;
+      result.averaged_tia_u_MBq_h = u_known ? u : NaN;
+    }
+    const std::pair<const char*, const char*> nested[] = {{"E1p", "E1"}, {"E1", "E2"}, {"E1", "E2b"}, {"E2u", "E3u"}};
+    for (const auto& [lo_id, hi_id] : nested) {
+      const CandidateFit *lo = nullptr, *hi = nullptr;
+      for (const auto& c : result.candidates) {
+        if (c.function == lo_id && c.fitted) lo = &c;
+        if (c.function == hi_id && c.fitted) hi = &c;
+      }
+      if (!lo || !hi || n <= hi->n_parameters) continue;
+      TacFit::FTest ft;
+      ft.simpler = lo_id;
+      ft.richer = hi_id;
+      ft.df1 = hi->n_parameters - lo->n_parameters;
+      ft.df2 = n - hi->n_parameters;
+      const double rss1 = lo->weighted_rss, rss2 = std::max(hi->weighted_rss, 1e-300);
+      ft.f = std::max((rss1 - rss2) / ft.df1, 0.0) / (rss2 / ft.df2);
+      ft.p_value = boost::math::cdf(boost::math::complement(
+          boost::math::fisher_f_distribution<double>(ft.df1, ft.df2), ft.f));
+      result.f_tests.push_back(ft);
+    }
+  }
+  result.numerical_tia_MBq_h =
+      trapezoid_tia(t, y, VectorXd(), lambda_p, o.trapezoid_head, o.trapezoid_body, o.trapezoid_tail).tia_MBq_h;
+  if (o.integration == Integration::trapezoid) {
+    const auto tr = trapezoid_tia(t, y, o.error_model == ErrorModel::input ? sigma : VectorXd(), lambda_p,
+                                  o.trapezoid_head, o.trapezoid_body, o.trapezoid_tail);
+    result.method = "trapezoid";
+    result.function = "trapezoid";
+    result.selected = -1;
+    result.tia_MBq_h = tr.tia_MBq_h;
+    result.tia_u_MBq_h = tr.tia_u_MBq_h;
+    result.accepted = false;
+    result.selection = "numerical integration chosen by the user (" + to_string(o.trapezoid_head) + " head, " +
+                       to_string(o.trapezoid_body) + " body, " + to_string(o.trapezoid_tail) + " tail); fits reported";
+    result.notes.push_back("trapezoid: head " + format_number(tr.head_MBq_h) + ", body " + format_number(tr.body_MBq_h) +
+                           ", tail " + format_number(tr.tail_MBq_h) + " MBq h");
+    return result;
+  }
+
   if (result.selected >= 0) {
     const auto& c = result.candidates[static_cast<size_t>(result.selected)];
     result.method = "fit";
@@ -477,6 +654,12 @@ TacFit fit_tac(const VectorXd& t, const VectorXd& y, const VectorXd& sigma, doub
     result.tia_MBq_h = c.tia_MBq_h;
     result.tia_u_MBq_h = c.tia_u_MBq_h;
     result.accepted = c.accepted;
+    if (o.model_averaging && o.forced_function.empty() && std::isfinite(result.averaged_tia_MBq_h)) {
+      result.tia_MBq_h = result.averaged_tia_MBq_h;
+      result.tia_u_MBq_h = result.averaged_tia_u_MBq_h;
+      result.method = "model average";
+      result.selection += "; TIA model-averaged with Akaike weights (option)";
+    }
     if (!c.accepted) {
       std::string flags;
       for (const auto& fl : c.flags) flags += (flags.empty() ? "" : ", ") + fl;
@@ -486,8 +669,8 @@ TacFit fit_tac(const VectorXd& t, const VectorXd& y, const VectorXd& sigma, doub
   }
 
   // No function could be fitted with a defined AICc: trapezoid with a physical-decay tail.
-  const auto tr = trapezoid_tia(t, y, o.error_model == ErrorModel::input ? sigma : VectorXd(),
-                                lambda_p, o.trapezoid_head);
+  const auto tr = trapezoid_tia(t, y, o.error_model == ErrorModel::input ? sigma : VectorXd(), lambda_p,
+                                o.trapezoid_head, o.trapezoid_body, o.trapezoid_tail);
   result.method = "trapezoid";
   result.function = "trapezoid";
   result.tia_MBq_h = tr.tia_MBq_h;
@@ -495,7 +678,7 @@ TacFit fit_tac(const VectorXd& t, const VectorXd& y, const VectorXd& sigma, doub
   result.accepted = false;
   result.selection = "no candidate function could be fitted with a defined AICc (n = " +
                      std::to_string(n) + " points); trapezoid with " + to_string(o.trapezoid_head) +
-                     " head and physical-decay tail";
+                     " head, " + to_string(o.trapezoid_body) + " body and " + to_string(o.trapezoid_tail) + " tail";
   result.notes.push_back("trapezoid fallback: head " + format_number(tr.head_MBq_h) + ", body " +
                          format_number(tr.body_MBq_h) + ", tail " + format_number(tr.tail_MBq_h) +
                          " MBq h; the tail assumes physical decay only (an upper bound)");

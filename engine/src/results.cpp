@@ -71,6 +71,12 @@ ordered_json candidate_json(const CandidateFit& c) {
   j["tia_u_MBq_h"] = num(c.tia_u_MBq_h);
   j["fitted_MBq"] = vec(c.fitted_MBq);
   j["standardized_residuals"] = vec(c.standardized_residuals);
+  j["akaike_weight"] = num(c.akaike_weight);
+  if (c.runs > 0) {
+    j["runs"] = c.runs;
+    j["runs_p_value"] = num(c.runs_p_value);
+  }
+  if (c.reweighting_iterations > 0) j["reweighting_iterations"] = c.reweighting_iterations;
   j["starts"] = c.starts;
   j["evaluations"] = c.evaluations;
   return j;
@@ -89,6 +95,14 @@ ordered_json fit_json(const TacFit& f) {
     j["warnings"] = c.warnings;
   }
   j["notes"] = f.notes;
+  j["model_averaged_tia_MBq_h"] = num(f.averaged_tia_MBq_h);
+  j["model_averaged_tia_u_MBq_h"] = num(f.averaged_tia_u_MBq_h);
+  j["numerical_tia_MBq_h"] = num(f.numerical_tia_MBq_h);
+  ordered_json tests = ordered_json::array();
+  for (const auto& t : f.f_tests)
+    tests.push_back({{"simpler", t.simpler}, {"richer", t.richer}, {"F", num(t.f)}, {"df1", t.df1},
+                     {"df2", t.df2}, {"p_value", num(t.p_value)}});
+  j["f_tests"] = tests;
   ordered_json cands = ordered_json::array();
   for (const auto& c : f.candidates) cands.push_back(candidate_json(c));
   j["candidates"] = cands;
@@ -121,9 +135,13 @@ ordered_json to_json(const RunResult& r, bool include_doses) {
                  {"acceptance", o.fit.reject_on_correlation
                                     ? "CV < 50 %, |correlation| < 0.8, no rate at a bound, full rank, TIA > 0"
                                     : "CV < 50 %, no rate at a bound, full rank, TIA > 0; |correlation| >= 0.8 is a warning"},
+                 {"integration", to_string(o.fit.integration)},
                  {"trapezoid_head", to_string(o.fit.trapezoid_head)},
-                 {"trapezoid_tail", "physical decay from the last point"},
-                 {"integration", "analytic, 0 to infinity"}};
+                 {"trapezoid_body", to_string(o.fit.trapezoid_body)},
+                 {"trapezoid_tail", to_string(o.fit.trapezoid_tail)},
+                 {"model_averaging", o.fit.model_averaging},
+                 {"combined_sigma0_MBq", o.fit.combined_sigma0_MBq},
+                 {"combined_b", o.fit.combined_b}};
   if (include_doses && o.dose) {
     opts["dose"] = {{"phantom", o.dose->phantom},
                     {"svalue_set", r.svalue_set_description},

@@ -12,6 +12,7 @@ with a message that says what was expected and what happened.
 
 import argparse
 import csv
+import datetime
 import io
 import json
 import math
@@ -1417,6 +1418,430 @@ def case_cross_scaling_without_body_mass(ctx):
     expect_bad_input(ctx, res, out, must_mention=("--body-mass-kg",), words=("body-mass",))
 
 
+# ----------------------------------------------------------------------------- radiobiology (BED) and `lutdose plan`
+
+KIDNEY_AB_GY = 2.6          # data/radiobiology/tissue_parameters.csv, kidney*
+KIDNEY_TREP_H = 2.8
+KIDNEY_DOSE_LIMIT_GY = 23.0  # data/radiobiology/limits.csv defaults
+KIDNEY_BED_LIMIT_GY = 40.0
+PLAN_A_MAX_MBQ = 7400.0      # docs/plan.md defaults
+PLAN_A_STANDARD_MBQ = 7400.0
+
+
+def synthetic_four_cycles_path(ctx):
+    return os.path.join(ctx.source, "examples", "synthetic-four-cycles", "case.json")
+
+
+def history_csv(rows, columns=("cycle", "administered_MBq", "target", "dose_Gy", "t_eff_h")):
+    """A dose history table (docs/plan.md) from rows of values in the order of `columns`."""
+    return ",".join(columns) + "\n" + "".join(",".join(str(v) for v in r) + "\n" for r in rows)
+
+
+def kidney_history(dose_per_cycle_Gy, cycles=2, mbq=7400, t_eff_h=56):
+    return history_csv([(c, mbq, "kidneys", dose_per_cycle_Gy, t_eff_h) for c in range(1, cycles + 1)])
+
+
+def run_plan(ctx, args, what):
+    """`lutdose plan ARGS`, expected to succeed and print the JSON on stdout."""
+    res = ctx.run("plan", *args)
+    expect_exit(res, 0, what)
+    return res, parse_json_stdout(res)
+
+
+def plan_target(doc, name, res):
+    targets = doc.get("targets")
+    if not isinstance(targets, list):
+        fail("expected a 'targets' list in the plan JSON, got %r" % targets, res)
+    t = by_name(targets, "name", res).get(name)
+    if t is None:
+        fail("expected target %s in the plan's targets, got %s" % (name, [x.get("name") for x in targets]), res)
+    return t
+
+
+def plan_number(obj, key, res, what):
+    v = obj.get(key)
+    if not _number(v):
+        fail("%s: expected a finite number %s, got %r" % (what, key, v), res)
+    return v
+
+
+def g_mono(t_eff_h, t_rep_h):
+    """G = lambda/(lambda + mu) of a mono-exponential dose rate (methods.md §7.1)."""
+    lam, mu = math.log(2) / t_eff_h, math.log(2) / t_rep_h
+    return lam / (lam + mu)
+
+
+def bed_of(dose_Gy, g, ab):
+    return dose_Gy + g * dose_Gy * dose_Gy / ab
+
+
+def dose_for_bed(bed_Gy, g, ab):
+    """The cycle dose whose BED is bed_Gy (the root of x + G x^2/(a/b) = bed_Gy), 0 for bed_Gy <= 0."""
+    if bed_Gy <= 0:
+        return 0.0
+    return 2.0 * bed_Gy / (1.0 + math.sqrt(1.0 + 4.0 * g * bed_Gy / ab))
+
+
+def expected_kidney_plan(strategy, doses_Gy, mbq, t_eff_h, dose_limit, bed_limit, planned=4, k=1.0, cv=0.10):
+    """docs/plan.md steps 1-4 for a history of the single target 'kidneys' with a dose and a BED limit,
+    previous-cycle prediction, all cycles at `mbq`. Returns (activity_MBq, binding (target, quantity, limit),
+    the target's max_activity_MBq)."""
+    d = doses_Gy[-1] / (mbq / 1000.0)
+    d_safe = d + k * cv * d
+    g = g_mono(t_eff_h, KIDNEY_TREP_H)
+    r_dose = dose_limit - sum(doses_Gy)
+    r_bed = bed_limit - sum(bed_of(x, g, KIDNEY_AB_GY) for x in doses_Gy)
+    n = 1 if strategy == "fixed-until-limit" else planned - len(doses_Gy)
+    a_dose = 1000.0 * r_dose / (n * d_safe)
+    a_bed = 1000.0 * dose_for_bed(r_bed / n, g, KIDNEY_AB_GY) / d_safe
+    if strategy == "max-bed":
+        a_dose = math.inf  # the kidneys have a BED limit: their dose limit is reported, not applied
+    if a_dose <= a_bed:
+        a, binding = a_dose, ("kidneys", "dose_Gy", dose_limit)
+    else:
+        a, binding = a_bed, ("kidneys", "bed_Gy", bed_limit)
+    max_activity = min(a_dose, a_bed)
+    if strategy == "fixed-until-limit":
+        max_activity = min(max_activity, PLAN_A_STANDARD_MBQ)
+        if PLAN_A_STANDARD_MBQ <= a:
+            a, binding = PLAN_A_STANDARD_MBQ, (None, "a_standard", PLAN_A_STANDARD_MBQ)
+    if a > PLAN_A_MAX_MBQ:
+        a, binding = PLAN_A_MAX_MBQ, (None, "a_max", PLAN_A_MAX_MBQ)
+    return a, binding, max_activity
+
+
+def case_bed_in_run(ctx):
+    # Synthetic two-cycle run: kidneys have bed_Gy > dose_Gy, bed_Gy = D + bed_g D^2/2.6 and eqd2_Gy = bed_Gy/(1 + 2/2.6)
+    # (1e-12), alpha/beta 2.6 Gy, T_rep 2.8 h, a bed_method; cumulative BED = sum of the cycles' (1e-12); Adrenals (no
+    # tissue parameters) has no BED; stdout has the history table of the organs at risk with the cumulative values.
+    out = ctx.path("out")
+    res = ctx.run("run", synthetic_case_path(ctx), "--out", out)
+    expect_exit(res, 0, "run examples/synthetic-two-cycles/case.json")
+    doc = load_json_file(os.path.join(out, "results.json"), res)
+    patient, cycles = _cycles(doc, 2, res)
+    eqd2_factor = 1.0 + 2.0 / KIDNEY_AB_GY
+    kidney = []
+    for c in cycles:
+        cn = c.get("cycle")
+        doses = by_name(c.get("doses", []), "target", res)
+        k = doses.get("kidneys")
+        if k is None:
+            fail("cycle %s: expected a dose entry for kidneys, targets are %s" % (cn, sorted(doses)), res)
+        what = "cycle %s, kidneys" % cn
+        dose = plan_number(k, "dose_Gy", res, what)
+        bed = plan_number(k, "bed_Gy", res, what)
+        eqd2 = plan_number(k, "eqd2_Gy", res, what)
+        g = plan_number(k, "bed_g", res, what)
+        if not bed > dose:
+            fail("%s: expected bed_Gy > dose_Gy, got bed_Gy %r and dose_Gy %r" % (what, bed, dose), res)
+        if not rel_close(eqd2, bed / eqd2_factor, 1e-12):
+            fail("%s: expected eqd2_Gy = bed_Gy/(1 + 2/2.6) = %.17g (rel 1e-12), got %r"
+                 % (what, bed / eqd2_factor, eqd2), res)
+        if k.get("alpha_beta_Gy") != KIDNEY_AB_GY or k.get("repair_half_time_h") != KIDNEY_TREP_H:
+            fail("%s: expected alpha_beta_Gy 2.6 and repair_half_time_h 2.8 (tissue_parameters.csv), got %r and %r"
+                 % (what, k.get("alpha_beta_Gy"), k.get("repair_half_time_h")), res)
+        if not 0 < g <= 1 or not rel_close(bed, bed_of(dose, g, KIDNEY_AB_GY), 1e-12):
+            fail("%s: expected bed_g in (0, 1] and bed_Gy = D + bed_g D^2/2.6 = %.17g (rel 1e-12), got bed_g %r, "
+                 "bed_Gy %r" % (what, bed_of(dose, g, KIDNEY_AB_GY), g, bed), res)
+        if not isinstance(k.get("bed_method"), str) or not k["bed_method"]:
+            fail("%s: expected a bed_method string, got %r" % (what, k.get("bed_method")), res)
+        adr = doses.get("Adrenals")
+        if adr is None:
+            fail("cycle %s: expected a dose entry for the icrp89-male region Adrenals" % cn, res)
+        for key in ("bed_Gy", "eqd2_Gy"):
+            if adr.get(key) is not None:
+                fail("cycle %s: Adrenals has no tissue parameters, expected no %s, got %r" % (cn, key, adr[key]), res)
+        kidney.append((dose, bed))
+    cum = by_name(patient.get("cumulative", {}).get("doses", []), "target", res)
+    ck = cum.get("kidneys")
+    if ck is None:
+        fail("expected kidneys in patients[0].cumulative.doses, got %s" % sorted(cum), res)
+    total_bed = kidney[0][1] + kidney[1][1]
+    got = ck.get("bed_Gy")
+    if not _number(got) or not rel_close(got, total_bed, 1e-12):
+        fail("expected cumulative bed_Gy of kidneys = %.17g + %.17g = %.17g (rel 1e-12), got %r"
+             % (kidney[0][1], kidney[1][1], total_bed, got), res)
+    if not _number(ck.get("eqd2_Gy")) or not rel_close(ck["eqd2_Gy"], total_bed / eqd2_factor, 1e-12):
+        fail("expected cumulative eqd2_Gy of kidneys = %.17g / (1 + 2/2.6) (rel 1e-12), got %r"
+             % (total_bed, ck.get("eqd2_Gy")), res)
+    if "Adrenals" in cum and cum["Adrenals"].get("bed_Gy") is not None:
+        fail("expected no cumulative bed_Gy for Adrenals (no tissue parameters), got %r" % cum["Adrenals"]["bed_Gy"],
+             res)
+    # The history table: its title, then one row per organ at risk and cycle:
+    # target cycle MBq Gy/GBq dose cum.dose cum.BED %dose-limit %BED-limit.
+    lines = res.stdout.split("\n")
+    title = [i for i, ln in enumerate(lines) if "history of the organs at risk" in ln]
+    if not title:
+        fail("expected the stdout of a two-cycle run to have the 'history of the organs at risk' table", res)
+    rows = {}
+    for ln in lines[title[0] + 1:]:
+        if not ln.strip():
+            break
+        f = ln.split()
+        if f[0] == "kidneys" and len(f) >= 9:
+            rows[f[1]] = f
+    cum_dose = cum_bed = 0.0
+    for i, (dose, bed) in enumerate(kidney, 1):
+        cum_dose += dose
+        cum_bed += bed
+        f = rows.get(str(i))
+        if f is None:
+            fail("expected a kidneys row for cycle %d in the history table" % i, res)
+        try:
+            vals = [float(x) for x in f[4:9]]
+        except ValueError:
+            fail("expected numbers in the history table row %r" % " ".join(f), res)
+        want = [dose, cum_dose, cum_bed, 100 * cum_dose / KIDNEY_DOSE_LIMIT_GY, 100 * cum_bed / KIDNEY_BED_LIMIT_GY]
+        names = ["dose", "cumulative dose", "cumulative BED", "% of the 23 Gy dose limit", "% of the 40 Gy BED limit"]
+        for name, v, w, tol in zip(names, vals, want, (0.005, 0.005, 0.005, 0.5, 0.5)):
+            if abs(v - w) > tol * (1 + 1e-9):
+                fail("history table, kidneys cycle %d: expected %s %.6g (as printed, within %g), got %s"
+                     % (i, name, w, tol, v), res)
+
+
+def case_bed_test_vector_via_history_plan(ctx):
+    # History of kidneys 5 Gy x 2 cycles at t_eff 56 h (G = 1/21 with T_rep 2.8 h, BED 5.4579 Gy per cycle, methods
+    # §7.5): the plan's cumulative BED = 2 x 5.4579 + dA + G (dA)^2/2.6 (d, A from the JSON) to 1e-4, g = 1/21;
+    # with --planned-cycles 2 the plan says stop (binding planned_cycles, activity 0).
+    hist = ctx.write("kidney_5Gy.csv", kidney_history(5))
+    res, doc = run_plan(ctx, ("--history", hist), "plan --history kidney_5Gy.csv")
+    k = plan_target(doc, "kidneys", res)
+    g = 1.0 / 21.0
+    cycle_bed = 5.0 + g * 25.0 / KIDNEY_AB_GY  # 5.457875...
+    if abs(cycle_bed - 5.4579) > 5e-5:
+        fail("test vector: expected BED 5.4579 Gy of a 5 Gy cycle, computed %.6g" % cycle_bed)
+    if not _number(k.get("g")) or not rel_close(k["g"], g, 1e-9):
+        fail("expected the planned cycle's g of kidneys = 1/21 = %.12g (t_eff 56 h, T_rep 2.8 h), got %r"
+             % (g, k.get("g")), res)
+    d = plan_number(k, "predicted_dose_Gy_per_GBq", res, "kidneys")
+    a = plan_number(doc, "activity_MBq", res, "plan") / 1000.0
+    if not rel_close(d, 5.0 / 7.4, 1e-12) or not a > 0:
+        fail("expected predicted_dose_Gy_per_GBq 5/7.4 (previous cycle) and activity_MBq > 0, got %r and %r"
+             % (d, doc.get("activity_MBq")), res)
+    b = d * a + g * (d * a) ** 2 / KIDNEY_AB_GY
+    want = 2 * cycle_bed + b
+    got = plan_number(k, "cumulative_bed_Gy", res, "kidneys")
+    if abs(got - want) > 1e-4:
+        fail("expected kidneys' cumulative_bed_Gy = 2 x %.6f + %.6f (planned cycle, d = %.6g Gy/GBq, A = %.6g GBq) "
+             "= %.6f (within 1e-4), got %r" % (cycle_bed, b, d, a, want, got), res)
+    got = plan_number(k, "cumulative_dose_Gy", res, "kidneys")
+    if abs(got - (10.0 + d * a)) > 1e-9:
+        fail("expected kidneys' cumulative_dose_Gy = 10 + dA = %.10g, got %r" % (10.0 + d * a, got), res)
+    res, doc = run_plan(ctx, ("--history", hist, "--planned-cycles", "2"), "plan --history --planned-cycles 2")
+    b = doc.get("binding") or {}
+    if doc.get("stop") is not True or doc.get("activity_MBq") != 0 or b.get("quantity") != "planned_cycles" \
+            or b.get("limit") != 2:
+        fail("expected, with both of 2 planned cycles delivered, stop true, activity_MBq 0 and binding "
+             "planned_cycles 2; got stop %r, activity_MBq %r, binding %r"
+             % (doc.get("stop"), doc.get("activity_MBq"), doc.get("binding")), res)
+
+
+def case_plan_after_cycle_two_keeps_bed_under_limit(ctx):
+    # `plan` of the synthetic two-cycle case: next cycle 3, activity in (0, 7400] MBq, kidneys' cumulative dose and
+    # BED within their limits; the real cycle-3 kidney Gy/GBq of the four-cycle example (+5 %/cycle) lies within the
+    # prediction +- 2u.
+    res, doc = run_plan(ctx, (synthetic_case_path(ctx),), "plan examples/synthetic-two-cycles/case.json")
+    if doc.get("next_cycle") != 3:
+        fail("expected next_cycle 3, got %r" % doc.get("next_cycle"), res)
+    a = plan_number(doc, "activity_MBq", res, "plan")
+    if not 0 < a <= 7400 or doc.get("stop") is not False:
+        fail("expected stop false and activity_MBq in (0, 7400], got stop %r, activity_MBq %r"
+             % (doc.get("stop"), a), res)
+    k = plan_target(doc, "kidneys", res)
+    for q, limit in (("dose", KIDNEY_DOSE_LIMIT_GY), ("bed", KIDNEY_BED_LIMIT_GY)):
+        cum = plan_number(k, "cumulative_%s_Gy" % q, res, "kidneys")
+        lim = plan_number(k, "limit_%s_Gy" % q, res, "kidneys")
+        if lim != limit or not cum <= lim:
+            fail("expected kidneys' limit_%s_Gy %g and cumulative_%s_Gy <= it, got limit %r, cumulative %r"
+                 % (q, limit, q, lim, cum), res)
+    d = plan_number(k, "predicted_dose_Gy_per_GBq", res, "kidneys")
+    u = plan_number(k, "predicted_u_Gy_per_GBq", res, "kidneys")
+    out = ctx.path("four")
+    res4 = ctx.run("run", synthetic_four_cycles_path(ctx), "--out", out, "--quiet")
+    expect_exit(res4, 0, "run examples/synthetic-four-cycles/case.json")
+    _, cycles = _cycles(load_json_file(os.path.join(out, "results.json"), res4), 4, res4)
+    c3 = [c for c in cycles if c.get("cycle") == 3]
+    if not c3:
+        fail("expected a cycle 3 in the four-cycle results, got cycles %s" % [c.get("cycle") for c in cycles], res4)
+    truth = by_name(c3[0].get("doses", []), "target", res4).get("kidneys", {}).get("dose_Gy_per_GBq")
+    if not _number(truth) or not abs(truth - d) <= 2 * u:
+        fail("expected the four-cycle example's cycle-3 kidney dose_Gy_per_GBq within the plan's prediction "
+             "%.6g +- 2 x %.6g = [%.6g, %.6g], got %r" % (d, u, d - 2 * u, d + 2 * u, truth), res4)
+
+
+def case_plan_text_and_out(ctx):
+    # `plan --text` prints "next cycle 3:" and every reasoning entry; `--out FILE` writes JSON byte-identical to the
+    # stdout JSON and prints nothing (with --text: only the text); no temporary file is left next to it.
+    case = synthetic_case_path(ctx)
+    res, doc = run_plan(ctx, (case,), "plan CASE")
+    res_out = ctx.run("plan", case, "--out", ctx.path("plan.json"))
+    expect_exit(res_out, 0, "plan CASE --out plan.json")
+    if res_out.stdout != "":
+        fail("expected nothing on stdout with --out, got %d characters" % len(res_out.stdout), res_out)
+    with open(ctx.path("plan.json"), encoding="utf-8", newline="") as f:
+        written = f.read()
+    if written != res.stdout:
+        fail("expected plan.json byte-identical to the stdout JSON of `plan CASE` (%d vs %d characters)"
+             % (len(written), len(res.stdout)), res_out)
+    reasoning = doc.get("reasoning")
+    if not isinstance(reasoning, list) or not reasoning:
+        fail("expected a non-empty reasoning list, got %r" % reasoning, res)
+    for args, name in (((case, "--text"), None), ((case, "--text", "--out", ctx.path("plan2.json")), "plan2.json")):
+        rt = ctx.run("plan", *args)
+        expect_exit(rt, 0, "plan %s" % " ".join(args[1:]))
+        if not rt.stdout.startswith("next cycle 3:"):
+            fail("expected the --text output to start with 'next cycle 3:'", rt)
+        if rt.stdout.lstrip().startswith("{") or '"next_cycle"' in rt.stdout:
+            fail("expected only text, no JSON, on stdout with --text", rt)
+        missing = [r for r in reasoning if r not in rt.stdout]
+        if missing:
+            fail("expected every reasoning entry in the --text output; missing e.g. %r" % missing[0], rt)
+        if name:
+            with open(ctx.path(name), encoding="utf-8", newline="") as f:
+                if f.read() != res.stdout:
+                    fail("expected %s (--text --out) byte-identical to the stdout JSON of `plan CASE`" % name, rt)
+    leftovers = sorted(n for n in os.listdir(ctx.tmp) if n not in ("plan.json", "plan2.json"))
+    if leftovers:
+        fail("expected only plan.json and plan2.json in the directory, found also %s" % leftovers)
+
+
+def case_plan_strategies(ctx):
+    # equal-split, fixed-until-limit and max-bed with --limit 'kidney*:bed_Gy:28', on the 5 Gy x 2 history (all
+    # clamped) and an 8 Gy x 2 history (limits bind below 7400 MBq): activity > 0, activity, binding and the
+    # target's max_activity_MBq as docs/plan.md steps 1-4 give them (rel 1e-9), limit_bed_Gy 28, limit_dose_Gy 23.
+    for dose in (5, 8):
+        name = "kidney_%dGy.csv" % dose
+        hist = ctx.write(name, kidney_history(dose))
+        for strategy in ("equal-split", "fixed-until-limit", "max-bed"):
+            what = "plan --history %s --strategy %s --limit 'kidney*:bed_Gy:28'" % (name, strategy)
+            res, doc = run_plan(ctx, ("--history", hist, "--strategy", strategy, "--limit", "kidney*:bed_Gy:28"), what)
+            a_want, binding, max_a = expected_kidney_plan(strategy, [dose, dose], 7400.0, 56.0,
+                                                          KIDNEY_DOSE_LIMIT_GY, 28.0)
+            a = plan_number(doc, "activity_MBq", res, what)
+            if not a > 0 or not rel_close(a, a_want, 1e-9):
+                fail("%s: expected activity_MBq %.10g (> 0), got %r" % (what, a_want, a), res)
+            b = doc.get("binding") or {}
+            if (b.get("target"), b.get("quantity")) != binding[:2] or not _number(b.get("limit")) \
+                    or not rel_close(b["limit"], binding[2], 1e-12):
+                fail("%s: expected binding target %r, quantity %r, limit %g; got %r"
+                     % (what, binding[0], binding[1], binding[2], doc.get("binding")), res)
+            k = plan_target(doc, "kidneys", res)
+            if k.get("limit_bed_Gy") != 28 or k.get("limit_dose_Gy") != KIDNEY_DOSE_LIMIT_GY:
+                fail("%s: expected kidneys' limit_bed_Gy 28 (the stricter --limit) and limit_dose_Gy 23, got %r and %r"
+                     % (what, k.get("limit_bed_Gy"), k.get("limit_dose_Gy")), res)
+            if b.get("target") == "kidneys" and b["limit"] != k.get("limit_" + b["quantity"]):
+                fail("%s: the binding limit %r differs from kidneys' limit_%s %r"
+                     % (what, b["limit"], b["quantity"], k.get("limit_" + b["quantity"])), res)
+            got = k.get("max_activity_MBq")
+            if not _number(got) or not rel_close(got, max_a, 1e-9):
+                fail("%s: expected kidneys' max_activity_MBq %.10g, got %r" % (what, max_a, got), res)
+
+
+def case_plan_limit_already_exceeded(ctx):
+    # Kidneys at 12 + 12 = 24 Gy (limit 23 Gy): exit 0 with stop true, activity_MBq 0 (not negative), binding kidneys'
+    # dose_Gy 23, and a reasoning entry naming kidneys, 24 and 23; --text says STOP.
+    hist = ctx.write("kidney_24Gy.csv", kidney_history(12))
+    res, doc = run_plan(ctx, ("--history", hist), "plan --history kidney_24Gy.csv (limit exceeded)")
+    if doc.get("stop") is not True or doc.get("activity_MBq") != 0:
+        fail("expected stop true and activity_MBq 0, got stop %r and activity_MBq %r"
+             % (doc.get("stop"), doc.get("activity_MBq")), res)
+    b = doc.get("binding") or {}
+    if (b.get("target"), b.get("quantity"), b.get("limit")) != ("kidneys", "dose_Gy", 23):
+        fail("expected binding kidneys dose_Gy 23, got %r" % doc.get("binding"), res)
+    k = plan_target(doc, "kidneys", res)
+    if k.get("cumulative_dose_Gy") != 24:
+        fail("expected kidneys' cumulative_dose_Gy 24 (nothing added at activity 0), got %r"
+             % k.get("cumulative_dose_Gy"), res)
+    if not any(mentions_word(r, "kidneys") and mentions_word(r, "24") and mentions_word(r, "23")
+               for r in doc.get("reasoning", [])):
+        fail("expected a reasoning entry naming kidneys, their cumulative 24 Gy and the 23 Gy limit", res)
+    rt = ctx.run("plan", "--history", hist, "--text")
+    expect_exit(rt, 0, "plan --history kidney_24Gy.csv --text")
+    first = rt.stdout.split("\n", 1)[0]
+    if not first.startswith("next cycle 3:") or "stop" not in first.lower():
+        fail("expected the --text output to start with 'next cycle 3:' and say stop", rt)
+
+
+def case_plan_missing_tissue_parameters(ctx):
+    # Target pancreas with --limit pancreas:bed_Gy:20 (no tissue parameters): exit 2 naming pancreas and the missing
+    # tissue parameters, no --out file.
+    hist = ctx.write("pancreas.csv", history_csv([(1, 7400, "pancreas", 2.5, 56), (2, 7400, "pancreas", 2.6, 56)]))
+    out = ctx.path("plan.json")
+    res = ctx.run("plan", "--history", hist, "--limit", "pancreas:bed_Gy:20", "--out", out)
+    expect_bad_input(ctx, res, out, words=("pancreas",), what="BED limit on pancreas without tissue parameters")
+    if not any(mentions_word(ln, "pancreas") and re.search(r"tissue param", ln, re.I)
+               and re.search(r"missing|\bno\b|not found|none", ln, re.I) for ln in res.stderr.split("\n")):
+        fail("expected a line naming pancreas and its missing tissue parameters", res)
+
+
+def case_plan_bad_history(ctx):
+    # dose_Gy 'abc' (line 3), no dose_Gy column, administered_MBq -7400 (line 3): exit 2 naming the file, the line
+    # (the header for the missing column), the column and the value; no --out file.
+    cols = ("cycle", "administered_MBq", "target", "dose_Gy")
+    for name, text, column, value, line in (
+            ("dose_abc.csv", history_csv([(1, 7400, "kidneys", 5), (2, 7400, "kidneys", "abc")], cols),
+             "dose_Gy", "abc", 3),
+            ("no_dose_column.csv", history_csv([(1, 7400, "kidneys"), (2, 7400, "kidneys")], cols[:3]),
+             "dose_Gy", None, 1),
+            ("activity_negative.csv", history_csv([(1, 7400, "kidneys", 5), (2, -7400, "kidneys", 5)], cols),
+             "administered_MBq", "-7400", 3)):
+        hist = ctx.write(name, text)
+        out = ctx.path("plan.json")
+        res = ctx.run("plan", "--history", hist, "--out", out)
+        expect_bad_input(ctx, res, out, file_name=name, must_mention=(column,), words=(value,) if value else (),
+                         what="bad history %s" % name)
+        rx = r"(%s:%d\b|line\s*%d\b%s)" % (re.escape(name), line, line, r"|%s:\s*header" % re.escape(name)
+                                            if line == 1 else "")
+        if not re.search(rx, res.stderr):
+            fail("bad history %s: expected the message to name line %d%s" % (name, line,
+                 " (the header)" if line == 1 else ""), res)
+
+
+def case_plan_case_and_history_together(ctx):
+    # A case file and --history together: exit 2, message names --history, no --out file.
+    hist = ctx.write("kidney_5Gy.csv", kidney_history(5))
+    out = ctx.path("plan.json")
+    res = ctx.run("plan", synthetic_case_path(ctx), "--history", hist, "--out", out)
+    expect_bad_input(ctx, res, out, must_mention=("--history",), what="plan with a case file and --history")
+
+
+def _cycle_time_case(ctx, file_name, second_reference_time, first_reference_time=None):
+    c = synthetic_case(ctx)
+    if first_reference_time is not None:
+        c["cycles"][0]["reference_time"] = first_reference_time
+    c["cycles"][1]["reference_time"] = second_reference_time
+    bad_case_file(ctx, c, file_name, [("cycles[1].reference_time", (second_reference_time,))])
+
+
+def case_cycles_out_of_order(ctx):
+    # The synthetic two-cycle case with the cycles' reference times swapped (cycle 2 before cycle 1): exit 2, message
+    # names cycles[1].reference_time and its value.
+    c = synthetic_case(ctx)
+    t1, t2 = c["cycles"][0]["reference_time"], c["cycles"][1]["reference_time"]
+    _cycle_time_case(ctx, "cycles_swapped.json", t1, first_reference_time=t2)
+
+
+def case_cycles_overlapping(ctx):
+    # Cycle 2's reference time 3 days after cycle 1's (its scans run to 168 h): exit 2, message names
+    # cycles[1].reference_time and its value.
+    c = synthetic_case(ctx)
+    t1 = c["cycles"][0]["reference_time"]
+    m = re.match(r"^(\d{4})-(\d{2})-(\d{2})(T.*)$", t1)
+    if not m:
+        fail("expected cycle 1's reference_time as YYYY-MM-DDThh:mm:ss, got %r" % t1)
+    t2 = (datetime.date(int(m.group(1)), int(m.group(2)), int(m.group(3))) + datetime.timedelta(days=3)).isoformat() \
+        + m.group(4)
+    _cycle_time_case(ctx, "cycles_overlapping.json", t2)
+
+
+def case_plan_bad_option(ctx):
+    # --strategy fastest: exit 2, message names --strategy and the value, no --out file.
+    hist = ctx.write("kidney_5Gy.csv", kidney_history(5))
+    out = ctx.path("plan.json")
+    res = ctx.run("plan", "--history", hist, "--strategy", "fastest", "--out", out)
+    expect_bad_input(ctx, res, out, must_mention=("--strategy",), words=("fastest",), what="--strategy fastest")
+
+
 # ----------------------------------------------------------------------------- driver
 
 CASES = {
@@ -1484,6 +1909,18 @@ CASES = {
     "whole_body_without_source": case_whole_body_without_source,
     "overlapping_vois": case_overlapping_vois,
     "cross_scaling_without_body_mass": case_cross_scaling_without_body_mass,
+    "bed_in_run": case_bed_in_run,
+    "bed_test_vector_via_history_plan": case_bed_test_vector_via_history_plan,
+    "plan_after_cycle_two_keeps_bed_under_limit": case_plan_after_cycle_two_keeps_bed_under_limit,
+    "plan_text_and_out": case_plan_text_and_out,
+    "plan_strategies": case_plan_strategies,
+    "plan_limit_already_exceeded": case_plan_limit_already_exceeded,
+    "plan_missing_tissue_parameters": case_plan_missing_tissue_parameters,
+    "plan_bad_history": case_plan_bad_history,
+    "plan_case_and_history_together": case_plan_case_and_history_together,
+    "cycles_out_of_order": case_cycles_out_of_order,
+    "cycles_overlapping": case_cycles_overlapping,
+    "plan_bad_option": case_plan_bad_option,
 }
 
 

@@ -22,12 +22,15 @@ namespace lutdose {
 
 //! How the standard deviation of each activity is modelled (methods.md §2.3).
 enum class ErrorModel {
-  constant,      //!< sigma_i = sigma0 (unknown): ordinary least squares
-  proportional,  //!< sigma_i = b * y_i (b unknown): weights 1/y_i^2
-  input,         //!< sigma_i = activity_u_MBq from the TAC table (absolute)
+  constant,            //!< sigma_i = sigma0 (unknown): ordinary least squares
+  proportional,        //!< sigma_i = b * y_i (b unknown): weights 1/y_i^2 (data-based)
+  proportional_model,  //!< sigma_i = b * f(t_i): iteratively reweighted with the fitted curve
+  combined,            //!< sigma_i^2 = sigma0^2 + (b y_i)^2 with stated sigma0 and b (absolute)
+  input,               //!< sigma_i = activity_u_MBq from the TAC table (absolute)
 };
 std::string to_string(ErrorModel m);
-//! Parses "constant" / "proportional" / "input"; throws InputError otherwise.
+//! Parses "constant" / "proportional" / "proportional-model" / "combined" / "input"; throws
+//! InputError otherwise.
 ErrorModel parse_error_model(const std::string& s);
 
 //! What counts as K in AIC/AICc (methods.md §2.5: papers differ).
@@ -44,6 +47,25 @@ enum class TrapezoidHead {
 };
 std::string to_string(TrapezoidHead h);
 
+//! How the TIA is integrated (methods.md §2.6).
+enum class Integration {
+  analytic,   //!< the fitted function, 0 to infinity (or to a finite time)
+  trapezoid,  //!< head + segments between points + tail, no fit needed (fits still reported)
+};
+//! Segments between points of the numerical integration.
+enum class TrapezoidBody {
+  linear,  //!< (t2 - t1)(A1 + A2)/2
+  log,     //!< exponential interpolation: (t2 - t1)(A1 - A2)/ln(A1/A2)
+};
+//! Tail after the last point of the numerical integration.
+enum class TrapezoidTail {
+  physical,  //!< A_n / lambda_p (physical decay only: an upper bound)
+  fit,       //!< A_n / k, k from a log-linear fit of the last 3 points, k >= lambda_p
+};
+std::string to_string(Integration i);
+std::string to_string(TrapezoidBody b);
+std::string to_string(TrapezoidTail t);
+
 struct FitOptions {
   //! Candidate functions for automatic selection (ids of the exponential family). E1p (physical
   //! decay only) is not a default candidate: with its single parameter it wins AICc on 3-4 point
@@ -55,6 +77,15 @@ struct FitOptions {
   ErrorModel error_model = ErrorModel::proportional;
   AiccParameterCount aicc_k = AiccParameterCount::fit_parameters;
   TrapezoidHead trapezoid_head = TrapezoidHead::linear;
+  TrapezoidBody trapezoid_body = TrapezoidBody::linear;
+  TrapezoidTail trapezoid_tail = TrapezoidTail::physical;
+  Integration integration = Integration::analytic;
+  //! Combined error model: sigma0 [MBq] and relative b (stated, not estimated).
+  double combined_sigma0_MBq = 0;
+  double combined_b = 0;
+  //! Use the model-averaged TIA (Akaike weights, Burnham & Anderson) as the result instead of
+  //! the lowest-AICc fit's. Always reported; spec: use it when no model has w > 0.9.
+  bool model_averaging = false;
   //! Floor of a proportional-model activity, as a fraction of the largest activity of the TAC
   //! (a zero activity would otherwise get an infinite weight). Points at the floor are flagged.
   double proportional_floor_fraction = 1e-3;
@@ -87,6 +118,12 @@ struct CandidateFit {
   double tia_u_MBq_h = std::numeric_limits<double>::quiet_NaN();
   //! d TIA / d y_i of the weighted least-squares estimate (h): how much each point moves the TIA.
   Eigen::VectorXd tia_dy;
+  double akaike_weight = std::numeric_limits<double>::quiet_NaN();  //!< among AICc-ranked fits
+  //! Runs test of the residual signs (n >= 6): number of runs and the exact one-sided p-value
+  //! of so few runs (small p: systematic misfit). NaN when not done.
+  int runs = 0;
+  double runs_p_value = std::numeric_limits<double>::quiet_NaN();
+  int reweighting_iterations = 0;  //!< proportional-model: iterations of reweighting
   int starts = 0;
   int evaluations = 0;
   //! Quality findings (methods.md §2.4) that make accepted false.
@@ -107,6 +144,20 @@ struct TacFit {
   bool accepted = false;       //!< the chosen result meets the quality criteria
   std::string selection;       //!< why this result was chosen, in words
   std::vector<std::string> notes;
+  //! Model-averaged TIA over the AICc-ranked fits (Akaike weights) and its unconditional
+  //! standard uncertainty sum_i w_i sqrt(var_i + (TIA_i - TIA_avg)^2) (Burnham & Anderson).
+  double averaged_tia_MBq_h = std::numeric_limits<double>::quiet_NaN();
+  double averaged_tia_u_MBq_h = std::numeric_limits<double>::quiet_NaN();
+  //! Nested F-tests between fitted candidates (report only).
+  struct FTest {
+    std::string simpler, richer;
+    double f = std::numeric_limits<double>::quiet_NaN();
+    int df1 = 0, df2 = 0;
+    double p_value = std::numeric_limits<double>::quiet_NaN();
+  };
+  std::vector<FTest> f_tests;
+  //! The numerical integration (trapezoid family), always computed for comparison.
+  double numerical_tia_MBq_h = std::numeric_limits<double>::quiet_NaN();
 };
 
 //! Fits one function. `sigma_MBq` is used with ErrorModel::input (size n), else ignored.
@@ -130,6 +181,11 @@ struct TrapezoidResult {
 };
 TrapezoidResult trapezoid_tia(const Eigen::VectorXd& t_h, const Eigen::VectorXd& a_MBq,
                               const Eigen::VectorXd& sigma_MBq, double lambda_p_per_h,
-                              TrapezoidHead head);
+                              TrapezoidHead head, TrapezoidBody body = TrapezoidBody::linear,
+                              TrapezoidTail tail = TrapezoidTail::physical);
+
+//! The exact one-sided p-value of at most `runs` runs among n1 positive and n2 negative signs
+//! (Wald-Wolfowitz, the exact distribution).
+double runs_test_p_value(int runs, int n1, int n2);
 
 }  // namespace lutdose
