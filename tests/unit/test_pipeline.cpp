@@ -186,3 +186,23 @@ TEST_CASE("cycles out of time order or overlapping are bad input") {
   }
   std::remove(path.c_str());
 }
+
+TEST_CASE("tumour repopulation: ln2 (T - T_k)/(alpha T_pot) is taken from the summed BED") {
+  std::ifstream in(SRC + "/examples/synthetic-two-cycles/case.json");
+  nlohmann::json j;
+  in >> j;
+  j["radiobiology"] = {{"repopulation", {{"targets", "tumour_*"}, {"alpha_per_Gy", 0.3}, {"t_pot_d", 10.0}, {"kickoff_d", 7.0}}}};
+  const std::string path = test::write_temp(j.dump());
+  const RunResult r = run_case(load_case_file(path), DATA);
+  const auto& cum = r.cumulative.at("SYN-001");
+  const auto it = std::find_if(cum.begin(), cum.end(), [](const CumulativeDose& x) { return x.target == "tumour_1"; });
+  REQUIRE(it != cum.end());
+  const double sum = target(r.cycles[0], "tumour_1").bed_Gy + target(r.cycles[1], "tumour_1").bed_Gy;
+  const double term = std::log(2.0) * (56.0 - 7.0) / (0.3 * 10.0);  // cycles 56 days apart
+  CHECK(it->repopulation_Gy == doctest::Approx(term).epsilon(1e-12));
+  CHECK(it->bed_Gy == doctest::Approx(sum - term).epsilon(1e-12));
+  // organs are not repopulation targets
+  const auto kid = std::find_if(cum.begin(), cum.end(), [](const CumulativeDose& x) { return x.target == "kidneys"; });
+  CHECK(kid->repopulation_Gy == 0.0);
+  std::remove(path.c_str());
+}
