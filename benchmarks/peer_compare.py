@@ -1,0 +1,144 @@
+#!/usr/bin/env python3
+"""Side by side: lutdose and the Python peer (../shared/peers, lmfit) on the peer's seeded synthetic
+cohort with known true TIAs. Prints, for each tool: TAC fits per second (fit loop only for the peer,
+the whole `lutdose fit` process for lutdose, so lutdose's figure includes reading and writing), and
+the median and 95th percentile of |TIA error| against the truth.
+
+    python3 benchmarks/peer_compare.py --lutdose build/lutdose [--patients 1000] [--peer-patients 200]
+        [--lutdose-args "--error-model proportional"] [--skip-peer]
+
+The peer is slow (about 25 TAC fits/s): --peer-patients runs it on the first N patients of the
+same cohort (default 200, i.e. 1000 TACs, ~40 s); its accuracy figures for the full 1000-patient
+cohort are in ../shared/peers/README.md (3.4 % / 18 % with 1/y weights, 8.8 % / 32 % unweighted).
+Needs Debian's python3-numpy, python3-scipy, python3-lmfit, python3-pandas (scripts/install-deps.sh --peer).
+"""
+import argparse
+import csv
+import io
+import json
+import os
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SHARED = os.path.join(HERE, "..", "..", "shared", "peers")
+
+
+def percentile(xs, q):
+    xs = sorted(xs)
+    k = (len(xs) - 1) * q
+    lo, hi = int(k), min(int(k) + 1, len(xs) - 1)
+    return xs[lo] + (xs[hi] - xs[lo]) * (k - lo)
+
+
+def make_cohort(n, seed, path):
+    subprocess.run(["/usr/bin/python3", os.path.join(SHARED, "make_cohort.py"), str(n), "--seed", str(seed),
+                    "--out", path], check=True)
+
+
+def to_lutdose_tac(cohort, path, limit=None):
+    truth = {}
+    with open(cohort) as f, open(path, "w") as out:
+        out.write("patient,voi,time_h,activity_MBq\n")
+        patients = []
+        for r in csv.DictReader(f):
+            if r["patient"] not in patients:
+                patients.append(r["patient"])
+            if limit and len(patients) > limit:
+                break
+            out.write("%s,%s,%s,%s\n" % (r["patient"], r["roi"], r["time_h_post_injection"], r["activity_MBq"]))
+            truth[(r["patient"], r["roi"])] = float(r["true_tia_MBq_h"])
+    return truth
+
+
+def lutdose_errors(lutdose, tac, truth, extra):
+    t0 = time.perf_counter()
+    cp = subprocess.run([lutdose, "fit", "--tac", tac] + shlex.split(extra), capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    if cp.returncode != 0:
+        sys.exit("lutdose fit failed:\n" + cp.stderr)
+    doc = json.loads(cp.stdout)
+    errors, n = [], 0
+    for p in doc["patients"]:
+        for c in p["cycles"]:
+            for v in c["vois"]:
+                n += 1
+                errors.append(abs(v["tia_MBq_h"] / truth[(p["id"], v["name"])] - 1))
+    return errors, n / wall
+
+
+def peer_errors(cohort_subset):
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory() as d:
+        out = os.path.join(d, "peer.json")
+        cp = subprocess.run(["/usr/bin/python3", os.path.join(SHARED, "tac_peer.py"), cohort_subset,
+                             "--weighting", "relative", "--out", out], capture_output=True, text=True)
+        wall = time.perf_counter() - t0
+        if cp.returncode != 0:
+            sys.exit("peer failed:\n" + cp.stderr)
+        with open(out) as f:
+            doc = json.load(f)
+    return doc, cp.stderr, wall
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--lutdose", required=True)
+    ap.add_argument("--patients", type=int, default=1000)
+    ap.add_argument("--peer-patients", type=int, default=200)
+    ap.add_argument("--seed", type=int, default=20261124)
+    ap.add_argument("--lutdose-args", default="")
+    ap.add_argument("--skip-peer", action="store_true")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as d:
+        cohort = os.path.join(d, "cohort.csv")
+        make_cohort(args.patients, args.seed, cohort)
+        tac = os.path.join(d, "tac.csv")
+        truth = to_lutdose_tac(cohort, tac)
+        errors, rate = lutdose_errors(args.lutdose, tac, truth, args.lutdose_args)
+        print("lutdose %s: %d TACs, %.0f TAC fits/s (whole process), |TIA error| median %.2f %%, p95 %.2f %%"
+              % (args.lutdose_args or "(defaults)", len(errors), rate, 100 * statistics.median(errors),
+                 100 * percentile(errors, 0.95)))
+        if args.skip_peer:
+            return
+        subset = os.path.join(d, "subset.csv")
+        with open(cohort) as f, open(subset, "w") as out:
+            rows = list(csv.reader(f))
+            out.write(",".join(rows[0]) + "\n")
+            keep = sorted({r[0] for r in rows[1:]})[: args.peer_patients]
+            keep = set(keep)
+            for r in rows[1:]:
+                if r[0] in keep:
+                    out.write(",".join(r) + "\n")
+        doc, log, wall = peer_errors(subset)
+        sub_truth = {k: v for k, v in truth.items() if k[0] in keep}
+        perrs = []
+        for entry in (doc if isinstance(doc, list) else doc.get("results", doc.get("tacs", []))):
+            key = (entry.get("patient"), entry.get("roi"))
+            if key in sub_truth and entry.get("TIA_MBq_h"):
+                perrs.append(abs(entry["TIA_MBq_h"] / sub_truth[key] - 1))
+        sub_errors, _ = lutdose_errors(args.lutdose, to_subset_tac(tac, keep, d), sub_truth, args.lutdose_args)
+        print("peer (lmfit, 1/y weights): %d TACs, %.1f TAC fits/s (whole process incl. imports), "
+              "|TIA error| median %.2f %%, p95 %.2f %%" % (len(perrs), len(perrs) / wall,
+                                                          100 * statistics.median(perrs), 100 * percentile(perrs, 0.95)))
+        print("lutdose on the same %d TACs: |TIA error| median %.2f %%, p95 %.2f %%"
+              % (len(sub_errors), 100 * statistics.median(sub_errors), 100 * percentile(sub_errors, 0.95)))
+        print("peer's own timing lines:\n" + "\n".join("  " + l for l in log.strip().splitlines()[-4:]))
+
+
+def to_subset_tac(tac, keep, d):
+    path = os.path.join(d, "tac_subset.csv")
+    with open(tac) as f, open(path, "w") as out:
+        out.write(f.readline())
+        for line in f:
+            if line.split(",", 1)[0] in keep:
+                out.write(line)
+    return path
+
+
+if __name__ == "__main__":
+    main()
