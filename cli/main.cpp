@@ -30,6 +30,7 @@ struct FitArgs {
   std::string head = "linear", body = "linear", tail = "physical", integration = "analytic";
   double combined_sigma0 = 0, combined_b = 0;
   bool model_averaging = false;
+  std::string reduced = "none";
   bool reject_correlated = false;
   double activity_MBq = NAN;
   double half_life_h = 0;
@@ -70,6 +71,11 @@ void add_fit_options(CLI::App* cmd, FitArgs& a, bool tac_required) {
       ->capture_default_str();
   cmd->add_option("--trapezoid-tail", a.tail,
                   "After the last point: physical (A_n/lambda_p) or fit (A_n/k, k from the last 3 points, k >= lambda_p)")
+      ->capture_default_str();
+  cmd->add_option("--reduced", a.reduced,
+                  "Reduced schedule for every VOI (docs/reduced-schedules.md): none (fit), hanscheid, "
+                  "madsen, population (single time point: the last) or prior (MAP fit with population "
+                  "priors; needs activity_u_MBq)")
       ->capture_default_str();
   cmd->add_flag("--model-averaging", a.model_averaging,
                 "Use the Akaike-weighted average of the candidates' TIAs (always reported)");
@@ -112,6 +118,11 @@ lutdose::RunOptions make_run_options(const FitArgs& a) {
   else if (a.integration == "trapezoid") o.fit.integration = lutdose::Integration::trapezoid;
   else lutdose::throw_input_error("--integration", "the integration", a.integration, "analytic or trapezoid");
   o.fit.model_averaging = a.model_averaging;
+  if (a.reduced != "none" && a.reduced != "hanscheid" && a.reduced != "madsen" && a.reduced != "population" &&
+      a.reduced != "prior")
+    lutdose::throw_input_error("--reduced", "the reduced schedule", a.reduced,
+                               "none, hanscheid, madsen, population or prior");
+  o.reduced = a.reduced;
   if (!(a.combined_sigma0 >= 0) || !(a.combined_b >= 0))
     lutdose::throw_input_error("--combined-sigma0-MBq/--combined-b", "the combined error model",
                                lutdose::format_number(a.combined_sigma0) + "/" + lutdose::format_number(a.combined_b),
@@ -286,7 +297,7 @@ int main(int argc, char** argv) {
         for (const char* opt : {"--activity-MBq", "--phantom", "--function", "--functions",
                                 "--error-model", "--aicc-k", "--trapezoid-head", "--reject-correlated",
                                 "--trapezoid-body", "--trapezoid-tail", "--integration", "--model-averaging",
-                                "--combined-sigma0-MBq", "--combined-b",
+                                "--combined-sigma0-MBq", "--combined-b", "--reduced",
                                 "--half-life-h", "--tumour-method", "--sphere-composition",
                                 "--density-g-per-mL", "--mass-scaling", "--cross-scaling",
                                 "--body-mass-kg", "--svalues"})

@@ -8,6 +8,7 @@
 #include <random>
 
 #include "lutdose/error.h"
+#include "lutdose/stp.h"
 #include "lutdose/version.h"
 
 namespace lutdose {
@@ -344,6 +345,89 @@ void add_bed(const TissueTable& tissue, const std::map<std::string, ActivityCurv
   }
 }
 
+// A TacFit from a reduced-schedule estimator (methods.md §4): an E1 curve through the point with
+// the estimator's effective rate (Hänscheid: T_eff = t; Madsen and population: the population's),
+// so that dose-rate curves and BED follow; or the MAP fit with population priors.
+TacFit reduced_schedule_fit(const TacSeries& tac, const RunOptions& options,
+                            const std::vector<PopulationKinetics>& population, double lambda_p,
+                            const std::string& where) {
+  const auto& e1 = *models::find_exponential("E1");
+  const Eigen::Index last = tac.time_h.size() - 1;
+  const double t = tac.time_h(last), a = tac.activity_MBq(last);
+  const double u_a = tac.activity_u_MBq.size() > 0 ? tac.activity_u_MBq(last) : 0.0;
+  const PopulationKinetics* pop = nullptr;
+  if (options.reduced != "hanscheid") {
+    pop = find_population_kinetics(population, tac.voi, "E1");
+    if (!pop)
+      throw_input_error(where, "the VOI", tac.voi,
+                        "a VOI with E1 population kinetics in data/kinetics/population_kinetics.csv for the "
+                        "reduced method " + options.reduced);
+  }
+  TacFit fit;
+  CandidateFit c;
+  c.function = "E1";
+  c.n_points = static_cast<int>(tac.time_h.size());
+  c.n_parameters = 2;
+  c.parameter_names = e1.parameter_names();
+  c.fitted = true;
+  double lambda_eff = 0, lambda_u = NAN;
+  if (options.reduced == "prior") {
+    if (tac.activity_u_MBq.size() == 0)
+      throw_input_error(where, "activity_u_MBq", "missing",
+                        "per-point uncertainties for the MAP fit with population priors (they weigh the data "
+                        "against the priors)");
+    const PriorFit pf = fit_with_prior(*pop, tac.time_h, tac.activity_MBq, tac.activity_u_MBq, lambda_p);
+    c.parameters = pf.parameters;
+    c.covariance = pf.covariance;
+    c.tia_MBq_h = pf.tia_MBq_h;
+    c.tia_u_MBq_h = pf.tia_u_MBq_h;
+    c.fitted_MBq = pf.fitted_MBq;
+    c.flags = pf.flags;
+    fit.method = "MAP fit with population priors";
+  } else {
+    if (options.reduced == "hanscheid") {
+      lambda_eff = std::log(2.0) / t;  // the Hänscheid estimate is E1 with T_eff = t through the point
+      fit.method = "single time point: Hanscheid (T_eff = t)";
+    } else {
+      double mean = NAN, sd = NAN;
+      for (const auto& p : pop->priors)
+        if (p.parameter == "lambda1_bio_per_h") mean = p.mean, sd = p.sd;
+      lambda_eff = mean + lambda_p;
+      lambda_u = sd;
+      fit.method = options.reduced == "madsen" ? "single time point: Madsen (population effective decay)"
+                                               : "single time point: population curve";
+    }
+    const double lambda_bio = std::max(lambda_eff - lambda_p, 0.0);
+    c.parameters = (Eigen::VectorXd(2) << a * std::exp(lambda_eff * t), lambda_bio).finished();
+    c.tia_MBq_h = options.reduced == "hanscheid" ? tia_hanscheid(t, a)
+                  : options.reduced == "madsen"  ? tia_madsen(t, a, lambda_eff)
+                                                 : c.parameters(0) / lambda_eff;
+    // uncertainty: the population's rate spread and the activity's (population method)
+    if (options.reduced == "population") {
+      Eigen::MatrixXd cov = Eigen::MatrixXd::Zero(2, 2);
+      cov(1, 1) = lambda_u * lambda_u;
+      const StpEstimate e = tia_population_curve(t, a, e1, c.parameters, lambda_p, cov, u_a);
+      c.tia_MBq_h = e.tia_MBq_h;
+      c.tia_u_MBq_h = e.tia_u_MBq_h;
+    }
+    c.covariance = Eigen::MatrixXd::Constant(2, 2, NAN);
+    c.fitted_MBq = e1.evaluate(tac.time_h, c.parameters, lambda_p);
+  }
+  c.accepted = c.flags.empty();
+  c.rank = 2;
+  fit.candidates.push_back(c);
+  fit.selected = 0;
+  fit.function = "E1";
+  fit.tia_MBq_h = c.tia_MBq_h;
+  fit.tia_u_MBq_h = c.tia_u_MBq_h;
+  fit.accepted = c.accepted;
+  fit.selection = "reduced schedule (" + options.reduced + ") chosen by the user; time point " +
+                  format_number(t) + " h";
+  if (tac.time_h.size() > 1 && options.reduced != "prior")
+    fit.notes.push_back("single-time-point method: only the last time point (" + format_number(t) + " h) is used");
+  return fit;
+}
+
 }  // namespace
 
 RunResult run_tac_table(const std::vector<TacSeries>& series, const RunOptions& options,
@@ -364,6 +448,8 @@ RunResult run_tac_table(const std::vector<TacSeries>& series, const RunOptions& 
     result.svalue_set_description = dose->svalue_set().description;
   }
   const double lambda_p = result.nuclide.lambda_per_h();
+  std::vector<PopulationKinetics> population;
+  if (options.reduced != "none") population = load_population_kinetics(options.data_dir);
   std::optional<TissueTable> tissue;
   if (dose) {
     tissue = TissueTable::load(options.data_dir);
@@ -415,7 +501,10 @@ RunResult run_tac_table(const std::vector<TacSeries>& series, const RunOptions& 
         }
       }
     }
-    v.fit = fit_tac(v.tac.time_h, v.tac.activity_MBq, v.tac.activity_u_MBq, lambda_p, options.fit, where);
+    if (options.reduced == "none")
+      v.fit = fit_tac(v.tac.time_h, v.tac.activity_MBq, v.tac.activity_u_MBq, lambda_p, options.fit, where);
+    else
+      v.fit = reduced_schedule_fit(v.tac, options, population, lambda_p, where);
     if (std::isfinite(cycle.horizon_h)) {  // TIA to the next cycle instead of infinity
       const double T = cycle.horizon_h;
       if (v.fit.selected >= 0) {
@@ -535,6 +624,7 @@ RunResult run_case(const CaseFile& c, const std::string& data_dir, int mc_sample
   o.administered_by_cycle_MBq = q.administered_MBq;
   o.blood_by_cycle = q.blood;
   o.residual = c.residual;
+  o.reduced = c.reduced;
   for (const auto& cy : c.cycles)
     if (!std::isnan(cy.reference_abs_h)) o.cycle_start_h[cy.cycle] = cy.reference_abs_h;
   o.tissue_overrides = c.tissue_overrides;

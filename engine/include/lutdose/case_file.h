@@ -102,6 +102,8 @@ struct CaseFile {
   std::vector<std::pair<std::string, TissueParameters>> tissue_overrides;
   //! radiobiology.residual: "none", "integrate-to-next" or "subtract" (needs reference times).
   std::string residual = "none";
+  //! fit.reduced: "none", "hanscheid", "madsen", "population" or "prior" (methods.md §4).
+  std::string reduced = "none";
   //! radiobiology.repopulation (tumours, optional; parameters [unverified], no defaults).
   std::string repopulation_targets;
   double repopulation_alpha_per_Gy = std::numeric_limits<double>::quiet_NaN();

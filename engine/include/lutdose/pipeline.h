@@ -33,6 +33,10 @@ struct RunOptions {
   std::string tac_path;             //!< input file, recorded in the output
   std::string input_kind = "tac-table";  //!< "tac-table" or "case-file"
   std::map<int, BloodData> blood_by_cycle;  //!< blood samples per cycle (blood-based marrow)
+  //! Reduced schedules (methods.md §4): "none" (fit), or for every VOI "hanscheid", "madsen",
+  //! "population" (single time point, the last one) or "prior" (MAP fit with the population priors
+  //! of data/kinetics/population_kinetics.csv; needs activity_u_MBq).
+  std::string reduced = "none";
   //! Residual activity of the previous cycle: "none", "integrate-to-next" (each cycle's TIA and
   //! BED to the next cycle's reference time) or "subtract" (the previous cycle's fitted curve is
   //! subtracted from the next cycle's activities). Needs cycle_start_h.
