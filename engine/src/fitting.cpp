@@ -118,16 +118,52 @@ struct Projection {
   const VectorXd& sy;  // s .* y
   double lambda_p;
 
-  // Returns amplitudes; fills q1 (orthonormal basis of the weighted design's column space).
-  VectorXd solve(const VectorXd& lambda, MatrixXd* q1) const {
-    const MatrixXd phi_w = s.asDiagonal() * f.basis(t, lambda, lambda_p);
-    Eigen::ColPivHouseholderQR<MatrixXd> qr(phi_w);
-    const VectorXd a = qr.solve(sy);
-    if (q1) {
-      const MatrixXd q = qr.householderQ();
-      *q1 = q.leftCols(qr.rank());
+  // The weighted design Phi_w, the amplitudes a and a way to project onto the orthogonal
+  // complement of Phi_w's columns. One or two amplitudes (the whole family): the normal equations
+  // with an explicit 1x1/2x2 inverse, fast and exact enough while the columns are well apart;
+  // else (near-collinear columns) a column-pivoting QR.
+  struct Solved {
+    MatrixXd phi_w;
+    VectorXd a;
+    MatrixXd g_inv;  // (Phi_w^T Phi_w)^-1 when the normal equations were used
+    MatrixXd q1;     // orthonormal basis of the column space otherwise
+    bool normal = false;
+    // P_perp d = d - Phi_w (Phi_w^T Phi_w)^-1 Phi_w^T d
+    MatrixXd project(const MatrixXd& d) const {
+      if (normal) return d - phi_w * (g_inv * (phi_w.transpose() * d));
+      return d - q1 * (q1.transpose() * d);
     }
-    return a;
+  };
+
+  Solved solve(const VectorXd& lambda, bool need_projector) const {
+    Solved r;
+    r.phi_w = f.basis(t, lambda, lambda_p);
+    for (Eigen::Index i = 0; i < r.phi_w.rows(); ++i) r.phi_w.row(i) *= s(i);
+    const Eigen::Index na = r.phi_w.cols();
+    const MatrixXd g = r.phi_w.transpose() * r.phi_w;
+    if (na == 1 && g(0, 0) > 0) {
+      r.g_inv = MatrixXd::Constant(1, 1, 1.0 / g(0, 0));
+      r.normal = true;
+    } else if (na == 2) {
+      const double det = g(0, 0) * g(1, 1) - g(0, 1) * g(1, 0);
+      // a relative determinant above 1e-8 keeps the normal equations' error (cond^2 eps) small
+      if (det > 1e-8 * g(0, 0) * g(1, 1)) {
+        r.g_inv.resize(2, 2);
+        r.g_inv << g(1, 1) / det, -g(0, 1) / det, -g(1, 0) / det, g(0, 0) / det;
+        r.normal = true;
+      }
+    }
+    if (r.normal) {
+      r.a = r.g_inv * (r.phi_w.transpose() * sy);
+    } else {
+      Eigen::ColPivHouseholderQR<MatrixXd> qr(r.phi_w);
+      r.a = qr.solve(sy);
+      if (need_projector) {
+        const MatrixXd q = qr.householderQ();
+        r.q1 = q.leftCols(qr.rank());
+      }
+    }
+    return r;
   }
 };
 
@@ -149,24 +185,23 @@ struct ProjectedFunctor {
   int operator()(const VectorXd& theta, VectorXd& fvec) const {
     ++evaluations;
     const VectorXd lambda = rates_from_theta(theta);
-    const VectorXd a = proj.solve(lambda, nullptr);
-    fvec = proj.s.asDiagonal() * proj.f.basis(proj.t, lambda, proj.lambda_p) * a - proj.sy;
+    const auto solved = proj.solve(lambda, false);
+    fvec = solved.phi_w * solved.a - proj.sy;
     if (!fvec.allFinite()) fvec.setConstant(1e30);
     return 0;
   }
 
   int df(const VectorXd& theta, MatrixXd& fjac) const {
     const VectorXd lambda = rates_from_theta(theta);
-    MatrixXd q1;
-    const VectorXd a = proj.solve(lambda, &q1);
+    const auto solved = proj.solve(lambda, true);
     const int na = proj.f.n_amplitudes();
     VectorXd p(na + lambda.size());
-    p << a, lambda;
+    p << solved.a, lambda;
     // d(Phi_w a)/d lambda_r for fixed a: the rate columns of the natural Jacobian, weighted
-    const MatrixXd d_lambda =
-        proj.s.asDiagonal() * proj.f.jacobian(proj.t, p, proj.lambda_p).rightCols(lambda.size());
+    MatrixXd d_lambda = proj.f.jacobian(proj.t, p, proj.lambda_p).rightCols(lambda.size());
+    for (Eigen::Index i = 0; i < d_lambda.rows(); ++i) d_lambda.row(i) *= proj.s(i);
     // Kaufman: project onto the orthogonal complement of the design's column space
-    const MatrixXd projected = d_lambda - q1 * (q1.transpose() * d_lambda);
+    const MatrixXd projected = solved.project(d_lambda);
     fjac.setZero(n_values, n_inputs);
     for (int m = 0; m < n_inputs; ++m) {
       const double clamped = std::clamp(theta(m), THETA_MIN, THETA_MAX);
@@ -302,11 +337,19 @@ CandidateFit fit_function(const ExponentialFunction& f, const VectorXd& t, const
       c.evaluations += 1;
     }
     const double cost = fvec.squaredNorm();
+    // Two converged starts that reach the same minimum (cost within 1e-9, rates within 1e-6)
+    // settle it:
+    // the remaining starts are skipped.
+    const bool same = converged && best_converged && std::isfinite(best_cost) &&
+                      std::abs(cost - best_cost) <= 1e-9 * std::max(best_cost, 1e-300) &&
+                      (rates_from_theta(theta) - rates_from_theta(best_theta)).cwiseAbs().maxCoeff() <=
+                          1e-6 * rates_from_theta(best_theta).cwiseAbs().maxCoeff();
     if (cost < best_cost) {
       best_cost = cost;
       best_theta = theta;
       best_converged = converged;
     }
+    if (same) break;
   }
 
   // Proportional to the model: reweight with the fitted curve until the TIA settles.
@@ -316,7 +359,8 @@ CandidateFit fit_function(const ExponentialFunction& f, const VectorXd& t, const
     for (int iteration = 0; iteration < 20; ++iteration) {
       const VectorXd lam = rates_from_theta(best_theta);
       VectorXd p_it(K);
-      p_it << Projection{f, t, s, s.cwiseProduct(y), lambda_p}.solve(lam, nullptr), lam;
+      const VectorXd sy_tmp = s.cwiseProduct(y);
+      p_it << Projection{f, t, s, sy_tmp, lambda_p}.solve(lam, false).a, lam;
       const double tia_it = f.integral(p_it, lambda_p, std::numeric_limits<double>::infinity());
       if (std::abs(tia_it - previous_tia) <= 1e-10 * std::abs(tia_it)) break;
       previous_tia = tia_it;
@@ -338,7 +382,7 @@ CandidateFit fit_function(const ExponentialFunction& f, const VectorXd& t, const
   const VectorXd sy = s.cwiseProduct(y);
   const Projection proj{f, t, s, sy, lambda_p};
   const VectorXd lambda = rates_from_theta(best_theta);
-  const VectorXd a = proj.solve(lambda, nullptr);
+  const VectorXd a = proj.solve(lambda, false).a;
   VectorXd p(K);
   p << a, lambda;
   if (!p.allFinite()) {

@@ -46,9 +46,10 @@ Eigen::MatrixXd ExponentialFunction::basis(const Eigen::VectorXd& t, const Eigen
   Eigen::MatrixXd phi = Eigen::MatrixXd::Zero(t.size(), n_amplitudes_);
   for (const auto& term : terms_) {
     const double k = lambda_p + (term.rate_index >= 0 ? lambda(term.rate_index) : 0.0);
-    const Eigen::VectorXd e = (-k * t.array()).exp();
-    for (int j = 0; j < n_amplitudes_; ++j)
-      if (term.amplitude_coefficients[j] != 0.0) phi.col(j) += term.amplitude_coefficients[j] * e;
+    for (Eigen::Index i = 0; i < t.size(); ++i) {
+      const double e = std::exp(-k * t(i));
+      for (int j = 0; j < n_amplitudes_; ++j) phi(i, j) += term.amplitude_coefficients[j] * e;
+    }
   }
   return phi;
 }
@@ -70,12 +71,11 @@ Eigen::MatrixXd ExponentialFunction::jacobian(const Eigen::VectorXd& t, const Ei
   for (size_t m = 0; m < terms_.size(); ++m) {
     const auto& term = terms_[m];
     const auto km = static_cast<Eigen::Index>(m);
-    const Eigen::ArrayXd e = (-k(km) * t.array()).exp();
-    for (int j = 0; j < n_amplitudes_; ++j)
-      if (term.amplitude_coefficients[j] != 0.0)
-        jac.col(j).array() += term.amplitude_coefficients[j] * e;
-    if (term.rate_index >= 0)
-      jac.col(n_amplitudes_ + term.rate_index).array() -= c(km) * t.array() * e;
+    for (Eigen::Index i = 0; i < t.size(); ++i) {
+      const double e = std::exp(-k(km) * t(i));
+      for (int j = 0; j < n_amplitudes_; ++j) jac(i, j) += term.amplitude_coefficients[j] * e;
+      if (term.rate_index >= 0) jac(i, n_amplitudes_ + term.rate_index) -= c(km) * t(i) * e;
+    }
   }
   return jac;
 }
