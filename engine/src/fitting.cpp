@@ -559,6 +559,12 @@ TacFit fit_tac(const VectorXd& t, const VectorXd& y, const VectorXd& sigma, doub
                const FitOptions& o, const std::string& where) {
   TacFit result;
   const int n = static_cast<int>(t.size());
+  // Data that no function can describe well are said so up front.
+  if (y.maxCoeff() <= 0)
+    result.notes.push_back("all activities are zero: the TIA is zero (check the VOI and the quantification)");
+  else if (n >= 2 && y(n - 1) >= y.maxCoeff())
+    result.notes.push_back("the activity is highest at the last time point (" + format_number(t(n - 1)) +
+                           " h): no clearance observed, so the TIA rests on the assumed tail");
   auto lookup = [&](const std::string& id, const std::string& field) {
     const auto* f = models::find_exponential(id);
     if (!f) {

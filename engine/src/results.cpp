@@ -357,14 +357,14 @@ void print_table(const RunResult& r, std::ostream& out) {
     out << "\n";
     if (!c.patient.empty()) out << "patient " << c.patient << ", ";
     out << "cycle " << c.cycle << ", administered " << f(c.administered_MBq, 1) << " MBq\n";
-    out << std::left << std::setw(22) << "VOI" << std::setw(7) << "fit" << std::setw(5) << "ok"
+    out << std::left << std::setw(22) << "VOI" << std::setw(10) << "fit" << std::setw(5) << "ok"
         << std::right << std::setw(12) << "TIA MBq h" << std::setw(10) << "u(TIA) %"
         << std::setw(9) << "TIA h" << std::setw(10) << "mass g" << std::setw(10) << "dose Gy"
         << std::setw(9) << "u(D) Gy" << std::setw(9) << "Gy/GBq" << "\n";
     for (size_t i = 0; i < c.vois.size(); ++i) {
       const auto& v = c.vois[i];
       const TargetDose* d = dose_of(c, v.tac.voi);
-      out << std::left << std::setw(22) << v.tac.voi << std::setw(7) << v.fit.function
+      out << std::left << std::setw(22) << v.tac.voi << std::setw(10) << v.fit.function
           << std::setw(5) << (v.fit.accepted ? "yes" : "NO") << std::right << std::setw(12)
           << f(v.fit.tia_MBq_h, 0) << std::setw(10)
           << f(100.0 * v.fit.tia_u_MBq_h / v.fit.tia_MBq_h, 1) << std::setw(9) << f(v.tia_h, 3)
@@ -378,7 +378,7 @@ void print_table(const RunResult& r, std::ostream& out) {
       if (d.kind != "organ" || std::any_of(c.vois.begin(), c.vois.end(),
                                            [&](const VoiResult& v) { return v.tac.voi == d.target; }))
         continue;
-      out << std::left << std::setw(22) << d.target << std::setw(12) << "(" + c.marrow.value("method", std::string("?")) + ")"
+      out << std::left << std::setw(22) << d.target << std::setw(15) << "(" + c.marrow.value("method", std::string("?")) + ")"
           << std::right << std::setw(12) << f(c.marrow.value("tia_MBq_h", NAN), 0) << std::setw(19) << ""
           << std::setw(10) << f(d.mass_g, 1) << std::setw(10) << f(d.dose_Gy, 3) << std::setw(9)
           << f(d.dose_u_Gy, 3) << std::setw(9) << f(d.dose_Gy_per_GBq, 3) << "\n";
@@ -389,7 +389,7 @@ void print_table(const RunResult& r, std::ostream& out) {
       for (auto& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
       if (lower.find("marrow") == std::string::npos && lower.find("total body") == std::string::npos)
         continue;
-      out << std::left << std::setw(22) << d.target.substr(0, 21) << std::setw(12) << "(region)"
+      out << std::left << std::setw(22) << d.target.substr(0, 21) << std::setw(15) << "(region)"
           << std::right << std::setw(31) << "" << std::setw(10) << f(d.mass_g, 0) << std::setw(10)
           << f(d.dose_Gy, 3) << std::setw(9) << f(d.dose_u_Gy, 3) << std::setw(9)
           << f(d.dose_Gy_per_GBq, 3) << "\n";

@@ -306,3 +306,16 @@ TEST_CASE("numerical integration: log body and fitted tail are exact for a mono-
   const auto rp = trapezoid_tia(t, y, VectorXd(), LP, TrapezoidHead::constant, TrapezoidBody::log, TrapezoidTail::physical);
   CHECK(rp.tail_MBq_h == doctest::Approx(y(4) / LP).epsilon(1e-14));
 }
+
+TEST_CASE("data no function describes: all zero, or still rising, say so instead of a silent number") {
+  const VectorXd t = (VectorXd(5) << 4, 24, 48, 96, 168).finished();
+  const TacFit zero = fit_tac(t, VectorXd::Zero(5), VectorXd(), LP, FitOptions{}, "zeros");
+  CHECK(zero.tia_MBq_h == 0.0);
+  CHECK_FALSE(zero.accepted);
+  CHECK(zero.notes.front().find("all activities are zero") != std::string::npos);
+  const VectorXd rising = (VectorXd(5) << 10, 20, 40, 80, 160).finished();
+  const TacFit r = fit_tac(t, rising, VectorXd(), LP, FitOptions{}, "rising");
+  CHECK_FALSE(r.accepted);  // the fit's rate sits at its bound (no clearance): flagged
+  CHECK(r.notes.front().find("highest at the last time point") != std::string::npos);
+  CHECK(std::isfinite(r.tia_MBq_h));
+}
