@@ -69,10 +69,9 @@ std::string to_string(TrapezoidHead h) { return h == TrapezoidHead::linear ? "li
 namespace {
 
 constexpr double NaN = std::numeric_limits<double>::quiet_NaN();
-// Range of the log-transformed rate increments: e^-30 ~ 1e-13 1/h (no clearance) to
-// e^7 ~ 1100 1/h (gone within seconds); outside it the data carry no information on a rate.
-constexpr double THETA_MIN = -30.0;
-constexpr double THETA_MAX = 7.0;
+// Range of the log-transformed rate increments (models::RATE_THETA_MIN/MAX).
+constexpr double THETA_MIN = models::RATE_THETA_MIN;
+constexpr double THETA_MAX = models::RATE_THETA_MAX;
 // A biological rate (or a rate increment) below this is "at its lower bound" [1/h]:
 // 1e-6 1/h is a biological half-life of 80 years.
 constexpr double RATE_AT_BOUND_PER_H = 1e-6;
@@ -89,25 +88,11 @@ constexpr double RSS_FLOOR_RELATIVE = 1e-9;
 // Relative pivot threshold for the rank of the column-scaled Jacobian.
 constexpr double RANK_THRESHOLD = 1e-9;
 
-VectorXd rates_from_theta(const VectorXd& theta) {
-  VectorXd lambda(theta.size());
-  double acc = 0.0;
-  for (Eigen::Index r = 0; r < theta.size(); ++r) {
-    acc += std::exp(std::clamp(theta(r), THETA_MIN, THETA_MAX));
-    lambda(r) = acc;
-  }
-  return lambda;
-}
+VectorXd rates_from_theta(const VectorXd& theta) { return models::rates_from_log_increments(theta); }
 
 VectorXd theta_from_rates(const std::vector<double>& lambda) {
-  VectorXd theta(static_cast<Eigen::Index>(lambda.size()));
-  double prev = 0.0;
-  for (size_t r = 0; r < lambda.size(); ++r) {
-    const double inc = std::max(lambda[r] - prev, 1e-8);
-    theta(static_cast<Eigen::Index>(r)) = std::clamp(std::log(inc), THETA_MIN, THETA_MAX);
-    prev = std::max(lambda[r], prev + inc);
-  }
-  return theta;
+  return models::log_increments_from_rates(
+      Eigen::Map<const VectorXd>(lambda.data(), static_cast<Eigen::Index>(lambda.size())));
 }
 
 // Variable projection: for given rates, amplitudes by weighted linear least squares.

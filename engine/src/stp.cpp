@@ -22,10 +22,9 @@ namespace {
 constexpr double NaN = std::numeric_limits<double>::quiet_NaN();
 constexpr double INF = std::numeric_limits<double>::infinity();
 
-// Range of the log-transformed rate increments (as in fitting.cpp): e^-30 ~ 1e-13 1/h (no
-// clearance) to e^7 ~ 1100 1/h (gone within seconds).
-constexpr double THETA_MIN = -30.0;
-constexpr double THETA_MAX = 7.0;
+// Range of the log-transformed rate increments (models::RATE_THETA_MIN/MAX).
+constexpr double THETA_MIN = models::RATE_THETA_MIN;
+constexpr double THETA_MAX = models::RATE_THETA_MAX;
 // A biological rate (or increment) below this is "at its lower bound" [1/h] (80-year half-life).
 constexpr double RATE_AT_BOUND_PER_H = 1e-6;
 // Relative pivot threshold for the rank of the column-scaled stacked Jacobian.
@@ -57,27 +56,9 @@ std::string joined_names(const ExponentialFunction& f) {
   return s;
 }
 
-// Rates from log increments: lambda_r = sum_{m <= r} e^theta_m (ordered, >= 0).
-VectorXd rates_from_theta(const VectorXd& theta) {
-  VectorXd lambda(theta.size());
-  double acc = 0.0;
-  for (Index r = 0; r < theta.size(); ++r) {
-    acc += std::exp(std::clamp(theta(r), THETA_MIN, THETA_MAX));
-    lambda(r) = acc;
-  }
-  return lambda;
-}
-
-VectorXd theta_from_rates(const VectorXd& lambda) {
-  VectorXd theta(lambda.size());
-  double prev = 0.0;
-  for (Index r = 0; r < lambda.size(); ++r) {
-    const double inc = std::max(lambda(r) - prev, 1e-8);
-    theta(r) = std::clamp(std::log(inc), THETA_MIN, THETA_MAX);
-    prev = std::max(lambda(r), prev + inc);
-  }
-  return theta;
-}
+// Rates from log increments (the parameterisation of fit_function, models/exponential.h).
+VectorXd rates_from_theta(const VectorXd& theta) { return models::rates_from_log_increments(theta); }
+VectorXd theta_from_rates(const VectorXd& lambda) { return models::log_increments_from_rates(lambda); }
 
 // The MAP problem: data, priors and the map x = (A, theta) -> p = (A, lambda).
 struct MapProblem {

@@ -1,5 +1,6 @@
 #include "lutdose/models/exponential.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <stdexcept>
@@ -113,6 +114,27 @@ Eigen::VectorXd ExponentialFunction::integral_gradient(const Eigen::VectorXd& p,
     if (terms_[m].rate_index >= 0) g(n_amplitudes_ + terms_[m].rate_index) += c(km) * df_dk;
   }
   return g;
+}
+
+Eigen::VectorXd rates_from_log_increments(const Eigen::VectorXd& theta) {
+  Eigen::VectorXd lambda(theta.size());
+  double acc = 0.0;
+  for (Eigen::Index r = 0; r < theta.size(); ++r) {
+    acc += std::exp(std::clamp(theta(r), RATE_THETA_MIN, RATE_THETA_MAX));
+    lambda(r) = acc;
+  }
+  return lambda;
+}
+
+Eigen::VectorXd log_increments_from_rates(const Eigen::VectorXd& lambda) {
+  Eigen::VectorXd theta(lambda.size());
+  double prev = 0.0;
+  for (Eigen::Index r = 0; r < lambda.size(); ++r) {
+    const double inc = std::max(lambda(r) - prev, 1e-8);
+    theta(r) = std::clamp(std::log(inc), RATE_THETA_MIN, RATE_THETA_MAX);
+    prev = std::max(lambda(r), prev + inc);
+  }
+  return theta;
 }
 
 const std::vector<ExponentialFunction>& exponential_family() {

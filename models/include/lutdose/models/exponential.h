@@ -65,6 +65,17 @@ class ExponentialFunction {
   std::vector<Term> terms_;
 };
 
+//! The fitting parameterisation of a function's ordered biological rates: log increments theta,
+//! lambda_1 = e^theta_1, lambda_r = lambda_(r-1) + e^theta_r, so every rate is >= 0 and the
+//! rates stay ordered. theta is clamped to [RATE_THETA_MIN, RATE_THETA_MAX]: e^-30 ~ 1e-13 1/h
+//! (no clearance) to e^7 ~ 1100 1/h (gone within seconds); outside it the data carry no
+//! information on a rate.
+inline constexpr double RATE_THETA_MIN = -30.0;
+inline constexpr double RATE_THETA_MAX = 7.0;
+Eigen::VectorXd rates_from_log_increments(const Eigen::VectorXd& theta);
+//! The inverse; increments below 1e-8 1/h are raised to it so that the logarithm exists.
+Eigen::VectorXd log_increments_from_rates(const Eigen::VectorXd& lambda);
+
 //! The registry of the family (methods.md §2.2): E1, E1p, E2u, E2, E2b, E3u.
 const std::vector<ExponentialFunction>& exponential_family();
 //! The function with this id, or nullptr.
