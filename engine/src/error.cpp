@@ -1,5 +1,7 @@
 #include "lutdose/error.h"
 
+#include "lutdose/models/format.h"
+
 #include <cmath>
 #include <cstdio>
 
@@ -10,12 +12,6 @@ void throw_input_error(const std::string& where, const std::string& field, const
   throw InputError(where + ": " + field + " is '" + value + "'; expected " + expected);
 }
 
-std::string format_number(double x) {
-  if (std::isnan(x)) return "nan";
-  if (std::isinf(x)) return x > 0 ? "inf" : "-inf";
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.10g", x);
-  return buf;
-}
+std::string format_number(double x) { return models::format_number(x); }
 
 }  // namespace lutdose

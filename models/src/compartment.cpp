@@ -1,4 +1,5 @@
 #include "lutdose/models/compartment.h"
+#include "lutdose/models/format.h"
 
 #include <algorithm>
 #include <cctype>
@@ -39,13 +40,6 @@ constexpr double FD_STEP = 1e-3;
 // deficient (its pseudo-inverse is then used and the fit flagged).
 constexpr double RANK_THRESHOLD = 1e-12;
 
-std::string format_number(double x) {
-  if (std::isnan(x)) return "nan";
-  if (std::isinf(x)) return x > 0 ? "inf" : "-inf";
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.10g", x);
-  return buf;
-}
 
 std::string join_names(const std::vector<std::string>& names) {
   std::string s;
