@@ -153,6 +153,8 @@ struct Projection {
 };
 
 // Residuals and Kaufman Jacobian of the projected problem, for Eigen's Levenberg-Marquardt.
+// The hot path of every fit: it works in buffers allocated once per functor (no heap traffic per
+// evaluation) and computes each exponential once per evaluation.
 struct ProjectedFunctor {
   using Scalar = double;
   enum { InputsAtCompileTime = Eigen::Dynamic, ValuesAtCompileTime = Eigen::Dynamic };
@@ -163,30 +165,113 @@ struct ProjectedFunctor {
   const Projection& proj;
   int n_inputs, n_values;
   mutable int evaluations = 0;
+  // scratch
+  mutable MatrixXd e;        // e^{-k_m t_i} per term m
+  mutable MatrixXd phi_w;    // weighted design
+  mutable VectorXd a, lambda, coef;
+  mutable MatrixXd d_lambda;  // weighted d(Phi a)/d lambda_r
+  mutable MatrixXd projected;  // its projection (Kaufman)
+  mutable Eigen::Matrix2d g_inv;
+  mutable VectorXd last_theta;  // the design above belongs to these rates (LM asks df at the
+  mutable bool last_ok = false;  // point whose residuals it has just evaluated)
+
+  ProjectedFunctor(const Projection& p, int inputs, int values) : proj(p), n_inputs(inputs), n_values(values) {
+    const auto n = proj.t.size();
+    e.resize(n, static_cast<Eigen::Index>(proj.f.terms().size()));
+    phi_w.resize(n, proj.f.n_amplitudes());
+    d_lambda.resize(n, inputs);
+  }
 
   int inputs() const { return n_inputs; }
   int values() const { return n_values; }
 
+  // Fills e, phi_w and a for the rates of theta; false when the normal equations do not apply
+  // (near-collinear columns), then the general Projection::solve is used.
+  bool evaluate_design(const VectorXd& theta) const {
+    if (last_theta.size() == theta.size() && last_theta == theta) return last_ok;
+    last_theta = theta;
+    last_ok = evaluate_design_uncached(theta);
+    return last_ok;
+  }
+
+  bool evaluate_design_uncached(const VectorXd& theta) const {
+    lambda.resize(theta.size());  // models::rates_from_log_increments, in place (hot path)
+    double acc = 0.0;
+    for (Eigen::Index r = 0; r < theta.size(); ++r) {
+      acc += std::exp(std::clamp(theta(r), THETA_MIN, THETA_MAX));
+      lambda(r) = acc;
+    }
+    const auto& terms = proj.f.terms();
+    const int na = proj.f.n_amplitudes();
+    const auto n = proj.t.size();
+    phi_w.setZero();
+    for (size_t m = 0; m < terms.size(); ++m) {
+      const double k = proj.lambda_p + (terms[m].rate_index >= 0 ? lambda(terms[m].rate_index) : 0.0);
+      for (Eigen::Index i = 0; i < n; ++i) {
+        const double ex = std::exp(-k * proj.t(i));
+        e(i, static_cast<Eigen::Index>(m)) = ex;
+        for (int j = 0; j < na; ++j) phi_w(i, j) += terms[m].amplitude_coefficients[j] * ex * proj.s(i);
+      }
+    }
+    if (na == 1) {
+      const double g = phi_w.col(0).squaredNorm();
+      if (!(g > 0)) return false;
+      g_inv(0, 0) = 1.0 / g;
+      a.resize(1);
+      a(0) = phi_w.col(0).dot(proj.sy) / g;
+      return true;
+    }
+    const double g00 = phi_w.col(0).squaredNorm(), g11 = phi_w.col(1).squaredNorm(),
+                 g01 = phi_w.col(0).dot(phi_w.col(1));
+    const double det = g00 * g11 - g01 * g01;
+    if (!(det > 1e-8 * g00 * g11)) return false;
+    g_inv << g11 / det, -g01 / det, -g01 / det, g00 / det;
+    const double b0 = phi_w.col(0).dot(proj.sy), b1 = phi_w.col(1).dot(proj.sy);
+    a.resize(2);
+    a << g_inv(0, 0) * b0 + g_inv(0, 1) * b1, g_inv(1, 0) * b0 + g_inv(1, 1) * b1;
+    return true;
+  }
+
   int operator()(const VectorXd& theta, VectorXd& fvec) const {
     ++evaluations;
-    const VectorXd lambda = rates_from_theta(theta);
-    const auto solved = proj.solve(lambda, false);
-    fvec = solved.phi_w * solved.a - proj.sy;
+    if (evaluate_design(theta)) {
+      fvec.noalias() = phi_w * a;
+      fvec -= proj.sy;
+    } else {
+      const auto solved = proj.solve(lambda, false);
+      fvec = solved.phi_w * solved.a - proj.sy;
+    }
     if (!fvec.allFinite()) fvec.setConstant(1e30);
     return 0;
   }
 
   int df(const VectorXd& theta, MatrixXd& fjac) const {
-    const VectorXd lambda = rates_from_theta(theta);
-    const auto solved = proj.solve(lambda, true);
     const int na = proj.f.n_amplitudes();
-    VectorXd p(na + lambda.size());
-    p << solved.a, lambda;
-    // d(Phi_w a)/d lambda_r for fixed a: the rate columns of the natural Jacobian, weighted
-    MatrixXd d_lambda = proj.f.jacobian(proj.t, p, proj.lambda_p).rightCols(lambda.size());
-    for (Eigen::Index i = 0; i < d_lambda.rows(); ++i) d_lambda.row(i) *= proj.s(i);
-    // Kaufman: project onto the orthogonal complement of the design's column space
-    const MatrixXd projected = solved.project(d_lambda);
+    const auto n = proj.t.size();
+    const auto& terms = proj.f.terms();
+    if (evaluate_design(theta)) {
+      // d(Phi_w a)/d lambda_r = -sum_{terms with rate r} c_m t_i e^{-k_m t_i}, weighted
+      d_lambda.setZero();
+      for (size_t m = 0; m < terms.size(); ++m) {
+        if (terms[m].rate_index < 0) continue;
+        double c = 0;
+        for (int j = 0; j < na; ++j) c += terms[m].amplitude_coefficients[j] * a(j);
+        for (Eigen::Index i = 0; i < n; ++i)
+          d_lambda(i, terms[m].rate_index) -= c * proj.t(i) * e(i, static_cast<Eigen::Index>(m)) * proj.s(i);
+      }
+      // Kaufman: project onto the orthogonal complement of the design's column space
+      if (na == 1)
+        projected.noalias() = d_lambda - phi_w * (g_inv(0, 0) * (phi_w.transpose() * d_lambda));
+      else
+        projected.noalias() = d_lambda - phi_w * (g_inv * (phi_w.transpose() * d_lambda));
+    } else {
+      const auto solved = proj.solve(lambda, true);
+      VectorXd p(na + lambda.size());
+      p << solved.a, lambda;
+      MatrixXd dl = proj.f.jacobian(proj.t, p, proj.lambda_p).rightCols(lambda.size());
+      for (Eigen::Index i = 0; i < dl.rows(); ++i) dl.row(i) *= proj.s(i);
+      projected = solved.project(dl);
+    }
     fjac.setZero(n_values, n_inputs);
     for (int m = 0; m < n_inputs; ++m) {
       const double clamped = std::clamp(theta(m), THETA_MIN, THETA_MAX);
@@ -308,8 +393,8 @@ CandidateFit fit_function(const ExponentialFunction& f, const VectorXd& t, const
     if (nr > 0) {
       ProjectedFunctor functor{proj0, nr, n};
       Eigen::LevenbergMarquardt<ProjectedFunctor> lm(functor);
-      lm.parameters.ftol = 1e-14;
-      lm.parameters.xtol = 1e-12;
+      lm.parameters.ftol = 1e-12;
+      lm.parameters.xtol = 1e-10;
       lm.parameters.maxfev = 200 * (nr + 1);
       const auto status = lm.minimize(theta);
       converged = status != Eigen::LevenbergMarquardtSpace::TooManyFunctionEvaluation &&
@@ -322,13 +407,11 @@ CandidateFit fit_function(const ExponentialFunction& f, const VectorXd& t, const
       c.evaluations += 1;
     }
     const double cost = fvec.squaredNorm();
-    // Two converged starts that reach the same minimum (cost within 1e-9, rates within 1e-6)
-    // settle it:
-    // the remaining starts are skipped.
+    // Two converged starts that reach the same cost (within 1e-9, relative) are in the same
+    // minimum, or in one flat valley (a rate the data cannot identify): the remaining starts are
+    // skipped.
     const bool same = converged && best_converged && std::isfinite(best_cost) &&
-                      std::abs(cost - best_cost) <= 1e-9 * std::max(best_cost, 1e-300) &&
-                      (rates_from_theta(theta) - rates_from_theta(best_theta)).cwiseAbs().maxCoeff() <=
-                          1e-6 * rates_from_theta(best_theta).cwiseAbs().maxCoeff();
+                      std::abs(cost - best_cost) <= 1e-9 * std::max(best_cost, 1e-300);
     if (cost < best_cost) {
       best_cost = cost;
       best_theta = theta;
@@ -573,11 +656,18 @@ TacFit fit_tac(const VectorXd& t, const VectorXd& y, const VectorXd& sigma, doub
     result.selected = 0;
     result.selection = "function " + f->id() + " forced by the user";
   } else {
+    // A function is a candidate only when the data can rank it: AICc needs n >= K' + 2
+    // (methods.md §2.5). When no function qualifies, those with at least one degree of freedom
+    // are fitted for the simplest-accepted-fit rule below.
+    const int extra_k = o.aicc_k == AiccParameterCount::fit_parameters_plus_one ? 1 : 0;
+    std::vector<const models::ExponentialFunction*> rankable, fittable;
     for (const auto& id : o.candidates) {
       const auto* f = lookup(id, "--functions");
-      if (n >= f->n_parameters())
-        result.candidates.push_back(fit_function(*f, t, y, sigma, lambda_p, o));
+      if (n >= f->n_parameters() + extra_k + 2) rankable.push_back(f);
+      else if (n >= f->n_parameters() + 1) fittable.push_back(f);
     }
+    for (const auto* f : rankable.empty() ? fittable : rankable)
+      result.candidates.push_back(fit_function(*f, t, y, sigma, lambda_p, o));
     // Lowest AICc among accepted fits; else lowest AICc among usable fits (flagged); else none.
     auto best = [&](bool need_accepted) {
       int idx = -1;
