@@ -9,6 +9,8 @@
 
 #include "lutdose/error.h"
 #include "lutdose/stp.h"
+#include "lutdose/models/compartment.h"
+#include <filesystem>
 #include "lutdose/version.h"
 
 namespace lutdose {
@@ -428,6 +430,84 @@ TacFit reduced_schedule_fit(const TacSeries& tac, const RunOptions& options,
   return fit;
 }
 
+// Joint fit of a compartment model to the VOIs it observes, per cycle (methods.md §3).
+void fit_compartment_model(const RunOptions& options, double lambda_p, RunResult& result) {
+  try {
+    const auto model = models::CompartmentModel::from_file(options.compartment_model);
+    const auto names = model.observation_names();
+    for (auto& cycle : result.cycles) {
+      std::map<std::string, models::VoiData> data;
+      for (const auto& v : cycle.vois) {
+        if (std::find(names.begin(), names.end(), v.tac.voi) == names.end()) continue;
+        models::VoiData d;
+        for (Eigen::Index i = 0; i < v.tac.time_h.size(); ++i) {
+          d.t_h.push_back(v.tac.time_h(i));
+          d.activity_MBq.push_back(v.tac.activity_MBq(i));
+          double sigma = 1.0;  // constant error model: equal relative weights
+          if (options.fit.error_model == ErrorModel::input && v.tac.activity_u_MBq.size() > 0)
+            sigma = v.tac.activity_u_MBq(i);
+          else if (options.fit.error_model != ErrorModel::constant)
+            sigma = std::max(v.tac.activity_MBq(i), 1e-3 * v.tac.activity_MBq.maxCoeff());
+          d.sigma_MBq.push_back(sigma);
+        }
+        data[v.tac.voi] = d;
+      }
+      if (data.empty()) continue;
+      if (!(cycle.administered_MBq > 0))
+        throw InputError(options.tac_path + ": cycle " + std::to_string(cycle.cycle) +
+                         ": a compartment model needs the administered activity (--activity-MBq or the case file)");
+      models::FitOptions fo;
+      fo.relative_sigmas = options.fit.error_model != ErrorModel::input;
+      const models::CompartmentFit cf = models::fit(model, data, cycle.administered_MBq, lambda_p, fo);
+      // the fitted curves, sampled once for dose-rate curves (BED)
+      std::vector<double> ts;
+      for (double t = 0.05; t < 40.0 / lambda_p; t *= 1.08) ts.push_back(t);
+      const Eigen::Map<const Eigen::VectorXd> tv(ts.data(), static_cast<Eigen::Index>(ts.size()));
+      const Eigen::MatrixXd curve = model.observe(tv, cf.parameters, cycle.administered_MBq, lambda_p);
+      for (auto& v : cycle.vois) {
+        const auto it = std::find(cf.vois.begin(), cf.vois.end(), v.tac.voi);
+        if (it == cf.vois.end() || !data.count(v.tac.voi)) continue;
+        const auto k = static_cast<Eigen::Index>(it - cf.vois.begin());
+        TacFit f;
+        f.method = "compartment model";
+        f.function = "compartment:" + model.name();
+        f.tia_MBq_h = cf.tia_voi_MBq_h(k);
+        f.tia_u_MBq_h = cf.tia_voi_u_MBq_h(k);
+        f.accepted = cf.converged && cf.flags.empty();
+        f.selection = "joint fit of " + model.name() + " to " + std::to_string(data.size()) + " VOIs (" +
+                      std::to_string(cf.n_points) + " points, " + std::to_string(cf.free_parameters.size()) +
+                      " free rates, reduced chi-square " + format_number(cf.reduced_chi_square) + ")";
+        for (const auto& fl : cf.flags) f.notes.push_back("compartment fit: " + fl);
+        for (size_t j = 0; j < cf.free_parameters.size(); ++j)
+          f.notes.push_back(cf.free_parameters[j] + " = " + format_number(cf.free_values(static_cast<Eigen::Index>(j))) +
+                            " +- " + format_number(cf.standard_errors(static_cast<Eigen::Index>(j))));
+        f.numerical_tia_MBq_h = v.fit.numerical_tia_MBq_h;
+        v.fit = f;
+        if (cycle.administered_MBq > 0) v.tia_h = f.tia_MBq_h / cycle.administered_MBq;
+        v.model_curve_t_h = ts;
+        v.model_curve_MBq.resize(ts.size());
+        for (size_t i = 0; i < ts.size(); ++i) v.model_curve_MBq[i] = curve(static_cast<Eigen::Index>(i), k);
+      }
+    }
+  } catch (const models::ModelError& e) {
+    throw InputError(e.what());
+  }
+}
+
+}  // namespace
+
+std::string find_compartment_model(const std::string& name, const std::string& data_dir) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  for (const std::string& c : {name, data_dir + "/models/" + name + ".json",
+                               data_dir + "/../models/files/" + name + ".json"})
+    if (fs::is_regular_file(c, ec)) return c;
+  throw_input_error("--model", "the compartment model", name,
+                    "a model file, or a shipped model: blood_organ_linear, prrt_multiorgan_linear, "
+                    "receptor_pbpk_template");
+}
+
+namespace {
 }  // namespace
 
 RunResult run_tac_table(const std::vector<TacSeries>& series, const RunOptions& options,
@@ -524,6 +604,7 @@ RunResult run_tac_table(const std::vector<TacSeries>& series, const RunOptions& 
     if (cycle.administered_MBq > 0) v.tia_h = v.fit.tia_MBq_h / cycle.administered_MBq;
     cycle.vois.push_back(std::move(v));
   }
+  if (!options.compartment_model.empty()) fit_compartment_model(options, lambda_p, result);
   if (dose) {
     for (auto& cycle : result.cycles) {
       std::vector<DoseSourceInput> inputs;
@@ -532,7 +613,23 @@ RunResult run_tac_table(const std::vector<TacSeries>& series, const RunOptions& 
       if (!cycle.patient.empty()) where += "patient " + cycle.patient + ", ";
       where += "cycle " + std::to_string(cycle.cycle);
       std::map<std::string, ActivityCurve> curves;
-      for (const auto& v : cycle.vois) curves[v.tac.voi] = curve_of(v.fit, v.tac, options.fit, lambda_p);
+      for (const auto& v : cycle.vois) {
+        if (!v.model_curve_t_h.empty()) {  // compartment model: its sampled curve, interpolated
+          ActivityCurve c;
+          const auto ts = v.model_curve_t_h, as = v.model_curve_MBq;
+          c.general = [ts, as](double time) {
+            if (time <= ts.front()) return as.front() * time / ts.front();
+            if (time >= ts.back()) return 0.0;
+            const auto it = std::upper_bound(ts.begin(), ts.end(), time);
+            const size_t i = static_cast<size_t>(it - ts.begin());
+            return as[i - 1] + (as[i] - as[i - 1]) * (time - ts[i - 1]) / (ts[i] - ts[i - 1]);
+          };
+          c.scales_h = {ts.front(), 1.0 / lambda_p};
+          curves[v.tac.voi] = c;
+        } else {
+          curves[v.tac.voi] = curve_of(v.fit, v.tac, options.fit, lambda_p);
+        }
+      }
       add_marrow(*dose, options, lambda_p, cycle, inputs, where, curves);
       CycleDoses d = dose->compute(inputs, cycle.administered_MBq, where);
       if (options.mc_samples > 0) monte_carlo(*dose, options, lambda_p, cycle, inputs, d, where);

@@ -140,6 +140,8 @@ ordered_json to_json(const RunResult& r, bool include_doses) {
                  {"trapezoid_body", to_string(o.fit.trapezoid_body)},
                  {"trapezoid_tail", to_string(o.fit.trapezoid_tail)},
                  {"model_averaging", o.fit.model_averaging},
+                 {"reduced", o.reduced},
+                 {"compartment_model", o.compartment_model},
                  {"combined_sigma0_MBq", o.fit.combined_sigma0_MBq},
                  {"combined_b", o.fit.combined_b}};
   if (include_doses && o.dose) {

@@ -37,6 +37,9 @@ struct RunOptions {
   //! "population" (single time point, the last one) or "prior" (MAP fit with the population priors
   //! of data/kinetics/population_kinetics.csv; needs activity_u_MBq).
   std::string reduced = "none";
+  //! A compartment model file (docs/compartment-models.md): the VOIs it observes are fitted jointly
+  //! per cycle (needs the administered activity); the others keep the exponential family.
+  std::string compartment_model;
   //! Residual activity of the previous cycle: "none", "integrate-to-next" (each cycle's TIA and
   //! BED to the next cycle's reference time) or "subtract" (the previous cycle's fitted curve is
   //! subtracted from the next cycle's activities). Needs cycle_start_h.
@@ -64,6 +67,8 @@ struct VoiResult {
   double tia_h = std::numeric_limits<double>::quiet_NaN();  //!< TIA / administered activity
   //! How each activity was obtained from counts (case files); empty for TAC tables.
   std::vector<QuantifiedPoint> quantification;
+  //! The fitted compartment-model curve of the VOI, sampled (t [h], A [MBq]), for dose rates.
+  std::vector<double> model_curve_t_h, model_curve_MBq;
   //! Residual of the previous cycle subtracted from each point [MBq] (residual "subtract").
   std::vector<double> residual_subtracted_MBq;
 };
@@ -117,6 +122,10 @@ struct RunResult {
 //! `points` (optional, same order as `series`) carries the quantification of each point.
 RunResult run_tac_table(const std::vector<TacSeries>& series, const RunOptions& options,
                         const std::vector<std::vector<QuantifiedPoint>>* points = nullptr);
+
+//! Resolves a compartment model name (shipped: blood_organ_linear, prrt_multiorgan_linear,
+//! receptor_pbpk_template) or path to a file; InputError when not found.
+std::string find_compartment_model(const std::string& name_or_path, const std::string& data_dir);
 
 //! The dose history of a run (every target of every cycle: administered activity, dose, BED and
 //! G), per patient id, for `lutdose plan`.
