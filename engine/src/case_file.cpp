@@ -321,12 +321,13 @@ Protocol read_protocol(Validator& v, const json& j, const std::string& path, con
 }
 
 void read_fit_options(Validator& v, const json& j, const std::string& path, FitOptions& o,
-                      std::string& reduced) {
+                      std::string& reduced, std::string& model) {
   if (!v.is_object(j, path)) return;
+  model = v.string(j, path, "model", false);
   reduced = v.choice(j, path, "reduced", {"none", "hanscheid", "madsen", "population", "prior"}, "none");
   v.keys(j, path, {"function", "functions", "error_model", "aicc_k", "trapezoid_head", "reject_correlated",
                    "trapezoid_body", "trapezoid_tail", "integration", "model_averaging", "combined_sigma0_MBq",
-                   "combined_b", "reduced"});
+                   "combined_b", "reduced", "model"});
   const std::vector<std::string> ids = models::exponential_ids();
   std::vector<std::string> with_auto = ids;
   with_auto.insert(with_auto.begin(), "auto");
@@ -768,7 +769,13 @@ CaseFile load_case_file(const std::string& path) {
   if (j.contains("protocols") && v.is_object(j["protocols"], "protocols"))
     for (auto it = j["protocols"].begin(); it != j["protocols"].end(); ++it)
       c.protocols[it.key()] = read_protocol(v, *it, "protocols." + it.key(), it.key());
-  if (j.contains("fit")) read_fit_options(v, j["fit"], "fit", c.fit, c.reduced);
+  if (j.contains("fit")) {
+    read_fit_options(v, j["fit"], "fit", c.fit, c.reduced, c.compartment_model);
+    const auto slash = path.find_last_of('/');
+    if (!c.compartment_model.empty() && c.compartment_model.find(".json") != std::string::npos &&
+        c.compartment_model[0] != '/' && slash != std::string::npos)
+      c.compartment_model = path.substr(0, slash) + "/" + c.compartment_model;
+  }
   if (j.contains("dose")) {
     const auto slash = path.find_last_of('/');
     read_dose_options(v, j["dose"], "dose", c.dose, slash == std::string::npos ? "" : path.substr(0, slash));

@@ -435,6 +435,7 @@ void fit_compartment_model(const RunOptions& options, double lambda_p, RunResult
   try {
     const auto model = models::CompartmentModel::from_file(options.compartment_model);
     const auto names = model.observation_names();
+    bool any = false;
     for (auto& cycle : result.cycles) {
       std::map<std::string, models::VoiData> data;
       for (const auto& v : cycle.vois) {
@@ -453,6 +454,7 @@ void fit_compartment_model(const RunOptions& options, double lambda_p, RunResult
         data[v.tac.voi] = d;
       }
       if (data.empty()) continue;
+      any = true;
       if (!(cycle.administered_MBq > 0))
         throw InputError(options.tac_path + ": cycle " + std::to_string(cycle.cycle) +
                          ": a compartment model needs the administered activity (--activity-MBq or the case file)");
@@ -488,6 +490,12 @@ void fit_compartment_model(const RunOptions& options, double lambda_p, RunResult
         v.model_curve_MBq.resize(ts.size());
         for (size_t i = 0; i < ts.size(); ++i) v.model_curve_MBq[i] = curve(static_cast<Eigen::Index>(i), k);
       }
+    }
+    if (!any) {
+      std::string observed;
+      for (const auto& n : names) observed += (observed.empty() ? "" : ", ") + n;
+      throw_input_error(options.compartment_model, "the model's observed VOIs", observed,
+                        "VOIs of the input with these names (no VOI of the input is observed by the model)");
     }
   } catch (const models::ModelError& e) {
     throw InputError(e.what());
@@ -722,6 +730,7 @@ RunResult run_case(const CaseFile& c, const std::string& data_dir, int mc_sample
   o.blood_by_cycle = q.blood;
   o.residual = c.residual;
   o.reduced = c.reduced;
+  if (!c.compartment_model.empty()) o.compartment_model = find_compartment_model(c.compartment_model, data_dir);
   for (const auto& cy : c.cycles)
     if (!std::isnan(cy.reference_abs_h)) o.cycle_start_h[cy.cycle] = cy.reference_abs_h;
   o.tissue_overrides = c.tissue_overrides;

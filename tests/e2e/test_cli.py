@@ -1842,9 +1842,58 @@ def case_plan_bad_option(ctx):
     expect_bad_input(ctx, res, out, must_mention=("--strategy",), words=("fastest",), what="--strategy fastest")
 
 
+def _organ_tac(ctx):
+    """A TAC table of kidneys, liver and spleen from the synthetic example's kinetics (the names
+    the shipped multi-organ compartment model observes)."""
+    import math
+    lam_p = math.log(2) / (6.647 * 24)
+    def ex(th, t):
+        return math.exp(-math.log(2) * t / th)
+    curves = {"kidneys": lambda t: 148 * (0.85 * ex(56, t) + 0.15 * ex(3, t)),
+              "liver": lambda t: 407 * (ex(70, t) - ex(1, t)),
+              "spleen": lambda t: 148 * (ex(70, t) - ex(2, t))}
+    lines = ["voi,time_h,activity_MBq"]
+    for name, f in curves.items():
+        for t in (0.5, 2, 6, 24, 48, 96, 168):
+            lines.append("%s,%g,%.6g" % (name, t, f(t)))
+    return ctx.write("organs.csv", "\n".join(lines) + "\n")
+
+
+def case_compartment_model_run(ctx):
+    # --model prrt_multiorgan_linear fits the observed VOIs jointly; results name the model and give finite TIAs and doses.
+    tac = _organ_tac(ctx)
+    out = ctx.path("out")
+    res = ctx.run("run", "--tac", tac, "--activity-MBq", 7400, "--phantom", "icrp89-male", "--out", out, "--quiet",
+                  "--model", "prrt_multiorgan_linear")
+    expect_exit(res, 0, "run with a compartment model")
+    doc = load_json_file(os.path.join(out, "results.json"), res)
+    cycle = single_cycle(doc, res)
+    for v in cycle["vois"]:
+        if v["fit"]["function"] != "compartment:prrt_multiorgan_linear":
+            fail("expected VOI %s fitted by the compartment model, got %r" % (v["name"], v["fit"]["function"]), res)
+        if not (isinstance(v["tia_MBq_h"], (int, float)) and v["tia_MBq_h"] > 0):
+            fail("expected a positive TIA for %s, got %r" % (v["name"], v["tia_MBq_h"]), res)
+    if not doc["options"]["fit"]["compartment_model"].endswith("prrt_multiorgan_linear.json"):
+        fail("expected options.fit.compartment_model to name the model file", res)
+
+
+def case_compartment_model_bad(ctx):
+    # An unknown model name, and a model observing none of the input's VOIs, are bad input naming the model.
+    tac = _organ_tac(ctx)
+    out = ctx.path("out")
+    res = ctx.run("run", "--tac", tac, "--activity-MBq", 7400, "--phantom", "icrp89-male", "--out", out,
+                  "--model", "no_such_model")
+    expect_bad_input(ctx, res, out, must_mention=("--model", "no_such_model"))
+    res = ctx.run("run", "--tac", tac, "--activity-MBq", 7400, "--phantom", "icrp89-male", "--out", out,
+                  "--model", "blood_organ_linear")
+    expect_bad_input(ctx, res, out, must_mention=("blood_organ_linear", "organ"))
+
+
 # ----------------------------------------------------------------------------- driver
 
 CASES = {
+    "compartment_model_run": case_compartment_model_run,
+    "compartment_model_bad": case_compartment_model_bad,
     "example_run": case_example_run,
     "example_published_tia": case_example_published_tia,
     "tumour_local_deposition": case_tumour_local_deposition,

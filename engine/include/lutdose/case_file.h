@@ -104,6 +104,8 @@ struct CaseFile {
   std::string residual = "none";
   //! fit.reduced: "none", "hanscheid", "madsen", "population" or "prior" (methods.md §4).
   std::string reduced = "none";
+  //! fit.model: a compartment model name or file (relative to the case file's folder).
+  std::string compartment_model;
   //! radiobiology.repopulation (tumours, optional; parameters [unverified], no defaults).
   std::string repopulation_targets;
   double repopulation_alpha_per_Gy = std::numeric_limits<double>::quiet_NaN();
