@@ -353,6 +353,10 @@ class Writer {
     gcpl_ = Handle(check(H5Pcreate(H5P_GROUP_CREATE), "H5Pcreate(H5P_GROUP_CREATE)", ""), H5Pclose);
     check_status(H5Pset_link_creation_order(gcpl_.get(), H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED),
                  "H5Pset_link_creation_order", "");
+    // No object modification times: the same results give the same bytes (reproducible files).
+    check_status(H5Pset_obj_track_times(gcpl_.get(), 0), "H5Pset_obj_track_times", "");
+    dcpl_ = Handle(check(H5Pcreate(H5P_DATASET_CREATE), "H5Pcreate(H5P_DATASET_CREATE)", ""), H5Pclose);
+    check_status(H5Pset_obj_track_times(dcpl_.get(), 0), "H5Pset_obj_track_times", "");
     lcpl_ = Handle(check(H5Pcreate(H5P_LINK_CREATE), "H5Pcreate(H5P_LINK_CREATE)", ""), H5Pclose);
     check_status(H5Pset_char_encoding(lcpl_.get(), H5T_CSET_UTF8), "H5Pset_char_encoding", "");
     utf8_ = string_type(H5T_CSET_UTF8);
@@ -408,7 +412,7 @@ class Writer {
 
   Handle create_dataset(hid_t parent, const std::string& name, const std::string& path, hid_t file_type,
                         hid_t space) {
-    return Handle(check(H5Dcreate2(parent, name.c_str(), file_type, space, lcpl_.get(), H5P_DEFAULT, H5P_DEFAULT),
+    return Handle(check(H5Dcreate2(parent, name.c_str(), file_type, space, lcpl_.get(), dcpl_.get(), H5P_DEFAULT),
                         "H5Dcreate2", path),
                   H5Dclose);
   }
@@ -618,7 +622,7 @@ class Writer {
   }
 
   std::string file_;
-  Handle gcpl_, lcpl_, utf8_, bytes_, scalar_;
+  Handle gcpl_, dcpl_, lcpl_, utf8_, bytes_, scalar_;
 };
 
 }  // namespace
