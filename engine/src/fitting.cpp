@@ -72,9 +72,7 @@ constexpr double NaN = std::numeric_limits<double>::quiet_NaN();
 // Range of the log-transformed rate increments (models::RATE_THETA_MIN/MAX).
 constexpr double THETA_MIN = models::RATE_THETA_MIN;
 constexpr double THETA_MAX = models::RATE_THETA_MAX;
-// A biological rate (or a rate increment) below this is "at its lower bound" [1/h]:
-// 1e-6 1/h is a biological half-life of 80 years.
-constexpr double RATE_AT_BOUND_PER_H = 1e-6;
+using models::RATE_AT_BOUND_PER_H;  // [1/h], models/exponential.h
 // A component whose value at the first time point is below this fraction of its amplitude
 // was over before the first measurement: its rate is not identifiable from the data.
 constexpr double FAST_COMPONENT_FRACTION = 1e-6;

@@ -25,8 +25,7 @@ constexpr double INF = std::numeric_limits<double>::infinity();
 // Range of the log-transformed rate increments (models::RATE_THETA_MIN/MAX).
 constexpr double THETA_MIN = models::RATE_THETA_MIN;
 constexpr double THETA_MAX = models::RATE_THETA_MAX;
-// A biological rate (or increment) below this is "at its lower bound" [1/h] (80-year half-life).
-constexpr double RATE_AT_BOUND_PER_H = 1e-6;
+using models::RATE_AT_BOUND_PER_H;  // [1/h], models/exponential.h
 // Relative pivot threshold for the rank of the column-scaled stacked Jacobian.
 constexpr double RANK_THRESHOLD = 1e-9;
 // Starting rate of the slowest component when neither a prior nor two points give one [1/h]

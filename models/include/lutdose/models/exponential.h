@@ -71,6 +71,9 @@ class ExponentialFunction {
 //! (no clearance) to e^7 ~ 1100 1/h (gone within seconds); outside it the data carry no
 //! information on a rate.
 inline constexpr double RATE_THETA_MIN = -30.0;
+//! A biological rate (or a rate increment) below this is "at its lower bound" [1/h]: a
+//! biological half-life of 80 years.
+inline constexpr double RATE_AT_BOUND_PER_H = 1e-6;
 inline constexpr double RATE_THETA_MAX = 7.0;
 Eigen::VectorXd rates_from_log_increments(const Eigen::VectorXd& theta);
 //! The inverse; increments below 1e-8 1/h are raised to it so that the logarithm exists.
