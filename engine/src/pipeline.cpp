@@ -612,7 +612,13 @@ RunResult run_tac_table(const std::vector<TacSeries>& series, const RunOptions& 
     if (cycle.administered_MBq > 0) v.tia_h = v.fit.tia_MBq_h / cycle.administered_MBq;
     cycle.vois.push_back(std::move(v));
   }
-  if (!options.compartment_model.empty()) fit_compartment_model(options, lambda_p, result);
+  if (!options.compartment_model.empty()) {
+    if (options.residual == "integrate-to-next")
+      throw_input_error("radiobiology.residual", "the residual option", "integrate-to-next",
+                        "none or subtract with a compartment model (its TIA is integrated to infinity; a "
+                        "finite horizon is not implemented for ODE models yet)");
+    fit_compartment_model(options, lambda_p, result);
+  }
   if (dose) {
     for (auto& cycle : result.cycles) {
       std::vector<DoseSourceInput> inputs;

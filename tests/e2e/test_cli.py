@@ -1887,6 +1887,15 @@ def case_compartment_model_bad(ctx):
     res = ctx.run("run", "--tac", tac, "--activity-MBq", 7400, "--phantom", "icrp89-male", "--out", out,
                   "--model", "blood_organ_linear")
     expect_bad_input(ctx, res, out, must_mention=("blood_organ_linear", "organ"))
+    # a model file with an unknown compartment and a negative rate: both named, with their JSON paths
+    with open(os.path.join(ctx.source, "models", "files", "blood_organ_linear.json"), encoding="utf-8") as f:
+        model = json.load(f)
+    model["transfers"][0]["to"] = "nowhere"
+    model["parameters"][sorted(model["parameters"])[0]]["value"] = -0.5
+    bad = ctx.write("bad_model.json", json.dumps(model))
+    res = ctx.run("run", "--tac", tac, "--activity-MBq", 7400, "--phantom", "icrp89-male", "--out", out,
+                  "--model", bad)
+    expect_bad_input(ctx, res, out, file_name="bad_model.json", must_mention=("nowhere", "-0.5"))
 
 
 # ----------------------------------------------------------------------------- driver
