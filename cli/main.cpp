@@ -62,7 +62,8 @@ void add_fit_options(CLI::App* cmd, FitArgs& a, bool tac_required) {
   cmd->add_option("--error-model", a.error_model,
                   "Weighting: proportional (sigma = b*y, weights 1/y^2), proportional-model (sigma = "
                   "b*f(t), iteratively reweighted), constant (unweighted least squares), combined "
-                  "(sigma^2 = sigma0^2 + (b y)^2, see --combined-*) or input (sigma = activity_u_MBq)")
+                  "(sigma^2 = sigma0^2 + (b y)^2, see --combined-*), poisson (case files: sigma from the counts, "
+                  "sqrt(C) through the quantification) or input (sigma = activity_u_MBq)")
       ->capture_default_str();
   cmd->add_option("--combined-sigma0-MBq", a.combined_sigma0, "sigma0 of the combined error model [MBq]");
   cmd->add_option("--combined-b", a.combined_b, "Relative b of the combined error model");

@@ -349,7 +349,7 @@ void read_fit_options(Validator& v, const json& j, const std::string& path, FitO
     }
   }
   const std::string em = v.choice(j, path, "error_model",
-                                  {"proportional", "proportional-model", "constant", "combined", "input"},
+                                  {"proportional", "proportional-model", "constant", "combined", "poisson", "input"},
                                   "proportional");
   o.trapezoid_body = v.choice(j, path, "trapezoid_body", {"linear", "log"}, "linear") == "linear"
                          ? TrapezoidBody::linear : TrapezoidBody::log;

@@ -29,9 +29,11 @@ ErrorModel parse_error_model(const std::string& s) {
   if (s == "proportional") return ErrorModel::proportional;
   if (s == "proportional-model") return ErrorModel::proportional_model;
   if (s == "combined") return ErrorModel::combined;
-  if (s == "input") return ErrorModel::input;
+  // "poisson": the per-point uncertainty of case-file counts (sqrt(C) through the quantification),
+  // which the quantification step puts in activity_u_MBq: the same weights as "input".
+  if (s == "input" || s == "poisson") return ErrorModel::input;
   throw_input_error("--error-model", "the error model", s,
-                    "constant, proportional, proportional-model, combined or input");
+                    "constant, proportional, proportional-model, combined, poisson or input");
 }
 
 std::string to_string(Integration i) { return i == Integration::analytic ? "analytic" : "trapezoid"; }
