@@ -23,6 +23,12 @@ bool parse_double(const std::string& text, double& value) {
   return ec == std::errc() && ptr == t.data() + t.size();
 }
 
+void CsvTable::missing_column(const char* name, const std::vector<const char*>& expected) const {
+  std::string list;
+  for (const char* e : expected) list += (list.empty() ? "" : ", ") + std::string(e);
+  throw InputError(path + ": header: the required column '" + name + "' is missing; expected columns " + list);
+}
+
 int CsvTable::column(const std::string& name) const {
   for (size_t i = 0; i < header.size(); ++i)
     if (header[i] == name) return static_cast<int>(i);

@@ -723,10 +723,7 @@ std::vector<TargetHistory> read_dose_history(const std::string& csv_path) {
 
 std::vector<Limit> load_limits(const std::string& data_dir) {
   const CsvTable t = read_csv(data_dir + "/radiobiology/limits.csv");
-  const int cp = t.column("target_pattern"), cq = t.column("quantity"), cv = t.column("value"),
-            cs = t.column("source");
-  if (cp < 0 || cq < 0 || cv < 0 || cs < 0)
-    throw InputError(t.path + ": header: expected columns target_pattern, quantity, value, source");
+  const auto [cp, cq, cv, cs] = t.require<4>({"target_pattern", "quantity", "value", "source"});
   std::vector<Limit> out;
   for (const auto& row : t.rows) {
     const std::string where = t.path + ":" + std::to_string(row.line);
@@ -745,10 +742,7 @@ std::vector<Limit> load_limits(const std::string& data_dir) {
 
 std::vector<PopulationPrior> load_population_priors(const std::string& data_dir) {
   const CsvTable t = read_csv(data_dir + "/radiobiology/population_gy_per_gbq.csv");
-  const int cp = t.column("target_pattern"), cm = t.column("mean_Gy_per_GBq"),
-            cs = t.column("sd_Gy_per_GBq"), cr = t.column("source");
-  if (cp < 0 || cm < 0 || cs < 0 || cr < 0)
-    throw InputError(t.path + ": header: expected columns target_pattern, mean_Gy_per_GBq, sd_Gy_per_GBq, source");
+  const auto [cp, cm, cs, cr] = t.require<4>({"target_pattern", "mean_Gy_per_GBq", "sd_Gy_per_GBq", "source"});
   std::vector<PopulationPrior> out;
   for (const auto& row : t.rows) {
     const std::string where = t.path + ":" + std::to_string(row.line);

@@ -16,10 +16,7 @@ TissueTable TissueTable::load(const std::string& data_dir) {
   TissueTable t;
   t.path = data_dir + "/radiobiology/tissue_parameters.csv";
   const CsvTable csv = read_csv(t.path);
-  const int ct = csv.column("target"), ca = csv.column("alpha_beta_Gy"),
-            cr = csv.column("repair_half_time_h"), cs = csv.column("source");
-  if (ct < 0 || ca < 0 || cr < 0 || cs < 0)
-    throw InputError(t.path + ": header: expected target, alpha_beta_Gy, repair_half_time_h, source");
+  const auto [ct, ca, cr, cs] = csv.require<4>({"target", "alpha_beta_Gy", "repair_half_time_h", "source"});
   for (const auto& r : csv.rows) {
     TissueParameters p;
     p.tissue = r.cells[static_cast<size_t>(ct)];

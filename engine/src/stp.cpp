@@ -307,16 +307,13 @@ StpEstimate tia_population_curve(double t_h, double activity_MBq, const Exponent
 
 std::vector<PopulationKinetics> load_population_kinetics(const std::string& data_dir) {
   const CsvTable t = read_csv(data_dir + "/kinetics/population_kinetics.csv");
-  const int cp = t.column("target_pattern"), cf = t.column("function"), cn = t.column("parameter"),
-            cm = t.column("mean"), cs = t.column("sd"), cr = t.column("source");
-  if (cp < 0 || cf < 0 || cn < 0 || cm < 0 || cs < 0 || cr < 0)
-    throw InputError(t.path +
-                     ": header: expected columns target_pattern, function, parameter, mean, sd, source");
+  const auto [cp, cf, cn, cm, cs, cr] =
+      t.require<6>({"target_pattern", "function", "parameter", "mean", "sd", "source"});
   std::vector<PopulationKinetics> out;
   std::map<std::pair<std::string, std::string>, size_t> index;
   for (const auto& row : t.rows) {
     const std::string where = t.path + ":" + std::to_string(row.line);
-    auto cell = [&](int c) { return trim(row.cells[static_cast<size_t>(c)]); };
+    auto cell = [&](size_t c) { return trim(row.cells[c]); };
     const std::string pattern = cell(cp), id = cell(cf), name = cell(cn);
     if (pattern.empty()) throw_input_error(where, "target_pattern", "", "a target name or 'name*'");
     const auto* f = models::find_exponential(id);

@@ -57,12 +57,9 @@ void load_opendose(SValueSet& set, const std::string& dir, const std::string& ph
   const std::string s_file = "svalues/opendose_lu177_icrp110_svalues.csv";
   set.files = {s_file, masses_file};
   const CsvTable t = read_csv(dir + "/" + s_file);
-  const int cp = t.column("phantom"), cs = t.column("source_region"), ct = t.column("target_region"),
-            cv = t.column("S_mGy_per_MBq_s"), cm = t.column("target_mass_g"),
-            cu = t.column("std_error_as_published");
-  if (cp < 0 || cs < 0 || ct < 0 || cv < 0 || cm < 0)
-    throw InputError(t.path + ": header: expected columns phantom, source_region, target_region, "
-                     "S_mGy_per_MBq_s, target_mass_g");
+  const auto [cp, cs, ct, cv, cm] =
+      t.require<5>({"phantom", "source_region", "target_region", "S_mGy_per_MBq_s", "target_mass_g"});
+  const int cu = t.column("std_error_as_published");
   for (const auto& r : t.rows) {
     if (r.cells[cp] != phantom_id) continue;
     const std::string where = t.path + ":" + std::to_string(r.line);
@@ -76,8 +73,7 @@ void load_opendose(SValueSet& set, const std::string& dir, const std::string& ph
     remember(set.targets, r.cells[ct]);
   }
   const CsvTable m = read_csv(dir + "/" + masses_file);
-  const int mr = m.column("region"), mm = m.column("mass_g");
-  if (mr < 0 || mm < 0) throw InputError(m.path + ": header: expected columns region, mass_g");
+  const auto [mr, mm] = m.require<2>({"region", "mass_g"});
   for (const auto& r : m.rows)
     set.source_mass_g[r.cells[mr]] =
         positive_number(r.cells[mm], m.path + ":" + std::to_string(r.line), "mass_g");
@@ -100,10 +96,7 @@ void load_olinda(SValueSet& set, const std::string& dir, const std::string& matr
   set.whole_body_source = "Tot Body";
   set.whole_body_target = "Total Body";
   const CsvTable m = read_csv(dir + "/" + masses_file);
-  const int cp = m.column("phantom"), cr = m.column("role"), co = m.column("organ"),
-            cm = m.column("mass_g");
-  if (cp < 0 || cr < 0 || co < 0 || cm < 0)
-    throw InputError(m.path + ": header: expected columns phantom, role, organ, mass_g");
+  const auto [cp, cr, co, cm] = m.require<4>({"phantom", "role", "organ", "mass_g"});
   for (const auto& r : m.rows) {
     if (r.cells[cp] != phantom_label) continue;
     const double mass = positive_number(r.cells[cm], m.path + ":" + std::to_string(r.line), "mass_g");
@@ -152,11 +145,8 @@ SValueSet load_svalue_set_data(const std::string& dir, const std::string& name) 
 std::map<std::string, VoiRegionMap> load_voi_region_map(const std::string& dir,
                                                         const std::string& set_name) {
   const CsvTable t = read_csv(dir + "/svalues/voi_region_map.csv");
-  const int cv = t.column("voi"), cs = t.column("svalue_set"), cr = t.column("source_regions"),
-            ct = t.column("target_region"), cf = t.column("voi_mass_fraction");
-  if (cv < 0 || cs < 0 || cr < 0 || ct < 0 || cf < 0)
-    throw InputError(t.path + ": header: expected columns voi, svalue_set, source_regions, "
-                     "target_region, voi_mass_fraction");
+  const auto [cv, cs, cr, ct, cf] =
+      t.require<5>({"voi", "svalue_set", "source_regions", "target_region", "voi_mass_fraction"});
   std::map<std::string, VoiRegionMap> out;
   for (const auto& r : t.rows) {
     if (r.cells[cs] != set_name) continue;

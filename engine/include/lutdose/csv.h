@@ -2,6 +2,7 @@
 // numbers for error messages. Used for the TAC table and the reference data tables.
 #pragma once
 
+#include <array>
 #include <map>
 #include <string>
 #include <vector>
@@ -19,6 +20,19 @@ struct CsvTable {
   std::vector<CsvRow> rows;
   //! Column index of a header name, or -1.
   int column(const std::string& name) const;
+  //! Indices of required columns, in the order asked; throws InputError naming the missing
+  //! column and the expected ones. Use: `const auto [a, b] = t.require<2>({"a", "b"});`
+  template <size_t N>
+  std::array<size_t, N> require(const std::array<const char*, N>& names) const {
+    std::array<size_t, N> out{};
+    for (size_t i = 0; i < N; ++i) {
+      const int c = column(names[i]);
+      if (c < 0) missing_column(names[i], std::vector<const char*>(names.begin(), names.end()));
+      out[i] = static_cast<size_t>(c);
+    }
+    return out;
+  }
+  [[noreturn]] void missing_column(const char* name, const std::vector<const char*>& expected) const;
 };
 
 //! Reads a CSV file with a header line. Throws InputError for a missing file, an unterminated
