@@ -697,9 +697,7 @@ RunResult run_tac_table(const std::vector<TacSeries>& series, const RunOptions& 
       for (const auto& [k, cs] : sens[x.target]) u2 += cs * cs * u_rel[k] * u_rel[k];
       x.dose_u_Gy = std::sqrt(u2);
       if (!options.repopulation_targets.empty() && !std::isnan(x.bed_Gy) &&
-          (options.repopulation_targets.back() == '*'
-               ? x.target.rfind(options.repopulation_targets.substr(0, options.repopulation_targets.size() - 1), 0) == 0
-               : x.target == options.repopulation_targets) &&
+          target_matches(options.repopulation_targets, x.target) &&
           !options.cycle_start_h.empty()) {
         // -ln2 (T - T_k) / (alpha T_pot), T from the first to the last cycle (methods.md §7.2)
         const double T_d = (options.cycle_start_h.rbegin()->second - options.cycle_start_h.begin()->second) / 24.0;

@@ -7,6 +7,7 @@
 
 #include "lutdose/csv.h"
 #include "lutdose/error.h"
+#include "lutdose/planning.h"  // target_matches: the one name-pattern rule
 
 namespace lutdose {
 
@@ -31,17 +32,10 @@ TissueTable TissueTable::load(const std::string& data_dir) {
   return t;
 }
 
-namespace {
-bool matches(const std::string& pattern, const std::string& name) {
-  if (!pattern.empty() && pattern.back() == '*')
-    return name.rfind(pattern.substr(0, pattern.size() - 1), 0) == 0;
-  return pattern == name;
-}
-}  // namespace
 
 const TissueParameters* TissueTable::find(const std::string& target) const {
   for (const auto& [pattern, p] : entries_)
-    if (matches(pattern, target)) return &p;
+    if (target_matches(pattern, target)) return &p;
   return nullptr;
 }
 
