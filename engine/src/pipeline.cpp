@@ -8,6 +8,7 @@
 #include <random>
 
 #include "lutdose/error.h"
+#include "json_number.h"
 #include "lutdose/stp.h"
 #include "lutdose/models/compartment.h"
 #include <filesystem>
@@ -140,8 +141,7 @@ void add_marrow(const DoseCalculator& dose, const RunOptions& options, double la
     block["blood_fit_function"] = fit.function;
     block["blood_fit_accepted"] = fit.accepted;
     block["blood_tiac_MBq_h_per_mL"] = fit.tia_MBq_h;
-    block["blood_tiac_u_MBq_h_per_mL"] = std::isfinite(fit.tia_u_MBq_h) ? nlohmann::ordered_json(fit.tia_u_MBq_h)
-                                                                         : nlohmann::ordered_json(nullptr);
+    block["blood_tiac_u_MBq_h_per_mL"] = detail::json_number(fit.tia_u_MBq_h);
     block["rmblr"] = rmblr;
     block["rmblr_source"] = rmblr_source;
     TacSeries blood_tac;
@@ -757,8 +757,7 @@ RunResult run_case(const CaseFile& c, const std::string& data_dir, int mc_sample
       p["protocol"] = cy.protocol;
       if (c.protocols.count(cy.protocol)) {
         const Protocol& pr = c.protocols.at(cy.protocol);
-        p["cf_cps_per_MBq"] = std::isnan(pr.cf_cps_per_MBq) ? nlohmann::ordered_json(nullptr)
-                                                             : nlohmann::ordered_json(pr.cf_cps_per_MBq);
+        p["cf_cps_per_MBq"] = detail::json_number(pr.cf_cps_per_MBq);
         p["cf_u_cps_per_MBq"] = pr.cf_u_cps_per_MBq;
         p["dead_time_model"] = to_string(pr.dead_time);
         p["dead_time_tau_s"] = pr.tau_s;

@@ -11,11 +11,14 @@
 #include <unistd.h>
 
 #include "lutdose/error.h"
+#include "json_number.h"
 
 namespace fs = std::filesystem;
 using nlohmann::ordered_json;
 
 namespace lutdose {
+
+using detail::json_number;
 
 namespace {
 
@@ -25,11 +28,10 @@ const TargetDose* dose_of(const CycleResult& c, const std::string& target) {
   return nullptr;
 }
 
-ordered_json num(double x) { return std::isfinite(x) ? ordered_json(x) : ordered_json(nullptr); }
 
 ordered_json vec(const Eigen::VectorXd& v) {
   ordered_json a = ordered_json::array();
-  for (Eigen::Index i = 0; i < v.size(); ++i) a.push_back(num(v(i)));
+  for (Eigen::Index i = 0; i < v.size(); ++i) a.push_back(json_number(v(i)));
   return a;
 }
 
@@ -43,7 +45,7 @@ ordered_json mat(const Eigen::MatrixXd& m) {
 ordered_json parameters_json(const CandidateFit& c) {
   ordered_json p;
   for (size_t i = 0; i < c.parameter_names.size(); ++i)
-    p[c.parameter_names[i]] = num(c.parameters(static_cast<Eigen::Index>(i)));
+    p[c.parameter_names[i]] = json_number(c.parameters(static_cast<Eigen::Index>(i)));
   return p;
 }
 
@@ -62,19 +64,19 @@ ordered_json candidate_json(const CandidateFit& c) {
   j["parameter_cv"] = vec(c.parameter_cv);
   j["covariance"] = mat(c.covariance);
   j["correlation"] = mat(c.correlation);
-  j["weighted_rss"] = num(c.weighted_rss);
-  j["r_squared"] = num(c.r_squared);
-  j["aic"] = num(c.aic);
-  j["aicc"] = num(c.aicc);
+  j["weighted_rss"] = json_number(c.weighted_rss);
+  j["r_squared"] = json_number(c.r_squared);
+  j["aic"] = json_number(c.aic);
+  j["aicc"] = json_number(c.aicc);
   j["rank"] = c.rank;
-  j["tia_MBq_h"] = num(c.tia_MBq_h);
-  j["tia_u_MBq_h"] = num(c.tia_u_MBq_h);
+  j["tia_MBq_h"] = json_number(c.tia_MBq_h);
+  j["tia_u_MBq_h"] = json_number(c.tia_u_MBq_h);
   j["fitted_MBq"] = vec(c.fitted_MBq);
   j["standardized_residuals"] = vec(c.standardized_residuals);
-  j["akaike_weight"] = num(c.akaike_weight);
+  j["akaike_weight"] = json_number(c.akaike_weight);
   if (c.runs > 0) {
     j["runs"] = c.runs;
-    j["runs_p_value"] = num(c.runs_p_value);
+    j["runs_p_value"] = json_number(c.runs_p_value);
   }
   if (c.reweighting_iterations > 0) j["reweighting_iterations"] = c.reweighting_iterations;
   j["starts"] = c.starts;
@@ -95,13 +97,13 @@ ordered_json fit_json(const TacFit& f) {
     j["warnings"] = c.warnings;
   }
   j["notes"] = f.notes;
-  j["model_averaged_tia_MBq_h"] = num(f.averaged_tia_MBq_h);
-  j["model_averaged_tia_u_MBq_h"] = num(f.averaged_tia_u_MBq_h);
-  j["numerical_tia_MBq_h"] = num(f.numerical_tia_MBq_h);
+  j["model_averaged_tia_MBq_h"] = json_number(f.averaged_tia_MBq_h);
+  j["model_averaged_tia_u_MBq_h"] = json_number(f.averaged_tia_u_MBq_h);
+  j["numerical_tia_MBq_h"] = json_number(f.numerical_tia_MBq_h);
   ordered_json tests = ordered_json::array();
   for (const auto& t : f.f_tests)
-    tests.push_back({{"simpler", t.simpler}, {"richer", t.richer}, {"F", num(t.f)}, {"df1", t.df1},
-                     {"df2", t.df2}, {"p_value", num(t.p_value)}});
+    tests.push_back({{"simpler", t.simpler}, {"richer", t.richer}, {"F", json_number(t.f)}, {"df1", t.df1},
+                     {"df2", t.df2}, {"p_value", json_number(t.p_value)}});
   j["f_tests"] = tests;
   ordered_json cands = ordered_json::array();
   for (const auto& c : f.candidates) cands.push_back(candidate_json(c));
@@ -151,7 +153,7 @@ ordered_json to_json(const RunResult& r, bool include_doses) {
                     {"schema", "MIRD: every target of the set from every VOI (and the remainder with a whole_body VOI)"},
                     {"mass_scaling", to_string(o.dose->mass_scaling)},
                     {"cross_scaling", to_string(o.dose->cross_scaling)},
-                    {"body_mass_g", num(o.dose->body_mass_g)},
+                    {"body_mass_g", json_number(o.dose->body_mass_g)},
                     {"organ_density_g_per_mL", o.dose->organ_density_g_per_mL},
                     {"tumour_method", to_string(o.dose->tumour_method)},
                     {"sphere_composition", o.dose->sphere_composition},
@@ -172,8 +174,8 @@ ordered_json to_json(const RunResult& r, bool include_doses) {
     }
     ordered_json cj;
     cj["cycle"] = c.cycle;
-    cj["administered_MBq"] = num(c.administered_MBq);
-    if (std::isfinite(c.horizon_h)) cj["integrated_to_h"] = num(c.horizon_h);
+    cj["administered_MBq"] = json_number(c.administered_MBq);
+    if (std::isfinite(c.horizon_h)) cj["integrated_to_h"] = json_number(c.horizon_h);
     if (!c.provenance.is_null()) cj["quantification"] = c.provenance;
     ordered_json vois = ordered_json::array();
     for (size_t i = 0; i < c.vois.size(); ++i) {
@@ -181,42 +183,42 @@ ordered_json to_json(const RunResult& r, bool include_doses) {
       ordered_json vj;
       vj["name"] = v.tac.voi;
       const TargetDose* vd = dose_of(c, v.tac.voi);
-      vj["mass_g"] = num(vd ? vd->mass_g : v.mean_mass_g);
+      vj["mass_g"] = json_number(vd ? vd->mass_g : v.mean_mass_g);
       if (vd) vj["mass_source"] = vd->mass_source;
-      vj["volume_mL"] = num(v.mean_volume_mL);
+      vj["volume_mL"] = json_number(v.mean_volume_mL);
       vj["time_h"] = vec(v.tac.time_h);
       vj["activity_MBq"] = vec(v.tac.activity_MBq);
       if (v.tac.activity_u_MBq.size() > 0) vj["activity_u_MBq"] = vec(v.tac.activity_u_MBq);
       if (!v.residual_subtracted_MBq.empty()) {
         ordered_json residual = ordered_json::array();
-        for (double x : v.residual_subtracted_MBq) residual.push_back(num(x));
+        for (double x : v.residual_subtracted_MBq) residual.push_back(json_number(x));
         vj["residual_subtracted_MBq"] = residual;
       }
       if (!v.quantification.empty()) {
         ordered_json q = ordered_json::array();
         for (const auto& qp : v.quantification)
           q.push_back({{"kind", qp.kind},
-                       {"start_h", num(qp.start_h)},
-                       {"time_h", num(qp.time_h)},
-                       {"duration_s", num(qp.duration_s)},
-                       {"value", num(qp.value)},
-                       {"cf_cps_per_MBq", num(qp.cf_cps_per_MBq)},
-                       {"dtcf", num(qp.dtcf)},
-                       {"decay_factor", num(qp.decay_factor)},
-                       {"rc", num(qp.rc)},
-                       {"rc_u", num(qp.rc_u)},
-                       {"activity_MBq", num(qp.activity_MBq)},
-                       {"u_poisson_rel", num(qp.u_poisson_rel)},
-                       {"u_cf_rel", num(qp.u_cf_rel)},
-                       {"u_rc_rel", num(qp.u_rc_rel)},
-                       {"activity_u_MBq", num(qp.activity_u_MBq)},
+                       {"start_h", json_number(qp.start_h)},
+                       {"time_h", json_number(qp.time_h)},
+                       {"duration_s", json_number(qp.duration_s)},
+                       {"value", json_number(qp.value)},
+                       {"cf_cps_per_MBq", json_number(qp.cf_cps_per_MBq)},
+                       {"dtcf", json_number(qp.dtcf)},
+                       {"decay_factor", json_number(qp.decay_factor)},
+                       {"rc", json_number(qp.rc)},
+                       {"rc_u", json_number(qp.rc_u)},
+                       {"activity_MBq", json_number(qp.activity_MBq)},
+                       {"u_poisson_rel", json_number(qp.u_poisson_rel)},
+                       {"u_cf_rel", json_number(qp.u_cf_rel)},
+                       {"u_rc_rel", json_number(qp.u_rc_rel)},
+                       {"activity_u_MBq", json_number(qp.activity_u_MBq)},
                        {"flags", qp.flags}});
         vj["quantification"] = q;
       }
       vj["fit"] = fit_json(v.fit);
-      vj["tia_MBq_h"] = num(v.fit.tia_MBq_h);
-      vj["tia_u_MBq_h"] = num(v.fit.tia_u_MBq_h);
-      vj["tia_h"] = num(v.tia_h);
+      vj["tia_MBq_h"] = json_number(v.fit.tia_MBq_h);
+      vj["tia_u_MBq_h"] = json_number(v.fit.tia_u_MBq_h);
+      vj["tia_h"] = json_number(v.tia_h);
       // Per-point budget: the part of u(TIA) due to each point's own (independent) uncertainty.
       if (v.fit.selected >= 0 && v.tac.activity_u_MBq.size() > 0) {
         const auto& chosen = v.fit.candidates[static_cast<size_t>(v.fit.selected)];
@@ -231,37 +233,37 @@ ordered_json to_json(const RunResult& r, bool include_doses) {
       for (const auto& d : c.doses) {
         ordered_json dj;
         dj["target"] = d.target;
-        dj["dose_Gy"] = num(d.dose_Gy);
-        dj["dose_u_Gy"] = num(d.dose_u_Gy);
-        dj["dose_Gy_per_GBq"] = num(d.dose_Gy_per_GBq);
+        dj["dose_Gy"] = json_number(d.dose_Gy);
+        dj["dose_u_Gy"] = json_number(d.dose_u_Gy);
+        dj["dose_Gy_per_GBq"] = json_number(d.dose_Gy_per_GBq);
         if (!std::isnan(d.dose_u_mc_Gy)) {
-          dj["dose_u_mc_Gy"] = num(d.dose_u_mc_Gy);
-          dj["dose_mc_mean_Gy"] = num(d.dose_mc_mean_Gy);
+          dj["dose_u_mc_Gy"] = json_number(d.dose_u_mc_Gy);
+          dj["dose_mc_mean_Gy"] = json_number(d.dose_mc_mean_Gy);
         }
         if (!std::isnan(d.bed_Gy)) {
-          dj["bed_Gy"] = num(d.bed_Gy);
-          dj["eqd2_Gy"] = num(d.eqd2_Gy);
-          dj["bed_g"] = num(d.bed_g);
-          dj["alpha_beta_Gy"] = num(d.alpha_beta_Gy);
-          dj["repair_half_time_h"] = num(d.repair_half_time_h);
+          dj["bed_Gy"] = json_number(d.bed_Gy);
+          dj["eqd2_Gy"] = json_number(d.eqd2_Gy);
+          dj["bed_g"] = json_number(d.bed_g);
+          dj["alpha_beta_Gy"] = json_number(d.alpha_beta_Gy);
+          dj["repair_half_time_h"] = json_number(d.repair_half_time_h);
           dj["bed_method"] = d.bed_method;
         }
         dj["kind"] = d.kind;
-        dj["self_Gy"] = num(d.self_Gy);
-        dj["cross_Gy"] = num(d.cross_Gy);
+        dj["self_Gy"] = json_number(d.self_Gy);
+        dj["cross_Gy"] = json_number(d.cross_Gy);
         dj["method"] = d.method;
         dj["target_region"] = d.region;
-        dj["mass_g"] = num(d.mass_g);
+        dj["mass_g"] = json_number(d.mass_g);
         dj["mass_source"] = d.mass_source;
-        dj["reference_mass_g"] = num(d.reference_mass_g);
-        dj["s_reference_mGy_per_MBq_s"] = num(d.s_reference_mGy_per_MBq_s);
-        dj["s_mGy_per_MBq_s"] = num(d.s_mGy_per_MBq_s);
+        dj["reference_mass_g"] = json_number(d.reference_mass_g);
+        dj["s_reference_mGy_per_MBq_s"] = json_number(d.s_reference_mGy_per_MBq_s);
+        dj["s_mGy_per_MBq_s"] = json_number(d.s_mGy_per_MBq_s);
         ordered_json contributions;
-        for (const auto& [src, gy] : d.contributions_Gy) contributions[src] = num(gy);
+        for (const auto& [src, gy] : d.contributions_Gy) contributions[src] = json_number(gy);
         dj["contributions_Gy"] = contributions;
         ordered_json budget = ordered_json::array();
         for (const auto& b : uncertainty_budget(d, c.dose_input_names, c.dose_input_u_rel))
-          budget.push_back({{"input", b.input}, {"u_Gy", num(b.u_Gy)}});
+          budget.push_back({{"input", b.input}, {"u_Gy", json_number(b.u_Gy)}});
         dj["uncertainty_budget"] = budget;
         // Per-point part for a VOI target: each point's own uncertainty through its TIA.
         for (const auto& v : c.vois) {
@@ -276,9 +278,9 @@ ordered_json to_json(const RunResult& r, bool include_doses) {
       }
       cj["doses"] = doses;
       ordered_json inputs;
-      for (size_t k = 0; k < c.dose_input_names.size(); ++k) inputs[c.dose_input_names[k]] = num(c.dose_input_u_rel[k]);
+      for (size_t k = 0; k < c.dose_input_names.size(); ++k) inputs[c.dose_input_names[k]] = json_number(c.dose_input_u_rel[k]);
       cj["uncertainty_inputs_rel"] = inputs;
-      cj["remainder_tia_MBq_h"] = num(c.remainder_tia_MBq_h);
+      cj["remainder_tia_MBq_h"] = json_number(c.remainder_tia_MBq_h);
       cj["dose_notes"] = c.dose_notes;
       if (!c.marrow.is_null()) cj["marrow"] = c.marrow;
       if (!c.monte_carlo.is_null()) cj["monte_carlo"] = c.monte_carlo;
@@ -291,9 +293,9 @@ ordered_json to_json(const RunResult& r, bool include_doses) {
       if (it == r.cumulative.end()) continue;
       ordered_json doses = ordered_json::array();
       for (const auto& x : it->second)
-        doses.push_back({{"target", x.target}, {"dose_Gy", num(x.dose_Gy)}, {"dose_u_Gy", num(x.dose_u_Gy)},
-                         {"bed_Gy", num(x.bed_Gy)}, {"eqd2_Gy", num(x.eqd2_Gy)},
-                         {"repopulation_Gy", num(x.repopulation_Gy)}, {"cycles", x.cycles}});
+        doses.push_back({{"target", x.target}, {"dose_Gy", json_number(x.dose_Gy)}, {"dose_u_Gy", json_number(x.dose_u_Gy)},
+                         {"bed_Gy", json_number(x.bed_Gy)}, {"eqd2_Gy", json_number(x.eqd2_Gy)},
+                         {"repopulation_Gy", json_number(x.repopulation_Gy)}, {"cycles", x.cycles}});
       patients[p]["cumulative"] = {{"doses", doses}};
     }
   j["patients"] = patients;
