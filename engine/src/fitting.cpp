@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <boost/math/distributions/chi_squared.hpp>
 #include <boost/math/distributions/fisher_f.hpp>
 #include <unsupported/Eigen/NonLinearOptimization>
 
@@ -362,6 +363,34 @@ VectorXd inverse_sigma(const VectorXd& y, const VectorXd& sigma, const FitOption
   return s;
 }
 
+// Goodness of fit and the degrees of freedom of u(TIA) (docs/methods.md, "Goodness of fit and
+// coverage intervals"). Absolute sigmas: chi-square test; a fit beyond the CHI_SQUARE_P_FLAG
+// quantile is warned and its covariance scaled by the Birge ratio squared, whose variance is then
+// estimated (n - K dof). Relative weights: the variance was estimated from n - K dof.
+void assess_goodness_of_fit(CandidateFit& c, bool relative) {
+  const int dof = c.n_points - c.n_parameters;
+  c.chi_square_dof = dof;
+  c.reduced_chi_square = dof > 0 ? c.weighted_rss / dof : NaN;
+  if (relative) {
+    c.tia_u_dof = dof > 0 ? dof : NaN;
+    return;
+  }
+  c.chi_square = c.weighted_rss;
+  c.tia_u_dof = std::numeric_limits<double>::infinity();
+  if (dof <= 0 || !std::isfinite(c.chi_square)) return;
+  c.chi_square_p_value = boost::math::cdf(
+      boost::math::complement(boost::math::chi_squared_distribution<double>(dof), c.chi_square));
+  c.birge_ratio = std::sqrt(c.reduced_chi_square);
+  if (c.chi_square_p_value < CHI_SQUARE_P_FLAG) {
+    c.warnings.push_back("chi_square_p_below_0.01");
+    if (c.birge_ratio > 1) {
+      c.covariance *= c.reduced_chi_square;
+      c.covariance_scaled = true;
+      c.tia_u_dof = dof;
+    }
+  }
+}
+
 }  // namespace
 
 CandidateFit fit_function(const ExponentialFunction& f, const VectorXd& t, const VectorXd& y,
@@ -494,6 +523,7 @@ CandidateFit fit_function(const ExponentialFunction& f, const VectorXd& t, const
   } else {
     c.flags.push_back("rank_deficient");
   }
+  assess_goodness_of_fit(c, relative);
   if (relative && n <= K) c.flags.push_back("no_degrees_of_freedom");
   else if (c.rank == K && !c.covariance.allFinite()) c.flags.push_back("covariance_not_finite");
 
@@ -623,8 +653,8 @@ TrapezoidResult trapezoid_tia(const VectorXd& t, const VectorXd& y, const Vector
   return r;
 }
 
-TacFit fit_tac(const VectorXd& t, const VectorXd& y, const VectorXd& sigma, double lambda_p,
-               const FitOptions& o, const std::string& where) {
+static TacFit select_tac_result(const VectorXd& t, const VectorXd& y, const VectorXd& sigma,
+                                double lambda_p, const FitOptions& o, const std::string& where) {
   TacFit result;
   const int n = static_cast<int>(t.size());
   // Data that no function can describe well are said so up front.
@@ -757,7 +787,7 @@ TacFit fit_tac(const VectorXd& t, const VectorXd& y, const VectorXd& sigma, doub
   result.numerical_tia_MBq_h =
       trapezoid_tia(t, y, VectorXd(), lambda_p, o.trapezoid_head, o.trapezoid_body, o.trapezoid_tail).tia_MBq_h;
   if (o.integration == Integration::trapezoid) {
-    const auto tr = trapezoid_tia(t, y, o.error_model == ErrorModel::input ? sigma : VectorXd(), lambda_p,
+    const auto tr = trapezoid_tia(t, y, sigma.size() == n ? sigma : VectorXd(), lambda_p,
                                   o.trapezoid_head, o.trapezoid_body, o.trapezoid_tail);
     result.method = "trapezoid";
     result.function = "trapezoid";
@@ -794,7 +824,7 @@ TacFit fit_tac(const VectorXd& t, const VectorXd& y, const VectorXd& sigma, doub
   }
 
   // No function could be fitted with a defined AICc: trapezoid with a physical-decay tail.
-  const auto tr = trapezoid_tia(t, y, o.error_model == ErrorModel::input ? sigma : VectorXd(), lambda_p,
+  const auto tr = trapezoid_tia(t, y, sigma.size() == n ? sigma : VectorXd(), lambda_p,
                                 o.trapezoid_head, o.trapezoid_body, o.trapezoid_tail);
   result.method = "trapezoid";
   result.function = "trapezoid";
@@ -809,8 +839,39 @@ TacFit fit_tac(const VectorXd& t, const VectorXd& y, const VectorXd& sigma, doub
                          " MBq h; the tail assumes physical decay only (an upper bound)");
   if (std::isnan(tr.tia_u_MBq_h))
     result.notes.push_back("no TIA uncertainty: the trapezoid needs per-point uncertainties "
-                           "(activity_u_MBq with --error-model input)");
+                           "(activity_u_MBq)");
   return result;
+}
+
+void set_tia_intervals(TacFit& r) {
+  const bool known = std::isfinite(r.tia_u_MBq_h) && std::isfinite(r.tia_MBq_h);
+  if (!known) {
+    r.tia_u_dof = NaN;
+    if (r.tia_u_unknown_reason.empty()) {
+      const CandidateFit* c =
+          r.selected >= 0 && r.method != "trapezoid" ? &r.candidates[static_cast<size_t>(r.selected)] : nullptr;
+      r.tia_u_unknown_reason =
+          !c ? "numerical integration without per-point uncertainties (activity_u_MBq)"
+          : c->n_points <= c->n_parameters ? "no degree of freedom to estimate the variance of relative weights (n = K)"
+                                           : "the covariance of the fit is not estimable";
+    }
+  } else {
+    r.tia_u_unknown_reason.clear();
+  }
+  r.tia_ci68_MBq_h = coverage_interval(r.tia_MBq_h, r.tia_u_MBq_h, r.tia_u_dof, LEVEL_68);
+  r.tia_ci95_MBq_h = coverage_interval(r.tia_MBq_h, r.tia_u_MBq_h, r.tia_u_dof, LEVEL_95);
+}
+
+TacFit fit_tac(const VectorXd& t, const VectorXd& y, const VectorXd& sigma, double lambda_p,
+               const FitOptions& o, const std::string& where) {
+  TacFit r = select_tac_result(t, y, sigma, lambda_p, o, where);
+  // degrees of freedom of the chosen u: the fit's, or infinite for stated per-point sigmas
+  if (r.method != "trapezoid" && r.selected >= 0)
+    r.tia_u_dof = r.candidates[static_cast<size_t>(r.selected)].tia_u_dof;
+  else
+    r.tia_u_dof = std::numeric_limits<double>::infinity();
+  set_tia_intervals(r);
+  return r;
 }
 
 }  // namespace lutdose

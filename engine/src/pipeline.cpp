@@ -74,7 +74,8 @@ DoseSourceInput dose_input(const VoiResult& v) {
   DoseSourceInput in;
   in.voi = v.tac.voi;
   in.tia_MBq_h = v.fit.tia_MBq_h;
-  in.tia_u_MBq_h = std::isfinite(v.fit.tia_u_MBq_h) ? v.fit.tia_u_MBq_h : 0.0;
+  in.tia_u_MBq_h = v.fit.tia_u_MBq_h;  // NaN when unknown: the dose's u is then unknown too
+  in.tia_u_dof = v.fit.tia_u_dof;
   in.mean_mass_g = v.mean_mass_g;
   in.mean_volume_mL = v.mean_volume_mL;
   if (!v.quantification.empty()) {
@@ -137,7 +138,8 @@ void add_marrow(const DoseCalculator& dose, const RunOptions& options, double la
     const TacFit fit = fit_tac(t, c, u, lambda_p, options.fit, where + ", blood samples");
     // marrow activity per gram = RMBLR x blood activity per mL (blood density taken as 1 g/mL)
     rm.tia_MBq_h = fit.tia_MBq_h * rmblr * mass;
-    rm.tia_u_MBq_h = (std::isfinite(fit.tia_u_MBq_h) ? fit.tia_u_MBq_h : 0.0) * rmblr * mass;
+    rm.tia_u_MBq_h = fit.tia_u_MBq_h * rmblr * mass;  // NaN when unknown
+    rm.tia_u_dof = fit.tia_u_dof;
     block["blood_fit_function"] = fit.function;
     block["blood_fit_accepted"] = fit.accepted;
     block["blood_tiac_MBq_h_per_mL"] = fit.tia_MBq_h;
@@ -180,7 +182,8 @@ void add_marrow(const DoseCalculator& dose, const RunOptions& options, double la
   rm.mean_mass_g = mass;
   rm.mean_volume_mL = std::numeric_limits<double>::quiet_NaN();
   block["tia_MBq_h"] = rm.tia_MBq_h;
-  block["tia_u_MBq_h"] = rm.tia_u_MBq_h;
+  block["tia_u_MBq_h"] = detail::json_number(rm.tia_u_MBq_h);
+  block["tia_u_dof"] = detail::json_number(rm.tia_u_dof);
   inputs.push_back(rm);
   cycle.marrow = block;
 }
@@ -230,7 +233,9 @@ void monte_carlo(const DoseCalculator& dose, const RunOptions& options, double l
         }
         in.tia_MBq_h = c.tia_MBq_h;
       } else {  // activities given, or a derived source: the TIA with its fit uncertainty
-        in.tia_MBq_h = (in.tia_MBq_h + in.tia_u_MBq_h * normal(rng)) / (f_cf * f_rc);
+        // an unknown u(TIA) cannot be sampled: the TIA is held fixed and the summary says so
+        const double u_tia = std::isnan(in.tia_u_MBq_h) ? 0.0 : in.tia_u_MBq_h;
+        in.tia_MBq_h = (in.tia_MBq_h + u_tia * normal(rng)) / (f_cf * f_rc);
       }
       in.tia_u_MBq_h = 0;  // no GUM inside the samples
       in.u_rel_cf = in.u_rel_rc = in.u_rel_volume = 0;
@@ -263,6 +268,11 @@ void monte_carlo(const DoseCalculator& dose, const RunOptions& options, double l
   mc["used"] = used;
   mc["failed"] = failed;
   mc["method"] = "counts ~ N(C, sqrt C); CF, RC, volume, S ~ N(1, u_rel); refit with the chosen function";
+  nlohmann::ordered_json fixed = nlohmann::ordered_json::array();
+  for (const auto& in : inputs)
+    if (std::isnan(in.tia_u_MBq_h)) fixed.push_back("fit:" + in.voi);
+  mc["incomplete"] = !fixed.empty();
+  mc["held_fixed_unknown_u"] = fixed;  // TIAs without a known u: not sampled, the MC SD misses them
   cycle.monte_carlo = mc;
 }
 
@@ -347,6 +357,33 @@ void add_bed(const TissueTable& tissue, const std::map<std::string, ActivityCurv
   }
 }
 
+// u(TIA) of the Hänscheid and Madsen estimates TIA = c_h A(t) from the population spread of the
+// VOI's effective rate (stp_population_u, data/kinetics/population_kinetics.csv); unknown (NaN,
+// with the reason) when the table has no E1 rate for the VOI. Without activity_u_MBq the
+// activity's own uncertainty is left out, and a note says so.
+void set_stp_uncertainty(const TacSeries& tac, const std::vector<PopulationKinetics>& population,
+                         double lambda_p, double c_h, CandidateFit& c, TacFit& fit) {
+  const Eigen::Index last = tac.time_h.size() - 1;
+  const double t = tac.time_h(last), a = tac.activity_MBq(last);
+  const bool has_u = tac.activity_u_MBq.size() > 0 && std::isfinite(tac.activity_u_MBq(last));
+  const PopulationKinetics* pop = find_population_kinetics(population, tac.voi, "E1");
+  const ParameterPrior* rate = nullptr;
+  if (pop)
+    for (const auto& p : pop->priors)
+      if (p.parameter == "lambda1_bio_per_h") rate = &p;
+  if (!rate) {
+    c.tia_u_MBq_h = NAN;
+    fit.tia_u_unknown_reason = "no population spread of the effective half-life for " + tac.voi +
+                               " (an E1 lambda1_bio_per_h row in data/kinetics/population_kinetics.csv)";
+    return;
+  }
+  c.tia_u_MBq_h = stp_population_u(t, a, has_u ? tac.activity_u_MBq(last) : 0.0, c_h, rate->mean + lambda_p, rate->sd);
+  fit.notes.push_back("u(TIA) from the population spread of the effective rate (" + pop->target_pattern +
+                      ": lambda_bio " + format_number(rate->mean) + " +- " + format_number(rate->sd) +
+                      " 1/h), second order, estimator bias included" +
+                      (has_u ? "" : "; the activity's own uncertainty is not included (no activity_u_MBq)"));
+}
+
 // A TacFit from a reduced-schedule estimator (methods.md §4): an E1 curve through the point with
 // the estimator's effective rate (Hänscheid: T_eff = t; Madsen and population: the population's),
 // so that dose-rate curves and BED follow; or the MAP fit with population priors.
@@ -412,6 +449,10 @@ TacFit reduced_schedule_fit(const TacSeries& tac, const RunOptions& options,
       c.tia_MBq_h = e.tia_MBq_h;
       c.tia_u_MBq_h = e.tia_u_MBq_h;
     }
+    if (options.reduced != "population")
+      set_stp_uncertainty(tac, population, lambda_p, options.reduced == "hanscheid" ? 2.0 * t / std::log(2.0)
+                                                                                  : std::exp(lambda_eff * t) / lambda_eff,
+                          c, fit);
     c.covariance = Eigen::MatrixXd::Constant(2, 2, NAN);
     c.fitted_MBq = e1.evaluate(tac.time_h, c.parameters, lambda_p);
   }
@@ -422,6 +463,9 @@ TacFit reduced_schedule_fit(const TacSeries& tac, const RunOptions& options,
   fit.function = "E1";
   fit.tia_MBq_h = c.tia_MBq_h;
   fit.tia_u_MBq_h = c.tia_u_MBq_h;
+  // the population's spread and the stated activity sigma are taken as known: infinite dof
+  fit.tia_u_dof = std::numeric_limits<double>::infinity();
+  fit.candidates[0].tia_u_dof = fit.tia_u_dof;
   fit.accepted = c.accepted;
   fit.selection = "reduced schedule (" + options.reduced + ") chosen by the user; time point " +
                   format_number(t) + " h";
@@ -475,6 +519,8 @@ void fit_compartment_model(const RunOptions& options, double lambda_p, RunResult
         f.function = "compartment:" + model.name();
         f.tia_MBq_h = cf.tia_voi_MBq_h(k);
         f.tia_u_MBq_h = cf.tia_voi_u_MBq_h(k);
+        const int dof = cf.n_points - static_cast<int>(cf.free_parameters.size());
+        f.tia_u_dof = !fo.relative_sigmas ? std::numeric_limits<double>::infinity() : dof > 0 ? static_cast<double>(dof) : std::numeric_limits<double>::quiet_NaN();
         f.accepted = cf.converged && cf.flags.empty();
         f.selection = "joint fit of " + model.name() + " to " + std::to_string(data.size()) + " VOIs (" +
                       std::to_string(cf.n_points) + " points, " + std::to_string(cf.free_parameters.size()) +
@@ -484,6 +530,7 @@ void fit_compartment_model(const RunOptions& options, double lambda_p, RunResult
           f.notes.push_back(cf.free_parameters[j] + " = " + format_number(cf.free_values(static_cast<Eigen::Index>(j))) +
                             " +- " + format_number(cf.standard_errors(static_cast<Eigen::Index>(j))));
         f.numerical_tia_MBq_h = v.fit.numerical_tia_MBq_h;
+        set_tia_intervals(f);
         v.fit = f;
         if (cycle.administered_MBq > 0) v.tia_h = f.tia_MBq_h / cycle.administered_MBq;
         v.model_curve_t_h = ts;
@@ -607,6 +654,7 @@ RunResult run_tac_table(const std::vector<TacSeries>& series, const RunOptions& 
       }
       v.fit.notes.push_back("integrated to the next cycle, " + format_number(T) + " h (residual option)");
     }
+    set_tia_intervals(v.fit);
     v.mean_mass_g = mean_of_given(s.mass_g);
     v.mean_volume_mL = mean_of_given(s.volume_mL);
     if (cycle.administered_MBq > 0) v.tia_h = v.fit.tia_MBq_h / cycle.administered_MBq;
@@ -660,6 +708,7 @@ RunResult run_tac_table(const std::vector<TacSeries>& series, const RunOptions& 
       cycle.doses = std::move(d.targets);
       cycle.dose_input_names = std::move(d.input_names);
       cycle.dose_input_u_rel = std::move(d.input_u_rel);
+      cycle.dose_input_dof = std::move(d.input_dof);
       cycle.remainder_tia_MBq_h = d.remainder_tia_MBq_h;
       cycle.dose_notes = std::move(d.notes);
       add_bed(*tissue, curves, cycle, lambda_p);
@@ -673,10 +722,13 @@ RunResult run_tac_table(const std::vector<TacSeries>& series, const RunOptions& 
     std::vector<CumulativeDose> sums;
     std::map<std::string, std::map<std::string, double>> sens;  // target -> input -> sum of c
     std::map<std::string, double> alpha_beta;
-    std::map<std::string, double> u_rel;
+    std::map<std::string, double> u_rel, u_dof;
     for (const auto& c : result.cycles) {
       if (c.patient != patient) continue;
-      for (size_t k = 0; k < c.dose_input_names.size(); ++k) u_rel[c.dose_input_names[k]] = c.dose_input_u_rel[k];
+      for (size_t k = 0; k < c.dose_input_names.size(); ++k) {
+        u_rel[c.dose_input_names[k]] = c.dose_input_u_rel[k];
+        u_dof[c.dose_input_names[k]] = k < c.dose_input_dof.size() ? c.dose_input_dof[k] : INFINITY;
+      }
       for (const auto& t : c.doses) {
         auto it = std::find_if(sums.begin(), sums.end(), [&](const CumulativeDose& x) { return x.target == t.target; });
         if (it == sums.end()) {
@@ -693,9 +745,16 @@ RunResult run_tac_table(const std::vector<TacSeries>& series, const RunOptions& 
       }
     }
     for (auto& x : sums) {
-      double u2 = 0;
-      for (const auto& [k, cs] : sens[x.target]) u2 += cs * cs * u_rel[k] * u_rel[k];
-      x.dose_u_Gy = std::sqrt(u2);
+      std::vector<double> cs, us, dofs;
+      std::vector<std::string> names;
+      for (const auto& [k, c] : sens[x.target]) {
+        names.push_back(k);
+        cs.push_back(c);
+        us.push_back(u_rel[k]);
+        dofs.push_back(u_dof[k]);
+      }
+      combine_uncertainty(cs, names, us, dofs, x.dose_Gy, x.dose_u_Gy, x.dose_u_dof, x.dose_ci68_Gy, x.dose_ci95_Gy,
+                          x.u_missing);
       if (!options.repopulation_targets.empty() && !std::isnan(x.bed_Gy) &&
           target_matches(options.repopulation_targets, x.target) &&
           !options.cycle_start_h.empty()) {

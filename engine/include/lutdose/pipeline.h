@@ -80,7 +80,8 @@ struct CycleResult {
   std::vector<VoiResult> vois;
   std::vector<TargetDose> doses;  //!< every target (VOIs first), empty without dose options
   std::vector<std::string> dose_input_names;  //!< the GUM inputs (fit:cycle1:liver, cf:P, ...)
-  std::vector<double> dose_input_u_rel;       //!< their relative standard uncertainties
+  std::vector<double> dose_input_u_rel;       //!< their relative standard uncertainties (NaN: unknown)
+  std::vector<double> dose_input_dof;         //!< their degrees of freedom (infinite: stated)
   double remainder_tia_MBq_h = std::numeric_limits<double>::quiet_NaN();
   std::vector<std::string> dose_notes;
   //! How the red-marrow TIA was obtained (null when the marrow method is "none").
@@ -101,6 +102,9 @@ struct CumulativeDose {
   double eqd2_Gy = std::numeric_limits<double>::quiet_NaN();
   double repopulation_Gy = 0;  //!< subtracted from bed_Gy (tumours, when configured)
   double dose_u_Gy = 0;  //!< GUM: per-cycle inputs independent; CF and S-values common to cycles
+  double dose_u_dof = std::numeric_limits<double>::infinity();  //!< Welch-Satterthwaite
+  Interval dose_ci68_Gy, dose_ci95_Gy;
+  std::vector<std::string> u_missing;  //!< inputs without a known u (dose_u_Gy is then NaN)
   int cycles = 0;        //!< cycles in which the target was dosed
 };
 

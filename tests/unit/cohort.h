@@ -1,0 +1,78 @@
+// Seeded synthetic 177Lu-DOTATATE cohort (the kinetics of ../shared/peers/make_cohort.py, own
+// code): every VOI a sum of exponentials in effective rates, amplitudes and half-lives with
+// log-normal inter-patient factors (CV 30 % and 22 %), proportional Gaussian noise. Used by the
+// small seeded studies in the unit tests and by the full ones in benchmarks/.
+#pragma once
+
+#include <Eigen/Dense>
+
+#include <cmath>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace lutdose::cohort {
+
+constexpr double A0_MBQ = 7400;
+inline double physical_half_life_h() { return 6.647 * 24.0; }  // ICRP-107, methods.md §0
+inline double lambda_p_per_h() { return std::log(2.0) / physical_half_life_h(); }
+
+//! One term of a VOI: weight (negative: uptake) and effective half-life [h].
+struct Term {
+  double weight, half_life_h;
+};
+struct VoiKind {
+  std::string name;
+  double fraction;  //!< amplitude as a fraction of A0
+  std::vector<Term> terms;
+};
+//! The four VOI kinds of make_cohort.py (the remainder of body left out).
+inline const std::vector<VoiKind>& voi_kinds() {
+  static const std::vector<VoiKind> k = {
+      {"kidneys", 0.02, {{0.85, 56.0}, {0.15, 3.0}}},
+      {"liver", 0.055, {{1.0, 70.0}, {-1.0, 1.0}}},
+      {"spleen", 0.02, {{1.0, 70.0}, {-1.0, 2.0}}},
+      {"tumour", 0.006, {{1.0, 90.0}, {-1.0, 6.0}}},
+  };
+  return k;
+}
+
+//! Log-normal factor with mean 1 and the given CV.
+inline double lognormal(std::mt19937_64& rng, double cv) {
+  const double s2 = std::log(1 + cv * cv);
+  std::normal_distribution<double> n(-s2 / 2, std::sqrt(s2));
+  return std::exp(n(rng));
+}
+
+struct Tac {
+  Eigen::VectorXd time_h, activity_MBq;
+  double true_tia_MBq_h = 0;  //!< exact integral 0..inf of the noise-free curve
+};
+
+//! One TAC of a VOI kind on the schedule `t_h` with proportional noise `noise_cv`.
+inline Tac draw(std::mt19937_64& rng, const VoiKind& kind, const Eigen::VectorXd& t_h, double noise_cv) {
+  const double amplitude = A0_MBQ * kind.fraction * lognormal(rng, 0.30);
+  std::vector<double> half_lives;
+  for (const auto& term : kind.terms) {
+    double h;
+    do h = term.half_life_h * lognormal(rng, 0.22);
+    while (h >= physical_half_life_h());  // effective half-life below the physical one
+    half_lives.push_back(h);
+  }
+  if (kind.terms.size() == 2 && kind.terms[1].weight < 0)  // uptake shorter than clearance
+    while (half_lives[1] >= half_lives[0]) half_lives[1] = kind.terms[1].half_life_h * lognormal(rng, 0.22);
+  Tac tac;
+  tac.time_h = t_h;
+  tac.activity_MBq = Eigen::VectorXd::Zero(t_h.size());
+  std::normal_distribution<double> noise(0.0, noise_cv);
+  for (size_t m = 0; m < kind.terms.size(); ++m) {
+    const double c = amplitude * kind.terms[m].weight, k = std::log(2.0) / half_lives[m];
+    tac.true_tia_MBq_h += c / k;
+    for (Eigen::Index i = 0; i < t_h.size(); ++i) tac.activity_MBq(i) += c * std::exp(-k * t_h(i));
+  }
+  for (Eigen::Index i = 0; i < t_h.size(); ++i)
+    tac.activity_MBq(i) = std::max(tac.activity_MBq(i) * (1 + noise(rng)), 1e-6 * amplitude);
+  return tac;
+}
+
+}  // namespace lutdose::cohort
