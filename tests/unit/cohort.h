@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "lutdose/fitting.h"
+
 namespace lutdose::cohort {
 
 constexpr double A0_MBQ = 7400;
@@ -73,6 +75,38 @@ inline Tac draw(std::mt19937_64& rng, const VoiKind& kind, const Eigen::VectorXd
   for (Eigen::Index i = 0; i < t_h.size(); ++i)
     tac.activity_MBq(i) = std::max(tac.activity_MBq(i) * (1 + noise(rng)), 1e-6 * amplitude);
   return tac;
+}
+
+//! Coverage, bias and spread of the TIAs of fit_tac on `count` TACs of one VOI kind.
+struct Study {
+  int n = 0;             //!< TACs
+  int with_u = 0;        //!< TACs whose intervals are known
+  int in68 = 0, in95 = 0;  //!< true TIA inside the 68.27 % / 95 % interval
+  double sum_error = 0, sum_error2 = 0;  //!< relative TIA errors (estimate / true - 1)
+  double coverage68() const { return with_u ? static_cast<double>(in68) / with_u : NAN; }
+  double coverage95() const { return with_u ? static_cast<double>(in95) / with_u : NAN; }
+  double bias() const { return sum_error / n; }
+  double spread() const { return std::sqrt(std::max(sum_error2 / n - bias() * bias(), 0.0)); }
+};
+
+inline Study run_study(const VoiKind& kind, const Eigen::VectorXd& t_h, double noise_cv, int count,
+                       unsigned long long seed, const FitOptions& options) {
+  std::mt19937_64 rng(seed);
+  Study s;
+  for (int k = 0; k < count; ++k) {
+    const Tac tac = draw(rng, kind, t_h, noise_cv);
+    const TacFit fit = fit_tac(tac.time_h, tac.activity_MBq, Eigen::VectorXd(), lambda_p_per_h(), options, "study");
+    const double e = fit.tia_MBq_h / tac.true_tia_MBq_h - 1;
+    ++s.n;
+    s.sum_error += e;
+    s.sum_error2 += e * e;
+    if (!std::isfinite(fit.tia_ci95_MBq_h.low)) continue;
+    ++s.with_u;
+    const double truth = tac.true_tia_MBq_h;
+    s.in68 += fit.tia_ci68_MBq_h.low <= truth && truth <= fit.tia_ci68_MBq_h.high;
+    s.in95 += fit.tia_ci95_MBq_h.low <= truth && truth <= fit.tia_ci95_MBq_h.high;
+  }
+  return s;
 }
 
 }  // namespace lutdose::cohort

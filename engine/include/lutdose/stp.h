@@ -58,7 +58,7 @@ double madsen_ratio(double t_h, double lambda_eff_true_per_h, double lambda_eff_
 //! data/kinetics/population_kinetics.csv): the root-mean-square error
 //! u^2 = A^2 (Var[g] + (E[g] - c)^2) + c^2 u(A)^2 with g(lambda) = e^{lambda t}/lambda the true
 //! TIA per activity, E[g] and Var[g] to second order in lambda_sd (GUM 5.1.2 note; for a Gaussian
-//! lambda: E[g] = g + g'' s^2/2, Var[g] = g'^2 s^2 + g''^2 s^4/2). The bias E[g] - c of the
+//! lambda: E[g] = g + g'' s^2/2, Var[g] = g'^2 s^2 + (g''^2/2 + g' g''') s^4). The bias E[g] - c of the
 //! estimator is thus part of u. t_h > 0, activity_MBq >= 0, activity_u_MBq >= 0,
 //! lambda_mean_per_h > 0, lambda_sd_per_h >= 0, c_h > 0; InputError otherwise.
 double stp_population_u(double t_h, double activity_MBq, double activity_u_MBq, double c_h,
