@@ -365,6 +365,7 @@ int main(int argc, char** argv) {
       const std::string dir = lutdose::find_data_dir(plan_data_dir);
       std::vector<lutdose::TargetHistory> history;
       lutdose::PlanOptions o;
+      nlohmann::ordered_json delivered_u;  // measurement u of the delivered OAR doses (case files)
       if (!plan_case.empty() == !plan_history.empty())
         throw lutdose::InputError("command line: expected either a case file or --history DOSES.csv");
       auto targets_of = [](const std::vector<lutdose::TargetHistory>& h) {
@@ -377,6 +378,7 @@ int main(int argc, char** argv) {
         const auto run_result = lutdose::run_case(c, dir, 0, 0);
         history = lutdose::history_from_run(run_result)[c.patient_id];
         o = lutdose::plan_options_from_case(c.plan, dir, targets_of(history), c.tissue_overrides, plan_case);
+        delivered_u = lutdose::delivered_dose_uncertainty(run_result, o.limits);
       } else {
         history = lutdose::read_dose_history(plan_history);
         o = lutdose::plan_options_from_case(nullptr, dir, targets_of(history), {}, plan_history);
@@ -400,7 +402,9 @@ int main(int argc, char** argv) {
       set("--prediction-cv", plan_cv, o.prediction_cv);
       for (const auto& l : plan_limits) o.limits.push_back(lutdose::parse_limit(l));
       const auto result = lutdose::plan_next_cycle(history, o);
-      const std::string json_text = lutdose::to_json(result).dump(2) + "\n";
+      nlohmann::ordered_json plan_doc = lutdose::to_json(result);
+      if (!delivered_u.is_null()) plan_doc["delivered_dose_uncertainty"] = delivered_u;
+      const std::string json_text = plan_doc.dump(2) + "\n";
       if (plan_text) {
         std::cout << "next cycle " << result.next_cycle << ": "
                   << (result.stop ? std::string("STOP, no further cycle")
@@ -413,6 +417,10 @@ int main(int argc, char** argv) {
           std::cout << "bound by " << result.binding.quantity << " = " << lutdose::format_number(result.binding.limit)
                     << (result.binding.quantity.rfind("a_", 0) == 0 ? " MBq" : "") << "\n";
         for (const auto& line : result.reasoning) std::cout << "  - " << line << "\n";
+        for (const auto& d : delivered_u)
+          if (d.value("uncertainty_incomplete", false))
+            std::cout << "  - delivered dose of " << d["target"].get<std::string>() << " in cycle " << d["cycle"]
+                      << ": uncertainty incomplete (unknown for " << d["uncertainty_missing_inputs"].dump() << ")\n";
       }
       if (!plan_out.empty()) {
         const std::string tmp = plan_out + ".tmp";

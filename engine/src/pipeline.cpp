@@ -219,9 +219,13 @@ void monte_carlo(const DoseCalculator& dose, const RunOptions& options, double l
       if (refit) {  // counts resampled (Poisson, normal approximation for the large counts of SPECT VOIs)
         const auto& v = *it;
         Eigen::VectorXd y = v.tac.activity_MBq, u = v.tac.activity_u_MBq;
+        // a fit whose chi-square failed had its covariance Birge-scaled: the counts' spread is
+        // taken as that much larger than Poisson, as the GUM term assumes
+        const auto& chosen = v.fit.candidates[static_cast<size_t>(v.fit.selected)];
+        const double inflate = chosen.covariance_scaled ? chosen.birge_ratio : 1.0;
         for (Eigen::Index i = 0; i < y.size(); ++i) {
           const double c = v.quantification[static_cast<size_t>(i)].value;
-          const double c_new = std::max(c + std::sqrt(c) * normal(rng), 0.0);
+          const double c_new = std::max(c + inflate * std::sqrt(c) * normal(rng), 0.0);
           y(i) *= (c > 0 ? c_new / c : 1.0) / (f_cf * f_rc);
           if (u.size() > 0) u(i) = y(i) / std::sqrt(std::max(c_new, 1.0));
         }
@@ -267,10 +271,11 @@ void monte_carlo(const DoseCalculator& dose, const RunOptions& options, double l
   mc["seed"] = options.mc_seed;
   mc["used"] = used;
   mc["failed"] = failed;
-  mc["method"] = "counts ~ N(C, sqrt C); CF, RC, volume, S ~ N(1, u_rel); refit with the chosen function";
+  mc["method"] = "counts ~ N(C, B sqrt C) (B the Birge ratio where the fit's covariance was scaled, else 1); "
+                "CF, RC, volume, S ~ N(1, u_rel); refit with the chosen function";
   nlohmann::ordered_json fixed = nlohmann::ordered_json::array();
   for (const auto& in : inputs)
-    if (std::isnan(in.tia_u_MBq_h)) fixed.push_back("fit:" + in.voi);
+    if (std::isnan(in.tia_u_MBq_h)) fixed.push_back("fit:cycle" + std::to_string(cycle.cycle) + ":" + in.voi);
   mc["incomplete"] = !fixed.empty();
   mc["held_fixed_unknown_u"] = fixed;  // TIAs without a known u: not sampled, the MC SD misses them
   cycle.monte_carlo = mc;
@@ -705,6 +710,8 @@ RunResult run_tac_table(const std::vector<TacSeries>& series, const RunOptions& 
         return name;
       };
       for (auto& name : d.input_names) name = per_cycle(name);
+      for (auto& t : d.targets)
+        for (auto& name : t.u_missing) name = per_cycle(name);
       cycle.doses = std::move(d.targets);
       cycle.dose_input_names = std::move(d.input_names);
       cycle.dose_input_u_rel = std::move(d.input_u_rel);
@@ -851,6 +858,26 @@ std::map<std::string, std::vector<TargetHistory>> history_from_run(const RunResu
       rec.bed_Gy = d.bed_Gy;
       rec.g = d.bed_g;
       it->cycles.push_back(rec);
+    }
+  return out;
+}
+
+nlohmann::ordered_json delivered_dose_uncertainty(const RunResult& r, const std::vector<Limit>& limits) {
+  nlohmann::ordered_json out = nlohmann::ordered_json::array();
+  auto dof = [](double d) {
+    return std::isinf(d) && d > 0 ? nlohmann::ordered_json("infinite") : detail::json_number(d);
+  };
+  for (const auto& c : r.cycles)
+    for (const auto& d : c.doses) {
+      if (std::none_of(limits.begin(), limits.end(),
+                       [&](const Limit& l) { return target_matches(l.target_pattern, d.target); }))
+        continue;
+      nlohmann::ordered_json ci = nullptr;
+      if (std::isfinite(d.dose_ci95_Gy.low)) ci = nlohmann::ordered_json::array({d.dose_ci95_Gy.low, d.dose_ci95_Gy.high});
+      out.push_back({{"cycle", c.cycle}, {"target", d.target}, {"dose_Gy", detail::json_number(d.dose_Gy)},
+                     {"dose_u_Gy", detail::json_number(d.dose_u_Gy)}, {"dose_u_dof", dof(d.dose_u_dof)},
+                     {"dose_ci95_Gy", ci}, {"uncertainty_incomplete", !d.u_missing.empty()},
+                     {"uncertainty_missing_inputs", d.u_missing}});
     }
   return out;
 }

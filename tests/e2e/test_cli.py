@@ -35,7 +35,8 @@ TIMEOUT_S = 300
 LOCAL_GY_G_PER_MBQ_H = 0.0853185
 
 CSV_HEADER = ("patient,cycle,voi,function,accepted,tia_MBq_h,tia_u_MBq_h,tia_h,mass_g,mass_source,"
-              "s_mGy_per_MBq_s,dose_Gy,dose_u_Gy,dose_Gy_per_GBq")
+              "s_mGy_per_MBq_s,dose_Gy,dose_u_Gy,dose_Gy_per_GBq,tia_u_dof,tia_ci95_low_MBq_h,tia_ci95_high_MBq_h,"
+              "dose_u_dof,dose_ci95_low_Gy,dose_ci95_high_Gy,uncertainty_missing_inputs")
 
 # A small, valid table (3 time points per VOI) used as the base for bad-input variants.
 GOOD_LIVER_3 = "voi,time_h,activity_MBq\nliver,4,300\nliver,24,250\nliver,96,150\n"

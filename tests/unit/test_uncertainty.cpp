@@ -68,7 +68,7 @@ TEST_CASE("finding 1: a fit without degrees of freedom has no u(TIA): the dose's
   const TargetDose& d = target(r.cycles[0], "kidneys");
   CHECK(std::isnan(d.dose_u_Gy));
   REQUIRE(d.u_missing.size() == 1);
-  CHECK(d.u_missing[0] == "fit:kidneys");
+  CHECK(d.u_missing[0] == "fit:cycle1:kidneys");
 }
 
 TEST_CASE("finding 2: Patient_004 with the Poisson error model: chi-square flagged, covariance scaled") {

@@ -135,6 +135,12 @@ std::string find_compartment_model(const std::string& name_or_path, const std::s
 //! G), per patient id, for `lutdose plan`.
 std::map<std::string, std::vector<TargetHistory>> history_from_run(const RunResult& r);
 
+//! The measurement uncertainty of the delivered doses of the organs at risk (targets matching a
+//! limit's pattern) for `lutdose plan`: per cycle and target, dose_Gy, dose_u_Gy (null when
+//! unknown), dose_u_dof ("infinite", a number or null), dose_ci95_Gy ([low, high] or null),
+//! uncertainty_incomplete and uncertainty_missing_inputs. An array (empty without doses).
+nlohmann::ordered_json delivered_dose_uncertainty(const RunResult& r, const std::vector<Limit>& limits);
+
 //! Plan options from a case file's "plan" block (validated; InputError naming plan.FIELD), the
 //! default limits and priors of the data directory, and the tissue parameters of `targets`.
 PlanOptions plan_options_from_case(const nlohmann::json& plan_block, const std::string& data_dir,
