@@ -26,7 +26,7 @@ struct FitArgs {
   std::string tac;
   std::string function = "auto";
   std::vector<std::string> functions = {"E1", "E2u", "E2"};
-  std::string error_model = "proportional";
+  std::string error_model;  // empty: by VOI kind (FitOptions::error_model_by_voi_kind)
   std::string aicc_k = "fit";
   std::string head = "linear", body = "linear", tail = "physical", integration = "analytic";
   double combined_sigma0 = 0, combined_b = 0;
@@ -63,7 +63,8 @@ void add_fit_options(CLI::App* cmd, FitArgs& a, bool tac_required) {
                   "Weighting: proportional (sigma = b*y, weights 1/y^2), proportional-model (sigma = "
                   "b*f(t), iteratively reweighted), constant (unweighted least squares), combined "
                   "(sigma^2 = sigma0^2 + (b y)^2, see --combined-*), poisson (case files: sigma from the counts, "
-                  "sqrt(C) through the quantification) or input (sigma = activity_u_MBq)")
+                  "sqrt(C) through the quantification) or input (sigma = activity_u_MBq); default: "
+                  "proportional-model for tumour VOIs, proportional for the others")
       ->capture_default_str();
   cmd->add_option("--combined-sigma0-MBq", a.combined_sigma0, "sigma0 of the combined error model [MBq]");
   cmd->add_option("--combined-b", a.combined_b, "Relative b of the combined error model");
@@ -111,7 +112,10 @@ lutdose::RunOptions make_run_options(const FitArgs& a) {
   if (a.half_life_h < 0 || !std::isfinite(a.half_life_h))
     lutdose::throw_input_error("--half-life-h", "the half-life", lutdose::format_number(a.half_life_h),
                                "a half-life > 0 h");
-  o.fit.error_model = lutdose::parse_error_model(a.error_model);
+  if (!a.error_model.empty()) {
+    o.fit.error_model = lutdose::parse_error_model(a.error_model);
+    o.fit.error_model_by_voi_kind = false;
+  }
   if (a.aicc_k == "fit") o.fit.aicc_k = lutdose::AiccParameterCount::fit_parameters;
   else if (a.aicc_k == "fit+1") o.fit.aicc_k = lutdose::AiccParameterCount::fit_parameters_plus_one;
   else lutdose::throw_input_error("--aicc-k", "the AICc parameter count", a.aicc_k, "fit or fit+1");

@@ -69,6 +69,13 @@ double mean_of_given(const std::vector<double>& v) {
     if (!std::isnan(x)) s += x, ++n;
   return n > 0 ? s / n : std::numeric_limits<double>::quiet_NaN();
 }
+// The fit options of a VOI: the default error model by VOI kind (FitOptions::error_model_by_voi_kind).
+FitOptions fit_options_for(const std::string& voi, const FitOptions& o) {
+  FitOptions v = o;
+  if (o.error_model_by_voi_kind && is_tumour_voi(voi)) v.error_model = ErrorModel::proportional_model;
+  return v;
+}
+
 // The dose step's view of a fitted VOI, with the inputs of its uncertainty budget.
 DoseSourceInput dose_input(const VoiResult& v) {
   DoseSourceInput in;
@@ -230,7 +237,7 @@ void monte_carlo(const DoseCalculator& dose, const RunOptions& options, double l
           if (u.size() > 0) u(i) = y(i) / std::sqrt(std::max(c_new, 1.0));
         }
         const auto& f = *models::find_exponential(v.fit.function);
-        const CandidateFit c = fit_function(f, v.tac.time_h, y, u, lambda_p, options.fit);
+        const CandidateFit c = fit_function(f, v.tac.time_h, y, u, lambda_p, fit_options_for(v.tac.voi, options.fit));
         if (!c.fitted || !(c.tia_MBq_h > 0) || !std::isfinite(c.tia_MBq_h)) {
           ok = false;
           break;
@@ -642,7 +649,8 @@ RunResult run_tac_table(const std::vector<TacSeries>& series, const RunOptions& 
       }
     }
     if (options.reduced == "none")
-      v.fit = fit_tac(v.tac.time_h, v.tac.activity_MBq, v.tac.activity_u_MBq, lambda_p, options.fit, where);
+      v.fit = fit_tac(v.tac.time_h, v.tac.activity_MBq, v.tac.activity_u_MBq, lambda_p,
+                      fit_options_for(v.tac.voi, options.fit), where);
     else
       v.fit = reduced_schedule_fit(v.tac, options, population, lambda_p, where);
     if (std::isfinite(cycle.horizon_h)) {  // TIA to the next cycle instead of infinity

@@ -158,6 +158,8 @@ ordered_json to_json(const RunResult& r, bool include_doses) {
                                    : ordered_json(std::vector<std::string>{o.fit.forced_function})},
                  {"selection", o.fit.forced_function.empty() ? "auto (AICc)" : "forced"},
                  {"error_model", to_string(o.fit.error_model)},
+                 {"error_model_tumours", to_string(o.fit.error_model_by_voi_kind ? ErrorModel::proportional_model
+                                                                                 : o.fit.error_model)},
                  {"aicc_parameter_count", to_string(o.fit.aicc_k)},
                  {"acceptance", o.fit.reject_on_correlation
                                     ? "CV < 50 %, |correlation| < 0.8, no rate at a bound, full rank, TIA > 0"
@@ -431,7 +433,8 @@ void print_table(const RunResult& r, std::ostream& out) {
   out << "lutdose " << r.version << " | " << r.nuclide.name << ", T1/2 = " << f(r.nuclide.half_life_h, 2)
       << " h (" << "ICRP-107" << ")";
   if (r.options.dose) out << " | phantom " << r.options.dose->phantom;
-  out << " | error model " << to_string(r.options.fit.error_model) << "\n";
+  out << " | error model " << to_string(r.options.fit.error_model)
+      << (r.options.fit.error_model_by_voi_kind ? " (tumours proportional-model)" : "") << "\n";
   for (const auto& c : r.cycles) {
     out << "\n";
     if (!c.patient.empty()) out << "patient " << c.patient << ", ";

@@ -89,13 +89,20 @@ struct Study {
   double spread() const { return std::sqrt(std::max(sum_error2 / n - bias() * bias(), 0.0)); }
 };
 
+//! With ErrorModel::combined the stated sigmas are b = noise_cv and sigma0 = combined_sigma0_fraction
+//! times the TAC's largest activity.
 inline Study run_study(const VoiKind& kind, const Eigen::VectorXd& t_h, double noise_cv, int count,
-                       unsigned long long seed, const FitOptions& options) {
+                       unsigned long long seed, const FitOptions& options, double combined_sigma0_fraction = 0.02) {
   std::mt19937_64 rng(seed);
   Study s;
   for (int k = 0; k < count; ++k) {
     const Tac tac = draw(rng, kind, t_h, noise_cv);
-    const TacFit fit = fit_tac(tac.time_h, tac.activity_MBq, Eigen::VectorXd(), lambda_p_per_h(), options, "study");
+    FitOptions o = options;
+    if (o.error_model == ErrorModel::combined) {
+      o.combined_b = noise_cv;
+      o.combined_sigma0_MBq = combined_sigma0_fraction * tac.activity_MBq.maxCoeff();
+    }
+    const TacFit fit = fit_tac(tac.time_h, tac.activity_MBq, Eigen::VectorXd(), lambda_p_per_h(), o, "study");
     const double e = fit.tia_MBq_h / tac.true_tia_MBq_h - 1;
     ++s.n;
     s.sum_error += e;

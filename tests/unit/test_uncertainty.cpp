@@ -209,3 +209,21 @@ TEST_CASE("coverage on a seeded cohort (5-6 scans, 5-15 % noise): 95 % and 68 % 
   CHECK(c95 >= 0.92 - 0.02);
   CHECK(c95 <= 0.97 + 0.02);
 }
+
+TEST_CASE("default error model by VOI kind: proportional-model for tumours, proportional for organs") {
+  // the choice of docs/validation.md's error-model study; an explicit error model applies to all
+  RunOptions o;
+  o.data_dir = DATA;
+  const auto tac = [](const std::string& voi) {
+    return series(voi, {1, 4, 24, 48, 96, 168}, {20.0, 35.0, 40.0, 33.0, 22.0, 10.0});
+  };
+  const RunResult r = run_tac_table({tac("kidneys"), tac("tumour_1")}, o);
+  auto reweighted = [](const VoiResult& v) {
+    return v.fit.candidates[static_cast<size_t>(v.fit.selected)].reweighting_iterations > 0;
+  };
+  CHECK_FALSE(reweighted(r.cycles[0].vois[0]));
+  CHECK(reweighted(r.cycles[0].vois[1]));
+  o.fit.error_model_by_voi_kind = false;  // as --error-model proportional
+  const RunResult p = run_tac_table({tac("kidneys"), tac("tumour_1")}, o);
+  CHECK_FALSE(reweighted(p.cycles[0].vois[1]));
+}
