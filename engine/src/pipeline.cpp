@@ -231,10 +231,12 @@ void monte_carlo(const DoseCalculator& dose, const RunOptions& options, double l
         const auto& chosen = v.fit.candidates[static_cast<size_t>(v.fit.selected)];
         const double inflate = chosen.covariance_scaled ? chosen.birge_ratio : 1.0;
         for (Eigen::Index i = 0; i < y.size(); ++i) {
-          const double c = v.quantification[static_cast<size_t>(i)].value;
-          const double c_new = std::max(c + inflate * std::sqrt(c) * normal(rng), 0.0);
+          // sd of the counts: sqrt(C), or with a subtracted scatter window its larger sd (u_poisson_rel)
+          const auto& qp = v.quantification[static_cast<size_t>(i)];
+          const double c = qp.value, sd = qp.u_poisson_rel * c;
+          const double c_new = std::max(c + inflate * sd * normal(rng), 0.0);
           y(i) *= (c > 0 ? c_new / c : 1.0) / (f_cf * f_rc);
-          if (u.size() > 0) u(i) = y(i) / std::sqrt(std::max(c_new, 1.0));
+          if (u.size() > 0) u(i) = y(i) * qp.u_poisson_rel * std::sqrt(c / std::max(c_new, 1.0));
         }
         const auto& f = *models::find_exponential(v.fit.function);
         const CandidateFit c = fit_function(f, v.tac.time_h, y, u, lambda_p, fit_options_for(v.tac.voi, options.fit));

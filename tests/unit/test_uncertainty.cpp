@@ -9,6 +9,7 @@
 
 #include "cohort.h"
 #include "lutdose/case_file.h"
+#include "lutdose/error.h"
 #include "lutdose/fitting.h"
 #include "lutdose/pipeline.h"
 #include "lutdose/stp.h"
@@ -226,4 +227,27 @@ TEST_CASE("default error model by VOI kind: proportional-model for tumours, prop
   o.fit.error_model_by_voi_kind = false;  // as --error-model proportional
   const RunResult p = run_tac_table({tac("kidneys"), tac("tumour_1")}, o);
   CHECK_FALSE(reweighted(p.cycles[0].vois[1]));
+}
+
+TEST_CASE("finding 2: scatter-corrected counts: the scatter window's variance is in the Poisson sigma") {
+  // C = P - k W with P and W Poisson: Var C = P + k^2 W = C + k W + k^2 W
+  std::ifstream in(SRC + "/examples/snmmi-patient004/case.json");
+  nlohmann::json j;
+  in >> j;
+  auto& m = j["cycles"][0]["timepoints"][0]["vois"]["kidney_left"];
+  const double c = m["counts"].get<double>(), w = 200000.0, k = 1.1;
+  m["scatter_window_counts"] = w;
+  m["scatter_window_k"] = k;
+  const std::string path = test::write_temp(j.dump());
+  const RunResult r = run_case(load_case_file(path), DATA);
+  std::remove(path.c_str());
+  const auto& q = r.cycles[0].vois[0].quantification;
+  REQUIRE(r.cycles[0].vois[0].tac.voi == "kidney_left");
+  CHECK(q[0].u_poisson_rel == doctest::Approx(std::sqrt(c + k * w + k * k * w) / c).epsilon(1e-12));
+  CHECK(q[1].u_poisson_rel == doctest::Approx(1 / std::sqrt(q[1].value)).epsilon(1e-12));  // none given
+  // one without the other is bad input
+  m.erase("scatter_window_k");
+  const std::string bad = test::write_temp(j.dump());
+  CHECK_THROWS_AS(load_case_file(bad), InputError);
+  std::remove(bad.c_str());
 }
