@@ -85,8 +85,9 @@ def snapshot(directory):
 def check_complete_set(directory, res=None, what="result set", verified=None):
     """`directory` holds exactly one complete lutdose result set: the four names, the manifest lists the
     three result files with their sizes and SHA-256, results.json parses, results.csv has the header and
-    h5dump opens results.h5.  Returns the manifest's run id.  With `verified` (a set of run ids whose
-    files were parsed and opened already), a set of a known run id is checked against its manifest only."""
+    h5dump opens results.h5.  Returns the manifest's run id.  With `verified` (a set of the SHA-256 triples
+    of sets whose files were parsed and opened already), files of known content are checked against the
+    manifest only (the same bytes were parsed and opened before)."""
     if not os.path.isdir(directory) or os.path.islink(directory):
         fail("%s: expected the directory %s to exist" % (what, directory), res)
     names = set(os.listdir(directory))
@@ -103,7 +104,8 @@ def check_complete_set(directory, res=None, what="result set", verified=None):
         p = os.path.join(directory, name)
         if os.path.getsize(p) != e.get("size_bytes") or sha256(p) != e.get("sha256"):
             fail("%s: %s does not match its manifest entry %r (size %d)" % (what, name, e, os.path.getsize(p)), res)
-    if verified is not None and manifest["run_id"] in verified:
+    content = tuple(listed[n]["sha256"] for n in RESULT_FILES)
+    if verified is not None and content in verified:
         return manifest["run_id"]
     with open(os.path.join(directory, "results.json"), encoding="utf-8") as f:
         doc = json.load(f)
@@ -116,7 +118,7 @@ def check_complete_set(directory, res=None, what="result set", verified=None):
     if dump.returncode != 0:
         fail("%s: h5dump cannot open %s/results.h5: %s" % (what, directory, dump.stderr[:500]), res)
     if verified is not None:
-        verified.add(manifest["run_id"])
+        verified.add(content)
     return manifest["run_id"]
 
 
@@ -445,7 +447,7 @@ def case_kill_200_runs(ctx):
     full_s = min(durations)
     rng = random.Random(20261127)
     argv = [ctx.lutdose] + run_args(ctx, out)
-    verified = set()
+    verified, published = set(), set()
     for i in range(200):
         # Uniform over the whole run, so that every phase (computing, writing, syncing, publishing,
         # removing the old set) is hit; a run that ends before its kill counts too.
@@ -454,9 +456,11 @@ def case_kill_200_runs(ctx):
         time.sleep(delay)
         p.send_signal(signal.SIGKILL)
         p.wait()
-        check_complete_set(out, None, "after killed run %d (killed %.3f s after start)" % (i, delay), verified)
-    print("kill test: a run takes %.3f s; %d distinct sets were published by the killed runs"
-          % (full_s, len(verified) - 1))
+        published.add(check_complete_set(out, None, "after killed run %d (killed %.3f s after start)" % (i, delay),
+                                         verified))
+    before = staging_leftovers(ctx.tmp)
+    print("kill test: a run takes %.3f s; %d distinct sets (run ids) seen after the kills; %d temporary names "
+          "left by the last killed runs: %s" % (full_s, len(published), len(before), before))
     res, _ = good_run(ctx, out, "run after the 200 kills")
     left = staging_leftovers(ctx.tmp)
     if left:
