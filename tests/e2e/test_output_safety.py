@@ -242,23 +242,43 @@ def _as_nobody():
     os.setuid(65534)
 
 
+def _nobody_can_run(ctx):
+    """As root: whether lutdose, run as 'nobody', can read its binary, data and the example (a clone in a
+    private directory cannot)."""
+    open_dir = ctx.path("open")
+    os.makedirs(open_dir)
+    os.chmod(ctx.tmp, 0o755)
+    os.chmod(open_dir, 0o777)
+    res = run_with(ctx, run_args(ctx, os.path.join(open_dir, "probe")), preexec=_as_nobody)
+    shutil.rmtree(open_dir, ignore_errors=True)
+    return res.returncode == 0
+
+
 def case_output_permission_denied(ctx):
-    # A directory the user may not write to: exit 2 with "Permission denied" naming the directory.
+    # A directory the user may not write to: exit 2 with the system's reason ("Permission denied"; as root,
+    # when 'nobody' cannot run this build, a read-only tmpfs: "Read-only file system") naming the directory.
     locked = ctx.path("locked")
     os.makedirs(locked)
     os.chmod(locked, 0o555)
-    preexec = None
+    preexec, reason = None, os.strerror(errno.EACCES)
     if os.geteuid() == 0:  # root writes anywhere: run lutdose as the unprivileged user 'nobody'
-        os.chmod(ctx.tmp, 0o755)
-        preexec = _as_nobody
-    res = run_with(ctx, run_args(ctx, os.path.join(locked, "out")), preexec=preexec)
-    expect_exit(res, 2, "--out in a read-only directory")
-    expect_clean_message(res, "--out in a read-only directory")
-    for w in (os.strerror(errno.EACCES), locked):
-        if w not in res.stderr:
-            fail("expected the message to mention %r" % w, res)
-    if os.listdir(locked):
-        fail("expected nothing written into %s" % locked, res)
+        if _nobody_can_run(ctx):
+            preexec = _as_nobody
+        else:
+            mount = TmpfsMount(ctx.path("ro"), "1m", read_only=True)
+            locked, reason = mount.__enter__(), os.strerror(errno.EROFS)
+    try:
+        res = run_with(ctx, run_args(ctx, os.path.join(locked, "out")), preexec=preexec)
+        expect_exit(res, 2, "--out in a directory that may not be written")
+        expect_clean_message(res, "--out in a directory that may not be written")
+        for w in (reason, locked):
+            if w not in res.stderr:
+                fail("expected the message to mention %r" % w, res)
+        if os.listdir(locked):
+            fail("expected nothing written into %s" % locked, res)
+    finally:
+        if preexec is None and os.geteuid() == 0:
+            mount.__exit__()
 
 
 def case_concurrent_runs_one_set(ctx):
@@ -392,14 +412,15 @@ def case_plan_out_atomic(ctx):
 
 
 class TmpfsMount:
-    def __init__(self, path, size):
-        self.path, self.size = path, size
+    def __init__(self, path, size, read_only=False):
+        self.path, self.size, self.read_only = path, size, read_only
 
     def __enter__(self):
         if os.geteuid() != 0:
             raise Skip("not root: cannot mount a small tmpfs to fill")
         os.makedirs(self.path)
-        cp = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=%s" % self.size, "tmpfs", self.path],
+        options = "size=%s%s" % (self.size, ",ro" if self.read_only else "")
+        cp = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", self.path],
                             capture_output=True, text=True)
         if cp.returncode != 0:
             raise Skip("mount -t tmpfs failed: %s" % cp.stderr.strip())

@@ -13,6 +13,9 @@
 // RENAME_EXCHANGE with a previous lutdose set, which is removed afterwards). A staging directory
 // is locked (flock) for its run's lifetime; the next run into the same parent removes the
 // unlocked ones (killed runs), and from them only lutdose's own file names.
+//
+// Needs Linux renameat2 (ext4, xfs, btrfs, tmpfs). Not for concurrent use from several threads of
+// one process (the staging directory's mode is set from the process umask, read by umask(2)).
 #pragma once
 
 #include <functional>
