@@ -251,3 +251,14 @@ TEST_CASE("finding 2: scatter-corrected counts: the scatter window's variance is
   CHECK_THROWS_AS(load_case_file(bad), InputError);
   std::remove(bad.c_str());
 }
+
+TEST_CASE("finding 1: Hanscheid without population kinetics for the VOI: u unknown with its reason, not 0") {
+  RunOptions o;
+  o.data_dir = DATA;
+  o.reduced = "hanscheid";
+  const RunResult r = run_tac_table({series("pancreas", {96.0}, {4.0})}, o);  // no pancreas row
+  const TacFit& f = r.cycles[0].vois[0].fit;
+  CHECK(std::isnan(f.tia_u_MBq_h));
+  CHECK(std::isnan(f.tia_ci95_MBq_h.low));
+  CHECK(f.tia_u_unknown_reason.find("population") != std::string::npos);
+}
