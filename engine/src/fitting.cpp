@@ -866,9 +866,15 @@ TacFit fit_tac(const VectorXd& t, const VectorXd& y, const VectorXd& sigma, doub
                const FitOptions& o, const std::string& where) {
   TacFit r = select_tac_result(t, y, sigma, lambda_p, o, where);
   // degrees of freedom of the chosen u: the fit's, or infinite for stated per-point sigmas
-  if (r.method != "trapezoid" && r.selected >= 0)
-    r.tia_u_dof = r.candidates[static_cast<size_t>(r.selected)].tia_u_dof;
-  else
+  if (r.method != "trapezoid" && r.selected >= 0) {
+    const CandidateFit& c = r.candidates[static_cast<size_t>(r.selected)];
+    r.tia_u_dof = c.tia_u_dof;
+    if (c.covariance_scaled)
+      r.notes.push_back("chi-square " + format_number(c.chi_square) + " with " + std::to_string(c.chi_square_dof) +
+                        " degrees of freedom (p = " + format_number(c.chi_square_p_value) +
+                        " < 0.01): the stated sigmas are too small for the scatter; covariance scaled by the "
+                        "reduced chi-square " + format_number(c.reduced_chi_square) + " (Birge)");
+  } else
     r.tia_u_dof = std::numeric_limits<double>::infinity();
   set_tia_intervals(r);
   return r;
