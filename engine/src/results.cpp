@@ -412,13 +412,13 @@ void print_table(const RunResult& r, std::ostream& out) {
     if (std::isnan(d)) return std::string("n/a");
     if (std::isinf(d)) return std::string("inf");
     std::ostringstream s;
-    s << std::fixed << std::setprecision(d == std::floor(d) ? 0 : 1) << d;
+    s << std::fixed << std::setprecision(d == std::floor(d) || d >= 10 ? 0 : 1) << d;
     return s.str();
   };
   // dof and 95 % interval columns of a dose
   auto ci = [&](const TargetDose* d) {
     std::ostringstream s;
-    s << std::setw(6) << (d ? dof(d->dose_u_dof) : "") << "  ";
+    s << " " << std::setw(6) << (d ? dof(d->dose_u_dof) : "") << "  ";
     if (d && std::isfinite(d->dose_ci95_Gy.low))
       s << "[" << f(d->dose_ci95_Gy.low, 3) << ", " << f(d->dose_ci95_Gy.high, 3) << "]";
     else if (d)
@@ -437,7 +437,7 @@ void print_table(const RunResult& r, std::ostream& out) {
     out << std::left << std::setw(22) << "VOI" << std::setw(10) << "fit" << std::setw(5) << "ok"
         << std::right << std::setw(12) << "TIA MBq h" << std::setw(10) << "u(TIA) %"
         << std::setw(9) << "TIA h" << std::setw(10) << "mass g" << std::setw(10) << "dose Gy"
-        << std::setw(9) << "u(D) Gy" << std::setw(9) << "Gy/GBq" << std::setw(6) << "dof"
+        << std::setw(9) << "u(D) Gy" << std::setw(9) << "Gy/GBq" << std::setw(7) << "dof"
         << "  95 % interval Gy\n";
     for (size_t i = 0; i < c.vois.size(); ++i) {
       const auto& v = c.vois[i];
