@@ -41,21 +41,31 @@ TEST_CASE("a zero activity does not get 10^6 times the others' weight (finding 4
 }
 
 TEST_CASE("no point weighs more than 100x the median weight under relative error models") {
+  // E1p (amplitude only) is linear: a = sum w_i y_i phi_i / sum w_i phi_i^2, phi_i = e^{-lambda_p t_i}.
+  // With relative sigmas y_i floored at median(y)/10 = 2.25 MBq (weight at most 100x that of a
+  // point at the median activity), the zero point's weight is 1/2.25^2. The old floor
+  // (1e-3 x max = 0.05 MBq) gave it 1/0.05^2 and the amplitude fell to about 2e-4 MBq.
   const VectorXd t = vec({4, 24, 96, 168}), y = vec({0, 50, 30, 15});
+  const double floor = 22.5 / 10;
+  double num = 0, den = 0;
+  for (int i = 0; i < 4; ++i) {
+    const double phi = std::exp(-LP * t(i)), w = 1 / std::pow(std::max(y(i), floor), 2);
+    num += w * y(i) * phi;
+    den += w * phi * phi;
+  }
   for (auto m : {ErrorModel::proportional, ErrorModel::proportional_model}) {
     FitOptions o;
     o.error_model = m;
-    const auto c = fit_function(*models::find_exponential("E1"), t, y, VectorXd(), LP, o);
+    const auto c = fit_function(*models::find_exponential("E1p"), t, y, VectorXd(), LP, o);
     REQUIRE(c.fitted);
-    // the zero point's fitted value is what E1 through the other three points gives at 4 h:
-    // well above zero (the fit is not pulled through 0 MBq)
-    CHECK(c.fitted_MBq(0) > 10);
+    CHECK(c.parameters(0) == doctest::Approx(num / den).epsilon(1e-12));  // closed form, rounding only
+    CHECK_FALSE(c.accepted);  // the zero activity is flagged: a fit through it is not used
   }
 }
 
 TEST_CASE("a rising TAC is never an accepted fit with CV 424 % (finding 4)") {
   // 10/20/30/35 MBq at 4/24/96/168 h: no clearance observed. The only defensible TIA is the
-  // trapezoid with the physical tail: 10*4/2 + 15*20 + 25*72 + 32.5*72 + 35/LP = 12480 MBq h.
+  // trapezoid with the physical tail: 10*4/2 + 15*20 + 25*72 + 32.5*72 + 35/LP = 12515 MBq h.
   const VectorXd t = vec({4, 24, 96, 168}), y = vec({10, 20, 30, 35});
   const TacFit fit = fit_tac(t, y, VectorXd(), LP, FitOptions{}, "rising");
   CHECK(fit.method == "trapezoid");
@@ -97,11 +107,13 @@ TEST_CASE("peak-washout fallback: trapezoid to the peak, washout fitted after it
 
 TEST_CASE("peak-washout: a washout slower than physical decay is bounded by it") {
   // 20, 100, 99 MBq: the fitted washout (k = ln(100/99)/96 h < lambda_p) is replaced by physical
-  // decay from the peak, and the output says so.
+  // decay from the peak (amplitude at 48 h: the log-mean of 100 and 99 e^{lambda_p 96 h}), and
+  // the output says so.
   const VectorXd t = vec({5, 48, 144}), y = vec({20, 100, 99});
   const auto tr = peak_washout_tia(t, y, VectorXd(), LP, TrapezoidHead::linear);
   CHECK(tr.tail == "physical");
-  CHECK(tr.tia_MBq_h == doctest::Approx(20 * 5 / 2.0 + 60 * 43 + 100 / LP).epsilon(1e-12));
+  const double b = std::sqrt(100 * 99 * std::exp(LP * 96));
+  CHECK(tr.tia_MBq_h == doctest::Approx(20 * 5 / 2.0 + 60 * 43 + b / LP).epsilon(1e-12));  // rounding only
 }
 
 TEST_CASE("seeded sparse cohort: the fallback is no worse than a mono-exponential fit (finding 5)") {

@@ -158,6 +158,9 @@ struct TacFit {
   std::vector<FTest> f_tests;
   //! The numerical integration (trapezoid family), always computed for comparison.
   double numerical_tia_MBq_h = std::numeric_limits<double>::quiet_NaN();
+  //! The trapezoid results only: how the part after the data was integrated ("physical",
+  //! "fit" or "washout"; see TrapezoidResult::tail). Empty for a fit.
+  std::string tail;
 };
 
 //! Fits one function. `sigma_MBq` is used with ErrorModel::input (size n), else ignored.
@@ -178,11 +181,23 @@ struct TrapezoidResult {
   double tia_MBq_h;
   double tia_u_MBq_h;
   double head_MBq_h, body_MBq_h, tail_MBq_h;
+  //! "physical" (A / lambda_p), "fit" (last-3-point log-linear rate) or "washout" (the
+  //! mono-exponential fitted to the peak and the points after it, peak_washout_tia).
+  std::string tail;
 };
 TrapezoidResult trapezoid_tia(const Eigen::VectorXd& t_h, const Eigen::VectorXd& a_MBq,
                               const Eigen::VectorXd& sigma_MBq, double lambda_p_per_h,
                               TrapezoidHead head, TrapezoidBody body = TrapezoidBody::linear,
                               TrapezoidTail tail = TrapezoidTail::physical);
+
+//! The fallback for sparse or rising data (methods.md §2.6): the trapezoid (chosen head, linear
+//! body) from 0 to the peak, then the washout: a log-linear mono-exponential fitted to the peak
+//! and the positive points after it, integrated from the peak to infinity, its rate bounded below
+//! by physical decay. The physical tail A_peak / lambda_p only when it must: the peak is the last
+//! point, fewer than two positive points from the peak on, or the fitted rate is below lambda_p.
+//! tail says which ("washout" or "physical"). u_MBq_h by linear propagation when sigma is given.
+TrapezoidResult peak_washout_tia(const Eigen::VectorXd& t_h, const Eigen::VectorXd& a_MBq,
+                                 const Eigen::VectorXd& sigma_MBq, double lambda_p_per_h, TrapezoidHead head);
 
 //! The exact one-sided p-value of at most `runs` runs among n1 positive and n2 negative signs
 //! (Wald-Wolfowitz, the exact distribution).
