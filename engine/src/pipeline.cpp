@@ -1,6 +1,7 @@
 #include "lutdose/pipeline.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <map>
 #include <functional>
@@ -775,6 +776,25 @@ RunResult run_case(const CaseFile& c, const std::string& data_dir, int mc_sample
 
 namespace lutdose {
 
+namespace {
+// What a cycle's dose to `target` lacks (CycleRecord::incomplete), with the input that would
+// supply it: the remainder of body without a whole_body VOI (dose.cpp), the red-marrow self-dose
+// without a marrow method.
+std::string incomplete_dose(const CycleResult& c, const std::string& target) {
+  std::vector<std::string> missing;
+  std::string lower = target;
+  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char ch) { return std::tolower(ch); });
+  if (lower.find("marrow") != std::string::npos && c.marrow.is_null())
+    missing.push_back("no red-marrow self-dose: give blood samples (dose.marrow.method blood) or an L2-L4 VOI "
+                      "(dose.marrow.method image)");
+  if (std::isnan(c.remainder_tia_MBq_h))
+    missing.push_back("the remainder of body is not a source: add a whole_body VOI to the time points");
+  std::string out;
+  for (const auto& m : missing) out += (out.empty() ? "" : "; ") + m;
+  return out;
+}
+}  // namespace
+
 std::map<std::string, std::vector<TargetHistory>> history_from_run(const RunResult& r) {
   std::map<std::string, std::vector<TargetHistory>> out;
   for (const auto& c : r.cycles)
@@ -791,6 +811,7 @@ std::map<std::string, std::vector<TargetHistory>> history_from_run(const RunResu
       rec.dose_Gy = d.dose_Gy;
       rec.bed_Gy = d.bed_Gy;
       rec.g = d.bed_g;
+      rec.incomplete = incomplete_dose(c, d.target);
       it->cycles.push_back(rec);
     }
   return out;
@@ -830,6 +851,11 @@ PlanOptions plan_options_from_case(const nlohmann::json& b, const std::string& d
   number("a_standard_MBq", o.a_standard_MBq, 0);
   number("safety_k", o.safety_k, 0);
   number("prediction_cv", o.prediction_cv, 0);
+  if (b.contains("allow_incomplete")) {
+    if (!b["allow_incomplete"].is_boolean())
+      throw_input_error(where, "plan.allow_incomplete", b["allow_incomplete"].dump(), "true or false");
+    o.allow_incomplete = b["allow_incomplete"].get<bool>();
+  }
   if (b.contains("limits")) {
     if (!b["limits"].is_array())
       throw_input_error(where, "plan.limits", b["limits"].dump(), "an array of \"TARGET:QUANTITY:VALUE\" texts");
