@@ -550,7 +550,12 @@ CandidateFit fit_function(const ExponentialFunction& f, const VectorXd& t, const
   const int k_aic = K + (o.aicc_k == AiccParameterCount::fit_parameters_plus_one ? 1 : 0);
   const double floor = n * std::pow(RSS_FLOOR_RELATIVE * sy.norm() / std::sqrt(n), 2);
   const double rss_eff = std::max(c.weighted_rss, floor);
-  c.aic = relative ? n * std::log(rss_eff / n) + 2.0 * k_aic : c.weighted_rss + 2.0 * k_aic;
+  // Proportional to the model: sigma_i = b f_i depends on the function, so the likelihood keeps
+  // its sum ln sigma_i = n ln b + sum ln f_i (the f_i as floored for the weights).
+  double log_f_sum = 0;
+  if (o.error_model == ErrorModel::proportional_model)
+    log_f_sum = c.fitted_MBq.cwiseMax(relative_sigma_floor(y)).array().log().sum();
+  c.aic = relative ? n * std::log(rss_eff / n) + 2.0 * log_f_sum + 2.0 * k_aic : c.weighted_rss + 2.0 * k_aic;
   if (n >= k_aic + 2) c.aicc = c.aic + 2.0 * k_aic * (k_aic + 1) / (n - k_aic - 1);
 
   // TIA and its uncertainty (Gaussian propagation with the analytic gradient).
@@ -821,8 +826,14 @@ TacFit fit_tac(const VectorXd& t, const VectorXd& y, const VectorXd& sigma, doub
       result.averaged_tia_MBq_h = avg;
       result.averaged_tia_u_MBq_h = u_known ? u : NaN;
     }
+    // F-tests need both RSS under the same weights: not so for proportional-model (each function
+    // is weighted with its own curve), so none are reported there.
     const std::pair<const char*, const char*> nested[] = {{"E1p", "E1"}, {"E1", "E2"}, {"E1", "E2b"}, {"E2u", "E3u"}};
+    if (o.error_model == ErrorModel::proportional_model && result.candidates.size() > 1)
+      result.notes.push_back("no F-tests: under proportional-model each function has its own weights, so their "
+                             "weighted RSS are not comparable (use the AICc ranking)");
     for (const auto& [lo_id, hi_id] : nested) {
+      if (o.error_model == ErrorModel::proportional_model) break;
       const CandidateFit *lo = nullptr, *hi = nullptr;
       for (const auto& c : result.candidates) {
         if (c.function == lo_id && c.fitted) lo = &c;

@@ -23,3 +23,48 @@ TEST_CASE("a VOI volume equal to the smallest recovery-table volume is inside th
     CHECK(std::isfinite(slope));
   }
 }
+
+#include "lutdose/fitting.h"
+
+namespace {
+const double LP_SF = std::log(2.0) / (6.647 * 24.0);  // Lu-177, ICRP-107 half-life 6.647 d
+Eigen::VectorXd sf_vec(std::initializer_list<double> v) {
+  Eigen::VectorXd x(static_cast<Eigen::Index>(v.size()));
+  Eigen::Index i = 0;
+  for (double d : v) x(i++) = d;
+  return x;
+}
+}  // namespace
+
+TEST_CASE("proportional-model AIC is the Gaussian likelihood's, with its sum 2 ln f term") {
+  // sigma_i = b f_i with b estimated: -2 ln L = n ln(RSS_w/n) + 2 sum ln f_i + const, so
+  // AIC = n ln(RSS_w/n) + 2 sum ln f_i + 2K. The f_i differ between functions, so the term does
+  // not cancel between candidates.
+  const Eigen::VectorXd t = sf_vec({1, 4, 24, 48, 96, 168});
+  const Eigen::VectorXd y = sf_vec({60, 95, 88, 70, 45, 21});
+  FitOptions o;
+  o.error_model = ErrorModel::proportional_model;
+  for (const char* id : {"E1", "E2u"}) {
+    CAPTURE(id);
+    const auto c = fit_function(*models::find_exponential(id), t, y, Eigen::VectorXd(), LP_SF, o);
+    REQUIRE(c.fitted);
+    const double n = 6;
+    const double expected = n * std::log(c.weighted_rss / n) + 2 * c.fitted_MBq.array().log().sum() + 2 * c.n_parameters;
+    CHECK(c.aic == doctest::Approx(expected).epsilon(1e-12));  // same formula, rounding only
+  }
+}
+
+TEST_CASE("proportional-model: no F-test between RSS under different weights") {
+  const Eigen::VectorXd t = sf_vec({1, 4, 24, 48, 96, 168});
+  const Eigen::VectorXd y = sf_vec({60, 95, 88, 70, 45, 21});
+  FitOptions o;
+  o.error_model = ErrorModel::proportional_model;
+  o.candidates = {"E1", "E2u", "E2"};
+  const TacFit fit = fit_tac(t, y, Eigen::VectorXd(), LP_SF, o, "F-test");
+  CHECK(fit.f_tests.empty());
+  bool said = false;
+  for (const auto& n : fit.notes) said = said || n.find("F-test") != std::string::npos;
+  CHECK(said);
+  o.error_model = ErrorModel::proportional;  // same weights 1/y_i^2 for every function: F-tests done
+  CHECK_FALSE(fit_tac(t, y, Eigen::VectorXd(), LP_SF, o, "F-test").f_tests.empty());
+}
