@@ -716,6 +716,33 @@ TrapezoidResult peak_washout_tia(const VectorXd& t, const VectorXd& y, const Vec
   return r;
 }
 
+namespace {
+
+// Candidates whose fit is another candidate's curve (E2 and E2b are one model when the amplitudes
+// are free in sign: A2 -> -A2): true for all but one of each such group, which enters the Akaike
+// weights once (an accepted fit is kept, else the first). Same K and fitted values within 1e-6
+// relative of the largest (the optimiser's tolerance on the rates, not the data's noise).
+std::vector<bool> duplicate_fits(std::vector<CandidateFit>& cs) {
+  std::vector<bool> dup(cs.size(), false);
+  auto same = [](const CandidateFit& a, const CandidateFit& b) {
+    if (!a.fitted || !b.fitted || a.n_parameters != b.n_parameters) return false;
+    const double scale = std::max(a.fitted_MBq.cwiseAbs().maxCoeff(), 1e-300);
+    return (a.fitted_MBq - b.fitted_MBq).cwiseAbs().maxCoeff() <= 1e-6 * scale;
+  };
+  for (size_t i = 0; i < cs.size(); ++i)
+    for (size_t j = 0; j < cs.size(); ++j) {
+      if (i == j || dup[j] || !same(cs[i], cs[j])) continue;
+      const bool j_kept = (cs[j].accepted && !cs[i].accepted) || (cs[j].accepted == cs[i].accepted && j < i);
+      if (!j_kept) continue;
+      dup[i] = true;
+      cs[i].warnings.push_back("same_fit_as:" + cs[j].function);
+      break;
+    }
+  return dup;
+}
+
+}  // namespace
+
 TacFit fit_tac(const VectorXd& t, const VectorXd& y, const VectorXd& sigma, double lambda_p,
                const FitOptions& o, const std::string& where) {
   TacFit result;
@@ -799,12 +826,17 @@ TacFit fit_tac(const VectorXd& t, const VectorXd& y, const VectorXd& sigma, doub
   // Akaike weights over the candidates with an AICc (and full rank, TIA > 0), the model-averaged
   // TIA with its unconditional uncertainty (methods.md §2.5), and nested F-tests (report).
   {
+    const std::vector<bool> duplicate = duplicate_fits(result.candidates);
+    auto ranked = [&](size_t i) {
+      const auto& c = result.candidates[i];
+      return c.fitted && !std::isnan(c.aicc) && c.tia_MBq_h > 0 && c.rank == c.n_parameters && !duplicate[i];
+    };
     double best = std::numeric_limits<double>::infinity();
-    for (const auto& c : result.candidates)
-      if (c.fitted && !std::isnan(c.aicc) && c.tia_MBq_h > 0 && c.rank == c.n_parameters) best = std::min(best, c.aicc);
+    for (size_t i = 0; i < result.candidates.size(); ++i)
+      if (ranked(i)) best = std::min(best, result.candidates[i].aicc);
     double sum = 0;
-    for (auto& c : result.candidates)
-      if (c.fitted && !std::isnan(c.aicc) && c.tia_MBq_h > 0 && c.rank == c.n_parameters) {
+    for (size_t i = 0; i < result.candidates.size(); ++i)
+      if (auto& c = result.candidates[i]; ranked(i)) {
         c.akaike_weight = std::exp(-(c.aicc - best) / 2);
         sum += c.akaike_weight;
       }

@@ -68,3 +68,27 @@ TEST_CASE("proportional-model: no F-test between RSS under different weights") {
   o.error_model = ErrorModel::proportional;  // same weights 1/y_i^2 for every function: F-tests done
   CHECK_FALSE(fit_tac(t, y, Eigen::VectorXd(), LP_SF, o, "F-test").f_tests.empty());
 }
+
+TEST_CASE("E2 and E2b are one model: they do not split the Akaike weight") {
+  // A biexponential clearance (both amplitudes positive): E2 fits it with A2 > 0, E2b reaches the
+  // same curve with its A2 < 0. Listing E2b as well must not change E2's Akaike weight or the
+  // model-averaged TIA.
+  const auto& e2 = *models::find_exponential("E2");
+  const Eigen::VectorXd t = sf_vec({0.5, 2, 6, 24, 48, 96, 168});
+  Eigen::VectorXd y = e2.evaluate(t, sf_vec({130.0, 25.0, 0.0081, 0.22}), LP_SF);
+  y(2) *= 1.02, y(4) *= 0.98, y(5) *= 1.01;  // some scatter so the fits are not exact
+  FitOptions o;
+  o.candidates = {"E1", "E2u", "E2"};
+  const TacFit without = fit_tac(t, y, Eigen::VectorXd(), LP_SF, o, "without E2b");
+  o.candidates = {"E1", "E2u", "E2", "E2b"};
+  const TacFit with = fit_tac(t, y, Eigen::VectorXd(), LP_SF, o, "with E2b");
+  auto weight = [](const TacFit& f, const std::string& id) {
+    for (const auto& c : f.candidates)
+      if (c.function == id) return c.akaike_weight;
+    return -1.0;
+  };
+  REQUIRE(weight(without, "E2") > 0);
+  CHECK(weight(with, "E2") == doctest::Approx(weight(without, "E2")).epsilon(1e-6));  // fits agree to ~1e-8
+  CHECK(with.averaged_tia_MBq_h == doctest::Approx(without.averaged_tia_MBq_h).epsilon(1e-6));
+  CHECK(std::isnan(weight(with, "E2b")));
+}
