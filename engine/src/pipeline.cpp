@@ -389,8 +389,13 @@ TacFit reduced_schedule_fit(const TacSeries& tac, const RunOptions& options,
     fit.method = "MAP fit with population priors";
   } else {
     if (options.reduced == "hanscheid") {
-      lambda_eff = std::log(2.0) / t;  // the Hänscheid estimate is E1 with T_eff = t through the point
+      // the Hänscheid estimate is E1 with T_eff = t through the point; beyond the physical
+      // half-life T_eff = t would be slower than physical decay: capped at T_phys there
+      lambda_eff = std::max(std::log(2.0) / t, lambda_p);
       fit.method = "single time point: Hanscheid (T_eff = t)";
+      if (lambda_eff == lambda_p)
+        fit.notes.push_back("Hanscheid at " + format_number(t) + " h, beyond the physical half-life: T_eff capped at "
+                            "the physical half-life (no effective half-life is longer), TIA = A e^(lambda_p t)/lambda_p");
     } else {
       double mean = NAN, sd = NAN;
       for (const auto& p : pop->priors)
@@ -402,7 +407,7 @@ TacFit reduced_schedule_fit(const TacSeries& tac, const RunOptions& options,
     }
     const double lambda_bio = std::max(lambda_eff - lambda_p, 0.0);
     c.parameters = (Eigen::VectorXd(2) << a * std::exp(lambda_eff * t), lambda_bio).finished();
-    c.tia_MBq_h = options.reduced == "hanscheid" ? tia_hanscheid(t, a)
+    c.tia_MBq_h = options.reduced == "hanscheid" ? (lambda_eff > lambda_p ? tia_hanscheid(t, a) : a * std::exp(lambda_p * t) / lambda_p)
                   : options.reduced == "madsen"  ? tia_madsen(t, a, lambda_eff)
                                                  : c.parameters(0) / lambda_eff;
     // uncertainty: the population's rate spread and the activity's (population method)
