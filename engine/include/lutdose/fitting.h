@@ -86,8 +86,11 @@ struct FitOptions {
   //! Use the model-averaged TIA (Akaike weights, Burnham & Anderson) as the result instead of
   //! the lowest-AICc fit's. Always reported; spec: use it when no model has w > 0.9.
   bool model_averaging = false;
-  //! Floor of a proportional-model activity, as a fraction of the largest activity of the TAC
-  //! (a zero activity would otherwise get an infinite weight). Points at the floor are flagged.
+  //! Activities at or below this fraction of the TAC's largest are zero or near-zero inputs:
+  //! the TAC gets a note and, under the proportional models, a fit through them is flagged
+  //! (near_zero_activity_at_N_points) and never used. Separately, the relative sigma of both
+  //! proportional models is floored at median(y)/10, so no point weighs more than 100 times a
+  //! point at the median activity (warning relative_weight_capped_at_N_points).
   double proportional_floor_fraction = 1e-3;
   //! Reject fits with a parameter correlation |r| >= 0.8 (K12's criterion) instead of only
   //! warning. Off by default: amplitude-rate correlations above 0.8 are intrinsic to exponential
@@ -168,7 +171,10 @@ CandidateFit fit_function(const models::ExponentialFunction& f, const Eigen::Vec
                           const Eigen::VectorXd& a_MBq, const Eigen::VectorXd& sigma_MBq,
                           double lambda_p_per_h, const FitOptions& options);
 
-//! Fits all candidates (or the forced function), selects one, falls back to the trapezoid.
+//! Fits all candidates (or the forced function) and selects the lowest-AICc accepted fit (or,
+//! without AICc, the simplest accepted one). A fit failing the criteria is never selected: then
+//! the result is peak_washout_tia (method "trapezoid", tail says "washout" or "physical"). A
+//! forced function is used as fitted (flagged when it fails).
 //! Throws InputError for an unknown function id or a forced function with more parameters than
 //! points. `where` names the TAC in messages.
 TacFit fit_tac(const Eigen::VectorXd& t_h, const Eigen::VectorXd& a_MBq,
