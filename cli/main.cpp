@@ -254,7 +254,7 @@ int main(int argc, char** argv) {
       "design.md §4.5) or, with --text, a summary with the reasoning.");
   plan->add_option("case", plan_case, "Case file (its \"plan\" block gives the options)");
   plan->add_option("--history", plan_history,
-                   "Dose history CSV: cycle, administered_MBq, target, dose_Gy; optional bed_Gy, g, t_eff_h");
+                   "Dose history CSV: cycle, administered_MBq, target, dose_Gy; optional bed_Gy, g, t_eff_h, incomplete");
   plan->add_option("--strategy", plan_strategy, "equal-split (default), fixed-until-limit or max-bed");
   plan->add_option("--prediction", plan_prediction, "previous (default), mean or bayes");
   plan->add_option("--planned-cycles", plan_cycles, "Total number of cycles planned (default 4)");

@@ -704,7 +704,7 @@ PlanResult plan_next_cycle(const std::vector<TargetHistory>& history, const Plan
 std::vector<TargetHistory> read_dose_history(const std::string& csv_path) {
   const CsvTable t = read_csv(csv_path);
   const std::vector<std::string> known = {"cycle", "administered_MBq", "target", "dose_Gy",
-                                          "bed_Gy", "t_eff_h", "g"};
+                                          "bed_Gy", "t_eff_h", "g", "incomplete"};
   const std::string known_list = "one of " + join(known);
   std::set<std::string> seen;
   for (const auto& h : t.header) {
@@ -715,11 +715,12 @@ std::vector<TargetHistory> read_dose_history(const std::string& csv_path) {
   for (const char* required : {"cycle", "administered_MBq", "target", "dose_Gy"})
     if (t.column(required) < 0)
       throw_input_error(csv_path + ": header", "the column '" + std::string(required) + "'", "missing",
-                        "the columns cycle, administered_MBq, target, dose_Gy (optional: bed_Gy, t_eff_h, g)");
+                        "the columns cycle, administered_MBq, target, dose_Gy (optional: bed_Gy, t_eff_h, g, incomplete)");
   if (t.rows.empty())
     throw_input_error(csv_path, "the number of rows", "0", "at least one delivered cycle");
   const int cc = t.column("cycle"), ca = t.column("administered_MBq"), ct = t.column("target"),
-            cd = t.column("dose_Gy"), cb = t.column("bed_Gy"), ce = t.column("t_eff_h"), cg = t.column("g");
+            cd = t.column("dose_Gy"), cb = t.column("bed_Gy"), ce = t.column("t_eff_h"), cg = t.column("g"),
+            ci = t.column("incomplete");
 
   std::vector<TargetHistory> out;
   std::map<std::string, size_t> index;
@@ -744,6 +745,7 @@ std::vector<TargetHistory> read_dose_history(const std::string& csv_path) {
       rec.g = parse_number(cell(cg), where, "g", 0, true, "a G factor in [0, 1], or empty");
       if (rec.g > 1) throw_input_error(where, "g", cell(cg), "a G factor in [0, 1], or empty");
     }
+    if (ci >= 0) rec.incomplete = cell(ci);
     const auto [dup, fresh] = line_of.emplace(std::make_pair(target, rec.cycle), row.line);
     if (!fresh)
       throw_input_error(where, "cycle", cell(cc),

@@ -84,3 +84,19 @@ TEST_CASE("complete doses: no incomplete mark") {
   CHECK_FALSE(r.incomplete);
   CHECK(std::isfinite(r.activity_MBq));
 }
+
+#include <cstdio>
+
+#include "test_util.h"
+
+TEST_CASE("a dose history table can mark a dose incomplete (column incomplete)") {
+  const std::string path = test::write_temp(
+      "cycle,administered_MBq,target,dose_Gy,incomplete\n"
+      "1,7400,kidneys,3.0,\n"
+      "1,7400,red_marrow,0.01,no red-marrow self-dose\n");
+  const auto h = read_dose_history(path);
+  std::remove(path.c_str());
+  REQUIRE(h.size() == 2);
+  CHECK(h[0].cycles[0].incomplete.empty());
+  CHECK(h[1].cycles[0].incomplete == "no red-marrow self-dose");
+}

@@ -141,7 +141,7 @@ struct PlanResult {
 PlanResult plan_next_cycle(const std::vector<TargetHistory>& history, const PlanOptions& options);
 
 //! Reads a dose history table (design.md §4.5): columns cycle, administered_MBq, target, dose_Gy,
-//! optional bed_Gy, t_eff_h, g; '#' comments. Targets in order of first appearance, cycles
+//! optional bed_Gy, t_eff_h, g, incomplete (what the dose lacks; empty: complete); '#' comments. Targets in order of first appearance, cycles
 //! sorted. InputError (file, line, column, value) for bad cells, unknown columns, duplicates.
 std::vector<TargetHistory> read_dose_history(const std::string& csv_path);
 
