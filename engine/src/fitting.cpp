@@ -997,6 +997,34 @@ void set_tia_intervals(TacFit& r) {
   r.tia_ci95_MBq_h = coverage_interval(r.tia_MBq_h, r.tia_u_MBq_h, r.tia_u_dof, LEVEL_95);
 }
 
+// u(TIA) of a numerical integration under relative weights, without stated point sigmas: the
+// point sigmas of the error model (b y_i, b f(t_i), or b) with the scale b^2 estimated by the
+// reduced chi-square of the fitted candidate with the most degrees of freedom (n - K of it, which
+// become the dof of u). Floored at proportional_floor_fraction x max(y), as the weights.
+void numerical_u_from_residuals(TacFit& r, const VectorXd& t, const VectorXd& y, double lambda_p,
+                                const FitOptions& o) {
+  const bool relative = o.error_model != ErrorModel::input && o.error_model != ErrorModel::combined;
+  if (r.method != "trapezoid" || std::isfinite(r.tia_u_MBq_h) || !relative) return;
+  const CandidateFit* best = nullptr;
+  for (const auto& c : r.candidates)
+    if (c.fitted && c.chi_square_dof > 0 && std::isfinite(c.reduced_chi_square) &&
+        (!best || c.chi_square_dof > best->chi_square_dof))
+      best = &c;
+  if (!best) return;
+  const double b = std::sqrt(best->reduced_chi_square), floor = o.proportional_floor_fraction * y.maxCoeff();
+  VectorXd sigma(y.size());
+  for (Eigen::Index i = 0; i < y.size(); ++i)
+    sigma(i) = o.error_model == ErrorModel::constant ? b
+               : b * std::max(o.error_model == ErrorModel::proportional_model ? best->fitted_MBq(i) : y(i), floor);
+  r.tia_u_MBq_h = o.integration == Integration::trapezoid
+                      ? trapezoid_tia(t, y, sigma, lambda_p, o.trapezoid_head, o.trapezoid_body, o.trapezoid_tail).tia_u_MBq_h
+                      : peak_washout_tia(t, y, sigma, lambda_p, o.trapezoid_head).tia_u_MBq_h;
+  r.tia_u_dof = best->chi_square_dof;
+  r.notes.push_back("u(TIA) of the numerical integration from point sigmas of the " + to_string(o.error_model) +
+                    " model scaled by the residual scatter of " + best->function + " (" +
+                    std::to_string(best->chi_square_dof) + " degrees of freedom)");
+}
+
 TacFit fit_tac(const VectorXd& t, const VectorXd& y, const VectorXd& sigma, double lambda_p,
                const FitOptions& o, const std::string& where) {
   TacFit r = select_tac_result(t, y, sigma, lambda_p, o, where);
@@ -1009,8 +1037,10 @@ TacFit fit_tac(const VectorXd& t, const VectorXd& y, const VectorXd& sigma, doub
                         " degrees of freedom (p = " + format_number(c.chi_square_p_value) +
                         " < 0.01): the stated sigmas are too small for the scatter; covariance scaled by the "
                         "reduced chi-square " + format_number(c.reduced_chi_square) + " (Birge)");
-  } else
+  } else {
     r.tia_u_dof = std::numeric_limits<double>::infinity();
+    numerical_u_from_residuals(r, t, y, lambda_p, o);
+  }
   set_tia_intervals(r);
   return r;
 }

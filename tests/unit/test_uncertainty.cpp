@@ -262,3 +262,14 @@ TEST_CASE("finding 1: Hanscheid without population kinetics for the VOI: u unkno
   CHECK(std::isnan(f.tia_ci95_MBq_h.low));
   CHECK(f.tia_u_unknown_reason.find("population") != std::string::npos);
 }
+
+TEST_CASE("finding 1: a trapezoid fallback under relative weights gets u from the residual scatter, with its dof") {
+  // the issue's rising TAC: no fit meets the criteria, the result is numerical (fallback)
+  const VectorXd t = (VectorXd(4) << 4, 24, 96, 168).finished(), y = (VectorXd(4) << 10, 20, 30, 35).finished();
+  const TacFit f = fit_tac(t, y, VectorXd(), cohort::lambda_p_per_h(), FitOptions{}, "rising");
+  REQUIRE(f.method == "trapezoid");
+  CHECK(std::isfinite(f.tia_u_MBq_h));
+  CHECK(f.tia_u_MBq_h > 0);
+  CHECK(f.tia_u_dof == 2);  // E1, the fitted candidate with the most degrees of freedom: 4 - 2
+  CHECK(f.tia_ci95_MBq_h.low < f.tia_MBq_h);
+}
