@@ -36,7 +36,7 @@ from test_cli import (CSV_HEADER, CaseFailure, Ctx, Result, expect_exit, fail)  
 SKIP = 77
 RESULT_FILES = ("results.json", "results.csv", "results.h5")
 SET_NAMES = set(RESULT_FILES) | {"manifest.json"}
-STAGING_PREFIX = ".lutdose-"
+STAGING_PREFIX = ".lutdose-tmp-"
 
 
 class Skip(Exception):
@@ -356,8 +356,8 @@ def case_planted_symlinks_not_followed(ctx):
     if "symbolic link" not in res.stderr:
         fail("expected the message to say that --out is a symbolic link", res)
     # 3. Names of lutdose's temporary pattern in the parent: a link to a directory and a foreign directory.
-    os.symlink(victim_dir, ctx.path(STAGING_PREFIX + "AAAAAA"))
-    foreign = ctx.path(STAGING_PREFIX + "BBBBBB")
+    os.symlink(victim_dir, ctx.path(STAGING_PREFIX + "AAAAAAAAAAAA"))
+    foreign = ctx.path(STAGING_PREFIX + "BBBBBBBBBBBB")
     os.makedirs(foreign)
     with open(os.path.join(foreign, "results.json"), "w") as f:
         f.write("someone else's\n")
@@ -490,6 +490,60 @@ def case_kill_200_runs(ctx):
         fail("expected only out/ in %s, found %s" % (ctx.tmp, sorted(os.listdir(ctx.tmp))), res)
 
 
+def case_cleanup_spares_user_names(ctx):
+    # Leftover cleaning must not remove a user's files or directories whose names merely look like
+    # lutdose's temporary names (0.5 removed `.lutdose-config`, any `.lutdose-` + 6 letters or digits).
+    user_file = ctx.write(".lutdose-config", "my settings\n")
+    user_empty_dir = ctx.path(".lutdose-backup")
+    os.makedirs(user_empty_dir)
+    out = ctx.path("out")
+    good_run(ctx, out)
+    copied = ctx.path(".lutdose-saved1")  # the user's copy of a result set, kept beside the new one
+    shutil.copytree(out, copied)
+    good_run(ctx, ctx.path("out2"), "second run beside the user's names")
+    case = os.path.join(ctx.source, "examples", "synthetic-two-cycles", "case.json")
+    res = run_with(ctx, ["plan", case, "--out", ctx.path("plan.json")])
+    expect_exit(res, 0, "plan --out beside the user's names")
+    if not os.path.isfile(user_file) or open(user_file).read() != "my settings\n":
+        fail("the user's file %s was removed or changed by leftover cleaning" % user_file, res)
+    if not os.path.isdir(user_empty_dir):
+        fail("the user's empty directory %s was removed by leftover cleaning" % user_empty_dir, res)
+    if not os.path.isdir(copied) or set(os.listdir(copied)) != SET_NAMES:
+        fail("the user's copy %s of a result set was removed by leftover cleaning" % copied, res)
+
+
+def case_previous_set_verified(ctx):
+    # Only an unchanged earlier lutdose set (every file matching its manifest's size and SHA-256) may be
+    # replaced; a set with a hand-edited file, a forged manifest beside the user's files, or a user's files
+    # beside a staging marker are refused with exit 2 and left byte-identical.
+    out = ctx.path("edited")
+    good_run(ctx, out)
+    with open(os.path.join(out, "results.csv"), "a") as f:
+        f.write("my notes\n")
+    forged = ctx.path("forged")
+    os.makedirs(forged)
+    with open(os.path.join(forged, "manifest.json"), "w") as f:
+        json.dump({"format": "lutdose-result-set", "files": [{"name": "../victim.txt"}]}, f)
+    with open(os.path.join(forged, "results.csv"), "w") as f:
+        f.write("the user's own table\n")
+    app = ctx.path("app")  # a directory holding only the user's own manifest.json (a common name)
+    os.makedirs(app)
+    with open(os.path.join(app, "manifest.json"), "w") as f:
+        f.write('{"name": "my web app"}\n')
+    marked = ctx.path("marked")
+    os.makedirs(marked)
+    with open(os.path.join(marked, "results.json"), "w") as f:
+        f.write("the user's own\n")
+    open(os.path.join(marked, ".lutdose-staging"), "w").close()
+    for d in (out, forged, app, marked):
+        before = snapshot(d)
+        res = run_with(ctx, run_args(ctx, d))
+        expect_exit(res, 2, "run into %s" % os.path.basename(d))
+        expect_clean_message(res, "run into %s" % os.path.basename(d))
+        if snapshot(d) != before:
+            fail("%s was changed: lutdose replaced files it did not write" % d, res)
+
+
 CASES = {
     "run_writes_manifest": case_run_writes_manifest,
     "out_dotdot_injected_failure": case_out_dotdot_injected_failure,
@@ -501,6 +555,8 @@ CASES = {
     "plan_out_atomic": case_plan_out_atomic,
     "full_disk_keeps_previous": case_full_disk_keeps_previous,
     "kill_200_runs": case_kill_200_runs,
+    "cleanup_spares_user_names": case_cleanup_spares_user_names,
+    "previous_set_verified": case_previous_set_verified,
 }
 
 
