@@ -467,13 +467,32 @@ def case_kill_200_runs(ctx):
         durations.append(time.monotonic() - start)
     full_s = min(durations)
     rng = random.Random(20261127)
-    argv = [ctx.lutdose] + run_args(ctx, out)
+    # Alternate runs analyse two cases whose result files all differ, so that a mix of files from two
+    # runs (0.4's failure) would not match the manifest; with one input only, all runs write identical
+    # result files and a mix could not be seen.
+    variant_dir = ctx.path("variant")
+    shutil.copytree(os.path.dirname(example_case(ctx)), variant_dir)
+    variant_case = os.path.join(variant_dir, "case.json")
+    with open(variant_case, encoding="utf-8") as f:
+        doc = json.load(f)
+    doc["patient"]["id"] += "-variant"
+    with open(variant_case, "w", encoding="utf-8") as f:
+        json.dump(doc, f, indent=2)
+    probe = ctx.path("probe")
+    res = run_with(ctx, ["run", variant_case, "--out", probe, "--quiet"])
+    expect_exit(res, 0, "variant case")
+    for n in RESULT_FILES:
+        if sha256(os.path.join(probe, n)) == sha256(os.path.join(out, n)):
+            fail("test premise: %s is identical for the two cases, a mix of runs could not be seen" % n)
+    shutil.rmtree(probe)
+    argvs = [[ctx.lutdose] + run_args(ctx, out),
+             [ctx.lutdose, "run", variant_case, "--out", out, "--quiet"]]
     verified, published = set(), set()
     for i in range(200):
         # Uniform over the whole run, so that every phase (computing, writing, syncing, publishing,
         # removing the old set) is hit; a run that ends before its kill counts too.
         delay = rng.uniform(0, 1.1 * full_s)
-        p = subprocess.Popen(argv, cwd=ctx.tmp, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        p = subprocess.Popen(argvs[i % 2], cwd=ctx.tmp, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(delay)
         p.send_signal(signal.SIGKILL)
         p.wait()
@@ -486,8 +505,8 @@ def case_kill_200_runs(ctx):
     left = staging_leftovers(ctx.tmp)
     if left:
         fail("expected the run after the kills to remove the killed runs' temporary names, found %s" % left, res)
-    if sorted(os.listdir(ctx.tmp)) != ["out"]:
-        fail("expected only out/ in %s, found %s" % (ctx.tmp, sorted(os.listdir(ctx.tmp))), res)
+    if sorted(os.listdir(ctx.tmp)) != ["out", "variant"]:
+        fail("expected only out/ and variant/ in %s, found %s" % (ctx.tmp, sorted(os.listdir(ctx.tmp))), res)
 
 
 def case_cleanup_spares_user_names(ctx):
