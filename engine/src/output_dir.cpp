@@ -112,6 +112,12 @@ bool is_temporary_name(const std::string& name) {
   return true;
 }
 
+//! The directory part of `path` ("." for a bare name, "/" for a name in the root).
+std::string parent_of(const std::string& path) {
+  const auto slash = path.rfind('/');
+  return slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
+}
+
 //! An output path split into its parent directory and its own name.
 struct Location {
   std::string parent, name, shown;
@@ -123,8 +129,7 @@ Location split_location(const std::string& path) {
   std::string p = path;
   while (p.size() > 1 && p.back() == '/') p.pop_back();
   const auto slash = p.rfind('/');
-  Location loc{slash == std::string::npos ? "." : (slash == 0 ? "/" : p.substr(0, slash)),
-               slash == std::string::npos ? p : p.substr(slash + 1), path};
+  Location loc{parent_of(p), slash == std::string::npos ? p : p.substr(slash + 1), path};
   if (loc.name.empty() || loc.name == "/" || loc.name == "." || loc.name == "..")
     throw InputError("output " + in_quotes(path) + ": its last part is " + in_quotes(loc.name) +
                      "; expected a name of its own (not '.' or '..'), e.g. --out results/p004");
@@ -297,6 +302,15 @@ void sync_directory(int dirfd, const std::string& shown) {
   if (::fsync(dirfd) != 0 && errno != EINVAL) fail("cannot flush the directory " + in_quotes(shown), errno);
 }
 
+//! Flushes the entry of the directory `path`, just created, into its parent: without it a power
+//! cut may lose a new parent of the output directory, and the set with it, after success.
+void sync_entry_of(const std::string& path) {
+  const std::string parent = parent_of(path);
+  Fd fd = open_directory(parent);
+  if (!fd.valid()) fail("cannot flush the directory " + in_quotes(parent), errno);
+  sync_directory(fd.get(), parent);
+}
+
 mode_t current_umask() {
   const mode_t m = ::umask(0);
   ::umask(m);
@@ -389,8 +403,7 @@ void check_creatable(const std::string& path) {
   struct stat st;
   while (::stat(p.c_str(), &st) != 0) {
     if (errno != ENOENT) fail("cannot use " + in_quotes(p), errno);
-    const auto slash = p.rfind('/');
-    p = slash == std::string::npos ? "." : (slash == 0 ? "/" : p.substr(0, slash));
+    p = parent_of(p);
   }
   if (!S_ISDIR(st.st_mode)) fail("cannot create a directory in " + in_quotes(p), ENOTDIR);
   if (::access(p.c_str(), W_OK | X_OK) != 0) fail("cannot write into " + in_quotes(p), errno);
@@ -495,6 +508,7 @@ std::string write_output_files(const std::string& dir, const std::vector<OutputF
   const auto loc = split_location(dir);
   const auto created = make_parents(loc.parent);
   try {
+    for (const auto& d : created) sync_entry_of(d);
     Fd parent = open_directory(loc.parent);
     if (!parent.valid()) fail("cannot use the directory " + in_quotes(loc.parent), errno);
     remove_leftovers(parent.get());

@@ -563,6 +563,45 @@ def case_previous_set_verified(ctx):
             fail("%s was changed: lutdose replaced files it did not write" % d, res)
 
 
+def case_created_parents_flushed(ctx):
+    # `--out n1/n2/out` creates n1 and n1/n2: each new directory's entry must be flushed (fsync of the
+    # directory holding it) before lutdose reports success, or a power cut may lose the whole set after
+    # "written". Seen with strace: after mkdir("X") = 0, an fsync of a descriptor opened on X's parent.
+    import re
+    strace = shutil.which("strace")
+    if strace is None:
+        raise Skip("strace is not installed (scripts/install-deps.sh installs it)")
+    trace = ctx.path("trace.txt")
+    work = ctx.path("work")
+    os.makedirs(work)
+    cp = subprocess.run([strace, "-f", "-qq", "-e", "trace=mkdir,mkdirat,openat,fsync", "-o", trace, ctx.lutdose]
+                        + run_args(ctx, os.path.join("n1", "n2", "out")), cwd=work, capture_output=True, text=True,
+                        timeout=300)
+    if cp.returncode != 0:
+        fail("run under strace: expected exit 0", Result(["strace"], cp.returncode, cp.stdout, cp.stderr))
+    with open(trace) as f:
+        lines = [ln.split(None, 1)[1] if ln[:1].isdigit() else ln for ln in f.read().splitlines()]
+    opened, synced, created = {}, set(), []
+    for ln in lines:
+        m = re.match(r'openat\(AT_FDCWD, "([^"]+)", [^)]*O_DIRECTORY[^)]*\) = (\d+)', ln)
+        if m:
+            opened[int(m.group(2))] = os.path.normpath(m.group(1))
+        elif re.match(r'openat\(.*\) = (\d+)', ln):  # a descriptor number reused for something else
+            opened.pop(int(re.match(r'openat\(.*\) = (\d+)', ln).group(1)), None)
+        m = re.match(r'mkdir\("([^"]+)", \d+\) += 0', ln)
+        if m:
+            created.append(os.path.normpath(m.group(1)))
+        m = re.match(r'fsync\((\d+)\) += 0', ln)
+        if m and int(m.group(1)) in opened:
+            synced.add(opened[int(m.group(1))])
+    if created != ["n1", os.path.join("n1", "n2")]:
+        fail("expected lutdose to create n1 and n1/n2 with mkdir, strace saw %s" % created)
+    for d in created:
+        if (os.path.dirname(d) or ".") not in synced:
+            fail("the new directory %s was not flushed into its parent %s (fsync'ed: %s)"
+                 % (d, os.path.dirname(d) or ".", sorted(synced)))
+
+
 CASES = {
     "run_writes_manifest": case_run_writes_manifest,
     "out_dotdot_injected_failure": case_out_dotdot_injected_failure,
@@ -576,6 +615,7 @@ CASES = {
     "kill_200_runs": case_kill_200_runs,
     "cleanup_spares_user_names": case_cleanup_spares_user_names,
     "previous_set_verified": case_previous_set_verified,
+    "created_parents_flushed": case_created_parents_flushed,
 }
 
 
