@@ -460,7 +460,19 @@ void publish(int parentfd, const Staging& s, const Location& loc) {
   check_replaceable(parentfd, loc);
   if (::renameat2(parentfd, s.name.c_str(), parentfd, loc.name.c_str(), RENAME_EXCHANGE) != 0)
     fail("cannot publish the results as " + in_quotes(loc.shown), errno);
-  remove_lutdose_directory(parentfd, s.name);  // the previous set, now under the staging name
+  // What was swapped out (now under the staging name) is checked again, locked against other runs'
+  // cleaning: someone may have put another directory at `loc` since the check above.
+  Fd old(::openat(parentfd, s.name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!old.valid() && errno == ENOENT) return;  // a concurrent run removed the previous set already
+  if (old.valid() && ::flock(old.get(), LOCK_EX | LOCK_NB) != 0) return;  // a concurrent run removes it
+  if (!old.valid() || !foreign_entries(old.get(), false).empty()) {
+    if (::renameat2(parentfd, s.name.c_str(), parentfd, loc.name.c_str(), RENAME_EXCHANGE) != 0)
+      fail("cannot put back what was at " + in_quotes(loc.shown) + " (now at " + in_quotes(s.name) + ")", errno);
+    throw InputError("output directory " + in_quotes(loc.shown) +
+                     " was replaced by something else while lutdose wrote its results; it is left as it "
+                     "is and the new results are not written (run again)");
+  }
+  remove_lutdose_directory(parentfd, s.name);  // the previous set
 }
 
 std::string random_run_id() {

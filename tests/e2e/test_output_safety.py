@@ -602,6 +602,44 @@ def case_created_parents_flushed(ctx):
                  % (d, os.path.dirname(d) or ".", sorted(synced)))
 
 
+def case_out_replaced_before_swap(ctx):
+    # The user replaces an earlier set DIR with a directory of their own (holding a results.json) after
+    # lutdose checked DIR and before it swaps its new set in: the user's directory must come back intact
+    # (0.5 swapped it out and deleted its results.json). strace delays the swap (the second renameat2) by 2 s.
+    strace = shutil.which("strace")
+    if strace is None:
+        raise Skip("strace is not installed (scripts/install-deps.sh installs it)")
+    out = ctx.path("out")
+    good_run(ctx, out)
+    trace = ctx.path("trace.txt")
+    p = subprocess.Popen([strace, "-f", "-qq", "-e", "trace=renameat2", "-e",
+                          "inject=renameat2:delay_enter=2000000:when=2", "-o", trace, ctx.lutdose]
+                         + run_args(ctx, out), cwd=ctx.tmp, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # the first renameat2 (no replace) has failed: the swap is next
+        if os.path.exists(trace) and "EEXIST" in open(trace).read():
+            break
+        time.sleep(0.02)
+    else:
+        p.kill()
+        fail("the run never tried to publish (no renameat2 failing with EEXIST in the strace output)")
+    time.sleep(0.5)  # well inside the 2 s delay of the swap
+    os.rename(out, ctx.path("out.old"))
+    os.makedirs(out)
+    with open(os.path.join(out, "results.json"), "w") as f:
+        f.write("the user's own\n")
+    stdout, stderr = p.communicate(timeout=300)
+    res = Result(p.args, p.returncode, stdout, stderr)
+    mine = os.path.join(out, "results.json")
+    if not os.path.isfile(mine) or open(mine).read() != "the user's own\n":
+        fail("the user's directory put at --out during the run lost or changed results.json: %s now holds %s"
+             % (out, sorted(os.listdir(out)) if os.path.isdir(out) else "nothing"), res)
+    if res.returncode != 2:
+        fail("expected exit status 2 when --out was replaced by another directory during the run", res)
+    if staging_leftovers(ctx.tmp):
+        fail("expected no temporary names, found %s" % staging_leftovers(ctx.tmp), res)
+
+
 CASES = {
     "run_writes_manifest": case_run_writes_manifest,
     "out_dotdot_injected_failure": case_out_dotdot_injected_failure,
@@ -616,6 +654,7 @@ CASES = {
     "cleanup_spares_user_names": case_cleanup_spares_user_names,
     "previous_set_verified": case_previous_set_verified,
     "created_parents_flushed": case_created_parents_flushed,
+    "out_replaced_before_swap": case_out_replaced_before_swap,
 }
 
 
