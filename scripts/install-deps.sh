@@ -17,6 +17,7 @@ packages=(
   libbenchmark-dev              # Google Benchmark
   python3                       # end-to-end test driver
   python3-h5py                  # end-to-end checks of results.h5 from Python
+  strace                        # end-to-end check that new parents of --out are flushed (fsync)
 )
 if [[ "${1:-}" == "--peer" ]]; then
   packages+=(python3-numpy python3-scipy python3-lmfit python3-pandas)
