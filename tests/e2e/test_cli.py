@@ -2190,7 +2190,20 @@ def case_input_dates(ctx):
         hostile(ctx, name, ["run", p], must_mention=(mention,))
 
 
+def case_input_dose_history_hostile(ctx):
+    # The plan's dose-history table: an implausible activity, a control character in a target name,
+    # a cycle number beyond the limit: exit 2 naming the file, line and column.
+    head = "cycle,administered_MBq,target,dose_Gy\n"
+    for name, row, mention in (("hist_activity.csv", "1,1e300,kidneys,4.1\n", "administered_MBq"),
+                               ("hist_name.csv", "1,7400,kid\x01neys,4.1\n", "target"),
+                               ("hist_cycle.csv", "2147483648,7400,kidneys,4.1\n", "cycle")):
+        p = ctx.write(name, head + row)
+        res, seconds = timed_run(ctx, "plan", "--history", p)
+        expect_bad_input(ctx, res, None, file_name=name + ":2", must_mention=(mention,), what="plan --history " + name)
+
+
 INPUT_HARDENING_CASES = {
+    "input_dose_history_hostile": case_input_dose_history_hostile,
     "input_json_number_out_of_range": case_input_json_number_out_of_range,
     "input_json_deep_nesting": case_input_json_deep_nesting,
     "input_cycle_beyond_int": case_input_cycle_beyond_int,
