@@ -150,7 +150,15 @@ std::string parse_json_checked(std::string_view text, nlohmann::json& out) {
     return quote_value(locator.where.empty() ? "(top level)" : locator.where) +
            " is a number beyond the range of a double (about 1.8e308)";
   } catch (const json::parse_error& e) {
-    return std::string("not valid JSON (") + e.what() + ")";
+    // The path where the parse stopped, and the parser's message without its "last read" part
+    // (it can hold the raw bytes of a long value).
+    PathLocator locator;
+    const std::string_view body = without_bom(text);
+    json::sax_parse(body.begin(), body.end(), &locator);
+    std::string what = e.what();
+    what = what.substr(0, what.find("; last read:"));
+    return "not valid JSON" + (locator.where.empty() ? std::string() : " at " + quote_value(locator.where)) +
+           " (" + quote_value(what) + ")";
   }
   std::string problem;
   if (find_bad_value(out, "", problem)) return problem.empty() ? "a bad value" : problem;

@@ -2003,6 +2003,9 @@ def case_input_nul_and_invalid_utf8(ctx):
             tp["vois"]["liv\u0000er"] = tp["vois"].pop("liver")
     p = ctx.write("nul_voi.json", case_text(ctx, nul_voi))
     hostile(ctx, "nul_voi.json", ["run", p], must_mention=("NUL",))
+    raw = case_text(ctx).encode().replace(b'"SNMMI-Patient_004"', b'"SNMMI-\xff\xfe004"', 1)
+    p = write_bytes(ctx, "bad_utf8_id.json", raw)
+    hostile(ctx, "bad_utf8_id.json", ["run", p], must_mention=("patient.id", "UTF-8"))
     args = ["--activity-MBq", 7000, "--phantom", EXAMPLE_PHANTOM]
     t = write_bytes(ctx, "bad_utf8.csv", b"voi,time_h,activity_MBq\nliv\xff\xfeer,4,300\nliver,24,250\nliver,96,150\n")
     hostile(ctx, "bad_utf8.csv", ["run", "--tac", t] + args, must_mention=("voi", "UTF-8"))
