@@ -1093,6 +1093,11 @@ QuantifiedCase quantify_case(const CaseFile& c, double lambda) {
               a /= rc;
             }
           }
+          // the activity derived from plausible inputs must be plausible too (a CF of 1e-9 is not)
+          if (!ACTIVITY_RANGE_MBQ.contains(a))
+            problems.push_back(c.path + ": " + m.path + ": the activity obtained from the " + m.kind + " is " +
+                               format_number(a) + " MBq; expected an activity " + ACTIVITY_RANGE_MBQ.text() +
+                               " (check the calibration factor, duration and value)");
         } catch (const InputError& e) {
           problems.push_back(e.what());
         }

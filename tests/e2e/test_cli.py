@@ -2107,6 +2107,9 @@ def case_input_implausible_values(ctx):
             ("counts_1e170.json", tp + ["vois", "liver", "counts"], 1e170, "cycles[0].timepoints[1].vois.liver.counts")):
         p = ctx.write(name, case_text(ctx, setter(path, value)))
         hostile(ctx, name, ["run", p], must_mention=(field,))
+    # a calibration factor of 1e-9 cps/MBq turns plausible counts into 1e15 MBq: the derived activity is checked too
+    p = ctx.write("cf_tiny.json", case_text(ctx, setter(["protocols", EXAMPLE_PROTOCOL, "cf_cps_per_MBq"], 1e-9)))
+    hostile(ctx, "cf_tiny.json", ["run", p], must_mention=("cycles[0].timepoints[0].vois.liver",))
     table = ctx.write("sv_huge.csv", user_svalue_text(override={("liver", "liver"): "1.6e304"}))
     tac = ctx.write("tac.csv", USER_SV_TAC)
     hostile(ctx, "sv_huge.csv", ["run", "--tac", tac, "--activity-MBq", 7000, "--svalues", table],
