@@ -14,6 +14,7 @@
 #include "lutdose/csv.h"
 #include "lutdose/error.h"
 #include "lutdose/input_file.h"
+#include "lutdose/output_dir.h"  // sha256_hex
 #include "lutdose/models/exponential.h"
 #include "lutdose/svalues.h"
 

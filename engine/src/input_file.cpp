@@ -1,7 +1,6 @@
 #include "lutdose/input_file.h"
 
 #include <filesystem>
-#include <openssl/evp.h>
 
 #include "lutdose/error.h"
 #include "lutdose/models/format.h"
@@ -89,17 +88,6 @@ std::string join_problems(const std::vector<std::string>& problems) {
     all += "\n... and " + std::to_string(problems.size() - shown) + " more problems (only the first " +
            std::to_string(MAX_PROBLEMS_LISTED) + " are listed)";
   return all;
-}
-
-std::string sha256_hex(const std::string& bytes) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-  if (EVP_Digest(bytes.data(), bytes.size(), digest, &n, EVP_sha256(), nullptr) != 1)
-    throw std::runtime_error("SHA-256 of an input failed (OpenSSL EVP_Digest)");
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  for (unsigned int i = 0; i < n; ++i) out += {hex[digest[i] >> 4], hex[digest[i] & 15]};
-  return out;
 }
 
 }  // namespace lutdose

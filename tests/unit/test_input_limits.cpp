@@ -64,10 +64,6 @@ TEST_CASE("parse_csv: BOM skipped, invalid UTF-8 and NUL named by line and colum
   CHECK_THROWS_WITH_AS(parse_csv("# \xC3\x28\nvoi,time_h\n", "t.csv"), doctest::Contains("t.csv:1"), InputError);
 }
 
-TEST_CASE("sha256_hex: the FIPS 180-2 test vector") {
-  CHECK(sha256_hex("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-}
-
 TEST_CASE("check_results_finite: a non-finite TIA, dose or BED names the input and the target") {
   RunResult r;
   r.options.tac_path = "case.json";

@@ -46,9 +46,6 @@ std::string name_problem(const std::string& name);
 //! "... and K more problems".
 std::string join_problems(const std::vector<std::string>& problems);
 
-//! Lower-case hexadecimal SHA-256 of `bytes` (OpenSSL), stored with the inputs in results.h5.
-std::string sha256_hex(const std::string& bytes);
-
 //! Physical plausibility ranges of inputs (docs/case-file.md "Plausibility ranges"): values outside
 //! are input errors, as no measurement of 177Lu dosimetry produces them.
 struct PlausibleRange {
