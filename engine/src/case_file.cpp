@@ -421,8 +421,7 @@ void read_fit_options(Validator& v, const json& j, const std::string& path, FitO
   }
 }
 
-void read_dose_options(Validator& v, const json& j, const std::string& path, DoseOptions& o,
-                       const std::string& case_dir) {
+void read_dose_options(Validator& v, const json& j, const std::string& path, DoseOptions& o) {
   if (!v.is_object(j, path)) return;
   v.keys(j, path, {"tumour_method", "sphere_composition", "organ_density_g_per_mL", "mass_scaling",
                    "cross_scaling", "svalues", "marrow"});
@@ -441,7 +440,6 @@ void read_dose_options(Validator& v, const json& j, const std::string& path, Dos
   o.cross_scaling = parse_cross_scaling(v.choice(j, path, "cross_scaling", {"none", "body-mass"}, "none"));
   const std::string table = v.string(j, path, "svalues", false);
   o.svalue_table = table;  // resolved against the case file's folder by the caller
-  (void)case_dir;
   if (j.contains("marrow") && v.is_object(j["marrow"], path + ".marrow")) {
     const json& m = j["marrow"];
     const std::string mp = path + ".marrow";
@@ -644,9 +642,10 @@ CaseCycle read_cycle(Validator& v, TimeReader& clock, const json& j, const std::
       else
         v.problem(bp + ".hematocrit", "'" + b["hematocrit"].dump() + "'", "a fraction in (0, 1)");
     }
-    if (b.contains("samples") && b["samples"].is_array() &&
-        !v.count(b["samples"], bp + ".samples", MAX_POINTS_PER_TAC, "samples")) {
-    } else if (!b.contains("samples") || !b["samples"].is_array() || b["samples"].empty()) {
+    const bool samples_array = b.contains("samples") && b["samples"].is_array();
+    if (samples_array && !v.count(b["samples"], bp + ".samples", MAX_POINTS_PER_TAC, "samples")) {
+      // beyond the limit: reported by count()
+    } else if (!samples_array || b["samples"].empty()) {
       v.problem(bp + ".samples", b.contains("samples") ? "'" + b["samples"].dump() + "'" : "missing",
                 "a non-empty array of {\"time\" or \"time_h\", \"concentration_MBq_per_mL\"}");
     } else {
@@ -910,7 +909,7 @@ CaseFile load_case_file(const std::string& path, bool allow_external_files) {
       reference("fit.model", c.compartment_model);
   }
   if (j.contains("dose")) {
-    read_dose_options(v, j["dose"], "dose", c.dose, "");
+    read_dose_options(v, j["dose"], "dose", c.dose);
     reference("dose.svalues", c.dose.svalue_table);
   }
   c.dose.body_mass_g = c.body_mass_g;
@@ -977,8 +976,10 @@ CaseFile load_case_file(const std::string& path, bool allow_external_files) {
     }
   }
   TimeReader clock(read_time_zone(v, j));
-  if (j.contains("cycles") && j["cycles"].is_array() && !v.count(j["cycles"], "cycles", MAX_CYCLES, "cycles")) {
-  } else if (!j.contains("cycles") || !j["cycles"].is_array() || j["cycles"].empty()) {
+  const bool cycles_array = j.contains("cycles") && j["cycles"].is_array();
+  if (cycles_array && !v.count(j["cycles"], "cycles", MAX_CYCLES, "cycles")) {
+    // beyond the limit: reported by count()
+  } else if (!cycles_array || j["cycles"].empty()) {
     v.problem("cycles", j.contains("cycles") ? "'" + j["cycles"].dump().substr(0, 40) + "'" : "missing",
               "a non-empty array of cycles");
   } else {

@@ -2205,6 +2205,24 @@ def case_input_dates(ctx):
         hostile(ctx, name, ["run", p], must_mention=(mention,))
 
 
+def case_input_limit_vois_and_cycles(ctx):
+    # 501 VOIs in one cycle of a TAC table, 101 cycles in a case file: exit 2 naming the limit.
+    rows = ["voi,time_h,activity_MBq"] + ["v%d,4,1" % i for i in range(501)]
+    t = ctx.write("vois_501.csv", "\n".join(rows) + "\n")
+    hostile(ctx, "vois_501.csv", ["run", "--tac", t, "--activity-MBq", 7000, "--phantom", EXAMPLE_PHANTOM],
+            must_mention=("500 VOIs",))
+
+    def many_cycles(c):
+        base = c["cycles"][0]
+        c["cycles"] = []
+        for i in range(101):
+            cy = json.loads(json.dumps(base))
+            cy["cycle"] = i + 1
+            c["cycles"].append(cy)
+    p = ctx.write("cycles_101.json", case_text(ctx, many_cycles))
+    hostile(ctx, "cycles_101.json", ["run", p], must_mention=("cycles",), words=("100",))
+
+
 def case_input_dose_history_hostile(ctx):
     # The plan's dose-history table: an implausible activity, a control character in a target name,
     # a cycle number beyond the limit: exit 2 naming the file, line and column.
@@ -2218,6 +2236,7 @@ def case_input_dose_history_hostile(ctx):
 
 
 INPUT_HARDENING_CASES = {
+    "input_limit_vois_and_cycles": case_input_limit_vois_and_cycles,
     "input_dose_history_hostile": case_input_dose_history_hostile,
     "input_json_number_out_of_range": case_input_json_number_out_of_range,
     "input_json_deep_nesting": case_input_json_deep_nesting,
