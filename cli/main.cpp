@@ -253,7 +253,7 @@ int main(int argc, char** argv) {
   int plan_cycles = 0;
   double plan_a_min = NAN, plan_a_max = NAN, plan_a_std = NAN, plan_safety = NAN, plan_cv = NAN;
   std::vector<std::string> plan_limits;
-  bool plan_text = false;
+  bool plan_text = false, plan_allow_incomplete = false;
   auto* plan = app.add_subcommand(
       "plan",
       "Next-cycle prescription (docs/plan.md): from a case file (its cycles are run first) or a "
@@ -262,7 +262,7 @@ int main(int argc, char** argv) {
       "design.md §4.5) or, with --text, a summary with the reasoning.");
   plan->add_option("case", plan_case, "Case file (its \"plan\" block gives the options)");
   plan->add_option("--history", plan_history,
-                   "Dose history CSV: cycle, administered_MBq, target, dose_Gy; optional bed_Gy, g, t_eff_h");
+                   "Dose history CSV: cycle, administered_MBq, target, dose_Gy; optional bed_Gy, g, t_eff_h, incomplete");
   plan->add_option("--strategy", plan_strategy, "equal-split (default), fixed-until-limit or max-bed");
   plan->add_option("--prediction", plan_prediction, "previous (default), mean or bayes");
   plan->add_option("--planned-cycles", plan_cycles, "Total number of cycles planned (default 4)");
@@ -279,6 +279,9 @@ int main(int argc, char** argv) {
                    "Write the JSON to this file (new, or an earlier plan: replaced in one step) instead of "
                    "standard output");
   plan->add_flag("--text", plan_text, "Print a readable summary with the reasoning instead of JSON");
+  plan->add_flag("--allow-incomplete", plan_allow_incomplete,
+                 "Apply limits to doses known to be incomplete (no whole_body VOI, no marrow self-dose) instead "
+                 "of giving no prescription; the result is marked incomplete, without P(exceed) for those targets");
   plan->add_option("--data-dir", plan_data_dir, "Reference data directory");
   plan->add_flag("--allow-external-files", allow_external,
                  "Let the case file name files outside its folder (absolute paths, '..', links)");
@@ -411,14 +414,25 @@ int main(int argc, char** argv) {
       set("--safety-k", plan_safety, o.safety_k);
       set("--prediction-cv", plan_cv, o.prediction_cv);
       for (const auto& l : plan_limits) o.limits.push_back(lutdose::parse_limit(l));
+      if (plan_allow_incomplete) o.allow_incomplete = true;
       const auto result = lutdose::plan_next_cycle(history, o);
       const std::string json_text = lutdose::to_json(result).dump(2) + "\n";
       if (plan_text) {
         std::cout << "next cycle " << result.next_cycle << ": "
                   << (result.stop ? std::string("STOP, no further cycle")
-                                  : lutdose::format_number(std::round(result.activity_MBq)) + " MBq")
+                    : std::isnan(result.activity_MBq)
+                        ? std::string("no prescription (a limit cannot be evaluated: incomplete dose)")
+                        : lutdose::format_number(std::round(result.activity_MBq)) + " MBq" +
+                              (result.incomplete ? " (INCOMPLETE doses, see below)" : ""))
                   << "\n";
-        if (!result.binding.target.empty())
+        if (result.binding.quantity == "incomplete_dose")
+        {
+          std::string names;
+          for (const auto& t : result.targets)
+            if (!t.incomplete.empty()) names += (names.empty() ? "" : ", ") + t.name;
+          std::cout << "not evaluable: the limits on " << names << " (incomplete doses, see below)\n";
+        }
+        else if (!result.binding.target.empty())
           std::cout << "bound by " << result.binding.target << ": " << result.binding.quantity << " limit "
                     << lutdose::format_number(result.binding.limit) << " Gy\n";
         else if (!result.binding.quantity.empty())

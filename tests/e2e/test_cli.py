@@ -2256,6 +2256,44 @@ INPUT_HARDENING_CASES = {
 
 # ----------------------------------------------------------------------------- driver
 
+def case_plan_refuses_incomplete_marrow(ctx):
+    # Issue 11 finding 7: the two-cycle example without its whole-body VOI and marrow method. The marrow dose is then
+    # the organs' cross-dose only (no self-dose, no remainder of body) and allowed 864 055 MBq with P(exceed) = 0 %.
+    # Now the plan gives no activity (null), names the limits that cannot be evaluated, why, and the input that would
+    # make them possible; --allow-incomplete proceeds, marks the result and reports no P(exceed) for those targets.
+    case = synthetic_case(ctx)
+    for cy in case["cycles"]:
+        for tp in cy["timepoints"]:
+            tp["vois"].pop("whole_body", None)
+    case["dose"].pop("marrow", None)
+    path = ctx.write("case.json", json.dumps(case))
+    res, doc = run_plan(ctx, (path, "--a-max-MBq", "1000000000"), "plan CASE without whole_body and marrow method")
+    if doc.get("activity_MBq") is not None or doc.get("incomplete") is not True:
+        fail("expected activity_MBq null and incomplete true, got %r, %r"
+             % (doc.get("activity_MBq"), doc.get("incomplete")), res)
+    text = " ".join(doc.get("reasoning", []))
+    for word in ("cannot be evaluated", "whole_body", "blood", "L2-L4", "--allow-incomplete"):
+        if word not in text:
+            fail("expected the reasoning to mention %r" % word, res)
+    if "864055" in text:
+        fail("expected no activity from the incomplete marrow dose in the reasoning", res)
+    for t in doc.get("targets", []):
+        if t.get("p_exceed_dose") is not None or t.get("p_exceed_bed") is not None:
+            fail("expected no P(exceed) for %s (its dose is incomplete)" % t.get("name"), res)
+    res2, doc2 = run_plan(ctx, (path, "--a-max-MBq", "1000000000", "--allow-incomplete"), "plan --allow-incomplete")
+    a = plan_number(doc2, "activity_MBq", res2, "plan --allow-incomplete")
+    if doc2.get("incomplete") is not True or not a > 0:
+        fail("expected an activity > 0 and incomplete true, got %r, %r" % (a, doc2.get("incomplete")), res2)
+    marrow = plan_target(doc2, "Red Marrow", res2)
+    if not marrow.get("incomplete") or marrow.get("p_exceed_dose") is not None:
+        fail("expected Red Marrow marked incomplete with p_exceed_dose null, got %r, %r"
+             % (marrow.get("incomplete"), marrow.get("p_exceed_dose")), res2)
+    rt = ctx.run("plan", path, "--text")
+    expect_exit(rt, 0, "plan CASE --text")
+    if "no prescription" not in rt.stdout.splitlines()[0]:
+        fail("expected the first --text line to say 'no prescription'", rt)
+
+
 CASES = {
     "compartment_model_run": case_compartment_model_run,
     "compartment_model_bad": case_compartment_model_bad,
@@ -2335,6 +2373,7 @@ CASES = {
     "cycles_out_of_order": case_cycles_out_of_order,
     "cycles_overlapping": case_cycles_overlapping,
     "plan_bad_option": case_plan_bad_option,
+    "plan_refuses_incomplete_marrow": case_plan_refuses_incomplete_marrow,
 }
 CASES.update(INPUT_HARDENING_CASES)
 
