@@ -10,6 +10,7 @@
 
 #include "lutdose/data_dir.h"
 #include "lutdose/case_file.h"
+#include "lutdose/input_file.h"
 #include "lutdose/error.h"
 #include "lutdose/hdf5_results.h"
 #include "lutdose/models/exponential.h"
@@ -222,6 +223,9 @@ int main(int argc, char** argv) {
                   "overrides the case's uncertainty.monte_carlo_samples");
   run->add_option("--mc-seed", mc_seed, "Seed of the Monte Carlo (default 20261124, or the case's)");
   run->add_flag("--quiet", quiet, "Do not print the table");
+  bool allow_external = false;  // files named in a case file outside its folder (docs/case-file.md)
+  run->add_flag("--allow-external-files", allow_external,
+                "Let the case file name files outside its folder (absolute paths, '..', links)");
   run->footer(
       "VOI names: kidney_left, kidney_right, kidneys, liver, spleen (every phantom); red_marrow, "
       "whole_body, lungs, pancreas, salivary_glands, thyroid (icrp89-*); tumour_*, tumor_*, lesion_* "
@@ -279,6 +283,8 @@ int main(int argc, char** argv) {
                  "Apply limits to doses known to be incomplete (no whole_body VOI, no marrow self-dose) instead "
                  "of giving no prescription; the result is marked incomplete, without P(exceed) for those targets");
   plan->add_option("--data-dir", plan_data_dir, "Reference data directory");
+  plan->add_flag("--allow-external-files", allow_external,
+                 "Let the case file name files outside its folder (absolute paths, '..', links)");
   plan->footer("Examples: lutdose plan examples/synthetic-two-cycles/case.json --text\n"
                "          lutdose plan --history doses.csv --strategy fixed-until-limit");
 
@@ -325,9 +331,10 @@ int main(int argc, char** argv) {
             lutdose::throw_input_error("command line", opt, "given with a case file",
                                        "the option in the case file (its \"fit\", \"dose\" or "
                                        "cycle blocks), not on the command line");
-        const auto c = lutdose::load_case_file(case_path);
+        const auto c = lutdose::load_case_file(case_path, allow_external);
         result = lutdose::run_case(c, lutdose::find_data_dir(run_args.data_dir), mc_samples, mc_seed);
-        inputs.emplace_back("case_json", c.text);
+        inputs.emplace_back("case_json", c.text);  // exactly the bytes analysed
+        inputs.emplace_back("case_json_sha256", c.sha256);
       } else {
         if (run_args.tac.empty())
           throw lutdose::InputError("command line: no input; expected a case file (lutdose run CASE.json "
@@ -353,12 +360,11 @@ int main(int argc, char** argv) {
         o.dose = d;
         if (mc_samples > 0) o.mc_samples = mc_samples;
         if (mc_seed > 0) o.mc_seed = mc_seed;
-        const auto series = lutdose::read_tac_table(run_args.tac);
+        std::string tac_bytes;  // read once: exactly the bytes analysed are stored
+        const auto series = lutdose::read_tac_table(run_args.tac, &tac_bytes);
         result = lutdose::run_tac_table(series, o);
-        std::ifstream in(run_args.tac);
-        std::stringstream text;
-        text << in.rdbuf();
-        inputs.emplace_back("tac_csv", text.str());
+        inputs.emplace_back("tac_csv_sha256", lutdose::sha256_hex(tac_bytes));
+        inputs.emplace_back("tac_csv", std::move(tac_bytes));
       }
       const auto doc = lutdose::to_json(result, true);
       lutdose::write_output_files(out_dir,
@@ -382,7 +388,7 @@ int main(int argc, char** argv) {
         return t;
       };
       if (!plan_case.empty()) {
-        const auto c = lutdose::load_case_file(plan_case);
+        const auto c = lutdose::load_case_file(plan_case, allow_external);
         const auto run_result = lutdose::run_case(c, dir, 0, 0);
         history = lutdose::history_from_run(run_result)[c.patient_id];
         o = lutdose::plan_options_from_case(c.plan, dir, targets_of(history), c.tissue_overrides, plan_case);

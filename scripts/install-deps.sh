@@ -14,6 +14,7 @@ packages=(
   doctest-dev                   # unit tests
   nlohmann-json3-dev            # JSON in and out
   libcli11-dev                  # command-line parsing
+  libhowardhinnant-date-dev tzdata  # calendar dates, IANA time zones (uses the system tz database)
   libbenchmark-dev              # Google Benchmark
   python3                       # end-to-end test driver
   python3-h5py                  # end-to-end checks of results.h5 from Python

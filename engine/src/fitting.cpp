@@ -144,8 +144,8 @@ struct Projection {
       Eigen::ColPivHouseholderQR<MatrixXd> qr(r.phi_w);
       r.a = qr.solve(sy);
       if (need_projector) {
-        const MatrixXd q = qr.householderQ();
-        r.q1 = q.leftCols(qr.rank());
+        // thin Q (n x rank): the full Q would be n x n, memory quadratic in the points
+        r.q1 = qr.householderQ() * MatrixXd::Identity(r.phi_w.rows(), qr.rank());
       }
     }
     return r;

@@ -9,6 +9,8 @@
 #include <random>
 
 #include "lutdose/error.h"
+#include "lutdose/input_file.h"
+#include "lutdose/result_checks.h"
 #include "json_number.h"
 #include "lutdose/stp.h"
 #include "lutdose/models/compartment.h"
@@ -513,9 +515,12 @@ void fit_compartment_model(const RunOptions& options, double lambda_p, RunResult
 std::string find_compartment_model(const std::string& name, const std::string& data_dir) {
   namespace fs = std::filesystem;
   std::error_code ec;
-  for (const std::string& c : {name, data_dir + "/models/" + name + ".json",
-                               data_dir + "/../models/files/" + name + ".json"})
-    if (fs::is_regular_file(c, ec)) return c;
+  // A value with '/' or ".json" is a file; a bare name only a shipped model (never the current folder).
+  const bool file = name.find('/') != std::string::npos || name.find(".json") != std::string::npos;
+  if (file && fs::is_regular_file(name, ec)) return name;
+  if (!file)
+    for (const std::string& c : {data_dir + "/models/" + name + ".json", data_dir + "/../models/files/" + name + ".json"})
+      if (fs::is_regular_file(c, ec)) return c;
   throw_input_error("--model", "the compartment model", name,
                     "a model file, or a shipped model: blood_organ_linear, prrt_multiorgan_linear, "
                     "receptor_pbpk_template");
@@ -717,6 +722,7 @@ RunResult run_tac_table(const std::vector<TacSeries>& series, const RunOptions& 
     }
     result.cumulative[patient] = sums;
   }
+  check_results_finite(result);  // nothing non-finite reaches the writers
   return result;
 }
 
@@ -852,8 +858,11 @@ PlanOptions plan_options_from_case(const nlohmann::json& b, const std::string& d
   if (b.contains("strategy")) o.strategy = parse_strategy(text("strategy"));
   if (b.contains("prediction")) o.prediction = parse_prediction(text("prediction"));
   if (b.contains("planned_cycles")) {
-    if (!b["planned_cycles"].is_number_integer() || b["planned_cycles"].get<long long>() < 1)
-      throw_input_error(where, "plan.planned_cycles", b["planned_cycles"].dump(), "a whole number >= 1");
+    if (!b["planned_cycles"].is_number_integer() || b["planned_cycles"].get<long long>() < 1 ||
+        b["planned_cycles"].get<long long>() > static_cast<long long>(MAX_CYCLES) ||
+        (b["planned_cycles"].is_number_unsigned() && b["planned_cycles"].get<unsigned long long>() > MAX_CYCLES))
+      throw_input_error(where, "plan.planned_cycles", b["planned_cycles"].dump(),
+                        "a whole number from 1 to " + std::to_string(MAX_CYCLES));
     o.planned_cycles = static_cast<int>(b["planned_cycles"].get<long long>());
   }
   number("a_min_MBq", o.a_min_MBq, 0);

@@ -7,6 +7,7 @@
 
 #include "lutdose/csv.h"
 #include "lutdose/error.h"
+#include "lutdose/input_file.h"
 #include "json_number.h"
 
 using nlohmann::ordered_json;
@@ -333,8 +334,8 @@ double p_exceed_bed(double remaining_bed_Gy, double d, double u, double a_GBq, d
 //! A strictly parsed whole number >= 1.
 int parse_cycle(const std::string& text, const std::string& where) {
   double x;
-  if (!parse_double(text, x) || !(x >= 1 && x <= 1e6) || x != std::floor(x))
-    throw_input_error(where, "cycle", text, "a whole number >= 1");
+  if (!parse_double(text, x) || !(x >= 1 && x <= static_cast<double>(MAX_CYCLE_NUMBER)) || x != std::floor(x))
+    throw_input_error(where, "cycle", text, "a whole number from 1 to " + std::to_string(MAX_CYCLE_NUMBER));
   return static_cast<int>(x);
 }
 
@@ -743,8 +744,11 @@ std::vector<TargetHistory> read_dose_history(const std::string& csv_path) {
     rec.cycle = parse_cycle(cell(cc), where);
     rec.administered_MBq =
         parse_number(cell(ca), where, "administered_MBq", 0, false, "a finite activity > 0 MBq");
+    if (!ACTIVITY_RANGE_MBQ.contains(rec.administered_MBq))
+      throw_input_error(where, "administered_MBq", cell(ca), "an activity " + ACTIVITY_RANGE_MBQ.text());
     const std::string target = cell(ct);
-    if (target.empty()) throw_input_error(where, "target", "", "a target name");
+    if (const std::string p = name_problem(target); !p.empty())
+      throw_input_error(where, "target", target, "a target name (this one is " + p + ")");
     rec.dose_Gy = parse_number(cell(cd), where, "dose_Gy", 0, true, "a finite dose >= 0 Gy");
     if (cb >= 0 && !cell(cb).empty())
       rec.bed_Gy = parse_number(cell(cb), where, "bed_Gy", rec.dose_Gy, true,
@@ -766,6 +770,8 @@ std::vector<TargetHistory> read_dose_history(const std::string& csv_path) {
       throw_input_error(where, "administered_MBq", cell(ca),
                         "the activity of cycle " + cell(cc) + " on line " + std::to_string(a->second.second) +
                             " (" + format_number(a->second.first) + " MBq): one administered activity per cycle");
+    if (admin.size() > MAX_CYCLES)
+      throw_input_error(where, "cycle", cell(cc), "at most " + std::to_string(MAX_CYCLES) + " cycles (the limit)");
     auto it = index.find(target);
     if (it == index.end()) {
       it = index.emplace(target, out.size()).first;
