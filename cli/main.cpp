@@ -453,8 +453,10 @@ int main(int argc, char** argv) {
                       << ": uncertainty incomplete (unknown for " << d["uncertainty_missing_inputs"].dump() << ")\n";
       }
       if (plan->count("--out")) {
-        // An earlier plan (a JSON object with the plan's stable fields) may be replaced, nothing else.
-        lutdose::write_file_atomically(plan_out, json_text, [](const std::string& content) {
+        // An earlier plan may be replaced only if its bytes match the checksum lutdose recorded
+        // in it (unedited), and it is a plan; nothing else.
+        lutdose::write_file_atomically(plan_out, lutdose::with_own_checksum(json_text), [](const std::string& content) {
+          if (!lutdose::has_own_checksum(content)) return false;
           const auto j = nlohmann::json::parse(content, nullptr, false);
           return j.is_object() && j.contains("next_cycle") && j.contains("activity_MBq") && j.contains("targets");
         });

@@ -581,7 +581,9 @@ Fd make_temporary_file(int parentfd, const std::string& parent_shown, std::strin
 }
 
 //! Renames the temporary `temp` to `loc`; a file that appeared there meanwhile is checked again
-//! rather than overwritten unseen.
+//! rather than overwritten unseen. A replaced file is swapped out (RENAME_EXCHANGE), locked and
+//! checked again under `temp`: if it is no longer an earlier output (someone put another file at
+//! `loc` since the check), it is swapped back untouched and the run fails; else it is removed.
 void rename_over(int parentfd, const std::string& temp, const Location& loc, bool exists,
                  const std::function<bool(const std::string&)>& is_previous_output) {
   if (!exists) {
@@ -589,8 +591,20 @@ void rename_over(int parentfd, const std::string& temp, const Location& loc, boo
     if (errno != EEXIST) fail("cannot write " + in_quotes(loc.shown), errno);
     check_file_replaceable(parentfd, loc, is_previous_output);
   }
-  if (::renameat(parentfd, temp.c_str(), parentfd, loc.name.c_str()) != 0)
+  if (::renameat2(parentfd, temp.c_str(), parentfd, loc.name.c_str(), RENAME_EXCHANGE) != 0)
     fail("cannot write " + in_quotes(loc.shown), errno);
+  Fd old(::openat(parentfd, temp.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+  std::string text;
+  const bool earlier = old.valid() && lock_and_verify(parentfd, temp, old.get()) &&
+                       read_regular(parentfd, temp, kMaxPreviousFileBytes, text) && is_previous_output(text);
+  if (!earlier) {
+    if (::renameat2(parentfd, temp.c_str(), parentfd, loc.name.c_str(), RENAME_EXCHANGE) != 0)
+      fail("cannot put back what was at " + in_quotes(loc.shown) + " (now at " + in_quotes(temp) + ")", errno);
+    throw InputError("output file " + in_quotes(loc.shown) +
+                     " was replaced by something else while lutdose wrote it; it is left as it is and the "
+                     "new file is not written (run again)");
+  }
+  if (::unlinkat(parentfd, temp.c_str(), 0) != 0) fail("cannot remove the earlier " + in_quotes(loc.shown), errno);
 }
 
 }  // namespace
@@ -615,6 +629,31 @@ void write_file_atomically(const std::string& path, const std::string& bytes,
     throw;
   }
   sync_directory(parent.get(), loc.parent);
+}
+
+namespace {
+//! The member with_own_checksum appends (then 64 hex digits and kChecksumEnd).
+constexpr const char* kChecksumMember = ",\n  \"lutdose_sha256\": \"";
+constexpr const char* kChecksumEnd = "\"\n}\n";
+}  // namespace
+
+std::string with_own_checksum(const std::string& json_object_text) {
+  const size_t close = json_object_text.find_last_not_of(" \t\r\n");
+  if (close == std::string::npos || json_object_text[close] != '}')
+    throw std::logic_error("with_own_checksum: not a JSON object");
+  const size_t last = json_object_text.find_last_not_of(" \t\r\n", close - 1);
+  if (last == std::string::npos || json_object_text[last] == '{')
+    throw std::logic_error("with_own_checksum: an empty JSON object");
+  const std::string body = json_object_text.substr(0, last + 1);
+  return body + kChecksumMember + sha256_hex(body) + kChecksumEnd;
+}
+
+bool has_own_checksum(const std::string& text) {
+  const size_t member = std::strlen(kChecksumMember), end = std::strlen(kChecksumEnd), hex = 64;
+  if (text.size() <= member + hex + end) return false;
+  const size_t at = text.size() - (member + hex + end);
+  return text.compare(at, member, kChecksumMember) == 0 && text.compare(text.size() - end, end, kChecksumEnd) == 0 &&
+         text.compare(at + member, hex, sha256_hex(text.substr(0, at))) == 0;
 }
 
 }  // namespace lutdose
