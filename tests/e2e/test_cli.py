@@ -1913,6 +1913,42 @@ def case_compartment_model_bad(ctx):
 
 # ----------------------------------------------------------------------------- driver
 
+
+def case_info_licences_installed(ctx):
+    # `cmake --install` of the build into an empty prefix: the installed lutdose prints NOTICE exactly (as the
+    # build-tree one does), and LICENSE, NOTICE and the ICRP-07 notice are installed beside the data.
+    build = os.path.dirname(ctx.lutdose)
+    cmake = shutil.which("cmake")
+    if cmake is None:
+        fail("cmake is not on PATH (needed to install the build)")
+    prefix = ctx.path("prefix")
+    cp = subprocess.run([cmake, "--install", build, "--prefix", prefix], capture_output=True, text=True,
+                        timeout=TIMEOUT_S)
+    if cp.returncode != 0:
+        fail("cmake --install %s --prefix %s failed (%d):\n%s" % (build, prefix, cp.returncode, cp.stderr))
+    with open(os.path.join(ctx.source, "NOTICE"), encoding="utf-8") as f:
+        notice = f.read()
+    for needle in ("Apache License, Version 2.0", "ICRP", "not-for-profit", "LGPL-3.0", "PyTheranostics"):
+        if needle not in notice:
+            fail("expected NOTICE to name %r" % needle)
+    for binary in (ctx.lutdose, os.path.join(prefix, "bin", "lutdose")):
+        res = ctx.run("info", "licences", binary=binary)
+        expect_exit(res, 0, "%s info licences" % binary)
+        if res.stdout != notice:
+            fail("expected `info licences` to print the NOTICE file exactly", res)
+    share = os.path.join(prefix, "share", "lutdose")
+    for name, src in (("LICENSE", "LICENSE"), ("NOTICE", "NOTICE"),
+                      (os.path.join("decay", "LICENSE.ICRP-07.txt"), os.path.join("data", "decay", "LICENSE.ICRP-07.txt"))):
+        with open(os.path.join(ctx.source, src), "rb") as f:
+            want = f.read()
+        got_path = os.path.join(share, name)
+        if not os.path.isfile(got_path):
+            fail("expected %s to be installed, it is not" % got_path)
+        with open(got_path, "rb") as f:
+            if f.read() != want:
+                fail("expected the installed %s to equal the source's %s" % (got_path, src))
+
+
 CASES = {
     "compartment_model_run": case_compartment_model_run,
     "compartment_model_bad": case_compartment_model_bad,
@@ -1992,6 +2028,7 @@ CASES = {
     "cycles_out_of_order": case_cycles_out_of_order,
     "cycles_overlapping": case_cycles_overlapping,
     "plan_bad_option": case_plan_bad_option,
+    "info_licences_installed": case_info_licences_installed,
 }
 
 
