@@ -14,6 +14,7 @@
 #include "lutdose/hdf5_results.h"
 #include "lutdose/models/exponential.h"
 #include "lutdose/notice.h"
+#include "lutdose/output_dir.h"
 #include "lutdose/pipeline.h"
 #include "lutdose/planning.h"
 #include "lutdose/results.h"
@@ -190,7 +191,10 @@ int main(int argc, char** argv) {
   std::string phantom_help = "Phantom / S-value set:";
   for (const auto& [n, d] : lutdose::phantoms()) phantom_help += "\n  " + n + ": " + d;
   run->add_option("--phantom", phantom, phantom_help);
-  run->add_option("--out", out_dir, "Output directory (created; files replaced atomically)")->required();
+  run->add_option("--out", out_dir,
+                  "Output directory: new, empty, or holding an earlier lutdose result set, which is "
+                  "replaced as a whole in one step (docs/results.md)")
+      ->required();
   run->add_option("--tumour-method", tumour_method,
                   "Dose to tumour_*/lesion_* VOIs: sphere (sphere S-values) or local (electron "
                   "energy deposited locally)")
@@ -268,7 +272,9 @@ int main(int argc, char** argv) {
   plan->add_option("--limit", plan_limits,
                    "An extra limit TARGET:QUANTITY:VALUE, e.g. 'kidney*:bed_Gy:28' (adds to "
                    "data/radiobiology/limits.csv; the strictest applies)");
-  plan->add_option("--out", plan_out, "Write the JSON to this file (atomically) instead of standard output");
+  plan->add_option("--out", plan_out,
+                   "Write the JSON to this file (new, or an earlier plan: replaced in one step) instead of "
+                   "standard output");
   plan->add_flag("--text", plan_text, "Print a readable summary with the reasoning instead of JSON");
   plan->add_option("--data-dir", plan_data_dir, "Reference data directory");
   plan->footer("Examples: lutdose plan examples/synthetic-two-cycles/case.json --text\n"
@@ -302,6 +308,7 @@ int main(int argc, char** argv) {
 
   try {
     if (run->parsed()) {
+      lutdose::check_output_dir(out_dir);  // path problems before any work
       lutdose::RunResult result;
       std::vector<std::pair<std::string, std::string>> inputs;
       if (!case_path.empty()) {
@@ -355,15 +362,14 @@ int main(int argc, char** argv) {
         inputs.emplace_back("tac_csv", text.str());
       }
       const auto doc = lutdose::to_json(result, true);
-      lutdose::write_output_files(
-          out_dir, {lutdose::text_output("results.json", doc.dump(2) + "\n"),
-                    lutdose::text_output("results.csv", lutdose::to_csv(result)),
-                    {"results.h5", [&](const std::string& path) {
-                       lutdose::write_results_h5(path, doc, inputs);
-                     }}});
+      lutdose::write_output_files(out_dir,
+                                  {{"results.json", doc.dump(2) + "\n"},
+                                   {"results.csv", lutdose::to_csv(result)},
+                                   {"results.h5", lutdose::results_h5_image(doc, inputs)}},
+                                  result.version);
       if (!quiet) {
         lutdose::print_table(result, std::cout);
-        std::cout << "\nwritten: " << out_dir << "/results.json, results.csv, results.h5\n";
+        std::cout << "\nwritten: " << out_dir << "/results.json, results.csv, results.h5, manifest.json\n";
       }
     } else if (plan->parsed()) {
       const std::string dir = lutdose::find_data_dir(plan_data_dir);
@@ -418,14 +424,12 @@ int main(int argc, char** argv) {
                     << (result.binding.quantity.rfind("a_", 0) == 0 ? " MBq" : "") << "\n";
         for (const auto& line : result.reasoning) std::cout << "  - " << line << "\n";
       }
-      if (!plan_out.empty()) {
-        const std::string tmp = plan_out + ".tmp";
-        {
-          std::ofstream out(tmp);
-          out << json_text;
-          if (!out) throw std::runtime_error("cannot write " + tmp);
-        }
-        std::filesystem::rename(tmp, plan_out);
+      if (plan->count("--out")) {
+        // An earlier plan (a JSON object with the plan's stable fields) may be replaced, nothing else.
+        lutdose::write_file_atomically(plan_out, json_text, [](const std::string& content) {
+          const auto j = nlohmann::json::parse(content, nullptr, false);
+          return j.is_object() && j.contains("next_cycle") && j.contains("activity_MBq") && j.contains("targets");
+        });
       } else if (!plan_text) {
         std::cout << json_text;
       }
@@ -478,6 +482,9 @@ int main(int argc, char** argv) {
   } catch (const lutdose::InputError& e) {
     std::cerr << "lutdose: error: " << e.what() << "\n";
     return 2;
+  } catch (const lutdose::OutputError& e) {  // full disk, I/O error: earlier results are intact
+    std::cerr << "lutdose: error: " << e.what() << "\n";
+    return 1;
   } catch (const std::exception& e) {
     std::cerr << "lutdose: internal error: " << e.what() << "\n";
     return 1;

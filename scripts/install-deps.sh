@@ -11,6 +11,7 @@ packages=(
   libeigen3-dev                 # linear algebra and Levenberg-Marquardt (unsupported/NonLinearOptimization)
   libboost-dev                  # Boost headers (Odeint for compartment models)
   libhdf5-dev hdf5-tools        # HDF5 results (h5dump for checks)
+  libssl-dev                    # SHA-256 (OpenSSL libcrypto) of the result files in manifest.json
   doctest-dev                   # unit tests
   nlohmann-json3-dev            # JSON in and out
   libcli11-dev                  # command-line parsing

@@ -1,12 +1,16 @@
 // results.h5 writer: the HDF5 C API behind small RAII handles. Layout: docs/hdf5-layout.md.
 #include "lutdose/hdf5_results.h"
 
+#include <fcntl.h>
 #include <hdf5.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <limits>
 #include <optional>
 #include <set>
@@ -22,6 +26,12 @@ namespace lutdose {
 namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+//! Type-conversion buffer of every H5Dwrite. HDF5's default (1 MiB) is allocated afresh for every
+//! write that converts (each variable-length string), and that allocation dominated the writer's
+//! time; 64 KiB holds thousands of elements of any type written here.
+constexpr size_t kConversionBufferBytes = 64 * 1024;
+//! Growth step of the in-memory file image (core driver).
+constexpr size_t kImageIncrementBytes = 1024 * 1024;
 
 //! An HDF5 identifier closed by its close function (H5Fclose, H5Gclose, ...) when the handle
 //! goes out of scope, so nothing leaks when an exception unwinds the writer.
@@ -29,15 +39,19 @@ class Handle {
  public:
   using Closer = herr_t (*)(hid_t);
   Handle() = default;
-  Handle(hid_t id, Closer closer) : id_(id), closer_(closer) {}
+  //! `failures` (optional) counts closes that fail, so that a writer can report them at its end.
+  Handle(hid_t id, Closer closer, int* failures = nullptr) : id_(id), closer_(closer), failures_(failures) {}
   Handle(const Handle&) = delete;
   Handle& operator=(const Handle&) = delete;
-  Handle(Handle&& other) noexcept : id_(other.id_), closer_(other.closer_) { other.id_ = H5I_INVALID_HID; }
+  Handle(Handle&& other) noexcept : id_(other.id_), closer_(other.closer_), failures_(other.failures_) {
+    other.id_ = H5I_INVALID_HID;
+  }
   Handle& operator=(Handle&& other) noexcept {
     if (this != &other) {
       reset();
       id_ = other.id_;
       closer_ = other.closer_;
+      failures_ = other.failures_;
       other.id_ = H5I_INVALID_HID;
     }
     return *this;
@@ -49,6 +63,7 @@ class Handle {
   herr_t reset() {
     herr_t rc = 0;
     if (id_ >= 0 && closer_ != nullptr) rc = closer_(id_);
+    if (rc < 0 && failures_ != nullptr) ++*failures_;
     id_ = H5I_INVALID_HID;
     return rc;
   }
@@ -56,6 +71,7 @@ class Handle {
  private:
   hid_t id_ = H5I_INVALID_HID;
   Closer closer_ = nullptr;
+  int* failures_ = nullptr;
 };
 
 //! Switches HDF5's automatic error printing off for the lifetime of the object and restores the
@@ -67,10 +83,12 @@ class QuietHdf5Errors {
       func_ = nullptr;
       data_ = nullptr;
     }
-    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+    if (H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr) < 0)
+      throw std::runtime_error("cannot write HDF5 results: H5Eset_auto2 failed");
   }
   QuietHdf5Errors(const QuietHdf5Errors&) = delete;
   QuietHdf5Errors& operator=(const QuietHdf5Errors&) = delete;
+  // Restoring cannot be reported from a destructor; a failure leaves printing off.
   ~QuietHdf5Errors() { H5Eset_auto2(H5E_DEFAULT, func_, data_); }
 
  private:
@@ -79,7 +97,8 @@ class QuietHdf5Errors {
 };
 
 //! The most specific entry of HDF5's error stack (e.g. "unable to open file: ... No such file
-//! or directory"), then clears the stack.
+//! or directory"), then clears the stack. Called while already failing: the walk's and the
+//! clear's own status only decide whether a detail is added.
 std::string hdf5_error_detail() {
   std::string detail;
   H5Ewalk2(
@@ -329,7 +348,8 @@ class Writer {
     if (rc < 0) fail(call, object);
   }
 
-  void write(const ordered_json& results, const std::vector<std::pair<std::string, std::string>>& inputs) {
+  //! The complete HDF5 file, as bytes.
+  std::string image(const ordered_json& results, const std::vector<std::pair<std::string, std::string>>& inputs) {
     if (!results.is_object()) reject("the results document is not a JSON object", "/");
     const auto version = results.find("lutdose_version");
     if (version == results.end() || !version->is_string())
@@ -340,95 +360,103 @@ class Writer {
                    "\", a name reserved for /" + reserved,
                "/");
 
-    Handle fapl(check(H5Pcreate(H5P_FILE_ACCESS), "H5Pcreate(H5P_FILE_ACCESS)", ""), H5Pclose);
-#if H5_VERSION_GE(1, 10, 7)
-    // Lock where the file system supports it; do not fail on file systems without locks.
-    check_status(H5Pset_file_locking(fapl.get(), 1, 1), "H5Pset_file_locking", "");
-#endif
+    make_property_lists();
+    Handle file = own(check(H5Fcreate(file_.c_str(), H5F_ACC_TRUNC, fcpl_.get(), fapl_.get()), "H5Fcreate", ""), H5Fclose);
+    {
+      Handle root = own(check(H5Gopen2(file.get(), "/", H5P_DEFAULT), "H5Gopen2", "/"), H5Gclose);
+      int_attribute(root.get(), "format_version", HDF5_FORMAT_VERSION, H5T_STD_I32LE, "/");
+      string_attribute(root.get(), "lutdose_version", version->get<std::string>(), "/");
+      write_members(root.get(), "/", results);
+
+      Handle group = create_group(root.get(), "inputs", "/inputs");
+      for (const auto& [name, text] : inputs) {
+        if (name.empty()) reject("an input has an empty name", "/inputs");
+        const std::string path = child_path("/inputs", escape_name(name));
+        // Verbatim bytes; tagged UTF-8 when they are (h5py then decodes them), else ASCII
+        // ("bytes of unknown encoding").
+        write_strings(group.get(), escape_name(name), path, {text}, false,
+                      valid_utf8(text) ? utf8_.get() : bytes_.get());
+      }
+      write_table(root.get(), table_rows(results));
+    }
+    // The remaining identifiers are closed before the file is flushed and its image taken.
+    for (Handle* h : {&scalar_, &utf8_, &bytes_, &lcpl_, &gcpl_, &dcpl_, &dxpl_, &fcpl_, &fapl_}) h->reset();
+    if (close_failures_ > 0) fail("closing an HDF5 object (H5Dclose, H5Gclose, H5Aclose, ...)", "");
+    check_status(H5Fflush(file.get(), H5F_SCOPE_GLOBAL), "H5Fflush", "");
+    const ssize_t size = H5Fget_file_image(file.get(), nullptr, 0);
+    if (size < 0) fail("H5Fget_file_image", "");
+    std::string data(static_cast<size_t>(size), '\0');
+    if (H5Fget_file_image(file.get(), data.data(), data.size()) != size) fail("H5Fget_file_image", "");
+    if (file.reset() < 0) fail("H5Fclose", "");
+    return data;
+  }
+
+ private:
+  void make_property_lists() {
+    // The file is built in memory (core driver, no backing store) and its image returned: a full
+    // disk or an I/O error then happens in the caller's checked POSIX write, never inside HDF5
+    // (1.10.8 crashes in its exit handler after a failed write).
+    fapl_ = own(check(H5Pcreate(H5P_FILE_ACCESS), "H5Pcreate(H5P_FILE_ACCESS)", ""), H5Pclose);
+    check_status(H5Pset_fapl_core(fapl_.get(), kImageIncrementBytes, 0), "H5Pset_fapl_core", "");
+    dxpl_ = own(check(H5Pcreate(H5P_DATASET_XFER), "H5Pcreate(H5P_DATASET_XFER)", ""), H5Pclose);
+    check_status(H5Pset_buffer(dxpl_.get(), kConversionBufferBytes, nullptr, nullptr), "H5Pset_buffer", "");
     // The file creation list is also the root group's: track link creation order so that
     // readers list members in JSON order.
-    Handle fcpl(check(H5Pcreate(H5P_FILE_CREATE), "H5Pcreate(H5P_FILE_CREATE)", ""), H5Pclose);
-    check_status(H5Pset_link_creation_order(fcpl.get(), H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED),
+    fcpl_ = own(check(H5Pcreate(H5P_FILE_CREATE), "H5Pcreate(H5P_FILE_CREATE)", ""), H5Pclose);
+    check_status(H5Pset_link_creation_order(fcpl_.get(), H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED),
                  "H5Pset_link_creation_order", "/");
-    gcpl_ = Handle(check(H5Pcreate(H5P_GROUP_CREATE), "H5Pcreate(H5P_GROUP_CREATE)", ""), H5Pclose);
+    gcpl_ = own(check(H5Pcreate(H5P_GROUP_CREATE), "H5Pcreate(H5P_GROUP_CREATE)", ""), H5Pclose);
     check_status(H5Pset_link_creation_order(gcpl_.get(), H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED),
                  "H5Pset_link_creation_order", "");
     // No object modification times: the same results give the same bytes (reproducible files).
     check_status(H5Pset_obj_track_times(gcpl_.get(), 0), "H5Pset_obj_track_times", "");
-    dcpl_ = Handle(check(H5Pcreate(H5P_DATASET_CREATE), "H5Pcreate(H5P_DATASET_CREATE)", ""), H5Pclose);
+    dcpl_ = own(check(H5Pcreate(H5P_DATASET_CREATE), "H5Pcreate(H5P_DATASET_CREATE)", ""), H5Pclose);
     check_status(H5Pset_obj_track_times(dcpl_.get(), 0), "H5Pset_obj_track_times", "");
-    lcpl_ = Handle(check(H5Pcreate(H5P_LINK_CREATE), "H5Pcreate(H5P_LINK_CREATE)", ""), H5Pclose);
+    lcpl_ = own(check(H5Pcreate(H5P_LINK_CREATE), "H5Pcreate(H5P_LINK_CREATE)", ""), H5Pclose);
     check_status(H5Pset_char_encoding(lcpl_.get(), H5T_CSET_UTF8), "H5Pset_char_encoding", "");
     utf8_ = string_type(H5T_CSET_UTF8);
     bytes_ = string_type(H5T_CSET_ASCII);
-    scalar_ = Handle(check(H5Screate(H5S_SCALAR), "H5Screate(H5S_SCALAR)", ""), H5Sclose);
+    scalar_ = own(check(H5Screate(H5S_SCALAR), "H5Screate(H5S_SCALAR)", ""), H5Sclose);
 
-    Handle file(H5Fcreate(file_.c_str(), H5F_ACC_TRUNC, fcpl.get(), fapl.get()), H5Fclose);
-    if (file.get() < 0) fail("H5Fcreate", "");
-    try {
-      {
-        Handle root(check(H5Gopen2(file.get(), "/", H5P_DEFAULT), "H5Gopen2", "/"), H5Gclose);
-        int_attribute(root.get(), "format_version", HDF5_FORMAT_VERSION, H5T_STD_I32LE, "/");
-        string_attribute(root.get(), "lutdose_version", version->get<std::string>(), "/");
-        write_members(root.get(), "/", results);
-
-        Handle group = create_group(root.get(), "inputs", "/inputs");
-        for (const auto& [name, text] : inputs) {
-          if (name.empty()) reject("an input has an empty name", "/inputs");
-          const std::string path = child_path("/inputs", escape_name(name));
-          // Verbatim bytes; tagged UTF-8 when they are (h5py then decodes them), else ASCII
-          // ("bytes of unknown encoding").
-          write_strings(group.get(), escape_name(name), path, {text}, false,
-                        valid_utf8(text) ? utf8_.get() : bytes_.get());
-        }
-        write_table(root.get(), table_rows(results));
-      }
-      // The remaining identifiers are closed before the file, whose close is checked (it flushes).
-      scalar_.reset();
-      utf8_.reset();
-      bytes_.reset();
-      lcpl_.reset();
-      gcpl_.reset();
-      if (file.reset() < 0) fail("H5Fclose", file_);
-    } catch (...) {
-      file.reset();
-      std::remove(file_.c_str());  // an incomplete results.h5 is worse than none
-      throw;
-    }
   }
 
- private:
   Handle string_type(H5T_cset_t cset) {
-    Handle t(check(H5Tcopy(H5T_C_S1), "H5Tcopy(H5T_C_S1)", ""), H5Tclose);
+    Handle t = own(check(H5Tcopy(H5T_C_S1), "H5Tcopy(H5T_C_S1)", ""), H5Tclose);
     check_status(H5Tset_size(t.get(), H5T_VARIABLE), "H5Tset_size(H5T_VARIABLE)", "");
     check_status(H5Tset_cset(t.get(), cset), "H5Tset_cset", "");
     return t;
   }
 
   Handle create_group(hid_t parent, const std::string& name, const std::string& path) {
-    return Handle(check(H5Gcreate2(parent, name.c_str(), lcpl_.get(), gcpl_.get(), H5P_DEFAULT), "H5Gcreate2", path),
+    return own(check(H5Gcreate2(parent, name.c_str(), lcpl_.get(), gcpl_.get(), H5P_DEFAULT), "H5Gcreate2", path),
                   H5Gclose);
   }
 
   Handle create_dataset(hid_t parent, const std::string& name, const std::string& path, hid_t file_type,
                         hid_t space) {
-    return Handle(check(H5Dcreate2(parent, name.c_str(), file_type, space, lcpl_.get(), dcpl_.get(), H5P_DEFAULT),
+    return own(check(H5Dcreate2(parent, name.c_str(), file_type, space, lcpl_.get(), dcpl_.get(), H5P_DEFAULT),
                         "H5Dcreate2", path),
                   H5Dclose);
   }
 
   Handle simple_space(const std::vector<hsize_t>& dims, const std::string& path) {
-    return Handle(check(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr), "H5Screate_simple", path),
+    return own(check(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr), "H5Screate_simple", path),
                   H5Sclose);
   }
 
+  size_t type_size(hid_t type, const std::string& path) const {
+    const size_t size = H5Tget_size(type);
+    if (size == 0) fail("H5Tget_size", path);
+    return size;
+  }
+
   void write_data(hid_t dataset, hid_t mem_type, const void* data, const std::string& path) {
-    check_status(H5Dwrite(dataset, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), "H5Dwrite", path);
+    check_status(H5Dwrite(dataset, mem_type, H5S_ALL, H5S_ALL, dxpl_.get(), data), "H5Dwrite", path);
   }
 
   void int_attribute(hid_t obj, const char* name, std::int64_t value, hid_t file_type, const std::string& path) {
     const std::string where = path + " @" + name;
-    Handle a(check(H5Acreate2(obj, name, file_type, scalar_.get(), H5P_DEFAULT, H5P_DEFAULT), "H5Acreate2", where),
+    Handle a = own(check(H5Acreate2(obj, name, file_type, scalar_.get(), H5P_DEFAULT, H5P_DEFAULT), "H5Acreate2", where),
              H5Aclose);
     check_status(H5Awrite(a.get(), H5T_NATIVE_INT64, &value), "H5Awrite", where);
   }
@@ -436,7 +464,7 @@ class Writer {
   void string_attribute(hid_t obj, const char* name, const std::string& value, const std::string& path) {
     const std::string where = path + " @" + name;
     if (value.find('\0') != std::string::npos) reject("a string contains a NUL character", where);
-    Handle a(check(H5Acreate2(obj, name, utf8_.get(), scalar_.get(), H5P_DEFAULT, H5P_DEFAULT), "H5Acreate2", where),
+    Handle a = own(check(H5Acreate2(obj, name, utf8_.get(), scalar_.get(), H5P_DEFAULT, H5P_DEFAULT), "H5Acreate2", where),
              H5Aclose);
     const char* p = value.c_str();
     check_status(H5Awrite(a.get(), utf8_.get(), &p), "H5Awrite", where);
@@ -607,30 +635,61 @@ class Writer {
     };
     // In memory: the struct's layout; in the file: the same fields packed, little-endian.
     size_t file_size = 0;
-    for (const auto& f : fields) file_size += H5Tget_size(f.file_type);
-    Handle mem(check(H5Tcreate(H5T_COMPOUND, sizeof(TableRecord)), "H5Tcreate(H5T_COMPOUND)", path), H5Tclose);
-    Handle file(check(H5Tcreate(H5T_COMPOUND, file_size), "H5Tcreate(H5T_COMPOUND)", path), H5Tclose);
+    for (const auto& f : fields) file_size += type_size(f.file_type, path);
+    Handle mem = own(check(H5Tcreate(H5T_COMPOUND, sizeof(TableRecord)), "H5Tcreate(H5T_COMPOUND)", path), H5Tclose);
+    Handle file = own(check(H5Tcreate(H5T_COMPOUND, file_size), "H5Tcreate(H5T_COMPOUND)", path), H5Tclose);
     size_t file_offset = 0;
     for (const auto& f : fields) {
       check_status(H5Tinsert(mem.get(), f.name, f.offset, f.mem_type), "H5Tinsert", path);
       check_status(H5Tinsert(file.get(), f.name, file_offset, f.file_type), "H5Tinsert", path);
-      file_offset += H5Tget_size(f.file_type);
+      file_offset += type_size(f.file_type, path);
     }
     Handle space = simple_space({records.size()}, path);
     Handle d = create_dataset(root, "table", path, file.get(), space.get());
     if (!records.empty()) write_data(d.get(), mem.get(), records.data(), path);
   }
 
+  //! A handle whose failing close is counted (and reported by image()).
+  Handle own(hid_t id, Handle::Closer closer) { return Handle(id, closer, &close_failures_); }
+
   std::string file_;
-  Handle gcpl_, dcpl_, lcpl_, utf8_, bytes_, scalar_;
+  int close_failures_ = 0;
+  Handle fapl_, fcpl_, gcpl_, dcpl_, lcpl_, dxpl_, utf8_, bytes_, scalar_;
 };
 
 }  // namespace
 
+namespace {
+//! The image, with `shown` naming the file in messages.
+std::string image_named(const std::string& shown, const ordered_json& results,
+                        const std::vector<std::pair<std::string, std::string>>& inputs) {
+  QuietHdf5Errors quiet;
+  return Writer(shown).image(results, inputs);
+}
+}  // namespace
+
+std::string results_h5_image(const ordered_json& results,
+                             const std::vector<std::pair<std::string, std::string>>& inputs) {
+  return image_named("results.h5", results, inputs);
+}
+
 void write_results_h5(const std::string& path, const ordered_json& results,
                       const std::vector<std::pair<std::string, std::string>>& inputs) {
-  QuietHdf5Errors quiet;
-  Writer(path).write(results, inputs);
+  const std::string data = image_named(path, results, inputs);
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0666);
+  if (fd < 0) throw std::runtime_error("cannot write HDF5 results file '" + path + "': " + std::strerror(errno));
+  size_t done = 0;
+  int err = 0;
+  while (done < data.size() && err == 0) {
+    const ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+    if (n >= 0) done += static_cast<size_t>(n);
+    else if (errno != EINTR) err = errno;
+  }
+  if (::close(fd) != 0 && err == 0) err = errno;
+  if (err != 0) {
+    ::unlink(path.c_str());  // an incomplete results.h5 is worse than none
+    throw std::runtime_error("cannot write HDF5 results file '" + path + "': " + std::strerror(err));
+  }
 }
 
 }  // namespace lutdose

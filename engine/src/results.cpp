@@ -3,17 +3,12 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
-#include <cstdio>
-#include <filesystem>
-#include <fstream>
 #include <iomanip>
 #include <sstream>
-#include <unistd.h>
 
 #include "lutdose/error.h"
 #include "json_number.h"
 
-namespace fs = std::filesystem;
 using nlohmann::ordered_json;
 
 namespace lutdose {
@@ -457,36 +452,6 @@ void print_table(const RunResult& r, std::ostream& out) {
           << std::setw(10) << f(x.dose_Gy, 3) << std::setw(9) << f(x.dose_u_Gy, 3) << std::setw(10)
           << f(x.bed_Gy, 3) << std::setw(10) << f(x.eqd2_Gy, 3) << "\n";
     }
-  }
-}
-
-OutputFile text_output(const std::string& name, std::string content) {
-  return {name, [content = std::move(content)](const std::string& path) {
-            std::ofstream out(path, std::ios::binary);
-            out << content;
-            out.close();
-            if (!out) throw std::runtime_error("cannot write " + path);
-          }};
-}
-
-void write_output_files(const std::string& dir, const std::vector<OutputFile>& files) {
-  const fs::path d(dir);
-  std::error_code ec;
-  const bool created = !fs::exists(d, ec);
-  if (created && !fs::create_directories(d, ec))
-    throw std::runtime_error("cannot create the output directory " + dir + ": " + ec.message());
-  std::vector<fs::path> temps;
-  try {
-    for (const auto& f : files) {
-      const fs::path tmp = d / ("." + f.name + ".tmp." + std::to_string(::getpid()));
-      temps.push_back(tmp);
-      f.write(tmp.string());
-    }
-    for (size_t i = 0; i < files.size(); ++i) fs::rename(temps[i], d / files[i].name);
-  } catch (...) {
-    for (const auto& t : temps) fs::remove(t, ec);
-    if (created) fs::remove_all(d, ec);
-    throw;
   }
 }
 

@@ -398,16 +398,25 @@ def case_fit_patient_column(ctx):
 
 
 def case_rerun_replaces_output(ctx):
-    # `run` into an existing output directory replaces an old results.json/results.csv with the new results.
+    # `run` into a directory holding an earlier lutdose result set replaces it with the new results; a
+    # results.json/results.csv not written by lutdose (no manifest.json) is refused (exit 2) and kept.
     out = ctx.path("out")
     os.makedirs(out)
     with open(os.path.join(out, "results.json"), "w") as f:
         f.write("old, not JSON\n")
     with open(os.path.join(out, "results.csv"), "w") as f:
         f.write("old\n")
-    res = ctx.run("run", "--tac", ctx.example_tac, "--activity-MBq", EXAMPLE_ACTIVITY_MBQ,
-                  "--phantom", EXAMPLE_PHANTOM, "--out", out, "--quiet")
-    expect_exit(res, 0, "run into an existing directory")
+    args = ("run", "--tac", ctx.example_tac, "--activity-MBq", EXAMPLE_ACTIVITY_MBQ, "--out", out, "--quiet")
+    res = ctx.run(*args, "--phantom", EXAMPLE_PHANTOM)
+    expect_exit(res, 2, "run into a directory holding files lutdose did not write")
+    with open(os.path.join(out, "results.json")) as f:
+        if f.read() != "old, not JSON\n":
+            fail("expected the refused run to leave results.json unchanged", res)
+    shutil.rmtree(out)
+    res = ctx.run(*args, "--phantom", "icrp89-male")
+    expect_exit(res, 0, "first run")
+    res = ctx.run(*args, "--phantom", EXAMPLE_PHANTOM)
+    expect_exit(res, 0, "run into a directory holding an earlier result set")
     doc = load_json_file(os.path.join(out, "results.json"), res)
     if doc.get("options", {}).get("dose", {}).get("phantom") != EXAMPLE_PHANTOM:
         fail("expected the new results.json to record phantom %s" % EXAMPLE_PHANTOM, res)
@@ -572,7 +581,7 @@ def case_existing_output_kept_on_error(ctx):
                   "--phantom", EXAMPLE_PHANTOM, "--out", out, "--quiet")
     expect_exit(res, 0, "first (good) run")
     before = {}
-    for name in ("results.json", "results.csv", "results.h5"):
+    for name in ("results.json", "results.csv", "results.h5", "manifest.json"):
         p = os.path.join(out, name)
         if not os.path.isfile(p):
             fail("expected the good run to write %s" % p, res)

@@ -1,0 +1,69 @@
+// Crash-safe, data-safe output (docs/results.md, "How results are written").
+//
+// The guarantee: after any failure (bad input, full disk, I/O error, SIGKILL at any instant, a
+// concurrent run into the same place) the output directory holds either the previous complete
+// result set or the new complete one, never a mix and never a partial file; lutdose removes or
+// overwrites nothing except what it created itself under a name unique to the run, a previous
+// lutdose result set in the output directory, and the leftovers of killed lutdose runs.
+//
+// How: the set is written into a fresh staging directory `.lutdose-XXXXXX` beside the output
+// directory (created exclusively, files created with O_EXCL|O_NOFOLLOW, every file and the
+// directory fsync'ed, a manifest.json with the run id and the files' sizes and SHA-256 written
+// last), which is then renamed to the output name in one step (renameat2 RENAME_NOREPLACE, or
+// RENAME_EXCHANGE with a previous lutdose set, which is removed afterwards). A staging directory
+// is locked (flock) for its run's lifetime; the next run into the same parent removes the
+// unlocked ones (killed runs), and from them only lutdose's own file names.
+//
+// Needs Linux renameat2 (ext4, xfs, btrfs, tmpfs). Not for concurrent use from several threads of
+// one process (the staging directory's mode is set from the process umask, read by umask(2)).
+#pragma once
+
+#include <functional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace lutdose {
+
+//! Output could not be written for a reason outside the input (full disk, I/O error): exit 1.
+//! Output-path problems the user can fix (a file in the way, no permission, an empty name, a
+//! directory holding other files) are InputErrors (exit 2). Both messages carry the reason.
+class OutputError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+//! One output file: its name in the result set and its complete content.
+struct OutputFile {
+  std::string name;
+  std::string bytes;
+};
+
+//! The names a result set may hold: results.json, results.csv, results.h5 and manifest.json.
+const std::vector<std::string>& result_set_names();
+
+//! Checks, before any work is done and without writing, that `dir` can receive a result set: a
+//! non-empty name whose last part is not '.' or '..', not a symbolic link or a file, either
+//! absent (with a writable nearest existing parent) or a directory that is empty or holds only a
+//! previous lutdose result set. Throws InputError with the reason otherwise.
+void check_output_dir(const std::string& dir);
+
+//! Writes `files` plus manifest.json (run id, `lutdose_version`, UTC time, each file's size and
+//! SHA-256) as one result set into `dir` with the guarantee above; creates missing parents (and
+//! removes those it created if the run fails). Throws InputError (path problems) or OutputError
+//! (I/O). Returns the run id.
+std::string write_output_files(const std::string& dir, const std::vector<OutputFile>& files,
+                               const std::string& lutdose_version);
+
+//! Writes one file at `path` atomically: a locked, exclusively created temporary file in the
+//! same directory, fsync'ed, renamed over `path`, directory fsync'ed. An existing `path` is
+//! replaced only if it is a regular file for which `is_previous_output(content)` is true
+//! (an earlier output of the same kind); a symbolic link, a directory or another file there is an
+//! InputError. Killed runs' temporaries in that directory are removed first.
+void write_file_atomically(const std::string& path, const std::string& bytes,
+                           const std::function<bool(const std::string& content)>& is_previous_output);
+
+//! Lowercase hex SHA-256 of `bytes` (OpenSSL).
+std::string sha256_hex(const std::string& bytes);
+
+}  // namespace lutdose
