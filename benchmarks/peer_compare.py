@@ -5,7 +5,11 @@ the whole `lutdose fit` process for lutdose, so lutdose's figure includes readin
 the median and 95th percentile of |TIA error| against the truth.
 
     python3 benchmarks/peer_compare.py --lutdose build/lutdose [--patients 1000] [--peer-patients 200]
-        [--lutdose-args "--error-model proportional"] [--skip-peer]
+        [--lutdose-args "--error-model proportional"] [--skip-peer] [--times 5,48,144]
+
+--times gives the cohort's scan times [h] (make_cohort.py's --times), e.g. a sparse 3-scan schedule;
+the per-VOI median and 95th percentile of |TIA error| of both tools on the same TACs are then
+printed side by side (docs/validation.md, "Sparse schedules").
 
 The peer is slow (about 25 TAC fits/s): --peer-patients runs it on the first N patients of the
 same cohort (default 200, i.e. 1000 TACs, ~40 s); its accuracy figures for the full 1000-patient
@@ -35,9 +39,10 @@ def percentile(xs, q):
     return xs[lo] + (xs[hi] - xs[lo]) * (k - lo)
 
 
-def make_cohort(n, seed, path):
+def make_cohort(n, seed, path, times=None):
+    extra = ["--times", times] if times else []
     subprocess.run(["/usr/bin/python3", os.path.join(SHARED, "make_cohort.py"), str(n), "--seed", str(seed),
-                    "--out", path], check=True)
+                    "--out", path] + extra, check=True)
 
 
 def to_lutdose_tac(cohort, path, limit=None):
@@ -67,12 +72,17 @@ def lutdose_errors(lutdose, tac, truth, extra):
             loop_rate = float(line.split(" = ")[1].split()[0])
     doc = json.loads(cp.stdout)
     errors, n = [], 0
+    LAST_BY_VOI.clear()
     for p in doc["patients"]:
         for c in p["cycles"]:
             for v in c["vois"]:
                 n += 1
                 errors.append(abs(v["tia_MBq_h"] / truth[(p["id"], v["name"])] - 1))
+                LAST_BY_VOI.setdefault(v["name"], []).append(errors[-1])
     return errors, n / wall, loop_rate
+
+
+LAST_BY_VOI = {}  # per-VOI |errors| of the last lutdose_errors call
 
 
 def peer_errors(cohort_subset):
@@ -97,10 +107,11 @@ def main():
     ap.add_argument("--seed", type=int, default=20261124)
     ap.add_argument("--lutdose-args", default="")
     ap.add_argument("--skip-peer", action="store_true")
+    ap.add_argument("--times", default=None, help="scan times [h], comma-separated (make_cohort.py --times)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as d:
         cohort = os.path.join(d, "cohort.csv")
-        make_cohort(args.patients, args.seed, cohort)
+        make_cohort(args.patients, args.seed, cohort, args.times)
         tac = os.path.join(d, "tac.csv")
         truth = to_lutdose_tac(cohort, tac)
         errors, rate, loop_rate = lutdose_errors(args.lutdose, tac, truth, args.lutdose_args)
@@ -121,17 +132,24 @@ def main():
                     out.write(",".join(r) + "\n")
         doc, log, wall = peer_errors(subset)
         sub_truth = {k: v for k, v in truth.items() if k[0] in keep}
-        perrs = []
+        perrs, peer_by_voi = [], {}
         for entry in (doc if isinstance(doc, list) else doc.get("results", doc.get("tacs", []))):
             key = (entry.get("patient"), entry.get("roi"))
             if key in sub_truth and entry.get("TIA_MBq_h"):
                 perrs.append(abs(entry["TIA_MBq_h"] / sub_truth[key] - 1))
+                peer_by_voi.setdefault(key[1], []).append(perrs[-1])
         sub_errors, _, _ = lutdose_errors(args.lutdose, to_subset_tac(tac, keep, d), sub_truth, args.lutdose_args)
         print("peer (lmfit, 1/y weights): %d TACs, %.1f TAC fits/s (whole process incl. imports), "
               "|TIA error| median %.2f %%, p95 %.2f %%" % (len(perrs), len(perrs) / wall,
                                                           100 * statistics.median(perrs), 100 * percentile(perrs, 0.95)))
         print("lutdose on the same %d TACs: |TIA error| median %.2f %%, p95 %.2f %%"
               % (len(sub_errors), 100 * statistics.median(sub_errors), 100 * percentile(sub_errors, 0.95)))
+        print("per VOI, |TIA error| median / p95 [%%] (peer: %d of %d TACs returned a TIA):" % (len(perrs), len(sub_errors)))
+        for voi, errs in LAST_BY_VOI.items():
+            pe = peer_by_voi.get(voi, [])
+            print("  %-10s lutdose %6.2f / %6.2f   peer %6.2f / %6.2f" % (
+                voi, 100 * statistics.median(errs), 100 * percentile(errs, 0.95),
+                100 * statistics.median(pe) if pe else float("nan"), 100 * percentile(pe, 0.95) if pe else float("nan")))
         print("peer's own timing and accuracy lines:\n" + "\n".join("  " + l for l in log.strip().splitlines()))
 
 

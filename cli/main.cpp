@@ -10,6 +10,7 @@
 
 #include "lutdose/data_dir.h"
 #include "lutdose/case_file.h"
+#include "lutdose/input_file.h"
 #include "lutdose/error.h"
 #include "lutdose/hdf5_results.h"
 #include "lutdose/models/exponential.h"
@@ -223,6 +224,9 @@ int main(int argc, char** argv) {
                   "overrides the case's uncertainty.monte_carlo_samples");
   run->add_option("--mc-seed", mc_seed, "Seed of the Monte Carlo (default 20261124, or the case's)");
   run->add_flag("--quiet", quiet, "Do not print the table");
+  bool allow_external = false;  // files named in a case file outside its folder (docs/case-file.md)
+  run->add_flag("--allow-external-files", allow_external,
+                "Let the case file name files outside its folder (absolute paths, '..', links)");
   run->footer(
       "VOI names: kidney_left, kidney_right, kidneys, liver, spleen (every phantom); red_marrow, "
       "whole_body, lungs, pancreas, salivary_glands, thyroid (icrp89-*); tumour_*, tumor_*, lesion_* "
@@ -250,7 +254,7 @@ int main(int argc, char** argv) {
   int plan_cycles = 0;
   double plan_a_min = NAN, plan_a_max = NAN, plan_a_std = NAN, plan_safety = NAN, plan_cv = NAN;
   std::vector<std::string> plan_limits;
-  bool plan_text = false;
+  bool plan_text = false, plan_allow_incomplete = false;
   auto* plan = app.add_subcommand(
       "plan",
       "Next-cycle prescription (docs/plan.md): from a case file (its cycles are run first) or a "
@@ -259,7 +263,7 @@ int main(int argc, char** argv) {
       "design.md §4.5) or, with --text, a summary with the reasoning.");
   plan->add_option("case", plan_case, "Case file (its \"plan\" block gives the options)");
   plan->add_option("--history", plan_history,
-                   "Dose history CSV: cycle, administered_MBq, target, dose_Gy; optional bed_Gy, g, t_eff_h");
+                   "Dose history CSV: cycle, administered_MBq, target, dose_Gy; optional bed_Gy, g, t_eff_h, incomplete");
   plan->add_option("--strategy", plan_strategy, "equal-split (default), fixed-until-limit or max-bed");
   plan->add_option("--prediction", plan_prediction, "previous (default), mean or bayes");
   plan->add_option("--planned-cycles", plan_cycles, "Total number of cycles planned (default 4)");
@@ -276,7 +280,12 @@ int main(int argc, char** argv) {
                    "Write the JSON to this file (new, or an earlier plan: replaced in one step) instead of "
                    "standard output");
   plan->add_flag("--text", plan_text, "Print a readable summary with the reasoning instead of JSON");
+  plan->add_flag("--allow-incomplete", plan_allow_incomplete,
+                 "Apply limits to doses known to be incomplete (no whole_body VOI, no marrow self-dose) instead "
+                 "of giving no prescription; the result is marked incomplete, without P(exceed) for those targets");
   plan->add_option("--data-dir", plan_data_dir, "Reference data directory");
+  plan->add_flag("--allow-external-files", allow_external,
+                 "Let the case file name files outside its folder (absolute paths, '..', links)");
   plan->footer("Examples: lutdose plan examples/synthetic-two-cycles/case.json --text\n"
                "          lutdose plan --history doses.csv --strategy fixed-until-limit");
 
@@ -326,9 +335,10 @@ int main(int argc, char** argv) {
             lutdose::throw_input_error("command line", opt, "given with a case file",
                                        "the option in the case file (its \"fit\", \"dose\" or "
                                        "cycle blocks), not on the command line");
-        const auto c = lutdose::load_case_file(case_path);
+        const auto c = lutdose::load_case_file(case_path, allow_external);
         result = lutdose::run_case(c, lutdose::find_data_dir(run_args.data_dir), mc_samples, mc_seed);
-        inputs.emplace_back("case_json", c.text);
+        inputs.emplace_back("case_json", c.text);  // exactly the bytes analysed
+        inputs.emplace_back("case_json_sha256", c.sha256);
       } else {
         if (run_args.tac.empty())
           throw lutdose::InputError("command line: no input; expected a case file (lutdose run CASE.json "
@@ -354,12 +364,11 @@ int main(int argc, char** argv) {
         o.dose = d;
         if (mc_samples > 0) o.mc_samples = mc_samples;
         if (mc_seed > 0) o.mc_seed = mc_seed;
-        const auto series = lutdose::read_tac_table(run_args.tac);
+        std::string tac_bytes;  // read once: exactly the bytes analysed are stored
+        const auto series = lutdose::read_tac_table(run_args.tac, &tac_bytes);
         result = lutdose::run_tac_table(series, o);
-        std::ifstream in(run_args.tac);
-        std::stringstream text;
-        text << in.rdbuf();
-        inputs.emplace_back("tac_csv", text.str());
+        inputs.emplace_back("tac_csv_sha256", lutdose::sha256_hex(tac_bytes));
+        inputs.emplace_back("tac_csv", std::move(tac_bytes));
       }
       const auto doc = lutdose::to_json(result, true);
       lutdose::write_output_files(out_dir,
@@ -383,7 +392,7 @@ int main(int argc, char** argv) {
         return t;
       };
       if (!plan_case.empty()) {
-        const auto c = lutdose::load_case_file(plan_case);
+        const auto c = lutdose::load_case_file(plan_case, allow_external);
         const auto run_result = lutdose::run_case(c, dir, 0, 0);
         history = lutdose::history_from_run(run_result)[c.patient_id];
         o = lutdose::plan_options_from_case(c.plan, dir, targets_of(history), c.tissue_overrides, plan_case);
@@ -409,14 +418,25 @@ int main(int argc, char** argv) {
       set("--safety-k", plan_safety, o.safety_k);
       set("--prediction-cv", plan_cv, o.prediction_cv);
       for (const auto& l : plan_limits) o.limits.push_back(lutdose::parse_limit(l));
+      if (plan_allow_incomplete) o.allow_incomplete = true;
       const auto result = lutdose::plan_next_cycle(history, o);
       const std::string json_text = lutdose::to_json(result).dump(2) + "\n";
       if (plan_text) {
         std::cout << "next cycle " << result.next_cycle << ": "
                   << (result.stop ? std::string("STOP, no further cycle")
-                                  : lutdose::format_number(std::round(result.activity_MBq)) + " MBq")
+                    : std::isnan(result.activity_MBq)
+                        ? std::string("no prescription (a limit cannot be evaluated: incomplete dose)")
+                        : lutdose::format_number(std::round(result.activity_MBq)) + " MBq" +
+                              (result.incomplete ? " (INCOMPLETE doses, see below)" : ""))
                   << "\n";
-        if (!result.binding.target.empty())
+        if (result.binding.quantity == "incomplete_dose")
+        {
+          std::string names;
+          for (const auto& t : result.targets)
+            if (!t.incomplete.empty()) names += (names.empty() ? "" : ", ") + t.name;
+          std::cout << "not evaluable: the limits on " << names << " (incomplete doses, see below)\n";
+        }
+        else if (!result.binding.target.empty())
           std::cout << "bound by " << result.binding.target << ": " << result.binding.quantity << " limit "
                     << lutdose::format_number(result.binding.limit) << " Gy\n";
         else if (!result.binding.quantity.empty())

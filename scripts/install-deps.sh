@@ -15,9 +15,11 @@ packages=(
   doctest-dev                   # unit tests
   nlohmann-json3-dev            # JSON in and out
   libcli11-dev                  # command-line parsing
+  libhowardhinnant-date-dev tzdata  # calendar dates, IANA time zones (uses the system tz database)
   libbenchmark-dev              # Google Benchmark
   python3                       # end-to-end test driver
   python3-h5py                  # end-to-end checks of results.h5 from Python
+  strace                        # end-to-end check that new parents of --out are flushed (fsync)
 )
 for arg in "$@"; do
   case "$arg" in

@@ -6,8 +6,15 @@
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
+#include <unordered_set>
 
+#include <date/date.h>
+#include <date/tz.h>
+
+#include "lutdose/csv.h"
 #include "lutdose/error.h"
+#include "lutdose/input_file.h"
+#include "lutdose/output_dir.h"  // sha256_hex
 #include "lutdose/models/exponential.h"
 #include "lutdose/svalues.h"
 
@@ -18,50 +25,60 @@ namespace lutdose {
 // ------------------------------------------------------------------------------- date-time
 
 namespace {
-// Days from 1970-01-01 to a proleptic Gregorian date (the standard civil-calendar arithmetic).
-long long days_from_civil(long long y, unsigned m, unsigned d) {
-  y -= m <= 2;
-  const long long era = (y >= 0 ? y : y - 399) / 400;
-  const unsigned yoe = static_cast<unsigned>(y - era * 400);
-  const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + static_cast<long long>(doe) - 719468;
-}
-}  // namespace
+// A date-time as written: its clock reading in hours since 1970-01-01 00:00 on that clock, and
+// its UTC offset when one is written.
+struct WrittenTime {
+  double clock_h = 0;
+  bool has_offset = false;
+  double offset_h = 0;
+};
 
-bool parse_date_time_h(const std::string& text, double& hours) {
+// Parses "YYYY-MM-DD[T ]HH:MM[:SS[.fff]][Z|+HH:MM|-HH:MM]"; the calendar library validates the
+// date (2021-02-31 is no date). Returns "" or what is wrong.
+std::string parse_written_time(const std::string& text, WrittenTime& out) {
+  const std::string syntax = "a date-time YYYY-MM-DDTHH:MM[:SS][Z|+HH:MM]";
   int y, mo, d, h, mi;
   double s = 0;
   char sep;
   int consumed = 0;
-  if (std::sscanf(text.c_str(), "%4d-%2d-%2d%c%2d:%2d%n", &y, &mo, &d, &sep, &h, &mi, &consumed) != 6)
-    return false;
-  if (sep != 'T' && sep != ' ') return false;
+  if (text.size() > 64 ||
+      std::sscanf(text.c_str(), "%4d-%2d-%2d%c%2d:%2d%n", &y, &mo, &d, &sep, &h, &mi, &consumed) != 6 ||
+      (sep != 'T' && sep != ' '))
+    return syntax;
   std::string rest = text.substr(static_cast<size_t>(consumed));
   if (!rest.empty() && rest[0] == ':') {
     size_t n = 1;
     while (n < rest.size() && (std::isdigit(static_cast<unsigned char>(rest[n])) || rest[n] == '.')) ++n;
-    try {
-      s = std::stod(rest.substr(1, n - 1));
-    } catch (...) {
-      return false;
-    }
+    if (!parse_double(rest.substr(1, n - 1), s)) return syntax;
     rest = rest.substr(n);
   }
-  double offset_h = 0;
+  out = WrittenTime{};
   if (rest == "Z") {
-    rest.clear();
+    out.has_offset = true;
   } else if (!rest.empty() && (rest[0] == '+' || rest[0] == '-')) {
     int oh, om;
-    if (rest.size() != 6 || std::sscanf(rest.c_str() + 1, "%2d:%2d", &oh, &om) != 2) return false;
-    offset_h = (rest[0] == '+' ? 1 : -1) * (oh + om / 60.0);
-    rest.clear();
+    if (rest.size() != 6 || rest[3] != ':' || std::sscanf(rest.c_str() + 1, "%2d:%2d", &oh, &om) != 2 ||
+        oh > 18 || om > 59)
+      return syntax;
+    out.has_offset = true;
+    out.offset_h = (rest[0] == '+' ? 1 : -1) * (oh + om / 60.0);
+  } else if (!rest.empty()) {
+    return syntax;
   }
-  if (!rest.empty()) return false;
-  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h < 0 || h > 23 || mi < 0 || mi > 59 || s < 0 || s >= 61)
-    return false;
-  const long long days = days_from_civil(y, static_cast<unsigned>(mo), static_cast<unsigned>(d));
-  hours = static_cast<double>(days) * 24.0 + h + mi / 60.0 + s / 3600.0 - offset_h;
+  if (h < 0 || h > 23 || mi < 0 || mi > 59 || !(s >= 0 && s < 60)) return syntax + " (a time of day that exists)";
+  const date::year_month_day ymd{date::year{y}, date::month{static_cast<unsigned>(mo)},
+                                 date::day{static_cast<unsigned>(d)}};
+  if (!ymd.ok()) return "a calendar date that exists (" + text.substr(0, 10) + " is none)";
+  const auto days = date::sys_days{ymd}.time_since_epoch().count();
+  out.clock_h = static_cast<double>(days) * 24.0 + h + mi / 60.0 + s / 3600.0;
+  return "";
+}
+}  // namespace
+
+bool parse_date_time_h(const std::string& text, double& hours) {
+  WrittenTime w;
+  if (!parse_written_time(text, w).empty()) return false;
+  hours = w.clock_h - w.offset_h;
   return true;
 }
 
@@ -104,7 +121,20 @@ class Validator {
   explicit Validator(std::string file) : file_(std::move(file)) {}
 
   void problem(const std::string& path, const std::string& value, const std::string& expected) {
-    add(file_ + ": " + path + " is " + value + "; expected " + expected);
+    add(file_ + ": " + path + " is " + models::quote_value(value) + "; expected " + expected);
+  }
+  //! A name (patient id, VOI, protocol) within the limits, in UTF-8 without control characters.
+  bool name(const std::string& path, const std::string& n) {
+    const std::string p = name_problem(n);
+    if (!p.empty()) problem(path, "'" + models::quote_value(n) + "' (" + p + ")", "a name of 1 to " +
+                            std::to_string(MAX_NAME_BYTES) + " bytes of UTF-8 text");
+    return p.empty();
+  }
+  //! At most `limit` entries in an array or object.
+  bool count(const json& j, const std::string& path, size_t limit, const std::string& what) {
+    if (j.size() <= limit) return true;
+    problem(path, std::to_string(j.size()) + " " + what, "at most " + std::to_string(limit) + " (the limit)");
+    return false;
   }
   void problem_text(const std::string& text) { add(file_ + ": " + text); }
   const std::vector<std::string>& problems() const { return problems_; }
@@ -112,6 +142,7 @@ class Validator {
   // Unknown keys of an object are problems; `allowed` may name quantities (base names).
   void keys(const json& obj, const std::string& path, const std::set<std::string>& allowed,
             const std::vector<std::pair<std::string, const Dimension*>>& quantities = {}) {
+    std::string expected;
     for (auto it = obj.begin(); it != obj.end(); ++it) {
       const std::string& k = it.key();
       if (allowed.count(k)) continue;
@@ -122,11 +153,12 @@ class Validator {
           if (k == base + "_" + key_suffix(u)) ok = true;
       }
       if (!ok) {
-        std::string expected;
-        for (const auto& a : allowed) expected += (expected.empty() ? "" : ", ") + a;
-        for (const auto& [base, dim] : quantities)
-          expected += (expected.empty() ? "" : ", ") + base + "_" + key_suffix(dim->canonical);
-        problem(join(path, k), "an unknown key", "one of: " + expected);
+        if (expected.empty()) {
+          for (const auto& a : allowed) expected += (expected.empty() ? "" : ", ") + a;
+          for (const auto& [base, dim] : quantities)
+            expected += (expected.empty() ? "" : ", ") + base + "_" + key_suffix(dim->canonical);
+        }
+        problem(join(path, models::quote_value(k)), "an unknown key", "one of: " + expected);
       }
     }
   }
@@ -137,9 +169,11 @@ class Validator {
     return false;
   }
 
-  // A quantity: "base_UNIT": number, or "base": "number unit". NaN when absent.
+  // A quantity: "base_UNIT": number, or "base": "number unit". NaN when absent. With a range,
+  // values outside it are problems too.
   double quantity(const json& obj, const std::string& path, const std::string& base,
-                  const Dimension& dim, bool required, double lo, bool lo_inclusive) {
+                  const Dimension& dim, bool required, double lo, bool lo_inclusive,
+                  const PlausibleRange* range = nullptr) {
     double value = NaN;
     std::string found;
     for (auto it = obj.begin(); it != obj.end(); ++it) {
@@ -199,6 +233,10 @@ class Validator {
                   dim.canonical);
       return NaN;
     }
+    if (range && !range->contains(value)) {
+      problem(join(path, found), format_number(value) + " " + dim.canonical, "a value " + range->text());
+      return NaN;
+    }
     return value;
   }
 
@@ -240,13 +278,14 @@ class Validator {
   }
 
  private:
-  // Each problem once, in the order found.
+  // Each problem once, in the order found (a hash set keeps this linear in the problems).
   void add(const std::string& text) {
-    if (std::find(problems_.begin(), problems_.end(), text) == problems_.end()) problems_.push_back(text);
+    if (seen_.insert(text).second) problems_.push_back(text);
   }
 
   std::string file_;
   std::vector<std::string> problems_;
+  std::unordered_set<std::string> seen_;
 };
 
 std::vector<double> number_array(Validator& v, const json& obj, const std::string& path,
@@ -382,8 +421,7 @@ void read_fit_options(Validator& v, const json& j, const std::string& path, FitO
   }
 }
 
-void read_dose_options(Validator& v, const json& j, const std::string& path, DoseOptions& o,
-                       const std::string& case_dir) {
+void read_dose_options(Validator& v, const json& j, const std::string& path, DoseOptions& o) {
   if (!v.is_object(j, path)) return;
   v.keys(j, path, {"tumour_method", "sphere_composition", "organ_density_g_per_mL", "mass_scaling",
                    "cross_scaling", "svalues", "marrow"});
@@ -401,7 +439,7 @@ void read_dose_options(Validator& v, const json& j, const std::string& path, Dos
       v.choice(j, path, "mass_scaling", {"electron-photon", "inverse-mass"}, "electron-photon"));
   o.cross_scaling = parse_cross_scaling(v.choice(j, path, "cross_scaling", {"none", "body-mass"}, "none"));
   const std::string table = v.string(j, path, "svalues", false);
-  if (!table.empty()) o.svalue_table = table[0] == '/' || case_dir.empty() ? table : case_dir + "/" + table;
+  o.svalue_table = table;  // resolved against the case file's folder by the caller
   if (j.contains("marrow") && v.is_object(j["marrow"], path + ".marrow")) {
     const json& m = j["marrow"];
     const std::string mp = path + ".marrow";
@@ -426,8 +464,62 @@ void read_dose_options(Validator& v, const json& j, const std::string& path, Dos
   }
 }
 
+// Date-times of one case file, in hours since 1970-01-01 UTC (docs/case-file.md, "Dates and times"):
+// a written offset is used as given; a time without one is local time of the file's time_zone, or,
+// without a time_zone, a reading of one clock without daylight-saving changes. Without a time_zone
+// all date-times must be written alike (all with offsets or none), as a mix has no common clock.
+class TimeReader {
+ public:
+  explicit TimeReader(const date::time_zone* zone) : zone_(zone) {}
+
+  bool read(Validator& v, const std::string& path, const std::string& text, double& hours) {
+    WrittenTime w;
+    const std::string why = parse_written_time(text, w);
+    if (!why.empty()) {
+      v.problem(path, "'" + text + "'", why);
+      return false;
+    }
+    if (w.has_offset) {
+      hours = w.clock_h - w.offset_h;
+    } else if (zone_) {
+      if (!from_zone(v, path, text, w.clock_h, hours)) return false;
+    } else {
+      hours = w.clock_h;
+    }
+    if (!zone_ && !first_path_.empty() && w.has_offset != first_has_offset_) {
+      v.problem(path, "'" + text + "' (" + (w.has_offset ? "with" : "without") + " a UTC offset)",
+                std::string("date-times written alike: ") + first_path_ + " has " +
+                    (first_has_offset_ ? "one" : "none") + " (or a top-level \"time_zone\", e.g. \"Europe/Berlin\")");
+      return false;
+    }
+    if (first_path_.empty()) first_path_ = path, first_has_offset_ = w.has_offset;
+    return true;
+  }
+
+ private:
+  bool from_zone(Validator& v, const std::string& path, const std::string& text, double clock_h, double& hours) {
+    const auto whole_s = static_cast<long long>(std::floor(clock_h * 3600.0));
+    const date::local_seconds local{std::chrono::seconds{whole_s}};
+    const date::local_info info = zone_->get_info(local);
+    if (info.result != date::local_info::unique) {
+      v.problem(path, "'" + text + "'",
+                std::string("a local time that exists once in ") + std::string(zone_->name()) +
+                    (info.result == date::local_info::nonexistent
+                         ? " (the clocks skip it at the change to daylight-saving time)"
+                         : " (it occurs twice when the clocks go back; write its UTC offset)"));
+      return false;
+    }
+    hours = clock_h - static_cast<double>(info.first.offset.count()) / 3600.0;
+    return true;
+  }
+
+  const date::time_zone* zone_;
+  std::string first_path_;
+  bool first_has_offset_ = false;
+};
+
 // Time of an event: "KEY": ISO date-time (needs the reference) or "KEY_h": hours after it.
-double event_time_h(Validator& v, const json& obj, const std::string& path, const std::string& key,
+double event_time_h(Validator& v, TimeReader& clock, const json& obj, const std::string& path, const std::string& key,
                     bool has_reference, double reference_h, bool required) {
   const bool iso = obj.contains(key);
   const bool rel = obj.contains(key + "_h");
@@ -437,19 +529,20 @@ double event_time_h(Validator& v, const json& obj, const std::string& path, cons
   }
   if (rel) {
     const json& x = obj[key + "_h"];
-    if (!x.is_number() || !std::isfinite(x.get<double>())) {
-      v.problem(path + "." + key + "_h", "'" + x.dump() + "'", "hours after the reference time");
+    if (!x.is_number() || !(std::abs(x.get<double>()) <= TIME_RANGE_H.hi)) {
+      v.problem(path + "." + key + "_h", "'" + x.dump() + "'",
+                "hours after the reference time, at most " + format_number(TIME_RANGE_H.hi) + " h before or after");
       return NaN;
     }
     return x.get<double>();
   }
   if (iso) {
     double h;
-    if (!obj[key].is_string() || !parse_date_time_h(obj[key].get<std::string>(), h)) {
-      v.problem(path + "." + key, "'" + obj[key].dump() + "'",
-                "a date-time YYYY-MM-DDTHH:MM[:SS][Z|+HH:MM]");
+    if (!obj[key].is_string()) {
+      v.problem(path + "." + key, "'" + obj[key].dump() + "'", "a date-time YYYY-MM-DDTHH:MM[:SS][Z|+HH:MM]");
       return NaN;
     }
+    if (!clock.read(v, path + "." + key, obj[key].get<std::string>(), h)) return NaN;
     if (!has_reference) {
       v.problem(path + "." + key, "'" + obj[key].get<std::string>() + "'",
                 "a reference_time in the cycle to measure it from (or " + key + "_h)");
@@ -461,27 +554,26 @@ double event_time_h(Validator& v, const json& obj, const std::string& path, cons
   return NaN;
 }
 
-CaseCycle read_cycle(Validator& v, const json& j, const std::string& path,
+CaseCycle read_cycle(Validator& v, TimeReader& clock, const json& j, const std::string& path,
                      const std::map<std::string, Protocol>& protocols) {
   CaseCycle c;
   c.path = path;
   if (!v.is_object(j, path)) return c;
   v.keys(j, path, {"cycle", "reference_time", "administered", "protocol", "timing",
                    "decay_corrected_to", "vois", "timepoints", "blood"});
-  if (!j.contains("cycle") || !j["cycle"].is_number_integer() || j["cycle"].get<long long>() < 1)
+  if (!j.contains("cycle") || !j["cycle"].is_number_integer() || j["cycle"].get<long long>() < 1 ||
+      (j["cycle"].is_number_unsigned() && j["cycle"].get<unsigned long long>() > MAX_CYCLE_NUMBER) ||
+      j["cycle"].get<long long>() > static_cast<long long>(MAX_CYCLE_NUMBER))
     v.problem(path + ".cycle", j.contains("cycle") ? "'" + j["cycle"].dump() + "'" : "missing",
-              "a whole number >= 1");
+              "a whole number from 1 to " + std::to_string(MAX_CYCLE_NUMBER));
   else
     c.cycle = static_cast<int>(j["cycle"].get<long long>());
   double reference_h = 0;
   bool has_reference = false;
   if (j.contains("reference_time")) {
     c.reference_time = v.string(j, path, "reference_time", true);
-    has_reference = parse_date_time_h(c.reference_time, reference_h);
+    has_reference = clock.read(v, path + ".reference_time", c.reference_time, reference_h);
     if (has_reference) c.reference_abs_h = reference_h;
-    if (!has_reference)
-      v.problem(path + ".reference_time", "'" + c.reference_time + "'",
-                "a date-time YYYY-MM-DDTHH:MM[:SS][Z|+HH:MM] (start of the infusion)");
   }
   // Administered activity.
   if (!j.contains("administered")) {
@@ -491,15 +583,16 @@ CaseCycle read_cycle(Validator& v, const json& j, const std::string& path,
     const std::string ap = path + ".administered";
     v.keys(a, ap, {"measured_at", "measured_at_h", "residual_measured_at", "residual_measured_at_h"},
            {{"activity", &ACTIVITY_MBQ}, {"residual", &ACTIVITY_MBQ}});
-    c.administered_measured_MBq = v.quantity(a, ap, "activity", ACTIVITY_MBQ, true, 0.0, false);
-    const double r = v.quantity(a, ap, "residual", ACTIVITY_MBQ, false, 0.0, true);
+    c.administered_measured_MBq = v.quantity(a, ap, "activity", ACTIVITY_MBQ, true, 0.0, false, &ACTIVITY_RANGE_MBQ);
+    const double r = v.quantity(a, ap, "residual", ACTIVITY_MBQ, false, 0.0, true, &ACTIVITY_RANGE_MBQ);
     c.residual_measured_MBq = std::isnan(r) ? 0.0 : r;
-    const double at = event_time_h(v, a, ap, "measured_at", has_reference, reference_h, false);
+    const double at = event_time_h(v, clock, a, ap, "measured_at", has_reference, reference_h, false);
     c.administered_measured_at_h = std::isnan(at) ? 0.0 : at;
-    const double rat = event_time_h(v, a, ap, "residual_measured_at", has_reference, reference_h, false);
+    const double rat = event_time_h(v, clock, a, ap, "residual_measured_at", has_reference, reference_h, false);
     c.residual_measured_at_h = std::isnan(rat) ? 0.0 : rat;
   }
   c.protocol = v.string(j, path, "protocol", false);
+  if (!c.protocol.empty()) v.name(path + ".protocol", c.protocol);
   if (!c.protocol.empty() && !protocols.count(c.protocol)) {
     std::string names;
     for (const auto& [n, p] : protocols) names += (names.empty() ? "" : ", ") + n;
@@ -516,17 +609,19 @@ CaseCycle read_cycle(Validator& v, const json& j, const std::string& path,
                          : dc == "acquisition-start" ? DecayCorrection::acquisition_start
                                                      : DecayCorrection::reference;
   // Static VOI information.
-  if (j.contains("vois") && v.is_object(j["vois"], path + ".vois")) {
+  if (j.contains("vois") && v.is_object(j["vois"], path + ".vois") &&
+      v.count(j["vois"], path + ".vois", MAX_VOIS_PER_CYCLE, "VOIs")) {
     for (auto it = j["vois"].begin(); it != j["vois"].end(); ++it) {
-      const std::string vp = path + ".vois." + it.key();
+      const std::string vp = path + ".vois." + models::quote_value(it.key());
+      if (!v.name(vp, it.key())) continue;
       CaseVoi cv;
       if (v.is_object(*it, vp)) {
         v.keys(*it, vp, {"recovery"}, {{"volume", &VOLUME_ML}, {"volume_u", &VOLUME_ML}, {"mass", &MASS_G}});
-        const double vu = v.quantity(*it, vp, "volume_u", VOLUME_ML, false, 0.0, true);
+        const double vu = v.quantity(*it, vp, "volume_u", VOLUME_ML, false, 0.0, true, &VOLUME_RANGE_ML);
         cv.volume_u_mL = std::isnan(vu) ? 0.0 : vu;
-        cv.volume_mL = v.quantity(*it, vp, "volume", VOLUME_ML, false, 0.0, false);
+        cv.volume_mL = v.quantity(*it, vp, "volume", VOLUME_ML, false, 0.0, false, &VOLUME_RANGE_ML);
         cv.volume_given = Validator::present(*it, "volume", VOLUME_ML);
-        cv.mass_g = v.quantity(*it, vp, "mass", MASS_G, false, 0.0, false);
+        cv.mass_g = v.quantity(*it, vp, "mass", MASS_G, false, 0.0, false, &MASS_RANGE_G);
         if (it->contains("recovery")) {
           if ((*it)["recovery"].is_boolean()) cv.recovery = (*it)["recovery"].get<bool>();
           else v.problem(vp + ".recovery", "'" + (*it)["recovery"].dump() + "'", "true or false");
@@ -547,7 +642,10 @@ CaseCycle read_cycle(Validator& v, const json& j, const std::string& path,
       else
         v.problem(bp + ".hematocrit", "'" + b["hematocrit"].dump() + "'", "a fraction in (0, 1)");
     }
-    if (!b.contains("samples") || !b["samples"].is_array() || b["samples"].empty()) {
+    const bool samples_array = b.contains("samples") && b["samples"].is_array();
+    if (samples_array && !v.count(b["samples"], bp + ".samples", MAX_POINTS_PER_TAC, "samples")) {
+      // beyond the limit: reported by count()
+    } else if (!samples_array || b["samples"].empty()) {
       v.problem(bp + ".samples", b.contains("samples") ? "'" + b["samples"].dump() + "'" : "missing",
                 "a non-empty array of {\"time\" or \"time_h\", \"concentration_MBq_per_mL\"}");
     } else {
@@ -558,14 +656,16 @@ CaseCycle read_cycle(Validator& v, const json& j, const std::string& path,
         if (!v.is_object(smp, sp)) continue;
         v.keys(smp, sp, {"time", "time_h"},
                {{"concentration", &CONC_MBQ_PER_ML}, {"concentration_u", &CONC_MBQ_PER_ML}});
-        const double t = event_time_h(v, smp, sp, "time", has_reference, reference_h, true);
+        const double t = event_time_h(v, clock, smp, sp, "time", has_reference, reference_h, true);
         if (!std::isnan(t) && t < 0)
           v.problem(sp + ".time", format_number(t) + " h", "a sample at or after the reference time");
         if (!std::isnan(t) && !blood.time_h.empty() && !(t > blood.time_h.back()))
           v.problem(sp + ".time", format_number(t) + " h",
                     "samples in increasing time order (previous " + format_number(blood.time_h.back()) + " h)");
-        const double conc = v.quantity(smp, sp, "concentration", CONC_MBQ_PER_ML, true, 0.0, true);
-        const double u = v.quantity(smp, sp, "concentration_u", CONC_MBQ_PER_ML, false, 0.0, false);
+        const double conc = v.quantity(smp, sp, "concentration", CONC_MBQ_PER_ML, true, 0.0, true,
+                                       &CONCENTRATION_RANGE_MBQ_PER_ML);
+        const double u = v.quantity(smp, sp, "concentration_u", CONC_MBQ_PER_ML, false, 0.0, false,
+                                    &CONCENTRATION_RANGE_MBQ_PER_ML);
         all_u = all_u && !std::isnan(u);
         blood.time_h.push_back(t);
         blood.concentration_MBq_per_mL.push_back(conc);
@@ -582,6 +682,7 @@ CaseCycle read_cycle(Validator& v, const json& j, const std::string& path,
     return c;
   }
   const json& tps = j["timepoints"];
+  if (!v.count(tps, path + ".timepoints", MAX_POINTS_PER_TAC, "time points")) return c;
   for (size_t i = 0; i < tps.size(); ++i) {
     const std::string tp_path = path + ".timepoints[" + std::to_string(i) + "]";
     CaseTimepoint tp;
@@ -589,7 +690,10 @@ CaseCycle read_cycle(Validator& v, const json& j, const std::string& path,
     const json& t = tps[i];
     if (!v.is_object(t, tp_path)) continue;
     v.keys(t, tp_path, {"start", "start_h", "vois"}, {{"duration", &DURATION_S}, {"observed_rate", &RATE_CPS}});
-    tp.start_h = event_time_h(v, t, tp_path, "start", has_reference, reference_h, true);
+    tp.start_h = event_time_h(v, clock, t, tp_path, "start", has_reference, reference_h, true);
+    if (!std::isnan(tp.start_h) && tp.start_h > TIME_RANGE_H.hi)
+      v.problem(tp_path + (t.contains("start") ? ".start" : ".start_h"), format_number(tp.start_h) + " h",
+                "a time after the reference time " + TIME_RANGE_H.text());
     if (!std::isnan(tp.start_h) && tp.start_h < 0)
       v.problem(tp_path + (t.contains("start") ? ".start" : ".start_h"),
                 (t.contains("start") ? "'" + t["start"].get<std::string>() + "' (" : "'") +
@@ -599,7 +703,7 @@ CaseCycle read_cycle(Validator& v, const json& j, const std::string& path,
         !std::isnan(c.timepoints.back().start_h) && !(tp.start_h > c.timepoints.back().start_h))
       v.problem(tp_path + ".start", format_number(tp.start_h) + " h",
                 "time points in increasing order (previous " + format_number(c.timepoints.back().start_h) + " h)");
-    tp.duration_s = v.quantity(t, tp_path, "duration", DURATION_S, false, 0.0, false);
+    tp.duration_s = v.quantity(t, tp_path, "duration", DURATION_S, false, 0.0, false, &FRAME_DURATION_RANGE_S);
     tp.duration_given = Validator::present(t, "duration", DURATION_S);
     tp.observed_rate_cps = v.quantity(t, tp_path, "observed_rate", RATE_CPS, false, 0.0, true);
     tp.observed_rate_given = Validator::present(t, "observed_rate", RATE_CPS);
@@ -609,8 +713,10 @@ CaseCycle read_cycle(Validator& v, const json& j, const std::string& path,
       c.timepoints.push_back(tp);
       continue;
     }
+    if (!v.count(t["vois"], tp_path + ".vois", MAX_VOIS_PER_CYCLE, "VOIs")) continue;
     for (auto it = t["vois"].begin(); it != t["vois"].end(); ++it) {
-      const std::string mp = tp_path + ".vois." + it.key();
+      const std::string mp = tp_path + ".vois." + models::quote_value(it.key());
+      if (!v.name(mp, it.key())) continue;
       CaseMeasurement m;
       m.path = mp;
       if (!v.is_object(*it, mp)) continue;
@@ -624,10 +730,12 @@ CaseCycle read_cycle(Validator& v, const json& j, const std::string& path,
         const json& n = (*it)["counts"];
         if (!n.is_number() || !std::isfinite(n.get<double>()) || n.get<double>() < 0)
           v.problem(mp + ".counts", "'" + n.dump() + "'", "a finite number of counts >= 0");
+        else if (!COUNTS_RANGE.contains(n.get<double>()))
+          v.problem(mp + ".counts", "'" + n.dump() + "'", "a number of counts " + COUNTS_RANGE.text());
         else
           m.value = n.get<double>();
       }
-      const double a = v.quantity(*it, mp, "activity", ACTIVITY_MBQ, false, 0.0, true);
+      const double a = v.quantity(*it, mp, "activity", ACTIVITY_MBQ, false, 0.0, true, &ACTIVITY_RANGE_MBQ);
       bool has_activity = false, has_conc = false;
       for (auto k = it->begin(); k != it->end(); ++k) {
         if (k.key().rfind("activity", 0) == 0 && k.key().rfind("activity_u", 0) != 0) has_activity = true;
@@ -638,7 +746,8 @@ CaseCycle read_cycle(Validator& v, const json& j, const std::string& path,
         m.kind = "activity";
         m.value = a;
       }
-      const double conc = v.quantity(*it, mp, "concentration", CONC_MBQ_PER_ML, false, 0.0, true);
+      const double conc = v.quantity(*it, mp, "concentration", CONC_MBQ_PER_ML, false, 0.0, true,
+                                     &CONCENTRATION_RANGE_MBQ_PER_ML);
       if (has_conc) {
         ++kinds;
         m.kind = "concentration";
@@ -647,10 +756,10 @@ CaseCycle read_cycle(Validator& v, const json& j, const std::string& path,
       if (kinds != 1)
         v.problem(mp, kinds == 0 ? "without a measurement" : "with several measurements",
                   "exactly one of counts, activity_MBq, concentration_MBq_per_mL");
-      m.activity_u_MBq = v.quantity(*it, mp, "activity_u", ACTIVITY_MBQ, false, 0.0, false);
-      m.volume_mL = v.quantity(*it, mp, "volume", VOLUME_ML, false, 0.0, false);
+      m.activity_u_MBq = v.quantity(*it, mp, "activity_u", ACTIVITY_MBQ, false, 0.0, false, &ACTIVITY_RANGE_MBQ);
+      m.volume_mL = v.quantity(*it, mp, "volume", VOLUME_ML, false, 0.0, false, &VOLUME_RANGE_ML);
       m.volume_given = Validator::present(*it, "volume", VOLUME_ML);
-      m.mass_g = v.quantity(*it, mp, "mass", MASS_G, false, 0.0, false);
+      m.mass_g = v.quantity(*it, mp, "mass", MASS_G, false, 0.0, false, &MASS_RANGE_G);
       tp.vois[it.key()] = m;
       tp.voi_order.push_back(it.key());
     }
@@ -718,26 +827,37 @@ CaseCycle read_cycle(Validator& v, const json& j, const std::string& path,
   return c;
 }
 
+// The top-level "time_zone" (an IANA name such as "Europe/Berlin"), or null when not given.
+const date::time_zone* read_time_zone(Validator& v, const json& j) {
+  if (!j.contains("time_zone")) return nullptr;
+  const std::string name = v.string(j, "", "time_zone", false);
+  const bool plain = !name.empty() && name.size() <= 64 && name.find("..") == std::string::npos &&
+                     std::all_of(name.begin(), name.end(), [](char ch) {
+                       return std::isalnum(static_cast<unsigned char>(ch)) || ch == '/' || ch == '_' ||
+                              ch == '-' || ch == '+';
+                     });
+  try {
+    if (plain) return date::locate_zone(name);
+  } catch (const std::exception&) {  // not in the system's time-zone database
+  }
+  v.problem("time_zone", "'" + name + "'", "an IANA time-zone name of the system's tz database, e.g. Europe/Berlin");
+  return nullptr;
+}
+
 }  // namespace
 
-CaseFile load_case_file(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw InputError(path + ": cannot open the case file; expected a readable JSON file");
-  std::stringstream buf;
-  buf << in.rdbuf();
+CaseFile load_case_file(const std::string& path, bool allow_external_files) {
   CaseFile c;
   c.path = path;
-  c.text = buf.str();
+  c.text = read_input_file(path, "case file", false);
+  c.sha256 = sha256_hex(c.text);
   json j;
-  try {
-    j = json::parse(c.text);
-  } catch (const json::parse_error& e) {
-    throw InputError(path + ": malformed JSON (" + std::string(e.what()) + "); expected a lutdose case file");
-  }
+  if (const std::string problem = models::parse_json_checked(c.text, j); !problem.empty())
+    throw InputError(path + ": " + problem + "; expected a lutdose case file");
   Validator v(path);
   if (!v.is_object(j, "(top level)")) throw InputError(v.problems().front());
   v.keys(j, "", {"lutdose_case_version", "patient", "phantom", "nuclide", "protocols", "fit", "dose", "cycles",
-                 "uncertainty", "radiobiology", "plan"},
+                 "uncertainty", "radiobiology", "plan", "time_zone"},
          {{"half_life", &TIME_H}});
   if (!j.contains("lutdose_case_version"))
     v.problem("lutdose_case_version", "missing", std::to_string(CASE_FORMAT_VERSION));
@@ -748,8 +868,9 @@ CaseFile load_case_file(const std::string& path) {
     v.problem("patient", "missing", "{\"id\": ..., \"sex\": \"male\" | \"female\"}");
   } else if (v.is_object(j["patient"], "patient")) {
     v.keys(j["patient"], "patient", {"id", "sex"}, {{"mass", &MASS_G}});
-    c.body_mass_g = v.quantity(j["patient"], "patient", "mass", MASS_G, false, 0.0, false);
+    c.body_mass_g = v.quantity(j["patient"], "patient", "mass", MASS_G, false, 0.0, false, &MASS_RANGE_G);
     c.patient_id = v.string(j["patient"], "patient", "id", true);
+    if (j["patient"].contains("id") && j["patient"]["id"].is_string()) v.name("patient.id", c.patient_id);
     c.sex = j["patient"].contains("sex") ? v.choice(j["patient"], "patient", "sex", {"male", "female"}, "") : "";
   }
   c.phantom = v.string(j, "", "phantom", false);
@@ -766,19 +887,30 @@ CaseFile load_case_file(const std::string& path) {
   c.nuclide = v.string(j, "", "nuclide", false, "Lu-177");
   const double hl = v.quantity(j, "", "half_life", TIME_H, false, 0.0, false);
   c.half_life_override_h = std::isnan(hl) ? 0.0 : hl;
-  if (j.contains("protocols") && v.is_object(j["protocols"], "protocols"))
+  if (j.contains("protocols") && v.is_object(j["protocols"], "protocols") &&
+      v.count(j["protocols"], "protocols", MAX_VOIS_PER_CYCLE, "protocols"))
     for (auto it = j["protocols"].begin(); it != j["protocols"].end(); ++it)
-      c.protocols[it.key()] = read_protocol(v, *it, "protocols." + it.key(), it.key());
+      if (v.name("protocols." + models::quote_value(it.key()), it.key()))
+        c.protocols[it.key()] = read_protocol(v, *it, "protocols." + it.key(), it.key());
+  // Files named in the case file: relative to its folder, confined to it (docs/case-file.md).
+  auto reference = [&](const std::string& field, std::string& value) {
+    if (value.empty()) return;
+    try {
+      value = resolve_case_reference(path, field, value, allow_external_files);
+    } catch (const InputError& e) {
+      v.problem_text(std::string(e.what()).substr(path.size() + 2));
+      value.clear();
+    }
+  };
   if (j.contains("fit")) {
     read_fit_options(v, j["fit"], "fit", c.fit, c.reduced, c.compartment_model);
-    const auto slash = path.find_last_of('/');
-    if (!c.compartment_model.empty() && c.compartment_model.find(".json") != std::string::npos &&
-        c.compartment_model[0] != '/' && slash != std::string::npos)
-      c.compartment_model = path.substr(0, slash) + "/" + c.compartment_model;
+    // a model file (a path or a .json name); a bare name is a shipped model
+    if (c.compartment_model.find('/') != std::string::npos || c.compartment_model.find(".json") != std::string::npos)
+      reference("fit.model", c.compartment_model);
   }
   if (j.contains("dose")) {
-    const auto slash = path.find_last_of('/');
-    read_dose_options(v, j["dose"], "dose", c.dose, slash == std::string::npos ? "" : path.substr(0, slash));
+    read_dose_options(v, j["dose"], "dose", c.dose);
+    reference("dose.svalues", c.dose.svalue_table);
   }
   c.dose.body_mass_g = c.body_mass_g;
   if (j.contains("radiobiology") && v.is_object(j["radiobiology"], "radiobiology")) {
@@ -843,12 +975,16 @@ CaseFile load_case_file(const std::string& path) {
       else v.problem("uncertainty.seed", "'" + u["seed"].dump() + "'", "a whole number >= 0");
     }
   }
-  if (!j.contains("cycles") || !j["cycles"].is_array() || j["cycles"].empty()) {
+  TimeReader clock(read_time_zone(v, j));
+  const bool cycles_array = j.contains("cycles") && j["cycles"].is_array();
+  if (cycles_array && !v.count(j["cycles"], "cycles", MAX_CYCLES, "cycles")) {
+    // beyond the limit: reported by count()
+  } else if (!cycles_array || j["cycles"].empty()) {
     v.problem("cycles", j.contains("cycles") ? "'" + j["cycles"].dump().substr(0, 40) + "'" : "missing",
               "a non-empty array of cycles");
   } else {
     for (size_t i = 0; i < j["cycles"].size(); ++i) {
-      c.cycles.push_back(read_cycle(v, j["cycles"][i], "cycles[" + std::to_string(i) + "]", c.protocols));
+      c.cycles.push_back(read_cycle(v, clock, j["cycles"][i], "cycles[" + std::to_string(i) + "]", c.protocols));
       if (i > 0 && c.cycles[i].cycle <= c.cycles[i - 1].cycle)
         v.problem("cycles[" + std::to_string(i) + "].cycle", std::to_string(c.cycles[i].cycle),
                   "cycle numbers increasing (previous " + std::to_string(c.cycles[i - 1].cycle) + ")");
@@ -873,11 +1009,7 @@ CaseFile load_case_file(const std::string& path) {
                   "a date-time for every cycle, as radiobiology." +
                       std::string(c.residual != "none" ? "residual" : "repopulation") +
                       " needs the time between cycles");
-  if (!v.problems().empty()) {
-    std::string all;
-    for (const auto& p : v.problems()) all += (all.empty() ? "" : "\n") + p;
-    throw InputError(all);
-  }
+  if (!v.problems().empty()) throw InputError(join_problems(v.problems()));
   return c;
 }
 
@@ -963,6 +1095,11 @@ QuantifiedCase quantify_case(const CaseFile& c, double lambda) {
               a /= rc;
             }
           }
+          // the activity derived from plausible inputs must be plausible too (a CF of 1e-9 is not)
+          if (!ACTIVITY_RANGE_MBQ.contains(a))
+            problems.push_back(c.path + ": " + m.path + ": the activity obtained from the " + m.kind + " is " +
+                               format_number(a) + " MBq; expected an activity " + ACTIVITY_RANGE_MBQ.text() +
+                               " (check the calibration factor, duration and value)");
         } catch (const InputError& e) {
           problems.push_back(e.what());
         }
@@ -989,11 +1126,7 @@ QuantifiedCase quantify_case(const CaseFile& c, double lambda) {
       q.points.push_back(std::move(pts));
     }
   }
-  if (!problems.empty()) {
-    std::string all;
-    for (const auto& p : problems) all += (all.empty() ? "" : "\n") + p;
-    throw InputError(all);
-  }
+  if (!problems.empty()) throw InputError(join_problems(problems));
   return q;
 }
 

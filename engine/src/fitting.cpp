@@ -144,8 +144,8 @@ struct Projection {
       Eigen::ColPivHouseholderQR<MatrixXd> qr(r.phi_w);
       r.a = qr.solve(sy);
       if (need_projector) {
-        const MatrixXd q = qr.householderQ();
-        r.q1 = q.leftCols(qr.rank());
+        // thin Q (n x rank): the full Q would be n x n, memory quadratic in the points
+        r.q1 = qr.householderQ() * MatrixXd::Identity(r.phi_w.rows(), qr.rank());
       }
     }
     return r;
@@ -329,7 +329,31 @@ std::vector<std::vector<double>> starting_rates(int n_rates, const VectorXd& t, 
   return starts;
 }
 
-// Standard deviations (up to a common factor for relative models) -> s = 1/sigma.
+// Floor of the activity used as a relative sigma (proportional models): no point may weigh more
+// than MAX_WEIGHT_TO_MEDIAN times a point at the TAC's median activity, so a zero or near-zero
+// activity cannot dominate the fit (issue 11: a zero point got 10^6 times the others' weight).
+// 100 = two orders of magnitude: a point ten times below the median still counts fully.
+constexpr double MAX_WEIGHT_TO_MEDIAN = 100.0;
+
+double median_of(VectorXd v) {
+  std::sort(v.data(), v.data() + v.size());
+  const Eigen::Index n = v.size();
+  return n % 2 ? v(n / 2) : 0.5 * (v(n / 2 - 1) + v(n / 2));
+}
+
+double relative_sigma_floor(const VectorXd& y) {
+  return median_of(y.cwiseAbs()) / std::sqrt(MAX_WEIGHT_TO_MEDIAN);
+}
+
+// Points whose activity is at or below proportional_floor_fraction x the TAC's maximum: zero or
+// near-zero inputs to check (a fit that uses them is flagged, the TAC gets a note).
+int near_zero_points(const VectorXd& y, const FitOptions& o) {
+  const double limit = o.proportional_floor_fraction * y.maxCoeff();
+  return static_cast<int>((y.array() <= limit).count());
+}
+
+// Standard deviations (up to a common factor for relative models) -> s = 1/sigma. n_floored
+// counts the points whose relative sigma was raised to the floor above.
 VectorXd inverse_sigma(const VectorXd& y, const VectorXd& sigma, const FitOptions& o,
                        int* n_floored) {
   const Eigen::Index n = y.size();
@@ -344,7 +368,7 @@ VectorXd inverse_sigma(const VectorXd& y, const VectorXd& sigma, const FitOption
       break;
     case ErrorModel::proportional_model:  // first pass data-based, then reweighted with f(t_i)
     case ErrorModel::proportional: {
-      const double floor = o.proportional_floor_fraction * y.maxCoeff();
+      const double floor = relative_sigma_floor(y);
       for (Eigen::Index i = 0; i < n; ++i) {
         double yi = y(i);
         if (yi < floor) {
@@ -433,7 +457,7 @@ CandidateFit fit_function(const ExponentialFunction& f, const VectorXd& t, const
       if (std::abs(tia_it - previous_tia) <= 1e-10 * std::abs(tia_it)) break;
       previous_tia = tia_it;
       const VectorXd fit_values = f.evaluate(t, p_it, lambda_p);
-      const double floor = o.proportional_floor_fraction * y.maxCoeff();
+      const double floor = relative_sigma_floor(y);
       for (Eigen::Index i = 0; i < t.size(); ++i) s(i) = 1.0 / std::max(fit_values(i), floor);
       const VectorXd sy_it = s.cwiseProduct(y);
       const Projection proj_it{f, t, s, sy_it, lambda_p};
@@ -460,7 +484,10 @@ CandidateFit fit_function(const ExponentialFunction& f, const VectorXd& t, const
   c.fitted = true;
   c.parameters = p;
   if (!best_converged) c.flags.push_back("not_converged");
-  if (n_floored > 0) c.flags.push_back("proportional_weight_floor_at_" + std::to_string(n_floored) + "_points");
+  if (n_floored > 0) c.warnings.push_back("relative_weight_capped_at_" + std::to_string(n_floored) + "_points");
+  if (const int nz = near_zero_points(y, o);
+      nz > 0 && (o.error_model == ErrorModel::proportional || o.error_model == ErrorModel::proportional_model))
+    c.flags.push_back("near_zero_activity_at_" + std::to_string(nz) + "_points");
 
   c.fitted_MBq = f.evaluate(t, p, lambda_p);
   const VectorXd resid = y - c.fitted_MBq;
@@ -523,7 +550,12 @@ CandidateFit fit_function(const ExponentialFunction& f, const VectorXd& t, const
   const int k_aic = K + (o.aicc_k == AiccParameterCount::fit_parameters_plus_one ? 1 : 0);
   const double floor = n * std::pow(RSS_FLOOR_RELATIVE * sy.norm() / std::sqrt(n), 2);
   const double rss_eff = std::max(c.weighted_rss, floor);
-  c.aic = relative ? n * std::log(rss_eff / n) + 2.0 * k_aic : c.weighted_rss + 2.0 * k_aic;
+  // Proportional to the model: sigma_i = b f_i depends on the function, so the likelihood keeps
+  // its sum ln sigma_i = n ln b + sum ln f_i (the f_i as floored for the weights).
+  double log_f_sum = 0;
+  if (o.error_model == ErrorModel::proportional_model)
+    log_f_sum = c.fitted_MBq.cwiseMax(relative_sigma_floor(y)).array().log().sum();
+  c.aic = relative ? n * std::log(rss_eff / n) + 2.0 * log_f_sum + 2.0 * k_aic : c.weighted_rss + 2.0 * k_aic;
   if (n >= k_aic + 2) c.aicc = c.aic + 2.0 * k_aic * (k_aic + 1) / (n - k_aic - 1);
 
   // TIA and its uncertainty (Gaussian propagation with the analytic gradient).
@@ -571,6 +603,46 @@ CandidateFit fit_function(const ExponentialFunction& f, const VectorXd& t, const
   return c;
 }
 
+namespace {
+
+// sum_i (d TIA / d y_i)^2 sigma_i^2, the derivatives by central differences (exact for rules that
+// are linear in the activities, up to rounding).
+template <class Total>
+double propagated_u(const Total& total, const VectorXd& y, const VectorXd& sigma) {
+  double u2 = 0;
+  for (Eigen::Index i = 0; i < y.size(); ++i) {
+    const double h = 1e-6 * std::max(std::abs(y(i)), 1e-12);
+    VectorXd hi = y, lo = y;
+    hi(i) += h;
+    lo(i) -= h;
+    const double w = (total(hi) - total(lo)) / (2 * h);
+    u2 += w * w * sigma(i) * sigma(i);
+  }
+  return std::sqrt(u2);
+}
+
+// The washout of peak_washout_tia: integral from t_p to infinity of the log-linear
+// mono-exponential through the positive points from index p on, rate >= lambda_p. NaN when
+// fewer than two positive points. *bounded: the rate was raised to lambda_p (the amplitude then
+// refitted with that slope).
+double washout_integral(const VectorXd& t, const VectorXd& v, Eigen::Index p, double lambda_p, bool* bounded) {
+  double st = 0, sl = 0, stt = 0, stl = 0, m = 0;
+  for (Eigen::Index i = p; i < t.size(); ++i) {
+    if (!(v(i) > 0)) continue;
+    const double dt = t(i) - t(p), l = std::log(v(i));
+    st += dt, sl += l, stt += dt * dt, stl += dt * l, m += 1;
+  }
+  const double den = m * stt - st * st;
+  if (m < 2 || !(den > 0)) return NaN;
+  double k = -(m * stl - st * sl) / den;
+  *bounded = !(k > lambda_p);
+  if (*bounded) k = lambda_p;
+  const double log_b = (sl + k * st) / m;  // least-squares intercept at t_p for the slope -k
+  return std::exp(log_b) / k;
+}
+
+}  // namespace
+
 TrapezoidResult trapezoid_tia(const VectorXd& t, const VectorXd& y, const VectorXd& sigma,
                               double lambda_p, TrapezoidHead head, TrapezoidBody body, TrapezoidTail tail) {
   const Eigen::Index n = t.size();
@@ -605,23 +677,71 @@ TrapezoidResult trapezoid_tia(const VectorXd& t, const VectorXd& y, const Vector
     return sum + tl;
   };
   TrapezoidResult r;
+  r.tail = to_string(tail);
   r.tia_MBq_h = total(y, &r.head_MBq_h, &r.tail_MBq_h);
   r.body_MBq_h = r.tia_MBq_h - r.head_MBq_h - r.tail_MBq_h;
-  r.tia_u_MBq_h = NaN;
-  if (sigma.size() == n) {
-    double u2 = 0;
-    for (Eigen::Index i = 0; i < n; ++i) {
-      const double h = 1e-6 * std::max(std::abs(y(i)), 1e-12);
-      VectorXd hi = y, lo = y;
-      hi(i) += h;
-      lo(i) -= h;
-      const double w = (total(hi, nullptr, nullptr) - total(lo, nullptr, nullptr)) / (2 * h);
-      u2 += w * w * sigma(i) * sigma(i);
-    }
-    r.tia_u_MBq_h = std::sqrt(u2);
-  }
+  r.tia_u_MBq_h = sigma.size() == n
+                      ? propagated_u([&](const VectorXd& v) { return total(v, nullptr, nullptr); }, y, sigma)
+                      : NaN;
   return r;
 }
+
+TrapezoidResult peak_washout_tia(const VectorXd& t, const VectorXd& y, const VectorXd& sigma, double lambda_p,
+                                 TrapezoidHead head) {
+  const Eigen::Index n = t.size();
+  Eigen::Index peak = 0;
+  y.maxCoeff(&peak);
+  // The washout needs two positive points from the peak on; otherwise the plain trapezoid with
+  // the physical tail from the last point.
+  bool bounded = false;
+  if (std::isnan(washout_integral(t, y, peak, lambda_p, &bounded))) {
+    return trapezoid_tia(t, y, sigma, lambda_p, head);
+  }
+  TrapezoidResult r;
+  r.tail = bounded ? "physical" : "washout";
+  auto total = [&](const VectorXd& v, double* head_part, double* tail_part) {
+    const double h = head == TrapezoidHead::linear ? v(0) * t(0) / 2.0 : v(0) * t(0);
+    double sum = h;
+    for (Eigen::Index i = 0; i < peak; ++i) sum += (t(i + 1) - t(i)) * (v(i) + v(i + 1)) / 2.0;
+    bool b = false;
+    const double tl = washout_integral(t, v, peak, lambda_p, &b);
+    if (head_part) *head_part = h;
+    if (tail_part) *tail_part = tl;
+    return sum + tl;
+  };
+  r.tia_MBq_h = total(y, &r.head_MBq_h, &r.tail_MBq_h);
+  r.body_MBq_h = r.tia_MBq_h - r.head_MBq_h - r.tail_MBq_h;
+  r.tia_u_MBq_h = sigma.size() == n ? propagated_u([&](const VectorXd& v) { return total(v, nullptr, nullptr); }, y, sigma)
+                                    : NaN;
+  return r;
+}
+
+namespace {
+
+// Candidates whose fit is another candidate's curve (E2 and E2b are one model when the amplitudes
+// are free in sign: A2 -> -A2): true for all but one of each such group, which enters the Akaike
+// weights once (an accepted fit is kept, else the first). Same K and fitted values within 1e-6
+// relative of the largest (the optimiser's tolerance on the rates, not the data's noise).
+std::vector<bool> duplicate_fits(std::vector<CandidateFit>& cs) {
+  std::vector<bool> dup(cs.size(), false);
+  auto same = [](const CandidateFit& a, const CandidateFit& b) {
+    if (!a.fitted || !b.fitted || a.n_parameters != b.n_parameters) return false;
+    const double scale = std::max(a.fitted_MBq.cwiseAbs().maxCoeff(), 1e-300);
+    return (a.fitted_MBq - b.fitted_MBq).cwiseAbs().maxCoeff() <= 1e-6 * scale;
+  };
+  for (size_t i = 0; i < cs.size(); ++i)
+    for (size_t j = 0; j < cs.size(); ++j) {
+      if (i == j || dup[j] || !same(cs[i], cs[j])) continue;
+      const bool j_kept = (cs[j].accepted && !cs[i].accepted) || (cs[j].accepted == cs[i].accepted && j < i);
+      if (!j_kept) continue;
+      dup[i] = true;
+      cs[i].warnings.push_back("same_fit_as:" + cs[j].function);
+      break;
+    }
+  return dup;
+}
+
+}  // namespace
 
 TacFit fit_tac(const VectorXd& t, const VectorXd& y, const VectorXd& sigma, double lambda_p,
                const FitOptions& o, const std::string& where) {
@@ -633,6 +753,10 @@ TacFit fit_tac(const VectorXd& t, const VectorXd& y, const VectorXd& sigma, doub
   else if (n >= 2 && y(n - 1) >= y.maxCoeff())
     result.notes.push_back("the activity is highest at the last time point (" + format_number(t(n - 1)) +
                            " h): no clearance observed, so the TIA rests on the assumed tail");
+  if (const int nz = near_zero_points(y, o); nz > 0 && y.maxCoeff() > 0)
+    result.notes.push_back(std::to_string(nz) + " activit" + (nz == 1 ? "y is" : "ies are") + " near zero (<= " +
+                           format_number(o.proportional_floor_fraction) +
+                           " x the maximum): check the VOI and the quantification; a fit through them is not used");
   auto lookup = [&](const std::string& id, const std::string& field) {
     const auto* f = models::find_exponential(id);
     if (!f) {
@@ -681,15 +805,10 @@ TacFit fit_tac(const VectorXd& t, const VectorXd& y, const VectorXd& sigma, doub
       }
       return idx;
     };
+    // A fit that fails the criteria is never the result (issue 11): without an accepted fit the
+    // TAC falls back to peak_washout_tia below.
     result.selected = best(true);
-    if (result.selected >= 0) {
-      result.selection = "lowest AICc among the fits that meet the quality criteria";
-    } else {
-      result.selected = best(false);
-      if (result.selected >= 0)
-        result.selection =
-            "lowest AICc; no candidate meets the quality criteria, so the result is flagged";
-    }
+    if (result.selected >= 0) result.selection = "lowest AICc among the fits that meet the quality criteria";
     if (result.selected < 0) {
       // No candidate has an AICc (n < K + 2 for all): the simplest accepted fit, if any.
       for (size_t i = 0; i < result.candidates.size(); ++i) {
@@ -707,12 +826,17 @@ TacFit fit_tac(const VectorXd& t, const VectorXd& y, const VectorXd& sigma, doub
   // Akaike weights over the candidates with an AICc (and full rank, TIA > 0), the model-averaged
   // TIA with its unconditional uncertainty (methods.md §2.5), and nested F-tests (report).
   {
+    const std::vector<bool> duplicate = duplicate_fits(result.candidates);
+    auto ranked = [&](size_t i) {
+      const auto& c = result.candidates[i];
+      return c.fitted && !std::isnan(c.aicc) && c.tia_MBq_h > 0 && c.rank == c.n_parameters && !duplicate[i];
+    };
     double best = std::numeric_limits<double>::infinity();
-    for (const auto& c : result.candidates)
-      if (c.fitted && !std::isnan(c.aicc) && c.tia_MBq_h > 0 && c.rank == c.n_parameters) best = std::min(best, c.aicc);
+    for (size_t i = 0; i < result.candidates.size(); ++i)
+      if (ranked(i)) best = std::min(best, result.candidates[i].aicc);
     double sum = 0;
-    for (auto& c : result.candidates)
-      if (c.fitted && !std::isnan(c.aicc) && c.tia_MBq_h > 0 && c.rank == c.n_parameters) {
+    for (size_t i = 0; i < result.candidates.size(); ++i)
+      if (auto& c = result.candidates[i]; ranked(i)) {
         c.akaike_weight = std::exp(-(c.aicc - best) / 2);
         sum += c.akaike_weight;
       }
@@ -734,8 +858,14 @@ TacFit fit_tac(const VectorXd& t, const VectorXd& y, const VectorXd& sigma, doub
       result.averaged_tia_MBq_h = avg;
       result.averaged_tia_u_MBq_h = u_known ? u : NaN;
     }
+    // F-tests need both RSS under the same weights: not so for proportional-model (each function
+    // is weighted with its own curve), so none are reported there.
     const std::pair<const char*, const char*> nested[] = {{"E1p", "E1"}, {"E1", "E2"}, {"E1", "E2b"}, {"E2u", "E3u"}};
+    if (o.error_model == ErrorModel::proportional_model && result.candidates.size() > 1)
+      result.notes.push_back("no F-tests: under proportional-model each function has its own weights, so their "
+                             "weighted RSS are not comparable (use the AICc ranking)");
     for (const auto& [lo_id, hi_id] : nested) {
+      if (o.error_model == ErrorModel::proportional_model) break;
       const CandidateFit *lo = nullptr, *hi = nullptr;
       for (const auto& c : result.candidates) {
         if (c.function == lo_id && c.fitted) lo = &c;
@@ -761,6 +891,7 @@ TacFit fit_tac(const VectorXd& t, const VectorXd& y, const VectorXd& sigma, doub
                                   o.trapezoid_head, o.trapezoid_body, o.trapezoid_tail);
     result.method = "trapezoid";
     result.function = "trapezoid";
+    result.tail = tr.tail;
     result.selected = -1;
     result.tia_MBq_h = tr.tia_MBq_h;
     result.tia_u_MBq_h = tr.tia_u_MBq_h;
@@ -793,20 +924,24 @@ TacFit fit_tac(const VectorXd& t, const VectorXd& y, const VectorXd& sigma, doub
     return result;
   }
 
-  // No function could be fitted with a defined AICc: trapezoid with a physical-decay tail.
-  const auto tr = trapezoid_tia(t, y, o.error_model == ErrorModel::input ? sigma : VectorXd(), lambda_p,
-                                o.trapezoid_head, o.trapezoid_body, o.trapezoid_tail);
+  // No accepted fit: the trapezoid to the peak and the washout after it (peak_washout_tia).
+  const auto tr = peak_washout_tia(t, y, o.error_model == ErrorModel::input ? sigma : VectorXd(), lambda_p,
+                                   o.trapezoid_head);
   result.method = "trapezoid";
   result.function = "trapezoid";
+  result.tail = tr.tail;
   result.tia_MBq_h = tr.tia_MBq_h;
   result.tia_u_MBq_h = tr.tia_u_MBq_h;
   result.accepted = false;
-  result.selection = "no candidate function could be fitted with a defined AICc (n = " +
-                     std::to_string(n) + " points); trapezoid with " + to_string(o.trapezoid_head) +
-                     " head, " + to_string(o.trapezoid_body) + " body and " + to_string(o.trapezoid_tail) + " tail";
-  result.notes.push_back("trapezoid fallback: head " + format_number(tr.head_MBq_h) + ", body " +
-                         format_number(tr.body_MBq_h) + ", tail " + format_number(tr.tail_MBq_h) +
-                         " MBq h; the tail assumes physical decay only (an upper bound)");
+  result.selection = (result.candidates.empty() ? "no candidate function could be fitted (n = " + std::to_string(n) + " points)"
+                                                : std::string("no candidate meets the quality criteria")) +
+                     "; fallback: trapezoid (" + to_string(o.trapezoid_head) + " head) to the peak, then " +
+                     (tr.tail == "washout" ? "the washout fitted to the peak and the later points"
+                                           : "physical decay (no clearance measurable after the peak)");
+  result.notes.push_back("fallback: head " + format_number(tr.head_MBq_h) + ", body " + format_number(tr.body_MBq_h) +
+                         ", tail " + format_number(tr.tail_MBq_h) + " MBq h; tail: " +
+                         (tr.tail == "washout" ? "mono-exponential washout fitted from the peak on"
+                                               : "physical decay only (an upper bound)"));
   if (std::isnan(tr.tia_u_MBq_h))
     result.notes.push_back("no TIA uncertainty: the trapezoid needs per-point uncertainties "
                            "(activity_u_MBq with --error-model input)");

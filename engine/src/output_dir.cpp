@@ -15,6 +15,7 @@
 #include <cstdio>  // renameat2, RENAME_NOREPLACE, RENAME_EXCHANGE (glibc >= 2.28)
 #include <cstring>
 #include <ctime>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <random>
 
@@ -24,9 +25,11 @@ namespace lutdose {
 
 namespace {
 
-//! Temporary names: this prefix and 6 random letters or digits, in the output's parent.
-constexpr const char* kStagingPrefix = ".lutdose-";
-constexpr size_t kRandomChars = 6;
+//! Temporary names: this prefix and 12 random letters or digits, in the output's parent. Leftover
+//! cleaning goes by this name, so it must be one no user would choose (a user's `.lutdose-config`
+//! matched the 6-character form of 0.5 and was removed).
+constexpr const char* kStagingPrefix = ".lutdose-tmp-";
+constexpr size_t kRandomChars = 12;
 constexpr const char* kManifest = "manifest.json";
 constexpr const char* kManifestFormat = "lutdose-result-set";
 //! Present in a staging directory from its creation until just before it is published: marks a
@@ -35,6 +38,9 @@ constexpr const char* kStagingMarker = ".lutdose-staging";
 //! An existing file larger than this is not an earlier output of lutdose plan (whose output is a
 //! few kB): it is not read.
 constexpr off_t kMaxPreviousFileBytes = 16 * 1024 * 1024;
+//! A file of an earlier result set larger than this is not read to compare it with its manifest
+//! (it is then treated as not lutdose's): far above any set lutdose writes.
+constexpr off_t kMaxSetFileBytes = off_t{4} * 1024 * 1024 * 1024;
 
 //! Errors the user can fix (a path problem) are input errors (exit 2); the others (ENOSPC, EIO,
 //! EFBIG, EDQUOT, ...) are output errors (exit 1). Both carry strerror's text.
@@ -106,6 +112,12 @@ bool is_temporary_name(const std::string& name) {
   return true;
 }
 
+//! The directory part of `path` ("." for a bare name, "/" for a name in the root).
+std::string parent_of(const std::string& path) {
+  const auto slash = path.rfind('/');
+  return slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
+}
+
 //! An output path split into its parent directory and its own name.
 struct Location {
   std::string parent, name, shown;
@@ -117,8 +129,7 @@ Location split_location(const std::string& path) {
   std::string p = path;
   while (p.size() > 1 && p.back() == '/') p.pop_back();
   const auto slash = p.rfind('/');
-  Location loc{slash == std::string::npos ? "." : (slash == 0 ? "/" : p.substr(0, slash)),
-               slash == std::string::npos ? p : p.substr(slash + 1), path};
+  Location loc{parent_of(p), slash == std::string::npos ? p : p.substr(slash + 1), path};
   if (loc.name.empty() || loc.name == "/" || loc.name == "." || loc.name == "..")
     throw InputError("output " + in_quotes(path) + ": its last part is " + in_quotes(loc.name) +
                      "; expected a name of its own (not '.' or '..'), e.g. --out results/p004");
@@ -155,29 +166,77 @@ std::vector<std::string> directory_entries(int dirfd) {
   return names;
 }
 
+//! Reads the regular file `name` in `dirfd` whole into `text`, following no link and not waiting on
+//! a FIFO put there meanwhile; false if it is not a regular file, larger than `limit`, or unreadable.
+bool read_regular(int dirfd, const std::string& name, off_t limit, std::string& text) {
+  Fd fd(::openat(dirfd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+  struct stat st;
+  if (!fd.valid() || ::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > limit) return false;
+  text.assign(static_cast<size_t>(st.st_size), '\0');
+  size_t done = 0;
+  while (done < text.size()) {
+    const ssize_t n = ::read(fd.get(), text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    done += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+//! A lutdose manifest's file entries: name -> (size in bytes, SHA-256).
+using Listed = std::map<std::string, std::pair<uint64_t, std::string>>;
+
+//! True when `dirfd` holds a lutdose manifest.json; its entries in `listed`.
+bool read_manifest(int dirfd, Listed& listed) {
+  std::string text;
+  if (!read_regular(dirfd, kManifest, kMaxPreviousFileBytes, text)) return false;
+  const auto m = nlohmann::json::parse(text, nullptr, false);
+  if (!m.is_object() || m.value("format", std::string()) != kManifestFormat || !m.contains("files") ||
+      !m["files"].is_array())
+    return false;
+  for (const auto& e : m["files"]) {
+    if (!e.is_object() || !e.contains("name") || !e["name"].is_string() || !e.contains("size_bytes") ||
+        !e["size_bytes"].is_number_unsigned() || !e.contains("sha256") || !e["sha256"].is_string())
+      return false;
+    listed[e["name"].get<std::string>()] = {e["size_bytes"].get<uint64_t>(), e["sha256"].get<std::string>()};
+  }
+  return true;
+}
+
+//! True when the file `name` in `dirfd` has the size and SHA-256 its manifest entry gives.
+bool as_listed(int dirfd, const std::string& name, const Listed& listed) {
+  const auto it = listed.find(name);
+  std::string bytes;
+  return it != listed.end() && read_regular(dirfd, name, kMaxSetFileBytes, bytes) &&
+         bytes.size() == it->second.first && sha256_hex(bytes) == it->second.second;
+}
+
 //! Entries of the directory `dirfd` that are not part of a lutdose result set: any name lutdose
-//! does not write, anything that is not a regular file, and result files without a lutdose
-//! manifest. Empty: the directory is empty or holds only a lutdose set (or a staging set).
-std::vector<std::string> foreign_entries(int dirfd) {
-  std::vector<std::string> foreign;
-  bool results = false, manifest = false, marker = false;
+//! does not write, anything that is not a regular file, a manifest.json that is not lutdose's,
+//! and result files that differ from their manifest entry (e.g. edited by hand). In a `staging`
+//! directory the marker is lutdose's too and, while it is there, the set may be partial.
+//! Empty: the directory is empty or holds only a lutdose set, exactly as lutdose wrote it.
+std::vector<std::string> foreign_entries(int dirfd, bool staging) {
+  std::vector<std::string> foreign, results;
+  bool marker = false, manifest = false;
   for (const auto& n : directory_entries(dirfd)) {
     struct stat st;
-    if (!is_lutdose_name(n) || ::fstatat(dirfd, n.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode)) {
+    const bool own_name = is_lutdose_name(n) && (staging || n != kStagingMarker);
+    if (!own_name || ::fstatat(dirfd, n.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode)) {
       foreign.push_back(n);
-      continue;
-    }
-    marker = marker || n == kStagingMarker;
-    if (n != kManifest && n != kStagingMarker) results = true;
-    if (n != kManifest) continue;
-    Fd fd(::openat(dirfd, n.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
-    std::string text(static_cast<size_t>(std::min<off_t>(st.st_size, kMaxPreviousFileBytes)), '\0');
-    if (fd.valid() && ::read(fd.get(), text.data(), text.size()) == static_cast<ssize_t>(text.size())) {
-      const auto m = nlohmann::json::parse(text, nullptr, false);
-      manifest = m.is_object() && m.value("format", std::string()) == kManifestFormat;
+    } else if (n == kStagingMarker) {
+      marker = true;
+    } else if (n == kManifest) {
+      manifest = true;
+    } else {
+      results.push_back(n);
     }
   }
-  if (results && !manifest && !marker) foreign.push_back("results files without a lutdose manifest.json");
+  if (marker) return foreign;  // a staging set, partial until its run drops the marker
+  Listed listed;
+  if (manifest && !read_manifest(dirfd, listed)) foreign.push_back("manifest.json (not a lutdose manifest)");
+  for (const auto& n : results)
+    if (!as_listed(dirfd, n, listed)) foreign.push_back(n + " (not as its lutdose manifest.json lists it)");
   return foreign;
 }
 
@@ -211,10 +270,10 @@ void remove_leftovers(int parentfd) {
       continue;
     if (S_ISDIR(st.st_mode)) {
       Fd dir(::openat(parentfd, n.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-      if (dir.valid() && lock_and_verify(parentfd, n, dir.get()) && foreign_entries(dir.get()).empty())
+      if (dir.valid() && lock_and_verify(parentfd, n, dir.get()) && foreign_entries(dir.get(), true).empty())
         remove_lutdose_directory(parentfd, n);
     } else if (S_ISREG(st.st_mode)) {
-      Fd file(::openat(parentfd, n.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+      Fd file(::openat(parentfd, n.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
       if (file.valid() && lock_and_verify(parentfd, n, file.get())) ::unlinkat(parentfd, n.c_str(), 0);
     }
   }
@@ -241,6 +300,15 @@ void write_sync_close(Fd& fd, const std::string& bytes, const std::string& shown
 
 void sync_directory(int dirfd, const std::string& shown) {
   if (::fsync(dirfd) != 0 && errno != EINVAL) fail("cannot flush the directory " + in_quotes(shown), errno);
+}
+
+//! Flushes the entry of the directory `path`, just created, into its parent: without it a power
+//! cut may lose a new parent of the output directory, and the set with it, after success.
+void sync_entry_of(const std::string& path) {
+  const std::string parent = parent_of(path);
+  Fd fd = open_directory(parent);
+  if (!fd.valid()) fail("cannot flush the directory " + in_quotes(parent), errno);
+  sync_directory(fd.get(), parent);
 }
 
 mode_t current_umask() {
@@ -318,7 +386,7 @@ void check_replaceable(int parentfd, const Location& loc) {
     throw InputError("output directory " + in_quotes(loc.shown) + " exists and is not a directory");
   Fd dir(::openat(parentfd, loc.name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (!dir.valid()) fail("cannot use the output directory " + in_quotes(loc.shown), errno);
-  auto foreign = foreign_entries(dir.get());
+  auto foreign = foreign_entries(dir.get(), false);
   if (foreign.empty()) return;
   std::sort(foreign.begin(), foreign.end());
   std::string list;
@@ -335,8 +403,7 @@ void check_creatable(const std::string& path) {
   struct stat st;
   while (::stat(p.c_str(), &st) != 0) {
     if (errno != ENOENT) fail("cannot use " + in_quotes(p), errno);
-    const auto slash = p.rfind('/');
-    p = slash == std::string::npos ? "." : (slash == 0 ? "/" : p.substr(0, slash));
+    p = parent_of(p);
   }
   if (!S_ISDIR(st.st_mode)) fail("cannot create a directory in " + in_quotes(p), ENOTDIR);
   if (::access(p.c_str(), W_OK | X_OK) != 0) fail("cannot write into " + in_quotes(p), errno);
@@ -393,7 +460,19 @@ void publish(int parentfd, const Staging& s, const Location& loc) {
   check_replaceable(parentfd, loc);
   if (::renameat2(parentfd, s.name.c_str(), parentfd, loc.name.c_str(), RENAME_EXCHANGE) != 0)
     fail("cannot publish the results as " + in_quotes(loc.shown), errno);
-  remove_lutdose_directory(parentfd, s.name);  // the previous set, now under the staging name
+  // What was swapped out (now under the staging name) is checked again, locked against other runs'
+  // cleaning: someone may have put another directory at `loc` since the check above.
+  Fd old(::openat(parentfd, s.name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!old.valid() && errno == ENOENT) return;  // a concurrent run removed the previous set already
+  if (old.valid() && ::flock(old.get(), LOCK_EX | LOCK_NB) != 0) return;  // a concurrent run removes it
+  if (!old.valid() || !foreign_entries(old.get(), false).empty()) {
+    if (::renameat2(parentfd, s.name.c_str(), parentfd, loc.name.c_str(), RENAME_EXCHANGE) != 0)
+      fail("cannot put back what was at " + in_quotes(loc.shown) + " (now at " + in_quotes(s.name) + ")", errno);
+    throw InputError("output directory " + in_quotes(loc.shown) +
+                     " was replaced by something else while lutdose wrote its results; it is left as it "
+                     "is and the new results are not written (run again)");
+  }
+  remove_lutdose_directory(parentfd, s.name);  // the previous set
 }
 
 std::string random_run_id() {
@@ -441,6 +520,7 @@ std::string write_output_files(const std::string& dir, const std::vector<OutputF
   const auto loc = split_location(dir);
   const auto created = make_parents(loc.parent);
   try {
+    for (const auto& d : created) sync_entry_of(d);
     Fd parent = open_directory(loc.parent);
     if (!parent.valid()) fail("cannot use the directory " + in_quotes(loc.parent), errno);
     remove_leftovers(parent.get());
@@ -478,12 +558,8 @@ bool check_file_replaceable(int parentfd, const Location& loc,
     throw InputError("output file " + in_quotes(loc.shown) + " is a symbolic link; lutdose follows no links");
   if (S_ISDIR(st.st_mode)) throw InputError("output file " + in_quotes(loc.shown) + " is a directory");
   std::string text;
-  if (S_ISREG(st.st_mode) && st.st_size <= kMaxPreviousFileBytes) {
-    Fd fd(::openat(parentfd, loc.name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
-    text.resize(static_cast<size_t>(st.st_size));
-    if (!fd.valid() || ::read(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size())) text.clear();
-  }
-  if (!S_ISREG(st.st_mode) || !is_previous_output(text))
+  if (!S_ISREG(st.st_mode) || !read_regular(parentfd, loc.name, kMaxPreviousFileBytes, text) ||
+      !is_previous_output(text))
     throw InputError("output file " + in_quotes(loc.shown) +
                      " exists and is not an earlier output of lutdose; choose another name "
                      "(lutdose never overwrites files it did not write)");

@@ -1,6 +1,7 @@
 #include "lutdose/pipeline.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <map>
 #include <functional>
@@ -8,6 +9,8 @@
 #include <random>
 
 #include "lutdose/error.h"
+#include "lutdose/input_file.h"
+#include "lutdose/result_checks.h"
 #include "json_number.h"
 #include "lutdose/stp.h"
 #include "lutdose/models/compartment.h"
@@ -388,8 +391,13 @@ TacFit reduced_schedule_fit(const TacSeries& tac, const RunOptions& options,
     fit.method = "MAP fit with population priors";
   } else {
     if (options.reduced == "hanscheid") {
-      lambda_eff = std::log(2.0) / t;  // the Hänscheid estimate is E1 with T_eff = t through the point
+      // the Hänscheid estimate is E1 with T_eff = t through the point; beyond the physical
+      // half-life T_eff = t would be slower than physical decay: capped at T_phys there
+      lambda_eff = std::max(std::log(2.0) / t, lambda_p);
       fit.method = "single time point: Hanscheid (T_eff = t)";
+      if (lambda_eff == lambda_p)
+        fit.notes.push_back("Hanscheid at " + format_number(t) + " h, beyond the physical half-life: T_eff capped at "
+                            "the physical half-life (no effective half-life is longer), TIA = A e^(lambda_p t)/lambda_p");
     } else {
       double mean = NAN, sd = NAN;
       for (const auto& p : pop->priors)
@@ -401,7 +409,7 @@ TacFit reduced_schedule_fit(const TacSeries& tac, const RunOptions& options,
     }
     const double lambda_bio = std::max(lambda_eff - lambda_p, 0.0);
     c.parameters = (Eigen::VectorXd(2) << a * std::exp(lambda_eff * t), lambda_bio).finished();
-    c.tia_MBq_h = options.reduced == "hanscheid" ? tia_hanscheid(t, a)
+    c.tia_MBq_h = options.reduced == "hanscheid" ? (lambda_eff > lambda_p ? tia_hanscheid(t, a) : a * std::exp(lambda_p * t) / lambda_p)
                   : options.reduced == "madsen"  ? tia_madsen(t, a, lambda_eff)
                                                  : c.parameters(0) / lambda_eff;
     // uncertainty: the population's rate spread and the activity's (population method)
@@ -507,9 +515,12 @@ void fit_compartment_model(const RunOptions& options, double lambda_p, RunResult
 std::string find_compartment_model(const std::string& name, const std::string& data_dir) {
   namespace fs = std::filesystem;
   std::error_code ec;
-  for (const std::string& c : {name, data_dir + "/models/" + name + ".json",
-                               data_dir + "/../models/files/" + name + ".json"})
-    if (fs::is_regular_file(c, ec)) return c;
+  // A value with '/' or ".json" is a file; a bare name only a shipped model (never the current folder).
+  const bool file = name.find('/') != std::string::npos || name.find(".json") != std::string::npos;
+  if (file && fs::is_regular_file(name, ec)) return name;
+  if (!file)
+    for (const std::string& c : {data_dir + "/models/" + name + ".json", data_dir + "/../models/files/" + name + ".json"})
+      if (fs::is_regular_file(c, ec)) return c;
   throw_input_error("--model", "the compartment model", name,
                     "a model file, or a shipped model: blood_organ_linear, prrt_multiorgan_linear, "
                     "receptor_pbpk_template");
@@ -711,6 +722,7 @@ RunResult run_tac_table(const std::vector<TacSeries>& series, const RunOptions& 
     }
     result.cumulative[patient] = sums;
   }
+  check_results_finite(result);  // nothing non-finite reaches the writers
   return result;
 }
 
@@ -775,6 +787,25 @@ RunResult run_case(const CaseFile& c, const std::string& data_dir, int mc_sample
 
 namespace lutdose {
 
+namespace {
+// What a cycle's dose to `target` lacks (CycleRecord::incomplete), with the input that would
+// supply it: the remainder of body without a whole_body VOI (dose.cpp), the red-marrow self-dose
+// without a marrow method.
+std::string incomplete_dose(const CycleResult& c, const std::string& target) {
+  std::vector<std::string> missing;
+  std::string lower = target;
+  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char ch) { return std::tolower(ch); });
+  if (lower.find("marrow") != std::string::npos && c.marrow.is_null())
+    missing.push_back("no red-marrow self-dose: give blood samples (dose.marrow.method blood) or an L2-L4 VOI "
+                      "(dose.marrow.method image)");
+  if (std::isnan(c.remainder_tia_MBq_h))
+    missing.push_back("the remainder of body is not a source: add a whole_body VOI to the time points");
+  std::string out;
+  for (const auto& m : missing) out += (out.empty() ? "" : "; ") + m;
+  return out;
+}
+}  // namespace
+
 std::map<std::string, std::vector<TargetHistory>> history_from_run(const RunResult& r) {
   std::map<std::string, std::vector<TargetHistory>> out;
   for (const auto& c : r.cycles)
@@ -791,6 +822,7 @@ std::map<std::string, std::vector<TargetHistory>> history_from_run(const RunResu
       rec.dose_Gy = d.dose_Gy;
       rec.bed_Gy = d.bed_Gy;
       rec.g = d.bed_g;
+      rec.incomplete = incomplete_dose(c, d.target);
       it->cycles.push_back(rec);
     }
   return out;
@@ -821,8 +853,11 @@ PlanOptions plan_options_from_case(const nlohmann::json& b, const std::string& d
   if (b.contains("strategy")) o.strategy = parse_strategy(text("strategy"));
   if (b.contains("prediction")) o.prediction = parse_prediction(text("prediction"));
   if (b.contains("planned_cycles")) {
-    if (!b["planned_cycles"].is_number_integer() || b["planned_cycles"].get<long long>() < 1)
-      throw_input_error(where, "plan.planned_cycles", b["planned_cycles"].dump(), "a whole number >= 1");
+    if (!b["planned_cycles"].is_number_integer() || b["planned_cycles"].get<long long>() < 1 ||
+        b["planned_cycles"].get<long long>() > static_cast<long long>(MAX_CYCLES) ||
+        (b["planned_cycles"].is_number_unsigned() && b["planned_cycles"].get<unsigned long long>() > MAX_CYCLES))
+      throw_input_error(where, "plan.planned_cycles", b["planned_cycles"].dump(),
+                        "a whole number from 1 to " + std::to_string(MAX_CYCLES));
     o.planned_cycles = static_cast<int>(b["planned_cycles"].get<long long>());
   }
   number("a_min_MBq", o.a_min_MBq, 0);
@@ -830,6 +865,11 @@ PlanOptions plan_options_from_case(const nlohmann::json& b, const std::string& d
   number("a_standard_MBq", o.a_standard_MBq, 0);
   number("safety_k", o.safety_k, 0);
   number("prediction_cv", o.prediction_cv, 0);
+  if (b.contains("allow_incomplete")) {
+    if (!b["allow_incomplete"].is_boolean())
+      throw_input_error(where, "plan.allow_incomplete", b["allow_incomplete"].dump(), "true or false");
+    o.allow_incomplete = b["allow_incomplete"].get<bool>();
+  }
   if (b.contains("limits")) {
     if (!b["limits"].is_array())
       throw_input_error(where, "plan.limits", b["limits"].dump(), "an array of \"TARGET:QUANTITY:VALUE\" texts");

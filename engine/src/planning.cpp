@@ -7,6 +7,7 @@
 
 #include "lutdose/csv.h"
 #include "lutdose/error.h"
+#include "lutdose/input_file.h"
 #include "json_number.h"
 
 using nlohmann::ordered_json;
@@ -175,10 +176,20 @@ struct Work {
   std::string g_from;
   bool use_dose = false, use_bed = false;    // limits applied by the strategy
   double a_dose = kInf, a_bed = kInf;        // activity each applied limit allows [MBq]
+  std::string incomplete;                    // what the delivered doses lack (joined), empty if complete
   double remaining_dose() const { return dose_limit ? dose_limit->value - sum_dose : kNaN; }
   double remaining_bed() const { return bed_limit ? bed_limit->value - sum_bed : kNaN; }
   double alpha_beta() const { return tissue ? tissue->alpha_beta_Gy : kNaN; }
 };
+
+//! What the target's delivered doses lack: the distinct CycleRecord::incomplete texts, joined.
+std::string incomplete_of(const TargetHistory& h) {
+  std::vector<std::string> seen;
+  for (const auto& c : h.cycles)
+    if (!c.incomplete.empty() && std::find(seen.begin(), seen.end(), c.incomplete) == seen.end())
+      seen.push_back(c.incomplete);
+  return join(seen, "; ");
+}
 
 //! G of a delivered cycle from its record: g, else t_eff_h with the tissue's T_rep.
 double record_g(const CycleRecord& c, const TissueParameters* t) {
@@ -322,8 +333,8 @@ double p_exceed_bed(double remaining_bed_Gy, double d, double u, double a_GBq, d
 //! A strictly parsed whole number >= 1.
 int parse_cycle(const std::string& text, const std::string& where) {
   double x;
-  if (!parse_double(text, x) || !(x >= 1 && x <= 1e6) || x != std::floor(x))
-    throw_input_error(where, "cycle", text, "a whole number >= 1");
+  if (!parse_double(text, x) || !(x >= 1 && x <= static_cast<double>(MAX_CYCLE_NUMBER)) || x != std::floor(x))
+    throw_input_error(where, "cycle", text, "a whole number from 1 to " + std::to_string(MAX_CYCLE_NUMBER));
   return static_cast<int>(x);
 }
 
@@ -407,6 +418,29 @@ double activity_for_bed_MBq(double bed_Gy, double d_Gy_per_GBq, double g, double
   return 1000.0 * dose_for_bed(bed_Gy, g, alpha_beta_Gy) / d_Gy_per_GBq;
 }
 
+//! Says which limits rest on incomplete doses, why and what input would complete them. Without
+//! allow_incomplete: no prescription (activity NaN, binding "incomplete_dose") and true.
+template <class Say>
+bool refuse_incomplete(const std::vector<Work>& work, const PlanOptions& o, PlanResult& r, const Say& say) {
+  for (const auto& w : work) {
+    if (w.incomplete.empty()) continue;
+    std::vector<std::string> limits;
+    for (const auto* l : w.limits) limits.push_back(describe_limit(*l));
+    say((o.allow_incomplete ? "Warning: " + w.h->target + "'s dose is incomplete (" + w.incomplete +
+                                  "); its limits are applied to it anyway (--allow-incomplete): the dose is an "
+                                  "underestimate, the result is marked incomplete and no P(exceed) is given for it."
+                            : "The limit" + std::string(limits.size() > 1 ? "s " : " ") + join(limits) + " on " +
+                                  w.h->target + " cannot be evaluated: its dose is incomplete (" + w.incomplete +
+                                  ")."));
+    if (!o.allow_incomplete && r.binding.quantity.empty()) r.binding = {w.h->target, "incomplete_dose", kNaN};
+  }
+  if (o.allow_incomplete) return false;
+  r.activity_MBq = kNaN;
+  say("No prescription: a limit that cannot be evaluated is not applied silently. Supply the missing input, or "
+      "run with --allow-incomplete to prescribe from the incomplete doses (marked in the result).");
+  return true;
+}
+
 // ---------------------------------------------------------------------------------------------
 
 PlanResult plan_next_cycle(const std::vector<TargetHistory>& history, const PlanOptions& options) {
@@ -459,6 +493,8 @@ PlanResult plan_next_cycle(const std::vector<TargetHistory>& history, const Plan
     const auto* found = best_match(
         tissue_items, [](const TissueEntry& e) -> const std::string& { return e.first; }, h.target);
     w.tissue = found ? &found->second : nullptr;
+    w.incomplete = incomplete_of(h);
+    r.incomplete = r.incomplete || !w.incomplete.empty();
     work.push_back(std::move(w));
   }
   for (const auto& l : o.limits) {
@@ -521,9 +557,18 @@ PlanResult plan_next_cycle(const std::vector<TargetHistory>& history, const Plan
         t.p_exceed_bed = p_exceed_bed(w.remaining_bed(), w.d, w.u, a, w.g, w.alpha_beta());
       }
       t.max_activity_MBq = std::fmin(w.a_dose, w.a_bed);  // NaN: not computed
+      t.incomplete = w.incomplete;
+      // never from an incomplete dose, nor without a prescription
+      if (!w.incomplete.empty() || std::isnan(a)) t.p_exceed_dose = t.p_exceed_bed = kNaN;
       r.targets.push_back(t);
     }
   };
+
+  // Limits on incomplete doses: not evaluated (no prescription) unless allowed.
+  if (r.incomplete && refuse_incomplete(work, o, r, say)) {
+    fill_targets(kNaN);
+    return r;
+  }
 
   // All planned cycles delivered.
   if (n_rem <= 0) {
@@ -660,7 +705,7 @@ PlanResult plan_next_cycle(const std::vector<TargetHistory>& history, const Plan
 std::vector<TargetHistory> read_dose_history(const std::string& csv_path) {
   const CsvTable t = read_csv(csv_path);
   const std::vector<std::string> known = {"cycle", "administered_MBq", "target", "dose_Gy",
-                                          "bed_Gy", "t_eff_h", "g"};
+                                          "bed_Gy", "t_eff_h", "g", "incomplete"};
   const std::string known_list = "one of " + join(known);
   std::set<std::string> seen;
   for (const auto& h : t.header) {
@@ -671,11 +716,12 @@ std::vector<TargetHistory> read_dose_history(const std::string& csv_path) {
   for (const char* required : {"cycle", "administered_MBq", "target", "dose_Gy"})
     if (t.column(required) < 0)
       throw_input_error(csv_path + ": header", "the column '" + std::string(required) + "'", "missing",
-                        "the columns cycle, administered_MBq, target, dose_Gy (optional: bed_Gy, t_eff_h, g)");
+                        "the columns cycle, administered_MBq, target, dose_Gy (optional: bed_Gy, t_eff_h, g, incomplete)");
   if (t.rows.empty())
     throw_input_error(csv_path, "the number of rows", "0", "at least one delivered cycle");
   const int cc = t.column("cycle"), ca = t.column("administered_MBq"), ct = t.column("target"),
-            cd = t.column("dose_Gy"), cb = t.column("bed_Gy"), ce = t.column("t_eff_h"), cg = t.column("g");
+            cd = t.column("dose_Gy"), cb = t.column("bed_Gy"), ce = t.column("t_eff_h"), cg = t.column("g"),
+            ci = t.column("incomplete");
 
   std::vector<TargetHistory> out;
   std::map<std::string, size_t> index;
@@ -688,8 +734,11 @@ std::vector<TargetHistory> read_dose_history(const std::string& csv_path) {
     rec.cycle = parse_cycle(cell(cc), where);
     rec.administered_MBq =
         parse_number(cell(ca), where, "administered_MBq", 0, false, "a finite activity > 0 MBq");
+    if (!ACTIVITY_RANGE_MBQ.contains(rec.administered_MBq))
+      throw_input_error(where, "administered_MBq", cell(ca), "an activity " + ACTIVITY_RANGE_MBQ.text());
     const std::string target = cell(ct);
-    if (target.empty()) throw_input_error(where, "target", "", "a target name");
+    if (const std::string p = name_problem(target); !p.empty())
+      throw_input_error(where, "target", target, "a target name (this one is " + p + ")");
     rec.dose_Gy = parse_number(cell(cd), where, "dose_Gy", 0, true, "a finite dose >= 0 Gy");
     if (cb >= 0 && !cell(cb).empty())
       rec.bed_Gy = parse_number(cell(cb), where, "bed_Gy", rec.dose_Gy, true,
@@ -700,6 +749,7 @@ std::vector<TargetHistory> read_dose_history(const std::string& csv_path) {
       rec.g = parse_number(cell(cg), where, "g", 0, true, "a G factor in [0, 1], or empty");
       if (rec.g > 1) throw_input_error(where, "g", cell(cg), "a G factor in [0, 1], or empty");
     }
+    if (ci >= 0) rec.incomplete = cell(ci);
     const auto [dup, fresh] = line_of.emplace(std::make_pair(target, rec.cycle), row.line);
     if (!fresh)
       throw_input_error(where, "cycle", cell(cc),
@@ -710,6 +760,8 @@ std::vector<TargetHistory> read_dose_history(const std::string& csv_path) {
       throw_input_error(where, "administered_MBq", cell(ca),
                         "the activity of cycle " + cell(cc) + " on line " + std::to_string(a->second.second) +
                             " (" + format_number(a->second.first) + " MBq): one administered activity per cycle");
+    if (admin.size() > MAX_CYCLES)
+      throw_input_error(where, "cycle", cell(cc), "at most " + std::to_string(MAX_CYCLES) + " cycles (the limit)");
     auto it = index.find(target);
     if (it == index.end()) {
       it = index.emplace(target, out.size()).first;
@@ -768,6 +820,7 @@ ordered_json to_json(const PlanResult& r) {
   j["next_cycle"] = r.next_cycle;
   j["activity_MBq"] = json_number(r.activity_MBq);
   j["stop"] = r.stop;
+  j["incomplete"] = r.incomplete;
   ordered_json b;
   b["target"] = r.binding.target.empty() ? ordered_json(nullptr) : ordered_json(r.binding.target);
   b["quantity"] = r.binding.quantity;
@@ -790,6 +843,7 @@ ordered_json to_json(const PlanResult& r) {
     x["p_exceed_bed"] = json_number(t.p_exceed_bed);
     x["max_activity_MBq"] = json_number(t.max_activity_MBq);
     x["g"] = json_number(t.g);
+    x["incomplete"] = t.incomplete.empty() ? ordered_json(nullptr) : ordered_json(t.incomplete);
     targets.push_back(x);
   }
   j["targets"] = targets;
@@ -804,6 +858,7 @@ ordered_json to_json(const PlanResult& r) {
   opt["a_standard_MBq"] = json_number(o.a_standard_MBq);
   opt["safety_k"] = json_number(o.safety_k);
   opt["prediction_cv"] = json_number(o.prediction_cv);
+  opt["allow_incomplete"] = o.allow_incomplete;
   ordered_json limits = ordered_json::array();
   for (const auto& l : o.limits)
     limits.push_back({{"target_pattern", l.target_pattern}, {"quantity", l.quantity}, {"value", json_number(l.value)},

@@ -131,7 +131,9 @@ double RecoveryTable::dln_rc_dln_volume(double v) const {
   const double h = 1e-5;
   const double lo = std::max(std::log(v) - h, std::log(volume_mL.front()));
   const double hi = std::log(v) + h;
-  return (std::log(rc_at(std::exp(hi), "")) - std::log(rc_at(std::exp(lo), ""))) / (hi - lo);
+  // exp(log(V)) can land one ulp below V: the lower end is the table's first volume itself.
+  const double v_lo = lo <= std::log(volume_mL.front()) ? volume_mL.front() : std::exp(lo);
+  return (std::log(rc_at(std::exp(hi), "")) - std::log(rc_at(v_lo, ""))) / (hi - lo);
 }
 
 double RecoveryTable::rc_u_at(double v) const {

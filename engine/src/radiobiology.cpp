@@ -81,8 +81,18 @@ BedResult bed_numeric(const std::function<double(double)>& rate, double t_end_h,
   // To infinity: 60 of the longest time scales leave e^-60 of any component.
   const double end = std::isinf(t_end_h) ? 60.0 * longest : t_end_h;
   using State = std::array<double, 3>;
+  // Every evaluation counted and checked: a dose rate that is not finite, or a solution that needs
+  // more than MAX_EVALUATIONS, ends the integral with an error instead of a NaN or a hang.
+  constexpr std::size_t MAX_EVALUATIONS = 2000000;  // some 300 000 Dormand-Prince steps
+  std::size_t evaluations = 0;
+  auto fail = [&](const std::string& what) {
+    throw InputError("the numerical BED integral of " + t.tissue + " " + what +
+                     "; expected a dose-rate curve of plausible magnitude (check the inputs of this target)");
+  };
   auto system = [&](const State& x, State& dxdt, double time) {
+    if (++evaluations > MAX_EVALUATIONS) fail("needs more than " + std::to_string(MAX_EVALUATIONS) + " evaluations");
     const double d = rate(time);
+    if (!std::isfinite(d)) fail("meets a dose rate of " + format_number(d) + " Gy/h at t = " + format_number(time) + " h");
     dxdt[0] = d;
     dxdt[1] = d - mu * x[1];
     dxdt[2] = 2.0 * d * x[1];
@@ -94,6 +104,8 @@ BedResult bed_numeric(const std::function<double(double)>& rate, double t_end_h,
   double shortest = 1.0 / mu;
   for (double s : time_scales_h) shortest = std::min(shortest, s);
   ode::integrate_adaptive(stepper, system, x, 0.0, end, shortest / 100.0);
+  for (double component : x)
+    if (!std::isfinite(component)) fail("is not finite (" + format_number(component) + ")");
   BedResult r;
   r.dose_Gy = x[0];
   r.g = r.dose_Gy != 0 ? x[2] / (r.dose_Gy * r.dose_Gy) : 0.0;

@@ -294,10 +294,28 @@ StpEstimate tia_population_curve(double t_h, double activity_MBq, const Exponent
   e.tia_u_activity_MBq_h = activity_u_MBq * e.tia_per_activity_h;
   if (cov.size() != 0) {
     // d(I/f(t))/dp = (dI/dp - (I/f(t)) df(t)/dp) / f(t)
-    const VectorXd g_i = f.integral_gradient(p, lambda_p_per_h, INF);
-    const VectorXd g_f = f.jacobian(tv, p, lambda_p_per_h).row(0).transpose();
-    const VectorXd g = activity_MBq * (g_i - e.tia_per_activity_h * g_f) / ft;
-    e.tia_u_population_MBq_h = std::sqrt(std::max(g.dot(cov * g), 0.0));
+    auto gradient = [&](const VectorXd& q) -> VectorXd {
+      const double fq = f.evaluate(tv, q, lambda_p_per_h)(0);
+      const double ratio = f.integral(q, lambda_p_per_h, INF) / fq;
+      const VectorXd g_i = f.integral_gradient(q, lambda_p_per_h, INF);
+      const VectorXd g_f = f.jacobian(tv, q, lambda_p_per_h).row(0).transpose();
+      return activity_MBq * (g_i - ratio * g_f) / fq;
+    };
+    const VectorXd g = gradient(p);
+    // Second order for Gaussian parameters: var = g^T C g + tr(H C H C)/2 (the first-order term
+    // alone vanishes where dTIA/dlambda = 0, at t = 1/lambda_eff for E1). H by central differences
+    // of the analytic gradient, step 1e-4 relative (truncation ~1e-8, rounding ~1e-12).
+    MatrixXd hess(K, K);
+    for (Index j = 0; j < K; ++j) {
+      const double h = 1e-4 * std::max(std::abs(p(j)), 1e-6);
+      VectorXd hi = p, lo = p;
+      hi(j) += h;
+      lo(j) -= h;
+      hess.col(j) = (gradient(hi) - gradient(lo)) / (2 * h);
+    }
+    hess = 0.5 * (hess + hess.transpose()).eval();
+    const MatrixXd hc = hess * cov;
+    e.tia_u_population_MBq_h = std::sqrt(std::max(g.dot(cov * g) + 0.5 * (hc * hc).trace(), 0.0));
     e.tia_u_MBq_h = std::hypot(e.tia_u_population_MBq_h, e.tia_u_activity_MBq_h);
   }
   return e;

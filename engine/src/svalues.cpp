@@ -8,6 +8,7 @@
 
 #include "lutdose/csv.h"
 #include "lutdose/error.h"
+#include "lutdose/input_file.h"
 
 namespace lutdose {
 
@@ -219,13 +220,28 @@ SValueSet load_user_svalue_table(const std::string& path) {
     if (cu >= 0 && !r.cells[static_cast<size_t>(cu)].empty())
       set.s_u_mGy_per_MBq_s[{target, source}] = value(r, cu, "s_u_mGy_per_MBq_s", false);
     const double m = value(r, cm, "target_mass_g", true);
+    if (!MASS_RANGE_G.contains(m))
+      throw_input_error(path + ":" + std::to_string(r.line), "column target_mass_g", r.cells[static_cast<size_t>(cm)],
+                        "a mass " + MASS_RANGE_G.text());
+    const double s_value = set.s_mGy_per_MBq_s[{target, source}];
+    if (!S_TIMES_MASS_RANGE.contains(s_value * m))
+      throw_input_error(path + ":" + std::to_string(r.line), "column s_mGy_per_MBq_s", r.cells[static_cast<size_t>(cv)],
+                        "an S-value whose product with target_mass_g (" + format_number(m) + " g) is " +
+                            S_TIMES_MASS_RANGE.text());
     if (set.target_mass_g.count(target) && set.target_mass_g[target] != m)
       throw_input_error(path + ":" + std::to_string(r.line), "column target_mass_g", r.cells[static_cast<size_t>(cm)],
                         "the same mass for target " + target + " on every row (" +
                             format_number(set.target_mass_g[target]) + " before)");
     set.target_mass_g[target] = m;
-    if (csm >= 0 && !r.cells[static_cast<size_t>(csm)].empty())
+    if (csm >= 0 && !r.cells[static_cast<size_t>(csm)].empty()) {
       set.source_mass_g[source] = value(r, csm, "source_mass_g", true);
+      if (!MASS_RANGE_G.contains(set.source_mass_g[source]))
+        throw_input_error(path + ":" + std::to_string(r.line), "column source_mass_g",
+                          r.cells[static_cast<size_t>(csm)], "a mass " + MASS_RANGE_G.text());
+    }
+    for (const std::string* n : {&target, &source})
+      if (const std::string p = name_problem(*n); !p.empty())
+        throw_input_error(path + ":" + std::to_string(r.line), "the region name", *n, "a name (this one is " + p + ")");
     remember(set.sources, source);
     remember(set.targets, target);
   }

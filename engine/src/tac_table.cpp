@@ -7,6 +7,7 @@
 
 #include "lutdose/csv.h"
 #include "lutdose/error.h"
+#include "lutdose/input_file.h"
 
 namespace lutdose {
 
@@ -24,8 +25,10 @@ const std::vector<std::string>& tac_columns() {
   return cols;
 }
 
-std::vector<TacSeries> read_tac_table(const std::string& path) {
-  const CsvTable table = read_csv(path);
+std::vector<TacSeries> read_tac_table(const std::string& path, std::string* bytes) {
+  std::string content = read_input_file(path, "TAC table", false);
+  const CsvTable table = parse_csv(content, path);
+  if (bytes) *bytes = std::move(content);
   std::string known;
   for (const auto& c : tac_columns()) known += (known.empty() ? "" : ", ") + c;
   for (size_t i = 0; i < table.header.size(); ++i) {
@@ -55,43 +58,62 @@ std::vector<TacSeries> read_tac_table(const std::string& path) {
   struct Row { double t, a, u, v, m; int line; };
   std::map<std::tuple<std::string, int, std::string>, std::vector<Row>> groups;
   std::vector<std::tuple<std::string, int, std::string>> order;
+  std::map<std::pair<std::string, int>, std::size_t> vois_of;  // (patient, cycle) -> VOIs
+  std::map<std::string, std::size_t> cycles_of;               // patient -> cycles
 
   for (const auto& row : table.rows) {
     const std::string loc = path + ":" + std::to_string(row.line);
-    auto number = [&](int col, const char* name, double lo, bool lo_inclusive, const char* expect) {
+    // A number > lo (>= lo when lo_inclusive) within the plausibility range.
+    auto number = [&](int col, const char* name, double lo, bool lo_inclusive, const PlausibleRange& range,
+                      const std::string& expect) {
       const std::string& text = row.cells[static_cast<size_t>(col)];
       double x;
-      if (!parse_double(text, x) || !std::isfinite(x))
+      if (!parse_double(text, x) || !std::isfinite(x) || (lo_inclusive ? x < lo : x <= lo))
         throw_input_error(loc, std::string("column ") + name, text, expect);
-      if (lo_inclusive ? x < lo : x <= lo) throw_input_error(loc, std::string("column ") + name, text, expect);
+      if (!range.contains(x))
+        throw_input_error(loc, std::string("column ") + name, text, "a value " + range.text());
       return x;
     };
-    auto optional = [&](int col, const char* name, const char* expect) {
+    auto optional = [&](int col, const char* name, const PlausibleRange& range, const char* expect) {
       if (col < 0 || row.cells[static_cast<size_t>(col)].empty())
         return std::numeric_limits<double>::quiet_NaN();
-      return number(col, name, 0.0, false, expect);
+      return number(col, name, 0.0, false, range, expect);
     };
     const std::string voi = row.cells[static_cast<size_t>(c_voi)];
-    if (voi.empty()) throw_input_error(loc, "column voi", "", "a VOI name");
+    if (const std::string p = name_problem(voi); !p.empty())
+      throw_input_error(loc, "column voi", voi, "a VOI name (this one is " + p + ")");
     Row r;
-    r.t = number(c_t, "time_h", 0.0, true, "a finite time >= 0 h after the reference time");
-    r.a = number(c_a, "activity_MBq", 0.0, true, "a finite activity >= 0 MBq");
-    r.u = optional(c_u, "activity_u_MBq", "a finite uncertainty > 0 MBq (or empty)");
-    r.v = optional(c_v, "volume_mL", "a finite volume > 0 mL (or empty)");
-    r.m = optional(c_m, "mass_g", "a finite mass > 0 g (or empty)");
+    r.t = number(c_t, "time_h", 0.0, true, TIME_RANGE_H, "a finite time >= 0 h after the reference time");
+    r.a = number(c_a, "activity_MBq", 0.0, true, ACTIVITY_RANGE_MBQ, "a finite activity >= 0 MBq");
+    r.u = optional(c_u, "activity_u_MBq", ACTIVITY_RANGE_MBQ, "a finite uncertainty > 0 MBq (or empty)");
+    r.v = optional(c_v, "volume_mL", MASS_RANGE_G, "a finite volume > 0 mL (or empty)");
+    r.m = optional(c_m, "mass_g", MASS_RANGE_G, "a finite mass > 0 g (or empty)");
     r.line = row.line;
     std::string patient = c_p >= 0 ? row.cells[static_cast<size_t>(c_p)] : "";
+    if (const std::string p = name_problem(patient); c_p >= 0 && !patient.empty() && !p.empty())
+      throw_input_error(loc, "column patient", patient, "a patient id (this one is " + p + ")");
     int cycle = 1;
     if (c_cy >= 0) {
       const std::string& text = row.cells[static_cast<size_t>(c_cy)];
       double x;
-      if (!parse_double(text, x) || x < 1 || x != std::floor(x) || x > 1000)
-        throw_input_error(loc, "column cycle", text, "a whole number >= 1");
+      if (!parse_double(text, x) || x < 1 || x != std::floor(x) || x > static_cast<double>(MAX_CYCLE_NUMBER))
+        throw_input_error(loc, "column cycle", text, "a whole number from 1 to " + std::to_string(MAX_CYCLE_NUMBER));
       cycle = static_cast<int>(x);
     }
     auto key = std::make_tuple(patient, cycle, voi);
     auto& g = groups[key];
-    if (g.empty()) order.push_back(key);
+    if (g.empty()) {
+      order.push_back(key);
+      if (++vois_of[{patient, cycle}] > MAX_VOIS_PER_CYCLE)
+        throw_input_error(loc, "column voi", voi, "at most " + std::to_string(MAX_VOIS_PER_CYCLE) +
+                                                      " VOIs per patient and cycle (the limit)");
+      if (vois_of[{patient, cycle}] == 1 && ++cycles_of[patient] > MAX_CYCLES)
+        throw_input_error(loc, "column cycle", std::to_string(cycle),
+                          "at most " + std::to_string(MAX_CYCLES) + " cycles per patient (the limit)");
+    }
+    if (g.size() == MAX_POINTS_PER_TAC)
+      throw_input_error(loc, "the number of points of VOI " + voi, "more than " + std::to_string(MAX_POINTS_PER_TAC),
+                        "at most " + std::to_string(MAX_POINTS_PER_TAC) + " points per TAC (the limit)");
     if (!g.empty() && !(r.t > g.back().t))
       throw_input_error(loc, "column time_h", row.cells[static_cast<size_t>(c_t)],
                         "times strictly increasing within VOI " + voi + " (previous " +

@@ -11,6 +11,8 @@
 #include <sstream>
 
 #include <boost/numeric/odeint.hpp>
+
+#include "lutdose/models/input.h"
 #include <nlohmann/json.hpp>
 #include <unsupported/Eigen/MatrixFunctions>
 #include <unsupported/Eigen/NonLinearOptimization>
@@ -175,20 +177,18 @@ double RateExpression::evaluate(const VectorXd& p) const {
 // Loading and validation
 
 CompartmentModel CompartmentModel::from_file(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw ModelError(path + ": cannot open the model file");
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return from_string(buffer.str(), path);
+  std::string bytes;  // bounded: a device or a huge file is refused, not read whole
+  const std::string problem = read_input_bytes(path, true, bytes);
+  if (!problem.empty())
+    throw ModelError(path + ": cannot read the model file: " + problem + "; expected a regular JSON file of at most " +
+                     std::to_string(MAX_INPUT_BYTES) + " bytes");
+  return from_string(bytes, path);
 }
 
 CompartmentModel CompartmentModel::from_string(const std::string& text, const std::string& origin) {
   json document;
-  try {
-    document = json::parse(text);
-  } catch (const json::parse_error& e) {
-    throw ModelError(origin + ": not valid JSON: " + e.what());
-  }
+  const std::string problem = parse_json_checked(text, document);
+  if (!problem.empty()) throw ModelError(origin + ": " + problem + "; expected a compartment-model file");
   return from_json(document, origin);
 }
 
@@ -784,9 +784,15 @@ MatrixXd solve_fractions(const CompartmentModel& model, const CompartmentModel::
   }
   auto stepper = odeint::make_dense_output(s.abs_tol_fraction, s.rel_tol,
                                            odeint::rosenbrock4<double>());
-  odeint::integrate_times(stepper,
-                          std::make_pair(OdeSystem<false>{&d}, OdeJacobian<false>{&d}), u,
-                          times.begin(), times.end(), s.initial_step_h, observer);
+  try {  // a step limit between requested times; a solution that is not finite is an error
+    odeint::integrate_times(stepper,
+                            std::make_pair(OdeSystem<false>{&d}, OdeJacobian<false>{&d}), u,
+                            times.begin(), times.end(), s.initial_step_h, observer,
+                            odeint::max_step_checker(s.max_steps));
+  } catch (const odeint::odeint_error& e) {
+    throw ModelError(model.origin() + ": the ODE solve did not finish (" + e.what() + ")");
+  }
+  if (!out.allFinite()) throw ModelError(model.origin() + ": the ODE solution is not finite");
   return out;
 }
 
@@ -811,7 +817,10 @@ void solve_with_tia(const CompartmentModel& model, const CompartmentModel::Dynam
                                            odeint::rosenbrock4<double>());
   stepper.initialize(x, 0.0, s.initial_step_h);
   const auto system = std::make_pair(OdeSystem<true>{&d}, OdeJacobian<true>{&d});
-  while (true) {
+  for (int steps = 0;; ++steps) {
+    if (steps >= s.max_steps)
+      throw ModelError(model.origin() + ": the TIA integration needs more than " + std::to_string(s.max_steps) +
+                       " steps (at t = " + format_number(stepper.current_time()) + " h)");
     stepper.do_step(system);
     const double now = stepper.current_time();
     while (k < sorted_times.size() && sorted_times[k] <= now) {

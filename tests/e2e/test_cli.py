@@ -1920,6 +1920,353 @@ def case_compartment_model_bad(ctx):
     expect_bad_input(ctx, res, out, file_name="bad_model.json", must_mention=("nowhere", "-0.5"))
 
 
+# ----------------------------------------------------------------------------- hostile input (issue 10)
+
+# Seconds a hostile input may take before its exit 2: the limits stop the work early, and a run of the
+# small example takes well under a second, so 20 s only fails when the work is not bounded.
+HOSTILE_SECONDS = 20
+# Bytes of stderr a bad-input message may take: 50 problems listed, each value quoted to at most a few
+# hundred characters (docs/case-file.md, "Limits").
+MAX_MESSAGE_BYTES = 40000
+
+
+def timed_run(ctx, *args, stdin_bytes=None):
+    import time
+    argv = [ctx.lutdose] + [str(a) for a in args]
+    start = time.monotonic()
+    try:
+        cp = subprocess.run(argv, cwd=ctx.tmp, capture_output=True, timeout=TIMEOUT_S, input=stdin_bytes)
+    except subprocess.TimeoutExpired as e:
+        raise CaseFailure("command timed out after %d s: %s" % (TIMEOUT_S, shlex.join(argv))) from e
+    seconds = time.monotonic() - start
+    res = Result(argv, cp.returncode, cp.stdout.decode("utf-8", "replace"), cp.stderr.decode("utf-8", "replace"))
+    return res, seconds
+
+
+def hostile(ctx, file_name, args, must_mention=(), words=(), what=None, stdin_bytes=None):
+    """Exit 2 within HOSTILE_SECONDS, a short message naming the file and the field, no output directory."""
+    out = ctx.path("out_not_created")
+    res, seconds = timed_run(ctx, *args, "--out", out, "--quiet", stdin_bytes=stdin_bytes)
+    what = what or "hostile input %s" % file_name
+    expect_bad_input(ctx, res, out, file_name=file_name, must_mention=must_mention, words=words, what=what)
+    if seconds > HOSTILE_SECONDS:
+        fail("%s: expected exit 2 within %d s, took %.1f s" % (what, HOSTILE_SECONDS, seconds), res)
+    if len(res.stderr) > MAX_MESSAGE_BYTES:
+        fail("%s: expected a message of at most %d bytes, got %d" % (what, MAX_MESSAGE_BYTES, len(res.stderr)))
+    return res
+
+
+def write_bytes(ctx, name, data):
+    p = ctx.path(name)
+    with open(p, "wb") as f:
+        f.write(data)
+    return p
+
+
+def case_text(ctx, mutate=None):
+    c = example_case(ctx)
+    if mutate:
+        mutate(c)
+    return json.dumps(c, indent=2) + "\n"
+
+
+def case_input_json_number_out_of_range(ctx):
+    # 1e400 (beyond the double range) as a count in a case file and as a rate in a model file: exit 2 naming the field.
+    text = case_text(ctx).replace('"counts": 3137622.491726673', '"counts": 1e400', 1)
+    if "1e400" not in text:
+        fail("test setup: the liver count of time point 1 was not found in the example")
+    p = ctx.write("huge_number.json", text)
+    res = hostile(ctx, "huge_number.json", ["run", p], must_mention=("cycles[0].timepoints[1].vois.liver.counts",))
+    with open(os.path.join(ctx.source, "models", "files", "blood_organ_linear.json"), encoding="utf-8") as f:
+        model = f.read()
+    m = re.search(r'"value"\s*:\s*[0-9.eE+-]+', model) or re.search(r':\s*[0-9]+\.[0-9]+', model)
+    if not m:
+        fail("test setup: no number found in blood_organ_linear.json")
+    bad = ctx.write("model_huge.json", model[:m.start()] + m.group(0).split(":")[0] + ": 1e400" + model[m.end():])
+    tac = ctx.write("tac.csv", GOOD_LIVER_3)
+    hostile(ctx, "model_huge.json", ["run", "--tac", tac, "--activity-MBq", 7000, "--phantom", EXAMPLE_PHANTOM,
+                                     "--model", bad])
+
+
+def case_input_json_deep_nesting(ctx):
+    # 100 000 nested arrays in a case file, in its plan block (run and plan), and in a model file: exit 2, no crash.
+    deep = "[" * 100000 + "]" * 100000
+    text = case_text(ctx)
+    p = ctx.write("deep.json", text.replace('"phantom": "icrp110-am"', '"phantom": ' + deep, 1))
+    res = hostile(ctx, "deep.json", ["run", p], must_mention=("depth",))
+    p2 = ctx.write("deep_plan.json", text.replace('"phantom": "icrp110-am"',
+                                                  '"phantom": "icrp110-am", "plan": {"limits": ' + deep + '}', 1))
+    hostile(ctx, "deep_plan.json", ["run", p2], must_mention=("depth",))
+    res, seconds = timed_run(ctx, "plan", p2)
+    expect_bad_input(ctx, res, None, file_name="deep_plan.json", must_mention=("depth",), what="plan deep_plan.json")
+    m = ctx.write("deep_model.json", '{"compartments": ' + deep + '}')
+    tac = ctx.write("tac.csv", GOOD_LIVER_3)
+    hostile(ctx, "deep_model.json", ["run", "--tac", tac, "--activity-MBq", 7000, "--phantom", EXAMPLE_PHANTOM,
+                                     "--model", m], must_mention=("depth",))
+
+
+def case_input_cycle_beyond_int(ctx):
+    # cycle 2147483648 (beyond the int range): exit 2 naming cycles[0].cycle and the value.
+    def mutate(c):
+        c["cycles"][0]["cycle"] = 2147483648
+    p = ctx.write("big_cycle.json", case_text(ctx, mutate))
+    hostile(ctx, "big_cycle.json", ["run", p], must_mention=("cycles[0].cycle",), words=("2147483648",))
+
+
+def case_input_nul_and_invalid_utf8(ctx):
+    # NUL in a patient id and a VOI name of a case file; invalid UTF-8 in a TAC cell and a CSV comment: exit 2.
+    def nul_id(c):
+        c["patient"]["id"] = "P\u0000004"
+    p = ctx.write("nul_id.json", case_text(ctx, nul_id))
+    hostile(ctx, "nul_id.json", ["run", p], must_mention=("patient.id",))
+
+    def nul_voi(c):
+        for tp in c["cycles"][0]["timepoints"]:
+            tp["vois"]["liv\u0000er"] = tp["vois"].pop("liver")
+    p = ctx.write("nul_voi.json", case_text(ctx, nul_voi))
+    hostile(ctx, "nul_voi.json", ["run", p], must_mention=("NUL",))
+    raw = case_text(ctx).encode().replace(b'"SNMMI-Patient_004"', b'"SNMMI-\xff\xfe004"', 1)
+    p = write_bytes(ctx, "bad_utf8_id.json", raw)
+    hostile(ctx, "bad_utf8_id.json", ["run", p], must_mention=("patient.id", "UTF-8"))
+    args = ["--activity-MBq", 7000, "--phantom", EXAMPLE_PHANTOM]
+    t = write_bytes(ctx, "bad_utf8.csv", b"voi,time_h,activity_MBq\nliv\xff\xfeer,4,300\nliver,24,250\nliver,96,150\n")
+    hostile(ctx, "bad_utf8.csv", ["run", "--tac", t] + args, must_mention=("voi", "UTF-8"))
+    t = write_bytes(ctx, "bad_comment.csv", b"# made by \xc3\x28 scanner\n" + GOOD_LIVER_3.encode())
+    hostile(ctx, "bad_comment.csv", ["run", "--tac", t] + args, must_mention=("bad_comment.csv:1", "UTF-8"))
+    t = write_bytes(ctx, "nul_cell.csv", b"voi,time_h,activity_MBq\nliver\x00x,4,300\nliver,24,250\nliver,96,150\n")
+    hostile(ctx, "nul_cell.csv", ["run", "--tac", t] + args, must_mention=("voi", "NUL"))
+
+
+def case_input_utf8_bom_accepted(ctx):
+    # A UTF-8 byte-order mark (spreadsheet export) before a TAC table and a case file is accepted.
+    t = write_bytes(ctx, "bom.csv", b"\xef\xbb\xbf" + GOOD_LIVER_3.encode())
+    res = ctx.run("run", "--tac", t, "--activity-MBq", 7000, "--phantom", EXAMPLE_PHANTOM, "--out", ctx.path("o1"),
+                  "--quiet")
+    expect_exit(res, 0, "run --tac with a BOM")
+    p = write_bytes(ctx, "bom.json", b"\xef\xbb\xbf" + case_text(ctx).encode())
+    res = ctx.run("run", p, "--out", ctx.path("o2"), "--quiet")
+    expect_exit(res, 0, "run a case file with a BOM")
+
+
+def case_input_stdin_bytes_stored(ctx):
+    # --tac /dev/stdin: results.h5 stores exactly the bytes analysed, with their SHA-256.
+    import hashlib
+    h5py = import_h5py()
+    data = GOOD_LIVER_3.encode()
+    out = ctx.path("out")
+    res, _ = timed_run(ctx, "run", "--tac", "/dev/stdin", "--activity-MBq", 7000, "--phantom", EXAMPLE_PHANTOM,
+                       "--out", out, "--quiet", stdin_bytes=data)
+    expect_exit(res, 0, "run --tac /dev/stdin")
+    with h5py.File(os.path.join(out, "results.h5"), "r") as f:
+        raw = f["/inputs/tac_csv"][()]
+        raw = raw if isinstance(raw, bytes) else raw.encode()
+        if raw != data:
+            fail("expected /inputs/tac_csv to hold the %d bytes read from stdin, got %r" % (len(data), raw[:80]), res)
+        if "/inputs/tac_csv_sha256" not in f:
+            fail("expected /inputs/tac_csv_sha256 in results.h5", res)
+        digest = f["/inputs/tac_csv_sha256"][()]
+        digest = digest if isinstance(digest, str) else digest.decode()
+        if digest != hashlib.sha256(data).hexdigest():
+            fail("expected /inputs/tac_csv_sha256 = %s, got %s" % (hashlib.sha256(data).hexdigest(), digest), res)
+
+
+def case_input_limit_points_per_tac(ctx):
+    # 20 000 points in one TAC, and a table of a million rows: exit 2 within seconds naming the limit.
+    rows = ["voi,time_h,activity_MBq"] + ["liver,%d,%g" % (i + 1, 300.0 * math.exp(-0.004 * i)) for i in range(20000)]
+    t = ctx.write("points_20k.csv", "\n".join(rows) + "\n")
+    hostile(ctx, "points_20k.csv", ["run", "--tac", t, "--activity-MBq", 7000, "--phantom", EXAMPLE_PHANTOM],
+            must_mention=("points",))
+    rows = ["voi,time_h,activity_MBq"] + ["liver,%d,1" % (i + 1) for i in range(1000000)]
+    t = ctx.write("points_1m.csv", "\n".join(rows) + "\n")
+    hostile(ctx, "points_1m.csv", ["run", "--tac", t, "--activity-MBq", 7000, "--phantom", EXAMPLE_PHANTOM])
+
+
+def case_input_limit_name_length(ctx):
+    # A 5 MB patient id in a case file and a TAC table: exit 2 within seconds, the name not quoted whole.
+    def mutate(c):
+        c["patient"]["id"] = "x" * 5000000
+    p = ctx.write("long_id.json", case_text(ctx, mutate))
+    hostile(ctx, "long_id.json", ["run", p], must_mention=("patient.id",))
+    t = ctx.write("long_id.csv", "patient,voi,time_h,activity_MBq\n" +
+                  "".join("%s,liver,%d,%d\n" % ("y" * 5000000, h, a) for h, a in ((4, 300), (24, 250), (96, 150))))
+    hostile(ctx, "long_id.csv", ["run", "--tac", t, "--activity-MBq", 7000, "--phantom", EXAMPLE_PHANTOM],
+            must_mention=("patient",))
+
+
+def case_input_many_problems(ctx):
+    # 100 000 problems (unknown keys) in a case file: exit 2 within seconds; the first problems listed, then a count.
+    def mutate(c):
+        for i in range(100000):
+            c["patient"]["k%d" % i] = i
+    p = ctx.write("many_problems.json", case_text(ctx, mutate))
+    res = hostile(ctx, "many_problems.json", ["run", p])
+    if not re.search(r"and 99\d\d\d more", res.stderr):
+        fail("expected the message to end with 'and N more' problems", res)
+
+
+def case_input_long_value_truncated(ctx):
+    # A 15-million-character activity cell: exit 2 within seconds, the value quoted only in part.
+    t = ctx.write("long_cell.csv", "voi,time_h,activity_MBq\nliver,4," + "9" * 15000000 + "\nliver,24,250\n")
+    hostile(ctx, "long_cell.csv", ["run", "--tac", t, "--activity-MBq", 7000, "--phantom", EXAMPLE_PHANTOM],
+            must_mention=("activity_MBq",))
+
+
+def case_input_implausible_values(ctx):
+    # Values that pass "finite" but no physics (issue 10, finding 7): exit 2 naming the field, within seconds.
+    def setter(key_path, value):
+        def mutate(c):
+            obj = c
+            for k in key_path[:-1]:
+                obj = obj[k]
+            obj[key_path[-1]] = value
+        return mutate
+    tp = ["cycles", 0, "timepoints", 1]
+    for name, path, value, field in (
+            ("activity_1e308.json", tp + ["vois", "spleen"], {"activity_MBq": 1e308},
+             "cycles[0].timepoints[1].vois.spleen.activity_MBq"),
+            ("duration_1e-310.json", tp + ["duration_s"], 1e-310, "cycles[0].timepoints[1].duration_s"),
+            ("counts_1e100.json", tp + ["vois", "liver", "counts"], 1e100, "cycles[0].timepoints[1].vois.liver.counts"),
+            ("counts_1e170.json", tp + ["vois", "liver", "counts"], 1e170, "cycles[0].timepoints[1].vois.liver.counts")):
+        p = ctx.write(name, case_text(ctx, setter(path, value)))
+        hostile(ctx, name, ["run", p], must_mention=(field,))
+    # a calibration factor of 1e-9 cps/MBq turns plausible counts into 1e15 MBq: the derived activity is checked too
+    p = ctx.write("cf_tiny.json", case_text(ctx, setter(["protocols", EXAMPLE_PROTOCOL, "cf_cps_per_MBq"], 1e-9)))
+    hostile(ctx, "cf_tiny.json", ["run", p], must_mention=("cycles[0].timepoints[0].vois.liver",))
+    table = ctx.write("sv_huge.csv", user_svalue_text(override={("liver", "liver"): "1.6e304"}))
+    tac = ctx.write("tac.csv", USER_SV_TAC)
+    hostile(ctx, "sv_huge.csv", ["run", "--tac", tac, "--activity-MBq", 7000, "--svalues", table],
+            must_mention=("s_mGy_per_MBq_s",), words=("1.6e304",))
+    t = ctx.write("tac_huge.csv", "voi,time_h,activity_MBq\nliver,4,1e300\nliver,24,250\nliver,96,150\n")
+    hostile(ctx, "tac_huge.csv", ["run", "--tac", t, "--activity-MBq", 7000, "--phantom", EXAMPLE_PHANTOM],
+            must_mention=("activity_MBq",))
+
+
+def case_input_referenced_files_confined(ctx):
+    # dose.svalues / fit.model naming /dev/stdin, /dev/zero, /etc/passwd, ../ or a directory: exit 2 within
+    # seconds, nothing of the named file quoted; --allow-external-files admits an absolute path.
+    base = case_text(ctx)
+    for i, (key, value) in enumerate((("svalues", "/dev/stdin"), ("svalues", "/dev/zero"), ("svalues", "/etc/passwd"),
+                                      ("svalues", "../outside.csv"), ("svalues", "sub"), ("model", "/dev/zero"),
+                                      ("model", "/etc/passwd"), ("model", "../m.json"))):
+        block = "dose" if key == "svalues" else "fit"
+        c = json.loads(base)
+        c.setdefault(block, {})[key] = value
+        name = "ref%d.json" % i
+        p = ctx.write(name, json.dumps(c))
+        os.makedirs(ctx.path("sub"), exist_ok=True)
+        res = hostile(ctx, name, ["run", p], must_mention=(block + "." + key,), stdin_bytes=b"")
+        if "root:" in res.stderr:
+            fail("expected no content of /etc/passwd in the message", res)
+    # a symbolic link beside the case file pointing outside it is refused too
+    os.symlink("/etc/passwd", ctx.path("link.csv"))
+    c = json.loads(base)
+    c["dose"]["svalues"] = "link.csv"
+    p = ctx.write("ref_link.json", json.dumps(c))
+    hostile(ctx, "ref_link.json", ["run", p], must_mention=("dose.svalues",))
+
+
+def _berlin_case(ctx, reference, start, zone=None):
+    c = example_case(ctx)
+    cy = c["cycles"][0]
+    cy["reference_time"] = reference
+    cy["administered"]["measured_at_h"] = cy["administered"].pop("measured_at", None) and -1.0
+    tp = cy["timepoints"][1]
+    del tp["start_h"]
+    tp["start"] = start
+    if zone:
+        c["time_zone"] = zone
+    return c
+
+
+def case_input_dates(ctx):
+    # Impossible dates are bad input naming the field; ISO offsets and an IANA time zone are honoured, also
+    # across the 2021-03-28 daylight-saving change in Europe (02:00 CET -> 03:00 CEST: that day has 23 h).
+    for bad in ("2021-02-31T10:00:00", "2021-04-31T10:00:00"):
+        c = example_case(ctx)
+        c["cycles"][0]["reference_time"] = bad
+        name = "date_%s.json" % bad[:10]
+        p = ctx.write(name, json.dumps(c))
+        hostile(ctx, name, ["run", p], must_mention=("cycles[0].reference_time",), words=(bad,))
+
+    def start_h(c, name):
+        p = ctx.write(name, json.dumps(c))
+        out = ctx.path("out_" + name)
+        res = ctx.run("run", p, "--out", out, "--quiet")
+        expect_exit(res, 0, "run %s" % name)
+        doc = load_json_file(os.path.join(out, "results.json"), res)
+        v = single_cycle(doc, res)["vois"][0]
+        return v["quantification"][1]["start_h"], res
+    # 2021-03-27 10:00 CET (+01:00) to 2021-03-28 10:00 CEST (+02:00): 23 h.
+    h, res = start_h(_berlin_case(ctx, "2021-03-27T10:00+01:00", "2021-03-28T10:00+02:00"), "offsets.json")
+    if abs(h - 23.0) > 1e-9:  # exact arithmetic on whole hours
+        fail("expected start_h 23 between 2021-03-27T10:00+01:00 and 2021-03-28T10:00+02:00, got %r" % h, res)
+    h, res = start_h(_berlin_case(ctx, "2021-03-27T10:00", "2021-03-28T10:00", "Europe/Berlin"), "berlin.json")
+    if abs(h - 23.0) > 1e-9:
+        fail("expected start_h 23 across the DST change with time_zone Europe/Berlin, got %r" % h, res)
+    # without a time zone, naive times are read on one clock without DST: 24 h
+    h, res = start_h(_berlin_case(ctx, "2021-03-27T10:00", "2021-03-28T10:00"), "naive.json")
+    if abs(h - 24.0) > 1e-9:
+        fail("expected start_h 24 between naive times a day apart, got %r" % h, res)
+    for name, c, mention in (
+            ("zone_unknown.json", _berlin_case(ctx, "2021-03-27T10:00", "2021-03-28T10:00", "Mars/Olympus"),
+             "time_zone"),
+            ("zone_gap.json", _berlin_case(ctx, "2021-03-27T10:00", "2021-03-28T02:30", "Europe/Berlin"),
+             "cycles[0].timepoints[1].start"),
+            ("mixed.json", _berlin_case(ctx, "2021-03-27T10:00", "2021-03-28T10:00+02:00"),
+             "cycles[0].timepoints[1].start")):
+        p = ctx.write(name, json.dumps(c))
+        hostile(ctx, name, ["run", p], must_mention=(mention,))
+
+
+def case_input_limit_vois_and_cycles(ctx):
+    # 501 VOIs in one cycle of a TAC table, 101 cycles in a case file: exit 2 naming the limit.
+    rows = ["voi,time_h,activity_MBq"] + ["v%d,4,1" % i for i in range(501)]
+    t = ctx.write("vois_501.csv", "\n".join(rows) + "\n")
+    hostile(ctx, "vois_501.csv", ["run", "--tac", t, "--activity-MBq", 7000, "--phantom", EXAMPLE_PHANTOM],
+            must_mention=("500 VOIs",))
+
+    def many_cycles(c):
+        base = c["cycles"][0]
+        c["cycles"] = []
+        for i in range(101):
+            cy = json.loads(json.dumps(base))
+            cy["cycle"] = i + 1
+            c["cycles"].append(cy)
+    p = ctx.write("cycles_101.json", case_text(ctx, many_cycles))
+    hostile(ctx, "cycles_101.json", ["run", p], must_mention=("cycles",), words=("100",))
+
+
+def case_input_dose_history_hostile(ctx):
+    # The plan's dose-history table: an implausible activity, a control character in a target name,
+    # a cycle number beyond the limit: exit 2 naming the file, line and column.
+    head = "cycle,administered_MBq,target,dose_Gy\n"
+    for name, row, mention in (("hist_activity.csv", "1,1e300,kidneys,4.1\n", "administered_MBq"),
+                               ("hist_name.csv", "1,7400,kid\x01neys,4.1\n", "target"),
+                               ("hist_cycle.csv", "2147483648,7400,kidneys,4.1\n", "cycle")):
+        p = ctx.write(name, head + row)
+        res, seconds = timed_run(ctx, "plan", "--history", p)
+        expect_bad_input(ctx, res, None, file_name=name + ":2", must_mention=(mention,), what="plan --history " + name)
+
+
+INPUT_HARDENING_CASES = {
+    "input_limit_vois_and_cycles": case_input_limit_vois_and_cycles,
+    "input_dose_history_hostile": case_input_dose_history_hostile,
+    "input_json_number_out_of_range": case_input_json_number_out_of_range,
+    "input_json_deep_nesting": case_input_json_deep_nesting,
+    "input_cycle_beyond_int": case_input_cycle_beyond_int,
+    "input_nul_and_invalid_utf8": case_input_nul_and_invalid_utf8,
+    "input_utf8_bom_accepted": case_input_utf8_bom_accepted,
+    "input_stdin_bytes_stored": case_input_stdin_bytes_stored,
+    "input_limit_points_per_tac": case_input_limit_points_per_tac,
+    "input_limit_name_length": case_input_limit_name_length,
+    "input_many_problems": case_input_many_problems,
+    "input_long_value_truncated": case_input_long_value_truncated,
+    "input_implausible_values": case_input_implausible_values,
+    "input_referenced_files_confined": case_input_referenced_files_confined,
+    "input_dates": case_input_dates,
+}
+
+
 # ----------------------------------------------------------------------------- driver
 
 
@@ -1956,6 +2303,44 @@ def case_info_licences_installed(ctx):
         with open(got_path, "rb") as f:
             if f.read() != want:
                 fail("expected the installed %s to equal the source's %s" % (got_path, src))
+
+
+def case_plan_refuses_incomplete_marrow(ctx):
+    # Issue 11 finding 7: the two-cycle example without its whole-body VOI and marrow method. The marrow dose is then
+    # the organs' cross-dose only (no self-dose, no remainder of body) and allowed 864 055 MBq with P(exceed) = 0 %.
+    # Now the plan gives no activity (null), names the limits that cannot be evaluated, why, and the input that would
+    # make them possible; --allow-incomplete proceeds, marks the result and reports no P(exceed) for those targets.
+    case = synthetic_case(ctx)
+    for cy in case["cycles"]:
+        for tp in cy["timepoints"]:
+            tp["vois"].pop("whole_body", None)
+    case["dose"].pop("marrow", None)
+    path = ctx.write("case.json", json.dumps(case))
+    res, doc = run_plan(ctx, (path, "--a-max-MBq", "1000000000"), "plan CASE without whole_body and marrow method")
+    if doc.get("activity_MBq") is not None or doc.get("incomplete") is not True:
+        fail("expected activity_MBq null and incomplete true, got %r, %r"
+             % (doc.get("activity_MBq"), doc.get("incomplete")), res)
+    text = " ".join(doc.get("reasoning", []))
+    for word in ("cannot be evaluated", "whole_body", "blood", "L2-L4", "--allow-incomplete"):
+        if word not in text:
+            fail("expected the reasoning to mention %r" % word, res)
+    if "864055" in text:
+        fail("expected no activity from the incomplete marrow dose in the reasoning", res)
+    for t in doc.get("targets", []):
+        if t.get("p_exceed_dose") is not None or t.get("p_exceed_bed") is not None:
+            fail("expected no P(exceed) for %s (its dose is incomplete)" % t.get("name"), res)
+    res2, doc2 = run_plan(ctx, (path, "--a-max-MBq", "1000000000", "--allow-incomplete"), "plan --allow-incomplete")
+    a = plan_number(doc2, "activity_MBq", res2, "plan --allow-incomplete")
+    if doc2.get("incomplete") is not True or not a > 0:
+        fail("expected an activity > 0 and incomplete true, got %r, %r" % (a, doc2.get("incomplete")), res2)
+    marrow = plan_target(doc2, "Red Marrow", res2)
+    if not marrow.get("incomplete") or marrow.get("p_exceed_dose") is not None:
+        fail("expected Red Marrow marked incomplete with p_exceed_dose null, got %r, %r"
+             % (marrow.get("incomplete"), marrow.get("p_exceed_dose")), res2)
+    rt = ctx.run("plan", path, "--text")
+    expect_exit(rt, 0, "plan CASE --text")
+    if "no prescription" not in rt.stdout.splitlines()[0]:
+        fail("expected the first --text line to say 'no prescription'", rt)
 
 
 CASES = {
@@ -2038,7 +2423,9 @@ CASES = {
     "cycles_overlapping": case_cycles_overlapping,
     "plan_bad_option": case_plan_bad_option,
     "info_licences_installed": case_info_licences_installed,
+    "plan_refuses_incomplete_marrow": case_plan_refuses_incomplete_marrow,
 }
+CASES.update(INPUT_HARDENING_CASES)
 
 
 def run_case(name, lutdose, source):

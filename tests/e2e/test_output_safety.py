@@ -36,7 +36,7 @@ from test_cli import (CSV_HEADER, CaseFailure, Ctx, Result, expect_exit, fail)  
 SKIP = 77
 RESULT_FILES = ("results.json", "results.csv", "results.h5")
 SET_NAMES = set(RESULT_FILES) | {"manifest.json"}
-STAGING_PREFIX = ".lutdose-"
+STAGING_PREFIX = ".lutdose-tmp-"
 
 
 class Skip(Exception):
@@ -356,8 +356,8 @@ def case_planted_symlinks_not_followed(ctx):
     if "symbolic link" not in res.stderr:
         fail("expected the message to say that --out is a symbolic link", res)
     # 3. Names of lutdose's temporary pattern in the parent: a link to a directory and a foreign directory.
-    os.symlink(victim_dir, ctx.path(STAGING_PREFIX + "AAAAAA"))
-    foreign = ctx.path(STAGING_PREFIX + "BBBBBB")
+    os.symlink(victim_dir, ctx.path(STAGING_PREFIX + "AAAAAAAAAAAA"))
+    foreign = ctx.path(STAGING_PREFIX + "BBBBBBBBBBBB")
     os.makedirs(foreign)
     with open(os.path.join(foreign, "results.json"), "w") as f:
         f.write("someone else's\n")
@@ -467,13 +467,32 @@ def case_kill_200_runs(ctx):
         durations.append(time.monotonic() - start)
     full_s = min(durations)
     rng = random.Random(20261127)
-    argv = [ctx.lutdose] + run_args(ctx, out)
+    # Alternate runs analyse two cases whose result files all differ, so that a mix of files from two
+    # runs (0.4's failure) would not match the manifest; with one input only, all runs write identical
+    # result files and a mix could not be seen.
+    variant_dir = ctx.path("variant")
+    shutil.copytree(os.path.dirname(example_case(ctx)), variant_dir)
+    variant_case = os.path.join(variant_dir, "case.json")
+    with open(variant_case, encoding="utf-8") as f:
+        doc = json.load(f)
+    doc["patient"]["id"] += "-variant"
+    with open(variant_case, "w", encoding="utf-8") as f:
+        json.dump(doc, f, indent=2)
+    probe = ctx.path("probe")
+    res = run_with(ctx, ["run", variant_case, "--out", probe, "--quiet"])
+    expect_exit(res, 0, "variant case")
+    for n in RESULT_FILES:
+        if sha256(os.path.join(probe, n)) == sha256(os.path.join(out, n)):
+            fail("test premise: %s is identical for the two cases, a mix of runs could not be seen" % n)
+    shutil.rmtree(probe)
+    argvs = [[ctx.lutdose] + run_args(ctx, out),
+             [ctx.lutdose, "run", variant_case, "--out", out, "--quiet"]]
     verified, published = set(), set()
     for i in range(200):
         # Uniform over the whole run, so that every phase (computing, writing, syncing, publishing,
         # removing the old set) is hit; a run that ends before its kill counts too.
         delay = rng.uniform(0, 1.1 * full_s)
-        p = subprocess.Popen(argv, cwd=ctx.tmp, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        p = subprocess.Popen(argvs[i % 2], cwd=ctx.tmp, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(delay)
         p.send_signal(signal.SIGKILL)
         p.wait()
@@ -486,8 +505,139 @@ def case_kill_200_runs(ctx):
     left = staging_leftovers(ctx.tmp)
     if left:
         fail("expected the run after the kills to remove the killed runs' temporary names, found %s" % left, res)
-    if sorted(os.listdir(ctx.tmp)) != ["out"]:
-        fail("expected only out/ in %s, found %s" % (ctx.tmp, sorted(os.listdir(ctx.tmp))), res)
+    if sorted(os.listdir(ctx.tmp)) != ["out", "variant"]:
+        fail("expected only out/ and variant/ in %s, found %s" % (ctx.tmp, sorted(os.listdir(ctx.tmp))), res)
+
+
+def case_cleanup_spares_user_names(ctx):
+    # Leftover cleaning must not remove a user's files or directories whose names merely look like
+    # lutdose's temporary names (0.5 removed `.lutdose-config`, any `.lutdose-` + 6 letters or digits).
+    user_file = ctx.write(".lutdose-config", "my settings\n")
+    user_empty_dir = ctx.path(".lutdose-backup")
+    os.makedirs(user_empty_dir)
+    out = ctx.path("out")
+    good_run(ctx, out)
+    copied = ctx.path(".lutdose-saved1")  # the user's copy of a result set, kept beside the new one
+    shutil.copytree(out, copied)
+    good_run(ctx, ctx.path("out2"), "second run beside the user's names")
+    case = os.path.join(ctx.source, "examples", "synthetic-two-cycles", "case.json")
+    res = run_with(ctx, ["plan", case, "--out", ctx.path("plan.json")])
+    expect_exit(res, 0, "plan --out beside the user's names")
+    if not os.path.isfile(user_file) or open(user_file).read() != "my settings\n":
+        fail("the user's file %s was removed or changed by leftover cleaning" % user_file, res)
+    if not os.path.isdir(user_empty_dir):
+        fail("the user's empty directory %s was removed by leftover cleaning" % user_empty_dir, res)
+    if not os.path.isdir(copied) or set(os.listdir(copied)) != SET_NAMES:
+        fail("the user's copy %s of a result set was removed by leftover cleaning" % copied, res)
+
+
+def case_previous_set_verified(ctx):
+    # Only an unchanged earlier lutdose set (every file matching its manifest's size and SHA-256) may be
+    # replaced; a set with a hand-edited file, a forged manifest beside the user's files, or a user's files
+    # beside a staging marker are refused with exit 2 and left byte-identical.
+    out = ctx.path("edited")
+    good_run(ctx, out)
+    with open(os.path.join(out, "results.csv"), "a") as f:
+        f.write("my notes\n")
+    forged = ctx.path("forged")
+    os.makedirs(forged)
+    with open(os.path.join(forged, "manifest.json"), "w") as f:
+        json.dump({"format": "lutdose-result-set", "files": [{"name": "../victim.txt"}]}, f)
+    with open(os.path.join(forged, "results.csv"), "w") as f:
+        f.write("the user's own table\n")
+    app = ctx.path("app")  # a directory holding only the user's own manifest.json (a common name)
+    os.makedirs(app)
+    with open(os.path.join(app, "manifest.json"), "w") as f:
+        f.write('{"name": "my web app"}\n')
+    marked = ctx.path("marked")
+    os.makedirs(marked)
+    with open(os.path.join(marked, "results.json"), "w") as f:
+        f.write("the user's own\n")
+    open(os.path.join(marked, ".lutdose-staging"), "w").close()
+    for d in (out, forged, app, marked):
+        before = snapshot(d)
+        res = run_with(ctx, run_args(ctx, d))
+        expect_exit(res, 2, "run into %s" % os.path.basename(d))
+        expect_clean_message(res, "run into %s" % os.path.basename(d))
+        if snapshot(d) != before:
+            fail("%s was changed: lutdose replaced files it did not write" % d, res)
+
+
+def case_created_parents_flushed(ctx):
+    # `--out n1/n2/out` creates n1 and n1/n2: each new directory's entry must be flushed (fsync of the
+    # directory holding it) before lutdose reports success, or a power cut may lose the whole set after
+    # "written". Seen with strace: after mkdir("X") = 0, an fsync of a descriptor opened on X's parent.
+    import re
+    strace = shutil.which("strace")
+    if strace is None:
+        raise Skip("strace is not installed (scripts/install-deps.sh installs it)")
+    trace = ctx.path("trace.txt")
+    work = ctx.path("work")
+    os.makedirs(work)
+    cp = subprocess.run([strace, "-f", "-qq", "-e", "trace=mkdir,mkdirat,openat,fsync", "-o", trace, ctx.lutdose]
+                        + run_args(ctx, os.path.join("n1", "n2", "out")), cwd=work, capture_output=True, text=True,
+                        timeout=300)
+    if cp.returncode != 0:
+        fail("run under strace: expected exit 0", Result(["strace"], cp.returncode, cp.stdout, cp.stderr))
+    with open(trace) as f:
+        lines = [ln.split(None, 1)[1] if ln[:1].isdigit() else ln for ln in f.read().splitlines()]
+    opened, synced, created = {}, set(), []
+    for ln in lines:
+        m = re.match(r'openat\(AT_FDCWD, "([^"]+)", [^)]*O_DIRECTORY[^)]*\) = (\d+)', ln)
+        if m:
+            opened[int(m.group(2))] = os.path.normpath(m.group(1))
+        elif re.match(r'openat\(.*\) = (\d+)', ln):  # a descriptor number reused for something else
+            opened.pop(int(re.match(r'openat\(.*\) = (\d+)', ln).group(1)), None)
+        m = re.match(r'mkdir\("([^"]+)", \d+\) += 0', ln)
+        if m:
+            created.append(os.path.normpath(m.group(1)))
+        m = re.match(r'fsync\((\d+)\) += 0', ln)
+        if m and int(m.group(1)) in opened:
+            synced.add(opened[int(m.group(1))])
+    if created != ["n1", os.path.join("n1", "n2")]:
+        fail("expected lutdose to create n1 and n1/n2 with mkdir, strace saw %s" % created)
+    for d in created:
+        if (os.path.dirname(d) or ".") not in synced:
+            fail("the new directory %s was not flushed into its parent %s (fsync'ed: %s)"
+                 % (d, os.path.dirname(d) or ".", sorted(synced)))
+
+
+def case_out_replaced_before_swap(ctx):
+    # The user replaces an earlier set DIR with a directory of their own (holding a results.json) after
+    # lutdose checked DIR and before it swaps its new set in: the user's directory must come back intact
+    # (0.5 swapped it out and deleted its results.json). strace delays the swap (the second renameat2) by 2 s.
+    strace = shutil.which("strace")
+    if strace is None:
+        raise Skip("strace is not installed (scripts/install-deps.sh installs it)")
+    out = ctx.path("out")
+    good_run(ctx, out)
+    trace = ctx.path("trace.txt")
+    p = subprocess.Popen([strace, "-f", "-qq", "-e", "trace=renameat2", "-e",
+                          "inject=renameat2:delay_enter=2000000:when=2", "-o", trace, ctx.lutdose]
+                         + run_args(ctx, out), cwd=ctx.tmp, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # the first renameat2 (no replace) has failed: the swap is next
+        if os.path.exists(trace) and "EEXIST" in open(trace).read():
+            break
+        time.sleep(0.02)
+    else:
+        p.kill()
+        fail("the run never tried to publish (no renameat2 failing with EEXIST in the strace output)")
+    time.sleep(0.5)  # well inside the 2 s delay of the swap
+    os.rename(out, ctx.path("out.old"))
+    os.makedirs(out)
+    with open(os.path.join(out, "results.json"), "w") as f:
+        f.write("the user's own\n")
+    stdout, stderr = p.communicate(timeout=300)
+    res = Result(p.args, p.returncode, stdout, stderr)
+    mine = os.path.join(out, "results.json")
+    if not os.path.isfile(mine) or open(mine).read() != "the user's own\n":
+        fail("the user's directory put at --out during the run lost or changed results.json: %s now holds %s"
+             % (out, sorted(os.listdir(out)) if os.path.isdir(out) else "nothing"), res)
+    if res.returncode != 2:
+        fail("expected exit status 2 when --out was replaced by another directory during the run", res)
+    if staging_leftovers(ctx.tmp):
+        fail("expected no temporary names, found %s" % staging_leftovers(ctx.tmp), res)
 
 
 CASES = {
@@ -501,6 +651,10 @@ CASES = {
     "plan_out_atomic": case_plan_out_atomic,
     "full_disk_keeps_previous": case_full_disk_keeps_previous,
     "kill_200_runs": case_kill_200_runs,
+    "cleanup_spares_user_names": case_cleanup_spares_user_names,
+    "previous_set_verified": case_previous_set_verified,
+    "created_parents_flushed": case_created_parents_flushed,
+    "out_replaced_before_swap": case_out_replaced_before_swap,
 }
 
 

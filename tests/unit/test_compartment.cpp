@@ -475,3 +475,16 @@ TEST_CASE("compartment: the analytic Jacobian of the receptor template equals fi
   const MatrixXd J_lin = lin.jacobian_per_h(x0, 1.0, pl, A0, LP);
   CHECK((J_lin - lin.rate_matrix_per_h(pl, LP)).cwiseAbs().maxCoeff() == 0.0);
 }
+
+TEST_CASE("compartment: every ODE solve has a step limit (issue 10 finding 7)") {
+  // With a step limit of 5, the TIA integration (thousands of hours with steps of hours) and the
+  // sampled solution over a week must stop with a ModelError instead of running on.
+  const auto m = CompartmentModel::from_file(FILES + "blood_organ_linear.json");
+  lutdose::models::SolverOptions few;
+  few.max_steps = 5;
+  const VectorXd p = m.default_parameters();
+  CHECK_THROWS_AS(m.tia_per_compartment(p, A0, LP, few), ModelError);
+  const VectorXd t = (VectorXd(2) << 1.0, 168.0).finished();
+  CHECK_THROWS_AS(m.simulate(t, p, A0, LP, few), ModelError);
+  CHECK_NOTHROW(m.tia_per_compartment(p, A0, LP));  // the default limit is far above what it needs
+}

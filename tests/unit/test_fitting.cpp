@@ -140,7 +140,9 @@ TEST_CASE("too few points for any AICc: the trapezoid fallback, reported as such
   const TacFit fit = fit_tac(t, y, VectorXd(), LP, FitOptions{}, "two points");
   CHECK(fit.method == "trapezoid");
   CHECK_FALSE(fit.accepted);
-  CHECK(fit.tia_MBq_h == doctest::Approx(80.0 * 12 + 72 * 60 + 40 / LP).epsilon(1e-14));
+  // linear head to 24 h, then the washout through both points (halving in 72 h) to infinity
+  CHECK(fit.tia_MBq_h == doctest::Approx(80.0 * 12 + 80 * 72 / std::log(2.0)).epsilon(1e-12));  // rounding
+  CHECK(fit.tail == "washout");
   CHECK_FALSE(fit.notes.empty());
 }
 

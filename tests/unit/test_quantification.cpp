@@ -103,6 +103,11 @@ TEST_CASE("date-times: hours since 1970, offsets") {
   CHECK_FALSE(parse_date_time_h("2021-13-01T00:00", x));
   CHECK_FALSE(parse_date_time_h("yesterday", x));
   CHECK_FALSE(parse_date_time_h("2021-03-01T10:15:30 CET", x));
+  // dates that do not exist in the calendar (issue 10 finding 10: read as 3 March and 1 May before)
+  CHECK_FALSE(parse_date_time_h("2021-02-31T10:00", x));
+  CHECK_FALSE(parse_date_time_h("2021-04-31T10:00", x));
+  CHECK_FALSE(parse_date_time_h("2021-02-29T10:00", x));  // 2021 is no leap year
+  CHECK(parse_date_time_h("2020-02-29T10:00", x));        // 2020 is one
 }
 
 TEST_CASE("case file: counts to activity by hand") {

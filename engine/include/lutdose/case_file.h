@@ -88,7 +88,8 @@ struct CaseCycle {
 
 struct CaseFile {
   std::string path;
-  std::string text;  //!< the file as read
+  std::string text;    //!< the file as read (exactly the bytes analysed)
+  std::string sha256;  //!< SHA-256 of `text`, hexadecimal
   std::string patient_id;
   std::string sex;
   std::string phantom;
@@ -104,7 +105,7 @@ struct CaseFile {
   std::string residual = "none";
   //! fit.reduced: "none", "hanscheid", "madsen", "population" or "prior" (methods.md §4).
   std::string reduced = "none";
-  //! fit.model: a compartment model name or file (relative to the case file's folder).
+  //! fit.model: a compartment model name, or a file (resolved against the case file's folder).
   std::string compartment_model;
   //! radiobiology.repopulation (tumours, optional; parameters [unverified], no defaults).
   std::string repopulation_targets;
@@ -118,8 +119,10 @@ struct CaseFile {
   std::vector<CaseCycle> cycles;
 };
 
-//! Reads and validates a case file. Throws InputError listing every problem (one per line).
-CaseFile load_case_file(const std::string& path);
+//! Reads and validates a case file (read once; limits in docs/case-file.md). Throws InputError
+//! listing the problems (one per line, the first MAX_PROBLEMS_LISTED). Files it names (dose.svalues,
+//! fit.model) resolve relative to its folder and must stay in it unless `allow_external_files`.
+CaseFile load_case_file(const std::string& path, bool allow_external_files = false);
 
 //! Turns the case's measurements into TACs (activity at time after t0, with per-point
 //! uncertainty and provenance). `lambda_per_h` is the physical decay constant. Throws InputError
@@ -135,8 +138,9 @@ struct QuantifiedCase {
 };
 QuantifiedCase quantify_case(const CaseFile& c, double lambda_per_h);
 
-//! Parses "YYYY-MM-DDTHH:MM[:SS[.fff]][Z|+HH:MM|-HH:MM]" into hours since 1970-01-01 UTC.
-//! Returns false when the text is not such a date-time.
+//! Parses "YYYY-MM-DDTHH:MM[:SS[.fff]][Z|+HH:MM|-HH:MM]" into hours since 1970-01-01 UTC (a time
+//! without an offset as UTC). Returns false when the text is not such a date-time or the date does
+//! not exist in the calendar (2021-02-31).
 bool parse_date_time_h(const std::string& text, double& hours);
 
 }  // namespace lutdose

@@ -35,9 +35,13 @@ struct CsvTable {
   [[noreturn]] void missing_column(const char* name, const std::vector<const char*>& expected) const;
 };
 
-//! Reads a CSV file with a header line. Throws InputError for a missing file, an unterminated
-//! quote, or a row whose number of cells differs from the header.
-CsvTable read_csv(const std::string& path);
+//! Reads a CSV file with a header line (read once, at most MAX_INPUT_BYTES; a UTF-8 byte-order
+//! mark is skipped). Throws InputError for a missing or unreadable file, an unterminated quote, a
+//! cell or comment that is not UTF-8 or holds a NUL byte, or a row whose number of cells differs
+//! from the header. `regular_only` refuses devices and pipes (files named inside a case file).
+CsvTable read_csv(const std::string& path, bool regular_only = false);
+//! The same, from bytes already read (`path` names them in messages).
+CsvTable parse_csv(const std::string& bytes, const std::string& path);
 
 //! Strict number parsing: the whole cell must be a number (surrounding blanks allowed).
 bool parse_double(const std::string& text, double& value);

@@ -12,7 +12,8 @@ class InputError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-//! "WHERE: FIELD is VALUE; expected EXPECTED" — the one message form for bad input.
+//! "WHERE: FIELD is VALUE; expected EXPECTED" — the one message form for bad input. A long VALUE
+//! is quoted in part (models::quote_value).
 [[noreturn]] void throw_input_error(const std::string& where, const std::string& field,
                                     const std::string& value, const std::string& expected);
 

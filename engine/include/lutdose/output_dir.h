@@ -6,13 +6,14 @@
 // overwrites nothing except what it created itself under a name unique to the run, a previous
 // lutdose result set in the output directory, and the leftovers of killed lutdose runs.
 //
-// How: the set is written into a fresh staging directory `.lutdose-XXXXXX` beside the output
-// directory (created exclusively, files created with O_EXCL|O_NOFOLLOW, every file and the
-// directory fsync'ed, a manifest.json with the run id and the files' sizes and SHA-256 written
-// last), which is then renamed to the output name in one step (renameat2 RENAME_NOREPLACE, or
-// RENAME_EXCHANGE with a previous lutdose set, which is removed afterwards). A staging directory
-// is locked (flock) for its run's lifetime; the next run into the same parent removes the
-// unlocked ones (killed runs), and from them only lutdose's own file names.
+// How: the set is written into a fresh staging directory `.lutdose-tmp-` + 12 random characters
+// beside the output directory (created exclusively, files created with O_EXCL|O_NOFOLLOW, every
+// file and the directory fsync'ed, a manifest.json with the run id and the files' sizes and
+// SHA-256 written last), which is then renamed to the output name in one step (renameat2
+// RENAME_NOREPLACE, or RENAME_EXCHANGE with a previous lutdose set whose files all match its
+// manifest, which is removed afterwards). A staging directory is locked (flock) for its run's
+// lifetime; the next run into the same parent removes the unlocked ones (killed runs), and from
+// them only lutdose's own file names.
 //
 // Needs Linux renameat2 (ext4, xfs, btrfs, tmpfs). Not for concurrent use from several threads of
 // one process (the staging directory's mode is set from the process umask, read by umask(2)).
@@ -45,7 +46,8 @@ const std::vector<std::string>& result_set_names();
 //! Checks, before any work is done and without writing, that `dir` can receive a result set: a
 //! non-empty name whose last part is not '.' or '..', not a symbolic link or a file, either
 //! absent (with a writable nearest existing parent) or a directory that is empty or holds only a
-//! previous lutdose result set. Throws InputError with the reason otherwise.
+//! previous lutdose result set whose files all match its manifest. Throws InputError with the
+//! reason otherwise.
 void check_output_dir(const std::string& dir);
 
 //! Writes `files` plus manifest.json (run id, `lutdose_version`, UTC time, each file's size and

@@ -34,6 +34,10 @@ struct CycleRecord {
   double bed_Gy = std::numeric_limits<double>::quiet_NaN();  //!< BED [Gy]; NaN: from dose and G
   double g = std::numeric_limits<double>::quiet_NaN();  //!< Lea-Catcheside G (dimensionless)
   double t_eff_h = std::numeric_limits<double>::quiet_NaN();  //!< effective half-life [h] -> G
+  //! Empty when the dose is complete; else what it lacks and the input that would supply it
+  //! (e.g. no red-marrow self-dose: blood samples or an L2-L4 VOI). A limit on such a dose is
+  //! not evaluated unless PlanOptions::allow_incomplete.
+  std::string incomplete = "";
 };
 
 //! The delivered cycles of one target, in increasing cycle order.
@@ -86,6 +90,9 @@ struct PlanOptions {
   std::vector<PopulationPrior> priors;
   //! Target name (or "name*" pattern) -> LQ parameters, needed for BED limits.
   std::map<std::string, TissueParameters> tissue;
+  //! Apply limits to doses known to be incomplete (CycleRecord::incomplete) instead of refusing
+  //! to prescribe; the result is marked and no P(exceed) is given for those targets.
+  bool allow_incomplete = false;
 };
 
 //! The plan of one limited target at the prescribed activity. NaN where not applicable.
@@ -104,6 +111,7 @@ struct TargetPlan {
   double p_exceed_bed = std::numeric_limits<double>::quiet_NaN();
   double max_activity_MBq = std::numeric_limits<double>::quiet_NaN();  //!< this target's bound
   double g = std::numeric_limits<double>::quiet_NaN();  //!< G used for the planned cycle
+  std::string incomplete;  //!< what the dose lacks (from its cycles), empty when complete
 };
 
 //! What decided the activity. quantity: "dose_Gy", "bed_Gy" (a target's limit), "a_max",
@@ -119,6 +127,9 @@ struct PlanResult {
   int next_cycle = 1;
   double activity_MBq = 0;  //!< prescribed activity [MBq]; 0 when stop
   bool stop = false;        //!< no further cycle: a limit is reached or all cycles are given
+  //! A limited target's dose is incomplete: without allow_incomplete there is no prescription
+  //! (activity NaN, binding quantity "incomplete_dose"); with it the activity is marked.
+  bool incomplete = false;
   Binding binding;
   std::vector<TargetPlan> targets;  //!< the limited targets, in history order
   std::vector<std::string> reasoning;
@@ -130,7 +141,7 @@ struct PlanResult {
 PlanResult plan_next_cycle(const std::vector<TargetHistory>& history, const PlanOptions& options);
 
 //! Reads a dose history table (design.md §4.5): columns cycle, administered_MBq, target, dose_Gy,
-//! optional bed_Gy, t_eff_h, g; '#' comments. Targets in order of first appearance, cycles
+//! optional bed_Gy, t_eff_h, g, incomplete (what the dose lacks; empty: complete); '#' comments. Targets in order of first appearance, cycles
 //! sorted. InputError (file, line, column, value) for bad cells, unknown columns, duplicates.
 std::vector<TargetHistory> read_dose_history(const std::string& csv_path);
 

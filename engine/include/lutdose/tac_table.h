@@ -31,7 +31,9 @@ const std::vector<std::string>& tac_columns();
 //! Reads and validates a TAC table. Throws InputError naming the file, line, column and value
 //! for: a missing file or column, an unknown column, a malformed or non-finite number, a negative
 //! activity or time, a non-positive uncertainty, volume or mass, times not strictly increasing
-//! within a VOI, an empty VOI name.
-std::vector<TacSeries> read_tac_table(const std::string& path);
+//! within a VOI, an empty VOI name, values outside the plausibility ranges, and inputs beyond the
+//! limits (file size, points per TAC, VOIs per cycle, cycles, name length; lutdose/input_file.h).
+//! The file is read once; `bytes` (optional) receives exactly the bytes analysed.
+std::vector<TacSeries> read_tac_table(const std::string& path, std::string* bytes = nullptr);
 
 }  // namespace lutdose

@@ -94,6 +94,9 @@ struct SolverOptions {
   double tia_stop_fraction = 1e-12;     //!< TIA: integrate until the activity left < this x A0
   double max_time_h = 1e7;              //!< TIA: give up (ModelError) if not reached by then
   double initial_step_h = 1e-3;         //!< first step tried
+  //! Steps of one solve (between two requested times, for the sampled solution): beyond it the
+  //! solve ends with a ModelError instead of running without bound.
+  int max_steps = 1000000;
 };
 
 class CompartmentModel {
