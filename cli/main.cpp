@@ -14,6 +14,7 @@
 #include "lutdose/error.h"
 #include "lutdose/hdf5_results.h"
 #include "lutdose/models/exponential.h"
+#include "lutdose/notice.h"
 #include "lutdose/output_dir.h"
 #include "lutdose/pipeline.h"
 #include "lutdose/planning.h"
@@ -294,12 +295,15 @@ int main(int argc, char** argv) {
 
   std::string info_phantom, info_svalues, info_data_dir;
   auto* info = app.add_subcommand("info", "Reference data: lutdose info svalues lists the S-value sets, "
-                                          "or one set's sources, targets, masses and VOI names.");
+                                          "or one set's sources, targets, masses and VOI names; "
+                                          "lutdose info licences prints the licences.");
   auto* info_sv = info->add_subcommand("svalues", "S-value sets; with --phantom or --svalues, that set's "
                                                   "sources, targets with masses, and the VOI names it maps");
   info_sv->add_option("--phantom", info_phantom, "A set to describe");
   info_sv->add_option("--svalues", info_svalues, "A user S-value table to check and describe");
   info_sv->add_option("--data-dir", info_data_dir, "Reference data directory");
+  auto* info_lic = info->add_subcommand("licences", "The licence of lutdose and the terms of each shipped data "
+                                                    "set (the NOTICE file)");
   info->require_subcommand(1);
 
   try {
@@ -463,6 +467,8 @@ int main(int argc, char** argv) {
       } else if (!plan_text) {
         std::cout << json_text;
       }
+    } else if (info_lic->parsed()) {
+      std::cout << lutdose::kNoticeText;
     } else if (info_sv->parsed()) {
       const std::string dir = lutdose::find_data_dir(info_data_dir);
       if (info_phantom.empty() && info_svalues.empty()) {

@@ -47,6 +47,21 @@ class CaseFailure(Exception):
     pass
 
 
+class CaseSkipped(Exception):
+    pass
+
+
+# Exit status of a skipped case (CTest's SKIP_RETURN_CODE in tests/CMakeLists.txt).
+SKIP_EXIT = 77
+
+
+def skip(reason):
+    """Skips the case for a missing optional tool; under CI (CI=true) a skip is a failure instead."""
+    if os.environ.get("CI") == "true":
+        raise CaseFailure("CI=true forbids skipped tests, and this one would be skipped: " + reason)
+    raise CaseSkipped(reason)
+
+
 class Result:
     def __init__(self, argv, returncode, stdout, stderr):
         self.argv = argv
@@ -98,8 +113,7 @@ class Ctx:
 
     @property
     def published_tia(self):
-        return os.path.join(self.source, "..", "shared", "data", "patient_tac",
-                            "snmmi_challenge_patient004_fit_tia.csv")
+        return os.path.join(self.source, "tests", "data", "snmmi_challenge_patient004_fit_tia.csv")
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -655,8 +669,8 @@ def import_h5py():
     try:
         import h5py  # noqa: imported here so that --list and the other cases work without it
     except ImportError:
-        fail("h5py is not importable by %s (install python3-h5py, or run the driver with a python3 that has it)"
-             % sys.executable)
+        skip("h5py is not importable by %s (optional: install python3-h5py, or run the driver with a python3 "
+             "that has it)" % sys.executable)
     return h5py
 
 
@@ -764,7 +778,7 @@ def _h5dump_value(res, h5_path, dataset):
     """The number h5dump prints for a scalar dataset, as text."""
     exe = shutil.which("h5dump")
     if exe is None:
-        fail("h5dump is not on PATH")
+        skip("h5dump is not on PATH (optional: install hdf5-tools)")
     cp = subprocess.run([exe, "-d", dataset, h5_path], capture_output=True, text=True, timeout=TIMEOUT_S)
     if cp.returncode != 0:
         fail("h5dump -d %s %s failed (%d):\n%s" % (dataset, h5_path, cp.returncode, cp.stderr), res)
@@ -1158,7 +1172,7 @@ def case_synthetic_two_cycles(ctx):
         rm = doses["red_marrow"].get("dose_Gy_per_GBq")
         if not _number(rm) or not 0.02 <= rm <= 0.07:
             fail("cycle %s: expected red_marrow dose_Gy_per_GBq within the published 0.02-0.07 Gy/GBq "
-                 "(../shared/data/published_doses), got %r" % (cn, rm), res)
+                 "(tests/data/lu177_dotatate_published_organ_doses.csv), got %r" % (cn, rm), res)
         rb = c.get("remainder_tia_MBq_h")
         if not _number(rb) or rb <= 0:
             fail("cycle %s: expected remainder_tia_MBq_h > 0 (whole_body VOI), got %r" % (cn, rb), res)
@@ -1187,8 +1201,7 @@ def case_synthetic_two_cycles(ctx):
 def case_patient004_published_ranges(ctx):
     # Patient_004 case: both kidneys' Gy/GBq inside the union of the published kidney mean±SD/range intervals;
     # liver within 0.27±2x0.05, spleen below 1.17-0.14 (as docs/validation.md §4 states).
-    path = os.path.join(ctx.source, "..", "shared", "data", "published_doses",
-                        "lu177_dotatate_published_organ_doses.csv")
+    path = os.path.join(ctx.source, "tests", "data", "lu177_dotatate_published_organ_doses.csv")
     if not os.path.isfile(path):
         fail("reference file %s not found" % path)
     res, doc = _run_example_case(ctx, ctx.path("out"))
@@ -2264,6 +2277,41 @@ INPUT_HARDENING_CASES = {
 # ----------------------------------------------------------------------------- driver
 
 
+def case_info_licences_installed(ctx):
+    # `cmake --install` of the build into an empty prefix: the installed lutdose prints NOTICE exactly (as the
+    # build-tree one does), and LICENSE, NOTICE and the ICRP-07 notice are installed beside the data.
+    build = os.path.dirname(ctx.lutdose)
+    cmake = shutil.which("cmake")
+    if cmake is None:
+        fail("cmake is not on PATH (needed to install the build)")
+    prefix = ctx.path("prefix")
+    cp = subprocess.run([cmake, "--install", build, "--prefix", prefix], capture_output=True, text=True,
+                        timeout=TIMEOUT_S)
+    if cp.returncode != 0:
+        fail("cmake --install %s --prefix %s failed (%d):\n%s" % (build, prefix, cp.returncode, cp.stderr))
+    with open(os.path.join(ctx.source, "NOTICE"), encoding="utf-8") as f:
+        notice = f.read()
+    for needle in ("Apache License, Version 2.0", "ICRP", "not-for-profit", "LGPL-3.0", "PyTheranostics"):
+        if needle not in notice:
+            fail("expected NOTICE to name %r" % needle)
+    for binary in (ctx.lutdose, os.path.join(prefix, "bin", "lutdose")):
+        res = ctx.run("info", "licences", binary=binary)
+        expect_exit(res, 0, "%s info licences" % binary)
+        if res.stdout != notice:
+            fail("expected `info licences` to print the NOTICE file exactly", res)
+    share = os.path.join(prefix, "share", "lutdose")
+    for name, src in (("LICENSE", "LICENSE"), ("NOTICE", "NOTICE"),
+                      (os.path.join("decay", "LICENSE.ICRP-07.txt"), os.path.join("data", "decay", "LICENSE.ICRP-07.txt"))):
+        with open(os.path.join(ctx.source, src), "rb") as f:
+            want = f.read()
+        got_path = os.path.join(share, name)
+        if not os.path.isfile(got_path):
+            fail("expected %s to be installed, it is not" % got_path)
+        with open(got_path, "rb") as f:
+            if f.read() != want:
+                fail("expected the installed %s to equal the source's %s" % (got_path, src))
+
+
 # ----------------------------------------------------------------------------- honest uncertainties (issue 11)
 
 def _csv_rows(path):
@@ -2533,6 +2581,7 @@ CASES = {
     "cycles_out_of_order": case_cycles_out_of_order,
     "cycles_overlapping": case_cycles_overlapping,
     "plan_bad_option": case_plan_bad_option,
+    "info_licences_installed": case_info_licences_installed,
     "plan_refuses_incomplete_marrow": case_plan_refuses_incomplete_marrow,
     "plan_kidney_limit_without_whole_body": case_plan_kidney_limit_without_whole_body,
     "plan_out_keeps_hand_edited_plan": case_plan_out_keeps_hand_edited_plan,
@@ -2541,11 +2590,13 @@ CASES.update(INPUT_HARDENING_CASES)
 
 
 def run_case(name, lutdose, source):
-    """Returns None on pass, a failure message otherwise."""
+    """Returns None on pass, a failure message otherwise; raises CaseSkipped."""
     tmp = tempfile.mkdtemp(prefix="lutdose_e2e_%s_" % name)
     try:
         CASES[name](Ctx(lutdose, source, tmp))
         return None
+    except CaseSkipped:
+        raise
     except CaseFailure as e:
         return str(e)
     except Exception:  # a bug in the test or an unexpected output shape: still a failure, with the trace
@@ -2556,7 +2607,7 @@ def main(argv):
     ap = argparse.ArgumentParser(description="lutdose end-to-end tests")
     ap.add_argument("--list", action="store_true", help="print the case names, one per line")
     ap.add_argument("--lutdose", help="path to the lutdose binary")
-    ap.add_argument("--source", help="lutdose source tree (for examples/ and ../shared/)")
+    ap.add_argument("--source", help="lutdose source tree (for examples/, data/ and tests/data/)")
     ap.add_argument("--case", help="case name, or 'all'")
     args = ap.parse_args(argv)
 
@@ -2580,8 +2631,14 @@ def main(argv):
         return 1
 
     failed = []
+    skipped = []
     for name in names:
-        msg = run_case(name, lutdose, source)
+        try:
+            msg = run_case(name, lutdose, source)
+        except CaseSkipped as e:
+            skipped.append(name)
+            print("SKIPPED %s: %s" % (name, e))
+            continue
         if msg is None:
             if len(names) > 1:
                 print("PASS %s" % name)
@@ -2593,8 +2650,11 @@ def main(argv):
         sys.stdout.flush()
         sys.stderr.flush()
     if len(names) > 1:
-        print("%d passed, %d failed" % (len(names) - len(failed), len(failed)))
-    return 1 if failed else 0
+        print("%d passed, %d failed, %d skipped" % (len(names) - len(failed) - len(skipped), len(failed),
+                                                   len(skipped)))
+    if failed:
+        return 1
+    return SKIP_EXIT if skipped and len(skipped) == len(names) else 0
 
 
 if __name__ == "__main__":
