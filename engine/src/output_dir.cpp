@@ -453,18 +453,37 @@ void fill_staging(const Staging& s, const std::vector<OutputFile>& files, const 
 
 //! Publishes the staging directory as `loc` in one step; a previous set there is swapped out and
 //! removed (from it, only lutdose's names).
+//! Opens and locks what the swap took out (now under the staging name `name`). Its lock may still
+//! be held for a moment by the run that published it (between its rename and its unlock) or by
+//! another run's cleaning, which then removes it: wait for it, boundedly (kLockWaitTries x 10 ms).
+//! An invalid Fd with errno ENOENT: it is gone (removed by that cleaning); EWOULDBLOCK: still held.
+Fd lock_swapped_out(int parentfd, const std::string& name) {
+  constexpr int kLockWaitTries = 1000;  // 10 s: far longer than a publisher's rename-to-unlock step
+  for (int attempt = 0; attempt < kLockWaitTries; ++attempt) {
+    Fd old(::openat(parentfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!old.valid() || ::flock(old.get(), LOCK_EX | LOCK_NB) == 0) return old;
+    ::usleep(10000);
+  }
+  errno = EWOULDBLOCK;
+  return Fd();
+}
+
 void publish(int parentfd, const Staging& s, const Location& loc) {
-  if (::renameat2(parentfd, s.name.c_str(), parentfd, loc.name.c_str(), RENAME_NOREPLACE) == 0) return;
+  if (::renameat2(parentfd, s.name.c_str(), parentfd, loc.name.c_str(), RENAME_NOREPLACE) == 0) {
+    ::flock(s.fd.get(), LOCK_UN);  // published: no longer a staging directory to guard
+    return;
+  }
   const int err = errno;
   if (err != EEXIST && err != ENOTEMPTY) fail("cannot publish the results as " + in_quotes(loc.shown), err);
   check_replaceable(parentfd, loc);
   if (::renameat2(parentfd, s.name.c_str(), parentfd, loc.name.c_str(), RENAME_EXCHANGE) != 0)
     fail("cannot publish the results as " + in_quotes(loc.shown), errno);
+  ::flock(s.fd.get(), LOCK_UN);
   // What was swapped out (now under the staging name) is checked again, locked against other runs'
   // cleaning: someone may have put another directory at `loc` since the check above.
-  Fd old(::openat(parentfd, s.name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  Fd old = lock_swapped_out(parentfd, s.name);
   if (!old.valid() && errno == ENOENT) return;  // a concurrent run removed the previous set already
-  if (old.valid() && ::flock(old.get(), LOCK_EX | LOCK_NB) != 0) return;  // a concurrent run removes it
+  if (!old.valid() && errno == EWOULDBLOCK) return;  // still held after 10 s: the next run cleans it
   if (!old.valid() || !foreign_entries(old.get(), false).empty()) {
     if (::renameat2(parentfd, s.name.c_str(), parentfd, loc.name.c_str(), RENAME_EXCHANGE) != 0)
       fail("cannot put back what was at " + in_quotes(loc.shown) + " (now at " + in_quotes(s.name) + ")", errno);
