@@ -28,7 +28,7 @@ struct FitArgs {
   std::string tac;
   std::string function = "auto";
   std::vector<std::string> functions = {"E1", "E2u", "E2"};
-  std::string error_model = "proportional";
+  std::string error_model;  // empty: by VOI kind (FitOptions::error_model_by_voi_kind)
   std::string aicc_k = "fit";
   std::string head = "linear", body = "linear", tail = "physical", integration = "analytic";
   double combined_sigma0 = 0, combined_b = 0;
@@ -65,7 +65,8 @@ void add_fit_options(CLI::App* cmd, FitArgs& a, bool tac_required) {
                   "Weighting: proportional (sigma = b*y, weights 1/y^2), proportional-model (sigma = "
                   "b*f(t), iteratively reweighted), constant (unweighted least squares), combined "
                   "(sigma^2 = sigma0^2 + (b y)^2, see --combined-*), poisson (case files: sigma from the counts, "
-                  "sqrt(C) through the quantification) or input (sigma = activity_u_MBq)")
+                  "sqrt(C) through the quantification) or input (sigma = activity_u_MBq); default: "
+                  "proportional-model for tumour VOIs, proportional for the others")
       ->capture_default_str();
   cmd->add_option("--combined-sigma0-MBq", a.combined_sigma0, "sigma0 of the combined error model [MBq]");
   cmd->add_option("--combined-b", a.combined_b, "Relative b of the combined error model");
@@ -113,7 +114,10 @@ lutdose::RunOptions make_run_options(const FitArgs& a) {
   if (a.half_life_h < 0 || !std::isfinite(a.half_life_h))
     lutdose::throw_input_error("--half-life-h", "the half-life", lutdose::format_number(a.half_life_h),
                                "a half-life > 0 h");
-  o.fit.error_model = lutdose::parse_error_model(a.error_model);
+  if (!a.error_model.empty()) {
+    o.fit.error_model = lutdose::parse_error_model(a.error_model);
+    o.fit.error_model_by_voi_kind = false;
+  }
   if (a.aicc_k == "fit") o.fit.aicc_k = lutdose::AiccParameterCount::fit_parameters;
   else if (a.aicc_k == "fit+1") o.fit.aicc_k = lutdose::AiccParameterCount::fit_parameters_plus_one;
   else lutdose::throw_input_error("--aicc-k", "the AICc parameter count", a.aicc_k, "fit or fit+1");
@@ -380,6 +384,7 @@ int main(int argc, char** argv) {
       const std::string dir = lutdose::find_data_dir(plan_data_dir);
       std::vector<lutdose::TargetHistory> history;
       lutdose::PlanOptions o;
+      nlohmann::ordered_json delivered_u;  // measurement u of the delivered OAR doses (case files)
       if (!plan_case.empty() == !plan_history.empty())
         throw lutdose::InputError("command line: expected either a case file or --history DOSES.csv");
       auto targets_of = [](const std::vector<lutdose::TargetHistory>& h) {
@@ -392,6 +397,7 @@ int main(int argc, char** argv) {
         const auto run_result = lutdose::run_case(c, dir, 0, 0);
         history = lutdose::history_from_run(run_result)[c.patient_id];
         o = lutdose::plan_options_from_case(c.plan, dir, targets_of(history), c.tissue_overrides, plan_case);
+        delivered_u = lutdose::delivered_dose_uncertainty(run_result, o.limits);
       } else {
         history = lutdose::read_dose_history(plan_history);
         o = lutdose::plan_options_from_case(nullptr, dir, targets_of(history), {}, plan_history);
@@ -416,7 +422,9 @@ int main(int argc, char** argv) {
       for (const auto& l : plan_limits) o.limits.push_back(lutdose::parse_limit(l));
       if (plan_allow_incomplete) o.allow_incomplete = true;
       const auto result = lutdose::plan_next_cycle(history, o);
-      const std::string json_text = lutdose::to_json(result).dump(2) + "\n";
+      nlohmann::ordered_json plan_doc = lutdose::to_json(result);
+      if (!delivered_u.is_null()) plan_doc["delivered_dose_uncertainty"] = delivered_u;
+      const std::string json_text = plan_doc.dump(2) + "\n";
       if (plan_text) {
         std::cout << "next cycle " << result.next_cycle << ": "
                   << (result.stop ? std::string("STOP, no further cycle")
@@ -439,6 +447,10 @@ int main(int argc, char** argv) {
           std::cout << "bound by " << result.binding.quantity << " = " << lutdose::format_number(result.binding.limit)
                     << (result.binding.quantity.rfind("a_", 0) == 0 ? " MBq" : "") << "\n";
         for (const auto& line : result.reasoning) std::cout << "  - " << line << "\n";
+        for (const auto& d : delivered_u)
+          if (d.value("uncertainty_incomplete", false))
+            std::cout << "  - delivered dose of " << d["target"].get<std::string>() << " in cycle " << d["cycle"]
+                      << ": uncertainty incomplete (unknown for " << d["uncertainty_missing_inputs"].dump() << ")\n";
       }
       if (plan->count("--out")) {
         // An earlier plan (a JSON object with the plan's stable fields) may be replaced, nothing else.

@@ -370,6 +370,24 @@ Protocol read_protocol(Validator& v, const json& j, const std::string& path, con
   return p;
 }
 
+// The optional scatter window of a counts measurement: scatter_window_counts (raw counts W >= 0)
+// and scatter_window_k (the subtraction factor k >= 0), both or neither, only with counts.
+void read_scatter_window(Validator& v, const json& j, const std::string& path, CaseMeasurement& m) {
+  const bool w = j.contains("scatter_window_counts"), k = j.contains("scatter_window_k");
+  if (!w && !k) return;
+  if (w != k || m.kind != "counts") {
+    v.problem(path + (w ? ".scatter_window_counts" : ".scatter_window_k"), "given",
+              "scatter_window_counts and scatter_window_k together, with counts");
+    return;
+  }
+  for (const auto& [key, out] : {std::make_pair("scatter_window_counts", &m.scatter_window_counts),
+                                 std::make_pair("scatter_window_k", &m.scatter_window_k)}) {
+    const json& x = j[key];
+    if (x.is_number() && std::isfinite(x.get<double>()) && x.get<double>() >= 0) *out = x.get<double>();
+    else v.problem(path + "." + key, "'" + x.dump() + "'", "a finite number >= 0");
+  }
+}
+
 void read_fit_options(Validator& v, const json& j, const std::string& path, FitOptions& o,
                       std::string& reduced, std::string& model) {
   if (!v.is_object(j, path)) return;
@@ -420,6 +438,7 @@ void read_fit_options(Validator& v, const json& j, const std::string& path, FitO
     else v.problem(path + ".model_averaging", "'" + j["model_averaging"].dump() + "'", "true or false");
   }
   o.error_model = parse_error_model(em);
+  o.error_model_by_voi_kind = !j.contains("error_model");
   o.aicc_k = v.choice(j, path, "aicc_k", {"fit", "fit+1"}, "fit") == "fit"
                  ? AiccParameterCount::fit_parameters
                  : AiccParameterCount::fit_parameters_plus_one;
@@ -731,7 +750,7 @@ CaseCycle read_cycle(Validator& v, TimeReader& clock, const json& j, const std::
       CaseMeasurement m;
       m.path = mp;
       if (!v.is_object(*it, mp)) continue;
-      v.keys(*it, mp, {"counts"},
+      v.keys(*it, mp, {"counts", "scatter_window_counts", "scatter_window_k"},
              {{"activity", &ACTIVITY_MBQ}, {"activity_u", &ACTIVITY_MBQ},
               {"concentration", &CONC_MBQ_PER_ML}, {"volume", &VOLUME_ML}, {"mass", &MASS_G}});
       int kinds = 0;
@@ -768,6 +787,7 @@ CaseCycle read_cycle(Validator& v, TimeReader& clock, const json& j, const std::
         v.problem(mp, kinds == 0 ? "without a measurement" : "with several measurements",
                   "exactly one of counts, activity_MBq, concentration_MBq_per_mL");
       m.activity_u_MBq = v.quantity(*it, mp, "activity_u", ACTIVITY_MBQ, false, 0.0, false, &ACTIVITY_RANGE_MBQ);
+      read_scatter_window(v, *it, mp, m);
       m.volume_mL = v.quantity(*it, mp, "volume", VOLUME_ML, false, 0.0, false, &VOLUME_RANGE_ML);
       m.volume_given = Validator::present(*it, "volume", VOLUME_ML);
       m.mass_g = v.quantity(*it, mp, "mass", MASS_G, false, 0.0, false, &MASS_RANGE_G);
@@ -1079,7 +1099,12 @@ QuantifiedCase quantify_case(const CaseFile& c, double lambda) {
               p.dtcf = tp.observed_rate_cps > 0 ? r_t / tp.observed_rate_cps : 1.0;
             }
             a = m.value * p.dtcf / (tp.duration_s * p.cf_cps_per_MBq);  // mean rate / CF
-            p.u_poisson_rel = m.value > 0 ? 1.0 / std::sqrt(m.value) : 0.0;
+            // Poisson variance of the counts, plus the scatter window's when it was subtracted
+            const double var = std::isnan(m.scatter_window_counts)
+                                   ? m.value
+                                   : m.value + (m.scatter_window_k + m.scatter_window_k * m.scatter_window_k) *
+                                                   m.scatter_window_counts;
+            p.u_poisson_rel = m.value > 0 ? std::sqrt(var) / m.value : 0.0;
           } else if (m.kind == "activity") {
             a = m.value;
           } else {

@@ -93,12 +93,42 @@ double DoseCalculator::s_at(const std::string& target, const std::string& source
 }
 
 std::vector<BudgetTerm> uncertainty_budget(const TargetDose& t, const std::vector<std::string>& names,
-                                           const std::vector<double>& u_rel) {
+                                           const std::vector<double>& u_rel, const std::vector<double>& dof) {
   std::vector<BudgetTerm> b;
   for (size_t i = 0; i < t.sensitivity_Gy.size() && i < names.size(); ++i)
-    if (t.sensitivity_Gy[i] != 0) b.push_back({names[i], std::abs(t.sensitivity_Gy[i]) * u_rel[i]});
-  std::sort(b.begin(), b.end(), [](const BudgetTerm& x, const BudgetTerm& y) { return x.u_Gy > y.u_Gy; });
+    if (t.sensitivity_Gy[i] != 0)
+      b.push_back({names[i], std::abs(t.sensitivity_Gy[i]) * u_rel[i],
+                   i < dof.size() ? dof[i] : std::numeric_limits<double>::infinity()});
+  // largest first; unknown terms (NaN) last
+  std::stable_sort(b.begin(), b.end(), [](const BudgetTerm& x, const BudgetTerm& y) {
+    if (std::isnan(x.u_Gy) || std::isnan(y.u_Gy)) return !std::isnan(x.u_Gy) && std::isnan(y.u_Gy);
+    return x.u_Gy > y.u_Gy;
+  });
   return b;
+}
+
+void combine_uncertainty(const std::vector<double>& sensitivity_Gy, const std::vector<std::string>& names,
+                         const std::vector<double>& u_rel, const std::vector<double>& dof, double dose_Gy,
+                         double& u_Gy, double& u_dof, Interval& ci68, Interval& ci95,
+                         std::vector<std::string>& u_missing) {
+  std::vector<double> parts, part_dof;
+  u_missing.clear();
+  for (size_t k = 0; k < sensitivity_Gy.size(); ++k) {
+    if (sensitivity_Gy[k] == 0) continue;
+    if (std::isnan(u_rel[k])) {
+      u_missing.push_back(names[k]);
+      continue;
+    }
+    parts.push_back(sensitivity_Gy[k] * u_rel[k]);
+    part_dof.push_back(k < dof.size() ? dof[k] : std::numeric_limits<double>::infinity());
+  }
+  double u2 = 0;
+  for (double p : parts) u2 += p * p;
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  u_Gy = u_missing.empty() ? std::sqrt(u2) : nan;
+  u_dof = u_missing.empty() ? welch_satterthwaite(parts, part_dof) : nan;
+  ci68 = coverage_interval(dose_Gy, u_Gy, u_dof, 0.682689492137);  // +-1 u for infinite dof
+  ci95 = coverage_interval(dose_Gy, u_Gy, u_dof, 0.95);
 }
 
 std::vector<std::string> DoseCalculator::mapped_vois() const {
@@ -447,14 +477,17 @@ CycleDoses DoseCalculator::compute(const std::vector<DoseSourceInput>& vois, dou
   // GUM: named independent inputs with relative standard uncertainties.
   struct Input {
     std::string name;
-    double u_rel;
+    double u_rel;  // NaN: unknown
     std::function<double&(Factors&)> factor;
+    double dof = std::numeric_limits<double>::infinity();
   };
   std::vector<Input> inputs;
   for (size_t i = 0; i < n_vois; ++i) {
     const auto& v = vois[i];
-    if (v.tia_MBq_h > 0 && v.tia_u_MBq_h > 0 && std::isfinite(v.tia_u_MBq_h))
-      inputs.push_back({"fit:" + v.voi, v.tia_u_MBq_h / v.tia_MBq_h, [i](Factors& f) -> double& { return f.fit[i]; }});
+    // a TIA whose u is unknown (NaN) is an input too: the doses depending on it get no u
+    if (v.tia_MBq_h > 0 && (v.tia_u_MBq_h > 0 || std::isnan(v.tia_u_MBq_h)))
+      inputs.push_back({"fit:" + v.voi, v.tia_u_MBq_h / v.tia_MBq_h, [i](Factors& f) -> double& { return f.fit[i]; },
+                        v.tia_u_dof});
     if (v.u_rel_rc > 0)
       inputs.push_back({"rc:" + v.voi, v.u_rel_rc, [i](Factors& f) -> double& { return f.rc[i]; }});
     if (v.u_rel_volume > 0)
@@ -482,6 +515,7 @@ CycleDoses DoseCalculator::compute(const std::vector<DoseSourceInput>& vois, dou
     for (size_t ti = 0; ti < nt; ++ti) sens[k][ti] = (dh[ti] - dl[ti]) / (2 * SENSITIVITY_STEP);
     out.input_names.push_back(inputs[k].name);
     out.input_u_rel.push_back(inputs[k].u_rel);
+    out.input_dof.push_back(inputs[k].dof);
   }
 
   out.targets.reserve(nt);
@@ -493,14 +527,10 @@ CycleDoses DoseCalculator::compute(const std::vector<DoseSourceInput>& vois, dou
       d.contributions_Gy.emplace_back(sources[si].label, contrib[ti][si]);
       (static_cast<int>(si) == self_source[ti] ? d.self_Gy : d.cross_Gy) += contrib[ti][si];
     }
-    double u2 = 0;
     d.sensitivity_Gy.resize(inputs.size());
-    for (size_t k = 0; k < inputs.size(); ++k) {
-      const double c = sens[k][ti];
-      d.sensitivity_Gy[k] = c;
-      u2 += c * c * inputs[k].u_rel * inputs[k].u_rel;
-    }
-    d.dose_u_Gy = std::sqrt(u2);
+    for (size_t k = 0; k < inputs.size(); ++k) d.sensitivity_Gy[k] = sens[k][ti];
+    combine_uncertainty(d.sensitivity_Gy, out.input_names, out.input_u_rel, out.input_dof, d.dose_Gy, d.dose_u_Gy,
+                        d.dose_u_dof, d.dose_ci68_Gy, d.dose_ci95_Gy, d.u_missing);
     if (administered_MBq > 0) d.dose_Gy_per_GBq = d.dose_Gy / (administered_MBq * 1e-3);
     out.targets.push_back(std::move(d));
   }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <boost/math/distributions/chi_squared.hpp>
 #include <boost/math/distributions/fisher_f.hpp>
 #include <unsupported/Eigen/NonLinearOptimization>
 
@@ -386,6 +387,34 @@ VectorXd inverse_sigma(const VectorXd& y, const VectorXd& sigma, const FitOption
   return s;
 }
 
+// Goodness of fit and the degrees of freedom of u(TIA) (docs/methods.md, "Goodness of fit and
+// coverage intervals"). Absolute sigmas: chi-square test; a fit beyond the CHI_SQUARE_P_FLAG
+// quantile is warned and its covariance scaled by the Birge ratio squared, whose variance is then
+// estimated (n - K dof). Relative weights: the variance was estimated from n - K dof.
+void assess_goodness_of_fit(CandidateFit& c, bool relative) {
+  const int dof = c.n_points - c.n_parameters;
+  c.chi_square_dof = dof;
+  c.reduced_chi_square = dof > 0 ? c.weighted_rss / dof : NaN;
+  if (relative) {
+    c.tia_u_dof = dof > 0 ? dof : NaN;
+    return;
+  }
+  c.chi_square = c.weighted_rss;
+  c.tia_u_dof = std::numeric_limits<double>::infinity();
+  if (dof <= 0 || !std::isfinite(c.chi_square)) return;
+  c.chi_square_p_value = boost::math::cdf(
+      boost::math::complement(boost::math::chi_squared_distribution<double>(dof), c.chi_square));
+  c.birge_ratio = std::sqrt(c.reduced_chi_square);
+  if (c.chi_square_p_value < CHI_SQUARE_P_FLAG) {
+    c.warnings.push_back("chi_square_p_below_0.01");
+    if (c.birge_ratio > 1) {
+      c.covariance *= c.reduced_chi_square;
+      c.covariance_scaled = true;
+      c.tia_u_dof = dof;
+    }
+  }
+}
+
 }  // namespace
 
 CandidateFit fit_function(const ExponentialFunction& f, const VectorXd& t, const VectorXd& y,
@@ -521,6 +550,7 @@ CandidateFit fit_function(const ExponentialFunction& f, const VectorXd& t, const
   } else {
     c.flags.push_back("rank_deficient");
   }
+  assess_goodness_of_fit(c, relative);
   if (relative && n <= K) c.flags.push_back("no_degrees_of_freedom");
   else if (c.rank == K && !c.covariance.allFinite()) c.flags.push_back("covariance_not_finite");
 
@@ -743,8 +773,8 @@ std::vector<bool> duplicate_fits(std::vector<CandidateFit>& cs) {
 
 }  // namespace
 
-TacFit fit_tac(const VectorXd& t, const VectorXd& y, const VectorXd& sigma, double lambda_p,
-               const FitOptions& o, const std::string& where) {
+static TacFit select_tac_result(const VectorXd& t, const VectorXd& y, const VectorXd& sigma,
+                                double lambda_p, const FitOptions& o, const std::string& where) {
   TacFit result;
   const int n = static_cast<int>(t.size());
   // Data that no function can describe well are said so up front.
@@ -887,7 +917,7 @@ TacFit fit_tac(const VectorXd& t, const VectorXd& y, const VectorXd& sigma, doub
   result.numerical_tia_MBq_h =
       trapezoid_tia(t, y, VectorXd(), lambda_p, o.trapezoid_head, o.trapezoid_body, o.trapezoid_tail).tia_MBq_h;
   if (o.integration == Integration::trapezoid) {
-    const auto tr = trapezoid_tia(t, y, o.error_model == ErrorModel::input ? sigma : VectorXd(), lambda_p,
+    const auto tr = trapezoid_tia(t, y, sigma.size() == n ? sigma : VectorXd(), lambda_p,
                                   o.trapezoid_head, o.trapezoid_body, o.trapezoid_tail);
     result.method = "trapezoid";
     result.function = "trapezoid";
@@ -925,7 +955,7 @@ TacFit fit_tac(const VectorXd& t, const VectorXd& y, const VectorXd& sigma, doub
   }
 
   // No accepted fit: the trapezoid to the peak and the washout after it (peak_washout_tia).
-  const auto tr = peak_washout_tia(t, y, o.error_model == ErrorModel::input ? sigma : VectorXd(), lambda_p,
+  const auto tr = peak_washout_tia(t, y, sigma.size() == n ? sigma : VectorXd(), lambda_p,
                                    o.trapezoid_head);
   result.method = "trapezoid";
   result.function = "trapezoid";
@@ -944,8 +974,75 @@ TacFit fit_tac(const VectorXd& t, const VectorXd& y, const VectorXd& sigma, doub
                                                : "physical decay only (an upper bound)"));
   if (std::isnan(tr.tia_u_MBq_h))
     result.notes.push_back("no TIA uncertainty: the trapezoid needs per-point uncertainties "
-                           "(activity_u_MBq with --error-model input)");
+                           "(activity_u_MBq)");
   return result;
+}
+
+void set_tia_intervals(TacFit& r) {
+  const bool known = std::isfinite(r.tia_u_MBq_h) && std::isfinite(r.tia_MBq_h);
+  if (!known) {
+    r.tia_u_dof = NaN;
+    if (r.tia_u_unknown_reason.empty()) {
+      const CandidateFit* c =
+          r.selected >= 0 && r.method != "trapezoid" ? &r.candidates[static_cast<size_t>(r.selected)] : nullptr;
+      r.tia_u_unknown_reason =
+          !c ? "numerical integration without per-point uncertainties (activity_u_MBq)"
+          : c->n_points <= c->n_parameters ? "no degree of freedom to estimate the variance of relative weights (n = K)"
+                                           : "the covariance of the fit is not estimable";
+    }
+  } else {
+    r.tia_u_unknown_reason.clear();
+  }
+  r.tia_ci68_MBq_h = coverage_interval(r.tia_MBq_h, r.tia_u_MBq_h, r.tia_u_dof, LEVEL_68);
+  r.tia_ci95_MBq_h = coverage_interval(r.tia_MBq_h, r.tia_u_MBq_h, r.tia_u_dof, LEVEL_95);
+}
+
+// u(TIA) of a numerical integration under relative weights, without stated point sigmas: the
+// point sigmas of the error model (b y_i, b f(t_i), or b) with the scale b^2 estimated by the
+// reduced chi-square of the fitted candidate with the most degrees of freedom (n - K of it, which
+// become the dof of u). Floored at proportional_floor_fraction x max(y), as the weights.
+void numerical_u_from_residuals(TacFit& r, const VectorXd& t, const VectorXd& y, double lambda_p,
+                                const FitOptions& o) {
+  const bool relative = o.error_model != ErrorModel::input && o.error_model != ErrorModel::combined;
+  if (r.method != "trapezoid" || std::isfinite(r.tia_u_MBq_h) || !relative) return;
+  const CandidateFit* best = nullptr;
+  for (const auto& c : r.candidates)
+    if (c.fitted && c.chi_square_dof > 0 && std::isfinite(c.reduced_chi_square) &&
+        (!best || c.chi_square_dof > best->chi_square_dof))
+      best = &c;
+  if (!best) return;
+  const double b = std::sqrt(best->reduced_chi_square), floor = o.proportional_floor_fraction * y.maxCoeff();
+  VectorXd sigma(y.size());
+  for (Eigen::Index i = 0; i < y.size(); ++i)
+    sigma(i) = o.error_model == ErrorModel::constant ? b
+               : b * std::max(o.error_model == ErrorModel::proportional_model ? best->fitted_MBq(i) : y(i), floor);
+  r.tia_u_MBq_h = o.integration == Integration::trapezoid
+                      ? trapezoid_tia(t, y, sigma, lambda_p, o.trapezoid_head, o.trapezoid_body, o.trapezoid_tail).tia_u_MBq_h
+                      : peak_washout_tia(t, y, sigma, lambda_p, o.trapezoid_head).tia_u_MBq_h;
+  r.tia_u_dof = best->chi_square_dof;
+  r.notes.push_back("u(TIA) of the numerical integration from point sigmas of the " + to_string(o.error_model) +
+                    " model scaled by the residual scatter of " + best->function + " (" +
+                    std::to_string(best->chi_square_dof) + " degrees of freedom)");
+}
+
+TacFit fit_tac(const VectorXd& t, const VectorXd& y, const VectorXd& sigma, double lambda_p,
+               const FitOptions& o, const std::string& where) {
+  TacFit r = select_tac_result(t, y, sigma, lambda_p, o, where);
+  // degrees of freedom of the chosen u: the fit's, or infinite for stated per-point sigmas
+  if (r.method != "trapezoid" && r.selected >= 0) {
+    const CandidateFit& c = r.candidates[static_cast<size_t>(r.selected)];
+    r.tia_u_dof = c.tia_u_dof;
+    if (c.covariance_scaled)
+      r.notes.push_back("chi-square " + format_number(c.chi_square) + " with " + std::to_string(c.chi_square_dof) +
+                        " degrees of freedom (p = " + format_number(c.chi_square_p_value) +
+                        " < 0.01): the stated sigmas are too small for the scatter; covariance scaled by the "
+                        "reduced chi-square " + format_number(c.reduced_chi_square) + " (Birge)");
+  } else {
+    r.tia_u_dof = std::numeric_limits<double>::infinity();
+    numerical_u_from_residuals(r, t, y, lambda_p, o);
+  }
+  set_tia_intervals(r);
+  return r;
 }
 
 }  // namespace lutdose

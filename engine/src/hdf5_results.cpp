@@ -214,6 +214,9 @@ struct TableRow {
   std::int8_t accepted = -1;
   double tia_MBq_h = kNaN, tia_u_MBq_h = kNaN, tia_h = kNaN, mass_g = kNaN;
   double dose_Gy = kNaN, dose_u_Gy = kNaN, dose_Gy_per_GBq = kNaN;
+  // degrees of freedom (+inf: stated sigmas; NaN: u unknown) and 95 % intervals (NaN: unknown)
+  double tia_u_dof = kNaN, tia_ci95_low_MBq_h = kNaN, tia_ci95_high_MBq_h = kNaN;
+  double dose_u_dof = kNaN, dose_ci95_low_Gy = kNaN, dose_ci95_high_Gy = kNaN;
 };
 
 //! The in-memory record of /table (HDF5 compound type built from its offsets).
@@ -224,6 +227,7 @@ struct TableRecord {
   const char* function;
   std::int8_t accepted;
   double tia_MBq_h, tia_u_MBq_h, tia_h, mass_g, dose_Gy, dose_u_Gy, dose_Gy_per_GBq;
+  double tia_u_dof, tia_ci95_low_MBq_h, tia_ci95_high_MBq_h, dose_u_dof, dose_ci95_low_Gy, dose_ci95_high_Gy;
 };
 
 const ordered_json* member(const ordered_json& obj, const char* key) {
@@ -249,6 +253,20 @@ const ordered_json& member_array(const ordered_json& obj, const char* key) {
   return v != nullptr && v->is_array() ? *v : empty;
 }
 
+// Degrees of freedom of the JSON ("infinite", a number, or null) as a double (+inf, value, NaN).
+double member_dof(const ordered_json& obj, const char* key) {
+  const auto* v = member(obj, key);
+  if (v != nullptr && v->is_string() && v->get<std::string>() == "infinite")
+    return std::numeric_limits<double>::infinity();
+  return v != nullptr ? number_or_nan(*v) : kNaN;
+}
+
+// Bound i (0: low, 1: high) of a JSON interval [low, high], NaN when null.
+double member_bound(const ordered_json& obj, const char* key, size_t i) {
+  const auto* v = member(obj, key);
+  return v != nullptr && v->is_array() && v->size() == 2 ? number_or_nan((*v)[i]) : kNaN;
+}
+
 std::vector<TableRow> table_rows(const ordered_json& results) {
   std::vector<TableRow> rows;
   for (const auto& patient : member_array(results, "patients")) {
@@ -270,6 +288,9 @@ std::vector<TableRow> table_rows(const ordered_json& results) {
         }
         r.tia_MBq_h = member_number(voi, "tia_MBq_h");
         r.tia_u_MBq_h = member_number(voi, "tia_u_MBq_h");
+        r.tia_u_dof = member_dof(voi, "tia_u_dof");
+        r.tia_ci95_low_MBq_h = member_bound(voi, "tia_ci95_MBq_h", 0);
+        r.tia_ci95_high_MBq_h = member_bound(voi, "tia_ci95_MBq_h", 1);
         r.tia_h = member_number(voi, "tia_h");
         r.mass_g = member_number(voi, "mass_g");
         for (const auto& d : doses) {
@@ -278,6 +299,9 @@ std::vector<TableRow> table_rows(const ordered_json& results) {
             r.dose_Gy = member_number(d, "dose_Gy");
             r.dose_u_Gy = member_number(d, "dose_u_Gy");
             r.dose_Gy_per_GBq = member_number(d, "dose_Gy_per_GBq");
+            r.dose_u_dof = member_dof(d, "dose_u_dof");
+            r.dose_ci95_low_Gy = member_bound(d, "dose_ci95_Gy", 0);
+            r.dose_ci95_high_Gy = member_bound(d, "dose_ci95_Gy", 1);
             break;
           }
         }
@@ -612,7 +636,9 @@ class Writer {
     records.reserve(rows.size());
     for (const auto& r : rows)
       records.push_back({r.patient.c_str(), r.cycle, r.voi.c_str(), r.function.c_str(), r.accepted, r.tia_MBq_h,
-                         r.tia_u_MBq_h, r.tia_h, r.mass_g, r.dose_Gy, r.dose_u_Gy, r.dose_Gy_per_GBq});
+                         r.tia_u_MBq_h, r.tia_h, r.mass_g, r.dose_Gy, r.dose_u_Gy, r.dose_Gy_per_GBq,
+                         r.tia_u_dof, r.tia_ci95_low_MBq_h, r.tia_ci95_high_MBq_h, r.dose_u_dof,
+                         r.dose_ci95_low_Gy, r.dose_ci95_high_Gy});
     struct Field {
       const char* name;
       size_t offset;
@@ -632,6 +658,12 @@ class Writer {
         {"dose_Gy", offsetof(TableRecord, dose_Gy), H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE},
         {"dose_u_Gy", offsetof(TableRecord, dose_u_Gy), H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE},
         {"dose_Gy_per_GBq", offsetof(TableRecord, dose_Gy_per_GBq), H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE},
+        {"tia_u_dof", offsetof(TableRecord, tia_u_dof), H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE},
+        {"tia_ci95_low_MBq_h", offsetof(TableRecord, tia_ci95_low_MBq_h), H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE},
+        {"tia_ci95_high_MBq_h", offsetof(TableRecord, tia_ci95_high_MBq_h), H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE},
+        {"dose_u_dof", offsetof(TableRecord, dose_u_dof), H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE},
+        {"dose_ci95_low_Gy", offsetof(TableRecord, dose_ci95_low_Gy), H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE},
+        {"dose_ci95_high_Gy", offsetof(TableRecord, dose_ci95_high_Gy), H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE},
     };
     // In memory: the struct's layout; in the file: the same fields packed, little-endian.
     size_t file_size = 0;

@@ -72,12 +72,20 @@ double mean_of_given(const std::vector<double>& v) {
     if (!std::isnan(x)) s += x, ++n;
   return n > 0 ? s / n : std::numeric_limits<double>::quiet_NaN();
 }
+// The fit options of a VOI: the default error model by VOI kind (FitOptions::error_model_by_voi_kind).
+FitOptions fit_options_for(const std::string& voi, const FitOptions& o) {
+  FitOptions v = o;
+  if (o.error_model_by_voi_kind && is_tumour_voi(voi)) v.error_model = ErrorModel::proportional_model;
+  return v;
+}
+
 // The dose step's view of a fitted VOI, with the inputs of its uncertainty budget.
 DoseSourceInput dose_input(const VoiResult& v) {
   DoseSourceInput in;
   in.voi = v.tac.voi;
   in.tia_MBq_h = v.fit.tia_MBq_h;
-  in.tia_u_MBq_h = std::isfinite(v.fit.tia_u_MBq_h) ? v.fit.tia_u_MBq_h : 0.0;
+  in.tia_u_MBq_h = v.fit.tia_u_MBq_h;  // NaN when unknown: the dose's u is then unknown too
+  in.tia_u_dof = v.fit.tia_u_dof;
   in.mean_mass_g = v.mean_mass_g;
   in.mean_volume_mL = v.mean_volume_mL;
   if (!v.quantification.empty()) {
@@ -140,7 +148,8 @@ void add_marrow(const DoseCalculator& dose, const RunOptions& options, double la
     const TacFit fit = fit_tac(t, c, u, lambda_p, options.fit, where + ", blood samples");
     // marrow activity per gram = RMBLR x blood activity per mL (blood density taken as 1 g/mL)
     rm.tia_MBq_h = fit.tia_MBq_h * rmblr * mass;
-    rm.tia_u_MBq_h = (std::isfinite(fit.tia_u_MBq_h) ? fit.tia_u_MBq_h : 0.0) * rmblr * mass;
+    rm.tia_u_MBq_h = fit.tia_u_MBq_h * rmblr * mass;  // NaN when unknown
+    rm.tia_u_dof = fit.tia_u_dof;
     block["blood_fit_function"] = fit.function;
     block["blood_fit_accepted"] = fit.accepted;
     block["blood_tiac_MBq_h_per_mL"] = fit.tia_MBq_h;
@@ -183,7 +192,8 @@ void add_marrow(const DoseCalculator& dose, const RunOptions& options, double la
   rm.mean_mass_g = mass;
   rm.mean_volume_mL = std::numeric_limits<double>::quiet_NaN();
   block["tia_MBq_h"] = rm.tia_MBq_h;
-  block["tia_u_MBq_h"] = rm.tia_u_MBq_h;
+  block["tia_u_MBq_h"] = detail::json_number(rm.tia_u_MBq_h);
+  block["tia_u_dof"] = detail::json_number(rm.tia_u_dof);
   inputs.push_back(rm);
   cycle.marrow = block;
 }
@@ -219,21 +229,29 @@ void monte_carlo(const DoseCalculator& dose, const RunOptions& options, double l
       if (refit) {  // counts resampled (Poisson, normal approximation for the large counts of SPECT VOIs)
         const auto& v = *it;
         Eigen::VectorXd y = v.tac.activity_MBq, u = v.tac.activity_u_MBq;
+        // a fit whose chi-square failed had its covariance Birge-scaled: the counts' spread is
+        // taken as that much larger than Poisson, as the GUM term assumes
+        const auto& chosen = v.fit.candidates[static_cast<size_t>(v.fit.selected)];
+        const double inflate = chosen.covariance_scaled ? chosen.birge_ratio : 1.0;
         for (Eigen::Index i = 0; i < y.size(); ++i) {
-          const double c = v.quantification[static_cast<size_t>(i)].value;
-          const double c_new = std::max(c + std::sqrt(c) * normal(rng), 0.0);
+          // sd of the counts: sqrt(C), or with a subtracted scatter window its larger sd (u_poisson_rel)
+          const auto& qp = v.quantification[static_cast<size_t>(i)];
+          const double c = qp.value, sd = qp.u_poisson_rel * c;
+          const double c_new = std::max(c + inflate * sd * normal(rng), 0.0);
           y(i) *= (c > 0 ? c_new / c : 1.0) / (f_cf * f_rc);
-          if (u.size() > 0) u(i) = y(i) / std::sqrt(std::max(c_new, 1.0));
+          if (u.size() > 0) u(i) = y(i) * qp.u_poisson_rel * std::sqrt(c / std::max(c_new, 1.0));
         }
         const auto& f = *models::find_exponential(v.fit.function);
-        const CandidateFit c = fit_function(f, v.tac.time_h, y, u, lambda_p, options.fit);
+        const CandidateFit c = fit_function(f, v.tac.time_h, y, u, lambda_p, fit_options_for(v.tac.voi, options.fit));
         if (!c.fitted || !(c.tia_MBq_h > 0) || !std::isfinite(c.tia_MBq_h)) {
           ok = false;
           break;
         }
         in.tia_MBq_h = c.tia_MBq_h;
       } else {  // activities given, or a derived source: the TIA with its fit uncertainty
-        in.tia_MBq_h = (in.tia_MBq_h + in.tia_u_MBq_h * normal(rng)) / (f_cf * f_rc);
+        // an unknown u(TIA) cannot be sampled: the TIA is held fixed and the summary says so
+        const double u_tia = std::isnan(in.tia_u_MBq_h) ? 0.0 : in.tia_u_MBq_h;
+        in.tia_MBq_h = (in.tia_MBq_h + u_tia * normal(rng)) / (f_cf * f_rc);
       }
       in.tia_u_MBq_h = 0;  // no GUM inside the samples
       in.u_rel_cf = in.u_rel_rc = in.u_rel_volume = 0;
@@ -265,7 +283,13 @@ void monte_carlo(const DoseCalculator& dose, const RunOptions& options, double l
   mc["seed"] = options.mc_seed;
   mc["used"] = used;
   mc["failed"] = failed;
-  mc["method"] = "counts ~ N(C, sqrt C); CF, RC, volume, S ~ N(1, u_rel); refit with the chosen function";
+  mc["method"] = "counts ~ N(C, B sqrt C) (B the Birge ratio where the fit's covariance was scaled, else 1); "
+                "CF, RC, volume, S ~ N(1, u_rel); refit with the chosen function";
+  nlohmann::ordered_json fixed = nlohmann::ordered_json::array();
+  for (const auto& in : inputs)
+    if (std::isnan(in.tia_u_MBq_h)) fixed.push_back("fit:cycle" + std::to_string(cycle.cycle) + ":" + in.voi);
+  mc["incomplete"] = !fixed.empty();
+  mc["held_fixed_unknown_u"] = fixed;  // TIAs without a known u: not sampled, the MC SD misses them
   cycle.monte_carlo = mc;
 }
 
@@ -350,6 +374,33 @@ void add_bed(const TissueTable& tissue, const std::map<std::string, ActivityCurv
   }
 }
 
+// u(TIA) of the Hänscheid and Madsen estimates TIA = c_h A(t) from the population spread of the
+// VOI's effective rate (stp_population_u, data/kinetics/population_kinetics.csv); unknown (NaN,
+// with the reason) when the table has no E1 rate for the VOI. Without activity_u_MBq the
+// activity's own uncertainty is left out, and a note says so.
+void set_stp_uncertainty(const TacSeries& tac, const std::vector<PopulationKinetics>& population,
+                         double lambda_p, double c_h, CandidateFit& c, TacFit& fit) {
+  const Eigen::Index last = tac.time_h.size() - 1;
+  const double t = tac.time_h(last), a = tac.activity_MBq(last);
+  const bool has_u = tac.activity_u_MBq.size() > 0 && std::isfinite(tac.activity_u_MBq(last));
+  const PopulationKinetics* pop = find_population_kinetics(population, tac.voi, "E1");
+  const ParameterPrior* rate = nullptr;
+  if (pop)
+    for (const auto& p : pop->priors)
+      if (p.parameter == "lambda1_bio_per_h") rate = &p;
+  if (!rate) {
+    c.tia_u_MBq_h = NAN;
+    fit.tia_u_unknown_reason = "no population spread of the effective half-life for " + tac.voi +
+                               " (an E1 lambda1_bio_per_h row in data/kinetics/population_kinetics.csv)";
+    return;
+  }
+  c.tia_u_MBq_h = stp_population_u(t, a, has_u ? tac.activity_u_MBq(last) : 0.0, c_h, rate->mean + lambda_p, rate->sd);
+  fit.notes.push_back("u(TIA) from the population spread of the effective rate (" + pop->target_pattern +
+                      ": lambda_bio " + format_number(rate->mean) + " +- " + format_number(rate->sd) +
+                      " 1/h), second order, estimator bias included" +
+                      (has_u ? "" : "; the activity's own uncertainty is not included (no activity_u_MBq)"));
+}
+
 // A TacFit from a reduced-schedule estimator (methods.md §4): an E1 curve through the point with
 // the estimator's effective rate (Hänscheid: T_eff = t; Madsen and population: the population's),
 // so that dose-rate curves and BED follow; or the MAP fit with population priors.
@@ -420,6 +471,10 @@ TacFit reduced_schedule_fit(const TacSeries& tac, const RunOptions& options,
       c.tia_MBq_h = e.tia_MBq_h;
       c.tia_u_MBq_h = e.tia_u_MBq_h;
     }
+    if (options.reduced != "population")
+      set_stp_uncertainty(tac, population, lambda_p, options.reduced == "hanscheid" ? 2.0 * t / std::log(2.0)
+                                                                                  : std::exp(lambda_eff * t) / lambda_eff,
+                          c, fit);
     c.covariance = Eigen::MatrixXd::Constant(2, 2, NAN);
     c.fitted_MBq = e1.evaluate(tac.time_h, c.parameters, lambda_p);
   }
@@ -430,6 +485,9 @@ TacFit reduced_schedule_fit(const TacSeries& tac, const RunOptions& options,
   fit.function = "E1";
   fit.tia_MBq_h = c.tia_MBq_h;
   fit.tia_u_MBq_h = c.tia_u_MBq_h;
+  // the population's spread and the stated activity sigma are taken as known: infinite dof
+  fit.tia_u_dof = std::numeric_limits<double>::infinity();
+  fit.candidates[0].tia_u_dof = fit.tia_u_dof;
   fit.accepted = c.accepted;
   fit.selection = "reduced schedule (" + options.reduced + ") chosen by the user; time point " +
                   format_number(t) + " h";
@@ -483,6 +541,8 @@ void fit_compartment_model(const RunOptions& options, double lambda_p, RunResult
         f.function = "compartment:" + model.name();
         f.tia_MBq_h = cf.tia_voi_MBq_h(k);
         f.tia_u_MBq_h = cf.tia_voi_u_MBq_h(k);
+        const int dof = cf.n_points - static_cast<int>(cf.free_parameters.size());
+        f.tia_u_dof = !fo.relative_sigmas ? std::numeric_limits<double>::infinity() : dof > 0 ? static_cast<double>(dof) : std::numeric_limits<double>::quiet_NaN();
         f.accepted = cf.converged && cf.flags.empty();
         f.selection = "joint fit of " + model.name() + " to " + std::to_string(data.size()) + " VOIs (" +
                       std::to_string(cf.n_points) + " points, " + std::to_string(cf.free_parameters.size()) +
@@ -492,6 +552,7 @@ void fit_compartment_model(const RunOptions& options, double lambda_p, RunResult
           f.notes.push_back(cf.free_parameters[j] + " = " + format_number(cf.free_values(static_cast<Eigen::Index>(j))) +
                             " +- " + format_number(cf.standard_errors(static_cast<Eigen::Index>(j))));
         f.numerical_tia_MBq_h = v.fit.numerical_tia_MBq_h;
+        set_tia_intervals(f);
         v.fit = f;
         if (cycle.administered_MBq > 0) v.tia_h = f.tia_MBq_h / cycle.administered_MBq;
         v.model_curve_t_h = ts;
@@ -601,7 +662,8 @@ RunResult run_tac_table(const std::vector<TacSeries>& series, const RunOptions& 
       }
     }
     if (options.reduced == "none")
-      v.fit = fit_tac(v.tac.time_h, v.tac.activity_MBq, v.tac.activity_u_MBq, lambda_p, options.fit, where);
+      v.fit = fit_tac(v.tac.time_h, v.tac.activity_MBq, v.tac.activity_u_MBq, lambda_p,
+                      fit_options_for(v.tac.voi, options.fit), where);
     else
       v.fit = reduced_schedule_fit(v.tac, options, population, lambda_p, where);
     if (std::isfinite(cycle.horizon_h)) {  // TIA to the next cycle instead of infinity
@@ -618,6 +680,7 @@ RunResult run_tac_table(const std::vector<TacSeries>& series, const RunOptions& 
       }
       v.fit.notes.push_back("integrated to the next cycle, " + format_number(T) + " h (residual option)");
     }
+    set_tia_intervals(v.fit);
     v.mean_mass_g = mean_of_given(s.mass_g);
     v.mean_volume_mL = mean_of_given(s.volume_mL);
     if (cycle.administered_MBq > 0) v.tia_h = v.fit.tia_MBq_h / cycle.administered_MBq;
@@ -668,9 +731,12 @@ RunResult run_tac_table(const std::vector<TacSeries>& series, const RunOptions& 
         return name;
       };
       for (auto& name : d.input_names) name = per_cycle(name);
+      for (auto& t : d.targets)
+        for (auto& name : t.u_missing) name = per_cycle(name);
       cycle.doses = std::move(d.targets);
       cycle.dose_input_names = std::move(d.input_names);
       cycle.dose_input_u_rel = std::move(d.input_u_rel);
+      cycle.dose_input_dof = std::move(d.input_dof);
       cycle.remainder_tia_MBq_h = d.remainder_tia_MBq_h;
       cycle.dose_notes = std::move(d.notes);
       add_bed(*tissue, curves, cycle, lambda_p);
@@ -684,10 +750,13 @@ RunResult run_tac_table(const std::vector<TacSeries>& series, const RunOptions& 
     std::vector<CumulativeDose> sums;
     std::map<std::string, std::map<std::string, double>> sens;  // target -> input -> sum of c
     std::map<std::string, double> alpha_beta;
-    std::map<std::string, double> u_rel;
+    std::map<std::string, double> u_rel, u_dof;
     for (const auto& c : result.cycles) {
       if (c.patient != patient) continue;
-      for (size_t k = 0; k < c.dose_input_names.size(); ++k) u_rel[c.dose_input_names[k]] = c.dose_input_u_rel[k];
+      for (size_t k = 0; k < c.dose_input_names.size(); ++k) {
+        u_rel[c.dose_input_names[k]] = c.dose_input_u_rel[k];
+        u_dof[c.dose_input_names[k]] = k < c.dose_input_dof.size() ? c.dose_input_dof[k] : INFINITY;
+      }
       for (const auto& t : c.doses) {
         auto it = std::find_if(sums.begin(), sums.end(), [&](const CumulativeDose& x) { return x.target == t.target; });
         if (it == sums.end()) {
@@ -704,9 +773,16 @@ RunResult run_tac_table(const std::vector<TacSeries>& series, const RunOptions& 
       }
     }
     for (auto& x : sums) {
-      double u2 = 0;
-      for (const auto& [k, cs] : sens[x.target]) u2 += cs * cs * u_rel[k] * u_rel[k];
-      x.dose_u_Gy = std::sqrt(u2);
+      std::vector<double> cs, us, dofs;
+      std::vector<std::string> names;
+      for (const auto& [k, c] : sens[x.target]) {
+        names.push_back(k);
+        cs.push_back(c);
+        us.push_back(u_rel[k]);
+        dofs.push_back(u_dof[k]);
+      }
+      combine_uncertainty(cs, names, us, dofs, x.dose_Gy, x.dose_u_Gy, x.dose_u_dof, x.dose_ci68_Gy, x.dose_ci95_Gy,
+                          x.u_missing);
       if (!options.repopulation_targets.empty() && !std::isnan(x.bed_Gy) &&
           target_matches(options.repopulation_targets, x.target) &&
           !options.cycle_start_h.empty()) {
@@ -824,6 +900,26 @@ std::map<std::string, std::vector<TargetHistory>> history_from_run(const RunResu
       rec.g = d.bed_g;
       rec.incomplete = incomplete_dose(c, d.target);
       it->cycles.push_back(rec);
+    }
+  return out;
+}
+
+nlohmann::ordered_json delivered_dose_uncertainty(const RunResult& r, const std::vector<Limit>& limits) {
+  nlohmann::ordered_json out = nlohmann::ordered_json::array();
+  auto dof = [](double d) {
+    return std::isinf(d) && d > 0 ? nlohmann::ordered_json("infinite") : detail::json_number(d);
+  };
+  for (const auto& c : r.cycles)
+    for (const auto& d : c.doses) {
+      if (std::none_of(limits.begin(), limits.end(),
+                       [&](const Limit& l) { return target_matches(l.target_pattern, d.target); }))
+        continue;
+      nlohmann::ordered_json ci = nullptr;
+      if (std::isfinite(d.dose_ci95_Gy.low)) ci = nlohmann::ordered_json::array({d.dose_ci95_Gy.low, d.dose_ci95_Gy.high});
+      out.push_back({{"cycle", c.cycle}, {"target", d.target}, {"dose_Gy", detail::json_number(d.dose_Gy)},
+                     {"dose_u_Gy", detail::json_number(d.dose_u_Gy)}, {"dose_u_dof", dof(d.dose_u_dof)},
+                     {"dose_ci95_Gy", ci}, {"uncertainty_incomplete", !d.u_missing.empty()},
+                     {"uncertainty_missing_inputs", d.u_missing}});
     }
   return out;
 }

@@ -4,6 +4,7 @@
 #include <cctype>
 #include <cmath>
 #include <iomanip>
+#include <map>
 #include <sstream>
 
 #include "lutdose/error.h"
@@ -37,6 +38,23 @@ ordered_json mat(const Eigen::MatrixXd& m) {
 }
 
 //! {"A1_MBq": ..., "lambda1_bio_per_h": ...}
+// Degrees of freedom: a number, "infinite" (stated sigmas: the variance was not estimated), or
+// null (the uncertainty is unknown).
+ordered_json dof_json(double dof) {
+  if (std::isinf(dof) && dof > 0) return "infinite";
+  return json_number(dof);
+}
+
+// A coverage interval as [low, high], or null when the uncertainty is unknown.
+ordered_json interval_json(const Interval& i) {
+  if (!std::isfinite(i.low) || !std::isfinite(i.high)) return nullptr;
+  return ordered_json::array({i.low, i.high});
+}
+
+// Per-point budgets use each point's stated sigma, times the Birge ratio where the fit's
+// covariance was scaled by it (the sigmas were then too small by that factor).
+double effective_sigma_factor(const CandidateFit& c) { return c.covariance_scaled ? c.birge_ratio : 1.0; }
+
 ordered_json parameters_json(const CandidateFit& c) {
   ordered_json p;
   for (size_t i = 0; i < c.parameter_names.size(); ++i)
@@ -66,6 +84,13 @@ ordered_json candidate_json(const CandidateFit& c) {
   j["rank"] = c.rank;
   j["tia_MBq_h"] = json_number(c.tia_MBq_h);
   j["tia_u_MBq_h"] = json_number(c.tia_u_MBq_h);
+  j["tia_u_dof"] = dof_json(c.tia_u_dof);
+  j["chi_square"] = json_number(c.chi_square);
+  j["chi_square_dof"] = c.chi_square_dof;
+  j["chi_square_p_value"] = json_number(c.chi_square_p_value);
+  j["reduced_chi_square"] = json_number(c.reduced_chi_square);
+  j["birge_ratio"] = json_number(c.birge_ratio);
+  j["covariance_scaled_by_birge_ratio"] = c.covariance_scaled;
   j["fitted_MBq"] = vec(c.fitted_MBq);
   j["standardized_residuals"] = vec(c.standardized_residuals);
   j["akaike_weight"] = json_number(c.akaike_weight);
@@ -128,6 +153,8 @@ ordered_json to_json(const RunResult& r, bool include_doses) {
                                    : ordered_json(std::vector<std::string>{o.fit.forced_function})},
                  {"selection", o.fit.forced_function.empty() ? "auto (AICc)" : "forced"},
                  {"error_model", to_string(o.fit.error_model)},
+                 {"error_model_tumours", to_string(o.fit.error_model_by_voi_kind ? ErrorModel::proportional_model
+                                                                                 : o.fit.error_model)},
                  {"aicc_parameter_count", to_string(o.fit.aicc_k)},
                  {"acceptance", o.fit.reject_on_correlation
                                     ? "CV < 50 %, |correlation| < 0.8, no rate at a bound, full rank, TIA > 0"
@@ -152,7 +179,9 @@ ordered_json to_json(const RunResult& r, bool include_doses) {
                     {"organ_density_g_per_mL", o.dose->organ_density_g_per_mL},
                     {"tumour_method", to_string(o.dose->tumour_method)},
                     {"sphere_composition", o.dose->sphere_composition},
-                    {"dose_uncertainty", "GUM, first order, independent named inputs (fit, cf, rc, volume, svalue); k = 1"},
+                    {"dose_uncertainty", "GUM, first order, independent named inputs (fit, cf, rc, volume, svalue); k = 1; "
+                                         "Welch-Satterthwaite dof; intervals Student-t (normal for infinite dof); "
+                                         "null when an input's u is unknown"},
                     {"tissue_parameters", r.tissue_file}};
   }
   j["options"] = opts;
@@ -213,12 +242,17 @@ ordered_json to_json(const RunResult& r, bool include_doses) {
       vj["fit"] = fit_json(v.fit);
       vj["tia_MBq_h"] = json_number(v.fit.tia_MBq_h);
       vj["tia_u_MBq_h"] = json_number(v.fit.tia_u_MBq_h);
+      vj["tia_u_dof"] = dof_json(v.fit.tia_u_dof);
+      vj["tia_ci68_MBq_h"] = interval_json(v.fit.tia_ci68_MBq_h);
+      vj["tia_ci95_MBq_h"] = interval_json(v.fit.tia_ci95_MBq_h);
+      vj["tia_u_unknown_reason"] =
+          v.fit.tia_u_unknown_reason.empty() ? ordered_json(nullptr) : ordered_json(v.fit.tia_u_unknown_reason);
       vj["tia_h"] = json_number(v.tia_h);
       // Per-point budget: the part of u(TIA) due to each point's own (independent) uncertainty.
       if (v.fit.selected >= 0 && v.tac.activity_u_MBq.size() > 0) {
         const auto& chosen = v.fit.candidates[static_cast<size_t>(v.fit.selected)];
         if (chosen.tia_dy.size() == v.tac.activity_u_MBq.size())
-          vj["tia_u_by_point_MBq_h"] = vec(chosen.tia_dy.cwiseProduct(v.tac.activity_u_MBq).cwiseAbs());
+          vj["tia_u_by_point_MBq_h"] = vec(chosen.tia_dy.cwiseProduct(v.tac.activity_u_MBq).cwiseAbs() * effective_sigma_factor(chosen));
       }
       vois.push_back(vj);
     }
@@ -230,6 +264,11 @@ ordered_json to_json(const RunResult& r, bool include_doses) {
         dj["target"] = d.target;
         dj["dose_Gy"] = json_number(d.dose_Gy);
         dj["dose_u_Gy"] = json_number(d.dose_u_Gy);
+        dj["dose_u_dof"] = dof_json(d.dose_u_dof);
+        dj["dose_ci68_Gy"] = interval_json(d.dose_ci68_Gy);
+        dj["dose_ci95_Gy"] = interval_json(d.dose_ci95_Gy);
+        dj["uncertainty_incomplete"] = !d.u_missing.empty();
+        dj["uncertainty_missing_inputs"] = d.u_missing;
         dj["dose_Gy_per_GBq"] = json_number(d.dose_Gy_per_GBq);
         if (!std::isnan(d.dose_u_mc_Gy)) {
           dj["dose_u_mc_Gy"] = json_number(d.dose_u_mc_Gy);
@@ -257,8 +296,8 @@ ordered_json to_json(const RunResult& r, bool include_doses) {
         for (const auto& [src, gy] : d.contributions_Gy) contributions[src] = json_number(gy);
         dj["contributions_Gy"] = contributions;
         ordered_json budget = ordered_json::array();
-        for (const auto& b : uncertainty_budget(d, c.dose_input_names, c.dose_input_u_rel))
-          budget.push_back({{"input", b.input}, {"u_Gy", json_number(b.u_Gy)}});
+        for (const auto& b : uncertainty_budget(d, c.dose_input_names, c.dose_input_u_rel, c.dose_input_dof))
+          budget.push_back({{"input", b.input}, {"u_Gy", json_number(b.u_Gy)}, {"dof", dof_json(b.dof)}});
         dj["uncertainty_budget"] = budget;
         // Per-point part for a VOI target: each point's own uncertainty through its TIA.
         for (const auto& v : c.vois) {
@@ -267,7 +306,7 @@ ordered_json to_json(const RunResult& r, bool include_doses) {
           if (chosen.tia_dy.size() != v.tac.activity_u_MBq.size() || !(v.fit.tia_MBq_h > 0)) continue;
           const double gy_per_tia = d.self_Gy / v.fit.tia_MBq_h;
           dj["dose_u_by_point_Gy"] =
-              vec(chosen.tia_dy.cwiseProduct(v.tac.activity_u_MBq).cwiseAbs() * gy_per_tia);
+              vec(chosen.tia_dy.cwiseProduct(v.tac.activity_u_MBq).cwiseAbs() * (gy_per_tia * effective_sigma_factor(chosen)));
         }
         doses.push_back(dj);
       }
@@ -275,6 +314,10 @@ ordered_json to_json(const RunResult& r, bool include_doses) {
       ordered_json inputs;
       for (size_t k = 0; k < c.dose_input_names.size(); ++k) inputs[c.dose_input_names[k]] = json_number(c.dose_input_u_rel[k]);
       cj["uncertainty_inputs_rel"] = inputs;
+      ordered_json input_dof;
+      for (size_t k = 0; k < c.dose_input_names.size() && k < c.dose_input_dof.size(); ++k)
+        input_dof[c.dose_input_names[k]] = dof_json(c.dose_input_dof[k]);
+      cj["uncertainty_inputs_dof"] = input_dof;
       cj["remainder_tia_MBq_h"] = json_number(c.remainder_tia_MBq_h);
       cj["dose_notes"] = c.dose_notes;
       if (!c.marrow.is_null()) cj["marrow"] = c.marrow;
@@ -289,6 +332,8 @@ ordered_json to_json(const RunResult& r, bool include_doses) {
       ordered_json doses = ordered_json::array();
       for (const auto& x : it->second)
         doses.push_back({{"target", x.target}, {"dose_Gy", json_number(x.dose_Gy)}, {"dose_u_Gy", json_number(x.dose_u_Gy)},
+                         {"dose_u_dof", dof_json(x.dose_u_dof)}, {"dose_ci95_Gy", interval_json(x.dose_ci95_Gy)},
+                         {"uncertainty_incomplete", !x.u_missing.empty()}, {"uncertainty_missing_inputs", x.u_missing},
                          {"bed_Gy", json_number(x.bed_Gy)}, {"eqd2_Gy", json_number(x.eqd2_Gy)},
                          {"repopulation_Gy", json_number(x.repopulation_Gy)}, {"cycles", x.cycles}});
       patients[p]["cumulative"] = {{"doses", doses}};
@@ -310,12 +355,22 @@ std::string csv_num(double x) {
   s << std::setprecision(10) << x;
   return s.str();
 }
+// Degrees of freedom in CSV: a number, "inf" (stated sigmas), or empty (unknown).
+std::string csv_dof(double dof) { return std::isinf(dof) && dof > 0 ? "inf" : csv_num(dof); }
+// dose_u_dof, the 95 % interval and the inputs without a known u (joined by ';', empty if none).
+std::string csv_dose_uncertainty(const TargetDose& d) {
+  std::string missing;
+  for (const auto& m : d.u_missing) missing += (missing.empty() ? "" : ";") + m;
+  return csv_dof(d.dose_u_dof) + ',' + csv_num(d.dose_ci95_Gy.low) + ',' + csv_num(d.dose_ci95_Gy.high) + ',' +
+         csv_cell(missing);
+}
 }  // namespace
 
 std::string to_csv(const RunResult& r) {
   std::ostringstream s;
   s << "patient,cycle,voi,function,accepted,tia_MBq_h,tia_u_MBq_h,tia_h,mass_g,mass_source,"
-       "s_mGy_per_MBq_s,dose_Gy,dose_u_Gy,dose_Gy_per_GBq\n";
+       "s_mGy_per_MBq_s,dose_Gy,dose_u_Gy,dose_Gy_per_GBq,tia_u_dof,tia_ci95_low_MBq_h,tia_ci95_high_MBq_h,"
+       "dose_u_dof,dose_ci95_low_Gy,dose_ci95_high_Gy,uncertainty_missing_inputs\n";
   for (const auto& c : r.cycles)
     for (size_t i = 0; i < c.vois.size(); ++i) {
       const auto& v = c.vois[i];
@@ -326,7 +381,9 @@ std::string to_csv(const RunResult& r) {
         << csv_num(v.tia_h) << ',' << csv_num(d ? d->mass_g : v.mean_mass_g) << ','
         << csv_cell(d ? d->mass_source : "") << ',' << csv_num(d ? d->s_mGy_per_MBq_s : NAN)
         << ',' << csv_num(d ? d->dose_Gy : NAN) << ',' << csv_num(d ? d->dose_u_Gy : NAN) << ','
-        << csv_num(d ? d->dose_Gy_per_GBq : NAN) << '\n';
+        << csv_num(d ? d->dose_Gy_per_GBq : NAN) << ',' << csv_dof(v.fit.tia_u_dof) << ','
+        << csv_num(v.fit.tia_ci95_MBq_h.low) << ',' << csv_num(v.fit.tia_ci95_MBq_h.high) << ','
+        << (d ? csv_dose_uncertainty(*d) : ",,,") << '\n';
     }
   // Then the targets that are not VOIs (red marrow made by the dose step, the set's regions):
   // doses only.
@@ -336,7 +393,8 @@ std::string to_csv(const RunResult& r) {
         continue;
       s << csv_cell(c.patient) << ',' << c.cycle << ',' << csv_cell(d.target) << ",,,,,,"
         << csv_num(d.mass_g) << ',' << csv_cell(d.mass_source) << ',' << csv_num(d.s_mGy_per_MBq_s) << ','
-        << csv_num(d.dose_Gy) << ',' << csv_num(d.dose_u_Gy) << ',' << csv_num(d.dose_Gy_per_GBq) << '\n';
+        << csv_num(d.dose_Gy) << ',' << csv_num(d.dose_u_Gy) << ',' << csv_num(d.dose_Gy_per_GBq) << ",,,,"
+        << csv_dose_uncertainty(d) << '\n';
     }
   return s.str();
 }
@@ -348,10 +406,30 @@ void print_table(const RunResult& r, std::ostream& out) {
     s << std::fixed << std::setprecision(prec) << x;
     return s.str();
   };
+  // an uncertainty: "n/a" when unknown (never 0)
+  auto fu = [&](double x, int prec) { return std::isnan(x) ? std::string("n/a") : f(x, prec); };
+  auto dof = [](double d) {
+    if (std::isnan(d)) return std::string("n/a");
+    if (std::isinf(d)) return std::string("inf");
+    std::ostringstream s;
+    s << std::fixed << std::setprecision(d == std::floor(d) || d >= 10 ? 0 : 1) << d;
+    return s.str();
+  };
+  // dof and 95 % interval columns of a dose
+  auto ci = [&](const TargetDose* d) {
+    std::ostringstream s;
+    s << " " << std::setw(6) << (d ? dof(d->dose_u_dof) : "") << "  ";
+    if (d && std::isfinite(d->dose_ci95_Gy.low))
+      s << "[" << f(d->dose_ci95_Gy.low, 3) << ", " << f(d->dose_ci95_Gy.high, 3) << "]";
+    else if (d)
+      s << "n/a";
+    return s.str();
+  };
   out << "lutdose " << r.version << " | " << r.nuclide.name << ", T1/2 = " << f(r.nuclide.half_life_h, 2)
       << " h (" << "ICRP-107" << ")";
   if (r.options.dose) out << " | phantom " << r.options.dose->phantom;
-  out << " | error model " << to_string(r.options.fit.error_model) << "\n";
+  out << " | error model " << to_string(r.options.fit.error_model)
+      << (r.options.fit.error_model_by_voi_kind ? " (tumours proportional-model)" : "") << "\n";
   for (const auto& c : r.cycles) {
     out << "\n";
     if (!c.patient.empty()) out << "patient " << c.patient << ", ";
@@ -359,17 +437,18 @@ void print_table(const RunResult& r, std::ostream& out) {
     out << std::left << std::setw(22) << "VOI" << std::setw(10) << "fit" << std::setw(5) << "ok"
         << std::right << std::setw(12) << "TIA MBq h" << std::setw(10) << "u(TIA) %"
         << std::setw(9) << "TIA h" << std::setw(10) << "mass g" << std::setw(10) << "dose Gy"
-        << std::setw(9) << "u(D) Gy" << std::setw(9) << "Gy/GBq" << "\n";
+        << std::setw(9) << "u(D) Gy" << std::setw(9) << "Gy/GBq" << std::setw(7) << "dof"
+        << "  95 % interval Gy\n";
     for (size_t i = 0; i < c.vois.size(); ++i) {
       const auto& v = c.vois[i];
       const TargetDose* d = dose_of(c, v.tac.voi);
       out << std::left << std::setw(22) << v.tac.voi << std::setw(10) << v.fit.function
           << std::setw(5) << (v.fit.accepted ? "yes" : "NO") << std::right << std::setw(12)
           << f(v.fit.tia_MBq_h, 0) << std::setw(10)
-          << f(100.0 * v.fit.tia_u_MBq_h / v.fit.tia_MBq_h, 1) << std::setw(9) << f(v.tia_h, 3)
+          << fu(100.0 * v.fit.tia_u_MBq_h / v.fit.tia_MBq_h, 1) << std::setw(9) << f(v.tia_h, 3)
           << std::setw(10) << f(d ? d->mass_g : v.mean_mass_g, 1) << std::setw(10)
-          << f(d ? d->dose_Gy : NAN, 3) << std::setw(9) << f(d ? d->dose_u_Gy : NAN, 3)
-          << std::setw(9) << f(d ? d->dose_Gy_per_GBq : NAN, 3) << "\n";
+          << f(d ? d->dose_Gy : NAN, 3) << std::setw(9) << (d ? fu(d->dose_u_Gy, 3) : "-")
+          << std::setw(9) << f(d ? d->dose_Gy_per_GBq : NAN, 3) << ci(d) << "\n";
     }
     // Organ sources made by the dose step (red marrow from blood or L2-L4), then cross-dose to
     // the set's regions most asked for in PRRT: red marrow and the total body.
@@ -380,7 +459,7 @@ void print_table(const RunResult& r, std::ostream& out) {
       out << std::left << std::setw(22) << d.target << std::setw(15) << "(" + c.marrow.value("method", std::string("?")) + ")"
           << std::right << std::setw(12) << f(c.marrow.value("tia_MBq_h", NAN), 0) << std::setw(19) << ""
           << std::setw(10) << f(d.mass_g, 1) << std::setw(10) << f(d.dose_Gy, 3) << std::setw(9)
-          << f(d.dose_u_Gy, 3) << std::setw(9) << f(d.dose_Gy_per_GBq, 3) << "\n";
+          << fu(d.dose_u_Gy, 3) << std::setw(9) << f(d.dose_Gy_per_GBq, 3) << ci(&d) << "\n";
     }
     for (const auto& d : c.doses) {
       if (d.kind != "region") continue;
@@ -390,14 +469,32 @@ void print_table(const RunResult& r, std::ostream& out) {
         continue;
       out << std::left << std::setw(22) << d.target.substr(0, 21) << std::setw(15) << "(region)"
           << std::right << std::setw(31) << "" << std::setw(10) << f(d.mass_g, 0) << std::setw(10)
-          << f(d.dose_Gy, 3) << std::setw(9) << f(d.dose_u_Gy, 3) << std::setw(9)
-          << f(d.dose_Gy_per_GBq, 3) << "\n";
+          << f(d.dose_Gy, 3) << std::setw(9) << fu(d.dose_u_Gy, 3) << std::setw(9)
+          << f(d.dose_Gy_per_GBq, 3) << ci(&d) << "\n";
     }
     if (!std::isnan(c.remainder_tia_MBq_h))
       out << "  remainder of body: TIA " << f(c.remainder_tia_MBq_h, 0) << " MBq h\n";
     for (const auto& v : c.vois)
       for (const auto& n : v.fit.notes) out << "  note (" << v.tac.voi << "): " << n << "\n";
     for (const auto& n : c.dose_notes) out << "  note: " << n << "\n";
+    for (const auto& v : c.vois)
+      if (!v.fit.tia_u_unknown_reason.empty())
+        out << "  note (" << v.tac.voi << "): u(TIA) unknown: " << v.fit.tia_u_unknown_reason << "\n";
+    std::map<std::string, std::vector<std::string>> unknown;  // missing inputs -> targets
+    for (const auto& d : c.doses)
+      if (!d.u_missing.empty()) {
+        std::string m;
+        for (const auto& x : d.u_missing) m += (m.empty() ? "" : ", ") + x;
+        unknown[m].push_back(d.target);
+      }
+    for (const auto& [m, targets] : unknown) {
+      std::string list;
+      for (size_t k = 0; k < targets.size() && k < 3; ++k) list += (k ? ", " : "") + targets[k];
+      if (targets.size() > 3) list += " and " + std::to_string(targets.size() - 3) + " other targets";
+      out << "  note: u(D) unknown (budget incomplete) for " << list << ": no uncertainty for " << m << "\n";
+    }
+    if (!c.monte_carlo.is_null() && c.monte_carlo.value("incomplete", false))
+      out << "  note: Monte Carlo incomplete: TIAs without a known u held fixed\n";
   }
   // History view (several cycles): the organs at risk, cycle by cycle, against their limits.
   for (const auto& [patient, doses] : r.cumulative) {

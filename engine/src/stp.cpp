@@ -254,6 +254,29 @@ double madsen_ratio(double t_h, double lambda_eff_true_per_h, double lambda_eff_
          std::exp((lambda_eff_pop_per_h - lambda_eff_true_per_h) * t_h);
 }
 
+double stp_population_u(double t_h, double activity_MBq, double activity_u_MBq, double c_h,
+                        double lambda_mean_per_h, double lambda_sd_per_h) {
+  const char* w = "stp_population_u";
+  require_positive(w, "t_h", t_h, "a finite time > 0 h");
+  require_non_negative(w, "activity_MBq", activity_MBq, "a finite activity >= 0 MBq");
+  require_non_negative(w, "activity_u_MBq", activity_u_MBq, "a finite uncertainty >= 0 MBq");
+  require_positive(w, "c_h", c_h, "a finite TIA per activity > 0 h");
+  require_positive(w, "lambda_mean_per_h", lambda_mean_per_h, "a finite effective decay constant > 0 1/h");
+  require_non_negative(w, "lambda_sd_per_h", lambda_sd_per_h, "a finite standard deviation >= 0 1/h");
+  // g = e^{lambda t}/lambda = e^h with h = lambda t - ln lambda, d = h' = t - 1/lambda:
+  // g' = g d, g'' = g (d^2 + 1/lambda^2), g''' = g (d^3 + 3 d/lambda^2 - 2/lambda^3)
+  const double l = lambda_mean_per_h, s2 = lambda_sd_per_h * lambda_sd_per_h;
+  const double g = std::exp(l * t_h) / l, d = t_h - 1.0 / l;
+  const double g1 = g * d, g2 = g * (d * d + 1.0 / (l * l));
+  const double g3 = g * (d * d * d + 3 * d / (l * l) - 2 / (l * l * l));
+  const double mean_g = g + g2 * s2 / 2.0;
+  // GUM 5.1.2 note: Var = g'^2 s^2 + (g''^2/2 + g' g''') s^4
+  const double var_g = g1 * g1 * s2 + (g2 * g2 / 2.0 + g1 * g3) * s2 * s2;
+  const double bias = mean_g - c_h;
+  return std::sqrt(activity_MBq * activity_MBq * (var_g + bias * bias) +
+                   c_h * c_h * activity_u_MBq * activity_u_MBq);
+}
+
 StpEstimate tia_population_curve(double t_h, double activity_MBq, const ExponentialFunction& f,
                                  const VectorXd& p, double lambda_p_per_h, const MatrixXd& cov,
                                  double activity_u_MBq) {

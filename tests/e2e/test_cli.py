@@ -35,7 +35,8 @@ TIMEOUT_S = 300
 LOCAL_GY_G_PER_MBQ_H = 0.0853185
 
 CSV_HEADER = ("patient,cycle,voi,function,accepted,tia_MBq_h,tia_u_MBq_h,tia_h,mass_g,mass_source,"
-              "s_mGy_per_MBq_s,dose_Gy,dose_u_Gy,dose_Gy_per_GBq")
+              "s_mGy_per_MBq_s,dose_Gy,dose_u_Gy,dose_Gy_per_GBq,tia_u_dof,tia_ci95_low_MBq_h,tia_ci95_high_MBq_h,"
+              "dose_u_dof,dose_ci95_low_Gy,dose_ci95_high_Gy,uncertainty_missing_inputs")
 
 # A small, valid table (3 time points per VOI) used as the base for bad-input variants.
 GOOD_LIVER_3 = "voi,time_h,activity_MBq\nliver,4,300\nliver,24,250\nliver,96,150\n"
@@ -2275,6 +2276,101 @@ INPUT_HARDENING_CASES = {
 
 # ----------------------------------------------------------------------------- driver
 
+
+# ----------------------------------------------------------------------------- honest uncertainties (issue 11)
+
+def _csv_rows(path):
+    with open(path, encoding="utf-8", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def case_uncertainty_dof_and_intervals_in_every_output(ctx):
+    # The example with relative weights: every VOI's u(TIA) has n - K degrees of freedom and a 95 % Student-t
+    # interval TIA +- t u containing the TIA; JSON, CSV, HDF5 /table and the printed table all show them.
+    h5py = import_h5py()
+    out = ctx.path("out")
+    res = ctx.run("run", "--tac", ctx.example_tac, "--activity-MBq", EXAMPLE_ACTIVITY_MBQ,
+                  "--phantom", EXAMPLE_PHANTOM, "--out", out)
+    expect_exit(res, 0, "example run")
+    cyc = single_cycle(load_json_file(os.path.join(out, "results.json"), res), res)
+    rows = {r["voi"]: r for r in _csv_rows(os.path.join(out, "results.csv"))}
+    doses = by_name(cyc.get("doses", []), "target", res)
+    for v in cyc["vois"]:
+        name, dof, ci = v["name"], v.get("tia_u_dof"), v.get("tia_ci95_MBq_h")
+        chosen = [c for c in v["fit"]["candidates"] if c["function"] == v["fit"]["function"]][0]
+        if dof != chosen["n_points"] - chosen["n_parameters"]:
+            fail("expected %s tia_u_dof = n - K = %d, got %r" % (name, chosen["n_points"] - chosen["n_parameters"],
+                                                                 dof), res)
+        if not (isinstance(ci, list) and len(ci) == 2 and ci[0] < v["tia_MBq_h"] < ci[1]):
+            fail("expected %s tia_ci95_MBq_h = [low, high] around the TIA, got %r" % (name, ci), res)
+        if not (isinstance(v.get("tia_ci68_MBq_h"), list) and ci[0] < v["tia_ci68_MBq_h"][0]):
+            fail("expected %s 68 %% interval inside the 95 %% one, got %r" % (name, v.get("tia_ci68_MBq_h")), res)
+        d = doses[name]
+        if not (_number(d.get("dose_u_dof")) and isinstance(d.get("dose_ci95_Gy"), list)
+                and d.get("uncertainty_incomplete") is False):
+            fail("expected %s dose_u_dof, dose_ci95_Gy and uncertainty_incomplete false, got %r, %r, %r"
+                 % (name, d.get("dose_u_dof"), d.get("dose_ci95_Gy"), d.get("uncertainty_incomplete")), res)
+        r = rows[name]
+        if float(r["tia_u_dof"]) != dof or not rel_close(float(r["tia_ci95_low_MBq_h"]), ci[0], 1e-9) \
+                or not rel_close(float(r["dose_ci95_high_Gy"]), d["dose_ci95_Gy"][1], 1e-9):
+            fail("expected results.csv's dof and intervals of %s to match the JSON, got %r" % (name, r), res)
+    with h5py.File(os.path.join(out, "results.h5"), "r") as f:
+        table = f["/table"][()]
+        names = table.dtype.names
+        for col in ("tia_u_dof", "tia_ci95_low_MBq_h", "dose_u_dof", "dose_ci95_high_Gy"):
+            if col not in names:
+                fail("expected the column %s in /table of results.h5, it has %s" % (col, names), res)
+        if not all(math.isfinite(x) for x in table["tia_ci95_low_MBq_h"]):
+            fail("expected finite 95 %% bounds in /table, got %r" % list(table["tia_ci95_low_MBq_h"]), res)
+    if "dof" not in res.stdout or "95 % interval" not in res.stdout:
+        fail("expected the printed table to have the dof and 95 % interval columns", res)
+
+
+def case_uncertainty_unknown_is_not_zero(ctx):
+    # Kidneys, two points, E1 forced, relative weights: n = K, no variance can be estimated. u(TIA) and u(D) are
+    # unknown: null in JSON with the reason and the missing input, empty in CSV, NaN in HDF5, "n/a" in the table.
+    h5py = import_h5py()
+    tac = ctx.path("two.csv")
+    with open(tac, "w", encoding="utf-8") as f:
+        f.write("voi,time_h,activity_MBq,volume_mL\nkidneys,24,60,290\nkidneys,96,40,290\n")
+    out = ctx.path("out")
+    res = ctx.run("run", "--tac", tac, "--activity-MBq", "7400", "--phantom", "icrp89-male",
+                  "--function", "E1", "--out", out)
+    expect_exit(res, 0, "two-point run")
+    cyc = single_cycle(load_json_file(os.path.join(out, "results.json"), res), res)
+    v = cyc["vois"][0]
+    if v.get("tia_u_MBq_h") is not None or v.get("tia_ci95_MBq_h") is not None or not v.get("tia_u_unknown_reason"):
+        fail("expected tia_u_MBq_h and tia_ci95_MBq_h null with a reason, got %r, %r, %r"
+             % (v.get("tia_u_MBq_h"), v.get("tia_ci95_MBq_h"), v.get("tia_u_unknown_reason")), res)
+    d = by_name(cyc["doses"], "target", res)["kidneys"]
+    if d.get("dose_u_Gy") is not None or d.get("uncertainty_incomplete") is not True \
+            or d.get("uncertainty_missing_inputs") != ["fit:cycle1:kidneys"]:
+        fail("expected kidneys' dose_u_Gy null, incomplete, missing fit:cycle1:kidneys, got %r" % d, res)
+    row = {r["voi"]: r for r in _csv_rows(os.path.join(out, "results.csv"))}["kidneys"]
+    if row["dose_u_Gy"] != "" or row["tia_u_MBq_h"] != "" or row["uncertainty_missing_inputs"] != "fit:cycle1:kidneys":
+        fail("expected empty u cells and the missing input in results.csv, got %r" % row, res)
+    with h5py.File(os.path.join(out, "results.h5"), "r") as f:
+        t = f["/table"][()]
+        if not math.isnan(t["dose_u_Gy"][0]) or not math.isnan(t["tia_u_dof"][0]):
+            fail("expected NaN dose_u_Gy and tia_u_dof in /table, got %r" % t[0], res)
+    line = [l for l in res.stdout.splitlines() if l.startswith("kidneys")][0]
+    if "n/a" not in line or "0.000 " in line.split()[-5:]:
+        fail("expected the table's kidneys row to show n/a for u(D), got %r" % line, res)
+    if "budget incomplete" not in res.stdout:
+        fail("expected a note that the dose budget is incomplete", res)
+
+
+def case_plan_reports_delivered_dose_uncertainty(ctx):
+    # `plan` from a case: the delivered organ-at-risk doses with their u, dof, 95 % interval and incomplete mark.
+    res, doc = run_plan(ctx, (synthetic_case_path(ctx),), "plan examples/synthetic-two-cycles/case.json")
+    rows = doc.get("delivered_dose_uncertainty")
+    if not isinstance(rows, list) or not any(r.get("target") == "kidneys" for r in rows):
+        fail("expected delivered_dose_uncertainty with the kidneys' cycles, got %r" % rows, res)
+    for r in rows:
+        if "dose_u_dof" not in r or "uncertainty_incomplete" not in r or "dose_ci95_Gy" not in r:
+            fail("expected dose_u_dof, dose_ci95_Gy and uncertainty_incomplete in every row, got %r" % r, res)
+
+
 def case_plan_refuses_incomplete_marrow(ctx):
     # Issue 11 finding 7: the two-cycle example without its whole-body VOI and marrow method. The marrow dose is then
     # the organs' cross-dose only (no self-dose, no remainder of body) and allowed 864 055 MBq with P(exceed) = 0 %.
@@ -2314,6 +2410,9 @@ def case_plan_refuses_incomplete_marrow(ctx):
 
 
 CASES = {
+    "uncertainty_dof_and_intervals_in_every_output": case_uncertainty_dof_and_intervals_in_every_output,
+    "uncertainty_unknown_is_not_zero": case_uncertainty_unknown_is_not_zero,
+    "plan_reports_delivered_dose_uncertainty": case_plan_reports_delivered_dose_uncertainty,
     "compartment_model_run": case_compartment_model_run,
     "compartment_model_bad": case_compartment_model_bad,
     "example_run": case_example_run,
@@ -2409,8 +2508,6 @@ def run_case(name, lutdose, source):
         return "unexpected error in the test:\n" + traceback.format_exc()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-
-
 def main(argv):
     ap = argparse.ArgumentParser(description="lutdose end-to-end tests")
     ap.add_argument("--list", action="store_true", help="print the case names, one per line")

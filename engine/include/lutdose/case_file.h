@@ -36,6 +36,10 @@ struct CaseMeasurement {
   std::string kind;  //!< "counts", "activity", "concentration"
   double value = 0;  //!< counts, MBq or MBq/mL
   double activity_u_MBq = std::numeric_limits<double>::quiet_NaN();  //!< given with activity
+  //! Scatter correction of counts (optional, together): raw counts W of the scatter window(s) and
+  //! the factor k of the subtraction C = P - k W; then Var C = C + k W + k^2 W (NaN: not given).
+  double scatter_window_counts = std::numeric_limits<double>::quiet_NaN();
+  double scatter_window_k = std::numeric_limits<double>::quiet_NaN();
   double volume_mL = std::numeric_limits<double>::quiet_NaN();
   double mass_g = std::numeric_limits<double>::quiet_NaN();
   bool volume_given = false;  //!< written in the file (valid or not)

@@ -22,6 +22,8 @@
 #include <string>
 #include <vector>
 
+#include "lutdose/uncertainty.h"
+
 #include "lutdose/nuclide.h"
 #include "lutdose/svalues.h"
 
@@ -83,7 +85,9 @@ struct DoseOptions {
 struct DoseSourceInput {
   std::string voi;
   double tia_MBq_h = 0;
-  double tia_u_MBq_h = 0;  //!< from the fit
+  double tia_u_MBq_h = 0;  //!< from the fit; NaN when unknown (the dose's u is then unknown)
+  //! Degrees of freedom of tia_u_MBq_h (infinite: stated; n - K: estimated from the residuals).
+  double tia_u_dof = std::numeric_limits<double>::infinity();
   double mean_mass_g = std::numeric_limits<double>::quiet_NaN();
   double mean_volume_mL = std::numeric_limits<double>::quiet_NaN();
   std::string calibration;  //!< name of the calibration factor the TIA scales with ("" if none)
@@ -97,7 +101,8 @@ struct DoseSourceInput {
 //! One term of an uncertainty budget: the named input and its contribution c_i u_i [Gy].
 struct BudgetTerm {
   std::string input;
-  double u_Gy = 0;
+  double u_Gy = 0;  //!< NaN when the input's uncertainty is unknown
+  double dof = std::numeric_limits<double>::infinity();  //!< degrees of freedom of the input's u
 };
 
 struct TargetDose {
@@ -113,7 +118,14 @@ struct TargetDose {
   double self_Gy = 0;
   double cross_Gy = 0;
   double dose_Gy = 0;
-  double dose_u_Gy = 0;
+  double dose_u_Gy = 0;  //!< GUM, k = 1; NaN when an input it depends on has no known u
+  //! Welch-Satterthwaite effective degrees of freedom of dose_u_Gy (infinite when every input's
+  //! u is stated; NaN when dose_u_Gy is unknown).
+  double dose_u_dof = std::numeric_limits<double>::infinity();
+  //! dose_Gy +- k dose_u_Gy with k from dose_u_dof (lutdose/uncertainty.h): 68.27 % and 95 %.
+  Interval dose_ci68_Gy, dose_ci95_Gy;
+  //! The inputs the dose depends on whose uncertainty is unknown (the budget is incomplete).
+  std::vector<std::string> u_missing;
   double dose_u_mc_Gy = std::numeric_limits<double>::quiet_NaN();  //!< Monte Carlo SD, if run
   double dose_mc_mean_Gy = std::numeric_limits<double>::quiet_NaN();
   double dose_Gy_per_GBq = std::numeric_limits<double>::quiet_NaN();
@@ -132,12 +144,23 @@ struct TargetDose {
 
 //! The budget of a target: the nonzero terms |c_i| u_i, largest first.
 std::vector<BudgetTerm> uncertainty_budget(const TargetDose& t, const std::vector<std::string>& names,
-                                           const std::vector<double>& u_rel);
+                                           const std::vector<double>& u_rel,
+                                           const std::vector<double>& dof = {});
+
+//! Sets dose_u_Gy (NaN with u_missing when a needed input's u_rel is NaN), dose_u_dof
+//! (Welch-Satterthwaite) and both intervals from the sensitivities and the inputs' relative
+//! uncertainties and degrees of freedom (same order as sensitivity_Gy). Used for one cycle's doses
+//! and for the sums over cycles.
+void combine_uncertainty(const std::vector<double>& sensitivity_Gy, const std::vector<std::string>& names,
+                         const std::vector<double>& u_rel, const std::vector<double>& dof, double dose_Gy,
+                         double& u_Gy, double& u_dof, Interval& ci68, Interval& ci95,
+                         std::vector<std::string>& u_missing);
 
 struct CycleDoses {
   std::vector<TargetDose> targets;  //!< VOIs first (input order), then the set's other regions
   std::vector<std::string> input_names;  //!< the named inputs of the GUM budget
-  std::vector<double> input_u_rel;       //!< their relative standard uncertainties
+  std::vector<double> input_u_rel;       //!< their relative standard uncertainties (NaN: unknown)
+  std::vector<double> input_dof;         //!< their degrees of freedom (infinite: stated)
   double remainder_tia_MBq_h = std::numeric_limits<double>::quiet_NaN();
   std::vector<std::string> notes;
 };

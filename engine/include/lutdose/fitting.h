@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "lutdose/models/exponential.h"
+#include "lutdose/uncertainty.h"
 
 namespace lutdose {
 
@@ -75,6 +76,12 @@ struct FitOptions {
   //! A function id to force, or empty for automatic selection by AICc.
   std::string forced_function;
   ErrorModel error_model = ErrorModel::proportional;
+  //! The error model was not chosen by the user: tumour VOIs (tumour_*, tumor_*, lesion_*) are
+  //! fitted with proportional-model, the others with error_model (proportional). Chosen by the
+  //! seeded study of docs/validation.md ("Choice of the default error model"): at the 10-20 %
+  //! noise of small tumours proportional-model has the smaller spread and no larger bias; at the
+  //! 5-10 % of organs proportional has the smaller bias.
+  bool error_model_by_voi_kind = true;
   AiccParameterCount aicc_k = AiccParameterCount::fit_parameters;
   TrapezoidHead trapezoid_head = TrapezoidHead::linear;
   TrapezoidBody trapezoid_body = TrapezoidBody::linear;
@@ -126,6 +133,22 @@ struct CandidateFit {
   //! of so few runs (small p: systematic misfit). NaN when not done.
   int runs = 0;
   double runs_p_value = std::numeric_limits<double>::quiet_NaN();
+  //! Goodness of fit (docs/methods.md, "Goodness of fit and coverage intervals"). Under absolute
+  //! sigmas (input, poisson, combined): chi_square = weighted RSS with chi_square_dof = n - K and
+  //! its upper-tail p-value; below CHI_SQUARE_P_FLAG the fit is warned and its covariance scaled by
+  //! birge_ratio^2 = chi_square / (n - K). Under relative weights chi_square and its p-value are
+  //! NaN (the scale is estimated, not tested) and reduced_chi_square is the estimated variance
+  //! factor.
+  double chi_square = std::numeric_limits<double>::quiet_NaN();
+  int chi_square_dof = 0;
+  double chi_square_p_value = std::numeric_limits<double>::quiet_NaN();
+  double reduced_chi_square = std::numeric_limits<double>::quiet_NaN();  //!< weighted RSS / (n - K)
+  double birge_ratio = std::numeric_limits<double>::quiet_NaN();  //!< sqrt(reduced chi-square), absolute sigmas
+  bool covariance_scaled = false;  //!< the covariance was multiplied by birge_ratio^2
+  //! Degrees of freedom of tia_u_MBq_h: n - K where the variance was estimated from the residuals
+  //! (relative weights, or a Birge-scaled covariance), infinite for stated absolute sigmas, NaN
+  //! when the uncertainty is unknown.
+  double tia_u_dof = std::numeric_limits<double>::quiet_NaN();
   int reweighting_iterations = 0;  //!< proportional-model: iterations of reweighting
   int starts = 0;
   int evaluations = 0;
@@ -147,6 +170,13 @@ struct TacFit {
   bool accepted = false;       //!< the chosen result meets the quality criteria
   std::string selection;       //!< why this result was chosen, in words
   std::vector<std::string> notes;
+  //! Degrees of freedom of tia_u_MBq_h (see CandidateFit::tia_u_dof; infinite for the trapezoid
+  //! with per-point sigmas and single-time-point methods' population spread; NaN when unknown).
+  double tia_u_dof = std::numeric_limits<double>::quiet_NaN();
+  //! TIA +- k u with k the Student-t (or normal, infinite dof) quantile: 68.27 % and 95 %.
+  Interval tia_ci68_MBq_h, tia_ci95_MBq_h;
+  //! Why tia_u_MBq_h is unknown (empty when it is known).
+  std::string tia_u_unknown_reason;
   //! Model-averaged TIA over the AICc-ranked fits (Akaike weights) and its unconditional
   //! standard uncertainty sum_i w_i sqrt(var_i + (TIA_i - TIA_avg)^2) (Burnham & Anderson).
   double averaged_tia_MBq_h = std::numeric_limits<double>::quiet_NaN();
@@ -180,6 +210,17 @@ CandidateFit fit_function(const models::ExponentialFunction& f, const Eigen::Vec
 TacFit fit_tac(const Eigen::VectorXd& t_h, const Eigen::VectorXd& a_MBq,
                const Eigen::VectorXd& sigma_MBq, double lambda_p_per_h, const FitOptions& options,
                const std::string& where);
+
+//! p-value below which an absolute-sigma fit's chi-square is flagged (the 99th percentile of the
+//! chi-square distribution with n - K degrees of freedom) and its covariance Birge-scaled.
+constexpr double CHI_SQUARE_P_FLAG = 0.01;
+//! Levels of the reported coverage intervals: +-1 u for infinite dof, and 95 %.
+constexpr double LEVEL_68 = 0.682689492137;  // erf(1/sqrt 2)
+constexpr double LEVEL_95 = 0.95;
+
+//! Sets tia_u_dof (NaN when u is unknown), both coverage intervals and, when u is unknown and no
+//! reason is set, tia_u_unknown_reason. Call again after changing tia_MBq_h or tia_u_MBq_h.
+void set_tia_intervals(TacFit& fit);
 
 //! Trapezoid integration with the chosen head and a physical-decay tail A_n / lambda_p
 //! (methods.md §2.6). u_MBq_h is NaN unless sigma_MBq is given (size n).

@@ -80,7 +80,8 @@ struct CycleResult {
   std::vector<VoiResult> vois;
   std::vector<TargetDose> doses;  //!< every target (VOIs first), empty without dose options
   std::vector<std::string> dose_input_names;  //!< the GUM inputs (fit:cycle1:liver, cf:P, ...)
-  std::vector<double> dose_input_u_rel;       //!< their relative standard uncertainties
+  std::vector<double> dose_input_u_rel;       //!< their relative standard uncertainties (NaN: unknown)
+  std::vector<double> dose_input_dof;         //!< their degrees of freedom (infinite: stated)
   double remainder_tia_MBq_h = std::numeric_limits<double>::quiet_NaN();
   std::vector<std::string> dose_notes;
   //! How the red-marrow TIA was obtained (null when the marrow method is "none").
@@ -101,6 +102,9 @@ struct CumulativeDose {
   double eqd2_Gy = std::numeric_limits<double>::quiet_NaN();
   double repopulation_Gy = 0;  //!< subtracted from bed_Gy (tumours, when configured)
   double dose_u_Gy = 0;  //!< GUM: per-cycle inputs independent; CF and S-values common to cycles
+  double dose_u_dof = std::numeric_limits<double>::infinity();  //!< Welch-Satterthwaite
+  Interval dose_ci68_Gy, dose_ci95_Gy;
+  std::vector<std::string> u_missing;  //!< inputs without a known u (dose_u_Gy is then NaN)
   int cycles = 0;        //!< cycles in which the target was dosed
 };
 
@@ -130,6 +134,12 @@ std::string find_compartment_model(const std::string& name_or_path, const std::s
 //! The dose history of a run (every target of every cycle: administered activity, dose, BED and
 //! G), per patient id, for `lutdose plan`.
 std::map<std::string, std::vector<TargetHistory>> history_from_run(const RunResult& r);
+
+//! The measurement uncertainty of the delivered doses of the organs at risk (targets matching a
+//! limit's pattern) for `lutdose plan`: per cycle and target, dose_Gy, dose_u_Gy (null when
+//! unknown), dose_u_dof ("infinite", a number or null), dose_ci95_Gy ([low, high] or null),
+//! uncertainty_incomplete and uncertainty_missing_inputs. An array (empty without doses).
+nlohmann::ordered_json delivered_dose_uncertainty(const RunResult& r, const std::vector<Limit>& limits);
 
 //! Plan options from a case file's "plan" block (validated; InputError naming plan.FIELD), the
 //! default limits and priors of the data directory, and the tissue parameters of `targets`.

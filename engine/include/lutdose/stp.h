@@ -50,6 +50,21 @@ double madsen_optimal_time_h(double lambda_eff_pop_per_h);
 double madsen_ratio(double t_h, double lambda_eff_true_per_h, double lambda_eff_pop_per_h);
 
 // ---------------------------------------------------------------------------------------------
+// Uncertainty of the single-time-point estimators from the population spread of the kinetics
+
+//! Standard uncertainty [MBq h] of a single-time-point estimate TIA = c A(t) (Hänscheid: c =
+//! 2t/ln2; Madsen: c = e^{lambda_pop t}/lambda_pop) when the patient's TAC is mono-exponential
+//! with an effective rate lambda ~ N(lambda_mean, lambda_sd^2) (the population of
+//! data/kinetics/population_kinetics.csv): the root-mean-square error
+//! u^2 = A^2 (Var[g] + (E[g] - c)^2) + c^2 u(A)^2 with g(lambda) = e^{lambda t}/lambda the true
+//! TIA per activity, E[g] and Var[g] to second order in lambda_sd (GUM 5.1.2 note; for a Gaussian
+//! lambda: E[g] = g + g'' s^2/2, Var[g] = g'^2 s^2 + (g''^2/2 + g' g''') s^4). The bias E[g] - c of the
+//! estimator is thus part of u. t_h > 0, activity_MBq >= 0, activity_u_MBq >= 0,
+//! lambda_mean_per_h > 0, lambda_sd_per_h >= 0, c_h > 0; InputError otherwise.
+double stp_population_u(double t_h, double activity_MBq, double activity_u_MBq, double c_h,
+                        double lambda_mean_per_h, double lambda_sd_per_h);
+
+// ---------------------------------------------------------------------------------------------
 // Population-curve estimator (methods.md §4.3)
 
 //! Result of a population-curve STP estimate.
