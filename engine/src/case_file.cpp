@@ -251,6 +251,18 @@ class Validator {
     return value;
   }
 
+  // A plain number "key" of obj within range, stored in out; absent: out unchanged (a problem if required).
+  void number_in(const json& obj, const std::string& path, const std::string& key, const PlausibleRange& range,
+                 double& out, bool required = false) {
+    if (!obj.contains(key)) {
+      if (required) problem(join(path, key), "missing", "a number " + range.text());
+      return;
+    }
+    const json& x = obj[key];
+    if (x.is_number() && range.contains(x.get<double>())) out = x.get<double>();
+    else problem(join(path, key), "'" + x.dump() + "'", "a number " + range.text());
+  }
+
   std::string string(const json& obj, const std::string& path, const std::string& key, bool required,
                      const std::string& fallback = "") {
     if (!obj.contains(key)) {
@@ -328,10 +340,10 @@ Protocol read_protocol(Validator& v, const json& j, const std::string& path, con
   p.name = name;
   if (!v.is_object(j, path)) return p;
   v.keys(j, path, {"dead_time", "recovery"}, {{"cf", &CF_CPS_PER_MBQ}, {"cf_u", &CF_CPS_PER_MBQ}});
-  p.cf_cps_per_MBq = v.quantity(j, path, "cf", CF_CPS_PER_MBQ, false, 0.0, false);
+  p.cf_cps_per_MBq = v.quantity(j, path, "cf", CF_CPS_PER_MBQ, false, 0.0, false, &CF_RANGE_CPS_PER_MBQ);
   p.cf_given = Validator::present(j, "cf", CF_CPS_PER_MBQ);
   p.recovery_given = j.contains("recovery");
-  const double u = v.quantity(j, path, "cf_u", CF_CPS_PER_MBQ, false, 0.0, true);
+  const double u = v.quantity(j, path, "cf_u", CF_CPS_PER_MBQ, false, 0.0, true, &CF_RANGE_CPS_PER_MBQ);
   p.cf_u_cps_per_MBq = std::isnan(u) ? 0.0 : u;
   if (j.contains("dead_time")) {
     const std::string dp = path + ".dead_time";
@@ -460,11 +472,7 @@ void read_dose_options(Validator& v, const json& j, const std::string& path, Dos
                         : TumourMethod::local_deposition;
   o.sphere_composition = v.choice(j, path, "sphere_composition",
                                   {"100%/0%", "75%/25%", "50%/50%", "25%/75%", "0%/100%"}, "100%/0%");
-  if (j.contains("organ_density_g_per_mL")) {
-    const json& d = j["organ_density_g_per_mL"];
-    if (d.is_number() && d.get<double>() > 0) o.organ_density_g_per_mL = d.get<double>();
-    else v.problem(path + ".organ_density_g_per_mL", "'" + d.dump() + "'", "a density > 0 g/mL");
-  }
+  v.number_in(j, path, "organ_density_g_per_mL", DENSITY_RANGE_G_PER_ML, o.organ_density_g_per_mL);
   o.mass_scaling = parse_mass_scaling(
       v.choice(j, path, "mass_scaling", {"electron-photon", "inverse-mass"}, "electron-photon"));
   o.cross_scaling = parse_cross_scaling(v.choice(j, path, "cross_scaling", {"none", "body-mass"}, "none"));
@@ -475,18 +483,17 @@ void read_dose_options(Validator& v, const json& j, const std::string& path, Dos
     const std::string mp = path + ".marrow";
     v.keys(m, mp, {"method", "rmblr", "rmecff", "l2l4_fraction", "l2l4_voi"}, {{"mass", &MASS_G}});
     o.marrow.method = v.choice(m, mp, "method", {"none", "blood", "image"}, "none");
-    auto fraction = [&](const char* key, double& out, double hi) {
+    auto fraction = [&](const char* key, double& out) {
       if (!m.contains(key)) return;
-      if (m[key].is_number() && m[key].get<double>() > 0 && m[key].get<double>() <= hi)
+      if (m[key].is_number() && m[key].get<double>() > 0 && m[key].get<double>() <= 1)
         out = m[key].get<double>();
       else
-        v.problem(mp + "." + key, "'" + m[key].dump() + "'",
-                  "a number > 0" + std::string(hi < 10 ? " and <= 1" : ""));
+        v.problem(mp + "." + key, "'" + m[key].dump() + "'", "a number > 0 and <= 1");
     };
-    fraction("rmblr", o.marrow.rmblr, 100.0);
-    fraction("rmecff", o.marrow.rmecff, 1.0);
-    fraction("l2l4_fraction", o.marrow.l2l4_fraction, 1.0);
-    o.marrow.mass_g = v.quantity(m, mp, "mass", MASS_G, false, 0.0, false);
+    v.number_in(m, mp, "rmblr", RMBLR_RANGE, o.marrow.rmblr);
+    fraction("rmecff", o.marrow.rmecff);
+    fraction("l2l4_fraction", o.marrow.l2l4_fraction);
+    o.marrow.mass_g = v.quantity(m, mp, "mass", MASS_G, false, 0.0, false, &MASS_RANGE_G);
     o.marrow.l2l4_voi = v.string(m, mp, "l2l4_voi", false, "marrow_l2l4");
     if (o.marrow.method == "image" && std::isnan(o.marrow.l2l4_fraction))
       v.problem(mp + ".l2l4_fraction", "missing",
@@ -666,12 +673,7 @@ CaseCycle read_cycle(Validator& v, TimeReader& clock, const json& j, const std::
     const std::string bp = path + ".blood";
     v.keys(b, bp, {"hematocrit", "samples"});
     BloodData blood;
-    if (b.contains("hematocrit")) {
-      if (b["hematocrit"].is_number() && b["hematocrit"].get<double>() > 0 && b["hematocrit"].get<double>() < 1)
-        blood.hematocrit = b["hematocrit"].get<double>();
-      else
-        v.problem(bp + ".hematocrit", "'" + b["hematocrit"].dump() + "'", "a fraction in (0, 1)");
-    }
+    v.number_in(b, bp, "hematocrit", HEMATOCRIT_RANGE, blood.hematocrit);
     const bool samples_array = b.contains("samples") && b["samples"].is_array();
     if (samples_array && !v.count(b["samples"], bp + ".samples", MAX_POINTS_PER_TAC, "samples")) {
       // beyond the limit: reported by count()
@@ -916,7 +918,7 @@ CaseFile load_case_file(const std::string& path, bool allow_external_files) {
   }
   c.dose.phantom = c.phantom;
   c.nuclide = v.string(j, "", "nuclide", false, "Lu-177");
-  const double hl = v.quantity(j, "", "half_life", TIME_H, false, 0.0, false);
+  const double hl = v.quantity(j, "", "half_life", TIME_H, false, 0.0, false, &HALF_LIFE_RANGE_H);
   c.half_life_override_h = std::isnan(hl) ? 0.0 : hl;
   if (j.contains("protocols") && v.is_object(j["protocols"], "protocols") &&
       v.count(j["protocols"], "protocols", MAX_VOIS_PER_CYCLE, "protocols"))
@@ -955,14 +957,8 @@ CaseFile load_case_file(const std::string& path, bool allow_external_files) {
         v.keys(*it, tp, {"alpha_beta_Gy", "repair_half_time_h", "source"});
         TissueParameters p;
         p.tissue = it.key();
-        for (const auto& [key, out] : {std::make_pair("alpha_beta_Gy", &p.alpha_beta_Gy),
-                                       std::make_pair("repair_half_time_h", &p.repair_half_time_h)}) {
-          if (!it->contains(key) || !(*it)[key].is_number() || !((*it)[key].get<double>() > 0))
-            v.problem(tp + "." + key, it->contains(key) ? "'" + (*it)[key].dump() + "'" : "missing",
-                      "a number > 0");
-          else
-            *out = (*it)[key].get<double>();
-        }
+        v.number_in(*it, tp, "alpha_beta_Gy", ALPHA_BETA_RANGE_GY, p.alpha_beta_Gy, true);
+        v.number_in(*it, tp, "repair_half_time_h", REPAIR_HALF_TIME_RANGE_H, p.repair_half_time_h, true);
         p.source = it->contains("source") && (*it)["source"].is_string() ? (*it)["source"].get<std::string>()
                                                                         : "case file " + path;
         c.tissue_overrides.emplace_back(it.key(), p);

@@ -26,8 +26,24 @@ const PlausibleRange CONCENTRATION_RANGE_MBQ_PER_ML{0, 1e5, "MBq/mL",
 const PlausibleRange S_TIMES_MASS_RANGE{0, 10, "mGy g/(MBq s)",
                                         "62 MeV absorbed per decay, more than any radionuclide emits"};
 
+// Parameters of the calibration, the radiobiology, the marrow and the plan.
+const PlausibleRange CF_RANGE_CPS_PER_MBQ{1e-3, 1e6, "cps/MBq",
+                                         "1e6 cps/MBq would count every decay; below 1e-3 no image forms"};
+const PlausibleRange DOSE_RANGE_GY{0, 1e4, "Gy", "10 kGy is far above any tumour dose of one PRRT cycle"};
+const PlausibleRange HALF_LIFE_RANGE_H{0.01, 1e4, "h",
+                                       "36 s to 417 days, past every therapy radionuclide (177mLu: 160 d)"};
+const PlausibleRange HEMATOCRIT_RANGE{0.1, 0.7, "",
+                                      "severe anaemia to polycythaemia; lower or higher is not survivable"};
+const PlausibleRange REPAIR_HALF_TIME_RANGE_H{0.01, 100, "h", "published repair half-times are 0.1 h to 10 h"};
+const PlausibleRange ALPHA_BETA_RANGE_GY{0.1, 100, "Gy", "published alpha/beta ratios are 0.5 Gy to 30 Gy"};
+const PlausibleRange RMBLR_RANGE{0.1, 2, "", "published red-marrow-to-blood ratios are 0.19 to 1"};
+const PlausibleRange DENSITY_RANGE_G_PER_ML{0.2, 3, "g/mL", "inflated lung (0.26 g/mL) to cortical bone (1.9 g/mL)"};
+const PlausibleRange SAFETY_K_RANGE{0, 10, "", "a coverage factor; 1 to 3 are used"};
+const PlausibleRange PREDICTION_CV_RANGE{0, 10, "", "a relative SD of 1000%; observed ones are near 0.2"};
+
 std::string PlausibleRange::text() const {
-  return "from " + format_number(lo) + " to " + format_number(hi) + " " + unit + " (" + reason + ")";
+  return "from " + format_number(lo) + " to " + format_number(hi) + (*unit ? " " : "") + unit + " (" + reason +
+         ")";
 }
 
 std::string read_input_file(const std::string& path, const std::string& what, bool regular_only) {

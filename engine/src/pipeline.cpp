@@ -941,10 +941,10 @@ PlanOptions plan_options_from_case(const nlohmann::json& b, const std::string& d
   for (const auto& t : targets)
     if (const TissueParameters* p = tissue.find(t)) o.tissue[t] = *p;
   if (b.is_null()) return o;
-  auto number = [&](const char* key, double& out, double lo) {
+  auto number = [&](const char* key, double& out, const PlausibleRange& range) {
     if (!b.contains(key)) return;
-    if (!b[key].is_number() || !(b[key].get<double>() >= lo))
-      throw_input_error(where, std::string("plan.") + key, b[key].dump(), "a number >= " + format_number(lo));
+    if (!b[key].is_number() || !range.contains(b[key].get<double>()))
+      throw_input_error(where, std::string("plan.") + key, b[key].dump(), "a number " + range.text());
     out = b[key].get<double>();
   };
   auto text = [&](const char* key) {
@@ -961,11 +961,11 @@ PlanOptions plan_options_from_case(const nlohmann::json& b, const std::string& d
                         "a whole number from 1 to " + std::to_string(MAX_CYCLES));
     o.planned_cycles = static_cast<int>(b["planned_cycles"].get<long long>());
   }
-  number("a_min_MBq", o.a_min_MBq, 0);
-  number("a_max_MBq", o.a_max_MBq, 0);
-  number("a_standard_MBq", o.a_standard_MBq, 0);
-  number("safety_k", o.safety_k, 0);
-  number("prediction_cv", o.prediction_cv, 0);
+  number("a_min_MBq", o.a_min_MBq, ACTIVITY_RANGE_MBQ);
+  number("a_max_MBq", o.a_max_MBq, ACTIVITY_RANGE_MBQ);
+  number("a_standard_MBq", o.a_standard_MBq, ACTIVITY_RANGE_MBQ);
+  number("safety_k", o.safety_k, SAFETY_K_RANGE);
+  number("prediction_cv", o.prediction_cv, PREDICTION_CV_RANGE);
   if (b.contains("allow_incomplete")) {
     if (!b["allow_incomplete"].is_boolean())
       throw_input_error(where, "plan.allow_incomplete", b["allow_incomplete"].dump(), "true or false");

@@ -740,21 +740,28 @@ std::vector<TargetHistory> read_dose_history(const std::string& csv_path) {
   for (const auto& row : t.rows) {
     const std::string where = csv_path + ":" + std::to_string(row.line);
     auto cell = [&](int c) -> const std::string& { return row.cells[static_cast<size_t>(c)]; };
+    auto plausible = [&](double x, int c, const char* field, const PlausibleRange& range, const char* what) {
+      if (!range.contains(x)) throw_input_error(where, field, cell(c), std::string(what) + " " + range.text());
+    };
     CycleRecord rec;
     rec.cycle = parse_cycle(cell(cc), where);
     rec.administered_MBq =
         parse_number(cell(ca), where, "administered_MBq", 0, false, "a finite activity > 0 MBq");
-    if (!ACTIVITY_RANGE_MBQ.contains(rec.administered_MBq))
-      throw_input_error(where, "administered_MBq", cell(ca), "an activity " + ACTIVITY_RANGE_MBQ.text());
+    plausible(rec.administered_MBq, ca, "administered_MBq", ACTIVITY_RANGE_MBQ, "an activity");
     const std::string target = cell(ct);
     if (const std::string p = name_problem(target); !p.empty())
       throw_input_error(where, "target", target, "a target name (this one is " + p + ")");
     rec.dose_Gy = parse_number(cell(cd), where, "dose_Gy", 0, true, "a finite dose >= 0 Gy");
-    if (cb >= 0 && !cell(cb).empty())
+    plausible(rec.dose_Gy, cd, "dose_Gy", DOSE_RANGE_GY, "a dose");
+    if (cb >= 0 && !cell(cb).empty()) {
       rec.bed_Gy = parse_number(cell(cb), where, "bed_Gy", rec.dose_Gy, true,
                                 "a finite BED >= dose_Gy (" + format_number(rec.dose_Gy) + " Gy), or empty");
-    if (ce >= 0 && !cell(ce).empty())
+      plausible(rec.bed_Gy, cb, "bed_Gy", DOSE_RANGE_GY, "a BED");
+    }
+    if (ce >= 0 && !cell(ce).empty()) {
       rec.t_eff_h = parse_number(cell(ce), where, "t_eff_h", 0, false, "a finite half-life > 0 h, or empty");
+      plausible(rec.t_eff_h, ce, "t_eff_h", HALF_LIFE_RANGE_H, "an effective half-life");
+    }
     if (cg >= 0 && !cell(cg).empty()) {
       rec.g = parse_number(cell(cg), where, "g", 0, true, "a G factor in [0, 1], or empty");
       if (rec.g > 1) throw_input_error(where, "g", cell(cg), "a G factor in [0, 1], or empty");

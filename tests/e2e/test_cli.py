@@ -2154,8 +2154,9 @@ def case_input_implausible_values(ctx):
             ("counts_1e170.json", tp + ["vois", "liver", "counts"], 1e170, "cycles[0].timepoints[1].vois.liver.counts")):
         p = ctx.write(name, case_text(ctx, setter(path, value)))
         hostile(ctx, name, ["run", p], must_mention=(field,))
-    # a calibration factor of 1e-9 cps/MBq turns plausible counts into 1e15 MBq: the derived activity is checked too
-    p = ctx.write("cf_tiny.json", case_text(ctx, setter(["protocols", EXAMPLE_PROTOCOL, "cf_cps_per_MBq"], 1e-9)))
+    # a calibration factor of 2e-3 cps/MBq (inside its own range) turns the liver's 1786 cps into 9e5 MBq: the
+    # derived activity is checked too
+    p = ctx.write("cf_tiny.json", case_text(ctx, setter(["protocols", EXAMPLE_PROTOCOL, "cf_cps_per_MBq"], 2e-3)))
     hostile(ctx, "cf_tiny.json", ["run", p], must_mention=("cycles[0].timepoints[0].vois.liver",))
     table = ctx.write("sv_huge.csv", user_svalue_text(override={("liver", "liver"): "1.6e304"}))
     tac = ctx.write("tac.csv", USER_SV_TAC)
@@ -2164,6 +2165,51 @@ def case_input_implausible_values(ctx):
     t = ctx.write("tac_huge.csv", "voi,time_h,activity_MBq\nliver,4,1e300\nliver,24,250\nliver,96,150\n")
     hostile(ctx, "tac_huge.csv", ["run", "--tac", t, "--activity-MBq", 7000, "--phantom", EXAMPLE_PHANTOM],
             must_mention=("activity_MBq",))
+
+
+def case_input_implausible_parameters(ctx):
+    # Case-file parameters and dose-history cells that are finite but physically meaningless (issue 10, build item
+    # 3): exit 2 naming the file and the field, never a run with a 47-digit dose.
+    def deep_set(path, value):
+        def mutate(c):
+            obj = c
+            for k in path[:-1]:
+                obj = obj[k] if isinstance(k, int) else obj.setdefault(k, {})
+            obj[path[-1]] = value
+        return mutate
+    def bad_plan(name, args, field):  # `plan` has no --quiet: hostile() would fail on the option
+        out = ctx.path("plan_not_created.json")
+        res = ctx.run("plan", *args, "--out", out)
+        expect_bad_input(ctx, res, out, file_name=name, must_mention=(field,), what="plan %s" % name)
+    tissue = ["radiobiology", "tissues", "kidneys"]
+    for i, (path, value, field) in enumerate((
+            (["protocols", EXAMPLE_PROTOCOL, "cf_cps_per_MBq"], 1e308, "cf_cps_per_MBq"),
+            (tissue, {"alpha_beta_Gy": 2.6, "repair_half_time_h": 1e-310}, "repair_half_time_h"),
+            (tissue, {"alpha_beta_Gy": 2.6, "repair_half_time_h": 1e308}, "repair_half_time_h"),
+            (tissue, {"alpha_beta_Gy": 1e308, "repair_half_time_h": 2.8}, "alpha_beta_Gy"),
+            (["half_life_h"], 1e300, "half_life_h"),
+            (["dose", "marrow", "rmblr"], 1e-310, "rmblr"),
+            (["dose", "organ_density_g_per_mL"], 1e308, "organ_density_g_per_mL"))):
+        name = "implausible_%d.json" % i
+        p = ctx.write(name, case_text(ctx, deep_set(path, value)))
+        hostile(ctx, name, ["run", p], must_mention=(field,))
+    for key, value in (("a_max_MBq", 1e300), ("safety_k", 1e308), ("prediction_cv", 1e308)):
+        name = "plan_%s.json" % key
+        bad_plan(name, [ctx.write(name, case_text(ctx, deep_set(["plan", key], value)))], "plan." + key)
+    with open(os.path.join(ctx.source, "examples", "synthetic-two-cycles", "case.json"), encoding="utf-8") as f:
+        two = f.read()
+    for i, hct in enumerate((1e-310, 0.9999999999)):
+        c = json.loads(two)
+        c["cycles"][0]["blood"]["hematocrit"] = hct
+        name = "hematocrit_%d.json" % i
+        hostile(ctx, name, ["run", ctx.write(name, json.dumps(c))], must_mention=("hematocrit",))
+    for i, (row, field) in enumerate((((1, 7400, "kidneys", 1e300, 50), "dose_Gy"),
+                                      ((1, 7400, "kidneys", 5, 50, 1e300), "bed_Gy"),
+                                      ((1, 7400, "kidneys", 5, 1e300), "t_eff_h"),
+                                      ((1, 7400, "kidneys", 5, 1e-310), "t_eff_h"))):
+        cols = ("cycle", "administered_MBq", "target", "dose_Gy", "t_eff_h", "bed_Gy")[:len(row)]
+        name = "history_%d.csv" % i
+        bad_plan(name, ["--history", ctx.write(name, history_csv([row], cols))], field)
 
 
 def case_input_referenced_files_confined(ctx):
@@ -2288,6 +2334,7 @@ INPUT_HARDENING_CASES = {
     "input_many_problems": case_input_many_problems,
     "input_long_value_truncated": case_input_long_value_truncated,
     "input_implausible_values": case_input_implausible_values,
+    "input_implausible_parameters": case_input_implausible_parameters,
     "input_referenced_files_confined": case_input_referenced_files_confined,
     "input_dates": case_input_dates,
 }

@@ -71,5 +71,25 @@ extern const PlausibleRange TIME_RANGE_H;
 extern const PlausibleRange CONCENTRATION_RANGE_MBQ_PER_ML;
 //! S-value times the target mass [mGy g / (MBq s)]: the energy absorbed per decay.
 extern const PlausibleRange S_TIMES_MASS_RANGE;
+//! Calibration factor [cps/MBq].
+extern const PlausibleRange CF_RANGE_CPS_PER_MBQ;
+//! Absorbed dose or BED of one cycle [Gy] (dose-history table).
+extern const PlausibleRange DOSE_RANGE_GY;
+//! Physical or effective half-life [h].
+extern const PlausibleRange HALF_LIFE_RANGE_H;
+//! Hematocrit (a fraction).
+extern const PlausibleRange HEMATOCRIT_RANGE;
+//! Repair half-time of a tissue [h].
+extern const PlausibleRange REPAIR_HALF_TIME_RANGE_H;
+//! alpha/beta of a tissue [Gy].
+extern const PlausibleRange ALPHA_BETA_RANGE_GY;
+//! Red-marrow-to-blood activity concentration ratio.
+extern const PlausibleRange RMBLR_RANGE;
+//! Organ density [g/mL].
+extern const PlausibleRange DENSITY_RANGE_G_PER_ML;
+//! Coverage factor k of the plan's safety margin.
+extern const PlausibleRange SAFETY_K_RANGE;
+//! Relative SD of the plan's dose prediction.
+extern const PlausibleRange PREDICTION_CV_RANGE;
 
 }  // namespace lutdose
