@@ -972,9 +972,8 @@ static TacFit select_tac_result(const VectorXd& t, const VectorXd& y, const Vect
                          ", tail " + format_number(tr.tail_MBq_h) + " MBq h; tail: " +
                          (tr.tail == "washout" ? "mono-exponential washout fitted from the peak on"
                                                : "physical decay only (an upper bound)"));
-  if (std::isnan(tr.tia_u_MBq_h))
-    result.notes.push_back("no TIA uncertainty: the trapezoid needs per-point uncertainties "
-                           "(activity_u_MBq)");
+  // an unknown u(TIA) is explained by tia_u_unknown_reason once numerical_u_from_residuals has
+  // tried the residual scatter (set_tia_intervals)
   return result;
 }
 

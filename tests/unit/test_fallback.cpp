@@ -152,3 +152,16 @@ TEST_CASE("seeded sparse cohort: the fallback is no worse than a mono-exponentia
   CHECK(quantile(err_lutdose, 0.5) <= quantile(err_mono, 0.5));
   CHECK(quantile(err_lutdose, 0.95) <= quantile(err_mono, 0.95));
 }
+
+TEST_CASE("fallback notes do not contradict the estimated u(TIA)") {
+  // Four equal activities (no clearance): the fallback's u(TIA) is estimated from the residual
+  // scatter of the candidate fits (relative weights). A note that there is "no TIA uncertainty"
+  // must then not appear; with two points (no degree of freedom) u is unknown and its reason says so.
+  const TacFit flat = fit_tac(vec({4, 24, 96, 168}), vec({30, 30, 30, 30}), VectorXd(), LP, FitOptions{}, "flat");
+  REQUIRE(flat.method == "trapezoid");
+  REQUIRE(std::isfinite(flat.tia_u_MBq_h));
+  for (const auto& n : flat.notes) CHECK(n.find("no TIA uncertainty") == std::string::npos);
+  const TacFit two = fit_tac(vec({24, 96}), vec({40, 20}), VectorXd(), LP, FitOptions{}, "two points");
+  CHECK(std::isnan(two.tia_u_MBq_h));
+  CHECK_FALSE(two.tia_u_unknown_reason.empty());
+}
