@@ -854,13 +854,15 @@ static TacFit select_tac_result(const VectorXd& t, const VectorXd& y, const Vect
     }
   }
 
-  // Akaike weights over the candidates with an AICc (and full rank, TIA > 0), the model-averaged
-  // TIA with its unconditional uncertainty (methods.md §2.5), and nested F-tests (report).
+  // Akaike weights over the accepted candidates with an AICc (a fit failing the criteria never
+  // enters the result, not even through --model-averaging), the model-averaged TIA with its
+  // unconditional uncertainty (methods.md §2.5), and nested F-tests (report).
   {
     const std::vector<bool> duplicate = duplicate_fits(result.candidates);
     auto ranked = [&](size_t i) {
       const auto& c = result.candidates[i];
-      return c.fitted && !std::isnan(c.aicc) && c.tia_MBq_h > 0 && c.rank == c.n_parameters && !duplicate[i];
+      return c.fitted && c.accepted && !std::isnan(c.aicc) && c.tia_MBq_h > 0 && c.rank == c.n_parameters &&
+             !duplicate[i];
     };
     double best = std::numeric_limits<double>::infinity();
     for (size_t i = 0; i < result.candidates.size(); ++i)

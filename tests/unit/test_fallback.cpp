@@ -175,3 +175,25 @@ TEST_CASE("fallback notes do not contradict the estimated u(TIA)") {
   CHECK(std::isnan(two.tia_u_MBq_h));
   CHECK_FALSE(two.tia_u_unknown_reason.empty());
 }
+
+TEST_CASE("model averaging: a fit that fails the quality criteria gets no Akaike weight (finding 4)") {
+  // Uptake TAC 10, 40, 60, 40, 15 MBq at 2/5/24/72/168 h with E1p among the candidates: E1 ends
+  // at its rate bound and E2u has CV >= 50 %, both fail; E1p is accepted. The averaged TIA (the
+  // result under --model-averaging) must be built from accepted fits only.
+  FitOptions o;
+  o.candidates = {"E1", "E2u", "E2", "E2b", "E1p"};
+  o.model_averaging = true;
+  const TacFit fit = fit_tac(vec({2, 5, 24, 72, 168}), vec({10, 40, 60, 40, 15}), VectorXd(), LP, o, "averaging");
+  int failing = 0;
+  double avg = 0, wsum = 0;
+  for (const auto& c : fit.candidates) {
+    if (c.fitted && !c.accepted) {
+      ++failing;
+      CHECK(std::isnan(c.akaike_weight));
+    }
+    if (!std::isnan(c.akaike_weight)) avg += c.akaike_weight * c.tia_MBq_h, wsum += c.akaike_weight;
+  }
+  REQUIRE(failing > 0);  // the case exercises a failing candidate
+  CHECK(wsum == doctest::Approx(1.0).epsilon(1e-12));  // rounding only
+  CHECK(fit.tia_MBq_h == doctest::Approx(avg).epsilon(1e-12));
+}
