@@ -14,6 +14,7 @@
 #include "lutdose/error.h"
 #include "lutdose/hdf5_results.h"
 #include "lutdose/models/exponential.h"
+#include "lutdose/notice.h"
 #include "lutdose/output_dir.h"
 #include "lutdose/pipeline.h"
 #include "lutdose/planning.h"
@@ -294,12 +295,15 @@ int main(int argc, char** argv) {
 
   std::string info_phantom, info_svalues, info_data_dir;
   auto* info = app.add_subcommand("info", "Reference data: lutdose info svalues lists the S-value sets, "
-                                          "or one set's sources, targets, masses and VOI names.");
+                                          "or one set's sources, targets, masses and VOI names; "
+                                          "lutdose info licences prints the licences.");
   auto* info_sv = info->add_subcommand("svalues", "S-value sets; with --phantom or --svalues, that set's "
                                                   "sources, targets with masses, and the VOI names it maps");
   info_sv->add_option("--phantom", info_phantom, "A set to describe");
   info_sv->add_option("--svalues", info_svalues, "A user S-value table to check and describe");
   info_sv->add_option("--data-dir", info_data_dir, "Reference data directory");
+  auto* info_lic = info->add_subcommand("licences", "The licence of lutdose and the terms of each shipped data "
+                                                    "set (the NOTICE file)");
   info->require_subcommand(1);
 
   try {
@@ -453,14 +457,18 @@ int main(int argc, char** argv) {
                       << ": uncertainty incomplete (unknown for " << d["uncertainty_missing_inputs"].dump() << ")\n";
       }
       if (plan->count("--out")) {
-        // An earlier plan (a JSON object with the plan's stable fields) may be replaced, nothing else.
-        lutdose::write_file_atomically(plan_out, json_text, [](const std::string& content) {
+        // An earlier plan may be replaced only if its bytes match the checksum lutdose recorded
+        // in it (unedited), and it is a plan; nothing else.
+        lutdose::write_file_atomically(plan_out, lutdose::with_own_checksum(json_text), [](const std::string& content) {
+          if (!lutdose::has_own_checksum(content)) return false;
           const auto j = nlohmann::json::parse(content, nullptr, false);
           return j.is_object() && j.contains("next_cycle") && j.contains("activity_MBq") && j.contains("targets");
         });
       } else if (!plan_text) {
         std::cout << json_text;
       }
+    } else if (info_lic->parsed()) {
+      std::cout << lutdose::kNoticeText;
     } else if (info_sv->parsed()) {
       const std::string dir = lutdose::find_data_dir(info_data_dir);
       if (info_phantom.empty() && info_svalues.empty()) {

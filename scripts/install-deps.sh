@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages lutdose needs to build and test, and only those that are missing.
 # Does nothing (and needs no network) when everything is already installed.
-# Run as root, or as a user with sudo.   Usage: scripts/install-deps.sh [--peer]
+# Run as root, or as a user with sudo.   Usage: scripts/install-deps.sh [--peer] [--fuzz]
 #   --peer   also the Python packages of the side-by-side peer benchmark (numpy, scipy, lmfit, pandas)
+#   --fuzz   also clang and its sanitizer/libFuzzer runtimes (scripts/fuzz.sh, scripts/sanitize.sh)
 set -euo pipefail
 
 packages=(
@@ -20,9 +21,13 @@ packages=(
   python3-h5py                  # end-to-end checks of results.h5 from Python
   strace                        # end-to-end check that new parents of --out are flushed (fsync)
 )
-if [[ "${1:-}" == "--peer" ]]; then
-  packages+=(python3-numpy python3-scipy python3-lmfit python3-pandas)
-fi
+for arg in "$@"; do
+  case "$arg" in
+    --peer) packages+=(python3-numpy python3-scipy python3-lmfit python3-pandas) ;;
+    --fuzz) packages+=(clang libclang-rt-14-dev) ;;   # Debian 12: clang 14, libFuzzer + ASan/UBSan runtimes
+    *) echo "install-deps: unknown option $arg (known: --peer, --fuzz)" >&2; exit 2 ;;
+  esac
+done
 
 missing=()
 for p in "${packages[@]}"; do

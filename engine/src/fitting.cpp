@@ -854,9 +854,9 @@ static TacFit select_tac_result(const VectorXd& t, const VectorXd& y, const Vect
     }
   }
 
-  // Akaike weights over the accepted candidates with an AICc (a fit failing the criteria never
-  // enters the result, not even through --model-averaging), the model-averaged TIA with its
-  // unconditional uncertainty (methods.md §2.5), and nested F-tests (report).
+  // Akaike weights over the accepted candidates with an AICc (and full rank, TIA > 0): a fit that
+  // fails the criteria has no weight (issue 11); the model-averaged TIA with its unconditional
+  // uncertainty (methods.md §2.5), and nested F-tests (report).
   {
     const std::vector<bool> duplicate = duplicate_fits(result.candidates);
     auto ranked = [&](size_t i) {

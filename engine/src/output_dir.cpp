@@ -453,18 +453,37 @@ void fill_staging(const Staging& s, const std::vector<OutputFile>& files, const 
 
 //! Publishes the staging directory as `loc` in one step; a previous set there is swapped out and
 //! removed (from it, only lutdose's names).
+//! Opens and locks what the swap took out (now under the staging name `name`). Its lock may still
+//! be held for a moment by the run that published it (between its rename and its unlock) or by
+//! another run's cleaning, which then removes it: wait for it, boundedly (kLockWaitTries x 10 ms).
+//! An invalid Fd with errno ENOENT: it is gone (removed by that cleaning); EWOULDBLOCK: still held.
+Fd lock_swapped_out(int parentfd, const std::string& name) {
+  constexpr int kLockWaitTries = 1000;  // 10 s: far longer than a publisher's rename-to-unlock step
+  for (int attempt = 0; attempt < kLockWaitTries; ++attempt) {
+    Fd old(::openat(parentfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!old.valid() || ::flock(old.get(), LOCK_EX | LOCK_NB) == 0) return old;
+    ::usleep(10000);
+  }
+  errno = EWOULDBLOCK;
+  return Fd();
+}
+
 void publish(int parentfd, const Staging& s, const Location& loc) {
-  if (::renameat2(parentfd, s.name.c_str(), parentfd, loc.name.c_str(), RENAME_NOREPLACE) == 0) return;
+  if (::renameat2(parentfd, s.name.c_str(), parentfd, loc.name.c_str(), RENAME_NOREPLACE) == 0) {
+    ::flock(s.fd.get(), LOCK_UN);  // published: no longer a staging directory to guard
+    return;
+  }
   const int err = errno;
   if (err != EEXIST && err != ENOTEMPTY) fail("cannot publish the results as " + in_quotes(loc.shown), err);
   check_replaceable(parentfd, loc);
   if (::renameat2(parentfd, s.name.c_str(), parentfd, loc.name.c_str(), RENAME_EXCHANGE) != 0)
     fail("cannot publish the results as " + in_quotes(loc.shown), errno);
+  ::flock(s.fd.get(), LOCK_UN);
   // What was swapped out (now under the staging name) is checked again, locked against other runs'
   // cleaning: someone may have put another directory at `loc` since the check above.
-  Fd old(::openat(parentfd, s.name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  Fd old = lock_swapped_out(parentfd, s.name);
   if (!old.valid() && errno == ENOENT) return;  // a concurrent run removed the previous set already
-  if (old.valid() && ::flock(old.get(), LOCK_EX | LOCK_NB) != 0) return;  // a concurrent run removes it
+  if (!old.valid() && errno == EWOULDBLOCK) return;  // still held after 10 s: the next run cleans it
   if (!old.valid() || !foreign_entries(old.get(), false).empty()) {
     if (::renameat2(parentfd, s.name.c_str(), parentfd, loc.name.c_str(), RENAME_EXCHANGE) != 0)
       fail("cannot put back what was at " + in_quotes(loc.shown) + " (now at " + in_quotes(s.name) + ")", errno);
@@ -581,7 +600,9 @@ Fd make_temporary_file(int parentfd, const std::string& parent_shown, std::strin
 }
 
 //! Renames the temporary `temp` to `loc`; a file that appeared there meanwhile is checked again
-//! rather than overwritten unseen.
+//! rather than overwritten unseen. A replaced file is swapped out (RENAME_EXCHANGE), locked and
+//! checked again under `temp`: if it is no longer an earlier output (someone put another file at
+//! `loc` since the check), it is swapped back untouched and the run fails; else it is removed.
 void rename_over(int parentfd, const std::string& temp, const Location& loc, bool exists,
                  const std::function<bool(const std::string&)>& is_previous_output) {
   if (!exists) {
@@ -589,8 +610,20 @@ void rename_over(int parentfd, const std::string& temp, const Location& loc, boo
     if (errno != EEXIST) fail("cannot write " + in_quotes(loc.shown), errno);
     check_file_replaceable(parentfd, loc, is_previous_output);
   }
-  if (::renameat(parentfd, temp.c_str(), parentfd, loc.name.c_str()) != 0)
+  if (::renameat2(parentfd, temp.c_str(), parentfd, loc.name.c_str(), RENAME_EXCHANGE) != 0)
     fail("cannot write " + in_quotes(loc.shown), errno);
+  Fd old(::openat(parentfd, temp.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+  std::string text;
+  const bool earlier = old.valid() && lock_and_verify(parentfd, temp, old.get()) &&
+                       read_regular(parentfd, temp, kMaxPreviousFileBytes, text) && is_previous_output(text);
+  if (!earlier) {
+    if (::renameat2(parentfd, temp.c_str(), parentfd, loc.name.c_str(), RENAME_EXCHANGE) != 0)
+      fail("cannot put back what was at " + in_quotes(loc.shown) + " (now at " + in_quotes(temp) + ")", errno);
+    throw InputError("output file " + in_quotes(loc.shown) +
+                     " was replaced by something else while lutdose wrote it; it is left as it is and the "
+                     "new file is not written (run again)");
+  }
+  if (::unlinkat(parentfd, temp.c_str(), 0) != 0) fail("cannot remove the earlier " + in_quotes(loc.shown), errno);
 }
 
 }  // namespace
@@ -615,6 +648,31 @@ void write_file_atomically(const std::string& path, const std::string& bytes,
     throw;
   }
   sync_directory(parent.get(), loc.parent);
+}
+
+namespace {
+//! The member with_own_checksum appends (then 64 hex digits and kChecksumEnd).
+constexpr const char* kChecksumMember = ",\n  \"lutdose_sha256\": \"";
+constexpr const char* kChecksumEnd = "\"\n}\n";
+}  // namespace
+
+std::string with_own_checksum(const std::string& json_object_text) {
+  const size_t close = json_object_text.find_last_not_of(" \t\r\n");
+  if (close == std::string::npos || json_object_text[close] != '}')
+    throw std::logic_error("with_own_checksum: not a JSON object");
+  const size_t last = json_object_text.find_last_not_of(" \t\r\n", close - 1);
+  if (last == std::string::npos || json_object_text[last] == '{')
+    throw std::logic_error("with_own_checksum: an empty JSON object");
+  const std::string body = json_object_text.substr(0, last + 1);
+  return body + kChecksumMember + sha256_hex(body) + kChecksumEnd;
+}
+
+bool has_own_checksum(const std::string& text) {
+  const size_t member = std::strlen(kChecksumMember), end = std::strlen(kChecksumEnd), hex = 64;
+  if (text.size() <= member + hex + end) return false;
+  const size_t at = text.size() - (member + hex + end);
+  return text.compare(at, member, kChecksumMember) == 0 && text.compare(text.size() - end, end, kChecksumEnd) == 0 &&
+         text.compare(at + member, hex, sha256_hex(text.substr(0, at))) == 0;
 }
 
 }  // namespace lutdose

@@ -864,21 +864,26 @@ RunResult run_case(const CaseFile& c, const std::string& data_dir, int mc_sample
 namespace lutdose {
 
 namespace {
-// What a cycle's dose to `target` lacks (CycleRecord::incomplete), with the input that would
-// supply it: the remainder of body without a whole_body VOI (dose.cpp), the red-marrow self-dose
-// without a marrow method.
-std::string incomplete_dose(const CycleResult& c, const std::string& target) {
+// What a cycle's dose to `d` lacks (CycleRecord::incomplete), with the input that would supply
+// it: the red-marrow self-dose without a marrow method; for a region target (its dose is only
+// cross-dose from the VOIs) the remainder of body without a whole_body VOI (dose.cpp). A VOI has
+// its self-dose, so the missing remainder cross-dose is a minor omission (CycleRecord::note;
+// about 0.1-1 % of 177Lu kidney doses, docs/plan.md).
+std::pair<std::string, std::string> incomplete_dose(const CycleResult& c, const TargetDose& d) {
   std::vector<std::string> missing;
-  std::string lower = target;
+  std::string lower = d.target, note;
   std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char ch) { return std::tolower(ch); });
   if (lower.find("marrow") != std::string::npos && c.marrow.is_null())
     missing.push_back("no red-marrow self-dose: give blood samples (dose.marrow.method blood) or an L2-L4 VOI "
                       "(dose.marrow.method image)");
-  if (std::isnan(c.remainder_tia_MBq_h))
-    missing.push_back("the remainder of body is not a source: add a whole_body VOI to the time points");
+  const std::string no_remainder = "the remainder of body is not a source: add a whole_body VOI to the time points";
+  if (std::isnan(c.remainder_tia_MBq_h)) {
+    if (d.kind == "region") missing.push_back(no_remainder);
+    else note = "cross-dose from the remainder of body not included (" + no_remainder + ")";
+  }
   std::string out;
   for (const auto& m : missing) out += (out.empty() ? "" : "; ") + m;
-  return out;
+  return {out, note};
 }
 }  // namespace
 
@@ -898,7 +903,7 @@ std::map<std::string, std::vector<TargetHistory>> history_from_run(const RunResu
       rec.dose_Gy = d.dose_Gy;
       rec.bed_Gy = d.bed_Gy;
       rec.g = d.bed_g;
-      rec.incomplete = incomplete_dose(c, d.target);
+      std::tie(rec.incomplete, rec.note) = incomplete_dose(c, d);
       it->cycles.push_back(rec);
     }
   return out;

@@ -177,17 +177,18 @@ struct Work {
   bool use_dose = false, use_bed = false;    // limits applied by the strategy
   double a_dose = kInf, a_bed = kInf;        // activity each applied limit allows [MBq]
   std::string incomplete;                    // what the delivered doses lack (joined), empty if complete
+  std::string note;                          // their minor omissions (joined), empty if none
   double remaining_dose() const { return dose_limit ? dose_limit->value - sum_dose : kNaN; }
   double remaining_bed() const { return bed_limit ? bed_limit->value - sum_bed : kNaN; }
   double alpha_beta() const { return tissue ? tissue->alpha_beta_Gy : kNaN; }
 };
 
-//! What the target's delivered doses lack: the distinct CycleRecord::incomplete texts, joined.
-std::string incomplete_of(const TargetHistory& h) {
+//! The distinct non-empty texts of one CycleRecord field (incomplete or note) of a target, joined.
+std::string distinct_of(const TargetHistory& h, std::string CycleRecord::*field) {
   std::vector<std::string> seen;
   for (const auto& c : h.cycles)
-    if (!c.incomplete.empty() && std::find(seen.begin(), seen.end(), c.incomplete) == seen.end())
-      seen.push_back(c.incomplete);
+    if (!(c.*field).empty() && std::find(seen.begin(), seen.end(), c.*field) == seen.end())
+      seen.push_back(c.*field);
   return join(seen, "; ");
 }
 
@@ -493,7 +494,9 @@ PlanResult plan_next_cycle(const std::vector<TargetHistory>& history, const Plan
     const auto* found = best_match(
         tissue_items, [](const TissueEntry& e) -> const std::string& { return e.first; }, h.target);
     w.tissue = found ? &found->second : nullptr;
-    w.incomplete = incomplete_of(h);
+    w.incomplete = distinct_of(h, &CycleRecord::incomplete);
+    w.note = distinct_of(h, &CycleRecord::note);
+    if (!w.note.empty()) say("Note: " + h.target + "'s dose: " + w.note + "; its limits are evaluated (a minor underestimate, docs/plan.md).");
     r.incomplete = r.incomplete || !w.incomplete.empty();
     work.push_back(std::move(w));
   }
@@ -558,17 +561,12 @@ PlanResult plan_next_cycle(const std::vector<TargetHistory>& history, const Plan
       }
       t.max_activity_MBq = std::fmin(w.a_dose, w.a_bed);  // NaN: not computed
       t.incomplete = w.incomplete;
+      t.note = w.note;
       // never from an incomplete dose, nor without a prescription
       if (!w.incomplete.empty() || std::isnan(a)) t.p_exceed_dose = t.p_exceed_bed = kNaN;
       r.targets.push_back(t);
     }
   };
-
-  // Limits on incomplete doses: not evaluated (no prescription) unless allowed.
-  if (r.incomplete && refuse_incomplete(work, o, r, say)) {
-    fill_targets(kNaN);
-    return r;
-  }
 
   // All planned cycles delivered.
   if (n_rem <= 0) {
@@ -583,7 +581,10 @@ PlanResult plan_next_cycle(const std::vector<TargetHistory>& history, const Plan
   }
 
   // A limit already reached or exceeded: stop.
+  // A limit on an incomplete dose is not evaluated unless allowed (refused after step 3).
+  auto skipped = [&](const Work& w) { return !w.incomplete.empty() && !o.allow_incomplete; };
   for (auto& w : work) {
+    if (skipped(w)) continue;
     auto reached = [&](bool used, const Limit* l, double cumulative, double remaining, const char* what) {
       if (!used || !(remaining <= 0)) return;
       say("Stop: " + w.h->target + "'s cumulative " + what + " " + fmt(cumulative) +
@@ -613,6 +614,10 @@ PlanResult plan_next_cycle(const std::vector<TargetHistory>& history, const Plan
   double a_limits = kInf;
   Binding limit_binding;
   for (auto& w : work) {
+    if (skipped(w)) {
+      w.a_dose = w.a_bed = kNaN;
+      continue;
+    }
     std::vector<std::string> parts;
     if (w.use_dose) {
       const double rem = w.remaining_dose();
@@ -644,6 +649,11 @@ PlanResult plan_next_cycle(const std::vector<TargetHistory>& history, const Plan
                                 " MBq would pass a limit, so this is its last cycle, reduced to " + fmt(a_lim) + " MBq");
     }
     say(w.h->target + ": " + join(parts, "; ") + ".");
+  }
+  // Limits on incomplete doses: no prescription unless allowed; the others' bounds are reported.
+  if (r.incomplete && refuse_incomplete(work, o, r, say)) {
+    fill_targets(kNaN);
+    return r;
   }
 
   // Step 4: the minimum, then the clamp.
@@ -844,6 +854,7 @@ ordered_json to_json(const PlanResult& r) {
     x["max_activity_MBq"] = json_number(t.max_activity_MBq);
     x["g"] = json_number(t.g);
     x["incomplete"] = t.incomplete.empty() ? ordered_json(nullptr) : ordered_json(t.incomplete);
+    x["note"] = t.note.empty() ? ordered_json(nullptr) : ordered_json(t.note);
     targets.push_back(x);
   }
   j["targets"] = targets;

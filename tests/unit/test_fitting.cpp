@@ -89,9 +89,9 @@ TEST_CASE("a richer function on data of a simpler one is flagged, not accepted")
 }
 
 TEST_CASE("Patient_004, E2u forced, unweighted: TIAs within 1 % of the published fits") {
-  // ../shared/data/patient_tac: SNMMI challenge Patient_004 activities and the PyTheranostics
-  // fits (A2 = -A1, i.e. E2u) with their TIAs.
-  const std::string dir = std::string(LUTDOSE_TEST_SHARED_DIR) + "/data/patient_tac/";
+  // tests/data (tests/data/PROVENANCE.md): SNMMI challenge Patient_004 activities and the
+  // PyTheranostics fits (A2 = -A1, i.e. E2u) with their TIAs.
+  const std::string dir = std::string(LUTDOSE_TEST_SOURCE_DIR) + "/tests/data/";
   const CsvTable tac = read_csv(dir + "snmmi_challenge_patient004_tac_long.csv");
   const CsvTable ref = read_csv(dir + "snmmi_challenge_patient004_fit_tia.csv");
   std::map<std::string, std::vector<std::pair<double, double>>> points;

@@ -65,6 +65,14 @@ std::string write_output_files(const std::string& dir, const std::vector<OutputF
 void write_file_atomically(const std::string& path, const std::string& bytes,
                            const std::function<bool(const std::string& content)>& is_previous_output);
 
+//! `json_object_text` (a non-empty JSON object) with a last member "lutdose_sha256": the SHA-256
+//! of the file's bytes before that member. The file then recognises itself as unedited.
+std::string with_own_checksum(const std::string& json_object_text);
+
+//! True when `text` ends in the member with_own_checksum appends and that checksum matches the
+//! bytes before it: a file lutdose wrote, not edited since.
+bool has_own_checksum(const std::string& text);
+
 //! Lowercase hex SHA-256 of `bytes` (OpenSSL).
 std::string sha256_hex(const std::string& bytes);
 

@@ -38,6 +38,9 @@ struct CycleRecord {
   //! (e.g. no red-marrow self-dose: blood samples or an L2-L4 VOI). A limit on such a dose is
   //! not evaluated unless PlanOptions::allow_incomplete.
   std::string incomplete = "";
+  //! Empty, or a minor omission that does not stop the limit being evaluated (a VOI's dose
+  //! without the remainder-of-body cross-dose); reported with the target.
+  std::string note = "";
 };
 
 //! The delivered cycles of one target, in increasing cycle order.
@@ -112,6 +115,7 @@ struct TargetPlan {
   double max_activity_MBq = std::numeric_limits<double>::quiet_NaN();  //!< this target's bound
   double g = std::numeric_limits<double>::quiet_NaN();  //!< G used for the planned cycle
   std::string incomplete;  //!< what the dose lacks (from its cycles), empty when complete
+  std::string note;        //!< minor omissions of the dose (CycleRecord::note), empty if none
 };
 
 //! What decided the activity. quantity: "dose_Gy", "bed_Gy" (a target's limit), "a_max",

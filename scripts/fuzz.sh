@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets of tests/fuzz (clang, ASan + UBSan, assertions on) in ./build-fuzz
+# and runs each for SECONDS_PER_TARGET seconds (default 60), one after the other.
+#   Usage: scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET ...]
+#   Targets: tac_table case_file svalue_table compartment_model dose_history (default: all).
+# Each target starts from its checked-in seeds (tests/fuzz/corpus/TARGET) and the inputs earlier
+# runs found (build-fuzz/corpus/TARGET, kept between runs). A crash, hang (> 10 s for one input),
+# out-of-memory, sanitizer report or unexpected exception stops that target, saves the input in
+# build-fuzz/findings/ and makes the script exit 1. Extra libFuzzer flags: LUTDOSE_FUZZ_FLAGS.
+# A longer campaign (docs/validation.md, "Fuzzing"): e.g. scripts/fuzz.sh 3600.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs="${1:-60}"
+[[ $# -gt 0 ]] && shift
+[[ "$secs" =~ ^[1-9][0-9]*$ ]] || { echo "fuzz.sh: SECONDS_PER_TARGET must be a positive integer, got '$secs'" >&2; exit 2; }
+all_targets=(tac_table case_file svalue_table compartment_model dose_history)
+targets=("${@:-${all_targets[@]}}")
+
+bash scripts/install-deps.sh --fuzz
+# RelWithDebInfo at -O1 and without NDEBUG: assertions (Eigen's index checks) stay on.
+CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O1 -g" -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g" \
+  -DLUTDOSE_BUILD_FUZZERS=ON -DLUTDOSE_BUILD_TESTS=OFF -DLUTDOSE_BUILD_BENCHMARKS=OFF \
+  >build-fuzz.configure.log 2>&1 || { cat build-fuzz.configure.log; exit 1; }
+cmake --build build-fuzz -j "$(nproc)" --target "${targets[@]/#/fuzz_}"
+
+mkdir -p build-fuzz/findings build-fuzz/logs
+# The targets write each input to a file of their own directory under TMPDIR: a tmpfs (/dev/shm)
+# when there is one (2-3 times faster than a disk), in a directory of this run, removed at the end.
+tmp_base="$PWD/build-fuzz"
+[[ -d /dev/shm && -w /dev/shm ]] && tmp_base=/dev/shm
+TMPDIR="$(mktemp -d "$tmp_base/lutdose-fuzz-run.XXXXXX")"
+export TMPDIR
+trap 'rm -rf "$TMPDIR"' EXIT
+export UBSAN_OPTIONS="print_stacktrace=1"
+failed=()
+summary=()
+for t in "${targets[@]}"; do
+  case "$t" in
+    case_file|compartment_model) dict=tests/fuzz/json.dict ;;
+    *) dict=tests/fuzz/csv.dict ;;
+  esac
+  mkdir -p "build-fuzz/corpus/$t"
+  log="build-fuzz/logs/$t.log"
+  echo "fuzz.sh: $t for $secs s (log $log)"
+  # -max_len covers the largest seed (an 18 kB case file); -timeout: one input may take 10 s.
+  # shellcheck disable=SC2086
+  if ./build-fuzz/tests/fuzz/"fuzz_$t" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
+      -max_len=32768 -dict="$dict" -artifact_prefix="build-fuzz/findings/$t-" -print_final_stats=1 \
+      ${LUTDOSE_FUZZ_FLAGS:-} "build-fuzz/corpus/$t" "tests/fuzz/corpus/$t" >"$log" 2>&1; then
+    status=ok
+  else
+    status=FAILED
+    failed+=("$t")
+    grep -E "FINDING|ERROR: |SUMMARY: |runtime error|Test unit written" "$log" | head -20 >&2 || true
+  fi
+  execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+  rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
+  summary+=("$(printf '%-18s %-7s %12s execs %8s execs/s' "$t" "$status" "${execs:-?}" "${rate:-?}")")
+done
+echo "fuzz.sh: $secs s per target"
+printf '  %s\n' "${summary[@]}"
+if [[ ${#failed[@]} -gt 0 ]]; then
+  echo "fuzz.sh: FAILED: ${failed[*]} (inputs in build-fuzz/findings/, logs in build-fuzz/logs/)" >&2
+  exit 1
+fi
+echo "fuzz.sh: all ${#targets[@]} targets ran $secs s each without a finding"
