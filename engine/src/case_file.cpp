@@ -1,6 +1,8 @@
 #include "lutdose/case_file.h"
 
 #include <algorithm>
+#include <cctype>
+#include <initializer_list>
 #include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -41,6 +43,14 @@ std::string parse_written_time(const std::string& text, WrittenTime& out) {
   double s = 0;
   char sep;
   int consumed = 0;
+  // Digits exactly where the format has them: sscanf alone would take signs, spaces and short
+  // fields ("+-5:00", " 9:00", "2026-1-5").
+  auto digits_at = [&text](std::initializer_list<std::size_t> at) {
+    for (std::size_t i : at)
+      if (i >= text.size() || !std::isdigit(static_cast<unsigned char>(text[i]))) return false;
+    return true;
+  };
+  if (text.size() < 16 || !digits_at({0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15})) return syntax;
   if (text.size() > 64 ||
       std::sscanf(text.c_str(), "%4d-%2d-%2d%c%2d:%2d%n", &y, &mo, &d, &sep, &h, &mi, &consumed) != 6 ||
       (sep != 'T' && sep != ' '))
@@ -57,7 +67,8 @@ std::string parse_written_time(const std::string& text, WrittenTime& out) {
     out.has_offset = true;
   } else if (!rest.empty() && (rest[0] == '+' || rest[0] == '-')) {
     int oh, om;
-    if (rest.size() != 6 || rest[3] != ':' || std::sscanf(rest.c_str() + 1, "%2d:%2d", &oh, &om) != 2 ||
+    const auto digit = [&rest](std::size_t i) { return std::isdigit(static_cast<unsigned char>(rest[i])) != 0; };
+    if (rest.size() != 6 || rest[3] != ':' || !digit(1) || !digit(2) || !digit(4) || !digit(5) || std::sscanf(rest.c_str() + 1, "%2d:%2d", &oh, &om) != 2 ||
         oh > 18 || om > 59)
       return syntax;
     out.has_offset = true;

@@ -50,7 +50,7 @@ std::string join_names(const std::vector<std::string>& names) {
 }
 
 bool is_identifier(const std::string& s) {
-  if (s.empty() || !(std::isalpha(static_cast<unsigned char>(s[0])) || s[0] == '_')) return false;
+  if (s.empty() || s.size() > MAX_IDENTIFIER_CHARS || !(std::isalpha(static_cast<unsigned char>(s[0])) || s[0] == '_')) return false;
   for (char c : s)
     if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_')) return false;
   return true;
@@ -113,9 +113,12 @@ class Problems {
   }
   void text(const std::string& t) { lines_.push_back(origin_ + ": " + t); }
   bool empty() const { return lines_.empty(); }
-  [[noreturn]] void raise() const {
+  [[noreturn]] void raise() const {  // the first MAX_MODEL_PROBLEMS_LISTED lines, then a count
     std::string all;
-    for (const auto& l : lines_) all += (all.empty() ? "" : "\n") + l;
+    for (std::size_t i = 0; i < std::min(lines_.size(), MAX_MODEL_PROBLEMS_LISTED); ++i)
+      all += (all.empty() ? "" : "\n") + lines_[i];
+    if (lines_.size() > MAX_MODEL_PROBLEMS_LISTED)
+      all += "\n... and " + std::to_string(lines_.size() - MAX_MODEL_PROBLEMS_LISTED) + " more problems";
     throw ModelError(all);
   }
   void raise_if_any() const {
@@ -136,7 +139,7 @@ class Problems {
   static std::string at(const std::string& path, size_t i) {
     return path + "[" + std::to_string(i) + "]";
   }
-  static std::string quoted(const json& j) { return "'" + j.dump() + "'"; }
+  static std::string quoted(const json& j) { return "'" + quote_value(j.dump()) + "'"; }
 
  private:
   std::string origin_;
@@ -192,6 +195,24 @@ CompartmentModel CompartmentModel::from_string(const std::string& text, const st
   return from_json(document, origin);
 }
 
+namespace {
+// Sizes beyond the documented limits (docs/compartment-models.md) end the reading at once: the
+// rate matrix is dense (memory and time quadratic in the compartments).
+void check_sizes(const json& doc, Problems& pr) {
+  if (!doc.is_object()) return;
+  bool too_big = false;
+  for (const auto& [key, limit] : {std::make_pair("compartments", MAX_COMPARTMENTS),
+                                   std::make_pair("transfers", MAX_TRANSFERS),
+                                   std::make_pair("observations", MAX_COMPARTMENTS),
+                                   std::make_pair("parameters", MAX_MODEL_PARAMETERS)})
+    if (doc.contains(key) && (doc[key].is_array() || doc[key].is_object()) && doc[key].size() > limit) {
+      pr.add(key, std::to_string(doc[key].size()) + " entries", "at most " + std::to_string(limit));
+      too_big = true;
+    }
+  if (too_big) pr.raise();
+}
+}  // namespace
+
 CompartmentModel CompartmentModel::from_json(const json& doc, const std::string& origin) {
   Problems pr(origin);
   CompartmentModel m;
@@ -202,6 +223,8 @@ CompartmentModel CompartmentModel::from_json(const json& doc, const std::string&
   }
   pr.keys(doc, "", {"name", "description", "notes", "compartments", "transfers", "observations",
                     "binding", "peptide", "parameters", "physical_decay"});
+
+  check_sizes(doc, pr);
 
   // name, description, physical_decay
   if (!doc.contains("name") || !doc["name"].is_string() ||
@@ -247,7 +270,7 @@ CompartmentModel CompartmentModel::from_json(const json& doc, const std::string&
       if (!c.contains("name") || !c["name"].is_string() ||
           !is_identifier(c["name"].get<std::string>())) {
         pr.add(path + ".name", c.contains("name") ? Problems::quoted(c["name"]) : "missing",
-               "a name of letters, digits and '_'");
+               "a name of letters, digits and '_' (at most " + std::to_string(MAX_IDENTIFIER_CHARS) + ")");
         comp.name = "?" + std::to_string(i);
       } else {
         comp.name = c["name"].get<std::string>();
@@ -276,7 +299,7 @@ CompartmentModel CompartmentModel::from_json(const json& doc, const std::string&
     if (j.is_string() && compartment_of.count(j.get<std::string>()))
       return compartment_of.at(j.get<std::string>());
     pr.add(path, Problems::quoted(j),
-           std::string("a compartment (") + join_names(compartment_names) + ")" +
+           std::string("a compartment (") + quote_value(join_names(compartment_names)) + ")" +
                (allow_null ? " or null (excretion)" : "") + ": unknown compartment");
     return -2;
   };
@@ -293,7 +316,8 @@ CompartmentModel CompartmentModel::from_json(const json& doc, const std::string&
       Parameter par;
       par.name = it.key();
       if (!is_identifier(par.name))
-        pr.add(path, "'" + par.name + "'", "a parameter name of letters, digits and '_'");
+        pr.add(path, Problems::quoted(par.name), "a parameter name of letters, digits and '_' (at most " +
+                                           std::to_string(MAX_IDENTIFIER_CHARS) + ")");
       if (!q.is_object()) {
         pr.add(path, Problems::quoted(q), "an object { \"value\", \"unit\", \"source\", \"fit\" }");
         continue;

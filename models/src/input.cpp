@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstring>
+#include <unordered_set>
 #include <vector>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -62,7 +63,10 @@ class PathLocator : public nlohmann::json_sax<nlohmann::json> {
   bool start_object(std::size_t) override { return open(false); }
   bool key(string_t& k) override {
     levels_.back().key = k;
-    return true;
+    if (levels_.back().keys.insert(k).second) return true;
+    for (const auto& l : levels_)  // stops at the second use of a key, naming it
+      where += l.array ? "[" + std::to_string(l.index) + "]" : (where.empty() ? "" : ".") + l.key;
+    return false;
   }
   bool end_object() override { return close(); }
   bool start_array(std::size_t) override { return open(true); }
@@ -78,13 +82,14 @@ class PathLocator : public nlohmann::json_sax<nlohmann::json> {
     bool array;
     std::size_t index;
     std::string key;
+    std::unordered_set<std::string> keys;  // of this object so far
   };
   bool value() {
     if (!levels_.empty() && levels_.back().array) ++levels_.back().index;
     return true;
   }
   bool open(bool array) {
-    levels_.push_back({array, 0, ""});
+    levels_.push_back({array, 0, "", {}});
     return levels_.size() <= static_cast<std::size_t>(MAX_JSON_DEPTH);
   }
   bool close() {
@@ -130,11 +135,19 @@ std::string parse_json_checked(std::string_view text, nlohmann::json& out) {
   using json = nlohmann::json;
   // The callback sees every value as it is completed, with its depth: deeper nesting stops the
   // parse before any recursive code (dump, destructors) meets it.
-  const json::parser_callback_t depth_limit = [](int depth, json::parse_event_t event, json&) {
+  // It also keeps the keys of each open object: a key written twice stops the parse (the parser
+  // would keep the last value and drop the other silently).
+  std::vector<std::unordered_set<std::string>> keys;
+  struct DuplicateKey {};
+  const json::parser_callback_t depth_limit = [&keys](int depth, json::parse_event_t event, json& parsed) {
     if ((event == json::parse_event_t::object_start || event == json::parse_event_t::array_start) &&
         depth >= MAX_JSON_DEPTH) {
       throw std::length_error("nesting");
     }
+    if (event == json::parse_event_t::object_start) keys.emplace_back();
+    if (event == json::parse_event_t::object_end) keys.pop_back();
+    if (event == json::parse_event_t::key && !keys.back().insert(parsed.get<std::string>()).second)
+      throw DuplicateKey{};
     return true;
   };
   try {
@@ -143,6 +156,11 @@ std::string parse_json_checked(std::string_view text, nlohmann::json& out) {
   } catch (const std::length_error&) {
     return "arrays and objects nested deeper than the limit of " + std::to_string(MAX_JSON_DEPTH) +
            " levels (nesting depth)";
+  } catch (const DuplicateKey&) {
+    PathLocator locator;
+    const std::string_view body = without_bom(text);
+    json::sax_parse(body.begin(), body.end(), &locator);
+    return quote_value(locator.where) + " is written twice in one object (only one value can hold)";
   } catch (const json::out_of_range&) {  // 406: a number beyond the double range
     PathLocator locator;
     const std::string_view body = without_bom(text);

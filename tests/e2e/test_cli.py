@@ -1995,6 +1995,24 @@ def case_input_json_number_out_of_range(ctx):
                                      "--model", bad])
 
 
+def case_input_json_duplicate_key(ctx):
+    # A key written twice in one object (the parser keeps the last value): exit 2 naming its path, in a
+    # case file and in a model file.
+    text = case_text(ctx).replace('"counts": 3137622.491726673', '"counts": 3137622.491726673, "counts": 1', 1)
+    if '"counts": 1' not in text:
+        fail("test setup: the liver count of time point 1 was not found in the example")
+    p = ctx.write("dup_key.json", text)
+    hostile(ctx, "dup_key.json", ["run", p], must_mention=("cycles[0].timepoints[1].vois.liver.counts", "twice"))
+    with open(os.path.join(ctx.source, "models", "files", "blood_organ_linear.json"), encoding="utf-8") as f:
+        model = json.load(f)
+    first = next(iter(model))
+    body = json.dumps(model)
+    bad = ctx.write("model_dup.json", "{" + json.dumps(first) + ": null, " + body[1:])
+    tac = ctx.write("tac.csv", GOOD_LIVER_3)
+    hostile(ctx, "model_dup.json", ["run", "--tac", tac, "--activity-MBq", 7000, "--phantom", EXAMPLE_PHANTOM,
+                                    "--model", bad], must_mention=(first, "twice"))
+
+
 def case_input_json_deep_nesting(ctx):
     # 100 000 nested arrays in a case file, in its plan block (run and plan), and in a model file: exit 2, no crash.
     deep = "[" * 100000 + "]" * 100000
@@ -2260,6 +2278,7 @@ INPUT_HARDENING_CASES = {
     "input_dose_history_hostile": case_input_dose_history_hostile,
     "input_json_number_out_of_range": case_input_json_number_out_of_range,
     "input_json_deep_nesting": case_input_json_deep_nesting,
+    "input_json_duplicate_key": case_input_json_duplicate_key,
     "input_cycle_beyond_int": case_input_cycle_beyond_int,
     "input_nul_and_invalid_utf8": case_input_nul_and_invalid_utf8,
     "input_utf8_bom_accepted": case_input_utf8_bom_accepted,

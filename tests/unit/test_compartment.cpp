@@ -6,6 +6,7 @@
 
 #include <boost/numeric/odeint.hpp>
 
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -487,4 +488,30 @@ TEST_CASE("compartment: every ODE solve has a step limit (issue 10 finding 7)") 
   const VectorXd t = (VectorXd(2) << 1.0, 168.0).finished();
   CHECK_THROWS_AS(m.simulate(t, p, A0, LP, few), ModelError);
   CHECK_NOTHROW(m.tia_per_compartment(p, A0, LP));  // the default limit is far above what it needs
+}
+
+TEST_CASE("compartment: model files beyond the size limits are refused at once (issue 10 finding 6)") {
+  // 20 000 compartments held 3 GB (a dense matrix of rates) for 47 s before an unrelated message;
+  // 3000 compartments with transfers ran for minutes. Now refused before any matrix is built.
+  std::string many = R"({ "name": "t", "compartments": [ { "name": "blood", "initial_fraction": 1 })";
+  for (int i = 0; i < 20000; ++i) many += R"(, { "name": "c)" + std::to_string(i) + R"(" })";
+  many += R"(], "transfers": [], "observations": [ { "voi": "b", "compartments": ["blood"] } ] })";
+  const auto start = std::chrono::steady_clock::now();
+  const std::string why = message_of(many);
+  CHECK(why.find("compartments") != std::string::npos);
+  CHECK(why.find("100") != std::string::npos);
+  // generous: the refusal is a size check, milliseconds; 5 s allows a loaded machine
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(5));
+  // a name of 300 characters (identifiers are bounded like every other name)
+  const std::string long_name = message_of(good_model(
+      R"([ { "from": "blood", "to": "organ", "rate": "k" } ])", R"([ { "voi": "o", "compartments": ["organ"] } ])",
+      R"({ ")" + std::string(300, 'k') + R"(": { "value": 0.1, "unit": "1/h", "source": "s" } })"));
+  CHECK(long_name.find("64") != std::string::npos);
+  CHECK(long_name.size() < 2000);
+  // a compartment name of 1 MB: it was quoted whole in each message naming the compartments
+  // (15 MB of message for a 5 MB name); the bound allows a few quoted values of 200 bytes
+  const std::string huge = message_of(R"({ "name": "t", "compartments": [ { "name": "blood", "initial_fraction": 1 },
+      { "name": ")" + std::string(1000000, 'x') + R"(" } ], "transfers": [ { "from": "blood", "to": "organ", "rate": "k" } ],
+      "observations": [ { "voi": "o", "compartments": ["organ"] } ] })");
+  CHECK(huge.size() < 5000);
 }

@@ -92,3 +92,12 @@ TEST_CASE("check_results_finite: a non-finite TIA, dose or BED names the input a
   r.cycles[0].vois[0].fit.tia_MBq_h = std::numeric_limits<double>::infinity();
   CHECK_THROWS_WITH_AS(check_results_finite(r), doctest::Contains("VOI liver"), InputError);
 }
+
+TEST_CASE("parse_json_checked: a key written twice in one object is an error naming it") {
+  // The parser keeps only the last of two equal keys: the other value would be dropped silently.
+  nlohmann::json j;
+  const std::string why = models::parse_json_checked("{\"c\": [{\"a\": 7400, \"a\": 1}]}", j);
+  CHECK(why.find("c[0].a") != std::string::npos);
+  CHECK(why.find("twice") != std::string::npos);
+  CHECK(models::parse_json_checked("{\"a\": {\"a\": 1}, \"b\": [{\"a\": 1}, {\"a\": 2}]}", j).empty());
+}

@@ -235,3 +235,13 @@ TEST_CASE("error model input: the Poisson per-point uncertainties are the fit's 
   }
   std::remove(path.c_str());
 }
+
+TEST_CASE("date-times: only digits where the format has digits (no signs, spaces or short fields)") {
+  double x;
+  for (const char* bad : {"2026-01-05T09:00+05:-3", "2026-01-05T09:00+-5:00", "2026-01-05T09:00+ 5:00",
+                          "2026-1-5T9:0", "2026-01-05T 9:00", " 2026-01-05T09:00", "+202-01-05T09:00",
+                          "2026-01-05T09:00:+1", "2026-01-05T09:00:-1"})
+    CHECK_MESSAGE(!parse_date_time_h(bad, x), std::string(bad));
+  CHECK(parse_date_time_h("2026-01-05T09:00+14:00", x));
+  CHECK(parse_date_time_h("2026-01-05 09:00:30.25-12:00", x));
+}

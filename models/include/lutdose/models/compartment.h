@@ -26,6 +26,7 @@
 #include <Eigen/Dense>
 #include <nlohmann/json_fwd.hpp>
 
+#include <cstddef>
 #include <map>
 #include <stdexcept>
 #include <string>
@@ -42,6 +43,15 @@ class ModelError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };
+
+//! Size limits of a model file (docs/compartment-models.md "Limits"): published PRRT PBPK models
+//! have 10 to 40 compartments; the rate matrix is dense, so memory and time grow with the square.
+inline constexpr std::size_t MAX_COMPARTMENTS = 100;   //!< also the limit of observations
+inline constexpr std::size_t MAX_TRANSFERS = 1000;
+inline constexpr std::size_t MAX_MODEL_PARAMETERS = 200;
+inline constexpr std::size_t MAX_IDENTIFIER_CHARS = 64;  //!< compartment and parameter names
+//! Problems listed in one ModelError; the rest are counted.
+inline constexpr std::size_t MAX_MODEL_PROBLEMS_LISTED = 50;
 
 //! A rate written in a model file: a parameter name, or a linear combination of parameters such as
 //! "k_b - k_in" or "0.5*k_x + k_y" [1/h]; or a fixed number (value_per_h without a rate name).
