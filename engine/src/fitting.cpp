@@ -721,14 +721,15 @@ TrapezoidResult peak_washout_tia(const VectorXd& t, const VectorXd& y, const Vec
   const Eigen::Index n = t.size();
   Eigen::Index peak = 0;
   y.maxCoeff(&peak);
-  // The washout needs two positive points from the peak on; otherwise the plain trapezoid with
-  // the physical tail from the last point.
+  // The washout needs two positive points from the peak on, falling faster than physical decay;
+  // otherwise no clearance is measurable: the plain trapezoid through every point with the
+  // physical tail from the last (physical decay from the peak would run below the later points).
   bool bounded = false;
-  if (std::isnan(washout_integral(t, y, peak, lambda_p, &bounded))) {
+  if (std::isnan(washout_integral(t, y, peak, lambda_p, &bounded)) || bounded) {
     return trapezoid_tia(t, y, sigma, lambda_p, head);
   }
   TrapezoidResult r;
-  r.tail = bounded ? "physical" : "washout";
+  r.tail = "washout";
   auto total = [&](const VectorXd& v, double* head_part, double* tail_part) {
     const double h = head == TrapezoidHead::linear ? v(0) * t(0) / 2.0 : v(0) * t(0);
     double sum = h;
@@ -974,9 +975,8 @@ static TacFit select_tac_result(const VectorXd& t, const VectorXd& y, const Vect
                          ", tail " + format_number(tr.tail_MBq_h) + " MBq h; tail: " +
                          (tr.tail == "washout" ? "mono-exponential washout fitted from the peak on"
                                                : "physical decay only (an upper bound)"));
-  if (std::isnan(tr.tia_u_MBq_h))
-    result.notes.push_back("no TIA uncertainty: the trapezoid needs per-point uncertainties "
-                           "(activity_u_MBq)");
+  // an unknown u(TIA) is explained by tia_u_unknown_reason once numerical_u_from_residuals has
+  // tried the residual scatter (set_tia_intervals)
   return result;
 }
 

@@ -411,6 +411,9 @@ void print_table(const RunResult& r, std::ostream& out) {
   auto dof = [](double d) {
     if (std::isnan(d)) return std::string("n/a");
     if (std::isinf(d)) return std::string("inf");
+    // Welch-Satterthwaite can give 1e+59 when one input dominates; above 1e4 the Student-t and
+    // normal 97.5 % quantiles agree to 1e-4, so the column (6 wide) says ">9999" (JSON/CSV keep the value)
+    if (d >= 1e4) return std::string(">9999");
     std::ostringstream s;
     s << std::fixed << std::setprecision(d == std::floor(d) || d >= 10 ? 0 : 1) << d;
     return s.str();

@@ -106,14 +106,24 @@ TEST_CASE("peak-washout fallback: trapezoid to the peak, washout fitted after it
 }
 
 TEST_CASE("peak-washout: a washout slower than physical decay is bounded by it") {
-  // 20, 100, 99 MBq: the fitted washout (k = ln(100/99)/96 h < lambda_p) is replaced by physical
-  // decay from the peak (amplitude at 48 h: the log-mean of 100 and 99 e^{lambda_p 96 h}), and
-  // the output says so.
+  // 20, 100, 99 MBq: the activity after the peak falls slower than physical decay (k =
+  // ln(100/99)/96 h < lambda_p): no clearance is measurable, so the measured points are kept
+  // (trapezoid through all of them) and physical decay, the slowest clearance, follows the last
+  // one: an upper bound, as the note says. Physical decay from the peak instead (amplitude refitted
+  // to the later points) runs below the 99 MBq measured at 144 h and gave 12 % less.
   const VectorXd t = vec({5, 48, 144}), y = vec({20, 100, 99});
   const auto tr = peak_washout_tia(t, y, VectorXd(), LP, TrapezoidHead::linear);
   CHECK(tr.tail == "physical");
-  const double b = std::sqrt(100 * 99 * std::exp(LP * 96));
-  CHECK(tr.tia_MBq_h == doctest::Approx(20 * 5 / 2.0 + 60 * 43 + b / LP).epsilon(1e-12));  // rounding only
+  CHECK(tr.tia_MBq_h == doctest::Approx(20 * 5 / 2.0 + 60 * 43 + 99.5 * 96 + 99 / LP).epsilon(1e-12));  // rounding only
+}
+
+TEST_CASE("peak-washout: a plateau is never integrated below the measured points") {
+  // Four equal activities (a retaining tumour): the TIA is at least the trapezoid through the
+  // measured points plus physical decay after the last, 30*4/2 + 30*164 + 30/lambda_p.
+  const VectorXd t = vec({4, 24, 96, 168}), y = vec({30, 30, 30, 30});
+  const TacFit fit = fit_tac(t, y, VectorXd(), LP, FitOptions{}, "plateau");
+  REQUIRE(fit.method == "trapezoid");
+  CHECK(fit.tia_MBq_h == doctest::Approx(60 + 30 * 164 + 30 / LP).epsilon(1e-12));  // rounding only
 }
 
 TEST_CASE("seeded sparse cohort: the fallback is no worse than a mono-exponential fit (finding 5)") {
@@ -151,4 +161,39 @@ TEST_CASE("seeded sparse cohort: the fallback is no worse than a mono-exponentia
                                     << quantile(err_mono, 0.95));
   CHECK(quantile(err_lutdose, 0.5) <= quantile(err_mono, 0.5));
   CHECK(quantile(err_lutdose, 0.95) <= quantile(err_mono, 0.95));
+}
+
+TEST_CASE("fallback notes do not contradict the estimated u(TIA)") {
+  // Four equal activities (no clearance): the fallback's u(TIA) is estimated from the residual
+  // scatter of the candidate fits (relative weights). A note that there is "no TIA uncertainty"
+  // must then not appear; with two points (no degree of freedom) u is unknown and its reason says so.
+  const TacFit flat = fit_tac(vec({4, 24, 96, 168}), vec({30, 30, 30, 30}), VectorXd(), LP, FitOptions{}, "flat");
+  REQUIRE(flat.method == "trapezoid");
+  REQUIRE(std::isfinite(flat.tia_u_MBq_h));
+  for (const auto& n : flat.notes) CHECK(n.find("no TIA uncertainty") == std::string::npos);
+  const TacFit two = fit_tac(vec({24, 96}), vec({40, 20}), VectorXd(), LP, FitOptions{}, "two points");
+  CHECK(std::isnan(two.tia_u_MBq_h));
+  CHECK_FALSE(two.tia_u_unknown_reason.empty());
+}
+
+TEST_CASE("model averaging: a fit that fails the quality criteria gets no Akaike weight (finding 4)") {
+  // Uptake TAC 10, 40, 60, 40, 15 MBq at 2/5/24/72/168 h with E1p among the candidates: E1 ends
+  // at its rate bound and E2u has CV >= 50 %, both fail; E1p is accepted. The averaged TIA (the
+  // result under --model-averaging) must be built from accepted fits only.
+  FitOptions o;
+  o.candidates = {"E1", "E2u", "E2", "E2b", "E1p"};
+  o.model_averaging = true;
+  const TacFit fit = fit_tac(vec({2, 5, 24, 72, 168}), vec({10, 40, 60, 40, 15}), VectorXd(), LP, o, "averaging");
+  int failing = 0;
+  double avg = 0, wsum = 0;
+  for (const auto& c : fit.candidates) {
+    if (c.fitted && !c.accepted) {
+      ++failing;
+      CHECK(std::isnan(c.akaike_weight));
+    }
+    if (!std::isnan(c.akaike_weight)) avg += c.akaike_weight * c.tia_MBq_h, wsum += c.akaike_weight;
+  }
+  REQUIRE(failing > 0);  // the case exercises a failing candidate
+  CHECK(wsum == doctest::Approx(1.0).epsilon(1e-12));  // rounding only
+  CHECK(fit.tia_MBq_h == doctest::Approx(avg).epsilon(1e-12));
 }
