@@ -117,6 +117,7 @@ lutdose::RunOptions make_run_options(const FitArgs& a) {
                                "a half-life > 0 h");
   if (!a.error_model.empty()) {
     o.fit.error_model = lutdose::parse_error_model(a.error_model);
+    o.fit.error_model_name = a.error_model;
     o.fit.error_model_by_voi_kind = false;
   }
   if (a.aicc_k == "fit") o.fit.aicc_k = lutdose::AiccParameterCount::fit_parameters;

@@ -450,6 +450,7 @@ void read_fit_options(Validator& v, const json& j, const std::string& path, FitO
     else v.problem(path + ".model_averaging", "'" + j["model_averaging"].dump() + "'", "true or false");
   }
   o.error_model = parse_error_model(em);
+  o.error_model_name = em;
   o.error_model_by_voi_kind = !j.contains("error_model");
   o.aicc_k = v.choice(j, path, "aicc_k", {"fit", "fit+1"}, "fit") == "fit"
                  ? AiccParameterCount::fit_parameters

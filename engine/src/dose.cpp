@@ -127,8 +127,8 @@ void combine_uncertainty(const std::vector<double>& sensitivity_Gy, const std::v
   const double nan = std::numeric_limits<double>::quiet_NaN();
   u_Gy = u_missing.empty() ? std::sqrt(u2) : nan;
   u_dof = u_missing.empty() ? welch_satterthwaite(parts, part_dof) : nan;
-  ci68 = coverage_interval(dose_Gy, u_Gy, u_dof, 0.682689492137);  // +-1 u for infinite dof
-  ci95 = coverage_interval(dose_Gy, u_Gy, u_dof, 0.95);
+  ci68 = nonnegative_coverage_interval(dose_Gy, u_Gy, u_dof, 0.682689492137);  // +-1 u for infinite dof
+  ci95 = nonnegative_coverage_interval(dose_Gy, u_Gy, u_dof, 0.95);
 }
 
 std::vector<std::string> DoseCalculator::mapped_vois() const {

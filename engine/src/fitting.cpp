@@ -37,6 +37,10 @@ ErrorModel parse_error_model(const std::string& s) {
                     "constant, proportional, proportional-model, combined, poisson or input");
 }
 
+std::string error_model_label(const FitOptions& o) {
+  return o.error_model_name.empty() ? to_string(o.error_model) : o.error_model_name;
+}
+
 std::string to_string(Integration i) { return i == Integration::analytic ? "analytic" : "trapezoid"; }
 std::string to_string(TrapezoidBody b) { return b == TrapezoidBody::linear ? "linear" : "log"; }
 std::string to_string(TrapezoidTail t) { return t == TrapezoidTail::physical ? "physical" : "fit"; }
@@ -995,8 +999,8 @@ void set_tia_intervals(TacFit& r) {
   } else {
     r.tia_u_unknown_reason.clear();
   }
-  r.tia_ci68_MBq_h = coverage_interval(r.tia_MBq_h, r.tia_u_MBq_h, r.tia_u_dof, LEVEL_68);
-  r.tia_ci95_MBq_h = coverage_interval(r.tia_MBq_h, r.tia_u_MBq_h, r.tia_u_dof, LEVEL_95);
+  r.tia_ci68_MBq_h = nonnegative_coverage_interval(r.tia_MBq_h, r.tia_u_MBq_h, r.tia_u_dof, LEVEL_68);
+  r.tia_ci95_MBq_h = nonnegative_coverage_interval(r.tia_MBq_h, r.tia_u_MBq_h, r.tia_u_dof, LEVEL_95);
 }
 
 // u(TIA) of a numerical integration under relative weights, without stated point sigmas: the
@@ -1022,7 +1026,7 @@ void numerical_u_from_residuals(TacFit& r, const VectorXd& t, const VectorXd& y,
                       ? trapezoid_tia(t, y, sigma, lambda_p, o.trapezoid_head, o.trapezoid_body, o.trapezoid_tail).tia_u_MBq_h
                       : peak_washout_tia(t, y, sigma, lambda_p, o.trapezoid_head).tia_u_MBq_h;
   r.tia_u_dof = best->chi_square_dof;
-  r.notes.push_back("u(TIA) of the numerical integration from point sigmas of the " + to_string(o.error_model) +
+  r.notes.push_back("u(TIA) of the numerical integration from point sigmas of the " + error_model_label(o) +
                     " model scaled by the residual scatter of " + best->function + " (" +
                     std::to_string(best->chi_square_dof) + " degrees of freedom)");
 }

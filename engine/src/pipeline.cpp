@@ -527,6 +527,19 @@ void fit_compartment_model(const RunOptions& options, double lambda_p, RunResult
       models::FitOptions fo;
       fo.relative_sigmas = options.fit.error_model != ErrorModel::input;
       const models::CompartmentFit cf = models::fit(model, data, cycle.administered_MBq, lambda_p, fo);
+      // A fit that fails its acceptance criteria (or could not run: no parameters) is never the
+      // result: each VOI keeps its exponential-family result or fallback, with a note why.
+      const bool accepted = cf.converged && cf.flags.empty() && cf.parameters.size() == model.n_parameters();
+      if (!accepted) {
+        std::string why;
+        for (const auto& fl : cf.flags) why += (why.empty() ? "" : ", ") + fl;
+        if (!cf.status.empty()) why += (why.empty() ? "" : "; ") + cf.status;
+        for (auto& v : cycle.vois)
+          if (data.count(v.tac.voi))
+            v.fit.notes.push_back("compartment model " + model.name() + ": the joint fit failed its acceptance criteria (" +
+                                  why + "); not used: this VOI keeps its own fit or fallback");
+        continue;
+      }
       // the fitted curves, sampled once for dose-rate curves (BED)
       std::vector<double> ts;
       for (double t = 0.05; t < 40.0 / lambda_p; t *= 1.08) ts.push_back(t);
@@ -543,11 +556,10 @@ void fit_compartment_model(const RunOptions& options, double lambda_p, RunResult
         f.tia_u_MBq_h = cf.tia_voi_u_MBq_h(k);
         const int dof = cf.n_points - static_cast<int>(cf.free_parameters.size());
         f.tia_u_dof = !fo.relative_sigmas ? std::numeric_limits<double>::infinity() : dof > 0 ? static_cast<double>(dof) : std::numeric_limits<double>::quiet_NaN();
-        f.accepted = cf.converged && cf.flags.empty();
+        f.accepted = true;
         f.selection = "joint fit of " + model.name() + " to " + std::to_string(data.size()) + " VOIs (" +
                       std::to_string(cf.n_points) + " points, " + std::to_string(cf.free_parameters.size()) +
                       " free rates, reduced chi-square " + format_number(cf.reduced_chi_square) + ")";
-        for (const auto& fl : cf.flags) f.notes.push_back("compartment fit: " + fl);
         for (size_t j = 0; j < cf.free_parameters.size(); ++j)
           f.notes.push_back(cf.free_parameters[j] + " = " + format_number(cf.free_values(static_cast<Eigen::Index>(j))) +
                             " +- " + format_number(cf.standard_errors(static_cast<Eigen::Index>(j))));

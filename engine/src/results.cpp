@@ -152,9 +152,9 @@ ordered_json to_json(const RunResult& r, bool include_doses) {
                                    ? ordered_json(o.fit.candidates)
                                    : ordered_json(std::vector<std::string>{o.fit.forced_function})},
                  {"selection", o.fit.forced_function.empty() ? "auto (AICc)" : "forced"},
-                 {"error_model", to_string(o.fit.error_model)},
-                 {"error_model_tumours", to_string(o.fit.error_model_by_voi_kind ? ErrorModel::proportional_model
-                                                                                 : o.fit.error_model)},
+                 {"error_model", error_model_label(o.fit)},
+                 {"error_model_tumours", o.fit.error_model_by_voi_kind ? to_string(ErrorModel::proportional_model)
+                                                                       : error_model_label(o.fit)},
                  {"aicc_parameter_count", to_string(o.fit.aicc_k)},
                  {"acceptance", o.fit.reject_on_correlation
                                     ? "CV < 50 %, |correlation| < 0.8, no rate at a bound, full rank, TIA > 0"
@@ -406,8 +406,15 @@ void print_table(const RunResult& r, std::ostream& out) {
     s << std::fixed << std::setprecision(prec) << x;
     return s.str();
   };
-  // an uncertainty: "n/a" when unknown (never 0)
-  auto fu = [&](double x, int prec) { return std::isnan(x) ? std::string("n/a") : f(x, prec); };
+  // an uncertainty: "n/a" when unknown (never 0); a known nonzero u below 10^(1-prec), which fixed
+  // decimals would show as 0 or with one digit, with 3 significant digits
+  auto fu = [&](double x, int prec) {
+    if (std::isnan(x)) return std::string("n/a");
+    if (x == 0 || !(std::fabs(x) < std::pow(10.0, 1 - prec))) return f(x, prec);
+    std::ostringstream s;
+    s << std::setprecision(3) << x;
+    return s.str();
+  };
   auto dof = [](double d) {
     if (std::isnan(d)) return std::string("n/a");
     if (std::isinf(d)) return std::string("inf");
@@ -431,7 +438,7 @@ void print_table(const RunResult& r, std::ostream& out) {
   out << "lutdose " << r.version << " | " << r.nuclide.name << ", T1/2 = " << f(r.nuclide.half_life_h, 2)
       << " h (" << "ICRP-107" << ")";
   if (r.options.dose) out << " | phantom " << r.options.dose->phantom;
-  out << " | error model " << to_string(r.options.fit.error_model)
+  out << " | error model " << error_model_label(r.options.fit)
       << (r.options.fit.error_model_by_voi_kind ? " (tumours proportional-model)" : "") << "\n";
   for (const auto& c : r.cycles) {
     out << "\n";

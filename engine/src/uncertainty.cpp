@@ -1,5 +1,6 @@
 #include "lutdose/uncertainty.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include <boost/math/distributions/normal.hpp>
@@ -22,6 +23,12 @@ Interval coverage_interval(double value, double u, double dof, double level) {
   const double k = coverage_factor(dof, level);
   if (!std::isfinite(value) || !std::isfinite(u) || std::isnan(k)) return {};
   return {value - k * u, value + k * u};
+}
+
+Interval nonnegative_coverage_interval(double value, double u, double dof, double level) {
+  Interval i = coverage_interval(value, u, dof, level);
+  if (std::isfinite(i.low)) i.low = std::max(0.0, i.low);
+  return i;
 }
 
 double welch_satterthwaite(const std::vector<double>& contributions, const std::vector<double>& dof) {

@@ -2581,6 +2581,80 @@ def case_plan_out_keeps_hand_edited_plan(ctx):
     if leftovers:
         fail("expected no temporary file left, got %r" % leftovers, res)
 
+def _flat_organ_tac(ctx, name, times):
+    """Kidneys, liver and spleen flat at 100 MBq at the given times: no compartment model can follow them."""
+    lines = ["voi,time_h,activity_MBq"]
+    for v in ("kidneys", "liver", "spleen"):
+        lines += ["%s,%g,100" % (v, t) for t in times]
+    return ctx.write(name, "\n".join(lines) + "\n")
+
+
+def case_compartment_model_failed_fit_falls_back(ctx):
+    # Issue 11 follow-up: a joint compartment fit that fails its acceptance criteria (flat TACs: rates at their
+    # bounds, rank-deficient) is never the result: each VOI keeps its exponential-family result (or fallback), with
+    # a note naming the failed compartment fit and its flags. With 2 points per VOI (6 points for 9 free rates) the
+    # fit cannot run at all: not an error blaming the model file, the same fallback with the reason.
+    for name, times, flag in (("flat.csv", (0.5, 2, 6, 24, 48, 96, 168), "parameter_at_bound"),
+                              ("few.csv", (24, 96), "too_few_points")):
+        tac = _flat_organ_tac(ctx, name, times)
+        out = ctx.path("out_" + name)
+        res = ctx.run("run", "--tac", tac, "--activity-MBq", 7400, "--phantom", "icrp89-male", "--out", out,
+                      "--quiet", "--model", "prrt_multiorgan_linear")
+        expect_exit(res, 0, "run of %s with a compartment model that cannot fit it" % name)
+        cycle = single_cycle(load_json_file(os.path.join(out, "results.json"), res), res)
+        for v in cycle["vois"]:
+            fit = v["fit"]
+            if fit["function"].startswith("compartment:"):
+                fail("%s: expected VOI %s not to use the failed compartment fit, got %r"
+                     % (name, v["name"], fit["function"]), res)
+            notes = [n for n in fit.get("notes", []) if "prrt_multiorgan_linear" in n and flag in n]
+            if not notes:
+                fail("%s: expected a note on %s naming the failed compartment fit and %s, got %r"
+                     % (name, v["name"], flag, fit.get("notes")), res)
+
+
+def case_error_model_poisson_recorded(ctx):
+    # Issue 11 follow-up: "error_model": "poisson" in a case file is the alias of input for counts; the outputs
+    # show what the user chose ("poisson"), in the printed header and in options.fit.error_model.
+    src = os.path.join(ctx.source, "examples", "snmmi-patient004")
+    with open(os.path.join(src, "case.json"), encoding="utf-8") as f:
+        case = json.load(f)
+    case["fit"]["error_model"] = "poisson"
+    path = ctx.write("case.json", json.dumps(case))
+    out = ctx.path("out")
+    res = ctx.run("run", path, "--out", out)
+    expect_exit(res, 0, "run of Patient_004 (counts) with error_model poisson")
+    if "| error model poisson" not in res.stdout.splitlines()[0]:
+        fail("expected the printed header to say 'error model poisson', got %r" % res.stdout.splitlines()[0], res)
+    doc = load_json_file(os.path.join(out, "results.json"), res)
+    if doc["options"]["fit"]["error_model"] != "poisson":
+        fail("expected options.fit.error_model 'poisson', got %r" % doc["options"]["fit"]["error_model"], res)
+
+
+def case_printed_small_u_not_zero(ctx):
+    # Issue 11 follow-up: a known but small u(D) (red marrow region of a one-point Hanscheid run, about 3e-4 Gy)
+    # printed with fixed 3 decimals read "0.000". A known nonzero u is printed with significant digits and read
+    # back within the printed precision of the JSON value.
+    tac = ctx.write("one.csv", "voi,time_h,activity_MBq,volume_mL\nkidneys,96,40,290\n")
+    out = ctx.path("out")
+    res = ctx.run("run", "--tac", tac, "--activity-MBq", 7400, "--phantom", "icrp89-male", "--reduced", "hanscheid",
+                  "--out", out)
+    expect_exit(res, 0, "one-point Hanscheid run")
+    cycle = single_cycle(load_json_file(os.path.join(out, "results.json"), res), res)
+    checked = 0
+    for d in cycle["doses"]:
+        u = d.get("dose_u_Gy")
+        rows = [l for l in res.stdout.splitlines() if l.startswith(d["target"] + " ")]
+        if not _number(u) or u <= 0 or not rows:
+            continue
+        printed = rows[0].split("[")[0].split()[-3]  # columns: ... dose Gy, u(D) Gy, Gy/GBq, dof
+        # 3 significant digits: relative rounding error at most 0.5e-2
+        if float(printed) <= 0 or abs(float(printed) - u) > 5e-3 * u:
+            fail("expected u(D) of %s printed as %.3g, got %r in %r" % (d["target"], u, printed, rows[0]), res)
+        checked += 1
+    if checked < 3:
+        fail("expected kidneys, red marrow and total body rows with a known u(D), checked %d" % checked, res)
+
 
 CASES = {
     "uncertainty_dof_and_intervals_in_every_output": case_uncertainty_dof_and_intervals_in_every_output,
@@ -2589,6 +2663,9 @@ CASES = {
     "plan_reports_delivered_dose_uncertainty": case_plan_reports_delivered_dose_uncertainty,
     "compartment_model_run": case_compartment_model_run,
     "compartment_model_bad": case_compartment_model_bad,
+    "compartment_model_failed_fit_falls_back": case_compartment_model_failed_fit_falls_back,
+    "error_model_poisson_recorded": case_error_model_poisson_recorded,
+    "printed_small_u_not_zero": case_printed_small_u_not_zero,
     "example_run": case_example_run,
     "example_published_tia": case_example_published_tia,
     "tumour_local_deposition": case_tumour_local_deposition,

@@ -273,3 +273,33 @@ TEST_CASE("finding 1: a trapezoid fallback under relative weights gets u from th
   CHECK(f.tia_u_dof == 2);  // E1, the fitted candidate with the most degrees of freedom: 4 - 2
   CHECK(f.tia_ci95_MBq_h.low < f.tia_MBq_h);
 }
+
+TEST_CASE("issue 11 follow-up: TIA and dose intervals never go below zero (lower bound max(0, .))") {
+  // value 7, u 5 with 2 dof: symmetric Student-t 95 % would be 7 -+ 4.3027 * 5 = [-14.5, 28.5]
+  // (t_{0.975,2} = 4.3027, any table); a TIA or dose cannot be negative, so the low bound is 0
+  // and the high bound is unchanged.
+  TacFit f;
+  f.method = "trapezoid";
+  f.tia_MBq_h = 7;
+  f.tia_u_MBq_h = 5;
+  f.tia_u_dof = 2;
+  set_tia_intervals(f);
+  CHECK(f.tia_ci95_MBq_h.low == 0.0);
+  CHECK(f.tia_ci95_MBq_h.high == doctest::Approx(7 + 4.3027 * 5).epsilon(1e-5));
+  // 68 %: with 2 dof the t quantile has the closed form t = sqrt(2 q^2 / (1 - q^2)), q = 0.682689
+  // -> 1.32128; 7 - 6.6 > 0, not truncated
+  const double q = LEVEL_68, t68 = std::sqrt(2 * q * q / (1 - q * q));
+  CHECK(f.tia_ci68_MBq_h.low == doctest::Approx(7 - t68 * 5).epsilon(1e-9));
+  double u = 0, dof = 0;
+  Interval ci68, ci95;
+  std::vector<std::string> missing;
+  // one input with sensitivity 7 Gy and u_rel 5/7 with 2 dof: u(D) = 5 Gy, same figures as above
+  combine_uncertainty({7.0}, {"tia"}, {5.0 / 7.0}, {2.0}, 7.0, u, dof, ci68, ci95, missing);
+  CHECK(u == doctest::Approx(5.0));
+  CHECK(ci95.low == 0.0);
+  CHECK(ci95.high == doctest::Approx(7 + 4.3027 * 5).epsilon(1e-5));
+  // 68 % with u_rel 10: 7 - 1.32 * 70 < 0, truncated too
+  combine_uncertainty({7.0}, {"tia"}, {10.0}, {2.0}, 7.0, u, dof, ci68, ci95, missing);
+  CHECK(ci68.low == 0.0);
+  CHECK(ci68.high > 7.0);
+}

@@ -34,6 +34,10 @@ std::string to_string(ErrorModel m);
 //! InputError otherwise.
 ErrorModel parse_error_model(const std::string& s);
 
+struct FitOptions;
+//! The error model for the outputs: the user's name for it, else to_string(o.error_model).
+std::string error_model_label(const FitOptions& o);
+
 //! What counts as K in AIC/AICc (methods.md §2.5: papers differ).
 enum class AiccParameterCount {
   fit_parameters,           //!< K = number of fitted parameters
@@ -76,6 +80,9 @@ struct FitOptions {
   //! A function id to force, or empty for automatic selection by AICc.
   std::string forced_function;
   ErrorModel error_model = ErrorModel::proportional;
+  //! The error model as the user named it, shown in the outputs ("poisson" is fitted as input);
+  //! empty: to_string(error_model).
+  std::string error_model_name;
   //! The error model was not chosen by the user: tumour VOIs (tumour_*, tumor_*, lesion_*) are
   //! fitted with proportional-model, the others with error_model (proportional). Chosen by the
   //! seeded study of docs/validation.md ("Choice of the default error model"): at the 10-20 %

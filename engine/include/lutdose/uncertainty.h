@@ -17,6 +17,10 @@ struct Interval {
 //! Coverage factor k of a two-sided interval value +- k u with probability `level` (0 < level < 1):
 //! the Student-t quantile t_{(1+level)/2, dof} when the variance was estimated from dof >= 1
 //! degrees of freedom (GUM G.3), the normal quantile when dof is infinite. Fractional dof (from
+//! coverage_interval of a quantity that cannot be negative (a TIA, a dose): the low bound is
+//! max(0, value - k u); the high bound is unchanged (docs/methods.md, "Coverage intervals").
+Interval nonnegative_coverage_interval(double value, double u, double dof, double level);
+
 //! Welch-Satterthwaite) are used as they are. NaN for dof < 1 or NaN.
 double coverage_factor(double dof, double level);
 
