@@ -6,7 +6,6 @@
 
 #include <boost/numeric/odeint.hpp>
 
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -496,12 +495,11 @@ TEST_CASE("compartment: model files beyond the size limits are refused at once (
   std::string many = R"({ "name": "t", "compartments": [ { "name": "blood", "initial_fraction": 1 })";
   for (int i = 0; i < 20000; ++i) many += R"(, { "name": "c)" + std::to_string(i) + R"(" })";
   many += R"(], "transfers": [], "observations": [ { "voi": "b", "compartments": ["blood"] } ] })";
-  const auto start = std::chrono::steady_clock::now();
   const std::string why = message_of(many);
   CHECK(why.find("compartments") != std::string::npos);
   CHECK(why.find("100") != std::string::npos);
-  // generous: the refusal is a size check, milliseconds; 5 s allows a loaded machine
-  CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(5));
+  // (no clock here: unit tests are not timed; a refusal that came only after building the model
+  // would show as a slow test, and CTest's TIMEOUT ends a hang)
   // a name of 300 characters (identifiers are bounded like every other name)
   const std::string long_name = message_of(good_model(
       R"([ { "from": "blood", "to": "organ", "rate": "k" } ])", R"([ { "voi": "o", "compartments": ["organ"] } ])",

@@ -2,7 +2,6 @@
 // integration of the Lea-Catcheside double integral, and the tissue table.
 #include <doctest/doctest.h>
 
-#include <chrono>
 #include <cmath>
 #include <random>
 
@@ -98,8 +97,7 @@ TEST_CASE("tissue table: patterns, first match, overrides") {
 
 TEST_CASE("numerical BED: a step limit and a finiteness check (issue 10 finding 7)") {
   // A dose rate of 1e170 Gy/h (from counts of 1e170) hung the integral: it now ends, with an
-  // error or a finite result, within seconds.
-  const auto start = std::chrono::steady_clock::now();
+  // error or a finite result (a hang is ended by CTest's TIMEOUT and fails; unit tests are not timed).
   const double lambda = std::log(2.0) / 56.0;
   bool finite_or_error = false;
   try {
@@ -110,8 +108,6 @@ TEST_CASE("numerical BED: a step limit and a finiteness check (issue 10 finding 
     finite_or_error = true;
   }
   CHECK(finite_or_error);
-  // 10 s: the evaluation limit allows some 1e6 cheap evaluations, well under a second here
-  CHECK(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() < 10.0);
   // a dose rate that is not finite is an error, not a NaN BED
   CHECK_THROWS_AS(bed_numeric([](double t) { return t > 5 ? NAN : 1.0; }, 10.0, kidney(), {10.0}), InputError);
 }
