@@ -1,6 +1,8 @@
 // Whole runs: per-point budgets, sums over cycles, and the GUM against its Monte Carlo check.
 #include <doctest/doctest.h>
 
+#include "result_lookup.h"
+
 #include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -19,11 +21,7 @@ namespace {
 const std::string DATA = LUTDOSE_TEST_DATA_DIR;
 const std::string SRC = LUTDOSE_TEST_SOURCE_DIR;
 
-const TargetDose& target(const CycleResult& c, const std::string& name) {
-  for (const auto& t : c.doses)
-    if (t.target == name) return t;
-  throw std::runtime_error("no target " + name);
-}
+using test::target;
 }  // namespace
 
 TEST_CASE("two cycles: cumulative dose is the sum, CF common to the cycles, fits independent") {

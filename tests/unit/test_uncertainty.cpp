@@ -2,6 +2,8 @@
 // degrees of freedom and coverage intervals that cover what they claim.
 #include <doctest/doctest.h>
 
+#include "result_lookup.h"
+
 #include <algorithm>
 #include <cmath>
 #include <fstream>
@@ -23,11 +25,7 @@ namespace {
 const std::string DATA = LUTDOSE_TEST_DATA_DIR;
 const std::string SRC = LUTDOSE_TEST_SOURCE_DIR;
 
-const TargetDose& target(const CycleResult& c, const std::string& name) {
-  for (const auto& t : c.doses)
-    if (t.target == name) return t;
-  throw std::runtime_error("no target " + name);
-}
+using test::target;
 
 RunOptions kidney_run(const std::string& reduced) {
   RunOptions o;
