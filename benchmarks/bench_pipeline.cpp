@@ -5,14 +5,14 @@
 
 #include <cmath>
 
-#include "lutdose/case_file.h"
+#include "lutdose/io/case_file.h"
 #include "lutdose/models/compartment.h"
 #include <map>
 #include <random>
-#include "lutdose/fitting.h"
-#include "lutdose/pipeline.h"
-#include "lutdose/results.h"
-#include "lutdose/tac_table.h"
+#include "lutdose/kinetics/fitting.h"
+#include "lutdose/pipeline/pipeline.h"
+#include "lutdose/io/results.h"
+#include "lutdose/io/tac_table.h"
 
 using namespace lutdose;
 using Eigen::VectorXd;

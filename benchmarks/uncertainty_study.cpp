@@ -1,5 +1,5 @@
 // The full seeded studies of issue #11 (docs/validation.md, "Coverage of the intervals" and
-// "Choice of the default error model"); small versions run in tests/unit/test_uncertainty.cpp.
+// "Choice of the default error model"); small versions run in tests/unit/dosimetry/test_uncertainty.cpp.
 //   ./build/benchmarks/lutdose_uncertainty_study [TACs per cell, default 500]
 // Cohort: tests/unit/cohort.h (the kinetics of ../shared/peers/make_cohort.py), four VOI kinds.
 #include <cstdio>

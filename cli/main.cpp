@@ -8,18 +8,18 @@
 #include <iostream>
 #include <sstream>
 
-#include "lutdose/data_dir.h"
-#include "lutdose/case_file.h"
-#include "lutdose/input_file.h"
+#include "lutdose/io/data_dir.h"
+#include "lutdose/io/case_file.h"
+#include "lutdose/io/input_file.h"
 #include "lutdose/error.h"
-#include "lutdose/hdf5_results.h"
+#include "lutdose/io/hdf5_results.h"
 #include "lutdose/models/exponential.h"
 #include "lutdose/notice.h"
-#include "lutdose/output_dir.h"
-#include "lutdose/pipeline.h"
-#include "lutdose/planning.h"
-#include "lutdose/results.h"
-#include "lutdose/svalues.h"
+#include "lutdose/io/output_dir.h"
+#include "lutdose/pipeline/pipeline.h"
+#include "lutdose/planning/planning.h"
+#include "lutdose/io/results.h"
+#include "lutdose/dosimetry/svalues.h"
 #include "lutdose/version.h"
 
 namespace {

@@ -2,9 +2,9 @@
 // `lutdose plan CASE.json` read it: parsing and validation, quantification of the measurements
 // (counts to activities), and the plan block's options.
 #include "fuzz_common.h"
-#include "lutdose/case_file.h"
-#include "lutdose/nuclide.h"
-#include "lutdose/pipeline.h"
+#include "lutdose/io/case_file.h"
+#include "lutdose/dosimetry/nuclide.h"
+#include "lutdose/pipeline/pipeline.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const double lambda_per_h = lutdose::load_nuclide(lutdose_fuzz::data_dir(), "Lu-177").lambda_per_h();

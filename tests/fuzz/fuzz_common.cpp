@@ -6,7 +6,7 @@
 #include <fstream>
 #include <vector>
 
-#include "lutdose/data_dir.h"
+#include "lutdose/io/data_dir.h"
 
 namespace lutdose_fuzz {
 

@@ -1,8 +1,8 @@
 // libFuzzer target: the dose-history table of `lutdose plan --history FILE` (docs/plan.md): the
 // table, the default plan options for its targets, and the plan itself, as the CLI runs them.
 #include "fuzz_common.h"
-#include "lutdose/pipeline.h"
-#include "lutdose/planning.h"
+#include "lutdose/pipeline/pipeline.h"
+#include "lutdose/planning/planning.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string path = lutdose_fuzz::write_input("history.csv", data, size);

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "lutdose/fitting.h"
+#include "lutdose/kinetics/fitting.h"
 
 namespace lutdose::cohort {
 

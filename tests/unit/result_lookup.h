@@ -4,7 +4,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "lutdose/pipeline.h"
+#include "lutdose/pipeline/pipeline.h"
 
 namespace lutdose::test {
 

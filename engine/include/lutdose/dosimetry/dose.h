@@ -1,0 +1,206 @@
+// Absorbed dose by the MIRD schema (methods.md §5-6): D(target) = sum over sources of
+// TIA(source) x S(target <- source), for every target of the S-value set and every VOI.
+//
+//  * Organ VOIs (kidney_left, liver, ...) are sources and targets. Their self-dose S is scaled to
+//    the patient's mass: electron part Delta_e/m (1/m) and photon part (S_ref - Delta_e/m_ref)
+//    (m_ref/m)^(2/3) (electron-photon, default), or S_ref m_ref/m (inverse mass). Cross-dose S is
+//    the phantom's, unscaled or scaled by the body-mass ratio.
+//  * A whole_body VOI turns the activity outside the organ VOIs into a remainder-of-body source
+//    (Cloutier 1973): TIA_RB = TIA_WB - sum TIA_h and S(T <- RB) = S(T <- WB) m_WB/m_RB -
+//    sum_h S(T <- h) m_h/m_RB with m_RB = m_WB - sum m_h.
+//  * Tumours (tumour_*, tumor_*, lesion_*) get self-dose from sphere S-values or local deposition.
+//  * Every other target region of the set (red marrow, total body, ...) gets cross-dose.
+// The standard uncertainty follows the GUM with named, independent inputs (fit, calibration
+// factor, recovery coefficient, volume, S-value), whose sensitivities are taken numerically from
+// the same dose function, so correlations (a CF common to all VOIs, the volume entering both RC
+// and mass, the remainder's dependence on every organ TIA) are carried exactly to first order.
+// D [Gy] = TIA [MBq h] * S [mGy/(MBq s)] * 3600 s/h * 1e-3 Gy/mGy.
+#pragma once
+
+#include <limits>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "lutdose/dosimetry/uncertainty.h"
+
+#include "lutdose/dosimetry/nuclide.h"
+#include "lutdose/dosimetry/svalues.h"
+
+namespace lutdose {
+
+enum class TumourMethod { sphere, local_deposition };
+std::string to_string(TumourMethod m);
+TumourMethod parse_tumour_method(const std::string& s);
+
+//! Scaling of organ self-dose S-values to the patient's mass (methods.md §6.3).
+enum class MassScaling {
+  electron_photon,  //!< Delta_e/m + (S_ref - Delta_e/m_ref) (m_ref/m)^(2/3)
+  inverse_mass,     //!< S_ref m_ref / m
+};
+std::string to_string(MassScaling m);
+MassScaling parse_mass_scaling(const std::string& s);
+
+//! Scaling of cross-dose S-values.
+enum class CrossScaling {
+  none,       //!< the phantom's values
+  body_mass,  //!< times m_body,phantom / m_body,patient (needs the patient's body mass)
+};
+std::string to_string(CrossScaling m);
+CrossScaling parse_cross_scaling(const std::string& s);
+
+//! Red (active) marrow (methods.md §6.5). The marrow's TIA becomes the source VOI red_marrow.
+struct MarrowOptions {
+  //! "none"; "blood": TIA_RM = TIAC_blood x RMBLR x m_RM from blood samples; "image": TIA_RM =
+  //! TIA of the VOI l2l4_voi / l2l4_fraction.
+  std::string method = "none";
+  //! Marrow-to-blood activity concentration ratio. 1.0 for 177Lu-DOTATATE, whose marrow
+  //! concentration equals the blood's (Forrer et al., K38); 0.36 is Sgouros' (1993) general value.
+  double rmblr = 1.0;
+  //! If given: RMBLR = RMECFF / (1 - hematocrit) (extracellular-fluid form, 0.19; [unverified]).
+  double rmecff = std::numeric_limits<double>::quiet_NaN();
+  double mass_g = std::numeric_limits<double>::quiet_NaN();  //!< patient's; default the phantom's
+  //! Image method: fraction of the whole red marrow in the L2-L4 VOI (no default: the reference
+  //! fraction is not verified here, so it must be stated).
+  double l2l4_fraction = std::numeric_limits<double>::quiet_NaN();
+  std::string l2l4_voi = "marrow_l2l4";
+};
+
+struct DoseOptions {
+  //! S-value set: a phantom name, or "user" with svalue_table.
+  std::string phantom;
+  std::string svalue_table;  //!< path of a user-supplied S-value table (phantom "user")
+  TumourMethod tumour_method = TumourMethod::sphere;
+  std::string sphere_composition = "100%/0%";
+  //! Density that turns an organ's volume_mL into mass_g [g/mL]. 1.03 g/mL is the soft-tissue
+  //! density of the sphere table (data/PROVENANCE.md §3); tumours use their composition's density.
+  double organ_density_g_per_mL = 1.03;
+  MassScaling mass_scaling = MassScaling::electron_photon;
+  CrossScaling cross_scaling = CrossScaling::none;
+  double body_mass_g = std::numeric_limits<double>::quiet_NaN();  //!< the patient's
+  MarrowOptions marrow;
+};
+
+//! One VOI of a cycle as the dose step sees it, with the inputs of its uncertainty budget.
+struct DoseSourceInput {
+  std::string voi;
+  double tia_MBq_h = 0;
+  double tia_u_MBq_h = 0;  //!< from the fit; NaN when unknown (the dose's u is then unknown)
+  //! Degrees of freedom of tia_u_MBq_h (infinite: stated; n - K: estimated from the residuals).
+  double tia_u_dof = std::numeric_limits<double>::infinity();
+  double mean_mass_g = std::numeric_limits<double>::quiet_NaN();
+  double mean_volume_mL = std::numeric_limits<double>::quiet_NaN();
+  std::string calibration;  //!< name of the calibration factor the TIA scales with ("" if none)
+  double u_rel_cf = 0;      //!< u(CF)/CF, common to every VOI with the same calibration
+  double u_rel_rc = 0;      //!< u(RC)/RC of the VOI's recovery coefficient (common to its points)
+  double dln_rc_dln_volume = 0;  //!< d ln RC / d ln V at the VOI's volume
+  double u_rel_volume = 0;  //!< u(V)/V, entering RC and mass together
+  double s_factor = 1.0;    //!< multiplies the self-S (Monte Carlo samples of the S-value)
+};
+
+//! One term of an uncertainty budget: the named input and its contribution c_i u_i [Gy].
+struct BudgetTerm {
+  std::string input;
+  double u_Gy = 0;  //!< NaN when the input's uncertainty is unknown
+  double dof = std::numeric_limits<double>::infinity();  //!< degrees of freedom of the input's u
+};
+
+struct TargetDose {
+  std::string target;  //!< VOI name, or the set's region name
+  std::string kind;    //!< "organ", "tumour" or "region"
+  std::string region;  //!< phantom region, sphere composition or "local deposition"
+  std::string method;
+  double mass_g = std::numeric_limits<double>::quiet_NaN();
+  std::string mass_source;
+  double reference_mass_g = std::numeric_limits<double>::quiet_NaN();
+  double s_reference_mGy_per_MBq_s = std::numeric_limits<double>::quiet_NaN();  //!< phantom self-S
+  double s_mGy_per_MBq_s = std::numeric_limits<double>::quiet_NaN();  //!< self-S used
+  double self_Gy = 0;
+  double cross_Gy = 0;
+  double dose_Gy = 0;
+  double dose_u_Gy = 0;  //!< GUM, k = 1; NaN when an input it depends on has no known u
+  //! Welch-Satterthwaite effective degrees of freedom of dose_u_Gy (infinite when every input's
+  //! u is stated; NaN when dose_u_Gy is unknown).
+  double dose_u_dof = std::numeric_limits<double>::infinity();
+  //! dose_Gy +- k dose_u_Gy with k from dose_u_dof (lutdose/uncertainty.h): 68.27 % and 95 %.
+  Interval dose_ci68_Gy, dose_ci95_Gy;
+  //! The inputs the dose depends on whose uncertainty is unknown (the budget is incomplete).
+  std::vector<std::string> u_missing;
+  double dose_u_mc_Gy = std::numeric_limits<double>::quiet_NaN();  //!< Monte Carlo SD, if run
+  double dose_mc_mean_Gy = std::numeric_limits<double>::quiet_NaN();
+  double dose_Gy_per_GBq = std::numeric_limits<double>::quiet_NaN();
+  //! Radiobiology (targets with tissue parameters; NaN otherwise).
+  double bed_Gy = std::numeric_limits<double>::quiet_NaN();
+  double eqd2_Gy = std::numeric_limits<double>::quiet_NaN();
+  double bed_g = std::numeric_limits<double>::quiet_NaN();  //!< Lea-Catcheside G of the cycle
+  double alpha_beta_Gy = std::numeric_limits<double>::quiet_NaN();
+  double repair_half_time_h = std::numeric_limits<double>::quiet_NaN();
+  std::string bed_method;  //!< "closed form" or "numerical"
+  std::vector<std::pair<std::string, double>> contributions_Gy;  //!< per source, in Gy
+  //! d dose_Gy / d x_i for each relative input x_i (nominal 1) of the cycle, in the order of
+  //! CycleDoses::input_names; the budget term of input i is |c_i| u_i.
+  std::vector<double> sensitivity_Gy;
+};
+
+//! The budget of a target: the nonzero terms |c_i| u_i, largest first.
+std::vector<BudgetTerm> uncertainty_budget(const TargetDose& t, const std::vector<std::string>& names,
+                                           const std::vector<double>& u_rel,
+                                           const std::vector<double>& dof = {});
+
+//! Sets dose_u_Gy (NaN with u_missing when a needed input's u_rel is NaN), dose_u_dof
+//! (Welch-Satterthwaite) and both intervals from the sensitivities and the inputs' relative
+//! uncertainties and degrees of freedom (same order as sensitivity_Gy). Used for one cycle's doses
+//! and for the sums over cycles.
+void combine_uncertainty(const std::vector<double>& sensitivity_Gy, const std::vector<std::string>& names,
+                         const std::vector<double>& u_rel, const std::vector<double>& dof, double dose_Gy,
+                         double& u_Gy, double& u_dof, Interval& ci68, Interval& ci95,
+                         std::vector<std::string>& u_missing);
+
+struct CycleDoses {
+  std::vector<TargetDose> targets;  //!< VOIs first (input order), then the set's other regions
+  std::vector<std::string> input_names;  //!< the named inputs of the GUM budget
+  std::vector<double> input_u_rel;       //!< their relative standard uncertainties (NaN: unknown)
+  std::vector<double> input_dof;         //!< their degrees of freedom (infinite: stated)
+  double remainder_tia_MBq_h = std::numeric_limits<double>::quiet_NaN();
+  std::vector<std::string> notes;
+};
+
+//! Everything the dose step needs, loaded once per run.
+class DoseCalculator {
+ public:
+  DoseCalculator(const std::string& data_dir, const Nuclide& nuclide, DoseOptions options);
+
+  //! Doses to every target from the cycle's VOIs. Throws InputError for a VOI name the set
+  //! cannot map (listing the names it can), overlapping VOIs, a tumour without mass or outside
+  //! the sphere table, a whole-body TIA smaller than the organs' sum, a remainder without a
+  //! whole-body source in the set. `where` names the cycle in messages.
+  CycleDoses compute(const std::vector<DoseSourceInput>& vois, double administered_MBq,
+                     const std::string& where) const;
+
+  //! The VOI names this set maps (besides tumour_*/lesion_* and whole_body).
+  std::vector<std::string> mapped_vois() const;
+  const SValueSet& svalue_set() const { return set_; }
+  const DoseOptions& options() const { return options_; }
+  const SphereTable& sphere_table() const { return spheres_; }
+  const std::map<std::string, VoiRegionMap>& voi_map() const { return map_; }
+
+  //! Self-S of an organ VOI of the set at mass m under the chosen scaling [mGy/(MBq s)].
+  double organ_self_s(const std::string& voi, double mass_g) const;
+  //! Relative standard uncertainty of an organ VOI's self-S where the set publishes one, else 0.
+  double self_s_u_rel(const std::string& voi) const;
+  //! Self-S of a tumour of mass m [mGy/(MBq s)]; `where` names it in errors.
+  double tumour_self_s(double mass_g, const std::string& where) const;
+
+ private:
+  Nuclide nuclide_;
+  DoseOptions options_;
+  SValueSet set_;
+  std::map<std::string, VoiRegionMap> map_;
+  SphereTable spheres_;
+  // The set's S matrix, dense, for fast lookups: s_dense_[target * n_sources + source].
+  std::map<std::string, size_t> target_index_, source_index_;
+  std::vector<double> s_dense_;
+  double s_at(const std::string& target, const std::string& source) const;
+};
+
+}  // namespace lutdose

@@ -1,0 +1,540 @@
+#include "lutdose/dosimetry/dose.h"
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <set>
+
+#include "lutdose/error.h"
+
+namespace lutdose {
+
+std::string to_string(TumourMethod m) { return m == TumourMethod::sphere ? "sphere" : "local"; }
+
+TumourMethod parse_tumour_method(const std::string& s) {
+  if (s == "sphere") return TumourMethod::sphere;
+  if (s == "local") return TumourMethod::local_deposition;
+  throw_input_error("--tumour-method", "the tumour method", s, "sphere or local");
+}
+
+std::string to_string(MassScaling m) {
+  return m == MassScaling::electron_photon ? "electron-photon" : "inverse-mass";
+}
+
+MassScaling parse_mass_scaling(const std::string& s) {
+  if (s == "electron-photon") return MassScaling::electron_photon;
+  if (s == "inverse-mass") return MassScaling::inverse_mass;
+  throw_input_error("--mass-scaling", "the mass scaling", s, "electron-photon or inverse-mass");
+}
+
+std::string to_string(CrossScaling m) { return m == CrossScaling::none ? "none" : "body-mass"; }
+
+CrossScaling parse_cross_scaling(const std::string& s) {
+  if (s == "none") return CrossScaling::none;
+  if (s == "body-mass") return CrossScaling::body_mass;
+  throw_input_error("--cross-scaling", "the cross-dose scaling", s, "none or body-mass");
+}
+
+namespace {
+
+constexpr double NaN = std::numeric_limits<double>::quiet_NaN();
+// mGy/(MBq s) x MBq h -> Gy: 3600 s/h x 1e-3 Gy/mGy
+constexpr double GY_PER_S_UNIT_MBQ_H = 3.6;
+// Relative step of the central differences that give the GUM sensitivities. The dose is smooth
+// (products, powers and sums) in every input, so the truncation error is ~h^2 = 1e-12 relative.
+constexpr double SENSITIVITY_STEP = 1e-6;
+
+bool is_air(const std::string& region) { return region.rfind("Air ", 0) == 0; }
+
+}  // namespace
+
+DoseCalculator::DoseCalculator(const std::string& data_dir, const Nuclide& nuclide, DoseOptions options)
+    : nuclide_(nuclide), options_(std::move(options)) {
+  if (!(options_.organ_density_g_per_mL > 0) || !std::isfinite(options_.organ_density_g_per_mL))
+    throw_input_error("--density-g-per-mL", "the organ density",
+                      format_number(options_.organ_density_g_per_mL), "a density > 0 g/mL");
+  if (nuclide_.name != "Lu-177")
+    throw_input_error("nuclide", "the nuclide", nuclide_.name,
+                      "Lu-177 (the S-value sets shipped are for Lu-177)");
+  if (options_.phantom == "user" || !options_.svalue_table.empty()) {
+    if (options_.svalue_table.empty())
+      throw_input_error("--phantom", "the phantom", "user", "an S-value table given with --svalues");
+    options_.phantom = "user";
+    set_ = load_user_svalue_table(options_.svalue_table);
+    map_ = user_voi_region_map(set_);
+  } else {
+    set_ = load_svalue_set(data_dir, options_.phantom);
+    map_ = load_voi_region_map(data_dir, options_.phantom);
+  }
+  spheres_ = load_sphere_table(data_dir, options_.sphere_composition);
+  for (size_t i = 0; i < set_.targets.size(); ++i) target_index_[set_.targets[i]] = i;
+  for (size_t i = 0; i < set_.sources.size(); ++i) source_index_[set_.sources[i]] = i;
+  s_dense_.assign(set_.targets.size() * set_.sources.size(), std::numeric_limits<double>::quiet_NaN());
+  for (const auto& [key, value] : set_.s_mGy_per_MBq_s) {
+    const auto t = target_index_.find(key.first), src = source_index_.find(key.second);
+    if (t != target_index_.end() && src != source_index_.end())
+      s_dense_[t->second * set_.sources.size() + src->second] = value;
+  }
+  if (options_.cross_scaling == CrossScaling::body_mass &&
+      !(options_.body_mass_g > 0 && std::isfinite(options_.body_mass_g)))
+    throw_input_error("--cross-scaling body-mass (dose.cross_scaling)", "the patient's body mass",
+                      std::isnan(options_.body_mass_g) ? "missing" : format_number(options_.body_mass_g) + " g",
+                      "a body mass > 0 (--body-mass-kg, or patient.mass_kg in a case file)");
+  if (options_.cross_scaling == CrossScaling::body_mass && !(set_.body_mass_g > 0))
+    throw_input_error("cross-dose scaling body-mass", "the phantom body mass of " + set_.name, "unknown",
+                      "an S-value set with a whole_body region");
+}
+
+double DoseCalculator::s_at(const std::string& target, const std::string& source) const {
+  const auto t = target_index_.find(target), src = source_index_.find(source);
+  if (t == target_index_.end() || src == source_index_.end()) return set_.s(target, source);  // throws
+  const double v = s_dense_[t->second * set_.sources.size() + src->second];
+  return std::isnan(v) ? set_.s(target, source) : v;
+}
+
+std::vector<BudgetTerm> uncertainty_budget(const TargetDose& t, const std::vector<std::string>& names,
+                                           const std::vector<double>& u_rel, const std::vector<double>& dof) {
+  std::vector<BudgetTerm> b;
+  for (size_t i = 0; i < t.sensitivity_Gy.size() && i < names.size(); ++i)
+    if (t.sensitivity_Gy[i] != 0)
+      b.push_back({names[i], std::abs(t.sensitivity_Gy[i]) * u_rel[i],
+                   i < dof.size() ? dof[i] : std::numeric_limits<double>::infinity()});
+  // largest first; unknown terms (NaN) last
+  std::stable_sort(b.begin(), b.end(), [](const BudgetTerm& x, const BudgetTerm& y) {
+    if (std::isnan(x.u_Gy) || std::isnan(y.u_Gy)) return !std::isnan(x.u_Gy) && std::isnan(y.u_Gy);
+    return x.u_Gy > y.u_Gy;
+  });
+  return b;
+}
+
+void combine_uncertainty(const std::vector<double>& sensitivity_Gy, const std::vector<std::string>& names,
+                         const std::vector<double>& u_rel, const std::vector<double>& dof, double dose_Gy,
+                         double& u_Gy, double& u_dof, Interval& ci68, Interval& ci95,
+                         std::vector<std::string>& u_missing) {
+  std::vector<double> parts, part_dof;
+  u_missing.clear();
+  for (size_t k = 0; k < sensitivity_Gy.size(); ++k) {
+    if (sensitivity_Gy[k] == 0) continue;
+    if (std::isnan(u_rel[k])) {
+      u_missing.push_back(names[k]);
+      continue;
+    }
+    parts.push_back(sensitivity_Gy[k] * u_rel[k]);
+    part_dof.push_back(k < dof.size() ? dof[k] : std::numeric_limits<double>::infinity());
+  }
+  double u2 = 0;
+  for (double p : parts) u2 += p * p;
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  u_Gy = u_missing.empty() ? std::sqrt(u2) : nan;
+  u_dof = u_missing.empty() ? welch_satterthwaite(parts, part_dof) : nan;
+  ci68 = nonnegative_coverage_interval(dose_Gy, u_Gy, u_dof, 0.682689492137);  // +-1 u for infinite dof
+  ci95 = nonnegative_coverage_interval(dose_Gy, u_Gy, u_dof, 0.95);
+}
+
+std::vector<std::string> DoseCalculator::mapped_vois() const {
+  std::vector<std::string> v;
+  for (const auto& [name, m] : map_)
+    if (name != "whole_body") v.push_back(name);
+  return v;
+}
+
+double DoseCalculator::organ_self_s(const std::string& voi, double m) const {
+  const SelfS s = self_s_value(set_, map_.at(voi));
+  if (options_.mass_scaling == MassScaling::inverse_mass)
+    return s.s_ref_mGy_per_MBq_s * s.reference_mass_g / m;
+  // Electron part: full local absorption Delta_e/m; photon part: the rest of the phantom's self-S,
+  // scaled as m^(-2/3) (methods.md §6.3). A phantom self-S below Delta_e/m_ref (electrons escaping
+  // a small region) has no photon part to separate and is scaled by inverse mass.
+  const double s_e_ref = nuclide_.local_deposition_s_mGy_per_MBq_s(s.reference_mass_g);
+  if (s.s_ref_mGy_per_MBq_s < s_e_ref) return s.s_ref_mGy_per_MBq_s * s.reference_mass_g / m;
+  return nuclide_.local_deposition_s_mGy_per_MBq_s(m) +
+         (s.s_ref_mGy_per_MBq_s - s_e_ref) * std::pow(s.reference_mass_g / m, 2.0 / 3.0);
+}
+
+double DoseCalculator::self_s_u_rel(const std::string& voi) const {
+  if (!map_.count(voi)) return 0.0;
+  const auto& m = map_.at(voi);
+  double s = 0, u = 0;  // the self-S and its published standard error, averaged over the regions
+  const double n = static_cast<double>(m.source_regions.size());
+  for (const auto& r : m.source_regions) {
+    const auto key = std::make_pair(m.target_region, r);
+    s += set_.s(m.target_region, r) / n;
+    if (set_.s_u_mGy_per_MBq_s.count(key)) u += set_.s_u_mGy_per_MBq_s.at(key) / n;
+  }
+  return s > 0 ? u / s : 0.0;
+}
+
+double DoseCalculator::tumour_self_s(double m, const std::string& where) const {
+  return options_.tumour_method == TumourMethod::sphere
+             ? spheres_.s_at(m, where)
+             : nuclide_.local_deposition_s_mGy_per_MBq_s(m);
+}
+
+namespace {
+
+// A source of activity: a VOI (its phantom regions, weighted by phantom mass) or the remainder.
+struct Source {
+  std::string label;
+  std::vector<std::pair<std::string, double>> regions;  // (source region, weight)
+  int voi = -1;          // index into the inputs, -1 for the remainder
+  bool tumour = false;
+};
+
+// A target: an organ VOI, a tumour VOI or a region of the set.
+struct Target {
+  TargetDose d;
+  int voi = -1;
+  std::string region;
+  bool volume_mass = false;  // mass derived from the volume (so the volume input scales it)
+};
+
+}  // namespace
+
+CycleDoses DoseCalculator::compute(const std::vector<DoseSourceInput>& vois, double administered_MBq,
+                                   const std::string& where) const {
+  CycleDoses out;
+  const auto n_vois = vois.size();
+  std::vector<std::string> kind(n_vois);  // "organ", "tumour", "whole_body"
+  int whole_body = -1;
+  for (size_t i = 0; i < n_vois; ++i) {
+    const auto& v = vois[i];
+    if (is_tumour_voi(v.voi)) {
+      kind[i] = "tumour";
+    } else if (v.voi == "whole_body" && !set_.whole_body_source.empty()) {
+      kind[i] = "whole_body";
+      whole_body = static_cast<int>(i);
+    } else if (map_.count(v.voi)) {
+      kind[i] = "organ";
+    } else if (v.voi == "whole_body") {
+      throw_input_error(where, "the VOI", "whole_body",
+                        "an S-value set with a whole-body source for the remainder-of-body "
+                        "correction (icrp89-male, icrp89-female, or a user table with whole_body); " +
+                            set_.name + " has none");
+    } else {
+      std::string names;
+      for (const auto& n : mapped_vois()) names += (names.empty() ? "" : ", ") + n;
+      throw_input_error(where, "the VOI name", v.voi,
+                        "a VOI that S-value set " + set_.name + " can map: " + names +
+                            (set_.whole_body_source.empty() ? "" : ", whole_body") +
+                            ", or tumour_*/tumor_*/lesion_* for tumours");
+    }
+  }
+  // Overlapping organ VOIs would count activity twice.
+  for (size_t a = 0; a < n_vois; ++a)
+    for (size_t b = a + 1; b < n_vois; ++b) {
+      if (kind[a] != "organ" || kind[b] != "organ") continue;
+      const auto& ma = map_.at(vois[a].voi);
+      const auto& mb = map_.at(vois[b].voi);
+      bool shared = false;
+      for (const auto& ra : ma.source_regions)
+        for (const auto& rb : mb.source_regions) shared = shared || ra == rb;
+      if (shared && ma.voi_mass_fraction + mb.voi_mass_fraction > 1.0 + 1e-9)
+        throw_input_error(where, "the VOIs", vois[a].voi + " and " + vois[b].voi,
+                          "VOIs that do not overlap (both contain the same phantom region)");
+    }
+
+  // Targets for the VOIs, with their masses.
+  std::vector<Target> targets;
+  std::vector<double> voi_mass(n_vois, NaN);
+  std::vector<bool> voi_mass_from_volume(n_vois, false);
+  for (size_t i = 0; i < n_vois; ++i) {
+    const auto& v = vois[i];
+    if (kind[i] == "whole_body") continue;
+    Target t;
+    t.voi = static_cast<int>(i);
+    t.d.target = v.voi;
+    t.d.kind = kind[i];
+    double density = options_.organ_density_g_per_mL;
+    if (kind[i] == "tumour" && options_.tumour_method == TumourMethod::sphere)
+      density = sphere_density_g_per_mL(options_.sphere_composition);
+    if (!std::isnan(v.mean_mass_g)) {
+      t.d.mass_g = v.mean_mass_g;
+      t.d.mass_source = "mass_g";
+    } else if (!std::isnan(v.mean_volume_mL)) {
+      t.d.mass_g = v.mean_volume_mL * density;
+      t.d.mass_source = "volume_mL x " + format_number(density) + " g/mL";
+      t.volume_mass = true;
+    }
+    if (kind[i] == "tumour") {
+      if (t.d.mass_source.empty())
+        throw InputError(where + ", VOI " + v.voi +
+                         ": a tumour needs mass_g or volume_mL; expected one of them");
+      if (options_.tumour_method == TumourMethod::sphere) {
+        t.d.method = "self-dose only: sphere S-value, log-log interpolation in mass";
+        t.d.region = "sphere " + options_.sphere_composition + " soft tissue/bone";
+      } else {
+        t.d.method = "self-dose only: local deposition of the electron energy";
+        t.d.region = "local deposition";
+      }
+      t.d.s_mGy_per_MBq_s = tumour_self_s(t.d.mass_g, where + ", VOI " + v.voi);
+    } else {
+      const auto& m = map_.at(v.voi);
+      const SelfS s = self_s_value(set_, m);
+      if (t.d.mass_source.empty()) {
+        t.d.mass_g = s.default_voi_mass_g;
+        t.d.mass_source = "phantom reference mass";
+      }
+      t.region = m.target_region;
+      t.d.region = m.target_region;
+      t.d.reference_mass_g = s.reference_mass_g;
+      t.d.s_reference_mGy_per_MBq_s = s.s_ref_mGy_per_MBq_s;
+      t.d.s_mGy_per_MBq_s = organ_self_s(v.voi, t.d.mass_g);
+      t.d.method = "self: phantom self-S scaled to the mass (" + to_string(options_.mass_scaling) +
+                   "); cross: phantom S (" + to_string(options_.cross_scaling) + ")";
+    }
+    voi_mass[i] = t.d.mass_g;
+    voi_mass_from_volume[i] = t.volume_mass;
+    targets.push_back(std::move(t));
+  }
+
+  // Sources.
+  std::vector<Source> sources;
+  std::set<std::string> organ_regions;  // phantom source regions covered by organ VOIs
+  std::map<std::string, double> organ_region_mass;
+  for (size_t i = 0; i < n_vois; ++i) {
+    if (kind[i] == "whole_body") continue;
+    Source s;
+    s.label = vois[i].voi;
+    s.voi = static_cast<int>(i);
+    s.tumour = kind[i] == "tumour";
+    if (!s.tumour) {
+      const auto& m = map_.at(vois[i].voi);
+      if (m.source_regions.size() == 1) {
+        s.regions.emplace_back(m.source_regions[0], 1.0);
+        organ_regions.insert(m.source_regions[0]);
+        organ_region_mass[m.source_regions[0]] = set_.target_mass_g.at(m.target_region);
+      } else {
+        double sum = 0;
+        for (const auto& r : m.source_regions) sum += set_.source_mass_g.at(r);
+        for (const auto& r : m.source_regions) {
+          s.regions.emplace_back(r, set_.source_mass_g.at(r) / sum);
+          organ_regions.insert(r);
+          organ_region_mass[r] = set_.source_mass_g.at(r);
+        }
+      }
+    }
+    sources.push_back(s);
+  }
+  double m_rb = NaN, m_wb = NaN;
+  if (whole_body >= 0) {
+    m_wb = set_.target_mass_g.count(set_.whole_body_target) ? set_.target_mass_g.at(set_.whole_body_target)
+                                                            : set_.body_mass_g;
+    m_rb = m_wb;
+    for (const auto& [r, m] : organ_region_mass) m_rb -= m;
+    Source rb;
+    rb.label = "remainder";
+    sources.push_back(rb);
+  } else {
+    out.notes.push_back("no whole_body VOI: activity outside the VOIs (remainder of body) is not a source");
+  }
+  if (std::any_of(kind.begin(), kind.end(), [](const std::string& k) { return k == "tumour"; }))
+    out.notes.push_back("tumours: self-dose only; their cross-dose to organs and the organs' to them "
+                        "are not included");
+
+  // S(target region <- source), phantom values [mGy/(MBq s)].
+  auto s_region = [&](const std::string& target_region, const Source& s) {
+    if (s.voi < 0) {  // remainder (Cloutier): S(T<-WB) m_WB/m_RB - sum_h S(T<-h) m_h/m_RB
+      double v = s_at(target_region, set_.whole_body_source) * m_wb / m_rb;
+      for (const auto& [r, m] : organ_region_mass) v -= s_at(target_region, r) * m / m_rb;
+      return v;
+    }
+    double v = 0;
+    for (const auto& [r, w] : s.regions) v += w * s_at(target_region, r);
+    return v;
+  };
+
+  // Regions of the set reported as targets: all but air, those of the VOIs, and those that
+  // overlap a VOI (e.g. both kidneys when one kidney is a VOI).
+  std::set<std::string> voi_target_regions;
+  for (const auto& t : targets)
+    if (!t.region.empty()) voi_target_regions.insert(t.region);
+  std::set<std::string> excluded = voi_target_regions;
+  for (const auto& [name, m] : map_) {
+    bool overlaps = false;
+    for (const auto& r : m.source_regions) overlaps = overlaps || organ_regions.count(r);
+    if (overlaps) excluded.insert(m.target_region);
+  }
+  for (const auto& region : set_.targets) {
+    if (is_air(region) || excluded.count(region)) continue;
+    Target t;
+    t.region = region;
+    t.d.target = region;
+    t.d.kind = "region";
+    t.d.region = region;
+    t.d.mass_g = set_.target_mass_g.count(region) ? set_.target_mass_g.at(region) : NaN;
+    t.d.mass_source = "phantom";
+    t.d.method = "cross-dose from the VOIs" + std::string(whole_body >= 0 ? " and the remainder" : "") +
+                 ", phantom S (" + to_string(options_.cross_scaling) + ")";
+    targets.push_back(t);
+  }
+
+  // The cross part of the S matrix, fixed; self terms depend on the mass and are computed in eval.
+  const double cross_factor = options_.cross_scaling == CrossScaling::body_mass
+                                  ? set_.body_mass_g / options_.body_mass_g
+                                  : 1.0;
+  const size_t nt = targets.size(), ns = sources.size();
+  std::vector<std::vector<double>> cross(nt, std::vector<double>(ns, 0.0));
+  std::vector<int> self_source(nt, -1);
+  for (size_t ti = 0; ti < nt; ++ti) {
+    const auto& t = targets[ti];
+    for (size_t si = 0; si < ns; ++si) {
+      const auto& s = sources[si];
+      if (t.voi >= 0 && s.voi == t.voi) {
+        self_source[ti] = static_cast<int>(si);
+        continue;
+      }
+      if (t.d.kind == "tumour" || s.tumour) continue;  // tumours: self only
+      if (t.voi >= 0 && s.voi >= 0 && map_.at(vois[static_cast<size_t>(s.voi)].voi).source_regions ==
+                                         map_.at(vois[static_cast<size_t>(t.voi)].voi).source_regions)
+        continue;  // two VOIs of one phantom region (one OLINDA kidney to the other): no cross S
+      cross[ti][si] = s_region(t.region, s) * cross_factor;
+    }
+  }
+
+  // Self-S of each organ VOI as a function of mass, prepared once (the phantom lookups are slow):
+  // s(m) = a / m + b (m_ref/m)^(2/3), a and b from the scaling rule (organ_self_s).
+  struct SelfScaling {
+    double a = 0, b = 0, m_ref = 1;
+  };
+  std::vector<SelfScaling> self_scaling(n_vois);
+  for (size_t i = 0; i < n_vois; ++i) {
+    if (kind[i] != "organ") continue;
+    const SelfS ref = self_s_value(set_, map_.at(vois[i].voi));
+    const double s_e_ref = nuclide_.local_deposition_s_mGy_per_MBq_s(ref.reference_mass_g);
+    SelfScaling& sc = self_scaling[i];
+    sc.m_ref = ref.reference_mass_g;
+    if (options_.mass_scaling == MassScaling::inverse_mass || ref.s_ref_mGy_per_MBq_s < s_e_ref) {
+      sc.a = ref.s_ref_mGy_per_MBq_s * ref.reference_mass_g;
+    } else {
+      sc.a = s_e_ref * ref.reference_mass_g;
+      sc.b = ref.s_ref_mGy_per_MBq_s - s_e_ref;
+    }
+  }
+
+  // The dose function of relative input factors (all 1 at the nominal values).
+  struct Factors {
+    std::vector<double> fit, rc, volume, svalue;
+    std::map<std::string, double> cf;
+  };
+  auto tia_of = [&](const Factors& f, size_t i) {
+    const auto& v = vois[i];
+    double tia = v.tia_MBq_h * f.fit[i] / f.rc[i];
+    if (!v.calibration.empty()) tia /= f.cf.at(v.calibration);
+    if (f.volume[i] != 1.0 && v.dln_rc_dln_volume != 0) tia /= std::pow(f.volume[i], v.dln_rc_dln_volume);
+    return tia;
+  };
+  auto eval = [&](const Factors& f, std::vector<std::vector<double>>* contributions) {
+    std::vector<double> tia_source(ns, 0.0);
+    for (size_t si = 0; si < ns; ++si) {
+      if (sources[si].voi >= 0) {
+        tia_source[si] = tia_of(f, static_cast<size_t>(sources[si].voi));
+      } else {
+        double rb = tia_of(f, static_cast<size_t>(whole_body));
+        for (size_t sj = 0; sj < ns; ++sj)
+          if (sources[sj].voi >= 0 && !sources[sj].tumour) rb -= tia_source[sj];
+        tia_source[si] = rb;
+      }
+    }
+    std::vector<double> dose(nt, 0.0);
+    if (contributions) contributions->assign(nt, std::vector<double>(ns, 0.0));
+    for (size_t ti = 0; ti < nt; ++ti) {
+      for (size_t si = 0; si < ns; ++si) {
+        double s = cross[ti][si];
+        if (static_cast<int>(si) == self_source[ti]) {
+          const auto i = static_cast<size_t>(targets[ti].voi);
+          const double m = voi_mass[i] * (voi_mass_from_volume[i] ? f.volume[i] : 1.0);
+          const SelfScaling& sc = self_scaling[i];
+          s = (targets[ti].d.kind == "tumour"
+                   ? tumour_self_s(m, where)
+                   : sc.a / m + (sc.b != 0 ? sc.b * std::pow(sc.m_ref / m, 2.0 / 3.0) : 0.0)) *
+              f.svalue[i] * vois[i].s_factor;
+        }
+        const double d = tia_source[si] * s * GY_PER_S_UNIT_MBQ_H;
+        dose[ti] += d;
+        if (contributions) (*contributions)[ti][si] = d;
+      }
+    }
+    return dose;
+  };
+
+  Factors nominal{std::vector<double>(n_vois, 1.0), std::vector<double>(n_vois, 1.0),
+                  std::vector<double>(n_vois, 1.0), std::vector<double>(n_vois, 1.0), {}};
+  for (const auto& v : vois)
+    if (!v.calibration.empty()) nominal.cf[v.calibration] = 1.0;
+  if (whole_body >= 0) {
+    double organs = 0;
+    for (size_t i = 0; i < n_vois; ++i)
+      if (kind[i] == "organ") organs += vois[i].tia_MBq_h;
+    out.remainder_tia_MBq_h = vois[static_cast<size_t>(whole_body)].tia_MBq_h - organs;
+    if (out.remainder_tia_MBq_h < 0)
+      throw_input_error(where, "the whole-body TIA",
+                        format_number(vois[static_cast<size_t>(whole_body)].tia_MBq_h) + " MBq h",
+                        "at least the sum of the organ TIAs (" + format_number(organs) + " MBq h)");
+  }
+  std::vector<std::vector<double>> contrib;
+  const std::vector<double> dose = eval(nominal, &contrib);
+
+  // GUM: named independent inputs with relative standard uncertainties.
+  struct Input {
+    std::string name;
+    double u_rel;  // NaN: unknown
+    std::function<double&(Factors&)> factor;
+    double dof = std::numeric_limits<double>::infinity();
+  };
+  std::vector<Input> inputs;
+  for (size_t i = 0; i < n_vois; ++i) {
+    const auto& v = vois[i];
+    // a TIA whose u is unknown (NaN) is an input too: the doses depending on it get no u
+    if (v.tia_MBq_h > 0 && (v.tia_u_MBq_h > 0 || std::isnan(v.tia_u_MBq_h)))
+      inputs.push_back({"fit:" + v.voi, v.tia_u_MBq_h / v.tia_MBq_h, [i](Factors& f) -> double& { return f.fit[i]; },
+                        v.tia_u_dof});
+    if (v.u_rel_rc > 0)
+      inputs.push_back({"rc:" + v.voi, v.u_rel_rc, [i](Factors& f) -> double& { return f.rc[i]; }});
+    if (v.u_rel_volume > 0)
+      inputs.push_back({"volume:" + v.voi, v.u_rel_volume, [i](Factors& f) -> double& { return f.volume[i]; }});
+    if (kind[i] == "organ") {
+      const double u = self_s_u_rel(v.voi);
+      if (u > 0)
+        inputs.push_back({"svalue:" + v.voi, u, [i](Factors& f) -> double& { return f.svalue[i]; }});
+    }
+  }
+  for (const auto& [name, one] : nominal.cf) {
+    double u = 0;
+    for (const auto& v : vois)
+      if (v.calibration == name) u = std::max(u, v.u_rel_cf);
+    const std::string key = name;
+    if (u > 0) inputs.push_back({"cf:" + name, u, [key](Factors& f) -> double& { return f.cf.at(key); }});
+  }
+  std::vector<std::vector<double>> sens(inputs.size());
+  for (size_t k = 0; k < inputs.size(); ++k) {
+    Factors hi = nominal, lo = nominal;
+    inputs[k].factor(hi) += SENSITIVITY_STEP;
+    inputs[k].factor(lo) -= SENSITIVITY_STEP;
+    const auto dh = eval(hi, nullptr), dl = eval(lo, nullptr);
+    sens[k].resize(nt);
+    for (size_t ti = 0; ti < nt; ++ti) sens[k][ti] = (dh[ti] - dl[ti]) / (2 * SENSITIVITY_STEP);
+    out.input_names.push_back(inputs[k].name);
+    out.input_u_rel.push_back(inputs[k].u_rel);
+    out.input_dof.push_back(inputs[k].dof);
+  }
+
+  out.targets.reserve(nt);
+  for (size_t ti = 0; ti < nt; ++ti) {
+    auto& d = targets[ti].d;
+    d.dose_Gy = dose[ti];
+    for (size_t si = 0; si < ns; ++si) {
+      if (contrib[ti][si] == 0) continue;
+      d.contributions_Gy.emplace_back(sources[si].label, contrib[ti][si]);
+      (static_cast<int>(si) == self_source[ti] ? d.self_Gy : d.cross_Gy) += contrib[ti][si];
+    }
+    d.sensitivity_Gy.resize(inputs.size());
+    for (size_t k = 0; k < inputs.size(); ++k) d.sensitivity_Gy[k] = sens[k][ti];
+    combine_uncertainty(d.sensitivity_Gy, out.input_names, out.input_u_rel, out.input_dof, d.dose_Gy, d.dose_u_Gy,
+                        d.dose_u_dof, d.dose_ci68_Gy, d.dose_ci95_Gy, d.u_missing);
+    if (administered_MBq > 0) d.dose_Gy_per_GBq = d.dose_Gy / (administered_MBq * 1e-3);
+    out.targets.push_back(std::move(d));
+  }
+  return out;
+}
+
+}  // namespace lutdose

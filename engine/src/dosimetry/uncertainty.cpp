@@ -1,0 +1,47 @@
+#include "lutdose/dosimetry/uncertainty.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include <boost/math/distributions/normal.hpp>
+#include <boost/math/distributions/students_t.hpp>
+
+namespace lutdose {
+
+namespace {
+constexpr double NaN = std::numeric_limits<double>::quiet_NaN();
+}
+
+double coverage_factor(double dof, double level) {
+  if (!(dof >= 1) || !(level > 0 && level < 1)) return NaN;
+  const double p = (1 + level) / 2;
+  if (std::isinf(dof)) return boost::math::quantile(boost::math::normal_distribution<double>(), p);
+  return boost::math::quantile(boost::math::students_t_distribution<double>(dof), p);
+}
+
+Interval coverage_interval(double value, double u, double dof, double level) {
+  const double k = coverage_factor(dof, level);
+  if (!std::isfinite(value) || !std::isfinite(u) || std::isnan(k)) return {};
+  return {value - k * u, value + k * u};
+}
+
+Interval nonnegative_coverage_interval(double value, double u, double dof, double level) {
+  Interval i = coverage_interval(value, u, dof, level);
+  if (std::isfinite(i.low)) i.low = std::max(0.0, i.low);
+  return i;
+}
+
+double welch_satterthwaite(const std::vector<double>& contributions, const std::vector<double>& dof) {
+  if (contributions.size() != dof.size()) return NaN;
+  double u2 = 0, denominator = 0;
+  for (size_t i = 0; i < contributions.size(); ++i) {
+    const double u = contributions[i];
+    if (std::isnan(u) || std::isnan(dof[i])) return NaN;
+    u2 += u * u;
+    if (std::isfinite(dof[i]) && u != 0) denominator += u * u * u * u / dof[i];
+  }
+  if (denominator == 0) return std::numeric_limits<double>::infinity();
+  return u2 * u2 / denominator;
+}
+
+}  // namespace lutdose

@@ -1,0 +1,1054 @@
+#include "lutdose/kinetics/fitting.h"
+
+#include <algorithm>
+#include <cmath>
+#include <boost/math/distributions/chi_squared.hpp>
+#include <boost/math/distributions/fisher_f.hpp>
+#include <unsupported/Eigen/NonLinearOptimization>
+
+#include "lutdose/error.h"
+
+namespace lutdose {
+
+using models::ExponentialFunction;
+using Eigen::MatrixXd;
+using Eigen::VectorXd;
+
+std::string to_string(ErrorModel m) {
+  switch (m) {
+    case ErrorModel::constant: return "constant";
+    case ErrorModel::proportional: return "proportional";
+    case ErrorModel::proportional_model: return "proportional-model";
+    case ErrorModel::combined: return "combined";
+    case ErrorModel::input: return "input";
+  }
+  return "?";
+}
+
+ErrorModel parse_error_model(const std::string& s) {
+  if (s == "constant") return ErrorModel::constant;
+  if (s == "proportional") return ErrorModel::proportional;
+  if (s == "proportional-model") return ErrorModel::proportional_model;
+  if (s == "combined") return ErrorModel::combined;
+  // "poisson": the per-point uncertainty of case-file counts (sqrt(C) through the quantification),
+  // which the quantification step puts in activity_u_MBq: the same weights as "input".
+  if (s == "input" || s == "poisson") return ErrorModel::input;
+  throw_input_error("--error-model", "the error model", s,
+                    "constant, proportional, proportional-model, combined, poisson or input");
+}
+
+std::string error_model_label(const FitOptions& o) {
+  return o.error_model_name.empty() ? to_string(o.error_model) : o.error_model_name;
+}
+
+std::string to_string(Integration i) { return i == Integration::analytic ? "analytic" : "trapezoid"; }
+std::string to_string(TrapezoidBody b) { return b == TrapezoidBody::linear ? "linear" : "log"; }
+std::string to_string(TrapezoidTail t) { return t == TrapezoidTail::physical ? "physical" : "fit"; }
+
+double runs_test_p_value(int runs, int n1, int n2) {
+  // P(R <= runs) under random order: P(R = 2k) = 2 C(n1-1,k-1) C(n2-1,k-1) / C(n,n1),
+  // P(R = 2k+1) = [C(n1-1,k-1) C(n2-1,k) + C(n1-1,k) C(n2-1,k-1)] / C(n,n1).
+  if (n1 == 0 || n2 == 0) return 1.0;
+  auto choose = [](int n, int k) {
+    if (k < 0 || k > n) return 0.0;
+    double c = 1;
+    for (int i = 1; i <= k; ++i) c = c * (n - k + i) / i;
+    return c;
+  };
+  const double total = choose(n1 + n2, n1);
+  double p = 0;
+  for (int r = 2; r <= runs; ++r) {
+    const int k = r / 2;
+    if (r % 2 == 0)
+      p += 2 * choose(n1 - 1, k - 1) * choose(n2 - 1, k - 1);
+    else
+      p += choose(n1 - 1, k - 1) * choose(n2 - 1, k) + choose(n1 - 1, k) * choose(n2 - 1, k - 1);
+  }
+  return p / total;
+}
+
+std::string to_string(AiccParameterCount k) {
+  return k == AiccParameterCount::fit_parameters ? "fit-parameters" : "fit-parameters+1";
+}
+
+std::string to_string(TrapezoidHead h) { return h == TrapezoidHead::linear ? "linear" : "constant"; }
+
+namespace {
+
+constexpr double NaN = std::numeric_limits<double>::quiet_NaN();
+// Range of the log-transformed rate increments (models::RATE_THETA_MIN/MAX).
+constexpr double THETA_MIN = models::RATE_THETA_MIN;
+constexpr double THETA_MAX = models::RATE_THETA_MAX;
+using models::RATE_AT_BOUND_PER_H;  // [1/h], models/exponential.h
+// A component whose value at the first time point is below this fraction of its amplitude
+// was over before the first measurement: its rate is not identifiable from the data.
+constexpr double FAST_COMPONENT_FRACTION = 1e-6;
+// Acceptance criteria of methods.md §2.4 (K12): every CV < 50 %, all |correlations| < 0.8.
+constexpr double MAX_CV = 0.5;
+constexpr double MAX_ABS_CORRELATION = 0.8;
+// Weighted RSS below (RSS_FLOOR_RELATIVE * rms of weighted data)^2 per point is taken as equal to
+// that floor in AIC: differences beyond the numerical resolution of the fit carry no information
+// and would otherwise decide AICc ties between exact fits of noise-free data.
+constexpr double RSS_FLOOR_RELATIVE = 1e-9;
+// Relative pivot threshold for the rank of the column-scaled Jacobian.
+constexpr double RANK_THRESHOLD = 1e-9;
+
+VectorXd rates_from_theta(const VectorXd& theta) { return models::rates_from_log_increments(theta); }
+
+VectorXd theta_from_rates(const std::vector<double>& lambda) {
+  return models::log_increments_from_rates(
+      Eigen::Map<const VectorXd>(lambda.data(), static_cast<Eigen::Index>(lambda.size())));
+}
+
+// Variable projection: for given rates, amplitudes by weighted linear least squares.
+struct Projection {
+  const ExponentialFunction& f;
+  const VectorXd& t;
+  const VectorXd& s;   // sqrt of the weights, 1/sigma_i
+  const VectorXd& sy;  // s .* y
+  double lambda_p;
+
+  // The weighted design Phi_w, the amplitudes a and a way to project onto the orthogonal
+  // complement of Phi_w's columns. One or two amplitudes (the whole family): the normal equations
+  // with an explicit 1x1/2x2 inverse, fast and exact enough while the columns are well apart;
+  // else (near-collinear columns) a column-pivoting QR.
+  struct Solved {
+    MatrixXd phi_w;
+    VectorXd a;
+    MatrixXd g_inv;  // (Phi_w^T Phi_w)^-1 when the normal equations were used
+    MatrixXd q1;     // orthonormal basis of the column space otherwise
+    bool normal = false;
+    // P_perp d = d - Phi_w (Phi_w^T Phi_w)^-1 Phi_w^T d
+    MatrixXd project(const MatrixXd& d) const {
+      if (normal) return d - phi_w * (g_inv * (phi_w.transpose() * d));
+      return d - q1 * (q1.transpose() * d);
+    }
+  };
+
+  Solved solve(const VectorXd& lambda, bool need_projector) const {
+    Solved r;
+    r.phi_w = f.basis(t, lambda, lambda_p);
+    for (Eigen::Index i = 0; i < r.phi_w.rows(); ++i) r.phi_w.row(i) *= s(i);
+    const Eigen::Index na = r.phi_w.cols();
+    const MatrixXd g = r.phi_w.transpose() * r.phi_w;
+    if (na == 1 && g(0, 0) > 0) {
+      r.g_inv = MatrixXd::Constant(1, 1, 1.0 / g(0, 0));
+      r.normal = true;
+    } else if (na == 2) {
+      const double det = g(0, 0) * g(1, 1) - g(0, 1) * g(1, 0);
+      // a relative determinant above 1e-8 keeps the normal equations' error (cond^2 eps) small
+      if (det > 1e-8 * g(0, 0) * g(1, 1)) {
+        r.g_inv.resize(2, 2);
+        r.g_inv << g(1, 1) / det, -g(0, 1) / det, -g(1, 0) / det, g(0, 0) / det;
+        r.normal = true;
+      }
+    }
+    if (r.normal) {
+      r.a = r.g_inv * (r.phi_w.transpose() * sy);
+    } else {
+      Eigen::ColPivHouseholderQR<MatrixXd> qr(r.phi_w);
+      r.a = qr.solve(sy);
+      if (need_projector) {
+        // thin Q (n x rank): the full Q would be n x n, memory quadratic in the points
+        r.q1 = qr.householderQ() * MatrixXd::Identity(r.phi_w.rows(), qr.rank());
+      }
+    }
+    return r;
+  }
+};
+
+// Residuals and Kaufman Jacobian of the projected problem, for Eigen's Levenberg-Marquardt.
+// The hot path of every fit: it works in buffers allocated once per functor (no heap traffic per
+// evaluation) and computes each exponential once per evaluation.
+struct ProjectedFunctor {
+  using Scalar = double;
+  enum { InputsAtCompileTime = Eigen::Dynamic, ValuesAtCompileTime = Eigen::Dynamic };
+  using InputType = VectorXd;
+  using ValueType = VectorXd;
+  using JacobianType = MatrixXd;
+
+  const Projection& proj;
+  int n_inputs, n_values;
+  mutable int evaluations = 0;
+  // scratch
+  mutable MatrixXd e;        // e^{-k_m t_i} per term m
+  mutable MatrixXd phi_w;    // weighted design
+  mutable VectorXd a, lambda, coef;
+  mutable MatrixXd d_lambda;  // weighted d(Phi a)/d lambda_r
+  mutable MatrixXd projected;  // its projection (Kaufman)
+  mutable Eigen::Matrix2d g_inv;
+  mutable VectorXd last_theta;  // the design above belongs to these rates (LM asks df at the
+  mutable bool last_ok = false;  // point whose residuals it has just evaluated)
+
+  ProjectedFunctor(const Projection& p, int inputs, int values) : proj(p), n_inputs(inputs), n_values(values) {
+    const auto n = proj.t.size();
+    e.resize(n, static_cast<Eigen::Index>(proj.f.terms().size()));
+    phi_w.resize(n, proj.f.n_amplitudes());
+    d_lambda.resize(n, inputs);
+  }
+
+  int inputs() const { return n_inputs; }
+  int values() const { return n_values; }
+
+  // Fills e, phi_w and a for the rates of theta; false when the normal equations do not apply
+  // (near-collinear columns), then the general Projection::solve is used.
+  bool evaluate_design(const VectorXd& theta) const {
+    if (last_theta.size() == theta.size() && last_theta == theta) return last_ok;
+    last_theta = theta;
+    last_ok = evaluate_design_uncached(theta);
+    return last_ok;
+  }
+
+  bool evaluate_design_uncached(const VectorXd& theta) const {
+    lambda.resize(theta.size());  // models::rates_from_log_increments, in place (hot path)
+    double acc = 0.0;
+    for (Eigen::Index r = 0; r < theta.size(); ++r) {
+      acc += std::exp(std::clamp(theta(r), THETA_MIN, THETA_MAX));
+      lambda(r) = acc;
+    }
+    const auto& terms = proj.f.terms();
+    const int na = proj.f.n_amplitudes();
+    const auto n = proj.t.size();
+    phi_w.setZero();
+    for (size_t m = 0; m < terms.size(); ++m) {
+      const double k = proj.lambda_p + (terms[m].rate_index >= 0 ? lambda(terms[m].rate_index) : 0.0);
+      for (Eigen::Index i = 0; i < n; ++i) {
+        const double ex = std::exp(-k * proj.t(i));
+        e(i, static_cast<Eigen::Index>(m)) = ex;
+        for (int j = 0; j < na; ++j) phi_w(i, j) += terms[m].amplitude_coefficients[j] * ex * proj.s(i);
+      }
+    }
+    if (na == 1) {
+      const double g = phi_w.col(0).squaredNorm();
+      if (!(g > 0)) return false;
+      g_inv(0, 0) = 1.0 / g;
+      a.resize(1);
+      a(0) = phi_w.col(0).dot(proj.sy) / g;
+      return true;
+    }
+    const double g00 = phi_w.col(0).squaredNorm(), g11 = phi_w.col(1).squaredNorm(),
+                 g01 = phi_w.col(0).dot(phi_w.col(1));
+    const double det = g00 * g11 - g01 * g01;
+    if (!(det > 1e-8 * g00 * g11)) return false;
+    g_inv << g11 / det, -g01 / det, -g01 / det, g00 / det;
+    const double b0 = phi_w.col(0).dot(proj.sy), b1 = phi_w.col(1).dot(proj.sy);
+    a.resize(2);
+    a << g_inv(0, 0) * b0 + g_inv(0, 1) * b1, g_inv(1, 0) * b0 + g_inv(1, 1) * b1;
+    return true;
+  }
+
+  int operator()(const VectorXd& theta, VectorXd& fvec) const {
+    ++evaluations;
+    if (evaluate_design(theta)) {
+      fvec.noalias() = phi_w * a;
+      fvec -= proj.sy;
+    } else {
+      const auto solved = proj.solve(lambda, false);
+      fvec = solved.phi_w * solved.a - proj.sy;
+    }
+    if (!fvec.allFinite()) fvec.setConstant(1e30);
+    return 0;
+  }
+
+  int df(const VectorXd& theta, MatrixXd& fjac) const {
+    const int na = proj.f.n_amplitudes();
+    const auto n = proj.t.size();
+    const auto& terms = proj.f.terms();
+    if (evaluate_design(theta)) {
+      // d(Phi_w a)/d lambda_r = -sum_{terms with rate r} c_m t_i e^{-k_m t_i}, weighted
+      d_lambda.setZero();
+      for (size_t m = 0; m < terms.size(); ++m) {
+        if (terms[m].rate_index < 0) continue;
+        double c = 0;
+        for (int j = 0; j < na; ++j) c += terms[m].amplitude_coefficients[j] * a(j);
+        for (Eigen::Index i = 0; i < n; ++i)
+          d_lambda(i, terms[m].rate_index) -= c * proj.t(i) * e(i, static_cast<Eigen::Index>(m)) * proj.s(i);
+      }
+      // Kaufman: project onto the orthogonal complement of the design's column space
+      if (na == 1)
+        projected.noalias() = d_lambda - phi_w * (g_inv(0, 0) * (phi_w.transpose() * d_lambda));
+      else
+        projected.noalias() = d_lambda - phi_w * (g_inv * (phi_w.transpose() * d_lambda));
+    } else {
+      const auto solved = proj.solve(lambda, true);
+      VectorXd p(na + lambda.size());
+      p << solved.a, lambda;
+      MatrixXd dl = proj.f.jacobian(proj.t, p, proj.lambda_p).rightCols(lambda.size());
+      for (Eigen::Index i = 0; i < dl.rows(); ++i) dl.row(i) *= proj.s(i);
+      projected = solved.project(dl);
+    }
+    fjac.setZero(n_values, n_inputs);
+    for (int m = 0; m < n_inputs; ++m) {
+      const double clamped = std::clamp(theta(m), THETA_MIN, THETA_MAX);
+      if (clamped != theta(m)) continue;  // flat outside the range
+      const double dlam = std::exp(clamped);  // d lambda_r / d theta_m for r >= m
+      for (int r = m; r < n_inputs; ++r) fjac.col(m) += dlam * projected.col(r);
+    }
+    if (!fjac.allFinite()) fjac.setZero();
+    return 0;
+  }
+};
+
+// Starting rates: curve stripping for the slowest rate, a grid for the faster ones.
+std::vector<std::vector<double>> starting_rates(int n_rates, const VectorXd& t, const VectorXd& y,
+                                                double lambda_p) {
+  // Log-linear fit of the last (up to 3) positive points gives the slowest effective rate.
+  std::vector<std::pair<double, double>> tail;
+  for (Eigen::Index i = t.size() - 1; i >= 0 && tail.size() < 3; --i)
+    if (y(i) > 0) tail.emplace_back(t(i), std::log(y(i)));
+  double k_slow = lambda_p + 0.01;
+  if (tail.size() >= 2) {
+    double st = 0, sl = 0, stt = 0, stl = 0;
+    for (const auto& [ti, li] : tail) st += ti, sl += li, stt += ti * ti, stl += ti * li;
+    const double m = static_cast<double>(tail.size());
+    const double den = m * stt - st * st;
+    if (den > 0) k_slow = -(m * stl - st * sl) / den;
+  }
+  const double slow = std::max(k_slow - lambda_p, 1e-4);
+  // Fast components: effective half-lives from half an hour to a day [h].
+  const double fast_half_lives_h[] = {0.5, 2.0, 8.0, 30.0};
+  std::vector<std::vector<double>> starts;
+  if (n_rates == 0) {
+    starts.push_back({});
+  } else if (n_rates == 1) {
+    for (double factor : {1.0, 0.2, 5.0}) starts.push_back({std::max(slow * factor, 1e-5)});
+  } else {
+    for (double th : fast_half_lives_h) {
+      const double fast = std::log(2.0) / th - lambda_p;
+      if (fast <= 1.5 * slow) continue;
+      if (n_rates == 2) {
+        starts.push_back({slow, fast});
+      } else {
+        for (double th3 : fast_half_lives_h) {
+          const double fastest = std::log(2.0) / th3 - lambda_p;
+          if (fastest > 1.5 * fast) starts.push_back({slow, fast, fastest});
+        }
+      }
+    }
+    if (starts.empty()) {  // slow rate already fast: spread upwards from it
+      std::vector<double> s{slow};
+      for (int r = 1; r < n_rates; ++r) s.push_back(s.back() * 5.0);
+      starts.push_back(s);
+    }
+  }
+  return starts;
+}
+
+// Floor of the activity used as a relative sigma (proportional models): no point may weigh more
+// than MAX_WEIGHT_TO_MEDIAN times a point at the TAC's median activity, so a zero or near-zero
+// activity cannot dominate the fit (issue 11: a zero point got 10^6 times the others' weight).
+// 100 = two orders of magnitude: a point ten times below the median still counts fully.
+constexpr double MAX_WEIGHT_TO_MEDIAN = 100.0;
+
+double median_of(VectorXd v) {
+  std::sort(v.data(), v.data() + v.size());
+  const Eigen::Index n = v.size();
+  return n % 2 ? v(n / 2) : 0.5 * (v(n / 2 - 1) + v(n / 2));
+}
+
+double relative_sigma_floor(const VectorXd& y) {
+  return median_of(y.cwiseAbs()) / std::sqrt(MAX_WEIGHT_TO_MEDIAN);
+}
+
+// Points whose activity is at or below proportional_floor_fraction x the TAC's maximum: zero or
+// near-zero inputs to check (a fit that uses them is flagged, the TAC gets a note).
+int near_zero_points(const VectorXd& y, const FitOptions& o) {
+  const double limit = o.proportional_floor_fraction * y.maxCoeff();
+  return static_cast<int>((y.array() <= limit).count());
+}
+
+// Standard deviations (up to a common factor for relative models) -> s = 1/sigma. n_floored
+// counts the points whose relative sigma was raised to the floor above.
+VectorXd inverse_sigma(const VectorXd& y, const VectorXd& sigma, const FitOptions& o,
+                       int* n_floored) {
+  const Eigen::Index n = y.size();
+  VectorXd s(n);
+  *n_floored = 0;
+  switch (o.error_model) {
+    case ErrorModel::constant: s.setOnes(); break;
+    case ErrorModel::combined:
+      for (Eigen::Index i = 0; i < n; ++i)
+        s(i) = 1.0 / std::sqrt(o.combined_sigma0_MBq * o.combined_sigma0_MBq +
+                               o.combined_b * o.combined_b * y(i) * y(i));
+      break;
+    case ErrorModel::proportional_model:  // first pass data-based, then reweighted with f(t_i)
+    case ErrorModel::proportional: {
+      const double floor = relative_sigma_floor(y);
+      for (Eigen::Index i = 0; i < n; ++i) {
+        double yi = y(i);
+        if (yi < floor) {
+          yi = floor;
+          ++*n_floored;
+        }
+        s(i) = 1.0 / yi;
+      }
+      break;
+    }
+    case ErrorModel::input:
+      s = sigma.cwiseInverse();
+      break;
+  }
+  return s;
+}
+
+// Goodness of fit and the degrees of freedom of u(TIA) (docs/methods.md, "Goodness of fit and
+// coverage intervals"). Absolute sigmas: chi-square test; a fit beyond the CHI_SQUARE_P_FLAG
+// quantile is warned and its covariance scaled by the Birge ratio squared, whose variance is then
+// estimated (n - K dof). Relative weights: the variance was estimated from n - K dof.
+void assess_goodness_of_fit(CandidateFit& c, bool relative) {
+  const int dof = c.n_points - c.n_parameters;
+  c.chi_square_dof = dof;
+  c.reduced_chi_square = dof > 0 ? c.weighted_rss / dof : NaN;
+  if (relative) {
+    c.tia_u_dof = dof > 0 ? dof : NaN;
+    return;
+  }
+  c.chi_square = c.weighted_rss;
+  c.tia_u_dof = std::numeric_limits<double>::infinity();
+  if (dof <= 0 || !std::isfinite(c.chi_square)) return;
+  c.chi_square_p_value = boost::math::cdf(
+      boost::math::complement(boost::math::chi_squared_distribution<double>(dof), c.chi_square));
+  c.birge_ratio = std::sqrt(c.reduced_chi_square);
+  if (c.chi_square_p_value < CHI_SQUARE_P_FLAG) {
+    c.warnings.push_back("chi_square_p_below_0.01");
+    if (c.birge_ratio > 1) {
+      c.covariance *= c.reduced_chi_square;
+      c.covariance_scaled = true;
+      c.tia_u_dof = dof;
+    }
+  }
+}
+
+}  // namespace
+
+CandidateFit fit_function(const ExponentialFunction& f, const VectorXd& t, const VectorXd& y,
+                          const VectorXd& sigma, double lambda_p, const FitOptions& o) {
+  CandidateFit c;
+  c.function = f.id();
+  c.n_points = static_cast<int>(t.size());
+  c.n_parameters = f.n_parameters();
+  c.parameter_names = f.parameter_names();
+  const int n = c.n_points, K = c.n_parameters, nr = f.n_rates(), na = f.n_amplitudes();
+  if (n < K) {
+    c.flags.push_back("too_few_points");
+    return c;
+  }
+  int n_floored = 0;
+  const VectorXd s0 = inverse_sigma(y, sigma, o, &n_floored);
+  const VectorXd sy0 = s0.cwiseProduct(y);
+  const Projection proj0{f, t, s0, sy0, lambda_p};
+
+  // Best of the starting points.
+  VectorXd best_theta(nr);
+  double best_cost = std::numeric_limits<double>::infinity();
+  bool best_converged = false;
+  for (const auto& start : starting_rates(nr, t, y, lambda_p)) {
+    ++c.starts;
+    VectorXd theta = theta_from_rates(start);
+    bool converged = true;
+    VectorXd fvec(n);
+    if (nr > 0) {
+      ProjectedFunctor functor{proj0, nr, n};
+      Eigen::LevenbergMarquardt<ProjectedFunctor> lm(functor);
+      lm.parameters.ftol = 1e-12;
+      lm.parameters.xtol = 1e-10;
+      lm.parameters.maxfev = 200 * (nr + 1);
+      const auto status = lm.minimize(theta);
+      converged = status != Eigen::LevenbergMarquardtSpace::TooManyFunctionEvaluation &&
+                  status != Eigen::LevenbergMarquardtSpace::ImproperInputParameters;
+      c.evaluations += functor.evaluations;
+      functor(theta, fvec);
+    } else {
+      ProjectedFunctor functor{proj0, 0, n};
+      functor(theta, fvec);
+      c.evaluations += 1;
+    }
+    const double cost = fvec.squaredNorm();
+    // Two converged starts that reach the same cost (within 1e-9, relative) are in the same
+    // minimum, or in one flat valley (a rate the data cannot identify): the remaining starts are
+    // skipped.
+    const bool same = converged && best_converged && std::isfinite(best_cost) &&
+                      std::abs(cost - best_cost) <= 1e-9 * std::max(best_cost, 1e-300);
+    if (cost < best_cost) {
+      best_cost = cost;
+      best_theta = theta;
+      best_converged = converged;
+    }
+    if (same) break;
+  }
+
+  // Proportional to the model: reweight with the fitted curve until the TIA settles.
+  VectorXd s = s0;
+  if (o.error_model == ErrorModel::proportional_model && nr > 0) {
+    double previous_tia = NaN;
+    for (int iteration = 0; iteration < 20; ++iteration) {
+      const VectorXd lam = rates_from_theta(best_theta);
+      VectorXd p_it(K);
+      const VectorXd sy_tmp = s.cwiseProduct(y);
+      p_it << Projection{f, t, s, sy_tmp, lambda_p}.solve(lam, false).a, lam;
+      const double tia_it = f.integral(p_it, lambda_p, std::numeric_limits<double>::infinity());
+      if (std::abs(tia_it - previous_tia) <= 1e-10 * std::abs(tia_it)) break;
+      previous_tia = tia_it;
+      const VectorXd fit_values = f.evaluate(t, p_it, lambda_p);
+      const double floor = relative_sigma_floor(y);
+      for (Eigen::Index i = 0; i < t.size(); ++i) s(i) = 1.0 / std::max(fit_values(i), floor);
+      const VectorXd sy_it = s.cwiseProduct(y);
+      const Projection proj_it{f, t, s, sy_it, lambda_p};
+      ProjectedFunctor functor{proj_it, nr, n};
+      Eigen::LevenbergMarquardt<ProjectedFunctor> lm(functor);
+      lm.parameters.ftol = 1e-14;
+      lm.parameters.xtol = 1e-12;
+      lm.parameters.maxfev = 200 * (nr + 1);
+      lm.minimize(best_theta);
+      c.evaluations += functor.evaluations;
+      ++c.reweighting_iterations;
+    }
+  }
+  const VectorXd sy = s.cwiseProduct(y);
+  const Projection proj{f, t, s, sy, lambda_p};
+  const VectorXd lambda = rates_from_theta(best_theta);
+  const VectorXd a = proj.solve(lambda, false).a;
+  VectorXd p(K);
+  p << a, lambda;
+  if (!p.allFinite()) {
+    c.flags.push_back("not_converged");
+    return c;
+  }
+  c.fitted = true;
+  c.parameters = p;
+  if (!best_converged) c.flags.push_back("not_converged");
+  if (n_floored > 0) c.warnings.push_back("relative_weight_capped_at_" + std::to_string(n_floored) + "_points");
+  if (const int nz = near_zero_points(y, o);
+      nz > 0 && (o.error_model == ErrorModel::proportional || o.error_model == ErrorModel::proportional_model))
+    c.flags.push_back("near_zero_activity_at_" + std::to_string(nz) + "_points");
+
+  c.fitted_MBq = f.evaluate(t, p, lambda_p);
+  const VectorXd resid = y - c.fitted_MBq;
+  c.weighted_rss = s.cwiseProduct(resid).squaredNorm();
+  const double mean_y = y.mean();
+  const double tss = (y.array() - mean_y).square().sum();
+  c.r_squared = tss > 0 ? 1.0 - resid.squaredNorm() / tss : NaN;
+
+  // Covariance from the weighted Jacobian, columns scaled to unit norm for a scale-free rank.
+  const MatrixXd jw = s.asDiagonal() * f.jacobian(t, p, lambda_p);
+  VectorXd col_scale(K);
+  for (int j = 0; j < K; ++j) {
+    const double nrm = jw.col(j).norm();
+    col_scale(j) = nrm > 0 ? 1.0 / nrm : 1.0;
+  }
+  const MatrixXd js = jw * col_scale.asDiagonal();
+  Eigen::ColPivHouseholderQR<MatrixXd> qr(js);
+  qr.setThreshold(RANK_THRESHOLD);
+  c.rank = static_cast<int>(qr.rank());
+  const bool relative = o.error_model != ErrorModel::input && o.error_model != ErrorModel::combined;
+  double variance_scale = 1.0;
+  if (relative) variance_scale = n > K ? c.weighted_rss / (n - K) : NaN;
+  c.covariance = MatrixXd::Constant(K, K, NaN);
+  if (c.rank == K) {
+    const MatrixXd r = qr.matrixR().topLeftCorner(K, K).triangularView<Eigen::Upper>();
+    const MatrixXd r_inv =
+        r.triangularView<Eigen::Upper>().solve(MatrixXd::Identity(K, K));
+    const MatrixXd cov_perm = r_inv * r_inv.transpose();
+    const MatrixXd cov_scaled = qr.colsPermutation() * cov_perm * qr.colsPermutation().transpose();
+    c.covariance = variance_scale * (col_scale.asDiagonal() * cov_scaled * col_scale.asDiagonal());
+  } else {
+    c.flags.push_back("rank_deficient");
+  }
+  assess_goodness_of_fit(c, relative);
+  if (relative && n <= K) c.flags.push_back("no_degrees_of_freedom");
+  else if (c.rank == K && !c.covariance.allFinite()) c.flags.push_back("covariance_not_finite");
+
+  c.parameter_cv = VectorXd::Constant(K, NaN);
+  c.correlation = MatrixXd::Constant(K, K, NaN);
+  for (int i = 0; i < K; ++i) {
+    c.parameter_cv(i) = std::sqrt(c.covariance(i, i)) / std::abs(p(i));
+    for (int j = 0; j < K; ++j)
+      c.correlation(i, j) = c.covariance(i, j) / std::sqrt(c.covariance(i, i) * c.covariance(j, j));
+  }
+  c.standardized_residuals = s.cwiseProduct(resid) / std::sqrt(relative ? variance_scale : 1.0);
+  if (n >= 6) {  // runs test on the residual signs (methods.md §2.4)
+    int n_pos = 0, n_neg = 0, runs = 0;
+    int last = 0;
+    for (Eigen::Index i = 0; i < n; ++i) {
+      const int sign = resid(i) > 0 ? 1 : (resid(i) < 0 ? -1 : 0);
+      if (sign == 0) continue;
+      (sign > 0 ? n_pos : n_neg)++;
+      if (sign != last) ++runs;
+      last = sign;
+    }
+    c.runs = runs;
+    c.runs_p_value = runs_test_p_value(runs, n_pos, n_neg);
+  }
+
+  // Information criteria.
+  const int k_aic = K + (o.aicc_k == AiccParameterCount::fit_parameters_plus_one ? 1 : 0);
+  const double floor = n * std::pow(RSS_FLOOR_RELATIVE * sy.norm() / std::sqrt(n), 2);
+  const double rss_eff = std::max(c.weighted_rss, floor);
+  // Proportional to the model: sigma_i = b f_i depends on the function, so the likelihood keeps
+  // its sum ln sigma_i = n ln b + sum ln f_i (the f_i as floored for the weights).
+  double log_f_sum = 0;
+  if (o.error_model == ErrorModel::proportional_model)
+    log_f_sum = c.fitted_MBq.cwiseMax(relative_sigma_floor(y)).array().log().sum();
+  c.aic = relative ? n * std::log(rss_eff / n) + 2.0 * log_f_sum + 2.0 * k_aic : c.weighted_rss + 2.0 * k_aic;
+  if (n >= k_aic + 2) c.aicc = c.aic + 2.0 * k_aic * (k_aic + 1) / (n - k_aic - 1);
+
+  // TIA and its uncertainty (Gaussian propagation with the analytic gradient).
+  c.tia_MBq_h = f.integral(p, lambda_p, std::numeric_limits<double>::infinity());
+  const VectorXd g = f.integral_gradient(p, lambda_p, std::numeric_limits<double>::infinity());
+  c.tia_u_MBq_h = std::sqrt(g.dot(c.covariance * g));
+  if (c.rank == K) {  // dTIA/dy = g^T (Jw^T Jw)^-1 Jw^T diag(s), from the normal equations
+    const MatrixXd jtj_inv = (jw.transpose() * jw).ldlt().solve(MatrixXd::Identity(K, K));
+    c.tia_dy = (jw * (jtj_inv * g)).cwiseProduct(s);
+  }
+
+  // Quality findings (methods.md §2.4 and engine rules).
+  for (int j = 0; j < na; ++j)
+    if (a(j) < 0) c.flags.push_back("negative_amplitude:" + c.parameter_names[j]);
+  double prev = 0.0;
+  for (int r = 0; r < nr; ++r) {
+    if (lambda(r) - prev < RATE_AT_BOUND_PER_H)
+      c.flags.push_back((r == 0 ? "rate_at_lower_bound:" : "rates_coincide:") +
+                        c.parameter_names[na + r]);
+    prev = lambda(r);
+  }
+  {
+    VectorXd coef, k_eff;
+    f.terms_of(p, lambda_p, coef, k_eff);
+    for (const auto& term : f.terms()) {
+      if (term.rate_index < 0) continue;
+      const double k = lambda(term.rate_index) + lambda_p;
+      if (std::exp(-k * t.minCoeff()) < FAST_COMPONENT_FRACTION)
+        c.flags.push_back("rate_not_identifiable:" + c.parameter_names[na + term.rate_index]);
+    }
+  }
+  std::sort(c.flags.begin(), c.flags.end());
+  c.flags.erase(std::unique(c.flags.begin(), c.flags.end()), c.flags.end());
+  for (int i = 0; i < K; ++i)
+    if (c.parameter_cv(i) >= MAX_CV) c.flags.push_back("cv_at_least_50_percent:" + c.parameter_names[i]);
+  for (int i = 0; i < K; ++i)
+    for (int j = i + 1; j < K; ++j)
+      if (std::abs(c.correlation(i, j)) >= MAX_ABS_CORRELATION)
+        (o.reject_on_correlation ? c.flags : c.warnings).push_back("correlation_at_least_0.8:" + c.parameter_names[i] + "," +
+                          c.parameter_names[j]);
+  if (!(c.tia_MBq_h > 0) || !std::isfinite(c.tia_MBq_h)) c.flags.push_back("tia_not_positive");
+  // Too few runs of residual signs: systematic misfit (a warning; 5 % one-sided).
+  if (c.runs_p_value < 0.05) c.warnings.push_back("runs_test_p_below_0.05");
+  c.accepted = c.flags.empty();
+  return c;
+}
+
+namespace {
+
+// sum_i (d TIA / d y_i)^2 sigma_i^2, the derivatives by central differences (exact for rules that
+// are linear in the activities, up to rounding).
+template <class Total>
+double propagated_u(const Total& total, const VectorXd& y, const VectorXd& sigma) {
+  double u2 = 0;
+  for (Eigen::Index i = 0; i < y.size(); ++i) {
+    const double h = 1e-6 * std::max(std::abs(y(i)), 1e-12);
+    VectorXd hi = y, lo = y;
+    hi(i) += h;
+    lo(i) -= h;
+    const double w = (total(hi) - total(lo)) / (2 * h);
+    u2 += w * w * sigma(i) * sigma(i);
+  }
+  return std::sqrt(u2);
+}
+
+// The washout of peak_washout_tia: integral from t_p to infinity of the log-linear
+// mono-exponential through the positive points from index p on, rate >= lambda_p. NaN when
+// fewer than two positive points. *bounded: the rate was raised to lambda_p (the amplitude then
+// refitted with that slope).
+double washout_integral(const VectorXd& t, const VectorXd& v, Eigen::Index p, double lambda_p, bool* bounded) {
+  double st = 0, sl = 0, stt = 0, stl = 0, m = 0;
+  for (Eigen::Index i = p; i < t.size(); ++i) {
+    if (!(v(i) > 0)) continue;
+    const double dt = t(i) - t(p), l = std::log(v(i));
+    st += dt, sl += l, stt += dt * dt, stl += dt * l, m += 1;
+  }
+  const double den = m * stt - st * st;
+  if (m < 2 || !(den > 0)) return NaN;
+  double k = -(m * stl - st * sl) / den;
+  *bounded = !(k > lambda_p);
+  if (*bounded) k = lambda_p;
+  const double log_b = (sl + k * st) / m;  // least-squares intercept at t_p for the slope -k
+  return std::exp(log_b) / k;
+}
+
+}  // namespace
+
+TrapezoidResult trapezoid_tia(const VectorXd& t, const VectorXd& y, const VectorXd& sigma,
+                              double lambda_p, TrapezoidHead head, TrapezoidBody body, TrapezoidTail tail) {
+  const Eigen::Index n = t.size();
+  // The TIA as sum_i w_i y_i: linear in the activities for the linear body and the physical tail
+  // (so the weights give the uncertainty exactly); the log body and the fitted tail are
+  // linearised at the data (w_i = d TIA / d y_i).
+  auto total = [&](const VectorXd& v, double* head_part, double* tail_part) {
+    double h = head == TrapezoidHead::linear ? v(0) * t(0) / 2.0 : v(0) * t(0);
+    double sum = h;
+    for (Eigen::Index i = 0; i + 1 < n; ++i) {
+      const double dt = t(i + 1) - t(i);
+      const double a1 = v(i), a2 = v(i + 1);
+      if (body == TrapezoidBody::log && a1 > 0 && a2 > 0 && std::abs(a1 - a2) > 1e-12 * std::max(a1, a2))
+        sum += dt * (a1 - a2) / std::log(a1 / a2);
+      else
+        sum += dt * (a1 + a2) / 2.0;
+    }
+    double k = lambda_p;
+    if (tail == TrapezoidTail::fit && n >= 2) {  // log-linear fit of the last (up to) 3 points
+      double st = 0, sl = 0, stt = 0, stl = 0, m = 0;
+      for (Eigen::Index i = std::max<Eigen::Index>(0, n - 3); i < n; ++i) {
+        if (!(v(i) > 0)) continue;
+        const double l = std::log(v(i));
+        st += t(i), sl += l, stt += t(i) * t(i), stl += t(i) * l, m += 1;
+      }
+      const double den = m * stt - st * st;
+      if (m >= 2 && den > 0) k = std::max(-(m * stl - st * sl) / den, lambda_p);
+    }
+    const double tl = v(n - 1) / k;
+    if (head_part) *head_part = h;
+    if (tail_part) *tail_part = tl;
+    return sum + tl;
+  };
+  TrapezoidResult r;
+  r.tail = to_string(tail);
+  r.tia_MBq_h = total(y, &r.head_MBq_h, &r.tail_MBq_h);
+  r.body_MBq_h = r.tia_MBq_h - r.head_MBq_h - r.tail_MBq_h;
+  r.tia_u_MBq_h = sigma.size() == n
+                      ? propagated_u([&](const VectorXd& v) { return total(v, nullptr, nullptr); }, y, sigma)
+                      : NaN;
+  return r;
+}
+
+TrapezoidResult peak_washout_tia(const VectorXd& t, const VectorXd& y, const VectorXd& sigma, double lambda_p,
+                                 TrapezoidHead head) {
+  const Eigen::Index n = t.size();
+  Eigen::Index peak = 0;
+  y.maxCoeff(&peak);
+  // The washout needs two positive points from the peak on, falling faster than physical decay;
+  // otherwise no clearance is measurable: the plain trapezoid through every point with the
+  // physical tail from the last (physical decay from the peak would run below the later points).
+  bool bounded = false;
+  if (std::isnan(washout_integral(t, y, peak, lambda_p, &bounded)) || bounded) {
+    return trapezoid_tia(t, y, sigma, lambda_p, head);
+  }
+  TrapezoidResult r;
+  r.tail = "washout";
+  auto total = [&](const VectorXd& v, double* head_part, double* tail_part) {
+    const double h = head == TrapezoidHead::linear ? v(0) * t(0) / 2.0 : v(0) * t(0);
+    double sum = h;
+    for (Eigen::Index i = 0; i < peak; ++i) sum += (t(i + 1) - t(i)) * (v(i) + v(i + 1)) / 2.0;
+    bool b = false;
+    const double tl = washout_integral(t, v, peak, lambda_p, &b);
+    if (head_part) *head_part = h;
+    if (tail_part) *tail_part = tl;
+    return sum + tl;
+  };
+  r.tia_MBq_h = total(y, &r.head_MBq_h, &r.tail_MBq_h);
+  r.body_MBq_h = r.tia_MBq_h - r.head_MBq_h - r.tail_MBq_h;
+  r.tia_u_MBq_h = sigma.size() == n ? propagated_u([&](const VectorXd& v) { return total(v, nullptr, nullptr); }, y, sigma)
+                                    : NaN;
+  return r;
+}
+
+namespace {
+
+// Candidates whose fit is another candidate's curve (E2 and E2b are one model when the amplitudes
+// are free in sign: A2 -> -A2): true for all but one of each such group, which enters the Akaike
+// weights once (an accepted fit is kept, else the first). Same K and fitted values within 1e-6
+// relative of the largest (the optimiser's tolerance on the rates, not the data's noise).
+std::vector<bool> duplicate_fits(std::vector<CandidateFit>& cs) {
+  std::vector<bool> dup(cs.size(), false);
+  auto same = [](const CandidateFit& a, const CandidateFit& b) {
+    if (!a.fitted || !b.fitted || a.n_parameters != b.n_parameters) return false;
+    const double scale = std::max(a.fitted_MBq.cwiseAbs().maxCoeff(), 1e-300);
+    return (a.fitted_MBq - b.fitted_MBq).cwiseAbs().maxCoeff() <= 1e-6 * scale;
+  };
+  for (size_t i = 0; i < cs.size(); ++i)
+    for (size_t j = 0; j < cs.size(); ++j) {
+      if (i == j || dup[j] || !same(cs[i], cs[j])) continue;
+      const bool j_kept = (cs[j].accepted && !cs[i].accepted) || (cs[j].accepted == cs[i].accepted && j < i);
+      if (!j_kept) continue;
+      dup[i] = true;
+      cs[i].warnings.push_back("same_fit_as:" + cs[j].function);
+      break;
+    }
+  return dup;
+}
+
+}  // namespace
+
+static TacFit select_tac_result(const VectorXd& t, const VectorXd& y, const VectorXd& sigma,
+                                double lambda_p, const FitOptions& o, const std::string& where) {
+  TacFit result;
+  const int n = static_cast<int>(t.size());
+  // Data that no function can describe well are said so up front.
+  if (y.maxCoeff() <= 0)
+    result.notes.push_back("all activities are zero: the TIA is zero (check the VOI and the quantification)");
+  else if (n >= 2 && y(n - 1) >= y.maxCoeff())
+    result.notes.push_back("the activity is highest at the last time point (" + format_number(t(n - 1)) +
+                           " h): no clearance observed, so the TIA rests on the assumed tail");
+  if (const int nz = near_zero_points(y, o); nz > 0 && y.maxCoeff() > 0)
+    result.notes.push_back(std::to_string(nz) + " activit" + (nz == 1 ? "y is" : "ies are") + " near zero (<= " +
+                           format_number(o.proportional_floor_fraction) +
+                           " x the maximum): check the VOI and the quantification; a fit through them is not used");
+  auto lookup = [&](const std::string& id, const std::string& field) {
+    const auto* f = models::find_exponential(id);
+    if (!f) {
+      std::string ids;
+      for (const auto& i : models::exponential_ids()) ids += (ids.empty() ? "" : ", ") + i;
+      throw_input_error(field, "the fit function", id, "one of " + ids + " (or auto)");
+    }
+    return f;
+  };
+  if (o.error_model == ErrorModel::input && sigma.size() != n)
+    throw InputError(where + ": the error model 'input' needs activity_u_MBq for every point");
+
+  if (!o.forced_function.empty()) {
+    const auto* f = lookup(o.forced_function, "--function");
+    if (n < f->n_parameters())
+      throw_input_error(where, "the number of time points", std::to_string(n),
+                        "at least " + std::to_string(f->n_parameters()) + " for function " +
+                            f->id() + " (it has " + std::to_string(f->n_parameters()) +
+                            " parameters)");
+    result.candidates.push_back(fit_function(*f, t, y, sigma, lambda_p, o));
+    result.selected = 0;
+    result.selection = "function " + f->id() + " forced by the user";
+  } else {
+    // A function is a candidate only when the data can rank it: AICc needs n >= K' + 2
+    // (methods.md §2.5). When no function qualifies, those with at least one degree of freedom
+    // are fitted for the simplest-accepted-fit rule below.
+    const int extra_k = o.aicc_k == AiccParameterCount::fit_parameters_plus_one ? 1 : 0;
+    std::vector<const models::ExponentialFunction*> rankable, fittable;
+    for (const auto& id : o.candidates) {
+      const auto* f = lookup(id, "--functions");
+      if (n >= f->n_parameters() + extra_k + 2) rankable.push_back(f);
+      else if (n >= f->n_parameters() + 1) fittable.push_back(f);
+    }
+    for (const auto* f : rankable.empty() ? fittable : rankable)
+      result.candidates.push_back(fit_function(*f, t, y, sigma, lambda_p, o));
+    // Lowest AICc among accepted fits; else lowest AICc among usable fits (flagged); else none.
+    auto best = [&](bool need_accepted) {
+      int idx = -1;
+      for (size_t i = 0; i < result.candidates.size(); ++i) {
+        const auto& c = result.candidates[i];
+        if (!c.fitted || std::isnan(c.aicc) || !(c.tia_MBq_h > 0) || c.rank < c.n_parameters)
+          continue;
+        if (need_accepted && !c.accepted) continue;
+        if (idx < 0 || c.aicc < result.candidates[static_cast<size_t>(idx)].aicc)
+          idx = static_cast<int>(i);
+      }
+      return idx;
+    };
+    // A fit that fails the criteria is never the result (issue 11): without an accepted fit the
+    // TAC falls back to peak_washout_tia below.
+    result.selected = best(true);
+    if (result.selected >= 0) result.selection = "lowest AICc among the fits that meet the quality criteria";
+    if (result.selected < 0) {
+      // No candidate has an AICc (n < K + 2 for all): the simplest accepted fit, if any.
+      for (size_t i = 0; i < result.candidates.size(); ++i) {
+        const auto& c = result.candidates[i];
+        if (c.accepted && (result.selected < 0 ||
+                           c.n_parameters < result.candidates[static_cast<size_t>(result.selected)].n_parameters))
+          result.selected = static_cast<int>(i);
+      }
+      if (result.selected >= 0)
+        result.selection = "AICc is undefined for every candidate (n = " + std::to_string(n) +
+                           " points); the simplest fit that meets the quality criteria";
+    }
+  }
+
+  // Akaike weights over the accepted candidates with an AICc (and full rank, TIA > 0): a fit that
+  // fails the criteria has no weight (issue 11); the model-averaged TIA with its unconditional
+  // uncertainty (methods.md §2.5), and nested F-tests (report).
+  {
+    const std::vector<bool> duplicate = duplicate_fits(result.candidates);
+    auto ranked = [&](size_t i) {
+      const auto& c = result.candidates[i];
+      return c.fitted && c.accepted && !std::isnan(c.aicc) && c.tia_MBq_h > 0 && c.rank == c.n_parameters &&
+             !duplicate[i];
+    };
+    double best = std::numeric_limits<double>::infinity();
+    for (size_t i = 0; i < result.candidates.size(); ++i)
+      if (ranked(i)) best = std::min(best, result.candidates[i].aicc);
+    double sum = 0;
+    for (size_t i = 0; i < result.candidates.size(); ++i)
+      if (auto& c = result.candidates[i]; ranked(i)) {
+        c.akaike_weight = std::exp(-(c.aicc - best) / 2);
+        sum += c.akaike_weight;
+      }
+    if (sum > 0) {
+      double avg = 0;
+      for (auto& c : result.candidates)
+        if (!std::isnan(c.akaike_weight)) {
+          c.akaike_weight /= sum;
+          avg += c.akaike_weight * c.tia_MBq_h;
+        }
+      double u = 0;
+      bool u_known = true;
+      for (const auto& c : result.candidates)
+        if (!std::isnan(c.akaike_weight)) {
+          const double var = std::isfinite(c.tia_u_MBq_h) ? c.tia_u_MBq_h * c.tia_u_MBq_h : NaN;
+          u_known = u_known && !std::isnan(var);
+          u += c.akaike_weight * std::sqrt(var + (c.tia_MBq_h - avg) * (c.tia_MBq_h - avg));
+        }
+      result.averaged_tia_MBq_h = avg;
+      result.averaged_tia_u_MBq_h = u_known ? u : NaN;
+    }
+    // F-tests need both RSS under the same weights: not so for proportional-model (each function
+    // is weighted with its own curve), so none are reported there.
+    const std::pair<const char*, const char*> nested[] = {{"E1p", "E1"}, {"E1", "E2"}, {"E1", "E2b"}, {"E2u", "E3u"}};
+    if (o.error_model == ErrorModel::proportional_model && result.candidates.size() > 1)
+      result.notes.push_back("no F-tests: under proportional-model each function has its own weights, so their "
+                             "weighted RSS are not comparable (use the AICc ranking)");
+    for (const auto& [lo_id, hi_id] : nested) {
+      if (o.error_model == ErrorModel::proportional_model) break;
+      const CandidateFit *lo = nullptr, *hi = nullptr;
+      for (const auto& c : result.candidates) {
+        if (c.function == lo_id && c.fitted) lo = &c;
+        if (c.function == hi_id && c.fitted) hi = &c;
+      }
+      if (!lo || !hi || n <= hi->n_parameters) continue;
+      TacFit::FTest ft;
+      ft.simpler = lo_id;
+      ft.richer = hi_id;
+      ft.df1 = hi->n_parameters - lo->n_parameters;
+      ft.df2 = n - hi->n_parameters;
+      const double rss1 = lo->weighted_rss, rss2 = std::max(hi->weighted_rss, 1e-300);
+      ft.f = std::max((rss1 - rss2) / ft.df1, 0.0) / (rss2 / ft.df2);
+      ft.p_value = boost::math::cdf(boost::math::complement(
+          boost::math::fisher_f_distribution<double>(ft.df1, ft.df2), ft.f));
+      result.f_tests.push_back(ft);
+    }
+  }
+  result.numerical_tia_MBq_h =
+      trapezoid_tia(t, y, VectorXd(), lambda_p, o.trapezoid_head, o.trapezoid_body, o.trapezoid_tail).tia_MBq_h;
+  if (o.integration == Integration::trapezoid) {
+    const auto tr = trapezoid_tia(t, y, sigma.size() == n ? sigma : VectorXd(), lambda_p,
+                                  o.trapezoid_head, o.trapezoid_body, o.trapezoid_tail);
+    result.method = "trapezoid";
+    result.function = "trapezoid";
+    result.tail = tr.tail;
+    result.selected = -1;
+    result.tia_MBq_h = tr.tia_MBq_h;
+    result.tia_u_MBq_h = tr.tia_u_MBq_h;
+    result.accepted = false;
+    result.selection = "numerical integration chosen by the user (" + to_string(o.trapezoid_head) + " head, " +
+                       to_string(o.trapezoid_body) + " body, " + to_string(o.trapezoid_tail) + " tail); fits reported";
+    result.notes.push_back("trapezoid: head " + format_number(tr.head_MBq_h) + ", body " + format_number(tr.body_MBq_h) +
+                           ", tail " + format_number(tr.tail_MBq_h) + " MBq h");
+    return result;
+  }
+
+  if (result.selected >= 0) {
+    const auto& c = result.candidates[static_cast<size_t>(result.selected)];
+    result.method = "fit";
+    result.function = c.function;
+    result.tia_MBq_h = c.tia_MBq_h;
+    result.tia_u_MBq_h = c.tia_u_MBq_h;
+    result.accepted = c.accepted;
+    if (o.model_averaging && o.forced_function.empty() && std::isfinite(result.averaged_tia_MBq_h)) {
+      result.tia_MBq_h = result.averaged_tia_MBq_h;
+      result.tia_u_MBq_h = result.averaged_tia_u_MBq_h;
+      result.method = "model average";
+      result.selection += "; TIA model-averaged with Akaike weights (option)";
+    }
+    if (!c.accepted) {
+      std::string flags;
+      for (const auto& fl : c.flags) flags += (flags.empty() ? "" : ", ") + fl;
+      result.notes.push_back("the chosen fit " + c.function + " fails the quality criteria: " + flags);
+    }
+    return result;
+  }
+
+  // No accepted fit: the trapezoid to the peak and the washout after it (peak_washout_tia).
+  const auto tr = peak_washout_tia(t, y, sigma.size() == n ? sigma : VectorXd(), lambda_p,
+                                   o.trapezoid_head);
+  result.method = "trapezoid";
+  result.function = "trapezoid";
+  result.tail = tr.tail;
+  result.tia_MBq_h = tr.tia_MBq_h;
+  result.tia_u_MBq_h = tr.tia_u_MBq_h;
+  result.accepted = false;
+  result.selection = (result.candidates.empty() ? "no candidate function could be fitted (n = " + std::to_string(n) + " points)"
+                                                : std::string("no candidate meets the quality criteria")) +
+                     "; fallback: trapezoid (" + to_string(o.trapezoid_head) + " head) to the peak, then " +
+                     (tr.tail == "washout" ? "the washout fitted to the peak and the later points"
+                                           : "physical decay (no clearance measurable after the peak)");
+  result.notes.push_back("fallback: head " + format_number(tr.head_MBq_h) + ", body " + format_number(tr.body_MBq_h) +
+                         ", tail " + format_number(tr.tail_MBq_h) + " MBq h; tail: " +
+                         (tr.tail == "washout" ? "mono-exponential washout fitted from the peak on"
+                                               : "physical decay only (an upper bound)"));
+  // an unknown u(TIA) is explained by tia_u_unknown_reason once numerical_u_from_residuals has
+  // tried the residual scatter (set_tia_intervals)
+  return result;
+}
+
+void set_tia_intervals(TacFit& r) {
+  const bool known = std::isfinite(r.tia_u_MBq_h) && std::isfinite(r.tia_MBq_h);
+  if (!known) {
+    r.tia_u_dof = NaN;
+    if (r.tia_u_unknown_reason.empty()) {
+      const CandidateFit* c =
+          r.selected >= 0 && r.method != "trapezoid" ? &r.candidates[static_cast<size_t>(r.selected)] : nullptr;
+      r.tia_u_unknown_reason =
+          !c ? "numerical integration without per-point uncertainties (activity_u_MBq)"
+          : c->n_points <= c->n_parameters ? "no degree of freedom to estimate the variance of relative weights (n = K)"
+                                           : "the covariance of the fit is not estimable";
+    }
+  } else {
+    r.tia_u_unknown_reason.clear();
+  }
+  r.tia_ci68_MBq_h = nonnegative_coverage_interval(r.tia_MBq_h, r.tia_u_MBq_h, r.tia_u_dof, LEVEL_68);
+  r.tia_ci95_MBq_h = nonnegative_coverage_interval(r.tia_MBq_h, r.tia_u_MBq_h, r.tia_u_dof, LEVEL_95);
+}
+
+// u(TIA) of a numerical integration under relative weights, without stated point sigmas: the
+// point sigmas of the error model (b y_i, b f(t_i), or b) with the scale b^2 estimated by the
+// reduced chi-square of the fitted candidate with the most degrees of freedom (n - K of it, which
+// become the dof of u). Floored at proportional_floor_fraction x max(y), as the weights.
+void numerical_u_from_residuals(TacFit& r, const VectorXd& t, const VectorXd& y, double lambda_p,
+                                const FitOptions& o) {
+  const bool relative = o.error_model != ErrorModel::input && o.error_model != ErrorModel::combined;
+  if (r.method != "trapezoid" || std::isfinite(r.tia_u_MBq_h) || !relative) return;
+  const CandidateFit* best = nullptr;
+  for (const auto& c : r.candidates)
+    if (c.fitted && c.chi_square_dof > 0 && std::isfinite(c.reduced_chi_square) &&
+        (!best || c.chi_square_dof > best->chi_square_dof))
+      best = &c;
+  if (!best) return;
+  const double b = std::sqrt(best->reduced_chi_square), floor = o.proportional_floor_fraction * y.maxCoeff();
+  VectorXd sigma(y.size());
+  for (Eigen::Index i = 0; i < y.size(); ++i)
+    sigma(i) = o.error_model == ErrorModel::constant ? b
+               : b * std::max(o.error_model == ErrorModel::proportional_model ? best->fitted_MBq(i) : y(i), floor);
+  r.tia_u_MBq_h = o.integration == Integration::trapezoid
+                      ? trapezoid_tia(t, y, sigma, lambda_p, o.trapezoid_head, o.trapezoid_body, o.trapezoid_tail).tia_u_MBq_h
+                      : peak_washout_tia(t, y, sigma, lambda_p, o.trapezoid_head).tia_u_MBq_h;
+  r.tia_u_dof = best->chi_square_dof;
+  r.notes.push_back("u(TIA) of the numerical integration from point sigmas of the " + error_model_label(o) +
+                    " model scaled by the residual scatter of " + best->function + " (" +
+                    std::to_string(best->chi_square_dof) + " degrees of freedom)");
+}
+
+TacFit fit_tac(const VectorXd& t, const VectorXd& y, const VectorXd& sigma, double lambda_p,
+               const FitOptions& o, const std::string& where) {
+  TacFit r = select_tac_result(t, y, sigma, lambda_p, o, where);
+  // degrees of freedom of the chosen u: the fit's, or infinite for stated per-point sigmas
+  if (r.method != "trapezoid" && r.selected >= 0) {
+    const CandidateFit& c = r.candidates[static_cast<size_t>(r.selected)];
+    r.tia_u_dof = c.tia_u_dof;
+    if (c.covariance_scaled)
+      r.notes.push_back("chi-square " + format_number(c.chi_square) + " with " + std::to_string(c.chi_square_dof) +
+                        " degrees of freedom (p = " + format_number(c.chi_square_p_value) +
+                        " < 0.01): the stated sigmas are too small for the scatter; covariance scaled by the "
+                        "reduced chi-square " + format_number(c.reduced_chi_square) + " (Birge)");
+  } else {
+    r.tia_u_dof = std::numeric_limits<double>::infinity();
+    numerical_u_from_residuals(r, t, y, lambda_p, o);
+  }
+  set_tia_intervals(r);
+  return r;
+}
+
+}  // namespace lutdose

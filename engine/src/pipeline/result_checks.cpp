@@ -1,0 +1,51 @@
+#include "lutdose/pipeline/result_checks.h"
+
+#include <cmath>
+
+#include "lutdose/error.h"
+#include "lutdose/io/input_file.h"
+
+namespace lutdose {
+
+namespace {
+
+// "TAC line(s) L1, L2, ..." of a VOI read from a table (case files name their JSON paths instead).
+std::string input_lines(const VoiResult& v) {
+  std::string lines;
+  for (int l : v.tac.lines)
+    if (l > 0) lines += (lines.empty() ? "" : ", ") + std::to_string(l);
+  return lines.empty() ? "" : " (input lines " + lines + ")";
+}
+
+void check(std::vector<std::string>& problems, double x, const std::string& where, const std::string& what) {
+  if (std::isfinite(x)) return;
+  problems.push_back(where + ": " + what + " is " + format_number(x) +
+                     "; expected a finite value (the inputs of this target give none; check their magnitudes)");
+}
+
+}  // namespace
+
+void check_results_finite(const RunResult& r) {
+  std::vector<std::string> problems;
+  const std::string file = r.options.tac_path.empty() ? "input" : r.options.tac_path;
+  for (const auto& c : r.cycles) {
+    const std::string cycle = file + ": " + (c.patient.empty() ? "" : "patient " + c.patient + ", ") + "cycle " +
+                              std::to_string(c.cycle);
+    for (const auto& v : c.vois) check(problems, v.fit.tia_MBq_h, file + ": " + v.tac.where() + input_lines(v),
+                                       "the TIA (MBq h)");
+    for (const auto& d : c.doses) {
+      const std::string where = cycle + ", target " + d.target;
+      check(problems, d.dose_Gy, where, "the dose (Gy)");
+      if (std::isfinite(d.alpha_beta_Gy)) check(problems, d.bed_Gy, where, "the BED (Gy)");
+    }
+  }
+  for (const auto& [patient, sums] : r.cumulative)
+    for (const auto& s : sums) {
+      const std::string where = file + ": patient " + patient + ", all cycles, target " + s.target;
+      check(problems, s.dose_Gy, where, "the summed dose (Gy)");
+      if (!std::isnan(s.bed_Gy)) check(problems, s.bed_Gy, where, "the summed BED (Gy)");
+    }
+  if (!problems.empty()) throw InputError(join_problems(problems));
+}
+
+}  // namespace lutdose

@@ -1,0 +1,76 @@
+// Input parsing: the CSV reader and the TAC table's validation (the CLI tests cover the messages).
+#include <doctest/doctest.h>
+
+#include <cstdio>
+#include <fstream>
+
+#include "lutdose/io/csv.h"
+#include "lutdose/error.h"
+#include "../test_util.h"
+#include "lutdose/io/tac_table.h"
+
+using namespace lutdose;
+
+namespace {
+using test::write_temp;
+}  // namespace
+
+TEST_CASE("CSV: quotes, comments, line numbers") {
+  const auto path = write_temp("# comment\na,b\n\"x, y\",2\n\n\"he said \"\"hi\"\"\",3\n");
+  const CsvTable t = read_csv(path);
+  CHECK(t.header == std::vector<std::string>{"a", "b"});
+  REQUIRE(t.rows.size() == 2);
+  CHECK(t.rows[0].cells[0] == "x, y");
+  CHECK(t.rows[0].line == 3);
+  CHECK(t.rows[1].cells[0] == "he said \"hi\"");
+  CHECK(t.rows[1].line == 5);
+  std::remove(path.c_str());
+}
+
+TEST_CASE("numbers are parsed strictly") {
+  double x;
+  CHECK(parse_double(" 1.5e3 ", x));
+  CHECK(x == 1500.0);
+  CHECK(parse_double("+2", x));
+  CHECK_FALSE(parse_double("1.5 MBq", x));
+  CHECK_FALSE(parse_double("", x));
+  CHECK_FALSE(parse_double("abc", x));
+}
+
+TEST_CASE("TAC table: grouping by patient, cycle and VOI with optional columns") {
+  const auto path = write_temp(
+      "patient,cycle,voi,time_h,activity_MBq,volume_mL\n"
+      "p1,1,liver,4,100,1800\np1,1,liver,24,90,\np1,2,liver,4,95,1750\np2,1,liver,4,80,1700\n");
+  const auto s = read_tac_table(path);
+  REQUIRE(s.size() == 3);
+  CHECK(s[0].patient == "p1");
+  CHECK(s[0].time_h.size() == 2);
+  CHECK(std::isnan(s[0].volume_mL[1]));
+  CHECK(s[1].cycle == 2);
+  CHECK(s[2].patient == "p2");
+  std::remove(path.c_str());
+}
+
+TEST_CASE("TAC table: bad values are InputErrors naming file, line, column and value") {
+  const std::pair<const char*, const char*> cases[] = {
+      {"voi,time_h,activity_MBq\nliver,4,-1\n", "activity_MBq"},
+      {"voi,time_h,activity_MBq\nliver,4,nan\n", "'nan'"},
+      {"voi,time_h,activity_MBq\nliver,4,1\nliver,4,2\n", "strictly increasing"},
+      {"voi,time_h\nliver,4\n", "activity_MBq"},
+      {"voi,time_h,activity_MBq,colour\nliver,4,1,red\n", "colour"},
+      {"voi,time_h,activity_MBq,mass_g\nliver,4,1,0\n", "mass_g"},
+  };
+  for (const auto& [content, expected] : cases) {
+    CAPTURE(content);
+    const auto path = write_temp(content);
+    try {
+      read_tac_table(path);
+      FAIL("no error");
+    } catch (const InputError& e) {
+      const std::string msg = e.what();
+      CHECK(msg.find(path) != std::string::npos);
+      CHECK(msg.find(expected) != std::string::npos);
+    }
+    std::remove(path.c_str());
+  }
+}

@@ -1,0 +1,103 @@
+// Input hardening (issue 10): bounded reading, JSON checks, CSV text checks, names, the problem
+// list, and the check of results before they are written.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <fstream>
+#include <limits>
+#include <string>
+
+#include "lutdose/io/csv.h"
+#include "lutdose/error.h"
+#include "lutdose/io/input_file.h"
+#include "lutdose/pipeline/result_checks.h"
+
+using namespace lutdose;
+
+TEST_CASE("read_input_file: /dev/zero stops at the limit, devices refused where files are required") {
+  CHECK_THROWS_WITH_AS(read_input_file("/dev/zero", "CSV file", false), doctest::Contains("limit"), InputError);
+  CHECK_THROWS_WITH_AS(read_input_file("/dev/null", "CSV file", true), doctest::Contains("not a regular file"),
+                       InputError);
+  CHECK_THROWS_WITH_AS(read_input_file("/", "CSV file", false), doctest::Contains("directory"), InputError);
+}
+
+TEST_CASE("parse_json_checked: depth, numbers beyond double, NUL") {
+  nlohmann::json j;
+  CHECK(models::parse_json_checked("{\"a\": [1, 2]}", j).empty());
+  const std::string deep(100000, '[');
+  CHECK(models::parse_json_checked(deep + std::string(100000, ']'), j).find("depth") != std::string::npos);
+  CHECK(models::parse_json_checked("{\"a\": {\"b\": 1e400}}", j).find("range of a double") != std::string::npos);
+  CHECK(models::parse_json_checked("{\"a\": [\"x\\u0000y\"]}", j).find("a[0]") != std::string::npos);
+  CHECK(models::parse_json_checked("\xEF\xBB\xBF{\"a\": 1}", j).empty());  // byte-order mark
+}
+
+TEST_CASE("UTF-8 validation and quoting") {
+  CHECK(models::valid_utf8("liver \xC3\xA9t\xC3\xA9"));
+  CHECK_FALSE(models::valid_utf8("\xFF"));
+  CHECK_FALSE(models::valid_utf8("\xC0\xAF"));          // overlong '/'
+  CHECK_FALSE(models::valid_utf8("\xED\xA0\x80"));      // a UTF-16 surrogate
+  CHECK_FALSE(models::valid_utf8("\xE2\x82"));          // cut short
+  const std::string q = models::quote_value(std::string(15000000, '9'));
+  CHECK(q.size() < 300);
+  CHECK(q.find("15000000 bytes") != std::string::npos);
+  CHECK(name_problem("liver").empty());
+  CHECK_FALSE(name_problem(std::string("li\0ver", 6)).empty());
+  CHECK_FALSE(name_problem(std::string(MAX_NAME_BYTES + 1, 'x')).empty());
+}
+
+TEST_CASE("join_problems lists the first ones and counts the rest") {
+  std::vector<std::string> p;
+  for (int i = 0; i < 1000; ++i) p.push_back("problem " + std::to_string(i));
+  const std::string all = join_problems(p);
+  CHECK(all.find("problem 49\n") != std::string::npos);
+  CHECK(all.find("problem 50\n") == std::string::npos);
+  CHECK(all.find("and 950 more") != std::string::npos);
+}
+
+TEST_CASE("parse_csv: BOM skipped, invalid UTF-8 and NUL named by line and column") {
+  const CsvTable t = parse_csv("\xEF\xBB\xBFvoi,time_h\nliver,1\n", "t.csv");
+  CHECK(t.header.front() == "voi");
+  CHECK_THROWS_WITH_AS(parse_csv("voi,time_h\nli\xFFver,1\n", "t.csv"), doctest::Contains("t.csv:2: column voi"),
+                       InputError);
+  CHECK_THROWS_WITH_AS(parse_csv(std::string("voi,time_h\nli\0ver,1\n", 19), "t.csv"), doctest::Contains("NUL"),
+                       InputError);
+  CHECK_THROWS_WITH_AS(parse_csv("# \xC3\x28\nvoi,time_h\n", "t.csv"), doctest::Contains("t.csv:1"), InputError);
+}
+
+TEST_CASE("check_results_finite: a non-finite TIA, dose or BED names the input and the target") {
+  RunResult r;
+  r.options.tac_path = "case.json";
+  CycleResult c;
+  c.patient = "P1";
+  c.cycle = 2;
+  VoiResult v;
+  v.tac.voi = "liver";
+  v.tac.cycle = 2;
+  v.fit.tia_MBq_h = 1000;
+  c.vois.push_back(v);
+  TargetDose d;
+  d.target = "spleen";
+  d.dose_Gy = 2.0;
+  c.doses.push_back(d);
+  r.cycles.push_back(c);
+  CHECK_NOTHROW(check_results_finite(r));  // BED NaN without tissue parameters is "not computed"
+  r.cycles[0].doses[0].dose_Gy = std::numeric_limits<double>::quiet_NaN();
+  CHECK_THROWS_WITH_AS(check_results_finite(r), doctest::Contains("case.json: patient P1, cycle 2, target spleen"),
+                       InputError);
+  r.cycles[0].doses[0].dose_Gy = 2.0;
+  r.cycles[0].doses[0].alpha_beta_Gy = 2.6;
+  r.cycles[0].doses[0].bed_Gy = std::numeric_limits<double>::infinity();
+  CHECK_THROWS_WITH_AS(check_results_finite(r), doctest::Contains("BED"), InputError);
+  r.cycles[0].doses[0].bed_Gy = 2.1;
+  r.cycles[0].vois[0].fit.tia_MBq_h = std::numeric_limits<double>::infinity();
+  CHECK_THROWS_WITH_AS(check_results_finite(r), doctest::Contains("VOI liver"), InputError);
+}
+
+TEST_CASE("parse_json_checked: a key written twice in one object is an error naming it") {
+  // The parser keeps only the last of two equal keys: the other value would be dropped silently.
+  nlohmann::json j;
+  const std::string why = models::parse_json_checked("{\"c\": [{\"a\": 7400, \"a\": 1}]}", j);
+  CHECK(why.find("c[0].a") != std::string::npos);
+  CHECK(why.find("twice") != std::string::npos);
+  CHECK(models::parse_json_checked("{\"a\": {\"a\": 1}, \"b\": [{\"a\": 1}, {\"a\": 2}]}", j).empty());
+}

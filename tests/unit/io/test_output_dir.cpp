@@ -1,0 +1,91 @@
+// Result sets (lutdose/output_dir.h): manifest, replacement of an earlier set only, refusals.
+// The crash, kill, full-disk and concurrency cases are end-to-end: tests/e2e/test_output_safety.py.
+#include <doctest/doctest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+#include <string>
+
+#include "lutdose/error.h"
+#include "lutdose/io/output_dir.h"
+
+namespace fs = std::filesystem;
+using namespace lutdose;
+
+namespace {
+
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    std::string t = (fs::temp_directory_path() / "lutdose_unit_out_XXXXXX").string();
+    REQUIRE(::mkdtemp(t.data()) != nullptr);
+    path = t;
+  }
+  ~TempDir() { fs::remove_all(path); }
+};
+
+std::string read(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+std::set<std::string> names(const fs::path& dir) {
+  std::set<std::string> n;
+  for (const auto& e : fs::directory_iterator(dir)) n.insert(e.path().filename().string());
+  return n;
+}
+
+const std::vector<OutputFile> kFiles = {{"results.json", "{}\n"}, {"results.csv", "a,b\n"}, {"results.h5", "h5"}};
+
+}  // namespace
+
+TEST_CASE("sha256_hex: the FIPS 180-2 test vectors") {
+  CHECK(sha256_hex("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  CHECK(sha256_hex("") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+}
+
+TEST_CASE("write_output_files: one set with its manifest, an earlier set replaced as a whole") {
+  TempDir tmp;
+  const auto out = tmp.path / "a" / "out";
+  const std::string id1 = write_output_files(out.string(), kFiles, "9.9.9");
+  CHECK(names(out) == std::set<std::string>{"manifest.json", "results.csv", "results.h5", "results.json"});
+  CHECK(names(tmp.path / "a") == std::set<std::string>{"out"});  // no temporary name left
+  const auto m = nlohmann::json::parse(read(out / "manifest.json"));
+  CHECK(m["format"] == "lutdose-result-set");
+  CHECK(m["run_id"] == id1);
+  CHECK(m["lutdose_version"] == "9.9.9");
+  REQUIRE(m["files"].size() == 3);
+  for (size_t i = 0; i < kFiles.size(); ++i) {
+    CHECK(m["files"][i]["name"] == kFiles[i].name);
+    CHECK(m["files"][i]["size_bytes"] == kFiles[i].bytes.size());
+    CHECK(m["files"][i]["sha256"] == sha256_hex(read(out / kFiles[i].name)));
+  }
+  const std::string id2 = write_output_files(out.string(), {{"results.json", "[]\n"}}, "9.9.9");
+  CHECK(id2 != id1);
+  CHECK(names(out) == std::set<std::string>{"manifest.json", "results.json"});
+  CHECK(read(out / "results.json") == "[]\n");
+  CHECK(names(tmp.path / "a") == std::set<std::string>{"out"});
+}
+
+TEST_CASE("write_output_files: a directory with other files, a file, a link are refused and unchanged") {
+  TempDir tmp;
+  const auto user = tmp.path / "user";
+  fs::create_directory(user);
+  std::ofstream(user / "results.json") << "mine";  // a result name, but no lutdose manifest
+  CHECK_THROWS_AS(check_output_dir(user.string()), InputError);
+  CHECK_THROWS_AS(write_output_files(user.string(), kFiles, "x"), InputError);
+  CHECK(read(user / "results.json") == "mine");
+  CHECK(names(user) == std::set<std::string>{"results.json"});
+  fs::create_directory_symlink(user, tmp.path / "link");
+  CHECK_THROWS_AS(write_output_files((tmp.path / "link").string(), kFiles, "x"), InputError);
+  CHECK_THROWS_AS(check_output_dir(""), InputError);
+  CHECK_THROWS_AS(check_output_dir((tmp.path / "new" / "..").string()), InputError);
+  CHECK(names(tmp.path) == std::set<std::string>{"link", "user"});
+  CHECK(names(user) == std::set<std::string>{"results.json"});
+}
