@@ -133,11 +133,11 @@ lutdose::RunOptions make_run_options(const FitArgs& a) {
   else if (a.integration == "trapezoid") o.fit.integration = lutdose::Integration::trapezoid;
   else lutdose::throw_input_error("--integration", "the integration", a.integration, "analytic or trapezoid");
   o.fit.model_averaging = a.model_averaging;
-  if (a.reduced != "none" && a.reduced != "hanscheid" && a.reduced != "madsen" && a.reduced != "population" &&
-      a.reduced != "prior")
+  const auto reduced = lutdose::parse_reduced_schedule(a.reduced);
+  if (!reduced)
     lutdose::throw_input_error("--reduced", "the reduced schedule", a.reduced,
                                "none, hanscheid, madsen, population or prior");
-  o.reduced = a.reduced;
+  o.reduced = *reduced;
   if (!a.model.empty()) o.compartment_model = lutdose::find_compartment_model(a.model, o.data_dir);
   if (!(a.combined_sigma0 >= 0) || !(a.combined_b >= 0))
     lutdose::throw_input_error("--combined-sigma0-MBq/--combined-b", "the combined error model",

@@ -401,10 +401,11 @@ void read_scatter_window(Validator& v, const json& j, const std::string& path, C
 }
 
 void read_fit_options(Validator& v, const json& j, const std::string& path, FitOptions& o,
-                      std::string& reduced, std::string& model) {
+                      ReducedSchedule& reduced, std::string& model) {
   if (!v.is_object(j, path)) return;
   model = v.string(j, path, "model", false);
-  reduced = v.choice(j, path, "reduced", {"none", "hanscheid", "madsen", "population", "prior"}, "none");
+  reduced = *parse_reduced_schedule(
+      v.choice(j, path, "reduced", {"none", "hanscheid", "madsen", "population", "prior"}, "none"));
   v.keys(j, path, {"function", "functions", "error_model", "aicc_k", "trapezoid_head", "reject_correlated",
                    "trapezoid_body", "trapezoid_tail", "integration", "model_averaging", "combined_sigma0_MBq",
                    "combined_b", "reduced", "model"});
@@ -950,7 +951,8 @@ CaseFile load_case_file(const std::string& path, bool allow_external_files) {
   if (j.contains("radiobiology") && v.is_object(j["radiobiology"], "radiobiology")) {
     const json& r = j["radiobiology"];
     v.keys(r, "radiobiology", {"tissues", "residual", "repopulation"});
-    c.residual = v.choice(r, "radiobiology", "residual", {"none", "integrate-to-next", "subtract"}, "none");
+    c.residual = *parse_residual_handling(
+        v.choice(r, "radiobiology", "residual", {"none", "integrate-to-next", "subtract"}, "none"));
     if (r.contains("tissues") && v.is_object(r["tissues"], "radiobiology.tissues"))
       for (auto it = r["tissues"].begin(); it != r["tissues"].end(); ++it) {
         const std::string tp = "radiobiology.tissues." + it.key();
@@ -1030,12 +1032,12 @@ CaseFile load_case_file(const std::string& path, bool allow_external_files) {
       }
     }
   }
-  if (c.residual != "none" || !c.repopulation_targets.empty())
+  if (c.residual != ResidualHandling::none || !c.repopulation_targets.empty())
     for (size_t i = 0; i < c.cycles.size(); ++i)
       if (std::isnan(c.cycles[i].reference_abs_h))
         v.problem("cycles[" + std::to_string(i) + "].reference_time", "missing",
                   "a date-time for every cycle, as radiobiology." +
-                      std::string(c.residual != "none" ? "residual" : "repopulation") +
+                      std::string(c.residual != ResidualHandling::none ? "residual" : "repopulation") +
                       " needs the time between cycles");
   if (!v.problems().empty()) throw InputError(join_problems(v.problems()));
   return c;

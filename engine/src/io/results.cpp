@@ -145,8 +145,8 @@ ordered_json to_json(const RunResult& r, bool include_doses) {
   const auto& o = r.options;
   ordered_json opts;
   opts["input"] = o.tac_path;
-  opts["input_kind"] = o.input_kind;
-  opts["residual"] = o.residual;
+  opts["input_kind"] = to_string(o.input_kind);
+  opts["residual"] = to_string(o.residual);
   opts["data_dir"] = o.data_dir;
   opts["fit"] = {{"functions", o.fit.forced_function.empty()
                                    ? ordered_json(o.fit.candidates)
@@ -164,7 +164,7 @@ ordered_json to_json(const RunResult& r, bool include_doses) {
                  {"trapezoid_body", to_string(o.fit.trapezoid_body)},
                  {"trapezoid_tail", to_string(o.fit.trapezoid_tail)},
                  {"model_averaging", o.fit.model_averaging},
-                 {"reduced", o.reduced},
+                 {"reduced", to_string(o.reduced)},
                  {"compartment_model", o.compartment_model},
                  {"combined_sigma0_MBq", o.fit.combined_sigma0_MBq},
                  {"combined_b", o.fit.combined_b}};
