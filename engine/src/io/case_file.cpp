@@ -1,4 +1,5 @@
 #include "lutdose/io/case_file.h"
+#include "lutdose/pipeline/options.h"
 
 #include <algorithm>
 #include <cctype>
@@ -400,20 +401,43 @@ void read_scatter_window(Validator& v, const json& j, const std::string& path, C
   }
 }
 
-void read_fit_options(Validator& v, const json& j, const std::string& path, FitOptions& o,
-                      ReducedSchedule& reduced, std::string& model) {
+// The options of a case as the run sees them, for validate() (pipeline/options.h).
+RunOptions case_options(const CaseFile& c) {
+  RunOptions o;
+  o.fit = c.fit;
+  o.dose = c.dose;
+  o.reduced = c.reduced;
+  o.residual = c.residual;
+  o.compartment_model = c.compartment_model;
+  o.half_life_override_h = c.half_life_override_h;
+  o.mc_samples = c.mc_samples;
+  return o;
+}
+
+// A choice option of the case file, through the one mapping of option texts to typed fields
+// (set_choice_option, shared with the command line). Absent: the field keeps its default.
+void choose(Validator& v, const json& obj, const std::string& path, const std::string& key, const OptionFields& f) {
+  if (!obj.contains(key)) return;
+  const std::string full = Validator::join(path, key);
+  if (!obj[key].is_string()) {
+    v.problem(full, "'" + obj[key].dump() + "'", "a text value");
+    return;
+  }
+  const std::string text = obj[key].get<std::string>();
+  if (const auto expected = set_choice_option(f, full, text)) v.problem(full, "'" + text + "'", *expected);
+}
+
+void read_fit_options(Validator& v, const json& j, const std::string& path, const OptionFields& f,
+                      std::string& model) {
   if (!v.is_object(j, path)) return;
+  FitOptions& o = f.fit;
   model = v.string(j, path, "model", false);
-  reduced = *parse_reduced_schedule(
-      v.choice(j, path, "reduced", {"none", "hanscheid", "madsen", "population", "prior"}, "none"));
   v.keys(j, path, {"function", "functions", "error_model", "aicc_k", "trapezoid_head", "reject_correlated",
                    "trapezoid_body", "trapezoid_tail", "integration", "model_averaging", "combined_sigma0_MBq",
                    "combined_b", "reduced", "model"});
-  const std::vector<std::string> ids = models::exponential_ids();
-  std::vector<std::string> with_auto = ids;
-  with_auto.insert(with_auto.begin(), "auto");
-  const std::string f = v.choice(j, path, "function", with_auto, "auto");
-  o.forced_function = f == "auto" ? "" : f;
+  for (const char* key : {"reduced", "function", "error_model", "trapezoid_body", "trapezoid_tail", "integration",
+                          "aicc_k", "trapezoid_head"})
+    choose(v, j, path, key, f);
   if (j.contains("functions")) {
     if (!j["functions"].is_array() || j["functions"].empty()) {
       v.problem(path + ".functions", "'" + j["functions"].dump() + "'", "a non-empty array of function ids");
@@ -429,62 +453,35 @@ void read_fit_options(Validator& v, const json& j, const std::string& path, FitO
       }
     }
   }
-  const std::string em = v.choice(j, path, "error_model",
-                                  {"proportional", "proportional-model", "constant", "combined", "poisson", "input"},
-                                  "proportional");
-  o.trapezoid_body = v.choice(j, path, "trapezoid_body", {"linear", "log"}, "linear") == "linear"
-                         ? TrapezoidBody::linear : TrapezoidBody::log;
-  o.trapezoid_tail = v.choice(j, path, "trapezoid_tail", {"physical", "fit"}, "physical") == "physical"
-                         ? TrapezoidTail::physical : TrapezoidTail::fit;
-  o.integration = v.choice(j, path, "integration", {"analytic", "trapezoid"}, "analytic") == "analytic"
-                      ? Integration::analytic : Integration::trapezoid;
   for (const auto& [key, out] : {std::make_pair("combined_sigma0_MBq", &o.combined_sigma0_MBq),
                                  std::make_pair("combined_b", &o.combined_b)})
     if (j.contains(key)) {
       if (j[key].is_number() && j[key].get<double>() >= 0) *out = j[key].get<double>();
       else v.problem(path + "." + key, "'" + j[key].dump() + "'", "a number >= 0");
     }
-  if (em == "combined" && o.combined_sigma0_MBq == 0 && o.combined_b == 0)
-    v.problem(path + ".error_model", "'combined'", "combined_sigma0_MBq and/or combined_b > 0 with it");
-  if (j.contains("model_averaging")) {
-    if (j["model_averaging"].is_boolean()) o.model_averaging = j["model_averaging"].get<bool>();
-    else v.problem(path + ".model_averaging", "'" + j["model_averaging"].dump() + "'", "true or false");
-  }
-  o.error_model = parse_error_model(em);
-  o.error_model_name = em;
-  o.error_model_by_voi_kind = !j.contains("error_model");
-  o.aicc_k = v.choice(j, path, "aicc_k", {"fit", "fit+1"}, "fit") == "fit"
-                 ? AiccParameterCount::fit_parameters
-                 : AiccParameterCount::fit_parameters_plus_one;
-  o.trapezoid_head = v.choice(j, path, "trapezoid_head", {"linear", "constant"}, "linear") == "linear"
-                         ? TrapezoidHead::linear
-                         : TrapezoidHead::constant;
-  if (j.contains("reject_correlated")) {
-    if (j["reject_correlated"].is_boolean()) o.reject_on_correlation = j["reject_correlated"].get<bool>();
-    else v.problem(path + ".reject_correlated", "'" + j["reject_correlated"].dump() + "'", "true or false");
-  }
+  for (const auto& [key, out] : {std::make_pair("model_averaging", &o.model_averaging),
+                                 std::make_pair("reject_correlated", &o.reject_on_correlation)})
+    if (j.contains(key)) {
+      if (j[key].is_boolean()) *out = j[key].get<bool>();
+      else v.problem(path + "." + key, "'" + j[key].dump() + "'", "true or false");
+    }
 }
 
-void read_dose_options(Validator& v, const json& j, const std::string& path, DoseOptions& o) {
+void read_dose_options(Validator& v, const json& j, const std::string& path, const OptionFields& f) {
   if (!v.is_object(j, path)) return;
+  DoseOptions& o = f.dose;
   v.keys(j, path, {"tumour_method", "sphere_composition", "organ_density_g_per_mL", "mass_scaling",
                    "cross_scaling", "svalues", "marrow"});
-  o.tumour_method = v.choice(j, path, "tumour_method", {"sphere", "local"}, "sphere") == "sphere"
-                        ? TumourMethod::sphere
-                        : TumourMethod::local_deposition;
-  o.sphere_composition = v.choice(j, path, "sphere_composition",
-                                  {"100%/0%", "75%/25%", "50%/50%", "25%/75%", "0%/100%"}, "100%/0%");
+  for (const char* key : {"tumour_method", "sphere_composition", "mass_scaling", "cross_scaling"})
+    choose(v, j, path, key, f);
   v.number_in(j, path, "organ_density_g_per_mL", DENSITY_RANGE_G_PER_ML, o.organ_density_g_per_mL);
-  o.mass_scaling = parse_mass_scaling(
-      v.choice(j, path, "mass_scaling", {"electron-photon", "inverse-mass"}, "electron-photon"));
-  o.cross_scaling = parse_cross_scaling(v.choice(j, path, "cross_scaling", {"none", "body-mass"}, "none"));
   const std::string table = v.string(j, path, "svalues", false);
   o.svalue_table = table;  // resolved against the case file's folder by the caller
   if (j.contains("marrow") && v.is_object(j["marrow"], path + ".marrow")) {
     const json& m = j["marrow"];
     const std::string mp = path + ".marrow";
     v.keys(m, mp, {"method", "rmblr", "rmecff", "l2l4_fraction", "l2l4_voi"}, {{"mass", &MASS_G}});
-    o.marrow.method = v.choice(m, mp, "method", {"none", "blood", "image"}, "none");
+    choose(v, m, mp, "method", f);
     auto fraction = [&](const char* key, double& out) {
       if (!m.contains(key)) return;
       if (m[key].is_number() && m[key].get<double>() > 0 && m[key].get<double>() <= 1)
@@ -937,22 +934,22 @@ CaseFile load_case_file(const std::string& path, bool allow_external_files) {
       value.clear();
     }
   };
+  const OptionFields fields{c.fit, c.dose, c.reduced, c.residual};
   if (j.contains("fit")) {
-    read_fit_options(v, j["fit"], "fit", c.fit, c.reduced, c.compartment_model);
+    read_fit_options(v, j["fit"], "fit", fields, c.compartment_model);
     // a model file (a path or a .json name); a bare name is a shipped model
     if (c.compartment_model.find('/') != std::string::npos || c.compartment_model.find(".json") != std::string::npos)
       reference("fit.model", c.compartment_model);
   }
   if (j.contains("dose")) {
-    read_dose_options(v, j["dose"], "dose", c.dose);
+    read_dose_options(v, j["dose"], "dose", fields);
     reference("dose.svalues", c.dose.svalue_table);
   }
   c.dose.body_mass_g = c.body_mass_g;
   if (j.contains("radiobiology") && v.is_object(j["radiobiology"], "radiobiology")) {
     const json& r = j["radiobiology"];
     v.keys(r, "radiobiology", {"tissues", "residual", "repopulation"});
-    c.residual = *parse_residual_handling(
-        v.choice(r, "radiobiology", "residual", {"none", "integrate-to-next", "subtract"}, "none"));
+    choose(v, r, "radiobiology", "residual", fields);
     if (r.contains("tissues") && v.is_object(r["tissues"], "radiobiology.tissues"))
       for (auto it = r["tissues"].begin(); it != r["tissues"].end(); ++it) {
         const std::string tp = "radiobiology.tissues." + it.key();
@@ -1039,6 +1036,7 @@ CaseFile load_case_file(const std::string& path, bool allow_external_files) {
                   "a date-time for every cycle, as radiobiology." +
                       std::string(c.residual != ResidualHandling::none ? "residual" : "repopulation") +
                       " needs the time between cycles");
+  for (const auto& p : validate(case_options(c))) v.problem_text(p);  // the checks shared with the command line
   if (!v.problems().empty()) throw InputError(join_problems(v.problems()));
   return c;
 }

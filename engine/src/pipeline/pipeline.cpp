@@ -670,14 +670,11 @@ void sum_cycles(RunResult& result, const RunOptions& options) {
 
 RunResult run_tac_table(const std::vector<TacSeries>& series, const RunOptions& options, const ReferenceData& ref,
                         const std::vector<std::vector<QuantifiedPoint>>* points) {
+  validate_or_throw(options, options.tac_path.empty() ? "options" : options.tac_path);
   RunResult result;
   result.version = LUTDOSE_VERSION;
   result.options = options;
   result.nuclide = ref.nuclide(options.nuclide, options.half_life_override_h);
-  if (!std::isnan(options.administered_MBq) &&
-      !(options.administered_MBq > 0 && std::isfinite(options.administered_MBq)))
-    throw_input_error("--activity-MBq", "the administered activity",
-                      format_number(options.administered_MBq), "an activity > 0 MBq");
   std::optional<DoseCalculator> dose;
   TissueTable tissue = ref.tissue();
   if (options.dose) {
@@ -696,11 +693,7 @@ RunResult run_tac_table(const std::vector<TacSeries>& series, const RunOptions& 
     cycle.vois.push_back(
         fit_voi(series[idx], points ? &points->at(idx) : nullptr, cycle, result, options, ref, lambda_p));
   }
-  if (!options.compartment_model.empty()) {
-    if (options.residual == ResidualHandling::integrate_to_next)
-      throw_input_error("radiobiology.residual", "the residual option", "integrate-to-next",
-                        "none or subtract with a compartment model (its TIA is integrated to infinity; a "
-                        "finite horizon is not implemented for ODE models yet)");
+  if (!options.compartment_model.empty()) {  // with residual none or subtract (validate)
     apply_compartment_model(compartment_model_of(options, ref), options, lambda_p, result);
   }
   if (dose) {

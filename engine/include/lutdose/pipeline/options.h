@@ -68,4 +68,48 @@ struct RunOptions {
   unsigned long long mc_seed = 20261124;
 };
 
+//! Problems of the options that the stages would only find later (or not at all), every one at
+//! once, each as "fit.combined_b (--combined-b) = '-1': expected a number >= 0": the administered
+//! activity, the half-life override, the combined error model, the fit functions, the organ
+//! density, the Monte Carlo samples, a compartment model with residual integrate-to-next. Empty
+//! when the options are valid.
+std::vector<std::string> validate(const RunOptions& options);
+
+//! Throws InputError listing validate()'s problems, one per line after "`where`: ", if any.
+void validate_or_throw(const RunOptions& options, const std::string& where);
+
+// ---- The one mapping from option names to fields (command line and case file) ----
+
+//! A run option as the command line and the case file name it.
+struct OptionSpec {
+  std::string cli;  //!< "--error-model"; empty when the option exists only in case files
+  std::string key;  //!< "fit.error_model"; empty when the option exists only on the command line
+  //! The allowed values of a choice option (texts); empty for other options.
+  std::vector<std::string> choices;
+  //! Why the option exists on one side only (empty when on both); documented in docs/case-file.md,
+  //! "Options on one side only".
+  std::string one_sided;
+};
+
+//! Every option of `lutdose run` and `lutdose fit` and of the case file's option blocks.
+const std::vector<OptionSpec>& run_option_specs();
+
+//! The spec of an option by its case-file key or its command-line name; std::out_of_range when
+//! there is none.
+const OptionSpec& option_spec(const std::string& name);
+
+//! The typed fields the command line and a case file fill.
+struct OptionFields {
+  FitOptions& fit;
+  DoseOptions& dose;
+  ReducedSchedule& reduced;
+  ResidualHandling& residual;
+};
+
+//! Sets the choice option `name` (case-file key or command-line name) from its text: the one
+//! mapping from texts to typed fields, used by cli/main.cpp and io/case_file.cpp. Returns
+//! std::nullopt when set, else what was expected ("one of proportional, ...") and changes nothing.
+std::optional<std::string> set_choice_option(const OptionFields& fields, const std::string& name,
+                                             const std::string& text);
+
 }  // namespace lutdose
