@@ -21,9 +21,10 @@
 
 namespace lutdose {
 
+//! One VOI of one cycle: its TAC (as fitted, after any residual subtraction), fit and TIA.
 struct VoiResult {
-  TacSeries tac;
-  TacFit fit;
+  TacSeries tac;  //!< time [h], activity [MBq] and its u as fitted
+  TacFit fit;     //!< the selected fit, its candidates and TIA [MBq h] with u, dof, intervals
   double mean_mass_g = std::numeric_limits<double>::quiet_NaN();      //!< from the table
   double mean_volume_mL = std::numeric_limits<double>::quiet_NaN();   //!< from the table
   double tia_h = std::numeric_limits<double>::quiet_NaN();  //!< TIA / administered activity
@@ -91,17 +92,19 @@ struct CycleProvenance {
   DecayCorrection decay_corrected_to = DecayCorrection::none;
 };
 
+//! One cycle of one patient: VOIs, doses of every target with their GUM inputs, and how the
+//! derived sources and the case-file quantities were obtained.
 struct CycleResult {
-  std::string patient;
+  std::string patient;  //!< patient id ("" for a TAC table without one)
   int cycle = 1;
-  double administered_MBq = std::numeric_limits<double>::quiet_NaN();
+  double administered_MBq = std::numeric_limits<double>::quiet_NaN();  //!< NaN: not given
   std::vector<VoiResult> vois;
   std::vector<TargetDose> doses;  //!< every target (VOIs first), empty without dose options
   std::vector<std::string> dose_input_names;  //!< the GUM inputs (fit:cycle1:liver, cf:P, ...)
   std::vector<double> dose_input_u_rel;       //!< their relative standard uncertainties (NaN: unknown)
   std::vector<double> dose_input_dof;         //!< their degrees of freedom (infinite: stated)
-  double remainder_tia_MBq_h = std::numeric_limits<double>::quiet_NaN();
-  std::vector<std::string> dose_notes;
+  double remainder_tia_MBq_h = std::numeric_limits<double>::quiet_NaN();  //!< NaN: no whole_body VOI
+  std::vector<std::string> dose_notes;  //!< notes of the dose step, in words
   //! How the red-marrow TIA was obtained (empty when the marrow method is "none").
   std::optional<MarrowResult> marrow;
   //! Monte Carlo summary (empty when not run).
@@ -136,8 +139,9 @@ struct Provenance {
   std::string tissue_file;                //!< the tissue-parameter table used for BED
 };
 
+//! The results of a whole run (TAC table or case file), as written by the io/ writers.
 struct RunResult {
-  Provenance provenance;
+  Provenance provenance;                  //!< version, reference data, options and input
   std::vector<Limit> limits;              //!< limits of the organs at risk (history view, plan)
   std::vector<CycleResult> cycles;  //!< in the order of the table (patient, then cycle)
   //! Per patient id, the doses summed over the cycles (patients with more than one cycle).
