@@ -14,6 +14,8 @@
 #include "lutdose/pipeline/reference_data.h"
 #include "lutdose/io/run_files.h"
 #include "lutdose/io/results.h"
+#include "lutdose/io/plan_options.h"
+#include "lutdose/planning/run_history.h"
 #include "lutdose/io/tac_table.h"
 
 using namespace lutdose;
