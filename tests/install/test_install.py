@@ -2,8 +2,9 @@
 """The installed package as a user sees it (issue 12 item 7).
 
 Installs the build into a fresh temporary prefix (cmake --install), copies examples/cpp next to it,
-configures and builds it with find_package(lutdose) through CMAKE_PREFIX_PATH only, checks that no
-include path of the compile points into the source or build tree, runs the program and compares
+configures and builds it with find_package(lutdose) through CMAKE_PREFIX_PATH only (with every
+installed header compiled in one more translation unit), checks that no include path of the
+compile points into the source or build tree, runs the program and compares
 its TIA and dose with an independent truth: the analytic integral of the mono-exponential its
 activities were rounded from, and D = TIA x S x 3.6 with the phantom's self-S read here from the
 published S-value table. The installed `lutdose` program must find the installed data too.
@@ -50,6 +51,22 @@ def kidney_self_s(source_dir):
                     "ICRP110AM", KIDNEY_REGION, KIDNEY_REGION):
                 return float(row["S_mGy_per_MBq_s"]), float(row["target_mass_g"])
     sys.exit(f"no ICRP110AM {KIDNEY_REGION} self-S in {SVALUE_TABLE}")
+
+
+def add_all_headers_target(prefix, example_src):
+    """Every installed header compiled in one translation unit against the package alone: a public
+    header that includes a private one (engine/src) or a missing one fails the build."""
+    include = os.path.join(prefix, "include")
+    headers = sorted(os.path.relpath(os.path.join(d, f), include)
+                     for d, _, files in os.walk(include) for f in files if f.endswith(".h"))
+    with open(os.path.join(example_src, "all_headers.cpp"), "w") as f:
+        f.writelines(f'#include "{h}"\n' for h in headers)
+    with open(os.path.join(example_src, "CMakeLists.txt"), "a") as f:
+        f.write("add_library(all_headers OBJECT all_headers.cpp)\n"
+                "target_link_libraries(all_headers PRIVATE lutdose::engine)\n"
+                "target_compile_features(all_headers PRIVATE cxx_std_17)\n")
+    print(f"all_headers.cpp: {len(headers)} installed headers")
+    return len(headers)
 
 
 def check_include_paths(build, forbidden):
@@ -115,6 +132,8 @@ def main():
     try:
         run([args.cmake, "--install", args.build, "--prefix", prefix])
         shutil.copytree(os.path.join(args.source, "examples", "cpp"), example_src)
+        if add_all_headers_target(prefix, example_src) < 20:  # 0.5 installs 29; a few is a broken install
+            failures.append("fewer than 20 headers installed")
         run([args.cmake, "-S", example_src, "-B", example_build, "-DCMAKE_BUILD_TYPE=Release",
              f"-DCMAKE_PREFIX_PATH={prefix}", "-DCMAKE_EXPORT_COMPILE_COMMANDS=ON",
              "-DCMAKE_FIND_USE_PACKAGE_REGISTRY=OFF"])
