@@ -19,6 +19,7 @@ packages=(
   libbenchmark-dev              # Google Benchmark
   python3                       # end-to-end test driver
   python3-h5py                  # end-to-end checks of results.h5 from Python
+  python3-clang-14              # tests/quality/function_lengths.py: function lengths by clang's parser
   strace                        # end-to-end check that new parents of --out are flushed (fsync)
 )
 for arg in "$@"; do

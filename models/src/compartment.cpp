@@ -213,376 +213,444 @@ void check_sizes(const json& doc, Problems& pr) {
 }
 }  // namespace
 
-CompartmentModel CompartmentModel::from_json(const json& doc, const std::string& origin) {
-  Problems pr(origin);
-  CompartmentModel m;
-  m.origin_ = origin;
-  if (!doc.is_object()) {
-    pr.add("(top level)", Problems::quoted(doc), "an object { ... }");
-    pr.raise();
-  }
-  pr.keys(doc, "", {"name", "description", "notes", "compartments", "transfers", "observations",
-                    "binding", "peptide", "parameters", "physical_decay"});
+// Reads a model document block by block into a CompartmentModel; every problem found is collected
+// (with its JSON path) and all are raised together.
+class CompartmentModel::Reader {
+ public:
+  Reader(const json& doc, const std::string& origin) : doc_(doc), pr_(origin) { m_.origin_ = origin; }
 
-  check_sizes(doc, pr);
-
-  // name, description, physical_decay
-  if (!doc.contains("name") || !doc["name"].is_string() ||
-      doc["name"].get<std::string>().empty())
-    pr.add("name", doc.contains("name") ? Problems::quoted(doc["name"]) : "missing",
-           "a non-empty string");
-  else
-    m.name_ = doc["name"].get<std::string>();
-  if (doc.contains("description")) {
-    if (doc["description"].is_string())
-      m.description_ = doc["description"].get<std::string>();
-    else
-      pr.add("description", Problems::quoted(doc["description"]), "a string");
-  }
-  if (doc.contains("notes") && !doc["notes"].is_string() && !doc["notes"].is_array())
-    pr.add("notes", Problems::quoted(doc["notes"]), "a string or an array of strings");
-  if (doc.contains("physical_decay")) {
-    if (doc["physical_decay"].is_boolean())
-      m.physical_decay_ = doc["physical_decay"].get<bool>();
-    else
-      pr.add("physical_decay", Problems::quoted(doc["physical_decay"]), "true or false");
-  }
-
-  // compartments
-  std::map<std::string, int> compartment_of;
-  if (!doc.contains("compartments") || !doc["compartments"].is_array() ||
-      doc["compartments"].empty()) {
-    pr.add("compartments", doc.contains("compartments") ? Problems::quoted(doc["compartments"])
-                                                        : "missing",
-           "a non-empty array of { \"name\", \"initial_fraction\" }");
-  } else {
-    double sum = 0.0;
-    const json& cs = doc["compartments"];
-    for (size_t i = 0; i < cs.size(); ++i) {
-      const std::string path = Problems::at("compartments", i);
-      const json& c = cs[i];
-      if (!c.is_object()) {
-        pr.add(path, Problems::quoted(c), "an object { \"name\", \"initial_fraction\" }");
-        continue;
-      }
-      pr.keys(c, path, {"name", "initial_fraction", "description"});
-      Compartment comp;
-      if (!c.contains("name") || !c["name"].is_string() ||
-          !is_identifier(c["name"].get<std::string>())) {
-        pr.add(path + ".name", c.contains("name") ? Problems::quoted(c["name"]) : "missing",
-               "a name of letters, digits and '_' (at most " + std::to_string(MAX_IDENTIFIER_CHARS) + ")");
-        comp.name = "?" + std::to_string(i);
-      } else {
-        comp.name = c["name"].get<std::string>();
-        if (compartment_of.count(comp.name))
-          pr.add(path + ".name", "'" + comp.name + "'",
-                 "a name not used before (duplicate compartment)");
-      }
-      if (c.contains("initial_fraction")) {
-        const json& f = c["initial_fraction"];
-        if (!f.is_number() || !(f.get<double>() >= 0.0 && f.get<double>() <= 1.0))
-          pr.add(path + ".initial_fraction", Problems::quoted(f), "a number in [0, 1]");
-        else
-          comp.initial_fraction = f.get<double>();
-      }
-      sum += comp.initial_fraction;
-      compartment_of.emplace(comp.name, static_cast<int>(m.compartments_.size()));
-      m.compartments_.push_back(comp);
+  CompartmentModel read() {
+    if (!doc_.is_object()) {
+      pr_.add("(top level)", Problems::quoted(doc_), "an object { ... }");
+      pr_.raise();
     }
-    if (!(sum > 0.0 && sum <= 1.0 + FRACTION_SUM_MARGIN))
-      pr.add("compartments[].initial_fraction (sum)", format_number(sum),
-             "a sum in (0, 1]: the administered activity starts in the compartments");
+    pr_.keys(doc_, "", {"name", "description", "notes", "compartments", "transfers", "observations",
+                        "binding", "peptide", "parameters", "physical_decay"});
+    check_sizes(doc_, pr_);
+    read_header();
+    read_compartments();
+    compartment_names_ = m_.compartment_names();
+    read_parameters();
+    read_transfers();
+    read_observations();
+    read_bindings();
+    read_peptide();
+    check_parameter_use();
+    pr_.raise_if_any();
+    check_rates_at_file_values();
+    pr_.raise_if_any();
+    return std::move(m_);
   }
-  const std::vector<std::string> compartment_names = m.compartment_names();
-  auto compartment = [&](const json& j, const std::string& path, bool allow_null) -> int {
-    if (allow_null && j.is_null()) return -1;
-    if (j.is_string() && compartment_of.count(j.get<std::string>()))
-      return compartment_of.at(j.get<std::string>());
-    pr.add(path, Problems::quoted(j),
-           std::string("a compartment (") + quote_value(join_names(compartment_names)) + ")" +
-               (allow_null ? " or null (excretion)" : "") + ": unknown compartment");
-    return -2;
-  };
 
-  // parameters
-  std::map<std::string, int> parameter_of;
-  if (doc.contains("parameters") && !doc["parameters"].is_object()) {
-    pr.add("parameters", Problems::quoted(doc["parameters"]),
-           "an object { \"NAME\": { \"value\", \"unit\", \"source\", \"fit\" } }");
-  } else if (doc.contains("parameters")) {
-    for (auto it = doc["parameters"].begin(); it != doc["parameters"].end(); ++it) {
-      const std::string path = "parameters." + it.key();
-      const json& q = it.value();
-      Parameter par;
-      par.name = it.key();
-      if (!is_identifier(par.name))
-        pr.add(path, Problems::quoted(par.name), "a parameter name of letters, digits and '_' (at most " +
-                                           std::to_string(MAX_IDENTIFIER_CHARS) + ")");
-      if (!q.is_object()) {
-        pr.add(path, Problems::quoted(q), "an object { \"value\", \"unit\", \"source\", \"fit\" }");
-        continue;
-      }
-      pr.keys(q, path, {"value", "unit", "source", "fit", "description"});
-      if (!q.contains("value") || !q["value"].is_number() || !(q["value"].get<double>() >= 0.0) ||
-          !std::isfinite(q["value"].get<double>()))
-        pr.add(path + ".value", q.contains("value") ? Problems::quoted(q["value"]) : "missing",
-               "a finite number >= 0 (negative rate or amount)");
-      else
-        par.value = q["value"].get<double>();
-      if (!q.contains("unit") || !q["unit"].is_string())
-        pr.add(path + ".unit", q.contains("unit") ? Problems::quoted(q["unit"]) : "missing",
-               "\"1/h\", \"nmol\" or \"1/(nmol h)\"");
-      else
-        par.unit = q["unit"].get<std::string>();
-      if (!q.contains("source") || !q["source"].is_string() ||
-          q["source"].get<std::string>().empty())
-        pr.add(path + ".source", q.contains("source") ? Problems::quoted(q["source"]) : "missing",
-               "a non-empty string saying where the value comes from");
-      else
-        par.source = q["source"].get<std::string>();
-      if (q.contains("fit")) {
-        if (q["fit"].is_boolean())
-          par.fit = q["fit"].get<bool>();
-        else
-          pr.add(path + ".fit", Problems::quoted(q["fit"]), "true or false");
-      }
-      parameter_of.emplace(par.name, static_cast<int>(m.parameters_.size()));
-      m.parameters_.push_back(par);
-    }
-  }
+ private:
+  const json& doc_;
+  Problems pr_;
+  CompartmentModel m_;
+  std::map<std::string, int> compartment_of_;
+  std::vector<std::string> compartment_names_;
+  std::map<std::string, int> parameter_of_;
   // Where each parameter is used, with the unit that use needs.
-  std::map<int, std::pair<std::string, std::string>> use_of;  // index -> (unit, path)
-  auto need_unit = [&](int index, const std::string& unit, const std::string& path) {
-    auto [it, inserted] = use_of.emplace(index, std::make_pair(unit, path));
-    if (!inserted && it->second.first != unit)
-      pr.add(path, "'" + m.parameters_[index].name + "'",
-             "a parameter in " + unit + ", but it is also used in " + it->second.first + " at " +
-                 it->second.second);
-  };
-  auto parameter = [&](const json& j, const std::string& path, const std::string& unit) -> int {
-    if (j.is_string() && parameter_of.count(j.get<std::string>())) {
-      const int index = parameter_of.at(j.get<std::string>());
-      need_unit(index, unit, path);
-      return index;
-    }
-    pr.add(path, Problems::quoted(j),
-           "the name of a parameter in " + unit +
-               " declared in \"parameters\" (missing parameter)");
-    return -1;
-  };
+  std::map<int, std::pair<std::string, std::string>> use_of_;  // index -> (unit, path)
 
-  // transfers
-  if (!doc.contains("transfers") || !doc["transfers"].is_array()) {
-    pr.add("transfers", doc.contains("transfers") ? Problems::quoted(doc["transfers"]) : "missing",
-           "an array of { \"from\", \"to\", \"rate\" }");
-  } else {
-    const json& ts = doc["transfers"];
-    for (size_t i = 0; i < ts.size(); ++i) {
-      const std::string path = Problems::at("transfers", i);
-      const json& t = ts[i];
-      if (!t.is_object()) {
-        pr.add(path, Problems::quoted(t), "an object { \"from\", \"to\", \"rate\" }");
-        continue;
-      }
-      pr.keys(t, path, {"from", "to", "rate", "value_per_h", "description"});
-      Transfer tr;
-      tr.from = t.contains("from") ? compartment(t["from"], path + ".from", false) : -2;
-      if (!t.contains("from")) pr.add(path + ".from", "missing", "a compartment");
-      tr.to = t.contains("to") ? compartment(t["to"], path + ".to", true) : -2;
-      if (!t.contains("to"))
-        pr.add(path + ".to", "missing", "a compartment or null (excretion)");
-      if (tr.from >= 0 && tr.from == tr.to)
-        pr.add(path + ".to", Problems::quoted(t["to"]), "a compartment other than \"from\"");
-      const bool has_rate = t.contains("rate"), has_value = t.contains("value_per_h");
-      double value = NaN;
-      if (has_value) {
-        const json& v = t["value_per_h"];
-        if (!v.is_number() || !(v.get<double>() >= 0.0) || !std::isfinite(v.get<double>()))
-          pr.add(path + ".value_per_h", Problems::quoted(v),
-                 "a finite number >= 0 [1/h] (negative rate)");
-        else
-          value = v.get<double>();
-      }
-      if (!has_rate && !has_value) {
-        pr.add(path, "without a rate", "\"rate\" (a parameter) or \"value_per_h\" (fixed)");
-      } else if (!has_rate) {
-        tr.rate.constant_per_h = std::isnan(value) ? 0.0 : value;
-      } else {
-        const json& r = t["rate"];
-        std::vector<std::pair<std::string, double>> terms;
-        if (!r.is_string() || !parse_rate_expression(r.get<std::string>(), terms)) {
-          pr.add(path + ".rate", Problems::quoted(r),
-                 "a parameter name or a sum such as \"k_b - k_in\" or \"0.5*k_x\"");
-        } else {
-          tr.rate.text = r.get<std::string>();
-          for (const auto& [name, coefficient] : terms) {
-            if (!parameter_of.count(name) && has_value && terms.size() == 1 &&
-                coefficient == 1.0 && !std::isnan(value)) {
-              // "rate" + "value_per_h" declares the parameter inline.
-              Parameter par;
-              par.name = name;
-              par.value = value;
-              par.unit = "1/h";
-              par.source = "(declared in " + path + ")";
-              parameter_of.emplace(name, static_cast<int>(m.parameters_.size()));
-              m.parameters_.push_back(par);
-            }
-            if (!parameter_of.count(name)) {
-              pr.add(path + ".rate", Problems::quoted(r),
-                     "parameters declared in \"parameters\" (missing parameter '" + name + "')");
-              continue;
-            }
-            const int index = parameter_of.at(name);
-            need_unit(index, "1/h", path + ".rate");
-            if (has_value && terms.size() == 1 && !std::isnan(value) &&
-                m.parameters_[index].value != value * coefficient)
-              pr.add(path + ".value_per_h", format_number(value),
-                     "the value of parameter '" + name + "' (" +
-                         format_number(m.parameters_[index].value) + ") or no value_per_h");
-            tr.rate.terms.emplace_back(index, coefficient);
-          }
-        }
-      }
-      m.transfers_.push_back(tr);
-    }
+  void read_header();
+  void read_compartments();
+  void read_compartment(const json& c, size_t i, double& fraction_sum);
+  int compartment(const json& j, const std::string& path, bool allow_null);
+  void read_parameters();
+  void read_parameter(const std::string& name, const json& q);
+  void need_unit(int index, const std::string& unit, const std::string& path);
+  int parameter(const json& j, const std::string& path, const std::string& unit);
+  void read_transfers();
+  void read_transfer(const json& t, const std::string& path);
+  void read_rate(const json& t, const std::string& path, double value, Transfer& tr);
+  void read_observations();
+  void read_observation(const json& o, const std::string& path, std::set<std::string>& vois);
+  void read_bindings();
+  void read_binding(const json& b, const std::string& path, std::set<int>& bound_used);
+  void read_peptide();
+  void check_parameter_use();
+  void check_rates_at_file_values();
+};
+
+// name, description, notes, physical_decay
+void CompartmentModel::Reader::read_header() {
+  if (!doc_.contains("name") || !doc_["name"].is_string() ||
+      doc_["name"].get<std::string>().empty())
+    pr_.add("name", doc_.contains("name") ? Problems::quoted(doc_["name"]) : "missing",
+            "a non-empty string");
+  else
+    m_.name_ = doc_["name"].get<std::string>();
+  if (doc_.contains("description")) {
+    if (doc_["description"].is_string())
+      m_.description_ = doc_["description"].get<std::string>();
+    else
+      pr_.add("description", Problems::quoted(doc_["description"]), "a string");
   }
+  if (doc_.contains("notes") && !doc_["notes"].is_string() && !doc_["notes"].is_array())
+    pr_.add("notes", Problems::quoted(doc_["notes"]), "a string or an array of strings");
+  if (doc_.contains("physical_decay")) {
+    if (doc_["physical_decay"].is_boolean())
+      m_.physical_decay_ = doc_["physical_decay"].get<bool>();
+    else
+      pr_.add("physical_decay", Problems::quoted(doc_["physical_decay"]), "true or false");
+  }
+}
 
-  // observations
+void CompartmentModel::Reader::read_compartments() {
+  if (!doc_.contains("compartments") || !doc_["compartments"].is_array() ||
+      doc_["compartments"].empty()) {
+    pr_.add("compartments", doc_.contains("compartments") ? Problems::quoted(doc_["compartments"])
+                                                          : "missing",
+            "a non-empty array of { \"name\", \"initial_fraction\" }");
+    return;
+  }
+  double sum = 0.0;
+  const json& cs = doc_["compartments"];
+  for (size_t i = 0; i < cs.size(); ++i) read_compartment(cs[i], i, sum);
+  if (!(sum > 0.0 && sum <= 1.0 + FRACTION_SUM_MARGIN))
+    pr_.add("compartments[].initial_fraction (sum)", format_number(sum),
+            "a sum in (0, 1]: the administered activity starts in the compartments");
+}
+
+void CompartmentModel::Reader::read_compartment(const json& c, size_t i, double& fraction_sum) {
+  const std::string path = Problems::at("compartments", i);
+  if (!c.is_object()) {
+    pr_.add(path, Problems::quoted(c), "an object { \"name\", \"initial_fraction\" }");
+    return;
+  }
+  pr_.keys(c, path, {"name", "initial_fraction", "description"});
+  Compartment comp;
+  if (!c.contains("name") || !c["name"].is_string() ||
+      !is_identifier(c["name"].get<std::string>())) {
+    pr_.add(path + ".name", c.contains("name") ? Problems::quoted(c["name"]) : "missing",
+            "a name of letters, digits and '_' (at most " + std::to_string(MAX_IDENTIFIER_CHARS) + ")");
+    comp.name = "?" + std::to_string(i);
+  } else {
+    comp.name = c["name"].get<std::string>();
+    if (compartment_of_.count(comp.name))
+      pr_.add(path + ".name", "'" + comp.name + "'",
+              "a name not used before (duplicate compartment)");
+  }
+  if (c.contains("initial_fraction")) {
+    const json& f = c["initial_fraction"];
+    if (!f.is_number() || !(f.get<double>() >= 0.0 && f.get<double>() <= 1.0))
+      pr_.add(path + ".initial_fraction", Problems::quoted(f), "a number in [0, 1]");
+    else
+      comp.initial_fraction = f.get<double>();
+  }
+  fraction_sum += comp.initial_fraction;
+  compartment_of_.emplace(comp.name, static_cast<int>(m_.compartments_.size()));
+  m_.compartments_.push_back(comp);
+}
+
+// The index of the compartment named by j; -1 for null where allowed (excretion), -2 if unknown.
+int CompartmentModel::Reader::compartment(const json& j, const std::string& path, bool allow_null) {
+  if (allow_null && j.is_null()) return -1;
+  if (j.is_string() && compartment_of_.count(j.get<std::string>()))
+    return compartment_of_.at(j.get<std::string>());
+  pr_.add(path, Problems::quoted(j),
+          std::string("a compartment (") + quote_value(join_names(compartment_names_)) + ")" +
+              (allow_null ? " or null (excretion)" : "") + ": unknown compartment");
+  return -2;
+}
+
+void CompartmentModel::Reader::read_parameters() {
+  if (doc_.contains("parameters") && !doc_["parameters"].is_object()) {
+    pr_.add("parameters", Problems::quoted(doc_["parameters"]),
+            "an object { \"NAME\": { \"value\", \"unit\", \"source\", \"fit\" } }");
+  } else if (doc_.contains("parameters")) {
+    for (auto it = doc_["parameters"].begin(); it != doc_["parameters"].end(); ++it)
+      read_parameter(it.key(), it.value());
+  }
+}
+
+void CompartmentModel::Reader::read_parameter(const std::string& name, const json& q) {
+  const std::string path = "parameters." + name;
+  Parameter par;
+  par.name = name;
+  if (!is_identifier(par.name))
+    pr_.add(path, Problems::quoted(par.name), "a parameter name of letters, digits and '_' (at most " +
+                                                  std::to_string(MAX_IDENTIFIER_CHARS) + ")");
+  if (!q.is_object()) {
+    pr_.add(path, Problems::quoted(q), "an object { \"value\", \"unit\", \"source\", \"fit\" }");
+    return;
+  }
+  pr_.keys(q, path, {"value", "unit", "source", "fit", "description"});
+  if (!q.contains("value") || !q["value"].is_number() || !(q["value"].get<double>() >= 0.0) ||
+      !std::isfinite(q["value"].get<double>()))
+    pr_.add(path + ".value", q.contains("value") ? Problems::quoted(q["value"]) : "missing",
+            "a finite number >= 0 (negative rate or amount)");
+  else
+    par.value = q["value"].get<double>();
+  if (!q.contains("unit") || !q["unit"].is_string())
+    pr_.add(path + ".unit", q.contains("unit") ? Problems::quoted(q["unit"]) : "missing",
+            "\"1/h\", \"nmol\" or \"1/(nmol h)\"");
+  else
+    par.unit = q["unit"].get<std::string>();
+  if (!q.contains("source") || !q["source"].is_string() ||
+      q["source"].get<std::string>().empty())
+    pr_.add(path + ".source", q.contains("source") ? Problems::quoted(q["source"]) : "missing",
+            "a non-empty string saying where the value comes from");
+  else
+    par.source = q["source"].get<std::string>();
+  if (q.contains("fit")) {
+    if (q["fit"].is_boolean())
+      par.fit = q["fit"].get<bool>();
+    else
+      pr_.add(path + ".fit", Problems::quoted(q["fit"]), "true or false");
+  }
+  parameter_of_.emplace(par.name, static_cast<int>(m_.parameters_.size()));
+  m_.parameters_.push_back(par);
+}
+
+void CompartmentModel::Reader::need_unit(int index, const std::string& unit, const std::string& path) {
+  auto [it, inserted] = use_of_.emplace(index, std::make_pair(unit, path));
+  if (!inserted && it->second.first != unit)
+    pr_.add(path, "'" + m_.parameters_[index].name + "'",
+            "a parameter in " + unit + ", but it is also used in " + it->second.first + " at " +
+                it->second.second);
+}
+
+// The index of the parameter named by j, used in `unit`; -1 if unknown.
+int CompartmentModel::Reader::parameter(const json& j, const std::string& path, const std::string& unit) {
+  if (j.is_string() && parameter_of_.count(j.get<std::string>())) {
+    const int index = parameter_of_.at(j.get<std::string>());
+    need_unit(index, unit, path);
+    return index;
+  }
+  pr_.add(path, Problems::quoted(j),
+          "the name of a parameter in " + unit +
+              " declared in \"parameters\" (missing parameter)");
+  return -1;
+}
+
+void CompartmentModel::Reader::read_transfers() {
+  if (!doc_.contains("transfers") || !doc_["transfers"].is_array()) {
+    pr_.add("transfers", doc_.contains("transfers") ? Problems::quoted(doc_["transfers"]) : "missing",
+            "an array of { \"from\", \"to\", \"rate\" }");
+    return;
+  }
+  const json& ts = doc_["transfers"];
+  for (size_t i = 0; i < ts.size(); ++i) read_transfer(ts[i], Problems::at("transfers", i));
+}
+
+void CompartmentModel::Reader::read_transfer(const json& t, const std::string& path) {
+  if (!t.is_object()) {
+    pr_.add(path, Problems::quoted(t), "an object { \"from\", \"to\", \"rate\" }");
+    return;
+  }
+  pr_.keys(t, path, {"from", "to", "rate", "value_per_h", "description"});
+  Transfer tr;
+  tr.from = t.contains("from") ? compartment(t["from"], path + ".from", false) : -2;
+  if (!t.contains("from")) pr_.add(path + ".from", "missing", "a compartment");
+  tr.to = t.contains("to") ? compartment(t["to"], path + ".to", true) : -2;
+  if (!t.contains("to"))
+    pr_.add(path + ".to", "missing", "a compartment or null (excretion)");
+  if (tr.from >= 0 && tr.from == tr.to)
+    pr_.add(path + ".to", Problems::quoted(t["to"]), "a compartment other than \"from\"");
+  const bool has_rate = t.contains("rate"), has_value = t.contains("value_per_h");
+  double value = NaN;
+  if (has_value) {
+    const json& v = t["value_per_h"];
+    if (!v.is_number() || !(v.get<double>() >= 0.0) || !std::isfinite(v.get<double>()))
+      pr_.add(path + ".value_per_h", Problems::quoted(v),
+              "a finite number >= 0 [1/h] (negative rate)");
+    else
+      value = v.get<double>();
+  }
+  if (!has_rate && !has_value)
+    pr_.add(path, "without a rate", "\"rate\" (a parameter) or \"value_per_h\" (fixed)");
+  else if (!has_rate)
+    tr.rate.constant_per_h = std::isnan(value) ? 0.0 : value;
+  else
+    read_rate(t, path, value, tr);
+  m_.transfers_.push_back(tr);
+}
+
+// The transfer's "rate" expression; `value` is its value_per_h (NaN: none or invalid).
+void CompartmentModel::Reader::read_rate(const json& t, const std::string& path, double value, Transfer& tr) {
+  const bool has_value = t.contains("value_per_h");
+  const json& r = t["rate"];
+  std::vector<std::pair<std::string, double>> terms;
+  if (!r.is_string() || !parse_rate_expression(r.get<std::string>(), terms)) {
+    pr_.add(path + ".rate", Problems::quoted(r),
+            "a parameter name or a sum such as \"k_b - k_in\" or \"0.5*k_x\"");
+    return;
+  }
+  tr.rate.text = r.get<std::string>();
+  for (const auto& [name, coefficient] : terms) {
+    if (!parameter_of_.count(name) && has_value && terms.size() == 1 &&
+        coefficient == 1.0 && !std::isnan(value)) {
+      // "rate" + "value_per_h" declares the parameter inline.
+      Parameter par;
+      par.name = name;
+      par.value = value;
+      par.unit = "1/h";
+      par.source = "(declared in " + path + ")";
+      parameter_of_.emplace(name, static_cast<int>(m_.parameters_.size()));
+      m_.parameters_.push_back(par);
+    }
+    if (!parameter_of_.count(name)) {
+      pr_.add(path + ".rate", Problems::quoted(r),
+              "parameters declared in \"parameters\" (missing parameter '" + name + "')");
+      continue;
+    }
+    const int index = parameter_of_.at(name);
+    need_unit(index, "1/h", path + ".rate");
+    if (has_value && terms.size() == 1 && !std::isnan(value) &&
+        m_.parameters_[index].value != value * coefficient)
+      pr_.add(path + ".value_per_h", format_number(value),
+              "the value of parameter '" + name + "' (" +
+                  format_number(m_.parameters_[index].value) + ") or no value_per_h");
+    tr.rate.terms.emplace_back(index, coefficient);
+  }
+}
+
+void CompartmentModel::Reader::read_observations() {
+  if (!doc_.contains("observations") || !doc_["observations"].is_array() ||
+      doc_["observations"].empty()) {
+    pr_.add("observations",
+            doc_.contains("observations") ? Problems::quoted(doc_["observations"]) : "missing",
+            "a non-empty array of { \"voi\", \"compartments\": [...] }");
+    return;
+  }
   std::set<std::string> vois;
-  if (!doc.contains("observations") || !doc["observations"].is_array() ||
-      doc["observations"].empty()) {
-    pr.add("observations",
-           doc.contains("observations") ? Problems::quoted(doc["observations"]) : "missing",
-           "a non-empty array of { \"voi\", \"compartments\": [...] }");
+  const json& os = doc_["observations"];
+  for (size_t i = 0; i < os.size(); ++i) read_observation(os[i], Problems::at("observations", i), vois);
+}
+
+void CompartmentModel::Reader::read_observation(const json& o, const std::string& path,
+                                                std::set<std::string>& vois) {
+  if (!o.is_object()) {
+    pr_.add(path, Problems::quoted(o), "an object { \"voi\", \"compartments\" }");
+    return;
+  }
+  pr_.keys(o, path, {"voi", "compartments", "description"});
+  Observation ob;
+  if (!o.contains("voi") || !o["voi"].is_string() || o["voi"].get<std::string>().empty()) {
+    pr_.add(path + ".voi", o.contains("voi") ? Problems::quoted(o["voi"]) : "missing",
+            "a non-empty VOI name");
   } else {
-    const json& os = doc["observations"];
-    for (size_t i = 0; i < os.size(); ++i) {
-      const std::string path = Problems::at("observations", i);
-      const json& o = os[i];
-      if (!o.is_object()) {
-        pr.add(path, Problems::quoted(o), "an object { \"voi\", \"compartments\" }");
-        continue;
-      }
-      pr.keys(o, path, {"voi", "compartments", "description"});
-      Observation ob;
-      if (!o.contains("voi") || !o["voi"].is_string() || o["voi"].get<std::string>().empty()) {
-        pr.add(path + ".voi", o.contains("voi") ? Problems::quoted(o["voi"]) : "missing",
-               "a non-empty VOI name");
-      } else {
-        ob.voi = o["voi"].get<std::string>();
-        if (!vois.insert(ob.voi).second)
-          pr.add(path + ".voi", "'" + ob.voi + "'", "a VOI not observed before (duplicate VOI)");
-      }
-      if (!o.contains("compartments") || !o["compartments"].is_array() ||
-          o["compartments"].empty()) {
-        pr.add(path + ".compartments",
-               o.contains("compartments") ? Problems::quoted(o["compartments"]) : "missing",
-               "a non-empty array of compartment names");
-      } else {
-        std::set<int> seen;
-        for (size_t k = 0; k < o["compartments"].size(); ++k) {
-          const std::string cpath = Problems::at(path + ".compartments", k);
-          const int c = compartment(o["compartments"][k], cpath, false);
-          if (c < 0) continue;
-          if (!seen.insert(c).second)
-            pr.add(cpath, Problems::quoted(o["compartments"][k]),
-                   "a compartment not listed before in this VOI (duplicate)");
-          else
-            ob.compartments.push_back(c);
-        }
-      }
-      m.observations_.push_back(ob);
+    ob.voi = o["voi"].get<std::string>();
+    if (!vois.insert(ob.voi).second)
+      pr_.add(path + ".voi", "'" + ob.voi + "'", "a VOI not observed before (duplicate VOI)");
+  }
+  if (!o.contains("compartments") || !o["compartments"].is_array() ||
+      o["compartments"].empty()) {
+    pr_.add(path + ".compartments",
+            o.contains("compartments") ? Problems::quoted(o["compartments"]) : "missing",
+            "a non-empty array of compartment names");
+  } else {
+    std::set<int> seen;
+    for (size_t k = 0; k < o["compartments"].size(); ++k) {
+      const std::string cpath = Problems::at(path + ".compartments", k);
+      const int c = compartment(o["compartments"][k], cpath, false);
+      if (c < 0) continue;
+      if (!seen.insert(c).second)
+        pr_.add(cpath, Problems::quoted(o["compartments"][k]),
+                "a compartment not listed before in this VOI (duplicate)");
+      else
+        ob.compartments.push_back(c);
     }
   }
+  m_.observations_.push_back(ob);
+}
 
-  // binding and peptide
-  if (doc.contains("binding")) {
-    if (!doc["binding"].is_array()) {
-      pr.add("binding", Problems::quoted(doc["binding"]), "an array of binding terms");
-    } else {
-      std::set<int> bound_used;
-      const json& bs = doc["binding"];
-      for (size_t i = 0; i < bs.size(); ++i) {
-        const std::string path = Problems::at("binding", i);
-        const json& b = bs[i];
-        if (!b.is_object()) {
-          pr.add(path, Problems::quoted(b), "an object { \"free\", \"bound\", ... }");
-          continue;
-        }
-        const std::set<std::string> required{"free", "bound", "receptor_total_nmol",
-                                             "k_on_per_nmol_h", "k_off_per_h"};
-        std::set<std::string> allowed = required;
-        allowed.insert("description");
-        pr.keys(b, path, allowed);
-        bool complete = true;
-        for (const auto& k : required)
-          if (!b.contains(k)) {
-            pr.add(path + "." + k, "missing", "a compartment or parameter name");
-            complete = false;
-          }
-        if (!complete) continue;
-        Binding bi;
-        bi.free_compartment = compartment(b["free"], path + ".free", false);
-        bi.bound_compartment = compartment(b["bound"], path + ".bound", false);
-        if (bi.free_compartment >= 0 && bi.free_compartment == bi.bound_compartment)
-          pr.add(path + ".bound", Problems::quoted(b["bound"]),
-                 "a compartment other than \"free\"");
-        if (bi.bound_compartment >= 0 && !bound_used.insert(bi.bound_compartment).second)
-          pr.add(path + ".bound", Problems::quoted(b["bound"]),
-                 "a bound compartment not used by another binding term");
-        bi.receptor_total_nmol =
-            parameter(b["receptor_total_nmol"], path + ".receptor_total_nmol", "nmol");
-        bi.k_on_per_nmol_h =
-            parameter(b["k_on_per_nmol_h"], path + ".k_on_per_nmol_h", "1/(nmol h)");
-        bi.k_off_per_h = parameter(b["k_off_per_h"], path + ".k_off_per_h", "1/h");
-        m.bindings_.push_back(bi);
-      }
-    }
+void CompartmentModel::Reader::read_bindings() {
+  if (!doc_.contains("binding")) return;
+  if (!doc_["binding"].is_array()) {
+    pr_.add("binding", Problems::quoted(doc_["binding"]), "an array of binding terms");
+    return;
   }
-  if (doc.contains("peptide")) {
-    const json& pe = doc["peptide"];
+  std::set<int> bound_used;
+  const json& bs = doc_["binding"];
+  for (size_t i = 0; i < bs.size(); ++i) read_binding(bs[i], Problems::at("binding", i), bound_used);
+}
+
+void CompartmentModel::Reader::read_binding(const json& b, const std::string& path, std::set<int>& bound_used) {
+  if (!b.is_object()) {
+    pr_.add(path, Problems::quoted(b), "an object { \"free\", \"bound\", ... }");
+    return;
+  }
+  const std::set<std::string> required{"free", "bound", "receptor_total_nmol",
+                                       "k_on_per_nmol_h", "k_off_per_h"};
+  std::set<std::string> allowed = required;
+  allowed.insert("description");
+  pr_.keys(b, path, allowed);
+  bool complete = true;
+  for (const auto& k : required)
+    if (!b.contains(k)) {
+      pr_.add(path + "." + k, "missing", "a compartment or parameter name");
+      complete = false;
+    }
+  if (!complete) return;
+  Binding bi;
+  bi.free_compartment = compartment(b["free"], path + ".free", false);
+  bi.bound_compartment = compartment(b["bound"], path + ".bound", false);
+  if (bi.free_compartment >= 0 && bi.free_compartment == bi.bound_compartment)
+    pr_.add(path + ".bound", Problems::quoted(b["bound"]),
+            "a compartment other than \"free\"");
+  if (bi.bound_compartment >= 0 && !bound_used.insert(bi.bound_compartment).second)
+    pr_.add(path + ".bound", Problems::quoted(b["bound"]),
+            "a bound compartment not used by another binding term");
+  bi.receptor_total_nmol =
+      parameter(b["receptor_total_nmol"], path + ".receptor_total_nmol", "nmol");
+  bi.k_on_per_nmol_h =
+      parameter(b["k_on_per_nmol_h"], path + ".k_on_per_nmol_h", "1/(nmol h)");
+  bi.k_off_per_h = parameter(b["k_off_per_h"], path + ".k_off_per_h", "1/h");
+  m_.bindings_.push_back(bi);
+}
+
+void CompartmentModel::Reader::read_peptide() {
+  if (doc_.contains("peptide")) {
+    const json& pe = doc_["peptide"];
     if (!pe.is_object()) {
-      pr.add("peptide", Problems::quoted(pe), "an object { \"hot_nmol\", \"cold_nmol\" }");
+      pr_.add("peptide", Problems::quoted(pe), "an object { \"hot_nmol\", \"cold_nmol\" }");
     } else {
-      pr.keys(pe, "peptide", {"hot_nmol", "cold_nmol", "description"});
+      pr_.keys(pe, "peptide", {"hot_nmol", "cold_nmol", "description"});
       for (const char* k : {"hot_nmol", "cold_nmol"})
-        if (!pe.contains(k)) pr.add(std::string("peptide.") + k, "missing", "a parameter in nmol");
+        if (!pe.contains(k)) pr_.add(std::string("peptide.") + k, "missing", "a parameter in nmol");
       if (pe.contains("hot_nmol"))
-        m.peptide_hot_nmol_ = parameter(pe["hot_nmol"], "peptide.hot_nmol", "nmol");
+        m_.peptide_hot_nmol_ = parameter(pe["hot_nmol"], "peptide.hot_nmol", "nmol");
       if (pe.contains("cold_nmol"))
-        m.peptide_cold_nmol_ = parameter(pe["cold_nmol"], "peptide.cold_nmol", "nmol");
+        m_.peptide_cold_nmol_ = parameter(pe["cold_nmol"], "peptide.cold_nmol", "nmol");
     }
-  } else if (!m.bindings_.empty()) {
-    pr.add("peptide", "missing",
-           "{ \"hot_nmol\", \"cold_nmol\" } (the total peptide amount drives receptor saturation)");
+  } else if (!m_.bindings_.empty()) {
+    pr_.add("peptide", "missing",
+            "{ \"hot_nmol\", \"cold_nmol\" } (the total peptide amount drives receptor saturation)");
   }
+}
 
-  // Units of the parameters as used; unused parameters.
-  for (size_t i = 0; i < m.parameters_.size(); ++i) {
-    const Parameter& par = m.parameters_[i];
-    const auto it = use_of.find(static_cast<int>(i));
-    if (it == use_of.end()) {
-      pr.add("parameters." + par.name, "not used",
-             "a parameter used by a transfer, binding or peptide");
+// Units of the parameters as used; unused parameters.
+void CompartmentModel::Reader::check_parameter_use() {
+  for (size_t i = 0; i < m_.parameters_.size(); ++i) {
+    const Parameter& par = m_.parameters_[i];
+    const auto it = use_of_.find(static_cast<int>(i));
+    if (it == use_of_.end()) {
+      pr_.add("parameters." + par.name, "not used",
+              "a parameter used by a transfer, binding or peptide");
     } else if (!par.unit.empty() && par.unit != it->second.first) {
-      pr.add("parameters." + par.name + ".unit", "'" + par.unit + "'",
-             "'" + it->second.first + "' (used at " + it->second.second + ")");
+      pr_.add("parameters." + par.name + ".unit", "'" + par.unit + "'",
+              "'" + it->second.first + "' (used at " + it->second.second + ")");
     }
   }
-  pr.raise_if_any();
+}
 
-  // Rates at the file's values must not be negative ("k_b - k_in" with k_in > k_b).
-  const VectorXd p0 = m.default_parameters();
-  for (size_t i = 0; i < m.transfers_.size(); ++i) {
-    const double k = m.transfers_[i].rate.evaluate(p0);
+// Rates at the file's values must not be negative ("k_b - k_in" with k_in > k_b).
+void CompartmentModel::Reader::check_rates_at_file_values() {
+  const VectorXd p0 = m_.default_parameters();
+  for (size_t i = 0; i < m_.transfers_.size(); ++i) {
+    const double k = m_.transfers_[i].rate.evaluate(p0);
     if (k < 0.0)
-      pr.add(Problems::at("transfers", i) + ".rate",
-             "'" + m.transfers_[i].rate.text + "' = " + format_number(k) +
-                 " 1/h at the file's parameter values",
-             "a rate >= 0 (negative rate)");
+      pr_.add(Problems::at("transfers", i) + ".rate",
+              "'" + m_.transfers_[i].rate.text + "' = " + format_number(k) +
+                  " 1/h at the file's parameter values",
+              "a rate >= 0 (negative rate)");
   }
-  pr.raise_if_any();
-  return m;
+}
+
+CompartmentModel CompartmentModel::from_json(const json& doc, const std::string& origin) {
+  return Reader(doc, origin).read();
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -1135,11 +1203,9 @@ struct LmFunctor {
   }
 };
 
-}  // namespace
-
-CompartmentFit fit(const CompartmentModel& model, const std::map<std::string, VoiData>& data,
-                   double A0, double lambda_p, const FitOptions& o) {
-  const std::string& origin = model.origin();
+// The arguments every fit needs.
+void check_fit_arguments(const std::string& origin, const std::map<std::string, VoiData>& data, double A0,
+                         double lambda_p) {
   if (!(A0 > 0.0) || !std::isfinite(A0))
     throw ModelError(origin + ": fit: the administered activity is " + format_number(A0) +
                      " MBq; expected a finite number > 0");
@@ -1147,21 +1213,31 @@ CompartmentFit fit(const CompartmentModel& model, const std::map<std::string, Vo
     throw ModelError(origin + ": fit: lambda_p is " + format_number(lambda_p) +
                      " 1/h; expected a finite number >= 0");
   if (data.empty()) throw ModelError(origin + ": fit: no data; expected at least one VOI");
+}
 
-  FitProblem problem{model, {}, model.default_parameters(), {}, {}, model.observation_matrix(),
-                     A0, lambda_p};
+// The parameters the fit starts from: the file's values, or o.start; all finite and >= 0.
+VectorXd start_parameters(const CompartmentModel& model, const FitOptions& o) {
+  const std::string& origin = model.origin();
+  VectorXd base = model.default_parameters();
   if (o.start.size() > 0) {
     if (o.start.size() != model.n_parameters())
       throw ModelError(origin + ": fit: the start vector has " + std::to_string(o.start.size()) +
                        " values; expected " + std::to_string(model.n_parameters()) + " (" +
                        join_names(model.parameter_names()) + ")");
-    problem.base = o.start;
+    base = o.start;
   }
   for (int i = 0; i < model.n_parameters(); ++i)
-    if (!(problem.base(i) >= 0.0) || !std::isfinite(problem.base(i)))
+    if (!(base(i) >= 0.0) || !std::isfinite(base(i)))
       throw ModelError(origin + ": fit: parameter " + model.parameters()[i].name + " is " +
-                       format_number(problem.base(i)) + "; expected a finite number >= 0");
-  // Free parameters.
+                       format_number(base(i)) + "; expected a finite number >= 0");
+  return base;
+}
+
+// Free parameters: o.free_parameters, else those the file marks "fit"; their indices go to
+// problem.free. Also checks the start factors.
+std::vector<std::string> set_free_parameters(FitProblem& problem, const FitOptions& o) {
+  const CompartmentModel& model = problem.model;
+  const std::string& origin = model.origin();
   std::vector<std::string> free_names = o.free_parameters;
   if (free_names.empty())
     for (const auto& par : model.parameters())
@@ -1185,10 +1261,14 @@ CompartmentFit fit(const CompartmentModel& model, const std::map<std::string, Vo
     if (!(f > 0.0) || !std::isfinite(f))
       throw ModelError(origin + ": fit: start factor " + format_number(f) +
                        "; expected a finite number > 0");
+  return free_names;
+}
 
-  // Data: the times of all VOIs, then one point per measurement.
+// Data: the times of all VOIs, then one point per measurement.
+void add_data(FitProblem& problem, const std::map<std::string, VoiData>& data) {
+  const CompartmentModel& model = problem.model;
   for (const auto& [voi, d] : data) {
-    const std::string where = origin + ": fit: data of VOI '" + voi + "'";
+    const std::string where = model.origin() + ": fit: data of VOI '" + voi + "'";
     if (model.observation_index(voi) < 0)
       throw ModelError(where + ": the VOI is not observed by the model; expected one of: " +
                        join_names(model.observation_names()));
@@ -1221,27 +1301,21 @@ CompartmentFit fit(const CompartmentModel& model, const std::map<std::string, Vo
       problem.points.push_back({static_cast<int>(ti), model.observation_index(voi),
                                 d.activity_MBq[i], 1.0 / d.sigma_MBq[i]});
     }
+}
 
-  CompartmentFit r;
-  r.free_parameters = free_names;
-  r.vois = model.observation_names();
-  r.compartments = model.compartment_names();
+// The best of the starts: its theta, chi-square and Levenberg-Marquardt status.
+struct BestStart {
+  VectorXd theta;
+  double cost = std::numeric_limits<double>::infinity();
+  Eigen::LevenbergMarquardtSpace::Status status = Eigen::LevenbergMarquardtSpace::NotStarted;
+};
+
+// Multi-start Levenberg-Marquardt in theta = ln(parameter); counts starts and iterations in r.
+BestStart multi_start(const FitProblem& problem, const FitOptions& o, CompartmentFit& r) {
+  using namespace Eigen::LevenbergMarquardtSpace;
   const int nf = static_cast<int>(problem.free.size());
   const int n = static_cast<int>(problem.points.size());
-  r.n_points = n;
-  r.dof = n - nf;
-  if (n < nf) {
-    r.flags.push_back("too_few_points");
-    r.status = "not fitted: " + std::to_string(n) + " points for " + std::to_string(nf) +
-               " free parameters";
-    return r;
-  }
-
-  // Multi-start Levenberg-Marquardt in theta = ln(parameter).
-  using namespace Eigen::LevenbergMarquardtSpace;
-  VectorXd best_theta;
-  double best_cost = std::numeric_limits<double>::infinity();
-  Status best_status = NotStarted;
+  BestStart best;
   for (size_t s = 0; s < o.start_factors.size(); ++s) {
     VectorXd theta(nf);
     for (int j = 0; j < nf; ++j)
@@ -1260,22 +1334,20 @@ CompartmentFit fit(const CompartmentModel& model, const std::map<std::string, Vo
     VectorXd res;
     functor.evaluate(theta, res);
     const double cost = res.squaredNorm();
-    if (cost < best_cost) {
-      best_cost = cost;
-      best_theta = theta;
-      best_status = status;
+    if (cost < best.cost) {
+      best.cost = cost;
+      best.theta = theta;
+      best.status = status;
       r.best_start = static_cast<int>(s);
     }
   }
-  r.status = status_text(best_status);
-  r.converged = best_cost < FAILED_RESIDUAL && best_status != TooManyFunctionEvaluation &&
-                best_status != ImproperInputParameters && best_status != UserAsked &&
-                best_status != NotStarted;
-  if (!r.converged) r.flags.push_back("not_converged");
-  if (!(best_cost < FAILED_RESIDUAL)) {
-    r.ode_solutions = problem.solutions;
-    return r;
-  }
+  return best;
+}
+
+// The parameters at the optimum (theta clamped to its range) and the flags they raise.
+void set_optimum(const FitProblem& problem, const std::vector<std::string>& free_names, VectorXd& best_theta,
+                 CompartmentFit& r) {
+  const int nf = static_cast<int>(problem.free.size());
   for (int j = 0; j < nf; ++j)
     if (best_theta(j) <= THETA_MIN + 1e-6 || best_theta(j) >= THETA_MAX - 1e-6)
       r.flags.push_back("parameter_at_bound:" + free_names[static_cast<size_t>(j)]);
@@ -1283,34 +1355,28 @@ CompartmentFit fit(const CompartmentModel& model, const std::map<std::string, Vo
   r.parameters = problem.parameters(best_theta);
   r.free_values.resize(nf);
   for (int j = 0; j < nf; ++j) r.free_values(j) = r.parameters(problem.free[j]);
-  for (size_t i = 0; i < model.transfers().size(); ++i)
-    if (model.transfers()[i].rate.evaluate(r.parameters) < 0.0)
+  for (size_t i = 0; i < problem.model.transfers().size(); ++i)
+    if (problem.model.transfers()[i].rate.evaluate(r.parameters) < 0.0)
       r.flags.push_back("negative_rate_clamped:transfers[" + std::to_string(i) + "]");
+}
 
-  // Chi-square, fitted curves and TIAs with the accurate solver.
-  VectorXd res;
-  if (!problem.residuals_and_tia(best_theta, o.solver, res, r.tia_compartment_MBq_h)) {
-    r.flags.push_back("ode_failed_at_optimum");
-    r.converged = false;
-    r.ode_solutions = problem.solutions;
-    return r;
+// The fitted curve at each measurement: y - r sigma from the weighted residuals r.
+void set_fitted_curves(const std::map<std::string, VoiData>& data, const VectorXd& res, CompartmentFit& r) {
+  size_t k = 0;
+  for (const auto& [voi, d] : data) {
+    auto& curve = r.fitted_MBq[voi];
+    for (size_t i = 0; i < d.t_h.size(); ++i, ++k)
+      curve.push_back(d.activity_MBq[i] - res(static_cast<Eigen::Index>(k)) * d.sigma_MBq[i]);
   }
-  r.tia_voi_MBq_h = problem.O * r.tia_compartment_MBq_h;
-  r.chi_square = res.squaredNorm();
-  r.reduced_chi_square = r.dof > 0 ? r.chi_square / r.dof : NaN;
-  {
-    size_t k = 0;
-    for (const auto& [voi, d] : data) {
-      auto& curve = r.fitted_MBq[voi];
-      for (size_t i = 0; i < d.t_h.size(); ++i, ++k)
-        curve.push_back(d.activity_MBq[i] - res(static_cast<Eigen::Index>(k)) * d.sigma_MBq[i]);
-    }
-  }
+}
 
-  // Forward-difference Jacobian of the weighted residuals and gradients of the TIAs in theta,
-  // from one augmented integration per parameter (fit solver).
-  MatrixXd J(n, nf);
-  MatrixXd G = MatrixXd::Zero(model.n_compartments(), nf);  // d TIA / d theta [MBq h]
+// Forward-difference Jacobian J of the weighted residuals and gradients G of the TIAs in theta,
+// from one augmented integration per parameter (fit solver); false if an ODE failed.
+bool jacobian_and_tia_gradient(const FitProblem& problem, const VectorXd& best_theta, const FitOptions& o,
+                               MatrixXd& J, MatrixXd& G) {
+  const int nf = static_cast<int>(problem.free.size());
+  J.resize(static_cast<Eigen::Index>(problem.points.size()), nf);
+  G = MatrixXd::Zero(problem.model.n_compartments(), nf);  // d TIA / d theta [MBq h]
   VectorXd r0, tia0;
   bool jacobian_ok = problem.residuals_and_tia(best_theta, o.fit_solver, r0, tia0);
   for (int j = 0; j < nf && jacobian_ok; ++j) {
@@ -1321,47 +1387,112 @@ CompartmentFit fit(const CompartmentModel& model, const std::map<std::string, Vo
     J.col(j) = (r1 - r0) / FD_STEP;
     G.col(j) = (tia1 - tia0) / FD_STEP;
   }
-  // Covariance in theta: (J^T J)^{-1} (J already weighted), via the column-scaled normal matrix
-  // so that the rank test does not depend on the parameters' units.
-  MatrixXd cov_theta = MatrixXd::Constant(nf, nf, NaN);
-  if (jacobian_ok) {
-    VectorXd scale(nf);
-    for (int j = 0; j < nf; ++j) scale(j) = J.col(j).norm() > 0 ? 1.0 / J.col(j).norm() : 1.0;
-    const MatrixXd Js = J * scale.asDiagonal();
-    Eigen::SelfAdjointEigenSolver<MatrixXd> es(Js.transpose() * Js);
-    const VectorXd ev = es.eigenvalues();
-    const double largest = ev.maxCoeff();
-    VectorXd inverse(nf);
-    int rank = 0;
-    for (int j = 0; j < nf; ++j) {
-      const bool kept = ev(j) > RANK_THRESHOLD * largest;
-      inverse(j) = kept ? 1.0 / ev(j) : 0.0;
-      rank += kept ? 1 : 0;
-    }
-    if (rank < nf) r.flags.push_back("rank_deficient");
-    const MatrixXd pinv = es.eigenvectors() * inverse.asDiagonal() * es.eigenvectors().transpose();
-    cov_theta = scale.asDiagonal() * pinv * scale.asDiagonal();
-    if (o.relative_sigmas) cov_theta *= r.reduced_chi_square;  // NaN when dof = 0
-  } else {
-    r.flags.push_back("ode_failed_near_optimum");
+  return jacobian_ok;
+}
+
+// Covariance in theta: (J^T J)^{-1} (J already weighted), via the column-scaled normal matrix
+// so that the rank test does not depend on the parameters' units.
+MatrixXd covariance_theta(const MatrixXd& J, const FitOptions& o, CompartmentFit& r) {
+  const Eigen::Index nf = J.cols();
+  VectorXd scale(nf);
+  for (Eigen::Index j = 0; j < nf; ++j) scale(j) = J.col(j).norm() > 0 ? 1.0 / J.col(j).norm() : 1.0;
+  const MatrixXd Js = J * scale.asDiagonal();
+  Eigen::SelfAdjointEigenSolver<MatrixXd> es(Js.transpose() * Js);
+  const VectorXd ev = es.eigenvalues();
+  const double largest = ev.maxCoeff();
+  VectorXd inverse(nf);
+  int rank = 0;
+  for (Eigen::Index j = 0; j < nf; ++j) {
+    const bool kept = ev(j) > RANK_THRESHOLD * largest;
+    inverse(j) = kept ? 1.0 / ev(j) : 0.0;
+    rank += kept ? 1 : 0;
   }
+  if (rank < nf) r.flags.push_back("rank_deficient");
+  const MatrixXd pinv = es.eigenvectors() * inverse.asDiagonal() * es.eigenvectors().transpose();
+  MatrixXd cov_theta = scale.asDiagonal() * pinv * scale.asDiagonal();
+  if (o.relative_sigmas) cov_theta *= r.reduced_chi_square;  // NaN when dof = 0
+  return cov_theta;
+}
+
+// Standard uncertainties of quantities with gradients `grad` (rows) in theta: var = g^T Cov_theta g.
+VectorXd propagate(const MatrixXd& grad, const MatrixXd& cov_theta) {
+  VectorXd u(grad.rows());
+  for (Eigen::Index i = 0; i < grad.rows(); ++i) {
+    const double var = grad.row(i) * cov_theta * grad.row(i).transpose();
+    u(i) = std::isnan(var) ? NaN : std::sqrt(std::max(0.0, var));
+  }
+  return u;
+}
+
+// The covariance of the free parameters and the TIAs' uncertainties at the optimum.
+void set_uncertainties(const FitProblem& problem, const VectorXd& best_theta, const FitOptions& o,
+                       CompartmentFit& r) {
+  const int nf = static_cast<int>(problem.free.size());
+  MatrixXd J, G;
+  MatrixXd cov_theta = MatrixXd::Constant(nf, nf, NaN);
+  if (jacobian_and_tia_gradient(problem, best_theta, o, J, G))
+    cov_theta = covariance_theta(J, o, r);
+  else
+    r.flags.push_back("ode_failed_near_optimum");
   // Natural units: p = e^theta, dp/dtheta = p.
   r.covariance = r.free_values.asDiagonal() * cov_theta * r.free_values.asDiagonal();
   r.standard_errors = r.covariance.diagonal().unaryExpr(
       [](double v) { return std::isnan(v) ? NaN : std::sqrt(std::max(0.0, v)); });
+  r.tia_compartment_u_MBq_h = propagate(G, cov_theta);
+  r.tia_voi_u_MBq_h = propagate(problem.O * G, cov_theta);
+}
 
-  // TIA uncertainties by var = g^T Cov_theta g.
-  const MatrixXd Gv = problem.O * G;
-  auto propagate = [&](const MatrixXd& grad) {
-    VectorXd u(grad.rows());
-    for (Eigen::Index i = 0; i < grad.rows(); ++i) {
-      const double var = grad.row(i) * cov_theta * grad.row(i).transpose();
-      u(i) = std::isnan(var) ? NaN : std::sqrt(std::max(0.0, var));
-    }
-    return u;
-  };
-  r.tia_compartment_u_MBq_h = propagate(G);
-  r.tia_voi_u_MBq_h = propagate(Gv);
+}  // namespace
+
+CompartmentFit fit(const CompartmentModel& model, const std::map<std::string, VoiData>& data,
+                   double A0, double lambda_p, const FitOptions& o) {
+  check_fit_arguments(model.origin(), data, A0, lambda_p);
+  FitProblem problem{model, {}, start_parameters(model, o), {}, {}, model.observation_matrix(),
+                     A0, lambda_p};
+  const std::vector<std::string> free_names = set_free_parameters(problem, o);
+  add_data(problem, data);
+
+  CompartmentFit r;
+  r.free_parameters = free_names;
+  r.vois = model.observation_names();
+  r.compartments = model.compartment_names();
+  const int nf = static_cast<int>(problem.free.size());
+  const int n = static_cast<int>(problem.points.size());
+  r.n_points = n;
+  r.dof = n - nf;
+  if (n < nf) {
+    r.flags.push_back("too_few_points");
+    r.status = "not fitted: " + std::to_string(n) + " points for " + std::to_string(nf) +
+               " free parameters";
+    return r;
+  }
+
+  using namespace Eigen::LevenbergMarquardtSpace;
+  BestStart best = multi_start(problem, o, r);
+  r.status = status_text(best.status);
+  r.converged = best.cost < FAILED_RESIDUAL && best.status != TooManyFunctionEvaluation &&
+                best.status != ImproperInputParameters && best.status != UserAsked &&
+                best.status != NotStarted;
+  if (!r.converged) r.flags.push_back("not_converged");
+  if (!(best.cost < FAILED_RESIDUAL)) {
+    r.ode_solutions = problem.solutions;
+    return r;
+  }
+  set_optimum(problem, free_names, best.theta, r);
+
+  // Chi-square, fitted curves and TIAs with the accurate solver.
+  VectorXd res;
+  if (!problem.residuals_and_tia(best.theta, o.solver, res, r.tia_compartment_MBq_h)) {
+    r.flags.push_back("ode_failed_at_optimum");
+    r.converged = false;
+    r.ode_solutions = problem.solutions;
+    return r;
+  }
+  r.tia_voi_MBq_h = problem.O * r.tia_compartment_MBq_h;
+  r.chi_square = res.squaredNorm();
+  r.reduced_chi_square = r.dof > 0 ? r.chi_square / r.dof : NaN;
+  set_fitted_curves(data, res, r);
+  set_uncertainties(problem, best.theta, o, r);
   r.ode_solutions = problem.solutions;
   return r;
 }

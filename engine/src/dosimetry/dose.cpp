@@ -188,65 +188,141 @@ struct Target {
   bool volume_mass = false;  // mass derived from the volume (so the volume input scales it)
 };
 
+// Self-S of an organ VOI as a function of mass, prepared once (the phantom lookups are slow):
+// s(m) = a / m + b (m_ref/m)^(2/3), a and b from the scaling rule (organ_self_s).
+struct SelfScaling {
+  double a = 0, b = 0, m_ref = 1;
+};
+
+// Relative input factors of the dose function (all 1 at the nominal values).
+struct Factors {
+  std::vector<double> fit, rc, volume, svalue;
+  std::map<std::string, double> cf;
+};
+
+// A named independent input of the GUM budget with its relative standard uncertainty.
+struct GumInput {
+  std::string name;
+  double u_rel;  // NaN: unknown
+  std::function<double&(Factors&)> factor;
+  double dof = std::numeric_limits<double>::infinity();
+};
+
 }  // namespace
 
-CycleDoses DoseCalculator::compute(const std::vector<DoseSourceInput>& vois, double administered_MBq,
-                                   const std::string& where) const {
-  CycleDoses out;
-  const auto n_vois = vois.size();
-  std::vector<std::string> kind(n_vois);  // "organ", "tumour", "whole_body"
-  int whole_body = -1;
-  for (size_t i = 0; i < n_vois; ++i) {
-    const auto& v = vois[i];
+// One call of compute(), step by step: the VOIs classified, the targets and sources, the fixed
+// (cross) part of the S matrix, then the dose as a function of relative input factors, evaluated
+// at the nominal inputs and around them for the GUM sensitivities.
+class DoseCalculator::Cycle {
+ public:
+  Cycle(const DoseCalculator& calc, const std::vector<DoseSourceInput>& vois, const std::string& where)
+      : c_(calc), vois_(vois), where_(where), n_vois_(vois.size()) {
+    classify_vois();
+    check_no_overlap();
+    add_voi_targets();
+    add_sources();
+    add_region_targets();
+    build_cross_matrix();
+    prepare_self_scaling();
+  }
+
+  CycleDoses doses(double administered_MBq);
+
+ private:
+  const DoseCalculator& c_;
+  const std::vector<DoseSourceInput>& vois_;
+  const std::string& where_;
+  const size_t n_vois_;
+  CycleDoses out_;
+  std::vector<std::string> kind_;  // "organ", "tumour", "whole_body"
+  int whole_body_ = -1;
+  std::vector<Target> targets_;
+  std::vector<double> voi_mass_;
+  std::vector<bool> voi_mass_from_volume_;
+  std::vector<Source> sources_;
+  std::set<std::string> organ_regions_;  // phantom source regions covered by organ VOIs
+  std::map<std::string, double> organ_region_mass_;
+  double m_rb_ = NaN, m_wb_ = NaN;
+  std::vector<std::vector<double>> cross_;  // [target][source], S x cross-scaling factor
+  std::vector<int> self_source_;            // per target: its own source, -1 if none
+  std::vector<SelfScaling> self_scaling_;   // per VOI (organs only)
+
+  void classify_vois();
+  void check_no_overlap() const;
+  void add_voi_targets();
+  void set_tumour_self_s(Target& t, const DoseSourceInput& v) const;
+  void set_organ_self_s(Target& t, const DoseSourceInput& v) const;
+  void add_sources();
+  double s_region(const std::string& target_region, const Source& s) const;
+  void add_region_targets();
+  void build_cross_matrix();
+  void prepare_self_scaling();
+  Factors nominal_factors();
+  double tia_of(const Factors& f, size_t i) const;
+  std::vector<double> eval(const Factors& f, std::vector<std::vector<double>>* contributions) const;
+  std::vector<GumInput> gum_inputs(const Factors& nominal) const;
+  std::vector<std::vector<double>> sensitivities(const std::vector<GumInput>& inputs, const Factors& nominal);
+};
+
+// The kind of each VOI; throws for a name the set cannot map.
+void DoseCalculator::Cycle::classify_vois() {
+  kind_.resize(n_vois_);
+  for (size_t i = 0; i < n_vois_; ++i) {
+    const auto& v = vois_[i];
     if (is_tumour_voi(v.voi)) {
-      kind[i] = "tumour";
-    } else if (v.voi == "whole_body" && !set_.whole_body_source.empty()) {
-      kind[i] = "whole_body";
-      whole_body = static_cast<int>(i);
-    } else if (map_.count(v.voi)) {
-      kind[i] = "organ";
+      kind_[i] = "tumour";
+    } else if (v.voi == "whole_body" && !c_.set_.whole_body_source.empty()) {
+      kind_[i] = "whole_body";
+      whole_body_ = static_cast<int>(i);
+    } else if (c_.map_.count(v.voi)) {
+      kind_[i] = "organ";
     } else if (v.voi == "whole_body") {
-      throw_input_error(where, "the VOI", "whole_body",
+      throw_input_error(where_, "the VOI", "whole_body",
                         "an S-value set with a whole-body source for the remainder-of-body "
                         "correction (icrp89-male, icrp89-female, or a user table with whole_body); " +
-                            set_.name + " has none");
+                            c_.set_.name + " has none");
     } else {
       std::string names;
-      for (const auto& n : mapped_vois()) names += (names.empty() ? "" : ", ") + n;
-      throw_input_error(where, "the VOI name", v.voi,
-                        "a VOI that S-value set " + set_.name + " can map: " + names +
-                            (set_.whole_body_source.empty() ? "" : ", whole_body") +
+      for (const auto& n : c_.mapped_vois()) names += (names.empty() ? "" : ", ") + n;
+      throw_input_error(where_, "the VOI name", v.voi,
+                        "a VOI that S-value set " + c_.set_.name + " can map: " + names +
+                            (c_.set_.whole_body_source.empty() ? "" : ", whole_body") +
                             ", or tumour_*/tumor_*/lesion_* for tumours");
     }
   }
-  // Overlapping organ VOIs would count activity twice.
-  for (size_t a = 0; a < n_vois; ++a)
-    for (size_t b = a + 1; b < n_vois; ++b) {
-      if (kind[a] != "organ" || kind[b] != "organ") continue;
-      const auto& ma = map_.at(vois[a].voi);
-      const auto& mb = map_.at(vois[b].voi);
+}
+
+// Overlapping organ VOIs would count activity twice.
+void DoseCalculator::Cycle::check_no_overlap() const {
+  for (size_t a = 0; a < n_vois_; ++a)
+    for (size_t b = a + 1; b < n_vois_; ++b) {
+      if (kind_[a] != "organ" || kind_[b] != "organ") continue;
+      const auto& ma = c_.map_.at(vois_[a].voi);
+      const auto& mb = c_.map_.at(vois_[b].voi);
       bool shared = false;
       for (const auto& ra : ma.source_regions)
         for (const auto& rb : mb.source_regions) shared = shared || ra == rb;
       if (shared && ma.voi_mass_fraction + mb.voi_mass_fraction > 1.0 + 1e-9)
-        throw_input_error(where, "the VOIs", vois[a].voi + " and " + vois[b].voi,
+        throw_input_error(where_, "the VOIs", vois_[a].voi + " and " + vois_[b].voi,
                           "VOIs that do not overlap (both contain the same phantom region)");
     }
+}
 
-  // Targets for the VOIs, with their masses.
-  std::vector<Target> targets;
-  std::vector<double> voi_mass(n_vois, NaN);
-  std::vector<bool> voi_mass_from_volume(n_vois, false);
-  for (size_t i = 0; i < n_vois; ++i) {
-    const auto& v = vois[i];
-    if (kind[i] == "whole_body") continue;
+// Targets for the VOIs, with their masses.
+void DoseCalculator::Cycle::add_voi_targets() {
+  const auto& options = c_.options_;
+  voi_mass_.assign(n_vois_, NaN);
+  voi_mass_from_volume_.assign(n_vois_, false);
+  for (size_t i = 0; i < n_vois_; ++i) {
+    const auto& v = vois_[i];
+    if (kind_[i] == "whole_body") continue;
     Target t;
     t.voi = static_cast<int>(i);
     t.d.target = v.voi;
-    t.d.kind = kind[i];
-    double density = options_.organ_density_g_per_mL;
-    if (kind[i] == "tumour" && options_.tumour_method == TumourMethod::sphere)
-      density = sphere_density_g_per_mL(options_.sphere_composition);
+    t.d.kind = kind_[i];
+    double density = options.organ_density_g_per_mL;
+    if (kind_[i] == "tumour" && options.tumour_method == TumourMethod::sphere)
+      density = sphere_density_g_per_mL(options.sphere_composition);
     if (!std::isnan(v.mean_mass_g)) {
       t.d.mass_g = v.mean_mass_g;
       t.d.mass_source = "mass_g";
@@ -255,235 +331,241 @@ CycleDoses DoseCalculator::compute(const std::vector<DoseSourceInput>& vois, dou
       t.d.mass_source = "volume_mL x " + format_number(density) + " g/mL";
       t.volume_mass = true;
     }
-    if (kind[i] == "tumour") {
-      if (t.d.mass_source.empty())
-        throw InputError(where + ", VOI " + v.voi +
-                         ": a tumour needs mass_g or volume_mL; expected one of them");
-      if (options_.tumour_method == TumourMethod::sphere) {
-        t.d.method = "self-dose only: sphere S-value, log-log interpolation in mass";
-        t.d.region = "sphere " + options_.sphere_composition + " soft tissue/bone";
-      } else {
-        t.d.method = "self-dose only: local deposition of the electron energy";
-        t.d.region = "local deposition";
-      }
-      t.d.s_mGy_per_MBq_s = tumour_self_s(t.d.mass_g, where + ", VOI " + v.voi);
-    } else {
-      const auto& m = map_.at(v.voi);
-      const SelfS s = self_s_value(set_, m);
-      if (t.d.mass_source.empty()) {
-        t.d.mass_g = s.default_voi_mass_g;
-        t.d.mass_source = "phantom reference mass";
-      }
-      t.region = m.target_region;
-      t.d.region = m.target_region;
-      t.d.reference_mass_g = s.reference_mass_g;
-      t.d.s_reference_mGy_per_MBq_s = s.s_ref_mGy_per_MBq_s;
-      t.d.s_mGy_per_MBq_s = organ_self_s(v.voi, t.d.mass_g);
-      t.d.method = "self: phantom self-S scaled to the mass (" + to_string(options_.mass_scaling) +
-                   "); cross: phantom S (" + to_string(options_.cross_scaling) + ")";
-    }
-    voi_mass[i] = t.d.mass_g;
-    voi_mass_from_volume[i] = t.volume_mass;
-    targets.push_back(std::move(t));
+    if (kind_[i] == "tumour")
+      set_tumour_self_s(t, v);
+    else
+      set_organ_self_s(t, v);
+    voi_mass_[i] = t.d.mass_g;
+    voi_mass_from_volume_[i] = t.volume_mass;
+    targets_.push_back(std::move(t));
   }
+}
 
-  // Sources.
-  std::vector<Source> sources;
-  std::set<std::string> organ_regions;  // phantom source regions covered by organ VOIs
-  std::map<std::string, double> organ_region_mass;
-  for (size_t i = 0; i < n_vois; ++i) {
-    if (kind[i] == "whole_body") continue;
+void DoseCalculator::Cycle::set_tumour_self_s(Target& t, const DoseSourceInput& v) const {
+  if (t.d.mass_source.empty())
+    throw InputError(where_ + ", VOI " + v.voi + ": a tumour needs mass_g or volume_mL; expected one of them");
+  if (c_.options_.tumour_method == TumourMethod::sphere) {
+    t.d.method = "self-dose only: sphere S-value, log-log interpolation in mass";
+    t.d.region = "sphere " + c_.options_.sphere_composition + " soft tissue/bone";
+  } else {
+    t.d.method = "self-dose only: local deposition of the electron energy";
+    t.d.region = "local deposition";
+  }
+  t.d.s_mGy_per_MBq_s = c_.tumour_self_s(t.d.mass_g, where_ + ", VOI " + v.voi);
+}
+
+void DoseCalculator::Cycle::set_organ_self_s(Target& t, const DoseSourceInput& v) const {
+  const auto& m = c_.map_.at(v.voi);
+  const SelfS s = self_s_value(c_.set_, m);
+  if (t.d.mass_source.empty()) {
+    t.d.mass_g = s.default_voi_mass_g;
+    t.d.mass_source = "phantom reference mass";
+  }
+  t.region = m.target_region;
+  t.d.region = m.target_region;
+  t.d.reference_mass_g = s.reference_mass_g;
+  t.d.s_reference_mGy_per_MBq_s = s.s_ref_mGy_per_MBq_s;
+  t.d.s_mGy_per_MBq_s = c_.organ_self_s(v.voi, t.d.mass_g);
+  t.d.method = "self: phantom self-S scaled to the mass (" + to_string(c_.options_.mass_scaling) +
+               "); cross: phantom S (" + to_string(c_.options_.cross_scaling) + ")";
+}
+
+// Sources: the VOIs (an organ's phantom regions weighted by phantom mass) and, with a whole_body
+// VOI, the remainder of the body.
+void DoseCalculator::Cycle::add_sources() {
+  const auto& set = c_.set_;
+  for (size_t i = 0; i < n_vois_; ++i) {
+    if (kind_[i] == "whole_body") continue;
     Source s;
-    s.label = vois[i].voi;
+    s.label = vois_[i].voi;
     s.voi = static_cast<int>(i);
-    s.tumour = kind[i] == "tumour";
+    s.tumour = kind_[i] == "tumour";
     if (!s.tumour) {
-      const auto& m = map_.at(vois[i].voi);
+      const auto& m = c_.map_.at(vois_[i].voi);
       if (m.source_regions.size() == 1) {
         s.regions.emplace_back(m.source_regions[0], 1.0);
-        organ_regions.insert(m.source_regions[0]);
-        organ_region_mass[m.source_regions[0]] = set_.target_mass_g.at(m.target_region);
+        organ_regions_.insert(m.source_regions[0]);
+        organ_region_mass_[m.source_regions[0]] = set.target_mass_g.at(m.target_region);
       } else {
         double sum = 0;
-        for (const auto& r : m.source_regions) sum += set_.source_mass_g.at(r);
+        for (const auto& r : m.source_regions) sum += set.source_mass_g.at(r);
         for (const auto& r : m.source_regions) {
-          s.regions.emplace_back(r, set_.source_mass_g.at(r) / sum);
-          organ_regions.insert(r);
-          organ_region_mass[r] = set_.source_mass_g.at(r);
+          s.regions.emplace_back(r, set.source_mass_g.at(r) / sum);
+          organ_regions_.insert(r);
+          organ_region_mass_[r] = set.source_mass_g.at(r);
         }
       }
     }
-    sources.push_back(s);
+    sources_.push_back(s);
   }
-  double m_rb = NaN, m_wb = NaN;
-  if (whole_body >= 0) {
-    m_wb = set_.target_mass_g.count(set_.whole_body_target) ? set_.target_mass_g.at(set_.whole_body_target)
-                                                            : set_.body_mass_g;
-    m_rb = m_wb;
-    for (const auto& [r, m] : organ_region_mass) m_rb -= m;
+  if (whole_body_ >= 0) {
+    m_wb_ = set.target_mass_g.count(set.whole_body_target) ? set.target_mass_g.at(set.whole_body_target)
+                                                           : set.body_mass_g;
+    m_rb_ = m_wb_;
+    for (const auto& [r, m] : organ_region_mass_) m_rb_ -= m;
     Source rb;
     rb.label = "remainder";
-    sources.push_back(rb);
+    sources_.push_back(rb);
   } else {
-    out.notes.push_back("no whole_body VOI: activity outside the VOIs (remainder of body) is not a source");
+    out_.notes.push_back("no whole_body VOI: activity outside the VOIs (remainder of body) is not a source");
   }
-  if (std::any_of(kind.begin(), kind.end(), [](const std::string& k) { return k == "tumour"; }))
-    out.notes.push_back("tumours: self-dose only; their cross-dose to organs and the organs' to them "
-                        "are not included");
+  if (std::any_of(kind_.begin(), kind_.end(), [](const std::string& k) { return k == "tumour"; }))
+    out_.notes.push_back("tumours: self-dose only; their cross-dose to organs and the organs' to them "
+                         "are not included");
+}
 
-  // S(target region <- source), phantom values [mGy/(MBq s)].
-  auto s_region = [&](const std::string& target_region, const Source& s) {
-    if (s.voi < 0) {  // remainder (Cloutier): S(T<-WB) m_WB/m_RB - sum_h S(T<-h) m_h/m_RB
-      double v = s_at(target_region, set_.whole_body_source) * m_wb / m_rb;
-      for (const auto& [r, m] : organ_region_mass) v -= s_at(target_region, r) * m / m_rb;
-      return v;
-    }
-    double v = 0;
-    for (const auto& [r, w] : s.regions) v += w * s_at(target_region, r);
+// S(target region <- source), phantom values [mGy/(MBq s)].
+double DoseCalculator::Cycle::s_region(const std::string& target_region, const Source& s) const {
+  if (s.voi < 0) {  // remainder (Cloutier): S(T<-WB) m_WB/m_RB - sum_h S(T<-h) m_h/m_RB
+    double v = c_.s_at(target_region, c_.set_.whole_body_source) * m_wb_ / m_rb_;
+    for (const auto& [r, m] : organ_region_mass_) v -= c_.s_at(target_region, r) * m / m_rb_;
     return v;
-  };
+  }
+  double v = 0;
+  for (const auto& [r, w] : s.regions) v += w * c_.s_at(target_region, r);
+  return v;
+}
 
-  // Regions of the set reported as targets: all but air, those of the VOIs, and those that
-  // overlap a VOI (e.g. both kidneys when one kidney is a VOI).
+// Regions of the set reported as targets: all but air, those of the VOIs, and those that
+// overlap a VOI (e.g. both kidneys when one kidney is a VOI).
+void DoseCalculator::Cycle::add_region_targets() {
   std::set<std::string> voi_target_regions;
-  for (const auto& t : targets)
+  for (const auto& t : targets_)
     if (!t.region.empty()) voi_target_regions.insert(t.region);
   std::set<std::string> excluded = voi_target_regions;
-  for (const auto& [name, m] : map_) {
+  for (const auto& [name, m] : c_.map_) {
     bool overlaps = false;
-    for (const auto& r : m.source_regions) overlaps = overlaps || organ_regions.count(r);
+    for (const auto& r : m.source_regions) overlaps = overlaps || organ_regions_.count(r);
     if (overlaps) excluded.insert(m.target_region);
   }
-  for (const auto& region : set_.targets) {
+  for (const auto& region : c_.set_.targets) {
     if (is_air(region) || excluded.count(region)) continue;
     Target t;
     t.region = region;
     t.d.target = region;
     t.d.kind = "region";
     t.d.region = region;
-    t.d.mass_g = set_.target_mass_g.count(region) ? set_.target_mass_g.at(region) : NaN;
+    t.d.mass_g = c_.set_.target_mass_g.count(region) ? c_.set_.target_mass_g.at(region) : NaN;
     t.d.mass_source = "phantom";
-    t.d.method = "cross-dose from the VOIs" + std::string(whole_body >= 0 ? " and the remainder" : "") +
-                 ", phantom S (" + to_string(options_.cross_scaling) + ")";
-    targets.push_back(t);
+    t.d.method = "cross-dose from the VOIs" + std::string(whole_body_ >= 0 ? " and the remainder" : "") +
+                 ", phantom S (" + to_string(c_.options_.cross_scaling) + ")";
+    targets_.push_back(t);
   }
+}
 
-  // The cross part of the S matrix, fixed; self terms depend on the mass and are computed in eval.
-  const double cross_factor = options_.cross_scaling == CrossScaling::body_mass
-                                  ? set_.body_mass_g / options_.body_mass_g
+// The cross part of the S matrix, fixed; self terms depend on the mass and are computed in eval.
+void DoseCalculator::Cycle::build_cross_matrix() {
+  const double cross_factor = c_.options_.cross_scaling == CrossScaling::body_mass
+                                  ? c_.set_.body_mass_g / c_.options_.body_mass_g
                                   : 1.0;
-  const size_t nt = targets.size(), ns = sources.size();
-  std::vector<std::vector<double>> cross(nt, std::vector<double>(ns, 0.0));
-  std::vector<int> self_source(nt, -1);
+  const size_t nt = targets_.size(), ns = sources_.size();
+  cross_.assign(nt, std::vector<double>(ns, 0.0));
+  self_source_.assign(nt, -1);
   for (size_t ti = 0; ti < nt; ++ti) {
-    const auto& t = targets[ti];
+    const auto& t = targets_[ti];
     for (size_t si = 0; si < ns; ++si) {
-      const auto& s = sources[si];
+      const auto& s = sources_[si];
       if (t.voi >= 0 && s.voi == t.voi) {
-        self_source[ti] = static_cast<int>(si);
+        self_source_[ti] = static_cast<int>(si);
         continue;
       }
       if (t.d.kind == "tumour" || s.tumour) continue;  // tumours: self only
-      if (t.voi >= 0 && s.voi >= 0 && map_.at(vois[static_cast<size_t>(s.voi)].voi).source_regions ==
-                                         map_.at(vois[static_cast<size_t>(t.voi)].voi).source_regions)
+      if (t.voi >= 0 && s.voi >= 0 && c_.map_.at(vois_[static_cast<size_t>(s.voi)].voi).source_regions ==
+                                         c_.map_.at(vois_[static_cast<size_t>(t.voi)].voi).source_regions)
         continue;  // two VOIs of one phantom region (one OLINDA kidney to the other): no cross S
-      cross[ti][si] = s_region(t.region, s) * cross_factor;
+      cross_[ti][si] = s_region(t.region, s) * cross_factor;
     }
   }
+}
 
-  // Self-S of each organ VOI as a function of mass, prepared once (the phantom lookups are slow):
-  // s(m) = a / m + b (m_ref/m)^(2/3), a and b from the scaling rule (organ_self_s).
-  struct SelfScaling {
-    double a = 0, b = 0, m_ref = 1;
-  };
-  std::vector<SelfScaling> self_scaling(n_vois);
-  for (size_t i = 0; i < n_vois; ++i) {
-    if (kind[i] != "organ") continue;
-    const SelfS ref = self_s_value(set_, map_.at(vois[i].voi));
-    const double s_e_ref = nuclide_.local_deposition_s_mGy_per_MBq_s(ref.reference_mass_g);
-    SelfScaling& sc = self_scaling[i];
+// a and b of each organ VOI's s(m) by the scaling rule of organ_self_s.
+void DoseCalculator::Cycle::prepare_self_scaling() {
+  self_scaling_.assign(n_vois_, SelfScaling{});
+  for (size_t i = 0; i < n_vois_; ++i) {
+    if (kind_[i] != "organ") continue;
+    const SelfS ref = self_s_value(c_.set_, c_.map_.at(vois_[i].voi));
+    const double s_e_ref = c_.nuclide_.local_deposition_s_mGy_per_MBq_s(ref.reference_mass_g);
+    SelfScaling& sc = self_scaling_[i];
     sc.m_ref = ref.reference_mass_g;
-    if (options_.mass_scaling == MassScaling::inverse_mass || ref.s_ref_mGy_per_MBq_s < s_e_ref) {
+    if (c_.options_.mass_scaling == MassScaling::inverse_mass || ref.s_ref_mGy_per_MBq_s < s_e_ref) {
       sc.a = ref.s_ref_mGy_per_MBq_s * ref.reference_mass_g;
     } else {
       sc.a = s_e_ref * ref.reference_mass_g;
       sc.b = ref.s_ref_mGy_per_MBq_s - s_e_ref;
     }
   }
+}
 
-  // The dose function of relative input factors (all 1 at the nominal values).
-  struct Factors {
-    std::vector<double> fit, rc, volume, svalue;
-    std::map<std::string, double> cf;
-  };
-  auto tia_of = [&](const Factors& f, size_t i) {
-    const auto& v = vois[i];
-    double tia = v.tia_MBq_h * f.fit[i] / f.rc[i];
-    if (!v.calibration.empty()) tia /= f.cf.at(v.calibration);
-    if (f.volume[i] != 1.0 && v.dln_rc_dln_volume != 0) tia /= std::pow(f.volume[i], v.dln_rc_dln_volume);
-    return tia;
-  };
-  auto eval = [&](const Factors& f, std::vector<std::vector<double>>* contributions) {
-    std::vector<double> tia_source(ns, 0.0);
-    for (size_t si = 0; si < ns; ++si) {
-      if (sources[si].voi >= 0) {
-        tia_source[si] = tia_of(f, static_cast<size_t>(sources[si].voi));
-      } else {
-        double rb = tia_of(f, static_cast<size_t>(whole_body));
-        for (size_t sj = 0; sj < ns; ++sj)
-          if (sources[sj].voi >= 0 && !sources[sj].tumour) rb -= tia_source[sj];
-        tia_source[si] = rb;
-      }
-    }
-    std::vector<double> dose(nt, 0.0);
-    if (contributions) contributions->assign(nt, std::vector<double>(ns, 0.0));
-    for (size_t ti = 0; ti < nt; ++ti) {
-      for (size_t si = 0; si < ns; ++si) {
-        double s = cross[ti][si];
-        if (static_cast<int>(si) == self_source[ti]) {
-          const auto i = static_cast<size_t>(targets[ti].voi);
-          const double m = voi_mass[i] * (voi_mass_from_volume[i] ? f.volume[i] : 1.0);
-          const SelfScaling& sc = self_scaling[i];
-          s = (targets[ti].d.kind == "tumour"
-                   ? tumour_self_s(m, where)
-                   : sc.a / m + (sc.b != 0 ? sc.b * std::pow(sc.m_ref / m, 2.0 / 3.0) : 0.0)) *
-              f.svalue[i] * vois[i].s_factor;
-        }
-        const double d = tia_source[si] * s * GY_PER_S_UNIT_MBQ_H;
-        dose[ti] += d;
-        if (contributions) (*contributions)[ti][si] = d;
-      }
-    }
-    return dose;
-  };
-
-  Factors nominal{std::vector<double>(n_vois, 1.0), std::vector<double>(n_vois, 1.0),
-                  std::vector<double>(n_vois, 1.0), std::vector<double>(n_vois, 1.0), {}};
-  for (const auto& v : vois)
+// Every factor 1; also sets the remainder's TIA, which must not be negative.
+Factors DoseCalculator::Cycle::nominal_factors() {
+  Factors nominal{std::vector<double>(n_vois_, 1.0), std::vector<double>(n_vois_, 1.0),
+                  std::vector<double>(n_vois_, 1.0), std::vector<double>(n_vois_, 1.0), {}};
+  for (const auto& v : vois_)
     if (!v.calibration.empty()) nominal.cf[v.calibration] = 1.0;
-  if (whole_body >= 0) {
+  if (whole_body_ >= 0) {
     double organs = 0;
-    for (size_t i = 0; i < n_vois; ++i)
-      if (kind[i] == "organ") organs += vois[i].tia_MBq_h;
-    out.remainder_tia_MBq_h = vois[static_cast<size_t>(whole_body)].tia_MBq_h - organs;
-    if (out.remainder_tia_MBq_h < 0)
-      throw_input_error(where, "the whole-body TIA",
-                        format_number(vois[static_cast<size_t>(whole_body)].tia_MBq_h) + " MBq h",
+    for (size_t i = 0; i < n_vois_; ++i)
+      if (kind_[i] == "organ") organs += vois_[i].tia_MBq_h;
+    out_.remainder_tia_MBq_h = vois_[static_cast<size_t>(whole_body_)].tia_MBq_h - organs;
+    if (out_.remainder_tia_MBq_h < 0)
+      throw_input_error(where_, "the whole-body TIA",
+                        format_number(vois_[static_cast<size_t>(whole_body_)].tia_MBq_h) + " MBq h",
                         "at least the sum of the organ TIAs (" + format_number(organs) + " MBq h)");
   }
-  std::vector<std::vector<double>> contrib;
-  const std::vector<double> dose = eval(nominal, &contrib);
+  return nominal;
+}
 
-  // GUM: named independent inputs with relative standard uncertainties.
-  struct Input {
-    std::string name;
-    double u_rel;  // NaN: unknown
-    std::function<double&(Factors&)> factor;
-    double dof = std::numeric_limits<double>::infinity();
-  };
-  std::vector<Input> inputs;
-  for (size_t i = 0; i < n_vois; ++i) {
-    const auto& v = vois[i];
+double DoseCalculator::Cycle::tia_of(const Factors& f, size_t i) const {
+  const auto& v = vois_[i];
+  double tia = v.tia_MBq_h * f.fit[i] / f.rc[i];
+  if (!v.calibration.empty()) tia /= f.cf.at(v.calibration);
+  if (f.volume[i] != 1.0 && v.dln_rc_dln_volume != 0) tia /= std::pow(f.volume[i], v.dln_rc_dln_volume);
+  return tia;
+}
+
+// The dose function of relative input factors [Gy per target]; with `contributions`, also each
+// source's part [target][source].
+std::vector<double> DoseCalculator::Cycle::eval(const Factors& f,
+                                                std::vector<std::vector<double>>* contributions) const {
+  const size_t nt = targets_.size(), ns = sources_.size();
+  std::vector<double> tia_source(ns, 0.0);
+  for (size_t si = 0; si < ns; ++si) {
+    if (sources_[si].voi >= 0) {
+      tia_source[si] = tia_of(f, static_cast<size_t>(sources_[si].voi));
+    } else {
+      double rb = tia_of(f, static_cast<size_t>(whole_body_));
+      for (size_t sj = 0; sj < ns; ++sj)
+        if (sources_[sj].voi >= 0 && !sources_[sj].tumour) rb -= tia_source[sj];
+      tia_source[si] = rb;
+    }
+  }
+  std::vector<double> dose(nt, 0.0);
+  if (contributions) contributions->assign(nt, std::vector<double>(ns, 0.0));
+  for (size_t ti = 0; ti < nt; ++ti) {
+    for (size_t si = 0; si < ns; ++si) {
+      double s = cross_[ti][si];
+      if (static_cast<int>(si) == self_source_[ti]) {
+        const auto i = static_cast<size_t>(targets_[ti].voi);
+        const double m = voi_mass_[i] * (voi_mass_from_volume_[i] ? f.volume[i] : 1.0);
+        const SelfScaling& sc = self_scaling_[i];
+        s = (targets_[ti].d.kind == "tumour"
+                 ? c_.tumour_self_s(m, where_)
+                 : sc.a / m + (sc.b != 0 ? sc.b * std::pow(sc.m_ref / m, 2.0 / 3.0) : 0.0)) *
+            f.svalue[i] * vois_[i].s_factor;
+      }
+      const double d = tia_source[si] * s * GY_PER_S_UNIT_MBQ_H;
+      dose[ti] += d;
+      if (contributions) (*contributions)[ti][si] = d;
+    }
+  }
+  return dose;
+}
+
+// GUM: named independent inputs with relative standard uncertainties.
+std::vector<GumInput> DoseCalculator::Cycle::gum_inputs(const Factors& nominal) const {
+  std::vector<GumInput> inputs;
+  for (size_t i = 0; i < n_vois_; ++i) {
+    const auto& v = vois_[i];
     // a TIA whose u is unknown (NaN) is an input too: the doses depending on it get no u
     if (v.tia_MBq_h > 0 && (v.tia_u_MBq_h > 0 || std::isnan(v.tia_u_MBq_h)))
       inputs.push_back({"fit:" + v.voi, v.tia_u_MBq_h / v.tia_MBq_h, [i](Factors& f) -> double& { return f.fit[i]; },
@@ -492,19 +574,26 @@ CycleDoses DoseCalculator::compute(const std::vector<DoseSourceInput>& vois, dou
       inputs.push_back({"rc:" + v.voi, v.u_rel_rc, [i](Factors& f) -> double& { return f.rc[i]; }});
     if (v.u_rel_volume > 0)
       inputs.push_back({"volume:" + v.voi, v.u_rel_volume, [i](Factors& f) -> double& { return f.volume[i]; }});
-    if (kind[i] == "organ") {
-      const double u = self_s_u_rel(v.voi);
+    if (kind_[i] == "organ") {
+      const double u = c_.self_s_u_rel(v.voi);
       if (u > 0)
         inputs.push_back({"svalue:" + v.voi, u, [i](Factors& f) -> double& { return f.svalue[i]; }});
     }
   }
   for (const auto& [name, one] : nominal.cf) {
     double u = 0;
-    for (const auto& v : vois)
+    for (const auto& v : vois_)
       if (v.calibration == name) u = std::max(u, v.u_rel_cf);
     const std::string key = name;
     if (u > 0) inputs.push_back({"cf:" + name, u, [key](Factors& f) -> double& { return f.cf.at(key); }});
   }
+  return inputs;
+}
+
+// d dose / d input by central differences, [input][target]; records the inputs in out_.
+std::vector<std::vector<double>> DoseCalculator::Cycle::sensitivities(const std::vector<GumInput>& inputs,
+                                                                      const Factors& nominal) {
+  const size_t nt = targets_.size();
   std::vector<std::vector<double>> sens(inputs.size());
   for (size_t k = 0; k < inputs.size(); ++k) {
     Factors hi = nominal, lo = nominal;
@@ -513,28 +602,43 @@ CycleDoses DoseCalculator::compute(const std::vector<DoseSourceInput>& vois, dou
     const auto dh = eval(hi, nullptr), dl = eval(lo, nullptr);
     sens[k].resize(nt);
     for (size_t ti = 0; ti < nt; ++ti) sens[k][ti] = (dh[ti] - dl[ti]) / (2 * SENSITIVITY_STEP);
-    out.input_names.push_back(inputs[k].name);
-    out.input_u_rel.push_back(inputs[k].u_rel);
-    out.input_dof.push_back(inputs[k].dof);
+    out_.input_names.push_back(inputs[k].name);
+    out_.input_u_rel.push_back(inputs[k].u_rel);
+    out_.input_dof.push_back(inputs[k].dof);
   }
+  return sens;
+}
 
-  out.targets.reserve(nt);
+// The nominal doses, their split by source and their combined uncertainty.
+CycleDoses DoseCalculator::Cycle::doses(double administered_MBq) {
+  const Factors nominal = nominal_factors();
+  std::vector<std::vector<double>> contrib;
+  const std::vector<double> dose = eval(nominal, &contrib);
+  const std::vector<GumInput> inputs = gum_inputs(nominal);
+  const auto sens = sensitivities(inputs, nominal);
+  const size_t nt = targets_.size(), ns = sources_.size();
+  out_.targets.reserve(nt);
   for (size_t ti = 0; ti < nt; ++ti) {
-    auto& d = targets[ti].d;
+    auto& d = targets_[ti].d;
     d.dose_Gy = dose[ti];
     for (size_t si = 0; si < ns; ++si) {
       if (contrib[ti][si] == 0) continue;
-      d.contributions_Gy.emplace_back(sources[si].label, contrib[ti][si]);
-      (static_cast<int>(si) == self_source[ti] ? d.self_Gy : d.cross_Gy) += contrib[ti][si];
+      d.contributions_Gy.emplace_back(sources_[si].label, contrib[ti][si]);
+      (static_cast<int>(si) == self_source_[ti] ? d.self_Gy : d.cross_Gy) += contrib[ti][si];
     }
     d.sensitivity_Gy.resize(inputs.size());
     for (size_t k = 0; k < inputs.size(); ++k) d.sensitivity_Gy[k] = sens[k][ti];
-    combine_uncertainty(d.sensitivity_Gy, out.input_names, out.input_u_rel, out.input_dof, d.dose_Gy, d.dose_u_Gy,
-                        d.dose_u_dof, d.dose_ci68_Gy, d.dose_ci95_Gy, d.u_missing);
+    combine_uncertainty(d.sensitivity_Gy, out_.input_names, out_.input_u_rel, out_.input_dof, d.dose_Gy,
+                        d.dose_u_Gy, d.dose_u_dof, d.dose_ci68_Gy, d.dose_ci95_Gy, d.u_missing);
     if (administered_MBq > 0) d.dose_Gy_per_GBq = d.dose_Gy / (administered_MBq * 1e-3);
-    out.targets.push_back(std::move(d));
+    out_.targets.push_back(std::move(d));
   }
-  return out;
+  return std::move(out_);
+}
+
+CycleDoses DoseCalculator::compute(const std::vector<DoseSourceInput>& vois, double administered_MBq,
+                                   const std::string& where) const {
+  return Cycle(*this, vois, where).doses(administered_MBq);
 }
 
 }  // namespace lutdose

@@ -419,30 +419,17 @@ void assess_goodness_of_fit(CandidateFit& c, bool relative) {
   }
 }
 
-}  // namespace
 
-CandidateFit fit_function(const ExponentialFunction& f, const VectorXd& t, const VectorXd& y,
-                          const VectorXd& sigma, double lambda_p, const FitOptions& o) {
-  CandidateFit c;
-  c.function = f.id();
-  c.n_points = static_cast<int>(t.size());
-  c.n_parameters = f.n_parameters();
-  c.parameter_names = f.parameter_names();
-  const int n = c.n_points, K = c.n_parameters, nr = f.n_rates(), na = f.n_amplitudes();
-  if (n < K) {
-    c.flags.push_back("too_few_points");
-    return c;
-  }
-  int n_floored = 0;
-  const VectorXd s0 = inverse_sigma(y, sigma, o, &n_floored);
-  const VectorXd sy0 = s0.cwiseProduct(y);
-  const Projection proj0{f, t, s0, sy0, lambda_p};
-
-  // Best of the starting points.
+// The best of the starting points (starting_rates) for the weights s0: its log-rate increments
+// theta, and whether its Levenberg-Marquardt run converged. Counts starts and evaluations in c.
+VectorXd best_start(const ExponentialFunction& f, const Projection& proj0, const VectorXd& y,
+                    bool& best_converged, CandidateFit& c) {
+  const VectorXd& t = proj0.t;
+  const int n = static_cast<int>(t.size()), nr = f.n_rates();
   VectorXd best_theta(nr);
   double best_cost = std::numeric_limits<double>::infinity();
-  bool best_converged = false;
-  for (const auto& start : starting_rates(nr, t, y, lambda_p)) {
+  best_converged = false;
+  for (const auto& start : starting_rates(nr, t, y, proj0.lambda_p)) {
     ++c.starts;
     VectorXd theta = theta_from_rates(start);
     bool converged = true;
@@ -476,61 +463,44 @@ CandidateFit fit_function(const ExponentialFunction& f, const VectorXd& t, const
     }
     if (same) break;
   }
+  return best_theta;
+}
 
-  // Proportional to the model: reweight with the fitted curve until the TIA settles.
-  VectorXd s = s0;
-  if (o.error_model == ErrorModel::proportional_model && nr > 0) {
-    double previous_tia = NaN;
-    for (int iteration = 0; iteration < 20; ++iteration) {
-      const VectorXd lam = rates_from_theta(best_theta);
-      VectorXd p_it(K);
-      const VectorXd sy_tmp = s.cwiseProduct(y);
-      p_it << Projection{f, t, s, sy_tmp, lambda_p}.solve(lam, false).a, lam;
-      const double tia_it = f.integral(p_it, lambda_p, std::numeric_limits<double>::infinity());
-      if (std::abs(tia_it - previous_tia) <= 1e-10 * std::abs(tia_it)) break;
-      previous_tia = tia_it;
-      const VectorXd fit_values = f.evaluate(t, p_it, lambda_p);
-      const double floor = relative_sigma_floor(y);
-      for (Eigen::Index i = 0; i < t.size(); ++i) s(i) = 1.0 / std::max(fit_values(i), floor);
-      const VectorXd sy_it = s.cwiseProduct(y);
-      const Projection proj_it{f, t, s, sy_it, lambda_p};
-      ProjectedFunctor functor{proj_it, nr, n};
-      Eigen::LevenbergMarquardt<ProjectedFunctor> lm(functor);
-      lm.parameters.ftol = 1e-14;
-      lm.parameters.xtol = 1e-12;
-      lm.parameters.maxfev = 200 * (nr + 1);
-      lm.minimize(best_theta);
-      c.evaluations += functor.evaluations;
-      ++c.reweighting_iterations;
-    }
+// Proportional to the model: reweight with the fitted curve until the TIA settles. Updates the
+// weights s (1/sigma) and the fit's theta; counts evaluations and iterations in c.
+void reweight_with_fitted_curve(const ExponentialFunction& f, const VectorXd& t, const VectorXd& y,
+                                double lambda_p, VectorXd& s, VectorXd& best_theta, CandidateFit& c) {
+  const int n = static_cast<int>(t.size()), nr = f.n_rates(), K = f.n_parameters();
+  double previous_tia = NaN;
+  for (int iteration = 0; iteration < 20; ++iteration) {
+    const VectorXd lam = rates_from_theta(best_theta);
+    VectorXd p_it(K);
+    const VectorXd sy_tmp = s.cwiseProduct(y);
+    p_it << Projection{f, t, s, sy_tmp, lambda_p}.solve(lam, false).a, lam;
+    const double tia_it = f.integral(p_it, lambda_p, std::numeric_limits<double>::infinity());
+    if (std::abs(tia_it - previous_tia) <= 1e-10 * std::abs(tia_it)) break;
+    previous_tia = tia_it;
+    const VectorXd fit_values = f.evaluate(t, p_it, lambda_p);
+    const double floor = relative_sigma_floor(y);
+    for (Eigen::Index i = 0; i < t.size(); ++i) s(i) = 1.0 / std::max(fit_values(i), floor);
+    const VectorXd sy_it = s.cwiseProduct(y);
+    const Projection proj_it{f, t, s, sy_it, lambda_p};
+    ProjectedFunctor functor{proj_it, nr, n};
+    Eigen::LevenbergMarquardt<ProjectedFunctor> lm(functor);
+    lm.parameters.ftol = 1e-14;
+    lm.parameters.xtol = 1e-12;
+    lm.parameters.maxfev = 200 * (nr + 1);
+    lm.minimize(best_theta);
+    c.evaluations += functor.evaluations;
+    ++c.reweighting_iterations;
   }
-  const VectorXd sy = s.cwiseProduct(y);
-  const Projection proj{f, t, s, sy, lambda_p};
-  const VectorXd lambda = rates_from_theta(best_theta);
-  const VectorXd a = proj.solve(lambda, false).a;
-  VectorXd p(K);
-  p << a, lambda;
-  if (!p.allFinite()) {
-    c.flags.push_back("not_converged");
-    return c;
-  }
-  c.fitted = true;
-  c.parameters = p;
-  if (!best_converged) c.flags.push_back("not_converged");
-  if (n_floored > 0) c.warnings.push_back("relative_weight_capped_at_" + std::to_string(n_floored) + "_points");
-  if (const int nz = near_zero_points(y, o);
-      nz > 0 && (o.error_model == ErrorModel::proportional || o.error_model == ErrorModel::proportional_model))
-    c.flags.push_back("near_zero_activity_at_" + std::to_string(nz) + "_points");
+}
 
-  c.fitted_MBq = f.evaluate(t, p, lambda_p);
-  const VectorXd resid = y - c.fitted_MBq;
-  c.weighted_rss = s.cwiseProduct(resid).squaredNorm();
-  const double mean_y = y.mean();
-  const double tss = (y.array() - mean_y).square().sum();
-  c.r_squared = tss > 0 ? 1.0 - resid.squaredNorm() / tss : NaN;
-
-  // Covariance from the weighted Jacobian, columns scaled to unit norm for a scale-free rank.
-  const MatrixXd jw = s.asDiagonal() * f.jacobian(t, p, lambda_p);
+// Covariance from the weighted Jacobian jw, columns scaled to unit norm for a scale-free rank.
+// Sets c.rank and c.covariance (NaN when rank deficient); returns the variance scale (the
+// estimated variance for relative weights, else 1).
+double set_covariance(CandidateFit& c, const MatrixXd& jw, bool relative) {
+  const int n = c.n_points, K = c.n_parameters;
   VectorXd col_scale(K);
   for (int j = 0; j < K; ++j) {
     const double nrm = jw.col(j).norm();
@@ -540,7 +510,6 @@ CandidateFit fit_function(const ExponentialFunction& f, const VectorXd& t, const
   Eigen::ColPivHouseholderQR<MatrixXd> qr(js);
   qr.setThreshold(RANK_THRESHOLD);
   c.rank = static_cast<int>(qr.rank());
-  const bool relative = o.error_model != ErrorModel::input && o.error_model != ErrorModel::combined;
   double variance_scale = 1.0;
   if (relative) variance_scale = n > K ? c.weighted_rss / (n - K) : NaN;
   c.covariance = MatrixXd::Constant(K, K, NaN);
@@ -554,10 +523,12 @@ CandidateFit fit_function(const ExponentialFunction& f, const VectorXd& t, const
   } else {
     c.flags.push_back("rank_deficient");
   }
-  assess_goodness_of_fit(c, relative);
-  if (relative && n <= K) c.flags.push_back("no_degrees_of_freedom");
-  else if (c.rank == K && !c.covariance.allFinite()) c.flags.push_back("covariance_not_finite");
+  return variance_scale;
+}
 
+// Coefficients of variation of the parameters p and their correlation matrix, from c.covariance.
+void set_cv_and_correlation(CandidateFit& c, const VectorXd& p) {
+  const int K = c.n_parameters;
   c.parameter_cv = VectorXd::Constant(K, NaN);
   c.correlation = MatrixXd::Constant(K, K, NaN);
   for (int i = 0; i < K; ++i) {
@@ -565,23 +536,28 @@ CandidateFit fit_function(const ExponentialFunction& f, const VectorXd& t, const
     for (int j = 0; j < K; ++j)
       c.correlation(i, j) = c.covariance(i, j) / std::sqrt(c.covariance(i, i) * c.covariance(j, j));
   }
-  c.standardized_residuals = s.cwiseProduct(resid) / std::sqrt(relative ? variance_scale : 1.0);
-  if (n >= 6) {  // runs test on the residual signs (methods.md §2.4)
-    int n_pos = 0, n_neg = 0, runs = 0;
-    int last = 0;
-    for (Eigen::Index i = 0; i < n; ++i) {
-      const int sign = resid(i) > 0 ? 1 : (resid(i) < 0 ? -1 : 0);
-      if (sign == 0) continue;
-      (sign > 0 ? n_pos : n_neg)++;
-      if (sign != last) ++runs;
-      last = sign;
-    }
-    c.runs = runs;
-    c.runs_p_value = runs_test_p_value(runs, n_pos, n_neg);
-  }
+}
 
-  // Information criteria.
-  const int k_aic = K + (o.aicc_k == AiccParameterCount::fit_parameters_plus_one ? 1 : 0);
+// Runs test on the residual signs (methods.md §2.4).
+void set_runs_test(CandidateFit& c, const VectorXd& resid) {
+  int n_pos = 0, n_neg = 0, runs = 0;
+  int last = 0;
+  for (Eigen::Index i = 0; i < resid.size(); ++i) {
+    const int sign = resid(i) > 0 ? 1 : (resid(i) < 0 ? -1 : 0);
+    if (sign == 0) continue;
+    (sign > 0 ? n_pos : n_neg)++;
+    if (sign != last) ++runs;
+    last = sign;
+  }
+  c.runs = runs;
+  c.runs_p_value = runs_test_p_value(runs, n_pos, n_neg);
+}
+
+// Information criteria AIC and AICc; sy are the weighted data s .* y.
+void set_information_criteria(CandidateFit& c, const VectorXd& y, const VectorXd& sy, bool relative,
+                              const FitOptions& o) {
+  const int n = c.n_points;
+  const int k_aic = c.n_parameters + (o.aicc_k == AiccParameterCount::fit_parameters_plus_one ? 1 : 0);
   const double floor = n * std::pow(RSS_FLOOR_RELATIVE * sy.norm() / std::sqrt(n), 2);
   const double rss_eff = std::max(c.weighted_rss, floor);
   // Proportional to the model: sigma_i = b f_i depends on the function, so the likelihood keeps
@@ -591,8 +567,12 @@ CandidateFit fit_function(const ExponentialFunction& f, const VectorXd& t, const
     log_f_sum = c.fitted_MBq.cwiseMax(relative_sigma_floor(y)).array().log().sum();
   c.aic = relative ? n * std::log(rss_eff / n) + 2.0 * log_f_sum + 2.0 * k_aic : c.weighted_rss + 2.0 * k_aic;
   if (n >= k_aic + 2) c.aicc = c.aic + 2.0 * k_aic * (k_aic + 1) / (n - k_aic - 1);
+}
 
-  // TIA and its uncertainty (Gaussian propagation with the analytic gradient).
+// TIA and its uncertainty (Gaussian propagation with the analytic gradient), and d TIA / d y.
+void set_tia(CandidateFit& c, const ExponentialFunction& f, const VectorXd& p, double lambda_p,
+             const MatrixXd& jw, const VectorXd& s) {
+  const int K = c.n_parameters;
   c.tia_MBq_h = f.integral(p, lambda_p, std::numeric_limits<double>::infinity());
   const VectorXd g = f.integral_gradient(p, lambda_p, std::numeric_limits<double>::infinity());
   c.tia_u_MBq_h = std::sqrt(g.dot(c.covariance * g));
@@ -600,8 +580,14 @@ CandidateFit fit_function(const ExponentialFunction& f, const VectorXd& t, const
     const MatrixXd jtj_inv = (jw.transpose() * jw).ldlt().solve(MatrixXd::Identity(K, K));
     c.tia_dy = (jw * (jtj_inv * g)).cwiseProduct(s);
   }
+}
 
-  // Quality findings (methods.md §2.4 and engine rules).
+// Quality findings (methods.md §2.4 and engine rules): flags (the fit is not accepted) and
+// warnings; sets c.accepted.
+void assess_quality(CandidateFit& c, const ExponentialFunction& f, const VectorXd& p, const VectorXd& t,
+                    double lambda_p, const FitOptions& o) {
+  const int K = c.n_parameters, nr = f.n_rates(), na = f.n_amplitudes();
+  const VectorXd a = p.head(na), lambda = p.tail(nr);
   for (int j = 0; j < na; ++j)
     if (a(j) < 0) c.flags.push_back("negative_amplitude:" + c.parameter_names[j]);
   double prev = 0.0;
@@ -634,6 +620,68 @@ CandidateFit fit_function(const ExponentialFunction& f, const VectorXd& t, const
   // Too few runs of residual signs: systematic misfit (a warning; 5 % one-sided).
   if (c.runs_p_value < 0.05) c.warnings.push_back("runs_test_p_below_0.05");
   c.accepted = c.flags.empty();
+}
+
+}  // namespace
+
+CandidateFit fit_function(const ExponentialFunction& f, const VectorXd& t, const VectorXd& y,
+                          const VectorXd& sigma, double lambda_p, const FitOptions& o) {
+  CandidateFit c;
+  c.function = f.id();
+  c.n_points = static_cast<int>(t.size());
+  c.n_parameters = f.n_parameters();
+  c.parameter_names = f.parameter_names();
+  const int n = c.n_points, K = c.n_parameters, nr = f.n_rates();
+  if (n < K) {
+    c.flags.push_back("too_few_points");
+    return c;
+  }
+  int n_floored = 0;
+  const VectorXd s0 = inverse_sigma(y, sigma, o, &n_floored);
+  const VectorXd sy0 = s0.cwiseProduct(y);
+  const Projection proj0{f, t, s0, sy0, lambda_p};
+  bool best_converged = false;
+  VectorXd best_theta = best_start(f, proj0, y, best_converged, c);
+  VectorXd s = s0;
+  if (o.error_model == ErrorModel::proportional_model && nr > 0)
+    reweight_with_fitted_curve(f, t, y, lambda_p, s, best_theta, c);
+  const VectorXd sy = s.cwiseProduct(y);
+  const Projection proj{f, t, s, sy, lambda_p};
+  const VectorXd lambda = rates_from_theta(best_theta);
+  const VectorXd a = proj.solve(lambda, false).a;
+  VectorXd p(K);
+  p << a, lambda;
+  if (!p.allFinite()) {
+    c.flags.push_back("not_converged");
+    return c;
+  }
+  c.fitted = true;
+  c.parameters = p;
+  if (!best_converged) c.flags.push_back("not_converged");
+  if (n_floored > 0) c.warnings.push_back("relative_weight_capped_at_" + std::to_string(n_floored) + "_points");
+  if (const int nz = near_zero_points(y, o);
+      nz > 0 && (o.error_model == ErrorModel::proportional || o.error_model == ErrorModel::proportional_model))
+    c.flags.push_back("near_zero_activity_at_" + std::to_string(nz) + "_points");
+
+  c.fitted_MBq = f.evaluate(t, p, lambda_p);
+  const VectorXd resid = y - c.fitted_MBq;
+  c.weighted_rss = s.cwiseProduct(resid).squaredNorm();
+  const double mean_y = y.mean();
+  const double tss = (y.array() - mean_y).square().sum();
+  c.r_squared = tss > 0 ? 1.0 - resid.squaredNorm() / tss : NaN;
+
+  const MatrixXd jw = s.asDiagonal() * f.jacobian(t, p, lambda_p);
+  const bool relative = o.error_model != ErrorModel::input && o.error_model != ErrorModel::combined;
+  const double variance_scale = set_covariance(c, jw, relative);
+  assess_goodness_of_fit(c, relative);
+  if (relative && n <= K) c.flags.push_back("no_degrees_of_freedom");
+  else if (c.rank == K && !c.covariance.allFinite()) c.flags.push_back("covariance_not_finite");
+  set_cv_and_correlation(c, p);
+  c.standardized_residuals = s.cwiseProduct(resid) / std::sqrt(relative ? variance_scale : 1.0);
+  if (n >= 6) set_runs_test(c, resid);
+  set_information_criteria(c, y, sy, relative, o);
+  set_tia(c, f, p, lambda_p, jw, s);
+  assess_quality(c, f, p, t, lambda_p, o);
   return c;
 }
 
@@ -776,13 +824,9 @@ std::vector<bool> duplicate_fits(std::vector<CandidateFit>& cs) {
   return dup;
 }
 
-}  // namespace
-
-static TacFit select_tac_result(const VectorXd& t, const VectorXd& y, const VectorXd& sigma,
-                                double lambda_p, const FitOptions& o, const std::string& where) {
-  TacFit result;
+// Data that no function can describe well are said so up front.
+void add_data_notes(TacFit& result, const VectorXd& t, const VectorXd& y, const FitOptions& o) {
   const int n = static_cast<int>(t.size());
-  // Data that no function can describe well are said so up front.
   if (y.maxCoeff() <= 0)
     result.notes.push_back("all activities are zero: the TIA is zero (check the VOI and the quantification)");
   else if (n >= 2 && y(n - 1) >= y.maxCoeff())
@@ -792,176 +836,192 @@ static TacFit select_tac_result(const VectorXd& t, const VectorXd& y, const Vect
     result.notes.push_back(std::to_string(nz) + " activit" + (nz == 1 ? "y is" : "ies are") + " near zero (<= " +
                            format_number(o.proportional_floor_fraction) +
                            " x the maximum): check the VOI and the quantification; a fit through them is not used");
-  auto lookup = [&](const std::string& id, const std::string& field) {
-    const auto* f = models::find_exponential(id);
-    if (!f) {
-      std::string ids;
-      for (const auto& i : models::exponential_ids()) ids += (ids.empty() ? "" : ", ") + i;
-      throw_input_error(field, "the fit function", id, "one of " + ids + " (or auto)");
-    }
-    return f;
-  };
-  if (o.error_model == ErrorModel::input && sigma.size() != n)
-    throw InputError(where + ": the error model 'input' needs activity_u_MBq for every point");
+}
 
-  if (!o.forced_function.empty()) {
-    const auto* f = lookup(o.forced_function, "--function");
-    if (n < f->n_parameters())
-      throw_input_error(where, "the number of time points", std::to_string(n),
-                        "at least " + std::to_string(f->n_parameters()) + " for function " +
-                            f->id() + " (it has " + std::to_string(f->n_parameters()) +
-                            " parameters)");
+// The exponential function `id`; `field` names the option in the error for an unknown id.
+const models::ExponentialFunction* lookup_function(const std::string& id, const std::string& field) {
+  const auto* f = models::find_exponential(id);
+  if (!f) {
+    std::string ids;
+    for (const auto& i : models::exponential_ids()) ids += (ids.empty() ? "" : ", ") + i;
+    throw_input_error(field, "the fit function", id, "one of " + ids + " (or auto)");
+  }
+  return f;
+}
+
+// The one function the user forced.
+void fit_forced_function(TacFit& result, const VectorXd& t, const VectorXd& y, const VectorXd& sigma,
+                         double lambda_p, const FitOptions& o, const std::string& where) {
+  const int n = static_cast<int>(t.size());
+  const auto* f = lookup_function(o.forced_function, "--function");
+  if (n < f->n_parameters())
+    throw_input_error(where, "the number of time points", std::to_string(n),
+                      "at least " + std::to_string(f->n_parameters()) + " for function " +
+                          f->id() + " (it has " + std::to_string(f->n_parameters()) +
+                          " parameters)");
+  result.candidates.push_back(fit_function(*f, t, y, sigma, lambda_p, o));
+  result.selected = 0;
+  result.selection = "function " + f->id() + " forced by the user";
+}
+
+// Lowest AICc among the usable fits (accepted ones only if need_accepted); -1 if none.
+int lowest_aicc(const std::vector<CandidateFit>& candidates, bool need_accepted) {
+  int idx = -1;
+  for (size_t i = 0; i < candidates.size(); ++i) {
+    const auto& c = candidates[i];
+    if (!c.fitted || std::isnan(c.aicc) || !(c.tia_MBq_h > 0) || c.rank < c.n_parameters)
+      continue;
+    if (need_accepted && !c.accepted) continue;
+    if (idx < 0 || c.aicc < candidates[static_cast<size_t>(idx)].aicc)
+      idx = static_cast<int>(i);
+  }
+  return idx;
+}
+
+// Fits the candidate functions and selects one.
+void fit_candidates(TacFit& result, const VectorXd& t, const VectorXd& y, const VectorXd& sigma, double lambda_p,
+                    const FitOptions& o) {
+  const int n = static_cast<int>(t.size());
+  // A function is a candidate only when the data can rank it: AICc needs n >= K' + 2
+  // (methods.md §2.5). When no function qualifies, those with at least one degree of freedom
+  // are fitted for the simplest-accepted-fit rule below.
+  const int extra_k = o.aicc_k == AiccParameterCount::fit_parameters_plus_one ? 1 : 0;
+  std::vector<const models::ExponentialFunction*> rankable, fittable;
+  for (const auto& id : o.candidates) {
+    const auto* f = lookup_function(id, "--functions");
+    if (n >= f->n_parameters() + extra_k + 2) rankable.push_back(f);
+    else if (n >= f->n_parameters() + 1) fittable.push_back(f);
+  }
+  for (const auto* f : rankable.empty() ? fittable : rankable)
     result.candidates.push_back(fit_function(*f, t, y, sigma, lambda_p, o));
-    result.selected = 0;
-    result.selection = "function " + f->id() + " forced by the user";
-  } else {
-    // A function is a candidate only when the data can rank it: AICc needs n >= K' + 2
-    // (methods.md §2.5). When no function qualifies, those with at least one degree of freedom
-    // are fitted for the simplest-accepted-fit rule below.
-    const int extra_k = o.aicc_k == AiccParameterCount::fit_parameters_plus_one ? 1 : 0;
-    std::vector<const models::ExponentialFunction*> rankable, fittable;
-    for (const auto& id : o.candidates) {
-      const auto* f = lookup(id, "--functions");
-      if (n >= f->n_parameters() + extra_k + 2) rankable.push_back(f);
-      else if (n >= f->n_parameters() + 1) fittable.push_back(f);
-    }
-    for (const auto* f : rankable.empty() ? fittable : rankable)
-      result.candidates.push_back(fit_function(*f, t, y, sigma, lambda_p, o));
-    // Lowest AICc among accepted fits; else lowest AICc among usable fits (flagged); else none.
-    auto best = [&](bool need_accepted) {
-      int idx = -1;
-      for (size_t i = 0; i < result.candidates.size(); ++i) {
-        const auto& c = result.candidates[i];
-        if (!c.fitted || std::isnan(c.aicc) || !(c.tia_MBq_h > 0) || c.rank < c.n_parameters)
-          continue;
-        if (need_accepted && !c.accepted) continue;
-        if (idx < 0 || c.aicc < result.candidates[static_cast<size_t>(idx)].aicc)
-          idx = static_cast<int>(i);
-      }
-      return idx;
-    };
-    // A fit that fails the criteria is never the result (issue 11): without an accepted fit the
-    // TAC falls back to peak_washout_tia below.
-    result.selected = best(true);
-    if (result.selected >= 0) result.selection = "lowest AICc among the fits that meet the quality criteria";
-    if (result.selected < 0) {
-      // No candidate has an AICc (n < K + 2 for all): the simplest accepted fit, if any.
-      for (size_t i = 0; i < result.candidates.size(); ++i) {
-        const auto& c = result.candidates[i];
-        if (c.accepted && (result.selected < 0 ||
-                           c.n_parameters < result.candidates[static_cast<size_t>(result.selected)].n_parameters))
-          result.selected = static_cast<int>(i);
-      }
-      if (result.selected >= 0)
-        result.selection = "AICc is undefined for every candidate (n = " + std::to_string(n) +
-                           " points); the simplest fit that meets the quality criteria";
-    }
-  }
-
-  // Akaike weights over the accepted candidates with an AICc (and full rank, TIA > 0): a fit that
-  // fails the criteria has no weight (issue 11); the model-averaged TIA with its unconditional
-  // uncertainty (methods.md §2.5), and nested F-tests (report).
-  {
-    const std::vector<bool> duplicate = duplicate_fits(result.candidates);
-    auto ranked = [&](size_t i) {
+  // A fit that fails the criteria is never the result (issue 11): without an accepted fit the
+  // TAC falls back to peak_washout_tia below.
+  result.selected = lowest_aicc(result.candidates, true);
+  if (result.selected >= 0) result.selection = "lowest AICc among the fits that meet the quality criteria";
+  if (result.selected < 0) {
+    // No candidate has an AICc (n < K + 2 for all): the simplest accepted fit, if any.
+    for (size_t i = 0; i < result.candidates.size(); ++i) {
       const auto& c = result.candidates[i];
-      return c.fitted && c.accepted && !std::isnan(c.aicc) && c.tia_MBq_h > 0 && c.rank == c.n_parameters &&
-             !duplicate[i];
-    };
-    double best = std::numeric_limits<double>::infinity();
-    for (size_t i = 0; i < result.candidates.size(); ++i)
-      if (ranked(i)) best = std::min(best, result.candidates[i].aicc);
-    double sum = 0;
-    for (size_t i = 0; i < result.candidates.size(); ++i)
-      if (auto& c = result.candidates[i]; ranked(i)) {
-        c.akaike_weight = std::exp(-(c.aicc - best) / 2);
-        sum += c.akaike_weight;
-      }
-    if (sum > 0) {
-      double avg = 0;
-      for (auto& c : result.candidates)
-        if (!std::isnan(c.akaike_weight)) {
-          c.akaike_weight /= sum;
-          avg += c.akaike_weight * c.tia_MBq_h;
-        }
-      double u = 0;
-      bool u_known = true;
-      for (const auto& c : result.candidates)
-        if (!std::isnan(c.akaike_weight)) {
-          const double var = std::isfinite(c.tia_u_MBq_h) ? c.tia_u_MBq_h * c.tia_u_MBq_h : NaN;
-          u_known = u_known && !std::isnan(var);
-          u += c.akaike_weight * std::sqrt(var + (c.tia_MBq_h - avg) * (c.tia_MBq_h - avg));
-        }
-      result.averaged_tia_MBq_h = avg;
-      result.averaged_tia_u_MBq_h = u_known ? u : NaN;
+      if (c.accepted && (result.selected < 0 ||
+                         c.n_parameters < result.candidates[static_cast<size_t>(result.selected)].n_parameters))
+        result.selected = static_cast<int>(i);
     }
-    // F-tests need both RSS under the same weights: not so for proportional-model (each function
-    // is weighted with its own curve), so none are reported there.
-    const std::pair<const char*, const char*> nested[] = {{"E1p", "E1"}, {"E1", "E2"}, {"E1", "E2b"}, {"E2u", "E3u"}};
-    if (o.error_model == ErrorModel::proportional_model && result.candidates.size() > 1)
-      result.notes.push_back("no F-tests: under proportional-model each function has its own weights, so their "
-                             "weighted RSS are not comparable (use the AICc ranking)");
-    for (const auto& [lo_id, hi_id] : nested) {
-      if (o.error_model == ErrorModel::proportional_model) break;
-      const CandidateFit *lo = nullptr, *hi = nullptr;
-      for (const auto& c : result.candidates) {
-        if (c.function == lo_id && c.fitted) lo = &c;
-        if (c.function == hi_id && c.fitted) hi = &c;
-      }
-      if (!lo || !hi || n <= hi->n_parameters) continue;
-      TacFit::FTest ft;
-      ft.simpler = lo_id;
-      ft.richer = hi_id;
-      ft.df1 = hi->n_parameters - lo->n_parameters;
-      ft.df2 = n - hi->n_parameters;
-      const double rss1 = lo->weighted_rss, rss2 = std::max(hi->weighted_rss, 1e-300);
-      ft.f = std::max((rss1 - rss2) / ft.df1, 0.0) / (rss2 / ft.df2);
-      ft.p_value = boost::math::cdf(boost::math::complement(
-          boost::math::fisher_f_distribution<double>(ft.df1, ft.df2), ft.f));
-      result.f_tests.push_back(ft);
-    }
+    if (result.selected >= 0)
+      result.selection = "AICc is undefined for every candidate (n = " + std::to_string(n) +
+                         " points); the simplest fit that meets the quality criteria";
   }
-  result.numerical_tia_MBq_h =
-      trapezoid_tia(t, y, VectorXd(), lambda_p, o.trapezoid_head, o.trapezoid_body, o.trapezoid_tail).tia_MBq_h;
-  if (o.integration == Integration::trapezoid) {
-    const auto tr = trapezoid_tia(t, y, sigma.size() == n ? sigma : VectorXd(), lambda_p,
-                                  o.trapezoid_head, o.trapezoid_body, o.trapezoid_tail);
-    result.method = "trapezoid";
-    result.function = "trapezoid";
-    result.tail = tr.tail;
-    result.selected = -1;
-    result.tia_MBq_h = tr.tia_MBq_h;
-    result.tia_u_MBq_h = tr.tia_u_MBq_h;
-    result.accepted = false;
-    result.selection = "numerical integration chosen by the user (" + to_string(o.trapezoid_head) + " head, " +
-                       to_string(o.trapezoid_body) + " body, " + to_string(o.trapezoid_tail) + " tail); fits reported";
-    result.notes.push_back("trapezoid: head " + format_number(tr.head_MBq_h) + ", body " + format_number(tr.body_MBq_h) +
-                           ", tail " + format_number(tr.tail_MBq_h) + " MBq h");
-    return result;
-  }
+}
 
-  if (result.selected >= 0) {
-    const auto& c = result.candidates[static_cast<size_t>(result.selected)];
-    result.method = "fit";
-    result.function = c.function;
-    result.tia_MBq_h = c.tia_MBq_h;
-    result.tia_u_MBq_h = c.tia_u_MBq_h;
-    result.accepted = c.accepted;
-    if (o.model_averaging && o.forced_function.empty() && std::isfinite(result.averaged_tia_MBq_h)) {
-      result.tia_MBq_h = result.averaged_tia_MBq_h;
-      result.tia_u_MBq_h = result.averaged_tia_u_MBq_h;
-      result.method = "model average";
-      result.selection += "; TIA model-averaged with Akaike weights (option)";
+// Akaike weights over the accepted candidates with an AICc (and full rank, TIA > 0): a fit that
+// fails the criteria has no weight (issue 11); the model-averaged TIA with its unconditional
+// uncertainty (methods.md §2.5).
+void set_akaike_weights(TacFit& result) {
+  const std::vector<bool> duplicate = duplicate_fits(result.candidates);
+  auto ranked = [&](size_t i) {
+    const auto& c = result.candidates[i];
+    return c.fitted && c.accepted && !std::isnan(c.aicc) && c.tia_MBq_h > 0 && c.rank == c.n_parameters &&
+           !duplicate[i];
+  };
+  double best = std::numeric_limits<double>::infinity();
+  for (size_t i = 0; i < result.candidates.size(); ++i)
+    if (ranked(i)) best = std::min(best, result.candidates[i].aicc);
+  double sum = 0;
+  for (size_t i = 0; i < result.candidates.size(); ++i)
+    if (auto& c = result.candidates[i]; ranked(i)) {
+      c.akaike_weight = std::exp(-(c.aicc - best) / 2);
+      sum += c.akaike_weight;
     }
-    if (!c.accepted) {
-      std::string flags;
-      for (const auto& fl : c.flags) flags += (flags.empty() ? "" : ", ") + fl;
-      result.notes.push_back("the chosen fit " + c.function + " fails the quality criteria: " + flags);
+  if (!(sum > 0)) return;
+  double avg = 0;
+  for (auto& c : result.candidates)
+    if (!std::isnan(c.akaike_weight)) {
+      c.akaike_weight /= sum;
+      avg += c.akaike_weight * c.tia_MBq_h;
     }
-    return result;
-  }
+  double u = 0;
+  bool u_known = true;
+  for (const auto& c : result.candidates)
+    if (!std::isnan(c.akaike_weight)) {
+      const double var = std::isfinite(c.tia_u_MBq_h) ? c.tia_u_MBq_h * c.tia_u_MBq_h : NaN;
+      u_known = u_known && !std::isnan(var);
+      u += c.akaike_weight * std::sqrt(var + (c.tia_MBq_h - avg) * (c.tia_MBq_h - avg));
+    }
+  result.averaged_tia_MBq_h = avg;
+  result.averaged_tia_u_MBq_h = u_known ? u : NaN;
+}
 
-  // No accepted fit: the trapezoid to the peak and the washout after it (peak_washout_tia).
+// Nested F-tests (report) between the fitted candidates, n points.
+void add_f_tests(TacFit& result, int n, const FitOptions& o) {
+  // F-tests need both RSS under the same weights: not so for proportional-model (each function
+  // is weighted with its own curve), so none are reported there.
+  const std::pair<const char*, const char*> nested[] = {{"E1p", "E1"}, {"E1", "E2"}, {"E1", "E2b"}, {"E2u", "E3u"}};
+  if (o.error_model == ErrorModel::proportional_model && result.candidates.size() > 1)
+    result.notes.push_back("no F-tests: under proportional-model each function has its own weights, so their "
+                           "weighted RSS are not comparable (use the AICc ranking)");
+  for (const auto& [lo_id, hi_id] : nested) {
+    if (o.error_model == ErrorModel::proportional_model) break;
+    const CandidateFit *lo = nullptr, *hi = nullptr;
+    for (const auto& c : result.candidates) {
+      if (c.function == lo_id && c.fitted) lo = &c;
+      if (c.function == hi_id && c.fitted) hi = &c;
+    }
+    if (!lo || !hi || n <= hi->n_parameters) continue;
+    TacFit::FTest ft;
+    ft.simpler = lo_id;
+    ft.richer = hi_id;
+    ft.df1 = hi->n_parameters - lo->n_parameters;
+    ft.df2 = n - hi->n_parameters;
+    const double rss1 = lo->weighted_rss, rss2 = std::max(hi->weighted_rss, 1e-300);
+    ft.f = std::max((rss1 - rss2) / ft.df1, 0.0) / (rss2 / ft.df2);
+    ft.p_value = boost::math::cdf(boost::math::complement(
+        boost::math::fisher_f_distribution<double>(ft.df1, ft.df2), ft.f));
+    result.f_tests.push_back(ft);
+  }
+}
+
+// The TIA by numerical integration, chosen by the user; the fits are reported.
+void use_trapezoid(TacFit& result, const VectorXd& t, const VectorXd& y, const VectorXd& sigma, double lambda_p,
+                   const FitOptions& o) {
+  const auto tr = trapezoid_tia(t, y, sigma.size() == t.size() ? sigma : VectorXd(), lambda_p,
+                                o.trapezoid_head, o.trapezoid_body, o.trapezoid_tail);
+  result.method = "trapezoid";
+  result.function = "trapezoid";
+  result.tail = tr.tail;
+  result.selected = -1;
+  result.tia_MBq_h = tr.tia_MBq_h;
+  result.tia_u_MBq_h = tr.tia_u_MBq_h;
+  result.accepted = false;
+  result.selection = "numerical integration chosen by the user (" + to_string(o.trapezoid_head) + " head, " +
+                     to_string(o.trapezoid_body) + " body, " + to_string(o.trapezoid_tail) + " tail); fits reported";
+  result.notes.push_back("trapezoid: head " + format_number(tr.head_MBq_h) + ", body " + format_number(tr.body_MBq_h) +
+                         ", tail " + format_number(tr.tail_MBq_h) + " MBq h");
+}
+
+// The TIA of the selected fit, or the model average when the user asked for it.
+void use_selected_fit(TacFit& result, const FitOptions& o) {
+  const auto& c = result.candidates[static_cast<size_t>(result.selected)];
+  result.method = "fit";
+  result.function = c.function;
+  result.tia_MBq_h = c.tia_MBq_h;
+  result.tia_u_MBq_h = c.tia_u_MBq_h;
+  result.accepted = c.accepted;
+  if (o.model_averaging && o.forced_function.empty() && std::isfinite(result.averaged_tia_MBq_h)) {
+    result.tia_MBq_h = result.averaged_tia_MBq_h;
+    result.tia_u_MBq_h = result.averaged_tia_u_MBq_h;
+    result.method = "model average";
+    result.selection += "; TIA model-averaged with Akaike weights (option)";
+  }
+  if (!c.accepted) {
+    std::string flags;
+    for (const auto& fl : c.flags) flags += (flags.empty() ? "" : ", ") + fl;
+    result.notes.push_back("the chosen fit " + c.function + " fails the quality criteria: " + flags);
+  }
+}
+
+// No accepted fit: the trapezoid to the peak and the washout after it (peak_washout_tia).
+void use_peak_washout(TacFit& result, const VectorXd& t, const VectorXd& y, const VectorXd& sigma, double lambda_p,
+                      const FitOptions& o) {
+  const auto n = t.size();
   const auto tr = peak_washout_tia(t, y, sigma.size() == n ? sigma : VectorXd(), lambda_p,
                                    o.trapezoid_head);
   result.method = "trapezoid";
@@ -981,6 +1041,31 @@ static TacFit select_tac_result(const VectorXd& t, const VectorXd& y, const Vect
                                                : "physical decay only (an upper bound)"));
   // an unknown u(TIA) is explained by tia_u_unknown_reason once numerical_u_from_residuals has
   // tried the residual scatter (set_tia_intervals)
+}
+
+}  // namespace
+
+static TacFit select_tac_result(const VectorXd& t, const VectorXd& y, const VectorXd& sigma,
+                                double lambda_p, const FitOptions& o, const std::string& where) {
+  TacFit result;
+  const int n = static_cast<int>(t.size());
+  add_data_notes(result, t, y, o);
+  if (o.error_model == ErrorModel::input && sigma.size() != n)
+    throw InputError(where + ": the error model 'input' needs activity_u_MBq for every point");
+  if (!o.forced_function.empty())
+    fit_forced_function(result, t, y, sigma, lambda_p, o, where);
+  else
+    fit_candidates(result, t, y, sigma, lambda_p, o);
+  set_akaike_weights(result);
+  add_f_tests(result, n, o);
+  result.numerical_tia_MBq_h =
+      trapezoid_tia(t, y, VectorXd(), lambda_p, o.trapezoid_head, o.trapezoid_body, o.trapezoid_tail).tia_MBq_h;
+  if (o.integration == Integration::trapezoid)
+    use_trapezoid(result, t, y, sigma, lambda_p, o);
+  else if (result.selected >= 0)
+    use_selected_fit(result, o);
+  else
+    use_peak_washout(result, t, y, sigma, lambda_p, o);
   return result;
 }
 

@@ -402,10 +402,12 @@ const PopulationKinetics* find_population_kinetics(const std::vector<PopulationK
 
 // ---------------------------------------------------------------------------------------------
 
-PriorFit fit_with_prior(const ExponentialFunction& f, const VectorXd& t, const VectorXd& y,
-                        const VectorXd& sigma, double lambda_p, const std::vector<ParameterPrior>& priors) {
-  const std::string w = "fit_with_prior (" + f.id() + ")";
-  const Index n = t.size(), K = f.n_parameters(), na = f.n_amplitudes();
+namespace {
+
+// The data of a MAP fit: n >= 1 points, finite times >= 0, activities >= 0 and sigmas > 0.
+void check_prior_fit_data(const std::string& w, const VectorXd& t, const VectorXd& y, const VectorXd& sigma,
+                          double lambda_p) {
+  const Index n = t.size();
   if (n < 1) throw_input_error(w, "the number of points", "0", "at least 1");
   if (y.size() != n || sigma.size() != n)
     throw_input_error(w, "the sizes of a_MBq and sigma_MBq",
@@ -421,12 +423,13 @@ PriorFit fit_with_prior(const ExponentialFunction& f, const VectorXd& t, const V
     if (!(std::isfinite(sigma(i)) && sigma(i) > 0))
       throw_input_error(w, "sigma_MBq" + k, format_number(sigma(i)), "a finite uncertainty > 0 MBq");
   }
+}
 
-  PriorFit fit;
-  fit.function = f.id();
-  fit.n_points = static_cast<int>(n);
-  fit.n_parameters = static_cast<int>(K);
-  fit.parameter_names = f.parameter_names();
+// The priors into fit.prior_mean and fit.prior_sd (NaN: no prior), each checked; returns the
+// indices of the parameters with a prior, sorted.
+std::vector<Index> set_priors(const ExponentialFunction& f, const std::vector<ParameterPrior>& priors,
+                              const std::string& w, PriorFit& fit) {
+  const Index K = f.n_parameters();
   fit.prior_mean = VectorXd::Constant(K, NaN);
   fit.prior_sd = VectorXd::Constant(K, NaN);
   std::vector<Index> prior_index;
@@ -445,21 +448,18 @@ PriorFit fit_with_prior(const ExponentialFunction& f, const VectorXd& t, const V
     prior_index.push_back(j);
   }
   std::sort(prior_index.begin(), prior_index.end());
-  fit.n_priors = static_cast<int>(prior_index.size());
-  if (n + fit.n_priors < K)
-    throw_input_error(w, "the number of points plus priors",
-                      std::to_string(n) + " + " + std::to_string(fit.n_priors),
-                      "at least the " + std::to_string(K) + " parameters of " + f.id() +
-                          " (add points or priors)");
+  return prior_index;
+}
 
-  const MapProblem problem{f, t, y, sigma.cwiseInverse(), fit.prior_mean, fit.prior_sd, prior_index, lambda_p};
-
-  // Levenberg-Marquardt (Eigen's MINPACK port) from a few starts: the rates at the prior means
-  // (or from the data), and those scaled by 0.3 and 3; the best objective is kept.
+// Levenberg-Marquardt (Eigen's MINPACK port) from a few starts: the rates at the prior means
+// (or from the data), and those scaled by 0.3 and 3; the best objective is kept. Returns its x
+// (amplitudes, log-rate increments) with its cost (INF: none finite) and convergence.
+VectorXd best_map_start(const MapProblem& problem, PriorFit& fit, double& best_cost, bool& best_converged) {
+  const Index K = problem.f.n_parameters();
   const VectorXd base = base_rates(problem);
   VectorXd best_x;
-  double best_cost = INF;
-  bool best_converged = false;
+  best_cost = INF;
+  best_converged = false;
   for (double factor : {1.0, 0.3, 3.0}) {
     ++fit.starts;
     const VectorXd lambda0 = factor * base;
@@ -485,6 +485,49 @@ PriorFit fit_with_prior(const ExponentialFunction& f, const VectorXd& t, const V
       best_converged = converged;
     }
   }
+  return best_x;
+}
+
+// Quality flags of the MAP estimate p.
+void add_prior_fit_flags(const ExponentialFunction& f, const VectorXd& p, PriorFit& fit) {
+  const Index K = f.n_parameters(), na = f.n_amplitudes();
+  for (Index j = 0; j < na; ++j)
+    if (p(j) < 0) fit.flags.push_back("negative_amplitude:" + fit.parameter_names[static_cast<size_t>(j)]);
+  double prev = 0.0;
+  for (Index j = na; j < K; ++j) {
+    if (p(j) - prev < RATE_AT_BOUND_PER_H)
+      fit.flags.push_back((j == na ? "rate_at_lower_bound:" : "rates_coincide:") +
+                          fit.parameter_names[static_cast<size_t>(j)]);
+    prev = p(j);
+  }
+  if (!(fit.tia_MBq_h > 0) || !std::isfinite(fit.tia_MBq_h)) fit.flags.push_back("tia_not_positive");
+}
+
+}  // namespace
+
+PriorFit fit_with_prior(const ExponentialFunction& f, const VectorXd& t, const VectorXd& y,
+                        const VectorXd& sigma, double lambda_p, const std::vector<ParameterPrior>& priors) {
+  const std::string w = "fit_with_prior (" + f.id() + ")";
+  const Index n = t.size(), K = f.n_parameters();
+  check_prior_fit_data(w, t, y, sigma, lambda_p);
+
+  PriorFit fit;
+  fit.function = f.id();
+  fit.n_points = static_cast<int>(n);
+  fit.n_parameters = static_cast<int>(K);
+  fit.parameter_names = f.parameter_names();
+  const std::vector<Index> prior_index = set_priors(f, priors, w, fit);
+  fit.n_priors = static_cast<int>(prior_index.size());
+  if (n + fit.n_priors < K)
+    throw_input_error(w, "the number of points plus priors",
+                      std::to_string(n) + " + " + std::to_string(fit.n_priors),
+                      "at least the " + std::to_string(K) + " parameters of " + f.id() +
+                          " (add points or priors)");
+
+  const MapProblem problem{f, t, y, sigma.cwiseInverse(), fit.prior_mean, fit.prior_sd, prior_index, lambda_p};
+  double best_cost = INF;
+  bool best_converged = false;
+  const VectorXd best_x = best_map_start(problem, fit, best_cost, best_converged);
   if (!std::isfinite(best_cost)) {
     fit.flags.push_back("not_converged");
     return fit;
@@ -509,17 +552,7 @@ PriorFit fit_with_prior(const ExponentialFunction& f, const VectorXd& t, const V
   fit.tia_MBq_h = f.integral(p, lambda_p, INF);
   const VectorXd g = f.integral_gradient(p, lambda_p, INF);
   fit.tia_u_MBq_h = std::sqrt(g.dot(fit.covariance * g));
-
-  for (Index j = 0; j < na; ++j)
-    if (p(j) < 0) fit.flags.push_back("negative_amplitude:" + fit.parameter_names[static_cast<size_t>(j)]);
-  double prev = 0.0;
-  for (Index j = na; j < K; ++j) {
-    if (p(j) - prev < RATE_AT_BOUND_PER_H)
-      fit.flags.push_back((j == na ? "rate_at_lower_bound:" : "rates_coincide:") +
-                          fit.parameter_names[static_cast<size_t>(j)]);
-    prev = p(j);
-  }
-  if (!(fit.tia_MBq_h > 0) || !std::isfinite(fit.tia_MBq_h)) fit.flags.push_back("tia_not_positive");
+  add_prior_fit_flags(f, p, fit);
   return fit;
 }
 

@@ -444,44 +444,63 @@ bool refuse_incomplete(const std::vector<Work>& work, const PlanOptions& o, Plan
 
 // ---------------------------------------------------------------------------------------------
 
-PlanResult plan_next_cycle(const std::vector<TargetHistory>& history, const PlanOptions& options) {
-  const PlanOptions& o = options;
-  check_options(o);
-  const std::map<int, double> admin = check_history(history);
+namespace {
 
-  PlanResult r;
-  r.options = o;
-  const int done = admin.empty() ? 0 : admin.rbegin()->first;
-  r.next_cycle = done + 1;
-  const int n_rem = o.planned_cycles - done;
-  auto say = [&](const std::string& s) { r.reasoning.push_back(s); };
+// plan_next_cycle step by step: each step adds its reasoning to the result as it goes.
+class Planner {
+ public:
+  Planner(const PlanOptions& o, PlanResult& r) : o_(o), r_(r) {}
 
-  // Step 0: inputs.
-  {
-    std::vector<std::string> a;
-    for (const auto& [cycle, mbq] : admin) a.push_back(std::to_string(cycle) + ": " + fmt(mbq));
-    say("Inputs: " +
-        (admin.empty() ? std::string("no delivered cycle") : "delivered cycles (MBq) " + join(a)) +
-        "; planning cycle " + std::to_string(r.next_cycle) + " of " + std::to_string(o.planned_cycles) +
-        " planned (" + std::to_string(std::max(n_rem, 0)) + " remaining including this one); strategy " +
-        to_string(o.strategy) + ", prediction " + to_string(o.prediction) + ", safety k = " + fmt(o.safety_k) +
-        ", prediction CV " + percent(o.prediction_cv) + ", activity bounds [" + fmt(o.a_min_MBq) + ", " +
-        fmt(o.a_max_MBq) + "] MBq" +
-        (o.strategy == Strategy::fixed_until_limit ? ", standard activity " + fmt(o.a_standard_MBq) + " MBq"
-                                                   : std::string()) +
-        ".");
-  }
+  void say(const std::string& s) { r_.reasoning.push_back(s); }
+  void say_inputs(const std::map<int, double>& admin, int n_rem);
+  void collect_targets(const std::vector<TargetHistory>& history);
+  void say_limits(const std::vector<std::string>& unlimited);
+  void predict_and_budget();
+  void fill_targets(double a_MBq);
+  void stop_all_delivered(int done);
+  bool stop_at_reached_limit();
+  void allowed_activities(int n_rem, double& a_limits, Binding& limit_binding);
+  bool refused_incomplete();
+  double prescribe(double a_limits, const Binding& limit_binding);
+  void say_consequences(double a_MBq);
 
-  // Limits -> targets; tissue parameters by exact name, else the longest matching "name*".
+ private:
+  const PlanOptions& o_;
+  PlanResult& r_;
+  std::vector<Work> work_;
+
+  // A limit on an incomplete dose is not evaluated unless allowed (refused after step 3).
+  bool skipped(const Work& w) const { return !w.incomplete.empty() && !o_.allow_incomplete; }
+  void stop_if_reached(Work& w, bool used, const Limit* l, double cumulative, double remaining, const char* what);
+  void allowed_activity(Work& w, int n_split, double& a_limits, Binding& limit_binding);
+};
+
+// Step 0: inputs.
+void Planner::say_inputs(const std::map<int, double>& admin, int n_rem) {
+  std::vector<std::string> a;
+  for (const auto& [cycle, mbq] : admin) a.push_back(std::to_string(cycle) + ": " + fmt(mbq));
+  say("Inputs: " +
+      (admin.empty() ? std::string("no delivered cycle") : "delivered cycles (MBq) " + join(a)) +
+      "; planning cycle " + std::to_string(r_.next_cycle) + " of " + std::to_string(o_.planned_cycles) +
+      " planned (" + std::to_string(std::max(n_rem, 0)) + " remaining including this one); strategy " +
+      to_string(o_.strategy) + ", prediction " + to_string(o_.prediction) + ", safety k = " + fmt(o_.safety_k) +
+      ", prediction CV " + percent(o_.prediction_cv) + ", activity bounds [" + fmt(o_.a_min_MBq) + ", " +
+      fmt(o_.a_max_MBq) + "] MBq" +
+      (o_.strategy == Strategy::fixed_until_limit ? ", standard activity " + fmt(o_.a_standard_MBq) + " MBq"
+                                                  : std::string()) +
+      ".");
+}
+
+// Limits -> targets; tissue parameters by exact name, else the longest matching "name*".
+void Planner::collect_targets(const std::vector<TargetHistory>& history) {
   using TissueEntry = std::pair<const std::string, TissueParameters>;
   std::vector<const TissueEntry*> tissue_items;
-  for (const auto& e : o.tissue) tissue_items.push_back(&e);
-  std::vector<Work> work;
+  for (const auto& e : o_.tissue) tissue_items.push_back(&e);
   std::vector<std::string> unlimited;
   for (const auto& h : history) {
     Work w;
     w.h = &h;
-    for (const auto& l : o.limits) {
+    for (const auto& l : o_.limits) {
       if (!target_matches(l.target_pattern, h.target)) continue;
       w.limits.push_back(&l);
       const Limit*& strictest = l.quantity == "dose_Gy" ? w.dose_limit : w.bed_limit;
@@ -497,12 +516,17 @@ PlanResult plan_next_cycle(const std::vector<TargetHistory>& history, const Plan
     w.incomplete = distinct_of(h, &CycleRecord::incomplete);
     w.note = distinct_of(h, &CycleRecord::note);
     if (!w.note.empty()) say("Note: " + h.target + "'s dose: " + w.note + "; its limits are evaluated (a minor underestimate, docs/plan.md).");
-    r.incomplete = r.incomplete || !w.incomplete.empty();
-    work.push_back(std::move(w));
+    r_.incomplete = r_.incomplete || !w.incomplete.empty();
+    work_.push_back(std::move(w));
   }
-  for (const auto& l : o.limits) {
+  say_limits(unlimited);
+}
+
+// Which targets each limit applies to; the targets without a limit.
+void Planner::say_limits(const std::vector<std::string>& unlimited) {
+  for (const auto& l : o_.limits) {
     std::vector<std::string> hit;
-    for (const auto& w : work)
+    for (const auto& w : work_)
       if (target_matches(l.target_pattern, w.h->target)) hit.push_back(w.h->target);
     say("Limit " + describe_limit(l) +
         (hit.empty() ? ": matches no target of the history and is not applied."
@@ -510,17 +534,19 @@ PlanResult plan_next_cycle(const std::vector<TargetHistory>& history, const Plan
   }
   if (!unlimited.empty())
     say("No limit applies to " + join(unlimited) + ": not constrained and not planned.");
-  if (work.empty()) say("Warning: no limit applies to any target, so no dose or BED limit constrains the activity.");
+  if (work_.empty()) say("Warning: no limit applies to any target, so no dose or BED limit constrains the activity.");
+}
 
-  // Step 1: prediction; step 2: budgets.
+// Step 1: prediction; step 2: budgets.
+void Planner::predict_and_budget() {
   std::vector<const PopulationPrior*> priors;
-  for (const auto& p : o.priors) priors.push_back(&p);
-  const bool max_bed = o.strategy == Strategy::max_bed;
-  for (auto& w : work) {
-    predict(w, o, priors);
-    w.d_safe = w.d + o.safety_k * w.u;
+  for (const auto& p : o_.priors) priors.push_back(&p);
+  const bool max_bed = o_.strategy == Strategy::max_bed;
+  for (auto& w : work_) {
+    predict(w, o_, priors);
+    w.d_safe = w.d + o_.safety_k * w.u;
     say(w.h->target + ": predicted " + fmt(w.d) + " Gy/GBq by " + w.method + ", u = " + fmt(w.u) +
-        " Gy/GBq; prescribing with d + k u = " + fmt(w.d) + " + " + fmt(o.safety_k) + " x " + fmt(w.u) +
+        " Gy/GBq; prescribing with d + k u = " + fmt(w.d) + " + " + fmt(o_.safety_k) + " x " + fmt(w.u) +
         " = " + fmt(w.d_safe) + " Gy/GBq.");
     budgets(w);
     w.use_bed = w.bed_limit != nullptr;
@@ -536,166 +562,181 @@ PlanResult plan_next_cycle(const std::vector<TargetHistory>& history, const Plan
                       " from " + w.g_from + ", alpha/beta = " + fmt(w.alpha_beta()) + " Gy");
     say(w.h->target + ": " + join(parts, "; ") + ".");
   }
+}
 
-  auto fill_targets = [&](double a_MBq) {
-    const double a = a_MBq / 1000.0;
-    for (const auto& w : work) {
-      TargetPlan t;
-      t.name = w.h->target;
-      t.prediction_method = w.method;
-      t.predicted_dose_Gy_per_GBq = w.d;
-      t.predicted_u_Gy_per_GBq = w.u;
-      t.predicted_dose_Gy = w.d * a;
-      t.g = w.g;
-      if (!std::isnan(w.g) && w.alpha_beta() > 0)
-        t.predicted_bed_Gy = bed_from_dose(t.predicted_dose_Gy, w.g, w.alpha_beta());
-      t.cumulative_dose_Gy = w.sum_dose + t.predicted_dose_Gy;
-      t.cumulative_bed_Gy = w.sum_bed + t.predicted_bed_Gy;
-      if (w.dose_limit) {
-        t.limit_dose_Gy = w.dose_limit->value;
-        t.p_exceed_dose = p_exceed_dose(w.remaining_dose(), w.d, w.u, a);
-      }
-      if (w.bed_limit) {
-        t.limit_bed_Gy = w.bed_limit->value;
-        t.p_exceed_bed = p_exceed_bed(w.remaining_bed(), w.d, w.u, a, w.g, w.alpha_beta());
-      }
-      t.max_activity_MBq = std::fmin(w.a_dose, w.a_bed);  // NaN: not computed
-      t.incomplete = w.incomplete;
-      t.note = w.note;
-      // never from an incomplete dose, nor without a prescription
-      if (!w.incomplete.empty() || std::isnan(a)) t.p_exceed_dose = t.p_exceed_bed = kNaN;
-      r.targets.push_back(t);
+// The result's targets at activity a_MBq [MBq] (NaN: no prescription).
+void Planner::fill_targets(double a_MBq) {
+  const double a = a_MBq / 1000.0;
+  for (const auto& w : work_) {
+    TargetPlan t;
+    t.name = w.h->target;
+    t.prediction_method = w.method;
+    t.predicted_dose_Gy_per_GBq = w.d;
+    t.predicted_u_Gy_per_GBq = w.u;
+    t.predicted_dose_Gy = w.d * a;
+    t.g = w.g;
+    if (!std::isnan(w.g) && w.alpha_beta() > 0)
+      t.predicted_bed_Gy = bed_from_dose(t.predicted_dose_Gy, w.g, w.alpha_beta());
+    t.cumulative_dose_Gy = w.sum_dose + t.predicted_dose_Gy;
+    t.cumulative_bed_Gy = w.sum_bed + t.predicted_bed_Gy;
+    if (w.dose_limit) {
+      t.limit_dose_Gy = w.dose_limit->value;
+      t.p_exceed_dose = p_exceed_dose(w.remaining_dose(), w.d, w.u, a);
     }
-  };
-
-  // All planned cycles delivered.
-  if (n_rem <= 0) {
-    r.stop = true;
-    r.activity_MBq = 0;
-    r.binding = {"", "planned_cycles", static_cast<double>(o.planned_cycles)};
-    for (auto& w : work) w.a_dose = w.a_bed = kNaN;
-    say("Stop: all " + std::to_string(o.planned_cycles) + " planned cycles are delivered (last cycle " +
-        std::to_string(done) + "); no further cycle, activity 0 MBq.");
-    fill_targets(0);
-    return r;
+    if (w.bed_limit) {
+      t.limit_bed_Gy = w.bed_limit->value;
+      t.p_exceed_bed = p_exceed_bed(w.remaining_bed(), w.d, w.u, a, w.g, w.alpha_beta());
+    }
+    t.max_activity_MBq = std::fmin(w.a_dose, w.a_bed);  // NaN: not computed
+    t.incomplete = w.incomplete;
+    t.note = w.note;
+    // never from an incomplete dose, nor without a prescription
+    if (!w.incomplete.empty() || std::isnan(a)) t.p_exceed_dose = t.p_exceed_bed = kNaN;
+    r_.targets.push_back(t);
   }
+}
 
-  // A limit already reached or exceeded: stop.
-  // A limit on an incomplete dose is not evaluated unless allowed (refused after step 3).
-  auto skipped = [&](const Work& w) { return !w.incomplete.empty() && !o.allow_incomplete; };
-  for (auto& w : work) {
+// All planned cycles delivered: stop.
+void Planner::stop_all_delivered(int done) {
+  r_.stop = true;
+  r_.activity_MBq = 0;
+  r_.binding = {"", "planned_cycles", static_cast<double>(o_.planned_cycles)};
+  for (auto& w : work_) w.a_dose = w.a_bed = kNaN;
+  say("Stop: all " + std::to_string(o_.planned_cycles) + " planned cycles are delivered (last cycle " +
+      std::to_string(done) + "); no further cycle, activity 0 MBq.");
+  fill_targets(0);
+}
+
+void Planner::stop_if_reached(Work& w, bool used, const Limit* l, double cumulative, double remaining,
+                              const char* what) {
+  if (!used || !(remaining <= 0)) return;
+  say("Stop: " + w.h->target + "'s cumulative " + what + " " + fmt(cumulative) +
+      " Gy has reached its limit of " + fmt(l->value) + " Gy (" + describe_limit(*l) +
+      "); no further cycle, activity 0 MBq.");
+  if (!r_.stop) r_.binding = {w.h->target, l->quantity, l->value};
+  r_.stop = true;
+  (l->quantity == "dose_Gy" ? w.a_dose : w.a_bed) = 0;
+}
+
+// A limit already reached or exceeded: stop (true, with the result's targets filled).
+bool Planner::stop_at_reached_limit() {
+  for (auto& w : work_) {
     if (skipped(w)) continue;
-    auto reached = [&](bool used, const Limit* l, double cumulative, double remaining, const char* what) {
-      if (!used || !(remaining <= 0)) return;
-      say("Stop: " + w.h->target + "'s cumulative " + what + " " + fmt(cumulative) +
-          " Gy has reached its limit of " + fmt(l->value) + " Gy (" + describe_limit(*l) +
-          "); no further cycle, activity 0 MBq.");
-      if (!r.stop) r.binding = {w.h->target, l->quantity, l->value};
-      r.stop = true;
-      (l->quantity == "dose_Gy" ? w.a_dose : w.a_bed) = 0;
-    };
-    reached(w.use_dose, w.dose_limit, w.sum_dose, w.remaining_dose(), "dose");
-    reached(w.use_bed, w.bed_limit, w.sum_bed, w.remaining_bed(), "BED");
+    stop_if_reached(w, w.use_dose, w.dose_limit, w.sum_dose, w.remaining_dose(), "dose");
+    stop_if_reached(w, w.use_bed, w.bed_limit, w.sum_bed, w.remaining_bed(), "BED");
   }
-  if (r.stop) {
-    for (auto& w : work) {
-      if (w.a_dose != 0) w.a_dose = kNaN;
-      if (w.a_bed != 0) w.a_bed = kNaN;
-    }
-    r.activity_MBq = 0;
-    fill_targets(0);
-    return r;
+  if (!r_.stop) return false;
+  for (auto& w : work_) {
+    if (w.a_dose != 0) w.a_dose = kNaN;
+    if (w.a_bed != 0) w.a_bed = kNaN;
   }
+  r_.activity_MBq = 0;
+  fill_targets(0);
+  return true;
+}
 
-  // Step 3: the activity each applied limit allows.
-  const bool fixed = o.strategy == Strategy::fixed_until_limit;
+// Step 3: the activity each applied limit allows; the smallest in a_limits, its limit in
+// limit_binding.
+void Planner::allowed_activities(int n_rem, double& a_limits, Binding& limit_binding) {
+  const bool fixed = o_.strategy == Strategy::fixed_until_limit;
   const int n_split = fixed ? 1 : n_rem;  // fixed: the whole remaining budget may go to this cycle
-  const double n = static_cast<double>(n_split);
-  double a_limits = kInf;
-  Binding limit_binding;
-  for (auto& w : work) {
+  for (auto& w : work_) {
     if (skipped(w)) {
       w.a_dose = w.a_bed = kNaN;
       continue;
     }
-    std::vector<std::string> parts;
-    if (w.use_dose) {
-      const double rem = w.remaining_dose();
-      w.a_dose = w.d_safe > 0 ? 1000.0 * rem / (n * w.d_safe) : kInf;
-      parts.push_back("the dose limit allows " + fmt(w.a_dose) + " MBq (A = R/(N d_safe) = " + fmt(rem) +
-                      " Gy / (" + std::to_string(n_split) + " x " + fmt(w.d_safe) + " Gy/GBq))");
-      if (w.a_dose < a_limits) {
-        a_limits = w.a_dose;
-        limit_binding = {w.h->target, "dose_Gy", w.dose_limit->value};
-      }
-    }
-    if (w.use_bed) {
-      const double per_cycle = w.remaining_bed() / n;
-      w.a_bed = activity_for_bed_MBq(per_cycle, w.d_safe, w.g, w.alpha_beta());
-      parts.push_back("the BED limit allows " + fmt(w.a_bed) + " MBq (cycle BED b(A) = d_safe A + G (d_safe A)^2/(alpha/beta) = R_BED/N = " +
-                      fmt(w.remaining_bed()) + " Gy / " + std::to_string(n_split) + " = " + fmt(per_cycle) + " Gy)");
-      if (w.a_bed < a_limits) {
-        a_limits = w.a_bed;
-        limit_binding = {w.h->target, "bed_Gy", w.bed_limit->value};
-      }
-    }
-    if (fixed) {
-      const double a_lim = std::min(w.a_dose, w.a_bed);
-      w.a_dose = std::min(w.a_dose, o.a_standard_MBq);
-      w.a_bed = std::min(w.a_bed, o.a_standard_MBq);
-      parts.push_back(a_lim >= o.a_standard_MBq
-                          ? "the standard " + fmt(o.a_standard_MBq) + " MBq keeps it within its limits"
-                          : "the standard " + fmt(o.a_standard_MBq) +
-                                " MBq would pass a limit, so this is its last cycle, reduced to " + fmt(a_lim) + " MBq");
-    }
-    say(w.h->target + ": " + join(parts, "; ") + ".");
+    allowed_activity(w, n_split, a_limits, limit_binding);
   }
-  // Limits on incomplete doses: no prescription unless allowed; the others' bounds are reported.
-  if (r.incomplete && refuse_incomplete(work, o, r, say)) {
-    fill_targets(kNaN);
-    return r;
-  }
+}
 
-  // Step 4: the minimum, then the clamp.
+// The activity one target's applied limits allow, the remaining budgets split over n_split cycles.
+void Planner::allowed_activity(Work& w, int n_split, double& a_limits, Binding& limit_binding) {
+  const double n = static_cast<double>(n_split);
+  std::vector<std::string> parts;
+  if (w.use_dose) {
+    const double rem = w.remaining_dose();
+    w.a_dose = w.d_safe > 0 ? 1000.0 * rem / (n * w.d_safe) : kInf;
+    parts.push_back("the dose limit allows " + fmt(w.a_dose) + " MBq (A = R/(N d_safe) = " + fmt(rem) +
+                    " Gy / (" + std::to_string(n_split) + " x " + fmt(w.d_safe) + " Gy/GBq))");
+    if (w.a_dose < a_limits) {
+      a_limits = w.a_dose;
+      limit_binding = {w.h->target, "dose_Gy", w.dose_limit->value};
+    }
+  }
+  if (w.use_bed) {
+    const double per_cycle = w.remaining_bed() / n;
+    w.a_bed = activity_for_bed_MBq(per_cycle, w.d_safe, w.g, w.alpha_beta());
+    parts.push_back("the BED limit allows " + fmt(w.a_bed) + " MBq (cycle BED b(A) = d_safe A + G (d_safe A)^2/(alpha/beta) = R_BED/N = " +
+                    fmt(w.remaining_bed()) + " Gy / " + std::to_string(n_split) + " = " + fmt(per_cycle) + " Gy)");
+    if (w.a_bed < a_limits) {
+      a_limits = w.a_bed;
+      limit_binding = {w.h->target, "bed_Gy", w.bed_limit->value};
+    }
+  }
+  if (o_.strategy == Strategy::fixed_until_limit) {
+    const double a_lim = std::min(w.a_dose, w.a_bed);
+    w.a_dose = std::min(w.a_dose, o_.a_standard_MBq);
+    w.a_bed = std::min(w.a_bed, o_.a_standard_MBq);
+    parts.push_back(a_lim >= o_.a_standard_MBq
+                        ? "the standard " + fmt(o_.a_standard_MBq) + " MBq keeps it within its limits"
+                        : "the standard " + fmt(o_.a_standard_MBq) +
+                              " MBq would pass a limit, so this is its last cycle, reduced to " + fmt(a_lim) + " MBq");
+  }
+  say(w.h->target + ": " + join(parts, "; ") + ".");
+}
+
+// Limits on incomplete doses: no prescription unless allowed (true, with the result's targets
+// filled); the others' bounds are reported.
+bool Planner::refused_incomplete() {
+  if (!refuse_incomplete(work_, o_, r_, [this](const std::string& s) { say(s); })) return false;
+  fill_targets(kNaN);
+  return true;
+}
+
+// Step 4: the minimum of the allowed activities, then the clamp to the bounds [MBq].
+double Planner::prescribe(double a_limits, const Binding& limit_binding) {
   double a = a_limits;
-  if (fixed) {
-    if (o.a_standard_MBq <= a_limits) {
-      a = o.a_standard_MBq;
-      r.binding = {"", "a_standard", o.a_standard_MBq};
+  if (o_.strategy == Strategy::fixed_until_limit) {
+    if (o_.a_standard_MBq <= a_limits) {
+      a = o_.a_standard_MBq;
+      r_.binding = {"", "a_standard", o_.a_standard_MBq};
       say("Fixed until limit: the standard activity " + fmt(a) + " MBq keeps every target within its limits" +
-          (work.empty() ? "" : " (the limits would allow up to " + fmt(a_limits) + " MBq)") + ".");
+          (work_.empty() ? "" : " (the limits would allow up to " + fmt(a_limits) + " MBq)") + ".");
     } else {
-      r.binding = limit_binding;
+      r_.binding = limit_binding;
       say("Fixed until limit: last cycle, reduced to " + fmt(a) + " MBq by " + limit_binding.target + "'s " +
           limit_binding.quantity + " limit of " + fmt(limit_binding.limit) +
-          " Gy (the standard " + fmt(o.a_standard_MBq) + " MBq would pass it); later cycles stop.");
+          " Gy (the standard " + fmt(o_.a_standard_MBq) + " MBq would pass it); later cycles stop.");
     }
   } else if (std::isinf(a)) {
-    r.binding = {"", "a_max", o.a_max_MBq};
+    r_.binding = {"", "a_max", o_.a_max_MBq};
     say("No applied limit bounds the activity.");
   } else {
-    r.binding = limit_binding;
+    r_.binding = limit_binding;
     say("Binding: " + limit_binding.target + "'s " + limit_binding.quantity + " limit of " +
         fmt(limit_binding.limit) + " Gy, the smallest allowed activity: " + fmt(a) + " MBq.");
   }
-  if (a > o.a_max_MBq) {
-    say("Clamped to A_max = " + fmt(o.a_max_MBq) + " MBq (" +
+  if (a > o_.a_max_MBq) {
+    say("Clamped to A_max = " + fmt(o_.a_max_MBq) + " MBq (" +
         (std::isinf(a) ? std::string("no limit bounds the activity") : "the limits allow " + fmt(a) + " MBq") + ").");
-    a = o.a_max_MBq;
-    r.binding = {"", "a_max", o.a_max_MBq};
-  } else if (a < o.a_min_MBq) {
-    say("Raised to A_min = " + fmt(o.a_min_MBq) + " MBq from the " + fmt(a) +
+    a = o_.a_max_MBq;
+    r_.binding = {"", "a_max", o_.a_max_MBq};
+  } else if (a < o_.a_min_MBq) {
+    say("Raised to A_min = " + fmt(o_.a_min_MBq) + " MBq from the " + fmt(a) +
         " MBq the limits allow: warning, this exceeds the limit-derived activity (see the probabilities).");
-    a = o.a_min_MBq;
-    r.binding = {"", "a_min", o.a_min_MBq};
+    a = o_.a_min_MBq;
+    r_.binding = {"", "a_min", o_.a_min_MBq};
   } else {
-    say("Within the activity bounds [" + fmt(o.a_min_MBq) + ", " + fmt(o.a_max_MBq) + "] MBq: no clamp.");
+    say("Within the activity bounds [" + fmt(o_.a_min_MBq) + ", " + fmt(o_.a_max_MBq) + "] MBq: no clamp.");
   }
-  r.activity_MBq = a;
+  r_.activity_MBq = a;
+  return a;
+}
 
-  // Step 5: the consequences at the prescribed activity.
-  fill_targets(a);
-  for (const auto& t : r.targets) {
+// Step 5: the consequences at the prescribed activity.
+void Planner::say_consequences(double a_MBq) {
+  fill_targets(a_MBq);
+  for (const auto& t : r_.targets) {
     std::vector<std::string> parts;
     if (!std::isnan(t.limit_dose_Gy))
       parts.push_back("cumulative dose " + fmt(t.cumulative_dose_Gy) + " Gy (limit " + fmt(t.limit_dose_Gy) +
@@ -703,10 +744,38 @@ PlanResult plan_next_cycle(const std::vector<TargetHistory>& history, const Plan
     if (!std::isnan(t.limit_bed_Gy))
       parts.push_back("cumulative BED " + fmt(t.cumulative_bed_Gy) + " Gy (limit " + fmt(t.limit_bed_Gy) +
                       " Gy, " + p_exceed_text(t.p_exceed_bed) + ")");
-    say("At " + fmt(a) + " MBq, " + t.name + " is predicted " + fmt(t.predicted_dose_Gy) + " Gy" +
+    say("At " + fmt(a_MBq) + " MBq, " + t.name + " is predicted " + fmt(t.predicted_dose_Gy) + " Gy" +
         (std::isnan(t.predicted_bed_Gy) ? std::string() : " (BED " + fmt(t.predicted_bed_Gy) + " Gy)") +
         " this cycle: " + join(parts, "; ") + ".");
   }
+}
+
+}  // namespace
+
+PlanResult plan_next_cycle(const std::vector<TargetHistory>& history, const PlanOptions& options) {
+  const PlanOptions& o = options;
+  check_options(o);
+  const std::map<int, double> admin = check_history(history);
+
+  PlanResult r;
+  r.options = o;
+  const int done = admin.empty() ? 0 : admin.rbegin()->first;
+  r.next_cycle = done + 1;
+  const int n_rem = o.planned_cycles - done;
+  Planner planner(o, r);
+  planner.say_inputs(admin, n_rem);
+  planner.collect_targets(history);
+  planner.predict_and_budget();
+  if (n_rem <= 0) {
+    planner.stop_all_delivered(done);
+    return r;
+  }
+  if (planner.stop_at_reached_limit()) return r;
+  double a_limits = kInf;
+  Binding limit_binding;
+  planner.allowed_activities(n_rem, a_limits, limit_binding);
+  if (r.incomplete && planner.refused_incomplete()) return r;
+  planner.say_consequences(planner.prescribe(a_limits, limit_binding));
   return r;
 }
 

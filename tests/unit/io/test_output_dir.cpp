@@ -89,3 +89,38 @@ TEST_CASE("write_output_files: a directory with other files, a file, a link are 
   CHECK(names(tmp.path) == std::set<std::string>{"link", "user"});
   CHECK(names(user) == std::set<std::string>{"results.json"});
 }
+
+// plan --out: own checksum
+TEST_CASE("a file with its own checksum recognises itself, and any edit is seen") {
+  const std::string json = "{\n  \"next_cycle\": 3,\n  \"activity_MBq\": 7400.0\n}\n";
+  const std::string file = with_own_checksum(json);
+  CHECK(has_own_checksum(file));
+  CHECK(nlohmann::json::parse(file)["next_cycle"] == 3);  // still valid JSON with the same members
+  for (size_t i = 0; i < file.size(); i += 7) {  // a byte changed anywhere (every 7th position)
+    std::string edited = file;
+    edited[i] = edited[i] == 'x' ? 'y' : 'x';
+    CAPTURE(i);
+    CHECK_FALSE(has_own_checksum(edited));
+  }
+  CHECK_FALSE(has_own_checksum(json));
+  CHECK_THROWS_AS(with_own_checksum("{}"), std::logic_error);
+}
+
+TEST_CASE("write_file_atomically swaps back a file put at the name after the check") {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("lutdose-followup-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  const std::string path = (dir / "plan.json").string();
+  { std::ofstream(path) << "someone else's file\n"; }
+  int calls = 0;
+  // The first check (before writing) accepts, the recheck of what the swap took out refuses: as if
+  // another file had been put at the name between the two.
+  auto first_only = [&](const std::string&) { return ++calls == 1; };
+  CHECK_THROWS_AS(write_file_atomically(path, "new\n", first_only), InputError);
+  CHECK(calls == 2);
+  CHECK(read(path) == "someone else's file\n");
+  int entries = 0;
+  for ([[maybe_unused]] const auto& e : fs::directory_iterator(dir)) ++entries;
+  CHECK(entries == 1);  // no temporary left
+  fs::remove_all(dir);
+}

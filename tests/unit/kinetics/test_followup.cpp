@@ -3,8 +3,6 @@
 
 #include <cmath>
 
-#include <nlohmann/json.hpp>
-
 #include "lutdose/kinetics/fitting.h"
 
 using namespace lutdose;
@@ -40,58 +38,4 @@ TEST_CASE("model averaging: fits that fail the acceptance criteria get no Akaike
   CHECK(sum == doctest::Approx(1.0).epsilon(1e-14));  // weights normalised; only rounding
   CHECK(fit.averaged_tia_MBq_h == doctest::Approx(avg).epsilon(1e-14));  // same sum, only rounding
   CHECK(fit.tia_MBq_h == doctest::Approx(avg).epsilon(1e-14));
-}
-
-// ------------------------------------------------------------------ plan --out: own checksum
-
-#include <fstream>
-#include <sstream>
-#include <unistd.h>
-
-#include <filesystem>
-
-#include "lutdose/error.h"
-#include "lutdose/io/output_dir.h"
-
-namespace {
-std::string slurp(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::ostringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
-}  // namespace
-
-TEST_CASE("a file with its own checksum recognises itself, and any edit is seen") {
-  const std::string json = "{\n  \"next_cycle\": 3,\n  \"activity_MBq\": 7400.0\n}\n";
-  const std::string file = with_own_checksum(json);
-  CHECK(has_own_checksum(file));
-  CHECK(nlohmann::json::parse(file)["next_cycle"] == 3);  // still valid JSON with the same members
-  for (size_t i = 0; i < file.size(); i += 7) {  // a byte changed anywhere (every 7th position)
-    std::string edited = file;
-    edited[i] = edited[i] == 'x' ? 'y' : 'x';
-    CAPTURE(i);
-    CHECK_FALSE(has_own_checksum(edited));
-  }
-  CHECK_FALSE(has_own_checksum(json));
-  CHECK_THROWS_AS(with_own_checksum("{}"), std::logic_error);
-}
-
-TEST_CASE("write_file_atomically swaps back a file put at the name after the check") {
-  namespace fs = std::filesystem;
-  const fs::path dir = fs::temp_directory_path() / ("lutdose-followup-" + std::to_string(::getpid()));
-  fs::create_directories(dir);
-  const std::string path = (dir / "plan.json").string();
-  { std::ofstream(path) << "someone else's file\n"; }
-  int calls = 0;
-  // The first check (before writing) accepts, the recheck of what the swap took out refuses: as if
-  // another file had been put at the name between the two.
-  auto first_only = [&](const std::string&) { return ++calls == 1; };
-  CHECK_THROWS_AS(write_file_atomically(path, "new\n", first_only), InputError);
-  CHECK(calls == 2);
-  CHECK(slurp(path) == "someone else's file\n");
-  int entries = 0;
-  for ([[maybe_unused]] const auto& e : fs::directory_iterator(dir)) ++entries;
-  CHECK(entries == 1);  // no temporary left
-  fs::remove_all(dir);
 }

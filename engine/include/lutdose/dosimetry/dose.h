@@ -215,6 +215,7 @@ class DoseCalculator {
   double tumour_self_s(double mass_g, const std::string& where) const;
 
  private:
+  class Cycle;  // one call of compute(), step by step (dose.cpp)
   Nuclide nuclide_;
   DoseOptions options_;
   SValueSet set_;

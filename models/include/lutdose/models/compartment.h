@@ -224,6 +224,7 @@ class CompartmentModel {
                     bool clamp_negative_rates = false) const;
 
  private:
+  class Reader;  // from_json, block by block (compartment.cpp)
   std::string name_, description_, origin_;
   std::vector<Compartment> compartments_;
   std::vector<Transfer> transfers_;
