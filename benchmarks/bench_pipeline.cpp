@@ -12,6 +12,8 @@
 #include "lutdose/kinetics/fitting.h"
 #include "lutdose/pipeline/pipeline.h"
 #include "lutdose/io/results.h"
+#include "lutdose/io/plan_options.h"
+#include "lutdose/planning/run_history.h"
 #include "lutdose/io/tac_table.h"
 
 using namespace lutdose;

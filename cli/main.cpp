@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <sstream>
 
 #include "lutdose/io/data_dir.h"
@@ -18,6 +19,9 @@
 #include "lutdose/io/output_dir.h"
 #include "lutdose/pipeline/pipeline.h"
 #include "lutdose/planning/planning.h"
+#include "lutdose/planning/run_history.h"
+#include "lutdose/io/plan_json.h"
+#include "lutdose/io/plan_options.h"
 #include "lutdose/io/results.h"
 #include "lutdose/dosimetry/svalues.h"
 #include "lutdose/version.h"
@@ -380,7 +384,7 @@ int main(int argc, char** argv) {
                                   {{"results.json", doc.dump(2) + "\n"},
                                    {"results.csv", lutdose::to_csv(result)},
                                    {"results.h5", lutdose::results_h5_image(doc, inputs)}},
-                                  result.version);
+                                  result.provenance.lutdose_version);
       if (!quiet) {
         lutdose::print_table(result, std::cout);
         std::cout << "\nwritten: " << out_dir << "/results.json, results.csv, results.h5, manifest.json\n";
@@ -389,7 +393,7 @@ int main(int argc, char** argv) {
       const std::string dir = lutdose::find_data_dir(plan_data_dir);
       std::vector<lutdose::TargetHistory> history;
       lutdose::PlanOptions o;
-      nlohmann::ordered_json delivered_u;  // measurement u of the delivered OAR doses (case files)
+      std::optional<std::vector<lutdose::DeliveredDoseUncertainty>> delivered_u;  // measurement u of the delivered OAR doses (case files)
       if (!plan_case.empty() == !plan_history.empty())
         throw lutdose::InputError("command line: expected either a case file or --history DOSES.csv");
       auto targets_of = [](const std::vector<lutdose::TargetHistory>& h) {
@@ -428,7 +432,7 @@ int main(int argc, char** argv) {
       if (plan_allow_incomplete) o.allow_incomplete = true;
       const auto result = lutdose::plan_next_cycle(history, o);
       nlohmann::ordered_json plan_doc = lutdose::to_json(result);
-      if (!delivered_u.is_null()) plan_doc["delivered_dose_uncertainty"] = delivered_u;
+      if (delivered_u) plan_doc["delivered_dose_uncertainty"] = lutdose::to_json(*delivered_u);
       const std::string json_text = plan_doc.dump(2) + "\n";
       if (plan_text) {
         std::cout << "next cycle " << result.next_cycle << ": "
@@ -452,10 +456,10 @@ int main(int argc, char** argv) {
           std::cout << "bound by " << result.binding.quantity << " = " << lutdose::format_number(result.binding.limit)
                     << (result.binding.quantity.rfind("a_", 0) == 0 ? " MBq" : "") << "\n";
         for (const auto& line : result.reasoning) std::cout << "  - " << line << "\n";
-        for (const auto& d : delivered_u)
-          if (d.value("uncertainty_incomplete", false))
-            std::cout << "  - delivered dose of " << d["target"].get<std::string>() << " in cycle " << d["cycle"]
-                      << ": uncertainty incomplete (unknown for " << d["uncertainty_missing_inputs"].dump() << ")\n";
+        for (const auto& d : delivered_u.value_or(std::vector<lutdose::DeliveredDoseUncertainty>{}))
+          if (d.incomplete())
+            std::cout << "  - delivered dose of " << d.target << " in cycle " << d.cycle
+                      << ": uncertainty incomplete (unknown for " << nlohmann::json(d.missing_inputs).dump() << ")\n";
       }
       if (plan->count("--out")) {
         // An earlier plan may be replaced only if its bytes match the checksum lutdose recorded

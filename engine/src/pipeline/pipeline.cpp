@@ -6,12 +6,14 @@
 #include <map>
 #include <functional>
 #include <optional>
-#include <random>
 
 #include "lutdose/error.h"
 #include "lutdose/io/input_file.h"
 #include "lutdose/pipeline/result_checks.h"
-#include "io/json_number.h"
+#include "lutdose/dosimetry/marrow.h"
+#include "lutdose/dosimetry/monte_carlo.h"
+#include "lutdose/kinetics/activity_curve.h"
+#include "lutdose/kinetics/voi_fit_options.h"
 #include "lutdose/kinetics/stp.h"
 #include "lutdose/models/compartment.h"
 #include <filesystem>
@@ -21,50 +23,6 @@ namespace lutdose {
 
 namespace {
 
-// The activity of a source over time, for dose-rate curves (BED): a sum of exponentials when the
-// source's fit is one, else a general function (trapezoid TACs).
-struct ActivityCurve {
-  std::vector<double> c_MBq, k_per_h;  // sum c e^{-k t}
-  std::function<double(double)> general;  // when not a sum of exponentials
-  std::vector<double> scales_h;           // time scales for numerical integration
-  bool exponential() const { return !general; }
-  double operator()(double t) const {
-    if (general) return general(t);
-    double a = 0;
-    for (size_t i = 0; i < c_MBq.size(); ++i) a += c_MBq[i] * std::exp(-k_per_h[i] * t);
-    return a;
-  }
-};
-
-ActivityCurve curve_of(const TacFit& fit, const TacSeries& tac, const FitOptions& o, double lambda_p) {
-  ActivityCurve c;
-  if (fit.selected >= 0) {
-    const auto& cand = fit.candidates[static_cast<size_t>(fit.selected)];
-    Eigen::VectorXd coef, k;
-    models::find_exponential(cand.function)->terms_of(cand.parameters, lambda_p, coef, k);
-    for (Eigen::Index i = 0; i < coef.size(); ++i) {
-      c.c_MBq.push_back(coef(i));
-      c.k_per_h.push_back(k(i));
-      c.scales_h.push_back(1.0 / k(i));
-    }
-    return c;
-  }
-  // Trapezoid: the head rule from 0 to t1, linear between points, physical decay after the last.
-  const Eigen::VectorXd t = tac.time_h, y = tac.activity_MBq;
-  const bool linear_head = o.trapezoid_head == TrapezoidHead::linear;
-  c.general = [t, y, linear_head, lambda_p](double time) {
-    const Eigen::Index n = t.size();
-    if (time <= t(0)) return linear_head ? y(0) * time / t(0) : y(0);
-    if (time >= t(n - 1)) return y(n - 1) * std::exp(-lambda_p * (time - t(n - 1)));
-    Eigen::Index i = 0;
-    while (t(i + 1) < time) ++i;
-    return y(i) + (y(i + 1) - y(i)) * (time - t(i)) / (t(i + 1) - t(i));
-  };
-  for (Eigen::Index i = 0; i < t.size(); ++i) c.scales_h.push_back(std::max(t(i), 0.1));
-  c.scales_h.push_back(1.0 / lambda_p);
-  return c;
-}
-
 double mean_of_given(const std::vector<double>& v) {
   double s = 0;
   int n = 0;
@@ -72,13 +30,6 @@ double mean_of_given(const std::vector<double>& v) {
     if (!std::isnan(x)) s += x, ++n;
   return n > 0 ? s / n : std::numeric_limits<double>::quiet_NaN();
 }
-// The fit options of a VOI: the default error model by VOI kind (FitOptions::error_model_by_voi_kind).
-FitOptions fit_options_for(const std::string& voi, const FitOptions& o) {
-  FitOptions v = o;
-  if (o.error_model_by_voi_kind && is_tumour_voi(voi)) v.error_model = ErrorModel::proportional_model;
-  return v;
-}
-
 // The dose step's view of a fitted VOI, with the inputs of its uncertainty budget.
 DoseSourceInput dose_input(const VoiResult& v) {
   DoseSourceInput in;
@@ -102,195 +53,6 @@ DoseSourceInput dose_input(const VoiResult& v) {
   }
   if (v.tac.volume_u_mL > 0 && v.mean_volume_mL > 0) in.u_rel_volume = v.tac.volume_u_mL / v.mean_volume_mL;
   return in;
-}
-
-// The red-marrow source (methods.md §6.5) from blood samples or from an L2-L4 VOI.
-void add_marrow(const DoseCalculator& dose, const RunOptions& options, double lambda_p, CycleResult& cycle,
-                std::vector<DoseSourceInput>& inputs, const std::string& where,
-                std::map<std::string, ActivityCurve>& curves) {
-  const MarrowOptions& m = dose.options().marrow;
-  if (m.method == "none") return;
-  for (const auto& in : inputs)
-    if (in.voi == "red_marrow")
-      throw_input_error(where, "the VOI", "red_marrow",
-                        "no red_marrow VOI when the marrow method is '" + m.method + "' (it makes one)");
-  if (!dose.voi_map().count("red_marrow"))
-    throw_input_error(where, "the marrow method", m.method,
-                      "an S-value set with red marrow (icrp89-male, icrp89-female, or a user table "
-                      "with red_marrow); " + dose.svalue_set().name + " has none");
-  const SelfS ref = self_s_value(dose.svalue_set(), dose.voi_map().at("red_marrow"));
-  const double mass = std::isnan(m.mass_g) ? ref.default_voi_mass_g : m.mass_g;
-  nlohmann::ordered_json block;
-  block["method"] = m.method;
-  block["mass_g"] = mass;
-  block["mass_source"] = std::isnan(m.mass_g) ? "phantom reference mass" : "dose.marrow.mass_g";
-  DoseSourceInput rm;
-  if (m.method == "blood") {
-    const auto it = options.blood_by_cycle.find(cycle.cycle);
-    if (it == options.blood_by_cycle.end())
-      throw_input_error(where, "the marrow method", "blood",
-                        "blood samples in the cycle (\"blood\": {\"samples\": [...]}) for the "
-                        "blood-based marrow dose");
-    const BloodData& b = it->second;
-    double rmblr = m.rmblr;
-    std::string rmblr_source = "rmblr";
-    if (!std::isnan(m.rmecff)) {
-      if (std::isnan(b.hematocrit))
-        throw_input_error(where, "blood.hematocrit", "missing", "the hematocrit, as dose.marrow.rmecff is given");
-      rmblr = m.rmecff / (1 - b.hematocrit);
-      rmblr_source = "rmecff / (1 - hematocrit)";
-    }
-    const Eigen::Map<const Eigen::VectorXd> t(b.time_h.data(), static_cast<Eigen::Index>(b.time_h.size()));
-    const Eigen::Map<const Eigen::VectorXd> c(b.concentration_MBq_per_mL.data(), t.size());
-    Eigen::VectorXd u;
-    if (!b.concentration_u_MBq_per_mL.empty())
-      u = Eigen::Map<const Eigen::VectorXd>(b.concentration_u_MBq_per_mL.data(), t.size());
-    const TacFit fit = fit_tac(t, c, u, lambda_p, options.fit, where + ", blood samples");
-    // marrow activity per gram = RMBLR x blood activity per mL (blood density taken as 1 g/mL)
-    rm.tia_MBq_h = fit.tia_MBq_h * rmblr * mass;
-    rm.tia_u_MBq_h = fit.tia_u_MBq_h * rmblr * mass;  // NaN when unknown
-    rm.tia_u_dof = fit.tia_u_dof;
-    block["blood_fit_function"] = fit.function;
-    block["blood_fit_accepted"] = fit.accepted;
-    block["blood_tiac_MBq_h_per_mL"] = fit.tia_MBq_h;
-    block["blood_tiac_u_MBq_h_per_mL"] = detail::json_number(fit.tia_u_MBq_h);
-    block["rmblr"] = rmblr;
-    block["rmblr_source"] = rmblr_source;
-    TacSeries blood_tac;
-    blood_tac.time_h = t;
-    blood_tac.activity_MBq = c;
-    ActivityCurve curve = curve_of(fit, blood_tac, options.fit, lambda_p);
-    for (auto& a : curve.c_MBq) a *= rmblr * mass;
-    if (curve.general) {
-      auto g = curve.general;
-      const double factor = rmblr * mass;
-      curve.general = [g, factor](double time) { return factor * g(time); };
-    }
-    curves["red_marrow"] = curve;
-  } else {  // image
-    auto it = std::find_if(inputs.begin(), inputs.end(),
-                           [&](const DoseSourceInput& in) { return in.voi == m.l2l4_voi; });
-    if (it == inputs.end())
-      throw_input_error(where, "the marrow method", "image",
-                        "a VOI named " + m.l2l4_voi + " (the L2-L4 marrow) in the cycle");
-    rm = *it;
-    inputs.erase(it);
-    ActivityCurve curve = curves.at(m.l2l4_voi);
-    for (auto& a : curve.c_MBq) a /= m.l2l4_fraction;
-    if (curve.general) {
-      auto g = curve.general;
-      const double f = m.l2l4_fraction;
-      curve.general = [g, f](double time) { return g(time) / f; };
-    }
-    curves["red_marrow"] = curve;
-    rm.tia_MBq_h /= m.l2l4_fraction;
-    rm.tia_u_MBq_h /= m.l2l4_fraction;
-    block["l2l4_voi"] = m.l2l4_voi;
-    block["l2l4_fraction"] = m.l2l4_fraction;
-  }
-  rm.voi = "red_marrow";
-  rm.mean_mass_g = mass;
-  rm.mean_volume_mL = std::numeric_limits<double>::quiet_NaN();
-  block["tia_MBq_h"] = rm.tia_MBq_h;
-  block["tia_u_MBq_h"] = detail::json_number(rm.tia_u_MBq_h);
-  block["tia_u_dof"] = detail::json_number(rm.tia_u_dof);
-  inputs.push_back(rm);
-  cycle.marrow = block;
-}
-
-// Monte Carlo cross-check of the GUM budget (methods.md §5 item 6): sample the inputs (counts by
-// Poisson, CF common to the cycle, RC and volume per VOI, S-values), re-quantify, refit each VOI
-// with its chosen function, recompute all doses; the SD over the samples is the MC uncertainty.
-void monte_carlo(const DoseCalculator& dose, const RunOptions& options, double lambda_p,
-                 CycleResult& cycle, const std::vector<DoseSourceInput>& inputs, CycleDoses& doses,
-                 const std::string& where) {
-  std::mt19937_64 rng(options.mc_seed + static_cast<unsigned long long>(cycle.cycle));
-  std::normal_distribution<double> normal(0.0, 1.0);
-  const size_t nt = doses.targets.size();
-  std::vector<double> sum(nt, 0.0), sum2(nt, 0.0);
-  int used = 0, failed = 0;
-  for (int k = 0; k < options.mc_samples; ++k) {
-    std::map<std::string, double> cf;
-    for (const auto& in : inputs)
-      if (!in.calibration.empty() && !cf.count(in.calibration))
-        cf[in.calibration] = 1.0 + in.u_rel_cf * normal(rng);
-    std::vector<DoseSourceInput> sample = inputs;
-    bool ok = true;
-    for (auto& in : sample) {
-      const double f_v = 1.0 + in.u_rel_volume * normal(rng);
-      const double f_rc = (1.0 + in.u_rel_rc * normal(rng)) * std::pow(f_v, in.dln_rc_dln_volume);
-      const double f_cf = in.calibration.empty() ? 1.0 : cf.at(in.calibration);
-      in.s_factor = 1.0 + dose.self_s_u_rel(in.voi) * normal(rng);
-      if (!std::isnan(in.mean_volume_mL)) in.mean_volume_mL *= f_v;
-      const auto it = std::find_if(cycle.vois.begin(), cycle.vois.end(),
-                                   [&](const VoiResult& v) { return v.tac.voi == in.voi; });
-      const bool refit = it != cycle.vois.end() && it->fit.selected >= 0 && !it->quantification.empty() &&
-                         it->quantification.front().kind == "counts";
-      if (refit) {  // counts resampled (Poisson, normal approximation for the large counts of SPECT VOIs)
-        const auto& v = *it;
-        Eigen::VectorXd y = v.tac.activity_MBq, u = v.tac.activity_u_MBq;
-        // a fit whose chi-square failed had its covariance Birge-scaled: the counts' spread is
-        // taken as that much larger than Poisson, as the GUM term assumes
-        const auto& chosen = v.fit.candidates[static_cast<size_t>(v.fit.selected)];
-        const double inflate = chosen.covariance_scaled ? chosen.birge_ratio : 1.0;
-        for (Eigen::Index i = 0; i < y.size(); ++i) {
-          // sd of the counts: sqrt(C), or with a subtracted scatter window its larger sd (u_poisson_rel)
-          const auto& qp = v.quantification[static_cast<size_t>(i)];
-          const double c = qp.value, sd = qp.u_poisson_rel * c;
-          const double c_new = std::max(c + inflate * sd * normal(rng), 0.0);
-          y(i) *= (c > 0 ? c_new / c : 1.0) / (f_cf * f_rc);
-          if (u.size() > 0) u(i) = y(i) * qp.u_poisson_rel * std::sqrt(c / std::max(c_new, 1.0));
-        }
-        const auto& f = *models::find_exponential(v.fit.function);
-        const CandidateFit c = fit_function(f, v.tac.time_h, y, u, lambda_p, fit_options_for(v.tac.voi, options.fit));
-        if (!c.fitted || !(c.tia_MBq_h > 0) || !std::isfinite(c.tia_MBq_h)) {
-          ok = false;
-          break;
-        }
-        in.tia_MBq_h = c.tia_MBq_h;
-      } else {  // activities given, or a derived source: the TIA with its fit uncertainty
-        // an unknown u(TIA) cannot be sampled: the TIA is held fixed and the summary says so
-        const double u_tia = std::isnan(in.tia_u_MBq_h) ? 0.0 : in.tia_u_MBq_h;
-        in.tia_MBq_h = (in.tia_MBq_h + u_tia * normal(rng)) / (f_cf * f_rc);
-      }
-      in.tia_u_MBq_h = 0;  // no GUM inside the samples
-      in.u_rel_cf = in.u_rel_rc = in.u_rel_volume = 0;
-    }
-    if (!ok) {
-      ++failed;
-      continue;
-    }
-    CycleDoses d;
-    try {
-      d = dose.compute(sample, cycle.administered_MBq, where + ", Monte Carlo sample");
-    } catch (const InputError&) {  // e.g. a sampled whole-body TIA below the organs' sum
-      ++failed;
-      continue;
-    }
-    for (size_t t = 0; t < nt; ++t) {
-      sum[t] += d.targets[t].dose_Gy;
-      sum2[t] += d.targets[t].dose_Gy * d.targets[t].dose_Gy;
-    }
-    ++used;
-  }
-  for (size_t t = 0; t < nt && used > 1; ++t) {
-    const double mean = sum[t] / used;
-    doses.targets[t].dose_mc_mean_Gy = mean;
-    doses.targets[t].dose_u_mc_Gy = std::sqrt(std::max(sum2[t] / used - mean * mean, 0.0) * used / (used - 1));
-  }
-  nlohmann::ordered_json mc;
-  mc["samples"] = options.mc_samples;
-  mc["seed"] = options.mc_seed;
-  mc["used"] = used;
-  mc["failed"] = failed;
-  mc["method"] = "counts ~ N(C, B sqrt C) (B the Birge ratio where the fit's covariance was scaled, else 1); "
-                "CF, RC, volume, S ~ N(1, u_rel); refit with the chosen function";
-  nlohmann::ordered_json fixed = nlohmann::ordered_json::array();
-  for (const auto& in : inputs)
-    if (std::isnan(in.tia_u_MBq_h)) fixed.push_back("fit:cycle" + std::to_string(cycle.cycle) + ":" + in.voi);
-  mc["incomplete"] = !fixed.empty();
-  mc["held_fixed_unknown_u"] = fixed;  // TIAs without a known u: not sampled, the MC SD misses them
-  cycle.monte_carlo = mc;
 }
 
 // BED and EQD2 of every target with tissue parameters (methods.md §7.1): the target's dose-rate
@@ -330,7 +92,7 @@ void add_bed(const TissueTable& tissue, const std::map<std::string, ActivityCurv
   }
   std::map<std::string, double> tia;
   for (const auto& v : cycle.vois) tia[v.tac.voi] = v.fit.tia_MBq_h;
-  if (!cycle.marrow.is_null()) tia["red_marrow"] = cycle.marrow.value("tia_MBq_h", 0.0);
+  if (cycle.marrow) tia["red_marrow"] = cycle.marrow->tia_MBq_h;
   if (!std::isnan(cycle.remainder_tia_MBq_h)) tia["remainder"] = cycle.remainder_tia_MBq_h;
   for (auto& d : cycle.doses) {
     const TissueParameters* p = tissue.find(d.target);
@@ -605,28 +367,28 @@ namespace {
 RunResult run_tac_table(const std::vector<TacSeries>& series, const RunOptions& options,
                         const std::vector<std::vector<QuantifiedPoint>>* points) {
   RunResult result;
-  result.version = LUTDOSE_VERSION;
-  result.options = options;
-  result.nuclide = load_nuclide(options.data_dir, options.nuclide, options.half_life_override_h);
+  result.provenance.lutdose_version = LUTDOSE_VERSION;
+  result.provenance.options = options;
+  result.provenance.nuclide = load_nuclide(options.data_dir, options.nuclide, options.half_life_override_h);
   if (!std::isnan(options.administered_MBq) &&
       !(options.administered_MBq > 0 && std::isfinite(options.administered_MBq)))
     throw_input_error("--activity-MBq", "the administered activity",
                       format_number(options.administered_MBq), "an activity > 0 MBq");
   std::optional<DoseCalculator> dose;
   if (options.dose) {
-    dose.emplace(options.data_dir, result.nuclide, *options.dose);
-    result.svalue_files = dose->svalue_set().files;
-    result.svalue_files.push_back("spheres/pytheranostics_spheres.json");
-    result.svalue_set_description = dose->svalue_set().description;
+    dose.emplace(options.data_dir, result.provenance.nuclide, *options.dose);
+    result.provenance.svalue_files = dose->svalue_set().files;
+    result.provenance.svalue_files.push_back("spheres/pytheranostics_spheres.json");
+    result.provenance.svalue_set_description = dose->svalue_set().description;
   }
-  const double lambda_p = result.nuclide.lambda_per_h();
+  const double lambda_p = result.provenance.nuclide.lambda_per_h();
   std::vector<PopulationKinetics> population;
   if (options.reduced != "none") population = load_population_kinetics(options.data_dir);
   std::optional<TissueTable> tissue;
   if (dose) {
     tissue = TissueTable::load(options.data_dir);
     for (const auto& [pattern, p] : options.tissue_overrides) tissue->set(pattern, p);
-    result.tissue_file = tissue->path;
+    result.provenance.tissue_file = tissue->path;
     result.limits = load_limits(options.data_dir);
   }
 
@@ -730,9 +492,13 @@ RunResult run_tac_table(const std::vector<TacSeries>& series, const RunOptions& 
           curves[v.tac.voi] = curve_of(v.fit, v.tac, options.fit, lambda_p);
         }
       }
-      add_marrow(*dose, options, lambda_p, cycle, inputs, where, curves);
+      const auto blood = options.blood_by_cycle.find(cycle.cycle);
+      cycle.marrow = add_marrow(*dose, blood == options.blood_by_cycle.end() ? nullptr : &blood->second, options.fit,
+                                lambda_p, inputs, curves, where);
       CycleDoses d = dose->compute(inputs, cycle.administered_MBq, where);
-      if (options.mc_samples > 0) monte_carlo(*dose, options, lambda_p, cycle, inputs, d, where);
+      if (options.mc_samples > 0)
+        cycle.monte_carlo = monte_carlo(*dose, {options.mc_samples, options.mc_seed}, options.fit, lambda_p, cycle,
+                                        inputs, d, where);
       // Inputs that belong to one cycle (fit, RC, volume) get the cycle in their name; the CF and
       // the S-values keep theirs, being common to all cycles of the patient.
       auto per_cycle = [&](const std::string& name) {
@@ -848,151 +614,24 @@ RunResult run_case(const CaseFile& c, const std::string& data_dir, int mc_sample
   for (auto& cycle : r.cycles) {
     for (const auto& cy : c.cycles) {
       if (cy.cycle != cycle.cycle) continue;
-      nlohmann::ordered_json p;
-      p["reference_time"] = cy.reference_time;
-      p["administered_measured_MBq"] = cy.administered_measured_MBq;
-      p["administered_measured_at_h"] = cy.administered_measured_at_h;
-      p["residual_measured_MBq"] = cy.residual_measured_MBq;
-      p["residual_measured_at_h"] = cy.residual_measured_at_h;
-      p["protocol"] = cy.protocol;
+      CycleProvenance p;
+      p.reference_time = cy.reference_time;
+      p.administered_measured_MBq = cy.administered_measured_MBq;
+      p.administered_measured_at_h = cy.administered_measured_at_h;
+      p.residual_measured_MBq = cy.residual_measured_MBq;
+      p.residual_measured_at_h = cy.residual_measured_at_h;
+      p.protocol = cy.protocol;
       if (c.protocols.count(cy.protocol)) {
         const Protocol& pr = c.protocols.at(cy.protocol);
-        p["cf_cps_per_MBq"] = detail::json_number(pr.cf_cps_per_MBq);
-        p["cf_u_cps_per_MBq"] = pr.cf_u_cps_per_MBq;
-        p["dead_time_model"] = to_string(pr.dead_time);
-        p["dead_time_tau_s"] = pr.tau_s;
-        p["recovery_table"] = pr.recovery.has_value();
+        p.protocol_details = ProtocolSummary{pr.cf_cps_per_MBq, pr.cf_u_cps_per_MBq, pr.dead_time, pr.tau_s,
+                                             pr.recovery.has_value()};
       }
-      p["timing"] = to_string(cy.timing);
-      p["decay_corrected_to"] = to_string(cy.decay_corrected_to);
+      p.timing = cy.timing;
+      p.decay_corrected_to = cy.decay_corrected_to;
       cycle.provenance = p;
     }
   }
   return r;
-}
-
-}  // namespace lutdose
-
-namespace lutdose {
-
-namespace {
-// What a cycle's dose to `d` lacks (CycleRecord::incomplete), with the input that would supply
-// it: the red-marrow self-dose without a marrow method; for a region target (its dose is only
-// cross-dose from the VOIs) the remainder of body without a whole_body VOI (dose.cpp). A VOI has
-// its self-dose, so the missing remainder cross-dose is a minor omission (CycleRecord::note;
-// about 0.1-1 % of 177Lu kidney doses, docs/plan.md).
-std::pair<std::string, std::string> incomplete_dose(const CycleResult& c, const TargetDose& d) {
-  std::vector<std::string> missing;
-  std::string lower = d.target, note;
-  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char ch) { return std::tolower(ch); });
-  if (lower.find("marrow") != std::string::npos && c.marrow.is_null())
-    missing.push_back("no red-marrow self-dose: give blood samples (dose.marrow.method blood) or an L2-L4 VOI "
-                      "(dose.marrow.method image)");
-  const std::string no_remainder = "the remainder of body is not a source: add a whole_body VOI to the time points";
-  if (std::isnan(c.remainder_tia_MBq_h)) {
-    if (d.kind == "region") missing.push_back(no_remainder);
-    else note = "cross-dose from the remainder of body not included (" + no_remainder + ")";
-  }
-  std::string out;
-  for (const auto& m : missing) out += (out.empty() ? "" : "; ") + m;
-  return {out, note};
-}
-}  // namespace
-
-std::map<std::string, std::vector<TargetHistory>> history_from_run(const RunResult& r) {
-  std::map<std::string, std::vector<TargetHistory>> out;
-  for (const auto& c : r.cycles)
-    for (const auto& d : c.doses) {
-      auto& list = out[c.patient];
-      auto it = std::find_if(list.begin(), list.end(), [&](const TargetHistory& h) { return h.target == d.target; });
-      if (it == list.end()) {
-        list.push_back({d.target, {}});
-        it = list.end() - 1;
-      }
-      CycleRecord rec;
-      rec.cycle = c.cycle;
-      rec.administered_MBq = c.administered_MBq;
-      rec.dose_Gy = d.dose_Gy;
-      rec.bed_Gy = d.bed_Gy;
-      rec.g = d.bed_g;
-      std::tie(rec.incomplete, rec.note) = incomplete_dose(c, d);
-      it->cycles.push_back(rec);
-    }
-  return out;
-}
-
-nlohmann::ordered_json delivered_dose_uncertainty(const RunResult& r, const std::vector<Limit>& limits) {
-  nlohmann::ordered_json out = nlohmann::ordered_json::array();
-  auto dof = [](double d) {
-    return std::isinf(d) && d > 0 ? nlohmann::ordered_json("infinite") : detail::json_number(d);
-  };
-  for (const auto& c : r.cycles)
-    for (const auto& d : c.doses) {
-      if (std::none_of(limits.begin(), limits.end(),
-                       [&](const Limit& l) { return target_matches(l.target_pattern, d.target); }))
-        continue;
-      nlohmann::ordered_json ci = nullptr;
-      if (std::isfinite(d.dose_ci95_Gy.low)) ci = nlohmann::ordered_json::array({d.dose_ci95_Gy.low, d.dose_ci95_Gy.high});
-      out.push_back({{"cycle", c.cycle}, {"target", d.target}, {"dose_Gy", detail::json_number(d.dose_Gy)},
-                     {"dose_u_Gy", detail::json_number(d.dose_u_Gy)}, {"dose_u_dof", dof(d.dose_u_dof)},
-                     {"dose_ci95_Gy", ci}, {"uncertainty_incomplete", !d.u_missing.empty()},
-                     {"uncertainty_missing_inputs", d.u_missing}});
-    }
-  return out;
-}
-
-PlanOptions plan_options_from_case(const nlohmann::json& b, const std::string& data_dir,
-                                   const std::vector<std::string>& targets,
-                                   const std::vector<std::pair<std::string, TissueParameters>>& overrides,
-                                   const std::string& where) {
-  PlanOptions o;
-  o.limits = load_limits(data_dir);
-  o.priors = load_population_priors(data_dir);
-  TissueTable tissue = TissueTable::load(data_dir);
-  for (const auto& [pattern, p] : overrides) tissue.set(pattern, p);
-  for (const auto& t : targets)
-    if (const TissueParameters* p = tissue.find(t)) o.tissue[t] = *p;
-  if (b.is_null()) return o;
-  auto number = [&](const char* key, double& out, const PlausibleRange& range) {
-    if (!b.contains(key)) return;
-    if (!b[key].is_number() || !range.contains(b[key].get<double>()))
-      throw_input_error(where, std::string("plan.") + key, b[key].dump(), "a number " + range.text());
-    out = b[key].get<double>();
-  };
-  auto text = [&](const char* key) {
-    if (!b[key].is_string()) throw_input_error(where, std::string("plan.") + key, b[key].dump(), "a text value");
-    return b[key].get<std::string>();
-  };
-  if (b.contains("strategy")) o.strategy = parse_strategy(text("strategy"));
-  if (b.contains("prediction")) o.prediction = parse_prediction(text("prediction"));
-  if (b.contains("planned_cycles")) {
-    if (!b["planned_cycles"].is_number_integer() || b["planned_cycles"].get<long long>() < 1 ||
-        b["planned_cycles"].get<long long>() > static_cast<long long>(MAX_CYCLES) ||
-        (b["planned_cycles"].is_number_unsigned() && b["planned_cycles"].get<unsigned long long>() > MAX_CYCLES))
-      throw_input_error(where, "plan.planned_cycles", b["planned_cycles"].dump(),
-                        "a whole number from 1 to " + std::to_string(MAX_CYCLES));
-    o.planned_cycles = static_cast<int>(b["planned_cycles"].get<long long>());
-  }
-  number("a_min_MBq", o.a_min_MBq, ACTIVITY_RANGE_MBQ);
-  number("a_max_MBq", o.a_max_MBq, ACTIVITY_RANGE_MBQ);
-  number("a_standard_MBq", o.a_standard_MBq, ACTIVITY_RANGE_MBQ);
-  number("safety_k", o.safety_k, SAFETY_K_RANGE);
-  number("prediction_cv", o.prediction_cv, PREDICTION_CV_RANGE);
-  if (b.contains("allow_incomplete")) {
-    if (!b["allow_incomplete"].is_boolean())
-      throw_input_error(where, "plan.allow_incomplete", b["allow_incomplete"].dump(), "true or false");
-    o.allow_incomplete = b["allow_incomplete"].get<bool>();
-  }
-  if (b.contains("limits")) {
-    if (!b["limits"].is_array())
-      throw_input_error(where, "plan.limits", b["limits"].dump(), "an array of \"TARGET:QUANTITY:VALUE\" texts");
-    for (const auto& l : b["limits"]) {
-      if (!l.is_string())
-        throw_input_error(where, "plan.limits[]", l.dump(), "a text \"TARGET:QUANTITY:VALUE\", e.g. \"kidney*:bed_Gy:28\"");
-      o.limits.push_back(parse_limit(l.get<std::string>()));
-    }
-  }
-  return o;
 }
 
 }  // namespace lutdose

@@ -27,7 +27,7 @@ void check(std::vector<std::string>& problems, double x, const std::string& wher
 
 void check_results_finite(const RunResult& r) {
   std::vector<std::string> problems;
-  const std::string file = r.options.tac_path.empty() ? "input" : r.options.tac_path;
+  const std::string file = r.provenance.options.tac_path.empty() ? "input" : r.provenance.options.tac_path;
   for (const auto& c : r.cycles) {
     const std::string cycle = file + ": " + (c.patient.empty() ? "" : "patient " + c.patient + ", ") + "cycle " +
                               std::to_string(c.cycle);

@@ -8,13 +8,7 @@
 #include "lutdose/io/csv.h"
 #include "lutdose/error.h"
 #include "lutdose/io/input_file.h"
-#include "io/json_number.h"
-
-using nlohmann::ordered_json;
-
 namespace lutdose {
-
-using detail::json_number;
 
 namespace {
 
@@ -897,72 +891,6 @@ std::vector<PopulationPrior> load_population_priors(const std::string& data_dir)
     out.push_back(p);
   }
   return out;
-}
-
-// ---------------------------------------------------------------------------------------------
-
-ordered_json to_json(const PlanResult& r) {
-  ordered_json j;
-  j["next_cycle"] = r.next_cycle;
-  j["activity_MBq"] = json_number(r.activity_MBq);
-  j["stop"] = r.stop;
-  j["incomplete"] = r.incomplete;
-  ordered_json b;
-  b["target"] = r.binding.target.empty() ? ordered_json(nullptr) : ordered_json(r.binding.target);
-  b["quantity"] = r.binding.quantity;
-  b["limit"] = json_number(r.binding.limit);
-  j["binding"] = b;
-  ordered_json targets = ordered_json::array();
-  for (const auto& t : r.targets) {
-    ordered_json x;
-    x["name"] = t.name;
-    x["prediction_method"] = t.prediction_method;
-    x["predicted_dose_Gy_per_GBq"] = json_number(t.predicted_dose_Gy_per_GBq);
-    x["predicted_u_Gy_per_GBq"] = json_number(t.predicted_u_Gy_per_GBq);
-    x["predicted_dose_Gy"] = json_number(t.predicted_dose_Gy);
-    x["predicted_bed_Gy"] = json_number(t.predicted_bed_Gy);
-    x["cumulative_dose_Gy"] = json_number(t.cumulative_dose_Gy);
-    x["cumulative_bed_Gy"] = json_number(t.cumulative_bed_Gy);
-    x["limit_dose_Gy"] = json_number(t.limit_dose_Gy);
-    x["limit_bed_Gy"] = json_number(t.limit_bed_Gy);
-    x["p_exceed_dose"] = json_number(t.p_exceed_dose);
-    x["p_exceed_bed"] = json_number(t.p_exceed_bed);
-    x["max_activity_MBq"] = json_number(t.max_activity_MBq);
-    x["g"] = json_number(t.g);
-    x["incomplete"] = t.incomplete.empty() ? ordered_json(nullptr) : ordered_json(t.incomplete);
-    x["note"] = t.note.empty() ? ordered_json(nullptr) : ordered_json(t.note);
-    targets.push_back(x);
-  }
-  j["targets"] = targets;
-  j["reasoning"] = r.reasoning;
-  const PlanOptions& o = r.options;
-  ordered_json opt;
-  opt["strategy"] = to_string(o.strategy);
-  opt["prediction"] = to_string(o.prediction);
-  opt["planned_cycles"] = o.planned_cycles;
-  opt["a_min_MBq"] = json_number(o.a_min_MBq);
-  opt["a_max_MBq"] = json_number(o.a_max_MBq);
-  opt["a_standard_MBq"] = json_number(o.a_standard_MBq);
-  opt["safety_k"] = json_number(o.safety_k);
-  opt["prediction_cv"] = json_number(o.prediction_cv);
-  opt["allow_incomplete"] = o.allow_incomplete;
-  ordered_json limits = ordered_json::array();
-  for (const auto& l : o.limits)
-    limits.push_back({{"target_pattern", l.target_pattern}, {"quantity", l.quantity}, {"value", json_number(l.value)},
-                      {"source", l.source}});
-  opt["limits"] = limits;
-  ordered_json priors = ordered_json::array();
-  for (const auto& p : o.priors)
-    priors.push_back({{"target_pattern", p.target_pattern}, {"mean_Gy_per_GBq", json_number(p.mean_Gy_per_GBq)},
-                      {"sd_Gy_per_GBq", json_number(p.sd_Gy_per_GBq)}, {"source", p.source}});
-  opt["priors"] = priors;
-  ordered_json tissue = ordered_json::object();
-  for (const auto& [name, p] : o.tissue)
-    tissue[name] = {{"alpha_beta_Gy", json_number(p.alpha_beta_Gy)}, {"repair_half_time_h", json_number(p.repair_half_time_h)},
-                    {"source", p.source}};
-  opt["tissue"] = tissue;
-  j["options"] = opt;
-  return j;
 }
 
 }  // namespace lutdose

@@ -66,7 +66,7 @@ TEST_CASE("parse_csv: BOM skipped, invalid UTF-8 and NUL named by line and colum
 
 TEST_CASE("check_results_finite: a non-finite TIA, dose or BED names the input and the target") {
   RunResult r;
-  r.options.tac_path = "case.json";
+  r.provenance.options.tac_path = "case.json";
   CycleResult c;
   c.patient = "P1";
   c.cycle = 2;

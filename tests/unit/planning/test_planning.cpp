@@ -14,6 +14,7 @@
 
 #include "lutdose/error.h"
 #include "lutdose/planning/planning.h"
+#include "lutdose/io/plan_json.h"
 #include "../test_util.h"
 
 using namespace lutdose;

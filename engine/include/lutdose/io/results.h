@@ -1,5 +1,7 @@
-// Output of a run: results.json (stable fields of design.md §4.4), results.csv, a text table,
-// (written as one result set by lutdose/output_dir.h).
+// Output of a run: results.json (stable fields of design.md §4.4), results.csv and the printed
+// table, read from the plain RunResult structs (lutdose/pipeline/run_result.h); written as one
+// result set by lutdose/io/output_dir.h. results.h5 is the results.json document in HDF5
+// (lutdose/io/hdf5_results.h).
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -7,17 +9,24 @@
 #include <ostream>
 #include <string>
 
-#include "lutdose/pipeline/pipeline.h"
+#include "lutdose/pipeline/run_result.h"
 
 namespace lutdose {
 
-//! The results.json document. With include_doses false, the `doses` are left out (lutdose fit).
+//! The results.json document: version, nuclide, options (Provenance), then per patient its
+//! cycles (VOIs with TAC, fit, TIA [MBq h] and its uncertainty; doses [Gy] with budgets, BED,
+//! marrow and Monte Carlo blocks) and, with several cycles, the sums over the cycles. A value
+//! that is not known (NaN) is null; degrees of freedom are a number, "infinite" or null. With
+//! include_doses false the dose members are left out (lutdose fit). Does not throw.
 nlohmann::ordered_json to_json(const RunResult& r, bool include_doses);
 
-//! One row per VOI (and its dose): the flat table for spreadsheets.
+//! results.csv: one row per VOI (with its dose), then one per dosed target that is not a VOI;
+//! unknown values are empty cells. Does not throw.
 std::string to_csv(const RunResult& r);
 
-//! The human-readable table of TIAs and doses.
+//! The human-readable table of TIAs and doses per cycle, with notes, the history of the organs
+//! at risk against r.limits and the sums over cycles; unknown values are "-" or "n/a". Writes
+//! to `out` only (stream errors are the caller's to check).
 void print_table(const RunResult& r, std::ostream& out);
 
 }  // namespace lutdose

@@ -20,7 +20,6 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
 
 #include "lutdose/radiobiology/radiobiology.h"
 
@@ -178,8 +177,5 @@ double g_mono_exponential(double t_eff_h, double repair_half_time_h);
 //! (A = (a/b)(-1 + sqrt(1 + 4 G b/(a/b)))/(2 G d), written in a form exact as G -> 0).
 //! bed_Gy and alpha_beta_Gy [Gy], g dimensionless. +infinity for d <= 0. Throws nothing.
 double activity_for_bed_MBq(double bed_Gy, double d_Gy_per_GBq, double g, double alpha_beta_Gy);
-
-//! The plan document (stable fields of design.md §4.5); NaN -> null.
-nlohmann::ordered_json to_json(const PlanResult& r);
 
 }  // namespace lutdose
