@@ -5,8 +5,8 @@ folders").
 Checks: (1) every stage folder of engine/include/lutdose, engine/src and tests/unit is named in
 the document's stage table and every folder the table names exists; (2) every file of the
 table "Where each formula of docs/methods.md lives" exists and (3) every function named in a row
-is defined or declared in one of the row's files (its last name part, e.g. `compute` of
-`DoseCalculator::compute`, followed by '(').
+is defined in one of the row's files (its last name part, e.g. `compute` of
+`DoseCalculator::compute`, followed by '(' on an unindented line, so a mere call does not count).
 
 Usage: architecture_doc.py --root SOURCE_DIR. Exit status 0 when everything matches, 1 otherwise.
 """
@@ -65,8 +65,10 @@ def check_formula_table(root, text, problems):
             sources += open(path, encoding="utf-8").read()
         for name in code_spans(functions_cell):
             last = name.split("::")[-1]
-            if not re.search(r"\b" + re.escape(last) + r"\s*\(", sources):
-                problems.append(f"{section}: {name} is not in {', '.join(files)}")
+            # defined (or declared) at namespace scope: a line that starts unindented; a call
+            # inside a function body is indented and does not count
+            if not re.search(r"^[^\s/#].*\b" + re.escape(last) + r"\s*\(", sources, re.M):
+                problems.append(f"{section}: {name} is not defined in {', '.join(files)}")
 
 
 def main():
