@@ -4,6 +4,7 @@
 #include "fuzz_common.h"
 #include "lutdose/io/case_file.h"
 #include "lutdose/dosimetry/nuclide.h"
+#include "lutdose/io/plan_options.h"
 #include "lutdose/pipeline/pipeline.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

@@ -1,6 +1,7 @@
 // libFuzzer target: the dose-history table of `lutdose plan --history FILE` (docs/plan.md): the
 // table, the default plan options for its targets, and the plan itself, as the CLI runs them.
 #include "fuzz_common.h"
+#include "lutdose/io/plan_options.h"
 #include "lutdose/pipeline/pipeline.h"
 #include "lutdose/planning/planning.h"
 
