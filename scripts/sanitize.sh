@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Builds lutdose and the whole test suite with AddressSanitizer (with LeakSanitizer) and
 # UndefinedBehaviorSanitizer in ./build-asan (benchmarks excluded; -O1 with assertions on) and runs
-# every CTest test but the source checks (label quality). Any sanitizer report fails: UBSan does
-# not recover, ASan aborts, and every report is also written to build-asan/sanitizer-logs/, which
-# must stay empty (so a report from a run whose exit status a test expected to be non-zero still
-# fails). Usage: scripts/sanitize.sh
+# every CTest test but the source checks (label quality) and the installed-package one (label
+# install). Any sanitizer report fails: UBSan does not recover, ASan aborts, and every report is
+# also written to build-asan/sanitizer-logs/, which must stay empty (so a report from a run whose
+# exit status a test expected to be non-zero still fails). Usage: scripts/sanitize.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
@@ -25,9 +25,10 @@ export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:log_path=$logs/ubsan"
 # sanitizers at a fifth of the cost (each run is several times slower with ASan).
 export LUTDOSE_KILL_RUNS="${LUTDOSE_KILL_RUNS:-40}"
 status=0
-# -LE quality: the function-length check reads the sources, not the instrumented binaries; it runs
-# in the release pass (scripts/test.sh).
-(cd build-asan && ctest --output-on-failure -j "$(nproc)" -LE quality) || status=$?
+# -LE quality: the function-length check reads the sources, not the instrumented binaries.
+# -LE install: the installed-package test builds examples/cpp against the instrumented libraries
+# without the sanitizer flags. Both run in the release pass (scripts/test.sh).
+(cd build-asan && ctest --output-on-failure -j "$(nproc)" -LE 'quality|install') || status=$?
 if compgen -G "$logs/*" >/dev/null; then
   echo "sanitize.sh: sanitizer reports (build-asan/sanitizer-logs):" >&2
   for f in "$logs"/*; do echo "--- $f" >&2; head -60 "$f" >&2; done

@@ -29,8 +29,11 @@
 
 namespace lutdose {
 
+//! Tumour self-dose: sphere S-values, or local deposition of the electron energy (methods.md §6).
 enum class TumourMethod { sphere, local_deposition };
+//! "sphere" or "local". Throws nothing.
 std::string to_string(TumourMethod m);
+//! Parses "sphere" or "local"; throws InputError (option --tumour-method) otherwise.
 TumourMethod parse_tumour_method(const std::string& s);
 
 //! Scaling of organ self-dose S-values to the patient's mass (methods.md §6.3).
@@ -38,7 +41,9 @@ enum class MassScaling {
   electron_photon,  //!< Delta_e/m + (S_ref - Delta_e/m_ref) (m_ref/m)^(2/3)
   inverse_mass,     //!< S_ref m_ref / m
 };
+//! "electron-photon" or "inverse-mass". Throws nothing.
 std::string to_string(MassScaling m);
+//! Parses "electron-photon" or "inverse-mass"; throws InputError (option --mass-scaling) otherwise.
 MassScaling parse_mass_scaling(const std::string& s);
 
 //! Scaling of cross-dose S-values.
@@ -46,7 +51,9 @@ enum class CrossScaling {
   none,       //!< the phantom's values
   body_mass,  //!< times m_body,phantom / m_body,patient (needs the patient's body mass)
 };
+//! "none" or "body-mass". Throws nothing.
 std::string to_string(CrossScaling m);
+//! Parses "none" or "body-mass"; throws InputError (option --cross-scaling) otherwise.
 CrossScaling parse_cross_scaling(const std::string& s);
 
 //! Red (active) marrow (methods.md §6.5). The marrow's TIA becomes the source VOI red_marrow.
@@ -142,7 +149,10 @@ struct TargetDose {
   std::vector<double> sensitivity_Gy;
 };
 
-//! The budget of a target: the nonzero terms |c_i| u_i, largest first.
+//! The budget of a target: the nonzero terms |c_i| u_i [Gy], largest first, unknown (NaN) last.
+//! names, u_rel (relative standard uncertainties, dimensionless) and dof are in the order of
+//! t.sensitivity_Gy (CycleDoses::input_names, input_u_rel, input_dof); a missing dof is infinite.
+//! Throws nothing.
 std::vector<BudgetTerm> uncertainty_budget(const TargetDose& t, const std::vector<std::string>& names,
                                            const std::vector<double>& u_rel,
                                            const std::vector<double>& dof = {});
@@ -150,7 +160,8 @@ std::vector<BudgetTerm> uncertainty_budget(const TargetDose& t, const std::vecto
 //! Sets dose_u_Gy (NaN with u_missing when a needed input's u_rel is NaN), dose_u_dof
 //! (Welch-Satterthwaite) and both intervals from the sensitivities and the inputs' relative
 //! uncertainties and degrees of freedom (same order as sensitivity_Gy). Used for one cycle's doses
-//! and for the sums over cycles.
+//! and for the sums over cycles. sensitivity_Gy [Gy per unit relative input], dose_Gy and the
+//! outputs u_Gy, ci68, ci95 [Gy]; u_dof dimensionless. Throws nothing.
 void combine_uncertainty(const std::vector<double>& sensitivity_Gy, const std::vector<std::string>& names,
                          const std::vector<double>& u_rel, const std::vector<double>& dof, double dose_Gy,
                          double& u_Gy, double& u_dof, Interval& ci68, Interval& ci95,
@@ -168,6 +179,11 @@ struct CycleDoses {
 //! Everything the dose step needs, loaded once per run.
 class DoseCalculator {
  public:
+  //! Loads the S-value set of options.phantom (or the user table options.svalue_table), its VOI
+  //! map and the sphere table from data_dir. Throws InputError for an organ density that is not
+  //! > 0, a nuclide other than Lu-177 (the shipped S-values are for Lu-177), phantom "user"
+  //! without a table, an unknown phantom or sphere composition, a bad data or user file, and
+  //! cross-scaling body-mass without the patient's body mass or the phantom's.
   DoseCalculator(const std::string& data_dir, const Nuclide& nuclide, DoseOptions options);
   //! The same from data already in memory (ReferenceData, or a user table read before): reads no
   //! file. `set` and `voi_map` are the S-value set chosen by options.phantom (or the user table),
@@ -178,22 +194,29 @@ class DoseCalculator {
   //! Doses to every target from the cycle's VOIs. Throws InputError for a VOI name the set
   //! cannot map (listing the names it can), overlapping VOIs, a tumour without mass or outside
   //! the sphere table, a whole-body TIA smaller than the organs' sum, a remainder without a
-  //! whole-body source in the set. `where` names the cycle in messages.
+  //! whole-body source in the set. `where` names the cycle in messages. TIAs [MBq h] in `vois`,
+  //! administered_MBq [MBq] (for Gy/GBq); doses in Gy (dose.h header comment).
   CycleDoses compute(const std::vector<DoseSourceInput>& vois, double administered_MBq,
                      const std::string& where) const;
 
-  //! The VOI names this set maps (besides tumour_*/lesion_* and whole_body).
+  //! The VOI names this set maps (besides tumour_*/lesion_* and whole_body). Throws nothing.
   std::vector<std::string> mapped_vois() const;
+  //! The loaded S-value set, the options as used (phantom "user" for a table), the sphere table
+  //! and the VOI map. Throw nothing.
   const SValueSet& svalue_set() const { return set_; }
   const DoseOptions& options() const { return options_; }
   const SphereTable& sphere_table() const { return spheres_; }
   const std::map<std::string, VoiRegionMap>& voi_map() const { return map_; }
 
-  //! Self-S of an organ VOI of the set at mass m under the chosen scaling [mGy/(MBq s)].
+  //! Self-S of an organ VOI of the set at mass m [g] under the chosen scaling [mGy/(MBq s)].
+  //! Throws std::out_of_range for a VOI the set does not map (see mapped_vois()), InputError when
+  //! the set lacks one of its S-values or masses.
   double organ_self_s(const std::string& voi, double mass_g) const;
-  //! Relative standard uncertainty of an organ VOI's self-S where the set publishes one, else 0.
+  //! Relative standard uncertainty of an organ VOI's self-S where the set publishes one, else 0
+  //! (also for an unmapped VOI); dimensionless. Throws InputError when a mapped S-value is absent.
   double self_s_u_rel(const std::string& voi) const;
-  //! Self-S of a tumour of mass m [mGy/(MBq s)]; `where` names it in errors.
+  //! Self-S of a tumour of mass m [g] [mGy/(MBq s)] by the tumour method; `where` names it in
+  //! errors. Throws InputError (sphere method) for a mass outside the sphere table.
   double tumour_self_s(double mass_g, const std::string& where) const;
 
  private:

@@ -14,23 +14,26 @@ struct Interval {
   double high = std::numeric_limits<double>::quiet_NaN();
 };
 
-//! Coverage factor k of a two-sided interval value +- k u with probability `level` (0 < level < 1):
-//! the Student-t quantile t_{(1+level)/2, dof} when the variance was estimated from dof >= 1
-//! degrees of freedom (GUM G.3), the normal quantile when dof is infinite. Fractional dof (from
 //! coverage_interval of a quantity that cannot be negative (a TIA, a dose): the low bound is
 //! max(0, value - k u); the high bound is unchanged (docs/methods.md, "Coverage intervals").
+//! value and u in the quantity's unit. Throws nothing.
 Interval nonnegative_coverage_interval(double value, double u, double dof, double level);
 
-//! Welch-Satterthwaite) are used as they are. NaN for dof < 1 or NaN.
+//! Coverage factor k (dimensionless) of a two-sided interval value +- k u with probability `level`
+//! (0 < level < 1): the Student-t quantile t_{(1+level)/2, dof} when the variance was estimated
+//! from dof >= 1 degrees of freedom (GUM G.3), the normal quantile when dof is infinite.
+//! Fractional dof (from Welch-Satterthwaite) are used as they are. NaN for dof < 1 or NaN, or a
+//! level outside (0, 1). Throws nothing.
 double coverage_factor(double dof, double level);
 
-//! value +- k u with k = coverage_factor(dof, level); NaN bounds when u or dof is unknown.
+//! value +- k u with k = coverage_factor(dof, level), in the unit of value and u; NaN bounds when
+//! value, u or k is not finite (u or dof unknown). Throws nothing.
 Interval coverage_interval(double value, double u, double dof, double level);
 
 //! Welch-Satterthwaite effective degrees of freedom of u_c^2 = sum_i u_i^2 (GUM G.4.1):
 //! nu_eff = u_c^4 / sum_i u_i^4 / nu_i, with u_i the contributions c_i u(x_i) and nu_i their
 //! degrees of freedom (infinite for stated, type-B inputs). Infinite when every nu_i is; NaN when
-//! a contribution is NaN or the sizes differ.
+//! a contribution or dof is NaN or the sizes differ. Contributions in any one unit. Throws nothing.
 double welch_satterthwaite(const std::vector<double>& contributions, const std::vector<double>& dof);
 
 }  // namespace lutdose

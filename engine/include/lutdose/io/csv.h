@@ -11,14 +11,14 @@ namespace lutdose {
 
 struct CsvRow {
   int line = 0;  //!< 1-based line number in the file
-  std::vector<std::string> cells;
+  std::vector<std::string> cells;  //!< trimmed cell texts, as many as the header has
 };
 
 struct CsvTable {
   std::string path;
   std::vector<std::string> header;
   std::vector<CsvRow> rows;
-  //! Column index of a header name, or -1.
+  //! Column index of a header name, or -1. Throws nothing.
   int column(const std::string& name) const;
   //! Indices of required columns, in the order asked; throws InputError naming the missing
   //! column and the expected ones. Use: `const auto [a, b] = t.require<2>({"a", "b"});`
@@ -32,6 +32,7 @@ struct CsvTable {
     }
     return out;
   }
+  //! Always throws InputError: PATH: header: the required column NAME is missing; expected ...
   [[noreturn]] void missing_column(const char* name, const std::vector<const char*>& expected) const;
 };
 
@@ -40,12 +41,16 @@ struct CsvTable {
 //! cell or comment that is not UTF-8 or holds a NUL byte, or a row whose number of cells differs
 //! from the header. `regular_only` refuses devices and pipes (files named inside a case file).
 CsvTable read_csv(const std::string& path, bool regular_only = false);
-//! The same, from bytes already read (`path` names them in messages).
+//! The same, from bytes already read (`path` names them in messages); the same InputErrors but
+//! those of reading.
 CsvTable parse_csv(const std::string& bytes, const std::string& path);
 
-//! Strict number parsing: the whole cell must be a number (surrounding blanks allowed).
+//! Strict number parsing: the whole cell must be a number (surrounding blanks and a leading '+'
+//! allowed; "nan" and "inf" parse, callers check finiteness). Returns false, leaving `value`
+//! unspecified, when it is not a number. Throws nothing.
 bool parse_double(const std::string& text, double& value);
 
+//! `s` without leading and trailing blanks (space, tab, CR, LF). Throws nothing.
 std::string trim(const std::string& s);
 
 }  // namespace lutdose

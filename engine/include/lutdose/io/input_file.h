@@ -39,21 +39,22 @@ std::string resolve_case_reference(const std::string& case_path, const std::stri
                                    const std::string& value, bool allow_external);
 
 //! The problem with a name used as an identifier ("" when fine): empty, longer than
-//! MAX_NAME_BYTES, invalid UTF-8, or holding NUL or other control characters.
+//! MAX_NAME_BYTES, invalid UTF-8, or holding NUL or other control characters. Throws nothing.
 std::string name_problem(const std::string& name);
 
 //! One message from a list of problems: the first MAX_PROBLEMS_LISTED, one per line, then
-//! "... and K more problems".
+//! "... and K more problems". Throws nothing.
 std::string join_problems(const std::vector<std::string>& problems);
 
 //! Physical plausibility ranges of inputs (docs/case-file.md "Plausibility ranges"): values outside
 //! are input errors, as no measurement of 177Lu dosimetry produces them.
 struct PlausibleRange {
-  double lo, hi;
-  const char* unit;
-  const char* reason;
+  double lo, hi;       //!< inclusive bounds, in `unit`
+  const char* unit;    //!< e.g. "MBq"
+  const char* reason;  //!< why the bounds, in words (for the message)
+  //! lo <= x <= hi (false for NaN), x in `unit`. Throws nothing.
   bool contains(double x) const { return x >= lo && x <= hi; }
-  std::string text() const;  //!< "from LO to HI UNIT (REASON)"
+  std::string text() const;  //!< "from LO to HI UNIT (REASON)"; throws nothing
 };
 //! Activity of a VOI or an administration [MBq]: 100 GBq is above any therapy activity.
 extern const PlausibleRange ACTIVITY_RANGE_MBQ;

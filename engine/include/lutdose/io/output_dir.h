@@ -41,6 +41,7 @@ struct OutputFile {
 };
 
 //! The names a result set may hold: results.json, results.csv, results.h5 and manifest.json.
+//! Throws nothing.
 const std::vector<std::string>& result_set_names();
 
 //! Checks, before any work is done and without writing, that `dir` can receive a result set: a
@@ -53,7 +54,8 @@ void check_output_dir(const std::string& dir);
 //! Writes `files` plus manifest.json (run id, `lutdose_version`, UTC time, each file's size and
 //! SHA-256) as one result set into `dir` with the guarantee above; creates missing parents (and
 //! removes those it created if the run fails). Throws InputError (path problems) or OutputError
-//! (I/O). Returns the run id.
+//! (I/O); std::logic_error for a file name not in result_set_names() (a programming error).
+//! Returns the run id.
 std::string write_output_files(const std::string& dir, const std::vector<OutputFile>& files,
                                const std::string& lutdose_version);
 
@@ -61,19 +63,22 @@ std::string write_output_files(const std::string& dir, const std::vector<OutputF
 //! same directory, fsync'ed, renamed over `path`, directory fsync'ed. An existing `path` is
 //! replaced only if it is a regular file for which `is_previous_output(content)` is true
 //! (an earlier output of the same kind); a symbolic link, a directory or another file there is an
-//! InputError. Killed runs' temporaries in that directory are removed first.
+//! InputError. Killed runs' temporaries in that directory are removed first. Throws InputError
+//! (path problems the user can fix, e.g. no permission) or OutputError (full disk, I/O error).
 void write_file_atomically(const std::string& path, const std::string& bytes,
                            const std::function<bool(const std::string& content)>& is_previous_output);
 
 //! `json_object_text` (a non-empty JSON object) with a last member "lutdose_sha256": the SHA-256
 //! of the file's bytes before that member. The file then recognises itself as unedited.
+//! Throws std::logic_error when the text is not a non-empty JSON object (a programming error).
 std::string with_own_checksum(const std::string& json_object_text);
 
 //! True when `text` ends in the member with_own_checksum appends and that checksum matches the
-//! bytes before it: a file lutdose wrote, not edited since.
+//! bytes before it: a file lutdose wrote, not edited since. Throws nothing.
 bool has_own_checksum(const std::string& text);
 
-//! Lowercase hex SHA-256 of `bytes` (OpenSSL).
+//! Lowercase hex SHA-256 of `bytes` (OpenSSL; 64 characters). Throws std::runtime_error if
+//! OpenSSL fails.
 std::string sha256_hex(const std::string& bytes);
 
 }  // namespace lutdose

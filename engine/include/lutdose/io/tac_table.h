@@ -22,10 +22,10 @@ struct TacSeries {
   std::vector<double> mass_g;      //!< per row; NaN where not given
   std::vector<int> lines;          //!< line numbers in the file, for messages
   double volume_u_mL = 0;          //!< standard uncertainty of the volume (case files)
-  std::string where() const;       //!< "patient P, cycle C, VOI V" for messages
+  std::string where() const;       //!< "patient P, cycle C, VOI V" for messages; throws nothing
 };
 
-//! The columns a TAC table may have.
+//! The columns a TAC table may have (names with units: time_h, activity_MBq, ...). Throws nothing.
 const std::vector<std::string>& tac_columns();
 
 //! Reads and validates a TAC table. Throws InputError naming the file, line, column and value

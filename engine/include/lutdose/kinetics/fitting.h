@@ -29,6 +29,7 @@ enum class ErrorModel {
   combined,            //!< sigma_i^2 = sigma0^2 + (b y_i)^2 with stated sigma0 and b (absolute)
   input,               //!< sigma_i = activity_u_MBq from the TAC table (absolute)
 };
+//! "constant", "proportional", "proportional-model", "combined", "input". Throws nothing.
 std::string to_string(ErrorModel m);
 //! Parses "constant" / "proportional" / "proportional-model" / "combined" / "input"; throws
 //! InputError otherwise.
@@ -36,6 +37,7 @@ ErrorModel parse_error_model(const std::string& s);
 
 struct FitOptions;
 //! The error model for the outputs: the user's name for it, else to_string(o.error_model).
+//! Throws nothing.
 std::string error_model_label(const FitOptions& o);
 
 //! What counts as K in AIC/AICc (methods.md §2.5: papers differ).
@@ -43,6 +45,7 @@ enum class AiccParameterCount {
   fit_parameters,           //!< K = number of fitted parameters
   fit_parameters_plus_one,  //!< K = fitted parameters + 1 for the estimated variance
 };
+//! "fit-parameters" or "fit-parameters+1". Throws nothing.
 std::string to_string(AiccParameterCount k);
 
 //! Head (0 -> t1) rule of the trapezoid integration (methods.md §2.6).
@@ -50,6 +53,7 @@ enum class TrapezoidHead {
   linear,    //!< linear rise from A(0) = 0: A1 * t1 / 2
   constant,  //!< A(t) = A1 on [0, t1]: A1 * t1
 };
+//! "linear" or "constant". Throws nothing.
 std::string to_string(TrapezoidHead h);
 
 //! How the TIA is integrated (methods.md §2.6).
@@ -67,6 +71,7 @@ enum class TrapezoidTail {
   physical,  //!< A_n / lambda_p (physical decay only: an upper bound)
   fit,       //!< A_n / k, k from a log-linear fit of the last 3 points, k >= lambda_p
 };
+//! The option spellings: "analytic"/"trapezoid", "linear"/"log", "physical"/"fit". Throw nothing.
 std::string to_string(Integration i);
 std::string to_string(TrapezoidBody b);
 std::string to_string(TrapezoidTail t);
@@ -203,7 +208,11 @@ struct TacFit {
   std::string tail;
 };
 
-//! Fits one function. `sigma_MBq` is used with ErrorModel::input (size n), else ignored.
+//! Fits one function to the activities a_MBq [MBq] (not decay-corrected) at times t_h [h after
+//! the reference time], with the physical decay constant lambda_p_per_h [1/h]. `sigma_MBq` [MBq]
+//! is used with ErrorModel::input (size n), else ignored. A fit that fails is a result (fitted or
+//! accepted false, with flags such as too_few_points), not an exception: throws nothing.
+//! Preconditions (checked by the readers, not here): t_h increasing, a_MBq of the same size, finite.
 CandidateFit fit_function(const models::ExponentialFunction& f, const Eigen::VectorXd& t_h,
                           const Eigen::VectorXd& a_MBq, const Eigen::VectorXd& sigma_MBq,
                           double lambda_p_per_h, const FitOptions& options);
@@ -213,7 +222,8 @@ CandidateFit fit_function(const models::ExponentialFunction& f, const Eigen::Vec
 //! the result is peak_washout_tia (method "trapezoid", tail says "washout" or "physical"). A
 //! forced function is used as fitted (flagged when it fails).
 //! Throws InputError for an unknown function id or a forced function with more parameters than
-//! points. `where` names the TAC in messages.
+//! points, and for ErrorModel::input without a sigma per point. `where` names the TAC in messages.
+//! Units as fit_function; TacFit holds TIAs in MBq h.
 TacFit fit_tac(const Eigen::VectorXd& t_h, const Eigen::VectorXd& a_MBq,
                const Eigen::VectorXd& sigma_MBq, double lambda_p_per_h, const FitOptions& options,
                const std::string& where);
@@ -227,18 +237,21 @@ constexpr double LEVEL_95 = 0.95;
 
 //! Sets tia_u_dof (NaN when u is unknown), both coverage intervals and, when u is unknown and no
 //! reason is set, tia_u_unknown_reason. Call again after changing tia_MBq_h or tia_u_MBq_h.
+//! Throws nothing.
 void set_tia_intervals(TacFit& fit);
 
 //! Trapezoid integration with the chosen head and a physical-decay tail A_n / lambda_p
-//! (methods.md §2.6). u_MBq_h is NaN unless sigma_MBq is given (size n).
+//! (methods.md §2.6). u_MBq_h is NaN unless sigma_MBq is given (size n). t_h [h], a_MBq and
+//! sigma_MBq [MBq], lambda_p_per_h [1/h]; all results in MBq h. Throws nothing.
 struct TrapezoidResult {
-  double tia_MBq_h;
-  double tia_u_MBq_h;
-  double head_MBq_h, body_MBq_h, tail_MBq_h;
+  double tia_MBq_h;    //!< head + body + tail
+  double tia_u_MBq_h;  //!< NaN without per-point sigmas
+  double head_MBq_h, body_MBq_h, tail_MBq_h;  //!< 0 -> t1, t1 -> t_n, t_n -> infinity
   //! "physical" (A / lambda_p), "fit" (last-3-point log-linear rate) or "washout" (the
   //! mono-exponential fitted to the peak and the points after it, peak_washout_tia).
   std::string tail;
 };
+//! The trapezoid integration itself (see the comment above TrapezoidResult).
 TrapezoidResult trapezoid_tia(const Eigen::VectorXd& t_h, const Eigen::VectorXd& a_MBq,
                               const Eigen::VectorXd& sigma_MBq, double lambda_p_per_h,
                               TrapezoidHead head, TrapezoidBody body = TrapezoidBody::linear,
@@ -250,11 +263,12 @@ TrapezoidResult trapezoid_tia(const Eigen::VectorXd& t_h, const Eigen::VectorXd&
 //! by physical decay. The physical tail A_peak / lambda_p only when it must: the peak is the last
 //! point, fewer than two positive points from the peak on, or the fitted rate is below lambda_p.
 //! tail says which ("washout" or "physical"). u_MBq_h by linear propagation when sigma is given.
+//! Units as trapezoid_tia. Throws nothing.
 TrapezoidResult peak_washout_tia(const Eigen::VectorXd& t_h, const Eigen::VectorXd& a_MBq,
                                  const Eigen::VectorXd& sigma_MBq, double lambda_p_per_h, TrapezoidHead head);
 
 //! The exact one-sided p-value of at most `runs` runs among n1 positive and n2 negative signs
-//! (Wald-Wolfowitz, the exact distribution).
+//! (Wald-Wolfowitz, the exact distribution); 1 when n1 or n2 is 0. Throws nothing.
 double runs_test_p_value(int runs, int n1, int n2);
 
 }  // namespace lutdose

@@ -25,11 +25,13 @@ namespace lutdose {
 // Hänscheid et al. 2018 (methods.md §4.1)
 
 //! TIA from one activity, Hänscheid's estimator A(t) 2t/ln2 [MBq h]. Exact for a mono-exponential
-//! TAC whose effective half-life is t or t/2 (hanscheid_ratio). t_h [h] > 0, activity_MBq >= 0.
+//! TAC whose effective half-life is t or t/2 (hanscheid_ratio). t_h [h] > 0, activity_MBq >= 0;
+//! InputError otherwise.
 double tia_hanscheid(double t_h, double activity_MBq);
 
 //! Estimate/true of tia_hanscheid for a mono-exponential TAC: R(r) = 2 r 2^-r with r = t/T_eff
 //! (dimensionless, > 0). R = 1 at r = 1 and 2, maximum 2/(e ln2) = 1.0615 at r = 1/ln2.
+//! InputError for r <= 0 or not finite.
 double hanscheid_ratio(double r);
 
 // ---------------------------------------------------------------------------------------------
@@ -37,16 +39,17 @@ double hanscheid_ratio(double r);
 
 //! TIA from one activity and a population effective decay constant: A(t) e^{lambda t}/lambda
 //! [MBq h]. Exact for a mono-exponential TAC with that effective rate. t_h > 0, activity_MBq >= 0,
-//! lambda_eff_pop_per_h [1/h] > 0.
+//! lambda_eff_pop_per_h [1/h] > 0; InputError otherwise.
 double tia_madsen(double t_h, double activity_MBq, double lambda_eff_pop_per_h);
 
 //! The imaging time at which tia_madsen is insensitive to the population rate,
-//! d ln TIA / d lambda = t - 1/lambda = 0: t = 1/lambda = T_eff,pop/ln2 [h].
+//! d ln TIA / d lambda = t - 1/lambda = 0: t = 1/lambda = T_eff,pop/ln2 [h]. lambda [1/h] > 0;
+//! InputError otherwise.
 double madsen_optimal_time_h(double lambda_eff_pop_per_h);
 
 //! Estimate/true of tia_madsen for a mono-exponential TAC with effective rate
 //! lambda_eff_true_per_h, imaged at t_h: (lambda/lambda_pop) e^{(lambda_pop - lambda) t}
-//! (dimensionless). All arguments > 0.
+//! (dimensionless). t_h [h], rates [1/h], all > 0 and finite; InputError otherwise.
 double madsen_ratio(double t_h, double lambda_eff_true_per_h, double lambda_eff_pop_per_h);
 
 // ---------------------------------------------------------------------------------------------
@@ -124,6 +127,7 @@ std::vector<PopulationKinetics> load_population_kinetics(const std::string& data
 
 //! The entry for a target name: an exact pattern wins, else the longest matching "name*"
 //! pattern; restricted to one function id unless `function` is empty. nullptr if none matches.
+//! The pointer is into `table`. Throws nothing.
 const PopulationKinetics* find_population_kinetics(const std::vector<PopulationKinetics>& table,
                                                    const std::string& target,
                                                    const std::string& function = "");
@@ -175,7 +179,8 @@ PriorFit fit_with_prior(const models::ExponentialFunction& f, const Eigen::Vecto
                         const Eigen::VectorXd& a_MBq, const Eigen::VectorXd& sigma_MBq,
                         double lambda_p_per_h, const std::vector<ParameterPrior>& priors);
 
-//! The same with the function and priors of a population entry (load_population_kinetics).
+//! The same with the function and priors of a population entry (load_population_kinetics); also
+//! InputError when the entry's function is not of the exponential family.
 PriorFit fit_with_prior(const PopulationKinetics& population, const Eigen::VectorXd& t_h,
                         const Eigen::VectorXd& a_MBq, const Eigen::VectorXd& sigma_MBq,
                         double lambda_p_per_h);

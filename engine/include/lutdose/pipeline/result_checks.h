@@ -8,7 +8,9 @@
 namespace lutdose {
 
 //! Throws InputError listing every non-finite TIA, dose or BED of `r`, each with the input file
-//! and the patient, cycle and VOI or target that produced it.
+//! and the patient, cycle and VOI or target that produced it. Returns normally (nothing changed)
+//! when every value is finite; a value that is unknown by design (NaN uncertainty, NaN BED of a
+//! target without tissue parameters) is not checked.
 void check_results_finite(const RunResult& r);
 
 }  // namespace lutdose

@@ -67,13 +67,15 @@ struct PopulationPrior {
 enum class Prediction { previous, mean, bayes };
 enum class Strategy { equal_split, fixed_until_limit, max_bed };
 
-std::string to_string(Prediction p);  //!< "previous", "mean", "bayes"
-std::string to_string(Strategy s);    //!< "equal-split", "fixed-until-limit", "max-bed"
-//! Parses the CLI spellings above (also with '_'); InputError otherwise.
+std::string to_string(Prediction p);  //!< "previous", "mean", "bayes"; throws nothing
+std::string to_string(Strategy s);    //!< "equal-split", "fixed-until-limit", "max-bed"; throws nothing
+//! Parse the CLI spellings above (also with '_'); InputError (options --prediction, --strategy)
+//! otherwise.
 Prediction parse_prediction(const std::string& s);
 Strategy parse_strategy(const std::string& s);
 //! Parses a --limit option "TARGET:QUANTITY:VALUE" (e.g. "kidney*:bed_Gy:28"); InputError on a
-//! bad quantity or value. The source is "command line".
+//! missing part, a bad quantity or a value that is not a finite limit > 0 Gy. value in Gy. The
+//! source is "command line".
 Limit parse_limit(const std::string& text);
 
 struct PlanOptions {
@@ -140,28 +142,40 @@ struct PlanResult {
 };
 
 //! The prescription for the next cycle (algorithm: docs/plan.md). Throws InputError for bad
-//! options or history (naming the target and what is wrong or missing).
+//! options or history (naming the target and what is wrong or missing): options out of range, a
+//! limit or prior without its target, quantity or a positive value, an empty history, a target
+//! twice, cycles not increasing, a non-positive activity or a negative dose, a bayes prediction
+//! without a population prior, a BED limit without tissue parameters or without the cycle's BED,
+//! G or t_eff. Units: PlanOptions, CycleRecord and TargetPlan name them; activity in MBq.
 PlanResult plan_next_cycle(const std::vector<TargetHistory>& history, const PlanOptions& options);
 
 //! Reads a dose history table (design.md §4.5): columns cycle, administered_MBq, target, dose_Gy,
 //! optional bed_Gy, t_eff_h, g, incomplete (what the dose lacks; empty: complete); '#' comments. Targets in order of first appearance, cycles
-//! sorted. InputError (file, line, column, value) for bad cells, unknown columns, duplicates.
+//! sorted. InputError (file, line, column, value) for a missing or unreadable file, bad cells,
+//! unknown columns, duplicates. Units as CycleRecord (MBq, Gy, h).
 std::vector<TargetHistory> read_dose_history(const std::string& csv_path);
 
-//! data_dir/radiobiology/limits.csv (target_pattern, quantity, value, source).
+//! data_dir/radiobiology/limits.csv (target_pattern, quantity, value [Gy], source). InputError
+//! (file, line, field, value) for a missing file or column, an empty pattern, a quantity other
+//! than dose_Gy or bed_Gy, a value that is not a finite number > 0.
 std::vector<Limit> load_limits(const std::string& data_dir);
 //! data_dir/radiobiology/population_gy_per_gbq.csv (target_pattern, mean_Gy_per_GBq,
-//! sd_Gy_per_GBq, source).
+//! sd_Gy_per_GBq, source; Gy/GBq). InputError (file, line, field, value) for a missing file or
+//! column, an empty pattern, a mean or sd that is not a finite number > 0.
 std::vector<PopulationPrior> load_population_priors(const std::string& data_dir);
 
-//! "kidney*" matches names starting with "kidney"; any other pattern matches exactly.
+//! "kidney*" matches names starting with "kidney"; any other pattern matches exactly. Throws
+//! nothing.
 bool target_matches(const std::string& pattern, const std::string& name);
 
-//! G of a mono-exponential dose rate: lambda/(lambda + mu), lambda = ln2/t_eff, mu = ln2/T_rep.
+//! G of a mono-exponential dose rate: lambda/(lambda + mu), lambda = ln2/t_eff, mu = ln2/T_rep
+//! (dimensionless; t_eff_h and repair_half_time_h [h], > 0, checked by the callers). Throws
+//! nothing.
 double g_mono_exponential(double t_eff_h, double repair_half_time_h);
 
 //! The activity [MBq] whose cycle BED is b: d A + G (d A)^2/(a/b) = b, with d in Gy/GBq
 //! (A = (a/b)(-1 + sqrt(1 + 4 G b/(a/b)))/(2 G d), written in a form exact as G -> 0).
+//! bed_Gy and alpha_beta_Gy [Gy], g dimensionless. +infinity for d <= 0. Throws nothing.
 double activity_for_bed_MBq(double bed_Gy, double d_Gy_per_GBq, double g, double alpha_beta_Gy);
 
 }  // namespace lutdose

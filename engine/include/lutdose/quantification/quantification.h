@@ -13,18 +13,22 @@ enum class DeadTimeModel {
   paralysable,      //!< R_o = R_t exp(-R_t tau); inverse by the principal Lambert-W branch
   non_paralysable,  //!< R_o = R_t / (1 + R_t tau)
 };
+//! "none", "paralysable", "non-paralysable". Throws nothing.
 std::string to_string(DeadTimeModel m);
 
-//! Observed rate for a true rate [cps].
+//! Observed rate [cps] for a true rate [cps] and dead time tau_s [s]. Throws nothing.
 double observed_rate_cps(DeadTimeModel m, double true_rate_cps, double tau_s);
-//! True rate for an observed rate [cps]. Throws InputError when the observed rate is beyond
+//! True rate [cps] for an observed rate [cps] and dead time tau_s [s] (paralysable: the principal
+//! Lambert-W branch, the solution below the rate of the maximum). Throws InputError when the
+//! observed rate is beyond
 //! saturation (paralysable: R_o tau > 1/e; non-paralysable: R_o tau >= 1); `where` names it.
 double true_rate_cps(DeadTimeModel m, double observed_rate_cps, double tau_s, const std::string& where);
 
 //! Decay during a frame of duration T: k = (1 - e^{-lambda T}) / (lambda T) (< 1), so that
-//! counts C = CF T A(t_start) k.
+//! counts C = CF T A(t_start) k. lambda [1/h], T [h]; k = 1 for lambda T = 0. Throws nothing.
 double decay_in_frame_factor(double lambda_per_h, double duration_h);
-//! Mid-frame convention: A(t_mid) = C / (CF T) * x / sinh(x), x = lambda T / 2.
+//! Mid-frame convention: A(t_mid) = C / (CF T) * x / sinh(x), x = lambda T / 2; lambda [1/h],
+//! T [h]; returns x / sinh(x) (dimensionless, 1 for x = 0). Throws nothing.
 double mid_frame_factor(double lambda_per_h, double duration_h);
 
 //! Recovery coefficients of one protocol: RC(V) = A_measured / A_true for objects of volume V.
@@ -35,14 +39,18 @@ struct RecoveryTable {
   //! Below this RC the activity is not divided by RC: the point is flagged instead.
   double floor = 0.3;
   //! Problems with the table, each "FIELD: ...", empty when valid. `where` prefixes them.
+  //! Throws nothing (the caller throws InputError with join_problems).
   std::vector<std::string> problems(const std::string& where) const;
   //! Monotone cubic (PCHIP, Boost.Math: Fritsch-Butland slopes, one-sided end slopes)
   //! interpolation in log volume, linear in log volume for tables of 2-3 points; above the
-  //! largest volume the last RC (the plateau) is used; below the smallest it throws InputError.
+  //! largest volume the last RC (the plateau) is used; below the smallest it throws InputError
+  //! (`where` names the VOI). volume_mL [mL]; RC dimensionless. Needs a valid table.
   double rc_at(double volume_mL, const std::string& where) const;
-  //! u(RC) interpolated linearly in log volume (0 without rc_u).
+  //! u(RC) interpolated linearly in log volume (0 without rc_u), volume_mL [mL], constant outside
+  //! the table. Throws nothing.
   double rc_u_at(double volume_mL) const;
-  //! d ln RC / d ln V at a volume inside the table (0 on the plateau above it).
+  //! d ln RC / d ln V (dimensionless) at volume_mL [mL] inside the table (0 on the plateau above
+  //! it). Throws nothing.
   double dln_rc_dln_volume(double volume_mL) const;
 };
 
@@ -52,10 +60,12 @@ enum class DecayCorrection {
   acquisition_start,  //!< values already represent the activity at the acquisition start
   reference,          //!< values decay-corrected to the cycle's reference time t0: undone here
 };
+//! "none", "acquisition-start", "reference". Throws nothing.
 std::string to_string(DecayCorrection d);
 
 //! Which time the activity of a frame is assigned to.
 enum class TimingConvention { acquisition_start, mid_frame };
+//! "acquisition-start", "mid-frame". Throws nothing.
 std::string to_string(TimingConvention t);
 
 //! Everything known about one quantified point, for the result's provenance.

@@ -60,6 +60,7 @@ struct RateExpression {
   std::vector<std::pair<int, double>> terms;   //!< (parameter index, coefficient)
   double constant_per_h = 0.0;                 //!< fixed part [1/h]
   //! Value for the parameter vector p [1/h] (may be negative for a difference of parameters).
+  //! p must have the model's size (not checked here; the model's callers check it). Throws nothing.
   double evaluate(const Eigen::VectorXd& p) const;
 };
 
@@ -113,13 +114,14 @@ class CompartmentModel {
  public:
   //! Reads and validates a model file. Throws ModelError (all problems, with JSON paths).
   static CompartmentModel from_file(const std::string& path);
-  //! Validates a parsed document; `origin` names it in messages.
+  //! Validates a parsed document; `origin` names it in messages. Throws ModelError (all problems).
   static CompartmentModel from_json(const nlohmann::json& document,
                                     const std::string& origin = "(model)");
-  //! Parses and validates JSON text.
+  //! Parses and validates JSON text. Throws ModelError (not JSON, or all problems of the model).
   static CompartmentModel from_string(const std::string& text,
                                       const std::string& origin = "(model)");
 
+  // The accessors and look-ups below throw nothing.
   const std::string& name() const { return name_; }
   const std::string& description() const { return description_; }
   const std::string& origin() const { return origin_; }
@@ -138,67 +140,79 @@ class CompartmentModel {
   int compartment_index(const std::string& name) const;  //!< -1 if none
   int observation_index(const std::string& voi) const;   //!< -1 if none
   int parameter_index(const std::string& name) const;    //!< -1 if none
+  //! Names in model order (observation names are VOI names).
   std::vector<std::string> compartment_names() const;
   std::vector<std::string> observation_names() const;
   std::vector<std::string> parameter_names() const;
 
-  //! The file's parameter values, in the order of parameters().
+  //! The file's parameter values, in the order of parameters(), each in its Parameter::unit.
+  //! Throws nothing.
   Eigen::VectorXd default_parameters() const;
-  //! The file's values with some replaced by name. Throws ModelError for an unknown name.
+  //! The file's values with some replaced by name. Throws ModelError for an unknown name or a
+  //! value that is negative or not finite.
   Eigen::VectorXd parameters_with(const std::map<std::string, double>& values) const;
 
   //! Transfer rates [1/h] for parameter vector p, in the order of transfers(). Throws ModelError
   //! if p is malformed (size, negative or non-finite value) or a rate comes out negative.
   Eigen::VectorXd transfer_rates_per_h(const Eigen::VectorXd& p) const;
   //! The linear part as a matrix M = K - lambda_p I [1/h] (lambda_p ignored without
-  //! physical_decay), so that dx/dt = M x for a linear model.
+  //! physical_decay), so that dx/dt = M x for a linear model. Throws ModelError as
+  //! transfer_rates_per_h.
   Eigen::MatrixXd rate_matrix_per_h(const Eigen::VectorXd& p, double lambda_p_per_h) const;
-  //! Initial activity per compartment [MBq].
+  //! Initial activity per compartment [MBq] for the administered activity A0_MBq [MBq]. Throws
+  //! nothing.
   Eigen::VectorXd initial_activity_MBq(double A0_MBq) const;
 
   //! Activity per compartment [MBq] at the times t_h (any order, >= 0): rows = times,
-  //! columns = compartments. Boost.Odeint rosenbrock4 with dense output.
+  //! columns = compartments. Boost.Odeint rosenbrock4 with dense output. p as
+  //! default_parameters(), A0_MBq [MBq] > 0, lambda_p_per_h [1/h] >= 0. Throws ModelError for a
+  //! malformed p or a negative rate, A0 or lambda_p out of range, a negative or non-finite time, a
+  //! solve that exceeds solver.max_steps or gives a non-finite solution.
   Eigen::MatrixXd simulate(const Eigen::VectorXd& t_h, const Eigen::VectorXd& p, double A0_MBq,
                            double lambda_p_per_h, const SolverOptions& solver = {}) const;
   //! Activity per observed VOI [MBq] (sum of its compartments): rows = times, columns =
-  //! observations().
+  //! observations(). Arguments and errors as simulate().
   Eigen::MatrixXd observe(const Eigen::VectorXd& t_h, const Eigen::VectorXd& p, double A0_MBq,
                           double lambda_p_per_h, const SolverOptions& solver = {}) const;
-  //! Observation matrix (observations x compartments) of 0/1 entries.
+  //! Observation matrix (observations x compartments) of 0/1 entries. Throws nothing.
   Eigen::MatrixXd observation_matrix() const;
 
   //! TIA per compartment [MBq h], integral 0..infinity, by integrating the ODE augmented with
   //! the running integrals until the activity left is below solver.tia_stop_fraction x A0.
   //! Throws ModelError if that is not reached by solver.max_time_h (e.g. a compartment without
-  //! any loss in a model without physical decay).
+  //! any loss in a model without physical decay), and as simulate() for bad arguments.
   Eigen::VectorXd tia_per_compartment(const Eigen::VectorXd& p, double A0_MBq,
                                       double lambda_p_per_h,
                                       const SolverOptions& solver = {}) const;
-  //! TIA per observed VOI [MBq h].
+  //! TIA per observed VOI [MBq h]. Arguments and errors as tia_per_compartment().
   Eigen::VectorXd tia_per_observation(const Eigen::VectorXd& p, double A0_MBq,
                                       double lambda_p_per_h,
                                       const SolverOptions& solver = {}) const;
 
   //! Linear models only (else ModelError): TIA per compartment [MBq h] in closed form,
   //! -(K - lambda_p I)^{-1} x0, solved with Eigen (column-pivoting QR). For cross-checks.
+  //! ModelError also for a singular rate matrix and as simulate() for bad arguments.
   Eigen::VectorXd linear_tia_eigen(const Eigen::VectorXd& p, double A0_MBq,
                                    double lambda_p_per_h) const;
   //! Linear models only: activity per compartment [MBq] by the matrix exponential
-  //! x(t) = e^{M t} x0 (Eigen's MatrixFunctions). For cross-checks.
+  //! x(t) = e^{M t} x0 (Eigen's MatrixFunctions) at t_h [h]. For cross-checks. Throws ModelError
+  //! for a model with binding and as simulate() for bad arguments.
   Eigen::MatrixXd linear_simulate_expm(const Eigen::VectorXd& t_h, const Eigen::VectorXd& p,
                                        double A0_MBq, double lambda_p_per_h) const;
 
   //! Right-hand side dx/dt [MBq/h] at activities x [MBq] and time t [h] (A0 enters the binding
-  //! terms through the peptide per MBq).
+  //! terms through the peptide per MBq). Throws ModelError when x has not one value per
+  //! compartment, and as simulate() for p and lambda_p.
   Eigen::VectorXd rhs_MBq_per_h(const Eigen::VectorXd& x_MBq, double t_h, const Eigen::VectorXd& p,
                                 double A0_MBq, double lambda_p_per_h) const;
   //! Its analytic Jacobian d(dx/dt)/dx [1/h], as used by the solver; d_dt (optional) receives
-  //! the explicit time derivative d(dx/dt)/dt [MBq/h^2].
+  //! the explicit time derivative d(dx/dt)/dt [MBq/h^2]. Throws as rhs_MBq_per_h.
   Eigen::MatrixXd jacobian_per_h(const Eigen::VectorXd& x_MBq, double t_h,
                                  const Eigen::VectorXd& p, double A0_MBq, double lambda_p_per_h,
                                  Eigen::VectorXd* d_dt = nullptr) const;
 
   //! Parameter indices of the hot (labelled) and cold peptide amounts [nmol]; -1 without binding.
+  //! Throw nothing.
   int peptide_hot_parameter() const { return peptide_hot_nmol_; }
   int peptide_cold_parameter() const { return peptide_cold_nmol_; }
 
@@ -227,9 +241,9 @@ class CompartmentModel {
 //! Measured activities of one VOI; sigma_MBq is the standard deviation of each point (or, with
 //! FitOptions::relative_sigmas, known up to a common factor).
 struct VoiData {
-  std::vector<double> t_h;
-  std::vector<double> activity_MBq;
-  std::vector<double> sigma_MBq;
+  std::vector<double> t_h;           //!< [h] after administration, finite, >= 0
+  std::vector<double> activity_MBq;  //!< [MBq], not decay-corrected
+  std::vector<double> sigma_MBq;     //!< [MBq], > 0
 };
 
 struct FitOptions {
@@ -289,8 +303,9 @@ struct CompartmentFit {
 //! (scaled by the reduced chi-square with relative sigmas); TIA uncertainties by Gaussian
 //! propagation with forward-difference gradients (one augmented ODE solution per parameter gives
 //! both). Throws ModelError for bad data (unknown VOI,
-//! sizes, non-positive sigma, unknown free parameter, a free parameter starting at 0). A fit that
-//! does not converge is a result (converged = false, flags), not an exception.
+//! sizes, non-positive sigma, unknown free parameter, a free parameter starting at 0), A0_MBq
+//! [MBq] <= 0, lambda_p_per_h [1/h] < 0, no data or no free parameter. A fit that does not
+//! converge is a result (converged = false, flags), not an exception.
 CompartmentFit fit(const CompartmentModel& model, const std::map<std::string, VoiData>& data,
                    double A0_MBq, double lambda_p_per_h, const FitOptions& options = {});
 

@@ -17,6 +17,8 @@
 
 namespace lutdose::models {
 
+//! One function of the family. Every member function below throws nothing, unless it says so;
+//! vectors must have the sizes stated (not checked: the family is built in, the callers size them).
 class ExponentialFunction {
  public:
   //! One exponential term: coefficient row of M and index of its biological rate (-1: none, i.e.
@@ -26,9 +28,12 @@ class ExponentialFunction {
     int rate_index;                              //!< index into the biological rates, or -1
   };
 
+  //! Throws std::logic_error when a term's coefficient row is not n_amplitudes long or its rate
+  //! index is beyond n_rates (a programming error in the registry).
   ExponentialFunction(std::string id, std::string formula, std::string use, int n_amplitudes,
                       int n_rates, std::vector<Term> terms);
 
+  //! The id ("E2u"), the formula in words, when to use it, and the sizes of p = (A, lambda).
   const std::string& id() const { return id_; }
   const std::string& formula() const { return formula_; }
   const std::string& use() const { return use_; }
@@ -40,22 +45,25 @@ class ExponentialFunction {
   //! Names of the natural parameters, with units: "A1_MBq", "lambda1_bio_per_h", ...
   std::vector<std::string> parameter_names() const;
 
-  //! Design matrix Phi(t_i, j) = d A(t_i) / d A_j for given biological rates [1/h].
+  //! Design matrix Phi(t_i, j) = d A(t_i) / d A_j (dimensionless; n x n_amplitudes) at times t_h
+  //! [h] for given biological rates (size n_rates) and physical decay lambda_p_per_h [1/h].
   Eigen::MatrixXd basis(const Eigen::VectorXd& t_h, const Eigen::VectorXd& lambda_bio_per_h,
                         double lambda_p_per_h) const;
-  //! A(t) for natural parameters p.
+  //! A(t) [MBq] at times t_h [h] for natural parameters p (size K; A [MBq], lambda_bio [1/h]).
   Eigen::VectorXd evaluate(const Eigen::VectorXd& t_h, const Eigen::VectorXd& p,
                            double lambda_p_per_h) const;
-  //! Jacobian d A(t_i) / d p (n x K), natural parameters.
+  //! Jacobian d A(t_i) / d p (n x K), natural parameters: dimensionless for amplitudes,
+  //! [MBq h] for rates.
   Eigen::MatrixXd jacobian(const Eigen::VectorXd& t_h, const Eigen::VectorXd& p,
                            double lambda_p_per_h) const;
-  //! Integral from 0 to T of A(t) dt [MBq h]; T = +infinity gives the TIA.
+  //! Integral from 0 to T_h [h] of A(t) dt [MBq h]; T = +infinity gives the TIA. p as evaluate().
   double integral(const Eigen::VectorXd& p, double lambda_p_per_h, double T_h) const;
-  //! Gradient of integral() with respect to p.
+  //! Gradient of integral() with respect to p (size K: [h] for amplitudes, [MBq h^2] for rates).
   Eigen::VectorXd integral_gradient(const Eigen::VectorXd& p, double lambda_p_per_h,
                                     double T_h) const;
 
-  //! Term coefficients c_k and effective rates k_k = lambda_bio + lambda_p of the terms.
+  //! Term coefficients c_k [MBq] and effective rates k_k = lambda_bio + lambda_p [1/h] of the
+  //! terms, written into c and k_eff (resized).
   void terms_of(const Eigen::VectorXd& p, double lambda_p_per_h, Eigen::VectorXd& c,
                 Eigen::VectorXd& k_eff) const;
 
@@ -74,16 +82,20 @@ inline constexpr double RATE_THETA_MIN = -30.0;
 //! A biological rate (or a rate increment) below this is "at its lower bound" [1/h]: a
 //! biological half-life of 80 years.
 inline constexpr double RATE_AT_BOUND_PER_H = 1e-6;
+//! Upper clamp of theta (see RATE_THETA_MIN).
 inline constexpr double RATE_THETA_MAX = 7.0;
+//! Ordered biological rates [1/h] from log increments theta (clamped to [RATE_THETA_MIN,
+//! RATE_THETA_MAX]). Throws nothing.
 Eigen::VectorXd rates_from_log_increments(const Eigen::VectorXd& theta);
 //! The inverse; increments below 1e-8 1/h are raised to it so that the logarithm exists.
+//! lambda [1/h], increasing. Throws nothing.
 Eigen::VectorXd log_increments_from_rates(const Eigen::VectorXd& lambda);
 
-//! The registry of the family (methods.md §2.2): E1, E1p, E2u, E2, E2b, E3u.
+//! The registry of the family (methods.md §2.2): E1, E1p, E2u, E2, E2b, E3u. Throws nothing.
 const std::vector<ExponentialFunction>& exponential_family();
-//! The function with this id, or nullptr.
+//! The function with this id, or nullptr (a pointer into the registry). Throws nothing.
 const ExponentialFunction* find_exponential(const std::string& id);
-//! Ids of the family, in the order of the registry.
+//! Ids of the family, in the order of the registry. Throws nothing.
 std::vector<std::string> exponential_ids();
 
 }  // namespace lutdose::models

@@ -5,7 +5,8 @@
 
 namespace lutdose::models {
 
-//! A number as "%.10g" (shortest faithful text for messages); "nan", "inf", "-inf".
+//! A number as "%.10g" (shortest faithful text for messages); "nan", "inf", "-inf". Throws
+//! nothing.
 std::string format_number(double x);
 
 }  // namespace lutdose::models
