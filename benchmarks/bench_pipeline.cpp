@@ -11,6 +11,8 @@
 #include <random>
 #include "lutdose/kinetics/fitting.h"
 #include "lutdose/pipeline/pipeline.h"
+#include "lutdose/pipeline/reference_data.h"
+#include "lutdose/io/run_files.h"
 #include "lutdose/io/results.h"
 #include "lutdose/io/plan_options.h"
 #include "lutdose/planning/run_history.h"
@@ -107,6 +109,50 @@ void BM_Patient004FitsAndDoses(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_Patient004FitsAndDoses)->Unit(benchmark::kMicrosecond);
+
+// Loading the reference data once (every S-value set and sphere table shipped, decay data, tissue
+// table, limits, population kinetics and priors, shipped compartment models): the fixed cost of a
+// batch, paid once however many patients follow.
+void BM_ReferenceDataLoad(benchmark::State& state) {
+  for (auto _ : state) {
+    auto ref = ReferenceData::load(SRC + "/data");
+    benchmark::DoNotOptimize(&ref);
+  }
+}
+BENCHMARK(BM_ReferenceDataLoad)->Unit(benchmark::kMillisecond);
+
+// The per-patient pipeline with the reference data loaded once (what a batch repeats per
+// patient): Patient_004's case file, already read (quantification, 4 fits with AICc selection,
+// doses to every target of ICRP 110 with the GUM budget, BED), no file I/O, no serialisation.
+void BM_Patient004PerPatient_Case(benchmark::State& state) {
+  const ReferenceData ref = ReferenceData::load(SRC + "/data");
+  const CaseFile c = load_case_file(SRC + "/examples/snmmi-patient004/case.json");
+  RunOptions o = run_options_from_case(c, ref, 0, 0);
+  read_run_files(o, ref);
+  for (auto _ : state) {
+    auto r = run_case(c, o, ref);
+    benchmark::DoNotOptimize(r.cycles.data());
+  }
+}
+BENCHMARK(BM_Patient004PerPatient_Case)->Unit(benchmark::kMicrosecond);
+
+// The same from Patient_004's TAC table (activities given), icrp110-am.
+void BM_Patient004PerPatient_TacTable(benchmark::State& state) {
+  const ReferenceData ref = ReferenceData::load(SRC + "/data");
+  RunOptions o;
+  o.data_dir = ref.data_dir();
+  o.tac_path = SRC + "/examples/snmmi-patient004/tac.csv";
+  o.administered_MBq = 7210.4;
+  DoseOptions d;
+  d.phantom = "icrp110-am";
+  o.dose = d;
+  const auto series = read_tac_table(o.tac_path);
+  for (auto _ : state) {
+    auto r = run_tac_table(series, o, ref);
+    benchmark::DoNotOptimize(r.cycles.data());
+  }
+}
+BENCHMARK(BM_Patient004PerPatient_TacTable)->Unit(benchmark::kMicrosecond);
 
 // Full-matrix dose with the GUM budget for one patient-cycle: 6 sources (kidneys, liver, spleen,
 // red marrow, tumour, whole body -> remainder) x every target of the set, every source with fit,

@@ -110,63 +110,36 @@ void add_fit_options(CLI::App* cmd, FitArgs& a, bool tac_required) {
                   "the build's source tree)");
 }
 
+// A choice option of the command line, through the one mapping of option texts to typed fields
+// (lutdose::set_choice_option, shared with the case file).
+void choose(const lutdose::OptionFields& f, const std::string& cli, const std::string& text) {
+  if (const auto expected = lutdose::set_choice_option(f, cli, text))
+    lutdose::throw_input_error(cli, lutdose::option_spec(cli).key, text, *expected);
+}
+
+// The run options of `fit` and `run --tac` (without the dose options). Throws
+// InputError: a bad choice names its option, the other problems are listed together (validate).
 lutdose::RunOptions make_run_options(const FitArgs& a) {
   lutdose::RunOptions o;
   o.data_dir = lutdose::find_data_dir(a.data_dir);
   o.tac_path = a.tac;
   o.administered_MBq = a.activity_MBq;
   o.half_life_override_h = a.half_life_h;
-  if (a.half_life_h < 0 || !std::isfinite(a.half_life_h))
-    lutdose::throw_input_error("--half-life-h", "the half-life", lutdose::format_number(a.half_life_h),
-                               "a half-life > 0 h");
-  if (!a.error_model.empty()) {
-    o.fit.error_model = lutdose::parse_error_model(a.error_model);
-    o.fit.error_model_name = a.error_model;
-    o.fit.error_model_by_voi_kind = false;
-  }
-  if (a.aicc_k == "fit") o.fit.aicc_k = lutdose::AiccParameterCount::fit_parameters;
-  else if (a.aicc_k == "fit+1") o.fit.aicc_k = lutdose::AiccParameterCount::fit_parameters_plus_one;
-  else lutdose::throw_input_error("--aicc-k", "the AICc parameter count", a.aicc_k, "fit or fit+1");
-  if (a.body == "linear") o.fit.trapezoid_body = lutdose::TrapezoidBody::linear;
-  else if (a.body == "log") o.fit.trapezoid_body = lutdose::TrapezoidBody::log;
-  else lutdose::throw_input_error("--trapezoid-body", "the trapezoid body", a.body, "linear or log");
-  if (a.tail == "physical") o.fit.trapezoid_tail = lutdose::TrapezoidTail::physical;
-  else if (a.tail == "fit") o.fit.trapezoid_tail = lutdose::TrapezoidTail::fit;
-  else lutdose::throw_input_error("--trapezoid-tail", "the trapezoid tail", a.tail, "physical or fit");
-  if (a.integration == "analytic") o.fit.integration = lutdose::Integration::analytic;
-  else if (a.integration == "trapezoid") o.fit.integration = lutdose::Integration::trapezoid;
-  else lutdose::throw_input_error("--integration", "the integration", a.integration, "analytic or trapezoid");
+  lutdose::DoseOptions no_dose;  // the dose options of `run` are set by the caller
+  const lutdose::OptionFields f{o.fit, no_dose, o.reduced, o.residual};
+  if (!a.error_model.empty()) choose(f, "--error-model", a.error_model);
+  for (const auto& [cli, text] : {std::pair{"--aicc-k", a.aicc_k}, {"--trapezoid-body", a.body},
+                                  {"--trapezoid-tail", a.tail}, {"--integration", a.integration},
+                                  {"--reduced", a.reduced}, {"--trapezoid-head", a.head}, {"--function", a.function}})
+    choose(f, cli, text);
   o.fit.model_averaging = a.model_averaging;
-  if (a.reduced != "none" && a.reduced != "hanscheid" && a.reduced != "madsen" && a.reduced != "population" &&
-      a.reduced != "prior")
-    lutdose::throw_input_error("--reduced", "the reduced schedule", a.reduced,
-                               "none, hanscheid, madsen, population or prior");
-  o.reduced = a.reduced;
-  if (!a.model.empty()) o.compartment_model = lutdose::find_compartment_model(a.model, o.data_dir);
-  if (!(a.combined_sigma0 >= 0) || !(a.combined_b >= 0))
-    lutdose::throw_input_error("--combined-sigma0-MBq/--combined-b", "the combined error model",
-                               lutdose::format_number(a.combined_sigma0) + "/" + lutdose::format_number(a.combined_b),
-                               "values >= 0");
+  o.compartment_model = a.model;
   o.fit.combined_sigma0_MBq = a.combined_sigma0;
   o.fit.combined_b = a.combined_b;
-  if (o.fit.error_model == lutdose::ErrorModel::combined && a.combined_sigma0 == 0 && a.combined_b == 0)
-    lutdose::throw_input_error("--error-model", "the error model", "combined",
-                               "--combined-sigma0-MBq and/or --combined-b > 0 with it");
-  if (a.head == "linear") o.fit.trapezoid_head = lutdose::TrapezoidHead::linear;
-  else if (a.head == "constant") o.fit.trapezoid_head = lutdose::TrapezoidHead::constant;
-  else lutdose::throw_input_error("--trapezoid-head", "the trapezoid head", a.head, "linear or constant");
   o.fit.reject_on_correlation = a.reject_correlated;
   o.fit.candidates = a.functions;
-  for (const auto& id : a.functions)
-    if (!lutdose::models::find_exponential(id))
-      lutdose::throw_input_error("--functions", "the fit function", id,
-                                 "ids of the exponential family (E1p, E1, E2u, E2, E2b, E3u)");
-  if (a.function != "auto") {
-    if (!lutdose::models::find_exponential(a.function))
-      lutdose::throw_input_error("--function", "the fit function", a.function,
-                                 "auto or one of E1p, E1, E2u, E2, E2b, E3u");
-    o.fit.forced_function = a.function;
-  }
+  lutdose::validate_or_throw(o, "command line");
+  if (!a.model.empty()) o.compartment_model = lutdose::find_compartment_model(a.model, o.data_dir);
   return o;
 }
 
@@ -359,14 +332,14 @@ int main(int argc, char** argv) {
           lutdose::throw_input_error("command line", "--phantom", "missing",
                                      "a phantom with --tac: icrp110-am, icrp110-af, icrp89-male, "
                                      "icrp89-female (or --svalues FILE)");
-        auto o = make_run_options(run_args);
         lutdose::DoseOptions d;
+        auto o = make_run_options(run_args);
+        lutdose::OptionFields f{o.fit, d, o.reduced, o.residual};
+        for (const auto& [cli, text] : {std::pair{"--tumour-method", tumour_method}, {"--sphere-composition", composition},
+                                        {"--mass-scaling", mass_scaling}, {"--cross-scaling", cross_scaling}})
+          choose(f, cli, text);
         d.phantom = phantom;
-        d.tumour_method = lutdose::parse_tumour_method(tumour_method);
-        d.sphere_composition = composition;
         d.organ_density_g_per_mL = density;
-        d.mass_scaling = lutdose::parse_mass_scaling(mass_scaling);
-        d.cross_scaling = lutdose::parse_cross_scaling(cross_scaling);
         d.body_mass_g = body_mass_kg * 1000.0;
         d.svalue_table = svalues;
         if (!svalues.empty()) d.phantom = "user";

@@ -2656,7 +2656,45 @@ def case_printed_small_u_not_zero(ctx):
         fail("expected kidneys, red marrow and total body rows with a known u(D), checked %d" % checked, res)
 
 
+def case_option_bad_choice_cli(ctx):
+    # Issue 12 item 3: a bad value of a choice option on the command line: exit 2, the message names the
+    # option (its command-line name and case-file key) and the value, and lists the allowed values.
+    tac = ctx.write("good.csv", GOOD_LIVER_3)
+    out = ctx.path("out_not_created")
+    res = ctx.run("run", "--tac", tac, "--activity-MBq", "7000", "--phantom", EXAMPLE_PHANTOM, "--out", out,
+                  "--aicc-k", "fit+2")
+    expect_bad_input(ctx, res, out, must_mention=("--aicc-k", "fit.aicc_k", "fit, fit+1"), words=("fit+2",))
+
+
+def case_option_problems_listed_together_cli(ctx):
+    # Issue 12 item 3: problems of several options on the command line are listed at once (validate()),
+    # each naming its option and value.
+    tac = ctx.write("good.csv", GOOD_LIVER_3)
+    out = ctx.path("out_not_created")
+    res = ctx.run("run", "--tac", tac, "--activity-MBq", "7000", "--phantom", EXAMPLE_PHANTOM, "--out", out,
+                  "--combined-b", "-1", "--half-life-h", "-2", "--functions", "E1,E9")
+    expect_bad_input(ctx, res, out, must_mention=("--combined-b", "--half-life-h", "--functions"),
+                     words=("-1", "-2", "E9"))
+
+
+def case_option_bad_choice_case_file(ctx):
+    # Issue 12 item 3: bad option values in a case file: exit 2, each on a line naming the file, the field and
+    # the value; the checks shared with the command line (validate()) are listed with the others.
+    case = example_case(ctx)
+    case["fit"] = {"error_model": "poison", "combined_b": 0, "reduced": "halfway"}
+    case["dose"] = dict(case.get("dose", {}), mass_scaling="by-volume")
+    bad_case_file(ctx, case, "bad_options.json",
+                  [("fit.error_model", ("poison",)), ("fit.reduced", ("halfway",)),
+                   ("dose.mass_scaling", ("by-volume",))])
+    case = example_case(ctx)
+    case["fit"] = {"error_model": "combined"}
+    bad_case_file(ctx, case, "combined_without_sigmas.json", [("fit.error_model", ("combined",))])
+
+
 CASES = {
+    "option_bad_choice_cli": case_option_bad_choice_cli,
+    "option_problems_listed_together_cli": case_option_problems_listed_together_cli,
+    "option_bad_choice_case_file": case_option_bad_choice_case_file,
     "uncertainty_dof_and_intervals_in_every_output": case_uncertainty_dof_and_intervals_in_every_output,
     "uncertainty_unknown_is_not_zero": case_uncertainty_unknown_is_not_zero,
     "printed_dof_column_stays_readable": case_printed_dof_column_stays_readable,

@@ -50,12 +50,7 @@ bool is_air(const std::string& region) { return region.rfind("Air ", 0) == 0; }
 
 DoseCalculator::DoseCalculator(const std::string& data_dir, const Nuclide& nuclide, DoseOptions options)
     : nuclide_(nuclide), options_(std::move(options)) {
-  if (!(options_.organ_density_g_per_mL > 0) || !std::isfinite(options_.organ_density_g_per_mL))
-    throw_input_error("--density-g-per-mL", "the organ density",
-                      format_number(options_.organ_density_g_per_mL), "a density > 0 g/mL");
-  if (nuclide_.name != "Lu-177")
-    throw_input_error("nuclide", "the nuclide", nuclide_.name,
-                      "Lu-177 (the S-value sets shipped are for Lu-177)");
+  check_options();
   if (options_.phantom == "user" || !options_.svalue_table.empty()) {
     if (options_.svalue_table.empty())
       throw_input_error("--phantom", "the phantom", "user", "an S-value table given with --svalues");
@@ -67,6 +62,28 @@ DoseCalculator::DoseCalculator(const std::string& data_dir, const Nuclide& nucli
     map_ = load_voi_region_map(data_dir, options_.phantom);
   }
   spheres_ = load_sphere_table(data_dir, options_.sphere_composition);
+  index_set();
+}
+
+DoseCalculator::DoseCalculator(SValueSet set, std::map<std::string, VoiRegionMap> voi_map, SphereTable spheres,
+                               const Nuclide& nuclide, DoseOptions options)
+    : nuclide_(nuclide), options_(std::move(options)), set_(std::move(set)), map_(std::move(voi_map)),
+      spheres_(std::move(spheres)) {
+  check_options();
+  if (!options_.svalue_table.empty()) options_.phantom = "user";
+  index_set();
+}
+
+void DoseCalculator::check_options() const {
+  if (!(options_.organ_density_g_per_mL > 0) || !std::isfinite(options_.organ_density_g_per_mL))
+    throw_input_error("--density-g-per-mL", "the organ density",
+                      format_number(options_.organ_density_g_per_mL), "a density > 0 g/mL");
+  if (nuclide_.name != "Lu-177")
+    throw_input_error("nuclide", "the nuclide", nuclide_.name,
+                      "Lu-177 (the S-value sets shipped are for Lu-177)");
+}
+
+void DoseCalculator::index_set() {
   for (size_t i = 0; i < set_.targets.size(); ++i) target_index_[set_.targets[i]] = i;
   for (size_t i = 0; i < set_.sources.size(); ++i) source_index_[set_.sources[i]] = i;
   s_dense_.assign(set_.targets.size() * set_.sources.size(), std::numeric_limits<double>::quiet_NaN());

@@ -1,4 +1,5 @@
 #include "lutdose/io/case_file.h"
+#include "lutdose/pipeline/options.h"
 
 #include <algorithm>
 #include <cctype>
@@ -6,6 +7,7 @@
 #include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <unordered_set>
@@ -400,19 +402,43 @@ void read_scatter_window(Validator& v, const json& j, const std::string& path, C
   }
 }
 
-void read_fit_options(Validator& v, const json& j, const std::string& path, FitOptions& o,
-                      std::string& reduced, std::string& model) {
+// The options of a case as the run sees them, for validate() (pipeline/options.h).
+RunOptions case_options(const CaseFile& c) {
+  RunOptions o;
+  o.fit = c.fit;
+  o.dose = c.dose;
+  o.reduced = c.reduced;
+  o.residual = c.residual;
+  o.compartment_model = c.compartment_model;
+  o.half_life_override_h = c.half_life_override_h;
+  o.mc_samples = c.mc_samples;
+  return o;
+}
+
+// A choice option of the case file, through the one mapping of option texts to typed fields
+// (set_choice_option, shared with the command line). Absent: the field keeps its default.
+void choose(Validator& v, const json& obj, const std::string& path, const std::string& key, const OptionFields& f) {
+  if (!obj.contains(key)) return;
+  const std::string full = Validator::join(path, key);
+  if (!obj[key].is_string()) {
+    v.problem(full, "'" + obj[key].dump() + "'", "a text value");
+    return;
+  }
+  const std::string text = obj[key].get<std::string>();
+  if (const auto expected = set_choice_option(f, full, text)) v.problem(full, "'" + text + "'", *expected);
+}
+
+void read_fit_options(Validator& v, const json& j, const std::string& path, const OptionFields& f,
+                      std::string& model) {
   if (!v.is_object(j, path)) return;
+  FitOptions& o = f.fit;
   model = v.string(j, path, "model", false);
-  reduced = v.choice(j, path, "reduced", {"none", "hanscheid", "madsen", "population", "prior"}, "none");
   v.keys(j, path, {"function", "functions", "error_model", "aicc_k", "trapezoid_head", "reject_correlated",
                    "trapezoid_body", "trapezoid_tail", "integration", "model_averaging", "combined_sigma0_MBq",
                    "combined_b", "reduced", "model"});
-  const std::vector<std::string> ids = models::exponential_ids();
-  std::vector<std::string> with_auto = ids;
-  with_auto.insert(with_auto.begin(), "auto");
-  const std::string f = v.choice(j, path, "function", with_auto, "auto");
-  o.forced_function = f == "auto" ? "" : f;
+  for (const char* key : {"reduced", "function", "error_model", "trapezoid_body", "trapezoid_tail", "integration",
+                          "aicc_k", "trapezoid_head"})
+    choose(v, j, path, key, f);
   if (j.contains("functions")) {
     if (!j["functions"].is_array() || j["functions"].empty()) {
       v.problem(path + ".functions", "'" + j["functions"].dump() + "'", "a non-empty array of function ids");
@@ -428,62 +454,35 @@ void read_fit_options(Validator& v, const json& j, const std::string& path, FitO
       }
     }
   }
-  const std::string em = v.choice(j, path, "error_model",
-                                  {"proportional", "proportional-model", "constant", "combined", "poisson", "input"},
-                                  "proportional");
-  o.trapezoid_body = v.choice(j, path, "trapezoid_body", {"linear", "log"}, "linear") == "linear"
-                         ? TrapezoidBody::linear : TrapezoidBody::log;
-  o.trapezoid_tail = v.choice(j, path, "trapezoid_tail", {"physical", "fit"}, "physical") == "physical"
-                         ? TrapezoidTail::physical : TrapezoidTail::fit;
-  o.integration = v.choice(j, path, "integration", {"analytic", "trapezoid"}, "analytic") == "analytic"
-                      ? Integration::analytic : Integration::trapezoid;
   for (const auto& [key, out] : {std::make_pair("combined_sigma0_MBq", &o.combined_sigma0_MBq),
                                  std::make_pair("combined_b", &o.combined_b)})
     if (j.contains(key)) {
       if (j[key].is_number() && j[key].get<double>() >= 0) *out = j[key].get<double>();
       else v.problem(path + "." + key, "'" + j[key].dump() + "'", "a number >= 0");
     }
-  if (em == "combined" && o.combined_sigma0_MBq == 0 && o.combined_b == 0)
-    v.problem(path + ".error_model", "'combined'", "combined_sigma0_MBq and/or combined_b > 0 with it");
-  if (j.contains("model_averaging")) {
-    if (j["model_averaging"].is_boolean()) o.model_averaging = j["model_averaging"].get<bool>();
-    else v.problem(path + ".model_averaging", "'" + j["model_averaging"].dump() + "'", "true or false");
-  }
-  o.error_model = parse_error_model(em);
-  o.error_model_name = em;
-  o.error_model_by_voi_kind = !j.contains("error_model");
-  o.aicc_k = v.choice(j, path, "aicc_k", {"fit", "fit+1"}, "fit") == "fit"
-                 ? AiccParameterCount::fit_parameters
-                 : AiccParameterCount::fit_parameters_plus_one;
-  o.trapezoid_head = v.choice(j, path, "trapezoid_head", {"linear", "constant"}, "linear") == "linear"
-                         ? TrapezoidHead::linear
-                         : TrapezoidHead::constant;
-  if (j.contains("reject_correlated")) {
-    if (j["reject_correlated"].is_boolean()) o.reject_on_correlation = j["reject_correlated"].get<bool>();
-    else v.problem(path + ".reject_correlated", "'" + j["reject_correlated"].dump() + "'", "true or false");
-  }
+  for (const auto& [key, out] : {std::make_pair("model_averaging", &o.model_averaging),
+                                 std::make_pair("reject_correlated", &o.reject_on_correlation)})
+    if (j.contains(key)) {
+      if (j[key].is_boolean()) *out = j[key].get<bool>();
+      else v.problem(path + "." + key, "'" + j[key].dump() + "'", "true or false");
+    }
 }
 
-void read_dose_options(Validator& v, const json& j, const std::string& path, DoseOptions& o) {
+void read_dose_options(Validator& v, const json& j, const std::string& path, const OptionFields& f) {
   if (!v.is_object(j, path)) return;
+  DoseOptions& o = f.dose;
   v.keys(j, path, {"tumour_method", "sphere_composition", "organ_density_g_per_mL", "mass_scaling",
                    "cross_scaling", "svalues", "marrow"});
-  o.tumour_method = v.choice(j, path, "tumour_method", {"sphere", "local"}, "sphere") == "sphere"
-                        ? TumourMethod::sphere
-                        : TumourMethod::local_deposition;
-  o.sphere_composition = v.choice(j, path, "sphere_composition",
-                                  {"100%/0%", "75%/25%", "50%/50%", "25%/75%", "0%/100%"}, "100%/0%");
+  for (const char* key : {"tumour_method", "sphere_composition", "mass_scaling", "cross_scaling"})
+    choose(v, j, path, key, f);
   v.number_in(j, path, "organ_density_g_per_mL", DENSITY_RANGE_G_PER_ML, o.organ_density_g_per_mL);
-  o.mass_scaling = parse_mass_scaling(
-      v.choice(j, path, "mass_scaling", {"electron-photon", "inverse-mass"}, "electron-photon"));
-  o.cross_scaling = parse_cross_scaling(v.choice(j, path, "cross_scaling", {"none", "body-mass"}, "none"));
   const std::string table = v.string(j, path, "svalues", false);
   o.svalue_table = table;  // resolved against the case file's folder by the caller
   if (j.contains("marrow") && v.is_object(j["marrow"], path + ".marrow")) {
     const json& m = j["marrow"];
     const std::string mp = path + ".marrow";
     v.keys(m, mp, {"method", "rmblr", "rmecff", "l2l4_fraction", "l2l4_voi"}, {{"mass", &MASS_G}});
-    o.marrow.method = v.choice(m, mp, "method", {"none", "blood", "image"}, "none");
+    choose(v, m, mp, "method", f);
     auto fraction = [&](const char* key, double& out) {
       if (!m.contains(key)) return;
       if (m[key].is_number() && m[key].get<double>() > 0 && m[key].get<double>() <= 1)
@@ -592,13 +591,14 @@ double event_time_h(Validator& v, TimeReader& clock, const json& obj, const std:
   return NaN;
 }
 
-CaseCycle read_cycle(Validator& v, TimeReader& clock, const json& j, const std::string& path,
-                     const std::map<std::string, Protocol>& protocols) {
-  CaseCycle c;
-  c.path = path;
-  if (!v.is_object(j, path)) return c;
-  v.keys(j, path, {"cycle", "reference_time", "administered", "protocol", "timing",
-                   "decay_corrected_to", "vois", "timepoints", "blood"});
+// Where a cycle's times are measured from: its reference time (hours since 1970 UTC), when given.
+struct CycleClock {
+  TimeReader& clock;
+  bool has_reference = false;
+  double reference_h = 0;
+};
+
+void read_cycle_number(Validator& v, const json& j, const std::string& path, CaseCycle& c) {
   if (!j.contains("cycle") || !j["cycle"].is_number_integer() || j["cycle"].get<long long>() < 1 ||
       (j["cycle"].is_number_unsigned() && j["cycle"].get<unsigned long long>() > MAX_CYCLE_NUMBER) ||
       j["cycle"].get<long long>() > static_cast<long long>(MAX_CYCLE_NUMBER))
@@ -606,14 +606,12 @@ CaseCycle read_cycle(Validator& v, TimeReader& clock, const json& j, const std::
               "a whole number from 1 to " + std::to_string(MAX_CYCLE_NUMBER));
   else
     c.cycle = static_cast<int>(j["cycle"].get<long long>());
-  double reference_h = 0;
-  bool has_reference = false;
-  if (j.contains("reference_time")) {
-    c.reference_time = v.string(j, path, "reference_time", true);
-    has_reference = clock.read(v, path + ".reference_time", c.reference_time, reference_h);
-    if (has_reference) c.reference_abs_h = reference_h;
-  }
-  // Administered activity.
+}
+
+void read_administered(Validator& v, CycleClock& cc, const json& j, const std::string& path, CaseCycle& c) {
+  TimeReader& clock = cc.clock;
+  const bool has_reference = cc.has_reference;
+  const double reference_h = cc.reference_h;
   if (!j.contains("administered")) {
     v.problem(path + ".administered", "missing", "{\"activity_MBq\": ...}");
   } else if (v.is_object(j["administered"], path + ".administered")) {
@@ -629,6 +627,10 @@ CaseCycle read_cycle(Validator& v, TimeReader& clock, const json& j, const std::
     const double rat = event_time_h(v, clock, a, ap, "residual_measured_at", has_reference, reference_h, false);
     c.residual_measured_at_h = std::isnan(rat) ? 0.0 : rat;
   }
+}
+
+void read_protocol_and_conventions(Validator& v, const json& j, const std::string& path,
+                                   const std::map<std::string, Protocol>& protocols, CaseCycle& c) {
   c.protocol = v.string(j, path, "protocol", false);
   if (!c.protocol.empty()) v.name(path + ".protocol", c.protocol);
   if (!c.protocol.empty() && !protocols.count(c.protocol)) {
@@ -646,7 +648,9 @@ CaseCycle read_cycle(Validator& v, TimeReader& clock, const json& j, const std::
   c.decay_corrected_to = dc == "none"                ? DecayCorrection::none
                          : dc == "acquisition-start" ? DecayCorrection::acquisition_start
                                                      : DecayCorrection::reference;
-  // Static VOI information.
+}
+
+void read_cycle_vois(Validator& v, const json& j, const std::string& path, CaseCycle& c) {
   if (j.contains("vois") && v.is_object(j["vois"], path + ".vois") &&
       v.count(j["vois"], path + ".vois", MAX_VOIS_PER_CYCLE, "VOIs")) {
     for (auto it = j["vois"].begin(); it != j["vois"].end(); ++it) {
@@ -668,7 +672,12 @@ CaseCycle read_cycle(Validator& v, TimeReader& clock, const json& j, const std::
       c.vois[it.key()] = cv;
     }
   }
-  // Blood samples (blood-based marrow dose).
+}
+
+void read_blood(Validator& v, CycleClock& cc, const json& j, const std::string& path, CaseCycle& c) {
+  TimeReader& clock = cc.clock;
+  const bool has_reference = cc.has_reference;
+  const double reference_h = cc.reference_h;
   if (j.contains("blood") && v.is_object(j["blood"], path + ".blood")) {
     const json& b = j["blood"];
     const std::string bp = path + ".blood";
@@ -708,98 +717,101 @@ CaseCycle read_cycle(Validator& v, TimeReader& clock, const json& j, const std::
     }
     c.blood = blood;
   }
-  // Time points.
-  if (!j.contains("timepoints") || !j["timepoints"].is_array() || j["timepoints"].empty()) {
-    v.problem(path + ".timepoints", j.contains("timepoints") ? "'" + j["timepoints"].dump() + "'" : "missing",
-              "a non-empty array of time points");
-    return c;
+}
+
+// One measurement of a time point (counts, activity or concentration, with volume and mass).
+CaseMeasurement read_measurement(Validator& v, const json::const_iterator& it, const std::string& mp) {
+  CaseMeasurement m;
+  m.path = mp;
+  v.keys(*it, mp, {"counts", "scatter_window_counts", "scatter_window_k"},
+         {{"activity", &ACTIVITY_MBQ}, {"activity_u", &ACTIVITY_MBQ},
+          {"concentration", &CONC_MBQ_PER_ML}, {"volume", &VOLUME_ML}, {"mass", &MASS_G}});
+  int kinds = 0;
+  if (it->contains("counts")) {
+    ++kinds;
+    m.kind = "counts";
+    const json& n = (*it)["counts"];
+    if (!n.is_number() || !std::isfinite(n.get<double>()) || n.get<double>() < 0)
+      v.problem(mp + ".counts", "'" + n.dump() + "'", "a finite number of counts >= 0");
+    else if (!COUNTS_RANGE.contains(n.get<double>()))
+      v.problem(mp + ".counts", "'" + n.dump() + "'", "a number of counts " + COUNTS_RANGE.text());
+    else
+      m.value = n.get<double>();
   }
-  const json& tps = j["timepoints"];
-  if (!v.count(tps, path + ".timepoints", MAX_POINTS_PER_TAC, "time points")) return c;
-  for (size_t i = 0; i < tps.size(); ++i) {
-    const std::string tp_path = path + ".timepoints[" + std::to_string(i) + "]";
-    CaseTimepoint tp;
-    tp.path = tp_path;
-    const json& t = tps[i];
-    if (!v.is_object(t, tp_path)) continue;
-    v.keys(t, tp_path, {"start", "start_h", "vois"}, {{"duration", &DURATION_S}, {"observed_rate", &RATE_CPS}});
-    tp.start_h = event_time_h(v, clock, t, tp_path, "start", has_reference, reference_h, true);
-    if (!std::isnan(tp.start_h) && tp.start_h > TIME_RANGE_H.hi)
-      v.problem(tp_path + (t.contains("start") ? ".start" : ".start_h"), format_number(tp.start_h) + " h",
-                "a time after the reference time " + TIME_RANGE_H.text());
-    if (!std::isnan(tp.start_h) && tp.start_h < 0)
-      v.problem(tp_path + (t.contains("start") ? ".start" : ".start_h"),
-                (t.contains("start") ? "'" + t["start"].get<std::string>() + "' (" : "'") +
-                    format_number(tp.start_h) + " h after the reference time" + (t.contains("start") ? ")" : "'"),
-                "an acquisition at or after the reference time");
-    if (i > 0 && !std::isnan(tp.start_h) && !c.timepoints.empty() &&
-        !std::isnan(c.timepoints.back().start_h) && !(tp.start_h > c.timepoints.back().start_h))
-      v.problem(tp_path + ".start", format_number(tp.start_h) + " h",
-                "time points in increasing order (previous " + format_number(c.timepoints.back().start_h) + " h)");
-    tp.duration_s = v.quantity(t, tp_path, "duration", DURATION_S, false, 0.0, false, &FRAME_DURATION_RANGE_S);
-    tp.duration_given = Validator::present(t, "duration", DURATION_S);
-    tp.observed_rate_cps = v.quantity(t, tp_path, "observed_rate", RATE_CPS, false, 0.0, true);
-    tp.observed_rate_given = Validator::present(t, "observed_rate", RATE_CPS);
-    if (!t.contains("vois") || !t["vois"].is_object() || t["vois"].empty()) {
-      v.problem(tp_path + ".vois", t.contains("vois") ? "'" + t["vois"].dump() + "'" : "missing",
-                "an object of VOI measurements {\"liver\": {\"counts\": ...}, ...}");
-      c.timepoints.push_back(tp);
-      continue;
-    }
-    if (!v.count(t["vois"], tp_path + ".vois", MAX_VOIS_PER_CYCLE, "VOIs")) continue;
-    for (auto it = t["vois"].begin(); it != t["vois"].end(); ++it) {
-      const std::string mp = tp_path + ".vois." + models::quote_value(it.key());
-      if (!v.name(mp, it.key())) continue;
-      CaseMeasurement m;
-      m.path = mp;
-      if (!v.is_object(*it, mp)) continue;
-      v.keys(*it, mp, {"counts", "scatter_window_counts", "scatter_window_k"},
-             {{"activity", &ACTIVITY_MBQ}, {"activity_u", &ACTIVITY_MBQ},
-              {"concentration", &CONC_MBQ_PER_ML}, {"volume", &VOLUME_ML}, {"mass", &MASS_G}});
-      int kinds = 0;
-      if (it->contains("counts")) {
-        ++kinds;
-        m.kind = "counts";
-        const json& n = (*it)["counts"];
-        if (!n.is_number() || !std::isfinite(n.get<double>()) || n.get<double>() < 0)
-          v.problem(mp + ".counts", "'" + n.dump() + "'", "a finite number of counts >= 0");
-        else if (!COUNTS_RANGE.contains(n.get<double>()))
-          v.problem(mp + ".counts", "'" + n.dump() + "'", "a number of counts " + COUNTS_RANGE.text());
-        else
-          m.value = n.get<double>();
-      }
-      const double a = v.quantity(*it, mp, "activity", ACTIVITY_MBQ, false, 0.0, true, &ACTIVITY_RANGE_MBQ);
-      bool has_activity = false, has_conc = false;
-      for (auto k = it->begin(); k != it->end(); ++k) {
-        if (k.key().rfind("activity", 0) == 0 && k.key().rfind("activity_u", 0) != 0) has_activity = true;
-        if (k.key().rfind("concentration", 0) == 0) has_conc = true;
-      }
-      if (has_activity) {
-        ++kinds;
-        m.kind = "activity";
-        m.value = a;
-      }
-      const double conc = v.quantity(*it, mp, "concentration", CONC_MBQ_PER_ML, false, 0.0, true,
-                                     &CONCENTRATION_RANGE_MBQ_PER_ML);
-      if (has_conc) {
-        ++kinds;
-        m.kind = "concentration";
-        m.value = conc;
-      }
-      if (kinds != 1)
-        v.problem(mp, kinds == 0 ? "without a measurement" : "with several measurements",
-                  "exactly one of counts, activity_MBq, concentration_MBq_per_mL");
-      m.activity_u_MBq = v.quantity(*it, mp, "activity_u", ACTIVITY_MBQ, false, 0.0, false, &ACTIVITY_RANGE_MBQ);
-      read_scatter_window(v, *it, mp, m);
-      m.volume_mL = v.quantity(*it, mp, "volume", VOLUME_ML, false, 0.0, false, &VOLUME_RANGE_ML);
-      m.volume_given = Validator::present(*it, "volume", VOLUME_ML);
-      m.mass_g = v.quantity(*it, mp, "mass", MASS_G, false, 0.0, false, &MASS_RANGE_G);
-      tp.vois[it.key()] = m;
-      tp.voi_order.push_back(it.key());
-    }
-    c.timepoints.push_back(tp);
+  const double a = v.quantity(*it, mp, "activity", ACTIVITY_MBQ, false, 0.0, true, &ACTIVITY_RANGE_MBQ);
+  bool has_activity = false, has_conc = false;
+  for (auto k = it->begin(); k != it->end(); ++k) {
+    if (k.key().rfind("activity", 0) == 0 && k.key().rfind("activity_u", 0) != 0) has_activity = true;
+    if (k.key().rfind("concentration", 0) == 0) has_conc = true;
   }
-  // Every VOI in every time point.
+  if (has_activity) {
+    ++kinds;
+    m.kind = "activity";
+    m.value = a;
+  }
+  const double conc = v.quantity(*it, mp, "concentration", CONC_MBQ_PER_ML, false, 0.0, true,
+                                 &CONCENTRATION_RANGE_MBQ_PER_ML);
+  if (has_conc) {
+    ++kinds;
+    m.kind = "concentration";
+    m.value = conc;
+  }
+  if (kinds != 1)
+    v.problem(mp, kinds == 0 ? "without a measurement" : "with several measurements",
+              "exactly one of counts, activity_MBq, concentration_MBq_per_mL");
+  m.activity_u_MBq = v.quantity(*it, mp, "activity_u", ACTIVITY_MBQ, false, 0.0, false, &ACTIVITY_RANGE_MBQ);
+  read_scatter_window(v, *it, mp, m);
+  m.volume_mL = v.quantity(*it, mp, "volume", VOLUME_ML, false, 0.0, false, &VOLUME_RANGE_ML);
+  m.volume_given = Validator::present(*it, "volume", VOLUME_ML);
+  m.mass_g = v.quantity(*it, mp, "mass", MASS_G, false, 0.0, false, &MASS_RANGE_G);
+  return m;
+}
+
+// One time point; `previous` is the one before (nullptr for the first). Nothing when it has more
+// VOIs than the limit (reported).
+std::optional<CaseTimepoint> read_timepoint(Validator& v, CycleClock& cc, const json& t, const std::string& tp_path, size_t i,
+                             const CaseTimepoint* previous) {
+  TimeReader& clock = cc.clock;
+  const bool has_reference = cc.has_reference;
+  const double reference_h = cc.reference_h;
+  CaseTimepoint tp;
+  tp.path = tp_path;
+  v.keys(t, tp_path, {"start", "start_h", "vois"}, {{"duration", &DURATION_S}, {"observed_rate", &RATE_CPS}});
+  tp.start_h = event_time_h(v, clock, t, tp_path, "start", has_reference, reference_h, true);
+  if (!std::isnan(tp.start_h) && tp.start_h > TIME_RANGE_H.hi)
+    v.problem(tp_path + (t.contains("start") ? ".start" : ".start_h"), format_number(tp.start_h) + " h",
+              "a time after the reference time " + TIME_RANGE_H.text());
+  if (!std::isnan(tp.start_h) && tp.start_h < 0)
+    v.problem(tp_path + (t.contains("start") ? ".start" : ".start_h"),
+              (t.contains("start") ? "'" + t["start"].get<std::string>() + "' (" : "'") +
+                  format_number(tp.start_h) + " h after the reference time" + (t.contains("start") ? ")" : "'"),
+              "an acquisition at or after the reference time");
+  if (i > 0 && !std::isnan(tp.start_h) && previous && !std::isnan(previous->start_h) &&
+      !(tp.start_h > previous->start_h))
+    v.problem(tp_path + ".start", format_number(tp.start_h) + " h",
+              "time points in increasing order (previous " + format_number(previous->start_h) + " h)");
+  tp.duration_s = v.quantity(t, tp_path, "duration", DURATION_S, false, 0.0, false, &FRAME_DURATION_RANGE_S);
+  tp.duration_given = Validator::present(t, "duration", DURATION_S);
+  tp.observed_rate_cps = v.quantity(t, tp_path, "observed_rate", RATE_CPS, false, 0.0, true);
+  tp.observed_rate_given = Validator::present(t, "observed_rate", RATE_CPS);
+  if (!t.contains("vois") || !t["vois"].is_object() || t["vois"].empty()) {
+    v.problem(tp_path + ".vois", t.contains("vois") ? "'" + t["vois"].dump() + "'" : "missing",
+              "an object of VOI measurements {\"liver\": {\"counts\": ...}, ...}");
+    return tp;
+  }
+  if (!v.count(t["vois"], tp_path + ".vois", MAX_VOIS_PER_CYCLE, "VOIs")) return std::nullopt;
+  for (auto it = t["vois"].begin(); it != t["vois"].end(); ++it) {
+    const std::string mp = tp_path + ".vois." + models::quote_value(it.key());
+    if (!v.name(mp, it.key())) continue;
+    if (!v.is_object(*it, mp)) continue;
+    tp.vois[it.key()] = read_measurement(v, it, mp);
+    tp.voi_order.push_back(it.key());
+  }
+  return tp;
+}
+
+// Every VOI at every time point, and every static VOI measured.
+void check_vois_measured(Validator& v, const std::string& path, const CaseCycle& c) {
   std::set<std::string> all;
   for (const auto& tp : c.timepoints)
     for (const auto& [name, m] : tp.vois) all.insert(name);
@@ -810,53 +822,98 @@ CaseCycle read_cycle(Validator& v, TimeReader& clock, const json& j, const std::
                   "a measurement of VOI " + name + " at every time point (it is measured at others)");
   for (const auto& [name, cv] : c.vois)
     if (!all.count(name)) v.problem(path + ".vois." + name, "a VOI without measurements", "a VOI measured in the time points");
-  // Counts need a protocol with a CF and a duration; concentrations a volume. A value written but
-  // invalid was reported where it stands and is not reported again as missing.
-  const Protocol* prot = protocols.count(c.protocol) ? &protocols.at(c.protocol) : nullptr;
-  for (const auto& tp : c.timepoints) {
-    bool counts = false;
-    for (const auto& [name, m] : tp.vois) counts = counts || m.kind == "counts";
-    if (counts) {
-      if (!prot)
-        v.problem(path + ".protocol", c.protocol.empty() ? "missing" : "'" + c.protocol + "'",
-                  "a protocol with a calibration factor, as " + tp.path + " gives counts");
-      else if (!prot->cf_given)
-        v.problem("protocols." + prot->name + ".cf_cps_per_MBq", "missing",
-                  "a calibration factor > 0 cps/MBq, as " + tp.path + " gives counts");
-      if (!tp.duration_given)
-        v.problem(tp.path + ".duration_s", "missing", "the frame duration > 0 s, as the time point gives counts");
-      if (prot && prot->dead_time != DeadTimeModel::none && prot->tau_s > 0) {
-        if (!tp.observed_rate_given) {
-          v.problem(tp.path + ".observed_rate_cps", "missing",
-                    "the camera's observed count rate for the dead-time correction of protocol " + prot->name);
-        } else if (!std::isnan(tp.observed_rate_cps)) {
-          try {  // saturation is a property of the input: report it with the other problems
-            true_rate_cps(prot->dead_time, tp.observed_rate_cps, prot->tau_s, tp.path);
-          } catch (const InputError& e) {
-            v.problem_text(e.what());
-          }
+}
+
+// Counts need a protocol with a CF and a duration (and the observed rate with dead time).
+void check_counts(Validator& v, const std::string& path, const CaseCycle& c, const Protocol* prot,
+                  const CaseTimepoint& tp) {
+  bool counts = false;
+  for (const auto& [name, m] : tp.vois) counts = counts || m.kind == "counts";
+  if (counts) {
+    if (!prot)
+      v.problem(path + ".protocol", c.protocol.empty() ? "missing" : "'" + c.protocol + "'",
+                "a protocol with a calibration factor, as " + tp.path + " gives counts");
+    else if (!prot->cf_given)
+      v.problem("protocols." + prot->name + ".cf_cps_per_MBq", "missing",
+                "a calibration factor > 0 cps/MBq, as " + tp.path + " gives counts");
+    if (!tp.duration_given)
+      v.problem(tp.path + ".duration_s", "missing", "the frame duration > 0 s, as the time point gives counts");
+    if (prot && prot->dead_time != DeadTimeModel::none && prot->tau_s > 0) {
+      if (!tp.observed_rate_given) {
+        v.problem(tp.path + ".observed_rate_cps", "missing",
+                  "the camera's observed count rate for the dead-time correction of protocol " + prot->name);
+      } else if (!std::isnan(tp.observed_rate_cps)) {
+        try {  // saturation is a property of the input: report it with the other problems
+          true_rate_cps(prot->dead_time, tp.observed_rate_cps, prot->tau_s, tp.path);
+        } catch (const InputError& e) {
+          v.problem_text(e.what());
         }
       }
     }
-    for (const auto& [name, m] : tp.vois) {
-      const CaseVoi* cv = c.vois.count(name) ? &c.vois.at(name) : nullptr;
-      const double volume = !std::isnan(m.volume_mL) ? m.volume_mL : (cv ? cv->volume_mL : NaN);
-      const bool volume_given = m.volume_given || (cv && cv->volume_given);
-      if (m.kind == "concentration" && !volume_given)
-        v.problem(m.path + ".volume_mL", "missing", "the VOI volume, to turn the concentration into activity");
-      if (cv && cv->recovery) {
-        if (!prot || !prot->recovery_given)
-          v.problem(path + ".vois." + name + ".recovery", "true",
-                    "a protocol with a recovery table (\"recovery\": {\"volume_mL\", \"rc\"})");
-        else if (!volume_given)
-          v.problem(m.path + ".volume_mL", "missing", "the VOI volume, for its recovery coefficient");
-        else if (prot->recovery && !std::isnan(volume) && volume < prot->recovery->volume_mL.front())
-          v.problem(m.path + ".volume_mL", format_number(volume) + " mL",
-                    "a volume within the recovery table of protocol " + prot->name + " (smallest " +
-                        format_number(prot->recovery->volume_mL.front()) +
-                        " mL); RC is not extrapolated below the smallest calibrated volume");
-      }
+  }
+}
+
+// Concentrations need a volume; recovery a protocol with a table and a volume inside it.
+void check_volumes(Validator& v, const std::string& path, const CaseCycle& c, const Protocol* prot,
+                   const CaseTimepoint& tp) {
+  for (const auto& [name, m] : tp.vois) {
+    const CaseVoi* cv = c.vois.count(name) ? &c.vois.at(name) : nullptr;
+    const double volume = !std::isnan(m.volume_mL) ? m.volume_mL : (cv ? cv->volume_mL : NaN);
+    const bool volume_given = m.volume_given || (cv && cv->volume_given);
+    if (m.kind == "concentration" && !volume_given)
+      v.problem(m.path + ".volume_mL", "missing", "the VOI volume, to turn the concentration into activity");
+    if (cv && cv->recovery) {
+      if (!prot || !prot->recovery_given)
+        v.problem(path + ".vois." + name + ".recovery", "true",
+                  "a protocol with a recovery table (\"recovery\": {\"volume_mL\", \"rc\"})");
+      else if (!volume_given)
+        v.problem(m.path + ".volume_mL", "missing", "the VOI volume, for its recovery coefficient");
+      else if (prot->recovery && !std::isnan(volume) && volume < prot->recovery->volume_mL.front())
+        v.problem(m.path + ".volume_mL", format_number(volume) + " mL",
+                  "a volume within the recovery table of protocol " + prot->name + " (smallest " +
+                      format_number(prot->recovery->volume_mL.front()) +
+                      " mL); RC is not extrapolated below the smallest calibrated volume");
     }
+  }
+}
+
+CaseCycle read_cycle(Validator& v, TimeReader& clock, const json& j, const std::string& path,
+                     const std::map<std::string, Protocol>& protocols) {
+  CaseCycle c;
+  c.path = path;
+  if (!v.is_object(j, path)) return c;
+  v.keys(j, path, {"cycle", "reference_time", "administered", "protocol", "timing",
+                   "decay_corrected_to", "vois", "timepoints", "blood"});
+  read_cycle_number(v, j, path, c);
+  CycleClock cc{clock};
+  if (j.contains("reference_time")) {
+    c.reference_time = v.string(j, path, "reference_time", true);
+    cc.has_reference = clock.read(v, path + ".reference_time", c.reference_time, cc.reference_h);
+    if (cc.has_reference) c.reference_abs_h = cc.reference_h;
+  }
+  read_administered(v, cc, j, path, c);
+  read_protocol_and_conventions(v, j, path, protocols, c);
+  read_cycle_vois(v, j, path, c);
+  read_blood(v, cc, j, path, c);
+  if (!j.contains("timepoints") || !j["timepoints"].is_array() || j["timepoints"].empty()) {
+    v.problem(path + ".timepoints", j.contains("timepoints") ? "'" + j["timepoints"].dump() + "'" : "missing",
+              "a non-empty array of time points");
+    return c;
+  }
+  const json& tps = j["timepoints"];
+  if (!v.count(tps, path + ".timepoints", MAX_POINTS_PER_TAC, "time points")) return c;
+  for (size_t i = 0; i < tps.size(); ++i) {
+    const std::string tp_path = path + ".timepoints[" + std::to_string(i) + "]";
+    if (!v.is_object(tps[i], tp_path)) continue;
+    auto tp = read_timepoint(v, cc, tps[i], tp_path, i, c.timepoints.empty() ? nullptr : &c.timepoints.back());
+    if (tp) c.timepoints.push_back(std::move(*tp));
+  }
+  check_vois_measured(v, path, c);
+  // A value written but invalid was reported where it stands and is not reported again as missing.
+  const Protocol* prot = protocols.count(c.protocol) ? &protocols.at(c.protocol) : nullptr;
+  for (const auto& tp : c.timepoints) {
+    check_counts(v, path, c, prot, tp);
+    check_volumes(v, path, c, prot, tp);
   }
   return c;
 }
@@ -880,24 +937,7 @@ const date::time_zone* read_time_zone(Validator& v, const json& j) {
 
 }  // namespace
 
-CaseFile load_case_file(const std::string& path, bool allow_external_files) {
-  CaseFile c;
-  c.path = path;
-  c.text = read_input_file(path, "case file", false);
-  c.sha256 = sha256_hex(c.text);
-  json j;
-  if (const std::string problem = models::parse_json_checked(c.text, j); !problem.empty())
-    throw InputError(path + ": " + problem + "; expected a lutdose case file");
-  Validator v(path);
-  if (!v.is_object(j, "(top level)")) throw InputError(v.problems().front());
-  v.keys(j, "", {"lutdose_case_version", "patient", "phantom", "nuclide", "protocols", "fit", "dose", "cycles",
-                 "uncertainty", "radiobiology", "plan", "time_zone"},
-         {{"half_life", &TIME_H}});
-  if (!j.contains("lutdose_case_version"))
-    v.problem("lutdose_case_version", "missing", std::to_string(CASE_FORMAT_VERSION));
-  else if (j["lutdose_case_version"] != CASE_FORMAT_VERSION)
-    v.problem("lutdose_case_version", "'" + j["lutdose_case_version"].dump() + "'",
-              std::to_string(CASE_FORMAT_VERSION) + " (the version this lutdose reads)");
+void read_patient_and_phantom(Validator& v, const json& j, CaseFile& c) {
   if (!j.contains("patient")) {
     v.problem("patient", "missing", "{\"id\": ..., \"sex\": \"male\" | \"female\"}");
   } else if (v.is_object(j["patient"], "patient")) {
@@ -921,89 +961,62 @@ CaseFile load_case_file(const std::string& path, bool allow_external_files) {
   c.nuclide = v.string(j, "", "nuclide", false, "Lu-177");
   const double hl = v.quantity(j, "", "half_life", TIME_H, false, 0.0, false, &HALF_LIFE_RANGE_H);
   c.half_life_override_h = std::isnan(hl) ? 0.0 : hl;
-  if (j.contains("protocols") && v.is_object(j["protocols"], "protocols") &&
-      v.count(j["protocols"], "protocols", MAX_VOIS_PER_CYCLE, "protocols"))
-    for (auto it = j["protocols"].begin(); it != j["protocols"].end(); ++it)
-      if (v.name("protocols." + models::quote_value(it.key()), it.key()))
-        c.protocols[it.key()] = read_protocol(v, *it, "protocols." + it.key(), it.key());
-  // Files named in the case file: relative to its folder, confined to it (docs/case-file.md).
-  auto reference = [&](const std::string& field, std::string& value) {
-    if (value.empty()) return;
-    try {
-      value = resolve_case_reference(path, field, value, allow_external_files);
-    } catch (const InputError& e) {
-      v.problem_text(std::string(e.what()).substr(path.size() + 2));
-      value.clear();
+}
+
+void read_radiobiology(Validator& v, const json& r, const OptionFields& fields, CaseFile& c) {
+  const std::string& path = c.path;
+  v.keys(r, "radiobiology", {"tissues", "residual", "repopulation"});
+  choose(v, r, "radiobiology", "residual", fields);
+  if (r.contains("tissues") && v.is_object(r["tissues"], "radiobiology.tissues"))
+    for (auto it = r["tissues"].begin(); it != r["tissues"].end(); ++it) {
+      const std::string tp = "radiobiology.tissues." + it.key();
+      if (!v.is_object(*it, tp)) continue;
+      v.keys(*it, tp, {"alpha_beta_Gy", "repair_half_time_h", "source"});
+      TissueParameters p;
+      p.tissue = it.key();
+      v.number_in(*it, tp, "alpha_beta_Gy", ALPHA_BETA_RANGE_GY, p.alpha_beta_Gy, true);
+      v.number_in(*it, tp, "repair_half_time_h", REPAIR_HALF_TIME_RANGE_H, p.repair_half_time_h, true);
+      p.source = it->contains("source") && (*it)["source"].is_string() ? (*it)["source"].get<std::string>()
+                                                                      : "case file " + path;
+      c.tissue_overrides.emplace_back(it.key(), p);
     }
-  };
-  if (j.contains("fit")) {
-    read_fit_options(v, j["fit"], "fit", c.fit, c.reduced, c.compartment_model);
-    // a model file (a path or a .json name); a bare name is a shipped model
-    if (c.compartment_model.find('/') != std::string::npos || c.compartment_model.find(".json") != std::string::npos)
-      reference("fit.model", c.compartment_model);
-  }
-  if (j.contains("dose")) {
-    read_dose_options(v, j["dose"], "dose", c.dose);
-    reference("dose.svalues", c.dose.svalue_table);
-  }
-  c.dose.body_mass_g = c.body_mass_g;
-  if (j.contains("radiobiology") && v.is_object(j["radiobiology"], "radiobiology")) {
-    const json& r = j["radiobiology"];
-    v.keys(r, "radiobiology", {"tissues", "residual", "repopulation"});
-    c.residual = v.choice(r, "radiobiology", "residual", {"none", "integrate-to-next", "subtract"}, "none");
-    if (r.contains("tissues") && v.is_object(r["tissues"], "radiobiology.tissues"))
-      for (auto it = r["tissues"].begin(); it != r["tissues"].end(); ++it) {
-        const std::string tp = "radiobiology.tissues." + it.key();
-        if (!v.is_object(*it, tp)) continue;
-        v.keys(*it, tp, {"alpha_beta_Gy", "repair_half_time_h", "source"});
-        TissueParameters p;
-        p.tissue = it.key();
-        v.number_in(*it, tp, "alpha_beta_Gy", ALPHA_BETA_RANGE_GY, p.alpha_beta_Gy, true);
-        v.number_in(*it, tp, "repair_half_time_h", REPAIR_HALF_TIME_RANGE_H, p.repair_half_time_h, true);
-        p.source = it->contains("source") && (*it)["source"].is_string() ? (*it)["source"].get<std::string>()
-                                                                        : "case file " + path;
-        c.tissue_overrides.emplace_back(it.key(), p);
-      }
-    if (r.contains("repopulation") && v.is_object(r["repopulation"], "radiobiology.repopulation")) {
-      const json& rp = r["repopulation"];
-      v.keys(rp, "radiobiology.repopulation", {"targets", "alpha_per_Gy", "t_pot_d", "kickoff_d"});
-      c.repopulation_targets = v.string(rp, "radiobiology.repopulation", "targets", false, "tumour_*");
-      for (const auto& [key, out] : {std::make_pair("alpha_per_Gy", &c.repopulation_alpha_per_Gy),
-                                     std::make_pair("t_pot_d", &c.repopulation_t_pot_d)}) {
-        if (!rp.contains(key) || !rp[key].is_number() || !(rp[key].get<double>() > 0))
-          v.problem(std::string("radiobiology.repopulation.") + key, rp.contains(key) ? "'" + rp[key].dump() + "'" : "missing",
-                    "a number > 0 (no default: the parameters are not verified here)");
-        else
-          *out = rp[key].get<double>();
-      }
-      if (rp.contains("kickoff_d")) {
-        if (rp["kickoff_d"].is_number() && rp["kickoff_d"].get<double>() >= 0) c.repopulation_kickoff_d = rp["kickoff_d"].get<double>();
-        else v.problem("radiobiology.repopulation.kickoff_d", "'" + rp["kickoff_d"].dump() + "'", "a number >= 0 (days)");
-      }
-    }
-  }
-  if (j.contains("plan") && v.is_object(j["plan"], "plan")) {
-    v.keys(j["plan"], "plan", {"strategy", "prediction", "planned_cycles", "a_min_MBq", "a_max_MBq",
-                               "a_standard_MBq", "safety_k", "prediction_cv", "limits"});
-    c.plan = j["plan"];
-  }
-  if (j.contains("uncertainty") && v.is_object(j["uncertainty"], "uncertainty")) {
-    const json& u = j["uncertainty"];
-    v.keys(u, "uncertainty", {"monte_carlo_samples", "seed"});
-    if (u.contains("monte_carlo_samples")) {
-      if (u["monte_carlo_samples"].is_number_integer() && u["monte_carlo_samples"].get<long long>() >= 0 &&
-          u["monte_carlo_samples"].get<long long>() <= 1000000)
-        c.mc_samples = static_cast<int>(u["monte_carlo_samples"].get<long long>());
+  if (r.contains("repopulation") && v.is_object(r["repopulation"], "radiobiology.repopulation")) {
+    const json& rp = r["repopulation"];
+    v.keys(rp, "radiobiology.repopulation", {"targets", "alpha_per_Gy", "t_pot_d", "kickoff_d"});
+    c.repopulation_targets = v.string(rp, "radiobiology.repopulation", "targets", false, "tumour_*");
+    for (const auto& [key, out] : {std::make_pair("alpha_per_Gy", &c.repopulation_alpha_per_Gy),
+                                   std::make_pair("t_pot_d", &c.repopulation_t_pot_d)}) {
+      if (!rp.contains(key) || !rp[key].is_number() || !(rp[key].get<double>() > 0))
+        v.problem(std::string("radiobiology.repopulation.") + key, rp.contains(key) ? "'" + rp[key].dump() + "'" : "missing",
+                  "a number > 0 (no default: the parameters are not verified here)");
       else
-        v.problem("uncertainty.monte_carlo_samples", "'" + u["monte_carlo_samples"].dump() + "'",
-                  "a whole number from 0 to 1000000");
+        *out = rp[key].get<double>();
     }
-    if (u.contains("seed")) {
-      if (u["seed"].is_number_unsigned()) c.mc_seed = u["seed"].get<unsigned long long>();
-      else v.problem("uncertainty.seed", "'" + u["seed"].dump() + "'", "a whole number >= 0");
+    if (rp.contains("kickoff_d")) {
+      if (rp["kickoff_d"].is_number() && rp["kickoff_d"].get<double>() >= 0) c.repopulation_kickoff_d = rp["kickoff_d"].get<double>();
+      else v.problem("radiobiology.repopulation.kickoff_d", "'" + rp["kickoff_d"].dump() + "'", "a number >= 0 (days)");
     }
   }
-  TimeReader clock(read_time_zone(v, j));
+}
+
+void read_uncertainty(Validator& v, const json& u, CaseFile& c) {
+  v.keys(u, "uncertainty", {"monte_carlo_samples", "seed"});
+  if (u.contains("monte_carlo_samples")) {
+    if (u["monte_carlo_samples"].is_number_integer() && u["monte_carlo_samples"].get<long long>() >= 0 &&
+        u["monte_carlo_samples"].get<long long>() <= 1000000)
+      c.mc_samples = static_cast<int>(u["monte_carlo_samples"].get<long long>());
+    else
+      v.problem("uncertainty.monte_carlo_samples", "'" + u["monte_carlo_samples"].dump() + "'",
+                "a whole number from 0 to 1000000");
+  }
+  if (u.contains("seed")) {
+    if (u["seed"].is_number_unsigned()) c.mc_seed = u["seed"].get<unsigned long long>();
+    else v.problem("uncertainty.seed", "'" + u["seed"].dump() + "'", "a whole number >= 0");
+  }
+}
+
+// The cycles, in increasing number and time order, none overlapping the previous one's scans.
+void read_cycles(Validator& v, TimeReader& clock, const json& j, CaseFile& c) {
   const bool cycles_array = j.contains("cycles") && j["cycles"].is_array();
   if (cycles_array && !v.count(j["cycles"], "cycles", MAX_CYCLES, "cycles")) {
     // beyond the limit: reported by count()
@@ -1030,15 +1043,193 @@ CaseFile load_case_file(const std::string& path, bool allow_external_files) {
       }
     }
   }
-  if (c.residual != "none" || !c.repopulation_targets.empty())
+}
+
+// Residual handling and repopulation need the time between cycles.
+void check_reference_times(Validator& v, const CaseFile& c) {
+  if (c.residual != ResidualHandling::none || !c.repopulation_targets.empty())
     for (size_t i = 0; i < c.cycles.size(); ++i)
       if (std::isnan(c.cycles[i].reference_abs_h))
         v.problem("cycles[" + std::to_string(i) + "].reference_time", "missing",
                   "a date-time for every cycle, as radiobiology." +
-                      std::string(c.residual != "none" ? "residual" : "repopulation") +
+                      std::string(c.residual != ResidualHandling::none ? "residual" : "repopulation") +
                       " needs the time between cycles");
+}
+
+CaseFile load_case_file(const std::string& path, bool allow_external_files) {
+  CaseFile c;
+  c.path = path;
+  c.text = read_input_file(path, "case file", false);
+  c.sha256 = sha256_hex(c.text);
+  json j;
+  if (const std::string problem = models::parse_json_checked(c.text, j); !problem.empty())
+    throw InputError(path + ": " + problem + "; expected a lutdose case file");
+  Validator v(path);
+  if (!v.is_object(j, "(top level)")) throw InputError(v.problems().front());
+  v.keys(j, "", {"lutdose_case_version", "patient", "phantom", "nuclide", "protocols", "fit", "dose", "cycles",
+                 "uncertainty", "radiobiology", "plan", "time_zone"},
+         {{"half_life", &TIME_H}});
+  if (!j.contains("lutdose_case_version"))
+    v.problem("lutdose_case_version", "missing", std::to_string(CASE_FORMAT_VERSION));
+  else if (j["lutdose_case_version"] != CASE_FORMAT_VERSION)
+    v.problem("lutdose_case_version", "'" + j["lutdose_case_version"].dump() + "'",
+              std::to_string(CASE_FORMAT_VERSION) + " (the version this lutdose reads)");
+  read_patient_and_phantom(v, j, c);
+  if (j.contains("protocols") && v.is_object(j["protocols"], "protocols") &&
+      v.count(j["protocols"], "protocols", MAX_VOIS_PER_CYCLE, "protocols"))
+    for (auto it = j["protocols"].begin(); it != j["protocols"].end(); ++it)
+      if (v.name("protocols." + models::quote_value(it.key()), it.key()))
+        c.protocols[it.key()] = read_protocol(v, *it, "protocols." + it.key(), it.key());
+  // Files named in the case file: relative to its folder, confined to it (docs/case-file.md).
+  auto reference = [&](const std::string& field, std::string& value) {
+    if (value.empty()) return;
+    try {
+      value = resolve_case_reference(path, field, value, allow_external_files);
+    } catch (const InputError& e) {
+      v.problem_text(std::string(e.what()).substr(path.size() + 2));
+      value.clear();
+    }
+  };
+  const OptionFields fields{c.fit, c.dose, c.reduced, c.residual};
+  if (j.contains("fit")) {
+    read_fit_options(v, j["fit"], "fit", fields, c.compartment_model);
+    // a model file (a path or a .json name); a bare name is a shipped model
+    if (c.compartment_model.find('/') != std::string::npos || c.compartment_model.find(".json") != std::string::npos)
+      reference("fit.model", c.compartment_model);
+  }
+  if (j.contains("dose")) {
+    read_dose_options(v, j["dose"], "dose", fields);
+    reference("dose.svalues", c.dose.svalue_table);
+  }
+  c.dose.body_mass_g = c.body_mass_g;
+  if (j.contains("radiobiology") && v.is_object(j["radiobiology"], "radiobiology"))
+    read_radiobiology(v, j["radiobiology"], fields, c);
+  if (j.contains("plan") && v.is_object(j["plan"], "plan")) {
+    v.keys(j["plan"], "plan", {"strategy", "prediction", "planned_cycles", "a_min_MBq", "a_max_MBq",
+                               "a_standard_MBq", "safety_k", "prediction_cv", "limits"});
+    c.plan = j["plan"];
+  }
+  if (j.contains("uncertainty") && v.is_object(j["uncertainty"], "uncertainty")) read_uncertainty(v, j["uncertainty"], c);
+  TimeReader clock(read_time_zone(v, j));
+  read_cycles(v, clock, j, c);
+  check_reference_times(v, c);
+  for (const auto& p : validate(case_options(c))) v.problem_text(p);  // the checks shared with the command line
   if (!v.problems().empty()) throw InputError(join_problems(v.problems()));
   return c;
+}
+
+// One measurement turned into activity [MBq] at its time (counts: CF, dead time, decay in the
+// frame; concentrations: times volume; decay corrections undone; recovery), with its uncertainty
+// terms. Problems are added to `problems`.
+QuantifiedPoint quantify_point(const CaseFile& c, const CaseCycle& cy, const Protocol* prot, const CaseTimepoint& tp,
+                               const CaseMeasurement& m, const CaseVoi& cv, double lambda,
+                               std::vector<std::string>& problems) {
+  QuantifiedPoint p;
+  p.kind = m.kind;
+  p.start_h = tp.start_h;
+  p.duration_s = tp.duration_s;
+  p.value = m.value;
+  const double volume = !std::isnan(m.volume_mL) ? m.volume_mL : cv.volume_mL;
+  const double duration_h = std::isnan(tp.duration_s) ? 0.0 : tp.duration_s / 3600.0;
+  const bool mid = cy.timing == TimingConvention::mid_frame && duration_h > 0;
+  p.time_h = mid ? tp.start_h + duration_h / 2 : tp.start_h;
+  double a = 0;
+  try {
+    if (m.kind == "counts") {
+      p.cf_cps_per_MBq = prot->cf_cps_per_MBq;
+      p.calibration = prot->name;
+      p.u_cf_rel = prot->cf_u_cps_per_MBq / prot->cf_cps_per_MBq;
+      if (prot->dead_time != DeadTimeModel::none) {
+        const double r_t = true_rate_cps(prot->dead_time, tp.observed_rate_cps, prot->tau_s,
+                                         c.path + ": " + tp.path);
+        p.dtcf = tp.observed_rate_cps > 0 ? r_t / tp.observed_rate_cps : 1.0;
+      }
+      a = m.value * p.dtcf / (tp.duration_s * p.cf_cps_per_MBq);  // mean rate / CF
+      // Poisson variance of the counts, plus the scatter window's when it was subtracted
+      const double var = std::isnan(m.scatter_window_counts)
+                             ? m.value
+                             : m.value + (m.scatter_window_k + m.scatter_window_k * m.scatter_window_k) *
+                                             m.scatter_window_counts;
+      p.u_poisson_rel = m.value > 0 ? std::sqrt(var) / m.value : 0.0;
+    } else if (m.kind == "activity") {
+      a = m.value;
+    } else {
+      a = m.value * volume;
+    }
+    // Decay: counts collected over the frame; values decay-corrected to t0 are undone.
+    if (cy.decay_corrected_to == DecayCorrection::reference) {
+      p.decay_factor = std::exp(-lambda * p.time_h);
+    } else if (cy.decay_corrected_to == DecayCorrection::none && m.kind == "counts") {
+      p.decay_factor = mid ? mid_frame_factor(lambda, duration_h)
+                           : 1.0 / decay_in_frame_factor(lambda, duration_h);
+    }
+    a *= p.decay_factor;
+    if (cv.recovery) {
+      const double rc = prot->recovery->rc_at(volume, c.path + ": " + m.path);
+      if (rc < prot->recovery->floor) {
+        p.flags.push_back("rc_below_floor: RC " + format_number(rc) + " < " +
+                          format_number(prot->recovery->floor) + "; not corrected");
+      } else {
+        p.rc = rc;
+        p.rc_u = prot->recovery->rc_u_at(volume);
+        p.u_rc_rel = p.rc_u / rc;
+        p.dln_rc_dln_volume = prot->recovery->dln_rc_dln_volume(volume);
+        a /= rc;
+      }
+    }
+    // the activity derived from plausible inputs must be plausible too (a CF of 1e-9 is not)
+    if (!ACTIVITY_RANGE_MBQ.contains(a))
+      problems.push_back(c.path + ": " + m.path + ": the activity obtained from the " + m.kind + " is " +
+                         format_number(a) + " MBq; expected an activity " + ACTIVITY_RANGE_MBQ.text() +
+                         " (check the calibration factor, duration and value)");
+  } catch (const InputError& e) {
+    problems.push_back(e.what());
+  }
+  p.activity_MBq = a;
+  if (m.kind == "counts") {
+    // Per point only what is independent between points: Poisson. CF and RC are common to
+    // the points (methods.md §5 item 3) and enter the dose budget as single factors.
+    p.activity_u_MBq = a * p.u_poisson_rel;
+  } else {
+    p.activity_u_MBq = m.activity_u_MBq / p.rc * p.decay_factor;
+  }
+  return p;
+}
+
+// The TAC of one VOI of a cycle, point by point (quantify_point), appended to q.
+void quantify_voi(const CaseFile& c, const CaseCycle& cy, const Protocol* prot, const std::string& name,
+                  double lambda, QuantifiedCase& q, std::vector<std::string>& problems) {
+  TacSeries s;
+  s.patient = c.patient_id;
+  s.cycle = cy.cycle;
+  s.voi = name;
+  const auto n = static_cast<Eigen::Index>(cy.timepoints.size());
+  s.time_h.resize(n);
+  s.activity_MBq.resize(n);
+  s.activity_u_MBq.resize(n);
+  std::vector<QuantifiedPoint> pts;
+  bool all_u = true;
+  const CaseVoi cv = cy.vois.count(name) ? cy.vois.at(name) : CaseVoi{};
+  for (Eigen::Index i = 0; i < n; ++i) {
+    const auto& tp = cy.timepoints[static_cast<size_t>(i)];
+    const CaseMeasurement& m = tp.vois.at(name);
+    const QuantifiedPoint p = quantify_point(c, cy, prot, tp, m, cv, lambda, problems);
+    const double a = p.activity_MBq;
+    const double volume = !std::isnan(m.volume_mL) ? m.volume_mL : cv.volume_mL;
+    const double mass = !std::isnan(m.mass_g) ? m.mass_g : cv.mass_g;
+    if (!(p.activity_u_MBq > 0)) all_u = false;
+    s.time_h(i) = p.time_h;
+    s.activity_MBq(i) = a;
+    s.activity_u_MBq(i) = p.activity_u_MBq;
+    s.volume_mL.push_back(volume);
+    s.mass_g.push_back(mass);
+    s.lines.push_back(0);
+    pts.push_back(p);
+  }
+  if (!all_u) s.activity_u_MBq.resize(0);
+  s.volume_u_mL = cv.volume_u_mL;
+  q.series.push_back(std::move(s));
+  q.points.push_back(std::move(pts));
 }
 
 QuantifiedCase quantify_case(const CaseFile& c, double lambda) {
@@ -1059,105 +1250,7 @@ QuantifiedCase quantify_case(const CaseFile& c, double lambda) {
     for (const auto& tp : cy.timepoints)
       for (const auto& n : tp.voi_order)
         if (std::find(names.begin(), names.end(), n) == names.end()) names.push_back(n);
-    for (const auto& name : names) {
-      TacSeries s;
-      s.patient = c.patient_id;
-      s.cycle = cy.cycle;
-      s.voi = name;
-      const auto n = static_cast<Eigen::Index>(cy.timepoints.size());
-      s.time_h.resize(n);
-      s.activity_MBq.resize(n);
-      s.activity_u_MBq.resize(n);
-      std::vector<QuantifiedPoint> pts;
-      bool all_u = true;
-      const CaseVoi cv = cy.vois.count(name) ? cy.vois.at(name) : CaseVoi{};
-      for (Eigen::Index i = 0; i < n; ++i) {
-        const auto& tp = cy.timepoints[static_cast<size_t>(i)];
-        const CaseMeasurement& m = tp.vois.at(name);
-        QuantifiedPoint p;
-        p.kind = m.kind;
-        p.start_h = tp.start_h;
-        p.duration_s = tp.duration_s;
-        p.value = m.value;
-        const double volume = !std::isnan(m.volume_mL) ? m.volume_mL : cv.volume_mL;
-        const double mass = !std::isnan(m.mass_g) ? m.mass_g : cv.mass_g;
-        const double duration_h = std::isnan(tp.duration_s) ? 0.0 : tp.duration_s / 3600.0;
-        const bool mid = cy.timing == TimingConvention::mid_frame && duration_h > 0;
-        p.time_h = mid ? tp.start_h + duration_h / 2 : tp.start_h;
-        double a = 0;
-        try {
-          if (m.kind == "counts") {
-            p.cf_cps_per_MBq = prot->cf_cps_per_MBq;
-            p.calibration = prot->name;
-            p.u_cf_rel = prot->cf_u_cps_per_MBq / prot->cf_cps_per_MBq;
-            if (prot->dead_time != DeadTimeModel::none) {
-              const double r_t = true_rate_cps(prot->dead_time, tp.observed_rate_cps, prot->tau_s,
-                                               c.path + ": " + tp.path);
-              p.dtcf = tp.observed_rate_cps > 0 ? r_t / tp.observed_rate_cps : 1.0;
-            }
-            a = m.value * p.dtcf / (tp.duration_s * p.cf_cps_per_MBq);  // mean rate / CF
-            // Poisson variance of the counts, plus the scatter window's when it was subtracted
-            const double var = std::isnan(m.scatter_window_counts)
-                                   ? m.value
-                                   : m.value + (m.scatter_window_k + m.scatter_window_k * m.scatter_window_k) *
-                                                   m.scatter_window_counts;
-            p.u_poisson_rel = m.value > 0 ? std::sqrt(var) / m.value : 0.0;
-          } else if (m.kind == "activity") {
-            a = m.value;
-          } else {
-            a = m.value * volume;
-          }
-          // Decay: counts collected over the frame; values decay-corrected to t0 are undone.
-          if (cy.decay_corrected_to == DecayCorrection::reference) {
-            p.decay_factor = std::exp(-lambda * p.time_h);
-          } else if (cy.decay_corrected_to == DecayCorrection::none && m.kind == "counts") {
-            p.decay_factor = mid ? mid_frame_factor(lambda, duration_h)
-                                 : 1.0 / decay_in_frame_factor(lambda, duration_h);
-          }
-          a *= p.decay_factor;
-          if (cv.recovery) {
-            const double rc = prot->recovery->rc_at(volume, c.path + ": " + m.path);
-            if (rc < prot->recovery->floor) {
-              p.flags.push_back("rc_below_floor: RC " + format_number(rc) + " < " +
-                                format_number(prot->recovery->floor) + "; not corrected");
-            } else {
-              p.rc = rc;
-              p.rc_u = prot->recovery->rc_u_at(volume);
-              p.u_rc_rel = p.rc_u / rc;
-              p.dln_rc_dln_volume = prot->recovery->dln_rc_dln_volume(volume);
-              a /= rc;
-            }
-          }
-          // the activity derived from plausible inputs must be plausible too (a CF of 1e-9 is not)
-          if (!ACTIVITY_RANGE_MBQ.contains(a))
-            problems.push_back(c.path + ": " + m.path + ": the activity obtained from the " + m.kind + " is " +
-                               format_number(a) + " MBq; expected an activity " + ACTIVITY_RANGE_MBQ.text() +
-                               " (check the calibration factor, duration and value)");
-        } catch (const InputError& e) {
-          problems.push_back(e.what());
-        }
-        p.activity_MBq = a;
-        if (m.kind == "counts") {
-          // Per point only what is independent between points: Poisson. CF and RC are common to
-          // the points (methods.md §5 item 3) and enter the dose budget as single factors.
-          p.activity_u_MBq = a * p.u_poisson_rel;
-        } else {
-          p.activity_u_MBq = m.activity_u_MBq / p.rc * p.decay_factor;
-        }
-        if (!(p.activity_u_MBq > 0)) all_u = false;
-        s.time_h(i) = p.time_h;
-        s.activity_MBq(i) = a;
-        s.activity_u_MBq(i) = p.activity_u_MBq;
-        s.volume_mL.push_back(volume);
-        s.mass_g.push_back(mass);
-        s.lines.push_back(0);
-        pts.push_back(p);
-      }
-      if (!all_u) s.activity_u_MBq.resize(0);
-      s.volume_u_mL = cv.volume_u_mL;
-      q.series.push_back(std::move(s));
-      q.points.push_back(std::move(pts));
-    }
+    for (const auto& name : names) quantify_voi(c, cy, prot, name, lambda, q, problems);
   }
   if (!problems.empty()) throw InputError(join_problems(problems));
   return q;

@@ -160,7 +160,7 @@ ordered_json fit_options_json(const RunOptions& o) {
           {"trapezoid_body", to_string(o.fit.trapezoid_body)},
           {"trapezoid_tail", to_string(o.fit.trapezoid_tail)},
           {"model_averaging", o.fit.model_averaging},
-          {"reduced", o.reduced},
+          {"reduced", to_string(o.reduced)},
           {"compartment_model", o.compartment_model},
           {"combined_sigma0_MBq", o.fit.combined_sigma0_MBq},
           {"combined_b", o.fit.combined_b}};
@@ -187,8 +187,8 @@ ordered_json options_json(const Provenance& p, bool include_doses) {
   const auto& o = p.options;
   ordered_json opts;
   opts["input"] = o.tac_path;
-  opts["input_kind"] = o.input_kind;
-  opts["residual"] = o.residual;
+  opts["input_kind"] = to_string(o.input_kind);
+  opts["residual"] = to_string(o.residual);
   opts["data_dir"] = o.data_dir;
   opts["fit"] = fit_options_json(o);
   if (include_doses && o.dose) opts["dose"] = dose_options_json(p, *o.dose);

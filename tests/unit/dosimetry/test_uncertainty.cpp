@@ -34,7 +34,7 @@ RunOptions kidney_run(const std::string& reduced) {
   DoseOptions d;
   d.phantom = "icrp89-male";
   o.dose = d;
-  o.reduced = reduced;
+  o.reduced = *parse_reduced_schedule(reduced);
   return o;
 }
 
@@ -253,7 +253,7 @@ TEST_CASE("finding 2: scatter-corrected counts: the scatter window's variance is
 TEST_CASE("finding 1: Hanscheid without population kinetics for the VOI: u unknown with its reason, not 0") {
   RunOptions o;
   o.data_dir = DATA;
-  o.reduced = "hanscheid";
+  o.reduced = ReducedSchedule::hanscheid;
   const RunResult r = run_tac_table({series("pancreas", {96.0}, {4.0})}, o);  // no pancreas row
   const TacFit& f = r.cycles[0].vois[0].fit;
   CHECK(std::isnan(f.tia_u_MBq_h));

@@ -24,7 +24,7 @@ RunResult sample_run() {
   r.provenance.nuclide.name = "Lu-177";
   r.provenance.nuclide.half_life_h = 159.5;
   r.provenance.options.tac_path = "case.json";
-  r.provenance.options.input_kind = "case-file";
+  r.provenance.options.input_kind = InputKind::case_file;
   r.provenance.options.dose = DoseOptions{};
   r.provenance.svalue_set_description = "test set";
   r.provenance.tissue_file = "tissue.csv";

@@ -114,7 +114,7 @@ TEST_CASE("Hanscheid beyond the physical half-life: the stored curve integrates 
   RunOptions o;
   o.data_dir = LUTDOSE_TEST_DATA_DIR;
   o.administered_MBq = 7400;
-  o.reduced = "hanscheid";
+  o.reduced = ReducedSchedule::hanscheid;
   const RunResult r = run_tac_table({s}, o);
   const auto& fit = r.cycles[0].vois[0].fit;
   const auto& c = fit.candidates[0];

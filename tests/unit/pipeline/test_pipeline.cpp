@@ -222,10 +222,10 @@ TEST_CASE("reduced schedules in a run: Hanscheid and Madsen on single-time-point
   DoseOptions d;
   d.phantom = "icrp89-male";
   o.dose = d;
-  o.reduced = "hanscheid";
+  o.reduced = ReducedSchedule::hanscheid;
   const RunResult h = run_tac_table({s}, o);
   CHECK(h.cycles[0].vois[0].fit.tia_MBq_h == doctest::Approx(40.0 * 2 * 96 / std::log(2.0)).epsilon(1e-12));
-  o.reduced = "madsen";
+  o.reduced = ReducedSchedule::madsen;
   const RunResult m = run_tac_table({s}, o);
   // kidneys' population T_eff 56 h (data/kinetics/population_kinetics.csv, K19)
   const double lambda = std::log(2.0) / 56.0;

@@ -185,6 +185,11 @@ class DoseCalculator {
   //! without a table, an unknown phantom or sphere composition, a bad data or user file, and
   //! cross-scaling body-mass without the patient's body mass or the phantom's.
   DoseCalculator(const std::string& data_dir, const Nuclide& nuclide, DoseOptions options);
+  //! The same from data already in memory (ReferenceData, or a user table read before): reads no
+  //! file. `set` and `voi_map` are the S-value set chosen by options.phantom (or the user table),
+  //! `spheres` the table of options.sphere_composition. Throws InputError as the other constructor.
+  DoseCalculator(SValueSet set, std::map<std::string, VoiRegionMap> voi_map, SphereTable spheres,
+                 const Nuclide& nuclide, DoseOptions options);
 
   //! Doses to every target from the cycle's VOIs. Throws InputError for a VOI name the set
   //! cannot map (listing the names it can), overlapping VOIs, a tumour without mass or outside
@@ -225,6 +230,8 @@ class DoseCalculator {
   std::map<std::string, size_t> target_index_, source_index_;
   std::vector<double> s_dense_;
   double s_at(const std::string& target, const std::string& source) const;
+  void check_options() const;  // the checks that need no S-values
+  void index_set();            // target_index_, source_index_, s_dense_, and the checks on the set
 };
 
 }  // namespace lutdose

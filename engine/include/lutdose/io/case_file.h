@@ -15,6 +15,8 @@
 #include "lutdose/radiobiology/radiobiology.h"
 #include <nlohmann/json.hpp>
 #include "lutdose/io/tac_table.h"
+#include "lutdose/kinetics/reduced_schedules.h"
+#include "lutdose/radiobiology/residual.h"
 
 namespace lutdose {
 
@@ -105,10 +107,10 @@ struct CaseFile {
   DoseOptions dose;
   //! radiobiology.tissues: LQ parameters overriding the table (pattern -> parameters).
   std::vector<std::pair<std::string, TissueParameters>> tissue_overrides;
-  //! radiobiology.residual: "none", "integrate-to-next" or "subtract" (needs reference times).
-  std::string residual = "none";
-  //! fit.reduced: "none", "hanscheid", "madsen", "population" or "prior" (methods.md §4).
-  std::string reduced = "none";
+  //! radiobiology.residual (needs reference times).
+  ResidualHandling residual = ResidualHandling::none;
+  //! fit.reduced (methods.md §4).
+  ReducedSchedule reduced = ReducedSchedule::none;
   //! fit.model: a compartment model name, or a file (resolved against the case file's folder).
   std::string compartment_model;
   //! radiobiology.repopulation (tumours, optional; parameters [unverified], no defaults).

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <limits>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -14,8 +15,16 @@
 #include "lutdose/planning/planning.h"
 #include "lutdose/radiobiology/radiobiology.h"
 #include "lutdose/io/tac_table.h"
+#include "lutdose/kinetics/reduced_schedules.h"
+#include "lutdose/radiobiology/residual.h"
+#include "lutdose/models/compartment.h"
 
 namespace lutdose {
+
+//! What the run was given.
+enum class InputKind { tac_table, case_file };
+//! "tac-table", "case-file".
+std::string to_string(InputKind k);
 
 struct RunOptions {
   FitOptions fit;
@@ -29,19 +38,21 @@ struct RunOptions {
   double half_life_override_h = 0;  //!< > 0 replaces the ICRP-107 half-life
   std::string data_dir;             //!< resolved data directory
   std::string tac_path;             //!< input file, recorded in the output
-  std::string input_kind = "tac-table";  //!< "tac-table" or "case-file"
+  InputKind input_kind = InputKind::tac_table;
   std::map<int, BloodData> blood_by_cycle;  //!< blood samples per cycle (blood-based marrow)
-  //! Reduced schedules (methods.md §4): "none" (fit), or for every VOI "hanscheid", "madsen",
-  //! "population" (single time point, the last one) or "prior" (MAP fit with the population priors
-  //! of data/kinetics/population_kinetics.csv; needs activity_u_MBq).
-  std::string reduced = "none";
+  //! Reduced schedules (methods.md §4): none (fit), or for every VOI one single-time-point
+  //! estimator or the MAP fit with population priors (kinetics/reduced_schedules.h).
+  ReducedSchedule reduced = ReducedSchedule::none;
   //! A compartment model file (docs/compartment-models.md): the VOIs it observes are fitted jointly
   //! per cycle (needs the administered activity); the others keep the exponential family.
   std::string compartment_model;
-  //! Residual activity of the previous cycle: "none", "integrate-to-next" (each cycle's TIA and
-  //! BED to the next cycle's reference time) or "subtract" (the previous cycle's fitted curve is
-  //! subtracted from the next cycle's activities). Needs cycle_start_h.
-  std::string residual = "none";
+  //! The model of a compartment_model that is not shipped, read before the pipeline
+  //! (read_run_files); a shipped model comes from ReferenceData.
+  std::shared_ptr<const models::CompartmentModel> compartment_model_file;
+  //! The user S-value table named by dose->svalue_table, read before the pipeline (read_run_files).
+  std::shared_ptr<const SValueSet> user_svalue_set;
+  //! Residual activity of the previous cycle (default none). Needs cycle_start_h.
+  ResidualHandling residual = ResidualHandling::none;
   //! Reference time of each cycle [h since 1970 UTC] (case files with date-times).
   std::map<int, double> cycle_start_h;
   //! Tumour repopulation on the summed BED: -ln2 (T - T_k) / (alpha T_pot) for T > T_k, T the
@@ -56,5 +67,49 @@ struct RunOptions {
   int mc_samples = 0;
   unsigned long long mc_seed = 20261124;
 };
+
+//! Problems of the options that the stages would only find later (or not at all), every one at
+//! once, each as "fit.combined_b (--combined-b) = '-1': expected a number >= 0": the administered
+//! activity, the half-life override, the combined error model, the fit functions, the organ
+//! density, the Monte Carlo samples, a compartment model with residual integrate-to-next. Empty
+//! when the options are valid.
+std::vector<std::string> validate(const RunOptions& options);
+
+//! Throws InputError listing validate()'s problems, one per line after "`where`: ", if any.
+void validate_or_throw(const RunOptions& options, const std::string& where);
+
+// ---- The one mapping from option names to fields (command line and case file) ----
+
+//! A run option as the command line and the case file name it.
+struct OptionSpec {
+  std::string cli;  //!< "--error-model"; empty when the option exists only in case files
+  std::string key;  //!< "fit.error_model"; empty when the option exists only on the command line
+  //! The allowed values of a choice option (texts); empty for other options.
+  std::vector<std::string> choices;
+  //! Why the option exists on one side only (empty when on both); documented in docs/case-file.md,
+  //! "Options on one side only".
+  std::string one_sided;
+};
+
+//! Every option of `lutdose run` and `lutdose fit` and of the case file's option blocks.
+const std::vector<OptionSpec>& run_option_specs();
+
+//! The spec of an option by its case-file key or its command-line name; std::out_of_range when
+//! there is none.
+const OptionSpec& option_spec(const std::string& name);
+
+//! The typed fields the command line and a case file fill.
+struct OptionFields {
+  FitOptions& fit;
+  DoseOptions& dose;
+  ReducedSchedule& reduced;
+  ResidualHandling& residual;
+};
+
+//! Sets the choice option `name` (case-file key or command-line name) from its text: the one
+//! mapping from texts to typed fields, used by cli/main.cpp and io/case_file.cpp. Returns
+//! std::nullopt when set, else what was expected ("one of proportional, ...") and changes nothing.
+std::optional<std::string> set_choice_option(const OptionFields& fields, const std::string& name,
+                                             const std::string& text);
 
 }  // namespace lutdose
