@@ -17,6 +17,21 @@ TumourMethod parse_tumour_method(const std::string& s) {
   throw_input_error("--tumour-method", "the tumour method", s, "sphere or local");
 }
 
+std::string to_string(MarrowMethod m) {
+  switch (m) {
+    case MarrowMethod::none: return "none";
+    case MarrowMethod::blood: return "blood";
+    case MarrowMethod::image: return "image";
+  }
+  return "none";
+}
+
+std::optional<MarrowMethod> parse_marrow_method(const std::string& text) {
+  for (MarrowMethod m : {MarrowMethod::none, MarrowMethod::blood, MarrowMethod::image})
+    if (text == to_string(m)) return m;
+  return std::nullopt;
+}
+
 std::string to_string(MassScaling m) {
   return m == MassScaling::electron_photon ? "electron-photon" : "inverse-mass";
 }

@@ -18,9 +18,9 @@ void check_marrow_possible(const DoseCalculator& dose, const std::vector<DoseSou
   for (const auto& in : inputs)
     if (in.voi == "red_marrow")
       throw_input_error(where, "the VOI", "red_marrow",
-                        "no red_marrow VOI when the marrow method is '" + m.method + "' (it makes one)");
+                        "no red_marrow VOI when the marrow method is '" + to_string(m.method) + "' (it makes one)");
   if (!dose.voi_map().count("red_marrow"))
-    throw_input_error(where, "the marrow method", m.method,
+    throw_input_error(where, "the marrow method", to_string(m.method),
                       "an S-value set with red marrow (icrp89-male, icrp89-female, or a user table "
                       "with red_marrow); " + dose.svalue_set().name + " has none");
 }
@@ -85,14 +85,14 @@ std::optional<MarrowResult> add_marrow(const DoseCalculator& dose, const BloodDa
                                        double lambda_p, std::vector<DoseSourceInput>& inputs,
                                        std::map<std::string, ActivityCurve>& curves, const std::string& where) {
   const MarrowOptions& m = dose.options().marrow;
-  if (m.method == "none") return std::nullopt;
+  if (m.method == MarrowMethod::none) return std::nullopt;
   check_marrow_possible(dose, inputs, where);
   const SelfS ref = self_s_value(dose.svalue_set(), dose.voi_map().at("red_marrow"));
   MarrowResult r;
   r.method = m.method;
   r.mass_g = std::isnan(m.mass_g) ? ref.default_voi_mass_g : m.mass_g;
   r.mass_source = std::isnan(m.mass_g) ? "phantom reference mass" : "dose.marrow.mass_g";
-  DoseSourceInput rm = m.method == "blood" ? blood_source(m, blood, fit, lambda_p, r, curves, where)
+  DoseSourceInput rm = m.method == MarrowMethod::blood ? blood_source(m, blood, fit, lambda_p, r, curves, where)
                                            : image_source(m, inputs, r, curves, where);
   rm.voi = "red_marrow";
   rm.mean_mass_g = r.mass_g;

@@ -10,13 +10,19 @@ namespace lutdose {
 
 namespace {
 constexpr double NaN = std::numeric_limits<double>::quiet_NaN();
+// Boost evaluates double quantiles in long double by default. In double (promote_double<false>)
+// the Student-t quantile is about 8 times faster (1.4 us instead of 12 us a call, measured
+// 2026-11-27), which matters with two intervals for each of a cycle's ~170 dose targets, and it
+// differs from the long-double result by at most 1.5e-15 relative for dof 1 to 1e7 (a few units in
+// the last place; closed forms in tests/unit/dosimetry/test_uncertainty.cpp).
+using DoublePolicy = boost::math::policies::policy<boost::math::policies::promote_double<false>>;
 }
 
 double coverage_factor(double dof, double level) {
   if (!(dof >= 1) || !(level > 0 && level < 1)) return NaN;
   const double p = (1 + level) / 2;
-  if (std::isinf(dof)) return boost::math::quantile(boost::math::normal_distribution<double>(), p);
-  return boost::math::quantile(boost::math::students_t_distribution<double>(dof), p);
+  if (std::isinf(dof)) return boost::math::quantile(boost::math::normal_distribution<double, DoublePolicy>(), p);
+  return boost::math::quantile(boost::math::students_t_distribution<double, DoublePolicy>(dof), p);
 }
 
 Interval coverage_interval(double value, double u, double dof, double level) {

@@ -495,7 +495,7 @@ void read_dose_options(Validator& v, const json& j, const std::string& path, con
     fraction("l2l4_fraction", o.marrow.l2l4_fraction);
     o.marrow.mass_g = v.quantity(m, mp, "mass", MASS_G, false, 0.0, false, &MASS_RANGE_G);
     o.marrow.l2l4_voi = v.string(m, mp, "l2l4_voi", false, "marrow_l2l4");
-    if (o.marrow.method == "image" && std::isnan(o.marrow.l2l4_fraction))
+    if (o.marrow.method == MarrowMethod::image && std::isnan(o.marrow.l2l4_fraction))
       v.problem(mp + ".l2l4_fraction", "missing",
                 "the fraction of the red marrow in the L2-L4 VOI, for the image method");
   }

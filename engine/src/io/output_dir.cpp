@@ -373,6 +373,17 @@ std::vector<std::string> make_parents(const std::string& parent) {
 }
 
 //! Throws InputError unless the existing `loc` (in `parentfd`) may be replaced by a result set.
+//! Takes a shared lock on `fd`, waiting boundedly (1000 x 10 ms) for a run that holds it
+//! exclusively (removing a swapped-out set takes milliseconds). False when still held after that.
+bool lock_shared_bounded(int fd) {
+  for (int attempt = 0; attempt < 1000; ++attempt) {
+    if (::flock(fd, LOCK_SH | LOCK_NB) == 0) return true;
+    if (errno != EWOULDBLOCK && errno != EINTR) return false;
+    ::usleep(10000);
+  }
+  return false;
+}
+
 void check_replaceable(int parentfd, const Location& loc) {
   struct stat st;
   if (::fstatat(parentfd, loc.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
@@ -386,6 +397,11 @@ void check_replaceable(int parentfd, const Location& loc) {
     throw InputError("output directory " + in_quotes(loc.shown) + " exists and is not a directory");
   Fd dir(::openat(parentfd, loc.name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (!dir.valid()) fail("cannot use the output directory " + in_quotes(loc.shown), errno);
+  // A concurrent run may just have swapped this set out and be removing it (holding its lock):
+  // checking it unlocked would see a set with files missing and refuse it as not lutdose's. A
+  // shared lock waits for that removal (then the directory is empty) or keeps it from starting.
+  if (!lock_shared_bounded(dir.get()))
+    fail("cannot use the output directory " + in_quotes(loc.shown) + " (locked by another run for 10 s)", EWOULDBLOCK);
   auto foreign = foreign_entries(dir.get(), false);
   if (foreign.empty()) return;
   std::sort(foreign.begin(), foreign.end());

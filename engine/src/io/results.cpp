@@ -221,10 +221,10 @@ ordered_json cycle_provenance_json(const CycleProvenance& p) {
 
 ordered_json marrow_json(const MarrowResult& m) {
   ordered_json j;
-  j["method"] = m.method;
+  j["method"] = to_string(m.method);
   j["mass_g"] = m.mass_g;
   j["mass_source"] = m.mass_source;
-  if (m.method == "blood") {
+  if (m.method == MarrowMethod::blood) {
     j["blood_fit_function"] = m.blood_fit_function;
     j["blood_fit_accepted"] = m.blood_fit_accepted;
     j["blood_tiac_MBq_h_per_mL"] = m.blood_tiac_MBq_h_per_mL;
@@ -568,7 +568,7 @@ void print_cycle_rows(const CycleResult& c, std::ostream& out) {
   }
   for (const auto& d : c.doses) {
     if (d.kind != "organ" || is_voi(c, d.target)) continue;
-    const std::string method = c.marrow ? c.marrow->method : std::string("?");
+    const std::string method = c.marrow ? to_string(c.marrow->method) : std::string("?");
     out << std::left << std::setw(22) << d.target << std::setw(15) << "(" + method + ")"
         << std::right << std::setw(12) << fixed(c.marrow ? c.marrow->tia_MBq_h : NAN, 0) << std::setw(19) << ""
         << std::setw(10) << fixed(d.mass_g, 1) << std::setw(10) << fixed(d.dose_Gy, 3) << std::setw(9)

@@ -63,7 +63,7 @@ const std::map<std::string, Setter>& choice_setters() {
       {"dose.sphere_composition", [](const OptionFields& f, const std::string& t) { f.dose.sphere_composition = t; }},
       {"dose.mass_scaling", [](const OptionFields& f, const std::string& t) { f.dose.mass_scaling = parse_mass_scaling(t); }},
       {"dose.cross_scaling", [](const OptionFields& f, const std::string& t) { f.dose.cross_scaling = parse_cross_scaling(t); }},
-      {"dose.marrow.method", [](const OptionFields& f, const std::string& t) { f.dose.marrow.method = t; }},
+      {"dose.marrow.method", [](const OptionFields& f, const std::string& t) { f.dose.marrow.method = *parse_marrow_method(t); }},
       {"radiobiology.residual",
        [](const OptionFields& f, const std::string& t) { f.residual = *parse_residual_handling(t); }},
   };

@@ -33,7 +33,7 @@ DoseSourceInput source(const std::string& voi, double tia, double u) {
 
 TEST_CASE("marrow, image method: the L2-L4 VOI divided by its fraction becomes the red marrow") {
   MarrowOptions m;
-  m.method = "image";
+  m.method = MarrowMethod::image;
   m.l2l4_voi = "l2l4";
   m.l2l4_fraction = 0.1;
   m.mass_g = 1000;
@@ -48,7 +48,7 @@ TEST_CASE("marrow, image method: the L2-L4 VOI divided by its fraction becomes t
   CHECK(r->tia_MBq_h == 1000 / 0.1);
   CHECK(r->tia_u_MBq_h == 50 / 0.1);
   CHECK(r->tia_u_dof == 7);
-  CHECK(r->method == "image");
+  CHECK(r->method == MarrowMethod::image);
   CHECK(r->l2l4_voi == "l2l4");
   CHECK(r->l2l4_fraction == 0.1);
   CHECK(r->mass_g == 1000);
@@ -67,7 +67,7 @@ TEST_CASE("marrow, image method: the L2-L4 VOI divided by its fraction becomes t
 
 TEST_CASE("marrow, blood method: TIAC of noise-free E1 samples x RMBLR x mass") {
   MarrowOptions m;
-  m.method = "blood";
+  m.method = MarrowMethod::blood;
   m.rmecff = 0.19;
   m.mass_g = 1170;
   const DoseCalculator calc = calculator(m);
@@ -109,10 +109,10 @@ TEST_CASE("marrow: method none adds nothing, missing blood samples or L2-L4 VOI 
   CHECK(inputs.size() == 1);
   CHECK(curves.empty());
   MarrowOptions blood;
-  blood.method = "blood";
+  blood.method = MarrowMethod::blood;
   CHECK_THROWS_AS(add_marrow(calculator(blood), nullptr, FitOptions{}, 0.004, inputs, curves, "t"), InputError);
   MarrowOptions image;
-  image.method = "image";
+  image.method = MarrowMethod::image;
   image.l2l4_fraction = 0.1;
   CHECK_THROWS_AS(add_marrow(calculator(image), nullptr, FitOptions{}, 0.004, inputs, curves, "t"), InputError);
   CHECK(inputs.size() == 1);

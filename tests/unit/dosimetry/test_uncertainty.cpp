@@ -97,6 +97,16 @@ TEST_CASE("coverage factors and Welch-Satterthwaite: analytic values") {
   CHECK(coverage_factor(INFINITY, 0.95) == doctest::Approx(1.959964).epsilon(1e-6));
   CHECK(coverage_factor(INFINITY, LEVEL_68) == doctest::Approx(1.0).epsilon(1e-9));
   CHECK(std::isnan(coverage_factor(0, 0.95)));
+  // Closed forms at full double precision (the quantile is evaluated in double, not long double):
+  // nu = 1 (Cauchy): tan(pi (p - 1/2)); nu = 2: (2p - 1) / sqrt(2 p (1 - p)), p = (1 + level) / 2.
+  // 1e-13 relative: a few hundred units in the last place, far above double rounding, far below
+  // any printed digit.
+  for (double level : {0.5, 0.682689492137, 0.9, 0.95, 0.99}) {
+    const double p = (1 + level) / 2;
+    CAPTURE(level);
+    CHECK(coverage_factor(1, level) == doctest::Approx(std::tan(std::acos(-1.0) * (p - 0.5))).epsilon(1e-13));
+    CHECK(coverage_factor(2, level) == doctest::Approx((2 * p - 1) / std::sqrt(2 * p * (1 - p))).epsilon(1e-13));
+  }
   // two equal contributions with 4 dof each: (2u^2)^2 / (2 u^4 / 4) = 8
   CHECK(welch_satterthwaite({0.3, 0.3}, {4, 4}) == doctest::Approx(8.0).epsilon(1e-12));
   // one estimated contribution among stated ones: nu_eff = nu (u_c / u_1)^4

@@ -41,7 +41,7 @@ RunResult sample_run() {
   d.u_missing = {"fit:cycle2:red_marrow"};
   c.doses.push_back(d);
   MarrowResult m;
-  m.method = "image";
+  m.method = MarrowMethod::image;
   m.mass_g = 1170;
   m.mass_source = "phantom reference mass";
   m.l2l4_voi = "l2l4";

@@ -19,6 +19,7 @@
 
 #include <limits>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -56,11 +57,17 @@ std::string to_string(CrossScaling m);
 //! Parses "none" or "body-mass"; throws InputError (option --cross-scaling) otherwise.
 CrossScaling parse_cross_scaling(const std::string& s);
 
+//! How the red-marrow TIA is obtained (methods.md §6.5): not at all; blood: TIA_RM = TIAC_blood x
+//! RMBLR x m_RM from blood samples; image: TIA_RM = TIA of the VOI l2l4_voi / l2l4_fraction.
+enum class MarrowMethod { none, blood, image };
+//! "none", "blood" or "image". Throws nothing.
+std::string to_string(MarrowMethod m);
+//! Parses "none", "blood" or "image"; an empty optional for anything else. Throws nothing.
+std::optional<MarrowMethod> parse_marrow_method(const std::string& text);
+
 //! Red (active) marrow (methods.md §6.5). The marrow's TIA becomes the source VOI red_marrow.
 struct MarrowOptions {
-  //! "none"; "blood": TIA_RM = TIAC_blood x RMBLR x m_RM from blood samples; "image": TIA_RM =
-  //! TIA of the VOI l2l4_voi / l2l4_fraction.
-  std::string method = "none";
+  MarrowMethod method = MarrowMethod::none;
   //! Marrow-to-blood activity concentration ratio. 1.0 for 177Lu-DOTATATE, whose marrow
   //! concentration equals the blood's (Forrer et al., K38); 0.36 is Sgouros' (1993) general value.
   double rmblr = 1.0;

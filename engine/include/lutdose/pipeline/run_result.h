@@ -38,7 +38,7 @@ struct VoiResult {
 
 //! How the red-marrow TIA of a cycle was obtained (methods.md §6.5; dose.marrow options).
 struct MarrowResult {
-  std::string method;                 //!< "blood" or "image" (MarrowOptions::method)
+  MarrowMethod method = MarrowMethod::none;  //!< blood or image (MarrowOptions::method)
   double mass_g = std::numeric_limits<double>::quiet_NaN();  //!< red-marrow mass used [g]
   std::string mass_source;            //!< "phantom reference mass" or "dose.marrow.mass_g"
   //! Blood method: the fit of the blood concentrations (function, accepted, TIAC and its u).
