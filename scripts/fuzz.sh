@@ -31,7 +31,16 @@ tmp_base="$PWD/build-fuzz"
 [[ -d /dev/shm && -w /dev/shm ]] && tmp_base=/dev/shm
 TMPDIR="$(mktemp -d "$tmp_base/lutdose-fuzz-run.XXXXXX")"
 export TMPDIR
-trap 'rm -rf "$TMPDIR"' EXIT
+# Stopped early (Ctrl-C, kill): the running target is stopped first (SIGINT: it prints its final
+# statistics), then its working directory is removed; removing it under a running target would
+# make the target abort on its next input, which would look like a finding.
+fuzz_pid=""
+cleanup() {
+  if [[ -n "$fuzz_pid" ]]; then kill -INT "$fuzz_pid" 2>/dev/null || true; wait "$fuzz_pid" 2>/dev/null || true; fi
+  rm -rf "$TMPDIR"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
 export UBSAN_OPTIONS="print_stacktrace=1"
 failed=()
 summary=()
@@ -44,10 +53,16 @@ for t in "${targets[@]}"; do
   log="build-fuzz/logs/$t.log"
   echo "fuzz.sh: $t for $secs s (log $log)"
   # -max_len covers the largest seed (an 18 kB case file); -timeout: one input may take 10 s.
+  # In the background and waited for, so that a signal to this script reaches cleanup() at once.
   # shellcheck disable=SC2086
-  if ./build-fuzz/tests/fuzz/"fuzz_$t" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
+  ./build-fuzz/tests/fuzz/"fuzz_$t" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
       -max_len=32768 -dict="$dict" -artifact_prefix="build-fuzz/findings/$t-" -print_final_stats=1 \
-      ${LUTDOSE_FUZZ_FLAGS:-} "build-fuzz/corpus/$t" "tests/fuzz/corpus/$t" >"$log" 2>&1; then
+      ${LUTDOSE_FUZZ_FLAGS:-} "build-fuzz/corpus/$t" "tests/fuzz/corpus/$t" >"$log" 2>&1 &
+  fuzz_pid=$!
+  fuzz_status=0
+  wait "$fuzz_pid" || fuzz_status=$?
+  fuzz_pid=""
+  if [[ $fuzz_status -eq 0 ]]; then
     status=ok
   else
     status=FAILED

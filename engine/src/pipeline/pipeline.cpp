@@ -19,6 +19,7 @@
 #include "lutdose/kinetics/reduced_schedules.h"
 #include "lutdose/io/run_files.h"
 #include "lutdose/models/compartment.h"
+#include "lutdose/radiobiology/cycle_bed.h"
 #include <filesystem>
 #include "lutdose/version.h"
 
@@ -58,85 +59,18 @@ DoseSourceInput dose_input(const VoiResult& v) {
   return in;
 }
 
-// BED and EQD2 of every target with tissue parameters (methods.md §7.1): the target's dose-rate
-// curve is sum over sources of (contribution / TIA) x A_source(t) [Gy/h]; closed form when every
-// source is a sum of exponentials, numerical integration otherwise.
+// BED and EQD2 of every target of the cycle with tissue parameters (radiobiology/cycle_bed.h): the
+// source curves with the remainder's, and the sources' TIAs (VOIs, red marrow, remainder).
 void add_bed(const TissueTable& tissue, const std::map<std::string, ActivityCurve>& curves, CycleResult& cycle,
              double lambda_p) {
-  // The remainder's activity: whole body minus the organ sources (tumours stay in it).
   std::map<std::string, ActivityCurve> all = curves;
-  if (!std::isnan(cycle.remainder_tia_MBq_h) && curves.count("whole_body")) {
-    std::vector<std::string> organs;
-    for (const auto& d : cycle.doses)
-      if (d.kind == "organ" && curves.count(d.target)) organs.push_back(d.target);
-    ActivityCurve rb;
-    bool exponential = curves.at("whole_body").exponential();
-    for (const auto& o : organs) exponential = exponential && curves.at(o).exponential();
-    if (exponential) {
-      rb = curves.at("whole_body");
-      for (const auto& o : organs)
-        for (size_t i = 0; i < curves.at(o).c_MBq.size(); ++i) {
-          rb.c_MBq.push_back(-curves.at(o).c_MBq[i]);
-          rb.k_per_h.push_back(curves.at(o).k_per_h[i]);
-        }
-    } else {
-      const ActivityCurve wb = curves.at("whole_body");
-      std::vector<ActivityCurve> parts;
-      for (const auto& o : organs) parts.push_back(curves.at(o));
-      rb.general = [wb, parts](double t) {
-        double a = wb(t);
-        for (const auto& p : parts) a -= p(t);
-        return a;
-      };
-    }
-    for (const auto& [name, c] : curves)
-      rb.scales_h.insert(rb.scales_h.end(), c.scales_h.begin(), c.scales_h.end());
-    all["remainder"] = rb;
-  }
+  if (!std::isnan(cycle.remainder_tia_MBq_h))
+    if (auto rb = remainder_curve(curves, cycle.doses)) all["remainder"] = std::move(*rb);
   std::map<std::string, double> tia;
   for (const auto& v : cycle.vois) tia[v.tac.voi] = v.fit.tia_MBq_h;
   if (cycle.marrow) tia["red_marrow"] = cycle.marrow->tia_MBq_h;
   if (!std::isnan(cycle.remainder_tia_MBq_h)) tia["remainder"] = cycle.remainder_tia_MBq_h;
-  for (auto& d : cycle.doses) {
-    const TissueParameters* p = tissue.find(d.target);
-    if (!p || !(d.dose_Gy > 0)) continue;
-    ExpSum rate;
-    std::vector<std::pair<double, const ActivityCurve*>> parts;  // (Gy per MBq h, curve)
-    bool exponential = true;
-    std::vector<double> scales{1.0 / lambda_p};
-    for (const auto& [source, gy] : d.contributions_Gy) {
-      if (!all.count(source) || !tia.count(source) || tia[source] == 0) continue;
-      const double g = gy / tia[source];
-      const ActivityCurve& c = all.at(source);
-      parts.emplace_back(g, &c);
-      exponential = exponential && c.exponential();
-      scales.insert(scales.end(), c.scales_h.begin(), c.scales_h.end());
-      for (size_t i = 0; i < c.c_MBq.size(); ++i) {
-        rate.a_Gy_per_h.push_back(g * c.c_MBq[i]);
-        rate.lambda_per_h.push_back(c.k_per_h[i]);
-      }
-    }
-    if (parts.empty()) continue;
-    BedResult b;
-    if (exponential && std::isinf(cycle.horizon_h)) {
-      b = bed_closed_form(rate, *p);
-      d.bed_method = "closed form (sum of exponentials)";
-    } else {
-      b = bed_numeric([&parts](double t) {
-                        double r = 0;
-                        for (const auto& [g, c] : parts) r += g * (*c)(t);
-                        return r;
-                      },
-                      cycle.horizon_h, *p, scales);
-      d.bed_method = "numerical (Boost.Odeint, Dormand-Prince)";
-    }
-    // BED scales with the dose actually reported (the curve integrates to it up to rounding)
-    d.bed_g = b.g;
-    d.bed_Gy = bed_from_dose(d.dose_Gy, b.g, p->alpha_beta_Gy);
-    d.eqd2_Gy = eqd2(d.bed_Gy, p->alpha_beta_Gy);
-    d.alpha_beta_Gy = p->alpha_beta_Gy;
-    d.repair_half_time_h = p->repair_half_time_h;
-  }
+  add_cycle_bed(tissue, all, tia, cycle.horizon_h, lambda_p, cycle.doses);
 }
 
 }  // namespace
@@ -395,7 +329,7 @@ PatientSums sum_patient_cycles(const RunResult& result, const std::string& patie
   return p;
 }
 
-// A summed dose's uncertainty, tumour repopulation (methods.md §7.2) and EQD2.
+// A summed dose's uncertainty, tumour repopulation (radiobiology/cycle_bed.h) and EQD2.
 void finish_sum(CumulativeDose& x, PatientSums& p, const RunOptions& options) {
   std::vector<double> cs, us, dofs;
   std::vector<std::string> names;
@@ -408,15 +342,13 @@ void finish_sum(CumulativeDose& x, PatientSums& p, const RunOptions& options) {
   combine_uncertainty(cs, names, us, dofs, x.dose_Gy, x.dose_u_Gy, x.dose_u_dof, x.dose_ci68_Gy, x.dose_ci95_Gy,
                       x.u_missing);
   if (!options.repopulation_targets.empty() && !std::isnan(x.bed_Gy) &&
-      target_matches(options.repopulation_targets, x.target) && !options.cycle_start_h.empty()) {
-    // -ln2 (T - T_k) / (alpha T_pot), T from the first to the last cycle (methods.md §7.2)
-    const double T_d = (options.cycle_start_h.rbegin()->second - options.cycle_start_h.begin()->second) / 24.0;
-    if (T_d > options.repopulation_kickoff_d) {
-      x.repopulation_Gy = std::log(2.0) * (T_d - options.repopulation_kickoff_d) /
-                          (options.repopulation_alpha_per_Gy * options.repopulation_t_pot_d);
-      x.bed_Gy -= x.repopulation_Gy;
+      target_matches(options.repopulation_targets, x.target) && !options.cycle_start_h.empty())
+    if (const auto r = tumour_repopulation_Gy(options.cycle_start_h.begin()->second,
+                                              options.cycle_start_h.rbegin()->second, options.repopulation_kickoff_d,
+                                              options.repopulation_alpha_per_Gy, options.repopulation_t_pot_d)) {
+      x.repopulation_Gy = *r;
+      x.bed_Gy -= *r;
     }
-  }
   if (!std::isnan(x.bed_Gy) && p.alpha_beta.count(x.target)) x.eqd2_Gy = eqd2(x.bed_Gy, p.alpha_beta[x.target]);
 }
 

@@ -74,7 +74,7 @@ BedResult bed_closed_form(const ExpSum& rate, const TissueParameters& t) {
 BedResult bed_numeric(const std::function<double(double)>& rate, double t_end_h, const TissueParameters& t,
                       const std::vector<double>& time_scales_h) {
   // State (D, I, J): D' = Ddot, I' = Ddot - mu I (I(t) = int Ddot(w) e^{-mu(t-w)} dw), J' = 2 Ddot I,
-  // so J(t_end) = G D^2 (methods.md §7.1). Solved with Boost.Odeint's adaptive Dormand-Prince.
+  // so J(t_end) = G D^2 (methods.md §8; spec §7.1). Solved with Boost.Odeint's adaptive Dormand-Prince.
   const double mu = t.mu_per_h();
   double longest = 1.0 / mu;
   for (double s : time_scales_h) longest = std::max(longest, s);

@@ -1,15 +1,20 @@
 // The per-patient pipeline on one shared ReferenceData from several threads gives results equal,
 // field by field and to the bit, to a serial run (issue 12: reference data loaded once, no global
-// mutable state). scripts/tsan.sh runs this test under ThreadSanitizer (docs/validation.md).
+// mutable state). The jobs cover residual handling (subtract, integrate-to-next), the Monte Carlo
+// cross-check, a compartment model, the reduced schedules madsen and prior, and both marrow methods. scripts/tsan.sh runs this test under ThreadSanitizer (docs/validation.md).
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <fstream>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <thread>
 
 #include "../cohort.h"
+#include "../test_util.h"
 #include "lutdose/io/case_file.h"
 #include "lutdose/io/results.h"
 #include "lutdose/io/run_files.h"
@@ -72,6 +77,57 @@ Job case_patient(const std::string& path, const ReferenceData& ref) {
   return j;
 }
 
+// A case file with a radiobiology.residual handling ("subtract", "integrate-to-next"); the
+// examples' cycles have date-times, which the residual handling needs.
+Job case_with_residual(const std::string& path, const std::string& residual, const ReferenceData& ref) {
+  std::ifstream in(SRC + path);
+  nlohmann::json j;
+  in >> j;
+  j["radiobiology"] = {{"residual", residual}};
+  const std::string tmp = test::write_temp(j.dump());
+  Job job;
+  job.name = path + " residual " + residual;
+  job.case_file = std::make_shared<const CaseFile>(load_case_file(tmp));
+  std::remove(tmp.c_str());
+  job.options = run_options_from_case(*job.case_file, ref, 0, 0);
+  REQUIRE(job.options.residual != ResidualHandling::none);
+  read_run_files(job.options, ref);
+  return job;
+}
+
+// The paths the plain cohort patients do not take: the Monte Carlo cross-check (a seeded RNG per
+// run; 40 samples keep the test short), a shipped compartment model (it observes the cohort's
+// kidneys, liver and spleen), the "prior" reduced schedule (MAP fit with population priors), and
+// the image-based marrow (an L2-L4 VOI; the fraction is an input of this test, not a reference
+// value). The blood-based marrow runs in the synthetic case files.
+std::vector<Job> special_patients(const ReferenceData& ref) {
+  std::vector<Job> jobs;
+  Job mc = cohort_patient(7, ref);
+  mc.name += ", Monte Carlo";
+  mc.options.mc_samples = 40;
+  jobs.push_back(mc);
+  Job model = cohort_patient(8, ref);
+  model.name += ", compartment model";
+  model.options.compartment_model = find_compartment_model("prrt_multiorgan_linear", ref.data_dir());
+  read_run_files(model.options, ref);
+  jobs.push_back(model);
+  Job prior = cohort_patient(10, ref);
+  prior.name += ", reduced prior";
+  prior.options.reduced = ReducedSchedule::prior;
+  for (auto& series : prior.series) series.activity_u_MBq = 0.05 * series.activity_MBq;  // the cohort's noise
+  jobs.push_back(prior);
+  Job marrow = cohort_patient(11, ref);
+  marrow.name += ", image marrow";
+  TacSeries l2l4 = marrow.series.front();  // kidneys' curve scaled down: a marrow-like uptake
+  l2l4.voi = "marrow_l2l4";
+  l2l4.activity_MBq *= 0.02;
+  marrow.series.push_back(l2l4);
+  marrow.options.dose->marrow.method = MarrowMethod::image;
+  marrow.options.dose->marrow.l2l4_fraction = 0.067;
+  jobs.push_back(marrow);
+  return jobs;
+}
+
 // Bit-for-bit equality of two doubles (NaN equals NaN).
 bool same(double a, double b) { return std::memcmp(&a, &b, sizeof a) == 0 || (std::isnan(a) && std::isnan(b)); }
 
@@ -129,15 +185,48 @@ void compare(const RunResult& a, const RunResult& b) {
 }
 }  // namespace
 
+// The serial results show that each special job took its path (so the comparison covers it).
+void check_paths_taken(const std::vector<Job>& jobs, const std::vector<RunResult>& serial) {
+  auto has = [&](const std::string& suffix) {
+    for (size_t i = 0; i < jobs.size(); ++i)
+      if (jobs[i].name.size() >= suffix.size() && jobs[i].name.compare(jobs[i].name.size() - suffix.size(), suffix.size(), suffix) == 0)
+        return &serial[i];
+    FAIL("no job " << suffix);
+    return static_cast<const RunResult*>(nullptr);
+  };
+  const auto& mc = has(", Monte Carlo")->cycles.at(0).doses;
+  CHECK(std::any_of(mc.begin(), mc.end(), [](const TargetDose& d) { return std::isfinite(d.dose_u_mc_Gy); }));
+  const auto& model = has(", compartment model")->cycles.at(0).vois;
+  CHECK(std::any_of(model.begin(), model.end(), [](const VoiResult& v) {
+    return v.fit.function == "compartment:prrt_multiorgan_linear";
+  }));
+  const auto& prior = has(", reduced prior")->cycles.at(0).vois;
+  CHECK(std::all_of(prior.begin(), prior.end(), [](const VoiResult& v) {
+    return v.fit.method == "MAP fit with population priors";
+  }));
+  const auto& marrow = has(", image marrow")->cycles.at(0).doses;
+  CHECK(std::any_of(marrow.begin(), marrow.end(), [](const TargetDose& d) { return d.target == "red_marrow"; }));
+  const auto& subtract = has(" residual subtract")->cycles.at(1).vois;
+  CHECK(std::any_of(subtract.begin(), subtract.end(), [](const VoiResult& v) { return !v.residual_subtracted_MBq.empty(); }));
+  CHECK(std::isfinite(has(" residual integrate-to-next")->cycles.at(0).horizon_h));
+}
+
 TEST_CASE("threads: patients run concurrently on one shared ReferenceData equal a serial run, bit for bit") {
   const ReferenceData ref = ReferenceData::load(DATA);
   std::vector<Job> jobs;
   for (const char* path : {"/examples/snmmi-patient004/case.json", "/examples/synthetic-two-cycles/case.json",
                            "/examples/synthetic-four-cycles/case.json"})
     jobs.push_back(case_patient(path, ref));
+  jobs.push_back(case_with_residual("/examples/synthetic-four-cycles/case.json", "subtract", ref));
+  jobs.push_back(case_with_residual("/examples/synthetic-two-cycles/case.json", "integrate-to-next", ref));
   for (unsigned long long seed = 1; seed <= 6; ++seed) jobs.push_back(cohort_patient(seed, ref));
+  for (auto& j : special_patients(ref)) jobs.push_back(std::move(j));
   std::vector<RunResult> serial;
-  for (const auto& j : jobs) serial.push_back(run_job(j, ref));
+  for (const auto& j : jobs) {
+    CAPTURE(j.name);
+    serial.push_back(run_job(j, ref));
+  }
+  check_paths_taken(jobs, serial);
 
   constexpr size_t THREADS = 6;  // the brief's 4-8; every thread runs every patient, in its own order
   std::vector<std::vector<RunResult>> parallel(THREADS, std::vector<RunResult>(jobs.size()));

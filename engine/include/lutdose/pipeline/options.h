@@ -40,7 +40,7 @@ struct RunOptions {
   std::string tac_path;             //!< input file, recorded in the output
   InputKind input_kind = InputKind::tac_table;
   std::map<int, BloodData> blood_by_cycle;  //!< blood samples per cycle (blood-based marrow)
-  //! Reduced schedules (methods.md §4): none (fit), or for every VOI one single-time-point
+  //! Reduced schedules (spec §4, docs/reduced-schedules.md): none (fit), or for every VOI one single-time-point
   //! estimator or the MAP fit with population priors (kinetics/reduced_schedules.h).
   ReducedSchedule reduced = ReducedSchedule::none;
   //! A compartment model file (docs/compartment-models.md): the VOIs it observes are fitted jointly

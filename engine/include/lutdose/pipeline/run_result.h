@@ -119,7 +119,7 @@ struct CycleResult {
 struct CumulativeDose {
   std::string target;
   double dose_Gy = 0;
-  double bed_Gy = std::numeric_limits<double>::quiet_NaN();  //!< sum of the cycles' BED (§7.2)
+  double bed_Gy = std::numeric_limits<double>::quiet_NaN();  //!< sum of the cycles' BED (methods.md §8)
   double eqd2_Gy = std::numeric_limits<double>::quiet_NaN();
   double repopulation_Gy = 0;  //!< subtracted from bed_Gy (tumours, when configured)
   double dose_u_Gy = 0;  //!< GUM: per-cycle inputs independent; CF and S-values common to cycles

@@ -1,5 +1,5 @@
 // Radiobiology: biologically effective dose (BED) and EQD2 for decaying continuous irradiation
-// (methods.md §7), the tissue parameters, and sums over cycles.
+// (methods.md §8; spec §7), the tissue parameters, and sums over cycles.
 #pragma once
 
 #include <functional>
@@ -56,13 +56,13 @@ struct BedResult {
   double eqd2_Gy = 0;  //!< [Gy]
 };
 
-//! Closed form (methods.md §7.1): BED = D + (2/(a/b)) sum_ij a_i a_j / ((l_i + l_j)(l_i + mu)).
+//! Closed form (methods.md §8; spec §7.1): BED = D + (2/(a/b)) sum_ij a_i a_j / ((l_i + l_j)(l_i + mu)).
 //! Units as ExpSum and TissueParameters; G = 0 for D = 0. Throws nothing (the caller ensures
 //! lambda_i > 0 and valid tissue parameters).
 BedResult bed_closed_form(const ExpSum& rate, const TissueParameters& t);
 
 //! Numerical BED for any dose-rate function on [0, t_end] (t_end may be +infinity): the recursive
-//! update of methods.md §7.1 on a fine grid. `time_scales_h` are characteristic times of the curve
+//! update of spec §7.1 (methods.md §8) on a fine grid. `time_scales_h` are characteristic times of the curve
 //! (e.g. 1/lambda of its components) used to place the grid. rate_Gy_per_h(t_h) [Gy/h] at t [h].
 //! Throws InputError (naming the tissue) when the curve gives a non-finite dose rate, the integral
 //! is not finite, or the solver needs more than its evaluation budget (an implausible curve).

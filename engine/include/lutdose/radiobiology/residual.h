@@ -1,4 +1,4 @@
-// How the residual activity of the previous cycle is handled (radiobiology.residual, methods.md §7.2).
+// How the residual activity of the previous cycle is handled (radiobiology.residual; spec §7.2, docs/methods.md §8).
 #pragma once
 
 #include <optional>
