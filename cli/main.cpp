@@ -111,36 +111,51 @@ void add_fit_options(CLI::App* cmd, FitArgs& a, bool tac_required) {
 }
 
 // A choice option of the command line, through the one mapping of option texts to typed fields
-// (lutdose::set_choice_option, shared with the case file).
-void choose(const lutdose::OptionFields& f, const std::string& cli, const std::string& text) {
+// (lutdose::set_choice_option, shared with the case file); a bad text is added to `problems`.
+void choose(const lutdose::OptionFields& f, const std::string& cli, const std::string& text,
+            std::vector<std::string>& problems) {
   if (const auto expected = lutdose::set_choice_option(f, cli, text))
-    lutdose::throw_input_error(cli, lutdose::option_spec(cli).key, text, *expected);
+    problems.push_back(lutdose::option_problem(cli, text, *expected));
 }
 
-// The run options of `fit` and `run --tac` (without the dose options). Throws
-// InputError: a bad choice names its option, the other problems are listed together (validate).
-lutdose::RunOptions make_run_options(const FitArgs& a) {
+// Throws InputError listing every problem of the command line, one per line, if any.
+void throw_problems(const std::vector<std::string>& problems) {
+  if (problems.empty()) return;
+  std::string text;
+  for (const auto& p : problems) text += (text.empty() ? "" : "\n") + std::string("command line: ") + p;
+  throw lutdose::InputError(text);
+}
+
+// The run options of `fit` and `run --tac` without validation: the bad choices are added to `problems`;
+// the dose options of `run` are set by the caller.
+lutdose::RunOptions make_run_options(const FitArgs& a, std::vector<std::string>& problems) {
   lutdose::RunOptions o;
   o.data_dir = lutdose::find_data_dir(a.data_dir);
   o.tac_path = a.tac;
   o.administered_MBq = a.activity_MBq;
   o.half_life_override_h = a.half_life_h;
-  lutdose::DoseOptions no_dose;  // the dose options of `run` are set by the caller
+  lutdose::DoseOptions no_dose;
   const lutdose::OptionFields f{o.fit, no_dose, o.reduced, o.residual};
-  if (!a.error_model.empty()) choose(f, "--error-model", a.error_model);
+  if (!a.error_model.empty()) choose(f, "--error-model", a.error_model, problems);
   for (const auto& [cli, text] : {std::pair{"--aicc-k", a.aicc_k}, {"--trapezoid-body", a.body},
                                   {"--trapezoid-tail", a.tail}, {"--integration", a.integration},
                                   {"--reduced", a.reduced}, {"--trapezoid-head", a.head}, {"--function", a.function}})
-    choose(f, cli, text);
+    choose(f, cli, text, problems);
   o.fit.model_averaging = a.model_averaging;
   o.compartment_model = a.model;
   o.fit.combined_sigma0_MBq = a.combined_sigma0;
   o.fit.combined_b = a.combined_b;
   o.fit.reject_on_correlation = a.reject_correlated;
   o.fit.candidates = a.functions;
-  lutdose::validate_or_throw(o, "command line");
-  if (!a.model.empty()) o.compartment_model = lutdose::find_compartment_model(a.model, o.data_dir);
   return o;
+}
+
+// Validates the options with the bad choices found before (every problem at once), then resolves
+// the compartment model. Throws InputError.
+void finish_run_options(lutdose::RunOptions& o, std::vector<std::string> problems) {
+  for (auto& p : lutdose::validate(o)) problems.push_back(std::move(p));
+  throw_problems(problems);
+  if (!o.compartment_model.empty()) o.compartment_model = lutdose::find_compartment_model(o.compartment_model, o.data_dir);
 }
 
 }  // namespace
@@ -199,10 +214,9 @@ int main(int argc, char** argv) {
   run->add_option("--svalues", svalues,
                   "User S-value table (CSV: target, source, s_mGy_per_MBq_s, target_mass_g; "
                   "docs/svalues.md) instead of a phantom");
-  int mc_samples = -1;
-  unsigned long long mc_seed = 0;
+  long long mc_samples = 0, mc_seed = 0;  // used when given (count > 0); checked by validate_monte_carlo
   run->add_option("--mc-samples", mc_samples,
-                  "Monte Carlo cross-check of the dose uncertainty with N samples (refits each VOI); "
+                  "Monte Carlo cross-check of the dose uncertainty with N samples, 0 to 1000000 (refits each VOI); "
                   "overrides the case's uncertainty.monte_carlo_samples");
   run->add_option("--mc-seed", mc_seed, "Seed of the Monte Carlo (default 20261124, or the case's)");
   run->add_flag("--quiet", quiet, "Do not print the table");
@@ -317,8 +331,11 @@ int main(int argc, char** argv) {
             lutdose::throw_input_error("command line", opt, "given with a case file",
                                        "the option in the case file (its \"fit\", \"dose\" or "
                                        "cycle blocks), not on the command line");
-        const auto c = lutdose::load_case_file(case_path, allow_external);
-        result = lutdose::run_case(c, lutdose::find_data_dir(run_args.data_dir), mc_samples, mc_seed);
+        auto c = lutdose::load_case_file(case_path, allow_external);
+        throw_problems(lutdose::validate_monte_carlo(mc_samples, mc_seed));
+        if (run->count("--mc-samples")) c.mc_samples = static_cast<int>(mc_samples);
+        if (run->count("--mc-seed")) c.mc_seed = static_cast<unsigned long long>(mc_seed);
+        result = lutdose::run_case(c, lutdose::find_data_dir(run_args.data_dir));
         inputs.emplace_back("case_json", c.text);  // exactly the bytes analysed
         inputs.emplace_back("case_json_sha256", c.sha256);
       } else {
@@ -333,19 +350,23 @@ int main(int argc, char** argv) {
                                      "a phantom with --tac: icrp110-am, icrp110-af, icrp89-male, "
                                      "icrp89-female (or --svalues FILE)");
         lutdose::DoseOptions d;
-        auto o = make_run_options(run_args);
+        std::vector<std::string> problems;
+        auto o = make_run_options(run_args, problems);
         lutdose::OptionFields f{o.fit, d, o.reduced, o.residual};
         for (const auto& [cli, text] : {std::pair{"--tumour-method", tumour_method}, {"--sphere-composition", composition},
                                         {"--mass-scaling", mass_scaling}, {"--cross-scaling", cross_scaling}})
-          choose(f, cli, text);
+          choose(f, cli, text, problems);
         d.phantom = phantom;
         d.organ_density_g_per_mL = density;
         d.body_mass_g = body_mass_kg * 1000.0;
         d.svalue_table = svalues;
         if (!svalues.empty()) d.phantom = "user";
         o.dose = d;
-        if (mc_samples > 0) o.mc_samples = mc_samples;
-        if (mc_seed > 0) o.mc_seed = mc_seed;
+        const auto mc = lutdose::validate_monte_carlo(mc_samples, mc_seed);
+        problems.insert(problems.end(), mc.begin(), mc.end());
+        if (mc.empty() && run->count("--mc-samples")) o.mc_samples = static_cast<int>(mc_samples);
+        if (mc.empty() && run->count("--mc-seed")) o.mc_seed = static_cast<unsigned long long>(mc_seed);
+        finish_run_options(o, problems);
         std::string tac_bytes;  // read once: exactly the bytes analysed are stored
         const auto series = lutdose::read_tac_table(run_args.tac, &tac_bytes);
         result = lutdose::run_tac_table(series, o);
@@ -480,7 +501,9 @@ int main(int argc, char** argv) {
         }
       }
     } else if (fit->parsed()) {
-      auto o = make_run_options(fit_args);
+      std::vector<std::string> problems;
+      auto o = make_run_options(fit_args, problems);
+      finish_run_options(o, problems);
       const auto series = lutdose::read_tac_table(fit_args.tac);
       const auto start = std::chrono::steady_clock::now();
       const auto result = lutdose::run_tac_table(series, o);

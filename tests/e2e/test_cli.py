@@ -2691,7 +2691,66 @@ def case_option_bad_choice_case_file(ctx):
     bad_case_file(ctx, case, "combined_without_sigmas.json", [("fit.error_model", ("combined",))])
 
 
+def case_option_ranges_same_both_sides(ctx):
+    # Issue 12 item 3 (review): the command line checks numbers with the case file's ranges (one table):
+    # a density of 50 g/mL and 5 000 000 Monte Carlo samples are refused on both sides, the same words.
+    tac = ctx.write("good.csv", GOOD_LIVER_3)
+    out = ctx.path("out_not_created")
+    base = ("run", "--tac", tac, "--activity-MBq", "7000", "--phantom", EXAMPLE_PHANTOM, "--out", out)
+    res = ctx.run(*base, "--density-g-per-mL", "50")  # alone first: without the check this run is short
+    expect_bad_input(ctx, res, out, must_mention=("--density-g-per-mL",), words=("50",))
+    res = ctx.run(*base, "--density-g-per-mL", "50", "--mc-samples", "5000000")
+    expect_bad_input(ctx, res, out, must_mention=("--density-g-per-mL", "dose.organ_density_g_per_mL",
+                                                  "--mc-samples", "uncertainty.monte_carlo_samples"),
+                     words=("50", "5000000"))
+    cli_err = res.stderr
+    case = example_case(ctx)
+    case["dose"] = dict(case.get("dose", {}), organ_density_g_per_mL=50)
+    case["uncertainty"] = {"monte_carlo_samples": 5000000}
+    bad_case_file(ctx, case, "out_of_range.json",
+                  [("dose.organ_density_g_per_mL", ("50",)), ("uncertainty.monte_carlo_samples", ("5000000",))])
+    # The expected range is worded the same on both sides (the text after "expected").
+    for key in ("dose.organ_density_g_per_mL", "uncertainty.monte_carlo_samples"):
+        cli_line = [ln for ln in cli_err.split("\n") if key in ln][0]
+        p = ctx.write("out_of_range.json", json.dumps(case))
+        case_err = ctx.run("run", p, "--out", ctx.path("out_not_created")).stderr
+        case_line = [ln for ln in case_err.split("\n") if key in ln][0]
+        if cli_line.split("expected", 1)[1] != case_line.split("expected", 1)[1]:
+            fail("expected the same range for %s on both sides: %r vs %r" % (key, cli_line, case_line), res)
+
+
+def case_option_negative_monte_carlo(ctx):
+    # Issue 12 item 3 (review): negative --mc-samples / --mc-seed are bad input (exit 2, nothing written),
+    # with --tac and with a case file, not silently ignored.
+    tac = ctx.write("good.csv", GOOD_LIVER_3)
+    out = ctx.path("out_not_created")
+    base = ("run", "--tac", tac, "--activity-MBq", "7000", "--phantom", EXAMPLE_PHANTOM, "--out", out)
+    for opt, value in (("--mc-samples", "-5"), ("--mc-seed", "-1")):
+        res = ctx.run(*base, opt, value)
+        expect_bad_input(ctx, res, out, must_mention=(opt, "expected"), words=(value,),
+                         what="%s %s with --tac" % (opt, value))
+        res = ctx.run("run", example_case_path(ctx), "--out", out, opt, value)
+        expect_bad_input(ctx, res, out, must_mention=(opt, "expected"), words=(value,),
+                         what="%s %s with a case file" % (opt, value))
+
+
+def case_option_all_problems_at_once_cli(ctx):
+    # Issue 12 item 3 (review): the command line lists every problem at once, bad choices and the other
+    # checks, fit and dose options alike (as the case file does).
+    tac = ctx.write("good.csv", GOOD_LIVER_3)
+    out = ctx.path("out_not_created")
+    res = ctx.run("run", "--tac", tac, "--activity-MBq", "7000", "--phantom", EXAMPLE_PHANTOM, "--out", out,
+                  "--error-model", "poison", "--aicc-k", "bad", "--combined-b", "-1",
+                  "--density-g-per-mL", "-1", "--mass-scaling", "by-volume")
+    expect_bad_input(ctx, res, out, must_mention=("--error-model", "--aicc-k", "--combined-b",
+                                                  "--density-g-per-mL", "--mass-scaling"),
+                     words=("poison", "bad", "-1", "by-volume"))
+
+
 CASES = {
+    "option_ranges_same_both_sides": case_option_ranges_same_both_sides,
+    "option_negative_monte_carlo": case_option_negative_monte_carlo,
+    "option_all_problems_at_once_cli": case_option_all_problems_at_once_cli,
     "option_bad_choice_cli": case_option_bad_choice_cli,
     "option_problems_listed_together_cli": case_option_problems_listed_together_cli,
     "option_bad_choice_case_file": case_option_bad_choice_case_file,

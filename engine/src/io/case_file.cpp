@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <climits>
 #include <initializer_list>
 #include <cmath>
 #include <fstream>
@@ -475,7 +476,11 @@ void read_dose_options(Validator& v, const json& j, const std::string& path, con
                    "cross_scaling", "svalues", "marrow"});
   for (const char* key : {"tumour_method", "sphere_composition", "mass_scaling", "cross_scaling"})
     choose(v, j, path, key, f);
-  v.number_in(j, path, "organ_density_g_per_mL", DENSITY_RANGE_G_PER_ML, o.organ_density_g_per_mL);
+  if (j.contains("organ_density_g_per_mL")) {  // its range is checked by validate(), as on the command line
+    if (j["organ_density_g_per_mL"].is_number()) o.organ_density_g_per_mL = j["organ_density_g_per_mL"].get<double>();
+    else v.problem(Validator::join(path, "organ_density_g_per_mL"), "'" + j["organ_density_g_per_mL"].dump() + "'",
+                   "a number " + DENSITY_RANGE_G_PER_ML.text());
+  }
   const std::string table = v.string(j, path, "svalues", false);
   o.svalue_table = table;  // resolved against the case file's folder by the caller
   if (j.contains("marrow") && v.is_object(j["marrow"], path + ".marrow")) {
@@ -1002,12 +1007,12 @@ void read_radiobiology(Validator& v, const json& r, const OptionFields& fields, 
 void read_uncertainty(Validator& v, const json& u, CaseFile& c) {
   v.keys(u, "uncertainty", {"monte_carlo_samples", "seed"});
   if (u.contains("monte_carlo_samples")) {
-    if (u["monte_carlo_samples"].is_number_integer() && u["monte_carlo_samples"].get<long long>() >= 0 &&
-        u["monte_carlo_samples"].get<long long>() <= 1000000)
-      c.mc_samples = static_cast<int>(u["monte_carlo_samples"].get<long long>());
-    else
-      v.problem("uncertainty.monte_carlo_samples", "'" + u["monte_carlo_samples"].dump() + "'",
-                "a whole number from 0 to 1000000");
+    const json& n = u["monte_carlo_samples"];  // its range: validate_monte_carlo, as on the command line
+    const bool whole = n.is_number_integer() && (!n.is_number_unsigned() || n.get<unsigned long long>() <= static_cast<unsigned long long>(LLONG_MAX));
+    const auto problems = validate_monte_carlo(whole ? n.get<long long>() : -1, 0);
+    if (!whole) v.problem("uncertainty.monte_carlo_samples", "'" + n.dump() + "'", "a whole number");
+    else if (!problems.empty()) v.problem_text(problems.front());
+    else c.mc_samples = static_cast<int>(n.get<long long>());
   }
   if (u.contains("seed")) {
     if (u["seed"].is_number_unsigned()) c.mc_seed = u["seed"].get<unsigned long long>();

@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "lutdose/error.h"
+#include "lutdose/io/input_file.h"
 #include "lutdose/models/exponential.h"
 
 namespace lutdose {
@@ -68,14 +69,6 @@ const std::map<std::string, Setter>& choice_setters() {
        [](const OptionFields& f, const std::string& t) { f.residual = *parse_residual_handling(t); }},
   };
   return setters;
-}
-
-// "fit.combined_b (--combined-b) = '-1': expected a number >= 0"
-std::string problem(const std::string& key, const std::string& value, const std::string& expected) {
-  const OptionSpec& s = option_spec(key);
-  std::string name = s.key.empty() ? s.cli : s.key;
-  if (!s.key.empty() && !s.cli.empty()) name += " (" + s.cli + ")";
-  return name + " = '" + value + "': expected " + expected;
 }
 
 }  // namespace
@@ -144,7 +137,28 @@ std::optional<std::string> set_choice_option(const OptionFields& fields, const s
   return "one of " + listed(s.choices);
 }
 
+// "fit.combined_b (--combined-b) = '-1': expected a number >= 0"
+std::string option_problem(const std::string& key, const std::string& value, const std::string& expected) {
+  const OptionSpec& s = option_spec(key);
+  std::string name = s.key.empty() ? s.cli : s.key;
+  if (!s.key.empty() && !s.cli.empty()) name += " (" + s.cli + ")";
+  return name + " = '" + value + "': expected " + expected;
+}
+
+std::vector<std::string> validate_monte_carlo(long long samples, long long seed) {
+  // More samples than this give no useful precision for a cross-check and take hours (each sample refits
+  // every VOI).
+  constexpr long long max_samples = 1000000;
+  std::vector<std::string> p;
+  if (samples < 0 || samples > max_samples)
+    p.push_back(option_problem("uncertainty.monte_carlo_samples", std::to_string(samples),
+                               "a whole number from 0 to " + std::to_string(max_samples) + " (0: no Monte Carlo)"));
+  if (seed < 0) p.push_back(option_problem("uncertainty.seed", std::to_string(seed), "a whole number >= 0"));
+  return p;
+}
+
 std::vector<std::string> validate(const RunOptions& o) {
+  const auto problem = option_problem;
   std::vector<std::string> p;
   if (!std::isnan(o.administered_MBq) && !(o.administered_MBq > 0 && std::isfinite(o.administered_MBq)))
     p.push_back(problem("--activity-MBq", format_number(o.administered_MBq), "an activity > 0 MBq"));
@@ -164,9 +178,10 @@ std::vector<std::string> validate(const RunOptions& o) {
     p.push_back(problem("fit.functions", "", "at least one function id"));
   if (!o.fit.forced_function.empty() && !models::find_exponential(o.fit.forced_function))
     p.push_back(problem("fit.function", o.fit.forced_function, "one of " + listed(function_choices())));
-  if (o.dose && (!(o.dose->organ_density_g_per_mL > 0) || !std::isfinite(o.dose->organ_density_g_per_mL)))
-    p.push_back(problem("dose.organ_density_g_per_mL", format_number(o.dose->organ_density_g_per_mL), "a density > 0 g/mL"));
-  if (o.mc_samples < 0) p.push_back(problem("uncertainty.monte_carlo_samples", std::to_string(o.mc_samples), "a number >= 0"));
+  if (o.dose && !DENSITY_RANGE_G_PER_ML.contains(o.dose->organ_density_g_per_mL))
+    p.push_back(problem("dose.organ_density_g_per_mL", format_number(o.dose->organ_density_g_per_mL),
+                        "a density " + DENSITY_RANGE_G_PER_ML.text()));
+  for (auto& mc : validate_monte_carlo(o.mc_samples, 0)) p.push_back(std::move(mc));
   if (!o.compartment_model.empty() && o.residual == ResidualHandling::integrate_to_next)
     p.push_back(problem("radiobiology.residual", "integrate-to-next",
                         "none or subtract with a compartment model (its TIA is integrated to infinity; a finite "

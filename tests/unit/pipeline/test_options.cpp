@@ -38,8 +38,8 @@ TEST_CASE("options: validate() lists every problem at once, each with its field 
   CHECK(has_line(p, "--activity-MBq = '-5'", "expected an activity > 0 MBq"));
   CHECK(has_line(p, "fit.combined_b (--combined-b) = '-1'", "expected a number >= 0"));
   CHECK(has_line(p, "fit.functions (--functions) = 'E9'", "expected ids of the exponential family"));
-  CHECK(has_line(p, "dose.organ_density_g_per_mL (--density-g-per-mL) = '0'", "expected a density > 0"));
-  CHECK(has_line(p, "uncertainty.monte_carlo_samples (--mc-samples) = '-3'", "expected a number >= 0"));
+  CHECK(has_line(p, "dose.organ_density_g_per_mL (--density-g-per-mL) = '0'", "expected a density from 0.2 to 3 g/mL"));
+  CHECK(has_line(p, "uncertainty.monte_carlo_samples (--mc-samples) = '-3'", "expected a whole number from 0 to 1000000"));
   CHECK(has_line(p, "radiobiology.residual = 'integrate-to-next'", "none or subtract"));
   // validate_or_throw: all of them in one InputError, one per line
   try {
@@ -50,6 +50,22 @@ TEST_CASE("options: validate() lists every problem at once, each with its field 
     CHECK(std::count(m.begin(), m.end(), '\n') == 5);
     CHECK(m.rfind("here: ", 0) == 0);
   }
+}
+
+TEST_CASE("options: the ranges of the density and the Monte Carlo options, shared by both sides") {
+  RunOptions o;
+  DoseOptions d;
+  d.organ_density_g_per_mL = 0.2;  // the bounds of DENSITY_RANGE_G_PER_ML are inclusive
+  o.dose = d;
+  o.mc_samples = 1000000;
+  CHECK(validate(o).empty());
+  o.dose->organ_density_g_per_mL = 3.01;
+  o.mc_samples = 1000001;
+  CHECK(validate(o).size() == 2);
+  CHECK(validate_monte_carlo(0, 0).empty());
+  const auto p = validate_monte_carlo(-5, -1);
+  CHECK(has_line(p, "uncertainty.monte_carlo_samples (--mc-samples) = '-5'", "expected a whole number from 0 to 1000000"));
+  CHECK(has_line(p, "uncertainty.seed (--mc-seed) = '-1'", "expected a whole number >= 0"));
 }
 
 TEST_CASE("options: one mapping from option texts to typed fields, by case key or command-line name") {

@@ -75,6 +75,14 @@ struct RunOptions {
 //! when the options are valid.
 std::vector<std::string> validate(const RunOptions& options);
 
+//! Problems of the Monte Carlo samples (0 to 1000000) and seed (>= 0), in validate()'s words; used by
+//! validate() and by the command line, whose --mc-samples and --mc-seed may override a case file's.
+std::vector<std::string> validate_monte_carlo(long long samples, long long seed);
+
+//! A problem of a run option in validate()'s words: "fit.combined_b (--combined-b) = '-1': expected
+//! a number >= 0" (`name`: case-file key or command-line name).
+std::string option_problem(const std::string& name, const std::string& value, const std::string& expected);
+
 //! Throws InputError listing validate()'s problems, one per line after "`where`: ", if any.
 void validate_or_throw(const RunOptions& options, const std::string& where);
 
