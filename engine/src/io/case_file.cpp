@@ -403,19 +403,6 @@ void read_scatter_window(Validator& v, const json& j, const std::string& path, C
   }
 }
 
-// The options of a case as the run sees them, for validate() (pipeline/options.h).
-RunOptions case_options(const CaseFile& c) {
-  RunOptions o;
-  o.fit = c.fit;
-  o.dose = c.dose;
-  o.reduced = c.reduced;
-  o.residual = c.residual;
-  o.compartment_model = c.compartment_model;
-  o.half_life_override_h = c.half_life_override_h;
-  o.mc_samples = c.mc_samples;
-  return o;
-}
-
 // A choice option of the case file, through the one mapping of option texts to typed fields
 // (set_choice_option, shared with the command line). Absent: the field keeps its default.
 void choose(Validator& v, const json& obj, const std::string& path, const std::string& key, const OptionFields& f) {
@@ -1118,7 +1105,7 @@ CaseFile load_case_file(const std::string& path, bool allow_external_files) {
   TimeReader clock(read_time_zone(v, j));
   read_cycles(v, clock, j, c);
   check_reference_times(v, c);
-  for (const auto& p : validate(case_options(c))) v.problem_text(p);  // the checks shared with the command line
+  for (const auto& p : validate(run_options_of_case(c))) v.problem_text(p);  // the checks shared with the command line
   if (!v.problems().empty()) throw InputError(join_problems(v.problems()));
   return c;
 }

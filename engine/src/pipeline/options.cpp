@@ -145,6 +145,29 @@ std::string option_problem(const std::string& key, const std::string& value, con
   return name + " = '" + value + "': expected " + expected;
 }
 
+RunOptions run_options_of_case(const CaseFile& c) {
+  RunOptions o;
+  o.tac_path = c.path;
+  o.input_kind = InputKind::case_file;
+  o.fit = c.fit;
+  o.dose = c.dose;
+  o.nuclide = c.nuclide;
+  o.half_life_override_h = c.half_life_override_h;
+  o.residual = c.residual;
+  o.reduced = c.reduced;
+  o.compartment_model = c.compartment_model;
+  for (const auto& cy : c.cycles)
+    if (!std::isnan(cy.reference_abs_h)) o.cycle_start_h[cy.cycle] = cy.reference_abs_h;
+  o.tissue_overrides = c.tissue_overrides;
+  o.repopulation_targets = c.repopulation_targets;
+  o.repopulation_alpha_per_Gy = c.repopulation_alpha_per_Gy;
+  o.repopulation_t_pot_d = c.repopulation_t_pot_d;
+  o.repopulation_kickoff_d = c.repopulation_kickoff_d;
+  o.mc_samples = c.mc_samples;
+  o.mc_seed = c.mc_seed;
+  return o;
+}
+
 std::vector<std::string> validate_monte_carlo(long long samples, long long seed) {
   // More samples than this give no useful precision for a cross-check and take hours (each sample refits
   // every VOI).

@@ -412,26 +412,10 @@ RunResult run_tac_table(const std::vector<TacSeries>& series, const RunOptions& 
 
 RunOptions run_options_from_case(const CaseFile& c, const ReferenceData& ref, int mc_samples,
                                  unsigned long long mc_seed) {
-  RunOptions o;
+  RunOptions o = run_options_of_case(c);
   o.data_dir = ref.data_dir();
-  o.tac_path = c.path;
-  o.input_kind = InputKind::case_file;
-  o.fit = c.fit;
-  o.dose = c.dose;
-  o.nuclide = c.nuclide;
-  o.half_life_override_h = c.half_life_override_h;
-  o.residual = c.residual;
-  o.reduced = c.reduced;
-  o.compartment_model = c.compartment_model;
-  for (const auto& cy : c.cycles)
-    if (!std::isnan(cy.reference_abs_h)) o.cycle_start_h[cy.cycle] = cy.reference_abs_h;
-  o.tissue_overrides = c.tissue_overrides;
-  o.repopulation_targets = c.repopulation_targets;
-  o.repopulation_alpha_per_Gy = c.repopulation_alpha_per_Gy;
-  o.repopulation_t_pot_d = c.repopulation_t_pot_d;
-  o.repopulation_kickoff_d = c.repopulation_kickoff_d;
-  o.mc_samples = mc_samples >= 0 ? mc_samples : c.mc_samples;
-  o.mc_seed = mc_seed > 0 ? mc_seed : c.mc_seed;
+  if (mc_samples >= 0) o.mc_samples = mc_samples;
+  if (mc_seed > 0) o.mc_seed = mc_seed;
   return o;
 }
 

@@ -68,6 +68,12 @@ struct RunOptions {
   unsigned long long mc_seed = 20261124;
 };
 
+//! The options a case file asks for (fit, dose, nuclide, residual, reduced schedules, compartment
+//! model, cycle reference times, tissue overrides, repopulation, Monte Carlo), with input_kind and
+//! tac_path set; the data directory and the files the options name are not read (read_run_files).
+//! The one mapping of a CaseFile to RunOptions, used by the case file's own checks and by the run.
+RunOptions run_options_of_case(const CaseFile& c);
+
 //! Problems of the options that the stages would only find later (or not at all), every one at
 //! once, each as "fit.combined_b (--combined-b) = '-1': expected a number >= 0": the administered
 //! activity, the half-life override, the combined error model, the fit functions, the organ
