@@ -4,6 +4,7 @@
 #include <cmath>
 #include <functional>
 #include <set>
+#include <stdexcept>
 
 #include "lutdose/error.h"
 
@@ -70,23 +71,29 @@ DoseCalculator::DoseCalculator(const std::string& data_dir, const Nuclide& nucli
     if (options_.svalue_table.empty())
       throw_input_error("--phantom", "the phantom", "user", "an S-value table given with --svalues");
     options_.phantom = "user";
-    set_ = load_user_svalue_table(options_.svalue_table);
-    map_ = user_voi_region_map(set_);
+    SValueSet set = load_user_svalue_table(options_.svalue_table);
+    auto map = user_voi_region_map(set);
+    svalues_ = std::make_shared<const IndexedSValueSet>(std::move(set), std::move(map));
   } else {
-    set_ = load_svalue_set(data_dir, options_.phantom);
-    map_ = load_voi_region_map(data_dir, options_.phantom);
+    svalues_ = std::make_shared<const IndexedSValueSet>(load_svalue_set(data_dir, options_.phantom),
+                                                        load_voi_region_map(data_dir, options_.phantom));
   }
   spheres_ = load_sphere_table(data_dir, options_.sphere_composition);
-  index_set();
+  check_set();
 }
 
 DoseCalculator::DoseCalculator(SValueSet set, std::map<std::string, VoiRegionMap> voi_map, SphereTable spheres,
                                const Nuclide& nuclide, DoseOptions options)
-    : nuclide_(nuclide), options_(std::move(options)), set_(std::move(set)), map_(std::move(voi_map)),
-      spheres_(std::move(spheres)) {
+    : DoseCalculator(std::make_shared<const IndexedSValueSet>(std::move(set), std::move(voi_map)),
+                     std::move(spheres), nuclide, std::move(options)) {}
+
+DoseCalculator::DoseCalculator(std::shared_ptr<const IndexedSValueSet> svalues, SphereTable spheres,
+                               const Nuclide& nuclide, DoseOptions options)
+    : nuclide_(nuclide), options_(std::move(options)), svalues_(std::move(svalues)), spheres_(std::move(spheres)) {
+  if (!svalues_) throw std::logic_error("DoseCalculator: no S-value set");
   check_options();
   if (!options_.svalue_table.empty()) options_.phantom = "user";
-  index_set();
+  check_set();
 }
 
 void DoseCalculator::check_options() const {
@@ -98,30 +105,15 @@ void DoseCalculator::check_options() const {
                       "Lu-177 (the S-value sets shipped are for Lu-177)");
 }
 
-void DoseCalculator::index_set() {
-  for (size_t i = 0; i < set_.targets.size(); ++i) target_index_[set_.targets[i]] = i;
-  for (size_t i = 0; i < set_.sources.size(); ++i) source_index_[set_.sources[i]] = i;
-  s_dense_.assign(set_.targets.size() * set_.sources.size(), std::numeric_limits<double>::quiet_NaN());
-  for (const auto& [key, value] : set_.s_mGy_per_MBq_s) {
-    const auto t = target_index_.find(key.first), src = source_index_.find(key.second);
-    if (t != target_index_.end() && src != source_index_.end())
-      s_dense_[t->second * set_.sources.size() + src->second] = value;
-  }
+void DoseCalculator::check_set() const {
   if (options_.cross_scaling == CrossScaling::body_mass &&
       !(options_.body_mass_g > 0 && std::isfinite(options_.body_mass_g)))
     throw_input_error("--cross-scaling body-mass (dose.cross_scaling)", "the patient's body mass",
                       std::isnan(options_.body_mass_g) ? "missing" : format_number(options_.body_mass_g) + " g",
                       "a body mass > 0 (--body-mass-kg, or patient.mass_kg in a case file)");
-  if (options_.cross_scaling == CrossScaling::body_mass && !(set_.body_mass_g > 0))
-    throw_input_error("cross-dose scaling body-mass", "the phantom body mass of " + set_.name, "unknown",
+  if (options_.cross_scaling == CrossScaling::body_mass && !(svalue_set().body_mass_g > 0))
+    throw_input_error("cross-dose scaling body-mass", "the phantom body mass of " + svalue_set().name, "unknown",
                       "an S-value set with a whole_body region");
-}
-
-double DoseCalculator::s_at(const std::string& target, const std::string& source) const {
-  const auto t = target_index_.find(target), src = source_index_.find(source);
-  if (t == target_index_.end() || src == source_index_.end()) return set_.s(target, source);  // throws
-  const double v = s_dense_[t->second * set_.sources.size() + src->second];
-  return std::isnan(v) ? set_.s(target, source) : v;
 }
 
 std::vector<BudgetTerm> uncertainty_budget(const TargetDose& t, const std::vector<std::string>& names,
@@ -144,6 +136,8 @@ void combine_uncertainty(const std::vector<double>& sensitivity_Gy, const std::v
                          double& u_Gy, double& u_dof, Interval& ci68, Interval& ci95,
                          std::vector<std::string>& u_missing) {
   std::vector<double> parts, part_dof;
+  parts.reserve(sensitivity_Gy.size());
+  part_dof.reserve(sensitivity_Gy.size());
   u_missing.clear();
   for (size_t k = 0; k < sensitivity_Gy.size(); ++k) {
     if (sensitivity_Gy[k] == 0) continue;
@@ -165,13 +159,13 @@ void combine_uncertainty(const std::vector<double>& sensitivity_Gy, const std::v
 
 std::vector<std::string> DoseCalculator::mapped_vois() const {
   std::vector<std::string> v;
-  for (const auto& [name, m] : map_)
+  for (const auto& [name, m] : voi_map())
     if (name != "whole_body") v.push_back(name);
   return v;
 }
 
 double DoseCalculator::organ_self_s(const std::string& voi, double m) const {
-  const SelfS s = self_s_value(set_, map_.at(voi));
+  const SelfS s = self_s_value(svalue_set(), voi_map().at(voi));
   if (options_.mass_scaling == MassScaling::inverse_mass)
     return s.s_ref_mGy_per_MBq_s * s.reference_mass_g / m;
   // Electron part: full local absorption Delta_e/m; photon part: the rest of the phantom's self-S,
@@ -184,14 +178,14 @@ double DoseCalculator::organ_self_s(const std::string& voi, double m) const {
 }
 
 double DoseCalculator::self_s_u_rel(const std::string& voi) const {
-  if (!map_.count(voi)) return 0.0;
-  const auto& m = map_.at(voi);
+  if (!voi_map().count(voi)) return 0.0;
+  const auto& m = voi_map().at(voi);
   double s = 0, u = 0;  // the self-S and its published standard error, averaged over the regions
   const double n = static_cast<double>(m.source_regions.size());
   for (const auto& r : m.source_regions) {
     const auto key = std::make_pair(m.target_region, r);
-    s += set_.s(m.target_region, r) / n;
-    if (set_.s_u_mGy_per_MBq_s.count(key)) u += set_.s_u_mGy_per_MBq_s.at(key) / n;
+    s += svalue_set().s(m.target_region, r) / n;
+    if (svalue_set().s_u_mGy_per_MBq_s.count(key)) u += svalue_set().s_u_mGy_per_MBq_s.at(key) / n;
   }
   return s > 0 ? u / s : 0.0;
 }
@@ -205,9 +199,17 @@ double DoseCalculator::tumour_self_s(double m, const std::string& where) const {
 namespace {
 
 // A source of activity: a VOI (its phantom regions, weighted by phantom mass) or the remainder.
+// A phantom source region with its position among the set's sources and a factor: the weight of
+// a VOI's region, or the mass of an organ region in the remainder.
+struct RegionRef {
+  std::string name;
+  size_t index;
+  double factor;
+};
+
 struct Source {
   std::string label;
-  std::vector<std::pair<std::string, double>> regions;  // (source region, weight)
+  std::vector<RegionRef> regions;  // a VOI's regions and their weights (empty for the remainder)
   int voi = -1;          // index into the inputs, -1 for the remainder
   bool tumour = false;
 };
@@ -274,6 +276,7 @@ class DoseCalculator::Cycle {
   std::vector<Source> sources_;
   std::set<std::string> organ_regions_;  // phantom source regions covered by organ VOIs
   std::map<std::string, double> organ_region_mass_;
+  std::vector<RegionRef> remainder_regions_;  // the organ regions with their masses, for the remainder
   double m_rb_ = NaN, m_wb_ = NaN;
   std::vector<std::vector<double>> cross_;  // [target][source], S x cross-scaling factor
   std::vector<int> self_source_;            // per target: its own source, -1 if none
@@ -285,7 +288,8 @@ class DoseCalculator::Cycle {
   void set_tumour_self_s(Target& t, const DoseSourceInput& v) const;
   void set_organ_self_s(Target& t, const DoseSourceInput& v) const;
   void add_sources();
-  double s_region(const std::string& target_region, const Source& s) const;
+  double s_of(const std::string& target_region, size_t target, const RegionRef& source) const;
+  double s_region(const std::string& target_region, size_t target, const Source& s) const;
   void add_region_targets();
   void build_cross_matrix();
   void prepare_self_scaling();
@@ -303,22 +307,22 @@ void DoseCalculator::Cycle::classify_vois() {
     const auto& v = vois_[i];
     if (is_tumour_voi(v.voi)) {
       kind_[i] = "tumour";
-    } else if (v.voi == "whole_body" && !c_.set_.whole_body_source.empty()) {
+    } else if (v.voi == "whole_body" && !c_.svalue_set().whole_body_source.empty()) {
       kind_[i] = "whole_body";
       whole_body_ = static_cast<int>(i);
-    } else if (c_.map_.count(v.voi)) {
+    } else if (c_.voi_map().count(v.voi)) {
       kind_[i] = "organ";
     } else if (v.voi == "whole_body") {
       throw_input_error(where_, "the VOI", "whole_body",
                         "an S-value set with a whole-body source for the remainder-of-body "
                         "correction (icrp89-male, icrp89-female, or a user table with whole_body); " +
-                            c_.set_.name + " has none");
+                            c_.svalue_set().name + " has none");
     } else {
       std::string names;
       for (const auto& n : c_.mapped_vois()) names += (names.empty() ? "" : ", ") + n;
       throw_input_error(where_, "the VOI name", v.voi,
-                        "a VOI that S-value set " + c_.set_.name + " can map: " + names +
-                            (c_.set_.whole_body_source.empty() ? "" : ", whole_body") +
+                        "a VOI that S-value set " + c_.svalue_set().name + " can map: " + names +
+                            (c_.svalue_set().whole_body_source.empty() ? "" : ", whole_body") +
                             ", or tumour_*/tumor_*/lesion_* for tumours");
     }
   }
@@ -329,8 +333,8 @@ void DoseCalculator::Cycle::check_no_overlap() const {
   for (size_t a = 0; a < n_vois_; ++a)
     for (size_t b = a + 1; b < n_vois_; ++b) {
       if (kind_[a] != "organ" || kind_[b] != "organ") continue;
-      const auto& ma = c_.map_.at(vois_[a].voi);
-      const auto& mb = c_.map_.at(vois_[b].voi);
+      const auto& ma = c_.voi_map().at(vois_[a].voi);
+      const auto& mb = c_.voi_map().at(vois_[b].voi);
       bool shared = false;
       for (const auto& ra : ma.source_regions)
         for (const auto& rb : mb.source_regions) shared = shared || ra == rb;
@@ -387,8 +391,8 @@ void DoseCalculator::Cycle::set_tumour_self_s(Target& t, const DoseSourceInput& 
 }
 
 void DoseCalculator::Cycle::set_organ_self_s(Target& t, const DoseSourceInput& v) const {
-  const auto& m = c_.map_.at(v.voi);
-  const SelfS s = self_s_value(c_.set_, m);
+  const auto& m = c_.voi_map().at(v.voi);
+  const SelfS s = self_s_value(c_.svalue_set(), m);
   if (t.d.mass_source.empty()) {
     t.d.mass_g = s.default_voi_mass_g;
     t.d.mass_source = "phantom reference mass";
@@ -405,7 +409,8 @@ void DoseCalculator::Cycle::set_organ_self_s(Target& t, const DoseSourceInput& v
 // Sources: the VOIs (an organ's phantom regions weighted by phantom mass) and, with a whole_body
 // VOI, the remainder of the body.
 void DoseCalculator::Cycle::add_sources() {
-  const auto& set = c_.set_;
+  const auto& set = c_.svalue_set();
+  const IndexedSValueSet& set_index = *c_.svalues_;
   for (size_t i = 0; i < n_vois_; ++i) {
     if (kind_[i] == "whole_body") continue;
     Source s;
@@ -413,16 +418,16 @@ void DoseCalculator::Cycle::add_sources() {
     s.voi = static_cast<int>(i);
     s.tumour = kind_[i] == "tumour";
     if (!s.tumour) {
-      const auto& m = c_.map_.at(vois_[i].voi);
+      const auto& m = c_.voi_map().at(vois_[i].voi);
       if (m.source_regions.size() == 1) {
-        s.regions.emplace_back(m.source_regions[0], 1.0);
+        s.regions.push_back({m.source_regions[0], set_index.source_index(m.source_regions[0]), 1.0});
         organ_regions_.insert(m.source_regions[0]);
         organ_region_mass_[m.source_regions[0]] = set.target_mass_g.at(m.target_region);
       } else {
         double sum = 0;
         for (const auto& r : m.source_regions) sum += set.source_mass_g.at(r);
         for (const auto& r : m.source_regions) {
-          s.regions.emplace_back(r, set.source_mass_g.at(r) / sum);
+          s.regions.push_back({r, set_index.source_index(r), set.source_mass_g.at(r) / sum});
           organ_regions_.insert(r);
           organ_region_mass_[r] = set.source_mass_g.at(r);
         }
@@ -434,7 +439,10 @@ void DoseCalculator::Cycle::add_sources() {
     m_wb_ = set.target_mass_g.count(set.whole_body_target) ? set.target_mass_g.at(set.whole_body_target)
                                                            : set.body_mass_g;
     m_rb_ = m_wb_;
-    for (const auto& [r, m] : organ_region_mass_) m_rb_ -= m;
+    for (const auto& [r, m] : organ_region_mass_) {
+      m_rb_ -= m;
+      remainder_regions_.push_back({r, set_index.source_index(r), m});
+    }
     Source rb;
     rb.label = "remainder";
     sources_.push_back(rb);
@@ -446,15 +454,23 @@ void DoseCalculator::Cycle::add_sources() {
                          "are not included");
 }
 
-// S(target region <- source), phantom values [mGy/(MBq s)].
-double DoseCalculator::Cycle::s_region(const std::string& target_region, const Source& s) const {
+// S(target region <- source region) [mGy/(MBq s)] by positions (`target`: of the target region);
+// by names, which throws naming both, when the set has no value.
+double DoseCalculator::Cycle::s_of(const std::string& target_region, size_t target, const RegionRef& source) const {
+  const double v = c_.svalues_->s_dense(target, source.index);
+  return std::isnan(v) ? c_.svalue_set().s(target_region, source.name) : v;
+}
+
+// S(target region <- source), phantom values [mGy/(MBq s)]; `t`: the target region's index.
+double DoseCalculator::Cycle::s_region(const std::string& target_region, size_t t, const Source& s) const {
   if (s.voi < 0) {  // remainder (Cloutier): S(T<-WB) m_WB/m_RB - sum_h S(T<-h) m_h/m_RB
-    double v = c_.s_at(target_region, c_.set_.whole_body_source) * m_wb_ / m_rb_;
-    for (const auto& [r, m] : organ_region_mass_) v -= c_.s_at(target_region, r) * m / m_rb_;
+    const auto& wb = c_.svalue_set().whole_body_source;
+    double v = s_of(target_region, t, {wb, c_.svalues_->source_index(wb), 1.0}) * m_wb_ / m_rb_;
+    for (const auto& r : remainder_regions_) v -= s_of(target_region, t, r) * r.factor / m_rb_;
     return v;
   }
   double v = 0;
-  for (const auto& [r, w] : s.regions) v += w * c_.s_at(target_region, r);
+  for (const auto& r : s.regions) v += r.factor * s_of(target_region, t, r);
   return v;
 }
 
@@ -465,36 +481,37 @@ void DoseCalculator::Cycle::add_region_targets() {
   for (const auto& t : targets_)
     if (!t.region.empty()) voi_target_regions.insert(t.region);
   std::set<std::string> excluded = voi_target_regions;
-  for (const auto& [name, m] : c_.map_) {
+  for (const auto& [name, m] : c_.voi_map()) {
     bool overlaps = false;
     for (const auto& r : m.source_regions) overlaps = overlaps || organ_regions_.count(r);
     if (overlaps) excluded.insert(m.target_region);
   }
-  for (const auto& region : c_.set_.targets) {
+  const std::string method = "cross-dose from the VOIs" + std::string(whole_body_ >= 0 ? " and the remainder" : "") +
+                             ", phantom S (" + to_string(c_.options_.cross_scaling) + ")";
+  for (const auto& region : c_.svalue_set().targets) {
     if (is_air(region) || excluded.count(region)) continue;
-    Target t;
+    Target& t = targets_.emplace_back();
     t.region = region;
     t.d.target = region;
     t.d.kind = "region";
     t.d.region = region;
-    t.d.mass_g = c_.set_.target_mass_g.count(region) ? c_.set_.target_mass_g.at(region) : NaN;
+    t.d.mass_g = c_.svalue_set().target_mass_g.count(region) ? c_.svalue_set().target_mass_g.at(region) : NaN;
     t.d.mass_source = "phantom";
-    t.d.method = "cross-dose from the VOIs" + std::string(whole_body_ >= 0 ? " and the remainder" : "") +
-                 ", phantom S (" + to_string(c_.options_.cross_scaling) + ")";
-    targets_.push_back(t);
+    t.d.method = method;
   }
 }
 
 // The cross part of the S matrix, fixed; self terms depend on the mass and are computed in eval.
 void DoseCalculator::Cycle::build_cross_matrix() {
   const double cross_factor = c_.options_.cross_scaling == CrossScaling::body_mass
-                                  ? c_.set_.body_mass_g / c_.options_.body_mass_g
+                                  ? c_.svalue_set().body_mass_g / c_.options_.body_mass_g
                                   : 1.0;
   const size_t nt = targets_.size(), ns = sources_.size();
   cross_.assign(nt, std::vector<double>(ns, 0.0));
   self_source_.assign(nt, -1);
   for (size_t ti = 0; ti < nt; ++ti) {
     const auto& t = targets_[ti];
+    const size_t t_index = c_.svalues_->target_index(t.region);
     for (size_t si = 0; si < ns; ++si) {
       const auto& s = sources_[si];
       if (t.voi >= 0 && s.voi == t.voi) {
@@ -502,10 +519,10 @@ void DoseCalculator::Cycle::build_cross_matrix() {
         continue;
       }
       if (t.d.kind == "tumour" || s.tumour) continue;  // tumours: self only
-      if (t.voi >= 0 && s.voi >= 0 && c_.map_.at(vois_[static_cast<size_t>(s.voi)].voi).source_regions ==
-                                         c_.map_.at(vois_[static_cast<size_t>(t.voi)].voi).source_regions)
+      if (t.voi >= 0 && s.voi >= 0 && c_.voi_map().at(vois_[static_cast<size_t>(s.voi)].voi).source_regions ==
+                                         c_.voi_map().at(vois_[static_cast<size_t>(t.voi)].voi).source_regions)
         continue;  // two VOIs of one phantom region (one OLINDA kidney to the other): no cross S
-      cross_[ti][si] = s_region(t.region, s) * cross_factor;
+      cross_[ti][si] = s_region(t.region, t_index, s) * cross_factor;
     }
   }
 }
@@ -515,7 +532,7 @@ void DoseCalculator::Cycle::prepare_self_scaling() {
   self_scaling_.assign(n_vois_, SelfScaling{});
   for (size_t i = 0; i < n_vois_; ++i) {
     if (kind_[i] != "organ") continue;
-    const SelfS ref = self_s_value(c_.set_, c_.map_.at(vois_[i].voi));
+    const SelfS ref = self_s_value(c_.svalue_set(), c_.voi_map().at(vois_[i].voi));
     const double s_e_ref = c_.nuclide_.local_deposition_s_mGy_per_MBq_s(ref.reference_mass_g);
     SelfScaling& sc = self_scaling_[i];
     sc.m_ref = ref.reference_mass_g;
@@ -627,11 +644,15 @@ std::vector<std::vector<double>> DoseCalculator::Cycle::sensitivities(const std:
                                                                       const Factors& nominal) {
   const size_t nt = targets_.size();
   std::vector<std::vector<double>> sens(inputs.size());
+  Factors f = nominal;  // one input moved at a time, then put back
   for (size_t k = 0; k < inputs.size(); ++k) {
-    Factors hi = nominal, lo = nominal;
-    inputs[k].factor(hi) += SENSITIVITY_STEP;
-    inputs[k].factor(lo) -= SENSITIVITY_STEP;
-    const auto dh = eval(hi, nullptr), dl = eval(lo, nullptr);
+    double& x = inputs[k].factor(f);
+    const double x0 = x;
+    x = x0 + SENSITIVITY_STEP;
+    const auto dh = eval(f, nullptr);
+    x = x0 - SENSITIVITY_STEP;
+    const auto dl = eval(f, nullptr);
+    x = x0;
     sens[k].resize(nt);
     for (size_t ti = 0; ti < nt; ++ti) sens[k][ti] = (dh[ti] - dl[ti]) / (2 * SENSITIVITY_STEP);
     out_.input_names.push_back(inputs[k].name);

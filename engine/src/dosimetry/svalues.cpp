@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <set>
 #include <cmath>
+#include <limits>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -22,6 +23,28 @@ double SValueSet::s(const std::string& target, const std::string& source) const 
     throw InputError("S-value set " + name + ": no S-value for target '" + target +
                      "' from source '" + source + "'");
   return it->second;
+}
+
+IndexedSValueSet::IndexedSValueSet(SValueSet s, std::map<std::string, VoiRegionMap> map)
+    : set(std::move(s)), voi_map(std::move(map)) {
+  for (size_t i = 0; i < set.targets.size(); ++i) target_index_[set.targets[i]] = i;
+  for (size_t i = 0; i < set.sources.size(); ++i) source_index_[set.sources[i]] = i;
+  s_dense_.assign(set.targets.size() * set.sources.size(), std::numeric_limits<double>::quiet_NaN());
+  for (const auto& [key, value] : set.s_mGy_per_MBq_s) {
+    const auto t = target_index_.find(key.first), src = source_index_.find(key.second);
+    if (t != target_index_.end() && src != source_index_.end())
+      s_dense_[t->second * set.sources.size() + src->second] = value;
+  }
+}
+
+size_t IndexedSValueSet::target_index(const std::string& region) const {
+  const auto it = target_index_.find(region);
+  return it == target_index_.end() ? npos : it->second;
+}
+
+size_t IndexedSValueSet::source_index(const std::string& region) const {
+  const auto it = source_index_.find(region);
+  return it == source_index_.end() ? npos : it->second;
 }
 
 const std::vector<std::pair<std::string, std::string>>& phantoms() {

@@ -101,11 +101,9 @@ DoseCalculator make_dose_calculator(const DoseOptions& d, const RunOptions& opti
     if (!options.user_svalue_set)
       throw std::logic_error("the user S-value table " + d.svalue_table +
                              " was not read before the pipeline (read_run_files)");
-    const SValueSet& set = *options.user_svalue_set;
-    return DoseCalculator(set, user_voi_region_map(set), ref.sphere_table(d.sphere_composition), nuclide, d);
+    return DoseCalculator(options.user_svalue_set, ref.sphere_table(d.sphere_composition), nuclide, d);
   }
-  const PhantomData& p = ref.phantom(d.phantom);
-  return DoseCalculator(p.set, p.voi_map, ref.sphere_table(d.sphere_composition), nuclide, d);
+  return DoseCalculator(ref.phantom(d.phantom), ref.sphere_table(d.sphere_composition), nuclide, d);
 }
 
 // The cycle of a series in the result, made at its first series: administered activity and the

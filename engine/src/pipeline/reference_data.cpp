@@ -38,7 +38,8 @@ ReferenceData ReferenceData::load(const std::string& data_dir) {
   r.data_dir_ = data_dir;
   r.nuclides_ = load_nuclides(data_dir);
   for (const auto& [name, description] : phantoms())
-    r.phantoms_.emplace(name, PhantomData{load_svalue_set(data_dir, name), load_voi_region_map(data_dir, name)});
+    r.phantoms_.emplace(name, std::make_shared<const IndexedSValueSet>(load_svalue_set(data_dir, name),
+                                                                      load_voi_region_map(data_dir, name)));
   r.sphere_order_ = lutdose::sphere_compositions(data_dir);
   for (const auto& c : r.sphere_order_) r.spheres_.emplace(c, load_sphere_table(data_dir, c));
   r.tissue_ = TissueTable::load(data_dir);
@@ -76,7 +77,7 @@ Nuclide ReferenceData::nuclide(const std::string& name, double half_life_overrid
   return n;
 }
 
-const PhantomData& ReferenceData::phantom(const std::string& name) const {
+const std::shared_ptr<const IndexedSValueSet>& ReferenceData::phantom(const std::string& name) const {
   const auto it = phantoms_.find(name);
   if (it == phantoms_.end()) {
     std::vector<std::string> known;

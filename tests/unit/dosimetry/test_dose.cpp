@@ -207,3 +207,47 @@ TEST_CASE("user S-value table: read, used, and bad entries rejected with their l
     std::remove(path.c_str());
   }
 }
+
+TEST_CASE("indexed S-value set: the same S-values as the set, NaN where it has none") {
+  const SValueSet set = load_svalue_set(DATA, "icrp89-male");
+  const IndexedSValueSet indexed(set, load_voi_region_map(DATA, "icrp89-male"));
+  size_t checked = 0;
+  for (const auto& [key, s] : set.s_mGy_per_MBq_s) {
+    const size_t t = indexed.target_index(key.first), src = indexed.source_index(key.second);
+    REQUIRE(t != IndexedSValueSet::npos);
+    REQUIRE(src != IndexedSValueSet::npos);
+    CHECK(indexed.s_dense(t, src) == s);  // a copy of the value, nothing computed
+    ++checked;
+  }
+  CHECK(checked == set.s_mGy_per_MBq_s.size());
+  CHECK(indexed.target_index("no such region") == IndexedSValueSet::npos);
+  CHECK(indexed.source_index("no such region") == IndexedSValueSet::npos);
+  CHECK(std::isnan(indexed.s_dense(IndexedSValueSet::npos, 0)));
+  CHECK(std::isnan(indexed.s_dense(0, IndexedSValueSet::npos)));
+}
+
+TEST_CASE("calculators sharing one indexed set give the doses of one built from the files, and copy nothing") {
+  const Nuclide lu = load_nuclide(DATA, "Lu-177");
+  DoseOptions o;
+  o.phantom = "icrp89-male";  // has a whole-body source: the remainder is exercised too
+  const auto shared = std::make_shared<const IndexedSValueSet>(load_svalue_set(DATA, o.phantom),
+                                                               load_voi_region_map(DATA, o.phantom));
+  const SphereTable spheres = load_sphere_table(DATA, o.sphere_composition);
+  const DoseCalculator from_files(DATA, lu, o);
+  const DoseCalculator a(shared, spheres, lu, o), b(shared, spheres, lu, o);
+  CHECK(&a.svalue_set() == &shared->set);  // the patient's calculator points at the shared set
+  CHECK(&b.voi_map() == &shared->voi_map);
+  const std::vector<DoseSourceInput> vois = {voi("liver", 50000, 1800), voi("kidneys", 14000, 310),
+                                             voi("tumour_1", 3000, 20), voi("whole_body", 120000)};
+  const auto expected = from_files.compute(vois, 7400, "t");
+  for (const DoseCalculator* c : {&a, &b}) {
+    const auto got = c->compute(vois, 7400, "t");
+    REQUIRE(got.targets.size() == expected.targets.size());
+    for (size_t i = 0; i < got.targets.size(); ++i) {
+      CAPTURE(got.targets[i].target);
+      CHECK(got.targets[i].target == expected.targets[i].target);
+      CHECK(got.targets[i].dose_Gy == expected.targets[i].dose_Gy);  // same data, same arithmetic: bit for bit
+    }
+  }
+  CHECK_THROWS_AS(DoseCalculator(nullptr, spheres, lu, o), std::logic_error);
+}

@@ -19,6 +19,7 @@
 
 #include <limits>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -197,6 +198,10 @@ class DoseCalculator {
   //! `spheres` the table of options.sphere_composition. Throws InputError as the other constructor.
   DoseCalculator(SValueSet set, std::map<std::string, VoiRegionMap> voi_map, SphereTable spheres,
                  const Nuclide& nuclide, DoseOptions options);
+  //! The same with an S-value set indexed before (ReferenceData::phantom, read_run_files), shared
+  //! and not copied: the per-patient constructor of a batch. Throws InputError as the others.
+  DoseCalculator(std::shared_ptr<const IndexedSValueSet> svalues, SphereTable spheres, const Nuclide& nuclide,
+                 DoseOptions options);
 
   //! Doses to every target from the cycle's VOIs. Throws InputError for a VOI name the set
   //! cannot map (listing the names it can), overlapping VOIs, a tumour without mass or outside
@@ -210,10 +215,10 @@ class DoseCalculator {
   std::vector<std::string> mapped_vois() const;
   //! The loaded S-value set, the options as used (phantom "user" for a table), the sphere table
   //! and the VOI map. Throw nothing.
-  const SValueSet& svalue_set() const { return set_; }
+  const SValueSet& svalue_set() const { return svalues_->set; }
   const DoseOptions& options() const { return options_; }
   const SphereTable& sphere_table() const { return spheres_; }
-  const std::map<std::string, VoiRegionMap>& voi_map() const { return map_; }
+  const std::map<std::string, VoiRegionMap>& voi_map() const { return svalues_->voi_map; }
 
   //! Self-S of an organ VOI of the set at mass m [g] under the chosen scaling [mGy/(MBq s)].
   //! Throws std::out_of_range for a VOI the set does not map (see mapped_vois()), InputError when
@@ -230,15 +235,10 @@ class DoseCalculator {
   class Cycle;  // one call of compute(), step by step (dose.cpp)
   Nuclide nuclide_;
   DoseOptions options_;
-  SValueSet set_;
-  std::map<std::string, VoiRegionMap> map_;
+  std::shared_ptr<const IndexedSValueSet> svalues_;
   SphereTable spheres_;
-  // The set's S matrix, dense, for fast lookups: s_dense_[target * n_sources + source].
-  std::map<std::string, size_t> target_index_, source_index_;
-  std::vector<double> s_dense_;
-  double s_at(const std::string& target, const std::string& source) const;
   void check_options() const;  // the checks that need no S-values
-  void index_set();            // target_index_, source_index_, s_dense_, and the checks on the set
+  void check_set() const;      // the checks of the options against the set
 };
 
 }  // namespace lutdose

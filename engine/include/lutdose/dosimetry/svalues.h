@@ -2,6 +2,7 @@
 // S-values are in mGy / (MBq s); masses in g.
 #pragma once
 
+#include <limits>
 #include <map>
 #include <string>
 #include <utility>
@@ -62,6 +63,32 @@ std::map<std::string, VoiRegionMap> user_voi_region_map(const SValueSet& set);
 //! a number >= 0 (file, line and value).
 std::map<std::string, VoiRegionMap> load_voi_region_map(const std::string& data_dir,
                                                         const std::string& set_name);
+
+//! An S-value set with the VOI names it maps and a dense index of its S matrix, built once per
+//! set (ReferenceData keeps one for each shipped set; read_run_files one for a user table) and
+//! shared, immutable, by every DoseCalculator that uses it: a patient's dose step copies and
+//! indexes nothing.
+struct IndexedSValueSet {
+  //! Indexes `set`; `voi_map` is the set's VOI map (load_voi_region_map, user_voi_region_map).
+  //! Throws nothing.
+  IndexedSValueSet(SValueSet set, std::map<std::string, VoiRegionMap> voi_map);
+  const SValueSet set;
+  const std::map<std::string, VoiRegionMap> voi_map;
+  //! Position of a region among set.targets / set.sources; npos when it is none. Throw nothing.
+  static constexpr size_t npos = static_cast<size_t>(-1);
+  size_t target_index(const std::string& region) const;
+  size_t source_index(const std::string& region) const;
+  //! S(target <- source) [mGy/(MBq s)] by positions; NaN where the set has no value or a
+  //! position is npos. Throws nothing.
+  double s_dense(size_t target, size_t source) const {
+    return target == npos || source == npos ? std::numeric_limits<double>::quiet_NaN()
+                                            : s_dense_[target * set.sources.size() + source];
+  }
+
+ private:
+  std::map<std::string, size_t> target_index_, source_index_;
+  std::vector<double> s_dense_;  // s_dense_[target * n_sources + source], NaN where the set has none
+};
 
 //! Self-dose S-value of a mapped VOI in the phantom, with its reference (phantom) mass:
 //! S = sum over the source regions s of (m_s / sum m) * S(target <- s).

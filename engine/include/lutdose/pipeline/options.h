@@ -49,8 +49,9 @@ struct RunOptions {
   //! The model of a compartment_model that is not shipped, read before the pipeline
   //! (read_run_files); a shipped model comes from ReferenceData.
   std::shared_ptr<const models::CompartmentModel> compartment_model_file;
-  //! The user S-value table named by dose->svalue_table, read before the pipeline (read_run_files).
-  std::shared_ptr<const SValueSet> user_svalue_set;
+  //! The user S-value table named by dose->svalue_table with its VOI map (user_voi_region_map),
+  //! read and indexed before the pipeline (read_run_files).
+  std::shared_ptr<const IndexedSValueSet> user_svalue_set;
   //! Residual activity of the previous cycle (default none). Needs cycle_start_h.
   ResidualHandling residual = ResidualHandling::none;
   //! Reference time of each cycle [h since 1970 UTC] (case files with date-times).

@@ -22,12 +22,6 @@
 
 namespace lutdose {
 
-//! One shipped S-value set with the VOI names it maps (data/svalues/voi_region_map.csv).
-struct PhantomData {
-  SValueSet set;
-  std::map<std::string, VoiRegionMap> voi_map;
-};
-
 class ReferenceData {
  public:
   //! Reads and validates everything in `data_dir` (a directory from find_data_dir). Throws
@@ -41,9 +35,10 @@ class ReferenceData {
   //! half-life [h] and says so in Nuclide::source. InputError for a nuclide without decay data.
   Nuclide nuclide(const std::string& name, double half_life_override_h = 0) const;
 
-  //! A shipped S-value set and its VOI map by name (icrp110-am, ...). InputError listing the
-  //! known names for another name.
-  const PhantomData& phantom(const std::string& name) const;
+  //! A shipped S-value set with its VOI map (data/svalues/voi_region_map.csv), indexed, by name
+  //! (icrp110-am, ...), shared by the runs' dose steps. InputError listing the known names for
+  //! another name.
+  const std::shared_ptr<const IndexedSValueSet>& phantom(const std::string& name) const;
 
   //! The sphere S-values of a composition ("100%/0%", ...). InputError listing the known ones.
   const SphereTable& sphere_table(const std::string& composition) const;
@@ -67,7 +62,7 @@ class ReferenceData {
  private:
   std::string data_dir_;
   std::map<std::string, Nuclide> nuclides_;
-  std::map<std::string, PhantomData> phantoms_;
+  std::map<std::string, std::shared_ptr<const IndexedSValueSet>> phantoms_;
   std::map<std::string, SphereTable> spheres_;
   std::vector<std::string> sphere_order_;
   TissueTable tissue_;
