@@ -520,7 +520,9 @@ std::string random_run_id() {
 }  // namespace
 
 const std::vector<std::string>& result_set_names() {
-  static const std::vector<std::string> names = {"results.json", "results.csv", "results.h5", kManifest};
+  static const std::vector<std::string> names = {"results.json", "results.csv", "results.h5",
+                                                 "tacs.csv",     "patients.csv", "truth.csv",
+                                                 "synth.json",   kManifest};
   return names;
 }
 

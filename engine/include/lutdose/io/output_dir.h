@@ -40,8 +40,8 @@ struct OutputFile {
   std::string bytes;
 };
 
-//! The names a result set may hold: results.json, results.csv, results.h5 and manifest.json.
-//! Throws nothing.
+//! The names a result set may hold: results.json, results.csv, results.h5 (lutdose run);
+//! tacs.csv, patients.csv, truth.csv, synth.json (lutdose synth); and manifest.json. Throws nothing.
 const std::vector<std::string>& result_set_names();
 
 //! Checks, before any work is done and without writing, that `dir` can receive a result set: a
