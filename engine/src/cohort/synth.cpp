@@ -37,6 +37,12 @@ std::string join(const std::vector<double>& v) {
   return s;
 }
 
+//! Soft-tissue density of the sphere table (data/PROVENANCE.md §3), turning a tumour's mass into
+//! the volume its recovery coefficient is read at [g/mL].
+constexpr double kTumourDensity_g_per_mL = 1.03;
+
+bool with_counts(const SynthOptions& o) { return o.cf_cps_per_MBq > 0; }
+
 bool is_tumour_name(const std::string& voi) {
   for (const char* p : {"tumour_", "tumor_", "lesion_"})
     if (voi.rfind(p, 0) == 0 && voi.size() > std::string(p).size()) return true;
@@ -88,6 +94,26 @@ void check_times(const std::vector<double>& t, std::vector<std::string>& problem
     problems.push_back(problem("--times-h", join(t),
                                "1 to 1000 times in h after administration, each in [0, 1e4], strictly "
                                "increasing, separated by commas (e.g. 4,24,48,96,168)"));
+}
+
+void check_counts(const SynthOptions& o, std::vector<std::string>& problems) {
+  if (o.format != "tables" && o.format != "cases")
+    problems.push_back(problem("--format", o.format, "tables (tacs.csv + patients.csv) or cases (case files)"));
+  const bool counts = !std::isnan(o.cf_cps_per_MBq);
+  if (counts && !(o.cf_cps_per_MBq > 0 && o.cf_cps_per_MBq <= 1e6))
+    problems.push_back(problem("--cf-cps-per-MBq", num(o.cf_cps_per_MBq), "a calibration factor in (0, 1e6] cps/MBq"));
+  if (counts && o.format != "cases")
+    problems.push_back(problem("--cf-cps-per-MBq", num(o.cf_cps_per_MBq), "counts only with --format cases"));
+  if (!(o.frame_min > 0 && o.frame_min <= 600))
+    problems.push_back(problem("--frame-min", num(o.frame_min), "an acquisition time in (0, 600] min"));
+  if (!(o.dead_time_us >= 0 && o.dead_time_us <= 1e4))
+    problems.push_back(problem("--dead-time-us", num(o.dead_time_us), "a dead time in [0, 1e4] us"));
+  if (o.dead_time_us > 0 && !counts)
+    problems.push_back(problem("--dead-time-us", num(o.dead_time_us), "counts: give --cf-cps-per-MBq too"));
+  if (!o.recovery.rc.empty() && !counts)
+    problems.push_back(problem("--recovery", "given", "counts: give --cf-cps-per-MBq too"));
+  if (!o.recovery.rc.empty())
+    for (const auto& p : o.recovery.problems("command line: --recovery")) problems.push_back(p);
 }
 
 }  // namespace
@@ -159,6 +185,7 @@ std::vector<std::string> validate(const SynthOptions& o) {
     problems.push_back(problem("--cv-fraction", num(o.cv_fraction), "a coefficient of variation in [0, 2]"));
   if (!std::isnan(o.cv_clearance) && !(o.cv_clearance >= 0 && o.cv_clearance <= 2))
     problems.push_back(problem("--cv-clearance", num(o.cv_clearance), "a coefficient of variation in [0, 2]"));
+  check_counts(o, problems);
   if (!(o.tumour_mass_g >= 1e-3 && o.tumour_mass_g <= 1e6))
     problems.push_back(problem("--tumour-mass-g", num(o.tumour_mass_g), "a mass in [1e-3, 1e6] g"));
   return problems;
@@ -239,7 +266,11 @@ SynthModel make_synth_model(const ReferenceData& ref, const SynthOptions& o) {
     probe.push_back(v);
   }
   true_doses(*m.dose, probe, o.administered_MBq, "synth");  // checks the VOIs, gives the organ masses
-  for (size_t i = 0; i < probe.size(); ++i) m.vois[i].mass_g = probe[i].mass_g;
+  for (size_t i = 0; i < probe.size(); ++i) {
+    m.vois[i].mass_g = probe[i].mass_g;
+    if (m.vois[i].kind == "tumour" && !o.recovery.rc.empty())  // a volume inside the RC table
+      o.recovery.rc_at(m.vois[i].mass_g / kTumourDensity_g_per_mL, "--recovery, tumour " + m.vois[i].voi);
+  }
   return m;
 }
 
@@ -343,6 +374,13 @@ nlohmann::ordered_json options_json(const SynthModel& m) {
   j["cv_fraction"] = o.cv_fraction;
   j["cv_clearance"] = std::isnan(o.cv_clearance) ? nlohmann::ordered_json("population file") : nlohmann::ordered_json(o.cv_clearance);
   j["tumour_mass_g"] = o.tumour_mass_g;
+  j["format"] = o.format;
+  if (with_counts(o)) {
+    j["cf_cps_per_MBq"] = o.cf_cps_per_MBq;
+    j["frame_min"] = o.frame_min;
+    j["dead_time_us"] = o.dead_time_us;
+    j["recovery"] = {{"volume_mL", o.recovery.volume_mL}, {"rc", o.recovery.rc}};
+  }
   return j;
 }
 
@@ -386,21 +424,98 @@ void append_patient(const SynthPatient& p, std::string& tacs, std::string& patie
   }
 }
 
+nlohmann::ordered_json protocol_json(const SynthOptions& o) {
+  nlohmann::ordered_json p;
+  p["cf_cps_per_MBq"] = o.cf_cps_per_MBq;
+  if (o.dead_time_us > 0) p["dead_time"] = {{"model", "paralysable"}, {"tau_us", o.dead_time_us}};
+  if (!o.recovery.rc.empty())
+    p["recovery"] = {{"volume_mL", o.recovery.volume_mL}, {"rc", o.recovery.rc}, {"floor", o.recovery.floor}};
+  return p;
+}
+
+//! One VOI's value at one time point: its activity, or the counts the camera would record for it
+//! (methods.md §1.2-1.4): C = A CF T k RC / DTCF, DTCF = R_t / R_o.
+nlohmann::ordered_json point_value(const SynthOptions& o, const SynthVoi& v, double a_MBq, double dtcf,
+                                   double lambda_p_per_h) {
+  if (!with_counts(o)) return {{"activity_MBq", a_MBq}};
+  const double frame_h = o.frame_min / 60.0;
+  double rc = 1;
+  if (v.kind == "tumour" && !o.recovery.rc.empty()) rc = o.recovery.rc_at(v.mass_g / kTumourDensity_g_per_mL, v.voi);
+  const double counts = a_MBq * o.cf_cps_per_MBq * frame_h * 3600.0 *
+                        decay_in_frame_factor(lambda_p_per_h, frame_h) * rc / dtcf;
+  return {{"counts", counts}};
+}
+
+nlohmann::ordered_json cycle_json(const SynthModel& m, const SynthCycle& c) {
+  const auto& o = m.options;
+  nlohmann::ordered_json j;
+  j["cycle"] = c.cycle;
+  j["administered"] = {{"activity_MBq", c.administered_MBq}};
+  if (with_counts(o)) j["protocol"] = "synth";
+  for (const auto& v : c.vois) {
+    j["vois"][v.voi]["mass_g"] = v.mass_g;
+    if (v.kind == "tumour" && !o.recovery.rc.empty()) {
+      j["vois"][v.voi]["volume_mL"] = v.mass_g / kTumourDensity_g_per_mL;
+      j["vois"][v.voi]["recovery"] = true;
+    }
+  }
+  for (size_t i = 0; i < o.times_h.size(); ++i) {
+    nlohmann::ordered_json tp;
+    tp["start_h"] = o.times_h[i];
+    double dtcf = 1;
+    if (with_counts(o)) tp["duration_min"] = o.frame_min;
+    if (with_counts(o) && o.dead_time_us > 0) {
+      // The camera's true rate: CF x the administered activity decayed physically (all of it in
+      // the field of view, none excreted: the upper bound of the rate; docs/synth.md).
+      const double r_t = o.cf_cps_per_MBq * c.administered_MBq * std::exp(-m.lambda_p_per_h * o.times_h[i]);
+      const double r_o = observed_rate_cps(DeadTimeModel::paralysable, r_t, o.dead_time_us * 1e-6);
+      tp["observed_rate_cps"] = r_o;
+      dtcf = r_t / r_o;
+    }
+    for (const auto& v : c.vois) tp["vois"][v.voi] = point_value(o, v, v.measured_MBq[i], dtcf, m.lambda_p_per_h);
+    j["timepoints"].push_back(tp);
+  }
+  return j;
+}
+
 }  // namespace
 
-SynthFiles synth_cohort_files(const SynthModel& model, const std::string& lutdose_version) {
+std::string synth_case_name(const SynthPatient& p) { return "case-" + p.id + ".json"; }
+
+std::string synth_case_json(const SynthModel& m, const SynthPatient& p) {
+  nlohmann::ordered_json j;
+  j["lutdose_case_version"] = 1;
+  j["patient"] = {{"id", p.id}};
+  j["phantom"] = m.options.phantom;
+  if (with_counts(m.options)) j["protocols"]["synth"] = protocol_json(m.options);
+  for (const auto& c : p.cycles) j["cycles"].push_back(cycle_json(m, c));
+  return j.dump(2) + "\n";
+}
+
+std::vector<OutputFile> synth_cohort_files(const SynthModel& model, const std::string& lutdose_version) {
   const auto& o = model.options;
-  SynthFiles f;
-  f.tacs_csv = "patient,cycle,voi,time_h,activity_MBq,mass_g\n";
-  f.patients_csv = "patient,cycle,administered_MBq,phantom";
-  for (const auto& v : o.vois) f.patients_csv += ",mass_g_" + v;
-  f.patients_csv += "\n";
-  f.truth_csv = "patient,cycle,voi,kind,function,fraction,lambda_bio_per_h,lambda_eff_per_h,amplitude_MBq,"
-                "tia_MBq_h,mass_g,dose_Gy\n";
-  for (int k = 1; k <= o.n_patients; ++k)
-    append_patient(synth_patient(model, k), f.tacs_csv, f.patients_csv, f.truth_csv, o.times_h, o.phantom);
-  f.synth_json = synth_json(model, lutdose_version);
-  return f;
+  std::string tacs = "patient,cycle,voi,time_h,activity_MBq,mass_g\n";
+  std::string patients = "patient,cycle,administered_MBq,phantom";
+  for (const auto& v : o.vois) patients += ",mass_g_" + v;
+  patients += "\n";
+  std::string truth = "patient,cycle,voi,kind,function,fraction,lambda_bio_per_h,lambda_eff_per_h,amplitude_MBq,"
+                      "tia_MBq_h,mass_g,dose_Gy\n";
+  std::vector<OutputFile> files;
+  for (int k = 1; k <= o.n_patients; ++k) {
+    const auto p = synth_patient(model, k);
+    append_patient(p, tacs, patients, truth, o.times_h, o.phantom);
+    if (o.format == "cases") files.push_back({synth_case_name(p), synth_case_json(model, p)});
+  }
+  if (o.format == "cases") {
+    tacs.clear();
+    patients.clear();
+  } else {
+    files.push_back({"tacs.csv", std::move(tacs)});
+    files.push_back({"patients.csv", std::move(patients)});
+  }
+  files.push_back({"truth.csv", std::move(truth)});
+  files.push_back({"synth.json", synth_json(model, lutdose_version)});
+  return files;
 }
 
 }  // namespace lutdose

@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <map>
 #include <cmath>
 #include <numeric>
 
@@ -133,21 +134,23 @@ TEST_CASE("synth: the same seed gives the same bytes, another seed other ones, p
   auto o = noise_free(10);
   o.cv_fraction = 0.3;
   o.noise["organ"] = {lutdose::SynthNoiseModel::combined, 0.1, 2.0};
-  const auto a = lutdose::synth_cohort_files(lutdose::make_synth_model(ref(), o), "test");
-  const auto b = lutdose::synth_cohort_files(lutdose::make_synth_model(ref(), o), "test");
-  CHECK(a.tacs_csv == b.tacs_csv);
-  CHECK(a.truth_csv == b.truth_csv);
-  CHECK(a.patients_csv == b.patients_csv);
-  CHECK(a.synth_json == b.synth_json);
+  auto files = [&] {
+    std::map<std::string, std::string> f;
+    for (auto& x : lutdose::synth_cohort_files(lutdose::make_synth_model(ref(), o), "test")) f[x.name] = x.bytes;
+    return f;
+  };
+  const auto a = files(), b = files();
+  CHECK(a.size() == 4);
+  CHECK(a == b);
   o.seed = 43;
-  const auto c = lutdose::synth_cohort_files(lutdose::make_synth_model(ref(), o), "test");
-  CHECK(c.tacs_csv != a.tacs_csv);
-  CHECK(c.truth_csv != a.truth_csv);
+  const auto c = files();
+  CHECK(c.at("tacs.csv") != a.at("tacs.csv"));
+  CHECK(c.at("truth.csv") != a.at("truth.csv"));
   o.seed = 42;
   o.n_patients = 20;
-  const auto d = lutdose::synth_cohort_files(lutdose::make_synth_model(ref(), o), "test");
-  CHECK(d.tacs_csv.compare(0, a.tacs_csv.size(), a.tacs_csv) == 0);  // patients 1-10 first, unchanged
-  CHECK(d.truth_csv.compare(0, a.truth_csv.size(), a.truth_csv) == 0);
+  const auto d = files();
+  for (const char* name : {"tacs.csv", "truth.csv", "patients.csv"})  // patients 1-10 first, unchanged
+    CHECK(d.at(name).compare(0, a.at(name).size(), a.at(name)) == 0);
 }
 
 TEST_CASE("synth: bad options name the option, the value and what was expected") {

@@ -23,6 +23,9 @@
 #include <string>
 #include <vector>
 
+#include "lutdose/io/output_dir.h"
+#include "lutdose/quantification/quantification.h"
+
 namespace lutdose {
 
 class ReferenceData;
@@ -69,7 +72,15 @@ struct SynthOptions {
   //! CV of lambda_bio; NaN: the population file's sd / mean for each VOI.
   double cv_clearance = std::numeric_limits<double>::quiet_NaN();
   double tumour_mass_g = 20;  //!< methods.md §9.3's 20 mL tumour (mass at 1.0 g/mL)
-  std::string data_dir;       //!< recorded in synth.json
+  std::string data_dir;       //!< where the reference data are (their SHA-256 go to synth.json)
+  //! Output: "tables" (tacs.csv + patients.csv) or "cases" (one case file per patient).
+  std::string format = "tables";
+  //! Case files with counts when > 0 [cps/MBq] (methods.md §9.3: about 5); else activities.
+  double cf_cps_per_MBq = std::numeric_limits<double>::quiet_NaN();
+  double frame_min = 30;     //!< acquisition time per point (methods.md §9.3: 20-30 min)
+  double dead_time_us = 0;   //!< paralysable dead time [us] (methods.md §9.3: about 4.6); 0: none
+  //! Recovery coefficients applied to the tumour VOIs' counts (partial volume); empty: none.
+  RecoveryTable recovery;
 };
 
 //! Every problem of the options (naming the option, the value and what was expected), empty when
@@ -131,11 +142,16 @@ struct SynthPatient {
 //! <= 0 after 1000 tries (a noise level far above the activity). Thread-safe for a const model.
 SynthPatient synth_patient(const SynthModel& model, int index);
 
-//! The output files of a cohort of patients 1..n (docs/synth.md): tacs.csv, patients.csv,
-//! truth.csv and synth.json (seed, options, data versions). Throws InputError from synth_patient.
-struct SynthFiles {
-  std::string tacs_csv, patients_csv, truth_csv, synth_json;
-};
-SynthFiles synth_cohort_files(const SynthModel& model, const std::string& lutdose_version);
+//! The case file (docs/case-file.md) of a patient: activities, or counts with the calibration
+//! factor, dead time (observed camera rate) and recovery of the options. Throws nothing.
+std::string synth_case_json(const SynthModel& model, const SynthPatient& p);
+
+//! The name of patient p's case file: "case-" + id + ".json". Throws nothing.
+std::string synth_case_name(const SynthPatient& p);
+
+//! The output files of a cohort of patients 1..n (docs/synth.md): tacs.csv and patients.csv, or
+//! one case file per patient; truth.csv; synth.json (seed, options, data versions). Throws
+//! InputError from synth_patient.
+std::vector<OutputFile> synth_cohort_files(const SynthModel& model, const std::string& lutdose_version);
 
 }  // namespace lutdose
