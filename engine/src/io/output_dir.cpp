@@ -245,8 +245,12 @@ std::vector<std::string> foreign_entries(int dirfd, bool staging) {
 void remove_lutdose_directory(int parentfd, const std::string& name) {
   Fd dir(::openat(parentfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (!dir.valid()) return;
+  // The manifest and the marker last: a removal killed midway must leave files that still match
+  // the manifest (or a marked staging set), which the next run recognises as lutdose's and removes.
   for (const auto& n : directory_entries(dir.get()))
-    if (is_lutdose_name(n)) ::unlinkat(dir.get(), n.c_str(), 0);  // the marker too
+    if (is_lutdose_name(n) && n != kManifest && n != kStagingMarker) ::unlinkat(dir.get(), n.c_str(), 0);
+  ::unlinkat(dir.get(), kManifest, 0);
+  ::unlinkat(dir.get(), kStagingMarker, 0);
   ::unlinkat(parentfd, name.c_str(), AT_REMOVEDIR);
 }
 
