@@ -384,6 +384,15 @@ nlohmann::ordered_json options_json(const SynthModel& m) {
   return j;
 }
 
+//! `text` with every "DATA_DIR/" removed: paths relative to the data directory, so that the file
+//! does not depend on where the data directory is.
+std::string without_data_dir(std::string text, const std::string& data_dir) {
+  const std::string prefix = data_dir + "/";
+  for (size_t at = text.find(prefix); !data_dir.empty() && at != std::string::npos; at = text.find(prefix, at))
+    text.erase(at, prefix.size());
+  return text;
+}
+
 std::string synth_json(const SynthModel& m, const std::string& version) {
   nlohmann::ordered_json j;
   j["format"] = "lutdose-synth";
@@ -404,7 +413,7 @@ std::string synth_json(const SynthModel& m, const std::string& version) {
   const std::string pk = m.options.data_dir + "/kinetics/population_kinetics.csv";
   j["data"]["population_kinetics_csv_sha256"] = sha256_of_file(pk);
   for (const auto& f : set.files) j["data"]["files_sha256"][f] = sha256_of_file(m.options.data_dir + "/" + f);
-  return j.dump(2) + "\n";
+  return without_data_dir(j.dump(2), m.options.data_dir) + "\n";
 }
 
 void append_patient(const SynthPatient& p, std::string& tacs, std::string& patients, std::string& truth,

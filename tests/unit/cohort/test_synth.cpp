@@ -9,6 +9,7 @@
 
 #include "lutdose/cohort/synth.h"
 #include "lutdose/error.h"
+#include "lutdose/io/output_dir.h"
 #include "lutdose/pipeline/reference_data.h"
 
 namespace {
@@ -142,6 +143,8 @@ TEST_CASE("synth: the same seed gives the same bytes, another seed other ones, p
   const auto a = files(), b = files();
   CHECK(a.size() == 4);
   CHECK(a == b);
+  for (const auto& [name, bytes] : a)  // nothing that depends on where the data directory is
+    CHECK_MESSAGE(bytes.find(LUTDOSE_TEST_DATA_DIR) == std::string::npos, name);
   o.seed = 43;
   const auto c = files();
   CHECK(c.at("tacs.csv") != a.at("tacs.csv"));
@@ -171,4 +174,13 @@ TEST_CASE("synth: bad options name the option, the value and what was expected")
   auto v = noise_free(1);
   v.vois = {"kidneys", "heart"};
   CHECK_THROWS_WITH_AS(lutdose::make_synth_model(ref(), v), doctest::Contains("--vois is 'heart'"), lutdose::InputError);
+}
+
+TEST_CASE("synth: case file names are a result set's own names, nothing else is") {
+  CHECK(lutdose::is_case_file_name("case-P00001.json"));
+  CHECK(lutdose::is_case_file_name("case-a_b-C.json"));
+  for (const char* other : {"case-.json", "case-../x.json", "case-a b.json", "case-P1.json.bak", "notes.json",
+                            "Case-P1.json", "case-P1.JSON"})
+    CHECK_FALSE(lutdose::is_case_file_name(other));
+  CHECK_FALSE(lutdose::is_case_file_name("case-" + std::string(65, 'a') + ".json"));  // at most 64 characters
 }
