@@ -488,6 +488,8 @@ void DoseCalculator::Cycle::add_region_targets() {
   }
   const std::string method = "cross-dose from the VOIs" + std::string(whole_body_ >= 0 ? " and the remainder" : "") +
                              ", phantom S (" + to_string(c_.options_.cross_scaling) + ")";
+  const auto& masses = c_.svalue_set().target_mass_g;
+  targets_.reserve(targets_.size() + c_.svalue_set().targets.size());
   for (const auto& region : c_.svalue_set().targets) {
     if (is_air(region) || excluded.count(region)) continue;
     Target& t = targets_.emplace_back();
@@ -495,7 +497,8 @@ void DoseCalculator::Cycle::add_region_targets() {
     t.d.target = region;
     t.d.kind = "region";
     t.d.region = region;
-    t.d.mass_g = c_.svalue_set().target_mass_g.count(region) ? c_.svalue_set().target_mass_g.at(region) : NaN;
+    const auto mass = masses.find(region);
+    t.d.mass_g = mass != masses.end() ? mass->second : NaN;
     t.d.mass_source = "phantom";
     t.d.method = method;
   }
