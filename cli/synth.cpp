@@ -18,9 +18,8 @@ SynthCommand::SynthCommand(CLI::App& app) {
       "Seeded synthetic cohort with known truth (docs/synth.md): writes DIR/tacs.csv (TACs with noise), "
       "DIR/patients.csv, DIR/truth.csv (true TIA and dose per patient, cycle, VOI) and DIR/synth.json "
       "(seed, options, data versions).");
-  options_.seed = 20261124;
   cmd_->add_option("--patients", options_.n_patients, "Number of patients (1 to 1000000)")->required();
-  cmd_->add_option("--seed", options_.seed, "Seed; patient k draws from its own stream (docs/synth.md)")
+  cmd_->add_option("--seed", seed_, "Seed, 0 to 2^63 - 1; patient k draws from its own stream (docs/synth.md)")
       ->capture_default_str();
   cmd_->add_option("--times-h", options_.times_h, "Imaging times [h after administration], separated by commas")
       ->delimiter(',')
@@ -67,6 +66,8 @@ SynthCommand::SynthCommand(CLI::App& app) {
 void SynthCommand::run() const {
   lutdose::check_output_dir(out_);  // path problems before any work
   lutdose::SynthOptions o = options_;
+  if (seed_ < 0) lutdose::throw_input_error("command line", "--seed", std::to_string(seed_), "a whole number >= 0");
+  o.seed = static_cast<unsigned long long>(seed_);
   for (const auto& text : noise_) {
     const auto eq = text.find('=');
     if (eq == std::string::npos)

@@ -25,6 +25,7 @@ class SynthCommand {
   std::vector<std::string> noise_, recovery_;
   std::string out_, data_dir_;
   bool quiet_ = false;
+  long long seed_ = 20261124;
 };
 
 }  // namespace lutdose_cli

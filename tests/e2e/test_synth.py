@@ -209,6 +209,7 @@ BAD = [
     (("--patients", 3, "--format", "cases", "--cf-cps-per-MBq", 5, "--recovery", "10:0.6,1:0.3"), ("--recovery",)),
     (("--patients", 3, "--format", "cases", "--cf-cps-per-MBq", 5, "--recovery", "10-0.6"), ("--recovery", "10-0.6")),
     (("--patients", 3, "--format", "hdf5"), ("--format", "hdf5")),
+    (("--patients", 3, "--seed", -1), ("--seed", "-1")),
 ]
 
 
