@@ -25,6 +25,7 @@
 #include "lutdose/io/results.h"
 #include "lutdose/dosimetry/svalues.h"
 #include "lutdose/version.h"
+#include "synth.h"
 
 namespace {
 
@@ -298,6 +299,8 @@ int main(int argc, char** argv) {
                                                     "set (the NOTICE file)");
   info->require_subcommand(1);
 
+  lutdose_cli::SynthCommand synth(app);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -383,6 +386,8 @@ int main(int argc, char** argv) {
         lutdose::print_table(result, std::cout);
         std::cout << "\nwritten: " << out_dir << "/results.json, results.csv, results.h5, manifest.json\n";
       }
+    } else if (synth.parsed()) {
+      synth.run();
     } else if (plan->parsed()) {
       const std::string dir = lutdose::find_data_dir(plan_data_dir);
       std::vector<lutdose::TargetHistory> history;

@@ -142,7 +142,7 @@ Fd open_directory(const std::string& path) {
 
 //! The names lutdose itself puts in a result set or a staging directory.
 bool is_lutdose_name(const std::string& name) {
-  if (name == kStagingMarker) return true;
+  if (name == kStagingMarker || is_case_file_name(name)) return true;
   for (const auto& n : result_set_names())
     if (n == name) return true;
   return false;
@@ -245,7 +245,11 @@ std::vector<std::string> foreign_entries(int dirfd, bool staging) {
 void remove_lutdose_directory(int parentfd, const std::string& name) {
   Fd dir(::openat(parentfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (!dir.valid()) return;
-  for (const auto& n : result_set_names()) ::unlinkat(dir.get(), n.c_str(), 0);
+  // The manifest and the marker last: a removal killed midway must leave files that still match
+  // the manifest (or a marked staging set), which the next run recognises as lutdose's and removes.
+  for (const auto& n : directory_entries(dir.get()))
+    if (is_lutdose_name(n) && n != kManifest && n != kStagingMarker) ::unlinkat(dir.get(), n.c_str(), 0);
+  ::unlinkat(dir.get(), kManifest, 0);
   ::unlinkat(dir.get(), kStagingMarker, 0);
   ::unlinkat(parentfd, name.c_str(), AT_REMOVEDIR);
 }
@@ -519,8 +523,20 @@ std::string random_run_id() {
 
 }  // namespace
 
+bool is_case_file_name(const std::string& name) {
+  constexpr size_t prefix = 5, suffix = 5;  // "case-", ".json"
+  if (name.size() <= prefix + suffix || name.size() > prefix + 64 + suffix || name.compare(0, prefix, "case-") != 0 ||
+      name.compare(name.size() - suffix, suffix, ".json") != 0)
+    return false;
+  for (size_t i = prefix; i < name.size() - suffix; ++i)
+    if (!std::isalnum(static_cast<unsigned char>(name[i])) && name[i] != '_' && name[i] != '-') return false;
+  return true;
+}
+
 const std::vector<std::string>& result_set_names() {
-  static const std::vector<std::string> names = {"results.json", "results.csv", "results.h5", kManifest};
+  static const std::vector<std::string> names = {"results.json", "results.csv", "results.h5",
+                                                 "tacs.csv",     "patients.csv", "truth.csv",
+                                                 "synth.json",   kManifest};
   return names;
 }
 

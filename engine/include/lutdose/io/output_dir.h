@@ -40,9 +40,14 @@ struct OutputFile {
   std::string bytes;
 };
 
-//! The names a result set may hold: results.json, results.csv, results.h5 and manifest.json.
-//! Throws nothing.
+//! The names a result set may hold: results.json, results.csv, results.h5 (lutdose run);
+//! tacs.csv, patients.csv, truth.csv, synth.json (lutdose synth); and manifest.json. Besides
+//! them, a set may hold case files named as is_case_file_name says. Throws nothing.
 const std::vector<std::string>& result_set_names();
+
+//! True for "case-" + 1 to 64 letters, digits, '_' or '-' + ".json": the case files of lutdose
+//! synth, which a result set may hold besides result_set_names(). Throws nothing.
+bool is_case_file_name(const std::string& name);
 
 //! Checks, before any work is done and without writing, that `dir` can receive a result set: a
 //! non-empty name whose last part is not '.' or '..', not a symbolic link or a file, either

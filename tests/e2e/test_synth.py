@@ -1,0 +1,271 @@
+#!/usr/bin/env python3
+"""End-to-end tests of `lutdose synth` (docs/synth.md), python3 standard library only.
+
+Usage:
+  test_synth.py --list
+  test_synth.py --lutdose PATH/TO/lutdose --source SOURCE_DIR --case NAME
+
+Every case runs the real binary in a fresh temporary directory (removed at the end) and fails by
+raising CaseFailure with what was expected and what happened.
+"""
+
+import argparse
+import csv
+import math
+import os
+import shlex
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+
+TIMEOUT_S = 300
+SYNTH_FILES = ("tacs.csv", "patients.csv", "truth.csv", "synth.json")
+
+
+class CaseFailure(Exception):
+    pass
+
+
+class Ctx:
+    def __init__(self, lutdose, source, tmp):
+        self.lutdose, self.source, self.tmp = lutdose, source, tmp
+
+    def path(self, *parts):
+        return os.path.join(self.tmp, *parts)
+
+    def run(self, *args):
+        argv = [self.lutdose] + [str(a) for a in args]
+        cp = subprocess.run(argv, cwd=self.tmp, capture_output=True, text=True, timeout=TIMEOUT_S)
+        return argv, cp
+
+    def ok(self, *args):
+        argv, cp = self.run(*args)
+        if cp.returncode != 0:
+            raise CaseFailure("expected exit 0: %s\nexit %d\n%s" % (shlex.join(argv), cp.returncode, cp.stderr))
+        return cp
+
+    def synth(self, out, *args):
+        return self.ok("synth", "--out", self.path(out), "--quiet", *args)
+
+
+def rows(path):
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def read_bytes(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def truth_by_key(out):
+    return {(r["patient"], r["cycle"], r["voi"]): r for r in rows(os.path.join(out, "truth.csv"))}
+
+
+def run_results(ctx, cohort, *fit_args):
+    """`lutdose run --tac` on a synthetic cohort's TAC table; its results.csv by (patient, cycle, voi)."""
+    out = ctx.path(cohort + "-run")
+    ctx.ok("run", "--tac", ctx.path(cohort, "tacs.csv"), "--activity-MBq", 7400, "--phantom", "icrp110-am",
+           "--out", out, "--quiet", *fit_args)
+    return {(r["patient"], r["cycle"], r["voi"]): r for r in rows(os.path.join(out, "results.csv"))}
+
+
+def case_noise_free_cohort_recovered_by_run(ctx):
+    """Without noise, `run` on the cohort's TACs gives back the true TIAs and doses."""
+    ctx.synth("c", "--patients", 6, "--cycles", 2, "--seed", 5, "--noise", "organ=none", "--noise", "tumour=none")
+    truth = truth_by_key(ctx.path("c"))
+    res = run_results(ctx, "c")
+    missing = sorted(set(truth) - set(res))
+    if missing:
+        raise CaseFailure("run's results.csv lacks %d (patient, cycle, voi) of truth.csv, e.g. %s" % (len(missing), missing[:3]))
+    for key, t in truth.items():
+        r = res[key]
+        # 1e-6 relative: the data are exactly an E1 curve (17 significant digits in the table), so the
+        # fit's residual is zero at the optimum; Levenberg-Marquardt stops at a relative parameter step
+        # of 1e-10 (fitting.cpp), far inside 1e-6 for TIA = A/k. The dose is linear in the TIA with the
+        # same masses and S-values, so the same bound holds for it.
+        for col_t, col_r in (("tia_MBq_h", "tia_MBq_h"), ("dose_Gy", "dose_Gy")):
+            want, got = float(t[col_t]), float(r[col_r])
+            if not abs(got - want) <= 1e-6 * abs(want):
+                raise CaseFailure("%s %s: run %r, truth %r" % (key, col_t, got, want))
+
+
+def case_case_files_with_counts_recovered_by_run(ctx):
+    """Noise-free case files with counts, paralysable dead time and tumour recovery coefficients:
+    `run` on each case gives back the true TIAs; without the protocol's dead time and recovery the
+    TIAs are low by exactly those losses (the counts carry them)."""
+    import json
+    rc_table = "1:0.35,10:0.62,100:0.86,1000:0.95"
+    ctx.synth("c", "--patients", 3, "--cycles", 2, "--seed", 8, "--format", "cases", "--cf-cps-per-MBq", 5,
+              "--dead-time-us", 4.6, "--recovery", rc_table, "--noise", "organ=none", "--noise", "tumour=none")
+    truth = truth_by_key(ctx.path("c"))
+    names = sorted(n for n in os.listdir(ctx.path("c")) if n.startswith("case-"))
+    if names != ["case-P00001.json", "case-P00002.json", "case-P00003.json"]:
+        raise CaseFailure("case files %s" % names)
+    for name in names:
+        out = ctx.path(name + "-run")
+        ctx.ok("run", ctx.path("c", name), "--out", out, "--quiet")
+        for r in rows(os.path.join(out, "results.csv")):
+            t = truth.get((r["patient"], r["cycle"], r["voi"]))
+            # 1e-6 relative: exact data (no noise), the fit's convergence (see the first case), the
+            # Lambert-W inversion of the dead time and the RC interpolation are exact to ~1e-12, and
+            # results.csv prints 10 significant digits.
+            if t is not None and not abs(float(r["tia_MBq_h"]) / float(t["tia_MBq_h"]) - 1) <= 1e-6:
+                raise CaseFailure("%s %s cycle %s: run TIA %s, truth %s" % (name, r["voi"], r["cycle"], r["tia_MBq_h"], t["tia_MBq_h"]))
+    with open(ctx.path("c", names[0])) as f:
+        case = json.load(f)
+    del case["protocols"]["synth"]["dead_time"]
+    del case["protocols"]["synth"]["recovery"]
+    for c in case["cycles"]:
+        c["vois"]["tumour_1"].pop("recovery")
+    with open(ctx.path("bare.json"), "w") as f:
+        json.dump(case, f)
+    ctx.ok("run", ctx.path("bare.json"), "--out", ctx.path("bare-run"), "--quiet")
+    for r in rows(ctx.path("bare-run", "results.csv")):
+        t = truth.get((r["patient"], r["cycle"], r["voi"]))
+        if t is None:
+            continue
+        ratio = float(r["tia_MBq_h"]) / float(t["tia_MBq_h"])
+        # Without the corrections: organs low by the dead-time loss (DTCF 1.05-1.19 over the scans:
+        # R_t tau = 5 cps/MBq x 7400 MBq x 4.6 us = 0.17 at t = 0), the 19.4 mL tumour also by its
+        # RC, between the table's 0.62 (10 mL) and 0.86 (100 mL).
+        low, high = (0.62 / 1.19, 0.86) if r["voi"] == "tumour_1" else (1 / 1.19, 1 / 1.02)
+        if not low < ratio < high:
+            raise CaseFailure("without dead time and recovery, %s: TIA ratio %.4f, expected in (%.3f, %.3f)" % (r["voi"], ratio, low, high))
+
+
+def e1_log_tia_sd(times, k, b):
+    """Standard deviation of ln(TIA) of an E1 fit to points with relative noise b (first order): the
+    log-linear model ln y = a - k t has Cov = b^2 (X'X)^-1, X rows (1, -t); ln TIA = a - ln k."""
+    n, st, stt = len(times), sum(times), sum(t * t for t in times)
+    det = n * stt - st * st
+    var_a, var_k, cov_ak = b * b * stt / det, b * b * n / det, b * b * st / det  # (X'X)^-1 with X = (1, -t)
+    g_a, g_k = 1.0, -1.0 / k
+    return math.sqrt(g_a * g_a * var_a + g_k * g_k * var_k + 2 * g_a * g_k * cov_ak)
+
+
+def case_noisy_cohort_tia_errors_match_noise(ctx):
+    """Seeded noisy cohort: the fitted TIA errors, scaled by their first-order SD, are standard normal."""
+    times = [4, 24, 48, 96, 168]
+    n = 100
+    ctx.synth("c", "--patients", n, "--seed", 11, "--times-h", ",".join(map(str, times)), "--vois",
+              "kidneys,liver,spleen", "--noise", "organ=proportional:0.1")
+    truth = truth_by_key(ctx.path("c"))
+    res = run_results(ctx, "c", "--function", "E1", "--error-model", "proportional-model")
+    z, rel = [], []
+    for key, t in truth.items():
+        k = float(t["lambda_eff_per_h"])
+        err = math.log(float(res[key]["tia_MBq_h"]) / float(t["tia_MBq_h"]))
+        z.append(err / e1_log_tia_sd(times, k, 0.1))
+        rel.append(abs(math.expm1(err)))
+    m = len(z)
+    # Median of m standard normal values: SE 1.2533/sqrt(m); median of |z|: 0.6745 with SE
+    # 0.5/(sqrt(m) 2 phi(0.6745)) = 0.787/sqrt(m). 4 SE each (a false failure about once in 15 000),
+    # plus 0.05 for the first-order (log-linear) approximation of a 10 % noise.
+    med, med_abs = statistics.median(z), statistics.median(abs(x) for x in z)
+    if abs(med) > 4 * 1.2533 / math.sqrt(m) + 0.05:
+        raise CaseFailure("median scaled TIA error %.3f over %d fits; expected about 0" % (med, m))
+    if abs(med_abs - 0.6745) > 4 * 0.787 / math.sqrt(m) + 0.05:
+        raise CaseFailure("median |scaled TIA error| %.3f over %d fits; expected about 0.6745" % (med_abs, m))
+    print("median |relative TIA error| (E1, 10 %% noise, %d fits): %.4f" % (m, statistics.median(rel)))
+
+
+def case_same_seed_same_bytes(ctx):
+    """Same seed and options: identical files (but manifest.json); another seed: other TACs and truth."""
+    args = ("--patients", 10, "--cycles", 2, "--noise", "organ=combined:2:0.1")
+    ctx.synth("a", "--seed", 3, *args)
+    ctx.synth("b", "--seed", 3, *args)
+    ctx.synth("c", "--seed", 4, *args)
+    for name in SYNTH_FILES:
+        if read_bytes(ctx.path("a", name)) != read_bytes(ctx.path("b", name)):
+            raise CaseFailure("%s differs between two runs with the same seed" % name)
+    for name in ("tacs.csv", "truth.csv"):
+        if read_bytes(ctx.path("a", name)) == read_bytes(ctx.path("c", name)):
+            raise CaseFailure("%s is the same with seeds 3 and 4" % name)
+
+
+def case_patient_k_independent_of_cohort_size(ctx):
+    """Patient k is the same whether the cohort has 10 or 20 patients."""
+    ctx.synth("n10", "--patients", 10, "--seed", 9)
+    ctx.synth("n20", "--patients", 20, "--seed", 9)
+    for name in ("tacs.csv", "truth.csv", "patients.csv"):
+        small = rows(ctx.path("n10", name))
+        large = [r for r in rows(ctx.path("n20", name)) if int(r["patient"][1:]) <= 10]
+        if small != large:
+            raise CaseFailure("%s: patients 1-10 differ between N=10 and N=20" % name)
+
+
+BAD = [
+    (("--patients", 3, "--times-h", "4,-1"), ("--times-h", "4,-1")),
+    (("--patients", 0), ("patients", "'0'")),
+    (("--patients", 3, "--noise", "bone=proportional:0.1"), ("--noise", "bone=proportional:0.1", "organ or tumour")),
+    (("--patients", 3, "--noise", "organ=gaussian:0.1"), ("--noise", "gaussian:0.1")),
+    (("--patients", 3, "--vois", "kidneys,heart"), ("--vois", "heart")),
+    (("--patients", 3, "--cycles", 0), ("--cycles", "'0'")),
+    (("--patients", 3, "--activity-MBq", -5), ("--activity-MBq", "-5")),
+    (("--patients", 3, "--format", "cases", "--dead-time-us", 4.6), ("--dead-time-us", "4.6", "--cf-cps-per-MBq")),
+    (("--patients", 3, "--format", "cases", "--cf-cps-per-MBq", 5, "--recovery", "10:0.6,1:0.3"), ("--recovery",)),
+    (("--patients", 3, "--format", "cases", "--cf-cps-per-MBq", 5, "--recovery", "10-0.6"), ("--recovery", "10-0.6")),
+    (("--patients", 3, "--format", "hdf5"), ("--format", "hdf5")),
+    (("--patients", 3, "--seed", -1), ("--seed", "-1")),
+]
+
+
+def case_bad_input_exit_2_nothing_written(ctx):
+    for args, words in BAD:
+        out = ctx.path("out")
+        argv, cp = ctx.run("synth", "--out", out, *args)
+        what = shlex.join(argv)
+        if cp.returncode != 2:
+            raise CaseFailure("%s: exit %d, expected 2\n%s" % (what, cp.returncode, cp.stderr))
+        for w in words:
+            if w not in cp.stderr:
+                raise CaseFailure("%s: the message does not name %r:\n%s" % (what, w, cp.stderr))
+        if os.path.exists(out) or any(n.startswith(".lutdose") for n in os.listdir(ctx.tmp)):
+            raise CaseFailure("%s: something was written" % what)
+
+
+def case_foreign_directory_left_alone(ctx):
+    """An output directory holding a user's file is refused (exit 2) and left as it is."""
+    os.mkdir(ctx.path("out"))
+    with open(ctx.path("out", "notes.txt"), "w") as f:
+        f.write("mine")
+    argv, cp = ctx.run("synth", "--patients", 2, "--out", ctx.path("out"))
+    if cp.returncode != 2 or os.listdir(ctx.path("out")) != ["notes.txt"] or read_bytes(ctx.path("out", "notes.txt")) != b"mine":
+        raise CaseFailure("%s: exit %d, directory %s" % (shlex.join(argv), cp.returncode, os.listdir(ctx.path("out"))))
+    ctx.synth("again", "--patients", 2)  # a set of its own is replaced by a new run as a whole
+    ctx.synth("again", "--patients", 3)
+    if len(rows(ctx.path("again", "patients.csv"))) != 3:
+        raise CaseFailure("the second run did not replace the first one's set")
+
+
+CASES = {name[len("case_"):]: fn for name, fn in globals().items() if name.startswith("case_")}
+
+
+def main(argv):
+    ap = argparse.ArgumentParser(description="lutdose synth end-to-end tests")
+    ap.add_argument("--list", action="store_true")
+    ap.add_argument("--lutdose")
+    ap.add_argument("--source")
+    ap.add_argument("--case")
+    a = ap.parse_args(argv)
+    if a.list:
+        print("\n".join(CASES))
+        return 0
+    if a.case not in CASES or not a.lutdose:
+        ap.error("--lutdose and a known --case are required (or --list)")
+    tmp = tempfile.mkdtemp(prefix="lutdose-synth-e2e-")
+    try:
+        CASES[a.case](Ctx(os.path.abspath(a.lutdose), a.source, tmp))
+    except CaseFailure as e:
+        print("FAIL %s: %s" % (a.case, e), file=sys.stderr)
+        return 1
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
