@@ -38,8 +38,8 @@ std::string join(const std::vector<double>& v) {
 }
 
 //! Soft-tissue density of the sphere table (data/PROVENANCE.md §3), turning a tumour's mass into
-//! the volume its recovery coefficient is read at [g/mL].
-constexpr double kTumourDensity_g_per_mL = 1.03;
+//! the volume its recovery coefficient is read at [g/mL]: the one value dosimetry/svalues.cpp keeps.
+const double kTumourDensity_g_per_mL = sphere_density_g_per_mL("100%/0%");
 
 bool with_counts(const SynthOptions& o) { return o.cf_cps_per_MBq > 0; }
 
