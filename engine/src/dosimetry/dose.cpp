@@ -71,9 +71,7 @@ DoseCalculator::DoseCalculator(const std::string& data_dir, const Nuclide& nucli
     if (options_.svalue_table.empty())
       throw_input_error("--phantom", "the phantom", "user", "an S-value table given with --svalues");
     options_.phantom = "user";
-    SValueSet set = load_user_svalue_table(options_.svalue_table);
-    auto map = user_voi_region_map(set);
-    svalues_ = std::make_shared<const IndexedSValueSet>(std::move(set), std::move(map));
+    svalues_ = load_indexed_user_svalue_table(options_.svalue_table);
   } else {
     svalues_ = std::make_shared<const IndexedSValueSet>(load_svalue_set(data_dir, options_.phantom),
                                                         load_voi_region_map(data_dir, options_.phantom));
@@ -81,11 +79,6 @@ DoseCalculator::DoseCalculator(const std::string& data_dir, const Nuclide& nucli
   spheres_ = load_sphere_table(data_dir, options_.sphere_composition);
   check_set();
 }
-
-DoseCalculator::DoseCalculator(SValueSet set, std::map<std::string, VoiRegionMap> voi_map, SphereTable spheres,
-                               const Nuclide& nuclide, DoseOptions options)
-    : DoseCalculator(std::make_shared<const IndexedSValueSet>(std::move(set), std::move(voi_map)),
-                     std::move(spheres), nuclide, std::move(options)) {}
 
 DoseCalculator::DoseCalculator(std::shared_ptr<const IndexedSValueSet> svalues, SphereTable spheres,
                                const Nuclide& nuclide, DoseOptions options)
@@ -198,15 +191,15 @@ double DoseCalculator::tumour_self_s(double m, const std::string& where) const {
 
 namespace {
 
-// A source of activity: a VOI (its phantom regions, weighted by phantom mass) or the remainder.
 // A phantom source region with its position among the set's sources and a factor: the weight of
 // a VOI's region, or the mass of an organ region in the remainder.
 struct RegionRef {
   std::string name;
-  size_t index;
-  double factor;
+  size_t index = IndexedSValueSet::npos;
+  double factor = 0;
 };
 
+// A source of activity: a VOI (its phantom regions, weighted by phantom mass) or the remainder.
 struct Source {
   std::string label;
   std::vector<RegionRef> regions;  // a VOI's regions and their weights (empty for the remainder)
@@ -277,6 +270,7 @@ class DoseCalculator::Cycle {
   std::set<std::string> organ_regions_;  // phantom source regions covered by organ VOIs
   std::map<std::string, double> organ_region_mass_;
   std::vector<RegionRef> remainder_regions_;  // the organ regions with their masses, for the remainder
+  RegionRef whole_body_region_;               // the set's whole-body source (remainder only)
   double m_rb_ = NaN, m_wb_ = NaN;
   std::vector<std::vector<double>> cross_;  // [target][source], S x cross-scaling factor
   std::vector<int> self_source_;            // per target: its own source, -1 if none
@@ -443,6 +437,7 @@ void DoseCalculator::Cycle::add_sources() {
       m_rb_ -= m;
       remainder_regions_.push_back({r, set_index.source_index(r), m});
     }
+    whole_body_region_ = {set.whole_body_source, set_index.source_index(set.whole_body_source), 1.0};
     Source rb;
     rb.label = "remainder";
     sources_.push_back(rb);
@@ -464,8 +459,7 @@ double DoseCalculator::Cycle::s_of(const std::string& target_region, size_t targ
 // S(target region <- source), phantom values [mGy/(MBq s)]; `t`: the target region's index.
 double DoseCalculator::Cycle::s_region(const std::string& target_region, size_t t, const Source& s) const {
   if (s.voi < 0) {  // remainder (Cloutier): S(T<-WB) m_WB/m_RB - sum_h S(T<-h) m_h/m_RB
-    const auto& wb = c_.svalue_set().whole_body_source;
-    double v = s_of(target_region, t, {wb, c_.svalues_->source_index(wb), 1.0}) * m_wb_ / m_rb_;
+    double v = s_of(target_region, t, whole_body_region_) * m_wb_ / m_rb_;
     for (const auto& r : remainder_regions_) v -= s_of(target_region, t, r) * r.factor / m_rb_;
     return v;
   }

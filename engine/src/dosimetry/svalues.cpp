@@ -37,6 +37,12 @@ IndexedSValueSet::IndexedSValueSet(SValueSet s, std::map<std::string, VoiRegionM
   }
 }
 
+std::shared_ptr<const IndexedSValueSet> load_indexed_user_svalue_table(const std::string& path) {
+  SValueSet set = load_user_svalue_table(path);
+  auto map = user_voi_region_map(set);
+  return std::make_shared<const IndexedSValueSet>(std::move(set), std::move(map));
+}
+
 size_t IndexedSValueSet::target_index(const std::string& region) const {
   const auto it = target_index_.find(region);
   return it == target_index_.end() ? npos : it->second;

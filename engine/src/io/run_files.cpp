@@ -6,11 +6,8 @@
 namespace lutdose {
 
 void read_run_files(RunOptions& options, const ReferenceData& reference) {
-  if (options.dose && !options.dose->svalue_table.empty() && !options.user_svalue_set) {
-    SValueSet set = load_user_svalue_table(options.dose->svalue_table);
-    auto map = user_voi_region_map(set);
-    options.user_svalue_set = std::make_shared<const IndexedSValueSet>(std::move(set), std::move(map));
-  }
+  if (options.dose && !options.dose->svalue_table.empty() && !options.user_svalue_set)
+    options.user_svalue_set = load_indexed_user_svalue_table(options.dose->svalue_table);
   if (options.compartment_model.empty() || options.compartment_model_file) return;
   options.compartment_model = find_compartment_model(options.compartment_model, reference.data_dir());
   if (reference.shipped_compartment_model(options.compartment_model)) return;

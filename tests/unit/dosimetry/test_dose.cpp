@@ -224,6 +224,15 @@ TEST_CASE("indexed S-value set: the same S-values as the set, NaN where it has n
   CHECK(indexed.source_index("no such region") == IndexedSValueSet::npos);
   CHECK(std::isnan(indexed.s_dense(IndexedSValueSet::npos, 0)));
   CHECK(std::isnan(indexed.s_dense(0, IndexedSValueSet::npos)));
+  // a pair of known regions without a value: NaN, not 0 (the dose step then names the pair)
+  SValueSet partial;
+  partial.name = "partial";
+  partial.targets = partial.sources = {"A", "B"};
+  partial.s_mGy_per_MBq_s = {{{"A", "A"}, 1.0}, {{"A", "B"}, 2.0}, {{"B", "B"}, 4.0}};
+  const IndexedSValueSet p(partial, {});
+  CHECK(p.s_dense(p.target_index("A"), p.source_index("B")) == 2.0);
+  CHECK(p.s_dense(p.target_index("B"), p.source_index("B")) == 4.0);
+  CHECK(std::isnan(p.s_dense(p.target_index("B"), p.source_index("A"))));
 }
 
 TEST_CASE("calculators sharing one indexed set give the doses of one built from the files, and copy nothing") {

@@ -125,6 +125,19 @@ std::vector<Job> special_patients(const ReferenceData& ref) {
   marrow.options.dose->marrow.method = MarrowMethod::image;
   marrow.options.dose->marrow.l2l4_fraction = 0.067;
   jobs.push_back(marrow);
+  Job user = cohort_patient(12, ref);  // a user S-value table, read and indexed once, shared by the threads
+  user.name += ", user S-value table";
+  const std::string table = test::write_temp(
+      "target,source,s_mGy_per_MBq_s,target_mass_g\n"
+      "kidneys,kidneys,8.5e-5,310\nkidneys,liver,2e-7,310\nkidneys,spleen,4e-7,310\n"
+      "liver,kidneys,2e-7,1800\nliver,liver,1.4e-5,1800\nliver,spleen,1e-7,1800\n"
+      "spleen,kidneys,4e-7,150\nspleen,liver,1e-7,150\nspleen,spleen,1.6e-4,150\n");
+  user.options.dose->phantom = "user";
+  user.options.dose->svalue_table = table;
+  read_run_files(user.options, ref);
+  std::remove(table.c_str());
+  REQUIRE(user.options.user_svalue_set);
+  jobs.push_back(user);
   return jobs;
 }
 

@@ -193,13 +193,11 @@ class DoseCalculator {
   //! without a table, an unknown phantom or sphere composition, a bad data or user file, and
   //! cross-scaling body-mass without the patient's body mass or the phantom's.
   DoseCalculator(const std::string& data_dir, const Nuclide& nuclide, DoseOptions options);
-  //! The same from data already in memory (ReferenceData, or a user table read before): reads no
-  //! file. `set` and `voi_map` are the S-value set chosen by options.phantom (or the user table),
-  //! `spheres` the table of options.sphere_composition. Throws InputError as the other constructor.
-  DoseCalculator(SValueSet set, std::map<std::string, VoiRegionMap> voi_map, SphereTable spheres,
-                 const Nuclide& nuclide, DoseOptions options);
-  //! The same with an S-value set indexed before (ReferenceData::phantom, read_run_files), shared
-  //! and not copied: the per-patient constructor of a batch. Throws InputError as the others.
+  //! The same from an S-value set indexed before (ReferenceData::phantom, read_run_files): reads no
+  //! file, and the set is shared, not copied (the calculator copies only the sphere table, the
+  //! nuclide and the options): the per-patient constructor of a batch. `svalues` is the set chosen
+  //! by options.phantom (or the user table), `spheres` the table of options.sphere_composition.
+  //! Throws InputError as the other constructor, std::logic_error for a null `svalues`.
   DoseCalculator(std::shared_ptr<const IndexedSValueSet> svalues, SphereTable spheres, const Nuclide& nuclide,
                  DoseOptions options);
 

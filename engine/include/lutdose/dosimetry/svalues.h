@@ -4,6 +4,7 @@
 
 #include <limits>
 #include <map>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -89,6 +90,10 @@ struct IndexedSValueSet {
   std::map<std::string, size_t> target_index_, source_index_;
   std::vector<double> s_dense_;  // s_dense_[target * n_sources + source], NaN where the set has none
 };
+
+//! A user S-value table (load_user_svalue_table) with its VOI map (user_voi_region_map), indexed.
+//! Throws as load_user_svalue_table.
+std::shared_ptr<const IndexedSValueSet> load_indexed_user_svalue_table(const std::string& path);
 
 //! Self-dose S-value of a mapped VOI in the phantom, with its reference (phantom) mass:
 //! S = sum over the source regions s of (m_s / sum m) * S(target <- s).
