@@ -1,0 +1,245 @@
+// The results store (docs/store.md): one versioned, tabular HDF5 layout for `lutdose run` (a store
+// with one patient, results.h5) and `lutdose batch` (a cohort). Plain compound datasets, one per
+// table, keyed by patient and cycle, readable with h5dump, h5py and pandas without lutdose; the
+// run's provenance (version, nuclide data, S-value set, options, data files) once per store as
+// root attributes.
+//
+// Tables (one row per ...): /patients (patient-cycle, done or failed), /vois (VOI of a cycle: fit,
+// TIA, mass, self-dose), /candidates (candidate fit of a VOI), /targets (dose to every target),
+// /budget (GUM budget term of a VOI target's dose), /cumulative (target summed over a patient's
+// cycles), /failures (patient whose computation failed, with the error), /notes (notes and
+// warnings of fits and dose steps). Key and name columns are fixed-length UTF-8 strings of
+// STORE_NAME_BYTES bytes (NUL-padded); free text (errors, notes, sources) is variable-length.
+// A value that is not known is NaN, never 0.
+//
+// Kill-safety of a batch (StoreWriter): results are committed in segments, each a complete store
+// file written atomically into PATH.parts/ (temporary name, fsync, rename, directory fsync); after
+// every segment PATH itself is atomically replaced by a small master store whose tables are HDF5
+// virtual datasets over the committed segments (HDF5 1.10 VDS, relative paths, resolved by the
+// library next to PATH). At any instant PATH is therefore absent (nothing committed yet) or a
+// complete store that h5dump, h5py and pandas open, holding every committed patient. finish()
+// consolidates the segments into one ordinary file at PATH (atomically) and removes PATH.parts.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <limits>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "lutdose/pipeline/run_result.h"
+
+namespace lutdose {
+
+//! Layout version, root attribute "format_version" (int32). 1 was the JSON-mirror results.h5 of
+//! lutdose <= 0.6; 2 is the tabular store. Bump on any change of docs/store.md.
+inline constexpr int STORE_FORMAT_VERSION = 2;
+
+//! Width of the fixed-length key and name columns (patient, voi, target, function, input, ...):
+//! UTF-8, NUL-padded. A longer name cannot be stored: store_rows throws InputError naming it.
+inline constexpr std::size_t STORE_NAME_BYTES = 64;
+
+constexpr double store_nan() { return std::numeric_limits<double>::quiet_NaN(); }
+
+//! What a store holds once, as root attributes (all strings UTF-8).
+struct StoreHeader {
+  std::string lutdose_version;  //!< "format_version" is written besides it
+  std::string kind;             //!< "run" or "batch"
+  //! JSON text: the provenance of the run (lutdose version, nuclide data, S-value set, options
+  //! as used, data directory and the data files' SHA-256, input description). Case-file batches
+  //! record the command-line options here; each case's own options are in its input's checksum.
+  std::string provenance_json;
+  //! SHA-256 (hex) of what must be equal for two stores to be merged or a batch resumed: the
+  //! options and reference data (not paths, not times). merge_stores refuses different ones.
+  std::string fingerprint;
+  //! What the cohort is (input kind and files with their SHA-256) and this store's shard "I/N";
+  //! resume refuses a different cohort or shard.
+  std::string cohort;
+  std::string shard = "1/1";
+  long long cohort_patients = 0;  //!< patients (work items) in this shard of the cohort
+};
+
+//! /patients: one row per patient-cycle (status "done") or per failed patient (status
+//! "failed", cycle 0 when the failure is not tied to a cycle).
+struct PatientRow {
+  std::string patient;  //!< key (fixed-length)
+  std::int32_t cycle = 0;
+  std::string status;   //!< "done" or "failed" (fixed-length)
+  std::string source;   //!< case file or "TACS.csv + PATIENTS.csv" (variable-length)
+  std::string input_sha256;  //!< of the case file / of the patient's rows (fixed-length)
+  double administered_MBq = store_nan();
+  std::int32_t n_vois = 0;
+  std::int32_t n_fits_flagged = 0;   //!< VOIs whose selected fit is not accepted
+  std::int32_t n_doses_u_unknown = 0;  //!< targets whose dose u is unknown (incomplete budget)
+};
+
+//! /vois: one row per VOI of a cycle.
+struct VoiRow {
+  std::string patient, voi, function, method;  //!< function: selected id or "trapezoid"
+  std::int32_t cycle = 0;
+  std::int8_t fit_ok = 0;            //!< the selected result meets the quality criteria
+  std::int32_t n_points = 0;
+  double tia_MBq_h = store_nan(), tia_u_MBq_h = store_nan(), tia_u_dof = store_nan();
+  double tia_ci95_low_MBq_h = store_nan(), tia_ci95_high_MBq_h = store_nan();
+  double tia_h = store_nan();        //!< TIA / administered activity [h]
+  double mass_g = store_nan();       //!< mass used for the dose (the target's), else the table's
+  double dose_Gy = store_nan(), dose_u_Gy = store_nan(), dose_Gy_per_GBq = store_nan();
+  double bed_Gy = store_nan(), eqd2_Gy = store_nan();
+};
+
+//! /candidates: one row per candidate function fitted to a VOI.
+struct CandidateRow {
+  std::string patient, voi, function;
+  std::int32_t cycle = 0;
+  std::int8_t fitted = 0, accepted = 0, selected = 0;
+  std::int32_t n_parameters = 0;
+  double aicc = store_nan(), akaike_weight = store_nan(), r_squared = store_nan();
+  double tia_MBq_h = store_nan(), tia_u_MBq_h = store_nan();
+  std::string parameters;  //!< "name=value u=value; ..." (variable-length), natural units
+  std::string flags;       //!< flags and warnings joined by "; " (variable-length)
+};
+
+//! /targets: one row per target of a cycle's dose.
+struct TargetRow {
+  std::string patient, target, kind, region, method;
+  std::int32_t cycle = 0;
+  double mass_g = store_nan(), self_Gy = store_nan(), cross_Gy = store_nan();
+  double dose_Gy = store_nan(), dose_u_Gy = store_nan(), dose_u_dof = store_nan();
+  double dose_ci95_low_Gy = store_nan(), dose_ci95_high_Gy = store_nan();
+  double dose_Gy_per_GBq = store_nan(), bed_Gy = store_nan(), eqd2_Gy = store_nan();
+  double dose_u_mc_Gy = store_nan();
+  std::string u_missing;  //!< inputs without a known u, joined by "; " (variable-length)
+};
+
+//! /budget: one row per nonzero GUM budget term of a VOI target's dose (uncertainty_budget()).
+struct BudgetRow {
+  std::string patient, target, input;
+  std::int32_t cycle = 0;
+  double u_rel = store_nan();  //!< the input's relative standard uncertainty
+  double dof = store_nan();
+  double term_Gy = store_nan();  //!< |c_i| u_i; NaN when unknown
+};
+
+//! /cumulative: a target's dose summed over a patient's cycles (patients with > 1 cycle).
+struct CumulativeRow {
+  std::string patient, target;
+  std::int32_t cycles = 0;
+  double dose_Gy = store_nan(), dose_u_Gy = store_nan(), bed_Gy = store_nan(), eqd2_Gy = store_nan();
+  double dose_ci95_low_Gy = store_nan(), dose_ci95_high_Gy = store_nan();
+  std::string u_missing;
+};
+
+//! /failures: a patient that could not be computed, with the message `lutdose run` would print.
+struct FailureRow {
+  std::string patient;
+  std::int32_t cycle = 0;  //!< 0: the whole patient
+  std::string source, error;  //!< variable-length
+};
+
+//! /notes: notes and warnings of a VOI's fit ("fit") or of a cycle's dose step ("dose").
+struct NoteRow {
+  std::string patient, voi, stage;  //!< voi empty for the dose step
+  std::int32_t cycle = 0;
+  std::string note;  //!< variable-length
+};
+
+//! The rows of one or more patients, in the order they are stored.
+struct StoreRows {
+  std::vector<PatientRow> patients;
+  std::vector<VoiRow> vois;
+  std::vector<CandidateRow> candidates;
+  std::vector<TargetRow> targets;
+  std::vector<BudgetRow> budget;
+  std::vector<CumulativeRow> cumulative;
+  std::vector<FailureRow> failures;
+  std::vector<NoteRow> notes;
+  void append(StoreRows&& other);
+  void clear();
+  std::size_t total_rows() const;
+};
+
+//! The rows of a run's result (every patient and cycle of `r`); `source` names the input and
+//! `input_sha256` its checksum (recorded per patient-cycle). Throws InputError naming the field
+//! and the value for a key or name longer than STORE_NAME_BYTES.
+StoreRows store_rows(const RunResult& r, const std::string& source, const std::string& input_sha256);
+
+//! The rows of a patient that failed: one /patients row (status "failed") and one /failures row.
+//! Names longer than STORE_NAME_BYTES are shortened here (the error message says so): a failure
+//! is always recorded.
+StoreRows failure_rows(const std::string& patient, int cycle, const std::string& source,
+                       const std::string& error);
+
+//! The store header of a run's provenance (kind, version, provenance JSON and fingerprint);
+//! `cohort` and `shard` are left for the caller.
+StoreHeader store_header_of(const Provenance& p, const std::string& kind);
+
+//! A complete store file built in memory (core driver): header, rows, and `inputs` (name, text)
+//! stored verbatim as string datasets under /inputs (e.g. the case file, the TAC table). Every
+//! HDF5 call's status is checked; std::runtime_error names the failing call. Not thread-safe
+//! (serial HDF5): call from one thread at a time.
+std::string store_image(const StoreHeader& header, const StoreRows& rows,
+                        const std::vector<std::pair<std::string, std::string>>& inputs = {});
+
+//! The committed state of a store: its header and the keys of the /patients rows in order.
+struct StoreIndex {
+  StoreHeader header;
+  std::vector<std::pair<std::string, std::int32_t>> patient_cycles;  //!< (patient, cycle) per /patients row
+  std::vector<std::string> status;  //!< per /patients row
+  bool consolidated = false;        //!< an ordinary file (finished), not a master over segments
+};
+
+//! Reads the header and the /patients keys of the store at `path` (a finished store or a
+//! master). InputError naming the path when it is missing, not HDF5, not a lutdose store, or of
+//! another format_version (the message says which version was found and which is expected).
+StoreIndex read_store_index(const std::string& path);
+
+//! The batch writer of one store path (see the file comment). Holds an exclusive lock (flock on
+//! PATH.parts) for its lifetime: a second writer on the same path is an InputError. Not
+//! thread-safe: one thread commits.
+class StoreWriter {
+ public:
+  //! A new store at `path`. InputError when `path` exists (resume it or choose another name),
+  //! when PATH.parts exists (a killed batch: resume it), or when the directory is not writable.
+  static std::unique_ptr<StoreWriter> create(const std::string& path, const StoreHeader& header);
+  //! Continues the store at `path` (a master left by a killed or stopped batch, or PATH.parts
+  //! with nothing committed yet). InputError when its fingerprint, cohort or shard differ from
+  //! `header`'s, when it is not a lutdose store, or when it is already finished (index().consolidated:
+  //! then nothing is opened and finish() is a no-op). Segment files that were never committed
+  //! (written by a killed run, not in the master) are removed.
+  static std::unique_ptr<StoreWriter> resume(const std::string& path, const StoreHeader& header);
+  ~StoreWriter();
+
+  //! What is committed so far (for resume: the patients to skip).
+  const StoreIndex& index() const;
+  //! Writes `rows` as a new segment and publishes the new master (both atomic, fsync'ed). When
+  //! it returns, the rows are durable and visible in the store. Throws OutputError (full disk,
+  //! I/O error: the store keeps its previous content) or std::runtime_error (HDF5).
+  void commit(const StoreRows& rows);
+  //! Consolidates every segment into one ordinary file at `path` (streamed table by table, bounded
+  //! memory), atomically, then removes PATH.parts. Throws OutputError; the master stays valid.
+  void finish();
+
+  class Impl;
+ private:
+  explicit StoreWriter(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+//! Calls `fn` with the rows of `path`, a bounded number at a time (all tables, in store order),
+//! for export and merge. InputError as read_store_index.
+void for_each_store_chunk(const std::string& path, const std::function<void(const StoreRows&)>& fn);
+
+//! lutdose export: DIR/vois.csv, targets.csv, failures.csv (and candidates.csv, budget.csv,
+//! cumulative.csv, patients.csv) of the store at `path`, as one result set (io/output_dir.h).
+//! Columns in docs/store.md; NaN written as an empty field. Streams; InputError as read_store_index.
+void export_store_csv(const std::string& path, const std::string& dir);
+
+//! lutdose merge: one finished store at `out` (new; refused when it exists) holding the patients
+//! of every shard in `shards` in the order given. InputError when a shard is unfinished, of another
+//! format version, or has another fingerprint (the message names both stores and what differs),
+//! or when two shards hold the same patient-cycle.
+void merge_stores(const std::string& out, const std::vector<std::string>& shards);
+
+}  // namespace lutdose
