@@ -3,6 +3,8 @@
 #pragma once
 
 #include <array>
+#include <cstdint>
+#include <memory>
 #include <map>
 #include <string>
 #include <vector>
@@ -44,6 +46,37 @@ CsvTable read_csv(const std::string& path, bool regular_only = false);
 //! The same, from bytes already read (`path` names them in messages); the same InputErrors but
 //! those of reading.
 CsvTable parse_csv(const std::string& bytes, const std::string& path);
+
+//! Reads a CSV file record by record in bounded memory, without the size limit of read_csv: the
+//! cohort tables of `lutdose batch`. The same records and InputErrors as parse_csv (but the size).
+class CsvReader {
+ public:
+  //! Opens `path` and reads its header. InputError when it cannot be read or has no header.
+  explicit CsvReader(const std::string& path);
+  ~CsvReader();
+  CsvReader(const CsvReader&) = delete;
+  CsvReader& operator=(const CsvReader&) = delete;
+  const std::string& path() const;
+  const std::vector<std::string>& header() const;
+  int column(const std::string& name) const;  //!< index of a header name, or -1
+  //! The next data row; false at the end of the file. `raw` (optional) receives the record's lines
+  //! as in the file, each ended by '\n' (without the comment and blank lines before it).
+  bool next(CsvRow& row, std::string* raw = nullptr);
+  //! Where the next record starts: byte offset and line number (for seek).
+  struct Position {
+    std::uint64_t offset = 0;
+    int line = 1;
+  };
+  Position position() const;
+  void seek(const Position& p);
+  //! Lowercase hex SHA-256 of the whole file, once next() has returned false on a reader that was
+  //! never moved by seek; std::logic_error otherwise.
+  std::string sha256();
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
 
 //! Strict number parsing: the whole cell must be a number (surrounding blanks and a leading '+'
 //! allowed; "nan" and "inf" parse, callers check finiteness). Returns false, leaving `value`
