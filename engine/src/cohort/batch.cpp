@@ -44,9 +44,9 @@ std::pair<std::size_t, std::size_t> shard_range(std::size_t n, int index, int co
   if (count < 1 || index < 1 || index > count)
     throw_input_error("command line", "--shard", std::to_string(index) + "/" + std::to_string(count),
                       "I/N with 1 <= I <= N");
-  const auto at = [&](int i) {
-    return static_cast<std::size_t>(static_cast<unsigned __int128>(n) * static_cast<unsigned>(i) / static_cast<unsigned>(count));
-  };
+  // floor(i n / N) without overflow: (n / N) i + (n % N) i / N, exactly.
+  const auto N = static_cast<std::size_t>(count);
+  const auto at = [&](int i) { return n / N * static_cast<std::size_t>(i) + n % N * static_cast<std::size_t>(i) / N; };
   return {at(index - 1), at(index)};
 }
 

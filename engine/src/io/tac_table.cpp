@@ -190,7 +190,7 @@ TacSeries make_series(const TacKey& key, const std::vector<Row>& rows, const std
 
 class TacRowParser::Impl {
  public:
-  Impl(const std::vector<std::string>& header, const std::string& path) : path(path), columns(header) {}
+  Impl(const std::vector<std::string>& header, const std::string& file) : path(file), columns(header) {}
   std::string path;
   TacColumns columns;
   TacGroups groups;
