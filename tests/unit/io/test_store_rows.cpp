@@ -93,7 +93,7 @@ TEST_CASE("store rows: a name longer than the store's name columns is refused, n
   CHECK_NOTHROW(store_rows(r, "case.json", ""));
 }
 
-TEST_CASE("failure rows: always recorded; a long patient id is shortened on a UTF-8 boundary and said so") {
+TEST_CASE("failure rows: always recorded, a long patient id is shortened on a UTF-8 boundary and said so") {
   const StoreRows f = failure_rows("P1", 0, "cases/p1.json", "cases/p1.json: bad");
   REQUIRE(f.patients.size() == 1);
   CHECK(f.patients[0].status == "failed");
