@@ -21,7 +21,7 @@ using namespace store_detail;
 
 namespace {
 
-std::string quoted(const std::string& s) { return "'" + s + "'"; }
+std::string quote_path(const std::string& s) { return "'" + s + "'"; }
 
 //! Every table of `r`, table by table in store order, each in slices of at most kSliceRows rows:
 //! `fn` receives StoreRows holding one slice of one table.
@@ -104,18 +104,18 @@ std::vector<StoreIndex> check_shards(const std::vector<std::string>& shards) {
     indexes.push_back(read_store_index(shards[i]));
     const auto& h = indexes.back().header;
     if (!indexes.back().consolidated)
-      throw InputError("lutdose merge: " + quoted(shards[i]) +
+      throw InputError("lutdose merge: " + quote_path(shards[i]) +
                        " is an unfinished batch; resume and finish it before merging");
     if (h.fingerprint != indexes.front().header.fingerprint)
-      throw InputError("lutdose merge: " + quoted(shards[i]) + " and " + quoted(shards[0]) +
+      throw InputError("lutdose merge: " + quote_path(shards[i]) + " and " + quote_path(shards[0]) +
                        " differ in their fingerprint (options and reference data: " + h.fingerprint + " vs " +
                        indexes.front().header.fingerprint + "); only stores computed alike can be merged");
     for (const auto& key : indexes.back().patient_cycles) {
       const auto [it, fresh] = seen.emplace(key, i);
       if (!fresh)
         throw InputError("lutdose merge: patient '" + key.first + "' cycle " + std::to_string(key.second) +
-                         " is in " + quoted(shards[it->second]) +
-                         (it->second == i ? " twice" : " and in " + quoted(shards[i])) +
+                         " is in " + quote_path(shards[it->second]) +
+                         (it->second == i ? " twice" : " and in " + quote_path(shards[i])) +
                          "; each patient-cycle must be in one shard only");
     }
   }
@@ -166,7 +166,7 @@ void export_store_csv(const std::string& path, const std::string& dir) {
 void merge_stores(const std::string& out, const std::vector<std::string>& shards) {
   struct stat st;
   if (::lstat(out.c_str(), &st) == 0)
-    throw InputError("lutdose merge: the output " + quoted(out) +
+    throw InputError("lutdose merge: the output " + quote_path(out) +
                      " exists; choose a new name (lutdose never overwrites a store)");
   const auto indexes = check_shards(shards);
   hdf5::QuietHdf5Errors quiet;

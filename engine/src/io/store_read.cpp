@@ -11,14 +11,14 @@ namespace lutdose::store_detail {
 
 namespace {
 
-std::string quoted(const std::string& s) { return "'" + s + "'"; }
+std::string quote_path(const std::string& s) { return "'" + s + "'"; }
 
 //! The segment folder of the store at `path`: PATH.parts.
 std::string parts_of(const std::string& path) { return path + ".parts"; }
 
 }  // namespace
 
-StoreFileReader::StoreFileReader(const std::string& path) : path_(path), shown_(quoted(path)) {
+StoreFileReader::StoreFileReader(const std::string& path) : path_(path), shown_(quote_path(path)) {
   struct stat st;
   if (::stat(path.c_str(), &st) != 0)
     throw InputError("results store " + shown_ + ": " + std::strerror(errno) + "; expected a lutdose results store");
@@ -34,7 +34,7 @@ StoreFileReader::StoreFileReader(const std::string& path) : path_(path), shown_(
 }
 
 StoreFileReader::StoreFileReader(const std::string& bytes, const std::string& shown)
-    : shown_(quoted(shown)), image_(bytes) {
+    : shown_(quote_path(shown)), image_(bytes) {
   Handle fapl = own(ok_id(H5Pcreate(H5P_FILE_ACCESS), "H5Pcreate(H5P_FILE_ACCESS)", ""), H5Pclose);
   ok(H5Pset_fapl_core(fapl.get(), 1024 * 1024, 0), "H5Pset_fapl_core", shown);
   ok(H5Pset_file_image(fapl.get(), image_.data(), image_.size()), "H5Pset_file_image", shown);
@@ -42,8 +42,8 @@ StoreFileReader::StoreFileReader(const std::string& bytes, const std::string& sh
 }
 
 void StoreFileReader::open(hid_t fapl) {
-  const std::string name = path_.empty() ? "lutdose-store-image.h5" : path_;
-  file_ = own(ok_id(H5Fopen(name.c_str(), H5F_ACC_RDONLY, fapl), "H5Fopen", shown_), H5Fclose);
+  const std::string file_name = path_.empty() ? "lutdose-store-image.h5" : path_;
+  file_ = own(ok_id(H5Fopen(file_name.c_str(), H5F_ACC_RDONLY, fapl), "H5Fopen", shown_), H5Fclose);
   const hid_t f = file_.get();
   const auto not_store = [&](const std::string& why) {
     return InputError("results store " + shown_ + " is not a lutdose results store (" + why + ")");
@@ -84,7 +84,7 @@ void StoreFileReader::check_segments() {
     const std::string file = parts_of(path_) + "/" + s.file;
     struct stat st;
     if (::stat(file.c_str(), &st) != 0)
-      throw InputError("results store " + shown_ + " is an unfinished batch whose segment " + quoted(file) +
+      throw InputError("results store " + shown_ + " is an unfinished batch whose segment " + quote_path(file) +
                        " is missing (" + std::strerror(errno) + "); its committed rows cannot be read");
   }
 }

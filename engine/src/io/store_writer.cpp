@@ -25,7 +25,6 @@ namespace {
 constexpr const char* kPartsFormat = "lutdose-store-parts";
 constexpr off_t kMaxMarkerBytes = 1024 * 1024;
 
-std::string quoted(const std::string& s) { return "'" + s + "'"; }
 
 //! True for the bytes of a master store of the batch whose fingerprint is `fingerprint`: the
 //! only file at PATH a commit or finish() may replace.
@@ -55,8 +54,8 @@ void check_same_run(const StoreHeader& stored, const StoreHeader& h, const std::
       {"shard", {stored.shard, h.shard}}};
   for (const auto& [item, values] : items)
     if (values.first != values.second)
-      throw InputError(shown + ": its " + item + " is " + quoted(values.first.substr(0, 200)) + ", this run's is " +
-                       quoted(values.second.substr(0, 200)) +
+      throw InputError(shown + ": its " + item + " is " + fs::in_quotes(values.first.substr(0, 200)) + ", this run's is " +
+                       fs::in_quotes(values.second.substr(0, 200)) +
                        "; only the same batch can be resumed (start a new store for another one)");
 }
 
@@ -69,7 +68,7 @@ StoreHeader read_marker(int partsfd, const std::string& shown) {
   if (!m.is_object() || m.value("format", "") != kPartsFormat || !m.contains("fingerprint") ||
       !m["fingerprint"].is_string() || !m.contains("cohort") || !m["cohort"].is_string() || !m.contains("shard") ||
       !m["shard"].is_string())
-    throw InputError(shown + " has no lutdose marker file " + quoted(kPartsMarker) +
+    throw InputError(shown + " has no lutdose marker file " + fs::in_quotes(kPartsMarker) +
                      ": it is not the segment folder of a lutdose store; lutdose leaves it alone");
   StoreHeader h;
   h.fingerprint = m["fingerprint"];
@@ -99,7 +98,7 @@ void remove_segments(int partsfd, const std::set<std::string>& keep, const std::
     struct stat st;
     if (is_segment_name(n) && keep.count(n) == 0 && ::fstatat(partsfd, n.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
         S_ISREG(st.st_mode) && ::unlinkat(partsfd, n.c_str(), 0) != 0)
-      fs::fail("cannot remove the uncommitted segment " + quoted(n) + " of " + shown, errno);
+      fs::fail("cannot remove the uncommitted segment " + fs::in_quotes(n) + " of " + shown, errno);
   }
   fs::sync_directory(partsfd, shown);
 }
@@ -120,7 +119,7 @@ class StoreWriter::Impl {
     parts_name = loc.name + ".parts";
     parts = (loc.parent == "." && p.find('/') == std::string::npos ? "" : loc.parent + "/") + parts_name;
     parent = fs::open_directory(loc.parent);
-    if (!parent.valid()) fs::fail("cannot use the directory " + quoted(loc.parent) + " of the store", errno);
+    if (!parent.valid()) fs::fail("cannot use the directory " + fs::in_quotes(loc.parent) + " of the store", errno);
     index.header = h;
   }
   bool exists(const std::string& name) const {
@@ -136,14 +135,14 @@ class StoreWriter::Impl {
 };
 
 void StoreWriter::Impl::make_parts() {
-  if (::mkdirat(parent.get(), parts_name.c_str(), 0777) != 0) fs::fail("cannot create " + quoted(parts), errno);
+  if (::mkdirat(parent.get(), parts_name.c_str(), 0777) != 0) fs::fail("cannot create " + fs::in_quotes(parts), errno);
   try {
-    lock = lock_parts(parent.get(), parts_name, quoted(parts));
+    lock = lock_parts(parent.get(), parts_name, fs::in_quotes(parts));
     fs::Fd marker(::openat(lock.get(), kPartsMarker, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666));
-    if (!marker.valid()) fs::fail("cannot create the marker of " + quoted(parts), errno);
-    fs::write_all(marker.get(), marker_text(header), quoted(parts + "/" + kPartsMarker));
-    if (::fsync(marker.get()) != 0) fs::fail("cannot write the marker of " + quoted(parts), errno);
-    if (const int err = marker.close_checked()) fs::fail("cannot write the marker of " + quoted(parts), err);
+    if (!marker.valid()) fs::fail("cannot create the marker of " + fs::in_quotes(parts), errno);
+    fs::write_all(marker.get(), marker_text(header), fs::in_quotes(parts + "/" + kPartsMarker));
+    if (::fsync(marker.get()) != 0) fs::fail("cannot write the marker of " + fs::in_quotes(parts), errno);
+    if (const int err = marker.close_checked()) fs::fail("cannot write the marker of " + fs::in_quotes(parts), err);
     fs::sync_directory(lock.get(), parts);
     fs::sync_directory(parent.get(), loc.parent);
   } catch (...) {
@@ -163,7 +162,7 @@ std::string StoreWriter::Impl::master_image() const {
 }
 
 void StoreWriter::Impl::commit(const StoreRows& rows) {
-  if (index.consolidated) throw std::logic_error("StoreWriter::commit: the store " + quoted(path) + " is finished");
+  if (index.consolidated) throw std::logic_error("StoreWriter::commit: the store " + fs::in_quotes(path) + " is finished");
   Segment s{segment_name(next), {}};
   for_each_table([&](const auto& t) { s.rows[t.name] = (rows.*(t.rows)).size(); });
   const std::string bytes = store_image(header, rows);
@@ -185,7 +184,7 @@ void StoreWriter::Impl::commit(const StoreRows& rows) {
 }
 
 void StoreWriter::Impl::remove_parts() {
-  remove_segments(lock.get(), {}, quoted(parts));
+  remove_segments(lock.get(), {}, fs::in_quotes(parts));
   ::unlinkat(lock.get(), kPartsMarker, 0);
   // Only if empty: anything else put there by someone else stays.
   if (::unlinkat(parent.get(), parts_name.c_str(), AT_REMOVEDIR) == 0) fs::sync_directory(parent.get(), loc.parent);
@@ -207,12 +206,12 @@ void StoreWriter::Impl::finish() {
 void StoreWriter::Impl::resume_master() {
   hdf5::QuietHdf5Errors quiet;
   StoreFileReader r(path);
-  check_same_run(r.header, header, "results store " + quoted(path));
+  check_same_run(r.header, header, "results store " + fs::in_quotes(path));
   index = read_store_index(path);
   if (r.consolidated) return;
   if (!lock.valid())
-    throw InputError("results store " + quoted(path) + " is an unfinished batch but its segment folder " +
-                     quoted(parts) + " is missing");
+    throw InputError("results store " + fs::in_quotes(path) + " is an unfinished batch but its segment folder " +
+                     fs::in_quotes(parts) + " is missing");
   segments = r.segments;
   for (const auto& s : segments) {
     int number = 0;
@@ -224,11 +223,11 @@ void StoreWriter::Impl::resume_master() {
 std::unique_ptr<StoreWriter> StoreWriter::create(const std::string& path, const StoreHeader& header) {
   auto impl = std::make_unique<Impl>(path, header);
   if (impl->exists(impl->loc.name))
-    throw InputError("results store " + quoted(path) +
+    throw InputError("results store " + fs::in_quotes(path) +
                      " exists; resume it (lutdose batch --resume) or choose another name (lutdose never "
                      "overwrites a store)");
   if (impl->exists(impl->parts_name))
-    throw InputError(quoted(impl->parts) + " exists: a batch into " + quoted(path) +
+    throw InputError(fs::in_quotes(impl->parts) + " exists: a batch into " + fs::in_quotes(path) +
                      " was stopped before its first commit or before it finished; resume it, or choose another name");
   impl->make_parts();
   return std::unique_ptr<StoreWriter>(new StoreWriter(std::move(impl)));
@@ -238,11 +237,11 @@ std::unique_ptr<StoreWriter> StoreWriter::resume(const std::string& path, const 
   auto impl = std::make_unique<Impl>(path, header);
   const bool has_path = impl->exists(impl->loc.name), has_parts = impl->exists(impl->parts_name);
   if (!has_path && !has_parts)
-    throw InputError("nothing to resume at " + quoted(path) + ": neither it nor " + quoted(impl->parts) +
+    throw InputError("nothing to resume at " + fs::in_quotes(path) + ": neither it nor " + fs::in_quotes(impl->parts) +
                      " exists; start a new batch");
   if (has_parts) {
-    impl->lock = lock_parts(impl->parent.get(), impl->parts_name, quoted(impl->parts));
-    check_same_run(read_marker(impl->lock.get(), quoted(impl->parts)), header, quoted(impl->parts));
+    impl->lock = lock_parts(impl->parent.get(), impl->parts_name, fs::in_quotes(impl->parts));
+    check_same_run(read_marker(impl->lock.get(), fs::in_quotes(impl->parts)), header, fs::in_quotes(impl->parts));
   }
   if (has_path) impl->resume_master();
   if (impl->index.consolidated) {
@@ -252,7 +251,7 @@ std::unique_ptr<StoreWriter> StoreWriter::resume(const std::string& path, const 
   } else {
     std::set<std::string> keep;
     for (const auto& s : impl->segments) keep.insert(s.file);
-    remove_segments(impl->lock.get(), keep, quoted(impl->parts));
+    remove_segments(impl->lock.get(), keep, fs::in_quotes(impl->parts));
   }
   return std::unique_ptr<StoreWriter>(new StoreWriter(std::move(impl)));
 }
@@ -269,16 +268,16 @@ void publish_store_file(const std::string& path, bool replace, const std::functi
                         const StoreHeader& header, const std::function<void(StoreFileWriter&)>& fill) {
   const auto loc = fs::split_location(path);
   fs::Fd parent = fs::open_directory(loc.parent);
-  if (!parent.valid()) fs::fail("cannot write " + quoted(path), errno);
+  if (!parent.valid()) fs::fail("cannot write " + fs::in_quotes(path), errno);
   fs::remove_leftovers(parent.get());
   std::string temp;
   fs::Fd fd = fs::make_temporary_file(parent.get(), loc.parent, temp);
   try {
     // The file stays open (and locked against other runs' cleaning) until it has its name.
     write_store_file(loc.parent + "/" + temp, header, fill);
-    if (::fsync(fd.get()) != 0) fs::fail("cannot write " + quoted(path), errno);
+    if (::fsync(fd.get()) != 0) fs::fail("cannot write " + fs::in_quotes(path), errno);
     fs::rename_over(parent.get(), temp, loc, replace, is_previous);
-    if (const int err = fd.close_checked()) fs::fail("cannot write " + quoted(path), err);
+    if (const int err = fd.close_checked()) fs::fail("cannot write " + fs::in_quotes(path), err);
   } catch (...) {
     ::unlinkat(parent.get(), temp.c_str(), 0);
     throw;
