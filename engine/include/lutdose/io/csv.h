@@ -86,4 +86,12 @@ bool parse_double(const std::string& text, double& value);
 //! `s` without leading and trailing blanks (space, tab, CR, LF). Throws nothing.
 std::string trim(const std::string& s);
 
+//! A CSV cell for the text `s` (RFC 4180): in double quotes, inner quotes doubled, when it holds a
+//! comma, a quote, CR or LF or starts or ends with a blank; else as is. Throws nothing.
+std::string csv_field(const std::string& s);
+
+//! A CSV cell for a number that reads back to the same double (shortest round-trip form,
+//! std::to_chars): "" for NaN (unknown), "inf" and "-inf" for infinities. Throws nothing.
+std::string csv_number(double x);
+
 }  // namespace lutdose
