@@ -97,6 +97,11 @@ BatchCommand::BatchCommand(CLI::App& app) {
                      "bar), never")
       ->check(CLI::IsMember({"auto", "always", "never"}))
       ->capture_default_str();
+  batch_->add_option("--commit-interval-s", commit_interval_s_,
+                     "Commit the patients computed at least this often [s] (each commit is a durable segment of the "
+                     "store; smaller: less lost to a kill, more segments)")
+      ->check(CLI::Range(0.0, 3600.0))
+      ->capture_default_str();
   batch_->add_option("--mc-samples", mc_samples_, "Case files: Monte Carlo samples, overriding each case's");
   batch_->add_option("--mc-seed", mc_seed_, "Case files: Monte Carlo seed, overriding each case's");
   batch_->add_flag("--allow-external-files", allow_external_,
@@ -167,6 +172,7 @@ int BatchCommand::run_batch() const {
   o.store_path = out_;
   o.threads = threads_;
   o.resume = resume_;
+  o.commit_interval_s = commit_interval_s_;
   std::tie(o.shard_index, o.shard_count) = lutdose::parse_shard(shard_);
   const auto show = progress_display(progress_);
   o.progress = show;

@@ -29,6 +29,7 @@ class BatchCommand {
   unsigned threads_ = 0;
   bool resume_ = false, allow_external_ = false;
   long long mc_samples_ = 0, mc_seed_ = 0;
+  double commit_interval_s_ = 2.0;
   std::string export_store_, export_dir_, merge_out_;
   std::vector<std::string> merge_shards_;
 };

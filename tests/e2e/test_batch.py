@@ -1,0 +1,378 @@
+#!/usr/bin/env python3
+"""End-to-end tests of `lutdose batch`, `export` and `merge` (docs/batch.md).
+
+Usage:
+  test_batch.py --list
+  test_batch.py --lutdose PATH/TO/lutdose --source SOURCE_DIR --case NAME
+
+Every case runs the real binary in a fresh temporary directory (removed at the end) and fails by
+raising CaseFailure. Cohorts are small (40-60 patients) so that a case takes seconds in Release
+and stays well under a minute under ASan; LUTDOSE_E2E_BATCH_PATIENTS=N runs them with N patients.
+The cases that read stores need h5py and h5dump: without them they exit 77 (skipped), or fail
+under CI=true.
+"""
+
+import argparse
+import csv
+import hashlib
+import json
+import math
+import os
+import random
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+TIMEOUT_S = 600
+SKIP = 77
+PATIENTS = int(os.environ.get("LUTDOSE_E2E_BATCH_PATIENTS", "0"))
+
+
+class CaseFailure(Exception):
+    pass
+
+
+class Skip(Exception):
+    pass
+
+
+def need_h5py():
+    try:
+        import h5py  # noqa: F401
+    except ImportError:
+        raise Skip("python3-h5py is not installed")
+    if shutil.which("h5dump") is None:
+        raise Skip("h5dump (hdf5-tools) is not installed")
+
+
+class Ctx:
+    def __init__(self, lutdose, source, tmp):
+        self.lutdose, self.source, self.tmp = lutdose, source, tmp
+
+    def path(self, *parts):
+        return os.path.join(self.tmp, *parts)
+
+    def run(self, *args):
+        argv = [self.lutdose] + [str(a) for a in args]
+        cp = subprocess.run(argv, cwd=self.tmp, capture_output=True, text=True, timeout=TIMEOUT_S)
+        return argv, cp
+
+    def expect(self, status, *args):
+        argv, cp = self.run(*args)
+        if cp.returncode != status:
+            raise CaseFailure("expected exit %d: %s\nexit %d\n%s%s" % (status, shlex.join(argv), cp.returncode,
+                                                                        cp.stdout, cp.stderr))
+        return cp
+
+    def synth(self, out, patients, *args, seed=13):
+        n = PATIENTS or patients
+        self.expect(0, "synth", "--patients", n, "--seed", seed, "--out", self.path(out), "--quiet", *args)
+        return n
+
+    def batch_tables(self, cohort, store, *args, status=0):
+        return self.expect(status, "batch", "--tac", self.path(cohort, "tacs.csv"), "--patients",
+                           self.path(cohort, "patients.csv"), "--out", self.path(store), "--progress", "never", *args)
+
+    def export(self, store, out):
+        self.expect(0, "export", self.path(store), "--csv", self.path(out))
+        return {name: read_bytes(self.path(out, name)) for name in ("vois.csv", "targets.csv", "failures.csv",
+                                                                     "patients.csv", "candidates.csv", "budget.csv",
+                                                                     "cumulative.csv")}
+
+
+def read_bytes(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def rows(path):
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def normal(x):
+    """A value of a dataset in comparable form: NaN equal to NaN, bytes and arrays as lists."""
+    if isinstance(x, float) and math.isnan(x):
+        return "nan"
+    if isinstance(x, (list, tuple)):
+        return [normal(v) for v in x]
+    if isinstance(x, bytes):
+        return x.decode("utf-8", "replace")
+    return x
+
+
+def store_content(path):
+    """Every dataset of a store (name -> values) and the root attributes that hold no time."""
+    import h5py
+    out = {}
+    with h5py.File(path, "r") as f:
+        def visit(name, obj):
+            if isinstance(obj, h5py.Dataset):
+                out[name] = (str(obj.dtype), normal(obj[()].tolist()))
+        f.visititems(visit)
+        for k, v in f.attrs.items():
+            if "time" not in k and "created" not in k:
+                out["@" + k] = normal(v.tolist() if hasattr(v, "tolist") else v)
+    return out
+
+
+def compare_stores(a, b):
+    ca, cb = store_content(a), store_content(b)
+    if ca.keys() != cb.keys():
+        raise CaseFailure("the stores hold other datasets: %s vs %s" % (sorted(ca), sorted(cb)))
+    for k in ca:
+        if ca[k] != cb[k]:
+            raise CaseFailure("%s differs between %s and %s" % (k, a, b))
+
+
+def case_threads_give_identical_stores(ctx):
+    """Tables and case files: --threads 1 and --threads 2 give identical stores and exports."""
+    need_h5py()
+    ctx.synth("t", 50)
+    ctx.batch_tables("t", "t1.h5", "--threads", 1)
+    ctx.batch_tables("t", "t2.h5", "--threads", 2, "--commit-interval-s", 0)
+    compare_stores(ctx.path("t1.h5"), ctx.path("t2.h5"))
+    if ctx.export("t1.h5", "e1") != ctx.export("t2.h5", "e2"):
+        raise CaseFailure("the exports of --threads 1 and 2 differ")
+    ctx.synth("c", 40, "--format", "cases", "--cycles", 2)
+    for threads in (1, 2):
+        ctx.expect(0, "batch", ctx.path("c"), "--out", ctx.path("c%d.h5" % threads), "--threads", threads,
+                   "--progress", "never")
+    compare_stores(ctx.path("c1.h5"), ctx.path("c2.h5"))
+    patients = rows(ctx.path("e1", "patients.csv"))
+    if len(patients) != (PATIENTS or 50) or any(p["status"] != "done" for p in patients):
+        raise CaseFailure("expected every patient done once: %d rows" % len(patients))
+
+
+def break_number(path, needle, column, value):
+    """Replaces cell `column` of the first row containing `needle` in a CSV file by `value`."""
+    with open(path, encoding="utf-8") as f:
+        lines = f.read().split("\n")
+    for i, line in enumerate(lines):
+        if needle in line:
+            cells = line.split(",")
+            cells[column] = value
+            lines[i] = ",".join(cells)
+            break
+    else:
+        raise CaseFailure("%s: no row with %s" % (path, needle))
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("\n".join(lines))
+
+
+def case_broken_patients_are_exactly_the_failures(ctx):
+    """5 % broken patients (bad numbers in TAC rows, the patients table, case files): exactly those
+    in failures.csv, exit 3, the others done."""
+    n = ctx.synth("t", 60)
+    broken = ["P%05d" % k for k in random.Random(1).sample(range(1, n + 1), max(3, n // 20))]
+    for i, p in enumerate(broken):
+        if i % 3 == 2:
+            break_number(ctx.path("t", "patients.csv"), p + ",", 2, "7400x")  # administered_MBq
+        else:
+            break_number(ctx.path("t", "tacs.csv"), p + ",1,liver,48,", 4, "nan" if i % 3 else "-3")
+    cp = ctx.batch_tables("t", "s.h5", status=3)
+    ctx.export("s.h5", "e")
+    failed = sorted(r["patient"] for r in rows(ctx.path("e", "failures.csv")))
+    if failed != sorted(broken):
+        raise CaseFailure("failures.csv holds %s, expected %s" % (failed, sorted(broken)))
+    done = {r["patient"] for r in rows(ctx.path("e", "patients.csv")) if r["status"] == "done"}
+    if len(done) != n - len(broken) or done & set(broken):
+        raise CaseFailure("expected the %d other patients done, got %d" % (n - len(broken), len(done)))
+    if "failed" not in cp.stdout:
+        raise CaseFailure("no summary line: %s" % cp.stdout)
+    # Case files: a string where a number belongs, and a file that is no JSON.
+    m = ctx.synth("c", 40, "--format", "cases")
+    # A case that cannot be read is recorded under its file's stem (its id is unknown).
+    bad = ["case-P%05d" % k for k in (3, m - 1)]
+    with open(ctx.path("c", bad[0] + ".json")) as f:
+        j = json.load(f)
+    j["cycles"][0]["administered"]["activity_MBq"] = "lots"
+    with open(ctx.path("c", bad[0] + ".json"), "w") as f:
+        json.dump(j, f)
+    with open(ctx.path("c", bad[1] + ".json"), "w") as f:
+        f.write("{ not json")
+    ctx.expect(3, "batch", ctx.path("c"), "--out", ctx.path("c.h5"), "--progress", "never")
+    ctx.export("c.h5", "ec")
+    failed = sorted(r["patient"] for r in rows(ctx.path("ec", "failures.csv")))
+    if failed != sorted(bad):
+        raise CaseFailure("case files: failures.csv holds %s, expected %s" % (failed, bad))
+
+
+def patients_intact(path, reference):
+    """Every done patient-cycle of the store at `path` has the same VOI rows as in `reference`."""
+    import h5py
+    with h5py.File(path, "r") as f:
+        done = {(p["patient"].decode().rstrip("\0"), int(p["cycle"])) for p in f["patients"][()] if
+                p["status"].decode().rstrip("\0") == "done"}
+        vois = {}
+        for v in f["vois"][()]:
+            key = (v["patient"].decode().rstrip("\0"), int(v["cycle"]))
+            vois.setdefault(key, []).append(normal(v.tolist()))
+    for key in done:
+        if vois.get(key) != reference.get(key):
+            raise CaseFailure("%s: patient %s cycle %d is not intact" % (path, key[0], key[1]))
+    return len(done)
+
+
+def case_kill_and_resume(ctx):
+    """SIGKILL at random moments: after each kill the store opens with h5dump and its patients are
+    intact; --resume until done ends with the export of an uninterrupted run."""
+    need_h5py()
+    import h5py
+    ctx.synth("t", 60, "--cycles", 2)
+    start = time.monotonic()
+    ctx.batch_tables("t", "whole.h5", "--threads", 2)
+    duration = time.monotonic() - start
+    with h5py.File(ctx.path("whole.h5"), "r") as f:
+        reference = {}
+        for v in f["vois"][()]:
+            reference.setdefault((v["patient"].decode().rstrip("\0"), int(v["cycle"])), []).append(normal(v.tolist()))
+    rng = random.Random(int(os.environ.get("LUTDOSE_E2E_SEED", "7")))
+    argv = [ctx.lutdose, "batch", "--tac", ctx.path("t", "tacs.csv"), "--patients", ctx.path("t", "patients.csv"),
+            "--out", ctx.path("k.h5"), "--threads", "2", "--progress", "never", "--commit-interval-s", "0.02",
+            "--resume"]
+    seen = []
+    for attempt in range(6):
+        p = subprocess.Popen(argv, cwd=ctx.tmp, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        time.sleep(rng.uniform(0.05, 1.0) * duration)
+        p.send_signal(signal.SIGKILL)
+        p.wait(timeout=TIMEOUT_S)
+        if os.path.exists(ctx.path("k.h5")):
+            dump = subprocess.run(["h5dump", "-H", ctx.path("k.h5")], capture_output=True, text=True, cwd=ctx.tmp)
+            if dump.returncode != 0:
+                raise CaseFailure("after kill %d h5dump -H fails:\n%s" % (attempt + 1, dump.stderr[-2000:]))
+            seen.append(patients_intact(ctx.path("k.h5"), reference))
+    for _ in range(3):
+        argv_run, cp = ctx.run(*argv[1:])
+        if cp.returncode == 0:
+            break
+    else:
+        raise CaseFailure("--resume did not finish: exit %d\n%s" % (cp.returncode, cp.stderr))
+    if ctx.export("k.h5", "ek") != ctx.export("whole.h5", "ew"):
+        raise CaseFailure("the resumed store's export differs from the uninterrupted one's (patients seen "
+                          "after the kills: %s)" % seen)
+    compare_stores(ctx.path("k.h5"), ctx.path("whole.h5"))
+
+
+def tree_state(ctx, names):
+    """Sizes and SHA-256 of the files at `names` (and in NAME.parts folders), to see they are untouched."""
+    state = {}
+    for name in names:
+        for root, _dirs, files in os.walk(ctx.path(name)) if os.path.isdir(ctx.path(name)) else [("", [], [name])]:
+            for f in files:
+                p = os.path.join(root, f) if root else ctx.path(f)
+                if os.path.exists(p):
+                    state[p] = hashlib.sha256(read_bytes(p)).hexdigest()
+    return state
+
+
+def case_resume_refuses_other_cohort_and_existing_store(ctx):
+    """--resume of another cohort or other options: exit 2, nothing changed; an existing store
+    without --resume: exit 2, untouched."""
+    ctx.synth("t", 40)
+    ctx.synth("u", 40, seed=99)
+    ctx.batch_tables("t", "s.h5")
+    before = tree_state(ctx, ["s.h5", "s.h5.parts"])
+    ctx.batch_tables("t", "s.h5", status=2)  # exists, no --resume
+    ctx.batch_tables("t", "s.h5", "--resume", "--function", "E1", status=2)  # other options
+    ctx.batch_tables("u", "s.h5", "--resume", status=2)  # other cohort
+    ctx.batch_tables("t", "s.h5", "--resume", "--shard", "1/2", status=2)  # other shard
+    if tree_state(ctx, ["s.h5", "s.h5.parts"]) != before:
+        raise CaseFailure("a refused batch changed the store")
+    cp = ctx.batch_tables("t", "s.h5", "--resume")  # the same: nothing to do
+    if "40 patients from the earlier run" not in cp.stdout and not PATIENTS:
+        raise CaseFailure("expected the finished store to be reported as done: %s" % cp.stdout)
+
+
+def case_shards_merge_to_the_one_process_batch(ctx):
+    """--shard 1/3..3/3 then merge: the store of a one-process batch."""
+    need_h5py()
+    ctx.synth("t", 45)
+    ctx.batch_tables("t", "whole.h5")
+    for i in (1, 2, 3):
+        ctx.batch_tables("t", "s%d.h5" % i, "--shard", "%d/3" % i)
+    ctx.expect(0, "merge", ctx.path("m.h5"), ctx.path("s1.h5"), ctx.path("s2.h5"), ctx.path("s3.h5"))
+    if ctx.export("m.h5", "em") != ctx.export("whole.h5", "ew"):
+        raise CaseFailure("the merged shards' export differs from the one-process batch's")
+
+
+def case_run_equals_batch(ctx):
+    """`lutdose run` on a few case files and on a patient's TACs gives the batch's numbers."""
+    ctx.synth("c", 40, "--format", "cases")
+    ctx.expect(0, "batch", ctx.path("c"), "--out", ctx.path("c.h5"), "--progress", "never")
+    ctx.export("c.h5", "ec")
+    batch = {(r["patient"], r["cycle"], r["voi"]): r for r in rows(ctx.path("ec", "vois.csv"))}
+    for k in (1, 17, 40):
+        p = "P%05d" % k
+        ctx.expect(0, "run", ctx.path("c", "case-%s.json" % p), "--out", ctx.path("r" + p), "--quiet")
+        run = [r for r in rows(ctx.path("r" + p, "results.csv")) if (r["patient"], r["cycle"], r["voi"]) in batch]
+        if len(run) != sum(1 for key in batch if key[0] == p):  # results.csv adds the phantom's regions
+            raise CaseFailure("%s: the VOIs of run and batch differ" % p)
+        for r in run:
+            b = batch[(r["patient"], r["cycle"], r["voi"])]
+            for run_col, batch_col in (("tia_MBq_h", "tia_MBq_h"), ("tia_u_MBq_h", "tia_u_MBq_h"),
+                                       ("dose_Gy", "dose_Gy"), ("dose_u_Gy", "dose_u_Gy")):
+                # results.csv prints 10 significant digits: agreement to 1e-9 relative is equality
+                # of the same double.
+                x, y = float(r[run_col]), float(b[batch_col])
+                if not math.isclose(x, y, rel_tol=1e-9):
+                    raise CaseFailure("%s %s %s: run %s, batch %s" % (p, r["voi"], run_col, x, y))
+    # TAC tables: one patient's rows given to run --tac.
+    ctx.synth("t", 40)
+    ctx.batch_tables("t", "t.h5")
+    ctx.export("t.h5", "et")
+    batch = {(r["patient"], r["cycle"], r["voi"]): r for r in rows(ctx.path("et", "vois.csv"))}
+    with open(ctx.path("t", "tacs.csv"), encoding="utf-8") as f:
+        lines = f.read().splitlines()
+    with open(ctx.path("p7.csv"), "w", encoding="utf-8") as f:
+        f.write("\n".join([lines[0]] + [x for x in lines[1:] if x.startswith("P00007,")]) + "\n")
+    ctx.expect(0, "run", "--tac", ctx.path("p7.csv"), "--activity-MBq", 7400, "--phantom", "icrp110-am",
+               "--out", ctx.path("r7"), "--quiet")
+    run = [r for r in rows(ctx.path("r7", "results.csv")) if (r["patient"], r["cycle"], r["voi"]) in batch]
+    if len(run) != 4:  # synth's four VOIs
+        raise CaseFailure("run --tac: expected the 4 VOIs of P00007, got %d" % len(run))
+    for r in run:
+        b = batch[(r["patient"], r["cycle"], r["voi"])]
+        for col in ("tia_MBq_h", "dose_Gy", "dose_u_Gy"):
+            if not math.isclose(float(r[col]), float(b[col]), rel_tol=1e-9):  # as above
+                raise CaseFailure("run --tac P00007 %s %s: run %s, batch %s" % (r["voi"], col, r[col], b[col]))
+
+
+CASES = {name[len("case_"):]: fn for name, fn in globals().items() if name.startswith("case_")}
+
+
+def main(argv):
+    ap = argparse.ArgumentParser(description="lutdose batch end-to-end tests")
+    ap.add_argument("--list", action="store_true")
+    ap.add_argument("--lutdose")
+    ap.add_argument("--source")
+    ap.add_argument("--case")
+    a = ap.parse_args(argv)
+    if a.list:
+        print("\n".join(CASES))
+        return 0
+    if a.case not in CASES or not a.lutdose:
+        ap.error("--lutdose and a known --case are required (or --list)")
+    tmp = tempfile.mkdtemp(prefix="lutdose-batch-e2e-")
+    try:
+        CASES[a.case](Ctx(os.path.abspath(a.lutdose), a.source, tmp))
+    except Skip as e:
+        if os.environ.get("CI") == "true":
+            print("FAIL %s: %s (CI=true: no skipping)" % (a.case, e), file=sys.stderr)
+            return 1
+        print("SKIP %s: %s" % (a.case, e), file=sys.stderr)
+        return SKIP
+    except CaseFailure as e:
+        print("FAIL %s: %s" % (a.case, e), file=sys.stderr)
+        return 1
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
