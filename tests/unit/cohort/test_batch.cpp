@@ -12,6 +12,7 @@
 #include "lutdose/cohort/synth.h"
 #include "lutdose/error.h"
 #include "lutdose/io/case_file.h"
+#include "lutdose/io/csv.h"
 #include "lutdose/io/output_dir.h"
 #include "lutdose/io/run_files.h"
 #include "lutdose/io/store.h"
@@ -262,4 +263,98 @@ TEST_CASE("batch: a batch stopped after a commit resumes to the rows of an unint
   // Without --resume an existing store is refused.
   o.resume = false;
   CHECK_THROWS_AS(run_batch(c, reference(), o), InputError);
+}
+
+TEST_CASE("CsvReader: the records of parse_csv, the file's SHA-256, raw lines, and seek") {
+  Folder dir;
+  // A BOM, comments, a blank line, a quoted cell over two lines, CRLF, and no final newline.
+  const std::string text = "\xEF\xBB\xBFpatient,voi,note\n# comment\nA,liver,\"x, y\"\r\n\nB,\"spl\neen\",z\n# c2\nC,liver,w";
+  std::ofstream(dir / "t.csv", std::ios::binary) << text;
+  const auto table = parse_csv(text, dir / "t.csv");
+  CsvReader reader(dir / "t.csv");
+  CHECK(reader.header() == table.header);
+  CHECK(reader.column("voi") == 1);
+  CsvRow row;
+  std::string raw;
+  std::vector<CsvReader::Position> at;
+  std::vector<std::string> raws;
+  for (const auto& expected : table.rows) {
+    at.push_back(reader.position());
+    REQUIRE(reader.next(row, &raw));
+    CHECK(row.line == expected.line);
+    CHECK(row.cells == expected.cells);
+    raws.push_back(raw);
+  }
+  CHECK(!reader.next(row));
+  CHECK(reader.sha256() == sha256_hex(text));
+  CHECK(raws[0] == "A,liver,\"x, y\"\r\n");
+  CHECK(raws[1] == "B,\"spl\neen\",z\n");  // both lines of the record, not the blank line before it
+  CHECK(raws[2] == "C,liver,w\n");
+  reader.seek(at[1]);
+  REQUIRE(reader.next(row));
+  CHECK(row.line == table.rows[1].line);
+  CHECK(row.cells == table.rows[1].cells);
+  CHECK_THROWS_AS(reader.sha256(), std::logic_error);  // after a seek the hash is not the file's
+  std::ofstream(dir / "bad.csv") << "a,b\n1,2\n3\n";
+  CsvReader bad(dir / "bad.csv");
+  REQUIRE(bad.next(row));
+  CHECK_THROWS_WITH_AS(bad.next(row), doctest::Contains("bad.csv:3: the row has 1 cells"), InputError);
+  CHECK_THROWS_AS(CsvReader(dir / "missing.csv"), InputError);
+}
+
+TEST_CASE("TacRowParser: the checks of read_tac_table, block by block") {
+  const std::vector<std::string> header = {"patient", "voi", "time_h", "activity_MBq"};
+  TacRowParser parser(header, "t.csv");
+  CHECK(parser.patient_column() == 0);
+  parser.add({2, {"A", "liver", "1", "10"}});
+  parser.add({3, {"A", "liver", "2", "9"}});
+  parser.add({4, {"A", "spleen", "1", "3"}});
+  const auto a = parser.take();
+  REQUIRE(a.size() == 2);
+  CHECK(a[0].patient == "A");
+  CHECK(a[0].time_h.size() == 2);
+  CHECK(a[1].voi == "spleen");
+  CHECK(parser.take().empty());
+  parser.add({5, {"B", "liver", "1", "10"}});
+  CHECK_THROWS_WITH_AS(parser.add({6, {"B", "liver", "1", "8"}}), doctest::Contains("t.csv:6: column time_h"), InputError);
+  CHECK_THROWS_WITH_AS(parser.add({7, {"B", "kidneys", "1", "x"}}), doctest::Contains("t.csv:7: column activity_MBq"),
+                       InputError);
+  CHECK_THROWS_AS(TacRowParser({"voi", "time_h", "activity"}, "t.csv"), InputError);
+  CHECK(TacRowParser({"voi", "time_h", "activity_MBq"}, "t.csv").patient_column() == -1);
+}
+
+TEST_CASE("batch: the patients table, per cycle or per patient, its masses, and patients missing from one table") {
+  Folder dir;
+  write_cohort(dir, 6, "tables", 2);
+  const auto c = tac_cohort(dir);
+  const auto p = batch(c, dir / "s.h5", 2);
+  CHECK(p.done == 6);
+  CHECK(p.patient_cycles == 12);
+  // Without a cycle column one row serves every cycle; masses from the table fill empty TAC cells,
+  // a different one is an error; a patient only in the patients table fails, as one without a row.
+  std::ofstream(dir / "t.csv") << "patient,cycle,voi,time_h,activity_MBq,mass_g\n"
+                                  "A,1,liver,4,100,\nA,1,liver,24,80,\nA,1,liver,96,40,\nA,2,liver,4,100,\n"
+                                  "A,2,liver,24,80,\nA,2,liver,96,40,\n"
+                                  "B,1,liver,4,100,1000\nB,1,liver,24,80,1000\nB,1,liver,96,40,1000\n"
+                                  "D,1,liver,4,100,\nD,1,liver,24,80,\nD,1,liver,96,40,\n";
+  std::ofstream(dir / "p.csv") << "patient,administered_MBq,phantom,mass_g_liver\nA,7000,icrp110-am,1500\n"
+                                  "B,7000,icrp110-am,1500\nC,7000,icrp110-am,\n";
+  BatchCohort t = c;
+  t.tac_path = dir / "t.csv";
+  t.patients_path = dir / "p.csv";
+  const auto q = batch(t, dir / "t.h5", 1);
+  CHECK(q.total == 4);  // A, B, D of the TAC table, then C of the patients table
+  CHECK(q.done == 1);
+  const auto rows = rows_of(dir / "t.h5");
+  INFO(failures_text(rows));
+  REQUIRE(rows.failures.size() == 3);
+  CHECK(rows.failures[0].patient == "B");
+  CHECK(rows.failures[0].error.find("mass_g") != std::string::npos);
+  CHECK(rows.failures[1].patient == "D");
+  CHECK(rows.failures[1].error.find("no row for patient D") != std::string::npos);
+  CHECK(rows.failures[2].patient == "C");
+  CHECK(rows.failures[2].error.find("no rows for patient C") != std::string::npos);
+  REQUIRE(rows.vois.size() == 2);
+  CHECK(rows.vois[0].mass_g == 1500);  // from the patients table
+  CHECK(rows.vois[1].cycle == 2);
 }
