@@ -84,7 +84,7 @@ BatchCommand::BatchCommand(CLI::App& app) {
                      "body_mass_kg, mass_g_<VOI>");
   add_dose_options(batch_, dose_);
   batch_->add_option("--out", out_, "The store (HDF5, docs/store.md): new, or the one to --resume")->required();
-  batch_->add_option("--threads", threads_, "Worker threads (default: all cores)");
+  batch_->add_option("--threads", threads_, "Worker threads (default or 0: all cores); the results do not depend on it");
   batch_->add_flag("--resume", resume_,
                    "Continue the store of a killed or stopped batch of the same cohort, shard and options "
                    "(the patients it holds are not redone)");

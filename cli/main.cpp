@@ -42,7 +42,7 @@ int main(int argc, char** argv) {
       ": patient dosimetry for 177Lu peptide receptor radionuclide therapy.\n"
       "TACs (activity in MBq at hours after the reference time) -> fits -> time-integrated "
       "activities (MBq h) -> absorbed doses (Gy). Exit status: 0 success, 2 bad input, 1 internal "
-      "error.",
+      "error; batch: 3 when some patients failed.",
       "lutdose"};
   app.set_version_flag("--version", "lutdose " LUTDOSE_VERSION);
   app.require_subcommand(1);
