@@ -79,6 +79,7 @@ BatchCommand::BatchCommand(CLI::App& app) {
                      "Folder of case files: every *.json in it (not in subfolders), sorted by name, but lutdose's "
                      "own manifest.json and synth.json");
   add_fit_options(batch_, fit_, false);
+  batch_->remove_option(batch_->get_option("--activity-MBq"));  // per patient: the patients table
   batch_->add_option("--patients", patients_,
                      "With --tac: patients table (CSV): patient, administered_MBq, phantom; optional cycle, "
                      "body_mass_kg, mass_g_<VOI>");
@@ -140,9 +141,6 @@ int BatchCommand::run_batch() const {
   if (cases_dir_.empty() == fit_.tac.empty())
     throw lutdose::InputError("command line: expected either a folder of case files (lutdose batch CASES_DIR --out "
                               "STORE.h5) or --tac TACS.csv --patients PATIENTS.csv");
-  if (batch_->count("--activity-MBq"))
-    lutdose::throw_input_error("command line", "--activity-MBq", "given", "the activity per patient (and cycle) in "
-                               "the patients table's administered_MBq column");
   throw_problems(lutdose::validate_monte_carlo(mc_samples_, mc_seed_));
   if (!cases_dir_.empty()) {
     if (batch_->count("--patients"))
