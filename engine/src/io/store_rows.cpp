@@ -118,7 +118,7 @@ TargetRow target_row(const CycleResult& c, const TargetDose& d) {
   r.target = key(d.target, "target");
   r.kind = key(d.kind, "kind");
   r.region = key(d.region, "region");
-  r.method = key(d.method, "method");
+  r.method = d.method;  // variable-length (store.h)
   r.mass_g = d.mass_g;
   r.self_Gy = d.self_Gy;
   r.cross_Gy = d.cross_Gy;
