@@ -117,8 +117,8 @@ TargetRow target_row(const CycleResult& c, const TargetDose& d) {
   r.cycle = c.cycle;
   r.target = key(d.target, "target");
   r.kind = key(d.kind, "kind");
-  r.region = key(d.region, "region");
-  r.method = d.method;  // variable-length (store.h)
+  r.region = d.region;
+  r.method = d.method;
   r.mass_g = d.mass_g;
   r.self_Gy = d.self_Gy;
   r.cross_Gy = d.cross_Gy;
@@ -211,7 +211,7 @@ std::string shortened(const std::string& s) {
 }
 
 // The SHA-256 of a data file, or "unreadable" (the fingerprint then differs from a readable one).
-std::string file_sha256(const std::string& path) {
+std::string file_sha256(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return "unreadable";
   std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -289,8 +289,9 @@ StoreHeader store_header_of(const Provenance& p, const std::string& kind) {
   o.erase("data_dir");
   nlohmann::ordered_json data = nlohmann::ordered_json::array();
   if (o.contains("dose")) {
-    for (const auto& f : p.svalue_files)
-      data.push_back({std::filesystem::path(f).filename().string(), file_sha256(f)});
+    for (const auto& f : p.svalue_files)  // shipped sets' files are relative to the data directory
+      data.push_back({std::filesystem::path(f).filename().string(),
+                      file_sha256(std::filesystem::path(p.options.data_dir) / f)});
     o["dose"].erase("svalue_files");
     if (!p.tissue_file.empty())
       data.push_back({std::filesystem::path(p.tissue_file).filename().string(), file_sha256(p.tissue_file)});

@@ -9,7 +9,8 @@
 // /budget (GUM budget term of a VOI target's dose), /cumulative (target summed over a patient's
 // cycles), /failures (patient whose computation failed, with the error), /notes (notes and
 // warnings of fits and dose steps). Key and name columns are fixed-length UTF-8 strings of
-// STORE_NAME_BYTES bytes (NUL-padded); free text (errors, notes, sources) is variable-length.
+// STORE_NAME_BYTES bytes (NUL-padded); free text (errors, notes, sources, a target's region and
+// method) is variable-length.
 // A value that is not known is NaN, never 0.
 //
 // Kill-safety of a batch (StoreWriter): results are committed in segments, each a complete store
@@ -103,8 +104,8 @@ struct CandidateRow {
 
 //! /targets: one row per target of a cycle's dose.
 struct TargetRow {
-  std::string patient, target, kind, region;
-  std::string method;  //!< how the dose was computed, a sentence (variable-length)
+  std::string patient, target, kind;
+  std::string region, method;  //!< variable-length (a dose method is a sentence)
   std::int32_t cycle = 0;
   double mass_g = store_nan(), self_Gy = store_nan(), cross_Gy = store_nan();
   double dose_Gy = store_nan(), dose_u_Gy = store_nan(), dose_u_dof = store_nan();
