@@ -169,8 +169,11 @@ void merge_stores(const std::string& out, const std::vector<std::string>& shards
     throw InputError("lutdose merge: the output " + quote_path(out) +
                      " exists; choose a new name (lutdose never overwrites a store)");
   const auto indexes = check_shards(shards);
+  std::uint64_t bytes = 0;
+  for (const auto& shard : shards) bytes += file_bytes(shard);
   hdf5::QuietHdf5Errors quiet;
-  publish_store_file(out, false, [](const std::string&) { return false; }, merged_header(indexes), [&](StoreFileWriter& w) {
+  const auto never = [](const std::string&) { return false; };
+  publish_store_file(out, false, never, merged_header(indexes), bytes, [&](StoreFileWriter& w) {
     for (const auto& shard : shards) for_each_chunk(StoreFileReader(shard), [&](const StoreRows& r) { w.append_all(r); });
   });
 }

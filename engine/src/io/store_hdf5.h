@@ -7,6 +7,7 @@
 #include <hdf5.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <string>
@@ -146,7 +147,14 @@ void write_store_file(const std::string& path, const StoreHeader& header, Fill&&
 //! it (".lutdose-tmp-..."), filled by `fill` through a StoreFileWriter on disk, fsync'ed, renamed to
 //! `path` (over an existing file only when `replace` and `is_previous(content)` say it is the
 //! earlier output), the directory fsync'ed. InputError / OutputError as write_file_atomically.
+//! `expected_bytes` (about the size of the sources) is checked against the free space first: HDF5
+//! is not left to meet a full disk halfway (OutputError before anything is written).
 void publish_store_file(const std::string& path, bool replace, const std::function<bool(const std::string&)>& is_previous,
-                        const StoreHeader& header, const std::function<void(StoreFileWriter&)>& fill);
+                        const StoreHeader& header, std::uint64_t expected_bytes,
+                        const std::function<void(StoreFileWriter&)>& fill);
+//! Size of the regular file at `path`, 0 when there is none.
+std::uint64_t file_bytes(const std::string& path);
+//! OutputError when the file system of `dirfd` has less than about `bytes` free.
+void check_free_space(int dirfd, const std::string& shown, std::uint64_t bytes);
 
 }  // namespace lutdose::store_detail

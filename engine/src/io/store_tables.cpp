@@ -58,8 +58,8 @@ const Table<TargetRow>& targets_table() {
   static const Table<R> t{
       "targets",
       &StoreRows::targets,
-      {key("patient", &R::patient), key("target", &R::target), key("kind", &R::kind), key("region", &R::region),
-       key("method", &R::method), int32("cycle", &R::cycle), float64("mass_g", &R::mass_g),
+      {key("patient", &R::patient), key("target", &R::target), key("kind", &R::kind), text("region", &R::region),
+       text("method", &R::method), int32("cycle", &R::cycle), float64("mass_g", &R::mass_g),
        float64("self_Gy", &R::self_Gy), float64("cross_Gy", &R::cross_Gy), float64("dose_Gy", &R::dose_Gy),
        float64("dose_u_Gy", &R::dose_u_Gy), float64("dose_u_dof", &R::dose_u_dof),
        float64("dose_ci95_low_Gy", &R::dose_ci95_low_Gy), float64("dose_ci95_high_Gy", &R::dose_ci95_high_Gy),

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #include <nlohmann/json.hpp>
 #include <set>
@@ -105,6 +106,26 @@ void remove_segments(int partsfd, const std::set<std::string>& keep, const std::
 
 }  // namespace
 
+namespace store_detail {
+
+std::uint64_t file_bytes(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) ? static_cast<std::uint64_t>(st.st_size) : 0;
+}
+
+void check_free_space(int dirfd, const std::string& shown, std::uint64_t bytes) {
+  struct statvfs fs_info;
+  if (::fstatvfs(dirfd, &fs_info) != 0) return;  // unknown: the write itself will tell
+  const auto available = static_cast<std::uint64_t>(fs_info.f_bavail) * fs_info.f_frsize;
+  const std::uint64_t needed = bytes + bytes / 10 + (1u << 20);  // margin: chunk and heap overhead
+  if (available < needed)
+    throw OutputError("cannot write the results store in " + fs::in_quotes(shown) + ": " +
+                      std::to_string(available >> 20) + " MiB free, about " + std::to_string(needed >> 20) +
+                      " MiB needed; free some space and run again (nothing was changed)");
+}
+
+}  // namespace store_detail
+
 class StoreWriter::Impl {
  public:
   std::string path, parts, parts_name;  //!< PATH, PATH.parts, its name in PATH's directory
@@ -195,7 +216,9 @@ void StoreWriter::Impl::finish() {
   if (index.consolidated) return;
   hdf5::QuietHdf5Errors quiet;
   const bool committed = !segments.empty();
-  publish_store_file(path, committed, is_master_of(header.fingerprint), header, [&](StoreFileWriter& w) {
+  std::uint64_t bytes = 0;
+  for (const auto& s : segments) bytes += file_bytes(parts + "/" + s.file);
+  publish_store_file(path, committed, is_master_of(header.fingerprint), header, bytes, [&](StoreFileWriter& w) {
     if (committed) for_each_store_chunk(path, [&](const StoreRows& r) { w.append_all(r); });
   });
   index.consolidated = true;
@@ -265,11 +288,13 @@ void StoreWriter::finish() { impl_->finish(); }
 namespace store_detail {
 
 void publish_store_file(const std::string& path, bool replace, const std::function<bool(const std::string&)>& is_previous,
-                        const StoreHeader& header, const std::function<void(StoreFileWriter&)>& fill) {
+                        const StoreHeader& header, std::uint64_t expected_bytes,
+                        const std::function<void(StoreFileWriter&)>& fill) {
   const auto loc = fs::split_location(path);
   fs::Fd parent = fs::open_directory(loc.parent);
   if (!parent.valid()) fs::fail("cannot write " + fs::in_quotes(path), errno);
   fs::remove_leftovers(parent.get());
+  check_free_space(parent.get(), loc.parent, expected_bytes);
   std::string temp;
   fs::Fd fd = fs::make_temporary_file(parent.get(), loc.parent, temp);
   try {

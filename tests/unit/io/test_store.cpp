@@ -168,7 +168,7 @@ StoreRows sample(const std::string& patient, int cycle = 1) {
   t.target = "Kidney_L";
   t.kind = "organ";
   t.region = "kidneys";
-  t.method = "svalue";
+  t.method = "self: phantom self-S scaled to the mass (electron-photon); cross: phantom S (none)";  // > 64 bytes
   t.cycle = cycle;
   t.dose_Gy = 3.25;
   t.dose_u_Gy = kNaN;
@@ -435,4 +435,44 @@ TEST_CASE("export: one CSV per table, exact numbers, NaN empty, text quoted") {
         "patient,cycle,source,error\np1,0,cases/x.json,\"line 1,\nline 2 \"\"quoted\"\"\"\n");
   CHECK_THROWS_AS(export_store_csv(tmp / "none.h5", tmp / "csv2"), InputError);
   CHECK(!fs::exists(tmp / "csv2"));
+}
+
+TEST_CASE("for_each_store_chunk: table by table, in slices of at most 65536 rows, in stored order") {
+  TempDir tmp;
+  StoreRows rows = sample("p1");
+  const BudgetRow term = rows.budget[0];
+  rows.budget.assign(70000, term);
+  for (size_t i = 0; i < rows.budget.size(); ++i) rows.budget[i].cycle = static_cast<std::int32_t>(i);
+  write(tmp / "big.h5", store_image(header(), rows));
+  std::vector<std::string> calls;
+  std::int32_t next_cycle = 0;
+  bool in_order = true;
+  for_each_store_chunk(tmp / "big.h5", [&](const StoreRows& chunk) {
+    const size_t tables = !chunk.patients.empty() + !chunk.vois.empty() + !chunk.candidates.empty() +
+                          !chunk.targets.empty() + !chunk.budget.empty() + !chunk.cumulative.empty() +
+                          !chunk.failures.empty() + !chunk.notes.empty();
+    CHECK(tables == 1);
+    if (!chunk.patients.empty()) calls.push_back("patients " + std::to_string(chunk.patients.size()));
+    if (!chunk.vois.empty()) calls.push_back("vois " + std::to_string(chunk.vois.size()));
+    if (!chunk.budget.empty()) calls.push_back("budget " + std::to_string(chunk.budget.size()));
+    if (!chunk.notes.empty()) calls.push_back("notes " + std::to_string(chunk.notes.size()));
+    for (const auto& b : chunk.budget) in_order = in_order && b.cycle == next_cycle++;
+  });
+  CHECK(calls == std::vector<std::string>{"patients 1", "vois 2", "budget 65536", "budget 4464", "notes 1"});
+  CHECK(in_order);
+  CHECK(next_cycle == 70000);
+}
+
+TEST_CASE("read_store_index: a master whose segment file is missing is refused") {
+  TempDir tmp;
+  const std::string path = tmp / "b.h5";
+  {
+    auto w = StoreWriter::create(path, header());
+    w->commit(sample("p1"));
+    w->commit(sample("p2"));
+  }
+  fs::remove(path + ".parts/seg-000002.h5");
+  CHECK_THROWS_WITH_AS(read_store_index(path), doctest::Contains("seg-000002.h5"), InputError);
+  CHECK_THROWS_AS(StoreWriter::resume(path, header()), InputError);
+  CHECK(fs::exists(path + ".parts/seg-000001.h5"));  // nothing removed
 }
