@@ -8,6 +8,7 @@
 #include <sys/statvfs.h>
 
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 
 #include "io/output_fs.h"
@@ -60,17 +61,15 @@ void check_same_run(const StoreHeader& stored, const StoreHeader& h, const std::
                        "; only the same batch can be resumed (start a new store for another one)");
 }
 
-//! The header recorded in the marker of PATH.parts; InputError when there is none (then the
-//! folder is not lutdose's, and lutdose leaves it alone).
-StoreHeader read_marker(int partsfd, const std::string& shown) {
+//! The header recorded in the marker of PATH.parts; nothing when there is no valid marker.
+std::optional<StoreHeader> read_marker(int partsfd) {
   std::string text;
   nlohmann::json m;
   if (fs::read_regular(partsfd, kPartsMarker, kMaxMarkerBytes, text)) m = nlohmann::json::parse(text, nullptr, false);
   if (!m.is_object() || m.value("format", "") != kPartsFormat || !m.contains("fingerprint") ||
       !m["fingerprint"].is_string() || !m.contains("cohort") || !m["cohort"].is_string() || !m.contains("shard") ||
       !m["shard"].is_string())
-    throw InputError(shown + " has no lutdose marker file " + fs::in_quotes(kPartsMarker) +
-                     ": it is not the segment folder of a lutdose store; lutdose leaves it alone");
+    return std::nullopt;
   StoreHeader h;
   h.fingerprint = m["fingerprint"];
   h.cohort = m["cohort"];
@@ -148,6 +147,9 @@ class StoreWriter::Impl {
     return ::fstatat(parent.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
   }
   void make_parts();
+  void write_marker();
+  //! InputError unless PATH.parts (locked) is this batch's.
+  void check_parts(bool has_path);
   void resume_master();
   void commit(const StoreRows& rows);
   std::string master_image() const;
@@ -155,22 +157,41 @@ class StoreWriter::Impl {
   void remove_parts();
 };
 
+void StoreWriter::Impl::write_marker() {
+  const std::string shown = fs::in_quotes(parts + "/" + kPartsMarker);
+  if (::unlinkat(lock.get(), kPartsMarker, 0) != 0 && errno != ENOENT) fs::fail("cannot replace " + shown, errno);
+  fs::Fd marker(::openat(lock.get(), kPartsMarker, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666));
+  if (!marker.valid()) fs::fail("cannot create " + shown, errno);
+  fs::write_all(marker.get(), marker_text(header), shown);
+  if (::fsync(marker.get()) != 0) fs::fail("cannot write " + shown, errno);
+  if (const int err = marker.close_checked()) fs::fail("cannot write " + shown, err);
+  fs::sync_directory(lock.get(), parts);
+}
+
 void StoreWriter::Impl::make_parts() {
   if (::mkdirat(parent.get(), parts_name.c_str(), 0777) != 0) fs::fail("cannot create " + fs::in_quotes(parts), errno);
   try {
     lock = lock_parts(parent.get(), parts_name, fs::in_quotes(parts));
-    fs::Fd marker(::openat(lock.get(), kPartsMarker, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666));
-    if (!marker.valid()) fs::fail("cannot create the marker of " + fs::in_quotes(parts), errno);
-    fs::write_all(marker.get(), marker_text(header), fs::in_quotes(parts + "/" + kPartsMarker));
-    if (::fsync(marker.get()) != 0) fs::fail("cannot write the marker of " + fs::in_quotes(parts), errno);
-    if (const int err = marker.close_checked()) fs::fail("cannot write the marker of " + fs::in_quotes(parts), err);
-    fs::sync_directory(lock.get(), parts);
+    write_marker();
     fs::sync_directory(parent.get(), loc.parent);
   } catch (...) {
     if (lock.valid()) ::unlinkat(lock.get(), kPartsMarker, 0);
     ::unlinkat(parent.get(), parts_name.c_str(), AT_REMOVEDIR);
     throw;
   }
+}
+
+void StoreWriter::Impl::check_parts(bool has_path) {
+  const std::string shown = fs::in_quotes(parts);
+  if (const auto marked = read_marker(lock.get())) return check_same_run(*marked, header, shown);
+  // create() killed between making the folder and its marker being durable: the folder is empty
+  // or holds only that marker, and no master exists. Then it is this batch's to take.
+  const auto entries = fs::directory_entries(lock.get());
+  const bool only_marker = entries.empty() || (entries.size() == 1 && entries[0] == kPartsMarker);
+  if (has_path || !only_marker)
+    throw InputError(shown + " has no valid lutdose marker file " + fs::in_quotes(kPartsMarker) +
+                     ": it is not the segment folder of a lutdose store; lutdose leaves it alone");
+  write_marker();
 }
 
 std::string StoreWriter::Impl::master_image() const {
@@ -264,7 +285,7 @@ std::unique_ptr<StoreWriter> StoreWriter::resume(const std::string& path, const 
                      " exists; start a new batch");
   if (has_parts) {
     impl->lock = lock_parts(impl->parent.get(), impl->parts_name, fs::in_quotes(impl->parts));
-    check_same_run(read_marker(impl->lock.get(), fs::in_quotes(impl->parts)), header, fs::in_quotes(impl->parts));
+    impl->check_parts(has_path);
   }
   if (has_path) impl->resume_master();
   if (impl->index.consolidated) {

@@ -3,6 +3,8 @@
 // the finished file opened by h5dump and by h5py, independently of lutdose's reader.
 #include <doctest/doctest.h>
 #include <hdf5.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmath>
@@ -475,4 +477,65 @@ TEST_CASE("read_store_index: a master whose segment file is missing is refused")
   CHECK_THROWS_WITH_AS(read_store_index(path), doctest::Contains("seg-000002.h5"), InputError);
   CHECK_THROWS_AS(StoreWriter::resume(path, header()), InputError);
   CHECK(fs::exists(path + ".parts/seg-000001.h5"));  // nothing removed
+}
+
+TEST_CASE("store writer: SIGKILL at any instant leaves a store that resumes to every committed patient") {
+  TempDir tmp;
+  const std::string path = tmp / "k.h5";
+  const auto patient = [](int i) { return "p" + std::to_string(i); };
+  int next = 0;  // first patient not yet known to be committed
+  // Kills at different instants of the commit loop (first commit, later commits, mid-write).
+  for (int delay_ms : {0, 30, 150, 600, 1500}) {
+    const pid_t child = ::fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {
+      try {
+        auto w = next == 0 && !fs::exists(path + ".parts") ? StoreWriter::create(path, header())
+                                                          : StoreWriter::resume(path, header());
+        for (int i = static_cast<int>(w->index().patient_cycles.size());; ++i) w->commit(sample(patient(i)));
+      } catch (...) {
+        ::_exit(3);
+      }
+    }
+    ::usleep(static_cast<useconds_t>(delay_ms) * 1000);
+    ::kill(child, SIGKILL);
+    int status = 0;
+    ::waitpid(child, &status, 0);
+    CHECK(WIFSIGNALED(status));  // killed in its loop, not failed
+    if (!fs::exists(path + ".parts")) continue;  // killed before create() made anything
+    auto w = StoreWriter::resume(path, header());
+    const auto& committed = w->index().patient_cycles;
+    CHECK(static_cast<int>(committed.size()) >= next);
+    StoreRows all;
+    for (size_t i = 0; i < committed.size(); ++i) {
+      CHECK(committed[i].first == patient(static_cast<int>(i)));
+      all.append(sample(patient(static_cast<int>(i))));
+    }
+    if (!committed.empty()) CHECK(stored(path) == describe(all));
+    next = static_cast<int>(committed.size());
+    for (const auto& n : names(path + ".parts"))  // only committed segments and the marker are left
+      CHECK((n == "lutdose-store-parts" || n.rfind("seg-", 0) == 0));
+  }
+  CHECK(next > 0);  // the children committed something in 2.3 s (a commit takes 20 to 200 ms)
+  auto w = StoreWriter::resume(path, header());
+  w->commit(sample(patient(next)));
+  w->finish();
+  CHECK(read_store_index(path).patient_cycles.size() == static_cast<size_t>(next + 1));
+  CHECK(names(tmp.path) == std::set<std::string>{"k.h5"});
+}
+
+TEST_CASE("store writer: a create killed before its marker was written is resumed - a foreign folder is not") {
+  TempDir tmp;
+  const std::string path = tmp / "b.h5";
+  fs::create_directory(path + ".parts");  // as left by a kill just after mkdir
+  auto w = StoreWriter::resume(path, header());
+  CHECK(w->index().patient_cycles.empty());
+  w->commit(sample("p1"));
+  w->finish();
+  CHECK(stored(path) == describe(sample("p1")));
+  fs::create_directory(tmp / "c.h5.parts");
+  write(tmp / "c.h5.parts/notes.txt", "a user's file");
+  CHECK_THROWS_WITH_AS(StoreWriter::resume(tmp / "c.h5", header()), doctest::Contains("not the segment folder"),
+                       InputError);
+  CHECK(read(tmp / "c.h5.parts/notes.txt") == "a user's file");
 }
