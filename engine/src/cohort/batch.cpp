@@ -140,7 +140,7 @@ class OrderedRun {
         std::size_t i;
         {
           std::unique_lock<std::mutex> lock(m_);
-          space_.wait(lock, [&] { return stop_ || next_read_ >= end_ || next_read_ < next_commit_ + window_; });
+          space_.wait(lock, [&] { return stop_ || next_read_ >= end_ || has_space(); });
           if (stop_ || next_read_ >= end_) return;
           i = next_read_++;
         }
@@ -148,6 +148,7 @@ class OrderedRun {
         read_lock.unlock();
         StoreRows rows = item->compute(ref_);
         std::lock_guard<std::mutex> lock(m_);
+        results_rows_ += rows.total_rows();
         results_.emplace(i, std::move(rows));
         ready_.notify_all();
       }
@@ -160,6 +161,13 @@ class OrderedRun {
     }
   }
 
+  // Room for another item in flight: always a few per thread; more (so that the threads go on
+  // while a segment is written) while the rows waiting stay under commit_rows. Memory stays bounded.
+  bool has_space() const {
+    const std::size_t in_flight = next_read_ - next_commit_;
+    return in_flight < window_ || (results_rows_ < o_.commit_rows && in_flight < kMaxInFlight);
+  }
+  static constexpr std::size_t kMaxInFlight = 100000;
   void commit_loop();
   // Moves the ready items that come next into `pending_`; false when stopped by a worker's error.
   bool take_ready(Clock::time_point deadline);
@@ -175,7 +183,7 @@ class OrderedRun {
   std::mutex m_, read_m_;
   std::condition_variable space_, ready_;
   std::map<std::size_t, StoreRows> results_;
-  std::size_t next_read_ = 0, next_commit_ = 0, end_ = 0, window_ = 0;
+  std::size_t next_read_ = 0, next_commit_ = 0, end_ = 0, window_ = 0, results_rows_ = 0;
   bool stop_ = false;
   std::exception_ptr worker_error_;
   StoreRows pending_;
@@ -216,6 +224,7 @@ bool OrderedRun::take_ready(Clock::time_point deadline) {
   if (stop_) return false;
   std::vector<StoreRows> taken;
   for (auto it = results_.find(next_commit_); it != results_.end(); it = results_.find(next_commit_)) {
+    results_rows_ -= it->second.total_rows();
     taken.push_back(std::move(it->second));
     results_.erase(it);
     ++next_commit_;
