@@ -75,8 +75,8 @@ std::unique_ptr<StoreWriter> open_store(const BatchOptions& o, const StoreHeader
 
 // The committed items of a resumed store (its /patients rows) must be the first items of the shard:
 // returns how many; adds the patients to `seen` and counts them in `p`. InputError otherwise.
-std::size_t check_resumed(BatchInput& input, const StoreIndex& index, std::size_t first, std::size_t last,
-                          std::set<std::string>& seen, BatchProgress& p) {
+std::size_t check_resumed(BatchInput& input, const std::string& path, const StoreIndex& index, std::size_t first,
+                          std::size_t last, std::set<std::string>& seen, BatchProgress& p) {
   const auto& keys = index.patient_cycles;
   std::size_t r = 0, k = 0;
   while (r < keys.size()) {
@@ -84,9 +84,9 @@ std::size_t check_resumed(BatchInput& input, const StoreIndex& index, std::size_
                                                                                   std::to_string(last - first) + " patients)";
     const bool failed = index.status[r] == "failed";
     if (keys[r].first != expected || (failed && keys[r].second != 0))
-      throw InputError(index.header.shard + " store: its patient " + std::to_string(k + 1) + " is '" + keys[r].first +
+      throw InputError(path + ": the store's patient " + std::to_string(k + 1) + " is '" + keys[r].first +
                        "', but patient " + std::to_string(k + 1) + " of this shard of the cohort is '" + expected +
-                       "'; expected a store made from this cohort, in this order");
+                       "'; expected a store made from this cohort, in this order (resume refused, nothing changed)");
     ++(failed ? p.failed : p.done);
     seen.insert(expected);
     ++r;
@@ -278,7 +278,7 @@ BatchProgress run_batch(const BatchCohort& cohort, const ReferenceData& ref, con
   BatchProgress p;
   p.total = static_cast<long long>(last - first);
   std::set<std::string> seen;
-  const std::size_t k = check_resumed(*input, writer->index(), first, last, seen, p);
+  const std::size_t k = check_resumed(*input, o.store_path, writer->index(), first, last, seen, p);
   p.elapsed_s = seconds_since(start);
   if (o.progress) o.progress(p);
   if (!writer->index().consolidated) {
