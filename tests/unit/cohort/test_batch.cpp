@@ -93,7 +93,7 @@ BatchProgress batch(const BatchCohort& c, const std::string& store, unsigned thr
   o.threads = threads;
   o.shard_index = shard;
   o.shard_count = shards;
-  o.commit_rows = 500;  // several segments even for a small cohort
+  o.commit_rows = 5000;  // several segments even for a small cohort (about 180 rows per patient)
   return run_batch(c, reference(), o);
 }
 
@@ -240,7 +240,7 @@ TEST_CASE("batch: a batch stopped after a commit resumes to the rows of an unint
   BatchOptions o;
   o.store_path = dir / "resumed.h5";
   o.threads = 2;
-  o.commit_rows = 300;  // about 10 patients per segment
+  o.commit_rows = 300;  // a segment every 2 patients or so (about 180 rows each)
   struct Stop {};
   o.progress = [](const BatchProgress& p) {
     if (p.committed > 0) throw Stop{};  // as a kill after the first commit
