@@ -146,7 +146,8 @@ void write_store_file(const std::string& path, const StoreHeader& header, Fill&&
 //! Publishes a store file at `path`, streamed with bounded memory: a locked temporary file beside
 //! it (".lutdose-tmp-..."), filled by `fill` through a StoreFileWriter on disk, fsync'ed, renamed to
 //! `path` (over an existing file only when `replace` and `is_previous(content)` say it is the
-//! earlier output), the directory fsync'ed. InputError / OutputError as write_file_atomically.
+//! earlier output), the directory fsync'ed. InputError / OutputError as write_file_atomically;
+//! an HDF5 failure while writing the file is an OutputError (the temporary file is removed).
 //! `expected_bytes` (about the size of the sources) is checked against the free space first: HDF5
 //! is not left to meet a full disk halfway (OutputError before anything is written).
 void publish_store_file(const std::string& path, bool replace, const std::function<bool(const std::string&)>& is_previous,

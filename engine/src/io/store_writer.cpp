@@ -308,6 +308,25 @@ void StoreWriter::finish() { impl_->finish(); }
 
 namespace store_detail {
 
+namespace {
+
+//! The store file `file` written by `fill`. HDF5 failing to write a file on disk is an I/O failure
+//! (full disk, I/O error): OutputError naming `path`; the input and output errors of `fill` pass.
+void write_streamed(const std::string& file, const std::string& path, const StoreHeader& header,
+                    const std::function<void(StoreFileWriter&)>& fill) {
+  try {
+    write_store_file(file, header, fill);
+  } catch (const InputError&) {
+    throw;
+  } catch (const OutputError&) {
+    throw;
+  } catch (const std::runtime_error& e) {
+    throw OutputError("cannot write the results store " + fs::in_quotes(path) + ": " + e.what());
+  }
+}
+
+}  // namespace
+
 void publish_store_file(const std::string& path, bool replace, const std::function<bool(const std::string&)>& is_previous,
                         const StoreHeader& header, std::uint64_t expected_bytes,
                         const std::function<void(StoreFileWriter&)>& fill) {
@@ -320,7 +339,7 @@ void publish_store_file(const std::string& path, bool replace, const std::functi
   fs::Fd fd = fs::make_temporary_file(parent.get(), loc.parent, temp);
   try {
     // The file stays open (and locked against other runs' cleaning) until it has its name.
-    write_store_file(loc.parent + "/" + temp, header, fill);
+    write_streamed(loc.parent + "/" + temp, path, header, fill);
     if (::fsync(fd.get()) != 0) fs::fail("cannot write " + fs::in_quotes(path), errno);
     fs::rename_over(parent.get(), temp, loc, replace, is_previous);
     if (const int err = fd.close_checked()) fs::fail("cannot write " + fs::in_quotes(path), err);
