@@ -1,6 +1,7 @@
 // lutdose: the command-line program. Only argument parsing and calls into the engine library.
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -13,7 +14,6 @@
 #include "lutdose/io/case_file.h"
 #include "lutdose/io/input_file.h"
 #include "lutdose/error.h"
-#include "lutdose/io/hdf5_results.h"
 #include "lutdose/models/exponential.h"
 #include "lutdose/notice.h"
 #include "lutdose/io/output_dir.h"
@@ -23,6 +23,7 @@
 #include "lutdose/io/plan_json.h"
 #include "lutdose/io/plan_options.h"
 #include "lutdose/io/results.h"
+#include "lutdose/io/store.h"
 #include "lutdose/dosimetry/svalues.h"
 #include "lutdose/version.h"
 #include "synth.h"
@@ -157,6 +158,23 @@ void finish_run_options(lutdose::RunOptions& o, std::vector<std::string> problem
   for (auto& p : lutdose::validate(o)) problems.push_back(std::move(p));
   throw_problems(problems);
   if (!o.compartment_model.empty()) o.compartment_model = lutdose::find_compartment_model(o.compartment_model, o.data_dir);
+}
+
+// results.h5 of `lutdose run`: a results store (docs/store.md) holding this run's patient, with the
+// input file verbatim and its SHA-256 (inputs: name, text pairs; the "..._sha256" one is the checksum).
+std::string run_store_image(const lutdose::RunResult& result,
+                            const std::vector<std::pair<std::string, std::string>>& inputs) {
+  auto header = lutdose::store_header_of(result.provenance, "run");
+  std::string sha;
+  for (const auto& [name, text] : inputs)
+    if (name.size() > 7 && name.compare(name.size() - 7, 7, "_sha256") == 0) sha = text;
+  header.cohort = nlohmann::json{{"input_kind", lutdose::to_string(result.provenance.options.input_kind)},
+                                 {"input", result.provenance.options.tac_path}, {"sha256", sha}}.dump();
+  std::vector<std::string> patients;
+  for (const auto& c : result.cycles)
+    if (std::find(patients.begin(), patients.end(), c.patient) == patients.end()) patients.push_back(c.patient);
+  header.cohort_patients = static_cast<long long>(patients.size());
+  return lutdose::store_image(header, lutdose::store_rows(result, result.provenance.options.tac_path, sha), inputs);
 }
 
 }  // namespace
@@ -380,7 +398,7 @@ int main(int argc, char** argv) {
       lutdose::write_output_files(out_dir,
                                   {{"results.json", doc.dump(2) + "\n"},
                                    {"results.csv", lutdose::to_csv(result)},
-                                   {"results.h5", lutdose::results_h5_image(doc, inputs)}},
+                                   {"results.h5", run_store_image(result, inputs)}},
                                   result.provenance.lutdose_version);
       if (!quiet) {
         lutdose::print_table(result, std::cout);

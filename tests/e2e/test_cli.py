@@ -674,14 +674,6 @@ def import_h5py():
     return h5py
 
 
-def h5_name(text):
-    """Link name of an array element named `text` (docs/hdf5-layout.md): empty id -> '_', '%' and '/' escaped."""
-    if text == "":
-        return "_"
-    name = str(text).replace("%", "%25").replace("/", "%2F")
-    return "%2E" if name == "." else name
-
-
 def _path_regex(path):
     """`a.b.c` as printed: the last step may also be written `a.b: c`; no longer path may follow."""
     head, sep, last = path.rpartition(".")
@@ -774,23 +766,14 @@ def case_case_matches_tac_table(ctx):
                  % (v, a, b), res_c)
 
 
-def _h5dump_value(res, h5_path, dataset):
-    """The number h5dump prints for a scalar dataset, as text."""
-    exe = shutil.which("h5dump")
-    if exe is None:
-        skip("h5dump is not on PATH (optional: install hdf5-tools)")
-    cp = subprocess.run([exe, "-d", dataset, h5_path], capture_output=True, text=True, timeout=TIMEOUT_S)
-    if cp.returncode != 0:
-        fail("h5dump -d %s %s failed (%d):\n%s" % (dataset, h5_path, cp.returncode, cp.stderr), res)
-    m = re.search(r"DATA\s*\{\s*\(0\):\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*\}", cp.stdout)
-    if not m:
-        fail("could not find the value of %s in the h5dump output:\n%s" % (dataset, cp.stdout), res)
-    return m.group(1)
+def _text(x):
+    return x.decode("utf-8") if isinstance(x, bytes) else str(x)
 
 
 def case_case_writes_h5_same_as_json(ctx):
-    # results.h5 of the case run: format_version 1; TIA, u(TIA), mass and dose datasets and /table rows hold the
-    # exact doubles of results.json; /inputs/case_json is the case file verbatim; h5dump prints the same number.
+    # results.h5 of the case run is a results store (docs/store.md) with one patient: format_version 2, kind
+    # "run"; its /vois and /targets rows hold the exact doubles of results.json; /inputs/case_json is the case
+    # file verbatim; h5dump reads it.
     h5py = import_h5py()
     out = ctx.path("out")
     res, doc = _run_example_case(ctx, out)
@@ -800,94 +783,54 @@ def case_case_writes_h5_same_as_json(ctx):
     with open(example_case_path(ctx), "rb") as f:
         case_text = f.read().decode("utf-8")
 
-    def scalar(f, path):
-        if path not in f:
-            fail("expected the dataset %s in results.h5" % path, res)
-        d = f[path]
-        if not isinstance(d, h5py.Dataset) or d.shape != () or d.dtype.kind != "f" or d.dtype.itemsize != 8:
-            fail("expected %s to be a scalar 64-bit float dataset, got %r" % (path, d), res)
-        return float(d[()])
-
-    def same(path, h5_value, json_value):
+    def same(what, h5_value, json_value):
+        if json_value is None:
+            json_value = float("nan")  # results.json writes an unknown value as null
         if not isinstance(json_value, (int, float)) or isinstance(json_value, bool):
-            fail("results.json has no number for %s: %r" % (path, json_value), res)
-        if not (h5_value == json_value or (math.isnan(h5_value) and math.isnan(json_value))):
+            fail("results.json has no number for %s: %r" % (what, json_value), res)
+        if not (float(h5_value) == json_value or (math.isnan(h5_value) and math.isnan(json_value))):
             fail("expected %s in results.h5 to be exactly the results.json value %r, got %r"
-                 % (path, json_value, h5_value), res)
+                 % (what, json_value, h5_value), res)
 
-    probe = None
-    expected_rows = []
     with h5py.File(h5, "r") as f:
         fv = f.attrs.get("format_version")
-        if fv is None or int(fv) != 1:
-            fail("expected the root attribute format_version == 1 in results.h5, got %r" % fv, res)
-        if "/inputs/case_json" not in f:
-            fail("expected the dataset /inputs/case_json in results.h5", res)
-        raw = f["/inputs/case_json"][()]
-        text = raw.decode("utf-8") if isinstance(raw, bytes) else str(raw)
-        if text != case_text:
-            fail("expected /inputs/case_json to be the case file text verbatim (%d chars), got %d chars differing"
-                 % (len(case_text), len(text)), res)
-        n_vois = 0
-        for p in doc.get("patients", []):
-            for c in p.get("cycles", []):
-                base = "/patients/%s/cycles/%s" % (h5_name(p.get("id", "")), h5_name(str(c["cycle"])))
-                doses = by_name(c.get("doses", []), "target", res)
-                for v in c.get("vois", []):
-                    n_vois += 1
-                    vp = "%s/vois/%s" % (base, h5_name(v["name"]))
-                    for key in ("tia_MBq_h", "tia_u_MBq_h", "mass_g"):
-                        same(vp + "/" + key, scalar(f, vp + "/" + key), v.get(key))
-                    d = doses.get(v["name"], {})
-                    expected_rows.append((p.get("id", ""), c["cycle"], v["name"], v.get("fit", {}).get("function"),
-                                          v.get("fit", {}).get("accepted"), v.get("tia_MBq_h"), v.get("tia_u_MBq_h"),
-                                          v.get("tia_h"), v.get("mass_g"), d.get("dose_Gy"), d.get("dose_u_Gy"),
-                                          d.get("dose_Gy_per_GBq")))
-                    probe = probe or (vp + "/tia_MBq_h", v["tia_MBq_h"])
-                for d in c.get("doses", []):
-                    dp = "%s/doses/%s/dose_Gy" % (base, h5_name(d["target"]))
-                    same(dp, scalar(f, dp), d.get("dose_Gy"))
-        if n_vois != 4:
-            fail("expected 4 VOIs in results.json of the example case, got %d" % n_vois, res)
-        if "/table" not in f:
-            fail("expected the compound dataset /table in results.h5", res)
-        table = f["/table"][()]
-        if len(table) != len(expected_rows):
-            fail("expected %d rows in /table (one per VOI), got %d" % (len(expected_rows), len(table)), res)
-        names = ("patient", "cycle", "voi", "function", "accepted", "tia_MBq_h", "tia_u_MBq_h", "tia_h", "mass_g",
-                 "dose_Gy", "dose_u_Gy", "dose_Gy_per_GBq")
-        for i, (row, exp) in enumerate(zip(table, expected_rows)):
-            for k, (name, e) in enumerate(zip(names, exp)):
-                if name not in table.dtype.names:
-                    fail("expected a field %s in /table, fields are %s" % (name, table.dtype.names), res)
-                got = row[name]
-                if isinstance(got, bytes):
-                    got = got.decode("utf-8")
-                if k < 3 or name == "function":
-                    ok = str(got) == str(e)
-                elif name == "accepted":
-                    ok = int(got) == (1 if e else 0)
-                else:
-                    ok = isinstance(e, (int, float)) and float(got) == e
-                if not ok:
-                    fail("expected /table row %d field %s to be the results.json value %r, got %r"
-                         % (i, name, e, got), res)
-    # h5dump prints doubles rounded to a few significant digits, so its text can only agree to half a unit in
-    # its last printed digit (rounding to nearest); that is the tolerance, computed from the printed text.
-    ds, json_value = probe
-    printed = _h5dump_value(res, h5, ds)
-    mantissa = printed.lower().split("e")[0].lstrip("+-")
-    exponent = int(printed.lower().split("e")[1]) if "e" in printed.lower() else 0
-    decimals = len(mantissa.split(".")[1]) if "." in mantissa else 0
-    tol = 0.5 * 10.0 ** (exponent - decimals) * (1 + 1e-9)
-    if not abs(float(printed) - json_value) <= tol:
-        fail("expected h5dump -d %s to print %r within half a unit of its last digit (%.3g), it printed %s"
-             % (ds, json_value, tol, printed), res)
+        if fv is None or int(fv) != 2 or _text(f.attrs.get("kind")) != "run":
+            fail("expected the root attributes format_version == 2 and kind == 'run', got %r, %r"
+                 % (fv, f.attrs.get("kind")), res)
+        if _text(f["/inputs/case_json"][()]) != case_text:
+            fail("expected /inputs/case_json to be the case file text verbatim", res)
+        vois, targets = f["/vois"][()], f["/targets"][()]
+    p = doc["patients"][0]
+    c = p["cycles"][0]
+    if len(vois) != len(c["vois"]) or len(vois) != 4:
+        fail("expected 4 /vois rows (the example's VOIs), got %d" % len(vois), res)
+    doses = by_name(c.get("doses", []), "target", res)
+    for row, v in zip(vois, c["vois"]):
+        if _text(row["patient"]) != p["id"] or int(row["cycle"]) != c["cycle"] or _text(row["voi"]) != v["name"]:
+            fail("expected /vois keys %r, got %r" % ((p["id"], c["cycle"], v["name"]), row), res)
+        for key in ("tia_MBq_h", "tia_u_MBq_h", "mass_g"):
+            same("/vois %s %s" % (v["name"], key), row[key], v.get(key))
+        for key in ("dose_Gy", "dose_u_Gy", "dose_Gy_per_GBq"):
+            same("/vois %s %s" % (v["name"], key), row[key], doses[v["name"]].get(key))
+    if len(targets) != len(c["doses"]):
+        fail("expected one /targets row per dose of results.json (%d), got %d" % (len(c["doses"]), len(targets)), res)
+    for row, d in zip(targets, c["doses"]):
+        if _text(row["target"]) != d["target"]:
+            fail("expected /targets in the order of results.json, got %r for %r" % (row["target"], d["target"]), res)
+        for key in ("dose_Gy", "dose_u_Gy"):
+            same("/targets %s %s" % (d["target"], key), row[key], d.get(key))
+    exe = shutil.which("h5dump")
+    if not exe:
+        skip("h5dump is not on PATH (optional: install hdf5-tools)")
+    cp = subprocess.run([exe, "-d", "/vois", h5], capture_output=True, text=True, timeout=TIMEOUT_S)
+    if cp.returncode != 0 or p["id"] not in cp.stdout:
+        fail("expected h5dump -d /vois to print the rows with the patient id (exit %d):\n%s"
+             % (cp.returncode, cp.stderr), res)
 
 
 def case_tac_run_writes_h5(ctx):
     # `run --tac` also writes results.h5 with /inputs/tac_csv = the TAC file text and the administered activity
-    # under /patients/_ (the table has no patient id).
+    # in its /patients row (the table has no patient id: the key is the empty string).
     h5py = import_h5py()
     out = ctx.path("out")
     res = ctx.run("run", "--tac", ctx.example_tac, "--activity-MBq", EXAMPLE_ACTIVITY_MBQ,
@@ -902,15 +845,12 @@ def case_tac_run_writes_h5(ctx):
         if "/inputs/tac_csv" not in f:
             fail("expected the dataset /inputs/tac_csv in results.h5, /inputs has %s"
                  % (sorted(f["/inputs"]) if "/inputs" in f else "nothing"), res)
-        raw = f["/inputs/tac_csv"][()]
-        text = raw.decode("utf-8") if isinstance(raw, bytes) else str(raw)
-        if text != tac_text:
-            fail("expected /inputs/tac_csv to be the TAC file text verbatim (%d chars), got %d chars differing"
-                 % (len(tac_text), len(text)), res)
-        p = "/patients/_/cycles/1/administered_MBq"
-        if p not in f or float(f[p][()]) != EXAMPLE_ACTIVITY_MBQ:
-            fail("expected %s = %s in results.h5 (an empty patient id is named '_'), got %r"
-                 % (p, EXAMPLE_ACTIVITY_MBQ, f[p][()] if p in f else "no such dataset"), res)
+        if _text(f["/inputs/tac_csv"][()]) != tac_text:
+            fail("expected /inputs/tac_csv to be the TAC file text verbatim", res)
+        rows = f["/patients"][()]
+    if len(rows) != 1 or _text(rows[0]["patient"]) != "" or int(rows[0]["cycle"]) != 1 \
+            or float(rows[0]["administered_MBq"]) != EXAMPLE_ACTIVITY_MBQ or _text(rows[0]["status"]) != "done":
+        fail("expected one /patients row ('', 1, done, %s MBq), got %r" % (EXAMPLE_ACTIVITY_MBQ, rows), res)
 
 
 # ----------------------------------------------------------------------------- case files: bad input
@@ -2416,13 +2356,13 @@ def case_uncertainty_dof_and_intervals_in_every_output(ctx):
                 or not rel_close(float(r["dose_ci95_high_Gy"]), d["dose_ci95_Gy"][1], 1e-9):
             fail("expected results.csv's dof and intervals of %s to match the JSON, got %r" % (name, r), res)
     with h5py.File(os.path.join(out, "results.h5"), "r") as f:
-        table = f["/table"][()]
-        names = table.dtype.names
-        for col in ("tia_u_dof", "tia_ci95_low_MBq_h", "dose_u_dof", "dose_ci95_high_Gy"):
-            if col not in names:
-                fail("expected the column %s in /table of results.h5, it has %s" % (col, names), res)
-        if not all(math.isfinite(x) for x in table["tia_ci95_low_MBq_h"]):
-            fail("expected finite 95 %% bounds in /table, got %r" % list(table["tia_ci95_low_MBq_h"]), res)
+        for table, cols in (("/vois", ("tia_u_dof", "tia_ci95_low_MBq_h")), ("/targets", ("dose_u_dof", "dose_ci95_high_Gy"))):
+            names = f[table].dtype.names
+            for col in cols:
+                if col not in names:
+                    fail("expected the column %s in %s of results.h5, it has %s" % (col, table, names), res)
+        if not all(math.isfinite(x) for x in f["/vois"]["tia_ci95_low_MBq_h"]):
+            fail("expected finite 95 %% bounds in /vois, got %r" % list(f["/vois"]["tia_ci95_low_MBq_h"]), res)
     if "dof" not in res.stdout or "95 % interval" not in res.stdout:
         fail("expected the printed table to have the dof and 95 % interval columns", res)
 
@@ -2451,9 +2391,12 @@ def case_uncertainty_unknown_is_not_zero(ctx):
     if row["dose_u_Gy"] != "" or row["tia_u_MBq_h"] != "" or row["uncertainty_missing_inputs"] != "fit:cycle1:kidneys":
         fail("expected empty u cells and the missing input in results.csv, got %r" % row, res)
     with h5py.File(os.path.join(out, "results.h5"), "r") as f:
-        t = f["/table"][()]
+        t = f["/vois"][()]
         if not math.isnan(t["dose_u_Gy"][0]) or not math.isnan(t["tia_u_dof"][0]):
-            fail("expected NaN dose_u_Gy and tia_u_dof in /table, got %r" % t[0], res)
+            fail("expected NaN dose_u_Gy and tia_u_dof in /vois, got %r" % t[0], res)
+        missing = [_text(x) for x in f["/targets"]["u_missing"]]
+        if "fit:cycle1:kidneys" not in missing:
+            fail("expected the missing input fit:cycle1:kidneys in /targets u_missing, got %r" % missing, res)
     line = [l for l in res.stdout.splitlines() if l.startswith("kidneys")][0]
     if "n/a" not in line or "0.000 " in line.split()[-5:]:
         fail("expected the table's kidneys row to show n/a for u(D), got %r" % line, res)

@@ -1,5 +1,4 @@
-// Internal: small RAII helpers over the HDF5 C API, shared by hdf5_results.cpp and the results
-// store (store_hdf5.cpp).
+// Internal: small RAII helpers over the HDF5 C API, used by the results store (store_*.cpp).
 #pragma once
 
 #include <hdf5.h>

@@ -1,5 +1,5 @@
 // HDF5 files of the results store: types, writer (in memory or on disk), virtual master, reader.
-// Layout: docs/store.md. Style of io/hdf5_results.cpp: RAII handles, every status checked.
+// Layout: docs/store.md. RAII handles (io/hdf5_handle.h), every status checked.
 #include "io/store_hdf5.h"
 
 #include <sys/stat.h>
@@ -14,7 +14,7 @@ namespace lutdose::store_detail {
 
 namespace {
 
-//! Type-conversion buffer of every read and write (as in hdf5_results.cpp: HDF5's 1 MiB default
+//! Type-conversion buffer of every read and write (HDF5's 1 MiB default
 //! is allocated afresh for every converting call).
 constexpr size_t kConversionBufferBytes = 64 * 1024;
 constexpr size_t kImageIncrementBytes = 1024 * 1024;

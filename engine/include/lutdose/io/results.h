@@ -1,7 +1,6 @@
 // Output of a run: results.json (stable fields of design.md §4.4), results.csv and the printed
 // table, read from the plain RunResult structs (lutdose/pipeline/run_result.h); written as one
-// result set by lutdose/io/output_dir.h. results.h5 is the results.json document in HDF5
-// (lutdose/io/hdf5_results.h).
+// result set by lutdose/io/output_dir.h. results.h5 is a results store (lutdose/io/store.h).
 #pragma once
 
 #include <nlohmann/json.hpp>

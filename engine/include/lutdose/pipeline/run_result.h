@@ -1,6 +1,6 @@
 // The results of a whole run: per cycle and VOI the fits, TIAs and doses, summed over cycles,
 // and where they came from (Provenance). Plain data: no output format inside; the writers of
-// lutdose/io/results.h (JSON, CSV, table) and lutdose/io/hdf5_results.h only read these structs.
+// lutdose/io/results.h (JSON, CSV, table) and lutdose/io/store.h (HDF5 store) only read these structs.
 // Units are in the field names; a value that is not known is NaN (or an empty optional), never 0.
 #pragma once
 
