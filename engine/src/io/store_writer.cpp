@@ -149,7 +149,7 @@ class StoreWriter::Impl {
   void make_parts();
   void write_marker();
   //! InputError unless PATH.parts (locked) is this batch's.
-  void check_parts(bool has_path);
+  void check_parts();
   void resume_master();
   void commit(const StoreRows& rows);
   std::string master_image() const;
@@ -181,14 +181,15 @@ void StoreWriter::Impl::make_parts() {
   }
 }
 
-void StoreWriter::Impl::check_parts(bool has_path) {
+void StoreWriter::Impl::check_parts() {
   const std::string shown = fs::in_quotes(parts);
   if (const auto marked = read_marker(lock.get())) return check_same_run(*marked, header, shown);
-  // create() killed between making the folder and its marker being durable: the folder is empty
-  // or holds only that marker, and no master exists. Then it is this batch's to take.
+  // A kill between making the folder and its marker being durable (create), or between removing
+  // the marker and the folder (finish): the folder is empty or holds only a partial marker. Then
+  // it is this batch's to take; the master, if any, says what was committed.
   const auto entries = fs::directory_entries(lock.get());
   const bool only_marker = entries.empty() || (entries.size() == 1 && entries[0] == kPartsMarker);
-  if (has_path || !only_marker)
+  if (!only_marker)
     throw InputError(shown + " has no valid lutdose marker file " + fs::in_quotes(kPartsMarker) +
                      ": it is not the segment folder of a lutdose store; lutdose leaves it alone");
   write_marker();
@@ -268,8 +269,7 @@ std::unique_ptr<StoreWriter> StoreWriter::create(const std::string& path, const 
   auto impl = std::make_unique<Impl>(path, header);
   if (impl->exists(impl->loc.name))
     throw InputError("results store " + fs::in_quotes(path) +
-                     " exists; resume it (lutdose batch --resume) or choose another name (lutdose never "
-                     "overwrites a store)");
+                     " exists; resume it or choose another name (lutdose never overwrites a store)");
   if (impl->exists(impl->parts_name))
     throw InputError(fs::in_quotes(impl->parts) + " exists: a batch into " + fs::in_quotes(path) +
                      " was stopped before its first commit or before it finished; resume it, or choose another name");
@@ -285,7 +285,7 @@ std::unique_ptr<StoreWriter> StoreWriter::resume(const std::string& path, const 
                      " exists; start a new batch");
   if (has_parts) {
     impl->lock = lock_parts(impl->parent.get(), impl->parts_name, fs::in_quotes(impl->parts));
-    impl->check_parts(has_path);
+    impl->check_parts();
   }
   if (has_path) impl->resume_master();
   if (impl->index.consolidated) {
