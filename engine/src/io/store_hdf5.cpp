@@ -2,6 +2,7 @@
 // Layout: docs/store.md. RAII handles (io/hdf5_handle.h), every status checked.
 #include "io/store_hdf5.h"
 
+#include <algorithm>
 #include <sys/stat.h>
 
 #include <cstdio>
@@ -212,9 +213,10 @@ Handle StoreFileWriter::dataset_creation() {
   return dcpl;
 }
 
-void StoreFileWriter::create_tables() { create_virtual_tables({}, ""); }
+void StoreFileWriter::create_tables(const StoreRows* rows) { create_virtual_tables({}, "", rows); }
 
-void StoreFileWriter::create_virtual_tables(const std::vector<Segment>& segments, const std::string& parts_name) {
+void StoreFileWriter::create_virtual_tables(const std::vector<Segment>& segments, const std::string& parts_name,
+                                            const StoreRows* rows) {
   for_each_table([&](const auto& t) {
     const std::string where = std::string("/") + t.name;
     const auto specs = t.specs();
@@ -223,7 +225,8 @@ void StoreFileWriter::create_virtual_tables(const std::vector<Segment>& segments
     for (const auto& s : segments) total += s.rows.at(t.name);
     Handle space = total == 0 ? simple_space(0, H5S_UNLIMITED) : simple_space(total, total);
     if (total == 0) {  // an ordinary table: chunked, extendible, compressed
-      const hsize_t chunk = kChunkRows;
+      const hsize_t chunk =
+          rows ? std::clamp<hsize_t>((*rows.*(t.rows)).size(), 1, kChunkRows) : kChunkRows;
       ok(H5Pset_chunk(dcpl.get(), 1, &chunk), "H5Pset_chunk", where);
       ok(H5Pset_shuffle(dcpl.get()), "H5Pset_shuffle", where);
       ok(H5Pset_deflate(dcpl.get(), 1), "H5Pset_deflate", where);
