@@ -130,7 +130,7 @@ std::string store_image(const StoreHeader& header, const StoreRows& rows,
   StoreFileWriter w;
   w.write_header(header);
   w.write_inputs(inputs);
-  w.create_tables();
+  w.create_tables(&rows);
   w.append_all(rows);
   return w.image();
 }

@@ -2,6 +2,7 @@
 // Layout: docs/store.md. RAII handles (io/hdf5_handle.h), every status checked.
 #include "io/store_hdf5.h"
 
+#include <algorithm>
 #include <sys/stat.h>
 
 #include <cstdio>
@@ -18,9 +19,10 @@ namespace {
 //! is allocated afresh for every converting call).
 constexpr size_t kConversionBufferBytes = 64 * 1024;
 constexpr size_t kImageIncrementBytes = 1024 * 1024;
-//! Chunk cache per table dataset: holds a few chunks, so that appends that start inside a chunk
-//! (segment boundaries) do not decompress it again for every slice.
-constexpr size_t kChunkCacheBytes = 16 * 1024 * 1024;
+//! Chunk cache per table dataset: two chunks of the widest table (8192 rows of about 400 bytes),
+//! so that an append that starts inside a chunk (a segment boundary) finds it in the cache
+//! instead of reading and decompressing it again. HDF5's default (1 MiB) holds none.
+constexpr size_t kChunkCacheBytes = 8 * 1024 * 1024;
 
 }  // namespace
 
@@ -211,9 +213,10 @@ Handle StoreFileWriter::dataset_creation() {
   return dcpl;
 }
 
-void StoreFileWriter::create_tables() { create_virtual_tables({}, ""); }
+void StoreFileWriter::create_tables(const StoreRows* rows) { create_virtual_tables({}, "", rows); }
 
-void StoreFileWriter::create_virtual_tables(const std::vector<Segment>& segments, const std::string& parts_name) {
+void StoreFileWriter::create_virtual_tables(const std::vector<Segment>& segments, const std::string& parts_name,
+                                            const StoreRows* rows) {
   for_each_table([&](const auto& t) {
     const std::string where = std::string("/") + t.name;
     const auto specs = t.specs();
@@ -222,7 +225,8 @@ void StoreFileWriter::create_virtual_tables(const std::vector<Segment>& segments
     for (const auto& s : segments) total += s.rows.at(t.name);
     Handle space = total == 0 ? simple_space(0, H5S_UNLIMITED) : simple_space(total, total);
     if (total == 0) {  // an ordinary table: chunked, extendible, compressed
-      const hsize_t chunk = kChunkRows;
+      const hsize_t chunk =
+          rows ? std::clamp<hsize_t>((*rows.*(t.rows)).size(), 1, kChunkRows) : kChunkRows;
       ok(H5Pset_chunk(dcpl.get(), 1, &chunk), "H5Pset_chunk", where);
       ok(H5Pset_shuffle(dcpl.get()), "H5Pset_shuffle", where);
       ok(H5Pset_deflate(dcpl.get(), 1), "H5Pset_deflate", where);

@@ -62,10 +62,13 @@ class StoreFileWriter {
   void write_header(const StoreHeader& h, const std::string& segments = "");
   //! /inputs/<name> string datasets (verbatim text).
   void write_inputs(const std::vector<std::pair<std::string, std::string>>& inputs);
-  //! Every table, empty, chunked and extendible.
-  void create_tables();
+  //! Every table, empty, chunked and extendible. With `rows` (the rows an in-memory image will
+  //! hold), a table's chunk is no longer than its rows: HDF5 compresses whole chunks, and a
+  //! segment or a one-patient results.h5 would otherwise compress 8192 rows of padding per table.
+  void create_tables(const StoreRows* rows = nullptr);
   //! Every table as a virtual dataset over the tables of `segments` in PATH.parts (`parts_name`).
-  void create_virtual_tables(const std::vector<Segment>& segments, const std::string& parts_name);
+  void create_virtual_tables(const std::vector<Segment>& segments, const std::string& parts_name,
+                             const StoreRows* rows = nullptr);
   template <class Row>
   void append(const Table<Row>& t, const std::vector<Row>& rows) {
     const auto specs = t.specs();
@@ -146,7 +149,8 @@ void write_store_file(const std::string& path, const StoreHeader& header, Fill&&
 //! Publishes a store file at `path`, streamed with bounded memory: a locked temporary file beside
 //! it (".lutdose-tmp-..."), filled by `fill` through a StoreFileWriter on disk, fsync'ed, renamed to
 //! `path` (over an existing file only when `replace` and `is_previous(content)` say it is the
-//! earlier output), the directory fsync'ed. InputError / OutputError as write_file_atomically.
+//! earlier output), the directory fsync'ed. InputError / OutputError as write_file_atomically;
+//! an HDF5 failure while writing the file is an OutputError (the temporary file is removed).
 //! `expected_bytes` (about the size of the sources) is checked against the free space first: HDF5
 //! is not left to meet a full disk halfway (OutputError before anything is written).
 void publish_store_file(const std::string& path, bool replace, const std::function<bool(const std::string&)>& is_previous,

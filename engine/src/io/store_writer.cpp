@@ -149,7 +149,7 @@ class StoreWriter::Impl {
   void make_parts();
   void write_marker();
   //! InputError unless PATH.parts (locked) is this batch's.
-  void check_parts(bool has_path);
+  void check_parts();
   void resume_master();
   void commit(const StoreRows& rows);
   std::string master_image() const;
@@ -181,14 +181,15 @@ void StoreWriter::Impl::make_parts() {
   }
 }
 
-void StoreWriter::Impl::check_parts(bool has_path) {
+void StoreWriter::Impl::check_parts() {
   const std::string shown = fs::in_quotes(parts);
   if (const auto marked = read_marker(lock.get())) return check_same_run(*marked, header, shown);
-  // create() killed between making the folder and its marker being durable: the folder is empty
-  // or holds only that marker, and no master exists. Then it is this batch's to take.
+  // A kill between making the folder and its marker being durable (create), or between removing
+  // the marker and the folder (finish): the folder is empty or holds only a partial marker. Then
+  // it is this batch's to take; the master, if any, says what was committed.
   const auto entries = fs::directory_entries(lock.get());
   const bool only_marker = entries.empty() || (entries.size() == 1 && entries[0] == kPartsMarker);
-  if (has_path || !only_marker)
+  if (!only_marker)
     throw InputError(shown + " has no valid lutdose marker file " + fs::in_quotes(kPartsMarker) +
                      ": it is not the segment folder of a lutdose store; lutdose leaves it alone");
   write_marker();
@@ -268,8 +269,7 @@ std::unique_ptr<StoreWriter> StoreWriter::create(const std::string& path, const 
   auto impl = std::make_unique<Impl>(path, header);
   if (impl->exists(impl->loc.name))
     throw InputError("results store " + fs::in_quotes(path) +
-                     " exists; resume it (lutdose batch --resume) or choose another name (lutdose never "
-                     "overwrites a store)");
+                     " exists; resume it or choose another name (lutdose never overwrites a store)");
   if (impl->exists(impl->parts_name))
     throw InputError(fs::in_quotes(impl->parts) + " exists: a batch into " + fs::in_quotes(path) +
                      " was stopped before its first commit or before it finished; resume it, or choose another name");
@@ -285,7 +285,7 @@ std::unique_ptr<StoreWriter> StoreWriter::resume(const std::string& path, const 
                      " exists; start a new batch");
   if (has_parts) {
     impl->lock = lock_parts(impl->parent.get(), impl->parts_name, fs::in_quotes(impl->parts));
-    impl->check_parts(has_path);
+    impl->check_parts();
   }
   if (has_path) impl->resume_master();
   if (impl->index.consolidated) {
@@ -308,6 +308,25 @@ void StoreWriter::finish() { impl_->finish(); }
 
 namespace store_detail {
 
+namespace {
+
+//! The store file `file` written by `fill`. HDF5 failing to write a file on disk is an I/O failure
+//! (full disk, I/O error): OutputError naming `path`; the input and output errors of `fill` pass.
+void write_streamed(const std::string& file, const std::string& path, const StoreHeader& header,
+                    const std::function<void(StoreFileWriter&)>& fill) {
+  try {
+    write_store_file(file, header, fill);
+  } catch (const InputError&) {
+    throw;
+  } catch (const OutputError&) {
+    throw;
+  } catch (const std::runtime_error& e) {
+    throw OutputError("cannot write the results store " + fs::in_quotes(path) + ": " + e.what());
+  }
+}
+
+}  // namespace
+
 void publish_store_file(const std::string& path, bool replace, const std::function<bool(const std::string&)>& is_previous,
                         const StoreHeader& header, std::uint64_t expected_bytes,
                         const std::function<void(StoreFileWriter&)>& fill) {
@@ -320,7 +339,7 @@ void publish_store_file(const std::string& path, bool replace, const std::functi
   fs::Fd fd = fs::make_temporary_file(parent.get(), loc.parent, temp);
   try {
     // The file stays open (and locked against other runs' cleaning) until it has its name.
-    write_store_file(loc.parent + "/" + temp, header, fill);
+    write_streamed(loc.parent + "/" + temp, path, header, fill);
     if (::fsync(fd.get()) != 0) fs::fail("cannot write " + fs::in_quotes(path), errno);
     fs::rename_over(parent.get(), temp, loc, replace, is_previous);
     if (const int err = fd.close_checked()) fs::fail("cannot write " + fs::in_quotes(path), err);

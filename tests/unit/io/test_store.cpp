@@ -524,7 +524,7 @@ TEST_CASE("store writer: SIGKILL at any instant leaves a store that resumes to e
   CHECK(names(tmp.path) == std::set<std::string>{"k.h5"});
 }
 
-TEST_CASE("store writer: a create killed before its marker was written is resumed - a foreign folder is not") {
+TEST_CASE("store writer: a folder left without its marker by a kill is resumed - a foreign folder is not") {
   TempDir tmp;
   const std::string path = tmp / "b.h5";
   fs::create_directory(path + ".parts");  // as left by a kill just after mkdir
@@ -533,6 +533,11 @@ TEST_CASE("store writer: a create killed before its marker was written is resume
   w->commit(sample("p1"));
   w->finish();
   CHECK(stored(path) == describe(sample("p1")));
+  // finish() killed after removing the marker, before removing the (then empty) folder.
+  fs::create_directory(path + ".parts");
+  auto finished = StoreWriter::resume(path, header());
+  CHECK(finished->index().consolidated);
+  CHECK(!fs::exists(path + ".parts"));
   fs::create_directory(tmp / "c.h5.parts");
   write(tmp / "c.h5.parts/notes.txt", "a user's file");
   CHECK_THROWS_WITH_AS(StoreWriter::resume(tmp / "c.h5", header()), doctest::Contains("not the segment folder"),
