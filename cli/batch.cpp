@@ -43,9 +43,8 @@ std::string progress_text(const lutdose::BatchProgress& p) {
 
 // The progress display of --progress: a bar redrawn with '\r' on a terminal, plain lines every 5 s
 // otherwise, or nothing.
-std::function<void(const lutdose::BatchProgress&)> progress_display(const std::string& mode) {
+std::function<void(const lutdose::BatchProgress&)> progress_display(const std::string& mode, bool bar) {
   if (mode == "never") return nullptr;
-  const bool bar = mode == "always" || ::isatty(STDERR_FILENO);
   auto last = std::make_shared<double>(-1e9);
   return [bar, last](const lutdose::BatchProgress& p) {
     if (bar) {
@@ -172,11 +171,11 @@ int BatchCommand::run_batch() const {
   o.resume = resume_;
   o.commit_interval_s = commit_interval_s_;
   std::tie(o.shard_index, o.shard_count) = lutdose::parse_shard(shard_);
-  const auto show = progress_display(progress_);
-  o.progress = show;
+  const bool bar = progress_ == "always" || (progress_ == "auto" && ::isatty(STDERR_FILENO));
+  o.progress = progress_display(progress_, bar);
   const auto reference = lutdose::ReferenceData::load(data_dir);
   const auto p = lutdose::run_batch(cohort, reference, o);
-  if (show) std::cerr << (progress_ != "never" && (progress_ == "always" || ::isatty(STDERR_FILENO)) ? "\n" : "");
+  if (bar) std::cerr << "\n";  // after the bar's last redraw
   std::ostringstream s;
   s.precision(3);
   s << "batch: " << p.done << " patients done (" << p.patient_cycles << " patient-cycles this run), " << p.failed
