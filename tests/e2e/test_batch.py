@@ -133,7 +133,10 @@ def case_threads_give_identical_stores(ctx):
     """Tables and case files: --threads 1 and --threads 2 give identical stores and exports."""
     need_h5py()
     ctx.synth("t", 50)
-    ctx.batch_tables("t", "t1.h5", "--threads", 1)
+    cp = ctx.expect(0, "batch", "--tac", ctx.path("t", "tacs.csv"), "--patients", ctx.path("t", "patients.csv"),
+                    "--out", ctx.path("t1.h5"), "--threads", 1)  # --progress auto, not a terminal: plain lines
+    if "batch: 0/" not in cp.stderr or "\r" in cp.stderr or "patient-cycles/s" not in cp.stdout:
+        raise CaseFailure("expected plain progress lines and a summary: %r %r" % (cp.stderr, cp.stdout))
     ctx.batch_tables("t", "t2.h5", "--threads", 2, "--commit-interval-s", 0)
     compare_stores(ctx.path("t1.h5"), ctx.path("t2.h5"))
     if ctx.export("t1.h5", "e1") != ctx.export("t2.h5", "e2"):

@@ -358,3 +358,21 @@ TEST_CASE("batch: the patients table, per cycle or per patient, its masses, and 
   CHECK(rows.vois[0].mass_g == 1500);  // from the patients table
   CHECK(rows.vois[1].cycle == 2);
 }
+
+TEST_CASE("batch: two case files of one patient, the later one is a failure") {
+  Folder dir;
+  write_cohort(dir, 3, "cases");
+  fs::copy_file(dir / "case-P00002.json", dir / "case-P00002-copy.json");
+  BatchCohort c;
+  c.kind = BatchCohort::Kind::case_files;
+  c.cases_dir = dir.path.string();
+  const auto p = batch(c, dir / "s.h5", 2);
+  CHECK(p.total == 4);
+  CHECK(p.done == 3);
+  CHECK(p.failed == 1);
+  const auto rows = rows_of(dir / "s.h5");
+  REQUIRE(rows.failures.size() == 1);
+  CHECK(rows.failures[0].patient == "P00002");
+  CHECK(rows.failures[0].source == "case-P00002.json");  // sorted: "case-P00002-copy.json" comes first
+  CHECK(rows.failures[0].error.find("already in the batch") != std::string::npos);
+}
