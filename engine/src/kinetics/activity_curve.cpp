@@ -39,12 +39,16 @@ ActivityCurve curve_of(const TacFit& fit, const TacSeries& tac, const FitOptions
     return y(i) + (y(i + 1) - y(i)) * (time - t(i)) / (t(i + 1) - t(i));
   };
   for (Eigen::Index i = 0; i < t.size(); ++i) c.scales_h.push_back(std::max(t(i), 0.1));
+  c.tail_from_h = t(t.size() - 1);
+  c.tail_c_MBq = {y(y.size() - 1)};
+  c.tail_k_per_h = {lambda_p};
   c.scales_h.push_back(1.0 / lambda_p);
   return c;
 }
 
 ActivityCurve scaled(ActivityCurve c, double factor) {
   for (auto& a : c.c_MBq) a *= factor;
+  for (auto& a : c.tail_c_MBq) a *= factor;
   if (c.general) {
     auto g = c.general;
     c.general = [g, factor](double time) { return factor * g(time); };
@@ -54,6 +58,7 @@ ActivityCurve scaled(ActivityCurve c, double factor) {
 
 ActivityCurve divided(ActivityCurve c, double divisor) {
   for (auto& a : c.c_MBq) a /= divisor;
+  for (auto& a : c.tail_c_MBq) a /= divisor;
   if (c.general) {
     auto g = c.general;
     c.general = [g, divisor](double time) { return g(time) / divisor; };

@@ -35,6 +35,33 @@ std::optional<ActivityCurve> remainder_curve(const std::map<std::string, Activit
   return rb;
 }
 
+namespace {
+
+// The exponential tail of sum_parts g A(t) [Gy/h] from the latest tail start of the parts on
+// (an exponential part is its own tail); none (from_h infinite) when a part has no tail.
+ExpTail dose_rate_tail(const std::vector<std::pair<double, const ActivityCurve*>>& parts) {
+  ExpTail tail;
+  double from = 0;
+  for (const auto& [g, c] : parts) {
+    if (!c->exponential() && !std::isfinite(c->tail_from_h)) return tail;
+    if (!c->exponential()) from = std::max(from, c->tail_from_h);
+  }
+  for (const auto& [g, c] : parts) {
+    const bool own = c->exponential();
+    const auto& cs = own ? c->c_MBq : c->tail_c_MBq;
+    const auto& ks = own ? c->k_per_h : c->tail_k_per_h;
+    const double start = own ? 0.0 : c->tail_from_h;
+    for (size_t i = 0; i < cs.size(); ++i) {
+      tail.rate.a_Gy_per_h.push_back(g * cs[i] * std::exp(-ks[i] * (from - start)));
+      tail.rate.lambda_per_h.push_back(ks[i]);
+    }
+  }
+  tail.from_h = from;
+  return tail;
+}
+
+}  // namespace
+
 void add_cycle_bed(const TissueTable& tissue, const std::map<std::string, ActivityCurve>& curves,
                    const std::map<std::string, double>& tia_MBq_h, double horizon_h, double lambda_p,
                    std::vector<TargetDose>& doses) {
@@ -64,12 +91,13 @@ void add_cycle_bed(const TissueTable& tissue, const std::map<std::string, Activi
       b = bed_closed_form(rate, *p);
       d.bed_method = "closed form (sum of exponentials)";
     } else {
+      const ExpTail tail = dose_rate_tail(parts);
       b = bed_numeric([&parts](double t) {
                         double r = 0;
                         for (const auto& [g, c] : parts) r += g * (*c)(t);
                         return r;
                       },
-                      horizon_h, *p, scales);
+                      horizon_h, *p, scales, &tail);
       d.bed_method = "numerical (Boost.Odeint, Dormand-Prince)";
     }
     // BED scales with the dose actually reported (the curve integrates to it up to rounding)

@@ -71,8 +71,26 @@ BedResult bed_closed_form(const ExpSum& rate, const TissueParameters& t) {
   return r;
 }
 
+namespace {
+
+// Adds to the state (D, I, J) at tail.from_h the integrals of the tail to infinity (methods.md §8
+// with I(t_T) carried over): D += sum_j a_j/l_j, J += 2 sum_j a_j [I/(l_j+mu) + sum_i
+// a_i/((l_i+l_j)(l_j+mu))].
+void add_tail(const ExpTail& tail, double mu, std::array<double, 3>& x) {
+  const auto& a = tail.rate.a_Gy_per_h;
+  const auto& l = tail.rate.lambda_per_h;
+  for (size_t j = 0; j < a.size(); ++j) {
+    x[0] += a[j] / l[j];
+    double inner = x[1] / (l[j] + mu);
+    for (size_t i = 0; i < a.size(); ++i) inner += a[i] / ((l[i] + l[j]) * (l[j] + mu));
+    x[2] += 2.0 * a[j] * inner;
+  }
+}
+
+}  // namespace
+
 BedResult bed_numeric(const std::function<double(double)>& rate, double t_end_h, const TissueParameters& t,
-                      const std::vector<double>& time_scales_h) {
+                      const std::vector<double>& time_scales_h, const ExpTail* tail) {
   // State (D, I, J): D' = Ddot, I' = Ddot - mu I (I(t) = int Ddot(w) e^{-mu(t-w)} dw), J' = 2 Ddot I,
   // so J(t_end) = G D^2 (methods.md §8; spec §7.1). Solved with Boost.Odeint's adaptive Dormand-Prince.
   const double mu = t.mu_per_h();
@@ -103,7 +121,10 @@ BedResult bed_numeric(const std::function<double(double)>& rate, double t_end_h,
   auto stepper = ode::make_controlled(1e-12, 1e-12, ode::runge_kutta_dopri5<State>());
   double shortest = 1.0 / mu;
   for (double s : time_scales_h) shortest = std::min(shortest, s);
-  ode::integrate_adaptive(stepper, system, x, 0.0, end, shortest / 100.0);
+  const bool closed_tail = tail && std::isinf(t_end_h) && tail->from_h < end;
+  const double numeric_end = closed_tail ? tail->from_h : end;
+  if (numeric_end > 0) ode::integrate_adaptive(stepper, system, x, 0.0, numeric_end, shortest / 100.0);
+  if (closed_tail) add_tail(*tail, mu, x);
   for (double component : x)
     if (!std::isfinite(component)) fail("is not finite (" + format_number(component) + ")");
   BedResult r;

@@ -111,3 +111,53 @@ TEST_CASE("numerical BED: a step limit and a finiteness check (issue 10 finding 
   // a dose rate that is not finite is an error, not a NaN BED
   CHECK_THROWS_AS(bed_numeric([](double t) { return t > 5 ? NAN : 1.0; }, 10.0, kidney(), {10.0}), InputError);
 }
+
+TEST_CASE("numerical BED with an exponential tail: the part after the last point in closed form") {
+  // A trapezoid-like dose rate: linear from 0 to t1, linear between points, then a sum of two
+  // exponentials from t_n on. The tail's integrals are exact (methods.md §8: D += sum a_j/l_j,
+  // G D^2 += 2 sum_j a_j [I(t_n)/(l_j+mu) + sum_i a_i/((l_i+l_j)(l_j+mu))]); the reference is the
+  // same curve integrated numerically to infinity.
+  const TissueParameters k = kidney();
+  const std::vector<double> t{4, 24, 48, 96, 168}, y{0.30, 0.42, 0.35, 0.22, 0.09};  // Gy/h
+  ExpTail tail;
+  tail.from_h = t.back();
+  tail.rate.a_Gy_per_h = {0.06, 0.03};  // sum = y.back()
+  tail.rate.lambda_per_h = {std::log(2.0) / 159.5, 0.05};
+  long calls_full = 0, calls_tail = 0;
+  auto curve = [&](long& calls) {
+    return [&](double x) {
+      ++calls;
+      if (x <= t[0]) return y[0] * x / t[0];
+      if (x >= t.back()) {
+        double r = 0;
+        for (size_t i = 0; i < tail.rate.a_Gy_per_h.size(); ++i)
+          r += tail.rate.a_Gy_per_h[i] * std::exp(-tail.rate.lambda_per_h[i] * (x - t.back()));
+        return r;
+      }
+      size_t i = 0;
+      while (t[i + 1] < x) ++i;
+      return y[i] + (y[i + 1] - y[i]) * (x - t[i]) / (t[i + 1] - t[i]);
+    };
+  };
+  const std::vector<double> scales{4, 24, 48, 96, 168, 159.5 / std::log(2.0), 20};
+  const BedResult full = bed_numeric(curve(calls_full), INFINITY, k, scales);
+  const BedResult fast = bed_numeric(curve(calls_tail), INFINITY, k, scales, &tail);
+  // 1e-8 relative: both integrals are solved to 1e-12 (the full one over ~60 time scales more).
+  CHECK(fast.dose_Gy == doctest::Approx(full.dose_Gy).epsilon(1e-8));
+  CHECK(fast.bed_Gy - fast.dose_Gy == doctest::Approx(full.bed_Gy - full.dose_Gy).epsilon(1e-8));
+  // The explicit solver's steps are bounded by 1/mu over the whole tail; without it they are not.
+  CHECK(calls_tail * 5 < calls_full);
+  // A tail from 0: the closed form itself.
+  const BedResult from0 = bed_numeric([](double) { return 0.0; }, INFINITY, k, {1.0}, nullptr);
+  CHECK(from0.dose_Gy == 0);
+  ExpTail whole{0.0, tail.rate};
+  const BedResult closed = bed_closed_form(tail.rate, k);
+  const BedResult tail_only = bed_numeric(curve(calls_tail), INFINITY, k, scales, &whole);
+  CHECK(tail_only.dose_Gy == doctest::Approx(closed.dose_Gy).epsilon(1e-14));
+  CHECK(tail_only.bed_Gy == doctest::Approx(closed.bed_Gy).epsilon(1e-14));
+  // A finite end inside the tail: numerical only (the tail applies to integrals to infinity).
+  long calls_end = 0;
+  const BedResult to_end = bed_numeric(curve(calls_end), 200.0, k, scales, &tail);
+  const BedResult to_end_ref = bed_numeric(curve(calls_end), 200.0, k, scales);
+  CHECK(to_end.bed_Gy == to_end_ref.bed_Gy);
+}

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <functional>
+#include <limits>
 #include <vector>
 
 #include "lutdose/io/tac_table.h"
@@ -17,6 +18,11 @@ struct ActivityCurve {
   std::vector<double> c_MBq, k_per_h;     //!< sum c e^{-k t} (unused when `general` is set)
   std::function<double(double)> general;  //!< when not a sum of exponentials
   std::vector<double> scales_h;           //!< time scales [h] for numerical integration
+  //! A general curve's exponential tail: for t >= tail_from_h [h], A(t) = sum tail_c_MBq
+  //! e^{-tail_k_per_h (t - tail_from_h)} (a trapezoid's physical decay after its last point);
+  //! tail_from_h infinite when the curve has none.
+  double tail_from_h = std::numeric_limits<double>::infinity();
+  std::vector<double> tail_c_MBq, tail_k_per_h;
   //! True when the curve is a sum of exponentials (closed-form integrals apply).
   bool exponential() const { return !general; }
   //! A(t) [MBq] at t [h]. Does not throw.

@@ -48,6 +48,14 @@ struct ExpSum {
   double dose_Gy() const;  //!< sum a_i / lambda_i [Gy]; throws nothing
 };
 
+//! A dose rate that is a sum of exponentials from `from_h` [h] on: rate(t) = sum_i a_i
+//! e^{-lambda_i (t - from_h)} for t >= from_h (amplitudes at from_h; e.g. a trapezoid's physical
+//! decay after its last point).
+struct ExpTail {
+  double from_h = std::numeric_limits<double>::infinity();
+  ExpSum rate;
+};
+
 //! Result of a BED computation for one curve.
 struct BedResult {
   double dose_Gy = 0;
@@ -64,10 +72,14 @@ BedResult bed_closed_form(const ExpSum& rate, const TissueParameters& t);
 //! Numerical BED for any dose-rate function on [0, t_end] (t_end may be +infinity): the recursive
 //! update of spec §7.1 (methods.md §8) on a fine grid. `time_scales_h` are characteristic times of the curve
 //! (e.g. 1/lambda of its components) used to place the grid. rate_Gy_per_h(t_h) [Gy/h] at t [h].
+//! With `tail` (the curve's exponential part after tail->from_h, lambda_i > 0) and t_end infinite,
+//! only [0, tail->from_h] is solved numerically and the rest is added in closed form (the explicit
+//! solver's steps are bounded by about 3/mu, so a long tail costs thousands of steps).
 //! Throws InputError (naming the tissue) when the curve gives a non-finite dose rate, the integral
 //! is not finite, or the solver needs more than its evaluation budget (an implausible curve).
 BedResult bed_numeric(const std::function<double(double)>& rate_Gy_per_h, double t_end_h,
-                      const TissueParameters& t, const std::vector<double>& time_scales_h);
+                      const TissueParameters& t, const std::vector<double>& time_scales_h,
+                      const ExpTail* tail = nullptr);
 
 //! EQD2 = BED / (1 + 2/(alpha/beta)) [Gy]; bed_Gy and alpha_beta_Gy [Gy]. Throws nothing.
 double eqd2(double bed_Gy, double alpha_beta_Gy);
