@@ -16,8 +16,8 @@
 # PID file), slurm.conf, state/ (StateSaveLocation), spool/ (SlurmdSpoolDir), log/, *.pid.
 #
 # The node runs without cgroups (ProctrackType=proctrack/linuxproc, TaskPlugin=task/none): the
-# test needs no resource confinement, and this works in containers and gVisor sandboxes where
-# Slurm's cgroup plugins cannot start. No accounting database (AccountingStorageType=none).
+# test needs no resource confinement, and it then does not depend on the host's cgroup set-up
+# (containers, sandboxes). No accounting database (AccountingStorageType=none).
 set -euo pipefail
 
 die() { echo "start_slurm: $*" >&2; exit 1; }
