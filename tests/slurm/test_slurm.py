@@ -3,10 +3,13 @@
 
 Starts a private Slurm (tests/slurm/start_slurm.sh: its own munged, slurmctld and slurmd, own
 munge key, slurm.conf and ports, all under a temporary directory), synthesises a cohort of 30
-patients plus one broken case file, submits it with examples/slurm/submit.sh (3 shards as an
-array job, then the merge job with afterok), waits for both, and checks that
-  * every array task and the merge job completed with exit code 0 (the shard holding the broken
-    patient exits 3 from lutdose, which the shard script turns into success),
+patients plus one broken case file, and submits it with examples/slurm/submit.sh: 3 shards as an
+array job, then the merge job with afterok.  The first attempt of shard 2 fails after its batch
+(a wrapper around lutdose, as a node dying at the end of the task); the test checks that
+  * tasks 1 and 3 complete, task 2 fails, and Slurm cancels the merge (no cohort.h5);
+  * the documented re-submission (submit.sh --tasks 2) resumes the finished shard 2 and exits 0
+    (lutdose exits 3 for the broken patient, which the shard script turns into success), and the
+    new merge job completes;
   * the export of the merged store equals, file by file and byte for byte, the export of a
     one-process `lutdose batch` of the same cohort, and failures.csv lists just the broken case.
 Slurm is stopped at the end whatever happens (tests/slurm/stop_slurm.sh), and the temporary
@@ -88,6 +91,43 @@ def print_logs(tmp):
             print("--- %s/%s (last 3000 characters)\n%s" % (sub, name, text[-3000:]), file=sys.stderr)
 
 
+# The LUTDOSE the jobs run in the first submission: the real lutdose, but the first attempt of
+# shard 2 then fails (exit 1) after its batch has finished, as when a node dies or the time limit
+# strikes just before the task ends. The re-submitted task must resume the finished store.
+FLAKY_LUTDOSE = """#!/bin/bash
+status=0
+"$REAL_LUTDOSE" "$@" || status=$?
+if [[ " $* " == *" --shard 2/3 "* && ! -e "$FLAKY_MARK" ]]; then
+  touch "$FLAKY_MARK"
+  echo "test: simulated failure of the task after its batch (exit status $status)" >&2
+  exit 1
+fi
+exit $status
+"""
+
+
+def submit(args, env, tmp, work, cases, extra=()):
+    """examples/slurm/submit.sh itself; returns (shards job id, merge job id)."""
+    # --cpus 1: 3 shards on a node of 2 CPUs.
+    r = run(["bash", os.path.join(args.source, "examples/slurm/submit.sh"), "--shards", str(SHARDS),
+             "--cpus", "1"] + list(extra) + [work, cases], env=env, cwd=tmp)
+    ids = dict(re.findall(r"^(shards_job|merge_job)=(\d+)$", r.stdout, re.M))
+    if set(ids) != {"shards_job", "merge_job"}:
+        raise TestFailure("submit.sh printed no job ids:\n" + r.stdout)
+    print("submitted: shards job %s, merge job %s" % (ids["shards_job"], ids["merge_job"]))
+    return ids["shards_job"], ids["merge_job"]
+
+
+def check_states(records, want):
+    """Every job record has the (JobState, ExitCode) that `want` gives for its name."""
+    print("jobs: " + ", ".join("%s %s %s" % (k, s, e) for k, (s, e) in sorted(records.items())))
+    if sorted(records) != sorted(want):
+        raise TestFailure("expected the jobs %s, Slurm lists %s" % (sorted(want), records))
+    bad = {k: (v, want[k]) for k, v in records.items() if v != want[k]}
+    if bad:
+        raise TestFailure("jobs not in the expected state (got, expected): %s" % bad)
+
+
 def slurm_test(args, tmp):
     lutdose = os.path.abspath(args.lutdose)
     slurm_dir = os.path.join(tmp, "slurm")
@@ -99,23 +139,30 @@ def slurm_test(args, tmp):
     cases = os.path.join(tmp, "cases")
     make_cohort(lutdose, cases, PATIENTS)
     work = os.path.join(tmp, "work")
-    # The documented wrapper and job scripts themselves. --cpus 1: 3 shards on a node of 2 CPUs.
-    r = run(["bash", os.path.join(args.source, "examples/slurm/submit.sh"),
-             "--shards", str(SHARDS), "--cpus", "1", work, cases], env=env, cwd=tmp)
-    ids = dict(re.findall(r"^(shards_job|merge_job)=(\d+)$", r.stdout, re.M))
-    if set(ids) != {"shards_job", "merge_job"}:
-        raise TestFailure("submit.sh printed no job ids:\n" + r.stdout)
-    print("submitted: shards job %s, merge job %s" % (ids["shards_job"], ids["merge_job"]))
+    ok, failed, cancelled = ("COMPLETED", "0:0"), ("FAILED", "1:0"), ("CANCELLED", "0:0")
 
-    records = wait_for_jobs([ids["shards_job"], ids["merge_job"]], env)
-    print("jobs: " + ", ".join("%s %s %s" % (k, s, e) for k, (s, e) in sorted(records.items())))
-    if len(records) != SHARDS + 1:
-        raise TestFailure("expected %d array tasks and 1 merge job, Slurm lists %s" % (SHARDS, records))
-    bad = {k: v for k, v in records.items() if v != ("COMPLETED", "0:0")}
-    if bad:
-        raise TestFailure("jobs did not complete with exit code 0: %s" % bad)
+    # 1. Shard 2's task fails: tasks 1 and 3 complete, and Slurm cancels the merge
+    #    (afterok can no longer be satisfied; --kill-on-invalid-dep).
+    flaky = os.path.join(tmp, "flaky-lutdose")
+    with open(flaky, "w") as f:
+        f.write(FLAKY_LUTDOSE)
+    os.chmod(flaky, 0o755)
+    flaky_env = dict(env, LUTDOSE=flaky, REAL_LUTDOSE=lutdose, FLAKY_MARK=os.path.join(tmp, "flaky-mark"))
+    array, merge = submit(args, flaky_env, tmp, work, cases)
+    check_states(wait_for_jobs([array, merge], env),
+                 {array + "_1": ok, array + "_2": failed, array + "_3": ok, merge: cancelled})
+    if os.path.exists(os.path.join(work, "cohort.h5")):
+        raise TestFailure("the merge ran although a shard task failed")
 
-    # The exit-3 path of the shard script ran: the broken patient's shard said so in its log.
+    # 2. The documented re-submission of the failed task (--tasks 2, real lutdose): it resumes its
+    #    finished shard, exits 0, and the new merge joins the three shards.
+    array, merge = submit(args, env, tmp, work, cases, ["--tasks", "2"])
+    check_states(wait_for_jobs([array, merge], env), {array + "_2": ok, merge: ok})
+    with open(os.path.join(work, "logs", "shard-%s_2.out" % array)) as f:
+        if "--resume" not in f.read():
+            raise TestFailure("the re-submitted task 2 did not resume its shard (log shard-%s_2.out)" % array)
+
+    # The exit-3 path of the shard script ran: shard 2 holds the broken patient and said so.
     logs = os.path.join(work, "logs")
     if not any("some patients failed" in open(os.path.join(logs, f)).read() for f in os.listdir(logs)):
         raise TestFailure("no shard log reports failed patients, yet the cohort has a broken case")
