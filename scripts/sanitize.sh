@@ -4,7 +4,8 @@
 # every CTest test but the source checks (label quality), the installed-package one (label
 # install) and the Slurm one (label slurm). Any sanitizer report fails: UBSan does not recover,
 # ASan aborts, and every report is also written to build-asan/sanitizer-logs/, which must stay
-# empty (so a report from a run whose exit status a test expected to be non-zero still fails). Usage: scripts/sanitize.sh
+# empty (so a report from a run whose exit status a test expected to be non-zero still fails).
+# Usage: scripts/sanitize.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
