@@ -133,7 +133,10 @@ def slurm_test(args, tmp):
     slurm_dir = os.path.join(tmp, "slurm")
     r = run(["bash", os.path.join(args.source, "tests/slurm/start_slurm.sh"), slurm_dir])
     conf = re.search(r"^SLURM_CONF=(.*)$", r.stdout, re.M).group(1)
-    env = dict(os.environ, SLURM_CONF=conf, LUTDOSE=lutdose)
+    # Slurm settings of the caller's environment (a partition, an account; SLURM_* when the tests
+    # themselves run inside a Slurm job) are not the private cluster's: left out.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "SBATCH_", "SALLOC_", "SRUN_"))}
+    env.update(SLURM_CONF=conf, LUTDOSE=lutdose)
     print(run(["sinfo"], env=env).stdout.rstrip())
 
     cases = os.path.join(tmp, "cases")
