@@ -25,141 +25,16 @@
 #include "lutdose/io/results.h"
 #include "lutdose/dosimetry/svalues.h"
 #include "lutdose/version.h"
+#include "batch.h"
+#include "run_options.h"
 #include "synth.h"
 
-namespace {
-
-// Options shared by `run` and `fit`.
-struct FitArgs {
-  std::string tac;
-  std::string function = "auto";
-  std::vector<std::string> functions = {"E1", "E2u", "E2"};
-  std::string error_model;  // empty: by VOI kind (FitOptions::error_model_by_voi_kind)
-  std::string aicc_k = "fit";
-  std::string head = "linear", body = "linear", tail = "physical", integration = "analytic";
-  double combined_sigma0 = 0, combined_b = 0;
-  bool model_averaging = false;
-  std::string reduced = "none";
-  std::string model;
-  bool reject_correlated = false;
-  double activity_MBq = NAN;
-  double half_life_h = 0;
-  std::string data_dir;
-};
-
-std::string function_help() {
-  std::ostringstream s;
-  s << "Fit function: auto (choose by AICc among --functions) or one of:";
-  for (const auto& f : lutdose::models::exponential_family())
-    s << "\n  " << f.id() << " (K=" << f.n_parameters() << "): " << f.formula();
-  return s.str();
-}
-
-void add_fit_options(CLI::App* cmd, FitArgs& a, bool tac_required) {
-  auto* tac = cmd->add_option("--tac", a.tac,
-                  "TAC table (CSV): columns voi, time_h, activity_MBq; optional patient, cycle, "
-                  "volume_mL, mass_g, activity_u_MBq. Activities as measured, not decay-corrected.");
-  if (tac_required) tac->required();
-  cmd->add_option("--activity-MBq", a.activity_MBq,
-                  "Administered activity [MBq], net of the residual in syringe and line");
-  cmd->add_option("--function", a.function, function_help())->capture_default_str();
-  cmd->add_option("--functions", a.functions,
-                  "Candidates for --function auto (ids separated by commas)")
-      ->delimiter(',')
-      ->capture_default_str();
-  cmd->add_option("--error-model", a.error_model,
-                  "Weighting: proportional (sigma = b*y, weights 1/y^2), proportional-model (sigma = "
-                  "b*f(t), iteratively reweighted), constant (unweighted least squares), combined "
-                  "(sigma^2 = sigma0^2 + (b y)^2, see --combined-*), poisson (case files: sigma from the counts, "
-                  "sqrt(C) through the quantification) or input (sigma = activity_u_MBq); default: "
-                  "proportional-model for tumour VOIs, proportional for the others")
-      ->capture_default_str();
-  cmd->add_option("--combined-sigma0-MBq", a.combined_sigma0, "sigma0 of the combined error model [MBq]");
-  cmd->add_option("--combined-b", a.combined_b, "Relative b of the combined error model");
-  cmd->add_option("--integration", a.integration,
-                  "TIA: analytic (the fitted function) or trapezoid (numerical, with --trapezoid-*)")
-      ->capture_default_str();
-  cmd->add_option("--trapezoid-body", a.body, "Between points: linear or log (exponential interpolation)")
-      ->capture_default_str();
-  cmd->add_option("--trapezoid-tail", a.tail,
-                  "After the last point: physical (A_n/lambda_p) or fit (A_n/k, k from the last 3 points, k >= lambda_p)")
-      ->capture_default_str();
-  cmd->add_option("--reduced", a.reduced,
-                  "Reduced schedule for every VOI (docs/reduced-schedules.md): none (fit), hanscheid, "
-                  "madsen, population (single time point: the last) or prior (MAP fit with population "
-                  "priors; needs activity_u_MBq)")
-      ->capture_default_str();
-  cmd->add_option("--model", a.model,
-                  "Compartment model (a file, or a shipped one: blood_organ_linear, prrt_multiorgan_linear, "
-                  "receptor_pbpk_template; docs/compartment-models.md): the VOIs it observes are fitted "
-                  "jointly (needs --activity-MBq); the others keep the exponential family");
-  cmd->add_flag("--model-averaging", a.model_averaging,
-                "Use the Akaike-weighted average of the candidates' TIAs (always reported)");
-  cmd->add_option("--aicc-k", a.aicc_k,
-                  "K in AIC/AICc: fit (fitted parameters) or fit+1 (plus the estimated variance)")
-      ->capture_default_str();
-  cmd->add_option("--trapezoid-head", a.head,
-                  "Head of the trapezoid fallback (0 to first point): linear (from A(0)=0) or "
-                  "constant")
-      ->capture_default_str();
-  cmd->add_flag("--reject-correlated", a.reject_correlated,
-                "Reject fits with a parameter correlation |r| >= 0.8 (by default it is a warning)");
-  cmd->add_option("--half-life-h", a.half_life_h,
-                  "Override the ICRP-107 half-life [h] (recorded in the output)");
-  cmd->add_option("--data-dir", a.data_dir,
-                  "Reference data directory (default: $LUTDOSE_DATA_DIR, the install prefix, or "
-                  "the build's source tree)");
-}
-
-// A choice option of the command line, through the one mapping of option texts to typed fields
-// (lutdose::set_choice_option, shared with the case file); a bad text is added to `problems`.
-void choose(const lutdose::OptionFields& f, const std::string& cli, const std::string& text,
-            std::vector<std::string>& problems) {
-  if (const auto expected = lutdose::set_choice_option(f, cli, text))
-    problems.push_back(lutdose::option_problem(cli, text, *expected));
-}
-
-// Throws InputError listing every problem of the command line, one per line, if any.
-void throw_problems(const std::vector<std::string>& problems) {
-  if (problems.empty()) return;
-  std::string text;
-  for (const auto& p : problems) text += (text.empty() ? "" : "\n") + std::string("command line: ") + p;
-  throw lutdose::InputError(text);
-}
-
-// The run options of `fit` and `run --tac` without validation: the bad choices are added to `problems`;
-// the dose options of `run` are set by the caller.
-lutdose::RunOptions make_run_options(const FitArgs& a, std::vector<std::string>& problems) {
-  lutdose::RunOptions o;
-  o.data_dir = lutdose::find_data_dir(a.data_dir);
-  o.tac_path = a.tac;
-  o.administered_MBq = a.activity_MBq;
-  o.half_life_override_h = a.half_life_h;
-  lutdose::DoseOptions no_dose;
-  const lutdose::OptionFields f{o.fit, no_dose, o.reduced, o.residual};
-  if (!a.error_model.empty()) choose(f, "--error-model", a.error_model, problems);
-  for (const auto& [cli, text] : {std::pair{"--aicc-k", a.aicc_k}, {"--trapezoid-body", a.body},
-                                  {"--trapezoid-tail", a.tail}, {"--integration", a.integration},
-                                  {"--reduced", a.reduced}, {"--trapezoid-head", a.head}, {"--function", a.function}})
-    choose(f, cli, text, problems);
-  o.fit.model_averaging = a.model_averaging;
-  o.compartment_model = a.model;
-  o.fit.combined_sigma0_MBq = a.combined_sigma0;
-  o.fit.combined_b = a.combined_b;
-  o.fit.reject_on_correlation = a.reject_correlated;
-  o.fit.candidates = a.functions;
-  return o;
-}
-
-// Validates the options with the bad choices found before (every problem at once), then resolves
-// the compartment model. Throws InputError.
-void finish_run_options(lutdose::RunOptions& o, std::vector<std::string> problems) {
-  for (auto& p : lutdose::validate(o)) problems.push_back(std::move(p));
-  throw_problems(problems);
-  if (!o.compartment_model.empty()) o.compartment_model = lutdose::find_compartment_model(o.compartment_model, o.data_dir);
-}
-
-}  // namespace
+using lutdose_cli::FitArgs;
+using lutdose_cli::add_fit_options;
+using lutdose_cli::choose;
+using lutdose_cli::throw_problems;
+using lutdose_cli::make_run_options;
+using lutdose_cli::finish_run_options;
 
 int main(int argc, char** argv) {
   CLI::App app{
@@ -173,9 +48,10 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
 
   FitArgs run_args;
-  std::string out_dir, phantom, tumour_method = "sphere", composition = "100%/0%";
-  double density = 1.03, body_mass_kg = NAN;
-  std::string mass_scaling = "electron-photon", cross_scaling = "none", svalues;
+  std::string out_dir, phantom;
+  lutdose_cli::DoseArgs run_dose;
+  double body_mass_kg = NAN;
+  std::string svalues;
   bool quiet = false;
   auto* run = app.add_subcommand(
       "run",
@@ -194,23 +70,7 @@ int main(int argc, char** argv) {
                   "Output directory: new, empty, or holding an earlier lutdose result set, which is "
                   "replaced as a whole in one step (docs/results.md)")
       ->required();
-  run->add_option("--tumour-method", tumour_method,
-                  "Dose to tumour_*/lesion_* VOIs: sphere (sphere S-values) or local (electron "
-                  "energy deposited locally)")
-      ->capture_default_str();
-  run->add_option("--sphere-composition", composition,
-                  "Sphere composition, soft tissue/bone: 100%/0%, 75%/25%, 50%/50%, 25%/75%, 0%/100%")
-      ->capture_default_str();
-  run->add_option("--density-g-per-mL", density,
-                  "Density that turns an organ's volume_mL into mass [g/mL]")
-      ->capture_default_str();
-  run->add_option("--mass-scaling", mass_scaling,
-                  "Organ self-S scaled to the patient's mass: electron-photon (Delta_e/m plus the "
-                  "photon part x (m_ref/m)^(2/3)) or inverse-mass (S_ref m_ref/m)")
-      ->capture_default_str();
-  run->add_option("--cross-scaling", cross_scaling,
-                  "Cross-dose S: none (phantom values) or body-mass (x phantom/patient body mass)")
-      ->capture_default_str();
+  lutdose_cli::add_dose_options(run, run_dose);
   run->add_option("--body-mass-kg", body_mass_kg, "Patient body mass [kg] (for --cross-scaling body-mass)");
   run->add_option("--svalues", svalues,
                   "User S-value table (CSV: target, source, s_mGy_per_MBq_s, target_mass_g; "
@@ -300,6 +160,7 @@ int main(int argc, char** argv) {
   info->require_subcommand(1);
 
   lutdose_cli::SynthCommand synth(app);
+  lutdose_cli::BatchCommand batch(app);
 
   try {
     app.parse(argc, argv);
@@ -352,15 +213,10 @@ int main(int argc, char** argv) {
           lutdose::throw_input_error("command line", "--phantom", "missing",
                                      "a phantom with --tac: icrp110-am, icrp110-af, icrp89-male, "
                                      "icrp89-female (or --svalues FILE)");
-        lutdose::DoseOptions d;
         std::vector<std::string> problems;
         auto o = make_run_options(run_args, problems);
-        lutdose::OptionFields f{o.fit, d, o.reduced, o.residual};
-        for (const auto& [cli, text] : {std::pair{"--tumour-method", tumour_method}, {"--sphere-composition", composition},
-                                        {"--mass-scaling", mass_scaling}, {"--cross-scaling", cross_scaling}})
-          choose(f, cli, text, problems);
+        auto d = lutdose_cli::make_dose_options(run_dose, o, problems);
         d.phantom = phantom;
-        d.organ_density_g_per_mL = density;
         d.body_mass_g = body_mass_kg * 1000.0;
         d.svalue_table = svalues;
         if (!svalues.empty()) d.phantom = "user";
@@ -388,6 +244,8 @@ int main(int argc, char** argv) {
       }
     } else if (synth.parsed()) {
       synth.run();
+    } else if (batch.parsed()) {
+      return batch.run();
     } else if (plan->parsed()) {
       const std::string dir = lutdose::find_data_dir(plan_data_dir);
       std::vector<lutdose::TargetHistory> history;

@@ -1,6 +1,14 @@
 #include "lutdose/io/csv.h"
 
+#include <openssl/evp.h>
+
+#include <cerrno>
 #include <charconv>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <stdexcept>
 #include <algorithm>
 #include <string_view>
 
@@ -15,6 +23,25 @@ std::string trim(const std::string& s) {
   if (b == std::string::npos) return "";
   const auto e = s.find_last_not_of(" \t\r\n");
   return s.substr(b, e - b + 1);
+}
+
+std::string csv_field(const std::string& s) {
+  const bool blank_edge = !s.empty() && (s.front() == ' ' || s.front() == '\t' || s.back() == ' ' || s.back() == '\t');
+  if (s.find_first_of(",\"\r\n") == std::string::npos && !blank_edge) return s;
+  std::string q = "\"";
+  for (char c : s) {
+    if (c == '"') q += '"';
+    q += c;
+  }
+  return q + "\"";
+}
+
+std::string csv_number(double x) {
+  if (std::isnan(x)) return "";
+  if (std::isinf(x)) return x > 0 ? "inf" : "-inf";
+  char text[32];
+  const auto [end, ec] = std::to_chars(text, text + sizeof text, x);
+  return ec == std::errc() ? std::string(text, end) : std::string();
 }
 
 bool parse_double(const std::string& text, double& value) {
@@ -40,24 +67,40 @@ int CsvTable::column(const std::string& name) const {
 
 namespace {
 
-// Lines of a buffer, with their numbers; a record may continue over newlines inside quotes.
+// Lines of an input, with their numbers; a record may continue over newlines inside quotes.
+// `capture` (optional) receives every line read, each ended by '\n' (a record's bytes).
 class Lines {
  public:
-  explicit Lines(std::string_view text) : text_(text) {}
+  virtual ~Lines() = default;
   bool next(std::string_view& line) {
+    if (!read(line)) return false;
+    ++number_;
+    if (capture) capture->append(line.data(), line.size()).push_back('\n');
+    return true;
+  }
+  int number() const { return number_; }
+  std::string* capture = nullptr;
+
+ protected:
+  virtual bool read(std::string_view& line) = 0;
+  int number_ = 0;
+};
+
+// The lines of a buffer.
+class BufferLines : public Lines {
+ public:
+  explicit BufferLines(std::string_view text) : text_(text) {}
+
+ private:
+  bool read(std::string_view& line) override {
     if (pos_ >= text_.size()) return false;
     const size_t end = std::min(text_.find('\n', pos_), text_.size());
     line = text_.substr(pos_, end - pos_);
     pos_ = end + 1;
-    ++number_;
     return true;
   }
-  int number() const { return number_; }
-
- private:
   std::string_view text_;
   size_t pos_ = 0;
-  int number_ = 0;
 };
 
 // A cell's text problem ("" when fine): invalid UTF-8 or a NUL byte.
@@ -123,6 +166,35 @@ void check_cells(const std::vector<std::string>& cells, const std::vector<std::s
   }
 }
 
+// The next record of `lines` (comment and blank lines skipped), its cells checked; `header` is
+// null while reading the header, else the data row must have as many cells. False at the end.
+bool next_record(Lines& lines, const std::string& path, const std::vector<std::string>* header, CsvRow& row) {
+  std::string_view line;
+  while (lines.next(line)) {
+    const std::string t = trim(std::string(line.substr(0, std::min<size_t>(line.size(), 2 * MAX_QUOTED_CHARS))));
+    if (!t.empty() && t[0] == '#') {
+      const std::string problem = text_problem(line);
+      if (!problem.empty())
+        throw InputError(path + ":" + std::to_string(lines.number()) + ": the comment line " + problem +
+                         "; expected text in UTF-8 without NUL bytes");
+      if (lines.capture) lines.capture->clear();
+      continue;
+    }
+    if (t.empty() && trim(std::string(line)).empty()) {
+      if (lines.capture) lines.capture->clear();
+      continue;
+    }
+    row.line = lines.number();
+    row.cells = split_record(lines, line, path);
+    check_cells(row.cells, header ? *header : row.cells, row.line, path);
+    if (header && row.cells.size() != header->size())
+      throw InputError(path + ":" + std::to_string(row.line) + ": the row has " + std::to_string(row.cells.size()) +
+                       " cells; expected " + std::to_string(header->size()) + " as in the header");
+    return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 CsvTable read_csv(const std::string& path, bool regular_only) {
@@ -132,35 +204,121 @@ CsvTable read_csv(const std::string& path, bool regular_only) {
 CsvTable parse_csv(const std::string& bytes, const std::string& path) {
   CsvTable table;
   table.path = path;
-  Lines lines(models::without_bom(bytes));
-  std::string_view line;
-  bool have_header = false;
-  while (lines.next(line)) {
-    const std::string t = trim(std::string(line.substr(0, std::min<size_t>(line.size(), 2 * MAX_QUOTED_CHARS))));
-    if (!t.empty() && t[0] == '#') {
-      const std::string problem = text_problem(line);
-      if (!problem.empty())
-        throw InputError(path + ":" + std::to_string(lines.number()) + ": the comment line " + problem +
-                         "; expected text in UTF-8 without NUL bytes");
-      continue;
-    }
-    if (t.empty() && trim(std::string(line)).empty()) continue;
-    const int record_line = lines.number();
-    auto cells = split_record(lines, line, path);
-    check_cells(cells, have_header ? table.header : cells, record_line, path);
-    if (!have_header) {
-      table.header = std::move(cells);
-      have_header = true;
-      continue;
-    }
-    if (cells.size() != table.header.size())
-      throw InputError(path + ":" + std::to_string(record_line) + ": the row has " +
-                       std::to_string(cells.size()) + " cells; expected " +
-                       std::to_string(table.header.size()) + " as in the header");
-    table.rows.push_back({record_line, std::move(cells)});
-  }
-  if (!have_header) throw InputError(path + ": the file is empty; expected a header line");
+  BufferLines lines(models::without_bom(bytes));
+  CsvRow row;
+  if (!next_record(lines, path, nullptr, row)) throw InputError(path + ": the file is empty; expected a header line");
+  table.header = std::move(row.cells);
+  while (next_record(lines, path, &table.header, row)) table.rows.push_back(std::move(row));
   return table;
 }
+
+// ---- CsvReader: the lines of a file read in chunks, hashed as they are read ----
+
+class CsvReader::Impl : public Lines {
+ public:
+  explicit Impl(const std::string& path) : path_(path), in_(path, std::ios::binary), hash_(EVP_MD_CTX_new(), &EVP_MD_CTX_free) {
+    if (!in_) throw InputError(path + ": cannot read the CSV file: " + std::strerror(errno));
+    if (!hash_ || EVP_DigestInit_ex(hash_.get(), EVP_sha256(), nullptr) != 1)
+      throw std::runtime_error("SHA-256 (OpenSSL EVP_DigestInit_ex) failed");
+  }
+  CsvReader::Position position() const { return {base_ + pos_, number_ + 1}; }
+  void seek(const CsvReader::Position& p) {
+    in_.clear();
+    in_.seekg(static_cast<std::streamoff>(p.offset));
+    if (!in_) throw InputError(path_ + ": cannot read the CSV file at byte " + std::to_string(p.offset));
+    buf_.clear();
+    base_ = p.offset;
+    pos_ = 0;
+    eof_ = false;
+    number_ = p.line - 1;
+    hashing_ = false;  // the hash covers a file read from its start only
+  }
+  std::string sha256() {
+    if (!hashing_ || !eof_ || pos_ < buf_.size()) throw std::logic_error("CsvReader::sha256: the file was not read whole");
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int length = 0;
+    if (EVP_DigestFinal_ex(hash_.get(), digest, &length) != 1) throw std::runtime_error("SHA-256 failed");
+    hashing_ = false;
+    static const char hex[] = "0123456789abcdef";
+    std::string s;
+    for (unsigned int i = 0; i < length; ++i) s += {hex[digest[i] >> 4], hex[digest[i] & 0xF]};
+    return s;
+  }
+  const std::string path_;
+  std::vector<std::string> header;
+
+ private:
+  bool read(std::string_view& line) override {
+    for (;;) {
+      const size_t nl = buf_.find('\n', pos_);
+      if (nl != std::string::npos || (eof_ && pos_ < buf_.size())) {
+        const size_t end = nl == std::string::npos ? buf_.size() : nl;
+        line = std::string_view(buf_).substr(pos_, end - pos_);
+        if (base_ + pos_ == 0) line = models::without_bom(line);
+        pos_ = std::min(end + 1, buf_.size());
+        return true;
+      }
+      if (eof_) return false;
+      fill();
+    }
+  }
+  // Drops the lines consumed and appends the next chunk of the file (hashed).
+  void fill() {
+    buf_.erase(0, pos_);
+    base_ += pos_;
+    pos_ = 0;
+    if (buf_.size() > MAX_INPUT_BYTES)
+      throw InputError(path_ + ":" + std::to_string(number_ + 1) + ": the line is longer than " +
+                       std::to_string(MAX_INPUT_BYTES) + " bytes; expected CSV lines");
+    const size_t old = buf_.size();
+    buf_.resize(old + kChunk);
+    in_.read(buf_.data() + old, static_cast<std::streamsize>(kChunk));
+    const auto got = static_cast<size_t>(in_.gcount());
+    buf_.resize(old + got);
+    if (in_.bad()) throw InputError(path_ + ": cannot read the CSV file: I/O error");
+    if (got == 0) eof_ = true;
+    if (hashing_ && got > 0 && EVP_DigestUpdate(hash_.get(), buf_.data() + old, got) != 1)
+      throw std::runtime_error("SHA-256 (OpenSSL EVP_DigestUpdate) failed");
+  }
+  static constexpr size_t kChunk = 1 << 20;
+  std::ifstream in_;
+  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> hash_;
+  std::string buf_;
+  std::uint64_t base_ = 0;  // file offset of buf_[0]
+  size_t pos_ = 0;
+  bool eof_ = false, hashing_ = true;
+};
+
+CsvReader::CsvReader(const std::string& path) : impl_(std::make_unique<Impl>(path)) {
+  CsvRow row;
+  if (!next_record(*impl_, path, nullptr, row)) throw InputError(path + ": the file is empty; expected a header line");
+  impl_->header = std::move(row.cells);
+}
+
+CsvReader::~CsvReader() = default;
+
+const std::vector<std::string>& CsvReader::header() const { return impl_->header; }
+
+const std::string& CsvReader::path() const { return impl_->path_; }
+
+int CsvReader::column(const std::string& name) const {
+  for (size_t i = 0; i < impl_->header.size(); ++i)
+    if (impl_->header[i] == name) return static_cast<int>(i);
+  return -1;
+}
+
+bool CsvReader::next(CsvRow& row, std::string* raw) {
+  if (raw) raw->clear();
+  impl_->capture = raw;
+  const bool got = next_record(*impl_, impl_->path_, &impl_->header, row);
+  impl_->capture = nullptr;
+  return got;
+}
+
+CsvReader::Position CsvReader::position() const { return impl_->position(); }
+
+void CsvReader::seek(const Position& p) { impl_->seek(p); }
+
+std::string CsvReader::sha256() { return impl_->sha256(); }
 
 }  // namespace lutdose

@@ -19,11 +19,12 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include "io/output_fs.h"
 #include "lutdose/error.h"
 
 namespace lutdose {
 
-namespace {
+namespace output_fs {
 
 //! Temporary names: this prefix and 12 random letters or digits, in the output's parent. Leftover
 //! cleaning goes by this name, so it must be one no user would choose (a user's `.lutdose-config`
@@ -62,38 +63,6 @@ bool user_fixable(int err) {
 
 std::string in_quotes(const std::string& s) { return "'" + s + "'"; }
 
-//! A file descriptor closed when it goes out of scope.
-class Fd {
- public:
-  explicit Fd(int fd = -1) : fd_(fd) {}
-  Fd(Fd&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
-  Fd& operator=(Fd&& o) noexcept {
-    if (this != &o) {
-      reset();
-      fd_ = o.fd_;
-      o.fd_ = -1;
-    }
-    return *this;
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd() { reset(); }
-  int get() const { return fd_; }
-  bool valid() const { return fd_ >= 0; }
-  void reset() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-  //! Closes now; 0, or the errno of a failed close (a delayed write error).
-  int close_checked() {
-    const int rc = ::close(fd_);
-    fd_ = -1;
-    return rc == 0 ? 0 : errno;
-  }
-
- private:
-  int fd_;
-};
 
 std::string random_chars(size_t n) {
   static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
@@ -117,11 +86,6 @@ std::string parent_of(const std::string& path) {
   const auto slash = path.rfind('/');
   return slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
 }
-
-//! An output path split into its parent directory and its own name.
-struct Location {
-  std::string parent, name, shown;
-};
 
 Location split_location(const std::string& path) {
   if (path.empty())
@@ -521,7 +485,9 @@ std::string random_run_id() {
   return text;
 }
 
-}  // namespace
+}  // namespace output_fs
+
+using namespace output_fs;
 
 bool is_case_file_name(const std::string& name) {
   constexpr size_t prefix = 5, suffix = 5;  // "case-", ".json"
@@ -534,9 +500,10 @@ bool is_case_file_name(const std::string& name) {
 }
 
 const std::vector<std::string>& result_set_names() {
-  static const std::vector<std::string> names = {"results.json", "results.csv", "results.h5",
-                                                 "tacs.csv",     "patients.csv", "truth.csv",
-                                                 "synth.json",   kManifest};
+  static const std::vector<std::string> names = {
+      "results.json", "results.csv",    "results.h5",  "tacs.csv",       "patients.csv", "truth.csv",
+      "synth.json",   "vois.csv",       "targets.csv", "candidates.csv", "budget.csv",   "cumulative.csv",
+      "failures.csv", "notes.csv",      kManifest};
   return names;
 }
 
@@ -594,7 +561,7 @@ std::string write_output_files(const std::string& dir, const std::vector<OutputF
   }
 }
 
-namespace {
+namespace output_fs {
 
 //! Throws InputError unless the existing `loc` may be replaced by the new file; false when there
 //! is no `loc`.
@@ -658,7 +625,7 @@ void rename_over(int parentfd, const std::string& temp, const Location& loc, boo
   if (::unlinkat(parentfd, temp.c_str(), 0) != 0) fail("cannot remove the earlier " + in_quotes(loc.shown), errno);
 }
 
-}  // namespace
+}  // namespace output_fs
 
 void write_file_atomically(const std::string& path, const std::string& bytes,
                            const std::function<bool(const std::string& content)>& is_previous_output) {

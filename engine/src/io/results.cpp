@@ -413,11 +413,16 @@ ordered_json cumulative_json(const std::vector<CumulativeDose>& sums) {
 
 }  // namespace
 
-ordered_json to_json(const RunResult& r, bool include_doses) {
+ordered_json provenance_json(const Provenance& p, bool include_doses) {
   ordered_json j;
-  j["lutdose_version"] = r.provenance.lutdose_version;
-  j["nuclide"] = nuclide_json(r.provenance.nuclide);
-  j["options"] = options_json(r.provenance, include_doses);
+  j["lutdose_version"] = p.lutdose_version;
+  j["nuclide"] = nuclide_json(p.nuclide);
+  j["options"] = options_json(p, include_doses);
+  return j;
+}
+
+ordered_json to_json(const RunResult& r, bool include_doses) {
+  ordered_json j = provenance_json(r.provenance, include_doses);
   // Group cycles by patient, in order of appearance.
   ordered_json patients = ordered_json::array();
   std::vector<std::string> ids;

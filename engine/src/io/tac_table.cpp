@@ -1,6 +1,8 @@
 #include "lutdose/io/tac_table.h"
 
+#include <algorithm>
 #include <cmath>
+#include <memory>
 #include <limits>
 #include <map>
 #include <tuple>
@@ -28,36 +30,40 @@ const std::vector<std::string>& tac_columns() {
 namespace {
 
 // The header: only TAC columns, each once, the required ones present; and at least one row.
-void check_header(const CsvTable& table, const std::string& path) {
+void check_header(const std::vector<std::string>& header, const std::string& path) {
   std::string known;
   for (const auto& c : tac_columns()) known += (known.empty() ? "" : ", ") + c;
-  for (size_t i = 0; i < table.header.size(); ++i) {
-    const auto& h = table.header[i];
+  const auto has = [&header](const char* name) { return std::find(header.begin(), header.end(), name) != header.end(); };
+  for (size_t i = 0; i < header.size(); ++i) {
+    const auto& h = header[i];
     bool ok = false;
     for (const auto& c : tac_columns()) ok = ok || c == h;
     if (!ok)
       throw_input_error(path + ": header", "column " + std::to_string(i + 1), h,
                         "one of the TAC columns " + known);
     for (size_t j = 0; j < i; ++j)
-      if (table.header[j] == h)
+      if (header[j] == h)
         throw_input_error(path + ": header", "column " + std::to_string(i + 1), h,
                           "each column once");
   }
   for (const char* required : {"voi", "time_h", "activity_MBq"})
-    if (table.column(required) < 0)
+    if (!has(required))
       throw InputError(path + ": header: the required column '" + std::string(required) +
                        "' is missing; expected columns voi, time_h, activity_MBq (and optionally "
                        "patient, cycle, volume_mL, mass_g, activity_u_MBq)");
-  if (table.rows.empty()) throw InputError(path + ": no data rows; expected one row per VOI per time point");
 }
 
 // Column indices of the TAC table (-1: an optional column that is absent).
 struct TacColumns {
   int voi, t, a, p, cy, v, m, u;
-  explicit TacColumns(const CsvTable& table)
-      : voi(table.column("voi")), t(table.column("time_h")), a(table.column("activity_MBq")),
-        p(table.column("patient")), cy(table.column("cycle")), v(table.column("volume_mL")),
-        m(table.column("mass_g")), u(table.column("activity_u_MBq")) {}
+  explicit TacColumns(const std::vector<std::string>& header)
+      : voi(column(header, "voi")), t(column(header, "time_h")), a(column(header, "activity_MBq")),
+        p(column(header, "patient")), cy(column(header, "cycle")), v(column(header, "volume_mL")),
+        m(column(header, "mass_g")), u(column(header, "activity_u_MBq")) {}
+  static int column(const std::vector<std::string>& header, const char* name) {
+    const auto it = std::find(header.begin(), header.end(), name);
+    return it == header.end() ? -1 : static_cast<int>(it - header.begin());
+  }
 };
 
 // One data row; NaN for an optional value not given.
@@ -182,22 +188,46 @@ TacSeries make_series(const TacKey& key, const std::vector<Row>& rows, const std
 
 }  // namespace
 
+class TacRowParser::Impl {
+ public:
+  Impl(const std::vector<std::string>& header, const std::string& file) : path(file), columns(header) {}
+  std::string path;
+  TacColumns columns;
+  TacGroups groups;
+};
+
+TacRowParser::TacRowParser(const std::vector<std::string>& header, const std::string& path) {
+  check_header(header, path);
+  impl_ = std::make_unique<Impl>(header, path);
+}
+
+TacRowParser::~TacRowParser() = default;
+
+void TacRowParser::add(const CsvRow& row) {
+  const std::string loc = impl_->path + ":" + std::to_string(row.line);
+  TacKey key;
+  const Row r = read_row(row, impl_->columns, loc, key);
+  impl_->groups.add(key, r, row.cells[static_cast<size_t>(impl_->columns.t)], loc);
+}
+
+std::vector<TacSeries> TacRowParser::take() {
+  std::vector<TacSeries> out;
+  TacGroups groups;
+  std::swap(groups, impl_->groups);
+  for (const auto& key : groups.order()) out.push_back(make_series(key, groups.rows(key), impl_->path));
+  return out;
+}
+
+int TacRowParser::patient_column() const { return impl_->columns.p; }
+
 std::vector<TacSeries> read_tac_table(const std::string& path, std::string* bytes) {
   std::string content = read_input_file(path, "TAC table", false);
   const CsvTable table = parse_csv(content, path);
   if (bytes) *bytes = std::move(content);
-  check_header(table, path);
-  const TacColumns columns(table);
-  TacGroups groups;
-  for (const auto& row : table.rows) {
-    const std::string loc = path + ":" + std::to_string(row.line);
-    TacKey key;
-    const Row r = read_row(row, columns, loc, key);
-    groups.add(key, r, row.cells[static_cast<size_t>(columns.t)], loc);
-  }
-  std::vector<TacSeries> out;
-  for (const auto& key : groups.order()) out.push_back(make_series(key, groups.rows(key), path));
-  return out;
+  TacRowParser parser(table.header, path);
+  if (table.rows.empty()) throw InputError(path + ": no data rows; expected one row per VOI per time point");
+  for (const auto& row : table.rows) parser.add(row);
+  return parser.take();
 }
 
 }  // namespace lutdose

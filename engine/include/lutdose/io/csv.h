@@ -3,6 +3,8 @@
 #pragma once
 
 #include <array>
+#include <cstdint>
+#include <memory>
 #include <map>
 #include <string>
 #include <vector>
@@ -45,6 +47,37 @@ CsvTable read_csv(const std::string& path, bool regular_only = false);
 //! those of reading.
 CsvTable parse_csv(const std::string& bytes, const std::string& path);
 
+//! Reads a CSV file record by record in bounded memory, without the size limit of read_csv: the
+//! cohort tables of `lutdose batch`. The same records and InputErrors as parse_csv (but the size).
+class CsvReader {
+ public:
+  //! Opens `path` and reads its header. InputError when it cannot be read or has no header.
+  explicit CsvReader(const std::string& path);
+  ~CsvReader();
+  CsvReader(const CsvReader&) = delete;
+  CsvReader& operator=(const CsvReader&) = delete;
+  const std::string& path() const;
+  const std::vector<std::string>& header() const;
+  int column(const std::string& name) const;  //!< index of a header name, or -1
+  //! The next data row; false at the end of the file. `raw` (optional) receives the record's lines
+  //! as in the file, each ended by '\n' (without the comment and blank lines before it).
+  bool next(CsvRow& row, std::string* raw = nullptr);
+  //! Where the next record starts: byte offset and line number (for seek).
+  struct Position {
+    std::uint64_t offset = 0;
+    int line = 1;
+  };
+  Position position() const;
+  void seek(const Position& p);
+  //! Lowercase hex SHA-256 of the whole file, once next() has returned false on a reader that was
+  //! never moved by seek; std::logic_error otherwise.
+  std::string sha256();
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
 //! Strict number parsing: the whole cell must be a number (surrounding blanks and a leading '+'
 //! allowed; "nan" and "inf" parse, callers check finiteness). Returns false, leaving `value`
 //! unspecified, when it is not a number. Throws nothing.
@@ -52,5 +85,13 @@ bool parse_double(const std::string& text, double& value);
 
 //! `s` without leading and trailing blanks (space, tab, CR, LF). Throws nothing.
 std::string trim(const std::string& s);
+
+//! A CSV cell for the text `s` (RFC 4180): in double quotes, inner quotes doubled, when it holds a
+//! comma, a quote, CR or LF or starts or ends with a blank; else as is. Throws nothing.
+std::string csv_field(const std::string& s);
+
+//! A CSV cell for a number that reads back to the same double (shortest round-trip form,
+//! std::to_chars): "" for NaN (unknown), "inf" and "-inf" for infinities. Throws nothing.
+std::string csv_number(double x);
 
 }  // namespace lutdose

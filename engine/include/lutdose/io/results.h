@@ -20,6 +20,10 @@ namespace lutdose {
 //! include_doses false the dose members are left out (lutdose fit). Does not throw.
 nlohmann::ordered_json to_json(const RunResult& r, bool include_doses);
 
+//! The provenance members of results.json: lutdose_version, nuclide (the decay data used) and
+//! options (with the S-value set and its files when include_doses). Does not throw.
+nlohmann::ordered_json provenance_json(const Provenance& p, bool include_doses);
+
 //! results.csv: one row per VOI (with its dose), then one per dosed target that is not a VOI;
 //! unknown values are empty cells. Does not throw.
 std::string to_csv(const RunResult& r);

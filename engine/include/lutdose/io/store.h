@@ -9,7 +9,8 @@
 // /budget (GUM budget term of a VOI target's dose), /cumulative (target summed over a patient's
 // cycles), /failures (patient whose computation failed, with the error), /notes (notes and
 // warnings of fits and dose steps). Key and name columns are fixed-length UTF-8 strings of
-// STORE_NAME_BYTES bytes (NUL-padded); free text (errors, notes, sources) is variable-length.
+// STORE_NAME_BYTES bytes (NUL-padded); free text (errors, notes, sources, a target's region and
+// method) is variable-length.
 // A value that is not known is NaN, never 0.
 //
 // Kill-safety of a batch (StoreWriter): results are committed in segments, each a complete store
@@ -103,7 +104,8 @@ struct CandidateRow {
 
 //! /targets: one row per target of a cycle's dose.
 struct TargetRow {
-  std::string patient, target, kind, region, method;
+  std::string patient, target, kind;
+  std::string region, method;  //!< variable-length (a dose method is a sentence)
   std::int32_t cycle = 0;
   double mass_g = store_nan(), self_Gy = store_nan(), cross_Gy = store_nan();
   double dose_Gy = store_nan(), dose_u_Gy = store_nan(), dose_u_dof = store_nan();
@@ -205,9 +207,12 @@ class StoreWriter {
   static std::unique_ptr<StoreWriter> create(const std::string& path, const StoreHeader& header);
   //! Continues the store at `path` (a master left by a killed or stopped batch, or PATH.parts
   //! with nothing committed yet). InputError when its fingerprint, cohort or shard differ from
-  //! `header`'s, when it is not a lutdose store, or when it is already finished (index().consolidated:
-  //! then nothing is opened and finish() is a no-op). Segment files that were never committed
-  //! (written by a killed run, not in the master) are removed.
+  //! `header`'s, when it is not a lutdose store, when PATH.parts is locked by another writer, or
+  //! when neither PATH nor PATH.parts exists. A store already finished is not an error:
+  //! index().consolidated is true, finish() is a no-op and commit() a std::logic_error (a
+  //! PATH.parts left by a finish() killed after publishing is removed). Segment files that were
+  //! never committed (written by a killed run, not in the master) and killed writes' temporary
+  //! files in PATH.parts are removed; numbering continues after the last committed segment.
   static std::unique_ptr<StoreWriter> resume(const std::string& path, const StoreHeader& header);
   ~StoreWriter();
 
@@ -227,19 +232,27 @@ class StoreWriter {
   std::unique_ptr<Impl> impl_;
 };
 
-//! Calls `fn` with the rows of `path`, a bounded number at a time (all tables, in store order),
-//! for export and merge. InputError as read_store_index.
+//! Calls `fn` with the rows of `path`, a bounded number at a time, for export and merge: table by
+//! table in store order (patients, vois, candidates, targets, budget, cumulative, failures, notes),
+//! each in slices of at most 65536 rows in stored order; each call's StoreRows holds one slice of
+//! one table (the other tables empty). InputError as read_store_index.
 void for_each_store_chunk(const std::string& path, const std::function<void(const StoreRows&)>& fn);
 
 //! lutdose export: DIR/vois.csv, targets.csv, failures.csv (and candidates.csv, budget.csv,
-//! cumulative.csv, patients.csv) of the store at `path`, as one result set (io/output_dir.h).
-//! Columns in docs/store.md; NaN written as an empty field. Streams; InputError as read_store_index.
+//! cumulative.csv, patients.csv, notes.csv) of the store at `path`, as one result set
+//! (io/output_dir.h). Columns in docs/store.md; numbers in their shortest exact form, NaN written
+//! as an empty field. Reads the store in slices, but holds the CSV texts in memory until they are
+//! written (write_output_files takes whole files). InputError as read_store_index and
+//! check_output_dir; OutputError as write_output_files.
 void export_store_csv(const std::string& path, const std::string& dir);
 
 //! lutdose merge: one finished store at `out` (new; refused when it exists) holding the patients
 //! of every shard in `shards` in the order given. InputError when a shard is unfinished, of another
 //! format version, or has another fingerprint (the message names both stores and what differs),
-//! or when two shards hold the same patient-cycle.
+//! or when two shards hold the same patient-cycle. The merged header: the first shard's version and
+//! provenance, kind "batch", shard "1/1", cohort_patients summed, cohort the shards' one if they
+//! all have the same, else a JSON list of theirs. The shards' /inputs are not copied. Streams
+//! (bounded memory) into a temporary file published atomically; OutputError for I/O failures.
 void merge_stores(const std::string& out, const std::vector<std::string>& shards);
 
 }  // namespace lutdose

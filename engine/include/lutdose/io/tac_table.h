@@ -5,6 +5,9 @@
 
 #include <Eigen/Dense>
 
+#include "lutdose/io/csv.h"
+
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -27,6 +30,30 @@ struct TacSeries {
 
 //! The columns a TAC table may have (names with units: time_h, activity_MBq, ...). Throws nothing.
 const std::vector<std::string>& tac_columns();
+
+//! The checks of a TAC table row by row, for read_tac_table and for the streaming reader of
+//! `lutdose batch` (whose cohort tables exceed the input size limit): one parser per file.
+class TacRowParser {
+ public:
+  //! Checks the header: only TAC columns, each once, the required ones present. InputError
+  //! naming `path` (used in every message) and the column otherwise.
+  TacRowParser(const std::vector<std::string>& header, const std::string& path);
+  ~TacRowParser();
+  TacRowParser(const TacRowParser&) = delete;
+  TacRowParser& operator=(const TacRowParser&) = delete;
+  //! Checks and adds one data row: read_tac_table's checks of the row and of its TAC so far (times
+  //! increasing, limits). InputError naming the file, line, column and value.
+  void add(const CsvRow& row);
+  //! The TACs of the rows added since the last take(), in the order of their first row.
+  //! InputError when activity_u_MBq is given for some points of a TAC only.
+  std::vector<TacSeries> take();
+  //! Index of the patient column, -1 when there is none. Throws nothing.
+  int patient_column() const;
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
 
 //! Reads and validates a TAC table. Throws InputError naming the file, line, column and value
 //! for: a missing file or column, an unknown column, a malformed or non-finite number, a negative

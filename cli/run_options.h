@@ -1,0 +1,66 @@
+// Command-line options shared by `run`, `fit` and `batch`: the fit options (FitArgs) and the dose
+// options of a TAC table (DoseArgs), and their mapping to lutdose::RunOptions.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "lutdose/pipeline/options.h"
+
+namespace lutdose_cli {
+
+// Options shared by `run` and `fit`.
+struct FitArgs {
+  std::string tac;
+  std::string function = "auto";
+  std::vector<std::string> functions = {"E1", "E2u", "E2"};
+  std::string error_model;  // empty: by VOI kind (FitOptions::error_model_by_voi_kind)
+  std::string aicc_k = "fit";
+  std::string head = "linear", body = "linear", tail = "physical", integration = "analytic";
+  double combined_sigma0 = 0, combined_b = 0;
+  bool model_averaging = false;
+  std::string reduced = "none";
+  std::string model;
+  bool reject_correlated = false;
+  double activity_MBq = NAN;
+  double half_life_h = 0;
+  std::string data_dir;
+};
+
+// Dose options of a TAC table shared by `run --tac` and `batch --tac` (the phantom, body mass and
+// activity are per run or per patient: not here).
+struct DoseArgs {
+  std::string tumour_method = "sphere", composition = "100%/0%";
+  double density = 1.03;
+  std::string mass_scaling = "electron-photon", cross_scaling = "none";
+};
+
+//! Adds the fit options (--tac required when `tac_required`) to `cmd`.
+void add_fit_options(CLI::App* cmd, FitArgs& a, bool tac_required);
+
+//! Adds --tumour-method, --sphere-composition, --density-g-per-mL, --mass-scaling, --cross-scaling.
+void add_dose_options(CLI::App* cmd, DoseArgs& a);
+
+//! The dose options of `a`; bad choices are added to `problems`.
+lutdose::DoseOptions make_dose_options(const DoseArgs& a, lutdose::RunOptions& o, std::vector<std::string>& problems);
+
+// A choice option of the command line, through the one mapping of option texts to typed fields
+// (lutdose::set_choice_option, shared with the case file); a bad text is added to `problems`.
+void choose(const lutdose::OptionFields& f, const std::string& cli, const std::string& text,
+            std::vector<std::string>& problems);
+
+// Throws InputError listing every problem of the command line, one per line, if any.
+void throw_problems(const std::vector<std::string>& problems);
+
+// The run options of `fit` and `run --tac` without validation: the bad choices are added to `problems`;
+// the dose options of `run` are set by the caller.
+lutdose::RunOptions make_run_options(const FitArgs& a, std::vector<std::string>& problems);
+
+// Validates the options with the bad choices found before (every problem at once), then resolves
+// the compartment model. Throws InputError.
+void finish_run_options(lutdose::RunOptions& o, std::vector<std::string> problems);
+
+}  // namespace lutdose_cli

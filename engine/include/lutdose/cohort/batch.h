@@ -1,0 +1,88 @@
+// Batch dosimetry of a cohort into one results store (`lutdose batch`, docs/batch.md).
+//
+// A cohort is a list of work items, one per patient (all its cycles): the case files of a folder,
+// or the patients of a long TAC table with a patients table. Items are computed by a pool of
+// threads sharing one ReferenceData and committed to the store (io/store.h, StoreWriter) by one
+// thread strictly in the order of the list, in segments (every commit_interval_s or commit_rows
+// rows, and at the end): the committed items are always a prefix of the list, so a killed batch
+// resumes after the last committed item, and the store's numbers are the same whatever the number
+// of threads. A patient whose input is bad or whose computation fails is recorded as a failure
+// (its error message in /failures) and the batch goes on.
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "lutdose/pipeline/options.h"
+
+namespace lutdose {
+
+class ReferenceData;
+
+//! What the batch reads.
+struct BatchCohort {
+  enum class Kind { case_files, tac_tables };
+  Kind kind = Kind::case_files;
+  //! Case files: the folder, and the command-line overrides as for `lutdose run CASE`.
+  std::string cases_dir;
+  bool allow_external_files = false;
+  int mc_samples = -1;            //!< >= 0 overrides each case's Monte Carlo samples
+  unsigned long long mc_seed = 0;  //!< > 0 overrides each case's seed
+  //! TAC tables: the long TAC table (docs/tac-format.md, with a patient column; each patient's
+  //! rows contiguous), the patients table (docs/batch.md) and the options shared by every patient
+  //! (fit and dose options; options.dose must be set; the phantom, body mass, administered
+  //! activity and VOI masses come from the patients table). Files named by the options are read
+  //! once by run_batch (read_run_files).
+  std::string tac_path, patients_path;
+  RunOptions options;
+};
+
+//! Where a batch stands; given to the progress callback after every commit and returned at the
+//! end. Counts are of work items (patients) of this shard unless said otherwise.
+struct BatchProgress {
+  long long total = 0;           //!< items in this shard
+  long long committed = 0;       //!< items in the store (resumed ones included)
+  long long resumed = 0;         //!< items an earlier run had committed (skipped)
+  long long done = 0;            //!< committed items with results (resumed included)
+  long long failed = 0;          //!< committed items recorded as failures (resumed included)
+  long long patient_cycles = 0;  //!< committed patient-cycles with results, computed by this run
+  long long cycles_flagged = 0;  //!< of those, patient-cycles with a fit not accepted (n_fits_flagged > 0)
+  double elapsed_s = 0;          //!< since run_batch started
+};
+
+struct BatchOptions {
+  std::string store_path;  //!< the store (StoreWriter)
+  unsigned threads = 0;    //!< 0: std::thread::hardware_concurrency()
+  bool resume = false;     //!< continue the store at store_path (else it must not exist)
+  int shard_index = 1, shard_count = 1;  //!< --shard I/N
+  double commit_interval_s = 2.0;        //!< a segment at least this often (when items are ready)
+  std::size_t commit_rows = 200000;      //!< ... or when this many rows wait
+  //! Called by the committing thread after every commit (and once at the start).
+  std::function<void(const BatchProgress&)> progress;
+};
+
+//! The case files of a folder: every "*.json" directly in it (not in subfolders), sorted by name
+//! (bytes), but the files lutdose itself writes beside case files (result_set_names() of
+//! io/output_dir.h, e.g. manifest.json and synth.json). InputError when `dir` is not a readable
+//! folder.
+std::vector<std::string> batch_case_files(const std::string& dir);
+
+//! Items [first, last) of shard `index` (1-based) of `count` shards of `n` items: contiguous blocks,
+//! first = floor((index-1) n / count), last = floor(index n / count). Shards 1..count in order
+//! cover 0..n once. InputError unless 1 <= index <= count.
+std::pair<std::size_t, std::size_t> shard_range(std::size_t n, int index, int count);
+
+//! Parses "I/N" (--shard) into (I, N). InputError naming the value unless 1 <= I <= N.
+std::pair<int, int> parse_shard(const std::string& text);
+
+//! Runs the batch (file comment). Throws InputError before writing anything for an unreadable
+//! cohort (missing folder or file, bad header, a TAC table whose patients are not contiguous),
+//! an existing store without `resume`, or a store to resume made from another cohort, shard or
+//! options (or whose committed patients are not the first ones of this shard's list); OutputError
+//! or std::runtime_error when the store cannot be written (the committed prefix stays valid).
+BatchProgress run_batch(const BatchCohort& cohort, const ReferenceData& reference, const BatchOptions& options);
+
+}  // namespace lutdose

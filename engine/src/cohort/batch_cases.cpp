@@ -1,0 +1,135 @@
+// A cohort of case files (cohort/batch.h): every *.json of a folder but lutdose's own files.
+#include <algorithm>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "batch_input.h"
+#include "lutdose/error.h"
+#include "lutdose/io/case_file.h"
+#include "lutdose/io/input_file.h"
+#include "lutdose/io/output_dir.h"
+#include "lutdose/io/run_files.h"
+#include "lutdose/pipeline/pipeline.h"
+#include "lutdose/version.h"
+
+namespace lutdose {
+
+std::vector<std::string> batch_case_files(const std::string& dir) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec))
+    throw_input_error("command line", "CASES_DIR", dir, "a folder of case files (*.json)");
+  const auto& own = result_set_names();
+  std::vector<std::string> names;
+  fs::directory_iterator it(dir, ec), end;
+  if (ec) throw InputError(dir + ": cannot read the folder: " + ec.message());
+  for (; it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name.size() < 6 || name.compare(name.size() - 5, 5, ".json") != 0) continue;
+    if (std::find(own.begin(), own.end(), name) != own.end()) continue;  // manifest.json, synth.json
+    if (it->is_directory(ec)) continue;
+    names.push_back(name);
+  }
+  if (ec) throw InputError(dir + ": cannot read the folder: " + ec.message());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+namespace batch_detail {
+
+namespace {
+
+std::string stem_of(const std::string& name) { return name.substr(0, name.size() - 5); }
+
+// The patient key of a loaded case: its id, else the file's stem.
+std::string key_of(const CaseFile& c, const std::string& name) {
+  return c.patient_id.empty() ? stem_of(name) : c.patient_id;
+}
+
+class CaseItem : public BatchItem {
+ public:
+  CaseItem(const BatchCohort& cohort, std::string name, std::string planned_sha256)
+      : cohort_(cohort), name_(std::move(name)), planned_sha256_(std::move(planned_sha256)) {}
+
+  StoreRows compute(const ReferenceData& ref) const override {
+    std::string patient = stem_of(name_);
+    return guarded_rows([&] { return patient; }, name_, [&] {
+      const auto c = load_case_file(cohort_.cases_dir + "/" + name_, cohort_.allow_external_files);
+      patient = key_of(c, name_);
+      if (c.sha256 != planned_sha256_)
+        throw InputError(name_ + ": the file changed during the batch (its SHA-256 differs from the one recorded "
+                                 "in the store's cohort); expected case files that stay as they are");
+      RunOptions o = run_options_from_case(c, ref, cohort_.mc_samples, cohort_.mc_seed);
+      read_run_files(o, ref);
+      return store_rows(run_case(c, o, ref), name_, c.sha256);
+    });
+  }
+
+ private:
+  const BatchCohort& cohort_;
+  std::string name_, planned_sha256_;
+};
+
+class CaseInput : public BatchInput {
+ public:
+  CaseInput(const BatchCohort& cohort, const ReferenceData& ref) : cohort_(cohort), ref_(ref) {
+    names_ = batch_case_files(cohort.cases_dir);
+    std::string list;
+    for (const auto& name : names_) {
+      std::string sha;
+      try {
+        sha = sha256_hex(read_input_file(cohort.cases_dir + "/" + name, "case file", true));
+      } catch (const InputError&) {
+        sha = "unreadable";  // the item fails when it is run, with the reason
+      }
+      list += name + "\t" + sha + "\n";
+      sha256_.push_back(std::move(sha));
+    }
+    nlohmann::ordered_json j;
+    j["input"] = "case-files";
+    j["case_files"] = names_.size();
+    j["list_sha256"] = sha256_hex(list);
+    cohort_text_ = j.dump();
+  }
+  std::size_t size() const override { return names_.size(); }
+  std::string cohort() const override { return cohort_text_; }
+  Provenance provenance() const override {
+    Provenance p;
+    p.lutdose_version = LUTDOSE_VERSION;
+    p.options.input_kind = InputKind::case_file;
+    p.options.data_dir = ref_.data_dir();
+    if (cohort_.mc_samples >= 0) p.options.mc_samples = cohort_.mc_samples;
+    if (cohort_.mc_seed > 0) p.options.mc_seed = cohort_.mc_seed;
+    p.nuclide = ref_.nuclide(p.options.nuclide);
+    p.tissue_file = ref_.tissue().path;
+    return p;
+  }
+  std::string patient_of(std::size_t i) override {
+    try {
+      return key_of(load_case_file(cohort_.cases_dir + "/" + names_.at(i), cohort_.allow_external_files), names_[i]);
+    } catch (const std::exception&) {
+      return stem_of(names_.at(i));
+    }
+  }
+  void seek(std::size_t i) override { next_ = i; }
+  std::unique_ptr<BatchItem> read() override {
+    const std::size_t i = next_++;
+    return std::make_unique<CaseItem>(cohort_, names_.at(i), sha256_.at(i));
+  }
+
+ private:
+  const BatchCohort& cohort_;
+  const ReferenceData& ref_;
+  std::vector<std::string> names_, sha256_;
+  std::string cohort_text_;
+  std::size_t next_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<BatchInput> open_case_input(const BatchCohort& cohort, const ReferenceData& reference) {
+  return std::make_unique<CaseInput>(cohort, reference);
+}
+
+}  // namespace batch_detail
+}  // namespace lutdose

@@ -1,0 +1,181 @@
+// The results store (lutdose/io/store.h, docs/store.md): in-memory store files, reading in slices,
+// CSV export, merge of shards. The batch writer is in store_writer.cpp, the HDF5 files in
+// store_hdf5.cpp and store_read.cpp.
+#include "lutdose/io/store.h"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "io/store_hdf5.h"
+#include "lutdose/error.h"
+#include "lutdose/io/csv.h"
+#include "lutdose/io/output_dir.h"
+#include "lutdose/version.h"
+
+namespace lutdose {
+
+using namespace store_detail;
+
+namespace {
+
+std::string quote_path(const std::string& s) { return "'" + s + "'"; }
+
+//! Every table of `r`, table by table in store order, each in slices of at most kSliceRows rows:
+//! `fn` receives StoreRows holding one slice of one table.
+void for_each_chunk(const StoreFileReader& r, const std::function<void(const StoreRows&)>& fn) {
+  for_each_table([&](const auto& t) {
+    const hsize_t n = r.rows(t.name);
+    for (hsize_t at = 0; at < n; at += kSliceRows) {
+      StoreRows chunk;
+      r.read(t, at, static_cast<std::size_t>(std::min<hsize_t>(kSliceRows, n - at)), chunk.*(t.rows));
+      fn(chunk);
+    }
+  });
+}
+
+StoreIndex index_of(const StoreFileReader& r) {
+  StoreIndex index;
+  index.header = r.header;
+  index.consolidated = r.consolidated;
+  const hsize_t n = r.rows("patients");
+  for (hsize_t at = 0; at < n; at += kSliceRows) {
+    std::vector<PatientRow> rows;
+    r.read(patient_keys_table(), at, static_cast<std::size_t>(std::min<hsize_t>(kSliceRows, n - at)), rows);
+    for (auto& p : rows) {
+      index.patient_cycles.emplace_back(std::move(p.patient), p.cycle);
+      index.status.push_back(std::move(p.status));
+    }
+  }
+  return index;
+}
+
+template <class Row>
+std::string csv_header(const Table<Row>& t) {
+  std::string line;
+  for (const auto& c : t.columns) line += (line.empty() ? "" : ",") + std::string(c.spec.name);
+  return line + "\n";
+}
+
+template <class Row>
+void append_csv_line(const Table<Row>& t, const Row& r, std::string& out) {
+  bool first = true;
+  for (const auto& c : t.columns) {
+    if (!first) out += ',';
+    first = false;
+    switch (c.spec.kind) {
+      case Kind::Key:
+      case Kind::Text: out += csv_field(r.*c.str); break;
+      case Kind::I8: out += std::to_string(static_cast<int>(r.*c.i8)); break;
+      case Kind::I32: out += std::to_string(r.*c.i32); break;
+      case Kind::F64: out += csv_number(r.*c.f64); break;
+    }
+  }
+  out += '\n';
+}
+
+//! The header of a merge: the first shard's provenance, kind "batch", shard "1/1", the patients
+//! summed, the cohort the shards share (else a JSON list of their cohorts).
+StoreHeader merged_header(const std::vector<StoreIndex>& shards) {
+  StoreHeader h = shards.front().header;
+  h.kind = "batch";
+  h.shard = "1/1";
+  h.cohort_patients = 0;
+  bool same_cohort = true;
+  nlohmann::json cohorts = nlohmann::json::array();
+  for (const auto& s : shards) {
+    h.cohort_patients += s.header.cohort_patients;
+    same_cohort = same_cohort && s.header.cohort == h.cohort;
+    cohorts.push_back(s.header.cohort);
+  }
+  if (!same_cohort) h.cohort = cohorts.dump();
+  return h;
+}
+
+//! The shards' indexes; InputError for an unfinished shard, another fingerprint, or a
+//! patient-cycle held twice.
+std::vector<StoreIndex> check_shards(const std::vector<std::string>& shards) {
+  if (shards.empty()) throw InputError("lutdose merge: no shard given; expected one or more finished stores");
+  std::vector<StoreIndex> indexes;
+  std::map<std::pair<std::string, std::int32_t>, std::size_t> seen;
+  for (std::size_t i = 0; i < shards.size(); ++i) {
+    indexes.push_back(read_store_index(shards[i]));
+    const auto& h = indexes.back().header;
+    if (!indexes.back().consolidated)
+      throw InputError("lutdose merge: " + quote_path(shards[i]) +
+                       " is an unfinished batch; resume and finish it before merging");
+    if (h.fingerprint != indexes.front().header.fingerprint)
+      throw InputError("lutdose merge: " + quote_path(shards[i]) + " and " + quote_path(shards[0]) +
+                       " differ in their fingerprint (options and reference data: " + h.fingerprint + " vs " +
+                       indexes.front().header.fingerprint + "); only stores computed alike can be merged");
+    for (const auto& key : indexes.back().patient_cycles) {
+      const auto [it, fresh] = seen.emplace(key, i);
+      if (!fresh)
+        throw InputError("lutdose merge: patient '" + key.first + "' cycle " + std::to_string(key.second) +
+                         " is in " + quote_path(shards[it->second]) +
+                         (it->second == i ? " twice" : " and in " + quote_path(shards[i])) +
+                         "; each patient-cycle must be in one shard only");
+    }
+  }
+  return indexes;
+}
+
+}  // namespace
+
+std::string store_image(const StoreHeader& header, const StoreRows& rows,
+                        const std::vector<std::pair<std::string, std::string>>& inputs) {
+  hdf5::QuietHdf5Errors quiet;
+  StoreFileWriter w;
+  w.write_header(header);
+  w.write_inputs(inputs);
+  w.create_tables();
+  w.append_all(rows);
+  return w.image();
+}
+
+StoreIndex read_store_index(const std::string& path) {
+  hdf5::QuietHdf5Errors quiet;
+  return index_of(StoreFileReader(path));
+}
+
+void for_each_store_chunk(const std::string& path, const std::function<void(const StoreRows&)>& fn) {
+  hdf5::QuietHdf5Errors quiet;
+  for_each_chunk(StoreFileReader(path), fn);
+}
+
+void export_store_csv(const std::string& path, const std::string& dir) {
+  check_output_dir(dir);
+  std::map<std::string, std::string> csv;
+  {
+    hdf5::QuietHdf5Errors quiet;
+    StoreFileReader r(path);
+    for_each_table([&](const auto& t) { csv[t.name] = csv_header(t); });
+    for_each_chunk(r, [&](const StoreRows& rows) {
+      for_each_table([&](const auto& t) {
+        for (const auto& row : rows.*(t.rows)) append_csv_line(t, row, csv[t.name]);
+      });
+    });
+  }
+  std::vector<OutputFile> files;
+  for (const auto& name : table_names()) files.push_back({name + ".csv", std::move(csv[name])});
+  write_output_files(dir, files, LUTDOSE_VERSION);
+}
+
+void merge_stores(const std::string& out, const std::vector<std::string>& shards) {
+  struct stat st;
+  if (::lstat(out.c_str(), &st) == 0)
+    throw InputError("lutdose merge: the output " + quote_path(out) +
+                     " exists; choose a new name (lutdose never overwrites a store)");
+  const auto indexes = check_shards(shards);
+  std::uint64_t bytes = 0;
+  for (const auto& shard : shards) bytes += file_bytes(shard);
+  hdf5::QuietHdf5Errors quiet;
+  const auto never = [](const std::string&) { return false; };
+  publish_store_file(out, false, never, merged_header(indexes), bytes, [&](StoreFileWriter& w) {
+    for (const auto& shard : shards) for_each_chunk(StoreFileReader(shard), [&](const StoreRows& r) { w.append_all(r); });
+  });
+}
+
+}  // namespace lutdose

@@ -1,0 +1,160 @@
+// Internal: HDF5 files of the results store (docs/store.md). StoreFileWriter builds a store (in
+// memory with the core driver, or streamed to a file on disk), StoreFileReader reads one in slices,
+// master_image builds the virtual master of an unfinished batch. Every HDF5 status is checked;
+// failures are std::runtime_error naming the call. Not thread-safe (serial HDF5).
+#pragma once
+
+#include <hdf5.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "io/hdf5_handle.h"
+#include "io/store_tables.h"
+
+namespace lutdose::store_detail {
+
+using hdf5::Handle;
+
+//! Chunk of every table dataset (rows); deflate level 1 and shuffle.
+inline constexpr hsize_t kChunkRows = 8192;
+//! Rows read or written per HDF5 call (bounds the memory of streaming).
+inline constexpr std::size_t kSliceRows = 65536;
+//! The marker file of a segment folder PATH.parts (JSON: fingerprint, cohort, shard).
+inline constexpr const char* kPartsMarker = "lutdose-store-parts";
+
+//! A committed segment of a batch: its file name in PATH.parts and its rows per table.
+struct Segment {
+  std::string file;
+  std::map<std::string, hsize_t> rows;
+};
+std::string segments_json(const std::vector<Segment>& segments);
+//! InputError naming `where` when the text is not a segment list.
+std::vector<Segment> parse_segments(const std::string& json, const std::string& where);
+//! "seg-000001.h5" for 1; is_segment_name recognises such names (and gives the number).
+std::string segment_name(int number);
+bool is_segment_name(const std::string& name, int* number = nullptr);
+
+//! The status of an HDF5 call: std::runtime_error naming `call` and `where` when negative.
+hid_t ok_id(hid_t id, const char* call, const std::string& where);
+void ok(herr_t rc, const char* call, const std::string& where);
+//! The compound type of a table: in memory at `mem`'s offsets, or (mem null) packed for the file.
+Handle compound_type(const std::vector<ColumnSpec>& specs, const Layout* mem);
+Handle own(hid_t id, Handle::Closer closer, int* failures = nullptr);
+//! A variable-length (or fixed-length key) UTF-8 string type.
+Handle string_type(bool variable);
+//! A 1-D dataspace of n rows (at most max).
+Handle simple_space(hsize_t n, hsize_t max);
+//! `space` with the rows [offset, offset + count) selected.
+void select_rows(hid_t space, hsize_t offset, hsize_t count, const std::string& where);
+
+class StoreFileWriter {
+ public:
+  //! `disk_path` empty: a file in memory (core driver), whose bytes image() returns; else a new
+  //! file on disk (truncated; HDF5's own file locking off: the caller holds a lock on it).
+  explicit StoreFileWriter(const std::string& disk_path = "");
+  //! Root attributes: format_version, the header, and "segments" when `segments` is not empty.
+  void write_header(const StoreHeader& h, const std::string& segments = "");
+  //! /inputs/<name> string datasets (verbatim text).
+  void write_inputs(const std::vector<std::pair<std::string, std::string>>& inputs);
+  //! Every table, empty, chunked and extendible.
+  void create_tables();
+  //! Every table as a virtual dataset over the tables of `segments` in PATH.parts (`parts_name`).
+  void create_virtual_tables(const std::vector<Segment>& segments, const std::string& parts_name);
+  template <class Row>
+  void append(const Table<Row>& t, const std::vector<Row>& rows) {
+    const auto specs = t.specs();
+    const Layout l = layout_of(specs);
+    std::vector<unsigned char> buf;
+    for (std::size_t begin = 0; begin < rows.size(); begin += kSliceRows) {
+      const std::size_t n = std::min(kSliceRows, rows.size() - begin);
+      pack(t, l, rows, begin, n, buf);
+      append_records(t.name, specs, l, buf.data(), n);
+    }
+  }
+  void append_all(const StoreRows& rows);
+  //! The file's bytes (in-memory files); closes the file.
+  std::string image();
+  //! Closes the file, checking every close.
+  void close();
+
+ private:
+  void append_records(const char* table, const std::vector<ColumnSpec>& specs, const Layout& l, const void* buf,
+                      std::size_t n);
+  Handle dataset_creation();
+  void string_attribute(const char* name, const std::string& value);
+  int close_failures_ = 0;
+  Handle fapl_, file_, dxpl_, lcpl_, dapl_;
+  std::map<std::string, Handle> tables_;
+  std::map<std::string, hsize_t> sizes_;
+};
+
+class StoreFileReader {
+ public:
+  //! Opens the store at `path`: InputError naming it when missing, not HDF5, not a lutdose store,
+  //! of another format_version, or a master whose segment files are missing.
+  explicit StoreFileReader(const std::string& path);
+  //! A store held in memory (e.g. the previous master read back); `shown` names it in errors.
+  StoreFileReader(const std::string& bytes, const std::string& shown);
+  StoreHeader header;
+  bool consolidated = false;
+  std::vector<Segment> segments;  //!< of a master
+  hsize_t rows(const std::string& table) const;
+  template <class Row>
+  void read(const Table<Row>& t, hsize_t offset, std::size_t count, std::vector<Row>& out) const {
+    const auto specs = t.specs();
+    const Layout l = layout_of(specs);
+    std::vector<unsigned char> buf(count * l.size, 0);
+    Handle type = read_records(t.name, specs, l, offset, count, buf.data());
+    try {
+      unpack(t, l, buf.data(), count, out);
+    } catch (...) {
+      reclaim(type.get(), count, buf.data());
+      throw;
+    }
+    reclaim(type.get(), count, buf.data());
+  }
+
+ private:
+  void open(hid_t fapl);
+  void check_segments();
+  Handle read_records(const char* table, const std::vector<ColumnSpec>& specs, const Layout& l, hsize_t offset,
+                      std::size_t count, void* buf) const;
+  void reclaim(hid_t type, std::size_t count, void* buf) const;
+  std::string path_, shown_;
+  std::string image_;  //!< the bytes of an in-memory store (kept alive while open)
+  Handle file_;
+};
+
+//! A store file at `path` (a temporary name beside the final one, created and locked by the
+//! caller) written by `fill`; closed and checked.
+template <class Fill>
+void write_store_file(const std::string& path, const StoreHeader& header, Fill&& fill) {
+  StoreFileWriter w(path);
+  w.write_header(header);
+  w.write_inputs({});
+  w.create_tables();
+  fill(w);
+  w.close();
+}
+
+//! Publishes a store file at `path`, streamed with bounded memory: a locked temporary file beside
+//! it (".lutdose-tmp-..."), filled by `fill` through a StoreFileWriter on disk, fsync'ed, renamed to
+//! `path` (over an existing file only when `replace` and `is_previous(content)` say it is the
+//! earlier output), the directory fsync'ed. InputError / OutputError as write_file_atomically.
+//! `expected_bytes` (about the size of the sources) is checked against the free space first: HDF5
+//! is not left to meet a full disk halfway (OutputError before anything is written).
+void publish_store_file(const std::string& path, bool replace, const std::function<bool(const std::string&)>& is_previous,
+                        const StoreHeader& header, std::uint64_t expected_bytes,
+                        const std::function<void(StoreFileWriter&)>& fill);
+//! Size of the regular file at `path`, 0 when there is none.
+std::uint64_t file_bytes(const std::string& path);
+//! OutputError when the file system of `dirfd` has less than about `bytes` free.
+void check_free_space(int dirfd, const std::string& shown, std::uint64_t bytes);
+
+}  // namespace lutdose::store_detail

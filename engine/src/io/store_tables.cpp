@@ -1,0 +1,152 @@
+// The columns of the results store's tables, in the order of store.h's members (docs/store.md).
+#include "io/store_tables.h"
+
+#include <stdexcept>
+
+namespace lutdose::store_detail {
+
+const Table<PatientRow>& patients_table() {
+  using R = PatientRow;
+  static const Table<R> t{"patients", &StoreRows::patients,
+                          {key("patient", &R::patient), int32("cycle", &R::cycle), key("status", &R::status),
+                           text("source", &R::source), key("input_sha256", &R::input_sha256),
+                           float64("administered_MBq", &R::administered_MBq), int32("n_vois", &R::n_vois),
+                           int32("n_fits_flagged", &R::n_fits_flagged),
+                           int32("n_doses_u_unknown", &R::n_doses_u_unknown)}};
+  return t;
+}
+
+const Table<PatientRow>& patient_keys_table() {
+  using R = PatientRow;
+  static const Table<R> t{"patients", &StoreRows::patients,
+                          {key("patient", &R::patient), int32("cycle", &R::cycle), key("status", &R::status)}};
+  return t;
+}
+
+const Table<VoiRow>& vois_table() {
+  using R = VoiRow;
+  static const Table<R> t{
+      "vois",
+      &StoreRows::vois,
+      {key("patient", &R::patient), key("voi", &R::voi), key("function", &R::function), key("method", &R::method),
+       int32("cycle", &R::cycle), int8("fit_ok", &R::fit_ok), int32("n_points", &R::n_points),
+       float64("tia_MBq_h", &R::tia_MBq_h), float64("tia_u_MBq_h", &R::tia_u_MBq_h),
+       float64("tia_u_dof", &R::tia_u_dof), float64("tia_ci95_low_MBq_h", &R::tia_ci95_low_MBq_h),
+       float64("tia_ci95_high_MBq_h", &R::tia_ci95_high_MBq_h), float64("tia_h", &R::tia_h),
+       float64("mass_g", &R::mass_g), float64("dose_Gy", &R::dose_Gy), float64("dose_u_Gy", &R::dose_u_Gy),
+       float64("dose_Gy_per_GBq", &R::dose_Gy_per_GBq), float64("bed_Gy", &R::bed_Gy),
+       float64("eqd2_Gy", &R::eqd2_Gy)}};
+  return t;
+}
+
+const Table<CandidateRow>& candidates_table() {
+  using R = CandidateRow;
+  static const Table<R> t{
+      "candidates",
+      &StoreRows::candidates,
+      {key("patient", &R::patient), key("voi", &R::voi), key("function", &R::function), int32("cycle", &R::cycle),
+       int8("fitted", &R::fitted), int8("accepted", &R::accepted), int8("selected", &R::selected),
+       int32("n_parameters", &R::n_parameters), float64("aicc", &R::aicc),
+       float64("akaike_weight", &R::akaike_weight), float64("r_squared", &R::r_squared),
+       float64("tia_MBq_h", &R::tia_MBq_h), float64("tia_u_MBq_h", &R::tia_u_MBq_h),
+       text("parameters", &R::parameters), text("flags", &R::flags)}};
+  return t;
+}
+
+const Table<TargetRow>& targets_table() {
+  using R = TargetRow;
+  static const Table<R> t{
+      "targets",
+      &StoreRows::targets,
+      {key("patient", &R::patient), key("target", &R::target), key("kind", &R::kind), text("region", &R::region),
+       text("method", &R::method), int32("cycle", &R::cycle), float64("mass_g", &R::mass_g),
+       float64("self_Gy", &R::self_Gy), float64("cross_Gy", &R::cross_Gy), float64("dose_Gy", &R::dose_Gy),
+       float64("dose_u_Gy", &R::dose_u_Gy), float64("dose_u_dof", &R::dose_u_dof),
+       float64("dose_ci95_low_Gy", &R::dose_ci95_low_Gy), float64("dose_ci95_high_Gy", &R::dose_ci95_high_Gy),
+       float64("dose_Gy_per_GBq", &R::dose_Gy_per_GBq), float64("bed_Gy", &R::bed_Gy),
+       float64("eqd2_Gy", &R::eqd2_Gy), float64("dose_u_mc_Gy", &R::dose_u_mc_Gy),
+       text("u_missing", &R::u_missing)}};
+  return t;
+}
+
+const Table<BudgetRow>& budget_table() {
+  using R = BudgetRow;
+  static const Table<R> t{"budget", &StoreRows::budget,
+                          {key("patient", &R::patient), key("target", &R::target), key("input", &R::input),
+                           int32("cycle", &R::cycle), float64("u_rel", &R::u_rel), float64("dof", &R::dof),
+                           float64("term_Gy", &R::term_Gy)}};
+  return t;
+}
+
+const Table<CumulativeRow>& cumulative_table() {
+  using R = CumulativeRow;
+  static const Table<R> t{
+      "cumulative",
+      &StoreRows::cumulative,
+      {key("patient", &R::patient), key("target", &R::target), int32("cycles", &R::cycles),
+       float64("dose_Gy", &R::dose_Gy), float64("dose_u_Gy", &R::dose_u_Gy), float64("bed_Gy", &R::bed_Gy),
+       float64("eqd2_Gy", &R::eqd2_Gy), float64("dose_ci95_low_Gy", &R::dose_ci95_low_Gy),
+       float64("dose_ci95_high_Gy", &R::dose_ci95_high_Gy), text("u_missing", &R::u_missing)}};
+  return t;
+}
+
+const Table<FailureRow>& failures_table() {
+  using R = FailureRow;
+  static const Table<R> t{"failures", &StoreRows::failures,
+                          {key("patient", &R::patient), int32("cycle", &R::cycle), text("source", &R::source),
+                           text("error", &R::error)}};
+  return t;
+}
+
+const Table<NoteRow>& notes_table() {
+  using R = NoteRow;
+  static const Table<R> t{"notes", &StoreRows::notes,
+                          {key("patient", &R::patient), key("voi", &R::voi), key("stage", &R::stage),
+                           int32("cycle", &R::cycle), text("note", &R::note)}};
+  return t;
+}
+
+const std::vector<std::string>& table_names() {
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> n;
+    for_each_table([&](const auto& t) { n.push_back(t.name); });
+    return n;
+  }();
+  return names;
+}
+
+Layout layout_of(const std::vector<ColumnSpec>& specs) {
+  Layout l;
+  std::size_t at = 0;
+  for (const auto& s : specs) {
+    std::size_t size = 0, align = 1;
+    switch (s.kind) {
+      case Kind::Key: size = STORE_NAME_BYTES; break;
+      case Kind::Text: size = align = sizeof(const char*); break;
+      case Kind::I8: size = align = sizeof(std::int8_t); break;
+      case Kind::I32: size = align = sizeof(std::int32_t); break;
+      case Kind::F64: size = align = sizeof(double); break;
+    }
+    at = (at + align - 1) / align * align;
+    l.offsets.push_back(at);
+    at += size;
+  }
+  l.size = (at + alignof(double) - 1) / alignof(double) * alignof(double);
+  return l;
+}
+
+void put_key(const std::string& s, const char* column, unsigned char* at) {
+  if (s.size() > STORE_NAME_BYTES)
+    throw std::logic_error(std::string("results store: the ") + column + " '" + s.substr(0, STORE_NAME_BYTES) +
+                           "...' is longer than " + std::to_string(STORE_NAME_BYTES) +
+                           " bytes (store_rows refuses such names)");
+  std::memset(at, 0, STORE_NAME_BYTES);
+  std::memcpy(at, s.data(), s.size());
+}
+
+std::string get_key(const unsigned char* at) {
+  const char* p = reinterpret_cast<const char*>(at);
+  return std::string(p, strnlen(p, STORE_NAME_BYTES));
+}
+
+}  // namespace lutdose::store_detail

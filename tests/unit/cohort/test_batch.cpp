@@ -1,0 +1,265 @@
+// lutdose batch (cohort/batch.h): the rows of a batch are those of each patient run alone, whatever
+// the thread count; shards cover the cohort once, in order; bad patients are failures.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+
+#include "lutdose/cohort/batch.h"
+#include "lutdose/cohort/synth.h"
+#include "lutdose/error.h"
+#include "lutdose/io/case_file.h"
+#include "lutdose/io/output_dir.h"
+#include "lutdose/io/run_files.h"
+#include "lutdose/io/store.h"
+#include "lutdose/io/tac_table.h"
+#include "lutdose/pipeline/pipeline.h"
+#include "lutdose/pipeline/reference_data.h"
+
+using namespace lutdose;
+namespace fs = std::filesystem;
+
+namespace {
+
+const ReferenceData& reference() {
+  static const ReferenceData ref = ReferenceData::load(LUTDOSE_TEST_DATA_DIR);
+  return ref;
+}
+
+// A new temporary folder (removed by the caller's Folder).
+struct Folder {
+  fs::path path;
+  Folder() {
+    char name[] = "/tmp/lutdose-batch-test-XXXXXX";
+    path = ::mkdtemp(name);
+  }
+  ~Folder() { fs::remove_all(path); }
+  std::string operator/(const std::string& name) const { return (path / name).string(); }
+};
+
+// A seeded synthetic cohort written into `dir` (tables or case files).
+void write_cohort(const Folder& dir, int patients, const std::string& format, int cycles = 1) {
+  SynthOptions o;
+  o.n_patients = patients;
+  o.seed = 11;
+  o.cycles = cycles;
+  o.format = format;
+  o.data_dir = LUTDOSE_TEST_DATA_DIR;
+  const auto model = make_synth_model(reference(), o);
+  for (const auto& f : synth_cohort_files(model, "test")) std::ofstream(dir / f.name, std::ios::binary) << f.bytes;
+}
+
+// Every row of a store, as one StoreRows.
+StoreRows rows_of(const std::string& store) {
+  StoreRows all;
+  for_each_store_chunk(store, [&](const StoreRows& r) {
+    StoreRows copy = r;
+    all.append(std::move(copy));
+  });
+  return all;
+}
+
+// The numbers and keys of the VOI and target rows, for comparisons (NaN compares equal to NaN).
+std::vector<std::string> key_numbers(const StoreRows& r) {
+  std::vector<std::string> out;
+  const auto num = [](double x) { return std::isnan(x) ? std::string("nan") : format_number(x); };
+  for (const auto& v : r.vois)
+    out.push_back(v.patient + "|" + std::to_string(v.cycle) + "|" + v.voi + "|" + v.function + "|" + num(v.tia_MBq_h) +
+                  "|" + num(v.tia_u_MBq_h) + "|" + num(v.dose_Gy) + "|" + num(v.dose_u_Gy) + "|" + num(v.bed_Gy));
+  for (const auto& t : r.targets)
+    out.push_back(t.patient + "|" + std::to_string(t.cycle) + "|" + t.target + "|" + num(t.dose_Gy) + "|" +
+                  num(t.dose_u_Gy));
+  for (const auto& p : r.patients) out.push_back(p.patient + "|" + std::to_string(p.cycle) + "|" + p.status);
+  return out;
+}
+
+BatchCohort tac_cohort(const Folder& dir) {
+  BatchCohort c;
+  c.kind = BatchCohort::Kind::tac_tables;
+  c.tac_path = dir / "tacs.csv";
+  c.patients_path = dir / "patients.csv";
+  c.options.data_dir = LUTDOSE_TEST_DATA_DIR;
+  c.options.dose = DoseOptions{};
+  return c;
+}
+
+BatchProgress batch(const BatchCohort& c, const std::string& store, unsigned threads, int shard = 1, int shards = 1) {
+  BatchOptions o;
+  o.store_path = store;
+  o.threads = threads;
+  o.shard_index = shard;
+  o.shard_count = shards;
+  o.commit_rows = 500;  // several segments even for a small cohort
+  return run_batch(c, reference(), o);
+}
+
+std::string failures_text(const StoreRows& r) {
+  std::string s;
+  for (const auto& f : r.failures) s += f.patient + ": " + f.error + "\n";
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("batch: shard ranges are contiguous blocks that cover the list once, in order") {
+  for (std::size_t n : {0u, 1u, 7u, 200u, 1001u})
+    for (int count : {1, 2, 3, 7, 16}) {
+      std::size_t next = 0;
+      for (int i = 1; i <= count; ++i) {
+        const auto [first, last] = shard_range(n, i, count);
+        CHECK(first == next);
+        CHECK(last >= first);
+        CHECK(last == n * static_cast<std::size_t>(i) / static_cast<std::size_t>(count));  // floor(i n / N)
+        next = last;
+      }
+      CHECK(next == n);
+    }
+  CHECK_THROWS_AS(shard_range(10, 0, 3), InputError);
+  CHECK_THROWS_AS(shard_range(10, 4, 3), InputError);
+  CHECK(parse_shard("2/8") == std::pair<int, int>{2, 8});
+  for (const char* bad : {"0/3", "4/3", "2", "a/b", "1.5/3", "-1/3", ""}) CHECK_THROWS_AS(parse_shard(bad), InputError);
+}
+
+TEST_CASE("batch: TAC tables, each patient's rows equal the run of that patient alone, with 1 and 2 threads") {
+  Folder dir;
+  write_cohort(dir, 200, "tables");
+  const auto c = tac_cohort(dir);
+  const auto p1 = batch(c, dir / "one.h5", 1);
+  const auto p2 = batch(c, dir / "two.h5", 2);
+  const auto one = rows_of(dir / "one.h5"), two = rows_of(dir / "two.h5");
+  INFO(failures_text(one));
+  CHECK(p1.done == 200);
+  CHECK(p1.failed == 0);
+  CHECK(p1.total == 200);
+  CHECK(p2.done == 200);
+  CHECK(key_numbers(one) == key_numbers(two));
+  CHECK(one.candidates.size() == two.candidates.size());
+  CHECK(one.budget.size() == two.budget.size());
+  // Patient by patient: the whole table's series of that patient, run alone.
+  const auto all = read_tac_table(c.tac_path);
+  std::map<std::string, std::vector<TacSeries>> by_patient;
+  for (const auto& s : all) by_patient[s.patient].push_back(s);
+  StoreRows expected;
+  RunOptions o = c.options;
+  o.administered_MBq = 7400;  // synth's default activity, in patients.csv
+  o.dose->phantom = "icrp110-am";
+  for (const auto& [patient, series] : by_patient) expected.append(store_rows(run_tac_table(series, o, reference()), "", ""));
+  CHECK(key_numbers(one) == key_numbers(expected));
+}
+
+TEST_CASE("batch: case files, rows equal run_case of each case alone, shards 1/3..3/3 make the one-process batch") {
+  Folder dir;
+  write_cohort(dir, 60, "cases", 2);
+  BatchCohort c;
+  c.kind = BatchCohort::Kind::case_files;
+  c.cases_dir = dir.path.string();
+  const auto names = batch_case_files(c.cases_dir);
+  REQUIRE(names.size() == 60);  // manifest.json-like own files are not cases; truth.csv is not *.json
+  const auto whole = batch(c, dir / "whole.h5", 2);
+  CHECK(whole.done == 60);
+  CHECK(whole.patient_cycles == 120);
+  StoreRows expected;
+  for (const auto& name : names) {
+    const auto cf = load_case_file(dir / name);
+    expected.append(store_rows(run_case(cf, LUTDOSE_TEST_DATA_DIR), name, cf.sha256));
+  }
+  const auto rows = rows_of(dir / "whole.h5");
+  INFO(failures_text(rows));
+  CHECK(key_numbers(rows) == key_numbers(expected));
+  StoreRows shards;
+  for (int i = 1; i <= 3; ++i) {
+    const auto p = batch(c, dir / ("shard" + std::to_string(i) + ".h5"), 2, i, 3);
+    CHECK(p.total == 20);
+    shards.append(rows_of(dir / ("shard" + std::to_string(i) + ".h5")));
+  }
+  CHECK(key_numbers(shards) == key_numbers(rows));
+}
+
+TEST_CASE("batch: lutdose's own files are not case files") {
+  Folder dir;
+  for (const char* name : {"b.json", "a.json", "manifest.json", "synth.json", "notes.txt", "c.JSON"})
+    std::ofstream(dir / name) << "{}";
+  fs::create_directory(dir.path / "sub.json");
+  CHECK(batch_case_files(dir.path.string()) == std::vector<std::string>{"a.json", "b.json"});
+  CHECK_THROWS_AS(batch_case_files(dir / "missing"), InputError);
+}
+
+TEST_CASE("batch: a bad patient is a failure with its message, the others are done") {
+  Folder dir;
+  write_cohort(dir, 30, "tables");
+  // Patient P00007: a negative activity in one row; P00012: an unknown phantom.
+  std::ifstream tin(dir / "tacs.csv");
+  std::string tacs((std::istreambuf_iterator<char>(tin)), {}), line;
+  const auto at = tacs.find("P00007,1,liver,24,");
+  REQUIRE(at != std::string::npos);
+  const auto value = at + 18;  // the activity cell
+  tacs.replace(value, tacs.find(',', value) - value, "-5");
+  std::ofstream(dir / "tacs.csv", std::ios::trunc) << tacs;
+  std::ifstream pin(dir / "patients.csv");
+  std::string patients((std::istreambuf_iterator<char>(pin)), {});
+  const auto p12 = patients.find("P00012,1,7400,icrp110-am");
+  patients.replace(p12 + 14, 10, "no-phantom");
+  std::ofstream(dir / "patients.csv", std::ios::trunc) << patients;
+  const auto p = batch(tac_cohort(dir), dir / "s.h5", 2);
+  CHECK(p.done == 28);
+  CHECK(p.failed == 2);
+  const auto rows = rows_of(dir / "s.h5");
+  REQUIRE(rows.failures.size() == 2);
+  CHECK(rows.failures[0].patient == "P00007");
+  CHECK(rows.failures[0].error.find("column activity_MBq is '-5'") != std::string::npos);
+  CHECK(rows.failures[1].patient == "P00012");
+  CHECK(rows.failures[1].error.find("no-phantom") != std::string::npos);
+}
+
+TEST_CASE("batch: a patient whose rows are not contiguous is a bad cohort") {
+  Folder dir;
+  std::ofstream(dir / "t.csv") << "patient,voi,time_h,activity_MBq\nA,liver,1,10\nB,liver,1,10\nA,liver,2,9\n";
+  std::ofstream(dir / "p.csv") << "patient,administered_MBq,phantom\nA,7400,icrp110-am\nB,7400,icrp110-am\n";
+  BatchCohort c = tac_cohort(dir);
+  c.tac_path = dir / "t.csv";
+  c.patients_path = dir / "p.csv";
+  try {
+    batch(c, dir / "s.h5", 1);
+    FAIL("no error");
+  } catch (const InputError& e) {
+    CHECK(std::string(e.what()).find("t.csv:4") != std::string::npos);
+    CHECK(std::string(e.what()).find("sort the table by patient") != std::string::npos);
+  }
+  CHECK(!fs::exists(dir / "s.h5"));
+}
+
+TEST_CASE("batch: a batch stopped after a commit resumes to the rows of an uninterrupted one, another cohort is refused") {
+  Folder dir;
+  write_cohort(dir, 80, "tables");
+  const auto c = tac_cohort(dir);
+  batch(c, dir / "whole.h5", 2);
+  BatchOptions o;
+  o.store_path = dir / "resumed.h5";
+  o.threads = 2;
+  o.commit_rows = 300;  // about 10 patients per segment
+  struct Stop {};
+  o.progress = [](const BatchProgress& p) {
+    if (p.committed > 0) throw Stop{};  // as a kill after the first commit
+  };
+  CHECK_THROWS_AS(run_batch(c, reference(), o), Stop);
+  o.progress = nullptr;
+  o.resume = true;
+  const auto p = run_batch(c, reference(), o);
+  CHECK(p.resumed > 0);
+  CHECK(p.resumed < 80);
+  CHECK(p.committed == 80);
+  CHECK(p.done == 80);
+  CHECK(key_numbers(rows_of(dir / "resumed.h5")) == key_numbers(rows_of(dir / "whole.h5")));
+  // Other options (another fit function): refused, the store unchanged.
+  BatchCohort other = c;
+  other.options.fit.forced_function = "E1";
+  other.options.fit.candidates = {"E1"};
+  CHECK_THROWS_AS(run_batch(other, reference(), o), InputError);
+  CHECK(key_numbers(rows_of(dir / "resumed.h5")) == key_numbers(rows_of(dir / "whole.h5")));
+  // Without --resume an existing store is refused.
+  o.resume = false;
+  CHECK_THROWS_AS(run_batch(c, reference(), o), InputError);
+}

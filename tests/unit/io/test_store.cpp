@@ -1,0 +1,478 @@
+// The results store's files (lutdose/io/store.h): store_image read back, the batch writer
+// (segments, virtual master, finish, resume after a kill, lock), merge, CSV export; the master and
+// the finished file opened by h5dump and by h5py, independently of lutdose's reader.
+#include <doctest/doctest.h>
+#include <hdf5.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <set>
+#include <sstream>
+#include <string>
+
+#include "lutdose/error.h"
+#include "lutdose/io/output_dir.h"
+#include "lutdose/io/store.h"
+
+namespace fs = std::filesystem;
+using namespace lutdose;
+
+namespace {
+
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    std::string t = (fs::temp_directory_path() / "lutdose_unit_store_XXXXXX").string();
+    REQUIRE(::mkdtemp(t.data()) != nullptr);
+    path = t;
+  }
+  ~TempDir() { fs::remove_all(path); }
+  std::string operator/(const std::string& name) const { return (path / name).string(); }
+};
+
+std::string read(const std::string& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+void write(const std::string& p, const std::string& bytes) {
+  std::ofstream out(p, std::ios::binary);
+  out << bytes;
+  REQUIRE(out.good());
+}
+
+std::set<std::string> names(const fs::path& dir) {
+  std::set<std::string> n;
+  for (const auto& e : fs::directory_iterator(dir)) n.insert(e.path().filename().string());
+  return n;
+}
+
+//! Output and exit status of a shell command.
+std::pair<std::string, int> run(const std::string& cmd) {
+  FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
+  REQUIRE(p != nullptr);
+  std::string out;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  return {out, ::pclose(p)};
+}
+
+// Every member of every row as text, written here member by member (not through the store's own
+// column lists, so that a column the store forgets is noticed). Doubles in hex: exact, NaN "nan".
+std::string num(double x) {
+  char t[64];
+  std::snprintf(t, sizeof t, "%a", x);
+  return t;
+}
+std::string describe(const PatientRow& r) {
+  return r.patient + "|" + std::to_string(r.cycle) + "|" + r.status + "|" + r.source + "|" + r.input_sha256 + "|" +
+         num(r.administered_MBq) + "|" + std::to_string(r.n_vois) + "|" + std::to_string(r.n_fits_flagged) + "|" +
+         std::to_string(r.n_doses_u_unknown);
+}
+std::string describe(const VoiRow& r) {
+  std::string s = r.patient + "|" + r.voi + "|" + r.function + "|" + r.method + "|" + std::to_string(r.cycle) + "|" +
+                  std::to_string(r.fit_ok) + "|" + std::to_string(r.n_points);
+  for (double x : {r.tia_MBq_h, r.tia_u_MBq_h, r.tia_u_dof, r.tia_ci95_low_MBq_h, r.tia_ci95_high_MBq_h, r.tia_h,
+                   r.mass_g, r.dose_Gy, r.dose_u_Gy, r.dose_Gy_per_GBq, r.bed_Gy, r.eqd2_Gy})
+    s += "|" + num(x);
+  return s;
+}
+std::string describe(const CandidateRow& r) {
+  std::string s = r.patient + "|" + r.voi + "|" + r.function + "|" + std::to_string(r.cycle) + "|" +
+                  std::to_string(r.fitted) + std::to_string(r.accepted) + std::to_string(r.selected) + "|" +
+                  std::to_string(r.n_parameters);
+  for (double x : {r.aicc, r.akaike_weight, r.r_squared, r.tia_MBq_h, r.tia_u_MBq_h}) s += "|" + num(x);
+  return s + "|" + r.parameters + "|" + r.flags;
+}
+std::string describe(const TargetRow& r) {
+  std::string s = r.patient + "|" + r.target + "|" + r.kind + "|" + r.region + "|" + r.method + "|" +
+                  std::to_string(r.cycle);
+  for (double x : {r.mass_g, r.self_Gy, r.cross_Gy, r.dose_Gy, r.dose_u_Gy, r.dose_u_dof, r.dose_ci95_low_Gy,
+                   r.dose_ci95_high_Gy, r.dose_Gy_per_GBq, r.bed_Gy, r.eqd2_Gy, r.dose_u_mc_Gy})
+    s += "|" + num(x);
+  return s + "|" + r.u_missing;
+}
+std::string describe(const BudgetRow& r) {
+  return r.patient + "|" + r.target + "|" + r.input + "|" + std::to_string(r.cycle) + "|" + num(r.u_rel) + "|" +
+         num(r.dof) + "|" + num(r.term_Gy);
+}
+std::string describe(const CumulativeRow& r) {
+  std::string s = r.patient + "|" + r.target + "|" + std::to_string(r.cycles);
+  for (double x : {r.dose_Gy, r.dose_u_Gy, r.bed_Gy, r.eqd2_Gy, r.dose_ci95_low_Gy, r.dose_ci95_high_Gy})
+    s += "|" + num(x);
+  return s + "|" + r.u_missing;
+}
+std::string describe(const FailureRow& r) {
+  return r.patient + "|" + std::to_string(r.cycle) + "|" + r.source + "|" + r.error;
+}
+std::string describe(const NoteRow& r) {
+  return r.patient + "|" + r.voi + "|" + r.stage + "|" + std::to_string(r.cycle) + "|" + r.note;
+}
+template <class Row>
+void describe_all(const char* table, const std::vector<Row>& rows, std::vector<std::string>& out) {
+  for (const auto& r : rows) out.push_back(std::string(table) + ": " + describe(r));
+}
+//! Every row of `rows`, table by table (the order of for_each_store_chunk).
+std::vector<std::string> describe(const StoreRows& rows) {
+  std::vector<std::string> out;
+  describe_all("patients", rows.patients, out);
+  describe_all("vois", rows.vois, out);
+  describe_all("candidates", rows.candidates, out);
+  describe_all("targets", rows.targets, out);
+  describe_all("budget", rows.budget, out);
+  describe_all("cumulative", rows.cumulative, out);
+  describe_all("failures", rows.failures, out);
+  describe_all("notes", rows.notes, out);
+  return out;
+}
+
+//! The rows of a store, read by for_each_store_chunk, in the order of describe().
+std::vector<std::string> stored(const std::string& path) {
+  StoreRows all;
+  for_each_store_chunk(path, [&](const StoreRows& chunk) { all.append(StoreRows(chunk)); });
+  return describe(all);
+}
+
+const double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+//! Rows of one patient in every table, with NaNs, infinities, UTF-8 and awkward text.
+StoreRows sample(const std::string& patient, int cycle = 1) {
+  StoreRows s;
+  s.patients.push_back({patient, cycle, "done", "cases/" + patient + ".json", std::string(64, 'f'), 7400.5, 2, 1, 0});
+  VoiRow v{patient, "Leber-ø, rechts", "f3", "fit", cycle, 1, 5};
+  v.tia_MBq_h = 0.1 + 0.2;  // 0.30000000000000004: needs 17 digits
+  v.tia_u_dof = std::numeric_limits<double>::infinity();
+  v.dose_Gy = 1e-300;
+  s.vois.push_back(v);
+  s.vois.push_back(VoiRow{patient, "Niere \"links\"", "trapezoid", "trapezoid", cycle, 0, 3});
+  CandidateRow c;
+  c.patient = patient;
+  c.voi = "Leber-ø, rechts";
+  c.function = "f3";
+  c.cycle = cycle;
+  c.fitted = c.accepted = c.selected = 1;
+  c.n_parameters = 3;
+  c.aicc = -12.25;
+  c.parameters = "A1=1.5 u=0.1; lambda1=0.01 u=NaN";
+  c.flags = "";
+  s.candidates.push_back(c);
+  TargetRow t;
+  t.patient = patient;
+  t.target = "Kidney_L";
+  t.kind = "organ";
+  t.region = "kidneys";
+  t.method = "self: phantom self-S scaled to the mass (electron-photon); cross: phantom S (none)";  // > 64 bytes
+  t.cycle = cycle;
+  t.dose_Gy = 3.25;
+  t.dose_u_Gy = kNaN;
+  t.u_missing = "S-value; mass";
+  s.targets.push_back(t);
+  s.budget.push_back({patient, "Kidney_L", "tia_MBq_h", cycle, 0.05, 12.5, 0.1625});
+  s.budget.push_back({patient, "Kidney_L", "mass_g", cycle, kNaN, kNaN, kNaN});
+  CumulativeRow cum;
+  cum.patient = patient;
+  cum.target = "Kidney_L";
+  cum.cycles = 2;
+  cum.dose_Gy = 6.5;
+  s.cumulative.push_back(cum);
+  s.failures.push_back({patient, 0, "cases/x.json", "line 1,\nline 2 \"quoted\""});
+  s.notes.push_back({patient, "", "dose", cycle, std::string(100000, 'n') + " Ende ✓"});
+  return s;
+}
+
+StoreHeader header(const std::string& fingerprint = std::string(64, 'a'), const std::string& cohort = "c1") {
+  StoreHeader h;
+  h.lutdose_version = "0.7.0-test";
+  h.kind = "batch";
+  h.provenance_json = R"({"lutdose_version":"0.7.0-test"})";
+  h.fingerprint = fingerprint;
+  h.cohort = cohort;
+  h.shard = "1/1";
+  h.cohort_patients = 4;
+  return h;
+}
+
+}  // namespace
+
+TEST_CASE("store image: every table read back exactly (NaN stays NaN, UTF-8, long free text)") {
+  TempDir tmp;
+  StoreRows rows = sample("p001");
+  rows.append(sample(std::string(STORE_NAME_BYTES, 'k')));  // a key of exactly the fixed width
+  write(tmp / "s.h5", store_image(header(), rows, {{"case.json", "{\"a\": 1}"}}));
+  CHECK(stored(tmp / "s.h5") == describe(rows));
+  const StoreIndex index = read_store_index(tmp / "s.h5");
+  CHECK(index.consolidated);
+  CHECK(index.header.fingerprint == header().fingerprint);
+  CHECK(index.header.cohort_patients == 4);
+  CHECK(index.header.provenance_json == header().provenance_json);
+  REQUIRE(index.patient_cycles.size() == 2);
+  CHECK(index.patient_cycles[1].first == std::string(STORE_NAME_BYTES, 'k'));
+  CHECK(index.status == std::vector<std::string>{"done", "done"});
+}
+
+TEST_CASE("store image: a key longer than the fixed width is a programming error") {
+  StoreRows rows = sample(std::string(STORE_NAME_BYTES + 1, 'k'));
+  CHECK_THROWS_AS(store_image(header(), rows), std::logic_error);
+}
+
+TEST_CASE("store image: empty tables exist, columns named and ordered as store.h's members") {
+  TempDir tmp;
+  write(tmp / "e.h5", store_image(header(), StoreRows{}));
+  CHECK(stored(tmp / "e.h5").empty());
+  // Read with the HDF5 C API, independently of lutdose's reader.
+  const hid_t f = H5Fopen((tmp / "e.h5").c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  REQUIRE(f >= 0);
+  const hid_t d = H5Dopen2(f, "budget", H5P_DEFAULT);
+  REQUIRE(d >= 0);
+  const hid_t type = H5Dget_type(d);
+  std::vector<std::string> members;
+  for (int i = 0; i < H5Tget_nmembers(type); ++i) {
+    char* name = H5Tget_member_name(type, static_cast<unsigned>(i));
+    members.push_back(name);
+    H5free_memory(name);
+  }
+  CHECK(members == std::vector<std::string>{"patient", "target", "input", "cycle", "u_rel", "dof", "term_Gy"});
+  const hid_t patient = H5Tget_member_type(type, 0);
+  CHECK(H5Tget_size(patient) == STORE_NAME_BYTES);
+  CHECK(H5Tget_cset(patient) == H5T_CSET_UTF8);
+  H5Tclose(patient);
+  H5Tclose(type);
+  H5Dclose(d);
+  H5Fclose(f);
+}
+
+TEST_CASE("read_store_index: a missing file, a file that is not HDF5, an HDF5 file of another format") {
+  TempDir tmp;
+  CHECK_THROWS_AS(read_store_index(tmp / "none.h5"), InputError);
+  write(tmp / "text.h5", "not hdf5");
+  CHECK_THROWS_WITH_AS(read_store_index(tmp / "text.h5"), doctest::Contains("not an HDF5 file"), InputError);
+  const hid_t f = H5Fcreate((tmp / "v1.h5").c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  const hid_t scalar = H5Screate(H5S_SCALAR);
+  const hid_t a = H5Acreate2(f, "format_version", H5T_STD_I32LE, scalar, H5P_DEFAULT, H5P_DEFAULT);
+  const int one = 1;
+  H5Awrite(a, H5T_NATIVE_INT, &one);
+  H5Aclose(a);
+  H5Sclose(scalar);
+  H5Fclose(f);
+  CHECK_THROWS_WITH_AS(read_store_index(tmp / "v1.h5"), doctest::Contains("format_version 1"), InputError);
+}
+
+TEST_CASE("store writer: three commits, a master readable by lutdose, h5dump and h5py, finish") {
+  TempDir tmp;
+  const std::string path = tmp / "batch.h5";
+  auto w = StoreWriter::create(path, header());
+  CHECK(!fs::exists(path));  // nothing committed yet
+  CHECK(fs::exists(path + ".parts/lutdose-store-parts"));
+  StoreRows all;
+  for (const char* p : {"p1", "p2", "p3"}) {
+    w->commit(sample(p));
+    all.append(sample(p));
+  }
+  CHECK(names(path + ".parts") ==
+        std::set<std::string>{"lutdose-store-parts", "seg-000001.h5", "seg-000002.h5", "seg-000003.h5"});
+  const StoreIndex index = read_store_index(path);
+  CHECK(!index.consolidated);
+  CHECK(index.patient_cycles.size() == 3);
+  CHECK(w->index().patient_cycles == index.patient_cycles);
+  CHECK(stored(path) == describe(all));
+  // h5dump resolves the virtual datasets next to the master, from another working directory.
+  const auto [dump, status] = run("cd / && h5dump -d /vois '" + path + "'");
+  CHECK(status == 0);
+  INFO(dump.substr(0, 3000));
+  // h5dump prints the NUL padding of the fixed-length keys as \000.
+  CHECK(dump.find("DATASPACE  SIMPLE { ( 6 ) / ( 6 ) }") != std::string::npos);
+  CHECK(dump.find("\"p3\\000") != std::string::npos);
+  const std::string script =
+      "import h5py, sys, pandas as pd\n"
+      "f = h5py.File(sys.argv[1], 'r')\n"
+      "v = pd.DataFrame(f['vois'][:])\n"
+      "print(int(f.attrs['format_version']), len(v), v['patient'].str.decode('utf-8').tolist(), "
+      "repr(float(v['tia_MBq_h'][0])), f['vois'].dtype.names[:4])\n";
+  write(tmp / "read.py", script);
+  const auto [py, py_status] = run("cd / && /usr/bin/python3 '" + (tmp / "read.py") + "' '" + path + "'");
+  CHECK(py_status == 0);
+  CHECK(py == "2 6 ['p1', 'p1', 'p2', 'p2', 'p3', 'p3'] 0.30000000000000004 ('patient', 'voi', 'function', 'method')\n");
+  w->finish();
+  CHECK(!fs::exists(path + ".parts"));
+  CHECK(read_store_index(path).consolidated);
+  CHECK(stored(path) == describe(all));
+  CHECK(names(tmp.path) == std::set<std::string>{"batch.h5", "read.py"});
+  const auto [py2, py2_status] = run("/usr/bin/python3 '" + (tmp / "read.py") + "' '" + path + "'");
+  CHECK(py2 == py);
+  w->finish();  // a no-op once finished
+}
+
+TEST_CASE("store writer: resume after a kill removes the uncommitted segment and temporary file") {
+  TempDir tmp;
+  const std::string path = tmp / "b.h5", parts = path + ".parts";
+  {
+    auto w = StoreWriter::create(path, header());
+    w->commit(sample("p1"));
+    w->commit(sample("p2"));
+  }  // killed: the lock goes with the process
+  // A third segment written but never published in the master, and a killed write's temporary.
+  fs::copy_file(parts + "/seg-000001.h5", parts + "/seg-000003.h5");
+  write(parts + "/.lutdose-tmp-ABCDEFGHIJKL", "partial");
+  auto w = StoreWriter::resume(path, header());
+  CHECK(!w->index().consolidated);
+  CHECK(w->index().patient_cycles ==
+        std::vector<std::pair<std::string, std::int32_t>>{{"p1", 1}, {"p2", 1}});
+  CHECK(names(parts) == std::set<std::string>{"lutdose-store-parts", "seg-000001.h5", "seg-000002.h5"});
+  w->commit(sample("p3"));
+  CHECK(fs::exists(parts + "/seg-000003.h5"));
+  w->finish();
+  StoreRows all = sample("p1");
+  all.append(sample("p2"));
+  all.append(sample("p3"));
+  CHECK(stored(path) == describe(all));
+  // Resuming the finished store: nothing to do.
+  auto again = StoreWriter::resume(path, header());
+  CHECK(again->index().consolidated);
+  CHECK(again->index().patient_cycles.size() == 3);
+  again->finish();
+  CHECK(stored(path) == describe(all));
+}
+
+TEST_CASE("store writer: resume before the first commit - another batch's header is refused") {
+  TempDir tmp;
+  const std::string path = tmp / "b.h5";
+  StoreWriter::create(path, header());  // killed before its first commit
+  CHECK_THROWS_WITH_AS(StoreWriter::resume(path, header(std::string(64, 'b'))), doctest::Contains("fingerprint"),
+                       InputError);
+  CHECK_THROWS_WITH_AS(StoreWriter::resume(path, header(std::string(64, 'a'), "c2")), doctest::Contains("cohort"),
+                       InputError);
+  auto w = StoreWriter::resume(path, header());
+  CHECK(w->index().patient_cycles.empty());
+  w->commit(sample("p1"));
+  w->finish();
+  CHECK(stored(path) == describe(sample("p1")));
+  CHECK_THROWS_AS(StoreWriter::resume(tmp / "none.h5", header()), InputError);
+}
+
+TEST_CASE("store writer: finish without commits gives an empty store") {
+  TempDir tmp;
+  auto w = StoreWriter::create(tmp / "e.h5", header());
+  w->finish();
+  CHECK(read_store_index(tmp / "e.h5").consolidated);
+  CHECK(stored(tmp / "e.h5").empty());
+  CHECK(names(tmp.path) == std::set<std::string>{"e.h5"});
+}
+
+TEST_CASE("store writer: a second writer is refused - an existing path is left as it is") {
+  TempDir tmp;
+  const std::string path = tmp / "b.h5";
+  auto w = StoreWriter::create(path, header());
+  w->commit(sample("p1"));
+  CHECK_THROWS_AS(StoreWriter::create(path, header()), InputError);
+  CHECK_THROWS_WITH_AS(StoreWriter::resume(path, header()), doctest::Contains("locked"), InputError);
+  write(tmp / "mine.h5", "a user's file");
+  CHECK_THROWS_WITH_AS(StoreWriter::create(tmp / "mine.h5", header()), doctest::Contains("exists"), InputError);
+  CHECK(read(tmp / "mine.h5") == "a user's file");
+  CHECK(!fs::exists(tmp / "mine.h5.parts"));
+  // A master is replaced only by the master of the same batch: a user's file put at PATH stays.
+  fs::remove(path);
+  write(path, "a user's file");
+  CHECK_THROWS_AS(w->commit(sample("p2")), InputError);
+  CHECK(read(path) == "a user's file");
+}
+
+TEST_CASE("merge: shards into one store - different fingerprints, duplicates, unfinished shards refused") {
+  TempDir tmp;
+  const auto finished = [&](const std::string& name, const StoreHeader& h, const std::vector<std::string>& patients) {
+    auto w = StoreWriter::create(tmp / name, h);
+    for (const auto& p : patients) w->commit(sample(p));
+    w->finish();
+    return tmp / name;
+  };
+  const std::string a = finished("a.h5", header(), {"p1", "p2"});
+  const std::string b = finished("b.h5", header(std::string(64, 'a'), "c2"), {"p3"});
+  merge_stores(tmp / "m.h5", {a, b});
+  StoreRows all = sample("p1");
+  all.append(sample("p2"));
+  all.append(sample("p3"));
+  CHECK(stored(tmp / "m.h5") == describe(all));
+  const StoreIndex m = read_store_index(tmp / "m.h5");
+  CHECK(m.consolidated);
+  CHECK(m.header.cohort_patients == 8);
+  CHECK(m.header.shard == "1/1");
+  CHECK(m.header.cohort == R"(["c1","c2"])");
+  CHECK_THROWS_WITH_AS(merge_stores(tmp / "m.h5", {a, b}), doctest::Contains("exists"), InputError);
+  const std::string other = finished("o.h5", header(std::string(64, 'b')), {"p9"});
+  CHECK_THROWS_WITH_AS(merge_stores(tmp / "m2.h5", {a, other}), doctest::Contains("fingerprint"), InputError);
+  const std::string dup = finished("d.h5", header(), {"p2"});
+  CHECK_THROWS_WITH_AS(merge_stores(tmp / "m3.h5", {a, dup}), doctest::Contains("'p2' cycle 1"), InputError);
+  auto open = StoreWriter::create(tmp / "u.h5", header());
+  open->commit(sample("p7"));
+  CHECK_THROWS_WITH_AS(merge_stores(tmp / "m4.h5", {a, tmp / "u.h5"}), doctest::Contains("unfinished"), InputError);
+  for (const char* n : {"m2.h5", "m3.h5", "m4.h5"}) CHECK(!fs::exists(tmp / n));
+}
+
+TEST_CASE("export: one CSV per table, exact numbers, NaN empty, text quoted") {
+  TempDir tmp;
+  write(tmp / "s.h5", store_image(header(), sample("p1")));
+  export_store_csv(tmp / "s.h5", tmp / "csv");
+  CHECK(names(tmp.path / "csv") ==
+        std::set<std::string>{"manifest.json", "patients.csv", "vois.csv", "candidates.csv", "targets.csv",
+                              "budget.csv", "cumulative.csv", "failures.csv", "notes.csv"});
+  const std::string vois = read(tmp / "csv/vois.csv");
+  CHECK(vois.substr(0, vois.find('\n')) ==
+        "patient,voi,function,method,cycle,fit_ok,n_points,tia_MBq_h,tia_u_MBq_h,tia_u_dof,tia_ci95_low_MBq_h,"
+        "tia_ci95_high_MBq_h,tia_h,mass_g,dose_Gy,dose_u_Gy,dose_Gy_per_GBq,bed_Gy,eqd2_Gy");
+  CHECK(vois.find("\np1,\"Leber-ø, rechts\",f3,fit,1,1,5,0.30000000000000004,,inf,,,,,1e-300,,,,\n") !=
+        std::string::npos);
+  CHECK(vois.find("\np1,\"Niere \"\"links\"\"\",trapezoid,trapezoid,1,0,3,,,,,,,,,,,,\n") != std::string::npos);
+  CHECK(read(tmp / "csv/budget.csv") ==
+        "patient,target,input,cycle,u_rel,dof,term_Gy\np1,Kidney_L,tia_MBq_h,1,0.05,12.5,0.1625\n"
+        "p1,Kidney_L,mass_g,1,,,\n");
+  CHECK(read(tmp / "csv/failures.csv") ==
+        "patient,cycle,source,error\np1,0,cases/x.json,\"line 1,\nline 2 \"\"quoted\"\"\"\n");
+  CHECK_THROWS_AS(export_store_csv(tmp / "none.h5", tmp / "csv2"), InputError);
+  CHECK(!fs::exists(tmp / "csv2"));
+}
+
+TEST_CASE("for_each_store_chunk: table by table, in slices of at most 65536 rows, in stored order") {
+  TempDir tmp;
+  StoreRows rows = sample("p1");
+  const BudgetRow term = rows.budget[0];
+  rows.budget.assign(70000, term);
+  for (size_t i = 0; i < rows.budget.size(); ++i) rows.budget[i].cycle = static_cast<std::int32_t>(i);
+  write(tmp / "big.h5", store_image(header(), rows));
+  std::vector<std::string> calls;
+  std::int32_t next_cycle = 0;
+  bool in_order = true;
+  for_each_store_chunk(tmp / "big.h5", [&](const StoreRows& chunk) {
+    const size_t tables = !chunk.patients.empty() + !chunk.vois.empty() + !chunk.candidates.empty() +
+                          !chunk.targets.empty() + !chunk.budget.empty() + !chunk.cumulative.empty() +
+                          !chunk.failures.empty() + !chunk.notes.empty();
+    CHECK(tables == 1);
+    if (!chunk.patients.empty()) calls.push_back("patients " + std::to_string(chunk.patients.size()));
+    if (!chunk.vois.empty()) calls.push_back("vois " + std::to_string(chunk.vois.size()));
+    if (!chunk.budget.empty()) calls.push_back("budget " + std::to_string(chunk.budget.size()));
+    if (!chunk.notes.empty()) calls.push_back("notes " + std::to_string(chunk.notes.size()));
+    for (const auto& b : chunk.budget) in_order = in_order && b.cycle == next_cycle++;
+  });
+  CHECK(calls == std::vector<std::string>{"patients 1", "vois 2", "budget 65536", "budget 4464", "notes 1"});
+  CHECK(in_order);
+  CHECK(next_cycle == 70000);
+}
+
+TEST_CASE("read_store_index: a master whose segment file is missing is refused") {
+  TempDir tmp;
+  const std::string path = tmp / "b.h5";
+  {
+    auto w = StoreWriter::create(path, header());
+    w->commit(sample("p1"));
+    w->commit(sample("p2"));
+  }
+  fs::remove(path + ".parts/seg-000002.h5");
+  CHECK_THROWS_WITH_AS(read_store_index(path), doctest::Contains("seg-000002.h5"), InputError);
+  CHECK_THROWS_AS(StoreWriter::resume(path, header()), InputError);
+  CHECK(fs::exists(path + ".parts/seg-000001.h5"));  // nothing removed
+}
