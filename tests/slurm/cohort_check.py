@@ -2,6 +2,7 @@
 broken patient, the export of a one-process `lutdose batch` of it, and the comparison of two
 exports.  Expected values come from lutdose itself run the plain way (one process, one thread),
 never from the sharded code under test."""
+import json
 import os
 import shlex
 import shutil
@@ -69,12 +70,16 @@ def one_process_export(lutdose, cases_dir, tmp):
 
 def compare_exports(expected_dir, actual_dir):
     """Every CSV of the two exports is identical, byte for byte (same rows in the same order: the
-    merged shards must equal the one-process batch exactly, not within a tolerance)."""
+    merged shards must equal the one-process batch exactly, not within a tolerance). Of the
+    exports' manifest.json, the file list (names, sizes, SHA-256) must be equal; its run_id and
+    created_utc differ by design."""
     names = sorted(os.listdir(expected_dir))
     if sorted(os.listdir(actual_dir)) != names:
         raise TestFailure("exports differ in their files: %s has %s, %s has %s"
                           % (expected_dir, names, actual_dir, sorted(os.listdir(actual_dir))))
     for name in names:
+        if name == "manifest.json":
+            continue
         with open(os.path.join(expected_dir, name)) as f:
             want = f.read().splitlines()
         with open(os.path.join(actual_dir, name)) as f:
@@ -86,8 +91,14 @@ def compare_exports(expected_dir, actual_dir):
                 raise TestFailure("%s differs at line %d:\n  one process: %s\n  sharded:     %s"
                                   % (name, k + 1, w, g))
         raise TestFailure("%s: %d lines in one process, %d sharded" % (name, len(want), len(got)))
+    manifests = []
+    for d in (expected_dir, actual_dir):
+        with open(os.path.join(d, "manifest.json")) as f:
+            manifests.append(json.load(f)["files"])
+    if manifests[0] != manifests[1]:
+        raise TestFailure("manifest.json file lists differ:\n  one process: %s\n  sharded:     %s" % tuple(manifests))
     check_failures(actual_dir)
-    return names
+    return [n for n in names if n != "manifest.json"]
 
 
 def check_failures(csv_dir):
