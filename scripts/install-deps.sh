@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages lutdose needs to build and test, and only those that are missing.
 # Does nothing (and needs no network) when everything is already installed.
-# Run as root, or as a user with sudo.   Usage: scripts/install-deps.sh [--peer] [--fuzz]
+# Run as root, or as a user with sudo.   Usage: scripts/install-deps.sh [--peer] [--fuzz] [--slurm]
 #   --peer   also the Python packages of the side-by-side peer benchmark (numpy, scipy, lmfit, pandas)
 #   --fuzz   also clang and its sanitizer/libFuzzer runtimes (scripts/fuzz.sh, scripts/sanitize.sh)
+#   --slurm  also Slurm and MUNGE, for the single-node Slurm test (tests/slurm, docs/cluster.md)
 set -euo pipefail
 
 packages=(
@@ -26,7 +27,10 @@ for arg in "$@"; do
   case "$arg" in
     --peer) packages+=(python3-numpy python3-scipy python3-lmfit python3-pandas) ;;
     --fuzz) packages+=(clang libclang-rt-14-dev) ;;   # Debian 12: clang 14, libFuzzer + ASan/UBSan runtimes
-    *) echo "install-deps: unknown option $arg (known: --peer, --fuzz)" >&2; exit 2 ;;
+    # slurm-wlm: slurmctld, slurmd and the client commands (22.05 in Debian 12); munge: munged,
+    # mungekey (Slurm's authentication). The test starts its own daemons (tests/slurm/start_slurm.sh).
+    --slurm) packages+=(slurm-wlm munge) ;;
+    *) echo "install-deps: unknown option $arg (known: --peer, --fuzz, --slurm)" >&2; exit 2 ;;
   esac
 done
 
