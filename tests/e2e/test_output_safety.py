@@ -439,9 +439,10 @@ class TmpfsMount:
 
 
 def case_full_disk_keeps_previous(ctx):
-    # On a 5 MiB tmpfs a first set (~3.7 MB) fits, a second does not: the second run exits 1 or 2 with "No
-    # space left on device", no crash, the first set stays complete and byte-identical, no temporary name.
-    with TmpfsMount(ctx.path("mnt"), "5m") as mnt:
+    # On a 1 MiB tmpfs a first set (~0.61 MB: results.json 0.52 MB, results.h5 0.08 MB) fits, a second one
+    # beside it in its staging directory does not: the second run exits 1 or 2 with "No space left on
+    # device", no crash, the first set stays complete and byte-identical, no temporary name.
+    with TmpfsMount(ctx.path("mnt"), "1m") as mnt:
         out = os.path.join(mnt, "out")
         good_run(ctx, out, "first run on the small file system")
         before = snapshot(out)
