@@ -117,7 +117,7 @@ int main(int argc, char** argv) {
       "          lutdose run --tac examples/snmmi-patient004/tac.csv --activity-MBq 7210.4 "
       "--phantom icrp110-am --out out/p004\n"
       "Formats and fields: docs/case-file.md, docs/tac-format.md, docs/results.md, "
-      "docs/hdf5-layout.md; methods: docs/methods.md.");
+      "docs/store.md (results.h5); methods: docs/methods.md.");
 
   FitArgs fit_args;
   auto* fit = app.add_subcommand(

@@ -83,15 +83,31 @@ StoreHeader merged_header(const std::vector<StoreIndex>& shards) {
   h.kind = "batch";
   h.shard = "1/1";
   h.cohort_patients = 0;
-  bool same_cohort = true;
-  nlohmann::json cohorts = nlohmann::json::array();
-  for (const auto& s : shards) {
-    h.cohort_patients += s.header.cohort_patients;
-    same_cohort = same_cohort && s.header.cohort == h.cohort;
-    cohorts.push_back(s.header.cohort);
-  }
-  if (!same_cohort) h.cohort = cohorts.dump();
+  for (const auto& s : shards) h.cohort_patients += s.header.cohort_patients;
   return h;
+}
+
+//! Shard i (0-based) of `paths` must be shard i+1 of N = paths.size(), of the first shard's cohort:
+//! then the merge is the one-process batch of that cohort. InputError naming the store otherwise.
+void check_shard_set(const std::vector<std::string>& paths, const std::vector<StoreIndex>& indexes) {
+  const std::string n = std::to_string(paths.size());
+  const std::string& last_of = indexes.front().header.shard;
+  const std::string of = last_of.substr(last_of.find('/') + 1);
+  for (std::size_t i = 0; i < paths.size(); ++i) {
+    const StoreHeader& h = indexes[i].header;
+    const std::string expected = std::to_string(i + 1) + "/" + n;
+    if (of != n && i == 0 && h.shard == "1/" + of)
+      throw InputError("lutdose merge: " + quote_path(paths[0]) + " is shard 1/" + of + " but " + n +
+                       " shard(s) were given: shard " + std::to_string(paths.size() + 1) + "/" + of +
+                       " is missing; give every shard of the cohort, in order");
+    if (h.shard != expected)
+      throw InputError("lutdose merge: " + quote_path(paths[i]) + " is shard " + h.shard + "; expected shard " +
+                       expected + " at position " + std::to_string(i + 1) +
+                       " (every shard of the cohort once, in order, so that the merge equals a one-process batch)");
+    if (h.cohort != indexes.front().header.cohort)
+      throw InputError("lutdose merge: " + quote_path(paths[i]) + " is a shard of another cohort than " +
+                       quote_path(paths[0]) + " (" + h.cohort + " vs " + indexes.front().header.cohort + ")");
+  }
 }
 
 //! The shards' indexes; InputError for an unfinished shard, another fingerprint, or a
@@ -169,6 +185,7 @@ void merge_stores(const std::string& out, const std::vector<std::string>& shards
     throw InputError("lutdose merge: the output " + quote_path(out) +
                      " exists; choose a new name (lutdose never overwrites a store)");
   const auto indexes = check_shards(shards);
+  check_shard_set(shards, indexes);
   std::uint64_t bytes = 0;
   for (const auto& shard : shards) bytes += file_bytes(shard);
   hdf5::QuietHdf5Errors quiet;

@@ -393,8 +393,14 @@ TEST_CASE("merge: shards into one store - different fingerprints, duplicates, un
     w->finish();
     return tmp / name;
   };
-  const std::string a = finished("a.h5", header(), {"p1", "p2"});
-  const std::string b = finished("b.h5", header(std::string(64, 'a'), "c2"), {"p3"});
+  const auto shard = [](const std::string& s, const std::string& fingerprint = std::string(64, 'a'),
+                        const std::string& cohort = "c1") {
+    StoreHeader h = header(fingerprint, cohort);
+    h.shard = s;
+    return h;
+  };
+  const std::string a = finished("a.h5", shard("1/2"), {"p1", "p2"});
+  const std::string b = finished("b.h5", shard("2/2"), {"p3"});
   merge_stores(tmp / "m.h5", {a, b});
   StoreRows all = sample("p1");
   all.append(sample("p2"));
@@ -404,16 +410,24 @@ TEST_CASE("merge: shards into one store - different fingerprints, duplicates, un
   CHECK(m.consolidated);
   CHECK(m.header.cohort_patients == 8);
   CHECK(m.header.shard == "1/1");
-  CHECK(m.header.cohort == R"(["c1","c2"])");
+  CHECK(m.header.cohort == "c1");
   CHECK_THROWS_WITH_AS(merge_stores(tmp / "m.h5", {a, b}), doctest::Contains("exists"), InputError);
-  const std::string other = finished("o.h5", header(std::string(64, 'b')), {"p9"});
+  const std::string other = finished("o.h5", shard("2/2", std::string(64, 'b')), {"p9"});
   CHECK_THROWS_WITH_AS(merge_stores(tmp / "m2.h5", {a, other}), doctest::Contains("fingerprint"), InputError);
-  const std::string dup = finished("d.h5", header(), {"p2"});
+  const std::string dup = finished("d.h5", shard("2/2"), {"p2"});
   CHECK_THROWS_WITH_AS(merge_stores(tmp / "m3.h5", {a, dup}), doctest::Contains("'p2' cycle 1"), InputError);
-  auto open = StoreWriter::create(tmp / "u.h5", header());
+  auto open = StoreWriter::create(tmp / "u.h5", shard("2/2"));
   open->commit(sample("p7"));
   CHECK_THROWS_WITH_AS(merge_stores(tmp / "m4.h5", {a, tmp / "u.h5"}), doctest::Contains("unfinished"), InputError);
-  for (const char* n : {"m2.h5", "m3.h5", "m4.h5"}) CHECK(!fs::exists(tmp / n));
+  // The review's finding: a shard missing, the shards out of order, or a shard of another cohort
+  // gave a store labelled complete. Shards 1..N of one cohort, each once, in order, are required.
+  CHECK_THROWS_WITH_AS(merge_stores(tmp / "m5.h5", {a}), doctest::Contains("shard 2/2 is missing"), InputError);
+  CHECK_THROWS_WITH_AS(merge_stores(tmp / "m6.h5", {b, a}), doctest::Contains("expected shard 1/2"), InputError);
+  const std::string foreign = finished("f.h5", shard("2/2", std::string(64, 'a'), "c2"), {"p4"});
+  CHECK_THROWS_WITH_AS(merge_stores(tmp / "m7.h5", {a, foreign}), doctest::Contains("another cohort"), InputError);
+  const std::string third = finished("t.h5", shard("2/3"), {"p5"});
+  CHECK_THROWS_WITH_AS(merge_stores(tmp / "m8.h5", {a, third}), doctest::Contains("expected shard 2/2"), InputError);
+  for (const char* n : {"m2.h5", "m3.h5", "m4.h5", "m5.h5", "m6.h5", "m7.h5", "m8.h5"}) CHECK(!fs::exists(tmp / n));
 }
 
 TEST_CASE("export: one CSV per table, exact numbers, NaN empty, text quoted") {
