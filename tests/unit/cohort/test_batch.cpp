@@ -212,7 +212,48 @@ TEST_CASE("batch: a bad patient is a failure with its message, the others are do
   CHECK(rows.failures[0].patient == "P00007");
   CHECK(rows.failures[0].error.find("column activity_MBq is '-5'") != std::string::npos);
   CHECK(rows.failures[1].patient == "P00012");
-  CHECK(rows.failures[1].error.find("no-phantom") != std::string::npos);
+  // The patients file, its line (header, then one row per patient), the column and the known phantoms.
+  CHECK(rows.failures[1].error.find("patients.csv:13: column phantom is 'no-phantom'") != std::string::npos);
+  CHECK(rows.failures[1].error.find("icrp110-am") != std::string::npos);
+}
+
+TEST_CASE("batch: a mass_g_<VOI> column of a VOI the patient has not is a failure of the patient") {
+  Folder dir;
+  std::ofstream(dir / "t.csv") << "patient,voi,time_h,activity_MBq\nA,liver,4,100\nA,liver,24,80\nA,liver,96,40\n"
+                                  "B,liver,4,100\nB,liver,24,80\nB,liver,96,40\n";
+  // A typo in the header (livr); B's cell is empty: nothing to apply, B is done.
+  std::ofstream(dir / "p.csv") << "patient,administered_MBq,phantom,mass_g_livr\nA,7000,icrp110-am,1500\n"
+                                  "B,7000,icrp110-am,\n";
+  BatchCohort c = tac_cohort(dir);
+  c.tac_path = dir / "t.csv";
+  c.patients_path = dir / "p.csv";
+  const auto p = batch(c, dir / "s.h5", 1);
+  CHECK(p.done == 1);
+  CHECK(p.failed == 1);
+  const auto rows = rows_of(dir / "s.h5");
+  REQUIRE(rows.failures.size() == 1);
+  CHECK(rows.failures[0].patient == "A");
+  INFO(rows.failures[0].error);
+  CHECK(rows.failures[0].error.find("p.csv:2: column mass_g_livr is '1500'") != std::string::npos);
+  CHECK(rows.failures[0].error.find("its VOIs: liver") != std::string::npos);
+}
+
+TEST_CASE("batch: a folder without case files is a bad cohort, nothing written") {
+  Folder dir;
+  fs::create_directory(dir.path / "cases");
+  std::ofstream(dir / "cases/manifest.json") << "{}";  // lutdose's own: not a case file
+  BatchCohort c;
+  c.kind = BatchCohort::Kind::case_files;
+  c.cases_dir = dir / "cases";
+  try {
+    batch(c, dir / "s.h5", 1);
+    FAIL("no error");
+  } catch (const InputError& e) {
+    CHECK(std::string(e.what()).find(dir / "cases") != std::string::npos);
+    CHECK(std::string(e.what()).find("no case files") != std::string::npos);
+  }
+  CHECK(!fs::exists(dir / "s.h5"));
+  CHECK(!fs::exists(dir / "s.h5.parts"));
 }
 
 TEST_CASE("batch: a patient whose rows are not contiguous is a bad cohort") {
