@@ -7,6 +7,9 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "lutdose/cohort/batch.h"
 #include "lutdose/cohort/synth.h"
@@ -417,3 +420,39 @@ TEST_CASE("batch: two case files of one patient, the later one is a failure") {
   CHECK(rows.failures[0].source == "case-P00002.json");  // sorted: "case-P00002-copy.json" comes first
   CHECK(rows.failures[0].error.find("already in the batch") != std::string::npos);
 }
+
+// Sanitizers reserve terabytes of address space: an address-space limit cannot be used under them.
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+TEST_CASE("batch: a worker thread that cannot be started is an error, the started ones are joined") {
+  Folder dir;
+  write_cohort(dir, 3, "tables");
+  reference();  // loaded before the fork
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    // The child: an address space of what it uses now + 256 MiB, so that thread stacks (8 MiB
+    // each by default) run out after a few dozen of the 100000 threads asked for.
+    std::ifstream status("/proc/self/status");
+    std::string key;
+    long long kb = -1;
+    while (status >> key && key != "VmSize:") status.ignore(1 << 12, '\n');
+    status >> kb;
+    const rlim_t limit = static_cast<rlim_t>(kb + 256 * 1024) * 1024;
+    const rlimit lim{limit, limit};
+    if (kb < 0 || ::setrlimit(RLIMIT_AS, &lim) != 0) ::_exit(10);
+    try {
+      batch(tac_cohort(dir), dir / "s.h5", 100000);
+      ::_exit(11);  // no error: every thread started
+    } catch (const std::runtime_error& e) {
+      ::_exit(std::string(e.what()).find("cannot start worker thread") != std::string::npos ? 0 : 12);
+    } catch (...) {
+      ::_exit(13);
+    }
+  }
+  int status = 0;
+  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  INFO("0: the clean error; 10: no limit set; 11: no error; 12, 13: another error; a signal: abort");
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+}
+#endif
