@@ -59,6 +59,9 @@ std::function<void(const lutdose::BatchProgress&)> progress_display(const std::s
   };
 }
 
+// The most worker threads of --threads (more only cost memory: the machine's cores do the work).
+constexpr unsigned kMaxThreads = 256;
+
 const char* const kFitAndDoseOptions[] = {
     "--function", "--functions", "--error-model", "--aicc-k", "--trapezoid-head", "--reject-correlated",
     "--trapezoid-body", "--trapezoid-tail", "--integration", "--model-averaging", "--combined-sigma0-MBq",
@@ -84,7 +87,7 @@ BatchCommand::BatchCommand(CLI::App& app) {
                      "body_mass_kg, mass_g_<VOI>");
   add_dose_options(batch_, dose_);
   batch_->add_option("--out", out_, "The store (HDF5, docs/store.md): new, or the one to --resume")->required();
-  batch_->add_option("--threads", threads_, "Worker threads (default or 0: all cores); the results do not depend on it");
+  batch_->add_option("--threads", threads_, "Worker threads, 0 to 256 (default or 0: all cores); the results do not depend on it");
   batch_->add_flag("--resume", resume_,
                    "Continue the store of a killed or stopped batch of the same cohort, shard and options "
                    "(the patients it holds are not redone)");
@@ -135,6 +138,13 @@ int BatchCommand::run() const {
 }
 
 int BatchCommand::run_batch() const {
+  // Checked before anything is read or written. NaN passes CLI11's range check.
+  if (threads_ > kMaxThreads)
+    lutdose::throw_input_error("command line", "--threads", std::to_string(threads_),
+                               "a whole number from 0 to " + std::to_string(kMaxThreads) + " (0: all cores)");
+  if (!(commit_interval_s_ >= 0 && commit_interval_s_ <= 3600))
+    lutdose::throw_input_error("command line", "--commit-interval-s", lutdose::format_number(commit_interval_s_),
+                               "a number of seconds from 0 to 3600");
   lutdose::BatchCohort cohort;
   const std::string data_dir = lutdose::find_data_dir(fit_.data_dir);
   if (cases_dir_.empty() == fit_.tac.empty())

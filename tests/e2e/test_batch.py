@@ -303,46 +303,120 @@ def case_shards_merge_to_the_one_process_batch(ctx):
         raise CaseFailure("the merged shards' export differs from the one-process batch's")
 
 
+def table_rows(path, patient):
+    """The rows of `patient` in every table of a store: table -> list of {field: value} (NaN as
+    "nan", so that NaN equals NaN; bytes as text)."""
+    import h5py
+    out = {}
+    with h5py.File(path, "r") as f:
+        for name, obj in f.items():
+            if not isinstance(obj, h5py.Dataset) or obj.dtype.names is None:
+                continue
+            data = obj[()]
+            if "patient" not in obj.dtype.names:
+                raise CaseFailure("%s: table %s has no column patient" % (path, name))
+            out[name] = [{k: normal(r[k].tolist() if hasattr(r[k], "tolist") else r[k]) for k in obj.dtype.names}
+                         for r in data if normal(r["patient"]) == patient]
+    return out
+
+
+def compare_patient_rows(run_store, batch_store, patient, tac=False):
+    """The rows of `patient` in the run's results.h5 and in the batch store: equal, field by field,
+    exactly (the same doubles). /patients names the input: run records the case file's path as
+    given, batch its name in the folder (compared by name); for TACs the inputs differ (the
+    patient's rows alone vs the two tables), so source and input_sha256 are not compared."""
+    a, b = table_rows(run_store, patient), table_rows(batch_store, patient)
+    for r in a.get("patients", []):
+        r["source"] = os.path.basename(r["source"])
+        if tac:
+            r["source"] = r["input_sha256"] = None
+    if tac:
+        for r in b.get("patients", []):
+            r["source"] = r["input_sha256"] = None
+    if a.keys() != b.keys():
+        raise CaseFailure("%s: the stores hold other tables: %s vs %s" % (patient, sorted(a), sorted(b)))
+    if not a.get("vois"):
+        raise CaseFailure("%s: no VOI rows in %s" % (patient, run_store))
+    for table in a:
+        if len(a[table]) != len(b[table]):
+            raise CaseFailure("%s /%s: %d rows in run, %d in batch" % (patient, table, len(a[table]), len(b[table])))
+        for i, (x, y) in enumerate(zip(a[table], b[table])):
+            for field in x:
+                if x[field] != y[field]:
+                    raise CaseFailure("%s /%s row %d %s: run %r, batch %r" % (patient, table, i, field, x[field],
+                                                                             y[field]))
+
+
 def case_run_equals_batch(ctx):
-    """`lutdose run` on a few case files and on a patient's TACs gives the batch's numbers."""
+    """`lutdose run` on a few case files and on a patient's TACs: its results.h5 holds exactly the
+    batch store's rows of that patient (every table, every field, the same doubles)."""
+    need_h5py()
     ctx.synth("c", 40, "--format", "cases")
     ctx.expect(0, "batch", ctx.path("c"), "--out", ctx.path("c.h5"), "--progress", "never")
-    ctx.export("c.h5", "ec")
-    batch = {(r["patient"], r["cycle"], r["voi"]): r for r in rows(ctx.path("ec", "vois.csv"))}
     for k in (1, 17, 40):
         p = "P%05d" % k
         ctx.expect(0, "run", ctx.path("c", "case-%s.json" % p), "--out", ctx.path("r" + p), "--quiet")
-        run = [r for r in rows(ctx.path("r" + p, "results.csv")) if (r["patient"], r["cycle"], r["voi"]) in batch]
-        if len(run) != sum(1 for key in batch if key[0] == p):  # results.csv adds the phantom's regions
-            raise CaseFailure("%s: the VOIs of run and batch differ" % p)
-        for r in run:
-            b = batch[(r["patient"], r["cycle"], r["voi"])]
-            for run_col, batch_col in (("tia_MBq_h", "tia_MBq_h"), ("tia_u_MBq_h", "tia_u_MBq_h"),
-                                       ("dose_Gy", "dose_Gy"), ("dose_u_Gy", "dose_u_Gy")):
-                # results.csv prints 10 significant digits: agreement to 1e-9 relative is equality
-                # of the same double.
-                x, y = float(r[run_col]), float(b[batch_col])
-                if not math.isclose(x, y, rel_tol=1e-9):
-                    raise CaseFailure("%s %s %s: run %s, batch %s" % (p, r["voi"], run_col, x, y))
+        compare_patient_rows(ctx.path("r" + p, "results.h5"), ctx.path("c.h5"), p)
     # TAC tables: one patient's rows given to run --tac.
     ctx.synth("t", 40)
     ctx.batch_tables("t", "t.h5")
-    ctx.export("t.h5", "et")
-    batch = {(r["patient"], r["cycle"], r["voi"]): r for r in rows(ctx.path("et", "vois.csv"))}
     with open(ctx.path("t", "tacs.csv"), encoding="utf-8") as f:
         lines = f.read().splitlines()
     with open(ctx.path("p7.csv"), "w", encoding="utf-8") as f:
         f.write("\n".join([lines[0]] + [x for x in lines[1:] if x.startswith("P00007,")]) + "\n")
     ctx.expect(0, "run", "--tac", ctx.path("p7.csv"), "--activity-MBq", 7400, "--phantom", "icrp110-am",
                "--out", ctx.path("r7"), "--quiet")
-    run = [r for r in rows(ctx.path("r7", "results.csv")) if (r["patient"], r["cycle"], r["voi"]) in batch]
-    if len(run) != 4:  # synth's four VOIs
-        raise CaseFailure("run --tac: expected the 4 VOIs of P00007, got %d" % len(run))
-    for r in run:
-        b = batch[(r["patient"], r["cycle"], r["voi"])]
-        for col in ("tia_MBq_h", "dose_Gy", "dose_u_Gy"):
-            if not math.isclose(float(r[col]), float(b[col]), rel_tol=1e-9):  # as above
-                raise CaseFailure("run --tac P00007 %s %s: run %s, batch %s" % (r["voi"], col, r[col], b[col]))
+    compare_patient_rows(ctx.path("r7", "results.h5"), ctx.path("t.h5"), "P00007", tac=True)
+
+
+def tree_files(root):
+    """Every file under `root` (relative names)."""
+    return sorted(os.path.relpath(os.path.join(d, f), root) for d, _, fs in os.walk(root) for f in fs)
+
+
+def case_bad_invocations_write_nothing(ctx):
+    """--threads out of 0..256, --commit-interval-s nan, a folder without case files: exit 2 with
+    the option or folder named, nothing written."""
+    ctx.synth("t", 40)
+    os.mkdir(ctx.path("empty"))
+    with open(ctx.path("empty", "manifest.json"), "w") as f:
+        f.write("{}")  # lutdose's own name: not a case file
+    before = tree_files(ctx.tmp)
+    for args, needle in ((("--threads", "100000"), "--threads"), (("--threads", "257"), "--threads"),
+                         (("--commit-interval-s", "nan"), "--commit-interval-s")):
+        cp = ctx.batch_tables("t", "s.h5", *args, status=2)
+        if needle not in cp.stderr:
+            raise CaseFailure("%s: the message does not name %s: %s" % (args, needle, cp.stderr))
+    cp = ctx.expect(2, "batch", ctx.path("empty"), "--out", ctx.path("s.h5"), "--progress", "never")
+    if ctx.path("empty") not in cp.stderr or "no case files" not in cp.stderr:
+        raise CaseFailure("empty folder: the message does not name it: %s" % cp.stderr)
+    if tree_files(ctx.tmp) != before:
+        raise CaseFailure("a refused batch wrote files: %s" % sorted(set(tree_files(ctx.tmp)) - set(before)))
+
+
+def case_mass_column_of_an_unknown_voi_fails_every_patient(ctx):
+    """A typo in a mass_g_<VOI> header (mass_g_kidnyes): every patient fails naming the patients
+    file, line, column, value and the patient's VOIs; exit 3."""
+    n = ctx.synth("t", 40)
+    with open(ctx.path("t", "tacs.csv"), encoding="utf-8") as f:
+        tacs = f.read().splitlines()
+    with open(ctx.path("t", "tacs.csv"), "w", encoding="utf-8") as f:  # the masses only in the patients table
+        f.write("\n".join([tacs[0]] + [line.rsplit(",", 1)[0] + "," for line in tacs[1:]]) + "\n")
+    with open(ctx.path("t", "patients.csv"), encoding="utf-8") as f:
+        patients = f.read()
+    if "mass_g_kidneys" not in patients.split("\n", 1)[0]:
+        raise CaseFailure("synth's patients table has no column mass_g_kidneys")
+    with open(ctx.path("t", "patients.csv"), "w", encoding="utf-8") as f:
+        f.write(patients.replace("mass_g_kidneys", "mass_g_kidnyes", 1))
+    ctx.batch_tables("t", "s.h5", status=3)
+    ctx.export("s.h5", "e")
+    failures = rows(ctx.path("e", "failures.csv"))
+    if len(failures) != n:
+        raise CaseFailure("expected all %d patients failed, got %d" % (n, len(failures)))
+    f = failures[0]
+    for needle in ("patients.csv:2", "column mass_g_kidnyes", "kidneys"):
+        if needle not in f["error"]:
+            raise CaseFailure("the failure of %s does not name %s: %s" % (f["patient"], needle, f["error"]))
 
 
 CASES = {name[len("case_"):]: fn for name, fn in globals().items() if name.startswith("case_")}

@@ -8,6 +8,8 @@
 #include <map>
 #include <mutex>
 #include <set>
+#include <stdexcept>
+#include <string>
 #include <thread>
 #include <unistd.h>
 
@@ -111,10 +113,17 @@ class OrderedRun {
     window_ = 16 * static_cast<std::size_t>(n) + 16;
     input_.seek(begin);
     std::vector<std::thread> pool;
-    for (unsigned i = 0; i < n; ++i) pool.emplace_back([this] { work(); });
     std::exception_ptr error;
     try {
-      commit_loop();
+      for (unsigned i = 0; i < n; ++i) pool.emplace_back([this] { work(); });
+    } catch (const std::exception& e) {
+      // Stop and join the threads already started (a joinable std::thread must not be destroyed).
+      error = std::make_exception_ptr(std::runtime_error("cannot start worker thread " + std::to_string(pool.size() + 1) +
+                                                         " of " + std::to_string(n) + ": " + e.what() +
+                                                         "; use fewer --threads"));
+    }
+    try {
+      if (!error) commit_loop();
     } catch (...) {
       error = std::current_exception();
     }

@@ -74,6 +74,9 @@ class CaseInput : public BatchInput {
  public:
   CaseInput(const BatchCohort& cohort, const ReferenceData& ref) : cohort_(cohort), ref_(ref) {
     names_ = batch_case_files(cohort.cases_dir);
+    if (names_.empty())
+      throw InputError(cohort.cases_dir + ": no case files (*.json, other than lutdose's own " +
+                       "manifest.json and synth.json); expected a folder of case files");
     std::string list;
     for (const auto& name : names_) {
       std::string sha;

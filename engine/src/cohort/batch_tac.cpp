@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "batch_input.h"
+#include "lutdose/dosimetry/svalues.h"
 #include "lutdose/error.h"
 #include "lutdose/io/csv.h"
 #include "lutdose/io/input_file.h"
@@ -129,6 +130,38 @@ void apply_mass(TacSeries& s, const CsvRow& row, int col, const std::string& pat
   }
 }
 
+// A non-empty mass_g_<X> cell of the patient's rows for a VOI X its TAC rows do not have is an
+// error (a typo in the header would otherwise leave the phantom's mass in place).
+void check_mass_columns(const PatientFacts& f, const PatientColumns& c, const std::vector<TacSeries>& series,
+                        const std::string& path) {
+  std::set<std::string> vois;
+  for (const auto& s : series) vois.insert(s.voi);
+  std::string list;
+  for (const auto& v : vois) list += (list.empty() ? "" : ", ") + v;
+  for (const auto& [voi, col] : c.mass_g) {
+    if (vois.count(voi)) continue;
+    for (const auto& [cycle, r] : f.by_cycle) {
+      const std::string& text = r->row.cells.at(static_cast<size_t>(col));
+      if (!text.empty())
+        throw_input_error(path + ":" + std::to_string(r->row.line), "column mass_g_" + voi, text,
+                          "an empty cell: the patient's TAC rows have no VOI '" + voi + "' (its VOIs: " + list + ")");
+    }
+  }
+}
+
+// A phantom of the reference data; else an error naming the patients-table cell and the known phantoms.
+void check_phantom(const ReferenceData& ref, const PatientFacts& f, const PatientColumns& c, const std::string& path) {
+  try {
+    ref.phantom(f.phantom);
+  } catch (const InputError&) {
+    std::string known;
+    for (const auto& [name, description] : phantoms()) known += (known.empty() ? "" : ", ") + name;
+    const auto& row = f.by_cycle.begin()->second->row;
+    throw_input_error(path + ":" + std::to_string(row.line), "column phantom", row.cells.at(static_cast<size_t>(c.phantom)),
+                      "one of the phantoms " + known + " (lutdose info svalues)");
+  }
+}
+
 // The options of one patient: the shared ones with its phantom, body mass and activity per cycle;
 // its VOI masses into `series`.
 RunOptions patient_options(const RunOptions& shared, const PatientFacts& f, const PatientColumns& c,
@@ -146,6 +179,7 @@ RunOptions patient_options(const RunOptions& shared, const PatientFacts& f, cons
                        "); expected one row per patient and cycle");
     if (const auto m = c.mass_g.find(s.voi); m != c.mass_g.end()) apply_mass(s, it->second->row, m->second, path, tac_path);
   }
+  check_mass_columns(f, c, series, path);
   for (const auto& [cycle, r] : f.by_cycle) {
     if (c.cycle >= 0 && !cycles.count(cycle))
       throw InputError(path + ":" + std::to_string(r->row.line) + ": patient " + series.front().patient + ", cycle " +
@@ -215,6 +249,7 @@ class TacItem : public BatchItem {
       for (const auto& row : rows_) parser.add(row);
       auto series = parser.take();
       const auto facts = patient_facts(records, *patients_.columns, id_, patients_.path);
+      check_phantom(ref, facts, *patients_.columns, patients_.path);
       const auto o = patient_options(cohort_.options, facts, *patients_.columns, series, patients_.path, cohort_.tac_path);
       return store_rows(run_tac_table(series, o, ref), source, sha256_hex(bytes));
     });

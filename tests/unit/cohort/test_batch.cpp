@@ -7,6 +7,9 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "lutdose/cohort/batch.h"
 #include "lutdose/cohort/synth.h"
@@ -212,7 +215,48 @@ TEST_CASE("batch: a bad patient is a failure with its message, the others are do
   CHECK(rows.failures[0].patient == "P00007");
   CHECK(rows.failures[0].error.find("column activity_MBq is '-5'") != std::string::npos);
   CHECK(rows.failures[1].patient == "P00012");
-  CHECK(rows.failures[1].error.find("no-phantom") != std::string::npos);
+  // The patients file, its line (header, then one row per patient), the column and the known phantoms.
+  CHECK(rows.failures[1].error.find("patients.csv:13: column phantom is 'no-phantom'") != std::string::npos);
+  CHECK(rows.failures[1].error.find("icrp110-am") != std::string::npos);
+}
+
+TEST_CASE("batch: a mass_g_<VOI> column of a VOI the patient has not is a failure of the patient") {
+  Folder dir;
+  std::ofstream(dir / "t.csv") << "patient,voi,time_h,activity_MBq\nA,liver,4,100\nA,liver,24,80\nA,liver,96,40\n"
+                                  "B,liver,4,100\nB,liver,24,80\nB,liver,96,40\n";
+  // A typo in the header (livr); B's cell is empty: nothing to apply, B is done.
+  std::ofstream(dir / "p.csv") << "patient,administered_MBq,phantom,mass_g_livr\nA,7000,icrp110-am,1500\n"
+                                  "B,7000,icrp110-am,\n";
+  BatchCohort c = tac_cohort(dir);
+  c.tac_path = dir / "t.csv";
+  c.patients_path = dir / "p.csv";
+  const auto p = batch(c, dir / "s.h5", 1);
+  CHECK(p.done == 1);
+  CHECK(p.failed == 1);
+  const auto rows = rows_of(dir / "s.h5");
+  REQUIRE(rows.failures.size() == 1);
+  CHECK(rows.failures[0].patient == "A");
+  INFO(rows.failures[0].error);
+  CHECK(rows.failures[0].error.find("p.csv:2: column mass_g_livr is '1500'") != std::string::npos);
+  CHECK(rows.failures[0].error.find("its VOIs: liver") != std::string::npos);
+}
+
+TEST_CASE("batch: a folder without case files is a bad cohort, nothing written") {
+  Folder dir;
+  fs::create_directory(dir.path / "cases");
+  std::ofstream(dir / "cases/manifest.json") << "{}";  // lutdose's own: not a case file
+  BatchCohort c;
+  c.kind = BatchCohort::Kind::case_files;
+  c.cases_dir = dir / "cases";
+  try {
+    batch(c, dir / "s.h5", 1);
+    FAIL("no error");
+  } catch (const InputError& e) {
+    CHECK(std::string(e.what()).find(dir / "cases") != std::string::npos);
+    CHECK(std::string(e.what()).find("no case files") != std::string::npos);
+  }
+  CHECK(!fs::exists(dir / "s.h5"));
+  CHECK(!fs::exists(dir / "s.h5.parts"));
 }
 
 TEST_CASE("batch: a patient whose rows are not contiguous is a bad cohort") {
@@ -376,3 +420,39 @@ TEST_CASE("batch: two case files of one patient, the later one is a failure") {
   CHECK(rows.failures[0].source == "case-P00002.json");  // sorted: "case-P00002-copy.json" comes first
   CHECK(rows.failures[0].error.find("already in the batch") != std::string::npos);
 }
+
+// Sanitizers reserve terabytes of address space: an address-space limit cannot be used under them.
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+TEST_CASE("batch: a worker thread that cannot be started is an error, the started ones are joined") {
+  Folder dir;
+  write_cohort(dir, 3, "tables");
+  reference();  // loaded before the fork
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    // The child: an address space of what it uses now + 256 MiB, so that thread stacks (8 MiB
+    // each by default) run out after a few dozen of the 100000 threads asked for.
+    std::ifstream status("/proc/self/status");
+    std::string key;
+    long long kb = -1;
+    while (status >> key && key != "VmSize:") status.ignore(1 << 12, '\n');
+    status >> kb;
+    const rlim_t limit = static_cast<rlim_t>(kb + 256 * 1024) * 1024;
+    const rlimit lim{limit, limit};
+    if (kb < 0 || ::setrlimit(RLIMIT_AS, &lim) != 0) ::_exit(10);
+    try {
+      batch(tac_cohort(dir), dir / "s.h5", 100000);
+      ::_exit(11);  // no error: every thread started
+    } catch (const std::runtime_error& e) {
+      ::_exit(std::string(e.what()).find("cannot start worker thread") != std::string::npos ? 0 : 12);
+    } catch (...) {
+      ::_exit(13);
+    }
+  }
+  int status = 0;
+  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  INFO("0: the clean error; 10: no limit set; 11: no error; 12, 13: another error; a signal: abort");
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+}
+#endif
