@@ -118,7 +118,7 @@ BatchCommand::BatchCommand(CLI::App& app) {
   export_ = app.add_subcommand("export", "Flat CSV tables of a results store (docs/store.md): DIR/vois.csv, "
                                          "targets.csv, failures.csv, ...");
   export_->add_option("store", export_store_, "The store (HDF5)")->required();
-  export_->add_option("--csv", export_dir_, "Output directory (a new result set, as for run)")->required();
+  export_->add_option("--csv", export_dir_, "Output directory (a new result set, as for run; or an earlier export set)")->required();
   merge_ = app.add_subcommand("merge", "Joins the stores of the shards of one batch, in the order given, into a new "
                                        "store (refused for stores of other options or reference data)");
   merge_->add_option("out", merge_out_, "The merged store (new)")->required();

@@ -89,7 +89,7 @@ int main(int argc, char** argv) {
   for (const auto& [n, d] : lutdose::phantoms()) phantom_help += "\n  " + n + ": " + d;
   run->add_option("--phantom", phantom, phantom_help);
   run->add_option("--out", out_dir,
-                  "Output directory: new, empty, or holding an earlier lutdose result set, which is "
+                  "Output directory: new, empty, or holding an earlier lutdose run result set, which is "
                   "replaced as a whole in one step (docs/results.md)")
       ->required();
   lutdose_cli::add_dose_options(run, run_dose);
@@ -199,7 +199,7 @@ int main(int argc, char** argv) {
 
   try {
     if (run->parsed()) {
-      lutdose::check_output_dir(out_dir);  // path problems before any work
+      lutdose::check_output_dir(out_dir, lutdose::ResultKind::run);  // path problems before any work
       lutdose::RunResult result;
       std::vector<std::pair<std::string, std::string>> inputs;
       if (!case_path.empty()) {
@@ -255,7 +255,7 @@ int main(int argc, char** argv) {
         inputs.emplace_back("tac_csv", std::move(tac_bytes));
       }
       const auto doc = lutdose::to_json(result, true);
-      lutdose::write_output_files(out_dir,
+      lutdose::write_output_files(out_dir, lutdose::ResultKind::run,
                                   {{"results.json", doc.dump(2) + "\n"},
                                    {"results.csv", lutdose::to_csv(result)},
                                    {"results.h5", run_store_image(result, inputs)}},

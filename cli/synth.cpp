@@ -58,13 +58,13 @@ SynthCommand::SynthCommand(CLI::App& app) {
                    "commas, volumes increasing (e.g. 1:0.35,10:0.62,100:0.86)")
       ->delimiter(',');
   cmd_->add_option("--data-dir", data_dir_, "Reference data directory");
-  cmd_->add_option("--out", out_, "Output directory: new or empty (or an earlier lutdose set)")->required();
+  cmd_->add_option("--out", out_, "Output directory: new or empty (or an earlier lutdose synth set)")->required();
   cmd_->add_flag("--quiet", quiet_, "Print nothing on success");
   cmd_->footer("Example: lutdose synth --patients 100 --seed 7 --times-h 4,24,96,168 --out cohort");
 }
 
 void SynthCommand::run() const {
-  lutdose::check_output_dir(out_);  // path problems before any work
+  lutdose::check_output_dir(out_, lutdose::ResultKind::synth);  // path problems before any work
   lutdose::SynthOptions o = options_;
   if (seed_ < 0) lutdose::throw_input_error("command line", "--seed", std::to_string(seed_), "a whole number >= 0");
   o.seed = static_cast<unsigned long long>(seed_);
@@ -94,7 +94,7 @@ void SynthCommand::run() const {
   const auto ref = lutdose::ReferenceData::load(o.data_dir);
   const auto model = lutdose::make_synth_model(ref, o);
   const auto files = lutdose::synth_cohort_files(model, LUTDOSE_VERSION);
-  lutdose::write_output_files(out_, files, LUTDOSE_VERSION);
+  lutdose::write_output_files(out_, lutdose::ResultKind::synth, files, LUTDOSE_VERSION);
   if (!quiet_)
     std::cout << "synthetic cohort: " << o.n_patients << " patients x " << o.cycles << " cycles x " << o.vois.size()
               << " VOIs\nwritten: " << out_ << " (" << files.size() << " files and manifest.json: "

@@ -575,6 +575,46 @@ def case_previous_set_verified(ctx):
             fail("%s was changed: lutdose replaced files it did not write" % d, res)
 
 
+def case_other_kind_kept(ctx):
+    # A set of one kind (run, synth, export) is replaced only by a set of the same kind: run or export
+    # into a synth cohort (or synth or export into a run's set) is refused with exit 2 before any
+    # work, and the set there stays byte for byte as it was (the cohort's truth.csv is study data).
+    cohort = ctx.path("cohort")
+    expect_exit(run_with(ctx, ["synth", "--patients", "3", "--seed", "5", "--out", cohort, "--quiet"]), 0,
+                "synth into a new directory")
+    runs = ctx.path("runs")
+    good_run(ctx, runs, "run into a new directory")
+    store = ctx.path("store.h5")
+    shutil.copyfile(os.path.join(runs, "results.h5"), store)
+    tables = ctx.path("tables")
+    expect_exit(run_with(ctx, ["export", store, "--csv", tables]), 0, "export into a new directory")
+    attempts = [
+        (cohort, "synth", run_args(ctx, cohort)),
+        (cohort, "synth", ["export", store, "--csv", cohort]),
+        (runs, "run", ["synth", "--patients", "2", "--out", runs, "--quiet"]),
+        (runs, "run", ["export", store, "--csv", runs]),
+        (tables, "export", run_args(ctx, tables)),
+        (tables, "export", ["synth", "--patients", "2", "--out", tables, "--quiet"]),
+    ]
+    for out, kind, args in attempts:
+        before = snapshot(out)
+        res = run_with(ctx, args)
+        what = "%s into a directory holding a %s set" % (args[0], kind)
+        expect_exit(res, 2, what)
+        expect_clean_message(res, what)
+        if ("lutdose %s" % kind) not in res.stderr or "choose" not in res.stderr:
+            fail("%s: expected the message to name the set there (lutdose %s) and to ask for another "
+                 "directory" % (what, kind), res)
+        if snapshot(out) != before:
+            fail("%s: expected the %s set to stay unchanged" % (what, kind), res)
+        if staging_leftovers(ctx.tmp):
+            fail("%s: expected no temporary names, found %s" % (what, staging_leftovers(ctx.tmp)), res)
+    # The same kind still replaces its own set.
+    expect_exit(run_with(ctx, ["synth", "--patients", "2", "--out", cohort, "--quiet"]), 0, "synth again")
+    expect_exit(run_with(ctx, ["export", store, "--csv", tables]), 0, "export again")
+    good_run(ctx, runs, "run again")
+
+
 def case_created_parents_flushed(ctx):
     # `--out n1/n2/out` creates n1 and n1/n2: each new directory's entry must be flushed (fsync of the
     # directory holding it) before lutdose reports success, or a power cut may lose the whole set after
@@ -699,6 +739,7 @@ CASES = {
     "cleanup_spares_user_names": case_cleanup_spares_user_names,
     "previous_set_verified": case_previous_set_verified,
     "created_parents_flushed": case_created_parents_flushed,
+    "other_kind_kept": case_other_kind_kept,
     "out_replaced_before_swap": case_out_replaced_before_swap,
 }
 

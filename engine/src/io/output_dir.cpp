@@ -204,6 +204,44 @@ std::vector<std::string> foreign_entries(int dirfd, bool staging) {
   return foreign;
 }
 
+//! True when a result set of `kind` holds a file `name` (manifest.json aside).
+bool kind_holds(ResultKind kind, const std::string& name) {
+  static const std::vector<std::string> run = {"results.json", "results.csv", "results.h5"};
+  static const std::vector<std::string> synth = {"tacs.csv", "patients.csv", "truth.csv", "synth.json"};
+  static const std::vector<std::string> exported = {"patients.csv", "vois.csv",       "candidates.csv",
+                                                    "targets.csv",  "budget.csv",     "cumulative.csv",
+                                                    "failures.csv", "notes.csv"};
+  if (kind == ResultKind::synth && is_case_file_name(name)) return true;
+  const auto& names = kind == ResultKind::run ? run : (kind == ResultKind::synth ? synth : exported);
+  return std::find(names.begin(), names.end(), name) != names.end();
+}
+
+const char* kind_name(ResultKind kind) {
+  switch (kind) {
+    case ResultKind::run: return "lutdose run";
+    case ResultKind::synth: return "lutdose synth";
+    case ResultKind::store_export: return "lutdose export";
+  }
+  return "lutdose";
+}
+
+//! Empty when the lutdose set in `dirfd` (one without foreign entries) may be replaced by a set of
+//! `kind`: each of its files but manifest.json is a name a `kind` set holds. Otherwise what the
+//! set is, for a message: "a lutdose synth result set", or "... of several kinds".
+std::string other_kind(int dirfd, ResultKind kind) {
+  const ResultKind kinds[] = {ResultKind::run, ResultKind::synth, ResultKind::store_export};
+  bool fits[] = {true, true, true};
+  for (const auto& n : directory_entries(dirfd)) {
+    if (n == kManifest || n == kStagingMarker) continue;
+    for (size_t i = 0; i < 3; ++i) fits[i] = fits[i] && kind_holds(kinds[i], n);
+  }
+  if (fits[static_cast<size_t>(kind)]) return "";
+  std::string held;
+  for (size_t i = 0; i < 3; ++i)
+    if (fits[i]) held += (held.empty() ? "" : " or ") + std::string(kind_name(kinds[i]));
+  return held.empty() ? "a lutdose result set of several kinds" : "a " + held + " result set";
+}
+
 //! Removes, from the directory `name` in `parentfd`, only lutdose's own names, then the directory
 //! itself if that emptied it. Follows no link; leaves anything else where it is.
 void remove_lutdose_directory(int parentfd, const std::string& name) {
@@ -352,7 +390,7 @@ bool lock_shared_bounded(int fd) {
   return false;
 }
 
-void check_replaceable(int parentfd, const Location& loc) {
+void check_replaceable(int parentfd, const Location& loc, ResultKind kind) {
   struct stat st;
   if (::fstatat(parentfd, loc.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
     if (errno == ENOENT) return;
@@ -371,7 +409,13 @@ void check_replaceable(int parentfd, const Location& loc) {
   if (!lock_shared_bounded(dir.get()))
     fail("cannot use the output directory " + in_quotes(loc.shown) + " (locked by another run for 10 s)", EWOULDBLOCK);
   auto foreign = foreign_entries(dir.get(), false);
-  if (foreign.empty()) return;
+  if (foreign.empty()) {
+    const std::string held = other_kind(dir.get(), kind);
+    if (held.empty()) return;
+    throw InputError("output directory " + in_quotes(loc.shown) + " holds " + held + ", which a " +
+                     kind_name(kind) + " set does not replace (a set is replaced only by one of its own "
+                     "kind); choose another directory");
+  }
   std::sort(foreign.begin(), foreign.end());
   std::string list;
   for (size_t i = 0; i < foreign.size() && i < 5; ++i) list += (i ? ", " : "") + foreign[i];
@@ -417,8 +461,8 @@ std::string manifest_text(const std::string& run_id, const std::string& version,
 
 //! Writes the set into the staging directory: the files, then the manifest, then drops the marker;
 //! everything flushed to the device before it returns.
-void fill_staging(const Staging& s, const std::vector<OutputFile>& files, const std::string& manifest,
-                  const std::string& dir_shown) {
+void fill_staging(const Staging& s, ResultKind kind, const std::vector<OutputFile>& files,
+                  const std::string& manifest, const std::string& dir_shown) {
   auto write_one = [&](const std::string& name, const std::string& bytes) {
     const std::string shown = name + " for " + in_quotes(dir_shown);
     Fd fd(::openat(s.fd.get(), name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666));
@@ -426,8 +470,8 @@ void fill_staging(const Staging& s, const std::vector<OutputFile>& files, const 
     write_sync_close(fd, bytes, shown);
   };
   for (const auto& f : files) {
-    if (!is_lutdose_name(f.name) || f.name == kManifest || f.name == kStagingMarker)
-      throw std::logic_error("write_output_files: " + f.name + " is not a result file name");
+    if (!kind_holds(kind, f.name))
+      throw std::logic_error("write_output_files: " + f.name + " is not a file name of a " + kind_name(kind) + " set");
     write_one(f.name, f.bytes);
   }
   write_one(kManifest, manifest);
@@ -452,14 +496,14 @@ Fd lock_swapped_out(int parentfd, const std::string& name) {
   return Fd();
 }
 
-void publish(int parentfd, const Staging& s, const Location& loc) {
+void publish(int parentfd, const Staging& s, const Location& loc, ResultKind kind) {
   if (::renameat2(parentfd, s.name.c_str(), parentfd, loc.name.c_str(), RENAME_NOREPLACE) == 0) {
     ::flock(s.fd.get(), LOCK_UN);  // published: no longer a staging directory to guard
     return;
   }
   const int err = errno;
   if (err != EEXIST && err != ENOTEMPTY) fail("cannot publish the results as " + in_quotes(loc.shown), err);
-  check_replaceable(parentfd, loc);
+  check_replaceable(parentfd, loc, kind);
   if (::renameat2(parentfd, s.name.c_str(), parentfd, loc.name.c_str(), RENAME_EXCHANGE) != 0)
     fail("cannot publish the results as " + in_quotes(loc.shown), errno);
   ::flock(s.fd.get(), LOCK_UN);
@@ -468,7 +512,7 @@ void publish(int parentfd, const Staging& s, const Location& loc) {
   Fd old = lock_swapped_out(parentfd, s.name);
   if (!old.valid() && errno == ENOENT) return;  // a concurrent run removed the previous set already
   if (!old.valid() && errno == EWOULDBLOCK) return;  // still held after 10 s: the next run cleans it
-  if (!old.valid() || !foreign_entries(old.get(), false).empty()) {
+  if (!old.valid() || !foreign_entries(old.get(), false).empty() || !other_kind(old.get(), kind).empty()) {
     if (::renameat2(parentfd, s.name.c_str(), parentfd, loc.name.c_str(), RENAME_EXCHANGE) != 0)
       fail("cannot put back what was at " + in_quotes(loc.shown) + " (now at " + in_quotes(s.name) + ")", errno);
     throw InputError("output directory " + in_quotes(loc.shown) +
@@ -521,7 +565,7 @@ std::string sha256_hex(const std::string& bytes) {
   return s;
 }
 
-void check_output_dir(const std::string& dir) {
+void check_output_dir(const std::string& dir, ResultKind kind) {
   const auto loc = split_location(dir);
   Fd parent = open_directory(loc.parent);
   if (!parent.valid()) {
@@ -529,11 +573,11 @@ void check_output_dir(const std::string& dir) {
     check_creatable(loc.parent);
     return;
   }
-  check_replaceable(parent.get(), loc);
+  check_replaceable(parent.get(), loc, kind);
   if (::access(loc.parent.c_str(), W_OK | X_OK) != 0) fail("cannot write into " + in_quotes(loc.parent), errno);
 }
 
-std::string write_output_files(const std::string& dir, const std::vector<OutputFile>& files,
+std::string write_output_files(const std::string& dir, ResultKind kind, const std::vector<OutputFile>& files,
                                const std::string& lutdose_version) {
   const auto loc = split_location(dir);
   const auto created = make_parents(loc.parent);
@@ -542,13 +586,13 @@ std::string write_output_files(const std::string& dir, const std::vector<OutputF
     Fd parent = open_directory(loc.parent);
     if (!parent.valid()) fail("cannot use the directory " + in_quotes(loc.parent), errno);
     remove_leftovers(parent.get());
-    check_replaceable(parent.get(), loc);
+    check_replaceable(parent.get(), loc, kind);
     const std::string run_id = random_run_id();
     const std::string manifest = manifest_text(run_id, lutdose_version, files);
     Staging s = make_staging(parent.get(), loc.parent);
     try {
-      fill_staging(s, files, manifest, loc.shown);
-      publish(parent.get(), s, loc);
+      fill_staging(s, kind, files, manifest, loc.shown);
+      publish(parent.get(), s, loc, kind);
     } catch (...) {
       remove_lutdose_directory(parent.get(), s.name);
       throw;

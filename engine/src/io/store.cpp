@@ -162,7 +162,7 @@ void for_each_store_chunk(const std::string& path, const std::function<void(cons
 }
 
 void export_store_csv(const std::string& path, const std::string& dir) {
-  check_output_dir(dir);
+  check_output_dir(dir, ResultKind::store_export);
   std::map<std::string, std::string> csv;
   {
     hdf5::QuietHdf5Errors quiet;
@@ -176,7 +176,7 @@ void export_store_csv(const std::string& path, const std::string& dir) {
   }
   std::vector<OutputFile> files;
   for (const auto& name : table_names()) files.push_back({name + ".csv", std::move(csv[name])});
-  write_output_files(dir, files, LUTDOSE_VERSION);
+  write_output_files(dir, ResultKind::store_export, files, LUTDOSE_VERSION);
 }
 
 void merge_stores(const std::string& out, const std::vector<std::string>& shards) {

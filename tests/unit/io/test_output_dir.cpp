@@ -53,7 +53,7 @@ TEST_CASE("sha256_hex: the FIPS 180-2 test vectors") {
 TEST_CASE("write_output_files: one set with its manifest, an earlier set replaced as a whole") {
   TempDir tmp;
   const auto out = tmp.path / "a" / "out";
-  const std::string id1 = write_output_files(out.string(), kFiles, "9.9.9");
+  const std::string id1 = write_output_files(out.string(), ResultKind::run, kFiles, "9.9.9");
   CHECK(names(out) == std::set<std::string>{"manifest.json", "results.csv", "results.h5", "results.json"});
   CHECK(names(tmp.path / "a") == std::set<std::string>{"out"});  // no temporary name left
   const auto m = nlohmann::json::parse(read(out / "manifest.json"));
@@ -66,7 +66,7 @@ TEST_CASE("write_output_files: one set with its manifest, an earlier set replace
     CHECK(m["files"][i]["size_bytes"] == kFiles[i].bytes.size());
     CHECK(m["files"][i]["sha256"] == sha256_hex(read(out / kFiles[i].name)));
   }
-  const std::string id2 = write_output_files(out.string(), {{"results.json", "[]\n"}}, "9.9.9");
+  const std::string id2 = write_output_files(out.string(), ResultKind::run, {{"results.json", "[]\n"}}, "9.9.9");
   CHECK(id2 != id1);
   CHECK(names(out) == std::set<std::string>{"manifest.json", "results.json"});
   CHECK(read(out / "results.json") == "[]\n");
@@ -78,19 +78,56 @@ TEST_CASE("write_output_files: a directory with other files, a file, a link are 
   const auto user = tmp.path / "user";
   fs::create_directory(user);
   std::ofstream(user / "results.json") << "mine";  // a result name, but no lutdose manifest
-  CHECK_THROWS_AS(check_output_dir(user.string()), InputError);
-  CHECK_THROWS_AS(write_output_files(user.string(), kFiles, "x"), InputError);
+  CHECK_THROWS_AS(check_output_dir(user.string(), ResultKind::run), InputError);
+  CHECK_THROWS_AS(write_output_files(user.string(), ResultKind::run, kFiles, "x"), InputError);
   CHECK(read(user / "results.json") == "mine");
   CHECK(names(user) == std::set<std::string>{"results.json"});
   fs::create_directory_symlink(user, tmp.path / "link");
-  CHECK_THROWS_AS(write_output_files((tmp.path / "link").string(), kFiles, "x"), InputError);
-  CHECK_THROWS_AS(check_output_dir(""), InputError);
-  CHECK_THROWS_AS(check_output_dir((tmp.path / "new" / "..").string()), InputError);
+  CHECK_THROWS_AS(write_output_files((tmp.path / "link").string(), ResultKind::run, kFiles, "x"), InputError);
+  CHECK_THROWS_AS(check_output_dir("", ResultKind::run), InputError);
+  CHECK_THROWS_AS(check_output_dir((tmp.path / "new" / "..").string(), ResultKind::run), InputError);
   CHECK(names(tmp.path) == std::set<std::string>{"link", "user"});
   CHECK(names(user) == std::set<std::string>{"results.json"});
 }
 
 // plan --out: own checksum
+TEST_CASE("write_output_files: a set of another kind is refused and unchanged, one of the same kind replaced") {
+  // A synth cohort (its truth.csv is the user's study data) must survive a run or an export into it.
+  TempDir tmp;
+  const auto cohort = tmp.path / "cohort", tables = tmp.path / "tables", runs = tmp.path / "runs";
+  const std::vector<OutputFile> synth = {{"tacs.csv", "t\n"}, {"patients.csv", "p\n"}, {"truth.csv", "truth\n"},
+                                         {"synth.json", "{}\n"}, {"case-P001.json", "{}\n"}};
+  const std::vector<OutputFile> exported = {{"patients.csv", "p\n"}, {"vois.csv", "v\n"}};
+  write_output_files(cohort.string(), ResultKind::synth, synth, "x");
+  write_output_files(tables.string(), ResultKind::store_export, exported, "x");
+  write_output_files(runs.string(), ResultKind::run, kFiles, "x");
+  const auto cohort_before = names(cohort);
+  const auto manifest_before = read(cohort / "manifest.json");
+  for (const auto kind : {ResultKind::run, ResultKind::store_export}) {
+    CHECK_THROWS_WITH_AS(check_output_dir(cohort.string(), kind),
+                         doctest::Contains("holds a lutdose synth result set"), InputError);
+    CHECK_THROWS_WITH_AS(write_output_files(cohort.string(), kind, kind == ResultKind::run ? kFiles : exported, "x"),
+                         doctest::Contains("choose another directory"), InputError);
+  }
+  CHECK(names(cohort) == cohort_before);
+  CHECK(read(cohort / "truth.csv") == "truth\n");
+  CHECK(read(cohort / "manifest.json") == manifest_before);
+  CHECK_THROWS_WITH_AS(check_output_dir(tables.string(), ResultKind::synth),
+                       doctest::Contains("holds a lutdose export result set"), InputError);
+  CHECK_THROWS_WITH_AS(check_output_dir(runs.string(), ResultKind::store_export),
+                       doctest::Contains("holds a lutdose run result set"), InputError);
+  CHECK_THROWS_AS(write_output_files(runs.string(), ResultKind::synth, synth, "x"), InputError);
+  CHECK(names(runs) == std::set<std::string>{"manifest.json", "results.csv", "results.h5", "results.json"});
+  // The same kind replaces its set as a whole; a name of another kind is a programming error.
+  write_output_files(cohort.string(), ResultKind::synth, {{"synth.json", "[]\n"}}, "x");
+  CHECK(names(cohort) == std::set<std::string>{"manifest.json", "synth.json"});
+  write_output_files(tables.string(), ResultKind::store_export, {{"notes.csv", "n\n"}}, "x");
+  CHECK(names(tables) == std::set<std::string>{"manifest.json", "notes.csv"});
+  CHECK_THROWS_AS(write_output_files((tmp.path / "new").string(), ResultKind::run, {{"truth.csv", "t"}}, "x"),
+                  std::logic_error);
+  CHECK_FALSE(fs::exists(tmp.path / "new"));
+}
+
 TEST_CASE("a file with its own checksum recognises itself, and any edit is seen") {
   const std::string json = "{\n  \"next_cycle\": 3,\n  \"activity_MBq\": 7400.0\n}\n";
   const std::string file = with_own_checksum(json);

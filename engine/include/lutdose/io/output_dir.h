@@ -4,7 +4,9 @@
 // concurrent run into the same place) the output directory holds either the previous complete
 // result set or the new complete one, never a mix and never a partial file; lutdose removes or
 // overwrites nothing except what it created itself under a name unique to the run, a previous
-// lutdose result set in the output directory, and the leftovers of killed lutdose runs.
+// lutdose result set of the same kind (ResultKind) in the output directory, and the leftovers of
+// killed lutdose runs. A set of another kind (e.g. a synth cohort with its truth.csv where a run
+// would write) is refused, never replaced.
 //
 // How: the set is written into a fresh staging directory `.lutdose-tmp-` + 12 random characters
 // beside the output directory (created exclusively, files created with O_EXCL|O_NOFOLLOW, every
@@ -34,6 +36,15 @@ class OutputError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+//! The kinds of result set. A set is replaced only by a set of its own kind: run results do not
+//! replace a synth cohort (the user's study data), nor export tables a run's results.
+enum class ResultKind {
+  run,           //!< lutdose run: results.json, results.csv, results.h5
+  synth,         //!< lutdose synth: tacs.csv, patients.csv, truth.csv, synth.json, case-*.json
+  store_export,  //!< lutdose export --csv: patients.csv, vois.csv, candidates.csv, targets.csv,
+                 //!< budget.csv, cumulative.csv, failures.csv, notes.csv
+};
+
 //! One output file: its name in the result set and its complete content.
 struct OutputFile {
   std::string name;
@@ -54,16 +65,20 @@ bool is_case_file_name(const std::string& name);
 //! Checks, before any work is done and without writing, that `dir` can receive a result set: a
 //! non-empty name whose last part is not '.' or '..', not a symbolic link or a file, either
 //! absent (with a writable nearest existing parent) or a directory that is empty or holds only a
-//! previous lutdose result set whose files all match its manifest. Throws InputError with the
-//! reason otherwise.
-void check_output_dir(const std::string& dir);
+//! previous lutdose result set of the same `kind` whose files all match its manifest. The kind of
+//! a previous set is decided by its files: it is `kind` when every file but manifest.json is a
+//! name a set of `kind` holds (patients.csv is both synth's and export's; synth.json, vois.csv,
+//! results.json and the others tell them apart). Throws InputError with the reason otherwise (for
+//! a set of another kind: which kind it is, and to choose another directory).
+void check_output_dir(const std::string& dir, ResultKind kind);
 
 //! Writes `files` plus manifest.json (run id, `lutdose_version`, UTC time, each file's size and
-//! SHA-256) as one result set into `dir` with the guarantee above; creates missing parents (and
-//! removes those it created if the run fails). Throws InputError (path problems) or OutputError
-//! (I/O); std::logic_error for a file name not in result_set_names() (a programming error).
-//! Returns the run id.
-std::string write_output_files(const std::string& dir, const std::vector<OutputFile>& files,
+//! SHA-256) as one result set of `kind` into `dir` with the guarantee above; a previous set there
+//! is replaced only if it is of the same kind (as check_output_dir); creates missing parents (and
+//! removes those it created if the run fails). Throws InputError (path problems, a set of another
+//! kind) or OutputError (I/O); std::logic_error for a file name that is not a name of a `kind`
+//! set (a programming error). Returns the run id.
+std::string write_output_files(const std::string& dir, ResultKind kind, const std::vector<OutputFile>& files,
                                const std::string& lutdose_version);
 
 //! Writes one file at `path` atomically: a locked, exclusively created temporary file in the
