@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <string>
 
 namespace lutdose::test {
@@ -19,5 +20,20 @@ inline std::string write_temp(const std::string& content) {
   std::fclose(f);
   return name;
 }
+
+//! A new temporary directory, removed with everything in it at the end of the scope.
+struct TempDir {
+  std::filesystem::path path;
+  TempDir() {
+    std::string t = (std::filesystem::temp_directory_path() / "lutdose_unit_XXXXXX").string();
+    REQUIRE(::mkdtemp(t.data()) != nullptr);
+    path = t;
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  ~TempDir() { std::filesystem::remove_all(path); }
+  //! The path of `name` in the directory, as text.
+  std::string operator/(const std::string& name) const { return (path / name).string(); }
+};
 
 }  // namespace lutdose::test

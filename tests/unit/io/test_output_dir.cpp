@@ -10,6 +10,7 @@
 #include <sstream>
 #include <string>
 
+#include "../test_util.h"
 #include "lutdose/error.h"
 #include "lutdose/io/output_dir.h"
 
@@ -18,15 +19,7 @@ using namespace lutdose;
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string t = (fs::temp_directory_path() / "lutdose_unit_out_XXXXXX").string();
-    REQUIRE(::mkdtemp(t.data()) != nullptr);
-    path = t;
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
+using test::TempDir;
 
 std::string read(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);

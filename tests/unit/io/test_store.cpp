@@ -16,6 +16,7 @@
 #include <sstream>
 #include <string>
 
+#include "../test_util.h"
 #include "lutdose/error.h"
 #include "lutdose/io/output_dir.h"
 #include "lutdose/io/store.h"
@@ -25,16 +26,7 @@ using namespace lutdose;
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string t = (fs::temp_directory_path() / "lutdose_unit_store_XXXXXX").string();
-    REQUIRE(::mkdtemp(t.data()) != nullptr);
-    path = t;
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::string operator/(const std::string& name) const { return (path / name).string(); }
-};
+using test::TempDir;
 
 std::string read(const std::string& p) {
   std::ifstream in(p, std::ios::binary);
