@@ -9,6 +9,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "lutdose/io/output_dir.h"
 #include "lutdose/cohort/batch.h"
 #include "lutdose/error.h"
 #include "lutdose/io/data_dir.h"
@@ -184,7 +185,13 @@ int BatchCommand::run_batch() const {
   const bool bar = progress_ == "always" || (progress_ == "auto" && ::isatty(STDERR_FILENO));
   o.progress = progress_display(progress_, bar);
   const auto reference = lutdose::ReferenceData::load(data_dir);
-  const auto p = lutdose::run_batch(cohort, reference, o);
+  lutdose::BatchProgress p;
+  try {
+    p = lutdose::run_batch(cohort, reference, o);
+  } catch (const lutdose::OutputError& e) {  // full disk, I/O error: what was committed stays
+    throw lutdose::OutputError(std::string(e.what()) + "; the store keeps every patient committed before: make " +
+                               "room and continue it with the same command and --resume");
+  }
   if (bar) std::cerr << "\n";  // after the bar's last redraw
   std::ostringstream s;
   s.precision(3);

@@ -419,6 +419,37 @@ def case_mass_column_of_an_unknown_voi_fails_every_patient(ctx):
             raise CaseFailure("the failure of %s does not name %s: %s" % (f["patient"], needle, f["error"]))
 
 
+def case_full_disk_then_resume(ctx):
+    """A disk that fills during a batch: exit 1 with a message that says to --resume, the store (when a
+    segment was committed) opens with h5dump; with space again, --resume ends with the export of an
+    uninterrupted run."""
+    need_h5py()
+    if os.geteuid() != 0:
+        raise Skip("not root: cannot mount a small tmpfs to fill")
+    ctx.synth("t", 200)
+    ctx.batch_tables("t", "whole.h5")
+    mnt = ctx.path("mnt")
+    os.makedirs(mnt)
+    cp = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", mnt], capture_output=True, text=True)
+    if cp.returncode != 0:
+        raise Skip("mount -t tmpfs failed: %s" % cp.stderr.strip())
+    try:
+        # 200 patients need about 2 MB of segments and as much again to consolidate: 1 MiB fills up.
+        cp = ctx.batch_tables("t", "mnt/s.h5", "--commit-interval-s", "0", status=1)
+        if "--resume" not in cp.stderr or "No space left on device" not in cp.stderr:
+            raise CaseFailure("expected the full-disk message to name the cause and --resume:\n%s" % cp.stderr)
+        if os.path.exists(ctx.path("mnt", "s.h5")):
+            dump = subprocess.run(["h5dump", "-H", ctx.path("mnt", "s.h5")], capture_output=True, text=True)
+            if dump.returncode != 0:
+                raise CaseFailure("after the full disk h5dump -H fails:\n%s" % dump.stderr[-2000:])
+        subprocess.run(["mount", "-o", "remount,size=64m", mnt], check=True, capture_output=True)
+        ctx.batch_tables("t", "mnt/s.h5", "--resume")
+        if ctx.export("mnt/s.h5", "e1") != ctx.export("whole.h5", "e2"):
+            raise CaseFailure("the resumed store's export differs from the uninterrupted one's")
+    finally:
+        subprocess.run(["umount", "-l", mnt], capture_output=True)
+
+
 CASES = {name[len("case_"):]: fn for name, fn in globals().items() if name.startswith("case_")}
 
 

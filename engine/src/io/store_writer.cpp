@@ -120,7 +120,7 @@ void check_free_space(int dirfd, const std::string& shown, std::uint64_t bytes) 
   if (available < needed)
     throw OutputError("cannot write the results store in " + fs::in_quotes(shown) + ": " +
                       std::to_string(available >> 20) + " MiB free, about " + std::to_string(needed >> 20) +
-                      " MiB needed; free some space and run again (nothing was changed)");
+                      " MiB needed (nothing was changed)");
 }
 
 }  // namespace store_detail
