@@ -14,6 +14,7 @@ under CI=true.
 
 import argparse
 import csv
+import functools
 import hashlib
 import json
 import math
@@ -303,21 +304,30 @@ def case_shards_merge_to_the_one_process_batch(ctx):
         raise CaseFailure("the merged shards' export differs from the one-process batch's")
 
 
-def table_rows(path, patient):
-    """The rows of `patient` in every table of a store: table -> list of {field: value} (NaN as
-    "nan", so that NaN equals NaN; bytes as text)."""
+@functools.lru_cache(maxsize=4)
+def rows_by_patient(path):
+    """Every table of a store split by patient: patient -> table -> list of {field: value} (NaN as
+    "nan", so that NaN equals NaN; bytes as text). Cached: the batch store is read once."""
     import h5py
-    out = {}
+    tables, out = [], {}
     with h5py.File(path, "r") as f:
         for name, obj in f.items():
             if not isinstance(obj, h5py.Dataset) or obj.dtype.names is None:
                 continue
-            data = obj[()]
             if "patient" not in obj.dtype.names:
                 raise CaseFailure("%s: table %s has no column patient" % (path, name))
-            out[name] = [{k: normal(r[k].tolist() if hasattr(r[k], "tolist") else r[k]) for k in obj.dtype.names}
-                         for r in data if normal(r["patient"]) == patient]
-    return out
+            tables.append(name)
+            for r in obj[()]:
+                row = {k: normal(r[k].tolist() if hasattr(r[k], "tolist") else r[k]) for k in obj.dtype.names}
+                out.setdefault(row["patient"], {}).setdefault(name, []).append(row)
+    return tables, out
+
+
+def table_rows(path, patient):
+    """The rows of `patient` in every table of a store: table -> list of {field: value}."""
+    tables, by_patient = rows_by_patient(path)
+    mine = by_patient.get(patient, {})
+    return {t: [dict(r) for r in mine.get(t, [])] for t in tables}
 
 
 def compare_patient_rows(run_store, batch_store, patient, tac=False):
