@@ -39,14 +39,11 @@ using lutdose_cli::finish_run_options;
 
 namespace {
 
-// results.h5 of `lutdose run`: a results store (docs/store.md) holding this run's patient, with the
-// input file verbatim and its SHA-256 (inputs: name, text pairs; the "..._sha256" one is the checksum).
+// results.h5 of `lutdose run`: a results store (docs/store.md) holding this run's patients, with the
+// input file verbatim (`inputs`: name, text pairs) and its SHA-256 `sha`.
 std::string run_store_image(const lutdose::RunResult& result,
-                            const std::vector<std::pair<std::string, std::string>>& inputs) {
+                            const std::vector<std::pair<std::string, std::string>>& inputs, const std::string& sha) {
   auto header = lutdose::store_header_of(result.provenance, "run");
-  std::string sha;
-  for (const auto& [name, text] : inputs)
-    if (name.size() > 7 && name.compare(name.size() - 7, 7, "_sha256") == 0) sha = text;
   header.cohort = nlohmann::json{{"input_kind", lutdose::to_string(result.provenance.options.input_kind)},
                                  {"input", result.provenance.options.tac_path}, {"sha256", sha}}.dump();
   std::vector<std::string> patients;
@@ -202,6 +199,7 @@ int main(int argc, char** argv) {
       lutdose::check_output_dir(out_dir, lutdose::ResultKind::run);  // path problems before any work
       lutdose::RunResult result;
       std::vector<std::pair<std::string, std::string>> inputs;
+      std::string input_sha256;  // of the input file as analysed
       if (!case_path.empty()) {
         if (!run_args.tac.empty())
           lutdose::throw_input_error("command line", "--tac", run_args.tac,
@@ -224,6 +222,7 @@ int main(int argc, char** argv) {
         result = lutdose::run_case(c, lutdose::find_data_dir(run_args.data_dir));
         inputs.emplace_back("case_json", c.text);  // exactly the bytes analysed
         inputs.emplace_back("case_json_sha256", c.sha256);
+        input_sha256 = c.sha256;
       } else {
         if (run_args.tac.empty())
           throw lutdose::InputError("command line: no input; expected a case file (lutdose run CASE.json "
@@ -251,14 +250,15 @@ int main(int argc, char** argv) {
         std::string tac_bytes;  // read once: exactly the bytes analysed are stored
         const auto series = lutdose::read_tac_table(run_args.tac, &tac_bytes);
         result = lutdose::run_tac_table(series, o);
-        inputs.emplace_back("tac_csv_sha256", lutdose::sha256_hex(tac_bytes));
+        input_sha256 = lutdose::sha256_hex(tac_bytes);
+        inputs.emplace_back("tac_csv_sha256", input_sha256);
         inputs.emplace_back("tac_csv", std::move(tac_bytes));
       }
       const auto doc = lutdose::to_json(result, true);
       lutdose::write_output_files(out_dir, lutdose::ResultKind::run,
                                   {{"results.json", doc.dump(2) + "\n"},
                                    {"results.csv", lutdose::to_csv(result)},
-                                   {"results.h5", run_store_image(result, inputs)}},
+                                   {"results.h5", run_store_image(result, inputs, input_sha256)}},
                                   result.provenance.lutdose_version);
       if (!quiet) {
         lutdose::print_table(result, std::cout);

@@ -6,6 +6,8 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <string>
 
 namespace lutdose::test {
@@ -19,6 +21,14 @@ inline std::string write_temp(const std::string& content) {
   std::fputs(content.c_str(), f);
   std::fclose(f);
   return name;
+}
+
+//! The bytes of the file at `p` ("" when it cannot be read).
+inline std::string read(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
 }
 
 //! A new temporary directory, removed with everything in it at the end of the scope.

@@ -21,12 +21,7 @@ namespace {
 
 using test::TempDir;
 
-std::string read(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using test::read;
 
 std::set<std::string> names(const fs::path& dir) {
   std::set<std::string> n;

@@ -28,12 +28,7 @@ namespace {
 
 using test::TempDir;
 
-std::string read(const std::string& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using test::read;
 
 void write(const std::string& p, const std::string& bytes) {
   std::ofstream out(p, std::ios::binary);
