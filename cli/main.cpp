@@ -27,6 +27,7 @@
 #include "lutdose/dosimetry/svalues.h"
 #include "lutdose/version.h"
 #include "batch.h"
+#include "fit.h"
 #include "run_options.h"
 #include "synth.h"
 
@@ -116,14 +117,7 @@ int main(int argc, char** argv) {
       "Formats and fields: docs/case-file.md, docs/tac-format.md, docs/results.md, "
       "docs/store.md (results.h5); methods: docs/methods.md.");
 
-  FitArgs fit_args;
-  auto* fit = app.add_subcommand(
-      "fit", "Fits only: prints results.json without doses to standard output.");
-  add_fit_options(fit, fit_args, false);
-  bool fit_timing = false;
-  fit->add_flag("--timing", fit_timing, "Print the time of the fit loop (TAC fits per second) on standard error");
-  fit->footer("Example: lutdose fit --tac examples/snmmi-patient004/tac.csv --function E2u "
-              "--error-model constant\nFields: docs/results.md.");
+  lutdose_cli::FitCommand fit(app);
 
   // plan
   std::string plan_case, plan_history, plan_out, plan_strategy, plan_prediction, plan_data_dir;
@@ -385,19 +379,8 @@ int main(int argc, char** argv) {
           std::cout << "  " << t << "  " << (it == set.target_mass_g.end() ? std::string("-") : lutdose::format_number(it->second)) << "\n";
         }
       }
-    } else if (fit->parsed()) {
-      std::vector<std::string> problems;
-      auto o = make_run_options(fit_args, problems);
-      finish_run_options(o, problems);
-      const auto series = lutdose::read_tac_table(fit_args.tac);
-      const auto start = std::chrono::steady_clock::now();
-      const auto result = lutdose::run_tac_table(series, o);
-      const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      if (fit_timing)
-        std::cerr << "[timing] fit loop: " << series.size() << " TACs in " << seconds << " s = "
-                  << static_cast<double>(series.size()) / seconds
-                  << " TAC fits/s (all candidates x starts, selection, TIA +- u; reading and JSON excluded)\n";
-      std::cout << lutdose::to_json(result, false).dump(2) << "\n";
+    } else if (fit.parsed()) {
+      return fit.run();
     }
   } catch (const lutdose::InputError& e) {
     std::cerr << "lutdose: error: " << e.what() << "\n";

@@ -399,6 +399,46 @@ def case_fit_patient_column(ctx):
                     fail("expected a finite tia_MBq_h > 0 for %s/%s, got %r" % (p.get("id"), v["name"], tia), res)
 
 
+def case_fit_csv_equals_json(ctx):
+    # `fit --format csv` (one line per VOI, streamed patient by patient) gives the numbers of the
+    # JSON output exactly (both print the shortest exact form of the same doubles), also when a
+    # patient's rows are not contiguous and a patient has two cycles.
+    rows = ["patient,cycle,voi,time_h,activity_MBq"]
+    for voi, base in (("liver", 380.0), ("spleen", 90.0)):
+        for pid, scale, cycles in (("p01", 1.0, (1, 2)), ("p02", 1.3, (1,))):
+            for cyc in cycles:
+                for t, f in ((4, 1.0), (24, 0.9), (96, 0.55), (120, 0.47)):
+                    rows.append("%s,%d,%s,%g,%.4f" % (pid, cyc, voi, t, base * f * scale * (1 + 0.1 * cyc)))
+    tac = ctx.write("interleaved.csv", "\n".join(rows) + "\n")
+    res_json = ctx.run("fit", "--tac", tac)
+    expect_exit(res_json, 0, "fit (json)")
+    res_csv = ctx.run("fit", "--tac", tac, "--format", "csv")
+    expect_exit(res_csv, 0, "fit --format csv")
+    want = {}
+    for p in parse_json_stdout(res_json)["patients"]:
+        for c in p["cycles"]:
+            for v in c["vois"]:
+                want[(p["id"], str(c["cycle"]), v["name"])] = v
+    got = list(csv.DictReader(io.StringIO(res_csv.stdout)))
+    if sorted((r["patient"], r["cycle"], r["voi"]) for r in got) != sorted(want):
+        fail("expected one CSV line per VOI of the JSON (%s), got %s"
+             % (sorted(want), [(r["patient"], r["cycle"], r["voi"]) for r in got]), res_csv)
+    for r in got:
+        v = want[(r["patient"], r["cycle"], r["voi"])]
+        if r["function"] != v["fit"]["function"]:
+            fail("expected function %r for %s, got %r" % (v["fit"]["function"], r["voi"], r["function"]), res_csv)
+        for col, key in (("tia_MBq_h", "tia_MBq_h"), ("tia_u_MBq_h", "tia_u_MBq_h")):
+            if float(r[col]) != v[key]:
+                fail("expected %s %r of %s/%s as in the JSON, got %r" % (col, v[key], r["patient"], r["voi"], r[col]), res_csv)
+        if [float(r["tia_ci95_low_MBq_h"]), float(r["tia_ci95_high_MBq_h"])] != v["tia_ci95_MBq_h"]:
+            fail("expected the 95 %% interval %r, got %r, %r" % (v["tia_ci95_MBq_h"], r["tia_ci95_low_MBq_h"],
+                                                                 r["tia_ci95_high_MBq_h"]), res_csv)
+        if r["dose_Gy"] != "":
+            fail("expected an empty dose_Gy (fit computes no dose), got %r" % r["dose_Gy"], res_csv)
+    res = ctx.run("fit", "--tac", tac, "--format", "xml")
+    expect_exit(res, 2, "fit --format xml")
+
+
 def case_rerun_replaces_output(ctx):
     # `run` into a directory holding an earlier lutdose result set replaces it with the new results; a
     # results.json/results.csv not written by lutdose (no manifest.json) is refused (exit 2) and kept.
@@ -2711,6 +2751,7 @@ CASES = {
     "tumour_local_deposition": case_tumour_local_deposition,
     "help_and_version": case_help_and_version,
     "fit_patient_column": case_fit_patient_column,
+    "fit_csv_equals_json": case_fit_csv_equals_json,
     "rerun_replaces_output": case_rerun_replaces_output,
     "missing_file": case_missing_file,
     "malformed_csv": case_malformed_csv,

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <map>
+#include <stdexcept>
 #include <nlohmann/json.hpp>
 
 #include "io/store_hdf5.h"
@@ -159,6 +160,19 @@ StoreIndex read_store_index(const std::string& path) {
 void for_each_store_chunk(const std::string& path, const std::function<void(const StoreRows&)>& fn) {
   hdf5::QuietHdf5Errors quiet;
   for_each_chunk(StoreFileReader(path), fn);
+}
+
+std::string store_table_csv(const StoreRows& rows, const std::string& table, bool header) {
+  std::string out;
+  bool found = false;
+  for_each_table([&](const auto& t) {
+    if (t.name != table) return;
+    found = true;
+    if (header) out = csv_header(t);
+    for (const auto& row : rows.*(t.rows)) append_csv_line(t, row, out);
+  });
+  if (!found) throw std::invalid_argument("store_table_csv: no table '" + table + "' in a results store");
+  return out;
 }
 
 void export_store_csv(const std::string& path, const std::string& dir) {

@@ -440,6 +440,19 @@ TEST_CASE("export: one CSV per table, exact numbers, NaN empty, text quoted") {
   CHECK(!fs::exists(tmp / "csv2"));
 }
 
+TEST_CASE("store_table_csv: the text of export's TABLE.csv, with or without its header, unknown table refused") {
+  TempDir tmp;
+  const StoreRows rows = sample("p1");
+  write(tmp / "s.h5", store_image(header(), rows));
+  export_store_csv(tmp / "s.h5", tmp / "csv");
+  for (const std::string table : {"vois", "budget", "failures"}) {
+    const std::string exported = read(tmp / ("csv/" + table + ".csv"));
+    CHECK(store_table_csv(rows, table, true) == exported);
+    CHECK(store_table_csv(rows, table, false) == exported.substr(exported.find('\n') + 1));
+  }
+  CHECK_THROWS_AS(store_table_csv(rows, "doses", true), std::invalid_argument);
+}
+
 TEST_CASE("for_each_store_chunk: table by table, in slices of at most 65536 rows, in stored order") {
   TempDir tmp;
   StoreRows rows = sample("p1");

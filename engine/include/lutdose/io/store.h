@@ -238,6 +238,12 @@ class StoreWriter {
 //! one table (the other tables empty). InputError as read_store_index.
 void for_each_store_chunk(const std::string& path, const std::function<void(const StoreRows&)>& fn);
 
+//! The rows of the table named `table` ("patients", "vois", "candidates", "targets", "budget",
+//! "cumulative", "failures", "notes") of `rows` as CSV text, preceded by the header line when
+//! `header`: the columns and number format of `lutdose export`'s TABLE.csv (docs/store.md), for
+//! streaming output such as `lutdose fit --format csv`. std::invalid_argument for another name.
+std::string store_table_csv(const StoreRows& rows, const std::string& table, bool header);
+
 //! lutdose export: DIR/vois.csv, targets.csv, failures.csv (and candidates.csv, budget.csv,
 //! cumulative.csv, patients.csv, notes.csv) of the store at `path`, as one result set
 //! (io/output_dir.h). Columns in docs/store.md; numbers in their shortest exact form, NaN written

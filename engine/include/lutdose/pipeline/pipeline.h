@@ -1,6 +1,8 @@
 // The whole pipeline on a TAC table: fits and TIAs per VOI, then self-doses (design.md §1).
 #pragma once
 
+#include <functional>
+
 #include <map>
 #include <string>
 #include <vector>
@@ -30,6 +32,15 @@ RunResult run_tac_table(const std::vector<TacSeries>& series, const RunOptions& 
 //! options name (read_run_files) first. Throws InputError as the loaders and the pipeline.
 RunResult run_tac_table(const std::vector<TacSeries>& series, const RunOptions& options,
                         const std::vector<std::vector<QuantifiedPoint>>* points = nullptr);
+
+//! run_tac_table one patient at a time, for output streamed patient by patient (`lutdose fit
+//! --format csv`): loads the reference data and reads the files the options name once, then calls
+//! `fn` with the result of each patient's series (every cycle and VOI of the patient, in the order
+//! of their first series), so that memory holds one patient's result. Each patient's result equals
+//! the part of run_tac_table(series, options) about that patient (the patients are independent).
+//! Throws InputError as run_tac_table; what `fn` throws passes.
+void for_each_patient_result(const std::vector<TacSeries>& series, const RunOptions& options,
+                             const std::function<void(const RunResult&)>& fn);
 
 //! Resolves a compartment model name (shipped: blood_organ_linear, prrt_multiorgan_linear,
 //! receptor_pbpk_template) or path to a file; InputError when not found.
