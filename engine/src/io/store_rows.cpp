@@ -1,6 +1,7 @@
 // The rows of the results store (lutdose/io/store.h) from a run's plain result structs, and the
 // store header of a run's provenance. No HDF5 here: engine/src/io/store.cpp writes the rows.
 #include <cmath>
+#include <charconv>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -24,11 +25,12 @@ const std::string& key(const std::string& value, const std::string& field) {
 }
 
 // Exact text of a double (17 significant digits round-trip), "nan" for NaN.
+// The shortest text that reads back to x exactly; "nan", "inf", "-inf".
 std::string exact(double x) {
   if (std::isnan(x)) return "nan";
   char buf[40];
-  std::snprintf(buf, sizeof buf, "%.17g", x);
-  return buf;
+  const auto [end, ec] = std::to_chars(buf, buf + sizeof buf, x);
+  return ec == std::errc() ? std::string(buf, end) : std::string("nan");
 }
 
 std::string joined(const std::vector<std::string>& parts, const std::string& separator = "; ") {

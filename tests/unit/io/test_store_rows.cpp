@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <string>
 
 #include "lutdose/error.h"
@@ -122,4 +123,28 @@ TEST_CASE("store header: the fingerprint ignores paths but not options or data")
   REQUIRE(!data.svalue_files.empty());
   data.svalue_files[0] = "/nonexistent/" + data.svalue_files[0].substr(data.svalue_files[0].rfind('/') + 1);
   CHECK(store_header_of(data, "run").fingerprint != a.fingerprint);  // same name, content unreadable
+}
+
+TEST_CASE("store rows: a candidate's parameter text reads back to its exact parameters and standard uncertainties") {
+  const RunResult& r = patient004();
+  const StoreRows rows = store_rows(r, "case.json", std::string(64, 'a'));
+  size_t row = 0;
+  for (const auto& v : r.cycles[0].vois)
+    for (const auto& c : v.fit.candidates) {
+      REQUIRE(row < rows.candidates.size());
+      const std::string& text = rows.candidates[row++].parameters;
+      CAPTURE(text);
+      size_t at = 0;
+      for (Eigen::Index i = 0; i < c.parameters.size(); ++i) {
+        const size_t eq = text.find('=', at), u = text.find(" u=", eq);
+        REQUIRE(eq != std::string::npos);
+        REQUIRE(u != std::string::npos);
+        CHECK(text.substr(at, eq - at) == c.parameter_names[static_cast<size_t>(i)]);
+        CHECK(std::strtod(text.c_str() + eq + 1, nullptr) == c.parameters[i]);  // exact: shortest round-trip form
+        CHECK(same(std::strtod(text.c_str() + u + 3, nullptr), std::sqrt(c.covariance(i, i))));
+        at = text.find("; ", u);
+        at = at == std::string::npos ? text.size() : at + 2;
+      }
+      CHECK(at == text.size());
+    }
 }
