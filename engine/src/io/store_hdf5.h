@@ -10,11 +10,13 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "io/hdf5_handle.h"
+#include "io/output_fs.h"
 #include "io/store_tables.h"
 
 namespace lutdose::store_detail {
@@ -134,25 +136,35 @@ class StoreFileReader {
   Handle file_;
 };
 
-//! A store file at `path` (a temporary name beside the final one, created and locked by the
-//! caller) written by `fill`; closed and checked.
-template <class Fill>
-void write_store_file(const std::string& path, const StoreHeader& header, Fill&& fill) {
-  StoreFileWriter w(path);
-  w.write_header(header);
-  w.write_inputs({});
-  w.create_tables();
-  fill(w);
-  w.close();
-}
+//! A store file being written beside `path`: a locked temporary file (".lutdose-tmp-...") holding
+//! the header and the (empty) tables when constructed, filled through fill(), published by
+//! publish(); the destructor removes it unless published. `expected_bytes` (about the size of what
+//! will be written; 0 when unknown) is checked against the free space first: HDF5 is not left to
+//! meet a full disk halfway. An HDF5 failure while writing is an OutputError naming `path`.
+class PendingStoreFile {
+ public:
+  PendingStoreFile(const std::string& path, const StoreHeader& header, std::uint64_t expected_bytes);
+  ~PendingStoreFile();
+  PendingStoreFile(const PendingStoreFile&) = delete;
+  PendingStoreFile& operator=(const PendingStoreFile&) = delete;
+  //! Calls `f` with the file's writer (appends), mapping HDF5 failures to OutputError.
+  void fill(const std::function<void(StoreFileWriter&)>& f);
+  //! Closes, fsyncs and renames the file to `path` (over an existing file only when `replace` and
+  //! `is_previous(content)` say it is the earlier output), then fsyncs the directory. InputError /
+  //! OutputError as write_file_atomically.
+  void publish(bool replace, const std::function<bool(const std::string&)>& is_previous);
 
-//! Publishes a store file at `path`, streamed with bounded memory: a locked temporary file beside
-//! it (".lutdose-tmp-..."), filled by `fill` through a StoreFileWriter on disk, fsync'ed, renamed to
-//! `path` (over an existing file only when `replace` and `is_previous(content)` say it is the
-//! earlier output), the directory fsync'ed. InputError / OutputError as write_file_atomically;
-//! an HDF5 failure while writing the file is an OutputError (the temporary file is removed).
-//! `expected_bytes` (about the size of the sources) is checked against the free space first: HDF5
-//! is not left to meet a full disk halfway (OutputError before anything is written).
+ private:
+  void discard() noexcept;
+  void guarded(const std::function<void()>& f);
+  std::string path_, temp_;
+  output_fs::Location loc_;
+  output_fs::Fd parent_, fd_;
+  std::unique_ptr<StoreFileWriter> writer_;
+};
+
+//! Publishes a store file at `path`, streamed with bounded memory, through a PendingStoreFile:
+//! filled by `fill`, then published (see PendingStoreFile::publish).
 void publish_store_file(const std::string& path, bool replace, const std::function<bool(const std::string&)>& is_previous,
                         const StoreHeader& header, std::uint64_t expected_bytes,
                         const std::function<void(StoreFileWriter&)>& fill);

@@ -134,6 +134,10 @@ class StoreWriter::Impl {
   fs::Fd parent, lock;  //!< PATH's directory; PATH.parts, flock'ed while this writer lives
   std::vector<Segment> segments;
   int next = 1;  //!< number of the next segment file
+  //! The finished store, filled as the segments are committed so that finish() only publishes it
+  //! (no consolidation pass at the end). Not after a resume (the rows committed before the kill
+  //! are in segments only), nor after a failed append (e.g. a full disk): finish() consolidates then.
+  std::unique_ptr<PendingStoreFile> final_file;
 
   Impl(const std::string& p, const StoreHeader& h) : path(p), loc(fs::split_location(p)), header(h) {
     parts_name = loc.name + ".parts";
@@ -155,6 +159,8 @@ class StoreWriter::Impl {
   std::string master_image() const;
   void finish();
   void remove_parts();
+  void start_final_file();
+  void append_to_final_file(const StoreRows& rows);
 };
 
 void StoreWriter::Impl::write_marker() {
@@ -224,6 +230,24 @@ void StoreWriter::Impl::commit(const StoreRows& rows) {
     index.patient_cycles.emplace_back(r.patient, r.cycle);
     index.status.push_back(r.status);
   }
+  append_to_final_file(rows);
+}
+
+void StoreWriter::Impl::start_final_file() {
+  try {
+    final_file = std::make_unique<PendingStoreFile>(path, header, 0);
+  } catch (const std::exception&) {  // the same rows are in the segments: finish() consolidates them
+    final_file.reset();
+  }
+}
+
+void StoreWriter::Impl::append_to_final_file(const StoreRows& rows) {
+  if (!final_file) return;
+  try {
+    final_file->fill([&](StoreFileWriter& w) { w.append_all(rows); });
+  } catch (const std::exception&) {  // e.g. a full disk: drop it (freeing its space); finish() consolidates
+    final_file.reset();
+  }
 }
 
 void StoreWriter::Impl::remove_parts() {
@@ -238,11 +262,16 @@ void StoreWriter::Impl::finish() {
   if (index.consolidated) return;
   hdf5::QuietHdf5Errors quiet;
   const bool committed = !segments.empty();
-  std::uint64_t bytes = 0;
-  for (const auto& s : segments) bytes += file_bytes(parts + "/" + s.file);
-  publish_store_file(path, committed, is_master_of(header.fingerprint), header, bytes, [&](StoreFileWriter& w) {
-    if (committed) for_each_store_chunk(path, [&](const StoreRows& r) { w.append_all(r); });
-  });
+  if (final_file) {
+    final_file->publish(committed, is_master_of(header.fingerprint));
+    final_file.reset();
+  } else {
+    std::uint64_t bytes = 0;
+    for (const auto& s : segments) bytes += file_bytes(parts + "/" + s.file);
+    publish_store_file(path, committed, is_master_of(header.fingerprint), header, bytes, [&](StoreFileWriter& w) {
+      if (committed) for_each_store_chunk(path, [&](const StoreRows& r) { w.append_all(r); });
+    });
+  }
   index.consolidated = true;
   segments.clear();
   remove_parts();
@@ -274,6 +303,7 @@ std::unique_ptr<StoreWriter> StoreWriter::create(const std::string& path, const 
     throw InputError(fs::in_quotes(impl->parts) + " exists: a batch into " + fs::in_quotes(path) +
                      " was stopped before its first commit or before it finished; resume it, or choose another name");
   impl->make_parts();
+  impl->start_final_file();
   return std::unique_ptr<StoreWriter>(new StoreWriter(std::move(impl)));
 }
 
@@ -308,46 +338,69 @@ void StoreWriter::finish() { impl_->finish(); }
 
 namespace store_detail {
 
-namespace {
-
-//! The store file `file` written by `fill`. HDF5 failing to write a file on disk is an I/O failure
-//! (full disk, I/O error): OutputError naming `path`; the input and output errors of `fill` pass.
-void write_streamed(const std::string& file, const std::string& path, const StoreHeader& header,
-                    const std::function<void(StoreFileWriter&)>& fill) {
+PendingStoreFile::PendingStoreFile(const std::string& path, const StoreHeader& header, std::uint64_t expected_bytes)
+    : path_(path), loc_(fs::split_location(path)), parent_(fs::open_directory(loc_.parent)) {
+  if (!parent_.valid()) fs::fail("cannot write " + fs::in_quotes(path), errno);
+  fs::remove_leftovers(parent_.get());
+  check_free_space(parent_.get(), loc_.parent, expected_bytes);
+  // The file stays open (and locked against other runs' cleaning) until it has its name.
+  fd_ = fs::make_temporary_file(parent_.get(), loc_.parent, temp_);
   try {
-    write_store_file(file, header, fill);
+    guarded([&] {
+      writer_ = std::make_unique<StoreFileWriter>(loc_.parent + "/" + temp_);
+      writer_->write_header(header);
+      writer_->write_inputs({});
+      writer_->create_tables();
+    });
+  } catch (...) {
+    discard();
+    throw;
+  }
+}
+
+PendingStoreFile::~PendingStoreFile() { discard(); }
+
+void PendingStoreFile::discard() noexcept {
+  try {
+    writer_.reset();
+  } catch (...) {  // closing a file that is being thrown away: nothing to report
+  }
+  if (!temp_.empty()) ::unlinkat(parent_.get(), temp_.c_str(), 0);
+  temp_.clear();
+}
+
+void PendingStoreFile::guarded(const std::function<void()>& f) {
+  try {
+    f();
   } catch (const InputError&) {
     throw;
   } catch (const OutputError&) {
     throw;
-  } catch (const std::runtime_error& e) {
-    throw OutputError("cannot write the results store " + fs::in_quotes(path) + ": " + e.what());
+  } catch (const std::runtime_error& e) {  // HDF5 failing to write a file on disk: full disk, I/O error
+    throw OutputError("cannot write the results store " + fs::in_quotes(path_) + ": " + e.what());
   }
 }
 
-}  // namespace
+void PendingStoreFile::fill(const std::function<void(StoreFileWriter&)>& f) {
+  guarded([&] { f(*writer_); });
+}
+
+void PendingStoreFile::publish(bool replace, const std::function<bool(const std::string&)>& is_previous) {
+  guarded([&] { writer_->close(); });
+  writer_.reset();
+  if (::fsync(fd_.get()) != 0) fs::fail("cannot write " + fs::in_quotes(path_), errno);
+  fs::rename_over(parent_.get(), temp_, loc_, replace, is_previous);
+  temp_.clear();
+  if (const int err = fd_.close_checked()) fs::fail("cannot write " + fs::in_quotes(path_), err);
+  fs::sync_directory(parent_.get(), loc_.parent);
+}
 
 void publish_store_file(const std::string& path, bool replace, const std::function<bool(const std::string&)>& is_previous,
                         const StoreHeader& header, std::uint64_t expected_bytes,
                         const std::function<void(StoreFileWriter&)>& fill) {
-  const auto loc = fs::split_location(path);
-  fs::Fd parent = fs::open_directory(loc.parent);
-  if (!parent.valid()) fs::fail("cannot write " + fs::in_quotes(path), errno);
-  fs::remove_leftovers(parent.get());
-  check_free_space(parent.get(), loc.parent, expected_bytes);
-  std::string temp;
-  fs::Fd fd = fs::make_temporary_file(parent.get(), loc.parent, temp);
-  try {
-    // The file stays open (and locked against other runs' cleaning) until it has its name.
-    write_streamed(loc.parent + "/" + temp, path, header, fill);
-    if (::fsync(fd.get()) != 0) fs::fail("cannot write " + fs::in_quotes(path), errno);
-    fs::rename_over(parent.get(), temp, loc, replace, is_previous);
-    if (const int err = fd.close_checked()) fs::fail("cannot write " + fs::in_quotes(path), err);
-  } catch (...) {
-    ::unlinkat(parent.get(), temp.c_str(), 0);
-    throw;
-  }
-  fs::sync_directory(parent.get(), loc.parent);
+  PendingStoreFile file(path, header, expected_bytes);
+  file.fill(fill);
+  file.publish(replace, is_previous);
 }
 
 }  // namespace store_detail
