@@ -18,8 +18,10 @@
 // every segment PATH itself is atomically replaced by a small master store whose tables are HDF5
 // virtual datasets over the committed segments (HDF5 1.10 VDS, relative paths, resolved by the
 // library next to PATH). At any instant PATH is therefore absent (nothing committed yet) or a
-// complete store that h5dump, h5py and pandas open, holding every committed patient. finish()
-// consolidates the segments into one ordinary file at PATH (atomically) and removes PATH.parts.
+// complete store that h5dump, h5py and pandas open, holding every committed patient. Each commit
+// also appends its rows to the finished file (a temporary file beside PATH); finish() renames it
+// to PATH (atomically) and removes PATH.parts. After a resume, finish() consolidates the segments
+// into that file instead.
 #pragma once
 
 #include <cstdint>
@@ -222,8 +224,9 @@ class StoreWriter {
   //! it returns, the rows are durable and visible in the store. Throws OutputError (full disk,
   //! I/O error: the store keeps its previous content) or std::runtime_error (HDF5).
   void commit(const StoreRows& rows);
-  //! Consolidates every segment into one ordinary file at `path` (streamed table by table, bounded
-  //! memory), atomically, then removes PATH.parts. Throws OutputError; the master stays valid.
+  //! Publishes the finished file at `path` (atomically; it was appended to by every commit, or,
+  //! after a resume, consolidated now from the segments, streamed with bounded memory), then
+  //! removes PATH.parts. Throws OutputError; the master stays valid.
   void finish();
 
   class Impl;
