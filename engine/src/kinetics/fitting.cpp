@@ -167,7 +167,7 @@ struct ProjectedFunctor {
   using ValueType = VectorXd;
   using JacobianType = MatrixXd;
 
-  const Projection& proj;
+  const Projection* proj;  // rebound by rebind() when the weights change (reweighting)
   int n_inputs, n_values;
   mutable int evaluations = 0;
   // scratch
@@ -180,11 +180,20 @@ struct ProjectedFunctor {
   mutable VectorXd last_theta;  // the design above belongs to these rates (LM asks df at the
   mutable bool last_ok = false;  // point whose residuals it has just evaluated)
 
-  ProjectedFunctor(const Projection& p, int inputs, int values) : proj(p), n_inputs(inputs), n_values(values) {
-    const auto n = proj.t.size();
-    e.resize(n, static_cast<Eigen::Index>(proj.f.terms().size()));
-    phi_w.resize(n, proj.f.n_amplitudes());
+  ProjectedFunctor(const Projection& p, int inputs, int values) : proj(&p), n_inputs(inputs), n_values(values) {
+    const auto n = p.t.size();
+    e.resize(n, static_cast<Eigen::Index>(p.f.terms().size()));
+    phi_w.resize(n, p.f.n_amplitudes());
     d_lambda.resize(n, inputs);
+    lambda.resize(inputs);
+    a.resize(p.f.n_amplitudes());
+  }
+
+  // The same function and times with other weights: forgets the cached design.
+  void rebind(const Projection& p) {
+    proj = &p;
+    last_theta.resize(0);
+    last_ok = false;
   }
 
   int inputs() const { return n_inputs; }
@@ -206,16 +215,16 @@ struct ProjectedFunctor {
       acc += std::exp(std::clamp(theta(r), THETA_MIN, THETA_MAX));
       lambda(r) = acc;
     }
-    const auto& terms = proj.f.terms();
-    const int na = proj.f.n_amplitudes();
-    const auto n = proj.t.size();
+    const auto& terms = proj->f.terms();
+    const int na = proj->f.n_amplitudes();
+    const auto n = proj->t.size();
     phi_w.setZero();
     for (size_t m = 0; m < terms.size(); ++m) {
-      const double k = proj.lambda_p + (terms[m].rate_index >= 0 ? lambda(terms[m].rate_index) : 0.0);
+      const double k = proj->lambda_p + (terms[m].rate_index >= 0 ? lambda(terms[m].rate_index) : 0.0);
       for (Eigen::Index i = 0; i < n; ++i) {
-        const double ex = std::exp(-k * proj.t(i));
+        const double ex = std::exp(-k * proj->t(i));
         e(i, static_cast<Eigen::Index>(m)) = ex;
-        for (int j = 0; j < na; ++j) phi_w(i, j) += terms[m].amplitude_coefficients[j] * ex * proj.s(i);
+        for (int j = 0; j < na; ++j) phi_w(i, j) += terms[m].amplitude_coefficients[j] * ex * proj->s(i);
       }
     }
     if (na == 1) {
@@ -223,7 +232,7 @@ struct ProjectedFunctor {
       if (!(g > 0)) return false;
       g_inv(0, 0) = 1.0 / g;
       a.resize(1);
-      a(0) = phi_w.col(0).dot(proj.sy) / g;
+      a(0) = phi_w.col(0).dot(proj->sy) / g;
       return true;
     }
     const double g00 = phi_w.col(0).squaredNorm(), g11 = phi_w.col(1).squaredNorm(),
@@ -231,7 +240,7 @@ struct ProjectedFunctor {
     const double det = g00 * g11 - g01 * g01;
     if (!(det > 1e-8 * g00 * g11)) return false;
     g_inv << g11 / det, -g01 / det, -g01 / det, g00 / det;
-    const double b0 = phi_w.col(0).dot(proj.sy), b1 = phi_w.col(1).dot(proj.sy);
+    const double b0 = phi_w.col(0).dot(proj->sy), b1 = phi_w.col(1).dot(proj->sy);
     a.resize(2);
     a << g_inv(0, 0) * b0 + g_inv(0, 1) * b1, g_inv(1, 0) * b0 + g_inv(1, 1) * b1;
     return true;
@@ -241,19 +250,19 @@ struct ProjectedFunctor {
     ++evaluations;
     if (evaluate_design(theta)) {
       fvec.noalias() = phi_w * a;
-      fvec -= proj.sy;
+      fvec -= proj->sy;
     } else {
-      const auto solved = proj.solve(lambda, false);
-      fvec = solved.phi_w * solved.a - proj.sy;
+      const auto solved = proj->solve(lambda, false);
+      fvec = solved.phi_w * solved.a - proj->sy;
     }
     if (!fvec.allFinite()) fvec.setConstant(1e30);
     return 0;
   }
 
   int df(const VectorXd& theta, MatrixXd& fjac) const {
-    const int na = proj.f.n_amplitudes();
-    const auto n = proj.t.size();
-    const auto& terms = proj.f.terms();
+    const int na = proj->f.n_amplitudes();
+    const auto n = proj->t.size();
+    const auto& terms = proj->f.terms();
     if (evaluate_design(theta)) {
       // d(Phi_w a)/d lambda_r = -sum_{terms with rate r} c_m t_i e^{-k_m t_i}, weighted
       d_lambda.setZero();
@@ -262,7 +271,7 @@ struct ProjectedFunctor {
         double c = 0;
         for (int j = 0; j < na; ++j) c += terms[m].amplitude_coefficients[j] * a(j);
         for (Eigen::Index i = 0; i < n; ++i)
-          d_lambda(i, terms[m].rate_index) -= c * proj.t(i) * e(i, static_cast<Eigen::Index>(m)) * proj.s(i);
+          d_lambda(i, terms[m].rate_index) -= c * proj->t(i) * e(i, static_cast<Eigen::Index>(m)) * proj->s(i);
       }
       // Kaufman: project onto the orthogonal complement of the design's column space
       if (na == 1)
@@ -270,11 +279,11 @@ struct ProjectedFunctor {
       else
         projected.noalias() = d_lambda - phi_w * (g_inv * (phi_w.transpose() * d_lambda));
     } else {
-      const auto solved = proj.solve(lambda, true);
+      const auto solved = proj->solve(lambda, true);
       VectorXd p(na + lambda.size());
       p << solved.a, lambda;
-      MatrixXd dl = proj.f.jacobian(proj.t, p, proj.lambda_p).rightCols(lambda.size());
-      for (Eigen::Index i = 0; i < dl.rows(); ++i) dl.row(i) *= proj.s(i);
+      MatrixXd dl = proj->f.jacobian(proj->t, p, proj->lambda_p).rightCols(lambda.size());
+      for (Eigen::Index i = 0; i < dl.rows(); ++i) dl.row(i) *= proj->s(i);
       projected = solved.project(dl);
     }
     fjac.setZero(n_values, n_inputs);
@@ -420,36 +429,53 @@ void assess_goodness_of_fit(CandidateFit& c, bool relative) {
 }
 
 
-// The best of the starting points (starting_rates) for the weights s0: its log-rate increments
-// theta, and whether its Levenberg-Marquardt run converged. Counts starts and evaluations in c.
-VectorXd best_start(const ExponentialFunction& f, const Projection& proj0, const VectorXd& y,
-                    bool& best_converged, CandidateFit& c) {
+// The functor and the Levenberg-Marquardt state of one candidate fit, reused by all its starts
+// and reweighting iterations: after the first run no run allocates its buffers anew. Every run
+// starts from a fresh state (minimizeInit), with the tolerances given.
+struct LmWorkspace {
+  ProjectedFunctor functor;
+  Eigen::LevenbergMarquardt<ProjectedFunctor> lm;
+
+  LmWorkspace(const Projection& p, int n_rates, int n) : functor(p, n_rates, n), lm(functor) {}
+  LmWorkspace(const LmWorkspace&) = delete;
+  LmWorkspace& operator=(const LmWorkspace&) = delete;
+
+  // Minimises from theta (updated in place); adds the function evaluations to *evaluations.
+  Eigen::LevenbergMarquardtSpace::Status minimize(VectorXd& theta, double ftol, double xtol, int* evaluations) {
+    functor.evaluations = 0;
+    lm.parameters.ftol = ftol;
+    lm.parameters.xtol = xtol;
+    lm.parameters.maxfev = 200 * (functor.n_inputs + 1);
+    const auto status = lm.minimize(theta);
+    *evaluations += functor.evaluations;
+    return status;
+  }
+};
+
+// The best of the starting points (starting_rates) for the weights s0 of ws: its log-rate
+// increments theta, and whether its Levenberg-Marquardt run converged. Counts starts and
+// evaluations in c.
+VectorXd best_start(const ExponentialFunction& f, LmWorkspace& ws, const VectorXd& y, bool& best_converged,
+                    CandidateFit& c) {
+  const Projection& proj0 = *ws.functor.proj;
   const VectorXd& t = proj0.t;
   const int n = static_cast<int>(t.size()), nr = f.n_rates();
   VectorXd best_theta(nr);
   double best_cost = std::numeric_limits<double>::infinity();
   best_converged = false;
+  VectorXd fvec(n);
   for (const auto& start : starting_rates(nr, t, y, proj0.lambda_p)) {
     ++c.starts;
     VectorXd theta = theta_from_rates(start);
     bool converged = true;
-    VectorXd fvec(n);
     if (nr > 0) {
-      ProjectedFunctor functor{proj0, nr, n};
-      Eigen::LevenbergMarquardt<ProjectedFunctor> lm(functor);
-      lm.parameters.ftol = 1e-12;
-      lm.parameters.xtol = 1e-10;
-      lm.parameters.maxfev = 200 * (nr + 1);
-      const auto status = lm.minimize(theta);
+      const auto status = ws.minimize(theta, 1e-12, 1e-10, &c.evaluations);
       converged = status != Eigen::LevenbergMarquardtSpace::TooManyFunctionEvaluation &&
                   status != Eigen::LevenbergMarquardtSpace::ImproperInputParameters;
-      c.evaluations += functor.evaluations;
-      functor(theta, fvec);
     } else {
-      ProjectedFunctor functor{proj0, 0, n};
-      functor(theta, fvec);
       c.evaluations += 1;
     }
+    ws.functor(theta, fvec);
     const double cost = fvec.squaredNorm();
     // Two converged starts that reach the same cost (within 1e-9, relative) are in the same
     // minimum, or in one flat valley (a rate the data cannot identify): the remaining starts are
@@ -467,11 +493,14 @@ VectorXd best_start(const ExponentialFunction& f, const Projection& proj0, const
 }
 
 // Proportional to the model: reweight with the fitted curve until the TIA settles. Updates the
-// weights s (1/sigma) and the fit's theta; counts evaluations and iterations in c.
+// weights s (1/sigma) and the fit's theta; counts evaluations and iterations in c. ws is rebound
+// to each iteration's weights.
 void reweight_with_fitted_curve(const ExponentialFunction& f, const VectorXd& t, const VectorXd& y,
-                                double lambda_p, VectorXd& s, VectorXd& best_theta, CandidateFit& c) {
-  const int n = static_cast<int>(t.size()), nr = f.n_rates(), K = f.n_parameters();
+                                double lambda_p, VectorXd& s, VectorXd& best_theta, LmWorkspace& ws,
+                                CandidateFit& c) {
+  const int K = f.n_parameters();
   double previous_tia = NaN;
+  VectorXd sy_it(t.size());
   for (int iteration = 0; iteration < 20; ++iteration) {
     const VectorXd lam = rates_from_theta(best_theta);
     VectorXd p_it(K);
@@ -483,15 +512,10 @@ void reweight_with_fitted_curve(const ExponentialFunction& f, const VectorXd& t,
     const VectorXd fit_values = f.evaluate(t, p_it, lambda_p);
     const double floor = relative_sigma_floor(y);
     for (Eigen::Index i = 0; i < t.size(); ++i) s(i) = 1.0 / std::max(fit_values(i), floor);
-    const VectorXd sy_it = s.cwiseProduct(y);
+    sy_it = s.cwiseProduct(y);
     const Projection proj_it{f, t, s, sy_it, lambda_p};
-    ProjectedFunctor functor{proj_it, nr, n};
-    Eigen::LevenbergMarquardt<ProjectedFunctor> lm(functor);
-    lm.parameters.ftol = 1e-14;
-    lm.parameters.xtol = 1e-12;
-    lm.parameters.maxfev = 200 * (nr + 1);
-    lm.minimize(best_theta);
-    c.evaluations += functor.evaluations;
+    ws.functor.rebind(proj_it);
+    ws.minimize(best_theta, 1e-14, 1e-12, &c.evaluations);
     ++c.reweighting_iterations;
   }
 }
@@ -640,11 +664,12 @@ CandidateFit fit_function(const ExponentialFunction& f, const VectorXd& t, const
   const VectorXd s0 = inverse_sigma(y, sigma, o, &n_floored);
   const VectorXd sy0 = s0.cwiseProduct(y);
   const Projection proj0{f, t, s0, sy0, lambda_p};
+  LmWorkspace ws(proj0, nr, n);
   bool best_converged = false;
-  VectorXd best_theta = best_start(f, proj0, y, best_converged, c);
+  VectorXd best_theta = best_start(f, ws, y, best_converged, c);
   VectorXd s = s0;
   if (o.error_model == ErrorModel::proportional_model && nr > 0)
-    reweight_with_fitted_curve(f, t, y, lambda_p, s, best_theta, c);
+    reweight_with_fitted_curve(f, t, y, lambda_p, s, best_theta, ws, c);
   const VectorXd sy = s.cwiseProduct(y);
   const Projection proj{f, t, s, sy, lambda_p};
   const VectorXd lambda = rates_from_theta(best_theta);
