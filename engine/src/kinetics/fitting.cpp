@@ -1,7 +1,9 @@
 #include "lutdose/kinetics/fitting.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
+#include <initializer_list>
 #include <boost/math/distributions/chi_squared.hpp>
 #include <boost/math/distributions/fisher_f.hpp>
 #include <unsupported/Eigen/NonLinearOptimization>
@@ -95,10 +97,6 @@ constexpr double RANK_THRESHOLD = 1e-9;
 
 VectorXd rates_from_theta(const VectorXd& theta) { return models::rates_from_log_increments(theta); }
 
-VectorXd theta_from_rates(const std::vector<double>& lambda) {
-  return models::log_increments_from_rates(
-      Eigen::Map<const VectorXd>(lambda.data(), static_cast<Eigen::Index>(lambda.size())));
-}
 
 // Variable projection: for given rates, amplitudes by weighted linear least squares.
 struct Projection {
@@ -298,46 +296,70 @@ struct ProjectedFunctor {
   }
 };
 
+// Starting rates [1/h] of one fit: `count` rows of n_rates increasing rates, held in place so that
+// choosing them allocates nothing. At most 16 rows (the 4 x 4 grid of fast half-lives) of at most 3
+// rates (E3u, the richest function of the family).
+struct StartingRates {
+  static constexpr int MAX_STARTS = 16, MAX_RATES = 3;
+  int count = 0, n_rates = 0;
+  std::array<std::array<double, MAX_RATES>, MAX_STARTS> rates{};
+
+  void add(std::initializer_list<double> r) {
+    std::copy(r.begin(), r.end(), rates[static_cast<size_t>(count)].begin());
+    ++count;
+  }
+  // The log-rate increments theta of row k.
+  VectorXd theta(int k) const {
+    return models::log_increments_from_rates(
+        Eigen::Map<const VectorXd>(rates[static_cast<size_t>(k)].data(), n_rates));
+  }
+};
+
 // Starting rates: curve stripping for the slowest rate, a grid for the faster ones.
-std::vector<std::vector<double>> starting_rates(int n_rates, const VectorXd& t, const VectorXd& y,
-                                                double lambda_p) {
+StartingRates starting_rates(int n_rates, const VectorXd& t, const VectorXd& y, double lambda_p) {
   // Log-linear fit of the last (up to 3) positive points gives the slowest effective rate.
-  std::vector<std::pair<double, double>> tail;
-  for (Eigen::Index i = t.size() - 1; i >= 0 && tail.size() < 3; --i)
-    if (y(i) > 0) tail.emplace_back(t(i), std::log(y(i)));
+  std::array<std::pair<double, double>, 3> tail;
+  size_t n_tail = 0;
+  for (Eigen::Index i = t.size() - 1; i >= 0 && n_tail < 3; --i)
+    if (y(i) > 0) tail[n_tail++] = {t(i), std::log(y(i))};
   double k_slow = lambda_p + 0.01;
-  if (tail.size() >= 2) {
+  if (n_tail >= 2) {
     double st = 0, sl = 0, stt = 0, stl = 0;
-    for (const auto& [ti, li] : tail) st += ti, sl += li, stt += ti * ti, stl += ti * li;
-    const double m = static_cast<double>(tail.size());
+    for (size_t k = 0; k < n_tail; ++k) {
+      const auto& [ti, li] = tail[k];
+      st += ti, sl += li, stt += ti * ti, stl += ti * li;
+    }
+    const double m = static_cast<double>(n_tail);
     const double den = m * stt - st * st;
     if (den > 0) k_slow = -(m * stl - st * sl) / den;
   }
   const double slow = std::max(k_slow - lambda_p, 1e-4);
   // Fast components: effective half-lives from half an hour to a day [h].
   const double fast_half_lives_h[] = {0.5, 2.0, 8.0, 30.0};
-  std::vector<std::vector<double>> starts;
+  StartingRates starts;
+  starts.n_rates = n_rates;
   if (n_rates == 0) {
-    starts.push_back({});
+    starts.add({});
   } else if (n_rates == 1) {
-    for (double factor : {1.0, 0.2, 5.0}) starts.push_back({std::max(slow * factor, 1e-5)});
+    for (double factor : {1.0, 0.2, 5.0}) starts.add({std::max(slow * factor, 1e-5)});
   } else {
     for (double th : fast_half_lives_h) {
       const double fast = std::log(2.0) / th - lambda_p;
       if (fast <= 1.5 * slow) continue;
       if (n_rates == 2) {
-        starts.push_back({slow, fast});
+        starts.add({slow, fast});
       } else {
         for (double th3 : fast_half_lives_h) {
           const double fastest = std::log(2.0) / th3 - lambda_p;
-          if (fastest > 1.5 * fast) starts.push_back({slow, fast, fastest});
+          if (fastest > 1.5 * fast) starts.add({slow, fast, fastest});
         }
       }
     }
-    if (starts.empty()) {  // slow rate already fast: spread upwards from it
-      std::vector<double> s{slow};
-      for (int r = 1; r < n_rates; ++r) s.push_back(s.back() * 5.0);
-      starts.push_back(s);
+    if (starts.count == 0) {  // slow rate already fast: spread upwards from it
+      auto& row = starts.rates[0];
+      row[0] = slow;
+      for (int r = 1; r < n_rates; ++r) row[static_cast<size_t>(r)] = row[static_cast<size_t>(r - 1)] * 5.0;
+      starts.count = 1;
     }
   }
   return starts;
@@ -464,9 +486,10 @@ VectorXd best_start(const ExponentialFunction& f, LmWorkspace& ws, const VectorX
   double best_cost = std::numeric_limits<double>::infinity();
   best_converged = false;
   VectorXd fvec(n);
-  for (const auto& start : starting_rates(nr, t, y, proj0.lambda_p)) {
+  const StartingRates starts = starting_rates(nr, t, y, proj0.lambda_p);
+  for (int k = 0; k < starts.count; ++k) {
     ++c.starts;
-    VectorXd theta = theta_from_rates(start);
+    VectorXd theta = starts.theta(k);
     bool converged = true;
     if (nr > 0) {
       const auto status = ws.minimize(theta, 1e-12, 1e-10, &c.evaluations);
@@ -912,12 +935,16 @@ void fit_candidates(TacFit& result, const VectorXd& t, const VectorXd& y, const 
   // are fitted for the simplest-accepted-fit rule below.
   const int extra_k = o.aicc_k == AiccParameterCount::fit_parameters_plus_one ? 1 : 0;
   std::vector<const models::ExponentialFunction*> rankable, fittable;
+  rankable.reserve(o.candidates.size());
+  fittable.reserve(o.candidates.size());
   for (const auto& id : o.candidates) {
     const auto* f = lookup_function(id, "--functions");
     if (n >= f->n_parameters() + extra_k + 2) rankable.push_back(f);
     else if (n >= f->n_parameters() + 1) fittable.push_back(f);
   }
-  for (const auto* f : rankable.empty() ? fittable : rankable)
+  const auto& chosen = rankable.empty() ? fittable : rankable;
+  result.candidates.reserve(chosen.size());
+  for (const auto* f : chosen)
     result.candidates.push_back(fit_function(*f, t, y, sigma, lambda_p, o));
   // A fit that fails the criteria is never the result (issue 11): without an accepted fit the
   // TAC falls back to peak_washout_tia below.
