@@ -183,6 +183,7 @@ struct ProjectedFunctor {
     e.resize(n, static_cast<Eigen::Index>(p.f.terms().size()));
     phi_w.resize(n, p.f.n_amplitudes());
     d_lambda.resize(n, inputs);
+    projected.resize(n, inputs);
     lambda.resize(inputs);
     a.resize(p.f.n_amplitudes());
   }
@@ -247,14 +248,43 @@ struct ProjectedFunctor {
   int operator()(const VectorXd& theta, VectorXd& fvec) const {
     ++evaluations;
     if (evaluate_design(theta)) {
-      fvec.noalias() = phi_w * a;
-      fvec -= proj->sy;
+      // phi_w * a - sy, written out (one or two amplitudes) in the order of Eigen's product kernel
+      const auto& sy = proj->sy;
+      if (phi_w.cols() == 1)
+        for (Eigen::Index i = 0; i < sy.size(); ++i) fvec(i) = phi_w(i, 0) * a(0) - sy(i);
+      else
+        for (Eigen::Index i = 0; i < sy.size(); ++i) fvec(i) = (phi_w(i, 0) * a(0) + phi_w(i, 1) * a(1)) - sy(i);
     } else {
       const auto solved = proj->solve(lambda, false);
       fvec = solved.phi_w * solved.a - proj->sy;
     }
     if (!fvec.allFinite()) fvec.setConstant(1e30);
     return 0;
+  }
+
+  // Kaufman: projected = d_lambda projected onto the orthogonal complement of the design's column
+  // space, d - Phi_w G^-1 Phi_w^T d. Small problems (below Eigen's threshold for its coefficient-
+  // based products) are written out without temporaries, in the operation order of that Eigen path,
+  // so the results are the same to the bit as the expression used for the larger ones.
+  void project_design_derivatives() const {
+    const Eigen::Index n = d_lambda.rows(), na = phi_w.cols(), nr = d_lambda.cols();
+    if (n + na + nr >= EIGEN_GEMM_TO_COEFFBASED_THRESHOLD) {
+      if (na == 1)
+        projected.noalias() = d_lambda - phi_w * (g_inv(0, 0) * (phi_w.transpose() * d_lambda));
+      else
+        projected.noalias() = d_lambda - phi_w * (g_inv * (phi_w.transpose() * d_lambda));
+      return;
+    }
+    for (Eigen::Index r = 0; r < nr; ++r) {
+      const double p0 = phi_w.col(0).dot(d_lambda.col(r));
+      if (na == 1) {
+        for (Eigen::Index i = 0; i < n; ++i) projected(i, r) = d_lambda(i, r) - g_inv(0, 0) * (phi_w(i, 0) * p0);
+        continue;
+      }
+      const double p1 = phi_w.col(1).dot(d_lambda.col(r));
+      const double w0 = g_inv(0, 0) * p0 + g_inv(0, 1) * p1, w1 = g_inv(1, 0) * p0 + g_inv(1, 1) * p1;
+      for (Eigen::Index i = 0; i < n; ++i) projected(i, r) = d_lambda(i, r) - (phi_w(i, 0) * w0 + phi_w(i, 1) * w1);
+    }
   }
 
   int df(const VectorXd& theta, MatrixXd& fjac) const {
@@ -271,11 +301,7 @@ struct ProjectedFunctor {
         for (Eigen::Index i = 0; i < n; ++i)
           d_lambda(i, terms[m].rate_index) -= c * proj->t(i) * e(i, static_cast<Eigen::Index>(m)) * proj->s(i);
       }
-      // Kaufman: project onto the orthogonal complement of the design's column space
-      if (na == 1)
-        projected.noalias() = d_lambda - phi_w * (g_inv(0, 0) * (phi_w.transpose() * d_lambda));
-      else
-        projected.noalias() = d_lambda - phi_w * (g_inv * (phi_w.transpose() * d_lambda));
+      project_design_derivatives();
     } else {
       const auto solved = proj->solve(lambda, true);
       VectorXd p(na + lambda.size());
