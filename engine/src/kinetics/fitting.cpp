@@ -172,6 +172,7 @@ struct ProjectedFunctor {
   mutable MatrixXd e;        // e^{-k_m t_i} per term m
   mutable MatrixXd phi_w;    // weighted design
   mutable VectorXd a, lambda, coef;
+  mutable VectorXd rate_increments;  // e^theta_r (clamped): d lambda_r / d theta_m for r >= m
   mutable MatrixXd d_lambda;  // weighted d(Phi a)/d lambda_r
   mutable MatrixXd projected;  // its projection (Kaufman)
   mutable Eigen::Matrix2d g_inv;
@@ -185,6 +186,7 @@ struct ProjectedFunctor {
     d_lambda.resize(n, inputs);
     projected.resize(n, inputs);
     lambda.resize(inputs);
+    rate_increments.resize(inputs);
     a.resize(p.f.n_amplitudes());
   }
 
@@ -211,7 +213,8 @@ struct ProjectedFunctor {
     lambda.resize(theta.size());  // models::rates_from_log_increments, in place (hot path)
     double acc = 0.0;
     for (Eigen::Index r = 0; r < theta.size(); ++r) {
-      acc += std::exp(std::clamp(theta(r), THETA_MIN, THETA_MAX));
+      rate_increments(r) = std::exp(std::clamp(theta(r), THETA_MIN, THETA_MAX));
+      acc += rate_increments(r);
       lambda(r) = acc;
     }
     const auto& terms = proj->f.terms();
@@ -291,7 +294,8 @@ struct ProjectedFunctor {
     const int na = proj->f.n_amplitudes();
     const auto n = proj->t.size();
     const auto& terms = proj->f.terms();
-    if (evaluate_design(theta)) {
+    const bool normal = evaluate_design(theta);  // also sets rate_increments for theta
+    if (normal) {
       // d(Phi_w a)/d lambda_r = -sum_{terms with rate r} c_m t_i e^{-k_m t_i}, weighted
       d_lambda.setZero();
       for (size_t m = 0; m < terms.size(); ++m) {
@@ -314,7 +318,7 @@ struct ProjectedFunctor {
     for (int m = 0; m < n_inputs; ++m) {
       const double clamped = std::clamp(theta(m), THETA_MIN, THETA_MAX);
       if (clamped != theta(m)) continue;  // flat outside the range
-      const double dlam = std::exp(clamped);  // d lambda_r / d theta_m for r >= m
+      const double dlam = rate_increments(m);  // d lambda_r / d theta_m for r >= m
       for (int r = m; r < n_inputs; ++r) fjac.col(m) += dlam * projected.col(r);
     }
     if (!fjac.allFinite()) fjac.setZero();
