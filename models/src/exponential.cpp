@@ -20,14 +20,9 @@ ExponentialFunction::ExponentialFunction(std::string id, std::string formula, st
         term.rate_index >= n_rates_)
       throw std::logic_error("ExponentialFunction " + id_ + ": inconsistent term table");
   }
-}
-
-std::vector<std::string> ExponentialFunction::parameter_names() const {
-  std::vector<std::string> names;
-  for (int j = 0; j < n_amplitudes_; ++j) names.push_back("A" + std::to_string(j + 1) + "_MBq");
+  for (int j = 0; j < n_amplitudes_; ++j) parameter_names_.push_back("A" + std::to_string(j + 1) + "_MBq");
   for (int r = 0; r < n_rates_; ++r)
-    names.push_back("lambda" + std::to_string(r + 1) + "_bio_per_h");
-  return names;
+    parameter_names_.push_back("lambda" + std::to_string(r + 1) + "_bio_per_h");
 }
 
 void ExponentialFunction::terms_of(const Eigen::VectorXd& p, double lambda_p, Eigen::VectorXd& c,

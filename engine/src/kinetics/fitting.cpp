@@ -1,7 +1,9 @@
 #include "lutdose/kinetics/fitting.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
+#include <initializer_list>
 #include <boost/math/distributions/chi_squared.hpp>
 #include <boost/math/distributions/fisher_f.hpp>
 #include <unsupported/Eigen/NonLinearOptimization>
@@ -95,10 +97,6 @@ constexpr double RANK_THRESHOLD = 1e-9;
 
 VectorXd rates_from_theta(const VectorXd& theta) { return models::rates_from_log_increments(theta); }
 
-VectorXd theta_from_rates(const std::vector<double>& lambda) {
-  return models::log_increments_from_rates(
-      Eigen::Map<const VectorXd>(lambda.data(), static_cast<Eigen::Index>(lambda.size())));
-}
 
 // Variable projection: for given rates, amplitudes by weighted linear least squares.
 struct Projection {
@@ -167,24 +165,36 @@ struct ProjectedFunctor {
   using ValueType = VectorXd;
   using JacobianType = MatrixXd;
 
-  const Projection& proj;
+  const Projection* proj;  // rebound by rebind() when the weights change (reweighting)
   int n_inputs, n_values;
   mutable int evaluations = 0;
   // scratch
   mutable MatrixXd e;        // e^{-k_m t_i} per term m
   mutable MatrixXd phi_w;    // weighted design
   mutable VectorXd a, lambda, coef;
+  mutable VectorXd rate_increments;  // e^theta_r (clamped): d lambda_r / d theta_m for r >= m
   mutable MatrixXd d_lambda;  // weighted d(Phi a)/d lambda_r
   mutable MatrixXd projected;  // its projection (Kaufman)
   mutable Eigen::Matrix2d g_inv;
   mutable VectorXd last_theta;  // the design above belongs to these rates (LM asks df at the
   mutable bool last_ok = false;  // point whose residuals it has just evaluated)
 
-  ProjectedFunctor(const Projection& p, int inputs, int values) : proj(p), n_inputs(inputs), n_values(values) {
-    const auto n = proj.t.size();
-    e.resize(n, static_cast<Eigen::Index>(proj.f.terms().size()));
-    phi_w.resize(n, proj.f.n_amplitudes());
+  ProjectedFunctor(const Projection& p, int inputs, int values) : proj(&p), n_inputs(inputs), n_values(values) {
+    const auto n = p.t.size();
+    e.resize(n, static_cast<Eigen::Index>(p.f.terms().size()));
+    phi_w.resize(n, p.f.n_amplitudes());
     d_lambda.resize(n, inputs);
+    projected.resize(n, inputs);
+    lambda.resize(inputs);
+    rate_increments.resize(inputs);
+    a.resize(p.f.n_amplitudes());
+  }
+
+  // The same function and times with other weights: forgets the cached design.
+  void rebind(const Projection& p) {
+    proj = &p;
+    last_theta.resize(0);
+    last_ok = false;
   }
 
   int inputs() const { return n_inputs; }
@@ -203,19 +213,20 @@ struct ProjectedFunctor {
     lambda.resize(theta.size());  // models::rates_from_log_increments, in place (hot path)
     double acc = 0.0;
     for (Eigen::Index r = 0; r < theta.size(); ++r) {
-      acc += std::exp(std::clamp(theta(r), THETA_MIN, THETA_MAX));
+      rate_increments(r) = std::exp(std::clamp(theta(r), THETA_MIN, THETA_MAX));
+      acc += rate_increments(r);
       lambda(r) = acc;
     }
-    const auto& terms = proj.f.terms();
-    const int na = proj.f.n_amplitudes();
-    const auto n = proj.t.size();
+    const auto& terms = proj->f.terms();
+    const int na = proj->f.n_amplitudes();
+    const auto n = proj->t.size();
     phi_w.setZero();
     for (size_t m = 0; m < terms.size(); ++m) {
-      const double k = proj.lambda_p + (terms[m].rate_index >= 0 ? lambda(terms[m].rate_index) : 0.0);
+      const double k = proj->lambda_p + (terms[m].rate_index >= 0 ? lambda(terms[m].rate_index) : 0.0);
       for (Eigen::Index i = 0; i < n; ++i) {
-        const double ex = std::exp(-k * proj.t(i));
+        const double ex = std::exp(-k * proj->t(i));
         e(i, static_cast<Eigen::Index>(m)) = ex;
-        for (int j = 0; j < na; ++j) phi_w(i, j) += terms[m].amplitude_coefficients[j] * ex * proj.s(i);
+        for (int j = 0; j < na; ++j) phi_w(i, j) += terms[m].amplitude_coefficients[j] * ex * proj->s(i);
       }
     }
     if (na == 1) {
@@ -223,7 +234,7 @@ struct ProjectedFunctor {
       if (!(g > 0)) return false;
       g_inv(0, 0) = 1.0 / g;
       a.resize(1);
-      a(0) = phi_w.col(0).dot(proj.sy) / g;
+      a(0) = phi_w.col(0).dot(proj->sy) / g;
       return true;
     }
     const double g00 = phi_w.col(0).squaredNorm(), g11 = phi_w.col(1).squaredNorm(),
@@ -231,7 +242,7 @@ struct ProjectedFunctor {
     const double det = g00 * g11 - g01 * g01;
     if (!(det > 1e-8 * g00 * g11)) return false;
     g_inv << g11 / det, -g01 / det, -g01 / det, g00 / det;
-    const double b0 = phi_w.col(0).dot(proj.sy), b1 = phi_w.col(1).dot(proj.sy);
+    const double b0 = phi_w.col(0).dot(proj->sy), b1 = phi_w.col(1).dot(proj->sy);
     a.resize(2);
     a << g_inv(0, 0) * b0 + g_inv(0, 1) * b1, g_inv(1, 0) * b0 + g_inv(1, 1) * b1;
     return true;
@@ -240,21 +251,51 @@ struct ProjectedFunctor {
   int operator()(const VectorXd& theta, VectorXd& fvec) const {
     ++evaluations;
     if (evaluate_design(theta)) {
-      fvec.noalias() = phi_w * a;
-      fvec -= proj.sy;
+      // phi_w * a - sy, written out (one or two amplitudes) in the order of Eigen's product kernel
+      const auto& sy = proj->sy;
+      if (phi_w.cols() == 1)
+        for (Eigen::Index i = 0; i < sy.size(); ++i) fvec(i) = phi_w(i, 0) * a(0) - sy(i);
+      else
+        for (Eigen::Index i = 0; i < sy.size(); ++i) fvec(i) = (phi_w(i, 0) * a(0) + phi_w(i, 1) * a(1)) - sy(i);
     } else {
-      const auto solved = proj.solve(lambda, false);
-      fvec = solved.phi_w * solved.a - proj.sy;
+      const auto solved = proj->solve(lambda, false);
+      fvec = solved.phi_w * solved.a - proj->sy;
     }
     if (!fvec.allFinite()) fvec.setConstant(1e30);
     return 0;
   }
 
+  // Kaufman: projected = d_lambda projected onto the orthogonal complement of the design's column
+  // space, d - Phi_w G^-1 Phi_w^T d. Small problems (below Eigen's threshold for its coefficient-
+  // based products) are written out without temporaries, in the operation order of that Eigen path,
+  // so the results are the same to the bit as the expression used for the larger ones.
+  void project_design_derivatives() const {
+    const Eigen::Index n = d_lambda.rows(), na = phi_w.cols(), nr = d_lambda.cols();
+    if (n + na + nr >= EIGEN_GEMM_TO_COEFFBASED_THRESHOLD) {
+      if (na == 1)
+        projected.noalias() = d_lambda - phi_w * (g_inv(0, 0) * (phi_w.transpose() * d_lambda));
+      else
+        projected.noalias() = d_lambda - phi_w * (g_inv * (phi_w.transpose() * d_lambda));
+      return;
+    }
+    for (Eigen::Index r = 0; r < nr; ++r) {
+      const double p0 = phi_w.col(0).dot(d_lambda.col(r));
+      if (na == 1) {
+        for (Eigen::Index i = 0; i < n; ++i) projected(i, r) = d_lambda(i, r) - g_inv(0, 0) * (phi_w(i, 0) * p0);
+        continue;
+      }
+      const double p1 = phi_w.col(1).dot(d_lambda.col(r));
+      const double w0 = g_inv(0, 0) * p0 + g_inv(0, 1) * p1, w1 = g_inv(1, 0) * p0 + g_inv(1, 1) * p1;
+      for (Eigen::Index i = 0; i < n; ++i) projected(i, r) = d_lambda(i, r) - (phi_w(i, 0) * w0 + phi_w(i, 1) * w1);
+    }
+  }
+
   int df(const VectorXd& theta, MatrixXd& fjac) const {
-    const int na = proj.f.n_amplitudes();
-    const auto n = proj.t.size();
-    const auto& terms = proj.f.terms();
-    if (evaluate_design(theta)) {
+    const int na = proj->f.n_amplitudes();
+    const auto n = proj->t.size();
+    const auto& terms = proj->f.terms();
+    const bool normal = evaluate_design(theta);  // also sets rate_increments for theta
+    if (normal) {
       // d(Phi_w a)/d lambda_r = -sum_{terms with rate r} c_m t_i e^{-k_m t_i}, weighted
       d_lambda.setZero();
       for (size_t m = 0; m < terms.size(); ++m) {
@@ -262,26 +303,22 @@ struct ProjectedFunctor {
         double c = 0;
         for (int j = 0; j < na; ++j) c += terms[m].amplitude_coefficients[j] * a(j);
         for (Eigen::Index i = 0; i < n; ++i)
-          d_lambda(i, terms[m].rate_index) -= c * proj.t(i) * e(i, static_cast<Eigen::Index>(m)) * proj.s(i);
+          d_lambda(i, terms[m].rate_index) -= c * proj->t(i) * e(i, static_cast<Eigen::Index>(m)) * proj->s(i);
       }
-      // Kaufman: project onto the orthogonal complement of the design's column space
-      if (na == 1)
-        projected.noalias() = d_lambda - phi_w * (g_inv(0, 0) * (phi_w.transpose() * d_lambda));
-      else
-        projected.noalias() = d_lambda - phi_w * (g_inv * (phi_w.transpose() * d_lambda));
+      project_design_derivatives();
     } else {
-      const auto solved = proj.solve(lambda, true);
+      const auto solved = proj->solve(lambda, true);
       VectorXd p(na + lambda.size());
       p << solved.a, lambda;
-      MatrixXd dl = proj.f.jacobian(proj.t, p, proj.lambda_p).rightCols(lambda.size());
-      for (Eigen::Index i = 0; i < dl.rows(); ++i) dl.row(i) *= proj.s(i);
+      MatrixXd dl = proj->f.jacobian(proj->t, p, proj->lambda_p).rightCols(lambda.size());
+      for (Eigen::Index i = 0; i < dl.rows(); ++i) dl.row(i) *= proj->s(i);
       projected = solved.project(dl);
     }
     fjac.setZero(n_values, n_inputs);
     for (int m = 0; m < n_inputs; ++m) {
       const double clamped = std::clamp(theta(m), THETA_MIN, THETA_MAX);
       if (clamped != theta(m)) continue;  // flat outside the range
-      const double dlam = std::exp(clamped);  // d lambda_r / d theta_m for r >= m
+      const double dlam = rate_increments(m);  // d lambda_r / d theta_m for r >= m
       for (int r = m; r < n_inputs; ++r) fjac.col(m) += dlam * projected.col(r);
     }
     if (!fjac.allFinite()) fjac.setZero();
@@ -289,46 +326,70 @@ struct ProjectedFunctor {
   }
 };
 
+// Starting rates [1/h] of one fit: `count` rows of n_rates increasing rates, held in place so that
+// choosing them allocates nothing. At most 16 rows (the 4 x 4 grid of fast half-lives) of at most 3
+// rates (E3u, the richest function of the family).
+struct StartingRates {
+  static constexpr int MAX_STARTS = 16, MAX_RATES = 3;
+  int count = 0, n_rates = 0;
+  std::array<std::array<double, MAX_RATES>, MAX_STARTS> rates{};
+
+  void add(std::initializer_list<double> r) {
+    std::copy(r.begin(), r.end(), rates[static_cast<size_t>(count)].begin());
+    ++count;
+  }
+  // The log-rate increments theta of row k.
+  VectorXd theta(int k) const {
+    return models::log_increments_from_rates(
+        Eigen::Map<const VectorXd>(rates[static_cast<size_t>(k)].data(), n_rates));
+  }
+};
+
 // Starting rates: curve stripping for the slowest rate, a grid for the faster ones.
-std::vector<std::vector<double>> starting_rates(int n_rates, const VectorXd& t, const VectorXd& y,
-                                                double lambda_p) {
+StartingRates starting_rates(int n_rates, const VectorXd& t, const VectorXd& y, double lambda_p) {
   // Log-linear fit of the last (up to 3) positive points gives the slowest effective rate.
-  std::vector<std::pair<double, double>> tail;
-  for (Eigen::Index i = t.size() - 1; i >= 0 && tail.size() < 3; --i)
-    if (y(i) > 0) tail.emplace_back(t(i), std::log(y(i)));
+  std::array<std::pair<double, double>, 3> tail;
+  size_t n_tail = 0;
+  for (Eigen::Index i = t.size() - 1; i >= 0 && n_tail < 3; --i)
+    if (y(i) > 0) tail[n_tail++] = {t(i), std::log(y(i))};
   double k_slow = lambda_p + 0.01;
-  if (tail.size() >= 2) {
+  if (n_tail >= 2) {
     double st = 0, sl = 0, stt = 0, stl = 0;
-    for (const auto& [ti, li] : tail) st += ti, sl += li, stt += ti * ti, stl += ti * li;
-    const double m = static_cast<double>(tail.size());
+    for (size_t k = 0; k < n_tail; ++k) {
+      const auto& [ti, li] = tail[k];
+      st += ti, sl += li, stt += ti * ti, stl += ti * li;
+    }
+    const double m = static_cast<double>(n_tail);
     const double den = m * stt - st * st;
     if (den > 0) k_slow = -(m * stl - st * sl) / den;
   }
   const double slow = std::max(k_slow - lambda_p, 1e-4);
   // Fast components: effective half-lives from half an hour to a day [h].
   const double fast_half_lives_h[] = {0.5, 2.0, 8.0, 30.0};
-  std::vector<std::vector<double>> starts;
+  StartingRates starts;
+  starts.n_rates = n_rates;
   if (n_rates == 0) {
-    starts.push_back({});
+    starts.add({});
   } else if (n_rates == 1) {
-    for (double factor : {1.0, 0.2, 5.0}) starts.push_back({std::max(slow * factor, 1e-5)});
+    for (double factor : {1.0, 0.2, 5.0}) starts.add({std::max(slow * factor, 1e-5)});
   } else {
     for (double th : fast_half_lives_h) {
       const double fast = std::log(2.0) / th - lambda_p;
       if (fast <= 1.5 * slow) continue;
       if (n_rates == 2) {
-        starts.push_back({slow, fast});
+        starts.add({slow, fast});
       } else {
         for (double th3 : fast_half_lives_h) {
           const double fastest = std::log(2.0) / th3 - lambda_p;
-          if (fastest > 1.5 * fast) starts.push_back({slow, fast, fastest});
+          if (fastest > 1.5 * fast) starts.add({slow, fast, fastest});
         }
       }
     }
-    if (starts.empty()) {  // slow rate already fast: spread upwards from it
-      std::vector<double> s{slow};
-      for (int r = 1; r < n_rates; ++r) s.push_back(s.back() * 5.0);
-      starts.push_back(s);
+    if (starts.count == 0) {  // slow rate already fast: spread upwards from it
+      auto& row = starts.rates[0];
+      row[0] = slow;
+      for (int r = 1; r < n_rates; ++r) row[static_cast<size_t>(r)] = row[static_cast<size_t>(r - 1)] * 5.0;
+      starts.count = 1;
     }
   }
   return starts;
@@ -420,36 +481,54 @@ void assess_goodness_of_fit(CandidateFit& c, bool relative) {
 }
 
 
-// The best of the starting points (starting_rates) for the weights s0: its log-rate increments
-// theta, and whether its Levenberg-Marquardt run converged. Counts starts and evaluations in c.
-VectorXd best_start(const ExponentialFunction& f, const Projection& proj0, const VectorXd& y,
-                    bool& best_converged, CandidateFit& c) {
+// The functor and the Levenberg-Marquardt state of one candidate fit, reused by all its starts
+// and reweighting iterations: after the first run no run allocates its buffers anew. Every run
+// starts from a fresh state (minimizeInit), with the tolerances given.
+struct LmWorkspace {
+  ProjectedFunctor functor;
+  Eigen::LevenbergMarquardt<ProjectedFunctor> lm;
+
+  LmWorkspace(const Projection& p, int n_rates, int n) : functor(p, n_rates, n), lm(functor) {}
+  LmWorkspace(const LmWorkspace&) = delete;
+  LmWorkspace& operator=(const LmWorkspace&) = delete;
+
+  // Minimises from theta (updated in place); adds the function evaluations to *evaluations.
+  Eigen::LevenbergMarquardtSpace::Status minimize(VectorXd& theta, double ftol, double xtol, int* evaluations) {
+    functor.evaluations = 0;
+    lm.parameters.ftol = ftol;
+    lm.parameters.xtol = xtol;
+    lm.parameters.maxfev = 200 * (functor.n_inputs + 1);
+    const auto status = lm.minimize(theta);
+    *evaluations += functor.evaluations;
+    return status;
+  }
+};
+
+// The best of the starting points (starting_rates) for the weights s0 of ws: its log-rate
+// increments theta, and whether its Levenberg-Marquardt run converged. Counts starts and
+// evaluations in c.
+VectorXd best_start(const ExponentialFunction& f, LmWorkspace& ws, const VectorXd& y, bool& best_converged,
+                    CandidateFit& c) {
+  const Projection& proj0 = *ws.functor.proj;
   const VectorXd& t = proj0.t;
   const int n = static_cast<int>(t.size()), nr = f.n_rates();
   VectorXd best_theta(nr);
   double best_cost = std::numeric_limits<double>::infinity();
   best_converged = false;
-  for (const auto& start : starting_rates(nr, t, y, proj0.lambda_p)) {
+  VectorXd fvec(n);
+  const StartingRates starts = starting_rates(nr, t, y, proj0.lambda_p);
+  for (int k = 0; k < starts.count; ++k) {
     ++c.starts;
-    VectorXd theta = theta_from_rates(start);
+    VectorXd theta = starts.theta(k);
     bool converged = true;
-    VectorXd fvec(n);
     if (nr > 0) {
-      ProjectedFunctor functor{proj0, nr, n};
-      Eigen::LevenbergMarquardt<ProjectedFunctor> lm(functor);
-      lm.parameters.ftol = 1e-12;
-      lm.parameters.xtol = 1e-10;
-      lm.parameters.maxfev = 200 * (nr + 1);
-      const auto status = lm.minimize(theta);
+      const auto status = ws.minimize(theta, 1e-12, 1e-10, &c.evaluations);
       converged = status != Eigen::LevenbergMarquardtSpace::TooManyFunctionEvaluation &&
                   status != Eigen::LevenbergMarquardtSpace::ImproperInputParameters;
-      c.evaluations += functor.evaluations;
-      functor(theta, fvec);
     } else {
-      ProjectedFunctor functor{proj0, 0, n};
-      functor(theta, fvec);
       c.evaluations += 1;
     }
+    ws.functor(theta, fvec);
     const double cost = fvec.squaredNorm();
     // Two converged starts that reach the same cost (within 1e-9, relative) are in the same
     // minimum, or in one flat valley (a rate the data cannot identify): the remaining starts are
@@ -467,11 +546,14 @@ VectorXd best_start(const ExponentialFunction& f, const Projection& proj0, const
 }
 
 // Proportional to the model: reweight with the fitted curve until the TIA settles. Updates the
-// weights s (1/sigma) and the fit's theta; counts evaluations and iterations in c.
+// weights s (1/sigma) and the fit's theta; counts evaluations and iterations in c. ws is rebound
+// to each iteration's weights.
 void reweight_with_fitted_curve(const ExponentialFunction& f, const VectorXd& t, const VectorXd& y,
-                                double lambda_p, VectorXd& s, VectorXd& best_theta, CandidateFit& c) {
-  const int n = static_cast<int>(t.size()), nr = f.n_rates(), K = f.n_parameters();
+                                double lambda_p, VectorXd& s, VectorXd& best_theta, LmWorkspace& ws,
+                                CandidateFit& c) {
+  const int K = f.n_parameters();
   double previous_tia = NaN;
+  VectorXd sy_it(t.size());
   for (int iteration = 0; iteration < 20; ++iteration) {
     const VectorXd lam = rates_from_theta(best_theta);
     VectorXd p_it(K);
@@ -483,15 +565,10 @@ void reweight_with_fitted_curve(const ExponentialFunction& f, const VectorXd& t,
     const VectorXd fit_values = f.evaluate(t, p_it, lambda_p);
     const double floor = relative_sigma_floor(y);
     for (Eigen::Index i = 0; i < t.size(); ++i) s(i) = 1.0 / std::max(fit_values(i), floor);
-    const VectorXd sy_it = s.cwiseProduct(y);
+    sy_it = s.cwiseProduct(y);
     const Projection proj_it{f, t, s, sy_it, lambda_p};
-    ProjectedFunctor functor{proj_it, nr, n};
-    Eigen::LevenbergMarquardt<ProjectedFunctor> lm(functor);
-    lm.parameters.ftol = 1e-14;
-    lm.parameters.xtol = 1e-12;
-    lm.parameters.maxfev = 200 * (nr + 1);
-    lm.minimize(best_theta);
-    c.evaluations += functor.evaluations;
+    ws.functor.rebind(proj_it);
+    ws.minimize(best_theta, 1e-14, 1e-12, &c.evaluations);
     ++c.reweighting_iterations;
   }
 }
@@ -640,11 +717,12 @@ CandidateFit fit_function(const ExponentialFunction& f, const VectorXd& t, const
   const VectorXd s0 = inverse_sigma(y, sigma, o, &n_floored);
   const VectorXd sy0 = s0.cwiseProduct(y);
   const Projection proj0{f, t, s0, sy0, lambda_p};
+  LmWorkspace ws(proj0, nr, n);
   bool best_converged = false;
-  VectorXd best_theta = best_start(f, proj0, y, best_converged, c);
+  VectorXd best_theta = best_start(f, ws, y, best_converged, c);
   VectorXd s = s0;
   if (o.error_model == ErrorModel::proportional_model && nr > 0)
-    reweight_with_fitted_curve(f, t, y, lambda_p, s, best_theta, c);
+    reweight_with_fitted_curve(f, t, y, lambda_p, s, best_theta, ws, c);
   const VectorXd sy = s.cwiseProduct(y);
   const Projection proj{f, t, s, sy, lambda_p};
   const VectorXd lambda = rates_from_theta(best_theta);
@@ -887,12 +965,16 @@ void fit_candidates(TacFit& result, const VectorXd& t, const VectorXd& y, const 
   // are fitted for the simplest-accepted-fit rule below.
   const int extra_k = o.aicc_k == AiccParameterCount::fit_parameters_plus_one ? 1 : 0;
   std::vector<const models::ExponentialFunction*> rankable, fittable;
+  rankable.reserve(o.candidates.size());
+  fittable.reserve(o.candidates.size());
   for (const auto& id : o.candidates) {
     const auto* f = lookup_function(id, "--functions");
     if (n >= f->n_parameters() + extra_k + 2) rankable.push_back(f);
     else if (n >= f->n_parameters() + 1) fittable.push_back(f);
   }
-  for (const auto* f : rankable.empty() ? fittable : rankable)
+  const auto& chosen = rankable.empty() ? fittable : rankable;
+  result.candidates.reserve(chosen.size());
+  for (const auto* f : chosen)
     result.candidates.push_back(fit_function(*f, t, y, sigma, lambda_p, o));
   // A fit that fails the criteria is never the result (issue 11): without an accepted fit the
   // TAC falls back to peak_washout_tia below.

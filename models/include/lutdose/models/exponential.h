@@ -42,8 +42,9 @@ class ExponentialFunction {
   //! Number of free parameters K.
   int n_parameters() const { return n_amplitudes_ + n_rates_; }
   const std::vector<Term>& terms() const { return terms_; }
-  //! Names of the natural parameters, with units: "A1_MBq", "lambda1_bio_per_h", ...
-  std::vector<std::string> parameter_names() const;
+  //! Names of the natural parameters, with units: "A1_MBq", "lambda1_bio_per_h", ... (built once,
+  //! by the constructor: every fit copies them).
+  const std::vector<std::string>& parameter_names() const { return parameter_names_; }
 
   //! Design matrix Phi(t_i, j) = d A(t_i) / d A_j (dimensionless; n x n_amplitudes) at times t_h
   //! [h] for given biological rates (size n_rates) and physical decay lambda_p_per_h [1/h].
@@ -71,6 +72,7 @@ class ExponentialFunction {
   std::string id_, formula_, use_;
   int n_amplitudes_, n_rates_;
   std::vector<Term> terms_;
+  std::vector<std::string> parameter_names_;
 };
 
 //! The fitting parameterisation of a function's ordered biological rates: log increments theta,
