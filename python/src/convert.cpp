@@ -49,8 +49,8 @@ void column(py::dict& table, const char* name, const std::vector<Row>& rows, T R
 py::dict vois_table(const std::vector<lutdose::VoiRow>& r) {
   using R = lutdose::VoiRow;
   py::dict t;
-  LUTDOSE_COL(t, r, R, patient); LUTDOSE_COL(t, r, R, cycle); LUTDOSE_COL(t, r, R, voi);
-  LUTDOSE_COL(t, r, R, function); LUTDOSE_COL(t, r, R, method); LUTDOSE_COL(t, r, R, fit_ok);
+  LUTDOSE_COL(t, r, R, patient); LUTDOSE_COL(t, r, R, voi); LUTDOSE_COL(t, r, R, function);
+  LUTDOSE_COL(t, r, R, method); LUTDOSE_COL(t, r, R, cycle); LUTDOSE_COL(t, r, R, fit_ok);
   LUTDOSE_COL(t, r, R, n_points); LUTDOSE_COL(t, r, R, tia_MBq_h); LUTDOSE_COL(t, r, R, tia_u_MBq_h);
   LUTDOSE_COL(t, r, R, tia_u_dof); LUTDOSE_COL(t, r, R, tia_ci95_low_MBq_h); LUTDOSE_COL(t, r, R, tia_ci95_high_MBq_h);
   LUTDOSE_COL(t, r, R, tia_h); LUTDOSE_COL(t, r, R, mass_g); LUTDOSE_COL(t, r, R, dose_Gy);
@@ -62,8 +62,8 @@ py::dict vois_table(const std::vector<lutdose::VoiRow>& r) {
 py::dict candidates_table(const std::vector<lutdose::CandidateRow>& r) {
   using R = lutdose::CandidateRow;
   py::dict t;
-  LUTDOSE_COL(t, r, R, patient); LUTDOSE_COL(t, r, R, cycle); LUTDOSE_COL(t, r, R, voi);
-  LUTDOSE_COL(t, r, R, function); LUTDOSE_COL(t, r, R, fitted); LUTDOSE_COL(t, r, R, accepted);
+  LUTDOSE_COL(t, r, R, patient); LUTDOSE_COL(t, r, R, voi); LUTDOSE_COL(t, r, R, function);
+  LUTDOSE_COL(t, r, R, cycle); LUTDOSE_COL(t, r, R, fitted); LUTDOSE_COL(t, r, R, accepted);
   LUTDOSE_COL(t, r, R, selected); LUTDOSE_COL(t, r, R, n_parameters); LUTDOSE_COL(t, r, R, aicc);
   LUTDOSE_COL(t, r, R, akaike_weight); LUTDOSE_COL(t, r, R, r_squared); LUTDOSE_COL(t, r, R, tia_MBq_h);
   LUTDOSE_COL(t, r, R, tia_u_MBq_h); LUTDOSE_COL(t, r, R, parameters); LUTDOSE_COL(t, r, R, flags);
@@ -73,8 +73,8 @@ py::dict candidates_table(const std::vector<lutdose::CandidateRow>& r) {
 py::dict targets_table(const std::vector<lutdose::TargetRow>& r) {
   using R = lutdose::TargetRow;
   py::dict t;
-  LUTDOSE_COL(t, r, R, patient); LUTDOSE_COL(t, r, R, cycle); LUTDOSE_COL(t, r, R, target);
-  LUTDOSE_COL(t, r, R, kind); LUTDOSE_COL(t, r, R, region); LUTDOSE_COL(t, r, R, method);
+  LUTDOSE_COL(t, r, R, patient); LUTDOSE_COL(t, r, R, target); LUTDOSE_COL(t, r, R, kind);
+  LUTDOSE_COL(t, r, R, region); LUTDOSE_COL(t, r, R, method); LUTDOSE_COL(t, r, R, cycle);
   LUTDOSE_COL(t, r, R, mass_g); LUTDOSE_COL(t, r, R, self_Gy); LUTDOSE_COL(t, r, R, cross_Gy);
   LUTDOSE_COL(t, r, R, dose_Gy); LUTDOSE_COL(t, r, R, dose_u_Gy); LUTDOSE_COL(t, r, R, dose_u_dof);
   LUTDOSE_COL(t, r, R, dose_ci95_low_Gy); LUTDOSE_COL(t, r, R, dose_ci95_high_Gy);
@@ -91,8 +91,8 @@ py::dict small_tables(const lutdose::StoreRows& rows, py::dict out) {
   LUTDOSE_COL(p, pr, P, source); LUTDOSE_COL(p, pr, P, input_sha256); LUTDOSE_COL(p, pr, P, administered_MBq);
   LUTDOSE_COL(p, pr, P, n_vois); LUTDOSE_COL(p, pr, P, n_fits_flagged); LUTDOSE_COL(p, pr, P, n_doses_u_unknown);
   using B = lutdose::BudgetRow;
-  LUTDOSE_COL(b, rows.budget, B, patient); LUTDOSE_COL(b, rows.budget, B, cycle); LUTDOSE_COL(b, rows.budget, B, target);
-  LUTDOSE_COL(b, rows.budget, B, input); LUTDOSE_COL(b, rows.budget, B, u_rel); LUTDOSE_COL(b, rows.budget, B, dof);
+  LUTDOSE_COL(b, rows.budget, B, patient); LUTDOSE_COL(b, rows.budget, B, target); LUTDOSE_COL(b, rows.budget, B, input);
+  LUTDOSE_COL(b, rows.budget, B, cycle); LUTDOSE_COL(b, rows.budget, B, u_rel); LUTDOSE_COL(b, rows.budget, B, dof);
   LUTDOSE_COL(b, rows.budget, B, term_Gy);
   using C = lutdose::CumulativeRow;
   const auto& cr = rows.cumulative;
@@ -104,8 +104,8 @@ py::dict small_tables(const lutdose::StoreRows& rows, py::dict out) {
   LUTDOSE_COL(f, rows.failures, F, patient); LUTDOSE_COL(f, rows.failures, F, cycle);
   LUTDOSE_COL(f, rows.failures, F, source); LUTDOSE_COL(f, rows.failures, F, error);
   using N = lutdose::NoteRow;
-  LUTDOSE_COL(n, rows.notes, N, patient); LUTDOSE_COL(n, rows.notes, N, cycle); LUTDOSE_COL(n, rows.notes, N, voi);
-  LUTDOSE_COL(n, rows.notes, N, stage); LUTDOSE_COL(n, rows.notes, N, note);
+  LUTDOSE_COL(n, rows.notes, N, patient); LUTDOSE_COL(n, rows.notes, N, voi); LUTDOSE_COL(n, rows.notes, N, stage);
+  LUTDOSE_COL(n, rows.notes, N, cycle); LUTDOSE_COL(n, rows.notes, N, note);
   out["patients"] = p;
   out["budget"] = b;
   out["cumulative"] = c;

@@ -49,7 +49,8 @@ TacColumns tac_columns_from(const py::dict& d);
 //! from 2 as in a CSV file with its header. NaN in activity_u_MBq, volume_mL, mass_g is an empty cell.
 std::vector<lutdose::TacSeries> series_from_columns(const TacColumns& columns, const std::string& source);
 
-//! The tables of a store (or of a run's rows) as {table name: {column: numpy array or list}}.
+//! The tables of a store (or of a run's rows) as {table name: {column: numpy array or list}}, the
+//! columns in the order of docs/store.md (and of lutdose export's CSV files).
 py::dict tables_of(const lutdose::StoreRows& rows);
 
 //! The whole of a columns' vector of doubles as a numpy array (copy).

@@ -33,9 +33,9 @@ def test_fit_tac_equals_cli(source, args):
         v = expected[("", 1, voi)]
         assert r.tia_MBq_h == v["tia_MBq_h"]
         assert r.tia_u_MBq_h == v["tia_u_MBq_h"]
-        assert r.function == v["function"]
+        assert r.function == v["fit"]["function"]
         assert r.covariance.shape == (len(r.parameters), len(r.parameters))
-        assert list(r.candidates.function) == [c["function"] for c in v["candidates"]]
+        assert list(r.candidates.function) == [c["function"] for c in v["fit"]["candidates"]]
 
 
 def test_curve_matches_fitted_values(source):
