@@ -4,8 +4,9 @@
 1. Synthesise a seeded cohort with known truth (lutdose.synth).
 2. Run it into a results store on every core (lutdose.batch), and read the store with pandas
    (lutdose.read_store).
-3. Compare fit methods against the truth: the default (AICc among E1, E2u, E2), E1 forced, and
-   the trapezoid integration with a physical tail (lutdose.fit_many on the same TACs).
+3. Compare TIA methods against the truth: the default (AICc among E1, E2u, E2), E1 forced, and
+   the trapezoid integration with a physical tail (an upper bound) and with a tail fitted to
+   the last three points (lutdose.fit_many on the same TACs).
 4. Plot the TIA error by VOI and method (matplotlib) and print a summary table.
 
     PYTHONPATH=build/python /usr/bin/python3 examples/python/cohort_study.py \
@@ -46,7 +47,8 @@ print(f"dose error (default method): median {dose_error.median():+.2f} %, "
 
 # %% 3. Methods against the truth: TIA error [%] per VOI.
 methods = {"auto (AICc)": {}, "E1": {"function": "E1"},
-           "trapezoid": {"integration": "trapezoid", "trapezoid_tail": "physical"}}
+           "trapezoid, physical tail": {"integration": "trapezoid", "trapezoid_tail": "physical"},
+           "trapezoid, fitted tail": {"integration": "trapezoid", "trapezoid_tail": "fit"}}
 errors = []
 for label, options in methods.items():
     fits = lutdose.fit_many(cohort.tacs, **options).set_index(["patient", "cycle", "voi"])
@@ -81,7 +83,9 @@ ax.axhline(0, color="black", lw=0.8)
 ax.set_xticks(range(len(vois)), vois)
 ax.set_ylabel("TIA error [%] (fit / truth - 1)")
 ax.set_title(f"lutdose: TIA error by VOI, {args.patients} synthetic patients (seed {args.seed})")
-ax.legend()
+low, high = ax.get_ylim()
+ax.set_ylim(low, high + 0.25 * (high - low))  # room for the legend above the boxes
+ax.legend(loc="upper center", ncol=2, fontsize="small")
 fig.tight_layout()
 fig.savefig(args.out, dpi=100)
 print(f"\nfigure: {args.out}")
