@@ -43,10 +43,11 @@ def data_dir():
     configured install prefix, then the source tree of the build)."""
     if os.environ.get("LUTDOSE_DATA_DIR"):
         return ""  # the engine checks and uses it
-    prefix = Path(__file__).resolve().parents[4]  # <prefix>/lib/pythonX.Y/dist-packages/lutdose
-    candidate = prefix / "share" / "lutdose"
-    if (candidate / "decay" / "Lu-177.json").is_file():
-        return str(candidate)
+    parents = Path(__file__).resolve().parents  # <prefix>/lib/pythonX.Y/dist-packages/lutdose
+    if len(parents) > 4:
+        candidate = parents[4] / "share" / "lutdose"
+        if (candidate / "decay" / "Lu-177.json").is_file():
+            return str(candidate)
     return ""
 
 
@@ -397,6 +398,8 @@ def bed(dose_Gy=None, *, t_eff_h=None, a_Gy_per_h=None, lambda_per_h=None, targe
     if dose_Gy is not None:
         if t_eff_h is None or a_Gy_per_h is not None:
             raise InputError("bed: dose_Gy needs t_eff_h (and no a_Gy_per_h); or give a_Gy_per_h and lambda_per_h")
+        if not float(t_eff_h) > 0 or not np.isfinite(float(t_eff_h)):
+            raise InputError(f"bed: t_eff_h is {t_eff_h}; expected the effective half-life, a number > 0 [h]")
         lam = np.log(2) / float(t_eff_h)
         a_Gy_per_h, lambda_per_h = [float(dose_Gy) * lam], [lam]
     nan = float("nan")

@@ -58,8 +58,12 @@ def test_bed_tissue_of_target():
     row = tissues[tissues.target.str.startswith("kidney")].iloc[0]
     r = lutdose.bed(5.0, t_eff_h=40.0, target="kidney_left")
     assert r["alpha_beta_Gy"] == row.alpha_beta_Gy and r["repair_half_time_h"] == row.repair_half_time_h
-    with pytest.raises(lutdose.InputError):
+    with pytest.raises(lutdose.InputError, match="t_eff_h is -1.0"):
         lutdose.bed(5.0, t_eff_h=-1.0, target="kidney_left")
+    with pytest.raises(lutdose.InputError, match="target is 'liver_x'"):
+        lutdose.bed(5.0, t_eff_h=40.0, target="liver_x")
+    with pytest.raises(lutdose.InputError, match="lambda_per_h is '0'"):
+        lutdose.bed(a_Gy_per_h=[1.0], lambda_per_h=[0.0], alpha_beta_Gy=3.0, repair_half_time_h=1.0)
 
 
 def test_plan_equals_cli(source):
