@@ -28,6 +28,7 @@
 #include "lutdose/version.h"
 #include "batch.h"
 #include "fit.h"
+#include "plan_args.h"
 #include "run_options.h"
 #include "synth.h"
 
@@ -221,26 +222,10 @@ int main(int argc, char** argv) {
         if (run_args.tac.empty())
           throw lutdose::InputError("command line: no input; expected a case file (lutdose run CASE.json "
                                     "--out DIR) or --tac TAC.csv");
-        if (std::isnan(run_args.activity_MBq))
-          lutdose::throw_input_error("command line", "--activity-MBq", "missing",
-                                     "the administered activity in MBq with --tac");
-        if (phantom.empty() && svalues.empty())
-          lutdose::throw_input_error("command line", "--phantom", "missing",
-                                     "a phantom with --tac: icrp110-am, icrp110-af, icrp89-male, "
-                                     "icrp89-female (or --svalues FILE)");
-        std::vector<std::string> problems;
-        auto o = make_run_options(run_args, problems);
-        auto d = lutdose_cli::make_dose_options(run_dose, o, problems);
-        d.phantom = phantom;
-        d.body_mass_g = body_mass_kg * 1000.0;
-        d.svalue_table = svalues;
-        if (!svalues.empty()) d.phantom = "user";
-        o.dose = d;
-        const auto mc = lutdose::validate_monte_carlo(mc_samples, mc_seed);
-        problems.insert(problems.end(), mc.begin(), mc.end());
-        if (mc.empty() && run->count("--mc-samples")) o.mc_samples = static_cast<int>(mc_samples);
-        if (mc.empty() && run->count("--mc-seed")) o.mc_seed = static_cast<unsigned long long>(mc_seed);
-        finish_run_options(o, problems);
+        lutdose_cli::TacRunArgs tac_args{run_args, run_dose, phantom, svalues, body_mass_kg, {}, {}};
+        if (run->count("--mc-samples")) tac_args.mc_samples = mc_samples;
+        if (run->count("--mc-seed")) tac_args.mc_seed = mc_seed;
+        const auto o = lutdose_cli::make_tac_run_options(tac_args);
         std::string tac_bytes;  // read once: exactly the bytes analysed are stored
         const auto series = lutdose::read_tac_table(run_args.tac, &tac_bytes);
         result = lutdose::run_tac_table(series, o);
@@ -263,49 +248,25 @@ int main(int argc, char** argv) {
     } else if (batch.parsed()) {
       return batch.run();
     } else if (plan->parsed()) {
-      const std::string dir = lutdose::find_data_dir(plan_data_dir);
-      std::vector<lutdose::TargetHistory> history;
-      lutdose::PlanOptions o;
-      std::optional<std::vector<lutdose::DeliveredDoseUncertainty>> delivered_u;  // measurement u of the delivered OAR doses (case files)
-      if (!plan_case.empty() == !plan_history.empty())
-        throw lutdose::InputError("command line: expected either a case file or --history DOSES.csv");
-      auto targets_of = [](const std::vector<lutdose::TargetHistory>& h) {
-        std::vector<std::string> t;
-        for (const auto& x : h) t.push_back(x.target);
-        return t;
-      };
-      if (!plan_case.empty()) {
-        const auto c = lutdose::load_case_file(plan_case, allow_external);
-        const auto run_result = lutdose::run_case(c, dir, 0, 0);
-        history = lutdose::history_from_run(run_result)[c.patient_id];
-        o = lutdose::plan_options_from_case(c.plan, dir, targets_of(history), c.tissue_overrides, plan_case);
-        delivered_u = lutdose::delivered_dose_uncertainty(run_result, o.limits);
-      } else {
-        history = lutdose::read_dose_history(plan_history);
-        o = lutdose::plan_options_from_case(nullptr, dir, targets_of(history), {}, plan_history);
-      }
-      if (!plan_strategy.empty()) o.strategy = lutdose::parse_strategy(plan_strategy);
-      if (!plan_prediction.empty()) o.prediction = lutdose::parse_prediction(plan_prediction);
-      if (plan->count("--planned-cycles")) {
-        if (plan_cycles < 1)
-          lutdose::throw_input_error("--planned-cycles", "the planned cycles", std::to_string(plan_cycles), "a number >= 1");
-        o.planned_cycles = plan_cycles;
-      }
-      auto set = [&](const char* opt, double v, double& out) {
-        if (!plan->count(opt)) return;
-        if (!(v >= 0) || !std::isfinite(v)) lutdose::throw_input_error(opt, "the value", lutdose::format_number(v), "a number >= 0");
-        out = v;
-      };
-      set("--a-min-MBq", plan_a_min, o.a_min_MBq);
-      set("--a-max-MBq", plan_a_max, o.a_max_MBq);
-      set("--a-standard-MBq", plan_a_std, o.a_standard_MBq);
-      set("--safety-k", plan_safety, o.safety_k);
-      set("--prediction-cv", plan_cv, o.prediction_cv);
-      for (const auto& l : plan_limits) o.limits.push_back(lutdose::parse_limit(l));
-      if (plan_allow_incomplete) o.allow_incomplete = true;
-      const auto result = lutdose::plan_next_cycle(history, o);
-      nlohmann::ordered_json plan_doc = lutdose::to_json(result);
-      if (delivered_u) plan_doc["delivered_dose_uncertainty"] = lutdose::to_json(*delivered_u);
+      lutdose_cli::PlanArgs pa;
+      pa.case_path = plan_case;
+      pa.history_path = plan_history;
+      pa.strategy = plan_strategy;
+      pa.prediction = plan_prediction;
+      pa.data_dir = plan_data_dir;
+      if (plan->count("--planned-cycles")) pa.planned_cycles = plan_cycles;
+      if (plan->count("--a-min-MBq")) pa.a_min_MBq = plan_a_min;
+      if (plan->count("--a-max-MBq")) pa.a_max_MBq = plan_a_max;
+      if (plan->count("--a-standard-MBq")) pa.a_standard_MBq = plan_a_std;
+      if (plan->count("--safety-k")) pa.safety_k = plan_safety;
+      if (plan->count("--prediction-cv")) pa.prediction_cv = plan_cv;
+      pa.limits = plan_limits;
+      pa.allow_incomplete = plan_allow_incomplete;
+      pa.allow_external_files = allow_external;
+      const auto planned = lutdose_cli::run_plan(pa);
+      const auto& result = planned.result;
+      const auto& delivered_u = planned.delivered_u;
+      const nlohmann::ordered_json& plan_doc = planned.document;
       const std::string json_text = plan_doc.dump(2) + "\n";
       if (plan_text) {
         std::cout << "next cycle " << result.next_cycle << ": "

@@ -156,4 +156,28 @@ lutdose::DoseOptions make_dose_options(const DoseArgs& a, lutdose::RunOptions& o
   return d;
 }
 
+lutdose::RunOptions make_tac_run_options(const TacRunArgs& a) {
+  if (std::isnan(a.fit.activity_MBq))
+    lutdose::throw_input_error("command line", "--activity-MBq", "missing",
+                               "the administered activity in MBq with --tac");
+  if (a.phantom.empty() && a.svalues.empty())
+    lutdose::throw_input_error("command line", "--phantom", "missing",
+                               "a phantom with --tac: icrp110-am, icrp110-af, icrp89-male, "
+                               "icrp89-female (or --svalues FILE)");
+  std::vector<std::string> problems;
+  auto o = make_run_options(a.fit, problems);
+  auto d = make_dose_options(a.dose, o, problems);
+  d.phantom = a.phantom;
+  d.body_mass_g = a.body_mass_kg * 1000.0;
+  d.svalue_table = a.svalues;
+  if (!a.svalues.empty()) d.phantom = "user";
+  o.dose = d;
+  const auto mc = lutdose::validate_monte_carlo(a.mc_samples.value_or(0), a.mc_seed.value_or(0));
+  problems.insert(problems.end(), mc.begin(), mc.end());
+  if (mc.empty() && a.mc_samples) o.mc_samples = static_cast<int>(*a.mc_samples);
+  if (mc.empty() && a.mc_seed) o.mc_seed = static_cast<unsigned long long>(*a.mc_seed);
+  finish_run_options(o, problems);
+  return o;
+}
+
 }  // namespace lutdose_cli

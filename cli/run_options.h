@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 
 #include <cmath>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -62,5 +63,19 @@ lutdose::RunOptions make_run_options(const FitArgs& a, std::vector<std::string>&
 // Validates the options with the bad choices found before (every problem at once), then resolves
 // the compartment model. Throws InputError.
 void finish_run_options(lutdose::RunOptions& o, std::vector<std::string> problems);
+
+// What `lutdose run --tac` takes besides the table: fit and dose options, the phantom or a user
+// S-value table, the body mass and the Monte Carlo settings (used when given).
+struct TacRunArgs {
+  FitArgs fit;
+  DoseArgs dose;
+  std::string phantom, svalues;
+  double body_mass_kg = NAN;
+  std::optional<long long> mc_samples, mc_seed;
+};
+
+// The validated run options of `lutdose run --tac` (and of the Python module's run_tac): InputError
+// for a missing --activity-MBq or --phantom, and listing every bad option.
+lutdose::RunOptions make_tac_run_options(const TacRunArgs& a);
 
 }  // namespace lutdose_cli

@@ -20,7 +20,7 @@ bash scripts/install-deps.sh --fuzz
 # RelWithDebInfo at -O1 and without NDEBUG: assertions (Eigen's index checks) stay on.
 CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O1 -g" -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g" \
-  -DLUTDOSE_BUILD_FUZZERS=ON -DLUTDOSE_BUILD_TESTS=OFF -DLUTDOSE_BUILD_BENCHMARKS=OFF \
+  -DLUTDOSE_BUILD_FUZZERS=ON -DLUTDOSE_BUILD_TESTS=OFF -DLUTDOSE_BUILD_BENCHMARKS=OFF -DLUTDOSE_BUILD_PYTHON=OFF \
   >build-fuzz.configure.log 2>&1 || { cat build-fuzz.configure.log; exit 1; }
 cmake --build build-fuzz -j "$(nproc)" --target "${targets[@]/#/fuzz_}"
 

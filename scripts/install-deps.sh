@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages lutdose needs to build and test, and only those that are missing.
 # Does nothing (and needs no network) when everything is already installed.
-# Run as root, or as a user with sudo.   Usage: scripts/install-deps.sh [--peer] [--fuzz] [--slurm]
+# Run as root, or as a user with sudo.   Usage: scripts/install-deps.sh [--peer] [--fuzz] [--slurm] [--plots]
 #   --peer   also the Python packages of the side-by-side peer benchmark (numpy, scipy, lmfit, pandas)
 #   --fuzz   also clang and its sanitizer/libFuzzer runtimes (scripts/fuzz.sh, scripts/sanitize.sh)
 #   --slurm  also Slurm and MUNGE, for the single-node Slurm test (tests/slurm, docs/cluster.md)
+#   --plots  also matplotlib, for the Python example's figure (examples/python/cohort_study.py)
 set -euo pipefail
 
 packages=(
@@ -22,6 +23,9 @@ packages=(
   python3-h5py                  # end-to-end checks of results.h5 from Python
   python3-clang-14              # tests/quality/function_lengths.py: function lengths by clang's parser
   strace                        # end-to-end check that new parents of --out are flushed (fsync)
+  pybind11-dev python3-dev python3-pybind11  # the Python module lutdose (docs/python.md), built by default
+  python3-numpy python3-pandas  # the Python module's arrays and DataFrames
+  python3-pytest                # the Python module's tests (tests/python)
 )
 for arg in "$@"; do
   case "$arg" in
@@ -30,7 +34,8 @@ for arg in "$@"; do
     # slurm-wlm: slurmctld, slurmd and the client commands (22.05 in Debian 12); munge: munged,
     # mungekey (Slurm's authentication). The test starts its own daemons (tests/slurm/start_slurm.sh).
     --slurm) packages+=(slurm-wlm munge) ;;
-    *) echo "install-deps: unknown option $arg (known: --peer, --fuzz, --slurm)" >&2; exit 2 ;;
+    --plots) packages+=(python3-matplotlib) ;;
+    *) echo "install-deps: unknown option $arg (known: --peer, --fuzz, --slurm, --plots)" >&2; exit 2 ;;
   esac
 done
 

@@ -11,7 +11,7 @@ cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
   -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O1 -g $san" -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g $san" \
   -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=thread" \
-  -DLUTDOSE_BUILD_TESTS=ON -DLUTDOSE_BUILD_BENCHMARKS=OFF \
+  -DLUTDOSE_BUILD_TESTS=ON -DLUTDOSE_BUILD_BENCHMARKS=OFF -DLUTDOSE_BUILD_PYTHON=OFF \
   >build-tsan.configure.log 2>&1 || { cat build-tsan.configure.log; exit 1; }
 cmake --build build-tsan -j "$(nproc)" --target lutdose_thread_tests
 export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1"

@@ -1,0 +1,248 @@
+// Conversions shared by the bindings (convert.h).
+#include "convert.h"
+
+#include <pybind11/stl.h>
+
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <mutex>
+
+#include "lutdose/error.h"
+#include "lutdose/io/data_dir.h"
+
+namespace lutdose_py {
+
+namespace {
+
+template <class T>
+void take(const py::dict& d, const char* key, T& out) {
+  if (d.contains(key) && !d[key].is_none()) out = d[key].cast<T>();
+}
+
+// The number as a CSV cell that reads back to the same double ("%.17g"); NaN is an empty cell
+// only where `nan_empty` (activity_u_MBq), else "nan" (which the row checks reject by name).
+std::string cell(double x, bool nan_empty) {
+  if (x != x) return nan_empty ? "" : "nan";
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%.17g", x);
+  return buf;
+}
+
+// A column of a table: numbers as a numpy array, strings as a list.
+template <class Row, class T>
+void column(py::dict& table, const char* name, const std::vector<Row>& rows, T Row::*member) {
+  if constexpr (std::is_same_v<T, std::string>) {
+    py::list out(rows.size());
+    for (std::size_t i = 0; i < rows.size(); ++i) out[i] = py::str(rows[i].*member);
+    table[name] = out;
+  } else {
+    py::array_t<T> out(static_cast<py::ssize_t>(rows.size()));
+    auto w = out.template mutable_unchecked<1>();
+    for (std::size_t i = 0; i < rows.size(); ++i) w(static_cast<py::ssize_t>(i)) = rows[i].*member;
+    table[name] = out;
+  }
+}
+
+#define LUTDOSE_COL(t, rows, Row, m) column(t, #m, rows, &Row::m)
+
+py::dict vois_table(const std::vector<lutdose::VoiRow>& r) {
+  using R = lutdose::VoiRow;
+  py::dict t;
+  LUTDOSE_COL(t, r, R, patient); LUTDOSE_COL(t, r, R, voi); LUTDOSE_COL(t, r, R, function);
+  LUTDOSE_COL(t, r, R, method); LUTDOSE_COL(t, r, R, cycle); LUTDOSE_COL(t, r, R, fit_ok);
+  LUTDOSE_COL(t, r, R, n_points); LUTDOSE_COL(t, r, R, tia_MBq_h); LUTDOSE_COL(t, r, R, tia_u_MBq_h);
+  LUTDOSE_COL(t, r, R, tia_u_dof); LUTDOSE_COL(t, r, R, tia_ci95_low_MBq_h); LUTDOSE_COL(t, r, R, tia_ci95_high_MBq_h);
+  LUTDOSE_COL(t, r, R, tia_h); LUTDOSE_COL(t, r, R, mass_g); LUTDOSE_COL(t, r, R, dose_Gy);
+  LUTDOSE_COL(t, r, R, dose_u_Gy); LUTDOSE_COL(t, r, R, dose_Gy_per_GBq); LUTDOSE_COL(t, r, R, bed_Gy);
+  LUTDOSE_COL(t, r, R, eqd2_Gy);
+  return t;
+}
+
+py::dict candidates_table(const std::vector<lutdose::CandidateRow>& r) {
+  using R = lutdose::CandidateRow;
+  py::dict t;
+  LUTDOSE_COL(t, r, R, patient); LUTDOSE_COL(t, r, R, voi); LUTDOSE_COL(t, r, R, function);
+  LUTDOSE_COL(t, r, R, cycle); LUTDOSE_COL(t, r, R, fitted); LUTDOSE_COL(t, r, R, accepted);
+  LUTDOSE_COL(t, r, R, selected); LUTDOSE_COL(t, r, R, n_parameters); LUTDOSE_COL(t, r, R, aicc);
+  LUTDOSE_COL(t, r, R, akaike_weight); LUTDOSE_COL(t, r, R, r_squared); LUTDOSE_COL(t, r, R, tia_MBq_h);
+  LUTDOSE_COL(t, r, R, tia_u_MBq_h); LUTDOSE_COL(t, r, R, parameters); LUTDOSE_COL(t, r, R, flags);
+  return t;
+}
+
+py::dict targets_table(const std::vector<lutdose::TargetRow>& r) {
+  using R = lutdose::TargetRow;
+  py::dict t;
+  LUTDOSE_COL(t, r, R, patient); LUTDOSE_COL(t, r, R, target); LUTDOSE_COL(t, r, R, kind);
+  LUTDOSE_COL(t, r, R, region); LUTDOSE_COL(t, r, R, method); LUTDOSE_COL(t, r, R, cycle);
+  LUTDOSE_COL(t, r, R, mass_g); LUTDOSE_COL(t, r, R, self_Gy); LUTDOSE_COL(t, r, R, cross_Gy);
+  LUTDOSE_COL(t, r, R, dose_Gy); LUTDOSE_COL(t, r, R, dose_u_Gy); LUTDOSE_COL(t, r, R, dose_u_dof);
+  LUTDOSE_COL(t, r, R, dose_ci95_low_Gy); LUTDOSE_COL(t, r, R, dose_ci95_high_Gy);
+  LUTDOSE_COL(t, r, R, dose_Gy_per_GBq); LUTDOSE_COL(t, r, R, bed_Gy); LUTDOSE_COL(t, r, R, eqd2_Gy);
+  LUTDOSE_COL(t, r, R, dose_u_mc_Gy); LUTDOSE_COL(t, r, R, u_missing);
+  return t;
+}
+
+py::dict small_tables(const lutdose::StoreRows& rows, py::dict out) {
+  py::dict p, b, c, f, n;
+  const auto& pr = rows.patients;
+  using P = lutdose::PatientRow;
+  LUTDOSE_COL(p, pr, P, patient); LUTDOSE_COL(p, pr, P, cycle); LUTDOSE_COL(p, pr, P, status);
+  LUTDOSE_COL(p, pr, P, source); LUTDOSE_COL(p, pr, P, input_sha256); LUTDOSE_COL(p, pr, P, administered_MBq);
+  LUTDOSE_COL(p, pr, P, n_vois); LUTDOSE_COL(p, pr, P, n_fits_flagged); LUTDOSE_COL(p, pr, P, n_doses_u_unknown);
+  using B = lutdose::BudgetRow;
+  LUTDOSE_COL(b, rows.budget, B, patient); LUTDOSE_COL(b, rows.budget, B, target); LUTDOSE_COL(b, rows.budget, B, input);
+  LUTDOSE_COL(b, rows.budget, B, cycle); LUTDOSE_COL(b, rows.budget, B, u_rel); LUTDOSE_COL(b, rows.budget, B, dof);
+  LUTDOSE_COL(b, rows.budget, B, term_Gy);
+  using C = lutdose::CumulativeRow;
+  const auto& cr = rows.cumulative;
+  LUTDOSE_COL(c, cr, C, patient); LUTDOSE_COL(c, cr, C, target); LUTDOSE_COL(c, cr, C, cycles);
+  LUTDOSE_COL(c, cr, C, dose_Gy); LUTDOSE_COL(c, cr, C, dose_u_Gy); LUTDOSE_COL(c, cr, C, bed_Gy);
+  LUTDOSE_COL(c, cr, C, eqd2_Gy); LUTDOSE_COL(c, cr, C, dose_ci95_low_Gy); LUTDOSE_COL(c, cr, C, dose_ci95_high_Gy);
+  LUTDOSE_COL(c, cr, C, u_missing);
+  using F = lutdose::FailureRow;
+  LUTDOSE_COL(f, rows.failures, F, patient); LUTDOSE_COL(f, rows.failures, F, cycle);
+  LUTDOSE_COL(f, rows.failures, F, source); LUTDOSE_COL(f, rows.failures, F, error);
+  using N = lutdose::NoteRow;
+  LUTDOSE_COL(n, rows.notes, N, patient); LUTDOSE_COL(n, rows.notes, N, voi); LUTDOSE_COL(n, rows.notes, N, stage);
+  LUTDOSE_COL(n, rows.notes, N, cycle); LUTDOSE_COL(n, rows.notes, N, note);
+  out["patients"] = p;
+  out["budget"] = b;
+  out["cumulative"] = c;
+  out["failures"] = f;
+  out["notes"] = n;
+  return out;
+}
+
+}  // namespace
+
+lutdose_cli::FitArgs fit_args_from(const py::dict& o) {
+  static const char* const known[] = {
+      "function", "functions", "error_model", "aicc_k", "trapezoid_head", "trapezoid_body", "trapezoid_tail",
+      "integration", "combined_sigma0_MBq", "combined_b", "model_averaging", "reduced", "model",
+      "reject_correlated", "activity_MBq", "half_life_h", "data_dir", "tumour_method", "sphere_composition",
+      "density_g_per_mL", "mass_scaling", "cross_scaling", "phantom", "svalues", "body_mass_kg"};
+  for (const auto& item : o) {
+    const auto key = item.first.cast<std::string>();
+    if (std::find(std::begin(known), std::end(known), key) == std::end(known))
+      throw py::type_error("unexpected option '" + key + "'");
+  }
+  lutdose_cli::FitArgs a;
+  take(o, "function", a.function);
+  take(o, "functions", a.functions);
+  take(o, "error_model", a.error_model);
+  take(o, "aicc_k", a.aicc_k);
+  take(o, "trapezoid_head", a.head);
+  take(o, "trapezoid_body", a.body);
+  take(o, "trapezoid_tail", a.tail);
+  take(o, "integration", a.integration);
+  take(o, "combined_sigma0_MBq", a.combined_sigma0);
+  take(o, "combined_b", a.combined_b);
+  take(o, "model_averaging", a.model_averaging);
+  take(o, "reduced", a.reduced);
+  take(o, "model", a.model);
+  take(o, "reject_correlated", a.reject_correlated);
+  take(o, "activity_MBq", a.activity_MBq);
+  take(o, "half_life_h", a.half_life_h);
+  take(o, "data_dir", a.data_dir);
+  return a;
+}
+
+lutdose_cli::DoseArgs dose_args_from(const py::dict& o) {
+  lutdose_cli::DoseArgs a;
+  take(o, "tumour_method", a.tumour_method);
+  take(o, "sphere_composition", a.composition);
+  take(o, "density_g_per_mL", a.density);
+  take(o, "mass_scaling", a.mass_scaling);
+  take(o, "cross_scaling", a.cross_scaling);
+  return a;
+}
+
+std::string data_dir_of(const std::string& explicit_dir) { return lutdose::find_data_dir(explicit_dir); }
+
+const lutdose::ReferenceData& reference_of(const std::string& data_dir) {
+  static std::mutex mutex;
+  static std::map<std::string, std::unique_ptr<lutdose::ReferenceData>> loaded;
+  const std::lock_guard<std::mutex> lock(mutex);
+  auto& slot = loaded[data_dir];
+  if (!slot) slot = std::make_unique<lutdose::ReferenceData>(lutdose::ReferenceData::load(data_dir));
+  return *slot;
+}
+
+namespace {
+// The checks that the columns have one value per row each (the row checks see single rows).
+void check_lengths(std::size_t n, const std::vector<std::size_t>& sizes, const std::string& source) {
+  for (const auto s : sizes)
+    if (s != n)
+      throw lutdose::InputError(source + ": the columns have different lengths (" + std::to_string(s) + " and " +
+                                std::to_string(n) + "); expected one value per row in each");
+  if (n == 0) throw lutdose::InputError(source + ": no data rows; expected one row per VOI per time point");
+}
+}  // namespace
+
+std::vector<lutdose::TacSeries> series_from_columns(const TacColumns& in, const std::string& source) {
+  std::vector<std::string> header = {"voi", "time_h", "activity_MBq"};
+  const bool with_p = !in.patient.is_none(), with_c = !in.cycle.is_none();
+  if (with_p) header.push_back("patient");
+  if (with_c) header.push_back("cycle");
+  // Optional number columns (NaN: an empty cell).
+  std::vector<py::array_t<double>> numbers;
+  for (const auto& [name, column] : {std::pair{"activity_u_MBq", &in.activity_u_MBq}, {"volume_mL", &in.volume_mL},
+                                     {"mass_g", &in.mass_g}})
+    if (!column->is_none()) {
+      header.push_back(name);
+      numbers.push_back(column->cast<py::array_t<double>>());
+    }
+  lutdose::TacRowParser parser(header, source);
+  const auto n = static_cast<std::size_t>(in.time_h.size());
+  const auto patient = with_p ? in.patient.cast<py::list>() : py::list();
+  const auto cycle = with_c ? in.cycle.cast<py::array_t<long long>>() : py::array_t<long long>(0);
+  std::vector<std::size_t> sizes = {in.voi.size(), static_cast<std::size_t>(in.activity_MBq.size())};
+  if (with_p) sizes.push_back(patient.size());
+  if (with_c) sizes.push_back(static_cast<std::size_t>(cycle.size()));
+  for (const auto& a : numbers) sizes.push_back(static_cast<std::size_t>(a.size()));
+  check_lengths(n, sizes, source);
+  const auto t = in.time_h.unchecked<1>();
+  const auto a = in.activity_MBq.unchecked<1>();
+  lutdose::CsvRow row;
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto k = static_cast<py::ssize_t>(i);
+    row.line = static_cast<int>(i) + 2;  // as in a CSV file whose first line is the header
+    row.cells = {py::str(in.voi[i]).cast<std::string>(), cell(t(k), false), cell(a(k), false)};
+    if (with_p) row.cells.push_back(py::str(patient[i]).cast<std::string>());
+    if (with_c) row.cells.push_back(std::to_string(cycle.unchecked<1>()(k)));
+    for (const auto& col : numbers) row.cells.push_back(cell(col.unchecked<1>()(k), true));
+    parser.add(row);
+  }
+  return parser.take();
+}
+
+TacColumns tac_columns_from(const py::dict& d) {
+  TacColumns c;
+  c.voi = d["voi"].cast<py::list>();
+  c.time_h = d["time_h"].cast<py::array_t<double>>();
+  c.activity_MBq = d["activity_MBq"].cast<py::array_t<double>>();
+  auto optional = [&d](const char* key) { return d.contains(key) ? py::object(d[key]) : py::object(py::none()); };
+  c.patient = optional("patient");
+  c.cycle = optional("cycle");
+  c.activity_u_MBq = optional("activity_u_MBq");
+  c.volume_mL = optional("volume_mL");
+  c.mass_g = optional("mass_g");
+  return c;
+}
+
+py::dict tables_of(const lutdose::StoreRows& rows) {
+  py::dict out;
+  out["vois"] = vois_table(rows.vois);
+  out["candidates"] = candidates_table(rows.candidates);
+  out["targets"] = targets_table(rows.targets);
+  return small_tables(rows, out);
+}
+
+py::array_t<double> numpy_of(const std::vector<double>& v) {
+  py::array_t<double> out(static_cast<py::ssize_t>(v.size()));
+  std::copy(v.begin(), v.end(), out.mutable_data());
+  return out;
+}
+
+}  // namespace lutdose_py

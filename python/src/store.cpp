@@ -1,0 +1,171 @@
+// Bindings of cohorts (docs/python.md): read_store (a results store's tables), batch (lutdose
+// batch into a store) and synth (a seeded synthetic cohort), with the engine calls of the CLI.
+#include <pybind11/stl.h>
+
+#include "bindings.h"
+#include "convert.h"
+#include "lutdose/cohort/batch.h"
+#include "lutdose/cohort/synth.h"
+#include "lutdose/error.h"
+#include "lutdose/io/output_dir.h"
+#include "lutdose/io/store.h"
+#include "lutdose/version.h"
+
+namespace lutdose_py {
+
+namespace {
+
+// The header and every table of the store at `path` (read in slices, as lutdose export does).
+py::tuple read_store(const std::string& path) {
+  lutdose::StoreRows rows;
+  lutdose::StoreIndex index;
+  {
+    py::gil_scoped_release release;
+    index = lutdose::read_store_index(path);
+    lutdose::for_each_store_chunk(path, [&rows](const lutdose::StoreRows& chunk) {
+      auto copy = chunk;
+      rows.append(std::move(copy));
+    });
+  }
+  const auto& h = index.header;
+  py::dict header;
+  header["lutdose_version"] = h.lutdose_version;
+  header["kind"] = h.kind;
+  header["provenance"] = h.provenance_json;
+  header["fingerprint"] = h.fingerprint;
+  header["cohort"] = h.cohort;
+  header["shard"] = h.shard;
+  header["cohort_patients"] = h.cohort_patients;
+  header["consolidated"] = index.consolidated;
+  return py::make_tuple(header, tables_of(rows));
+}
+
+// The cohort of `lutdose batch`: a folder of case files, or a TAC table with a patients table.
+lutdose::BatchCohort cohort_of(const std::string& cases_dir, const std::string& tac, const std::string& patients,
+                               const py::dict& options, const py::object& mc_samples, const py::object& mc_seed) {
+  lutdose::BatchCohort c;
+  const long long samples = mc_samples.is_none() ? 0 : mc_samples.cast<long long>();
+  const long long seed = mc_seed.is_none() ? 0 : mc_seed.cast<long long>();
+  lutdose_cli::throw_problems(lutdose::validate_monte_carlo(samples, seed));
+  if (cases_dir.empty() == tac.empty())
+    throw lutdose::InputError("command line: expected either a folder of case files (lutdose batch CASES_DIR --out "
+                              "STORE.h5) or --tac TACS.csv --patients PATIENTS.csv");
+  if (!cases_dir.empty()) {
+    c.kind = lutdose::BatchCohort::Kind::case_files;
+    c.cases_dir = cases_dir;
+    c.allow_external_files = options.contains("allow_external_files") && options["allow_external_files"].cast<bool>();
+    if (!mc_samples.is_none()) c.mc_samples = static_cast<int>(samples);
+    if (!mc_seed.is_none()) c.mc_seed = static_cast<unsigned long long>(seed);
+    return c;
+  }
+  if (patients.empty()) lutdose::throw_input_error("command line", "--patients", "missing", "the patients table with --tac");
+  py::dict fit_options;
+  for (const auto& item : options)
+    if (item.first.cast<std::string>() != "allow_external_files") fit_options[item.first] = item.second;
+  std::vector<std::string> problems;
+  c.kind = lutdose::BatchCohort::Kind::tac_tables;
+  c.tac_path = tac;
+  c.patients_path = patients;
+  c.options = lutdose_cli::make_run_options(fit_args_from(fit_options), problems);
+  c.options.dose = lutdose_cli::make_dose_options(dose_args_from(fit_options), c.options, problems);
+  if (!mc_samples.is_none()) c.options.mc_samples = static_cast<int>(samples);
+  if (!mc_seed.is_none()) c.options.mc_seed = static_cast<unsigned long long>(seed);
+  lutdose_cli::finish_run_options(c.options, problems);
+  return c;
+}
+
+// lutdose batch: runs the cohort into the store `out`; returns the final progress counts.
+py::dict batch(const std::string& cases_dir, const std::string& tac, const std::string& patients,
+               const std::string& out, unsigned threads, bool resume, const std::string& shard,
+               const py::dict& options, const py::object& mc_samples, const py::object& mc_seed) {
+  const auto cohort = cohort_of(cases_dir, tac, patients, options, mc_samples, mc_seed);
+  const std::string dir = data_dir_of(options.contains("data_dir") ? options["data_dir"].cast<std::string>() : "");
+  lutdose::BatchOptions o;
+  o.store_path = out;
+  o.threads = threads;
+  o.resume = resume;
+  std::tie(o.shard_index, o.shard_count) = lutdose::parse_shard(shard);
+  lutdose::BatchProgress p;
+  {
+    const auto& ref = reference_of(dir);
+    py::gil_scoped_release release;
+    p = lutdose::run_batch(cohort, ref, o);
+  }
+  py::dict d;
+  d["total"] = p.total;
+  d["committed"] = p.committed;
+  d["resumed"] = p.resumed;
+  d["done"] = p.done;
+  d["failed"] = p.failed;
+  d["patient_cycles"] = p.patient_cycles;
+  d["cycles_flagged"] = p.cycles_flagged;
+  d["elapsed_s"] = p.elapsed_s;
+  return d;
+}
+
+// SynthOptions from the module's keywords (the fields of lutdose::SynthOptions).
+lutdose::SynthOptions synth_options(const py::dict& k) {
+  lutdose::SynthOptions o;
+  auto take = [&k](const char* key, auto& out) {
+    if (k.contains(key) && !k[key].is_none()) out = k[key].cast<std::decay_t<decltype(out)>>();
+  };
+  take("n_patients", o.n_patients);
+  long long seed = 0;
+  take("seed", seed);
+  if (seed < 0) lutdose::throw_input_error("command line", "--seed", std::to_string(seed), "a whole number >= 0");
+  o.seed = static_cast<unsigned long long>(seed);
+  take("times_h", o.times_h);
+  take("cycles", o.cycles);
+  take("administered_MBq", o.administered_MBq);
+  take("phantom", o.phantom);
+  take("vois", o.vois);
+  take("cv_fraction", o.cv_fraction);
+  take("cv_clearance", o.cv_clearance);
+  take("tumour_mass_g", o.tumour_mass_g);
+  take("format", o.format);
+  take("cf_cps_per_MBq", o.cf_cps_per_MBq);
+  take("frame_min", o.frame_min);
+  take("dead_time_us", o.dead_time_us);
+  std::map<std::string, std::string> noise;
+  take("noise", noise);
+  for (const auto& [kind, spec] : noise) o.noise[kind] = lutdose::parse_synth_noise("--noise " + kind + "=" + spec, spec);
+  std::vector<std::pair<double, double>> recovery;
+  take("recovery", recovery);
+  for (const auto& [v, rc] : recovery) {
+    o.recovery.volume_mL.push_back(v);
+    o.recovery.rc.push_back(rc);
+  }
+  std::string dir;
+  take("data_dir", dir);
+  o.data_dir = data_dir_of(dir);
+  return o;
+}
+
+// lutdose synth: the cohort's files {name: text}; written to `out` as a result set when not empty.
+py::dict synth(const py::dict& keywords, const std::string& out) {
+  if (!out.empty()) lutdose::check_output_dir(out, lutdose::ResultKind::synth);
+  const auto o = synth_options(keywords);
+  std::vector<lutdose::OutputFile> files;
+  {
+    const auto& ref = reference_of(o.data_dir);
+    py::gil_scoped_release release;
+    const auto model = lutdose::make_synth_model(ref, o);
+    files = lutdose::synth_cohort_files(model, LUTDOSE_VERSION);
+    if (!out.empty()) lutdose::write_output_files(out, lutdose::ResultKind::synth, files, LUTDOSE_VERSION);
+  }
+  py::dict d;
+  for (const auto& f : files) d[py::str(f.name)] = py::str(f.bytes);
+  return d;
+}
+
+}  // namespace
+
+void bind_store(py::module_& m) {
+  m.def("_read_store", &read_store, py::arg("path"));
+  m.def("_batch", &batch, py::arg("cases_dir"), py::arg("tac"), py::arg("patients"), py::arg("out"),
+        py::arg("threads"), py::arg("resume"), py::arg("shard"), py::arg("options"), py::arg("mc_samples"),
+        py::arg("mc_seed"));
+  m.def("_synth", &synth, py::arg("keywords"), py::arg("out"));
+}
+
+}  // namespace lutdose_py

@@ -1,0 +1,89 @@
+"""synth, batch, read_store and reference_data against the program: the same files, the same store
+rows, the same reference values."""
+import io
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import lutdose
+from conftest import cli
+
+
+def test_synth_equals_cli(tmp_path):
+    cli("synth", "--patients", 7, "--seed", 3, "--times-h", "4,24,96,168", "--out", tmp_path / "cli", "--quiet")
+    c = lutdose.synth(7, seed=3, times_h=[4, 24, 96, 168], out=tmp_path / "py")
+    for name in ("tacs.csv", "patients.csv", "truth.csv", "synth.json"):
+        text = (tmp_path / "cli" / name).read_text()
+        assert c.files[name] == text, name
+        assert (tmp_path / "py" / name).read_text() == text, name
+    assert len(c.truth) == 7 * 4 and set(c.tacs.columns) >= {"patient", "voi", "time_h", "activity_MBq"}
+
+
+def test_synth_cases_format():
+    c = lutdose.synth(2, seed=1, format="cases", cf_cps_per_MBq=5.0)
+    assert sorted(c.cases) == ["case-P00001.json", "case-P00002.json"]
+    assert c.tacs is None
+
+
+def test_synth_bad_option_has_cli_message(tmp_path):
+    p = cli("synth", "--patients", 2, "--noise", "organ=proportional:2", "--out", tmp_path / "x", check=False)
+    assert p.returncode == 2
+    with pytest.raises(lutdose.InputError) as e:
+        lutdose.synth(2, noise={"organ": "proportional:2"})
+    assert p.stderr == "lutdose: error: " + str(e.value) + "\n"
+
+
+def test_batch_and_read_store_equal_cli(tmp_path):
+    lutdose.synth(6, seed=5, out=tmp_path / "c")
+    tac, patients = tmp_path / "c" / "tacs.csv", tmp_path / "c" / "patients.csv"
+    cli("batch", "--tac", tac, "--patients", patients, "--out", tmp_path / "cli.h5", "--progress", "never")
+    cli("export", tmp_path / "cli.h5", "--csv", tmp_path / "csv")
+    progress, store = lutdose.batch(tac=tac, patients=patients, out=tmp_path / "py.h5", threads=2)
+    assert progress["done"] == 6 and progress["failed"] == 0
+    for name in ("vois", "targets", "budget"):
+        exported = pd.read_csv(tmp_path / "csv" / f"{name}.csv", keep_default_na=False, na_values=[""], float_precision="round_trip")
+        mine = getattr(store, name)
+        for col in exported.columns:
+            if mine[col].dtype.kind == "f":
+                # export writes numbers in their shortest exact form: they read back exactly.
+                np.testing.assert_array_equal(mine[col].to_numpy(), exported[col].to_numpy(float), err_msg=col)
+            else:
+                # text columns: empty cells read back as NaN
+                assert list(mine[col].astype(str)) == list(exported[col].fillna("").astype(str)), col
+        assert list(mine.columns) == list(exported.columns), name
+    cli_store = lutdose.read_store(tmp_path / "cli.h5")
+    pd.testing.assert_frame_equal(cli_store.vois, store.vois)
+    assert store.header["kind"] == "batch"
+
+
+def test_read_store_of_run(tmp_path, source):
+    case = f"{source}/examples/snmmi-patient004/case.json"
+    cli("run", case, "--out", tmp_path / "run", "--quiet")
+    store = lutdose.read_store(tmp_path / "run" / "results.h5")
+    r = lutdose.run_case(case)
+    pd.testing.assert_frame_equal(store.vois, r.vois)
+    pd.testing.assert_frame_equal(store.targets, r.doses)
+    pd.testing.assert_frame_equal(store.budget, r.budget)
+
+
+def test_reference_data_equals_info():
+    ref = lutdose.reference_data()
+    assert set(ref) >= {"phantoms", "masses", "svalues", "voi_map", "tissues", "limits", "data_dir"}
+    assert list(ref["phantoms"].phantom) == ["icrp110-am", "icrp110-af", "icrp89-male", "icrp89-female"]
+    text = cli("info", "svalues", "--phantom", "icrp110-am").stdout
+    masses = ref["masses"][ref["masses"].phantom == "icrp110-am"].set_index("region").mass_g
+    after = text.split("), mass g:\n", 1)[1]
+    n = 0
+    for line in after.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1] != "-":
+            # info prints masses with format_number ("%.10g"): equal to 10 significant digits.
+            assert float(parts[1]) == pytest.approx(masses[parts[0]], rel=1e-9), parts[0]
+            n += 1
+    assert n > 10
+    s = ref["svalues"]
+    assert (s.s_mGy_per_MBq_s > 0).all() and len(s) > 100
+    assert (ref["tissues"].alpha_beta_Gy > 0).all()
+    assert "dose_Gy" in set(ref["limits"].quantity)

@@ -1,0 +1,82 @@
+"""dose, bed and plan: the dose step alone gives the run's doses from the run's TIAs and masses;
+BED against its closed form for a mono-exponential; plan equal to `lutdose plan`."""
+import math
+
+import numpy as np
+import pytest
+
+import lutdose
+from conftest import cli, cli_error
+
+
+def test_dose_from_run_tias_equals_run(source):
+    tac = f"{source}/examples/snmmi-patient004/tac.csv"
+    r = lutdose.run_tac(tac, administered_MBq=7210.4, phantom="icrp110-am")
+    v = r.vois.set_index("voi")
+    d = lutdose.dose(v.tia_MBq_h.to_dict(), tia_u_MBq_h=v.tia_u_MBq_h.to_dict(), mass_g=v.mass_g.to_dict(),
+                     phantom="icrp110-am", administered_MBq=7210.4)
+    got = d.doses.set_index("target")
+    want = r.doses.set_index("target")
+    for target in want.index:
+        # The same DoseCalculator on the same TIAs and masses: the same doubles.
+        assert got.loc[target, "dose_Gy"] == want.loc[target, "dose_Gy"], target
+        assert got.loc[target, "self_Gy"] == want.loc[target, "self_Gy"], target
+        assert got.loc[target, "dose_Gy_per_GBq"] == want.loc[target, "dose_Gy_per_GBq"], target
+    assert set(d.budget.target) == set(v.index)
+
+
+def test_dose_without_u_is_unknown_not_zero():
+    d = lutdose.dose({"liver": 50000.0, "kidneys": 8000.0}, phantom="icrp110-am")
+    assert d.doses.dose_Gy.gt(0).all()
+    assert d.doses.set_index("target").loc["liver", "dose_u_Gy"] != 0
+    assert np.isnan(d.doses.set_index("target").loc["liver", "dose_u_Gy"])
+
+
+def test_dose_bad_option_has_cli_message(source, tmp_path):
+    tac = f"{source}/examples/snmmi-patient004/tac.csv"
+    expected = cli_error("run", "--tac", tac, "--activity-MBq", "7000", "--phantom", "icrp110-am",
+                         "--mass-scaling", "cubic", "--out", tmp_path / "out")
+    with pytest.raises(lutdose.InputError) as e:
+        lutdose.dose({"liver": 1.0}, phantom="icrp110-am", mass_scaling="cubic")
+    assert str(e.value) == expected
+
+
+def test_bed_mono_exponential_closed_form():
+    # Mono-exponential dose rate delivered in full: G = lambda / (lambda + mu) (Dale 1985), so
+    # BED = D (1 + G D / (alpha/beta)); computed here by hand, compared to 1e-12 (rounding).
+    D, t_eff, ab, trep = 10.0, 50.0, 2.6, 2.8
+    lam, mu = math.log(2) / t_eff, math.log(2) / trep
+    g = lam / (lam + mu)
+    r = lutdose.bed(D, t_eff_h=t_eff, alpha_beta_Gy=ab, repair_half_time_h=trep)
+    assert r["g"] == pytest.approx(g, rel=1e-12)
+    assert r["bed_Gy"] == pytest.approx(D * (1 + g * D / ab), rel=1e-12)
+    assert r["eqd2_Gy"] == pytest.approx(r["bed_Gy"] / (1 + 2 / ab), rel=1e-12)
+
+
+def test_bed_tissue_of_target():
+    tissues = lutdose.reference_data()["tissues"]
+    row = tissues[tissues.target.str.startswith("kidney")].iloc[0]
+    r = lutdose.bed(5.0, t_eff_h=40.0, target="kidney_left")
+    assert r["alpha_beta_Gy"] == row.alpha_beta_Gy and r["repair_half_time_h"] == row.repair_half_time_h
+    with pytest.raises(lutdose.InputError, match="t_eff_h is -1.0"):
+        lutdose.bed(5.0, t_eff_h=-1.0, target="kidney_left")
+    with pytest.raises(lutdose.InputError, match="target is 'liver_x'"):
+        lutdose.bed(5.0, t_eff_h=40.0, target="liver_x")
+    with pytest.raises(lutdose.InputError, match="lambda_per_h is '0'"):
+        lutdose.bed(a_Gy_per_h=[1.0], lambda_per_h=[0.0], alpha_beta_Gy=3.0, repair_half_time_h=1.0)
+
+
+def test_plan_equals_cli(source):
+    case = f"{source}/examples/synthetic-two-cycles/case.json"
+    expected = cli("plan", case).stdout
+    doc = lutdose.plan(case)
+    assert lutdose.plan.last_json == expected
+    assert doc["next_cycle"] == 3
+
+
+def test_plan_bad_option_has_cli_message(source):
+    case = f"{source}/examples/synthetic-two-cycles/case.json"
+    expected = cli_error("plan", case, "--strategy", "greedy")
+    with pytest.raises(lutdose.InputError) as e:
+        lutdose.plan(case, strategy="greedy")
+    assert str(e.value) == expected
