@@ -1,3 +1,4 @@
+#include "lutdose/nan.h"
 #include "lutdose/dosimetry/dose.h"
 
 #include <algorithm>
@@ -53,7 +54,6 @@ CrossScaling parse_cross_scaling(const std::string& s) {
 
 namespace {
 
-constexpr double NaN = std::numeric_limits<double>::quiet_NaN();
 // mGy/(MBq s) x MBq h -> Gy: 3600 s/h x 1e-3 Gy/mGy
 constexpr double GY_PER_S_UNIT_MBQ_H = 3.6;
 // Relative step of the central differences that give the GUM sensitivities. The dose is smooth

@@ -1,3 +1,4 @@
+#include "lutdose/nan.h"
 #include "lutdose/dosimetry/uncertainty.h"
 
 #include <algorithm>
@@ -9,7 +10,6 @@
 namespace lutdose {
 
 namespace {
-constexpr double NaN = std::numeric_limits<double>::quiet_NaN();
 // Boost evaluates double quantiles in long double by default. In double (promote_double<false>)
 // the Student-t quantile is about 8 times faster (1.4 us instead of 12 us a call, measured
 // 2026-11-27), which matters with two intervals for each of a cycle's ~170 dose targets, and it

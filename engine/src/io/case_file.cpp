@@ -1,3 +1,4 @@
+#include "lutdose/nan.h"
 #include "lutdose/io/case_file.h"
 #include "lutdose/pipeline/options.h"
 
@@ -100,7 +101,6 @@ bool parse_date_time_h(const std::string& text, double& hours) {
 
 namespace {
 
-constexpr double NaN = std::numeric_limits<double>::quiet_NaN();
 
 // Units of one dimension: name -> factor to the canonical unit.
 struct Dimension {

@@ -18,12 +18,6 @@ using detail::json_number;
 
 namespace {
 
-const TargetDose* dose_of(const CycleResult& c, const std::string& target) {
-  for (const auto& d : c.doses)
-    if (d.target == target) return &d;
-  return nullptr;
-}
-
 
 ordered_json vec(const Eigen::VectorXd& v) {
   ordered_json a = ordered_json::array();
@@ -287,7 +281,7 @@ Eigen::VectorXd tia_u_by_point(const VoiResult& v, double scale) {
 ordered_json voi_json(const CycleResult& c, const VoiResult& v) {
   ordered_json vj;
   vj["name"] = v.tac.voi;
-  const TargetDose* vd = dose_of(c, v.tac.voi);
+  const TargetDose* vd = c.dose_of(v.tac.voi);
   vj["mass_g"] = json_number(vd ? vd->mass_g : v.mean_mass_g);
   if (vd) vj["mass_source"] = vd->mass_source;
   vj["volume_mL"] = json_number(v.mean_volume_mL);
@@ -476,7 +470,7 @@ std::string to_csv(const RunResult& r) {
   for (const auto& c : r.cycles)
     for (size_t i = 0; i < c.vois.size(); ++i) {
       const auto& v = c.vois[i];
-      const TargetDose* d = dose_of(c, v.tac.voi);
+      const TargetDose* d = c.dose_of(v.tac.voi);
       s << csv_cell(c.patient) << ',' << c.cycle << ',' << csv_cell(v.tac.voi) << ','
         << v.fit.function << ',' << (v.fit.accepted ? "yes" : "no") << ','
         << csv_num(v.fit.tia_MBq_h) << ',' << csv_num(v.fit.tia_u_MBq_h) << ','
@@ -562,7 +556,7 @@ void print_cycle_header(const CycleResult& c, std::ostream& out) {
 // then cross-dose to the set's regions most asked for in PRRT: red marrow and the total body.
 void print_cycle_rows(const CycleResult& c, std::ostream& out) {
   for (const auto& v : c.vois) {
-    const TargetDose* d = dose_of(c, v.tac.voi);
+    const TargetDose* d = c.dose_of(v.tac.voi);
     out << std::left << std::setw(22) << v.tac.voi << std::setw(10) << v.fit.function
         << std::setw(5) << (v.fit.accepted ? "yes" : "NO") << std::right << std::setw(12)
         << fixed(v.fit.tia_MBq_h, 0) << std::setw(10)
@@ -632,7 +626,7 @@ void print_history_target(const RunResult& r, const std::string& patient, const 
   bool bed_known = true;
   for (const auto& c : r.cycles) {
     if (c.patient != patient) continue;
-    const TargetDose* d = dose_of(c, name);
+    const TargetDose* d = c.dose_of(name);
     if (!d) continue;
     cum += d->dose_Gy;
     bed_known = bed_known && !std::isnan(d->bed_Gy);

@@ -22,8 +22,6 @@ using namespace store_detail;
 
 namespace {
 
-std::string quote_path(const std::string& s) { return "'" + s + "'"; }
-
 //! Every table of `r`, table by table in store order, each in slices of at most kSliceRows rows:
 //! `fn` receives StoreRows holding one slice of one table.
 void for_each_chunk(const StoreFileReader& r, const std::function<void(const StoreRows&)>& fn) {
@@ -98,16 +96,16 @@ void check_shard_set(const std::vector<std::string>& paths, const std::vector<St
     const StoreHeader& h = indexes[i].header;
     const std::string expected = std::to_string(i + 1) + "/" + n;
     if (of != n && i == 0 && h.shard == "1/" + of)
-      throw InputError("lutdose merge: " + quote_path(paths[0]) + " is shard 1/" + of + " but " + n +
+      throw InputError("lutdose merge: " + output_fs::in_quotes(paths[0]) + " is shard 1/" + of + " but " + n +
                        " shard(s) were given: shard " + std::to_string(paths.size() + 1) + "/" + of +
                        " is missing; give every shard of the cohort, in order");
     if (h.shard != expected)
-      throw InputError("lutdose merge: " + quote_path(paths[i]) + " is shard " + h.shard + "; expected shard " +
+      throw InputError("lutdose merge: " + output_fs::in_quotes(paths[i]) + " is shard " + h.shard + "; expected shard " +
                        expected + " at position " + std::to_string(i + 1) +
                        " (every shard of the cohort once, in order, so that the merge equals a one-process batch)");
     if (h.cohort != indexes.front().header.cohort)
-      throw InputError("lutdose merge: " + quote_path(paths[i]) + " is a shard of another cohort than " +
-                       quote_path(paths[0]) + " (" + h.cohort + " vs " + indexes.front().header.cohort + ")");
+      throw InputError("lutdose merge: " + output_fs::in_quotes(paths[i]) + " is a shard of another cohort than " +
+                       output_fs::in_quotes(paths[0]) + " (" + h.cohort + " vs " + indexes.front().header.cohort + ")");
   }
 }
 
@@ -121,18 +119,18 @@ std::vector<StoreIndex> check_shards(const std::vector<std::string>& shards) {
     indexes.push_back(read_store_index(shards[i]));
     const auto& h = indexes.back().header;
     if (!indexes.back().consolidated)
-      throw InputError("lutdose merge: " + quote_path(shards[i]) +
+      throw InputError("lutdose merge: " + output_fs::in_quotes(shards[i]) +
                        " is an unfinished batch; resume and finish it before merging");
     if (h.fingerprint != indexes.front().header.fingerprint)
-      throw InputError("lutdose merge: " + quote_path(shards[i]) + " and " + quote_path(shards[0]) +
+      throw InputError("lutdose merge: " + output_fs::in_quotes(shards[i]) + " and " + output_fs::in_quotes(shards[0]) +
                        " differ in their fingerprint (options and reference data: " + h.fingerprint + " vs " +
                        indexes.front().header.fingerprint + "); only stores computed alike can be merged");
     for (const auto& key : indexes.back().patient_cycles) {
       const auto [it, fresh] = seen.emplace(key, i);
       if (!fresh)
         throw InputError("lutdose merge: patient '" + key.first + "' cycle " + std::to_string(key.second) +
-                         " is in " + quote_path(shards[it->second]) +
-                         (it->second == i ? " twice" : " and in " + quote_path(shards[i])) +
+                         " is in " + output_fs::in_quotes(shards[it->second]) +
+                         (it->second == i ? " twice" : " and in " + output_fs::in_quotes(shards[i])) +
                          "; each patient-cycle must be in one shard only");
     }
   }
@@ -196,7 +194,7 @@ void export_store_csv(const std::string& path, const std::string& dir) {
 void merge_stores(const std::string& out, const std::vector<std::string>& shards) {
   struct stat st;
   if (::lstat(out.c_str(), &st) == 0)
-    throw InputError("lutdose merge: the output " + quote_path(out) +
+    throw InputError("lutdose merge: the output " + output_fs::in_quotes(out) +
                      " exists; choose a new name (lutdose never overwrites a store)");
   const auto indexes = check_shards(shards);
   check_shard_set(shards, indexes);

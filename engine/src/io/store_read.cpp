@@ -11,14 +11,12 @@ namespace lutdose::store_detail {
 
 namespace {
 
-std::string quote_path(const std::string& s) { return "'" + s + "'"; }
-
 //! The segment folder of the store at `path`: PATH.parts.
 std::string parts_of(const std::string& path) { return path + ".parts"; }
 
 }  // namespace
 
-StoreFileReader::StoreFileReader(const std::string& path) : path_(path), shown_(quote_path(path)) {
+StoreFileReader::StoreFileReader(const std::string& path) : path_(path), shown_(output_fs::in_quotes(path)) {
   struct stat st;
   if (::stat(path.c_str(), &st) != 0)
     throw InputError("results store " + shown_ + ": " + std::strerror(errno) + "; expected a lutdose results store");
@@ -34,7 +32,7 @@ StoreFileReader::StoreFileReader(const std::string& path) : path_(path), shown_(
 }
 
 StoreFileReader::StoreFileReader(const std::string& bytes, const std::string& shown)
-    : shown_(quote_path(shown)), image_(bytes) {
+    : shown_(output_fs::in_quotes(shown)), image_(bytes) {
   Handle fapl = own(ok_id(H5Pcreate(H5P_FILE_ACCESS), "H5Pcreate(H5P_FILE_ACCESS)", ""), H5Pclose);
   ok(H5Pset_fapl_core(fapl.get(), 1024 * 1024, 0), "H5Pset_fapl_core", shown);
   ok(H5Pset_file_image(fapl.get(), image_.data(), image_.size()), "H5Pset_file_image", shown);
@@ -84,7 +82,7 @@ void StoreFileReader::check_segments() {
     const std::string file = parts_of(path_) + "/" + s.file;
     struct stat st;
     if (::stat(file.c_str(), &st) != 0)
-      throw InputError("results store " + shown_ + " is an unfinished batch whose segment " + quote_path(file) +
+      throw InputError("results store " + shown_ + " is an unfinished batch whose segment " + output_fs::in_quotes(file) +
                        " is missing (" + std::strerror(errno) + "); its committed rows cannot be read");
   }
 }

@@ -57,12 +57,6 @@ std::string candidate_flags(const CandidateFit& c) {
   return joined(all);
 }
 
-const TargetDose* dose_of(const CycleResult& c, const std::string& target) {
-  for (const auto& d : c.doses)
-    if (d.target == target) return &d;
-  return nullptr;
-}
-
 VoiRow voi_row(const CycleResult& c, const VoiResult& v) {
   VoiRow r;
   r.patient = key(c.patient, "patient");
@@ -79,7 +73,7 @@ VoiRow voi_row(const CycleResult& c, const VoiResult& v) {
   r.tia_ci95_high_MBq_h = v.fit.tia_ci95_MBq_h.high;
   r.tia_h = v.tia_h;
   r.mass_g = v.mean_mass_g;
-  if (const TargetDose* d = dose_of(c, v.tac.voi)) {
+  if (const TargetDose* d = c.dose_of(v.tac.voi)) {
     r.mass_g = d->mass_g;
     r.dose_Gy = d->dose_Gy;
     r.dose_u_Gy = d->dose_u_Gy;

@@ -1,3 +1,4 @@
+#include "lutdose/nan.h"
 #include "lutdose/kinetics/fitting.h"
 
 #include <algorithm>
@@ -77,7 +78,6 @@ std::string to_string(TrapezoidHead h) { return h == TrapezoidHead::linear ? "li
 
 namespace {
 
-constexpr double NaN = std::numeric_limits<double>::quiet_NaN();
 // Range of the log-transformed rate increments (models::RATE_THETA_MIN/MAX).
 constexpr double THETA_MIN = models::RATE_THETA_MIN;
 constexpr double THETA_MAX = models::RATE_THETA_MAX;

@@ -1,3 +1,4 @@
+#include "lutdose/nan.h"
 #include "lutdose/kinetics/stp.h"
 
 #include <algorithm>
@@ -19,7 +20,6 @@ using models::ExponentialFunction;
 
 namespace {
 
-constexpr double NaN = std::numeric_limits<double>::quiet_NaN();
 constexpr double INF = std::numeric_limits<double>::infinity();
 
 // Range of the log-transformed rate increments (models::RATE_THETA_MIN/MAX).

@@ -113,6 +113,12 @@ struct CycleResult {
   double horizon_h = std::numeric_limits<double>::infinity();
   //! Case-file details of the cycle (reference time, protocol, conventions); empty for TAC tables.
   std::optional<CycleProvenance> provenance;
+  //! The dose of `target` in `doses`, null when there is none.
+  const TargetDose* dose_of(const std::string& target) const {
+    for (const auto& d : doses)
+      if (d.target == target) return &d;
+    return nullptr;
+  }
 };
 
 //! A target's dose summed over a patient's cycles.
