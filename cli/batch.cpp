@@ -60,9 +60,6 @@ std::function<void(const lutdose::BatchProgress&)> progress_display(const std::s
   };
 }
 
-// The most worker threads of --threads (more only cost memory: the machine's cores do the work).
-constexpr unsigned kMaxThreads = 256;
-
 const char* const kFitAndDoseOptions[] = {
     "--function", "--functions", "--error-model", "--aicc-k", "--trapezoid-head", "--reject-correlated",
     "--trapezoid-body", "--trapezoid-tail", "--integration", "--model-averaging", "--combined-sigma0-MBq",
@@ -140,9 +137,7 @@ int BatchCommand::run() const {
 
 int BatchCommand::run_batch() const {
   // Checked before anything is read or written. NaN passes CLI11's range check.
-  if (threads_ > kMaxThreads)
-    lutdose::throw_input_error("command line", "--threads", std::to_string(threads_),
-                               "a whole number from 0 to " + std::to_string(kMaxThreads) + " (0: all cores)");
+  lutdose_cli::checked_threads(threads_);
   if (!(commit_interval_s_ >= 0 && commit_interval_s_ <= 3600))
     lutdose::throw_input_error("command line", "--commit-interval-s", lutdose::format_number(commit_interval_s_),
                                "a number of seconds from 0 to 3600");

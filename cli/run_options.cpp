@@ -180,4 +180,11 @@ lutdose::RunOptions make_tac_run_options(const TacRunArgs& a) {
   return o;
 }
 
+unsigned checked_threads(long long threads) {
+  if (threads < 0 || threads > kMaxThreads)
+    lutdose::throw_input_error("command line", "--threads", std::to_string(threads),
+                               "a whole number from 0 to " + std::to_string(kMaxThreads) + " (0: all cores)");
+  return static_cast<unsigned>(threads);
+}
+
 }  // namespace lutdose_cli

@@ -78,4 +78,10 @@ struct TacRunArgs {
 // for a missing --activity-MBq or --phantom, and listing every bad option.
 lutdose::RunOptions make_tac_run_options(const TacRunArgs& a);
 
+// The most worker threads of `batch --threads` (more only cost memory: the machine's cores do the work).
+constexpr long long kMaxThreads = 256;
+
+// `threads` checked to be 0..kMaxThreads (0: all cores); InputError naming --threads otherwise.
+unsigned checked_threads(long long threads);
+
 }  // namespace lutdose_cli

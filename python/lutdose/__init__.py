@@ -70,19 +70,41 @@ def _column(values, dtype=None):
     return np.ascontiguousarray(arr.reshape(-1))
 
 
+def _cell_text(v):
+    """A value of a text column as the cell a CSV file of it holds: None and NaN are empty, a
+    number its shortest text (1.5 stays "1.5", so the table's checks see it)."""
+    if v is None or (isinstance(v, (float, np.floating)) and np.isnan(v)):
+        return ""
+    if isinstance(v, (float, np.floating)):
+        return repr(float(v))
+    if isinstance(v, (int, np.integer)):
+        return str(int(v))
+    return str(v)
+
+
 def _tac_columns(df):
-    """The TAC columns of a DataFrame or dict of columns (docs/tac-format.md)."""
-    cols = {"voi": [str(v) for v in df["voi"]],
-            "time_h": _column(df["time_h"], float),
-            "activity_MBq": _column(df["activity_MBq"], float)}
-    if "patient" in df:
-        cols["patient"] = [str(v) for v in df["patient"]]
-    if "cycle" in df:
-        cols["cycle"] = _column(df["cycle"], np.int64)
-    for name in ("activity_u_MBq", "volume_mL", "mass_g"):
+    """The TAC columns of a DataFrame or dict of columns (docs/tac-format.md), unconverted but to
+    the texts of voi, patient and cycle: the engine's TAC table checks refuse what `lutdose fit`
+    refuses, with its messages (a missing column too)."""
+    if not hasattr(df, "__getitem__") or not hasattr(df, "__contains__") or isinstance(df, (str, bytes, os.PathLike)):
+        raise InputError(f"expected a TAC table: a DataFrame or a dict of columns, not {type(df).__name__}")
+    cols = {}
+    for name in ("voi", "patient", "cycle"):
         if name in df:
-            cols[name] = _column(df[name], float)
+            cols[name] = [_cell_text(v) for v in _column(df[name], object)]
+    for name in ("time_h", "activity_MBq", "activity_u_MBq", "volume_mL", "mass_g"):
+        if name in df:
+            cols[name] = _numbers(df[name])
     return cols
+
+
+def _numbers(values):
+    """A number column as numpy; one with a value that is not a number as its cell texts, which
+    the engine's checks then refuse by line, column and value."""
+    try:
+        return _column(values, float)
+    except (TypeError, ValueError):
+        return [_cell_text(v) for v in _column(values, object)]
 
 
 class FitResult:
@@ -152,10 +174,10 @@ def fit_tac(time_h, activity_MBq, *, activity_u_MBq=None, function="auto", funct
     (tumour_*, lesion_* change the default error model). Returns a :class:`FitResult`.
     Raises InputError with `lutdose fit`'s message for bad values or options.
     """
-    cols = {"voi": [voi] * len(np.atleast_1d(time_h)), "time_h": _column(time_h, float),
-            "activity_MBq": _column(activity_MBq, float)}
+    cols = {"voi": [voi] * len(np.atleast_1d(time_h)), "time_h": _numbers(time_h),
+            "activity_MBq": _numbers(activity_MBq)}
     if activity_u_MBq is not None:
-        cols["activity_u_MBq"] = _column(activity_u_MBq, float)
+        cols["activity_u_MBq"] = _numbers(activity_u_MBq)
     opts = _options(dict(function=function, functions=functions, error_model=error_model, aicc_k=aicc_k,
                          integration=integration, trapezoid_head=trapezoid_head, trapezoid_body=trapezoid_body,
                          trapezoid_tail=trapezoid_tail, model_averaging=model_averaging,
@@ -287,6 +309,11 @@ def batch(cases_dir=None, *, out, tac=None, patients=None, threads=0, resume=Fal
     patients table `patients` (docs/batch.md), into the store `out` (new, or the one to
     resume), on `threads` threads (0: every core) without the GIL. Options are `lutdose batch`'s
     fit and dose options (TAC tables only). Returns (progress counts dict, :class:`Store`)."""
+    for name, value in (("cases_dir", cases_dir), ("tac", tac), ("patients", patients)):
+        if value is not None and not isinstance(value, (str, os.PathLike)):
+            raise InputError(f"batch: {name} is a {type(value).__name__}; expected a path to a "
+                             f"{'folder of case files' if name == 'cases_dir' else name.replace('tac', 'TAC') + ' table'} "
+                             "(a DataFrame: write it with to_csv first)")
     opts = _options(options, data_dir)
     if allow_external_files:
         opts["allow_external_files"] = True
@@ -376,6 +403,10 @@ def dose(tia_MBq_h, *, phantom=None, tia_u_MBq_h=None, mass_g=None, administered
     user table). administered_MBq: for Gy/GBq. Other options as `lutdose run --tac`.
     Returns a :class:`DoseResult`."""
     vois = list(dict(tia_MBq_h).keys())
+    for name, values in (("tia_u_MBq_h", tia_u_MBq_h), ("mass_g", mass_g)):
+        extra = [v for v in dict(values or {}) if v not in vois] if isinstance(values, dict) or hasattr(values, "to_dict") else []
+        if extra:
+            raise InputError(f"dose: {name} names '{extra[0]}'; expected a VOI of tia_MBq_h ({', '.join(map(str, vois))})")
     opts = {k: v for k, v in dict(phantom=phantom, svalues=svalues, body_mass_kg=body_mass_kg,
                                    tumour_method=tumour_method, sphere_composition=sphere_composition,
                                    density_g_per_mL=density_g_per_mL, mass_scaling=mass_scaling,
@@ -395,7 +426,11 @@ def bed(dose_Gy=None, *, t_eff_h=None, a_Gy_per_h=None, lambda_per_h=None, targe
     `target` (a name of the tissue table, e.g. "kidney_left") and/or alpha_beta_Gy [Gy] and
     repair_half_time_h [h]. Returns a dict: dose_Gy, g (Lea-Catcheside), bed_Gy, eqd2_Gy and the
     tissue parameters used."""
+    if dose_Gy is None and a_Gy_per_h is None:
+        raise InputError("bed: no dose given; give dose_Gy and t_eff_h, or a_Gy_per_h and lambda_per_h")
     if dose_Gy is not None:
+        if not float(dose_Gy) >= 0 or not np.isfinite(float(dose_Gy)):
+            raise InputError(f"bed: dose_Gy is '{float(dose_Gy):.10g}'; expected the absorbed dose, a finite number >= 0 [Gy]")
         if t_eff_h is None or a_Gy_per_h is not None:
             raise InputError("bed: dose_Gy needs t_eff_h (and no a_Gy_per_h); or give a_Gy_per_h and lambda_per_h")
         if not float(t_eff_h) > 0 or not np.isfinite(float(t_eff_h)):

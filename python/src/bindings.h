@@ -17,9 +17,16 @@ void bind_store(py::module_& m);      // store.cpp: read_store, batch, synth
 void bind_reference(py::module_& m);  // reference.cpp: reference data
 void bind_dose(py::module_& m);       // dose.cpp: dose, bed, plan
 
-//! run_tac_table over blocks of whole patients in `threads` threads (0: every core), results in
-//! table order; call without the GIL. Throws what run_tac_table throws (the first block's error).
-lutdose::RunResult run_tac_parallel(const std::vector<lutdose::TacSeries>& series, const lutdose::RunOptions& o,
-                                    unsigned threads);
+//! The result of run_tac_parallel and the threads it used (one per block of whole patients).
+struct ParallelRun {
+  lutdose::RunResult result;
+  std::size_t threads = 0;
+};
+
+//! run_tac_table over blocks of whole patients in at most `threads` threads (0: every core),
+//! results in the engine's order (patients in order of first appearance, as `lutdose fit`) whatever
+//! `threads`; call without the GIL. Throws what run_tac_table throws (the first block's error).
+ParallelRun run_tac_parallel(const std::vector<lutdose::TacSeries>& series, const lutdose::RunOptions& o,
+                             unsigned threads);
 
 }  // namespace lutdose_py

@@ -180,49 +180,59 @@ void check_lengths(std::size_t n, const std::vector<std::size_t>& sizes, const s
 }
 }  // namespace
 
+namespace {
+// One column of a TAC table: cell texts (a list), or numbers (a numpy array; NaN is "nan" or, where
+// `nan_empty`, an empty cell).
+struct TacColumn {
+  py::list text;
+  py::array_t<double> number;
+  bool is_text = false, nan_empty = false;
+  std::size_t size() const { return is_text ? text.size() : static_cast<std::size_t>(number.size()); }
+  std::string cell_of(std::size_t i) const {
+    return is_text ? py::str(text[i]).cast<std::string>()
+                   : cell(number.unchecked<1>()(static_cast<py::ssize_t>(i)), nan_empty);
+  }
+};
+}  // namespace
+
 std::vector<lutdose::TacSeries> series_from_columns(const TacColumns& in, const std::string& source) {
-  std::vector<std::string> header = {"voi", "time_h", "activity_MBq"};
-  const bool with_p = !in.patient.is_none(), with_c = !in.cycle.is_none();
-  if (with_p) header.push_back("patient");
-  if (with_c) header.push_back("cycle");
-  // Optional number columns (NaN: an empty cell).
-  std::vector<py::array_t<double>> numbers;
-  for (const auto& [name, column] : {std::pair{"activity_u_MBq", &in.activity_u_MBq}, {"volume_mL", &in.volume_mL},
+  // The columns given; the parser checks the header as a file's (a missing column, by name).
+  std::vector<std::string> header;
+  std::vector<TacColumn> columns;
+  for (const auto& [name, column] : {std::pair{"voi", &in.voi}, {"patient", &in.patient}, {"cycle", &in.cycle},
+                                     {"time_h", &in.time_h}, {"activity_MBq", &in.activity_MBq},
+                                     {"activity_u_MBq", &in.activity_u_MBq}, {"volume_mL", &in.volume_mL},
                                      {"mass_g", &in.mass_g}})
     if (!column->is_none()) {
       header.push_back(name);
-      numbers.push_back(column->cast<py::array_t<double>>());
+      TacColumn c;
+      c.is_text = py::isinstance<py::list>(*column);
+      if (c.is_text) c.text = column->cast<py::list>();
+      else c.number = column->cast<py::array_t<double>>();
+      c.nan_empty = column != &in.time_h && column != &in.activity_MBq;
+      columns.push_back(c);
     }
   lutdose::TacRowParser parser(header, source);
-  const auto n = static_cast<std::size_t>(in.time_h.size());
-  const auto patient = with_p ? in.patient.cast<py::list>() : py::list();
-  const auto cycle = with_c ? in.cycle.cast<py::array_t<long long>>() : py::array_t<long long>(0);
-  std::vector<std::size_t> sizes = {in.voi.size(), static_cast<std::size_t>(in.activity_MBq.size())};
-  if (with_p) sizes.push_back(patient.size());
-  if (with_c) sizes.push_back(static_cast<std::size_t>(cycle.size()));
-  for (const auto& a : numbers) sizes.push_back(static_cast<std::size_t>(a.size()));
+  std::vector<std::size_t> sizes;
+  for (const auto& c : columns) sizes.push_back(c.size());
+  const std::size_t n = sizes.empty() ? 0 : sizes.front();
   check_lengths(n, sizes, source);
-  const auto t = in.time_h.unchecked<1>();
-  const auto a = in.activity_MBq.unchecked<1>();
   lutdose::CsvRow row;
   for (std::size_t i = 0; i < n; ++i) {
-    const auto k = static_cast<py::ssize_t>(i);
     row.line = static_cast<int>(i) + 2;  // as in a CSV file whose first line is the header
-    row.cells = {py::str(in.voi[i]).cast<std::string>(), cell(t(k), false), cell(a(k), false)};
-    if (with_p) row.cells.push_back(py::str(patient[i]).cast<std::string>());
-    if (with_c) row.cells.push_back(std::to_string(cycle.unchecked<1>()(k)));
-    for (const auto& col : numbers) row.cells.push_back(cell(col.unchecked<1>()(k), true));
+    row.cells.clear();
+    for (const auto& c : columns) row.cells.push_back(c.cell_of(i));
     parser.add(row);
   }
   return parser.take();
 }
 
 TacColumns tac_columns_from(const py::dict& d) {
-  TacColumns c;
-  c.voi = d["voi"].cast<py::list>();
-  c.time_h = d["time_h"].cast<py::array_t<double>>();
-  c.activity_MBq = d["activity_MBq"].cast<py::array_t<double>>();
   auto optional = [&d](const char* key) { return d.contains(key) ? py::object(d[key]) : py::object(py::none()); };
+  TacColumns c;
+  c.voi = optional("voi");
+  c.time_h = optional("time_h");
+  c.activity_MBq = optional("activity_MBq");
   c.patient = optional("patient");
   c.cycle = optional("cycle");
   c.activity_u_MBq = optional("activity_u_MBq");

@@ -33,15 +33,14 @@ std::string data_dir_of(const std::string& explicit_dir);
 //! The reference data of a data directory, loaded once per directory and kept for the process.
 const lutdose::ReferenceData& reference_of(const std::string& data_dir);
 
-//! Long TAC columns (one row per VOI per time point); patient, cycle, activity_u_MBq, volume_mL and
-//! mass_g may be None (no such column).
+//! Long TAC columns (one row per VOI per time point); every one may be None (no such column: the
+//! TAC table's header check names the missing required ones). Each is a list of cell texts (as a
+//! CSV file has them) or a numpy array of numbers.
 struct TacColumns {
-  py::list voi;
-  py::array_t<double> time_h, activity_MBq;
-  py::object patient, cycle, activity_u_MBq, volume_mL, mass_g;
+  py::object voi, time_h, activity_MBq, patient, cycle, activity_u_MBq, volume_mL, mass_g;
 };
 
-//! The columns of a dict {voi, time_h, activity_MBq[, patient, cycle, activity_u_MBq]}.
+//! The columns of a dict {voi, time_h, activity_MBq, patient, cycle, activity_u_MBq, volume_mL, mass_g}.
 TacColumns tac_columns_from(const py::dict& d);
 
 //! Long TAC columns to series, through the TAC table's own row checks (TacRowParser), so that bad

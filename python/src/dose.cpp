@@ -8,6 +8,7 @@
 #include "convert.h"
 #include "lutdose/dosimetry/dose.h"
 #include "lutdose/error.h"
+#include "lutdose/io/input_file.h"
 #include "lutdose/radiobiology/radiobiology.h"
 #include "plan_args.h"
 
@@ -80,11 +81,22 @@ py::tuple dose(const std::vector<std::string>& voi, const std::vector<double>& t
     throw lutdose::InputError("dose: tia_MBq_h, tia_u_MBq_h and mass_g need one value per VOI");
   const auto& ref = reference_of(data_dir_of(options.contains("data_dir") ? options["data_dir"].cast<std::string>() : ""));
   const auto calc = calculator(options, ref);
+  if (voi.empty()) throw lutdose::InputError("dose: tia_MBq_h is empty; expected at least one VOI and its TIA [MBq h]");
+  // NaN: no Gy/GBq; else the engine's plausibility range of an activity, above 0.
+  if (!std::isnan(administered_MBq) && !(administered_MBq > 0 && lutdose::ACTIVITY_RANGE_MBQ.contains(administered_MBq)))
+    lutdose::throw_input_error("dose", "administered_MBq", lutdose::format_number(administered_MBq),
+                               "an activity above 0 " + lutdose::ACTIVITY_RANGE_MBQ.text() + ", or NaN (no Gy/GBq)");
   std::vector<lutdose::DoseSourceInput> vois(voi.size());
   for (std::size_t i = 0; i < voi.size(); ++i) {
     if (!(tia_MBq_h[i] >= 0) || !std::isfinite(tia_MBq_h[i]))
       lutdose::throw_input_error("dose", "tia_MBq_h of " + voi[i], lutdose::format_number(tia_MBq_h[i]),
                                  "a finite number >= 0 [MBq h]");
+    if (!std::isnan(tia_u_MBq_h[i]) && !(tia_u_MBq_h[i] >= 0 && std::isfinite(tia_u_MBq_h[i])))
+      lutdose::throw_input_error("dose", "tia_u_MBq_h of " + voi[i], lutdose::format_number(tia_u_MBq_h[i]),
+                                 "a finite number >= 0 [MBq h], or NaN (unknown)");
+    if (!std::isnan(mass_g[i]) && !lutdose::MASS_RANGE_G.contains(mass_g[i]))
+      lutdose::throw_input_error("dose", "mass_g of " + voi[i], lutdose::format_number(mass_g[i]),
+                                 "a mass " + lutdose::MASS_RANGE_G.text() + ", or NaN (the phantom's)");
     vois[i].voi = voi[i]; vois[i].tia_MBq_h = tia_MBq_h[i]; vois[i].tia_u_MBq_h = tia_u_MBq_h[i];
     vois[i].mean_mass_g = mass_g[i];
   }
@@ -100,6 +112,9 @@ py::tuple dose(const std::vector<std::string>& voi, const std::vector<double>& t
 // form), with the tissue parameters of `target` or the given alpha/beta [Gy] and repair half-time [h].
 py::dict bed(const std::vector<double>& a_Gy_per_h, const std::vector<double>& lambda_per_h, const std::string& target,
              double alpha_beta_Gy, double repair_half_time_h, const std::string& data_dir) {
+  if (target.empty() && (std::isnan(alpha_beta_Gy) || std::isnan(repair_half_time_h)))
+    throw lutdose::InputError("bed: the tissue parameters are missing; give target or alpha_beta_Gy and "
+                              "repair_half_time_h");
   lutdose::TissueParameters t;
   if (!target.empty()) {
     const auto* found = reference_of(data_dir_of(data_dir)).tissue().find(target);
@@ -116,6 +131,8 @@ py::dict bed(const std::vector<double>& a_Gy_per_h, const std::vector<double>& l
                                "a number > 0 [h]");
   if (a_Gy_per_h.size() != lambda_per_h.size() || a_Gy_per_h.empty())
     throw lutdose::InputError("bed: a_Gy_per_h and lambda_per_h need the same number of terms, at least one");
+  for (const double a : a_Gy_per_h)
+    if (!std::isfinite(a)) lutdose::throw_input_error("bed", "a_Gy_per_h", lutdose::format_number(a), "finite numbers [Gy/h]");
   for (const double l : lambda_per_h)
     if (!(l > 0) || !std::isfinite(l))
       lutdose::throw_input_error("bed", "lambda_per_h", lutdose::format_number(l), "rates > 0 [1/h]");

@@ -30,27 +30,26 @@ lutdose::RunOptions fit_options(const py::dict& options) {
   return o;
 }
 
-// Blocks of whole patients (a patient's TACs stay together, as a compartment model fits them
-// jointly), about equal in TACs, at most `parts`.
-std::vector<std::pair<std::size_t, std::size_t>> patient_blocks(const std::vector<lutdose::TacSeries>& s,
-                                                                 std::size_t parts) {
-  std::vector<std::pair<std::size_t, std::size_t>> blocks;
-  const std::size_t target = (s.size() + parts - 1) / parts;
-  std::size_t first = 0;
-  for (std::size_t i = 1; i <= s.size(); ++i) {
-    const bool boundary = i == s.size() || s[i].patient != s[i - 1].patient;
-    if (boundary && (i - first >= target || i == s.size())) {
-      blocks.emplace_back(first, i);
-      first = i;
-    }
+// The patients' series (series_by_patient: the engine's order) in blocks of whole patients (a
+// patient's TACs stay together, as a compartment model fits them jointly), about equal in TACs, at
+// most `parts`. Every block's series are in the engine's order, so the blocks' results joined in
+// block order do not depend on `parts`.
+std::vector<std::vector<lutdose::TacSeries>> patient_blocks(const std::vector<lutdose::TacSeries>& series,
+                                                            std::size_t parts) {
+  const std::size_t target = (series.size() + parts - 1) / parts;
+  std::vector<std::vector<lutdose::TacSeries>> blocks(1);
+  for (auto& patient : lutdose::series_by_patient(series)) {
+    if (blocks.back().size() >= target) blocks.emplace_back();
+    blocks.back().insert(blocks.back().end(), patient.begin(), patient.end());
   }
+  if (blocks.back().empty()) blocks.pop_back();
   return blocks;
 }
 
 }  // namespace
 
-lutdose::RunResult run_tac_parallel(const std::vector<lutdose::TacSeries>& series, const lutdose::RunOptions& o,
-                                    unsigned threads) {
+ParallelRun run_tac_parallel(const std::vector<lutdose::TacSeries>& series, const lutdose::RunOptions& o,
+                             unsigned threads) {
   const auto& reference = reference_of(o.data_dir);
   if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
   const auto blocks = patient_blocks(series, threads);
@@ -60,20 +59,18 @@ lutdose::RunResult run_tac_parallel(const std::vector<lutdose::TacSeries>& serie
   for (std::size_t b = 0; b < blocks.size(); ++b)
     pool.emplace_back([&, b] {
       try {
-        const std::vector<lutdose::TacSeries> part(series.begin() + static_cast<std::ptrdiff_t>(blocks[b].first),
-                                                   series.begin() + static_cast<std::ptrdiff_t>(blocks[b].second));
-        parts[b] = lutdose::run_tac_table(part, o, reference);
+        parts[b] = lutdose::run_tac_table(blocks[b], o, reference);
       } catch (...) {
         errors[b] = std::current_exception();
       }
     });
   for (auto& t : pool) t.join();
   for (const auto& e : errors)
-    if (e) std::rethrow_exception(e);  // the first failing block in table order, as a serial run
-  lutdose::RunResult all = parts.empty() ? lutdose::RunResult{} : parts.front();
+    if (e) std::rethrow_exception(e);  // the first failing block in the engine's order, as a serial run
+  ParallelRun run{parts.empty() ? lutdose::RunResult{} : parts.front(), blocks.size()};
   for (std::size_t b = 1; b < parts.size(); ++b)
-    all.cycles.insert(all.cycles.end(), parts[b].cycles.begin(), parts[b].cycles.end());
-  return all;
+    run.result.cycles.insert(run.result.cycles.end(), parts[b].cycles.begin(), parts[b].cycles.end());
+  return run;
 }
 
 namespace {
@@ -95,19 +92,21 @@ py::tuple fit_one(const py::dict& columns, const py::dict& options) {
 }
 
 // fit_many: the /vois and /candidates tables of every TAC, the fit time [s] and the threads used.
-py::tuple fit_columns(const py::dict& columns, const py::dict& options, unsigned threads, const std::string& source) {
+py::tuple fit_columns(const py::dict& columns, const py::dict& options, long long threads, const std::string& source) {
+  const unsigned requested = lutdose_cli::checked_threads(threads);
   const auto o = fit_options(options);
   const auto series = series_from_columns(tac_columns_from(columns), source);
   lutdose::StoreRows rows;
   double seconds = 0;
+  std::size_t used = 0;
   {
     py::gil_scoped_release release;
     const auto start = std::chrono::steady_clock::now();
-    const auto r = run_tac_parallel(series, o, threads);
+    const auto r = run_tac_parallel(series, o, requested);
     seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    rows = lutdose::store_rows(r, source, "");
+    rows = lutdose::store_rows(r.result, source, "");
+    used = r.threads;
   }
-  const unsigned used = threads ? threads : std::max(1u, std::thread::hardware_concurrency());
   return py::make_tuple(tables_of(rows), seconds, used);
 }
 

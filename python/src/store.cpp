@@ -2,6 +2,8 @@
 // batch into a store) and synth (a seeded synthetic cohort), with the engine calls of the CLI.
 #include <pybind11/stl.h>
 
+#include <type_traits>
+
 #include "bindings.h"
 #include "convert.h"
 #include "lutdose/cohort/batch.h"
@@ -76,13 +78,14 @@ lutdose::BatchCohort cohort_of(const std::string& cases_dir, const std::string& 
 
 // lutdose batch: runs the cohort into the store `out`; returns the final progress counts.
 py::dict batch(const std::string& cases_dir, const std::string& tac, const std::string& patients,
-               const std::string& out, unsigned threads, bool resume, const std::string& shard,
+               const std::string& out, long long threads, bool resume, const std::string& shard,
                const py::dict& options, const py::object& mc_samples, const py::object& mc_seed) {
+  const unsigned checked_threads = lutdose_cli::checked_threads(threads);  // before anything is read, as the CLI
   const auto cohort = cohort_of(cases_dir, tac, patients, options, mc_samples, mc_seed);
   const std::string dir = data_dir_of(options.contains("data_dir") ? options["data_dir"].cast<std::string>() : "");
   lutdose::BatchOptions o;
   o.store_path = out;
-  o.threads = threads;
+  o.threads = checked_threads;
   o.resume = resume;
   std::tie(o.shard_index, o.shard_count) = lutdose::parse_shard(shard);
   lutdose::BatchProgress p;
@@ -107,7 +110,15 @@ py::dict batch(const std::string& cases_dir, const std::string& tac, const std::
 lutdose::SynthOptions synth_options(const py::dict& k) {
   lutdose::SynthOptions o;
   auto take = [&k](const char* key, auto& out) {
-    if (k.contains(key) && !k[key].is_none()) out = k[key].cast<std::decay_t<decltype(out)>>();
+    using T = std::decay_t<decltype(out)>;
+    if (!k.contains(key) || k[key].is_none()) return;
+    try {
+      out = k[key].cast<T>();
+    } catch (const py::cast_error&) {  // a value of another kind is bad input, not an internal error
+      lutdose::throw_input_error("synth", key, py::str(k[key]).cast<std::string>(),
+                                 std::is_integral_v<T> ? "a whole number" : std::is_floating_point_v<T> ? "a number"
+                                                                                                         : "a value as docs/synth.md gives");
+    }
   };
   take("n_patients", o.n_patients);
   long long seed = 0;

@@ -87,3 +87,31 @@ def test_reference_data_equals_info():
     assert (s.s_mGy_per_MBq_s > 0).all() and len(s) > 100
     assert (ref["tissues"].alpha_beta_Gy > 0).all()
     assert "dose_Gy" in set(ref["limits"].quantity)
+
+
+def test_synth_wrong_kind_is_input_error():
+    # Regression: a RuntimeError (pybind's cast error), which the module keeps for internal errors.
+    with pytest.raises(lutdose.InputError, match=r"synth: n_patients is '2.5'; expected a whole number"):
+        lutdose.synth(2.5)
+
+
+@pytest.mark.parametrize("threads", [257, -1])
+def test_batch_threads_out_of_range_has_cli_message(tmp_path, threads):
+    # Regression: batch set the threads without the CLI's range check (0 to 256).
+    lutdose.synth(2, seed=5, out=tmp_path / "c")
+    tac, patients = tmp_path / "c" / "tacs.csv", tmp_path / "c" / "patients.csv"
+    with pytest.raises(lutdose.InputError) as e:
+        lutdose.batch(tac=tac, patients=patients, out=tmp_path / "py.h5", threads=threads)
+    if threads >= 0:  # the CLI's unsigned option cannot take -1 (CLI11 refuses it before the check)
+        p = cli("batch", "--tac", tac, "--patients", patients, "--out", tmp_path / "cli.h5", "--threads", threads,
+                check=False)
+        assert p.stderr == "lutdose: error: " + str(e.value) + "\n"
+    assert "from 0 to 256" in str(e.value)
+    assert not (tmp_path / "py.h5").exists()
+
+
+def test_batch_dataframe_for_a_path_is_input_error(tmp_path):
+    # Regression: "The truth value of a DataFrame is ambiguous".
+    c = lutdose.synth(2, seed=5)
+    with pytest.raises(lutdose.InputError, match=r"batch: tac is a DataFrame; expected a path to a TAC table"):
+        lutdose.batch(tac=c.tacs, patients=c.patients, out=tmp_path / "py.h5")

@@ -80,3 +80,37 @@ def test_plan_bad_option_has_cli_message(source):
     with pytest.raises(lutdose.InputError) as e:
         lutdose.plan(case, strategy="greedy")
     assert str(e.value) == expected
+
+
+@pytest.mark.parametrize("kw, message", [
+    (dict(mass_g={"liver": 0.0}), r"mass_g of liver is '0'; expected a mass from 0\.001"),
+    (dict(mass_g={"liver": -5.0}), r"mass_g of liver is '-5'; expected a mass from"),
+    (dict(mass_g={"liver": float("inf")}), r"mass_g of liver is 'inf'; expected a mass from"),
+    (dict(tia_u_MBq_h={"liver": -1.0}), r"tia_u_MBq_h of liver is '-1'; expected"),
+    (dict(administered_MBq=0.0), r"administered_MBq is '0'; expected"),
+    (dict(administered_MBq=-7400.0), r"administered_MBq is '-7400'; expected"),
+    (dict(tia_u_MBq_h={"kidneys": 1.0}), r"tia_u_MBq_h.*'kidneys'.*expected a VOI of tia_MBq_h"),
+    (dict(mass_g={"kidneys": 300.0}), r"mass_g.*'kidneys'.*expected a VOI of tia_MBq_h"),
+])
+def test_dose_refuses_bad_values(kw, message):
+    # Regression: only the TIA was checked; these gave inf/NaN/0 doses or a u of 0 shown as known.
+    with pytest.raises(lutdose.InputError, match=message):
+        lutdose.dose({"liver": 50000.0}, phantom="icrp110-am", **kw)
+
+
+def test_dose_refuses_no_tia():
+    with pytest.raises(lutdose.InputError, match=r"tia_MBq_h.*expected at least one VOI"):
+        lutdose.dose({}, phantom="icrp110-am")
+
+
+def test_bed_refuses_negative_dose_and_missing_tissue():
+    with pytest.raises(lutdose.InputError, match=r"dose_Gy is '-1'; expected"):
+        lutdose.bed(-1.0, t_eff_h=40.0, target="kidney_left")
+    # Regression: said "alpha_beta_Gy is '0'" when no tissue parameters were given.
+    with pytest.raises(lutdose.InputError, match=r"give target or alpha_beta_Gy and repair_half_time_h"):
+        lutdose.bed(5.0, t_eff_h=40.0)
+    with pytest.raises(lutdose.InputError, match=r"give target or alpha_beta_Gy and repair_half_time_h"):
+        lutdose.bed(5.0, t_eff_h=40.0, alpha_beta_Gy=3.0)
+    # Regression: a TypeError from float(None).
+    with pytest.raises(lutdose.InputError, match=r"give dose_Gy and t_eff_h, or a_Gy_per_h and lambda_per_h"):
+        lutdose.bed()

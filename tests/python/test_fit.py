@@ -1,6 +1,7 @@
 """fit_tac and fit_many against `lutdose fit`: the same TIAs, exactly (json numbers are written in
 their shortest exact form, so json.loads gives back the program's doubles)."""
 import csv
+import io
 import json
 import os
 import time
@@ -10,7 +11,7 @@ import pandas as pd
 import pytest
 
 import lutdose
-from conftest import cli
+from conftest import cli, cli_error
 
 
 def cli_fit(tac, *args):
@@ -116,3 +117,101 @@ def test_fit_many_releases_the_gil(cohort_10000):
     assert inside, "no Python ran in the main thread during the fits: the GIL was held"
     # Half the fit time: the other half allows for the machine's load and the switch interval.
     assert max(inside) - min(inside) > 0.5 * window["fit_s"], (max(inside) - min(inside), window)
+
+
+def split_patient_table():
+    """Patient p1's rows are not contiguous: p1/kidney_left, p2/kidney_left, p1/liver, p3/liver."""
+    t = [1.0, 4.0, 24.0, 72.0, 168.0]
+    rows = []
+    for patient, voi, a0 in (("p1", "kidney_left", 10.0), ("p2", "kidney_left", 12.0), ("p1", "liver", 30.0),
+                             ("p3", "liver", 25.0)):
+        for i, th in enumerate(t):
+            rows.append({"patient": patient, "cycle": 1, "voi": voi, "time_h": th,
+                         "activity_MBq": a0 * np.exp(-0.02 * th) * (1 + 0.01 * (-1) ** i)})
+    return pd.DataFrame(rows)
+
+
+def test_fit_many_order_does_not_depend_on_threads(tmp_path):
+    # Regression: patient_blocks split a patient whose rows are not contiguous, so the row order
+    # and the grouping depended on the thread count. Expected: `lutdose fit --format csv`'s order
+    # (patients in order of first appearance, each patient's VOIs together).
+    df = split_patient_table()
+    path = tmp_path / "tac.csv"
+    df.to_csv(path, index=False)
+    rows = list(csv.DictReader(io.StringIO(cli("fit", "--tac", path, "--format", "csv").stdout)))
+    expected = [(r["patient"], r["voi"]) for r in rows]
+    assert expected == [("p1", "kidney_left"), ("p1", "liver"), ("p2", "kidney_left"), ("p3", "liver")]
+    outs = [lutdose.fit_many(df, threads=n) for n in (1, 2, 3)]
+    for out in outs:
+        assert list(zip(out.patient, out.voi)) == expected
+        pd.testing.assert_frame_equal(out, outs[0])
+
+
+def test_fit_many_last_threads_is_the_threads_used():
+    # Three patients: at most three blocks, so at most three threads run.
+    df = split_patient_table()
+    lutdose.fit_many(df, threads=8)
+    assert lutdose.fit_many.last_threads == 3
+    lutdose.fit_many(df[df.patient == "p1"], threads=2)
+    assert lutdose.fit_many.last_threads == 1  # one patient: one thread
+    lutdose.fit_many(df, threads=2)
+    assert lutdose.fit_many.last_threads == 2
+
+
+@pytest.mark.parametrize("threads", [257, 1000, -1])
+def test_fit_many_threads_out_of_range(threads):
+    # Regression: 1000 started up to 1000 threads; -1 raised a pybind TypeError. Same bound and
+    # message as `lutdose batch --threads`.
+    with pytest.raises(lutdose.InputError, match=r"--threads.*'%d'.*from 0 to 256" % threads):
+        lutdose.fit_many(split_patient_table(), threads=threads)
+
+
+def with_column(df, name, index, value):
+    out = df.astype({name: object}) if name in df else df.copy()
+    out.at[index, name] = value
+    return out
+
+
+@pytest.mark.parametrize("name, value", [("cycle", 1.5), ("cycle", float("nan")), ("voi", None),
+                                         ("voi", float("nan")), ("time_h", "abc")])
+def test_fit_many_refuses_what_the_cli_refuses(tmp_path, name, value):
+    # Regression: cycle 1.5 was truncated to 1, a NaN cycle became -9223372036854775808, a missing
+    # VOI or patient became "nan" or "None". Now the table's own checks see the cells a CSV file
+    # of the DataFrame holds, and give `lutdose fit`'s message (the DataFrame in place of the file).
+    df = with_column(split_patient_table(), name, 2, value)
+    path = tmp_path / "tac.csv"
+    df.to_csv(path, index=False)
+    expected = cli_error("fit", "--tac", path).replace(str(path), "DataFrame")
+    with pytest.raises(lutdose.InputError) as e:
+        lutdose.fit_many(df)
+    assert str(e.value) == expected
+
+
+def test_fit_many_missing_column_has_cli_message(tmp_path):
+    # Regression: a KeyError. Now the header check of the TAC table, as `lutdose fit` reports it.
+    df = split_patient_table().drop(columns="activity_MBq")
+    path = tmp_path / "tac.csv"
+    df.to_csv(path, index=False)
+    expected = cli_error("fit", "--tac", path).replace(str(path), "DataFrame")
+    assert "the required column 'activity_MBq' is missing" in expected
+    with pytest.raises(lutdose.InputError) as e:
+        lutdose.fit_many(df)
+    assert str(e.value) == expected
+
+
+def test_fit_tac_text_value_is_input_error():
+    # Regression: a plain ValueError from numpy.
+    with pytest.raises(lutdose.InputError, match=r"column time_h is 'a'"):
+        lutdose.fit_tac(["a", 2, 24, 72], [100, 80, 50, 20])
+
+
+def test_fit_many_missing_patient_is_empty_as_in_the_cli(tmp_path):
+    # Regression: a None patient became "None". An empty patient cell is accepted by `lutdose fit`
+    # (patient ""); the module gives the same rows.
+    df = with_column(split_patient_table(), "patient", 2, None)
+    path = tmp_path / "tac.csv"
+    df.to_csv(path, index=False)
+    rows = list(csv.DictReader(io.StringIO(cli("fit", "--tac", path, "--format", "csv").stdout)))
+    out = lutdose.fit_many(df)
+    assert list(zip(out.patient, out.voi)) == [(r["patient"], r["voi"]) for r in rows]
+    assert "None" not in set(out.patient)

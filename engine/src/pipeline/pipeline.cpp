@@ -408,19 +408,23 @@ RunResult run_tac_table(const std::vector<TacSeries>& series, const RunOptions& 
   return run_tac_table(series, o, ref, points);
 }
 
+std::vector<std::vector<TacSeries>> series_by_patient(const std::vector<TacSeries>& series) {
+  std::vector<std::vector<TacSeries>> groups;
+  std::map<std::string, std::size_t> index;
+  for (const auto& s : series) {
+    const auto [it, fresh] = index.try_emplace(s.patient, groups.size());
+    if (fresh) groups.emplace_back();
+    groups[it->second].push_back(s);
+  }
+  return groups;
+}
+
 void for_each_patient_result(const std::vector<TacSeries>& series, const RunOptions& options,
                              const std::function<void(const RunResult&)>& fn) {
   const ReferenceData ref = ReferenceData::load(options.data_dir);
   RunOptions o = options;
   read_run_files(o, ref);
-  std::vector<std::string> order;
-  std::map<std::string, std::vector<TacSeries>> by_patient;
-  for (const auto& s : series) {
-    auto [it, fresh] = by_patient.try_emplace(s.patient);
-    if (fresh) order.push_back(s.patient);
-    it->second.push_back(s);
-  }
-  for (const auto& patient : order) fn(run_tac_table(by_patient.at(patient), o, ref));
+  for (const auto& patient : series_by_patient(series)) fn(run_tac_table(patient, o, ref));
 }
 
 RunOptions run_options_from_case(const CaseFile& c, const ReferenceData& ref, int mc_samples,
