@@ -248,11 +248,27 @@ class RunResult:
         return f"RunResult({len(self._tables['vois']['voi'])} VOIs, {len(self._tables['targets']['target'])} targets)"
 
 
+DICT_CASE_NAME = "case (dict)"  # the input of run_case(dict) in results and messages
+
+
+def _renamed(value, old, new):
+    """`value` (texts, lists, dicts, tuples of them; other values as they are) with the text `old`
+    replaced by `new`: the temporary file of a case dict by its stable name."""
+    if isinstance(value, str):
+        return value.replace(old, new)
+    if isinstance(value, (list, tuple)):
+        return type(value)(_renamed(v, old, new) for v in value)
+    if isinstance(value, dict):
+        return {k: _renamed(v, old, new) for k, v in value.items()}
+    return value
+
+
 def run_case(case, *, allow_external_files=False, mc_samples=None, mc_seed=None, data_dir=None):
     """Runs a case file (docs/case-file.md) as `lutdose run CASE.json` does: quantification,
     fits, TIAs, doses with their budgets, BED. `case`: a path, or a dict with the file's content
     (written to a temporary folder first; files it names must then be absolute paths with
-    allow_external_files=True). mc_samples / mc_seed override the case's Monte Carlo settings.
+    allow_external_files=True; results and messages name it "case (dict)", DICT_CASE_NAME).
+    mc_samples / mc_seed override the case's Monte Carlo settings.
     Returns a :class:`RunResult`."""
     dd = data_dir if data_dir is not None else globals()["data_dir"]()
     if isinstance(case, dict):
@@ -260,7 +276,11 @@ def run_case(case, *, allow_external_files=False, mc_samples=None, mc_seed=None,
             path = os.path.join(tmp, "case.json")
             with open(path, "w", encoding="utf-8") as f:
                 json.dump(case, f, indent=2)
-            return RunResult(*_lutdose._run_case(path, allow_external_files, mc_samples, mc_seed, dd))
+            try:
+                out = _lutdose._run_case(path, allow_external_files, mc_samples, mc_seed, dd)
+            except InputError as e:
+                raise InputError(str(e).replace(path, DICT_CASE_NAME)) from None
+            return RunResult(*_renamed(out, path, DICT_CASE_NAME))
     return RunResult(*_lutdose._run_case(os.fspath(case), allow_external_files, mc_samples, mc_seed, dd))
 
 

@@ -1,6 +1,7 @@
 """run_case and run_tac against `lutdose run`: results.json byte for byte, and the DataFrames hold
 the same numbers as results.json."""
 import json
+import os
 
 import numpy as np
 import pandas as pd
@@ -70,3 +71,17 @@ def test_run_case_from_dict(source):
     b = lutdose.run_case(case)
     pd.testing.assert_frame_equal(a.doses, b.doses)
     assert len(b.cumulative) > 0  # two cycles: doses summed over them
+
+
+def test_run_case_dict_names_its_input_stably(source):
+    # Regression: results.json, the store rows and messages named the random temporary file the
+    # dict was written to, so two identical calls gave different to_json().
+    with open(os.path.join(source, "examples", "snmmi-patient004", "case.json"), encoding="utf-8") as f:
+        case = json.load(f)
+    a, b = lutdose.run_case(case), lutdose.run_case(case)
+    assert a.to_json() == b.to_json()
+    assert "case (dict)" in a.to_json() and "lutdose-case-" not in a.to_json()
+    assert set(a._tables["patients"]["source"]) == {"case (dict)"}
+    with pytest.raises(lutdose.InputError) as e:
+        lutdose.run_case({"lutdose_case_version": 1})
+    assert str(e.value).startswith("case (dict): ") and "lutdose-case-" not in str(e.value)
