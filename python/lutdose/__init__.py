@@ -188,13 +188,15 @@ def fit_tac(time_h, activity_MBq, *, activity_u_MBq=None, function="auto", funct
 
 def fit_many(df, *, threads=0, candidates=False, data_dir=None, **options):
     """Fits every TAC of a long DataFrame (columns patient, cycle, voi, time_h, activity_MBq;
-    optional activity_u_MBq) on `threads` threads (0: every core), without the GIL.
+    optional activity_u_MBq) on up to `threads` threads (0 to 256 as `lutdose batch --threads`;
+    0: every core), one block of whole patients each, without the GIL.
 
     The options are fit_tac's (function, error_model, ...). Returns a DataFrame with one row per
-    TAC in table order (patient, cycle, voi, function, method, fit_ok, n_points, tia_MBq_h,
+    TAC in `lutdose fit --format csv`'s order, whatever `threads` (patient, cycle, voi, function, method, fit_ok, n_points, tia_MBq_h,
     tia_u_MBq_h, tia_u_dof, tia_ci95_low_MBq_h, tia_ci95_high_MBq_h; the columns of the store's
     /vois table, docs/store.md); with candidates=True a pair (vois, candidates). The TIAs are
-    `lutdose fit`'s for the same table. ``fit_many.last_seconds`` holds the fit time [s].
+    `lutdose fit`'s for the same table. ``fit_many.last_seconds`` holds the fit time [s],
+    ``fit_many.last_threads`` the threads used (at most one per patient).
     """
     opts = _options(options, data_dir)
     tables, seconds, used = _lutdose._fit_many(_tac_columns(df), opts, int(threads), "DataFrame")
