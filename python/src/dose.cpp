@@ -85,7 +85,7 @@ py::tuple dose(const std::vector<std::string>& voi, const std::vector<double>& t
   // NaN: no Gy/GBq; else the engine's plausibility range of an activity, above 0.
   if (!std::isnan(administered_MBq) && !(administered_MBq > 0 && lutdose::ACTIVITY_RANGE_MBQ.contains(administered_MBq)))
     lutdose::throw_input_error("dose", "administered_MBq", lutdose::format_number(administered_MBq),
-                               "an activity above 0 " + lutdose::ACTIVITY_RANGE_MBQ.text() + ", or NaN (no Gy/GBq)");
+                               "an activity > 0 and " + lutdose::ACTIVITY_RANGE_MBQ.text() + ", or NaN (no Gy/GBq)");
   std::vector<lutdose::DoseSourceInput> vois(voi.size());
   for (std::size_t i = 0; i < voi.size(); ++i) {
     if (!(tia_MBq_h[i] >= 0) || !std::isfinite(tia_MBq_h[i]))
