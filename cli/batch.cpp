@@ -1,8 +1,10 @@
 // `lutdose batch`, `export`, `merge`: option parsing, progress display and the summary only.
 #include "batch.h"
 
+#include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -19,6 +21,41 @@
 namespace lutdose_cli {
 
 namespace {
+
+// SIGINT / SIGTERM during a batch: the batch stops at its next commit (BatchOptions::stop). The
+// handlers are installed with SA_RESETHAND: a second signal has its default effect at once (a
+// kill, after which the store is resumable too).
+std::atomic<bool> g_stop{false};
+std::atomic<int> g_signal{0};
+static_assert(std::atomic<bool>::is_always_lock_free && std::atomic<int>::is_always_lock_free,
+              "the signal handler may only touch lock-free atomics");
+
+extern "C" void request_stop(int sig) {
+  g_signal = sig;
+  g_stop = true;
+}
+
+// Installs request_stop for SIGINT and SIGTERM for its lifetime, then restores the previous actions.
+class StopOnSignals {
+ public:
+  StopOnSignals() {
+    struct sigaction a {};
+    a.sa_handler = request_stop;
+    sigemptyset(&a.sa_mask);
+    a.sa_flags = SA_RESETHAND;
+    ::sigaction(SIGINT, &a, &old_int_);
+    ::sigaction(SIGTERM, &a, &old_term_);
+  }
+  ~StopOnSignals() {
+    ::sigaction(SIGINT, &old_int_, nullptr);
+    ::sigaction(SIGTERM, &old_term_, nullptr);
+  }
+  StopOnSignals(const StopOnSignals&) = delete;
+  StopOnSignals& operator=(const StopOnSignals&) = delete;
+
+ private:
+  struct sigaction old_int_ {}, old_term_ {};
+};
 
 // "1:02:03" or "2:03" for a duration in seconds; "?" when unknown.
 std::string clock_text(double s) {
@@ -181,7 +218,9 @@ int BatchCommand::run_batch() const {
   o.progress = progress_display(progress_, bar);
   const auto reference = lutdose::ReferenceData::load(data_dir);
   lutdose::BatchProgress p;
+  o.stop = &g_stop;
   try {
+    StopOnSignals on_signals;
     p = lutdose::run_batch(cohort, reference, o);
   } catch (const lutdose::OutputError& e) {  // full disk, I/O error: what was committed stays
     throw lutdose::OutputError(std::string(e.what()) + "; the store keeps every patient committed before: make " +
@@ -196,6 +235,13 @@ int BatchCommand::run_batch() const {
     << (p.resumed ? ", " + std::to_string(p.resumed) + " patients from the earlier run" : std::string()) << "; store "
     << out_ << "\n";
   std::cout << s.str();
+  if (p.interrupted) {
+    const int sig = g_signal.load();
+    std::cerr << "lutdose batch: stopped by " << (sig == SIGTERM ? "SIGTERM" : "SIGINT") << " after " << p.committed
+              << " of " << p.total << " patients; the store " << out_
+              << " holds every committed patient: continue it with the same command and --resume\n";
+    return 128 + sig;  // as the shell reports a command ended by that signal
+  }
   return p.failed > 0 ? 3 : 0;
 }
 

@@ -262,6 +262,46 @@ def case_kill_and_resume(ctx):
     compare_stores(ctx.path("k.h5"), ctx.path("whole.h5"))
 
 
+def wait_for_commit(ctx, proc, path, after_mtime=None):
+    """Waits until the master store at `path` exists (and is newer than `after_mtime`): a commit."""
+    deadline = time.monotonic() + TIMEOUT_S
+    while time.monotonic() < deadline and proc.poll() is None:
+        if os.path.exists(path) and (after_mtime is None or os.stat(path).st_mtime_ns > after_mtime):
+            return
+        time.sleep(0.01)
+    raise CaseFailure("no commit to %s seen before the batch ended (exit %s)" % (path, proc.poll()))
+
+
+def case_signals_stop_at_a_commit_and_resume(ctx):
+    """SIGINT, then SIGTERM on the resumed run: each stops the batch at a commit with exit 130 / 143
+    and a message naming the store and --resume; the store opens; --resume ends with the export of
+    an uninterrupted run."""
+    need_h5py()
+    ctx.synth("t", 150, "--cycles", 2)
+    ctx.batch_tables("t", "whole.h5", "--threads", 2)
+    argv = [ctx.lutdose, "batch", "--tac", ctx.path("t", "tacs.csv"), "--patients", ctx.path("t", "patients.csv"),
+            "--out", ctx.path("s.h5"), "--threads", "2", "--progress", "never", "--commit-interval-s", "0.02"]
+    mtime = None
+    for sig, status, extra in ((signal.SIGINT, 130, []), (signal.SIGTERM, 143, ["--resume"])):
+        p = subprocess.Popen(argv + extra, cwd=ctx.tmp, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        wait_for_commit(ctx, p, ctx.path("s.h5"), mtime)
+        p.send_signal(sig)
+        _, err = p.communicate(timeout=TIMEOUT_S)
+        if p.returncode != status or "--resume" not in err or "s.h5" not in err:
+            raise CaseFailure("after %s: expected exit %d and a message naming the store and --resume; got exit %d\n%s"
+                              % (sig.name, status, p.returncode, err))
+        dump = subprocess.run(["h5dump", "-H", ctx.path("s.h5")], capture_output=True, text=True, cwd=ctx.tmp)
+        if dump.returncode != 0:
+            raise CaseFailure("after %s h5dump -H fails:\n%s" % (sig.name, dump.stderr[-2000:]))
+        mtime = os.stat(ctx.path("s.h5")).st_mtime_ns
+    argv_run, cp = ctx.run(*(argv[1:] + ["--resume"]))
+    if cp.returncode != 0:
+        raise CaseFailure("--resume after the signals: exit %d\n%s" % (cp.returncode, cp.stderr))
+    if ctx.export("s.h5", "es") != ctx.export("whole.h5", "ew"):
+        raise CaseFailure("the store stopped by signals and resumed differs from the uninterrupted one")
+    compare_stores(ctx.path("s.h5"), ctx.path("whole.h5"))
+
+
 def tree_state(ctx, names):
     """Sizes and SHA-256 of the files at `names` (and in NAME.parts folders), to see they are untouched."""
     state = {}

@@ -1,6 +1,8 @@
 // lutdose batch (cohort/batch.h): the work list, the thread pool and the ordered commits.
 #include "lutdose/cohort/batch.h"
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
@@ -204,11 +206,14 @@ void OrderedRun::commit_loop() {
   auto last_commit = Clock::now();
   const auto interval = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o_.commit_interval_s));
   for (;;) {
-    // With nothing pending, wait for the next item as long as it takes (no deadline to keep).
-    const auto deadline = pending_items_ > 0 ? last_commit + interval : Clock::now() + std::chrono::hours(1);
+    // With nothing pending, wait for the next item as long as it takes (no deadline to keep), but
+    // look at the stop flag every 0.1 s.
+    auto deadline = pending_items_ > 0 ? last_commit + interval : Clock::now() + std::chrono::hours(1);
+    if (o_.stop) deadline = std::min(deadline, Clock::now() + std::chrono::milliseconds(100));
     if (next_commit_ < end_ && !take_ready(deadline)) return;  // a worker failed
+    const bool stopping = o_.stop && o_.stop->load();
     const bool due = Clock::now() - last_commit >= interval || pending_.total_rows() >= o_.commit_rows ||
-                     next_commit_ >= end_;
+                     next_commit_ >= end_ || stopping;
     if (pending_items_ > 0 && due) {
       writer_.commit(pending_);
       pending_.clear();
@@ -223,7 +228,8 @@ void OrderedRun::commit_loop() {
       p_.elapsed_s = seconds_since(start_);
       if (o_.progress) o_.progress(p_);
     }
-    if (next_commit_ >= end_ && pending_items_ == 0) return;
+    if (stopping && next_commit_ < end_) p_.interrupted = true;
+    if (stopping || (next_commit_ >= end_ && pending_items_ == 0)) return;
   }
 }
 
@@ -292,7 +298,7 @@ BatchProgress run_batch(const BatchCohort& cohort, const ReferenceData& ref, con
   if (o.progress) o.progress(p);
   if (!writer->index().consolidated) {
     if (first + k < last) OrderedRun(*input, ref, o, *writer, seen, p, start).run(first + k, last);
-    writer->finish();
+    if (!p.interrupted) writer->finish();
   }
   p.elapsed_s = seconds_since(start);
   return p;

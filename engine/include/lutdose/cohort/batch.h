@@ -10,6 +10,7 @@
 // (its error message in /failures) and the batch goes on.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <functional>
 #include <string>
@@ -51,6 +52,7 @@ struct BatchProgress {
   long long patient_cycles = 0;  //!< committed patient-cycles with results, computed by this run
   long long cycles_flagged = 0;  //!< of those, patient-cycles with a fit not accepted (n_fits_flagged > 0)
   double elapsed_s = 0;          //!< since run_batch started
+  bool interrupted = false;      //!< stopped by BatchOptions::stop before the end (the store is resumable)
 };
 
 struct BatchOptions {
@@ -62,6 +64,11 @@ struct BatchOptions {
   std::size_t commit_rows = 200000;      //!< ... or when this many rows wait
   //! Called by the committing thread after every commit (and once at the start).
   std::function<void(const BatchProgress&)> progress;
+  //! When set and it becomes true (e.g. from a SIGINT handler or Python's Ctrl-C), the batch
+  //! commits the items computed so far that come next in order, waits for the items in work,
+  //! does not finish the store (it stays resumable with `resume`, as after a kill) and returns
+  //! with `interrupted` set. Checked at least every 0.1 s.
+  const std::atomic<bool>* stop = nullptr;
 };
 
 //! The case files of a folder: every "*.json" directly in it (not in subfolders), sorted by name
