@@ -22,7 +22,7 @@ namespace lutdose_cli {
 
 namespace {
 
-// SIGINT / SIGTERM during a batch: the batch stops at its next commit (BatchOptions::stop). The
+// SIGINT / SIGTERM during a batch: the batch stops (BatchOptions::stop: no further commit). The
 // handlers are installed with SA_RESETHAND: a second signal has its default effect at once (a
 // kill, after which the store is resumable too).
 std::atomic<bool> g_stop{false};

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer targets of tests/fuzz (clang, ASan + UBSan, assertions on) in ./build-fuzz
-# and runs each for SECONDS_PER_TARGET seconds (default 60), one after the other.
+# Builds the libFuzzer targets of tests/fuzz (scripts/asan-build.sh: clang, ASan + UBSan,
+# assertions on, in ./build-asan, the tree scripts/sanitize.sh tests) and runs each for
+# SECONDS_PER_TARGET seconds (default 60), one after the other.
 #   Usage: scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET ...]
 #   Targets: tac_table case_file svalue_table compartment_model dose_history (default: all).
 # Each target starts from its checked-in seeds (tests/fuzz/corpus/TARGET) and the inputs earlier
@@ -16,13 +17,8 @@ secs="${1:-60}"
 all_targets=(tac_table case_file svalue_table compartment_model dose_history)
 targets=("${@:-${all_targets[@]}}")
 
-bash scripts/install-deps.sh --fuzz
-# RelWithDebInfo at -O1 and without NDEBUG: assertions (Eigen's index checks) stay on.
-CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O1 -g" -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g" \
-  -DLUTDOSE_BUILD_FUZZERS=ON -DLUTDOSE_BUILD_TESTS=OFF -DLUTDOSE_BUILD_BENCHMARKS=OFF -DLUTDOSE_BUILD_PYTHON=OFF \
-  >build-fuzz.configure.log 2>&1 || { cat build-fuzz.configure.log; exit 1; }
-cmake --build build-fuzz -j "$(nproc)" --target "${targets[@]/#/fuzz_}"
+# After scripts/sanitize.sh (as in .ci/run) the targets are already built: nothing to do.
+bash scripts/asan-build.sh "${targets[@]/#/fuzz_}"
 
 mkdir -p build-fuzz/findings build-fuzz/logs
 # The targets write each input to a file of their own directory under TMPDIR: a tmpfs (/dev/shm)
@@ -55,7 +51,7 @@ for t in "${targets[@]}"; do
   # -max_len covers the largest seed (an 18 kB case file); -timeout: one input may take 10 s.
   # In the background and waited for, so that a signal to this script reaches cleanup() at once.
   # shellcheck disable=SC2086
-  ./build-fuzz/tests/fuzz/"fuzz_$t" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
+  ./build-asan/tests/fuzz/"fuzz_$t" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
       -max_len=32768 -dict="$dict" -artifact_prefix="build-fuzz/findings/$t-" -print_final_stats=1 \
       ${LUTDOSE_FUZZ_FLAGS:-} "build-fuzz/corpus/$t" "tests/fuzz/corpus/$t" >"$log" 2>&1 &
   fuzz_pid=$!

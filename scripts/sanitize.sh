@@ -1,21 +1,15 @@
 #!/usr/bin/env bash
 # Builds lutdose and the whole test suite with AddressSanitizer (with LeakSanitizer) and
-# UndefinedBehaviorSanitizer in ./build-asan (benchmarks excluded; -O1 with assertions on) and runs
-# every CTest test but the source checks (label quality), the installed-package one (label
-# install) and the Slurm one (label slurm). Any sanitizer report fails: UBSan does not recover,
-# ASan aborts, and every report is also written to build-asan/sanitizer-logs/, which must stay
-# empty (so a report from a run whose exit status a test expected to be non-zero still fails).
+# UndefinedBehaviorSanitizer in ./build-asan (scripts/asan-build.sh: clang, -O1 with assertions on,
+# the fuzz targets in the same tree) and runs every CTest test but the source checks (label
+# quality), the installed-package one (label install) and the Slurm one (label slurm). Any
+# sanitizer report fails: UBSan does not recover, ASan aborts, and every report is also written to
+# build-asan/sanitizer-logs/, which must stay empty (so a report from a run whose exit status a
+# test expected to be non-zero still fails).
 # Usage: scripts/sanitize.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/install-deps.sh
-san="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
-cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O1 -g $san" -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g $san" \
-  -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined" \
-  -DLUTDOSE_BUILD_TESTS=ON -DLUTDOSE_BUILD_BENCHMARKS=OFF -DLUTDOSE_BUILD_PYTHON=OFF \
-  >build-asan.configure.log 2>&1 || { cat build-asan.configure.log; exit 1; }
-cmake --build build-asan -j "$(nproc)"
+bash scripts/asan-build.sh
 
 logs="$PWD/build-asan/sanitizer-logs"
 rm -rf "$logs" && mkdir -p "$logs"

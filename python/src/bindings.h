@@ -3,6 +3,9 @@
 
 #include <pybind11/pybind11.h>
 
+#include <atomic>
+#include <functional>
+
 #include "lutdose/pipeline/options.h"
 #include "lutdose/pipeline/run_result.h"
 #include "lutdose/io/tac_table.h"
@@ -23,10 +26,18 @@ struct ParallelRun {
   std::size_t threads = 0;
 };
 
-//! run_tac_table over blocks of whole patients in at most `threads` threads (0: every core),
-//! results in the engine's order (patients in order of first appearance, as `lutdose fit`) whatever
-//! `threads`; call without the GIL. Throws what run_tac_table throws (the first block's error).
+//! run_tac_table over small blocks of whole patients, taken in turn by at most `threads` threads
+//! (0: every core), results in the engine's order (patients in order of first appearance, as
+//! `lutdose fit`) whatever `threads`; call without the GIL. Throws what run_tac_table throws (the
+//! first block's error). When `stop` becomes true the threads take no further block (the result
+//! is then incomplete: for a caller that discards it).
 ParallelRun run_tac_parallel(const std::vector<lutdose::TacSeries>& series, const lutdose::RunOptions& o,
-                             unsigned threads);
+                             unsigned threads, const std::atomic<bool>* stop = nullptr);
+
+//! Runs `job` on a thread of its own while the calling thread, holding the GIL on entry, waits
+//! without it and looks every 0.1 s for a signal (PyErr_CheckSignals: Ctrl-C). On a signal whose
+//! handler raises (KeyboardInterrupt), sets `stop`, waits for the job to return and raises that
+//! exception; else rethrows what `job` threw. `job` must not touch Python objects.
+void run_interruptible(const std::function<void()>& job, std::atomic<bool>& stop);
 
 }  // namespace lutdose_py

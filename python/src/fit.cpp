@@ -4,6 +4,8 @@
 #include <pybind11/eigen.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <exception>
 #include <thread>
@@ -49,25 +51,33 @@ std::vector<std::vector<lutdose::TacSeries>> patient_blocks(const std::vector<lu
 }  // namespace
 
 ParallelRun run_tac_parallel(const std::vector<lutdose::TacSeries>& series, const lutdose::RunOptions& o,
-                             unsigned threads) {
+                             unsigned threads, const std::atomic<bool>* stop) {
   const auto& reference = reference_of(o.data_dir);
   if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
-  const auto blocks = patient_blocks(series, threads);
+  // Several blocks per thread and at most about kBlockTacs TACs each: the threads stay busy to
+  // the end, and a stop request is seen within one block's time (milliseconds).
+  constexpr std::size_t kBlockTacs = 256;
+  const auto blocks = patient_blocks(series, std::max<std::size_t>(8 * std::size_t{threads},
+                                                                   (series.size() + kBlockTacs - 1) / kBlockTacs));
+  const std::size_t n_threads = std::min<std::size_t>(threads, blocks.size());
   std::vector<lutdose::RunResult> parts(blocks.size());
   std::vector<std::exception_ptr> errors(blocks.size());
+  std::atomic<std::size_t> next{0};
   std::vector<std::thread> pool;
-  for (std::size_t b = 0; b < blocks.size(); ++b)
-    pool.emplace_back([&, b] {
-      try {
-        parts[b] = lutdose::run_tac_table(blocks[b], o, reference);
-      } catch (...) {
-        errors[b] = std::current_exception();
+  for (std::size_t t = 0; t < n_threads; ++t)
+    pool.emplace_back([&] {
+      for (std::size_t b = next++; b < blocks.size() && !(stop && *stop); b = next++) {
+        try {
+          parts[b] = lutdose::run_tac_table(blocks[b], o, reference);
+        } catch (...) {
+          errors[b] = std::current_exception();
+        }
       }
     });
   for (auto& t : pool) t.join();
   for (const auto& e : errors)
     if (e) std::rethrow_exception(e);  // the first failing block in the engine's order, as a serial run
-  ParallelRun run{parts.empty() ? lutdose::RunResult{} : parts.front(), blocks.size()};
+  ParallelRun run{parts.empty() ? lutdose::RunResult{} : parts.front(), n_threads};
   for (std::size_t b = 1; b < parts.size(); ++b)
     run.result.cycles.insert(run.result.cycles.end(), parts[b].cycles.begin(), parts[b].cycles.end());
   return run;
@@ -99,14 +109,17 @@ py::tuple fit_columns(const py::dict& columns, const py::dict& options, long lon
   lutdose::StoreRows rows;
   double seconds = 0;
   std::size_t used = 0;
-  {
-    py::gil_scoped_release release;
-    const auto start = std::chrono::steady_clock::now();
-    const auto r = run_tac_parallel(series, o, requested);
-    seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    rows = lutdose::store_rows(r.result, source, "");
-    used = r.threads;
-  }
+  std::atomic<bool> stop{false};
+  run_interruptible(
+      [&] {
+        const auto start = std::chrono::steady_clock::now();
+        const auto r = run_tac_parallel(series, o, requested, &stop);
+        seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        if (stop) return;  // interrupted: incomplete, discarded
+        rows = lutdose::store_rows(r.result, source, "");
+        used = r.threads;
+      },
+      stop);
   return py::make_tuple(tables_of(rows), seconds, used);
 }
 

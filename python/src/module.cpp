@@ -2,6 +2,8 @@
 // exceptions, and the bindings of each area. The Python package lutdose wraps it.
 #include <pybind11/pybind11.h>
 
+#include <chrono>
+#include <future>
 #include <new>
 #include <stdexcept>
 
@@ -9,6 +11,34 @@
 #include "lutdose/error.h"
 #include "lutdose/io/output_dir.h"
 #include "lutdose/version.h"
+
+namespace lutdose_py {
+
+void run_interruptible(const std::function<void()>& job, std::atomic<bool>& stop) {
+  bool signalled = false;
+  std::exception_ptr error;
+  {
+    py::gil_scoped_release release;
+    auto done = std::async(std::launch::async, job);
+    while (done.wait_for(std::chrono::milliseconds(100)) != std::future_status::ready) {
+      if (signalled) continue;
+      py::gil_scoped_acquire acquire;
+      if (PyErr_CheckSignals() != 0) {  // the handler raised: the exception is now pending
+        signalled = true;
+        stop = true;
+      }
+    }
+    try {
+      done.get();
+    } catch (...) {
+      error = std::current_exception();
+    }
+  }
+  if (signalled) throw py::error_already_set();  // the pending KeyboardInterrupt
+  if (error) std::rethrow_exception(error);
+}
+
+}  // namespace lutdose_py
 
 PYBIND11_MODULE(_lutdose, m) {
   m.doc() = "lutdose engine bindings (use the package lutdose, docs/python.md)";

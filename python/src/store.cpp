@@ -89,11 +89,10 @@ py::dict batch(const std::string& cases_dir, const std::string& tac, const std::
   o.resume = resume;
   std::tie(o.shard_index, o.shard_count) = lutdose::parse_shard(shard);
   lutdose::BatchProgress p;
-  {
-    const auto& ref = reference_of(dir);
-    py::gil_scoped_release release;
-    p = lutdose::run_batch(cohort, ref, o);
-  }
+  std::atomic<bool> stop{false};
+  o.stop = &stop;  // Ctrl-C: the batch stops at its next commit, resumable (docs/batch.md)
+  const auto& ref = reference_of(dir);
+  run_interruptible([&] { p = lutdose::run_batch(cohort, ref, o); }, stop);
   py::dict d;
   d["total"] = p.total;
   d["committed"] = p.committed;

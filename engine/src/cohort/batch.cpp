@@ -206,14 +206,20 @@ void OrderedRun::commit_loop() {
   auto last_commit = Clock::now();
   const auto interval = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o_.commit_interval_s));
   for (;;) {
+    // A stop request: return at once, without a commit (a commit's fsyncs can take seconds); the
+    // items computed since the last commit are computed again by a resume.
+    if (o_.stop && o_.stop->load()) {
+      p_.interrupted = next_commit_ < end_ || pending_items_ > 0;
+      return;
+    }
     // With nothing pending, wait for the next item as long as it takes (no deadline to keep), but
     // look at the stop flag every 0.1 s.
     auto deadline = pending_items_ > 0 ? last_commit + interval : Clock::now() + std::chrono::hours(1);
     if (o_.stop) deadline = std::min(deadline, Clock::now() + std::chrono::milliseconds(100));
     if (next_commit_ < end_ && !take_ready(deadline)) return;  // a worker failed
-    const bool stopping = o_.stop && o_.stop->load();
+    if (o_.stop && o_.stop->load()) continue;
     const bool due = Clock::now() - last_commit >= interval || pending_.total_rows() >= o_.commit_rows ||
-                     next_commit_ >= end_ || stopping;
+                     next_commit_ >= end_;
     if (pending_items_ > 0 && due) {
       writer_.commit(pending_);
       pending_.clear();
@@ -228,8 +234,7 @@ void OrderedRun::commit_loop() {
       p_.elapsed_s = seconds_since(start_);
       if (o_.progress) o_.progress(p_);
     }
-    if (stopping && next_commit_ < end_) p_.interrupted = true;
-    if (stopping || (next_commit_ >= end_ && pending_items_ == 0)) return;
+    if (next_commit_ >= end_ && pending_items_ == 0) return;
   }
 }
 

@@ -65,9 +65,10 @@ struct BatchOptions {
   //! Called by the committing thread after every commit (and once at the start).
   std::function<void(const BatchProgress&)> progress;
   //! When set and it becomes true (e.g. from a SIGINT handler or Python's Ctrl-C), the batch
-  //! commits the items computed so far that come next in order, waits for the items in work,
-  //! does not finish the store (it stays resumable with `resume`, as after a kill) and returns
-  //! with `interrupted` set. Checked at least every 0.1 s.
+  //! stops: it ends the commit under way (if any), commits nothing more, waits for the items in
+  //! work, does not finish the store (it stays resumable with `resume`, as after a kill; items
+  //! computed but not committed are computed again) and returns with `interrupted` set. Checked
+  //! at least every 0.1 s by the committing thread.
   const std::atomic<bool>* stop = nullptr;
 };
 
