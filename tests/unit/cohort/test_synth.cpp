@@ -143,8 +143,8 @@ TEST_CASE("synth: the same seed gives the same bytes, another seed other ones, p
   const auto a = files(), b = files();
   CHECK(a.size() == 4);
   CHECK(a == b);
-  for (const auto& [name, bytes] : a)  // nothing that depends on where the data directory is
-    CHECK_MESSAGE(bytes.find(LUTDOSE_TEST_DATA_DIR) == std::string::npos, name);
+  for (const auto& file : a)  // nothing that depends on where the data directory is
+    CHECK_MESSAGE(file.second.find(LUTDOSE_TEST_DATA_DIR) == std::string::npos, file.first);
   o.seed = 43;
   const auto c = files();
   CHECK(c.at("tacs.csv") != a.at("tacs.csv"));

@@ -69,7 +69,9 @@ TEST_CASE("remainder of body: organs holding all the activity give the same dose
     const CycleDoses db = calc.compute(with_wb, 7400, "organs + whole body");
     const auto b = by_target(db);
     CHECK(db.remainder_tia_MBq_h == doctest::Approx(0.0).scale(1.0));
-    for (const auto& [name, t] : a) {
+    for (const auto& entry : a) {
+      const auto& name = entry.first;  // not a structured binding: doctest's macros use lambdas
+      const auto& t = entry.second;
       CAPTURE(name);
       // the remainder has zero TIA, so every dose is the same up to rounding
       CHECK(b.at(name).dose_Gy == doctest::Approx(t.dose_Gy).epsilon(1e-12).scale(1e-15));
@@ -92,9 +94,11 @@ TEST_CASE("remainder of body: activity spread uniformly gives TIA_WB x S(T <- wh
   for (const auto& [name, m] : organs) in.push_back(voi(name, wb * m / m_wb, m));
   in.push_back(voi("whole_body", wb));
   const auto d = by_target(calc.compute(in, 7400, "uniform"));
-  for (const auto& [target, region] : std::vector<std::pair<std::string, std::string>>{
+  for (const auto& pair : std::vector<std::pair<std::string, std::string>>{
            {"liver", "Liver"}, {"kidneys", "Kidneys"}, {"Red Marrow", "Red Marrow"}, {"Lungs", "Lungs"},
            {"Total Body", "Total Body"}, {"Thyroid", "Thyroid"}}) {
+    const auto& target = pair.first;  // not a structured binding: doctest's macros use lambdas
+    const auto& region = pair.second;
     CAPTURE(target);
     // exact algebraic identity; 1e-10 for the cancellations in S(T <- RB)
     CHECK(d.at(target).dose_Gy == doctest::Approx(3.6 * wb * set.s(region, "Tot Body")).epsilon(1e-10));
@@ -194,7 +198,9 @@ TEST_CASE("user S-value table: read, used, and bad entries rejected with their l
        "spleen,spleen,1e-4,150\n", "spleen from source liver"},
       {"target,source,s_mGy_per_MBq_s,target_mass_g\nliver,liver,,1800\n", "s_mGy_per_MBq_s"},
   };
-  for (const auto& [content, expected] : bad) {
+  for (const auto& bad_case : bad) {
+    const auto& content = bad_case.first;  // not a structured binding: doctest's macros use lambdas
+    const auto& expected = bad_case.second;
     CAPTURE(content);
     const std::string path = test::write_temp(content);
     try {

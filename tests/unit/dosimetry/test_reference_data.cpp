@@ -53,7 +53,9 @@ TEST_CASE("OpenDose (ICRP 110) and OLINDA (ICRP 89) self-S agree within 4 % afte
   const Nuclide lu = load_nuclide(DATA, "Lu-177");
   const std::pair<const char*, const char*> pairs[] = {{"icrp110-am", "icrp89-male"},
                                                        {"icrp110-af", "icrp89-female"}};
-  for (const auto& [od_name, ol_name] : pairs) {
+  for (const auto& pair : pairs) {
+    const char* od_name = pair.first;  // not a structured binding: doctest's CAPTURE takes it in a lambda
+    const char* ol_name = pair.second;
     const SValueSet od = load_svalue_set(DATA, od_name);
     const SValueSet ol = load_svalue_set(DATA, ol_name);
     const auto od_map = load_voi_region_map(DATA, od_name);

@@ -60,7 +60,9 @@ TEST_CASE("TAC table: bad values are InputErrors naming file, line, column and v
       {"voi,time_h,activity_MBq,colour\nliver,4,1,red\n", "colour"},
       {"voi,time_h,activity_MBq,mass_g\nliver,4,1,0\n", "mass_g"},
   };
-  for (const auto& [content, expected] : cases) {
+  for (const auto& c : cases) {
+    const auto& content = c.first;  // not a structured binding: doctest's macros use lambdas
+    const auto& expected = c.second;
     CAPTURE(content);
     const auto path = write_temp(content);
     try {
