@@ -39,7 +39,7 @@ class OutputError : public std::runtime_error {
 //! The kinds of result set. A set is replaced only by a set of its own kind: run results do not
 //! replace a synth cohort (the user's study data), nor export tables a run's results.
 enum class ResultKind {
-  run,           //!< lutdose run: results.json, results.csv, results.h5
+  run,           //!< lutdose run: results.json, results.csv, results.h5 (and report.html with --report)
   synth,         //!< lutdose synth: tacs.csv, patients.csv, truth.csv, synth.json, case-*.json
   store_export,  //!< lutdose export --csv: patients.csv, vois.csv, candidates.csv, targets.csv,
                  //!< budget.csv, cumulative.csv, failures.csv, notes.csv
@@ -51,7 +51,7 @@ struct OutputFile {
   std::string bytes;
 };
 
-//! The names a result set may hold: results.json, results.csv, results.h5 (lutdose run);
+//! The names a result set may hold: results.json, results.csv, results.h5, report.html (lutdose run);
 //! tacs.csv, patients.csv, truth.csv, synth.json (lutdose synth); patients.csv, vois.csv,
 //! candidates.csv, targets.csv, budget.csv, cumulative.csv, failures.csv, notes.csv (lutdose
 //! export of a results store, docs/store.md); and manifest.json. Besides
