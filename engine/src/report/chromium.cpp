@@ -119,12 +119,12 @@ std::string chromium_missing_message() {
 }
 
 std::string html_to_pdf(const std::string& html) {
-  return render(html, "--print-to-pdf=", "out.pdf", {"--no-pdf-header-footer", "--virtual-time-budget=5000"});
+  return render(html, "--print-to-pdf=", "out.pdf", {"--no-pdf-header-footer"});
 }
 
 std::string html_to_png(const std::string& html, int width, int height) {
   return render(html, "--screenshot=", "out.png",
-                {"--window-size=" + std::to_string(width) + "," + std::to_string(height), "--virtual-time-budget=5000"});
+                {"--window-size=" + std::to_string(width) + "," + std::to_string(height)});
 }
 
 }  // namespace lutdose::report

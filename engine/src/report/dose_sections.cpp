@@ -80,7 +80,7 @@ double limit_of(const ReportContext& ctx, const std::string& target, const std::
 }
 
 std::string dose_section(const json& cycle, const std::string& patient, const ReportContext& ctx) {
-  const int c = static_cast<int>(num(cycle, "cycle"));
+  const int c = cycle_number(cycle);
   std::ostringstream main, regions, budgets;
   std::size_t n_regions = 0;
   for (const auto& d : arr(cycle, "doses")) {

@@ -25,7 +25,7 @@ const char* kCss =
     "h1{font-size:22px}h2{font-size:18px;border-bottom:2px solid #0072B2}h3{font-size:15px}"
     "table{border-collapse:collapse;margin:6px 0;font-size:12.5px;break-inside:avoid}"
     "td,th{border:1px solid #bbb;padding:2px 6px;text-align:right;vertical-align:top}th{background:#eef}"
-    ".l{text-align:left}tr.selected td{background:#fde9d9;font-weight:bold}.flag{color:#a00}.warning{color:#8a5a00}"
+    ".l{text-align:left}td.params{white-space:nowrap}tr.selected td{background:#fde9d9;font-weight:bold}.flag{color:#a00}.warning{color:#8a5a00}"
     ".why{font-size:11px;color:#a00}.plots{display:flex;flex-wrap:wrap;gap:8px}svg{break-inside:avoid;max-width:100%;height:auto}"
     "section.voi{break-inside:avoid;border-top:1px solid #ccc}pre{white-space:pre-wrap;font-size:11px;background:#f6f6f6}"
     ".note{font-size:12.5px}footer{font-size:11px;color:#555;margin-top:2em}"
@@ -55,7 +55,7 @@ std::string overview_section(const json& doc, const json& patient) {
     << "<th>VOIs</th></tr>";
   for (const auto& c : arr(patient, "cycles")) {
     const std::string ref = str(obj(c, "quantification"), "reference_time");
-    o << "<tr data-cycle=\"" << fmt(num(c, "cycle")) << "\"><td>" << fmt(num(c, "cycle")) << "</td>"
+    o << "<tr data-cycle=\"" << std::to_string(detail::cycle_number(c)) << "\"><td>" << std::to_string(detail::cycle_number(c)) << "</td>"
       << num_cell("administered_MBq", num(c, "administered_MBq"), 6) << "<td class=\"l\">"
       << (ref.empty() ? "\xE2\x80\x94 (TAC input: times are hours after administration)" : html_escape(ref)) << "</td><td>"
       << arr(c, "vois").size() << "</td></tr>";
@@ -70,7 +70,7 @@ std::string patient_html(const json& doc, const json& patient, const ReportConte
   o << "<article class=\"patient\" data-patient=\"" << html_escape(id) << "\"><h1>Dosimetry report: patient "
     << (id.empty() ? "(unnamed)" : html_escape(id)) << "</h1>" << overview_section(doc, patient);
   for (const auto& c : arr(patient, "cycles")) {
-    const int cycle = static_cast<int>(num(c, "cycle"));
+    const int cycle = detail::cycle_number(c);
     o << "<section class=\"fits major\" data-cycle=\"" << cycle << "\"><h2>Time-activity curves and fits, cycle " << cycle
       << "</h2><p>Points: measured activities (not decay-corrected) with \xC2\xB1 1 standard uncertainty where known. "
       << "Curves: every fitted candidate function (dashed), the selected one thick with its 95 % band (delta method on "
@@ -108,11 +108,11 @@ std::string voi_plot_svg(const json& doc, const std::string& patient, const std:
   for (const auto& p : arr(doc, "patients")) {
     if (!patient.empty() && str(p, "id") != patient) continue;
     for (const auto& c : arr(p, "cycles")) {
-      if (cycle != 0 && static_cast<int>(num(c, "cycle")) != cycle) continue;
+      if (cycle != 0 && detail::cycle_number(c) != cycle) continue;
       for (const auto& v : arr(c, "vois")) {
         if (str(v, "name") == voi)
           return "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<!-- written by lutdose plot -->\n" +
-                 detail::tac_plot(doc, v, str(p, "id"), static_cast<int>(num(c, "cycle")), log_y) + "\n";
+                 detail::tac_plot(doc, v, str(p, "id"), detail::cycle_number(c), log_y) + "\n";
         if (known.find(str(v, "name")) == std::string::npos) known += (known.empty() ? "" : ", ") + str(v, "name");
       }
     }

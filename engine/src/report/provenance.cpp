@@ -19,7 +19,7 @@ std::string findings(const json& doc) {
   std::size_t n = 0;
   for (const auto& p : arr(doc, "patients"))
     for (const auto& c : arr(p, "cycles")) {
-      const std::string at = (str(p, "id").empty() ? "" : str(p, "id") + ", ") + "cycle " + fmt(num(c, "cycle"));
+      const std::string at = (str(p, "id").empty() ? "" : str(p, "id") + ", ") + "cycle " + std::to_string(cycle_number(c));
       for (const auto& v : arr(c, "vois")) {
         const auto& fit = obj(v, "fit");
         for (const char* key : {"flags", "warnings", "notes"})

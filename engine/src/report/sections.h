@@ -33,6 +33,9 @@ std::string plan_section(const ReportContext& ctx);
 //! Provenance: versions, checksums, options, data files, every warning and note.
 std::string provenance_section(const json& doc, const ReportContext& ctx);
 
+//! The "cycle" number of a cycle object of results.json; 0 when missing or not a finite number.
+int cycle_number(const json& cycle);
+
 //! "<td data-field=F data-value=EXACT>shown</td>" (right-aligned number; "—" when unknown).
 std::string num_cell(const std::string& field, double v, int digits = 4);
 

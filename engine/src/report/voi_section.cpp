@@ -177,7 +177,7 @@ std::string fit_table(const json& voi) {
     const auto& c = cands[i];
     const bool selected = static_cast<int>(i) == sel;
     o << "<tr data-function=\"" << html_escape(str(c, "function")) << "\"" << (selected ? " class=\"selected\"" : "")
-      << "><td class=\"l\">" << html_escape(str(c, "function")) << (selected ? " (selected)" : "") << "</td><td class=\"l\">"
+      << "><td class=\"l\">" << html_escape(str(c, "function")) << (selected ? " (selected)" : "") << "</td><td class=\"l params\">"
       << parameters_cell(c) << "</td>" << num_cell("tia_MBq_h", num(c, "tia_MBq_h"))
       << num_cell("tia_u_MBq_h", num(c, "tia_u_MBq_h")) << num_cell("aicc", num(c, "aicc"))
       << num_cell("akaike_weight", num(c, "akaike_weight"), 3) << num_cell("r_squared", num(c, "r_squared"))
@@ -243,6 +243,11 @@ std::string flag_words(const std::string& code) {
       return rest.empty() || prefix.back() != ':' ? (rest.empty() ? text : text + rest) : text + rest;
     }
   return code;
+}
+
+int cycle_number(const json& cycle) {
+  const double c = num(cycle, "cycle");
+  return std::isfinite(c) && std::fabs(c) < 1e9 ? static_cast<int>(c) : 0;
 }
 
 std::string num_cell(const std::string& field, double v, int digits) {
