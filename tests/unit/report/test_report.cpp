@@ -1,0 +1,158 @@
+// Unit tests of the report helpers (engine/include/lutdose/report/): axis ticks, tick labels,
+// HTML escaping, number formatting, box-plot quartiles, the candidate curve's band and the
+// results loader's checks. Expected values are worked out by hand (in the comments).
+#include <doctest/doctest.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "lutdose/error.h"
+#include "lutdose/report/fit_curve.h"
+#include "lutdose/report/html.h"
+#include "lutdose/report/results_loader.h"
+#include "lutdose/report/svg_plot.h"
+
+using namespace lutdose::report;
+
+namespace {
+// Tick values are k * step in floating point (0.6000000000000001): 1e-12 relative is far below
+// any visible difference and far above the rounding of one product.
+void check_ticks(const std::vector<double>& got, const std::vector<double>& want) {
+  REQUIRE(got.size() == want.size());
+  for (std::size_t i = 0; i < got.size(); ++i) CHECK(got[i] == doctest::Approx(want[i]).epsilon(1e-12));
+}
+}  // namespace
+
+TEST_CASE("report: nice linear ticks are 1, 2 or 5 times a power of ten and cover the range") {
+  // [0, 123], at most 7 ticks: step 10 needs 14 ticks, 20 needs 8 (0..140), 50 needs 4.
+  CHECK(nice_step(0, 123, 7) == 50);
+  check_ticks(nice_ticks(0, 123, 7), {0, 50, 100, 150});
+  // [0, 1], 6 ticks: step 0.1 needs 11, 0.2 needs exactly 6.
+  check_ticks(nice_ticks(0, 1, 6), {0, 0.2, 0.4, 0.6, 0.8, 1});
+  // [-3.2, 7.9], 7 ticks: step 1 needs 13 (-4..8), step 2 needs 7 (-4..8).
+  check_ticks(nice_ticks(-3.2, 7.9, 7), {-4, -2, 0, 2, 4, 6, 8});
+  // No range, or fewer than 2 ticks allowed: no ticks.
+  CHECK(std::isnan(nice_step(1, 1, 7)));
+  CHECK(nice_ticks(2, 1, 7).empty());
+  CHECK(nice_ticks(0, 1, 1).empty());
+  CHECK(nice_ticks(0, NAN, 7).empty());
+}
+
+TEST_CASE("report: log axes run over whole decades") {
+  check_ticks(log_decades(3, 4500), {1, 10, 100, 1000, 10000});
+  check_ticks(log_decades(1, 100), {1, 10, 100});           // exact powers are not widened
+  check_ticks(log_decades(0.02, 0.05), {0.01, 0.1});        // within one decade: that decade
+  check_ticks(log_decades(5, 5), {1, 10});                  // one value: its decade
+  CHECK(log_decades(0, 10).empty());                        // 0 has no logarithm
+  CHECK(log_decades(10, 1).empty());
+}
+
+TEST_CASE("report: tick labels are short and exact") {
+  CHECK(tick_label(0.5) == "0.5");
+  CHECK(tick_label(250) == "250");
+  CHECK(tick_label(1000) == "1000");
+  CHECK(tick_label(100000) == "100000");
+  CHECK(tick_label(1e6) == "1e6");
+  CHECK(tick_label(2.5e-5) == "2.5e-5");
+  CHECK(tick_label(0.001) == "0.001");
+  CHECK(tick_label(0.6000000000000001) == "0.6");
+  CHECK(tick_label(-0.0) == "0");
+  CHECK(tick_label(3 * 0.1 - 0.3) == "0");  // 5.5e-17: a tick at zero computed as k * step
+}
+
+TEST_CASE("report: html_escape makes input text inert") {
+  CHECK(html_escape("<script>alert(\"x&y\")</script>") ==
+        "&lt;script&gt;alert(&quot;x&amp;y&quot;)&lt;/script&gt;");
+  CHECK(html_escape("O'Brien") == "O&#39;Brien");
+  CHECK(html_escape("kidney_left") == "kidney_left");
+  CHECK(html_escape("\xC3\xA9t\xC3\xA9") == "\xC3\xA9t\xC3\xA9");          // valid UTF-8 (été) is kept
+  CHECK(html_escape("a\xFF" "b") == "a\xEF\xBF\xBD" "b");                 // an invalid byte becomes U+FFFD
+  CHECK(html_escape("\xC0\xAF") == "\xEF\xBF\xBD\xEF\xBF\xBD");           // an overlong '/' is two bad bytes
+  CHECK(html_escape("\xED\xA0\x80") == "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");  // a UTF-16 surrogate
+  CHECK(html_escape("a\x01" "b\tc\n") == "ab\tc\n");                       // control characters dropped
+}
+
+TEST_CASE("report: numbers in tables") {
+  CHECK(fmt(7651.4) == "7651");
+  CHECK(fmt(2.68706) == "2.687");
+  CHECK(fmt(0.0009443812) == "0.0009444");  // below 1e-3: %.4g, which keeps fixed notation down to 1e-4
+  CHECK(fmt(1.5e-5) == "1.5e-05");
+  CHECK(fmt(2.5e7) == "2.5e+07");
+  CHECK(fmt(0.996, 3) == "0.996");
+  CHECK(fmt(0) == "0.000");
+  CHECK(fmt(NAN) == "\xE2\x80\x94");
+  CHECK(fmt_exact(0.1) == "0.1");
+  CHECK(fmt_exact(INFINITY) == "\xE2\x80\x94");
+}
+
+TEST_CASE("report: box-plot quartiles (type 7)") {
+  // {1, 2, 3, 4}: q1 at h = 0.75 -> 1.75, median 2.5, q3 at h = 2.25 -> 3.25.
+  const auto f = five_numbers({4, NAN, 1, 3, 2});
+  REQUIRE(f.size() == 5);
+  CHECK(f[0] == 1);
+  CHECK(f[1] == 1.75);
+  CHECK(f[2] == 2.5);
+  CHECK(f[3] == 3.25);
+  CHECK(f[4] == 4);
+  CHECK(std::isnan(five_numbers({})[2]));
+}
+
+TEST_CASE("report: the selected curve's band is the delta method on the exponential") {
+  // E1: A(t) = A1 exp(-(l1 + lp) t), A1 = 100 MBq, l1 = 0.01 /h, lp = 0.005 /h. At t = 10 h:
+  // A = 100 e^-0.15 = 86.0708; J = (e^-0.15, -A1 t e^-0.15) = (0.860708, -860.708);
+  // u^2 = J C J^T = 0.860708^2 4 + 2 (0.860708)(-860.708)(0.001) + 860.708^2 1e-6 = 2.222455.
+  // Infinite dof: k = 1.959964 (normal 97.5 % quantile).
+  const nlohmann::json c = {{"function", "E1"}, {"fitted", true},
+                            {"parameters", {{"A1_MBq", 100.0}, {"lambda1_bio_per_h", 0.01}}},
+                            {"covariance", {{4.0, 0.001}, {0.001, 1e-6}}}, {"tia_u_dof", "infinite"}};
+  const auto s = sample_candidate(c, 0.005, 20, 3, 0.95);  // t = 0, 10, 20 h
+  REQUIRE(s.drawn);
+  REQUIRE(s.band);
+  REQUIRE(s.t_h.size() == 3);
+  CHECK(s.t_h[1] == 10);
+  const double a = 100 * std::exp(-0.15), e = std::exp(-0.15);
+  const double u = std::sqrt(e * e * 4 + 2 * e * (-1000 * e) * 0.001 + 1e6 * e * e * 1e-6);
+  // 1e-12 relative: the same few products evaluated in another order.
+  CHECK(s.a_MBq[1] == doctest::Approx(a).epsilon(1e-12));
+  CHECK(u == doctest::Approx(1.4907899456).epsilon(1e-9));  // the hand value above, to its 10 digits
+  // 1e-6 relative: the normal quantile 1.959963985 is given to 10 digits.
+  CHECK(s.high_MBq[1] == doctest::Approx(a + 1.959963985 * u).epsilon(1e-6));
+  CHECK(s.low_MBq[1] == doctest::Approx(a - 1.959963985 * u).epsilon(1e-6));
+  // Unknown dof: curve, no band; a compartment model: no curve.
+  auto no_dof = c;
+  no_dof["tia_u_dof"] = nullptr;
+  const auto s2 = sample_candidate(no_dof, 0.005, 20, 3, 0.95);
+  CHECK(s2.drawn);
+  CHECK_FALSE(s2.band);
+  CHECK(s2.band_why_not == "degrees of freedom unknown");
+  CHECK_FALSE(sample_candidate({{"function", "compartment:x"}, {"fitted", true}}, 0.005, 20, 3, 0.95).drawn);
+}
+
+TEST_CASE("report: results files of another format are refused with the field named") {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("lutdose-report-unit-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  auto write = [&](const std::string& name, const std::string& text) {
+    std::ofstream((dir / name).string()) << text;
+    return (dir / name).string();
+  };
+  auto message = [](const std::string& path) {
+    try {
+      load_results(path);
+    } catch (const lutdose::InputError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  const std::string old = message(write("old.json", R"({"lutdose_version":"0.8.0","patients":[]})"));
+  CHECK(old.find("format_version") != std::string::npos);
+  CHECK(old.find("missing") != std::string::npos);
+  CHECK(message(write("v2.json", R"({"format":"lutdose-results","format_version":2})")).find("2") != std::string::npos);
+  CHECK(message(write("cut.json", R"({"format":"lutdose-res)")).find("not valid JSON") != std::string::npos);
+  CHECK(message((dir / "absent").string()).find("missing") != std::string::npos);
+  fs::remove_all(dir);
+}
