@@ -10,6 +10,7 @@
 #include "lutdose/report/cohort_report.h"
 #include "lutdose/report/patient_report.h"
 #include "lutdose/report/results_loader.h"
+#include "lutdose/report/store_patient.h"
 #include "lutdose/version.h"
 
 namespace lutdose_cli {
@@ -50,7 +51,7 @@ ReportCommand::ReportCommand(CLI::App& app) {
       ->required();
   cmd_->add_flag("--pdf", pdf_, "Also print it to FILE.pdf with headless Chromium (scripts/install-deps.sh --browser)");
   cmd_->add_option("--plan", plan_, "A plan of `lutdose plan --out PLAN.json` to include");
-  cmd_->add_option("--patient", patient_, "With a batch store: that patient's report (not available yet)");
+  cmd_->add_option("--patient", patient_, "With a batch store: that patient's report from the store's rows (no plots)");
   cmd_->add_option("--data-dir", data_dir_, "Reference data directory (limits of the organs at risk)");
   cmd_->footer("Examples: lutdose report out/p004 --out p004.html --pdf\n"
                "          lutdose report cohort.h5 --out cohort.html");
@@ -63,11 +64,14 @@ int ReportCommand::run() const {
   if (pdf_ && rep::find_chromium().empty()) throw lutdose::InputError(rep::chromium_missing_message());
   std::string html;
   if (is_store_path(input_)) {
-    if (!patient_.empty())
-      lutdose::throw_input_error("command line", "--patient", patient_,
-                                 "no --patient: a per-patient report from a store is not available yet; run the patient "
-                                 "with `lutdose run ... --report`");
-    html = rep::cohort_report_html(input_, LUTDOSE_VERSION);
+    if (patient_.empty()) {
+      html = rep::cohort_report_html(input_, LUTDOSE_VERSION);
+    } else {
+      const auto doc = rep::store_patient_json(input_, patient_);
+      auto ctx = rep::make_store_context(input_, patient_, lutdose::find_data_dir(data_dir_));
+      ctx.writer_version = LUTDOSE_VERSION;
+      html = rep::patient_report_html(doc, ctx);
+    }
   } else {
     const auto loaded = rep::load_results(input_);
     auto ctx = rep::make_context(loaded.path, loaded.sha256, lutdose::find_data_dir(data_dir_), plan_);

@@ -390,6 +390,21 @@ def case_cohort_browser(ctx):
         raise CaseFailure("failure table rows differ from the store's %d failures" % len(failures))
     print("cohort: 200 patients, %d VOIs' medians and %d function counts checked" % (len(by_voi), len(counts)))
     screenshot(ctx, report, "report-cohort.png", height=1400)
+    # One patient's report from the store's rows: its dose table equals the store's /targets rows.
+    one = ctx.path("P00002.html")
+    ctx.ok("report", ctx.path("cohort.h5"), "--patient", "P00002", "--out", one)
+    with h5py.File(ctx.path("cohort.h5"), "r") as f:
+        targets = [t for t in f["targets"][:] if dec(t["patient"]) == "P00002" and dec(t["kind"]) != "region"]
+    dom = rendered_dom(ctx.tmp, one)
+    rows = {r.attrs["data-target"]: r for r in dom.all("table", cls="dose-table")[0].all("tr") if "data-target" in r.attrs}
+    for t in targets:
+        for field in ("dose_Gy", "dose_u_Gy", "dose_Gy_per_GBq", "bed_Gy"):
+            v = float(t[field])
+            shown_equals(cell(rows[dec(t["target"])], field), v if math.isfinite(v) else None, "P00002 " + field)
+    if not targets or "no measured points" not in dom.full_text():
+        raise CaseFailure("the store patient's report lacks its targets or the note on what the store lacks")
+    expect_refused(ctx, ["report", ctx.path("cohort.h5"), "--patient", "NOPE", "--out", ctx.path("n.html")],
+                   ["NOPE", "--patient"], [ctx.path("n.html")])
 
 
 def expect_refused(ctx, args, words, out, env=None):

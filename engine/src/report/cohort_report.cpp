@@ -73,8 +73,8 @@ std::string flagged_table(const CohortData& d) {
   std::ostringstream o;
   o << "<h2>Flagged fits</h2><p>" << d.n_flagged << " VOI results whose selected fit does not meet the quality criteria"
     << (d.n_flagged > kMaxListed ? " (the first " + std::to_string(kMaxListed) + " listed)" : std::string()) << ". "
-    << "Per-patient details: <code>lutdose report STORE.h5 --patient ID</code> is not available yet; run the patient "
-    << "with <code>lutdose run ... --report</code>.</p><table class=\"flagged-table\"><tr><th class=\"l\">patient</th>"
+    << "Per-patient details: <code>lutdose report STORE.h5 --patient ID --out ID.html</code> (from the store's rows, "
+    << "without plots), or run the patient with <code>lutdose run ... --report</code>.</p><table class=\"flagged-table\"><tr><th class=\"l\">patient</th>"
     << "<th>cycle</th><th class=\"l\">VOI</th><th class=\"l\">function</th><th class=\"l\">method</th></tr>";
   for (const auto& v : d.flagged)
     o << "<tr><td class=\"l\">" << html_escape(v.patient) << "</td><td>" << v.cycle << "</td><td class=\"l\">"

@@ -68,13 +68,17 @@ std::string patient_html(const json& doc, const json& patient, const ReportConte
   std::ostringstream o;
   const std::string id = str(patient, "id");
   o << "<article class=\"patient\" data-patient=\"" << html_escape(id) << "\"><h1>Dosimetry report: patient "
-    << (id.empty() ? "(unnamed)" : html_escape(id)) << "</h1>" << overview_section(doc, patient);
+    << (id.empty() ? "(unnamed)" : html_escape(id)) << "</h1>";
+  if (!ctx.source_note.empty()) o << "<p class=\"source-note\"><b>" << html_escape(ctx.source_note) << "</b></p>";
+  o << overview_section(doc, patient);
   for (const auto& c : arr(patient, "cycles")) {
     const int cycle = detail::cycle_number(c);
     o << "<section class=\"fits major\" data-cycle=\"" << cycle << "\"><h2>Time-activity curves and fits, cycle " << cycle
-      << "</h2><p>Points: measured activities (not decay-corrected) with \xC2\xB1 1 standard uncertainty where known. "
-      << "Curves: every fitted candidate function (dashed), the selected one thick with its 95 % band (delta method on "
-      << "the parameter covariance, Student-t with the fit's degrees of freedom).</p>";
+      << "</h2>";
+    if (ctx.source_note.empty())
+      o << "<p>Points: measured activities (not decay-corrected) with \xC2\xB1 1 standard uncertainty where known. "
+        << "Curves: every fitted candidate function (dashed), the selected one thick with its 95 % band (delta method "
+        << "on the parameter covariance, Student-t with the fit's degrees of freedom).</p>";
     for (const auto& v : arr(c, "vois")) o << detail::voi_section(doc, v, id, cycle);
     o << "</section>" << detail::dose_section(c, id, ctx);
   }
@@ -119,6 +123,19 @@ std::string voi_plot_svg(const json& doc, const std::string& patient, const std:
   }
   throw_input_error("results", "--voi", voi + (cycle ? " (cycle " + std::to_string(cycle) + ")" : ""),
                     "a VOI of the results: " + (known.empty() ? std::string("none") : known));
+}
+
+ReportContext make_store_context(const std::string& store_path, const std::string& patient, const std::string& data_dir) {
+  ReportContext ctx;
+  ctx.results_name = store_path + " (patient " + patient + ")";
+  ctx.input_sha_why = "see the store's /patients table (input_sha256 per patient-cycle)";
+  ctx.manifest_note = "a store has no manifest; its provenance is in its root attributes";
+  ctx.source_note = "Made from the rows of a results store: it holds no measured points, no candidate covariances and "
+                    "no quantification, so there are no plots and no bands. For the full report run the patient with "
+                    "`lutdose run ... --report`.";
+  ctx.limits = load_limits(data_dir);
+  ctx.limits_path = (fs::path(data_dir) / "radiobiology" / "limits.csv").string();
+  return ctx;
 }
 
 ReportContext make_context(const std::string& results_json_path, const std::string& results_sha256,

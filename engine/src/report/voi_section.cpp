@@ -149,6 +149,8 @@ std::string parameters_cell(const json& c) {
     double u = kNaN;
     if (i < cov.size() && cov[i].is_array() && i < cov[i].size() && cov[i][i].is_number())
       u = std::sqrt(std::max(0.0, cov[i][i].get<double>()));
+    const auto& pu = arr(c, "parameter_u");  // a store's candidates: the u itself
+    if (cov.empty() && i < pu.size() && pu[i].is_number()) u = pu[i].get<double>();
     s += "<div>" + html_escape(n) + " = " + fmt(num(obj(c, "parameters"), n.c_str())) + " \xC2\xB1 " + fmt(u, 2) +
          "</div>";
   }
@@ -213,9 +215,13 @@ std::string voi_section(const json& doc, const json& voi, const std::string& pat
   const std::string name = str(voi, "name");
   o << "<section class=\"voi\" data-voi=\"" << html_escape(name) << "\" data-cycle=\"" << cycle << "\" data-patient=\""
     << html_escape(patient) << "\" data-points=\"" << arr(voi, "time_h").size() << "\"><h3>" << html_escape(name)
-    << " <small>cycle " << cycle << "</small></h3><div class=\"plots\">" << tac_plot(doc, voi, patient, cycle, false)
-    << tac_plot(doc, voi, patient, cycle, true) << "</div><div class=\"plots\">" << residual_plot(voi, patient, cycle)
-    << "</div>" << tia_summary(voi) << fit_table(voi) << "</section>";
+    << " <small>cycle " << cycle << "</small></h3>";
+  if (arr(voi, "time_h").empty())
+    o << "<p class=\"note\">No plot: the measured points are not in this input.</p>";
+  else
+    o << "<div class=\"plots\">" << tac_plot(doc, voi, patient, cycle, false) << tac_plot(doc, voi, patient, cycle, true)
+      << "</div><div class=\"plots\">" << residual_plot(voi, patient, cycle) << "</div>";
+  o << tia_summary(voi) << fit_table(voi) << "</section>";
   return o.str();
 }
 

@@ -26,6 +26,7 @@ struct ReportContext {
   nlohmann::json plan;          //!< a plan of `lutdose plan --out` (null: none)
   std::string plan_path;
   std::string writer_version;   //!< the lutdose writing the report
+  std::string source_note;      //!< shown at the top: what the input lacks (a store's rows), "" none
 };
 
 //! The report context of results read from `results_json_path` (report/results_loader.h): the
@@ -34,6 +35,10 @@ struct ReportContext {
 //! plan or limits table.
 ReportContext make_context(const std::string& results_json_path, const std::string& results_sha256,
                            const std::string& data_dir, const std::string& plan_path);
+
+//! The report context of one patient of the store at `store_path` (report/store_patient.h): the
+//! store's SHA-256, the patient's input checksum, a note on what the store lacks, the limits.
+ReportContext make_store_context(const std::string& store_path, const std::string& patient, const std::string& data_dir);
 
 //! The complete HTML page for every patient of `doc` (a checked results.json). Throws nothing
 //! beyond std::bad_alloc: a missing value is shown as "—" with the reason.
