@@ -93,7 +93,8 @@ std::string dose_section(const json& cycle, const std::string& patient, const Re
   o << "<section class=\"doses major\" data-cycle=\"" << c << "\"><h2>Absorbed doses, cycle " << c << "</h2>"
     << "<p>Administered " << fmt(num(cycle, "administered_MBq")) << " MBq. u: standard uncertainty (k = 1, GUM); "
     << "95 % interval: Student-t with the Welch-Satterthwaite degrees of freedom; % of the limit: this cycle's dose "
-    << "against the cumulative limit of " << html_escape(ctx.limits_path) << ".</p>"
+    << "against the cumulative limit of " << html_escape(ctx.limits_path) << ". BED and EQD2 \xE2\x80\x94: no tissue "
+    << "parameters for the target; u \xE2\x80\x94: an input's u is unknown (named under the target).</p>"
     << "<table class=\"dose-table\" data-cycle=\"" << c << "\" data-patient=\"" << html_escape(patient) << "\">"
     << kDoseHeader << main.str() << "</table>";
   for (const auto& n : arr(cycle, "dose_notes"))

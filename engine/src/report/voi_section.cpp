@@ -185,7 +185,9 @@ std::string fit_table(const json& voi) {
       << num_cell("akaike_weight", num(c, "akaike_weight"), 3) << num_cell("r_squared", num(c, "r_squared"))
       << "<td>" << (c.value("accepted", false) ? "yes" : "no") << "</td><td class=\"l\">" << words_of(c) << "</td></tr>";
   }
-  o << "</table>";
+  o << "</table><p class=\"note\">u: standard uncertainty (k = 1) from the covariance. AICc \xE2\x80\x94: fewer than "
+    << "K + 2 points (AICc undefined); Akaike weight \xE2\x80\x94: no AICc, not accepted, or the same curve as another "
+    << "candidate.</p>";
   if (cands.empty()) o << "<p>No candidate fits.</p>";
   return o.str();
 }
