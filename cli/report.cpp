@@ -61,6 +61,12 @@ int ReportCommand::run() const {
   if (extension_of(out_) != ".html" && extension_of(out_) != ".htm")
     lutdose::throw_input_error("command line", "--out", out_, "a file name ending in .html");
   const std::string pdf_path = fs::path(out_).replace_extension(".pdf").string();
+  std::error_code ec;
+  const fs::path out_dir = fs::path(out_).parent_path().empty() ? fs::path(".") : fs::path(out_).parent_path();
+  if (fs::exists(out_dir / "manifest.json", ec))  // a file the manifest does not list makes the set another's
+    lutdose::throw_input_error("command line", "--out", out_,
+                               "a file outside a lutdose result set (its directory holds manifest.json); "
+                               "use `lutdose run ... --report` to have report.html in the set");
   if (pdf_ && rep::find_chromium().empty()) throw lutdose::InputError(rep::chromium_missing_message());
   std::string html;
   if (is_store_path(input_)) {

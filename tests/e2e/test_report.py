@@ -448,6 +448,8 @@ def case_bad_results(ctx):
         json.dump(bad, f)
     expect_refused(ctx, ["report", ctx.path("badfield.json"), "--out", report],
                    ["badfield.json", "patients[0].cycles[0].vois[0].time_h", "soon"], [report])
+    inside = os.path.join(out, "report.html")  # not into the result set: its manifest would not list it
+    expect_refused(ctx, ["report", out, "--out", inside], ["manifest.json", "--report"], [inside])
     os.remove(os.path.join(out, "results.json"))
     expect_refused(ctx, ["report", os.path.join(out, "results.h5"), "--out", report], ["results.json beside it"], [report])
 
