@@ -156,3 +156,28 @@ TEST_CASE("report: results files of another format are refused with the field na
   CHECK(message((dir / "absent").string()).find("missing") != std::string::npos);
   fs::remove_all(dir);
 }
+
+TEST_CASE("report: plots escape their text and leave out what a log axis cannot show") {
+  PlotSpec spec;
+  spec.title = "<b>liver</b>";
+  spec.log_y = true;
+  Series s;
+  s.kind = Series::Kind::points;
+  s.css_class = "point";
+  s.colour = okabe_ito()[0];
+  s.x = {1, 2, 3};
+  s.y = {0, 10, 100};  // 0 has no place on a log axis
+  spec.series.push_back(s);
+  spec.data = {{"voi", "x\"><script>"}};
+  const std::string svg = render_plot(spec);
+  CHECK(svg.find("<b>") == std::string::npos);
+  CHECK(svg.find("&lt;b&gt;liver&lt;/b&gt;") != std::string::npos);
+  CHECK(svg.find("<script>") == std::string::npos);
+  std::size_t circles = 0;
+  for (std::size_t at = svg.find("class=\"point\""); at != std::string::npos; at = svg.find("class=\"point\"", at + 1))
+    ++circles;
+  CHECK(circles == 2);
+  // The y axis spans the decades 10 to 100 (the points 10 and 100): tick labels "10" and "100".
+  CHECK(svg.find(">10</text>") != std::string::npos);
+  CHECK(svg.find(">100</text>") != std::string::npos);
+}
