@@ -85,6 +85,14 @@ void add_curves(PlotSpec& spec, const json& doc, const json& fit, double t_max, 
   if (sel < 0) note += "Selected: " + str(fit, "function") + " (" + str(fit, "method") + "), not a fitted curve. ";
 }
 
+// A trapezoid result: a line through the measured points (its head and tail rules are in the notes).
+void add_trapezoid(PlotSpec& spec, const json& fit, const Series& points, std::string& note) {
+  if (str(fit, "method") != "trapezoid") return;
+  spec.series.push_back({Series::Kind::line, "trapezoid (selected)", "curve trapezoid selected", okabe_ito()[6], points.x,
+                         points.y, {}, {}, false, 2.5, {{"function", "trapezoid"}}});
+  note += "The trapezoid is drawn between the points; its head and tail: see the notes. ";
+}
+
 }  // namespace
 
 std::string tac_plot(const json& doc, const json& voi, const std::string& patient, int cycle, bool log_y) {
@@ -94,8 +102,8 @@ std::string tac_plot(const json& doc, const json& voi, const std::string& patien
   spec.x_label = "time after administration [h]";
   spec.y_label = "activity [MBq]";
   spec.log_y = log_y;
-  spec.series.push_back(measured_points(voi));
-  const auto& pts = spec.series.back();
+  const Series pts = measured_points(voi);  // a copy: the series vector grows below
+  spec.series.push_back(pts);
   std::size_t n_points = 0, not_shown = 0;
   for (std::size_t i = 0; i < pts.y.size() && i < pts.x.size(); ++i) {
     if (!std::isfinite(pts.x[i]) || !std::isfinite(pts.y[i])) continue;
@@ -104,6 +112,7 @@ std::string tac_plot(const json& doc, const json& voi, const std::string& patien
   }
   std::string note;
   add_curves(spec, doc, obj(voi, "fit"), t_max_of(pts.x), note);
+  add_trapezoid(spec, obj(voi, "fit"), pts, note);
   std::size_t n_curves = 0;
   for (const auto& s : spec.series) n_curves += s.css_class.rfind("curve", 0) == 0 ? 1 : 0;
   if (not_shown > 0) note += std::to_string(not_shown) + " point(s) <= 0 MBq not shown on the log scale. ";
