@@ -181,7 +181,7 @@ std::string plan_section(const ReportContext& ctx) {
   std::ostringstream o;
   const double a = num(p, "activity_MBq");
   o << "<section class=\"plan major\"><h2>Plan of the next cycle</h2><p>From " << html_escape(ctx.plan_path)
-    << ". Cycle " << fmt(num(p, "next_cycle")) << ": <b>"
+    << ". Cycle " << fmt(num(p, "next_cycle"), 1) << ": <b>"
     << (p.value("stop", false) ? std::string("stop, no further cycle")
                                : std::isfinite(a) ? fmt(a) + " MBq" : std::string("no prescription (incomplete doses)"))
     << "</b>. Binding: " << html_escape(str(obj(p, "binding"), "target")) << " "
