@@ -21,8 +21,8 @@ struct LoadedResults {
 //! does not exist or no results.json is where it should be. Reads nothing else.
 std::string results_json_path(const std::string& arg);
 
-//! Reads and checks results.json at results_json_path(arg): valid JSON (16 MiB at most... the
-//! input-file limits of io/input_file.h), "format" "lutdose-results", "format_version"
+//! Reads and checks results.json at results_json_path(arg): a regular file of at most 1 GiB, valid
+//! JSON, "format" "lutdose-results", "format_version"
 //! RESULTS_FORMAT_VERSION (io/results.h), the nuclide's lambda_per_h, and patients -> cycles ->
 //! vois / doses as arrays of objects. InputError naming the file, the field, the value found and
 //! what is expected (an older results.json has no format_version: rerun lutdose run).
