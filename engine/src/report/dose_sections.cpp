@@ -141,7 +141,7 @@ std::string history_plot(const json& patient, const std::vector<std::string>& ta
     const double lim = limit_of(ctx, t, quantity);
     if (std::isfinite(lim) && !cycles.empty())
       spec.series.push_back({Series::Kind::line, "limit " + t + " " + fmt(lim) + " Gy", "limit", colour,
-                             {cycles.front(), cycles.back()}, {lim, lim}, {}, {}, true, 1.2, {{"target", t}}});
+                             {cycles.front(), cycles.back()}, {lim, lim}, {}, {}, true, 1.2, {{"target", t}}, true});
   }
   return render_plot(spec);
 }

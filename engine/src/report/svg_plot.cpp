@@ -62,9 +62,10 @@ Axis make_axis(double lo, double hi, bool log, double p0, double p1, bool includ
 // The finite data range of the plot's series along x or y (y only where the axis can show it).
 // Curves and bands may not widen the y range beyond 30x below (log) or 2x above the points and
 // their error bars: a poor candidate fit may run far off, and the data must stay readable.
+// Reference lines (limits) are always inside: a limit cut off the plot would hide the margin.
 std::pair<double, double> data_range(const PlotSpec& spec, bool y) {
   const double inf = std::numeric_limits<double>::infinity();
-  double lo = inf, hi = -inf, plo = inf, phi = -inf;
+  double lo = inf, hi = -inf, plo = inf, phi = -inf, rlo = inf, rhi = -inf;
   auto take = [&](double v, bool point) {
     if (!std::isfinite(v) || (y && spec.log_y && v <= 0)) return;
     lo = std::min(lo, v);
@@ -73,7 +74,10 @@ std::pair<double, double> data_range(const PlotSpec& spec, bool y) {
   };
   for (const auto& s : spec.series) {
     const bool point = s.kind == Series::Kind::points;
-    for (double v : (y ? s.y : s.x)) take(v, point);
+    for (double v : (y ? s.y : s.x)) {
+      take(v, point);
+      if (s.reference && std::isfinite(v) && !(spec.log_y && v <= 0)) { rlo = std::min(rlo, v); rhi = std::max(rhi, v); }
+    }
     if (y) {
       for (double v : s.low) take(v, point);
       for (double v : s.high) take(v, point);
@@ -83,7 +87,7 @@ std::pair<double, double> data_range(const PlotSpec& spec, bool y) {
     if (spec.log_y) lo = std::max(lo, plo / 30);
     if (phi > 0) hi = std::min(hi, 2 * phi);
   }
-  return {lo, hi};
+  return {std::min(lo, rlo), std::max(hi, rhi)};
 }
 
 std::string axes_svg(const Axis& ax, const Axis& ay, const PlotSpec& spec) {

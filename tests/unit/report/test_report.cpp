@@ -13,6 +13,7 @@
 #include "lutdose/error.h"
 #include "lutdose/report/fit_curve.h"
 #include "lutdose/report/html.h"
+#include "lutdose/report/patient_report.h"
 #include "lutdose/report/results_loader.h"
 #include "lutdose/report/svg_plot.h"
 
@@ -180,4 +181,29 @@ TEST_CASE("report: plots escape their text and leave out what a log axis cannot 
   // The y axis spans the decades 10 to 100 (the points 10 and 100): tick labels "10" and "100".
   CHECK(svg.find(">10</text>") != std::string::npos);
   CHECK(svg.find(">100</text>") != std::string::npos);
+}
+
+TEST_CASE("report: the cumulative plots show the limits of the organs at risk on their axes") {
+  // Regression: the y range was capped at twice the largest point, so a limit far above the
+  // cumulative doses (23 Gy against 6 Gy) fell off the plot and only its legend entry showed.
+  const auto doses = [](double d, double b) {
+    return nlohmann::json::array({{{"target", "kidneys"}, {"kind", "organ"}, {"dose_Gy", d}, {"bed_Gy", b}}});
+  };
+  nlohmann::json patient = {{"id", "P1"},
+                            {"cycles", nlohmann::json::array({{{"cycle", 1}, {"vois", nlohmann::json::array()}, {"doses", doses(3, 3.2)}},
+                                                              {{"cycle", 2}, {"vois", nlohmann::json::array()}, {"doses", doses(3, 3.2)}}})},
+                            {"cumulative", {{"doses", doses(6, 6.4)}}}};
+  const nlohmann::json doc = {{"patients", nlohmann::json::array({patient})}};
+  ReportContext ctx;
+  ctx.limits = {{"kidney*", "dose_Gy", 23, "test"}, {"kidney*", "bed_Gy", 40, "test"}};
+  const std::string html = patient_report_html(doc, ctx);
+  const auto plot_of = [&](const std::string& title) {
+    const auto at = html.find(title);
+    REQUIRE(at != std::string::npos);
+    return html.substr(at, html.find("</svg>", at) - at);
+  };
+  // Nice ticks of [0, 23] with at most 7: step 5, up to 25; of [0, 40]: step 10, up to 40.
+  // Without the limits the axes end at 14 (dose, 2 x 6 Gy) and 14 (BED, 2 x 6.4 Gy).
+  CHECK(plot_of("Cumulative absorbed dose of the organs at risk").find(">25</text>") != std::string::npos);
+  CHECK(plot_of("Cumulative BED of the organs at risk").find(">40</text>") != std::string::npos);
 }

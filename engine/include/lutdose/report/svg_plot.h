@@ -49,6 +49,7 @@ struct Series {
   bool dashed = false;
   double stroke_width = 1.5;
   std::vector<std::pair<std::string, std::string>> data;  //!< data-* attributes of the series' group
+  bool reference = false;  //!< a reference line (e.g. a limit): always inside the y range, never cut off
 };
 
 //! A line plot (x linear; y linear or log).
