@@ -29,16 +29,26 @@ bool is_store_path(const std::string& arg) {
   return extension_of(arg) == ".h5" && fs::is_regular_file(arg, ec) && rep::is_cohort_store(arg);
 }
 
+// True when `old`, the content of an existing file ending in `ext`, is an earlier output of lutdose.
+bool is_earlier_report(const std::string& ext, const std::string& old) {
+  if (ext == ".pdf") return old.size() >= kPdfMarker.size() && old.compare(old.size() - kPdfMarker.size(), kPdfMarker.size(), kPdfMarker) == 0;
+  if (ext == ".svg") return old.find("<!-- written by lutdose plot -->") != std::string::npos;
+  if (ext == ".png") return false;  // a PNG cannot carry the mark: never replaced
+  return old.find("<meta name=\"generator\" content=\"lutdose report\">") != std::string::npos;
+}
+
+// Refuses, before any work, an output path write_report_file would refuse.
+void check_report_file(const std::string& path) {
+  const std::string ext = extension_of(path);
+  lutdose::check_file_writable(path, [&](const std::string& old) { return is_earlier_report(ext, old); });
+}
+
 }  // namespace
 
 void write_report_file(const std::string& path, const std::string& bytes) {
   const std::string ext = extension_of(path);
-  lutdose::write_file_atomically(path, ext == ".pdf" ? bytes + kPdfMarker : bytes, [&](const std::string& old) {
-    if (ext == ".pdf") return old.size() >= kPdfMarker.size() && old.compare(old.size() - kPdfMarker.size(), kPdfMarker.size(), kPdfMarker) == 0;
-    if (ext == ".svg") return old.find("<!-- written by lutdose plot -->") != std::string::npos;
-    if (ext == ".png") return false;  // a PNG cannot carry the mark: never replaced
-    return old.find("<meta name=\"generator\" content=\"lutdose report\">") != std::string::npos;
-  });
+  lutdose::write_file_atomically(path, ext == ".pdf" ? bytes + kPdfMarker : bytes,
+                                 [&](const std::string& old) { return is_earlier_report(ext, old); });
 }
 
 ReportCommand::ReportCommand(CLI::App& app) {
@@ -68,6 +78,8 @@ int ReportCommand::run() const {
                                "a file outside a lutdose result set (its directory holds manifest.json); "
                                "use `lutdose run ... --report` to have report.html in the set");
   if (pdf_ && rep::find_chromium().empty()) throw lutdose::InputError(rep::chromium_missing_message());
+  check_report_file(out_);  // both before writing either: a refused PDF must not leave a new HTML
+  if (pdf_) check_report_file(pdf_path);
   std::string html;
   if (is_store_path(input_)) {
     if (patient_.empty()) {
@@ -106,6 +118,7 @@ int PlotCommand::run() const {
   if (ext != ".svg" && ext != ".png" && ext != ".pdf")
     lutdose::throw_input_error("command line", "--out", out_, "a file name ending in .svg, .png or .pdf");
   if (ext != ".svg" && rep::find_chromium().empty()) throw lutdose::InputError(rep::chromium_missing_message());
+  check_report_file(out_);
   const auto loaded = rep::load_results(input_);
   const std::string svg = rep::voi_plot_svg(loaded.doc, patient_, voi_, cycle_, scale_ == "log");
   if (ext == ".svg") {

@@ -512,6 +512,22 @@ def case_plot_and_chromium(ctx):
     shutil.copy(ctx.path("liver.svg"), os.path.join(ctx.artifacts, "plot-liver.svg"))
 
 
+def case_foreign_pdf_beside(ctx):
+    """Regression: with --pdf, a FILE.pdf lutdose did not write was refused only after FILE.html
+    had been written (exit 2 with a new file). Both outputs are checked before anything is written."""
+    need_chromium()
+    out = ctx.path("run")
+    ctx.ok("run", ctx.example("snmmi-patient004"), "--out", out, "--quiet")
+    theirs = ctx.path("r.pdf")
+    with open(theirs, "w") as f:
+        f.write("someone's PDF\n")
+    expect_refused(ctx, ["report", out, "--out", ctx.path("r.html"), "--pdf"], ["r.pdf", "not an earlier output"],
+                   [ctx.path("r.html")])
+    with open(theirs) as f:
+        if f.read() != "someone's PDF\n":
+            raise CaseFailure("r.pdf, not lutdose's, was changed")
+
+
 CASES = {name[len("case_"):]: fn for name, fn in globals().items() if name.startswith("case_")}
 
 

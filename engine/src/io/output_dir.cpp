@@ -671,6 +671,14 @@ void rename_over(int parentfd, const std::string& temp, const Location& loc, boo
 
 }  // namespace output_fs
 
+void check_file_writable(const std::string& path,
+                         const std::function<bool(const std::string& content)>& is_previous_output) {
+  const auto loc = split_location(path);
+  Fd parent = open_directory(loc.parent);
+  if (!parent.valid()) fail("cannot write " + in_quotes(path), errno);
+  check_file_replaceable(parent.get(), loc, is_previous_output);
+}
+
 void write_file_atomically(const std::string& path, const std::string& bytes,
                            const std::function<bool(const std::string& content)>& is_previous_output) {
   const auto loc = split_location(path);

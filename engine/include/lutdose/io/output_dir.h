@@ -90,6 +90,13 @@ std::string write_output_files(const std::string& dir, ResultKind kind, const st
 void write_file_atomically(const std::string& path, const std::string& bytes,
                            const std::function<bool(const std::string& content)>& is_previous_output);
 
+//! Checks, without writing, that write_file_atomically(path, ..., is_previous_output) may write
+//! `path` now: its directory exists and nothing is there, or an earlier output for which
+//! `is_previous_output` is true. For commands writing several files: check them all first, so
+//! that a refused second file leaves the first unwritten. Throws as write_file_atomically.
+void check_file_writable(const std::string& path,
+                         const std::function<bool(const std::string& content)>& is_previous_output);
+
 //! `json_object_text` (a non-empty JSON object) with a last member "lutdose_sha256": the SHA-256
 //! of the file's bytes before that member. The file then recognises itself as unedited.
 //! Throws std::logic_error when the text is not a non-empty JSON object (a programming error).
