@@ -528,6 +528,32 @@ def case_foreign_pdf_beside(ctx):
             raise CaseFailure("r.pdf, not lutdose's, was changed")
 
 
+def case_cohort_failures_only(ctx):
+    """Regression: a store whose patients all failed showed "0" in the failures' cycle column (the
+    store's 0 means the whole patient, not a cycle 0) and two empty box plots without a word."""
+    ctx.ok("synth", "--patients", 3, "--seed", 7, "--out", ctx.path("cohort"), "--quiet")
+    with open(ctx.path("cohort", "tacs.csv")) as f:
+        rows = f.read().splitlines()
+    with open(ctx.path("tacs.csv"), "w") as f:  # time_h -5 in every patient: each fails as a whole
+        f.write("\n".join([rows[0]] + [re.sub(r"^([^,]*,[^,]*,[^,]*),[^,]*,", r"\1,-5,", r) for r in rows[1:]]) + "\n")
+    _, cp = ctx.run("batch", "--tac", ctx.path("tacs.csv"), "--patients", ctx.path("cohort", "patients.csv"),
+                    "--out", ctx.path("failed.h5"), "--threads", 1)
+    if "3 failed" not in cp.stderr + cp.stdout:
+        raise CaseFailure("expected 3 failed patients: %s %s" % (cp.stdout, cp.stderr))
+    ctx.ok("report", ctx.path("failed.h5"), "--out", ctx.path("failed.html"))
+    with open(ctx.path("failed.html"), encoding="utf-8") as f:
+        dom = parse(f.read())
+    rows = [r for r in dom.all("table", cls="failure-table")[0].all("tr") if "data-patient" in r.attrs]
+    if len(rows) != 3:
+        raise CaseFailure("expected 3 failure rows, found %d" % len(rows))
+    for r in rows:
+        shown = r.all("td")[1].full_text().strip()
+        if shown != "whole patient":
+            raise CaseFailure("failure of %s: cycle column shows %r, expected 'whole patient'" % (r.attrs["data-patient"], shown))
+    if dom.full_text().count("No known values") != 2:
+        raise CaseFailure("the two empty distributions do not say that there are no known values")
+
+
 CASES = {name[len("case_"):]: fn for name, fn in globals().items() if name.startswith("case_")}
 
 

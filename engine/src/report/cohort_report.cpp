@@ -46,10 +46,17 @@ void take(CohortData& d, const StoreRows& rows) {
   d.n_notes += rows.notes.size();
 }
 
-std::vector<BoxGroup> groups_of(const std::map<std::string, std::vector<double>>& m) {
+// The box plot of `m` by group, or a sentence when no group holds a known value (all failed).
+std::string box_plot_of(const std::string& title, const std::string& x_label,
+                        const std::map<std::string, std::vector<double>>& m, const std::string& kind) {
   std::vector<BoxGroup> g;
-  for (const auto& [k, v] : m) g.push_back({k, v});
-  return g;
+  bool known = false;
+  for (const auto& [k, v] : m) {
+    g.push_back({k, v});
+    for (double x : v) known = known || std::isfinite(x);
+  }
+  if (!known) return "<p class=\"no-data\"><b>" + html_escape(title) + "</b>: No known values in the store.</p>";
+  return render_box_plot(title, x_label, g, {{"kind", kind}});
 }
 
 std::string function_table(const CohortData& d) {
@@ -92,7 +99,8 @@ std::string failure_table(const CohortData& d) {
     << "<th class=\"l\">error</th></tr>";
   for (const auto& f : d.failures)
     o << "<tr data-patient=\"" << html_escape(f.patient) << "\"><td class=\"l\">" << html_escape(f.patient) << "</td><td>"
-      << f.cycle << "</td><td class=\"l\">" << html_escape(f.source) << "</td><td class=\"l\">" << html_escape(f.error)
+      << (f.cycle == 0 ? std::string("whole patient") : std::to_string(f.cycle)) << "</td><td class=\"l\">"
+      << html_escape(f.source) << "</td><td class=\"l\">" << html_escape(f.error)
       << "</td></tr>";
   o << "</table>";
   return o.str();
@@ -117,10 +125,10 @@ std::string cohort_report_html(const std::string& path, const std::string& write
     << "<tr><th class=\"l\">notes and warnings</th><td class=\"l\">" << d.n_notes << " (in the store's /notes table)</td></tr>"
     << "</table><section class=\"major\"><h2>Distributions</h2><p>Box: quartiles; line: median; whiskers: the most "
     << "extreme values within 1.5 IQR; circles: values beyond. Unknown values are left out (n counts the known).</p>"
-    << render_box_plot("TIA per administered activity by VOI", "TIA / administered activity [h] (MBq h per MBq)",
-                       groups_of(d.tia_h), {{"kind", "tia"}})
-    << render_box_plot("Absorbed dose per administered activity by target", "dose per activity [Gy/GBq]",
-                       groups_of(d.dose_per_GBq), {{"kind", "dose"}})
+    << box_plot_of("TIA per administered activity by VOI", "TIA / administered activity [h] (MBq h per MBq)",
+                   d.tia_h, "tia")
+    << box_plot_of("Absorbed dose per administered activity by target", "dose per activity [Gy/GBq]",
+                   d.dose_per_GBq, "dose")
     << "</section><section class=\"major\"><h2>Selected fit functions</h2>" << function_table(d) << flagged_table(d)
     << failure_table(d) << "</section></article>";
   return html_page("lutdose cohort report", o.str() + "<footer>Report written by lutdose " + html_escape(writer_version) +
