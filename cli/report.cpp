@@ -120,7 +120,7 @@ int PlotCommand::run() const {
   if (ext != ".svg" && rep::find_chromium().empty()) throw lutdose::InputError(rep::chromium_missing_message());
   check_report_file(out_);
   const auto loaded = rep::load_results(input_);
-  const std::string svg = rep::voi_plot_svg(loaded.doc, patient_, voi_, cycle_, scale_ == "log");
+  const std::string svg = rep::voi_plot_svg(loaded.doc, patient_, voi_, cycle_, scale_ == "log", loaded.path);
   if (ext == ".svg") {
     write_report_file(out_, svg);
     return 0;

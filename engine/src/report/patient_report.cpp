@@ -1,6 +1,7 @@
 // The per-patient HTML report (report/patient_report.h).
 #include "lutdose/report/patient_report.h"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -107,22 +108,46 @@ std::string patient_report_html(const json& doc, const ReportContext& ctx) {
   return html_page(title, body.str());
 }
 
-std::string voi_plot_svg(const json& doc, const std::string& patient, const std::string& voi, int cycle, bool log_y) {
-  std::string known;
+namespace {
+
+// "a, b" for a message, "none" when empty.
+std::string listed(const std::vector<std::string>& names) {
+  std::string s;
+  for (const auto& n : names) s += (s.empty() ? "" : ", ") + n;
+  return s.empty() ? std::string("none") : s;
+}
+
+void add_once(std::vector<std::string>& names, const std::string& name) {
+  if (std::find(names.begin(), names.end(), name) == names.end()) names.push_back(name);
+}
+
+}  // namespace
+
+std::string voi_plot_svg(const json& doc, const std::string& patient, const std::string& voi, int cycle, bool log_y,
+                         const std::string& source) {
+  std::vector<std::string> ids, cycles, vois;
+  bool patient_found = false, cycle_found = false;
   for (const auto& p : arr(doc, "patients")) {
+    add_once(ids, str(p, "id"));
     if (!patient.empty() && str(p, "id") != patient) continue;
+    patient_found = true;
     for (const auto& c : arr(p, "cycles")) {
+      add_once(cycles, std::to_string(detail::cycle_number(c)));
       if (cycle != 0 && detail::cycle_number(c) != cycle) continue;
+      cycle_found = true;
       for (const auto& v : arr(c, "vois")) {
         if (str(v, "name") == voi)
           return "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<!-- written by lutdose plot -->\n" +
                  detail::tac_plot(doc, v, str(p, "id"), detail::cycle_number(c), log_y) + "\n";
-        if (known.find(str(v, "name")) == std::string::npos) known += (known.empty() ? "" : ", ") + str(v, "name");
+        add_once(vois, str(v, "name"));
       }
     }
   }
-  throw_input_error("results", "--voi", voi + (cycle ? " (cycle " + std::to_string(cycle) + ")" : ""),
-                    "a VOI of the results: " + (known.empty() ? std::string("none") : known));
+  const std::string where = patient.empty() ? std::string("the results") : "patient " + patient;
+  if (!patient_found) throw_input_error(source, "--patient", patient, "a patient of the results: " + listed(ids));
+  if (!cycle_found) throw_input_error(source, "--cycle", std::to_string(cycle), "a cycle of " + where + ": " + listed(cycles));
+  throw_input_error(source, "--voi", voi,
+                    "a VOI of " + where + (cycle ? ", cycle " + std::to_string(cycle) : std::string()) + ": " + listed(vois));
 }
 
 ReportContext make_store_context(const std::string& store_path, const std::string& patient, const std::string& data_dir) {

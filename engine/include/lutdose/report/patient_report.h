@@ -46,10 +46,11 @@ std::string patient_report_html(const nlohmann::json& doc, const ReportContext& 
 
 //! One VOI's plot (linear or log activity scale) as SVG: points with error bars, every fitted
 //! candidate, the selected one highlighted with its 95 % band. `cycle` 0: the first cycle holding
-//! the VOI; `patient` "": the first patient. InputError naming the VOI (and the names there are)
-//! when it is not in `doc`.
+//! the VOI; `patient` "": the first patient. When there is no such plot: InputError naming
+//! `source` (the results file) and the option that matches nothing (--patient, --cycle or --voi)
+//! with the values there are.
 std::string voi_plot_svg(const nlohmann::json& doc, const std::string& patient, const std::string& voi, int cycle,
-                         bool log_y);
+                         bool log_y, const std::string& source = "results.json");
 
 //! The page around `body`: doctype, title, inline CSS (screen and print), footer. Throws nothing.
 std::string html_page(const std::string& title, const std::string& body);
