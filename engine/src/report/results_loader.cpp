@@ -41,6 +41,9 @@ json parse_json(const std::string& path, const std::string& text, const std::str
   } catch (const json::parse_error& e) {
     throw_input_error(path, what, "not valid JSON (byte " + std::to_string(e.byte) + ")",
                       "the complete " + what + " written by lutdose");
+  } catch (const json::out_of_range& e) {  // a number beyond double's range, e.g. 1e999
+    const std::string reason = e.what();
+    throw_input_error(path, what, reason.substr(reason.find(']') + 2), "numbers within double's range");
   }
 }
 

@@ -146,6 +146,8 @@ TEST_CASE("report: results files of another format are refused with the field na
       load_results(path);
     } catch (const lutdose::InputError& e) {
       return std::string(e.what());
+    } catch (const std::exception& e) {
+      return std::string("not an InputError: ") + e.what();
     }
     return std::string("no error");
   };
@@ -155,6 +157,11 @@ TEST_CASE("report: results files of another format are refused with the field na
   CHECK(message(write("v2.json", R"({"format":"lutdose-results","format_version":2})")).find("2") != std::string::npos);
   CHECK(message(write("cut.json", R"({"format":"lutdose-res)")).find("not valid JSON") != std::string::npos);
   CHECK(message((dir / "absent").string()).find("missing") != std::string::npos);
+  // Regression: a number beyond double's range was an internal error (exit 1), not bad input.
+  const std::string huge = message(write("huge.json", R"({"format":"lutdose-results","format_version":1e999})"));
+  CHECK(huge.rfind("not an InputError", 0) == std::string::npos);
+  CHECK(huge.find("huge.json") != std::string::npos);
+  CHECK(huge.find("1e999") != std::string::npos);
   fs::remove_all(dir);
 }
 
@@ -206,4 +213,33 @@ TEST_CASE("report: the cumulative plots show the limits of the organs at risk on
   // Without the limits the axes end at 14 (dose, 2 x 6 Gy) and 14 (BED, 2 x 6.4 Gy).
   CHECK(plot_of("Cumulative absorbed dose of the organs at risk").find(">25</text>") != std::string::npos);
   CHECK(plot_of("Cumulative BED of the organs at risk").find(">40</text>") != std::string::npos);
+}
+
+TEST_CASE("report: lutdose plot names the option that matches nothing and lists what there is") {
+  // Regression: a --patient or --cycle the results do not hold was reported as a missing --voi
+  // with "expected a VOI of the results: none", and the file was called "results".
+  const nlohmann::json doc = {
+      {"patients", nlohmann::json::array({{{"id", "P1"},
+                                           {"cycles", nlohmann::json::array({{{"cycle", 1},
+                                                                             {"vois", nlohmann::json::array({{{"name", "liver"}}})}}})}}})}};
+  auto message = [&](const std::string& patient, const std::string& voi, int cycle) {
+    try {
+      voi_plot_svg(doc, patient, voi, cycle, false, "dir/results.json");
+    } catch (const lutdose::InputError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  const std::string patient = message("NOPE", "liver", 0);
+  CHECK(patient.find("dir/results.json") != std::string::npos);
+  CHECK(patient.find("--patient") != std::string::npos);
+  CHECK(patient.find("NOPE") != std::string::npos);
+  CHECK(patient.find("P1") != std::string::npos);
+  const std::string cycle = message("", "liver", 5);
+  CHECK(cycle.find("--cycle") != std::string::npos);
+  CHECK(cycle.find("'5'") != std::string::npos);
+  CHECK(cycle.find(": 1") != std::string::npos);
+  const std::string voi = message("P1", "brain", 1);
+  CHECK(voi.find("--voi") != std::string::npos);
+  CHECK(voi.find("liver") != std::string::npos);
 }
