@@ -77,11 +77,19 @@ int ReportCommand::run() const {
     lutdose::throw_input_error("command line", "--out", out_,
                                "a file outside a lutdose result set (its directory holds manifest.json); "
                                "use `lutdose run ... --report` to have report.html in the set");
+  const bool store = is_store_path(input_);
+  if (!store && !patient_.empty())  // a run's report holds all its patients: no option is ignored
+    lutdose::throw_input_error("command line", "--patient", patient_,
+                               "no --patient with a run's results (their report holds every patient); "
+                               "--patient picks a patient of a batch store");
+  if (store && !plan_.empty())
+    lutdose::throw_input_error("command line", "--plan", plan_,
+                               "no --plan with a batch store (a plan belongs to a run's patient report)");
   if (pdf_ && rep::find_chromium().empty()) throw lutdose::InputError(rep::chromium_missing_message());
   check_report_file(out_);  // both before writing either: a refused PDF must not leave a new HTML
   if (pdf_) check_report_file(pdf_path);
   std::string html;
-  if (is_store_path(input_)) {
+  if (store) {
     if (patient_.empty()) {
       html = rep::cohort_report_html(input_, LUTDOSE_VERSION);
     } else {

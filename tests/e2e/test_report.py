@@ -554,6 +554,22 @@ def case_cohort_failures_only(ctx):
         raise CaseFailure("the two empty distributions do not say that there are no known values")
 
 
+def case_options_without_effect(ctx):
+    """Regression: --patient with a run's results and --plan with a cohort store were ignored
+    (exit 0, a report of every patient / without the plan). They are refused, nothing written."""
+    out = ctx.path("run")
+    ctx.ok("run", ctx.example("snmmi-patient004"), "--out", out, "--quiet")
+    report = ctx.path("r.html")
+    expect_refused(ctx, ["report", out, "--patient", "NOPE", "--out", report], ["--patient", "NOPE", "batch store"], [report])
+    ctx.ok("synth", "--patients", 2, "--seed", 7, "--out", ctx.path("cohort"), "--quiet")
+    ctx.ok("batch", "--tac", ctx.path("cohort", "tacs.csv"), "--patients", ctx.path("cohort", "patients.csv"),
+           "--out", ctx.path("cohort.h5"), "--threads", 1)
+    with open(ctx.path("plan.json"), "w") as f:
+        f.write("{}")
+    expect_refused(ctx, ["report", ctx.path("cohort.h5"), "--plan", ctx.path("plan.json"), "--out", report],
+                   ["--plan", "plan.json"], [report])
+
+
 CASES = {name[len("case_"):]: fn for name, fn in globals().items() if name.startswith("case_")}
 
 
