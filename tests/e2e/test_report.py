@@ -26,6 +26,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 
 TIMEOUT_S = 300
 CHROMIUM = os.environ.get("LUTDOSE_CHROMIUM", "/usr/bin/chromium")
@@ -568,6 +569,28 @@ def case_options_without_effect(ctx):
         f.write("{}")
     expect_refused(ctx, ["report", ctx.path("cohort.h5"), "--plan", ctx.path("plan.json"), "--out", report],
                    ["--plan", "plan.json"], [report])
+
+
+def case_cohort_unfinished_store(ctx):
+    """Regression: the cohort report of a store still being written (a master over segments: the
+    batch runs, or was killed) showed the committed patients as if they were the cohort."""
+    ctx.ok("synth", "--patients", 3000, "--seed", 3, "--out", ctx.path("cohort"), "--quiet")
+    store = ctx.path("live.h5")
+    argv = [ctx.lutdose, "batch", "--tac", ctx.path("cohort", "tacs.csv"), "--patients", ctx.path("cohort", "patients.csv"),
+            "--out", store, "--threads", "1", "--commit-interval-s", "0.1", "--progress", "never"]
+    batch = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and batch.poll() is None and not os.path.exists(os.path.join(store + ".parts", "seg-000002.h5")):
+        time.sleep(0.05)
+    batch.kill()  # SIGKILL: the master over the committed segments stays
+    batch.wait()
+    if not os.path.isdir(store + ".parts"):
+        raise Skip("the batch finished before it could be stopped")
+    ctx.ok("report", store, "--out", ctx.path("live.html"))
+    with open(ctx.path("live.html"), encoding="utf-8") as f:
+        text = parse(f.read()).full_text()
+    if "Unfinished store" not in text or "--resume" not in text:
+        raise CaseFailure("the report of an unfinished store does not say so")
 
 
 CASES = {name[len("case_"):]: fn for name, fn in globals().items() if name.startswith("case_")}

@@ -115,7 +115,12 @@ std::string cohort_report_html(const std::string& path, const std::string& write
   CohortData d;
   for_each_store_chunk(path, [&](const StoreRows& rows) { take(d, rows); });
   std::ostringstream o;
-  o << "<article class=\"cohort\" data-patients=\"" << d.patients.size() << "\"><h1>Cohort report</h1>"
+  o << "<article class=\"cohort\" data-patients=\"" << d.patients.size() << "\"><h1>Cohort report</h1>";
+  if (!index.consolidated)  // a master over segments: the batch runs, or was stopped
+    o << "<p class=\"unfinished\"><b>Unfinished store:</b> a batch is still writing it or was stopped. This report "
+      << "shows only the patients committed so far; <code>lutdose batch ... --resume</code> completes a stopped "
+      << "batch.</p>";
+  o
     << "<table class=\"overview-table\"><tr><th class=\"l\">store</th><td class=\"l\">" << html_escape(path)
     << "</td></tr><tr><th class=\"l\">patients</th><td class=\"l\" data-field=\"patients\">" << d.patients.size()
     << "</td></tr><tr><th class=\"l\">patient-cycles done</th><td class=\"l\">" << d.n_done
