@@ -128,6 +128,7 @@ std::string history_plot(const json& patient, const std::vector<std::string>& ta
   PlotSpec spec;
   spec.title = std::string("Cumulative ") + (field[0] == 'b' ? "BED" : "absorbed dose") + " of the organs at risk";
   spec.x_label = "after cycle [number]";
+  spec.integer_x = true;
   spec.y_label = std::string(field[0] == 'b' ? "cumulative BED" : "cumulative dose") + " [Gy]";
   std::vector<double> cycles;
   for (const auto& c : arr(patient, "cycles")) cycles.push_back(num(c, "cycle"));

@@ -87,7 +87,7 @@ std::pair<double, double> data_range(const PlotSpec& spec, bool y) {
     if (spec.log_y) lo = std::max(lo, plo / 30);
     if (phi > 0) hi = std::min(hi, 2 * phi);
   }
-  return {std::min(lo, rlo), std::max(hi, rhi)};
+  return {std::min(lo, rlo), std::max(hi, rhi > 0 ? 1.05 * rhi : rhi)};  // headroom: a limit not on the frame
 }
 
 std::string axes_svg(const Axis& ax, const Axis& ay, const PlotSpec& spec) {
@@ -284,7 +284,11 @@ std::string render_plot(const PlotSpec& spec) {
   const double total_h = spec.height + rows * kLegendRow + (spec.note.empty() ? 0 : kLegendRow);
   const auto [xlo, xhi] = data_range(spec, false);
   const auto [ylo, yhi] = data_range(spec, true);
-  const Axis ax = make_axis(xlo, xhi, false, kLeft, spec.width - kRight, true);
+  Axis ax = make_axis(xlo, xhi, false, kLeft, spec.width - kRight, true);
+  if (spec.integer_x)
+    ax.ticks.erase(std::remove_if(ax.ticks.begin(), ax.ticks.end(),  // ticks are k * step: 1e-9 absorbs rounding
+                                  [](double t) { return std::fabs(t - std::round(t)) > 1e-9; }),
+                   ax.ticks.end());
   const Axis ay = make_axis(ylo, yhi, spec.log_y, plot_bottom, kTop, !spec.log_y);
   std::ostringstream o;
   o << "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"plot\" width=\"" << c2(spec.width) << "\" height=\""

@@ -213,6 +213,11 @@ TEST_CASE("report: the cumulative plots show the limits of the organs at risk on
   // Without the limits the axes end at 14 (dose, 2 x 6 Gy) and 14 (BED, 2 x 6.4 Gy).
   CHECK(plot_of("Cumulative absorbed dose of the organs at risk").find(">25</text>") != std::string::npos);
   CHECK(plot_of("Cumulative BED of the organs at risk").find(">40</text>") != std::string::npos);
+  // A limit is not drawn on the plot's frame: 5 % headroom above it, [0, 42] has ticks up to 50.
+  CHECK(plot_of("Cumulative BED of the organs at risk").find(">50</text>") != std::string::npos);
+  // The x axis counts cycles: ticks at whole numbers only (0, 1, 2), no "after cycle 0.5".
+  CHECK(plot_of("Cumulative absorbed dose of the organs at risk").find(">0.5</text>") == std::string::npos);
+  CHECK(plot_of("Cumulative absorbed dose of the organs at risk").find(">1</text>") != std::string::npos);
 }
 
 TEST_CASE("report: lutdose plot names the option that matches nothing and lists what there is") {

@@ -49,7 +49,7 @@ struct Series {
   bool dashed = false;
   double stroke_width = 1.5;
   std::vector<std::pair<std::string, std::string>> data;  //!< data-* attributes of the series' group
-  bool reference = false;  //!< a reference line (e.g. a limit): always inside the y range, never cut off
+  bool reference = false;  //!< a reference line (e.g. a limit): inside the y range with 5 % headroom
 };
 
 //! A line plot (x linear; y linear or log).
@@ -57,6 +57,7 @@ struct PlotSpec {
   std::string title, x_label, y_label;  //!< labels carry their units, e.g. "time [h]"
   bool log_y = false;
   bool zero_line = false;  //!< a horizontal line at y = 0 (residual plots)
+  bool integer_x = false;  //!< x counts something (cycles): ticks at whole numbers only
   double width = 520, height = 330;
   std::vector<std::pair<std::string, std::string>> data;  //!< data-* attributes of the <svg>
   std::vector<Series> series;
