@@ -593,6 +593,30 @@ def case_cohort_unfinished_store(ctx):
         raise CaseFailure("the report of an unfinished store does not say so")
 
 
+def case_print_shows_collapsed_tables(ctx):
+    """Regression: the print CSS tried to show the collapsed cross-dose table with
+    details>table{display:table}, which does not render a closed <details>' content: the printed
+    report (--pdf) lacked it. Here the print rules are applied on screen (@media print -> all) and
+    a script writes into the DOM whether the table is visible (checkVisibility: false inside the
+    skipped content of a closed <details>)."""
+    need_chromium()
+    out = ctx.path("run")
+    ctx.ok("run", ctx.example("snmmi-patient004"), "--out", out, "--quiet")
+    ctx.ok("report", out, "--out", ctx.path("r.html"))
+    with open(ctx.path("r.html"), encoding="utf-8") as f:
+        page = f.read()
+    if "<details" not in page or "@media print" not in page:
+        raise CaseFailure("expected a collapsed table and print rules in the report")
+    probe = ("<script>const t = document.querySelector('details table');"
+             "document.body.setAttribute('data-visible', t ? String(t.checkVisibility()) : 'no table');</script></body>")
+    with open(ctx.path("print.html"), "w", encoding="utf-8") as f:
+        f.write(page.replace("@media print", "@media all").replace("</body>", probe))
+    dom = rendered_dom(ctx.tmp, ctx.path("print.html"))
+    visible = dom.all("body")[0].attrs.get("data-visible")
+    if visible != "true":
+        raise CaseFailure("with the print rules the collapsed table is not shown (checkVisibility: %s)" % visible)
+
+
 CASES = {name[len("case_"):]: fn for name, fn in globals().items() if name.startswith("case_")}
 
 

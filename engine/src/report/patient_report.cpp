@@ -30,7 +30,7 @@ const char* kCss =
     ".why{font-size:11px;color:#a00}.plots{display:flex;flex-wrap:wrap;gap:8px}svg{break-inside:avoid;max-width:100%;height:auto}"
     "section.voi{break-inside:avoid;border-top:1px solid #ccc}pre{white-space:pre-wrap;font-size:11px;background:#f6f6f6}"
     ".note{font-size:12.5px}footer{font-size:11px;color:#555;margin-top:2em}"
-    "@media print{body{max-width:none;font-size:11px}section.major{break-before:page}details>table{display:table}"
+    "@media print{body{max-width:none;font-size:11px}section.major{break-before:page}details::details-content{content-visibility:visible;display:block}"
     "svg.plot{width:49%}h2,h3{break-after:avoid}@page{size:A4;margin:12mm}}";
 
 std::string row(const std::string& name, const std::string& value) {
