@@ -110,7 +110,7 @@ LoadedResults load_results(const std::string& arg) {
   const std::string expected_version = std::to_string(RESULTS_FORMAT_VERSION);
   if (!r.doc.is_object()) throw_input_error(r.path, "(document)", r.doc.dump().substr(0, 60), "a JSON object");
   require(r.path, r.doc, "", "format_version", is_number,
-          expected_version + " (results.json of lutdose 0.9 or later; rerun lutdose run to update an older one)");
+          expected_version + " (a results.json without it is of an older lutdose: rerun lutdose run to update it)");
   if (r.doc.at("format_version") != RESULTS_FORMAT_VERSION)
     throw_input_error(r.path, "format_version", r.doc.at("format_version").dump(),
                       expected_version + " (this lutdose reads results format " + expected_version + ")");

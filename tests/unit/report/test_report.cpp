@@ -154,6 +154,10 @@ TEST_CASE("report: results files of another format are refused with the field na
   const std::string old = message(write("old.json", R"({"lutdose_version":"0.8.0","patients":[]})"));
   CHECK(old.find("format_version") != std::string::npos);
   CHECK(old.find("missing") != std::string::npos);
+  // Regression: the message asked for "results.json of lutdose 0.9 or later" while lutdose 0.8.0
+  // writes format_version 1: it names the format and the remedy, not a release.
+  CHECK(old.find("0.9") == std::string::npos);
+  CHECK(old.find("rerun lutdose run") != std::string::npos);
   CHECK(message(write("v2.json", R"({"format":"lutdose-results","format_version":2})")).find("2") != std::string::npos);
   CHECK(message(write("cut.json", R"({"format":"lutdose-res)")).find("not valid JSON") != std::string::npos);
   CHECK(message((dir / "absent").string()).find("missing") != std::string::npos);
