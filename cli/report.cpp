@@ -21,6 +21,7 @@ namespace rep = lutdose::report;
 namespace {
 
 const std::string kPdfMarker = "\n%lutdose-report\n";  // a PDF comment after %%EOF: the file is lutdose's
+const std::string kPngMark = std::string("tEXtSoftware") + '\0' + "lutdose plot";  // a PNG text chunk
 
 std::string extension_of(const std::string& path) { return fs::path(path).extension().string(); }
 
@@ -33,7 +34,7 @@ bool is_store_path(const std::string& arg) {
 bool is_earlier_report(const std::string& ext, const std::string& old) {
   if (ext == ".pdf") return old.size() >= kPdfMarker.size() && old.compare(old.size() - kPdfMarker.size(), kPdfMarker.size(), kPdfMarker) == 0;
   if (ext == ".svg") return old.find("<!-- written by lutdose plot -->") != std::string::npos;
-  if (ext == ".png") return false;  // a PNG cannot carry the mark: never replaced
+  if (ext == ".png") return old.find(kPngMark) != std::string::npos;
   return old.find("<meta name=\"generator\" content=\"lutdose report\">") != std::string::npos;
 }
 
@@ -135,7 +136,8 @@ int PlotCommand::run() const {
   }
   const std::string page = "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><style>@page{size:540px 400px;margin:0}"
                            "body{margin:0}</style></head><body>" + svg.substr(svg.find("<svg")) + "</body></html>";
-  write_report_file(out_, ext == ".png" ? rep::html_to_png(page, 540, 400) : rep::html_to_pdf(page));
+  write_report_file(out_, ext == ".png" ? rep::png_with_text(rep::html_to_png(page, 540, 400), "Software", "lutdose plot")
+                                         : rep::html_to_pdf(page));
   return 0;
 }
 

@@ -617,6 +617,27 @@ def case_print_shows_collapsed_tables(ctx):
         raise CaseFailure("with the print rules the collapsed table is not shown (checkVisibility: %s)" % visible)
 
 
+def case_plot_png_again(ctx):
+    """Regression: `lutdose plot --out fig.png` could not be run twice (a PNG carried no mark, so
+    lutdose's own earlier figure was refused as someone else's file). A foreign PNG is still refused."""
+    need_chromium()
+    out = ctx.path("run")
+    ctx.ok("run", ctx.example("snmmi-patient004"), "--out", out, "--quiet")
+    fig = ctx.path("liver.png")
+    ctx.ok("plot", out, "--voi", "liver", "--out", fig)
+    ctx.ok("plot", out, "--voi", "liver", "--out", fig, "--scale", "log")
+    with open(fig, "rb") as f:
+        if f.read(8) != b"\x89PNG\r\n\x1a\n":
+            raise CaseFailure("liver.png is not a PNG")
+    theirs = ctx.path("theirs.png")
+    shutil.copy(fig, theirs)
+    with open(theirs, "r+b") as f:  # another program's PNG: the same bytes without lutdose's text chunk
+        data = f.read().replace(b"lutdose plot", b"someone els!")
+        f.seek(0)
+        f.write(data)
+    expect_refused(ctx, ["plot", out, "--voi", "liver", "--out", theirs], ["theirs.png", "not an earlier output"], [])
+
+
 CASES = {name[len("case_"):]: fn for name, fn in globals().items() if name.startswith("case_")}
 
 

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <csignal>
+#include <cstdint>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -97,7 +98,31 @@ std::string render(const std::string& html, const std::string& option, const std
   return read_all(out);
 }
 
+// CRC-32 of PNG chunks (ISO 3309, polynomial 0xEDB88320, reflected), bit by bit: a few bytes only.
+std::uint32_t crc32(const std::string& bytes) {
+  std::uint32_t c = 0xFFFFFFFFu;
+  for (const char ch : bytes) {
+    c ^= static_cast<unsigned char>(ch);
+    for (int k = 0; k < 8; ++k) c = (c & 1u) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+  }
+  return c ^ 0xFFFFFFFFu;
+}
+
+std::string big_endian(std::uint32_t v) {
+  return {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8), static_cast<char>(v)};
+}
+
 }  // namespace
+
+std::string png_with_text(const std::string& png, const std::string& keyword, const std::string& text) {
+  static const std::string signature = "\x89PNG\r\n\x1a\n";
+  constexpr std::size_t kIhdrEnd = 8 + 4 + 4 + 13 + 4;  // signature, length, type, 13 data bytes, CRC
+  if (png.size() < kIhdrEnd || png.compare(0, 8, signature) != 0 || png.compare(12, 4, "IHDR") != 0)
+    throw std::invalid_argument("not a PNG with an IHDR chunk");
+  const std::string chunk = "tEXt" + keyword + std::string(1, '\0') + text;
+  return png.substr(0, kIhdrEnd) + big_endian(static_cast<std::uint32_t>(chunk.size() - 4)) + chunk +
+         big_endian(crc32(chunk)) + png.substr(kIhdrEnd);
+}
 
 std::string find_chromium() {
   if (const char* env = std::getenv("LUTDOSE_CHROMIUM")) return executable(env) ? std::string(env) : std::string();

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "lutdose/error.h"
+#include "lutdose/report/chromium.h"
 #include "lutdose/report/fit_curve.h"
 #include "lutdose/report/html.h"
 #include "lutdose/report/patient_report.h"
@@ -251,4 +252,18 @@ TEST_CASE("report: lutdose plot names the option that matches nothing and lists 
   const std::string voi = message("P1", "brain", 1);
   CHECK(voi.find("--voi") != std::string::npos);
   CHECK(voi.find("liver") != std::string::npos);
+}
+
+TEST_CASE("report: a PNG gets lutdose's text chunk after its IHDR") {
+  // A PNG's first 33 bytes: signature, IHDR (length 13, type, 13 data bytes, CRC); then the rest.
+  const std::string head = std::string("\x89PNG\r\n\x1a\n", 8) + std::string("\0\0\0\x0d", 4) + "IHDR" +
+                           std::string(13, 'h') + "CRC!";
+  const std::string png = head + "IDAT...";
+  const std::string marked = png_with_text(png, "Software", "lutdose plot");
+  // Chunk: length 21 ("Software" + NUL + "lutdose plot"), "tEXt", data, CRC-32 of type and data:
+  // 0x64e81bb2, computed independently with Python's zlib.crc32(b"tEXtSoftware\0lutdose plot").
+  const std::string chunk = std::string("\0\0\0\x15", 4) + "tEXtSoftware" + std::string(1, '\0') + "lutdose plot" +
+                            std::string("\x64\xe8\x1b\xb2", 4);
+  CHECK(marked == head + chunk + "IDAT...");
+  CHECK_THROWS_AS(png_with_text("GIF89a", "Software", "x"), std::invalid_argument);
 }

@@ -23,4 +23,9 @@ std::string html_to_pdf(const std::string& html);
 //! `html` rendered to PNG bytes in a window of width x height CSS pixels. As html_to_pdf.
 std::string html_to_png(const std::string& html, int width, int height);
 
+//! `png` with a tEXt chunk `keyword`\0`text` (PNG specification 11.3.4.3) right after its IHDR
+//! chunk, so that lutdose can recognise its own PNG later. Throws std::invalid_argument
+//! when `png` does not start with the PNG signature and an IHDR chunk (Chromium wrote no PNG).
+std::string png_with_text(const std::string& png, const std::string& keyword, const std::string& text);
+
 }  // namespace lutdose::report
