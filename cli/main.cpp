@@ -29,6 +29,7 @@
 #include "batch.h"
 #include "fit.h"
 #include "plan_args.h"
+#include "report.h"
 #include "run_options.h"
 #include "synth.h"
 
@@ -102,6 +103,8 @@ int main(int argc, char** argv) {
                   "overrides the case's uncertainty.monte_carlo_samples");
   run->add_option("--mc-seed", mc_seed, "Seed of the Monte Carlo (default 20261124, or the case's)");
   run->add_flag("--quiet", quiet, "Do not print the table");
+  bool run_report = false;
+  run->add_flag("--report", run_report, "Also write DIR/report.html, the HTML report of the run (docs/report.md)");
   bool allow_external = false;  // files named in a case file outside its folder (docs/case-file.md)
   run->add_flag("--allow-external-files", allow_external,
                 "Let the case file name files outside its folder (absolute paths, '..', links)");
@@ -175,6 +178,8 @@ int main(int argc, char** argv) {
 
   lutdose_cli::SynthCommand synth(app);
   lutdose_cli::BatchCommand batch(app);
+  lutdose_cli::ReportCommand report(app);
+  lutdose_cli::PlotCommand plot(app);
 
   try {
     app.parse(argc, argv);
@@ -234,19 +239,26 @@ int main(int argc, char** argv) {
         inputs.emplace_back("tac_csv", std::move(tac_bytes));
       }
       const auto doc = lutdose::to_json(result, true);
-      lutdose::write_output_files(out_dir, lutdose::ResultKind::run,
-                                  {{"results.json", doc.dump(2) + "\n"},
-                                   {"results.csv", lutdose::to_csv(result)},
-                                   {"results.h5", run_store_image(result, inputs, input_sha256)}},
-                                  result.provenance.lutdose_version);
+      std::vector<lutdose::OutputFile> files{{"results.json", doc.dump(2) + "\n"},
+                                             {"results.csv", lutdose::to_csv(result)},
+                                             {"results.h5", run_store_image(result, inputs, input_sha256)}};
+      if (run_report)
+        files.push_back({"report.html", lutdose_cli::run_report_html(files[0].bytes, input_sha256,
+                                                                     lutdose::find_data_dir(run_args.data_dir))});
+      lutdose::write_output_files(out_dir, lutdose::ResultKind::run, files, result.provenance.lutdose_version);
       if (!quiet) {
         lutdose::print_table(result, std::cout);
-        std::cout << "\nwritten: " << out_dir << "/results.json, results.csv, results.h5, manifest.json\n";
+        std::cout << "\nwritten: " << out_dir << "/results.json, results.csv, results.h5, "
+                  << (run_report ? "report.html, " : "") << "manifest.json\n";
       }
     } else if (synth.parsed()) {
       synth.run();
     } else if (batch.parsed()) {
       return batch.run();
+    } else if (report.parsed()) {
+      return report.run();
+    } else if (plot.parsed()) {
+      return plot.run();
     } else if (plan->parsed()) {
       lutdose_cli::PlanArgs pa;
       pa.case_path = plan_case;

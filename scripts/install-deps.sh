@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages lutdose needs to build and test, and only those that are missing.
 # Does nothing (and needs no network) when everything is already installed.
-# Run as root, or as a user with sudo.   Usage: scripts/install-deps.sh [--peer] [--fuzz] [--slurm] [--plots]
+# Run as root, or as a user with sudo.   Usage: scripts/install-deps.sh [--peer] [--fuzz] [--slurm] [--plots] [--browser]
 #   --peer   also the Python packages of the side-by-side peer benchmark (numpy, scipy, lmfit, pandas)
 #   --fuzz   also clang and its sanitizer/libFuzzer runtimes (scripts/fuzz.sh, scripts/sanitize.sh)
 #   --slurm  also Slurm and MUNGE, for the single-node Slurm test (tests/slurm, docs/cluster.md)
 #   --plots  also matplotlib, for the Python example's figure (examples/python/cohort_study.py)
+#   --browser  also headless Chromium, for PDF/PNG reports (lutdose report --pdf) and the browser tests
 set -euo pipefail
 
 packages=(
@@ -35,7 +36,9 @@ for arg in "$@"; do
     # mungekey (Slurm's authentication). The test starts its own daemons (tests/slurm/start_slurm.sh).
     --slurm) packages+=(slurm-wlm munge) ;;
     --plots) packages+=(python3-matplotlib) ;;
-    *) echo "install-deps: unknown option $arg (known: --peer, --fuzz, --slurm, --plots)" >&2; exit 2 ;;
+    # chromium: headless printing to PDF/PNG (docs/report.md); chromium-driver: WebDriver for it.
+    --browser) packages+=(chromium chromium-driver) ;;
+    *) echo "install-deps: unknown option $arg (known: --peer, --fuzz, --slurm, --plots, --browser)" >&2; exit 2 ;;
   esac
 done
 

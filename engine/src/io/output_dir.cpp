@@ -206,7 +206,7 @@ std::vector<std::string> foreign_entries(int dirfd, bool staging) {
 
 //! True when a result set of `kind` holds a file `name` (manifest.json aside).
 bool kind_holds(ResultKind kind, const std::string& name) {
-  static const std::vector<std::string> run = {"results.json", "results.csv", "results.h5"};
+  static const std::vector<std::string> run = {"results.json", "results.csv", "results.h5", "report.html"};
   static const std::vector<std::string> synth = {"tacs.csv", "patients.csv", "truth.csv", "synth.json"};
   static const std::vector<std::string> exported = {"patients.csv", "vois.csv",       "candidates.csv",
                                                     "targets.csv",  "budget.csv",     "cumulative.csv",
@@ -547,7 +547,7 @@ const std::vector<std::string>& result_set_names() {
   static const std::vector<std::string> names = {
       "results.json", "results.csv",    "results.h5",  "tacs.csv",       "patients.csv", "truth.csv",
       "synth.json",   "vois.csv",       "targets.csv", "candidates.csv", "budget.csv",   "cumulative.csv",
-      "failures.csv", "notes.csv",      kManifest};
+      "failures.csv", "notes.csv",      "report.html", kManifest};
   return names;
 }
 
@@ -670,6 +670,14 @@ void rename_over(int parentfd, const std::string& temp, const Location& loc, boo
 }
 
 }  // namespace output_fs
+
+void check_file_writable(const std::string& path,
+                         const std::function<bool(const std::string& content)>& is_previous_output) {
+  const auto loc = split_location(path);
+  Fd parent = open_directory(loc.parent);
+  if (!parent.valid()) fail("cannot write " + in_quotes(path), errno);
+  check_file_replaceable(parent.get(), loc, is_previous_output);
+}
 
 void write_file_atomically(const std::string& path, const std::string& bytes,
                            const std::function<bool(const std::string& content)>& is_previous_output) {

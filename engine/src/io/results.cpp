@@ -416,7 +416,9 @@ ordered_json provenance_json(const Provenance& p, bool include_doses) {
 }
 
 ordered_json to_json(const RunResult& r, bool include_doses) {
-  ordered_json j = provenance_json(r.provenance, include_doses);
+  ordered_json j{{"format", "lutdose-results"}, {"format_version", RESULTS_FORMAT_VERSION}};
+  ordered_json provenance = provenance_json(r.provenance, include_doses);
+  for (auto& [key, value] : provenance.items()) j[key] = std::move(value);
   // Group cycles by patient, in order of appearance.
   ordered_json patients = ordered_json::array();
   std::vector<std::string> ids;

@@ -39,7 +39,7 @@ class OutputError : public std::runtime_error {
 //! The kinds of result set. A set is replaced only by a set of its own kind: run results do not
 //! replace a synth cohort (the user's study data), nor export tables a run's results.
 enum class ResultKind {
-  run,           //!< lutdose run: results.json, results.csv, results.h5
+  run,           //!< lutdose run: results.json, results.csv, results.h5 (and report.html with --report)
   synth,         //!< lutdose synth: tacs.csv, patients.csv, truth.csv, synth.json, case-*.json
   store_export,  //!< lutdose export --csv: patients.csv, vois.csv, candidates.csv, targets.csv,
                  //!< budget.csv, cumulative.csv, failures.csv, notes.csv
@@ -51,7 +51,7 @@ struct OutputFile {
   std::string bytes;
 };
 
-//! The names a result set may hold: results.json, results.csv, results.h5 (lutdose run);
+//! The names a result set may hold: results.json, results.csv, results.h5, report.html (lutdose run);
 //! tacs.csv, patients.csv, truth.csv, synth.json (lutdose synth); patients.csv, vois.csv,
 //! candidates.csv, targets.csv, budget.csv, cumulative.csv, failures.csv, notes.csv (lutdose
 //! export of a results store, docs/store.md); and manifest.json. Besides
@@ -89,6 +89,13 @@ std::string write_output_files(const std::string& dir, ResultKind kind, const st
 //! (path problems the user can fix, e.g. no permission) or OutputError (full disk, I/O error).
 void write_file_atomically(const std::string& path, const std::string& bytes,
                            const std::function<bool(const std::string& content)>& is_previous_output);
+
+//! Checks, without writing, that write_file_atomically(path, ..., is_previous_output) may write
+//! `path` now: its directory exists and nothing is there, or an earlier output for which
+//! `is_previous_output` is true. For commands writing several files: check them all first, so
+//! that a refused second file leaves the first unwritten. Throws as write_file_atomically.
+void check_file_writable(const std::string& path,
+                         const std::function<bool(const std::string& content)>& is_previous_output);
 
 //! `json_object_text` (a non-empty JSON object) with a last member "lutdose_sha256": the SHA-256
 //! of the file's bytes before that member. The file then recognises itself as unedited.

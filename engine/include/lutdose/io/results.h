@@ -12,7 +12,12 @@
 
 namespace lutdose {
 
-//! The results.json document: version, nuclide, options (Provenance), then per patient its
+//! "format_version" of results.json (member "format": "lutdose-results"); bump on an incompatible
+//! change of docs/results.md. results.json of lutdose <= 0.8 has neither member (readers such as
+//! `lutdose report` refuse it: rerun lutdose run).
+inline constexpr int RESULTS_FORMAT_VERSION = 1;
+
+//! The results.json document: format and format_version, version, nuclide, options (Provenance), then per patient its
 //! cycles (VOIs with TAC, fit, TIA [MBq h] and its uncertainty; doses [Gy] with budgets, BED,
 //! marrow and Monte Carlo blocks) and, with several cycles, the sums over the cycles. A value
 //! that is not known (NaN) is null; degrees of freedom are a number, "infinite" or null. With
