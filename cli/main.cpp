@@ -31,6 +31,7 @@
 #include "plan_args.h"
 #include "run_options.h"
 #include "synth.h"
+#include "population.h"
 
 using lutdose_cli::FitArgs;
 using lutdose_cli::add_fit_options;
@@ -174,6 +175,7 @@ int main(int argc, char** argv) {
   info->require_subcommand(1);
 
   lutdose_cli::SynthCommand synth(app);
+  lutdose_cli::PopulationCommand population(app);
   lutdose_cli::BatchCommand batch(app);
 
   try {
@@ -243,6 +245,8 @@ int main(int argc, char** argv) {
         lutdose::print_table(result, std::cout);
         std::cout << "\nwritten: " << out_dir << "/results.json, results.csv, results.h5, manifest.json\n";
       }
+    } else if (population.parsed()) {
+      population.run();
     } else if (synth.parsed()) {
       synth.run();
     } else if (batch.parsed()) {
