@@ -151,7 +151,10 @@ std::string population_file_text(const PopulationFile& p) {
       {"half_life_h", p.half_life_h},
       {"input", {{"path", p.input_path}, {"sha256", p.input_sha256}}},
       {"options", {{"candidates", p.options.candidates}, {"selection", "lowest BIC"},
-                   {"max_iterations", p.options.max_iterations}, {"tolerance", p.options.tolerance}}},
+                   {"max_iterations", p.options.max_iterations}, {"tolerance", p.options.tolerance},
+                   {"objective_tolerance", p.options.objective_tolerance},
+                   {"plateau_iterations", p.options.plateau_iterations},
+                   {"plateau_improvement", p.options.plateau_improvement}}},
       {"vois", vois}};
   return with_own_checksum(doc.dump(2));
 }

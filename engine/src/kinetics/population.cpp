@@ -152,6 +152,15 @@ double change(const Prior& a, const Prior& b) {
   return std::max({dt, dw, std::abs(std::log(a.b / b.b))});
 }
 
+// -2 log L changed by less than objective_tolerance in the last iteration, or improved by less
+// than plateau_improvement over the last plateau_iterations.
+bool plateau(const std::vector<double>& h, const PopulationOptions& o) {
+  const size_t n = h.size();
+  if (n >= 2 && std::abs(h[n - 1] - h[n - 2]) < o.objective_tolerance) return true;
+  const auto w = static_cast<size_t>(o.plateau_iterations);
+  return n > w && h[n - 1 - w] - h[n - 1] < o.plateau_improvement;
+}
+
 // The figures of a converged (or stopped) fit.
 void summarise(const Prior& prior, const std::vector<MapResult>& maps, const PopulationData& d,
                PopulationModel& m) {
@@ -187,12 +196,14 @@ PopulationModel fit_population_model(const models::ExponentialFunction& f, const
   Prior prior{&f, initial_theta(f, d, lambda_p), VectorXd::Constant(f.n_parameters(), 0.09), 0.1, lambda_p};
   std::vector<VectorXd> phis(d.t_h.size(), prior.theta);
   std::vector<MapResult> maps;
+  std::vector<double> history;
   for (m.iterations = 1; m.iterations <= o.max_iterations; ++m.iterations) {
     maps = e_step(prior, d, phis);
+    history.push_back(minus2_log_likelihood(prior, maps, d));
     const Prior next = m_step(prior, maps);
     const double moved = change(prior, next);
     prior = next;
-    if (moved < o.tolerance) {
+    if (moved < o.tolerance || plateau(history, o)) {
       m.converged = true;
       break;
     }

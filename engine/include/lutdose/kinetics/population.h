@@ -70,9 +70,18 @@ struct PopulationModel {
 struct PopulationOptions {
   //! Candidate functions; the one with the lowest BIC is chosen per VOI kind.
   std::vector<std::string> candidates = {"E1", "E2u", "E2"};
-  int max_iterations = 400;
-  //! Stop when no theta, ln omega or ln b moves by more than this between iterations.
+  int max_iterations = 100;
+  //! Stop when no theta, ln omega or ln b moves by more than this between iterations,
   double tolerance = 1e-5;
+  //! or when -2 log L changes by less than this (a parameter that the data do not determine,
+  //! e.g. the amplitude of a second phase absent from the data, drifts without changing it; BIC
+  //! differences below 1 do not matter for the choice).
+  double objective_tolerance = 1e-3;
+  //! Stop when -2 log L has improved by less than plateau_improvement over the last
+  //! plateau_iterations iterations: a candidate the data cannot determine (over-parameterised)
+  //! creeps or cycles there; 0.5 in 20 iterations is far below the BIC margins that decide.
+  int plateau_iterations = 20;
+  double plateau_improvement = 0.5;
   //! Threads over (VOI kind, function) pairs; 0: hardware concurrency.
   unsigned threads = 0;
 };
