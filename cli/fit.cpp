@@ -43,16 +43,17 @@ nlohmann::ordered_json set_population(const std::string& file, const std::string
                                "one of them (--population uses a learned population, --kinetics population "
                                "learns it from the input)");
   if (o.reduced != lutdose::ReducedSchedule::none || !o.compartment_model.empty())
-    lutdose::throw_input_error("command line", "population kinetics with --reduced or --model",
-                               file.empty() ? kinetics : file, "population kinetics alone");
-  const auto p = file.empty() ? lutdose::learn_population_file(series, o.data_dir, o.half_life_override_h, {}, tac,
-                                                               bytes, LUTDOSE_VERSION)
-                              : lutdose::read_population_file(file);
-  if (!file.empty()) lutdose::check_population_covers(p, file, series);
-  o.population = std::make_shared<const std::vector<lutdose::PopulationModel>>(p.models);
+    lutdose::throw_input_error("command line", "--kinetics population with --reduced or --model", kinetics,
+                               "population kinetics alone");
+  if (file.empty())
+    o.population = std::make_shared<const std::vector<lutdose::PopulationModel>>(
+        lutdose::learn_population_file(series, o.data_dir, o.half_life_override_h, {}, tac, bytes, LUTDOSE_VERSION)
+            .models);
+  else
+    lutdose::check_population_covers(*o.population, file, series);
   nlohmann::ordered_json j = {{"source", file.empty() ? "learned from the input (--kinetics population)" : file},
                               {"vois", nlohmann::ordered_json::array()}};
-  for (const auto& m : p.models) j["vois"].push_back(lutdose::to_json(m));
+  for (const auto& m : *o.population) j["vois"].push_back(lutdose::to_json(m));
   return j;
 }
 
@@ -63,7 +64,7 @@ FitCommand::FitCommand(CLI::App& app) {
                             "Fits only (no doses), to standard output: results.json, or with --format csv one line "
                             "per VOI (the columns of the store's vois table), written patient by patient.");
   add_fit_options(fit_, args_, false);
-  add_population_options(fit_, population_, kinetics_);
+  add_kinetics_option(fit_, kinetics_);
   fit_->add_option("--format", format_,
                    "json (default): results.json without doses; csv: the columns of vois.csv of `lutdose export` "
                    "(docs/store.md; dose columns empty), one line per VOI, streamed patient by patient: for "
@@ -81,7 +82,7 @@ int FitCommand::run() const {
   finish_run_options(o, problems);
   std::string bytes;
   const auto series = lutdose::read_tac_table(args_.tac, &bytes);
-  const auto population = set_population(population_, kinetics_, series, bytes, args_.tac, o);
+  const auto population = set_population(args_.population, kinetics_, series, bytes, args_.tac, o);
   const auto start = std::chrono::steady_clock::now();
   if (format_ == "csv") {
     bool header = true;

@@ -23,7 +23,7 @@ class FitCommand {
   FitArgs args_;
   std::string format_ = "json";
   bool timing_ = false;
-  std::string population_, kinetics_ = "individual";
+  std::string kinetics_ = "individual";
 };
 
 }  // namespace lutdose_cli

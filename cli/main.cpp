@@ -207,7 +207,7 @@ int main(int argc, char** argv) {
                                 "--combined-sigma0-MBq", "--combined-b", "--reduced", "--model",
                                 "--half-life-h", "--tumour-method", "--sphere-composition",
                                 "--density-g-per-mL", "--mass-scaling", "--cross-scaling",
-                                "--body-mass-kg", "--svalues"})
+                                "--body-mass-kg", "--svalues", "--population"})
           if (run->count(opt) > 0)
             lutdose::throw_input_error("command line", opt, "given with a case file",
                                        "the option in the case file (its \"fit\", \"dose\" or "

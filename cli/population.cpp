@@ -50,10 +50,7 @@ void PopulationCommand::run() const {
   std::cout << "written: " << out_ << "\n";
 }
 
-void add_population_options(CLI::App* cmd, std::string& population, std::string& kinetics) {
-  cmd->add_option("--population", population,
-                  "Population file (lutdose population learn): every VOI is fitted by MAP with its VOI kind's "
-                  "population as prior (docs/population.md)");
+void add_kinetics_option(CLI::App* cmd, std::string& kinetics) {
   cmd->add_option("--kinetics", kinetics,
                   "individual (each TAC alone, default) or population (learn the population from the input, "
                   "then MAP per TAC)")

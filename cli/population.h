@@ -27,7 +27,7 @@ class PopulationCommand {
   bool quiet_ = false;
 };
 
-//! Adds --population FILE and --kinetics individual|population to `fit`.
-void add_population_options(CLI::App* cmd, std::string& population, std::string& kinetics);
+//! Adds --kinetics individual|population to `fit` (--population is a fit option of run_options.h).
+void add_kinetics_option(CLI::App* cmd, std::string& kinetics);
 
 }  // namespace lutdose_cli

@@ -151,7 +151,30 @@ def case_bad_population_files(ctx):
     variant("i.json", lambda d: d["vois"][0].update(theta=[1.0]), "an array of 2 numbers")
 
 
+def case_run_and_batch_tac(ctx):
+    """--population on `run --tac` and `batch --tac`: MAP fits with doses; refused with a case file."""
+    tac = ctx.cohort("c", 30, 5, "4,24,48,96")
+    ctx.ok("population", "learn", tac, "--out", ctx.path("pop.json"), "--quiet", "--functions", "E1")
+    one = ctx.path("one.csv")
+    with open(tac) as f, open(one, "w") as g:
+        lines = f.readlines()
+        g.write(lines[0] + "".join(l for l in lines[1:] if l.startswith("P00001,")))
+    ctx.ok("run", "--tac", one, "--activity-MBq", 7400, "--phantom", "icrp110-am", "--population",
+           ctx.path("pop.json"), "--out", ctx.path("run"))
+    res = json.load(open(ctx.path("run", "results.json")))
+    v = res["patients"][0]["cycles"][0]["vois"][0]
+    if v["fit"]["method"] != "population MAP" or not v["tia_MBq_h"] > 0:
+        raise CaseFailure("run --tac --population: %s" % json.dumps(v)[:400])
+    ctx.ok("batch", "--tac", tac, "--patients", ctx.path("c", "patients.csv"), "--population",
+           ctx.path("pop.json"), "--out", ctx.path("store.h5"))
+    case = os.path.join(ctx.tmp, "case.json")
+    with open(case, "w") as f:
+        f.write("{}")
+    ctx.fails("--population", "run", case, "--population", ctx.path("pop.json"), "--out", ctx.path("r2"))
+
+
 CASES = {
+    "run_and_batch_tac": case_run_and_batch_tac,
     "round_trip": case_round_trip,
     "kinetics_population": case_kinetics_population,
     "bad_population_files": case_bad_population_files,

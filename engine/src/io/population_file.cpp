@@ -183,11 +183,12 @@ PopulationFile read_population_file(const std::string& path) {
   return p;
 }
 
-void check_population_covers(const PopulationFile& p, const std::string& path, const std::vector<TacSeries>& series) {
+void check_population_covers(const std::vector<PopulationModel>& models, const std::string& path,
+                             const std::vector<TacSeries>& series) {
   for (const auto& s : series) {
-    if (find_population_model(p.models, s.voi)) continue;
+    if (find_population_model(models, s.voi)) continue;
     std::string have;
-    for (const auto& m : p.models) have += (have.empty() ? "" : ", ") + m.voi_kind;
+    for (const auto& m : models) have += (have.empty() ? "" : ", ") + m.voi_kind;
     throw_input_error(path, "the VOI kind of " + s.voi, population_voi_kind(s.voi),
                       "a VOI kind of the population file: " + have);
   }

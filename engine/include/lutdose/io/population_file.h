@@ -47,7 +47,7 @@ PopulationFile read_population_file(const std::string& path);
 
 //! InputError naming `path` when a TAC's VOI kind has no model in the file (lists the kinds it
 //! has). Throws nothing otherwise.
-void check_population_covers(const PopulationFile& p, const std::string& path,
+void check_population_covers(const std::vector<PopulationModel>& models, const std::string& path,
                              const std::vector<TacSeries>& series);
 
 }  // namespace lutdose
