@@ -101,7 +101,7 @@ const char* const kFitAndDoseOptions[] = {
     "--function", "--functions", "--error-model", "--aicc-k", "--trapezoid-head", "--reject-correlated",
     "--trapezoid-body", "--trapezoid-tail", "--integration", "--model-averaging", "--combined-sigma0-MBq",
     "--combined-b", "--reduced", "--model", "--half-life-h", "--tumour-method", "--sphere-composition",
-    "--density-g-per-mL", "--mass-scaling", "--cross-scaling"};
+    "--density-g-per-mL", "--mass-scaling", "--cross-scaling", "--population"};
 
 }  // namespace
 

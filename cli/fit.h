@@ -23,6 +23,7 @@ class FitCommand {
   FitArgs args_;
   std::string format_ = "json";
   bool timing_ = false;
+  std::string kinetics_ = "individual";
 };
 
 }  // namespace lutdose_cli

@@ -32,6 +32,7 @@
 #include "report.h"
 #include "run_options.h"
 #include "synth.h"
+#include "population.h"
 
 using lutdose_cli::FitArgs;
 using lutdose_cli::add_fit_options;
@@ -177,6 +178,7 @@ int main(int argc, char** argv) {
   info->require_subcommand(1);
 
   lutdose_cli::SynthCommand synth(app);
+  lutdose_cli::PopulationCommand population(app);
   lutdose_cli::BatchCommand batch(app);
   lutdose_cli::ReportCommand report(app);
   lutdose_cli::PlotCommand plot(app);
@@ -210,7 +212,7 @@ int main(int argc, char** argv) {
                                 "--combined-sigma0-MBq", "--combined-b", "--reduced", "--model",
                                 "--half-life-h", "--tumour-method", "--sphere-composition",
                                 "--density-g-per-mL", "--mass-scaling", "--cross-scaling",
-                                "--body-mass-kg", "--svalues"})
+                                "--body-mass-kg", "--svalues", "--population"})
           if (run->count(opt) > 0)
             lutdose::throw_input_error("command line", opt, "given with a case file",
                                        "the option in the case file (its \"fit\", \"dose\" or "
@@ -251,6 +253,8 @@ int main(int argc, char** argv) {
         std::cout << "\nwritten: " << out_dir << "/results.json, results.csv, results.h5, "
                   << (run_report ? "report.html, " : "") << "manifest.json\n";
       }
+    } else if (population.parsed()) {
+      population.run();
     } else if (synth.parsed()) {
       synth.run();
     } else if (batch.parsed()) {

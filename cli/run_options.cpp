@@ -5,6 +5,7 @@
 
 #include "lutdose/error.h"
 #include "lutdose/io/data_dir.h"
+#include "lutdose/io/population_file.h"
 #include "lutdose/models/exponential.h"
 #include "lutdose/pipeline/pipeline.h"
 
@@ -73,6 +74,9 @@ void add_fit_options(CLI::App* cmd, FitArgs& a, bool tac_required) {
                 "Reject fits with a parameter correlation |r| >= 0.8 (by default it is a warning)");
   cmd->add_option("--half-life-h", a.half_life_h,
                   "Override the ICRP-107 half-life [h] (recorded in the output)");
+  cmd->add_option("--population", a.population,
+                  "Population file (lutdose population learn): every VOI is fitted by MAP with its VOI kind's "
+                  "population as prior (docs/population.md); TAC tables only");
   cmd->add_option("--data-dir", a.data_dir,
                   "Reference data directory (default: $LUTDOSE_DATA_DIR, the install prefix, or "
                   "the build's source tree)");
@@ -115,6 +119,12 @@ lutdose::RunOptions make_run_options(const FitArgs& a, std::vector<std::string>&
   o.fit.combined_b = a.combined_b;
   o.fit.reject_on_correlation = a.reject_correlated;
   o.fit.candidates = a.functions;
+  if (!a.population.empty()) {
+    o.population = std::make_shared<const std::vector<lutdose::PopulationModel>>(
+        lutdose::read_population_file(a.population).models);
+    if (!a.reduced.empty() && a.reduced != "none") problems.push_back("--population with --reduced: choose one");
+    if (!a.model.empty()) problems.push_back("--population with --model: choose one");
+  }
   return o;
 }
 

@@ -29,6 +29,7 @@ struct FitArgs {
   double activity_MBq = NAN;
   double half_life_h = 0;
   std::string data_dir;
+  std::string population;  // --population FILE (docs/population.md)
 };
 
 // Dose options of a TAC table shared by `run --tac` and `batch --tac` (the phantom, body mass and

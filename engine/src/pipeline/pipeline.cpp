@@ -166,6 +166,16 @@ void integrate_to_horizon(TacFit& fit, const TacSeries& tac, double T, double la
   fit.notes.push_back("integrated to the next cycle, " + format_number(T) + " h (residual option)");
 }
 
+// The population model of a VOI's kind; InputError naming the TAC when the population has none.
+const PopulationModel& population_model_of(const std::vector<PopulationModel>& population, const std::string& voi,
+                                           const std::string& where) {
+  if (const auto* m = find_population_model(population, voi)) return *m;
+  std::string kinds;
+  for (const auto& m : population) kinds += (kinds.empty() ? "" : ", ") + m.voi_kind;
+  throw_input_error(where, "the VOI kind", population_voi_kind(voi),
+                    "a VOI kind of the population (" + kinds + ")");
+}
+
 // One VOI of a cycle: residual, fit (or reduced schedule), TIA to the horizon, its intervals.
 VoiResult fit_voi(const TacSeries& s, const std::vector<QuantifiedPoint>* quantification, const CycleResult& cycle,
                   const RunResult& result, const RunOptions& options, const ReferenceData& ref, double lambda_p) {
@@ -174,7 +184,9 @@ VoiResult fit_voi(const TacSeries& s, const std::vector<QuantifiedPoint>* quanti
   if (quantification) v.quantification = *quantification;
   const std::string where = options.tac_path + ": " + s.where();
   subtract_previous_cycle(v, options, result, lambda_p);
-  if (options.reduced == ReducedSchedule::none)
+  if (options.population)
+    v.fit = population_map_fit(population_model_of(*options.population, v.tac.voi, where), v.tac, lambda_p);
+  else if (options.reduced == ReducedSchedule::none)
     v.fit = fit_tac(v.tac.time_h, v.tac.activity_MBq, v.tac.activity_u_MBq, lambda_p,
                     fit_options_for(v.tac.voi, options.fit), where);
   else

@@ -15,6 +15,7 @@
 #include "lutdose/planning/planning.h"
 #include "lutdose/radiobiology/radiobiology.h"
 #include "lutdose/io/tac_table.h"
+#include "lutdose/kinetics/population.h"
 #include "lutdose/kinetics/reduced_schedules.h"
 #include "lutdose/radiobiology/residual.h"
 #include "lutdose/models/compartment.h"
@@ -43,6 +44,9 @@ struct RunOptions {
   //! Reduced schedules (spec §4, docs/reduced-schedules.md): none (fit), or for every VOI one single-time-point
   //! estimator or the MAP fit with population priors (kinetics/reduced_schedules.h).
   ReducedSchedule reduced = ReducedSchedule::none;
+  //! Population kinetics (kinetics/population.h, issue 15): when set, every VOI is fitted by MAP
+  //! (empirical Bayes) with the model of its VOI kind as prior, instead of the individual fit.
+  std::shared_ptr<const std::vector<PopulationModel>> population;
   //! A compartment model file (docs/compartment-models.md): the VOIs it observes are fitted jointly
   //! per cycle (needs the administered activity); the others keep the exponential family.
   std::string compartment_model;

@@ -1,0 +1,33 @@
+// `lutdose population learn`: learns the population (NLME) kinetics of a TAC table and writes a
+// population file (engine: lutdose/kinetics/population.h, lutdose/io/population_file.h).
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <string>
+#include <vector>
+
+#include "lutdose/kinetics/population.h"
+
+namespace lutdose_cli {
+
+class PopulationCommand {
+ public:
+  //! Adds the subcommand `population` with `learn` to `app`.
+  explicit PopulationCommand(CLI::App& app);
+  bool parsed() const { return learn_->parsed(); }
+  //! Learns and writes the file atomically. Throws InputError (exit 2, nothing written) or OutputError.
+  void run() const;
+
+ private:
+  CLI::App* learn_;
+  std::string tac_, out_, data_dir_;
+  double half_life_h_ = 0;
+  lutdose::PopulationOptions options_;
+  bool quiet_ = false;
+};
+
+//! Adds --kinetics individual|population to `fit` (--population is a fit option of run_options.h).
+void add_kinetics_option(CLI::App* cmd, std::string& kinetics);
+
+}  // namespace lutdose_cli

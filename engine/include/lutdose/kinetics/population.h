@@ -1,0 +1,121 @@
+// Population (nonlinear mixed-effects, NLME) kinetics of a cohort (methods.md §10, issue 15).
+//
+// Per VOI kind (the VOI name; tumour_*, tumor_* and lesion_* pool as "tumour") and per function
+// of the exponential family with positive terms (E1p, E1, E2u, E2), the log parameters of patient
+// i are phi_i = theta + eta_i with eta_i ~ N(0, Omega), Omega diagonal (first slice). phi holds
+// log amplitudes log A_j [log MBq] and the log rate increments of fit_function (lambda_1 =
+// e^phi, lambda_r = lambda_(r-1) + e^phi), so amplitudes and rates are log-normal and rates stay
+// ordered. Physical decay is built into every term. Residual error: proportional, modelled on the
+// log scale, ln y_ij = ln f(t_ij; phi_i) + e_ij, e_ij ~ N(0, b^2) (b the relative SD).
+//
+// Estimator: the alternating algorithm of Lindstrom & Bates (1990): a MAP (empirical Bayes) fit
+// per patient with Eigen's Levenberg-Marquardt, then the linearised mixed model at the MAPs
+// updated by one EM step (theta, Omega, b), until the parameters settle. The objective reported
+// is the Laplace approximation of -2 log L with the Gauss-Newton Hessian (FOCE; the residual
+// variance does not depend on eta on the log scale, so FOCE and FOCE-I coincide).
+#pragma once
+
+#include <Eigen/Dense>
+
+#include <limits>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "lutdose/io/tac_table.h"
+#include "lutdose/kinetics/fitting.h"
+#include "lutdose/models/exponential.h"
+
+namespace lutdose {
+
+//! The population kind of a VOI name: "tumour" for tumour_*, tumor_*, lesion_*; else the name.
+//! Throws nothing.
+std::string population_voi_kind(const std::string& voi);
+
+//! Functions a population model can use: every term positive (ln f exists): E1p, E1, E2u, E2.
+//! Throws nothing.
+bool population_function_supported(const std::string& id);
+
+//! Names of the log-scale parameters phi of `f`: "log_A1_MBq", ..., "log_dlambda1_bio_per_h", ...
+//! (the log of the first rate, then of each increment to the next). Throws nothing.
+std::vector<std::string> population_parameter_names(const models::ExponentialFunction& f);
+
+//! The learned population of one VOI kind and one function.
+struct PopulationModel {
+  std::string voi_kind;
+  std::string function;                 //!< id of the exponential family
+  std::vector<std::string> phi_names;   //!< "log_A1_MBq", "log_dlambda1_bio_per_h", ...
+  Eigen::VectorXd theta;                //!< fixed effects (log scale)
+  Eigen::VectorXd theta_se;             //!< their standard errors (linearised Fisher information)
+  Eigen::MatrixXd omega;                //!< covariance of eta (diagonal in this slice)
+  double sigma_log = std::numeric_limits<double>::quiet_NaN();  //!< b: SD of ln y (relative SD)
+  Eigen::VectorXd shrinkage;            //!< eta shrinkage 1 - SD(eta_MAP) / omega_k^(1/2)
+  int n_patients = 0, n_observations = 0;
+  double minus2_log_likelihood = std::numeric_limits<double>::quiet_NaN();  //!< Laplace (FOCE)
+  double aicc = std::numeric_limits<double>::quiet_NaN();
+  double bic = std::numeric_limits<double>::quiet_NaN();  //!< penalty P ln(n_patients)
+  int n_population_parameters = 0;  //!< P = K (theta) + K (Omega diagonal) + 1 (b)
+  int iterations = 0;
+  bool converged = false;
+  //! For the chosen model: every candidate's function, -2 log L, AICc, BIC, converged.
+  struct Candidate {
+    std::string function;
+    double minus2_log_likelihood, aicc, bic;
+    bool converged;
+    int iterations;
+  };
+  std::vector<Candidate> candidates;
+};
+
+struct PopulationOptions {
+  //! Candidate functions; the one with the lowest BIC is chosen per VOI kind.
+  std::vector<std::string> candidates = {"E1", "E2u", "E2"};
+  int max_iterations = 100;
+  //! Stop when no theta, ln omega or ln b moves by more than this between iterations,
+  double tolerance = 1e-5;
+  //! or when -2 log L changes by less than this (a parameter that the data do not determine,
+  //! e.g. the amplitude of a second phase absent from the data, drifts without changing it; BIC
+  //! differences below 1 do not matter for the choice).
+  double objective_tolerance = 1e-3;
+  //! Stop when -2 log L has improved by less than plateau_improvement over the last
+  //! plateau_iterations iterations: a candidate the data cannot determine (over-parameterised)
+  //! creeps or cycles there; 0.5 in 20 iterations is far below the BIC margins that decide.
+  int plateau_iterations = 20;
+  double plateau_improvement = 0.5;
+  //! Threads over (VOI kind, function) pairs; 0: hardware concurrency.
+  unsigned threads = 0;
+};
+
+//! The TACs of one VOI kind with the points the population uses.
+struct PopulationData {
+  std::vector<Eigen::VectorXd> t_h, y_MBq;  //!< per patient (TAC); y > 0
+};
+
+//! Groups the TACs by VOI kind. InputError naming the TAC (`path`, patient, VOI) and the value for
+//! an activity <= 0 (the logarithm is modelled) or a TAC with fewer than 1 point.
+std::map<std::string, PopulationData> population_data(const std::vector<TacSeries>& series,
+                                                      const std::string& path);
+
+//! Fits one function to one VOI kind (needs >= 2 TACs). InputError for an unsupported function or
+//! fewer than 2 TACs (naming `where`).
+PopulationModel fit_population_model(const models::ExponentialFunction& f, const PopulationData& d,
+                                     double lambda_p_per_h, const PopulationOptions& o,
+                                     const std::string& voi_kind);
+
+//! Every VOI kind of the table: all candidates fitted (in parallel over kind x function), the
+//! lowest BIC kept, with the candidates' figures. InputError as population_data and
+//! fit_population_model; for an unsupported candidate.
+std::vector<PopulationModel> learn_population(const std::vector<TacSeries>& series, double lambda_p_per_h,
+                                              const PopulationOptions& o, const std::string& path);
+
+//! The MAP (empirical Bayes) fit of one TAC with a population model as prior: a TacFit with one
+//! candidate (the model's function; parameters, posterior covariance in natural units, TIA and its
+//! u by the delta method, infinite dof), method "population MAP", a note that the estimate is
+//! population-based. Points with activity <= 0 are left out (noted). Throws nothing.
+TacFit population_map_fit(const PopulationModel& m, const TacSeries& tac, double lambda_p_per_h);
+
+//! The model of `voi`'s kind, or nullptr. Throws nothing.
+const PopulationModel* find_population_model(const std::vector<PopulationModel>& models,
+                                             const std::string& voi);
+
+}  // namespace lutdose

@@ -1,0 +1,242 @@
+// The population estimator (population.h; methods.md §10).
+#include "lutdose/kinetics/population.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <exception>
+#include <mutex>
+#include <thread>
+
+#include "lutdose/dosimetry/svalues.h"
+#include "lutdose/error.h"
+#include "population_model.h"
+
+namespace lutdose {
+
+using Eigen::MatrixXd;
+using Eigen::VectorXd;
+using population_detail::MapResult;
+using population_detail::Prior;
+
+std::string population_voi_kind(const std::string& voi) { return is_tumour_voi(voi) ? "tumour" : voi; }
+
+bool population_function_supported(const std::string& id) {
+  return id == "E1p" || id == "E1" || id == "E2u" || id == "E2";
+}
+
+std::vector<std::string> population_parameter_names(const models::ExponentialFunction& f) {
+  return population_detail::phi_names(f);
+}
+
+namespace {
+
+constexpr double NaN = std::numeric_limits<double>::quiet_NaN();
+// Omega_kk is kept above this (log scale): below it a parameter has no spread between patients and
+// its eta is fixed at 0 in effect; the floor keeps Omega invertible.
+constexpr double OMEGA_FLOOR = 1e-8;
+// b is kept above this: a relative SD of 1e-6 is beyond any measured activity's precision.
+constexpr double SIGMA_FLOOR = 1e-6;
+
+double median(std::vector<double> v) {
+  if (v.empty()) return NaN;
+  std::sort(v.begin(), v.end());
+  const size_t m = v.size() / 2;
+  return v.size() % 2 ? v[m] : 0.5 * (v[m - 1] + v[m]);
+}
+
+// Start of theta: the medians of ln A and ln lambda_bio of per-TAC mono-exponential fits, extended
+// to the function: a second amplitude of 30 % and a second rate 0.2 /h faster (an effective
+// half-life of a few hours, the uptake or fast washout phase).
+VectorXd initial_theta(const models::ExponentialFunction& f, const PopulationData& d, double lambda_p) {
+  const auto& e1 = *models::find_exponential("E1");
+  FitOptions o;
+  std::vector<double> log_a, log_k;
+  for (size_t i = 0; i < d.t_h.size(); ++i) {
+    if (d.t_h[i].size() < 2) continue;
+    const CandidateFit c = fit_function(e1, d.t_h[i], d.y_MBq[i], VectorXd(), lambda_p, o);
+    if (!c.fitted || !c.parameters.allFinite() || !(c.parameters(0) > 0)) continue;
+    log_a.push_back(std::log(c.parameters(0)));
+    log_k.push_back(std::log(std::max(c.parameters(1), 1e-6)));
+  }
+  const double la = log_a.empty() ? std::log(d.y_MBq[0](0)) : median(log_a);
+  const double lk = log_k.empty() ? std::log(0.01) : median(log_k);
+  VectorXd theta(f.n_parameters());
+  theta(0) = la;
+  if (f.n_amplitudes() == 2) theta(1) = la + std::log(0.3);
+  if (f.n_rates() >= 1) theta(f.n_amplitudes()) = lk;
+  if (f.n_rates() >= 2) theta(f.n_amplitudes() + 1) = std::log(0.2);
+  return theta;
+}
+
+// The E-step: every patient's MAP under `prior`, warm-started from `phis` (updated).
+std::vector<MapResult> e_step(const Prior& prior, const PopulationData& d, std::vector<VectorXd>& phis) {
+  std::vector<MapResult> maps(d.t_h.size());
+  for (size_t i = 0; i < maps.size(); ++i) {
+    maps[i] = population_detail::map_fit(prior, d.t_h[i], d.y_MBq[i], phis[i]);
+    if (!maps[i].ok) maps[i] = population_detail::map_fit(prior, d.t_h[i], d.y_MBq[i], prior.theta);
+    if (maps[i].ok) phis[i] = maps[i].phi;
+  }
+  return maps;
+}
+
+// The M-step: theta, Omega (diagonal) and b of the model linearised at the MAPs (one EM step of
+// Lindstrom & Bates' LME step). Patients whose MAP failed are left out.
+Prior m_step(const Prior& old, const std::vector<MapResult>& maps) {
+  Prior p = old;
+  const auto k = old.theta.size();
+  VectorXd sum = VectorXd::Zero(k);
+  int used = 0;
+  for (const auto& m : maps)
+    if (m.ok) sum += m.phi, ++used;
+  if (used == 0) return old;
+  p.theta = sum / used;
+  VectorXd var = VectorXd::Zero(k);
+  double ss = 0;
+  long n_obs = 0;
+  for (const auto& m : maps) {
+    if (!m.ok) continue;
+    var += (m.phi - p.theta).cwiseAbs2() + m.v.diagonal();
+    ss += m.residual.squaredNorm() + (m.j_logf * m.v * m.j_logf.transpose()).trace();
+    n_obs += m.residual.size();
+  }
+  p.omega_diag = (var / used).cwiseMax(OMEGA_FLOOR);
+  p.b = std::max(std::sqrt(ss / static_cast<double>(n_obs)), SIGMA_FLOOR);
+  return p;
+}
+
+// Laplace -2 log L of y (Gauss-Newton Hessian): per patient n ln(2 pi b^2) + ln det Omega +
+// objective + ln det H, plus 2 sum ln y (the change of variables from ln y to y).
+double minus2_log_likelihood(const Prior& prior, const std::vector<MapResult>& maps, const PopulationData& d) {
+  const double log_det_omega = prior.omega_diag.array().log().sum();
+  double total = 0;
+  for (size_t i = 0; i < maps.size(); ++i) {
+    if (!maps[i].ok) return NaN;
+    const double n = static_cast<double>(d.y_MBq[i].size());
+    total += n * std::log(2 * M_PI * prior.b * prior.b) + log_det_omega + maps[i].objective + maps[i].log_det_h +
+             2 * d.y_MBq[i].array().log().sum();
+  }
+  return total;
+}
+
+// Standard errors of theta from the Fisher information of the linearised model,
+// sum_i (Omega + C_i)^-1 = sum_i (Omega^-1 - Omega^-1 V_i Omega^-1).
+VectorXd theta_standard_errors(const Prior& prior, const std::vector<MapResult>& maps) {
+  const VectorXd w = prior.omega_diag.cwiseInverse();
+  const auto k = w.size();
+  MatrixXd info = MatrixXd::Zero(k, k);
+  for (const auto& m : maps)
+    if (m.ok) info += MatrixXd(w.asDiagonal()) - w.asDiagonal() * m.v * w.asDiagonal();
+  const Eigen::LDLT<MatrixXd> ldlt(info);
+  if (ldlt.info() != Eigen::Success) return VectorXd::Constant(k, NaN);
+  const VectorXd var = ldlt.solve(MatrixXd::Identity(k, k)).diagonal();
+  return var.unaryExpr([](double x) { return x > 0 ? std::sqrt(x) : NaN; });
+}
+
+// eta shrinkage per parameter: 1 - SD(eta_MAP) / omega^(1/2).
+VectorXd shrinkage(const Prior& prior, const std::vector<MapResult>& maps) {
+  const auto k = prior.theta.size();
+  VectorXd sum = VectorXd::Zero(k), sum2 = VectorXd::Zero(k);
+  double n = 0;
+  for (const auto& m : maps)
+    if (m.ok) sum += m.phi - prior.theta, sum2 += (m.phi - prior.theta).cwiseAbs2(), n += 1;
+  if (n < 2) return VectorXd::Constant(k, NaN);
+  const VectorXd sd = ((sum2 - sum.cwiseAbs2() / n) / (n - 1)).cwiseMax(0.0).cwiseSqrt();
+  return VectorXd::Ones(k) - sd.cwiseQuotient(prior.omega_diag.cwiseSqrt());
+}
+
+// Largest change between two priors on the log scale (theta, ln omega^(1/2), ln b).
+double change(const Prior& a, const Prior& b) {
+  const double dt = (a.theta - b.theta).cwiseAbs().maxCoeff();
+  const double dw = 0.5 * (a.omega_diag.array().log() - b.omega_diag.array().log()).abs().maxCoeff();
+  return std::max({dt, dw, std::abs(std::log(a.b / b.b))});
+}
+
+// -2 log L changed by less than objective_tolerance in the last iteration, or improved by less
+// than plateau_improvement over the last plateau_iterations.
+bool plateau(const std::vector<double>& h, const PopulationOptions& o) {
+  const size_t n = h.size();
+  if (n >= 2 && std::abs(h[n - 1] - h[n - 2]) < o.objective_tolerance) return true;
+  const auto w = static_cast<size_t>(o.plateau_iterations);
+  return n > w && h[n - 1 - w] - h[n - 1] < o.plateau_improvement;
+}
+
+// The figures of a converged (or stopped) fit.
+void summarise(const Prior& prior, const std::vector<MapResult>& maps, const PopulationData& d,
+               PopulationModel& m) {
+  m.theta = prior.theta;
+  m.omega = prior.omega_diag.asDiagonal();
+  m.sigma_log = prior.b;
+  m.theta_se = theta_standard_errors(prior, maps);
+  m.shrinkage = shrinkage(prior, maps);
+  m.minus2_log_likelihood = minus2_log_likelihood(prior, maps, d);
+  const int k = static_cast<int>(prior.theta.size());
+  m.n_population_parameters = 2 * k + 1;
+  const double p = m.n_population_parameters, n = m.n_observations;
+  m.aicc = n - p - 1 > 0 ? m.minus2_log_likelihood + 2 * p + 2 * p * (p + 1) / (n - p - 1) : NaN;
+  m.bic = m.minus2_log_likelihood + p * std::log(static_cast<double>(m.n_patients));
+}
+
+}  // namespace
+
+PopulationModel fit_population_model(const models::ExponentialFunction& f, const PopulationData& d,
+                                     double lambda_p, const PopulationOptions& o, const std::string& voi_kind) {
+  if (!population_function_supported(f.id()))
+    throw_input_error("population kinetics of " + voi_kind, "the function", f.id(),
+                      "a function with positive terms: E1p, E1, E2u or E2");
+  if (d.t_h.size() < 2)
+    throw_input_error("population kinetics of " + voi_kind, "the number of TACs", std::to_string(d.t_h.size()),
+                      "at least 2 TACs (patients) of the VOI kind");
+  PopulationModel m;
+  m.voi_kind = voi_kind;
+  m.function = f.id();
+  m.phi_names = population_parameter_names(f);
+  m.n_patients = static_cast<int>(d.t_h.size());
+  for (const auto& y : d.y_MBq) m.n_observations += static_cast<int>(y.size());
+  Prior prior{&f, initial_theta(f, d, lambda_p), VectorXd::Constant(f.n_parameters(), 0.09), 0.1, lambda_p};
+  std::vector<VectorXd> phis(d.t_h.size(), prior.theta);
+  std::vector<MapResult> maps;
+  std::vector<double> history;
+  for (m.iterations = 1; m.iterations <= o.max_iterations; ++m.iterations) {
+    maps = e_step(prior, d, phis);
+    history.push_back(minus2_log_likelihood(prior, maps, d));
+    const Prior next = m_step(prior, maps);
+    const double moved = change(prior, next);
+    prior = next;
+    if (moved < o.tolerance || plateau(history, o)) {
+      m.converged = true;
+      break;
+    }
+  }
+  m.iterations = std::min(m.iterations, o.max_iterations);
+  maps = e_step(prior, d, phis);  // the MAPs under the final estimates
+  summarise(prior, maps, d, m);
+  return m;
+}
+
+std::map<std::string, PopulationData> population_data(const std::vector<TacSeries>& series, const std::string& path) {
+  std::map<std::string, PopulationData> out;
+  for (const auto& s : series) {
+    for (Eigen::Index j = 0; j < s.activity_MBq.size(); ++j)
+      if (!(s.activity_MBq(j) > 0))
+        throw_input_error(path + ": " + s.where() + (j < static_cast<Eigen::Index>(s.lines.size())
+                                                         ? ", line " + std::to_string(s.lines[static_cast<size_t>(j)])
+                                                         : std::string()),
+                          "activity_MBq", format_number(s.activity_MBq(j)),
+                          "activities > 0 for population kinetics (the logarithm of the activity is modelled)");
+    if (s.time_h.size() < 1) continue;
+    auto& d = out[population_voi_kind(s.voi)];
+    d.t_h.push_back(s.time_h);
+    d.y_MBq.push_back(s.activity_MBq);
+  }
+  return out;
+}
+
+const PopulationModel* find_population_model(const std::vector<PopulationModel>& models, const std::string& voi) {
+  const std::string kind = population_voi_kind(voi);
+  for (const auto& m : models)
+    if (m.voi_kind == kind) return &m;
+  return nullptr;
+}
+
+}  // namespace lutdose

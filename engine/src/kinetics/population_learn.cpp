@@ -1,0 +1,88 @@
+// Learning the population of every VOI kind of a table: candidates in parallel, choice by BIC
+// (population.h; methods.md §10).
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <exception>
+#include <thread>
+
+#include "lutdose/error.h"
+#include "lutdose/kinetics/population.h"
+
+namespace lutdose {
+
+namespace {
+
+struct Task {
+  const std::string* kind;
+  const PopulationData* data;
+  const models::ExponentialFunction* f;
+  PopulationModel result;
+};
+
+// Runs every task on `threads` threads; the first exception is rethrown after all have stopped.
+void run_tasks(std::vector<Task>& tasks, double lambda_p, const PopulationOptions& o) {
+  unsigned n = o.threads ? o.threads : std::max(1u, std::thread::hardware_concurrency());
+  n = std::min<unsigned>(n, static_cast<unsigned>(tasks.size()));
+  std::atomic<size_t> next{0};
+  std::vector<std::exception_ptr> errors(tasks.size());
+  auto work = [&]() {
+    for (size_t i; (i = next.fetch_add(1)) < tasks.size();) {
+      try {
+        tasks[i].result = fit_population_model(*tasks[i].f, *tasks[i].data, lambda_p, o, *tasks[i].kind);
+      } catch (...) {
+        errors[i] = std::current_exception();
+      }
+    }
+  };
+  std::vector<std::thread> pool;
+  for (unsigned t = 1; t < n; ++t) pool.emplace_back(work);
+  work();
+  for (auto& t : pool) t.join();
+  for (const auto& e : errors)
+    if (e) std::rethrow_exception(e);
+}
+
+// The candidate with the lowest BIC among those with a finite -2 log L (converged first), with
+// every candidate's figures.
+PopulationModel choose(const std::vector<Task>& tasks, size_t from, size_t to) {
+  size_t best = from;
+  auto better = [&](const PopulationModel& a, const PopulationModel& b) {
+    if (std::isfinite(a.bic) != std::isfinite(b.bic)) return std::isfinite(a.bic);
+    if (a.converged != b.converged) return a.converged;
+    return a.bic < b.bic;
+  };
+  for (size_t i = from + 1; i < to; ++i)
+    if (better(tasks[i].result, tasks[best].result)) best = i;
+  PopulationModel m = tasks[best].result;
+  for (size_t i = from; i < to; ++i) {
+    const auto& r = tasks[i].result;
+    m.candidates.push_back({r.function, r.minus2_log_likelihood, r.aicc, r.bic, r.converged, r.iterations});
+  }
+  return m;
+}
+
+}  // namespace
+
+std::vector<PopulationModel> learn_population(const std::vector<TacSeries>& series, double lambda_p,
+                                              const PopulationOptions& o, const std::string& path) {
+  std::vector<const models::ExponentialFunction*> functions;
+  for (const auto& id : o.candidates) {
+    const auto* f = models::find_exponential(id);
+    if (!f || !population_function_supported(id))
+      throw_input_error(path.empty() ? "--functions" : path, "a population candidate function", id,
+                        "one of E1p, E1, E2u, E2 (functions with positive terms)");
+    functions.push_back(f);
+  }
+  if (functions.empty()) throw_input_error("--functions", "the candidate functions", "none", "at least one");
+  const auto data = population_data(series, path);
+  std::vector<Task> tasks;
+  for (const auto& [kind, d] : data)
+    for (const auto* f : functions) tasks.push_back({&kind, &d, f, {}});
+  run_tasks(tasks, lambda_p, o);
+  std::vector<PopulationModel> out;
+  for (size_t i = 0; i < tasks.size(); i += functions.size()) out.push_back(choose(tasks, i, i + functions.size()));
+  return out;
+}
+
+}  // namespace lutdose

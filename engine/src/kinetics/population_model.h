@@ -1,0 +1,43 @@
+// Internals of the population estimator shared by population.cpp and population_map.cpp: the
+// log-scale parameterisation and the MAP (empirical Bayes) fit of one patient.
+#pragma once
+
+#include <Eigen/Dense>
+
+#include "lutdose/models/exponential.h"
+
+namespace lutdose::population_detail {
+
+//! Natural parameters p = (A [MBq], lambda_bio [1/h]) from phi = (ln A, ln rate increments).
+Eigen::VectorXd natural_from_phi(const models::ExponentialFunction& f, const Eigen::VectorXd& phi);
+//! phi from natural parameters (amplitudes > 0, rates increasing); non-positive values give NaN.
+Eigen::VectorXd phi_from_natural(const models::ExponentialFunction& f, const Eigen::VectorXd& p);
+//! d p / d phi (K x K).
+Eigen::MatrixXd dnatural_dphi(const models::ExponentialFunction& f, const Eigen::VectorXd& phi);
+//! Names of phi: "log_A1_MBq", "log_dlambda1_bio_per_h", ...
+std::vector<std::string> phi_names(const models::ExponentialFunction& f);
+
+//! The prior of one patient: phi ~ N(theta, diag(omega)), and ln y ~ N(ln f, b^2).
+struct Prior {
+  const models::ExponentialFunction* f = nullptr;
+  Eigen::VectorXd theta, omega_diag;  //!< log scale; omega > 0
+  double b = 0.1;                     //!< SD of ln y
+  double lambda_p = 0;                //!< [1/h]
+};
+
+//! The MAP fit of one patient under a prior.
+struct MapResult {
+  Eigen::VectorXd phi;       //!< the MAP
+  Eigen::MatrixXd v;         //!< posterior covariance of phi, (J^T J)^-1 of the whitened residuals
+  Eigen::VectorXd residual;  //!< ln y - ln f at the MAP
+  Eigen::MatrixXd j_logf;    //!< d ln f / d phi at the MAP (n x K)
+  double objective = 0;      //!< sum of squared whitened residuals (data and prior)
+  double log_det_h = 0;      //!< ln det(J^T J)
+  bool ok = false;           //!< finite, converged, positive-definite Hessian
+};
+
+//! MAP by Eigen's Levenberg-Marquardt from `start` (t [h], y [MBq] > 0). Throws nothing.
+MapResult map_fit(const Prior& prior, const Eigen::VectorXd& t_h, const Eigen::VectorXd& y_MBq,
+                  const Eigen::VectorXd& start);
+
+}  // namespace lutdose::population_detail

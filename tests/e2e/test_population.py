@@ -1,0 +1,208 @@
+#!/usr/bin/env python3
+"""End-to-end tests of population kinetics (`lutdose population learn`, `lutdose fit
+--population`, `--kinetics population`; docs/population.md), python3 standard library only.
+
+Usage:
+  test_population.py --list
+  test_population.py --lutdose PATH/TO/lutdose --source SOURCE_DIR --case NAME
+
+Every case runs the real binary in a fresh temporary directory (removed at the end).
+"""
+
+import argparse
+import csv
+import json
+import os
+import shlex
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+
+TIMEOUT_S = 300
+
+
+class CaseFailure(Exception):
+    pass
+
+
+class Ctx:
+    def __init__(self, lutdose, tmp):
+        self.lutdose, self.tmp = lutdose, tmp
+
+    def path(self, *parts):
+        return os.path.join(self.tmp, *parts)
+
+    def run(self, *args):
+        argv = [self.lutdose] + [str(a) for a in args]
+        cp = subprocess.run(argv, cwd=self.tmp, capture_output=True, text=True, timeout=TIMEOUT_S)
+        return argv, cp
+
+    def ok(self, *args):
+        argv, cp = self.run(*args)
+        if cp.returncode != 0:
+            raise CaseFailure("expected exit 0: %s\nexit %d\n%s" % (shlex.join(argv), cp.returncode, cp.stderr))
+        return cp
+
+    def fails(self, expected_text, *args):
+        argv, cp = self.run(*args)
+        if cp.returncode != 2 or expected_text not in cp.stderr:
+            raise CaseFailure("expected exit 2 with %r: %s\nexit %d\n%s" %
+                              (expected_text, shlex.join(argv), cp.returncode, cp.stderr))
+
+    def cohort(self, out, patients, seed, times):
+        self.ok("synth", "--out", self.path(out), "--quiet", "--patients", patients, "--seed", seed,
+                "--times-h", times)
+        return self.path(out, "tacs.csv")
+
+
+def truth(path):
+    with open(path, newline="", encoding="utf-8") as f:
+        return {(r["patient"], r["voi"]): float(r["tia_MBq_h"]) for r in csv.DictReader(f)}
+
+
+def tias(fit_json):
+    out = {}
+    for p in fit_json["patients"]:
+        for c in p["cycles"]:
+            for v in c["vois"]:
+                out[(p["id"], v["name"])] = v
+    return out
+
+
+def case_round_trip(ctx):
+    """learn on one cohort, then --population on another cohort's 3-scan TACs: same fields, a note,
+    and errors below the individual fits'."""
+    learn = ctx.cohort("learn", 120, 1, "4,24,48,96,168")
+    ctx.ok("population", "learn", learn, "--out", ctx.path("pop.json"), "--quiet")
+    pop = json.load(open(ctx.path("pop.json")))
+    if pop["format"] != "lutdose-population" or {v["voi_kind"] for v in pop["vois"]} != {
+            "kidneys", "liver", "spleen", "tumour"}:
+        raise CaseFailure("population file: %s" % json.dumps(pop)[:500])
+    new = ctx.cohort("new", 60, 2, "4,24,48")
+    ind = tias(json.loads(ctx.ok("fit", "--tac", new).stdout))
+    res = json.loads(ctx.ok("fit", "--tac", new, "--population", ctx.path("pop.json")).stdout)
+    popfit = tias(res)
+    if res.get("population", {}).get("source") != ctx.path("pop.json"):
+        raise CaseFailure("results without the population: %s" % list(res))
+    t = truth(ctx.path("new", "truth.csv"))
+    e_ind = [abs(ind[k]["tia_MBq_h"] / t[k] - 1) for k in t]
+    e_pop = [abs(popfit[k]["tia_MBq_h"] / t[k] - 1) for k in t]
+    some = next(iter(popfit.values()))
+    if set(some) != set(next(iter(ind.values()))):
+        raise CaseFailure("the VOI fields differ from the individual fit's")
+    if not any("population-based" in n for n in some["fit"]["notes"]):
+        raise CaseFailure("no population note: %s" % some["fit"]["notes"])
+    # 240 TACs at 3 scans to 48 h: the population prior must help the median error clearly
+    if not statistics.median(e_pop) < statistics.median(e_ind):
+        raise CaseFailure("median |TIA error| population %.4f not below individual %.4f" %
+                          (statistics.median(e_pop), statistics.median(e_ind)))
+    # learning again replaces the file lutdose wrote (its own checksum), a foreign file is kept
+    ctx.ok("population", "learn", learn, "--out", ctx.path("pop.json"), "--quiet")
+    with open(ctx.path("other.json"), "w") as f:
+        f.write("{}")
+    ctx.fails("other.json", "population", "learn", learn, "--out", ctx.path("other.json"))
+    if open(ctx.path("other.json")).read() != "{}":
+        raise CaseFailure("a file lutdose did not write was overwritten")
+
+
+def case_kinetics_population(ctx):
+    """--kinetics population learns from the input and fits by MAP."""
+    tac = ctx.cohort("c", 40, 3, "4,24,48,96")
+    res = json.loads(ctx.ok("fit", "--tac", tac, "--kinetics", "population").stdout)
+    if "learned from the input" not in res["population"]["source"]:
+        raise CaseFailure("population source: %s" % res["population"]["source"])
+    v = next(iter(tias(res).values()))
+    if v["fit"]["method"] != "population MAP" or not v["tia_u_MBq_h"] > 0:
+        raise CaseFailure("fit: %s" % json.dumps(v["fit"])[:400])
+
+
+def write(ctx, name, text):
+    with open(ctx.path(name), "w") as f:
+        f.write(text)
+    return ctx.path(name)
+
+
+def case_bad_population_files(ctx):
+    """Missing, not JSON, wrong format or version, non-finite numbers, Omega not positive-definite,
+    VOI kinds not covered: exit 2 naming the file, the field and the value."""
+    tac = ctx.cohort("c", 30, 4, "4,24,48,96")
+    ctx.ok("population", "learn", tac, "--out", ctx.path("pop.json"), "--quiet", "--functions", "E1")
+    good = json.load(open(ctx.path("pop.json")))
+    good.pop("lutdose_sha256", None)
+    ctx.fails("missing.json", "fit", "--tac", tac, "--population", ctx.path("missing.json"))
+    ctx.fails("not a JSON object", "fit", "--tac", tac, "--population", write(ctx, "a.json", "[1"))
+
+    def variant(name, change, expected):
+        doc = json.loads(json.dumps(good))
+        change(doc)
+        path = write(ctx, name, json.dumps(doc).replace("NaN", "NaN"))
+        ctx.fails(expected, "fit", "--tac", tac, "--population", path)
+
+    variant("b.json", lambda d: d.update(format_version=2), "format_version is '2'")
+    variant("c.json", lambda d: d.update(format="other"), "format is '\"other\"'")
+    variant("d.json", lambda d: d["vois"][0]["theta"].__setitem__(0, None), "theta[0] is 'null'")
+    variant("e.json", lambda d: d["vois"][0]["omega"][0].__setitem__(0, -1.0), "symmetric positive-definite")
+    variant("f.json", lambda d: d["vois"][0].update(sigma_log=0), "sigma_log is '0'")
+    variant("g.json", lambda d: d.update(vois=[v for v in d["vois"] if v["voi_kind"] != "liver"]),
+            "the VOI kind of liver is 'liver'")
+    variant("h.json", lambda d: d["vois"][0].update(function="E2b"), "function is '\"E2b\"'")
+    variant("i.json", lambda d: d["vois"][0].update(theta=[1.0]), "an array of 2 numbers")
+
+
+def case_run_and_batch_tac(ctx):
+    """--population on `run --tac` and `batch --tac`: MAP fits with doses; refused with a case file."""
+    tac = ctx.cohort("c", 30, 5, "4,24,48,96")
+    ctx.ok("population", "learn", tac, "--out", ctx.path("pop.json"), "--quiet", "--functions", "E1")
+    one = ctx.path("one.csv")
+    with open(tac) as f, open(one, "w") as g:
+        lines = f.readlines()
+        g.write(lines[0] + "".join(l for l in lines[1:] if l.startswith("P00001,")))
+    ctx.ok("run", "--tac", one, "--activity-MBq", 7400, "--phantom", "icrp110-am", "--population",
+           ctx.path("pop.json"), "--out", ctx.path("run"))
+    res = json.load(open(ctx.path("run", "results.json")))
+    v = res["patients"][0]["cycles"][0]["vois"][0]
+    if v["fit"]["method"] != "population MAP" or not v["tia_MBq_h"] > 0:
+        raise CaseFailure("run --tac --population: %s" % json.dumps(v)[:400])
+    ctx.ok("batch", "--tac", tac, "--patients", ctx.path("c", "patients.csv"), "--population",
+           ctx.path("pop.json"), "--out", ctx.path("store.h5"))
+    case = os.path.join(ctx.tmp, "case.json")
+    with open(case, "w") as f:
+        f.write("{}")
+    ctx.fails("--population", "run", case, "--population", ctx.path("pop.json"), "--out", ctx.path("r2"))
+
+
+CASES = {
+    "run_and_batch_tac": case_run_and_batch_tac,
+    "round_trip": case_round_trip,
+    "kinetics_population": case_kinetics_population,
+    "bad_population_files": case_bad_population_files,
+}
+
+
+def main(argv):
+    ap = argparse.ArgumentParser(description="lutdose population end-to-end tests")
+    ap.add_argument("--list", action="store_true")
+    ap.add_argument("--lutdose")
+    ap.add_argument("--source")
+    ap.add_argument("--case")
+    a = ap.parse_args(argv)
+    if a.list:
+        print("\n".join(CASES))
+        return 0
+    if a.case not in CASES or not a.lutdose:
+        ap.error("--lutdose and a known --case are required (or --list)")
+    tmp = tempfile.mkdtemp(prefix="lutdose-population-e2e-")
+    try:
+        CASES[a.case](Ctx(os.path.abspath(a.lutdose), tmp))
+    except CaseFailure as e:
+        print("FAIL %s: %s" % (a.case, e), file=sys.stderr)
+        return 1
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
