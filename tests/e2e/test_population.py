@@ -173,11 +173,22 @@ def case_run_and_batch_tac(ctx):
     ctx.fails("--population", "run", case, "--population", ctx.path("pop.json"), "--out", ctx.path("r2"))
 
 
+def case_one_scan_refused(ctx):
+    """One scan per TAC: no candidate is identifiable; exit 2 naming the table and the VOI kind,
+    and no population file is written."""
+    tac = ctx.cohort("c", 60, 1, "24")
+    ctx.fails("tacs.csv: VOI kind kidneys", "population", "learn", tac, "--out", ctx.path("pop.json"))
+    ctx.fails("at most 1 distinct time points", "fit", "--tac", tac, "--kinetics", "population")
+    if os.path.exists(ctx.path("pop.json")):
+        raise CaseFailure("a population file was written from one-scan TACs")
+
+
 CASES = {
     "run_and_batch_tac": case_run_and_batch_tac,
     "round_trip": case_round_trip,
     "kinetics_population": case_kinetics_population,
     "bad_population_files": case_bad_population_files,
+    "one_scan_refused": case_one_scan_refused,
 }
 
 

@@ -102,9 +102,11 @@ PopulationModel fit_population_model(const models::ExponentialFunction& f, const
                                      double lambda_p_per_h, const PopulationOptions& o,
                                      const std::string& voi_kind);
 
-//! Every VOI kind of the table: all candidates fitted (in parallel over kind x function), the
-//! lowest BIC kept, with the candidates' figures. InputError as population_data and
-//! fit_population_model; for an unsupported candidate.
+//! Every VOI kind of the table: the identifiable candidates fitted (in parallel over kind x
+//! function), the lowest BIC kept, with their figures. A candidate with K parameters is
+//! identifiable if some TAC of the kind has more than K distinct time points and the kind has at
+//! least 2K + 1 observations. InputError as population_data and fit_population_model; for an
+//! unsupported candidate; naming `path`, the kind and its points when no candidate is identifiable.
 std::vector<PopulationModel> learn_population(const std::vector<TacSeries>& series, double lambda_p_per_h,
                                               const PopulationOptions& o, const std::string& path);
 
