@@ -183,3 +183,23 @@ TEST_CASE("population: candidates with more parameters than the data determine a
   REQUIRE(models[0].candidates.size() == 1);
   CHECK(models[0].candidates[0].function == "E1");
 }
+
+TEST_CASE("population: MAP fits with a population of fewer than 50 TACs are warned") {
+  // docs/population.md: below 50 TACs per VOI kind the MAP intervals are overconfident.
+  std::vector<Truth> truth;
+  const auto cohort = e1_cohort(10, {4, 24, 96}, 0.1, 8u, truth);
+  PopulationOptions o;
+  o.candidates = {"E1"};
+  o.threads = 1;
+  auto models = learn_population(cohort, LP, o, "t.csv");
+  REQUIRE(models.size() == 1);
+  REQUIRE(models[0].n_patients == 10);
+  const TacFit small = population_map_fit(models[0], cohort[0], LP);
+  const auto& warned = small.candidates.at(0).warnings;
+  CHECK(std::count(warned.begin(), warned.end(), "population_below_50_tacs:10") == 1);
+  models[0].n_patients = 50;  // as read from a file of 50 TACs: no warning
+  const TacFit large = population_map_fit(models[0], cohort[0], LP);
+  const auto& quiet = large.candidates.at(0).warnings;
+  CHECK(std::none_of(quiet.begin(), quiet.end(),
+                     [](const std::string& w) { return w.rfind("population_below_50_tacs", 0) == 0; }));
+}
