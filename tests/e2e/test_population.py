@@ -183,12 +183,33 @@ def case_one_scan_refused(ctx):
         raise CaseFailure("a population file was written from one-scan TACs")
 
 
+def case_half_life_checked(ctx):
+    """The file's half_life_h must be a positive number equal to the run's half-life: a file learned
+    at 159.53 h against --half-life-h 6.65 (days typed as hours), or a negative half_life_h, is
+    refused with exit 2 naming the file, the field, the value and the expected value."""
+    tac = ctx.cohort("c", 12, 5, "4,24,48,96")
+    ctx.ok("population", "learn", tac, "--out", ctx.path("pop.json"), "--quiet", "--functions", "E1")
+    good = json.load(open(ctx.path("pop.json")))
+    good.pop("lutdose_sha256", None)
+    ctx.fails("half_life_h is '159.", "fit", "--tac", tac, "--population", ctx.path("pop.json"),
+              "--half-life-h", 6.65)
+    ctx.fails("expected 6.65", "fit", "--tac", tac, "--population", ctx.path("pop.json"), "--half-life-h", 6.65)
+    for name, value in (("neg.json", -1.0), ("zero.json", 0.0)):
+        doc = json.loads(json.dumps(good))
+        doc["half_life_h"] = value
+        ctx.fails("half_life_h is '%s'" % ("-1" if value < 0 else "0"), "fit", "--tac", tac, "--population",
+                  write(ctx, name, json.dumps(doc)))
+    # the same half-life given explicitly is accepted
+    ctx.ok("fit", "--tac", tac, "--population", ctx.path("pop.json"), "--half-life-h", good["half_life_h"])
+
+
 CASES = {
     "run_and_batch_tac": case_run_and_batch_tac,
     "round_trip": case_round_trip,
     "kinetics_population": case_kinetics_population,
     "bad_population_files": case_bad_population_files,
     "one_scan_refused": case_one_scan_refused,
+    "half_life_checked": case_half_life_checked,
 }
 
 
