@@ -11,6 +11,7 @@ Every case runs the real binary in a fresh temporary directory (removed at the e
 
 import argparse
 import csv
+import hashlib
 import json
 import os
 import shlex
@@ -183,6 +184,20 @@ def case_one_scan_refused(ctx):
         raise CaseFailure("a population file was written from one-scan TACs")
 
 
+def case_population_provenance(ctx):
+    """fit --population records the file used: its path and the SHA-256 of its bytes (computed here
+    with hashlib, not by lutdose)."""
+    tac = ctx.cohort("c", 6, 3, "4,24,96")
+    ctx.ok("population", "learn", tac, "--out", ctx.path("pop.json"), "--quiet", "--functions", "E1")
+    with open(ctx.path("pop.json"), "rb") as f:
+        digest = hashlib.sha256(f.read()).hexdigest()
+    res = json.loads(ctx.ok("fit", "--tac", tac, "--population", ctx.path("pop.json")).stdout)
+    got = res.get("population", {})
+    if got.get("source") != ctx.path("pop.json") or got.get("sha256") != digest:
+        raise CaseFailure("population provenance: %s (expected sha256 %s)" %
+                          ({k: got.get(k) for k in ("source", "sha256")}, digest))
+
+
 def case_half_life_checked(ctx):
     """The file's half_life_h must be a positive number equal to the run's half-life: a file learned
     at 159.53 h against --half-life-h 6.65 (days typed as hours), or a negative half_life_h, is
@@ -210,6 +225,7 @@ CASES = {
     "bad_population_files": case_bad_population_files,
     "one_scan_refused": case_one_scan_refused,
     "half_life_checked": case_half_life_checked,
+    "population_provenance": case_population_provenance,
 }
 
 
