@@ -45,7 +45,7 @@ void PopulationCommand::run() const {
   });
   if (quiet_) return;
   for (const auto& m : p.models)
-    std::cout << m.voi_kind << ": " << m.function << ", " << m.n_patients << " patients, sigma_log "
+    std::cout << m.voi_kind << ": " << m.function << ", " << m.n_patients << " TACs, sigma_log "
               << lutdose::format_number(m.sigma_log) << (m.converged ? "" : " (NOT converged)") << "\n";
   std::cout << "written: " << out_ << "\n";
 }

@@ -3,6 +3,7 @@
 
 #include <sstream>
 
+#include "lutdose/dosimetry/nuclide.h"
 #include "lutdose/error.h"
 #include "lutdose/io/data_dir.h"
 #include "lutdose/io/population_file.h"
@@ -120,8 +121,10 @@ lutdose::RunOptions make_run_options(const FitArgs& a, std::vector<std::string>&
   o.fit.reject_on_correlation = a.reject_correlated;
   o.fit.candidates = a.functions;
   if (!a.population.empty()) {
-    o.population = std::make_shared<const std::vector<lutdose::PopulationModel>>(
-        lutdose::read_population_file(a.population).models);
+    const auto file = lutdose::read_population_file(a.population);
+    lutdose::check_population_half_life(
+        file, a.population, lutdose::load_nuclide(o.data_dir, "Lu-177", o.half_life_override_h).half_life_h);
+    o.population = std::make_shared<const std::vector<lutdose::PopulationModel>>(file.models);
     if (!a.reduced.empty() && a.reduced != "none") problems.push_back("--population with --reduced: choose one");
     if (!a.model.empty()) problems.push_back("--population with --model: choose one");
   }

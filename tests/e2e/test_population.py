@@ -11,6 +11,7 @@ Every case runs the real binary in a fresh temporary directory (removed at the e
 
 import argparse
 import csv
+import hashlib
 import json
 import os
 import shlex
@@ -173,11 +174,58 @@ def case_run_and_batch_tac(ctx):
     ctx.fails("--population", "run", case, "--population", ctx.path("pop.json"), "--out", ctx.path("r2"))
 
 
+def case_one_scan_refused(ctx):
+    """One scan per TAC: no candidate is identifiable; exit 2 naming the table and the VOI kind,
+    and no population file is written."""
+    tac = ctx.cohort("c", 60, 1, "24")
+    ctx.fails("tacs.csv: VOI kind kidneys", "population", "learn", tac, "--out", ctx.path("pop.json"))
+    ctx.fails("at most 1 distinct time points", "fit", "--tac", tac, "--kinetics", "population")
+    if os.path.exists(ctx.path("pop.json")):
+        raise CaseFailure("a population file was written from one-scan TACs")
+
+
+def case_population_provenance(ctx):
+    """fit --population records the file used: its path and the SHA-256 of its bytes (computed here
+    with hashlib, not by lutdose)."""
+    tac = ctx.cohort("c", 6, 3, "4,24,96")
+    ctx.ok("population", "learn", tac, "--out", ctx.path("pop.json"), "--quiet", "--functions", "E1")
+    with open(ctx.path("pop.json"), "rb") as f:
+        digest = hashlib.sha256(f.read()).hexdigest()
+    res = json.loads(ctx.ok("fit", "--tac", tac, "--population", ctx.path("pop.json")).stdout)
+    got = res.get("population", {})
+    if got.get("source") != ctx.path("pop.json") or got.get("sha256") != digest:
+        raise CaseFailure("population provenance: %s (expected sha256 %s)" %
+                          ({k: got.get(k) for k in ("source", "sha256")}, digest))
+
+
+def case_half_life_checked(ctx):
+    """The file's half_life_h must be a positive number equal to the run's half-life: a file learned
+    at 159.53 h against --half-life-h 6.65 (days typed as hours), or a negative half_life_h, is
+    refused with exit 2 naming the file, the field, the value and the expected value."""
+    tac = ctx.cohort("c", 12, 5, "4,24,48,96")
+    ctx.ok("population", "learn", tac, "--out", ctx.path("pop.json"), "--quiet", "--functions", "E1")
+    good = json.load(open(ctx.path("pop.json")))
+    good.pop("lutdose_sha256", None)
+    ctx.fails("half_life_h is '159.", "fit", "--tac", tac, "--population", ctx.path("pop.json"),
+              "--half-life-h", 6.65)
+    ctx.fails("expected 6.65", "fit", "--tac", tac, "--population", ctx.path("pop.json"), "--half-life-h", 6.65)
+    for name, value in (("neg.json", -1.0), ("zero.json", 0.0)):
+        doc = json.loads(json.dumps(good))
+        doc["half_life_h"] = value
+        ctx.fails("half_life_h is '%s'" % ("-1" if value < 0 else "0"), "fit", "--tac", tac, "--population",
+                  write(ctx, name, json.dumps(doc)))
+    # the same half-life given explicitly is accepted
+    ctx.ok("fit", "--tac", tac, "--population", ctx.path("pop.json"), "--half-life-h", good["half_life_h"])
+
+
 CASES = {
     "run_and_batch_tac": case_run_and_batch_tac,
     "round_trip": case_round_trip,
     "kinetics_population": case_kinetics_population,
     "bad_population_files": case_bad_population_files,
+    "one_scan_refused": case_one_scan_refused,
+    "half_life_checked": case_half_life_checked,
+    "population_provenance": case_population_provenance,
 }
 
 

@@ -171,6 +171,8 @@ PopulationFile read_population_file(const std::string& path) {
     throw_input_error(path, "format_version", version.dump(), std::to_string(POPULATION_FORMAT_VERSION));
   PopulationFile p;
   p.half_life_h = finite_number(doc, "half_life_h", path);
+  if (!(p.half_life_h > 0))
+    throw_input_error(path, "half_life_h", format_number(p.half_life_h), "a half-life > 0 [h]");
   const json& vois = member(doc, "vois", path);
   if (!vois.is_array() || vois.empty()) throw_input_error(path, "vois", vois.dump(), "a non-empty array");
   std::set<std::string> kinds;
@@ -181,6 +183,13 @@ PopulationFile read_population_file(const std::string& path) {
                         "each VOI kind once");
   }
   return p;
+}
+
+void check_population_half_life(const PopulationFile& p, const std::string& path, double half_life_h) {
+  if (std::abs(p.half_life_h - half_life_h) <= 1e-9 * std::abs(half_life_h)) return;
+  throw_input_error(path, "half_life_h", format_number(p.half_life_h),
+                    format_number(half_life_h) + " h, the half-life of this run (the population was learned with "
+                                                 "another half-life: same --half-life-h and --data-dir as for learning)");
 }
 
 void check_population_covers(const std::vector<PopulationModel>& models, const std::string& path,

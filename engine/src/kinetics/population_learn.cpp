@@ -43,6 +43,40 @@ void run_tasks(std::vector<Task>& tasks, double lambda_p, const PopulationOption
     if (e) std::rethrow_exception(e);
 }
 
+// Distinct time points of one TAC.
+int distinct_points(const Eigen::VectorXd& t) {
+  std::vector<double> v(t.data(), t.data() + t.size());
+  std::sort(v.begin(), v.end());
+  return static_cast<int>(std::unique(v.begin(), v.end()) - v.begin());
+}
+
+// The candidates the TACs of one VOI kind can determine (docs/population.md, "Identifiability"):
+// at least one TAC has more distinct time points than the function has parameters (K), and the
+// kind has at least as many observations as population parameters (P = 2 K + 1). InputError
+// naming `path`, the kind, the points and what is expected when none is left. Fewer than 2 TACs:
+// every candidate (fit_population_model refuses them).
+std::vector<const models::ExponentialFunction*> identifiable(
+    const std::vector<const models::ExponentialFunction*>& functions, const PopulationData& d,
+    const std::string& kind, const std::string& path) {
+  if (d.t_h.size() < 2) return functions;
+  int most = 0, total = 0;
+  for (const auto& t : d.t_h) most = std::max(most, distinct_points(t)), total += static_cast<int>(t.size());
+  std::vector<const models::ExponentialFunction*> out;
+  std::string need;
+  for (const auto* f : functions) {
+    const int k = f->n_parameters();
+    if (most > k && 2 * k + 1 <= total) out.push_back(f);
+    need += (need.empty() ? "" : "; ") + f->id() + ": a TAC with more than " + std::to_string(k) +
+            " distinct time points and at least " + std::to_string(2 * k + 1) + " observations";
+  }
+  if (out.empty())
+    throw_input_error(path + ": VOI kind " + kind, "the time points of its TACs",
+                      "at most " + std::to_string(most) + " distinct time points per TAC, " + std::to_string(total) +
+                          " observations in " + std::to_string(d.t_h.size()) + " TACs",
+                      "for at least one candidate function (" + need + ")");
+  return out;
+}
+
 // The candidate with the lowest BIC among those with a finite -2 log L (converged first), with
 // every candidate's figures.
 PopulationModel choose(const std::vector<Task>& tasks, size_t from, size_t to) {
@@ -77,11 +111,15 @@ std::vector<PopulationModel> learn_population(const std::vector<TacSeries>& seri
   if (functions.empty()) throw_input_error("--functions", "the candidate functions", "none", "at least one");
   const auto data = population_data(series, path);
   std::vector<Task> tasks;
-  for (const auto& [kind, d] : data)
-    for (const auto* f : functions) tasks.push_back({&kind, &d, f, {}});
+  std::vector<size_t> first;  // the first task of each VOI kind
+  for (const auto& [kind, d] : data) {
+    first.push_back(tasks.size());
+    for (const auto* f : identifiable(functions, d, kind, path)) tasks.push_back({&kind, &d, f, {}});
+  }
+  first.push_back(tasks.size());
   run_tasks(tasks, lambda_p, o);
   std::vector<PopulationModel> out;
-  for (size_t i = 0; i < tasks.size(); i += functions.size()) out.push_back(choose(tasks, i, i + functions.size()));
+  for (size_t i = 0; i + 1 < first.size(); ++i) out.push_back(choose(tasks, first[i], first[i + 1]));
   return out;
 }
 

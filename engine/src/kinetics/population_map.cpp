@@ -64,6 +64,8 @@ TacFit population_map_fit(const PopulationModel& m, const TacSeries& tac, double
   const auto r = population_detail::map_fit(prior, t, y, m.theta);
   TacFit fit;
   fit.candidates.push_back(map_candidate(f, r, tac, m.sigma_log, lambda_p));
+  if (m.n_patients < POPULATION_MIN_TACS)
+    fit.candidates[0].warnings.push_back("population_below_50_tacs:" + std::to_string(m.n_patients));
   const auto& c = fit.candidates[0];
   fit.method = "population MAP";
   fit.function = m.function;
@@ -73,7 +75,7 @@ TacFit population_map_fit(const PopulationModel& m, const TacSeries& tac, double
   fit.tia_u_dof = c.tia_u_dof;
   fit.accepted = c.accepted;
   fit.selection = "population kinetics: MAP (empirical Bayes) estimate with the population of " + m.voi_kind +
-                  " (" + m.function + ", " + std::to_string(m.n_patients) + " patients) as prior";
+                  " (" + m.function + ", " + std::to_string(m.n_patients) + " TACs) as prior";
   fit.notes.push_back("the estimate is population-based: the TAC's points combined with the population of " +
                       m.voi_kind + "; u(TIA) from the posterior covariance (population parameters taken as known)");
   if (left_out > 0)

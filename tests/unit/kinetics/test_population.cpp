@@ -7,6 +7,7 @@
 #include <boost/random/mersenne_twister.hpp>
 #include <boost/random/normal_distribution.hpp>
 #include <cmath>
+#include <string>
 #include <vector>
 
 #include "lutdose/error.h"
@@ -145,4 +146,60 @@ TEST_CASE("population: tumours pool as one VOI kind") {
   CHECK(population_voi_kind("tumour_3") == "tumour");
   CHECK(population_voi_kind("lesion_1") == "tumour");
   CHECK(population_voi_kind("liver") == "liver");
+}
+
+TEST_CASE("population: TACs with too few points for every candidate are an input error") {
+  // One scan per TAC: amplitude and rate of E1 cannot be told apart, whatever the cohort size.
+  std::vector<Truth> truth;
+  const auto cohort = e1_cohort(60, {24}, 0.1, 3u, truth);
+  PopulationOptions o;
+  o.candidates = {"E1", "E2u"};
+  o.threads = 1;
+  CHECK_THROWS_WITH_AS(learn_population(cohort, LP, o, "one_scan.csv"), doctest::Contains("one_scan.csv"),
+                       InputError);
+  CHECK_THROWS_WITH_AS(learn_population(cohort, LP, o, "one_scan.csv"), doctest::Contains("kidneys"), InputError);
+  CHECK_THROWS_WITH_AS(learn_population(cohort, LP, o, "one_scan.csv"), doctest::Contains("at most 1"), InputError);
+}
+
+TEST_CASE("population: candidates with more parameters than the data determine are not fitted") {
+  std::vector<Truth> truth;
+  // 2 TACs of 3 points: E2u (3 parameters per TAC) needs a TAC with 4 points; only E1 is fitted.
+  const auto three = e1_cohort(2, {4, 24, 96}, 0.1, 5u, truth);
+  PopulationOptions o;
+  o.candidates = {"E1", "E2u"};
+  o.threads = 1;
+  auto models = learn_population(three, LP, o, "t.csv");
+  REQUIRE(models.size() == 1);
+  CHECK(models[0].function == "E1");
+  REQUIRE(models[0].candidates.size() == 1);
+  CHECK(models[0].candidates[0].function == "E1");
+  // 4 points + 1 point = 5 observations: E2u has a TAC of 4 points but P = 2 x 3 + 1 = 7
+  // population parameters > 5 observations; E1 (P = 5) is fitted.
+  auto mixed = e1_cohort(2, {4, 24, 48, 96}, 0.1, 6u, truth);
+  mixed[1].time_h.conservativeResize(1);
+  mixed[1].activity_MBq.conservativeResize(1);
+  models = learn_population(mixed, LP, o, "t.csv");
+  REQUIRE(models.size() == 1);
+  REQUIRE(models[0].candidates.size() == 1);
+  CHECK(models[0].candidates[0].function == "E1");
+}
+
+TEST_CASE("population: MAP fits with a population of fewer than 50 TACs are warned") {
+  // docs/population.md: below 50 TACs per VOI kind the MAP intervals are overconfident.
+  std::vector<Truth> truth;
+  const auto cohort = e1_cohort(10, {4, 24, 96}, 0.1, 8u, truth);
+  PopulationOptions o;
+  o.candidates = {"E1"};
+  o.threads = 1;
+  auto models = learn_population(cohort, LP, o, "t.csv");
+  REQUIRE(models.size() == 1);
+  REQUIRE(models[0].n_patients == 10);
+  const TacFit small = population_map_fit(models[0], cohort[0], LP);
+  const auto& warned = small.candidates.at(0).warnings;
+  CHECK(std::count(warned.begin(), warned.end(), "population_below_50_tacs:10") == 1);
+  models[0].n_patients = 50;  // as read from a file of 50 TACs: no warning
+  const TacFit large = population_map_fit(models[0], cohort[0], LP);
+  const auto& quiet = large.candidates.at(0).warnings;
+  CHECK(std::none_of(quiet.begin(), quiet.end(),
+                     [](const std::string& w) { return w.rfind("population_below_50_tacs", 0) == 0; }));
 }

@@ -42,8 +42,14 @@ std::string population_file_text(const PopulationFile& p);
 //! Reads and checks a population file. InputError naming the file, the field, the value and what
 //! was expected for: a missing or unreadable file, bad JSON, another format or version, a missing
 //! or non-finite number, an unknown or unsupported function, sizes that do not match the
-//! function, an Omega that is not symmetric positive-definite, a sigma <= 0, a VOI kind twice.
+//! function, an Omega that is not symmetric positive-definite, a sigma <= 0, a half_life_h <= 0,
+//! a VOI kind twice.
 PopulationFile read_population_file(const std::string& path);
+
+//! InputError naming `path`, the field half_life_h, the file's value and `half_life_h` (the run's
+//! half-life [h]) when they differ by a relative 1e-9 or more: the population's rates are
+//! biological rates learned with that physical decay. Throws nothing otherwise.
+void check_population_half_life(const PopulationFile& p, const std::string& path, double half_life_h);
 
 //! InputError naming `path` when a TAC's VOI kind has no model in the file (lists the kinds it
 //! has). Throws nothing otherwise.

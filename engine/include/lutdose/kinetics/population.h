@@ -40,6 +40,10 @@ bool population_function_supported(const std::string& id);
 //! (the log of the first rate, then of each increment to the next). Throws nothing.
 std::vector<std::string> population_parameter_names(const models::ExponentialFunction& f);
 
+//! Below this many TACs of a VOI kind the MAP intervals are overconfident (docs/population.md,
+//! "Cohort size"): each MAP fit then has the warning "population_below_50_tacs:N".
+inline constexpr int POPULATION_MIN_TACS = 50;
+
 //! The learned population of one VOI kind and one function.
 struct PopulationModel {
   std::string voi_kind;
@@ -50,6 +54,7 @@ struct PopulationModel {
   Eigen::MatrixXd omega;                //!< covariance of eta (diagonal in this slice)
   double sigma_log = std::numeric_limits<double>::quiet_NaN();  //!< b: SD of ln y (relative SD)
   Eigen::VectorXd shrinkage;            //!< eta shrinkage 1 - SD(eta_MAP) / omega_k^(1/2)
+  //! TACs (units with their own random effects; named patients in the file format) and points.
   int n_patients = 0, n_observations = 0;
   double minus2_log_likelihood = std::numeric_limits<double>::quiet_NaN();  //!< Laplace (FOCE)
   double aicc = std::numeric_limits<double>::quiet_NaN();
@@ -102,16 +107,20 @@ PopulationModel fit_population_model(const models::ExponentialFunction& f, const
                                      double lambda_p_per_h, const PopulationOptions& o,
                                      const std::string& voi_kind);
 
-//! Every VOI kind of the table: all candidates fitted (in parallel over kind x function), the
-//! lowest BIC kept, with the candidates' figures. InputError as population_data and
-//! fit_population_model; for an unsupported candidate.
+//! Every VOI kind of the table: the identifiable candidates fitted (in parallel over kind x
+//! function), the lowest BIC kept, with their figures. A candidate with K parameters is
+//! identifiable if some TAC of the kind has more than K distinct time points and the kind has at
+//! least 2K + 1 observations. InputError as population_data and fit_population_model; for an
+//! unsupported candidate; naming `path`, the kind and its points when no candidate is identifiable.
 std::vector<PopulationModel> learn_population(const std::vector<TacSeries>& series, double lambda_p_per_h,
                                               const PopulationOptions& o, const std::string& path);
 
 //! The MAP (empirical Bayes) fit of one TAC with a population model as prior: a TacFit with one
 //! candidate (the model's function; parameters, posterior covariance in natural units, TIA and its
 //! u by the delta method, infinite dof), method "population MAP", a note that the estimate is
-//! population-based. Points with activity <= 0 are left out (noted). Throws nothing.
+//! population-based. Points with activity <= 0 are left out (noted). A population of fewer than
+//! POPULATION_MIN_TACS TACs gives the candidate the warning "population_below_50_tacs:N". Throws
+//! nothing.
 TacFit population_map_fit(const PopulationModel& m, const TacSeries& tac, double lambda_p_per_h);
 
 //! The model of `voi`'s kind, or nullptr. Throws nothing.
