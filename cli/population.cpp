@@ -35,14 +35,22 @@ PopulationCommand::PopulationCommand(CLI::App& app) {
                  "         lutdose fit --tac new_patient.csv --population population.json");
 }
 
+namespace {
+
+// A population file lutdose wrote (its own checksum and format): the only file --out may replace.
+bool is_own_population_file(const std::string& content) {
+  return lutdose::has_own_checksum(content) && content.find(lutdose::POPULATION_FORMAT) != std::string::npos;
+}
+
+}  // namespace
+
 void PopulationCommand::run() const {
+  lutdose::check_file_writable(out_, is_own_population_file);  // before the learning, which takes a while
   std::string bytes;
   const auto series = lutdose::read_tac_table(tac_, &bytes);
   const auto p = lutdose::learn_population_file(series, lutdose::find_data_dir(data_dir_), half_life_h_, options_,
                                                 tac_, bytes, LUTDOSE_VERSION);
-  lutdose::write_file_atomically(out_, lutdose::population_file_text(p), [](const std::string& content) {
-    return lutdose::has_own_checksum(content) && content.find(lutdose::POPULATION_FORMAT) != std::string::npos;
-  });
+  lutdose::write_file_atomically(out_, lutdose::population_file_text(p), is_own_population_file);
   if (quiet_) return;
   for (const auto& m : p.models)
     std::cout << m.voi_kind << ": " << m.function << ", " << m.n_patients << " TACs, sigma_log "

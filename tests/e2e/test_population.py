@@ -108,6 +108,10 @@ def case_round_trip(ctx):
     ctx.fails("other.json", "population", "learn", small, "--out", ctx.path("other.json"))
     if open(ctx.path("other.json")).read() != "{}":
         raise CaseFailure("a file lutdose did not write was overwritten")
+    # --out is checked before the learning: with a table that cannot be learned (one scan per TAC)
+    # the error is still the output's (regression: the whole fit ran before --out was refused)
+    one = ctx.cohort("one", 20, 4, "24")
+    ctx.fails("other.json", "population", "learn", one, "--out", ctx.path("other.json"))
 
 
 def case_kinetics_population(ctx):
