@@ -42,6 +42,9 @@ CandidateFit map_candidate(const models::ExponentialFunction& f, const populatio
   c.fitted_MBq = f.evaluate(tac.time_h, c.parameters, lambda_p);
   c.standardized_residuals = (tac.activity_MBq - c.fitted_MBq).cwiseQuotient(b * c.fitted_MBq);
   c.rank = r.ok ? f.n_parameters() : 0;
+  c.starts = 1;  // from the population mean
+  c.evaluations = r.evaluations;
+  c.chi_square_dof = static_cast<int>(r.residual.size()) - f.n_parameters();  // the points used, n - K
   c.tia_MBq_h = f.integral(c.parameters, lambda_p, std::numeric_limits<double>::infinity());
   const VectorXd g = f.integral_gradient(c.parameters, lambda_p, std::numeric_limits<double>::infinity());
   c.tia_u_MBq_h = r.ok ? std::sqrt(g.dot(c.covariance * g)) : std::numeric_limits<double>::quiet_NaN();

@@ -111,6 +111,7 @@ MapResult map_fit(const Prior& prior, const VectorXd& t_h, const VectorXd& y_MBq
   lm.parameters.xtol = 1e-10;
   lm.parameters.maxfev = 200 * static_cast<int>(start.size() + 1);
   const auto status = lm.minimize(m.phi);
+  m.evaluations = static_cast<int>(lm.nfev);
   VectorXd r(functor.values());
   functor(m.phi, r);
   MatrixXd jac;

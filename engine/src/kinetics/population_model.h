@@ -34,6 +34,7 @@ struct MapResult {
   double objective = 0;      //!< sum of squared whitened residuals (data and prior)
   double log_det_h = 0;      //!< ln det(J^T J)
   bool ok = false;           //!< finite, converged, positive-definite Hessian
+  int evaluations = 0;       //!< residual evaluations of the Levenberg-Marquardt
 };
 
 //! MAP by Eigen's Levenberg-Marquardt from `start` (t [h], y [MBq] > 0). Throws nothing.

@@ -203,3 +203,19 @@ TEST_CASE("population: MAP fits with a population of fewer than 50 TACs are warn
   CHECK(std::none_of(quiet.begin(), quiet.end(),
                      [](const std::string& w) { return w.rfind("population_below_50_tacs", 0) == 0; }));
 }
+
+TEST_CASE("population: a MAP candidate reports its one start, its evaluations and n - K, not 0") {
+  // Regression (review): starts, evaluations and chi_square_dof were left at 0, an unknown shown
+  // as zero. One start (the population mean), the Levenberg-Marquardt evaluations, 3 points - 2.
+  std::vector<Truth> truth;
+  const auto cohort = e1_cohort(10, {4, 24, 96}, 0.1, 9u, truth);
+  PopulationOptions o;
+  o.candidates = {"E1"};
+  o.threads = 1;
+  const auto models = learn_population(cohort, LP, o, "t.csv");
+  REQUIRE(models.size() == 1);
+  const auto& c = population_map_fit(models[0], cohort[0], LP).candidates.at(0);
+  CHECK(c.starts == 1);
+  CHECK(c.evaluations > 0);
+  CHECK(c.chi_square_dof == 1);
+}
