@@ -12,7 +12,7 @@ The cases that read stores need h5py and h5dump: without them they exit 77 (skip
 under CI=true.
 """
 
-import argparse
+import e2e_driver
 import csv
 import functools
 import hashlib
@@ -25,11 +25,9 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 
 TIMEOUT_S = 600
-SKIP = 77
 PATIENTS = int(os.environ.get("LUTDOSE_E2E_BATCH_PATIENTS", "0"))
 
 
@@ -506,33 +504,8 @@ CASES = {name[len("case_"):]: fn for name, fn in globals().items() if name.start
 
 
 def main(argv):
-    ap = argparse.ArgumentParser(description="lutdose batch end-to-end tests")
-    ap.add_argument("--list", action="store_true")
-    ap.add_argument("--lutdose")
-    ap.add_argument("--source")
-    ap.add_argument("--case")
-    a = ap.parse_args(argv)
-    if a.list:
-        print("\n".join(CASES))
-        return 0
-    if a.case not in CASES or not a.lutdose:
-        ap.error("--lutdose and a known --case are required (or --list)")
-    tmp = tempfile.mkdtemp(prefix="lutdose-batch-e2e-")
-    try:
-        CASES[a.case](Ctx(os.path.abspath(a.lutdose), a.source, tmp))
-    except Skip as e:
-        if os.environ.get("CI") == "true":
-            print("FAIL %s: %s (CI=true: no skipping)" % (a.case, e), file=sys.stderr)
-            return 1
-        print("SKIP %s: %s" % (a.case, e), file=sys.stderr)
-        return SKIP
-    except CaseFailure as e:
-        print("FAIL %s: %s" % (a.case, e), file=sys.stderr)
-        return 1
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return 0
-
+    return e2e_driver.main(argv, "batch", CASES, lambda a, tmp: Ctx(os.path.abspath(a.lutdose), a.source, tmp),
+                            CaseFailure, Skip)
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

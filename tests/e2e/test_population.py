@@ -9,17 +9,15 @@ Usage:
 Every case runs the real binary in a fresh temporary directory (removed at the end).
 """
 
-import argparse
+import e2e_driver
 import csv
 import hashlib
 import json
 import os
 import shlex
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 
 TIMEOUT_S = 300
 
@@ -236,27 +234,8 @@ CASES = {
 
 
 def main(argv):
-    ap = argparse.ArgumentParser(description="lutdose population end-to-end tests")
-    ap.add_argument("--list", action="store_true")
-    ap.add_argument("--lutdose")
-    ap.add_argument("--source")
-    ap.add_argument("--case")
-    a = ap.parse_args(argv)
-    if a.list:
-        print("\n".join(CASES))
-        return 0
-    if a.case not in CASES or not a.lutdose:
-        ap.error("--lutdose and a known --case are required (or --list)")
-    tmp = tempfile.mkdtemp(prefix="lutdose-population-e2e-")
-    try:
-        CASES[a.case](Ctx(os.path.abspath(a.lutdose), tmp))
-    except CaseFailure as e:
-        print("FAIL %s: %s" % (a.case, e), file=sys.stderr)
-        return 1
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return 0
-
+    return e2e_driver.main(argv, "population", CASES, lambda a, tmp: Ctx(os.path.abspath(a.lutdose), tmp),
+                            CaseFailure)
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

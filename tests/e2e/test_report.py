@@ -14,7 +14,7 @@ unit of its last digit). Screenshots and PDFs go to --artifacts (the build tree)
 A case that needs Chromium exits 77 (skipped) without it, except under CI=true where it fails.
 """
 
-import argparse
+import e2e_driver
 import html.parser
 import json
 import math
@@ -641,34 +641,14 @@ def case_plot_png_again(ctx):
 CASES = {name[len("case_"):]: fn for name, fn in globals().items() if name.startswith("case_")}
 
 
-def main(argv):
-    ap = argparse.ArgumentParser(description="lutdose report end-to-end tests")
-    ap.add_argument("--list", action="store_true")
-    ap.add_argument("--lutdose")
-    ap.add_argument("--source")
-    ap.add_argument("--artifacts")
-    ap.add_argument("--case")
-    a = ap.parse_args(argv)
-    if a.list:
-        print("\n".join(CASES))
-        return 0
-    if a.case not in CASES or not a.lutdose:
-        ap.error("--lutdose and a known --case are required (or --list)")
+def make_ctx(a, tmp):
     artifacts = os.path.abspath(a.artifacts or ".")
     os.makedirs(artifacts, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix="lutdose-report-e2e-")
-    try:
-        CASES[a.case](Ctx(os.path.abspath(a.lutdose), os.path.abspath(a.source), tmp, artifacts))
-    except Skip as e:
-        print("SKIP %s: %s" % (a.case, e), file=sys.stderr)
-        return 1 if os.environ.get("CI") == "true" else 77
-    except CaseFailure as e:
-        print("FAIL %s: %s" % (a.case, e), file=sys.stderr)
-        return 1
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return 0
+    return Ctx(os.path.abspath(a.lutdose), os.path.abspath(a.source), tmp, artifacts)
 
+
+def main(argv):
+    return e2e_driver.main(argv, "report", CASES, make_ctx, CaseFailure, Skip)
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

@@ -9,16 +9,14 @@ Every case runs the real binary in a fresh temporary directory (removed at the e
 raising CaseFailure with what was expected and what happened.
 """
 
-import argparse
+import e2e_driver
 import csv
 import math
 import os
 import shlex
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 
 TIMEOUT_S = 300
 SYNTH_FILES = ("tacs.csv", "patients.csv", "truth.csv", "synth.json")
@@ -245,27 +243,8 @@ CASES = {name[len("case_"):]: fn for name, fn in globals().items() if name.start
 
 
 def main(argv):
-    ap = argparse.ArgumentParser(description="lutdose synth end-to-end tests")
-    ap.add_argument("--list", action="store_true")
-    ap.add_argument("--lutdose")
-    ap.add_argument("--source")
-    ap.add_argument("--case")
-    a = ap.parse_args(argv)
-    if a.list:
-        print("\n".join(CASES))
-        return 0
-    if a.case not in CASES or not a.lutdose:
-        ap.error("--lutdose and a known --case are required (or --list)")
-    tmp = tempfile.mkdtemp(prefix="lutdose-synth-e2e-")
-    try:
-        CASES[a.case](Ctx(os.path.abspath(a.lutdose), a.source, tmp))
-    except CaseFailure as e:
-        print("FAIL %s: %s" % (a.case, e), file=sys.stderr)
-        return 1
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return 0
-
+    return e2e_driver.main(argv, "synth", CASES, lambda a, tmp: Ctx(os.path.abspath(a.lutdose), a.source, tmp),
+                            CaseFailure)
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))
