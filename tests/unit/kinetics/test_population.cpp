@@ -214,7 +214,8 @@ TEST_CASE("population: a MAP candidate reports its one start, its evaluations an
   o.threads = 1;
   const auto models = learn_population(cohort, LP, o, "t.csv");
   REQUIRE(models.size() == 1);
-  const auto& c = population_map_fit(models[0], cohort[0], LP).candidates.at(0);
+  const TacFit fit = population_map_fit(models[0], cohort[0], LP);  // held: c refers into it
+  const auto& c = fit.candidates.at(0);
   CHECK(c.starts == 1);
   CHECK(c.evaluations > 0);
   CHECK(c.chi_square_dof == 1);

@@ -2,9 +2,11 @@
 // HTML escaping, number formatting, box-plot quartiles, the candidate curve's band and the
 // results loader's checks. Expected values are worked out by hand (in the comments).
 #include <doctest/doctest.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cmath>
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -266,4 +268,39 @@ TEST_CASE("report: a PNG gets lutdose's text chunk after its IHDR") {
                             std::string("\x64\xe8\x1b\xb2", 4);
   CHECK(marked == head + chunk + "IDAT...");
   CHECK_THROWS_AS(png_with_text("GIF89a", "Software", "x"), std::invalid_argument);
+}
+
+TEST_CASE("report: a page Chromium is given that cannot be written whole is an error, not a short PDF") {
+  // Regression: the page went to Chromium through an unchecked std::ofstream, so a full temporary
+  // disk gave a PDF of a truncated page without an error. Here a file-size limit (RLIMIT_FSIZE, with
+  // SIGXFSZ ignored so the write fails with EFBIG) lets the stand-in Chromium write its 4-byte PDF
+  // but not the 64 KiB page.
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("lutdose-test-chromium-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  const fs::path fake = dir / "chromium";
+  std::ofstream(fake) << "#!/bin/sh\nfor a; do case \"$a\" in --print-to-pdf=*) printf '%%PDF' > \"${a#--print-to-pdf=}\";; "
+                         "esac; done\n";
+  fs::permissions(fake, fs::perms::owner_all);
+  ::setenv("LUTDOSE_CHROMIUM", fake.c_str(), 1);
+  const std::string page(64 * 1024, 'x');
+  CHECK(html_to_pdf(page) == "%PDF");  // the stand-in works without a limit
+  struct rlimit old{};
+  REQUIRE(::getrlimit(RLIMIT_FSIZE, &old) == 0);
+  const auto old_handler = std::signal(SIGXFSZ, SIG_IGN);
+  struct rlimit small = old;
+  small.rlim_cur = 4096;
+  REQUIRE(::setrlimit(RLIMIT_FSIZE, &small) == 0);
+  std::string message;
+  try {
+    html_to_pdf(page);
+  } catch (const std::exception& e) {
+    message = e.what();
+  }
+  ::setrlimit(RLIMIT_FSIZE, &old);
+  std::signal(SIGXFSZ, old_handler);
+  ::unsetenv("LUTDOSE_CHROMIUM");
+  fs::remove_all(dir);
+  CHECK(message.find("cannot write") != std::string::npos);
+  CHECK(message.find("page.html") != std::string::npos);
 }
