@@ -1,6 +1,7 @@
 // Headless Chromium for PDF and PNG output (report/chromium.h).
 #include "lutdose/report/chromium.h"
 
+#include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -15,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "io/output_fs.h"
 #include "lutdose/error.h"
 
 namespace lutdose::report {
@@ -42,6 +44,15 @@ struct TempDir {
   TempDir(const TempDir&) = delete;
   TempDir& operator=(const TempDir&) = delete;
 };
+
+// The page Chromium prints, written whole or an error (a full temporary disk must not print a
+// truncated page without a word).
+void write_page(const fs::path& page, const std::string& html) {
+  output_fs::Fd fd(::open(page.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+  if (!fd.valid()) output_fs::fail("cannot write " + page.string(), errno);
+  output_fs::write_all(fd.get(), html, page.string());
+  if (const int err = fd.close_checked()) output_fs::fail("cannot write " + page.string(), err);
+}
 
 std::string read_all(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
@@ -81,7 +92,7 @@ std::string render(const std::string& html, const std::string& option, const std
   if (chromium.empty()) throw InputError(chromium_missing_message());
   TempDir dir;
   const fs::path page = dir.path / "page.html", out = dir.path / out_name, log = dir.path / "chromium.log";
-  std::ofstream(page, std::ios::binary) << html;
+  write_page(page, html);
   std::vector<std::string> args{chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                                 "--no-first-run", "--disable-background-networking", "--disable-component-update",
                                 "--disable-sync", "--hide-scrollbars", "--user-data-dir=" + (dir.path / "profile").string(),
