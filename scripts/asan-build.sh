@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Configures and builds ./build-asan: clang, AddressSanitizer (with LeakSanitizer) and
 # UndefinedBehaviorSanitizer (any report aborts), libFuzzer's coverage instrumentation, -O1 with
+# line tables only as debug information (-gline-tables-only: reports still name file, line and
+# inlined frames; full -g took nearly twice the compile time of a numerical file, measured on
+# engine/src/kinetics/fitting.cpp, and this build is most of the CI's sanitizer step), and
 # assertions on (RelWithDebInfo without NDEBUG, so Eigen's index checks stay on); the test suite
 # and the libFuzzer targets of tests/fuzz in one tree (benchmarks and the Python module excluded).
 # scripts/sanitize.sh runs the tests from it and scripts/fuzz.sh the fuzz targets: one build of the
@@ -15,7 +18,7 @@ if [[ -f build-asan/CMakeCache.txt ]] && ! grep -q '^CMAKE_CXX_COMPILER:[A-Z]*=.
 fi
 # LUTDOSE_BUILD_FUZZERS adds -fsanitize=fuzzer-no-link,address,undefined to every target.
 CC=clang CXX=clang++ cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O1 -g" -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g" \
+  -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O1 -gline-tables-only" -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -gline-tables-only" \
   -DLUTDOSE_BUILD_FUZZERS=ON -DLUTDOSE_BUILD_TESTS=ON -DLUTDOSE_BUILD_BENCHMARKS=OFF -DLUTDOSE_BUILD_PYTHON=OFF \
   >build-asan.configure.log 2>&1 || { cat build-asan.configure.log; exit 1; }
 if [[ $# -gt 0 ]]; then
