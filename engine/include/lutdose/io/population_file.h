@@ -23,6 +23,10 @@ struct PopulationFile {
   std::string input_sha256;    //!< of its bytes
   PopulationOptions options;
   std::string lutdose_version;
+  //! Set by read_population_file: the SHA-256 of the file's bytes, and whether the file's own
+  //! checksum (lutdose_sha256) was there and matched (false: the file has none).
+  std::string sha256;
+  bool own_checksum_verified = false;
 };
 
 //! Learns the population of `series` (learn_population) with the physical decay of the nuclide
@@ -40,10 +44,12 @@ nlohmann::ordered_json to_json(const PopulationModel& m);
 std::string population_file_text(const PopulationFile& p);
 
 //! Reads and checks a population file. InputError naming the file, the field, the value and what
-//! was expected for: a missing or unreadable file, bad JSON, another format or version, a missing
-//! or non-finite number, an unknown or unsupported function, sizes that do not match the
-//! function, an Omega that is not symmetric positive-definite, a sigma <= 0, a half_life_h <= 0,
-//! a VOI kind twice.
+//! was expected for: a missing or unreadable file, bad JSON (with its line and column), another
+//! format or version, a lutdose_sha256 that does not match the bytes before it (the file was
+//! edited or damaged; a file without that member is read, as written by hand), a missing or
+//! non-finite number, an unknown or unsupported function, sizes that do not match the function,
+//! an Omega that is not symmetric positive-definite, a sigma <= 0, a half_life_h <= 0, a VOI kind
+//! twice, a function twice in a VOI kind's candidates or a chosen function not among them.
 PopulationFile read_population_file(const std::string& path);
 
 //! InputError naming `path`, the field half_life_h, the file's value and `half_life_h` (the run's
