@@ -50,7 +50,7 @@ nlohmann::ordered_json set_population(const std::string& file, const std::string
         lutdose::learn_population_file(series, o.data_dir, o.half_life_override_h, {}, tac, bytes, LUTDOSE_VERSION)
             .models);
   else
-    lutdose::check_population_covers(*o.population, file, series);
+    lutdose::check_population_covers(*o.population, file, series, tac);
   // the file's SHA-256 (of the bytes make_run_options read) says which prior was used
   nlohmann::ordered_json j = lutdose::population_source_json(o.population_source);
   j["vois"] = nlohmann::ordered_json::array();

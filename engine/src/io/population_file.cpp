@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <map>
 #include <set>
 
 #include "json_number.h"
@@ -272,15 +273,47 @@ void check_population_half_life(const PopulationFile& p, const std::string& path
                                                  "another half-life: same --half-life-h and --data-dir as for learning)");
 }
 
-void check_population_covers(const std::vector<PopulationModel>& models, const std::string& path,
-                             const std::vector<TacSeries>& series) {
-  for (const auto& s : series) {
-    if (find_population_model(models, s.voi)) continue;
-    std::string have;
-    for (const auto& m : models) have += (have.empty() ? "" : ", ") + m.voi_kind;
-    throw_input_error(path, "the VOI kind of " + s.voi, population_voi_kind(s.voi),
-                      "a VOI kind of the population file: " + have);
+namespace {
+
+// "tacs.csv, 12 patients: P1, P2, P3, P4, P5, ..." (the first five ids in order); the table
+// alone for a table without a patient column (the one id "").
+std::string table_and_patients(const std::string& table, const std::set<std::string>& ids) {
+  if (ids.empty() || (ids.size() == 1 && ids.begin()->empty())) return table;
+  std::string text = table + ", " + std::to_string(ids.size()) + (ids.size() == 1 ? " patient: " : " patients: ");
+  size_t n = 0;
+  for (const auto& id : ids) {
+    if (n == 5) return text + ", ...";
+    text += (n++ ? ", " : "") + id;
   }
+  return text;
+}
+
+}  // namespace
+
+void check_population_covers(const std::vector<PopulationModel>& models, const std::string& path,
+                             const VoiPatients& vois, const std::string& table) {
+  // the VOIs and patients of each kind the file lacks, in the order of the kinds' names
+  std::map<std::string, std::pair<std::vector<std::string>, std::set<std::string>>> missing;
+  for (const auto& [voi, patients] : vois) {
+    if (find_population_model(models, voi)) continue;
+    auto& m = missing[population_voi_kind(voi)];
+    m.first.push_back(voi);
+    m.second.insert(patients.begin(), patients.end());
+  }
+  if (missing.empty()) return;
+  const auto& [kind, what] = *missing.begin();
+  std::string names, have;
+  for (const auto& v : what.first) names += (names.empty() ? "" : ", ") + v;
+  for (const auto& m : models) have += (have.empty() ? "" : ", ") + m.voi_kind;
+  throw_input_error(path, "the VOI kind of " + names + " (" + table_and_patients(table, what.second) + ")", kind,
+                    "a VOI kind of the population file: " + have);
+}
+
+void check_population_covers(const std::vector<PopulationModel>& models, const std::string& path,
+                             const std::vector<TacSeries>& series, const std::string& table) {
+  VoiPatients vois;
+  for (const auto& s : series) vois[s.voi].insert(s.patient);
+  check_population_covers(models, path, vois, table);
 }
 
 }  // namespace lutdose

@@ -3,6 +3,8 @@
 // (`lutdose fit --population FILE`).
 #pragma once
 
+#include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -57,9 +59,19 @@ PopulationFile read_population_file(const std::string& path);
 //! biological rates learned with that physical decay. Throws nothing otherwise.
 void check_population_half_life(const PopulationFile& p, const std::string& path, double half_life_h);
 
-//! InputError naming `path` when a TAC's VOI kind has no model in the file (lists the kinds it
-//! has). Throws nothing otherwise.
+//! The VOI names of a TAC table with the patients that have each ("" for a table without a
+//! patient column).
+using VoiPatients = std::map<std::string, std::set<std::string>>;
+
+//! InputError naming `path` when a VOI kind of `vois` has no model in the file (the first such
+//! kind by name): the field names the VOIs of that kind, `table` (the TAC table, for the message)
+//! and the patients that have them (their number and the first five); the expected value lists
+//! the kinds the file has. Throws nothing otherwise.
 void check_population_covers(const std::vector<PopulationModel>& models, const std::string& path,
-                             const std::vector<TacSeries>& series);
+                             const VoiPatients& vois, const std::string& table);
+
+//! The same for the TACs of `series`, read from `table`.
+void check_population_covers(const std::vector<PopulationModel>& models, const std::string& path,
+                             const std::vector<TacSeries>& series, const std::string& table);
 
 }  // namespace lutdose
