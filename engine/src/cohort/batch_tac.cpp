@@ -279,7 +279,7 @@ class TacInput : public BatchInput {
     list_patients();
     // a population without a VOI kind of the cohort is a bad invocation, found before the batch starts
     if (const auto& o = cohort.options; o.population)
-      check_population_covers(*o.population, o.population_source.path, patients_by_voi_, cohort.tac_path);
+      check_population_covers(*o.population, o.population_source.path, uncovered_, cohort.tac_path);
     std::set<std::string> in_tac;
     for (const auto& p : tac_patients_) in_tac.insert(p.id);
     for (const auto& id : patients_.order)
@@ -306,12 +306,16 @@ class TacInput : public BatchInput {
 
  private:
   void list_patients();
+  void note_voi(const std::string& voi, const std::string& patient);
   const BatchCohort& cohort_;
   const ReferenceData& ref_;
   PatientsTable patients_;
   CsvReader reader_;
   int patient_col_ = -1, voi_col_ = -1;
-  VoiPatients patients_by_voi_;  //!< with a population only (the first pass)
+  //! With a population (the first pass): whether each VOI name's kind is in it, and the patients
+  //! of the VOIs whose kind is not (only those: memory does not grow with a covered cohort).
+  std::map<std::string, bool> voi_covered_;
+  VoiPatients uncovered_;
   std::string tac_sha256_;
   std::vector<TacPatient> tac_patients_;
   std::vector<std::string> table_only_;
@@ -328,7 +332,7 @@ void TacInput::list_patients() {
     const auto at = reader_.position();
     if (!reader_.next(row)) break;
     const std::string& id = row.cells.at(static_cast<size_t>(patient_col_));
-    if (cohort_.options.population) patients_by_voi_[row.cells.at(static_cast<size_t>(voi_col_))].insert(id);
+    if (cohort_.options.population) note_voi(row.cells.at(static_cast<size_t>(voi_col_)), id);
     if (tac_patients_.empty() || tac_patients_.back().id != id) {
       if (const auto [it, is_new] = first_line.emplace(id, row.line); !is_new)
         throw_input_error(cohort_.tac_path + ":" + std::to_string(row.line), "column patient", id,
@@ -341,6 +345,13 @@ void TacInput::list_patients() {
   if (tac_patients_.empty())
     throw InputError(cohort_.tac_path + ": no data rows; expected one row per patient, VOI and time point");
   tac_sha256_ = reader_.sha256();
+}
+
+// Notes a row's VOI for the population check: its patient when the VOI's kind is not covered.
+void TacInput::note_voi(const std::string& voi, const std::string& patient) {
+  const auto [it, is_new] = voi_covered_.try_emplace(voi, false);
+  if (is_new) it->second = find_population_model(*cohort_.options.population, voi) != nullptr;
+  if (!it->second) uncovered_[voi].insert(patient);
 }
 
 std::unique_ptr<BatchItem> TacInput::read() {
