@@ -4,7 +4,6 @@
 #include <iostream>
 
 #include "lutdose/error.h"
-#include "lutdose/io/input_file.h"
 #include "lutdose/io/output_dir.h"
 #include "lutdose/io/population_file.h"
 #include "lutdose/io/results.h"
@@ -51,11 +50,10 @@ nlohmann::ordered_json set_population(const std::string& file, const std::string
         lutdose::learn_population_file(series, o.data_dir, o.half_life_override_h, {}, tac, bytes, LUTDOSE_VERSION)
             .models);
   else
-    lutdose::check_population_covers(*o.population, file, series);
-  nlohmann::ordered_json j = {{"source", file.empty() ? "learned from the input (--kinetics population)" : file},
-                              {"vois", nlohmann::ordered_json::array()}};
-  // the file's SHA-256 says which prior was used (read again here: the models were read by make_run_options)
-  if (!file.empty()) j["sha256"] = lutdose::sha256_hex(lutdose::read_input_file(file, "population file", true));
+    lutdose::check_population_covers(*o.population, file, series, tac);
+  // the file's SHA-256 (of the bytes make_run_options read) says which prior was used
+  nlohmann::ordered_json j = lutdose::population_source_json(o.population_source);
+  j["vois"] = nlohmann::ordered_json::array();
   for (const auto& m : *o.population) j["vois"].push_back(lutdose::to_json(m));
   return j;
 }

@@ -125,6 +125,7 @@ lutdose::RunOptions make_run_options(const FitArgs& a, std::vector<std::string>&
     lutdose::check_population_half_life(
         file, a.population, lutdose::load_nuclide(o.data_dir, "Lu-177", o.half_life_override_h).half_life_h);
     o.population = std::make_shared<const std::vector<lutdose::PopulationModel>>(file.models);
+    o.population_source = {a.population, file.sha256, file.own_checksum_verified};
     if (!a.reduced.empty() && a.reduced != "none") problems.push_back("--population with --reduced: choose one");
     if (!a.model.empty()) problems.push_back("--population with --model: choose one");
   }

@@ -6,7 +6,9 @@ Usage:
   test_population.py --list
   test_population.py --lutdose PATH/TO/lutdose --source SOURCE_DIR --case NAME
 
-Every case runs the real binary in a fresh temporary directory (removed at the end).
+Every case runs the real binary in a fresh temporary directory (removed at the end). The case
+that reads a results store (run_and_batch_provenance) needs h5py: without it it exits 77
+(skipped), or fails under CI=true.
 """
 
 import e2e_driver
@@ -24,6 +26,21 @@ TIMEOUT_S = 300
 
 class CaseFailure(Exception):
     pass
+
+
+class Skip(Exception):
+    pass
+
+
+def store_provenance(path):
+    """The provenance_json root attribute of a results store (docs/store.md), parsed."""
+    try:
+        import h5py
+    except ImportError:
+        raise Skip("python3-h5py is not installed")
+    with h5py.File(path, "r") as f:
+        text = f.attrs["provenance_json"]
+    return json.loads(text.decode() if isinstance(text, bytes) else text)
 
 
 class Ctx:
@@ -137,7 +154,10 @@ def case_bad_population_files(ctx):
     good = json.load(open(ctx.path("pop.json")))
     good.pop("lutdose_sha256", None)
     ctx.fails("missing.json", "fit", "--tac", tac, "--population", ctx.path("missing.json"))
-    ctx.fails("not a JSON object", "fit", "--tac", tac, "--population", write(ctx, "a.json", "[1"))
+    ctx.fails("not a JSON object", "fit", "--tac", tac, "--population", write(ctx, "a.json", "[1]"))
+    # a syntax error is reported with its position: "[1" ends at line 1 (nlohmann::json counts the
+    # column after the last character read: 3)
+    ctx.fails("line 1, column 3", "fit", "--tac", tac, "--population", write(ctx, "a2.json", "[1"))
 
     def variant(name, change, expected):
         doc = json.loads(json.dumps(good))
@@ -151,9 +171,86 @@ def case_bad_population_files(ctx):
     variant("e.json", lambda d: d["vois"][0]["omega"][0].__setitem__(0, -1.0), "symmetric positive-definite")
     variant("f.json", lambda d: d["vois"][0].update(sigma_log=0), "sigma_log is '0'")
     variant("g.json", lambda d: d.update(vois=[v for v in d["vois"] if v["voi_kind"] != "liver"]),
-            "the VOI kind of liver is 'liver'")
+            "the VOI kind of liver (")
     variant("h.json", lambda d: d["vois"][0].update(function="E2b"), "function is '\"E2b\"'")
     variant("i.json", lambda d: d["vois"][0].update(theta=[1.0]), "an array of 2 numbers")
+    variant("j.json", lambda d: d["vois"][0]["candidates"].append(dict(d["vois"][0]["candidates"][0])),
+            "candidates[1].function is '\"E1\"'")
+
+
+def case_edited_file_refused(ctx):
+    """A population file changed after `population learn` wrote it (a number edited by hand) does
+    not match its own lutdose_sha256: exit 2 naming the file and the field, and saying how to go
+    on; with the member deleted (a deliberate edit) the file is read, and recorded as not verified."""
+    tac = ctx.cohort("c", 12, 6, "4,24,48,96")
+    ctx.ok("population", "learn", tac, "--out", ctx.path("pop.json"), "--quiet", "--functions", "E1")
+    text = open(ctx.path("pop.json")).read()
+    at = text.index('"sigma_log": ') + len('"sigma_log": ')
+    edited = text[:at] + "0.5" + text[text.index(",", at):]  # the residual SD typed by hand
+    write(ctx, "edited.json", edited)
+    for expected in ("edited.json", "lutdose_sha256", "population learn", "delete its lutdose_sha256"):
+        ctx.fails(expected, "fit", "--tac", tac, "--population", ctx.path("edited.json"))
+    ctx.fails("lutdose_sha256", "run", "--tac", tac, "--activity-MBq", 7400, "--phantom", "icrp110-am",
+              "--population", ctx.path("edited.json"), "--out", ctx.path("run"))
+    if os.path.exists(ctx.path("run")):
+        raise CaseFailure("run wrote results with an edited population file")
+    doc = json.loads(edited)
+    del doc["lutdose_sha256"]
+    res = json.loads(ctx.ok("fit", "--tac", tac, "--population", write(ctx, "hand.json", json.dumps(doc))).stdout)
+    if res["options"]["fit"]["population"]["own_checksum"] != "absent":
+        raise CaseFailure("a file without lutdose_sha256: %s" % res["options"]["fit"]["population"])
+
+
+def case_run_and_batch_provenance(ctx):
+    """run --tac and batch --tac with --population record the file (path, SHA-256 of its bytes
+    computed here with hashlib, its own checksum verified) and the fit options that applied
+    (population MAP), not the options of individual fits (functions, AICc, error model by kind):
+    in results.json, results.h5 and the batch store."""
+    tac = ctx.cohort("c", 12, 7, "4,24,48,96")
+    ctx.ok("population", "learn", tac, "--out", ctx.path("pop.json"), "--quiet", "--functions", "E1")
+    with open(ctx.path("pop.json"), "rb") as f:
+        digest = hashlib.sha256(f.read()).hexdigest()
+
+    def check(fit_options, where):
+        pop = fit_options.get("population", {})
+        if (fit_options.get("method") != "population MAP" or pop.get("source") != ctx.path("pop.json")
+                or pop.get("sha256") != digest or pop.get("own_checksum") != "verified"):
+            raise CaseFailure("%s: options.fit %s (expected population MAP with %s, sha256 %s)" %
+                              (where, json.dumps(fit_options)[:600], ctx.path("pop.json"), digest))
+        for individual in ("functions", "aicc_parameter_count", "error_model_tumours", "model_averaging"):
+            if individual in fit_options:
+                raise CaseFailure("%s: options.fit records %r of individual fits: %s" %
+                                  (where, individual, json.dumps(fit_options)[:600]))
+
+    one = ctx.path("one.csv")
+    with open(tac) as f, open(one, "w") as g:
+        lines = f.readlines()
+        g.write(lines[0] + "".join(l for l in lines[1:] if l.startswith("P00001,")))
+    ctx.ok("run", "--tac", one, "--activity-MBq", 7400, "--phantom", "icrp110-am", "--population",
+           ctx.path("pop.json"), "--out", ctx.path("run"))
+    check(json.load(open(ctx.path("run", "results.json")))["options"]["fit"], "run results.json")
+    ctx.ok("batch", "--tac", tac, "--patients", ctx.path("c", "patients.csv"), "--population",
+           ctx.path("pop.json"), "--out", ctx.path("store.h5"))
+    check(store_provenance(ctx.path("run", "results.h5"))["options"]["fit"], "run results.h5")
+    check(store_provenance(ctx.path("store.h5"))["options"]["fit"], "batch store")
+
+
+def case_batch_population_coverage(ctx):
+    """A population file without a VOI kind of the cohort is a bad invocation of `batch --tac`
+    (as for fit and run): exit 2 before the batch starts, no store written, naming the file, the
+    VOI kind and the patients that have it."""
+    tac = ctx.cohort("c", 12, 8, "4,24,48,96")
+    ctx.ok("population", "learn", tac, "--out", ctx.path("pop.json"), "--quiet", "--functions", "E1")
+    doc = json.load(open(ctx.path("pop.json")))
+    del doc["lutdose_sha256"]
+    doc["vois"] = [v for v in doc["vois"] if v["voi_kind"] != "spleen"]
+    partial = write(ctx, "partial.json", json.dumps(doc, indent=2))
+    args = ("batch", "--tac", tac, "--patients", ctx.path("c", "patients.csv"), "--population", partial,
+            "--out", ctx.path("store.h5"))
+    for expected in ("partial.json", "is 'spleen'", "P00001", "12 patients"):
+        ctx.fails(expected, *args)
+    if os.path.exists(ctx.path("store.h5")):
+        raise CaseFailure("batch wrote a store with a population file that lacks a VOI kind")
 
 
 def case_run_and_batch_tac(ctx):
@@ -230,12 +327,15 @@ CASES = {
     "one_scan_refused": case_one_scan_refused,
     "half_life_checked": case_half_life_checked,
     "population_provenance": case_population_provenance,
+    "edited_file_refused": case_edited_file_refused,
+    "run_and_batch_provenance": case_run_and_batch_provenance,
+    "batch_population_coverage": case_batch_population_coverage,
 }
 
 
 def main(argv):
     return e2e_driver.main(argv, "population", CASES, lambda a, tmp: Ctx(os.path.abspath(a.lutdose), tmp),
-                            CaseFailure)
+                            CaseFailure, Skip)
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

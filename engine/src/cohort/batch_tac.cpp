@@ -14,6 +14,7 @@
 #include "lutdose/io/csv.h"
 #include "lutdose/io/input_file.h"
 #include "lutdose/io/output_dir.h"
+#include "lutdose/io/population_file.h"
 #include "lutdose/pipeline/pipeline.h"
 #include "lutdose/version.h"
 
@@ -271,10 +272,14 @@ class TacInput : public BatchInput {
     if (!cohort.options.dose) throw std::logic_error("open_tac_input: the cohort's options have no dose options");
     TacRowParser header_check(reader_.header(), cohort.tac_path);
     patient_col_ = header_check.patient_column();
+    voi_col_ = header_check.voi_column();
     if (patient_col_ < 0)
       throw InputError(cohort.tac_path + ": header: the column 'patient' is missing; expected it in a cohort's TAC "
                        "table (docs/batch.md)");
     list_patients();
+    // a population without a VOI kind of the cohort is a bad invocation, found before the batch starts
+    if (const auto& o = cohort.options; o.population)
+      check_population_covers(*o.population, o.population_source.path, uncovered_, cohort.tac_path);
     std::set<std::string> in_tac;
     for (const auto& p : tac_patients_) in_tac.insert(p.id);
     for (const auto& id : patients_.order)
@@ -301,19 +306,25 @@ class TacInput : public BatchInput {
 
  private:
   void list_patients();
+  void note_voi(const std::string& voi, const std::string& patient);
   const BatchCohort& cohort_;
   const ReferenceData& ref_;
   PatientsTable patients_;
   CsvReader reader_;
-  int patient_col_ = -1;
+  int patient_col_ = -1, voi_col_ = -1;
+  //! With a population (the first pass): whether each VOI name's kind is in it, and the patients
+  //! of the VOIs whose kind is not (only those: memory does not grow with a covered cohort).
+  std::map<std::string, bool> voi_covered_;
+  VoiPatients uncovered_;
   std::string tac_sha256_;
   std::vector<TacPatient> tac_patients_;
   std::vector<std::string> table_only_;
   std::size_t next_ = 0;
 };
 
-// The first pass: every patient's first row and row count; a patient seen again after another is
-// an InputError (the batch reads one patient's rows at a time).
+// The first pass: every patient's first row and row count (with a population, the patients of
+// each VOI); a patient seen again after another is an InputError (the batch reads one patient's
+// rows at a time).
 void TacInput::list_patients() {
   std::map<std::string, int> first_line;
   CsvRow row;
@@ -321,6 +332,7 @@ void TacInput::list_patients() {
     const auto at = reader_.position();
     if (!reader_.next(row)) break;
     const std::string& id = row.cells.at(static_cast<size_t>(patient_col_));
+    if (cohort_.options.population) note_voi(row.cells.at(static_cast<size_t>(voi_col_)), id);
     if (tac_patients_.empty() || tac_patients_.back().id != id) {
       if (const auto [it, is_new] = first_line.emplace(id, row.line); !is_new)
         throw_input_error(cohort_.tac_path + ":" + std::to_string(row.line), "column patient", id,
@@ -333,6 +345,13 @@ void TacInput::list_patients() {
   if (tac_patients_.empty())
     throw InputError(cohort_.tac_path + ": no data rows; expected one row per patient, VOI and time point");
   tac_sha256_ = reader_.sha256();
+}
+
+// Notes a row's VOI for the population check: its patient when the VOI's kind is not covered.
+void TacInput::note_voi(const std::string& voi, const std::string& patient) {
+  const auto [it, is_new] = voi_covered_.try_emplace(voi, false);
+  if (is_new) it->second = find_population_model(*cohort_.options.population, voi) != nullptr;
+  if (!it->second) uncovered_[voi].insert(patient);
 }
 
 std::unique_ptr<BatchItem> TacInput::read() {

@@ -1,7 +1,10 @@
 // The population file (population_file.h, docs/population.md).
 #include "lutdose/io/population_file.h"
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
+#include <map>
 #include <set>
 
 #include "json_number.h"
@@ -9,6 +12,7 @@
 #include "lutdose/error.h"
 #include "lutdose/io/input_file.h"
 #include "lutdose/io/output_dir.h"
+#include "lutdose/models/input.h"
 
 namespace lutdose {
 
@@ -81,6 +85,65 @@ MatrixXd read_omega(const json& j, const std::string& where, Eigen::Index k) {
   return omega;
 }
 
+// A finite number, or null for one the estimator could not compute (NaN).
+double number_or_null(const json& j, const std::string& key, const std::string& where) {
+  const json& v = member(j, key, where);
+  if (v.is_null()) return std::numeric_limits<double>::quiet_NaN();
+  if (!v.is_number() || !std::isfinite(v.get<double>())) throw_input_error(where, key, v.dump(), "a finite number or null");
+  return v.get<double>();
+}
+
+int whole_number(const json& j, const std::string& key, const std::string& where, int min) {
+  const double n = finite_number(j, key, where);
+  if (!(n >= min) || n != std::floor(n) || n > std::numeric_limits<int>::max())
+    throw_input_error(where, key, format_number(n), "a whole number >= " + std::to_string(min));
+  return static_cast<int>(n);
+}
+
+bool boolean(const json& j, const std::string& key, const std::string& where) {
+  const json& v = member(j, key, where);
+  if (!v.is_boolean()) throw_input_error(where, key, v.dump(), "true or false");
+  return v.get<bool>();
+}
+
+// The candidates fitted to the VOI kind: each a supported function, each function once, the
+// chosen `function` among them.
+std::vector<PopulationModel::Candidate> read_candidates(const json& j, const std::string& where,
+                                                        const std::string& chosen) {
+  const json& v = member(j, "candidates", where);
+  if (!v.is_array() || v.empty()) throw_input_error(where, "candidates", v.dump(), "a non-empty array");
+  std::vector<PopulationModel::Candidate> out;
+  for (size_t i = 0; i < v.size(); ++i) {
+    const std::string field = "candidates[" + std::to_string(i) + "]";
+    const json& c = v[i];
+    const json& fn = member(c, "function", where + ": " + field);
+    const auto* f = fn.is_string() ? models::find_exponential(fn.get<std::string>()) : nullptr;
+    if (!f || !population_function_supported(f->id()))
+      throw_input_error(where, field + ".function", fn.dump(), "E1p, E1, E2u or E2");
+    for (const auto& earlier : out)
+      if (earlier.function == f->id())
+        throw_input_error(where, field + ".function", fn.dump(), "each function once in candidates");
+    const std::string w = where + ": " + field;
+    out.push_back({f->id(), number_or_null(c, "minus2_log_likelihood", w), number_or_null(c, "aicc", w),
+                   number_or_null(c, "bic", w), boolean(c, "converged", w), whole_number(c, "iterations", w, 0)});
+  }
+  if (std::none_of(out.begin(), out.end(), [&](const auto& c) { return c.function == chosen; }))
+    throw_input_error(where, "function", chosen, "one of the functions of candidates");
+  return out;
+}
+
+// The estimator's figures of the chosen model: observations, -2 log L, AICc, BIC, convergence,
+// iterations and the candidates.
+void read_figures(const json& j, const std::string& where, PopulationModel& m) {
+  m.n_observations = whole_number(j, "n_observations", where, 1);
+  m.minus2_log_likelihood = number_or_null(j, "minus2_log_likelihood", where);
+  m.aicc = number_or_null(j, "aicc", where);
+  m.bic = number_or_null(j, "bic", where);
+  m.converged = boolean(j, "converged", where);
+  m.iterations = whole_number(j, "iterations", where, 0);
+  m.candidates = read_candidates(j, where, m.function);
+}
+
 PopulationModel read_model(const json& j, const std::string& where) {
   PopulationModel m;
   const json& kind = member(j, "voi_kind", where);
@@ -101,10 +164,23 @@ PopulationModel read_model(const json& j, const std::string& where) {
   m.sigma_log = finite_number(j, "sigma_log", w);
   if (!(m.sigma_log > 0)) throw_input_error(w, "sigma_log", format_number(m.sigma_log), "a relative SD > 0");
   m.shrinkage = number_vector(j, "shrinkage", w, k, false);
-  const double n = finite_number(j, "n_patients", w);
-  if (!(n >= 2) || n != std::floor(n)) throw_input_error(w, "n_patients", format_number(n), "a whole number >= 2");
-  m.n_patients = static_cast<int>(n);
+  m.n_patients = whole_number(j, "n_patients", w, 2);
+  read_figures(j, w, m);
   return m;
+}
+
+// True when the file has the member lutdose_sha256 and it matches the bytes before it (the file
+// is as `population learn` wrote it), false when it has no such member (written or edited by
+// hand, the member removed on purpose); InputError when the member does not match.
+bool verify_own_checksum(const json& doc, const std::string& text, const std::string& path) {
+  if (!doc.contains("lutdose_sha256")) return false;
+  if (has_own_checksum(text)) return true;
+  const json& v = doc.at("lutdose_sha256");
+  throw_input_error(path, "lutdose_sha256", v.is_string() ? v.get<std::string>() : v.dump(),
+                    "the SHA-256 of the file's bytes before it, as `lutdose population learn` wrote them: the file "
+                    "was changed since (edited or damaged). Learn the population again with `lutdose population "
+                    "learn`; to use a file changed on purpose, delete its lutdose_sha256 member (the results then "
+                    "record the file as not verified)");
 }
 
 }  // namespace
@@ -161,8 +237,11 @@ std::string population_file_text(const PopulationFile& p) {
 
 PopulationFile read_population_file(const std::string& path) {
   const std::string text = read_input_file(path, "population file", true);
-  const json doc = json::parse(text, nullptr, false);
-  if (doc.is_discarded() || !doc.is_object())
+  nlohmann::json parsed;
+  if (const std::string problem = models::parse_json_checked(text, parsed); !problem.empty())
+    throw InputError(path + ": " + problem + "; expected a population file of `lutdose population learn`");
+  const json doc(parsed);
+  if (!doc.is_object())
     throw_input_error(path, "the content", "not a JSON object", "a population file of `lutdose population learn`");
   const json& format = member(doc, "format", path);
   if (format != POPULATION_FORMAT) throw_input_error(path, "format", format.dump(), "\"lutdose-population\"");
@@ -170,6 +249,8 @@ PopulationFile read_population_file(const std::string& path) {
   if (version != POPULATION_FORMAT_VERSION)
     throw_input_error(path, "format_version", version.dump(), std::to_string(POPULATION_FORMAT_VERSION));
   PopulationFile p;
+  p.sha256 = sha256_hex(text);
+  p.own_checksum_verified = verify_own_checksum(doc, text, path);
   p.half_life_h = finite_number(doc, "half_life_h", path);
   if (!(p.half_life_h > 0))
     throw_input_error(path, "half_life_h", format_number(p.half_life_h), "a half-life > 0 [h]");
@@ -192,15 +273,47 @@ void check_population_half_life(const PopulationFile& p, const std::string& path
                                                  "another half-life: same --half-life-h and --data-dir as for learning)");
 }
 
-void check_population_covers(const std::vector<PopulationModel>& models, const std::string& path,
-                             const std::vector<TacSeries>& series) {
-  for (const auto& s : series) {
-    if (find_population_model(models, s.voi)) continue;
-    std::string have;
-    for (const auto& m : models) have += (have.empty() ? "" : ", ") + m.voi_kind;
-    throw_input_error(path, "the VOI kind of " + s.voi, population_voi_kind(s.voi),
-                      "a VOI kind of the population file: " + have);
+namespace {
+
+// "tacs.csv, 12 patients: P1, P2, P3, P4, P5, ..." (the first five ids in order); the table
+// alone for a table without a patient column (the one id "").
+std::string table_and_patients(const std::string& table, const std::set<std::string>& ids) {
+  if (ids.empty() || (ids.size() == 1 && ids.begin()->empty())) return table;
+  std::string text = table + ", " + std::to_string(ids.size()) + (ids.size() == 1 ? " patient: " : " patients: ");
+  size_t n = 0;
+  for (const auto& id : ids) {
+    if (n == 5) return text + ", ...";
+    text += (n++ ? ", " : "") + id;
   }
+  return text;
+}
+
+}  // namespace
+
+void check_population_covers(const std::vector<PopulationModel>& models, const std::string& path,
+                             const VoiPatients& vois, const std::string& table) {
+  // the VOIs and patients of each kind the file lacks, in the order of the kinds' names
+  std::map<std::string, std::pair<std::vector<std::string>, std::set<std::string>>> missing;
+  for (const auto& [voi, patients] : vois) {
+    if (find_population_model(models, voi)) continue;
+    auto& m = missing[population_voi_kind(voi)];
+    m.first.push_back(voi);
+    m.second.insert(patients.begin(), patients.end());
+  }
+  if (missing.empty()) return;
+  const auto& [kind, what] = *missing.begin();
+  std::string names, have;
+  for (const auto& v : what.first) names += (names.empty() ? "" : ", ") + v;
+  for (const auto& m : models) have += (have.empty() ? "" : ", ") + m.voi_kind;
+  throw_input_error(path, "the VOI kind of " + names + " (" + table_and_patients(table, what.second) + ")", kind,
+                    "a VOI kind of the population file: " + have);
+}
+
+void check_population_covers(const std::vector<PopulationModel>& models, const std::string& path,
+                             const std::vector<TacSeries>& series, const std::string& table) {
+  VoiPatients vois;
+  for (const auto& s : series) vois[s.voi].insert(s.patient);
+  check_population_covers(models, path, vois, table);
 }
 
 }  // namespace lutdose

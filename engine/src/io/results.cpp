@@ -127,6 +127,11 @@ ordered_json fit_json(const TacFit& f) {
 
 }  // namespace
 
+ordered_json population_source_json(const PopulationSource& s) {
+  if (s.path.empty()) return {{"source", "learned from the input (--kinetics population)"}};
+  return {{"source", s.path}, {"sha256", s.sha256}, {"own_checksum", s.own_checksum_verified ? "verified" : "absent"}};
+}
+
 namespace {
 
 ordered_json nuclide_json(const Nuclide& n) {
@@ -138,7 +143,20 @@ ordered_json nuclide_json(const Nuclide& n) {
           {"source", n.source}};
 }
 
+// The fit options that apply under population kinetics: the MAP fit with the population of the
+// VOI kind as prior; the options of individual fits (functions, AICc, error model, acceptance,
+// trapezoid, model averaging) do not (docs/population.md).
+ordered_json population_fit_options_json(const RunOptions& o) {
+  return {{"method", "population MAP"},
+          {"population", population_source_json(o.population_source)},
+          {"selection", "the function of the VOI kind's population (lowest BIC when learned)"},
+          {"error_model", "the population's: proportional on the log scale, ln A ~ N(ln f, sigma_log^2), "
+                          "sigma_log of the VOI kind"},
+          {"integration", to_string(Integration::analytic)}};
+}
+
 ordered_json fit_options_json(const RunOptions& o) {
+  if (o.population) return population_fit_options_json(o);
   return {{"functions", o.fit.forced_function.empty() ? ordered_json(o.fit.candidates)
                                                       : ordered_json(std::vector<std::string>{o.fit.forced_function})},
           {"selection", o.fit.forced_function.empty() ? "auto (AICc)" : "forced"},
@@ -686,8 +704,11 @@ void print_table(const RunResult& r, std::ostream& out) {
   out << "lutdose " << r.provenance.lutdose_version << " | " << r.provenance.nuclide.name << ", T1/2 = "
       << fixed(r.provenance.nuclide.half_life_h, 2) << " h (" << "ICRP-107" << ")";
   if (o.dose) out << " | phantom " << o.dose->phantom;
-  out << " | error model " << error_model_label(o.fit)
-      << (o.fit.error_model_by_voi_kind ? " (tumours proportional-model)" : "") << "\n";
+  if (o.population)
+    out << " | population MAP (" << population_source_json(o.population_source)["source"].get<std::string>() << ")\n";
+  else
+    out << " | error model " << error_model_label(o.fit)
+        << (o.fit.error_model_by_voi_kind ? " (tumours proportional-model)" : "") << "\n";
   for (const auto& c : r.cycles) {
     print_cycle_header(c, out);
     print_cycle_rows(c, out);

@@ -278,11 +278,12 @@ StoreHeader store_header_of(const Provenance& p, const std::string& kind) {
   h.kind = kind;
   auto prov = provenance_json(p, p.options.dose.has_value());
   h.provenance_json = prov.dump();
-  // The fingerprint: the provenance without paths (input, data directory, S-value file paths),
-  // plus the content of the data files the doses used.
+  // The fingerprint: the provenance without paths (input, data directory, S-value file paths,
+  // population file: its SHA-256 stays), plus the content of the data files the doses used.
   auto& o = prov["options"];
   o.erase("input");
   o.erase("data_dir");
+  if (o["fit"].contains("population")) o["fit"]["population"].erase("source");
   nlohmann::ordered_json data = nlohmann::ordered_json::array();
   if (o.contains("dose")) {
     for (const auto& f : p.svalue_files)  // shipped sets' files are relative to the data directory

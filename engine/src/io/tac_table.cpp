@@ -220,6 +220,8 @@ std::vector<TacSeries> TacRowParser::take() {
 
 int TacRowParser::patient_column() const { return impl_->columns.p; }
 
+int TacRowParser::voi_column() const { return impl_->columns.voi; }
+
 std::vector<TacSeries> read_tac_table(const std::string& path, std::string* bytes) {
   std::string content = read_input_file(path, "TAC table", false);
   const CsvTable table = parse_csv(content, path);

@@ -5,7 +5,10 @@
 
 #include <cmath>
 #include <limits>
+#include <memory>
 #include <sstream>
+#include <string>
+#include <vector>
 
 #include "lutdose/io/plan_json.h"
 #include "lutdose/io/results.h"
@@ -149,4 +152,27 @@ TEST_CASE("plan: delivered dose uncertainty of the organs at risk, unknown u as 
   CHECK(j[1]["dose_u_dof"] == "infinite");
   CHECK(j[1]["dose_ci95_Gy"][1] == 3.6);
   CHECK(j[1]["uncertainty_incomplete"] == false);
+}
+
+TEST_CASE("results.json: with a population the fit options are the population MAP's, with its file") {
+  RunResult r = sample_run();
+  r.provenance.options.population = std::make_shared<const std::vector<PopulationModel>>();
+  r.provenance.options.population_source = {"pop.json", std::string(64, 'a'), true};
+  const auto j = to_json(r, true);
+  const auto& fit = j["options"]["fit"];
+  CHECK(fit["method"] == "population MAP");
+  CHECK(fit["population"]["source"] == "pop.json");
+  CHECK(fit["population"]["sha256"] == std::string(64, 'a'));
+  CHECK(fit["population"]["own_checksum"] == "verified");
+  // the options of individual fits do not apply and are not recorded
+  for (const char* individual : {"functions", "aicc_parameter_count", "error_model_tumours", "acceptance",
+                                 "trapezoid_head", "model_averaging", "combined_b"})
+    CHECK_FALSE(fit.contains(individual));
+  r.provenance.options.population_source = {"hand.json", std::string(64, 'b'), false};
+  const auto hand = to_json(r, true);
+  CHECK(hand["options"]["fit"]["population"]["own_checksum"] == "absent");
+  std::ostringstream table;
+  print_table(r, table);
+  CHECK(table.str().find("population MAP (hand.json)") != std::string::npos);
+  CHECK(table.str().find("error model") == std::string::npos);
 }

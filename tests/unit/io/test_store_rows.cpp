@@ -5,7 +5,9 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "lutdose/error.h"
 #include "lutdose/io/case_file.h"
@@ -147,4 +149,18 @@ TEST_CASE("store rows: a candidate's parameter text reads back to its exact para
       }
       CHECK(at == text.size());
     }
+}
+
+TEST_CASE("store header: the population file's SHA-256 is in the fingerprint, its path is not") {
+  Provenance p = patient004().provenance;
+  p.options.population = std::make_shared<const std::vector<PopulationModel>>();
+  p.options.population_source = {"/a/pop.json", std::string(64, 'a'), true};
+  const StoreHeader a = store_header_of(p, "batch");
+  CHECK(a.provenance_json.find("/a/pop.json") != std::string::npos);
+  Provenance moved = p;
+  moved.options.population_source.path = "/b/pop.json";
+  CHECK(store_header_of(moved, "batch").fingerprint == a.fingerprint);
+  Provenance other = p;
+  other.options.population_source.sha256 = std::string(64, 'b');
+  CHECK(store_header_of(other, "batch").fingerprint != a.fingerprint);
 }

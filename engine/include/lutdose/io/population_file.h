@@ -3,6 +3,8 @@
 // (`lutdose fit --population FILE`).
 #pragma once
 
+#include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -23,6 +25,10 @@ struct PopulationFile {
   std::string input_sha256;    //!< of its bytes
   PopulationOptions options;
   std::string lutdose_version;
+  //! Set by read_population_file: the SHA-256 of the file's bytes, and whether the file's own
+  //! checksum (lutdose_sha256) was there and matched (false: the file has none).
+  std::string sha256;
+  bool own_checksum_verified = false;
 };
 
 //! Learns the population of `series` (learn_population) with the physical decay of the nuclide
@@ -40,10 +46,12 @@ nlohmann::ordered_json to_json(const PopulationModel& m);
 std::string population_file_text(const PopulationFile& p);
 
 //! Reads and checks a population file. InputError naming the file, the field, the value and what
-//! was expected for: a missing or unreadable file, bad JSON, another format or version, a missing
-//! or non-finite number, an unknown or unsupported function, sizes that do not match the
-//! function, an Omega that is not symmetric positive-definite, a sigma <= 0, a half_life_h <= 0,
-//! a VOI kind twice.
+//! was expected for: a missing or unreadable file, bad JSON (with its line and column), another
+//! format or version, a lutdose_sha256 that does not match the bytes before it (the file was
+//! edited or damaged; a file without that member is read, as written by hand), a missing or
+//! non-finite number, an unknown or unsupported function, sizes that do not match the function,
+//! an Omega that is not symmetric positive-definite, a sigma <= 0, a half_life_h <= 0, a VOI kind
+//! twice, a function twice in a VOI kind's candidates or a chosen function not among them.
 PopulationFile read_population_file(const std::string& path);
 
 //! InputError naming `path`, the field half_life_h, the file's value and `half_life_h` (the run's
@@ -51,9 +59,19 @@ PopulationFile read_population_file(const std::string& path);
 //! biological rates learned with that physical decay. Throws nothing otherwise.
 void check_population_half_life(const PopulationFile& p, const std::string& path, double half_life_h);
 
-//! InputError naming `path` when a TAC's VOI kind has no model in the file (lists the kinds it
-//! has). Throws nothing otherwise.
+//! The VOI names of a TAC table with the patients that have each ("" for a table without a
+//! patient column).
+using VoiPatients = std::map<std::string, std::set<std::string>>;
+
+//! InputError naming `path` when a VOI kind of `vois` has no model in the file (the first such
+//! kind by name): the field names the VOIs of that kind, `table` (the TAC table, for the message)
+//! and the patients that have them (their number and the first five); the expected value lists
+//! the kinds the file has. Throws nothing otherwise.
 void check_population_covers(const std::vector<PopulationModel>& models, const std::string& path,
-                             const std::vector<TacSeries>& series);
+                             const VoiPatients& vois, const std::string& table);
+
+//! The same for the TACs of `series`, read from `table`.
+void check_population_covers(const std::vector<PopulationModel>& models, const std::string& path,
+                             const std::vector<TacSeries>& series, const std::string& table);
 
 }  // namespace lutdose

@@ -24,6 +24,12 @@ inline constexpr int RESULTS_FORMAT_VERSION = 1;
 //! include_doses false the dose members are left out (lutdose fit). Does not throw.
 nlohmann::ordered_json to_json(const RunResult& r, bool include_doses);
 
+//! Where a population came from (options.fit.population of results.json, docs/results.md):
+//! "source" (the file, or "learned from the input (--kinetics population)") and for a file its
+//! "sha256" and "own_checksum" ("verified": its lutdose_sha256 matched; "absent": it has none).
+//! Does not throw.
+nlohmann::ordered_json population_source_json(const PopulationSource& s);
+
 //! The provenance members of results.json: lutdose_version, nuclide (the decay data used) and
 //! options (with the S-value set and its files when include_doses). Does not throw.
 nlohmann::ordered_json provenance_json(const Provenance& p, bool include_doses);

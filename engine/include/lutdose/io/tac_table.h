@@ -49,6 +49,8 @@ class TacRowParser {
   std::vector<TacSeries> take();
   //! Index of the patient column, -1 when there is none. Throws nothing.
   int patient_column() const;
+  //! Index of the voi column (a required column). Throws nothing.
+  int voi_column() const;
 
  private:
   class Impl;

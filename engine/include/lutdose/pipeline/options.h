@@ -27,6 +27,13 @@ enum class InputKind { tac_table, case_file };
 //! "tac-table", "case-file".
 std::string to_string(InputKind k);
 
+//! Where the population of RunOptions::population comes from, for the results' provenance.
+struct PopulationSource {
+  std::string path;    //!< the population file as given; empty: learned from the input
+  std::string sha256;  //!< of the file's bytes as read (empty when learned)
+  bool own_checksum_verified = false;  //!< the file's lutdose_sha256 was there and matched
+};
+
 struct RunOptions {
   FitOptions fit;
   //! Dose options; without a value the run stops after the TIAs (lutdose fit).
@@ -47,6 +54,8 @@ struct RunOptions {
   //! Population kinetics (kinetics/population.h, issue 15): when set, every VOI is fitted by MAP
   //! (empirical Bayes) with the model of its VOI kind as prior, instead of the individual fit.
   std::shared_ptr<const std::vector<PopulationModel>> population;
+  //! The file of `population` (recorded in options.fit.population of the results).
+  PopulationSource population_source;
   //! A compartment model file (docs/compartment-models.md): the VOIs it observes are fitted jointly
   //! per cycle (needs the administered activity); the others keep the exponential family.
   std::string compartment_model;

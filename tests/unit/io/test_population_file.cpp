@@ -1,0 +1,116 @@
+// Reading a population file (lutdose/io/population_file.h, docs/population.md "The population
+// file"): the file's own checksum, JSON syntax errors with their position, candidates. The files
+// are written here from a model built by hand (no learning), then changed as a person would.
+#include <doctest/doctest.h>
+
+#include <fstream>
+#include <string>
+
+#include "lutdose/error.h"
+#include "lutdose/io/population_file.h"
+#include "../test_util.h"
+
+using namespace lutdose;
+
+namespace {
+
+// An E1 population of one VOI kind, with made-up but valid numbers (the reader checks form, not
+// plausibility): theta = (ln 50 MBq, ln 0.02 /h), Omega diagonal, two candidates.
+PopulationFile kidneys_e1() {
+  PopulationModel m;
+  m.voi_kind = "kidneys";
+  m.function = "E1";
+  m.phi_names = {"log_A1_MBq", "log_dlambda1_bio_per_h"};
+  m.theta = Eigen::Vector2d(3.912, -3.912);
+  m.theta_se = Eigen::Vector2d(0.03, 0.04);
+  m.omega = Eigen::Vector2d(0.09, 0.16).asDiagonal();
+  m.sigma_log = 0.1;
+  m.shrinkage = Eigen::Vector2d(0.05, 0.1);
+  m.n_patients = 60;
+  m.n_observations = 300;
+  m.candidates = {{"E1", -100.0, -88.0, -80.0, true, 12}, {"E2u", -101.0, -85.0, -75.0, true, 20}};
+  PopulationFile p;
+  p.models = {m};
+  p.half_life_h = 159.528;
+  p.input_path = "tacs.csv";
+  p.input_sha256 = std::string(64, '0');
+  p.lutdose_version = "test";
+  return p;
+}
+
+void write_text(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary);
+  out << text;
+  REQUIRE(out.good());
+}
+
+// `text` with the first `from` replaced by `to` (REQUIREs that `from` is there).
+std::string replaced(std::string text, const std::string& from, const std::string& to) {
+  const auto at = text.find(from);
+  REQUIRE(at != std::string::npos);
+  return text.replace(at, from.size(), to);
+}
+
+// The message of the InputError that reading `text` as a population file throws ("" if none).
+std::string read_error(const std::string& text) {
+  test::TempDir dir;
+  const std::string path = dir / "pop.json";
+  write_text(path, text);
+  try {
+    read_population_file(path);
+  } catch (const InputError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST_CASE("population file: a file as population learn wrote it is read, with its candidates") {
+  test::TempDir dir;
+  const std::string path = dir / "pop.json";
+  write_text(path, population_file_text(kidneys_e1()));
+  const PopulationFile p = read_population_file(path);
+  REQUIRE(p.models.size() == 1);
+  const PopulationModel& m = p.models.front();
+  REQUIRE(m.candidates.size() == 2);
+  CHECK(m.candidates[1].function == "E2u");
+  CHECK(m.candidates[1].bic == -75.0);  // written and read as JSON numbers: exact
+  CHECK(m.candidates[1].iterations == 20);
+  CHECK(m.n_observations == 300);
+}
+
+TEST_CASE("population file: an edited or damaged file is refused by its own checksum") {
+  const std::string text = population_file_text(kidneys_e1());
+  // A hand edit of a number: the checksum no longer matches the bytes before it.
+  const std::string edited = replaced(text, "0.09", "0.25");
+  const std::string e = read_error(edited);
+  CHECK(e.find("pop.json") != std::string::npos);
+  CHECK(e.find("lutdose_sha256") != std::string::npos);
+  CHECK(e.find("population learn") != std::string::npos);  // says how to proceed
+  // Damage that keeps the JSON valid (a character lost in a string) is found as well.
+  CHECK(read_error(replaced(text, "\"tacs.csv\"", "\"tacs.cs\"")).find("lutdose_sha256") != std::string::npos);
+  // The unedited file is read.
+  CHECK(read_error(text).empty());
+  // A file without the member (written by hand, or the member removed on purpose) is read as it is.
+  const auto member = text.rfind(",\n  \"lutdose_sha256\"");
+  REQUIRE(member != std::string::npos);
+  CHECK(read_error(text.substr(0, member) + "\n}\n").empty());
+}
+
+TEST_CASE("population file: a JSON syntax error is reported with its line and column") {
+  // Line 3 ends without a comma: the parser stops at the next token, the string "vois" of line 4,
+  // and reports where that token ends (nlohmann::json's convention): line 4, column 8.
+  const std::string text = "{\n  \"format\": \"lutdose-population\",\n  \"format_version\": 1\n  \"vois\": []\n}\n";
+  const std::string e = read_error(text);
+  CHECK(e.find("pop.json") != std::string::npos);
+  CHECK(e.find("line 4, column 8") != std::string::npos);
+}
+
+TEST_CASE("population file: a function twice in a VOI kind's candidates is refused") {
+  auto p = kidneys_e1();
+  p.models[0].candidates[1].function = "E1";
+  const std::string e = read_error(population_file_text(p));
+  CHECK(e.find("pop.json: vois[0] (kidneys)") != std::string::npos);
+  CHECK(e.find("candidates[1].function is '\"E1\"'") != std::string::npos);
+}
