@@ -273,6 +273,27 @@ def case_per_administered_activity(ctx):
         if abs(halved[k]["tia_MBq_h"] / v["tia_MBq_h"] - 0.5) > 1e-9:
             raise CaseFailure("%s: MAP TIA %r at 3700 MBq vs %r at 7400 MBq: ratio not 0.5" %
                               (k, halved[k]["tia_MBq_h"], v["tia_MBq_h"]))
+    # batch --tac takes each patient's activity from its patients table: the halved table with
+    # 3700 MBq in the table gives half the TIAs (read back with lutdose export)
+    with open(patients(tac), newline="") as f:
+        prow = list(csv.DictReader(f))
+    with open(ctx.path("half_patients.csv"), "w", newline="") as g:
+        w = csv.DictWriter(g, fieldnames=list(prow[0]))
+        w.writeheader()
+        w.writerows(dict(r, administered_MBq="3700") for r in prow)
+    stored = {}
+    for name, table, pt in (("full", tac, patients(tac)), ("half", half, ctx.path("half_patients.csv"))):
+        ctx.ok("batch", "--tac", table, "--patients", pt, "--population", ctx.path("pop.json"),
+               "--out", ctx.path(name + ".h5"))
+        ctx.ok("export", ctx.path(name + ".h5"), "--csv", ctx.path(name + "_csv"))
+        with open(ctx.path(name + "_csv", "vois.csv"), newline="") as f:
+            stored[name] = {(r["patient"], r["voi"]): float(r["tia_MBq_h"]) for r in csv.DictReader(f)}
+    if len(stored["full"]) != 80:  # 20 patients x 4 VOIs of lutdose synth
+        raise CaseFailure("batch stores: %d VOIs, expected 80" % len(stored["full"]))
+    for k, v in stored["full"].items():
+        if abs(stored["half"][k] / v - 0.5) > 1e-9:  # as above: the same MAP, printed digits
+            raise CaseFailure("batch %s: MAP TIA %r at 3700 MBq vs %r at 7400 MBq: ratio not 0.5" %
+                              (k, stored["half"][k], v))
     ctx.fails("--activity-MBq is 'missing'", "fit", "--tac", tac, "--population", ctx.path("pop.json"))
     ctx.fails("--activity-MBq is 'missing'", "fit", "--tac", tac, "--kinetics", "population")
     # a patient without a row in the patients table: exit 2 naming the file, the patient and the field
