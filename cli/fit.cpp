@@ -45,9 +45,15 @@ nlohmann::ordered_json set_population(const std::string& file, const std::string
   if (o.reduced != lutdose::ReducedSchedule::none || !o.compartment_model.empty())
     lutdose::throw_input_error("command line", "--kinetics population with --reduced or --model", kinetics,
                                "population kinetics alone");
-  if (file.empty())
+  if (!(o.administered_MBq > 0))  // NaN: not given (make_run_options refuses values <= 0)
+    lutdose::throw_input_error("command line", "--activity-MBq", "missing",
+                               "the administered activity in MBq with " +
+                                   std::string(file.empty() ? "--kinetics population" : "--population") +
+                                   ": a population models amplitudes per administered activity");
+  if (file.empty())  // every TAC of the table given --activity-MBq (per-patient activities: batch --tac)
     o.population = std::make_shared<const std::vector<lutdose::PopulationModel>>(
-        lutdose::learn_population_file(series, o.data_dir, o.half_life_override_h, {}, tac, bytes, LUTDOSE_VERSION)
+        lutdose::learn_population_file(series, std::vector<double>(series.size(), o.administered_MBq), o.data_dir,
+                                       o.half_life_override_h, {}, tac, bytes, LUTDOSE_VERSION)
             .models);
   else
     lutdose::check_population_covers(*o.population, file, series, tac);

@@ -2,6 +2,7 @@
 
 #include <iostream>
 
+#include "lutdose/cohort/batch.h"
 #include "lutdose/error.h"
 #include "lutdose/io/data_dir.h"
 #include "lutdose/io/output_dir.h"
@@ -19,6 +20,10 @@ PopulationCommand::PopulationCommand(CLI::App& app) {
       "learn", "Learns the population kinetics of a cohort's TAC table (per VOI kind: function by BIC, fixed "
                "effects, random-effect variances, residual error, shrinkage) and writes a population file");
   learn_->add_option("INPUT,--tac", tac_, "TAC table (docs/tac-format.md) with a patient column")->required();
+  learn_->add_option("--patients", patients_,
+                     "Patients table (docs/batch.md; lutdose synth writes patients.csv): columns patient, optional "
+                     "cycle, administered_MBq; amplitudes are learned per administered activity")
+      ->required();
   learn_->add_option("--out", out_, "The population file to write (JSON; replaced only if lutdose wrote it)")
       ->required();
   learn_->add_option("--functions", options_.candidates, "Candidate functions (E1p, E1, E2u, E2)")
@@ -31,8 +36,8 @@ PopulationCommand::PopulationCommand(CLI::App& app) {
   learn_->add_option("--half-life-h", half_life_h_, "Override the ICRP-107 half-life [h]");
   learn_->add_option("--data-dir", data_dir_, "Reference data directory");
   learn_->add_flag("--quiet", quiet_, "Print nothing on success");
-  learn_->footer("Example: lutdose population learn cohort/tacs.csv --out population.json\n"
-                 "         lutdose fit --tac new_patient.csv --population population.json");
+  learn_->footer("Example: lutdose population learn cohort/tacs.csv --patients cohort/patients.csv --out population.json\n"
+                 "         lutdose fit --tac new_patient.csv --activity-MBq 7400 --population population.json");
 }
 
 namespace {
@@ -48,8 +53,12 @@ void PopulationCommand::run() const {
   lutdose::check_file_writable(out_, is_own_population_file);  // before the learning, which takes a while
   std::string bytes;
   const auto series = lutdose::read_tac_table(tac_, &bytes);
-  const auto p = lutdose::learn_population_file(series, lutdose::find_data_dir(data_dir_), half_life_h_, options_,
-                                                tac_, bytes, LUTDOSE_VERSION);
+  std::string patients_sha256;
+  const auto administered_MBq = lutdose::administered_activities_MBq(series, patients_, tac_, &patients_sha256);
+  auto p = lutdose::learn_population_file(series, administered_MBq, lutdose::find_data_dir(data_dir_), half_life_h_,
+                                          options_, tac_, bytes, LUTDOSE_VERSION);
+  p.patients_path = patients_;
+  p.patients_sha256 = patients_sha256;
   lutdose::write_file_atomically(out_, lutdose::population_file_text(p), is_own_population_file);
   if (quiet_) return;
   for (const auto& m : p.models)
@@ -61,7 +70,7 @@ void PopulationCommand::run() const {
 void add_kinetics_option(CLI::App* cmd, std::string& kinetics) {
   cmd->add_option("--kinetics", kinetics,
                   "individual (each TAC alone, default) or population (learn the population from the input, "
-                  "then MAP per TAC)")
+                  "then MAP per TAC; needs --activity-MBq, taken for every TAC of the table)")
       ->check(CLI::IsMember({"individual", "population"}))
       ->capture_default_str();
 }

@@ -21,7 +21,7 @@ class PopulationCommand {
 
  private:
   CLI::App* learn_;
-  std::string tac_, out_, data_dir_;
+  std::string tac_, patients_, out_, data_dir_;
   double half_life_h_ = 0;
   lutdose::PopulationOptions options_;
   bool quiet_ = false;

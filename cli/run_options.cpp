@@ -77,7 +77,8 @@ void add_fit_options(CLI::App* cmd, FitArgs& a, bool tac_required) {
                   "Override the ICRP-107 half-life [h] (recorded in the output)");
   cmd->add_option("--population", a.population,
                   "Population file (lutdose population learn): every VOI is fitted by MAP with its VOI kind's "
-                  "population as prior (docs/population.md); TAC tables only");
+                  "population as prior (docs/population.md); TAC tables only; needs the administered activity "
+                  "(--activity-MBq, or administered_MBq of batch's patients table): amplitudes are per activity");
   cmd->add_option("--data-dir", a.data_dir,
                   "Reference data directory (default: $LUTDOSE_DATA_DIR, the install prefix, or "
                   "the build's source tree)");

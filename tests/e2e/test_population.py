@@ -73,6 +73,16 @@ class Ctx:
         return self.path(out, "tacs.csv")
 
 
+# The administered activity of every patient of a `lutdose synth` cohort (its default, docs/synth.md),
+# for `fit`, which takes one activity for the whole table.
+A0 = ("--activity-MBq", 7400)
+
+
+def patients(tac):
+    """The patients table `lutdose synth` writes beside tacs.csv (patient, cycle, administered_MBq)."""
+    return os.path.join(os.path.dirname(tac), "patients.csv")
+
+
 def truth(path):
     with open(path, newline="", encoding="utf-8") as f:
         return {(r["patient"], r["voi"]): float(r["tia_MBq_h"]) for r in csv.DictReader(f)}
@@ -91,14 +101,14 @@ def case_round_trip(ctx):
     """learn on one cohort, then --population on another cohort's 3-scan TACs: same fields, a note,
     and errors below the individual fits'."""
     learn = ctx.cohort("learn", 120, 1, "4,24,48,96,168")
-    ctx.ok("population", "learn", learn, "--out", ctx.path("pop.json"), "--quiet")
+    ctx.ok("population", "learn", learn, "--patients", patients(learn), "--out", ctx.path("pop.json"), "--quiet")
     pop = json.load(open(ctx.path("pop.json")))
     if pop["format"] != "lutdose-population" or {v["voi_kind"] for v in pop["vois"]} != {
             "kidneys", "liver", "spleen", "tumour"}:
         raise CaseFailure("population file: %s" % json.dumps(pop)[:500])
     new = ctx.cohort("new", 60, 2, "4,24,48")
     ind = tias(json.loads(ctx.ok("fit", "--tac", new).stdout))
-    res = json.loads(ctx.ok("fit", "--tac", new, "--population", ctx.path("pop.json")).stdout)
+    res = json.loads(ctx.ok("fit", "--tac", new, "--population", ctx.path("pop.json"), *A0).stdout)
     popfit = tias(res)
     if res.get("population", {}).get("source") != ctx.path("pop.json"):
         raise CaseFailure("results without the population: %s" % list(res))
@@ -117,22 +127,22 @@ def case_round_trip(ctx):
     # learning again replaces the file lutdose wrote (its own checksum), a foreign file is kept;
     # from a small cohort (20 patients, 5 scans: enough to learn) to keep the test short under ASan
     small = ctx.cohort("small", 20, 3, "4,24,48,96,168")
-    ctx.ok("population", "learn", small, "--out", ctx.path("pop.json"), "--quiet")
+    ctx.ok("population", "learn", small, "--patients", patients(small), "--out", ctx.path("pop.json"), "--quiet")
     with open(ctx.path("other.json"), "w") as f:
         f.write("{}")
-    ctx.fails("other.json", "population", "learn", small, "--out", ctx.path("other.json"))
+    ctx.fails("other.json", "population", "learn", small, "--patients", patients(small), "--out", ctx.path("other.json"))
     if open(ctx.path("other.json")).read() != "{}":
         raise CaseFailure("a file lutdose did not write was overwritten")
     # --out is checked before the learning: with a table that cannot be learned (one scan per TAC)
     # the error is still the output's (regression: the whole fit ran before --out was refused)
     one = ctx.cohort("one", 20, 4, "24")
-    ctx.fails("other.json", "population", "learn", one, "--out", ctx.path("other.json"))
+    ctx.fails("other.json", "population", "learn", one, "--patients", patients(one), "--out", ctx.path("other.json"))
 
 
 def case_kinetics_population(ctx):
     """--kinetics population learns from the input and fits by MAP."""
     tac = ctx.cohort("c", 40, 3, "4,24,48,96")
-    res = json.loads(ctx.ok("fit", "--tac", tac, "--kinetics", "population").stdout)
+    res = json.loads(ctx.ok("fit", "--tac", tac, "--kinetics", "population", *A0).stdout)
     if "learned from the input" not in res["population"]["source"]:
         raise CaseFailure("population source: %s" % res["population"]["source"])
     v = next(iter(tias(res).values()))
@@ -150,22 +160,25 @@ def case_bad_population_files(ctx):
     """Missing, not JSON, wrong format or version, non-finite numbers, Omega not positive-definite,
     VOI kinds not covered: exit 2 naming the file, the field and the value."""
     tac = ctx.cohort("c", 30, 4, "4,24,48,96")
-    ctx.ok("population", "learn", tac, "--out", ctx.path("pop.json"), "--quiet", "--functions", "E1")
+    ctx.ok("population", "learn", tac, "--patients", patients(tac), "--out", ctx.path("pop.json"), "--quiet",
+           "--functions", "E1")
     good = json.load(open(ctx.path("pop.json")))
     good.pop("lutdose_sha256", None)
-    ctx.fails("missing.json", "fit", "--tac", tac, "--population", ctx.path("missing.json"))
-    ctx.fails("not a JSON object", "fit", "--tac", tac, "--population", write(ctx, "a.json", "[1]"))
+    ctx.fails("missing.json", "fit", "--tac", tac, *A0, "--population", ctx.path("missing.json"))
+    ctx.fails("not a JSON object", "fit", "--tac", tac, *A0, "--population", write(ctx, "a.json", "[1]"))
     # a syntax error is reported with its position: "[1" ends at line 1 (nlohmann::json counts the
     # column after the last character read: 3)
-    ctx.fails("line 1, column 3", "fit", "--tac", tac, "--population", write(ctx, "a2.json", "[1"))
+    ctx.fails("line 1, column 3", "fit", "--tac", tac, *A0, "--population", write(ctx, "a2.json", "[1"))
 
     def variant(name, change, expected):
         doc = json.loads(json.dumps(good))
         change(doc)
         path = write(ctx, name, json.dumps(doc).replace("NaN", "NaN"))
-        ctx.fails(expected, "fit", "--tac", tac, "--population", path)
+        ctx.fails(expected, "fit", "--tac", tac, *A0, "--population", path)
 
-    variant("b.json", lambda d: d.update(format_version=2), "format_version is '2'")
+    variant("b.json", lambda d: d.update(format_version=3), "format_version is '3'")
+    # version 1 had amplitudes in MBq: refused, with what to do
+    variant("b1.json", lambda d: d.update(format_version=1), "learn the population again")
     variant("c.json", lambda d: d.update(format="other"), "format is '\"other\"'")
     variant("d.json", lambda d: d["vois"][0]["theta"].__setitem__(0, None), "theta[0] is 'null'")
     variant("e.json", lambda d: d["vois"][0]["omega"][0].__setitem__(0, -1.0), "symmetric positive-definite")
@@ -256,7 +269,8 @@ def case_batch_population_coverage(ctx):
 def case_run_and_batch_tac(ctx):
     """--population on `run --tac` and `batch --tac`: MAP fits with doses; refused with a case file."""
     tac = ctx.cohort("c", 30, 5, "4,24,48,96")
-    ctx.ok("population", "learn", tac, "--out", ctx.path("pop.json"), "--quiet", "--functions", "E1")
+    ctx.ok("population", "learn", tac, "--patients", patients(tac), "--out", ctx.path("pop.json"), "--quiet",
+           "--functions", "E1")
     one = ctx.path("one.csv")
     with open(tac) as f, open(one, "w") as g:
         lines = f.readlines()
@@ -279,8 +293,9 @@ def case_one_scan_refused(ctx):
     """One scan per TAC: no candidate is identifiable; exit 2 naming the table and the VOI kind,
     and no population file is written."""
     tac = ctx.cohort("c", 60, 1, "24")
-    ctx.fails("tacs.csv: VOI kind kidneys", "population", "learn", tac, "--out", ctx.path("pop.json"))
-    ctx.fails("at most 1 distinct time points", "fit", "--tac", tac, "--kinetics", "population")
+    ctx.fails("tacs.csv: VOI kind kidneys", "population", "learn", tac, "--patients", patients(tac), "--out",
+              ctx.path("pop.json"))
+    ctx.fails("at most 1 distinct time points", "fit", "--tac", tac, "--kinetics", "population", *A0)
     if os.path.exists(ctx.path("pop.json")):
         raise CaseFailure("a population file was written from one-scan TACs")
 
@@ -289,10 +304,11 @@ def case_population_provenance(ctx):
     """fit --population records the file used: its path and the SHA-256 of its bytes (computed here
     with hashlib, not by lutdose)."""
     tac = ctx.cohort("c", 6, 3, "4,24,96")
-    ctx.ok("population", "learn", tac, "--out", ctx.path("pop.json"), "--quiet", "--functions", "E1")
+    ctx.ok("population", "learn", tac, "--patients", patients(tac), "--out", ctx.path("pop.json"), "--quiet",
+           "--functions", "E1")
     with open(ctx.path("pop.json"), "rb") as f:
         digest = hashlib.sha256(f.read()).hexdigest()
-    res = json.loads(ctx.ok("fit", "--tac", tac, "--population", ctx.path("pop.json")).stdout)
+    res = json.loads(ctx.ok("fit", "--tac", tac, "--population", ctx.path("pop.json"), *A0).stdout)
     got = res.get("population", {})
     if got.get("source") != ctx.path("pop.json") or got.get("sha256") != digest:
         raise CaseFailure("population provenance: %s (expected sha256 %s)" %
@@ -304,22 +320,122 @@ def case_half_life_checked(ctx):
     at 159.53 h against --half-life-h 6.65 (days typed as hours), or a negative half_life_h, is
     refused with exit 2 naming the file, the field, the value and the expected value."""
     tac = ctx.cohort("c", 12, 5, "4,24,48,96")
-    ctx.ok("population", "learn", tac, "--out", ctx.path("pop.json"), "--quiet", "--functions", "E1")
+    ctx.ok("population", "learn", tac, "--patients", patients(tac), "--out", ctx.path("pop.json"), "--quiet",
+           "--functions", "E1")
     good = json.load(open(ctx.path("pop.json")))
     good.pop("lutdose_sha256", None)
-    ctx.fails("half_life_h is '159.", "fit", "--tac", tac, "--population", ctx.path("pop.json"),
+    ctx.fails("half_life_h is '159.", "fit", "--tac", tac, "--population", ctx.path("pop.json"), *A0,
               "--half-life-h", 6.65)
-    ctx.fails("expected 6.65", "fit", "--tac", tac, "--population", ctx.path("pop.json"), "--half-life-h", 6.65)
+    ctx.fails("expected 6.65", "fit", "--tac", tac, "--population", ctx.path("pop.json"), *A0, "--half-life-h", 6.65)
     for name, value in (("neg.json", -1.0), ("zero.json", 0.0)):
         doc = json.loads(json.dumps(good))
         doc["half_life_h"] = value
-        ctx.fails("half_life_h is '%s'" % ("-1" if value < 0 else "0"), "fit", "--tac", tac, "--population",
+        ctx.fails("half_life_h is '%s'" % ("-1" if value < 0 else "0"), "fit", "--tac", tac, *A0, "--population",
                   write(ctx, name, json.dumps(doc)))
     # the same half-life given explicitly is accepted
-    ctx.ok("fit", "--tac", tac, "--population", ctx.path("pop.json"), "--half-life-h", good["half_life_h"])
+    ctx.ok("fit", "--tac", tac, "--population", ctx.path("pop.json"), *A0, "--half-life-h", good["half_life_h"])
+
+
+def scaled_table(src, dst, factor):
+    """The TAC table `src` with every activity_MBq times `factor` (a power of 2: exact in binary)."""
+    with open(src, newline="") as f, open(dst, "w", newline="") as g:
+        rows = list(csv.DictReader(f))
+        w = csv.DictWriter(g, fieldnames=list(rows[0]))
+        w.writeheader()
+        for r in rows:
+            r["activity_MBq"] = repr(float(r["activity_MBq"]) * factor)
+            w.writerow(r)
+    return dst
+
+
+def case_per_administered_activity(ctx):
+    """Amplitudes are per administered activity: the MAP TIA of a table halved with half the activity
+    is half (regression: 0.52-0.57 with an amplitude prior in MBq); the file says so (format 2,
+    log_A1_per_administered); learn needs every TAC's activity (--patients), fit needs
+    --activity-MBq; batch --tac takes each patient's from its patients table."""
+    tac = ctx.cohort("c", 20, 6, "4,24,48")
+    ctx.ok("population", "learn", tac, "--patients", patients(tac), "--out", ctx.path("pop.json"), "--quiet",
+           "--functions", "E1")
+    pop = json.load(open(ctx.path("pop.json")))
+    if pop["format_version"] != 2 or pop["vois"][0]["parameters"][0] != "log_A1_per_administered" or \
+            "per administered activity" not in pop.get("amplitudes", ""):
+        raise CaseFailure("population file: %s" % json.dumps({k: pop.get(k) for k in ("format_version", "amplitudes")}))
+    half = scaled_table(tac, ctx.path("half.csv"), 0.5)
+    full = tias(json.loads(ctx.ok("fit", "--tac", tac, "--population", ctx.path("pop.json"), *A0).stdout))
+    halved = tias(json.loads(ctx.ok("fit", "--tac", half, "--population", ctx.path("pop.json"),
+                                    "--activity-MBq", 3700).stdout))
+    for k, v in full.items():
+        # data and activity halved exactly (powers of 2): the same data per administered activity,
+        # so the same MAP; 1e-9 covers the printed digits of the JSON numbers
+        if abs(halved[k]["tia_MBq_h"] / v["tia_MBq_h"] - 0.5) > 1e-9:
+            raise CaseFailure("%s: MAP TIA %r at 3700 MBq vs %r at 7400 MBq: ratio not 0.5" %
+                              (k, halved[k]["tia_MBq_h"], v["tia_MBq_h"]))
+    # batch --tac takes each patient's activity from its patients table: the halved table with
+    # 3700 MBq in the table gives half the TIAs (read back with lutdose export)
+    with open(patients(tac), newline="") as f:
+        prow = list(csv.DictReader(f))
+    with open(ctx.path("half_patients.csv"), "w", newline="") as g:
+        w = csv.DictWriter(g, fieldnames=list(prow[0]))
+        w.writeheader()
+        w.writerows(dict(r, administered_MBq="3700") for r in prow)
+    stored = {}
+    for name, table, pt in (("full", tac, patients(tac)), ("half", half, ctx.path("half_patients.csv"))):
+        ctx.ok("batch", "--tac", table, "--patients", pt, "--population", ctx.path("pop.json"),
+               "--out", ctx.path(name + ".h5"))
+        ctx.ok("export", ctx.path(name + ".h5"), "--csv", ctx.path(name + "_csv"))
+        with open(ctx.path(name + "_csv", "vois.csv"), newline="") as f:
+            stored[name] = {(r["patient"], r["voi"]): float(r["tia_MBq_h"]) for r in csv.DictReader(f)}
+    if len(stored["full"]) != 80:  # 20 patients x 4 VOIs of lutdose synth
+        raise CaseFailure("batch stores: %d VOIs, expected 80" % len(stored["full"]))
+    for k, v in stored["full"].items():
+        if abs(stored["half"][k] / v - 0.5) > 1e-9:  # as above: the same MAP, printed digits
+            raise CaseFailure("batch %s: MAP TIA %r at 3700 MBq vs %r at 7400 MBq: ratio not 0.5" %
+                              (k, stored["half"][k], v))
+    ctx.fails("--activity-MBq is 'missing'", "fit", "--tac", tac, "--population", ctx.path("pop.json"))
+    ctx.fails("--activity-MBq is 'missing'", "fit", "--tac", tac, "--kinetics", "population")
+    # a patient without a row in the patients table: exit 2 naming the file, the patient and the field
+    with open(patients(tac)) as f:
+        lines = f.readlines()
+    short = write(ctx, "short.csv", "".join(l for l in lines if not l.startswith("P00002,")))
+    ctx.fails("short.csv: administered_MBq of patient P00002, cycle 1 is 'missing'", "population", "learn", tac,
+              "--patients", short, "--out", ctx.path("p2.json"))
+    with open(patients(tac), newline="") as f:
+        rows = list(csv.DictReader(f))
+    with open(ctx.path("empty.csv"), "w", newline="") as g:
+        w = csv.DictWriter(g, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(dict(r, administered_MBq="") if r["patient"] == "P00003" else r for r in rows)
+    ctx.fails("empty.csv:4: administered_MBq of patient P00003, cycle 1 is ''", "population", "learn", tac,
+              "--patients", ctx.path("empty.csv"), "--out", ctx.path("p2.json"))
+    if os.path.exists(ctx.path("p2.json")):
+        raise CaseFailure("a population file was written without every activity")
+
+
+def case_zero_tac_not_accepted(ctx):
+    """A TAC of only zeros gets no accepted MAP fit (regression: the population mean was accepted);
+    its flags say why."""
+    tac = ctx.cohort("c", 12, 7, "4,24,48,96")
+    ctx.ok("population", "learn", tac, "--patients", patients(tac), "--out", ctx.path("pop.json"), "--quiet",
+           "--functions", "E1")
+    with open(tac, newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r["patient"] == "P00001"]
+    for r in rows:
+        r["activity_MBq"] = "0"
+    with open(ctx.path("zeros.csv"), "w", newline="") as g:
+        w = csv.DictWriter(g, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    res = json.loads(ctx.ok("fit", "--tac", ctx.path("zeros.csv"), "--population", ctx.path("pop.json"), *A0).stdout)
+    for k, v in tias(res).items():
+        cand = v["fit"]["candidates"][0]
+        if v["fit"]["accepted"] or "no_positive_points" not in cand["flags"] or \
+                not any("no point with activity > 0" in n for n in v["fit"]["notes"]):
+            raise CaseFailure("%s: a TAC of zeros: %s" % (k, json.dumps(v["fit"])[:600]))
 
 
 CASES = {
+    "per_administered_activity": case_per_administered_activity,
+    "zero_tac_not_accepted": case_zero_tac_not_accepted,
     "run_and_batch_tac": case_run_and_batch_tac,
     "round_trip": case_round_trip,
     "kinetics_population": case_kinetics_population,

@@ -33,7 +33,9 @@ struct PatientColumns {
   int patient = -1, cycle = -1, activity = -1, phantom = -1, body_mass = -1;
   std::map<std::string, int> mass_g;  // VOI -> column of mass_g_<VOI>
 
-  PatientColumns(const std::vector<std::string>& header, const std::string& path) {
+  //! `need_phantom`: the batch needs the phantom column; learning a population needs only the
+  //! patient and the administered activity.
+  PatientColumns(const std::vector<std::string>& header, const std::string& path, bool need_phantom = true) {
     for (size_t i = 0; i < header.size(); ++i) {
       const auto& h = header[i];
       const int c = static_cast<int>(i);
@@ -50,7 +52,7 @@ struct PatientColumns {
                           "body_mass_kg, mass_g_<VOI>");
     }
     for (const auto& [name, col] : {std::pair{"patient", patient}, {"administered_MBq", activity}, {"phantom", phantom}})
-      if (col < 0)
+      if (col < 0 && (need_phantom || std::string(name) != "phantom"))
         throw InputError(path + ": header: the required column '" + std::string(name) +
                          "' is missing; expected columns patient, administered_MBq, phantom (and optionally "
                          "cycle, body_mass_kg, mass_g_<VOI>)");
@@ -83,6 +85,21 @@ int cell_cycle(const CsvRow& row, int col, const std::string& path) {
   return static_cast<int>(x);
 }
 
+// The patient's rows by cycle (cycle 0 for all in a table without a cycle column); InputError
+// naming the row for a cycle (or, without a cycle column, the patient) twice.
+std::map<int, const PatientRecord*> rows_by_cycle(const std::vector<PatientRecord>& records, const PatientColumns& c,
+                                                  const std::string& patient, const std::string& path) {
+  std::map<int, const PatientRecord*> out;
+  for (const auto& r : records) {
+    const int cycle = c.cycle < 0 ? 0 : cell_cycle(r.row, c.cycle, path);
+    if (!out.emplace(cycle, &r).second)
+      throw_input_error(path + ":" + std::to_string(r.row.line), "patient " + patient,
+                        c.cycle < 0 ? "in a second row" : "cycle " + std::to_string(cycle) + " again",
+                        "one row per patient" + std::string(c.cycle < 0 ? " (the table has no cycle column)" : " and cycle"));
+  }
+  return out;
+}
+
 // Everything the patients table says about one patient.
 struct PatientFacts {
   std::map<int, const PatientRecord*> by_cycle;  // a table without a cycle column: cycle 0 for all
@@ -96,12 +113,9 @@ PatientFacts patient_facts(const std::vector<PatientRecord>& records, const Pati
   if (records.empty())
     throw InputError(path + ": no row for patient " + patient + "; expected one row per patient (and cycle)");
   PatientFacts f;
+  f.by_cycle = rows_by_cycle(records, c, patient, path);
   for (const auto& r : records) {
     const std::string loc = path + ":" + std::to_string(r.row.line);
-    const int cycle = c.cycle < 0 ? 0 : cell_cycle(r.row, c.cycle, path);
-    if (!f.by_cycle.emplace(cycle, &r).second)
-      throw_input_error(loc, "patient " + patient, c.cycle < 0 ? "in a second row" : "cycle " + std::to_string(cycle) + " again",
-                        "one row per patient" + std::string(c.cycle < 0 ? " (the table has no cycle column)" : " and cycle"));
     const std::string& phantom = r.row.cells.at(static_cast<size_t>(c.phantom));
     const double kg = c.body_mass < 0 ? f.body_mass_kg : cell_number(r.row, c.body_mass, "body_mass_kg", MASS_RANGE_G, 1000, path, true);
     if (&r != &records.front() && (phantom != f.phantom || !(kg == f.body_mass_kg || (std::isnan(kg) && std::isnan(f.body_mass_kg)))))
@@ -211,9 +225,9 @@ struct PatientsTable {
   std::map<std::string, std::vector<PatientRecord>> rows;
   std::vector<std::string> order;  // patients in the order of their first row
 
-  explicit PatientsTable(const std::string& p) : path(p) {
+  explicit PatientsTable(const std::string& p, bool need_phantom = true) : path(p) {
     CsvReader reader(path);
-    columns = std::make_unique<PatientColumns>(reader.header(), path);
+    columns = std::make_unique<PatientColumns>(reader.header(), path, need_phantom);
     PatientRecord r;
     while (reader.next(r.row, &r.raw)) {
       const std::string& id = r.row.cells.at(static_cast<size_t>(columns->patient));
@@ -404,3 +418,34 @@ std::unique_ptr<BatchInput> open_tac_input(const BatchCohort& cohort, const Refe
 }
 
 }  // namespace lutdose::batch_detail
+
+namespace lutdose {
+
+std::vector<double> administered_activities_MBq(const std::vector<TacSeries>& series, const std::string& patients_path,
+                                                const std::string& tac_path, std::string* sha256) {
+  using namespace batch_detail;
+  const PatientsTable table(patients_path, false);
+  const PatientColumns& c = *table.columns;
+  std::map<std::string, std::map<int, const PatientRecord*>> by_patient;
+  for (const auto& [id, records] : table.rows) by_patient[id] = rows_by_cycle(records, c, id, patients_path);
+  std::vector<double> out;
+  for (const auto& s : series) {
+    const std::string which = "patient " + s.patient + (c.cycle < 0 ? "" : ", cycle " + std::to_string(s.cycle));
+    const auto p = by_patient.find(s.patient);
+    const auto r = p == by_patient.end() ? nullptr : p->second.count(c.cycle < 0 ? 0 : s.cycle)
+                                                         ? p->second.at(c.cycle < 0 ? 0 : s.cycle) : nullptr;
+    if (!r)
+      throw_input_error(patients_path, "administered_MBq of " + which, "missing",
+                        "a row for every patient" + std::string(c.cycle < 0 ? "" : " and cycle") + " of " + tac_path +
+                            " (its TACs start at line " + std::to_string(s.lines.empty() ? 0 : s.lines.front()) +
+                            "): population amplitudes are per administered activity");
+    const std::string loc = patients_path + ":" + std::to_string(r->row.line);
+    if (r->row.cells.at(static_cast<size_t>(c.activity)).empty())
+      throw_input_error(loc, "administered_MBq of " + which, "", "an administered activity in MBq > 0");
+    out.push_back(cell_number(r->row, c.activity, "administered_MBq", ACTIVITY_RANGE_MBQ, 1, patients_path, false));
+  }
+  if (sha256) *sha256 = table.sha256;
+  return out;
+}
+
+}  // namespace lutdose

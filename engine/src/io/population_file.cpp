@@ -185,13 +185,14 @@ bool verify_own_checksum(const json& doc, const std::string& text, const std::st
 
 }  // namespace
 
-PopulationFile learn_population_file(const std::vector<TacSeries>& series, const std::string& data_dir,
+PopulationFile learn_population_file(const std::vector<TacSeries>& series, const std::vector<double>& administered_MBq,
+                                     const std::string& data_dir,
                                      double half_life_override_h, const PopulationOptions& o,
                                      const std::string& input_path, const std::string& input_bytes,
                                      const std::string& lutdose_version) {
   const Nuclide nuclide = load_nuclide(data_dir, "Lu-177", half_life_override_h);
   PopulationFile p;
-  p.models = learn_population(series, nuclide.lambda_per_h(), o, input_path);
+  p.models = learn_population(series, administered_MBq, nuclide.lambda_per_h(), o, input_path);
   p.half_life_h = nuclide.half_life_h;
   p.input_path = input_path;
   p.input_sha256 = sha256_hex(input_bytes);
@@ -216,6 +217,8 @@ json to_json(const PopulationModel& m) {
 std::string population_file_text(const PopulationFile& p) {
   json vois = json::array();
   for (const auto& m : p.models) vois.push_back(to_json(m));
+  json input = {{"path", p.input_path}, {"sha256", p.input_sha256}};
+  if (!p.patients_path.empty()) input["patients"] = {{"path", p.patients_path}, {"sha256", p.patients_sha256}};
   const json doc = {
       {"format", POPULATION_FORMAT},
       {"format_version", POPULATION_FORMAT_VERSION},
@@ -224,8 +227,9 @@ std::string population_file_text(const PopulationFile& p) {
                     "linearised mixed model; -2 log L by the Laplace approximation (FOCE); docs/methods.md §10"},
       {"error_model", "proportional, on the log scale: ln A ~ N(ln f, sigma_log^2)"},
       {"random_effects", "log-normal, phi = theta + eta, eta ~ N(0, omega), omega diagonal"},
+      {"amplitudes", "per administered activity: A_j / A0, A0 the TAC's administered activity (log_A1_per_administered, ...)"},
       {"half_life_h", p.half_life_h},
-      {"input", {{"path", p.input_path}, {"sha256", p.input_sha256}}},
+      {"input", input},
       {"options", {{"candidates", p.options.candidates}, {"selection", "lowest BIC"},
                    {"max_iterations", p.options.max_iterations}, {"tolerance", p.options.tolerance},
                    {"objective_tolerance", p.options.objective_tolerance},
@@ -246,6 +250,10 @@ PopulationFile read_population_file(const std::string& path) {
   const json& format = member(doc, "format", path);
   if (format != POPULATION_FORMAT) throw_input_error(path, "format", format.dump(), "\"lutdose-population\"");
   const json& version = member(doc, "format_version", path);
+  if (version == 1)
+    throw_input_error(path, "format_version", version.dump(),
+                      std::to_string(POPULATION_FORMAT_VERSION) + " (version 1 has amplitudes in MBq, not per "
+                      "administered activity: learn the population again with lutdose population learn --patients)");
   if (version != POPULATION_FORMAT_VERSION)
     throw_input_error(path, "format_version", version.dump(), std::to_string(POPULATION_FORMAT_VERSION));
   PopulationFile p;

@@ -411,12 +411,14 @@ double relative_sigma_floor(const VectorXd& y) {
   return median_of(y.cwiseAbs()) / std::sqrt(MAX_WEIGHT_TO_MEDIAN);
 }
 
-// Points whose activity is at or below proportional_floor_fraction x the TAC's maximum: zero or
-// near-zero inputs to check (a fit that uses them is flagged, the TAC gets a note).
+}  // namespace
+
 int near_zero_points(const VectorXd& y, const FitOptions& o) {
   const double limit = o.proportional_floor_fraction * y.maxCoeff();
   return static_cast<int>((y.array() <= limit).count());
 }
+
+namespace {
 
 // Standard deviations (up to a common factor for relative models) -> s = 1/sigma. n_floored
 // counts the points whose relative sigma was raised to the floor above.

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <exception>
 #include <mutex>
+#include <stdexcept>
 #include <thread>
 
 #include "lutdose/dosimetry/svalues.h"
@@ -45,7 +46,7 @@ double median(std::vector<double> v) {
   return v.size() % 2 ? v[m] : 0.5 * (v[m - 1] + v[m]);
 }
 
-// Start of theta: the medians of ln A and ln lambda_bio of per-TAC mono-exponential fits, extended
+// Start of theta: the medians of ln(A / A0) and ln lambda_bio of per-TAC mono-exponential fits, extended
 // to the function: a second amplitude of 30 % and a second rate 0.2 /h faster (an effective
 // half-life of a few hours, the uptake or fast washout phase).
 VectorXd initial_theta(const models::ExponentialFunction& f, const PopulationData& d, double lambda_p) {
@@ -54,12 +55,12 @@ VectorXd initial_theta(const models::ExponentialFunction& f, const PopulationDat
   std::vector<double> log_a, log_k;
   for (size_t i = 0; i < d.t_h.size(); ++i) {
     if (d.t_h[i].size() < 2) continue;
-    const CandidateFit c = fit_function(e1, d.t_h[i], d.y_MBq[i], VectorXd(), lambda_p, o);
+    const CandidateFit c = fit_function(e1, d.t_h[i], d.y_per_administered[i], VectorXd(), lambda_p, o);
     if (!c.fitted || !c.parameters.allFinite() || !(c.parameters(0) > 0)) continue;
     log_a.push_back(std::log(c.parameters(0)));
     log_k.push_back(std::log(std::max(c.parameters(1), 1e-6)));
   }
-  const double la = log_a.empty() ? std::log(d.y_MBq[0](0)) : median(log_a);
+  const double la = log_a.empty() ? std::log(d.y_per_administered[0](0)) : median(log_a);
   const double lk = log_k.empty() ? std::log(0.01) : median(log_k);
   VectorXd theta(f.n_parameters());
   theta(0) = la;
@@ -73,8 +74,8 @@ VectorXd initial_theta(const models::ExponentialFunction& f, const PopulationDat
 std::vector<MapResult> e_step(const Prior& prior, const PopulationData& d, std::vector<VectorXd>& phis) {
   std::vector<MapResult> maps(d.t_h.size());
   for (size_t i = 0; i < maps.size(); ++i) {
-    maps[i] = population_detail::map_fit(prior, d.t_h[i], d.y_MBq[i], phis[i]);
-    if (!maps[i].ok) maps[i] = population_detail::map_fit(prior, d.t_h[i], d.y_MBq[i], prior.theta);
+    maps[i] = population_detail::map_fit(prior, d.t_h[i], d.y_per_administered[i], phis[i]);
+    if (!maps[i].ok) maps[i] = population_detail::map_fit(prior, d.t_h[i], d.y_per_administered[i], prior.theta);
     if (maps[i].ok) phis[i] = maps[i].phi;
   }
   return maps;
@@ -105,16 +106,16 @@ Prior m_step(const Prior& old, const std::vector<MapResult>& maps) {
   return p;
 }
 
-// Laplace -2 log L of y (Gauss-Newton Hessian): per patient n ln(2 pi b^2) + ln det Omega +
+// Laplace -2 log L of y = A / A0 (Gauss-Newton Hessian): per patient n ln(2 pi b^2) + ln det Omega +
 // objective + ln det H, plus 2 sum ln y (the change of variables from ln y to y).
 double minus2_log_likelihood(const Prior& prior, const std::vector<MapResult>& maps, const PopulationData& d) {
   const double log_det_omega = prior.omega_diag.array().log().sum();
   double total = 0;
   for (size_t i = 0; i < maps.size(); ++i) {
     if (!maps[i].ok) return NaN;
-    const double n = static_cast<double>(d.y_MBq[i].size());
+    const double n = static_cast<double>(d.y_per_administered[i].size());
     total += n * std::log(2 * M_PI * prior.b * prior.b) + log_det_omega + maps[i].objective + maps[i].log_det_h +
-             2 * d.y_MBq[i].array().log().sum();
+             2 * d.y_per_administered[i].array().log().sum();
   }
   return total;
 }
@@ -192,7 +193,7 @@ PopulationModel fit_population_model(const models::ExponentialFunction& f, const
   m.function = f.id();
   m.phi_names = population_parameter_names(f);
   m.n_patients = static_cast<int>(d.t_h.size());
-  for (const auto& y : d.y_MBq) m.n_observations += static_cast<int>(y.size());
+  for (const auto& y : d.y_per_administered) m.n_observations += static_cast<int>(y.size());
   Prior prior{&f, initial_theta(f, d, lambda_p), VectorXd::Constant(f.n_parameters(), 0.09), 0.1, lambda_p};
   std::vector<VectorXd> phis(d.t_h.size(), prior.theta);
   std::vector<MapResult> maps;
@@ -214,9 +215,19 @@ PopulationModel fit_population_model(const models::ExponentialFunction& f, const
   return m;
 }
 
-std::map<std::string, PopulationData> population_data(const std::vector<TacSeries>& series, const std::string& path) {
+std::map<std::string, PopulationData> population_data(const std::vector<TacSeries>& series,
+                                                      const std::vector<double>& administered_MBq,
+                                                      const std::string& path) {
+  if (administered_MBq.size() != series.size())
+    throw std::invalid_argument("population_data: " + std::to_string(administered_MBq.size()) +
+                                " administered activities for " + std::to_string(series.size()) + " TACs");
   std::map<std::string, PopulationData> out;
-  for (const auto& s : series) {
+  for (size_t i = 0; i < series.size(); ++i) {
+    const auto& s = series[i];
+    const double a0 = administered_MBq[i];
+    if (!(std::isfinite(a0) && a0 > 0))
+      throw_input_error(path + ": " + s.where(), "the administered activity", format_number(a0),
+                        "an activity > 0 MBq (population amplitudes are per administered activity)");
     for (Eigen::Index j = 0; j < s.activity_MBq.size(); ++j)
       if (!(s.activity_MBq(j) > 0))
         throw_input_error(path + ": " + s.where() + (j < static_cast<Eigen::Index>(s.lines.size())
@@ -227,7 +238,7 @@ std::map<std::string, PopulationData> population_data(const std::vector<TacSerie
     if (s.time_h.size() < 1) continue;
     auto& d = out[population_voi_kind(s.voi)];
     d.t_h.push_back(s.time_h);
-    d.y_MBq.push_back(s.activity_MBq);
+    d.y_per_administered.push_back(s.activity_MBq / a0);
   }
   return out;
 }

@@ -98,7 +98,8 @@ PopulationModel choose(const std::vector<Task>& tasks, size_t from, size_t to) {
 
 }  // namespace
 
-std::vector<PopulationModel> learn_population(const std::vector<TacSeries>& series, double lambda_p,
+std::vector<PopulationModel> learn_population(const std::vector<TacSeries>& series,
+                                              const std::vector<double>& administered_MBq, double lambda_p,
                                               const PopulationOptions& o, const std::string& path) {
   std::vector<const models::ExponentialFunction*> functions;
   for (const auto& id : o.candidates) {
@@ -109,7 +110,7 @@ std::vector<PopulationModel> learn_population(const std::vector<TacSeries>& seri
     functions.push_back(f);
   }
   if (functions.empty()) throw_input_error("--functions", "the candidate functions", "none", "at least one");
-  const auto data = population_data(series, path);
+  const auto data = population_data(series, administered_MBq, path);
   std::vector<Task> tasks;
   std::vector<size_t> first;  // the first task of each VOI kind
   for (const auto& [kind, d] : data) {

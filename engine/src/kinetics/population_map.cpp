@@ -1,4 +1,5 @@
 // The MAP (empirical Bayes) fit of one TAC with a learned population as its prior (population.h).
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -13,14 +14,30 @@ using Eigen::VectorXd;
 
 namespace {
 
-// The TAC's points with activity > 0 (the model is of ln y), and how many were left out.
-int positive_points(const TacSeries& tac, VectorXd& t, VectorXd& y) {
+// The TAC's points with activity > 0 (the model is of ln y), activities per administered
+// activity a0 [MBq], and how many were left out.
+int positive_points(const TacSeries& tac, double a0, VectorXd& t, VectorXd& y) {
   std::vector<double> tv, yv;
   for (Eigen::Index j = 0; j < tac.activity_MBq.size(); ++j)
-    if (tac.activity_MBq(j) > 0) tv.push_back(tac.time_h(j)), yv.push_back(tac.activity_MBq(j));
+    if (tac.activity_MBq(j) > 0) tv.push_back(tac.time_h(j)), yv.push_back(tac.activity_MBq(j) / a0);
   t = Eigen::Map<VectorXd>(tv.data(), static_cast<Eigen::Index>(tv.size()));
   y = Eigen::Map<VectorXd>(yv.data(), static_cast<Eigen::Index>(yv.size()));
   return static_cast<int>(tac.activity_MBq.size() - t.size());
+}
+
+// The MAP's amplitudes in MBq: ln A_j = ln(A_j / A0) + ln A0 (the rates unchanged; the shift
+// leaves d p / d phi and the posterior covariance of phi as they are).
+population_detail::MapResult in_MBq(const models::ExponentialFunction& f, population_detail::MapResult r, double a0) {
+  r.phi.head(f.n_amplitudes()).array() += std::log(a0);
+  return r;
+}
+
+// The candidate judged against the TAC's own data as an individual fit under the proportional
+// error model (fitting.h): no point > 0 (the MAP is then the population's), points near zero.
+void judge_against_data(CandidateFit& c, const TacSeries& tac) {
+  if (!(tac.activity_MBq.array() > 0).any()) c.flags.push_back("no_positive_points");
+  if (const int nz = tac.activity_MBq.size() ? near_zero_points(tac.activity_MBq, FitOptions()) : 0; nz > 0)
+    c.flags.push_back("near_zero_activity_at_" + std::to_string(nz) + "_points");
 }
 
 // The candidate of the MAP: natural parameters, their posterior covariance D V D^T, TIA and u(TIA).
@@ -53,20 +70,36 @@ CandidateFit map_candidate(const models::ExponentialFunction& f, const populatio
   c.tia_u_dof = r.ok ? std::numeric_limits<double>::infinity() : std::numeric_limits<double>::quiet_NaN();
   if (!r.ok) c.flags.push_back("population_map_failed");
   if (!(c.tia_MBq_h > 0)) c.flags.push_back("tia_not_positive");
+  judge_against_data(c, tac);
   c.accepted = c.flags.empty();
   return c;
 }
 
+// The note of a candidate that fails the criteria: its flags and what they mean.
+std::string rejection_note(const CandidateFit& c) {
+  std::string flags;
+  for (const auto& fl : c.flags) flags += (flags.empty() ? "" : ", ") + fl;
+  return "the population MAP fails the quality criteria: " + flags +
+         (std::count(c.flags.begin(), c.flags.end(), "no_positive_points")
+              ? " (no point with activity > 0: the estimate would be the population's, not this TAC's)"
+              : "");
+}
+
 }  // namespace
 
-TacFit population_map_fit(const PopulationModel& m, const TacSeries& tac, double lambda_p) {
+TacFit population_map_fit(const PopulationModel& m, const TacSeries& tac, double administered_MBq, double lambda_p,
+                          const std::string& where) {
+  if (!(std::isfinite(administered_MBq) && administered_MBq > 0))
+    throw_input_error(where, "the administered activity", format_number(administered_MBq),
+                      "an activity > 0 MBq: population amplitudes are per administered activity (--activity-MBq, "
+                      "or administered_MBq of the patients table)");
   const auto& f = *models::find_exponential(m.function);
   population_detail::Prior prior{&f, m.theta, m.omega.diagonal(), m.sigma_log, lambda_p};
   VectorXd t, y;
-  const int left_out = positive_points(tac, t, y);
+  const int left_out = positive_points(tac, administered_MBq, t, y);
   const auto r = population_detail::map_fit(prior, t, y, m.theta);
   TacFit fit;
-  fit.candidates.push_back(map_candidate(f, r, tac, m.sigma_log, lambda_p));
+  fit.candidates.push_back(map_candidate(f, in_MBq(f, r, administered_MBq), tac, m.sigma_log, lambda_p));
   if (m.n_patients < POPULATION_MIN_TACS)
     fit.candidates[0].warnings.push_back("population_below_50_tacs:" + std::to_string(m.n_patients));
   const auto& c = fit.candidates[0];
@@ -83,6 +116,7 @@ TacFit population_map_fit(const PopulationModel& m, const TacSeries& tac, double
                       m.voi_kind + "; u(TIA) from the posterior covariance (population parameters taken as known)");
   if (left_out > 0)
     fit.notes.push_back(std::to_string(left_out) + " point(s) with activity <= 0 left out (the model is of ln A)");
+  if (!c.accepted) fit.notes.push_back(rejection_note(c));
   set_tia_intervals(fit);
   return fit;
 }

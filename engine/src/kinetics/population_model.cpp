@@ -41,7 +41,7 @@ MatrixXd dnatural_dphi(const models::ExponentialFunction& f, const VectorXd& phi
 
 std::vector<std::string> phi_names(const models::ExponentialFunction& f) {
   std::vector<std::string> names;
-  for (int j = 0; j < f.n_amplitudes(); ++j) names.push_back("log_A" + std::to_string(j + 1) + "_MBq");
+  for (int j = 0; j < f.n_amplitudes(); ++j) names.push_back("log_A" + std::to_string(j + 1) + "_per_administered");
   for (int r = 0; r < f.n_rates(); ++r) names.push_back("log_dlambda" + std::to_string(r + 1) + "_bio_per_h");
   return names;
 }
@@ -101,8 +101,8 @@ struct MapFunctor {
 
 }  // namespace
 
-MapResult map_fit(const Prior& prior, const VectorXd& t_h, const VectorXd& y_MBq, const VectorXd& start) {
-  const VectorXd log_y = y_MBq.array().log().matrix();
+MapResult map_fit(const Prior& prior, const VectorXd& t_h, const VectorXd& y, const VectorXd& start) {
+  const VectorXd log_y = y.array().log().matrix();
   MapFunctor functor{prior, t_h, log_y, prior.omega_diag.cwiseSqrt()};
   MapResult m;
   m.phi = start.allFinite() ? start : prior.theta;

@@ -8,13 +8,14 @@
 
 namespace lutdose::population_detail {
 
-//! Natural parameters p = (A [MBq], lambda_bio [1/h]) from phi = (ln A, ln rate increments).
+//! Natural parameters p = (A, lambda_bio [1/h]) from phi = (ln A, ln rate increments); A in the
+//! unit of the data (per administered activity while learning, MBq once shifted by ln A0).
 Eigen::VectorXd natural_from_phi(const models::ExponentialFunction& f, const Eigen::VectorXd& phi);
 //! phi from natural parameters (amplitudes > 0, rates increasing); non-positive values give NaN.
 Eigen::VectorXd phi_from_natural(const models::ExponentialFunction& f, const Eigen::VectorXd& p);
 //! d p / d phi (K x K).
 Eigen::MatrixXd dnatural_dphi(const models::ExponentialFunction& f, const Eigen::VectorXd& phi);
-//! Names of phi: "log_A1_MBq", "log_dlambda1_bio_per_h", ...
+//! Names of phi: "log_A1_per_administered", "log_dlambda1_bio_per_h", ...
 std::vector<std::string> phi_names(const models::ExponentialFunction& f);
 
 //! The prior of one patient: phi ~ N(theta, diag(omega)), and ln y ~ N(ln f, b^2).
@@ -37,8 +38,9 @@ struct MapResult {
   int evaluations = 0;       //!< residual evaluations of the Levenberg-Marquardt
 };
 
-//! MAP by Eigen's Levenberg-Marquardt from `start` (t [h], y [MBq] > 0). Throws nothing.
-MapResult map_fit(const Prior& prior, const Eigen::VectorXd& t_h, const Eigen::VectorXd& y_MBq,
+//! MAP by Eigen's Levenberg-Marquardt from `start` (t [h], y > 0 per administered activity).
+//! Throws nothing.
+MapResult map_fit(const Prior& prior, const Eigen::VectorXd& t_h, const Eigen::VectorXd& y,
                   const Eigen::VectorXd& start);
 
 }  // namespace lutdose::population_detail

@@ -185,7 +185,8 @@ VoiResult fit_voi(const TacSeries& s, const std::vector<QuantifiedPoint>* quanti
   const std::string where = options.tac_path + ": " + s.where();
   subtract_previous_cycle(v, options, result, lambda_p);
   if (options.population)
-    v.fit = population_map_fit(population_model_of(*options.population, v.tac.voi, where), v.tac, lambda_p);
+    v.fit = population_map_fit(population_model_of(*options.population, v.tac.voi, where), v.tac,
+                               cycle.administered_MBq, lambda_p, where);
   else if (options.reduced == ReducedSchedule::none)
     v.fit = fit_tac(v.tac.time_h, v.tac.activity_MBq, v.tac.activity_u_MBq, lambda_p,
                     fit_options_for(v.tac.voi, options.fit), where);

@@ -488,3 +488,40 @@ TEST_CASE("batch: a worker thread that cannot be started is an error, the starte
   CHECK(WEXITSTATUS(status) == 0);
 }
 #endif
+
+TEST_CASE("administered_activities_MBq: each TAC's activity from the patients table, per cycle or per patient") {
+  // population learn --patients (docs/population.md): the batch's patients table, without phantom
+  Folder dir;
+  std::ofstream(dir / "t.csv") << "patient,cycle,voi,time_h,activity_MBq\n"
+                                  "A,1,liver,4,100\nA,1,liver,24,80\nA,2,liver,4,50\nA,2,liver,24,40\n"
+                                  "B,1,liver,4,90\nB,1,liver,24,70\n";
+  const auto series = read_tac_table(dir / "t.csv");
+  REQUIRE(series.size() == 3);  // A cycle 1, A cycle 2, B cycle 1
+  std::ofstream(dir / "cycles.csv") << "patient,cycle,administered_MBq\nA,1,7400\nA,2,3700\nB,1,5550\n";
+  std::string sha;
+  const auto per_cycle = administered_activities_MBq(series, dir / "cycles.csv", "t.csv", &sha);
+  CHECK(per_cycle == std::vector<double>{7400, 3700, 5550});
+  CHECK(sha.size() == 64);
+  std::ofstream(dir / "patients.csv") << "patient,administered_MBq,phantom\nA,7000,icrp110-am\nB,6000,icrp110-am\n";
+  CHECK(administered_activities_MBq(series, dir / "patients.csv", "t.csv") == std::vector<double>{7000, 7000, 6000});
+  const std::string no_b = dir / "no_b.csv";
+  std::ofstream(no_b) << "patient,cycle,administered_MBq\nA,1,7400\nA,2,3700\n";
+  CHECK_THROWS_WITH_AS(administered_activities_MBq(series, no_b, "t.csv"),
+                       doctest::Contains((no_b + ": administered_MBq of patient B, cycle 1 is 'missing'").c_str()), InputError);
+  const std::string no_2 = dir / "no_2.csv";
+  std::ofstream(no_2) << "patient,cycle,administered_MBq\nA,1,7400\nB,1,5550\n";
+  CHECK_THROWS_WITH_AS(administered_activities_MBq(series, no_2, "t.csv"),
+                       doctest::Contains("administered_MBq of patient A, cycle 2 is 'missing'"), InputError);
+  const std::string empty = dir / "empty.csv";
+  std::ofstream(empty) << "patient,cycle,administered_MBq\nA,1,7400\nA,2,\nB,1,5550\n";
+  CHECK_THROWS_WITH_AS(administered_activities_MBq(series, empty, "t.csv"),
+                       doctest::Contains((empty + ":3: administered_MBq of patient A, cycle 2 is ''").c_str()), InputError);
+  const std::string twice = dir / "twice.csv";
+  std::ofstream(twice) << "patient,cycle,administered_MBq\nA,1,7400\nA,1,3700\nA,2,3700\nB,1,5550\n";
+  CHECK_THROWS_WITH_AS(administered_activities_MBq(series, twice, "t.csv"), doctest::Contains("cycle 1 again"),
+                       InputError);
+  const std::string negative = dir / "negative.csv";
+  std::ofstream(negative) << "patient,administered_MBq\nA,-1\nB,5550\n";
+  CHECK_THROWS_WITH_AS(administered_activities_MBq(series, negative, "t.csv"),
+                       doctest::Contains("column administered_MBq is '-1'"), InputError);
+}

@@ -7,6 +7,7 @@
 #include <boost/random/mersenne_twister.hpp>
 #include <boost/random/normal_distribution.hpp>
 #include <cmath>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -51,6 +52,13 @@ std::vector<TacSeries> e1_cohort(int n, const std::vector<double>& times, double
   return out;
 }
 
+// The administered activity [MBq] of every TAC of a cohort drawn by e1_cohort: all the same. The
+// amplitudes drawn (about 50 MBq) are then 50/7400 of it.
+const double A0_MBQ = 7400;
+std::vector<double> same_activity(const std::vector<TacSeries>& cohort) {
+  return std::vector<double>(cohort.size(), A0_MBQ);
+}
+
 double quantile(std::vector<double> v, double q) {
   std::sort(v.begin(), v.end());
   return v[static_cast<size_t>(q * static_cast<double>(v.size() - 1) + 0.5)];
@@ -64,7 +72,7 @@ TEST_CASE("population: E1 cohort of 200 patients, 5 scans: known theta, Omega an
   PopulationOptions o;
   o.candidates = {"E1", "E2u"};
   o.threads = 2;
-  const auto models = learn_population(cohort, LP, o, "test");
+  const auto models = learn_population(cohort, same_activity(cohort), LP, o, "test");
   REQUIRE(models.size() == 1);
   const auto& m = models[0];
   CHECK(m.voi_kind == "kidneys");
@@ -73,7 +81,7 @@ TEST_CASE("population: E1 cohort of 200 patients, 5 scans: known theta, Omega an
   REQUIRE(m.theta.size() == 2);
   // Fixed effects within 3 standard errors of the truth (a 3-sigma band: fails by chance with
   // probability 0.3 % per parameter if the SEs are right; the seed is fixed, so it cannot flicker).
-  CHECK(std::abs(m.theta(0) - std::log(50.0)) < 3 * m.theta_se(0));
+  CHECK(std::abs(m.theta(0) - std::log(50.0 / A0_MBQ)) < 3 * m.theta_se(0));  // per administered activity
   CHECK(std::abs(m.theta(1) - std::log(0.02)) < 3 * m.theta_se(1));
   // The SEs themselves near sqrt(omega / N) (rich data: little posterior variance per patient):
   // 0.3/sqrt(200) = 0.021 and 0.4/sqrt(200) = 0.028; within 30 % (the data add a little variance).
@@ -102,14 +110,14 @@ TEST_CASE("population: 3 scans to 48 h: MAP |TIA error| median and p95 below the
   PopulationOptions o;
   o.candidates = {"E1"};
   o.threads = 2;
-  const auto models = learn_population(cohort, LP, o, "test");
+  const auto models = learn_population(cohort, same_activity(cohort), LP, o, "test");
   REQUIRE(models.size() == 1);
   std::vector<double> err_ind, err_pop;
   int covered95 = 0;
   for (size_t i = 0; i < cohort.size(); ++i) {
     const auto& s = cohort[i];
     const TacFit ind = fit_tac(s.time_h, s.activity_MBq, s.activity_u_MBq, LP, FitOptions(), "test");
-    const TacFit pop = population_map_fit(models[0], s, LP);
+    const TacFit pop = population_map_fit(models[0], s, A0_MBQ, LP, "test");
     CHECK(pop.accepted);
     err_ind.push_back(std::abs(ind.tia_MBq_h / truth[i].tia_MBq_h - 1));
     err_pop.push_back(std::abs(pop.tia_MBq_h / truth[i].tia_MBq_h - 1));
@@ -133,13 +141,73 @@ TEST_CASE("population: bad inputs are input errors naming the value") {
   auto cohort = e1_cohort(5, {4, 24, 96}, 0.1, 1u, truth);
   PopulationOptions o;
   o.candidates = {"E2b"};
-  CHECK_THROWS_WITH_AS(learn_population(cohort, LP, o, "t.csv"), doctest::Contains("E2b"), InputError);
+  CHECK_THROWS_WITH_AS(learn_population(cohort, same_activity(cohort), LP, o, "t.csv"), doctest::Contains("E2b"), InputError);
   o.candidates = {"E1"};
   cohort[2].activity_MBq(1) = 0;
-  CHECK_THROWS_WITH_AS(learn_population(cohort, LP, o, "t.csv"), doctest::Contains("activities > 0"), InputError);
+  CHECK_THROWS_WITH_AS(learn_population(cohort, same_activity(cohort), LP, o, "t.csv"), doctest::Contains("activities > 0"), InputError);
   cohort.resize(1);
   cohort[0].activity_MBq(1) = 1;
-  CHECK_THROWS_WITH_AS(learn_population(cohort, LP, o, "t.csv"), doctest::Contains("at least 2 TACs"), InputError);
+  CHECK_THROWS_WITH_AS(learn_population(cohort, same_activity(cohort), LP, o, "t.csv"), doctest::Contains("at least 2 TACs"), InputError);
+}
+
+TEST_CASE("population: an administered activity that is not > 0 is an input error naming the TAC") {
+  std::vector<Truth> truth;
+  const auto cohort = e1_cohort(5, {4, 24, 96}, 0.1, 12u, truth);
+  PopulationOptions o;
+  o.candidates = {"E1"};
+  o.threads = 1;
+  auto activities = same_activity(cohort);
+  activities[3] = std::numeric_limits<double>::quiet_NaN();
+  CHECK_THROWS_WITH_AS(learn_population(cohort, activities, LP, o, "t.csv"),
+                       doctest::Contains("t.csv: patient P4, cycle 1, VOI kidneys: the administered activity is 'nan'"),
+                       InputError);
+  activities[3] = 0;
+  CHECK_THROWS_WITH_AS(learn_population(cohort, activities, LP, o, "t.csv"), doctest::Contains("is '0'"), InputError);
+  const auto models = learn_population(cohort, same_activity(cohort), LP, o, "t.csv");
+  REQUIRE(models.size() == 1);
+  CHECK_THROWS_WITH_AS(population_map_fit(models[0], cohort[0], std::numeric_limits<double>::quiet_NaN(), LP, "x.csv"),
+                       doctest::Contains("x.csv: the administered activity is 'nan'; expected an activity > 0 MBq"),
+                       InputError);
+}
+
+TEST_CASE("population: learned from a cohort of mixed activities, the per-activity parameters are recovered") {
+  // 200 TACs whose amplitudes are fractions of their administered activity, A = F A0 with
+  // ln F ~ N(ln 0.01, 0.3^2), A0 one of 3700, 5550, 7400 MBq (reduced and full cycles). A
+  // population per administered activity recovers ln 0.01 and omega_A = 0.09; one in MBq would
+  // add the spread of ln A0 (variance 0.08) to omega_A.
+  boost::random::mt19937_64 rng(13u);
+  boost::random::normal_distribution<double> z(0.0, 1.0);
+  const std::vector<double> times = {4, 24, 48, 96, 168}, doses = {3700, 5550, 7400};
+  std::vector<TacSeries> cohort;
+  std::vector<double> activities;
+  for (int i = 0; i < 200; ++i) {
+    const double a0 = doses[static_cast<size_t>(i) % doses.size()];
+    const double a = a0 * std::exp(std::log(0.01) + 0.3 * z(rng));
+    const double l = std::exp(std::log(0.02) + 0.4 * z(rng));
+    TacSeries s;
+    s.patient = "P" + std::to_string(i + 1);
+    s.voi = "kidneys";
+    s.time_h = Eigen::Map<const VectorXd>(times.data(), static_cast<Eigen::Index>(times.size()));
+    s.activity_MBq.resize(s.time_h.size());
+    for (Eigen::Index j = 0; j < s.time_h.size(); ++j)
+      s.activity_MBq(j) = a * std::exp(-(l + LP) * s.time_h(j)) * std::exp(0.1 * z(rng));
+    cohort.push_back(s);
+    activities.push_back(a0);
+  }
+  PopulationOptions o;
+  o.candidates = {"E1"};
+  o.threads = 2;
+  const auto models = learn_population(cohort, activities, LP, o, "mixed.csv");
+  REQUIRE(models.size() == 1);
+  const auto& m = models[0];
+  CHECK(m.phi_names.at(0) == "log_A1_per_administered");
+  // theta within 3 standard errors of the truth (a 3-sigma band; fixed seed, so no flicker)
+  CHECK(std::abs(m.theta(0) - std::log(0.01)) < 3 * m.theta_se(0));
+  CHECK(std::abs(m.theta(1) - std::log(0.02)) < 3 * m.theta_se(1));
+  // omega_A: sampling SD 10 % of omega with N = 200 (omega sqrt(2/N)); 30 % allows 3 of them and
+  // excludes 0.17, the value with the spread of the activities added.
+  CHECK(m.omega(0, 0) == doctest::Approx(0.09).epsilon(0.3));
+  CHECK(m.omega(1, 1) == doctest::Approx(0.16).epsilon(0.3));
 }
 
 TEST_CASE("population: tumours pool as one VOI kind") {
@@ -155,10 +223,10 @@ TEST_CASE("population: TACs with too few points for every candidate are an input
   PopulationOptions o;
   o.candidates = {"E1", "E2u"};
   o.threads = 1;
-  CHECK_THROWS_WITH_AS(learn_population(cohort, LP, o, "one_scan.csv"), doctest::Contains("one_scan.csv"),
+  CHECK_THROWS_WITH_AS(learn_population(cohort, same_activity(cohort), LP, o, "one_scan.csv"), doctest::Contains("one_scan.csv"),
                        InputError);
-  CHECK_THROWS_WITH_AS(learn_population(cohort, LP, o, "one_scan.csv"), doctest::Contains("kidneys"), InputError);
-  CHECK_THROWS_WITH_AS(learn_population(cohort, LP, o, "one_scan.csv"), doctest::Contains("at most 1"), InputError);
+  CHECK_THROWS_WITH_AS(learn_population(cohort, same_activity(cohort), LP, o, "one_scan.csv"), doctest::Contains("kidneys"), InputError);
+  CHECK_THROWS_WITH_AS(learn_population(cohort, same_activity(cohort), LP, o, "one_scan.csv"), doctest::Contains("at most 1"), InputError);
 }
 
 TEST_CASE("population: candidates with more parameters than the data determine are not fitted") {
@@ -168,7 +236,7 @@ TEST_CASE("population: candidates with more parameters than the data determine a
   PopulationOptions o;
   o.candidates = {"E1", "E2u"};
   o.threads = 1;
-  auto models = learn_population(three, LP, o, "t.csv");
+  auto models = learn_population(three, same_activity(three), LP, o, "t.csv");
   REQUIRE(models.size() == 1);
   CHECK(models[0].function == "E1");
   REQUIRE(models[0].candidates.size() == 1);
@@ -178,7 +246,7 @@ TEST_CASE("population: candidates with more parameters than the data determine a
   auto mixed = e1_cohort(2, {4, 24, 48, 96}, 0.1, 6u, truth);
   mixed[1].time_h.conservativeResize(1);
   mixed[1].activity_MBq.conservativeResize(1);
-  models = learn_population(mixed, LP, o, "t.csv");
+  models = learn_population(mixed, same_activity(mixed), LP, o, "t.csv");
   REQUIRE(models.size() == 1);
   REQUIRE(models[0].candidates.size() == 1);
   CHECK(models[0].candidates[0].function == "E1");
@@ -191,14 +259,14 @@ TEST_CASE("population: MAP fits with a population of fewer than 50 TACs are warn
   PopulationOptions o;
   o.candidates = {"E1"};
   o.threads = 1;
-  auto models = learn_population(cohort, LP, o, "t.csv");
+  auto models = learn_population(cohort, same_activity(cohort), LP, o, "t.csv");
   REQUIRE(models.size() == 1);
   REQUIRE(models[0].n_patients == 10);
-  const TacFit small = population_map_fit(models[0], cohort[0], LP);
+  const TacFit small = population_map_fit(models[0], cohort[0], A0_MBQ, LP, "test");
   const auto& warned = small.candidates.at(0).warnings;
   CHECK(std::count(warned.begin(), warned.end(), "population_below_50_tacs:10") == 1);
   models[0].n_patients = 50;  // as read from a file of 50 TACs: no warning
-  const TacFit large = population_map_fit(models[0], cohort[0], LP);
+  const TacFit large = population_map_fit(models[0], cohort[0], A0_MBQ, LP, "test");
   const auto& quiet = large.candidates.at(0).warnings;
   CHECK(std::none_of(quiet.begin(), quiet.end(),
                      [](const std::string& w) { return w.rfind("population_below_50_tacs", 0) == 0; }));
@@ -212,11 +280,65 @@ TEST_CASE("population: a MAP candidate reports its one start, its evaluations an
   PopulationOptions o;
   o.candidates = {"E1"};
   o.threads = 1;
-  const auto models = learn_population(cohort, LP, o, "t.csv");
+  const auto models = learn_population(cohort, same_activity(cohort), LP, o, "t.csv");
   REQUIRE(models.size() == 1);
-  const TacFit fit = population_map_fit(models[0], cohort[0], LP);  // held: c refers into it
+  const TacFit fit = population_map_fit(models[0], cohort[0], A0_MBQ, LP, "test");  // held: c refers into it
   const auto& c = fit.candidates.at(0);
   CHECK(c.starts == 1);
   CHECK(c.evaluations > 0);
   CHECK(c.chi_square_dof == 1);
+}
+
+TEST_CASE("population: MAP TIA of a TAC and activity scaled by c is exactly c times (amplitudes per administered activity)") {
+  // Regression (review): the amplitude prior was in MBq, so halving a TAC's activities gave a MAP
+  // TIA ratio of 0.52-0.57 instead of 0.5. Sparse data (3 scans to 48 h) and 10 TACs: the prior
+  // weighs much, so an amplitude prior in MBq pulls the scaled TAC's TIA far from c times.
+  std::vector<Truth> truth;
+  const auto cohort = e1_cohort(10, {4, 24, 48}, 0.1, 10u, truth);
+  PopulationOptions o;
+  o.candidates = {"E1"};
+  o.threads = 1;
+  const auto models = learn_population(cohort, same_activity(cohort), LP, o, "t.csv");
+  REQUIRE(models.size() == 1);
+  for (const double c : {0.5, 0.37, 2.0}) {
+    TacSeries scaled = cohort[0];
+    scaled.activity_MBq *= c;
+    const TacFit base = population_map_fit(models[0], cohort[0], A0_MBQ, LP, "test");
+    const TacFit fit = population_map_fit(models[0], scaled, c * A0_MBQ, LP, "test");
+    // The fit divides the activities by the administered activity: for c a power of 2 the data
+    // are bit-identical; otherwise they differ by rounding (1e-16) and the Levenberg-Marquardt
+    // stops within its xtol 1e-10 of the same optimum, so 1e-8 relative is ample and far below
+    // the 4-14 % error of an amplitude prior in MBq.
+    CHECK(fit.tia_MBq_h / base.tia_MBq_h == doctest::Approx(c).epsilon(1e-8));
+    CHECK(fit.tia_u_MBq_h / base.tia_u_MBq_h == doctest::Approx(c).epsilon(1e-8));
+  }
+}
+
+TEST_CASE("population: a TAC of only zeros is flagged and not accepted, not the population mean") {
+  // Regression (review): a TAC of zeros returned the population mean as an accepted fit. No point
+  // is > 0, so the data contradict every curve of the family: flagged, not accepted.
+  std::vector<Truth> truth;
+  const auto cohort = e1_cohort(10, {4, 24, 96}, 0.1, 11u, truth);
+  PopulationOptions o;
+  o.candidates = {"E1"};
+  o.threads = 1;
+  const auto models = learn_population(cohort, same_activity(cohort), LP, o, "t.csv");
+  REQUIRE(models.size() == 1);
+  TacSeries zeros = cohort[0];
+  zeros.activity_MBq.setZero();
+  const TacFit fit = population_map_fit(models[0], zeros, A0_MBQ, LP, "test");  // held: flags refers into it
+  CHECK_FALSE(fit.accepted);
+  const auto& flags = fit.candidates.at(0).flags;
+  CHECK(std::count(flags.begin(), flags.end(), "no_positive_points") == 1);
+  CHECK(std::count(flags.begin(), flags.end(), "near_zero_activity_at_3_points") == 1);
+  // One point of three near zero (as in an individual fit under the proportional error model)
+  TacSeries one = cohort[0];
+  one.activity_MBq(2) = 0;
+  const TacFit fit1 = population_map_fit(models[0], one, A0_MBQ, LP, "test");
+  CHECK_FALSE(fit1.accepted);
+  const auto& flags1 = fit1.candidates.at(0).flags;
+  CHECK(std::count(flags1.begin(), flags1.end(), "near_zero_activity_at_1_points") == 1);
+  // The TAC itself: accepted
+  const TacFit own = population_map_fit(models[0], cohort[0], A0_MBQ, LP, "test");
+  CHECK(own.accepted);
 }

@@ -17,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "lutdose/io/tac_table.h"
 #include "lutdose/pipeline/options.h"
 
 namespace lutdose {
@@ -92,5 +93,15 @@ std::pair<int, int> parse_shard(const std::string& text);
 //! options (or whose committed patients are not the first ones of this shard's list); OutputError
 //! or std::runtime_error when the store cannot be written (the committed prefix stays valid).
 BatchProgress run_batch(const BatchCohort& cohort, const ReferenceData& reference, const BatchOptions& options);
+
+//! The administered activity [MBq] of each of `series` (read from `tac_path`) from a patients
+//! table (docs/batch.md: columns patient, optional cycle, administered_MBq; phantom, body mass and
+//! masses are not needed and not read): the row of its patient and cycle, or, in a table without
+//! a cycle column, its patient's one row (`lutdose population learn --patients`). InputError
+//! naming `patients_path`, the patient (and cycle) and administered_MBq for a TAC without a row
+//! or an empty cell; naming the row for a bad header, a patient or cycle twice, or an activity
+//! that is not a number > 0 in the plausible range. `sha256`, if given: the table's SHA-256.
+std::vector<double> administered_activities_MBq(const std::vector<TacSeries>& series, const std::string& patients_path,
+                                                const std::string& tac_path, std::string* sha256 = nullptr);
 
 }  // namespace lutdose

@@ -16,13 +16,17 @@ namespace lutdose {
 
 //! The "format" of a population file and its version (format_version).
 inline constexpr const char* POPULATION_FORMAT = "lutdose-population";
-inline constexpr int POPULATION_FORMAT_VERSION = 1;
+//! Version 2: amplitudes per administered activity (log_A1_per_administered, ...); version 1
+//! (amplitudes in MBq) is refused: learn again.
+inline constexpr int POPULATION_FORMAT_VERSION = 2;
 
 struct PopulationFile {
   std::vector<PopulationModel> models;
   double half_life_h = 0;      //!< of the nuclide the population was learned with [h]
   std::string input_path;      //!< the TAC table learned from
   std::string input_sha256;    //!< of its bytes
+  std::string patients_path;   //!< the patients table of the administered activities ("" if none)
+  std::string patients_sha256; //!< of its bytes
   PopulationOptions options;
   std::string lutdose_version;
   //! Set by read_population_file: the SHA-256 of the file's bytes, and whether the file's own
@@ -32,9 +36,12 @@ struct PopulationFile {
 };
 
 //! Learns the population of `series` (learn_population) with the physical decay of the nuclide
-//! (data_dir's Lu-177, or half_life_override_h [h] > 0) and records the provenance: `input_path`,
-//! the SHA-256 of `input_bytes`, the options, `lutdose_version`. InputError as learn_population.
-PopulationFile learn_population_file(const std::vector<TacSeries>& series, const std::string& data_dir,
+//! (data_dir's Lu-177, or half_life_override_h [h] > 0), amplitudes per administered activity
+//! (`administered_MBq[i]` of `series[i]`), and records the provenance: `input_path`, the SHA-256
+//! of `input_bytes`, the options, `lutdose_version` (the caller sets patients_path and
+//! patients_sha256). InputError as learn_population.
+PopulationFile learn_population_file(const std::vector<TacSeries>& series, const std::vector<double>& administered_MBq,
+                                     const std::string& data_dir,
                                      double half_life_override_h, const PopulationOptions& o,
                                      const std::string& input_path, const std::string& input_bytes,
                                      const std::string& lutdose_version);
@@ -47,11 +54,12 @@ std::string population_file_text(const PopulationFile& p);
 
 //! Reads and checks a population file. InputError naming the file, the field, the value and what
 //! was expected for: a missing or unreadable file, bad JSON (with its line and column), another
-//! format or version, a lutdose_sha256 that does not match the bytes before it (the file was
-//! edited or damaged; a file without that member is read, as written by hand), a missing or
-//! non-finite number, an unknown or unsupported function, sizes that do not match the function,
-//! an Omega that is not symmetric positive-definite, a sigma <= 0, a half_life_h <= 0, a VOI kind
-//! twice, a function twice in a VOI kind's candidates or a chosen function not among them.
+//! format or version (version 1, amplitudes in MBq: learn again), a lutdose_sha256 that does not
+//! match the bytes before it (the file was edited or damaged; a file without that member is read,
+//! as written by hand), a missing or non-finite number, an unknown or unsupported function, sizes
+//! that do not match the function, an Omega that is not symmetric positive-definite, a sigma <= 0,
+//! a half_life_h <= 0, a VOI kind twice, a function twice in a VOI kind's candidates or a chosen
+//! function not among them.
 PopulationFile read_population_file(const std::string& path);
 
 //! InputError naming `path`, the field half_life_h, the file's value and `half_life_h` (the run's

@@ -217,6 +217,11 @@ CandidateFit fit_function(const models::ExponentialFunction& f, const Eigen::Vec
                           const Eigen::VectorXd& a_MBq, const Eigen::VectorXd& sigma_MBq,
                           double lambda_p_per_h, const FitOptions& options);
 
+//! Points whose activity is at or below o.proportional_floor_fraction x the TAC's maximum: zero or
+//! near-zero inputs (a fit through them under the proportional error models is flagged
+//! near_zero_activity_at_N_points; the TAC gets a note). Throws nothing.
+int near_zero_points(const Eigen::VectorXd& y, const FitOptions& o);
+
 //! Fits all candidates (or the forced function) and selects the lowest-AICc accepted fit (or,
 //! without AICc, the simplest accepted one). A fit failing the criteria is never selected: then
 //! the result is peak_washout_tia (method "trapezoid", tail says "washout" or "physical"). A

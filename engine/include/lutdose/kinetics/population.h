@@ -3,10 +3,12 @@
 // Per VOI kind (the VOI name; tumour_*, tumor_* and lesion_* pool as "tumour") and per function
 // of the exponential family with positive terms (E1p, E1, E2u, E2), the log parameters of patient
 // i are phi_i = theta + eta_i with eta_i ~ N(0, Omega), Omega diagonal (first slice). phi holds
-// log amplitudes log A_j [log MBq] and the log rate increments of fit_function (lambda_1 =
-// e^phi, lambda_r = lambda_(r-1) + e^phi), so amplitudes and rates are log-normal and rates stay
+// the log amplitudes per administered activity, ln(A_j / A0_i) (A0_i the TAC's administered
+// activity: a population learned at one activity applies to a patient given another, and the
+// MAP TIA scales with A0), and the log rate increments of fit_function (lambda_1 = e^phi,
+// lambda_r = lambda_(r-1) + e^phi), so amplitudes and rates are log-normal and rates stay
 // ordered. Physical decay is built into every term. Residual error: proportional, modelled on the
-// log scale, ln y_ij = ln f(t_ij; phi_i) + e_ij, e_ij ~ N(0, b^2) (b the relative SD).
+// log scale, ln(y_ij / A0_i) = ln f(t_ij; phi_i) + e_ij, e_ij ~ N(0, b^2) (b the relative SD).
 //
 // Estimator: the alternating algorithm of Lindstrom & Bates (1990): a MAP (empirical Bayes) fit
 // per patient with Eigen's Levenberg-Marquardt, then the linearised mixed model at the MAPs
@@ -36,8 +38,9 @@ std::string population_voi_kind(const std::string& voi);
 //! Throws nothing.
 bool population_function_supported(const std::string& id);
 
-//! Names of the log-scale parameters phi of `f`: "log_A1_MBq", ..., "log_dlambda1_bio_per_h", ...
-//! (the log of the first rate, then of each increment to the next). Throws nothing.
+//! Names of the log-scale parameters phi of `f`: "log_A1_per_administered", ... (ln of the
+//! amplitude over the administered activity, a fraction), "log_dlambda1_bio_per_h", ... (the log
+//! of the first rate, then of each increment to the next). Throws nothing.
 std::vector<std::string> population_parameter_names(const models::ExponentialFunction& f);
 
 //! Below this many TACs of a VOI kind the MAP intervals are overconfident (docs/population.md,
@@ -48,7 +51,7 @@ inline constexpr int POPULATION_MIN_TACS = 50;
 struct PopulationModel {
   std::string voi_kind;
   std::string function;                 //!< id of the exponential family
-  std::vector<std::string> phi_names;   //!< "log_A1_MBq", "log_dlambda1_bio_per_h", ...
+  std::vector<std::string> phi_names;   //!< "log_A1_per_administered", "log_dlambda1_bio_per_h", ...
   Eigen::VectorXd theta;                //!< fixed effects (log scale)
   Eigen::VectorXd theta_se;             //!< their standard errors (linearised Fisher information)
   Eigen::MatrixXd omega;                //!< covariance of eta (diagonal in this slice)
@@ -93,12 +96,16 @@ struct PopulationOptions {
 
 //! The TACs of one VOI kind with the points the population uses.
 struct PopulationData {
-  std::vector<Eigen::VectorXd> t_h, y_MBq;  //!< per patient (TAC); y > 0
+  //! per TAC: times [h] and activities per administered activity y / A0 (a fraction, > 0)
+  std::vector<Eigen::VectorXd> t_h, y_per_administered;
 };
 
-//! Groups the TACs by VOI kind. InputError naming the TAC (`path`, patient, VOI) and the value for
-//! an activity <= 0 (the logarithm is modelled) or a TAC with fewer than 1 point.
+//! Groups the TACs by VOI kind, each TAC's activities divided by its administered activity
+//! (`administered_MBq[i]` [MBq] of `series[i]`). InputError naming the TAC (`path`, patient, VOI)
+//! and the value for an activity <= 0 (the logarithm is modelled) or an administered activity
+//! that is not a finite number > 0; std::invalid_argument when the sizes differ.
 std::map<std::string, PopulationData> population_data(const std::vector<TacSeries>& series,
+                                                      const std::vector<double>& administered_MBq,
                                                       const std::string& path);
 
 //! Fits one function to one VOI kind (needs >= 2 TACs). InputError for an unsupported function or
@@ -112,16 +119,25 @@ PopulationModel fit_population_model(const models::ExponentialFunction& f, const
 //! identifiable if some TAC of the kind has more than K distinct time points and the kind has at
 //! least 2K + 1 observations. InputError as population_data and fit_population_model; for an
 //! unsupported candidate; naming `path`, the kind and its points when no candidate is identifiable.
-std::vector<PopulationModel> learn_population(const std::vector<TacSeries>& series, double lambda_p_per_h,
+//! `administered_MBq[i]`: the administered activity of `series[i]` (amplitudes are learned per
+//! administered activity).
+std::vector<PopulationModel> learn_population(const std::vector<TacSeries>& series,
+                                              const std::vector<double>& administered_MBq, double lambda_p_per_h,
                                               const PopulationOptions& o, const std::string& path);
 
-//! The MAP (empirical Bayes) fit of one TAC with a population model as prior: a TacFit with one
-//! candidate (the model's function; parameters, posterior covariance in natural units, TIA and its
-//! u by the delta method, infinite dof), method "population MAP", a note that the estimate is
-//! population-based. Points with activity <= 0 are left out (noted). A population of fewer than
-//! POPULATION_MIN_TACS TACs gives the candidate the warning "population_below_50_tacs:N". Throws
-//! nothing.
-TacFit population_map_fit(const PopulationModel& m, const TacSeries& tac, double lambda_p_per_h);
+//! The MAP (empirical Bayes) fit of one TAC given `administered_MBq` [MBq] with a population model
+//! as prior: a TacFit with one candidate (the model's function; parameters in MBq and 1/h,
+//! posterior covariance in natural units, TIA and its u by the delta method, infinite dof), method
+//! "population MAP", a note that the estimate is population-based. Points with activity <= 0 are
+//! left out (noted). The candidate is judged against the TAC's own data: flags (not accepted)
+//! "no_positive_points" when no point is > 0 (the MAP would be the population's, not the
+//! patient's) and "near_zero_activity_at_N_points" as an individual fit under the proportional
+//! error model (fitting.h), besides "population_map_failed" and "tia_not_positive". A population
+//! of fewer than POPULATION_MIN_TACS TACs gives the candidate the warning
+//! "population_below_50_tacs:N". InputError naming `where` when administered_MBq is not a finite
+//! number > 0 (the amplitudes are per administered activity).
+TacFit population_map_fit(const PopulationModel& m, const TacSeries& tac, double administered_MBq,
+                          double lambda_p_per_h, const std::string& where);
 
 //! The model of `voi`'s kind, or nullptr. Throws nothing.
 const PopulationModel* find_population_model(const std::vector<PopulationModel>& models,
