@@ -196,20 +196,22 @@ def case_edited_file_refused(ctx):
     not match its own lutdose_sha256: exit 2 naming the file and the field, and saying how to go
     on; with the member deleted (a deliberate edit) the file is read, and recorded as not verified."""
     tac = ctx.cohort("c", 12, 6, "4,24,48,96")
-    ctx.ok("population", "learn", tac, "--out", ctx.path("pop.json"), "--quiet", "--functions", "E1")
+    ctx.ok("population", "learn", tac, "--patients", patients(tac), "--out", ctx.path("pop.json"), "--quiet",
+           "--functions", "E1")
     text = open(ctx.path("pop.json")).read()
     at = text.index('"sigma_log": ') + len('"sigma_log": ')
     edited = text[:at] + "0.5" + text[text.index(",", at):]  # the residual SD typed by hand
     write(ctx, "edited.json", edited)
     for expected in ("edited.json", "lutdose_sha256", "population learn", "delete its lutdose_sha256"):
-        ctx.fails(expected, "fit", "--tac", tac, "--population", ctx.path("edited.json"))
+        ctx.fails(expected, "fit", "--tac", tac, *A0, "--population", ctx.path("edited.json"))
     ctx.fails("lutdose_sha256", "run", "--tac", tac, "--activity-MBq", 7400, "--phantom", "icrp110-am",
               "--population", ctx.path("edited.json"), "--out", ctx.path("run"))
     if os.path.exists(ctx.path("run")):
         raise CaseFailure("run wrote results with an edited population file")
     doc = json.loads(edited)
     del doc["lutdose_sha256"]
-    res = json.loads(ctx.ok("fit", "--tac", tac, "--population", write(ctx, "hand.json", json.dumps(doc))).stdout)
+    res = json.loads(ctx.ok("fit", "--tac", tac, *A0, "--population",
+                          write(ctx, "hand.json", json.dumps(doc))).stdout)
     if res["options"]["fit"]["population"]["own_checksum"] != "absent":
         raise CaseFailure("a file without lutdose_sha256: %s" % res["options"]["fit"]["population"])
 
@@ -220,7 +222,8 @@ def case_run_and_batch_provenance(ctx):
     (population MAP), not the options of individual fits (functions, AICc, error model by kind):
     in results.json, results.h5 and the batch store."""
     tac = ctx.cohort("c", 12, 7, "4,24,48,96")
-    ctx.ok("population", "learn", tac, "--out", ctx.path("pop.json"), "--quiet", "--functions", "E1")
+    ctx.ok("population", "learn", tac, "--patients", patients(tac), "--out", ctx.path("pop.json"), "--quiet",
+           "--functions", "E1")
     with open(ctx.path("pop.json"), "rb") as f:
         digest = hashlib.sha256(f.read()).hexdigest()
 
@@ -253,7 +256,8 @@ def case_batch_population_coverage(ctx):
     (as for fit and run): exit 2 before the batch starts, no store written, naming the file, the
     VOI kind and the patients that have it."""
     tac = ctx.cohort("c", 12, 8, "4,24,48,96")
-    ctx.ok("population", "learn", tac, "--out", ctx.path("pop.json"), "--quiet", "--functions", "E1")
+    ctx.ok("population", "learn", tac, "--patients", patients(tac), "--out", ctx.path("pop.json"), "--quiet",
+           "--functions", "E1")
     doc = json.load(open(ctx.path("pop.json")))
     del doc["lutdose_sha256"]
     doc["vois"] = [v for v in doc["vois"] if v["voi_kind"] != "spleen"]
