@@ -23,6 +23,9 @@ using detail::json_number;
 
 namespace {
 
+// How the file's `amplitudes` member begins in format 2 (read back as the check of the format).
+constexpr const char* AMPLITUDES_PER_ADMINISTERED = "per administered activity";
+
 json numbers(const VectorXd& v) {
   json a = json::array();
   for (Eigen::Index i = 0; i < v.size(); ++i) a.push_back(json_number(v(i)));
@@ -158,6 +161,11 @@ PopulationModel read_model(const json& j, const std::string& where) {
   m.function = f->id();
   const Eigen::Index k = f->n_parameters();
   m.phi_names = population_parameter_names(*f);
+  const json& names = member(j, "parameters", w);
+  if (names != json(m.phi_names))
+    throw_input_error(w, "parameters", names.dump(),
+                      json(m.phi_names).dump() + ", the log parameters of " + m.function +
+                          " with amplitudes per administered activity");
   m.theta = number_vector(j, "theta", w, k, true);
   m.theta_se = number_vector(j, "theta_se", w, k, false);
   m.omega = read_omega(j, w, k);
@@ -227,7 +235,8 @@ std::string population_file_text(const PopulationFile& p) {
                     "linearised mixed model; -2 log L by the Laplace approximation (FOCE); docs/methods.md §10"},
       {"error_model", "proportional, on the log scale: ln A ~ N(ln f, sigma_log^2)"},
       {"random_effects", "log-normal, phi = theta + eta, eta ~ N(0, omega), omega diagonal"},
-      {"amplitudes", "per administered activity: A_j / A0, A0 the TAC's administered activity (log_A1_per_administered, ...)"},
+      {"amplitudes", std::string(AMPLITUDES_PER_ADMINISTERED) +
+                         ": A_j / A0, A0 the TAC's administered activity (log_A1_per_administered, ...)"},
       {"half_life_h", p.half_life_h},
       {"input", input},
       {"options", {{"candidates", p.options.candidates}, {"selection", "lowest BIC"},
@@ -259,6 +268,11 @@ PopulationFile read_population_file(const std::string& path) {
   PopulationFile p;
   p.sha256 = sha256_hex(text);
   p.own_checksum_verified = verify_own_checksum(doc, text, path);
+  const json& amplitudes = member(doc, "amplitudes", path);
+  if (!amplitudes.is_string() || amplitudes.get<std::string>().rfind(AMPLITUDES_PER_ADMINISTERED, 0) != 0)
+    throw_input_error(path, "amplitudes", amplitudes.dump(),
+                      "\"" + std::string(AMPLITUDES_PER_ADMINISTERED) + ": ...\" (format 2 models amplitudes per "
+                      "administered activity)");
   p.half_life_h = finite_number(doc, "half_life_h", path);
   if (!(p.half_life_h > 0))
     throw_input_error(path, "half_life_h", format_number(p.half_life_h), "a half-life > 0 [h]");

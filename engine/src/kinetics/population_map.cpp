@@ -45,7 +45,7 @@ CandidateFit map_candidate(const models::ExponentialFunction& f, const populatio
                            const TacSeries& tac, double b, double lambda_p) {
   CandidateFit c;
   c.function = f.id();
-  c.n_points = static_cast<int>(tac.time_h.size());
+  c.n_points = static_cast<int>(r.residual.size());  // the points used (activity > 0)
   c.n_parameters = f.n_parameters();
   c.parameter_names = f.parameter_names();
   c.fitted = r.phi.allFinite();
@@ -61,7 +61,8 @@ CandidateFit map_candidate(const models::ExponentialFunction& f, const populatio
   c.rank = r.ok ? f.n_parameters() : 0;
   c.starts = 1;  // from the population mean
   c.evaluations = r.evaluations;
-  c.chi_square_dof = static_cast<int>(r.residual.size()) - f.n_parameters();  // the points used, n - K
+  // n - K of the points used; none left (one scan, or no point > 0) is 0, not a negative count
+  c.chi_square_dof = std::max(0, c.n_points - f.n_parameters());
   c.tia_MBq_h = f.integral(c.parameters, lambda_p, std::numeric_limits<double>::infinity());
   const VectorXd g = f.integral_gradient(c.parameters, lambda_p, std::numeric_limits<double>::infinity());
   c.tia_u_MBq_h = r.ok ? std::sqrt(g.dot(c.covariance * g)) : std::numeric_limits<double>::quiet_NaN();

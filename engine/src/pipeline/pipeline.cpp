@@ -176,6 +176,20 @@ const PopulationModel& population_model_of(const std::vector<PopulationModel>& p
                     "a VOI kind of the population (" + kinds + ")");
 }
 
+// The population MAP of a VOI. A MAP that fails its criteria is not used (it would be the
+// population's estimate, not this TAC's: a TAC of zeros got the population mean): the VOI gets the
+// individual fit, with its own fallback, and a note saying why the MAP was not used.
+TacFit population_fit(const TacSeries& tac, const CycleResult& cycle, const RunOptions& options, double lambda_p,
+                      const std::string& where) {
+  TacFit map = population_map_fit(population_model_of(*options.population, tac.voi, where), tac,
+                                  cycle.administered_MBq, lambda_p, where);
+  if (map.accepted) return map;
+  TacFit own = fit_tac(tac.time_h, tac.activity_MBq, tac.activity_u_MBq, lambda_p,
+                       fit_options_for(tac.voi, options.fit), where);
+  own.notes.push_back("population MAP not used: " + map.notes.back() + "; the individual fit instead");
+  return own;
+}
+
 // One VOI of a cycle: residual, fit (or reduced schedule), TIA to the horizon, its intervals.
 VoiResult fit_voi(const TacSeries& s, const std::vector<QuantifiedPoint>* quantification, const CycleResult& cycle,
                   const RunResult& result, const RunOptions& options, const ReferenceData& ref, double lambda_p) {
@@ -185,8 +199,7 @@ VoiResult fit_voi(const TacSeries& s, const std::vector<QuantifiedPoint>* quanti
   const std::string where = options.tac_path + ": " + s.where();
   subtract_previous_cycle(v, options, result, lambda_p);
   if (options.population)
-    v.fit = population_map_fit(population_model_of(*options.population, v.tac.voi, where), v.tac,
-                               cycle.administered_MBq, lambda_p, where);
+    v.fit = population_fit(v.tac, cycle, options, lambda_p, where);
   else if (options.reduced == ReducedSchedule::none)
     v.fit = fit_tac(v.tac.time_h, v.tac.activity_MBq, v.tac.activity_u_MBq, lambda_p,
                     fit_options_for(v.tac.voi, options.fit), where);

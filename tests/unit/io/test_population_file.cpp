@@ -15,13 +15,14 @@ using namespace lutdose;
 namespace {
 
 // An E1 population of one VOI kind, with made-up but valid numbers (the reader checks form, not
-// plausibility): theta = (ln 50 MBq, ln 0.02 /h), Omega diagonal, two candidates.
+// plausibility): theta = (ln(50 MBq / 7400 MBq), ln 0.02 /h), amplitudes per administered
+// activity as in format 2, Omega diagonal, two candidates.
 PopulationFile kidneys_e1() {
   PopulationModel m;
   m.voi_kind = "kidneys";
   m.function = "E1";
-  m.phi_names = {"log_A1_MBq", "log_dlambda1_bio_per_h"};
-  m.theta = Eigen::Vector2d(3.912, -3.912);
+  m.phi_names = {"log_A1_per_administered", "log_dlambda1_bio_per_h"};
+  m.theta = Eigen::Vector2d(-5.0, -3.912);
   m.theta_se = Eigen::Vector2d(0.03, 0.04);
   m.omega = Eigen::Vector2d(0.09, 0.16).asDiagonal();
   m.sigma_log = 0.1;

@@ -59,6 +59,14 @@ std::vector<double> same_activity(const std::vector<TacSeries>& cohort) {
   return std::vector<double>(cohort.size(), A0_MBQ);
 }
 
+// The E1 population of a small cohort, learned serially (one model: the one VOI kind).
+std::vector<PopulationModel> learn_e1(const std::vector<TacSeries>& cohort) {
+  PopulationOptions o;
+  o.candidates = {"E1"};
+  o.threads = 1;
+  return learn_population(cohort, same_activity(cohort), LP, o, "t.csv");
+}
+
 double quantile(std::vector<double> v, double q) {
   std::sort(v.begin(), v.end());
   return v[static_cast<size_t>(q * static_cast<double>(v.size() - 1) + 0.5)];
@@ -256,10 +264,7 @@ TEST_CASE("population: MAP fits with a population of fewer than 50 TACs are warn
   // docs/population.md: below 50 TACs per VOI kind the MAP intervals are overconfident.
   std::vector<Truth> truth;
   const auto cohort = e1_cohort(10, {4, 24, 96}, 0.1, 8u, truth);
-  PopulationOptions o;
-  o.candidates = {"E1"};
-  o.threads = 1;
-  auto models = learn_population(cohort, same_activity(cohort), LP, o, "t.csv");
+  auto models = learn_e1(cohort);
   REQUIRE(models.size() == 1);
   REQUIRE(models[0].n_patients == 10);
   const TacFit small = population_map_fit(models[0], cohort[0], A0_MBQ, LP, "test");
@@ -277,10 +282,7 @@ TEST_CASE("population: a MAP candidate reports its one start, its evaluations an
   // as zero. One start (the population mean), the Levenberg-Marquardt evaluations, 3 points - 2.
   std::vector<Truth> truth;
   const auto cohort = e1_cohort(10, {4, 24, 96}, 0.1, 9u, truth);
-  PopulationOptions o;
-  o.candidates = {"E1"};
-  o.threads = 1;
-  const auto models = learn_population(cohort, same_activity(cohort), LP, o, "t.csv");
+  const auto models = learn_e1(cohort);
   REQUIRE(models.size() == 1);
   const TacFit fit = population_map_fit(models[0], cohort[0], A0_MBQ, LP, "test");  // held: c refers into it
   const auto& c = fit.candidates.at(0);
@@ -295,10 +297,7 @@ TEST_CASE("population: MAP TIA of a TAC and activity scaled by c is exactly c ti
   // weighs much, so an amplitude prior in MBq pulls the scaled TAC's TIA far from c times.
   std::vector<Truth> truth;
   const auto cohort = e1_cohort(10, {4, 24, 48}, 0.1, 10u, truth);
-  PopulationOptions o;
-  o.candidates = {"E1"};
-  o.threads = 1;
-  const auto models = learn_population(cohort, same_activity(cohort), LP, o, "t.csv");
+  const auto models = learn_e1(cohort);
   REQUIRE(models.size() == 1);
   for (const double c : {0.5, 0.37, 2.0}) {
     TacSeries scaled = cohort[0];
@@ -319,10 +318,7 @@ TEST_CASE("population: a TAC of only zeros is flagged and not accepted, not the 
   // is > 0, so the data contradict every curve of the family: flagged, not accepted.
   std::vector<Truth> truth;
   const auto cohort = e1_cohort(10, {4, 24, 96}, 0.1, 11u, truth);
-  PopulationOptions o;
-  o.candidates = {"E1"};
-  o.threads = 1;
-  const auto models = learn_population(cohort, same_activity(cohort), LP, o, "t.csv");
+  const auto models = learn_e1(cohort);
   REQUIRE(models.size() == 1);
   TacSeries zeros = cohort[0];
   zeros.activity_MBq.setZero();
@@ -331,6 +327,9 @@ TEST_CASE("population: a TAC of only zeros is flagged and not accepted, not the 
   const auto& flags = fit.candidates.at(0).flags;
   CHECK(std::count(flags.begin(), flags.end(), "no_positive_points") == 1);
   CHECK(std::count(flags.begin(), flags.end(), "near_zero_activity_at_3_points") == 1);
+  // Regression (review): n_points counted the 3 points left out and chi_square_dof was 0 - 2 = -2.
+  CHECK(fit.candidates.at(0).n_points == 0);
+  CHECK(fit.candidates.at(0).chi_square_dof == 0);
   // One point of three near zero (as in an individual fit under the proportional error model)
   TacSeries one = cohort[0];
   one.activity_MBq(2) = 0;
