@@ -1,6 +1,8 @@
 // Command-line options shared by `run`, `fit` and `batch` (run_options.h).
 #include "run_options.h"
 
+#include <cmath>
+#include <cstdlib>
 #include <sstream>
 
 #include "lutdose/dosimetry/nuclide.h"
@@ -22,6 +24,15 @@ std::string function_help() {
   return s.str();
 }
 
+// NaN stands for "not given" in the options: a value typed as nan or inf is refused here, so that
+// it is not reported as missing (or taken as not given).
+const CLI::Validator finite_MBq(
+    [](std::string& text) {
+      return std::isfinite(std::strtod(text.c_str(), nullptr)) ? std::string()
+                                                               : "'" + text + "'; expected a finite activity in MBq";
+    },
+    "MBq");
+
 }  // namespace
 
 void add_fit_options(CLI::App* cmd, FitArgs& a, bool tac_required) {
@@ -30,7 +41,8 @@ void add_fit_options(CLI::App* cmd, FitArgs& a, bool tac_required) {
                   "volume_mL, mass_g, activity_u_MBq. Activities as measured, not decay-corrected.");
   if (tac_required) tac->required();
   cmd->add_option("--activity-MBq", a.activity_MBq,
-                  "Administered activity [MBq], net of the residual in syringe and line");
+                  "Administered activity [MBq], net of the residual in syringe and line")
+      ->check(finite_MBq);
   cmd->add_option("--function", a.function, function_help())->capture_default_str();
   cmd->add_option("--functions", a.functions,
                   "Candidates for --function auto (ids separated by commas)")

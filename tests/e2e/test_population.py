@@ -296,6 +296,19 @@ def case_run_and_batch_tac(ctx):
     with open(case, "w") as f:
         f.write("{}")
     ctx.fails("--population", "run", case, "--population", ctx.path("pop.json"), "--out", ctx.path("r2"))
+    # regression (review): NaN is lutdose's "not given", so --activity-MBq nan was reported as missing
+    for cmd in (("fit", "--tac", tac), ("run", "--tac", tac, "--phantom", "icrp110-am", "--out", ctx.path("r3"))):
+        ctx.fails("--activity-MBq: 'nan'; expected a finite activity in MBq", *cmd, "--activity-MBq", "nan",
+                  "--population", ctx.path("pop.json"))
+    # regression (review): run named the TAC table but not the population file lacking a VOI kind
+    doc = json.load(open(ctx.path("pop.json")))
+    del doc["lutdose_sha256"]
+    doc["vois"] = [v for v in doc["vois"] if v["voi_kind"] != "spleen"]
+    nospleen = write(ctx, "nospleen.json", json.dumps(doc, indent=2))
+    ctx.fails("nospleen.json: the VOI kind of spleen", "run", "--tac", ctx.path("one.csv"), "--activity-MBq",
+              7400, "--phantom", "icrp110-am", "--population", nospleen, "--out", ctx.path("r4"))
+    if os.path.exists(ctx.path("r4")) or os.path.exists(ctx.path("r3")):
+        raise CaseFailure("run wrote results on bad input")
 
 
 def case_one_scan_refused(ctx):

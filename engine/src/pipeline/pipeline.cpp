@@ -9,6 +9,7 @@
 
 #include "lutdose/error.h"
 #include "lutdose/io/input_file.h"
+#include "lutdose/io/population_file.h"
 #include "lutdose/pipeline/result_checks.h"
 #include "lutdose/dosimetry/marrow.h"
 #include "lutdose/dosimetry/monte_carlo.h"
@@ -166,23 +167,15 @@ void integrate_to_horizon(TacFit& fit, const TacSeries& tac, double T, double la
   fit.notes.push_back("integrated to the next cycle, " + format_number(T) + " h (residual option)");
 }
 
-// The population model of a VOI's kind; InputError naming the TAC when the population has none.
-const PopulationModel& population_model_of(const std::vector<PopulationModel>& population, const std::string& voi,
-                                           const std::string& where) {
-  if (const auto* m = find_population_model(population, voi)) return *m;
-  std::string kinds;
-  for (const auto& m : population) kinds += (kinds.empty() ? "" : ", ") + m.voi_kind;
-  throw_input_error(where, "the VOI kind", population_voi_kind(voi),
-                    "a VOI kind of the population (" + kinds + ")");
-}
-
 // The population MAP of a VOI. A MAP that fails its criteria is not used (it would be the
 // population's estimate, not this TAC's: a TAC of zeros got the population mean): the VOI gets the
 // individual fit, with its own fallback, and a note saying why the MAP was not used.
 TacFit population_fit(const TacSeries& tac, const CycleResult& cycle, const RunOptions& options, double lambda_p,
                       const std::string& where) {
-  TacFit map = population_map_fit(population_model_of(*options.population, tac.voi, where), tac,
-                                  cycle.administered_MBq, lambda_p, where);
+  // a kind the file lacks: InputError naming the file, the VOI and the TAC (as fit and batch do)
+  check_population_covers(*options.population, options.population_source.path, VoiPatients{{tac.voi, {}}}, where);
+  TacFit map = population_map_fit(*find_population_model(*options.population, tac.voi), tac, cycle.administered_MBq,
+                                  lambda_p, where);
   if (map.accepted) return map;
   TacFit own = fit_tac(tac.time_h, tac.activity_MBq, tac.activity_u_MBq, lambda_p,
                        fit_options_for(tac.voi, options.fit), where);
