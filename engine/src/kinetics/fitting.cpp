@@ -1114,8 +1114,11 @@ void use_peak_washout(TacFit& result, const VectorXd& t, const VectorXd& y, cons
   result.tia_MBq_h = tr.tia_MBq_h;
   result.tia_u_MBq_h = tr.tia_u_MBq_h;
   result.accepted = false;
-  result.selection = (result.candidates.empty() ? "no candidate function could be fitted (n = " + std::to_string(n) + " points)"
-                                                : std::string("no candidate meets the quality criteria")) +
+  const std::string why = !(y.maxCoeff() > 0) ? "all activities are zero: no function is fitted"
+                          : result.candidates.empty()
+                              ? "no candidate function could be fitted (n = " + std::to_string(n) + " points)"
+                              : "no candidate meets the quality criteria";
+  result.selection = why +
                      "; fallback: trapezoid (" + to_string(o.trapezoid_head) + " head) to the peak, then " +
                      (tr.tail == "washout" ? "the washout fitted to the peak and the later points"
                                            : "physical decay (no clearance measurable after the peak)");
@@ -1136,10 +1139,14 @@ static TacFit select_tac_result(const VectorXd& t, const VectorXd& y, const Vect
   add_data_notes(result, t, y, o);
   if (o.error_model == ErrorModel::input && sigma.size() != n)
     throw InputError(where + ": the error model 'input' needs activity_u_MBq for every point");
-  if (!o.forced_function.empty())
+  if (!(y.maxCoeff() > 0)) {
+    // all zero (add_data_notes says so): no function is fitted (under the proportional error models
+    // the weights would be 1/0); the fallback's trapezoid gives TIA 0
+  } else if (!o.forced_function.empty()) {
     fit_forced_function(result, t, y, sigma, lambda_p, o, where);
-  else
+  } else {
     fit_candidates(result, t, y, sigma, lambda_p, o);
+  }
   set_akaike_weights(result);
   add_f_tests(result, n, o);
   result.numerical_tia_MBq_h =

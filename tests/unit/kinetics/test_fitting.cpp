@@ -336,6 +336,18 @@ TEST_CASE("data no function describes: all zero, or still rising, say so instead
   CHECK(zero.tia_MBq_h == 0.0);
   CHECK_FALSE(zero.accepted);
   CHECK(zero.notes.front().find("all activities are zero") != std::string::npos);
+  // Regression (UBSan in CI): under the proportional error models the weights 1/max(y, floor) of
+  // all-zero data are 1/0 (the floor is a fraction of the median |y|), and the fits ran on them
+  // (undefined behaviour inside Eigen's QR for tumours). No function is fitted to zero data.
+  for (const auto model : {ErrorModel::proportional, ErrorModel::proportional_model}) {
+    FitOptions o;
+    o.error_model = model;
+    const TacFit z = fit_tac(t, VectorXd::Zero(5), VectorXd(), LP, o, "zeros");
+    CHECK(z.candidates.empty());
+    CHECK(z.tia_MBq_h == 0.0);
+    CHECK_FALSE(z.accepted);
+    CHECK(z.selection.find("all activities are zero") != std::string::npos);
+  }
   const VectorXd rising = (VectorXd(5) << 10, 20, 40, 80, 160).finished();
   const TacFit r = fit_tac(t, rising, VectorXd(), LP, FitOptions{}, "rising");
   CHECK_FALSE(r.accepted);  // the fit's rate sits at its bound (no clearance): flagged
