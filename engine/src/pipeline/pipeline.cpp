@@ -172,10 +172,10 @@ void integrate_to_horizon(TacFit& fit, const TacSeries& tac, double T, double la
 // individual fit, with its own fallback, and a note saying why the MAP was not used.
 TacFit population_fit(const TacSeries& tac, const CycleResult& cycle, const RunOptions& options, double lambda_p,
                       const std::string& where) {
-  // a kind the file lacks: InputError naming the file, the VOI and the TAC (as fit and batch do)
-  check_population_covers(*options.population, options.population_source.path, VoiPatients{{tac.voi, {}}}, where);
-  TacFit map = population_map_fit(*find_population_model(*options.population, tac.voi), tac, cycle.administered_MBq,
-                                  lambda_p, where);
+  const PopulationModel* model = find_population_model(*options.population, tac.voi);
+  if (!model)  // throws the InputError naming the file, the VOI and the TAC (as fit and batch do)
+    check_population_covers(*options.population, options.population_source.path, VoiPatients{{tac.voi, {}}}, where);
+  TacFit map = population_map_fit(*model, tac, cycle.administered_MBq, lambda_p, where);
   if (map.accepted) return map;
   TacFit own = fit_tac(tac.time_h, tac.activity_MBq, tac.activity_u_MBq, lambda_p,
                        fit_options_for(tac.voi, options.fit), where);
