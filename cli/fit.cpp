@@ -95,7 +95,7 @@ int FitCommand::run() const {
     bool header = true;
     std::string text;
     lutdose::for_each_patient_result(series, o, [&](const lutdose::RunResult& r) {
-      text = lutdose::store_table_csv(lutdose::store_rows(r, args_.tac, ""), "vois", header);
+      text = lutdose::store_table_csv(lutdose::store_voi_rows(r), "vois", header);
       header = false;
       std::cout << text;
     });

@@ -2,6 +2,7 @@
 #include "lutdose/dosimetry/uncertainty.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 
 #include <boost/math/distributions/normal.hpp>
@@ -18,11 +19,29 @@ namespace {
 using DoublePolicy = boost::math::policies::policy<boost::math::policies::promote_double<false>>;
 }
 
-double coverage_factor(double dof, double level) {
-  if (!(dof >= 1) || !(level > 0 && level < 1)) return NaN;
+namespace {
+double coverage_factor_uncached(double dof, double level) {
   const double p = (1 + level) / 2;
   if (std::isinf(dof)) return boost::math::quantile(boost::math::normal_distribution<double, DoublePolicy>(), p);
   return boost::math::quantile(boost::math::students_t_distribution<double, DoublePolicy>(dof), p);
+}
+}  // namespace
+
+double coverage_factor(double dof, double level) {
+  if (!(dof >= 1) || !(level > 0 && level < 1)) return NaN;
+  // The same few (dof, level) pairs recur for every TAC and target of a cohort (68 % and 95 % at
+  // n - K or infinite dof): the last ones computed, per thread, are reused (the same value).
+  struct Entry {
+    double dof = NaN, level = NaN, k = NaN;
+  };
+  thread_local std::array<Entry, 8> recent;
+  thread_local size_t next = 0;
+  for (const auto& e : recent)
+    if (e.dof == dof && e.level == level) return e.k;
+  const double k = coverage_factor_uncached(dof, level);
+  recent[next] = {dof, level, k};
+  next = (next + 1) % recent.size();
+  return k;
 }
 
 Interval coverage_interval(double value, double u, double dof, double level) {

@@ -110,9 +110,33 @@ std::string text_problem(std::string_view text) {
   return "";
 }
 
+// `v` without the blanks trim() removes at both ends.
+std::string_view trimmed(std::string_view v) {
+  const auto b = v.find_first_not_of(" \t\r\n");
+  if (b == std::string_view::npos) return {};
+  return v.substr(b, v.find_last_not_of(" \t\r\n") - b + 1);
+}
+
+// The cells of a line without quotes: split at the commas, each trimmed (as split_record's
+// general path, which a quote needs; '\r' inside a cell is dropped there, so lines holding one
+// inside a cell take that path too).
+bool split_unquoted(std::string_view line, std::vector<std::string>& cells) {
+  const size_t cr = line.find('\r');
+  if (line.find('"') != std::string_view::npos || (cr != std::string_view::npos && cr + 1 != line.size()))
+    return false;
+  cells.clear();
+  for (size_t start = 0;;) {
+    const size_t comma = line.find(',', start);
+    cells.emplace_back(trimmed(line.substr(start, comma == std::string_view::npos ? comma : comma - start)));
+    if (comma == std::string_view::npos) return true;
+    start = comma + 1;
+  }
+}
+
 // Splits one record starting at `line`; continues over newlines inside quotes.
 std::vector<std::string> split_record(Lines& lines, std::string_view first, const std::string& path) {
   std::vector<std::string> cells;
+  if (split_unquoted(first, cells)) return cells;
   std::string cell;
   bool quoted = false;
   const int start_line = lines.number();
@@ -171,7 +195,7 @@ void check_cells(const std::vector<std::string>& cells, const std::vector<std::s
 bool next_record(Lines& lines, const std::string& path, const std::vector<std::string>* header, CsvRow& row) {
   std::string_view line;
   while (lines.next(line)) {
-    const std::string t = trim(std::string(line.substr(0, std::min<size_t>(line.size(), 2 * MAX_QUOTED_CHARS))));
+    const std::string_view t = trimmed(line.substr(0, std::min<size_t>(line.size(), 2 * MAX_QUOTED_CHARS)));
     if (!t.empty() && t[0] == '#') {
       const std::string problem = text_problem(line);
       if (!problem.empty())
@@ -180,7 +204,7 @@ bool next_record(Lines& lines, const std::string& path, const std::vector<std::s
       if (lines.capture) lines.capture->clear();
       continue;
     }
-    if (t.empty() && trim(std::string(line)).empty()) {
+    if (t.empty() && trimmed(line).empty()) {
       if (lines.capture) lines.capture->clear();
       continue;
     }

@@ -24,13 +24,16 @@ const std::string& key(const std::string& value, const std::string& field) {
   return value;
 }
 
-// Exact text of a double (17 significant digits round-trip), "nan" for NaN.
-// The shortest text that reads back to x exactly; "nan", "inf", "-inf".
-std::string exact(double x) {
-  if (std::isnan(x)) return "nan";
+// The shortest text that reads back to x exactly, appended to s; "nan", "inf", "-inf".
+void append_exact(std::string& s, double x) {
+  if (std::isnan(x)) {
+    s += "nan";
+    return;
+  }
   char buf[40];
   const auto [end, ec] = std::to_chars(buf, buf + sizeof buf, x);
-  return ec == std::errc() ? std::string(buf, end) : std::string("nan");
+  if (ec == std::errc()) s.append(buf, end);
+  else s += "nan";
 }
 
 std::string joined(const std::vector<std::string>& parts, const std::string& separator = "; ") {
@@ -43,10 +46,14 @@ std::string joined(const std::vector<std::string>& parts, const std::string& sep
 std::string parameter_text(const CandidateFit& c) {
   std::string s;
   for (Eigen::Index i = 0; i < c.parameters.size(); ++i) {
-    const std::string name = static_cast<size_t>(i) < c.parameter_names.size() ? c.parameter_names[i]
-                                                                                : "p" + std::to_string(i);
+    if (i > 0) s += "; ";
+    if (static_cast<size_t>(i) < c.parameter_names.size()) s += c.parameter_names[static_cast<size_t>(i)];
+    else s += "p" + std::to_string(i);
     const double var = i < c.covariance.rows() && i < c.covariance.cols() ? c.covariance(i, i) : NAN;
-    s += (s.empty() ? "" : "; ") + name + "=" + exact(c.parameters[i]) + " u=" + exact(std::sqrt(var));
+    s += '=';
+    append_exact(s, c.parameters[i]);
+    s += " u=";
+    append_exact(s, std::sqrt(var));
   }
   return s;
 }
@@ -245,6 +252,13 @@ void StoreRows::clear() {
 std::size_t StoreRows::total_rows() const {
   return patients.size() + vois.size() + candidates.size() + targets.size() + budget.size() +
          cumulative.size() + failures.size() + notes.size();
+}
+
+StoreRows store_voi_rows(const RunResult& r) {
+  StoreRows rows;
+  for (const auto& c : r.cycles)
+    for (const auto& v : c.vois) rows.vois.push_back(voi_row(c, v));
+  return rows;
 }
 
 StoreRows store_rows(const RunResult& r, const std::string& source, const std::string& input_sha256) {

@@ -75,9 +75,16 @@ struct Row {
 // The TAC a row belongs to: (patient, cycle, VOI).
 using TacKey = std::tuple<std::string, int, std::string>;
 
+// Where a row is, "path:line", made only for a message (most rows never need it).
+struct RowLoc {
+  const std::string& path;
+  int line;
+  operator std::string() const { return path + ":" + std::to_string(line); }
+};
+
 // A number > lo (>= lo when lo_inclusive) within the plausibility range; `loc` names the row.
 double row_number(const CsvRow& row, int col, const char* name, double lo, bool lo_inclusive,
-                  const PlausibleRange& range, const std::string& expect, const std::string& loc) {
+                  const PlausibleRange& range, const char* expect, const RowLoc& loc) {
   const std::string& text = row.cells[static_cast<size_t>(col)];
   double x;
   if (!parse_double(text, x) || !std::isfinite(x) || (lo_inclusive ? x < lo : x <= lo))
@@ -89,13 +96,13 @@ double row_number(const CsvRow& row, int col, const char* name, double lo, bool 
 
 // An optional number > 0 (NaN when the column is absent or the cell empty).
 double row_optional(const CsvRow& row, int col, const char* name, const PlausibleRange& range, const char* expect,
-                    const std::string& loc) {
+                    const RowLoc& loc) {
   if (col < 0 || row.cells[static_cast<size_t>(col)].empty()) return std::numeric_limits<double>::quiet_NaN();
   return row_number(row, col, name, 0.0, false, range, expect, loc);
 }
 
 // The row's values and, in `key`, the TAC it belongs to.
-Row read_row(const CsvRow& row, const TacColumns& c, const std::string& loc, TacKey& key) {
+Row read_row(const CsvRow& row, const TacColumns& c, const RowLoc& loc, TacKey& key) {
   const std::string voi = row.cells[static_cast<size_t>(c.voi)];
   if (const std::string p = name_problem(voi); !p.empty())
     throw_input_error(loc, "column voi", voi, "a VOI name (this one is " + p + ")");
@@ -125,7 +132,7 @@ Row read_row(const CsvRow& row, const TacColumns& c, const std::string& loc, Tac
 class TacGroups {
  public:
   // Adds row r (its text `time_text`, at `loc`) to the TAC `key`.
-  void add(const TacKey& key, const Row& r, const std::string& time_text, const std::string& loc) {
+  void add(const TacKey& key, const Row& r, const std::string& time_text, const RowLoc& loc) {
     const auto& [patient, cycle, voi] = key;
     auto& g = groups_[key];
     if (g.empty()) {
@@ -204,7 +211,7 @@ TacRowParser::TacRowParser(const std::vector<std::string>& header, const std::st
 TacRowParser::~TacRowParser() = default;
 
 void TacRowParser::add(const CsvRow& row) {
-  const std::string loc = impl_->path + ":" + std::to_string(row.line);
+  const RowLoc loc{impl_->path, row.line};
   TacKey key;
   const Row r = read_row(row, impl_->columns, loc, key);
   impl_->groups.add(key, r, row.cells[static_cast<size_t>(impl_->columns.t)], loc);

@@ -7,7 +7,10 @@
 #include <initializer_list>
 #include <boost/math/distributions/chi_squared.hpp>
 #include <boost/math/distributions/fisher_f.hpp>
-#include <unsupported/Eigen/NonLinearOptimization>
+#include <ceres/tiny_solver.h>
+#include <stdexcept>
+#include <type_traits>
+#include <variant>
 
 #include "lutdose/error.h"
 
@@ -221,12 +224,16 @@ struct ProjectedFunctor {
     const int na = proj->f.n_amplitudes();
     const auto n = proj->t.size();
     phi_w.setZero();
+    const double* t = proj->t.data();
+    const double* s = proj->s.data();
     for (size_t m = 0; m < terms.size(); ++m) {
       const double k = proj->lambda_p + (terms[m].rate_index >= 0 ? lambda(terms[m].rate_index) : 0.0);
-      for (Eigen::Index i = 0; i < n; ++i) {
-        const double ex = std::exp(-k * proj->t(i));
-        e(i, static_cast<Eigen::Index>(m)) = ex;
-        for (int j = 0; j < na; ++j) phi_w(i, j) += terms[m].amplitude_coefficients[j] * ex * proj->s(i);
+      double* e_m = e.col(static_cast<Eigen::Index>(m)).data();
+      for (Eigen::Index i = 0; i < n; ++i) e_m[i] = std::exp(-k * t[i]);
+      for (int j = 0; j < na; ++j) {
+        const double c = terms[m].amplitude_coefficients[static_cast<size_t>(j)];
+        double* phi_j = phi_w.col(j).data();
+        for (Eigen::Index i = 0; i < n; ++i) phi_j[i] += c * e_m[i] * s[i];
       }
     }
     if (na == 1) {
@@ -302,8 +309,9 @@ struct ProjectedFunctor {
         if (terms[m].rate_index < 0) continue;
         double c = 0;
         for (int j = 0; j < na; ++j) c += terms[m].amplitude_coefficients[j] * a(j);
-        for (Eigen::Index i = 0; i < n; ++i)
-          d_lambda(i, terms[m].rate_index) -= c * proj->t(i) * e(i, static_cast<Eigen::Index>(m)) * proj->s(i);
+        const double *t = proj->t.data(), *s = proj->s.data(), *e_m = e.col(static_cast<Eigen::Index>(m)).data();
+        double* d_r = d_lambda.col(terms[m].rate_index).data();
+        for (Eigen::Index i = 0; i < n; ++i) d_r[i] -= c * t[i] * e_m[i] * s[i];
       }
       project_design_derivatives();
     } else {
@@ -483,26 +491,82 @@ void assess_goodness_of_fit(CandidateFit& c, bool relative) {
 }
 
 
+// ceres::TinySolver (Levenberg-Marquardt for small dense problems, without heap traffic per
+// iteration when the number of parameters is fixed at compile time) on the projected functor:
+// NR log-rate increments, the residuals of the TAC's points.
+template <int NR>
+struct TinyLm {
+  struct Adapter {
+    using Scalar = double;
+    enum { NUM_RESIDUALS = Eigen::Dynamic, NUM_PARAMETERS = NR };
+    ProjectedFunctor* functor = nullptr;
+    mutable VectorXd theta, fvec;  // sized once (ProjectedFunctor's interface)
+    mutable MatrixXd jac;
+    int NumResiduals() const { return functor->n_values; }
+    bool operator()(const double* x, double* residuals, double* jacobian) const {
+      theta = Eigen::Map<const Eigen::Matrix<double, NR, 1>>(x);
+      (*functor)(theta, fvec);
+      Eigen::Map<VectorXd>(residuals, functor->n_values) = fvec;
+      if (jacobian) {
+        functor->df(theta, jac);
+        Eigen::Map<Eigen::Matrix<double, Eigen::Dynamic, NR>>(jacobian, functor->n_values, NR) = jac;
+      }
+      return true;
+    }
+  };
+  Adapter adapter;
+  ceres::TinySolver<Adapter> solver;
+
+  // Minimises from theta (in place): false when stopped by the iteration limit.
+  bool run(ProjectedFunctor& f, VectorXd& theta, double cost_change_tolerance, double xtol, int max_iterations) {
+    adapter.functor = &f;
+    adapter.theta.resize(NR);
+    adapter.fvec.resize(f.n_values);
+    adapter.jac.resize(f.n_values, NR);
+    solver.options.function_tolerance = cost_change_tolerance;
+    solver.options.parameter_tolerance = xtol;
+    solver.options.gradient_tolerance = 0;  // as MINPACK's gtol = 0: stop on the cost or the step
+    solver.options.max_num_iterations = max_iterations;
+    Eigen::Matrix<double, NR, 1> x = theta;
+    const auto status = solver.Solve(adapter, &x).status;
+    theta = x;
+    return status != ceres::TinySolver<Adapter>::HIT_MAX_ITERATIONS;
+  }
+};
+
 // The functor and the Levenberg-Marquardt state of one candidate fit, reused by all its starts
 // and reweighting iterations: after the first run no run allocates its buffers anew. Every run
-// starts from a fresh state (minimizeInit), with the tolerances given.
+// starts from a fresh state, with the tolerances given.
 struct LmWorkspace {
   ProjectedFunctor functor;
-  Eigen::LevenbergMarquardt<ProjectedFunctor> lm;
+  std::variant<std::monostate, TinyLm<1>, TinyLm<2>, TinyLm<3>> lm;
+  VectorXd f0;
 
-  LmWorkspace(const Projection& p, int n_rates, int n) : functor(p, n_rates, n), lm(functor) {}
+  LmWorkspace(const Projection& p, int n_rates, int n) : functor(p, n_rates, n), f0(n) {
+    if (n_rates == 1) lm.emplace<TinyLm<1>>();
+    else if (n_rates == 2) lm.emplace<TinyLm<2>>();
+    else if (n_rates == 3) lm.emplace<TinyLm<3>>();
+  }
   LmWorkspace(const LmWorkspace&) = delete;
   LmWorkspace& operator=(const LmWorkspace&) = delete;
 
-  // Minimises from theta (updated in place); adds the function evaluations to *evaluations.
-  Eigen::LevenbergMarquardtSpace::Status minimize(VectorXd& theta, double ftol, double xtol, int* evaluations) {
+  // Minimises from theta (updated in place); adds the function evaluations to *evaluations. Stops
+  // when a step changes the cost by less than ftol times the starting cost, or moves theta by less
+  // than xtol relative to |theta|; false when the iteration limit (200 (NR + 1), as MINPACK's
+  // default maxfev for analytic Jacobians) was reached first.
+  bool minimize(VectorXd& theta, double ftol, double xtol, int* evaluations) {
     functor.evaluations = 0;
-    lm.parameters.ftol = ftol;
-    lm.parameters.xtol = xtol;
-    lm.parameters.maxfev = 200 * (functor.n_inputs + 1);
-    const auto status = lm.minimize(theta);
+    functor(theta, f0);
+    const double tolerance = ftol * f0.squaredNorm();
+    const int max_iterations = 200 * (functor.n_inputs + 1);
+    const bool converged = std::visit(
+        [&](auto& s) {
+          if constexpr (std::is_same_v<std::decay_t<decltype(s)>, std::monostate>) return true;  // no rate
+          else return s.run(functor, theta, tolerance, xtol, max_iterations);
+        },
+        lm);
     *evaluations += functor.evaluations;
-    return status;
+    return converged;
   }
 };
 
@@ -524,9 +588,7 @@ VectorXd best_start(const ExponentialFunction& f, LmWorkspace& ws, const VectorX
     VectorXd theta = starts.theta(k);
     bool converged = true;
     if (nr > 0) {
-      const auto status = ws.minimize(theta, 1e-12, 1e-10, &c.evaluations);
-      converged = status != Eigen::LevenbergMarquardtSpace::TooManyFunctionEvaluation &&
-                  status != Eigen::LevenbergMarquardtSpace::ImproperInputParameters;
+      converged = ws.minimize(theta, 1e-12, 1e-10, &c.evaluations);
     } else {
       c.evaluations += 1;
     }
@@ -575,33 +637,49 @@ void reweight_with_fitted_curve(const ExponentialFunction& f, const VectorXd& t,
   }
 }
 
+// K x K matrices of a fit (K <= MAX_K parameters: E3u has 5), and the weighted Jacobian of a TAC
+// of at most SMALL_N points, held without heap allocation (the statistics of every candidate).
+constexpr int MAX_K = 8;
+constexpr int SMALL_N = 16;
+using SmallMatrix = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, 0, MAX_K, MAX_K>;
+using SmallVector = Eigen::Matrix<double, Eigen::Dynamic, 1, 0, MAX_K, 1>;
+using SmallJacobian = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, 0, SMALL_N, MAX_K>;
+
+// The rank of the column-scaled Jacobian js (c.rank) and, at full rank, the covariance
+// variance_scale * S (js^T js)^-1 S with S = diag(col_scale), from the pivoting QR of js.
+template <class Jacobian>
+void covariance_from_scaled(CandidateFit& c, const Jacobian& js, const SmallVector& col_scale, double variance_scale) {
+  const int K = c.n_parameters;
+  Eigen::ColPivHouseholderQR<Jacobian> qr(js);
+  qr.setThreshold(RANK_THRESHOLD);
+  c.rank = static_cast<int>(qr.rank());
+  c.covariance = MatrixXd::Constant(K, K, NaN);
+  if (c.rank != K) {
+    c.flags.push_back("rank_deficient");
+    return;
+  }
+  const SmallMatrix r = qr.matrixR().topLeftCorner(K, K).template triangularView<Eigen::Upper>();
+  const SmallMatrix r_inv = r.triangularView<Eigen::Upper>().solve(SmallMatrix::Identity(K, K));
+  const SmallMatrix cov_perm = r_inv * r_inv.transpose();
+  const SmallMatrix cov_scaled = qr.colsPermutation() * cov_perm * qr.colsPermutation().transpose();
+  c.covariance = variance_scale * (col_scale.asDiagonal() * cov_scaled * col_scale.asDiagonal());
+}
+
 // Covariance from the weighted Jacobian jw, columns scaled to unit norm for a scale-free rank.
 // Sets c.rank and c.covariance (NaN when rank deficient); returns the variance scale (the
 // estimated variance for relative weights, else 1).
 double set_covariance(CandidateFit& c, const MatrixXd& jw, bool relative) {
   const int n = c.n_points, K = c.n_parameters;
-  VectorXd col_scale(K);
+  if (K > MAX_K) throw std::logic_error("fit_function: more than " + std::to_string(MAX_K) + " parameters");
+  SmallVector col_scale(K);
   for (int j = 0; j < K; ++j) {
     const double nrm = jw.col(j).norm();
     col_scale(j) = nrm > 0 ? 1.0 / nrm : 1.0;
   }
-  const MatrixXd js = jw * col_scale.asDiagonal();
-  Eigen::ColPivHouseholderQR<MatrixXd> qr(js);
-  qr.setThreshold(RANK_THRESHOLD);
-  c.rank = static_cast<int>(qr.rank());
   double variance_scale = 1.0;
   if (relative) variance_scale = n > K ? c.weighted_rss / (n - K) : NaN;
-  c.covariance = MatrixXd::Constant(K, K, NaN);
-  if (c.rank == K) {
-    const MatrixXd r = qr.matrixR().topLeftCorner(K, K).triangularView<Eigen::Upper>();
-    const MatrixXd r_inv =
-        r.triangularView<Eigen::Upper>().solve(MatrixXd::Identity(K, K));
-    const MatrixXd cov_perm = r_inv * r_inv.transpose();
-    const MatrixXd cov_scaled = qr.colsPermutation() * cov_perm * qr.colsPermutation().transpose();
-    c.covariance = variance_scale * (col_scale.asDiagonal() * cov_scaled * col_scale.asDiagonal());
-  } else {
-    c.flags.push_back("rank_deficient");
-  }
+  if (n <= SMALL_N) covariance_from_scaled(c, SmallJacobian(jw * col_scale.asDiagonal()), col_scale, variance_scale);
+  else covariance_from_scaled(c, MatrixXd(jw * col_scale.asDiagonal()), col_scale, variance_scale);
   return variance_scale;
 }
 
@@ -653,11 +731,12 @@ void set_tia(CandidateFit& c, const ExponentialFunction& f, const VectorXd& p, d
              const MatrixXd& jw, const VectorXd& s) {
   const int K = c.n_parameters;
   c.tia_MBq_h = f.integral(p, lambda_p, std::numeric_limits<double>::infinity());
-  const VectorXd g = f.integral_gradient(p, lambda_p, std::numeric_limits<double>::infinity());
-  c.tia_u_MBq_h = std::sqrt(g.dot(c.covariance * g));
+  const SmallVector g = f.integral_gradient(p, lambda_p, std::numeric_limits<double>::infinity());
+  c.tia_u_MBq_h = std::sqrt(g.dot(SmallVector(c.covariance * g)));
   if (c.rank == K) {  // dTIA/dy = g^T (Jw^T Jw)^-1 Jw^T diag(s), from the normal equations
-    const MatrixXd jtj_inv = (jw.transpose() * jw).ldlt().solve(MatrixXd::Identity(K, K));
-    c.tia_dy = (jw * (jtj_inv * g)).cwiseProduct(s);
+    const SmallMatrix jtj = jw.transpose() * jw;
+    const SmallVector jtj_inv_g = jtj.ldlt().solve(SmallMatrix::Identity(K, K)) * g;
+    c.tia_dy = (jw * jtj_inv_g).cwiseProduct(s);
   }
 }
 

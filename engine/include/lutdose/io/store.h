@@ -169,6 +169,10 @@ struct StoreRows {
 //! and the value for a key or name longer than STORE_NAME_BYTES.
 StoreRows store_rows(const RunResult& r, const std::string& source, const std::string& input_sha256);
 
+//! Only the /vois rows of store_rows(r, ...) (the same values): `lutdose fit --format csv`, which
+//! prints that table alone. Throws as store_rows.
+StoreRows store_voi_rows(const RunResult& r);
+
 //! The rows of a patient that failed: one /patients row (status "failed") and one /failures row.
 //! Names longer than STORE_NAME_BYTES are shortened here (the error message says so): a failure
 //! is always recorded.
