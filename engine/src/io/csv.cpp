@@ -1,5 +1,7 @@
 #include "lutdose/io/csv.h"
 
+#include <functional>
+
 #include <openssl/evp.h>
 
 #include <cerrno>
@@ -134,9 +136,9 @@ bool split_unquoted(std::string_view line, std::vector<std::string>& cells) {
 }
 
 // Splits one record starting at `line`; continues over newlines inside quotes.
-std::vector<std::string> split_record(Lines& lines, std::string_view first, const std::string& path) {
-  std::vector<std::string> cells;
-  if (split_unquoted(first, cells)) return cells;
+void split_record(Lines& lines, std::string_view first, const std::string& path, std::vector<std::string>& cells) {
+  if (split_unquoted(first, cells)) return;
+  cells.clear();
   std::string cell;
   bool quoted = false;
   const int start_line = lines.number();
@@ -173,7 +175,6 @@ std::vector<std::string> split_record(Lines& lines, std::string_view first, cons
     }
   }
   cells.push_back(trim(cell));
-  return cells;
 }
 
 // Every cell valid UTF-8 without NUL bytes; the message names the line and the column.
@@ -209,7 +210,7 @@ bool next_record(Lines& lines, const std::string& path, const std::vector<std::s
       continue;
     }
     row.line = lines.number();
-    row.cells = split_record(lines, line, path);
+    split_record(lines, line, path, row.cells);
     check_cells(row.cells, header ? *header : row.cells, row.line, path);
     if (header && row.cells.size() != header->size())
       throw InputError(path + ":" + std::to_string(row.line) + ": the row has " + std::to_string(row.cells.size()) +
@@ -225,14 +226,23 @@ CsvTable read_csv(const std::string& path, bool regular_only) {
   return parse_csv(read_input_file(path, "CSV file", regular_only), path);
 }
 
-CsvTable parse_csv(const std::string& bytes, const std::string& path) {
-  CsvTable table;
-  table.path = path;
+void for_each_csv_row(const std::string& bytes, const std::string& path,
+                      const std::function<void(const std::vector<std::string>&)>& on_header,
+                      const std::function<void(const CsvRow&)>& on_row) {
   BufferLines lines(models::without_bom(bytes));
   CsvRow row;
   if (!next_record(lines, path, nullptr, row)) throw InputError(path + ": the file is empty; expected a header line");
-  table.header = std::move(row.cells);
-  while (next_record(lines, path, &table.header, row)) table.rows.push_back(std::move(row));
+  const std::vector<std::string> header = std::move(row.cells);
+  on_header(header);
+  while (next_record(lines, path, &header, row)) on_row(row);
+}
+
+CsvTable parse_csv(const std::string& bytes, const std::string& path) {
+  CsvTable table;
+  table.path = path;
+  for_each_csv_row(
+      bytes, path, [&](const std::vector<std::string>& header) { table.header = header; },
+      [&](const CsvRow& row) { table.rows.push_back(row); });
   return table;
 }
 

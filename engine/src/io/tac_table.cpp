@@ -231,12 +231,17 @@ int TacRowParser::voi_column() const { return impl_->columns.voi; }
 
 std::vector<TacSeries> read_tac_table(const std::string& path, std::string* bytes) {
   std::string content = read_input_file(path, "TAC table", false);
-  const CsvTable table = parse_csv(content, path);
+  std::unique_ptr<TacRowParser> parser;
+  bool any_row = false;
+  for_each_csv_row(
+      content, path, [&](const std::vector<std::string>& header) { parser = std::make_unique<TacRowParser>(header, path); },
+      [&](const CsvRow& row) {
+        parser->add(row);
+        any_row = true;
+      });
+  if (!any_row) throw InputError(path + ": no data rows; expected one row per VOI per time point");
   if (bytes) *bytes = std::move(content);
-  TacRowParser parser(table.header, path);
-  if (table.rows.empty()) throw InputError(path + ": no data rows; expected one row per VOI per time point");
-  for (const auto& row : table.rows) parser.add(row);
-  return parser.take();
+  return parser->take();
 }
 
 }  // namespace lutdose

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <map>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -46,6 +47,13 @@ CsvTable read_csv(const std::string& path, bool regular_only = false);
 //! The same, from bytes already read (`path` names them in messages); the same InputErrors but
 //! those of reading.
 CsvTable parse_csv(const std::string& bytes, const std::string& path);
+
+//! The rows of bytes already read, one at a time (the same records and InputErrors as
+//! parse_csv, without holding them): `on_header` gets the header, then `on_row` each data row (a
+//! row object reused between calls).
+void for_each_csv_row(const std::string& bytes, const std::string& path,
+                      const std::function<void(const std::vector<std::string>&)>& on_header,
+                      const std::function<void(const CsvRow&)>& on_row);
 
 //! Reads a CSV file record by record in bounded memory, without the size limit of read_csv: the
 //! cohort tables of `lutdose batch`. The same records and InputErrors as parse_csv (but the size).
