@@ -134,7 +134,12 @@ class TacGroups {
   // Adds row r (its text `time_text`, at `loc`) to the TAC `key`.
   void add(const TacKey& key, const Row& r, const std::string& time_text, const RowLoc& loc) {
     const auto& [patient, cycle, voi] = key;
-    auto& g = groups_[key];
+    // the rows of a TAC usually follow each other: the last group is looked up once
+    if (!last_ || last_key_ != key) {
+      last_ = &groups_[key];
+      last_key_ = key;
+    }
+    auto& g = *last_;
     if (g.empty()) {
       order_.push_back(key);
       if (++vois_of_[{patient, cycle}] > MAX_VOIS_PER_CYCLE)
@@ -158,8 +163,10 @@ class TacGroups {
   const std::vector<Row>& rows(const TacKey& key) const { return groups_.at(key); }
 
  private:
-  std::map<TacKey, std::vector<Row>> groups_;
+  std::map<TacKey, std::vector<Row>> groups_;  // node-based: last_ stays valid as groups are added
   std::vector<TacKey> order_;
+  TacKey last_key_;
+  std::vector<Row>* last_ = nullptr;
   std::map<std::pair<std::string, int>, std::size_t> vois_of_;  // (patient, cycle) -> VOIs
   std::map<std::string, std::size_t> cycles_of_;               // patient -> cycles
 };
@@ -221,6 +228,7 @@ std::vector<TacSeries> TacRowParser::take() {
   std::vector<TacSeries> out;
   TacGroups groups;
   std::swap(groups, impl_->groups);
+  out.reserve(groups.order().size());
   for (const auto& key : groups.order()) out.push_back(make_series(key, groups.rows(key), impl_->path));
   return out;
 }
