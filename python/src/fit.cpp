@@ -8,6 +8,7 @@
 #include <atomic>
 #include <chrono>
 #include <exception>
+#include <iterator>
 #include <thread>
 
 #include "bindings.h"
@@ -77,9 +78,10 @@ ParallelRun run_tac_parallel(const std::vector<lutdose::TacSeries>& series, cons
   for (auto& t : pool) t.join();
   for (const auto& e : errors)
     if (e) std::rethrow_exception(e);  // the first failing block in the engine's order, as a serial run
-  ParallelRun run{parts.empty() ? lutdose::RunResult{} : parts.front(), n_threads};
-  for (std::size_t b = 1; b < parts.size(); ++b)
-    run.result.cycles.insert(run.result.cycles.end(), parts[b].cycles.begin(), parts[b].cycles.end());
+  ParallelRun run{parts.empty() ? lutdose::RunResult{} : std::move(parts.front()), n_threads};
+  for (std::size_t b = 1; b < parts.size(); ++b)  // moved, not copied: every TAC's fit is here
+    run.result.cycles.insert(run.result.cycles.end(), std::make_move_iterator(parts[b].cycles.begin()),
+                             std::make_move_iterator(parts[b].cycles.end()));
   return run;
 }
 
