@@ -81,25 +81,52 @@ std::vector<MapResult> e_step(const Prior& prior, const PopulationData& d, std::
   return maps;
 }
 
-// The M-step: theta, Omega (diagonal) and b of the model linearised at the MAPs (one EM step of
-// Lindstrom & Bates' LME step). Patients whose MAP failed are left out.
-Prior m_step(const Prior& old, const std::vector<MapResult>& maps) {
+// Every patient's posterior moments under `prior` (posterior_moments, importance sampling around
+// its MAP; the patient's index seeds its draws); a patient whose MAP failed has none (empty mean).
+// With sampled = false, the Laplace moments (MAP and its Gauss-Newton covariance).
+std::vector<population_detail::PosteriorMoments> moments(const Prior& prior, const PopulationData& d,
+                                                         const std::vector<MapResult>& maps, bool sampled) {
+  std::vector<population_detail::PosteriorMoments> out(maps.size());
+  for (size_t i = 0; i < maps.size(); ++i)
+    if (maps[i].ok)
+      out[i] = sampled ? population_detail::posterior_moments(prior, d.t_h[i], d.y_per_administered[i], maps[i], i + 1)
+                       : population_detail::laplace_moments(prior, maps[i], d.y_per_administered[i].array().log());
+  return out;
+}
+
+// -2 ln p(y) of the cohort from the sampled marginal likelihoods: the objective of the EM's
+// stopping rule (EM raises it); NaN when a patient has no moments.
+double minus2_log_marginal(const std::vector<population_detail::PosteriorMoments>& pm) {
+  double total = 0;
+  for (const auto& m : pm) {
+    if (m.mean.size() == 0) return NaN;
+    total += -2 * m.log_marginal;
+  }
+  return total;
+}
+
+// The M-step: theta, Omega (diagonal) and b from the patients' posterior moments (Monte Carlo EM,
+// Wei & Tanner 1990; the conditional variance of eta is in Omega's update, as in the EM of
+// Lindstrom & Bates, but sampled: the Laplace covariance of a rate the data barely see is too
+// narrow, which made Omega low, docs/population.md). Patients whose MAP failed are left out.
+Prior m_step(const Prior& old, const std::vector<population_detail::PosteriorMoments>& pm,
+             const PopulationData& d) {
   Prior p = old;
   const auto k = old.theta.size();
   VectorXd sum = VectorXd::Zero(k);
   int used = 0;
-  for (const auto& m : maps)
-    if (m.ok) sum += m.phi, ++used;
+  for (const auto& m : pm)
+    if (m.mean.size()) sum += m.mean, ++used;
   if (used == 0) return old;
   p.theta = sum / used;
   VectorXd var = VectorXd::Zero(k);
   double ss = 0;
   long n_obs = 0;
-  for (const auto& m : maps) {
-    if (!m.ok) continue;
-    var += (m.phi - p.theta).cwiseAbs2() + m.v.diagonal();
-    ss += m.residual.squaredNorm() + (m.j_logf * m.v * m.j_logf.transpose()).trace();
-    n_obs += m.residual.size();
+  for (size_t i = 0; i < pm.size(); ++i) {
+    if (!pm[i].mean.size()) continue;
+    var += (pm[i].mean - p.theta).cwiseAbs2() + pm[i].variance;
+    ss += pm[i].residual_ss;
+    n_obs += d.y_per_administered[i].size();
   }
   p.omega_diag = (var / used).cwiseMax(OMEGA_FLOOR);
   p.b = std::max(std::sqrt(ss / static_cast<double>(n_obs)), SIGMA_FLOOR);
@@ -200,8 +227,9 @@ PopulationModel fit_population_model(const models::ExponentialFunction& f, const
   std::vector<double> history;
   for (m.iterations = 1; m.iterations <= o.max_iterations; ++m.iterations) {
     maps = e_step(prior, d, phis);
-    history.push_back(minus2_log_likelihood(prior, maps, d));
-    const Prior next = m_step(prior, maps);
+    const auto pm = moments(prior, d, maps, o.sampled_e_step);
+    history.push_back(minus2_log_marginal(pm));
+    const Prior next = m_step(prior, pm, d);
     const double moved = change(prior, next);
     prior = next;
     if (moved < o.tolerance || plateau(history, o)) {

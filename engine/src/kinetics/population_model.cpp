@@ -1,6 +1,8 @@
 #include "population_model.h"
 
 #include <algorithm>
+#include <boost/random/mersenne_twister.hpp>
+#include <boost/random/normal_distribution.hpp>
 #include <cmath>
 #include <limits>
 #include <unsupported/Eigen/NonLinearOptimization>
@@ -127,6 +129,92 @@ MapResult map_fit(const Prior& prior, const VectorXd& t_h, const VectorXd& y, co
   m.v = llt.solve(MatrixXd::Identity(h.rows(), h.cols()));
   m.log_det_h = 2.0 * llt.matrixLLT().diagonal().array().log().sum();
   return m;
+}
+
+PosteriorMoments laplace_moments(const Prior& prior, const MapResult& map, const VectorXd& log_y) {
+  PosteriorMoments pm;
+  pm.mean = map.phi;
+  pm.variance = map.v.diagonal();
+  pm.residual_ss = map.residual.squaredNorm() + (map.j_logf * map.v * map.j_logf.transpose()).trace();
+  const auto n = static_cast<double>(log_y.size());
+  pm.log_marginal = -0.5 * (n * std::log(2 * M_PI * prior.b * prior.b) + prior.omega_diag.array().log().sum() +
+                            map.objective + map.log_det_h) -
+                    log_y.sum();
+  return pm;
+}
+
+namespace {
+
+// ln of the N(mean, L L^T) density at x, L lower-triangular (Cholesky factor).
+double log_normal_density(const VectorXd& x, const VectorXd& mean, const MatrixXd& l) {
+  const VectorXd u = l.triangularView<Eigen::Lower>().solve(x - mean);
+  const auto k = static_cast<double>(x.size());
+  return -0.5 * (u.squaredNorm() + k * std::log(2 * M_PI)) - l.diagonal().array().log().sum();
+}
+
+// ln(e^a + e^b) without overflow.
+double log_add(double a, double b) {
+  const double hi = std::max(a, b), lo = std::min(a, b);
+  return hi + std::log1p(std::exp(lo - hi));
+}
+
+}  // namespace
+
+PosteriorMoments posterior_moments(const Prior& prior, const VectorXd& t_h, const VectorXd& y, const MapResult& map,
+                                   unsigned long long seed) {
+  const auto k = prior.theta.size();
+  const auto n = static_cast<double>(y.size());
+  const VectorXd log_y = y.array().log().matrix();
+  // proposal components: around the MAP with the Laplace covariance widened by 1.5 in SD (a
+  // Laplace covariance too narrow for the posterior is the failure this sampler is for), and the prior
+  const Eigen::LLT<MatrixXd> llt_v(2.25 * map.v);
+  if (llt_v.info() != Eigen::Success) return laplace_moments(prior, map, log_y);
+  const MatrixXd l_map = llt_v.matrixL();
+  const MatrixXd l_prior = MatrixXd(prior.omega_diag.cwiseSqrt().asDiagonal());
+  const double log_half = std::log(0.5);
+  boost::random::mt19937_64 rng(seed);
+  boost::random::normal_distribution<double> normal(0.0, 1.0);
+  std::vector<VectorXd> draws;
+  std::vector<double> log_w, ss;
+  draws.reserve(POSTERIOR_DRAWS), log_w.reserve(POSTERIOR_DRAWS), ss.reserve(POSTERIOR_DRAWS);
+  VectorXd z(k);
+  for (int s = 0; s < POSTERIOR_DRAWS; ++s) {
+    if (s % 2 == 0)
+      for (Eigen::Index j = 0; j < k; ++j) z(j) = normal(rng);
+    else
+      z = -z;  // the antithetic partner of the previous draw
+    // the first half of the draws from the MAP component, the second from the prior
+    const VectorXd phi = s < POSTERIOR_DRAWS / 2 ? VectorXd(map.phi + l_map * z) : VectorXd(prior.theta + l_prior * z);
+    const VectorXd fv = prior.f->evaluate(t_h, natural_from_phi(*prior.f, phi), prior.lambda_p);
+    const double r2 = (log_y - fv.array().log().matrix()).squaredNorm();
+    const double log_prior = log_normal_density(phi, prior.theta, l_prior);
+    const double log_q = log_add(log_half + log_normal_density(phi, map.phi, l_map), log_half + log_prior);
+    const double log_lik = -0.5 * r2 / (prior.b * prior.b) - n * std::log(prior.b) - 0.5 * n * std::log(2 * M_PI);
+    const double lw = log_lik + log_prior - log_q;
+    if (!std::isfinite(lw) || !std::isfinite(r2)) continue;
+    draws.push_back(phi), log_w.push_back(lw), ss.push_back(r2);
+  }
+  if (draws.empty()) return laplace_moments(prior, map, log_y);
+  const double top = *std::max_element(log_w.begin(), log_w.end());
+  double sum_w = 0, sum_w2 = 0;
+  PosteriorMoments pm;
+  pm.mean = VectorXd::Zero(k);
+  VectorXd second = VectorXd::Zero(k);
+  for (size_t s = 0; s < draws.size(); ++s) {
+    const double w = std::exp(log_w[s] - top);
+    sum_w += w, sum_w2 += w * w;
+    pm.mean += w * draws[s];
+    second += w * draws[s].cwiseAbs2();
+    pm.residual_ss += w * ss[s];
+  }
+  pm.mean /= sum_w;
+  pm.variance = (second / sum_w - pm.mean.cwiseAbs2()).cwiseMax(0.0);
+  pm.residual_ss /= sum_w;
+  // ln p(y): the mean weight over all draws (failed ones weigh 0), minus ln y's Jacobian sum ln y
+  pm.log_marginal = top + std::log(sum_w / POSTERIOR_DRAWS) - log_y.sum();
+  pm.effective_draws = sum_w * sum_w / sum_w2;
+  pm.sampled = true;
+  return pm;
 }
 
 }  // namespace lutdose::population_detail

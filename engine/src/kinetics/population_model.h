@@ -43,4 +43,33 @@ struct MapResult {
 MapResult map_fit(const Prior& prior, const Eigen::VectorXd& t_h, const Eigen::VectorXd& y,
                   const Eigen::VectorXd& start);
 
+//! The posterior moments of one patient's phi that the EM step needs, by importance sampling.
+struct PosteriorMoments {
+  Eigen::VectorXd mean;      //!< E[phi | y]
+  Eigen::VectorXd variance;  //!< Var[phi_k | y] (diagonal: Omega is diagonal)
+  double residual_ss = 0;    //!< E[ sum_j (ln y_j - ln f(t_j; phi))^2 | y ]
+  //! ln p(y) with y per administered activity (the marginal likelihood, ln y's Jacobian included)
+  double log_marginal = 0;
+  double effective_draws = 0;  //!< Kish's effective sample size of the weights
+  bool sampled = false;        //!< false: the weights failed and the Laplace moments are returned
+};
+
+//! The Laplace moments of one patient (sampled = false): the MAP, the diagonal of its Gauss-Newton
+//! covariance V, E[residual SS] linearised (|r|^2 + tr(J V J^T)) and ln p(y) as minus half the
+//! patient's term of the Laplace -2 log L. `map.ok` must hold; `log_y` = ln y. Throws nothing.
+PosteriorMoments laplace_moments(const Prior& prior, const MapResult& map, const Eigen::VectorXd& log_y);
+
+//! Draws of the importance sampler per patient: 2 x 150 antithetic pairs (below).
+inline constexpr int POSTERIOR_DRAWS = 300;
+
+//! E[phi], Var[phi] and E[residual SS] of one patient under `prior`, by importance sampling with
+//! the defensive mixture q = 1/2 N(MAP, (1.5)^2 V) + 1/2 N(theta, Omega) (V the Laplace posterior
+//! covariance of `map`; the prior component keeps the weights bounded by the likelihood where the
+//! Laplace approximation is too narrow, e.g. a rate the data barely see). POSTERIOR_DRAWS draws in
+//! antithetic pairs from a generator seeded by `seed` (the patient's index): the same draws in every
+//! EM iteration, so the EM map is smooth and deterministic. When the weights are not usable (none
+//! finite), the Laplace moments (MAP, V) with sampled = false. `map.ok` must hold. Throws nothing.
+PosteriorMoments posterior_moments(const Prior& prior, const Eigen::VectorXd& t_h, const Eigen::VectorXd& y,
+                                   const MapResult& map, unsigned long long seed);
+
 }  // namespace lutdose::population_detail

@@ -67,6 +67,10 @@ std::vector<PopulationModel> learn_e1(const std::vector<TacSeries>& cohort) {
   return learn_population(cohort, same_activity(cohort), LP, o, "t.csv");
 }
 
+// x within `rel` (relative) of `truth`. Not doctest::Approx(truth).epsilon(rel): its tolerance is
+// rel x (1 + max(|x|, |truth|)): about 0.3 absolute for epsilon 0.3, wider than the variances tested here.
+bool within(double x, double truth, double rel) { return std::abs(x / truth - 1) <= rel; }
+
 double quantile(std::vector<double> v, double q) {
   std::sort(v.begin(), v.end());
   return v[static_cast<size_t>(q * static_cast<double>(v.size() - 1) + 0.5)];
@@ -93,16 +97,16 @@ TEST_CASE("population: E1 cohort of 200 patients, 5 scans: known theta, Omega an
   CHECK(std::abs(m.theta(1) - std::log(0.02)) < 3 * m.theta_se(1));
   // The SEs themselves near sqrt(omega / N) (rich data: little posterior variance per patient):
   // 0.3/sqrt(200) = 0.021 and 0.4/sqrt(200) = 0.028; within 30 % (the data add a little variance).
-  CHECK(m.theta_se(0) == doctest::Approx(0.3 / std::sqrt(200.0)).epsilon(0.3));
-  CHECK(m.theta_se(1) == doctest::Approx(0.4 / std::sqrt(200.0)).epsilon(0.3));
+  CHECK(within(m.theta_se(0), 0.3 / std::sqrt(200.0), 0.3));
+  CHECK(within(m.theta_se(1), 0.4 / std::sqrt(200.0), 0.3));
   // Variance components: the sampling SD of a variance estimated from N = 200 draws is
   // omega sqrt(2/N) = 10 % of omega; 30 % allows 3 such SDs (the Laplace approximation's bias
   // is small with 5 points at 10 % noise).
-  CHECK(m.omega(0, 0) == doctest::Approx(0.09).epsilon(0.3));
-  CHECK(m.omega(1, 1) == doctest::Approx(0.16).epsilon(0.3));
+  CHECK(within(m.omega(0, 0), 0.09, 0.3));
+  CHECK(within(m.omega(1, 1), 0.16, 0.3));
   // b from 1000 residuals less 400 effective parameters: its SD is about b/sqrt(2 x 600) = 3 %;
   // 10 % allows 3 of them.
-  CHECK(m.sigma_log == doctest::Approx(0.10).epsilon(0.1));
+  CHECK(within(m.sigma_log, 0.10, 0.1));
   CHECK(m.shrinkage.maxCoeff() < 0.3);  // 5 scans at 10 %: the data dominate the prior
   REQUIRE(m.candidates.size() == 2);
   CHECK(m.n_patients == 200);
@@ -214,8 +218,8 @@ TEST_CASE("population: learned from a cohort of mixed activities, the per-activi
   CHECK(std::abs(m.theta(1) - std::log(0.02)) < 3 * m.theta_se(1));
   // omega_A: sampling SD 10 % of omega with N = 200 (omega sqrt(2/N)); 30 % allows 3 of them and
   // excludes 0.17, the value with the spread of the activities added.
-  CHECK(m.omega(0, 0) == doctest::Approx(0.09).epsilon(0.3));
-  CHECK(m.omega(1, 1) == doctest::Approx(0.16).epsilon(0.3));
+  CHECK(within(m.omega(0, 0), 0.09, 0.3));
+  CHECK(within(m.omega(1, 1), 0.16, 0.3));
 }
 
 TEST_CASE("population: tumours pool as one VOI kind") {
@@ -340,4 +344,44 @@ TEST_CASE("population: a TAC of only zeros is flagged and not accepted, not the 
   // The TAC itself: accepted
   const TacFit own = population_map_fit(models[0], cohort[0], A0_MBQ, LP, "test");
   CHECK(own.accepted);
+}
+
+TEST_CASE("population: high shrinkage (a slow rate scanned to 48 h at 15 %): the rate's theta and Omega recovered") {
+  // Tumour-like kinetics (docs/validation.md §10): lambda_bio 0.00336 /h (T_eff 90 h with Lu-177,
+  // data/kinetics/population_kinetics.csv) with a CV of 50 %, so the true Omega of ln lambda_bio is
+  // ln(1 + 0.5^2) = 0.2231; amplitudes CV 30 % (e1_cohort: SD 0.3, Omega 0.09); 3 scans at 4, 24,
+  // 48 h with 15 % log-normal noise, 1000 TACs. The rate moves ln y by lambda t = 0.16 over the
+  // scans, about the noise: the rate's shrinkage is high (about 0.6). With the Laplace moments in
+  // the E-step (MAP and Gauss-Newton covariance, the default, sampled_e_step false) this cohort gave theta
+  // of the rate 0.218 too high (5.7 standard errors) and Omega 0.143 (-36 %): the Laplace posterior
+  // of a rate the data barely see is too narrow and centred too fast.
+  const double w_rate = std::log1p(0.5 * 0.5);
+  std::vector<Truth> truth;
+  const auto cohort = e1_cohort(1000, {4, 24, 48}, 0.15, 20261206u, truth, 0.00336, std::sqrt(w_rate));
+  PopulationOptions o;
+  o.candidates = {"E1"};
+  o.threads = 1;
+  o.sampled_e_step = true;  // the estimator under test; the default (Laplace) fails here (above)
+  const auto models = learn_population(cohort, same_activity(cohort), LP, o, "t.csv");
+  REQUIRE(models.size() == 1);
+  const auto& m = models[0];
+  MESSAGE("omega " << m.omega(0, 0) << " " << m.omega(1, 1) << ", theta - truth "
+                   << m.theta(0) - std::log(50.0 / A0_MBQ) << " " << m.theta(1) - std::log(0.00336) << ", se "
+                   << m.theta_se.transpose() << ", b " << m.sigma_log << ", shrinkage " << m.shrinkage.transpose());
+  CHECK(m.converged);
+  CHECK(m.shrinkage(1) > 0.4);  // the case meant: the data say little about the rate
+  // theta within 3 standard errors of the truth (a 3-sigma band, as in the 5-scan test above)
+  CHECK(std::abs(m.theta(0) - std::log(50.0 / A0_MBQ)) < 3 * m.theta_se(0));
+  CHECK(std::abs(m.theta(1) - std::log(0.00336)) < 3 * m.theta_se(1));
+  // Omega of the rate within 20 %. The tolerance is a check of this seeded cohort, not a bound
+  // another seed would keep: at this shrinkage the rate's Omega is poorly determined by 1000 TACs
+  // (over 6 other seeded cohorts of 1000 the sampled E-step gave 0.150-0.369, mean 0.220, SD 0.08;
+  // the Laplace E-step 0.129-0.254, mean 0.166: docs/validation.md §10). The theta check above is
+  // the one that separates the two E-steps on any seed (Laplace: 6-9 standard errors off).
+  CHECK(within(m.omega(1, 1), w_rate, 0.20));
+  // Omega of ln A: little shrinkage, sampling SD 0.09 sqrt(2/1000) = 4.5 %; 15 % is 3 of them.
+  CHECK(within(m.omega(0, 0), 0.09, 0.15));
+  // b from 3000 residuals less about 1000 effective parameters: SD about b/sqrt(2 x 2000) = 1.6 %;
+  // 5 % is 3 of them.
+  CHECK(within(m.sigma_log, 0.15, 0.05));
 }
