@@ -629,7 +629,23 @@ def case_learn_from_cases(ctx):
     os.mkdir(ctx.path("empty"))
     ctx.fails("empty", "population", "learn", ctx.path("empty"), "--out", ctx.path("bad2.json"))
     ctx.fails("--patients is 'missing'", "population", "learn", ctx.path("t", "tacs.csv"), "--out", ctx.path("bad3.json"))
-    for p in ("bad1.json", "bad2.json", "bad3.json"):
+    # a patient in two case files would be learned twice: refused, naming both files
+    os.mkdir(ctx.path("twice"))
+    for n in ("case-P00001.json", "case-P00002.json"):
+        with open(ctx.path("cases", n), "rb") as f, open(ctx.path("twice", n), "wb") as g:
+            g.write(f.read())
+    with open(ctx.path("cases", "case-P00001.json"), "rb") as f, open(ctx.path("twice", "copy.json"), "wb") as g:
+        g.write(f.read())
+    ctx.fails("patient is 'P00001'; expected one case file per patient (also in case-P00001.json)", "population",
+              "learn", ctx.path("twice"), "--out", ctx.path("bad4.json"))
+    # a bad case file stops the learning (batch would record it as a failed patient)
+    with open(ctx.path("twice", "copy.json"), "w") as g:
+        g.write("{")
+    ctx.fails("copy.json", "population", "learn", ctx.path("twice"), "--out", ctx.path("bad5.json"))
+    # a case of another half-life than the learning's: one population has one physical decay
+    ctx.fails("the half-life of Lu-177", "population", "learn", ctx.path("cases"), "--half-life-h", 150,
+              "--out", ctx.path("bad6.json"))
+    for p in ("bad1.json", "bad2.json", "bad3.json", "bad4.json", "bad5.json", "bad6.json"):
         if os.path.exists(ctx.path(p)):
             raise CaseFailure("%s written on bad input" % p)
 
