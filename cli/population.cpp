@@ -18,7 +18,7 @@ PopulationCommand::PopulationCommand(CLI::App& app) {
       "population", "Population (nonlinear mixed-effects) kinetics: lutdose population learn (docs/population.md)");
   population->require_subcommand(1);
   learn_ = population->add_subcommand(
-      "learn", "Learns the population kinetics of a cohort's TAC table (per VOI kind: function by BIC, fixed "
+      "learn", "Learns the population kinetics of a cohort's TAC table or folder of case files (per VOI kind: function by BIC, fixed "
                "effects, random-effect variances, residual error, shrinkage) and writes a population file");
   learn_->add_option("INPUT,--tac", tac_,
                      "TAC table (docs/tac-format.md) with a patient column, or a folder of case files (as lutdose "
