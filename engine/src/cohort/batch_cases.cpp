@@ -138,6 +138,7 @@ std::unique_ptr<BatchInput> open_case_input(const BatchCohort& cohort, const Ref
 }
 
 }  // namespace batch_detail
+
 namespace {
 
 // The TACs of one case file with their administered activities, appended to `series` and
