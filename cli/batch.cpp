@@ -187,6 +187,9 @@ int BatchCommand::run_batch() const {
   if (!cases_dir_.empty()) {
     if (batch_->count("--patients"))
       lutdose::throw_input_error("command line", "--patients", patients_, "--patients only with --tac");
+    if (batch_->count("--kinetics"))
+      lutdose::throw_input_error("command line", "--kinetics", fit_.kinetics,
+                                 "--kinetics only with --tac (case files: not yet, docs/population.md)");
     for (const char* opt : kFitAndDoseOptions)
       if (batch_->count(opt) > 0)
         lutdose::throw_input_error("command line", opt, "given with case files",
@@ -203,6 +206,7 @@ int BatchCommand::run_batch() const {
     cohort.tac_path = fit_.tac;
     cohort.patients_path = patients_;
     cohort.options = make_run_options(fit_, problems);
+    cohort.learn_population = fit_.kinetics == "population";
     cohort.options.dose = make_dose_options(dose_, cohort.options, problems);
     if (batch_->count("--mc-samples")) cohort.options.mc_samples = static_cast<int>(mc_samples_);
     if (batch_->count("--mc-seed")) cohort.options.mc_seed = static_cast<unsigned long long>(mc_seed_);

@@ -212,7 +212,7 @@ int main(int argc, char** argv) {
                                 "--combined-sigma0-MBq", "--combined-b", "--reduced", "--model",
                                 "--half-life-h", "--tumour-method", "--sphere-composition",
                                 "--density-g-per-mL", "--mass-scaling", "--cross-scaling",
-                                "--body-mass-kg", "--svalues", "--population"})
+                                "--body-mass-kg", "--svalues", "--population", "--kinetics"})
           if (run->count(opt) > 0)
             lutdose::throw_input_error("command line", opt, "given with a case file",
                                        "the option in the case file (its \"fit\", \"dose\" or "
@@ -232,9 +232,10 @@ int main(int argc, char** argv) {
         lutdose_cli::TacRunArgs tac_args{run_args, run_dose, phantom, svalues, body_mass_kg, {}, {}};
         if (run->count("--mc-samples")) tac_args.mc_samples = mc_samples;
         if (run->count("--mc-seed")) tac_args.mc_seed = mc_seed;
-        const auto o = lutdose_cli::make_tac_run_options(tac_args);
+        auto o = lutdose_cli::make_tac_run_options(tac_args);
         std::string tac_bytes;  // read once: exactly the bytes analysed are stored
         const auto series = lutdose::read_tac_table(run_args.tac, &tac_bytes);
+        lutdose_cli::learn_if_population_kinetics(run_args, series, o);
         result = lutdose::run_tac_table(series, o);
         input_sha256 = lutdose::sha256_hex(tac_bytes);
         inputs.emplace_back("tac_csv_sha256", input_sha256);

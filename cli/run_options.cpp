@@ -91,6 +91,13 @@ void add_fit_options(CLI::App* cmd, FitArgs& a, bool tac_required) {
                   "Population file (lutdose population learn): every VOI is fitted by MAP with its VOI kind's "
                   "population as prior (docs/population.md); TAC tables only; needs the administered activity "
                   "(--activity-MBq, or administered_MBq of batch's patients table): amplitudes are per activity");
+  cmd->add_option("--kinetics", a.kinetics,
+                  "individual (each TAC alone, default) or population: learn the population from the input TAC "
+                  "table (as lutdose population learn), then fit every TAC by MAP with it (docs/population.md); "
+                  "needs the administered activities (--activity-MBq, or batch's patients table); not with "
+                  "--population")
+      ->check(CLI::IsMember({"individual", "population"}))
+      ->capture_default_str();
   cmd->add_option("--data-dir", a.data_dir,
                   "Reference data directory (default: $LUTDOSE_DATA_DIR, the install prefix, or "
                   "the build's source tree)");
@@ -133,12 +140,18 @@ lutdose::RunOptions make_run_options(const FitArgs& a, std::vector<std::string>&
   o.fit.combined_b = a.combined_b;
   o.fit.reject_on_correlation = a.reject_correlated;
   o.fit.candidates = a.functions;
-  if (!a.population.empty()) {
+  if (a.kinetics == "population") {
+    if (!a.population.empty())
+      problems.push_back("--kinetics population with --population: choose one (--population uses a learned "
+                         "population file, --kinetics population learns the population from the input)");
+    if (!a.reduced.empty() && a.reduced != "none") problems.push_back("--kinetics population with --reduced: choose one");
+    if (!a.model.empty()) problems.push_back("--kinetics population with --model: choose one");
+  } else if (!a.population.empty()) {
     const auto file = lutdose::read_population_file(a.population);
     lutdose::check_population_half_life(
         file, a.population, lutdose::load_nuclide(o.data_dir, "Lu-177", o.half_life_override_h).half_life_h);
     o.population = std::make_shared<const std::vector<lutdose::PopulationModel>>(file.models);
-    o.population_source = {a.population, file.sha256, file.own_checksum_verified};
+    o.population_source = {a.population, file.sha256, file.own_checksum_verified, ""};
     if (!a.reduced.empty() && a.reduced != "none") problems.push_back("--population with --reduced: choose one");
     if (!a.model.empty()) problems.push_back("--population with --model: choose one");
   }
@@ -205,6 +218,16 @@ lutdose::RunOptions make_tac_run_options(const TacRunArgs& a) {
   if (mc.empty() && a.mc_seed) o.mc_seed = static_cast<unsigned long long>(*a.mc_seed);
   finish_run_options(o, problems);
   return o;
+}
+
+void learn_if_population_kinetics(const FitArgs& a, const std::vector<lutdose::TacSeries>& series,
+                                  lutdose::RunOptions& o) {
+  if (a.kinetics != "population") return;
+  if (!(o.administered_MBq > 0))  // NaN: not given (make_run_options refuses values <= 0)
+    lutdose::throw_input_error("command line", "--activity-MBq", "missing",
+                               "the administered activity in MBq with --kinetics population: a population models "
+                               "amplitudes per administered activity");
+  lutdose::use_learned_population(o, series, std::vector<double>(series.size(), o.administered_MBq), a.tac);
 }
 
 unsigned checked_threads(long long threads) {

@@ -39,7 +39,9 @@ py::tuple read_store(const std::string& path) {
   header["shard"] = h.shard;
   header["cohort_patients"] = h.cohort_patients;
   header["consolidated"] = index.consolidated;
-  return py::make_tuple(header, tables_of(rows));
+  py::dict tables = tables_of(rows);
+  tables["population"] = population_table(h.population);
+  return py::make_tuple(header, tables);
 }
 
 // The cohort of `lutdose batch`: a folder of case files, or a TAC table with a patients table.

@@ -1,9 +1,12 @@
 // A cohort of case files (cohort/batch.h): every *.json of a folder but lutdose's own files.
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "batch_input.h"
+#include "lutdose/dosimetry/nuclide.h"
 #include "lutdose/error.h"
 #include "lutdose/io/case_file.h"
 #include "lutdose/io/input_file.h"
@@ -135,4 +138,51 @@ std::unique_ptr<BatchInput> open_case_input(const BatchCohort& cohort, const Ref
 }
 
 }  // namespace batch_detail
+
+namespace {
+
+// The TACs of one case file with their administered activities, appended to `series` and
+// `administered_MBq`; InputError naming the file when its half-life is not `half_life_h`.
+void add_case_tacs(const CaseFile& c, const std::string& name, const std::string& data_dir, double half_life_h,
+                   std::vector<TacSeries>& series, std::vector<double>& administered_MBq) {
+  const Nuclide n = load_nuclide(data_dir, c.nuclide, c.half_life_override_h);
+  if (std::abs(n.half_life_h - half_life_h) > 1e-9 * half_life_h)
+    throw_input_error(c.path, "the half-life of " + c.nuclide, format_number(n.half_life_h) + " h",
+                      format_number(half_life_h) + " h, the half-life of the learning (--half-life-h, --data-dir): "
+                                                   "one population has one physical decay");
+  auto q = quantify_case(c, n.lambda_per_h());
+  for (auto& s : q.series) {
+    if (s.patient.empty()) s.patient = batch_detail::key_of(c, name);
+    administered_MBq.push_back(q.administered_MBq.at(s.cycle));
+    series.push_back(std::move(s));
+  }
+}
+
+}  // namespace
+
+PopulationFile learn_population_from_cases(const std::string& dir, const std::string& data_dir,
+                                           double half_life_override_h, const PopulationOptions& o,
+                                           bool allow_external_files, const std::string& lutdose_version) {
+  const auto names = batch_case_files(dir);
+  if (names.empty()) throw_input_error("command line", "CASES_DIR", dir, "a folder with case files (*.json)");
+  const double half_life_h = load_nuclide(data_dir, "Lu-177", half_life_override_h).half_life_h;
+  std::vector<TacSeries> series;
+  std::vector<double> administered_MBq;
+  std::vector<std::pair<std::string, std::string>> files;
+  std::map<std::string, std::string> file_of_patient;
+  for (const auto& name : names) {
+    const auto c = load_case_file(dir + "/" + name, allow_external_files);
+    const std::string patient = batch_detail::key_of(c, name);
+    if (const auto [it, fresh] = file_of_patient.emplace(patient, name); !fresh)
+      throw_input_error(c.path, "patient", patient, "one case file per patient (also in " + it->second + ")");
+    add_case_tacs(c, name, data_dir, half_life_h, series, administered_MBq);
+    files.emplace_back(name, c.sha256);
+  }
+  const std::string digest = case_files_sha256(files);
+  auto p = learn_population_file(series, administered_MBq, data_dir, half_life_override_h, o, dir, "", lutdose_version);
+  p.input_sha256 = digest;
+  p.case_files = std::move(files);
+  return p;
+}
+
 }  // namespace lutdose

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "lutdose/error.h"
+#include "lutdose/io/population_file.h"
 #include "io/json_number.h"
 
 using nlohmann::ordered_json;
@@ -128,7 +129,8 @@ ordered_json fit_json(const TacFit& f) {
 }  // namespace
 
 ordered_json population_source_json(const PopulationSource& s) {
-  if (s.path.empty()) return {{"source", "learned from the input (--kinetics population)"}};
+  if (s.path.empty())
+    return {{"source", "learned from the input (--kinetics population)"}, {"vois_sha256", s.vois_sha256}};
   return {{"source", s.path}, {"sha256", s.sha256}, {"own_checksum", s.own_checksum_verified ? "verified" : "absent"}};
 }
 
@@ -455,6 +457,10 @@ ordered_json to_json(const RunResult& r, bool include_doses) {
       if (it != r.cumulative.end()) patients[p]["cumulative"] = cumulative_json(it->second);
     }
   j["patients"] = patients;
+  if (const auto& o = r.provenance.options; o.population) {  // the population used (docs/population.md)
+    j["population"] = population_source_json(o.population_source);
+    j["population"]["vois"] = population_vois_json(*o.population);
+  }
   return j;
 }
 

@@ -180,6 +180,8 @@ void export_store_csv(const std::string& path, const std::string& dir) {
     hdf5::QuietHdf5Errors quiet;
     StoreFileReader r(path);
     for_each_table([&](const auto& t) { csv[t.name] = csv_header(t); });
+    csv["population"] = csv_header(population_table());
+    for (const auto& row : r.header.population) append_csv_line(population_table(), row, csv["population"]);
     for_each_chunk(r, [&](const StoreRows& rows) {
       for_each_table([&](const auto& t) {
         for (const auto& row : rows.*(t.rows)) append_csv_line(t, row, csv[t.name]);
@@ -188,6 +190,7 @@ void export_store_csv(const std::string& path, const std::string& dir) {
   }
   std::vector<OutputFile> files;
   for (const auto& name : table_names()) files.push_back({name + ".csv", std::move(csv[name])});
+  files.push_back({"population.csv", std::move(csv["population"])});
   write_output_files(dir, ResultKind::store_export, files, LUTDOSE_VERSION);
 }
 

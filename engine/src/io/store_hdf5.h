@@ -60,7 +60,8 @@ class StoreFileWriter {
   //! `disk_path` empty: a file in memory (core driver), whose bytes image() returns; else a new
   //! file on disk (truncated; HDF5's own file locking off: the caller holds a lock on it).
   explicit StoreFileWriter(const std::string& disk_path = "");
-  //! Root attributes: format_version, the header, and "segments" when `segments` is not empty.
+  //! Root attributes: format_version, the header, and "segments" when `segments` is not empty;
+  //! the /population table of the header's rows.
   void write_header(const StoreHeader& h, const std::string& segments = "");
   //! /inputs/<name> string datasets (verbatim text).
   void write_inputs(const std::vector<std::pair<std::string, std::string>>& inputs);
@@ -92,6 +93,7 @@ class StoreFileWriter {
   void append_records(const char* table, const std::vector<ColumnSpec>& specs, const Layout& l, const void* buf,
                       std::size_t n);
   Handle dataset_creation();
+  void write_population(const std::vector<PopulationRow>& rows);
   void string_attribute(const char* name, const std::string& value);
   int close_failures_ = 0;
   Handle fapl_, file_, dxpl_, lcpl_, dapl_;
@@ -106,7 +108,7 @@ class StoreFileReader {
   explicit StoreFileReader(const std::string& path);
   //! A store held in memory (e.g. the previous master read back); `shown` names it in errors.
   StoreFileReader(const std::string& bytes, const std::string& shown);
-  StoreHeader header;
+  StoreHeader header;  //!< with its /population rows
   bool consolidated = false;
   std::vector<Segment> segments;  //!< of a master
   hsize_t rows(const std::string& table) const;

@@ -70,11 +70,14 @@ void StoreFileReader::open(hid_t fapl) {
                      "; this lutdose reads format_version " + std::to_string(STORE_FORMAT_VERSION) +
                      (version == 1 ? " (1 is the JSON-mirror results.h5 of lutdose <= 0.6)" : ""));
   header = {text("lutdose_version"), text("kind"),  text("provenance_json"), text("fingerprint"),
-            text("cohort"),          text("shard"), integer("cohort_patients")};
+            text("cohort"),          text("shard"), integer("cohort_patients"), {}};
   consolidated = !has("segments");
   if (!consolidated) segments = parse_segments(text("segments"), "results store " + shown_);
   for (const auto& t : table_names())
     if (H5Lexists(f, t.c_str(), H5P_DEFAULT) <= 0) throw not_store("no dataset /" + t);
+  const auto& population = population_table();
+  if (H5Lexists(f, population.name, H5P_DEFAULT) <= 0) throw not_store("no dataset /population");
+  read(population, 0, static_cast<std::size_t>(rows(population.name)), header.population);
 }
 
 void StoreFileReader::check_segments() {
