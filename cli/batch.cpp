@@ -17,6 +17,7 @@
 #include "lutdose/io/data_dir.h"
 #include "lutdose/io/store.h"
 #include "lutdose/pipeline/reference_data.h"
+#include "population.h"
 
 namespace lutdose_cli {
 
@@ -116,6 +117,7 @@ BatchCommand::BatchCommand(CLI::App& app) {
                      "Folder of case files: every *.json in it (not in subfolders), sorted by name, but lutdose's "
                      "own manifest.json and synth.json");
   add_fit_options(batch_, fit_, false);
+  add_kinetics_option(batch_, fit_.kinetics, false);
   batch_->remove_option(batch_->get_option("--activity-MBq"));  // per patient: the patients table
   batch_->add_option("--patients", patients_,
                      "With --tac: patients table (CSV): patient, administered_MBq, phantom; optional cycle, "
@@ -196,6 +198,7 @@ int BatchCommand::run_batch() const {
     cohort.allow_external_files = allow_external_;
     if (batch_->count("--mc-samples")) cohort.mc_samples = static_cast<int>(mc_samples_);
     if (batch_->count("--mc-seed")) cohort.mc_seed = static_cast<unsigned long long>(mc_seed_);
+    if (batch_->count("--kinetics")) cohort.kinetics = lutdose::parse_kinetics(fit_.kinetics);  // CLI11 checked it
   } else {
     if (patients_.empty()) lutdose::throw_input_error("command line", "--patients", "missing", "the patients table with --tac");
     std::vector<std::string> problems;

@@ -71,7 +71,7 @@ FitCommand::FitCommand(CLI::App& app) {
                             "Fits only (no doses), to standard output: results.json, or with --format csv one line "
                             "per VOI (the columns of the store's vois table), written patient by patient.");
   add_fit_options(fit_, args_, false);
-  add_kinetics_option(fit_, kinetics_);
+  add_kinetics_option(fit_, args_.kinetics, true);
   fit_->add_option("--format", format_,
                    "json (default): results.json without doses; csv: the columns of vois.csv of `lutdose export` "
                    "(docs/store.md; dose columns empty), one line per VOI, streamed patient by patient: for "
@@ -89,7 +89,8 @@ int FitCommand::run() const {
   finish_run_options(o, problems);
   std::string bytes;
   const auto series = lutdose::read_tac_table(args_.tac, &bytes);
-  const auto population = set_population(args_.population, kinetics_, series, bytes, args_.tac, o);
+  const auto population = set_population(args_.population, args_.kinetics, series, bytes, args_.tac, o);
+  check_previous_cycles_input(series, o, args_.tac);
   const auto start = std::chrono::steady_clock::now();
   if (format_ == "csv") {
     bool header = true;

@@ -86,6 +86,7 @@ int main(int argc, char** argv) {
                   "Case file (JSON, docs/case-file.md); its fit and dose options replace the "
                   "command-line ones");
   add_fit_options(run, run_args, false);
+  lutdose_cli::add_kinetics_option(run, run_args.kinetics, false);
   std::string phantom_help = "Phantom / S-value set:";
   for (const auto& [n, d] : lutdose::phantoms()) phantom_help += "\n  " + n + ": " + d;
   run->add_option("--phantom", phantom, phantom_help);
@@ -218,6 +219,8 @@ int main(int argc, char** argv) {
                                        "the option in the case file (its \"fit\", \"dose\" or "
                                        "cycle blocks), not on the command line");
         auto c = lutdose::load_case_file(case_path, allow_external);
+        if (run->count("--kinetics"))  // replaces the case's fit.kinetics, as --mc-samples its samples
+          lutdose_cli::set_case_kinetics(c, run_args.kinetics);
         throw_problems(lutdose::validate_monte_carlo(mc_samples, mc_seed));
         if (run->count("--mc-samples")) c.mc_samples = static_cast<int>(mc_samples);
         if (run->count("--mc-seed")) c.mc_seed = static_cast<unsigned long long>(mc_seed);
@@ -235,6 +238,7 @@ int main(int argc, char** argv) {
         const auto o = lutdose_cli::make_tac_run_options(tac_args);
         std::string tac_bytes;  // read once: exactly the bytes analysed are stored
         const auto series = lutdose::read_tac_table(run_args.tac, &tac_bytes);
+        lutdose_cli::check_previous_cycles_input(series, o, run_args.tac);
         result = lutdose::run_tac_table(series, o);
         input_sha256 = lutdose::sha256_hex(tac_bytes);
         inputs.emplace_back("tac_csv_sha256", input_sha256);

@@ -67,12 +67,17 @@ void PopulationCommand::run() const {
   std::cout << "written: " << out_ << "\n";
 }
 
-void add_kinetics_option(CLI::App* cmd, std::string& kinetics) {
-  cmd->add_option("--kinetics", kinetics,
-                  "individual (each TAC alone, default) or population (learn the population from the input, "
-                  "then MAP per TAC; needs --activity-MBq, taken for every TAC of the table)")
-      ->check(CLI::IsMember({"individual", "population"}))
-      ->capture_default_str();
+void add_kinetics_option(CLI::App* cmd, std::string& kinetics, bool with_population) {
+  std::vector<std::string> choices{"individual", "previous-cycles"};
+  std::string help =
+      "individual (each TAC alone, default); previous-cycles (multi-cycle inputs: each later cycle by MAP with "
+      "the patient's earlier cycles of the VOI as prior, the first cycle individually; docs/population.md)";
+  if (with_population) {
+    choices.push_back("population");
+    help += "; population (learn the population from the input, then MAP per TAC; needs --activity-MBq, taken "
+            "for every TAC of the table)";
+  }
+  cmd->add_option("--kinetics", kinetics, help)->check(CLI::IsMember(choices))->capture_default_str();
 }
 
 }  // namespace lutdose_cli

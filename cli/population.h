@@ -27,7 +27,8 @@ class PopulationCommand {
   bool quiet_ = false;
 };
 
-//! Adds --kinetics individual|population to `fit` (--population is a fit option of run_options.h).
-void add_kinetics_option(CLI::App* cmd, std::string& kinetics);
+//! Adds --kinetics to `cmd`: individual|previous-cycles, and population when `with_population`
+//! (`fit`: learn the population from the input; --population is a fit option of run_options.h).
+void add_kinetics_option(CLI::App* cmd, std::string& kinetics, bool with_population);
 
 }  // namespace lutdose_cli

@@ -1,7 +1,10 @@
 // Command-line options shared by `run`, `fit` and `batch` (run_options.h).
 #include "run_options.h"
 
+#include <algorithm>
 #include <cmath>
+#include <map>
+#include <set>
 #include <cstdlib>
 #include <sstream>
 
@@ -133,6 +136,8 @@ lutdose::RunOptions make_run_options(const FitArgs& a, std::vector<std::string>&
   o.fit.combined_b = a.combined_b;
   o.fit.reject_on_correlation = a.reject_correlated;
   o.fit.candidates = a.functions;
+  if (a.kinetics != "population")  // population kinetics: `fit` learns the population (fit.cpp)
+    choose(f, "--kinetics", a.kinetics, problems);
   if (!a.population.empty()) {
     const auto file = lutdose::read_population_file(a.population);
     lutdose::check_population_half_life(
@@ -143,6 +148,27 @@ lutdose::RunOptions make_run_options(const FitArgs& a, std::vector<std::string>&
     if (!a.model.empty()) problems.push_back("--population with --model: choose one");
   }
   return o;
+}
+
+void check_previous_cycles_input(const std::vector<lutdose::TacSeries>& series, const lutdose::RunOptions& o,
+                                 const std::string& path) {
+  if (o.fit.kinetics != lutdose::Kinetics::previous_cycles) return;
+  std::map<std::string, std::set<int>> cycles;
+  for (const auto& s : series) cycles[s.patient].insert(s.cycle);
+  if (std::none_of(cycles.begin(), cycles.end(), [](const auto& p) { return p.second.size() > 1; }))
+    lutdose::throw_input_error(path, "the cycles of each patient", "one cycle",
+                               "a patient with several cycles (a cycle column) for --kinetics previous-cycles: the "
+                               "earlier cycles are the prior of the later ones");
+  if (!(o.administered_MBq > 0) && o.administered_by_cycle_MBq.empty())
+    lutdose::throw_input_error("command line", "--activity-MBq", "missing",
+                               "the administered activity in MBq with --kinetics previous-cycles: the prior's "
+                               "amplitudes are per administered activity");
+}
+
+void set_case_kinetics(lutdose::CaseFile& c, const std::string& kinetics) {
+  std::vector<std::string> problems;
+  choose(lutdose::OptionFields{c.fit, c.dose, c.reduced, c.residual}, "--kinetics", kinetics, problems);
+  throw_problems(problems);
 }
 
 // Validates the options with the bad choices found before (every problem at once), then resolves

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "lutdose/io/tac_table.h"
 #include "lutdose/pipeline/options.h"
 
 namespace lutdose_cli {
@@ -30,6 +31,7 @@ struct FitArgs {
   double half_life_h = 0;
   std::string data_dir;
   std::string population;  // --population FILE (docs/population.md)
+  std::string kinetics = "individual";  // --kinetics (population.h: add_kinetics_option)
 };
 
 // Dose options of a TAC table shared by `run --tac` and `batch --tac` (the phantom, body mass and
@@ -60,6 +62,15 @@ void throw_problems(const std::vector<std::string>& problems);
 // The run options of `fit` and `run --tac` without validation: the bad choices are added to `problems`;
 // the dose options of `run` are set by the caller.
 lutdose::RunOptions make_run_options(const FitArgs& a, std::vector<std::string>& problems);
+
+// --kinetics previous-cycles on a TAC table (`fit`, `run --tac`): InputError naming `path` when no
+// patient has more than one cycle (nothing to use as prior) or the administered activity is missing.
+void check_previous_cycles_input(const std::vector<lutdose::TacSeries>& series, const lutdose::RunOptions& o,
+                                 const std::string& path);
+
+// --kinetics given with a case file: replaces its fit.kinetics (InputError naming --kinetics for a bad
+// value; the case's options that exclude it, fit.reduced and fit.model, are refused by validate()).
+void set_case_kinetics(lutdose::CaseFile& c, const std::string& kinetics);
 
 // Validates the options with the bad choices found before (every problem at once), then resolves
 // the compartment model. Throws InputError.
