@@ -133,6 +133,21 @@ def case_run_case(ctx):
         raise CaseFailure("--kinetics individual did not replace the case's fit.kinetics")
 
 
+def case_report_marks_map_selected(ctx):
+    """`run --report`: the fit table of a previous-cycles MAP VOI marks its candidate as selected
+    (its curve drawn as the result, with its band), as for an individual fit."""
+    case = ctx.case("c/case.json")
+    ctx.ok("run", case, "--kinetics", "previous-cycles", "--out", ctx.path("out"), "--quiet", "--report")
+    with open(ctx.path("out", "report.html"), encoding="utf-8") as f:
+        html = f.read()
+    tables = [t for t in html.split('<table class="fit-table" data-voi="kidneys">')[1:]]
+    if len(tables) != 4:
+        raise CaseFailure("expected 4 kidney fit tables (one per cycle), found %d" % len(tables))
+    last = tables[-1].split("</table>")[0]
+    if 'class="selected"' not in last or "(selected)" not in last:
+        raise CaseFailure("cycle 4 kidneys: the MAP candidate is not marked selected: %s" % last[:800])
+
+
 def case_single_cycle_case(ctx):
     """A single-cycle case (documented behaviour, the clinical case file run after cycle 1): exit 0,
     every VOI individually fitted with the note that there is no earlier cycle."""
@@ -217,6 +232,7 @@ def case_batch_cases(ctx):
 CASES = {
     "run_case": case_run_case,
     "single_cycle_case": case_single_cycle_case,
+    "report_marks_map_selected": case_report_marks_map_selected,
     "tac_tables": case_tac_tables,
     "bad_case_value": case_bad_case_value,
     "batch_cases": case_batch_cases,
