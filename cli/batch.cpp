@@ -187,9 +187,6 @@ int BatchCommand::run_batch() const {
   if (!cases_dir_.empty()) {
     if (batch_->count("--patients"))
       lutdose::throw_input_error("command line", "--patients", patients_, "--patients only with --tac");
-    if (batch_->count("--kinetics"))
-      lutdose::throw_input_error("command line", "--kinetics", fit_.kinetics,
-                                 "--kinetics only with --tac (case files: not yet, docs/population.md)");
     for (const char* opt : kFitAndDoseOptions)
       if (batch_->count(opt) > 0)
         lutdose::throw_input_error("command line", opt, "given with case files",
@@ -199,6 +196,7 @@ int BatchCommand::run_batch() const {
     cohort.allow_external_files = allow_external_;
     if (batch_->count("--mc-samples")) cohort.mc_samples = static_cast<int>(mc_samples_);
     if (batch_->count("--mc-seed")) cohort.mc_seed = static_cast<unsigned long long>(mc_seed_);
+    if (batch_->count("--kinetics")) cohort.kinetics = case_file_kinetics(fit_.kinetics);
   } else {
     if (patients_.empty()) lutdose::throw_input_error("command line", "--patients", "missing", "the patients table with --tac");
     std::vector<std::string> problems;

@@ -70,6 +70,7 @@ int FitCommand::run() const {
   finish_run_options(o, problems);
   const auto series = lutdose::read_tac_table(args_.tac);
   set_population(args_, series, o);
+  check_previous_cycles_input(series, o, args_.tac);
   const auto start = std::chrono::steady_clock::now();
   if (format_ == "csv") {
     bool header = true;

@@ -1,7 +1,10 @@
 // Command-line options shared by `run`, `fit` and `batch` (run_options.h).
 #include "run_options.h"
 
+#include <algorithm>
 #include <cmath>
+#include <map>
+#include <set>
 #include <cstdlib>
 #include <sstream>
 
@@ -92,11 +95,13 @@ void add_fit_options(CLI::App* cmd, FitArgs& a, bool tac_required) {
                   "population as prior (docs/population.md); TAC tables only; needs the administered activity "
                   "(--activity-MBq, or administered_MBq of batch's patients table): amplitudes are per activity");
   cmd->add_option("--kinetics", a.kinetics,
-                  "individual (each TAC alone, default) or population: learn the population from the input TAC "
-                  "table (as lutdose population learn), then fit every TAC by MAP with it (docs/population.md); "
-                  "needs the administered activities (--activity-MBq, or batch's patients table); not with "
-                  "--population")
-      ->check(CLI::IsMember({"individual", "population"}))
+                  "individual (each TAC alone, default); population: learn the population from the input TAC "
+                  "table (as lutdose population learn), then fit every TAC by MAP with it (TAC tables only; "
+                  "needs the administered activities, --activity-MBq or batch's patients table; not with "
+                  "--population); previous-cycles (multi-cycle inputs, also case files: each later cycle by MAP "
+                  "with the patient's earlier cycles of the VOI as prior, the first cycle individually); "
+                  "docs/population.md")
+      ->check(CLI::IsMember({"individual", "population", "previous-cycles"}))
       ->capture_default_str();
   cmd->add_option("--data-dir", a.data_dir,
                   "Reference data directory (default: $LUTDOSE_DATA_DIR, the install prefix, or "
@@ -140,6 +145,8 @@ lutdose::RunOptions make_run_options(const FitArgs& a, std::vector<std::string>&
   o.fit.combined_b = a.combined_b;
   o.fit.reject_on_correlation = a.reject_correlated;
   o.fit.candidates = a.functions;
+  if (a.kinetics != "population")  // individual or previous-cycles: o.fit.kinetics (population: learned later)
+    choose(f, "--kinetics", a.kinetics, problems);
   if (a.kinetics == "population") {
     if (!a.population.empty())
       problems.push_back("--kinetics population with --population: choose one (--population uses a learned "
@@ -156,6 +163,31 @@ lutdose::RunOptions make_run_options(const FitArgs& a, std::vector<std::string>&
     if (!a.model.empty()) problems.push_back("--population with --model: choose one");
   }
   return o;
+}
+
+void check_previous_cycles_input(const std::vector<lutdose::TacSeries>& series, const lutdose::RunOptions& o,
+                                 const std::string& path) {
+  if (o.fit.kinetics != lutdose::Kinetics::previous_cycles) return;
+  std::map<std::string, std::set<int>> cycles;
+  for (const auto& s : series) cycles[s.patient].insert(s.cycle);
+  if (std::none_of(cycles.begin(), cycles.end(), [](const auto& p) { return p.second.size() > 1; }))
+    lutdose::throw_input_error(path, "the cycles of each patient", "one cycle",
+                               "a patient with several cycles (a cycle column) for --kinetics previous-cycles: the "
+                               "earlier cycles are the prior of the later ones");
+  if (!(o.administered_MBq > 0) && o.administered_by_cycle_MBq.empty())
+    lutdose::throw_input_error("command line", "--activity-MBq", "missing",
+                               "the administered activity in MBq with --kinetics previous-cycles: the prior's "
+                               "amplitudes are per administered activity");
+}
+
+lutdose::Kinetics case_file_kinetics(const std::string& kinetics) {
+  if (kinetics == "population")
+    lutdose::throw_input_error("command line", "--kinetics", kinetics,
+                               "individual or previous-cycles with case files (--kinetics population learns from a "
+                               "TAC table: fit, run --tac, batch --tac; docs/population.md)");
+  const auto k = lutdose::parse_kinetics(kinetics);  // CLI11 checked the choices (add_fit_options)
+  if (!k) lutdose::throw_input_error("command line", "--kinetics", kinetics, "individual or previous-cycles");
+  return *k;
 }
 
 // Validates the options with the bad choices found before (every problem at once), then resolves

@@ -575,8 +575,9 @@ def case_run_and_batch_kinetics_population(ctx):
     ctx.fails("--kinetics population with --population", "batch", "--tac", tac, "--patients", patients(tac),
               *both, "--out", ctx.path("b2.h5"))
     os.mkdir(ctx.path("cases"))
-    ctx.fails("--kinetics", "batch", ctx.path("cases"), "--kinetics", "population", "--out", ctx.path("b3.h5"))
-    ctx.fails("--kinetics", "run", ctx.path("case.json"), "--kinetics", "population", "--out", ctx.path("r3"))
+    with_cases = "--kinetics is 'population'; expected individual or previous-cycles with case files"
+    ctx.fails(with_cases, "batch", ctx.path("cases"), "--kinetics", "population", "--out", ctx.path("b3.h5"))
+    ctx.fails(with_cases, "run", ctx.path("case.json"), "--kinetics", "population", "--out", ctx.path("r3"))
     # a patient without an administered activity: the learning needs every TAC's (exit 2, no store)
     with open(patients(tac)) as f:
         lines = f.readlines()

@@ -44,6 +44,11 @@ namespace {
 
 std::string stem_of(const std::string& name) { return name.substr(0, name.size() - 5); }
 
+// The cohort's --kinetics override, when given.
+void set_kinetics(FitOptions& fit, const std::optional<Kinetics>& kinetics) {
+  if (kinetics) fit.kinetics = *kinetics;
+}
+
 // The patient key of a loaded case: its id, else the file's stem.
 std::string key_of(const CaseFile& c, const std::string& name) {
   return c.patient_id.empty() ? stem_of(name) : c.patient_id;
@@ -57,7 +62,8 @@ class CaseItem : public BatchItem {
   StoreRows compute(const ReferenceData& ref) const override {
     std::string patient = stem_of(name_);
     return guarded_rows([&] { return patient; }, name_, [&] {
-      const auto c = load_case_file(cohort_.cases_dir + "/" + name_, cohort_.allow_external_files);
+      auto c = load_case_file(cohort_.cases_dir + "/" + name_, cohort_.allow_external_files);
+      set_kinetics(c.fit, cohort_.kinetics);
       patient = key_of(c, name_);
       if (c.sha256 != planned_sha256_)
         throw InputError(name_ + ": the file changed during the batch (its SHA-256 differs from the one recorded "
@@ -106,6 +112,7 @@ class CaseInput : public BatchInput {
     p.options.data_dir = ref_.data_dir();
     if (cohort_.mc_samples >= 0) p.options.mc_samples = cohort_.mc_samples;
     if (cohort_.mc_seed > 0) p.options.mc_seed = cohort_.mc_seed;
+    set_kinetics(p.options.fit, cohort_.kinetics);
     p.nuclide = ref_.nuclide(p.options.nuclide);
     p.tissue_file = ref_.tissue().path;
     return p;

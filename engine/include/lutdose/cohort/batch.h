@@ -13,6 +13,7 @@
 #include <atomic>
 #include <cstddef>
 #include <functional>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -34,6 +35,8 @@ struct BatchCohort {
   bool allow_external_files = false;
   int mc_samples = -1;            //!< >= 0 overrides each case's Monte Carlo samples
   unsigned long long mc_seed = 0;  //!< > 0 overrides each case's seed
+  //! Overrides each case's fit.kinetics when set.
+  std::optional<Kinetics> kinetics;
   //! TAC tables: the long TAC table (docs/tac-format.md, with a patient column; each patient's
   //! rows contiguous), the patients table (docs/batch.md) and the options shared by every patient
   //! (fit and dose options; options.dose must be set; the phantom, body mass, administered
