@@ -23,11 +23,14 @@ py::tuple read_store(const std::string& path) {
   lutdose::StoreIndex index;
   {
     py::gil_scoped_release release;
-    index = lutdose::read_store_index(path);
-    lutdose::for_each_store_chunk(path, [&rows](const lutdose::StoreRows& chunk) {
-      auto copy = chunk;
-      rows.append(std::move(copy));
-    });
+    index = lutdose::read_store_index(path, lutdose::StoreVersions::readable);
+    lutdose::for_each_store_chunk(
+        path,
+        [&rows](const lutdose::StoreRows& chunk) {
+          auto copy = chunk;
+          rows.append(std::move(copy));
+        },
+        lutdose::StoreVersions::readable);
   }
   const auto& h = index.header;
   py::dict header;

@@ -104,8 +104,8 @@ class StoreFileWriter {
 class StoreFileReader {
  public:
   //! Opens the store at `path`: InputError naming it when missing, not HDF5, not a lutdose store,
-  //! of another format_version, or a master whose segment files are missing.
-  explicit StoreFileReader(const std::string& path);
+  //! of a format_version `versions` do not accept, or a master whose segment files are missing.
+  explicit StoreFileReader(const std::string& path, StoreVersions versions = StoreVersions::current);
   //! A store held in memory (e.g. the previous master read back); `shown` names it in errors.
   StoreFileReader(const std::string& bytes, const std::string& shown);
   StoreHeader header;  //!< with its /population rows
@@ -130,10 +130,13 @@ class StoreFileReader {
  private:
   void open(hid_t fapl);
   void check_segments();
+  //! InputError naming the store when `versions_` do not accept `version`.
+  void check_version(long long version) const;
   Handle read_records(const char* table, const std::vector<ColumnSpec>& specs, const Layout& l, hsize_t offset,
                       std::size_t count, void* buf) const;
   void reclaim(hid_t type, std::size_t count, void* buf) const;
   std::string path_, shown_;
+  StoreVersions versions_ = StoreVersions::current;
   std::string image_;  //!< the bytes of an in-memory store (kept alive while open)
   Handle file_;
 };

@@ -21,6 +21,7 @@
 #include "lutdose/io/output_dir.h"
 #include "lutdose/io/store.h"
 #include "lutdose/kinetics/population.h"
+#include "lutdose/report/cohort_report.h"
 
 namespace fs = std::filesystem;
 using namespace lutdose;
@@ -486,6 +487,57 @@ TEST_CASE("merge: shards into one store - different fingerprints, duplicates, un
   const std::string third = finished("t.h5", shard("2/3"), {"p5"});
   CHECK_THROWS_WITH_AS(merge_stores(tmp / "m8.h5", {a, third}), doctest::Contains("expected shard 2/2"), InputError);
   for (const char* n : {"m2.h5", "m3.h5", "m4.h5", "m5.h5", "m6.h5", "m7.h5", "m8.h5"}) CHECK(!fs::exists(tmp / n));
+}
+
+namespace {
+
+//! Rewrites the root attribute format_version of the store at `path`; with `drop_population` also
+//! deletes /population. Version 2 without /population is the format-2 store of lutdose 0.10
+//! (docs/store.md: the same layout without /population).
+void set_format_version(const std::string& path, int version, bool drop_population) {
+  const hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+  REQUIRE(f >= 0);
+  const hid_t a = H5Aopen(f, "format_version", H5P_DEFAULT);
+  CHECK(H5Awrite(a, H5T_NATIVE_INT, &version) >= 0);
+  H5Aclose(a);
+  if (drop_population) CHECK(H5Ldelete(f, "population", H5P_DEFAULT) >= 0);
+  H5Fclose(f);
+}
+
+}  // namespace
+
+TEST_CASE("format 2 stores (lutdose 0.10): export and the cohort report read them, resume and merge refuse them") {
+  TempDir tmp;
+  write(tmp / "v3.h5", store_image(header(), sample("p1")));
+  write(tmp / "v2.h5", store_image(header(), sample("p1")));
+  set_format_version(tmp / "v2.h5", 2, true);
+  // the readers of today's format only (batch --resume, merge): refused, naming the version
+  CHECK_THROWS_WITH_AS(read_store_index(tmp / "v2.h5"), doctest::Contains("has format_version 2"), InputError);
+  CHECK_THROWS_WITH_AS(StoreWriter::resume(tmp / "v2.h5", header()), doctest::Contains("format_version 2"), InputError);
+  CHECK_THROWS_WITH_AS(merge_stores(tmp / "m.h5", {tmp / "v2.h5", tmp / "v3.h5"}),
+                       doctest::Contains("format_version 2"), InputError);
+  CHECK(!fs::exists(tmp / "m.h5"));
+  // export: the same CSV files as of the format-3 store, population.csv a header only
+  const auto index = read_store_index(tmp / "v2.h5", StoreVersions::readable);
+  CHECK(index.header.population.empty());
+  CHECK(index.patient_cycles == read_store_index(tmp / "v3.h5").patient_cycles);
+  export_store_csv(tmp / "v2.h5", tmp / "csv2");
+  export_store_csv(tmp / "v3.h5", tmp / "csv3");
+  for (const std::string t : {"patients", "vois", "candidates", "targets", "budget", "cumulative", "failures", "notes"})
+    CHECK(read(tmp / ("csv2/" + t + ".csv")) == read(tmp / ("csv3/" + t + ".csv")));
+  CHECK(read(tmp / "csv2/population.csv") ==
+        "voi_kind,function,parameter,theta,theta_se,omega_diag,shrinkage,sigma_log,n_tacs,n_observations\n");
+  // lutdose report STORE.h5: the cohort page
+  CHECK(report::is_cohort_store(tmp / "v2.h5"));
+  CHECK(!report::cohort_report_html(tmp / "v2.h5", "test").empty());
+  // older than 2 (1: the JSON mirror) or newer than today's: refused by the readers of export too
+  for (const int version : {1, STORE_FORMAT_VERSION + 1}) {
+    write(tmp / "other.h5", store_image(header(), sample("p1")));
+    set_format_version(tmp / "other.h5", version, false);
+    CHECK_THROWS_WITH_AS(export_store_csv(tmp / "other.h5", tmp / "csv_other"),
+                         doctest::Contains("has format_version " + std::to_string(version)), InputError);
+    CHECK(!fs::exists(tmp / "csv_other"));
+  }
 }
 
 TEST_CASE("export: one CSV per table, exact numbers, NaN empty, text quoted") {

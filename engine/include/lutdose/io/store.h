@@ -41,6 +41,14 @@ namespace lutdose {
 //! 3 adds /population (the population models of population kinetics).
 inline constexpr int STORE_FORMAT_VERSION = 3;
 
+//! Which format_versions a reader accepts. `current`: STORE_FORMAT_VERSION only (batch --resume
+//! and merge, which extend or join a store: it must have today's layout). `readable`: also
+//! OLDEST_READABLE_STORE_FORMAT_VERSION up to it (lutdose export, the reports, the Python
+//! module); a format 2 store (lutdose 0.10) has no /population table and is read as one without
+//! population kinetics (no /population rows).
+enum class StoreVersions { current, readable };
+inline constexpr int OLDEST_READABLE_STORE_FORMAT_VERSION = 2;
+
 //! Width of the fixed-length key and name columns (patient, voi, target, function, input, ...):
 //! UTF-8, NUL-padded. A longer name cannot be stored: store_rows throws InputError naming it.
 inline constexpr std::size_t STORE_NAME_BYTES = 64;
@@ -217,8 +225,9 @@ struct StoreIndex {
 
 //! Reads the header and the /patients keys of the store at `path` (a finished store or a
 //! master). InputError naming the path when it is missing, not HDF5, not a lutdose store, or of
-//! another format_version (the message says which version was found and which is expected).
-StoreIndex read_store_index(const std::string& path);
+//! another format_version than `versions` accept (the message says which version was found and
+//! which are read).
+StoreIndex read_store_index(const std::string& path, StoreVersions versions = StoreVersions::current);
 
 //! The batch writer of one store path (see the file comment). Holds an exclusive lock (flock on
 //! PATH.parts) for its lifetime: a second writer on the same path is an InputError. Not
@@ -260,7 +269,8 @@ class StoreWriter {
 //! table in store order (patients, vois, candidates, targets, budget, cumulative, failures, notes),
 //! each in slices of at most 65536 rows in stored order; each call's StoreRows holds one slice of
 //! one table (the other tables empty). InputError as read_store_index.
-void for_each_store_chunk(const std::string& path, const std::function<void(const StoreRows&)>& fn);
+void for_each_store_chunk(const std::string& path, const std::function<void(const StoreRows&)>& fn,
+                          StoreVersions versions = StoreVersions::current);
 
 //! The rows of the table named `table` ("patients", "vois", "candidates", "targets", "budget",
 //! "cumulative", "failures", "notes") of `rows` as CSV text, preceded by the header line when
