@@ -535,7 +535,7 @@ TEST_CASE("format 2 stores (lutdose 0.10): export and the cohort report read the
     write(tmp / "other.h5", store_image(header(), sample("p1")));
     set_format_version(tmp / "other.h5", version, false);
     CHECK_THROWS_WITH_AS(export_store_csv(tmp / "other.h5", tmp / "csv_other"),
-                         doctest::Contains("has format_version " + std::to_string(version)), InputError);
+                         doctest::Contains(("has format_version " + std::to_string(version)).c_str()), InputError);
     CHECK(!fs::exists(tmp / "csv_other"));
   }
 }
