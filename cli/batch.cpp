@@ -196,6 +196,7 @@ int BatchCommand::run_batch() const {
     cohort.allow_external_files = allow_external_;
     if (batch_->count("--mc-samples")) cohort.mc_samples = static_cast<int>(mc_samples_);
     if (batch_->count("--mc-seed")) cohort.mc_seed = static_cast<unsigned long long>(mc_seed_);
+    if (batch_->count("--kinetics")) cohort.kinetics = case_file_kinetics(fit_.kinetics);
   } else {
     if (patients_.empty()) lutdose::throw_input_error("command line", "--patients", "missing", "the patients table with --tac");
     std::vector<std::string> problems;
@@ -203,6 +204,7 @@ int BatchCommand::run_batch() const {
     cohort.tac_path = fit_.tac;
     cohort.patients_path = patients_;
     cohort.options = make_run_options(fit_, problems);
+    cohort.learn_population = fit_.kinetics == "population";
     cohort.options.dose = make_dose_options(dose_, cohort.options, problems);
     if (batch_->count("--mc-samples")) cohort.options.mc_samples = static_cast<int>(mc_samples_);
     if (batch_->count("--mc-seed")) cohort.options.mc_seed = static_cast<unsigned long long>(mc_seed_);

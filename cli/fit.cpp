@@ -11,7 +11,7 @@
 #include "lutdose/io/tac_table.h"
 #include "lutdose/pipeline/pipeline.h"
 #include "lutdose/version.h"
-#include "population.h"
+#include "run_options.h"
 
 namespace lutdose_cli {
 
@@ -32,36 +32,18 @@ void print_timing(std::size_t tacs, double seconds, const char* what) {
             << " TAC fits/s (all candidates x starts, selection, TIA +- u; " << what << ")\n";
 }
 
-// --population FILE or --kinetics population: the population models into `o` (MAP per TAC) and
-// their JSON for the results; null JSON with individual kinetics.
-nlohmann::ordered_json set_population(const std::string& file, const std::string& kinetics,
-                                      const std::vector<lutdose::TacSeries>& series, const std::string& bytes,
-                                      const std::string& tac, lutdose::RunOptions& o) {
-  if (file.empty() && kinetics != "population") return nullptr;
-  if (!file.empty() && kinetics == "population")
-    lutdose::throw_input_error("command line", "--kinetics population with --population", file,
-                               "one of them (--population uses a learned population, --kinetics population "
-                               "learns it from the input)");
-  if (o.reduced != lutdose::ReducedSchedule::none || !o.compartment_model.empty())
-    lutdose::throw_input_error("command line", "--kinetics population with --reduced or --model", kinetics,
-                               "population kinetics alone");
-  if (!(o.administered_MBq > 0))  // NaN: not given (make_run_options refuses values <= 0)
-    lutdose::throw_input_error("command line", "--activity-MBq", "missing",
-                               "the administered activity in MBq with " +
-                                   std::string(file.empty() ? "--kinetics population" : "--population") +
-                                   ": a population models amplitudes per administered activity");
-  if (file.empty())  // every TAC of the table given --activity-MBq (per-patient activities: batch --tac)
-    o.population = std::make_shared<const std::vector<lutdose::PopulationModel>>(
-        lutdose::learn_population_file(series, std::vector<double>(series.size(), o.administered_MBq), o.data_dir,
-                                       o.half_life_override_h, {}, tac, bytes, LUTDOSE_VERSION)
-            .models);
-  else
-    lutdose::check_population_covers(*o.population, file, series, tac);
-  // the file's SHA-256 (of the bytes make_run_options read) says which prior was used
-  nlohmann::ordered_json j = lutdose::population_source_json(o.population_source);
-  j["vois"] = nlohmann::ordered_json::array();
-  for (const auto& m : *o.population) j["vois"].push_back(lutdose::to_json(m));
-  return j;
+// --population FILE: needs --activity-MBq and a model for every VOI kind of the table;
+// --kinetics population: learns the population from the table into `o`. The results name it
+// (lutdose::to_json). Nothing with individual kinetics.
+void set_population(const FitArgs& a, const std::vector<lutdose::TacSeries>& series, lutdose::RunOptions& o) {
+  if (!a.population.empty()) {
+    if (!(o.administered_MBq > 0))  // NaN: not given (make_run_options refuses values <= 0)
+      lutdose::throw_input_error("command line", "--activity-MBq", "missing",
+                                 "the administered activity in MBq with --population: a population models "
+                                 "amplitudes per administered activity");
+    lutdose::check_population_covers(*o.population, a.population, series, a.tac);
+  }
+  learn_if_population_kinetics(a, series, o);
 }
 
 }  // namespace
@@ -71,7 +53,6 @@ FitCommand::FitCommand(CLI::App& app) {
                             "Fits only (no doses), to standard output: results.json, or with --format csv one line "
                             "per VOI (the columns of the store's vois table), written patient by patient.");
   add_fit_options(fit_, args_, false);
-  add_kinetics_option(fit_, kinetics_);
   fit_->add_option("--format", format_,
                    "json (default): results.json without doses; csv: the columns of vois.csv of `lutdose export` "
                    "(docs/store.md; dose columns empty), one line per VOI, streamed patient by patient: for "
@@ -87,9 +68,9 @@ int FitCommand::run() const {
   std::vector<std::string> problems;
   auto o = make_run_options(args_, problems);
   finish_run_options(o, problems);
-  std::string bytes;
-  const auto series = lutdose::read_tac_table(args_.tac, &bytes);
-  const auto population = set_population(args_.population, kinetics_, series, bytes, args_.tac, o);
+  const auto series = lutdose::read_tac_table(args_.tac);
+  set_population(args_, series, o);
+  check_previous_cycles_input(series, o, args_.tac);
   const auto start = std::chrono::steady_clock::now();
   if (format_ == "csv") {
     bool header = true;
@@ -105,9 +86,7 @@ int FitCommand::run() const {
   }
   const auto result = lutdose::run_tac_table(series, o);
   if (timing_) print_timing(series.size(), seconds_since(start), "reading and JSON excluded");
-  auto json = lutdose::to_json(result, false);
-  if (!population.is_null()) json["population"] = population;
-  std::cout << json.dump(2) << "\n";
+  std::cout << lutdose::to_json(result, false).dump(2) << "\n";
   check_stdout();
   return 0;
 }

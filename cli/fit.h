@@ -23,7 +23,6 @@ class FitCommand {
   FitArgs args_;
   std::string format_ = "json";
   bool timing_ = false;
-  std::string kinetics_ = "individual";
 };
 
 }  // namespace lutdose_cli

@@ -217,7 +217,10 @@ int main(int argc, char** argv) {
             lutdose::throw_input_error("command line", opt, "given with a case file",
                                        "the option in the case file (its \"fit\", \"dose\" or "
                                        "cycle blocks), not on the command line");
+        std::optional<lutdose::Kinetics> kinetics;  // replaces the case's fit.kinetics, as --mc-samples its samples
+        if (run->count("--kinetics")) kinetics = lutdose_cli::case_file_kinetics(run_args.kinetics);
         auto c = lutdose::load_case_file(case_path, allow_external);
+        if (kinetics) c.fit.kinetics = *kinetics;
         throw_problems(lutdose::validate_monte_carlo(mc_samples, mc_seed));
         if (run->count("--mc-samples")) c.mc_samples = static_cast<int>(mc_samples);
         if (run->count("--mc-seed")) c.mc_seed = static_cast<unsigned long long>(mc_seed);
@@ -232,9 +235,11 @@ int main(int argc, char** argv) {
         lutdose_cli::TacRunArgs tac_args{run_args, run_dose, phantom, svalues, body_mass_kg, {}, {}};
         if (run->count("--mc-samples")) tac_args.mc_samples = mc_samples;
         if (run->count("--mc-seed")) tac_args.mc_seed = mc_seed;
-        const auto o = lutdose_cli::make_tac_run_options(tac_args);
+        auto o = lutdose_cli::make_tac_run_options(tac_args);
         std::string tac_bytes;  // read once: exactly the bytes analysed are stored
         const auto series = lutdose::read_tac_table(run_args.tac, &tac_bytes);
+        lutdose_cli::learn_if_population_kinetics(run_args, series, o);
+        lutdose_cli::check_previous_cycles_input(series, o, run_args.tac);
         result = lutdose::run_tac_table(series, o);
         input_sha256 = lutdose::sha256_hex(tac_bytes);
         inputs.emplace_back("tac_csv_sha256", input_sha256);

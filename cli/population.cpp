@@ -1,5 +1,6 @@
 #include "population.h"
 
+#include <filesystem>
 #include <iostream>
 
 #include "lutdose/cohort/batch.h"
@@ -17,13 +18,18 @@ PopulationCommand::PopulationCommand(CLI::App& app) {
       "population", "Population (nonlinear mixed-effects) kinetics: lutdose population learn (docs/population.md)");
   population->require_subcommand(1);
   learn_ = population->add_subcommand(
-      "learn", "Learns the population kinetics of a cohort's TAC table (per VOI kind: function by BIC, fixed "
+      "learn", "Learns the population kinetics of a cohort's TAC table or folder of case files (per VOI kind: function by BIC, fixed "
                "effects, random-effect variances, residual error, shrinkage) and writes a population file");
-  learn_->add_option("INPUT,--tac", tac_, "TAC table (docs/tac-format.md) with a patient column")->required();
-  learn_->add_option("--patients", patients_,
-                     "Patients table (docs/batch.md; lutdose synth writes patients.csv): columns patient, optional "
-                     "cycle, administered_MBq; amplitudes are learned per administered activity")
+  learn_->add_option("INPUT,--tac", tac_,
+                     "TAC table (docs/tac-format.md) with a patient column, or a folder of case files (as lutdose "
+                     "batch CASES_DIR reads them: their TACs and administered activities)")
       ->required();
+  learn_->add_option("--patients", patients_,
+                     "With a TAC table (required): patients table (docs/batch.md; lutdose synth writes patients.csv): "
+                     "columns patient, optional cycle, administered_MBq; amplitudes are learned per administered "
+                     "activity");
+  learn_->add_flag("--allow-external-files", allow_external_,
+                   "Case files: let them name files outside their folder");
   learn_->add_option("--out", out_, "The population file to write (JSON; replaced only if lutdose wrote it)")
       ->required();
   learn_->add_option("--functions", options_.candidates, "Candidate functions (E1p, E1, E2u, E2)")
@@ -37,6 +43,7 @@ PopulationCommand::PopulationCommand(CLI::App& app) {
   learn_->add_option("--data-dir", data_dir_, "Reference data directory");
   learn_->add_flag("--quiet", quiet_, "Print nothing on success");
   learn_->footer("Example: lutdose population learn cohort/tacs.csv --patients cohort/patients.csv --out population.json\n"
+                 "         lutdose population learn cases/ --out population.json\n"
                  "         lutdose fit --tac new_patient.csv --activity-MBq 7400 --population population.json");
 }
 
@@ -49,30 +56,41 @@ bool is_own_population_file(const std::string& content) {
 
 }  // namespace
 
-void PopulationCommand::run() const {
-  lutdose::check_file_writable(out_, is_own_population_file);  // before the learning, which takes a while
+// The population of a folder of case files (their administered activities) or of a TAC table
+// with its patients table.
+lutdose::PopulationFile PopulationCommand::learn() const {
+  const std::string data_dir = lutdose::find_data_dir(data_dir_);
+  if (std::filesystem::is_directory(tac_)) {
+    if (!patients_.empty())
+      lutdose::throw_input_error("command line", "--patients", patients_,
+                                 "no patients table with a folder of case files (their administered activities "
+                                 "are in the case files)");
+    return lutdose::learn_population_from_cases(tac_, data_dir, half_life_h_, options_, allow_external_, LUTDOSE_VERSION);
+  }
+  if (patients_.empty())
+    lutdose::throw_input_error("command line", "--patients", "missing",
+                               "the patients table (administered_MBq) with a TAC table: population amplitudes are "
+                               "per administered activity");
   std::string bytes;
   const auto series = lutdose::read_tac_table(tac_, &bytes);
   std::string patients_sha256;
   const auto administered_MBq = lutdose::administered_activities_MBq(series, patients_, tac_, &patients_sha256);
-  auto p = lutdose::learn_population_file(series, administered_MBq, lutdose::find_data_dir(data_dir_), half_life_h_,
-                                          options_, tac_, bytes, LUTDOSE_VERSION);
+  auto p = lutdose::learn_population_file(series, administered_MBq, data_dir, half_life_h_, options_, tac_, bytes,
+                                          LUTDOSE_VERSION);
   p.patients_path = patients_;
   p.patients_sha256 = patients_sha256;
+  return p;
+}
+
+void PopulationCommand::run() const {
+  lutdose::check_file_writable(out_, is_own_population_file);  // before the learning, which takes a while
+  const auto p = learn();
   lutdose::write_file_atomically(out_, lutdose::population_file_text(p), is_own_population_file);
   if (quiet_) return;
   for (const auto& m : p.models)
     std::cout << m.voi_kind << ": " << m.function << ", " << m.n_patients << " TACs, sigma_log "
               << lutdose::format_number(m.sigma_log) << (m.converged ? "" : " (NOT converged)") << "\n";
   std::cout << "written: " << out_ << "\n";
-}
-
-void add_kinetics_option(CLI::App* cmd, std::string& kinetics) {
-  cmd->add_option("--kinetics", kinetics,
-                  "individual (each TAC alone, default) or population (learn the population from the input, "
-                  "then MAP per TAC; needs --activity-MBq, taken for every TAC of the table)")
-      ->check(CLI::IsMember({"individual", "population"}))
-      ->capture_default_str();
 }
 
 }  // namespace lutdose_cli

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "lutdose/kinetics/population.h"
+#include "lutdose/io/population_file.h"
 
 namespace lutdose_cli {
 
@@ -20,14 +20,12 @@ class PopulationCommand {
   void run() const;
 
  private:
+  lutdose::PopulationFile learn() const;
   CLI::App* learn_;
   std::string tac_, patients_, out_, data_dir_;
   double half_life_h_ = 0;
   lutdose::PopulationOptions options_;
-  bool quiet_ = false;
+  bool quiet_ = false, allow_external_ = false;
 };
-
-//! Adds --kinetics individual|population to `fit` (--population is a fit option of run_options.h).
-void add_kinetics_option(CLI::App* cmd, std::string& kinetics);
 
 }  // namespace lutdose_cli

@@ -1,7 +1,10 @@
 // Command-line options shared by `run`, `fit` and `batch` (run_options.h).
 #include "run_options.h"
 
+#include <algorithm>
 #include <cmath>
+#include <map>
+#include <set>
 #include <cstdlib>
 #include <sstream>
 
@@ -91,6 +94,15 @@ void add_fit_options(CLI::App* cmd, FitArgs& a, bool tac_required) {
                   "Population file (lutdose population learn): every VOI is fitted by MAP with its VOI kind's "
                   "population as prior (docs/population.md); TAC tables only; needs the administered activity "
                   "(--activity-MBq, or administered_MBq of batch's patients table): amplitudes are per activity");
+  cmd->add_option("--kinetics", a.kinetics,
+                  "individual (each TAC alone, default); population: learn the population from the input TAC "
+                  "table (as lutdose population learn), then fit every TAC by MAP with it (TAC tables only; "
+                  "needs the administered activities, --activity-MBq or batch's patients table; not with "
+                  "--population); previous-cycles (multi-cycle inputs, also case files: each later cycle by MAP "
+                  "with the patient's earlier cycles of the VOI as prior, the first cycle individually); "
+                  "docs/population.md")
+      ->check(CLI::IsMember({"individual", "population", "previous-cycles"}))
+      ->capture_default_str();
   cmd->add_option("--data-dir", a.data_dir,
                   "Reference data directory (default: $LUTDOSE_DATA_DIR, the install prefix, or "
                   "the build's source tree)");
@@ -133,16 +145,49 @@ lutdose::RunOptions make_run_options(const FitArgs& a, std::vector<std::string>&
   o.fit.combined_b = a.combined_b;
   o.fit.reject_on_correlation = a.reject_correlated;
   o.fit.candidates = a.functions;
-  if (!a.population.empty()) {
+  if (a.kinetics != "population")  // individual or previous-cycles: o.fit.kinetics (population: learned later)
+    choose(f, "--kinetics", a.kinetics, problems);
+  if (a.kinetics == "population") {
+    if (!a.population.empty())
+      problems.push_back("--kinetics population with --population: choose one (--population uses a learned "
+                         "population file, --kinetics population learns the population from the input)");
+    if (!a.reduced.empty() && a.reduced != "none") problems.push_back("--kinetics population with --reduced: choose one");
+    if (!a.model.empty()) problems.push_back("--kinetics population with --model: choose one");
+  } else if (!a.population.empty()) {
     const auto file = lutdose::read_population_file(a.population);
     lutdose::check_population_half_life(
         file, a.population, lutdose::load_nuclide(o.data_dir, "Lu-177", o.half_life_override_h).half_life_h);
     o.population = std::make_shared<const std::vector<lutdose::PopulationModel>>(file.models);
-    o.population_source = {a.population, file.sha256, file.own_checksum_verified};
+    o.population_source = {a.population, file.sha256, file.own_checksum_verified, ""};
     if (!a.reduced.empty() && a.reduced != "none") problems.push_back("--population with --reduced: choose one");
     if (!a.model.empty()) problems.push_back("--population with --model: choose one");
   }
   return o;
+}
+
+void check_previous_cycles_input(const std::vector<lutdose::TacSeries>& series, const lutdose::RunOptions& o,
+                                 const std::string& path) {
+  if (o.fit.kinetics != lutdose::Kinetics::previous_cycles) return;
+  std::map<std::string, std::set<int>> cycles;
+  for (const auto& s : series) cycles[s.patient].insert(s.cycle);
+  if (std::none_of(cycles.begin(), cycles.end(), [](const auto& p) { return p.second.size() > 1; }))
+    lutdose::throw_input_error(path, "the cycles of each patient", "one cycle",
+                               "a patient with several cycles (a cycle column) for --kinetics previous-cycles: the "
+                               "earlier cycles are the prior of the later ones");
+  if (!(o.administered_MBq > 0) && o.administered_by_cycle_MBq.empty())
+    lutdose::throw_input_error("command line", "--activity-MBq", "missing",
+                               "the administered activity in MBq with --kinetics previous-cycles: the prior's "
+                               "amplitudes are per administered activity");
+}
+
+lutdose::Kinetics case_file_kinetics(const std::string& kinetics) {
+  if (kinetics == "population")
+    lutdose::throw_input_error("command line", "--kinetics", kinetics,
+                               "individual or previous-cycles with case files (--kinetics population learns from a "
+                               "TAC table: fit, run --tac, batch --tac; docs/population.md)");
+  const auto k = lutdose::parse_kinetics(kinetics);  // CLI11 checked the choices (add_fit_options)
+  if (!k) lutdose::throw_input_error("command line", "--kinetics", kinetics, "individual or previous-cycles");
+  return *k;
 }
 
 // Validates the options with the bad choices found before (every problem at once), then resolves
@@ -205,6 +250,16 @@ lutdose::RunOptions make_tac_run_options(const TacRunArgs& a) {
   if (mc.empty() && a.mc_seed) o.mc_seed = static_cast<unsigned long long>(*a.mc_seed);
   finish_run_options(o, problems);
   return o;
+}
+
+void learn_if_population_kinetics(const FitArgs& a, const std::vector<lutdose::TacSeries>& series,
+                                  lutdose::RunOptions& o) {
+  if (a.kinetics != "population") return;
+  if (!(o.administered_MBq > 0))  // NaN: not given (make_run_options refuses values <= 0)
+    lutdose::throw_input_error("command line", "--activity-MBq", "missing",
+                               "the administered activity in MBq with --kinetics population: a population models "
+                               "amplitudes per administered activity");
+  lutdose::use_learned_population(o, series, std::vector<double>(series.size(), o.administered_MBq), a.tac);
 }
 
 unsigned checked_threads(long long threads) {

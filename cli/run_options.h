@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "lutdose/io/tac_table.h"
 #include "lutdose/pipeline/options.h"
 
 namespace lutdose_cli {
@@ -30,6 +31,7 @@ struct FitArgs {
   double half_life_h = 0;
   std::string data_dir;
   std::string population;  // --population FILE (docs/population.md)
+  std::string kinetics = "individual";  // --kinetics: individual, population (learn from the input) or previous-cycles
 };
 
 // Dose options of a TAC table shared by `run --tac` and `batch --tac` (the phantom, body mass and
@@ -57,9 +59,19 @@ void choose(const lutdose::OptionFields& f, const std::string& cli, const std::s
 // Throws InputError listing every problem of the command line, one per line, if any.
 void throw_problems(const std::vector<std::string>& problems);
 
-// The run options of `fit` and `run --tac` without validation: the bad choices are added to `problems`;
+// The run options of `fit` and `run --tac` without validation: the bad choices are added to `problems`
+// (also --population or --kinetics population with --reduced or --model, and both together);
 // the dose options of `run` are set by the caller.
 lutdose::RunOptions make_run_options(const FitArgs& a, std::vector<std::string>& problems);
+
+// --kinetics previous-cycles on a TAC table (`fit`, `run --tac`): InputError naming `path` when no
+// patient has more than one cycle (nothing to use as prior) or the administered activity is missing.
+void check_previous_cycles_input(const std::vector<lutdose::TacSeries>& series, const lutdose::RunOptions& o,
+                                 const std::string& path);
+
+// --kinetics given with case files (`run CASE.json`, `batch CASES_DIR`): the kinetics that replaces
+// their fit.kinetics. InputError naming --kinetics for population (it learns from a TAC table); the case's options that exclude it, fit.reduced and fit.model, are refused by validate().
+lutdose::Kinetics case_file_kinetics(const std::string& kinetics);
 
 // Validates the options with the bad choices found before (every problem at once), then resolves
 // the compartment model. Throws InputError.
@@ -78,6 +90,12 @@ struct TacRunArgs {
 // The validated run options of `lutdose run --tac` (and of the Python module's run_tac): InputError
 // for a missing --activity-MBq or --phantom, and listing every bad option.
 lutdose::RunOptions make_tac_run_options(const TacRunArgs& a);
+
+// --kinetics population of `fit` and `run --tac`: learns the population from `series` (read from
+// a.tac), every TAC given --activity-MBq, into `o` (lutdose::use_learned_population). Nothing
+// with individual kinetics. InputError when --activity-MBq is missing or learning fails.
+void learn_if_population_kinetics(const FitArgs& a, const std::vector<lutdose::TacSeries>& series,
+                                  lutdose::RunOptions& o);
 
 // The most worker threads of `batch --threads` (more only cost memory: the machine's cores do the work).
 constexpr long long kMaxThreads = 256;

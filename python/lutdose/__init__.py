@@ -306,7 +306,8 @@ def run_tac(tac, *, administered_MBq, phantom=None, svalues=None, body_mass_kg=N
 
 class Store:
     """A results store (docs/store.md) read into DataFrames: ``patients``, ``vois``,
-    ``candidates``, ``targets``, ``budget``, ``cumulative``, ``failures``, ``notes``; ``header``
+    ``candidates``, ``targets``, ``budget``, ``cumulative``, ``failures``, ``notes``,
+    ``population`` (the population models of population kinetics; empty without); ``header``
     (version, kind, provenance JSON, fingerprint, cohort, shard)."""
 
     def __init__(self, header, tables):

@@ -249,6 +249,16 @@ py::dict tables_of(const lutdose::StoreRows& rows) {
   return small_tables(rows, out);
 }
 
+py::dict population_table(const std::vector<lutdose::PopulationRow>& r) {
+  using R = lutdose::PopulationRow;
+  py::dict t;
+  LUTDOSE_COL(t, r, R, voi_kind); LUTDOSE_COL(t, r, R, function); LUTDOSE_COL(t, r, R, parameter);
+  LUTDOSE_COL(t, r, R, theta); LUTDOSE_COL(t, r, R, theta_se); LUTDOSE_COL(t, r, R, omega_diag);
+  LUTDOSE_COL(t, r, R, shrinkage); LUTDOSE_COL(t, r, R, sigma_log); LUTDOSE_COL(t, r, R, n_tacs);
+  LUTDOSE_COL(t, r, R, n_observations);
+  return t;
+}
+
 py::array_t<double> numpy_of(const std::vector<double>& v) {
   py::array_t<double> out(static_cast<py::ssize_t>(v.size()));
   std::copy(v.begin(), v.end(), out.mutable_data());

@@ -52,6 +52,9 @@ std::vector<lutdose::TacSeries> series_from_columns(const TacColumns& columns, c
 //! columns in the order of docs/store.md (and of lutdose export's CSV files).
 py::dict tables_of(const lutdose::StoreRows& rows);
 
+//! The /population table of a store header (docs/store.md) as {column: numpy array or list}.
+py::dict population_table(const std::vector<lutdose::PopulationRow>& rows);
+
 //! The whole of a columns' vector of doubles as a numpy array (copy).
 py::array_t<double> numpy_of(const std::vector<double>& v);
 

@@ -23,11 +23,14 @@ py::tuple read_store(const std::string& path) {
   lutdose::StoreIndex index;
   {
     py::gil_scoped_release release;
-    index = lutdose::read_store_index(path);
-    lutdose::for_each_store_chunk(path, [&rows](const lutdose::StoreRows& chunk) {
-      auto copy = chunk;
-      rows.append(std::move(copy));
-    });
+    index = lutdose::read_store_index(path, lutdose::StoreVersions::readable);
+    lutdose::for_each_store_chunk(
+        path,
+        [&rows](const lutdose::StoreRows& chunk) {
+          auto copy = chunk;
+          rows.append(std::move(copy));
+        },
+        lutdose::StoreVersions::readable);
   }
   const auto& h = index.header;
   py::dict header;
@@ -39,7 +42,9 @@ py::tuple read_store(const std::string& path) {
   header["shard"] = h.shard;
   header["cohort_patients"] = h.cohort_patients;
   header["consolidated"] = index.consolidated;
-  return py::make_tuple(header, tables_of(rows));
+  py::dict tables = tables_of(rows);
+  tables["population"] = population_table(h.population);
+  return py::make_tuple(header, tables);
 }
 
 // The cohort of `lutdose batch`: a folder of case files, or a TAC table with a patients table.

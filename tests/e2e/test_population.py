@@ -43,6 +43,45 @@ def store_provenance(path):
     return json.loads(text.decode() if isinstance(text, bytes) else text)
 
 
+def store_population(path):
+    """The /population table of a results store (docs/store.md) as {(voi_kind, parameter): row}."""
+    try:
+        import h5py
+    except ImportError:
+        raise Skip("python3-h5py is not installed")
+    out = {}
+    with h5py.File(path, "r") as f:
+        for r in f["population"][()]:
+            row = {n: (r[n].decode("utf-8").rstrip("\0") if isinstance(r[n], bytes) else r[n].item())
+                   for n in r.dtype.names}
+            out[(row["voi_kind"], row["parameter"])] = row
+    return out
+
+
+def check_population_table(table, vois, where):
+    """`table` (store_population) holds exactly the models `vois` (the `vois` of a population file
+    or of results.json): one row per parameter with theta, theta_se, the diagonal of omega,
+    shrinkage, sigma_log, the TACs and points. The numbers pass through JSON text (17 significant
+    digits, exact for doubles) on one side and HDF5 binary on the other: equal to 1e-12 relative."""
+    def same(a, b):
+        return (a is None and b != b) or (a is not None and abs(a - b) <= 1e-12 * max(abs(a), 1e-300))
+    expected = set()
+    for v in vois:
+        for k, name in enumerate(v["parameters"]):
+            expected.add((v["voi_kind"], name))
+            row = table.get((v["voi_kind"], name))
+            if row is None or row["function"] != v["function"] or row["n_tacs"] != v["n_patients"] or \
+                    row["n_observations"] != v["n_observations"] or not all(
+                        same(a, row[b]) for a, b in ((v["theta"][k], "theta"), (v["theta_se"][k], "theta_se"),
+                                                     (v["omega"][k][k], "omega_diag"),
+                                                     (v["shrinkage"][k], "shrinkage"),
+                                                     (v["sigma_log"], "sigma_log"))):
+                raise CaseFailure("%s: /population row %s %s is %r; expected the model %s" %
+                                  (where, v["voi_kind"], name, row, json.dumps(v)[:600]))
+    if set(table) != expected:
+        raise CaseFailure("%s: /population has rows %s; expected %s" % (where, sorted(table), sorted(expected)))
+
+
 class Ctx:
     def __init__(self, lutdose, tmp):
         self.lutdose, self.tmp = lutdose, tmp
@@ -458,7 +497,164 @@ def case_zero_tac_not_accepted(ctx):
             raise CaseFailure("%s: a TAC of zeros: %s" % (k, json.dumps(v["fit"])[:600]))
 
 
+def case_population_in_outputs(ctx):
+    """run --tac and batch --tac with --population FILE write the file's models: results.json's
+    population.vois equals the file's vois, and the /population table of results.h5 and of the
+    batch store (read with h5py) holds its numbers; lutdose export writes population.csv."""
+    tac = ctx.cohort("c", 12, 7, "4,24,48,96")
+    ctx.ok("population", "learn", tac, "--patients", patients(tac), "--out", ctx.path("pop.json"), "--quiet",
+           "--functions", "E1,E2u")
+    pop = json.load(open(ctx.path("pop.json")))
+    run_first_patient(ctx, tac)
+    res = json.load(open(ctx.path("run", "results.json")))
+    if res.get("population", {}).get("vois") != pop["vois"] or res["population"].get("source") != ctx.path("pop.json"):
+        raise CaseFailure("run results.json population: %s" % json.dumps(res.get("population"))[:600])
+    check_population_table(store_population(ctx.path("run", "results.h5")), pop["vois"], "run results.h5")
+    ctx.ok("batch", "--tac", tac, "--patients", patients(tac), "--population", ctx.path("pop.json"),
+           "--out", ctx.path("store.h5"), "--threads", 2)
+    check_population_table(store_population(ctx.path("store.h5")), pop["vois"], "batch store")
+    ctx.ok("export", ctx.path("store.h5"), "--csv", ctx.path("csv"))
+    with open(ctx.path("csv", "population.csv"), newline="") as f:
+        rows = list(csv.DictReader(f))
+    n = sum(len(v["parameters"]) for v in pop["vois"])
+    if len(rows) != n or float(rows[0]["theta"]) != pop["vois"][0]["theta"][0]:
+        raise CaseFailure("population.csv: %d rows (expected %d): %s" % (len(rows), n, rows[:2]))
+    # without population kinetics the table is there and empty
+    ctx.ok("batch", "--tac", tac, "--patients", patients(tac), "--out", ctx.path("plain.h5"))
+    if store_population(ctx.path("plain.h5")):
+        raise CaseFailure("a store of individual fits has /population rows")
+
+
+def case_run_and_batch_kinetics_population(ctx):
+    """--kinetics population on run --tac and batch --tac learns the population of the input (the
+    same as fit --kinetics population and population learn: lutdose synth gives every patient
+    7400 MBq), fits by MAP, records the learned models (results.json, /population) and their
+    SHA-256; shards learn from the whole cohort (merge accepts them); a resumed batch learns the
+    same population; a resume with another population is refused; --kinetics population with
+    --population or with case files is refused (exit 2, nothing written)."""
+    tac = ctx.cohort("c", 30, 11, "4,24,48,96")
+    fit = json.loads(ctx.ok("fit", "--tac", tac, "--kinetics", "population", *A0).stdout)["population"]
+    ctx.ok("population", "learn", tac, "--patients", patients(tac), "--out", ctx.path("pop.json"), "--quiet")
+    if json.load(open(ctx.path("pop.json")))["vois"] != fit["vois"]:
+        raise CaseFailure("fit --kinetics population learned another population than population learn")
+    ctx.ok("run", "--tac", tac, *A0, "--phantom", "icrp110-am", "--kinetics", "population", "--out", ctx.path("run"))
+    res = json.load(open(ctx.path("run", "results.json")))
+    if res["population"]["vois"] != fit["vois"] or res["population"]["vois_sha256"] != fit["vois_sha256"] or \
+            res["options"]["fit"]["population"]["vois_sha256"] != fit["vois_sha256"]:
+        raise CaseFailure("run --kinetics population: %s" % json.dumps(res["population"])[:600])
+    methods = {v["fit"]["method"] for p in res["patients"] for c in p["cycles"] for v in c["vois"]}
+    doses = [d["dose_Gy"] for d in res["patients"][0]["cycles"][0]["doses"]]
+    if "population MAP" not in methods or not doses or not all(d > 0 for d in doses):
+        raise CaseFailure("run --kinetics population: methods %s, doses %s" % (methods, doses))
+    check_population_table(store_population(ctx.path("run", "results.h5")), fit["vois"], "run results.h5")
+    batch = ("batch", "--tac", tac, "--patients", patients(tac), "--kinetics", "population")
+    ctx.ok(*batch, "--out", ctx.path("store.h5"))
+    check_population_table(store_population(ctx.path("store.h5")), fit["vois"], "batch store")
+    prov = store_provenance(ctx.path("store.h5"))["options"]["fit"]["population"]
+    if prov.get("vois_sha256") != fit["vois_sha256"]:
+        raise CaseFailure("batch store: options.fit.population %s" % prov)
+    # every shard learns from the whole cohort: the same population, so merge accepts the shards
+    for i in (1, 2):
+        ctx.ok(*batch, "--shard", "%d/2" % i, "--out", ctx.path("s%d.h5" % i), "--threads", i)
+    ctx.ok("merge", ctx.path("merged.h5"), ctx.path("s1.h5"), ctx.path("s2.h5"))
+    check_population_table(store_population(ctx.path("merged.h5")), fit["vois"], "merged store")
+    # a resume learns again (the same population: accepted); with another population: refused
+    with open(ctx.path("store.h5"), "rb") as f:
+        before = f.read()
+    ctx.ok(*batch, "--out", ctx.path("store.h5"), "--resume", "--threads", 1)
+    ctx.fails("fingerprint", "batch", "--tac", tac, "--patients", patients(tac), "--population", ctx.path("pop.json"),
+              "--out", ctx.path("store.h5"), "--resume")
+    with open(ctx.path("store.h5"), "rb") as f:
+        if f.read() != before:
+            raise CaseFailure("a resume changed a finished store")
+    # refused: with --population, with case files; nothing written
+    both = ("--kinetics", "population", "--population", ctx.path("pop.json"))
+    ctx.fails("--kinetics population with --population", "fit", "--tac", tac, *A0, *both)
+    ctx.fails("--kinetics population with --population", "run", "--tac", tac, *A0, "--phantom", "icrp110-am",
+              *both, "--out", ctx.path("r2"))
+    ctx.fails("--kinetics population with --population", "batch", "--tac", tac, "--patients", patients(tac),
+              *both, "--out", ctx.path("b2.h5"))
+    os.mkdir(ctx.path("cases"))
+    with_cases = "--kinetics is 'population'; expected individual or previous-cycles with case files"
+    ctx.fails(with_cases, "batch", ctx.path("cases"), "--kinetics", "population", "--out", ctx.path("b3.h5"))
+    ctx.fails(with_cases, "run", ctx.path("case.json"), "--kinetics", "population", "--out", ctx.path("r3"))
+    # a patient without an administered activity: the learning needs every TAC's (exit 2, no store)
+    with open(patients(tac)) as f:
+        lines = f.readlines()
+    short = write(ctx, "short.csv", "".join(l for l in lines if not l.startswith("P00002,")))
+    ctx.fails("short.csv: administered_MBq of patient P00002", "batch", "--tac", tac, "--patients", short,
+              "--kinetics", "population", "--out", ctx.path("b4.h5"))
+    for p in ("r2", "b2.h5", "b3.h5", "r3", "b4.h5"):
+        if os.path.exists(ctx.path(p)):
+            raise CaseFailure("%s written on bad input" % p)
+
+
+def case_learn_from_cases(ctx):
+    """population learn CASES_DIR: the TACs and administered activities of a folder of case files
+    (lutdose synth --format cases of the same seed as a TAC table) give the population of the
+    table; the file records the folder, each case file's SHA-256 and their digest (both computed
+    here with hashlib)."""
+    args = ("--patients", 16, "--seed", 12, "--times-h", "4,24,48,96", "--quiet")
+    ctx.ok("synth", "--out", ctx.path("t"), *args)
+    ctx.ok("synth", "--out", ctx.path("cases"), "--format", "cases", *args)
+    ctx.ok("population", "learn", ctx.path("t", "tacs.csv"), "--patients", ctx.path("t", "patients.csv"),
+           "--out", ctx.path("table.json"), "--quiet", "--functions", "E1,E2u")
+    ctx.ok("population", "learn", ctx.path("cases"), "--out", ctx.path("cases.json"), "--quiet",
+           "--functions", "E1,E2u")
+    table, cases = json.load(open(ctx.path("table.json"))), json.load(open(ctx.path("cases.json")))
+    for a, b in zip(table["vois"], cases["vois"]):
+        for k in ("voi_kind", "function", "parameters", "n_patients", "n_observations"):
+            if a[k] != b[k]:
+                raise CaseFailure("%s: %s %r from the table, %r from the case files" % (a["voi_kind"], k, a[k], b[k]))
+        for k in ("theta", "shrinkage"):
+            for x, y in zip(a[k], b[k]):
+                # the same cohort: the case files hold the table's activities; 1e-6 relative allows
+                # for the digits each format prints (the estimator's own tolerance is 1e-5 on theta)
+                if abs(x - y) > 1e-6 * max(abs(x), 1.0):
+                    raise CaseFailure("%s: %s %r from the table, %r from the case files" % (a["voi_kind"], k, a[k], b[k]))
+    if len(table["vois"]) != len(cases["vois"]):
+        raise CaseFailure("VOI kinds: %d from the table, %d from the case files" % (len(table["vois"]), len(cases["vois"])))
+    names = sorted(n for n in os.listdir(ctx.path("cases")) if n.startswith("case-") and n.endswith(".json"))
+    files = []
+    for n in names:
+        with open(ctx.path("cases", n), "rb") as f:
+            files.append({"name": n, "sha256": hashlib.sha256(f.read()).hexdigest()})
+    lines = "".join("%s  %s\n" % (f["sha256"], f["name"]) for f in files)
+    inp = cases["input"]
+    if inp.get("path") != ctx.path("cases") or inp.get("case_files") != files or \
+            inp.get("sha256") != hashlib.sha256(lines.encode()).hexdigest() or inp.get("kind") != "case-files":
+        raise CaseFailure("input of a population learned from case files: %s" % json.dumps(inp)[:800])
+    # bad invocations: exit 2, nothing written
+    ctx.fails("--patients", "population", "learn", ctx.path("cases"), "--patients", ctx.path("t", "patients.csv"),
+              "--out", ctx.path("bad1.json"))
+    os.mkdir(ctx.path("empty"))
+    ctx.fails("empty", "population", "learn", ctx.path("empty"), "--out", ctx.path("bad2.json"))
+    ctx.fails("--patients is 'missing'", "population", "learn", ctx.path("t", "tacs.csv"), "--out", ctx.path("bad3.json"))
+    # a patient in two case files would be learned twice: refused, naming both files
+    os.mkdir(ctx.path("twice"))
+    for n in ("case-P00001.json", "case-P00002.json"):
+        with open(ctx.path("cases", n), "rb") as f, open(ctx.path("twice", n), "wb") as g:
+            g.write(f.read())
+    with open(ctx.path("cases", "case-P00001.json"), "rb") as f, open(ctx.path("twice", "copy.json"), "wb") as g:
+        g.write(f.read())
+    ctx.fails("patient is 'P00001'; expected one case file per patient (also in case-P00001.json)", "population",
+              "learn", ctx.path("twice"), "--out", ctx.path("bad4.json"))
+    # a bad case file stops the learning (batch would record it as a failed patient)
+    with open(ctx.path("twice", "copy.json"), "w") as g:
+        g.write("{")
+    ctx.fails("copy.json", "population", "learn", ctx.path("twice"), "--out", ctx.path("bad5.json"))
+    # a case of another half-life than the learning's: one population has one physical decay
+    ctx.fails("the half-life of Lu-177", "population", "learn", ctx.path("cases"), "--half-life-h", 150,
+              "--out", ctx.path("bad6.json"))
+    for p in ("bad1.json", "bad2.json", "bad3.json", "bad4.json", "bad5.json", "bad6.json"):
+        if os.path.exists(ctx.path(p)):
+            raise CaseFailure("%s written on bad input" % p)
+
+
 CASES = {
+    "population_in_outputs": case_population_in_outputs,
+    "run_and_batch_kinetics_population": case_run_and_batch_kinetics_population,
+    "learn_from_cases": case_learn_from_cases,
     "per_administered_activity": case_per_administered_activity,
     "zero_tac_not_accepted": case_zero_tac_not_accepted,
     "run_and_batch_tac": case_run_and_batch_tac,

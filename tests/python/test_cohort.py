@@ -1,6 +1,7 @@
 """synth, batch, read_store and reference_data against the program: the same files, the same store
 rows, the same reference values."""
 import io
+import json
 import os
 
 import numpy as np
@@ -56,6 +57,25 @@ def test_batch_and_read_store_equal_cli(tmp_path):
     cli_store = lutdose.read_store(tmp_path / "cli.h5")
     pd.testing.assert_frame_equal(cli_store.vois, store.vois)
     assert store.header["kind"] == "batch"
+
+
+def test_read_store_population_table(tmp_path):
+    """read_store's population: the /population table, one row per VOI kind and parameter, with
+    the numbers of the population file the batch used (its JSON numbers round-trip exactly)."""
+    lutdose.synth(12, seed=4, times_h=[4, 24, 48, 96], out=tmp_path / "c")
+    tac, patients = tmp_path / "c" / "tacs.csv", tmp_path / "c" / "patients.csv"
+    cli("population", "learn", tac, "--patients", patients, "--out", tmp_path / "pop.json", "--quiet",
+        "--functions", "E1")
+    cli("batch", "--tac", tac, "--patients", patients, "--population", tmp_path / "pop.json",
+        "--out", tmp_path / "s.h5", "--progress", "never")
+    pop = json.loads((tmp_path / "pop.json").read_text())
+    table = lutdose.read_store(tmp_path / "s.h5").population
+    expected = [(v["voi_kind"], name, v["theta"][k], v["omega"][k][k], v["n_patients"])
+                for v in pop["vois"] for k, name in enumerate(v["parameters"])]
+    got = list(zip(table.voi_kind, table.parameter, table.theta, table.omega_diag, table.n_tacs))
+    assert got == expected
+    cli("batch", "--tac", tac, "--patients", patients, "--out", tmp_path / "plain.h5", "--progress", "never")
+    assert len(lutdose.read_store(tmp_path / "plain.h5").population) == 0
 
 
 def test_read_store_of_run(tmp_path, source):

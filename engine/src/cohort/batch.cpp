@@ -287,6 +287,7 @@ BatchProgress run_batch(const BatchCohort& cohort, const ReferenceData& ref, con
   const auto start = Clock::now();
   BatchCohort c = cohort;
   if (c.kind == BatchCohort::Kind::tac_tables) read_run_files(c.options, ref);
+  if (c.kind == BatchCohort::Kind::tac_tables && c.learn_population) batch_detail::learn_cohort_population(c, o.threads);
   auto input = c.kind == BatchCohort::Kind::case_files ? batch_detail::open_case_input(c, ref)
                                                        : batch_detail::open_tac_input(c, ref);
   const auto [first, last] = shard_range(input->size(), o.shard_index, o.shard_count);

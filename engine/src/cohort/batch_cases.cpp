@@ -1,9 +1,12 @@
 // A cohort of case files (cohort/batch.h): every *.json of a folder but lutdose's own files.
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "batch_input.h"
+#include "lutdose/dosimetry/nuclide.h"
 #include "lutdose/error.h"
 #include "lutdose/io/case_file.h"
 #include "lutdose/io/input_file.h"
@@ -41,6 +44,11 @@ namespace {
 
 std::string stem_of(const std::string& name) { return name.substr(0, name.size() - 5); }
 
+// The cohort's --kinetics override, when given.
+void set_kinetics(FitOptions& fit, const std::optional<Kinetics>& kinetics) {
+  if (kinetics) fit.kinetics = *kinetics;
+}
+
 // The patient key of a loaded case: its id, else the file's stem.
 std::string key_of(const CaseFile& c, const std::string& name) {
   return c.patient_id.empty() ? stem_of(name) : c.patient_id;
@@ -54,7 +62,8 @@ class CaseItem : public BatchItem {
   StoreRows compute(const ReferenceData& ref) const override {
     std::string patient = stem_of(name_);
     return guarded_rows([&] { return patient; }, name_, [&] {
-      const auto c = load_case_file(cohort_.cases_dir + "/" + name_, cohort_.allow_external_files);
+      auto c = load_case_file(cohort_.cases_dir + "/" + name_, cohort_.allow_external_files);
+      set_kinetics(c.fit, cohort_.kinetics);
       patient = key_of(c, name_);
       if (c.sha256 != planned_sha256_)
         throw InputError(name_ + ": the file changed during the batch (its SHA-256 differs from the one recorded "
@@ -103,6 +112,7 @@ class CaseInput : public BatchInput {
     p.options.data_dir = ref_.data_dir();
     if (cohort_.mc_samples >= 0) p.options.mc_samples = cohort_.mc_samples;
     if (cohort_.mc_seed > 0) p.options.mc_seed = cohort_.mc_seed;
+    set_kinetics(p.options.fit, cohort_.kinetics);
     p.nuclide = ref_.nuclide(p.options.nuclide);
     p.tissue_file = ref_.tissue().path;
     return p;
@@ -135,4 +145,51 @@ std::unique_ptr<BatchInput> open_case_input(const BatchCohort& cohort, const Ref
 }
 
 }  // namespace batch_detail
+
+namespace {
+
+// The TACs of one case file with their administered activities, appended to `series` and
+// `administered_MBq`; InputError naming the file when its half-life is not `half_life_h`.
+void add_case_tacs(const CaseFile& c, const std::string& name, const std::string& data_dir, double half_life_h,
+                   std::vector<TacSeries>& series, std::vector<double>& administered_MBq) {
+  const Nuclide n = load_nuclide(data_dir, c.nuclide, c.half_life_override_h);
+  if (std::abs(n.half_life_h - half_life_h) > 1e-9 * half_life_h)
+    throw_input_error(c.path, "the half-life of " + c.nuclide, format_number(n.half_life_h) + " h",
+                      format_number(half_life_h) + " h, the half-life of the learning (--half-life-h, --data-dir): "
+                                                   "one population has one physical decay");
+  auto q = quantify_case(c, n.lambda_per_h());
+  for (auto& s : q.series) {
+    if (s.patient.empty()) s.patient = batch_detail::key_of(c, name);
+    administered_MBq.push_back(q.administered_MBq.at(s.cycle));
+    series.push_back(std::move(s));
+  }
+}
+
+}  // namespace
+
+PopulationFile learn_population_from_cases(const std::string& dir, const std::string& data_dir,
+                                           double half_life_override_h, const PopulationOptions& o,
+                                           bool allow_external_files, const std::string& lutdose_version) {
+  const auto names = batch_case_files(dir);
+  if (names.empty()) throw_input_error("command line", "CASES_DIR", dir, "a folder with case files (*.json)");
+  const double half_life_h = load_nuclide(data_dir, "Lu-177", half_life_override_h).half_life_h;
+  std::vector<TacSeries> series;
+  std::vector<double> administered_MBq;
+  std::vector<std::pair<std::string, std::string>> files;
+  std::map<std::string, std::string> file_of_patient;
+  for (const auto& name : names) {
+    const auto c = load_case_file(dir + "/" + name, allow_external_files);
+    const std::string patient = batch_detail::key_of(c, name);
+    if (const auto [it, fresh] = file_of_patient.emplace(patient, name); !fresh)
+      throw_input_error(c.path, "patient", patient, "one case file per patient (also in " + it->second + ")");
+    add_case_tacs(c, name, data_dir, half_life_h, series, administered_MBq);
+    files.emplace_back(name, c.sha256);
+  }
+  const std::string digest = case_files_sha256(files);
+  auto p = learn_population_file(series, administered_MBq, data_dir, half_life_override_h, o, dir, "", lutdose_version);
+  p.input_sha256 = digest;
+  p.case_files = std::move(files);
+  return p;
+}
+
 }  // namespace lutdose

@@ -47,6 +47,12 @@ std::unique_ptr<BatchInput> open_case_input(const BatchCohort& cohort, const Ref
 //! are not contiguous.
 std::unique_ptr<BatchInput> open_tac_input(const BatchCohort& cohort, const ReferenceData& reference);
 
+//! BatchCohort::learn_population: learns the population of the cohort's TAC table (read whole)
+//! with the administered activities of its patients table into cohort.options, on `threads`
+//! threads. InputError (the whole batch: nothing written) for a table that cannot be read or
+//! learned from, or a TAC without an administered activity.
+void learn_cohort_population(BatchCohort& cohort, unsigned threads);
+
 //! `run()`, or failure_rows(patient(), 0, source, message) when it throws InputError or another
 //! std::exception (then "internal error: " precedes the message). `patient` is called after the
 //! failure (it may have learnt the id meanwhile).

@@ -25,12 +25,16 @@ struct Sampler {
   double draw() { return normal(rng); }
 };
 
-// The VOI of `in` when its TIA comes from counts (it is then refitted), else nullptr.
+// The VOI of `in` when its TIA comes from an individual fit to counts (it is then refitted), else
+// nullptr. A MAP (population or previous-cycles) is not refitted: an individual refit of its few
+// scans is not the estimate being checked (and fails for 1-2 scans); it is sampled from its TIA
+// and posterior u as a TIA given with its uncertainty.
 const VoiResult* counts_voi(const CycleResult& cycle, const DoseSourceInput& in) {
   const auto it = std::find_if(cycle.vois.begin(), cycle.vois.end(),
                                [&](const VoiResult& v) { return v.tac.voi == in.voi; });
   const bool refit = it != cycle.vois.end() && it->fit.selected >= 0 && !it->quantification.empty() &&
-                     it->quantification.front().kind == "counts";
+                     it->quantification.front().kind == "counts" &&
+                     it->fit.method.find("MAP") == std::string::npos;
   return refit ? &*it : nullptr;
 }
 

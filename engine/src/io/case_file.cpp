@@ -423,9 +423,9 @@ void read_fit_options(Validator& v, const json& j, const std::string& path, cons
   model = v.string(j, path, "model", false);
   v.keys(j, path, {"function", "functions", "error_model", "aicc_k", "trapezoid_head", "reject_correlated",
                    "trapezoid_body", "trapezoid_tail", "integration", "model_averaging", "combined_sigma0_MBq",
-                   "combined_b", "reduced", "model"});
+                   "combined_b", "reduced", "model", "kinetics"});
   for (const char* key : {"reduced", "function", "error_model", "trapezoid_body", "trapezoid_tail", "integration",
-                          "aicc_k", "trapezoid_head"})
+                          "aicc_k", "trapezoid_head", "kinetics"})
     choose(v, j, path, key, f);
   if (j.contains("functions")) {
     if (!j["functions"].is_array() || j["functions"].empty()) {

@@ -13,6 +13,7 @@
 #include "lutdose/io/input_file.h"
 #include "lutdose/io/output_dir.h"
 #include "lutdose/models/input.h"
+#include "lutdose/pipeline/options.h"
 
 namespace lutdose {
 
@@ -222,10 +223,46 @@ json to_json(const PopulationModel& m) {
           {"candidates", candidates_json(m)}};
 }
 
-std::string population_file_text(const PopulationFile& p) {
+std::string case_files_sha256(const std::vector<std::pair<std::string, std::string>>& files) {
+  std::string lines;
+  for (const auto& [name, sha] : files) lines += sha + "  " + name + "\n";
+  return sha256_hex(lines);
+}
+
+json population_vois_json(const std::vector<PopulationModel>& models) {
   json vois = json::array();
-  for (const auto& m : p.models) vois.push_back(to_json(m));
+  for (const auto& m : models) vois.push_back(to_json(m));
+  return vois;
+}
+
+std::string population_models_sha256(const std::vector<PopulationModel>& models) {
+  return sha256_hex(population_vois_json(models).dump());
+}
+
+void use_learned_population(RunOptions& o, const std::vector<TacSeries>& series,
+                            const std::vector<double>& administered_MBq, const std::string& tac_path,
+                            unsigned threads) {
+  PopulationOptions po;
+  po.threads = threads;
+  // the input's bytes are not recorded (no population file is written): the results name the input
+  auto models = learn_population_file(series, administered_MBq, o.data_dir, o.half_life_override_h, po, tac_path,
+                                      "", "")
+                    .models;
+  o.population_source = {};
+  o.population_source.vois_sha256 = population_models_sha256(models);
+  o.population = std::make_shared<const std::vector<PopulationModel>>(std::move(models));
+}
+
+std::string population_file_text(const PopulationFile& p) {
+  const json vois = population_vois_json(p.models);
   json input = {{"path", p.input_path}, {"sha256", p.input_sha256}};
+  if (!p.case_files.empty()) {
+    json files = json::array();
+    for (const auto& [name, sha] : p.case_files) files.push_back({{"name", name}, {"sha256", sha}});
+    input["kind"] = "case-files";
+    input["sha256_of"] = "the lines 'SHA256  NAME' of the case files in name order, as sha256sum prints them";
+    input["case_files"] = files;
+  }
   if (!p.patients_path.empty()) input["patients"] = {{"path", p.patients_path}, {"sha256", p.patients_sha256}};
   const json doc = {
       {"format", POPULATION_FORMAT},

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "lutdose/error.h"
+#include "lutdose/io/population_file.h"
 #include "io/json_number.h"
 
 using nlohmann::ordered_json;
@@ -128,7 +129,8 @@ ordered_json fit_json(const TacFit& f) {
 }  // namespace
 
 ordered_json population_source_json(const PopulationSource& s) {
-  if (s.path.empty()) return {{"source", "learned from the input (--kinetics population)"}};
+  if (s.path.empty())
+    return {{"source", "learned from the input (--kinetics population)"}, {"vois_sha256", s.vois_sha256}};
   return {{"source", s.path}, {"sha256", s.sha256}, {"own_checksum", s.own_checksum_verified ? "verified" : "absent"}};
 }
 
@@ -155,8 +157,7 @@ ordered_json population_fit_options_json(const RunOptions& o) {
           {"integration", to_string(Integration::analytic)}};
 }
 
-ordered_json fit_options_json(const RunOptions& o) {
-  if (o.population) return population_fit_options_json(o);
+ordered_json individual_fit_options_json(const RunOptions& o) {
   return {{"functions", o.fit.forced_function.empty() ? ordered_json(o.fit.candidates)
                                                       : ordered_json(std::vector<std::string>{o.fit.forced_function})},
           {"selection", o.fit.forced_function.empty() ? "auto (AICc)" : "forced"},
@@ -176,6 +177,27 @@ ordered_json fit_options_json(const RunOptions& o) {
           {"compartment_model", o.compartment_model},
           {"combined_sigma0_MBq", o.fit.combined_sigma0_MBq},
           {"combined_b", o.fit.combined_b}};
+}
+
+// The previous-cycles prior (methods.md §10, "Earlier cycles as prior"), for options.fit.
+ordered_json previous_cycles_json() {
+  return {{"method", "previous-cycles MAP"},
+          {"prior", "per VOI, the patient's earlier cycles' accepted individual fits (E1p, E1, E2u, E2): theta their "
+                    "mean log parameters per administered activity, Omega the predictive variance w^2 (1 + 1/n) + "
+                    "mean(V)/n (V their fits' variances, w the inter-cycle SD " + format_number(INTER_CYCLE_SD_LOG) +
+                        " on the log scale, or their spread with >= 3 cycles where larger), sigma_log their pooled "
+                        "log residual SD"},
+          {"first_cycle", "the individual fit (no earlier cycle), with a note"},
+          {"fallback", "the individual fit, with a note saying why, where no prior can be formed or the MAP fails "
+                       "its criteria"}};
+}
+
+ordered_json fit_options_json(const RunOptions& o) {
+  if (o.population) return population_fit_options_json(o);
+  ordered_json j = individual_fit_options_json(o);
+  j["kinetics"] = to_string(o.fit.kinetics);
+  if (o.fit.kinetics == Kinetics::previous_cycles) j["previous_cycles"] = previous_cycles_json();
+  return j;
 }
 
 ordered_json dose_options_json(const Provenance& p, const DoseOptions& d) {
@@ -455,6 +477,10 @@ ordered_json to_json(const RunResult& r, bool include_doses) {
       if (it != r.cumulative.end()) patients[p]["cumulative"] = cumulative_json(it->second);
     }
   j["patients"] = patients;
+  if (const auto& o = r.provenance.options; o.population) {  // the population used (docs/population.md)
+    j["population"] = population_source_json(o.population_source);
+    j["population"]["vois"] = population_vois_json(*o.population);
+  }
   return j;
 }
 
@@ -708,7 +734,9 @@ void print_table(const RunResult& r, std::ostream& out) {
     out << " | population MAP (" << population_source_json(o.population_source)["source"].get<std::string>() << ")\n";
   else
     out << " | error model " << error_model_label(o.fit)
-        << (o.fit.error_model_by_voi_kind ? " (tumours proportional-model)" : "") << "\n";
+        << (o.fit.error_model_by_voi_kind ? " (tumours proportional-model)" : "")
+        << (o.fit.kinetics == Kinetics::previous_cycles ? " | kinetics previous-cycles (later cycles: MAP, earlier cycles as prior)" : "")
+        << "\n";
   for (const auto& c : r.cycles) {
     print_cycle_header(c, out);
     print_cycle_rows(c, out);

@@ -150,14 +150,15 @@ std::string store_image(const StoreHeader& header, const StoreRows& rows,
   return w.image();
 }
 
-StoreIndex read_store_index(const std::string& path) {
+StoreIndex read_store_index(const std::string& path, StoreVersions versions) {
   hdf5::QuietHdf5Errors quiet;
-  return index_of(StoreFileReader(path));
+  return index_of(StoreFileReader(path, versions));
 }
 
-void for_each_store_chunk(const std::string& path, const std::function<void(const StoreRows&)>& fn) {
+void for_each_store_chunk(const std::string& path, const std::function<void(const StoreRows&)>& fn,
+                          StoreVersions versions) {
   hdf5::QuietHdf5Errors quiet;
-  for_each_chunk(StoreFileReader(path), fn);
+  for_each_chunk(StoreFileReader(path, versions), fn);
 }
 
 std::string store_table_csv(const StoreRows& rows, const std::string& table, bool header) {
@@ -178,8 +179,10 @@ void export_store_csv(const std::string& path, const std::string& dir) {
   std::map<std::string, std::string> csv;
   {
     hdf5::QuietHdf5Errors quiet;
-    StoreFileReader r(path);
+    StoreFileReader r(path, StoreVersions::readable);  // format 2: population.csv a header only
     for_each_table([&](const auto& t) { csv[t.name] = csv_header(t); });
+    csv["population"] = csv_header(population_table());
+    for (const auto& row : r.header.population) append_csv_line(population_table(), row, csv["population"]);
     for_each_chunk(r, [&](const StoreRows& rows) {
       for_each_table([&](const auto& t) {
         for (const auto& row : rows.*(t.rows)) append_csv_line(t, row, csv[t.name]);
@@ -188,6 +191,7 @@ void export_store_csv(const std::string& path, const std::string& dir) {
   }
   std::vector<OutputFile> files;
   for (const auto& name : table_names()) files.push_back({name + ".csv", std::move(csv[name])});
+  files.push_back({"population.csv", std::move(csv["population"])});
   write_output_files(dir, ResultKind::store_export, files, LUTDOSE_VERSION);
 }
 

@@ -188,6 +188,23 @@ void StoreFileWriter::write_header(const StoreHeader& h, const std::string& segm
   string_attribute("shard", h.shard);
   int_attribute("cohort_patients", H5T_STD_I64LE, h.cohort_patients);
   if (!segments.empty()) string_attribute("segments", segments);
+  write_population(h.population);
+}
+
+// /population: an ordinary table (never virtual: the header's rows, the same in every file of a
+// store), chunked to its size.
+void StoreFileWriter::write_population(const std::vector<PopulationRow>& rows) {
+  const auto& t = population_table();
+  const std::string where = std::string("/") + t.name;
+  Handle type = compound_type(t.specs(), nullptr), dcpl = dataset_creation();
+  const hsize_t chunk = std::clamp<hsize_t>(rows.size(), 1, kChunkRows);
+  ok(H5Pset_chunk(dcpl.get(), 1, &chunk), "H5Pset_chunk", where);
+  Handle space = simple_space(0, H5S_UNLIMITED);
+  tables_[t.name] = own(ok_id(H5Dcreate2(file_.get(), t.name, type.get(), space.get(), lcpl_.get(), dcpl.get(), dapl_.get()),
+                              "H5Dcreate2", where),
+                        H5Dclose, &close_failures_);
+  sizes_[t.name] = 0;
+  append(t, rows);
 }
 
 void StoreFileWriter::write_inputs(const std::vector<std::pair<std::string, std::string>>& inputs) {

@@ -60,7 +60,8 @@ class StoreFileWriter {
   //! `disk_path` empty: a file in memory (core driver), whose bytes image() returns; else a new
   //! file on disk (truncated; HDF5's own file locking off: the caller holds a lock on it).
   explicit StoreFileWriter(const std::string& disk_path = "");
-  //! Root attributes: format_version, the header, and "segments" when `segments` is not empty.
+  //! Root attributes: format_version, the header, and "segments" when `segments` is not empty;
+  //! the /population table of the header's rows.
   void write_header(const StoreHeader& h, const std::string& segments = "");
   //! /inputs/<name> string datasets (verbatim text).
   void write_inputs(const std::vector<std::pair<std::string, std::string>>& inputs);
@@ -92,6 +93,7 @@ class StoreFileWriter {
   void append_records(const char* table, const std::vector<ColumnSpec>& specs, const Layout& l, const void* buf,
                       std::size_t n);
   Handle dataset_creation();
+  void write_population(const std::vector<PopulationRow>& rows);
   void string_attribute(const char* name, const std::string& value);
   int close_failures_ = 0;
   Handle fapl_, file_, dxpl_, lcpl_, dapl_;
@@ -102,11 +104,11 @@ class StoreFileWriter {
 class StoreFileReader {
  public:
   //! Opens the store at `path`: InputError naming it when missing, not HDF5, not a lutdose store,
-  //! of another format_version, or a master whose segment files are missing.
-  explicit StoreFileReader(const std::string& path);
+  //! of a format_version `versions` do not accept, or a master whose segment files are missing.
+  explicit StoreFileReader(const std::string& path, StoreVersions versions = StoreVersions::current);
   //! A store held in memory (e.g. the previous master read back); `shown` names it in errors.
   StoreFileReader(const std::string& bytes, const std::string& shown);
-  StoreHeader header;
+  StoreHeader header;  //!< with its /population rows
   bool consolidated = false;
   std::vector<Segment> segments;  //!< of a master
   hsize_t rows(const std::string& table) const;
@@ -128,10 +130,13 @@ class StoreFileReader {
  private:
   void open(hid_t fapl);
   void check_segments();
+  //! InputError naming the store when `versions_` do not accept `version`.
+  void check_version(long long version) const;
   Handle read_records(const char* table, const std::vector<ColumnSpec>& specs, const Layout& l, hsize_t offset,
                       std::size_t count, void* buf) const;
   void reclaim(hid_t type, std::size_t count, void* buf) const;
   std::string path_, shown_;
+  StoreVersions versions_ = StoreVersions::current;
   std::string image_;  //!< the bytes of an in-memory store (kept alive while open)
   Handle file_;
 };

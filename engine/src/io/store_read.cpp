@@ -16,7 +16,8 @@ std::string parts_of(const std::string& path) { return path + ".parts"; }
 
 }  // namespace
 
-StoreFileReader::StoreFileReader(const std::string& path) : path_(path), shown_(output_fs::in_quotes(path)) {
+StoreFileReader::StoreFileReader(const std::string& path, StoreVersions versions)
+    : path_(path), shown_(output_fs::in_quotes(path)), versions_(versions) {
   struct stat st;
   if (::stat(path.c_str(), &st) != 0)
     throw InputError("results store " + shown_ + ": " + std::strerror(errno) + "; expected a lutdose results store");
@@ -65,16 +66,33 @@ void StoreFileReader::open(hid_t fapl) {
     return v;
   };
   const long long version = integer("format_version");
-  if (version != STORE_FORMAT_VERSION)
-    throw InputError("results store " + shown_ + " has format_version " + std::to_string(version) +
-                     "; this lutdose reads format_version " + std::to_string(STORE_FORMAT_VERSION) +
-                     (version == 1 ? " (1 is the JSON-mirror results.h5 of lutdose <= 0.6)" : ""));
+  check_version(version);
   header = {text("lutdose_version"), text("kind"),  text("provenance_json"), text("fingerprint"),
-            text("cohort"),          text("shard"), integer("cohort_patients")};
+            text("cohort"),          text("shard"), integer("cohort_patients"), {}};
   consolidated = !has("segments");
   if (!consolidated) segments = parse_segments(text("segments"), "results store " + shown_);
   for (const auto& t : table_names())
     if (H5Lexists(f, t.c_str(), H5P_DEFAULT) <= 0) throw not_store("no dataset /" + t);
+  if (version < 3) return;  // format 2 (lutdose 0.10): no /population, no population kinetics
+  const auto& population = population_table();
+  if (H5Lexists(f, population.name, H5P_DEFAULT) <= 0) throw not_store("no dataset /population");
+  read(population, 0, static_cast<std::size_t>(rows(population.name)), header.population);
+}
+
+void StoreFileReader::check_version(long long version) const {
+  const bool readable = versions_ == StoreVersions::readable;
+  const int oldest = readable ? OLDEST_READABLE_STORE_FORMAT_VERSION : STORE_FORMAT_VERSION;
+  if (version >= oldest && version <= STORE_FORMAT_VERSION) return;
+  const std::string reads = oldest == STORE_FORMAT_VERSION
+                                ? "format_version " + std::to_string(STORE_FORMAT_VERSION)
+                                : "format_version " + std::to_string(oldest) + " to " + std::to_string(STORE_FORMAT_VERSION);
+  std::string why;
+  if (version == 1) why = " (1 is the JSON-mirror results.h5 of lutdose <= 0.6)";
+  else if (!readable && version >= OLDEST_READABLE_STORE_FORMAT_VERSION && version < STORE_FORMAT_VERSION)
+    why = " here (lutdose export and report read format_version " + std::to_string(version) +
+          "; a batch is resumed and stores are merged in today's format only)";
+  throw InputError("results store " + shown_ + " has format_version " + std::to_string(version) + "; this lutdose reads " +
+                   reads + why);
 }
 
 void StoreFileReader::check_segments() {

@@ -221,6 +221,20 @@ std::string file_sha256(const std::filesystem::path& path) {
   return in.bad() ? "unreadable" : sha256_hex(bytes);
 }
 
+// The /population rows of the models: one per log parameter.
+std::vector<PopulationRow> population_rows(const std::vector<PopulationModel>& models) {
+  std::vector<PopulationRow> rows;
+  for (const auto& m : models) {
+    key(m.voi_kind, "population voi_kind");
+    for (Eigen::Index k = 0; k < m.theta.size(); ++k) {
+      const auto i = static_cast<std::size_t>(k);
+      rows.push_back({m.voi_kind, m.function, m.phi_names.at(i), m.theta(k), m.theta_se(k), m.omega(k, k),
+                      m.shrinkage(k), m.sigma_log, m.n_patients, m.n_observations});
+    }
+  }
+  return rows;
+}
+
 }  // namespace
 
 void StoreRows::append(StoreRows&& o) {
@@ -292,6 +306,7 @@ StoreHeader store_header_of(const Provenance& p, const std::string& kind) {
   h.kind = kind;
   auto prov = provenance_json(p, p.options.dose.has_value());
   h.provenance_json = prov.dump();
+  if (p.options.population) h.population = population_rows(*p.options.population);
   // The fingerprint: the provenance without paths (input, data directory, S-value file paths,
   // population file: its SHA-256 stays), plus the content of the data files the doses used.
   auto& o = prov["options"];

@@ -106,6 +106,17 @@ const Table<NoteRow>& notes_table() {
   return t;
 }
 
+const Table<PopulationRow>& population_table() {
+  using R = PopulationRow;
+  static const Table<R> t{"population", nullptr,
+                          {key("voi_kind", &R::voi_kind), key("function", &R::function),
+                           key("parameter", &R::parameter), float64("theta", &R::theta),
+                           float64("theta_se", &R::theta_se), float64("omega_diag", &R::omega_diag),
+                           float64("shrinkage", &R::shrinkage), float64("sigma_log", &R::sigma_log),
+                           int32("n_tacs", &R::n_tacs), int32("n_observations", &R::n_observations)}};
+  return t;
+}
+
 const std::vector<std::string>& table_names() {
   static const std::vector<std::string> names = [] {
     std::vector<std::string> n;

@@ -83,6 +83,8 @@ const Table<BudgetRow>& budget_table();
 const Table<CumulativeRow>& cumulative_table();
 const Table<FailureRow>& failures_table();
 const Table<NoteRow>& notes_table();
+//! /population: not a table of StoreRows (rows = nullptr): written once with the header.
+const Table<PopulationRow>& population_table();
 //! The /patients columns read_store_index reads (patient, cycle, status).
 const Table<PatientRow>& patient_keys_table();
 

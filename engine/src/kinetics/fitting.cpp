@@ -50,6 +50,12 @@ std::string error_model_label(const FitOptions& o) {
 std::string to_string(Integration i) { return i == Integration::analytic ? "analytic" : "trapezoid"; }
 std::string to_string(TrapezoidBody b) { return b == TrapezoidBody::linear ? "linear" : "log"; }
 std::string to_string(TrapezoidTail t) { return t == TrapezoidTail::physical ? "physical" : "fit"; }
+std::string to_string(Kinetics k) { return k == Kinetics::individual ? "individual" : "previous-cycles"; }
+std::optional<Kinetics> parse_kinetics(const std::string& text) {
+  for (const Kinetics k : {Kinetics::individual, Kinetics::previous_cycles})
+    if (to_string(k) == text) return k;
+  return std::nullopt;
+}
 
 double runs_test_p_value(int runs, int n1, int n2) {
   // P(R <= runs) under random order: P(R = 2k) = 2 C(n1-1,k-1) C(n2-1,k-1) / C(n,n1),

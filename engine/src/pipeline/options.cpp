@@ -60,6 +60,10 @@ const std::map<std::string, Setter>& choice_setters() {
          f.fit.integration = t == "analytic" ? Integration::analytic : Integration::trapezoid;
        }},
       {"fit.reduced", [](const OptionFields& f, const std::string& t) { f.reduced = *parse_reduced_schedule(t); }},
+      {"fit.kinetics",
+       [](const OptionFields& f, const std::string& t) {
+         f.fit.kinetics = *parse_kinetics(t);
+       }},
       {"dose.tumour_method", [](const OptionFields& f, const std::string& t) { f.dose.tumour_method = parse_tumour_method(t); }},
       {"dose.sphere_composition", [](const OptionFields& f, const std::string& t) { f.dose.sphere_composition = t; }},
       {"dose.mass_scaling", [](const OptionFields& f, const std::string& t) { f.dose.mass_scaling = parse_mass_scaling(t); }},
@@ -89,6 +93,7 @@ const std::vector<OptionSpec>& run_option_specs() {
       {"--trapezoid-tail", "fit.trapezoid_tail", {"physical", "fit"}, ""},
       {"--reduced", "fit.reduced", {"none", "hanscheid", "madsen", "population", "prior"}, ""},
       {"--model", "fit.model", {}, ""},
+      {"--kinetics", "fit.kinetics", {"individual", "previous-cycles"}, ""},
       {"--model-averaging", "fit.model_averaging", {}, ""},
       {"--aicc-k", "fit.aicc_k", {"fit", "fit+1"}, ""},
       {"--reject-correlated", "fit.reject_correlated", {}, ""},
@@ -205,6 +210,10 @@ std::vector<std::string> validate(const RunOptions& o) {
     p.push_back(problem("dose.organ_density_g_per_mL", format_number(o.dose->organ_density_g_per_mL),
                         "a density " + DENSITY_RANGE_G_PER_ML.text()));
   for (auto& mc : validate_monte_carlo(o.mc_samples, 0)) p.push_back(std::move(mc));
+  if (o.fit.kinetics == Kinetics::previous_cycles && (o.reduced != ReducedSchedule::none || !o.compartment_model.empty() || o.population))
+    p.push_back(problem("fit.kinetics", "previous-cycles",
+                        "individual kinetics with fit.reduced (--reduced), fit.model (--model) or --population (the "
+                        "previous-cycles MAP replaces the individual fit; choose one)"));
   if (!o.compartment_model.empty() && o.residual == ResidualHandling::integrate_to_next)
     p.push_back(problem("radiobiology.residual", "integrate-to-next",
                         "none or subtract with a compartment model (its TIA is integrated to infinity; a finite "

@@ -167,6 +167,12 @@ void integrate_to_horizon(TacFit& fit, const TacSeries& tac, double T, double la
   fit.notes.push_back("integrated to the next cycle, " + format_number(T) + " h (residual option)");
 }
 
+// The individual fit of a VOI (fit_tac with the options of its VOI kind).
+TacFit individual_fit(const TacSeries& tac, const RunOptions& options, double lambda_p, const std::string& where) {
+  return fit_tac(tac.time_h, tac.activity_MBq, tac.activity_u_MBq, lambda_p, fit_options_for(tac.voi, options.fit),
+                 where);
+}
+
 // The population MAP of a VOI. A MAP that fails its criteria is not used (it would be the
 // population's estimate, not this TAC's: a TAC of zeros got the population mean): the VOI gets the
 // individual fit, with its own fallback, and a note saying why the MAP was not used.
@@ -177,9 +183,53 @@ TacFit population_fit(const TacSeries& tac, const CycleResult& cycle, const RunO
     check_population_covers(*options.population, options.population_source.path, VoiPatients{{tac.voi, {}}}, where);
   TacFit map = population_map_fit(*model, tac, cycle.administered_MBq, lambda_p, where);
   if (map.accepted) return map;
-  TacFit own = fit_tac(tac.time_h, tac.activity_MBq, tac.activity_u_MBq, lambda_p,
-                       fit_options_for(tac.voi, options.fit), where);
+  TacFit own = individual_fit(tac, options, lambda_p, where);
   own.notes.push_back("population MAP not used: " + map.notes.back() + "; the individual fit instead");
+  return own;
+}
+
+// The earlier cycles of `tac`'s patient and VOI fitted so far, in cycle order, each with its
+// individual fit (recomputed where a previous-cycles MAP replaced it: each cycle's own data enter
+// a later prior once, not through an earlier MAP).
+std::vector<EarlierCycle> earlier_cycles(const TacSeries& tac, const RunResult& result, const RunOptions& options,
+                                         double lambda_p) {
+  std::vector<EarlierCycle> out;
+  for (const auto& c : result.cycles) {
+    if (c.patient != tac.patient || c.cycle >= tac.cycle) continue;
+    for (const auto& v : c.vois)
+      if (v.tac.voi == tac.voi)
+        out.push_back({c.cycle, v.tac,
+                       v.fit.method != "previous-cycles MAP"
+                           ? v.fit
+                           : individual_fit(v.tac, options, lambda_p, options.tac_path + ": " + v.tac.where()),
+                       c.administered_MBq});
+  }
+  std::sort(out.begin(), out.end(), [](const EarlierCycle& a, const EarlierCycle& b) { return a.cycle < b.cycle; });
+  return out;
+}
+
+// Previous-cycles kinetics (methods.md §10): the MAP of a later cycle with the patient's earlier
+// cycles of the VOI as prior. The first cycle, a cycle whose prior cannot be formed and a MAP that
+// fails its criteria get the individual fit, with a note saying why.
+TacFit previous_cycles_fit(const TacSeries& tac, const CycleResult& cycle, const RunResult& result,
+                           const RunOptions& options, double lambda_p, const std::string& where) {
+  const auto earlier = earlier_cycles(tac, result, options, lambda_p);
+  std::string why_not;
+  std::optional<PreviousCyclesPrior> prior;
+  if (earlier.empty())
+    why_not = "cycle " + std::to_string(tac.cycle) + " has no earlier cycle of this VOI";
+  else if (!(cycle.administered_MBq > 0))
+    why_not = "the administered activity of cycle " + std::to_string(tac.cycle) +
+              " is not known (the prior's amplitudes are per administered activity)";
+  else
+    prior = previous_cycles_prior(earlier, why_not);
+  if (prior) {
+    TacFit map = previous_cycles_map_fit(*prior, tac, cycle.administered_MBq, lambda_p, where);
+    if (map.accepted) return map;
+    why_not = "MAP not used: " + map.notes.back();
+  }
+  TacFit own = individual_fit(tac, options, lambda_p, where);
+  own.notes.push_back("previous-cycles kinetics: " + why_not + "; the individual fit instead");
   return own;
 }
 
@@ -193,9 +243,10 @@ VoiResult fit_voi(const TacSeries& s, const std::vector<QuantifiedPoint>* quanti
   subtract_previous_cycle(v, options, result, lambda_p);
   if (options.population)
     v.fit = population_fit(v.tac, cycle, options, lambda_p, where);
+  else if (options.fit.kinetics == Kinetics::previous_cycles)
+    v.fit = previous_cycles_fit(v.tac, cycle, result, options, lambda_p, where);
   else if (options.reduced == ReducedSchedule::none)
-    v.fit = fit_tac(v.tac.time_h, v.tac.activity_MBq, v.tac.activity_u_MBq, lambda_p,
-                    fit_options_for(v.tac.voi, options.fit), where);
+    v.fit = individual_fit(v.tac, options, lambda_p, where);
   else
     v.fit = reduced_schedule_fit(v.tac, options.reduced, ref.population_kinetics(), lambda_p, where);
   if (std::isfinite(cycle.horizon_h)) integrate_to_horizon(v.fit, v.tac, cycle.horizon_h, lambda_p);
@@ -381,6 +432,22 @@ void sum_cycles(RunResult& result, const RunOptions& options) {
   }
 }
 
+// The order the TACs are fitted in: the input's, but with previous-cycles kinetics each patient's
+// cycles in increasing number (a later cycle's prior needs the earlier fits), patients in the order
+// they first appear.
+std::vector<size_t> processing_order(const std::vector<TacSeries>& series, const RunOptions& options) {
+  std::vector<size_t> order(series.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  if (options.fit.kinetics != Kinetics::previous_cycles) return order;
+  std::map<std::string, size_t> first;
+  for (size_t i = 0; i < series.size(); ++i) first.emplace(series[i].patient, i);
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    return std::make_pair(first[series[a].patient], series[a].cycle) <
+           std::make_pair(first[series[b].patient], series[b].cycle);
+  });
+  return order;
+}
+
 }  // namespace
 
 RunResult run_tac_table(const std::vector<TacSeries>& series, const RunOptions& options, const ReferenceData& ref,
@@ -403,7 +470,7 @@ RunResult run_tac_table(const std::vector<TacSeries>& series, const RunOptions& 
   }
   const double lambda_p = result.provenance.nuclide.lambda_per_h();
   std::map<std::pair<std::string, int>, size_t> cycle_index;
-  for (size_t idx = 0; idx < series.size(); ++idx) {
+  for (const size_t idx : processing_order(series, options)) {
     CycleResult& cycle = cycle_for(series[idx], options, result, cycle_index);  // no reallocation below
     cycle.vois.push_back(
         fit_voi(series[idx], points ? &points->at(idx) : nullptr, cycle, result, options, ref, lambda_p));

@@ -108,12 +108,14 @@ std::string failure_table(const CohortData& d) {
 
 }  // namespace
 
-bool is_cohort_store(const std::string& path) { return read_store_index(path).header.kind != "run"; }
+bool is_cohort_store(const std::string& path) {
+  return read_store_index(path, StoreVersions::readable).header.kind != "run";
+}
 
 std::string cohort_report_html(const std::string& path, const std::string& writer_version) {
-  const auto index = read_store_index(path);
+  const auto index = read_store_index(path, StoreVersions::readable);
   CohortData d;
-  for_each_store_chunk(path, [&](const StoreRows& rows) { take(d, rows); });
+  for_each_store_chunk(path, [&](const StoreRows& rows) { take(d, rows); }, StoreVersions::readable);
   std::ostringstream o;
   o << "<article class=\"cohort\" data-patients=\"" << d.patients.size() << "\"><h1>Cohort report</h1>";
   if (!index.consolidated)  // a master over segments: the batch runs, or was stopped

@@ -173,7 +173,7 @@ ReportContext make_context(const std::string& results_json_path, const std::stri
   const auto h5 = (dir / "results.h5").string();
   if (fs::exists(h5, ec)) {
     try {
-      const auto cohort = json::parse(read_store_index(h5).header.cohort, nullptr, false);
+      const auto cohort = json::parse(read_store_index(h5, StoreVersions::readable).header.cohort, nullptr, false);
       ctx.input_sha256 = str(cohort, "sha256");
     } catch (const InputError& e) {
       ctx.input_sha_why = std::string("results.h5 beside results.json is unreadable: ") + e.what();

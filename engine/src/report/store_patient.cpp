@@ -116,9 +116,9 @@ void take(Collected& d, const StoreRows& rows, const std::string& id) {
 }  // namespace
 
 json store_patient_json(const std::string& path, const std::string& patient) {
-  const auto index = read_store_index(path);
+  const auto index = read_store_index(path, StoreVersions::readable);
   Collected d;
-  for_each_store_chunk(path, [&](const StoreRows& rows) { take(d, rows, patient); });
+  for_each_store_chunk(path, [&](const StoreRows& rows) { take(d, rows, patient); }, StoreVersions::readable);
   if (d.cycles.empty()) throw_input_error(path, "--patient", patient, "a patient computed in the store");
   const auto provenance = json::parse(index.header.provenance_json, nullptr, false);
   json doc{{"format", "lutdose-results"}, {"format_version", RESULTS_FORMAT_VERSION},

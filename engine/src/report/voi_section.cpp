@@ -23,10 +23,12 @@ std::vector<double> numbers(const json& a) {
   return v;
 }
 
-// The index of the selected candidate, or -1 (trapezoid, reduced schedule, compartment model).
+// The index of the selected candidate, or -1 (trapezoid, reduced schedule, compartment model). A
+// MAP (population or previous-cycles kinetics) has its one candidate as the result.
 int selected_candidate(const json& fit) {
   const std::string method = str(fit, "method"), function = str(fit, "function");
-  if (method != "fit" && method != "model average") return -1;
+  const bool map = method == "population MAP" || method == "previous-cycles MAP";
+  if (method != "fit" && method != "model average" && !map) return -1;
   const auto& c = arr(fit, "candidates");
   for (std::size_t i = 0; i < c.size(); ++i)
     if (str(c[i], "function") == function) return static_cast<int>(i);

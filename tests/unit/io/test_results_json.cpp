@@ -157,7 +157,7 @@ TEST_CASE("plan: delivered dose uncertainty of the organs at risk, unknown u as 
 TEST_CASE("results.json: with a population the fit options are the population MAP's, with its file") {
   RunResult r = sample_run();
   r.provenance.options.population = std::make_shared<const std::vector<PopulationModel>>();
-  r.provenance.options.population_source = {"pop.json", std::string(64, 'a'), true};
+  r.provenance.options.population_source = {"pop.json", std::string(64, 'a'), true, ""};
   const auto j = to_json(r, true);
   const auto& fit = j["options"]["fit"];
   CHECK(fit["method"] == "population MAP");
@@ -168,7 +168,7 @@ TEST_CASE("results.json: with a population the fit options are the population MA
   for (const char* individual : {"functions", "aicc_parameter_count", "error_model_tumours", "acceptance",
                                  "trapezoid_head", "model_averaging", "combined_b"})
     CHECK_FALSE(fit.contains(individual));
-  r.provenance.options.population_source = {"hand.json", std::string(64, 'b'), false};
+  r.provenance.options.population_source = {"hand.json", std::string(64, 'b'), false, ""};
   const auto hand = to_json(r, true);
   CHECK(hand["options"]["fit"]["population"]["own_checksum"] == "absent");
   std::ostringstream table;

@@ -20,6 +20,8 @@
 #include "lutdose/error.h"
 #include "lutdose/io/output_dir.h"
 #include "lutdose/io/store.h"
+#include "lutdose/kinetics/population.h"
+#include "lutdose/report/cohort_report.h"
 
 namespace fs = std::filesystem;
 using namespace lutdose;
@@ -206,6 +208,72 @@ TEST_CASE("store image: every table read back exactly (NaN stays NaN, UTF-8, lon
   CHECK(index.status == std::vector<std::string>{"done", "done"});
 }
 
+// The /population rows of a header, as text: each row's members, NaN as "nan" (NaN != NaN).
+std::vector<std::string> population_text(const std::vector<PopulationRow>& rows) {
+  std::vector<std::string> out;
+  for (const auto& r : rows) {
+    std::ostringstream s;
+    s.precision(17);
+    s << r.voi_kind << "|" << r.function << "|" << r.parameter << "|" << r.theta << "|" << r.theta_se << "|"
+      << r.omega_diag << "|" << r.shrinkage << "|" << r.sigma_log << "|" << r.n_tacs << "|" << r.n_observations;
+    out.push_back(s.str());
+  }
+  return out;
+}
+
+TEST_CASE("store: /population is written once with the header - in an image, a master and the finished store") {
+  TempDir tmp;
+  StoreHeader h = header();
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  h.population = {{"kidneys", "E1", "log_A1_per_administered", -4.25, 0.03125, 0.0625, 0.1, 0.15, 60, 300},
+                  {"kidneys", "E1", "log_dlambda1_bio_per_h", -3.5, nan, 0.01, nan, 0.15, 60, 300},
+                  {std::string(STORE_NAME_BYTES, 't'), "E2u", "log_A1_per_administered", 1e-300, 0.5, 2.0, 0.0, 0.2, 2, 7}};
+  write(tmp / "s.h5", store_image(h, sample("p1")));
+  CHECK(population_text(read_store_index(tmp / "s.h5").header.population) == population_text(h.population));
+  CHECK(read_store_index(tmp / "s.h5").header.population.size() == 3);
+  write(tmp / "e.h5", store_image(header(), StoreRows{}));
+  CHECK(read_store_index(tmp / "e.h5").header.population.empty());  // the table exists, without rows
+  const std::string path = tmp / "batch.h5";
+  auto w = StoreWriter::create(path, h);
+  w->commit(sample("p1"));
+  w->commit(sample("p2"));
+  CHECK(population_text(read_store_index(path).header.population) == population_text(h.population));  // master
+  w->finish();
+  CHECK(population_text(read_store_index(path).header.population) == population_text(h.population));
+  export_store_csv(path, tmp / "csv");
+  const std::string csv = read(tmp / "csv/population.csv");
+  CHECK(csv.substr(0, csv.find('\n')) ==
+        "voi_kind,function,parameter,theta,theta_se,omega_diag,shrinkage,sigma_log,n_tacs,n_observations");
+  CHECK(csv.find("\nkidneys,E1,log_dlambda1_bio_per_h,-3.5,,0.01,,0.15,60,300\n") != std::string::npos);
+}
+
+TEST_CASE("store_header_of: /population rows of the options' population, its SHA-256 in the fingerprint") {
+  PopulationModel m;
+  m.voi_kind = "kidneys";
+  m.function = "E1";
+  m.phi_names = {"log_A1_per_administered", "log_dlambda1_bio_per_h"};
+  m.theta = Eigen::Vector2d(-4.0, -3.0);
+  m.theta_se = Eigen::Vector2d(0.02, 0.03);
+  m.omega = Eigen::Vector2d(0.04, 0.09).asDiagonal();
+  m.shrinkage = Eigen::Vector2d(0.1, 0.2);
+  m.sigma_log = 0.15;
+  m.n_patients = 50;
+  m.n_observations = 200;
+  Provenance p;
+  p.lutdose_version = "test";
+  CHECK(store_header_of(p, "run").population.empty());
+  p.options.population = std::make_shared<const std::vector<PopulationModel>>(std::vector<PopulationModel>{m});
+  p.options.population_source.vois_sha256 = std::string(64, 'a');
+  const StoreHeader h = store_header_of(p, "batch");
+  CHECK(population_text(h.population) ==
+        std::vector<std::string>{"kidneys|E1|log_A1_per_administered|-4|0.02|0.040000000000000001|0.10000000000000001|"
+                                 "0.14999999999999999|50|200",
+                                 "kidneys|E1|log_dlambda1_bio_per_h|-3|0.029999999999999999|"
+                                 "0.089999999999999997|0.20000000000000001|0.14999999999999999|50|200"});
+  p.options.population_source.vois_sha256 = std::string(64, 'b');  // another learned population
+  CHECK(store_header_of(p, "batch").fingerprint != h.fingerprint);
+}
+
 TEST_CASE("store image: a key longer than the fixed width is a programming error") {
   StoreRows rows = sample(std::string(STORE_NAME_BYTES + 1, 'k'));
   CHECK_THROWS_AS(store_image(header(), rows), std::logic_error);
@@ -291,7 +359,7 @@ TEST_CASE("store writer: three commits, a master readable by lutdose, h5dump and
   const auto read = run("cd / && /usr/bin/python3 '" + (tmp / "read.py") + "' '" + path + "'");
   const std::string& py = read.first;
   CHECK(read.second == 0);
-  CHECK(py == "2 6 ['p1', 'p1', 'p2', 'p2', 'p3', 'p3'] 0.30000000000000004 ('patient', 'voi', 'function', 'method')\n");
+  CHECK(py == "3 6 ['p1', 'p1', 'p2', 'p2', 'p3', 'p3'] 0.30000000000000004 ('patient', 'voi', 'function', 'method')\n");
   w->finish();
   CHECK(!fs::exists(path + ".parts"));
   CHECK(read_store_index(path).consolidated);
@@ -421,13 +489,64 @@ TEST_CASE("merge: shards into one store - different fingerprints, duplicates, un
   for (const char* n : {"m2.h5", "m3.h5", "m4.h5", "m5.h5", "m6.h5", "m7.h5", "m8.h5"}) CHECK(!fs::exists(tmp / n));
 }
 
+namespace {
+
+//! Rewrites the root attribute format_version of the store at `path`; with `drop_population` also
+//! deletes /population. Version 2 without /population is the format-2 store of lutdose 0.10
+//! (docs/store.md: the same layout without /population).
+void set_format_version(const std::string& path, int version, bool drop_population) {
+  const hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+  REQUIRE(f >= 0);
+  const hid_t a = H5Aopen(f, "format_version", H5P_DEFAULT);
+  CHECK(H5Awrite(a, H5T_NATIVE_INT, &version) >= 0);
+  H5Aclose(a);
+  if (drop_population) CHECK(H5Ldelete(f, "population", H5P_DEFAULT) >= 0);
+  H5Fclose(f);
+}
+
+}  // namespace
+
+TEST_CASE("format 2 stores (lutdose 0.10): export and the cohort report read them, resume and merge refuse them") {
+  TempDir tmp;
+  write(tmp / "v3.h5", store_image(header(), sample("p1")));
+  write(tmp / "v2.h5", store_image(header(), sample("p1")));
+  set_format_version(tmp / "v2.h5", 2, true);
+  // the readers of today's format only (batch --resume, merge): refused, naming the version
+  CHECK_THROWS_WITH_AS(read_store_index(tmp / "v2.h5"), doctest::Contains("has format_version 2"), InputError);
+  CHECK_THROWS_WITH_AS(StoreWriter::resume(tmp / "v2.h5", header()), doctest::Contains("format_version 2"), InputError);
+  CHECK_THROWS_WITH_AS(merge_stores(tmp / "m.h5", {tmp / "v2.h5", tmp / "v3.h5"}),
+                       doctest::Contains("format_version 2"), InputError);
+  CHECK(!fs::exists(tmp / "m.h5"));
+  // export: the same CSV files as of the format-3 store, population.csv a header only
+  const auto index = read_store_index(tmp / "v2.h5", StoreVersions::readable);
+  CHECK(index.header.population.empty());
+  CHECK(index.patient_cycles == read_store_index(tmp / "v3.h5").patient_cycles);
+  export_store_csv(tmp / "v2.h5", tmp / "csv2");
+  export_store_csv(tmp / "v3.h5", tmp / "csv3");
+  for (const std::string t : {"patients", "vois", "candidates", "targets", "budget", "cumulative", "failures", "notes"})
+    CHECK(read(tmp / ("csv2/" + t + ".csv")) == read(tmp / ("csv3/" + t + ".csv")));
+  CHECK(read(tmp / "csv2/population.csv") ==
+        "voi_kind,function,parameter,theta,theta_se,omega_diag,shrinkage,sigma_log,n_tacs,n_observations\n");
+  // lutdose report STORE.h5: the cohort page
+  CHECK(report::is_cohort_store(tmp / "v2.h5"));
+  CHECK(!report::cohort_report_html(tmp / "v2.h5", "test").empty());
+  // older than 2 (1: the JSON mirror) or newer than today's: refused by the readers of export too
+  for (const int version : {1, STORE_FORMAT_VERSION + 1}) {
+    write(tmp / "other.h5", store_image(header(), sample("p1")));
+    set_format_version(tmp / "other.h5", version, false);
+    CHECK_THROWS_WITH_AS(export_store_csv(tmp / "other.h5", tmp / "csv_other"),
+                         doctest::Contains(("has format_version " + std::to_string(version)).c_str()), InputError);
+    CHECK(!fs::exists(tmp / "csv_other"));
+  }
+}
+
 TEST_CASE("export: one CSV per table, exact numbers, NaN empty, text quoted") {
   TempDir tmp;
   write(tmp / "s.h5", store_image(header(), sample("p1")));
   export_store_csv(tmp / "s.h5", tmp / "csv");
   CHECK(names(tmp.path / "csv") ==
         std::set<std::string>{"manifest.json", "patients.csv", "vois.csv", "candidates.csv", "targets.csv",
-                              "budget.csv", "cumulative.csv", "failures.csv", "notes.csv"});
+                              "budget.csv", "cumulative.csv", "failures.csv", "notes.csv", "population.csv"});
   const std::string vois = read(tmp / "csv/vois.csv");
   CHECK(vois.substr(0, vois.find('\n')) ==
         "patient,voi,function,method,cycle,fit_ok,n_points,tia_MBq_h,tia_u_MBq_h,tia_u_dof,tia_ci95_low_MBq_h,"

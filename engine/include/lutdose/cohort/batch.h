@@ -13,10 +13,12 @@
 #include <atomic>
 #include <cstddef>
 #include <functional>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "lutdose/io/population_file.h"
 #include "lutdose/io/tac_table.h"
 #include "lutdose/pipeline/options.h"
 
@@ -33,6 +35,8 @@ struct BatchCohort {
   bool allow_external_files = false;
   int mc_samples = -1;            //!< >= 0 overrides each case's Monte Carlo samples
   unsigned long long mc_seed = 0;  //!< > 0 overrides each case's seed
+  //! Overrides each case's fit.kinetics when set.
+  std::optional<Kinetics> kinetics;
   //! TAC tables: the long TAC table (docs/tac-format.md, with a patient column; each patient's
   //! rows contiguous), the patients table (docs/batch.md) and the options shared by every patient
   //! (fit and dose options; options.dose must be set; the phantom, body mass, administered
@@ -40,6 +44,10 @@ struct BatchCohort {
   //! once by run_batch (read_run_files).
   std::string tac_path, patients_path;
   RunOptions options;
+  //! --kinetics population (TAC tables): before the batch, the population is learned from the
+  //! whole TAC table (every shard learns from the whole cohort), each TAC with its administered
+  //! activity from the patients table (administered_activities_MBq), and set in `options`.
+  bool learn_population = false;
 };
 
 //! Where a batch stands; given to the progress callback after every commit and returned at the
@@ -103,5 +111,17 @@ BatchProgress run_batch(const BatchCohort& cohort, const ReferenceData& referenc
 //! that is not a number > 0 in the plausible range. `sha256`, if given: the table's SHA-256.
 std::vector<double> administered_activities_MBq(const std::vector<TacSeries>& series, const std::string& patients_path,
                                                 const std::string& tac_path, std::string* sha256 = nullptr);
+
+//! `lutdose population learn CASES_DIR`: the population of the TACs of every case file of `dir`
+//! (batch_case_files; quantified as `lutdose run CASE` does), each TAC with its cycle's
+//! administered activity (net of the residual), learned as learn_population_file with the
+//! Lu-177 of `data_dir` (or half_life_override_h > 0); input_path is `dir`, case_files the files'
+//! names and SHA-256, input_sha256 case_files_sha256 of them. A case without a patient id is the
+//! patient of its file's stem. InputError (naming the file) as batch_case_files, load_case_file
+//! and quantify_case; for a folder without case files, a patient in two case files, or a case
+//! whose nuclide's half-life differs from the learning's (relative 1e-9); as learn_population.
+PopulationFile learn_population_from_cases(const std::string& dir, const std::string& data_dir,
+                                           double half_life_override_h, const PopulationOptions& o,
+                                           bool allow_external_files, const std::string& lutdose_version);
 
 }  // namespace lutdose

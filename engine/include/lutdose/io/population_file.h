@@ -14,6 +14,8 @@
 
 namespace lutdose {
 
+struct RunOptions;
+
 //! The "format" of a population file and its version (format_version).
 inline constexpr const char* POPULATION_FORMAT = "lutdose-population";
 //! Version 2: amplitudes per administered activity (log_A1_per_administered, ...); version 1
@@ -27,6 +29,9 @@ struct PopulationFile {
   std::string input_sha256;    //!< of its bytes
   std::string patients_path;   //!< the patients table of the administered activities ("" if none)
   std::string patients_sha256; //!< of its bytes
+  //! Learned from a folder of case files (input_path the folder): each case file's name and the
+  //! SHA-256 of its bytes, in name order; input_sha256 is then case_files_sha256 of them.
+  std::vector<std::pair<std::string, std::string>> case_files;
   PopulationOptions options;
   std::string lutdose_version;
   //! Set by read_population_file: the SHA-256 of the file's bytes, and whether the file's own
@@ -46,8 +51,28 @@ PopulationFile learn_population_file(const std::vector<TacSeries>& series, const
                                      const std::string& input_path, const std::string& input_bytes,
                                      const std::string& lutdose_version);
 
+//! The SHA-256 of the lines "SHA256  NAME\n" of `files` (name, SHA-256) in their order, the text
+//! `sha256sum` prints for them: the digest of a folder of case files. Throws nothing.
+std::string case_files_sha256(const std::vector<std::pair<std::string, std::string>>& files);
+
 //! One model as JSON (also in `lutdose fit --kinetics population`'s results). Throws nothing.
 nlohmann::ordered_json to_json(const PopulationModel& m);
+
+//! The models as JSON: the `vois` array of the population file and of the results. Throws nothing.
+nlohmann::ordered_json population_vois_json(const std::vector<PopulationModel>& models);
+
+//! The SHA-256 (hex) of population_vois_json(models).dump() (compact): what identifies a learned
+//! population in the results and in a store's fingerprint. Throws nothing.
+std::string population_models_sha256(const std::vector<PopulationModel>& models);
+
+//! --kinetics population: learns the population of `series` (learn_population_file with o's
+//! data directory and half-life, amplitudes per `administered_MBq[i]`, `threads` as
+//! PopulationOptions::threads) and makes it o's population: o.population, and o.population_source
+//! with no path and the models' SHA-256 (vois_sha256). `tac_path` names the table in messages.
+//! InputError as learn_population (nothing is changed then).
+void use_learned_population(RunOptions& o, const std::vector<TacSeries>& series,
+                            const std::vector<double>& administered_MBq, const std::string& tac_path,
+                            unsigned threads = 0);
 
 //! The file's text (JSON, with its own checksum as last member). Throws nothing.
 std::string population_file_text(const PopulationFile& p);

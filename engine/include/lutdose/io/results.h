@@ -21,13 +21,15 @@ inline constexpr int RESULTS_FORMAT_VERSION = 1;
 //! cycles (VOIs with TAC, fit, TIA [MBq h] and its uncertainty; doses [Gy] with budgets, BED,
 //! marrow and Monte Carlo blocks) and, with several cycles, the sums over the cycles. A value
 //! that is not known (NaN) is null; degrees of freedom are a number, "infinite" or null. With
-//! include_doses false the dose members are left out (lutdose fit). Does not throw.
+//! include_doses false the dose members are left out (lutdose fit). Under population kinetics the
+//! last member, "population", has the population's source (population_source_json) and its
+//! models ("vois", as in the population file). Does not throw.
 nlohmann::ordered_json to_json(const RunResult& r, bool include_doses);
 
 //! Where a population came from (options.fit.population of results.json, docs/results.md):
 //! "source" (the file, or "learned from the input (--kinetics population)") and for a file its
-//! "sha256" and "own_checksum" ("verified": its lutdose_sha256 matched; "absent": it has none).
-//! Does not throw.
+//! "sha256" and "own_checksum" ("verified": its lutdose_sha256 matched; "absent": it has none),
+//! for a learned population its "vois_sha256" (population_models_sha256). Does not throw.
 nlohmann::ordered_json population_source_json(const PopulationSource& s);
 
 //! The provenance members of results.json: lutdose_version, nuclide (the decay data used) and

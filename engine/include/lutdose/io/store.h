@@ -38,7 +38,16 @@ namespace lutdose {
 
 //! Layout version, root attribute "format_version" (int32). 1 was the JSON-mirror results.h5 of
 //! lutdose <= 0.6; 2 is the tabular store. Bump on any change of docs/store.md.
-inline constexpr int STORE_FORMAT_VERSION = 2;
+//! 3 adds /population (the population models of population kinetics).
+inline constexpr int STORE_FORMAT_VERSION = 3;
+
+//! Which format_versions a reader accepts. `current`: STORE_FORMAT_VERSION only (batch --resume
+//! and merge, which extend or join a store: it must have today's layout). `readable`: also
+//! OLDEST_READABLE_STORE_FORMAT_VERSION up to it (lutdose export, the reports, the Python
+//! module); a format 2 store (lutdose 0.10) has no /population table and is read as one without
+//! population kinetics (no /population rows).
+enum class StoreVersions { current, readable };
+inline constexpr int OLDEST_READABLE_STORE_FORMAT_VERSION = 2;
 
 //! Width of the fixed-length key and name columns (patient, voi, target, function, input, ...):
 //! UTF-8, NUL-padded. A longer name cannot be stored: store_rows throws InputError naming it.
@@ -46,7 +55,20 @@ inline constexpr std::size_t STORE_NAME_BYTES = 64;
 
 constexpr double store_nan() { return std::numeric_limits<double>::quiet_NaN(); }
 
-//! What a store holds once, as root attributes (all strings UTF-8).
+//! /population: one row per log parameter of a VOI kind's population model (population
+//! kinetics: --population FILE or --kinetics population), written once per store with the header.
+struct PopulationRow {
+  std::string voi_kind, function, parameter;  //!< parameter: population_parameter_names
+  double theta = store_nan();       //!< fixed effect (log scale)
+  double theta_se = store_nan();    //!< its standard error
+  double omega_diag = store_nan();  //!< the random effect's variance (diagonal of Omega)
+  double shrinkage = store_nan();   //!< eta shrinkage
+  double sigma_log = store_nan();   //!< residual SD of ln A (the VOI kind's; the same in its rows)
+  std::int32_t n_tacs = 0;          //!< TACs learned from (the file's n_patients)
+  std::int32_t n_observations = 0;  //!< points learned from
+};
+
+//! What a store holds once: root attributes (all strings UTF-8) and the /population table.
 struct StoreHeader {
   std::string lutdose_version;  //!< "format_version" is written besides it
   std::string kind;             //!< "run" or "batch"
@@ -62,6 +84,9 @@ struct StoreHeader {
   std::string cohort;
   std::string shard = "1/1";
   long long cohort_patients = 0;  //!< patients (work items) in this shard of the cohort
+  //! The /population rows (none without population kinetics); not in the fingerprint itself (the
+  //! fingerprint has the population's SHA-256).
+  std::vector<PopulationRow> population;
 };
 
 //! /patients: one row per patient-cycle (status "done") or per failed patient (status
@@ -179,8 +204,8 @@ StoreRows store_voi_rows(const RunResult& r);
 StoreRows failure_rows(const std::string& patient, int cycle, const std::string& source,
                        const std::string& error);
 
-//! The store header of a run's provenance (kind, version, provenance JSON and fingerprint);
-//! `cohort` and `shard` are left for the caller.
+//! The store header of a run's provenance (kind, version, provenance JSON, fingerprint and the
+//! /population rows of p.options.population); `cohort` and `shard` are left for the caller.
 StoreHeader store_header_of(const Provenance& p, const std::string& kind);
 
 //! A complete store file built in memory (core driver): header, rows, and `inputs` (name, text)
@@ -200,8 +225,9 @@ struct StoreIndex {
 
 //! Reads the header and the /patients keys of the store at `path` (a finished store or a
 //! master). InputError naming the path when it is missing, not HDF5, not a lutdose store, or of
-//! another format_version (the message says which version was found and which is expected).
-StoreIndex read_store_index(const std::string& path);
+//! another format_version than `versions` accept (the message says which version was found and
+//! which are read).
+StoreIndex read_store_index(const std::string& path, StoreVersions versions = StoreVersions::current);
 
 //! The batch writer of one store path (see the file comment). Holds an exclusive lock (flock on
 //! PATH.parts) for its lifetime: a second writer on the same path is an InputError. Not
@@ -243,7 +269,8 @@ class StoreWriter {
 //! table in store order (patients, vois, candidates, targets, budget, cumulative, failures, notes),
 //! each in slices of at most 65536 rows in stored order; each call's StoreRows holds one slice of
 //! one table (the other tables empty). InputError as read_store_index.
-void for_each_store_chunk(const std::string& path, const std::function<void(const StoreRows&)>& fn);
+void for_each_store_chunk(const std::string& path, const std::function<void(const StoreRows&)>& fn,
+                          StoreVersions versions = StoreVersions::current);
 
 //! The rows of the table named `table` ("patients", "vois", "candidates", "targets", "budget",
 //! "cumulative", "failures", "notes") of `rows` as CSV text, preceded by the header line when
@@ -252,7 +279,7 @@ void for_each_store_chunk(const std::string& path, const std::function<void(cons
 std::string store_table_csv(const StoreRows& rows, const std::string& table, bool header);
 
 //! lutdose export: DIR/vois.csv, targets.csv, failures.csv (and candidates.csv, budget.csv,
-//! cumulative.csv, patients.csv, notes.csv) of the store at `path`, as one result set
+//! cumulative.csv, patients.csv, notes.csv, population.csv) of the store at `path`, as one result set
 //! (io/output_dir.h). Columns in docs/store.md; numbers in their shortest exact form, NaN written
 //! as an empty field. Reads the store in slices, but holds the CSV texts in memory until they are
 //! written (write_output_files takes whole files). InputError as read_store_index and

@@ -13,6 +13,7 @@
 #include <Eigen/Dense>
 
 #include <limits>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -76,6 +77,16 @@ std::string to_string(Integration i);
 std::string to_string(TrapezoidBody b);
 std::string to_string(TrapezoidTail t);
 
+//! How the VOIs of a run are fitted (methods.md §10, "Earlier cycles as prior").
+enum class Kinetics {
+  individual,       //!< each TAC alone (fit_tac)
+  previous_cycles,  //!< a later cycle by MAP with the patient's earlier cycles of the VOI as prior
+};
+//! "individual" or "previous-cycles". Throws nothing.
+std::string to_string(Kinetics k);
+//! The Kinetics of its option text, std::nullopt for any other text. Throws nothing.
+std::optional<Kinetics> parse_kinetics(const std::string& text);
+
 struct FitOptions {
   //! Candidate functions for automatic selection (ids of the exponential family). E1p (physical
   //! decay only) is not a default candidate: with its single parameter it wins AICc on 3-4 point
@@ -116,6 +127,8 @@ struct FitOptions {
   //! fits of sparse schedules and do not shrink with the noise (noise-free E2u data on a
   //! 0.5-168 h schedule have them), so as a hard rule it rejects exact fits.
   bool reject_on_correlation = false;
+  //! Individual fits, or previous-cycles MAP fits of later cycles (run_tac_table; fit_tac ignores it).
+  Kinetics kinetics = Kinetics::individual;
 };
 
 //! The fit of one function to one TAC.

@@ -32,6 +32,9 @@ struct PopulationSource {
   std::string path;    //!< the population file as given; empty: learned from the input
   std::string sha256;  //!< of the file's bytes as read (empty when learned)
   bool own_checksum_verified = false;  //!< the file's lutdose_sha256 was there and matched
+  //! Learned from the input (--kinetics population): the SHA-256 of the learned models as JSON
+  //! (population_models_sha256), so that a resumed batch or a merge sees the same population.
+  std::string vois_sha256;
 };
 
 struct RunOptions {
