@@ -5,11 +5,46 @@ temporary folder, removed afterwards. Exit status: 0 passed, 1 failed, 77 skippe
 SKIP_RETURN_CODE), or 1 for a skip under CI=true (no test may be skipped in CI)."""
 import argparse
 import os
+import shlex
 import shutil
+import subprocess
 import sys
 import tempfile
 
 SKIP = 77
+
+
+class CaseFailure(Exception):
+    """A case's expectation was not met (the message says what was expected and what happened)."""
+
+
+class Cli:
+    """Runs the lutdose program of a case in its temporary folder: `run` gives (argv, process),
+    `ok` requires exit 0, `fails` exit 2 with a text in the message (the drivers' shared part)."""
+    timeout_s = 300
+
+    def __init__(self, lutdose, tmp, source=None):
+        self.lutdose, self.tmp, self.source = lutdose, tmp, source
+
+    def path(self, *parts):
+        return os.path.join(self.tmp, *parts)
+
+    def run(self, *args):
+        argv = [self.lutdose] + [str(a) for a in args]
+        cp = subprocess.run(argv, cwd=self.tmp, capture_output=True, text=True, timeout=self.timeout_s)
+        return argv, cp
+
+    def ok(self, *args):
+        argv, cp = self.run(*args)
+        if cp.returncode != 0:
+            raise CaseFailure("expected exit 0: %s\nexit %d\n%s" % (shlex.join(argv), cp.returncode, cp.stderr))
+        return cp
+
+    def fails(self, expected_text, *args):
+        argv, cp = self.run(*args)
+        if cp.returncode != 2 or expected_text not in cp.stderr:
+            raise CaseFailure("expected exit 2 with %r: %s\nexit %d\n%s" %
+                              (expected_text, shlex.join(argv), cp.returncode, cp.stderr))
 
 
 def main(argv, name, cases, make_ctx, failure, skip=None):

@@ -16,16 +16,12 @@ import csv
 import hashlib
 import json
 import os
-import shlex
 import statistics
-import subprocess
 import sys
 
-TIMEOUT_S = 300
 
 
-class CaseFailure(Exception):
-    pass
+CaseFailure = e2e_driver.CaseFailure
 
 
 class Skip(Exception):
@@ -82,30 +78,7 @@ def check_population_table(table, vois, where):
         raise CaseFailure("%s: /population has rows %s; expected %s" % (where, sorted(table), sorted(expected)))
 
 
-class Ctx:
-    def __init__(self, lutdose, tmp):
-        self.lutdose, self.tmp = lutdose, tmp
-
-    def path(self, *parts):
-        return os.path.join(self.tmp, *parts)
-
-    def run(self, *args):
-        argv = [self.lutdose] + [str(a) for a in args]
-        cp = subprocess.run(argv, cwd=self.tmp, capture_output=True, text=True, timeout=TIMEOUT_S)
-        return argv, cp
-
-    def ok(self, *args):
-        argv, cp = self.run(*args)
-        if cp.returncode != 0:
-            raise CaseFailure("expected exit 0: %s\nexit %d\n%s" % (shlex.join(argv), cp.returncode, cp.stderr))
-        return cp
-
-    def fails(self, expected_text, *args):
-        argv, cp = self.run(*args)
-        if cp.returncode != 2 or expected_text not in cp.stderr:
-            raise CaseFailure("expected exit 2 with %r: %s\nexit %d\n%s" %
-                              (expected_text, shlex.join(argv), cp.returncode, cp.stderr))
-
+class Ctx(e2e_driver.Cli):
     def cohort(self, out, patients, seed, times):
         self.ok("synth", "--out", self.path(out), "--quiet", "--patients", patients, "--seed", seed,
                 "--times-h", times)

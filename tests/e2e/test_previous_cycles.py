@@ -14,43 +14,19 @@ import e2e_driver
 import csv
 import json
 import os
-import shlex
-import subprocess
 import sys
 
-TIMEOUT_S = 300
 NOTE_FIRST = "has no earlier cycle of this VOI; the individual fit instead"
 NOTE_MAP = "the estimate uses the patient's earlier cycles"
 METHOD = "previous-cycles MAP"
 
 
-class CaseFailure(Exception):
-    pass
+CaseFailure = e2e_driver.CaseFailure
 
 
-class Ctx:
+class Ctx(e2e_driver.Cli):
     def __init__(self, lutdose, source, tmp):
-        self.lutdose, self.source, self.tmp = lutdose, source, tmp
-
-    def path(self, *parts):
-        return os.path.join(self.tmp, *parts)
-
-    def run(self, *args):
-        argv = [self.lutdose] + [str(a) for a in args]
-        cp = subprocess.run(argv, cwd=self.tmp, capture_output=True, text=True, timeout=TIMEOUT_S)
-        return argv, cp
-
-    def ok(self, *args):
-        argv, cp = self.run(*args)
-        if cp.returncode != 0:
-            raise CaseFailure("expected exit 0: %s\nexit %d\n%s" % (shlex.join(argv), cp.returncode, cp.stderr))
-        return cp
-
-    def fails(self, expected_text, *args):
-        argv, cp = self.run(*args)
-        if cp.returncode != 2 or expected_text not in cp.stderr:
-            raise CaseFailure("expected exit 2 with %r: %s\nexit %d\n%s" %
-                              (expected_text, shlex.join(argv), cp.returncode, cp.stderr))
+        super().__init__(lutdose, tmp, source)
 
     def case(self, name, cycles=None, fit=None, last_scans_h=(24.0, 96.0)):
         """The four-cycle example written to NAME (in a folder of its own): the last cycle keeps the

@@ -15,34 +15,17 @@ import math
 import os
 import shlex
 import statistics
-import subprocess
 import sys
 
-TIMEOUT_S = 300
 SYNTH_FILES = ("tacs.csv", "patients.csv", "truth.csv", "synth.json")
 
 
-class CaseFailure(Exception):
-    pass
+CaseFailure = e2e_driver.CaseFailure
 
 
-class Ctx:
+class Ctx(e2e_driver.Cli):
     def __init__(self, lutdose, source, tmp):
-        self.lutdose, self.source, self.tmp = lutdose, source, tmp
-
-    def path(self, *parts):
-        return os.path.join(self.tmp, *parts)
-
-    def run(self, *args):
-        argv = [self.lutdose] + [str(a) for a in args]
-        cp = subprocess.run(argv, cwd=self.tmp, capture_output=True, text=True, timeout=TIMEOUT_S)
-        return argv, cp
-
-    def ok(self, *args):
-        argv, cp = self.run(*args)
-        if cp.returncode != 0:
-            raise CaseFailure("expected exit 0: %s\nexit %d\n%s" % (shlex.join(argv), cp.returncode, cp.stderr))
-        return cp
+        super().__init__(lutdose, tmp, source)
 
     def synth(self, out, *args):
         return self.ok("synth", "--out", self.path(out), "--quiet", *args)

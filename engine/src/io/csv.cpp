@@ -112,20 +112,24 @@ std::string text_problem(std::string_view text) {
   return "";
 }
 
-// `v` without the blanks trim() removes at both ends.
+// `v` without blanks (space, tab) at both ends: a cell's text. A CR or LF inside a cell is data
+// (kept, and refused where names or numbers are expected), never trimmed away.
 std::string_view trimmed(std::string_view v) {
-  const auto b = v.find_first_not_of(" \t\r\n");
+  const auto b = v.find_first_not_of(" \t");
   if (b == std::string_view::npos) return {};
-  return v.substr(b, v.find_last_not_of(" \t\r\n") - b + 1);
+  return v.substr(b, v.find_last_not_of(" \t") - b + 1);
 }
 
-// The cells of a line without quotes: split at the commas, each trimmed (as split_record's
-// general path, which a quote needs; '\r' inside a cell is dropped there, so lines holding one
-// inside a cell take that path too).
+// `line` without its final CR (CRLF line ends).
+std::string_view without_final_cr(std::string_view line) {
+  return !line.empty() && line.back() == '\r' ? line.substr(0, line.size() - 1) : line;
+}
+
+// The cells of a line without quotes: split at the commas, each trimmed (the same cells as
+// split_record's general path, which a quote needs).
 bool split_unquoted(std::string_view line, std::vector<std::string>& cells) {
-  const size_t cr = line.find('\r');
-  if (line.find('"') != std::string_view::npos || (cr != std::string_view::npos && cr + 1 != line.size()))
-    return false;
+  if (line.find('"') != std::string_view::npos) return false;
+  line = without_final_cr(line);
   cells.clear();
   for (size_t start = 0;;) {
     const size_t comma = line.find(',', start);
@@ -135,12 +139,20 @@ bool split_unquoted(std::string_view line, std::vector<std::string>& cells) {
   }
 }
 
-// Splits one record starting at `line`; continues over newlines inside quotes.
+// The InputError of a quote that does not enclose a whole field (RFC 4180).
+[[noreturn]] void stray_quote(const std::string& path, int line) {
+  throw InputError(path + ":" + std::to_string(line) +
+                   ": a '\"' inside a field; expected quotes only around a whole field (RFC 4180), a quote "
+                   "inside a quoted field doubled (\"\")");
+}
+
+// Splits one record starting at `line`; continues over newlines inside quotes. A field is quoted
+// when its first non-blank character is '"'; after its closing quote only blanks may follow.
 void split_record(Lines& lines, std::string_view first, const std::string& path, std::vector<std::string>& cells) {
   if (split_unquoted(first, cells)) return;
   cells.clear();
   std::string cell;
-  bool quoted = false;
+  bool quoted = false, closed = false;  // inside a quoted part; a quoted part has ended
   const int start_line = lines.number();
   std::string_view line = first;
   for (size_t i = 0;; ++i) {
@@ -155,26 +167,29 @@ void split_record(Lines& lines, std::string_view first, const std::string& path,
     }
     const char c = line[i];
     if (quoted) {
-      if (c == '"') {
-        if (i + 1 < line.size() && line[i + 1] == '"') {
-          cell += '"';
-          ++i;
-        } else {
-          quoted = false;
-        }
-      } else {
+      if (c != '"') {
         cell += c;
+      } else if (i + 1 < line.size() && line[i + 1] == '"') {
+        cell += '"';
+        ++i;
+      } else {
+        quoted = false;
+        closed = true;
       }
-    } else if (c == '"') {
-      quoted = true;
+    } else if (c == '\r' && i + 1 == line.size()) {
+      // the CR of a CRLF line end (outside quotes; inside them it is data)
     } else if (c == ',') {
-      cells.push_back(trim(cell));
+      cells.emplace_back(trimmed(cell));
       cell.clear();
-    } else if (c != '\r') {
+      closed = false;
+    } else if (c == '"' || (closed && c != ' ' && c != '\t')) {
+      if (c != '"' || closed || !trimmed(cell).empty()) stray_quote(path, lines.number());
+      quoted = true;
+    } else {
       cell += c;
     }
   }
-  cells.push_back(trim(cell));
+  cells.emplace_back(trimmed(cell));
 }
 
 // Every cell valid UTF-8 without NUL bytes; the message names the line and the column.

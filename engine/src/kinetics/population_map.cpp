@@ -101,6 +101,12 @@ TacFit population_map_fit(const PopulationModel& m, const TacSeries& tac, double
   const auto r = population_detail::map_fit(prior, t, y, m.theta);
   TacFit fit;
   fit.candidates.push_back(map_candidate(f, in_MBq(f, r, administered_MBq), tac, m.sigma_log, lambda_p));
+  // No VOI can hold more than the whole administered activity decaying physically: a TIA above
+  // A0 / lambda_p is impossible (a prior far from the data, e.g. an edited population file).
+  if (auto& c = fit.candidates.back(); c.tia_MBq_h > administered_MBq / lambda_p) {
+    c.flags.push_back("tia_above_physical_maximum");
+    c.accepted = false;
+  }
   if (m.n_patients < POPULATION_MIN_TACS)
     fit.candidates[0].warnings.push_back("population_below_50_tacs:" + std::to_string(m.n_patients));
   const auto& c = fit.candidates[0];

@@ -64,6 +64,31 @@ TEST_CASE("parse_csv: BOM skipped, invalid UTF-8 and NUL named by line and colum
   CHECK_THROWS_WITH_AS(parse_csv("# \xC3\x28\nvoi,time_h\n", "t.csv"), doctest::Contains("t.csv:1"), InputError);
 }
 
+// Review of 2026-12-06: a CR inside an unquoted cell was dropped (kidn\reys read as kidneys) while
+// a quoted one was kept (and refused by the name check); a quote inside an unquoted field was taken
+// as the start of a quoted part (8"0" read as 80, ki"dneys opened a field over the next lines).
+TEST_CASE("parse_csv: a CR inside a cell is kept, quoted or not, only a line's final CR is a line end") {
+  const CsvTable crlf = parse_csv("voi,time_h\r\nliver,1\r\n", "t.csv");
+  CHECK(crlf.rows.at(0).cells == std::vector<std::string>{"liver", "1"});
+  const CsvTable unquoted = parse_csv("voi,time_h\nkidn\reys,1\n", "t.csv");
+  const CsvTable quoted = parse_csv("voi,time_h\n\"kidn\reys\",1\n", "t.csv");
+  CHECK(unquoted.rows.at(0).cells.at(0) == "kidn\reys");
+  CHECK(quoted.rows.at(0).cells.at(0) == "kidn\reys");
+  // CRLF files with quoted fields, also one running over two lines (its inner CRLF is data)
+  const CsvTable q = parse_csv("voi,note\r\n\"liver\",\"a\r\nb\"\r\n\"spleen\" , x\r\n", "t.csv");
+  CHECK(q.rows.at(0).cells == std::vector<std::string>{"liver", "a\r\nb"});
+  CHECK(q.rows.at(1).cells == std::vector<std::string>{"spleen", "x"});
+}
+
+TEST_CASE("parse_csv: a quote is allowed only around a whole field (RFC 4180)") {
+  CHECK(parse_csv("voi,time_h\n\"kid,neys\", 1\n", "t.csv").rows.at(0).cells.at(0) == "kid,neys");
+  CHECK(parse_csv("voi,time_h\n \"kidneys\" ,1\n", "t.csv").rows.at(0).cells.at(0) == "kidneys");
+  for (const char* bad : {"voi,time_h\nkidneys,8\"0\"\n", "voi,time_h\n\"kid\"neys,1\n", "voi,time_h\nki\"dneys,1\nliver,2\n",
+                          "vo\"i,time_h\nliver,1\n"})
+    CHECK_THROWS_WITH_AS(parse_csv(bad, "t.csv"), doctest::Contains("a '\"' inside a field"), InputError);
+  CHECK_THROWS_WITH_AS(parse_csv("voi,time_h\nki\"dneys,1\n", "t.csv"), doctest::Contains("t.csv:2"), InputError);
+}
+
 TEST_CASE("check_results_finite: a non-finite TIA, dose or BED names the input and the target") {
   RunResult r;
   r.provenance.options.tac_path = "case.json";

@@ -182,6 +182,26 @@ TEST_CASE("population: an administered activity that is not > 0 is an input erro
                        InputError);
 }
 
+// Review of 2026-12-06: a hand-edited population file with ln(A1/A0) = 50 gave a kidney TIA of
+// 1.9e6 MBq h from 7400 MBq, above what the whole activity decaying in the VOI would give, accepted.
+TEST_CASE("population: a MAP whose TIA exceeds the administered activity's physical maximum is not accepted") {
+  std::vector<Truth> truth;
+  const auto cohort = e1_cohort(20, {4, 24, 96}, 0.1, 21u, truth);
+  PopulationOptions o;
+  o.candidates = {"E1"};
+  o.threads = 1;
+  auto models = learn_population(cohort, same_activity(cohort), LP, o, "t.csv");
+  REQUIRE(models.size() == 1);
+  const TacFit plausible = population_map_fit(models[0], cohort[0], A0_MBQ, LP, "test");
+  CHECK(plausible.accepted);
+  models[0].theta(0) = 1e5;  // A1 = e^100000 A0: the prior outweighs the three points
+  const TacFit fit = population_map_fit(models[0], cohort[0], A0_MBQ, LP, "test");
+  const auto& c = fit.candidates.at(0);
+  CHECK(c.tia_MBq_h > A0_MBQ / LP);  // A0 / lambda_p: all of A0 in the VOI forever, decaying
+  CHECK(std::find(c.flags.begin(), c.flags.end(), "tia_above_physical_maximum") != c.flags.end());
+  CHECK_FALSE(c.accepted);
+}
+
 TEST_CASE("population: learned from a cohort of mixed activities, the per-activity parameters are recovered") {
   // 200 TACs whose amplitudes are fractions of their administered activity, A = F A0 with
   // ln F ~ N(ln 0.01, 0.3^2), A0 one of 3700, 5550, 7400 MBq (reduced and full cycles). A
