@@ -366,6 +366,28 @@ TEST_CASE("population: a TAC of only zeros is flagged and not accepted, not the 
   CHECK(own.accepted);
 }
 
+// The sampled E-step on a small, informative cohort (5 scans to 168 h, little shrinkage): it runs
+// its whole code (the sanitizer pass runs this, not the 1000-TAC test below) and agrees with the
+// Laplace E-step, as both estimate the same population where the posteriors are near Gaussian.
+TEST_CASE("population: the sampled E-step on a small informative cohort agrees with the Laplace E-step") {
+  std::vector<Truth> truth;
+  const auto cohort = e1_cohort(40, {4, 24, 48, 96, 168}, 0.1, 17u, truth);
+  PopulationOptions o;
+  o.candidates = {"E1"};
+  o.threads = 1;
+  const auto laplace = learn_population(cohort, same_activity(cohort), LP, o, "t.csv");
+  o.sampled_e_step = true;
+  const auto sampled = learn_population(cohort, same_activity(cohort), LP, o, "t.csv");
+  REQUIRE(laplace.size() == 1);
+  REQUIRE(sampled.size() == 1);
+  CHECK(sampled[0].converged);
+  CHECK(sampled[0].theta.allFinite());
+  CHECK(sampled[0].omega.allFinite());
+  // within one standard error of each other: the two differ by the E-step's approximation, which
+  // is small here, far less than the sampling error of 40 TACs that theta_se measures
+  for (int k = 0; k < 2; ++k) CHECK(std::abs(sampled[0].theta(k) - laplace[0].theta(k)) < laplace[0].theta_se(k));
+}
+
 TEST_CASE("population: high shrinkage (a slow rate scanned to 48 h at 15 %): the rate's theta and Omega recovered") {
   // Tumour-like kinetics (docs/validation.md §10): lambda_bio 0.00336 /h (T_eff 90 h with Lu-177,
   // data/kinetics/population_kinetics.csv) with a CV of 50 %, so the true Omega of ln lambda_bio is
