@@ -14,8 +14,8 @@ bash scripts/asan-build.sh
 logs="$PWD/build-asan/sanitizer-logs"
 rm -rf "$logs" && mkdir -p "$logs"
 # verify_asan_link_order=0: tests may LD_PRELOAD a fault injector in front of the ASan runtime.
-export ASAN_OPTIONS="abort_on_error=1:detect_leaks=1:verify_asan_link_order=0:log_path=$logs/asan"
-export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:log_path=$logs/ubsan"
+export ASAN_OPTIONS="abort_on_error=1:detect_leaks=1:verify_asan_link_order=0:log_path=$logs/asan:log_exe_name=1"
+export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:log_path=$logs/ubsan:log_exe_name=1"
 # The 200-kill test has run in the release pass; here 12 kills exercise the same code under the
 # sanitizers (each run is several times slower with ASan: 40 kills took 51 s of the CI budget).
 export LUTDOSE_KILL_RUNS="${LUTDOSE_KILL_RUNS:-12}"
