@@ -211,7 +211,8 @@ void check_cells(const std::vector<std::string>& cells, const std::vector<std::s
 bool next_record(Lines& lines, const std::string& path, const std::vector<std::string>* header, CsvRow& row) {
   std::string_view line;
   while (lines.next(line)) {
-    const std::string_view t = trimmed(line.substr(0, std::min<size_t>(line.size(), 2 * MAX_QUOTED_CHARS)));
+    const std::string_view bare = without_final_cr(line);  // a CRLF line's CR is its end, not text
+    const std::string_view t = trimmed(bare.substr(0, std::min<size_t>(bare.size(), 2 * MAX_QUOTED_CHARS)));
     if (!t.empty() && t[0] == '#') {
       const std::string problem = text_problem(line);
       if (!problem.empty())
@@ -220,7 +221,7 @@ bool next_record(Lines& lines, const std::string& path, const std::vector<std::s
       if (lines.capture) lines.capture->clear();
       continue;
     }
-    if (t.empty() && trimmed(line).empty()) {
+    if (t.empty() && trimmed(bare).empty()) {
       if (lines.capture) lines.capture->clear();
       continue;
     }

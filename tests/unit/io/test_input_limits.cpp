@@ -70,6 +70,9 @@ TEST_CASE("parse_csv: BOM skipped, invalid UTF-8 and NUL named by line and colum
 TEST_CASE("parse_csv: a CR inside a cell is kept, quoted or not, only a line's final CR is a line end") {
   const CsvTable crlf = parse_csv("voi,time_h\r\nliver,1\r\n", "t.csv");
   CHECK(crlf.rows.at(0).cells == std::vector<std::string>{"liver", "1"});
+  // blank and blank-looking lines of a CRLF file are skipped (a line of only CR or blanks and CR)
+  const CsvTable blank = parse_csv("voi,time_h\r\n\r\n  \t\r\nliver,1\r\n", "t.csv");
+  CHECK(blank.rows.size() == 1);
   const CsvTable unquoted = parse_csv("voi,time_h\nkidn\reys,1\n", "t.csv");
   const CsvTable quoted = parse_csv("voi,time_h\n\"kidn\reys\",1\n", "t.csv");
   CHECK(unquoted.rows.at(0).cells.at(0) == "kidn\reys");
