@@ -164,179 +164,202 @@ struct Projection {
   }
 };
 
-// Residuals and Kaufman Jacobian of the projected problem, for Eigen's Levenberg-Marquardt.
-// The hot path of every fit: it works in buffers allocated once per functor (no heap traffic per
-// evaluation) and computes each exponential once per evaluation.
+// Residuals and Kaufman Jacobian of the projected problem, for the Levenberg-Marquardt solver.
+// The hot path of every fit: plain loops over raw arrays in buffers allocated once per functor (no
+// heap traffic per evaluation; at 5 points Eigen's reductions cost more than their arithmetic),
+// each exponential computed once per evaluation. The function's structure is copied into small
+// fixed arrays: at most MAX_TERMS terms, MAX_AMPLITUDES amplitudes and MAX_RATES log-rate
+// increments (the richest function of the family, E3u, has 3 terms, 2 amplitudes, 3 rates).
 struct ProjectedFunctor {
-  using Scalar = double;
-  enum { InputsAtCompileTime = Eigen::Dynamic, ValuesAtCompileTime = Eigen::Dynamic };
-  using InputType = VectorXd;
-  using ValueType = VectorXd;
-  using JacobianType = MatrixXd;
-
+  static constexpr int MAX_RATES = 3, MAX_TERMS = 3, MAX_AMPLITUDES = 2;
   const Projection* proj;  // rebound by rebind() when the weights change (reweighting)
-  int n_inputs, n_values;
+  int n_inputs, n_values, n_terms, n_amplitudes;
+  std::array<int, MAX_TERMS> term_rate{};  // rate index of term m, or -1 (physical decay only)
+  std::array<std::array<double, MAX_AMPLITUDES>, MAX_TERMS> term_coefficient{};  // M(m, j)
   mutable int evaluations = 0;
   // scratch
   mutable MatrixXd e;        // e^{-k_m t_i} per term m
   mutable MatrixXd phi_w;    // weighted design
-  mutable VectorXd a, lambda, coef;
+  mutable VectorXd a, lambda;
   mutable VectorXd rate_increments;  // e^theta_r (clamped): d lambda_r / d theta_m for r >= m
   mutable MatrixXd d_lambda;  // weighted d(Phi a)/d lambda_r
   mutable MatrixXd projected;  // its projection (Kaufman)
   mutable Eigen::Matrix2d g_inv;
-  mutable VectorXd last_theta;  // the design above belongs to these rates (LM asks df at the
-  mutable bool last_ok = false;  // point whose residuals it has just evaluated)
+  mutable std::array<double, MAX_RATES> last_theta{};  // the design above belongs to these rates
+  mutable bool have_last = false, last_ok = false;    // (LM asks df at the point it has just evaluated)
 
-  ProjectedFunctor(const Projection& p, int inputs, int values) : proj(&p), n_inputs(inputs), n_values(values) {
+  ProjectedFunctor(const Projection& p, int inputs, int values)
+      : proj(&p), n_inputs(inputs), n_values(values), n_terms(static_cast<int>(p.f.terms().size())),
+        n_amplitudes(p.f.n_amplitudes()) {
+    if (inputs > MAX_RATES || n_terms > MAX_TERMS || n_amplitudes > MAX_AMPLITUDES || n_amplitudes < 1)
+      throw std::logic_error("ProjectedFunctor: a function outside the exponential family's sizes");
+    for (int m = 0; m < n_terms; ++m) {
+      const auto& term = p.f.terms()[static_cast<size_t>(m)];
+      term_rate[static_cast<size_t>(m)] = term.rate_index;
+      for (int j = 0; j < n_amplitudes; ++j)
+        term_coefficient[static_cast<size_t>(m)][static_cast<size_t>(j)] = term.amplitude_coefficients[static_cast<size_t>(j)];
+    }
     const auto n = p.t.size();
-    e.resize(n, static_cast<Eigen::Index>(p.f.terms().size()));
-    phi_w.resize(n, p.f.n_amplitudes());
+    e.resize(n, n_terms);
+    phi_w.resize(n, n_amplitudes);
     d_lambda.resize(n, inputs);
     projected.resize(n, inputs);
     lambda.resize(inputs);
     rate_increments.resize(inputs);
-    a.resize(p.f.n_amplitudes());
+    a.resize(n_amplitudes);
   }
 
   // The same function and times with other weights: forgets the cached design.
   void rebind(const Projection& p) {
     proj = &p;
-    last_theta.resize(0);
+    have_last = false;
     last_ok = false;
   }
 
-  int inputs() const { return n_inputs; }
-  int values() const { return n_values; }
-
-  // Fills e, phi_w and a for the rates of theta; false when the normal equations do not apply
-  // (near-collinear columns), then the general Projection::solve is used.
-  bool evaluate_design(const VectorXd& theta) const {
-    if (last_theta.size() == theta.size() && last_theta == theta) return last_ok;
-    last_theta = theta;
+  // Fills e, phi_w and a for the rates of theta (n_inputs values); false when the normal
+  // equations do not apply (near-collinear columns), then the general Projection::solve is used.
+  bool evaluate_design(const double* theta) const {
+    if (have_last && std::equal(theta, theta + n_inputs, last_theta.begin())) return last_ok;
+    std::copy(theta, theta + n_inputs, last_theta.begin());
+    have_last = true;
     last_ok = evaluate_design_uncached(theta);
     return last_ok;
   }
 
-  bool evaluate_design_uncached(const VectorXd& theta) const {
-    lambda.resize(theta.size());  // models::rates_from_log_increments, in place (hot path)
-    double acc = 0.0;
-    for (Eigen::Index r = 0; r < theta.size(); ++r) {
-      rate_increments(r) = std::exp(std::clamp(theta(r), THETA_MIN, THETA_MAX));
+  bool evaluate_design_uncached(const double* theta) const {
+    double acc = 0.0;  // models::rates_from_log_increments, in place (hot path)
+    for (int r = 0; r < n_inputs; ++r) {
+      rate_increments(r) = std::exp(std::clamp(theta[r], THETA_MIN, THETA_MAX));
       acc += rate_increments(r);
       lambda(r) = acc;
     }
-    const auto& terms = proj->f.terms();
-    const int na = proj->f.n_amplitudes();
-    const auto n = proj->t.size();
-    phi_w.setZero();
-    const double* t = proj->t.data();
-    const double* s = proj->s.data();
-    for (size_t m = 0; m < terms.size(); ++m) {
-      const double k = proj->lambda_p + (terms[m].rate_index >= 0 ? lambda(terms[m].rate_index) : 0.0);
-      double* e_m = e.col(static_cast<Eigen::Index>(m)).data();
-      for (Eigen::Index i = 0; i < n; ++i) e_m[i] = std::exp(-k * t[i]);
-      for (int j = 0; j < na; ++j) {
-        const double c = terms[m].amplitude_coefficients[static_cast<size_t>(j)];
-        double* phi_j = phi_w.col(j).data();
-        for (Eigen::Index i = 0; i < n; ++i) phi_j[i] += c * e_m[i] * s[i];
+    const Eigen::Index n = n_values;
+    const double *t = proj->t.data(), *s = proj->s.data(), *sy = proj->sy.data();
+    double* p0 = phi_w.col(0).data();
+    double* p1 = n_amplitudes == 2 ? phi_w.col(1).data() : nullptr;
+    std::fill(p0, p0 + n, 0.0);
+    if (p1) std::fill(p1, p1 + n, 0.0);
+    for (int m = 0; m < n_terms; ++m) {
+      const int rate = term_rate[static_cast<size_t>(m)];
+      const double k = proj->lambda_p + (rate >= 0 ? lambda(rate) : 0.0);
+      const auto& c = term_coefficient[static_cast<size_t>(m)];
+      double* e_m = e.col(m).data();
+      for (Eigen::Index i = 0; i < n; ++i) {
+        e_m[i] = std::exp(-k * t[i]);
+        p0[i] += c[0] * e_m[i] * s[i];
+        if (p1) p1[i] += c[1] * e_m[i] * s[i];
       }
     }
-    if (na == 1) {
-      const double g = phi_w.col(0).squaredNorm();
+    if (!p1) {
+      double g = 0, b = 0;
+      for (Eigen::Index i = 0; i < n; ++i) g += p0[i] * p0[i], b += p0[i] * sy[i];
       if (!(g > 0)) return false;
       g_inv(0, 0) = 1.0 / g;
-      a.resize(1);
-      a(0) = phi_w.col(0).dot(proj->sy) / g;
+      a(0) = b / g;
       return true;
     }
-    const double g00 = phi_w.col(0).squaredNorm(), g11 = phi_w.col(1).squaredNorm(),
-                 g01 = phi_w.col(0).dot(phi_w.col(1));
+    double g00 = 0, g11 = 0, g01 = 0, b0 = 0, b1 = 0;
+    for (Eigen::Index i = 0; i < n; ++i) {
+      g00 += p0[i] * p0[i], g11 += p1[i] * p1[i], g01 += p0[i] * p1[i];
+      b0 += p0[i] * sy[i], b1 += p1[i] * sy[i];
+    }
     const double det = g00 * g11 - g01 * g01;
+    // a relative determinant above 1e-8 keeps the normal equations' error (cond^2 eps) small
     if (!(det > 1e-8 * g00 * g11)) return false;
     g_inv << g11 / det, -g01 / det, -g01 / det, g00 / det;
-    const double b0 = phi_w.col(0).dot(proj->sy), b1 = phi_w.col(1).dot(proj->sy);
-    a.resize(2);
     a << g_inv(0, 0) * b0 + g_inv(0, 1) * b1, g_inv(1, 0) * b0 + g_inv(1, 1) * b1;
     return true;
   }
 
-  int operator()(const VectorXd& theta, VectorXd& fvec) const {
+  // The weighted residuals Phi_w a - s y at theta into fvec (n_values); all 1e30 when not finite.
+  void residuals(const double* theta, double* fvec) const {
     ++evaluations;
+    const Eigen::Index n = n_values;
+    const double* sy = proj->sy.data();
     if (evaluate_design(theta)) {
-      // phi_w * a - sy, written out (one or two amplitudes) in the order of Eigen's product kernel
-      const auto& sy = proj->sy;
-      if (phi_w.cols() == 1)
-        for (Eigen::Index i = 0; i < sy.size(); ++i) fvec(i) = phi_w(i, 0) * a(0) - sy(i);
-      else
-        for (Eigen::Index i = 0; i < sy.size(); ++i) fvec(i) = (phi_w(i, 0) * a(0) + phi_w(i, 1) * a(1)) - sy(i);
+      const double* p0 = phi_w.col(0).data();
+      if (n_amplitudes == 1) {
+        for (Eigen::Index i = 0; i < n; ++i) fvec[i] = p0[i] * a(0) - sy[i];
+      } else {
+        const double* p1 = phi_w.col(1).data();
+        for (Eigen::Index i = 0; i < n; ++i) fvec[i] = (p0[i] * a(0) + p1[i] * a(1)) - sy[i];
+      }
     } else {
       const auto solved = proj->solve(lambda, false);
-      fvec = solved.phi_w * solved.a - proj->sy;
+      Eigen::Map<VectorXd>(fvec, n) = solved.phi_w * solved.a - proj->sy;
     }
-    if (!fvec.allFinite()) fvec.setConstant(1e30);
-    return 0;
+    if (!std::all_of(fvec, fvec + n, [](double x) { return std::isfinite(x); })) std::fill(fvec, fvec + n, 1e30);
   }
+  void operator()(const VectorXd& theta, VectorXd& fvec) const { residuals(theta.data(), fvec.data()); }
 
   // Kaufman: projected = d_lambda projected onto the orthogonal complement of the design's column
-  // space, d - Phi_w G^-1 Phi_w^T d. Small problems (below Eigen's threshold for its coefficient-
-  // based products) are written out without temporaries, in the operation order of that Eigen path,
-  // so the results are the same to the bit as the expression used for the larger ones.
+  // space, d - Phi_w G^-1 Phi_w^T d (normal equations: G^-1 in g_inv).
   void project_design_derivatives() const {
-    const Eigen::Index n = d_lambda.rows(), na = phi_w.cols(), nr = d_lambda.cols();
-    if (n + na + nr >= EIGEN_GEMM_TO_COEFFBASED_THRESHOLD) {
-      if (na == 1)
-        projected.noalias() = d_lambda - phi_w * (g_inv(0, 0) * (phi_w.transpose() * d_lambda));
-      else
-        projected.noalias() = d_lambda - phi_w * (g_inv * (phi_w.transpose() * d_lambda));
-      return;
-    }
-    for (Eigen::Index r = 0; r < nr; ++r) {
-      const double p0 = phi_w.col(0).dot(d_lambda.col(r));
-      if (na == 1) {
-        for (Eigen::Index i = 0; i < n; ++i) projected(i, r) = d_lambda(i, r) - g_inv(0, 0) * (phi_w(i, 0) * p0);
+    const Eigen::Index n = n_values;
+    const double* p0 = phi_w.col(0).data();
+    const double* p1 = n_amplitudes == 2 ? phi_w.col(1).data() : nullptr;
+    for (int r = 0; r < n_inputs; ++r) {
+      const double* d = d_lambda.col(r).data();
+      double* out = projected.col(r).data();
+      double q0 = 0, q1 = 0;  // Phi_w^T d
+      for (Eigen::Index i = 0; i < n; ++i) q0 += p0[i] * d[i];
+      if (!p1) {
+        const double w0 = g_inv(0, 0) * q0;
+        for (Eigen::Index i = 0; i < n; ++i) out[i] = d[i] - p0[i] * w0;
         continue;
       }
-      const double p1 = phi_w.col(1).dot(d_lambda.col(r));
-      const double w0 = g_inv(0, 0) * p0 + g_inv(0, 1) * p1, w1 = g_inv(1, 0) * p0 + g_inv(1, 1) * p1;
-      for (Eigen::Index i = 0; i < n; ++i) projected(i, r) = d_lambda(i, r) - (phi_w(i, 0) * w0 + phi_w(i, 1) * w1);
+      for (Eigen::Index i = 0; i < n; ++i) q1 += p1[i] * d[i];
+      const double w0 = g_inv(0, 0) * q0 + g_inv(0, 1) * q1, w1 = g_inv(1, 0) * q0 + g_inv(1, 1) * q1;
+      for (Eigen::Index i = 0; i < n; ++i) out[i] = d[i] - (p0[i] * w0 + p1[i] * w1);
     }
   }
 
-  int df(const VectorXd& theta, MatrixXd& fjac) const {
-    const int na = proj->f.n_amplitudes();
-    const auto n = proj->t.size();
-    const auto& terms = proj->f.terms();
-    const bool normal = evaluate_design(theta);  // also sets rate_increments for theta
-    if (normal) {
+  // projected = the weighted d(Phi_w a)/d lambda_r, projected (Kaufman), at theta.
+  void projected_rate_derivatives(const double* theta) const {
+    if (evaluate_design(theta)) {  // also sets rate_increments for theta
       // d(Phi_w a)/d lambda_r = -sum_{terms with rate r} c_m t_i e^{-k_m t_i}, weighted
+      const Eigen::Index n = n_values;
+      const double *t = proj->t.data(), *s = proj->s.data();
       d_lambda.setZero();
-      for (size_t m = 0; m < terms.size(); ++m) {
-        if (terms[m].rate_index < 0) continue;
+      for (int m = 0; m < n_terms; ++m) {
+        const int rate = term_rate[static_cast<size_t>(m)];
+        if (rate < 0) continue;
         double c = 0;
-        for (int j = 0; j < na; ++j) c += terms[m].amplitude_coefficients[j] * a(j);
-        const double *t = proj->t.data(), *s = proj->s.data(), *e_m = e.col(static_cast<Eigen::Index>(m)).data();
-        double* d_r = d_lambda.col(terms[m].rate_index).data();
+        for (int j = 0; j < n_amplitudes; ++j) c += term_coefficient[static_cast<size_t>(m)][static_cast<size_t>(j)] * a(j);
+        const double* e_m = e.col(m).data();
+        double* d_r = d_lambda.col(rate).data();
         for (Eigen::Index i = 0; i < n; ++i) d_r[i] -= c * t[i] * e_m[i] * s[i];
       }
       project_design_derivatives();
     } else {
       const auto solved = proj->solve(lambda, true);
-      VectorXd p(na + lambda.size());
+      VectorXd p(n_amplitudes + lambda.size());
       p << solved.a, lambda;
       MatrixXd dl = proj->f.jacobian(proj->t, p, proj->lambda_p).rightCols(lambda.size());
       for (Eigen::Index i = 0; i < dl.rows(); ++i) dl.row(i) *= proj->s(i);
       projected = solved.project(dl);
     }
-    fjac.setZero(n_values, n_inputs);
+  }
+
+  // The Jacobian of the residuals by theta into fjac (n_values x n_inputs, column-major, column m
+  // at fjac + m ld; rows n_values to ld - 1 set to zero); all zero when not finite, and a column is
+  // zero where its theta is outside the clamped range (flat).
+  void jacobian(const double* theta, double* fjac, Eigen::Index ld) const {
+    projected_rate_derivatives(theta);
+    const Eigen::Index n = n_values;
     for (int m = 0; m < n_inputs; ++m) {
-      const double clamped = std::clamp(theta(m), THETA_MIN, THETA_MAX);
-      if (clamped != theta(m)) continue;  // flat outside the range
+      double* col = fjac + m * ld;
+      std::fill(col, col + ld, 0.0);
+      const double clamped = std::clamp(theta[m], THETA_MIN, THETA_MAX);
+      if (clamped != theta[m]) continue;  // flat outside the range
       const double dlam = rate_increments(m);  // d lambda_r / d theta_m for r >= m
-      for (int r = m; r < n_inputs; ++r) fjac.col(m) += dlam * projected.col(r);
+      for (int r = m; r < n_inputs; ++r) {
+        const double* pr = projected.col(r).data();
+        for (Eigen::Index i = 0; i < n; ++i) col[i] += dlam * pr[i];
+      }
     }
-    if (!fjac.allFinite()) fjac.setZero();
-    return 0;
+    const Eigen::Index size = ld * n_inputs;
+    if (!std::all_of(fjac, fjac + size, [](double x) { return std::isfinite(x); })) std::fill(fjac, fjac + size, 0.0);
   }
 };
 
@@ -498,25 +521,23 @@ void assess_goodness_of_fit(CandidateFit& c, bool relative) {
 
 
 // ceres::TinySolver (Levenberg-Marquardt for small dense problems, without heap traffic per
-// iteration when the number of parameters is fixed at compile time) on the projected functor:
-// NR log-rate increments, the residuals of the TAC's points.
-template <int NR>
+// iteration when its sizes are fixed at compile time) on the projected functor: NR log-rate
+// increments; the residuals of the TAC's n points held in P rows (P >= n, the rows below n zero:
+// they add nothing to the cost, the gradient or J^T J), or in a dynamic vector (P = Dynamic) for
+// TACs of more than MAX_FIXED_ROWS points.
+constexpr int MAX_FIXED_ROWS = 16;
+template <int NR, int P>
 struct TinyLm {
   struct Adapter {
     using Scalar = double;
-    enum { NUM_RESIDUALS = Eigen::Dynamic, NUM_PARAMETERS = NR };
+    enum { NUM_RESIDUALS = P, NUM_PARAMETERS = NR };
     ProjectedFunctor* functor = nullptr;
-    mutable VectorXd theta, fvec;  // sized once (ProjectedFunctor's interface)
-    mutable MatrixXd jac;
-    int NumResiduals() const { return functor->n_values; }
+    int NumResiduals() const { return functor->n_values; }  // P = Dynamic only
     bool operator()(const double* x, double* residuals, double* jacobian) const {
-      theta = Eigen::Map<const Eigen::Matrix<double, NR, 1>>(x);
-      (*functor)(theta, fvec);
-      Eigen::Map<VectorXd>(residuals, functor->n_values) = fvec;
-      if (jacobian) {
-        functor->df(theta, jac);
-        Eigen::Map<Eigen::Matrix<double, Eigen::Dynamic, NR>>(jacobian, functor->n_values, NR) = jac;
-      }
+      const int n = functor->n_values, rows = P == Eigen::Dynamic ? n : P;
+      functor->residuals(x, residuals);
+      std::fill(residuals + n, residuals + rows, 0.0);
+      if (jacobian) functor->jacobian(x, jacobian, rows);
       return true;
     }
   };
@@ -526,9 +547,6 @@ struct TinyLm {
   // Minimises from theta (in place): false when stopped by the iteration limit.
   bool run(ProjectedFunctor& f, VectorXd& theta, double cost_change_tolerance, double xtol, int max_iterations) {
     adapter.functor = &f;
-    adapter.theta.resize(NR);
-    adapter.fvec.resize(f.n_values);
-    adapter.jac.resize(f.n_values, NR);
     solver.options.function_tolerance = cost_change_tolerance;
     solver.options.parameter_tolerance = xtol;
     solver.options.gradient_tolerance = 0;  // as MINPACK's gtol = 0: stop on the cost or the step
@@ -545,16 +563,27 @@ struct TinyLm {
 // starts from a fresh state, with the tolerances given.
 struct LmWorkspace {
   ProjectedFunctor functor;
-  std::variant<std::monostate, TinyLm<1>, TinyLm<2>, TinyLm<3>> lm;
+  std::variant<std::monostate, TinyLm<1, 8>, TinyLm<1, MAX_FIXED_ROWS>, TinyLm<1, Eigen::Dynamic>,
+               TinyLm<2, 8>, TinyLm<2, MAX_FIXED_ROWS>, TinyLm<2, Eigen::Dynamic>, TinyLm<3, 8>,
+               TinyLm<3, MAX_FIXED_ROWS>, TinyLm<3, Eigen::Dynamic>>
+      lm;
   VectorXd f0;
 
   LmWorkspace(const Projection& p, int n_rates, int n) : functor(p, n_rates, n), f0(n) {
-    if (n_rates == 1) lm.emplace<TinyLm<1>>();
-    else if (n_rates == 2) lm.emplace<TinyLm<2>>();
-    else if (n_rates == 3) lm.emplace<TinyLm<3>>();
+    if (n_rates == 1) emplace<1>(n);
+    else if (n_rates == 2) emplace<2>(n);
+    else if (n_rates == 3) emplace<3>(n);
   }
   LmWorkspace(const LmWorkspace&) = delete;
   LmWorkspace& operator=(const LmWorkspace&) = delete;
+
+  // The solver of NR rates with the fewest rows that hold n points.
+  template <int NR>
+  void emplace(int n) {
+    if (n <= 8) lm.emplace<TinyLm<NR, 8>>();
+    else if (n <= MAX_FIXED_ROWS) lm.emplace<TinyLm<NR, MAX_FIXED_ROWS>>();
+    else lm.emplace<TinyLm<NR, Eigen::Dynamic>>();
+  }
 
   // Minimises from theta (updated in place); adds the function evaluations to *evaluations. Stops
   // when a step changes the cost by less than ftol times the starting cost, or moves theta by less
@@ -651,10 +680,12 @@ using SmallMatrix = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, 0, MAX
 using SmallVector = Eigen::Matrix<double, Eigen::Dynamic, 1, 0, MAX_K, 1>;
 using SmallJacobian = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, 0, SMALL_N, MAX_K>;
 
-// The rank of the column-scaled Jacobian js (c.rank) and, at full rank, the covariance
-// variance_scale * S (js^T js)^-1 S with S = diag(col_scale), from the pivoting QR of js.
+// The rank of the column-scaled Jacobian js (c.rank) and, at full rank, (J^T J)^-1 = S (js^T js)^-1 S
+// with S = diag(col_scale) in jtj_inv and the covariance variance_scale * (J^T J)^-1, from the
+// pivoting QR of js.
 template <class Jacobian>
-void covariance_from_scaled(CandidateFit& c, const Jacobian& js, const SmallVector& col_scale, double variance_scale) {
+void covariance_from_scaled(CandidateFit& c, const Jacobian& js, const SmallVector& col_scale, double variance_scale,
+                            SmallMatrix& jtj_inv) {
   const int K = c.n_parameters;
   Eigen::ColPivHouseholderQR<Jacobian> qr(js);
   qr.setThreshold(RANK_THRESHOLD);
@@ -668,13 +699,14 @@ void covariance_from_scaled(CandidateFit& c, const Jacobian& js, const SmallVect
   const SmallMatrix r_inv = r.triangularView<Eigen::Upper>().solve(SmallMatrix::Identity(K, K));
   const SmallMatrix cov_perm = r_inv * r_inv.transpose();
   const SmallMatrix cov_scaled = qr.colsPermutation() * cov_perm * qr.colsPermutation().transpose();
-  c.covariance = variance_scale * (col_scale.asDiagonal() * cov_scaled * col_scale.asDiagonal());
+  jtj_inv = col_scale.asDiagonal() * cov_scaled * col_scale.asDiagonal();
+  c.covariance = variance_scale * jtj_inv;
 }
 
 // Covariance from the weighted Jacobian jw, columns scaled to unit norm for a scale-free rank.
-// Sets c.rank and c.covariance (NaN when rank deficient); returns the variance scale (the
-// estimated variance for relative weights, else 1).
-double set_covariance(CandidateFit& c, const MatrixXd& jw, bool relative) {
+// Sets c.rank and c.covariance (NaN when rank deficient) and, at full rank, jtj_inv = (jw^T jw)^-1;
+// returns the variance scale (the estimated variance for relative weights, else 1).
+double set_covariance(CandidateFit& c, const MatrixXd& jw, bool relative, SmallMatrix& jtj_inv) {
   const int n = c.n_points, K = c.n_parameters;
   if (K > MAX_K) throw std::logic_error("fit_function: more than " + std::to_string(MAX_K) + " parameters");
   SmallVector col_scale(K);
@@ -684,8 +716,8 @@ double set_covariance(CandidateFit& c, const MatrixXd& jw, bool relative) {
   }
   double variance_scale = 1.0;
   if (relative) variance_scale = n > K ? c.weighted_rss / (n - K) : NaN;
-  if (n <= SMALL_N) covariance_from_scaled(c, SmallJacobian(jw * col_scale.asDiagonal()), col_scale, variance_scale);
-  else covariance_from_scaled(c, MatrixXd(jw * col_scale.asDiagonal()), col_scale, variance_scale);
+  if (n <= SMALL_N) covariance_from_scaled(c, SmallJacobian(jw * col_scale.asDiagonal()), col_scale, variance_scale, jtj_inv);
+  else covariance_from_scaled(c, MatrixXd(jw * col_scale.asDiagonal()), col_scale, variance_scale, jtj_inv);
   return variance_scale;
 }
 
@@ -732,18 +764,16 @@ void set_information_criteria(CandidateFit& c, const VectorXd& y, const VectorXd
   if (n >= k_aic + 2) c.aicc = c.aic + 2.0 * k_aic * (k_aic + 1) / (n - k_aic - 1);
 }
 
-// TIA and its uncertainty (Gaussian propagation with the analytic gradient), and d TIA / d y.
+// TIA and its uncertainty (Gaussian propagation with the analytic gradient), and d TIA / d y
+// (jtj_inv = (jw^T jw)^-1 from set_covariance, at full rank).
 void set_tia(CandidateFit& c, const ExponentialFunction& f, const VectorXd& p, double lambda_p,
-             const MatrixXd& jw, const VectorXd& s) {
+             const MatrixXd& jw, const VectorXd& s, const SmallMatrix& jtj_inv) {
   const int K = c.n_parameters;
   c.tia_MBq_h = f.integral(p, lambda_p, std::numeric_limits<double>::infinity());
   const SmallVector g = f.integral_gradient(p, lambda_p, std::numeric_limits<double>::infinity());
   c.tia_u_MBq_h = std::sqrt(g.dot(SmallVector(c.covariance * g)));
-  if (c.rank == K) {  // dTIA/dy = g^T (Jw^T Jw)^-1 Jw^T diag(s), from the normal equations
-    const SmallMatrix jtj = jw.transpose() * jw;
-    const SmallVector jtj_inv_g = jtj.ldlt().solve(SmallMatrix::Identity(K, K)) * g;
-    c.tia_dy = (jw * jtj_inv_g).cwiseProduct(s);
-  }
+  if (c.rank == K)  // dTIA/dy = g^T (Jw^T Jw)^-1 Jw^T diag(s)
+    c.tia_dy = (jw * SmallVector(jtj_inv * g)).cwiseProduct(s);
 }
 
 // Quality findings (methods.md §2.4 and engine rules): flags (the fit is not accepted) and
@@ -808,12 +838,15 @@ CandidateFit fit_function(const ExponentialFunction& f, const VectorXd& t, const
   bool best_converged = false;
   VectorXd best_theta = best_start(f, ws, y, best_converged, c);
   VectorXd s = s0;
-  if (o.error_model == ErrorModel::proportional_model && nr > 0)
-    reweight_with_fitted_curve(f, t, y, lambda_p, s, best_theta, ws, c);
+  const bool reweighted = o.error_model == ErrorModel::proportional_model && nr > 0;
+  if (reweighted) reweight_with_fitted_curve(f, t, y, lambda_p, s, best_theta, ws, c);
   const VectorXd sy = s.cwiseProduct(y);
   const Projection proj{f, t, s, sy, lambda_p};
   const VectorXd lambda = rates_from_theta(best_theta);
-  const VectorXd a = proj.solve(lambda, false).a;
+  // the amplitudes of the best rates: the workspace's normal equations for the weights s0 when they
+  // apply, else the general solve
+  const VectorXd a = !reweighted && ws.functor.evaluate_design(best_theta.data()) ? ws.functor.a
+                                                                                  : proj.solve(lambda, false).a;
   VectorXd p(K);
   p << a, lambda;
   if (!p.allFinite()) {
@@ -837,7 +870,8 @@ CandidateFit fit_function(const ExponentialFunction& f, const VectorXd& t, const
 
   const MatrixXd jw = s.asDiagonal() * f.jacobian(t, p, lambda_p);
   const bool relative = o.error_model != ErrorModel::input && o.error_model != ErrorModel::combined;
-  const double variance_scale = set_covariance(c, jw, relative);
+  SmallMatrix jtj_inv;
+  const double variance_scale = set_covariance(c, jw, relative, jtj_inv);
   assess_goodness_of_fit(c, relative);
   if (relative && n <= K) c.flags.push_back("no_degrees_of_freedom");
   else if (c.rank == K && !c.covariance.allFinite()) c.flags.push_back("covariance_not_finite");
@@ -845,7 +879,7 @@ CandidateFit fit_function(const ExponentialFunction& f, const VectorXd& t, const
   c.standardized_residuals = s.cwiseProduct(resid) / std::sqrt(relative ? variance_scale : 1.0);
   if (n >= 6) set_runs_test(c, resid);
   set_information_criteria(c, y, sy, relative, o);
-  set_tia(c, f, p, lambda_p, jw, s);
+  set_tia(c, f, p, lambda_p, jw, s, jtj_inv);
   assess_quality(c, f, p, t, lambda_p, o);
   return c;
 }
