@@ -563,9 +563,10 @@ struct TinyLm {
 // starts from a fresh state, with the tolerances given.
 struct LmWorkspace {
   ProjectedFunctor functor;
-  std::variant<std::monostate, TinyLm<1, 8>, TinyLm<1, MAX_FIXED_ROWS>, TinyLm<1, Eigen::Dynamic>,
-               TinyLm<2, 8>, TinyLm<2, MAX_FIXED_ROWS>, TinyLm<2, Eigen::Dynamic>, TinyLm<3, 8>,
-               TinyLm<3, MAX_FIXED_ROWS>, TinyLm<3, Eigen::Dynamic>>
+  std::variant<std::monostate, TinyLm<1, 4>, TinyLm<1, 6>, TinyLm<1, 8>, TinyLm<1, MAX_FIXED_ROWS>,
+               TinyLm<1, Eigen::Dynamic>, TinyLm<2, 4>, TinyLm<2, 6>, TinyLm<2, 8>, TinyLm<2, MAX_FIXED_ROWS>,
+               TinyLm<2, Eigen::Dynamic>, TinyLm<3, 4>, TinyLm<3, 6>, TinyLm<3, 8>, TinyLm<3, MAX_FIXED_ROWS>,
+               TinyLm<3, Eigen::Dynamic>>
       lm;
   VectorXd f0;
 
@@ -580,7 +581,9 @@ struct LmWorkspace {
   // The solver of NR rates with the fewest rows that hold n points.
   template <int NR>
   void emplace(int n) {
-    if (n <= 8) lm.emplace<TinyLm<NR, 8>>();
+    if (n <= 4) lm.emplace<TinyLm<NR, 4>>();
+    else if (n <= 6) lm.emplace<TinyLm<NR, 6>>();
+    else if (n <= 8) lm.emplace<TinyLm<NR, 8>>();
     else if (n <= MAX_FIXED_ROWS) lm.emplace<TinyLm<NR, MAX_FIXED_ROWS>>();
     else lm.emplace<TinyLm<NR, Eigen::Dynamic>>();
   }
