@@ -102,6 +102,7 @@ void add_fit_options(CLI::App* cmd, FitArgs& a, bool tac_required) {
                   "with the patient's earlier cycles of the VOI as prior, the first cycle individually); "
                   "docs/population.md")
       ->check(CLI::IsMember({"individual", "population", "previous-cycles"}))
+      ->each([&a](const std::string&) { a.kinetics_given = true; })
       ->capture_default_str();
   cmd->add_option("--data-dir", a.data_dir,
                   "Reference data directory (default: $LUTDOSE_DATA_DIR, the install prefix, or "
@@ -154,6 +155,9 @@ lutdose::RunOptions make_run_options(const FitArgs& a, std::vector<std::string>&
     if (!a.reduced.empty() && a.reduced != "none") problems.push_back("--kinetics population with --reduced: choose one");
     if (!a.model.empty()) problems.push_back("--kinetics population with --model: choose one");
   } else if (!a.population.empty()) {
+    if (a.kinetics_given)  // --population fits every TAC by MAP: another kinetics asked for contradicts it
+      problems.push_back("--kinetics " + a.kinetics + " with --population: choose one (--population fits every TAC "
+                         "by MAP with the file's population as prior)");
     const auto file = lutdose::read_population_file(a.population);
     lutdose::check_population_half_life(
         file, a.population, lutdose::load_nuclide(o.data_dir, "Lu-177", o.half_life_override_h).half_life_h);

@@ -32,6 +32,7 @@ struct FitArgs {
   std::string data_dir;
   std::string population;  // --population FILE (docs/population.md)
   std::string kinetics = "individual";  // --kinetics: individual, population (learn from the input) or previous-cycles
+  bool kinetics_given = false;          // --kinetics was on the command line (not only its default)
 };
 
 // Dose options of a TAC table shared by `run --tac` and `batch --tac` (the phantom, body mass and

@@ -547,6 +547,13 @@ def case_run_and_batch_kinetics_population(ctx):
               *both, "--out", ctx.path("r2"))
     ctx.fails("--kinetics population with --population", "batch", "--tac", tac, "--patients", patients(tac),
               *both, "--out", ctx.path("b2.h5"))
+    # an explicit other kinetics with a population file contradicts it (0.11 fitted by MAP silently)
+    for kinetics in ("individual", "previous-cycles"):
+        ctx.fails("--kinetics %s with --population: choose one" % kinetics, "fit", "--tac", tac, *A0,
+                  "--kinetics", kinetics, "--population", ctx.path("pop.json"))
+        ctx.fails("--kinetics %s with --population: choose one" % kinetics, "batch", "--tac", tac, "--patients",
+                  patients(tac), "--kinetics", kinetics, "--population", ctx.path("pop.json"),
+                  "--out", ctx.path("b2.h5"))
     os.mkdir(ctx.path("cases"))
     with_cases = "--kinetics is 'population'; expected individual or previous-cycles with case files"
     ctx.fails(with_cases, "batch", ctx.path("cases"), "--kinetics", "population", "--out", ctx.path("b3.h5"))
