@@ -214,6 +214,10 @@ std::vector<std::string> validate(const RunOptions& o) {
     p.push_back(problem("fit.kinetics", "previous-cycles",
                         "individual kinetics with fit.reduced (--reduced), fit.model (--model) or --population (the "
                         "previous-cycles MAP replaces the individual fit; choose one)"));
+  if (o.fit.kinetics == Kinetics::previous_cycles && o.fit.integration == Integration::trapezoid)
+    p.push_back(problem("fit.kinetics", "previous-cycles",
+                        "analytic integration with it (fit.integration = trapezoid fits no function to form the "
+                        "prior from; choose one)"));
   if (!o.compartment_model.empty() && o.residual == ResidualHandling::integrate_to_next)
     p.push_back(problem("radiobiology.residual", "integrate-to-next",
                         "none or subtract with a compartment model (its TIA is integrated to infinity; a finite "
