@@ -564,6 +564,12 @@ def case_run_and_batch_kinetics_population(ctx):
     short = write(ctx, "short.csv", "".join(l for l in lines if not l.startswith("P00002,")))
     ctx.fails("short.csv: administered_MBq of patient P00002", "batch", "--tac", tac, "--patients", short,
               "--kinetics", "population", "--out", ctx.path("b4.h5"))
+    # one patient: no population to learn; the message names the table and the VOI kind
+    with open(tac) as f:
+        rows = f.readlines()
+    lone = write(ctx, "lone.csv", rows[0] + "".join(l for l in rows[1:] if l.startswith("P00001,")))
+    ctx.fails("lone.csv: VOI kind kidneys: the number of TACs (patients) is '1'", "fit", "--tac", lone, *A0,
+              "--kinetics", "population")
     for p in ("r2", "b2.h5", "b3.h5", "r3", "b4.h5"):
         if os.path.exists(ctx.path(p)):
             raise CaseFailure("%s written on bad input" % p)

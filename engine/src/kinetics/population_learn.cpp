@@ -111,6 +111,11 @@ std::vector<PopulationModel> learn_population(const std::vector<TacSeries>& seri
   }
   if (functions.empty()) throw_input_error("--functions", "the candidate functions", "none", "at least one");
   const auto data = population_data(series, administered_MBq, path);
+  for (const auto& [kind, d] : data)
+    if (d.t_h.size() < 2)
+      throw_input_error((path.empty() ? std::string("the input") : path) + ": VOI kind " + kind,
+                        "the number of TACs (patients)", std::to_string(d.t_h.size()),
+                        "at least 2 TACs (patients) of the VOI kind to learn a population from");
   std::vector<Task> tasks;
   std::vector<size_t> first;  // the first task of each VOI kind
   for (const auto& [kind, d] : data) {
