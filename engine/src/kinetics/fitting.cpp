@@ -933,16 +933,19 @@ TrapezoidResult trapezoid_tia(const VectorXd& t, const VectorXd& y, const Vector
   // The TIA as sum_i w_i y_i: linear in the activities for the linear body and the physical tail
   // (so the weights give the uncertainty exactly); the log body and the fitted tail are
   // linearised at the data (w_i = d TIA / d y_i).
-  auto total = [&](const VectorXd& v, double* head_part, double* tail_part) {
+  // (the body is also summed on its own for the report: TIA - head - tail leaves a rounding residue)
+  auto total = [&](const VectorXd& v, double* head_part, double* body_part, double* tail_part) {
     double h = head == TrapezoidHead::linear ? v(0) * t(0) / 2.0 : v(0) * t(0);
-    double sum = h;
+    double sum = h, body_sum = 0;
     for (Eigen::Index i = 0; i + 1 < n; ++i) {
       const double dt = t(i + 1) - t(i);
       const double a1 = v(i), a2 = v(i + 1);
-      if (body == TrapezoidBody::log && a1 > 0 && a2 > 0 && std::abs(a1 - a2) > 1e-12 * std::max(a1, a2))
-        sum += dt * (a1 - a2) / std::log(a1 / a2);
-      else
-        sum += dt * (a1 + a2) / 2.0;
+      const double segment = body == TrapezoidBody::log && a1 > 0 && a2 > 0 &&
+                                     std::abs(a1 - a2) > 1e-12 * std::max(a1, a2)
+                                 ? dt * (a1 - a2) / std::log(a1 / a2)
+                                 : dt * (a1 + a2) / 2.0;
+      sum += segment;
+      body_sum += segment;
     }
     double k = lambda_p;
     if (tail == TrapezoidTail::fit && n >= 2) {  // log-linear fit of the last (up to) 3 points
@@ -956,16 +959,14 @@ TrapezoidResult trapezoid_tia(const VectorXd& t, const VectorXd& y, const Vector
       if (m >= 2 && den > 0) k = std::max(-(m * stl - st * sl) / den, lambda_p);
     }
     const double tl = v(n - 1) / k;
-    if (head_part) *head_part = h;
-    if (tail_part) *tail_part = tl;
+    if (head_part) *head_part = h, *body_part = body_sum, *tail_part = tl;
     return sum + tl;
   };
   TrapezoidResult r;
   r.tail = to_string(tail);
-  r.tia_MBq_h = total(y, &r.head_MBq_h, &r.tail_MBq_h);
-  r.body_MBq_h = r.tia_MBq_h - r.head_MBq_h - r.tail_MBq_h;
+  r.tia_MBq_h = total(y, &r.head_MBq_h, &r.body_MBq_h, &r.tail_MBq_h);
   r.tia_u_MBq_h = sigma.size() == n
-                      ? propagated_u([&](const VectorXd& v) { return total(v, nullptr, nullptr); }, y, sigma)
+                      ? propagated_u([&](const VectorXd& v) { return total(v, nullptr, nullptr, nullptr); }, y, sigma)
                       : NaN;
   return r;
 }
@@ -984,20 +985,23 @@ TrapezoidResult peak_washout_tia(const VectorXd& t, const VectorXd& y, const Vec
   }
   TrapezoidResult r;
   r.tail = "washout";
-  auto total = [&](const VectorXd& v, double* head_part, double* tail_part) {
+  auto total = [&](const VectorXd& v, double* head_part, double* body_part, double* tail_part) {
     const double h = head == TrapezoidHead::linear ? v(0) * t(0) / 2.0 : v(0) * t(0);
-    double sum = h;
-    for (Eigen::Index i = 0; i < peak; ++i) sum += (t(i + 1) - t(i)) * (v(i) + v(i + 1)) / 2.0;
+    double sum = h, body_sum = 0;  // the body also on its own, as in trapezoid_tia
+    for (Eigen::Index i = 0; i < peak; ++i) {
+      const double segment = (t(i + 1) - t(i)) * (v(i) + v(i + 1)) / 2.0;
+      sum += segment;
+      body_sum += segment;
+    }
     bool b = false;
     const double tl = washout_integral(t, v, peak, lambda_p, &b);
-    if (head_part) *head_part = h;
-    if (tail_part) *tail_part = tl;
+    if (head_part) *head_part = h, *body_part = body_sum, *tail_part = tl;
     return sum + tl;
   };
-  r.tia_MBq_h = total(y, &r.head_MBq_h, &r.tail_MBq_h);
-  r.body_MBq_h = r.tia_MBq_h - r.head_MBq_h - r.tail_MBq_h;
-  r.tia_u_MBq_h = sigma.size() == n ? propagated_u([&](const VectorXd& v) { return total(v, nullptr, nullptr); }, y, sigma)
-                                    : NaN;
+  r.tia_MBq_h = total(y, &r.head_MBq_h, &r.body_MBq_h, &r.tail_MBq_h);
+  r.tia_u_MBq_h = sigma.size() == n
+                      ? propagated_u([&](const VectorXd& v) { return total(v, nullptr, nullptr, nullptr); }, y, sigma)
+                      : NaN;
   return r;
 }
 

@@ -315,6 +315,25 @@ TEST_CASE("proportional-model error: iteratively reweighted with the fitted curv
   CHECK(c2.parameters(1) == doctest::Approx(c.parameters(1)).epsilon(1e-6));
 }
 
+TEST_CASE("numerical integration: a TAC without a body reports a body of exactly 0 (not a rounding residue)") {
+  // 0.11 derived the body as TIA - head - tail: -9.1e-13 MBq h in a note for a one-point TAC
+  for (double t0 : {0.5, 3.0, 24.0, 72.3})
+    for (double a0 : {0.1, 0.3, 1.7, 123.4, 1000.0 / 3.0}) {
+      const VectorXd t1 = (VectorXd(1) << t0).finished(), y1 = (VectorXd(1) << a0).finished();
+      const auto one = trapezoid_tia(t1, y1, VectorXd(), LP, TrapezoidHead::linear, TrapezoidBody::linear,
+                                     TrapezoidTail::physical);
+      CHECK(one.body_MBq_h == 0.0);
+    }
+  // the peak at the first point: the washout starts there, no trapezoid segment before it
+  for (double a0 : {0.3, 1.7, 97.3, 1000.0 / 3.0}) {
+    const VectorXd t = (VectorXd(4) << 3.3, 24.7, 49.1, 167.9).finished();
+    const VectorXd y = (VectorXd(4) << 1.0, 0.43, 0.178, 0.0093).finished() * a0;
+    const auto pw = peak_washout_tia(t, y, VectorXd(), LP, TrapezoidHead::linear);
+    REQUIRE(pw.tail == "washout");
+    CHECK(pw.body_MBq_h == 0.0);
+  }
+}
+
 TEST_CASE("numerical integration: log body and fitted tail are exact for a mono-exponential") {
   const double k = 0.02;  // effective 1/h
   const VectorXd t = (VectorXd(5) << 4, 24, 48, 96, 168).finished();
