@@ -292,6 +292,13 @@ def case_signals_stop_at_a_commit_and_resume(ctx):
         if dump.returncode != 0:
             raise CaseFailure("after %s h5dump -H fails:\n%s" % (sig.name, dump.stderr[-2000:]))
         mtime = os.stat(ctx.path("s.h5")).st_mtime_ns
+    # a resume with other options is refused, naming what differs (0.11: only the two fingerprints)
+    if not os.path.isdir(ctx.path("s.h5.parts")):
+        raise CaseFailure("the stopped batch left no s.h5.parts folder")
+    _, cp = ctx.run(*(argv[1:] + ["--resume", "--error-model", "constant"]))
+    if cp.returncode != 2 or 'differing: options.fit.error_model ("proportional" vs "constant")' not in cp.stderr:
+        raise CaseFailure("a resume with another error model: expected exit 2 naming the difference; got exit %d\n%s"
+                          % (cp.returncode, cp.stderr))
     argv_run, cp = ctx.run(*(argv[1:] + ["--resume"]))
     if cp.returncode != 0:
         raise CaseFailure("--resume after the signals: exit %d\n%s" % (cp.returncode, cp.stderr))

@@ -535,8 +535,11 @@ def case_run_and_batch_kinetics_population(ctx):
     with open(ctx.path("store.h5"), "rb") as f:
         before = f.read()
     ctx.ok(*batch, "--out", ctx.path("store.h5"), "--resume", "--threads", 1)
+    # the refusal names what differs, not only the two fingerprints (0.11)
     ctx.fails("fingerprint", "batch", "--tac", tac, "--patients", patients(tac), "--population", ctx.path("pop.json"),
               "--out", ctx.path("store.h5"), "--resume")
+    ctx.fails("differing: options.fit.", "batch", "--tac", tac, "--patients", patients(tac), "--population",
+              ctx.path("pop.json"), "--out", ctx.path("store.h5"), "--resume")
     with open(ctx.path("store.h5"), "rb") as f:
         if f.read() != before:
             raise CaseFailure("a resume changed a finished store")

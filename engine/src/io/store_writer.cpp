@@ -1,7 +1,7 @@
 // The batch writer of a results store (lutdose/io/store.h): segments in PATH.parts, a virtual
 // master at PATH replaced atomically after every commit, consolidation by finish(), resume after a
 // kill. The folder PATH.parts is locked (flock) by its writer and marked as lutdose's by the file
-// "lutdose-store-parts" (JSON: fingerprint, cohort, shard). Layout: docs/store.md.
+// "lutdose-store-parts" (JSON: fingerprint, cohort, shard, provenance). Layout: docs/store.md.
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -44,8 +44,39 @@ std::function<bool(const std::string&)> is_master_of(const std::string& fingerpr
 
 std::string marker_text(const StoreHeader& h) {
   nlohmann::ordered_json m = {{"format", kPartsFormat}, {"fingerprint", h.fingerprint}, {"cohort", h.cohort},
-                              {"shard", h.shard}};
+                              {"shard", h.shard}, {"provenance_json", h.provenance_json}};
   return m.dump(2) + "\n";
+}
+
+//! Adds to `out` the JSON paths (under `path`) where a and b differ, as "path (A vs B)", at most
+//! `limit` in all.
+void collect_differences(const nlohmann::json& a, const nlohmann::json& b, const std::string& path,
+                         std::vector<std::string>& out, size_t limit) {
+  if (out.size() >= limit || a == b) return;
+  if (a.is_object() && b.is_object()) {
+    std::set<std::string> keys;
+    for (auto it = a.begin(); it != a.end(); ++it) keys.insert(it.key());
+    for (auto it = b.begin(); it != b.end(); ++it) keys.insert(it.key());
+    for (const auto& k : keys)
+      collect_differences(a.value(k, nlohmann::json()), b.value(k, nlohmann::json()), path + "." + k, out, limit);
+    return;
+  }
+  const auto shown = [](const nlohmann::json& v) { return v.is_null() ? std::string("absent") : v.dump().substr(0, 80); };
+  out.push_back(path + " (" + shown(a) + " vs " + shown(b) + ")");
+}
+
+//! "; differing: options.fit.x (A vs B), ..." between two provenance JSON texts: what makes their
+//! fingerprints differ (their options; paths do not count); "" when either is unknown.
+std::string option_differences(const std::string& stored_json, const std::string& this_json) {
+  const auto a = nlohmann::json::parse(stored_json, nullptr, false), b = nlohmann::json::parse(this_json, nullptr, false);
+  if (!a.is_object() || !b.is_object() || !a.contains("options") || !b.contains("options")) return "";
+  auto oa = a["options"], ob = b["options"];
+  for (auto* o : {&oa, &ob}) o->erase("input"), o->erase("data_dir");
+  std::vector<std::string> d;
+  collect_differences(oa, ob, "options", d, 5);
+  std::string text;
+  for (const auto& x : d) text += (text.empty() ? "; differing: " : ", ") + x;
+  return text;
 }
 
 //! InputError unless `stored` (of the store or its marker at `shown`) is of the same batch as `h`.
@@ -58,6 +89,7 @@ void check_same_run(const StoreHeader& stored, const StoreHeader& h, const std::
     if (values.first != values.second)
       throw InputError(shown + ": its " + item + " is " + fs::in_quotes(values.first.substr(0, 200)) + ", this run's is " +
                        fs::in_quotes(values.second.substr(0, 200)) +
+                       (item == items[0].first ? option_differences(stored.provenance_json, h.provenance_json) : "") +
                        "; only the same batch can be resumed (start a new store for another one)");
 }
 
@@ -74,6 +106,8 @@ std::optional<StoreHeader> read_marker(int partsfd) {
   h.fingerprint = m["fingerprint"];
   h.cohort = m["cohort"];
   h.shard = m["shard"];
+  if (m.contains("provenance_json") && m["provenance_json"].is_string())  // since 0.12: names what differs
+    h.provenance_json = m["provenance_json"];
   return h;
 }
 
