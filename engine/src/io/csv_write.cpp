@@ -42,7 +42,7 @@ void append_csv_number(std::string& out, double x) {
   }
   char text[32];
   const auto [end, ec] = std::to_chars(text, text + sizeof text, x);
-  if (ec == std::errc()) out.append(text, end);
+  if (ec == std::errc()) out.append(text, static_cast<std::size_t>(end - text));  // (pointer, count): no replace()
 }
 
 }  // namespace lutdose

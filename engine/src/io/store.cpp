@@ -61,7 +61,8 @@ std::string csv_header(const Table<Row>& t) {
 
 void append_int(std::string& out, std::int32_t x) {
   char text[16];  // an int32 has at most 11 characters
-  out.append(text, std::to_chars(text, text + sizeof text, x).ptr);
+  const char* end = std::to_chars(text, text + sizeof text, x).ptr;
+  out.append(text, static_cast<std::size_t>(end - text));
 }
 
 template <class Row>

@@ -51,8 +51,9 @@ void check_cycle(std::vector<std::string>& problems, const RunResult& r, const C
 void check_results_finite(const RunResult& r) {
   std::vector<std::string> problems;
   for (const auto& c : r.cycles) check_cycle(problems, r, c);
-  for (const auto& [patient, sums] : r.cumulative)
-    for (const auto& s : sums) {
+  for (const auto& patient_sums : r.cumulative)
+    for (const auto& s : patient_sums.second) {
+      const std::string& patient = patient_sums.first;  // a lambda may not capture a structured binding (C++17)
       const auto where = [&] { return input_of(r) + ": patient " + patient + ", all cycles, target " + s.target; };
       check(problems, s.dose_Gy, where, "the summed dose (Gy)");
       if (!std::isnan(s.bed_Gy)) check(problems, s.bed_Gy, where, "the summed BED (Gy)");
