@@ -124,15 +124,22 @@ CycleResult new_cycle(const TacSeries& s, const RunOptions& options) {
 
 // The cycles of `result`, one per patient and cycle in the order of their first series in `order`
 // (indices into `series`), each with room for its VOIs (no reallocation while they are fitted).
-// Returns the position in result.cycles of the cycle of each series of `order`.
+// Returns the position in result.cycles of the cycle of each series of `order`. A series of the
+// previous series' patient and cycle needs no look-up.
 std::vector<size_t> add_cycles(const std::vector<TacSeries>& series, const std::vector<size_t>& order,
                                const RunOptions& options, RunResult& result) {
   std::map<std::pair<std::string, int>, size_t> index;
   std::vector<size_t> cycle_of;
   cycle_of.reserve(order.size());
-  for (const size_t i : order) {
-    const auto [it, fresh] = index.try_emplace({series[i].patient, series[i].cycle}, result.cycles.size());
-    if (fresh) result.cycles.push_back(new_cycle(series[i], options));
+  for (size_t k = 0; k < order.size(); ++k) {
+    const TacSeries& s = series[order[k]];
+    const TacSeries* previous = k > 0 ? &series[order[k - 1]] : nullptr;
+    if (previous && previous->cycle == s.cycle && previous->patient == s.patient) {
+      cycle_of.push_back(cycle_of.back());
+      continue;
+    }
+    const auto [it, fresh] = index.try_emplace({s.patient, s.cycle}, result.cycles.size());
+    if (fresh) result.cycles.push_back(new_cycle(s, options));
     cycle_of.push_back(it->second);
   }
   std::vector<size_t> vois(result.cycles.size(), 0);
