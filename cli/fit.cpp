@@ -74,9 +74,12 @@ int FitCommand::run() const {
   const auto start = std::chrono::steady_clock::now();
   if (format_ == "csv") {
     bool header = true;
+    lutdose::StoreRows rows;  // both reused from patient to patient
     std::string text;
     lutdose::for_each_patient_result(series, o, [&](const lutdose::RunResult& r) {
-      text = lutdose::store_table_csv(lutdose::store_voi_rows(r), "vois", header);
+      lutdose::store_voi_rows(r, rows);
+      text.clear();
+      lutdose::append_store_table_csv(rows, "vois", header, text);
       header = false;
       std::cout << text;
     });

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <charconv>
 #include <map>
 #include <stdexcept>
 #include <nlohmann/json.hpp>
@@ -58,6 +59,12 @@ std::string csv_header(const Table<Row>& t) {
   return line + "\n";
 }
 
+void append_int(std::string& out, std::int32_t x) {
+  char text[16];  // an int32 has at most 11 characters
+  const char* end = std::to_chars(text, text + sizeof text, x).ptr;
+  out.append(text, static_cast<std::size_t>(end - text));
+}
+
 template <class Row>
 void append_csv_line(const Table<Row>& t, const Row& r, std::string& out) {
   bool first = true;
@@ -66,10 +73,10 @@ void append_csv_line(const Table<Row>& t, const Row& r, std::string& out) {
     first = false;
     switch (c.spec.kind) {
       case Kind::Key:
-      case Kind::Text: out += csv_field(r.*c.str); break;
-      case Kind::I8: out += std::to_string(static_cast<int>(r.*c.i8)); break;
-      case Kind::I32: out += std::to_string(r.*c.i32); break;
-      case Kind::F64: out += csv_number(r.*c.f64); break;
+      case Kind::Text: append_csv_field(out, r.*c.str); break;
+      case Kind::I8: append_int(out, r.*c.i8); break;
+      case Kind::I32: append_int(out, r.*c.i32); break;
+      case Kind::F64: append_csv_number(out, r.*c.f64); break;
     }
   }
   out += '\n';
@@ -161,16 +168,20 @@ void for_each_store_chunk(const std::string& path, const std::function<void(cons
   for_each_chunk(StoreFileReader(path, versions), fn);
 }
 
-std::string store_table_csv(const StoreRows& rows, const std::string& table, bool header) {
-  std::string out;
+void append_store_table_csv(const StoreRows& rows, const std::string& table, bool header, std::string& out) {
   bool found = false;
   for_each_table([&](const auto& t) {
     if (t.name != table) return;
     found = true;
-    if (header) out = csv_header(t);
+    if (header) out += csv_header(t);
     for (const auto& row : rows.*(t.rows)) append_csv_line(t, row, out);
   });
   if (!found) throw std::invalid_argument("store_table_csv: no table '" + table + "' in a results store");
+}
+
+std::string store_table_csv(const StoreRows& rows, const std::string& table, bool header) {
+  std::string out;
+  append_store_table_csv(rows, table, header, out);
   return out;
 }
 

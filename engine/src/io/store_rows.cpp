@@ -270,9 +270,14 @@ std::size_t StoreRows::total_rows() const {
 
 StoreRows store_voi_rows(const RunResult& r) {
   StoreRows rows;
+  store_voi_rows(r, rows);
+  return rows;
+}
+
+void store_voi_rows(const RunResult& r, StoreRows& rows) {
+  rows.vois.clear();
   for (const auto& c : r.cycles)
     for (const auto& v : c.vois) rows.vois.push_back(voi_row(c, v));
-  return rows;
 }
 
 StoreRows store_rows(const RunResult& r, const std::string& source, const std::string& input_sha256) {

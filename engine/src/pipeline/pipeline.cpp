@@ -107,14 +107,9 @@ DoseCalculator make_dose_calculator(const DoseOptions& d, const RunOptions& opti
   return DoseCalculator(ref.phantom(d.phantom), ref.sphere_table(d.sphere_composition), nuclide, d);
 }
 
-// The cycle of a series in the result, made at its first series: administered activity and the
-// horizon of its TIAs (the next cycle's reference time with residual integrate-to-next).
-CycleResult& cycle_for(const TacSeries& s, const RunOptions& options, RunResult& result,
-                       std::map<std::pair<std::string, int>, size_t>& index) {
-  const auto key = std::make_pair(s.patient, s.cycle);
-  const auto found = index.find(key);
-  if (found != index.end()) return result.cycles[found->second];
-  index[key] = result.cycles.size();
+// The cycle of a series, made at its first series: administered activity and the horizon of its
+// TIAs (the next cycle's reference time with residual integrate-to-next).
+CycleResult new_cycle(const TacSeries& s, const RunOptions& options) {
   CycleResult c;
   c.patient = s.patient;
   c.cycle = s.cycle;
@@ -124,8 +119,33 @@ CycleResult& cycle_for(const TacSeries& s, const RunOptions& options, RunResult&
   const auto next = start == options.cycle_start_h.end() ? start : std::next(start);
   if (options.residual == ResidualHandling::integrate_to_next && next != options.cycle_start_h.end())
     c.horizon_h = next->second - start->second;
-  result.cycles.push_back(c);
-  return result.cycles.back();
+  return c;
+}
+
+// The cycles of `result`, one per patient and cycle in the order of their first series in `order`
+// (indices into `series`), each with room for its VOIs (no reallocation while they are fitted).
+// Returns the position in result.cycles of the cycle of each series of `order`. A series of the
+// previous series' patient and cycle needs no look-up.
+std::vector<size_t> add_cycles(const std::vector<TacSeries>& series, const std::vector<size_t>& order,
+                               const RunOptions& options, RunResult& result) {
+  std::map<std::pair<std::string, int>, size_t> index;
+  std::vector<size_t> cycle_of;
+  cycle_of.reserve(order.size());
+  for (size_t k = 0; k < order.size(); ++k) {
+    const TacSeries& s = series[order[k]];
+    const TacSeries* previous = k > 0 ? &series[order[k - 1]] : nullptr;
+    if (previous && previous->cycle == s.cycle && previous->patient == s.patient) {
+      cycle_of.push_back(cycle_of.back());
+      continue;
+    }
+    const auto [it, fresh] = index.try_emplace({s.patient, s.cycle}, result.cycles.size());
+    if (fresh) result.cycles.push_back(new_cycle(s, options));
+    cycle_of.push_back(it->second);
+  }
+  std::vector<size_t> vois(result.cycles.size(), 0);
+  for (const size_t c : cycle_of) ++vois[c];
+  for (size_t c = 0; c < vois.size(); ++c) result.cycles[c].vois.reserve(vois[c]);
+  return cycle_of;
 }
 
 // Residual of the previous cycle (residual subtract): its fitted curve at this cycle's times,
@@ -239,7 +259,10 @@ VoiResult fit_voi(const TacSeries& s, const std::vector<QuantifiedPoint>* quanti
   VoiResult v;
   v.tac = s;
   if (quantification) v.quantification = *quantification;
-  const std::string where = options.tac_path + ": " + s.where();
+  const std::string tac = s.where();
+  std::string where;  // "FILE: patient P, cycle C, VOI V", for messages
+  where.reserve(options.tac_path.size() + 2 + tac.size());
+  where.append(options.tac_path).append(": ").append(tac);
   subtract_previous_cycle(v, options, result, lambda_p);
   if (options.population)
     v.fit = population_fit(v.tac, cycle, options, lambda_p, where);
@@ -432,15 +455,14 @@ void sum_cycles(RunResult& result, const RunOptions& options) {
   }
 }
 
-// The order the TACs are fitted in: the input's, but with previous-cycles kinetics each patient's
-// cycles in increasing number (a later cycle's prior needs the earlier fits), patients in the order
-// they first appear.
-std::vector<size_t> processing_order(const std::vector<TacSeries>& series, const RunOptions& options) {
-  std::vector<size_t> order(series.size());
-  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+// The order the TACs of `order` (indices into `series`, in table order) are fitted in: the input's,
+// but with previous-cycles kinetics each patient's cycles in increasing number (a later cycle's prior
+// needs the earlier fits), patients in the order they first appear.
+std::vector<size_t> processing_order(const std::vector<TacSeries>& series, std::vector<size_t> order,
+                                     const RunOptions& options) {
   if (options.fit.kinetics != Kinetics::previous_cycles) return order;
   std::map<std::string, size_t> first;
-  for (size_t i = 0; i < series.size(); ++i) first.emplace(series[i].patient, i);
+  for (const size_t i : order) first.emplace(series[i].patient, i);
   std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
     return std::make_pair(first[series[a].patient], series[a].cycle) <
            std::make_pair(first[series[b].patient], series[b].cycle);
@@ -448,47 +470,100 @@ std::vector<size_t> processing_order(const std::vector<TacSeries>& series, const
   return order;
 }
 
-}  // namespace
+std::vector<size_t> all_indices(size_t n) {
+  std::vector<size_t> order(n);
+  for (size_t i = 0; i < n; ++i) order[i] = i;
+  return order;
+}
 
-RunResult run_tac_table(const std::vector<TacSeries>& series, const RunOptions& options, const ReferenceData& ref,
-                        const std::vector<std::vector<QuantifiedPoint>>* points) {
-  validate_or_throw(options, options.tac_path.empty() ? "options" : options.tac_path);
-  RunResult result;
-  result.provenance.lutdose_version = LUTDOSE_VERSION;
-  result.provenance.options = options;
-  result.provenance.nuclide = ref.nuclide(options.nuclide, options.half_life_override_h);
-  std::optional<DoseCalculator> dose;
-  TissueTable tissue = ref.tissue();
-  if (options.dose) {
-    dose.emplace(make_dose_calculator(*options.dose, options, ref, result.provenance.nuclide));
-    result.provenance.svalue_files = dose->svalue_set().files;
-    result.provenance.svalue_files.push_back("spheres/pytheranostics_spheres.json");
-    result.provenance.svalue_set_description = dose->svalue_set().description;
-    for (const auto& [pattern, p] : options.tissue_overrides) tissue.set(pattern, p);
-    result.provenance.tissue_file = tissue.path;
-    result.limits = ref.limits();
+// The indices of each patient's series: patients in the order of their first series, each
+// patient's series in table order. A series of the previous series' patient needs no look-up.
+std::vector<std::vector<size_t>> patient_indices(const std::vector<TacSeries>& series) {
+  std::vector<std::vector<size_t>> groups;
+  std::map<std::string, std::size_t> index;
+  size_t group = 0;
+  for (size_t i = 0; i < series.size(); ++i) {
+    if (i == 0 || series[i].patient != series[i - 1].patient) {
+      const auto [it, fresh] = index.try_emplace(series[i].patient, groups.size());
+      if (fresh) groups.emplace_back();
+      group = it->second;
+    }
+    groups[group].push_back(i);
   }
+  return groups;
+}
+
+// What every patient of a run shares: the provenance (of options validated here), the dose step
+// with the tissue table of the options, the limits (these three only with doses).
+struct RunSetup {
+  Provenance provenance;
+  std::optional<DoseCalculator> dose;
+  TissueTable tissue;
+  std::vector<Limit> limits;
+};
+
+RunSetup setup_run(const RunOptions& options, const ReferenceData& ref) {
+  validate_or_throw(options, options.tac_path.empty() ? "options" : options.tac_path);
+  RunSetup s;
+  s.provenance.lutdose_version = LUTDOSE_VERSION;
+  s.provenance.options = options;
+  s.provenance.nuclide = ref.nuclide(options.nuclide, options.half_life_override_h);
+  if (!options.dose) return s;
+  s.dose.emplace(make_dose_calculator(*options.dose, options, ref, s.provenance.nuclide));
+  s.provenance.svalue_files = s.dose->svalue_set().files;
+  s.provenance.svalue_files.push_back("spheres/pytheranostics_spheres.json");
+  s.provenance.svalue_set_description = s.dose->svalue_set().description;
+  s.tissue = ref.tissue();
+  for (const auto& [pattern, p] : options.tissue_overrides) s.tissue.set(pattern, p);
+  s.provenance.tissue_file = s.tissue.path;
+  s.limits = ref.limits();
+  return s;
+}
+
+// The pipeline on the series of `order` (indices into `series` and `points`, in processing order).
+RunResult run_series(const std::vector<TacSeries>& series, const std::vector<size_t>& order,
+                     const RunOptions& options, const ReferenceData& ref, const RunSetup& setup,
+                     const std::vector<std::vector<QuantifiedPoint>>* points) {
+  RunResult result;
+  result.provenance = setup.provenance;
+  result.limits = setup.limits;
   const double lambda_p = result.provenance.nuclide.lambda_per_h();
-  std::map<std::pair<std::string, int>, size_t> cycle_index;
-  for (const size_t idx : processing_order(series, options)) {
-    CycleResult& cycle = cycle_for(series[idx], options, result, cycle_index);  // no reallocation below
-    cycle.vois.push_back(
-        fit_voi(series[idx], points ? &points->at(idx) : nullptr, cycle, result, options, ref, lambda_p));
+  const std::vector<size_t> cycle_of = add_cycles(series, order, options, result);
+  for (size_t k = 0; k < order.size(); ++k) {
+    CycleResult& cycle = result.cycles[cycle_of[k]];  // no reallocation below (add_cycles)
+    const size_t i = order[k];
+    cycle.vois.push_back(fit_voi(series[i], points ? &points->at(i) : nullptr, cycle, result, options, ref, lambda_p));
   }
   if (!options.compartment_model.empty()) {  // with residual none or subtract (validate)
     apply_compartment_model(compartment_model_of(options, ref), options, lambda_p, result);
   }
-  if (dose) {
-    for (auto& cycle : result.cycles) dose_cycle(*dose, tissue, options, lambda_p, cycle);
+  if (setup.dose) {
+    for (auto& cycle : result.cycles) dose_cycle(*setup.dose, setup.tissue, options, lambda_p, cycle);
     sum_cycles(result, options);
   }
   check_results_finite(result);  // nothing non-finite reaches the writers
   return result;
 }
 
+}  // namespace
+
+RunResult run_tac_table(const std::vector<TacSeries>& series, const RunOptions& options, const ReferenceData& ref,
+                        const std::vector<std::vector<QuantifiedPoint>>* points) {
+  return run_series(series, processing_order(series, all_indices(series.size()), options), options, ref,
+                    setup_run(options, ref), points);
+}
+
+namespace {
+// The reference data a run needs: the S-value sets and sphere tables only with doses.
+ReferenceData load_reference_for(const RunOptions& options) {
+  return ReferenceData::load(options.data_dir,
+                             options.dose ? ReferenceParts::all : ReferenceParts::without_dose_data);
+}
+}  // namespace
+
 RunResult run_tac_table(const std::vector<TacSeries>& series, const RunOptions& options,
                         const std::vector<std::vector<QuantifiedPoint>>* points) {
-  const ReferenceData ref = ReferenceData::load(options.data_dir);
+  const ReferenceData ref = load_reference_for(options);
   RunOptions o = options;
   read_run_files(o, ref);
   return run_tac_table(series, o, ref, points);
@@ -496,21 +571,23 @@ RunResult run_tac_table(const std::vector<TacSeries>& series, const RunOptions& 
 
 std::vector<std::vector<TacSeries>> series_by_patient(const std::vector<TacSeries>& series) {
   std::vector<std::vector<TacSeries>> groups;
-  std::map<std::string, std::size_t> index;
-  for (const auto& s : series) {
-    const auto [it, fresh] = index.try_emplace(s.patient, groups.size());
-    if (fresh) groups.emplace_back();
-    groups[it->second].push_back(s);
+  for (const auto& indices : patient_indices(series)) {
+    groups.emplace_back();
+    groups.back().reserve(indices.size());
+    for (const size_t i : indices) groups.back().push_back(series[i]);
   }
   return groups;
 }
 
+// Each patient's run_tac_table without copying its series, with the setup of the run made once.
 void for_each_patient_result(const std::vector<TacSeries>& series, const RunOptions& options,
                              const std::function<void(const RunResult&)>& fn) {
-  const ReferenceData ref = ReferenceData::load(options.data_dir);
+  const ReferenceData ref = load_reference_for(options);
   RunOptions o = options;
   read_run_files(o, ref);
-  for (const auto& patient : series_by_patient(series)) fn(run_tac_table(patient, o, ref));
+  const RunSetup setup = setup_run(o, ref);
+  for (auto& indices : patient_indices(series))
+    fn(run_series(series, processing_order(series, std::move(indices), o), o, ref, setup, nullptr));
 }
 
 RunOptions run_options_from_case(const CaseFile& c, const ReferenceData& ref, int mc_samples,

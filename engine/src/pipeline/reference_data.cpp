@@ -1,6 +1,7 @@
 #include "lutdose/pipeline/reference_data.h"
 
 #include <filesystem>
+#include <stdexcept>
 
 #include "lutdose/error.h"
 
@@ -33,15 +34,26 @@ std::vector<std::string> compartment_model_dirs(const std::string& data_dir) {
   return {data_dir + "/models", data_dir + "/../models/files"};
 }
 
-ReferenceData ReferenceData::load(const std::string& data_dir) {
+void ReferenceData::load_dose_data() {
+  for (const auto& [name, description] : phantoms())
+    phantoms_.emplace(name, std::make_shared<const IndexedSValueSet>(load_svalue_set(data_dir_, name),
+                                                                    load_voi_region_map(data_dir_, name)));
+  sphere_order_ = lutdose::sphere_compositions(data_dir_);
+  for (const auto& c : sphere_order_) spheres_.emplace(c, load_sphere_table(data_dir_, c));
+  dose_data_ = true;
+}
+
+void ReferenceData::check_dose_data() const {
+  if (!dose_data_)
+    throw std::logic_error("the reference data of " + data_dir_ +
+                           " were loaded without the dose data (ReferenceParts::without_dose_data)");
+}
+
+ReferenceData ReferenceData::load(const std::string& data_dir, ReferenceParts parts) {
   ReferenceData r;
   r.data_dir_ = data_dir;
   r.nuclides_ = load_nuclides(data_dir);
-  for (const auto& [name, description] : phantoms())
-    r.phantoms_.emplace(name, std::make_shared<const IndexedSValueSet>(load_svalue_set(data_dir, name),
-                                                                      load_voi_region_map(data_dir, name)));
-  r.sphere_order_ = lutdose::sphere_compositions(data_dir);
-  for (const auto& c : r.sphere_order_) r.spheres_.emplace(c, load_sphere_table(data_dir, c));
+  if (parts == ReferenceParts::all) r.load_dose_data();
   r.tissue_ = TissueTable::load(data_dir);
   r.limits_ = load_limits(data_dir);
   r.population_kinetics_ = load_population_kinetics(data_dir);
@@ -78,6 +90,7 @@ Nuclide ReferenceData::nuclide(const std::string& name, double half_life_overrid
 }
 
 const std::shared_ptr<const IndexedSValueSet>& ReferenceData::phantom(const std::string& name) const {
+  check_dose_data();
   const auto it = phantoms_.find(name);
   if (it == phantoms_.end()) {
     std::vector<std::string> known;
@@ -87,7 +100,13 @@ const std::shared_ptr<const IndexedSValueSet>& ReferenceData::phantom(const std:
   return it->second;
 }
 
+const std::vector<std::string>& ReferenceData::sphere_compositions() const {
+  check_dose_data();
+  return sphere_order_;
+}
+
 const SphereTable& ReferenceData::sphere_table(const std::string& composition) const {
+  check_dose_data();
   const auto it = spheres_.find(composition);
   if (it == spheres_.end())
     throw_input_error("--sphere-composition", "the sphere composition", composition,

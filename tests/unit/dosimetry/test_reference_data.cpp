@@ -8,6 +8,7 @@
 #include "lutdose/error.h"
 #include "lutdose/dosimetry/nuclide.h"
 #include "lutdose/dosimetry/svalues.h"
+#include "lutdose/pipeline/reference_data.h"
 
 using namespace lutdose;
 
@@ -24,6 +25,20 @@ TEST_CASE("Lu-177 decay data from ICRP-107") {
   // methods.md §0: lambda_p = 4.34499e-3 1/h
   CHECK(n.lambda_per_h() == doctest::Approx(4.34499e-3).epsilon(1e-5));
   CHECK_THROWS_AS(load_nuclide(DATA, "Xx-999"), InputError);
+}
+
+TEST_CASE("ReferenceData without the dose data: the fit's data as with all, the dose data a logic error") {
+  const auto all = ReferenceData::load(DATA);
+  const auto fits = ReferenceData::load(DATA, ReferenceParts::without_dose_data);
+  CHECK(fits.nuclide("Lu-177").half_life_h == all.nuclide("Lu-177").half_life_h);
+  CHECK(fits.population_kinetics().size() == all.population_kinetics().size());
+  CHECK(fits.limits().size() == all.limits().size());
+  CHECK_NOTHROW(all.phantom("icrp110-am"));
+  CHECK_NOTHROW(all.sphere_table(all.sphere_compositions().front()));
+  // a program error (a dose step on data loaded for fits only), not an input error
+  CHECK_THROWS_AS(fits.phantom("icrp110-am"), std::logic_error);
+  CHECK_THROWS_AS(fits.sphere_table(all.sphere_compositions().front()), std::logic_error);
+  CHECK_THROWS_AS(fits.sphere_compositions(), std::logic_error);
 }
 
 TEST_CASE("local-deposition constant 0.085306 Gy g / (MBq h)") {

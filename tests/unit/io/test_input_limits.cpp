@@ -6,6 +6,8 @@
 #include <fstream>
 #include <limits>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "lutdose/io/csv.h"
 #include "lutdose/error.h"
@@ -119,6 +121,72 @@ TEST_CASE("check_results_finite: a non-finite TIA, dose or BED names the input a
   r.cycles[0].doses[0].bed_Gy = 2.1;
   r.cycles[0].vois[0].fit.tia_MBq_h = std::numeric_limits<double>::infinity();
   CHECK_THROWS_WITH_AS(check_results_finite(r), doctest::Contains("VOI liver"), InputError);
+}
+
+TEST_CASE("append_csv_field and append_csv_number: the cells of csv_field and csv_number, appended") {
+  // RFC 4180 cells written by hand; each appended after text already in the buffer
+  const std::vector<std::pair<std::string, std::string>> fields = {
+      {"", ""},           {"P0001", "P0001"},       {"a,b", "\"a,b\""},     {"say \"x\"", "\"say \"\"x\"\"\""},
+      {"a\rb", "\"a\rb\""}, {"a\nb", "\"a\nb\""},     {" a", "\" a\""},       {"a\t", "\"a\t\""},
+      {"a b", "a b"},     {"\xc3\xa9t\xc3\xa9", "\xc3\xa9t\xc3\xa9"}};
+  for (const auto& [text, cell] : fields) {
+    std::string out = "x,";
+    append_csv_field(out, text);
+    CHECK(out == "x," + cell);
+    CHECK(csv_field(text) == cell);
+  }
+  const double nan = std::numeric_limits<double>::quiet_NaN(), inf = std::numeric_limits<double>::infinity();
+  const std::vector<std::pair<double, std::string>> numbers = {
+      {nan, ""}, {inf, "inf"}, {-inf, "-inf"}, {0.1, "0.1"}, {-2.5e-300, "-2.5e-300"}, {3.0, "3"}, {1e22, "1e+22"}};
+  for (const auto& [x, cell] : numbers) {
+    std::string out = "x,";
+    append_csv_number(out, x);
+    CHECK(out == "x," + cell);
+    CHECK(csv_number(x) == cell);
+  }
+}
+
+TEST_CASE("check_results_finite: the whole text of every message, in order") {
+  // The texts are built only for a non-finite value (the check of a finite run builds none):
+  // this pins them word for word.
+  const double nan = std::numeric_limits<double>::quiet_NaN(), inf = std::numeric_limits<double>::infinity();
+  RunResult r;
+  r.provenance.options.tac_path = "t.csv";
+  CycleResult c;
+  c.patient = "P1";
+  c.cycle = 1;
+  VoiResult v;
+  v.tac.patient = "P1";
+  v.tac.cycle = 1;
+  v.tac.voi = "liver";
+  v.tac.lines = {3, 4};
+  v.fit.tia_MBq_h = nan;
+  c.vois.push_back(v);
+  TargetDose d;
+  d.target = "liver";
+  d.dose_Gy = inf;
+  d.alpha_beta_Gy = 2.5;
+  d.bed_Gy = nan;
+  c.doses.push_back(d);
+  r.cycles.push_back(c);
+  CumulativeDose s;
+  s.target = "liver";
+  s.dose_Gy = -inf;
+  s.bed_Gy = inf;
+  r.cumulative["P1"] = {s};
+  const std::string tail = "; expected a finite value (the inputs of this target give none; check their magnitudes)";
+  const std::string expected = "t.csv: patient P1, cycle 1, VOI liver (input lines 3, 4): the TIA (MBq h) is nan" +
+                               tail + "\nt.csv: patient P1, cycle 1, target liver: the dose (Gy) is inf" + tail +
+                               "\nt.csv: patient P1, cycle 1, target liver: the BED (Gy) is nan" + tail +
+                               "\nt.csv: patient P1, all cycles, target liver: the summed dose (Gy) is -inf" + tail +
+                               "\nt.csv: patient P1, all cycles, target liver: the summed BED (Gy) is inf" + tail;
+  CHECK_THROWS_WITH_AS(check_results_finite(r), expected.c_str(), InputError);
+  r.provenance.options.tac_path.clear();  // no file: "input"
+  r.cycles[0].doses.clear();
+  r.cumulative.clear();
+  r.cycles[0].vois[0].tac.lines.clear();
+  CHECK_THROWS_WITH_AS(check_results_finite(r),
+                       ("input: patient P1, cycle 1, VOI liver: the TIA (MBq h) is nan" + tail).c_str(), InputError);
 }
 
 TEST_CASE("parse_json_checked: a key written twice in one object is an error naming it") {

@@ -1,13 +1,16 @@
 // Whole runs: per-point budgets, sums over cycles, and the GUM against its Monte Carlo check.
 #include <doctest/doctest.h>
 
+#include "../cohort.h"
 #include "../result_lookup.h"
 
 #include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <random>
 
 #include "lutdose/io/case_file.h"
+#include "lutdose/io/results.h"
 #include "lutdose/dosimetry/dose.h"
 #include "lutdose/error.h"
 #include "lutdose/dosimetry/nuclide.h"
@@ -267,4 +270,46 @@ TEST_CASE("a compartment model in a run: the observed VOIs are fitted jointly, t
     CHECK(fit.tia_MBq_h == doctest::Approx(truth(static_cast<Eigen::Index>(v))).epsilon(1e-4));
   }
   CHECK_THROWS_AS(find_compartment_model("no_such_model", DATA), InputError);
+}
+
+TEST_CASE("for_each_patient_result: each patient's result is run_tac_table of that patient's series alone") {
+  // Patients interleaved in the table and a patient's cycle 2 before its cycle 1: for_each_patient_result
+  // groups the series by index, series_by_patient copies them; with previous-cycles kinetics (cycle 1
+  // is the prior of cycle 2) and with individual fits, both give the same results, bit for bit.
+  std::mt19937_64 rng(20261206);
+  const Eigen::VectorXd t = (Eigen::VectorXd(4) << 4, 24, 48, 168).finished();
+  std::vector<TacSeries> series;
+  const std::vector<std::pair<std::string, int>> order = {{"P1", 2}, {"P2", 1}, {"P1", 1}, {"P3", 1},
+                                                          {"P2", 2}, {"P3", 2}};
+  for (const auto& [patient, cycle] : order)
+    for (const auto& kind : cohort::voi_kinds()) {
+      if (kind.name == "tumour") continue;
+      const cohort::Tac tac = cohort::draw(rng, kind, t, 0.05);
+      TacSeries s;
+      s.patient = patient;
+      s.cycle = cycle;
+      s.voi = kind.name;
+      s.time_h = tac.time_h;
+      s.activity_MBq = tac.activity_MBq;
+      s.volume_mL.assign(4, NAN);
+      s.mass_g.assign(4, NAN);
+      s.lines.assign(4, 0);
+      series.push_back(s);
+    }
+  for (const Kinetics kinetics : {Kinetics::individual, Kinetics::previous_cycles}) {
+    RunOptions o;
+    o.data_dir = DATA;
+    o.tac_path = "t.csv";
+    o.administered_MBq = 7400;
+    o.fit.kinetics = kinetics;
+    const auto groups = series_by_patient(series);
+    REQUIRE(groups.size() == 3);
+    std::vector<std::string> each;
+    for_each_patient_result(series, o, [&](const RunResult& r) { each.push_back(to_json(r, true).dump()); });
+    REQUIRE(each.size() == 3);
+    for (size_t k = 0; k < groups.size(); ++k) {
+      CHECK(groups[k].front().patient == "P" + std::to_string(k + 1));  // patients in order of appearance
+      CHECK(each[k] == to_json(run_tac_table(groups[k], o), true).dump());
+    }
+  }
 }

@@ -102,4 +102,11 @@ std::string csv_field(const std::string& s);
 //! std::to_chars): "" for NaN (unknown), "inf" and "-inf" for infinities. Throws nothing.
 std::string csv_number(double x);
 
+//! csv_field(s) appended to `out`, without a string of its own (engine/src/io/csv_write.cpp: for
+//! output of many lines into one reused buffer). Throws nothing but std::bad_alloc.
+void append_csv_field(std::string& out, const std::string& s);
+
+//! csv_number(x) appended to `out`, without a string of its own. Throws nothing but std::bad_alloc.
+void append_csv_number(std::string& out, double x);
+
 }  // namespace lutdose

@@ -198,6 +198,10 @@ StoreRows store_rows(const RunResult& r, const std::string& source, const std::s
 //! prints that table alone. Throws as store_rows.
 StoreRows store_voi_rows(const RunResult& r);
 
+//! The same into `rows`: rows.vois becomes r's VOI rows (its storage reused from call to call);
+//! the other tables of `rows` are left as they are. Throws as store_rows.
+void store_voi_rows(const RunResult& r, StoreRows& rows);
+
 //! The rows of a patient that failed: one /patients row (status "failed") and one /failures row.
 //! Names longer than STORE_NAME_BYTES are shortened here (the error message says so): a failure
 //! is always recorded.
@@ -277,6 +281,9 @@ void for_each_store_chunk(const std::string& path, const std::function<void(cons
 //! `header`: the columns and number format of `lutdose export`'s TABLE.csv (docs/store.md), for
 //! streaming output such as `lutdose fit --format csv`. std::invalid_argument for another name.
 std::string store_table_csv(const StoreRows& rows, const std::string& table, bool header);
+
+//! store_table_csv(rows, table, header) appended to `out` (a buffer reused line after line).
+void append_store_table_csv(const StoreRows& rows, const std::string& table, bool header, std::string& out);
 
 //! lutdose export: DIR/vois.csv, targets.csv, failures.csv (and candidates.csv, budget.csv,
 //! cumulative.csv, patients.csv, notes.csv, population.csv) of the store at `path`, as one result set

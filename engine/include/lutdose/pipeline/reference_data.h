@@ -4,7 +4,8 @@
 //
 // ReferenceData::load reads and validates all of it eagerly (a few tens of milliseconds; the
 // benchmark BM_ReferenceDataLoad measures it), so that one object serves every patient and
-// every run option. The object is immutable after load: any number of threads may share it by
+// every run option (a run without doses may load all but the dose data: ReferenceParts). The
+// object is immutable after load: any number of threads may share it by
 // const reference (the per-patient pipeline, run_tac_table and run_case, reads nothing else).
 #pragma once
 
@@ -22,11 +23,16 @@
 
 namespace lutdose {
 
+//! What ReferenceData::load reads: everything, or everything but the dose step's S-value sets and
+//! sphere tables (for runs without doses, such as `lutdose fit`: they are most of the loading).
+enum class ReferenceParts { all, without_dose_data };
+
 class ReferenceData {
  public:
-  //! Reads and validates everything in `data_dir` (a directory from find_data_dir). Throws
-  //! InputError naming the file, the field and the value of the first problem of a loader.
-  static ReferenceData load(const std::string& data_dir);
+  //! Reads and validates everything in `data_dir` (a directory from find_data_dir), or all but the
+  //! dose data (`parts`). Throws InputError naming the file, the field and the value of the first
+  //! problem of a loader.
+  static ReferenceData load(const std::string& data_dir, ReferenceParts parts = ReferenceParts::all);
 
   //! The directory it was loaded from (recorded in results).
   const std::string& data_dir() const { return data_dir_; }
@@ -37,14 +43,14 @@ class ReferenceData {
 
   //! A shipped S-value set with its VOI map (data/svalues/voi_region_map.csv), indexed, by name
   //! (icrp110-am, ...), shared by the runs' dose steps. InputError listing the known names for
-  //! another name.
+  //! another name. These three: std::logic_error when loaded without the dose data.
   const std::shared_ptr<const IndexedSValueSet>& phantom(const std::string& name) const;
 
   //! The sphere S-values of a composition ("100%/0%", ...). InputError listing the known ones.
   const SphereTable& sphere_table(const std::string& composition) const;
 
   //! The sphere compositions shipped, in file order.
-  const std::vector<std::string>& sphere_compositions() const { return sphere_order_; }
+  const std::vector<std::string>& sphere_compositions() const;
 
   //! data/radiobiology/tissue_parameters.csv.
   const TissueTable& tissue() const { return tissue_; }
@@ -60,7 +66,11 @@ class ReferenceData {
   const models::CompartmentModel* shipped_compartment_model(const std::string& path) const;
 
  private:
+  void load_dose_data();
+  void check_dose_data() const;
+
   std::string data_dir_;
+  bool dose_data_ = false;
   std::map<std::string, Nuclide> nuclides_;
   std::map<std::string, std::shared_ptr<const IndexedSValueSet>> phantoms_;
   std::map<std::string, SphereTable> spheres_;
