@@ -20,12 +20,25 @@
 
 namespace lutdose {
 
-std::string trim(const std::string& s) {
-  const auto b = s.find_first_not_of(" \t\r\n");
-  if (b == std::string::npos) return "";
-  const auto e = s.find_last_not_of(" \t\r\n");
-  return s.substr(b, e - b + 1);
+namespace {
+
+// (lambdas rather than functions: strip is then compiled for each, with the test inlined)
+constexpr auto is_blank = [](char c) { return c == ' ' || c == '\t'; };
+constexpr auto is_blank_or_line_end = [](char c) { return is_blank(c) || c == '\r' || c == '\n'; };
+
+// `v` without the characters `drop` accepts at both ends (a loop: the find_*_not_of of
+// string_view searches the set once per character, several times slower on short cells).
+template <class Drop>
+std::string_view strip(std::string_view v, Drop drop) {
+  size_t b = 0, e = v.size();
+  while (b < e && drop(v[b])) ++b;
+  while (e > b && drop(v[e - 1])) --e;
+  return v.substr(b, e - b);
 }
+
+}  // namespace
+
+std::string trim(const std::string& s) { return std::string(strip(s, is_blank_or_line_end)); }
 
 std::string csv_field(const std::string& s) {
   const bool blank_edge = !s.empty() && (s.front() == ' ' || s.front() == '\t' || s.back() == ' ' || s.back() == '\t');
@@ -47,12 +60,13 @@ std::string csv_number(double x) {
 }
 
 bool parse_double(const std::string& text, double& value) {
-  const std::string t = trim(text);
+  const std::string_view t = strip(text, is_blank_or_line_end);  // trim's text, without a copy
   if (t.empty()) return false;
   const char* first = t.data();
+  const char* const end = t.data() + t.size();
   if (*first == '+') ++first;
-  const auto [ptr, ec] = std::from_chars(first, t.data() + t.size(), value);
-  return ec == std::errc() && ptr == t.data() + t.size();
+  const auto [ptr, ec] = std::from_chars(first, end, value);
+  return ec == std::errc() && ptr == end;
 }
 
 void CsvTable::missing_column(const char* name, const std::vector<const char*>& expected) const {
@@ -105,38 +119,56 @@ class BufferLines : public Lines {
   size_t pos_ = 0;
 };
 
-// A cell's text problem ("" when fine): invalid UTF-8 or a NUL byte.
-std::string text_problem(std::string_view text) {
+// A cell's text problem (null when fine): invalid UTF-8 or a NUL byte.
+const char* text_problem(std::string_view text) {
   if (text.find('\0') != std::string_view::npos) return "holds a NUL byte";
   if (!models::valid_utf8(text)) return "is not valid UTF-8";
-  return "";
+  return nullptr;
+}
+
+// True when `text` is ASCII without NUL bytes: then every cell cut from it passes text_problem.
+// A byte minus 1 (modulo 256) is at least 0x7F exactly for NUL and the bytes from 0x80 on; one OR
+// over all bytes, without a branch, which the compiler turns into a test of many bytes at once.
+bool plain_ascii(std::string_view text) {
+  unsigned char odd = 0;
+  for (const char c : text) odd |= static_cast<unsigned char>(static_cast<unsigned char>(c) - 1u) >= 0x7Fu;
+  return odd == 0;
 }
 
 // `v` without blanks (space, tab) at both ends: a cell's text. A CR or LF inside a cell is data
 // (kept, and refused where names or numbers are expected), never trimmed away.
-std::string_view trimmed(std::string_view v) {
-  const auto b = v.find_first_not_of(" \t");
-  if (b == std::string_view::npos) return {};
-  return v.substr(b, v.find_last_not_of(" \t") - b + 1);
-}
+std::string_view trimmed(std::string_view v) { return strip(v, is_blank); }
 
 // `line` without its final CR (CRLF line ends).
 std::string_view without_final_cr(std::string_view line) {
   return !line.empty() && line.back() == '\r' ? line.substr(0, line.size() - 1) : line;
 }
 
+// Sets cell `i` of a row to `text`; the strings of the previous row are reused (no allocation
+// while a cell fits in the capacity it already has).
+void set_cell(std::vector<std::string>& cells, size_t i, std::string_view text) {
+  if (i == cells.size()) {
+    cells.emplace_back(text);
+    return;
+  }
+  cells[i].clear();  // clear and append: cheaper than assign, which allows for overlapping text
+  cells[i].append(text.data(), text.size());
+}
+
 // The cells of a line without quotes: split at the commas, each trimmed (the same cells as
-// split_record's general path, which a quote needs).
+// split_record, which a quote needs). False, cells unspecified, when the line holds a quote.
 bool split_unquoted(std::string_view line, std::vector<std::string>& cells) {
   if (line.find('"') != std::string_view::npos) return false;
   line = without_final_cr(line);
-  cells.clear();
-  for (size_t start = 0;;) {
+  size_t n = 0;
+  for (size_t start = 0;; ++n) {
     const size_t comma = line.find(',', start);
-    cells.emplace_back(trimmed(line.substr(start, comma == std::string_view::npos ? comma : comma - start)));
-    if (comma == std::string_view::npos) return true;
+    set_cell(cells, n, trimmed(line.substr(start, comma == std::string_view::npos ? comma : comma - start)));
+    if (comma == std::string_view::npos) break;
     start = comma + 1;
   }
+  cells.resize(n + 1);
+  return true;
 }
 
 // The InputError of a quote that does not enclose a whole field (RFC 4180).
@@ -146,10 +178,10 @@ bool split_unquoted(std::string_view line, std::vector<std::string>& cells) {
                    "inside a quoted field doubled (\"\")");
 }
 
-// Splits one record starting at `line`; continues over newlines inside quotes. A field is quoted
-// when its first non-blank character is '"'; after its closing quote only blanks may follow.
+// Splits one record with quotes starting at `line`; continues over newlines inside quotes. A field
+// is quoted when its first non-blank character is '"'; after its closing quote only blanks may
+// follow.
 void split_record(Lines& lines, std::string_view first, const std::string& path, std::vector<std::string>& cells) {
-  if (split_unquoted(first, cells)) return;
   cells.clear();
   std::string cell;
   bool quoted = false, closed = false;  // inside a quoted part; a quoted part has ended
@@ -196,9 +228,9 @@ void split_record(Lines& lines, std::string_view first, const std::string& path,
 void check_cells(const std::vector<std::string>& cells, const std::vector<std::string>& header, int line,
                  const std::string& path) {
   for (size_t i = 0; i < cells.size(); ++i) {
-    const std::string problem = text_problem(cells[i]);
-    if (problem.empty()) continue;
-    const std::string column = i < header.size() && text_problem(header[i]).empty()
+    const char* const problem = text_problem(cells[i]);
+    if (!problem) continue;
+    const std::string column = i < header.size() && !text_problem(header[i])
                                    ? "column " + models::quote_value(header[i])
                                    : "header column " + std::to_string(i + 1);
     throw InputError(path + ":" + std::to_string(line) + ": " + column + " " + problem +
@@ -214,8 +246,8 @@ bool next_record(Lines& lines, const std::string& path, const std::vector<std::s
     const std::string_view bare = without_final_cr(line);  // a CRLF line's CR is its end, not text
     const std::string_view t = trimmed(bare.substr(0, std::min<size_t>(bare.size(), 2 * MAX_QUOTED_CHARS)));
     if (!t.empty() && t[0] == '#') {
-      const std::string problem = text_problem(line);
-      if (!problem.empty())
+      const char* const problem = text_problem(line);
+      if (problem)
         throw InputError(path + ":" + std::to_string(lines.number()) + ": the comment line " + problem +
                          "; expected text in UTF-8 without NUL bytes");
       if (lines.capture) lines.capture->clear();
@@ -226,8 +258,10 @@ bool next_record(Lines& lines, const std::string& path, const std::vector<std::s
       continue;
     }
     row.line = lines.number();
-    split_record(lines, line, path, row.cells);
-    check_cells(row.cells, header ? *header : row.cells, row.line, path);
+    // A line without quotes is a whole record; when it is plain ASCII, its cells need no check.
+    const bool one_line = split_unquoted(line, row.cells);
+    if (!one_line) split_record(lines, line, path, row.cells);
+    if (!one_line || !plain_ascii(line)) check_cells(row.cells, header ? *header : row.cells, row.line, path);
     if (header && row.cells.size() != header->size())
       throw InputError(path + ":" + std::to_string(row.line) + ": the row has " + std::to_string(row.cells.size()) +
                        " cells; expected " + std::to_string(header->size()) + " as in the header");

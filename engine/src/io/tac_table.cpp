@@ -4,8 +4,10 @@
 #include <cmath>
 #include <memory>
 #include <limits>
-#include <map>
+#include <functional>
+#include <string_view>
 #include <tuple>
+#include <unordered_map>
 
 #include "lutdose/io/csv.h"
 #include "lutdose/error.h"
@@ -75,6 +77,17 @@ struct Row {
 // The TAC a row belongs to: (patient, cycle, VOI).
 using TacKey = std::tuple<std::string, int, std::string>;
 
+// The same, as the texts of a row's cells (valid while the row is): no copy for each row.
+struct RowTac {
+  std::string_view patient;
+  int cycle = 1;
+  std::string_view voi;
+  bool operator==(const TacKey& key) const {
+    return cycle == std::get<1>(key) && voi == std::get<2>(key) && patient == std::get<0>(key);
+  }
+  TacKey key() const { return {std::string(patient), cycle, std::string(voi)}; }
+};
+
 // Where a row is, "path:line", made only for a message (most rows never need it).
 struct RowLoc {
   const std::string& path;
@@ -101,9 +114,9 @@ double row_optional(const CsvRow& row, int col, const char* name, const Plausibl
   return row_number(row, col, name, 0.0, false, range, expect, loc);
 }
 
-// The row's values and, in `key`, the TAC it belongs to.
-Row read_row(const CsvRow& row, const TacColumns& c, const RowLoc& loc, TacKey& key) {
-  const std::string voi = row.cells[static_cast<size_t>(c.voi)];
+// The row's values and, in `tac`, the TAC it belongs to.
+Row read_row(const CsvRow& row, const TacColumns& c, const RowLoc& loc, RowTac& tac) {
+  const std::string& voi = row.cells[static_cast<size_t>(c.voi)];
   if (const std::string p = name_problem(voi); !p.empty())
     throw_input_error(loc, "column voi", voi, "a VOI name (this one is " + p + ")");
   Row r;
@@ -113,9 +126,11 @@ Row read_row(const CsvRow& row, const TacColumns& c, const RowLoc& loc, TacKey& 
   r.v = row_optional(row, c.v, "volume_mL", MASS_RANGE_G, "a finite volume > 0 mL (or empty)", loc);
   r.m = row_optional(row, c.m, "mass_g", MASS_RANGE_G, "a finite mass > 0 g (or empty)", loc);
   r.line = row.line;
-  std::string patient = c.p >= 0 ? row.cells[static_cast<size_t>(c.p)] : "";
-  if (const std::string p = name_problem(patient); c.p >= 0 && !patient.empty() && !p.empty())
-    throw_input_error(loc, "column patient", patient, "a patient id (this one is " + p + ")");
+  static const std::string no_patient;  // the table has no patient column
+  const std::string& patient = c.p >= 0 ? row.cells[static_cast<size_t>(c.p)] : no_patient;
+  if (!patient.empty())
+    if (const std::string p = name_problem(patient); !p.empty())
+      throw_input_error(loc, "column patient", patient, "a patient id (this one is " + p + ")");
   int cycle = 1;
   if (c.cy >= 0) {
     const std::string& text = row.cells[static_cast<size_t>(c.cy)];
@@ -124,31 +139,37 @@ Row read_row(const CsvRow& row, const TacColumns& c, const RowLoc& loc, TacKey& 
       throw_input_error(loc, "column cycle", text, "a whole number from 1 to " + std::to_string(MAX_CYCLE_NUMBER));
     cycle = static_cast<int>(x);
   }
-  key = std::make_tuple(patient, cycle, voi);
+  tac = {patient, cycle, voi};
   return r;
 }
+
+// A hash of a patient, of a (patient, cycle) and of a TAC, for the maps of TacGroups.
+struct TacHash {
+  size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
+  size_t operator()(const std::pair<std::string, int>& k) const { return mix((*this)(k.first), k.second); }
+  size_t operator()(const TacKey& k) const {
+    return mix(mix((*this)(std::get<0>(k)), std::get<1>(k)), (*this)(std::get<2>(k)));
+  }
+  // h and v mixed: v plus 2^64 divided by the golden ratio (odd, bits without pattern) and shifts
+  // of h, so that equal parts in other places give other hashes (the combination of boost::hash).
+  static size_t mix(size_t h, size_t v) { return h ^ (v + 0x9e3779b97f4a7c15u + (h << 6) + (h >> 2)); }
+};
+
+// The rows of one TAC.
+struct TacRows {
+  TacKey key;
+  std::vector<Row> rows;
+};
 
 // The rows grouped by TAC, in the order of their first row, within the size limits.
 class TacGroups {
  public:
-  // Adds row r (its text `time_text`, at `loc`) to the TAC `key`.
-  void add(const TacKey& key, const Row& r, const std::string& time_text, const RowLoc& loc) {
-    const auto& [patient, cycle, voi] = key;
-    // the rows of a TAC usually follow each other: the last group is looked up once
-    if (!last_ || last_key_ != key) {
-      last_ = &groups_[key];
-      last_key_ = key;
-    }
-    auto& g = *last_;
-    if (g.empty()) {
-      order_.push_back(key);
-      if (++vois_of_[{patient, cycle}] > MAX_VOIS_PER_CYCLE)
-        throw_input_error(loc, "column voi", voi, "at most " + std::to_string(MAX_VOIS_PER_CYCLE) +
-                                                      " VOIs per patient and cycle (the limit)");
-      if (vois_of_[{patient, cycle}] == 1 && ++cycles_of_[patient] > MAX_CYCLES)
-        throw_input_error(loc, "column cycle", std::to_string(cycle),
-                          "at most " + std::to_string(MAX_CYCLES) + " cycles per patient (the limit)");
-    }
+  // Adds row r (its text `time_text`, at `loc`) to the TAC `tac`.
+  void add(const RowTac& tac, const Row& r, const std::string& time_text, const RowLoc& loc) {
+    // the rows of a TAC usually follow each other: the TAC is looked up only when it changes
+    if (last_ == npos || !(tac == groups_[last_].key)) last_ = group_of(tac, loc);
+    auto& g = groups_[last_].rows;
+    const std::string& voi = std::get<2>(groups_[last_].key);
     if (g.size() == MAX_POINTS_PER_TAC)
       throw_input_error(loc, "the number of points of VOI " + voi, "more than " + std::to_string(MAX_POINTS_PER_TAC),
                         "at most " + std::to_string(MAX_POINTS_PER_TAC) + " points per TAC (the limit)");
@@ -159,16 +180,33 @@ class TacGroups {
                             std::to_string(g.back().line) + ")");
     g.push_back(r);
   }
-  const std::vector<TacKey>& order() const { return order_; }
-  const std::vector<Row>& rows(const TacKey& key) const { return groups_.at(key); }
+  std::vector<TacRows>& groups() { return groups_; }
 
  private:
-  std::map<TacKey, std::vector<Row>> groups_;  // node-based: last_ stays valid as groups are added
-  std::vector<TacKey> order_;
-  TacKey last_key_;
-  std::vector<Row>* last_ = nullptr;
-  std::map<std::pair<std::string, int>, std::size_t> vois_of_;  // (patient, cycle) -> VOIs
-  std::map<std::string, std::size_t> cycles_of_;               // patient -> cycles
+  static constexpr size_t npos = static_cast<size_t>(-1);
+
+  // The index of the TAC's group; a new TAC gets one, within the limits of VOIs and cycles.
+  size_t group_of(const RowTac& tac, const RowLoc& loc) {
+    TacKey key = tac.key();
+    const auto [it, added] = index_.try_emplace(key, groups_.size());
+    if (!added) return it->second;
+    groups_.push_back({std::move(key), {}});
+    const auto& [patient, cycle, voi] = groups_.back().key;
+    const size_t vois = ++vois_of_[{patient, cycle}];
+    if (vois > MAX_VOIS_PER_CYCLE)
+      throw_input_error(loc, "column voi", voi, "at most " + std::to_string(MAX_VOIS_PER_CYCLE) +
+                                                    " VOIs per patient and cycle (the limit)");
+    if (vois == 1 && ++cycles_of_[patient] > MAX_CYCLES)
+      throw_input_error(loc, "column cycle", std::to_string(cycle),
+                        "at most " + std::to_string(MAX_CYCLES) + " cycles per patient (the limit)");
+    return it->second;
+  }
+
+  std::vector<TacRows> groups_;                     // in the order of their first row
+  std::unordered_map<TacKey, size_t, TacHash> index_;  // TAC -> its index in groups_
+  size_t last_ = npos;                              // the group of the last row
+  std::unordered_map<std::pair<std::string, int>, size_t, TacHash> vois_of_;  // (patient, cycle) -> VOIs
+  std::unordered_map<std::string, size_t, TacHash> cycles_of_;               // patient -> cycles
 };
 
 // One TAC from its rows; activity_u_MBq must be given for all of its points or none.
@@ -188,6 +226,9 @@ TacSeries make_series(const TacKey& key, const std::vector<Row>& rows, const std
                      ": activity_u_MBq is given for some time points only; expected it for all "
                      "or none of them");
   if (any_u) s.activity_u_MBq.resize(n);
+  s.volume_mL.reserve(rows.size());
+  s.mass_g.reserve(rows.size());
+  s.lines.reserve(rows.size());
   for (Eigen::Index i = 0; i < n; ++i) {
     const auto& r = rows[static_cast<size_t>(i)];
     s.time_h(i) = r.t;
@@ -219,17 +260,17 @@ TacRowParser::~TacRowParser() = default;
 
 void TacRowParser::add(const CsvRow& row) {
   const RowLoc loc{impl_->path, row.line};
-  TacKey key;
-  const Row r = read_row(row, impl_->columns, loc, key);
-  impl_->groups.add(key, r, row.cells[static_cast<size_t>(impl_->columns.t)], loc);
+  RowTac tac;
+  const Row r = read_row(row, impl_->columns, loc, tac);
+  impl_->groups.add(tac, r, row.cells[static_cast<size_t>(impl_->columns.t)], loc);
 }
 
 std::vector<TacSeries> TacRowParser::take() {
   std::vector<TacSeries> out;
   TacGroups groups;
   std::swap(groups, impl_->groups);
-  out.reserve(groups.order().size());
-  for (const auto& key : groups.order()) out.push_back(make_series(key, groups.rows(key), impl_->path));
+  out.reserve(groups.groups().size());
+  for (const auto& g : groups.groups()) out.push_back(make_series(g.key, g.rows, impl_->path));
   return out;
 }
 
