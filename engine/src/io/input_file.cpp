@@ -86,7 +86,7 @@ std::string resolve_case_reference(const std::string& case_path, const std::stri
   return resolved.string();
 }
 
-std::string name_problem(const std::string& name) {
+std::string name_problem(std::string_view name) {
   if (name.empty()) return "empty";
   if (name.size() > MAX_NAME_BYTES)
     return std::to_string(name.size()) + " bytes long, more than the limit of " + std::to_string(MAX_NAME_BYTES);

@@ -72,6 +72,7 @@ struct TacColumns {
 struct Row {
   double t, a, u, v, m;
   int line;
+  size_t next = 0;  // TacGroups: index of the next row of the same TAC
 };
 
 // The TAC a row belongs to: (patient, cycle, VOI).
@@ -96,29 +97,29 @@ struct RowLoc {
 };
 
 // A number > lo (>= lo when lo_inclusive) within the plausibility range; `loc` names the row.
-double row_number(const CsvRow& row, int col, const char* name, double lo, bool lo_inclusive,
+double row_number(const CsvRecord& row, int col, const char* name, double lo, bool lo_inclusive,
                   const PlausibleRange& range, const char* expect, const RowLoc& loc) {
-  const std::string& text = row.cells[static_cast<size_t>(col)];
+  const std::string_view text = row.cells[static_cast<size_t>(col)];
   double x;
   if (!parse_double(text, x) || !std::isfinite(x) || (lo_inclusive ? x < lo : x <= lo))
-    throw_input_error(loc, std::string("column ") + name, text, expect);
+    throw_input_error(loc, std::string("column ") + name, std::string(text), expect);
   if (!range.contains(x))
-    throw_input_error(loc, std::string("column ") + name, text, "a value " + range.text());
+    throw_input_error(loc, std::string("column ") + name, std::string(text), "a value " + range.text());
   return x;
 }
 
 // An optional number > 0 (NaN when the column is absent or the cell empty).
-double row_optional(const CsvRow& row, int col, const char* name, const PlausibleRange& range, const char* expect,
+double row_optional(const CsvRecord& row, int col, const char* name, const PlausibleRange& range, const char* expect,
                     const RowLoc& loc) {
   if (col < 0 || row.cells[static_cast<size_t>(col)].empty()) return std::numeric_limits<double>::quiet_NaN();
   return row_number(row, col, name, 0.0, false, range, expect, loc);
 }
 
 // The row's values and, in `tac`, the TAC it belongs to.
-Row read_row(const CsvRow& row, const TacColumns& c, const RowLoc& loc, RowTac& tac) {
-  const std::string& voi = row.cells[static_cast<size_t>(c.voi)];
+Row read_row(const CsvRecord& row, const TacColumns& c, const RowLoc& loc, RowTac& tac) {
+  const std::string_view voi = row.cells[static_cast<size_t>(c.voi)];
   if (const std::string p = name_problem(voi); !p.empty())
-    throw_input_error(loc, "column voi", voi, "a VOI name (this one is " + p + ")");
+    throw_input_error(loc, "column voi", std::string(voi), "a VOI name (this one is " + p + ")");
   Row r;
   r.t = row_number(row, c.t, "time_h", 0.0, true, TIME_RANGE_H, "a finite time >= 0 h after the reference time", loc);
   r.a = row_number(row, c.a, "activity_MBq", 0.0, true, ACTIVITY_RANGE_MBQ, "a finite activity >= 0 MBq", loc);
@@ -126,17 +127,17 @@ Row read_row(const CsvRow& row, const TacColumns& c, const RowLoc& loc, RowTac& 
   r.v = row_optional(row, c.v, "volume_mL", MASS_RANGE_G, "a finite volume > 0 mL (or empty)", loc);
   r.m = row_optional(row, c.m, "mass_g", MASS_RANGE_G, "a finite mass > 0 g (or empty)", loc);
   r.line = row.line;
-  static const std::string no_patient;  // the table has no patient column
-  const std::string& patient = c.p >= 0 ? row.cells[static_cast<size_t>(c.p)] : no_patient;
+  const std::string_view patient = c.p >= 0 ? row.cells[static_cast<size_t>(c.p)] : "";  // "": no patient column
   if (!patient.empty())
     if (const std::string p = name_problem(patient); !p.empty())
-      throw_input_error(loc, "column patient", patient, "a patient id (this one is " + p + ")");
+      throw_input_error(loc, "column patient", std::string(patient), "a patient id (this one is " + p + ")");
   int cycle = 1;
   if (c.cy >= 0) {
-    const std::string& text = row.cells[static_cast<size_t>(c.cy)];
+    const std::string_view text = row.cells[static_cast<size_t>(c.cy)];
     double x;
     if (!parse_double(text, x) || x < 1 || x != std::floor(x) || x > static_cast<double>(MAX_CYCLE_NUMBER))
-      throw_input_error(loc, "column cycle", text, "a whole number from 1 to " + std::to_string(MAX_CYCLE_NUMBER));
+      throw_input_error(loc, "column cycle", std::string(text),
+                        "a whole number from 1 to " + std::to_string(MAX_CYCLE_NUMBER));
     cycle = static_cast<int>(x);
   }
   tac = {patient, cycle, voi};
@@ -155,32 +156,41 @@ struct TacHash {
   static size_t mix(size_t h, size_t v) { return h ^ (v + 0x9e3779b97f4a7c15u + (h << 6) + (h >> 2)); }
 };
 
-// The rows of one TAC.
+// The rows of one TAC: a list through Row::next in TacGroups' rows (one vector for all rows, not
+// one growing vector for each TAC).
 struct TacRows {
   TacKey key;
-  std::vector<Row> rows;
+  size_t count = 0, first = 0, last = 0;  // number of rows; indices of the first and last one
 };
 
 // The rows grouped by TAC, in the order of their first row, within the size limits.
 class TacGroups {
  public:
   // Adds row r (its text `time_text`, at `loc`) to the TAC `tac`.
-  void add(const RowTac& tac, const Row& r, const std::string& time_text, const RowLoc& loc) {
+  void add(const RowTac& tac, const Row& r, std::string_view time_text, const RowLoc& loc) {
     // the rows of a TAC usually follow each other: the TAC is looked up only when it changes
     if (last_ == npos || !(tac == groups_[last_].key)) last_ = group_of(tac, loc);
-    auto& g = groups_[last_].rows;
-    const std::string& voi = std::get<2>(groups_[last_].key);
-    if (g.size() == MAX_POINTS_PER_TAC)
+    auto& g = groups_[last_];
+    const std::string& voi = std::get<2>(g.key);
+    if (g.count == MAX_POINTS_PER_TAC)
       throw_input_error(loc, "the number of points of VOI " + voi, "more than " + std::to_string(MAX_POINTS_PER_TAC),
                         "at most " + std::to_string(MAX_POINTS_PER_TAC) + " points per TAC (the limit)");
-    if (!g.empty() && !(r.t > g.back().t))
-      throw_input_error(loc, "column time_h", time_text,
+    if (g.count > 0 && !(r.t > rows_[g.last].t))
+      throw_input_error(loc, "column time_h", std::string(time_text),
                         "times strictly increasing within VOI " + voi + " (previous " +
-                            format_number(g.back().t) + " h at line " +
-                            std::to_string(g.back().line) + ")");
-    g.push_back(r);
+                            format_number(rows_[g.last].t) + " h at line " +
+                            std::to_string(rows_[g.last].line) + ")");
+    rows_.push_back(r);
+    (g.count > 0 ? rows_[g.last].next : g.first) = rows_.size() - 1;
+    g.last = rows_.size() - 1;
+    ++g.count;
   }
-  std::vector<TacRows>& groups() { return groups_; }
+  const std::vector<TacRows>& groups() const { return groups_; }
+  // The rows of group g, in file order.
+  void rows_of(const TacRows& g, std::vector<Row>& rows) const {
+    rows.clear();
+    for (size_t i = g.first, k = 0; k < g.count; ++k, i = rows_[i].next) rows.push_back(rows_[i]);
+  }
 
  private:
   static constexpr size_t npos = static_cast<size_t>(-1);
@@ -202,6 +212,7 @@ class TacGroups {
     return it->second;
   }
 
+  std::vector<Row> rows_;                           // all rows, in file order
   std::vector<TacRows> groups_;                     // in the order of their first row
   std::unordered_map<TacKey, size_t, TacHash> index_;  // TAC -> its index in groups_
   size_t last_ = npos;                              // the group of the last row
@@ -249,6 +260,7 @@ class TacRowParser::Impl {
   std::string path;
   TacColumns columns;
   TacGroups groups;
+  CsvRecord views;  // a CsvRow's cells as views, for add(const CsvRow&)
 };
 
 TacRowParser::TacRowParser(const std::vector<std::string>& header, const std::string& path) {
@@ -259,6 +271,12 @@ TacRowParser::TacRowParser(const std::vector<std::string>& header, const std::st
 TacRowParser::~TacRowParser() = default;
 
 void TacRowParser::add(const CsvRow& row) {
+  impl_->views.line = row.line;
+  impl_->views.cells.assign(row.cells.begin(), row.cells.end());
+  add_record(impl_->views);
+}
+
+void TacRowParser::add_record(const CsvRecord& row) {
   const RowLoc loc{impl_->path, row.line};
   RowTac tac;
   const Row r = read_row(row, impl_->columns, loc, tac);
@@ -270,7 +288,11 @@ std::vector<TacSeries> TacRowParser::take() {
   TacGroups groups;
   std::swap(groups, impl_->groups);
   out.reserve(groups.groups().size());
-  for (const auto& g : groups.groups()) out.push_back(make_series(g.key, g.rows, impl_->path));
+  std::vector<Row> rows;
+  for (const auto& g : groups.groups()) {
+    groups.rows_of(g, rows);
+    out.push_back(make_series(g.key, rows, impl_->path));
+  }
   return out;
 }
 
@@ -282,10 +304,10 @@ std::vector<TacSeries> read_tac_table(const std::string& path, std::string* byte
   std::string content = read_input_file(path, "TAC table", false);
   std::unique_ptr<TacRowParser> parser;
   bool any_row = false;
-  for_each_csv_row(
+  for_each_csv_record(
       content, path, [&](const std::vector<std::string>& header) { parser = std::make_unique<TacRowParser>(header, path); },
-      [&](const CsvRow& row) {
-        parser->add(row);
+      [&](const CsvRecord& row) {
+        parser->add_record(row);
         any_row = true;
       });
   if (!any_row) throw InputError(path + ": no data rows; expected one row per VOI per time point");
