@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <charconv>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <fstream>
 #include <memory>
@@ -126,12 +127,23 @@ const char* text_problem(std::string_view text) {
 }
 
 // True when `text` is ASCII without NUL bytes: then every cell cut from it passes text_problem.
-// A byte minus 1 (modulo 256) is at least 0x7F exactly for NUL and the bytes from 0x80 on; one OR
-// over all bytes, without a branch, which the compiler turns into a test of many bytes at once.
+// For a byte b, (b - 1) | b has its top bit (0x80) set exactly when b is 0 or at least 0x80. Eight
+// bytes are tested at once: in w - 0x0101..01 no byte borrows from the next unless one is 0 (which
+// is then found), so the top bits of (w - 0x0101..01) | w are those of its bytes.
 bool plain_ascii(std::string_view text) {
-  unsigned char odd = 0;
-  for (const char c : text) odd |= static_cast<unsigned char>(static_cast<unsigned char>(c) - 1u) >= 0x7Fu;
-  return odd == 0;
+  constexpr std::uint64_t ones = 0x0101010101010101u, tops = 0x8080808080808080u;
+  std::uint64_t odd = 0;
+  size_t i = 0;
+  for (; i + 8 <= text.size(); i += 8) {
+    std::uint64_t w;
+    std::memcpy(&w, text.data() + i, 8);
+    odd |= (w - ones) | w;
+  }
+  for (; i < text.size(); ++i) {
+    const std::uint64_t b = static_cast<unsigned char>(text[i]);
+    odd |= (b - 1) | b;
+  }
+  return (odd & tops) == 0;
 }
 
 // `v` without blanks (space, tab) at both ends: a cell's text. A CR or LF inside a cell is data

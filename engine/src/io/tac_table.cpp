@@ -115,11 +115,13 @@ double row_optional(const CsvRecord& row, int col, const char* name, const Plaus
   return row_number(row, col, name, 0.0, false, range, expect, loc);
 }
 
-// The row's values and, in `tac`, the TAC it belongs to.
-Row read_row(const CsvRecord& row, const TacColumns& c, const RowLoc& loc, RowTac& tac) {
+// The row's values and, in `tac`, the TAC it belongs to. `last` (null for the first row) is the TAC
+// of the row before: its names passed the checks, so the same names are not checked again.
+Row read_row(const CsvRecord& row, const TacColumns& c, const RowLoc& loc, const TacKey* last, RowTac& tac) {
   const std::string_view voi = row.cells[static_cast<size_t>(c.voi)];
-  if (const std::string p = name_problem(voi); !p.empty())
-    throw_input_error(loc, "column voi", std::string(voi), "a VOI name (this one is " + p + ")");
+  if (!(last && voi == std::get<2>(*last)))
+    if (const std::string p = name_problem(voi); !p.empty())
+      throw_input_error(loc, "column voi", std::string(voi), "a VOI name (this one is " + p + ")");
   Row r;
   r.t = row_number(row, c.t, "time_h", 0.0, true, TIME_RANGE_H, "a finite time >= 0 h after the reference time", loc);
   r.a = row_number(row, c.a, "activity_MBq", 0.0, true, ACTIVITY_RANGE_MBQ, "a finite activity >= 0 MBq", loc);
@@ -128,7 +130,7 @@ Row read_row(const CsvRecord& row, const TacColumns& c, const RowLoc& loc, RowTa
   r.m = row_optional(row, c.m, "mass_g", MASS_RANGE_G, "a finite mass > 0 g (or empty)", loc);
   r.line = row.line;
   const std::string_view patient = c.p >= 0 ? row.cells[static_cast<size_t>(c.p)] : "";  // "": no patient column
-  if (!patient.empty())
+  if (!patient.empty() && !(last && patient == std::get<0>(*last)))
     if (const std::string p = name_problem(patient); !p.empty())
       throw_input_error(loc, "column patient", std::string(patient), "a patient id (this one is " + p + ")");
   int cycle = 1;
@@ -186,6 +188,8 @@ class TacGroups {
     ++g.count;
   }
   const std::vector<TacRows>& groups() const { return groups_; }
+  // The TAC of the last row added, null before the first one.
+  const TacKey* last_key() const { return last_ == npos ? nullptr : &groups_[last_].key; }
   // The rows of group g, in file order.
   void rows_of(const TacRows& g, std::vector<Row>& rows) const {
     rows.clear();
@@ -279,7 +283,7 @@ void TacRowParser::add(const CsvRow& row) {
 void TacRowParser::add_record(const CsvRecord& row) {
   const RowLoc loc{impl_->path, row.line};
   RowTac tac;
-  const Row r = read_row(row, impl_->columns, loc, tac);
+  const Row r = read_row(row, impl_->columns, loc, impl_->groups.last_key(), tac);
   impl_->groups.add(tac, r, row.cells[static_cast<size_t>(impl_->columns.t)], loc);
 }
 
