@@ -5,9 +5,9 @@
 #include <memory>
 #include <limits>
 #include <functional>
+#include <map>
 #include <string_view>
 #include <tuple>
-#include <unordered_map>
 
 #include "lutdose/io/csv.h"
 #include "lutdose/error.h"
@@ -146,18 +146,6 @@ Row read_row(const CsvRecord& row, const TacColumns& c, const RowLoc& loc, const
   return r;
 }
 
-// A hash of a patient, of a (patient, cycle) and of a TAC, for the maps of TacGroups.
-struct TacHash {
-  size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
-  size_t operator()(const std::pair<std::string, int>& k) const { return mix((*this)(k.first), k.second); }
-  size_t operator()(const TacKey& k) const {
-    return mix(mix((*this)(std::get<0>(k)), std::get<1>(k)), (*this)(std::get<2>(k)));
-  }
-  // h and v mixed: v plus 2^64 divided by the golden ratio (odd, bits without pattern) and shifts
-  // of h, so that equal parts in other places give other hashes (the combination of boost::hash).
-  static size_t mix(size_t h, size_t v) { return h ^ (v + 0x9e3779b97f4a7c15u + (h << 6) + (h >> 2)); }
-};
-
 // The rows of one TAC: a list through Row::next in TacGroups' rows (one vector for all rows, not
 // one growing vector for each TAC).
 struct TacRows {
@@ -199,29 +187,41 @@ class TacGroups {
  private:
   static constexpr size_t npos = static_cast<size_t>(-1);
 
+  // The TACs of one patient: their groups by (cycle, VOI) and the number of VOIs of each cycle.
+  struct PatientTacs {
+    std::map<std::pair<int, std::string>, size_t> groups;  // (cycle, VOI) -> index in groups_
+    std::map<int, size_t> vois_of_cycle;                   // cycle -> VOIs
+  };
+
   // The index of the TAC's group; a new TAC gets one, within the limits of VOIs and cycles.
+  // Ordered maps, not hash maps: no input makes a lookup slower than log(n) comparisons.
   size_t group_of(const RowTac& tac, const RowLoc& loc) {
-    TacKey key = tac.key();
-    const auto [it, added] = index_.try_emplace(key, groups_.size());
+    if (!last_patient_ || last_patient_->first != tac.patient) {
+      auto found = patients_.find(tac.patient);
+      if (found == patients_.end()) found = patients_.emplace(std::string(tac.patient), PatientTacs()).first;
+      last_patient_ = &*found;
+    }
+    PatientTacs& p = last_patient_->second;
+    const auto [it, added] = p.groups.try_emplace({tac.cycle, std::string(tac.voi)}, groups_.size());
     if (!added) return it->second;
-    groups_.push_back({std::move(key), {}});
-    const auto& [patient, cycle, voi] = groups_.back().key;
-    const size_t vois = ++vois_of_[{patient, cycle}];
+    groups_.push_back({tac.key()});
+    const size_t vois = ++p.vois_of_cycle[tac.cycle];
     if (vois > MAX_VOIS_PER_CYCLE)
-      throw_input_error(loc, "column voi", voi, "at most " + std::to_string(MAX_VOIS_PER_CYCLE) +
-                                                    " VOIs per patient and cycle (the limit)");
-    if (vois == 1 && ++cycles_of_[patient] > MAX_CYCLES)
-      throw_input_error(loc, "column cycle", std::to_string(cycle),
+      throw_input_error(loc, "column voi", std::string(tac.voi), "at most " + std::to_string(MAX_VOIS_PER_CYCLE) +
+                                                                     " VOIs per patient and cycle (the limit)");
+    if (vois == 1 && p.vois_of_cycle.size() > MAX_CYCLES)
+      throw_input_error(loc, "column cycle", std::to_string(tac.cycle),
                         "at most " + std::to_string(MAX_CYCLES) + " cycles per patient (the limit)");
     return it->second;
   }
 
-  std::vector<Row> rows_;                           // all rows, in file order
-  std::vector<TacRows> groups_;                     // in the order of their first row
-  std::unordered_map<TacKey, size_t, TacHash> index_;  // TAC -> its index in groups_
-  size_t last_ = npos;                              // the group of the last row
-  std::unordered_map<std::pair<std::string, int>, size_t, TacHash> vois_of_;  // (patient, cycle) -> VOIs
-  std::unordered_map<std::string, size_t, TacHash> cycles_of_;               // patient -> cycles
+  std::vector<Row> rows_;        // all rows, in file order
+  std::vector<TacRows> groups_;  // in the order of their first row
+  size_t last_ = npos;           // the group of the last row
+  std::map<std::string, PatientTacs, std::less<>> patients_;  // patient -> its TACs
+  // the patient of the last new TAC (a map node: it stays valid as patients are added, and moves
+  // with the map)
+  std::pair<const std::string, PatientTacs>* last_patient_ = nullptr;
 };
 
 // One TAC from its rows; activity_u_MBq must be given for all of its points or none.
