@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <charconv>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <fstream>
 #include <memory>
@@ -20,12 +21,24 @@
 
 namespace lutdose {
 
-std::string trim(const std::string& s) {
-  const auto b = s.find_first_not_of(" \t\r\n");
-  if (b == std::string::npos) return "";
-  const auto e = s.find_last_not_of(" \t\r\n");
-  return s.substr(b, e - b + 1);
+namespace {
+
+// (lambdas rather than functions: strip is then compiled for each, with the test inlined)
+constexpr auto is_blank = [](char c) { return c == ' ' || c == '\t'; };
+constexpr auto is_blank_or_line_end = [](char c) { return is_blank(c) || c == '\r' || c == '\n'; };
+
+// `v` without the characters `drop` accepts at both ends (a loop: the find_*_not_of of
+// string_view searches the set once per character, several times slower on short cells).
+template <class Drop>
+inline std::string_view strip(std::string_view v, Drop drop) {
+  while (!v.empty() && drop(v.front())) v.remove_prefix(1);
+  while (!v.empty() && drop(v.back())) v.remove_suffix(1);
+  return v;
 }
+
+}  // namespace
+
+std::string trim(const std::string& s) { return std::string(strip(s, is_blank_or_line_end)); }
 
 std::string csv_field(const std::string& s) {
   const bool blank_edge = !s.empty() && (s.front() == ' ' || s.front() == '\t' || s.back() == ' ' || s.back() == '\t');
@@ -46,13 +59,14 @@ std::string csv_number(double x) {
   return ec == std::errc() ? std::string(text, end) : std::string();
 }
 
-bool parse_double(const std::string& text, double& value) {
-  const std::string t = trim(text);
+bool parse_double(std::string_view text, double& value) {
+  const std::string_view t = strip(text, is_blank_or_line_end);  // trim's text, without a copy
   if (t.empty()) return false;
   const char* first = t.data();
+  const char* const end = t.data() + t.size();
   if (*first == '+') ++first;
-  const auto [ptr, ec] = std::from_chars(first, t.data() + t.size(), value);
-  return ec == std::errc() && ptr == t.data() + t.size();
+  const auto [ptr, ec] = std::from_chars(first, end, value);
+  return ec == std::errc() && ptr == end;
 }
 
 void CsvTable::missing_column(const char* name, const std::vector<const char*>& expected) const {
@@ -105,35 +119,51 @@ class BufferLines : public Lines {
   size_t pos_ = 0;
 };
 
-// A cell's text problem ("" when fine): invalid UTF-8 or a NUL byte.
-std::string text_problem(std::string_view text) {
+// A cell's text problem (null when fine): invalid UTF-8 or a NUL byte.
+const char* text_problem(std::string_view text) {
   if (text.find('\0') != std::string_view::npos) return "holds a NUL byte";
   if (!models::valid_utf8(text)) return "is not valid UTF-8";
-  return "";
+  return nullptr;
+}
+
+// True when `text` is ASCII without NUL bytes: then every cell cut from it passes text_problem.
+// For a byte b, (b - 1) | b has its top bit (0x80) set exactly when b is 0 or at least 0x80. Eight
+// bytes are tested at once: in w - 0x0101..01 no byte borrows from the next unless one is 0 (which
+// is then found), so the top bits of (w - 0x0101..01) | w are those of its bytes.
+bool plain_ascii(std::string_view text) {
+  constexpr std::uint64_t ones = 0x0101010101010101u, tops = 0x8080808080808080u;
+  std::uint64_t odd = 0;
+  size_t i = 0;
+  for (; i + 8 <= text.size(); i += 8) {
+    std::uint64_t w;
+    std::memcpy(&w, text.data() + i, 8);
+    odd |= (w - ones) | w;
+  }
+  for (; i < text.size(); ++i) {
+    const std::uint64_t b = static_cast<unsigned char>(text[i]);
+    odd |= (b - 1) | b;
+  }
+  return (odd & tops) == 0;
 }
 
 // `v` without blanks (space, tab) at both ends: a cell's text. A CR or LF inside a cell is data
 // (kept, and refused where names or numbers are expected), never trimmed away.
-std::string_view trimmed(std::string_view v) {
-  const auto b = v.find_first_not_of(" \t");
-  if (b == std::string_view::npos) return {};
-  return v.substr(b, v.find_last_not_of(" \t") - b + 1);
-}
+std::string_view trimmed(std::string_view v) { return strip(v, is_blank); }
 
 // `line` without its final CR (CRLF line ends).
 std::string_view without_final_cr(std::string_view line) {
   return !line.empty() && line.back() == '\r' ? line.substr(0, line.size() - 1) : line;
 }
 
-// The cells of a line without quotes: split at the commas, each trimmed (the same cells as
-// split_record's general path, which a quote needs).
-bool split_unquoted(std::string_view line, std::vector<std::string>& cells) {
+// The cells of a line without quotes, as views of the line: split at the commas, each trimmed
+// (the same cells as split_record, which a quote needs). False when the line holds a quote.
+bool split_unquoted(std::string_view line, std::vector<std::string_view>& cells) {
   if (line.find('"') != std::string_view::npos) return false;
   line = without_final_cr(line);
   cells.clear();
   for (size_t start = 0;;) {
     const size_t comma = line.find(',', start);
-    cells.emplace_back(trimmed(line.substr(start, comma == std::string_view::npos ? comma : comma - start)));
+    cells.push_back(trimmed(line.substr(start, comma == std::string_view::npos ? comma : comma - start)));
     if (comma == std::string_view::npos) return true;
     start = comma + 1;
   }
@@ -146,10 +176,10 @@ bool split_unquoted(std::string_view line, std::vector<std::string>& cells) {
                    "inside a quoted field doubled (\"\")");
 }
 
-// Splits one record starting at `line`; continues over newlines inside quotes. A field is quoted
-// when its first non-blank character is '"'; after its closing quote only blanks may follow.
+// Splits one record with quotes starting at `line`; continues over newlines inside quotes. A field
+// is quoted when its first non-blank character is '"'; after its closing quote only blanks may
+// follow.
 void split_record(Lines& lines, std::string_view first, const std::string& path, std::vector<std::string>& cells) {
-  if (split_unquoted(first, cells)) return;
   cells.clear();
   std::string cell;
   bool quoted = false, closed = false;  // inside a quoted part; a quoted part has ended
@@ -192,13 +222,14 @@ void split_record(Lines& lines, std::string_view first, const std::string& path,
   cells.emplace_back(trimmed(cell));
 }
 
-// Every cell valid UTF-8 without NUL bytes; the message names the line and the column.
-void check_cells(const std::vector<std::string>& cells, const std::vector<std::string>& header, int line,
+// Every cell valid UTF-8 without NUL bytes; the message names the line and the column (by its
+// position while the header itself is read: `header` empty).
+void check_cells(const std::vector<std::string_view>& cells, const std::vector<std::string>& header, int line,
                  const std::string& path) {
   for (size_t i = 0; i < cells.size(); ++i) {
-    const std::string problem = text_problem(cells[i]);
-    if (problem.empty()) continue;
-    const std::string column = i < header.size() && text_problem(header[i]).empty()
+    const char* const problem = text_problem(cells[i]);
+    if (!problem) continue;
+    const std::string column = i < header.size() && !text_problem(header[i])
                                    ? "column " + models::quote_value(header[i])
                                    : "header column " + std::to_string(i + 1);
     throw InputError(path + ":" + std::to_string(line) + ": " + column + " " + problem +
@@ -206,28 +237,48 @@ void check_cells(const std::vector<std::string>& cells, const std::vector<std::s
   }
 }
 
+// True for a line that is skipped: a comment line (its text checked) or a blank line.
+bool skipped_line(std::string_view line, int number, const std::string& path) {
+  // most lines start with their first cell: neither a blank, nor '#', nor a line's final CR
+  if (!line.empty() && !is_blank(line[0]) && line[0] != '#' && line[0] != '\r') return false;
+  const std::string_view bare = without_final_cr(line);  // a CRLF line's CR is its end, not text
+  const std::string_view t = trimmed(bare.substr(0, std::min<size_t>(bare.size(), 2 * MAX_QUOTED_CHARS)));
+  if (!t.empty() && t[0] == '#') {
+    const char* const problem = text_problem(line);
+    if (problem)
+      throw InputError(path + ":" + std::to_string(number) + ": the comment line " + problem +
+                       "; expected text in UTF-8 without NUL bytes");
+    return true;
+  }
+  return t.empty() && trimmed(bare).empty();
+}
+
+// A record as read: its cells are views of the line, or of `quoted` (the cells of a record with
+// quotes, unquoted).
+struct RecordBuffer {
+  CsvRecord record;
+  std::vector<std::string> quoted;
+};
+
 // The next record of `lines` (comment and blank lines skipped), its cells checked; `header` is
 // null while reading the header, else the data row must have as many cells. False at the end.
-bool next_record(Lines& lines, const std::string& path, const std::vector<std::string>* header, CsvRow& row) {
+bool next_record(Lines& lines, const std::string& path, const std::vector<std::string>* header, RecordBuffer& buffer) {
+  static const std::vector<std::string> no_header;
+  CsvRecord& row = buffer.record;
   std::string_view line;
   while (lines.next(line)) {
-    const std::string_view bare = without_final_cr(line);  // a CRLF line's CR is its end, not text
-    const std::string_view t = trimmed(bare.substr(0, std::min<size_t>(bare.size(), 2 * MAX_QUOTED_CHARS)));
-    if (!t.empty() && t[0] == '#') {
-      const std::string problem = text_problem(line);
-      if (!problem.empty())
-        throw InputError(path + ":" + std::to_string(lines.number()) + ": the comment line " + problem +
-                         "; expected text in UTF-8 without NUL bytes");
-      if (lines.capture) lines.capture->clear();
-      continue;
-    }
-    if (t.empty() && trimmed(bare).empty()) {
+    if (skipped_line(line, lines.number(), path)) {
       if (lines.capture) lines.capture->clear();
       continue;
     }
     row.line = lines.number();
-    split_record(lines, line, path, row.cells);
-    check_cells(row.cells, header ? *header : row.cells, row.line, path);
+    // A line without quotes is a whole record; when it is plain ASCII, its cells need no check.
+    const bool one_line = split_unquoted(line, row.cells);
+    if (!one_line) {
+      split_record(lines, line, path, buffer.quoted);
+      row.cells.assign(buffer.quoted.begin(), buffer.quoted.end());
+    }
+    if (!one_line || !plain_ascii(line)) check_cells(row.cells, header ? *header : no_header, row.line, path);
     if (header && row.cells.size() != header->size())
       throw InputError(path + ":" + std::to_string(row.line) + ": the row has " + std::to_string(row.cells.size()) +
                        " cells; expected " + std::to_string(header->size()) + " as in the header");
@@ -236,21 +287,39 @@ bool next_record(Lines& lines, const std::string& path, const std::vector<std::s
   return false;
 }
 
+// The cells of a record as strings; the strings of `row`'s previous cells are reused.
+void copy_record(const CsvRecord& record, CsvRow& row) {
+  row.line = record.line;
+  row.cells.resize(record.cells.size());
+  for (size_t i = 0; i < record.cells.size(); ++i) row.cells[i].assign(record.cells[i].data(), record.cells[i].size());
+}
+
 }  // namespace
 
 CsvTable read_csv(const std::string& path, bool regular_only) {
   return parse_csv(read_input_file(path, "CSV file", regular_only), path);
 }
 
+void for_each_csv_record(const std::string& bytes, const std::string& path,
+                         const std::function<void(const std::vector<std::string>&)>& on_header,
+                         const std::function<void(const CsvRecord&)>& on_row) {
+  BufferLines lines(models::without_bom(bytes));
+  RecordBuffer buffer;
+  if (!next_record(lines, path, nullptr, buffer))
+    throw InputError(path + ": the file is empty; expected a header line");
+  const std::vector<std::string> header(buffer.record.cells.begin(), buffer.record.cells.end());
+  on_header(header);
+  while (next_record(lines, path, &header, buffer)) on_row(buffer.record);
+}
+
 void for_each_csv_row(const std::string& bytes, const std::string& path,
                       const std::function<void(const std::vector<std::string>&)>& on_header,
                       const std::function<void(const CsvRow&)>& on_row) {
-  BufferLines lines(models::without_bom(bytes));
   CsvRow row;
-  if (!next_record(lines, path, nullptr, row)) throw InputError(path + ": the file is empty; expected a header line");
-  const std::vector<std::string> header = std::move(row.cells);
-  on_header(header);
-  while (next_record(lines, path, &header, row)) on_row(row);
+  for_each_csv_record(bytes, path, on_header, [&](const CsvRecord& record) {
+    copy_record(record, row);
+    on_row(row);
+  });
 }
 
 CsvTable parse_csv(const std::string& bytes, const std::string& path) {
@@ -296,6 +365,7 @@ class CsvReader::Impl : public Lines {
   }
   const std::string path_;
   std::vector<std::string> header;
+  RecordBuffer buffer;  // the record being read
 
  private:
   bool read(std::string_view& line) override {
@@ -340,9 +410,10 @@ class CsvReader::Impl : public Lines {
 };
 
 CsvReader::CsvReader(const std::string& path) : impl_(std::make_unique<Impl>(path)) {
-  CsvRow row;
-  if (!next_record(*impl_, path, nullptr, row)) throw InputError(path + ": the file is empty; expected a header line");
-  impl_->header = std::move(row.cells);
+  auto& cells = impl_->buffer.record.cells;
+  if (!next_record(*impl_, path, nullptr, impl_->buffer))
+    throw InputError(path + ": the file is empty; expected a header line");
+  impl_->header.assign(cells.begin(), cells.end());
 }
 
 CsvReader::~CsvReader() = default;
@@ -360,8 +431,9 @@ int CsvReader::column(const std::string& name) const {
 bool CsvReader::next(CsvRow& row, std::string* raw) {
   if (raw) raw->clear();
   impl_->capture = raw;
-  const bool got = next_record(*impl_, impl_->path_, &impl_->header, row);
+  const bool got = next_record(*impl_, impl_->path_, &impl_->header, impl_->buffer);
   impl_->capture = nullptr;
+  if (got) copy_record(impl_->buffer.record, row);  // before the next read moves the lines it views
   return got;
 }
 

@@ -1,5 +1,6 @@
 #include "lutdose/io/input_file.h"
 
+#include <algorithm>
 #include <filesystem>
 
 #include "lutdose/error.h"
@@ -85,10 +86,12 @@ std::string resolve_case_reference(const std::string& case_path, const std::stri
   return resolved.string();
 }
 
-std::string name_problem(const std::string& name) {
+std::string name_problem(std::string_view name) {
   if (name.empty()) return "empty";
   if (name.size() > MAX_NAME_BYTES)
     return std::to_string(name.size()) + " bytes long, more than the limit of " + std::to_string(MAX_NAME_BYTES);
+  // the usual name, printable ASCII only (0x20 to 0x7E), is valid UTF-8 without control characters
+  if (std::all_of(name.begin(), name.end(), [](char c) { return c >= 0x20 && c < 0x7F; })) return "";
   if (!models::valid_utf8(name)) return "not valid UTF-8";
   for (char c : name)
     if (c == '\0') return "holding a NUL character";

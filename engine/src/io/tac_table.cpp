@@ -4,7 +4,9 @@
 #include <cmath>
 #include <memory>
 #include <limits>
+#include <functional>
 #include <map>
+#include <string_view>
 #include <tuple>
 
 #include "lutdose/io/csv.h"
@@ -70,10 +72,22 @@ struct TacColumns {
 struct Row {
   double t, a, u, v, m;
   int line;
+  size_t next = 0;  // TacGroups: index of the next row of the same TAC
 };
 
 // The TAC a row belongs to: (patient, cycle, VOI).
 using TacKey = std::tuple<std::string, int, std::string>;
+
+// The same, as the texts of a row's cells (valid while the row is): no copy for each row.
+struct RowTac {
+  std::string_view patient;
+  int cycle = 1;
+  std::string_view voi;
+  bool operator==(const TacKey& key) const {
+    return cycle == std::get<1>(key) && voi == std::get<2>(key) && patient == std::get<0>(key);
+  }
+  TacKey key() const { return {std::string(patient), cycle, std::string(voi)}; }
+};
 
 // Where a row is, "path:line", made only for a message (most rows never need it).
 struct RowLoc {
@@ -83,29 +97,31 @@ struct RowLoc {
 };
 
 // A number > lo (>= lo when lo_inclusive) within the plausibility range; `loc` names the row.
-double row_number(const CsvRow& row, int col, const char* name, double lo, bool lo_inclusive,
+double row_number(const CsvRecord& row, int col, const char* name, double lo, bool lo_inclusive,
                   const PlausibleRange& range, const char* expect, const RowLoc& loc) {
-  const std::string& text = row.cells[static_cast<size_t>(col)];
+  const std::string_view text = row.cells[static_cast<size_t>(col)];
   double x;
   if (!parse_double(text, x) || !std::isfinite(x) || (lo_inclusive ? x < lo : x <= lo))
-    throw_input_error(loc, std::string("column ") + name, text, expect);
+    throw_input_error(loc, std::string("column ") + name, std::string(text), expect);
   if (!range.contains(x))
-    throw_input_error(loc, std::string("column ") + name, text, "a value " + range.text());
+    throw_input_error(loc, std::string("column ") + name, std::string(text), "a value " + range.text());
   return x;
 }
 
 // An optional number > 0 (NaN when the column is absent or the cell empty).
-double row_optional(const CsvRow& row, int col, const char* name, const PlausibleRange& range, const char* expect,
+double row_optional(const CsvRecord& row, int col, const char* name, const PlausibleRange& range, const char* expect,
                     const RowLoc& loc) {
   if (col < 0 || row.cells[static_cast<size_t>(col)].empty()) return std::numeric_limits<double>::quiet_NaN();
   return row_number(row, col, name, 0.0, false, range, expect, loc);
 }
 
-// The row's values and, in `key`, the TAC it belongs to.
-Row read_row(const CsvRow& row, const TacColumns& c, const RowLoc& loc, TacKey& key) {
-  const std::string voi = row.cells[static_cast<size_t>(c.voi)];
-  if (const std::string p = name_problem(voi); !p.empty())
-    throw_input_error(loc, "column voi", voi, "a VOI name (this one is " + p + ")");
+// The row's values and, in `tac`, the TAC it belongs to. `last` (null for the first row) is the TAC
+// of the row before: its names passed the checks, so the same names are not checked again.
+Row read_row(const CsvRecord& row, const TacColumns& c, const RowLoc& loc, const TacKey* last, RowTac& tac) {
+  const std::string_view voi = row.cells[static_cast<size_t>(c.voi)];
+  if (!(last && voi == std::get<2>(*last)))
+    if (const std::string p = name_problem(voi); !p.empty())
+      throw_input_error(loc, "column voi", std::string(voi), "a VOI name (this one is " + p + ")");
   Row r;
   r.t = row_number(row, c.t, "time_h", 0.0, true, TIME_RANGE_H, "a finite time >= 0 h after the reference time", loc);
   r.a = row_number(row, c.a, "activity_MBq", 0.0, true, ACTIVITY_RANGE_MBQ, "a finite activity >= 0 MBq", loc);
@@ -113,62 +129,99 @@ Row read_row(const CsvRow& row, const TacColumns& c, const RowLoc& loc, TacKey& 
   r.v = row_optional(row, c.v, "volume_mL", MASS_RANGE_G, "a finite volume > 0 mL (or empty)", loc);
   r.m = row_optional(row, c.m, "mass_g", MASS_RANGE_G, "a finite mass > 0 g (or empty)", loc);
   r.line = row.line;
-  std::string patient = c.p >= 0 ? row.cells[static_cast<size_t>(c.p)] : "";
-  if (const std::string p = name_problem(patient); c.p >= 0 && !patient.empty() && !p.empty())
-    throw_input_error(loc, "column patient", patient, "a patient id (this one is " + p + ")");
+  const std::string_view patient = c.p >= 0 ? row.cells[static_cast<size_t>(c.p)] : "";  // "": no patient column
+  if (!patient.empty() && !(last && patient == std::get<0>(*last)))
+    if (const std::string p = name_problem(patient); !p.empty())
+      throw_input_error(loc, "column patient", std::string(patient), "a patient id (this one is " + p + ")");
   int cycle = 1;
   if (c.cy >= 0) {
-    const std::string& text = row.cells[static_cast<size_t>(c.cy)];
+    const std::string_view text = row.cells[static_cast<size_t>(c.cy)];
     double x;
     if (!parse_double(text, x) || x < 1 || x != std::floor(x) || x > static_cast<double>(MAX_CYCLE_NUMBER))
-      throw_input_error(loc, "column cycle", text, "a whole number from 1 to " + std::to_string(MAX_CYCLE_NUMBER));
+      throw_input_error(loc, "column cycle", std::string(text),
+                        "a whole number from 1 to " + std::to_string(MAX_CYCLE_NUMBER));
     cycle = static_cast<int>(x);
   }
-  key = std::make_tuple(patient, cycle, voi);
+  tac = {patient, cycle, voi};
   return r;
 }
+
+// The rows of one TAC: a list through Row::next in TacGroups' rows (one vector for all rows, not
+// one growing vector for each TAC).
+struct TacRows {
+  TacKey key;
+  size_t count = 0, first = 0, last = 0;  // number of rows; indices of the first and last one
+};
 
 // The rows grouped by TAC, in the order of their first row, within the size limits.
 class TacGroups {
  public:
-  // Adds row r (its text `time_text`, at `loc`) to the TAC `key`.
-  void add(const TacKey& key, const Row& r, const std::string& time_text, const RowLoc& loc) {
-    const auto& [patient, cycle, voi] = key;
-    // the rows of a TAC usually follow each other: the last group is looked up once
-    if (!last_ || last_key_ != key) {
-      last_ = &groups_[key];
-      last_key_ = key;
-    }
-    auto& g = *last_;
-    if (g.empty()) {
-      order_.push_back(key);
-      if (++vois_of_[{patient, cycle}] > MAX_VOIS_PER_CYCLE)
-        throw_input_error(loc, "column voi", voi, "at most " + std::to_string(MAX_VOIS_PER_CYCLE) +
-                                                      " VOIs per patient and cycle (the limit)");
-      if (vois_of_[{patient, cycle}] == 1 && ++cycles_of_[patient] > MAX_CYCLES)
-        throw_input_error(loc, "column cycle", std::to_string(cycle),
-                          "at most " + std::to_string(MAX_CYCLES) + " cycles per patient (the limit)");
-    }
-    if (g.size() == MAX_POINTS_PER_TAC)
+  // Adds row r (its text `time_text`, at `loc`) to the TAC `tac`.
+  void add(const RowTac& tac, const Row& r, std::string_view time_text, const RowLoc& loc) {
+    // the rows of a TAC usually follow each other: the TAC is looked up only when it changes
+    if (last_ == npos || !(tac == groups_[last_].key)) last_ = group_of(tac, loc);
+    auto& g = groups_[last_];
+    const std::string& voi = std::get<2>(g.key);
+    if (g.count == MAX_POINTS_PER_TAC)
       throw_input_error(loc, "the number of points of VOI " + voi, "more than " + std::to_string(MAX_POINTS_PER_TAC),
                         "at most " + std::to_string(MAX_POINTS_PER_TAC) + " points per TAC (the limit)");
-    if (!g.empty() && !(r.t > g.back().t))
-      throw_input_error(loc, "column time_h", time_text,
+    if (g.count > 0 && !(r.t > rows_[g.last].t))
+      throw_input_error(loc, "column time_h", std::string(time_text),
                         "times strictly increasing within VOI " + voi + " (previous " +
-                            format_number(g.back().t) + " h at line " +
-                            std::to_string(g.back().line) + ")");
-    g.push_back(r);
+                            format_number(rows_[g.last].t) + " h at line " +
+                            std::to_string(rows_[g.last].line) + ")");
+    rows_.push_back(r);
+    (g.count > 0 ? rows_[g.last].next : g.first) = rows_.size() - 1;
+    g.last = rows_.size() - 1;
+    ++g.count;
   }
-  const std::vector<TacKey>& order() const { return order_; }
-  const std::vector<Row>& rows(const TacKey& key) const { return groups_.at(key); }
+  const std::vector<TacRows>& groups() const { return groups_; }
+  // The TAC of the last row added, null before the first one.
+  const TacKey* last_key() const { return last_ == npos ? nullptr : &groups_[last_].key; }
+  // The rows of group g, in file order.
+  void rows_of(const TacRows& g, std::vector<Row>& rows) const {
+    rows.clear();
+    for (size_t i = g.first, k = 0; k < g.count; ++k, i = rows_[i].next) rows.push_back(rows_[i]);
+  }
 
  private:
-  std::map<TacKey, std::vector<Row>> groups_;  // node-based: last_ stays valid as groups are added
-  std::vector<TacKey> order_;
-  TacKey last_key_;
-  std::vector<Row>* last_ = nullptr;
-  std::map<std::pair<std::string, int>, std::size_t> vois_of_;  // (patient, cycle) -> VOIs
-  std::map<std::string, std::size_t> cycles_of_;               // patient -> cycles
+  static constexpr size_t npos = static_cast<size_t>(-1);
+
+  // The TACs of one patient: their groups by (cycle, VOI) and the number of VOIs of each cycle.
+  struct PatientTacs {
+    std::map<std::pair<int, std::string>, size_t> groups;  // (cycle, VOI) -> index in groups_
+    std::map<int, size_t> vois_of_cycle;                   // cycle -> VOIs
+  };
+
+  // The index of the TAC's group; a new TAC gets one, within the limits of VOIs and cycles.
+  // Ordered maps, not hash maps: no input makes a lookup slower than log(n) comparisons.
+  size_t group_of(const RowTac& tac, const RowLoc& loc) {
+    if (!last_patient_ || last_patient_->first != tac.patient) {
+      auto found = patients_.find(tac.patient);
+      if (found == patients_.end()) found = patients_.emplace(std::string(tac.patient), PatientTacs()).first;
+      last_patient_ = &*found;
+    }
+    PatientTacs& p = last_patient_->second;
+    const auto [it, added] = p.groups.try_emplace({tac.cycle, std::string(tac.voi)}, groups_.size());
+    if (!added) return it->second;
+    groups_.push_back({tac.key()});
+    const size_t vois = ++p.vois_of_cycle[tac.cycle];
+    if (vois > MAX_VOIS_PER_CYCLE)
+      throw_input_error(loc, "column voi", std::string(tac.voi), "at most " + std::to_string(MAX_VOIS_PER_CYCLE) +
+                                                                     " VOIs per patient and cycle (the limit)");
+    if (vois == 1 && p.vois_of_cycle.size() > MAX_CYCLES)
+      throw_input_error(loc, "column cycle", std::to_string(tac.cycle),
+                        "at most " + std::to_string(MAX_CYCLES) + " cycles per patient (the limit)");
+    return it->second;
+  }
+
+  std::vector<Row> rows_;        // all rows, in file order
+  std::vector<TacRows> groups_;  // in the order of their first row
+  size_t last_ = npos;           // the group of the last row
+  std::map<std::string, PatientTacs, std::less<>> patients_;  // patient -> its TACs
+  // the patient of the last new TAC (a map node: it stays valid as patients are added, and moves
+  // with the map)
+  std::pair<const std::string, PatientTacs>* last_patient_ = nullptr;
 };
 
 // One TAC from its rows; activity_u_MBq must be given for all of its points or none.
@@ -188,6 +241,9 @@ TacSeries make_series(const TacKey& key, const std::vector<Row>& rows, const std
                      ": activity_u_MBq is given for some time points only; expected it for all "
                      "or none of them");
   if (any_u) s.activity_u_MBq.resize(n);
+  s.volume_mL.reserve(rows.size());
+  s.mass_g.reserve(rows.size());
+  s.lines.reserve(rows.size());
   for (Eigen::Index i = 0; i < n; ++i) {
     const auto& r = rows[static_cast<size_t>(i)];
     s.time_h(i) = r.t;
@@ -208,6 +264,7 @@ class TacRowParser::Impl {
   std::string path;
   TacColumns columns;
   TacGroups groups;
+  CsvRecord views;  // a CsvRow's cells as views, for add(const CsvRow&)
 };
 
 TacRowParser::TacRowParser(const std::vector<std::string>& header, const std::string& path) {
@@ -218,18 +275,28 @@ TacRowParser::TacRowParser(const std::vector<std::string>& header, const std::st
 TacRowParser::~TacRowParser() = default;
 
 void TacRowParser::add(const CsvRow& row) {
+  impl_->views.line = row.line;
+  impl_->views.cells.assign(row.cells.begin(), row.cells.end());
+  add_record(impl_->views);
+}
+
+void TacRowParser::add_record(const CsvRecord& row) {
   const RowLoc loc{impl_->path, row.line};
-  TacKey key;
-  const Row r = read_row(row, impl_->columns, loc, key);
-  impl_->groups.add(key, r, row.cells[static_cast<size_t>(impl_->columns.t)], loc);
+  RowTac tac;
+  const Row r = read_row(row, impl_->columns, loc, impl_->groups.last_key(), tac);
+  impl_->groups.add(tac, r, row.cells[static_cast<size_t>(impl_->columns.t)], loc);
 }
 
 std::vector<TacSeries> TacRowParser::take() {
   std::vector<TacSeries> out;
   TacGroups groups;
   std::swap(groups, impl_->groups);
-  out.reserve(groups.order().size());
-  for (const auto& key : groups.order()) out.push_back(make_series(key, groups.rows(key), impl_->path));
+  out.reserve(groups.groups().size());
+  std::vector<Row> rows;
+  for (const auto& g : groups.groups()) {
+    groups.rows_of(g, rows);
+    out.push_back(make_series(g.key, rows, impl_->path));
+  }
   return out;
 }
 
@@ -241,10 +308,10 @@ std::vector<TacSeries> read_tac_table(const std::string& path, std::string* byte
   std::string content = read_input_file(path, "TAC table", false);
   std::unique_ptr<TacRowParser> parser;
   bool any_row = false;
-  for_each_csv_row(
+  for_each_csv_record(
       content, path, [&](const std::vector<std::string>& header) { parser = std::make_unique<TacRowParser>(header, path); },
-      [&](const CsvRow& row) {
-        parser->add(row);
+      [&](const CsvRecord& row) {
+        parser->add_record(row);
         any_row = true;
       });
   if (!any_row) throw InputError(path + ": no data rows; expected one row per VOI per time point");

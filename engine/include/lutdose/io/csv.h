@@ -8,6 +8,7 @@
 #include <map>
 #include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace lutdose {
@@ -55,6 +56,19 @@ void for_each_csv_row(const std::string& bytes, const std::string& path,
                       const std::function<void(const std::vector<std::string>&)>& on_header,
                       const std::function<void(const CsvRow&)>& on_row);
 
+//! A data row as views of its cells' texts (the same texts as CsvRow's), valid until the next row
+//! is read.
+struct CsvRecord {
+  int line = 0;                         //!< 1-based line number in the file
+  std::vector<std::string_view> cells;  //!< as many as the header has
+};
+
+//! for_each_csv_row without a string for each cell: `on_row` gets views (the same records and
+//! InputErrors). For a reader that converts each cell at once (the TAC table).
+void for_each_csv_record(const std::string& bytes, const std::string& path,
+                         const std::function<void(const std::vector<std::string>&)>& on_header,
+                         const std::function<void(const CsvRecord&)>& on_row);
+
 //! Reads a CSV file record by record in bounded memory, without the size limit of read_csv: the
 //! cohort tables of `lutdose batch`. The same records and InputErrors as parse_csv (but the size).
 class CsvReader {
@@ -89,7 +103,7 @@ class CsvReader {
 //! Strict number parsing: the whole cell must be a number (surrounding blanks and a leading '+'
 //! allowed; "nan" and "inf" parse, callers check finiteness). Returns false, leaving `value`
 //! unspecified, when it is not a number. Throws nothing.
-bool parse_double(const std::string& text, double& value);
+bool parse_double(std::string_view text, double& value);
 
 //! `s` without leading and trailing blanks (space, tab, CR, LF). Throws nothing.
 std::string trim(const std::string& s);

@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "lutdose/models/input.h"
@@ -40,7 +41,7 @@ std::string resolve_case_reference(const std::string& case_path, const std::stri
 
 //! The problem with a name used as an identifier ("" when fine): empty, longer than
 //! MAX_NAME_BYTES, invalid UTF-8, or holding NUL or other control characters. Throws nothing.
-std::string name_problem(const std::string& name);
+std::string name_problem(std::string_view name);
 
 //! One message from a list of problems: the first MAX_PROBLEMS_LISTED, one per line, then
 //! "... and K more problems". Throws nothing.

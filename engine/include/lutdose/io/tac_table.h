@@ -44,6 +44,8 @@ class TacRowParser {
   //! Checks and adds one data row: read_tac_table's checks of the row and of its TAC so far (times
   //! increasing, limits). InputError naming the file, line, column and value.
   void add(const CsvRow& row);
+  //! The same for a row read as views (for_each_csv_record), without copying its cells.
+  void add_record(const CsvRecord& row);
   //! The TACs of the rows added since the last take(), in the order of their first row.
   //! InputError when activity_u_MBq is given for some points of a TAC only.
   std::vector<TacSeries> take();
