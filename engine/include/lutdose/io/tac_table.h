@@ -46,6 +46,9 @@ class TacRowParser {
   void add(const CsvRow& row);
   //! The same for a row read as views (for_each_csv_record), without copying its cells.
   void add_record(const CsvRecord& row);
+  //! Room for n rows before adding them (an upper bound, e.g. the number of lines): fewer page
+  //! faults and copies than a regrown vector. Optional.
+  void reserve_rows(size_t n);
   //! The TACs of the rows added since the last take(), in the order of their first row.
   //! InputError when activity_u_MBq is given for some points of a TAC only.
   std::vector<TacSeries> take();
