@@ -41,22 +41,15 @@ inline std::string_view strip(std::string_view v, Drop drop) {
 std::string trim(const std::string& s) { return std::string(strip(s, is_blank_or_line_end)); }
 
 std::string csv_field(const std::string& s) {
-  const bool blank_edge = !s.empty() && (s.front() == ' ' || s.front() == '\t' || s.back() == ' ' || s.back() == '\t');
-  if (s.find_first_of(",\"\r\n") == std::string::npos && !blank_edge) return s;
-  std::string q = "\"";
-  for (char c : s) {
-    if (c == '"') q += '"';
-    q += c;
-  }
-  return q + "\"";
+  std::string cell;
+  append_csv_field(cell, s);  // csv_write.cpp
+  return cell;
 }
 
 std::string csv_number(double x) {
-  if (std::isnan(x)) return "";
-  if (std::isinf(x)) return x > 0 ? "inf" : "-inf";
-  char text[32];
-  const auto [end, ec] = std::to_chars(text, text + sizeof text, x);
-  return ec == std::errc() ? std::string(text, end) : std::string();
+  std::string cell;
+  append_csv_number(cell, x);
+  return cell;
 }
 
 bool parse_double(std::string_view text, double& value) {

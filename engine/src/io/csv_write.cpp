@@ -1,4 +1,4 @@
-// CSV cells appended to a text (lutdose/io/csv.h): the same cells as csv_field and csv_number,
+// CSV cells appended to a text (lutdose/io/csv.h; csv_field and csv_number return them as strings),
 // written into the caller's buffer (`lutdose fit --format csv` writes 20 cells per VOI).
 #include <charconv>
 #include <cmath>
