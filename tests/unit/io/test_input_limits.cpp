@@ -94,22 +94,32 @@ TEST_CASE("parse_csv: a quote is allowed only around a whole field (RFC 4180)") 
   CHECK_THROWS_WITH_AS(parse_csv("voi,time_h\nki\"dneys,1\n", "t.csv"), doctest::Contains("t.csv:2"), InputError);
 }
 
-TEST_CASE("check_results_finite: a non-finite TIA, dose or BED names the input and the target") {
+namespace {
+
+// A run of input `input` with one cycle of patient P1: VOI liver (TIA tia_MBq_h) and one target's dose.
+RunResult one_voi_run(const std::string& input, int cycle, double tia_MBq_h, const std::string& target, double dose_Gy) {
   RunResult r;
-  r.provenance.options.tac_path = "case.json";
+  r.provenance.options.tac_path = input;
   CycleResult c;
   c.patient = "P1";
-  c.cycle = 2;
+  c.cycle = cycle;
   VoiResult v;
   v.tac.voi = "liver";
-  v.tac.cycle = 2;
-  v.fit.tia_MBq_h = 1000;
+  v.tac.cycle = cycle;
+  v.fit.tia_MBq_h = tia_MBq_h;
   c.vois.push_back(v);
   TargetDose d;
-  d.target = "spleen";
-  d.dose_Gy = 2.0;
+  d.target = target;
+  d.dose_Gy = dose_Gy;
   c.doses.push_back(d);
   r.cycles.push_back(c);
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("check_results_finite: a non-finite TIA, dose or BED names the input and the target") {
+  RunResult r = one_voi_run("case.json", 2, 1000, "spleen", 2.0);
   CHECK_NOTHROW(check_results_finite(r));  // BED NaN without tissue parameters is "not computed"
   r.cycles[0].doses[0].dose_Gy = std::numeric_limits<double>::quiet_NaN();
   CHECK_THROWS_WITH_AS(check_results_finite(r), doctest::Contains("case.json: patient P1, cycle 2, target spleen"),
@@ -150,25 +160,11 @@ TEST_CASE("check_results_finite: the whole text of every message, in order") {
   // The texts are built only for a non-finite value (the check of a finite run builds none):
   // this pins them word for word.
   const double nan = std::numeric_limits<double>::quiet_NaN(), inf = std::numeric_limits<double>::infinity();
-  RunResult r;
-  r.provenance.options.tac_path = "t.csv";
-  CycleResult c;
-  c.patient = "P1";
-  c.cycle = 1;
-  VoiResult v;
-  v.tac.patient = "P1";
-  v.tac.cycle = 1;
-  v.tac.voi = "liver";
-  v.tac.lines = {3, 4};
-  v.fit.tia_MBq_h = nan;
-  c.vois.push_back(v);
-  TargetDose d;
-  d.target = "liver";
-  d.dose_Gy = inf;
-  d.alpha_beta_Gy = 2.5;
-  d.bed_Gy = nan;
-  c.doses.push_back(d);
-  r.cycles.push_back(c);
+  RunResult r = one_voi_run("t.csv", 1, nan, "liver", inf);
+  r.cycles[0].vois[0].tac.patient = "P1";
+  r.cycles[0].vois[0].tac.lines = {3, 4};
+  r.cycles[0].doses[0].alpha_beta_Gy = 2.5;
+  r.cycles[0].doses[0].bed_Gy = nan;
   CumulativeDose s;
   s.target = "liver";
   s.dose_Gy = -inf;
