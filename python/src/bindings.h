@@ -8,6 +8,7 @@
 
 #include "lutdose/pipeline/options.h"
 #include "lutdose/pipeline/run_result.h"
+#include "lutdose/io/store.h"
 #include "lutdose/io/tac_table.h"
 
 namespace lutdose_py {
@@ -20,19 +21,23 @@ void bind_store(py::module_& m);      // store.cpp: read_store, batch, synth
 void bind_reference(py::module_& m);  // reference.cpp: reference data
 void bind_dose(py::module_& m);       // dose.cpp: dose, bed, plan
 
-//! The result of run_tac_parallel and the threads it used (one per block of whole patients).
+//! The rows of run_tac_parallel (the store's tables) and the threads it used (one per block of
+//! whole patients).
 struct ParallelRun {
-  lutdose::RunResult result;
+  lutdose::StoreRows rows;
   std::size_t threads = 0;
 };
 
 //! run_tac_table over small blocks of whole patients, taken in turn by at most `threads` threads
-//! (0: every core), results in the engine's order (patients in order of first appearance, as
-//! `lutdose fit`) whatever `threads`; call without the GIL. Throws what run_tac_table throws (the
-//! first block's error). When `stop` becomes true the threads take no further block (the result
-//! is then incomplete: for a caller that discards it).
+//! (0: every core), each block's results turned into store rows (named `source`) as soon as it is
+//! done, so the memory of one block's results is reused by the next (holding every block's results
+//! until the end cost page faults on every call under glibc's malloc, which returns freed memory to
+//! the system). Rows in the engine's order (patients in order of first appearance, as `lutdose
+//! fit`) whatever `threads`; call without the GIL. Throws what run_tac_table throws (the first
+//! block's error). When `stop` becomes true the threads take no further block (the result is then
+//! incomplete: for a caller that discards it).
 ParallelRun run_tac_parallel(const std::vector<lutdose::TacSeries>& series, const lutdose::RunOptions& o,
-                             unsigned threads, const std::atomic<bool>* stop = nullptr);
+                             unsigned threads, const std::string& source, const std::atomic<bool>* stop = nullptr);
 
 //! Runs `job` on a thread of its own while the calling thread, holding the GIL on entry, waits
 //! without it and looks every 0.1 s for a signal (PyErr_CheckSignals: Ctrl-C). On a signal whose

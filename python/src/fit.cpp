@@ -52,7 +52,7 @@ std::vector<std::vector<lutdose::TacSeries>> patient_blocks(const std::vector<lu
 }  // namespace
 
 ParallelRun run_tac_parallel(const std::vector<lutdose::TacSeries>& series, const lutdose::RunOptions& o,
-                             unsigned threads, const std::atomic<bool>* stop) {
+                             unsigned threads, const std::string& source, const std::atomic<bool>* stop) {
   const auto& reference = reference_of(o.data_dir);
   if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
   // Several blocks per thread and at most about kBlockTacs TACs each: the threads stay busy to
@@ -61,7 +61,7 @@ ParallelRun run_tac_parallel(const std::vector<lutdose::TacSeries>& series, cons
   const auto blocks = patient_blocks(series, std::max<std::size_t>(8 * std::size_t{threads},
                                                                    (series.size() + kBlockTacs - 1) / kBlockTacs));
   const std::size_t n_threads = std::min<std::size_t>(threads, blocks.size());
-  std::vector<lutdose::RunResult> parts(blocks.size());
+  std::vector<lutdose::StoreRows> parts(blocks.size());
   std::vector<std::exception_ptr> errors(blocks.size());
   std::atomic<std::size_t> next{0};
   std::vector<std::thread> pool;
@@ -69,7 +69,7 @@ ParallelRun run_tac_parallel(const std::vector<lutdose::TacSeries>& series, cons
     pool.emplace_back([&] {
       for (std::size_t b = next++; b < blocks.size() && !(stop && *stop); b = next++) {
         try {
-          parts[b] = lutdose::run_tac_table(blocks[b], o, reference);
+          parts[b] = lutdose::store_rows(lutdose::run_tac_table(blocks[b], o, reference), source, "");
         } catch (...) {
           errors[b] = std::current_exception();
         }
@@ -78,10 +78,8 @@ ParallelRun run_tac_parallel(const std::vector<lutdose::TacSeries>& series, cons
   for (auto& t : pool) t.join();
   for (const auto& e : errors)
     if (e) std::rethrow_exception(e);  // the first failing block in the engine's order, as a serial run
-  ParallelRun run{parts.empty() ? lutdose::RunResult{} : std::move(parts.front()), n_threads};
-  for (std::size_t b = 1; b < parts.size(); ++b)  // moved, not copied: every TAC's fit is here
-    run.result.cycles.insert(run.result.cycles.end(), std::make_move_iterator(parts[b].cycles.begin()),
-                             std::make_move_iterator(parts[b].cycles.end()));
+  ParallelRun run{parts.empty() ? lutdose::StoreRows{} : std::move(parts.front()), n_threads};
+  for (std::size_t b = 1; b < parts.size(); ++b) run.rows.append(std::move(parts[b]));
   return run;
 }
 
@@ -115,10 +113,10 @@ py::tuple fit_columns(const py::dict& columns, const py::dict& options, long lon
   run_interruptible(
       [&] {
         const auto start = std::chrono::steady_clock::now();
-        const auto r = run_tac_parallel(series, o, requested, &stop);
+        auto r = run_tac_parallel(series, o, requested, source, &stop);
         seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         if (stop) return;  // interrupted: incomplete, discarded
-        rows = lutdose::store_rows(r.result, source, "");
+        rows = std::move(r.rows);
         used = r.threads;
       },
       stop);
