@@ -36,7 +36,7 @@ struct ParallelRun {
 //! fit`) whatever `threads`; call without the GIL. Throws what run_tac_table throws (the first
 //! block's error). When `stop` becomes true the threads take no further block (the result is then
 //! incomplete: for a caller that discards it).
-ParallelRun run_tac_parallel(const std::vector<lutdose::TacSeries>& series, const lutdose::RunOptions& o,
+ParallelRun run_tac_parallel(std::vector<lutdose::TacSeries> series, const lutdose::RunOptions& o,
                              unsigned threads, const std::string& source, const std::atomic<bool>* stop = nullptr);
 
 //! Runs `job` on a thread of its own while the calling thread, holding the GIL on entry, waits

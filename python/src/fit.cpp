@@ -37,13 +37,13 @@ lutdose::RunOptions fit_options(const py::dict& options) {
 // patient's TACs stay together, as a compartment model fits them jointly), about equal in TACs, at
 // most `parts`. Every block's series are in the engine's order, so the blocks' results joined in
 // block order do not depend on `parts`.
-std::vector<std::vector<lutdose::TacSeries>> patient_blocks(const std::vector<lutdose::TacSeries>& series,
+std::vector<std::vector<lutdose::TacSeries>> patient_blocks(std::vector<lutdose::TacSeries> series,
                                                             std::size_t parts) {
   const std::size_t target = (series.size() + parts - 1) / parts;
   std::vector<std::vector<lutdose::TacSeries>> blocks(1);
-  for (auto& patient : lutdose::series_by_patient(series)) {
+  for (const auto& patient : lutdose::patient_indices(series)) {  // moved, not copied
     if (blocks.back().size() >= target) blocks.emplace_back();
-    blocks.back().insert(blocks.back().end(), patient.begin(), patient.end());
+    for (const std::size_t i : patient) blocks.back().push_back(std::move(series[i]));
   }
   if (blocks.back().empty()) blocks.pop_back();
   return blocks;
@@ -51,15 +51,15 @@ std::vector<std::vector<lutdose::TacSeries>> patient_blocks(const std::vector<lu
 
 }  // namespace
 
-ParallelRun run_tac_parallel(const std::vector<lutdose::TacSeries>& series, const lutdose::RunOptions& o,
+ParallelRun run_tac_parallel(std::vector<lutdose::TacSeries> series, const lutdose::RunOptions& o,
                              unsigned threads, const std::string& source, const std::atomic<bool>* stop) {
   const auto& reference = reference_of(o.data_dir);
   if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
   // Several blocks per thread and at most about kBlockTacs TACs each: the threads stay busy to
   // the end, and a stop request is seen within one block's time (milliseconds).
   constexpr std::size_t kBlockTacs = 256;
-  const auto blocks = patient_blocks(series, std::max<std::size_t>(8 * std::size_t{threads},
-                                                                   (series.size() + kBlockTacs - 1) / kBlockTacs));
+  const std::size_t n_blocks = std::max<std::size_t>(8 * std::size_t{threads}, (series.size() + kBlockTacs - 1) / kBlockTacs);
+  const auto blocks = patient_blocks(std::move(series), n_blocks);
   const std::size_t n_threads = std::min<std::size_t>(threads, blocks.size());
   std::vector<lutdose::StoreRows> parts(blocks.size());
   std::vector<std::exception_ptr> errors(blocks.size());
@@ -105,7 +105,7 @@ py::tuple fit_one(const py::dict& columns, const py::dict& options) {
 py::tuple fit_columns(const py::dict& columns, const py::dict& options, long long threads, const std::string& source) {
   const unsigned requested = lutdose_cli::checked_threads(threads);
   const auto o = fit_options(options);
-  const auto series = series_from_columns(tac_columns_from(columns), source);
+  auto series = series_from_columns(tac_columns_from(columns), source);
   lutdose::StoreRows rows;
   double seconds = 0;
   std::size_t used = 0;
@@ -113,7 +113,7 @@ py::tuple fit_columns(const py::dict& columns, const py::dict& options, long lon
   run_interruptible(
       [&] {
         const auto start = std::chrono::steady_clock::now();
-        auto r = run_tac_parallel(series, o, requested, source, &stop);
+        auto r = run_tac_parallel(std::move(series), o, requested, source, &stop);
         seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         if (stop) return;  // interrupted: incomplete, discarded
         rows = std::move(r.rows);

@@ -476,23 +476,6 @@ std::vector<size_t> all_indices(size_t n) {
   return order;
 }
 
-// The indices of each patient's series: patients in the order of their first series, each
-// patient's series in table order. A series of the previous series' patient needs no look-up.
-std::vector<std::vector<size_t>> patient_indices(const std::vector<TacSeries>& series) {
-  std::vector<std::vector<size_t>> groups;
-  std::map<std::string, std::size_t> index;
-  size_t group = 0;
-  for (size_t i = 0; i < series.size(); ++i) {
-    if (i == 0 || series[i].patient != series[i - 1].patient) {
-      const auto [it, fresh] = index.try_emplace(series[i].patient, groups.size());
-      if (fresh) groups.emplace_back();
-      group = it->second;
-    }
-    groups[group].push_back(i);
-  }
-  return groups;
-}
-
 // What every patient of a run shares: the provenance (of options validated here), the dose step
 // with the tissue table of the options, the limits (these three only with doses).
 struct RunSetup {
@@ -567,6 +550,22 @@ RunResult run_tac_table(const std::vector<TacSeries>& series, const RunOptions& 
   RunOptions o = options;
   read_run_files(o, ref);
   return run_tac_table(series, o, ref, points);
+}
+
+// A series of the previous series' patient needs no look-up.
+std::vector<std::vector<size_t>> patient_indices(const std::vector<TacSeries>& series) {
+  std::vector<std::vector<size_t>> groups;
+  std::map<std::string, std::size_t> index;
+  size_t group = 0;
+  for (size_t i = 0; i < series.size(); ++i) {
+    if (i == 0 || series[i].patient != series[i - 1].patient) {
+      const auto [it, fresh] = index.try_emplace(series[i].patient, groups.size());
+      if (fresh) groups.emplace_back();
+      group = it->second;
+    }
+    groups[group].push_back(i);
+  }
+  return groups;
 }
 
 std::vector<std::vector<TacSeries>> series_by_patient(const std::vector<TacSeries>& series) {

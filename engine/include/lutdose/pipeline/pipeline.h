@@ -36,6 +36,8 @@ RunResult run_tac_table(const std::vector<TacSeries>& series, const RunOptions& 
 //! The series of each patient: patients in the order of their first series, each patient's series
 //! in table order (the order of run_tac_table's and for_each_patient_result's results).
 std::vector<std::vector<TacSeries>> series_by_patient(const std::vector<TacSeries>& series);
+//! The same as indices into `series`, without copying a series.
+std::vector<std::vector<size_t>> patient_indices(const std::vector<TacSeries>& series);
 
 //! run_tac_table one patient at a time, for output streamed patient by patient (`lutdose fit
 //! --format csv`): loads the reference data and reads the files the options name once, then calls
