@@ -293,6 +293,20 @@ CsvTable read_csv(const std::string& path, bool regular_only) {
   return parse_csv(read_input_file(path, "CSV file", regular_only), path);
 }
 
+namespace {
+
+// A CR inside a header cell: no column name holds one, but a file whose lines end with CR alone
+// (classic Mac OS) reads as one header line with such cells. InputError naming that cause.
+void check_header_line_ends(const std::vector<std::string>& header, const std::string& path, int line) {
+  for (const auto& cell : header)
+    if (cell.find('\r') != std::string::npos)
+      throw InputError(path + ":" + std::to_string(line) +
+                       ": the header holds a carriage return (CR) inside a cell: the file's lines seem to end with "
+                       "CR only (classic Mac OS); expected LF or CRLF line ends");
+}
+
+}  // namespace
+
 void for_each_csv_record(const std::string& bytes, const std::string& path,
                          const std::function<void(const std::vector<std::string>&)>& on_header,
                          const std::function<void(const CsvRecord&)>& on_row) {
@@ -301,6 +315,7 @@ void for_each_csv_record(const std::string& bytes, const std::string& path,
   if (!next_record(lines, path, nullptr, buffer))
     throw InputError(path + ": the file is empty; expected a header line");
   const std::vector<std::string> header(buffer.record.cells.begin(), buffer.record.cells.end());
+  check_header_line_ends(header, path, buffer.record.line);
   on_header(header);
   while (next_record(lines, path, &header, buffer)) on_row(buffer.record);
 }
@@ -407,6 +422,7 @@ CsvReader::CsvReader(const std::string& path) : impl_(std::make_unique<Impl>(pat
   if (!next_record(*impl_, path, nullptr, impl_->buffer))
     throw InputError(path + ": the file is empty; expected a header line");
   impl_->header.assign(cells.begin(), cells.end());
+  check_header_line_ends(impl_->header, path, impl_->buffer.record.line);
 }
 
 CsvReader::~CsvReader() = default;

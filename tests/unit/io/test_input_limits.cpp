@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <string>
@@ -83,6 +84,21 @@ TEST_CASE("parse_csv: a CR inside a cell is kept, quoted or not, only a line's f
   const CsvTable q = parse_csv("voi,note\r\n\"liver\",\"a\r\nb\"\r\n\"spleen\" , x\r\n", "t.csv");
   CHECK(q.rows.at(0).cells == std::vector<std::string>{"liver", "a\r\nb"});
   CHECK(q.rows.at(1).cells == std::vector<std::string>{"spleen", "x"});
+}
+
+TEST_CASE("parse_csv: a file with CR-only line ends is refused at its header, naming the cause") {
+  // 0.11 read such a file as one header line with cells like "activity_MBq\rkidneys": the error
+  // then named an unknown column, not the line ends
+  for (const char* text : {"voi,time_h,activity_MBq\rkidneys,1,2\r", "\"voi\",time_h\rliver,1\r"})
+    CHECK_THROWS_WITH_AS(parse_csv(text, "t.csv"),
+                         "t.csv:1: the header holds a carriage return (CR) inside a cell: the file's lines seem to end "
+                         "with CR only (classic Mac OS); expected LF or CRLF line ends",
+                         InputError);
+  // the streaming reader of batch's tables too
+  const auto path = (std::filesystem::temp_directory_path() / "lutdose_test_cr_only.csv").string();
+  std::ofstream(path, std::ios::binary) << "patient,administered_MBq\rP1,7400\r";
+  CHECK_THROWS_WITH_AS(CsvReader{path}, doctest::Contains("CR only"), InputError);
+  std::filesystem::remove(path);
 }
 
 TEST_CASE("parse_csv: a quote is allowed only around a whole field (RFC 4180)") {
