@@ -93,9 +93,16 @@ std::string name_problem(std::string_view name) {
   // the usual name, printable ASCII only (0x20 to 0x7E), is valid UTF-8 without control characters
   if (std::all_of(name.begin(), name.end(), [](char c) { return c >= 0x20 && c < 0x7F; })) return "";
   if (!models::valid_utf8(name)) return "not valid UTF-8";
-  for (char c : name)
-    if (c == '\0') return "holding a NUL character";
-    else if (static_cast<unsigned char>(c) < 0x20 || c == 0x7F) return "holding a control character";
+  for (size_t i = 0; i < name.size(); ++i) {
+    const auto c = static_cast<unsigned char>(name[i]);
+    const auto next = [&](size_t k) { return i + k < name.size() ? static_cast<unsigned char>(name[i + k]) : 0; };
+    if (c == 0) return "holding a NUL character";
+    if (c < 0x20 || c == 0x7F) return "holding a control character";
+    // C1 controls U+0080-U+009F (0xC2 0x80-0x9F) and the line and paragraph separators U+2028/U+2029
+    // (0xE2 0x80 0xA8/0xA9): they break or hide lines as the C0 controls do
+    if ((c == 0xC2 && next(1) >= 0x80 && next(1) <= 0x9F) || (c == 0xE2 && next(1) == 0x80 && (next(2) == 0xA8 || next(2) == 0xA9)))
+      return "holding a control character";
+  }
   return "";
 }
 

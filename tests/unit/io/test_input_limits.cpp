@@ -46,6 +46,12 @@ TEST_CASE("UTF-8 validation and quoting") {
   CHECK(name_problem("liver").empty());
   CHECK_FALSE(name_problem(std::string("li\0ver", 6)).empty());
   CHECK_FALSE(name_problem(std::string(MAX_NAME_BYTES + 1, 'x')).empty());
+  // C1 controls (U+0080-U+009F, e.g. NEL U+0085) and the line and paragraph separators U+2028/9
+  // break lines or are invisible as C0 controls are (0.11 accepted them); other non-ASCII is fine
+  for (const char* bad : {"li\xC2\x85ver", "\xC2\x80x", "x\xC2\x9F", "li\xE2\x80\xA8ver", "li\xE2\x80\xA9ver"})
+    CHECK(name_problem(bad) == "holding a control character");
+  for (const char* fine : {"h\xC3\xA9patique", "\xC2\xA0nbsp", "r\xC3\xB6ntgen", "\xE2\x80\xA7x"})
+    CHECK(name_problem(fine).empty());
 }
 
 TEST_CASE("join_problems lists the first ones and counts the rest") {
