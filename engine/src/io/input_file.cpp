@@ -90,6 +90,10 @@ std::string name_problem(std::string_view name) {
   if (name.empty()) return "empty";
   if (name.size() > MAX_NAME_BYTES)
     return std::to_string(name.size()) + " bytes long, more than the limit of " + std::to_string(MAX_NAME_BYTES);
+  // names go into CSV outputs: a first '=', '+', '-' or '@' makes a spreadsheet run the cell as a
+  // formula (CSV injection)
+  if (std::string_view("=+-@").find(name.front()) != std::string_view::npos)
+    return std::string("starting with '") + name.front() + "' (a spreadsheet would run it as a formula)";
   // the usual name, printable ASCII only (0x20 to 0x7E), is valid UTF-8 without control characters
   if (std::all_of(name.begin(), name.end(), [](char c) { return c >= 0x20 && c < 0x7F; })) return "";
   if (!models::valid_utf8(name)) return "not valid UTF-8";

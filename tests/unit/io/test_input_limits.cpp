@@ -52,6 +52,12 @@ TEST_CASE("UTF-8 validation and quoting") {
     CHECK(name_problem(bad) == "holding a control character");
   for (const char* fine : {"h\xC3\xA9patique", "\xC2\xA0nbsp", "r\xC3\xB6ntgen", "\xE2\x80\xA7x"})
     CHECK(name_problem(fine).empty());
+  // a name that a spreadsheet would run as a formula when it opens lutdose's CSV output (0.11
+  // wrote "=cmd|..." unescaped into `fit --format csv`)
+  for (const char* formula : {"=cmd|' /C calc'!A0", "+1+1", "-2+3", "@SUM(A1)"})
+    CHECK(name_problem(formula).find("spreadsheet") != std::string::npos);
+  CHECK(name_problem("kidney-left").empty());
+  CHECK(name_problem("P=1").empty());
 }
 
 TEST_CASE("join_problems lists the first ones and counts the rest") {
