@@ -611,6 +611,14 @@ struct LmWorkspace {
 // The best of the starting points (starting_rates) for the weights s0 of ws: its log-rate
 // increments theta, and whether its Levenberg-Marquardt run converged. Counts starts and
 // evaluations in c.
+// True when theta's rates coincide: a log increment of a faster rate below RATE_AT_BOUND_PER_H
+// (assess_quality's "rates_coincide"), the flat valley where two terms act as one.
+bool rates_coincide(const VectorXd& theta) {
+  for (Eigen::Index r = 1; r < theta.size(); ++r)
+    if (std::exp(std::clamp(theta(r), THETA_MIN, THETA_MAX)) < RATE_AT_BOUND_PER_H) return true;
+  return false;
+}
+
 VectorXd best_start(const ExponentialFunction& f, LmWorkspace& ws, const VectorXd& y, bool& best_converged,
                     CandidateFit& c) {
   const Projection& proj0 = *ws.functor.proj;
@@ -619,6 +627,7 @@ VectorXd best_start(const ExponentialFunction& f, LmWorkspace& ws, const VectorX
   VectorXd best_theta(nr);
   double best_cost = std::numeric_limits<double>::infinity();
   best_converged = false;
+  bool best_coincide = false;
   VectorXd fvec(n);
   const StartingRates starts = starting_rates(nr, t, y, proj0.lambda_p);
   for (int k = 0; k < starts.count; ++k) {
@@ -634,13 +643,16 @@ VectorXd best_start(const ExponentialFunction& f, LmWorkspace& ws, const VectorX
     const double cost = fvec.squaredNorm();
     // Two converged starts that reach the same cost (within 1e-9, relative) are in the same
     // minimum, or in one flat valley (a rate the data cannot identify): the remaining starts are
-    // skipped.
-    const bool same = converged && best_converged && std::isfinite(best_cost) &&
+    // skipped. Not when they end where rates coincide: every start that falls into that valley has
+    // the cost of the function with one term less, whatever the function's own minimum (0.12 review).
+    const bool coincide = rates_coincide(theta);
+    const bool same = converged && best_converged && !coincide && !best_coincide && std::isfinite(best_cost) &&
                       std::abs(cost - best_cost) <= 1e-9 * std::max(best_cost, 1e-300);
     if (cost < best_cost) {
       best_cost = cost;
       best_theta = theta;
       best_converged = converged;
+      best_coincide = coincide;
     }
     if (same) break;
   }
