@@ -2299,7 +2299,27 @@ def case_input_dose_history_hostile(ctx):
         expect_bad_input(ctx, res, None, file_name=name + ":2", must_mention=(mention,), what="plan --history " + name)
 
 
+def case_input_blank_lines_bounded_memory(ctx):
+    # A valid TAC table of 3 rows and 15 million blank lines (15 MB, under the 16 MiB input limit):
+    # 0.12.0 reserved one row per line (840 MB of address space) and died of bad_alloc (exit 1)
+    # under a 600 MB address-space limit as clusters set; it must fit the TAC. (Not under ASan,
+    # which needs terabytes of address space: scripts/sanitize.sh leaves it out.)
+    import resource
+    path = ctx.path("blank_lines.csv")
+    with open(path, "w") as f:
+        f.write("voi,time_h,activity_MBq\nliver,4,100\nliver,24,80\nliver,72,50\n")
+        f.write("\n" * 15000000)
+    limit = 600 * 1024 * 1024
+    argv = [ctx.lutdose, "fit", "--tac", path, "--format", "csv"]
+    cp = subprocess.run(argv, cwd=ctx.tmp, capture_output=True, text=True, timeout=TIMEOUT_S,
+                        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (limit, limit)))
+    if cp.returncode != 0 or len(cp.stdout.splitlines()) != 2:
+        raise CaseFailure("fit of 3 rows and 15 million blank lines under a 600 MB address-space limit: exit %d\n%s"
+                          % (cp.returncode, cp.stderr[-2000:]))
+
+
 INPUT_HARDENING_CASES = {
+    "input_blank_lines_bounded_memory": case_input_blank_lines_bounded_memory,
     "input_limit_vois_and_cycles": case_input_limit_vois_and_cycles,
     "input_dose_history_hostile": case_input_dose_history_hostile,
     "input_json_number_out_of_range": case_input_json_number_out_of_range,

@@ -317,7 +317,10 @@ std::vector<TacSeries> read_tac_table(const std::string& path, std::string* byte
       content, path,
       [&](const std::vector<std::string>& header) {
         parser = std::make_unique<TacRowParser>(header, path);
-        parser->reserve_rows(static_cast<size_t>(std::count(content.begin(), content.end(), '\n')) + 1);
+        // at most one row per line, and per 6 bytes: the shortest data row ("v,0,0" and its LF);
+        // blank and comment lines are no rows (a file of blank lines must not reserve millions)
+        const auto lines = static_cast<size_t>(std::count(content.begin(), content.end(), '\n')) + 1;
+        parser->reserve_rows(std::min(lines, content.size() / 6 + 1));
       },
       [&](const CsvRecord& row) {
         parser->add_record(row);
