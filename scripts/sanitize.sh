@@ -32,7 +32,8 @@ status=0
 # the code of its one-patient noisy and noise-free joint fits, which run here; the 20 patients add
 # statistics, not code paths, and run in the release pass. Likewise the 1000-TAC high-shrinkage
 # recovery of the population estimator (9 s in Release, the longest unit test): the smaller
-# population tests run its code here.
+# population tests run its code here. And the address-space-limited run of a file of blank lines
+# (ASan reserves terabytes of address space: no run under a 600 MB limit).
 (cd build-asan && ctest --output-on-failure -j "$((2 * $(nproc)))" -LE 'quality|install|slurm' \
   -E 'compartment: 20 seeded noisy patients|population: high shrinkage|input_blank_lines_bounded_memory') || status=$?
 if compgen -G "$logs/*" >/dev/null; then
