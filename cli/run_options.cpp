@@ -155,7 +155,9 @@ lutdose::RunOptions make_run_options(const FitArgs& a, std::vector<std::string>&
     if (!a.reduced.empty() && a.reduced != "none") problems.push_back("--kinetics population with --reduced: choose one");
     if (!a.model.empty()) problems.push_back("--kinetics population with --model: choose one");
   } else if (!a.population.empty()) {
-    if (a.kinetics_given)  // --population fits every TAC by MAP: another kinetics asked for contradicts it
+    // --population fits every TAC by MAP: individual kinetics asked for contradicts it (previous-cycles
+    // with it is refused by validate(), with its own message)
+    if (a.kinetics_given && a.kinetics == "individual")
       problems.push_back("--kinetics " + a.kinetics + " with --population: choose one (--population fits every TAC "
                          "by MAP with the file's population as prior)");
     const auto file = lutdose::read_population_file(a.population);

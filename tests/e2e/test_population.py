@@ -551,12 +551,15 @@ def case_run_and_batch_kinetics_population(ctx):
     ctx.fails("--kinetics population with --population", "batch", "--tac", tac, "--patients", patients(tac),
               *both, "--out", ctx.path("b2.h5"))
     # an explicit other kinetics with a population file contradicts it (0.11 fitted by MAP silently)
-    for kinetics in ("individual", "previous-cycles"):
-        ctx.fails("--kinetics %s with --population: choose one" % kinetics, "fit", "--tac", tac, *A0,
-                  "--kinetics", kinetics, "--population", ctx.path("pop.json"))
-        ctx.fails("--kinetics %s with --population: choose one" % kinetics, "batch", "--tac", tac, "--patients",
-                  patients(tac), "--kinetics", kinetics, "--population", ctx.path("pop.json"),
-                  "--out", ctx.path("b2.h5"))
+    # (previous-cycles with it: one message, validate()'s; two contradicting ones before, review of 0.12)
+    for kinetics, message in (("individual", "--kinetics individual with --population: choose one"),
+                              ("previous-cycles", "'previous-cycles': expected individual kinetics with")):
+        for cmd in (("fit", "--tac", tac, *A0), ("batch", "--tac", tac, "--patients", patients(tac),
+                                                   "--out", ctx.path("b2.h5"))):
+            argv = (*cmd, "--kinetics", kinetics, "--population", ctx.path("pop.json"))
+            ctx.fails(message, *argv)
+            if "--kinetics previous-cycles with --population" in ctx.run(*argv)[1].stderr:
+                raise CaseFailure("previous-cycles with --population: two messages\n" + ctx.run(*argv)[1].stderr)
     os.mkdir(ctx.path("cases"))
     with_cases = "--kinetics is 'population'; expected individual or previous-cycles with case files"
     ctx.fails(with_cases, "batch", ctx.path("cases"), "--kinetics", "population", "--out", ctx.path("b3.h5"))
