@@ -299,6 +299,10 @@ def case_signals_stop_at_a_commit_and_resume(ctx):
     if cp.returncode != 2 or 'differing: options.fit.error_model ("proportional" vs "constant")' not in cp.stderr:
         raise CaseFailure("a resume with another error model: expected exit 2 naming the difference; got exit %d\n%s"
                           % (cp.returncode, cp.stderr))
+    _, cp = ctx.run(*(argv[1:] + ["--resume", "--half-life-h", "160"]))  # the nuclide data too (review of 0.12)
+    if cp.returncode != 2 or "differing: nuclide.half_life_h" not in cp.stderr:
+        raise CaseFailure("a resume with another half-life: expected exit 2 naming it; got exit %d\n%s"
+                          % (cp.returncode, cp.stderr))
     argv_run, cp = ctx.run(*(argv[1:] + ["--resume"]))
     if cp.returncode != 0:
         raise CaseFailure("--resume after the signals: exit %d\n%s" % (cp.returncode, cp.stderr))

@@ -48,17 +48,16 @@ std::string marker_text(const StoreHeader& h) {
   return m.dump(2) + "\n";
 }
 
-//! Adds to `out` the JSON paths (under `path`) where a and b differ, as "path (A vs B)", at most
-//! `limit` in all.
+//! Adds to `out` the JSON paths (under `path`) where a and b differ, as "path (A vs B)".
 void collect_differences(const nlohmann::json& a, const nlohmann::json& b, const std::string& path,
-                         std::vector<std::string>& out, size_t limit) {
-  if (out.size() >= limit || a == b) return;
+                         std::vector<std::string>& out) {
+  if (a == b) return;
   if (a.is_object() && b.is_object()) {
     std::set<std::string> keys;
     for (auto it = a.begin(); it != a.end(); ++it) keys.insert(it.key());
     for (auto it = b.begin(); it != b.end(); ++it) keys.insert(it.key());
     for (const auto& k : keys)
-      collect_differences(a.value(k, nlohmann::json()), b.value(k, nlohmann::json()), path + "." + k, out, limit);
+      collect_differences(a.value(k, nlohmann::json()), b.value(k, nlohmann::json()), path + "." + k, out);
     return;
   }
   const auto shown = [](const nlohmann::json& v) { return v.is_null() ? std::string("absent") : v.dump().substr(0, 80); };
@@ -66,16 +65,20 @@ void collect_differences(const nlohmann::json& a, const nlohmann::json& b, const
 }
 
 //! "; differing: options.fit.x (A vs B), ..." between two provenance JSON texts: what makes their
-//! fingerprints differ (their options; paths do not count); "" when either is unknown.
+//! fingerprints differ (their options and nuclide data; paths do not count), the first five and
+//! how many more; "" when either is unknown.
 std::string option_differences(const std::string& stored_json, const std::string& this_json) {
   const auto a = nlohmann::json::parse(stored_json, nullptr, false), b = nlohmann::json::parse(this_json, nullptr, false);
   if (!a.is_object() || !b.is_object() || !a.contains("options") || !b.contains("options")) return "";
   auto oa = a["options"], ob = b["options"];
   for (auto* o : {&oa, &ob}) o->erase("input"), o->erase("data_dir");
   std::vector<std::string> d;
-  collect_differences(oa, ob, "options", d, 5);
+  collect_differences(a.value("nuclide", nlohmann::json()), b.value("nuclide", nlohmann::json()), "nuclide", d);
+  collect_differences(oa, ob, "options", d);
+  constexpr size_t kShown = 5;
   std::string text;
-  for (const auto& x : d) text += (text.empty() ? "; differing: " : ", ") + x;
+  for (size_t i = 0; i < std::min(d.size(), kShown); ++i) text += (i == 0 ? "; differing: " : ", ") + d[i];
+  if (d.size() > kShown) text += " and " + std::to_string(d.size() - kShown) + " more";
   return text;
 }
 
