@@ -1078,6 +1078,14 @@ void fit_forced_function(TacFit& result, const VectorXd& t, const VectorXd& y, c
                           f->id() + " (it has " + std::to_string(f->n_parameters()) +
                           " parameters)");
   result.candidates.push_back(fit_function(*f, t, y, sigma, lambda_p, o));
+  const CandidateFit& c = result.candidates.front();
+  if (!std::isfinite(c.tia_MBq_h)) {  // nothing to report as its TIA: the numerical fallback, saying why
+    std::string flags;
+    for (const auto& fl : c.flags) flags += (flags.empty() ? "" : ", ") + fl;
+    result.notes.push_back("the forced function " + f->id() + " gave no finite TIA" +
+                           (flags.empty() ? std::string() : " (" + flags + ")") + "; the numerical fallback is used");
+    return;  // selected stays -1
+  }
   result.selected = 0;
   result.selection = "function " + f->id() + " forced by the user";
 }
@@ -1253,6 +1261,7 @@ void use_peak_washout(TacFit& result, const VectorXd& t, const VectorXd& y, cons
   result.tia_u_MBq_h = tr.tia_u_MBq_h;
   result.accepted = false;
   const std::string why = !(y.maxCoeff() > 0) ? "all activities are zero: no function is fitted"
+                          : !o.forced_function.empty() ? "the forced function " + o.forced_function + " gave no finite TIA"
                           : result.candidates.empty()
                               ? "no candidate function could be fitted (n = " + std::to_string(n) + " points)"
                               : "no candidate meets the quality criteria";

@@ -391,3 +391,22 @@ TEST_CASE("fit: a start that ends where E2's rates coincide does not stop the se
   CHECK(e2.weighted_rss == doctest::Approx(3.717).epsilon(1e-3));
   CHECK(fit_tac(t, y, VectorXd(), LP, o, "s3").function == "E2");
 }
+
+TEST_CASE("fit: a forced function without a finite TIA gives the numerical fallback with the reason, not NaN") {
+  // 5 points of a seeded synthetic TAC (the 0.12 review): E2 forced under proportional-model weights
+  // gives no finite TIA; 0.11 and 0.12.0 reported TIA NaN and the whole run ended with exit 2
+  const VectorXd t = (VectorXd(5) << 46.81, 49.06, 79.604, 138.456, 161.043).finished();
+  const VectorXd y = (VectorXd(5) << 74.6819, 81.5658, 71.5908, 52.4237, 51.5169).finished();
+  FitOptions o;
+  o.error_model = ErrorModel::proportional_model;
+  o.forced_function = "E2";
+  const TacFit fit = fit_tac(t, y, VectorXd(), LP, o, "forced");
+  REQUIRE(fit.candidates.size() == 1);
+  CHECK_FALSE(std::isfinite(fit.candidates[0].tia_MBq_h));
+  CHECK(std::isfinite(fit.tia_MBq_h));
+  CHECK(fit.method == "trapezoid");
+  CHECK_FALSE(fit.accepted);
+  bool said = false;
+  for (const auto& note : fit.notes) said = said || note.find("the forced function E2 gave no finite TIA") == 0;
+  CHECK(said);
+}
