@@ -156,8 +156,11 @@ struct Projection {
       Eigen::ColPivHouseholderQR<MatrixXd> qr(r.phi_w);
       r.a = qr.solve(sy);
       if (need_projector) {
-        // thin Q (n x rank): the full Q would be n x n, memory quadratic in the points
-        r.q1 = qr.householderQ() * MatrixXd::Identity(r.phi_w.rows(), qr.rank());
+        // thin Q (n x rank): the full Q would be n x n, memory quadratic in the points; rank 0 (a
+        // design of zeros or non-finite values): no column (Eigen's product of an empty Identity
+        // offsets a null pointer, undefined behaviour that UBSan reports)
+        r.q1 = qr.rank() > 0 ? MatrixXd(qr.householderQ() * MatrixXd::Identity(r.phi_w.rows(), qr.rank()))
+                             : MatrixXd(r.phi_w.rows(), 0);
       }
     }
     return r;
