@@ -167,6 +167,10 @@ struct Projection {
   }
 };
 
+bool all_finite(const double* x, Eigen::Index n) {
+  return std::all_of(x, x + n, [](double v) { return std::isfinite(v); });
+}
+
 // Residuals and Kaufman Jacobian of the projected problem, for the Levenberg-Marquardt solver.
 // The hot path of every fit: plain loops over raw arrays in buffers allocated once per functor (no
 // heap traffic per evaluation; at 5 points Eigen's reductions cost more than their arithmetic),
@@ -291,7 +295,7 @@ struct ProjectedFunctor {
       const auto solved = proj->solve(lambda, false);
       Eigen::Map<VectorXd>(fvec, n) = solved.phi_w * solved.a - proj->sy;
     }
-    if (!std::all_of(fvec, fvec + n, [](double x) { return std::isfinite(x); })) std::fill(fvec, fvec + n, 1e30);
+    if (!all_finite(fvec, n)) std::fill(fvec, fvec + n, 1e30);
   }
   void operator()(const VectorXd& theta, VectorXd& fvec) const { residuals(theta.data(), fvec.data()); }
 
@@ -362,7 +366,7 @@ struct ProjectedFunctor {
       }
     }
     const Eigen::Index size = ld * n_inputs;
-    if (!std::all_of(fjac, fjac + size, [](double x) { return std::isfinite(x); })) std::fill(fjac, fjac + size, 0.0);
+    if (!all_finite(fjac, size)) std::fill(fjac, fjac + size, 0.0);
   }
 };
 
@@ -836,6 +840,12 @@ void assess_quality(CandidateFit& c, const ExponentialFunction& f, const VectorX
 
 }  // namespace
 
+std::string joined_flags(const CandidateFit& c) {
+  std::string flags;
+  for (const auto& fl : c.flags) flags += (flags.empty() ? "" : ", ") + fl;
+  return flags;
+}
+
 CandidateFit fit_function(const ExponentialFunction& f, const VectorXd& t, const VectorXd& y,
                           const VectorXd& sigma, double lambda_p, const FitOptions& o) {
   CandidateFit c;
@@ -1083,8 +1093,7 @@ void fit_forced_function(TacFit& result, const VectorXd& t, const VectorXd& y, c
   result.candidates.push_back(fit_function(*f, t, y, sigma, lambda_p, o));
   const CandidateFit& c = result.candidates.front();
   if (!std::isfinite(c.tia_MBq_h)) {  // nothing to report as its TIA: the numerical fallback, saying why
-    std::string flags;
-    for (const auto& fl : c.flags) flags += (flags.empty() ? "" : ", ") + fl;
+    const std::string flags = joined_flags(c);
     result.notes.push_back("the forced function " + f->id() + " gave no finite TIA" +
                            (flags.empty() ? std::string() : " (" + flags + ")") + "; the numerical fallback is used");
     return;  // selected stays -1
@@ -1245,9 +1254,7 @@ void use_selected_fit(TacFit& result, const FitOptions& o) {
     result.selection += "; TIA model-averaged with Akaike weights (option)";
   }
   if (!c.accepted) {
-    std::string flags;
-    for (const auto& fl : c.flags) flags += (flags.empty() ? "" : ", ") + fl;
-    result.notes.push_back("the chosen fit " + c.function + " fails the quality criteria: " + flags);
+    result.notes.push_back("the chosen fit " + c.function + " fails the quality criteria: " + joined_flags(c));
   }
 }
 

@@ -78,9 +78,7 @@ CandidateFit map_candidate(const models::ExponentialFunction& f, const populatio
 
 // The note of a candidate that fails the criteria: its flags and what they mean.
 std::string rejection_note(const CandidateFit& c) {
-  std::string flags;
-  for (const auto& fl : c.flags) flags += (flags.empty() ? "" : ", ") + fl;
-  return "the population MAP fails the quality criteria: " + flags +
+  return "the population MAP fails the quality criteria: " + joined_flags(c) +
          (std::count(c.flags.begin(), c.flags.end(), "no_positive_points")
               ? " (no point with activity > 0: the estimate would be the population's, not this TAC's)"
               : "");

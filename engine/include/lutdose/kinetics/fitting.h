@@ -221,6 +221,9 @@ struct TacFit {
   std::string tail;
 };
 
+//! The candidate's flags joined by ", " (for notes); "" when it has none.
+std::string joined_flags(const CandidateFit& c);
+
 //! Fits one function to the activities a_MBq [MBq] (not decay-corrected) at times t_h [h after
 //! the reference time], with the physical decay constant lambda_p_per_h [1/h]. `sigma_MBq` [MBq]
 //! is used with ErrorModel::input (size n), else ignored. A fit that fails is a result (fitted or
