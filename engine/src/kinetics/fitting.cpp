@@ -813,15 +813,11 @@ void assess_quality(CandidateFit& c, const ExponentialFunction& f, const VectorX
                         c.parameter_names[na + r]);
     prev = lambda(r);
   }
-  {
-    VectorXd coef, k_eff;
-    f.terms_of(p, lambda_p, coef, k_eff);
-    for (const auto& term : f.terms()) {
-      if (term.rate_index < 0) continue;
-      const double k = lambda(term.rate_index) + lambda_p;
-      if (std::exp(-k * t.minCoeff()) < FAST_COMPONENT_FRACTION)
-        c.flags.push_back("rate_not_identifiable:" + c.parameter_names[na + term.rate_index]);
-    }
+  for (const auto& term : f.terms()) {
+    if (term.rate_index < 0) continue;
+    const double k = lambda(term.rate_index) + lambda_p;
+    if (std::exp(-k * t.minCoeff()) < FAST_COMPONENT_FRACTION)
+      c.flags.push_back("rate_not_identifiable:" + c.parameter_names[na + term.rate_index]);
   }
   std::sort(c.flags.begin(), c.flags.end());
   c.flags.erase(std::unique(c.flags.begin(), c.flags.end()), c.flags.end());
