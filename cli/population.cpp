@@ -38,6 +38,12 @@ PopulationCommand::PopulationCommand(CLI::App& app) {
   learn_->add_option("--max-iterations", options_.max_iterations, "Iterations of the estimator at most")
       ->check(CLI::Range(1, 100000))
       ->capture_default_str();
+  learn_->add_option("--e-step", e_step_,
+                     "sampled (default): the chosen function refined with importance-sampled posterior moments "
+                     "after the Laplace EM (less biased where the data barely see a rate); laplace: the Laplace "
+                     "E-step only (docs/population.md)")
+      ->check(CLI::IsMember({"sampled", "laplace"}))
+      ->capture_default_str();
   learn_->add_option("--threads", options_.threads, "Threads (0: all cores)")->check(CLI::Range(0, 256));
   learn_->add_option("--half-life-h", half_life_h_, "Override the ICRP-107 half-life [h]");
   learn_->add_option("--data-dir", data_dir_, "Reference data directory");
@@ -60,12 +66,14 @@ bool is_own_population_file(const std::string& content) {
 // with its patients table.
 lutdose::PopulationFile PopulationCommand::learn() const {
   const std::string data_dir = lutdose::find_data_dir(data_dir_);
+  auto options = options_;
+  options.sampled_e_step = e_step_ == "sampled";
   if (std::filesystem::is_directory(tac_)) {
     if (!patients_.empty())
       lutdose::throw_input_error("command line", "--patients", patients_,
                                  "no patients table with a folder of case files (their administered activities "
                                  "are in the case files)");
-    return lutdose::learn_population_from_cases(tac_, data_dir, half_life_h_, options_, allow_external_, LUTDOSE_VERSION);
+    return lutdose::learn_population_from_cases(tac_, data_dir, half_life_h_, options, allow_external_, LUTDOSE_VERSION);
   }
   if (patients_.empty())
     lutdose::throw_input_error("command line", "--patients", "missing",
@@ -75,7 +83,7 @@ lutdose::PopulationFile PopulationCommand::learn() const {
   const auto series = lutdose::read_tac_table(tac_, &bytes);
   std::string patients_sha256;
   const auto administered_MBq = lutdose::administered_activities_MBq(series, patients_, tac_, &patients_sha256);
-  auto p = lutdose::learn_population_file(series, administered_MBq, data_dir, half_life_h_, options_, tac_, bytes,
+  auto p = lutdose::learn_population_file(series, administered_MBq, data_dir, half_life_h_, options, tac_, bytes,
                                           LUTDOSE_VERSION);
   p.patients_path = patients_;
   p.patients_sha256 = patients_sha256;

@@ -145,6 +145,11 @@ void read_figures(const json& j, const std::string& where, PopulationModel& m) {
   m.bic = number_or_null(j, "bic", where);
   m.converged = boolean(j, "converged", where);
   m.iterations = whole_number(j, "iterations", where, 0);
+  if (const auto e = j.find("e_step"); e != j.end()) {  // files of 0.12 and earlier: Laplace
+    if (!e->is_string() || (*e != "laplace" && *e != "sampled"))
+      throw_input_error(where, "e_step", e->dump(), "\"laplace\" or \"sampled\"");
+    m.e_step = e->get<std::string>();
+  }
   m.candidates = read_candidates(j, where, m.function);
 }
 
@@ -220,7 +225,7 @@ json to_json(const PopulationModel& m) {
           {"shrinkage", numbers(m.shrinkage)}, {"n_patients", m.n_patients}, {"n_observations", m.n_observations},
           {"minus2_log_likelihood", json_number(m.minus2_log_likelihood)}, {"aicc", json_number(m.aicc)},
           {"bic", json_number(m.bic)}, {"converged", m.converged}, {"iterations", m.iterations},
-          {"candidates", candidates_json(m)}};
+          {"e_step", m.e_step}, {"candidates", candidates_json(m)}};
 }
 
 std::string case_files_sha256(const std::vector<std::pair<std::string, std::string>>& files) {
@@ -269,7 +274,9 @@ std::string population_file_text(const PopulationFile& p) {
       {"format_version", POPULATION_FORMAT_VERSION},
       {"lutdose_version", p.lutdose_version},
       {"estimator", "Lindstrom-Bates alternating algorithm: MAP per patient (Levenberg-Marquardt), EM step of the "
-                    "linearised mixed model; -2 log L by the Laplace approximation (FOCE); docs/methods.md §10"},
+                    "linearised mixed model; candidates compared by BIC with the Laplace E-step; the chosen one "
+                    "refined by the EM with importance-sampled posterior moments where e_step is \"sampled\"; "
+                    "-2 log L by the Laplace approximation (FOCE); docs/methods.md §10"},
       {"error_model", "proportional, on the log scale: ln A ~ N(ln f, sigma_log^2)"},
       {"random_effects", "log-normal, phi = theta + eta, eta ~ N(0, omega), omega diagonal"},
       {"amplitudes", std::string(AMPLITUDES_PER_ADMINISTERED) +
@@ -280,7 +287,8 @@ std::string population_file_text(const PopulationFile& p) {
                    {"max_iterations", p.options.max_iterations}, {"tolerance", p.options.tolerance},
                    {"objective_tolerance", p.options.objective_tolerance},
                    {"plateau_iterations", p.options.plateau_iterations},
-                   {"plateau_improvement", p.options.plateau_improvement}}},
+                   {"plateau_improvement", p.options.plateau_improvement},
+                   {"e_step", p.options.sampled_e_step ? "sampled" : "laplace"}}},
       {"vois", vois}};
   return with_own_checksum(doc.dump(2));
 }

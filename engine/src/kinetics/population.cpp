@@ -205,16 +205,54 @@ void summarise(const Prior& prior, const std::vector<MapResult>& maps, const Pop
   m.bic = m.minus2_log_likelihood + p * std::log(static_cast<double>(m.n_patients));
 }
 
-}  // namespace
 
-PopulationModel fit_population_model(const models::ExponentialFunction& f, const PopulationData& d,
-                                     double lambda_p, const PopulationOptions& o, const std::string& voi_kind) {
+// The EM from `prior` (the MAPs warm-started from phis, updated) with the Laplace or the sampled
+// posterior moments, until the estimates settle or the objective reaches a plateau; the
+// iterations and convergence are added to m (a refinement follows a Laplace run: its iterations
+// count on, and it has converged only if both have). Returns the final estimates.
+Prior run_em(Prior prior, const PopulationData& d, const PopulationOptions& o, bool sampled,
+             std::vector<VectorXd>& phis, PopulationModel& m) {
+  std::vector<double> history;
+  bool converged = false;
+  int iterations = 0;
+  while (iterations < o.max_iterations) {
+    ++iterations;
+    const auto maps = e_step(prior, d, phis);
+    const auto pm = moments(prior, d, maps, sampled);
+    history.push_back(minus2_log_marginal(pm));
+    const Prior next = m_step(prior, pm, d);
+    const double moved = change(prior, next);
+    prior = next;
+    if (moved < o.tolerance || plateau(history, o)) {
+      converged = true;
+      break;
+    }
+  }
+  m.converged = (m.iterations == 0 || m.converged) && converged;
+  m.iterations += iterations;
+  return prior;
+}
+
+// The figures of `m` under the final estimates `prior`: the MAPs, theta's SEs, shrinkage, -2 log L.
+void finish(const Prior& prior, const PopulationData& d, std::vector<VectorXd>& phis, PopulationModel& m) {
+  const auto maps = e_step(prior, d, phis);
+  summarise(prior, maps, d, m);
+}
+
+void check_fit_input(const models::ExponentialFunction& f, const PopulationData& d, const std::string& voi_kind) {
   if (!population_function_supported(f.id()))
     throw_input_error("population kinetics of " + voi_kind, "the function", f.id(),
                       "a function with positive terms: E1p, E1, E2u or E2");
   if (d.t_h.size() < 2)
     throw_input_error("population kinetics of " + voi_kind, "the number of TACs", std::to_string(d.t_h.size()),
                       "at least 2 TACs (patients) of the VOI kind");
+}
+
+}  // namespace
+
+PopulationModel fit_population_model(const models::ExponentialFunction& f, const PopulationData& d,
+                                     double lambda_p, const PopulationOptions& o, const std::string& voi_kind) {
+  check_fit_input(f, d, voi_kind);
   PopulationModel m;
   m.voi_kind = voi_kind;
   m.function = f.id();
@@ -223,23 +261,26 @@ PopulationModel fit_population_model(const models::ExponentialFunction& f, const
   for (const auto& y : d.y_per_administered) m.n_observations += static_cast<int>(y.size());
   Prior prior{&f, initial_theta(f, d, lambda_p), VectorXd::Constant(f.n_parameters(), 0.09), 0.1, lambda_p};
   std::vector<VectorXd> phis(d.t_h.size(), prior.theta);
-  std::vector<MapResult> maps;
-  std::vector<double> history;
-  for (m.iterations = 1; m.iterations <= o.max_iterations; ++m.iterations) {
-    maps = e_step(prior, d, phis);
-    const auto pm = moments(prior, d, maps, o.sampled_e_step);
-    history.push_back(minus2_log_marginal(pm));
-    const Prior next = m_step(prior, pm, d);
-    const double moved = change(prior, next);
-    prior = next;
-    if (moved < o.tolerance || plateau(history, o)) {
-      m.converged = true;
-      break;
-    }
+  prior = run_em(prior, d, o, false, phis, m);
+  if (o.sampled_e_step) {
+    prior = run_em(prior, d, o, true, phis, m);
+    m.e_step = "sampled";
   }
-  m.iterations = std::min(m.iterations, o.max_iterations);
-  maps = e_step(prior, d, phis);  // the MAPs under the final estimates
-  summarise(prior, maps, d, m);
+  finish(prior, d, phis, m);
+  return m;
+}
+
+PopulationModel refine_population_model(const PopulationModel& laplace, const PopulationData& d, double lambda_p,
+                                        const PopulationOptions& o) {
+  const auto* f = models::find_exponential(laplace.function);
+  if (!f) throw std::invalid_argument("refine_population_model: unknown function " + laplace.function);
+  check_fit_input(*f, d, laplace.voi_kind);
+  PopulationModel m = laplace;
+  Prior prior{f, laplace.theta, laplace.omega.diagonal(), laplace.sigma_log, lambda_p};
+  std::vector<VectorXd> phis(d.t_h.size(), prior.theta);
+  prior = run_em(prior, d, o, true, phis, m);
+  m.e_step = "sampled";
+  finish(prior, d, phis, m);
   return m;
 }
 

@@ -20,16 +20,18 @@ struct Task {
   PopulationModel result;
 };
 
-// Runs every task on `threads` threads; the first exception is rethrown after all have stopped.
-void run_tasks(std::vector<Task>& tasks, double lambda_p, const PopulationOptions& o) {
-  unsigned n = o.threads ? o.threads : std::max(1u, std::thread::hardware_concurrency());
-  n = std::min<unsigned>(n, static_cast<unsigned>(tasks.size()));
+// Runs work(i) for i < n on `threads` threads (0: all cores); the first exception is rethrown
+// after all have stopped.
+template <class Work>
+void run_parallel(size_t count, unsigned threads, const Work& one) {
+  unsigned n = threads ? threads : std::max(1u, std::thread::hardware_concurrency());
+  n = std::min<unsigned>(n, static_cast<unsigned>(count));
   std::atomic<size_t> next{0};
-  std::vector<std::exception_ptr> errors(tasks.size());
+  std::vector<std::exception_ptr> errors(count);
   auto work = [&]() {
-    for (size_t i; (i = next.fetch_add(1)) < tasks.size();) {
+    for (size_t i; (i = next.fetch_add(1)) < count;) {
       try {
-        tasks[i].result = fit_population_model(*tasks[i].f, *tasks[i].data, lambda_p, o, *tasks[i].kind);
+        one(i);
       } catch (...) {
         errors[i] = std::current_exception();
       }
@@ -123,9 +125,22 @@ std::vector<PopulationModel> learn_population(const std::vector<TacSeries>& seri
     for (const auto* f : identifiable(functions, d, kind, path)) tasks.push_back({&kind, &d, f, {}});
   }
   first.push_back(tasks.size());
-  run_tasks(tasks, lambda_p, o);
+  PopulationOptions laplace = o;  // the candidates are compared on their Laplace fits
+  laplace.sampled_e_step = false;
+  run_parallel(tasks.size(), o.threads, [&](size_t i) {
+    tasks[i].result = fit_population_model(*tasks[i].f, *tasks[i].data, lambda_p, laplace, *tasks[i].kind);
+  });
   std::vector<PopulationModel> out;
-  for (size_t i = 0; i + 1 < first.size(); ++i) out.push_back(choose(tasks, first[i], first[i + 1]));
+  std::vector<const PopulationData*> data_of;
+  for (size_t i = 0; i + 1 < first.size(); ++i) {
+    out.push_back(choose(tasks, first[i], first[i + 1]));
+    data_of.push_back(tasks[first[i]].data);
+  }
+  if (o.sampled_e_step)
+    run_parallel(out.size(), o.threads,
+                 [&](size_t i) {
+                   if (out[i].theta.allFinite()) out[i] = refine_population_model(out[i], *data_of[i], lambda_p, o);
+                 });
   return out;
 }
 

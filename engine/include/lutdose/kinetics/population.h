@@ -64,8 +64,11 @@ struct PopulationModel {
   double aicc = std::numeric_limits<double>::quiet_NaN();
   double bic = std::numeric_limits<double>::quiet_NaN();  //!< penalty P ln(n_patients)
   int n_population_parameters = 0;  //!< P = K (theta) + K (Omega diagonal) + 1 (b)
-  int iterations = 0;
+  int iterations = 0;  //!< of the EM, both stages (Laplace, then sampled) together
   bool converged = false;
+  //! The E-step of the final estimates: "laplace" (MAP and Gauss-Newton covariance) or "sampled"
+  //! (importance sampling of each patient's posterior, after the Laplace EM: PopulationOptions).
+  std::string e_step = "laplace";
   //! For the chosen model: every candidate's function, -2 log L, AICc, BIC, converged.
   struct Candidate {
     std::string function;
@@ -93,13 +96,15 @@ struct PopulationOptions {
   double plateau_improvement = 0.5;
   //! Threads over (VOI kind, function) pairs; 0: hardware concurrency.
   unsigned threads = 0;
-  //! The E-step's posterior moments of each patient: the Laplace approximation (MAP and its
-  //! Gauss-Newton covariance; false, the default) or sampled around the MAP (importance sampling,
-  //! true). The sampled E-step removes the Laplace E-step's bias where shrinkage is high (a rate
-  //! the data barely see: theta too high, Omega too low; docs/population.md) but is about 11 times
-  //! slower (1000 patients x 5 VOIs x 3 candidates: 210 s against 19 s on the shared 2-core
-  //! machine), so it is not yet the default and not on the command line.
-  bool sampled_e_step = false;
+  //! The E-step's posterior moments of each patient. The EM always runs first with the Laplace
+  //! approximation (MAP and its Gauss-Newton covariance): the candidates are compared (BIC) on
+  //! those fits. With sampled_e_step (the default) the chosen candidate of each VOI kind is then
+  //! refined by the EM with moments sampled around each MAP (importance sampling), starting from
+  //! its Laplace estimates: that removes the Laplace E-step's bias where shrinkage is high (a rate
+  //! the data barely see: theta too high, Omega too low; docs/population.md). Sampling every
+  //! candidate from the start made learning about 11 times slower; only the chosen one, from the
+  //! Laplace estimates, costs little more than the Laplace EM (docs/validation.md §10).
+  bool sampled_e_step = true;
 };
 
 //! The TACs of one VOI kind with the points the population uses.
@@ -116,14 +121,22 @@ std::map<std::string, PopulationData> population_data(const std::vector<TacSerie
                                                       const std::vector<double>& administered_MBq,
                                                       const std::string& path);
 
-//! Fits one function to one VOI kind (needs >= 2 TACs). InputError for an unsupported function or
-//! fewer than 2 TACs (naming `where`).
+//! Fits one function to one VOI kind (needs >= 2 TACs): the EM with the Laplace E-step and, with
+//! o.sampled_e_step, then with the sampled E-step from those estimates. InputError for an
+//! unsupported function or fewer than 2 TACs (naming `where`).
 PopulationModel fit_population_model(const models::ExponentialFunction& f, const PopulationData& d,
                                      double lambda_p_per_h, const PopulationOptions& o,
                                      const std::string& voi_kind);
 
+//! The sampled-E-step EM of a model fitted with the Laplace E-step (`laplace`, e.g. the chosen
+//! candidate of fit_population_model with sampled_e_step false), from its estimates, on the same
+//! data `d`; the candidates' figures are kept. InputError as fit_population_model.
+PopulationModel refine_population_model(const PopulationModel& laplace, const PopulationData& d,
+                                        double lambda_p_per_h, const PopulationOptions& o);
+
 //! Every VOI kind of the table: the identifiable candidates fitted (in parallel over kind x
-//! function), the lowest BIC kept, with their figures. A candidate with K parameters is
+//! function) with the Laplace E-step, the lowest BIC kept, with their figures, and then refined
+//! with the sampled E-step when o.sampled_e_step (refine_population_model). A candidate with K parameters is
 //! identifiable if some TAC of the kind has more than K distinct time points and the kind has at
 //! least 2K + 1 observations. InputError as population_data and fit_population_model; for an
 //! unsupported candidate; naming `path`, the kind and its points when no candidate is identifiable.
