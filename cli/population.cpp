@@ -1,6 +1,7 @@
 #include "population.h"
 
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 
 #include "lutdose/cohort/batch.h"
@@ -54,6 +55,24 @@ bool is_own_population_file(const std::string& content) {
   return lutdose::has_own_checksum(content) && content.find(lutdose::POPULATION_FORMAT) != std::string::npos;
 }
 
+// The file starts with the HDF5 signature (HDF5 File Format Specification, "Format Signature":
+// \211 H D F \r \n \032 \n at offset 0, where lutdose's stores have their superblock).
+bool is_hdf5_file(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  char head[8] = {};
+  return f.read(head, sizeof head) && std::string(head, sizeof head) == std::string("\x89HDF\r\n\x1a\n", 8);
+}
+
+// A results store is refused: it holds the fitted results, not the TAC points (docs/population.md).
+void refuse_store(const std::string& path) {
+  lutdose::throw_input_error(
+      path, "INPUT", "a results store (HDF5)",
+      "a TAC table (with --patients) or a folder of case files: a store holds each patient's fitted results (fit "
+      "parameters, TIAs, doses; docs/store.md), not the TAC points a population is learned from (a batch store "
+      "keeps no input file). Learn from the TAC table or the case files the store was made from (its cohort "
+      "attribute names them with their SHA-256)");
+}
+
 }  // namespace
 
 // The population of a folder of case files (their administered activities) or of a TAC table
@@ -67,6 +86,7 @@ lutdose::PopulationFile PopulationCommand::learn() const {
                                  "are in the case files)");
     return lutdose::learn_population_from_cases(tac_, data_dir, half_life_h_, options_, allow_external_, LUTDOSE_VERSION);
   }
+  if (is_hdf5_file(tac_)) refuse_store(tac_);
   if (patients_.empty())
     lutdose::throw_input_error("command line", "--patients", "missing",
                                "the patients table (administered_MBq) with a TAC table: population amplitudes are "
