@@ -23,7 +23,8 @@ PopulationCommand::PopulationCommand(CLI::App& app) {
                "effects, random-effect variances, residual error, shrinkage) and writes a population file");
   learn_->add_option("INPUT,--tac", tac_,
                      "TAC table (docs/tac-format.md) with a patient column, or a folder of case files (as lutdose "
-                     "batch CASES_DIR reads them: their TACs and administered activities)")
+                     "batch CASES_DIR reads them: their TACs and administered activities); a results store is refused (it "
+                     "holds fitted results, not TAC points; docs/population.md)")
       ->required();
   learn_->add_option("--patients", patients_,
                      "With a TAC table (required): patients table (docs/batch.md; lutdose synth writes patients.csv): "

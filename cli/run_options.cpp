@@ -94,8 +94,9 @@ void add_fit_options(CLI::App* cmd, FitArgs& a, bool tac_required) {
                   "Override the ICRP-107 half-life [h] (recorded in the output)");
   cmd->add_option("--population", a.population,
                   "Population file (lutdose population learn): every VOI is fitted by MAP with its VOI kind's "
-                  "population as prior (docs/population.md); TAC tables only; needs the administered activity "
-                  "(--activity-MBq, or administered_MBq of batch's patients table): amplitudes are per activity");
+                  "population as prior (docs/population.md); TAC tables, and one case file (run CASE.json: the case's "
+                  "fit.population, if any, must be the same file; not batch CASES_DIR); needs the administered activity "
+                  "(--activity-MBq, batch's patients table, or the case's cycles): amplitudes are per activity");
   cmd->add_option("--kinetics", a.kinetics,
                   "individual (each TAC alone, default); population: learn the population from the input TAC "
                   "table (as lutdose population learn), then fit every TAC by MAP with it (TAC tables only; "
