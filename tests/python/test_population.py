@@ -107,3 +107,16 @@ def test_plan_population_equals_cli(cohort, tmp_path):
     assert lutdose.plan(case, population=cohort["pop"]) == json.loads(expected)
     assert lutdose.plan.last_json == expected
     assert json.loads(expected)["population"]["source"] == str(cohort["pop"])
+
+
+def test_run_case_with_fit_population_equals_cli(cohort, tmp_path):
+    cli("synth", "--out", tmp_path / "cases", "--format", "cases", "--quiet", "--patients", 1, "--seed", 24,
+        "--times-h", "4,24,48")
+    doc = json.load(open(tmp_path / "cases" / "case-P00001.json"))
+    doc["fit"] = {"population": "pop.json"}
+    (tmp_path / "cases" / "pop.json").write_bytes(cohort["pop"].read_bytes())
+    case = tmp_path / "cases" / "entry.json"
+    case.write_text(json.dumps(doc))
+    expected = run_json(case, tmp=str(tmp_path))
+    assert lutdose.run_case(case).to_json() == expected
+    assert json.loads(expected)["options"]["fit"]["method"] == "population MAP"
