@@ -32,20 +32,6 @@ void print_timing(std::size_t tacs, double seconds, const char* what) {
             << " TAC fits/s (all candidates x starts, selection, TIA +- u; " << what << ")\n";
 }
 
-// --population FILE: needs --activity-MBq and a model for every VOI kind of the table;
-// --kinetics population: learns the population from the table into `o`. The results name it
-// (lutdose::to_json). Nothing with individual kinetics.
-void set_population(const FitArgs& a, const std::vector<lutdose::TacSeries>& series, lutdose::RunOptions& o) {
-  if (!a.population.empty()) {
-    if (!(o.administered_MBq > 0))  // NaN: not given (make_run_options refuses values <= 0)
-      lutdose::throw_input_error("command line", "--activity-MBq", "missing",
-                                 "the administered activity in MBq with --population: a population models "
-                                 "amplitudes per administered activity");
-    lutdose::check_population_covers(*o.population, a.population, series, a.tac);
-  }
-  learn_if_population_kinetics(a, series, o);
-}
-
 }  // namespace
 
 FitCommand::FitCommand(CLI::App& app) {
@@ -69,7 +55,7 @@ int FitCommand::run() const {
   auto o = make_run_options(args_, problems);
   finish_run_options(o, problems);
   const auto series = lutdose::read_tac_table(args_.tac);
-  set_population(args_, series, o);
+  use_fit_population(args_, series, o);
   check_previous_cycles_input(series, o, args_.tac);
   const auto start = std::chrono::steady_clock::now();
   if (format_ == "csv") {

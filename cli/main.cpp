@@ -125,7 +125,7 @@ int main(int argc, char** argv) {
   lutdose_cli::FitCommand fit(app);
 
   // plan
-  std::string plan_case, plan_history, plan_out, plan_strategy, plan_prediction, plan_data_dir;
+  std::string plan_case, plan_history, plan_out, plan_strategy, plan_prediction, plan_data_dir, plan_population;
   int plan_cycles = 0;
   double plan_a_min = NAN, plan_a_max = NAN, plan_a_std = NAN, plan_safety = NAN, plan_cv = NAN;
   std::vector<std::string> plan_limits;
@@ -159,6 +159,10 @@ int main(int argc, char** argv) {
                  "Apply limits to doses known to be incomplete (no whole_body VOI, no marrow self-dose) instead "
                  "of giving no prescription; the result is marked incomplete, without P(exceed) for those targets");
   plan->add_option("--data-dir", plan_data_dir, "Reference data directory");
+  plan->add_option("--population", plan_population,
+                   "Population file (lutdose population learn): the case's VOIs are fitted by MAP with it as prior, "
+                   "as lutdose run CASE.json --population does (a case file only; the case's fit.population, if "
+                   "any, must be the same file; docs/population.md)");
   plan->add_flag("--allow-external-files", allow_external,
                  "Let the case file name files outside its folder (absolute paths, '..', links)");
   plan->footer("Examples: lutdose plan examples/synthetic-two-cycles/case.json --text\n"
@@ -212,7 +216,7 @@ int main(int argc, char** argv) {
                                 "--combined-sigma0-MBq", "--combined-b", "--reduced", "--model",
                                 "--half-life-h", "--tumour-method", "--sphere-composition",
                                 "--density-g-per-mL", "--mass-scaling", "--cross-scaling",
-                                "--body-mass-kg", "--svalues", "--population"})
+                                "--body-mass-kg", "--svalues"})
           if (run->count(opt) > 0)
             lutdose::throw_input_error("command line", opt, "given with a case file",
                                        "the option in the case file (its \"fit\", \"dose\" or "
@@ -221,6 +225,7 @@ int main(int argc, char** argv) {
         if (run->count("--kinetics")) kinetics = lutdose_cli::case_file_kinetics(run_args.kinetics);
         auto c = lutdose::load_case_file(case_path, allow_external);
         if (kinetics) c.fit.kinetics = *kinetics;
+        lutdose_cli::use_case_population(c, run_args.population, kinetics);  // the case's fit.population or --population
         throw_problems(lutdose::validate_monte_carlo(mc_samples, mc_seed));
         if (run->count("--mc-samples")) c.mc_samples = static_cast<int>(mc_samples);
         if (run->count("--mc-seed")) c.mc_seed = static_cast<unsigned long long>(mc_seed);
@@ -275,6 +280,7 @@ int main(int argc, char** argv) {
       pa.strategy = plan_strategy;
       pa.prediction = plan_prediction;
       pa.data_dir = plan_data_dir;
+      pa.population = plan_population;
       if (plan->count("--planned-cycles")) pa.planned_cycles = plan_cycles;
       if (plan->count("--a-min-MBq")) pa.a_min_MBq = plan_a_min;
       if (plan->count("--a-max-MBq")) pa.a_max_MBq = plan_a_max;

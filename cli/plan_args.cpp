@@ -8,7 +8,9 @@
 #include "lutdose/io/data_dir.h"
 #include "lutdose/io/plan_json.h"
 #include "lutdose/io/plan_options.h"
+#include "lutdose/io/results.h"
 #include "lutdose/pipeline/pipeline.h"
+#include "run_options.h"
 
 namespace lutdose_cli {
 
@@ -54,9 +56,15 @@ PlanOutcome run_plan(const PlanArgs& a) {
   PlanOutcome out;
   if (!a.case_path.empty() == !a.history_path.empty())
     throw lutdose::InputError("command line: expected either a case file or --history DOSES.csv");
+  if (!a.population.empty() && a.case_path.empty())
+    lutdose::throw_input_error("command line", "--population", a.population,
+                               "a case file with it (--history gives doses, not TACs to fit)");
   if (!a.case_path.empty()) {
-    const auto c = lutdose::load_case_file(a.case_path, a.allow_external_files);
+    auto c = lutdose::load_case_file(a.case_path, a.allow_external_files);
+    use_case_population(c, a.population, std::nullopt);  // the case's fit.population or --population
     const auto run_result = lutdose::run_case(c, dir, 0, 0);
+    if (run_result.provenance.options.population)
+      out.population = lutdose::population_source_json(run_result.provenance.options.population_source);
     history = lutdose::history_from_run(run_result)[c.patient_id];
     o = lutdose::plan_options_from_case(c.plan, dir, targets_of(history), c.tissue_overrides, a.case_path);
     out.delivered_u = lutdose::delivered_dose_uncertainty(run_result, o.limits);
@@ -67,6 +75,7 @@ PlanOutcome run_plan(const PlanArgs& a) {
   apply_options(a, o);
   out.result = lutdose::plan_next_cycle(history, o);
   out.document = lutdose::to_json(out.result);
+  if (out.population) out.document["population"] = *out.population;
   if (out.delivered_u) out.document["delivered_dose_uncertainty"] = lutdose::to_json(*out.delivered_u);
   return out;
 }

@@ -1,6 +1,7 @@
 #include "population.h"
 
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 
 #include "lutdose/cohort/batch.h"
@@ -22,7 +23,8 @@ PopulationCommand::PopulationCommand(CLI::App& app) {
                "effects, random-effect variances, residual error, shrinkage) and writes a population file");
   learn_->add_option("INPUT,--tac", tac_,
                      "TAC table (docs/tac-format.md) with a patient column, or a folder of case files (as lutdose "
-                     "batch CASES_DIR reads them: their TACs and administered activities)")
+                     "batch CASES_DIR reads them: their TACs and administered activities); a results store is refused (it "
+                     "holds fitted results, not TAC points; docs/population.md)")
       ->required();
   learn_->add_option("--patients", patients_,
                      "With a TAC table (required): patients table (docs/batch.md; lutdose synth writes patients.csv): "
@@ -60,6 +62,24 @@ bool is_own_population_file(const std::string& content) {
   return lutdose::has_own_checksum(content) && content.find(lutdose::POPULATION_FORMAT) != std::string::npos;
 }
 
+// The file starts with the HDF5 signature (HDF5 File Format Specification, "Format Signature":
+// \211 H D F \r \n \032 \n at offset 0, where lutdose's stores have their superblock).
+bool is_hdf5_file(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  char head[8] = {};
+  return f.read(head, sizeof head) && std::string(head, sizeof head) == std::string("\x89HDF\r\n\x1a\n", 8);
+}
+
+// A results store is refused: it holds the fitted results, not the TAC points (docs/population.md).
+void refuse_store(const std::string& path) {
+  lutdose::throw_input_error(
+      path, "INPUT", "a results store (HDF5)",
+      "a TAC table (with --patients) or a folder of case files: a store holds each patient's fitted results (fit "
+      "parameters, TIAs, doses; docs/store.md), not the TAC points a population is learned from (a batch store "
+      "keeps no input file). Learn from the TAC table or the case files the store was made from (its cohort "
+      "attribute names them with their SHA-256)");
+}
+
 }  // namespace
 
 // The population of a folder of case files (their administered activities) or of a TAC table
@@ -75,6 +95,7 @@ lutdose::PopulationFile PopulationCommand::learn() const {
                                  "are in the case files)");
     return lutdose::learn_population_from_cases(tac_, data_dir, half_life_h_, options, allow_external_, LUTDOSE_VERSION);
   }
+  if (is_hdf5_file(tac_)) refuse_store(tac_);
   if (patients_.empty())
     lutdose::throw_input_error("command line", "--patients", "missing",
                                "the patients table (administered_MBq) with a TAC table: population amplitudes are "

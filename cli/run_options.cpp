@@ -11,6 +11,8 @@
 #include "lutdose/dosimetry/nuclide.h"
 #include "lutdose/error.h"
 #include "lutdose/io/data_dir.h"
+#include "lutdose/io/input_file.h"
+#include "lutdose/io/output_dir.h"
 #include "lutdose/io/population_file.h"
 #include "lutdose/models/exponential.h"
 #include "lutdose/pipeline/pipeline.h"
@@ -92,8 +94,9 @@ void add_fit_options(CLI::App* cmd, FitArgs& a, bool tac_required) {
                   "Override the ICRP-107 half-life [h] (recorded in the output)");
   cmd->add_option("--population", a.population,
                   "Population file (lutdose population learn): every VOI is fitted by MAP with its VOI kind's "
-                  "population as prior (docs/population.md); TAC tables only; needs the administered activity "
-                  "(--activity-MBq, or administered_MBq of batch's patients table): amplitudes are per activity");
+                  "population as prior (docs/population.md); TAC tables, and one case file (run CASE.json: the case's "
+                  "fit.population, if any, must be the same file; not batch CASES_DIR); needs the administered activity "
+                  "(--activity-MBq, batch's patients table, or the case's cycles): amplitudes are per activity");
   cmd->add_option("--kinetics", a.kinetics,
                   "individual (each TAC alone, default); population: learn the population from the input TAC "
                   "table (as lutdose population learn), then fit every TAC by MAP with it (TAC tables only; "
@@ -165,8 +168,7 @@ lutdose::RunOptions make_run_options(const FitArgs& a, std::vector<std::string>&
         file, a.population, lutdose::load_nuclide(o.data_dir, "Lu-177", o.half_life_override_h).half_life_h);
     o.population = std::make_shared<const std::vector<lutdose::PopulationModel>>(file.models);
     o.population_source = {a.population, file.sha256, file.own_checksum_verified, ""};
-    if (!a.reduced.empty() && a.reduced != "none") problems.push_back("--population with --reduced: choose one");
-    if (!a.model.empty()) problems.push_back("--population with --model: choose one");
+    // with --reduced or --model: refused by validate() (finish_run_options), as in case files
   }
   return o;
 }
@@ -194,6 +196,31 @@ lutdose::Kinetics case_file_kinetics(const std::string& kinetics) {
   const auto k = lutdose::parse_kinetics(kinetics);  // CLI11 checked the choices (add_fit_options)
   if (!k) lutdose::throw_input_error("command line", "--kinetics", kinetics, "individual or previous-cycles");
   return *k;
+}
+
+void use_case_population(lutdose::CaseFile& c, const std::string& population,
+                         const std::optional<lutdose::Kinetics>& kinetics) {
+  if (!population.empty() && !c.population_file.empty()) {
+    // both name a file: the same bytes are the same population (the case's path is recorded);
+    // different files would silently disagree, so neither wins
+    const auto sha = [](const std::string& path) {
+      return lutdose::sha256_hex(lutdose::read_input_file(path, "population file", true));
+    };
+    const std::string given = sha(population), own = sha(c.population_file);
+    if (given != own)
+      lutdose::throw_input_error("command line", "--population", population + " (SHA-256 " + given + ")",
+                                 "no --population, or the population file of the case file (fit.population: " +
+                                     c.population_file + ", SHA-256 " + own +
+                                     "): the two files differ; give the one to use in one place only "
+                                     "(docs/population.md)");
+  } else if (!population.empty()) {
+    c.population_file = population;
+  }
+  if (kinetics && *kinetics == lutdose::Kinetics::individual && !c.population_file.empty())
+    lutdose::throw_input_error("command line", "--kinetics", "individual",
+                               "no --kinetics individual with a population file (" + c.population_file +
+                                   ", fit.population or --population): it fits every VOI by MAP with the file's "
+                                   "population as prior (choose one)");
 }
 
 // Validates the options with the bad choices found before (every problem at once), then resolves
@@ -266,6 +293,17 @@ void learn_if_population_kinetics(const FitArgs& a, const std::vector<lutdose::T
                                "the administered activity in MBq with --kinetics population: a population models "
                                "amplitudes per administered activity");
   lutdose::use_learned_population(o, series, std::vector<double>(series.size(), o.administered_MBq), a.tac);
+}
+
+void use_fit_population(const FitArgs& a, const std::vector<lutdose::TacSeries>& series, lutdose::RunOptions& o) {
+  if (!a.population.empty()) {
+    if (!(o.administered_MBq > 0))  // NaN: not given (make_run_options refuses values <= 0)
+      lutdose::throw_input_error("command line", "--activity-MBq", "missing",
+                                 "the administered activity in MBq with --population: a population models "
+                                 "amplitudes per administered activity");
+    lutdose::check_population_covers(*o.population, a.population, series, a.tac);
+  }
+  learn_if_population_kinetics(a, series, o);
 }
 
 unsigned checked_threads(long long threads) {

@@ -74,6 +74,14 @@ void check_previous_cycles_input(const std::vector<lutdose::TacSeries>& series, 
 // their fit.kinetics. InputError naming --kinetics for population (it learns from a TAC table); the case's options that exclude it, fit.reduced and fit.model, are refused by validate().
 lutdose::Kinetics case_file_kinetics(const std::string& kinetics);
 
+// --population FILE given with a case file (`run CASE.json`, `plan CASE.json`; empty: not given) and
+// --kinetics (its value when given): the case's population file becomes FILE when the case names
+// none. InputError naming --population when the case names another file (fit.population; the same
+// bytes are the same population and pass: the case's path is recorded), and naming --kinetics for
+// `individual` with a population file from either side.
+void use_case_population(lutdose::CaseFile& c, const std::string& population,
+                         const std::optional<lutdose::Kinetics>& kinetics);
+
 // Validates the options with the bad choices found before (every problem at once), then resolves
 // the compartment model. Throws InputError.
 void finish_run_options(lutdose::RunOptions& o, std::vector<std::string> problems);
@@ -97,6 +105,12 @@ lutdose::RunOptions make_tac_run_options(const TacRunArgs& a);
 // with individual kinetics. InputError when --activity-MBq is missing or learning fails.
 void learn_if_population_kinetics(const FitArgs& a, const std::vector<lutdose::TacSeries>& series,
                                   lutdose::RunOptions& o);
+
+// The population of `lutdose fit` (and of the Python module's fit_tac, fit_many): --population FILE
+// needs --activity-MBq and a model for every VOI kind of `series` (InputError naming the file, the
+// kind and its patients); --kinetics population learns it from `series` into `o`
+// (learn_if_population_kinetics). Nothing with individual kinetics.
+void use_fit_population(const FitArgs& a, const std::vector<lutdose::TacSeries>& series, lutdose::RunOptions& o);
 
 // The most worker threads of `batch --threads` (more only cost memory: the machine's cores do the work).
 constexpr long long kMaxThreads = 256;

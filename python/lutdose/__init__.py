@@ -60,7 +60,7 @@ def _tables(tables):
 
 
 def _options(options, data_dir_arg):
-    opts = {k: v for k, v in options.items() if v is not None}
+    opts = {k: (os.fspath(v) if isinstance(v, os.PathLike) else v) for k, v in options.items() if v is not None}
     opts["data_dir"] = data_dir_arg if data_dir_arg is not None else data_dir()
     return opts
 
@@ -469,13 +469,14 @@ def bed(dose_Gy=None, *, t_eff_h=None, a_Gy_per_h=None, lambda_per_h=None, targe
 
 def plan(case=None, *, history=None, strategy=None, prediction=None, planned_cycles=None, a_min_MBq=None,
          a_max_MBq=None, a_standard_MBq=None, safety_k=None, prediction_cv=None, limits=None,
-         allow_incomplete=False, allow_external_files=False, data_dir=None):
+         allow_incomplete=False, allow_external_files=False, data_dir=None, population=None):
     """The next-cycle prescription, as `lutdose plan` computes it (docs/plan.md).
 
     case: a case file (its cycles are run first, its "plan" block gives the options), or
     history: a dose history CSV (cycle, administered_MBq, target, dose_Gy; optional bed_Gy, g,
     t_eff_h, incomplete). strategy: equal-split, fixed-until-limit or max-bed; prediction:
-    previous, mean or bayes; a_*_MBq [MBq]; limits: ["kidney*:bed_Gy:28", ...]. Returns the plan
+    previous, mean or bayes; a_*_MBq [MBq]; limits: ["kidney*:bed_Gy:28", ...]; population: a
+    population file (with a case: its VOIs by MAP with it as prior, as --population). Returns the plan
     document (dict): next_cycle, activity_MBq [MBq], binding limit, targets, reasoning, ...
     ``plan.last_json`` holds its text, byte for byte what `lutdose plan` prints."""
     kw = dict(case=os.fspath(case) if case is not None else None,
@@ -483,6 +484,7 @@ def plan(case=None, *, history=None, strategy=None, prediction=None, planned_cyc
               prediction=prediction, planned_cycles=planned_cycles, a_min_MBq=a_min_MBq, a_max_MBq=a_max_MBq,
               a_standard_MBq=a_standard_MBq, safety_k=safety_k, prediction_cv=prediction_cv, limits=limits,
               allow_incomplete=allow_incomplete, allow_external_files=allow_external_files,
+              population=os.fspath(population) if population is not None else None,
               data_dir=data_dir if data_dir is not None else globals()["data_dir"]())
     text = _lutdose._plan({k: v for k, v in kw.items() if v is not None})
     plan.last_json = text

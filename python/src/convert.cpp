@@ -1,6 +1,8 @@
 // Conversions shared by the bindings (convert.h).
 #include "convert.h"
 
+#include "lutdose/error.h"
+
 #include <pybind11/stl.h>
 
 #include <cstdio>
@@ -121,7 +123,8 @@ lutdose_cli::FitArgs fit_args_from(const py::dict& o) {
       "function", "functions", "error_model", "aicc_k", "trapezoid_head", "trapezoid_body", "trapezoid_tail",
       "integration", "combined_sigma0_MBq", "combined_b", "model_averaging", "reduced", "model",
       "reject_correlated", "activity_MBq", "half_life_h", "data_dir", "tumour_method", "sphere_composition",
-      "density_g_per_mL", "mass_scaling", "cross_scaling", "phantom", "svalues", "body_mass_kg"};
+      "density_g_per_mL", "mass_scaling", "cross_scaling", "phantom", "svalues", "body_mass_kg", "population",
+      "kinetics"};
   for (const auto& item : o) {
     const auto key = item.first.cast<std::string>();
     if (std::find(std::begin(known), std::end(known), key) == std::end(known))
@@ -145,6 +148,13 @@ lutdose_cli::FitArgs fit_args_from(const py::dict& o) {
   take(o, "activity_MBq", a.activity_MBq);
   take(o, "half_life_h", a.half_life_h);
   take(o, "data_dir", a.data_dir);
+  take(o, "population", a.population);  // --population FILE
+  if (o.contains("kinetics") && !o["kinetics"].is_none()) {  // --kinetics, checked as the CLI checks it
+    a.kinetics = o["kinetics"].cast<std::string>();
+    if (a.kinetics != "individual" && a.kinetics != "population" && a.kinetics != "previous-cycles")
+      lutdose::throw_input_error("options", "kinetics", a.kinetics, "individual, population or previous-cycles");
+    a.kinetics_given = true;
+  }
   return a;
 }
 

@@ -157,6 +157,7 @@ std::string plan(const py::dict& k) {
   text("strategy", a.strategy);
   text("prediction", a.prediction);
   text("data_dir", a.data_dir);
+  text("population", a.population);
   if (k.contains("planned_cycles") && !k["planned_cycles"].is_none()) a.planned_cycles = k["planned_cycles"].cast<int>();
   number("a_min_MBq", a.a_min_MBq);
   number("a_max_MBq", a.a_max_MBq);

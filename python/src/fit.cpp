@@ -23,12 +23,18 @@ namespace lutdose_py {
 
 namespace {
 
-// The run options of `lutdose fit` (make_run_options, finish_run_options) with the files they name
+// The run options of `lutdose fit` (make_run_options, finish_run_options) for `series` (named
+// `source`), with the population of population kinetics (use_fit_population) and the files they name
 // read, and the reference data of their data directory.
-lutdose::RunOptions fit_options(const py::dict& options) {
+lutdose::RunOptions fit_options(const py::dict& options, const std::vector<lutdose::TacSeries>& series,
+                                const std::string& source) {
   std::vector<std::string> problems;
-  auto o = lutdose_cli::make_run_options(fit_args_from(options), problems);
+  auto a = fit_args_from(options);
+  a.tac = source;
+  auto o = lutdose_cli::make_run_options(a, problems);
   lutdose_cli::finish_run_options(o, problems);
+  lutdose_cli::use_fit_population(a, series, o);
+  lutdose_cli::check_previous_cycles_input(series, o, source);
   lutdose::read_run_files(o, reference_of(o.data_dir));
   return o;
 }
@@ -87,11 +93,11 @@ namespace {
 
 // fit_tac: one TAC; the fit of its single VOI, lambda_p [1/h] and the `lutdose fit` JSON.
 py::tuple fit_one(const py::dict& columns, const py::dict& options) {
-  const auto o = fit_options(options);
   const auto series = series_from_columns(tac_columns_from(columns), "fit_tac");
   if (series.size() != 1)
     throw lutdose::InputError("fit_tac: " + std::to_string(series.size()) +
                               " TACs given; expected one (use fit_many for several)");
+  const auto o = fit_options(options, series, "fit_tac");
   lutdose::RunResult r;
   {
     py::gil_scoped_release release;
@@ -104,8 +110,8 @@ py::tuple fit_one(const py::dict& columns, const py::dict& options) {
 // fit_many: the /vois and /candidates tables of every TAC, the fit time [s] and the threads used.
 py::tuple fit_columns(const py::dict& columns, const py::dict& options, long long threads, const std::string& source) {
   const unsigned requested = lutdose_cli::checked_threads(threads);
-  const auto o = fit_options(options);
   auto series = series_from_columns(tac_columns_from(columns), source);
+  const auto o = fit_options(options, series, source);
   lutdose::StoreRows rows;
   double seconds = 0;
   std::size_t used = 0;

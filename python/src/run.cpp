@@ -74,6 +74,8 @@ py::tuple run_tac_columns(const py::object& columns, const std::string& path, co
   std::string bytes;
   const auto series = columns.is_none() ? lutdose::read_tac_table(path, &bytes)
                                         : series_from_columns(tac_columns_from(columns.cast<py::dict>()), path);
+  lutdose_cli::learn_if_population_kinetics(a.fit, series, o);  // kinetics="population", as `lutdose run --tac`
+  lutdose_cli::check_previous_cycles_input(series, o, path);
   const auto& ref = reference_of(o.data_dir);
   lutdose::RunResult r;
   {

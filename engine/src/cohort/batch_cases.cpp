@@ -68,6 +68,12 @@ class CaseItem : public BatchItem {
       if (c.sha256 != planned_sha256_)
         throw InputError(name_ + ": the file changed during the batch (its SHA-256 differs from the one recorded "
                                  "in the store's cohort); expected case files that stay as they are");
+      // not yet: the store's fingerprint has the case files' SHA-256, not their population files'
+      // (a resume or merge could not tell a changed population file)
+      if (!c.population_file.empty())
+        throw InputError(name_ + ": fit.population is '" + c.population_file +
+                         "'; expected no population file in the case files of lutdose batch CASES_DIR (not yet: "
+                         "run the case with lutdose run, or batch --tac --population; docs/population.md)");
       RunOptions o = run_options_from_case(c, ref, cohort_.mc_samples, cohort_.mc_seed);
       read_run_files(o, ref);
       return store_rows(run_case(c, o, ref), name_, c.sha256);

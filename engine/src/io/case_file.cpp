@@ -417,13 +417,22 @@ void choose(Validator& v, const json& obj, const std::string& path, const std::s
 }
 
 void read_fit_options(Validator& v, const json& j, const std::string& path, const OptionFields& f,
-                      std::string& model) {
+                      std::string& model, std::string& population) {
   if (!v.is_object(j, path)) return;
   FitOptions& o = f.fit;
   model = v.string(j, path, "model", false);
+  population = v.string(j, path, "population", false);
   v.keys(j, path, {"function", "functions", "error_model", "aicc_k", "trapezoid_head", "reject_correlated",
                    "trapezoid_body", "trapezoid_tail", "integration", "model_averaging", "combined_sigma0_MBq",
-                   "combined_b", "reduced", "model", "kinetics"});
+                   "combined_b", "reduced", "model", "kinetics", "population"});
+  // a population file fits every VOI by MAP: individual kinetics written beside it contradicts it
+  // (previous-cycles with it is refused by validate(), as on the command line)
+  if (!population.empty() && j.contains("kinetics") && j["kinetics"] == "individual")
+    v.problem(path + ".kinetics", "'individual'",
+              "fit.kinetics left out with fit.population: a population file fits every VOI by MAP with its "
+              "population as prior (choose one)");
+  if (j.contains("population") && j["population"].is_string() && population.empty())
+    v.problem(path + ".population", "''", "a population file (lutdose population learn), relative to the case file");
   for (const char* key : {"reduced", "function", "error_model", "trapezoid_body", "trapezoid_tail", "integration",
                           "aicc_k", "trapezoid_head", "kinetics"})
     choose(v, j, path, key, f);
@@ -1084,10 +1093,11 @@ CaseFile load_case_file(const std::string& path, bool allow_external_files) {
   };
   const OptionFields fields{c.fit, c.dose, c.reduced, c.residual};
   if (j.contains("fit")) {
-    read_fit_options(v, j["fit"], "fit", fields, c.compartment_model);
+    read_fit_options(v, j["fit"], "fit", fields, c.compartment_model, c.population_file);
     // a model file (a path or a .json name); a bare name is a shipped model
     if (c.compartment_model.find('/') != std::string::npos || c.compartment_model.find(".json") != std::string::npos)
       reference("fit.model", c.compartment_model);
+    reference("fit.population", c.population_file);
   }
   if (j.contains("dose")) {
     read_dose_options(v, j["dose"], "dose", fields);

@@ -94,6 +94,7 @@ const std::vector<OptionSpec>& run_option_specs() {
       {"--reduced", "fit.reduced", {"none", "hanscheid", "madsen", "population", "prior"}, ""},
       {"--model", "fit.model", {}, ""},
       {"--kinetics", "fit.kinetics", {"individual", "previous-cycles"}, ""},
+      {"--population", "fit.population", {}, ""},
       {"--model-averaging", "fit.model_averaging", {}, ""},
       {"--aicc-k", "fit.aicc_k", {"fit", "fit+1"}, ""},
       {"--reject-correlated", "fit.reject_correlated", {}, ""},
@@ -161,6 +162,7 @@ RunOptions run_options_of_case(const CaseFile& c) {
   o.residual = c.residual;
   o.reduced = c.reduced;
   o.compartment_model = c.compartment_model;
+  o.population_source.path = c.population_file;  // read with the other files (read_run_files)
   for (const auto& cy : c.cycles)
     if (!std::isnan(cy.reference_abs_h)) o.cycle_start_h[cy.cycle] = cy.reference_abs_h;
   o.tissue_overrides = c.tissue_overrides;
@@ -210,7 +212,16 @@ std::vector<std::string> validate(const RunOptions& o) {
     p.push_back(problem("dose.organ_density_g_per_mL", format_number(o.dose->organ_density_g_per_mL),
                         "a density " + DENSITY_RANGE_G_PER_ML.text()));
   for (auto& mc : validate_monte_carlo(o.mc_samples, 0)) p.push_back(std::move(mc));
-  if (o.fit.kinetics == Kinetics::previous_cycles && (o.reduced != ReducedSchedule::none || !o.compartment_model.empty() || o.population))
+  // a population file asked for (read or not yet read, read_run_files) or a learned population
+  const bool population = o.population || !o.population_source.path.empty();
+  if (population && o.reduced != ReducedSchedule::none)
+    p.push_back(problem("fit.population", o.population_source.path.empty() ? "learned" : o.population_source.path,
+                        "no fit.reduced (--reduced) with it: both replace the individual fit (choose one)"));
+  if (population && !o.compartment_model.empty())
+    p.push_back(problem("fit.population", o.population_source.path.empty() ? "learned" : o.population_source.path,
+                        "no fit.model (--model) with it: the population MAP fits exponentials, not a compartment "
+                        "model (choose one)"));
+  if (o.fit.kinetics == Kinetics::previous_cycles && (o.reduced != ReducedSchedule::none || !o.compartment_model.empty() || population))
     p.push_back(problem("fit.kinetics", "previous-cycles",
                         "individual kinetics with fit.reduced (--reduced), fit.model (--model) or --population (the "
                         "previous-cycles MAP replaces the individual fit; choose one)"));

@@ -52,6 +52,20 @@ TEST_CASE("options: validate() lists every problem at once, each with its field 
   }
 }
 
+TEST_CASE("options: a population file (fit.population, --population) excludes reduced schedules, compartment "
+          "models and previous-cycles kinetics, also before it is read") {
+  RunOptions o;
+  o.population_source.path = "cases/pop.json";  // a case's fit.population, read later by read_run_files
+  CHECK(validate(o).empty());
+  o.reduced = ReducedSchedule::madsen;
+  o.compartment_model = "blood_organ_linear";
+  o.fit.kinetics = Kinetics::previous_cycles;
+  const auto p = validate(o);
+  CHECK(has_line(p, "fit.population (--population) = 'cases/pop.json'", "no fit.reduced"));
+  CHECK(has_line(p, "fit.population (--population) = 'cases/pop.json'", "no fit.model"));
+  CHECK(has_line(p, "fit.kinetics (--kinetics) = 'previous-cycles'", "--population"));
+}
+
 TEST_CASE("options: the ranges of the density and the Monte Carlo options, shared by both sides") {
   RunOptions o;
   DoseOptions d;

@@ -113,6 +113,10 @@ struct CaseFile {
   ReducedSchedule reduced = ReducedSchedule::none;
   //! fit.model: a compartment model name, or a file (resolved against the case file's folder).
   std::string compartment_model;
+  //! fit.population: a population file (lutdose population learn; docs/population.md), resolved against
+  //! the case file's folder as the other files it names; empty: none (individual or previous-cycles
+  //! kinetics). Every VOI is then fitted by MAP with it as prior, as with --population.
+  std::string population_file;
   //! radiobiology.repopulation (tumours, optional; parameters [unverified], no defaults).
   std::string repopulation_targets;
   double repopulation_alpha_per_Gy = std::numeric_limits<double>::quiet_NaN();

@@ -1,4 +1,5 @@
-// The files a run names besides its input (a user S-value table, a compartment model file):
+// The files a run names besides its input (a user S-value table, a compartment model file, a
+// population file):
 // read here, in io/, before the pipeline, which reads no file.
 #pragma once
 
@@ -10,7 +11,9 @@ namespace lutdose {
 //! Resolves options.compartment_model (a shipped model name or a file, find_compartment_model)
 //! and reads what the pipeline needs that ReferenceData does not hold: the user S-value table of
 //! options.dose->svalue_table into options.user_svalue_set, and a model file that is not shipped
-//! into options.compartment_model_file. Throws InputError naming the file (load_user_svalue_table,
+//! into options.compartment_model_file, and the population file of options.population_source.path
+//! (a case's fit.population) into options.population when it is not there yet (read_population_file,
+//! check_population_half_life with the run's nuclide). Throws InputError naming the file (load_user_svalue_table,
 //! the model's validation) or the model name that is neither shipped nor a file.
 void read_run_files(RunOptions& options, const ReferenceData& reference);
 

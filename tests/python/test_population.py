@@ -1,0 +1,122 @@
+"""Population kinetics from Python (docs/python.md, docs/population.md): run_tac, fit_tac and
+fit_many with population=FILE or kinetics="population" give what `lutdose run --tac` and `lutdose
+fit` give for the same inputs (the same engine calls: equal exactly), and refuse what they refuse."""
+import csv
+import io
+import json
+
+import pandas as pd
+import pytest
+
+import lutdose
+from conftest import cli, cli_error, run_json
+
+A0_MBQ = 7400  # lutdose synth's administered activity of every patient (docs/synth.md)
+
+
+@pytest.fixture(scope="module")
+def cohort(tmp_path_factory):
+    """A 3-scan cohort of 20 patients (the TACs fitted), a population file learned from another
+    5-scan cohort of 30 (E1 only, to be quick) and the first patient's TACs as a file."""
+    tmp = tmp_path_factory.mktemp("population")
+    cli("synth", "--out", tmp / "learn", "--quiet", "--patients", 30, "--seed", 21, "--times-h", "4,24,48,96,168")
+    cli("population", "learn", tmp / "learn" / "tacs.csv", "--patients", tmp / "learn" / "patients.csv",
+        "--out", tmp / "pop.json", "--quiet", "--functions", "E1")
+    cli("synth", "--out", tmp / "c", "--quiet", "--patients", 20, "--seed", 22, "--times-h", "4,24,48")
+    tac = tmp / "c" / "tacs.csv"
+    df = pd.read_csv(tac, float_precision="round_trip")  # the program's doubles (docs/python.md)
+    one = tmp / "one.csv"
+    df[df.patient == "P00001"].to_csv(one, index=False)
+    return {"tmp": tmp, "pop": tmp / "pop.json", "tac": tac, "df": df, "one": one}
+
+
+def cli_fit_csv(*args):
+    """`lutdose fit ... --format csv` as {(patient, cycle, voi): (tia_MBq_h, method)}."""
+    rows = csv.DictReader(io.StringIO(cli("fit", *args, "--format", "csv").stdout))
+    return {(r["patient"], int(r["cycle"]), r["voi"]): (float(r["tia_MBq_h"]) if r["tia_MBq_h"] else None, r["method"])
+            for r in rows}
+
+
+def frame_tias(df):
+    return {(p, int(c), v): (None if t != t else t, m)
+            for p, c, v, t, m in zip(df.patient, df.cycle, df.voi, df.tia_MBq_h, df.method)}
+
+
+def test_run_tac_population_file_equals_cli(cohort, tmp_path):
+    expected = run_json("--tac", cohort["one"], "--activity-MBq", A0_MBQ, "--phantom", "icrp110-am",
+                        "--population", cohort["pop"], tmp=str(tmp_path))
+    r = lutdose.run_tac(cohort["one"], administered_MBq=A0_MBQ, phantom="icrp110-am", population=cohort["pop"])
+    assert r.to_json() == expected  # byte for byte, as run_tac without population
+    doc = json.loads(expected)
+    assert doc["options"]["fit"]["method"] == "population MAP"
+    assert {v["fit"]["method"] for v in doc["patients"][0]["cycles"][0]["vois"]} == {"population MAP"}
+
+
+def test_run_tac_kinetics_population_equals_cli(cohort, tmp_path):
+    expected = run_json("--tac", cohort["tac"], "--activity-MBq", A0_MBQ, "--phantom", "icrp110-am",
+                        "--kinetics", "population", tmp=str(tmp_path))
+    r = lutdose.run_tac(cohort["tac"], administered_MBq=A0_MBQ, phantom="icrp110-am", kinetics="population")
+    assert r.to_json() == expected
+    assert json.loads(expected)["options"]["fit"]["population"]["source"].startswith("learned from the input")
+
+
+def test_run_tac_dataframe_population_equals_cli(cohort, tmp_path):
+    # a DataFrame is named "DataFrame" in the results: the numbers are compared, not the text
+    expected = json.loads(run_json("--tac", cohort["one"], "--activity-MBq", A0_MBQ, "--phantom", "icrp110-am",
+                                   "--population", cohort["pop"], tmp=str(tmp_path)))
+    r = lutdose.run_tac(cohort["df"][cohort["df"].patient == "P00001"], administered_MBq=A0_MBQ,
+                        phantom="icrp110-am", population=cohort["pop"])
+    got = json.loads(r.to_json())
+    assert got["patients"] == expected["patients"]
+
+
+@pytest.mark.parametrize("kinetics", ["population", "individual"])
+def test_fit_many_kinetics_equals_cli(cohort, kinetics):
+    expected = cli_fit_csv("--tac", cohort["tac"], "--activity-MBq", A0_MBQ, "--kinetics", kinetics)
+    got = frame_tias(lutdose.fit_many(cohort["df"], kinetics=kinetics, activity_MBq=A0_MBQ, threads=2))
+    assert got == expected
+    methods = {m for _, m in got.values()}
+    assert methods == {"population MAP"} if kinetics == "population" else "population MAP" not in methods
+
+
+def test_fit_many_population_file_equals_cli(cohort):
+    expected = cli_fit_csv("--tac", cohort["tac"], "--activity-MBq", A0_MBQ, "--population", cohort["pop"])
+    got = frame_tias(lutdose.fit_many(cohort["df"], population=cohort["pop"], activity_MBq=A0_MBQ))
+    assert got == expected
+    assert {m for _, m in got.values()} == {"population MAP"}
+
+
+def test_population_refusals_as_the_cli(cohort):
+    # without the administered activity: the CLI's message
+    msg = cli_error("fit", "--tac", cohort["tac"], "--kinetics", "population")
+    with pytest.raises(lutdose.InputError) as e:
+        lutdose.fit_many(cohort["df"], kinetics="population")
+    assert str(e.value) == msg.replace(str(cohort["tac"]), "DataFrame")
+    # a population file with --kinetics population: a contradiction
+    with pytest.raises(lutdose.InputError, match="choose one"):
+        lutdose.fit_many(cohort["df"], kinetics="population", population=cohort["pop"], activity_MBq=A0_MBQ)
+    with pytest.raises(lutdose.InputError, match="kinetics"):
+        lutdose.fit_many(cohort["df"], kinetics="bayes", activity_MBq=A0_MBQ)
+
+
+def test_plan_population_equals_cli(cohort, tmp_path):
+    cli("synth", "--out", tmp_path / "cases", "--format", "cases", "--quiet", "--patients", 1, "--seed", 23,
+        "--times-h", "4,24,48")
+    case = tmp_path / "cases" / "case-P00001.json"
+    expected = cli("plan", case, "--population", cohort["pop"]).stdout
+    assert lutdose.plan(case, population=cohort["pop"]) == json.loads(expected)
+    assert lutdose.plan.last_json == expected
+    assert json.loads(expected)["population"]["source"] == str(cohort["pop"])
+
+
+def test_run_case_with_fit_population_equals_cli(cohort, tmp_path):
+    cli("synth", "--out", tmp_path / "cases", "--format", "cases", "--quiet", "--patients", 1, "--seed", 24,
+        "--times-h", "4,24,48")
+    doc = json.load(open(tmp_path / "cases" / "case-P00001.json"))
+    doc["fit"] = {"population": "pop.json"}
+    (tmp_path / "cases" / "pop.json").write_bytes(cohort["pop"].read_bytes())
+    case = tmp_path / "cases" / "entry.json"
+    case.write_text(json.dumps(doc))
+    expected = run_json(case, tmp=str(tmp_path))
+    assert lutdose.run_case(case).to_json() == expected
+    assert json.loads(expected)["options"]["fit"]["method"] == "population MAP"
