@@ -513,6 +513,82 @@ def case_full_disk_then_resume(ctx):
         subprocess.run(["umount", "-l", mnt], capture_output=True)
 
 
+# The store's fixed-length name columns (STORE_NAME_BYTES, docs/store.md).
+STORE_NAME_BYTES = 64
+
+
+def replace_in_file(path, old, new):
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    if old not in text:
+        raise CaseFailure("%s: no %r" % (path, old))
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text.replace(old, new))
+
+
+def line_of(path, needle):
+    """The 1-based number of the first line of `path` holding `needle`."""
+    with open(path, encoding="utf-8") as f:
+        for k, line in enumerate(f, 1):
+            if needle in line:
+                return k
+    raise CaseFailure("%s: no line with %r" % (path, needle))
+
+
+def expect_named(cp, *needles):
+    for needle in needles:
+        if needle not in cp.stderr:
+            raise CaseFailure("the message does not name %r:\n%s" % (needle, cp.stderr))
+
+
+def case_names_longer_than_the_store_refused_by_the_readers(ctx):
+    """A patient id (or VOI name) longer than the store's 64-byte name columns is refused by the
+    reader, with file, line, column, the value and "at most 64 bytes", exit 2, nothing written:
+    run --tac, batch --tac (in the TAC table, in the patients table) and a case file. In 0.12 a
+    100-byte id passed the readers (limit 256 bytes) and the store refused it, naming no file."""
+    too_long = "P" * 100  # 100 bytes: within the readers' general 256-byte name limit, above 64
+    voi_too_long = "v" * (STORE_NAME_BYTES + 1)  # one byte over the column
+    expected = "at most %d bytes" % STORE_NAME_BYTES
+    ctx.synth("t", 40)
+    tacs, patients = ctx.path("t", "tacs.csv"), ctx.path("t", "patients.csv")
+    with open(tacs, encoding="utf-8") as f:
+        lines = f.read().splitlines()
+    # run --tac: one patient's rows under the long id (line 2 is its first row)
+    with open(ctx.path("p3.csv"), "w", encoding="utf-8") as f:
+        f.write("\n".join([lines[0]] + [too_long + x[len("P00003"):] for x in lines[1:] if x.startswith("P00003,")]) + "\n")
+    cp = ctx.expect(2, "run", "--tac", ctx.path("p3.csv"), "--activity-MBq", 7400, "--phantom", "icrp110-am",
+                    "--out", ctx.path("r3"), "--quiet")
+    expect_named(cp, "p3.csv:2", "column patient", too_long, expected)
+    # run --tac: a VOI name one byte too long
+    with open(ctx.path("v3.csv"), "w", encoding="utf-8") as f:
+        f.write("\n".join([lines[0]] + [x.replace(",liver,", "," + voi_too_long + ",") for x in lines[1:]
+                                        if x.startswith("P00003,")]) + "\n")
+    cp = ctx.expect(2, "run", "--tac", ctx.path("v3.csv"), "--activity-MBq", 7400, "--phantom", "icrp110-am",
+                    "--out", ctx.path("v3"), "--quiet")
+    expect_named(cp, "v3.csv:%d" % line_of(ctx.path("v3.csv"), voi_too_long), "column voi", expected)
+    # batch --tac: the long id in the TAC table (its patients table then lacks it) ...
+    replace_in_file(tacs, "P00003,", too_long + ",")
+    cp = ctx.batch_tables("t", "s.h5", status=2)
+    expect_named(cp, "tacs.csv:%d" % line_of(tacs, too_long), "column patient", expected)
+    # ... and in the patients table only
+    replace_in_file(tacs, too_long + ",", "P00003,")
+    replace_in_file(patients, "P00003,", too_long + ",")
+    cp = ctx.batch_tables("t", "s.h5", status=2)
+    expect_named(cp, "patients.csv:%d" % line_of(patients, too_long), "column patient", expected)
+    # a case file's patient.id and a VOI name
+    ctx.synth("c", 3, "--format", "cases")
+    case = ctx.path("c", "case-P00002.json")
+    with open(case) as f:
+        j = json.load(f)
+    j["patient"]["id"] = too_long
+    with open(case, "w") as f:
+        json.dump(j, f)
+    cp = ctx.expect(2, "run", case, "--out", ctx.path("rc"), "--quiet")
+    expect_named(cp, "case-P00002.json", "patient.id", expected)
+    if any(os.path.exists(ctx.path(x)) for x in ("r3", "v3", "s.h5", "s.h5.parts", "rc")):
+        raise CaseFailure("a refused run or batch wrote its output")
+
+
 CASES = {name[len("case_"):]: fn for name, fn in globals().items() if name.startswith("case_")}
 
 

@@ -32,6 +32,7 @@
 #include <utility>
 #include <vector>
 
+#include "lutdose/io/store_names.h"
 #include "lutdose/pipeline/run_result.h"
 
 namespace lutdose {
@@ -49,9 +50,7 @@ inline constexpr int STORE_FORMAT_VERSION = 3;
 enum class StoreVersions { current, readable };
 inline constexpr int OLDEST_READABLE_STORE_FORMAT_VERSION = 2;
 
-//! Width of the fixed-length key and name columns (patient, voi, target, function, input, ...):
-//! UTF-8, NUL-padded. A longer name cannot be stored: store_rows throws InputError naming it.
-inline constexpr std::size_t STORE_NAME_BYTES = 64;
+// STORE_NAME_BYTES, the width of the fixed-length key and name columns: lutdose/io/store_names.h.
 
 constexpr double store_nan() { return std::numeric_limits<double>::quiet_NaN(); }
 
