@@ -589,6 +589,50 @@ def case_names_longer_than_the_store_refused_by_the_readers(ctx):
         raise CaseFailure("a refused run or batch wrote its output")
 
 
+def user_svalue_table(kidney_self_s):
+    """A rectangular user S-value table (docs/svalues.md) over the synthetic cohort's organs;
+    values of the order of ICRP 89's adult male self-S (mGy/(MBq s)), cross terms 1e-7."""
+    organs = {"kidneys": (kidney_self_s, 310), "liver": (4.92e-5, 1800), "spleen": (5.91e-4, 150)}
+    lines = ["target,source,s_mGy_per_MBq_s,target_mass_g"]
+    for target, (s, mass_g) in organs.items():
+        for source in organs:
+            lines.append("%s,%s,%r,%r" % (target, source, s if target == source else 1e-7, mass_g))
+    return "\n".join(lines) + "\n"
+
+
+def case_resume_refuses_a_changed_file_named_by_a_case(ctx):
+    """A file a case file names (dose.svalues) that changed since the store was made: --resume is
+    refused (exit 2, store unchanged) like a changed case file, instead of keeping the results of
+    the old file; a new batch uses the new file. 0.12 fingerprinted the case files only."""
+    ctx.synth("c", 6, "--format", "cases")
+    case = ctx.path("c", "case-P00002.json")
+    with open(case) as f:
+        j = json.load(f)
+    j["dose"] = {"svalues": "my_svalues.csv"}
+    with open(case, "w") as f:
+        json.dump(j, f)
+    with open(ctx.path("c", "my_svalues.csv"), "w") as f:
+        f.write(user_svalue_table(2.85e-4))
+    ctx.expect(0, "batch", ctx.path("c"), "--out", ctx.path("s.h5"), "--progress", "never")
+    with open(ctx.path("c", "my_svalues.csv"), "w") as f:
+        f.write(user_svalue_table(2 * 2.85e-4))  # the kidneys' self-dose doubles
+    before = tree_state(ctx, ["s.h5", "s.h5.parts"])
+    cp = ctx.expect(2, "batch", ctx.path("c"), "--out", ctx.path("s.h5"), "--progress", "never", "--resume")
+    expect_named(cp, "its cohort is")
+    if tree_state(ctx, ["s.h5", "s.h5.parts"]) != before:
+        raise CaseFailure("the refused resume changed the store")
+    ctx.expect(0, "batch", ctx.path("c"), "--out", ctx.path("new.h5"), "--progress", "never")
+    old, new = ctx.export("s.h5", "e_old"), ctx.export("new.h5", "e_new")
+    kidney = lambda targets: [r for r in csv.DictReader(targets.decode().splitlines())
+                              if r["patient"] == "P00002" and r["target"] == "kidneys"][0]
+    ratio = float(kidney(new["targets.csv"])["self_Gy"]) / float(kidney(old["targets.csv"])["self_Gy"])
+    # Only that the new file was read is checked here (the doses of user tables: test_cli.py
+    # user_svalue_table): the self-dose follows the self-S but for the mass scaling's share that
+    # does not (measured 1.7e-6 off 2), so 1 % tells doubled from unchanged with room to spare.
+    if abs(ratio - 2) > 0.02:
+        raise CaseFailure("the new batch's kidney self-dose is %r times the old one's, expected 2" % ratio)
+
+
 CASES = {name[len("case_"):]: fn for name, fn in globals().items() if name.startswith("case_")}
 
 

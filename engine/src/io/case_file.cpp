@@ -1084,6 +1084,7 @@ CaseFile load_case_file(const std::string& path, bool allow_external_files) {
     if (value.empty()) return;
     try {
       value = resolve_case_reference(path, field, value, allow_external_files);
+      c.named_files.emplace_back(field, value);
     } catch (const InputError& e) {
       v.problem_text(std::string(e.what()).substr(path.size() + 2));
       value.clear();
