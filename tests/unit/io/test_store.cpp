@@ -566,24 +566,29 @@ TEST_CASE("export: one CSV per table, exact numbers, NaN empty, text quoted") {
 
 TEST_CASE("export: streamed in slices of any size - each file equals the one-shot CSV of all its rows") {
   TempDir tmp;
-  // Three patients (one failed, with a multi-line error), 20 000 budget rows (more than two
-  // default slices of 8192), population rows in the header.
+  // Three patients (one failed, with a multi-line error) and population rows in the header; the
+  // big store also 9000 budget rows (more than one default slice of 8192). A slice costs an HDF5
+  // read (some ms): slices of 1 and 7 rows on the small store, 1000 and the default on the big one.
   StoreRows rows = sample("p1");
   rows.append(failure_rows("p2", 0, "cases/p2.json", "line 1,\nline 2 \"quoted\""));
   rows.append(sample("p3", 2));
-  const BudgetRow term = rows.budget[0];
-  rows.budget.assign(20000, term);
-  for (size_t i = 0; i < rows.budget.size(); ++i) rows.budget[i].cycle = static_cast<std::int32_t>(i);
+  StoreRows big = rows;
+  const BudgetRow term = big.budget[0];
+  big.budget.assign(9000, term);
+  for (size_t i = 0; i < big.budget.size(); ++i) big.budget[i].cycle = static_cast<std::int32_t>(i);
   StoreHeader h = header();
   h.population.push_back({"kidney", "f2", "log_lambda", -3.5, 0.1, 0.04, 0.2, 0.1, 40, 160});
-  write(tmp / "s.h5", store_image(h, rows));
-  for (const std::size_t slice_rows : {std::size_t{1}, std::size_t{7}, STORE_EXPORT_SLICE_ROWS}) {
+  write(tmp / "small.h5", store_image(h, rows));
+  write(tmp / "big.h5", store_image(h, big));
+  const std::pair<const StoreRows*, std::size_t> runs[] = {
+      {&rows, 1}, {&rows, 7}, {&big, 1000}, {&big, STORE_EXPORT_SLICE_ROWS}};
+  for (const auto& [stored, slice_rows] : runs) {
     CAPTURE(slice_rows);
     const fs::path out = tmp.path / ("csv" + std::to_string(slice_rows));
-    export_store_csv(tmp / "s.h5", out.string(), slice_rows);
+    export_store_csv(tmp / (stored == &rows ? "small.h5" : "big.h5"), out.string(), slice_rows);
     for (const std::string table : {"patients", "vois", "candidates", "targets", "budget", "cumulative", "failures",
                                     "notes"})
-      CHECK(read(out / (table + ".csv")) == store_table_csv(rows, table, true));  // the one-shot text
+      CHECK(read(out / (table + ".csv")) == store_table_csv(*stored, table, true));  // the one-shot text
     CHECK(read(out / "population.csv") ==
           "voi_kind,function,parameter,theta,theta_se,omega_diag,shrinkage,sigma_log,n_tacs,n_observations\n"
           "kidney,f2,log_lambda,-3.5,0.1,0.04,0.2,0.1,40,160\n");
@@ -595,7 +600,7 @@ TEST_CASE("export: streamed in slices of any size - each file equals the one-sho
       CHECK(f["sha256"] == sha256_hex(bytes));
     }
   }
-  CHECK_THROWS_AS(export_store_csv(tmp / "s.h5", tmp / "csv0", 0), std::invalid_argument);
+  CHECK_THROWS_AS(export_store_csv(tmp / "small.h5", tmp / "csv0", 0), std::invalid_argument);
   CHECK(!fs::exists(tmp / "csv0"));
 }
 
