@@ -513,6 +513,181 @@ def case_full_disk_then_resume(ctx):
         subprocess.run(["umount", "-l", mnt], capture_output=True)
 
 
+# The store's fixed-length name columns (STORE_NAME_BYTES, docs/store.md).
+STORE_NAME_BYTES = 64
+
+
+def replace_in_file(path, old, new):
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    if old not in text:
+        raise CaseFailure("%s: no %r" % (path, old))
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text.replace(old, new))
+
+
+def line_of(path, needle):
+    """The 1-based number of the first line of `path` holding `needle`."""
+    with open(path, encoding="utf-8") as f:
+        for k, line in enumerate(f, 1):
+            if needle in line:
+                return k
+    raise CaseFailure("%s: no line with %r" % (path, needle))
+
+
+def expect_named(cp, *needles):
+    for needle in needles:
+        if needle not in cp.stderr:
+            raise CaseFailure("the message does not name %r:\n%s" % (needle, cp.stderr))
+
+
+def case_names_longer_than_the_store_refused_by_the_readers(ctx):
+    """A patient id (or VOI name) longer than the store's 64-byte name columns is refused by the
+    reader, with file, line, column, the value and "at most 64 bytes", exit 2, nothing written:
+    run --tac, batch --tac (in the TAC table, in the patients table) and a case file. In 0.12 a
+    100-byte id passed the readers (limit 256 bytes) and the store refused it, naming no file."""
+    too_long = "P" * 100  # 100 bytes: within the readers' general 256-byte name limit, above 64
+    voi_too_long = "v" * (STORE_NAME_BYTES + 1)  # one byte over the column
+    expected = "at most %d bytes" % STORE_NAME_BYTES
+    ctx.synth("t", 40)
+    tacs, patients = ctx.path("t", "tacs.csv"), ctx.path("t", "patients.csv")
+    with open(tacs, encoding="utf-8") as f:
+        lines = f.read().splitlines()
+    # run --tac: one patient's rows under the long id (line 2 is its first row)
+    with open(ctx.path("p3.csv"), "w", encoding="utf-8") as f:
+        f.write("\n".join([lines[0]] + [too_long + x[len("P00003"):] for x in lines[1:] if x.startswith("P00003,")]) + "\n")
+    cp = ctx.expect(2, "run", "--tac", ctx.path("p3.csv"), "--activity-MBq", 7400, "--phantom", "icrp110-am",
+                    "--out", ctx.path("r3"), "--quiet")
+    expect_named(cp, "p3.csv:2", "column patient", too_long, expected)
+    # run --tac: a VOI name one byte too long
+    with open(ctx.path("v3.csv"), "w", encoding="utf-8") as f:
+        f.write("\n".join([lines[0]] + [x.replace(",liver,", "," + voi_too_long + ",") for x in lines[1:]
+                                        if x.startswith("P00003,")]) + "\n")
+    cp = ctx.expect(2, "run", "--tac", ctx.path("v3.csv"), "--activity-MBq", 7400, "--phantom", "icrp110-am",
+                    "--out", ctx.path("v3"), "--quiet")
+    expect_named(cp, "v3.csv:%d" % line_of(ctx.path("v3.csv"), voi_too_long), "column voi", expected)
+    # batch --tac: the long id in the TAC table (its patients table then lacks it) ...
+    replace_in_file(tacs, "P00003,", too_long + ",")
+    cp = ctx.batch_tables("t", "s.h5", status=2)
+    expect_named(cp, "tacs.csv:%d" % line_of(tacs, too_long), "column patient", expected)
+    # ... and in the patients table only
+    replace_in_file(tacs, too_long + ",", "P00003,")
+    replace_in_file(patients, "P00003,", too_long + ",")
+    cp = ctx.batch_tables("t", "s.h5", status=2)
+    expect_named(cp, "patients.csv:%d" % line_of(patients, too_long), "column patient", expected)
+    # a case file's patient.id and a VOI name
+    ctx.synth("c", 3, "--format", "cases")
+    case = ctx.path("c", "case-P00002.json")
+    with open(case) as f:
+        j = json.load(f)
+    j["patient"]["id"] = too_long
+    with open(case, "w") as f:
+        json.dump(j, f)
+    cp = ctx.expect(2, "run", case, "--out", ctx.path("rc"), "--quiet")
+    expect_named(cp, "case-P00002.json", "patient.id", expected)
+    if any(os.path.exists(ctx.path(x)) for x in ("r3", "v3", "s.h5", "s.h5.parts", "rc")):
+        raise CaseFailure("a refused run or batch wrote its output")
+
+
+def user_svalue_table(kidney_self_s):
+    """A rectangular user S-value table (docs/svalues.md) over the synthetic cohort's organs;
+    values of the order of ICRP 89's adult male self-S (mGy/(MBq s)), cross terms 1e-7."""
+    organs = {"kidneys": (kidney_self_s, 310), "liver": (4.92e-5, 1800), "spleen": (5.91e-4, 150)}
+    lines = ["target,source,s_mGy_per_MBq_s,target_mass_g"]
+    for target, (s, mass_g) in organs.items():
+        for source in organs:
+            lines.append("%s,%s,%r,%r" % (target, source, s if target == source else 1e-7, mass_g))
+    return "\n".join(lines) + "\n"
+
+
+def case_resume_refuses_a_changed_file_named_by_a_case(ctx):
+    """A file a case file names (dose.svalues) that changed since the store was made: --resume is
+    refused (exit 2, store unchanged) like a changed case file, instead of keeping the results of
+    the old file; a new batch uses the new file. 0.12 fingerprinted the case files only."""
+    ctx.synth("c", 6, "--format", "cases")
+    case = ctx.path("c", "case-P00002.json")
+    with open(case) as f:
+        j = json.load(f)
+    j["dose"] = {"svalues": "my_svalues.csv"}
+    with open(case, "w") as f:
+        json.dump(j, f)
+    with open(ctx.path("c", "my_svalues.csv"), "w") as f:
+        f.write(user_svalue_table(2.85e-4))
+    ctx.expect(0, "batch", ctx.path("c"), "--out", ctx.path("s.h5"), "--progress", "never")
+    with open(ctx.path("c", "my_svalues.csv"), "w") as f:
+        f.write(user_svalue_table(2 * 2.85e-4))  # the kidneys' self-dose doubles
+    before = tree_state(ctx, ["s.h5", "s.h5.parts"])
+    cp = ctx.expect(2, "batch", ctx.path("c"), "--out", ctx.path("s.h5"), "--progress", "never", "--resume")
+    expect_named(cp, "its cohort is")
+    if tree_state(ctx, ["s.h5", "s.h5.parts"]) != before:
+        raise CaseFailure("the refused resume changed the store")
+    ctx.expect(0, "batch", ctx.path("c"), "--out", ctx.path("new.h5"), "--progress", "never")
+    old, new = ctx.export("s.h5", "e_old"), ctx.export("new.h5", "e_new")
+    kidney = lambda targets: [r for r in csv.DictReader(targets.decode().splitlines())
+                              if r["patient"] == "P00002" and r["target"] == "kidneys"][0]
+    ratio = float(kidney(new["targets.csv"])["self_Gy"]) / float(kidney(old["targets.csv"])["self_Gy"])
+    # Only that the new file was read is checked here (the doses of user tables: test_cli.py
+    # user_svalue_table): the self-dose follows the self-S but for the mass scaling's share that
+    # does not (measured 1.7e-6 off 2), so 1 % tells doubled from unchanged with room to spare.
+    if abs(ratio - 2) > 0.02:
+        raise CaseFailure("the new batch's kidney self-dose is %r times the old one's, expected 2" % ratio)
+
+
+def peak_rss_kib(argv, cwd):
+    """Runs argv; (exit status, the child's peak resident set in KiB) from wait4."""
+    p = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(p.pid, 0)
+    p.stderr.close()
+    return os.waitstatus_to_exitcode(status), usage.ru_maxrss
+
+
+def case_export_streams_with_bounded_memory(ctx):
+    """lutdose export writes each CSV in slices: its peak memory for a store of 1500 patient-cycles
+    (about 70 MB of CSV) exceeds that for a store of 20 by far less than the CSV's size. 0.12 held
+    every CSV text in memory while writing (peak about 3 times the CSV's size above the small
+    export's: 218 MB for 70 MB); and the streamed export of a store with failures is byte for byte the one of
+    store_table_csv on every row (checked in the unit tests) - here: the same files as a re-export."""
+    for name, n in (("small", 20), ("big", 1500)):
+        ctx.expect(0, "synth", "--patients", n, "--seed", 5, "--out", ctx.path(name), "--quiet")
+        ctx.batch_tables(name, name + ".h5", "--threads", 2)
+    peaks, sizes = {}, {}
+    for name in ("small", "big"):
+        status, peaks[name] = peak_rss_kib([ctx.lutdose, "export", ctx.path(name + ".h5"), "--csv",
+                                            ctx.path("e_" + name)], ctx.tmp)
+        if status != 0:
+            raise CaseFailure("lutdose export of %s.h5: exit %d" % (name, status))
+        sizes[name] = sum(os.path.getsize(ctx.path("e_" + name, f)) for f in os.listdir(ctx.path("e_" + name)))
+    csv_kib = sizes["big"] / 1024
+    # A slice of 8192 rows of the widest table (/targets: about 350 bytes of CSV and 900 bytes
+    # of rows and read buffer each) is about 10 MB: the CSV must be far larger for the test to tell.
+    if csv_kib < 50 * 1024:
+        raise CaseFailure("the big store's CSV is only %.0f MB: too small to tell streaming" % (csv_kib / 1024))
+    extra = peaks["big"] - peaks["small"]
+    # Holding the texts needs at least csv_kib more; one slice at a time needs about 10 MB.
+    # Half the CSV's size lies between the two with a margin of 2.5x either way.
+    if extra > csv_kib / 2:
+        raise CaseFailure("export of %.0f MB of CSV took %.0f MB more memory than that of a 20-patient store "
+                          "(peak %.0f MB): the CSV is held in memory, not streamed"
+                          % (csv_kib / 1024, extra / 1024, peaks["big"] / 1024))
+    # Re-exporting into the same folder (the earlier set is checked against its manifest, then
+    # replaced) streams too, and gives the same files. They are hashed in blocks: a child's peak
+    # starts from the peak of this process it is (v)forked from (Linux keeps the larger at exec).
+    def digest(path):
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        return h.hexdigest()
+    digests = lambda: {f: digest(ctx.path("e_big", f)) for f in os.listdir(ctx.path("e_big")) if f != "manifest.json"}
+    first = digests()
+    status, again = peak_rss_kib([ctx.lutdose, "export", ctx.path("big.h5"), "--csv", ctx.path("e_big")], ctx.tmp)
+    if status != 0 or again - peaks["small"] > csv_kib / 2:
+        raise CaseFailure("re-export into the earlier set: exit %d, %.0f MB more memory than the small export"
+                          % (status, (again - peaks["small"]) / 1024))
+    if digests() != first:
+        raise CaseFailure("the re-export differs from the first export")
+
+
 CASES = {name[len("case_"):]: fn for name, fn in globals().items() if name.startswith("case_")}
 
 

@@ -54,6 +54,40 @@ std::string key_of(const CaseFile& c, const std::string& name) {
   return c.patient_id.empty() ? stem_of(name) : c.patient_id;
 }
 
+// The SHA-256 of what a case is computed from: its case file and the files it names
+// (dose.svalues, fit.model; with their fields), or, without such files, the case file's own
+// SHA-256 (as in lutdose <= 0.12, whose stores' cohorts stay resumable). A named file that cannot
+// be read counts as "unreadable" (the case then fails when it is run, with the reason).
+std::string case_inputs_sha256(const CaseFile& c) {
+  if (c.named_files.empty()) return c.sha256;
+  std::string list = c.sha256 + "\n";
+  for (const auto& [field, path] : c.named_files) {
+    std::string sha;
+    try {
+      sha = sha256_hex(read_input_file(path, field, true));
+    } catch (const InputError&) {
+      sha = "unreadable";
+    }
+    list += field + "\t" + sha + "\n";
+  }
+  return sha256_hex(list);
+}
+
+// The listing's SHA-256 of the case file `path`: case_inputs_sha256 of the case, or, for a case
+// file that does not load, of its bytes ("unreadable" when it cannot be read); the item fails when
+// it is run, with the reason.
+std::string listed_sha256(const std::string& path, bool allow_external_files) {
+  try {
+    return case_inputs_sha256(load_case_file(path, allow_external_files));
+  } catch (const std::exception&) {  // the reason is given when the item is run
+  }
+  try {
+    return sha256_hex(read_input_file(path, "case file", true));
+  } catch (const InputError&) {
+    return "unreadable";
+  }
+}
+
 class CaseItem : public BatchItem {
  public:
   CaseItem(const BatchCohort& cohort, std::string name, std::string planned_sha256)
@@ -65,9 +99,10 @@ class CaseItem : public BatchItem {
       auto c = load_case_file(cohort_.cases_dir + "/" + name_, cohort_.allow_external_files);
       set_kinetics(c.fit, cohort_.kinetics);
       patient = key_of(c, name_);
-      if (c.sha256 != planned_sha256_)
-        throw InputError(name_ + ": the file changed during the batch (its SHA-256 differs from the one recorded "
-                                 "in the store's cohort); expected case files that stay as they are");
+      if (case_inputs_sha256(c) != planned_sha256_)
+        throw InputError(name_ + ": the file or a file it names (dose.svalues, fit.model) changed during the batch "
+                                 "(its SHA-256 differs from the one recorded in the store's cohort); expected case "
+                                 "files and their files that stay as they are");
       // not yet: the store's fingerprint has the case files' SHA-256, not their population files'
       // (a resume or merge could not tell a changed population file)
       if (!c.population_file.empty())
@@ -94,12 +129,7 @@ class CaseInput : public BatchInput {
                        "manifest.json and synth.json); expected a folder of case files");
     std::string list;
     for (const auto& name : names_) {
-      std::string sha;
-      try {
-        sha = sha256_hex(read_input_file(cohort.cases_dir + "/" + name, "case file", true));
-      } catch (const InputError&) {
-        sha = "unreadable";  // the item fails when it is run, with the reason
-      }
+      std::string sha = listed_sha256(cohort.cases_dir + "/" + name, cohort.allow_external_files);
       list += name + "\t" + sha + "\n";
       sha256_.push_back(std::move(sha));
     }

@@ -207,6 +207,14 @@ RunOptions patient_options(const RunOptions& shared, const PatientFacts& f, cons
   return o;
 }
 
+// A patient id longer than the store's name columns stops the whole batch before anything is
+// written (exit 2), named with its file and line: the store could not even record its failure
+// under its id. The ids' other problems fail their patient when it is run.
+void check_id_length(const std::string& id, const std::string& path, int line) {
+  if (id.size() > STORE_NAME_BYTES)
+    throw_input_error(path + ":" + std::to_string(line), "column patient", id, key_name_expected(id, "a patient id"));
+}
+
 // A patient of the TAC table: where its rows start and how many there are.
 struct TacPatient {
   std::string id;
@@ -231,6 +239,7 @@ struct PatientsTable {
     PatientRecord r;
     while (reader.next(r.row, &r.raw)) {
       const std::string& id = r.row.cells.at(static_cast<size_t>(columns->patient));
+      check_id_length(id, path, r.row.line);
       auto& list = rows[id];
       if (list.empty()) order.push_back(id);
       list.push_back(std::move(r));
@@ -348,6 +357,7 @@ void TacInput::list_patients() {
     const std::string& id = row.cells.at(static_cast<size_t>(patient_col_));
     if (cohort_.options.population) note_voi(row.cells.at(static_cast<size_t>(voi_col_)), id);
     if (tac_patients_.empty() || tac_patients_.back().id != id) {
+      check_id_length(id, cohort_.tac_path, row.line);
       if (const auto [it, is_new] = first_line.emplace(id, row.line); !is_new)
         throw_input_error(cohort_.tac_path + ":" + std::to_string(row.line), "column patient", id,
                           "each patient's rows together (its rows began at line " + std::to_string(it->second) +

@@ -137,12 +137,19 @@ class Validator {
   void problem(const std::string& path, const std::string& value, const std::string& expected) {
     add(file_ + ": " + path + " is " + models::quote_value(value) + "; expected " + expected);
   }
-  //! A name (patient id, VOI, protocol) within the limits, in UTF-8 without control characters.
+  //! A name (protocol) within the limits, in UTF-8 without control characters.
   bool name(const std::string& path, const std::string& n) {
     const std::string p = name_problem(n);
     if (!p.empty()) problem(path, "'" + models::quote_value(n) + "' (" + p + ")", "a name of 1 to " +
                             std::to_string(MAX_NAME_BYTES) + " bytes of UTF-8 text");
     return p.empty();
+  }
+  //! A name that becomes a key of the results store (patient id, VOI): also at most
+  //! STORE_NAME_BYTES bytes.
+  bool key_name(const std::string& path, const std::string& n) {
+    const std::string e = key_name_expected(n, "a name of UTF-8 text");
+    if (!e.empty()) problem(path, "'" + n + "'", e);
+    return e.empty();
   }
   //! At most `limit` entries in an array or object.
   bool count(const json& j, const std::string& path, size_t limit, const std::string& what) {
@@ -656,7 +663,7 @@ void read_cycle_vois(Validator& v, const json& j, const std::string& path, CaseC
       v.count(j["vois"], path + ".vois", MAX_VOIS_PER_CYCLE, "VOIs")) {
     for (auto it = j["vois"].begin(); it != j["vois"].end(); ++it) {
       const std::string vp = path + ".vois." + models::quote_value(it.key());
-      if (!v.name(vp, it.key())) continue;
+      if (!v.key_name(vp, it.key())) continue;
       CaseVoi cv;
       if (v.is_object(*it, vp)) {
         v.keys(*it, vp, {"recovery"}, {{"volume", &VOLUME_ML}, {"volume_u", &VOLUME_ML}, {"mass", &MASS_G}});
@@ -803,7 +810,7 @@ std::optional<CaseTimepoint> read_timepoint(Validator& v, CycleClock& cc, const 
   if (!v.count(t["vois"], tp_path + ".vois", MAX_VOIS_PER_CYCLE, "VOIs")) return std::nullopt;
   for (auto it = t["vois"].begin(); it != t["vois"].end(); ++it) {
     const std::string mp = tp_path + ".vois." + models::quote_value(it.key());
-    if (!v.name(mp, it.key())) continue;
+    if (!v.key_name(mp, it.key())) continue;
     if (!v.is_object(*it, mp)) continue;
     tp.vois[it.key()] = read_measurement(v, it, mp);
     tp.voi_order.push_back(it.key());
@@ -945,7 +952,7 @@ void read_patient_and_phantom(Validator& v, const json& j, CaseFile& c) {
     v.keys(j["patient"], "patient", {"id", "sex"}, {{"mass", &MASS_G}});
     c.body_mass_g = v.quantity(j["patient"], "patient", "mass", MASS_G, false, 0.0, false, &MASS_RANGE_G);
     c.patient_id = v.string(j["patient"], "patient", "id", true);
-    if (j["patient"].contains("id") && j["patient"]["id"].is_string()) v.name("patient.id", c.patient_id);
+    if (j["patient"].contains("id") && j["patient"]["id"].is_string()) v.key_name("patient.id", c.patient_id);
     c.sex = j["patient"].contains("sex") ? v.choice(j["patient"], "patient", "sex", {"male", "female"}, "") : "";
   }
   c.phantom = v.string(j, "", "phantom", false);
@@ -1086,6 +1093,7 @@ CaseFile load_case_file(const std::string& path, bool allow_external_files) {
     if (value.empty()) return;
     try {
       value = resolve_case_reference(path, field, value, allow_external_files);
+      c.named_files.emplace_back(field, value);
     } catch (const InputError& e) {
       v.problem_text(std::string(e.what()).substr(path.size() + 2));
       value.clear();

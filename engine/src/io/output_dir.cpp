@@ -147,6 +147,62 @@ bool read_regular(int dirfd, const std::string& name, off_t limit, std::string& 
   return true;
 }
 
+//! Lowercase hex of a digest.
+std::string hex_of(const unsigned char* digest, unsigned int length) {
+  static const char hex[] = "0123456789abcdef";
+  std::string s;
+  for (unsigned int i = 0; i < length; ++i) {
+    s += hex[digest[i] >> 4];
+    s += hex[digest[i] & 0xF];
+  }
+  return s;
+}
+
+//! SHA-256 fed piece by piece (OpenSSL EVP), for files written or read in pieces.
+class Sha256 {
+ public:
+  Sha256() : ctx_(EVP_MD_CTX_new(), EVP_MD_CTX_free) {
+    if (!ctx_ || EVP_DigestInit_ex(ctx_.get(), EVP_sha256(), nullptr) != 1)
+      throw std::runtime_error("SHA-256 (OpenSSL EVP_DigestInit_ex) failed");
+  }
+  void update(const char* bytes, size_t n) {
+    if (EVP_DigestUpdate(ctx_.get(), bytes, n) != 1) throw std::runtime_error("SHA-256 (OpenSSL EVP_DigestUpdate) failed");
+  }
+  std::string hex() {
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int length = 0;
+    if (EVP_DigestFinal_ex(ctx_.get(), digest, &length) != 1)
+      throw std::runtime_error("SHA-256 (OpenSSL EVP_DigestFinal_ex) failed");
+    return hex_of(digest, length);
+  }
+
+ private:
+  std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> ctx_;
+};
+
+//! The size and SHA-256 of the regular file `name` in `dirfd`, read in blocks (memory bounded
+//! whatever its size), following no link; false if it is not a regular file, larger than
+//! `limit`, or unreadable.
+bool regular_file_sha256(int dirfd, const std::string& name, off_t limit, uint64_t& size, std::string& sha) {
+  Fd fd(::openat(dirfd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+  struct stat st;
+  if (!fd.valid() || ::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > limit) return false;
+  constexpr size_t kBlockBytes = 1 << 20;  // 1 MiB: few system calls, little memory
+  std::string block(kBlockBytes, '\0');
+  Sha256 hash;
+  size = 0;
+  for (;;) {
+    const ssize_t n = ::read(fd.get(), block.data(), block.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return false;
+    if (n == 0) break;
+    hash.update(block.data(), static_cast<size_t>(n));
+    size += static_cast<uint64_t>(n);
+  }
+  sha = hash.hex();
+  return true;
+}
+
 //! A lutdose manifest's file entries: name -> (size in bytes, SHA-256).
 using Listed = std::map<std::string, std::pair<uint64_t, std::string>>;
 
@@ -170,9 +226,10 @@ bool read_manifest(int dirfd, Listed& listed) {
 //! True when the file `name` in `dirfd` has the size and SHA-256 its manifest entry gives.
 bool as_listed(int dirfd, const std::string& name, const Listed& listed) {
   const auto it = listed.find(name);
-  std::string bytes;
-  return it != listed.end() && read_regular(dirfd, name, kMaxSetFileBytes, bytes) &&
-         bytes.size() == it->second.first && sha256_hex(bytes) == it->second.second;
+  uint64_t size = 0;
+  std::string sha;
+  return it != listed.end() && regular_file_sha256(dirfd, name, kMaxSetFileBytes, size, sha) &&
+         size == it->second.first && sha == it->second.second;
 }
 
 //! Entries of the directory `dirfd` that are not part of a lutdose result set: any name lutdose
@@ -446,7 +503,15 @@ std::string utc_now() {
   return text;
 }
 
-std::string manifest_text(const std::string& run_id, const std::string& version, const std::vector<OutputFile>& files) {
+//! A file of a set as its manifest lists it.
+struct ManifestEntry {
+  std::string name;
+  uint64_t size_bytes = 0;
+  std::string sha256;
+};
+
+std::string manifest_text(const std::string& run_id, const std::string& version,
+                          const std::vector<ManifestEntry>& files) {
   nlohmann::ordered_json m;
   m["format"] = kManifestFormat;
   m["format_version"] = 1;
@@ -455,28 +520,15 @@ std::string manifest_text(const std::string& run_id, const std::string& version,
   m["created_utc"] = utc_now();
   m["files"] = nlohmann::ordered_json::array();
   for (const auto& f : files)
-    m["files"].push_back({{"name", f.name}, {"size_bytes", f.bytes.size()}, {"sha256", sha256_hex(f.bytes)}});
+    m["files"].push_back({{"name", f.name}, {"size_bytes", f.size_bytes}, {"sha256", f.sha256}});
   return m.dump(2) + "\n";
 }
 
-//! Writes the set into the staging directory: the files, then the manifest, then drops the marker;
-//! everything flushed to the device before it returns.
-void fill_staging(const Staging& s, ResultKind kind, const std::vector<OutputFile>& files,
-                  const std::string& manifest, const std::string& dir_shown) {
-  auto write_one = [&](const std::string& name, const std::string& bytes) {
-    const std::string shown = name + " for " + in_quotes(dir_shown);
-    Fd fd(::openat(s.fd.get(), name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666));
-    if (!fd.valid()) fail("cannot create " + shown, errno);
-    write_sync_close(fd, bytes, shown);
-  };
-  for (const auto& f : files) {
-    if (!kind_holds(kind, f.name))
-      throw std::logic_error("write_output_files: " + f.name + " is not a file name of a " + kind_name(kind) + " set");
-    write_one(f.name, f.bytes);
-  }
-  write_one(kManifest, manifest);
-  if (::unlinkat(s.fd.get(), kStagingMarker, 0) != 0) fail("cannot finish " + in_quotes(dir_shown), errno);
-  sync_directory(s.fd.get(), dir_shown);
+//! Creates the file `name` in the staging directory (exclusively, following no link).
+Fd create_in_staging(const Staging& s, const std::string& name, const std::string& shown) {
+  Fd fd(::openat(s.fd.get(), name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666));
+  if (!fd.valid()) fail("cannot create " + shown, errno);
+  return fd;
 }
 
 //! Publishes the staging directory as `loc` in one step; a previous set there is swapped out and
@@ -556,13 +608,7 @@ std::string sha256_hex(const std::string& bytes) {
   unsigned int length = 0;
   if (EVP_Digest(bytes.data(), bytes.size(), digest, &length, EVP_sha256(), nullptr) != 1)
     throw std::runtime_error("SHA-256 (OpenSSL EVP_Digest) failed");
-  static const char hex[] = "0123456789abcdef";
-  std::string s;
-  for (unsigned int i = 0; i < length; ++i) {
-    s += hex[digest[i] >> 4];
-    s += hex[digest[i] & 0xF];
-  }
-  return s;
+  return hex_of(digest, length);
 }
 
 void check_output_dir(const std::string& dir, ResultKind kind) {
@@ -577,32 +623,100 @@ void check_output_dir(const std::string& dir, ResultKind kind) {
   if (::access(loc.parent.c_str(), W_OK | X_OK) != 0) fail("cannot write into " + in_quotes(loc.parent), errno);
 }
 
-std::string write_output_files(const std::string& dir, ResultKind kind, const std::vector<OutputFile>& files,
-                               const std::string& lutdose_version) {
-  const auto loc = split_location(dir);
-  const auto created = make_parents(loc.parent);
+struct ResultSetWriter::Impl {
+  Location loc;
+  ResultKind kind;
+  std::string lutdose_version;
+  std::vector<std::string> created;  //!< parents made here, outermost first
+  Fd parent;
+  Staging staging;
+  bool published = false;
+  std::vector<ManifestEntry> files;  //!< the files ended so far
+  Fd file;                           //!< the file being written (files.back() when valid)
+  std::unique_ptr<Sha256> hash;      //!< of the file being written
+
+  std::string shown(const std::string& name) const { return name + " for " + in_quotes(loc.shown); }
+  //! Flushes the file being written to the device, closes it and records its SHA-256.
+  void end_file() {
+    if (!file.valid()) return;
+    const std::string what = "cannot write " + shown(files.back().name);
+    if (::fsync(file.get()) != 0) fail(what, errno);
+    if (const int err = file.close_checked()) fail(what, err);
+    files.back().sha256 = hash->hex();
+  }
+};
+
+ResultSetWriter::ResultSetWriter(const std::string& dir, ResultKind kind, const std::string& lutdose_version)
+    : impl_(std::make_unique<Impl>()) {
+  Impl& w = *impl_;
+  w.loc = split_location(dir);
+  w.kind = kind;
+  w.lutdose_version = lutdose_version;
+  w.created = make_parents(w.loc.parent);
   try {
-    for (const auto& d : created) sync_entry_of(d);
-    Fd parent = open_directory(loc.parent);
-    if (!parent.valid()) fail("cannot use the directory " + in_quotes(loc.parent), errno);
-    remove_leftovers(parent.get());
-    check_replaceable(parent.get(), loc, kind);
-    const std::string run_id = random_run_id();
-    const std::string manifest = manifest_text(run_id, lutdose_version, files);
-    Staging s = make_staging(parent.get(), loc.parent);
-    try {
-      fill_staging(s, kind, files, manifest, loc.shown);
-      publish(parent.get(), s, loc, kind);
-    } catch (...) {
-      remove_lutdose_directory(parent.get(), s.name);
-      throw;
-    }
-    sync_directory(parent.get(), loc.parent);
-    return run_id;
+    for (const auto& d : w.created) sync_entry_of(d);
+    w.parent = open_directory(w.loc.parent);
+    if (!w.parent.valid()) fail("cannot use the directory " + in_quotes(w.loc.parent), errno);
+    remove_leftovers(w.parent.get());
+    check_replaceable(w.parent.get(), w.loc, kind);
+    w.staging = make_staging(w.parent.get(), w.loc.parent);
   } catch (...) {
-    remove_created(created);
+    remove_created(w.created);
     throw;
   }
+}
+
+ResultSetWriter::~ResultSetWriter() {
+  Impl& w = *impl_;
+  if (w.published) return;
+  w.file.reset();
+  if (w.staging.fd.valid()) remove_lutdose_directory(w.parent.get(), w.staging.name);
+  remove_created(w.created);
+}
+
+void ResultSetWriter::begin_file(const std::string& name) {
+  Impl& w = *impl_;
+  if (w.published) throw std::logic_error("ResultSetWriter::begin_file: the set is published");
+  if (!kind_holds(w.kind, name))
+    throw std::logic_error("write_output_files: " + name + " is not a file name of a " + kind_name(w.kind) + " set");
+  w.end_file();
+  w.file = create_in_staging(w.staging, name, w.shown(name));
+  w.hash = std::make_unique<Sha256>();
+  w.files.push_back({name, 0, ""});
+}
+
+void ResultSetWriter::write(const std::string& bytes) {
+  Impl& w = *impl_;
+  if (!w.file.valid()) throw std::logic_error("ResultSetWriter::write: no file begun");
+  write_all(w.file.get(), bytes, w.shown(w.files.back().name));
+  w.hash->update(bytes.data(), bytes.size());
+  w.files.back().size_bytes += bytes.size();
+}
+
+std::string ResultSetWriter::publish() {
+  Impl& w = *impl_;
+  if (w.published) throw std::logic_error("ResultSetWriter::publish: published already");
+  w.end_file();
+  // The manifest last, then the marker dropped: a set is complete once its marker is gone.
+  const std::string run_id = random_run_id();
+  Fd manifest = create_in_staging(w.staging, kManifest, w.shown(kManifest));
+  write_sync_close(manifest, manifest_text(run_id, w.lutdose_version, w.files), w.shown(kManifest));
+  if (::unlinkat(w.staging.fd.get(), kStagingMarker, 0) != 0) fail("cannot finish " + in_quotes(w.loc.shown), errno);
+  sync_directory(w.staging.fd.get(), w.loc.shown);
+  output_fs::publish(w.parent.get(), w.staging, w.loc, w.kind);
+  w.published = true;
+  sync_directory(w.parent.get(), w.loc.parent);
+  return run_id;
+}
+
+std::string write_output_files(const std::string& dir, ResultKind kind, const std::vector<OutputFile>& files,
+                               const std::string& lutdose_version) {
+  ResultSetWriter w(dir, kind, lutdose_version);
+  for (const auto& f : files) {
+    w.begin_file(f.name);
+    w.write(f.bytes);
+  }
+  return w.publish();
 }
 
 namespace output_fs {

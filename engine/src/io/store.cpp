@@ -23,16 +23,25 @@ using namespace store_detail;
 
 namespace {
 
+//! The table `t` of `r` in slices of at most `slice_rows` rows, in stored order: each slice read
+//! (by hyperslab) into `rows` (replacing what it held), then `fn()` called.
+template <class Row, class Fn>
+void for_each_slice(const StoreFileReader& r, const Table<Row>& t, std::size_t slice_rows, std::vector<Row>& rows,
+                    Fn&& fn) {
+  const hsize_t n = r.rows(t.name);
+  for (hsize_t at = 0; at < n; at += slice_rows) {
+    rows.clear();
+    r.read(t, at, static_cast<std::size_t>(std::min<hsize_t>(slice_rows, n - at)), rows);
+    fn();
+  }
+}
+
 //! Every table of `r`, table by table in store order, each in slices of at most kSliceRows rows:
 //! `fn` receives StoreRows holding one slice of one table.
 void for_each_chunk(const StoreFileReader& r, const std::function<void(const StoreRows&)>& fn) {
   for_each_table([&](const auto& t) {
-    const hsize_t n = r.rows(t.name);
-    for (hsize_t at = 0; at < n; at += kSliceRows) {
-      StoreRows chunk;
-      r.read(t, at, static_cast<std::size_t>(std::min<hsize_t>(kSliceRows, n - at)), chunk.*(t.rows));
-      fn(chunk);
-    }
+    StoreRows chunk;
+    for_each_slice(r, t, kSliceRows, chunk.*(t.rows), [&] { fn(chunk); });
   });
 }
 
@@ -185,25 +194,37 @@ std::string store_table_csv(const StoreRows& rows, const std::string& table, boo
   return out;
 }
 
-void export_store_csv(const std::string& path, const std::string& dir) {
+// A slice of the export reads whole chunks of the datasets (a chunk is decompressed whole).
+static_assert(STORE_EXPORT_SLICE_ROWS % kChunkRows == 0, "export slices of whole dataset chunks");
+
+void export_store_csv(const std::string& path, const std::string& dir, std::size_t slice_rows) {
+  if (slice_rows == 0) throw std::invalid_argument("export_store_csv: slice_rows is 0");
   check_output_dir(dir, ResultKind::store_export);
-  std::map<std::string, std::string> csv;
-  {
-    hdf5::QuietHdf5Errors quiet;
-    StoreFileReader r(path, StoreVersions::readable);  // format 2: population.csv a header only
-    for_each_table([&](const auto& t) { csv[t.name] = csv_header(t); });
-    csv["population"] = csv_header(population_table());
-    for (const auto& row : r.header.population) append_csv_line(population_table(), row, csv["population"]);
-    for_each_chunk(r, [&](const StoreRows& rows) {
-      for_each_table([&](const auto& t) {
-        for (const auto& row : rows.*(t.rows)) append_csv_line(t, row, csv[t.name]);
+  hdf5::QuietHdf5Errors quiet;
+  StoreFileReader r(path, StoreVersions::readable);  // format 2: population.csv a header only
+  ResultSetWriter out(dir, ResultKind::store_export, LUTDOSE_VERSION);
+  std::string text;  // one slice's CSV lines, written before the next slice is read
+  const auto csv_file = [&](const auto& t, const auto& write_rows) {
+    out.begin_file(std::string(t.name) + ".csv");
+    text = csv_header(t);
+    write_rows();
+    out.write(text);
+  };
+  for_each_table([&](const auto& t) {
+    csv_file(t, [&] {
+      StoreRows slice;
+      const auto& rows = slice.*(t.rows);
+      for_each_slice(r, t, slice_rows, slice.*(t.rows), [&] {
+        for (const auto& row : rows) append_csv_line(t, row, text);
+        out.write(text);
+        text.clear();
       });
     });
-  }
-  std::vector<OutputFile> files;
-  for (const auto& name : table_names()) files.push_back({name + ".csv", std::move(csv[name])});
-  files.push_back({"population.csv", std::move(csv["population"])});
-  write_output_files(dir, ResultKind::store_export, files, LUTDOSE_VERSION);
+  });
+  csv_file(population_table(), [&] {  // held in the header (a few rows per VOI kind)
+    for (const auto& row : r.header.population) append_csv_line(population_table(), row, text);
+  });
+  out.publish();
 }
 
 void merge_stores(const std::string& out, const std::vector<std::string>& shards) {

@@ -120,8 +120,8 @@ double row_optional(const CsvRecord& row, int col, const char* name, const Plaus
 Row read_row(const CsvRecord& row, const TacColumns& c, const RowLoc& loc, const TacKey* last, RowTac& tac) {
   const std::string_view voi = row.cells[static_cast<size_t>(c.voi)];
   if (!(last && voi == std::get<2>(*last)))
-    if (const std::string p = name_problem(voi); !p.empty())
-      throw_input_error(loc, "column voi", std::string(voi), "a VOI name (this one is " + p + ")");
+    if (const std::string e = key_name_expected(voi, "a VOI name"); !e.empty())
+      throw_input_error(loc, "column voi", std::string(voi), e);
   Row r;
   r.t = row_number(row, c.t, "time_h", 0.0, true, TIME_RANGE_H, "a finite time >= 0 h after the reference time", loc);
   r.a = row_number(row, c.a, "activity_MBq", 0.0, true, ACTIVITY_RANGE_MBQ, "a finite activity >= 0 MBq", loc);
@@ -131,8 +131,8 @@ Row read_row(const CsvRecord& row, const TacColumns& c, const RowLoc& loc, const
   r.line = row.line;
   const std::string_view patient = c.p >= 0 ? row.cells[static_cast<size_t>(c.p)] : "";  // "": no patient column
   if (!patient.empty() && !(last && patient == std::get<0>(*last)))
-    if (const std::string p = name_problem(patient); !p.empty())
-      throw_input_error(loc, "column patient", std::string(patient), "a patient id (this one is " + p + ")");
+    if (const std::string e = key_name_expected(patient, "a patient id"); !e.empty())
+      throw_input_error(loc, "column patient", std::string(patient), e);
   int cycle = 1;
   if (c.cy >= 0) {
     const std::string_view text = row.cells[static_cast<size_t>(c.cy)];

@@ -60,6 +60,17 @@ TEST_CASE("UTF-8 validation and quoting") {
   CHECK(name_problem("P=1").empty());
 }
 
+TEST_CASE("key_name_expected: a store key name of at most STORE_NAME_BYTES bytes, else what is expected") {
+  CHECK(key_name_expected(std::string(STORE_NAME_BYTES, 'x'), "a patient id").empty());
+  const std::string too_long = key_name_expected(std::string(STORE_NAME_BYTES + 1, 'x'), "a patient id");
+  CHECK(too_long.find("a patient id of at most 64 bytes") == 0);  // 64: docs/store.md's column width
+  CHECK(too_long.find("this one is 65 bytes") != std::string::npos);
+  CHECK(key_name_expected(std::string(100, 'x'), "a VOI name").find("this one is 100 bytes") != std::string::npos);
+  // the other problems of a name, as name_problem says them
+  CHECK(key_name_expected("", "a VOI name") == "a VOI name (this one is empty)");
+  CHECK(key_name_expected("=1+1", "a VOI name").find("formula") != std::string::npos);
+}
+
 TEST_CASE("join_problems lists the first ones and counts the rest") {
   std::vector<std::string> p;
   for (int i = 0; i < 1000; ++i) p.push_back("problem " + std::to_string(i));

@@ -61,6 +61,50 @@ TEST_CASE("write_output_files: one set with its manifest, an earlier set replace
   CHECK(names(tmp.path / "a") == std::set<std::string>{"out"});
 }
 
+TEST_CASE("ResultSetWriter: files written in pieces - the set and manifest of write_output_files, "
+          "destroyed unpublished, it leaves the earlier set and nothing else") {
+  TempDir tmp;
+  const auto out = tmp.path / "a" / "out";
+  {
+    ResultSetWriter w(out.string(), ResultKind::run, "9.9.9");
+    w.begin_file("results.json");
+    w.write("{");
+    w.write("}\n");
+    w.begin_file("results.csv");
+    w.write("a,b\n");
+    w.begin_file("results.h5");
+    w.write("h");
+    w.write("");
+    w.write("5");
+    CHECK(!fs::exists(out));  // nothing published before publish()
+    w.publish();
+  }
+  CHECK(names(out) == std::set<std::string>{"manifest.json", "results.csv", "results.h5", "results.json"});
+  CHECK(names(tmp.path / "a") == std::set<std::string>{"out"});
+  const auto m = nlohmann::json::parse(read(out / "manifest.json"));
+  REQUIRE(m["files"].size() == 3);
+  for (size_t i = 0; i < kFiles.size(); ++i) {
+    CHECK(read(out / kFiles[i].name) == kFiles[i].bytes);
+    CHECK(m["files"][i]["name"] == kFiles[i].name);
+    CHECK(m["files"][i]["size_bytes"] == kFiles[i].bytes.size());
+    CHECK(m["files"][i]["sha256"] == sha256_hex(kFiles[i].bytes));
+  }
+  const std::string manifest = read(out / "manifest.json");
+  {
+    ResultSetWriter w(out.string(), ResultKind::run, "9.9.9");  // the earlier set may be replaced
+    w.begin_file("results.json");
+    w.write("[]\n");
+    CHECK_THROWS_AS(w.begin_file("vois.csv"), std::logic_error);  // not a run's file
+  }  // destroyed unpublished
+  CHECK(read(out / "manifest.json") == manifest);
+  CHECK(read(out / "results.json") == "{}\n");
+  CHECK(names(tmp.path / "a") == std::set<std::string>{"out"});  // its staging directory removed
+  {
+    ResultSetWriter w((tmp.path / "new" / "deeper" / "out").string(), ResultKind::run, "9.9.9");
+  }
+  CHECK(!fs::exists(tmp.path / "new"));  // the parents it created removed
+}
+
 TEST_CASE("write_output_files: a directory with other files, a file, a link are refused and unchanged") {
   TempDir tmp;
   const auto user = tmp.path / "user";

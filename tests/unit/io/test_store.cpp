@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
 #include <string>
@@ -561,6 +562,46 @@ TEST_CASE("export: one CSV per table, exact numbers, NaN empty, text quoted") {
         "patient,cycle,source,error\np1,0,cases/x.json,\"line 1,\nline 2 \"\"quoted\"\"\"\n");
   CHECK_THROWS_AS(export_store_csv(tmp / "none.h5", tmp / "csv2"), InputError);
   CHECK(!fs::exists(tmp / "csv2"));
+}
+
+TEST_CASE("export: streamed in slices of any size - each file equals the one-shot CSV of all its rows") {
+  TempDir tmp;
+  // Three patients (one failed, with a multi-line error) and population rows in the header; the
+  // big store also 9000 budget rows (more than one default slice of 8192). A slice costs an HDF5
+  // read (some ms): slices of 1 and 7 rows on the small store, 1000 and the default on the big one.
+  StoreRows rows = sample("p1");
+  rows.append(failure_rows("p2", 0, "cases/p2.json", "line 1,\nline 2 \"quoted\""));
+  rows.append(sample("p3", 2));
+  StoreRows big = rows;
+  const BudgetRow term = big.budget[0];
+  big.budget.assign(9000, term);
+  for (size_t i = 0; i < big.budget.size(); ++i) big.budget[i].cycle = static_cast<std::int32_t>(i);
+  StoreHeader h = header();
+  h.population.push_back({"kidney", "f2", "log_lambda", -3.5, 0.1, 0.04, 0.2, 0.1, 40, 160});
+  write(tmp / "small.h5", store_image(h, rows));
+  write(tmp / "big.h5", store_image(h, big));
+  const std::pair<const StoreRows*, std::size_t> runs[] = {
+      {&rows, 1}, {&rows, 7}, {&big, 1000}, {&big, STORE_EXPORT_SLICE_ROWS}};
+  for (const auto& [stored, slice_rows] : runs) {
+    CAPTURE(slice_rows);
+    const fs::path out = tmp.path / ("csv" + std::to_string(slice_rows));
+    export_store_csv(tmp / (stored == &rows ? "small.h5" : "big.h5"), out.string(), slice_rows);
+    for (const std::string table : {"patients", "vois", "candidates", "targets", "budget", "cumulative", "failures",
+                                    "notes"})
+      CHECK(read(out / (table + ".csv")) == store_table_csv(*stored, table, true));  // the one-shot text
+    CHECK(read(out / "population.csv") ==
+          "voi_kind,function,parameter,theta,theta_se,omega_diag,shrinkage,sigma_log,n_tacs,n_observations\n"
+          "kidney,f2,log_lambda,-3.5,0.1,0.04,0.2,0.1,40,160\n");
+    const auto manifest = nlohmann::json::parse(read(out / "manifest.json"));
+    REQUIRE(manifest["files"].size() == 9);
+    for (const auto& f : manifest["files"]) {
+      const std::string bytes = read(out / f["name"].get<std::string>());
+      CHECK(f["size_bytes"] == bytes.size());
+      CHECK(f["sha256"] == sha256_hex(bytes));
+    }
+  }
+  CHECK_THROWS_AS(export_store_csv(tmp / "small.h5", tmp / "csv0", 0), std::invalid_argument);
+  CHECK(!fs::exists(tmp / "csv0"));
 }
 
 TEST_CASE("store_table_csv: the text of export's TABLE.csv, with or without its header, unknown table refused") {

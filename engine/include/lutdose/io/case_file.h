@@ -7,6 +7,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "lutdose/dosimetry/dose.h"
@@ -96,6 +97,9 @@ struct CaseFile {
   std::string path;
   std::string text;    //!< the file as read (exactly the bytes analysed)
   std::string sha256;  //!< SHA-256 of `text`, hexadecimal
+  //! The files the case file names, as (field, path resolved against its folder): "dose.svalues",
+  //! "fit.model" (when a file); read by read_run_files, not part of `text`.
+  std::vector<std::pair<std::string, std::string>> named_files;
   std::string patient_id;
   std::string sex;
   std::string phantom;

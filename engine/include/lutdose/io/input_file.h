@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "lutdose/io/store_names.h"
 #include "lutdose/models/input.h"
 
 namespace lutdose {
@@ -42,6 +43,13 @@ std::string resolve_case_reference(const std::string& case_path, const std::stri
 //! The problem with a name used as an identifier ("" when fine): empty, longer than
 //! MAX_NAME_BYTES, invalid UTF-8, or holding NUL or other control characters. Throws nothing.
 std::string name_problem(std::string_view name);
+
+//! What is expected of a name that becomes a key of the results store (a patient id, a VOI name),
+//! "" when `name` is one: `what` (e.g. "a patient id") of at most STORE_NAME_BYTES bytes (the
+//! store's name columns; this one's length said), or `what` with the problem name_problem finds.
+//! For the readers' messages, so that a name the store cannot hold is refused where it is read,
+//! with its file and line. Throws nothing but std::bad_alloc.
+std::string key_name_expected(std::string_view name, const std::string& what);
 
 //! One message from a list of problems: the first MAX_PROBLEMS_LISTED, one per line, then
 //! "... and K more problems". Throws nothing.

@@ -22,6 +22,7 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -80,6 +81,35 @@ void check_output_dir(const std::string& dir, ResultKind kind);
 //! set (a programming error). Returns the run id.
 std::string write_output_files(const std::string& dir, ResultKind kind, const std::vector<OutputFile>& files,
                                const std::string& lutdose_version);
+
+//! A result set written file by file, each streamed in pieces, for sets too large to hold in
+//! memory (lutdose export): the guarantee and the mechanism of write_output_files, whose files it
+//! writes (write_output_files is this writer given whole files). The constructor checks `dir` (as
+//! check_output_dir), creates its missing parents and the locked staging directory; each file is
+//! written into the staging directory as it comes, its size and SHA-256 computed on the way;
+//! publish() writes the manifest and publishes the set in one step. Destroyed before publish()
+//! has succeeded (an exception meanwhile), it removes its staging directory (only lutdose's names
+//! in it) and the parents it created: the previous set at `dir`, if any, stays as it was.
+//! Throws as write_output_files (InputError, OutputError; std::logic_error for a name that is
+//! not a name of a `kind` set).
+class ResultSetWriter {
+ public:
+  ResultSetWriter(const std::string& dir, ResultKind kind, const std::string& lutdose_version);
+  ~ResultSetWriter();
+  ResultSetWriter(const ResultSetWriter&) = delete;
+  ResultSetWriter& operator=(const ResultSetWriter&) = delete;
+  //! Starts the file `name` of the set (the file before it is flushed and closed).
+  void begin_file(const std::string& name);
+  //! Appends `bytes` to the file begun last (std::logic_error when none was begun).
+  void write(const std::string& bytes);
+  //! Ends the last file, writes manifest.json, publishes the set at `dir`; returns the run id.
+  std::string publish();
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
 
 //! Writes one file at `path` atomically: a locked, exclusively created temporary file in the
 //! same directory, fsync'ed, renamed over `path`, directory fsync'ed. An existing `path` is

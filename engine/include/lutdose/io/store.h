@@ -32,6 +32,7 @@
 #include <utility>
 #include <vector>
 
+#include "lutdose/io/store_names.h"
 #include "lutdose/pipeline/run_result.h"
 
 namespace lutdose {
@@ -49,9 +50,7 @@ inline constexpr int STORE_FORMAT_VERSION = 3;
 enum class StoreVersions { current, readable };
 inline constexpr int OLDEST_READABLE_STORE_FORMAT_VERSION = 2;
 
-//! Width of the fixed-length key and name columns (patient, voi, target, function, input, ...):
-//! UTF-8, NUL-padded. A longer name cannot be stored: store_rows throws InputError naming it.
-inline constexpr std::size_t STORE_NAME_BYTES = 64;
+// STORE_NAME_BYTES, the width of the fixed-length key and name columns: lutdose/io/store_names.h.
 
 constexpr double store_nan() { return std::numeric_limits<double>::quiet_NaN(); }
 
@@ -285,13 +284,20 @@ std::string store_table_csv(const StoreRows& rows, const std::string& table, boo
 //! store_table_csv(rows, table, header) appended to `out` (a buffer reused line after line).
 void append_store_table_csv(const StoreRows& rows, const std::string& table, bool header, std::string& out);
 
+//! Rows of one table that lutdose export reads and writes at a time: the export's memory is about
+//! one such slice of the widest table (/targets: some 10 MB), whatever the store's size.
+inline constexpr std::size_t STORE_EXPORT_SLICE_ROWS = 8192;
+
 //! lutdose export: DIR/vois.csv, targets.csv, failures.csv (and candidates.csv, budget.csv,
 //! cumulative.csv, patients.csv, notes.csv, population.csv) of the store at `path`, as one result set
 //! (io/output_dir.h). Columns in docs/store.md; numbers in their shortest exact form, NaN written
-//! as an empty field. Reads the store in slices, but holds the CSV texts in memory until they are
-//! written (write_output_files takes whole files). InputError as read_store_index and
-//! check_output_dir; OutputError as write_output_files.
-void export_store_csv(const std::string& path, const std::string& dir);
+//! as an empty field. Streams: each table is read in slices of `slice_rows` rows (hyperslabs of
+//! its dataset) whose CSV lines are written to the set's file (ResultSetWriter) before the next
+//! slice is read; the files are the same whatever `slice_rows` (tests use small ones).
+//! InputError as read_store_index and check_output_dir; OutputError as write_output_files;
+//! std::invalid_argument for `slice_rows` 0.
+void export_store_csv(const std::string& path, const std::string& dir,
+                      std::size_t slice_rows = STORE_EXPORT_SLICE_ROWS);
 
 //! lutdose merge: one finished store at `out` (new; refused when it exists) holding the patients
 //! of every shard in `shards` in the order given. InputError when a shard is unfinished, of another
