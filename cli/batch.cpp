@@ -101,7 +101,7 @@ const char* const kFitAndDoseOptions[] = {
     "--function", "--functions", "--error-model", "--aicc-k", "--trapezoid-head", "--reject-correlated",
     "--trapezoid-body", "--trapezoid-tail", "--integration", "--model-averaging", "--combined-sigma0-MBq",
     "--combined-b", "--reduced", "--model", "--half-life-h", "--tumour-method", "--sphere-composition",
-    "--density-g-per-mL", "--mass-scaling", "--cross-scaling", "--population"};
+    "--density-g-per-mL", "--mass-scaling", "--cross-scaling", "--population", "--svalues"};
 
 }  // namespace
 
@@ -121,6 +121,10 @@ BatchCommand::BatchCommand(CLI::App& app) {
                      "With --tac: patients table (CSV): patient, administered_MBq, phantom; optional cycle, "
                      "body_mass_kg, mass_g_<VOI>");
   add_dose_options(batch_, dose_);
+  batch_->add_option("--svalues", svalues_,
+                     "With --tac: a user S-value table (CSV, docs/svalues.md) for every patient instead of a phantom, "
+                     "as run --svalues; the patients table's phantom column is then optional, its cells empty or "
+                     "'user'");
   batch_->add_option("--out", out_, "The store (HDF5, docs/store.md): new, or the one to --resume")->required();
   batch_->add_option("--threads", threads_, "Worker threads, 0 to 256 (default or 0: all cores); the results do not depend on it");
   batch_->add_flag("--resume", resume_,
@@ -206,6 +210,10 @@ int BatchCommand::run_batch() const {
     cohort.options = make_run_options(fit_, problems);
     cohort.learn_population = fit_.kinetics == "population";
     cohort.options.dose = make_dose_options(dose_, cohort.options, problems);
+    if (!svalues_.empty()) {  // as run --tac --svalues (make_tac_run_options): the set "user"
+      cohort.options.dose->svalue_table = svalues_;
+      cohort.options.dose->phantom = "user";
+    }
     if (batch_->count("--mc-samples")) cohort.options.mc_samples = static_cast<int>(mc_samples_);
     if (batch_->count("--mc-seed")) cohort.options.mc_seed = static_cast<unsigned long long>(mc_seed_);
     finish_run_options(cohort.options, problems);

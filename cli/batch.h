@@ -23,7 +23,7 @@ class BatchCommand {
  private:
   int run_batch() const;
   CLI::App *batch_, *export_, *merge_;
-  std::string cases_dir_, patients_, out_, shard_ = "1/1", progress_ = "auto";
+  std::string cases_dir_, patients_, out_, shard_ = "1/1", progress_ = "auto", svalues_;
   FitArgs fit_;
   DoseArgs dose_;
   unsigned threads_ = 0;

@@ -29,18 +29,26 @@ SynthCommand::SynthCommand(CLI::App& app) {
       ->capture_default_str();
   cmd_->add_option("--phantom", options_.phantom, "Phantom of the true doses and organ masses")->capture_default_str();
   cmd_->add_option("--vois", options_.vois,
-                   "VOIs (commas): kidneys, kidney_left, kidney_right, liver, spleen, tumour_*, tumor_*, lesion_*")
+                   "VOIs (commas): kidneys, kidney_left, kidney_right, liver, spleen, tumour_*, tumor_*, lesion_*, "
+                   "whole_body (with --population-kinetics)")
       ->delimiter(',')
       ->capture_default_str();
   cmd_->add_option("--noise", noise_,
-                   "Noise per VOI kind, repeatable: KIND=SPEC, KIND organ or tumour, SPEC none, proportional:B, "
-                   "constant:SIGMA0_MBQ or combined:SIGMA0_MBQ:B (default organ=proportional:0.1, "
-                   "tumour=proportional:0.15; methods.md §9.3)");
+                   "Noise per VOI kind, repeatable: KIND=SPEC, KIND organ, tumour or whole_body (no default), SPEC none, proportional:B, "
+                   "constant:SIGMA0_MBQ, combined:SIGMA0_MBQ:B or poisson:CF_CPS_PER_MBQ:FRAME_MIN (counting noise) "
+                   "(default organ=proportional:0.1, tumour=proportional:0.15; methods.md §9.3)");
   cmd_->add_option("--cv-fraction", options_.cv_fraction,
                    "Inter-patient CV of the uptake fraction f (log-normal; methods.md §9.3: 25-35 %)")
       ->capture_default_str();
   cmd_->add_option("--cv-clearance", options_.cv_clearance,
                    "Inter-patient CV of lambda_bio (log-normal; default: sd/mean of the population file)");
+  cmd_->add_option("--cv-mass", cv_mass_,
+                   "Inter-patient CV of the VOI masses (log-normal, mean the phantom's or --tumour-mass-g), "
+                   "repeatable: KIND=CV (KIND organ or tumour) or CV for both (default 0: the same masses "
+                   "for every patient)");
+  cmd_->add_option("--population-kinetics", options_.population_kinetics_path,
+                   "Population entries (CSV as data/kinetics/population_kinetics.csv) used before the shipped "
+                   "ones; needed for a whole_body VOI (no sourced whole-body kinetics are shipped)");
   cmd_->add_option("--tumour-mass-g", options_.tumour_mass_g, "Mass of every tumour VOI [g]")->capture_default_str();
   cmd_->add_option("--format", options_.format,
                    "tables (tacs.csv + patients.csv, docs/tac-format.md) or cases (one case file per patient, "
@@ -73,6 +81,23 @@ void SynthCommand::run() const {
     if (eq == std::string::npos)
       lutdose::throw_input_error("command line", "--noise", text, "KIND=SPEC, e.g. organ=proportional:0.1");
     o.noise[text.substr(0, eq)] = lutdose::parse_synth_noise("--noise " + text, text.substr(eq + 1));
+  }
+  for (const auto& text : cv_mass_) {
+    const auto eq = text.find('=');
+    const std::string value = eq == std::string::npos ? text : text.substr(eq + 1);
+    double cv = NAN;
+    try {
+      size_t used = 0;
+      cv = std::stod(value, &used);
+      if (used != value.size()) cv = NAN;
+    } catch (const std::exception&) {
+      cv = NAN;
+    }
+    if (std::isnan(cv))
+      lutdose::throw_input_error("command line", "--cv-mass", text, "KIND=CV or CV, e.g. organ=0.2 or 0.2");
+    if (eq != std::string::npos) o.cv_mass[text.substr(0, eq)] = cv;
+    else
+      for (const char* kind : {"organ", "tumour"}) o.cv_mass[kind] = cv;  // whole_body: the phantom's mass
   }
   for (const auto& pair : recovery_) {
     const auto colon = pair.find(':');

@@ -22,7 +22,7 @@ class SynthCommand {
  private:
   CLI::App* cmd_;
   lutdose::SynthOptions options_;
-  std::vector<std::string> noise_, recovery_;
+  std::vector<std::string> noise_, recovery_, cv_mass_;
   std::string out_, data_dir_;
   bool quiet_ = false;
   long long seed_ = 20261124;

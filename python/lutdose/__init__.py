@@ -364,17 +364,21 @@ class Cohort:
 
 
 def synth(n_patients, *, seed=0, out=None, times_h=None, cycles=None, administered_MBq=None, phantom=None,
-          vois=None, noise=None, cv_fraction=None, cv_clearance=None, tumour_mass_g=None, format=None,
-          cf_cps_per_MBq=None, frame_min=None, dead_time_us=None, recovery=None, data_dir=None):
+          vois=None, noise=None, cv_fraction=None, cv_clearance=None, cv_mass=None, population_kinetics=None,
+          tumour_mass_g=None, format=None, cf_cps_per_MBq=None, frame_min=None, dead_time_us=None, recovery=None,
+          data_dir=None):
     """A seeded synthetic cohort with known truth, as `lutdose synth` makes it (docs/synth.md).
 
     n_patients, seed; times_h [h]; cycles; administered_MBq [MBq per cycle]; phantom; vois;
     noise: {"organ": "proportional:0.1", "tumour": "proportional:0.15"} (KIND: SPEC as --noise);
-    cv_fraction, cv_clearance; tumour_mass_g [g]; format "tables" or "cases"; cf_cps_per_MBq,
+    ("poisson:CF:T" for counting noise); cv_fraction, cv_clearance; cv_mass: {"organ": 0.2}
+    (KIND: CV as --cv-mass); population_kinetics: a population file (needed for a whole_body VOI);
+    tumour_mass_g [g]; format "tables" or "cases"; cf_cps_per_MBq,
     frame_min, dead_time_us, recovery [(V_mL, RC), ...] for counts. When `out` is given, the
     files are written there as `lutdose synth --out` writes them. Returns a :class:`Cohort`."""
     kw = dict(n_patients=n_patients, seed=seed, times_h=times_h, cycles=cycles, administered_MBq=administered_MBq,
               phantom=phantom, vois=vois, noise=noise, cv_fraction=cv_fraction, cv_clearance=cv_clearance,
+              cv_mass=cv_mass, population_kinetics=os.fspath(population_kinetics) if population_kinetics else None,
               tumour_mass_g=tumour_mass_g, format=format, cf_cps_per_MBq=cf_cps_per_MBq, frame_min=frame_min,
               dead_time_us=dead_time_us, recovery=recovery)
     kw = _options(kw, data_dir)

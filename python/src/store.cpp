@@ -137,6 +137,8 @@ lutdose::SynthOptions synth_options(const py::dict& k) {
   take("cv_fraction", o.cv_fraction);
   take("cv_clearance", o.cv_clearance);
   take("tumour_mass_g", o.tumour_mass_g);
+  take("cv_mass", o.cv_mass);
+  take("population_kinetics", o.population_kinetics_path);
   take("format", o.format);
   take("cf_cps_per_MBq", o.cf_cps_per_MBq);
   take("frame_min", o.frame_min);

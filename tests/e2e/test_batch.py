@@ -432,6 +432,91 @@ def case_run_equals_batch(ctx):
     compare_patient_rows(ctx.path("r7", "results.h5"), ctx.path("t.h5"), "P00007", tac=True)
 
 
+# A user S-value table for the organ VOIs of a synthetic cohort (docs/svalues.md's format). A test
+# fixture, not physics: the numbers only need to differ from every shipped phantom's, so that a
+# batch that ignored --svalues would give other doses than run --svalues.
+USER_SVALUES = ("target,source,s_mGy_per_MBq_s,target_mass_g\n"
+                "kidneys,kidneys,2.1e-4,300\nkidneys,liver,3.0e-7,300\nkidneys,spleen,8.0e-7,300\n"
+                "liver,kidneys,3.0e-7,1800\nliver,liver,3.4e-5,1800\nliver,spleen,1.0e-7,1800\n"
+                "spleen,kidneys,8.0e-7,150\nspleen,liver,1.0e-7,150\nspleen,spleen,4.0e-4,150\n")
+
+
+def case_user_svalue_table_equals_run(ctx):
+    """batch --tac --patients --svalues FILE: every patient's rows equal those of `run --tac ...
+    --svalues FILE` (every table, every field, the same doubles); the store records the table and
+    its SHA-256; a patients-table phantom other than 'user' or empty is a failure of its patient
+    naming the cell; --svalues with case files is refused (exit 2)."""
+    need_h5py()
+    import h5py
+    ctx.synth("t", 12)
+    table = ctx.path("user_sv.csv")
+    with open(table, "w", encoding="utf-8") as f:
+        f.write(USER_SVALUES)
+    with open(ctx.path("t", "patients.csv"), encoding="utf-8") as f:
+        patients = f.read()
+    if ",icrp110-am," not in patients:
+        raise CaseFailure("synth's patients table does not name icrp110-am")
+    # 1. the synth table as it is (phantom icrp110-am): every patient fails naming the cell.
+    ctx.batch_tables("t", "wrong.h5", "--svalues", table, status=3)
+    ctx.export("wrong.h5", "ew")
+    failures = rows(ctx.path("ew", "failures.csv"))
+    if len(failures) != 12 or not all("column phantom" in r["error"] and "icrp110-am" in r["error"]
+                                      and "user" in r["error"] for r in failures):
+        raise CaseFailure("expected 12 failures naming the phantom cell, got %r" % failures[:2])
+    # 2. phantom 'user' in half the rows, empty in the others: the batch equals run --svalues.
+    lines = patients.splitlines()
+    fixed = [lines[0]] + [x.replace(",icrp110-am,", ",user," if i % 2 else ",,") for i, x in enumerate(lines[1:])]
+    with open(ctx.path("t", "patients.csv"), "w", encoding="utf-8") as f:
+        f.write("\n".join(fixed) + "\n")
+    ctx.batch_tables("t", "t.h5", "--svalues", table)
+    with open(ctx.path("t", "tacs.csv"), encoding="utf-8") as f:
+        tacs = f.read().splitlines()
+    for k in (1, 6, 12):
+        p = "P%05d" % k
+        with open(ctx.path(p + ".csv"), "w", encoding="utf-8") as f:
+            f.write("\n".join([tacs[0]] + [x for x in tacs[1:] if x.startswith(p + ",")]) + "\n")
+        ctx.expect(0, "run", "--tac", ctx.path(p + ".csv"), "--activity-MBq", 7400, "--svalues", table,
+                   "--out", ctx.path("r" + p), "--quiet")
+        compare_patient_rows(ctx.path("r" + p, "results.h5"), ctx.path("t.h5"), p, tac=True)
+    with open(table, "rb") as f:
+        sha = hashlib.sha256(f.read()).hexdigest()
+    with h5py.File(ctx.path("t.h5"), "r") as f:
+        prov = json.loads(normal(f.attrs["provenance_json"]))
+    dose = prov["options"]["dose"]
+    if dose.get("phantom") != "user" or dose.get("svalue_table_sha256") != sha or table not in dose.get("svalue_files", []):
+        raise CaseFailure("the store's dose provenance does not record the table %s (sha256 %s): %r" % (table, sha, dose))
+    # 3. case files take their table from the case ("dose": {"svalues": ...}).
+    ctx.synth("c", 2, "--format", "cases")
+    cp = ctx.expect(2, "batch", ctx.path("c"), "--svalues", table, "--out", ctx.path("c.h5"), "--progress", "never")
+    if "--svalues" not in cp.stderr or os.path.exists(ctx.path("c.h5")):
+        raise CaseFailure("--svalues with case files: expected exit 2 naming it and no store: %s" % cp.stderr)
+
+
+def case_store_fingerprint_holds_a_relative_user_table(ctx):
+    """run --svalues with a table named relative to the working directory: the store's fingerprint
+    and provenance hold the table's content (0.12 hashed DATA_DIR/NAME, a file that does not exist,
+    so a store made with another table had the same fingerprint and could be resumed or merged)."""
+    need_h5py()
+    import h5py
+    ctx.synth("t", 1)
+    table = ctx.path("user_sv.csv")
+    prints, doses = [], []
+    for content in (USER_SVALUES, USER_SVALUES.replace("2.1e-4", "2.2e-4")):
+        with open(table, "w", encoding="utf-8") as f:
+            f.write(content)
+        out = "r%d" % len(prints)
+        ctx.expect(0, "run", "--tac", ctx.path("t", "tacs.csv"), "--activity-MBq", 7400, "--svalues", "user_sv.csv",
+                   "--out", ctx.path(out), "--quiet")
+        with h5py.File(ctx.path(out, "results.h5"), "r") as f:
+            prints.append(normal(f.attrs["fingerprint"]))
+            doses.append((json.loads(normal(f.attrs["provenance_json"]))["options"]["dose"], content))
+    if prints[0] == prints[1]:
+        raise CaseFailure("two different user tables give the same store fingerprint %s" % prints[0])
+    for dose, content in doses:
+        if dose.get("svalue_table_sha256") != hashlib.sha256(content.encode()).hexdigest():
+            raise CaseFailure("results.h5 does not record the table's SHA-256: %r" % dose)
+
+
 def tree_files(root):
     """Every file under `root` (relative names)."""
     return sorted(os.path.relpath(os.path.join(d, f), root) for d, _, fs in os.walk(root) for f in fs)

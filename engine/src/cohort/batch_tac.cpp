@@ -107,16 +107,33 @@ struct PatientFacts {
   double body_mass_kg = std::numeric_limits<double>::quiet_NaN();
 };
 
+// The name a patients-table phantom cell may hold with a user S-value table (--svalues FILE): the
+// table's set name, as `run --svalues` reports it (its options' phantom), or an empty cell.
+const char* const kUserPhantom = "user";
+
+// A row's phantom: its cell; with the batch's --svalues table, "user", the cell being empty or
+// "user" (another phantom would be silently replaced by the table: an error).
+std::string phantom_of(const PatientRecord& r, const PatientColumns& c, const std::string& patient,
+                       const std::string& path, const std::string& user_table) {
+  const std::string cell = c.phantom < 0 ? std::string() : r.row.cells.at(static_cast<size_t>(c.phantom));
+  if (user_table.empty()) return cell;
+  if (!cell.empty() && cell != kUserPhantom)
+    throw_input_error(path + ":" + std::to_string(r.row.line), "column phantom of patient " + patient, cell,
+                      "an empty cell or 'user': --svalues " + user_table + " gives every patient's S-values");
+  return kUserPhantom;
+}
+
 // The patient's rows of the patients table, checked (one per cycle, the same phantom and body mass).
+// `user_table`: the batch's --svalues table (empty: none), phantom_of.
 PatientFacts patient_facts(const std::vector<PatientRecord>& records, const PatientColumns& c,
-                           const std::string& patient, const std::string& path) {
+                           const std::string& patient, const std::string& path, const std::string& user_table) {
   if (records.empty())
     throw InputError(path + ": no row for patient " + patient + "; expected one row per patient (and cycle)");
   PatientFacts f;
   f.by_cycle = rows_by_cycle(records, c, patient, path);
   for (const auto& r : records) {
     const std::string loc = path + ":" + std::to_string(r.row.line);
-    const std::string& phantom = r.row.cells.at(static_cast<size_t>(c.phantom));
+    const std::string phantom = phantom_of(r, c, patient, path, user_table);
     const double kg = c.body_mass < 0 ? f.body_mass_kg : cell_number(r.row, c.body_mass, "body_mass_kg", MASS_RANGE_G, 1000, path, true);
     if (&r != &records.front() && (phantom != f.phantom || !(kg == f.body_mass_kg || (std::isnan(kg) && std::isnan(f.body_mass_kg)))))
       throw_input_error(loc, "phantom and body_mass_kg of patient " + patient, phantom + ", " + format_number(kg),
@@ -248,6 +265,12 @@ struct PatientsTable {
   }
 };
 
+// The batch's user S-value table (--svalues), empty without one.
+const std::string& user_table_of(const BatchCohort& cohort) {
+  if (!cohort.options.dose) throw std::logic_error("open_tac_input: the cohort's options have no dose options");
+  return cohort.options.dose->svalue_table;
+}
+
 class TacItem : public BatchItem {
  public:
   TacItem(const BatchCohort& cohort, const PatientsTable& patients, const std::vector<std::string>& header,
@@ -272,8 +295,9 @@ class TacItem : public BatchItem {
       TacRowParser parser(header_, cohort_.tac_path);
       for (const auto& row : rows_) parser.add(row);
       auto series = parser.take();
-      const auto facts = patient_facts(records, *patients_.columns, id_, patients_.path);
-      check_phantom(ref, facts, *patients_.columns, patients_.path);
+      const std::string& user_table = cohort_.options.dose->svalue_table;
+      const auto facts = patient_facts(records, *patients_.columns, id_, patients_.path, user_table);
+      if (user_table.empty()) check_phantom(ref, facts, *patients_.columns, patients_.path);
       const auto o = patient_options(cohort_.options, facts, *patients_.columns, series, patients_.path, cohort_.tac_path);
       return store_rows(run_tac_table(series, o, ref), source, sha256_hex(bytes));
     });
@@ -291,7 +315,8 @@ class TacItem : public BatchItem {
 class TacInput : public BatchInput {
  public:
   TacInput(const BatchCohort& cohort, const ReferenceData& ref)
-      : cohort_(cohort), ref_(ref), patients_(cohort.patients_path), reader_(cohort.tac_path) {
+      : cohort_(cohort), ref_(ref), patients_(cohort.patients_path, user_table_of(cohort).empty()),
+        reader_(cohort.tac_path) {
     if (!cohort.options.dose) throw std::logic_error("open_tac_input: the cohort's options have no dose options");
     TacRowParser header_check(reader_.header(), cohort.tac_path);
     patient_col_ = header_check.patient_column();
@@ -402,8 +427,15 @@ Provenance TacInput::provenance() const {
   p.lutdose_version = LUTDOSE_VERSION;
   p.options = cohort_.options;
   p.options.tac_path = file_name_of(cohort_.tac_path);
-  p.options.dose->phantom = "per patient (" + file_name_of(cohort_.patients_path) + ")";
   p.nuclide = ref_.nuclide(p.options.nuclide, p.options.half_life_override_h);
+  p.tissue_file = ref_.tissue().path;
+  if (const auto& table = cohort_.options.user_svalue_set) {  // --svalues: one table for every patient, as run
+    p.svalue_files = table->set.files;
+    p.svalue_files.push_back("spheres/pytheranostics_spheres.json");
+    p.svalue_set_description = table->set.description;
+    return p;
+  }
+  p.options.dose->phantom = "per patient (" + file_name_of(cohort_.patients_path) + ")";
   std::set<std::string> phantoms, files;
   for (const auto& [id, records] : patients_.rows)
     for (const auto& r : records) phantoms.insert(r.row.cells.at(static_cast<size_t>(patients_.columns->phantom)));

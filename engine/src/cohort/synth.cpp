@@ -3,6 +3,7 @@
 
 #include <boost/random/mersenne_twister.hpp>
 #include <boost/random/normal_distribution.hpp>
+#include <boost/random/poisson_distribution.hpp>
 #include <boost/random/seed_seq.hpp>
 
 #include <algorithm>
@@ -56,6 +57,11 @@ struct Fraction {
   const char* source;
 };
 bool fraction_of(const std::string& voi, Fraction& out) {
+  if (voi == "whole_body") {  // no variability: a patient's whole body cannot hold more than A0
+    out = {1.0, "f = 1: the whole body holds all of A0 at the end of the administration, nothing excreted "
+                "yet (mass balance; no inter-patient variability)"};
+    return true;
+  }
   static const std::map<std::string, Fraction> table = {
       {"kidneys", {0.020, "f = 0.020, methods.md §9.3"}},
       {"kidney_left", {0.010, "f = 0.010, half of the kidney pair's 0.020, methods.md §9.3"}},
@@ -80,9 +86,26 @@ void check_noise(const std::map<std::string, SynthNoise>& noise, std::vector<std
   const auto& kinds = synth_voi_kinds();
   for (const auto& [kind, n] : noise) {
     if (std::find(kinds.begin(), kinds.end(), kind) == kinds.end())
-      problems.push_back(problem("--noise", kind + "=" + to_string(n), "a VOI kind: organ or tumour"));
+      problems.push_back(problem("--noise", kind + "=" + to_string(n), "a VOI kind: organ, tumour or whole_body"));
     else if (!(n.b >= 0 && n.b < 1) || !(n.sigma0_MBq >= 0) || !std::isfinite(n.sigma0_MBq))
       problems.push_back(problem("--noise", kind + "=" + to_string(n), "b in [0, 1) and sigma0 >= 0 MBq"));
+    else if (n.model == SynthNoiseModel::poisson &&
+             !(n.cf_cps_per_MBq > 0 && n.cf_cps_per_MBq <= 1e6 && n.frame_min > 0 && n.frame_min <= 600))
+      problems.push_back(problem("--noise", kind + "=" + to_string(n),
+                                 "poisson:CF:T with CF in (0, 1e6] cps/MBq and T in (0, 600] min"));
+  }
+}
+
+void check_cv_mass(const std::map<std::string, double>& cv, std::vector<std::string>& problems) {
+  const auto& kinds = synth_voi_kinds();
+  for (const auto& [kind, c] : cv) {
+    if (std::find(kinds.begin(), kinds.end(), kind) == kinds.end())
+      problems.push_back(problem("--cv-mass", kind + "=" + num(c), "a VOI kind: organ, tumour or whole_body"));
+    else if (!(c >= 0 && c <= 2))
+      problems.push_back(problem("--cv-mass", kind + "=" + num(c), "a coefficient of variation in [0, 2]"));
+    else if (kind == "whole_body" && c != 0)  // the dose step takes the whole body's mass from the phantom
+      problems.push_back(problem("--cv-mass", kind + "=" + num(c),
+                                 "0 for whole_body: the dose step uses the phantom's whole-body mass"));
   }
 }
 
@@ -123,6 +146,7 @@ double SynthNoise::sigma_MBq(double true_MBq) const {
     case SynthNoiseModel::proportional: return b * true_MBq;
     case SynthNoiseModel::constant: return sigma0_MBq;
     case SynthNoiseModel::combined: return std::sqrt(sigma0_MBq * sigma0_MBq + b * b * true_MBq * true_MBq);
+    case SynthNoiseModel::poisson: return counts_per_MBq() > 0 ? std::sqrt(true_MBq / counts_per_MBq()) : 0;
     case SynthNoiseModel::none: break;
   }
   return 0;
@@ -133,6 +157,7 @@ std::string to_string(const SynthNoise& n) {
     case SynthNoiseModel::proportional: return "proportional:" + num(n.b);
     case SynthNoiseModel::constant: return "constant:" + num(n.sigma0_MBq);
     case SynthNoiseModel::combined: return "combined:" + num(n.sigma0_MBq) + ":" + num(n.b);
+    case SynthNoiseModel::poisson: return "poisson:" + num(n.cf_cps_per_MBq) + ":" + num(n.frame_min);
     case SynthNoiseModel::none: break;
   }
   return "none";
@@ -143,8 +168,8 @@ SynthNoise parse_synth_noise(const std::string& option, const std::string& text)
   std::stringstream ss(text);
   for (std::string p; std::getline(ss, p, ':');) parts.push_back(p);
   const std::string expected =
-      "none, proportional:B, constant:SIGMA0_MBQ or combined:SIGMA0_MBQ:B (B a relative SD in [0, 1), "
-      "SIGMA0 >= 0 MBq)";
+      "none, proportional:B, constant:SIGMA0_MBQ, combined:SIGMA0_MBQ:B (B a relative SD in [0, 1), "
+      "SIGMA0 >= 0 MBq) or poisson:CF_CPS_PER_MBQ:FRAME_MIN (CF in (0, 1e6], FRAME_MIN in (0, 600])";
   auto number = [&](const std::string& s) {
     double x = NAN;
     const auto r = std::from_chars(s.data(), s.data() + s.size(), x);
@@ -158,17 +183,24 @@ SynthNoise parse_synth_noise(const std::string& option, const std::string& text)
   else if (parts.size() == 2 && parts[0] == "constant") n = {SynthNoiseModel::constant, 0, number(parts[1])};
   else if (parts.size() == 3 && parts[0] == "combined")
     n = {SynthNoiseModel::combined, number(parts[2]), number(parts[1])};
+  else if (parts.size() == 3 && parts[0] == "poisson")
+    n = {SynthNoiseModel::poisson, 0, 0, number(parts[1]), number(parts[2])};
   else throw_input_error("command line", option, text, expected);
   if (!(n.b < 1)) throw_input_error("command line", option, text, expected);
+  if (n.model == SynthNoiseModel::poisson &&
+      !(n.cf_cps_per_MBq > 0 && n.cf_cps_per_MBq <= 1e6 && n.frame_min > 0 && n.frame_min <= 600))
+    throw_input_error("command line", option, text, expected);
   return n;
 }
 
 const std::vector<std::string>& synth_voi_kinds() {
-  static const std::vector<std::string> kinds = {"organ", "tumour"};
+  static const std::vector<std::string> kinds = {"organ", "tumour", "whole_body"};
   return kinds;
 }
 
-std::string synth_voi_kind(const std::string& voi) { return is_tumour_name(voi) ? "tumour" : "organ"; }
+std::string synth_voi_kind(const std::string& voi) {
+  return is_tumour_name(voi) ? "tumour" : voi == "whole_body" ? "whole_body" : "organ";
+}
 
 std::vector<std::string> validate(const SynthOptions& o) {
   std::vector<std::string> problems;
@@ -181,6 +213,7 @@ std::vector<std::string> validate(const SynthOptions& o) {
     problems.push_back(problem("--activity-MBq", num(o.administered_MBq), "an activity in (0, 1e5] MBq"));
   if (o.vois.empty()) problems.push_back(problem("--vois", "", "at least one VOI name"));
   check_noise(o.noise, problems);
+  check_cv_mass(o.cv_mass, problems);
   if (!(o.cv_fraction >= 0 && o.cv_fraction <= 2))
     problems.push_back(problem("--cv-fraction", num(o.cv_fraction), "a coefficient of variation in [0, 2]"));
   if (!std::isnan(o.cv_clearance) && !(o.cv_clearance >= 0 && o.cv_clearance <= 2))
@@ -193,14 +226,29 @@ std::vector<std::string> validate(const SynthOptions& o) {
 
 namespace {
 
-SynthVoiModel voi_model(const ReferenceData& ref, const SynthOptions& o, const std::string& voi) {
+// A whole_body VOI needs its noise given: there is no sourced default (docs/synth.md).
+bool lacks_whole_body_noise(const SynthOptions& o, const std::string& voi) {
+  return synth_voi_kind(voi) == "whole_body" && o.noise.count("whole_body") == 0;
+}
+
+SynthVoiModel voi_model(const ReferenceData& ref, const std::vector<PopulationKinetics>& user, const SynthOptions& o,
+                        const std::string& voi) {
   Fraction f{};
-  const auto* pk = find_population_kinetics(ref.population_kinetics(), voi, "E1");
+  const auto* pk = find_population_kinetics(user, voi, "E1");
+  if (pk == nullptr) pk = find_population_kinetics(ref.population_kinetics(), voi, "E1");
+  if (voi == "whole_body" && pk == nullptr)
+    throw_input_error("command line", "--vois", voi,
+                      "population kinetics of whole_body from --population-kinetics FILE (a row whole_body,E1,"
+                      "lambda1_bio_per_h,MEAN,SD,SOURCE): lutdose ships no sourced whole-body kinetics");
   if (!fraction_of(voi, f) || pk == nullptr)
     throw_input_error("command line", "--vois", voi,
-                      "a VOI with population kinetics (data/kinetics/population_kinetics.csv) and an uptake "
-                      "fraction (methods.md §9.3): kidneys, kidney_left, kidney_right, liver, spleen, tumour_*, "
-                      "tumor_*, lesion_*");
+                      "a VOI with population kinetics (data/kinetics/population_kinetics.csv or "
+                      "--population-kinetics) and an uptake fraction (methods.md §9.3): kidneys, kidney_left, "
+                      "kidney_right, liver, spleen, tumour_*, tumor_*, lesion_*, whole_body");
+  if (lacks_whole_body_noise(o, voi))
+    throw_input_error("command line", "--noise", "no whole_body=SPEC",
+                      "a noise model for the VOI kind whole_body (--noise whole_body=SPEC, e.g. poisson:CF:T): "
+                      "there is no sourced default");
   const ParameterPrior* rate = nullptr;
   for (const auto& p : pk->priors)
     if (p.parameter == "lambda1_bio_per_h") rate = &p;
@@ -211,15 +259,17 @@ SynthVoiModel voi_model(const ReferenceData& ref, const SynthOptions& o, const s
   m.kind = synth_voi_kind(voi);
   m.fraction_mean = f.f;
   m.lambda_bio_mean_per_h = rate->mean;
-  m.cv_fraction = o.cv_fraction;
+  m.cv_fraction = m.kind == "whole_body" ? 0.0 : o.cv_fraction;
   m.cv_clearance = std::isnan(o.cv_clearance) ? rate->sd / rate->mean : o.cv_clearance;
+  if (const auto it = o.cv_mass.find(m.kind); it != o.cv_mass.end()) m.cv_mass = it->second;
   m.source = std::string(f.source) + "; lambda_bio " + num(rate->mean) + " +- " + num(rate->sd) + " 1/h, " + pk->where;
   if (m.kind == "tumour") m.mass_g = o.tumour_mass_g;
   return m;
 }
 
 //! True doses of one cycle's VOIs [Gy], in order; the VOIs' masses (NaN: the phantom's) are set
-//! from the calculator's.
+//! from the calculator's. A whole_body VOI is no target of its own: its dose and mass are those of
+//! the set's whole-body region (e.g. ICRP 89 "Total Body"), as `lutdose run` reports them.
 std::vector<double> true_doses(const DoseCalculator& dose, std::vector<SynthVoi>& vois, double a0_MBq,
                                const std::string& where) {
   std::vector<DoseSourceInput> in;
@@ -232,9 +282,10 @@ std::vector<double> true_doses(const DoseCalculator& dose, std::vector<SynthVoi>
   }
   const auto doses = dose.compute(in, a0_MBq, where);
   std::vector<double> out;
+  const std::string& whole_body = dose.svalue_set().whole_body_target;
   for (auto& v : vois)
     for (const auto& t : doses.targets)
-      if (t.target == v.voi) {
+      if (t.target == (v.voi == "whole_body" ? whole_body : v.voi)) {
         out.push_back(t.dose_Gy);
         v.mass_g = t.mass_g;
       }
@@ -257,11 +308,14 @@ SynthModel make_synth_model(const ReferenceData& ref, const SynthOptions& o) {
   d.phantom = o.phantom;
   m.dose = std::make_shared<const DoseCalculator>(ref.phantom(o.phantom), ref.sphere_table(d.sphere_composition), lu, d);
   std::vector<SynthVoi> probe;
+  const auto user = o.population_kinetics_path.empty() ? std::vector<PopulationKinetics>{}
+                                                       : load_population_kinetics_file(o.population_kinetics_path);
   for (const auto& voi : o.vois) {
-    m.vois.push_back(voi_model(ref, o, voi));
+    m.vois.push_back(voi_model(ref, user, o, voi));
     SynthVoi v;
     v.voi = voi;
-    v.tia_MBq_h = 1;
+    // 1 MBq h each; the whole body at least the sum of the others (the dose step's check)
+    v.tia_MBq_h = voi == "whole_body" ? static_cast<double>(o.vois.size()) : 1.0;
     v.mass_g = m.vois.back().mass_g;
     probe.push_back(v);
   }
@@ -292,13 +346,30 @@ double lognormal_factor(Engine& e, double cv) {
   return std::exp(s * z(e) - 0.5 * s * s);
 }
 
+//! Counting noise: N ~ Poisson(f CF T), the activity N / (CF T); a draw of 0 counts is redrawn
+//! like a value <= 0 of the other models (docs/synth.md). false when 1000 draws gave 0 counts.
+bool poisson_noisy(Engine& e, const SynthNoise& n, double true_MBq, double& out_MBq) {
+  const double per_MBq = n.counts_per_MBq();
+  boost::random::poisson_distribution<long long, double> counts(true_MBq * per_MBq);
+  for (int attempt = 0; attempt < 1000; ++attempt) {
+    const long long c = counts(e);
+    if (c > 0) {
+      out_MBq = static_cast<double>(c) / per_MBq;
+      return true;
+    }
+  }
+  return false;
+}
+
 //! True activity plus noise, redrawn while <= 0 (activities are >= 0; docs/synth.md).
 double noisy(Engine& e, const SynthNoise& n, double true_MBq, const std::string& where) {
   boost::random::normal_distribution<double> z(0.0, 1.0);
   const double sigma = n.sigma_MBq(true_MBq);
+  double y = NAN;
   if (!(sigma > 0)) return true_MBq;
-  for (int attempt = 0; attempt < 1000; ++attempt) {
-    const double y = true_MBq + sigma * z(e);
+  if (n.model == SynthNoiseModel::poisson && poisson_noisy(e, n, true_MBq, y)) return y;
+  for (int attempt = 0; n.model != SynthNoiseModel::poisson && attempt < 1000; ++attempt) {
+    y = true_MBq + sigma * z(e);
     if (y > 0) return y;
   }
   throw_input_error("command line", "--noise", to_string(n),
@@ -332,6 +403,10 @@ SynthPatient synth_patient(const SynthModel& model, int index) {
     v.mass_g = vm.mass_g;
     vois.push_back(v);
   }
+  // Then the masses (docs/synth.md): a factor is drawn only for a CV > 0, so that without
+  // --cv-mass the draws, and the cohort, are those of the versions without it.
+  for (size_t i = 0; i < vois.size(); ++i)
+    if (model.vois[i].cv_mass > 0) vois[i].mass_g *= lognormal_factor(e, model.vois[i].cv_mass);
   for (int c = 1; c <= o.cycles; ++c) {
     SynthCycle cy{c, o.administered_MBq, vois};
     const std::string where = "patient " + p.id + ", cycle " + std::to_string(c);
@@ -373,6 +448,10 @@ nlohmann::ordered_json options_json(const SynthModel& m) {
   for (const auto& [kind, n] : o.noise) j["noise"][kind] = to_string(n);
   j["cv_fraction"] = o.cv_fraction;
   j["cv_clearance"] = std::isnan(o.cv_clearance) ? nlohmann::ordered_json("population file") : nlohmann::ordered_json(o.cv_clearance);
+  for (const auto& [kind, cv] : o.cv_mass) j["cv_mass"][kind] = cv;  // absent: 0 for every kind
+  if (!o.population_kinetics_path.empty())  // absent: the shipped entries only
+    j["population_kinetics"] = {{"file", o.population_kinetics_path},
+                                {"sha256", sha256_of_file(o.population_kinetics_path)}};
   j["tumour_mass_g"] = o.tumour_mass_g;
   j["format"] = o.format;
   if (with_counts(o)) {
@@ -408,6 +487,8 @@ std::string synth_json(const SynthModel& m, const std::string& version) {
     j["vois"].push_back({{"voi", v.voi}, {"kind", v.kind}, {"fraction_mean", v.fraction_mean},
                          {"cv_fraction", v.cv_fraction}, {"lambda_bio_mean_per_h", v.lambda_bio_mean_per_h},
                          {"cv_clearance", v.cv_clearance}, {"mass_g", v.mass_g}, {"source", v.source}});
+  for (size_t i = 0; i < m.vois.size(); ++i)  // only when drawn: a cohort without --cv-mass keeps its bytes
+    if (m.vois[i].cv_mass > 0) j["vois"][i]["cv_mass"] = m.vois[i].cv_mass;
   const auto& set = m.dose->svalue_set();
   j["data"]["phantom"] = {{"name", set.name}, {"description", set.description}, {"files", set.files}};
   const std::string pk = m.options.data_dir + "/kinetics/population_kinetics.csv";

@@ -310,6 +310,11 @@ StoreHeader store_header_of(const Provenance& p, const std::string& kind) {
   h.lutdose_version = p.lutdose_version;
   h.kind = kind;
   auto prov = provenance_json(p, p.options.dose.has_value());
+  // A user S-value table (--svalues FILE) is not in the data directory: its path is as given and
+  // its content is recorded by its SHA-256 (of its bytes, as sha256sum prints it).
+  const std::string user_table = p.options.dose ? p.options.dose->svalue_table : std::string();
+  if (!user_table.empty() && prov["options"].contains("dose"))
+    prov["options"]["dose"]["svalue_table_sha256"] = file_sha256(user_table);
   h.provenance_json = prov.dump();
   if (p.options.population) h.population = population_rows(*p.options.population);
   // The fingerprint: the provenance without paths (input, data directory, S-value file paths,
@@ -322,7 +327,7 @@ StoreHeader store_header_of(const Provenance& p, const std::string& kind) {
   if (o.contains("dose")) {
     for (const auto& f : p.svalue_files)  // shipped sets' files are relative to the data directory
       data.push_back({std::filesystem::path(f).filename().string(),
-                      file_sha256(std::filesystem::path(p.options.data_dir) / f)});
+                      file_sha256(f == user_table ? std::filesystem::path(f) : std::filesystem::path(p.options.data_dir) / f)});
     o["dose"].erase("svalue_files");
     if (!p.tissue_file.empty())
       data.push_back({std::filesystem::path(p.tissue_file).filename().string(), file_sha256(p.tissue_file)});

@@ -347,7 +347,11 @@ StpEstimate tia_population_curve(double t_h, double activity_MBq, const Exponent
 // ---------------------------------------------------------------------------------------------
 
 std::vector<PopulationKinetics> load_population_kinetics(const std::string& data_dir) {
-  const CsvTable t = read_csv(data_dir + "/kinetics/population_kinetics.csv");
+  return load_population_kinetics_file(data_dir + "/kinetics/population_kinetics.csv");
+}
+
+std::vector<PopulationKinetics> load_population_kinetics_file(const std::string& path) {
+  const CsvTable t = read_csv(path);
   const auto [cp, cf, cn, cm, cs, cr] =
       t.require<6>({"target_pattern", "function", "parameter", "mean", "sd", "source"});
   std::vector<PopulationKinetics> out;

@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <fstream>
 #include <map>
 #include <cmath>
 #include <numeric>
@@ -11,6 +12,7 @@
 #include "lutdose/error.h"
 #include "lutdose/io/output_dir.h"
 #include "lutdose/pipeline/reference_data.h"
+#include "../test_util.h"
 
 namespace {
 
@@ -131,6 +133,151 @@ TEST_CASE("synth: proportional noise has the requested relative SD per VOI kind"
   }
 }
 
+TEST_CASE("synth: Poisson noise is counting noise: relative SD 1/sqrt(N), integer counts, unbiased") {
+  auto o = noise_free(4000);
+  // 0.01 cps/MBq x 1 min = 0.6 counts/MBq: from ~17 counts (spleen at 168 h) to ~240 (liver at
+  // 4 h), where Poisson is not yet a normal distribution and a wrong model would show.
+  const double per_MBq = 0.01 * 1.0 * 60.0;
+  o.noise = {{"organ", {lutdose::SynthNoiseModel::poisson, 0, 0, 0.01, 1.0}}, {"tumour", {}}};
+  o.vois = {"liver", "spleen"};
+  const auto m = lutdose::make_synth_model(ref(), o);
+  std::map<std::pair<std::string, size_t>, std::vector<double>> counts;  // (VOI, time) -> counts drawn
+  std::map<std::pair<std::string, size_t>, double> expected;             // -> N = A CF T
+  for (int k = 1; k <= o.n_patients; ++k) {
+    const auto p = lutdose::synth_patient(m, k);
+    for (const auto& v : p.cycles[0].vois)
+      for (size_t i = 0; i < v.true_MBq.size(); ++i) {
+        const double c = v.measured_MBq[i] * per_MBq;
+        CHECK(std::abs(c - std::round(c)) < 1e-9 * c);  // a whole number of counts, converted back
+        counts[{v.voi, i}].push_back(std::round(c));
+        expected[{v.voi, i}] = v.true_MBq[i] * per_MBq;
+      }
+  }
+  const double n = o.n_patients;
+  for (const auto& [key, c] : counts) {
+    const double N = expected[key];
+    REQUIRE(N > 10);  // the level where 0 counts (redrawn) has a probability < 5e-5: no bias
+    const double mean = std::accumulate(c.begin(), c.end(), 0.0) / n;
+    // Poisson: SD sqrt(N), so the relative SD of the activity is 1/sqrt(N). The sample SD's
+    // standard error is sqrt(N) sqrt((2 + 1/N) / (4 n)) ~ sqrt(N) / sqrt(2 (n - 1)) (excess kurtosis
+    // 1/N); 4 standard errors, times 1.05 for the kurtosis term: a false failure once in 15 000.
+    CHECK_MESSAGE(std::abs(sd_of(c) - std::sqrt(N)) < 4.2 * std::sqrt(N) / std::sqrt(2 * (n - 1)), key.first);
+    // Mean N: standard error sqrt(N / n); 4 of them.
+    CHECK_MESSAGE(std::abs(mean - N) < 4 * std::sqrt(N / n), key.first);
+  }
+  // sigma_MBq is the same law: sqrt(A / (CF T)).
+  CHECK(o.noise["organ"].sigma_MBq(100) == doctest::Approx(std::sqrt(100 / per_MBq)).epsilon(1e-12));
+  CHECK(lutdose::to_string(lutdose::parse_synth_noise("--noise", "poisson:5:30")) == "poisson:5:30");
+  CHECK_THROWS_AS(lutdose::parse_synth_noise("--noise", "poisson:0:30"), lutdose::InputError);
+  CHECK_THROWS_AS(lutdose::parse_synth_noise("--noise", "poisson:5"), lutdose::InputError);
+  CHECK_THROWS_AS(lutdose::parse_synth_noise("--noise", "poisson:5:601"), lutdose::InputError);
+}
+
+TEST_CASE("synth: --cv-mass draws log-normal masses with the requested CV, kinetics and truth follow") {
+  auto o = noise_free(4000);
+  o.cv_fraction = 0.3;
+  const auto base_model = lutdose::make_synth_model(ref(), o);
+  o.cv_mass = {{"organ", 0.25}, {"tumour", 0.5}};
+  const auto m = lutdose::make_synth_model(ref(), o);
+  std::map<std::string, std::vector<double>> log_ratio, ratio;
+  for (int k = 1; k <= o.n_patients; ++k) {
+    const auto p = lutdose::synth_patient(m, k);
+    const auto base = lutdose::synth_patient(base_model, k);
+    for (size_t i = 0; i < p.cycles[0].vois.size(); ++i) {
+      const auto& v = p.cycles[0].vois[i];
+      const auto& b = base.cycles[0].vois[i];
+      // the kinetics are drawn before the masses: the same patient with or without --cv-mass
+      REQUIRE(v.fraction == b.fraction);
+      REQUIRE(v.lambda_bio_per_h == b.lambda_bio_per_h);
+      REQUIRE(v.tia_MBq_h == b.tia_MBq_h);
+      log_ratio[v.voi].push_back(std::log(v.mass_g / b.mass_g));
+      ratio[v.voi].push_back(v.mass_g / b.mass_g);
+    }
+  }
+  const double n = o.n_patients;
+  for (const auto& [voi, x] : log_ratio) {
+    const double cv = voi == "tumour_1" ? 0.5 : 0.25;
+    const double s = std::sqrt(std::log1p(cv * cv));
+    // SD of the log: standard error s / sqrt(2 (n - 1)); 4 of them (as the spread test above).
+    CHECK_MESSAGE(std::abs(sd_of(x) - s) < 4 * s / std::sqrt(2 * (n - 1)), voi);
+    // Arithmetic mean of the factor 1: standard error cv / sqrt(n); 4 of them.
+    const auto& r = ratio.at(voi);
+    CHECK_MESSAGE(std::abs(std::accumulate(r.begin(), r.end(), 0.0) / n - 1) < 4 * cv / std::sqrt(n), voi);
+  }
+  // The true dose is that of the patient's own mass: a tumour (self-dose only, sphere S-values)
+  // of patient 3 has the dose of a cohort whose every tumour has that mass.
+  const auto p3 = lutdose::synth_patient(m, 3);
+  auto fixed = noise_free(3);
+  fixed.cv_fraction = 0.3;
+  fixed.tumour_mass_g = voi_of(p3, "tumour_1").mass_g;
+  const auto q3 = lutdose::synth_patient(lutdose::make_synth_model(ref(), fixed), 3);
+  CHECK(voi_of(p3, "tumour_1").mass_g != doctest::Approx(20));  // the draw moved it
+  CHECK(voi_of(p3, "tumour_1").dose_Gy == doctest::Approx(voi_of(q3, "tumour_1").dose_Gy).epsilon(1e-12));
+  CHECK(voi_of(p3, "tumour_1").tia_MBq_h == voi_of(q3, "tumour_1").tia_MBq_h);
+}
+
+TEST_CASE("synth: --cv-mass 0 and the default give today's bytes") {
+  auto o = noise_free(20);
+  o.cv_fraction = 0.3;
+  o.noise["organ"] = {lutdose::SynthNoiseModel::proportional, 0.1, 0};
+  auto files = [&] {
+    std::map<std::string, std::string> f;
+    for (auto& x : lutdose::synth_cohort_files(lutdose::make_synth_model(ref(), o), "test")) f[x.name] = x.bytes;
+    return f;
+  };
+  const auto a = files();
+  o.cv_mass = {{"organ", 0.0}, {"tumour", 0.0}};
+  const auto b = files();
+  for (const char* name : {"tacs.csv", "patients.csv", "truth.csv"}) CHECK(a.at(name) == b.at(name));
+  CHECK(a.at("synth.json").find("cv_mass") == std::string::npos);
+}
+
+TEST_CASE("synth: a whole_body VOI needs a user population entry, then f = 1 and E1 with its rate") {
+  auto o = noise_free(300);
+  o.phantom = "icrp89-male";  // the phantoms with a whole_body VOI (data/svalues/voi_region_map.csv)
+  o.vois = {"liver", "whole_body"};
+  o.cv_fraction = 0.3;
+  o.cv_clearance = NAN;  // the population entries' sd / mean
+  // no shipped whole-body kinetics: refused, naming the option that supplies them
+  CHECK_THROWS_WITH_AS(lutdose::make_synth_model(ref(), o), doctest::Contains("--population-kinetics"),
+                       lutdose::InputError);
+  // A test fixture, not sourced kinetics: lambda_bio 0.01 +- 0.002 1/h (CV 20 %).
+  const lutdose::test::TempDir dir;
+  {
+    std::ofstream f(dir / "pk.csv");
+    f << "target_pattern,function,parameter,mean,sd,source\nwhole_body,E1,lambda1_bio_per_h,0.01,0.002,test\n";
+  }
+  o.population_kinetics_path = dir / "pk.csv";
+  CHECK_THROWS_WITH_AS(lutdose::make_synth_model(ref(), o), doctest::Contains("--noise whole_body=SPEC"),
+                       lutdose::InputError);  // no sourced default noise either
+  o.noise["whole_body"] = {};
+  auto m = lutdose::make_synth_model(ref(), o);
+  REQUIRE(m.vois.size() == 2);
+  CHECK(m.vois[1].kind == "whole_body");
+  CHECK(m.vois[1].cv_fraction == 0);                           // f = 1 for every patient
+  CHECK(m.vois[1].cv_clearance == doctest::Approx(0.2).epsilon(1e-12));  // the entry's sd / mean
+  CHECK(m.vois[0].lambda_bio_mean_per_h == kLiverLambdaBio);    // the shipped entries still apply
+  o.cv_mass = {{"whole_body", 0.1}};  // the dose step takes the whole body's mass from the phantom
+  CHECK_THROWS_WITH_AS(lutdose::make_synth_model(ref(), o), doctest::Contains("--cv-mass is 'whole_body=0.1'"),
+                       lutdose::InputError);
+  o.cv_mass.clear();
+  std::vector<double> log_l;
+  for (int k = 1; k <= o.n_patients; ++k) {
+    const auto p = lutdose::synth_patient(m, k);
+    const auto& v = voi_of(p, "whole_body");
+    CHECK(v.fraction == 1.0);
+    const double keff = v.lambda_bio_per_h + kLambdaP;
+    CHECK(v.tia_MBq_h == doctest::Approx(7400 / keff).epsilon(1e-12));
+    CHECK(v.true_MBq[1] == doctest::Approx(7400 * std::exp(-keff * 24)).epsilon(1e-12));
+    CHECK(v.mass_g == 73000);  // the set's whole-body region: ICRP 89 male "Total Body", 73 kg
+    CHECK(v.dose_Gy > 0);
+    log_l.push_back(std::log(v.lambda_bio_per_h / 0.01));
+  }
+  // the rate's log-normal spread: SD of the log sqrt(ln(1 + 0.2^2)), 4 standard errors as above
+  const double s = std::sqrt(std::log1p(0.04)), n = o.n_patients;
+  CHECK(std::abs(sd_of(log_l) - s) < 4 * s / std::sqrt(2 * (n - 1)));
+}
+
 TEST_CASE("synth: the same seed gives the same bytes, another seed other ones, patient k is independent of N") {
   auto o = noise_free(10);
   o.cv_fraction = 0.3;
@@ -171,6 +318,12 @@ TEST_CASE("synth: bad options name the option, the value and what was expected")
   CHECK_THROWS_AS(lutdose::parse_synth_noise("--noise", "proportional:-0.1"), lutdose::InputError);
   CHECK_THROWS_AS(lutdose::parse_synth_noise("--noise", "gaussian:0.1"), lutdose::InputError);
   CHECK(lutdose::to_string(lutdose::parse_synth_noise("--noise", "combined:2:0.1")) == "combined:2:0.1");
+  auto w = noise_free(1);
+  w.cv_mass = {{"bone", 0.1}, {"organ", -0.1}};
+  const auto mass_problems = lutdose::validate(w);
+  REQUIRE(mass_problems.size() == 2);
+  CHECK(mass_problems[0].find("--cv-mass is 'bone=0.1'; expected a VOI kind") != std::string::npos);
+  CHECK(mass_problems[1].find("--cv-mass is 'organ=-0.1'; expected a coefficient of variation") != std::string::npos);
   auto v = noise_free(1);
   v.vois = {"kidneys", "heart"};
   CHECK_THROWS_WITH_AS(lutdose::make_synth_model(ref(), v), doctest::Contains("--vois is 'heart'"), lutdose::InputError);

@@ -31,26 +31,34 @@ namespace lutdose {
 class ReferenceData;
 class DoseCalculator;
 
-//! Measurement noise of one VOI kind (methods.md §2.3): sigma(t) from the true activity f(t).
-enum class SynthNoiseModel { none, proportional, constant, combined };
+//! Measurement noise of one VOI kind (methods.md §2.3): sigma(t) from the true activity f(t);
+//! poisson: counting noise, the expected counts N = f(t) CF T drawn Poisson and divided by CF T.
+enum class SynthNoiseModel { none, proportional, constant, combined, poisson };
 
 struct SynthNoise {
   SynthNoiseModel model = SynthNoiseModel::none;
   double b = 0;           //!< relative SD of proportional / combined (dimensionless)
   double sigma0_MBq = 0;  //!< SD of constant / combined [MBq]
-  //! sigma [MBq] for a true activity [MBq]: b f, sigma0, or sqrt(sigma0^2 + (b f)^2). Throws nothing.
+  double cf_cps_per_MBq = 0;  //!< poisson: the VOI's count sensitivity CF [cps/MBq]
+  double frame_min = 0;       //!< poisson: acquisition time T per scan [min]
+  //! sigma [MBq] for a true activity [MBq]: b f, sigma0, sqrt(sigma0^2 + (b f)^2), or for poisson
+  //! sqrt(f / (CF T)) (the SD of N / (CF T), N Poisson with mean f CF T). Throws nothing.
   double sigma_MBq(double true_MBq) const;
+  //! poisson: counts per MBq of one scan, CF x T [counts/MBq]. Throws nothing.
+  double counts_per_MBq() const { return cf_cps_per_MBq * frame_min * 60.0; }
 };
 
 //! Parses the text of --noise KIND=SPEC's SPEC: "none", "proportional:B", "constant:SIGMA0_MBQ",
-//! "combined:SIGMA0_MBQ:B" (B in [0, 1), SIGMA0 >= 0, finite). InputError naming `option` and the
-//! value otherwise.
+//! "combined:SIGMA0_MBQ:B" (B in [0, 1), SIGMA0 >= 0, finite), "poisson:CF_CPS_PER_MBQ:FRAME_MIN"
+//! (CF in (0, 1e6], T in (0, 600]). InputError naming `option` and the value otherwise.
 SynthNoise parse_synth_noise(const std::string& option, const std::string& text);
 
 //! "none", "proportional:0.1", ... (the form parse_synth_noise reads). Throws nothing.
 std::string to_string(const SynthNoise& n);
 
-//! The VOI kinds noise levels are given for: "organ" and "tumour" (tumour_*, tumor_*, lesion_*).
+//! The VOI kinds noise levels are given for: "organ", "tumour" (tumour_*, tumor_*, lesion_*) and
+//! "whole_body" (the VOI whole_body: the whole-body TAC, from which the dose step forms the
+//! remainder of body).
 const std::vector<std::string>& synth_voi_kinds();
 //! The kind of a VOI name. Throws nothing.
 std::string synth_voi_kind(const std::string& voi);
@@ -71,7 +79,15 @@ struct SynthOptions {
   double cv_fraction = 0.30;
   //! CV of lambda_bio; NaN: the population file's sd / mean for each VOI.
   double cv_clearance = std::numeric_limits<double>::quiet_NaN();
+  //! Inter-patient CV of the VOI masses per VOI kind (log-normal factor of mean 1 on the phantom's
+  //! or the tumour's mass); a kind without an entry: 0, every patient the same masses (the
+  //! behaviour before 0.13). No sourced default: 0.
+  std::map<std::string, double> cv_mass;
   double tumour_mass_g = 20;  //!< methods.md §9.3's 20 mL tumour (mass at 1.0 g/mL)
+  //! A user's population entries (CSV in the format of data/kinetics/population_kinetics.csv),
+  //! looked up before the shipped ones; empty: none. The only way to a whole_body VOI: no sourced
+  //! whole-body kinetics are shipped.
+  std::string population_kinetics_path;
   std::string data_dir;       //!< where the reference data are (their SHA-256 go to synth.json)
   //! Output: "tables" (tacs.csv + patients.csv) or "cases" (one case file per patient).
   std::string format = "tables";
@@ -93,6 +109,7 @@ struct SynthVoiModel {
   double fraction_mean = 0;       //!< f_pop, fraction of A0 (methods.md §9.3)
   double lambda_bio_mean_per_h = 0;  //!< population file's mean
   double cv_fraction = 0, cv_clearance = 0;
+  double cv_mass = 0;  //!< inter-patient CV of the mass (0: the mass below for every patient)
   double mass_g = std::numeric_limits<double>::quiet_NaN();  //!< phantom's or the tumour's
   std::string source;  //!< where f_pop and lambda_bio come from
 };
@@ -119,7 +136,7 @@ struct SynthVoi {
   double lambda_eff_per_h = 0;   //!< lambda_bio + lambda_p
   double amplitude_MBq = 0;      //!< f A0
   double tia_MBq_h = 0;          //!< true TIA, f A0 / lambda_eff
-  double mass_g = 0;
+  double mass_g = 0;              //!< this patient's mass (the model's, times its log-normal factor)
   double dose_Gy = 0;            //!< true absorbed dose (self + cross, DoseCalculator)
   std::vector<double> true_MBq;      //!< A(t_i) without noise
   std::vector<double> measured_MBq;  //!< with the kind's noise

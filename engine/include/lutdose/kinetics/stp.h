@@ -124,6 +124,9 @@ struct PopulationKinetics {
 //! entry, in order of first appearance. InputError (file, line, field, value) for an unknown
 //! function or parameter, a repeated parameter, a non-finite mean, a negative rate mean, sd <= 0.
 std::vector<PopulationKinetics> load_population_kinetics(const std::string& data_dir);
+//! The same for a file in that format at `path` (a user's population entries, e.g. lutdose synth
+//! --population-kinetics).
+std::vector<PopulationKinetics> load_population_kinetics_file(const std::string& path);
 
 //! The entry for a target name: an exact pattern wins, else the longest matching "name*"
 //! pattern; restricted to one function id unless `function` is empty. nullptr if none matches.
