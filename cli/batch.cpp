@@ -191,6 +191,11 @@ int BatchCommand::run_batch() const {
   if (!cases_dir_.empty()) {
     if (batch_->count("--patients"))
       lutdose::throw_input_error("command line", "--patients", patients_, "--patients only with --tac");
+    if (batch_->count("--population") > 0)  // not in case files either (not yet: docs/population.md)
+      lutdose::throw_input_error("command line", "--population", "given with case files",
+                                 "no population file with lutdose batch CASES_DIR (not yet: the store's fingerprint "
+                                 "does not hold it); lutdose run CASE.json --population FILE, or batch --tac "
+                                 "--population FILE");
     for (const char* opt : kFitAndDoseOptions)
       if (batch_->count(opt) > 0)
         lutdose::throw_input_error("command line", opt, "given with case files",

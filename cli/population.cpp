@@ -37,7 +37,7 @@ PopulationCommand::PopulationCommand(CLI::App& app) {
   learn_->add_option("--functions", options_.candidates, "Candidate functions (E1p, E1, E2u, E2)")
       ->delimiter(',')
       ->capture_default_str();
-  learn_->add_option("--max-iterations", options_.max_iterations, "Iterations of the estimator at most")
+  learn_->add_option("--max-iterations", options_.max_iterations, "Iterations of the estimator at most, per stage (the Laplace EM, then the sampled one)")
       ->check(CLI::Range(1, 100000))
       ->capture_default_str();
   learn_->add_option("--e-step", e_step_,

@@ -650,7 +650,9 @@ def case_names_longer_than_the_store_refused_by_the_readers(ctx):
                                         if x.startswith("P00003,")]) + "\n")
     cp = ctx.expect(2, "run", "--tac", ctx.path("v3.csv"), "--activity-MBq", 7400, "--phantom", "icrp110-am",
                     "--out", ctx.path("v3"), "--quiet")
-    expect_named(cp, "v3.csv:%d" % line_of(ctx.path("v3.csv"), voi_too_long), "column voi", expected)
+    # (a VOI name's limit is 47 bytes: the budget's prefixes, case_voi_names_too_long_for_the_budget...)
+    expect_named(cp, "v3.csv:%d" % line_of(ctx.path("v3.csv"), voi_too_long), "column voi",
+                 "at most %d bytes" % STORE_VOI_NAME_BYTES)
     # batch --tac: the long id in the TAC table (its patients table then lacks it) ...
     replace_in_file(tacs, "P00003,", too_long + ",")
     cp = ctx.batch_tables("t", "s.h5", status=2)
@@ -683,6 +685,52 @@ def user_svalue_table(kidney_self_s):
         for source in organs:
             lines.append("%s,%s,%r,%r" % (target, source, s if target == source else 1e-7, mass_g))
     return "\n".join(lines) + "\n"
+
+
+# The longest prefix the store's uncertainty budget puts before a VOI name in its `input` column
+# (STORE_NAME_BYTES wide): "volume:cycle1000:" (cycle numbers up to 1000); so a VOI name may have
+# at most 64 - 17 = 47 bytes (lutdose/io/store_names.h).
+STORE_VOI_NAME_BYTES = STORE_NAME_BYTES - len("volume:cycle1000:")
+
+
+def case_voi_names_too_long_for_the_budget_refused_by_the_readers(ctx):
+    """A VOI name of 48-64 bytes fits the store's VOI column but not its budget's `input` column
+    ("fit:cycle1:" + the name): 0.13.0 accepted it in the reader, computed, and then refused the
+    store without file or line ('results store: input is ...'), and batch failed every patient.
+    Now the TAC table and case-file readers refuse it with file, line, column and "at most 47
+    bytes"; a 47-byte name runs to a store."""
+    ctx.synth("t", 3)
+    tacs = ctx.path("t", "tacs.csv")
+    with open(tacs, encoding="utf-8") as f:
+        lines = f.read().splitlines()
+    p1 = [x for x in lines[1:] if x.startswith("P00001,")]
+    for n, status in ((STORE_VOI_NAME_BYTES + 1, 2), (60, 2), (STORE_NAME_BYTES, 2), (STORE_VOI_NAME_BYTES, 0)):
+        voi = "tumour_" + "x" * (n - len("tumour_"))
+        path = ctx.path("v%d.csv" % n)
+        with open(path, "w", encoding="utf-8") as f:
+            f.write("\n".join([lines[0]] + [x.replace(",tumour_1,", "," + voi + ",") for x in p1]) + "\n")
+        out = ctx.path("r%d" % n)
+        cp = ctx.expect(status, "run", "--tac", path, "--activity-MBq", 7400, "--phantom", "icrp110-am",
+                        "--out", out, "--quiet")
+        if status == 2:
+            expect_named(cp, "v%d.csv:%d" % (n, line_of(path, voi)), "column voi",
+                         "at most %d bytes" % STORE_VOI_NAME_BYTES)
+            if os.path.exists(out):
+                raise CaseFailure("a refused run wrote %s" % out)
+        elif not os.path.exists(os.path.join(out, "results.h5")):
+            raise CaseFailure("the %d-byte VOI name gave no store" % n)
+    # a case file's VOI name
+    ctx.synth("c", 2, "--format", "cases")
+    case = ctx.path("c", "case-P00001.json")
+    with open(case) as f:
+        text = f.read()
+    long_voi = "tumour_" + "y" * (STORE_VOI_NAME_BYTES + 1 - len("tumour_"))
+    if '"tumour_1"' not in text:
+        raise CaseFailure("the synthetic case has no tumour_1 VOI")
+    with open(case, "w") as f:
+        f.write(text.replace('"tumour_1"', '"%s"' % long_voi))
+    cp = ctx.expect(2, "run", case, "--out", ctx.path("rc"), "--quiet")
+    expect_named(cp, "case-P00001.json", long_voi, "at most %d bytes" % STORE_VOI_NAME_BYTES)
 
 
 def case_resume_refuses_a_changed_file_named_by_a_case(ctx):

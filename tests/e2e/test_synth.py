@@ -274,6 +274,10 @@ BAD = [
     (("--patients", 3, "--noise", "bone=proportional:0.1"), ("--noise", "bone=proportional:0.1", "organ, tumour or whole_body")),
     (("--patients", 3, "--noise", "organ=gaussian:0.1"), ("--noise", "gaussian:0.1")),
     (("--patients", 3, "--vois", "kidneys,heart"), ("--vois", "heart")),
+    # a VOI twice: two TACs under one name (0.13.0 wrote them interleaved, or ended in an internal
+    # error for a tumour; review of 0.13)
+    (("--patients", 3, "--vois", "kidneys,tumour_1,tumour_1"), ("--vois", "tumour_1", "each VOI once")),
+    (("--patients", 3, "--vois", "kidneys,liver,kidneys"), ("--vois", "kidneys", "each VOI once")),
     (("--patients", 3, "--cycles", 0), ("--cycles", "'0'")),
     (("--patients", 3, "--activity-MBq", -5), ("--activity-MBq", "-5")),
     (("--patients", 3, "--format", "cases", "--dead-time-us", 4.6), ("--dead-time-us", "4.6", "--cf-cps-per-MBq")),

@@ -7,6 +7,7 @@
 #include <boost/random/seed_seq.hpp>
 
 #include <algorithm>
+#include <set>
 #include <charconv>
 #include <cmath>
 #include <fstream>
@@ -212,6 +213,10 @@ std::vector<std::string> validate(const SynthOptions& o) {
   if (!(o.administered_MBq > 0 && o.administered_MBq <= 1e5))
     problems.push_back(problem("--activity-MBq", num(o.administered_MBq), "an activity in (0, 1e5] MBq"));
   if (o.vois.empty()) problems.push_back(problem("--vois", "", "at least one VOI name"));
+  std::set<std::string> seen, repeated;
+  for (const auto& v : o.vois)
+    if (!seen.insert(v).second && repeated.insert(v).second)
+      problems.push_back(problem("--vois", v, "each VOI once (it is named more than once)"));
   check_noise(o.noise, problems);
   check_cv_mass(o.cv_mass, problems);
   if (!(o.cv_fraction >= 0 && o.cv_fraction <= 2))

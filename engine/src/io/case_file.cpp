@@ -144,10 +144,10 @@ class Validator {
                             std::to_string(MAX_NAME_BYTES) + " bytes of UTF-8 text");
     return p.empty();
   }
-  //! A name that becomes a key of the results store (patient id, VOI): also at most
-  //! STORE_NAME_BYTES bytes.
-  bool key_name(const std::string& path, const std::string& n) {
-    const std::string e = key_name_expected(n, "a name of UTF-8 text");
+  //! A name that becomes a key of the results store (patient id; VOI and protocol names with their
+  //! budget prefixes: max_bytes, lutdose/io/store_names.h): also at most max_bytes bytes.
+  bool key_name(const std::string& path, const std::string& n, std::size_t max_bytes = STORE_NAME_BYTES) {
+    const std::string e = key_name_expected(n, "a name of UTF-8 text", max_bytes);
     if (!e.empty()) problem(path, "'" + n + "'", e);
     return e.empty();
   }
@@ -663,7 +663,7 @@ void read_cycle_vois(Validator& v, const json& j, const std::string& path, CaseC
       v.count(j["vois"], path + ".vois", MAX_VOIS_PER_CYCLE, "VOIs")) {
     for (auto it = j["vois"].begin(); it != j["vois"].end(); ++it) {
       const std::string vp = path + ".vois." + models::quote_value(it.key());
-      if (!v.key_name(vp, it.key())) continue;
+      if (!v.key_name(vp, it.key(), STORE_VOI_NAME_BYTES)) continue;
       CaseVoi cv;
       if (v.is_object(*it, vp)) {
         v.keys(*it, vp, {"recovery"}, {{"volume", &VOLUME_ML}, {"volume_u", &VOLUME_ML}, {"mass", &MASS_G}});
@@ -810,7 +810,7 @@ std::optional<CaseTimepoint> read_timepoint(Validator& v, CycleClock& cc, const 
   if (!v.count(t["vois"], tp_path + ".vois", MAX_VOIS_PER_CYCLE, "VOIs")) return std::nullopt;
   for (auto it = t["vois"].begin(); it != t["vois"].end(); ++it) {
     const std::string mp = tp_path + ".vois." + models::quote_value(it.key());
-    if (!v.key_name(mp, it.key())) continue;
+    if (!v.key_name(mp, it.key(), STORE_VOI_NAME_BYTES)) continue;
     if (!v.is_object(*it, mp)) continue;
     tp.vois[it.key()] = read_measurement(v, it, mp);
     tp.voi_order.push_back(it.key());
@@ -1086,7 +1086,8 @@ CaseFile load_case_file(const std::string& path, bool allow_external_files) {
   if (j.contains("protocols") && v.is_object(j["protocols"], "protocols") &&
       v.count(j["protocols"], "protocols", MAX_VOIS_PER_CYCLE, "protocols"))
     for (auto it = j["protocols"].begin(); it != j["protocols"].end(); ++it)
-      if (v.name("protocols." + models::quote_value(it.key()), it.key()))
+      // a protocol's name is also a key of the store's budget ("cf:" + name)
+      if (v.key_name("protocols." + models::quote_value(it.key()), it.key(), STORE_PROTOCOL_NAME_BYTES))
         c.protocols[it.key()] = read_protocol(v, *it, "protocols." + it.key(), it.key());
   // Files named in the case file: relative to its folder, confined to it (docs/case-file.md).
   auto reference = [&](const std::string& field, std::string& value) {

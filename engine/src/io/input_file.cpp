@@ -110,9 +110,9 @@ std::string name_problem(std::string_view name) {
   return "";
 }
 
-std::string key_name_expected(std::string_view name, const std::string& what) {
-  if (name.size() > STORE_NAME_BYTES)
-    return what + " of at most " + std::to_string(STORE_NAME_BYTES) +
+std::string key_name_expected(std::string_view name, const std::string& what, std::size_t max_bytes) {
+  if (name.size() > max_bytes)
+    return what + " of at most " + std::to_string(max_bytes) +
            " bytes (the results store's name columns, docs/store.md; this one is " + std::to_string(name.size()) +
            " bytes)";
   if (const std::string p = name_problem(name); !p.empty()) return what + " (this one is " + p + ")";

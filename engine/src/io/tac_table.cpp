@@ -120,7 +120,7 @@ double row_optional(const CsvRecord& row, int col, const char* name, const Plaus
 Row read_row(const CsvRecord& row, const TacColumns& c, const RowLoc& loc, const TacKey* last, RowTac& tac) {
   const std::string_view voi = row.cells[static_cast<size_t>(c.voi)];
   if (!(last && voi == std::get<2>(*last)))
-    if (const std::string e = key_name_expected(voi, "a VOI name"); !e.empty())
+    if (const std::string e = key_name_expected(voi, "a VOI name", STORE_VOI_NAME_BYTES); !e.empty())
       throw_input_error(loc, "column voi", std::string(voi), e);
   Row r;
   r.t = row_number(row, c.t, "time_h", 0.0, true, TIME_RANGE_H, "a finite time >= 0 h after the reference time", loc);

@@ -45,11 +45,12 @@ std::string resolve_case_reference(const std::string& case_path, const std::stri
 std::string name_problem(std::string_view name);
 
 //! What is expected of a name that becomes a key of the results store (a patient id, a VOI name),
-//! "" when `name` is one: `what` (e.g. "a patient id") of at most STORE_NAME_BYTES bytes (the
+//! "" when `name` is one: `what` (e.g. "a patient id") of at most max_bytes bytes (the
 //! store's name columns; this one's length said), or `what` with the problem name_problem finds.
 //! For the readers' messages, so that a name the store cannot hold is refused where it is read,
 //! with its file and line. Throws nothing but std::bad_alloc.
-std::string key_name_expected(std::string_view name, const std::string& what);
+std::string key_name_expected(std::string_view name, const std::string& what,
+                              std::size_t max_bytes = STORE_NAME_BYTES);
 
 //! One message from a list of problems: the first MAX_PROBLEMS_LISTED, one per line, then
 //! "... and K more problems". Throws nothing.
