@@ -582,7 +582,10 @@ TEST_CASE("export: streamed in slices of any size - each file equals the one-sho
   write(tmp / "big.h5", store_image(h, big));
   const std::pair<const StoreRows*, std::size_t> runs[] = {
       {&rows, 1}, {&rows, 7}, {&big, 1000}, {&big, STORE_EXPORT_SLICE_ROWS}};
-  for (const auto& [stored, slice_rows] : runs) {
+  for (const auto& run : runs) {
+    // plain variables, not structured bindings: clang refuses a lambda (CAPTURE) capturing those
+    const StoreRows* stored = run.first;
+    const std::size_t slice_rows = run.second;
     CAPTURE(slice_rows);
     const fs::path out = tmp.path / ("csv" + std::to_string(slice_rows));
     export_store_csv(tmp / (stored == &rows ? "small.h5" : "big.h5"), out.string(), slice_rows);
