@@ -115,3 +115,37 @@ TEST_CASE("population file: a function twice in a VOI kind's candidates is refus
   CHECK(e.find("pop.json: vois[0] (kidneys)") != std::string::npos);
   CHECK(e.find("candidates[1].function is '\"E1\"'") != std::string::npos);
 }
+
+TEST_CASE("population file: e_step is written and read back, a 0.12 file without it is Laplace, a bad one refused") {
+  // Edits below are made to a file without its own checksum member (read as it is, test above):
+  // the checks of e_step are what is under test, not the checksum's.
+  auto unchecked = [](const std::string& text) {
+    const auto member = text.rfind(",\n  \"lutdose_sha256\"");
+    REQUIRE(member != std::string::npos);
+    return text.substr(0, member) + "\n}\n";
+  };
+  // the model's e_step, the last in the file (its keys are written in order: options before vois)
+  auto in_model = [](std::string text, const std::string& from, const std::string& to) {
+    const auto at = text.rfind(from);
+    REQUIRE(at != std::string::npos);
+    REQUIRE(text.find("\"vois\"") < at);
+    return text.replace(at, from.size(), to);
+  };
+  auto p = kidneys_e1();
+  p.models[0].e_step = "sampled";
+  const std::string text = population_file_text(p);
+  test::TempDir dir;
+  const std::string path = dir / "pop.json";
+  write_text(path, text);
+  CHECK(read_population_file(path).models.at(0).e_step == "sampled");
+  // 0.12 wrote no e_step: its files are read as the Laplace estimator's
+  write_text(path, unchecked(in_model(text, "\"e_step\": \"sampled\",", "")));
+  CHECK(read_population_file(path).models.at(0).e_step == "laplace");
+  for (const char* bad : {"\"SAMPLED\"", "3", "null", "[\"sampled\"]"}) {
+    CAPTURE(bad);
+    const std::string e = read_error(unchecked(in_model(text, "\"e_step\": \"sampled\"", std::string("\"e_step\": ") + bad)));
+    CHECK(e.find("pop.json") != std::string::npos);
+    CHECK(e.find("e_step") != std::string::npos);
+    CHECK(e.find("\"laplace\" or \"sampled\"") != std::string::npos);
+  }
+}
