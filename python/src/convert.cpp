@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <type_traits>
 
 #include "lutdose/error.h"
 #include "lutdose/io/data_dir.h"
@@ -17,9 +18,28 @@ namespace lutdose_py {
 
 namespace {
 
+// What an option of type T must be, for the message of a value of another type.
+template <class T>
+const char* expected_type() {
+  if constexpr (std::is_same_v<T, std::string>) return "a text (str or os.PathLike for a file)";
+  else if constexpr (std::is_same_v<T, bool>) return "True or False";
+  else if constexpr (std::is_arithmetic_v<T>) return "a number";
+  else return "a list of texts";
+}
+
+// The option `key` of `d` into `out` when given; a value of another type is an InputError naming
+// the option (as the CLI names its options), not pybind's cast error.
 template <class T>
 void take(const py::dict& d, const char* key, T& out) {
-  if (d.contains(key) && !d[key].is_none()) out = d[key].cast<T>();
+  if (!d.contains(key) || d[key].is_none()) return;
+  try {
+    out = d[key].cast<T>();
+  } catch (const py::cast_error&) {
+    const py::object value = d[key];
+    lutdose::throw_input_error("options", key, py::str(value).cast<std::string>(),
+                               std::string(expected_type<T>()) + ", not " +
+                                   py::str(py::type::of(value).attr("__name__")).cast<std::string>());
+  }
 }
 
 // The number as a CSV cell that reads back to the same double ("%.17g"); NaN is an empty cell

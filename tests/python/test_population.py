@@ -97,6 +97,11 @@ def test_population_refusals_as_the_cli(cohort):
         lutdose.fit_many(cohort["df"], kinetics="population", population=cohort["pop"], activity_MBq=A0_MBQ)
     with pytest.raises(lutdose.InputError, match="kinetics"):
         lutdose.fit_many(cohort["df"], kinetics="bayes", activity_MBq=A0_MBQ)
+    # an option of the wrong type names the option (0.13.0: pybind's RuntimeError "Unable to cast")
+    with pytest.raises(lutdose.InputError, match="population is '5'; expected a text .*, not int"):
+        lutdose.fit_many(cohort["df"], population=5, activity_MBq=A0_MBQ)
+    with pytest.raises(lutdose.InputError, match="activity_MBq is '7400'; expected a number, not str"):
+        lutdose.fit_many(cohort["df"], kinetics="population", activity_MBq="7400")
 
 
 def test_plan_population_equals_cli(cohort, tmp_path):
