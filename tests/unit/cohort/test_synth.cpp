@@ -154,7 +154,10 @@ TEST_CASE("synth: Poisson noise is counting noise: relative SD 1/sqrt(N), intege
       }
   }
   const double n = o.n_patients;
-  for (const auto& [key, c] : counts) {
+  for (const auto& entry : counts) {
+    // plain references, not structured bindings: clang refuses CHECK_MESSAGE's lambda capturing those
+    const auto& key = entry.first;
+    const auto& c = entry.second;
     const double N = expected[key];
     REQUIRE(N > 10);  // the level where 0 counts (redrawn) has a probability < 5e-5: no bias
     const double mean = std::accumulate(c.begin(), c.end(), 0.0) / n;
@@ -195,7 +198,9 @@ TEST_CASE("synth: --cv-mass draws log-normal masses with the requested CV, kinet
     }
   }
   const double n = o.n_patients;
-  for (const auto& [voi, x] : log_ratio) {
+  for (const auto& entry : log_ratio) {
+    const auto& voi = entry.first;  // not structured bindings: CHECK_MESSAGE's lambda (clang)
+    const auto& x = entry.second;
     const double cv = voi == "tumour_1" ? 0.5 : 0.25;
     const double s = std::sqrt(std::log1p(cv * cv));
     // SD of the log: standard error s / sqrt(2 (n - 1)); 4 of them (as the spread test above).
