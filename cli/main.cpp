@@ -10,6 +10,7 @@
 #include <optional>
 #include <sstream>
 
+#include "huge_page_heap.h"
 #include "lutdose/io/data_dir.h"
 #include "lutdose/io/case_file.h"
 #include "lutdose/io/input_file.h"
@@ -60,6 +61,9 @@ std::string run_store_image(const lutdose::RunResult& result,
 }  // namespace
 
 int main(int argc, char** argv) {
+#ifdef LUTDOSE_HUGE_PAGE_HEAP
+  lutdose_cli::use_huge_page_heap();
+#endif
   CLI::App app{
       "lutdose " LUTDOSE_VERSION
       ": patient dosimetry for 177Lu peptide receptor radionuclide therapy.\n"

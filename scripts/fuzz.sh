@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets of tests/fuzz (scripts/asan-build.sh: clang, ASan + UBSan,
 # assertions on, in ./build-asan, the tree scripts/sanitize.sh tests) and runs each for
-# SECONDS_PER_TARGET seconds (default 60), one after the other.
+# SECONDS_PER_TARGET seconds (default 60), up to one target per core at once (LUTDOSE_FUZZ_JOBS).
 #   Usage: scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET ...]
 #   Targets: tac_table case_file svalue_table compartment_model dose_history (default: all).
 # Each target starts from its checked-in seeds (tests/fuzz/corpus/TARGET) and the inputs earlier
@@ -27,37 +27,48 @@ tmp_base="$PWD/build-fuzz"
 [[ -d /dev/shm && -w /dev/shm ]] && tmp_base=/dev/shm
 TMPDIR="$(mktemp -d "$tmp_base/lutdose-fuzz-run.XXXXXX")"
 export TMPDIR
-# Stopped early (Ctrl-C, kill): the running target is stopped first (SIGINT: it prints its final
-# statistics), then its working directory is removed; removing it under a running target would
-# make the target abort on its next input, which would look like a finding.
-fuzz_pid=""
+# Up to one target per core at once (LUTDOSE_FUZZ_JOBS overrides): each target is one process, and
+# on 2 cores five targets of 20 s take 60 s instead of 100 s of the CI's budget.
+jobs="${LUTDOSE_FUZZ_JOBS:-$(nproc)}"
+[[ "$jobs" =~ ^[1-9][0-9]*$ ]] || { echo "fuzz.sh: LUTDOSE_FUZZ_JOBS must be a positive integer, got '$jobs'" >&2; exit 2; }
+# Stopped early (Ctrl-C, kill): the running targets are stopped first (SIGINT: they print their
+# final statistics), then their working directory is removed; removing it under a running target
+# would make the target abort on its next input, which would look like a finding.
+declare -A running=()  # pid -> target
 cleanup() {
-  if [[ -n "$fuzz_pid" ]]; then kill -INT "$fuzz_pid" 2>/dev/null || true; wait "$fuzz_pid" 2>/dev/null || true; fi
+  local pid
+  for pid in "${!running[@]}"; do kill -INT "$pid" 2>/dev/null || true; done
+  for pid in "${!running[@]}"; do wait "$pid" 2>/dev/null || true; done
   rm -rf "$TMPDIR"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 export UBSAN_OPTIONS="print_stacktrace=1"
 failed=()
-summary=()
-for t in "${targets[@]}"; do
+declare -A summary=()  # target -> its line of the summary
+# Starts target $1 in the background (so that a signal to this script reaches cleanup() at once).
+start_target() {
+  local t="$1" dict
   case "$t" in
     case_file|compartment_model) dict=tests/fuzz/json.dict ;;
     *) dict=tests/fuzz/csv.dict ;;
   esac
   mkdir -p "build-fuzz/corpus/$t"
-  log="build-fuzz/logs/$t.log"
-  echo "fuzz.sh: $t for $secs s (log $log)"
+  echo "fuzz.sh: $t for $secs s (log build-fuzz/logs/$t.log)"
   # -max_len covers the largest seed (an 18 kB case file); -timeout: one input may take 10 s.
-  # In the background and waited for, so that a signal to this script reaches cleanup() at once.
   # shellcheck disable=SC2086
   ./build-asan/tests/fuzz/"fuzz_$t" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
       -max_len=32768 -dict="$dict" -artifact_prefix="build-fuzz/findings/$t-" -print_final_stats=1 \
-      ${LUTDOSE_FUZZ_FLAGS:-} "build-fuzz/corpus/$t" "tests/fuzz/corpus/$t" >"$log" 2>&1 &
-  fuzz_pid=$!
-  fuzz_status=0
-  wait "$fuzz_pid" || fuzz_status=$?
-  fuzz_pid=""
+      ${LUTDOSE_FUZZ_FLAGS:-} "build-fuzz/corpus/$t" "tests/fuzz/corpus/$t" >"build-fuzz/logs/$t.log" 2>&1 &
+  running[$!]="$t"
+}
+# Waits for one running target to end and records its outcome.
+finish_one() {
+  local pid="" fuzz_status=0 t log status execs rate
+  wait -n -p pid "${!running[@]}" || fuzz_status=$?
+  t="${running[$pid]}"
+  unset "running[$pid]"
+  log="build-fuzz/logs/$t.log"
   if [[ $fuzz_status -eq 0 ]]; then
     status=ok
   else
@@ -67,10 +78,15 @@ for t in "${targets[@]}"; do
   fi
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
-  summary+=("$(printf '%-18s %-7s %12s execs %8s execs/s' "$t" "$status" "${execs:-?}" "${rate:-?}")")
+  summary[$t]="$(printf '%-18s %-7s %12s execs %8s execs/s' "$t" "$status" "${execs:-?}" "${rate:-?}")"
+}
+for t in "${targets[@]}"; do
+  [[ ${#running[@]} -ge $jobs ]] && finish_one
+  start_target "$t"
 done
+while [[ ${#running[@]} -gt 0 ]]; do finish_one; done
 echo "fuzz.sh: $secs s per target"
-printf '  %s\n' "${summary[@]}"
+for t in "${targets[@]}"; do printf '  %s\n' "${summary[$t]}"; done
 if [[ ${#failed[@]} -gt 0 ]]; then
   echo "fuzz.sh: FAILED: ${failed[*]} (inputs in build-fuzz/findings/, logs in build-fuzz/logs/)" >&2
   exit 1

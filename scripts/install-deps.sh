@@ -13,7 +13,7 @@ packages=(
   build-essential cmake         # compiler, CMake, CTest
   libeigen3-dev                 # linear algebra and Levenberg-Marquardt (unsupported/NonLinearOptimization)
   libceres-dev                  # ceres/tiny_solver.h: allocation-free Levenberg-Marquardt of the TAC fits (header only)
-  libtcmalloc-minimal4          # gperftools' thread-caching malloc for the lutdose program (CMakeLists.txt)
+  libtcmalloc-minimal4 libgoogle-perftools-dev  # gperftools: thread-caching malloc of the lutdose program, its heap on huge pages (cli/huge_page_heap.h)
   libboost-dev                  # Boost headers (Odeint for compartment models)
   libhdf5-dev hdf5-tools        # HDF5 results (h5dump for checks)
   libssl-dev                    # SHA-256 (OpenSSL libcrypto) of the result files in manifest.json
