@@ -531,8 +531,10 @@ void assess_goodness_of_fit(CandidateFit& c, bool relative) {
 // iteration when its sizes are fixed at compile time) on the projected functor: NR log-rate
 // increments; the residuals of the TAC's n points held in P rows (P >= n, the rows below n zero:
 // they add nothing to the cost, the gradient or J^T J), or in a dynamic vector (P = Dynamic) for
-// TACs of more than MAX_FIXED_ROWS points.
-constexpr int MAX_FIXED_ROWS = 16;
+// TACs of more than MAX_FIXED_ROWS points. Two fixed row counts, 6 (up to 6 points: the usual
+// schedules) and 8: each row count is another instantiation of the solver for every NR, and each
+// cost about 3 s of compile time (five row counts made this file 100 s of the CI's build).
+constexpr int MAX_FIXED_ROWS = 8;
 template <int NR, int P>
 struct TinyLm {
   struct Adapter {
@@ -570,9 +572,8 @@ struct TinyLm {
 // starts from a fresh state, with the tolerances given.
 struct LmWorkspace {
   ProjectedFunctor functor;
-  std::variant<std::monostate, TinyLm<1, 4>, TinyLm<1, 6>, TinyLm<1, 8>, TinyLm<1, MAX_FIXED_ROWS>,
-               TinyLm<1, Eigen::Dynamic>, TinyLm<2, 4>, TinyLm<2, 6>, TinyLm<2, 8>, TinyLm<2, MAX_FIXED_ROWS>,
-               TinyLm<2, Eigen::Dynamic>, TinyLm<3, 4>, TinyLm<3, 6>, TinyLm<3, 8>, TinyLm<3, MAX_FIXED_ROWS>,
+  std::variant<std::monostate, TinyLm<1, 6>, TinyLm<1, MAX_FIXED_ROWS>, TinyLm<1, Eigen::Dynamic>, TinyLm<2, 6>,
+               TinyLm<2, MAX_FIXED_ROWS>, TinyLm<2, Eigen::Dynamic>, TinyLm<3, 6>, TinyLm<3, MAX_FIXED_ROWS>,
                TinyLm<3, Eigen::Dynamic>>
       lm;
   VectorXd f0;
@@ -588,9 +589,7 @@ struct LmWorkspace {
   // The solver of NR rates with the fewest rows that hold n points.
   template <int NR>
   void emplace(int n) {
-    if (n <= 4) lm.emplace<TinyLm<NR, 4>>();
-    else if (n <= 6) lm.emplace<TinyLm<NR, 6>>();
-    else if (n <= 8) lm.emplace<TinyLm<NR, 8>>();
+    if (n <= 6) lm.emplace<TinyLm<NR, 6>>();
     else if (n <= MAX_FIXED_ROWS) lm.emplace<TinyLm<NR, MAX_FIXED_ROWS>>();
     else lm.emplace<TinyLm<NR, Eigen::Dynamic>>();
   }
