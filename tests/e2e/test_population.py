@@ -499,6 +499,33 @@ def case_population_in_outputs(ctx):
         raise CaseFailure("a store of individual fits has /population rows")
 
 
+def case_store_e_step(ctx):
+    """The store's /population and export's population.csv record each VOI kind's e_step (the
+    population file's): "sampled" for batch --tac --kinetics population (learned with population
+    learn's default, the sampled E-step, docs/population.md), "laplace" for a file learned with
+    --e-step laplace. (0.13 wrote neither; format 3 stores without the column: the unit test
+    "format 3 stores ...".)"""
+    tac = ctx.cohort("c", 12, 31, "4,24,48,96")
+    for name, extra in (("learned", ("--kinetics", "population")), ("laplace", None)):
+        if extra is None:
+            ctx.ok("population", "learn", tac, "--patients", patients(tac), "--out", ctx.path("pop.json"), "--quiet",
+                   "--functions", "E1", "--e-step", "laplace")
+            extra = ("--population", ctx.path("pop.json"))
+        expected = "sampled" if name == "learned" else "laplace"
+        store = ctx.path(name + ".h5")
+        ctx.ok("batch", "--tac", tac, "--patients", patients(tac), *extra, "--out", store)
+        table = store_population(store)
+        if not table or {r.get("e_step") for r in table.values()} != {expected}:
+            raise CaseFailure("%s: /population e_step %s; expected %r in every row" %
+                              (name, sorted({str(r.get("e_step")) for r in table.values()}), expected))
+        ctx.ok("export", store, "--csv", ctx.path(name + "_csv"))
+        with open(ctx.path(name + "_csv", "population.csv"), newline="") as f:
+            rows = list(csv.DictReader(f))
+        if len(rows) != len(table) or {r.get("e_step") for r in rows} != {expected}:
+            raise CaseFailure("%s: population.csv e_step %s; expected %r in its %d rows" %
+                              (name, sorted({str(r.get("e_step")) for r in rows}), expected, len(table)))
+
+
 def case_run_and_batch_kinetics_population(ctx):
     """--kinetics population on run --tac and batch --tac learns the population of the input (the
     same as fit --kinetics population and population learn: lutdose synth gives every patient
@@ -792,6 +819,7 @@ CASES = {
     "case_file_population": case_case_file_population,
     "plan_population": case_plan_population,
     "population_in_outputs": case_population_in_outputs,
+    "store_e_step": case_store_e_step,
     "run_and_batch_kinetics_population": case_run_and_batch_kinetics_population,
     "learn_from_cases": case_learn_from_cases,
     "per_administered_activity": case_per_administered_activity,

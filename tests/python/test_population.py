@@ -174,3 +174,14 @@ def test_fit_tac_population_refusals_as_the_cli(cohort, tmp_path):
     with pytest.raises(TypeError, match="kinetics"):
         lutdose.fit_tac(t, a, voi="kidneys", kinetics="population", administered_MBq=A0_MBQ)
 
+
+def test_read_store_population_e_step(cohort, tmp_path):
+    # the store's /population records the E-step of the population (the file's e_step: pop.json was
+    # learned with population learn's default, the sampled E-step); 0.13 had no such column
+    store = tmp_path / "s.h5"
+    cli("batch", "--tac", cohort["tac"], "--patients", cohort["tmp"] / "c" / "patients.csv", "--population",
+        cohort["pop"], "--out", store)
+    population = lutdose.read_store(store).population
+    assert len(population) > 0 and set(population.e_step) == {"sampled"}
+    assert {v["e_step"] for v in json.load(open(cohort["pop"]))["vois"]} == {"sampled"}
+
