@@ -185,3 +185,24 @@ def test_read_store_population_e_step(cohort, tmp_path):
     assert len(population) > 0 and set(population.e_step) == {"sampled"}
     assert {v["e_step"] for v in json.load(open(cohort["pop"]))["vois"]} == {"sampled"}
 
+
+def test_individual_fit_options_refused_as_the_cli(cohort, tmp_path):
+    # an option of individual fits with a population: the MAP does not use it, so it is refused
+    # (0.13 ignored it silently), with the program's message
+    pop = cohort["pop"]
+    msg = cli_error("fit", "--tac", cohort["tac"], "--activity-MBq", A0_MBQ, "--population", pop,
+                    "--error-model", "constant")
+    assert "--error-model is 'constant' with --population" in msg
+    with pytest.raises(lutdose.InputError) as e:
+        lutdose.fit_many(cohort["df"], population=pop, activity_MBq=A0_MBQ, error_model="constant")
+    assert str(e.value) == msg
+    path, t, a = one_tac_file(cohort, tmp_path)
+    msg = cli_error("fit", "--tac", path, "--activity-MBq", A0_MBQ, "--population", pop, "--function", "E2")
+    with pytest.raises(lutdose.InputError) as e:
+        lutdose.fit_tac(t, a, voi="kidneys", population=pop, administered_MBq=A0_MBQ, function="E2")
+    assert str(e.value) == msg
+    msg = cli_error("fit", "--tac", cohort["tac"], "--activity-MBq", A0_MBQ, "--kinetics", "population",
+                    "--functions", "E1")
+    with pytest.raises(lutdose.InputError) as e:
+        lutdose.fit_many(cohort["df"], kinetics="population", activity_MBq=A0_MBQ, functions=["E1"])
+    assert str(e.value) == msg and "population learn --functions" in msg
