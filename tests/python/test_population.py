@@ -186,6 +186,29 @@ def test_read_store_population_e_step(cohort, tmp_path):
     assert {v["e_step"] for v in json.load(open(cohort["pop"]))["vois"]} == {"sampled"}
 
 
+def test_read_store_format3_e_step_unknown(cohort, tmp_path):
+    # a store of lutdose 0.11 to 0.13 (format 3: /population without e_step, made here from a
+    # format 4 store with h5py) is read with e_step None: unknown, never a guess
+    h5py = pytest.importorskip("h5py")
+    import numpy as np
+    store = tmp_path / "s.h5"
+    cli("batch", "--tac", cohort["tac"], "--patients", cohort["tmp"] / "c" / "patients.csv", "--population",
+        cohort["pop"], "--out", store)
+    new = lutdose.read_store(store).population
+    with h5py.File(store, "r+") as f:
+        rows = f["population"][()]
+        names = [n for n in rows.dtype.names if n != "e_step"]
+        old = np.empty(len(rows), dtype=np.dtype([(n, rows.dtype.fields[n][0]) for n in names]))
+        for n in names:
+            old[n] = rows[n]
+        del f["population"]
+        f.create_dataset("population", data=old)
+        f.attrs.modify("format_version", np.int32(3))
+    population = lutdose.read_store(store).population
+    assert list(population.e_step) == [None] * len(new)
+    pd.testing.assert_frame_equal(population.drop(columns="e_step"), new.drop(columns="e_step"))
+
+
 def test_individual_fit_options_refused_as_the_cli(cohort, tmp_path):
     # an option of individual fits with a population: the MAP does not use it, so it is refused
     # (0.13 ignored it silently), with the program's message
