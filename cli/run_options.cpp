@@ -38,6 +38,54 @@ const CLI::Validator finite_MBq(
     },
     "MBq");
 
+// The options of individual fits that `a` gives a value other than their default (FitArgs'), as
+// (option, value): a population MAP fit does not use them (docs/population.md).
+std::vector<std::pair<std::string, std::string>> individual_fit_options_given(const FitArgs& a) {
+  const FitArgs d;
+  std::vector<std::pair<std::string, std::string>> given;
+  const auto text = [&](const char* option, const std::string& value, const std::string& default_value) {
+    if (value != default_value) given.emplace_back(option, value);
+  };
+  const auto number = [&](const char* option, double value, double default_value) {
+    if (value != default_value) given.emplace_back(option, lutdose::format_number(value));
+  };
+  const auto flag = [&](const char* option, bool value) {
+    if (value) given.emplace_back(option, "true");
+  };
+  const auto joined = [](const std::vector<std::string>& ids) {
+    std::string s;
+    for (const auto& id : ids) s += (s.empty() ? "" : ",") + id;
+    return s;
+  };
+  text("--function", a.function, d.function);
+  text("--functions", joined(a.functions), joined(d.functions));
+  text("--error-model", a.error_model, d.error_model);
+  text("--aicc-k", a.aicc_k, d.aicc_k);
+  text("--integration", a.integration, d.integration);
+  text("--trapezoid-head", a.head, d.head);
+  text("--trapezoid-body", a.body, d.body);
+  text("--trapezoid-tail", a.tail, d.tail);
+  flag("--model-averaging", a.model_averaging);
+  number("--combined-sigma0-MBq", a.combined_sigma0, d.combined_sigma0);
+  number("--combined-b", a.combined_b, d.combined_b);
+  flag("--reject-correlated", a.reject_correlated);
+  return given;
+}
+
+// --population FILE or --kinetics population (`how`) with options of individual fits: a problem
+// for each, naming it and its value (0.13 ignored them silently: no silent fallbacks).
+void refuse_individual_fit_options(const FitArgs& a, const std::string& how, std::vector<std::string>& problems) {
+  for (const auto& [option, value] : individual_fit_options_given(a)) {
+    std::string p = option + " is '" + value + "' with " + how + "; expected no " + option +
+                    ": a population MAP fit uses the function of its VOI kind's population, its error model "
+                    "(log scale) and the analytic integral; a VOI whose MAP is not accepted gets the individual "
+                    "fit with the default options (docs/population.md)";
+    if (option == "--functions" && how == "--kinetics population")
+      p += "; to learn with other candidates: lutdose population learn --functions, then --population FILE";
+    problems.push_back(std::move(p));
+  }
+}
+
 }  // namespace
 
 void add_fit_options(CLI::App* cmd, FitArgs& a, bool tac_required) {
@@ -96,7 +144,8 @@ void add_fit_options(CLI::App* cmd, FitArgs& a, bool tac_required) {
                   "Population file (lutdose population learn): every VOI is fitted by MAP with its VOI kind's "
                   "population as prior (docs/population.md); TAC tables, and one case file (run CASE.json: the case's "
                   "fit.population, if any, must be the same file; not batch CASES_DIR); needs the administered activity "
-                  "(--activity-MBq, batch's patients table, or the case's cycles): amplitudes are per activity");
+                  "(--activity-MBq, batch's patients table, or the case's cycles): amplitudes are per activity; the "
+                  "options of individual fits (--function, --error-model, ...) are refused with it");
   cmd->add_option("--kinetics", a.kinetics,
                   "individual (each TAC alone, default); population: learn the population from the input TAC "
                   "table (as lutdose population learn), then fit every TAC by MAP with it (TAC tables only; "
@@ -151,6 +200,8 @@ lutdose::RunOptions make_run_options(const FitArgs& a, std::vector<std::string>&
   o.fit.candidates = a.functions;
   if (a.kinetics != "population")  // individual or previous-cycles: o.fit.kinetics (population: learned later)
     choose(f, "--kinetics", a.kinetics, problems);
+  if (a.kinetics == "population" || !a.population.empty())
+    refuse_individual_fit_options(a, a.kinetics == "population" ? "--kinetics population" : "--population", problems);
   if (a.kinetics == "population") {
     if (!a.population.empty())
       problems.push_back("--kinetics population with --population: choose one (--population uses a learned "

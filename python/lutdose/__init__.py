@@ -163,7 +163,8 @@ class FitResult:
 def fit_tac(time_h, activity_MBq, *, activity_u_MBq=None, function="auto", functions=None,
             error_model=None, aicc_k=None, integration=None, trapezoid_head=None,
             trapezoid_body=None, trapezoid_tail=None, model_averaging=False, combined_sigma0_MBq=None,
-            combined_b=None, reject_correlated=False, half_life_h=None, voi="tac", data_dir=None):
+            combined_b=None, reject_correlated=False, half_life_h=None, voi="tac", population=None,
+            administered_MBq=None, data_dir=None):
     """Fits one TAC and integrates it, as `lutdose fit` does.
 
     time_h: times after the reference time [h], increasing. activity_MBq: activities present
@@ -171,8 +172,12 @@ def fit_tac(time_h, activity_MBq, *, activity_u_MBq=None, function="auto", funct
     error_model="input"). function: "auto" (AICc among `functions`, default E1, E2u, E2) or an id
     (E1, E1p, E2u, E2, E2b, E3u). error_model: proportional (default for organs),
     proportional-model (default for tumour VOIs), constant, combined or input. voi: the VOI name
-    (tumour_*, lesion_* change the default error model). Returns a :class:`FitResult`.
-    Raises InputError with `lutdose fit`'s message for bad values or options.
+    (tumour_*, lesion_* change the default error model; with a population, its VOI kind).
+    population: a population file (`lutdose population learn`): the MAP fit with the population of
+    the VOI's kind as prior, as `lutdose fit --population FILE`; it needs administered_MBq, the
+    net administered activity [MBq] (as --activity-MBq), and the individual-fit options at their
+    defaults (docs/population.md). Returns a :class:`FitResult`. Raises InputError with `lutdose
+    fit`'s message for bad values or options.
     """
     cols = {"voi": [voi] * len(np.atleast_1d(time_h)), "time_h": _numbers(time_h),
             "activity_MBq": _numbers(activity_MBq)}
@@ -182,7 +187,8 @@ def fit_tac(time_h, activity_MBq, *, activity_u_MBq=None, function="auto", funct
                          integration=integration, trapezoid_head=trapezoid_head, trapezoid_body=trapezoid_body,
                          trapezoid_tail=trapezoid_tail, model_averaging=model_averaging,
                          combined_sigma0_MBq=combined_sigma0_MBq, combined_b=combined_b,
-                         reject_correlated=reject_correlated, half_life_h=half_life_h), data_dir)
+                         reject_correlated=reject_correlated, half_life_h=half_life_h,
+                         population=population, activity_MBq=administered_MBq), data_dir)
     return FitResult(*_lutdose._fit_tac(cols, opts))
 
 

@@ -286,6 +286,10 @@ py::dict population_table(const std::vector<lutdose::PopulationRow>& r) {
   LUTDOSE_COL(t, r, R, theta); LUTDOSE_COL(t, r, R, theta_se); LUTDOSE_COL(t, r, R, omega_diag);
   LUTDOSE_COL(t, r, R, shrinkage); LUTDOSE_COL(t, r, R, sigma_log); LUTDOSE_COL(t, r, R, n_tacs);
   LUTDOSE_COL(t, r, R, n_observations);
+  py::list e_step(r.size());  // None where unknown (a format 3 store has no e_step), never a guess
+  for (std::size_t i = 0; i < r.size(); ++i)
+    e_step[i] = r[i].e_step.empty() ? py::object(py::none()) : py::object(py::str(r[i].e_step));
+  t["e_step"] = e_step;
   return t;
 }
 

@@ -499,6 +499,74 @@ def case_population_in_outputs(ctx):
         raise CaseFailure("a store of individual fits has /population rows")
 
 
+def case_store_e_step(ctx):
+    """The store's /population and export's population.csv record each VOI kind's e_step (the
+    population file's): "sampled" for batch --tac --kinetics population (learned with population
+    learn's default, the sampled E-step, docs/population.md), "laplace" for a file learned with
+    --e-step laplace. (0.13 wrote neither; format 3 stores without the column: the unit test
+    "format 3 stores ...".)"""
+    tac = ctx.cohort("c", 12, 31, "4,24,48,96")
+    for name, extra in (("learned", ("--kinetics", "population")), ("laplace", None)):
+        if extra is None:
+            ctx.ok("population", "learn", tac, "--patients", patients(tac), "--out", ctx.path("pop.json"), "--quiet",
+                   "--functions", "E1", "--e-step", "laplace")
+            extra = ("--population", ctx.path("pop.json"))
+        expected = "sampled" if name == "learned" else "laplace"
+        store = ctx.path(name + ".h5")
+        ctx.ok("batch", "--tac", tac, "--patients", patients(tac), *extra, "--out", store)
+        table = store_population(store)
+        if not table or {r.get("e_step") for r in table.values()} != {expected}:
+            raise CaseFailure("%s: /population e_step %s; expected %r in every row" %
+                              (name, sorted({str(r.get("e_step")) for r in table.values()}), expected))
+        ctx.ok("export", store, "--csv", ctx.path(name + "_csv"))
+        with open(ctx.path(name + "_csv", "population.csv"), newline="") as f:
+            rows = list(csv.DictReader(f))
+        if len(rows) != len(table) or {r.get("e_step") for r in rows} != {expected}:
+            raise CaseFailure("%s: population.csv e_step %s; expected %r in its %d rows" %
+                              (name, sorted({str(r.get("e_step")) for r in rows}), expected, len(table)))
+
+
+# The options of individual fits with a value other than their default (docs/population.md): a
+# population MAP fit does not use them, so given with --population or --kinetics population they
+# are refused (0.13 ignored them silently). (option, its arguments, the value the message names)
+INDIVIDUAL_FIT_OPTIONS = (
+    ("--function", ("E2",), "E2"), ("--functions", ("E1,E2u",), "E1,E2u"),
+    ("--error-model", ("constant",), "constant"), ("--aicc-k", ("fit+1",), "fit+1"),
+    ("--integration", ("trapezoid",), "trapezoid"), ("--trapezoid-head", ("constant",), "constant"),
+    ("--trapezoid-body", ("log",), "log"), ("--trapezoid-tail", ("fit",), "fit"),
+    ("--model-averaging", (), "true"), ("--combined-sigma0-MBq", ("1.5",), "1.5"),
+    ("--combined-b", ("0.1",), "0.1"), ("--reject-correlated", (), "true"))
+
+
+def case_individual_fit_options_refused(ctx):
+    """fit, run --tac and batch --tac with --population FILE or --kinetics population refuse an
+    option of individual fits given with a value other than its default (exit 2, the message names
+    the option, its value and that MAP fits use the population's function; nothing written); the
+    defaults given explicitly change nothing and pass."""
+    tac = ctx.cohort("c", 6, 33, "4,24,48,96")
+    ctx.ok("population", "learn", tac, "--patients", patients(tac), "--out", ctx.path("pop.json"), "--quiet",
+           "--functions", "E1", "--e-step", "laplace")
+    pop = ("--population", ctx.path("pop.json"))
+    learn = ("--kinetics", "population")
+    commands = (
+        ("fit", ("fit", "--tac", tac, *A0), None),
+        ("run", ("run", "--tac", tac, *A0, "--phantom", "icrp110-am"), "run_out"),
+        ("batch", ("batch", "--tac", tac, "--patients", patients(tac)), "store.h5"),
+    )
+    for option, args, value in INDIVIDUAL_FIT_OPTIONS:
+        for name, cmd, out in commands:
+            for how, given in (("--population", pop), ("--kinetics population", learn)):
+                argv = cmd + given + (option,) + args + (("--out", ctx.path(out)) if out else ())
+                ctx.fails("%s is '%s' with %s; expected no %s" % (option, value, how, option), *argv)
+                ctx.fails("the function of its VOI kind's population", *argv)
+                if out and os.path.exists(ctx.path(out)):
+                    raise CaseFailure("%s %s %s: %s written on bad input" % (name, how, option, out))
+    # the defaults, given explicitly, change nothing: accepted
+    defaults = ("--function", "auto", "--functions", "E1,E2u,E2", "--aicc-k", "fit", "--integration", "analytic",
+                "--trapezoid-head", "linear", "--trapezoid-body", "linear", "--trapezoid-tail", "physical")
+    ctx.ok("fit", "--tac", tac, *A0, *pop, *defaults)
+
+
 def case_run_and_batch_kinetics_population(ctx):
     """--kinetics population on run --tac and batch --tac learns the population of the input (the
     same as fit --kinetics population and population learn: lutdose synth gives every patient
@@ -794,6 +862,8 @@ CASES = {
     "case_file_population": case_case_file_population,
     "plan_population": case_plan_population,
     "population_in_outputs": case_population_in_outputs,
+    "store_e_step": case_store_e_step,
+    "individual_fit_options_refused": case_individual_fit_options_refused,
     "run_and_batch_kinetics_population": case_run_and_batch_kinetics_population,
     "learn_from_cases": case_learn_from_cases,
     "per_administered_activity": case_per_administered_activity,

@@ -125,3 +125,107 @@ def test_run_case_with_fit_population_equals_cli(cohort, tmp_path):
     expected = run_json(case, tmp=str(tmp_path))
     assert lutdose.run_case(case).to_json() == expected
     assert json.loads(expected)["options"]["fit"]["method"] == "population MAP"
+
+
+def one_tac_file(cohort, tmp_path, voi="kidneys", name="kidneys.csv"):
+    """The first patient's kidney TAC as `fit_tac` is given it (voi, time_h, activity_MBq; no patient
+    or cycle column) and as a file for `lutdose fit`: (path, times [h], activities [MBq])."""
+    df = cohort["df"]
+    one = df[(df.patient == "P00001") & (df.voi == "kidneys")]
+    path = tmp_path / name
+    pd.DataFrame({"voi": voi, "time_h": one.time_h, "activity_MBq": one.activity_MBq}).to_csv(path, index=False)
+    return path, list(one.time_h), list(one.activity_MBq)
+
+
+def test_fit_tac_population_file_equals_cli(cohort, tmp_path):
+    path, t, a = one_tac_file(cohort, tmp_path)
+    doc = json.loads(cli("fit", "--tac", path, "--activity-MBq", A0_MBQ, "--population", cohort["pop"]).stdout)
+    expected = doc["patients"][0]["cycles"][0]["vois"][0]
+    r = lutdose.fit_tac(t, a, voi="kidneys", population=cohort["pop"], administered_MBq=A0_MBQ)
+    # the same engine call on the same doubles (the table read with round_trip): equal exactly
+    assert (r.tia_MBq_h, r.tia_u_MBq_h, r.method) == (expected["tia_MBq_h"], expected["tia_u_MBq_h"],
+                                                      expected["fit"]["method"])
+    assert r.method == "population MAP" and r.function == expected["fit"]["function"]
+    assert json.loads(r.json)["population"] == doc["population"]  # the file, its SHA-256 and models
+
+
+def test_fit_tac_population_refusals_as_the_cli(cohort, tmp_path):
+    path, t, a = one_tac_file(cohort, tmp_path)
+    pop = cohort["pop"]
+
+    def same_refusal(args, **kw):
+        msg = cli_error("fit", "--tac", *args)
+        with pytest.raises(lutdose.InputError) as e:
+            lutdose.fit_tac(t, a, **kw)
+        assert str(e.value) == msg.replace(str(args[0]), "fit_tac")
+
+    # without the administered activity
+    same_refusal((path, "--population", pop), voi="kidneys", population=pop)
+    # a VOI kind the file lacks (voi= decides the kind)
+    other, _, _ = one_tac_file(cohort, tmp_path, voi="bladder", name="bladder.csv")
+    same_refusal((other, "--activity-MBq", A0_MBQ, "--population", pop), voi="bladder", population=pop,
+                 administered_MBq=A0_MBQ)
+    # a file that is no population file
+    bad = tmp_path / "bad.json"
+    bad.write_text("{}")
+    same_refusal((path, "--activity-MBq", A0_MBQ, "--population", bad), voi="kidneys", population=bad,
+                 administered_MBq=A0_MBQ)
+    # kinetics="population" would learn a population from one TAC: fit_tac has no such option
+    with pytest.raises(TypeError, match="kinetics"):
+        lutdose.fit_tac(t, a, voi="kidneys", kinetics="population", administered_MBq=A0_MBQ)
+
+
+def test_read_store_population_e_step(cohort, tmp_path):
+    # the store's /population records the E-step of the population (the file's e_step: pop.json was
+    # learned with population learn's default, the sampled E-step); 0.13 had no such column
+    store = tmp_path / "s.h5"
+    cli("batch", "--tac", cohort["tac"], "--patients", cohort["tmp"] / "c" / "patients.csv", "--population",
+        cohort["pop"], "--out", store)
+    population = lutdose.read_store(store).population
+    assert len(population) > 0 and set(population.e_step) == {"sampled"}
+    assert {v["e_step"] for v in json.load(open(cohort["pop"]))["vois"]} == {"sampled"}
+
+
+def test_read_store_format3_e_step_unknown(cohort, tmp_path):
+    # a store of lutdose 0.11 to 0.13 (format 3: /population without e_step, made here from a
+    # format 4 store with h5py) is read with e_step None: unknown, never a guess
+    h5py = pytest.importorskip("h5py")
+    import numpy as np
+    store = tmp_path / "s.h5"
+    cli("batch", "--tac", cohort["tac"], "--patients", cohort["tmp"] / "c" / "patients.csv", "--population",
+        cohort["pop"], "--out", store)
+    new = lutdose.read_store(store).population
+    with h5py.File(store, "r+") as f:
+        rows = f["population"][()]
+        names = [n for n in rows.dtype.names if n != "e_step"]
+        old = np.empty(len(rows), dtype=np.dtype([(n, rows.dtype.fields[n][0]) for n in names]))
+        for n in names:
+            old[n] = rows[n]
+        del f["population"]
+        f.create_dataset("population", data=old)
+        f.attrs.modify("format_version", np.int32(3))
+    population = lutdose.read_store(store).population
+    assert list(population.e_step) == [None] * len(new)
+    pd.testing.assert_frame_equal(population.drop(columns="e_step"), new.drop(columns="e_step"))
+
+
+def test_individual_fit_options_refused_as_the_cli(cohort, tmp_path):
+    # an option of individual fits with a population: the MAP does not use it, so it is refused
+    # (0.13 ignored it silently), with the program's message
+    pop = cohort["pop"]
+    msg = cli_error("fit", "--tac", cohort["tac"], "--activity-MBq", A0_MBQ, "--population", pop,
+                    "--error-model", "constant")
+    assert "--error-model is 'constant' with --population" in msg
+    with pytest.raises(lutdose.InputError) as e:
+        lutdose.fit_many(cohort["df"], population=pop, activity_MBq=A0_MBQ, error_model="constant")
+    assert str(e.value) == msg
+    path, t, a = one_tac_file(cohort, tmp_path)
+    msg = cli_error("fit", "--tac", path, "--activity-MBq", A0_MBQ, "--population", pop, "--function", "E2")
+    with pytest.raises(lutdose.InputError) as e:
+        lutdose.fit_tac(t, a, voi="kidneys", population=pop, administered_MBq=A0_MBQ, function="E2")
+    assert str(e.value) == msg
+    msg = cli_error("fit", "--tac", cohort["tac"], "--activity-MBq", A0_MBQ, "--kinetics", "population",
+                    "--functions", "E1")
+    with pytest.raises(lutdose.InputError) as e:
+        lutdose.fit_many(cohort["df"], kinetics="population", activity_MBq=A0_MBQ, functions=["E1"])
+    assert str(e.value) == msg and "population learn --functions" in msg

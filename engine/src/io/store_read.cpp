@@ -74,7 +74,8 @@ void StoreFileReader::open(hid_t fapl) {
   for (const auto& t : table_names())
     if (H5Lexists(f, t.c_str(), H5P_DEFAULT) <= 0) throw not_store("no dataset /" + t);
   if (version < 3) return;  // format 2 (lutdose 0.10): no /population, no population kinetics
-  const auto& population = population_table();
+  // format 3 has no column e_step: its rows keep e_step empty (unknown)
+  const auto& population = version == 3 ? population_table_format3() : population_table();
   if (H5Lexists(f, population.name, H5P_DEFAULT) <= 0) throw not_store("no dataset /population");
   read(population, 0, static_cast<std::size_t>(rows(population.name)), header.population);
 }

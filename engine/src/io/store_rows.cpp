@@ -229,7 +229,7 @@ std::vector<PopulationRow> population_rows(const std::vector<PopulationModel>& m
     for (Eigen::Index k = 0; k < m.theta.size(); ++k) {
       const auto i = static_cast<std::size_t>(k);
       rows.push_back({m.voi_kind, m.function, m.phi_names.at(i), m.theta(k), m.theta_se(k), m.omega(k, k),
-                      m.shrinkage(k), m.sigma_log, m.n_patients, m.n_observations});
+                      m.shrinkage(k), m.sigma_log, m.n_patients, m.n_observations, m.e_step});
     }
   }
   return rows;

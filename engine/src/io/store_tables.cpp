@@ -113,7 +113,17 @@ const Table<PopulationRow>& population_table() {
                            key("parameter", &R::parameter), float64("theta", &R::theta),
                            float64("theta_se", &R::theta_se), float64("omega_diag", &R::omega_diag),
                            float64("shrinkage", &R::shrinkage), float64("sigma_log", &R::sigma_log),
-                           int32("n_tacs", &R::n_tacs), int32("n_observations", &R::n_observations)}};
+                           int32("n_tacs", &R::n_tacs), int32("n_observations", &R::n_observations),
+                           key("e_step", &R::e_step)}};
+  return t;
+}
+
+const Table<PopulationRow>& population_table_format3() {
+  static const Table<PopulationRow> t = [] {
+    Table<PopulationRow> v3 = population_table();
+    v3.columns.pop_back();  // e_step, the last column, came with format 4
+    return v3;
+  }();
   return t;
 }
 

@@ -85,6 +85,8 @@ const Table<FailureRow>& failures_table();
 const Table<NoteRow>& notes_table();
 //! /population: not a table of StoreRows (rows = nullptr): written once with the header.
 const Table<PopulationRow>& population_table();
+//! /population of a format 3 store (lutdose 0.11 to 0.13): the same columns without e_step.
+const Table<PopulationRow>& population_table_format3();
 //! The /patients columns read_store_index reads (patient, cycle, status).
 const Table<PatientRow>& patient_keys_table();
 

@@ -216,7 +216,8 @@ std::vector<std::string> population_text(const std::vector<PopulationRow>& rows)
     std::ostringstream s;
     s.precision(17);
     s << r.voi_kind << "|" << r.function << "|" << r.parameter << "|" << r.theta << "|" << r.theta_se << "|"
-      << r.omega_diag << "|" << r.shrinkage << "|" << r.sigma_log << "|" << r.n_tacs << "|" << r.n_observations;
+      << r.omega_diag << "|" << r.shrinkage << "|" << r.sigma_log << "|" << r.n_tacs << "|" << r.n_observations
+      << "|" << r.e_step;
     out.push_back(s.str());
   }
   return out;
@@ -226,9 +227,10 @@ TEST_CASE("store: /population is written once with the header - in an image, a m
   TempDir tmp;
   StoreHeader h = header();
   const double nan = std::numeric_limits<double>::quiet_NaN();
-  h.population = {{"kidneys", "E1", "log_A1_per_administered", -4.25, 0.03125, 0.0625, 0.1, 0.15, 60, 300},
-                  {"kidneys", "E1", "log_dlambda1_bio_per_h", -3.5, nan, 0.01, nan, 0.15, 60, 300},
-                  {std::string(STORE_NAME_BYTES, 't'), "E2u", "log_A1_per_administered", 1e-300, 0.5, 2.0, 0.0, 0.2, 2, 7}};
+  h.population = {{"kidneys", "E1", "log_A1_per_administered", -4.25, 0.03125, 0.0625, 0.1, 0.15, 60, 300, "laplace"},
+                  {"kidneys", "E1", "log_dlambda1_bio_per_h", -3.5, nan, 0.01, nan, 0.15, 60, 300, "laplace"},
+                  {std::string(STORE_NAME_BYTES, 't'), "E2u", "log_A1_per_administered", 1e-300, 0.5, 2.0, 0.0, 0.2, 2, 7,
+                   "sampled"}};
   write(tmp / "s.h5", store_image(h, sample("p1")));
   CHECK(population_text(read_store_index(tmp / "s.h5").header.population) == population_text(h.population));
   CHECK(read_store_index(tmp / "s.h5").header.population.size() == 3);
@@ -244,8 +246,8 @@ TEST_CASE("store: /population is written once with the header - in an image, a m
   export_store_csv(path, tmp / "csv");
   const std::string csv = read(tmp / "csv/population.csv");
   CHECK(csv.substr(0, csv.find('\n')) ==
-        "voi_kind,function,parameter,theta,theta_se,omega_diag,shrinkage,sigma_log,n_tacs,n_observations");
-  CHECK(csv.find("\nkidneys,E1,log_dlambda1_bio_per_h,-3.5,,0.01,,0.15,60,300\n") != std::string::npos);
+        "voi_kind,function,parameter,theta,theta_se,omega_diag,shrinkage,sigma_log,n_tacs,n_observations,e_step");
+  CHECK(csv.find("\nkidneys,E1,log_dlambda1_bio_per_h,-3.5,,0.01,,0.15,60,300,laplace\n") != std::string::npos);
 }
 
 TEST_CASE("store_header_of: /population rows of the options' population, its SHA-256 in the fingerprint") {
@@ -260,6 +262,7 @@ TEST_CASE("store_header_of: /population rows of the options' population, its SHA
   m.sigma_log = 0.15;
   m.n_patients = 50;
   m.n_observations = 200;
+  m.e_step = "sampled";
   Provenance p;
   p.lutdose_version = "test";
   CHECK(store_header_of(p, "run").population.empty());
@@ -268,9 +271,9 @@ TEST_CASE("store_header_of: /population rows of the options' population, its SHA
   const StoreHeader h = store_header_of(p, "batch");
   CHECK(population_text(h.population) ==
         std::vector<std::string>{"kidneys|E1|log_A1_per_administered|-4|0.02|0.040000000000000001|0.10000000000000001|"
-                                 "0.14999999999999999|50|200",
+                                 "0.14999999999999999|50|200|sampled",
                                  "kidneys|E1|log_dlambda1_bio_per_h|-3|0.029999999999999999|"
-                                 "0.089999999999999997|0.20000000000000001|0.14999999999999999|50|200"});
+                                 "0.089999999999999997|0.20000000000000001|0.14999999999999999|50|200|sampled"});
   p.options.population_source.vois_sha256 = std::string(64, 'b');  // another learned population
   CHECK(store_header_of(p, "batch").fingerprint != h.fingerprint);
 }
@@ -360,7 +363,7 @@ TEST_CASE("store writer: three commits, a master readable by lutdose, h5dump and
   const auto read = run("cd / && /usr/bin/python3 '" + (tmp / "read.py") + "' '" + path + "'");
   const std::string& py = read.first;
   CHECK(read.second == 0);
-  CHECK(py == "3 6 ['p1', 'p1', 'p2', 'p2', 'p3', 'p3'] 0.30000000000000004 ('patient', 'voi', 'function', 'method')\n");
+  CHECK(py == "4 6 ['p1', 'p1', 'p2', 'p2', 'p3', 'p3'] 0.30000000000000004 ('patient', 'voi', 'function', 'method')\n");
   w->finish();
   CHECK(!fs::exists(path + ".parts"));
   CHECK(read_store_index(path).consolidated);
@@ -527,7 +530,7 @@ TEST_CASE("format 2 stores (lutdose 0.10): export and the cohort report read the
   for (const std::string t : {"patients", "vois", "candidates", "targets", "budget", "cumulative", "failures", "notes"})
     CHECK(read(tmp / ("csv2/" + t + ".csv")) == read(tmp / ("csv3/" + t + ".csv")));
   CHECK(read(tmp / "csv2/population.csv") ==
-        "voi_kind,function,parameter,theta,theta_se,omega_diag,shrinkage,sigma_log,n_tacs,n_observations\n");
+        "voi_kind,function,parameter,theta,theta_se,omega_diag,shrinkage,sigma_log,n_tacs,n_observations,e_step\n");
   // lutdose report STORE.h5: the cohort page
   CHECK(report::is_cohort_store(tmp / "v2.h5"));
   CHECK(!report::cohort_report_html(tmp / "v2.h5", "test").empty());
@@ -539,6 +542,93 @@ TEST_CASE("format 2 stores (lutdose 0.10): export and the cohort report read the
                          doctest::Contains(("has format_version " + std::to_string(version)).c_str()), InputError);
     CHECK(!fs::exists(tmp / "csv_other"));
   }
+}
+
+namespace {
+
+//! The name of member `i` of the compound `type`.
+std::string member_name(hid_t type, int i) {
+  char* name = H5Tget_member_name(type, static_cast<unsigned>(i));
+  REQUIRE(name != nullptr);
+  std::string s = name;
+  H5free_memory(name);
+  return s;
+}
+
+//! Rewrites the store at `path` as lutdose 0.11 to 0.13 wrote it (format 3): /population without
+//! its last column e_step (a compound of the other members, packed, their values copied by HDF5's
+//! conversion by member name) and format_version 3.
+void to_format3(const std::string& path) {
+  const hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+  REQUIRE(f >= 0);
+  const hid_t d = H5Dopen2(f, "population", H5P_DEFAULT);
+  const hid_t full = H5Dget_type(d);
+  const int n = H5Tget_nmembers(full);
+  REQUIRE(member_name(full, n - 1) == "e_step");
+  std::size_t size = 0;
+  for (int i = 0; i + 1 < n; ++i) {
+    const hid_t m = H5Tget_member_type(full, static_cast<unsigned>(i));
+    size += H5Tget_size(m);
+    H5Tclose(m);
+  }
+  const hid_t v3 = H5Tcreate(H5T_COMPOUND, size);
+  for (std::size_t i = 0, at = 0; i + 1 < static_cast<std::size_t>(n); ++i) {
+    const hid_t m = H5Tget_member_type(full, static_cast<unsigned>(i));
+    CHECK(H5Tinsert(v3, member_name(full, static_cast<int>(i)).c_str(), at, m) >= 0);
+    at += H5Tget_size(m);
+    H5Tclose(m);
+  }
+  const hid_t space = H5Dget_space(d);
+  const auto rows = static_cast<hsize_t>(H5Sget_simple_extent_npoints(space));
+  REQUIRE(rows > 0);
+  std::vector<unsigned char> buf(size * rows);
+  CHECK(H5Dread(d, v3, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf.data()) >= 0);
+  H5Sclose(space);
+  H5Tclose(full);
+  H5Dclose(d);
+  CHECK(H5Ldelete(f, "population", H5P_DEFAULT) >= 0);
+  const hid_t s3 = H5Screate_simple(1, &rows, nullptr);
+  const hid_t d3 = H5Dcreate2(f, "population", v3, s3, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  REQUIRE(d3 >= 0);
+  CHECK(H5Dwrite(d3, v3, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf.data()) >= 0);
+  H5Dclose(d3);
+  H5Sclose(s3);
+  H5Tclose(v3);
+  H5Fclose(f);
+  set_format_version(path, 3, false);
+}
+
+}  // namespace
+
+TEST_CASE("format 3 stores (lutdose 0.11 to 0.13): /population without e_step reads it as unknown (empty), "
+          "export writes the column empty, resume and merge refuse them") {
+  TempDir tmp;
+  StoreHeader h = header();
+  h.population = {{"kidneys", "E1", "log_A1_per_administered", -4.25, 0.03125, 0.0625, 0.1, 0.15, 60, 300, "sampled"},
+                  {"tumour", "E2u", "log_A1_per_administered", -3.5, 0.5, 2.0, 0.0, 0.2, 2, 7, "laplace"}};
+  write(tmp / "v4.h5", store_image(h, sample("p1")));
+  write(tmp / "v3.h5", store_image(h, sample("p1")));
+  to_format3(tmp / "v3.h5");
+  const auto v3 = read_store_index(tmp / "v3.h5", StoreVersions::readable).header.population;
+  auto expected = h.population;
+  for (auto& row : expected) row.e_step.clear();  // unknown: never a made-up value
+  CHECK(population_text(v3) == population_text(expected));
+  CHECK(population_text(read_store_index(tmp / "v4.h5").header.population) == population_text(h.population));
+  export_store_csv(tmp / "v3.h5", tmp / "csv3");
+  export_store_csv(tmp / "v4.h5", tmp / "csv4");
+  CHECK(read(tmp / "csv3/population.csv") ==
+        "voi_kind,function,parameter,theta,theta_se,omega_diag,shrinkage,sigma_log,n_tacs,n_observations,e_step\n"
+        "kidneys,E1,log_A1_per_administered,-4.25,0.03125,0.0625,0.1,0.15,60,300,\n"
+        "tumour,E2u,log_A1_per_administered,-3.5,0.5,2,0,0.2,2,7,\n");
+  CHECK(read(tmp / "csv4/population.csv").find(",60,300,sampled\n") != std::string::npos);
+  CHECK(read(tmp / "csv4/population.csv").find(",2,7,laplace\n") != std::string::npos);
+  for (const std::string t : {"patients", "vois", "candidates", "targets", "budget", "cumulative", "failures", "notes"})
+    CHECK(read(tmp / ("csv3/" + t + ".csv")) == read(tmp / ("csv4/" + t + ".csv")));
+  CHECK_THROWS_WITH_AS(read_store_index(tmp / "v3.h5"), doctest::Contains("has format_version 3"), InputError);
+  CHECK_THROWS_WITH_AS(StoreWriter::resume(tmp / "v3.h5", h), doctest::Contains("format_version 3"), InputError);
+  CHECK_THROWS_WITH_AS(merge_stores(tmp / "m.h5", {tmp / "v3.h5", tmp / "v4.h5"}),
+                       doctest::Contains("format_version 3"), InputError);
+  CHECK(!fs::exists(tmp / "m.h5"));
 }
 
 TEST_CASE("export: one CSV per table, exact numbers, NaN empty, text quoted") {
@@ -577,7 +667,7 @@ TEST_CASE("export: streamed in slices of any size - each file equals the one-sho
   big.budget.assign(9000, term);
   for (size_t i = 0; i < big.budget.size(); ++i) big.budget[i].cycle = static_cast<std::int32_t>(i);
   StoreHeader h = header();
-  h.population.push_back({"kidney", "f2", "log_lambda", -3.5, 0.1, 0.04, 0.2, 0.1, 40, 160});
+  h.population.push_back({"kidney", "f2", "log_lambda", -3.5, 0.1, 0.04, 0.2, 0.1, 40, 160, "sampled"});
   write(tmp / "small.h5", store_image(h, rows));
   write(tmp / "big.h5", store_image(h, big));
   const std::pair<const StoreRows*, std::size_t> runs[] = {
@@ -593,8 +683,8 @@ TEST_CASE("export: streamed in slices of any size - each file equals the one-sho
                                     "notes"})
       CHECK(read(out / (table + ".csv")) == store_table_csv(*stored, table, true));  // the one-shot text
     CHECK(read(out / "population.csv") ==
-          "voi_kind,function,parameter,theta,theta_se,omega_diag,shrinkage,sigma_log,n_tacs,n_observations\n"
-          "kidney,f2,log_lambda,-3.5,0.1,0.04,0.2,0.1,40,160\n");
+          "voi_kind,function,parameter,theta,theta_se,omega_diag,shrinkage,sigma_log,n_tacs,n_observations,e_step\n"
+          "kidney,f2,log_lambda,-3.5,0.1,0.04,0.2,0.1,40,160,sampled\n");
     const auto manifest = nlohmann::json::parse(read(out / "manifest.json"));
     REQUIRE(manifest["files"].size() == 9);
     for (const auto& f : manifest["files"]) {

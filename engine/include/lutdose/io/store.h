@@ -39,14 +39,15 @@ namespace lutdose {
 
 //! Layout version, root attribute "format_version" (int32). 1 was the JSON-mirror results.h5 of
 //! lutdose <= 0.6; 2 is the tabular store. Bump on any change of docs/store.md.
-//! 3 adds /population (the population models of population kinetics).
-inline constexpr int STORE_FORMAT_VERSION = 3;
+//! 3 adds /population (the population models of population kinetics); 4 adds its column e_step.
+inline constexpr int STORE_FORMAT_VERSION = 4;
 
 //! Which format_versions a reader accepts. `current`: STORE_FORMAT_VERSION only (batch --resume
 //! and merge, which extend or join a store: it must have today's layout). `readable`: also
 //! OLDEST_READABLE_STORE_FORMAT_VERSION up to it (lutdose export, the reports, the Python
 //! module); a format 2 store (lutdose 0.10) has no /population table and is read as one without
-//! population kinetics (no /population rows).
+//! population kinetics (no /population rows); a format 3 store (lutdose 0.11 to 0.13) has no
+//! /population column e_step, read as unknown (empty).
 enum class StoreVersions { current, readable };
 inline constexpr int OLDEST_READABLE_STORE_FORMAT_VERSION = 2;
 
@@ -65,6 +66,9 @@ struct PopulationRow {
   double sigma_log = store_nan();   //!< residual SD of ln A (the VOI kind's; the same in its rows)
   std::int32_t n_tacs = 0;          //!< TACs learned from (the file's n_patients)
   std::int32_t n_observations = 0;  //!< points learned from
+  //! The E-step the population was learned with: "sampled" or "laplace" (the population file's
+  //! e_step); empty: unknown (a format 3 store, written before the column existed).
+  std::string e_step;
 };
 
 //! What a store holds once: root attributes (all strings UTF-8) and the /population table.
