@@ -101,7 +101,7 @@ const char* const kFitAndDoseOptions[] = {
     "--function", "--functions", "--error-model", "--aicc-k", "--trapezoid-head", "--reject-correlated",
     "--trapezoid-body", "--trapezoid-tail", "--integration", "--model-averaging", "--combined-sigma0-MBq",
     "--combined-b", "--reduced", "--model", "--half-life-h", "--tumour-method", "--sphere-composition",
-    "--density-g-per-mL", "--mass-scaling", "--cross-scaling", "--population", "--svalues"};
+    "--density-g-per-mL", "--mass-scaling", "--cross-scaling", "--svalues"};
 
 }  // namespace
 
@@ -176,6 +176,17 @@ int BatchCommand::run() const {
   return run_batch();
 }
 
+// Case files: --kinetics (replacing each case's fit.kinetics; population: learned from the folder
+// first) and --population FILE, read and checked with their conflicts as for batch --tac
+// (make_run_options). InputError (exit 2, nothing written) for a bad file or a conflict.
+void BatchCommand::use_population_with_cases(lutdose::BatchCohort& cohort) const {
+  std::vector<std::string> problems;
+  cohort.options = make_run_options(fit_, problems);  // only the population of these options is used
+  finish_run_options(cohort.options, problems);
+  cohort.learn_population = fit_.kinetics == "population";
+  if (batch_->count("--kinetics") && !cohort.learn_population) cohort.kinetics = case_file_kinetics(fit_.kinetics);
+}
+
 int BatchCommand::run_batch() const {
   // Checked before anything is read or written. NaN passes CLI11's range check.
   lutdose_cli::checked_threads(threads_);
@@ -191,11 +202,6 @@ int BatchCommand::run_batch() const {
   if (!cases_dir_.empty()) {
     if (batch_->count("--patients"))
       lutdose::throw_input_error("command line", "--patients", patients_, "--patients only with --tac");
-    if (batch_->count("--population") > 0)  // not in case files either (not yet: docs/population.md)
-      lutdose::throw_input_error("command line", "--population", "given with case files",
-                                 "no population file with lutdose batch CASES_DIR (not yet: the store's fingerprint "
-                                 "does not hold it); lutdose run CASE.json --population FILE, or batch --tac "
-                                 "--population FILE");
     for (const char* opt : kFitAndDoseOptions)
       if (batch_->count(opt) > 0)
         lutdose::throw_input_error("command line", opt, "given with case files",
@@ -205,7 +211,7 @@ int BatchCommand::run_batch() const {
     cohort.allow_external_files = allow_external_;
     if (batch_->count("--mc-samples")) cohort.mc_samples = static_cast<int>(mc_samples_);
     if (batch_->count("--mc-seed")) cohort.mc_seed = static_cast<unsigned long long>(mc_seed_);
-    if (batch_->count("--kinetics")) cohort.kinetics = case_file_kinetics(fit_.kinetics);
+    use_population_with_cases(cohort);
   } else {
     if (patients_.empty()) lutdose::throw_input_error("command line", "--patients", "missing", "the patients table with --tac");
     std::vector<std::string> problems;

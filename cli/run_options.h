@@ -71,16 +71,10 @@ void check_previous_cycles_input(const std::vector<lutdose::TacSeries>& series, 
                                  const std::string& path);
 
 // --kinetics given with case files (`run CASE.json`, `batch CASES_DIR`): the kinetics that replaces
-// their fit.kinetics. InputError naming --kinetics for population (it learns from a TAC table); the case's options that exclude it, fit.reduced and fit.model, are refused by validate().
+// their fit.kinetics. InputError naming --kinetics for population (it learns from a cohort: batch
+// CASES_DIR handles it before, BatchCohort::learn_population); the case's options that exclude it,
+// fit.reduced and fit.model, are refused by validate().
 lutdose::Kinetics case_file_kinetics(const std::string& kinetics);
-
-// --population FILE given with a case file (`run CASE.json`, `plan CASE.json`; empty: not given) and
-// --kinetics (its value when given): the case's population file becomes FILE when the case names
-// none. InputError naming --population when the case names another file (fit.population; the same
-// bytes are the same population and pass: the case's path is recorded), and naming --kinetics for
-// `individual` with a population file from either side.
-void use_case_population(lutdose::CaseFile& c, const std::string& population,
-                         const std::optional<lutdose::Kinetics>& kinetics);
 
 // Validates the options with the bad choices found before (every problem at once), then resolves
 // the compartment model. Throws InputError.

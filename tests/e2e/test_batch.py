@@ -733,6 +733,20 @@ def case_voi_names_too_long_for_the_budget_refused_by_the_readers(ctx):
     expect_named(cp, "case-P00001.json", long_voi, "at most %d bytes" % STORE_VOI_NAME_BYTES)
 
 
+def resume_refused_after(ctx, change):
+    """Batches the case folder c/ into s.h5, calls change() (a file a case names changes), expects
+    --resume to be refused as another cohort (exit 2, the store unchanged), then batches c/ anew
+    into new.h5."""
+    ctx.expect(0, "batch", ctx.path("c"), "--out", ctx.path("s.h5"), "--progress", "never")
+    change()
+    before = tree_state(ctx, ["s.h5", "s.h5.parts"])
+    cp = ctx.expect(2, "batch", ctx.path("c"), "--out", ctx.path("s.h5"), "--progress", "never", "--resume")
+    expect_named(cp, "its cohort is")
+    if tree_state(ctx, ["s.h5", "s.h5.parts"]) != before:
+        raise CaseFailure("the refused resume changed the store")
+    ctx.expect(0, "batch", ctx.path("c"), "--out", ctx.path("new.h5"), "--progress", "never")
+
+
 def case_resume_refuses_a_changed_file_named_by_a_case(ctx):
     """A file a case file names (dose.svalues) that changed since the store was made: --resume is
     refused (exit 2, store unchanged) like a changed case file, instead of keeping the results of
@@ -746,15 +760,10 @@ def case_resume_refuses_a_changed_file_named_by_a_case(ctx):
         json.dump(j, f)
     with open(ctx.path("c", "my_svalues.csv"), "w") as f:
         f.write(user_svalue_table(2.85e-4))
-    ctx.expect(0, "batch", ctx.path("c"), "--out", ctx.path("s.h5"), "--progress", "never")
-    with open(ctx.path("c", "my_svalues.csv"), "w") as f:
-        f.write(user_svalue_table(2 * 2.85e-4))  # the kidneys' self-dose doubles
-    before = tree_state(ctx, ["s.h5", "s.h5.parts"])
-    cp = ctx.expect(2, "batch", ctx.path("c"), "--out", ctx.path("s.h5"), "--progress", "never", "--resume")
-    expect_named(cp, "its cohort is")
-    if tree_state(ctx, ["s.h5", "s.h5.parts"]) != before:
-        raise CaseFailure("the refused resume changed the store")
-    ctx.expect(0, "batch", ctx.path("c"), "--out", ctx.path("new.h5"), "--progress", "never")
+    def change():
+        with open(ctx.path("c", "my_svalues.csv"), "w") as f:
+            f.write(user_svalue_table(2 * 2.85e-4))  # the kidneys' self-dose doubles
+    resume_refused_after(ctx, change)
     old, new = ctx.export("s.h5", "e_old"), ctx.export("new.h5", "e_new")
     kidney = lambda targets: [r for r in csv.DictReader(targets.decode().splitlines())
                               if r["patient"] == "P00002" and r["target"] == "kidneys"][0]
@@ -846,14 +855,7 @@ def case_resume_refuses_a_changed_population_named_by_a_case(ctx):
     ctx.synth("c", 6, "--format", "cases", "--times-h", "4,24,48", seed=3)
     copy_file(ctx.path("pop1.json"), ctx.path("c", "priors", "pop.json"))
     set_fit(ctx.path("c", "case-P00002.json"), {"population": "priors/pop.json"})
-    ctx.expect(0, "batch", ctx.path("c"), "--out", ctx.path("s.h5"), "--progress", "never")
-    copy_file(ctx.path("pop2.json"), ctx.path("c", "priors", "pop.json"))
-    before = tree_state(ctx, ["s.h5", "s.h5.parts"])
-    cp = ctx.expect(2, "batch", ctx.path("c"), "--out", ctx.path("s.h5"), "--progress", "never", "--resume")
-    expect_named(cp, "its cohort is")
-    if tree_state(ctx, ["s.h5", "s.h5.parts"]) != before:
-        raise CaseFailure("the refused resume changed the store")
-    ctx.expect(0, "batch", ctx.path("c"), "--out", ctx.path("new.h5"), "--progress", "never")
+    resume_refused_after(ctx, lambda: copy_file(ctx.path("pop2.json"), ctx.path("c", "priors", "pop.json")))
     tia = lambda store: [r["tia_MBq_h"] for r in table_rows(ctx.path(store), "P00002")["vois"]]
     if tia("new.h5") == tia("s.h5"):
         raise CaseFailure("the new batch gives the old population's TIAs: the new file was not read")
