@@ -107,8 +107,8 @@ def case_run_case(ctx):
     over = json.load(open(ctx.path("out_over", "results.json")))
     if any(v["fit"]["method"] == METHOD for v in vois(over, 4).values()):
         raise CaseFailure("--kinetics individual did not replace the case's fit.kinetics")
-    # population kinetics learns from a TAC table: refused with a case file (exit 2, nothing written)
-    ctx.fails("--kinetics is 'population'; expected individual or previous-cycles with case files", "run", keyed,
+    # population kinetics learns from a cohort: refused with one case file (exit 2, nothing written)
+    ctx.fails("--kinetics is 'population'; expected individual or previous-cycles with a case file", "run", keyed,
               "--kinetics", "population", "--out", ctx.path("out_pop"), "--quiet")
     if os.path.exists(ctx.path("out_pop")):
         raise CaseFailure("run CASE --kinetics population wrote results")
