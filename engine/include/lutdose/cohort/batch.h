@@ -37,10 +37,11 @@ struct BatchCohort {
   unsigned long long mc_seed = 0;  //!< > 0 overrides each case's seed
   //! Overrides each case's fit.kinetics when set.
   std::optional<Kinetics> kinetics;
-  //! Case files use two members of `options`: options.population_source.path, --population FILE
-  //! (read by run_batch before anything is written; every case is fitted by MAP with it, a case
-  //! naming another file in fit.population fails), and, with learn_population, the population
-  //! learned from the folder (learn_population_from_cases; a case naming fit.population fails).
+  //! Case files use only the population of `options` (below): options.population_source.path,
+  //! --population FILE (read by run_batch before anything is written; every case is fitted by MAP
+  //! with it, a case naming another file in fit.population fails), or, with learn_population, the
+  //! population learned from the folder (learn_population_from_cases; a case naming
+  //! fit.population fails).
   //! TAC tables: the long TAC table (docs/tac-format.md, with a patient column; each patient's
   //! rows contiguous), the patients table (docs/batch.md) and the options shared by every patient
   //! (fit and dose options; options.dose must be set; the phantom, body mass, administered
