@@ -153,7 +153,7 @@ TEST_CASE("population file: e_step is written and read back, a 0.12 file without
   }
 }
 
-TEST_CASE("use_case_population: the command line's file when the case names none; the same bytes pass, others are refused naming both SHA-256") {
+TEST_CASE("use_case_population: the command line's file when the case names none, the same bytes pass, others are refused naming both SHA-256") {
   test::TempDir dir;
   const std::string text = population_file_text(kidneys_e1());
   const std::string given = dir / "given.json", same = dir / "same.json", other = dir / "other.json";
