@@ -176,17 +176,6 @@ int BatchCommand::run() const {
   return run_batch();
 }
 
-// Case files: --kinetics (replacing each case's fit.kinetics; population: learned from the folder
-// first) and --population FILE, read and checked with their conflicts as for batch --tac
-// (make_run_options). InputError (exit 2, nothing written) for a bad file or a conflict.
-void BatchCommand::use_population_with_cases(lutdose::BatchCohort& cohort) const {
-  std::vector<std::string> problems;
-  cohort.options = make_run_options(fit_, problems);  // only the population of these options is used
-  finish_run_options(cohort.options, problems);
-  cohort.learn_population = fit_.kinetics == "population";
-  if (batch_->count("--kinetics") && !cohort.learn_population) cohort.kinetics = case_file_kinetics(fit_.kinetics);
-}
-
 int BatchCommand::run_batch() const {
   // Checked before anything is read or written. NaN passes CLI11's range check.
   lutdose_cli::checked_threads(threads_);
@@ -203,15 +192,13 @@ int BatchCommand::run_batch() const {
     if (batch_->count("--patients"))
       lutdose::throw_input_error("command line", "--patients", patients_, "--patients only with --tac");
     for (const char* opt : kFitAndDoseOptions)
-      if (batch_->count(opt) > 0)
-        lutdose::throw_input_error("command line", opt, "given with case files",
-                                   "the option in the case files (their \"fit\", \"dose\" or cycle blocks)");
+      if (batch_->count(opt) > 0) throw_option_with_case_files(opt);
     cohort.kind = lutdose::BatchCohort::Kind::case_files;
     cohort.cases_dir = cases_dir_;
     cohort.allow_external_files = allow_external_;
     if (batch_->count("--mc-samples")) cohort.mc_samples = static_cast<int>(mc_samples_);
     if (batch_->count("--mc-seed")) cohort.mc_seed = static_cast<unsigned long long>(mc_seed_);
-    use_population_with_cases(cohort);
+    set_case_cohort_population(fit_, cohort);
   } else {
     if (patients_.empty()) lutdose::throw_input_error("command line", "--patients", "missing", "the patients table with --tac");
     std::vector<std::string> problems;

@@ -7,7 +7,6 @@
 #include <string>
 #include <vector>
 
-#include "lutdose/cohort/batch.h"
 #include "run_options.h"
 
 namespace lutdose_cli {
@@ -23,7 +22,6 @@ class BatchCommand {
 
  private:
   int run_batch() const;
-  void use_population_with_cases(lutdose::BatchCohort& cohort) const;
   CLI::App *batch_, *export_, *merge_;
   std::string cases_dir_, patients_, out_, shard_ = "1/1", progress_ = "auto", svalues_;
   FitArgs fit_;

@@ -206,6 +206,19 @@ void finish_run_options(lutdose::RunOptions& o, std::vector<std::string> problem
   if (!o.compartment_model.empty()) o.compartment_model = lutdose::find_compartment_model(o.compartment_model, o.data_dir);
 }
 
+void throw_option_with_case_files(const std::string& option) {
+  lutdose::throw_input_error("command line", option, "given with case files",
+                             "the option in the case files (their \"fit\", \"dose\" or cycle blocks)");
+}
+
+void set_case_cohort_population(const FitArgs& a, lutdose::BatchCohort& cohort) {
+  std::vector<std::string> problems;
+  cohort.options = make_run_options(a, problems);  // only the population of these options is used
+  finish_run_options(cohort.options, problems);
+  cohort.learn_population = a.kinetics == "population";
+  if (a.kinetics_given && !cohort.learn_population) cohort.kinetics = case_file_kinetics(a.kinetics);
+}
+
 
 void add_dose_options(CLI::App* cmd, DoseArgs& a) {
   cmd->add_option("--tumour-method", a.tumour_method,
