@@ -56,8 +56,8 @@ std::string key_of(const CaseFile& c, const std::string& name) {
 }
 
 // The SHA-256 of what a case is computed from: its case file and the files it names
-// (dose.svalues, fit.model; with their fields), or, without such files, the case file's own
-// SHA-256 (as in lutdose <= 0.12, whose stores' cohorts stay resumable). A named file that cannot
+// (dose.svalues, fit.model, fit.population; with their fields), or, without such files, the case
+// file's own SHA-256 (as in lutdose <= 0.12, whose stores' cohorts stay resumable). A named file that cannot
 // be read counts as "unreadable" (the case then fails when it is run, with the reason).
 std::string case_inputs_sha256(const CaseFile& c) {
   if (c.named_files.empty()) return c.sha256;
@@ -101,9 +101,9 @@ class CaseItem : public BatchItem {
       set_kinetics(c.fit, cohort_.kinetics);
       patient = key_of(c, name_);
       if (case_inputs_sha256(c) != planned_sha256_)
-        throw InputError(name_ + ": the file or a file it names (dose.svalues, fit.model) changed during the batch "
-                                 "(its SHA-256 differs from the one recorded in the store's cohort); expected case "
-                                 "files and their files that stay as they are");
+        throw InputError(name_ + ": the file or a file it names (dose.svalues, fit.model, fit.population) changed "
+                                 "during the batch (its SHA-256 differs from the one recorded in the store's cohort); "
+                                 "expected case files and their files that stay as they are");
       RunOptions o = run_options_from_case(use_cohort_population(c), ref, cohort_.mc_samples, cohort_.mc_seed);
       if (learned()) {  // --kinetics population: the population learned from the folder
         o.population = cohort_.options.population;
