@@ -101,7 +101,7 @@ const char* const kFitAndDoseOptions[] = {
     "--function", "--functions", "--error-model", "--aicc-k", "--trapezoid-head", "--reject-correlated",
     "--trapezoid-body", "--trapezoid-tail", "--integration", "--model-averaging", "--combined-sigma0-MBq",
     "--combined-b", "--reduced", "--model", "--half-life-h", "--tumour-method", "--sphere-composition",
-    "--density-g-per-mL", "--mass-scaling", "--cross-scaling", "--population", "--svalues"};
+    "--density-g-per-mL", "--mass-scaling", "--cross-scaling", "--svalues"};
 
 }  // namespace
 
@@ -191,21 +191,14 @@ int BatchCommand::run_batch() const {
   if (!cases_dir_.empty()) {
     if (batch_->count("--patients"))
       lutdose::throw_input_error("command line", "--patients", patients_, "--patients only with --tac");
-    if (batch_->count("--population") > 0)  // not in case files either (not yet: docs/population.md)
-      lutdose::throw_input_error("command line", "--population", "given with case files",
-                                 "no population file with lutdose batch CASES_DIR (not yet: the store's fingerprint "
-                                 "does not hold it); lutdose run CASE.json --population FILE, or batch --tac "
-                                 "--population FILE");
     for (const char* opt : kFitAndDoseOptions)
-      if (batch_->count(opt) > 0)
-        lutdose::throw_input_error("command line", opt, "given with case files",
-                                   "the option in the case files (their \"fit\", \"dose\" or cycle blocks)");
+      if (batch_->count(opt) > 0) throw_option_with_case_files(opt);
     cohort.kind = lutdose::BatchCohort::Kind::case_files;
     cohort.cases_dir = cases_dir_;
     cohort.allow_external_files = allow_external_;
     if (batch_->count("--mc-samples")) cohort.mc_samples = static_cast<int>(mc_samples_);
     if (batch_->count("--mc-seed")) cohort.mc_seed = static_cast<unsigned long long>(mc_seed_);
-    if (batch_->count("--kinetics")) cohort.kinetics = case_file_kinetics(fit_.kinetics);
+    set_case_cohort_population(fit_, cohort);
   } else {
     if (patients_.empty()) lutdose::throw_input_error("command line", "--patients", "missing", "the patients table with --tac");
     std::vector<std::string> problems;

@@ -31,6 +31,7 @@
 #include "fit.h"
 #include "plan_args.h"
 #include "report.h"
+#include "lutdose/io/run_files.h"
 #include "run_options.h"
 #include "synth.h"
 #include "population.h"
@@ -229,7 +230,7 @@ int main(int argc, char** argv) {
         if (run->count("--kinetics")) kinetics = lutdose_cli::case_file_kinetics(run_args.kinetics);
         auto c = lutdose::load_case_file(case_path, allow_external);
         if (kinetics) c.fit.kinetics = *kinetics;
-        lutdose_cli::use_case_population(c, run_args.population, kinetics);  // the case's fit.population or --population
+        lutdose::use_case_population(c, run_args.population, kinetics);  // the case's fit.population or --population
         throw_problems(lutdose::validate_monte_carlo(mc_samples, mc_seed));
         if (run->count("--mc-samples")) c.mc_samples = static_cast<int>(mc_samples);
         if (run->count("--mc-seed")) c.mc_seed = static_cast<unsigned long long>(mc_seed);

@@ -10,6 +10,7 @@
 #include "lutdose/io/plan_options.h"
 #include "lutdose/io/results.h"
 #include "lutdose/pipeline/pipeline.h"
+#include "lutdose/io/run_files.h"
 #include "run_options.h"
 
 namespace lutdose_cli {
@@ -61,7 +62,7 @@ PlanOutcome run_plan(const PlanArgs& a) {
                                "a case file with it (--history gives doses, not TACs to fit)");
   if (!a.case_path.empty()) {
     auto c = lutdose::load_case_file(a.case_path, a.allow_external_files);
-    use_case_population(c, a.population, std::nullopt);  // the case's fit.population or --population
+    lutdose::use_case_population(c, a.population, std::nullopt);  // the case's fit.population or --population
     const auto run_result = lutdose::run_case(c, dir, 0, 0);
     if (run_result.provenance.options.population)
       out.population = lutdose::population_source_json(run_result.provenance.options.population_source);

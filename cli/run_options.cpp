@@ -142,15 +142,15 @@ void add_fit_options(CLI::App* cmd, FitArgs& a, bool tac_required) {
                   "Override the ICRP-107 half-life [h] (recorded in the output)");
   cmd->add_option("--population", a.population,
                   "Population file (lutdose population learn): every VOI is fitted by MAP with its VOI kind's "
-                  "population as prior (docs/population.md); TAC tables, and one case file (run CASE.json: the case's "
-                  "fit.population, if any, must be the same file; not batch CASES_DIR); needs the administered activity "
+                  "population as prior (docs/population.md); TAC tables and case files (run CASE.json, batch "
+                  "CASES_DIR: a case's fit.population, if any, must be the same file); needs the administered activity "
                   "(--activity-MBq, batch's patients table, or the case's cycles): amplitudes are per activity; the "
                   "options of individual fits (--function, --error-model, ...) are refused with it");
   cmd->add_option("--kinetics", a.kinetics,
                   "individual (each TAC alone, default); population: learn the population from the input TAC "
-                  "table (as lutdose population learn), then fit every TAC by MAP with it (TAC tables only; "
-                  "needs the administered activities, --activity-MBq or batch's patients table; not with "
-                  "--population); previous-cycles (multi-cycle inputs, also case files: each later cycle by MAP "
+                  "table or batch's folder of case files (as lutdose population learn), then fit every TAC by MAP "
+                  "with it (not run CASE.json; needs the administered activities, --activity-MBq, batch's patients "
+                  "table or the cases' cycles; not with --population); previous-cycles (multi-cycle inputs, also case files: each later cycle by MAP "
                   "with the patient's earlier cycles of the VOI as prior, the first cycle individually); "
                   "docs/population.md")
       ->check(CLI::IsMember({"individual", "population", "previous-cycles"}))
@@ -242,36 +242,11 @@ void check_previous_cycles_input(const std::vector<lutdose::TacSeries>& series, 
 lutdose::Kinetics case_file_kinetics(const std::string& kinetics) {
   if (kinetics == "population")
     lutdose::throw_input_error("command line", "--kinetics", kinetics,
-                               "individual or previous-cycles with case files (--kinetics population learns from a "
-                               "TAC table: fit, run --tac, batch --tac; docs/population.md)");
+                               "individual or previous-cycles with a case file (--kinetics population learns from a "
+                               "cohort: fit, run --tac, batch --tac, batch CASES_DIR; docs/population.md)");
   const auto k = lutdose::parse_kinetics(kinetics);  // CLI11 checked the choices (add_fit_options)
   if (!k) lutdose::throw_input_error("command line", "--kinetics", kinetics, "individual or previous-cycles");
   return *k;
-}
-
-void use_case_population(lutdose::CaseFile& c, const std::string& population,
-                         const std::optional<lutdose::Kinetics>& kinetics) {
-  if (!population.empty() && !c.population_file.empty()) {
-    // both name a file: the same bytes are the same population (the case's path is recorded);
-    // different files would silently disagree, so neither wins
-    const auto sha = [](const std::string& path) {
-      return lutdose::sha256_hex(lutdose::read_input_file(path, "population file", true));
-    };
-    const std::string given = sha(population), own = sha(c.population_file);
-    if (given != own)
-      lutdose::throw_input_error("command line", "--population", population + " (SHA-256 " + given + ")",
-                                 "no --population, or the population file of the case file (fit.population: " +
-                                     c.population_file + ", SHA-256 " + own +
-                                     "): the two files differ; give the one to use in one place only "
-                                     "(docs/population.md)");
-  } else if (!population.empty()) {
-    c.population_file = population;
-  }
-  if (kinetics && *kinetics == lutdose::Kinetics::individual && !c.population_file.empty())
-    lutdose::throw_input_error("command line", "--kinetics", "individual",
-                               "no --kinetics individual with a population file (" + c.population_file +
-                                   ", fit.population or --population): it fits every VOI by MAP with the file's "
-                                   "population as prior (choose one)");
 }
 
 // Validates the options with the bad choices found before (every problem at once), then resolves
@@ -280,6 +255,19 @@ void finish_run_options(lutdose::RunOptions& o, std::vector<std::string> problem
   for (auto& p : lutdose::validate(o)) problems.push_back(std::move(p));
   throw_problems(problems);
   if (!o.compartment_model.empty()) o.compartment_model = lutdose::find_compartment_model(o.compartment_model, o.data_dir);
+}
+
+void throw_option_with_case_files(const std::string& option) {
+  lutdose::throw_input_error("command line", option, "given with case files",
+                             "the option in the case files (their \"fit\", \"dose\" or cycle blocks)");
+}
+
+void set_case_cohort_population(const FitArgs& a, lutdose::BatchCohort& cohort) {
+  std::vector<std::string> problems;
+  cohort.options = make_run_options(a, problems);  // only the population of these options is used
+  finish_run_options(cohort.options, problems);
+  cohort.learn_population = a.kinetics == "population";
+  if (a.kinetics_given && !cohort.learn_population) cohort.kinetics = case_file_kinetics(a.kinetics);
 }
 
 

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "lutdose/cohort/batch.h"
 #include "lutdose/io/tac_table.h"
 #include "lutdose/pipeline/options.h"
 
@@ -71,20 +72,25 @@ void check_previous_cycles_input(const std::vector<lutdose::TacSeries>& series, 
                                  const std::string& path);
 
 // --kinetics given with case files (`run CASE.json`, `batch CASES_DIR`): the kinetics that replaces
-// their fit.kinetics. InputError naming --kinetics for population (it learns from a TAC table); the case's options that exclude it, fit.reduced and fit.model, are refused by validate().
+// their fit.kinetics. InputError naming --kinetics for population (it learns from a cohort: batch
+// CASES_DIR handles it before, BatchCohort::learn_population); the case's options that exclude it,
+// fit.reduced and fit.model, are refused by validate().
 lutdose::Kinetics case_file_kinetics(const std::string& kinetics);
-
-// --population FILE given with a case file (`run CASE.json`, `plan CASE.json`; empty: not given) and
-// --kinetics (its value when given): the case's population file becomes FILE when the case names
-// none. InputError naming --population when the case names another file (fit.population; the same
-// bytes are the same population and pass: the case's path is recorded), and naming --kinetics for
-// `individual` with a population file from either side.
-void use_case_population(lutdose::CaseFile& c, const std::string& population,
-                         const std::optional<lutdose::Kinetics>& kinetics);
 
 // Validates the options with the bad choices found before (every problem at once), then resolves
 // the compartment model. Throws InputError.
 void finish_run_options(lutdose::RunOptions& o, std::vector<std::string> problems);
+
+// `batch CASES_DIR` (the CLI and the Python module): InputError naming the fit or dose option
+// `option` ("--function") given with case files, where it belongs in the case files.
+[[noreturn]] void throw_option_with_case_files(const std::string& option);
+
+// `batch CASES_DIR`: the two fit options of `a` that apply to a folder of case files, --kinetics
+// when given (a.kinetics_given; it replaces each case's fit.kinetics, and population learns the
+// population from the folder first: cohort.learn_population) and --population FILE (read and
+// checked into cohort.options with their conflicts, as for batch --tac: make_run_options,
+// finish_run_options). InputError (nothing written) for a bad file or a conflict.
+void set_case_cohort_population(const FitArgs& a, lutdose::BatchCohort& cohort);
 
 // What `lutdose run --tac` takes besides the table: fit and dose options, the phantom or a user
 // S-value table, the body mass and the Monte Carlo settings (used when given).

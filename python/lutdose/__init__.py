@@ -337,7 +337,9 @@ def batch(cases_dir=None, *, out, tac=None, patients=None, threads=0, resume=Fal
     """Runs `lutdose batch`: every case file of `cases_dir`, or the TAC table `tac` with the
     patients table `patients` (docs/batch.md), into the store `out` (new, or the one to
     resume), on `threads` threads (0: every core) without the GIL. Options are `lutdose batch`'s
-    fit and dose options (TAC tables only). Returns (progress counts dict, :class:`Store`)."""
+    fit and dose options with TAC tables; with case files only ``kinetics`` and ``population``
+    (the others belong in the case files: InputError). Returns (progress counts dict,
+    :class:`Store`)."""
     for name, value in (("cases_dir", cases_dir), ("tac", tac), ("patients", patients)):
         if value is not None and not isinstance(value, (str, os.PathLike)):
             raise InputError(f"batch: {name} is a {type(value).__name__}; expected a path to a "

@@ -2,6 +2,7 @@
 // batch into a store) and synth (a seeded synthetic cohort), with the engine calls of the CLI.
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <type_traits>
 
 #include "bindings.h"
@@ -47,6 +48,12 @@ py::tuple read_store(const std::string& path) {
   return py::make_tuple(header, tables);
 }
 
+// The command-line spelling of a Python option name (error_model: error-model).
+std::string cli_option_name(std::string key) {
+  std::replace(key.begin(), key.end(), '_', '-');
+  return key;
+}
+
 // The cohort of `lutdose batch`: a folder of case files, or a TAC table with a patients table.
 lutdose::BatchCohort cohort_of(const std::string& cases_dir, const std::string& tac, const std::string& patients,
                                const py::dict& options, const py::object& mc_samples, const py::object& mc_seed) {
@@ -63,6 +70,13 @@ lutdose::BatchCohort cohort_of(const std::string& cases_dir, const std::string& 
     c.allow_external_files = options.contains("allow_external_files") && options["allow_external_files"].cast<bool>();
     if (!mc_samples.is_none()) c.mc_samples = static_cast<int>(samples);
     if (!mc_seed.is_none()) c.mc_seed = static_cast<unsigned long long>(seed);
+    py::dict kinetics_options;  // as lutdose batch CASES_DIR: only --kinetics and --population apply
+    for (const auto& item : options) {
+      const auto key = item.first.cast<std::string>();
+      if (key == "kinetics" || key == "population" || key == "data_dir") kinetics_options[item.first] = item.second;
+      else if (key != "allow_external_files") lutdose_cli::throw_option_with_case_files("--" + cli_option_name(key));
+    }
+    lutdose_cli::set_case_cohort_population(fit_args_from(kinetics_options), c);
     return c;
   }
   if (patients.empty()) lutdose::throw_input_error("command line", "--patients", "missing", "the patients table with --tac");

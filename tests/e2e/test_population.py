@@ -573,7 +573,7 @@ def case_run_and_batch_kinetics_population(ctx):
     7400 MBq), fits by MAP, records the learned models (results.json, /population) and their
     SHA-256; shards learn from the whole cohort (merge accepts them); a resumed batch learns the
     same population; a resume with another population is refused; --kinetics population with
-    --population or with case files is refused (exit 2, nothing written)."""
+    --population or with one case file is refused (exit 2, nothing written)."""
     # 20 patients: enough to learn (round_trip), and the case learns eight times (each about 6 s under
     # ASan; 30 patients made it the longest test of the sanitizer pass)
     tac = ctx.cohort("c", 20, 11, "4,24,48,96")
@@ -614,7 +614,7 @@ def case_run_and_batch_kinetics_population(ctx):
     with open(ctx.path("store.h5"), "rb") as f:
         if f.read() != before:
             raise CaseFailure("a resume changed a finished store")
-    # refused: with --population, with case files; nothing written
+    # refused: with --population, with one case file; nothing written
     both = ("--kinetics", "population", "--population", ctx.path("pop.json"))
     ctx.fails("--kinetics population with --population", "fit", "--tac", tac, *A0, *both)
     ctx.fails("--kinetics population with --population", "run", "--tac", tac, *A0, "--phantom", "icrp110-am",
@@ -631,10 +631,13 @@ def case_run_and_batch_kinetics_population(ctx):
             ctx.fails(message, *argv)
             if "--kinetics previous-cycles with --population" in ctx.run(*argv)[1].stderr:
                 raise CaseFailure("previous-cycles with --population: two messages\n" + ctx.run(*argv)[1].stderr)
+    # a folder of case files learns from its cases (test_batch.py kinetics_population_with_case_files):
+    # an empty one is refused naming it; one case file is no cohort to learn from
     os.mkdir(ctx.path("cases"))
-    with_cases = "--kinetics is 'population'; expected individual or previous-cycles with case files"
-    ctx.fails(with_cases, "batch", ctx.path("cases"), "--kinetics", "population", "--out", ctx.path("b3.h5"))
-    ctx.fails(with_cases, "run", ctx.path("case.json"), "--kinetics", "population", "--out", ctx.path("r3"))
+    ctx.fails("CASES_DIR is '%s'" % ctx.path("cases"), "batch", ctx.path("cases"), "--kinetics", "population",
+              "--out", ctx.path("b3.h5"))
+    ctx.fails("--kinetics is 'population'; expected individual or previous-cycles with a case file", "run",
+              ctx.path("case.json"), "--kinetics", "population", "--out", ctx.path("r3"))
     # a patient without an administered activity: the learning needs every TAC's (exit 2, no store)
     with open(patients(tac)) as f:
         lines = f.readlines()
@@ -794,25 +797,22 @@ def case_case_file_population(ctx):
     for d in ("bad1", "bad2", "bad3", "bad4", "bad5", "bad6", "bad7"):
         if os.path.exists(ctx.path(d)):
             raise CaseFailure("%s written on bad input" % d)
-    # batch CASES_DIR: not yet (the store's fingerprint lacks the population file): that case is a
-    # failed patient naming fit.population (exit 3: some patients failed, docs/batch.md)
+    # batch CASES_DIR: the case is fitted by MAP with its fit.population, and --population of the
+    # same bytes is accepted (0.13: 'not yet', a failed patient and an exit-2 refusal; the rows
+    # equal run's: test_batch.py case_file_population_equals_run, population_option_with_case_files)
     os.makedirs(ctx.path("folder", "priors"))
     with open(ctx.path("cases", "pop.json"), "rb") as f, open(ctx.path("folder", "priors", "pop.json"), "wb") as g:
         g.write(f.read())
     doc = json.load(open(case))
     doc["fit"] = {"population": "priors/pop.json"}
     write(ctx, os.path.join("folder", "a.json"), json.dumps(doc))
-    argv, cp = ctx.run("batch", ctx.path("folder"), "--out", ctx.path("folder.h5"))
-    ctx.ok("export", ctx.path("folder.h5"), "--csv", ctx.path("folder-csv"))
-    failures = open(ctx.path("folder-csv", "failures.csv")).read()
-    if cp.returncode != 3 or "a.json: fit.population is '" not in failures or "not yet" not in failures:
-        raise CaseFailure("batch CASES_DIR with fit.population: exit %d, failures %s" % (cp.returncode, failures))
-    # ... and --population on the command line is refused saying so (0.13.0's message asked for the
-    # option in the case files, where it is refused too; review of 0.13)
-    ctx.fails("no population file with lutdose batch CASES_DIR (not yet", "batch", ctx.path("folder"), "--out",
-              ctx.path("folder2.h5"), "--population", ctx.path("cases", "pop.json"))
-    if os.path.exists(ctx.path("folder2.h5")):
-        raise CaseFailure("batch CASES_DIR --population wrote a store")
+    for store, extra in (("folder.h5", ()), ("folder2.h5", ("--population", ctx.path("cases", "pop.json")))):
+        ctx.ok("batch", ctx.path("folder"), "--out", ctx.path(store), *extra)
+        ctx.ok("export", ctx.path(store), "--csv", ctx.path(store + "-csv"))
+        with open(ctx.path(store + "-csv", "vois.csv"), newline="") as f:
+            methods = {r["method"] for r in csv.DictReader(f)}
+        if methods != {"population MAP"}:
+            raise CaseFailure("batch CASES_DIR %s with fit.population: methods %s" % (" ".join(extra), methods))
 
 
 def case_plan_population(ctx):

@@ -135,3 +135,41 @@ def test_batch_dataframe_for_a_path_is_input_error(tmp_path):
     c = lutdose.synth(2, seed=5)
     with pytest.raises(lutdose.InputError, match=r"batch: tac is a DataFrame; expected a path to a TAC table"):
         lutdose.batch(tac=c.tacs, patients=c.patients, out=tmp_path / "py.h5")
+
+
+@pytest.fixture(scope="module")
+def case_cohort(tmp_path_factory):
+    """Six 3-scan case files (lutdose synth --format cases) and a population file learned (E1 only,
+    to be quick) from another 5-scan cohort of 30 TAC-table patients."""
+    tmp = tmp_path_factory.mktemp("cases")
+    cli("synth", "--out", tmp / "learn", "--quiet", "--patients", 30, "--seed", 21, "--times-h", "4,24,48,96,168")
+    cli("population", "learn", tmp / "learn" / "tacs.csv", "--patients", tmp / "learn" / "patients.csv",
+        "--out", tmp / "pop.json", "--quiet", "--functions", "E1")
+    cli("synth", "--out", tmp / "c", "--format", "cases", "--quiet", "--patients", 6, "--seed", 3,
+        "--times-h", "4,24,48")
+    return {"cases": tmp / "c", "pop": tmp / "pop.json"}
+
+
+@pytest.mark.parametrize("options", [{"population": "pop"}, {"kinetics": "population"}])
+def test_batch_case_files_population_equals_cli(case_cohort, tmp_path, options):
+    # Regression: batch(cases_dir, population=...) ignored the option silently (case files took no
+    # options); now as `lutdose batch CASES_DIR --population FILE` / `--kinetics population`.
+    opts = {k: str(case_cohort["pop"]) if v == "pop" else v for k, v in options.items()}
+    args = [a for k, v in opts.items() for a in ("--" + k, v)]
+    cli("batch", case_cohort["cases"], *args, "--out", tmp_path / "cli.h5", "--progress", "never")
+    progress, store = lutdose.batch(case_cohort["cases"], out=tmp_path / "py.h5", **opts)
+    assert progress["done"] == 6 and progress["failed"] == 0
+    assert set(store.vois.method) == {"population MAP"}
+    cli_store = lutdose.read_store(tmp_path / "cli.h5")
+    for name in ("vois", "targets", "population"):
+        pd.testing.assert_frame_equal(getattr(cli_store, name), getattr(store, name))
+
+
+def test_batch_case_files_refuse_other_fit_options_as_the_cli(case_cohort, tmp_path):
+    # Regression: fit options with case files were ignored silently; the CLI refuses them.
+    p = cli("batch", case_cohort["cases"], "--function", "E1", "--out", tmp_path / "cli.h5", check=False)
+    assert p.returncode == 2
+    with pytest.raises(lutdose.InputError) as e:
+        lutdose.batch(case_cohort["cases"], out=tmp_path / "py.h5", function="E1")
+    assert p.stderr == "lutdose: error: " + str(e.value) + "\n"
+    assert not (tmp_path / "py.h5").exists()

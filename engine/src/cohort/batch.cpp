@@ -286,8 +286,11 @@ void OrderedRun::add_pending(StoreRows&& rows) {
 BatchProgress run_batch(const BatchCohort& cohort, const ReferenceData& ref, const BatchOptions& o) {
   const auto start = Clock::now();
   BatchCohort c = cohort;
-  if (c.kind == BatchCohort::Kind::tac_tables) read_run_files(c.options, ref);
-  if (c.kind == BatchCohort::Kind::tac_tables && c.learn_population) batch_detail::learn_cohort_population(c, o.threads);
+  read_run_files(c.options, ref);  // case files: only --population FILE (options.population_source)
+  if (c.learn_population) {
+    if (c.kind == BatchCohort::Kind::tac_tables) batch_detail::learn_cohort_population(c, o.threads);
+    else batch_detail::learn_cases_population(c, ref, o.threads);
+  }
   auto input = c.kind == BatchCohort::Kind::case_files ? batch_detail::open_case_input(c, ref)
                                                        : batch_detail::open_tac_input(c, ref);
   const auto [first, last] = shard_range(input->size(), o.shard_index, o.shard_count);

@@ -11,6 +11,7 @@
 #include "lutdose/io/case_file.h"
 #include "lutdose/io/input_file.h"
 #include "lutdose/io/output_dir.h"
+#include "lutdose/io/population_file.h"
 #include "lutdose/io/run_files.h"
 #include "lutdose/pipeline/pipeline.h"
 #include "lutdose/version.h"
@@ -55,8 +56,8 @@ std::string key_of(const CaseFile& c, const std::string& name) {
 }
 
 // The SHA-256 of what a case is computed from: its case file and the files it names
-// (dose.svalues, fit.model; with their fields), or, without such files, the case file's own
-// SHA-256 (as in lutdose <= 0.12, whose stores' cohorts stay resumable). A named file that cannot
+// (dose.svalues, fit.model, fit.population; with their fields), or, without such files, the case
+// file's own SHA-256 (as in lutdose <= 0.12, whose stores' cohorts stay resumable). A named file that cannot
 // be read counts as "unreadable" (the case then fails when it is run, with the reason).
 std::string case_inputs_sha256(const CaseFile& c) {
   if (c.named_files.empty()) return c.sha256;
@@ -100,22 +101,46 @@ class CaseItem : public BatchItem {
       set_kinetics(c.fit, cohort_.kinetics);
       patient = key_of(c, name_);
       if (case_inputs_sha256(c) != planned_sha256_)
-        throw InputError(name_ + ": the file or a file it names (dose.svalues, fit.model) changed during the batch "
-                                 "(its SHA-256 differs from the one recorded in the store's cohort); expected case "
-                                 "files and their files that stay as they are");
-      // not yet: the store's fingerprint has the case files' SHA-256, not their population files'
-      // (a resume or merge could not tell a changed population file)
-      if (!c.population_file.empty())
-        throw InputError(name_ + ": fit.population is '" + c.population_file +
-                         "'; expected no population file in the case files of lutdose batch CASES_DIR (not yet: "
-                         "run the case with lutdose run, or batch --tac --population; docs/population.md)");
-      RunOptions o = run_options_from_case(c, ref, cohort_.mc_samples, cohort_.mc_seed);
+        throw InputError(name_ + ": the file or a file it names (dose.svalues, fit.model, fit.population) changed "
+                                 "during the batch (its SHA-256 differs from the one recorded in the store's cohort); "
+                                 "expected case files and their files that stay as they are");
+      RunOptions o = run_options_from_case(use_cohort_population(c), ref, cohort_.mc_samples, cohort_.mc_seed);
+      if (learned()) {  // --kinetics population: the population learned from the folder
+        o.population = cohort_.options.population;
+        o.population_source = cohort_.options.population_source;
+      }
       read_run_files(o, ref);
+      check_cohort_population(o);
       return store_rows(run_case(c, o, ref), name_, c.sha256);
     });
   }
 
  private:
+  // --kinetics population: the cohort's population is learned, not read from a file.
+  bool learned() const { return cohort_.options.population && cohort_.options.population_source.path.empty(); }
+
+  // The case with the cohort's population: --population FILE (use_case_population: the case's
+  // own file must have the same bytes), or the learned one (the case may name none).
+  CaseFile& use_cohort_population(CaseFile& c) const {
+    if (learned() && !c.population_file.empty())
+      throw_input_error(name_, "fit.population", c.population_file,
+                        "no population file with --kinetics population (the population is learned from the "
+                        "folder's case files; choose one)");
+    use_case_population(c, cohort_.options.population_source.path, cohort_.kinetics);
+    return c;
+  }
+
+  // The population file read for the case has the bytes of the cohort's (--population FILE, read
+  // before the batch and recorded in the store's fingerprint).
+  void check_cohort_population(const RunOptions& o) const {
+    if (!cohort_.options.population || learned()) return;
+    if (o.population_source.sha256 != cohort_.options.population_source.sha256)
+      throw InputError(name_ + ": the population file " + o.population_source.path + " has the SHA-256 " +
+                       o.population_source.sha256 + "; expected " + cohort_.options.population_source.sha256 +
+                       ", that of --population " + cohort_.options.population_source.path +
+                       " when the batch started (the file changed during the batch?)");
+  }
+
   const BatchCohort& cohort_;
   std::string name_, planned_sha256_;
 };
@@ -149,6 +174,10 @@ class CaseInput : public BatchInput {
     if (cohort_.mc_samples >= 0) p.options.mc_samples = cohort_.mc_samples;
     if (cohort_.mc_seed > 0) p.options.mc_seed = cohort_.mc_seed;
     set_kinetics(p.options.fit, cohort_.kinetics);
+    // --population FILE or --kinetics population: the population every case uses (its source and
+    // models go into the store's provenance, fingerprint and /population table)
+    p.options.population = cohort_.options.population;
+    p.options.population_source = cohort_.options.population_source;
     p.nuclide = ref_.nuclide(p.options.nuclide);
     p.tissue_file = ref_.tissue().path;
     return p;
@@ -178,6 +207,15 @@ class CaseInput : public BatchInput {
 
 std::unique_ptr<BatchInput> open_case_input(const BatchCohort& cohort, const ReferenceData& reference) {
   return std::make_unique<CaseInput>(cohort, reference);
+}
+
+void learn_cases_population(BatchCohort& cohort, const ReferenceData& reference, unsigned threads) {
+  PopulationOptions o;  // population learn's defaults, as batch --tac --kinetics population
+  o.threads = threads;
+  // the half-life of the reference data's Lu-177 (batch refuses --half-life-h with case files)
+  auto learned = learn_population_from_cases(cohort.cases_dir, reference.data_dir(), 0, o,
+                                             cohort.allow_external_files, LUTDOSE_VERSION);
+  use_population_models(cohort.options, std::move(learned.models));
 }
 
 }  // namespace batch_detail

@@ -53,6 +53,12 @@ std::unique_ptr<BatchInput> open_tac_input(const BatchCohort& cohort, const Refe
 //! learned from, or a TAC without an administered activity.
 void learn_cohort_population(BatchCohort& cohort, unsigned threads);
 
+//! BatchCohort::learn_population with case files: learns the population of the folder's case
+//! files (learn_population_from_cases with `reference`'s data directory, population learn's
+//! defaults, `threads` threads) into cohort.options. InputError (the whole batch: nothing
+//! written) as learn_population_from_cases.
+void learn_cases_population(BatchCohort& cohort, const ReferenceData& reference, unsigned threads);
+
 //! `run()`, or failure_rows(patient(), 0, source, message) when it throws InputError or another
 //! std::exception (then "internal error: " precedes the message). `patient` is called after the
 //! failure (it may have learnt the id meanwhile).

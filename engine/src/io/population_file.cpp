@@ -253,6 +253,10 @@ void use_learned_population(RunOptions& o, const std::vector<TacSeries>& series,
   auto models = learn_population_file(series, administered_MBq, o.data_dir, o.half_life_override_h, po, tac_path,
                                       "", "")
                     .models;
+  use_population_models(o, std::move(models));
+}
+
+void use_population_models(RunOptions& o, std::vector<PopulationModel> models) {
   o.population_source = {};
   o.population_source.vois_sha256 = population_models_sha256(models);
   o.population = std::make_shared<const std::vector<PopulationModel>>(std::move(models));

@@ -1,6 +1,8 @@
 #include "lutdose/io/run_files.h"
 
 #include "lutdose/error.h"
+#include "lutdose/io/input_file.h"
+#include "lutdose/io/output_dir.h"
 #include "lutdose/io/population_file.h"
 #include "lutdose/pipeline/pipeline.h"
 
@@ -34,6 +36,27 @@ void read_run_files(RunOptions& options, const ReferenceData& reference) {
   } catch (const models::ModelError& e) {
     throw InputError(e.what());
   }
+}
+
+void use_case_population(CaseFile& c, const std::string& population, const std::optional<Kinetics>& kinetics) {
+  if (!population.empty() && !c.population_file.empty()) {
+    // both name a file: the same bytes are the same population (the case's path is recorded);
+    // different files would silently disagree, so neither wins
+    const auto sha = [](const std::string& path) { return sha256_hex(read_input_file(path, "population file", true)); };
+    const std::string given = sha(population), own = sha(c.population_file);
+    if (given != own)
+      throw_input_error("command line", "--population", population + " (SHA-256 " + given + ")",
+                        "no --population, or the population file of the case file (fit.population: " +
+                            c.population_file + ", SHA-256 " + own +
+                            "): the two files differ; give the one to use in one place only (docs/population.md)");
+  } else if (!population.empty()) {
+    c.population_file = population;
+  }
+  if (kinetics && *kinetics == Kinetics::individual && !c.population_file.empty())
+    throw_input_error("command line", "--kinetics", "individual",
+                      "no --kinetics individual with a population file (" + c.population_file +
+                          ", fit.population or --population): it fits every VOI by MAP with the file's population "
+                          "as prior (choose one)");
 }
 
 }  // namespace lutdose

@@ -1,5 +1,6 @@
 // Reading a population file (lutdose/io/population_file.h, docs/population.md "The population
-// file"): the file's own checksum, JSON syntax errors with their position, candidates. The files
+// file"): the file's own checksum, JSON syntax errors with their position, candidates; and the
+// check of a case's population file against --population (use_case_population, io/run_files.h). The files
 // are written here from a model built by hand (no learning), then changed as a person would.
 #include <doctest/doctest.h>
 
@@ -7,7 +8,9 @@
 #include <string>
 
 #include "lutdose/error.h"
+#include "lutdose/io/output_dir.h"
 #include "lutdose/io/population_file.h"
+#include "lutdose/io/run_files.h"
 #include "../test_util.h"
 
 using namespace lutdose;
@@ -148,4 +151,36 @@ TEST_CASE("population file: e_step is written and read back, a 0.12 file without
     CHECK(e.find("e_step") != std::string::npos);
     CHECK(e.find("\"laplace\" or \"sampled\"") != std::string::npos);
   }
+}
+
+TEST_CASE("use_case_population: the command line's file when the case names none, the same bytes pass, others are refused naming both SHA-256") {
+  test::TempDir dir;
+  const std::string text = population_file_text(kidneys_e1());
+  const std::string given = dir / "given.json", same = dir / "same.json", other = dir / "other.json";
+  write_text(given, text);
+  write_text(same, text);
+  write_text(other, replaced(text, "\"sigma_log\"", "\"sigma_log\" "));  // other bytes, the same JSON
+  CaseFile none;
+  use_case_population(none, given, std::nullopt);
+  CHECK(none.population_file == given);
+  CaseFile own;
+  own.population_file = same;  // a copy: the case's path is kept (it is the one recorded)
+  use_case_population(own, given, std::nullopt);
+  CHECK(own.population_file == same);
+  own.population_file = other;
+  try {
+    use_case_population(own, given, std::nullopt);
+    FAIL("another population file than the case's was accepted");
+  } catch (const InputError& e) {
+    const std::string msg = e.what();
+    CHECK(msg.find(sha256_hex(text)) != std::string::npos);
+    CHECK(msg.find(sha256_hex(replaced(text, "\"sigma_log\"", "\"sigma_log\" "))) != std::string::npos);
+    CHECK(msg.find(other) != std::string::npos);
+  }
+  CaseFile fresh;
+  CHECK_THROWS_WITH_AS(use_case_population(fresh, given, Kinetics::individual), doctest::Contains("--kinetics"),
+                       InputError);
+  CaseFile without;  // no file on either side: nothing to check, individual kinetics is fine
+  CHECK_NOTHROW(use_case_population(without, "", Kinetics::individual));
+  CHECK(without.population_file.empty());
 }

@@ -37,6 +37,11 @@ struct BatchCohort {
   unsigned long long mc_seed = 0;  //!< > 0 overrides each case's seed
   //! Overrides each case's fit.kinetics when set.
   std::optional<Kinetics> kinetics;
+  //! Case files use only the population of `options` (below): options.population_source.path,
+  //! --population FILE (read by run_batch before anything is written; every case is fitted by MAP
+  //! with it, a case naming another file in fit.population fails), or, with learn_population, the
+  //! population learned from the folder (learn_population_from_cases; a case naming
+  //! fit.population fails).
   //! TAC tables: the long TAC table (docs/tac-format.md, with a patient column; each patient's
   //! rows contiguous), the patients table (docs/batch.md) and the options shared by every patient
   //! (fit and dose options; options.dose must be set; the phantom, body mass, administered
@@ -44,9 +49,10 @@ struct BatchCohort {
   //! once by run_batch (read_run_files).
   std::string tac_path, patients_path;
   RunOptions options;
-  //! --kinetics population (TAC tables): before the batch, the population is learned from the
-  //! whole TAC table (every shard learns from the whole cohort), each TAC with its administered
-  //! activity from the patients table (administered_activities_MBq), and set in `options`.
+  //! --kinetics population: before the batch, the population is learned from the whole TAC table
+  //! (every shard learns from the whole cohort), each TAC with its administered activity from the
+  //! patients table (administered_activities_MBq), or from every case file of cases_dir as
+  //! `population learn CASES_DIR` does, and set in `options`.
   bool learn_population = false;
 };
 

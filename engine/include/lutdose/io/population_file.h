@@ -65,10 +65,14 @@ nlohmann::ordered_json population_vois_json(const std::vector<PopulationModel>& 
 //! population in the results and in a store's fingerprint. Throws nothing.
 std::string population_models_sha256(const std::vector<PopulationModel>& models);
 
+//! Makes learned `models` o's population: o.population, and o.population_source with no path and
+//! the models' SHA-256 (vois_sha256). Throws nothing.
+void use_population_models(RunOptions& o, std::vector<PopulationModel> models);
+
 //! --kinetics population: learns the population of `series` (learn_population_file with o's
 //! data directory and half-life, amplitudes per `administered_MBq[i]`, `threads` as
-//! PopulationOptions::threads) and makes it o's population: o.population, and o.population_source
-//! with no path and the models' SHA-256 (vois_sha256). `tac_path` names the table in messages.
+//! PopulationOptions::threads) and makes it o's population (use_population_models). `tac_path`
+//! names the table in messages.
 //! InputError as learn_population (nothing is changed then).
 void use_learned_population(RunOptions& o, const std::vector<TacSeries>& series,
                             const std::vector<double>& administered_MBq, const std::string& tac_path,

@@ -3,6 +3,10 @@
 // read here, in io/, before the pipeline, which reads no file.
 #pragma once
 
+#include <optional>
+#include <string>
+
+#include "lutdose/io/case_file.h"
 #include "lutdose/pipeline/options.h"
 #include "lutdose/pipeline/reference_data.h"
 
@@ -16,5 +20,13 @@ namespace lutdose {
 //! check_population_half_life with the run's nuclide). Throws InputError naming the file (load_user_svalue_table,
 //! the model's validation) or the model name that is neither shipped nor a file.
 void read_run_files(RunOptions& options, const ReferenceData& reference);
+
+//! --population FILE given on the command line with case files (`run CASE.json`, `plan CASE.json`,
+//! `batch CASES_DIR`; empty: not given) and --kinetics (its value when given): the case's
+//! population file becomes FILE when the case names none. InputError naming --population and
+//! both files with their SHA-256 when the case names another file (fit.population; the same bytes
+//! are the same population and pass: the case's path is recorded), and naming --kinetics for
+//! `individual` with a population file from either side.
+void use_case_population(CaseFile& c, const std::string& population, const std::optional<Kinetics>& kinetics);
 
 }  // namespace lutdose
