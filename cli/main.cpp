@@ -167,7 +167,8 @@ int main(int argc, char** argv) {
   plan->add_option("--population", plan_population,
                    "Population file (lutdose population learn): the case's VOIs are fitted by MAP with it as prior, "
                    "as lutdose run CASE.json --population does (a case file only; the case's fit.population, if "
-                   "any, must be the same file; docs/population.md)");
+                   "any, must be the same file; docs/population.md)")
+      ->check(lutdose_cli::population_file_path);
   plan->add_flag("--allow-external-files", allow_external,
                  "Let the case file name files outside its folder (absolute paths, '..', links)");
   plan->footer("Examples: lutdose plan examples/synthetic-two-cycles/case.json --text\n"

@@ -38,6 +38,16 @@ const CLI::Validator finite_MBq(
     },
     "MBq");
 
+}  // namespace
+
+const CLI::Validator population_file_path(
+    [](std::string& text) {
+      return text.empty() ? std::string("''; expected a population file (lutdose population learn)") : std::string();
+    },
+    "FILE");
+
+namespace {
+
 // The options of individual fits that `a` gives a value other than their default (FitArgs'), as
 // (option, value): a population MAP fit does not use them (docs/population.md).
 std::vector<std::pair<std::string, std::string>> individual_fit_options_given(const FitArgs& a) {
@@ -145,7 +155,8 @@ void add_fit_options(CLI::App* cmd, FitArgs& a, bool tac_required) {
                   "population as prior (docs/population.md); TAC tables and case files (run CASE.json, batch "
                   "CASES_DIR: a case's fit.population, if any, must be the same file); needs the administered activity "
                   "(--activity-MBq, batch's patients table, or the case's cycles): amplitudes are per activity; the "
-                  "options of individual fits (--function, --error-model, ...) are refused with it");
+                  "options of individual fits (--function, --error-model, ...) are refused with it")
+      ->check(population_file_path);
   cmd->add_option("--kinetics", a.kinetics,
                   "individual (each TAC alone, default); population: learn the population from the input TAC "
                   "table or batch's folder of case files (as lutdose population learn), then fit every TAC by MAP "

@@ -118,6 +118,9 @@ void learn_if_population_kinetics(const FitArgs& a, const std::vector<lutdose::T
 // (learn_if_population_kinetics). Nothing with individual kinetics.
 void use_fit_population(const FitArgs& a, const std::vector<lutdose::TacSeries>& series, lutdose::RunOptions& o);
 
+// --population's check: an empty path is refused (it would read as no population at all).
+extern const CLI::Validator population_file_path;
+
 // The most worker threads of `batch --threads` (more only cost memory: the machine's cores do the work).
 constexpr long long kMaxThreads = 256;
 

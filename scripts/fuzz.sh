@@ -42,7 +42,8 @@ cleanup() {
   rm -rf "$TMPDIR"
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+trap 'exit 130' INT
+trap 'exit 143' TERM
 export UBSAN_OPTIONS="print_stacktrace=1"
 failed=()
 declare -A summary=()  # target -> its line of the summary

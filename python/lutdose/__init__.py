@@ -59,8 +59,21 @@ def _tables(tables):
     return {name: _frame(cols) for name, cols in tables.items()}
 
 
+def _population_path(population):
+    """A population file's path as given, None for none; an empty path is refused as the command
+    line refuses --population '' (it would read as no population at all)."""
+    if not isinstance(population, (str, os.PathLike)):
+        return population  # None (no population), or a value of another type the engine refuses by name
+    path = os.fspath(population)
+    if path == "":
+        raise InputError("population is ''; expected a population file (lutdose population learn), or None for none")
+    return path
+
+
 def _options(options, data_dir_arg):
     opts = {k: (os.fspath(v) if isinstance(v, os.PathLike) else v) for k, v in options.items() if v is not None}
+    if "population" in opts:
+        opts["population"] = _population_path(opts["population"])
     opts["data_dir"] = data_dir_arg if data_dir_arg is not None else data_dir()
     return opts
 
@@ -496,7 +509,7 @@ def plan(case=None, *, history=None, strategy=None, prediction=None, planned_cyc
               prediction=prediction, planned_cycles=planned_cycles, a_min_MBq=a_min_MBq, a_max_MBq=a_max_MBq,
               a_standard_MBq=a_standard_MBq, safety_k=safety_k, prediction_cv=prediction_cv, limits=limits,
               allow_incomplete=allow_incomplete, allow_external_files=allow_external_files,
-              population=os.fspath(population) if population is not None else None,
+              population=_population_path(population),
               data_dir=data_dir if data_dir is not None else globals()["data_dir"]())
     text = _lutdose._plan({k: v for k, v in kw.items() if v is not None})
     plan.last_json = text

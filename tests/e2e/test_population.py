@@ -182,6 +182,12 @@ def case_bad_population_files(ctx):
     """Missing, not JSON, wrong format or version, non-finite numbers, Omega not positive-definite,
     VOI kinds not covered: exit 2 naming the file, the field and the value."""
     tac = ctx.cohort("c", 30, 4, "4,24,48,96")
+    # an empty path (an unset $POP in a script) is refused, not read as "no population" (0.14's review)
+    ctx.fails("--population", "fit", "--tac", tac, *A0, "--population", "")
+    ctx.fails("--population", "batch", "--tac", tac, "--patients", patients(tac), "--population", "",
+              "--out", ctx.path("empty.h5"))
+    if os.path.exists(ctx.path("empty.h5")):
+        raise CaseFailure("a store written with --population ''")
     ctx.ok("population", "learn", tac, "--patients", patients(tac), "--out", ctx.path("pop.json"), "--quiet",
            "--functions", "E1")
     good = json.load(open(ctx.path("pop.json")))
@@ -524,6 +530,19 @@ def case_store_e_step(ctx):
         if len(rows) != len(table) or {r.get("e_step") for r in rows} != {expected}:
             raise CaseFailure("%s: population.csv e_step %s; expected %r in its %d rows" %
                               (name, sorted({str(r.get("e_step")) for r in rows}), expected, len(table)))
+    # a file changed by hand (no lutdose_sha256) without e_step: unknown, not "laplace" (only a file lutdose
+    # wrote before 0.13, checksum intact, was learned by the Laplace EM; 0.14's review)
+    doc = json.load(open(ctx.path("pop.json")))
+    del doc["lutdose_sha256"]
+    for v in doc["vois"]:
+        del v["e_step"]
+    write(ctx, "hand.json", json.dumps(doc, indent=2))
+    ctx.ok("batch", "--tac", tac, "--patients", patients(tac), "--population", ctx.path("hand.json"),
+           "--out", ctx.path("hand.h5"))
+    table = store_population(ctx.path("hand.h5"))
+    if not table or {r.get("e_step") for r in table.values()} != {""}:
+        raise CaseFailure("hand-written file without e_step: /population e_step %s; expected unknown (empty)" %
+                          sorted({str(r.get("e_step")) for r in table.values()}))
 
 
 # The options of individual fits with a value other than their default (docs/population.md): a
@@ -845,6 +864,48 @@ def case_plan_population(ctx):
     ctx.fails("--population", "plan", "--history", ctx.path("doses.csv"), "--population", pop)
 
 
+def case_case_file_fit_options_refused(ctx):
+    """A case file's options of individual fits (fit.function, fit.error_model, ...) beside a population
+    (its fit.population, or --population) are refused as the command line's are (0.14's review: they
+    were ignored by the MAP fits and used by the fallback individual fits): run and plan exit 2 naming
+    the case file's field, batch CASES_DIR records that case as failed; the defaults written out pass."""
+    case = population_and_cases(ctx)
+    pop = ctx.path("cases", "pop.json")
+    given = [({"function": "E2"}, "fit.function"), ({"error_model": "constant"}, "fit.error_model"),
+             ({"functions": ["E1", "E2"]}, "fit.functions"), ({"integration": "trapezoid"}, "fit.integration"),
+             ({"model_averaging": True}, "fit.model_averaging"), ({"reject_correlated": True}, "fit.reject_correlated"),
+             ({"aicc_k": "fit+1"}, "fit.aicc_k"), ({"combined_b": 0.1}, "fit.combined_b")]
+    for i, (fit, field) in enumerate(given):
+        own = with_fit(ctx, case, "own%d.json" % i, dict(fit, population="pop.json"))
+        ctx.fails(field, "run", own, "--out", ctx.path("own%d" % i))
+        plain = with_fit(ctx, case, "plain%d.json" % i, fit)
+        ctx.fails(field, "run", plain, "--population", pop, "--out", ctx.path("plain%d" % i))
+        for d in ("own%d" % i, "plain%d" % i):
+            if os.path.exists(ctx.path(d)):
+                raise CaseFailure("%s written on bad input" % d)
+    ctx.fails("fit.function", "plan", with_fit(ctx, case, "planned.json", {"function": "E2", "population": "pop.json"}),
+              "--text")
+    # the defaults written out change nothing: accepted
+    ctx.ok("run", with_fit(ctx, case, "defaults.json", {"function": "auto", "population": "pop.json",
+                                                         "functions": ["E1", "E2u", "E2"]}),
+           "--out", ctx.path("defaults"), "--quiet")
+    # batch CASES_DIR --population: that case fails alone, named in /failures (exit 3)
+    ctx.ok("synth", "--out", ctx.path("folder"), "--format", "cases", "--quiet", "--patients", 12, "--seed", 8,
+           "--times-h", "4,24,48,96")
+    doc = json.load(open(ctx.path("folder", "case-P00002.json")))
+    doc["fit"] = {"error_model": "constant"}
+    write(ctx, os.path.join("folder", "case-P00002.json"), json.dumps(doc, indent=2))
+    for store, how in (("store.h5", ("--population", pop)), ("learned.h5", ("--kinetics", "population"))):
+        cp = ctx.run("batch", ctx.path("folder"), *how, "--out", ctx.path(store))[1]
+        ctx.ok("export", ctx.path(store), "--csv", ctx.path(store + "_csv"))
+        with open(ctx.path(store + "_csv", "failures.csv"), newline="") as f:
+            failed = list(csv.DictReader(f))
+        if cp.returncode != 3 or len(failed) != 1 or "fit.error_model" not in failed[0]["error"] or \
+                "case-P00002.json" not in failed[0]["error"]:
+            raise CaseFailure("batch CASES_DIR %s with a case's fit.error_model: exit %d, failures %s" %
+                              (how[0], cp.returncode, failed))
+
+
 def case_learn_from_store_refused(ctx):
     """population learn STORE.h5: a batch store holds the fitted results, not the TAC points: exit
     2 saying what a store lacks and what to give instead; nothing written."""
@@ -860,6 +921,7 @@ def case_learn_from_store_refused(ctx):
 CASES = {
     "learn_from_store_refused": case_learn_from_store_refused,
     "case_file_population": case_case_file_population,
+    "case_file_fit_options_refused": case_case_file_fit_options_refused,
     "plan_population": case_plan_population,
     "population_in_outputs": case_population_in_outputs,
     "store_e_step": case_store_e_step,

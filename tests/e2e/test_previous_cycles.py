@@ -213,9 +213,17 @@ def case_batch_cases(ctx):
         raise CaseFailure("batch: cycle 4 %s, cycle 1 %s" % (last, first))
     # --kinetics population learns from the folder first (docs/batch.md; 0.13 refused it): the four
     # cycles are four TACs per VOI kind to learn from, as population learn of the folder; the VOIs
-    # are then fitted by population MAP, not previous-cycles MAP
-    ctx.ok("batch", ctx.path("cases"), "--kinetics", "population", "--out", ctx.path("pop.h5"), "--threads", 1,
+    # are then fitted by population MAP, not previous-cycles MAP. The example's fit block names an
+    # error model for individual fits, refused beside a population (0.14): here a case without it,
+    # and the example's case is that case's failure
+    ctx.case("popcases/p1.json", fit={})
+    ctx.ok("batch", ctx.path("popcases"), "--kinetics", "population", "--out", ctx.path("pop.h5"), "--threads", 1,
            "--progress", "never")
+    cp = ctx.run("batch", ctx.path("cases"), "--kinetics", "population", "--out", ctx.path("refused.h5"),
+                 "--threads", 1, "--progress", "never")[1]
+    if cp.returncode != 3:
+        raise CaseFailure("batch CASES_DIR --kinetics population with fit.error_model in the case: exit %d" %
+                          cp.returncode)
     ctx.ok("export", ctx.path("pop.h5"), "--csv", ctx.path("pop-csv"))
     with open(ctx.path("pop-csv", "vois.csv"), newline="") as f:
         methods = {r["method"] for r in csv.DictReader(f)}

@@ -170,6 +170,11 @@ def test_fit_tac_population_refusals_as_the_cli(cohort, tmp_path):
     bad.write_text("{}")
     same_refusal((path, "--activity-MBq", A0_MBQ, "--population", bad), voi="kidneys", population=bad,
                  administered_MBq=A0_MBQ)
+    # an empty path is refused (as --population ''), not read as no population (0.14's review)
+    for call in (lambda: lutdose.fit_tac(t, a, voi="kidneys", population="", administered_MBq=A0_MBQ),
+                 lambda: lutdose.fit_many(pd.read_csv(path), population="", activity_MBq=A0_MBQ)):
+        with pytest.raises(lutdose.InputError, match="population is ''"):
+            call()
     # kinetics="population" would learn a population from one TAC: fit_tac has no such option
     with pytest.raises(TypeError, match="kinetics"):
         lutdose.fit_tac(t, a, voi="kidneys", kinetics="population", administered_MBq=A0_MBQ)

@@ -126,6 +126,7 @@ class CaseItem : public BatchItem {
       throw_input_error(name_, "fit.population", c.population_file,
                         "no population file with --kinetics population (the population is learned from the "
                         "folder's case files; choose one)");
+    if (learned()) check_case_fit_options(c, "the population learned by --kinetics population");
     use_case_population(c, cohort_.options.population_source.path, cohort_.kinetics);
     return c;
   }

@@ -145,9 +145,13 @@ void read_figures(const json& j, const std::string& where, PopulationModel& m) {
   m.bic = number_or_null(j, "bic", where);
   m.converged = boolean(j, "converged", where);
   m.iterations = whole_number(j, "iterations", where, 0);
-  if (const auto e = j.find("e_step"); e != j.end()) {  // files of 0.12 and earlier: Laplace
+  // Without e_step (or null): unknown here; read_population_file makes it "laplace" for a file lutdose
+  // wrote (checksum intact: 0.12 and earlier learned by the Laplace EM alone), never for a file
+  // written or changed by hand.
+  m.e_step.clear();
+  if (const auto e = j.find("e_step"); e != j.end() && !e->is_null()) {
     if (!e->is_string() || (*e != "laplace" && *e != "sampled"))
-      throw_input_error(where, "e_step", e->dump(), "\"laplace\" or \"sampled\"");
+      throw_input_error(where, "e_step", e->dump(), "\"laplace\" or \"sampled\" (or null: unknown)");
     m.e_step = e->get<std::string>();
   }
   m.candidates = read_candidates(j, where, m.function);
@@ -225,7 +229,7 @@ json to_json(const PopulationModel& m) {
           {"shrinkage", numbers(m.shrinkage)}, {"n_patients", m.n_patients}, {"n_observations", m.n_observations},
           {"minus2_log_likelihood", json_number(m.minus2_log_likelihood)}, {"aicc", json_number(m.aicc)},
           {"bic", json_number(m.bic)}, {"converged", m.converged}, {"iterations", m.iterations},
-          {"e_step", m.e_step}, {"candidates", candidates_json(m)}};
+          {"e_step", m.e_step.empty() ? json(nullptr) : json(m.e_step)}, {"candidates", candidates_json(m)}};
 }
 
 std::string case_files_sha256(const std::vector<std::pair<std::string, std::string>>& files) {
@@ -333,6 +337,7 @@ PopulationFile read_population_file(const std::string& path) {
     if (!kinds.insert(p.models.back().voi_kind).second)
       throw_input_error(path + ": vois[" + std::to_string(i) + "]", "voi_kind", p.models.back().voi_kind,
                         "each VOI kind once");
+    if (p.own_checksum_verified && p.models.back().e_step.empty()) p.models.back().e_step = "laplace";
   }
   return p;
 }

@@ -38,6 +38,45 @@ void read_run_files(RunOptions& options, const ReferenceData& reference) {
   }
 }
 
+namespace {
+
+// The options of individual fits that the case file's "fit" block gives a value other than the
+// default, as (field, value): a population MAP fit does not use them (the command line's are refused
+// alike, cli/run_options.cpp; docs/population.md).
+std::vector<std::pair<std::string, std::string>> case_individual_fit_options(const FitOptions& f) {
+  const FitOptions d;
+  std::vector<std::pair<std::string, std::string>> given;
+  const auto add = [&](bool differs, const char* field, const std::string& value) {
+    if (differs) given.emplace_back(field, value);
+  };
+  std::string candidates;
+  for (const auto& id : f.candidates) candidates += (candidates.empty() ? "" : ",") + id;
+  add(!f.forced_function.empty(), "fit.function", f.forced_function);
+  add(f.candidates != d.candidates, "fit.functions", candidates);
+  add(!f.error_model_by_voi_kind, "fit.error_model", error_model_label(f));
+  add(f.aicc_k != d.aicc_k, "fit.aicc_k", to_string(f.aicc_k));
+  add(f.integration != d.integration, "fit.integration", to_string(f.integration));
+  add(f.trapezoid_head != d.trapezoid_head, "fit.trapezoid_head", to_string(f.trapezoid_head));
+  add(f.trapezoid_body != d.trapezoid_body, "fit.trapezoid_body", to_string(f.trapezoid_body));
+  add(f.trapezoid_tail != d.trapezoid_tail, "fit.trapezoid_tail", to_string(f.trapezoid_tail));
+  add(f.model_averaging, "fit.model_averaging", "true");
+  add(f.combined_sigma0_MBq != d.combined_sigma0_MBq, "fit.combined_sigma0_MBq", format_number(f.combined_sigma0_MBq));
+  add(f.combined_b != d.combined_b, "fit.combined_b", format_number(f.combined_b));
+  add(f.reject_on_correlation, "fit.reject_correlated", "true");
+  return given;
+}
+
+}  // namespace
+
+void check_case_fit_options(const CaseFile& c, const std::string& population) {
+  for (const auto& [field, value] : case_individual_fit_options(c.fit))
+    throw_input_error(c.path, field, value,
+                      "no " + field + " with " + population +
+                          ": a population MAP fit uses the function of its VOI kind's population, its error model "
+                          "(log scale) and the analytic integral; a VOI whose MAP is not accepted gets the individual "
+                          "fit with the default options (docs/population.md)");
+}
+
 void use_case_population(CaseFile& c, const std::string& population, const std::optional<Kinetics>& kinetics) {
   if (!population.empty() && !c.population_file.empty()) {
     // both name a file: the same bytes are the same population (the case's path is recorded);
@@ -52,6 +91,8 @@ void use_case_population(CaseFile& c, const std::string& population, const std::
   } else if (!population.empty()) {
     c.population_file = population;
   }
+  if (!c.population_file.empty())
+    check_case_fit_options(c, "a population file (" + c.population_file + ", fit.population or --population)");
   if (kinetics && *kinetics == Kinetics::individual && !c.population_file.empty())
     throw_input_error("command line", "--kinetics", "individual",
                       "no --kinetics individual with a population file (" + c.population_file +

@@ -119,7 +119,7 @@ TEST_CASE("population file: a function twice in a VOI kind's candidates is refus
   CHECK(e.find("candidates[1].function is '\"E1\"'") != std::string::npos);
 }
 
-TEST_CASE("population file: e_step is written and read back, a 0.12 file without it is Laplace, a bad one refused") {
+TEST_CASE("population file: e_step is written and read back, a 0.12 file without it is Laplace, one changed by hand without it unknown, a bad one refused") {
   // Edits below are made to a file without its own checksum member (read as it is, test above):
   // the checks of e_step are what is under test, not the checksum's.
   auto unchecked = [](const std::string& text) {
@@ -141,10 +141,16 @@ TEST_CASE("population file: e_step is written and read back, a 0.12 file without
   const std::string path = dir / "pop.json";
   write_text(path, text);
   CHECK(read_population_file(path).models.at(0).e_step == "sampled");
-  // 0.12 wrote no e_step: its files are read as the Laplace estimator's
-  write_text(path, unchecked(in_model(text, "\"e_step\": \"sampled\",", "")));
+  // 0.12 wrote no e_step: its files (their own checksum intact) are read as the Laplace estimator's
+  const std::string without = unchecked(in_model(text, "\"e_step\": \"sampled\",", ""));
+  write_text(path, with_own_checksum(without));
   CHECK(read_population_file(path).models.at(0).e_step == "laplace");
-  for (const char* bad : {"\"SAMPLED\"", "3", "null", "[\"sampled\"]"}) {
+  // a file written or changed by hand (no checksum) without e_step, or with null: unknown, never a guess
+  write_text(path, without);
+  CHECK(read_population_file(path).models.at(0).e_step.empty());
+  write_text(path, unchecked(in_model(text, "\"e_step\": \"sampled\"", "\"e_step\": null")));
+  CHECK(read_population_file(path).models.at(0).e_step.empty());
+  for (const char* bad : {"\"SAMPLED\"", "3", "[\"sampled\"]"}) {
     CAPTURE(bad);
     const std::string e = read_error(unchecked(in_model(text, "\"e_step\": \"sampled\"", std::string("\"e_step\": ") + bad)));
     CHECK(e.find("pop.json") != std::string::npos);

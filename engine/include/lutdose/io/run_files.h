@@ -26,7 +26,14 @@ void read_run_files(RunOptions& options, const ReferenceData& reference);
 //! population file becomes FILE when the case names none. InputError naming --population and
 //! both files with their SHA-256 when the case names another file (fit.population; the same bytes
 //! are the same population and pass: the case's path is recorded), and naming --kinetics for
-//! `individual` with a population file from either side.
+//! `individual` with a population file from either side, and naming the case file's field for an
+//! option of individual fits it gives beside the population (check_case_fit_options).
 void use_case_population(CaseFile& c, const std::string& population, const std::optional<Kinetics>& kinetics);
+
+//! InputError naming the case file, the field and its value when the case's "fit" block gives an
+//! option of individual fits (fit.function, fit.functions, fit.error_model, ...: a value other than
+//! the default) while its VOIs are fitted by population MAP with `population` (a file, or "the
+//! population learned by --kinetics population"), which does not use them.
+void check_case_fit_options(const CaseFile& c, const std::string& population);
 
 }  // namespace lutdose
