@@ -122,11 +122,13 @@ class CaseItem : public BatchItem {
   // The case with the cohort's population: --population FILE (use_case_population: the case's
   // own file must have the same bytes), or the learned one (the case may name none).
   CaseFile& use_cohort_population(CaseFile& c) const {
-    if (learned() && !c.population_file.empty())
-      throw_input_error(name_, "fit.population", c.population_file,
-                        "no population file with --kinetics population (the population is learned from the "
-                        "folder's case files; choose one)");
-    if (learned()) check_case_fit_options(c, "the population learned by --kinetics population");
+    if (learned()) {
+      if (!c.population_file.empty())
+        throw_input_error(name_, "fit.population", c.population_file,
+                          "no population file with --kinetics population (the population is learned from the "
+                          "folder's case files; choose one)");
+      check_case_fit_options(c, "the population learned by --kinetics population");
+    }
     use_case_population(c, cohort_.options.population_source.path, cohort_.kinetics);
     return c;
   }
