@@ -73,7 +73,11 @@ def in_project(path, root):
 def measure_file(src, root, flags):
     """Parses one file. Returns (error or None, functions, project files it includes), functions
     as (file, name, first line, last line) of every definition written in a project file."""
-    tu = _index.parse(src, args=flags)
+    # PARSE_INCOMPLETE: clang skips the work of a translation unit's end, chiefly the implicit
+    # instantiation of every function template the file uses (Eigen, odeint). The definitions and
+    # their extents are parsed as before (same functions and lines found in every file, checked
+    # when this was introduced); the parse takes about half the time (compartment.cpp 18 -> 7.5 s).
+    tu = _index.parse(src, args=flags, options=ci.TranslationUnit.PARSE_INCOMPLETE)
     errors = [d for d in tu.diagnostics if d.severity >= ci.Diagnostic.Error]
     if errors:
         return f"{src}: clang could not parse it: {errors[0]}", [], []
