@@ -301,6 +301,12 @@ std::string population_file_text(const PopulationFile& p) {
   return with_own_checksum(doc.dump(2));
 }
 
+bool is_population_file_text(const std::string& text) {
+  if (text.find(POPULATION_FORMAT) == std::string::npos) return false;  // spares parsing a case file
+  const auto doc = nlohmann::json::parse(text, nullptr, false);
+  return doc.is_object() && doc.contains("format") && doc["format"] == POPULATION_FORMAT;
+}
+
 PopulationFile read_population_file(const std::string& path) {
   const std::string text = read_input_file(path, "population file", true);
   nlohmann::json parsed;

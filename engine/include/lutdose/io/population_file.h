@@ -81,6 +81,10 @@ void use_learned_population(RunOptions& o, const std::vector<TacSeries>& series,
 //! The file's text (JSON, with its own checksum as last member). Throws nothing.
 std::string population_file_text(const PopulationFile& p);
 
+//! True when `text` is a JSON object whose "format" is POPULATION_FORMAT: a population file,
+//! whatever its version and other members (read_population_file checks those). Throws nothing.
+bool is_population_file_text(const std::string& text);
+
 //! Reads and checks a population file. InputError naming the file, the field, the value and what
 //! was expected for: a missing or unreadable file, bad JSON (with its line and column), another
 //! format or version (version 1, amplitudes in MBq: learn again), a lutdose_sha256 that does not
