@@ -96,6 +96,12 @@ void refuse_individual_fit_options(const FitArgs& a, const std::string& how, std
   }
 }
 
+// InputError: `a` gives no administered activity (NaN), which `needed_with` needs, named as `a`
+// names it (--activity-MBq on the command line).
+[[noreturn]] void throw_activity_missing(const FitArgs& a, const std::string& needed_with) {
+  lutdose::throw_input_error(a.given_in, a.activity_name, "missing", "the administered activity in MBq with " + needed_with);
+}
+
 }  // namespace
 
 void add_fit_options(CLI::App* cmd, FitArgs& a, bool tac_required) {
@@ -312,9 +318,7 @@ lutdose::DoseOptions make_dose_options(const DoseArgs& a, lutdose::RunOptions& o
 }
 
 lutdose::RunOptions make_tac_run_options(const TacRunArgs& a) {
-  if (std::isnan(a.fit.activity_MBq))
-    lutdose::throw_input_error("command line", "--activity-MBq", "missing",
-                               "the administered activity in MBq with --tac");
+  if (std::isnan(a.fit.activity_MBq)) throw_activity_missing(a.fit, "--tac");
   if (a.phantom.empty() && a.svalues.empty())
     lutdose::throw_input_error("command line", "--phantom", "missing",
                                "a phantom with --tac: icrp110-am, icrp110-af, icrp89-male, "
@@ -339,18 +343,14 @@ void learn_if_population_kinetics(const FitArgs& a, const std::vector<lutdose::T
                                   lutdose::RunOptions& o) {
   if (a.kinetics != "population") return;
   if (!(o.administered_MBq > 0))  // NaN: not given (make_run_options refuses values <= 0)
-    lutdose::throw_input_error("command line", "--activity-MBq", "missing",
-                               "the administered activity in MBq with --kinetics population: a population models "
-                               "amplitudes per administered activity");
+    throw_activity_missing(a, "--kinetics population: a population models amplitudes per administered activity");
   lutdose::use_learned_population(o, series, std::vector<double>(series.size(), o.administered_MBq), a.tac);
 }
 
 void use_fit_population(const FitArgs& a, const std::vector<lutdose::TacSeries>& series, lutdose::RunOptions& o) {
   if (!a.population.empty()) {
     if (!(o.administered_MBq > 0))  // NaN: not given (make_run_options refuses values <= 0)
-      lutdose::throw_input_error("command line", "--activity-MBq", "missing",
-                                 "the administered activity in MBq with --population: a population models "
-                                 "amplitudes per administered activity");
+      throw_activity_missing(a, "--population: a population models amplitudes per administered activity");
     lutdose::check_population_covers(*o.population, a.population, series, a.tac);
   }
   learn_if_population_kinetics(a, series, o);
