@@ -105,6 +105,12 @@ const char* const kFitAndDoseOptions[] = {
 
 }  // namespace
 
+void note_left_out_case_files(const std::string& dir) {
+  std::vector<std::string> notes;
+  lutdose::batch_case_files(dir, &notes);
+  for (const auto& n : notes) std::cerr << "lutdose: note: " << n << "\n";
+}
+
 BatchCommand::BatchCommand(CLI::App& app) {
   batch_ = app.add_subcommand(
       "batch",
@@ -114,7 +120,7 @@ BatchCommand::BatchCommand(CLI::App& app) {
       "/failures), 2 bad invocation or unreadable cohort, 1 internal or output error.");
   batch_->add_option("cases", cases_dir_,
                      "Folder of case files: every *.json in it (not in subfolders), sorted by name, but lutdose's "
-                     "own manifest.json and synth.json");
+                     "own manifest.json and synth.json and population files (left out with a note)");
   add_fit_options(batch_, fit_, false);
   batch_->remove_option(batch_->get_option("--activity-MBq"));  // per patient: the patients table
   batch_->add_option("--patients", patients_,
@@ -199,6 +205,7 @@ int BatchCommand::run_batch() const {
     if (batch_->count("--mc-samples")) cohort.mc_samples = static_cast<int>(mc_samples_);
     if (batch_->count("--mc-seed")) cohort.mc_seed = static_cast<unsigned long long>(mc_seed_);
     set_case_cohort_population(fit_, cohort);
+    note_left_out_case_files(cases_dir_);
   } else {
     if (patients_.empty()) lutdose::throw_input_error("command line", "--patients", "missing", "the patients table with --tac");
     std::vector<std::string> problems;

@@ -11,6 +11,11 @@
 
 namespace lutdose_cli {
 
+//! Prints the note of each file of the folder of case files `dir` that is left out
+//! (batch_case_files: population files) to standard error, "lutdose: note: DIR/NAME: ...", for
+//! batch CASES_DIR and population learn CASES_DIR. InputError as batch_case_files.
+void note_left_out_case_files(const std::string& dir);
+
 class BatchCommand {
  public:
   //! Adds the subcommands batch, export and merge to `app`.

@@ -4,6 +4,7 @@
 #include <fstream>
 #include <iostream>
 
+#include "batch.h"
 #include "lutdose/cohort/batch.h"
 #include "lutdose/error.h"
 #include "lutdose/io/data_dir.h"
@@ -32,7 +33,9 @@ PopulationCommand::PopulationCommand(CLI::App& app) {
                      "activity");
   learn_->add_flag("--allow-external-files", allow_external_,
                    "Case files: let them name files outside their folder");
-  learn_->add_option("--out", out_, "The population file to write (JSON; replaced only if lutdose wrote it)")
+  learn_->add_option("--out", out_,
+                     "The population file to write (JSON; replaced only if lutdose wrote it; not a *.json file "
+                     "directly in the folder of case files learned from)")
       ->required();
   learn_->add_option("--functions", options_.candidates, "Candidate functions (E1p, E1, E2u, E2)")
       ->delimiter(',')
@@ -49,7 +52,7 @@ PopulationCommand::PopulationCommand(CLI::App& app) {
   learn_->add_option("--threads", options_.threads, "Threads (0: all cores)")->check(CLI::Range(0, 256));
   learn_->add_option("--half-life-h", half_life_h_, "Override the ICRP-107 half-life [h]");
   learn_->add_option("--data-dir", data_dir_, "Reference data directory");
-  learn_->add_flag("--quiet", quiet_, "Print nothing on success");
+  learn_->add_flag("--quiet", quiet_, "Print nothing on success (notes of left-out files excepted, on standard error)");
   learn_->footer("Example: lutdose population learn cohort/tacs.csv --patients cohort/patients.csv --out population.json\n"
                  "         lutdose population learn cases/ --out population.json\n"
                  "         lutdose fit --tac new_patient.csv --activity-MBq 7400 --population population.json");
@@ -93,6 +96,7 @@ lutdose::PopulationFile PopulationCommand::learn() const {
       lutdose::throw_input_error("command line", "--patients", patients_,
                                  "no patients table with a folder of case files (their administered activities "
                                  "are in the case files)");
+    note_left_out_case_files(tac_);
     return lutdose::learn_population_from_cases(tac_, data_dir, half_life_h_, options, allow_external_, LUTDOSE_VERSION);
   }
   if (is_hdf5_file(tac_)) refuse_store(tac_);
@@ -112,6 +116,7 @@ lutdose::PopulationFile PopulationCommand::learn() const {
 }
 
 void PopulationCommand::run() const {
+  if (std::filesystem::is_directory(tac_)) lutdose::check_outside_case_folder(out_, tac_, "--out");
   lutdose::check_file_writable(out_, is_own_population_file);  // before the learning, which takes a while
   const auto p = learn();
   lutdose::write_file_atomically(out_, lutdose::population_file_text(p), is_own_population_file);

@@ -14,6 +14,7 @@
 #include "lutdose/io/input_file.h"
 #include "lutdose/io/output_dir.h"
 #include "lutdose/io/population_file.h"
+#include "lutdose/io/run_files.h"
 #include "lutdose/models/exponential.h"
 #include "lutdose/pipeline/pipeline.h"
 
@@ -48,44 +49,20 @@ const CLI::Validator population_file_path(
 
 namespace {
 
-// The options of individual fits that `a` gives a value other than their default (FitArgs'), as
-// (option, value): a population MAP fit does not use them (docs/population.md).
-std::vector<std::pair<std::string, std::string>> individual_fit_options_given(const FitArgs& a) {
-  const FitArgs d;
-  std::vector<std::pair<std::string, std::string>> given;
-  const auto text = [&](const char* option, const std::string& value, const std::string& default_value) {
-    if (value != default_value) given.emplace_back(option, value);
-  };
-  const auto number = [&](const char* option, double value, double default_value) {
-    if (value != default_value) given.emplace_back(option, lutdose::format_number(value));
-  };
-  const auto flag = [&](const char* option, bool value) {
-    if (value) given.emplace_back(option, "true");
-  };
-  const auto joined = [](const std::vector<std::string>& ids) {
-    std::string s;
-    for (const auto& id : ids) s += (s.empty() ? "" : ",") + id;
-    return s;
-  };
-  text("--function", a.function, d.function);
-  text("--functions", joined(a.functions), joined(d.functions));
-  text("--error-model", a.error_model, d.error_model);
-  text("--aicc-k", a.aicc_k, d.aicc_k);
-  text("--integration", a.integration, d.integration);
-  text("--trapezoid-head", a.head, d.head);
-  text("--trapezoid-body", a.body, d.body);
-  text("--trapezoid-tail", a.tail, d.tail);
-  flag("--model-averaging", a.model_averaging);
-  number("--combined-sigma0-MBq", a.combined_sigma0, d.combined_sigma0);
-  number("--combined-b", a.combined_b, d.combined_b);
-  flag("--reject-correlated", a.reject_correlated);
-  return given;
+// The command-line option of a case file's field (run_option_specs): fit.error_model -> --error-model.
+std::string cli_option_of(const std::string& field) {
+  for (const auto& spec : lutdose::run_option_specs())
+    if (spec.key == field && !spec.cli.empty()) return spec.cli;
+  return field;  // not reached: every option of individual fits is on both sides
 }
 
-// --population FILE or --kinetics population (`how`) with options of individual fits: a problem
-// for each, naming it and its value (0.13 ignored them silently: no silent fallbacks).
-void refuse_individual_fit_options(const FitArgs& a, const std::string& how, std::vector<std::string>& problems) {
-  for (const auto& [option, value] : individual_fit_options_given(a)) {
+// --population FILE or --kinetics population (`how`) with options of individual fits (`f`, as the
+// command line set them; the list is the engine's, individual_fit_options_given): a problem for
+// each, naming it and its value (0.13 ignored them silently: no silent fallbacks).
+void refuse_individual_fit_options(const lutdose::FitOptions& f, const std::string& how,
+                                   std::vector<std::string>& problems) {
+  for (const auto& [field, value] : lutdose::individual_fit_options_given(f)) {
+    const std::string option = cli_option_of(field);
     std::string p = option + " is '" + value + "' with " + how + "; expected no " + option +
                     ": a population MAP fit uses the function of its VOI kind's population, its error model "
                     "(log scale) and the analytic integral; a VOI whose MAP is not accepted gets the individual "
@@ -94,6 +71,12 @@ void refuse_individual_fit_options(const FitArgs& a, const std::string& how, std
       p += "; to learn with other candidates: lutdose population learn --functions, then --population FILE";
     problems.push_back(std::move(p));
   }
+}
+
+// InputError: `a` gives no administered activity (NaN), which `needed_with` needs, named as `a`
+// names it (--activity-MBq on the command line).
+[[noreturn]] void throw_activity_missing(const FitArgs& a, const std::string& needed_with) {
+  lutdose::throw_input_error(a.given_in, a.activity_name, "missing", "the administered activity in MBq with " + needed_with);
 }
 
 }  // namespace
@@ -212,7 +195,8 @@ lutdose::RunOptions make_run_options(const FitArgs& a, std::vector<std::string>&
   if (a.kinetics != "population")  // individual or previous-cycles: o.fit.kinetics (population: learned later)
     choose(f, "--kinetics", a.kinetics, problems);
   if (a.kinetics == "population" || !a.population.empty())
-    refuse_individual_fit_options(a, a.kinetics == "population" ? "--kinetics population" : "--population", problems);
+    refuse_individual_fit_options(o.fit, a.kinetics == "population" ? "--kinetics population" : "--population",
+                                  problems);
   if (a.kinetics == "population") {
     if (!a.population.empty())
       problems.push_back("--kinetics population with --population: choose one (--population uses a learned "
@@ -312,9 +296,7 @@ lutdose::DoseOptions make_dose_options(const DoseArgs& a, lutdose::RunOptions& o
 }
 
 lutdose::RunOptions make_tac_run_options(const TacRunArgs& a) {
-  if (std::isnan(a.fit.activity_MBq))
-    lutdose::throw_input_error("command line", "--activity-MBq", "missing",
-                               "the administered activity in MBq with --tac");
+  if (std::isnan(a.fit.activity_MBq)) throw_activity_missing(a.fit, "--tac");
   if (a.phantom.empty() && a.svalues.empty())
     lutdose::throw_input_error("command line", "--phantom", "missing",
                                "a phantom with --tac: icrp110-am, icrp110-af, icrp89-male, "
@@ -339,18 +321,14 @@ void learn_if_population_kinetics(const FitArgs& a, const std::vector<lutdose::T
                                   lutdose::RunOptions& o) {
   if (a.kinetics != "population") return;
   if (!(o.administered_MBq > 0))  // NaN: not given (make_run_options refuses values <= 0)
-    lutdose::throw_input_error("command line", "--activity-MBq", "missing",
-                               "the administered activity in MBq with --kinetics population: a population models "
-                               "amplitudes per administered activity");
+    throw_activity_missing(a, "--kinetics population: a population models amplitudes per administered activity");
   lutdose::use_learned_population(o, series, std::vector<double>(series.size(), o.administered_MBq), a.tac);
 }
 
 void use_fit_population(const FitArgs& a, const std::vector<lutdose::TacSeries>& series, lutdose::RunOptions& o) {
   if (!a.population.empty()) {
     if (!(o.administered_MBq > 0))  // NaN: not given (make_run_options refuses values <= 0)
-      lutdose::throw_input_error("command line", "--activity-MBq", "missing",
-                                 "the administered activity in MBq with --population: a population models "
-                                 "amplitudes per administered activity");
+      throw_activity_missing(a, "--population: a population models amplitudes per administered activity");
     lutdose::check_population_covers(*o.population, a.population, series, a.tac);
   }
   learn_if_population_kinetics(a, series, o);

@@ -34,6 +34,9 @@ struct FitArgs {
   std::string population;  // --population FILE (docs/population.md)
   std::string kinetics = "individual";  // --kinetics: individual, population (learn from the input) or previous-cycles
   bool kinetics_given = false;          // --kinetics was on the command line (not only its default)
+  // How a missing administered activity is named in messages: the option and where it is given
+  // (Python's fit_tac and run_tac: their argument administered_MBq; issue 15).
+  std::string activity_name = "--activity-MBq", given_in = "command line";
 };
 
 // Dose options of a TAC table shared by `run --tac` and `batch --tac` (the phantom, body mass and

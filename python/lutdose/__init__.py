@@ -17,6 +17,7 @@ import io
 import json
 import os
 import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -351,7 +352,8 @@ def batch(cases_dir=None, *, out, tac=None, patients=None, threads=0, resume=Fal
     patients table `patients` (docs/batch.md), into the store `out` (new, or the one to
     resume), on `threads` threads (0: every core) without the GIL. Options are `lutdose batch`'s
     fit and dose options with TAC tables; with case files only ``kinetics`` and ``population``
-    (the others belong in the case files: InputError). Returns (progress counts dict,
+    (the others belong in the case files: InputError). A population file in `cases_dir` is
+    left out with a warning (UserWarning) naming it. Returns (progress counts dict,
     :class:`Store`)."""
     for name, value in (("cases_dir", cases_dir), ("tac", tac), ("patients", patients)):
         if value is not None and not isinstance(value, (str, os.PathLike)):
@@ -364,6 +366,8 @@ def batch(cases_dir=None, *, out, tac=None, patients=None, threads=0, resume=Fal
     progress = _lutdose._batch(os.fspath(cases_dir) if cases_dir else "", os.fspath(tac) if tac else "",
                                os.fspath(patients) if patients else "", os.fspath(out), int(threads), resume, shard,
                                opts, mc_samples, mc_seed)
+    for note in progress.pop("notes"):  # population files in the folder: left out, not silently
+        warnings.warn(note, stacklevel=2)
     return progress, read_store(out)
 
 

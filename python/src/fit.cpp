@@ -25,12 +25,17 @@ namespace {
 
 // The run options of `lutdose fit` (make_run_options, finish_run_options) for `series` (named
 // `source`), with the population of population kinetics (use_fit_population) and the files they name
-// read, and the reference data of their data directory.
+// read, and the reference data of their data directory. `activity_name`, if given, names the
+// administered activity in messages (given in `source`; else the command line's --activity-MBq).
 lutdose::RunOptions fit_options(const py::dict& options, const std::vector<lutdose::TacSeries>& series,
-                                const std::string& source) {
+                                const std::string& source, const std::string& activity_name = "") {
   std::vector<std::string> problems;
   auto a = fit_args_from(options);
   a.tac = source;
+  if (!activity_name.empty()) {
+    a.activity_name = activity_name;
+    a.given_in = source;
+  }
   auto o = lutdose_cli::make_run_options(a, problems);
   lutdose_cli::finish_run_options(o, problems);
   lutdose_cli::use_fit_population(a, series, o);
@@ -97,7 +102,7 @@ py::tuple fit_one(const py::dict& columns, const py::dict& options) {
   if (series.size() != 1)
     throw lutdose::InputError("fit_tac: " + std::to_string(series.size()) +
                               " TACs given; expected one (use fit_many for several)");
-  const auto o = fit_options(options, series, "fit_tac");
+  const auto o = fit_options(options, series, "fit_tac", "administered_MBq");  // fit_tac's argument
   lutdose::RunResult r;
   {
     py::gil_scoped_release release;

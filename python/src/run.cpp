@@ -63,6 +63,8 @@ py::tuple run_tac_columns(const py::object& columns, const std::string& path, co
   lutdose_cli::TacRunArgs a;
   a.fit = fit_args_from(options);
   a.fit.tac = path;
+  a.fit.activity_name = "administered_MBq";  // run_tac's argument (options' activity_MBq)
+  a.fit.given_in = "run_tac";
   a.dose = dose_args_from(options);
   if (options.contains("phantom") && !options["phantom"].is_none()) a.phantom = options["phantom"].cast<std::string>();
   if (options.contains("svalues") && !options["svalues"].is_none()) a.svalues = options["svalues"].cast<std::string>();

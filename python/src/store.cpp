@@ -101,6 +101,8 @@ py::dict batch(const std::string& cases_dir, const std::string& tac, const std::
                const py::dict& options, const py::object& mc_samples, const py::object& mc_seed) {
   const unsigned checked_threads = lutdose_cli::checked_threads(threads);  // before anything is read, as the CLI
   const auto cohort = cohort_of(cases_dir, tac, patients, options, mc_samples, mc_seed);
+  std::vector<std::string> notes;  // population files left out of the folder (lutdose batch prints them)
+  if (!cases_dir.empty()) lutdose::batch_case_files(cases_dir, &notes);
   const std::string dir = data_dir_of(options.contains("data_dir") ? options["data_dir"].cast<std::string>() : "");
   lutdose::BatchOptions o;
   o.store_path = out;
@@ -121,6 +123,7 @@ py::dict batch(const std::string& cases_dir, const std::string& tac, const std::
   d["patient_cycles"] = p.patient_cycles;
   d["cycles_flagged"] = p.cycles_flagged;
   d["elapsed_s"] = p.elapsed_s;
+  d["notes"] = notes;
   return d;
 }
 

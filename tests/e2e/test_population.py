@@ -736,6 +736,40 @@ def case_learn_from_cases(ctx):
             raise CaseFailure("%s written on bad input" % p)
 
 
+def case_population_file_in_cases(ctx):
+    """A population file is no case file (issue 15): population learn CASES_DIR --out CASES_DIR/x.json
+    is refused (exit 2 naming the path and why; nothing written), and a population file found in a
+    folder of case files (put there by hand, or by an earlier version) is left out by batch and
+    population learn with a note on standard error naming it, not read as a broken case (it was a
+    failed patient of batch and stopped population learn with 15 lines of unknown keys)."""
+    ctx.ok("synth", "--out", ctx.path("cases"), "--format", "cases", "--quiet", "--patients", 8, "--seed", 3,
+           "--times-h", "4,24,48,96")
+    for out in (ctx.path("cases", "pop.json"), os.path.join(ctx.path("cases"), ".", "pop.json"), "cases/pop.json"):
+        ctx.fails("--out is '%s'" % out, "population", "learn", ctx.path("cases"), "--out", out, "--quiet",
+                  "--functions", "E1")
+        ctx.fails("read as a case file", "population", "learn", ctx.path("cases"), "--out", out, "--quiet",
+                  "--functions", "E1")
+        if os.path.exists(ctx.path("cases", "pop.json")):
+            raise CaseFailure("population learn wrote %s into the folder it learned from" % out)
+    # a subfolder is not read as case files: allowed
+    os.mkdir(ctx.path("cases", "priors"))
+    ctx.ok("population", "learn", ctx.path("cases"), "--out", ctx.path("cases", "priors", "pop.json"), "--quiet",
+           "--functions", "E1")
+    with open(ctx.path("cases", "priors", "pop.json"), "rb") as f, open(ctx.path("cases", "pop.json"), "wb") as g:
+        g.write(f.read())  # a population file in the folder itself (copied there by hand)
+    note = "cases/pop.json: a population file (format lutdose-population), not a case file: left out"
+    for argv in (("population", "learn", ctx.path("cases"), "--out", ctx.path("again.json"), "--functions", "E1"),
+                 ("batch", ctx.path("cases"), "--out", ctx.path("store.h5"), "--progress", "never"),
+                 ("batch", ctx.path("cases"), "--kinetics", "population", "--out", ctx.path("learned.h5"),
+                  "--progress", "never")):
+        cp = ctx.ok(*argv)
+        if note not in cp.stderr or "unknown key" in cp.stderr:
+            raise CaseFailure("%s: expected the note %r on standard error; got\n%s" % (" ".join(argv), note, cp.stderr))
+    # the population learned again is the one learned before (the same 8 case files)
+    if json.load(open(ctx.path("again.json")))["vois"] != json.load(open(ctx.path("cases", "pop.json")))["vois"]:
+        raise CaseFailure("population learn read another cohort with pop.json in the folder")
+
+
 def population_and_cases(ctx):
     """A population learned from one cohort (5 scans) written into the folder cases/ of another
     cohort's case files (3 scans, `lutdose synth --format cases`); returns the first case's path."""
@@ -919,6 +953,7 @@ def case_learn_from_store_refused(ctx):
 
 
 CASES = {
+    "population_file_in_cases": case_population_file_in_cases,
     "learn_from_store_refused": case_learn_from_store_refused,
     "case_file_population": case_case_file_population,
     "case_file_fit_options_refused": case_case_file_fit_options_refused,

@@ -173,3 +173,16 @@ def test_batch_case_files_refuse_other_fit_options_as_the_cli(case_cohort, tmp_p
         lutdose.batch(case_cohort["cases"], out=tmp_path / "py.h5", function="E1")
     assert p.stderr == "lutdose: error: " + str(e.value) + "\n"
     assert not (tmp_path / "py.h5").exists()
+
+
+def test_batch_case_files_leave_out_a_population_file_with_a_warning(case_cohort, tmp_path):
+    # Regression (issue 15): a population file in the folder was run as a case (a failed patient);
+    # it is left out, with a warning naming it, as `lutdose batch` notes it on standard error.
+    import shutil
+    folder = tmp_path / "c"
+    shutil.copytree(case_cohort["cases"], folder)
+    shutil.copy(case_cohort["pop"], folder / "pop.json")
+    with pytest.warns(UserWarning, match="pop.json: a population file"):
+        progress, store = lutdose.batch(folder, out=tmp_path / "py.h5")
+    assert (progress["done"], progress["failed"]) == (6, 0) and "notes" not in progress
+    assert "pop" not in set(store.patients.patient)

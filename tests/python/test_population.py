@@ -159,8 +159,7 @@ def test_fit_tac_population_refusals_as_the_cli(cohort, tmp_path):
             lutdose.fit_tac(t, a, **kw)
         assert str(e.value) == msg.replace(str(args[0]), "fit_tac")
 
-    # without the administered activity
-    same_refusal((path, "--population", pop), voi="kidneys", population=pop)
+    # without the administered activity: test_fit_tac_population_without_activity_names_the_argument
     # a VOI kind the file lacks (voi= decides the kind)
     other, _, _ = one_tac_file(cohort, tmp_path, voi="bladder", name="bladder.csv")
     same_refusal((other, "--activity-MBq", A0_MBQ, "--population", pop), voi="bladder", population=pop,
@@ -178,6 +177,26 @@ def test_fit_tac_population_refusals_as_the_cli(cohort, tmp_path):
     # kinetics="population" would learn a population from one TAC: fit_tac has no such option
     with pytest.raises(TypeError, match="kinetics"):
         lutdose.fit_tac(t, a, voi="kidneys", kinetics="population", administered_MBq=A0_MBQ)
+
+
+def test_fit_tac_population_without_activity_names_the_argument(cohort, tmp_path):
+    # Regression (issue 15): fit_tac(..., administered_MBq=nan, population=FILE) and run_tac said
+    # "command line: --activity-MBq is 'missing'", an option the caller never saw; the message
+    # names the function and its argument (None and NaN are both "not known": dose()'s convention)
+    _, t, a = one_tac_file(cohort, tmp_path)
+    one = cohort["df"][cohort["df"].patient == "P00001"]
+    calls = [("fit_tac", lambda v: lutdose.fit_tac(t, a, voi="kidneys", population=cohort["pop"], administered_MBq=v)),
+             ("run_tac", lambda v: lutdose.run_tac(one, administered_MBq=v, phantom="icrp110-am",
+                                                   population=cohort["pop"]))]
+    for name, call in calls:
+        for value in (None, float("nan")):
+            if value is None and name == "run_tac":
+                continue  # run_tac's administered_MBq is required (TypeError without it)
+            with pytest.raises(lutdose.InputError) as e:
+                call(value)
+            msg = str(e.value)
+            assert msg.startswith(name + ": administered_MBq is 'missing'; expected the administered activity"), msg
+            assert "--activity-MBq" not in msg and "command line" not in msg, msg
 
 
 def test_read_store_population_e_step(cohort, tmp_path):

@@ -18,25 +18,63 @@
 
 namespace lutdose {
 
-std::vector<std::string> batch_case_files(const std::string& dir) {
+namespace {
+
+// A name batch_case_files lists (before the check of its content): "*.json" but lutdose's own files.
+bool listed_as_case_file(const std::string& name) {
+  const auto& own = result_set_names();  // manifest.json, synth.json
+  return name.size() >= 6 && name.compare(name.size() - 5, 5, ".json") == 0 &&
+         std::find(own.begin(), own.end(), name) == own.end();
+}
+
+// The file at `path` is a population file (is_population_file_text); false when it cannot be read.
+bool is_population_file_at(const std::string& path) {
+  try {
+    return is_population_file_text(read_input_file(path, "case file", true));
+  } catch (const InputError&) {
+    return false;  // a case file that cannot be read: its error is given when it is loaded
+  }
+}
+
+}  // namespace
+
+std::vector<std::string> batch_case_files(const std::string& dir, std::vector<std::string>* left_out) {
   namespace fs = std::filesystem;
   std::error_code ec;
   if (!fs::is_directory(dir, ec))
     throw_input_error("command line", "CASES_DIR", dir, "a folder of case files (*.json)");
-  const auto& own = result_set_names();
   std::vector<std::string> names;
   fs::directory_iterator it(dir, ec), end;
   if (ec) throw InputError(dir + ": cannot read the folder: " + ec.message());
   for (; it != end; it.increment(ec)) {
     const std::string name = it->path().filename().string();
-    if (name.size() < 6 || name.compare(name.size() - 5, 5, ".json") != 0) continue;
-    if (std::find(own.begin(), own.end(), name) != own.end()) continue;  // manifest.json, synth.json
-    if (it->is_directory(ec)) continue;
+    if (!listed_as_case_file(name) || it->is_directory(ec)) continue;
     names.push_back(name);
   }
   if (ec) throw InputError(dir + ": cannot read the folder: " + ec.message());
   std::sort(names.begin(), names.end());
-  return names;
+  std::vector<std::string> cases;
+  for (auto& name : names) {
+    if (!is_population_file_at(dir + "/" + name)) {
+      cases.push_back(std::move(name));
+    } else if (left_out) {
+      left_out->push_back(dir + "/" + name + ": a population file (format " + POPULATION_FORMAT +
+                          "), not a case file: left out");
+    }
+  }
+  return cases;
+}
+
+void check_outside_case_folder(const std::string& path, const std::string& dir, const std::string& option) {
+  namespace fs = std::filesystem;
+  std::error_code ec, ec_dir;
+  const fs::path file = fs::absolute(path, ec);
+  const fs::path folder = fs::weakly_canonical(file.parent_path(), ec), cases = fs::weakly_canonical(dir, ec_dir);
+  if (ec || ec_dir || folder != cases || !listed_as_case_file(file.filename().string())) return;
+  throw_input_error("command line", option, path,
+                    "a file outside the folder of case files " + dir + " being learned from: a *.json file directly "
+                    "in it is read as a case file by lutdose batch and population learn of the folder (write it "
+                    "beside the folder or in a subfolder of it)");
 }
 
 namespace batch_detail {
@@ -154,7 +192,7 @@ class CaseInput : public BatchInput {
     names_ = batch_case_files(cohort.cases_dir);
     if (names_.empty())
       throw InputError(cohort.cases_dir + ": no case files (*.json, other than lutdose's own " +
-                       "manifest.json and synth.json); expected a folder of case files");
+                       "manifest.json and synth.json, and population files); expected a folder of case files");
     std::string list;
     for (const auto& name : names_) {
       std::string sha = listed_sha256(cohort.cases_dir + "/" + name, cohort.allow_external_files);

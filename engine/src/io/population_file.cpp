@@ -71,6 +71,14 @@ VectorXd number_vector(const json& j, const std::string& key, const std::string&
   return out;
 }
 
+// InputError naming `key`[i] for the first known (not NaN) value of `v` that `ok` refuses.
+template <class Ok>
+void check_each(const VectorXd& v, const std::string& key, const std::string& where, Ok ok, const std::string& expected) {
+  for (Eigen::Index i = 0; i < v.size(); ++i)
+    if (!std::isnan(v(i)) && !ok(v(i)))
+      throw_input_error(where, key + "[" + std::to_string(i) + "]", format_number(v(i)), expected);
+}
+
 // Omega: K x K, finite, symmetric, positive-definite.
 MatrixXd read_omega(const json& j, const std::string& where, Eigen::Index k) {
   const json& v = member(j, "omega", where);
@@ -164,6 +172,10 @@ PopulationModel read_model(const json& j, const std::string& where) {
   if (!kind.is_string() || kind.get<std::string>().empty())
     throw_input_error(where, "voi_kind", kind.dump(), "a VOI kind (a VOI name, or tumour)");
   m.voi_kind = kind.get<std::string>();
+  if (population_voi_kind(m.voi_kind) != m.voi_kind)  // tumour_1: no VOI has that kind
+    throw_input_error(where, "voi_kind", m.voi_kind,
+                      "a VOI kind: an organ VOI's name, or tumour for every tumour_*, tumor_* and lesion_* VOI (a "
+                      "model of " + m.voi_kind + " would never be used)");
   const std::string w = where + " (" + m.voi_kind + ")";
   const auto* f = fn.is_string() ? models::find_exponential(fn.get<std::string>()) : nullptr;
   if (!f || !population_function_supported(f->id()))
@@ -178,12 +190,20 @@ PopulationModel read_model(const json& j, const std::string& where) {
                           " with amplitudes per administered activity");
   m.theta = number_vector(j, "theta", w, k, true);
   m.theta_se = number_vector(j, "theta_se", w, k, false);
+  check_each(m.theta_se, "theta_se", w, [](double se) { return se > 0; }, "a standard error > 0, or null (not computed)");
   m.omega = read_omega(j, w, k);
   m.sigma_log = finite_number(j, "sigma_log", w);
   if (!(m.sigma_log > 0)) throw_input_error(w, "sigma_log", format_number(m.sigma_log), "a relative SD > 0");
   m.shrinkage = number_vector(j, "shrinkage", w, k, false);
+  // 1 - SD(eta_MAP) / omega^(1/2) (population.h) is at most 1; below 0 where the MAPs spread more
+  // than omega (population learn writes such values, e.g. -8e-05): no lower bound
+  check_each(m.shrinkage, "shrinkage", w, [](double s) { return s <= 1; },
+             "a shrinkage <= 1 (1 - SD(eta_MAP) / omega^(1/2)), or null (not computed)");
   m.n_patients = whole_number(j, "n_patients", w, 2);
   read_figures(j, w, m);
+  if (m.n_observations < m.n_patients)  // every TAC learned from has a point
+    throw_input_error(w, "n_observations", std::to_string(m.n_observations),
+                      "at least n_patients (" + std::to_string(m.n_patients) + "): every TAC has a point");
   return m;
 }
 
@@ -299,6 +319,12 @@ std::string population_file_text(const PopulationFile& p) {
                    {"e_step", p.options.sampled_e_step ? "sampled" : "laplace"}}},
       {"vois", vois}};
   return with_own_checksum(doc.dump(2));
+}
+
+bool is_population_file_text(const std::string& text) {
+  if (text.find(POPULATION_FORMAT) == std::string::npos) return false;  // spares parsing a case file
+  const auto doc = nlohmann::json::parse(text, nullptr, false);
+  return doc.is_object() && doc.contains("format") && doc["format"] == POPULATION_FORMAT;
 }
 
 PopulationFile read_population_file(const std::string& path) {

@@ -38,12 +38,7 @@ void read_run_files(RunOptions& options, const ReferenceData& reference) {
   }
 }
 
-namespace {
-
-// The options of individual fits that the case file's "fit" block gives a value other than the
-// default, as (field, value): a population MAP fit does not use them (the command line's are refused
-// alike, cli/run_options.cpp; docs/population.md).
-std::vector<std::pair<std::string, std::string>> case_individual_fit_options(const FitOptions& f) {
+std::vector<std::pair<std::string, std::string>> individual_fit_options_given(const FitOptions& f) {
   const FitOptions d;
   std::vector<std::pair<std::string, std::string>> given;
   const auto add = [&](bool differs, const char* field, const std::string& value) {
@@ -54,7 +49,8 @@ std::vector<std::pair<std::string, std::string>> case_individual_fit_options(con
   add(!f.forced_function.empty(), "fit.function", f.forced_function);
   add(f.candidates != d.candidates, "fit.functions", candidates);
   add(!f.error_model_by_voi_kind, "fit.error_model", error_model_label(f));
-  add(f.aicc_k != d.aicc_k, "fit.aicc_k", to_string(f.aicc_k));
+  // the option's text, as given (run_option_specs' choices "fit", "fit+1"), not to_string's name
+  add(f.aicc_k != d.aicc_k, "fit.aicc_k", f.aicc_k == AiccParameterCount::fit_parameters ? "fit" : "fit+1");
   add(f.integration != d.integration, "fit.integration", to_string(f.integration));
   add(f.trapezoid_head != d.trapezoid_head, "fit.trapezoid_head", to_string(f.trapezoid_head));
   add(f.trapezoid_body != d.trapezoid_body, "fit.trapezoid_body", to_string(f.trapezoid_body));
@@ -66,10 +62,8 @@ std::vector<std::pair<std::string, std::string>> case_individual_fit_options(con
   return given;
 }
 
-}  // namespace
-
 void check_case_fit_options(const CaseFile& c, const std::string& population) {
-  for (const auto& [field, value] : case_individual_fit_options(c.fit))
+  for (const auto& [field, value] : individual_fit_options_given(c.fit))
     throw_input_error(c.path, field, value,
                       "no " + field + " with " + population +
                           ": a population MAP fit uses the function of its VOI kind's population, its error model "

@@ -140,7 +140,9 @@ std::vector<StoreIndex> check_shards(const std::vector<std::string>& shards) {
     if (h.fingerprint != indexes.front().header.fingerprint)
       throw InputError("lutdose merge: " + output_fs::in_quotes(shards[i]) + " and " + output_fs::in_quotes(shards[0]) +
                        " differ in their fingerprint (options and reference data: " + h.fingerprint + " vs " +
-                       indexes.front().header.fingerprint + "); only stores computed alike can be merged");
+                       indexes.front().header.fingerprint + ")" +
+                       option_differences(h.provenance_json, indexes.front().header.provenance_json) +
+                       "; only stores computed alike can be merged");
     for (const auto& key : indexes.back().patient_cycles) {
       const auto [it, fresh] = seen.emplace(key, i);
       if (!fresh)

@@ -174,6 +174,12 @@ void publish_store_file(const std::string& path, bool replace, const std::functi
                         const StoreHeader& header, std::uint64_t expected_bytes,
                         const std::function<void(StoreFileWriter&)>& fill);
 //! Size of the regular file at `path`, 0 when there is none.
+//! "; differing: options.fit.x (A vs B), ..." between two provenance JSON texts (StoreHeader::
+//! provenance_json): what makes their fingerprints differ (their options and nuclide data; paths do
+//! not count: options.input, data_dir, fit.population.source), the first five and how many more;
+//! "" when either is unknown. For a refused resume or merge.
+std::string option_differences(const std::string& stored_json, const std::string& this_json);
+
 std::uint64_t file_bytes(const std::string& path);
 //! OutputError when the file system of `dirfd` has less than about `bytes` free.
 void check_free_space(int dirfd, const std::string& shown, std::uint64_t bytes);

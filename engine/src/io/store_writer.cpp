@@ -48,40 +48,6 @@ std::string marker_text(const StoreHeader& h) {
   return m.dump(2) + "\n";
 }
 
-//! Adds to `out` the JSON paths (under `path`) where a and b differ, as "path (A vs B)".
-void collect_differences(const nlohmann::json& a, const nlohmann::json& b, const std::string& path,
-                         std::vector<std::string>& out) {
-  if (a == b) return;
-  if (a.is_object() && b.is_object()) {
-    std::set<std::string> keys;
-    for (auto it = a.begin(); it != a.end(); ++it) keys.insert(it.key());
-    for (auto it = b.begin(); it != b.end(); ++it) keys.insert(it.key());
-    for (const auto& k : keys)
-      collect_differences(a.value(k, nlohmann::json()), b.value(k, nlohmann::json()), path + "." + k, out);
-    return;
-  }
-  const auto shown = [](const nlohmann::json& v) { return v.is_null() ? std::string("absent") : v.dump().substr(0, 80); };
-  out.push_back(path + " (" + shown(a) + " vs " + shown(b) + ")");
-}
-
-//! "; differing: options.fit.x (A vs B), ..." between two provenance JSON texts: what makes their
-//! fingerprints differ (their options and nuclide data; paths do not count), the first five and
-//! how many more; "" when either is unknown.
-std::string option_differences(const std::string& stored_json, const std::string& this_json) {
-  const auto a = nlohmann::json::parse(stored_json, nullptr, false), b = nlohmann::json::parse(this_json, nullptr, false);
-  if (!a.is_object() || !b.is_object() || !a.contains("options") || !b.contains("options")) return "";
-  auto oa = a["options"], ob = b["options"];
-  for (auto* o : {&oa, &ob}) o->erase("input"), o->erase("data_dir");
-  std::vector<std::string> d;
-  collect_differences(a.value("nuclide", nlohmann::json()), b.value("nuclide", nlohmann::json()), "nuclide", d);
-  collect_differences(oa, ob, "options", d);
-  constexpr size_t kShown = 5;
-  std::string text;
-  for (size_t i = 0; i < std::min(d.size(), kShown); ++i) text += (i == 0 ? "; differing: " : ", ") + d[i];
-  if (d.size() > kShown) text += " and " + std::to_string(d.size() - kShown) + " more";
-  return text;
-}
-
 //! InputError unless `stored` (of the store or its marker at `shown`) is of the same batch as `h`.
 void check_same_run(const StoreHeader& stored, const StoreHeader& h, const std::string& shown) {
   const std::pair<const char*, std::pair<std::string, std::string>> items[] = {
@@ -143,6 +109,47 @@ void remove_segments(int partsfd, const std::set<std::string>& keep, const std::
 }  // namespace
 
 namespace store_detail {
+
+namespace {
+
+//! Adds to `out` the JSON paths (under `path`) where a and b differ, as "path (A vs B)".
+void collect_differences(const nlohmann::json& a, const nlohmann::json& b, const std::string& path,
+                         std::vector<std::string>& out) {
+  if (a == b) return;
+  if (a.is_object() && b.is_object()) {
+    std::set<std::string> keys;
+    for (auto it = a.begin(); it != a.end(); ++it) keys.insert(it.key());
+    for (auto it = b.begin(); it != b.end(); ++it) keys.insert(it.key());
+    for (const auto& k : keys)
+      collect_differences(a.value(k, nlohmann::json()), b.value(k, nlohmann::json()), path + "." + k, out);
+    return;
+  }
+  const auto shown = [](const nlohmann::json& v) { return v.is_null() ? std::string("absent") : v.dump().substr(0, 80); };
+  out.push_back(path + " (" + shown(a) + " vs " + shown(b) + ")");
+}
+
+}  // namespace
+
+std::string option_differences(const std::string& stored_json, const std::string& this_json) {
+  const auto a = nlohmann::json::parse(stored_json, nullptr, false), b = nlohmann::json::parse(this_json, nullptr, false);
+  if (!a.is_object() || !b.is_object() || !a.contains("options") || !b.contains("options")) return "";
+  auto oa = a["options"], ob = b["options"];
+  for (auto* o : {&oa, &ob}) {  // what the fingerprint leaves out (store_header_of): paths
+    o->erase("input");
+    o->erase("data_dir");
+    if (o->contains("fit") && (*o)["fit"].is_object() && (*o)["fit"].contains("population") &&
+        (*o)["fit"]["population"].is_object())
+      (*o)["fit"]["population"].erase("source");
+  }
+  std::vector<std::string> d;
+  collect_differences(a.value("nuclide", nlohmann::json()), b.value("nuclide", nlohmann::json()), "nuclide", d);
+  collect_differences(oa, ob, "options", d);
+  constexpr size_t kShown = 5;
+  std::string text;
+  for (size_t i = 0; i < std::min(d.size(), kShown); ++i) text += (i == 0 ? "; differing: " : ", ") + d[i];
+  if (d.size() > kShown) text += " and " + std::to_string(d.size() - kShown) + " more";
+  return text;
+}
 
 std::uint64_t file_bytes(const std::string& path) {
   struct stat st;

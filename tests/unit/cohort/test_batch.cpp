@@ -192,6 +192,18 @@ TEST_CASE("batch: lutdose's own files are not case files") {
   CHECK_THROWS_AS(batch_case_files(dir / "missing"), InputError);
 }
 
+TEST_CASE("batch: a population file in the folder is no case file (issue 15)") {
+  // `population learn CASES_DIR --out CASES_DIR/pop.json` put one there (0.14): batch read it as a
+  // broken case (a failed patient), population learn stopped on it. Only the format decides: a
+  // broken JSON file or another JSON file stays a case file (its error is given when it is run).
+  Folder dir;
+  std::ofstream(dir / "a.json") << "{}";
+  std::ofstream(dir / "pop.json") << "{\n  \"format\": \"lutdose-population\",\n  \"format_version\": 2\n}\n";
+  std::ofstream(dir / "broken.json") << "{\"format\": \"lutdose-population\"";
+  std::ofstream(dir / "other.json") << "{\"format\": \"lutdose-population-x\", \"note\": \"lutdose-population\"}";
+  CHECK(batch_case_files(dir.path.string()) == std::vector<std::string>{"a.json", "broken.json", "other.json"});
+}
+
 TEST_CASE("batch: a bad patient is a failure with its message, the others are done") {
   Folder dir;
   write_cohort(dir, 30, "tables");

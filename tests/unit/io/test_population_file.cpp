@@ -5,6 +5,8 @@
 #include <doctest/doctest.h>
 
 #include <fstream>
+#include <functional>
+#include <limits>
 #include <string>
 
 #include "lutdose/error.h"
@@ -117,6 +119,45 @@ TEST_CASE("population file: a function twice in a VOI kind's candidates is refus
   const std::string e = read_error(population_file_text(p));
   CHECK(e.find("pop.json: vois[0] (kidneys)") != std::string::npos);
   CHECK(e.find("candidates[1].function is '\"E1\"'") != std::string::npos);
+}
+
+TEST_CASE("population file: values out of their range are refused, naming the file, field, value and expectation (issue 15)") {
+  // Each file below is written by population_file_text (its own checksum matches): only the range
+  // checks of the reader are under test.
+  const auto error_with = [](const std::function<void(PopulationModel&)>& change) {
+    auto p = kidneys_e1();
+    change(p.models[0]);
+    return read_error(population_file_text(p));
+  };
+  // shrinkage = 1 - SD(eta_MAP) / omega^(1/2) (population.h): at most 1 (an SD is >= 0). It may be
+  // below 0 (the MAPs spread more than omega says; population learn wrote -8.2e-05 for the spleen of
+  // `lutdose synth --patients 30 --seed 1 --times-h 4,24,48,96,168`): such files are read.
+  std::string e = error_with([](PopulationModel& m) { m.shrinkage(1) = 1.5; });
+  CHECK(e.find("pop.json: vois[0] (kidneys)") != std::string::npos);
+  CHECK(e.find("shrinkage[1] is '1.5'") != std::string::npos);
+  CHECK(e.find("<= 1") != std::string::npos);
+  CHECK(error_with([](PopulationModel& m) { m.shrinkage(0) = -8.2e-05; }).empty());
+  CHECK(error_with([](PopulationModel& m) { m.shrinkage(0) = 1.0; }).empty());
+  // a VOI kind no VOI has: a tumour VOI's kind is "tumour" (population_voi_kind)
+  for (const char* kind : {"tumour_1", "lesion_2", "tumor_a"}) {
+    CAPTURE(kind);
+    e = error_with([&](PopulationModel& m) { m.voi_kind = kind; });
+    CHECK(e.find("pop.json: vois[0]") != std::string::npos);
+    CHECK(e.find("voi_kind is '" + std::string(kind) + "'") != std::string::npos);
+    CHECK(e.find("tumour") != std::string::npos);
+  }
+  CHECK(error_with([](PopulationModel& m) { m.voi_kind = "tumour"; }).empty());
+  // a standard error is > 0 (or null: not computed)
+  for (const double se : {0.0, -0.03}) {
+    CAPTURE(se);
+    e = error_with([&](PopulationModel& m) { m.theta_se(1) = se; });
+    CHECK(e.find("theta_se[1] is '" + format_number(se) + "'") != std::string::npos);
+  }
+  CHECK(error_with([](PopulationModel& m) { m.theta_se(1) = std::numeric_limits<double>::quiet_NaN(); }).empty());
+  // counts: TACs >= 2 (a population), observations >= TACs (each TAC has a point > 0)
+  CHECK(error_with([](PopulationModel& m) { m.n_patients = 1; }).find("n_patients is '1'") != std::string::npos);
+  CHECK(error_with([](PopulationModel& m) { m.n_observations = 59; }).find("n_observations is '59'") !=
+        std::string::npos);
 }
 
 TEST_CASE("population file: e_step is written and read back, a 0.12 file without it is Laplace, one changed by hand without it unknown, a bad one refused") {

@@ -89,9 +89,21 @@ struct BatchOptions {
 
 //! The case files of a folder: every "*.json" directly in it (not in subfolders), sorted by name
 //! (bytes), but the files lutdose itself writes beside case files (result_set_names() of
-//! io/output_dir.h, e.g. manifest.json and synth.json). InputError when `dir` is not a readable
+//! io/output_dir.h, e.g. manifest.json and synth.json) and population files (a JSON object whose
+//! "format" is POPULATION_FORMAT: `population learn --out` into the folder, issue 15), each of
+//! which adds a note to `left_out` (if given): "DIR/NAME: a population file (format
+//! lutdose-population), not a case file: left out". A file that cannot be read or parsed stays a
+//! case file (its error is given when it is loaded). InputError when `dir` is not a readable
 //! folder.
-std::vector<std::string> batch_case_files(const std::string& dir);
+std::vector<std::string> batch_case_files(const std::string& dir, std::vector<std::string>* left_out = nullptr);
+
+//! InputError (naming "command line", `option`, `path` and why) when `path` is a file that
+//! batch_case_files(`dir`) would list: a *.json file (not lutdose's own manifest.json or
+//! synth.json) directly in the folder `dir`, compared after resolving "." , ".." and symbolic
+//! links of the folders (std::filesystem::weakly_canonical). `population learn CASES_DIR --out`:
+//! its population file would be read as a case file by the next batch or learning of the folder.
+//! Throws nothing otherwise.
+void check_outside_case_folder(const std::string& path, const std::string& dir, const std::string& option);
 
 //! Items [first, last) of shard `index` (1-based) of `count` shards of `n` items: contiguous blocks,
 //! first = floor((index-1) n / count), last = floor(index n / count). Shards 1..count in order

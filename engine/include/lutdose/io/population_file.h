@@ -81,14 +81,20 @@ void use_learned_population(RunOptions& o, const std::vector<TacSeries>& series,
 //! The file's text (JSON, with its own checksum as last member). Throws nothing.
 std::string population_file_text(const PopulationFile& p);
 
+//! True when `text` is a JSON object whose "format" is POPULATION_FORMAT: a population file,
+//! whatever its version and other members (read_population_file checks those). Throws nothing.
+bool is_population_file_text(const std::string& text);
+
 //! Reads and checks a population file. InputError naming the file, the field, the value and what
 //! was expected for: a missing or unreadable file, bad JSON (with its line and column), another
 //! format or version (version 1, amplitudes in MBq: learn again), a lutdose_sha256 that does not
 //! match the bytes before it (the file was edited or damaged; a file without that member is read,
 //! as written by hand), a missing or non-finite number, an unknown or unsupported function, sizes
 //! that do not match the function, an Omega that is not symmetric positive-definite, a sigma <= 0,
-//! a half_life_h <= 0, a VOI kind twice, a function twice in a VOI kind's candidates or a chosen
-//! function not among them.
+//! a half_life_h <= 0, a VOI kind twice or one no VOI has (tumour_1: a tumour VOI's kind is
+//! tumour), a theta_se <= 0 or a shrinkage > 1 (null: not computed), n_patients < 2,
+//! n_observations < n_patients, a function twice in a VOI kind's candidates or a chosen function
+//! not among them.
 PopulationFile read_population_file(const std::string& path);
 
 //! InputError naming `path`, the field half_life_h, the file's value and `half_life_h` (the run's

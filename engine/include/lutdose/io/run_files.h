@@ -5,6 +5,8 @@
 
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "lutdose/io/case_file.h"
 #include "lutdose/pipeline/options.h"
@@ -29,6 +31,14 @@ void read_run_files(RunOptions& options, const ReferenceData& reference);
 //! `individual` with a population file from either side, and naming the case file's field for an
 //! option of individual fits it gives beside the population (check_case_fit_options).
 void use_case_population(CaseFile& c, const std::string& population, const std::optional<Kinetics>& kinetics);
+
+//! The options of individual fits that `f` gives a value other than FitOptions' default, as
+//! (case file field, value): fit.function, fit.functions, fit.error_model, fit.aicc_k,
+//! fit.integration, fit.trapezoid_head/body/tail, fit.model_averaging, fit.combined_sigma0_MBq,
+//! fit.combined_b, fit.reject_correlated. A population MAP fit does not use them
+//! (docs/population.md): check_case_fit_options refuses a case file's, the command line its
+//! options of the same names (fit.error_model: --error-model). Throws nothing.
+std::vector<std::pair<std::string, std::string>> individual_fit_options_given(const FitOptions& f);
 
 //! InputError naming the case file, the field and its value when the case's "fit" block gives an
 //! option of individual fits (fit.function, fit.functions, fit.error_model, ...: a value other than
