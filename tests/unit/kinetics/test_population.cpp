@@ -482,6 +482,9 @@ TEST_CASE("population: a MAP curve far above its own points (edited theta and Om
   CHECK(c.tia_MBq_h < A0_MBQ / LP);
   CHECK(std::find(c.flags.begin(), c.flags.end(), "population_map_failed") == c.flags.end());
   CHECK(has_flag_starting(c, RESIDUAL_FLAG + ":"));
+  // the limit of 3 points: 16.27, the 0.999 quantile of chi-square(3) (tables: 16.266)
+  CHECK(std::any_of(c.flags.begin(), c.flags.end(),
+                    [](const std::string& f) { return f.find(",limit=16.27,n=3") != std::string::npos; }));
   CHECK_FALSE(c.accepted);
   CHECK_FALSE(fit.accepted);
   REQUIRE_FALSE(fit.notes.empty());
@@ -557,4 +560,31 @@ TEST_CASE("population: MAPs of TACs drawn from the population itself are rejecte
     CHECK(rejected <= 10);
     CHECK(other == 0);  // no other flag on data drawn from the population
   }
+}
+
+TEST_CASE("population: the residual limit is the chi-square quantile, or n F(n, d) when b is estimated from d dof") {
+  // One point at 24 h, c times the population's typical curve (theta). Its prior predictive SD of
+  // ln y is about sqrt(b^2 + omega_A + (lambda t)^2 omega_lambda) = 0.32, so c = 5 puts it about
+  // 5 SD out (chi2 near 25): above the chi-square(1) limit 10.83 (the 0.999 quantile, tables), far
+  // below n F(1, 2)'s 998.5 (the 0.999 quantile of F(1, 2), tables) of a b estimated from 2 dof.
+  // c = 1e5 (11.5 on the log scale, about 36 SD) is above both.
+  PopulationModel m = e1_truth(0.1, 0.008, 0.35);
+  TacSeries tac;
+  tac.patient = "P1";
+  tac.voi = "kidneys";
+  tac.time_h = VectorXd::Constant(1, 24.0);
+  const double typical = A0_MBQ * std::exp(m.theta(0)) * std::exp(-(std::exp(m.theta(1)) + LP) * 24.0);
+  auto flag_of = [&](double c) {
+    tac.activity_MBq = VectorXd::Constant(1, c * typical);
+    const TacFit fit = population_map_fit(m, tac, A0_MBQ, LP, "test");
+    const auto& flags = fit.candidates.at(0).flags;
+    const auto it = std::find_if(flags.begin(), flags.end(),
+                                 [](const std::string& f) { return f.rfind(RESIDUAL_FLAG, 0) == 0; });
+    return it == flags.end() ? std::string() : *it;
+  };
+  CHECK(flag_of(1.0).empty());
+  CHECK(flag_of(5.0).find(",limit=10.83,n=1") != std::string::npos);
+  m.sigma_log_dof = 2;  // as a previous-cycles prior from one earlier cycle of 4 points (E1)
+  CHECK(flag_of(5.0).empty());
+  CHECK(flag_of(1e5).find(",limit=998.5,n=1") != std::string::npos);
 }
