@@ -15,6 +15,7 @@ import e2e_driver
 import csv
 import hashlib
 import json
+import math
 import os
 import statistics
 import sys
@@ -475,6 +476,40 @@ def case_zero_tac_not_accepted(ctx):
                 "no_positive_points" not in notes or "no point with activity > 0" not in notes or \
                 "all activities are zero" not in notes:
             raise CaseFailure("%s: a TAC of zeros: %s" % (k, json.dumps(v["fit"])[:600]))
+
+
+def case_map_far_from_data_not_used(ctx):
+    """A hand-edited population (the file's own checksum deleted) whose amplitudes are 100 times the
+    cohort's with 1 % spread between patients: the MAP curves lie far above the TAC's points, and
+    `run` must not use them (regression, review of 0.14: a curve 60x above the points and a TIA 16x
+    too large were accepted). Every VOI falls back to its individual fit with the note
+    `population MAP not used: ...` naming the residual criterion; the same TAC with the file as
+    learned keeps its MAP."""
+    tac = ctx.cohort("c", 12, 9, "4,24,48,96")
+    ctx.ok("population", "learn", tac, "--patients", patients(tac), "--out", ctx.path("pop.json"), "--quiet",
+           "--functions", "E1")
+    run_first_patient(ctx, tac)
+    learned = json.load(open(ctx.path("run", "results.json")))["patients"][0]["cycles"][0]["vois"]
+    if any(v["fit"]["method"] != "population MAP" for v in learned):
+        raise CaseFailure("the learned population's MAPs were not used: %s" %
+                          [(v["name"], v["fit"]["method"], v["fit"]["notes"]) for v in learned])
+    doc = json.load(open(ctx.path("pop.json")))
+    del doc["lutdose_sha256"]
+    for v in doc["vois"]:
+        v["theta"][0] += math.log(100.0)  # ln(A1 / A0): amplitudes 100 times the cohort's
+        v["omega"][0][0] = 1e-4           # SD 1 %: the prior outweighs the four points
+    edited = write(ctx, "edited.json", json.dumps(doc, indent=2))
+    ctx.ok("run", "--tac", ctx.path("one.csv"), "--activity-MBq", 7400, "--phantom", "icrp110-am", "--population",
+           edited, "--out", ctx.path("run_edited"))
+    vois = json.load(open(ctx.path("run_edited", "results.json")))["patients"][0]["cycles"][0]["vois"]
+    if not vois:
+        raise CaseFailure("no VOI in the results of the edited population")
+    for v in vois:
+        notes = " ".join(v["fit"]["notes"])
+        if v["fit"]["method"] == "population MAP" or "population MAP not used: " not in notes or \
+                "map_residuals_exceed_population_model" not in notes:
+            raise CaseFailure("%s: a MAP far from its data was used or not explained: method %s, notes %s" %
+                              (v["name"], v["fit"]["method"], notes[:600]))
 
 
 def case_population_in_outputs(ctx):
@@ -965,6 +1000,7 @@ CASES = {
     "learn_from_cases": case_learn_from_cases,
     "per_administered_activity": case_per_administered_activity,
     "zero_tac_not_accepted": case_zero_tac_not_accepted,
+    "map_far_from_data_not_used": case_map_far_from_data_not_used,
     "run_and_batch_tac": case_run_and_batch_tac,
     "round_trip": case_round_trip,
     "kinetics_population": case_kinetics_population,

@@ -1,6 +1,9 @@
 // The MAP (empirical Bayes) fit of one TAC with a learned population as its prior (population.h).
 #include <algorithm>
+#include <boost/math/distributions/chi_squared.hpp>
+#include <boost/math/distributions/fisher_f.hpp>
 #include <cmath>
+#include <cstdio>
 #include <limits>
 
 #include "lutdose/error.h"
@@ -40,9 +43,59 @@ void judge_against_data(CandidateFit& c, const TacSeries& tac) {
     c.flags.push_back("near_zero_activity_at_" + std::to_string(nz) + "_points");
 }
 
+// "%.4g" of x: the numbers of a flag, short and stable.
+std::string g4(double x) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.4g", x);
+  return buf;
+}
+
+// The limit of the MAP objective Q of n points (judge_against_population): the 1 - alpha quantile
+// of chi-square with n degrees of freedom when b is known (sigma_dof infinite), else of n F(n, d)
+// with d = sigma_dof. Why F: in the linearised model Q <= max(1, b^2 / b_hat^2) Q_b (the
+// predictive covariance J Omega J^T + b_hat^2 I is at least b_hat^2 / b^2 times the true one) with
+// Q_b ~ chi-square(n) and d b_hat^2 / b^2 ~ chi-square(d) independent, so Q / n is at most an
+// F(n, d) variate where b_hat < b: its quantile keeps the false-rejection probability near alpha
+// (at most 2 alpha) when b is estimated from few residuals (a previous-cycles prior).
+double residual_limit(int n, double sigma_dof) {
+  using boost::math::complement;
+  const double alpha = POPULATION_MAP_FALSE_REJECTION;
+  if (!std::isfinite(sigma_dof))
+    return boost::math::quantile(complement(boost::math::chi_squared_distribution<double>(n), alpha));
+  return n * boost::math::quantile(complement(boost::math::fisher_f_distribution<double>(n, sigma_dof), alpha));
+}
+
+// The TAC's points used against the population (and its error model, proportional on the log
+// scale: ln y_j = ln f(t_j; phi) + e_j, e_j ~ N(0, b^2), phi ~ N(theta, Omega)). The statistic is
+// the MAP's objective Q = sum_j ((ln y_j - ln f_j) / b)^2 + sum_k (phi_k - theta_k)^2 / Omega_kk:
+// in the linearised model its minimum equals (z - m)^T (J Omega J^T + b^2 I)^-1 (z - m), z = ln y,
+// m = ln f(theta), the Mahalanobis distance of the data from their prior predictive distribution,
+// chi-square with n degrees of freedom whatever K (the prior-predictive check of Box, "Sampling
+// and Bayes' inference in scientific modelling and robustness", JRSS A 143 (1980) 383-430; a test
+// of prior-data conflict, Evans & Moshonov, Bayesian Analysis 1 (2006) 893-914). The data's
+// residuals alone are not that statistic: at the MAP they are shrunk by the random effects (with
+// n <= K points they can be near 0 whatever the prior), so a rate far from the population's
+// would pass unseen. Nothing to judge without a MAP or without points (flagged otherwise).
+void judge_against_population(CandidateFit& c, const population_detail::MapResult& r, double sigma_dof) {
+  if (!r.ok || c.n_points == 0) return;
+  const double limit = residual_limit(c.n_points, sigma_dof);
+  if (!(r.objective <= limit))
+    c.flags.push_back("map_residuals_exceed_population_model:chi2=" + g4(r.objective) + ",limit=" + g4(limit) +
+                      ",n=" + std::to_string(c.n_points));
+}
+
+// (ln y_j - ln f_j) / b at the points used: the standardized residuals of the error model, the
+// data's terms of the criterion; NaN (unknown) at points <= 0, left out of the fit.
+VectorXd log_standardized_residuals(const VectorXd& y, const VectorXd& fitted, double b) {
+  VectorXd r = VectorXd::Constant(y.size(), std::numeric_limits<double>::quiet_NaN());
+  for (Eigen::Index j = 0; j < y.size(); ++j)
+    if (y(j) > 0) r(j) = std::log(y(j) / fitted(j)) / b;
+  return r;
+}
+
 // The candidate of the MAP: natural parameters, their posterior covariance D V D^T, TIA and u(TIA).
 CandidateFit map_candidate(const models::ExponentialFunction& f, const population_detail::MapResult& r,
-                           const TacSeries& tac, double b, double lambda_p) {
+                           const TacSeries& tac, double b, double sigma_dof, double lambda_p) {
   CandidateFit c;
   c.function = f.id();
   c.n_points = static_cast<int>(r.residual.size());  // the points used (activity > 0)
@@ -57,7 +110,7 @@ CandidateFit map_candidate(const models::ExponentialFunction& f, const populatio
   const VectorXd sd = c.covariance.diagonal().cwiseSqrt();
   c.correlation = c.covariance.cwiseQuotient(sd * sd.transpose());
   c.fitted_MBq = f.evaluate(tac.time_h, c.parameters, lambda_p);
-  c.standardized_residuals = (tac.activity_MBq - c.fitted_MBq).cwiseQuotient(b * c.fitted_MBq);
+  c.standardized_residuals = log_standardized_residuals(tac.activity_MBq, c.fitted_MBq, b);
   c.rank = r.ok ? f.n_parameters() : 0;
   c.starts = 1;  // from the population mean
   c.evaluations = r.evaluations;
@@ -72,16 +125,24 @@ CandidateFit map_candidate(const models::ExponentialFunction& f, const populatio
   if (!r.ok) c.flags.push_back("population_map_failed");
   if (!(c.tia_MBq_h > 0)) c.flags.push_back("tia_not_positive");
   judge_against_data(c, tac);
+  judge_against_population(c, r, sigma_dof);
   c.accepted = c.flags.empty();
   return c;
 }
 
 // The note of a candidate that fails the criteria: its flags and what they mean.
 std::string rejection_note(const CandidateFit& c) {
+  const bool conflict = std::any_of(c.flags.begin(), c.flags.end(), [](const std::string& f) {
+    return f.rfind("map_residuals_exceed_population_model", 0) == 0;
+  });
   return "the population MAP fails the quality criteria: " + joined_flags(c) +
          (std::count(c.flags.begin(), c.flags.end(), "no_positive_points")
               ? " (no point with activity > 0: the estimate would be the population's, not this TAC's)"
-              : "");
+              : "") +
+         (conflict ? " (the TAC's points are improbable under the population and its error model: chi2, the sum of "
+                     "squared standardized log residuals and random effects of the MAP, is above its limit; a "
+                     "population far from this TAC, e.g. an edited population file, or a TAC unlike the population's)"
+                   : "");
 }
 
 }  // namespace
@@ -98,7 +159,8 @@ TacFit population_map_fit(const PopulationModel& m, const TacSeries& tac, double
   const int left_out = positive_points(tac, administered_MBq, t, y);
   const auto r = population_detail::map_fit(prior, t, y, m.theta);
   TacFit fit;
-  fit.candidates.push_back(map_candidate(f, in_MBq(f, r, administered_MBq), tac, m.sigma_log, lambda_p));
+  fit.candidates.push_back(
+      map_candidate(f, in_MBq(f, r, administered_MBq), tac, m.sigma_log, m.sigma_log_dof, lambda_p));
   // No VOI can hold more than the whole administered activity decaying physically: a TIA above
   // A0 / lambda_p is impossible (a prior far from the data, e.g. an edited population file).
   if (auto& c = fit.candidates.back(); c.tia_MBq_h > administered_MBq / lambda_p) {

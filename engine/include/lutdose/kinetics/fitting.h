@@ -143,7 +143,9 @@ struct CandidateFit {
   Eigen::VectorXd parameter_cv;  //!< standard uncertainty / |value|
   Eigen::MatrixXd correlation;
   Eigen::VectorXd fitted_MBq;             //!< f(t_i)
-  Eigen::VectorXd standardized_residuals;  //!< (y_i - f_i) / sigma_i (sigma scaled where relative)
+  //! (y_i - f_i) / sigma_i (sigma scaled where relative); of a population or previous-cycles MAP:
+  //! (ln y_i - ln f_i) / b, NaN at points <= 0 (left out of the MAP)
+  Eigen::VectorXd standardized_residuals;
   double weighted_rss = std::numeric_limits<double>::quiet_NaN();
   double r_squared = std::numeric_limits<double>::quiet_NaN();
   double aic = std::numeric_limits<double>::quiet_NaN();

@@ -48,6 +48,13 @@ std::vector<std::string> population_parameter_names(const models::ExponentialFun
 //! "Cohort size"): each MAP fit then has the warning "population_below_50_tacs:N".
 inline constexpr int POPULATION_MIN_TACS = 50;
 
+//! The false-rejection probability per TAC of the residual criterion of a MAP fit
+//! (population_map_fit, "map_residuals_exceed_population_model"): the probability that a TAC
+//! drawn from the population itself is rejected. 1e-3: about one TAC in a thousand falls back to
+//! its individual fit for nothing, while a TAC far from the population (an edited population file,
+//! a curve 60 times above the points) exceeds the limit by orders of magnitude (docs/population.md).
+inline constexpr double POPULATION_MAP_FALSE_REJECTION = 1e-3;
+
 //! The learned population of one VOI kind and one function.
 struct PopulationModel {
   std::string voi_kind;
@@ -57,6 +64,10 @@ struct PopulationModel {
   Eigen::VectorXd theta_se;             //!< their standard errors (linearised Fisher information)
   Eigen::MatrixXd omega;                //!< covariance of eta (diagonal in this slice)
   double sigma_log = std::numeric_limits<double>::quiet_NaN();  //!< b: SD of ln y (relative SD)
+  //! Degrees of freedom of sigma_log as an estimate: infinite where it is taken as known (a learned
+  //! population or a population file, as its other parameters), the residual degrees of freedom
+  //! of the earlier fits for a previous-cycles prior. Not in the population file.
+  double sigma_log_dof = std::numeric_limits<double>::infinity();
   Eigen::VectorXd shrinkage;            //!< eta shrinkage 1 - SD(eta_MAP) / omega_k^(1/2)
   //! TACs (units with their own random effects; named patients in the file format) and points.
   int n_patients = 0, n_observations = 0;
@@ -153,7 +164,13 @@ std::vector<PopulationModel> learn_population(const std::vector<TacSeries>& seri
 //! left out (noted). The candidate is judged against the TAC's own data: flags (not accepted)
 //! "no_positive_points" when no point is > 0 (the MAP would be the population's, not the
 //! patient's) and "near_zero_activity_at_N_points" as an individual fit under the proportional
-//! error model (fitting.h), besides "population_map_failed" and "tia_not_positive". A population
+//! error model (fitting.h), besides "population_map_failed" and "tia_not_positive"; and
+//! "map_residuals_exceed_population_model:chi2=Q,limit=L,n=N" when the TAC's N points used are
+//! improbable under the population: Q, the MAP's objective (sum of squared standardized log
+//! residuals (ln y - ln f) / b and random effects), is the Mahalanobis distance of ln y from its
+//! prior predictive distribution in the linearised model, chi-square with N degrees of freedom
+//! (N F(N, sigma_log_dof) with an estimated b); L its 1 - POPULATION_MAP_FALSE_REJECTION quantile.
+//! The candidate's standardized residuals are (ln y - ln f) / b, NaN at points left out. A population
 //! of fewer than POPULATION_MIN_TACS TACs gives the candidate the warning
 //! "population_below_50_tacs:N". InputError naming `where` when administered_MBq is not a finite
 //! number > 0 (the amplitudes are per administered activity).
