@@ -72,7 +72,7 @@ void check_outside_case_folder(const std::string& path, const std::string& dir, 
   const fs::path folder = fs::weakly_canonical(file.parent_path(), ec), cases = fs::weakly_canonical(dir, ec_dir);
   if (ec || ec_dir || folder != cases || !listed_as_case_file(file.filename().string())) return;
   throw_input_error("command line", option, path,
-                    "a file outside the folder of case files " + dir + " being learned from: a *.json file directly "
+                    "a file not directly in the folder of case files " + dir + " being learned from: a *.json file directly "
                     "in it is read as a case file by lutdose batch and population learn of the folder (write it "
                     "beside the folder or in a subfolder of it)");
 }
