@@ -318,3 +318,63 @@ TEST_CASE("previous cycles: the Monte Carlo cross-check samples a MAP VOI around
     CHECK(std::abs(t.dose_mc_mean_Gy - t.dose_Gy) < 4 * t.dose_u_mc_Gy / 20 + 0.01 * t.dose_Gy);
   }
 }
+
+// ---- The residual criterion with a prior whose noise b comes from few residuals (review of 0.15) ----
+
+namespace {
+
+bool conflict_flagged(const TacFit& f) {
+  return std::any_of(f.candidates[0].flags.begin(), f.candidates[0].flags.end(), [](const std::string& x) {
+    return x.rfind("map_residuals_exceed_population_model", 0) == 0;
+  });
+}
+
+// One earlier E1 cycle of 3 points (d = 1 residual degree of freedom), given 7400 MBq: amplitude
+// `a` MBq, rate `l` /h, residuals r (ln scale) drawn with SD b.
+PreviousCyclesPrior prior_d1(double a, double l, double b, boost::random::mt19937_64& rng) {
+  boost::random::normal_distribution<double> z(0.0, 1.0);
+  const std::vector<double> r{b * z(rng), b * z(rng), b * z(rng)};
+  std::string why;
+  auto p = previous_cycles_prior({earlier_e1(1, 7400, a, l, 0.05 * a, 0.05 * l, r)}, why);
+  REQUIRE_MESSAGE(p, why);
+  return *p;
+}
+
+}  // namespace
+
+TEST_CASE("previous cycles: a later cycle 20x off its prior is not accepted, though b comes from 1 residual dof") {
+  // Review of 0.15: with d = 1 the limit n F(n, 1) was ~4e5 for one point, so a cycle whose
+  // administered activity was typed 20x too low (370 for 7400 MBq) kept its MAP. Here the same
+  // kidneys (50 MBq, 0.02 /h) are scanned once at 96 h in cycle 2, and the activity given is 370.
+  boost::random::mt19937_64 rng(20261206);
+  for (int k = 0; k < 20; ++k) {
+    CAPTURE(k);
+    const auto p = prior_d1(50, 0.02, 0.1, rng);
+    const TacSeries later = e1_tac("P", 2, 50, 0.02, {96.0}, 0.1, rng);
+    const TacFit f = previous_cycles_map_fit(p, later, 370, LP, "test");
+    CHECK(conflict_flagged(f));
+    CHECK_FALSE(f.accepted);
+  }
+}
+
+TEST_CASE("previous cycles: priors from 1 residual dof reject consistent later cycles rarely") {
+  // 2000 patients: cycle 1 of 3 points (d = 1) and cycle 2 of one or three scans whose log
+  // amplitude and rate differ from cycle 1's by N(0, 0.2^2) (the stated inter-cycle SD), both with
+  // b = 0.1. The criterion's false-rejection probability is at most alpha + alpha' = 2e-3 (the
+  // 0.999 chi-square quantile with b at most its upper 0.999 bound): 4 expected in 2000; 15
+  // allowed (the binomial's P(X >= 15 | 2000, 2e-3) is about 1e-5), so a rate 4x the claim fails.
+  boost::random::mt19937_64 rng(7);
+  boost::random::normal_distribution<double> z(0.0, 1.0);
+  int rejected_one = 0, rejected_three = 0;
+  for (int k = 0; k < 2000; ++k) {
+    const double a = 50 * std::exp(0.3 * z(rng)), l = 0.02 * std::exp(0.3 * z(rng));
+    const auto p = prior_d1(a, l, 0.1, rng);
+    const double a2 = a * std::exp(0.2 * z(rng)), l2 = l * std::exp(0.2 * z(rng));
+    rejected_one += conflict_flagged(previous_cycles_map_fit(p, e1_tac("P", 2, a2, l2, {96.0}, 0.1, rng), 7400, LP, "t"));
+    rejected_three +=
+        conflict_flagged(previous_cycles_map_fit(p, e1_tac("P", 2, a2, l2, {24.0, 96.0, 168.0}, 0.1, rng), 7400, LP, "t"));
+  }
+  CHECK(rejected_one <= 15);
+  CHECK(rejected_three <= 15);
+  MESSAGE("rejected of 2000: one scan " << rejected_one << ", three scans " << rejected_three);
+}
