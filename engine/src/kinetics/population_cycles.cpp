@@ -123,7 +123,7 @@ std::optional<PreviousCyclesPrior> previous_cycles_prior(const std::vector<Earli
   m.function = id;
   m.phi_names = population_parameter_names(f);
   m.sigma_log = std::max(std::sqrt(ss / dof), PRIOR_MIN_SIGMA_LOG);
-  m.sigma_log_dof = dof;  // an estimate: the MAP's residual criterion uses F(n, dof), not chi-square
+  m.sigma_log_dof = dof;  // an estimate: the MAP's residual criterion allows for its upper bound
   m.n_patients = static_cast<int>(logs.size());
   m.n_observations = n_log;
   m.converged = true;  // closed form: nothing iterated

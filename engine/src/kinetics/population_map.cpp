@@ -1,7 +1,6 @@
 // The MAP (empirical Bayes) fit of one TAC with a learned population as its prior (population.h).
 #include <algorithm>
 #include <boost/math/distributions/chi_squared.hpp>
-#include <boost/math/distributions/fisher_f.hpp>
 #include <cmath>
 #include <cstdio>
 #include <limits>
@@ -51,18 +50,27 @@ std::string g4(double x) {
 }
 
 // The limit of the MAP objective Q of n points (judge_against_population): the 1 - alpha quantile
-// of chi-square with n degrees of freedom when b is known (sigma_dof infinite), else of n F(n, d)
-// with d = sigma_dof. Why F: in the linearised model Q <= max(1, b^2 / b_hat^2) Q_b (the
-// predictive covariance J Omega J^T + b_hat^2 I is at least b_hat^2 / b^2 times the true one) with
-// Q_b ~ chi-square(n) and d b_hat^2 / b^2 ~ chi-square(d) independent, so Q / n is at most an
-// F(n, d) variate where b_hat < b: its quantile keeps the false-rejection probability near alpha
-// (at most 2 alpha) when b is estimated from few residuals (a previous-cycles prior).
-double residual_limit(int n, double sigma_dof) {
+// of chi-square with n degrees of freedom.
+double residual_limit(int n) {
   using boost::math::complement;
-  const double alpha = POPULATION_MAP_FALSE_REJECTION;
-  if (!std::isfinite(sigma_dof))
-    return boost::math::quantile(complement(boost::math::chi_squared_distribution<double>(n), alpha));
-  return n * boost::math::quantile(complement(boost::math::fisher_f_distribution<double>(n, sigma_dof), alpha));
+  return boost::math::quantile(
+      complement(boost::math::chi_squared_distribution<double>(n), POPULATION_MAP_FALSE_REJECTION));
+}
+
+// The b under which Q is judged. A known b (learned population, sigma_dof infinite): b. An estimate
+// b_hat from d residual degrees of freedom (previous-cycles prior): d b_hat^2 / b^2 ~ chi-square(d),
+// so b <= b_hat sqrt(d / q) with probability 1 - alpha', q the alpha' quantile of chi-square(d)
+// (alpha' = alpha). Under any b_check >= b the predictive covariance J Omega J^T + b_check^2 I is at
+// least the true one, so Q(b_check) <= Q(b) ~ chi-square(n) in the linearised model: false
+// rejections at most alpha + alpha'. The bound is capped at MAP_CHECK_MAX_SIGMA_LOG (with d = 1 it
+// is about 800 b_hat and would let any conflict pass; the cap assumes quantitative SPECT, see
+// population.h) and is never below b_hat. (0.15's review: n F(n, d) instead, a worst case that also
+// scaled the prior's Omega, had limits of 1e2 to 1e6 for d <= 3 and caught no 20x activity typo.)
+double sigma_for_check(double b, double sigma_dof) {
+  if (!std::isfinite(sigma_dof)) return b;
+  const double q = boost::math::quantile(boost::math::chi_squared_distribution<double>(sigma_dof),
+                                         POPULATION_MAP_FALSE_REJECTION);
+  return std::max(b, std::min(b * std::sqrt(sigma_dof / q), MAP_CHECK_MAX_SIGMA_LOG));
 }
 
 // The TAC's points used against the population (and its error model, proportional on the log
@@ -76,11 +84,13 @@ double residual_limit(int n, double sigma_dof) {
 // residuals alone are not that statistic: at the MAP they are shrunk by the random effects (with
 // n <= K points they can be near 0 whatever the prior), so a rate far from the population's
 // would pass unseen. Nothing to judge without a MAP or without points (flagged otherwise).
-void judge_against_population(CandidateFit& c, const population_detail::MapResult& r, double sigma_dof) {
-  if (!r.ok || c.n_points == 0) return;
-  const double limit = residual_limit(c.n_points, sigma_dof);
-  if (!(r.objective <= limit))
-    c.flags.push_back("map_residuals_exceed_population_model:chi2=" + g4(r.objective) + ",limit=" + g4(limit) +
+// `check` is the MAP under sigma_for_check's b (the MAP itself when b is known).
+void judge_against_population(CandidateFit& c, const population_detail::MapResult& r,
+                              const population_detail::MapResult& check) {
+  if (!r.ok || !check.ok || c.n_points == 0) return;
+  const double limit = residual_limit(c.n_points);
+  if (!(check.objective <= limit))
+    c.flags.push_back("map_residuals_exceed_population_model:chi2=" + g4(check.objective) + ",limit=" + g4(limit) +
                       ",n=" + std::to_string(c.n_points));
 }
 
@@ -95,7 +105,8 @@ VectorXd log_standardized_residuals(const VectorXd& y, const VectorXd& fitted, d
 
 // The candidate of the MAP: natural parameters, their posterior covariance D V D^T, TIA and u(TIA).
 CandidateFit map_candidate(const models::ExponentialFunction& f, const population_detail::MapResult& r,
-                           const TacSeries& tac, double b, double sigma_dof, double lambda_p) {
+                           const population_detail::MapResult& check, const TacSeries& tac, double b,
+                           double lambda_p) {
   CandidateFit c;
   c.function = f.id();
   c.n_points = static_cast<int>(r.residual.size());  // the points used (activity > 0)
@@ -125,7 +136,7 @@ CandidateFit map_candidate(const models::ExponentialFunction& f, const populatio
   if (!r.ok) c.flags.push_back("population_map_failed");
   if (!(c.tia_MBq_h > 0)) c.flags.push_back("tia_not_positive");
   judge_against_data(c, tac);
-  judge_against_population(c, r, sigma_dof);
+  judge_against_population(c, r, check);
   c.accepted = c.flags.empty();
   return c;
 }
@@ -160,9 +171,11 @@ TacFit population_map_fit(const PopulationModel& m, const TacSeries& tac, double
   VectorXd t, y;
   const int left_out = positive_points(tac, administered_MBq, t, y);
   const auto r = population_detail::map_fit(prior, t, y, m.theta);
+  auto check_prior = prior;
+  check_prior.b = sigma_for_check(m.sigma_log, m.sigma_log_dof);
+  const auto check = check_prior.b == prior.b ? r : population_detail::map_fit(check_prior, t, y, r.ok ? r.phi : m.theta);
   TacFit fit;
-  fit.candidates.push_back(
-      map_candidate(f, in_MBq(f, r, administered_MBq), tac, m.sigma_log, m.sigma_log_dof, lambda_p));
+  fit.candidates.push_back(map_candidate(f, in_MBq(f, r, administered_MBq), check, tac, m.sigma_log, lambda_p));
   // No VOI can hold more than the whole administered activity decaying physically: a TIA above
   // A0 / lambda_p is impossible (a prior far from the data, e.g. an edited population file).
   if (auto& c = fit.candidates.back(); c.tia_MBq_h > administered_MBq / lambda_p) {

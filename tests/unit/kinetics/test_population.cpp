@@ -562,12 +562,14 @@ TEST_CASE("population: MAPs of TACs drawn from the population itself are rejecte
   }
 }
 
-TEST_CASE("population: the residual limit is the chi-square quantile, or n F(n, d) when b is estimated from d dof") {
+TEST_CASE("population: the residual limit is the chi-square quantile, with b at its capped upper bound when estimated") {
   // One point at 24 h, c times the population's typical curve (theta). Its prior predictive SD of
   // ln y is about sqrt(b^2 + omega_A + (lambda t)^2 omega_lambda) = 0.32, so c = 5 puts it about
-  // 5 SD out (chi2 near 25): above the chi-square(1) limit 10.83 (the 0.999 quantile, tables), far
-  // below n F(1, 2)'s 998.5 (the 0.999 quantile of F(1, 2), tables) of a b estimated from 2 dof.
-  // c = 1e5 (11.5 on the log scale, about 36 SD) is above both.
+  // 5 SD out (chi2 near 25): above the chi-square(1) limit 10.83 (the 0.999 quantile, tables).
+  // With b estimated from 1 residual dof its upper bound is capped at MAP_CHECK_MAX_SIGMA_LOG = 0.5:
+  // the predictive SD becomes sqrt(0.32^2 - 0.1^2 + 0.5^2) = 0.58, c = 5 is 2.8 SD out (chi2 near
+  // 7.6, not flagged), c = 20 is 5.1 SD out (near 26) and c = 1e5 (11.5 on the log scale) far out:
+  // both flagged against the same chi-square(1) limit.
   PopulationModel m = e1_truth(0.1, 0.008, 0.35);
   TacSeries tac;
   tac.patient = "P1";
@@ -584,7 +586,8 @@ TEST_CASE("population: the residual limit is the chi-square quantile, or n F(n, 
   };
   CHECK(flag_of(1.0).empty());
   CHECK(flag_of(5.0).find(",limit=10.83,n=1") != std::string::npos);
-  m.sigma_log_dof = 2;  // as a previous-cycles prior from one earlier cycle of 4 points (E1)
+  m.sigma_log_dof = 1;  // as a previous-cycles prior from one earlier cycle of 3 points (E1)
   CHECK(flag_of(5.0).empty());
-  CHECK(flag_of(1e5).find(",limit=998.5,n=1") != std::string::npos);
+  CHECK(flag_of(20.0).find(",limit=10.83,n=1") != std::string::npos);
+  CHECK(flag_of(1e5).find(",limit=10.83,n=1") != std::string::npos);
 }

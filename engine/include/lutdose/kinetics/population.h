@@ -54,6 +54,13 @@ inline constexpr int POPULATION_MIN_TACS = 50;
 //! its individual fit for nothing, while a TAC far from the population (an edited population file,
 //! a curve 60 times above the points) exceeds the limit by orders of magnitude (docs/population.md).
 inline constexpr double POPULATION_MAP_FALSE_REJECTION = 1e-3;
+//! The largest residual SD b of ln A the MAP's residual criterion allows for when b is estimated
+//! from few residuals (a previous-cycles prior, sigma_log_dof finite): 0.5, a factor e^0.5 = 1.65
+//! at one SD. Quantitative SPECT activities of one treatment are known to about 13 % (Staanum et
+//! al., EJNMMI Physics 8 (2021) 78) and the synthetic default is 5-10 % (methods.md §9.3): a
+//! series noisier than four times that is not taken as quantitative. Without such a cap, one
+//! residual degree of freedom bounds b only by about 800 b_hat (docs/population.md).
+inline constexpr double MAP_CHECK_MAX_SIGMA_LOG = 0.5;
 
 //! The learned population of one VOI kind and one function.
 struct PopulationModel {
@@ -168,8 +175,10 @@ std::vector<PopulationModel> learn_population(const std::vector<TacSeries>& seri
 //! "map_residuals_exceed_population_model:chi2=Q,limit=L,n=N" when the TAC's N points used are
 //! improbable under the population: Q, the MAP's objective (sum of squared standardized log
 //! residuals (ln y - ln f) / b and random effects), is the Mahalanobis distance of ln y from its
-//! prior predictive distribution in the linearised model, chi-square with N degrees of freedom
-//! (N F(N, sigma_log_dof) with an estimated b); L its 1 - POPULATION_MAP_FALSE_REJECTION quantile.
+//! prior predictive distribution in the linearised model, chi-square with N degrees of freedom;
+//! L its 1 - POPULATION_MAP_FALSE_REJECTION quantile. With b estimated from sigma_log_dof residual
+//! degrees of freedom, Q is that of the MAP under b's upper 1 - POPULATION_MAP_FALSE_REJECTION
+//! confidence bound, at most MAP_CHECK_MAX_SIGMA_LOG (and at least b).
 //! The candidate's standardized residuals are (ln y - ln f) / b, NaN at points left out. A population
 //! of fewer than POPULATION_MIN_TACS TACs gives the candidate the warning
 //! "population_below_50_tacs:N". InputError naming `where` when administered_MBq is not a finite
