@@ -510,6 +510,16 @@ def case_map_far_from_data_not_used(ctx):
                 "map_residuals_exceed_population_model" not in notes:
             raise CaseFailure("%s: a MAP far from its data was used or not explained: method %s, notes %s" %
                               (v["name"], v["fit"]["method"], notes[:600]))
+    # batch says so in its summary, not only in each VOI's notes (review of 0.15: 800 of 800 MAPs
+    # rejected gave only "fits flagged in N patient-cycles"); the learned file's batch has no such line.
+    n_vois = sum(1 for _ in csv.DictReader(open(tac, newline=""))) // 4  # 4 scans per TAC
+    for pop, rejected in ((edited, n_vois), (ctx.path("pop.json"), 0)):
+        out = ctx.ok("batch", "--tac", tac, "--patients", patients(tac), "--population", pop, "--out",
+                     ctx.path("b%d.h5" % rejected)).stdout
+        line = "batch: the MAP was not used in %d of %d VOIs" % (rejected, n_vois)
+        if (line in out) != (rejected > 0) or (rejected == 0 and "the MAP was not used" in out):
+            raise CaseFailure("batch summary with %s: expected %s: %s" %
+                              (pop, repr(line) if rejected else "no such line", out[-600:]))
 
 
 def case_population_in_outputs(ctx):
