@@ -249,6 +249,10 @@ int BatchCommand::run_batch() const {
     << (p.elapsed_s > 0 ? static_cast<double>(p.patient_cycles) / p.elapsed_s : 0.0) << " patient-cycles/s"
     << (p.resumed ? ", " + std::to_string(p.resumed) + " patients from the earlier run" : std::string()) << "; store "
     << out_ << "\n";
+  if (p.maps_not_used > 0)  // a population far from the cohort (or wrong activities) shows here, not only in notes
+    s << "batch: the MAP was not used in " << p.maps_not_used << " of " << p.maps_used + p.maps_not_used
+      << " VOIs fitted with a population or previous-cycles prior (it failed its criteria: see the notes; those VOIs "
+         "have their individual fit)\n";
   std::cout << s.str();
   if (p.interrupted) {
     const int sig = g_signal.load();

@@ -122,6 +122,8 @@ py::dict batch(const std::string& cases_dir, const std::string& tac, const std::
   d["failed"] = p.failed;
   d["patient_cycles"] = p.patient_cycles;
   d["cycles_flagged"] = p.cycles_flagged;
+  d["maps_used"] = p.maps_used;
+  d["maps_not_used"] = p.maps_not_used;
   d["elapsed_s"] = p.elapsed_s;
   d["notes"] = notes;
   return d;

@@ -160,6 +160,8 @@ def test_batch_case_files_population_equals_cli(case_cohort, tmp_path, options):
     progress, store = lutdose.batch(case_cohort["cases"], out=tmp_path / "py.h5", **opts)
     assert progress["done"] == 6 and progress["failed"] == 0
     assert set(store.vois.method) == {"population MAP"}
+    # every VOI by MAP, none rejected: the counts of the CLI's summary (docs/batch.md)
+    assert progress["maps_used"] == len(store.vois) and progress["maps_not_used"] == 0, progress
     cli_store = lutdose.read_store(tmp_path / "cli.h5")
     for name in ("vois", "targets", "population"):
         pd.testing.assert_frame_equal(getattr(cli_store, name), getattr(store, name))

@@ -70,6 +70,18 @@ using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
+// Counts in `p` the VOIs of `rows` fitted by a population or previous-cycles MAP and those whose
+// MAP failed its criteria (their fit's note, pipeline.cpp: "population MAP not used: ..." or
+// "previous-cycles kinetics: MAP not used: ...").
+void count_maps(const StoreRows& rows, BatchProgress& p) {
+  for (const auto& v : rows.vois)
+    if (v.method == "population MAP" || v.method == "previous-cycles MAP") ++p.maps_used;
+  for (const auto& n : rows.notes)
+    if (n.note.rfind("population MAP not used: ", 0) == 0 ||
+        n.note.rfind("previous-cycles kinetics: MAP not used: ", 0) == 0)
+      ++p.maps_not_used;
+}
+
 // The store of options.store_path: a new one, or the one to resume (none yet: a new one).
 std::unique_ptr<StoreWriter> open_store(const BatchOptions& o, const StoreHeader& header) {
   const bool exists = ::access(o.store_path.c_str(), F_OK) == 0 || ::access((o.store_path + ".parts").c_str(), F_OK) == 0;
@@ -228,6 +240,8 @@ void OrderedRun::commit_loop() {
       p_.failed += pending_counts_.failed;
       p_.patient_cycles += pending_counts_.patient_cycles;
       p_.cycles_flagged += pending_counts_.cycles_flagged;
+      p_.maps_used += pending_counts_.maps_used;
+      p_.maps_not_used += pending_counts_.maps_not_used;
       pending_items_ = 0;
       pending_counts_ = BatchProgress{};
       last_commit = Clock::now();
@@ -276,6 +290,7 @@ void OrderedRun::add_pending(StoreRows&& rows) {
       ++pending_counts_.patient_cycles;
       if (row.n_fits_flagged > 0) ++pending_counts_.cycles_flagged;
     }
+    count_maps(rows, pending_counts_);
   }
   pending_.append(std::move(rows));
   ++pending_items_;

@@ -66,6 +66,8 @@ struct BatchProgress {
   long long failed = 0;          //!< committed items recorded as failures (resumed included)
   long long patient_cycles = 0;  //!< committed patient-cycles with results, computed by this run
   long long cycles_flagged = 0;  //!< of those, patient-cycles with a fit not accepted (n_fits_flagged > 0)
+  long long maps_used = 0;       //!< VOIs of this run fitted by a population or previous-cycles MAP
+  long long maps_not_used = 0;   //!< VOIs of this run whose MAP failed its criteria: the individual fit instead
   double elapsed_s = 0;          //!< since run_batch started
   bool interrupted = false;      //!< stopped by BatchOptions::stop before the end (the store is resumable)
 };
