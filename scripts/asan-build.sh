@@ -17,7 +17,9 @@ if [[ -f build-asan/CMakeCache.txt ]] && ! grep -q '^CMAKE_CXX_COMPILER:[A-Z]*=.
   rm -rf build-asan/CMakeCache.txt build-asan/CMakeFiles
 fi
 # LUTDOSE_BUILD_FUZZERS adds -fsanitize=fuzzer-no-link,address,undefined to every target.
-CC=clang CXX=clang++ cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+generator=()   # Ninja for a new tree, as scripts/build.sh
+if [[ ! -f build-asan/CMakeCache.txt ]] && command -v ninja >/dev/null; then generator=(-G Ninja); fi
+CC=clang CXX=clang++ cmake -S . -B build-asan "${generator[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O1 -gline-tables-only" -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -gline-tables-only" \
   -DLUTDOSE_BUILD_FUZZERS=ON -DLUTDOSE_BUILD_TESTS=ON -DLUTDOSE_BUILD_BENCHMARKS=OFF -DLUTDOSE_BUILD_PYTHON=OFF \
   >build-asan.configure.log 2>&1 || { cat build-asan.configure.log; exit 1; }

@@ -11,6 +11,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake         # compiler, CMake, CTest
+  ninja-build                   # the build tool scripts/build.sh and asan-build.sh use for new build trees
   libeigen3-dev                 # linear algebra and Levenberg-Marquardt (unsupported/NonLinearOptimization)
   libceres-dev                  # ceres/tiny_solver.h: allocation-free Levenberg-Marquardt of the TAC fits (header only)
   libtcmalloc-minimal4 libgoogle-perftools-dev  # gperftools: thread-caching malloc of the lutdose program, its heap on huge pages (cli/huge_page_heap.h)
