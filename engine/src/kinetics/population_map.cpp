@@ -1,9 +1,11 @@
 // The MAP (empirical Bayes) fit of one TAC with a learned population as its prior (population.h).
 #include <algorithm>
+#include <array>
 #include <boost/math/distributions/chi_squared.hpp>
 #include <cmath>
 #include <cstdio>
 #include <limits>
+#include <optional>
 
 #include "lutdose/error.h"
 #include "lutdose/kinetics/population.h"
@@ -50,11 +52,19 @@ std::string g4(double x) {
 }
 
 // The limit of the MAP objective Q of n points (judge_against_population): the 1 - alpha quantile
-// of chi-square with n degrees of freedom.
+// of chi-square with n degrees of freedom; those of up to 64 points computed once (every MAP fit
+// of a cohort asks for one).
 double residual_limit(int n) {
-  using boost::math::complement;
-  return boost::math::quantile(
-      complement(boost::math::chi_squared_distribution<double>(n), POPULATION_MAP_FALSE_REJECTION));
+  auto quantile = [](int dof) {
+    return boost::math::quantile(boost::math::complement(boost::math::chi_squared_distribution<double>(dof),
+                                                         POPULATION_MAP_FALSE_REJECTION));
+  };
+  static const std::array<double, 65> table = [&] {
+    std::array<double, 65> a{};
+    for (int k = 1; k < 65; ++k) a[static_cast<size_t>(k)] = quantile(k);
+    return a;
+  }();
+  return n < 65 ? table[static_cast<size_t>(n)] : quantile(n);
 }
 
 // The b under which Q is judged. A known b (learned population, sigma_dof infinite): b. An estimate
@@ -173,7 +183,9 @@ TacFit population_map_fit(const PopulationModel& m, const TacSeries& tac, double
   const auto r = population_detail::map_fit(prior, t, y, m.theta);
   auto check_prior = prior;
   check_prior.b = sigma_for_check(m.sigma_log, m.sigma_log_dof);
-  const auto check = check_prior.b == prior.b ? r : population_detail::map_fit(check_prior, t, y, r.ok ? r.phi : m.theta);
+  std::optional<population_detail::MapResult> refit;  // the MAP under a larger b, only where b is estimated
+  if (check_prior.b != prior.b) refit = population_detail::map_fit(check_prior, t, y, r.ok ? r.phi : m.theta);
+  const auto& check = refit ? *refit : r;
   TacFit fit;
   fit.candidates.push_back(map_candidate(f, in_MBq(f, r, administered_MBq), check, tac, m.sigma_log, lambda_p));
   // No VOI can hold more than the whole administered activity decaying physically: a TIA above
