@@ -219,7 +219,8 @@ def fit_many(df, *, threads=0, candidates=False, data_dir=None, **options):
     ``fit_many.last_threads`` the threads used (at most one per patient).
     """
     opts = _options(options, data_dir)
-    tables, seconds, used = _lutdose._fit_many(_tac_columns(df), opts, int(threads), "DataFrame")
+    tables, seconds, used = _lutdose._fit_many(_tac_columns(df), opts, int(threads), "DataFrame",
+                                                bool(candidates))
     fit_many.last_seconds, fit_many.last_threads = seconds, used
     vois = _frame(tables["vois"])
     keep = ["patient", "cycle", "voi", "function", "method", "fit_ok", "n_points", "tia_MBq_h", "tia_u_MBq_h",

@@ -21,11 +21,12 @@ void bind_store(py::module_& m);      // store.cpp: read_store, batch, synth
 void bind_reference(py::module_& m);  // reference.cpp: reference data
 void bind_dose(py::module_& m);       // dose.cpp: dose, bed, plan
 
-//! The rows of run_tac_parallel (the store's tables) and the threads it used (one per block of
-//! whole patients).
+//! The rows of run_tac_parallel (the store's tables), one part per block of whole patients in the
+//! engine's order (not joined: tables_of reads them as one table each), and the threads it used.
 struct ParallelRun {
-  lutdose::StoreRows rows;
+  std::vector<lutdose::StoreRows> parts;
   std::size_t threads = 0;
+  std::vector<const lutdose::StoreRows*> part_pointers() const;
 };
 
 //! run_tac_table over small blocks of whole patients, taken in turn by at most `threads` threads

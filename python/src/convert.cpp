@@ -5,7 +5,7 @@
 
 #include <pybind11/stl.h>
 
-#include <cstdio>
+#include <charconv>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -42,33 +42,55 @@ void take(const py::dict& d, const char* key, T& out) {
   }
 }
 
-// The number as a CSV cell that reads back to the same double ("%.17g"); NaN is an empty cell
+// The number as a CSV cell that reads back to the same double; NaN is an empty cell
 // only where `nan_empty` (activity_u_MBq), else "nan" (which the row checks reject by name).
 std::string cell(double x, bool nan_empty) {
   if (x != x) return nan_empty ? "" : "nan";
-  char buf[40];
-  std::snprintf(buf, sizeof buf, "%.17g", x);
-  return buf;
+  char buf[40];  // the shortest text that reads back to x (Python's repr), not printf's slower "%.17g"
+  const auto end = std::to_chars(buf, buf + sizeof buf, x).ptr;
+  return std::string(buf, end);
 }
 
-// A column of a table: numbers as a numpy array, strings as a list.
+// A table's rows in parts (the blocks of a parallel run, in order), read as one table.
+template <class Row>
+using Parts = std::vector<const std::vector<Row>*>;
+
+// A column of a table given in parts: numbers as a numpy array, strings as a list.
 template <class Row, class T>
-void column(py::dict& table, const char* name, const std::vector<Row>& rows, T Row::*member) {
+void column(py::dict& table, const char* name, const Parts<Row>& parts, T Row::*member) {
+  std::size_t n = 0;
+  for (const auto* p : parts) n += p->size();
   if constexpr (std::is_same_v<T, std::string>) {
-    py::list out(rows.size());
-    for (std::size_t i = 0; i < rows.size(); ++i) out[i] = py::str(rows[i].*member);
+    py::list out(n);
+    std::size_t i = 0;
+    for (const auto* p : parts)
+      for (const auto& row : *p) out[i++] = py::str(row.*member);
     table[name] = out;
   } else {
-    py::array_t<T> out(static_cast<py::ssize_t>(rows.size()));
-    auto w = out.template mutable_unchecked<1>();
-    for (std::size_t i = 0; i < rows.size(); ++i) w(static_cast<py::ssize_t>(i)) = rows[i].*member;
+    py::array_t<T> out(static_cast<py::ssize_t>(n));
+    T* w = out.mutable_data();
+    for (const auto* p : parts)
+      for (const auto& row : *p) *w++ = row.*member;
     table[name] = out;
   }
 }
 
+template <class Row, class T>
+void column(py::dict& table, const char* name, const std::vector<Row>& rows, T Row::*member) {
+  column(table, name, Parts<Row>{&rows}, member);
+}
+
+// One table of every part, e.g. the /vois rows of each block.
+template <class Row>
+Parts<Row> parts_of(const std::vector<const lutdose::StoreRows*>& all, std::vector<Row> lutdose::StoreRows::*table) {
+  Parts<Row> out;
+  for (const auto* rows : all) out.push_back(&(rows->*table));
+  return out;
+}
+
 #define LUTDOSE_COL(t, rows, Row, m) column(t, #m, rows, &Row::m)
 
-py::dict vois_table(const std::vector<lutdose::VoiRow>& r) {
+py::dict vois_table(const Parts<lutdose::VoiRow>& r) {
   using R = lutdose::VoiRow;
   py::dict t;
   LUTDOSE_COL(t, r, R, patient); LUTDOSE_COL(t, r, R, voi); LUTDOSE_COL(t, r, R, function);
@@ -81,7 +103,7 @@ py::dict vois_table(const std::vector<lutdose::VoiRow>& r) {
   return t;
 }
 
-py::dict candidates_table(const std::vector<lutdose::CandidateRow>& r) {
+py::dict candidates_table(const Parts<lutdose::CandidateRow>& r) {
   using R = lutdose::CandidateRow;
   py::dict t;
   LUTDOSE_COL(t, r, R, patient); LUTDOSE_COL(t, r, R, voi); LUTDOSE_COL(t, r, R, function);
@@ -92,7 +114,7 @@ py::dict candidates_table(const std::vector<lutdose::CandidateRow>& r) {
   return t;
 }
 
-py::dict targets_table(const std::vector<lutdose::TargetRow>& r) {
+py::dict targets_table(const Parts<lutdose::TargetRow>& r) {
   using R = lutdose::TargetRow;
   py::dict t;
   LUTDOSE_COL(t, r, R, patient); LUTDOSE_COL(t, r, R, target); LUTDOSE_COL(t, r, R, kind);
@@ -105,29 +127,32 @@ py::dict targets_table(const std::vector<lutdose::TargetRow>& r) {
   return t;
 }
 
-py::dict small_tables(const lutdose::StoreRows& rows, py::dict out) {
+py::dict small_tables(const std::vector<const lutdose::StoreRows*>& all, py::dict out) {
   py::dict p, b, c, f, n;
-  const auto& pr = rows.patients;
+  const auto pr = parts_of(all, &lutdose::StoreRows::patients);
   using P = lutdose::PatientRow;
   LUTDOSE_COL(p, pr, P, patient); LUTDOSE_COL(p, pr, P, cycle); LUTDOSE_COL(p, pr, P, status);
   LUTDOSE_COL(p, pr, P, source); LUTDOSE_COL(p, pr, P, input_sha256); LUTDOSE_COL(p, pr, P, administered_MBq);
   LUTDOSE_COL(p, pr, P, n_vois); LUTDOSE_COL(p, pr, P, n_fits_flagged); LUTDOSE_COL(p, pr, P, n_doses_u_unknown);
+  const auto br = parts_of(all, &lutdose::StoreRows::budget);
+  const auto cr = parts_of(all, &lutdose::StoreRows::cumulative);
+  const auto fr = parts_of(all, &lutdose::StoreRows::failures);
+  const auto nr = parts_of(all, &lutdose::StoreRows::notes);
   using B = lutdose::BudgetRow;
-  LUTDOSE_COL(b, rows.budget, B, patient); LUTDOSE_COL(b, rows.budget, B, target); LUTDOSE_COL(b, rows.budget, B, input);
-  LUTDOSE_COL(b, rows.budget, B, cycle); LUTDOSE_COL(b, rows.budget, B, u_rel); LUTDOSE_COL(b, rows.budget, B, dof);
-  LUTDOSE_COL(b, rows.budget, B, term_Gy);
+  LUTDOSE_COL(b, br, B, patient); LUTDOSE_COL(b, br, B, target); LUTDOSE_COL(b, br, B, input);
+  LUTDOSE_COL(b, br, B, cycle); LUTDOSE_COL(b, br, B, u_rel); LUTDOSE_COL(b, br, B, dof);
+  LUTDOSE_COL(b, br, B, term_Gy);
   using C = lutdose::CumulativeRow;
-  const auto& cr = rows.cumulative;
   LUTDOSE_COL(c, cr, C, patient); LUTDOSE_COL(c, cr, C, target); LUTDOSE_COL(c, cr, C, cycles);
   LUTDOSE_COL(c, cr, C, dose_Gy); LUTDOSE_COL(c, cr, C, dose_u_Gy); LUTDOSE_COL(c, cr, C, bed_Gy);
   LUTDOSE_COL(c, cr, C, eqd2_Gy); LUTDOSE_COL(c, cr, C, dose_ci95_low_Gy); LUTDOSE_COL(c, cr, C, dose_ci95_high_Gy);
   LUTDOSE_COL(c, cr, C, u_missing);
   using F = lutdose::FailureRow;
-  LUTDOSE_COL(f, rows.failures, F, patient); LUTDOSE_COL(f, rows.failures, F, cycle);
-  LUTDOSE_COL(f, rows.failures, F, source); LUTDOSE_COL(f, rows.failures, F, error);
+  LUTDOSE_COL(f, fr, F, patient); LUTDOSE_COL(f, fr, F, cycle);
+  LUTDOSE_COL(f, fr, F, source); LUTDOSE_COL(f, fr, F, error);
   using N = lutdose::NoteRow;
-  LUTDOSE_COL(n, rows.notes, N, patient); LUTDOSE_COL(n, rows.notes, N, voi); LUTDOSE_COL(n, rows.notes, N, stage);
-  LUTDOSE_COL(n, rows.notes, N, cycle); LUTDOSE_COL(n, rows.notes, N, note);
+  LUTDOSE_COL(n, nr, N, patient); LUTDOSE_COL(n, nr, N, voi); LUTDOSE_COL(n, nr, N, stage);
+  LUTDOSE_COL(n, nr, N, cycle); LUTDOSE_COL(n, nr, N, note);
   out["patients"] = p;
   out["budget"] = b;
   out["cumulative"] = c;
@@ -271,13 +296,22 @@ TacColumns tac_columns_from(const py::dict& d) {
   return c;
 }
 
-py::dict tables_of(const lutdose::StoreRows& rows) {
+py::dict tables_of(const std::vector<const lutdose::StoreRows*>& parts) {
   py::dict out;
-  out["vois"] = vois_table(rows.vois);
-  out["candidates"] = candidates_table(rows.candidates);
-  out["targets"] = targets_table(rows.targets);
-  return small_tables(rows, out);
+  out["vois"] = vois_table(parts_of(parts, &lutdose::StoreRows::vois));
+  out["candidates"] = candidates_table(parts_of(parts, &lutdose::StoreRows::candidates));
+  out["targets"] = targets_table(parts_of(parts, &lutdose::StoreRows::targets));
+  return small_tables(parts, out);
 }
+
+py::dict fit_tables_of(const std::vector<const lutdose::StoreRows*>& parts, bool candidates) {
+  py::dict out;
+  out["vois"] = vois_table(parts_of(parts, &lutdose::StoreRows::vois));
+  if (candidates) out["candidates"] = candidates_table(parts_of(parts, &lutdose::StoreRows::candidates));
+  return out;
+}
+
+py::dict tables_of(const lutdose::StoreRows& rows) { return tables_of(std::vector<const lutdose::StoreRows*>{&rows}); }
 
 py::dict population_table(const std::vector<lutdose::PopulationRow>& r) {
   using R = lutdose::PopulationRow;

@@ -51,6 +51,10 @@ std::vector<lutdose::TacSeries> series_from_columns(const TacColumns& columns, c
 //! The tables of a store (or of a run's rows) as {table name: {column: numpy array or list}}, the
 //! columns in the order of docs/store.md (and of lutdose export's CSV files).
 py::dict tables_of(const lutdose::StoreRows& rows);
+//! The same of rows in parts (a parallel run's blocks, in order), read as one table each: no join.
+py::dict tables_of(const std::vector<const lutdose::StoreRows*>& parts);
+//! Only the /vois table of `parts` and, where `candidates`, /candidates (what fit_many returns).
+py::dict fit_tables_of(const std::vector<const lutdose::StoreRows*>& parts, bool candidates);
 
 //! The /population table of a store header (docs/store.md) as {column: numpy array or list}.
 py::dict population_table(const std::vector<lutdose::PopulationRow>& rows);

@@ -89,9 +89,13 @@ ParallelRun run_tac_parallel(std::vector<lutdose::TacSeries> series, const lutdo
   for (auto& t : pool) t.join();
   for (const auto& e : errors)
     if (e) std::rethrow_exception(e);  // the first failing block in the engine's order, as a serial run
-  ParallelRun run{parts.empty() ? lutdose::StoreRows{} : std::move(parts.front()), n_threads};
-  for (std::size_t b = 1; b < parts.size(); ++b) run.rows.append(std::move(parts[b]));
-  return run;
+  return ParallelRun{std::move(parts), n_threads};
+}
+
+std::vector<const lutdose::StoreRows*> ParallelRun::part_pointers() const {
+  std::vector<const lutdose::StoreRows*> out;
+  for (const auto& p : parts) out.push_back(&p);
+  return out;
 }
 
 namespace {
@@ -112,14 +116,14 @@ py::tuple fit_one(const py::dict& columns, const py::dict& options) {
   return py::make_tuple(v.fit, r.provenance.nuclide.lambda_per_h(), lutdose::to_json(r, false).dump(2));
 }
 
-// fit_many: the /vois and /candidates tables of every TAC, the fit time [s] and the threads used.
-py::tuple fit_columns(const py::dict& columns, const py::dict& options, long long threads, const std::string& source) {
+// fit_many: the /vois table of every TAC (and /candidates where asked), the fit time [s] and the threads used.
+py::tuple fit_columns(const py::dict& columns, const py::dict& options, long long threads, const std::string& source,
+                      bool candidates) {
   const unsigned requested = lutdose_cli::checked_threads(threads);
   auto series = series_from_columns(tac_columns_from(columns), source);
   const auto o = fit_options(options, series, source);
-  lutdose::StoreRows rows;
+  ParallelRun run;
   double seconds = 0;
-  std::size_t used = 0;
   std::atomic<bool> stop{false};
   run_interruptible(
       [&] {
@@ -127,11 +131,10 @@ py::tuple fit_columns(const py::dict& columns, const py::dict& options, long lon
         auto r = run_tac_parallel(std::move(series), o, requested, source, &stop);
         seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         if (stop) return;  // interrupted: incomplete, discarded
-        rows = std::move(r.rows);
-        used = r.threads;
+        run = std::move(r);
       },
       stop);
-  return py::make_tuple(tables_of(rows), seconds, used);
+  return py::make_tuple(fit_tables_of(run.part_pointers(), candidates), seconds, run.threads);
 }
 
 // A(t) [MBq] of a fitted function at times t_h [h]; NaN everywhere for an unknown function id.
@@ -175,7 +178,8 @@ void bind_fit(py::module_& m) {
       .def_readonly("averaged_tia_u_MBq_h", &T::averaged_tia_u_MBq_h)
       .def_readonly("numerical_tia_MBq_h", &T::numerical_tia_MBq_h).def_readonly("tail", &T::tail);
   m.def("_fit_tac", &fit_one, py::arg("columns"), py::arg("options"));
-  m.def("_fit_many", &fit_columns, py::arg("columns"), py::arg("options"), py::arg("threads"), py::arg("source"));
+  m.def("_fit_many", &fit_columns, py::arg("columns"), py::arg("options"), py::arg("threads"), py::arg("source"),
+        py::arg("candidates"));
   m.def("_curve", &curve, py::arg("function"), py::arg("parameters"), py::arg("lambda_p_per_h"), py::arg("t_h"));
 }
 

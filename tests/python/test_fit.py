@@ -102,7 +102,7 @@ def test_fit_many_releases_the_gil(cohort_10000):
 
     def work():
         window["t0"] = time.perf_counter()
-        window["fit_s"] = lutdose._lutdose._fit_many(cols, opts, 1, "DataFrame")[1]
+        window["fit_s"] = lutdose._lutdose._fit_many(cols, opts, 1, "DataFrame", False)[1]
         window["t1"] = time.perf_counter()
 
     t = threading.Thread(target=work)
