@@ -147,6 +147,24 @@ def test_fit_many_order_does_not_depend_on_threads(tmp_path):
         pd.testing.assert_frame_equal(out, outs[0])
 
 
+def test_fit_many_candidates_equal_cli_whatever_threads(source):
+    # candidates=True: every candidate of every TAC, in the CLI's order (patient, VOI, candidate), the
+    # same whatever the thread count (the blocks' rows are read in block order, not joined).
+    path, df = p004(source)
+    df = pd.concat([df.assign(patient=f"p{i}") for i in range(5)], ignore_index=True)
+    expected = cli_fit(path)
+    outs = [lutdose.fit_many(df, threads=n, candidates=True) for n in (1, 2, 3)]
+    for vois, cands in outs:
+        assert list(vois.patient.unique()) == [f"p{i}" for i in range(5)]
+        for p in range(5):
+            for voi, v in ((k[2], v) for k, v in expected.items()):
+                got = cands[(cands.patient == f"p{p}") & (cands.voi == voi)]
+                assert list(got.function) == [c["function"] for c in v["fit"]["candidates"]]
+                assert list(got.aicc) == [c["aicc"] for c in v["fit"]["candidates"]]
+        pd.testing.assert_frame_equal(vois, outs[0][0])
+        pd.testing.assert_frame_equal(cands, outs[0][1])
+
+
 def test_fit_many_last_threads_is_the_threads_used():
     # Three patients: at most three blocks, so at most three threads run.
     df = split_patient_table()
