@@ -162,8 +162,8 @@ def main():
                    "Madsen": fits["Madsen"][key]}
             for m, (x, c68, c95) in est.items():
                 rows.setdefault(k, {}).setdefault(m, []).append(
-                    (abs(x / t - 1), c68 is not None and c68[0] <= t <= c68[1] if c68 else None,
-                     c95 is not None and c95[0] <= t <= c95[1] if c95 else None))
+                    (abs(x / t - 1), (c68[0] <= t <= c68[1]) if c68 else None,
+                     (c95[0] <= t <= c95[1]) if c95 else None))
     print("\n#### One scan at %s h, %d patients, seed %d (population learned at %s h, %d patients, seed %d)\n"
           % (a.time_h, a.patients, a.seed, LEARN_TIMES, a.learn_patients, a.learn_seed))
     print("| VOI kind | estimate | median abs TIA error % | p95 % | 68 % coverage % | 95 % coverage % |")
