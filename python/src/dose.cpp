@@ -23,7 +23,7 @@ lutdose::DoseCalculator calculator(const py::dict& options, const lutdose::Refer
   auto d = lutdose_cli::make_dose_options(dose_args_from(options), run, problems);
   lutdose_cli::throw_problems(problems);
   d.phantom = options.contains("phantom") ? options["phantom"].cast<std::string>() : "";
-  if (d.phantom.empty())
+  if (d.phantom.empty() && !options.contains("svalues"))  // svalues: a user table in place of a phantom's
     lutdose::throw_input_error("dose", "phantom", "missing",
                                "a phantom: icrp110-am, icrp110-af, icrp89-male, icrp89-female (or svalues)");
   if (options.contains("body_mass_kg")) d.body_mass_g = options["body_mass_kg"].cast<double>() * 1000.0;

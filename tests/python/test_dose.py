@@ -128,3 +128,13 @@ def test_bed_refuses_negative_dose_and_missing_tissue():
     # Regression: a TypeError from float(None).
     with pytest.raises(lutdose.InputError, match=r"give dose_Gy and t_eff_h, or a_Gy_per_h and lambda_per_h"):
         lutdose.bed()
+
+
+def test_dose_with_user_svalues_needs_no_phantom(tmp_path):
+    # Review of 0.15 (F3): svalues= alone was refused ("phantom is 'missing'"), though the docs give
+    # "phantom ... (or svalues)". A one-target table: the self-dose is TIA x 3600 s/h x S.
+    table = tmp_path / "s.csv"
+    table.write_text("target,source,s_mGy_per_MBq_s,target_mass_g\nliver,liver,1.4e-05,1800.0\n")
+    out = lutdose.dose({"liver": 1000.0}, svalues=str(table))
+    liver = out.doses[out.doses.target == "liver"].iloc[0]
+    assert liver.dose_Gy == pytest.approx(1000.0 * 3600 * 1.4e-5 / 1000, rel=1e-12)  # mGy -> Gy, rounding only
