@@ -249,11 +249,15 @@ TacFit population_map_fit(const PopulationModel& m, const TacSeries& tac, double
                       ? sigma_for_check(m.sigma_log, m.sigma_log_dof)
                       : sigma_for_learned_check(m, static_cast<int>(t.size()), static_cast<int>(f.n_parameters()));
   check_prior.omega_diag = check_omega_diag(m);
-  // the MAP under a larger b or prior variance, only where the check's prior differs (from the
-  // MAP's optimum: a few evaluations)
+  // The MAP under the check's larger b or prior variance, only where it can change the verdict:
+  // Q falls as b and Omega grow at every phi, and the refit descends from the MAP (Levenberg-
+  // Marquardt accepts only steps that lower it), so its Q is at most the MAP's own. A MAP within
+  // the limit (nearly every TAC) passes under the check's prior too: no refit (it cost about a
+  // third more CPU per MAP for a learned population).
   std::optional<population_detail::MapResult> refit;
-  if (check_prior.b != prior.b || check_prior.omega_diag != prior.omega_diag)
-    refit = population_detail::map_fit(check_prior, t, y, r.ok ? r.phi : m.theta);
+  const bool check_differs = check_prior.b != prior.b || check_prior.omega_diag != prior.omega_diag;
+  if (check_differs && r.ok && t.size() > 0 && !(r.objective <= residual_limit(static_cast<int>(t.size()))))
+    refit = population_detail::map_fit(check_prior, t, y, r.phi);
   const auto& check = refit ? *refit : r;
   TacFit fit;
   fit.candidates.push_back(map_candidate(f, in_MBq(f, r, administered_MBq), check, tac, m.sigma_log, lambda_p));
