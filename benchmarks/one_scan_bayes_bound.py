@@ -133,11 +133,12 @@ def main():
     ap.add_argument("--seed", type=int, default=20261209)
     ap.add_argument("--learn-seed", type=int, default=20261208)
     ap.add_argument("--learn-patients", type=int, default=200)
-    ap.add_argument("--time-h", default="24")
+    ap.add_argument("--time-h", default="24", help="the test cohort's scan times (commas: several scans)")
+    ap.add_argument("--learn-times", default=LEARN_TIMES, help="the learning cohort's scan times")
     a = ap.parse_args()
     lutdose = os.path.abspath(a.lutdose)
     with tempfile.TemporaryDirectory(prefix="lutdose-bayes-bound-") as tmp:
-        synth(lutdose, os.path.join(tmp, "learn"), a.learn_patients, a.learn_seed, LEARN_TIMES)
+        synth(lutdose, os.path.join(tmp, "learn"), a.learn_patients, a.learn_seed, a.learn_times)
         pop_file = os.path.join(tmp, "pop.json")
         run(lutdose, "population", "learn", os.path.join(tmp, "learn", "tacs.csv"), "--patients",
             os.path.join(tmp, "learn", "patients.csv"), "--out", pop_file, "--quiet")
@@ -165,7 +166,7 @@ def main():
                     (abs(x / t - 1), (c68[0] <= t <= c68[1]) if c68 else None,
                      (c95[0] <= t <= c95[1]) if c95 else None))
     print("\n#### One scan at %s h, %d patients, seed %d (population learned at %s h, %d patients, seed %d)\n"
-          % (a.time_h, a.patients, a.seed, LEARN_TIMES, a.learn_patients, a.learn_seed))
+          % (a.time_h, a.patients, a.seed, a.learn_times, a.learn_patients, a.learn_seed))
     print("| VOI kind | estimate | median abs TIA error % | p95 % | 68 % coverage % | 95 % coverage % |")
     print("|---|---|---|---|---|---|")
 
