@@ -21,8 +21,13 @@ Per VOI kind it reports median and p95 of |TIA error| and the coverage of the eq
                       |error|, the tables' measure; not a clinical estimate: it is biased low)
   * Madsen            `lutdose fit --reduced madsen` (the shipped mean rates, synth's generating means)
 
+The posterior is exact for any number of scans, so --time-h 4,24,48 (with --learn-times 4,24,48)
+asks the same of 3-scan TACs: do the intervals miss because of the Laplace approximation or because
+of the learned population? (docs/validation.md §10, "Which coverage misses are real").
+
 Usage: one_scan_bayes_bound.py --lutdose build/lutdose [--patients 3000] [--seed 20261209]
                                [--learn-seed 20261208] [--learn-patients 200] [--time-h 24]
+                               [--learn-times 4,24,48,96,168]
 Needs numpy (Debian python3-numpy; run it with /usr/bin/python3). Prints a Markdown table.
 """
 
