@@ -26,7 +26,7 @@ LAMBDA_P_PER_H = math.log(2) / 159.528  # 177Lu, 6.647 d (ICRP-107; docs/methods
 A0_MBQ = 7400.0  # synth's default administered activity (docs/synth.md)
 SYNTH_TUMOUR_B = 0.15  # synth's default tumour noise, sigma = 0.15 f (docs/synth.md, "Noise")
 OMEGAS = (0.08, 0.12, 0.16, 0.20, 0.25, 0.30, 0.35, 0.40, 0.50)
-THETA_STEPS = np.arange(-8, 9) * 0.05  # theta of ln lambda_bio: the learned one +- 0.4
+THETA_STEPS = np.arange(-16, 17) * 0.025  # theta of ln lambda_bio: the learned one +- 0.4 in steps of 0.025
 
 
 def tumour_tacs(path):
@@ -43,10 +43,13 @@ def main():
     ap.add_argument("dir")
     ap.add_argument("population")
     ap.add_argument("--noise", choices=["log", "normal"], default="log")
+    ap.add_argument("--omegas", default=",".join("%g" % o for o in OMEGAS),
+                    help="the Omega values of ln lambda_bio tried (commas)")
     a = ap.parse_args()
     with open(a.population) as f:
         pop = next(v for v in json.load(f)["vois"] if v["voi_kind"] == "tumour" and v["function"] == "E1")
     theta, omega_a = pop["theta"], pop["omega"][0][0]
+    omegas = [float(x) for x in a.omegas.split(",")]
     b = pop["sigma_log"] if a.noise == "log" else SYNTH_TUMOUR_B
     tacs = tumour_tacs(os.path.join(a.dir, "tacs.csv"))
     la = np.linspace(theta[0] - 6 * math.sqrt(omega_a), theta[0] + 6 * math.sqrt(omega_a), 61)
@@ -72,8 +75,8 @@ def main():
     print("%d tumour TACs; learned theta of ln lambda_bio %.3f, Omega %.3f, sigma_log %.4f; noise model %s"
           % (len(tacs), theta[1], pop["omega"][1][1], pop["sigma_log"], a.noise))
     at_learned = log_p(theta[1], pop["omega"][1][1])
-    best = max(((log_p(theta[1] + d, o), theta[1] + d, o) for o in OMEGAS for d in THETA_STEPS))
-    for o in OMEGAS:
+    best = max(((log_p(theta[1] + d, o), theta[1] + d, o) for o in omegas for d in THETA_STEPS))
+    for o in omegas:
         print("Omega %.2f: max over theta of ln p(y) - ln p(y) at the learned point: %+.2f"
               % (o, max(log_p(theta[1] + d, o) for d in THETA_STEPS) - at_learned))
     print("grid maximum at theta %.3f, Omega %.2f: %+.2f above the learned point" % (best[1], best[2], best[0] - at_learned))
