@@ -37,7 +37,6 @@ import json
 import math
 import os
 import statistics
-import subprocess
 import tempfile
 
 import numpy as np
@@ -51,15 +50,7 @@ GRID_SD = 6.0  # grid half-width in prior SDs: the prior mass beyond is 2e-9 per
 GRID_N = 161  # grid points per axis: a step of 0.075 prior SD
 
 
-def run(lutdose, *args):
-    cp = subprocess.run([lutdose] + [str(a) for a in args], capture_output=True, text=True)
-    if cp.returncode != 0:
-        raise SystemExit("lutdose %s failed:\n%s" % (" ".join(map(str, args)), cp.stderr))
-    return cp.stdout
-
-
-def kind(voi):
-    return "tumour" if voi.startswith(("tumour_", "tumor_", "lesion_")) else voi
+from population_benchmark import kind, run  # noqa: E402 (same folder: benchmarks/)
 
 
 def synth(lutdose, out, patients, seed, times):

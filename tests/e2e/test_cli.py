@@ -1413,23 +1413,23 @@ def case_overlapping_vois(ctx):
         fail("expected the message to say that the VOIs overlap", res)
 
 
-def case_cross_scaling_without_body_mass(ctx):
-    # --cross-scaling body-mass with --tac but no --body-mass-kg: exit 2, message names body-mass and --body-mass-kg.
+def bad_liver_run(ctx, *options, words):
+    # `run --tac` of a good liver TAC with `options`: exit 2, the message names --body-mass-kg and `words`.
     tac = ctx.write("good.csv", GOOD_LIVER_3)
     out = ctx.path("out_not_created")
-    res = ctx.run("run", "--tac", tac, "--activity-MBq", "7000", "--phantom", "icrp89-male", "--out", out,
-                  "--cross-scaling", "body-mass")
-    expect_bad_input(ctx, res, out, must_mention=("--body-mass-kg",), words=("body-mass",))
+    res = ctx.run("run", "--tac", tac, "--activity-MBq", "7000", "--phantom", "icrp89-male", "--out", out, *options)
+    expect_bad_input(ctx, res, out, must_mention=("--body-mass-kg",), words=words)
+
+
+def case_cross_scaling_without_body_mass(ctx):
+    # --cross-scaling body-mass with --tac but no --body-mass-kg: exit 2, message names body-mass and --body-mass-kg.
+    bad_liver_run(ctx, "--cross-scaling", "body-mass", words=("body-mass",))
 
 
 def case_negative_body_mass_unused(ctx):
     # Review of 0.15 (F8): --body-mass-kg -70 without body-mass cross scaling exited 0 and recorded
     # body_mass_g -70000 in results.json. A body mass is checked whenever it is given.
-    tac = ctx.write("good.csv", GOOD_LIVER_3)
-    out = ctx.path("out_not_created")
-    res = ctx.run("run", "--tac", tac, "--activity-MBq", "7000", "--phantom", "icrp89-male", "--out", out,
-                  "--body-mass-kg", "-70")
-    expect_bad_input(ctx, res, out, must_mention=("--body-mass-kg",), words=("-70",))
+    bad_liver_run(ctx, "--body-mass-kg", "-70", words=("-70",))
 
 
 # ----------------------------------------------------------------------------- radiobiology (BED) and `lutdose plan`

@@ -190,6 +190,18 @@ def with_column(df, name, index, value):
     return out
 
 
+def assert_refused_as_by_cli(df, tmp_path):
+    """fit_many(df) raises InputError with `lutdose fit`'s message for a CSV file of df (the
+    DataFrame in place of the file name); returns the message."""
+    path = tmp_path / "tac.csv"
+    df.to_csv(path, index=False)
+    expected = cli_error("fit", "--tac", path).replace(str(path), "DataFrame")
+    with pytest.raises(lutdose.InputError) as e:
+        lutdose.fit_many(df)
+    assert str(e.value) == expected
+    return expected
+
+
 @pytest.mark.parametrize("name, value", [("cycle", 1.5), ("cycle", float("nan")), ("voi", None),
                                          ("voi", float("nan")), ("time_h", "abc"),
                                          # review of 0.15 (F1, F2): pandas' missing values were the texts
@@ -202,13 +214,7 @@ def test_fit_many_refuses_what_the_cli_refuses(tmp_path, name, value):
     # Regression: cycle 1.5 was truncated to 1, a NaN cycle became -9223372036854775808, a missing
     # VOI or patient became "nan" or "None". Now the table's own checks see the cells a CSV file
     # of the DataFrame holds, and give `lutdose fit`'s message (the DataFrame in place of the file).
-    df = with_column(split_patient_table(), name, 2, value)
-    path = tmp_path / "tac.csv"
-    df.to_csv(path, index=False)
-    expected = cli_error("fit", "--tac", path).replace(str(path), "DataFrame")
-    with pytest.raises(lutdose.InputError) as e:
-        lutdose.fit_many(df)
-    assert str(e.value) == expected
+    assert_refused_as_by_cli(with_column(split_patient_table(), name, 2, value), tmp_path)
 
 
 def test_fit_many_string_dtype_na_is_an_empty_cell(tmp_path):
@@ -216,13 +222,7 @@ def test_fit_many_string_dtype_na_is_an_empty_cell(tmp_path):
     # the DataFrame has an empty cell there, which `lutdose fit` refuses by line and column.
     df = split_patient_table()
     df["voi"] = pd.array(list(df.voi[:-1]) + [pd.NA], dtype="string")
-    path = tmp_path / "tac.csv"
-    df.to_csv(path, index=False)
-    expected = cli_error("fit", "--tac", path).replace(str(path), "DataFrame")
-    assert "column voi is ''" in expected
-    with pytest.raises(lutdose.InputError) as e:
-        lutdose.fit_many(df)
-    assert str(e.value) == expected
+    assert "column voi is ''" in assert_refused_as_by_cli(df, tmp_path)
 
 
 def test_fit_tac_bool_uncertainty_is_refused():
@@ -240,13 +240,7 @@ def test_fit_tac_voi_none_is_an_empty_name():
 def test_fit_many_missing_column_has_cli_message(tmp_path):
     # Regression: a KeyError. Now the header check of the TAC table, as `lutdose fit` reports it.
     df = split_patient_table().drop(columns="activity_MBq")
-    path = tmp_path / "tac.csv"
-    df.to_csv(path, index=False)
-    expected = cli_error("fit", "--tac", path).replace(str(path), "DataFrame")
-    assert "the required column 'activity_MBq' is missing" in expected
-    with pytest.raises(lutdose.InputError) as e:
-        lutdose.fit_many(df)
-    assert str(e.value) == expected
+    assert "the required column 'activity_MBq' is missing" in assert_refused_as_by_cli(df, tmp_path)
 
 
 def test_fit_tac_text_value_is_input_error():
