@@ -81,15 +81,22 @@ lutdose::BatchCohort cohort_of(const std::string& cases_dir, const std::string& 
   }
   if (patients.empty()) lutdose::throw_input_error("command line", "--patients", "missing", "the patients table with --tac");
   py::dict fit_options;
-  for (const auto& item : options)
-    if (cast_argument<std::string>(item.first, "batch", "option name") != "allow_external_files")
-      fit_options[item.first] = item.second;
+  std::string svalues;  // --svalues FILE: one user S-value table for every patient
+  for (const auto& item : options) {
+    const auto key = cast_argument<std::string>(item.first, "batch", "option name");
+    if (key == "phantom" || key == "body_mass_kg" || key == "activity_MBq")  // lutdose batch --tac has none
+      throw py::type_error("batch: unexpected option '" + key +
+                           "' (with tac= each patient's is a column of the patients table, docs/batch.md)");
+    if (key == "svalues") take(options, "svalues", svalues, "batch");
+    else if (key != "allow_external_files") fit_options[item.first] = item.second;
+  }
   std::vector<std::string> problems;
   c.kind = lutdose::BatchCohort::Kind::tac_tables;
   c.tac_path = tac;
   c.patients_path = patients;
   c.options = lutdose_cli::make_run_options(fit_args_from(fit_options), problems);
   c.options.dose = lutdose_cli::make_dose_options(dose_args_from(fit_options), c.options, problems);
+  if (!svalues.empty()) lutdose_cli::use_user_svalues(*c.options.dose, svalues);
   if (!mc_samples.is_none()) c.options.mc_samples = static_cast<int>(samples);
   if (!mc_seed.is_none()) c.options.mc_seed = static_cast<unsigned long long>(seed);
   lutdose_cli::finish_run_options(c.options, problems);
