@@ -94,7 +94,9 @@ lutdose::BatchCohort cohort_of(const std::string& cases_dir, const std::string& 
   c.kind = lutdose::BatchCohort::Kind::tac_tables;
   c.tac_path = tac;
   c.patients_path = patients;
-  c.options = lutdose_cli::make_run_options(fit_args_from(fit_options), problems);
+  const auto fit = fit_args_from(fit_options);
+  c.options = lutdose_cli::make_run_options(fit, problems);
+  c.learn_population = fit.kinetics == "population";  // as lutdose batch --tac --kinetics population
   c.options.dose = lutdose_cli::make_dose_options(dose_args_from(fit_options), c.options, problems);
   if (!svalues.empty()) lutdose_cli::use_user_svalues(*c.options.dose, svalues);
   if (!mc_samples.is_none()) c.options.mc_samples = static_cast<int>(samples);

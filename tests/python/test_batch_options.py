@@ -61,3 +61,17 @@ def test_batch_tac_refuses_options_the_program_has_not(tmp_path, key, cli_option
     with pytest.raises(TypeError, match=f"unexpected option '{key}'"):
         lutdose.batch(tac=tac, patients=patients, out=tmp_path / "py.h5", **{key: value})
     assert not (tmp_path / "py.h5").exists()
+
+
+def test_batch_tac_kinetics_population_equals_cli(tmp_path):
+    """batch(tac=..., kinetics="population") learns the cohort's population first, as `lutdose batch
+    --tac ... --kinetics population` does: the same /population table and the same MAP fits."""
+    tac, patients = _cohort(tmp_path, "icrp110-am")
+    cli("batch", "--tac", tac, "--patients", patients, "--kinetics", "population", "--out", tmp_path / "cli.h5",
+        "--progress", "never")
+    want = lutdose.read_store(tmp_path / "cli.h5")
+    progress, store = lutdose.batch(tac=tac, patients=patients, kinetics="population", out=tmp_path / "py.h5", threads=1)
+    assert len(want.population) > 0 and progress["maps_used"] > 0
+    pd.testing.assert_frame_equal(store.population, want.population)
+    pd.testing.assert_frame_equal(store.vois, want.vois)
+    pd.testing.assert_frame_equal(store.targets, want.targets)
