@@ -95,11 +95,25 @@ def _column(values, dtype=None):
     return np.ascontiguousarray(arr.reshape(-1))
 
 
+def _is_missing(v):
+    """None, NaN, pandas' NA and NaT (a CSV file of the DataFrame has an empty cell there)."""
+    if v is None:
+        return True
+    if isinstance(v, (str, bytes)):
+        return False
+    try:
+        return bool(_pandas().isna(v))
+    except (TypeError, ValueError):  # not a scalar
+        return False
+
+
 def _cell_text(v):
-    """A value of a text column as the cell a CSV file of it holds: None and NaN are empty, a
-    number its shortest text (1.5 stays "1.5", so the table's checks see it)."""
-    if v is None or (isinstance(v, (float, np.floating)) and np.isnan(v)):
+    """A value of a text column as the cell a CSV file of it holds: None, NaN, NA and NaT are
+    empty, a number its shortest text (1.5 stays "1.5", so the table's checks see it), True "True"."""
+    if _is_missing(v):
         return ""
+    if isinstance(v, (bool, np.bool_)):
+        return str(bool(v))
     if isinstance(v, (float, np.floating)):
         return repr(float(v))
     if isinstance(v, (int, np.integer)):
@@ -133,12 +147,17 @@ def _tac_columns(df):
 
 
 def _numbers(values):
-    """A number column as numpy; one with a value that is not a number as its cell texts, which
-    the engine's checks then refuse by line, column and value."""
-    try:
-        return _column(values, float)
-    except (TypeError, ValueError):
-        return [_cell_text(v) for v in _column(values, object)]
+    """A number column as numpy: integer and float columns (also objects that are all integers or
+    floats). Anything else (bools, texts, dates, durations, pandas' NA) as its cell texts, which
+    the engine's checks read as `lutdose fit` reads a CSV file of it: "1_0" or True is refused by
+    line, column and value, not taken as 10 or 1."""
+    arr = _column(values)
+    if arr.dtype.kind in "iuf":
+        return np.ascontiguousarray(arr, dtype=float)
+    if arr.dtype.kind == "O" and _pandas().api.types.infer_dtype(arr, skipna=False) in (
+            "integer", "floating", "mixed-integer-float"):
+        return np.ascontiguousarray(arr, dtype=float)
+    return [_cell_text(v) for v in _column(values, object)]
 
 
 class FitResult:
@@ -213,7 +232,7 @@ def fit_tac(time_h, activity_MBq, *, activity_u_MBq=None, function="auto", funct
     defaults (docs/population.md). Returns a :class:`FitResult`. Raises InputError with `lutdose
     fit`'s message for bad values or options.
     """
-    cols = {"voi": [voi] * len(np.atleast_1d(time_h)), "time_h": _numbers(time_h),
+    cols = {"voi": _texts([voi] * len(np.atleast_1d(time_h))), "time_h": _numbers(time_h),
             "activity_MBq": _numbers(activity_MBq)}
     if activity_u_MBq is not None:
         cols["activity_u_MBq"] = _numbers(activity_u_MBq)

@@ -23,7 +23,7 @@ lutdose::DoseCalculator calculator(const py::dict& options, const lutdose::Refer
   auto d = lutdose_cli::make_dose_options(dose_args_from(options), run, problems);
   lutdose_cli::throw_problems(problems);
   d.phantom = options.contains("phantom") ? cast_argument<std::string>(options["phantom"], "dose", "phantom") : "";
-  if (d.phantom.empty())
+  if (d.phantom.empty() && !options.contains("svalues"))  // svalues: a user table in place of a phantom's
     lutdose::throw_input_error("dose", "phantom", "missing",
                                "a phantom: icrp110-am, icrp110-af, icrp89-male, icrp89-female (or svalues)");
   if (options.contains("body_mass_kg"))
@@ -111,6 +111,28 @@ py::tuple dose(const std::vector<std::string>& voi, const std::vector<double>& t
   return py::make_tuple(dose_columns(c), budget_columns(c, vois), c.notes, c.remainder_tia_MBq_h);
 }
 
+// A dose rate sum_i a_i exp(-lambda_i t) [Gy/h] that is not a dose is refused: a negative dose in
+// total (sum a_i / lambda_i), at t = 0 (sum a_i) or at late times (the slowest terms' amplitude). A
+// negative term alone is fine: an uptake curve has one.
+void check_dose_rate(const std::vector<double>& a, const std::vector<double>& lambda) {
+  double dose = 0, start = 0, slowest_rate = lambda.front(), slowest = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    dose += a[i] / lambda[i];
+    start += a[i];
+    if (lambda[i] < slowest_rate) slowest_rate = lambda[i], slowest = 0;
+    if (lambda[i] == slowest_rate) slowest += a[i];
+  }
+  if (!(dose >= 0))
+    lutdose::throw_input_error("bed", "dose_Gy", lutdose::format_number(dose),
+                               "a dose >= 0 [Gy] (sum of a_Gy_per_h / lambda_per_h)");
+  if (!(start >= 0))
+    lutdose::throw_input_error("bed", "the sum of a_Gy_per_h", lutdose::format_number(start),
+                               "a dose rate >= 0 [Gy/h] at t = 0");
+  if (!(slowest >= 0))
+    lutdose::throw_input_error("bed", "the slowest term's a_Gy_per_h", lutdose::format_number(slowest),
+                               "a dose rate >= 0 [Gy/h] at late times, where the slowest term is all that is left");
+}
+
 // BED and EQD2 [Gy] of a dose-rate curve sum_i a_i exp(-lambda_i t) [Gy/h] delivered in full (closed
 // form), with the tissue parameters of `target` or the given alpha/beta [Gy] and repair half-time [h].
 py::dict bed(const std::vector<double>& a_Gy_per_h, const std::vector<double>& lambda_per_h, const std::string& target,
@@ -139,6 +161,7 @@ py::dict bed(const std::vector<double>& a_Gy_per_h, const std::vector<double>& l
   for (const double l : lambda_per_h)
     if (!(l > 0) || !std::isfinite(l))
       lutdose::throw_input_error("bed", "lambda_per_h", lutdose::format_number(l), "rates > 0 [1/h]");
+  check_dose_rate(a_Gy_per_h, lambda_per_h);
   const auto r = lutdose::bed_closed_form(lutdose::ExpSum{a_Gy_per_h, lambda_per_h}, t);
   py::dict d;
   d["dose_Gy"] = r.dose_Gy; d["g"] = r.g; d["bed_Gy"] = r.bed_Gy; d["eqd2_Gy"] = r.eqd2_Gy;

@@ -1422,6 +1422,16 @@ def case_cross_scaling_without_body_mass(ctx):
     expect_bad_input(ctx, res, out, must_mention=("--body-mass-kg",), words=("body-mass",))
 
 
+def case_negative_body_mass_unused(ctx):
+    # Review of 0.15 (F8): --body-mass-kg -70 without body-mass cross scaling exited 0 and recorded
+    # body_mass_g -70000 in results.json. A body mass is checked whenever it is given.
+    tac = ctx.write("good.csv", GOOD_LIVER_3)
+    out = ctx.path("out_not_created")
+    res = ctx.run("run", "--tac", tac, "--activity-MBq", "7000", "--phantom", "icrp89-male", "--out", out,
+                  "--body-mass-kg", "-70")
+    expect_bad_input(ctx, res, out, must_mention=("--body-mass-kg",), words=("-70",))
+
+
 # ----------------------------------------------------------------------------- radiobiology (BED) and `lutdose plan`
 
 KIDNEY_AB_GY = 2.6          # data/radiobiology/tissue_parameters.csv, kidney*
@@ -2831,6 +2841,7 @@ CASES = {
     "whole_body_without_source": case_whole_body_without_source,
     "overlapping_vois": case_overlapping_vois,
     "cross_scaling_without_body_mass": case_cross_scaling_without_body_mass,
+    "negative_body_mass_unused": case_negative_body_mass_unused,
     "bed_in_run": case_bed_in_run,
     "bed_test_vector_via_history_plan": case_bed_test_vector_via_history_plan,
     "plan_after_cycle_two_keeps_bed_under_limit": case_plan_after_cycle_two_keeps_bed_under_limit,

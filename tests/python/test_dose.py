@@ -103,6 +103,20 @@ def test_dose_refuses_no_tia():
         lutdose.dose({}, phantom="icrp110-am")
 
 
+@pytest.mark.parametrize("a, lam, what", [
+    ([-1.0], [0.1], "dose_Gy is '-10'"),                 # review of 0.15 (F5): gave dose -10 Gy, BED -5.8 Gy
+    ([1.0, -1.0], [0.5, 0.01], "dose_Gy is '-98'"),      # gave -98 Gy
+    ([1.0, -2.0], [0.01, 0.5], "the sum of a_Gy_per_h is '-1'"),  # a dose rate below 0 at t = 0
+    ([200.0, -1.0], [0.5, 0.01], "the slowest term's a_Gy_per_h is '-1'")])  # dose 300 Gy, but below 0 late
+def test_bed_refuses_a_negative_dose_or_dose_rate(a, lam, what):
+    # A negative term alone is fine (an uptake curve: a_1 e^-l1 t - a_1 e^-l2 t); a dose rate that
+    # is negative at the start, at late times (its slowest term) or in total is not a dose.
+    with pytest.raises(lutdose.InputError, match=what):
+        lutdose.bed(a_Gy_per_h=a, lambda_per_h=lam, alpha_beta_Gy=3.0, repair_half_time_h=1.0)
+    up = lutdose.bed(a_Gy_per_h=[1.0, -1.0], lambda_per_h=[0.01, 0.5], alpha_beta_Gy=3.0, repair_half_time_h=1.0)
+    assert up["dose_Gy"] == pytest.approx(1 / 0.01 - 1 / 0.5, rel=1e-12)  # closed form: sum a_i / l_i
+
+
 def test_bed_refuses_negative_dose_and_missing_tissue():
     with pytest.raises(lutdose.InputError, match=r"dose_Gy is '-1'; expected"):
         lutdose.bed(-1.0, t_eff_h=40.0, target="kidney_left")
@@ -114,3 +128,13 @@ def test_bed_refuses_negative_dose_and_missing_tissue():
     # Regression: a TypeError from float(None).
     with pytest.raises(lutdose.InputError, match=r"give dose_Gy and t_eff_h, or a_Gy_per_h and lambda_per_h"):
         lutdose.bed()
+
+
+def test_dose_with_user_svalues_needs_no_phantom(tmp_path):
+    # Review of 0.15 (F3): svalues= alone was refused ("phantom is 'missing'"), though the docs give
+    # "phantom ... (or svalues)". A one-target table: the self-dose is TIA x 3600 s/h x S.
+    table = tmp_path / "s.csv"
+    table.write_text("target,source,s_mGy_per_MBq_s,target_mass_g\nliver,liver,1.4e-05,1800.0\n")
+    out = lutdose.dose({"liver": 1000.0}, svalues=str(table))
+    liver = out.doses[out.doses.target == "liver"].iloc[0]
+    assert liver.dose_Gy == pytest.approx(1000.0 * 3600 * 1.4e-5 / 1000, rel=1e-12)  # mGy -> Gy, rounding only

@@ -191,7 +191,13 @@ def with_column(df, name, index, value):
 
 
 @pytest.mark.parametrize("name, value", [("cycle", 1.5), ("cycle", float("nan")), ("voi", None),
-                                         ("voi", float("nan")), ("time_h", "abc")])
+                                         ("voi", float("nan")), ("time_h", "abc"),
+                                         # review of 0.15 (F1, F2): pandas' missing values were the texts
+                                         # "<NA>" / "NaT"; a bool, a text with "_" (Python's float reads
+                                         # "1_0" as 10), a date and a duration were taken as numbers
+                                         ("voi", pd.NA), ("voi", pd.NaT),
+                                         ("activity_MBq", True), ("time_h", "1_0"),
+                                         ("time_h", pd.Timestamp("2024-01-01")), ("time_h", pd.Timedelta(hours=1))])
 def test_fit_many_refuses_what_the_cli_refuses(tmp_path, name, value):
     # Regression: cycle 1.5 was truncated to 1, a NaN cycle became -9223372036854775808, a missing
     # VOI or patient became "nan" or "None". Now the table's own checks see the cells a CSV file
@@ -203,6 +209,32 @@ def test_fit_many_refuses_what_the_cli_refuses(tmp_path, name, value):
     with pytest.raises(lutdose.InputError) as e:
         lutdose.fit_many(df)
     assert str(e.value) == expected
+
+
+def test_fit_many_string_dtype_na_is_an_empty_cell(tmp_path):
+    # Review of 0.15 (F1): pd.NA in a pandas "string" column became the VOI "<NA>"; a CSV file of
+    # the DataFrame has an empty cell there, which `lutdose fit` refuses by line and column.
+    df = split_patient_table()
+    df["voi"] = pd.array(list(df.voi[:-1]) + [pd.NA], dtype="string")
+    path = tmp_path / "tac.csv"
+    df.to_csv(path, index=False)
+    expected = cli_error("fit", "--tac", path).replace(str(path), "DataFrame")
+    assert "column voi is ''" in expected
+    with pytest.raises(lutdose.InputError) as e:
+        lutdose.fit_many(df)
+    assert str(e.value) == expected
+
+
+def test_fit_tac_bool_uncertainty_is_refused():
+    # Review of 0.15 (F2): True was taken as an uncertainty of 1 MBq.
+    with pytest.raises(lutdose.InputError, match=r"column activity_u_MBq is 'True'"):
+        lutdose.fit_tac([1, 24, 72, 168], [100, 80, 50, 20], activity_u_MBq=[True] * 4, error_model="input")
+
+
+def test_fit_tac_voi_none_is_an_empty_name():
+    # Review of 0.15 (F1): voi=None named the VOI "None"; an empty VOI cell is refused by name.
+    with pytest.raises(lutdose.InputError, match=r"column voi is ''"):
+        lutdose.fit_tac([1, 24, 72, 168], [100, 80, 50, 20], voi=None)
 
 
 def test_fit_many_missing_column_has_cli_message(tmp_path):
@@ -223,13 +255,14 @@ def test_fit_tac_text_value_is_input_error():
         lutdose.fit_tac(["a", 2, 24, 72], [100, 80, 50, 20])
 
 
-def test_fit_many_missing_patient_is_empty_as_in_the_cli(tmp_path):
-    # Regression: a None patient became "None". An empty patient cell is accepted by `lutdose fit`
-    # (patient ""); the module gives the same rows.
-    df = with_column(split_patient_table(), "patient", 2, None)
+@pytest.mark.parametrize("missing", [None, pd.NA, pd.NaT])
+def test_fit_many_missing_patient_is_empty_as_in_the_cli(tmp_path, missing):
+    # Regression: a None patient became "None" (and pd.NA "<NA>", NaT "NaT": review of 0.15, F1). An
+    # empty patient cell is accepted by `lutdose fit` (patient ""); the module gives the same rows.
+    df = with_column(split_patient_table(), "patient", 2, missing)
     path = tmp_path / "tac.csv"
     df.to_csv(path, index=False)
     rows = list(csv.DictReader(io.StringIO(cli("fit", "--tac", path, "--format", "csv").stdout)))
     out = lutdose.fit_many(df)
     assert list(zip(out.patient, out.voi)) == [(r["patient"], r["voi"]) for r in rows]
-    assert "None" not in set(out.patient)
+    assert not {"None", "<NA>", "NaT"} & set(out.patient)

@@ -8,6 +8,7 @@
 #include <stdexcept>
 
 #include "lutdose/error.h"
+#include "lutdose/io/input_file.h"
 
 namespace lutdose {
 
@@ -99,6 +100,11 @@ void DoseCalculator::check_options() const {
 }
 
 void DoseCalculator::check_set() const {
+  // A body mass given is checked whether or not a scaling uses it: it is recorded in the results
+  // (review of 0.15: -70 kg was written as body_mass_g -70000 without cross-scaling by body mass).
+  if (!std::isnan(options_.body_mass_g) && !MASS_RANGE_G.contains(options_.body_mass_g))
+    throw_input_error("--body-mass-kg (patient.mass_kg in a case file)", "the patient's body mass",
+                      format_number(options_.body_mass_g / 1000.0) + " kg", "a body mass " + MASS_RANGE_G.text());
   if (options_.cross_scaling == CrossScaling::body_mass &&
       !(options_.body_mass_g > 0 && std::isfinite(options_.body_mass_g)))
     throw_input_error("--cross-scaling body-mass (dose.cross_scaling)", "the patient's body mass",

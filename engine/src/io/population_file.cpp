@@ -196,9 +196,13 @@ PopulationModel read_model(const json& j, const std::string& where) {
   if (!(m.sigma_log > 0)) throw_input_error(w, "sigma_log", format_number(m.sigma_log), "a relative SD > 0");
   m.shrinkage = number_vector(j, "shrinkage", w, k, false);
   // 1 - SD(eta_MAP) / omega^(1/2) (population.h) is at most 1; below 0 where the MAPs spread more
-  // than omega (population learn writes such values, e.g. -8e-05): no lower bound
-  check_each(m.shrinkage, "shrinkage", w, [](double s) { return s <= 1; },
-             "a shrinkage <= 1 (1 - SD(eta_MAP) / omega^(1/2)), or null (not computed)");
+  // than omega (population learn writes such values, e.g. -8e-05). Learned, SD(eta_MAP) (divisor
+  // n - 1) is about at most sqrt(n / (n - 1)) omega^(1/2) (the EM's omega: the MAPs' mean square
+  // plus their posterior variance, divisor n), so shrinkage >= 1 - sqrt(2) = -0.41 even for 2 TACs;
+  // below -1 (a spread twice omega's) the value is not a learned population's (review of 0.15)
+  check_each(m.shrinkage, "shrinkage", w, [](double s) { return s >= -1 && s <= 1; },
+             "a shrinkage from -1 to 1 (1 - SD(eta_MAP) / omega^(1/2): <= 1, and >= -1 as learned), or null "
+             "(not computed)");
   m.n_patients = whole_number(j, "n_patients", w, 2);
   read_figures(j, w, m);
   if (m.n_observations < m.n_patients)  // every TAC learned from has a point

@@ -78,6 +78,7 @@ void set_prior_moments(const std::vector<LogCycle>& cycles, PreviousCyclesPrior&
   p.model.theta_se = ((w2 + v_mean) / n).cwiseSqrt();
   // the predictive variance of a new cycle: its own change w^2 plus the error of the mean
   p.model.omega = (w2 * (1.0 + 1.0 / n) + v_mean / n).asDiagonal();
+  p.model.omega_includes_theta_error = true;  // theta_se^2 = (w^2 + mean V) / n is in it
   p.inter_cycle_sd_log = w2.cwiseSqrt();
 }
 

@@ -2,9 +2,11 @@
 #include <algorithm>
 #include <array>
 #include <boost/math/distributions/chi_squared.hpp>
+#include <boost/math/distributions/fisher_f.hpp>
 #include <cmath>
 #include <cstdio>
 #include <limits>
+#include <map>
 #include <optional>
 
 #include "lutdose/error.h"
@@ -83,6 +85,66 @@ double sigma_for_check(double b, double sigma_dof) {
   return std::max(b, std::min(b * std::sqrt(sigma_dof / q), MAP_CHECK_MAX_SIGMA_LOG));
 }
 
+// The b under which Q is judged for a learned population (sigma_log_dof infinite: a learned
+// population or a population file), allowing for b's estimation error from few TACs. b was
+// estimated from about d = n_observations - K n_patients residual degrees of freedom (every TAC's
+// K random effects counted as K parameters: d is at most that many fewer, so the allowance errs
+// on the side of fewer rejections). Of Q's N terms, m = max(1, N - K) (`dof`) are residual directions,
+// scaled by b^2 / b_hat^2 ~ d / chi-square(d): their sum is m F(m, d) instead of chi-square(m). b is
+// raised by sqrt(m F_q(m, d) / chi2_q(m)) (q the 1 - alpha quantiles) so that the residual part
+// exceeds the chi-square limit with probability alpha again; K directions are the prior's,
+// judged under check_omega_diag. The factor is 1.11 for 10 TACs of 6 points (E1: d = 40, m = 4)
+// and near 1 learned from many TACs (200 TACs of 6 points: d = 800, 1.005). d < 1 (no residual
+// degree of freedom by that count): b is taken as known, as in 0.15. Capped as sigma_for_check
+// (MAP_CHECK_MAX_SIGMA_LOG), never below b.
+double sigma_for_learned_check(const PopulationModel& m, int n_points, int k) {
+  const int d = m.n_observations - k * m.n_patients;
+  if (d < 1 || n_points < 1) return m.sigma_log;
+  const int dof = std::max(1, n_points - k);
+  using Key = std::pair<int, int>;
+  thread_local std::map<Key, double> ratios;  // per (m, d): one quantile inversion per cohort's TACs
+  auto it = ratios.find({dof, d});
+  if (it == ratios.end()) {
+    const double f_q = boost::math::quantile(
+        boost::math::complement(boost::math::fisher_f_distribution<double>(dof, d), POPULATION_MAP_FALSE_REJECTION));
+    it = ratios.emplace(Key{dof, d}, dof * f_q / residual_limit(dof)).first;
+  }
+  return std::max(m.sigma_log, std::min(m.sigma_log * std::sqrt(it->second), MAP_CHECK_MAX_SIGMA_LOG));
+}
+
+// The prior variance of phi under which the MAP is judged (judge_against_population), allowing
+// for the population's own estimation error. The criterion asks whether the TAC is probable under
+// the population; a new TAC's phi = theta + eta judged against the estimates theta_hat and
+// Omega_hat: phi - theta_hat ~ N(0, Omega + Var(theta_hat)) (theta_hat's error independent of the
+// new TAC's eta), and Omega_hat is itself estimated from n_patients TACs, Omega / Omega_hat about
+// (n - 1) / chi-square(n - 1) (as in the prediction interval of a new draw, a t with n - 1 degrees
+// of freedom). So the prior terms of Q, K of them, are about K F(K, n - 1) instead of
+// chi-square(K): the variance is Omega + theta_se^2 raised by K F_q(K, n - 1) / chi2_q(K) (q the
+// 1 - alpha quantiles; a common factor for the K parameters, an approximation: their Omega_kk are
+// estimated separately), so that the prior part exceeds the chi-square limit with probability
+// alpha again. Taken as known, a population learned from 10 TACs rejected 2.5-3 % of the MAPs of
+// 6-scan synth VOIs drawn like its own (review of 0.15), where alpha is 1e-3. theta_se is on phi's
+// log scale, as Omega (population.h); only its diagonal is kept (the file has no covariance of
+// theta). The factor is 2.37 for 10 TACs (K = 2), 1.16 for 50; learned from many TACs the check
+// hardly changes: theta_se^2 is about Omega / n, the factor 1.04 with 200 TACs, 1.007 with 1000. A population without theta_se (a hand-written file, null;
+// the unit tests' known truths) is taken as known; a previous-cycles prior's Omega already is the
+// predictive variance of a new cycle, the error of its mean included (omega_includes_theta_error).
+VectorXd check_omega_diag(const PopulationModel& m) {
+  VectorXd v = m.omega.diagonal();
+  const auto k = v.size();
+  if (m.omega_includes_theta_error || m.theta_se.size() != k || !m.theta_se.allFinite() || m.n_patients < 2) return v;
+  using Key = std::pair<Eigen::Index, int>;
+  thread_local std::map<Key, double> factors;  // per (K, n): one quantile inversion per population
+  auto it = factors.find({k, m.n_patients});
+  if (it == factors.end()) {
+    const double f_q = boost::math::quantile(boost::math::complement(
+        boost::math::fisher_f_distribution<double>(static_cast<double>(k), m.n_patients - 1),
+        POPULATION_MAP_FALSE_REJECTION));
+    it = factors.emplace(Key{k, m.n_patients}, static_cast<double>(k) * f_q / residual_limit(static_cast<int>(k))).first;
+  }
+  return (v + m.theta_se.cwiseAbs2()) * std::max(1.0, it->second);
+}
+
 // The TAC's points used against the population (and its error model, proportional on the log
 // scale: ln y_j = ln f(t_j; phi) + e_j, e_j ~ N(0, b^2), phi ~ N(theta, Omega)). The statistic is
 // the MAP's objective Q = sum_j ((ln y_j - ln f_j) / b)^2 + sum_k (phi_k - theta_k)^2 / Omega_kk:
@@ -94,7 +156,8 @@ double sigma_for_check(double b, double sigma_dof) {
 // residuals alone are not that statistic: at the MAP they are shrunk by the random effects (with
 // n <= K points they can be near 0 whatever the prior), so a rate far from the population's
 // would pass unseen. Nothing to judge without a MAP or without points (flagged otherwise).
-// `check` is the MAP under sigma_for_check's b (the MAP itself when b is known).
+// `check` is the MAP under sigma_for_check's b and check_omega_diag's prior variance (the MAP
+// itself when both are the population's).
 void judge_against_population(CandidateFit& c, const population_detail::MapResult& r,
                               const population_detail::MapResult& check) {
   if (!r.ok || !check.ok || c.n_points == 0) return;
@@ -182,9 +245,19 @@ TacFit population_map_fit(const PopulationModel& m, const TacSeries& tac, double
   const int left_out = positive_points(tac, administered_MBq, t, y);
   const auto r = population_detail::map_fit(prior, t, y, m.theta);
   auto check_prior = prior;
-  check_prior.b = sigma_for_check(m.sigma_log, m.sigma_log_dof);
-  std::optional<population_detail::MapResult> refit;  // the MAP under a larger b, only where b is estimated
-  if (check_prior.b != prior.b) refit = population_detail::map_fit(check_prior, t, y, r.ok ? r.phi : m.theta);
+  check_prior.b = std::isfinite(m.sigma_log_dof)
+                      ? sigma_for_check(m.sigma_log, m.sigma_log_dof)
+                      : sigma_for_learned_check(m, static_cast<int>(t.size()), static_cast<int>(f.n_parameters()));
+  check_prior.omega_diag = check_omega_diag(m);
+  // The MAP under the check's larger b or prior variance, only where it can change the verdict:
+  // Q falls as b and Omega grow at every phi, and the refit descends from the MAP (Levenberg-
+  // Marquardt accepts only steps that lower it), so its Q is at most the MAP's own. A MAP within
+  // the limit (nearly every TAC) passes under the check's prior too: no refit (it cost about a
+  // third more CPU per MAP for a learned population).
+  std::optional<population_detail::MapResult> refit;
+  const bool check_differs = check_prior.b != prior.b || check_prior.omega_diag != prior.omega_diag;
+  if (check_differs && r.ok && t.size() > 0 && !(r.objective <= residual_limit(static_cast<int>(t.size()))))
+    refit = population_detail::map_fit(check_prior, t, y, r.phi);
   const auto& check = refit ? *refit : r;
   TacFit fit;
   fit.candidates.push_back(map_candidate(f, in_MBq(f, r, administered_MBq), check, tac, m.sigma_log, lambda_p));

@@ -138,6 +138,15 @@ TEST_CASE("population file: values out of their range are refused, naming the fi
   CHECK(e.find("<= 1") != std::string::npos);
   CHECK(error_with([](PopulationModel& m) { m.shrinkage(0) = -8.2e-05; }).empty());
   CHECK(error_with([](PopulationModel& m) { m.shrinkage(0) = 1.0; }).empty());
+  // Review of 0.15 (N7): no lower bound. Learned, SD(eta_MAP) (divisor n - 1, about theta, the MAPs'
+  // mean) is at most sqrt(n / (n - 1)) omega^(1/2) (the EM's omega is the MAPs' mean square plus
+  // their posterior variance, divisor n): shrinkage >= 1 - sqrt(2) = -0.41 even for 2 TACs. -0.45 is
+  // read; -1.5 (the MAPs spread 2.5 times what omega says; e.g. a sign or a percentage typed) is not.
+  CHECK(error_with([](PopulationModel& m) { m.shrinkage(0) = -0.45; }).empty());
+  e = error_with([](PopulationModel& m) { m.shrinkage(0) = -1.5; });
+  CHECK(e.find("pop.json: vois[0] (kidneys)") != std::string::npos);
+  CHECK(e.find("shrinkage[0] is '-1.5'") != std::string::npos);
+  CHECK(e.find(">= -1") != std::string::npos);
   // a VOI kind no VOI has: a tumour VOI's kind is "tumour" (population_voi_kind)
   for (const char* kind : {"tumour_1", "lesion_2", "tumor_a"}) {
     CAPTURE(kind);

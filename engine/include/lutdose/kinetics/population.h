@@ -70,6 +70,10 @@ struct PopulationModel {
   Eigen::VectorXd theta;                //!< fixed effects (log scale)
   Eigen::VectorXd theta_se;             //!< their standard errors (linearised Fisher information)
   Eigen::MatrixXd omega;                //!< covariance of eta (diagonal in this slice)
+  //! Omega is already the predictive variance of a new TAC's phi, theta's estimation error
+  //! included (a previous-cycles prior): the MAP's residual criterion then adds no theta_se^2
+  //! (population_map_fit). False for a learned population or a population file. Not in the file.
+  bool omega_includes_theta_error = false;
   double sigma_log = std::numeric_limits<double>::quiet_NaN();  //!< b: SD of ln y (relative SD)
   //! Degrees of freedom of sigma_log as an estimate: infinite where it is taken as known (a learned
   //! population or a population file, as its other parameters), the residual degrees of freedom
@@ -176,7 +180,11 @@ std::vector<PopulationModel> learn_population(const std::vector<TacSeries>& seri
 //! improbable under the population: Q, the MAP's objective (sum of squared standardized log
 //! residuals (ln y - ln f) / b and random effects), is the Mahalanobis distance of ln y from its
 //! prior predictive distribution in the linearised model, chi-square with N degrees of freedom;
-//! L its 1 - POPULATION_MAP_FALSE_REJECTION quantile. With b estimated from sigma_log_dof residual
+//! L its 1 - POPULATION_MAP_FALSE_REJECTION quantile. For a population with its theta_se (learned),
+//! Q allows for the population's estimation error: it is that of the MAP under the prior variance
+//! (Omega + theta_se^2) K F_q(K, n_patients - 1) / chi2_q(K) and, with sigma_log_dof infinite, b
+//! raised for its n_observations - K n_patients degrees of freedom (population_map.cpp); the
+//! estimate and its intervals use theta, Omega and b as they are. With b estimated from sigma_log_dof residual
 //! degrees of freedom, Q is that of the MAP under b's upper 1 - POPULATION_MAP_FALSE_REJECTION
 //! confidence bound, at most MAP_CHECK_MAX_SIGMA_LOG (and at least b).
 //! The candidate's standardized residuals are (ln y - ln f) / b, NaN at points left out. A population
