@@ -215,10 +215,7 @@ int BatchCommand::run_batch() const {
     cohort.options = make_run_options(fit_, problems);
     cohort.learn_population = fit_.kinetics == "population";
     cohort.options.dose = make_dose_options(dose_, cohort.options, problems);
-    if (!svalues_.empty()) {  // as run --tac --svalues (make_tac_run_options): the set "user"
-      cohort.options.dose->svalue_table = svalues_;
-      cohort.options.dose->phantom = "user";
-    }
+    use_user_svalues(*cohort.options.dose, svalues_);  // as run --tac --svalues: the set "user"
     if (batch_->count("--mc-samples")) cohort.options.mc_samples = static_cast<int>(mc_samples_);
     if (batch_->count("--mc-seed")) cohort.options.mc_seed = static_cast<unsigned long long>(mc_seed_);
     finish_run_options(cohort.options, problems);

@@ -295,6 +295,12 @@ lutdose::DoseOptions make_dose_options(const DoseArgs& a, lutdose::RunOptions& o
   return d;
 }
 
+void use_user_svalues(lutdose::DoseOptions& d, const std::string& svalues) {
+  if (svalues.empty()) return;
+  d.svalue_table = svalues;
+  d.phantom = "user";
+}
+
 lutdose::RunOptions make_tac_run_options(const TacRunArgs& a) {
   if (std::isnan(a.fit.activity_MBq)) throw_activity_missing(a.fit, "--tac");
   if (a.phantom.empty() && a.svalues.empty())
@@ -306,8 +312,7 @@ lutdose::RunOptions make_tac_run_options(const TacRunArgs& a) {
   auto d = make_dose_options(a.dose, o, problems);
   d.phantom = a.phantom;
   d.body_mass_g = a.body_mass_kg * 1000.0;
-  d.svalue_table = a.svalues;
-  if (!a.svalues.empty()) d.phantom = "user";
+  use_user_svalues(d, a.svalues);
   o.dose = d;
   const auto mc = lutdose::validate_monte_carlo(a.mc_samples.value_or(0), a.mc_seed.value_or(0));
   problems.insert(problems.end(), mc.begin(), mc.end());

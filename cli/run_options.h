@@ -56,6 +56,9 @@ void add_dose_options(CLI::App* cmd, DoseArgs& a);
 //! The dose options of `a`; bad choices are added to `problems`.
 lutdose::DoseOptions make_dose_options(const DoseArgs& a, lutdose::RunOptions& o, std::vector<std::string>& problems);
 
+//! --svalues FILE (run --tac, batch --tac): the user S-value table, as the set "user"; nothing when empty.
+void use_user_svalues(lutdose::DoseOptions& d, const std::string& svalues);
+
 // A choice option of the command line, through the one mapping of option texts to typed fields
 // (lutdose::set_choice_option, shared with the case file); a bad text is added to `problems`.
 void choose(const lutdose::OptionFields& f, const std::string& cli, const std::string& text,

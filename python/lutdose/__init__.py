@@ -79,6 +79,17 @@ def _options(options, data_dir_arg):
     return opts
 
 
+def _number(value, where, name, expected="a number"):
+    """`value` as a float, else an InputError naming `where` and `name` (not float()'s bare ValueError);
+    a text is refused even when it reads as a number, as the other arguments of numbers refuse it."""
+    try:
+        if isinstance(value, (str, bytes)):
+            raise TypeError
+        return float(value)
+    except (TypeError, ValueError):
+        raise InputError(f"{where}: {name} is '{value}'; expected {expected}, not {type(value).__name__}") from None
+
+
 def _column(values, dtype=None):
     arr = np.asarray(values, dtype=dtype)
     return np.ascontiguousarray(arr.reshape(-1))
@@ -247,7 +258,7 @@ def fit_many(df, *, threads=0, candidates=False, data_dir=None, **options):
     ``fit_many.last_threads`` the threads used (at most one per patient).
     """
     opts = _options(options, data_dir)
-    tables, seconds, used = _lutdose._fit_many(_tac_columns(df), opts, int(threads), "DataFrame",
+    tables, seconds, used = _lutdose._fit_many(_tac_columns(df), opts, threads, "DataFrame",
                                                 bool(candidates))
     fit_many.last_seconds, fit_many.last_threads = seconds, used
     vois = _frame(tables["vois"])
@@ -393,7 +404,7 @@ def batch(cases_dir=None, *, out, tac=None, patients=None, threads=0, resume=Fal
     if allow_external_files:
         opts["allow_external_files"] = True
     progress = _lutdose._batch(os.fspath(cases_dir) if cases_dir else "", os.fspath(tac) if tac else "",
-                               os.fspath(patients) if patients else "", os.fspath(out), int(threads), resume, shard,
+                               os.fspath(patients) if patients else "", os.fspath(out), threads, resume, shard,
                                opts, mc_samples, mc_seed)
     for note in progress.pop("notes"):  # population files in the folder: left out, not silently
         warnings.warn(note, stacklevel=2)
@@ -463,13 +474,14 @@ class DoseResult:
         self.remainder_tia_MBq_h = remainder_tia_MBq_h
 
 
-def _by_voi(values, vois, default):
+def _by_voi(values, vois, default, name):
+    """The values of `name` in the order of `vois` (a dict or Series by VOI, or a list), as floats."""
     if values is None:
         return [default] * len(vois)
     if isinstance(values, dict) or hasattr(values, "to_dict"):
         values = dict(values)
-        return [float(values.get(v, default)) for v in vois]
-    return [float(x) for x in values]
+        return [_number(values.get(v, default), "dose", f"{name} of {v}") for v in vois]
+    return [_number(x, "dose", name) for x in values]
 
 
 def dose(tia_MBq_h, *, phantom=None, tia_u_MBq_h=None, mass_g=None, administered_MBq=float("nan"), svalues=None,
@@ -494,8 +506,9 @@ def dose(tia_MBq_h, *, phantom=None, tia_u_MBq_h=None, mass_g=None, administered
                                    cross_scaling=cross_scaling).items() if v is not None}
     opts["data_dir"] = data_dir if data_dir is not None else globals()["data_dir"]()
     nan = float("nan")
-    return DoseResult(*_lutdose._dose(vois, _by_voi(tia_MBq_h, vois, nan), _by_voi(tia_u_MBq_h, vois, nan),
-                                      _by_voi(mass_g, vois, nan), float(administered_MBq), opts))
+    return DoseResult(*_lutdose._dose(vois, _by_voi(tia_MBq_h, vois, nan, "tia_MBq_h"),
+                                      _by_voi(tia_u_MBq_h, vois, nan, "tia_u_MBq_h"), _by_voi(mass_g, vois, nan, "mass_g"),
+                                      _number(administered_MBq, "dose", "administered_MBq"), opts))
 
 
 def bed(dose_Gy=None, *, t_eff_h=None, a_Gy_per_h=None, lambda_per_h=None, target=None, alpha_beta_Gy=None,
@@ -507,6 +520,13 @@ def bed(dose_Gy=None, *, t_eff_h=None, a_Gy_per_h=None, lambda_per_h=None, targe
     `target` (a name of the tissue table, e.g. "kidney_left") and/or alpha_beta_Gy [Gy] and
     repair_half_time_h [h]. Returns a dict: dose_Gy, g (Lea-Catcheside), bed_Gy, eqd2_Gy and the
     tissue parameters used."""
+    dose_Gy, t_eff_h, alpha_beta_Gy, repair_half_time_h = (
+        None if v is None else _number(v, "bed", name) for v, name in
+        ((dose_Gy, "dose_Gy"), (t_eff_h, "t_eff_h"), (alpha_beta_Gy, "alpha_beta_Gy"), (repair_half_time_h, "repair_half_time_h")))
+    if a_Gy_per_h is not None:
+        a_Gy_per_h = [_number(a, "bed", "a_Gy_per_h") for a in np.atleast_1d(a_Gy_per_h)]
+    if lambda_per_h is not None:
+        lambda_per_h = [_number(x, "bed", "lambda_per_h") for x in np.atleast_1d(lambda_per_h)]
     if dose_Gy is None and a_Gy_per_h is None:
         raise InputError("bed: no dose given; give dose_Gy and t_eff_h, or a_Gy_per_h and lambda_per_h")
     if dose_Gy is not None:
@@ -533,14 +553,16 @@ def plan(case=None, *, history=None, strategy=None, prediction=None, planned_cyc
     case: a case file (its cycles are run first, its "plan" block gives the options), or
     history: a dose history CSV (cycle, administered_MBq, target, dose_Gy; optional bed_Gy, g,
     t_eff_h, incomplete). strategy: equal-split, fixed-until-limit or max-bed; prediction:
-    previous, mean or bayes; a_*_MBq [MBq]; limits: ["kidney*:bed_Gy:28", ...]; population: a
+    previous, mean or bayes; a_*_MBq [MBq]; limits: ["kidney*:bed_Gy:28", ...] (one limit may be
+    given as a text alone: "kidney*:bed_Gy:28"); population: a
     population file (with a case: its VOIs by MAP with it as prior, as --population). Returns the plan
     document (dict): next_cycle, activity_MBq [MBq], binding limit, targets, reasoning, ...
     ``plan.last_json`` holds its text, byte for byte what `lutdose plan` prints."""
     kw = dict(case=os.fspath(case) if case is not None else None,
               history=os.fspath(history) if history is not None else None, strategy=strategy,
               prediction=prediction, planned_cycles=planned_cycles, a_min_MBq=a_min_MBq, a_max_MBq=a_max_MBq,
-              a_standard_MBq=a_standard_MBq, safety_k=safety_k, prediction_cv=prediction_cv, limits=limits,
+              a_standard_MBq=a_standard_MBq, safety_k=safety_k, prediction_cv=prediction_cv,
+              limits=[limits] if isinstance(limits, str) else limits,  # one limit as a text: a list of it
               allow_incomplete=allow_incomplete, allow_external_files=allow_external_files,
               population=_population_path(population),
               data_dir=data_dir if data_dir is not None else globals()["data_dir"]())

@@ -18,30 +18,6 @@ namespace lutdose_py {
 
 namespace {
 
-// What an option of type T must be, for the message of a value of another type.
-template <class T>
-const char* expected_type() {
-  if constexpr (std::is_same_v<T, std::string>) return "a text (str or os.PathLike for a file)";
-  else if constexpr (std::is_same_v<T, bool>) return "True or False";
-  else if constexpr (std::is_arithmetic_v<T>) return "a number";
-  else return "a list of texts";
-}
-
-// The option `key` of `d` into `out` when given; a value of another type is an InputError naming
-// the option (as the CLI names its options), not pybind's cast error.
-template <class T>
-void take(const py::dict& d, const char* key, T& out) {
-  if (!d.contains(key) || d[key].is_none()) return;
-  try {
-    out = d[key].cast<T>();
-  } catch (const py::cast_error&) {
-    const py::object value = d[key];
-    lutdose::throw_input_error("options", key, py::str(value).cast<std::string>(),
-                               std::string(expected_type<T>()) + ", not " +
-                                   py::str(py::type::of(value).attr("__name__")).cast<std::string>());
-  }
-}
-
 // The number as a CSV cell that reads back to the same double; NaN is an empty cell
 // only where `nan_empty` (activity_u_MBq), else "nan" (which the row checks reject by name).
 std::string cell(double x, bool nan_empty) {
@@ -163,6 +139,45 @@ py::dict small_tables(const std::vector<const lutdose::StoreRows*>& all, py::dic
 
 }  // namespace
 
+std::string text_of(py::handle value) {
+  try {
+    return py::str(value).cast<std::string>();
+  } catch (const py::cast_error&) {  // not UTF-8 (a lone surrogate): shown escaped, "\udcff"
+    return py::str(value).attr("encode")("utf-8", "backslashreplace").cast<std::string>();
+  }
+}
+
+void throw_wrong_type(py::handle value, const std::string& where, const std::string& name,
+                      const std::string& expected) {
+  if (py::isinstance<py::str>(value) && !PyUnicode_AsUTF8AndSize(value.ptr(), nullptr)) {  // not valid UTF-8
+    PyErr_Clear();
+    lutdose::throw_input_error(where, name, text_of(value),
+                               "a text without lone surrogates (valid Unicode; e.g. not a name read with "
+                               "errors='surrogateescape')");
+  }
+  lutdose::throw_input_error(where, name, text_of(value),
+                             expected + ", not " + text_of(py::type::of(value).attr("__name__")));
+}
+
+long long whole_number(py::handle value, const std::string& where, const std::string& name, long long lo,
+                       long long hi) {
+  // int and numpy integers have __index__; bool is an int but no count; float (10.5) is refused, not cut.
+  if (py::isinstance<py::bool_>(value) || !PyIndex_Check(value.ptr()))
+    throw_wrong_type(value, where, name, "a whole number");
+  const py::int_ n = py::reinterpret_steal<py::int_>(PyNumber_Index(value.ptr()));
+  if (!n) throw py::error_already_set();
+  int overflow = 0;
+  const long long v = PyLong_AsLongLongAndOverflow(n.ptr(), &overflow);
+  if (overflow != 0 || v < lo || v > hi)
+    lutdose::throw_input_error(where, name, text_of(n),
+                               "a whole number from " + std::to_string(lo) + " to " + std::to_string(hi));
+  return v;
+}
+
+unsigned threads_of(py::handle threads, const std::string& where) {
+  return lutdose_cli::checked_threads(whole_number(threads, where, "threads"));
+}
+
 lutdose_cli::FitArgs fit_args_from(const py::dict& o) {
   static const char* const known[] = {
       "function", "functions", "error_model", "aicc_k", "trapezoid_head", "trapezoid_body", "trapezoid_tail",
@@ -171,7 +186,7 @@ lutdose_cli::FitArgs fit_args_from(const py::dict& o) {
       "density_g_per_mL", "mass_scaling", "cross_scaling", "phantom", "svalues", "body_mass_kg", "population",
       "kinetics"};
   for (const auto& item : o) {
-    const auto key = item.first.cast<std::string>();
+    const auto key = cast_argument<std::string>(item.first, "options", "option name");
     if (std::find(std::begin(known), std::end(known), key) == std::end(known))
       throw py::type_error("unexpected option '" + key + "'");
   }
@@ -195,7 +210,7 @@ lutdose_cli::FitArgs fit_args_from(const py::dict& o) {
   take(o, "data_dir", a.data_dir);
   take(o, "population", a.population);  // --population FILE
   if (o.contains("kinetics") && !o["kinetics"].is_none()) {  // --kinetics, checked as the CLI checks it
-    a.kinetics = o["kinetics"].cast<std::string>();
+    take(o, "kinetics", a.kinetics);
     if (a.kinetics != "individual" && a.kinetics != "population" && a.kinetics != "previous-cycles")
       lutdose::throw_input_error("options", "kinetics", a.kinetics, "individual, population or previous-cycles");
     a.kinetics_given = true;
@@ -239,12 +254,14 @@ namespace {
 // One column of a TAC table: cell texts (a list), or numbers (a numpy array; NaN is "nan" or, where
 // `nan_empty`, an empty cell).
 struct TacColumn {
+  std::string name;
   py::list text;
   py::array_t<double> number;
   bool is_text = false, nan_empty = false;
   std::size_t size() const { return is_text ? text.size() : static_cast<std::size_t>(number.size()); }
-  std::string cell_of(std::size_t i) const {
-    return is_text ? py::str(text[i]).cast<std::string>()
+  // Row i's cell; a text that is not UTF-8 is named by table, line (as in a CSV file) and column.
+  std::string cell_of(std::size_t i, const std::string& source) const {
+    return is_text ? cast_argument<std::string>(py::str(text[i]), source + " line " + std::to_string(i + 2), name)
                    : cell(number.unchecked<1>()(static_cast<py::ssize_t>(i)), nan_empty);
   }
 };
@@ -261,6 +278,7 @@ std::vector<lutdose::TacSeries> series_from_columns(const TacColumns& in, const 
     if (!column->is_none()) {
       header.push_back(name);
       TacColumn c;
+      c.name = name;
       c.is_text = py::isinstance<py::list>(*column);
       if (c.is_text) c.text = column->cast<py::list>();
       else c.number = column->cast<py::array_t<double>>();
@@ -276,7 +294,7 @@ std::vector<lutdose::TacSeries> series_from_columns(const TacColumns& in, const 
   for (std::size_t i = 0; i < n; ++i) {
     row.line = static_cast<int>(i) + 2;  // as in a CSV file whose first line is the header
     row.cells.clear();
-    for (const auto& c : columns) row.cells.push_back(c.cell_of(i));
+    for (const auto& c : columns) row.cells.push_back(c.cell_of(i, source));
     parser.add(row);
   }
   return parser.take();

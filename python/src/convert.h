@@ -5,10 +5,14 @@
 
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
 
+#include <climits>
 #include <string>
+#include <type_traits>
 #include <vector>
 
+#include "lutdose/error.h"
 #include "lutdose/io/store.h"
 #include "lutdose/io/tac_table.h"
 #include "lutdose/pipeline/reference_data.h"
@@ -17,6 +21,55 @@
 namespace lutdose_py {
 
 namespace py = pybind11;
+
+//! A Python value as a message shows it: its str(), or its ascii() where str() is not UTF-8 (a lone
+//! surrogate such as "\udcff").
+std::string text_of(py::handle value);
+
+//! The InputError of an argument or option of the wrong type: "WHERE: NAME is VALUE; expected
+//! EXPECTED, not TYPE" (a text that is not UTF-8 is named as such), never pybind's cast error.
+[[noreturn]] void throw_wrong_type(py::handle value, const std::string& where, const std::string& name,
+                                   const std::string& expected);
+
+//! What a value of type T must be, for throw_wrong_type.
+template <class T>
+const char* expected_type() {
+  if constexpr (std::is_same_v<T, std::string>) return "a text (str or os.PathLike for a file)";
+  else if constexpr (std::is_same_v<T, bool>) return "True or False";
+  else if constexpr (std::is_integral_v<T>) return "a whole number";
+  else if constexpr (std::is_arithmetic_v<T>) return "a number";
+  else if constexpr (std::is_same_v<T, std::vector<std::string>>) return "a list of texts";
+  else if constexpr (std::is_same_v<T, std::vector<double>>) return "a list of numbers";
+  else if constexpr (std::is_same_v<T, std::vector<int>>) return "a list of whole numbers";
+  else return "a value as docs/python.md gives";
+}
+
+//! `value` as T (pybind11's conversion); a value of another type is an InputError naming `where`
+//! and `name` (throw_wrong_type). The one guarded cast of the bindings: no bare .cast<>() on input.
+template <class T>
+T cast_argument(py::handle value, const std::string& where, const std::string& name) {
+  try {
+    return value.cast<T>();
+  } catch (const py::cast_error&) {
+    throw_wrong_type(value, where, name, expected_type<T>());
+  }
+}
+
+//! The option `key` of `d` into `out` when given and not None (else `out` stays), by cast_argument.
+template <class T>
+void take(const py::dict& d, const char* key, T& out, const std::string& where = "options") {
+  if (!d.contains(key) || d[key].is_none()) return;
+  out = cast_argument<T>(d[key], where, key);
+}
+
+//! A whole-number argument (an int or numpy integer; not a bool, and 10.5 is refused, not cut) in
+//! [lo, hi], else an InputError naming `where` and `name`. None is the caller's (not given).
+long long whole_number(py::handle value, const std::string& where, const std::string& name,
+                       long long lo = LLONG_MIN, long long hi = LLONG_MAX);
+
+//! A `threads` argument (whole_number) checked as the command line's --threads (checked_threads: 0
+//! to 256, its message); 1.7 is refused, not cut to 1.
+unsigned threads_of(py::handle threads, const std::string& where);
 
 //! The fit options of the CLI (run_options.h FitArgs) from a dict whose keys are the option names
 //! with '_' for '-' (function, functions, error_model, ...). A key that is not an option is a

@@ -22,14 +22,15 @@ lutdose::DoseCalculator calculator(const py::dict& options, const lutdose::Refer
   std::vector<std::string> problems;
   auto d = lutdose_cli::make_dose_options(dose_args_from(options), run, problems);
   lutdose_cli::throw_problems(problems);
-  d.phantom = options.contains("phantom") ? options["phantom"].cast<std::string>() : "";
+  d.phantom = options.contains("phantom") ? cast_argument<std::string>(options["phantom"], "dose", "phantom") : "";
   if (d.phantom.empty() && !options.contains("svalues"))  // svalues: a user table in place of a phantom's
     lutdose::throw_input_error("dose", "phantom", "missing",
                                "a phantom: icrp110-am, icrp110-af, icrp89-male, icrp89-female (or svalues)");
-  if (options.contains("body_mass_kg")) d.body_mass_g = options["body_mass_kg"].cast<double>() * 1000.0;
+  if (options.contains("body_mass_kg"))
+    d.body_mass_g = cast_argument<double>(options["body_mass_kg"], "dose", "body_mass_kg") * 1000.0;
   std::shared_ptr<const lutdose::IndexedSValueSet> set;
   if (options.contains("svalues")) {
-    d.svalue_table = options["svalues"].cast<std::string>();
+    d.svalue_table = cast_argument<std::string>(options["svalues"], "dose", "svalues");
     d.phantom = "user";
     set = lutdose::load_indexed_user_svalue_table(d.svalue_table);
   } else {
@@ -79,7 +80,9 @@ py::tuple dose(const std::vector<std::string>& voi, const std::vector<double>& t
                const py::dict& options) {
   if (tia_MBq_h.size() != voi.size() || tia_u_MBq_h.size() != voi.size() || mass_g.size() != voi.size())
     throw lutdose::InputError("dose: tia_MBq_h, tia_u_MBq_h and mass_g need one value per VOI");
-  const auto& ref = reference_of(data_dir_of(options.contains("data_dir") ? options["data_dir"].cast<std::string>() : ""));
+  std::string given_dir;
+  take(options, "data_dir", given_dir, "dose");
+  const auto& ref = reference_of(data_dir_of(given_dir));
   const auto calc = calculator(options, ref);
   if (voi.empty()) throw lutdose::InputError("dose: tia_MBq_h is empty; expected at least one VOI and its TIA [MBq h]");
   // NaN: no Gy/GBq; else the engine's plausibility range of an activity, above 0.
@@ -170,10 +173,10 @@ py::dict bed(const std::vector<double>& a_Gy_per_h, const std::vector<double>& l
 std::string plan(const py::dict& k) {
   lutdose_cli::PlanArgs a;
   auto text = [&k](const char* key, std::string& out) {
-    if (k.contains(key) && !k[key].is_none()) out = py::str(k[key]).cast<std::string>();
+    if (k.contains(key) && !k[key].is_none()) out = cast_argument<std::string>(py::str(k[key]), "plan", key);
   };
   auto number = [&k](const char* key, std::optional<double>& out) {
-    if (k.contains(key) && !k[key].is_none()) out = k[key].cast<double>();
+    if (k.contains(key) && !k[key].is_none()) out = cast_argument<double>(k[key], "plan", key);
   };
   text("case", a.case_path);
   text("history", a.history_path);
@@ -181,15 +184,16 @@ std::string plan(const py::dict& k) {
   text("prediction", a.prediction);
   text("data_dir", a.data_dir);
   text("population", a.population);
-  if (k.contains("planned_cycles") && !k["planned_cycles"].is_none()) a.planned_cycles = k["planned_cycles"].cast<int>();
+  if (k.contains("planned_cycles") && !k["planned_cycles"].is_none())
+    a.planned_cycles = static_cast<int>(whole_number(k["planned_cycles"], "plan", "planned_cycles", INT_MIN, INT_MAX));
   number("a_min_MBq", a.a_min_MBq);
   number("a_max_MBq", a.a_max_MBq);
   number("a_standard_MBq", a.a_standard_MBq);
   number("safety_k", a.safety_k);
   number("prediction_cv", a.prediction_cv);
-  if (k.contains("limits") && !k["limits"].is_none()) a.limits = k["limits"].cast<std::vector<std::string>>();
-  if (k.contains("allow_incomplete")) a.allow_incomplete = k["allow_incomplete"].cast<bool>();
-  if (k.contains("allow_external_files")) a.allow_external_files = k["allow_external_files"].cast<bool>();
+  take(k, "limits", a.limits, "plan");
+  take(k, "allow_incomplete", a.allow_incomplete, "plan");
+  take(k, "allow_external_files", a.allow_external_files, "plan");
   py::gil_scoped_release release;
   return lutdose_cli::run_plan(a).document.dump(2) + "\n";
 }

@@ -117,9 +117,9 @@ py::tuple fit_one(const py::dict& columns, const py::dict& options) {
 }
 
 // fit_many: the /vois table of every TAC (and /candidates where asked), the fit time [s] and the threads used.
-py::tuple fit_columns(const py::dict& columns, const py::dict& options, long long threads, const std::string& source,
-                      bool candidates) {
-  const unsigned requested = lutdose_cli::checked_threads(threads);
+py::tuple fit_columns(const py::dict& columns, const py::dict& options, const py::object& threads,
+                      const std::string& source, bool candidates) {
+  const unsigned requested = threads_of(threads, "fit_many");
   auto series = series_from_columns(tac_columns_from(columns), source);
   const auto o = fit_options(options, series, source);
   ParallelRun run;

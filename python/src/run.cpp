@@ -40,8 +40,8 @@ py::tuple outputs(const lutdose::RunResult& r, const std::string& source, const 
 py::tuple run_case_file(const std::string& path, bool allow_external, const py::object& mc_samples,
                         const py::object& mc_seed, const std::string& data_dir) {
   auto c = lutdose::load_case_file(path, allow_external);
-  const long long samples = mc_samples.is_none() ? 0 : mc_samples.cast<long long>();
-  const long long seed = mc_seed.is_none() ? 0 : mc_seed.cast<long long>();
+  const long long samples = mc_samples.is_none() ? 0 : whole_number(mc_samples, "run_case", "mc_samples");
+  const long long seed = mc_seed.is_none() ? 0 : whole_number(mc_seed, "run_case", "mc_seed");
   lutdose_cli::throw_problems(lutdose::validate_monte_carlo(samples, seed));
   if (!mc_samples.is_none()) c.mc_samples = static_cast<int>(samples);
   if (!mc_seed.is_none()) c.mc_seed = static_cast<unsigned long long>(seed);
@@ -66,12 +66,11 @@ py::tuple run_tac_columns(const py::object& columns, const std::string& path, co
   a.fit.activity_name = "administered_MBq";  // run_tac's argument (options' activity_MBq)
   a.fit.given_in = "run_tac";
   a.dose = dose_args_from(options);
-  if (options.contains("phantom") && !options["phantom"].is_none()) a.phantom = options["phantom"].cast<std::string>();
-  if (options.contains("svalues") && !options["svalues"].is_none()) a.svalues = options["svalues"].cast<std::string>();
-  if (options.contains("body_mass_kg") && !options["body_mass_kg"].is_none())
-    a.body_mass_kg = options["body_mass_kg"].cast<double>();
-  if (!mc_samples.is_none()) a.mc_samples = mc_samples.cast<long long>();
-  if (!mc_seed.is_none()) a.mc_seed = mc_seed.cast<long long>();
+  take(options, "phantom", a.phantom, "run_tac");
+  take(options, "svalues", a.svalues, "run_tac");
+  take(options, "body_mass_kg", a.body_mass_kg, "run_tac");
+  if (!mc_samples.is_none()) a.mc_samples = whole_number(mc_samples, "run_tac", "mc_samples");
+  if (!mc_seed.is_none()) a.mc_seed = whole_number(mc_seed, "run_tac", "mc_seed");
   auto o = lutdose_cli::make_tac_run_options(a);
   std::string bytes;
   const auto series = columns.is_none() ? lutdose::read_tac_table(path, &bytes)

@@ -58,8 +58,8 @@ std::string cli_option_name(std::string key) {
 lutdose::BatchCohort cohort_of(const std::string& cases_dir, const std::string& tac, const std::string& patients,
                                const py::dict& options, const py::object& mc_samples, const py::object& mc_seed) {
   lutdose::BatchCohort c;
-  const long long samples = mc_samples.is_none() ? 0 : mc_samples.cast<long long>();
-  const long long seed = mc_seed.is_none() ? 0 : mc_seed.cast<long long>();
+  const long long samples = mc_samples.is_none() ? 0 : whole_number(mc_samples, "batch", "mc_samples");
+  const long long seed = mc_seed.is_none() ? 0 : whole_number(mc_seed, "batch", "mc_seed");
   lutdose_cli::throw_problems(lutdose::validate_monte_carlo(samples, seed));
   if (cases_dir.empty() == tac.empty())
     throw lutdose::InputError("command line: expected either a folder of case files (lutdose batch CASES_DIR --out "
@@ -67,12 +67,12 @@ lutdose::BatchCohort cohort_of(const std::string& cases_dir, const std::string& 
   if (!cases_dir.empty()) {
     c.kind = lutdose::BatchCohort::Kind::case_files;
     c.cases_dir = cases_dir;
-    c.allow_external_files = options.contains("allow_external_files") && options["allow_external_files"].cast<bool>();
+    take(options, "allow_external_files", c.allow_external_files, "batch");
     if (!mc_samples.is_none()) c.mc_samples = static_cast<int>(samples);
     if (!mc_seed.is_none()) c.mc_seed = static_cast<unsigned long long>(seed);
     py::dict kinetics_options;  // as lutdose batch CASES_DIR: only --kinetics and --population apply
     for (const auto& item : options) {
-      const auto key = item.first.cast<std::string>();
+      const auto key = cast_argument<std::string>(item.first, "batch", "option name");
       if (key == "kinetics" || key == "population" || key == "data_dir") kinetics_options[item.first] = item.second;
       else if (key != "allow_external_files") lutdose_cli::throw_option_with_case_files("--" + cli_option_name(key));
     }
@@ -81,14 +81,24 @@ lutdose::BatchCohort cohort_of(const std::string& cases_dir, const std::string& 
   }
   if (patients.empty()) lutdose::throw_input_error("command line", "--patients", "missing", "the patients table with --tac");
   py::dict fit_options;
-  for (const auto& item : options)
-    if (item.first.cast<std::string>() != "allow_external_files") fit_options[item.first] = item.second;
+  std::string svalues;  // --svalues FILE: one user S-value table for every patient
+  for (const auto& item : options) {
+    const auto key = cast_argument<std::string>(item.first, "batch", "option name");
+    if (key == "phantom" || key == "body_mass_kg" || key == "activity_MBq")  // lutdose batch --tac has none
+      throw py::type_error("batch: unexpected option '" + key +
+                           "' (with tac= each patient's is a column of the patients table, docs/batch.md)");
+    if (key == "svalues") take(options, "svalues", svalues, "batch");
+    else if (key != "allow_external_files") fit_options[item.first] = item.second;
+  }
   std::vector<std::string> problems;
   c.kind = lutdose::BatchCohort::Kind::tac_tables;
   c.tac_path = tac;
   c.patients_path = patients;
-  c.options = lutdose_cli::make_run_options(fit_args_from(fit_options), problems);
+  const auto fit = fit_args_from(fit_options);
+  c.options = lutdose_cli::make_run_options(fit, problems);
+  c.learn_population = fit.kinetics == "population";  // as lutdose batch --tac --kinetics population
   c.options.dose = lutdose_cli::make_dose_options(dose_args_from(fit_options), c.options, problems);
+  if (!svalues.empty()) lutdose_cli::use_user_svalues(*c.options.dose, svalues);
   if (!mc_samples.is_none()) c.options.mc_samples = static_cast<int>(samples);
   if (!mc_seed.is_none()) c.options.mc_seed = static_cast<unsigned long long>(seed);
   lutdose_cli::finish_run_options(c.options, problems);
@@ -97,13 +107,15 @@ lutdose::BatchCohort cohort_of(const std::string& cases_dir, const std::string& 
 
 // lutdose batch: runs the cohort into the store `out`; returns the final progress counts.
 py::dict batch(const std::string& cases_dir, const std::string& tac, const std::string& patients,
-               const std::string& out, long long threads, bool resume, const std::string& shard,
+               const std::string& out, const py::object& threads, bool resume, const std::string& shard,
                const py::dict& options, const py::object& mc_samples, const py::object& mc_seed) {
-  const unsigned checked_threads = lutdose_cli::checked_threads(threads);  // before anything is read, as the CLI
+  const unsigned checked_threads = threads_of(threads, "batch");  // before anything is read, as the CLI
   const auto cohort = cohort_of(cases_dir, tac, patients, options, mc_samples, mc_seed);
   std::vector<std::string> notes;  // population files left out of the folder (lutdose batch prints them)
   if (!cases_dir.empty()) lutdose::batch_case_files(cases_dir, &notes);
-  const std::string dir = data_dir_of(options.contains("data_dir") ? options["data_dir"].cast<std::string>() : "");
+  std::string given_dir;
+  take(options, "data_dir", given_dir, "batch");
+  const std::string dir = data_dir_of(given_dir);
   lutdose::BatchOptions o;
   o.store_path = out;
   o.threads = checked_threads;
@@ -132,47 +144,36 @@ py::dict batch(const std::string& cases_dir, const std::string& tac, const std::
 // SynthOptions from the module's keywords (the fields of lutdose::SynthOptions).
 lutdose::SynthOptions synth_options(const py::dict& k) {
   lutdose::SynthOptions o;
-  auto take = [&k](const char* key, auto& out) {
-    using T = std::decay_t<decltype(out)>;
-    if (!k.contains(key) || k[key].is_none()) return;
-    try {
-      out = k[key].cast<T>();
-    } catch (const py::cast_error&) {  // a value of another kind is bad input, not an internal error
-      lutdose::throw_input_error("synth", key, py::str(k[key]).cast<std::string>(),
-                                 std::is_integral_v<T> ? "a whole number" : std::is_floating_point_v<T> ? "a number"
-                                                                                                         : "a value as docs/synth.md gives");
-    }
-  };
-  take("n_patients", o.n_patients);
+  take(k, "n_patients", o.n_patients, "synth");
   long long seed = 0;
-  take("seed", seed);
+  take(k, "seed", seed, "synth");
   if (seed < 0) lutdose::throw_input_error("command line", "--seed", std::to_string(seed), "a whole number >= 0");
   o.seed = static_cast<unsigned long long>(seed);
-  take("times_h", o.times_h);
-  take("cycles", o.cycles);
-  take("administered_MBq", o.administered_MBq);
-  take("phantom", o.phantom);
-  take("vois", o.vois);
-  take("cv_fraction", o.cv_fraction);
-  take("cv_clearance", o.cv_clearance);
-  take("tumour_mass_g", o.tumour_mass_g);
-  take("cv_mass", o.cv_mass);
-  take("population_kinetics", o.population_kinetics_path);
-  take("format", o.format);
-  take("cf_cps_per_MBq", o.cf_cps_per_MBq);
-  take("frame_min", o.frame_min);
-  take("dead_time_us", o.dead_time_us);
+  take(k, "times_h", o.times_h, "synth");
+  take(k, "cycles", o.cycles, "synth");
+  take(k, "administered_MBq", o.administered_MBq, "synth");
+  take(k, "phantom", o.phantom, "synth");
+  take(k, "vois", o.vois, "synth");
+  take(k, "cv_fraction", o.cv_fraction, "synth");
+  take(k, "cv_clearance", o.cv_clearance, "synth");
+  take(k, "tumour_mass_g", o.tumour_mass_g, "synth");
+  take(k, "cv_mass", o.cv_mass, "synth");
+  take(k, "population_kinetics", o.population_kinetics_path, "synth");
+  take(k, "format", o.format, "synth");
+  take(k, "cf_cps_per_MBq", o.cf_cps_per_MBq, "synth");
+  take(k, "frame_min", o.frame_min, "synth");
+  take(k, "dead_time_us", o.dead_time_us, "synth");
   std::map<std::string, std::string> noise;
-  take("noise", noise);
+  take(k, "noise", noise, "synth");
   for (const auto& [kind, spec] : noise) o.noise[kind] = lutdose::parse_synth_noise("--noise " + kind + "=" + spec, spec);
   std::vector<std::pair<double, double>> recovery;
-  take("recovery", recovery);
+  take(k, "recovery", recovery, "synth");
   for (const auto& [v, rc] : recovery) {
     o.recovery.volume_mL.push_back(v);
     o.recovery.rc.push_back(rc);
   }
   std::string dir;
-  take("data_dir", dir);
+  take(k, "data_dir", dir, "synth");
   o.data_dir = data_dir_of(dir);
   return o;
 }
