@@ -4,7 +4,7 @@
 The peer's seeded synthetic cohort (make_cohort.py) is fitted by the peer's own fit loop
 (tac_peer.run_all, one process: TAC fits per second per core) on its first --peer-patients
 patients, and by lutdose.fit_many on the whole cohort with 1 thread and with every core. Prints the
-TAC fits per second of each (lutdose: the median of three calls after a warm-up call on the whole
+TAC fits per second of each (lutdose: the median of five calls after a warm-up call on the whole
 table; fit_many.last_seconds, the fits and their result rows, and the whole call with the DataFrame
 read and the result DataFrame made) and the ratio per core (target >= 1000, issue 14). Run it also with
 LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4 (docs/python.md, "Speed").
@@ -64,13 +64,13 @@ def main():
     rates, whole = {}, {}
     for threads in (1, 0):
         runs, calls = [], []
-        for _ in range(3):  # the median of three calls: the steady state of a notebook session
+        for _ in range(5):  # the median of five calls: the steady state of a notebook session
             start = time.perf_counter()
             lutdose.fit_many(df, threads=threads)
             calls.append(n / (time.perf_counter() - start))
             runs.append(n / lutdose.fit_many.last_seconds)
-        rates[lutdose.fit_many.last_threads] = sorted(runs)[1]
-        whole[lutdose.fit_many.last_threads] = sorted(calls)[1]
+        rates[lutdose.fit_many.last_threads] = sorted(runs)[2]
+        whole[lutdose.fit_many.last_threads] = sorted(calls)[2]
     cores = max(rates)
     print(f"TACs: lutdose {n}, peer {len(sub)} (its first {len(keep)} patients)")
     print(f"peer (lmfit, 1 process):        {peer_rate:10.1f} TAC fits/s")
