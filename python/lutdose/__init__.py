@@ -122,11 +122,18 @@ def _cell_text(v):
 
 
 def _texts(values):
-    """A text column's cells (_cell_text); a column of texts only is taken as it is (pandas'
-    infer_dtype looks at every value in C: a cohort's 10^5 names without a Python call each)."""
+    """A text column's cells (_cell_text); a column of texts only is taken as it is, one of whole
+    numbers as their texts (pandas' infer_dtype looks at every value in C: a cohort's 10^5 names
+    without a Python call each)."""
     arr = _column(values, object)
-    if _pandas().api.types.infer_dtype(arr, skipna=False) == "string":
+    kind = _pandas().api.types.infer_dtype(arr, skipna=False)
+    if kind == "string":
         return arr.tolist()
+    if kind == "integer":  # a cycle column of whole numbers: their texts without a call per cell
+        try:
+            return arr.astype(np.int64).astype(str).tolist()
+        except OverflowError:  # beyond 64 bits: each one's text, which the table's checks refuse
+            pass
     return [_cell_text(v) for v in arr]
 
 
@@ -151,7 +158,10 @@ def _numbers(values):
     floats). Anything else (bools, texts, dates, durations, pandas' NA) as its cell texts, which
     the engine's checks read as `lutdose fit` reads a CSV file of it: "1_0" or True is refused by
     line, column and value, not taken as 10 or 1."""
-    arr = _column(values)
+    try:
+        arr = _column(values)
+    except (TypeError, ValueError):  # ragged (a list holding lists): each value's text, as a CSV cell
+        return [_cell_text(v) for v in _column(values, object)]
     if arr.dtype.kind in "iuf":
         return np.ascontiguousarray(arr, dtype=float)
     if arr.dtype.kind == "O" and _pandas().api.types.infer_dtype(arr, skipna=False) in (
@@ -232,8 +242,8 @@ def fit_tac(time_h, activity_MBq, *, activity_u_MBq=None, function="auto", funct
     defaults (docs/population.md). Returns a :class:`FitResult`. Raises InputError with `lutdose
     fit`'s message for bad values or options.
     """
-    cols = {"voi": _texts([voi] * len(np.atleast_1d(time_h))), "time_h": _numbers(time_h),
-            "activity_MBq": _numbers(activity_MBq)}
+    times = _numbers(time_h)
+    cols = {"voi": _texts([voi] * len(times)), "time_h": times, "activity_MBq": _numbers(activity_MBq)}
     if activity_u_MBq is not None:
         cols["activity_u_MBq"] = _numbers(activity_u_MBq)
     opts = _options(dict(function=function, functions=functions, error_model=error_model, aicc_k=aicc_k,

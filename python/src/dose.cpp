@@ -2,7 +2,9 @@
 // engine's DoseCalculator and bed_closed_form, with the CLI's option mapping.
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "bindings.h"
 #include "convert.h"
@@ -111,26 +113,50 @@ py::tuple dose(const std::vector<std::string>& voi, const std::vector<double>& t
   return py::make_tuple(dose_columns(c), budget_columns(c, vois), c.notes, c.remainder_tia_MBq_h);
 }
 
-// A dose rate sum_i a_i exp(-lambda_i t) [Gy/h] that is not a dose is refused: a negative dose in
-// total (sum a_i / lambda_i), at t = 0 (sum a_i) or at late times (the slowest terms' amplitude). A
-// negative term alone is fine: an uptake curve has one.
-void check_dose_rate(const std::vector<double>& a, const std::vector<double>& lambda) {
-  double dose = 0, start = 0, slowest_rate = lambda.front(), slowest = 0;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    dose += a[i] / lambda[i];
-    start += a[i];
-    if (lambda[i] < slowest_rate) slowest_rate = lambda[i], slowest = 0;
-    if (lambda[i] == slowest_rate) slowest += a[i];
+// Rounding allowance of the dose-rate checks: a sum counts as negative only below -64 eps times the
+// sum of its terms' magnitudes (an uptake curve's terms cancel at t = 0 to +-1 ulp).
+constexpr double kRoundingUlps = 64 * std::numeric_limits<double>::epsilon();
+
+// The dose rate sum_i a_i exp(-lambda_i t) [Gy/h] at 256 times spread geometrically from 1e-3 /
+// lambda_max to 50 / lambda_min [h] (a dip below 0 between the start and the late times).
+void check_rate_between(const std::vector<double>& a, const std::vector<double>& lambda) {
+  const auto [lo, hi] = std::minmax_element(lambda.begin(), lambda.end());
+  const double t0 = 1e-3 / *hi, t1 = 50.0 / *lo;
+  for (int k = 0; k < 256; ++k) {
+    const double t = t0 * std::pow(t1 / t0, k / 255.0);
+    double rate = 0, scale = 0;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+      const double e = std::exp(-lambda[i] * t);
+      rate += a[i] * e, scale += std::abs(a[i]) * e;
+    }
+    if (rate < -kRoundingUlps * scale)
+      lutdose::throw_input_error("bed", "the dose rate at t = " + lutdose::format_number(t) + " h",
+                                 lutdose::format_number(rate), "a dose rate >= 0 [Gy/h] at every time");
   }
-  if (!(dose >= 0))
+}
+
+// A dose rate sum_i a_i exp(-lambda_i t) [Gy/h] that is not a dose is refused: a negative dose in
+// total (sum a_i / lambda_i), at t = 0 (sum a_i), at late times (the slowest terms with an
+// amplitude) or in between (check_rate_between). A negative term alone is fine: an uptake curve
+// has one.
+void check_dose_rate(const std::vector<double>& a, const std::vector<double>& lambda) {
+  double dose = 0, dose_scale = 0, start = 0, scale = 0, slowest_rate = std::numeric_limits<double>::infinity(), slowest = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    dose += a[i] / lambda[i], dose_scale += std::abs(a[i] / lambda[i]);
+    start += a[i], scale += std::abs(a[i]);
+    if (a[i] != 0 && lambda[i] < slowest_rate) slowest_rate = lambda[i], slowest = 0;
+    if (a[i] != 0 && lambda[i] == slowest_rate) slowest += a[i];
+  }
+  if (!(dose >= -kRoundingUlps * dose_scale))
     lutdose::throw_input_error("bed", "dose_Gy", lutdose::format_number(dose),
                                "a dose >= 0 [Gy] (sum of a_Gy_per_h / lambda_per_h)");
-  if (!(start >= 0))
+  if (!(start >= -kRoundingUlps * scale))
     lutdose::throw_input_error("bed", "the sum of a_Gy_per_h", lutdose::format_number(start),
                                "a dose rate >= 0 [Gy/h] at t = 0");
   if (!(slowest >= 0))
     lutdose::throw_input_error("bed", "the slowest term's a_Gy_per_h", lutdose::format_number(slowest),
                                "a dose rate >= 0 [Gy/h] at late times, where the slowest term is all that is left");
+  check_rate_between(a, lambda);
 }
 
 // BED and EQD2 [Gy] of a dose-rate curve sum_i a_i exp(-lambda_i t) [Gy/h] delivered in full (closed

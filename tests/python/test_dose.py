@@ -107,7 +107,10 @@ def test_dose_refuses_no_tia():
     ([-1.0], [0.1], "dose_Gy is '-10'"),                 # review of 0.15 (F5): gave dose -10 Gy, BED -5.8 Gy
     ([1.0, -1.0], [0.5, 0.01], "dose_Gy is '-98'"),      # gave -98 Gy
     ([1.0, -2.0], [0.01, 0.5], "the sum of a_Gy_per_h is '-1'"),  # a dose rate below 0 at t = 0
-    ([200.0, -1.0], [0.5, 0.01], "the slowest term's a_Gy_per_h is '-1'")])  # dose 300 Gy, but below 0 late
+    ([200.0, -1.0], [0.5, 0.01], "the slowest term's a_Gy_per_h is '-1'"),  # dose 300 Gy, but below 0 late
+    # re-review of 0.16 (B): a zero slowest term hid the negative late rate; a dip in the middle
+    ([0.0, -1.0, 20.0], [0.01, 0.1, 1.0], "the slowest term's a_Gy_per_h is '-1'"),
+    ([10.0, -12.0, 3.0], [2.0, 0.5, 0.01], "the dose rate at t = ")])
 def test_bed_refuses_a_negative_dose_or_dose_rate(a, lam, what):
     # A negative term alone is fine (an uptake curve: a_1 e^-l1 t - a_1 e^-l2 t); a dose rate that
     # is negative at the start, at late times (its slowest term) or in total is not a dose.
@@ -115,6 +118,16 @@ def test_bed_refuses_a_negative_dose_or_dose_rate(a, lam, what):
         lutdose.bed(a_Gy_per_h=a, lambda_per_h=lam, alpha_beta_Gy=3.0, repair_half_time_h=1.0)
     up = lutdose.bed(a_Gy_per_h=[1.0, -1.0], lambda_per_h=[0.01, 0.5], alpha_beta_Gy=3.0, repair_half_time_h=1.0)
     assert up["dose_Gy"] == pytest.approx(1 / 0.01 - 1 / 0.5, rel=1e-12)  # closed form: sum a_i / l_i
+
+
+@pytest.mark.parametrize("a, lam", [([-(0.1 + 0.2), 0.1, 0.2], [1.0, 0.05, 0.01]),
+                                    ([0.1, 0.2, -(0.1 + 0.2)], [0.05, 0.01, 1.0]),
+                                    ([2.0, 0.5], [0.3, 0.01])])
+def test_bed_takes_uptake_curves_whose_terms_cancel_at_zero(a, lam):
+    # Re-review of 0.16 (A): an E3u-like uptake curve, a1 e^-l1 t + a2 e^-l2 t - (a1 + a2) e^-l3 t, sums
+    # to -2.8e-17 at t = 0 in floating point (0.1 + 0.2 rounds) and was refused as a negative dose rate.
+    r = lutdose.bed(a_Gy_per_h=a, lambda_per_h=lam, alpha_beta_Gy=3.0, repair_half_time_h=1.0)
+    assert r["dose_Gy"] == pytest.approx(sum(x / y for x, y in zip(a, lam)), rel=1e-12)  # sum a_i / l_i
 
 
 def test_bed_refuses_negative_dose_and_missing_tissue():

@@ -237,6 +237,12 @@ def test_fit_tac_voi_none_is_an_empty_name():
         lutdose.fit_tac([1, 24, 72, 168], [100, 80, 50, 20], voi=None)
 
 
+def test_fit_tac_ragged_times_are_input_error():
+    # Re-review of 0.16 (D): a list holding a list gave numpy's "inhomogeneous shape" ValueError.
+    with pytest.raises(lutdose.InputError, match=r"column time_h is '\[2, 3\]'"):
+        lutdose.fit_tac([1, [2, 3]], [1, 2])
+
+
 def test_fit_many_missing_column_has_cli_message(tmp_path):
     # Regression: a KeyError. Now the header check of the TAC table, as `lutdose fit` reports it.
     df = split_patient_table().drop(columns="activity_MBq")

@@ -104,7 +104,9 @@ void DoseCalculator::check_set() const {
   // (review of 0.15: -70 kg was written as body_mass_g -70000 without cross-scaling by body mass).
   if (!std::isnan(options_.body_mass_g) && !MASS_RANGE_G.contains(options_.body_mass_g))
     throw_input_error("--body-mass-kg (patient.mass_kg in a case file)", "the patient's body mass",
-                      format_number(options_.body_mass_g / 1000.0) + " kg", "a body mass " + MASS_RANGE_G.text());
+                      format_number(options_.body_mass_g / 1000.0) + " kg",
+                      "a body mass from " + format_number(MASS_RANGE_G.lo / 1000.0) + " to " +
+                          format_number(MASS_RANGE_G.hi / 1000.0) + " kg (" + MASS_RANGE_G.reason + ")");
   if (options_.cross_scaling == CrossScaling::body_mass &&
       !(options_.body_mass_g > 0 && std::isfinite(options_.body_mass_g)))
     throw_input_error("--cross-scaling body-mass (dose.cross_scaling)", "the patient's body mass",
