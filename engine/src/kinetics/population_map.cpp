@@ -85,6 +85,21 @@ double sigma_for_check(double b, double sigma_dof) {
   return std::max(b, std::min(b * std::sqrt(sigma_dof / q), MAP_CHECK_MAX_SIGMA_LOG));
 }
 
+// m F_q(m, d) / chi2_q(m), q the 1 - alpha quantiles: how much a sum of m squared terms whose
+// variance is estimated from d degrees of freedom exceeds the chi-square limit (the allowances of
+// sigma_for_learned_check and check_omega_diag). Kept per (m, d) and thread: one quantile
+// inversion per cohort rather than per MAP.
+double f_to_chi2_ratio(int m, int d) {
+  thread_local std::map<std::pair<int, int>, double> ratios;
+  auto it = ratios.find({m, d});
+  if (it == ratios.end()) {
+    const double f_q = boost::math::quantile(
+        boost::math::complement(boost::math::fisher_f_distribution<double>(m, d), POPULATION_MAP_FALSE_REJECTION));
+    it = ratios.emplace(std::pair{m, d}, m * f_q / residual_limit(m)).first;
+  }
+  return it->second;
+}
+
 // The b under which Q is judged for a learned population (sigma_log_dof infinite: a learned
 // population or a population file), allowing for b's estimation error from few TACs. b was
 // estimated from about d = n_observations - K n_patients residual degrees of freedom (every TAC's
@@ -100,16 +115,8 @@ double sigma_for_check(double b, double sigma_dof) {
 double sigma_for_learned_check(const PopulationModel& m, int n_points, int k) {
   const int d = m.n_observations - k * m.n_patients;
   if (d < 1 || n_points < 1) return m.sigma_log;
-  const int dof = std::max(1, n_points - k);
-  using Key = std::pair<int, int>;
-  thread_local std::map<Key, double> ratios;  // per (m, d): one quantile inversion per cohort's TACs
-  auto it = ratios.find({dof, d});
-  if (it == ratios.end()) {
-    const double f_q = boost::math::quantile(
-        boost::math::complement(boost::math::fisher_f_distribution<double>(dof, d), POPULATION_MAP_FALSE_REJECTION));
-    it = ratios.emplace(Key{dof, d}, dof * f_q / residual_limit(dof)).first;
-  }
-  return std::max(m.sigma_log, std::min(m.sigma_log * std::sqrt(it->second), MAP_CHECK_MAX_SIGMA_LOG));
+  const double ratio = f_to_chi2_ratio(std::max(1, n_points - k), d);
+  return std::max(m.sigma_log, std::min(m.sigma_log * std::sqrt(ratio), MAP_CHECK_MAX_SIGMA_LOG));
 }
 
 // The prior variance of phi under which the MAP is judged (judge_against_population), allowing
@@ -133,16 +140,7 @@ VectorXd check_omega_diag(const PopulationModel& m) {
   VectorXd v = m.omega.diagonal();
   const auto k = v.size();
   if (m.omega_includes_theta_error || m.theta_se.size() != k || !m.theta_se.allFinite() || m.n_patients < 2) return v;
-  using Key = std::pair<Eigen::Index, int>;
-  thread_local std::map<Key, double> factors;  // per (K, n): one quantile inversion per population
-  auto it = factors.find({k, m.n_patients});
-  if (it == factors.end()) {
-    const double f_q = boost::math::quantile(boost::math::complement(
-        boost::math::fisher_f_distribution<double>(static_cast<double>(k), m.n_patients - 1),
-        POPULATION_MAP_FALSE_REJECTION));
-    it = factors.emplace(Key{k, m.n_patients}, static_cast<double>(k) * f_q / residual_limit(static_cast<int>(k))).first;
-  }
-  return (v + m.theta_se.cwiseAbs2()) * std::max(1.0, it->second);
+  return (v + m.theta_se.cwiseAbs2()) * std::max(1.0, f_to_chi2_ratio(static_cast<int>(k), m.n_patients - 1));
 }
 
 // The TAC's points used against the population (and its error model, proportional on the log
