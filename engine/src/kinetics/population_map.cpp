@@ -228,6 +228,7 @@ CandidateFit map_candidate(const models::ExponentialFunction& f, const populatio
 MatrixXd population_uncertainty(const PopulationModel& m, const population_detail::Prior& prior, const VectorXd& t,
                                 const VectorXd& y, const population_detail::MapResult& r, double a0,
                                 std::vector<std::string>& missing) {
+  constexpr double NaN = std::numeric_limits<double>::quiet_NaN();
   const auto& f = *prior.f;
   const auto k = prior.theta.size();
   const VectorXd p0 = population_detail::natural_from_phi(f, in_MBq(f, r, a0).phi);
@@ -235,9 +236,9 @@ MatrixXd population_uncertainty(const PopulationModel& m, const population_detai
   // the natural parameters of the MAP under `shifted`, NaN where it fails
   auto map_p = [&](const population_detail::Prior& shifted) -> VectorXd {
     const auto rs = population_detail::map_fit(shifted, t, y, r.phi);
-    return rs.ok ? population_detail::natural_from_phi(f, in_MBq(f, rs, a0).phi) : VectorXd::Constant(k, std::numeric_limits<double>::quiet_NaN());
+    return rs.ok ? population_detail::natural_from_phi(f, in_MBq(f, rs, a0).phi) : VectorXd::Constant(k, NaN);
   };
-  // the population parameter j: its SE and how to shift the prior by `step`
+  // the population parameter `name`: its SE `se` and `shift(prior, s)`, which moves it by s in the prior
   auto propagate = [&](const std::string& name, double se, auto shift) {
     if (!(se >= 0)) return missing.push_back(name);
     if (se == 0) return;  // known exactly: no contribution
@@ -248,12 +249,12 @@ MatrixXd population_uncertainty(const PopulationModel& m, const population_detai
     const VectorXd dp = pu.allFinite() && pd.allFinite() ? VectorXd(0.5 * (pu - pd))
                         : pu.allFinite()                 ? VectorXd(pu - p0)
                         : pd.allFinite()                 ? VectorXd(p0 - pd)
-                                                         : VectorXd::Constant(k, std::numeric_limits<double>::quiet_NaN());
+                                                         : VectorXd::Constant(k, NaN);
     extra += dp * dp.transpose();
   };
   for (Eigen::Index j = 0; j < k; ++j) {
     const std::string& name = m.phi_names.at(static_cast<size_t>(j));
-    propagate("theta of " + name, m.theta_se.size() == k ? m.theta_se(j) : std::numeric_limits<double>::quiet_NaN(),
+    propagate("theta of " + name, m.theta_se.size() == k ? m.theta_se(j) : NaN,
               [j](population_detail::Prior& q, double s) { q.theta(j) += s; });
     propagate("Omega of " + name, m.log_omega_se(j), [j](population_detail::Prior& q, double s) {
       q.omega_diag(j) *= std::exp(s);
@@ -331,7 +332,8 @@ TacFit population_map_fit(const PopulationModel& m, const TacSeries& tac, double
   fit.candidates.push_back(map_candidate(f, in_MBq(f, r, administered_MBq), check, tac, m.sigma_log, lambda_p));
   // the population's own estimation error (not for a previous-cycles prior: its Omega already has
   // the error of its mean; nor for a population without log_omega_se: taken as known, as before)
-  const bool propagate = !m.omega_includes_theta_error && m.log_omega_se.size() == f.n_parameters() && r.ok;
+  const bool has_errors = m.log_omega_se.size() == f.n_parameters();
+  const bool propagate = !m.omega_includes_theta_error && has_errors && r.ok;
   std::string u_note = "u(TIA) from the posterior covariance (population parameters taken as known)";
   if (propagate) {
     std::vector<std::string> missing;
@@ -345,7 +347,7 @@ TacFit population_map_fit(const PopulationModel& m, const TacSeries& tac, double
              (missing.empty() ? "" : "; not known, taken as exact: the error of " + listed(missing));
     if (!std::isfinite(fit.candidates[0].tia_u_MBq_h))
       fit.tia_u_unknown_reason = "the MAP under the population shifted by a standard error of its parameters failed";
-  } else if (!m.omega_includes_theta_error) {
+  } else if (!m.omega_includes_theta_error && !has_errors) {
     u_note += "; the population has no standard errors of ln Omega (log_omega_se: a population file of lutdose "
               "0.16 or earlier, or written by hand), so its own estimation error is not in u";
   }

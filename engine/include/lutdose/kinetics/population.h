@@ -191,7 +191,7 @@ std::vector<PopulationModel> learn_population(const std::vector<TacSeries>& seri
 //! Q allows for the population's estimation error: it is that of the MAP under the prior variance
 //! (Omega + theta_se^2) K F_q(K, n_patients - 1) / chi2_q(K) and, with sigma_log_dof infinite, b
 //! raised for its n_observations - K n_patients degrees of freedom (population_map.cpp); the
-//! estimate and its intervals use theta, Omega and b as they are. With b estimated from sigma_log_dof residual
+//! estimate uses theta, Omega and b as they are (its u adds their error, below). With b estimated from sigma_log_dof residual
 //! degrees of freedom, Q is that of the MAP under b's upper 1 - POPULATION_MAP_FALSE_REJECTION
 //! confidence bound, at most MAP_CHECK_MAX_SIGMA_LOG (and at least b).
 //! The candidate's standardized residuals are (ln y - ln f) / b, NaN at points left out. A population
