@@ -997,7 +997,45 @@ def case_learn_from_store_refused(ctx):
         raise CaseFailure("a population file was written from a store")
 
 
+def case_error_model_combined(ctx):
+    """population learn --error-model combined (0.17): a format_version 3 file with each VOI kind's
+    error_model, sigma0_MBq and b_proportional (no sigma_log); fit --population with it uses a point
+    of 0 MBq (no note of points left out, the MAP accepted); an unknown --error-model is refused (exit 2,
+    nothing written)."""
+    tac = ctx.cohort("c", 12, 41, "4,24,48,96,168")
+    ctx.ok("population", "learn", tac, "--patients", patients(tac), "--out", ctx.path("pop.json"), "--quiet",
+           "--functions", "E1", "--error-model", "combined", "--e-step", "laplace")
+    pop = json.load(open(ctx.path("pop.json")))
+    if pop["format_version"] != 3 or pop["options"].get("error_model") != "combined":
+        raise CaseFailure("population file: format_version %r, options %r" % (pop["format_version"], pop["options"]))
+    for v in pop["vois"]:
+        if v.get("error_model") != "combined" or "sigma_log" in v or not v["sigma0_MBq"] > 0 or \
+                not v["b_proportional"] >= 0:
+            raise CaseFailure("a VOI kind of the combined population: %s" % json.dumps(v)[:400])
+    # the first patient's kidneys with its last point set to 0 MBq (a TAC table's activities are >= 0;
+    # the proportional model leaves such a point out, the combined one uses it)
+    with open(tac) as f:
+        rows = list(csv.DictReader(f))
+    kid = [r for r in rows if r["patient"] == "P00001" and r["voi"] == "kidneys"]
+    kid[-1]["activity_MBq"] = "0"
+    one = ctx.path("one.csv")
+    with open(one, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(kid[0]))
+        w.writeheader()
+        w.writerows(kid)
+    res = json.loads(ctx.ok("fit", "--tac", one, "--population", ctx.path("pop.json"), *A0).stdout)
+    v = next(iter(tias(res).values()))
+    fit = v["fit"]
+    if fit["method"] != "population MAP" or any("left out" in n for n in fit["notes"]) or not v["tia_MBq_h"] > 0:
+        raise CaseFailure("MAP with the combined population: %s" % json.dumps(fit)[:600])
+    ctx.fails("--error-model", "population", "learn", tac, "--patients", patients(tac), "--out",
+              ctx.path("bad.json"), "--error-model", "input")
+    if os.path.exists(ctx.path("bad.json")):
+        raise CaseFailure("a population file written on bad input")
+
+
 CASES = {
+    "error_model_combined": case_error_model_combined,
     "population_file_in_cases": case_population_file_in_cases,
     "learn_from_store_refused": case_learn_from_store_refused,
     "case_file_population": case_case_file_population,

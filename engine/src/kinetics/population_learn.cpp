@@ -112,7 +112,7 @@ std::vector<PopulationModel> learn_population(const std::vector<TacSeries>& seri
     functions.push_back(f);
   }
   if (functions.empty()) throw_input_error("--functions", "the candidate functions", "none", "at least one");
-  const auto data = population_data(series, administered_MBq, path);
+  const auto data = population_data(series, administered_MBq, path, o.error_model != PopulationErrorModel::proportional);
   for (const auto& [kind, d] : data)
     if (d.t_h.size() < 2)
       throw_input_error((path.empty() ? std::string("the input") : path) + ": VOI kind " + kind,
