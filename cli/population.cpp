@@ -52,8 +52,9 @@ PopulationCommand::PopulationCommand(CLI::App& app) {
   learn_->add_option("--error-model", error_model_,
                      "Residual error model: proportional (default; on the log scale, points > 0), combined (linear "
                      "scale, variance sigma0^2 + (b f)^2, sigma0 [MBq] and b estimated; points <= 0 used) or constant "
-                     "(combined with b = 0); docs/population.md")
-      ->check(CLI::IsMember({"proportional", "combined", "constant"}))
+                     "(combined with b = 0) or input (linear scale, each point's activity_u_MBq of the TAC table as its SD, "
+                     "nothing estimated; every point needs one, also in MAP fits); docs/population.md")
+      ->check(CLI::IsMember({"proportional", "combined", "constant", "input"}))
       ->capture_default_str();
   learn_->add_option("--threads", options_.threads, "Threads (0: all cores)")->check(CLI::Range(0, 256));
   learn_->add_option("--half-life-h", half_life_h_, "Override the ICRP-107 half-life [h]");
@@ -132,6 +133,8 @@ void PopulationCommand::run() const {
     std::cout << m.voi_kind << ": " << m.function << ", " << m.n_patients << " TACs, "
               << (m.error_model == lutdose::PopulationErrorModel::proportional
                       ? "sigma_log " + lutdose::format_number(m.sigma_log)
+                  : m.error_model == lutdose::PopulationErrorModel::input
+                      ? std::string("input error (each point's activity_u_MBq)")
                       : to_string(m.error_model) + " error, sigma0 " + lutdose::format_number(m.sigma0_MBq) +
                             " MBq, b " + lutdose::format_number(m.sigma_log))
               << (m.converged ? "" : " (NOT converged)") << "\n";

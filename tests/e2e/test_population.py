@@ -1035,7 +1035,7 @@ def case_error_model_combined(ctx):
     if not zero or len(used) < len(zero) - 1:  # one TAC in 20 may fail the residual criterion by chance
         raise CaseFailure("TACs with a point of 0: %s; MAPs with all 5 points: %s" % (sorted(zero), used))
     ctx.fails("--error-model", "population", "learn", tac, "--patients", ctx.path("patients.csv"), "--out",
-              ctx.path("bad.json"), "--error-model", "input")
+              ctx.path("bad.json"), "--error-model", "poisson")
     if os.path.exists(ctx.path("bad.json")):
         raise CaseFailure("a population file written on bad input")
 

@@ -172,7 +172,8 @@ void read_error_model(const json& j, const std::string& w, int format_version, P
   m.error_model = PopulationErrorModel::proportional;
   if (const auto e = j.find("error_model"); e != j.end()) {
     const auto model = e->is_string() ? parse_population_error_model(e->get<std::string>()) : std::nullopt;
-    if (!model) throw_input_error(w, "error_model", e->dump(), "\"proportional\", \"combined\" or \"constant\"");
+    if (!model)
+      throw_input_error(w, "error_model", e->dump(), "\"proportional\", \"combined\", \"constant\" or \"input\"");
     m.error_model = *model;
   }
   if (m.error_model == PopulationErrorModel::proportional) {
@@ -186,6 +187,7 @@ void read_error_model(const json& j, const std::string& w, int format_version, P
                           to_string(m.error_model) + " model needs format_version " +
                           std::to_string(POPULATION_FORMAT_VERSION_ERROR_MODELS) +
                           ": older lutdose versions would read it as proportional)");
+  if (m.error_model == PopulationErrorModel::input) return;  // no parameter: each point's activity_u_MBq
   m.sigma0_MBq = finite_number(j, "sigma0_MBq", w);
   if (!(m.sigma0_MBq > 0))
     throw_input_error(w, "sigma0_MBq", format_number(m.sigma0_MBq), "an additive SD > 0 MBq");
@@ -285,7 +287,9 @@ json to_json(const PopulationModel& m) {
   // the residual error: sigma_log (proportional, as in format 2: no new member), or the additive
   // models' error_model, sigma0_MBq and b_proportional
   json error = {{"sigma_log", json_number(m.sigma_log)}};
-  if (m.error_model != PopulationErrorModel::proportional)
+  if (m.error_model == PopulationErrorModel::input)  // nothing estimated: each point's activity_u_MBq
+    error = {{"error_model", to_string(m.error_model)}};
+  else if (m.error_model != PopulationErrorModel::proportional)
     error = {{"error_model", to_string(m.error_model)}, {"sigma0_MBq", json_number(m.sigma0_MBq)},
              {"b_proportional", json_number(m.sigma_log)}};
   json out = {{"voi_kind", m.voi_kind}, {"function", m.function}, {"parameters", phi}, {"theta", numbers(m.theta)},
@@ -356,7 +360,8 @@ std::string population_file_text(const PopulationFile& p) {
                     "-2 log L by the Laplace approximation (FOCE); docs/methods.md §10"},
       {"error_model", additive ? "per VOI kind (vois[].error_model): combined, on the linear scale: A ~ N(f, "
                                  "sigma0_MBq^2 + (b_proportional f)^2); constant: the same with b_proportional 0; "
-                                 "proportional (no error_model member), on the log scale: ln A ~ N(ln f, sigma_log^2)"
+                                 "input: A ~ N(f, activity_u_MBq^2), each point's own; proportional (no error_model "
+                                 "member), on the log scale: ln A ~ N(ln f, sigma_log^2)"
                                : "proportional, on the log scale: ln A ~ N(ln f, sigma_log^2)"},
       {"random_effects", "log-normal, phi = theta + eta, eta ~ N(0, omega), omega diagonal"},
       {"amplitudes", std::string(AMPLITUDES_PER_ADMINISTERED) +

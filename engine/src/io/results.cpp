@@ -156,7 +156,7 @@ std::string population_error_models_text(const RunOptions& o) {
     return proportional;
   return "the population's, per VOI kind (its error_model): proportional on the log scale, ln A ~ N(ln f, "
          "sigma_log^2); combined on the linear scale, A ~ N(f, sigma0_MBq^2 + (b_proportional f)^2); constant: "
-         "combined with b_proportional 0";
+         "combined with b_proportional 0; input: A ~ N(f, activity_u_MBq^2), each point's own";
 }
 
 // The fit options that apply under population kinetics: the MAP fit with the population of the

@@ -35,12 +35,14 @@ std::string to_string(PopulationErrorModel m) {
   switch (m) {
     case PopulationErrorModel::combined: return "combined";
     case PopulationErrorModel::constant: return "constant";
+    case PopulationErrorModel::input: return "input";
     default: return "proportional";
   }
 }
 
 std::optional<PopulationErrorModel> parse_population_error_model(const std::string& s) {
-  for (auto m : {PopulationErrorModel::proportional, PopulationErrorModel::combined, PopulationErrorModel::constant})
+  for (auto m : {PopulationErrorModel::proportional, PopulationErrorModel::combined, PopulationErrorModel::constant,
+                 PopulationErrorModel::input})
     if (to_string(m) == s) return m;
   return std::nullopt;
 }
@@ -101,6 +103,7 @@ const Prior& patient_prior(const Prior& prior, const PopulationData& d, size_t i
   if (!prior.additive) return prior;
   buffer = prior;
   buffer.a0_MBq = d.administered_MBq.at(i);
+  if (prior.sd_y.size()) buffer.sd_y = d.u_per_administered.at(i);  // input: the points' own SDs
   return buffer;
 }
 
@@ -209,10 +212,11 @@ Prior m_step(const Prior& old, const std::vector<population_detail::PosteriorMom
     n_obs += d.y_per_administered[i].size();
   }
   p.omega_diag = (var / used).cwiseMax(OMEGA_FLOOR);
-  if (old.additive)
-    additive_m_step(pm, d, p);
-  else
+  if (old.additive) {
+    if (old.sd_y.size() == 0) additive_m_step(pm, d, p);  // input (sd_y): nothing to estimate
+  } else {
     p.b = std::max(std::sqrt(ss / static_cast<double>(n_obs)), SIGMA_FLOOR);
+  }
   return p;
 }
 
@@ -226,8 +230,9 @@ double minus2_log_likelihood(const Prior& prior, const std::vector<MapResult>& m
     if (!maps[i].ok) return NaN;
     const double n = static_cast<double>(d.y_per_administered[i].size());
     if (prior.additive) {  // the density of y itself: n ln(2 pi sigma0_i^2) + the MAP's objective (its ln V / sigma0^2)
-      const double s0 = prior.sigma0_MBq / d.administered_MBq.at(i);
-      total += n * std::log(2 * M_PI * s0 * s0) + log_det_omega + maps[i].objective + maps[i].log_det_h;
+      Prior buffer;
+      total += population_detail::log_2pi_base_variance(patient_prior(prior, d, i, buffer), maps[i].residual.size()) +
+               log_det_omega + maps[i].objective + maps[i].log_det_h;
       continue;
     }
     total += n * std::log(2 * M_PI * prior.b * prior.b) + log_det_omega + maps[i].objective + maps[i].log_det_h +
@@ -288,11 +293,15 @@ void summarise(const Prior& prior, const std::vector<MapResult>& maps, const Pop
   m.omega = prior.omega_diag.asDiagonal();
   m.sigma_log = prior.b;
   if (prior.additive) m.sigma0_MBq = prior.sigma0_MBq;
+  if (m.error_model == PopulationErrorModel::input)  // nothing estimated: the points' own u
+    m.sigma0_MBq = NaN, m.sigma_log = NaN;
   m.theta_se = theta_standard_errors(prior, maps);
   m.shrinkage = shrinkage(prior, maps);
   m.minus2_log_likelihood = minus2_log_likelihood(prior, maps, d);
   const int k = static_cast<int>(prior.theta.size());
-  m.n_population_parameters = 2 * k + (m.error_model == PopulationErrorModel::combined ? 2 : 1);
+  m.n_population_parameters = 2 * k + (m.error_model == PopulationErrorModel::combined ? 2
+                                       : m.error_model == PopulationErrorModel::input  ? 0
+                                                                                       : 1);
   const double p = m.n_population_parameters, n = m.n_observations;
   m.aicc = n - p - 1 > 0 ? m.minus2_log_likelihood + 2 * p + 2 * p * (p + 1) / (n - p - 1) : NaN;
   m.bic = m.minus2_log_likelihood + p * std::log(static_cast<double>(m.n_patients));
@@ -338,6 +347,12 @@ void finish(const Prior& prior, const PopulationData& d, std::vector<VectorXd>& 
 void set_error_model_start(Prior& prior, PopulationErrorModel model, const PopulationData& d) {
   if (model == PopulationErrorModel::proportional) return;
   prior.additive = true;
+  if (model == PopulationErrorModel::input) {  // V_ij = (u_ij / A0_i)^2, set per patient (patient_prior)
+    prior.b = 0;
+    prior.sigma0_MBq = 1;  // not a parameter of this model: only a non-zero scale for the functor's ln V terms (all 0)
+    prior.sd_y = VectorXd::Ones(1);  // marks the model; replaced by each patient's
+    return;
+  }
   if (model == PopulationErrorModel::constant) prior.b = 0;
   std::vector<double> a;
   for (size_t i = 0; i < d.y_per_administered.size(); ++i)
@@ -350,6 +365,7 @@ void set_error_model_start(Prior& prior, PopulationErrorModel model, const Popul
 Prior model_prior(const models::ExponentialFunction& f, const PopulationModel& m, double lambda_p) {
   Prior prior{&f, m.theta, m.omega.diagonal(), m.sigma_log, lambda_p};
   if (m.error_model != PopulationErrorModel::proportional) prior.additive = true, prior.sigma0_MBq = m.sigma0_MBq;
+  if (m.error_model == PopulationErrorModel::input) prior.b = 0, prior.sigma0_MBq = 1, prior.sd_y = VectorXd::Ones(1);
   return prior;
 }
 
@@ -377,6 +393,11 @@ PopulationModel fit_population_model(const models::ExponentialFunction& f, const
   if (o.error_model != PopulationErrorModel::proportional && d.administered_MBq.size() != d.t_h.size())
     throw std::invalid_argument("fit_population_model: the " + to_string(o.error_model) +
                                 " error model needs every TAC's administered activity");
+  if (o.error_model == PopulationErrorModel::input && d.u_per_administered.size() != d.t_h.size())
+    throw_input_error("population kinetics of " + voi_kind, "activity_u_MBq",
+                      std::to_string(d.u_per_administered.size()) + " of " + std::to_string(d.t_h.size()) +
+                          " TACs with it",
+                      "every point's standard uncertainty (activity_u_MBq > 0) for --error-model input");
   Prior prior{&f, initial_theta(f, d, lambda_p), VectorXd::Constant(f.n_parameters(), 0.09), 0.1, lambda_p};
   set_error_model_start(prior, o.error_model, d);
   std::vector<VectorXd> phis(d.t_h.size(), prior.theta);
@@ -434,6 +455,7 @@ std::map<std::string, PopulationData> population_data(const std::vector<TacSerie
     d.t_h.push_back(s.time_h);
     d.y_per_administered.push_back(s.activity_MBq / a0);
     d.administered_MBq.push_back(a0);
+    if (s.activity_u_MBq.size() == s.activity_MBq.size()) d.u_per_administered.push_back(s.activity_u_MBq / a0);
   }
   return out;
 }

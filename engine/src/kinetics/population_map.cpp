@@ -133,6 +133,19 @@ double sigma_for_learned_check(const PopulationModel& m, int n_points, int k) {
   return std::max(m.sigma_log, std::min(m.sigma_log * std::sqrt(ratio), MAP_CHECK_MAX_SIGMA_LOG));
 }
 
+// The input error model: each point's SD u / A0 from the TAC's activity_u_MBq (every point of a
+// TAC table has one or none, tac_table.h). InputError naming `where` when the TAC has none.
+void set_input_sd(const TacSeries& tac, double a0, const std::string& where, population_detail::Prior& p) {
+  if (tac.activity_u_MBq.size() != tac.activity_MBq.size())
+    throw_input_error(where, "activity_u_MBq", "missing",
+                      "every point's standard uncertainty with a population of the input error model");
+  std::vector<double> u;
+  for (Eigen::Index j = 0; j < tac.activity_MBq.size(); ++j)
+    if (std::isfinite(tac.activity_MBq(j))) u.push_back(tac.activity_u_MBq(j) / a0);
+  p.sd_y = Eigen::Map<VectorXd>(u.data(), static_cast<Eigen::Index>(u.size()));
+  p.b = 0, p.sigma0_MBq = 1;  // as set_error_model_start: the ln V terms are 0
+}
+
 // The additive models' residual SDs under which Q is judged for a learned population: sigma0 and b
 // both raised by the factor sqrt(m F_q(m, d) / chi2_q(m)) of sigma_for_learned_check (V scales by
 // its square), for the same reason (sigma0 and b estimated from about d residual degrees of
@@ -234,6 +247,8 @@ CandidateFit map_candidate(const models::ExponentialFunction& f, const populatio
   c.standardized_residuals = prior.additive
                                  ? additive_standardized_residuals(tac.activity_MBq, c.fitted_MBq, prior.sigma0_MBq, b)
                                  : log_standardized_residuals(tac.activity_MBq, c.fitted_MBq, b);
+  if (prior.sd_y.size())  // input: (y - f) / u
+    c.standardized_residuals = (tac.activity_MBq - c.fitted_MBq).cwiseQuotient(tac.activity_u_MBq);
   c.rank = r.ok ? f.n_parameters() : 0;
   c.starts = 1;  // from the population mean
   c.evaluations = r.evaluations;
@@ -282,12 +297,16 @@ TacFit population_map_fit(const PopulationModel& m, const TacSeries& tac, double
   population_detail::Prior prior{&f, m.theta, m.omega.diagonal(), m.sigma_log, lambda_p};
   const bool additive = m.error_model != PopulationErrorModel::proportional;
   if (additive) prior.additive = true, prior.sigma0_MBq = m.sigma0_MBq, prior.a0_MBq = administered_MBq;
+  const bool input = m.error_model == PopulationErrorModel::input;
+  if (input) set_input_sd(tac, administered_MBq, where, prior);
   VectorXd t, y;
   const int left_out =
       additive ? finite_points(tac, administered_MBq, t, y) : positive_points(tac, administered_MBq, t, y);
   const auto r = population_detail::map_fit(prior, t, y, m.theta);
   auto check_prior = prior;
-  if (additive)
+  if (input) {
+    // nothing estimated: the points' own u, judged as they are
+  } else if (additive)
     scale_additive_for_check(m, static_cast<int>(t.size()), static_cast<int>(f.n_parameters()), check_prior);
   else
     check_prior.b = std::isfinite(m.sigma_log_dof)

@@ -48,6 +48,18 @@ std::vector<std::string> phi_names(const models::ExponentialFunction& f) {
   return names;
 }
 
+VectorXd residual_variance(const Prior& prior, const VectorXd& f) {
+  if (prior.sd_y.size()) return prior.sd_y.cwiseAbs2();
+  const double s0 = prior.sigma0();
+  return (s0 * s0 + (prior.b * f.array()).square()).matrix();
+}
+
+double log_2pi_base_variance(const Prior& prior, Eigen::Index n) {
+  if (prior.sd_y.size()) return (2 * M_PI * prior.sd_y.array().square()).log().sum();
+  const double s0 = prior.sigma0();
+  return static_cast<double>(n) * std::log(2 * M_PI * s0 * s0);
+}
+
 namespace {
 
 // Whitened residuals of one patient for Eigen's Levenberg-Marquardt: (ln y - ln f)/b, then
@@ -131,10 +143,8 @@ struct AdditiveMapFunctor {
     if (jac) *jac = prior.f->jacobian(t, p, prior.lambda_p) * dnatural_dphi(*prior.f, phi);
   }
 
-  VectorXd variance(const VectorXd& fv) const {
-    const double s0 = prior.sigma0();
-    return (s0 * s0 + (prior.b * fv.array()).square()).matrix();
-  }
+  // with the input model (b = 0) the ln V terms below are 0: V does not depend on phi
+  VectorXd variance(const VectorXd& fv) const { return residual_variance(prior, fv); }
 
   int operator()(const VectorXd& phi, VectorXd& r) const {
     VectorXd fv;
@@ -253,10 +263,8 @@ PosteriorMoments laplace_moments(const Prior& prior, const MapResult& map, const
     pm.residual_sq = map.residual.cwiseAbs2() + (map.j_logf * map.v * map.j_logf.transpose()).diagonal();
     pm.residual_ss = pm.residual_sq.sum();
     pm.fitted = map.fitted;
-    const auto n = static_cast<double>(map.residual.size());
-    const double s0 = prior.sigma0();
-    pm.log_marginal = -0.5 * (n * std::log(2 * M_PI * s0 * s0) + prior.omega_diag.array().log().sum() +
-                              map.objective + map.log_det_h);
+    pm.log_marginal = -0.5 * (log_2pi_base_variance(prior, map.residual.size()) +
+                              prior.omega_diag.array().log().sum() + map.objective + map.log_det_h);
     return pm;
   }
   pm.residual_ss = map.residual.squaredNorm() + (map.j_logf * map.v * map.j_logf.transpose()).trace();
@@ -315,8 +323,7 @@ PosteriorMoments posterior_moments(const Prior& prior, const VectorXd& t_h, cons
     double r2 = 0, log_lik = 0;
     VectorXd r2_points;
     if (prior.additive) {  // y ~ N(f, V), V = sigma0^2 + (b f)^2
-      const double s0 = prior.sigma0();
-      const VectorXd v = (s0 * s0 + (prior.b * fv.array()).square()).matrix();
+      const VectorXd v = residual_variance(prior, fv);
       r2_points = (y - fv).cwiseAbs2();
       r2 = r2_points.sum();
       log_lik = -0.5 * (r2_points.cwiseQuotient(v).sum() + v.array().log().sum() + n * std::log(2 * M_PI));

@@ -30,7 +30,16 @@ struct Prior {
   double sigma0_MBq = 0;              //!< additive: the additive SD [MBq] (> 0)
   double a0_MBq = 1;                  //!< additive: the patient's administered activity [MBq]
   double sigma0() const { return sigma0_MBq / a0_MBq; }  //!< additive SD on the scale of y
+  //! The input error model (additive, b = 0): each point's SD on the scale of y, u_j / A0, given
+  //! with the data (activity_u_MBq), not estimated; empty for every other model.
+  Eigen::VectorXd sd_y = Eigen::VectorXd();
 };
+
+//! The additive models' residual variance at f: sd_y^2 (input), else sigma0^2 + (b f)^2.
+Eigen::VectorXd residual_variance(const Prior& prior, const Eigen::VectorXd& f);
+//! sum_j ln(2 pi V0_j) of the additive models, V0 the variance at f = 0 (sigma0^2, or sd_y_j^2 for
+//! input): with the MAP's objective (whose ln V terms are relative to V0) -2 ln p(y, phi).
+double log_2pi_base_variance(const Prior& prior, Eigen::Index n);
 
 //! The MAP fit of one patient under a prior.
 struct MapResult {

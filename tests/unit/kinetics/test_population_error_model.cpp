@@ -126,6 +126,50 @@ TEST_CASE("population error model: constant noise: sigma0 recovered with b fixed
   CHECK(within(m.sigma0_MBq, 1.0, 0.2));
 }
 
+TEST_CASE("population error model: input sigmas: theta and Omega recovered with each point's own u, nothing estimated") {
+  // 60 TACs of 5 scans, each point with its own stated u (10 % of f plus 0.5 MBq, the noise drawn
+  // with it): the input model takes u as the SD
+  boost::random::mt19937_64 rng(11);
+  boost::random::normal_distribution<double> z(0.0, 1.0);
+  std::vector<TacSeries> cohort;
+  const std::vector<double> times = {4, 24, 48, 96, 168};
+  for (int i = 0; i < 60; ++i) {
+    const double a = std::exp(std::log(50.0) + 0.3 * z(rng)), l = std::exp(std::log(0.02) + 0.4 * z(rng));
+    TacSeries s;
+    s.patient = "P" + std::to_string(i + 1);
+    s.voi = "kidneys";
+    s.time_h.resize(5), s.activity_MBq.resize(5), s.activity_u_MBq.resize(5);
+    for (Eigen::Index j = 0; j < 5; ++j) {
+      const double f = a * std::exp(-(l + LP) * times[static_cast<size_t>(j)]);
+      s.time_h(j) = times[static_cast<size_t>(j)];
+      s.activity_u_MBq(j) = 0.1 * f + 0.5;
+      s.activity_MBq(j) = f + s.activity_u_MBq(j) * z(rng);
+    }
+    cohort.push_back(s);
+  }
+  const auto m = learn_e1(cohort, PopulationErrorModel::input);
+  CHECK(m.error_model == PopulationErrorModel::input);
+  CHECK(m.n_population_parameters == 4);  // theta (2), Omega (2): the residual SDs are the data's
+  CHECK(std::isnan(m.sigma0_MBq));
+  CHECK(std::abs(m.theta(0) - std::log(50.0 / A0_MBQ)) < 3 * m.theta_se(0));
+  CHECK(std::abs(m.theta(1) - std::log(0.02)) < 3 * m.theta_se(1));
+  // a variance from 60 draws: sampling SD sqrt(2/60) = 18 %; 55 % allows 3
+  CHECK(within(m.omega(0, 0), 0.09, 0.55));
+  CHECK(within(m.omega(1, 1), 0.16, 0.55));
+  // the MAP of a TAC uses its points' u: the standardized residuals are (A - f) / u
+  const auto fit = population_map_fit(m, cohort[0], A0_MBQ, LP, "t");
+  const auto& c = fit.candidates[0];
+  CHECK(c.standardized_residuals(0) ==
+        doctest::Approx((cohort[0].activity_MBq(0) - c.fitted_MBq(0)) / cohort[0].activity_u_MBq(0)));
+  // without u: an input error naming the field
+  TacSeries no_u = cohort[0];
+  no_u.activity_u_MBq.resize(0);
+  CHECK_THROWS_WITH_AS(population_map_fit(m, no_u, A0_MBQ, LP, "t"), doctest::Contains("activity_u_MBq"), InputError);
+  std::vector<TacSeries> without = cohort;
+  without[3].activity_u_MBq.resize(0);
+  CHECK_THROWS_WITH_AS(learn_e1(without, PopulationErrorModel::input), doctest::Contains("activity_u_MBq"), InputError);
+}
+
 TEST_CASE("population error model: a noise floor (points <= 0): combined MAP TIAs closer to the truth, BIC prefers it") {
   std::vector<double> tia;
   // fast kinetics (lambda_bio 0.03 /h): f is about 2 MBq at 96 h and 0.2 MBq at 168 h, under the
@@ -260,12 +304,14 @@ TEST_CASE("population error model: bad members of the population file are input 
         std::string::npos);
   CHECK(read_error(replaced(text, "\"b_proportional\": 0.08", "\"b_proportional\": -0.1"))
             .find("b_proportional is '-0.1'") != std::string::npos);
-  CHECK(read_error(replaced(text, "\"error_model\": \"combined\"", "\"error_model\": \"input\""))
+  CHECK(read_error(replaced(text, "\"error_model\": \"combined\"", "\"error_model\": \"poisson\""))
             .find("error_model is") != std::string::npos);
   CHECK(read_error(replaced(text, "\"format_version\": 3", "\"format_version\": 2")).find("format_version 3") !=
         std::string::npos);
   CHECK(read_error(replaced(text, "\"format_version\": 3", "\"format_version\": 4")).find("format_version") !=
         std::string::npos);
+  // input: no sigma0 or b (members there are not read)
+  CHECK(read_error(replaced(text, "\"error_model\": \"combined\"", "\"error_model\": \"input\"")).empty());
   CHECK(read_error(replaced(replaced(text, "\"error_model\": \"combined\"", "\"error_model\": \"constant\""),
                             "\"b_proportional\": 0.08", "\"b_proportional\": 0.1"))
             .find("b_proportional") != std::string::npos);

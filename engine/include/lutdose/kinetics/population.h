@@ -66,9 +66,10 @@ inline constexpr double MAP_CHECK_MAX_SIGMA_LOG = 0.5;
 //! proportional: on the log scale, ln y = ln f + e, e ~ N(0, b^2) (b = sigma_log; points <= 0 refused
 //! when learning, left out of a MAP). combined: on the linear scale, y = f + e with
 //! Var e = (sigma0_MBq / A0)^2 + (b f)^2 (y = A / A0; sigma0 [MBq] and b estimated; every point used,
-//! <= 0 included). constant: combined with b = 0 (sigma0 estimated).
-enum class PopulationErrorModel { proportional, combined, constant };
-//! "proportional", "combined", "constant". Throws nothing.
+//! <= 0 included). constant: combined with b = 0 (sigma0 estimated). input: Var e = (u / A0)^2 with
+//! each point's u = activity_u_MBq of the TAC table (given, nothing estimated; every point needs one).
+enum class PopulationErrorModel { proportional, combined, constant, input };
+//! "proportional", "combined", "constant", "input". Throws nothing.
 std::string to_string(PopulationErrorModel m);
 //! The model of a name of to_string; std::nullopt for any other text. Throws nothing.
 std::optional<PopulationErrorModel> parse_population_error_model(const std::string& s);
@@ -155,6 +156,8 @@ struct PopulationData {
   //! per TAC: its administered activity A0 [MBq] (population_data fills it; the additive error
   //! models need it: sigma0 is in MBq, sigma0 / A0 on the scale of y)
   std::vector<double> administered_MBq;
+  //! per TAC: activity_u_MBq / A0 of its points (the input error model; empty when not given)
+  std::vector<Eigen::VectorXd> u_per_administered;
 };
 
 //! Groups the TACs by VOI kind, each TAC's activities divided by its administered activity
