@@ -113,6 +113,11 @@ std::vector<PopulationModel> learn_population(const std::vector<TacSeries>& seri
     functions.push_back(f);
   }
   if (functions.empty()) throw_input_error("--functions", "the candidate functions", "none", "at least one");
+  if (o.error_model == PopulationErrorModel::input)  // each point's SD is its activity_u_MBq
+    for (const auto& s : series)
+      if (s.activity_u_MBq.size() != s.activity_MBq.size())
+        throw_input_error(path + ": " + s.where(), "activity_u_MBq", "missing",
+                          "every point's standard uncertainty (activity_u_MBq > 0) with --error-model input");
   const auto data = population_data(series, administered_MBq, path, o.error_model != PopulationErrorModel::proportional);
   for (const auto& [kind, d] : data)
     if (d.t_h.size() < 2)
