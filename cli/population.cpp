@@ -49,6 +49,13 @@ PopulationCommand::PopulationCommand(CLI::App& app) {
                      "E-step only (docs/population.md)")
       ->check(CLI::IsMember({"sampled", "laplace"}))
       ->capture_default_str();
+  learn_->add_option("--error-model", error_model_,
+                     "Residual error model: proportional (default; on the log scale, points > 0), combined (linear "
+                     "scale, variance sigma0^2 + (b f)^2, sigma0 [MBq] and b estimated; points <= 0 used) or constant "
+                     "(combined with b = 0) or input (linear scale, each point's activity_u_MBq of the TAC table as its SD, "
+                     "nothing estimated; every point needs one, also in MAP fits); docs/population.md")
+      ->check(CLI::IsMember({"proportional", "combined", "constant", "input"}))
+      ->capture_default_str();
   learn_->add_option("--threads", options_.threads, "Threads (0: all cores)")->check(CLI::Range(0, 256));
   learn_->add_option("--half-life-h", half_life_h_, "Override the ICRP-107 half-life [h]");
   learn_->add_option("--data-dir", data_dir_, "Reference data directory");
@@ -91,6 +98,7 @@ lutdose::PopulationFile PopulationCommand::learn() const {
   const std::string data_dir = lutdose::find_data_dir(data_dir_);
   auto options = options_;
   options.sampled_e_step = e_step_ == "sampled";
+  options.error_model = *lutdose::parse_population_error_model(error_model_);  // CLI::IsMember checked it
   if (std::filesystem::is_directory(tac_)) {
     if (!patients_.empty())
       lutdose::throw_input_error("command line", "--patients", patients_,
@@ -122,8 +130,14 @@ void PopulationCommand::run() const {
   lutdose::write_file_atomically(out_, lutdose::population_file_text(p), is_own_population_file);
   if (quiet_) return;
   for (const auto& m : p.models)
-    std::cout << m.voi_kind << ": " << m.function << ", " << m.n_patients << " TACs, sigma_log "
-              << lutdose::format_number(m.sigma_log) << (m.converged ? "" : " (NOT converged)") << "\n";
+    std::cout << m.voi_kind << ": " << m.function << ", " << m.n_patients << " TACs, "
+              << (m.error_model == lutdose::PopulationErrorModel::proportional
+                      ? "sigma_log " + lutdose::format_number(m.sigma_log)
+                  : m.error_model == lutdose::PopulationErrorModel::input
+                      ? std::string("input error (each point's activity_u_MBq)")
+                      : to_string(m.error_model) + " error, sigma0 " + lutdose::format_number(m.sigma0_MBq) +
+                            " MBq, b " + lutdose::format_number(m.sigma_log))
+              << (m.converged ? "" : " (NOT converged)") << "\n";
   std::cout << "written: " << out_ << "\n";
 }
 

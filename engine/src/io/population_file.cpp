@@ -182,7 +182,44 @@ void read_population_errors(const json& j, const std::string& where, Eigen::Inde
   }
 }
 
-PopulationModel read_model(const json& j, const std::string& where) {
+// The residual error of a model: error_model (absent: proportional, as every format-2 file), then
+// sigma_log > 0 (proportional), or sigma0_MBq > 0 and b_proportional (>= 0 combined, 0 or absent
+// constant). An additive model needs format_version 3 (lutdose 0.16 would read it as proportional).
+void read_error_model(const json& j, const std::string& w, int format_version, PopulationModel& m) {
+  m.error_model = PopulationErrorModel::proportional;
+  if (const auto e = j.find("error_model"); e != j.end()) {
+    const auto model = e->is_string() ? parse_population_error_model(e->get<std::string>()) : std::nullopt;
+    if (!model)
+      throw_input_error(w, "error_model", e->dump(), "\"proportional\", \"combined\", \"constant\" or \"input\"");
+    m.error_model = *model;
+  }
+  if (m.error_model == PopulationErrorModel::proportional) {
+    m.sigma_log = finite_number(j, "sigma_log", w);
+    if (!(m.sigma_log > 0)) throw_input_error(w, "sigma_log", format_number(m.sigma_log), "a relative SD > 0");
+    return;
+  }
+  if (format_version < POPULATION_FORMAT_VERSION_ERROR_MODELS)
+    throw_input_error(w, "error_model", to_string(m.error_model),
+                      "proportional in a file of format_version " + std::to_string(format_version) + " (the " +
+                          to_string(m.error_model) + " model needs format_version " +
+                          std::to_string(POPULATION_FORMAT_VERSION_ERROR_MODELS) +
+                          ": older lutdose versions would read it as proportional)");
+  if (m.error_model == PopulationErrorModel::input) return;  // no parameter: each point's activity_u_MBq
+  m.sigma0_MBq = finite_number(j, "sigma0_MBq", w);
+  if (!(m.sigma0_MBq > 0))
+    throw_input_error(w, "sigma0_MBq", format_number(m.sigma0_MBq), "an additive SD > 0 MBq");
+  if (m.error_model == PopulationErrorModel::constant && !j.contains("b_proportional")) {
+    m.sigma_log = 0;
+    return;
+  }
+  m.sigma_log = finite_number(j, "b_proportional", w);
+  if (m.error_model == PopulationErrorModel::combined && !(m.sigma_log >= 0))
+    throw_input_error(w, "b_proportional", format_number(m.sigma_log), "a proportional coefficient >= 0");
+  if (m.error_model == PopulationErrorModel::constant && m.sigma_log != 0)
+    throw_input_error(w, "b_proportional", format_number(m.sigma_log), "0 (or absent) for the constant error model");
+}
+
+PopulationModel read_model(const json& j, const std::string& where, int format_version) {
   PopulationModel m;
   const json& kind = member(j, "voi_kind", where);
   const json& fn = member(j, "function", where);
@@ -209,8 +246,7 @@ PopulationModel read_model(const json& j, const std::string& where) {
   m.theta_se = number_vector(j, "theta_se", w, k, false);
   check_each(m.theta_se, "theta_se", w, [](double se) { return se > 0; }, "a standard error > 0, or null (not computed)");
   m.omega = read_omega(j, w, k);
-  m.sigma_log = finite_number(j, "sigma_log", w);
-  if (!(m.sigma_log > 0)) throw_input_error(w, "sigma_log", format_number(m.sigma_log), "a relative SD > 0");
+  read_error_model(j, w, format_version, m);
   read_population_errors(j, w, k, m);
   m.shrinkage = number_vector(j, "shrinkage", w, k, false);
   // 1 - SD(eta_MAP) / omega^(1/2) (population.h) is at most 1; below 0 where the MAPs spread more
@@ -266,19 +302,28 @@ json to_json(const PopulationModel& m) {
   for (Eigen::Index r = 0; r < m.omega.rows(); ++r) omega.push_back(numbers(m.omega.row(r).transpose()));
   json phi = json::array();
   for (const auto& n : m.phi_names) phi.push_back(n);
-  json j = {{"voi_kind", m.voi_kind}, {"function", m.function}, {"parameters", phi}, {"theta", numbers(m.theta)},
-            {"theta_se", numbers(m.theta_se)}, {"omega", omega}, {"sigma_log", json_number(m.sigma_log)},
-            {"shrinkage", numbers(m.shrinkage)}, {"n_patients", m.n_patients}, {"n_observations", m.n_observations},
-            {"minus2_log_likelihood", json_number(m.minus2_log_likelihood)}, {"aicc", json_number(m.aicc)},
-            {"bic", json_number(m.bic)}, {"converged", m.converged}, {"iterations", m.iterations},
-            {"e_step", m.e_step.empty() ? json(nullptr) : json(m.e_step)}, {"candidates", candidates_json(m)}};
+  // the residual error: sigma_log (proportional, as in format 2: no new member), or the additive
+  // models' error_model, sigma0_MBq and b_proportional
+  json error = {{"sigma_log", json_number(m.sigma_log)}};
+  if (m.error_model == PopulationErrorModel::input)  // nothing estimated: each point's activity_u_MBq
+    error = {{"error_model", to_string(m.error_model)}};
+  else if (m.error_model != PopulationErrorModel::proportional)
+    error = {{"error_model", to_string(m.error_model)}, {"sigma0_MBq", json_number(m.sigma0_MBq)},
+             {"b_proportional", json_number(m.sigma_log)}};
+  json out = {{"voi_kind", m.voi_kind}, {"function", m.function}, {"parameters", phi}, {"theta", numbers(m.theta)},
+              {"theta_se", numbers(m.theta_se)}, {"omega", omega}};
+  out.update(error);
+  out.update(json{{"shrinkage", numbers(m.shrinkage)}, {"n_patients", m.n_patients}, {"n_observations", m.n_observations},
+          {"minus2_log_likelihood", json_number(m.minus2_log_likelihood)}, {"aicc", json_number(m.aicc)},
+          {"bic", json_number(m.bic)}, {"converged", m.converged}, {"iterations", m.iterations},
+          {"e_step", m.e_step.empty() ? json(nullptr) : json(m.e_step)}, {"candidates", candidates_json(m)}});
   // the population's own estimation error (0.17): written where known, so a model without it (read
   // from an older file) is written as it was read
   if (m.log_omega_se.size() == m.theta.size()) {
-    j["log_omega_se"] = numbers(m.log_omega_se);
-    j["log_sigma_log_se"] = json_number(m.log_sigma_log_se);
+    out["log_omega_se"] = numbers(m.log_omega_se);
+    out["log_sigma_log_se"] = json_number(m.log_sigma_log_se);
   }
-  return j;
+  return out;
 }
 
 std::string case_files_sha256(const std::vector<std::pair<std::string, std::string>>& files) {
@@ -317,6 +362,9 @@ void use_population_models(RunOptions& o, std::vector<PopulationModel> models) {
 
 std::string population_file_text(const PopulationFile& p) {
   const json vois = population_vois_json(p.models);
+  const bool additive = std::any_of(p.models.begin(), p.models.end(), [](const PopulationModel& m) {
+    return m.error_model != PopulationErrorModel::proportional;
+  });
   json input = {{"path", p.input_path}, {"sha256", p.input_sha256}};
   if (!p.case_files.empty()) {
     json files = json::array();
@@ -326,15 +374,19 @@ std::string population_file_text(const PopulationFile& p) {
     input["case_files"] = files;
   }
   if (!p.patients_path.empty()) input["patients"] = {{"path", p.patients_path}, {"sha256", p.patients_sha256}};
-  const json doc = {
+  json doc = {
       {"format", POPULATION_FORMAT},
-      {"format_version", POPULATION_FORMAT_VERSION},
+      {"format_version", additive ? POPULATION_FORMAT_VERSION_ERROR_MODELS : POPULATION_FORMAT_VERSION},
       {"lutdose_version", p.lutdose_version},
       {"estimator", "Lindstrom-Bates alternating algorithm: MAP per patient (Levenberg-Marquardt), EM step of the "
                     "linearised mixed model; candidates compared by BIC with the Laplace E-step; the chosen one "
                     "refined by the EM with importance-sampled posterior moments where e_step is \"sampled\"; "
                     "-2 log L by the Laplace approximation (FOCE); docs/methods.md §10"},
-      {"error_model", "proportional, on the log scale: ln A ~ N(ln f, sigma_log^2)"},
+      {"error_model", additive ? "per VOI kind (vois[].error_model): combined, on the linear scale: A ~ N(f, "
+                                 "sigma0_MBq^2 + (b_proportional f)^2); constant: the same with b_proportional 0; "
+                                 "input: A ~ N(f, activity_u_MBq^2), each point's own; proportional (no error_model "
+                                 "member), on the log scale: ln A ~ N(ln f, sigma_log^2)"
+                               : "proportional, on the log scale: ln A ~ N(ln f, sigma_log^2)"},
       {"random_effects", "log-normal, phi = theta + eta, eta ~ N(0, omega), omega diagonal"},
       {"amplitudes", std::string(AMPLITUDES_PER_ADMINISTERED) +
                          ": A_j / A0, A0 the TAC's administered activity (log_A1_per_administered, ...)"},
@@ -347,6 +399,7 @@ std::string population_file_text(const PopulationFile& p) {
                    {"plateau_improvement", p.options.plateau_improvement},
                    {"e_step", p.options.sampled_e_step ? "sampled" : "laplace"}}},
       {"vois", vois}};
+  if (additive) doc["options"]["error_model"] = to_string(p.options.error_model);
   return with_own_checksum(doc.dump(2));
 }
 
@@ -371,8 +424,10 @@ PopulationFile read_population_file(const std::string& path) {
     throw_input_error(path, "format_version", version.dump(),
                       std::to_string(POPULATION_FORMAT_VERSION) + " (version 1 has amplitudes in MBq, not per "
                       "administered activity: learn the population again with lutdose population learn --patients)");
-  if (version != POPULATION_FORMAT_VERSION)
-    throw_input_error(path, "format_version", version.dump(), std::to_string(POPULATION_FORMAT_VERSION));
+  if (version != POPULATION_FORMAT_VERSION && version != POPULATION_FORMAT_VERSION_ERROR_MODELS)
+    throw_input_error(path, "format_version", version.dump(),
+                      std::to_string(POPULATION_FORMAT_VERSION) + " or " +
+                          std::to_string(POPULATION_FORMAT_VERSION_ERROR_MODELS));
   PopulationFile p;
   p.sha256 = sha256_hex(text);
   p.own_checksum_verified = verify_own_checksum(doc, text, path);
@@ -388,7 +443,7 @@ PopulationFile read_population_file(const std::string& path) {
   if (!vois.is_array() || vois.empty()) throw_input_error(path, "vois", vois.dump(), "a non-empty array");
   std::set<std::string> kinds;
   for (size_t i = 0; i < vois.size(); ++i) {
-    p.models.push_back(read_model(vois[i], path + ": vois[" + std::to_string(i) + "]"));
+    p.models.push_back(read_model(vois[i], path + ": vois[" + std::to_string(i) + "]", version.get<int>()));
     if (!kinds.insert(p.models.back().voi_kind).second)
       throw_input_error(path + ": vois[" + std::to_string(i) + "]", "voi_kind", p.models.back().voi_kind,
                         "each VOI kind once");

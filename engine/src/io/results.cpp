@@ -145,6 +145,20 @@ ordered_json nuclide_json(const Nuclide& n) {
           {"source", n.source}};
 }
 
+// The error model of the population's MAP fits: the proportional text of every version before 0.17
+// when every VOI kind has it; else per VOI kind (a population file with combined or constant models).
+std::string population_error_models_text(const RunOptions& o) {
+  const std::string proportional = "the population's: proportional on the log scale, ln A ~ N(ln f, sigma_log^2), "
+                                   "sigma_log of the VOI kind";
+  if (!o.population || std::all_of(o.population->begin(), o.population->end(), [](const PopulationModel& m) {
+        return m.error_model == PopulationErrorModel::proportional;
+      }))
+    return proportional;
+  return "the population's, per VOI kind (its error_model): proportional on the log scale, ln A ~ N(ln f, "
+         "sigma_log^2); combined on the linear scale, A ~ N(f, sigma0_MBq^2 + (b_proportional f)^2); constant: "
+         "combined with b_proportional 0; input: A ~ N(f, activity_u_MBq^2), each point's own";
+}
+
 // The fit options that apply under population kinetics: the MAP fit with the population of the
 // VOI kind as prior; the options of individual fits (functions, AICc, error model, acceptance,
 // trapezoid, model averaging) do not (docs/population.md).
@@ -152,8 +166,7 @@ ordered_json population_fit_options_json(const RunOptions& o) {
   return {{"method", "population MAP"},
           {"population", population_source_json(o.population_source)},
           {"selection", "the function of the VOI kind's population (lowest BIC when learned)"},
-          {"error_model", "the population's: proportional on the log scale, ln A ~ N(ln f, sigma_log^2), "
-                          "sigma_log of the VOI kind"},
+          {"error_model", population_error_models_text(o)},
           {"integration", to_string(Integration::analytic)}};
 }
 

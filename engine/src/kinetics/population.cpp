@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <boost/math/tools/minima.hpp>
 #include <cmath>
 #include <exception>
 #include <mutex>
@@ -30,6 +31,22 @@ std::vector<std::string> population_parameter_names(const models::ExponentialFun
   return population_detail::phi_names(f);
 }
 
+std::string to_string(PopulationErrorModel m) {
+  switch (m) {
+    case PopulationErrorModel::combined: return "combined";
+    case PopulationErrorModel::constant: return "constant";
+    case PopulationErrorModel::input: return "input";
+    default: return "proportional";
+  }
+}
+
+std::optional<PopulationErrorModel> parse_population_error_model(const std::string& s) {
+  for (auto m : {PopulationErrorModel::proportional, PopulationErrorModel::combined, PopulationErrorModel::constant,
+                 PopulationErrorModel::input})
+    if (to_string(m) == s) return m;
+  return std::nullopt;
+}
+
 namespace {
 
 constexpr double NaN = std::numeric_limits<double>::quiet_NaN();
@@ -38,6 +55,10 @@ constexpr double NaN = std::numeric_limits<double>::quiet_NaN();
 constexpr double OMEGA_FLOOR = 1e-8;
 // b is kept above this: a relative SD of 1e-6 is beyond any measured activity's precision.
 constexpr double SIGMA_FLOOR = 1e-6;
+// sigma0 of the additive models is kept above this [MBq]: 1 Bq, far below any SPECT/CT's noise floor
+// in a VOI (a camera detects on the order of 10 counts/s per MBq; a floor of 1 Bq would need days of
+// acquisition), and it keeps V = sigma0^2 + (b f)^2 > 0 where f is ~0.
+constexpr double SIGMA0_FLOOR_MBQ = 1e-6;
 
 double median(std::vector<double> v) {
   if (v.empty()) return NaN;
@@ -54,13 +75,19 @@ VectorXd initial_theta(const models::ExponentialFunction& f, const PopulationDat
   FitOptions o;
   std::vector<double> log_a, log_k;
   for (size_t i = 0; i < d.t_h.size(); ++i) {
-    if (d.t_h[i].size() < 2) continue;
-    const CandidateFit c = fit_function(e1, d.t_h[i], d.y_per_administered[i], VectorXd(), lambda_p, o);
+    // the points > 0 (all of them under the proportional model; the additive models keep points <= 0)
+    std::vector<double> tv, yv;
+    for (Eigen::Index j = 0; j < d.t_h[i].size(); ++j)
+      if (d.y_per_administered[i](j) > 0) tv.push_back(d.t_h[i](j)), yv.push_back(d.y_per_administered[i](j));
+    if (tv.size() < 2) continue;
+    const VectorXd t = Eigen::Map<VectorXd>(tv.data(), static_cast<Eigen::Index>(tv.size()));
+    const VectorXd y = Eigen::Map<VectorXd>(yv.data(), static_cast<Eigen::Index>(yv.size()));
+    const CandidateFit c = fit_function(e1, t, y, VectorXd(), lambda_p, o);
     if (!c.fitted || !c.parameters.allFinite() || !(c.parameters(0) > 0)) continue;
     log_a.push_back(std::log(c.parameters(0)));
     log_k.push_back(std::log(std::max(c.parameters(1), 1e-6)));
   }
-  const double la = log_a.empty() ? std::log(d.y_per_administered[0](0)) : median(log_a);
+  const double la = log_a.empty() ? std::log(std::max(d.y_per_administered[0].maxCoeff(), 1e-6)) : median(log_a);
   const double lk = log_k.empty() ? std::log(0.01) : median(log_k);
   VectorXd theta(f.n_parameters());
   theta(0) = la;
@@ -70,10 +97,22 @@ VectorXd initial_theta(const models::ExponentialFunction& f, const PopulationDat
   return theta;
 }
 
+// The prior of patient i: the population's, with the patient's administered activity for the
+// additive models (sigma0 [MBq] / A0 on the scale of y); the population's itself otherwise.
+const Prior& patient_prior(const Prior& prior, const PopulationData& d, size_t i, Prior& buffer) {
+  if (!prior.additive) return prior;
+  buffer = prior;
+  buffer.a0_MBq = d.administered_MBq.at(i);
+  if (prior.sd_y.size()) buffer.sd_y = d.u_per_administered.at(i);  // input: the points' own SDs
+  return buffer;
+}
+
 // The E-step: every patient's MAP under `prior`, warm-started from `phis` (updated).
-std::vector<MapResult> e_step(const Prior& prior, const PopulationData& d, std::vector<VectorXd>& phis) {
+std::vector<MapResult> e_step(const Prior& population, const PopulationData& d, std::vector<VectorXd>& phis) {
   std::vector<MapResult> maps(d.t_h.size());
+  Prior buffer;
   for (size_t i = 0; i < maps.size(); ++i) {
+    const Prior& prior = patient_prior(population, d, i, buffer);
     maps[i] = population_detail::map_fit(prior, d.t_h[i], d.y_per_administered[i], phis[i]);
     if (!maps[i].ok) maps[i] = population_detail::map_fit(prior, d.t_h[i], d.y_per_administered[i], prior.theta);
     if (maps[i].ok) phis[i] = maps[i].phi;
@@ -84,11 +123,12 @@ std::vector<MapResult> e_step(const Prior& prior, const PopulationData& d, std::
 // Every patient's posterior moments under `prior` (posterior_moments, importance sampling around
 // its MAP; the patient's index seeds its draws); a patient whose MAP failed has none (empty mean).
 // With sampled = false, the Laplace moments (MAP and its Gauss-Newton covariance).
-std::vector<population_detail::PosteriorMoments> moments(const Prior& prior, const PopulationData& d,
+std::vector<population_detail::PosteriorMoments> moments(const Prior& population, const PopulationData& d,
                                                          const std::vector<MapResult>& maps, bool sampled) {
   std::vector<population_detail::PosteriorMoments> out(maps.size());
+  Prior buffer;
   for (size_t i = 0; i < maps.size(); ++i)
-    if (maps[i].ok)
+    if (const Prior& prior = patient_prior(population, d, i, buffer); maps[i].ok)
       out[i] = sampled ? population_detail::posterior_moments(prior, d.t_h[i], d.y_per_administered[i], maps[i], i + 1)
                        : population_detail::laplace_moments(prior, maps[i], d.y_per_administered[i].array().log());
   return out;
@@ -103,6 +143,49 @@ double minus2_log_marginal(const std::vector<population_detail::PosteriorMoments
     total += -2 * m.log_marginal;
   }
   return total;
+}
+
+// The M-step of the additive models' (sigma0 [MBq], b): the maximum over both of the expected
+// log-likelihood of the points, -1/2 sum_ij [ln V_ij + E(y_ij - f_ij)^2 / V_ij],
+// V_ij = (sigma0 / A0_i)^2 + b^2 f_ij^2, with E(y - f)^2 from the E-step and f at the MAP (Laplace)
+// or its posterior mean (sampled): V is taken at that f, not averaged over the posterior (the
+// approximation of the FOCE-I EM; the squared residual's expectation is exact for the sampled
+// E-step). A 2-parameter maximisation, profiled: V_ij = tau^2 ((1 - p) a_ij + p c_ij) with a_ij =
+// A0_i^-2 / mean(A0^-2) and c_ij = f_ij^2 / mean(f^2) (each mean 1), tau^2(p) = mean(E r^2 / g(p))
+// in closed form and p in [0, 1] by Brent's method (Boost.Math brent_find_minima); constant: p = 0.
+void additive_m_step(const std::vector<population_detail::PosteriorMoments>& pm, const PopulationData& d, Prior& p) {
+  std::vector<double> r2, a, c;
+  for (size_t i = 0; i < pm.size(); ++i) {
+    if (!pm[i].mean.size()) continue;
+    const double inv_a0_2 = 1.0 / (d.administered_MBq.at(i) * d.administered_MBq.at(i));
+    for (Eigen::Index j = 0; j < pm[i].residual_sq.size(); ++j)
+      r2.push_back(pm[i].residual_sq(j)), a.push_back(inv_a0_2), c.push_back(pm[i].fitted(j) * pm[i].fitted(j));
+  }
+  const double n = static_cast<double>(r2.size());
+  if (n == 0) return;
+  double mean_a = 0, mean_c = 0;
+  for (size_t j = 0; j < r2.size(); ++j) mean_a += a[j] / n, mean_c += c[j] / n;
+  auto tau2 = [&](double q) {
+    double t = 0;
+    for (size_t j = 0; j < r2.size(); ++j) t += r2[j] / ((1 - q) * a[j] / mean_a + q * c[j] / mean_c) / n;
+    return t;
+  };
+  // minus the expected log-likelihood (times 2, without constants) at its maximum over tau^2
+  auto profile = [&](double q) {
+    double s = 0;
+    for (size_t j = 0; j < r2.size(); ++j) s += std::log((1 - q) * a[j] / mean_a + q * c[j] / mean_c);
+    const double t = tau2(q);
+    return t > 0 && std::isfinite(s) ? s + n * std::log(t) : std::numeric_limits<double>::infinity();
+  };
+  double q = 0;
+  if (p.b > 0 && mean_c > 0)  // combined (constant: b stays 0)
+    // 1 - 1e-9: V stays > 0 where f is ~0; 26 bits (Boost caps it at half the mantissa's 53): p to
+    // about 1.5e-8, far below what a cohort's data determine
+    q = boost::math::tools::brent_find_minima(profile, 0.0, 1.0 - 1e-9, 26).first;
+  const double t = tau2(q);
+  if (!(t > 0) || !std::isfinite(t)) return;
+  p.sigma0_MBq = std::max(std::sqrt(t * (1 - q) / mean_a), SIGMA0_FLOOR_MBQ);
+  if (p.b > 0) p.b = std::max(std::sqrt(t * q / mean_c), SIGMA_FLOOR);
 }
 
 // The M-step: theta, Omega (diagonal) and b from the patients' posterior moments (Monte Carlo EM,
@@ -129,18 +212,29 @@ Prior m_step(const Prior& old, const std::vector<population_detail::PosteriorMom
     n_obs += d.y_per_administered[i].size();
   }
   p.omega_diag = (var / used).cwiseMax(OMEGA_FLOOR);
-  p.b = std::max(std::sqrt(ss / static_cast<double>(n_obs)), SIGMA_FLOOR);
+  if (old.additive) {
+    if (old.sd_y.size() == 0) additive_m_step(pm, d, p);  // input (sd_y): nothing to estimate
+  } else {
+    p.b = std::max(std::sqrt(ss / static_cast<double>(n_obs)), SIGMA_FLOOR);
+  }
   return p;
 }
 
 // Laplace -2 log L of y = A / A0 (Gauss-Newton Hessian): per patient n ln(2 pi b^2) + ln det Omega +
-// objective + ln det H, plus 2 sum ln y (the change of variables from ln y to y).
+// objective + ln det H, plus 2 sum ln y (the change of variables from ln y to y). The additive
+// models: n ln(2 pi sigma0_i^2) + ln det Omega + objective + ln det H (expected-information Hessian).
 double minus2_log_likelihood(const Prior& prior, const std::vector<MapResult>& maps, const PopulationData& d) {
   const double log_det_omega = prior.omega_diag.array().log().sum();
   double total = 0;
   for (size_t i = 0; i < maps.size(); ++i) {
     if (!maps[i].ok) return NaN;
     const double n = static_cast<double>(d.y_per_administered[i].size());
+    if (prior.additive) {  // the density of y itself: n ln(2 pi sigma0_i^2) + the MAP's objective (its ln V / sigma0^2)
+      Prior buffer;
+      total += population_detail::log_2pi_base_variance(patient_prior(prior, d, i, buffer), maps[i].residual.size()) +
+               log_det_omega + maps[i].objective + maps[i].log_det_h;
+      continue;
+    }
     total += n * std::log(2 * M_PI * prior.b * prior.b) + log_det_omega + maps[i].objective + maps[i].log_det_h +
              2 * d.y_per_administered[i].array().log().sum();
   }
@@ -213,10 +307,13 @@ VectorXd shrinkage(const Prior& prior, const std::vector<MapResult>& maps) {
   return VectorXd::Ones(k) - sd.cwiseQuotient(prior.omega_diag.cwiseSqrt());
 }
 
-// Largest change between two priors on the log scale (theta, ln omega^(1/2), ln b).
+// Largest change between two priors on the log scale (theta, ln omega^(1/2), ln b; ln sigma0).
 double change(const Prior& a, const Prior& b) {
   const double dt = (a.theta - b.theta).cwiseAbs().maxCoeff();
   const double dw = 0.5 * (a.omega_diag.array().log() - b.omega_diag.array().log()).abs().maxCoeff();
+  if (a.additive)  // ln sigma0, and ln b where it is estimated (constant: b = 0)
+    return std::max({dt, dw, std::abs(std::log(a.sigma0_MBq / b.sigma0_MBq)),
+                     a.b > 0 && b.b > 0 ? std::abs(std::log(a.b / b.b)) : 0.0});
   return std::max({dt, dw, std::abs(std::log(a.b / b.b))});
 }
 
@@ -235,13 +332,20 @@ void summarise(const Prior& prior, const std::vector<MapResult>& maps, const Pop
   m.theta = prior.theta;
   m.omega = prior.omega_diag.asDiagonal();
   m.sigma_log = prior.b;
+  if (prior.additive) m.sigma0_MBq = prior.sigma0_MBq;
+  if (m.error_model == PopulationErrorModel::input)  // nothing estimated: the points' own u
+    m.sigma0_MBq = NaN, m.sigma_log = NaN;
   m.theta_se = theta_standard_errors(prior, maps);
   m.log_omega_se = log_omega_standard_errors(prior, maps);
-  m.log_sigma_log_se = log_sigma_standard_error(prior, maps, d);
+  // the SE of ln b is that of the log-scale (proportional) model's b; an additive model's sigma0 and
+  // b have none here (not known: their error is not in a MAP's u, and its note says so)
+  m.log_sigma_log_se = m.error_model == PopulationErrorModel::proportional ? log_sigma_standard_error(prior, maps, d) : NaN;
   m.shrinkage = shrinkage(prior, maps);
   m.minus2_log_likelihood = minus2_log_likelihood(prior, maps, d);
   const int k = static_cast<int>(prior.theta.size());
-  m.n_population_parameters = 2 * k + 1;
+  m.n_population_parameters = 2 * k + (m.error_model == PopulationErrorModel::combined ? 2
+                                       : m.error_model == PopulationErrorModel::input  ? 0
+                                                                                       : 1);
   const double p = m.n_population_parameters, n = m.n_observations;
   m.aicc = n - p - 1 > 0 ? m.minus2_log_likelihood + 2 * p + 2 * p * (p + 1) / (n - p - 1) : NaN;
   m.bic = m.minus2_log_likelihood + p * std::log(static_cast<double>(m.n_patients));
@@ -281,6 +385,34 @@ void finish(const Prior& prior, const PopulationData& d, std::vector<VectorXd>& 
   summarise(prior, maps, d, m);
 }
 
+// The starting residual error of a population: b = 0.1 (proportional, combined; 0 for constant) and,
+// for the additive models, sigma0 = 10 % of the median |activity| [MBq] of the points (a start of
+// the order of the data; the EM moves it).
+void set_error_model_start(Prior& prior, PopulationErrorModel model, const PopulationData& d) {
+  if (model == PopulationErrorModel::proportional) return;
+  prior.additive = true;
+  if (model == PopulationErrorModel::input) {  // V_ij = (u_ij / A0_i)^2, set per patient (patient_prior)
+    prior.b = 0;
+    prior.sigma0_MBq = 1;  // not a parameter of this model: only a non-zero scale for the functor's ln V terms (all 0)
+    prior.sd_y = VectorXd::Ones(1);  // marks the model; replaced by each patient's
+    return;
+  }
+  if (model == PopulationErrorModel::constant) prior.b = 0;
+  std::vector<double> a;
+  for (size_t i = 0; i < d.y_per_administered.size(); ++i)
+    for (Eigen::Index j = 0; j < d.y_per_administered[i].size(); ++j)
+      a.push_back(std::abs(d.y_per_administered[i](j)) * d.administered_MBq.at(i));
+  prior.sigma0_MBq = std::max(0.1 * median(a), SIGMA0_FLOOR_MBQ);
+}
+
+// The prior of a population model's estimates (its error model included).
+Prior model_prior(const models::ExponentialFunction& f, const PopulationModel& m, double lambda_p) {
+  Prior prior{&f, m.theta, m.omega.diagonal(), m.sigma_log, lambda_p};
+  if (m.error_model != PopulationErrorModel::proportional) prior.additive = true, prior.sigma0_MBq = m.sigma0_MBq;
+  if (m.error_model == PopulationErrorModel::input) prior.b = 0, prior.sigma0_MBq = 1, prior.sd_y = VectorXd::Ones(1);
+  return prior;
+}
+
 void check_fit_input(const models::ExponentialFunction& f, const PopulationData& d, const std::string& voi_kind) {
   if (!population_function_supported(f.id()))
     throw_input_error("population kinetics of " + voi_kind, "the function", f.id(),
@@ -301,7 +433,17 @@ PopulationModel fit_population_model(const models::ExponentialFunction& f, const
   m.phi_names = population_parameter_names(f);
   m.n_patients = static_cast<int>(d.t_h.size());
   for (const auto& y : d.y_per_administered) m.n_observations += static_cast<int>(y.size());
+  m.error_model = o.error_model;
+  if (o.error_model != PopulationErrorModel::proportional && d.administered_MBq.size() != d.t_h.size())
+    throw std::invalid_argument("fit_population_model: the " + to_string(o.error_model) +
+                                " error model needs every TAC's administered activity");
+  if (o.error_model == PopulationErrorModel::input && d.u_per_administered.size() != d.t_h.size())
+    throw_input_error("population kinetics of " + voi_kind, "activity_u_MBq",
+                      std::to_string(d.u_per_administered.size()) + " of " + std::to_string(d.t_h.size()) +
+                          " TACs with it",
+                      "every point's standard uncertainty (activity_u_MBq > 0) for --error-model input");
   Prior prior{&f, initial_theta(f, d, lambda_p), VectorXd::Constant(f.n_parameters(), 0.09), 0.1, lambda_p};
+  set_error_model_start(prior, o.error_model, d);
   std::vector<VectorXd> phis(d.t_h.size(), prior.theta);
   prior = run_em(prior, d, o, false, phis, m);
   if (o.sampled_e_step) {
@@ -318,7 +460,7 @@ PopulationModel refine_population_model(const PopulationModel& laplace, const Po
   if (!f) throw std::invalid_argument("refine_population_model: unknown function " + laplace.function);
   check_fit_input(*f, d, laplace.voi_kind);
   PopulationModel m = laplace;
-  Prior prior{f, laplace.theta, laplace.omega.diagonal(), laplace.sigma_log, lambda_p};
+  Prior prior = model_prior(*f, laplace, lambda_p);
   std::vector<VectorXd> phis(d.t_h.size(), prior.theta);
   prior = run_em(prior, d, o, true, phis, m);
   m.e_step = "sampled";
@@ -329,6 +471,12 @@ PopulationModel refine_population_model(const PopulationModel& laplace, const Po
 std::map<std::string, PopulationData> population_data(const std::vector<TacSeries>& series,
                                                       const std::vector<double>& administered_MBq,
                                                       const std::string& path) {
+  return population_data(series, administered_MBq, path, false);
+}
+
+std::map<std::string, PopulationData> population_data(const std::vector<TacSeries>& series,
+                                                      const std::vector<double>& administered_MBq,
+                                                      const std::string& path, bool nonpositive_allowed) {
   if (administered_MBq.size() != series.size())
     throw std::invalid_argument("population_data: " + std::to_string(administered_MBq.size()) +
                                 " administered activities for " + std::to_string(series.size()) + " TACs");
@@ -340,7 +488,7 @@ std::map<std::string, PopulationData> population_data(const std::vector<TacSerie
       throw_input_error(path + ": " + s.where(), "the administered activity", format_number(a0),
                         "an activity > 0 MBq (population amplitudes are per administered activity)");
     for (Eigen::Index j = 0; j < s.activity_MBq.size(); ++j)
-      if (!(s.activity_MBq(j) > 0))
+      if (!(s.activity_MBq(j) > 0) && !(nonpositive_allowed && std::isfinite(s.activity_MBq(j))))
         throw_input_error(path + ": " + s.where() + (j < static_cast<Eigen::Index>(s.lines.size())
                                                          ? ", line " + std::to_string(s.lines[static_cast<size_t>(j)])
                                                          : std::string()),
@@ -350,6 +498,8 @@ std::map<std::string, PopulationData> population_data(const std::vector<TacSerie
     auto& d = out[population_voi_kind(s.voi)];
     d.t_h.push_back(s.time_h);
     d.y_per_administered.push_back(s.activity_MBq / a0);
+    d.administered_MBq.push_back(a0);
+    if (s.activity_u_MBq.size() == s.activity_MBq.size()) d.u_per_administered.push_back(s.activity_u_MBq / a0);
   }
   return out;
 }

@@ -54,12 +54,13 @@ int distinct_points(const Eigen::VectorXd& t) {
 
 // The candidates the TACs of one VOI kind can determine (docs/population.md, "Identifiability"):
 // at least one TAC has more distinct time points than the function has parameters (K), and the
-// kind has at least as many observations as population parameters (P = 2 K + 1). InputError
+// kind has at least as many observations as population parameters (P = 2 K + error_parameters:
+// 1 for b or sigma0 alone, 2 for the combined model's sigma0 and b). InputError
 // naming `path`, the kind, the points and what is expected when none is left. Fewer than 2 TACs:
 // every candidate (fit_population_model refuses them).
 std::vector<const models::ExponentialFunction*> identifiable(
     const std::vector<const models::ExponentialFunction*>& functions, const PopulationData& d,
-    const std::string& kind, const std::string& path) {
+    const std::string& kind, const std::string& path, int error_parameters) {
   if (d.t_h.size() < 2) return functions;
   int most = 0, total = 0;
   for (const auto& t : d.t_h) most = std::max(most, distinct_points(t)), total += static_cast<int>(t.size());
@@ -67,9 +68,9 @@ std::vector<const models::ExponentialFunction*> identifiable(
   std::string need;
   for (const auto* f : functions) {
     const int k = f->n_parameters();
-    if (most > k && 2 * k + 1 <= total) out.push_back(f);
+    if (most > k && 2 * k + error_parameters <= total) out.push_back(f);
     need += (need.empty() ? "" : "; ") + f->id() + ": a TAC with more than " + std::to_string(k) +
-            " distinct time points and at least " + std::to_string(2 * k + 1) + " observations";
+            " distinct time points and at least " + std::to_string(2 * k + error_parameters) + " observations";
   }
   if (out.empty())
     throw_input_error(path + ": VOI kind " + kind, "the time points of its TACs",
@@ -112,7 +113,12 @@ std::vector<PopulationModel> learn_population(const std::vector<TacSeries>& seri
     functions.push_back(f);
   }
   if (functions.empty()) throw_input_error("--functions", "the candidate functions", "none", "at least one");
-  const auto data = population_data(series, administered_MBq, path);
+  if (o.error_model == PopulationErrorModel::input)  // each point's SD is its activity_u_MBq
+    for (const auto& s : series)
+      if (s.activity_u_MBq.size() != s.activity_MBq.size())
+        throw_input_error(path + ": " + s.where(), "activity_u_MBq", "missing",
+                          "every point's standard uncertainty (activity_u_MBq > 0) with --error-model input");
+  const auto data = population_data(series, administered_MBq, path, o.error_model != PopulationErrorModel::proportional);
   for (const auto& [kind, d] : data)
     if (d.t_h.size() < 2)
       throw_input_error((path.empty() ? std::string("the input") : path) + ": VOI kind " + kind,
@@ -122,7 +128,8 @@ std::vector<PopulationModel> learn_population(const std::vector<TacSeries>& seri
   std::vector<size_t> first;  // the first task of each VOI kind
   for (const auto& [kind, d] : data) {
     first.push_back(tasks.size());
-    for (const auto* f : identifiable(functions, d, kind, path)) tasks.push_back({&kind, &d, f, {}});
+    const int error_parameters = o.error_model == PopulationErrorModel::combined ? 2 : 1;
+    for (const auto* f : identifiable(functions, d, kind, path, error_parameters)) tasks.push_back({&kind, &d, f, {}});
   }
   first.push_back(tasks.size());
   PopulationOptions laplace = o;  // the candidates are compared on their Laplace fits

@@ -31,6 +31,17 @@ int positive_points(const TacSeries& tac, double a0, VectorXd& t, VectorXd& y) {
   return static_cast<int>(tac.activity_MBq.size() - t.size());
 }
 
+// Every point of the TAC with a finite activity (the additive error models: a point <= 0 is data),
+// per administered activity a0 [MBq]; the number left out (not finite).
+int finite_points(const TacSeries& tac, double a0, VectorXd& t, VectorXd& y) {
+  std::vector<double> tv, yv;
+  for (Eigen::Index j = 0; j < tac.activity_MBq.size(); ++j)
+    if (std::isfinite(tac.activity_MBq(j))) tv.push_back(tac.time_h(j)), yv.push_back(tac.activity_MBq(j) / a0);
+  t = Eigen::Map<VectorXd>(tv.data(), static_cast<Eigen::Index>(tv.size()));
+  y = Eigen::Map<VectorXd>(yv.data(), static_cast<Eigen::Index>(yv.size()));
+  return static_cast<int>(tac.activity_MBq.size() - t.size());
+}
+
 // The MAP's amplitudes in MBq: ln A_j = ln(A_j / A0) + ln A0 (the rates unchanged; the shift
 // leaves d p / d phi and the posterior covariance of phi as they are).
 population_detail::MapResult in_MBq(const models::ExponentialFunction& f, population_detail::MapResult r, double a0) {
@@ -40,8 +51,11 @@ population_detail::MapResult in_MBq(const models::ExponentialFunction& f, popula
 
 // The candidate judged against the TAC's own data as an individual fit under the proportional
 // error model (fitting.h): no point > 0 (the MAP is then the population's), points near zero.
-void judge_against_data(CandidateFit& c, const TacSeries& tac) {
+// Under the additive error models (combined, constant) points near zero are what the model is for:
+// no near-zero flag there.
+void judge_against_data(CandidateFit& c, const TacSeries& tac, bool additive) {
   if (!(tac.activity_MBq.array() > 0).any()) c.flags.push_back("no_positive_points");
+  if (additive) return;
   if (const int nz = tac.activity_MBq.size() ? near_zero_points(tac.activity_MBq, FitOptions()) : 0; nz > 0)
     c.flags.push_back("near_zero_activity_at_" + std::to_string(nz) + "_points");
 }
@@ -119,6 +133,32 @@ double sigma_for_learned_check(const PopulationModel& m, int n_points, int k) {
   return std::max(m.sigma_log, std::min(m.sigma_log * std::sqrt(ratio), MAP_CHECK_MAX_SIGMA_LOG));
 }
 
+// The input error model: each point's SD u / A0 from the TAC's activity_u_MBq (every point of a
+// TAC table has one or none, tac_table.h). InputError naming `where` when the TAC has none.
+void set_input_sd(const TacSeries& tac, double a0, const std::string& where, population_detail::Prior& p) {
+  if (tac.activity_u_MBq.size() != tac.activity_MBq.size())
+    throw_input_error(where, "activity_u_MBq", "missing",
+                      "every point's standard uncertainty with a population of the input error model");
+  std::vector<double> u;
+  for (Eigen::Index j = 0; j < tac.activity_MBq.size(); ++j)
+    if (std::isfinite(tac.activity_MBq(j))) u.push_back(tac.activity_u_MBq(j) / a0);
+  p.sd_y = Eigen::Map<VectorXd>(u.data(), static_cast<Eigen::Index>(u.size()));
+  p.b = 0, p.sigma0_MBq = 1;  // as set_error_model_start: the ln V terms are 0
+}
+
+// The additive models' residual SDs under which Q is judged for a learned population: sigma0 and b
+// both raised by the factor sqrt(m F_q(m, d) / chi2_q(m)) of sigma_for_learned_check (V scales by
+// its square), for the same reason (sigma0 and b estimated from about d residual degrees of
+// freedom). MAP_CHECK_MAX_SIGMA_LOG, a bound on the SD of ln A, has no counterpart here; the factor
+// is near 1 for a cohort of many points (d large) and is not applied for d < 1.
+void scale_additive_for_check(const PopulationModel& m, int n_points, int k, population_detail::Prior& p) {
+  const int d = m.n_observations - k * m.n_patients;
+  if (d < 1 || n_points < 1) return;
+  const double factor = std::sqrt(f_to_chi2_ratio(std::max(1, n_points - k), d));
+  p.b *= factor;
+  p.sigma0_MBq *= factor;
+}
+
 // The prior variance of phi under which the MAP is judged (judge_against_population), allowing
 // for the population's own estimation error. The criterion asks whether the TAC is probable under
 // the population; a new TAC's phi = theta + eta judged against the estimates theta_hat and
@@ -160,8 +200,10 @@ void judge_against_population(CandidateFit& c, const population_detail::MapResul
                               const population_detail::MapResult& check) {
   if (!r.ok || !check.ok || c.n_points == 0) return;
   const double limit = residual_limit(c.n_points);
-  if (!(check.objective <= limit))
-    c.flags.push_back("map_residuals_exceed_population_model:chi2=" + g4(check.objective) + ",limit=" + g4(limit) +
+  // Q: the objective without the ln V terms of the additive models (0 for the proportional one)
+  const double q = check.objective - check.log_variance_terms;
+  if (!(q <= limit))
+    c.flags.push_back("map_residuals_exceed_population_model:chi2=" + g4(q) + ",limit=" + g4(limit) +
                       ",n=" + std::to_string(c.n_points));
 }
 
@@ -174,10 +216,20 @@ VectorXd log_standardized_residuals(const VectorXd& y, const VectorXd& fitted, d
   return r;
 }
 
+// (y_j - f_j) / (sigma0^2 + (b f_j)^2)^(1/2) [MBq] at every point with a finite activity: the
+// standardized residuals of the additive error models; NaN where not finite.
+VectorXd additive_standardized_residuals(const VectorXd& y, const VectorXd& fitted, double sigma0, double b) {
+  VectorXd r = VectorXd::Constant(y.size(), std::numeric_limits<double>::quiet_NaN());
+  for (Eigen::Index j = 0; j < y.size(); ++j)
+    if (std::isfinite(y(j))) r(j) = (y(j) - fitted(j)) / std::sqrt(sigma0 * sigma0 + b * b * fitted(j) * fitted(j));
+  return r;
+}
+
 // The candidate of the MAP: natural parameters, their posterior covariance D V D^T, TIA and u(TIA).
 CandidateFit map_candidate(const models::ExponentialFunction& f, const population_detail::MapResult& r,
-                           const population_detail::MapResult& check, const TacSeries& tac, double b,
-                           double lambda_p) {
+                           const population_detail::MapResult& check, const TacSeries& tac,
+                           const population_detail::Prior& prior, double lambda_p) {
+  const double b = prior.b;
   CandidateFit c;
   c.function = f.id();
   c.n_points = static_cast<int>(r.residual.size());  // the points used (activity > 0)
@@ -192,7 +244,11 @@ CandidateFit map_candidate(const models::ExponentialFunction& f, const populatio
   const VectorXd sd = c.covariance.diagonal().cwiseSqrt();
   c.correlation = c.covariance.cwiseQuotient(sd * sd.transpose());
   c.fitted_MBq = f.evaluate(tac.time_h, c.parameters, lambda_p);
-  c.standardized_residuals = log_standardized_residuals(tac.activity_MBq, c.fitted_MBq, b);
+  c.standardized_residuals = prior.additive
+                                 ? additive_standardized_residuals(tac.activity_MBq, c.fitted_MBq, prior.sigma0_MBq, b)
+                                 : log_standardized_residuals(tac.activity_MBq, c.fitted_MBq, b);
+  if (prior.sd_y.size())  // input: (y - f) / u
+    c.standardized_residuals = (tac.activity_MBq - c.fitted_MBq).cwiseQuotient(tac.activity_u_MBq);
   c.rank = r.ok ? f.n_parameters() : 0;
   c.starts = 1;  // from the population mean
   c.evaluations = r.evaluations;
@@ -206,7 +262,7 @@ CandidateFit map_candidate(const models::ExponentialFunction& f, const populatio
   c.tia_u_dof = r.ok ? std::numeric_limits<double>::infinity() : std::numeric_limits<double>::quiet_NaN();
   if (!r.ok) c.flags.push_back("population_map_failed");
   if (!(c.tia_MBq_h > 0)) c.flags.push_back("tia_not_positive");
-  judge_against_data(c, tac);
+  judge_against_data(c, tac, prior.additive);
   judge_against_population(c, r, check);
   c.accepted = c.flags.empty();
   return c;
@@ -260,7 +316,10 @@ MatrixXd population_uncertainty(const PopulationModel& m, const population_detai
       q.omega_diag(j) *= std::exp(s);
     });
   }
-  propagate("sigma_log", m.log_sigma_log_se, [](population_detail::Prior& q, double s) { q.b *= std::exp(s); });
+  if (m.error_model == PopulationErrorModel::proportional)
+    propagate("sigma_log", m.log_sigma_log_se, [](population_detail::Prior& q, double s) { q.b *= std::exp(s); });
+  else if (m.error_model != PopulationErrorModel::input)  // input: each point's own u, nothing learned
+    missing.push_back("the residual error's sigma0_MBq and b_proportional");
   return extra;
 }
 
@@ -310,13 +369,23 @@ TacFit population_map_fit(const PopulationModel& m, const TacSeries& tac, double
                       "or administered_MBq of the patients table)");
   const auto& f = *models::find_exponential(m.function);
   population_detail::Prior prior{&f, m.theta, m.omega.diagonal(), m.sigma_log, lambda_p};
+  const bool additive = m.error_model != PopulationErrorModel::proportional;
+  if (additive) prior.additive = true, prior.sigma0_MBq = m.sigma0_MBq, prior.a0_MBq = administered_MBq;
+  const bool input = m.error_model == PopulationErrorModel::input;
+  if (input) set_input_sd(tac, administered_MBq, where, prior);
   VectorXd t, y;
-  const int left_out = positive_points(tac, administered_MBq, t, y);
+  const int left_out =
+      additive ? finite_points(tac, administered_MBq, t, y) : positive_points(tac, administered_MBq, t, y);
   const auto r = population_detail::map_fit(prior, t, y, m.theta);
   auto check_prior = prior;
-  check_prior.b = std::isfinite(m.sigma_log_dof)
-                      ? sigma_for_check(m.sigma_log, m.sigma_log_dof)
-                      : sigma_for_learned_check(m, static_cast<int>(t.size()), static_cast<int>(f.n_parameters()));
+  if (input) {
+    // nothing estimated: the points' own u, judged as they are
+  } else if (additive)
+    scale_additive_for_check(m, static_cast<int>(t.size()), static_cast<int>(f.n_parameters()), check_prior);
+  else
+    check_prior.b = std::isfinite(m.sigma_log_dof)
+                        ? sigma_for_check(m.sigma_log, m.sigma_log_dof)
+                        : sigma_for_learned_check(m, static_cast<int>(t.size()), static_cast<int>(f.n_parameters()));
   check_prior.omega_diag = check_omega_diag(m);
   // The MAP under the check's larger b or prior variance, only where it can change the verdict:
   // Q falls as b and Omega grow at every phi, and the refit descends from the MAP (Levenberg-
@@ -324,12 +393,14 @@ TacFit population_map_fit(const PopulationModel& m, const TacSeries& tac, double
   // the limit (nearly every TAC) passes under the check's prior too: no refit (it cost about a
   // third more CPU per MAP for a learned population).
   std::optional<population_detail::MapResult> refit;
-  const bool check_differs = check_prior.b != prior.b || check_prior.omega_diag != prior.omega_diag;
-  if (check_differs && r.ok && t.size() > 0 && !(r.objective <= residual_limit(static_cast<int>(t.size()))))
+  const bool check_differs = check_prior.b != prior.b || check_prior.omega_diag != prior.omega_diag ||
+                             check_prior.sigma0_MBq != prior.sigma0_MBq;
+  if (check_differs && r.ok && t.size() > 0 &&
+      !(r.objective - r.log_variance_terms <= residual_limit(static_cast<int>(t.size()))))
     refit = population_detail::map_fit(check_prior, t, y, r.phi);
   const auto& check = refit ? *refit : r;
   TacFit fit;
-  fit.candidates.push_back(map_candidate(f, in_MBq(f, r, administered_MBq), check, tac, m.sigma_log, lambda_p));
+  fit.candidates.push_back(map_candidate(f, in_MBq(f, r, administered_MBq), check, tac, prior, lambda_p));
   // the population's own estimation error (not for a previous-cycles prior: its Omega already has
   // the error of its mean; nor for a population without log_omega_se: taken as known, as before)
   const bool has_errors = m.log_omega_se.size() == f.n_parameters();
@@ -372,7 +443,8 @@ TacFit population_map_fit(const PopulationModel& m, const TacSeries& tac, double
   fit.notes.push_back("the estimate is population-based: the TAC's points combined with the population of " +
                       m.voi_kind + "; " + u_note);
   if (left_out > 0)
-    fit.notes.push_back(std::to_string(left_out) + " point(s) with activity <= 0 left out (the model is of ln A)");
+    fit.notes.push_back(additive ? std::to_string(left_out) + " point(s) with an activity that is not a number left out"
+                                 : std::to_string(left_out) + " point(s) with activity <= 0 left out (the model is of ln A)");
   if (!c.accepted) fit.notes.push_back(rejection_note(c));
   set_tia_intervals(fit);
   return fit;

@@ -48,6 +48,18 @@ std::vector<std::string> phi_names(const models::ExponentialFunction& f) {
   return names;
 }
 
+VectorXd residual_variance(const Prior& prior, const VectorXd& f) {
+  if (prior.sd_y.size()) return prior.sd_y.cwiseAbs2();
+  const double s0 = prior.sigma0();
+  return (s0 * s0 + (prior.b * f.array()).square()).matrix();
+}
+
+double log_2pi_base_variance(const Prior& prior, Eigen::Index n) {
+  if (prior.sd_y.size()) return (2 * M_PI * prior.sd_y.array().square()).log().sum();
+  const double s0 = prior.sigma0();
+  return static_cast<double>(n) * std::log(2 * M_PI * s0 * s0);
+}
+
 namespace {
 
 // Whitened residuals of one patient for Eigen's Levenberg-Marquardt: (ln y - ln f)/b, then
@@ -101,9 +113,121 @@ struct MapFunctor {
   }
 };
 
+// The additive (combined, constant) error models on the linear scale: y_j ~ N(f_j, V_j),
+// V_j = sigma0^2 + (b f_j)^2. The MAP minimises -2 ln p(y, phi) up to a constant,
+// sum_j [(y_j - f_j)^2 / V_j + ln V_j] + (phi - theta)^T Omega^-1 (phi - theta): the ln V_j term
+// stays because V depends on phi (the conditional mode of FOCE with interaction, Beal & Sheiner,
+// NONMEM Users Guide VII; Wang, J Pharmacokinet Pharmacodyn 34 (2007) 575-593). As a sum of
+// squares for Levenberg-Marquardt: (y_j - f_j) / V_j^(1/2), then sqrt(ln(V_j / sigma0^2)) (>= 0,
+// as V_j >= sigma0^2; the constant n ln sigma0^2 is added back in the likelihood), then the
+// random effects (phi - theta) / omega^(1/2).
+struct AdditiveMapFunctor {
+  using Scalar = double;
+  enum { InputsAtCompileTime = Eigen::Dynamic, ValuesAtCompileTime = Eigen::Dynamic };
+  using InputType = VectorXd;
+  using ValueType = VectorXd;
+  using JacobianType = MatrixXd;
+
+  const Prior& prior;
+  const VectorXd& t;
+  const VectorXd& y;
+  VectorXd omega_sd;
+
+  int inputs() const { return static_cast<int>(prior.theta.size()); }
+  int values() const { return static_cast<int>(2 * t.size() + prior.theta.size()); }
+
+  // f at phi and d f / d phi (n x K).
+  void model(const VectorXd& phi, VectorXd& fv, MatrixXd* jac) const {
+    const VectorXd p = natural_from_phi(*prior.f, phi);
+    fv = prior.f->evaluate(t, p, prior.lambda_p);
+    if (jac) *jac = prior.f->jacobian(t, p, prior.lambda_p) * dnatural_dphi(*prior.f, phi);
+  }
+
+  // with the input model (b = 0) the ln V terms below are 0: V does not depend on phi
+  VectorXd variance(const VectorXd& fv) const { return residual_variance(prior, fv); }
+
+  int operator()(const VectorXd& phi, VectorXd& r) const {
+    VectorXd fv;
+    model(phi, fv, nullptr);
+    const auto n = t.size();
+    const double s0 = prior.sigma0();
+    r.resize(values());
+    r.head(n) = (y - fv).cwiseQuotient(variance(fv).cwiseSqrt());
+    r.segment(n, n) = (prior.b * fv.array() / s0).square().log1p().sqrt().matrix();
+    r.tail(phi.size()) = (phi - prior.theta).cwiseQuotient(omega_sd);
+    if (!r.allFinite()) r.setConstant(1e30);
+    return 0;
+  }
+
+  int df(const VectorXd& phi, MatrixXd& jac) const {
+    VectorXd fv;
+    MatrixXd jf;
+    model(phi, fv, &jf);
+    const auto n = t.size(), k = phi.size();
+    const double s0 = prior.sigma0(), b2 = prior.b * prior.b;
+    const VectorXd v = variance(fv);
+    jac.setZero(values(), k);
+    for (Eigen::Index j = 0; j < n; ++j) {
+      const double sd = std::sqrt(v(j));
+      // d/dphi of (y - f) V^(-1/2), with dV = 2 b^2 f df
+      jac.row(j) = -jf.row(j) / sd - (y(j) - fv(j)) * b2 * fv(j) * jf.row(j) / (v(j) * sd);
+      // d/dphi of sqrt(u), u = ln(1 + q), q = (b f / sigma0)^2: du = 2 b^2 f df / V; for q -> 0,
+      // sqrt(u) -> b |f| / sigma0 (its first-order form avoids 0/0)
+      const double q = b2 * fv(j) * fv(j) / (s0 * s0);
+      if (q < 1e-8)
+        jac.row(n + j) = (fv(j) >= 0 ? 1.0 : -1.0) * prior.b / s0 * jf.row(j);
+      else
+        jac.row(n + j) = b2 * fv(j) * jf.row(j) / (v(j) * std::sqrt(std::log1p(q)));
+    }
+    jac.bottomRows(k).diagonal() = omega_sd.cwiseInverse();
+    if (!jac.allFinite()) jac.topRows(2 * n).setZero();
+    return 0;
+  }
+};
+
+// map_fit for the additive models. The posterior covariance V = H^-1 and ln det H use the expected
+// (Fisher) information of the data, sum_j [g_j g_j^T / V_j + h_j h_j^T / (2 V_j^2)] (g = df/dphi,
+// h = dV/dphi = 2 b^2 f g), plus Omega^-1: the FOCE-I Hessian (Wang 2007, above), the Gauss-Newton
+// form of the proportional model's J^T J.
+MapResult map_fit_additive(const Prior& prior, const VectorXd& t_h, const VectorXd& y, const VectorXd& start) {
+  AdditiveMapFunctor functor{prior, t_h, y, prior.omega_diag.cwiseSqrt()};
+  MapResult m;
+  m.phi = start.allFinite() ? start : prior.theta;
+  Eigen::LevenbergMarquardt<AdditiveMapFunctor> lm(functor);
+  lm.parameters.ftol = 1e-12;
+  lm.parameters.xtol = 1e-10;
+  lm.parameters.maxfev = 200 * static_cast<int>(start.size() + 1);
+  const auto status = lm.minimize(m.phi);
+  m.evaluations = static_cast<int>(lm.nfev);
+  VectorXd r(functor.values());
+  functor(m.phi, r);
+  const auto n = t_h.size(), k = m.phi.size();
+  functor.model(m.phi, m.fitted, &m.j_logf);
+  m.residual = y - m.fitted;
+  m.variance = functor.variance(m.fitted);
+  m.objective = r.squaredNorm();
+  m.log_variance_terms = r.segment(n, n).squaredNorm();
+  MatrixXd a(2 * n + k, k);
+  a.setZero();
+  for (Eigen::Index j = 0; j < n; ++j) {
+    a.row(j) = m.j_logf.row(j) / std::sqrt(m.variance(j));
+    a.row(n + j) = 2 * prior.b * prior.b * m.fitted(j) * m.j_logf.row(j) / (std::sqrt(2.0) * m.variance(j));
+  }
+  a.bottomRows(k).diagonal() = functor.omega_sd.cwiseInverse();
+  const MatrixXd h = a.transpose() * a;
+  const Eigen::LLT<MatrixXd> llt(h);
+  m.ok = llt.info() == Eigen::Success && r.allFinite() && m.phi.allFinite() && h.allFinite() &&
+         status != Eigen::LevenbergMarquardtSpace::ImproperInputParameters && r.maxCoeff() < 1e29;
+  if (!m.ok) return m;
+  m.v = llt.solve(MatrixXd::Identity(k, k));
+  m.log_det_h = 2.0 * llt.matrixLLT().diagonal().array().log().sum();
+  return m;
+}
+
 }  // namespace
 
 MapResult map_fit(const Prior& prior, const VectorXd& t_h, const VectorXd& y, const VectorXd& start) {
+  if (prior.additive) return map_fit_additive(prior, t_h, y, start);
   const VectorXd log_y = y.array().log().matrix();
   MapFunctor functor{prior, t_h, log_y, prior.omega_diag.cwiseSqrt()};
   MapResult m;
@@ -135,6 +259,14 @@ PosteriorMoments laplace_moments(const Prior& prior, const MapResult& map, const
   PosteriorMoments pm;
   pm.mean = map.phi;
   pm.variance = map.v.diagonal();
+  if (prior.additive) {  // log_y is not used: the model is of y; -2 ln p(y) as in the likelihood
+    pm.residual_sq = map.residual.cwiseAbs2() + (map.j_logf * map.v * map.j_logf.transpose()).diagonal();
+    pm.residual_ss = pm.residual_sq.sum();
+    pm.fitted = map.fitted;
+    pm.log_marginal = -0.5 * (log_2pi_base_variance(prior, map.residual.size()) +
+                              prior.omega_diag.array().log().sum() + map.objective + map.log_det_h);
+    return pm;
+  }
   pm.residual_ss = map.residual.squaredNorm() + (map.j_logf * map.v * map.j_logf.transpose()).trace();
   const auto n = static_cast<double>(log_y.size());
   pm.log_marginal = -0.5 * (n * std::log(2 * M_PI * prior.b * prior.b) + prior.omega_diag.array().log().sum() +
@@ -164,7 +296,8 @@ PosteriorMoments posterior_moments(const Prior& prior, const VectorXd& t_h, cons
                                    unsigned long long seed) {
   const auto k = prior.theta.size();
   const auto n = static_cast<double>(y.size());
-  const VectorXd log_y = y.array().log().matrix();
+  // the additive models use y itself (it may be <= 0); ln y only for the proportional model
+  const VectorXd log_y = prior.additive ? VectorXd::Zero(y.size()) : VectorXd(y.array().log().matrix());
   // proposal components: around the MAP with the Laplace covariance widened by 1.5 in SD (a
   // Laplace covariance too narrow for the posterior is the failure this sampler is for), and the prior
   const Eigen::LLT<MatrixXd> llt_v(2.25 * map.v);
@@ -176,6 +309,7 @@ PosteriorMoments posterior_moments(const Prior& prior, const VectorXd& t_h, cons
   boost::random::normal_distribution<double> normal(0.0, 1.0);
   std::vector<VectorXd> draws;
   std::vector<double> log_w, ss;
+  std::vector<VectorXd> sq, fs;  // additive: squared residuals and f per point of each draw
   draws.reserve(POSTERIOR_DRAWS), log_w.reserve(POSTERIOR_DRAWS), ss.reserve(POSTERIOR_DRAWS);
   VectorXd z(k);
   for (int s = 0; s < POSTERIOR_DRAWS; ++s) {
@@ -186,13 +320,23 @@ PosteriorMoments posterior_moments(const Prior& prior, const VectorXd& t_h, cons
     // the first half of the draws from the MAP component, the second from the prior
     const VectorXd phi = s < POSTERIOR_DRAWS / 2 ? VectorXd(map.phi + l_map * z) : VectorXd(prior.theta + l_prior * z);
     const VectorXd fv = prior.f->evaluate(t_h, natural_from_phi(*prior.f, phi), prior.lambda_p);
-    const double r2 = (log_y - fv.array().log().matrix()).squaredNorm();
+    double r2 = 0, log_lik = 0;
+    VectorXd r2_points;
+    if (prior.additive) {  // y ~ N(f, V), V = sigma0^2 + (b f)^2
+      const VectorXd v = residual_variance(prior, fv);
+      r2_points = (y - fv).cwiseAbs2();
+      r2 = r2_points.sum();
+      log_lik = -0.5 * (r2_points.cwiseQuotient(v).sum() + v.array().log().sum() + n * std::log(2 * M_PI));
+    } else {
+      r2 = (log_y - fv.array().log().matrix()).squaredNorm();
+      log_lik = -0.5 * r2 / (prior.b * prior.b) - n * std::log(prior.b) - 0.5 * n * std::log(2 * M_PI);
+    }
     const double log_prior = log_normal_density(phi, prior.theta, l_prior);
     const double log_q = log_add(log_half + log_normal_density(phi, map.phi, l_map), log_half + log_prior);
-    const double log_lik = -0.5 * r2 / (prior.b * prior.b) - n * std::log(prior.b) - 0.5 * n * std::log(2 * M_PI);
     const double lw = log_lik + log_prior - log_q;
     if (!std::isfinite(lw) || !std::isfinite(r2)) continue;
     draws.push_back(phi), log_w.push_back(lw), ss.push_back(r2);
+    if (prior.additive) sq.push_back(r2_points), fs.push_back(fv);
   }
   if (draws.empty()) return laplace_moments(prior, map, log_y);
   const double top = *std::max_element(log_w.begin(), log_w.end());
@@ -206,11 +350,18 @@ PosteriorMoments posterior_moments(const Prior& prior, const VectorXd& t_h, cons
     pm.mean += w * draws[s];
     second += w * draws[s].cwiseAbs2();
     pm.residual_ss += w * ss[s];
+    if (prior.additive) {
+      if (s == 0) pm.residual_sq = VectorXd::Zero(y.size()), pm.fitted = VectorXd::Zero(y.size());
+      pm.residual_sq += w * sq[s];
+      pm.fitted += w * fs[s];
+    }
   }
+  if (prior.additive) pm.residual_sq /= sum_w, pm.fitted /= sum_w;
   pm.mean /= sum_w;
   pm.variance = (second / sum_w - pm.mean.cwiseAbs2()).cwiseMax(0.0);
   pm.residual_ss /= sum_w;
   // ln p(y): the mean weight over all draws (failed ones weigh 0), minus ln y's Jacobian sum ln y
+  // (zero for the additive models: log_y is 0 there, the density is of y itself)
   pm.log_marginal = top + std::log(sum_w / POSTERIOR_DRAWS) - log_y.sum();
   pm.effective_draws = sum_w * sum_w / sum_w2;
   pm.sampled = true;

@@ -21,6 +21,12 @@ inline constexpr const char* POPULATION_FORMAT = "lutdose-population";
 //! Version 2: amplitudes per administered activity (log_A1_per_administered, ...); version 1
 //! (amplitudes in MBq) is refused: learn again.
 inline constexpr int POPULATION_FORMAT_VERSION = 2;
+//! Version 3: a file with a VOI kind of an additive error model (vois[].error_model combined or
+//! constant, with sigma0_MBq and b_proportional instead of sigma_log). lutdose 0.16 ignores unknown
+//! members and would read such a model as proportional (with no sigma_log it refuses the file, but
+//! a hand-added sigma_log would be misread): it refuses format_version 3. Files of proportional
+//! models only are still written as version 2 (older versions keep reading them).
+inline constexpr int POPULATION_FORMAT_VERSION_ERROR_MODELS = 3;
 
 struct PopulationFile {
   std::vector<PopulationModel> models;

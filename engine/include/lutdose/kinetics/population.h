@@ -62,6 +62,18 @@ inline constexpr double POPULATION_MAP_FALSE_REJECTION = 1e-3;
 //! residual degree of freedom bounds b only by about 800 b_hat (docs/population.md).
 inline constexpr double MAP_CHECK_MAX_SIGMA_LOG = 0.5;
 
+//! The residual error model of a population (methods.md §10, "Residual error"; issue 15).
+//! proportional: on the log scale, ln y = ln f + e, e ~ N(0, b^2) (b = sigma_log; points <= 0 refused
+//! when learning, left out of a MAP). combined: on the linear scale, y = f + e with
+//! Var e = (sigma0_MBq / A0)^2 + (b f)^2 (y = A / A0; sigma0 [MBq] and b estimated; every point used,
+//! <= 0 included). constant: combined with b = 0 (sigma0 estimated). input: Var e = (u / A0)^2 with
+//! each point's u = activity_u_MBq of the TAC table (given, nothing estimated; every point needs one).
+enum class PopulationErrorModel { proportional, combined, constant, input };
+//! "proportional", "combined", "constant", "input". Throws nothing.
+std::string to_string(PopulationErrorModel m);
+//! The model of a name of to_string; std::nullopt for any other text. Throws nothing.
+std::optional<PopulationErrorModel> parse_population_error_model(const std::string& s);
+
 //! The learned population of one VOI kind and one function.
 struct PopulationModel {
   std::string voi_kind;
@@ -82,6 +94,11 @@ struct PopulationModel {
   //! (population_map_fit). False for a learned population or a population file. Not in the file.
   bool omega_includes_theta_error = false;
   double sigma_log = std::numeric_limits<double>::quiet_NaN();  //!< b: SD of ln y (relative SD)
+  //! The residual error model. With combined or constant, sigma_log holds b, the proportional
+  //! coefficient on the linear scale (SD of y / f at sigma0 = 0; 0 for constant), and sigma0_MBq
+  //! the additive SD [MBq] (NaN for proportional: not part of that model).
+  PopulationErrorModel error_model = PopulationErrorModel::proportional;
+  double sigma0_MBq = std::numeric_limits<double>::quiet_NaN();
   //! Degrees of freedom of sigma_log as an estimate: infinite where it is taken as known (a learned
   //! population or a population file, as its other parameters), the residual degrees of freedom
   //! of the earlier fits for a previous-cycles prior. Not in the population file.
@@ -92,7 +109,8 @@ struct PopulationModel {
   double minus2_log_likelihood = std::numeric_limits<double>::quiet_NaN();  //!< Laplace (FOCE)
   double aicc = std::numeric_limits<double>::quiet_NaN();
   double bic = std::numeric_limits<double>::quiet_NaN();  //!< penalty P ln(n_patients)
-  int n_population_parameters = 0;  //!< P = K (theta) + K (Omega diagonal) + 1 (b)
+  //! P = K (theta) + K (Omega diagonal) + 1 (b; or sigma0 for constant), + 1 (sigma0) for combined
+  int n_population_parameters = 0;
   int iterations = 0;  //!< of the EM, both stages (Laplace, then sampled) together
   bool converged = false;
   //! The E-step of the final estimates: "laplace" (MAP and Gauss-Newton covariance) or "sampled"
@@ -134,12 +152,19 @@ struct PopulationOptions {
   //! candidate from the start made learning about 11 times slower; only the chosen one, from the
   //! Laplace estimates, costs little more than the Laplace EM (docs/validation.md §10).
   bool sampled_e_step = true;
+  //! The residual error model learned (PopulationErrorModel); proportional by default.
+  PopulationErrorModel error_model = PopulationErrorModel::proportional;
 };
 
 //! The TACs of one VOI kind with the points the population uses.
 struct PopulationData {
   //! per TAC: times [h] and activities per administered activity y / A0 (a fraction, > 0)
   std::vector<Eigen::VectorXd> t_h, y_per_administered;
+  //! per TAC: its administered activity A0 [MBq] (population_data fills it; the additive error
+  //! models need it: sigma0 is in MBq, sigma0 / A0 on the scale of y)
+  std::vector<double> administered_MBq;
+  //! per TAC: activity_u_MBq / A0 of its points (the input error model; empty when not given)
+  std::vector<Eigen::VectorXd> u_per_administered;
 };
 
 //! Groups the TACs by VOI kind, each TAC's activities divided by its administered activity
@@ -149,6 +174,11 @@ struct PopulationData {
 std::map<std::string, PopulationData> population_data(const std::vector<TacSeries>& series,
                                                       const std::vector<double>& administered_MBq,
                                                       const std::string& path);
+//! As population_data; with `nonpositive_allowed` (the additive error models, combined and
+//! constant: a point <= 0 is data there) activities <= 0 are kept, not refused.
+std::map<std::string, PopulationData> population_data(const std::vector<TacSeries>& series,
+                                                      const std::vector<double>& administered_MBq,
+                                                      const std::string& path, bool nonpositive_allowed);
 
 //! Fits one function to one VOI kind (needs >= 2 TACs): the EM with the Laplace E-step and, with
 //! o.sampled_e_step, then with the sampled E-step from those estimates. InputError for an

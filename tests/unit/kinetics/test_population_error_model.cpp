@@ -1,0 +1,318 @@
+// The additive residual error models of population kinetics (PopulationOptions::error_model:
+// combined, constant; methods.md §10 "Residual error", issue 15): recovery of known (theta, Omega,
+// sigma0, b) from a cohort drawn here with combined noise, a cohort with a noise floor (points <= 0)
+// where combined beats proportional, the MAP's use of points <= 0, and the population file's
+// members. The cohorts are drawn here (not by the code under test).
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <boost/random/mersenne_twister.hpp>
+#include <boost/random/normal_distribution.hpp>
+#include <cmath>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "lutdose/error.h"
+#include "lutdose/io/population_file.h"
+#include "lutdose/kinetics/population.h"
+#include "../test_util.h"
+
+using namespace lutdose;
+
+namespace {
+
+const double LP = std::log(2.0) / (6.647 * 24.0);  // Lu-177, ICRP-107 half-life 6.647 d
+const double A0_MBQ = 7400;                         // every TAC's administered activity
+
+// A cohort of E1 TACs (amplitude about 50 MBq, CV 30 %; lambda_bio about lambda_pop, CV 40 %)
+// measured with combined noise: y = f + e, e ~ N(0, sigma0^2 + (b f)^2) [MBq]; the true TIAs in `tia`.
+std::vector<TacSeries> combined_cohort(int n, const std::vector<double>& times, double sigma0_MBq, double b,
+                                       double lambda_pop, unsigned seed, std::vector<double>& tia) {
+  boost::random::mt19937_64 rng(seed);
+  boost::random::normal_distribution<double> z(0.0, 1.0);
+  std::vector<TacSeries> out;
+  for (int i = 0; i < n; ++i) {
+    const double a = std::exp(std::log(50.0) + 0.3 * z(rng));
+    const double l = std::exp(std::log(lambda_pop) + 0.4 * z(rng));
+    tia.push_back(a / (l + LP));
+    TacSeries s;
+    s.patient = "P" + std::to_string(i + 1);
+    s.voi = "kidneys";
+    s.time_h.resize(static_cast<Eigen::Index>(times.size()));
+    s.activity_MBq.resize(s.time_h.size());
+    for (size_t j = 0; j < times.size(); ++j) {
+      const auto k = static_cast<Eigen::Index>(j);
+      const double f = a * std::exp(-(l + LP) * times[j]);
+      s.time_h(k) = times[j];
+      s.activity_MBq(k) = f + std::sqrt(sigma0_MBq * sigma0_MBq + b * b * f * f) * z(rng);
+    }
+    out.push_back(s);
+  }
+  return out;
+}
+
+PopulationModel learn_e1(const std::vector<TacSeries>& cohort, PopulationErrorModel model) {
+  PopulationOptions o;
+  o.candidates = {"E1"};
+  o.threads = 1;
+  o.error_model = model;
+  const auto m = learn_population(cohort, std::vector<double>(cohort.size(), A0_MBQ), LP, o, "t.csv");
+  REQUIRE(m.size() == 1);
+  return m[0];
+}
+
+bool within(double x, double truth, double rel) { return std::abs(x / truth - 1) <= rel; }
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+// The TACs of `cohort` with only their points > 0 (what the proportional model can use).
+std::vector<TacSeries> positive_only(const std::vector<TacSeries>& cohort) {
+  std::vector<TacSeries> out;
+  for (const auto& s : cohort) {
+    TacSeries p = s;
+    std::vector<double> t, a;
+    for (Eigen::Index j = 0; j < s.activity_MBq.size(); ++j)
+      if (s.activity_MBq(j) > 0) t.push_back(s.time_h(j)), a.push_back(s.activity_MBq(j));
+    p.time_h = Eigen::Map<Eigen::VectorXd>(t.data(), static_cast<Eigen::Index>(t.size()));
+    p.activity_MBq = Eigen::Map<Eigen::VectorXd>(a.data(), static_cast<Eigen::Index>(a.size()));
+    out.push_back(p);
+  }
+  return out;
+}
+
+int nonpositive_points(const std::vector<TacSeries>& cohort) {
+  int n = 0;
+  for (const auto& s : cohort) n += static_cast<int>((s.activity_MBq.array() <= 0).count());
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("population error model: combined noise, 100 TACs of 5 scans: theta, Omega, sigma0 and b recovered") {
+  std::vector<double> tia;
+  // sigma0 1 MBq, b 10 %: b f dominates the early points (f 20-50 MBq), sigma0 the late ones
+  // (f about 1-5 MBq at 96-168 h): both are seen
+  const auto cohort = combined_cohort(100, {4, 24, 48, 96, 168}, 1.0, 0.10, 0.02, 20261207u, tia);
+  const auto m = learn_e1(cohort, PopulationErrorModel::combined);
+  CHECK(m.error_model == PopulationErrorModel::combined);
+  CHECK(m.converged);
+  CHECK(m.n_population_parameters == 6);  // theta (2), Omega (2), sigma0, b
+  // theta within 3 of its standard errors (a 3-sigma band, 0.3 % per parameter if the SEs are right)
+  CHECK(std::abs(m.theta(0) - std::log(50.0 / A0_MBQ)) < 3 * m.theta_se(0));
+  CHECK(std::abs(m.theta(1) - std::log(0.02)) < 3 * m.theta_se(1));
+  // a variance from 100 draws has a sampling SD of sqrt(2/100) = 14 %; 45 % allows about 3
+  CHECK(within(m.omega(0, 0), 0.09, 0.45));
+  CHECK(within(m.omega(1, 1), 0.16, 0.45));
+  // sigma0 and b from 500 points of which about 200 each are dominated by one of them: an SD of a
+  // SD from 200 points is 1/sqrt(400) = 5 %, about doubled by the other term's share and the
+  // random effects' degrees of freedom: 30 % allows 3 of those
+  CHECK(within(m.sigma0_MBq, 1.0, 0.3));
+  CHECK(within(m.sigma_log, 0.10, 0.3));
+}
+
+TEST_CASE("population error model: constant noise: sigma0 recovered with b fixed at 0") {
+  std::vector<double> tia;
+  const auto cohort = combined_cohort(40, {4, 24, 48, 96, 168}, 1.0, 0.0, 0.02, 7u, tia);
+  const auto m = learn_e1(cohort, PopulationErrorModel::constant);
+  CHECK(m.error_model == PopulationErrorModel::constant);
+  CHECK(m.sigma_log == 0);
+  CHECK(m.n_population_parameters == 5);
+  // 200 residuals less about 80 random effects: the SD of sigma0's estimate is about
+  // 1/sqrt(2 x 120) = 6.5 %; 20 % allows 3 of them
+  CHECK(within(m.sigma0_MBq, 1.0, 0.2));
+}
+
+TEST_CASE("population error model: input sigmas: theta and Omega recovered with each point's own u, nothing estimated") {
+  // 60 TACs of 5 scans, each point with its own stated u (10 % of f plus 0.5 MBq, the noise drawn
+  // with it): the input model takes u as the SD
+  boost::random::mt19937_64 rng(11);
+  boost::random::normal_distribution<double> z(0.0, 1.0);
+  std::vector<TacSeries> cohort;
+  const std::vector<double> times = {4, 24, 48, 96, 168};
+  for (int i = 0; i < 60; ++i) {
+    const double a = std::exp(std::log(50.0) + 0.3 * z(rng)), l = std::exp(std::log(0.02) + 0.4 * z(rng));
+    TacSeries s;
+    s.patient = "P" + std::to_string(i + 1);
+    s.voi = "kidneys";
+    s.time_h.resize(5), s.activity_MBq.resize(5), s.activity_u_MBq.resize(5);
+    for (Eigen::Index j = 0; j < 5; ++j) {
+      const double f = a * std::exp(-(l + LP) * times[static_cast<size_t>(j)]);
+      s.time_h(j) = times[static_cast<size_t>(j)];
+      s.activity_u_MBq(j) = 0.1 * f + 0.5;
+      s.activity_MBq(j) = f + s.activity_u_MBq(j) * z(rng);
+    }
+    cohort.push_back(s);
+  }
+  const auto m = learn_e1(cohort, PopulationErrorModel::input);
+  CHECK(m.error_model == PopulationErrorModel::input);
+  CHECK(m.n_population_parameters == 4);  // theta (2), Omega (2): the residual SDs are the data's
+  CHECK(std::isnan(m.sigma0_MBq));
+  CHECK(std::abs(m.theta(0) - std::log(50.0 / A0_MBQ)) < 3 * m.theta_se(0));
+  CHECK(std::abs(m.theta(1) - std::log(0.02)) < 3 * m.theta_se(1));
+  // a variance from 60 draws: sampling SD sqrt(2/60) = 18 %; 55 % allows 3
+  CHECK(within(m.omega(0, 0), 0.09, 0.55));
+  CHECK(within(m.omega(1, 1), 0.16, 0.55));
+  // the MAP of a TAC uses its points' u: the standardized residuals are (A - f) / u
+  const auto fit = population_map_fit(m, cohort[0], A0_MBQ, LP, "t");
+  const auto& c = fit.candidates[0];
+  CHECK(c.standardized_residuals(0) ==
+        doctest::Approx((cohort[0].activity_MBq(0) - c.fitted_MBq(0)) / cohort[0].activity_u_MBq(0)));
+  // without u: an input error naming the field
+  TacSeries no_u = cohort[0];
+  no_u.activity_u_MBq.resize(0);
+  CHECK_THROWS_WITH_AS(population_map_fit(m, no_u, A0_MBQ, LP, "t"), doctest::Contains("activity_u_MBq"), InputError);
+  std::vector<TacSeries> without = cohort;
+  without[3].activity_u_MBq.resize(0);
+  CHECK_THROWS_WITH_AS(learn_e1(without, PopulationErrorModel::input), doctest::Contains("activity_u_MBq"), InputError);
+}
+
+TEST_CASE("population error model: a noise floor (points <= 0): combined MAP TIAs closer to the truth, BIC prefers it") {
+  std::vector<double> tia;
+  // fast kinetics (lambda_bio 0.03 /h): f is about 2 MBq at 96 h and 0.2 MBq at 168 h, under the
+  // camera's noise floor sigma0 = 1 MBq: a third or more of the late points are <= 0
+  const auto cohort = combined_cohort(40, {4, 24, 48, 96, 168}, 1.0, 0.05, 0.03, 31u, tia);
+  REQUIRE(nonpositive_points(cohort) >= 10);
+  const auto positive = positive_only(cohort);
+  // The proportional model refuses points <= 0: it learns from the points > 0 only
+  CHECK_THROWS_AS(learn_e1(cohort, PopulationErrorModel::proportional), InputError);
+  const auto prop = learn_e1(positive, PopulationErrorModel::proportional);
+  const auto comb = learn_e1(cohort, PopulationErrorModel::combined);
+  std::vector<double> err_prop, err_comb;
+  for (size_t i = 0; i < cohort.size(); ++i) {
+    const auto fp = population_map_fit(prop, positive[i], A0_MBQ, LP, "t");
+    const auto fc = population_map_fit(comb, cohort[i], A0_MBQ, LP, "t");
+    err_prop.push_back(std::abs(fp.tia_MBq_h / tia[i] - 1));
+    err_comb.push_back(std::abs(fc.tia_MBq_h / tia[i] - 1));
+  }
+  // The proportional model reads a point of 0.01 MBq where f is 0.2 as a factor 20 below the curve;
+  // the combined one as 0.2 sigma0. Its median |TIA error| must be lower (a comparison on the same 40 TACs)
+  CHECK(median(err_comb) < median(err_prop));
+  // On the same data (the points > 0), -2 log L of y and BIC prefer the combined model
+  const auto comb_positive = learn_e1(positive, PopulationErrorModel::combined);
+  CHECK(comb_positive.minus2_log_likelihood < prop.minus2_log_likelihood);
+  CHECK(comb_positive.bic < prop.bic);
+}
+
+TEST_CASE("population error model: the combined MAP uses points <= 0 and standardizes them") {
+  PopulationModel m;
+  m.voi_kind = "kidneys";
+  m.function = "E1";
+  m.phi_names = population_parameter_names(*models::find_exponential("E1"));
+  m.theta = Eigen::Vector2d(std::log(50.0 / A0_MBQ), std::log(0.02));
+  m.omega = Eigen::Vector2d(0.09, 0.16).asDiagonal();
+  m.error_model = PopulationErrorModel::combined;
+  m.sigma0_MBq = 1.0;
+  m.sigma_log = 0.1;
+  m.n_patients = 100;
+  m.n_observations = 500;
+  TacSeries s;
+  s.patient = "P1";
+  s.voi = "kidneys";
+  s.time_h = Eigen::Vector3d(4, 48, 168);
+  s.activity_MBq = Eigen::Vector3d(45, 15, -0.5);
+  const auto fit = population_map_fit(m, s, A0_MBQ, LP, "t");
+  REQUIRE(fit.candidates.size() == 1);
+  const auto& c = fit.candidates[0];
+  CHECK(c.n_points == 3);  // the point -0.5 MBq is used
+  REQUIRE(c.standardized_residuals.size() == 3);
+  // at 168 h f is about 50 e^(-0.0243 x 168) = 0.85 MBq, V^(1/2) = (1 + 0.085^2)^(1/2): (y - f)/V^(1/2)
+  // is about -1.3; the MAP moves f a little, so within 0.3
+  CHECK(c.standardized_residuals(2) == doctest::Approx(-1.3).epsilon(0.25));
+  CHECK(c.accepted);  // a point <= 0 is no near-zero flag under an additive model
+}
+
+namespace {
+
+PopulationFile combined_file() {
+  PopulationModel m;
+  m.voi_kind = "kidneys";
+  m.function = "E1";
+  m.phi_names = population_parameter_names(*models::find_exponential("E1"));
+  m.theta = Eigen::Vector2d(-5.0, -3.912);
+  m.theta_se = Eigen::Vector2d(0.03, 0.04);
+  m.omega = Eigen::Vector2d(0.09, 0.16).asDiagonal();
+  m.error_model = PopulationErrorModel::combined;
+  m.sigma0_MBq = 1.25;
+  m.sigma_log = 0.08;
+  m.shrinkage = Eigen::Vector2d(0.05, 0.1);
+  m.n_patients = 60;
+  m.n_observations = 300;
+  m.candidates = {{"E1", -100.0, -88.0, -80.0, true, 12}};
+  PopulationFile p;
+  p.models = {m};
+  p.half_life_h = 159.528;
+  p.input_path = "tacs.csv";
+  p.input_sha256 = std::string(64, '0');
+  p.lutdose_version = "test";
+  return p;
+}
+
+std::string replaced(std::string text, const std::string& from, const std::string& to) {
+  const auto at = text.find(from);
+  REQUIRE(at != std::string::npos);
+  return text.replace(at, from.size(), to);
+}
+
+// The message of the InputError reading `text` throws ("" if none).
+std::string read_error(const std::string& text) {
+  test::TempDir dir;
+  const std::string path = dir / "pop.json";
+  std::ofstream(path, std::ios::binary) << text;
+  try {
+    read_population_file(path);
+  } catch (const InputError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST_CASE("population error model: file round trip of a combined model, format_version 3") {
+  const std::string text = population_file_text(combined_file());
+  CHECK(text.find("\"format_version\": 3") != std::string::npos);  // lutdose 0.16 refuses version 3
+  CHECK(text.find("\"sigma_log\"") == std::string::npos);          // no member 0.16 would misread
+  test::TempDir dir;
+  const std::string path = dir / "pop.json";
+  std::ofstream(path, std::ios::binary) << text;
+  const auto p = read_population_file(path);
+  REQUIRE(p.models.size() == 1);
+  CHECK(p.models[0].error_model == PopulationErrorModel::combined);
+  CHECK(p.models[0].sigma0_MBq == 1.25);
+  CHECK(p.models[0].sigma_log == 0.08);
+  // a proportional model's file is unchanged: version 2, no error_model member
+  auto prop = combined_file();
+  prop.models[0].error_model = PopulationErrorModel::proportional;
+  const std::string prop_text = population_file_text(prop);
+  CHECK(prop_text.find("\"format_version\": 2") != std::string::npos);
+  CHECK(prop_text.find("\"error_model\": \"") != std::string::npos);  // the file's description only
+  CHECK(prop_text.find("sigma0_MBq") == std::string::npos);
+}
+
+TEST_CASE("population error model: bad members of the population file are input errors naming them") {
+  // the file's own checksum removed: a file edited by hand
+  std::string text = population_file_text(combined_file());
+  text = text.substr(0, text.find(",\n  \"lutdose_sha256\"")) + "\n}\n";
+  REQUIRE(read_error(text).empty());
+  CHECK(read_error(replaced(text, "\"sigma0_MBq\": 1.25", "\"sigma0_MBq\": 0")).find("sigma0_MBq is '0'") !=
+        std::string::npos);
+  CHECK(read_error(replaced(text, "\"sigma0_MBq\": 1.25", "\"sigma0_MBq\": null")).find("sigma0_MBq") !=
+        std::string::npos);
+  CHECK(read_error(replaced(text, "\"b_proportional\": 0.08", "\"b_proportional\": -0.1"))
+            .find("b_proportional is '-0.1'") != std::string::npos);
+  CHECK(read_error(replaced(text, "\"error_model\": \"combined\"", "\"error_model\": \"poisson\""))
+            .find("error_model is") != std::string::npos);
+  CHECK(read_error(replaced(text, "\"format_version\": 3", "\"format_version\": 2")).find("format_version 3") !=
+        std::string::npos);
+  CHECK(read_error(replaced(text, "\"format_version\": 3", "\"format_version\": 4")).find("format_version") !=
+        std::string::npos);
+  // input: no sigma0 or b (members there are not read)
+  CHECK(read_error(replaced(text, "\"error_model\": \"combined\"", "\"error_model\": \"input\"")).empty());
+  CHECK(read_error(replaced(replaced(text, "\"error_model\": \"combined\"", "\"error_model\": \"constant\""),
+                            "\"b_proportional\": 0.08", "\"b_proportional\": 0.1"))
+            .find("b_proportional") != std::string::npos);
+}
