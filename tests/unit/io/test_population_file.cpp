@@ -242,7 +242,7 @@ TEST_CASE("use_case_population: the command line's file when the case names none
   CHECK(without.population_file.empty());
 }
 
-TEST_CASE("population file: log_omega_se and log_sigma_log_se round trip; absent or null is not known; bad values refused") {
+TEST_CASE("population file: log_omega_se and log_sigma_log_se round trip, absent or null is not known, bad values refused") {
   auto p = kidneys_e1();
   p.models[0].log_omega_se = Eigen::Vector2d(0.125, 0.375);
   p.models[0].log_sigma_log_se = 0.03125;  // binary fractions: written and read back exactly

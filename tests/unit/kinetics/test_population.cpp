@@ -676,7 +676,7 @@ PopulationModel e1_known(const VectorXd& theta_se, const VectorXd& log_omega_se,
 
 }  // namespace
 
-TEST_CASE("population uncertainty: SEs of 0 give the old u; SEs > 0 add the MAP's change under shifted populations") {
+TEST_CASE("population uncertainty: SEs of 0 give the old u, SEs > 0 add the MAP's change under shifted populations") {
   // Kidney-like TAC scanned at 4, 24, 48 h (the rate is barely seen: the prior matters).
   std::vector<Truth> truth;
   const auto cohort = e1_cohort(1, {4, 24, 48}, 0.10, 31u, truth, 0.008, 0.35);
