@@ -24,6 +24,7 @@ class PopulationCommand {
   CLI::App* learn_;
   std::string tac_, patients_, out_, data_dir_;
   std::string e_step_ = "sampled";
+  std::string omega_ = "diagonal";
   double half_life_h_ = 0;
   lutdose::PopulationOptions options_;
   bool quiet_ = false, allow_external_ = false;

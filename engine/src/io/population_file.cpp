@@ -79,8 +79,21 @@ void check_each(const VectorXd& v, const std::string& key, const std::string& wh
       throw_input_error(where, key + "[" + std::to_string(i) + "]", format_number(v(i)), expected);
 }
 
-// Omega: K x K, finite, symmetric, positive-definite.
-MatrixXd read_omega(const json& j, const std::string& where, Eigen::Index k) {
+// omega_structure: "diagonal" or "full"; absent means "diagonal" (files of 0.16 and earlier, and
+// every file with a diagonal Omega: the member is written only for a full one, so that a diagonal
+// population's file and the results' vois_sha256 are unchanged).
+std::string read_omega_structure(const json& j, const std::string& where) {
+  const auto s = j.find("omega_structure");
+  if (s == j.end()) return "diagonal";
+  if (!s->is_string() || (*s != "diagonal" && *s != "full"))
+    throw_input_error(where, "omega_structure", s->dump(), "\"diagonal\" or \"full\" (absent: diagonal)");
+  return s->get<std::string>();
+}
+
+// Omega: K x K, finite, symmetric, positive-definite; diagonal unless `structure` is "full".
+// (lutdose 0.16 and earlier refuse a non-diagonal omega, "a diagonal matrix (this version
+// estimates no covariances)": a full-Omega file is refused by them, not misread.)
+MatrixXd read_omega(const json& j, const std::string& where, Eigen::Index k, const std::string& structure) {
   const json& v = member(j, "omega", where);
   if (!v.is_array() || static_cast<Eigen::Index>(v.size()) != k)
     throw_input_error(where, "omega", v.dump(), "a " + std::to_string(k) + " x " + std::to_string(k) + " matrix");
@@ -92,8 +105,10 @@ MatrixXd read_omega(const json& j, const std::string& where, Eigen::Index k) {
   if (!omega.isApprox(omega.transpose(), 1e-12) || Eigen::LLT<MatrixXd>(omega).info() != Eigen::Success ||
       omega.diagonal().minCoeff() <= 0)
     throw_input_error(where, "omega", v.dump(), "a symmetric positive-definite covariance matrix");
-  if (!omega.isDiagonal(0.0))
-    throw_input_error(where, "omega", v.dump(), "a diagonal matrix (this version estimates no covariances)");
+  if (structure != "full" && !omega.isDiagonal(0.0))
+    throw_input_error(where, "omega", v.dump(),
+                      "a diagonal matrix (omega_structure is \"diagonal\"; absent means diagonal): a full Omega "
+                      "has omega_structure \"full\"");
   return omega;
 }
 
@@ -191,7 +206,8 @@ PopulationModel read_model(const json& j, const std::string& where) {
   m.theta = number_vector(j, "theta", w, k, true);
   m.theta_se = number_vector(j, "theta_se", w, k, false);
   check_each(m.theta_se, "theta_se", w, [](double se) { return se > 0; }, "a standard error > 0, or null (not computed)");
-  m.omega = read_omega(j, w, k);
+  m.omega_structure = read_omega_structure(j, w);
+  m.omega = read_omega(j, w, k, m.omega_structure);
   m.sigma_log = finite_number(j, "sigma_log", w);
   if (!(m.sigma_log > 0)) throw_input_error(w, "sigma_log", format_number(m.sigma_log), "a relative SD > 0");
   m.shrinkage = number_vector(j, "shrinkage", w, k, false);
@@ -248,12 +264,15 @@ json to_json(const PopulationModel& m) {
   for (Eigen::Index r = 0; r < m.omega.rows(); ++r) omega.push_back(numbers(m.omega.row(r).transpose()));
   json phi = json::array();
   for (const auto& n : m.phi_names) phi.push_back(n);
-  return {{"voi_kind", m.voi_kind}, {"function", m.function}, {"parameters", phi}, {"theta", numbers(m.theta)},
+  json j = {{"voi_kind", m.voi_kind}, {"function", m.function}, {"parameters", phi}, {"theta", numbers(m.theta)},
           {"theta_se", numbers(m.theta_se)}, {"omega", omega}, {"sigma_log", json_number(m.sigma_log)},
           {"shrinkage", numbers(m.shrinkage)}, {"n_patients", m.n_patients}, {"n_observations", m.n_observations},
           {"minus2_log_likelihood", json_number(m.minus2_log_likelihood)}, {"aicc", json_number(m.aicc)},
           {"bic", json_number(m.bic)}, {"converged", m.converged}, {"iterations", m.iterations},
           {"e_step", m.e_step.empty() ? json(nullptr) : json(m.e_step)}, {"candidates", candidates_json(m)}};
+  // only for a full Omega (read_omega_structure: absent is diagonal): a diagonal model's JSON as before
+  if (m.omega_structure == "full") j["omega_structure"] = "full";
+  return j;
 }
 
 std::string case_files_sha256(const std::vector<std::pair<std::string, std::string>>& files) {
@@ -310,7 +329,10 @@ std::string population_file_text(const PopulationFile& p) {
                     "refined by the EM with importance-sampled posterior moments where e_step is \"sampled\"; "
                     "-2 log L by the Laplace approximation (FOCE); docs/methods.md §10"},
       {"error_model", "proportional, on the log scale: ln A ~ N(ln f, sigma_log^2)"},
-      {"random_effects", "log-normal, phi = theta + eta, eta ~ N(0, omega), omega diagonal"},
+      {"random_effects", p.options.omega_structure == OmegaStructure::full
+                             ? "log-normal, phi = theta + eta, eta ~ N(0, omega), omega full (variances and "
+                               "covariances; omega_structure of each VOI kind)"
+                             : "log-normal, phi = theta + eta, eta ~ N(0, omega), omega diagonal"},
       {"amplitudes", std::string(AMPLITUDES_PER_ADMINISTERED) +
                          ": A_j / A0, A0 the TAC's administered activity (log_A1_per_administered, ...)"},
       {"half_life_h", p.half_life_h},
@@ -320,7 +342,8 @@ std::string population_file_text(const PopulationFile& p) {
                    {"objective_tolerance", p.options.objective_tolerance},
                    {"plateau_iterations", p.options.plateau_iterations},
                    {"plateau_improvement", p.options.plateau_improvement},
-                   {"e_step", p.options.sampled_e_step ? "sampled" : "laplace"}}},
+                   {"e_step", p.options.sampled_e_step ? "sampled" : "laplace"},
+                   {"omega_structure", omega_structure_name(p.options.omega_structure)}}},
       {"vois", vois}};
   return with_own_checksum(doc.dump(2));
 }

@@ -48,10 +48,30 @@ std::vector<std::string> phi_names(const models::ExponentialFunction& f) {
   return names;
 }
 
+MatrixXd omega_matrix(const Prior& p) {
+  return p.omega_full.size() ? p.omega_full : MatrixXd(p.omega_diag.asDiagonal());
+}
+
+MatrixXd omega_cholesky(const Prior& p) {
+  if (!p.omega_full.size()) return MatrixXd(p.omega_diag.cwiseSqrt().asDiagonal());
+  return Eigen::LLT<MatrixXd>(p.omega_full).matrixL();
+}
+
+double log_det_omega(const Prior& p) {
+  if (!p.omega_full.size()) return p.omega_diag.array().log().sum();
+  return 2.0 * omega_cholesky(p).diagonal().array().log().sum();
+}
+
+void set_omega(Prior& p, const MatrixXd& omega) {
+  p.omega_diag = omega.diagonal();
+  p.omega_full = omega.isDiagonal(0.0) ? MatrixXd() : omega;
+}
+
 namespace {
 
 // Whitened residuals of one patient for Eigen's Levenberg-Marquardt: (ln y - ln f)/b, then
-// (phi - theta)/omega^(1/2).
+// (phi - theta)/omega^(1/2), or L^-1 (phi - theta) with a full Omega = L L^T (its prior term
+// (phi - theta)^T Omega^-1 (phi - theta) as a sum of squares; Jacobian L^-1).
 struct MapFunctor {
   using Scalar = double;
   enum { InputsAtCompileTime = Eigen::Dynamic, ValuesAtCompileTime = Eigen::Dynamic };
@@ -63,6 +83,7 @@ struct MapFunctor {
   const VectorXd& t;
   const VectorXd& log_y;
   VectorXd omega_sd;
+  MatrixXd omega_l_inv;  // L^-1 of a full Omega; empty: diagonal (omega_sd)
 
   int inputs() const { return static_cast<int>(prior.theta.size()); }
   int values() const { return static_cast<int>(t.size() + prior.theta.size()); }
@@ -83,7 +104,8 @@ struct MapFunctor {
     const auto n = t.size();
     r.resize(values());
     r.head(n) = (log_y - lf) / prior.b;
-    r.tail(phi.size()) = (phi - prior.theta).cwiseQuotient(omega_sd);
+    if (omega_l_inv.size()) r.tail(phi.size()) = omega_l_inv * (phi - prior.theta);
+    else r.tail(phi.size()) = (phi - prior.theta).cwiseQuotient(omega_sd);
     if (!r.allFinite()) r.setConstant(1e30);
     return 0;
   }
@@ -95,7 +117,8 @@ struct MapFunctor {
     const auto n = t.size(), k = phi.size();
     jac.setZero(values(), k);
     jac.topRows(n) = -jl / prior.b;
-    jac.bottomRows(k).diagonal() = omega_sd.cwiseInverse();
+    if (omega_l_inv.size()) jac.bottomRows(k) = omega_l_inv;
+    else jac.bottomRows(k).diagonal() = omega_sd.cwiseInverse();
     if (!jac.allFinite()) jac.topRows(n).setZero();
     return 0;
   }
@@ -105,7 +128,10 @@ struct MapFunctor {
 
 MapResult map_fit(const Prior& prior, const VectorXd& t_h, const VectorXd& y, const VectorXd& start) {
   const VectorXd log_y = y.array().log().matrix();
-  MapFunctor functor{prior, t_h, log_y, prior.omega_diag.cwiseSqrt()};
+  MapFunctor functor{prior, t_h, log_y, prior.omega_diag.cwiseSqrt(), MatrixXd()};
+  if (prior.omega_full.size())
+    functor.omega_l_inv = omega_cholesky(prior).triangularView<Eigen::Lower>().solve(
+        MatrixXd::Identity(prior.theta.size(), prior.theta.size()));
   MapResult m;
   m.phi = start.allFinite() ? start : prior.theta;
   Eigen::LevenbergMarquardt<MapFunctor> lm(functor);
@@ -135,9 +161,10 @@ PosteriorMoments laplace_moments(const Prior& prior, const MapResult& map, const
   PosteriorMoments pm;
   pm.mean = map.phi;
   pm.variance = map.v.diagonal();
+  pm.covariance = map.v;
   pm.residual_ss = map.residual.squaredNorm() + (map.j_logf * map.v * map.j_logf.transpose()).trace();
   const auto n = static_cast<double>(log_y.size());
-  pm.log_marginal = -0.5 * (n * std::log(2 * M_PI * prior.b * prior.b) + prior.omega_diag.array().log().sum() +
+  pm.log_marginal = -0.5 * (n * std::log(2 * M_PI * prior.b * prior.b) + log_det_omega(prior) +
                             map.objective + map.log_det_h) -
                     log_y.sum();
   return pm;
@@ -170,7 +197,7 @@ PosteriorMoments posterior_moments(const Prior& prior, const VectorXd& t_h, cons
   const Eigen::LLT<MatrixXd> llt_v(2.25 * map.v);
   if (llt_v.info() != Eigen::Success) return laplace_moments(prior, map, log_y);
   const MatrixXd l_map = llt_v.matrixL();
-  const MatrixXd l_prior = MatrixXd(prior.omega_diag.cwiseSqrt().asDiagonal());
+  const MatrixXd l_prior = omega_cholesky(prior);
   const double log_half = std::log(0.5);
   boost::random::mt19937_64 rng(seed);
   boost::random::normal_distribution<double> normal(0.0, 1.0);
@@ -200,15 +227,20 @@ PosteriorMoments posterior_moments(const Prior& prior, const VectorXd& t_h, cons
   PosteriorMoments pm;
   pm.mean = VectorXd::Zero(k);
   VectorXd second = VectorXd::Zero(k);
+  MatrixXd outer = MatrixXd::Zero(k, k);  // sum w d d^T, d = phi - MAP (centred: no cancellation)
   for (size_t s = 0; s < draws.size(); ++s) {
     const double w = std::exp(log_w[s] - top);
     sum_w += w, sum_w2 += w * w;
     pm.mean += w * draws[s];
     second += w * draws[s].cwiseAbs2();
+    const VectorXd d = draws[s] - map.phi;
+    outer += w * d * d.transpose();
     pm.residual_ss += w * ss[s];
   }
   pm.mean /= sum_w;
   pm.variance = (second / sum_w - pm.mean.cwiseAbs2()).cwiseMax(0.0);
+  const VectorXd shift = pm.mean - map.phi;
+  pm.covariance = outer / sum_w - shift * shift.transpose();
   pm.residual_ss /= sum_w;
   // ln p(y): the mean weight over all draws (failed ones weigh 0), minus ln y's Jacobian sum ln y
   pm.log_marginal = top + std::log(sum_w / POSTERIOR_DRAWS) - log_y.sum();

@@ -18,13 +18,25 @@ Eigen::MatrixXd dnatural_dphi(const models::ExponentialFunction& f, const Eigen:
 //! Names of phi: "log_A1_per_administered", "log_dlambda1_bio_per_h", ...
 std::vector<std::string> phi_names(const models::ExponentialFunction& f);
 
-//! The prior of one patient: phi ~ N(theta, diag(omega)), and ln y ~ N(ln f, b^2).
+//! The prior of one patient: phi ~ N(theta, Omega), and ln y ~ N(ln f, b^2). Omega is
+//! diag(omega_diag) when omega_full is empty, else omega_full (symmetric positive-definite, its
+//! diagonal equal to omega_diag).
 struct Prior {
   const models::ExponentialFunction* f = nullptr;
   Eigen::VectorXd theta, omega_diag;  //!< log scale; omega > 0
   double b = 0.1;                     //!< SD of ln y
   double lambda_p = 0;                //!< [1/h]
+  Eigen::MatrixXd omega_full;         //!< empty: Omega diagonal
 };
+
+//! Omega of `p` as a matrix (diagonal or full).
+Eigen::MatrixXd omega_matrix(const Prior& p);
+//! The lower Cholesky factor L of Omega (L L^T = Omega); diag(omega^(1/2)) for a diagonal Omega.
+Eigen::MatrixXd omega_cholesky(const Prior& p);
+//! ln det Omega.
+double log_det_omega(const Prior& p);
+//! Sets Omega of `p` from a population model's omega: full when it has a covariance, else its diagonal.
+void set_omega(Prior& p, const Eigen::MatrixXd& omega);
 
 //! The MAP fit of one patient under a prior.
 struct MapResult {
@@ -46,7 +58,8 @@ MapResult map_fit(const Prior& prior, const Eigen::VectorXd& t_h, const Eigen::V
 //! The posterior moments of one patient's phi that the EM step needs, by importance sampling.
 struct PosteriorMoments {
   Eigen::VectorXd mean;      //!< E[phi | y]
-  Eigen::VectorXd variance;  //!< Var[phi_k | y] (diagonal: Omega is diagonal)
+  Eigen::VectorXd variance;  //!< Var[phi_k | y] (the diagonal M-step)
+  Eigen::MatrixXd covariance;  //!< Cov[phi | y] (the full M-step)
   double residual_ss = 0;    //!< E[ sum_j (ln y_j - ln f(t_j; phi))^2 | y ]
   //! ln p(y) with y per administered activity (the marginal likelihood, ln y's Jacobian included)
   double log_marginal = 0;

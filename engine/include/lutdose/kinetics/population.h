@@ -2,7 +2,7 @@
 //
 // Per VOI kind (the VOI name; tumour_*, tumor_* and lesion_* pool as "tumour") and per function
 // of the exponential family with positive terms (E1p, E1, E2u, E2), the log parameters of patient
-// i are phi_i = theta + eta_i with eta_i ~ N(0, Omega), Omega diagonal (first slice). phi holds
+// i are phi_i = theta + eta_i with eta_i ~ N(0, Omega), Omega diagonal or full (PopulationOptions). phi holds
 // the log amplitudes per administered activity, ln(A_j / A0_i) (A0_i the TAC's administered
 // activity: a population learned at one activity applies to a patient given another, and the
 // MAP TIA scales with A0), and the log rate increments of fit_function (lambda_1 = e^phi,
@@ -69,7 +69,10 @@ struct PopulationModel {
   std::vector<std::string> phi_names;   //!< "log_A1_per_administered", "log_dlambda1_bio_per_h", ...
   Eigen::VectorXd theta;                //!< fixed effects (log scale)
   Eigen::VectorXd theta_se;             //!< their standard errors (linearised Fisher information)
-  Eigen::MatrixXd omega;                //!< covariance of eta (diagonal in this slice)
+  Eigen::MatrixXd omega;                //!< covariance of eta (diagonal unless omega_structure is "full")
+  //! "diagonal" (variances only: PopulationOptions::omega_structure's default) or "full" (the
+  //! covariances between the log parameters estimated too).
+  std::string omega_structure = "diagonal";
   //! Omega is already the predictive variance of a new TAC's phi, theta's estimation error
   //! included (a previous-cycles prior): the MAP's residual criterion then adds no theta_se^2
   //! (population_map_fit). False for a learned population or a population file. Not in the file.
@@ -85,7 +88,8 @@ struct PopulationModel {
   double minus2_log_likelihood = std::numeric_limits<double>::quiet_NaN();  //!< Laplace (FOCE)
   double aicc = std::numeric_limits<double>::quiet_NaN();
   double bic = std::numeric_limits<double>::quiet_NaN();  //!< penalty P ln(n_patients)
-  int n_population_parameters = 0;  //!< P = K (theta) + K (Omega diagonal) + 1 (b)
+  //! P = K (theta) + K (Omega diagonal) or K (K + 1) / 2 (Omega full) + 1 (b)
+  int n_population_parameters = 0;
   int iterations = 0;  //!< of the EM, both stages (Laplace, then sampled) together
   bool converged = false;
   //! The E-step of the final estimates: "laplace" (MAP and Gauss-Newton covariance) or "sampled"
@@ -100,6 +104,15 @@ struct PopulationModel {
   };
   std::vector<Candidate> candidates;
 };
+
+//! The structure of Omega, the covariance of the random effects (PopulationOptions).
+enum class OmegaStructure {
+  diagonal,  //!< variances only (the default)
+  full       //!< variances and covariances (methods.md §10, "Full Omega")
+};
+
+//! "diagonal" or "full". Throws nothing.
+std::string omega_structure_name(OmegaStructure s);
 
 struct PopulationOptions {
   //! Candidate functions; the one with the lowest BIC is chosen per VOI kind.
@@ -127,6 +140,10 @@ struct PopulationOptions {
   //! candidate from the start made learning about 11 times slower; only the chosen one, from the
   //! Laplace estimates, costs little more than the Laplace EM (docs/validation.md §10).
   bool sampled_e_step = true;
+  //! Omega diagonal (the default) or full: a full Omega estimates the correlations between the
+  //! patients' log parameters (e.g. amplitude and rate), which the MAP of a sparse TAC uses
+  //! (docs/population.md, "Full Omega"); BIC counts K (K - 1) / 2 more parameters.
+  OmegaStructure omega_structure = OmegaStructure::diagonal;
 };
 
 //! The TACs of one VOI kind with the points the population uses.
