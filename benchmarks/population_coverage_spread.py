@@ -15,12 +15,17 @@ with `fit --population` under:
   * true Omega       the learned theta and b with Omega replaced by the variances of the cohort's true
                      ln fraction and ln lambda_bio (truth.csv): is the learned Omega the cause?
   * true theta, Omega  both from the truth (b learned): the oracle prior
+  * as known         the learned file without log_omega_se and log_sigma_log_se (every kind): the
+                     population taken as known, as lutdose 0.16 did (the MAP's u without the
+                     population's own estimation error; docs/methods.md §10)
+--variants picks some of them (comma-separated names, default all).
 Per VOI kind it prints the learned and true Omega of ln lambda_bio, the 68 % and 95 % coverage
 (population_benchmark.py's own way) and the median |TIA error|. Only E1 kinds are edited (synth's
 truth is E1; another chosen function is printed with '—' in the edited columns).
 
 Usage: population_coverage_spread.py --lutdose build/lutdose [--patients 200] [--seeds 4]
                                      [--seed 20261206] [--times-h 4,24,48]
+                                     [--variants "learned,as known"]
 Python 3 standard library only. Prints a Markdown table.
 """
 
@@ -35,7 +40,7 @@ import tempfile
 
 import population_benchmark as pb
 
-VARIANTS = ("learned", "+ theta_se^2", "true Omega", "true theta, Omega")
+VARIANTS = ("learned", "+ theta_se^2", "true Omega", "true theta, Omega", "as known")
 
 
 def true_population(out_dir):
@@ -55,6 +60,10 @@ def variant(doc, name, truth_pop):
     if name != "learned":
         del d["lutdose_sha256"]  # changed on purpose: recorded as not verified (docs/population.md)
     for v in d["vois"]:
+        if name == "as known":
+            v.pop("log_omega_se", None)
+            v.pop("log_sigma_log_se", None)
+            continue
         if v["function"] != "E1" or name == "learned":
             continue
         mean, var = truth_pop[v["voi_kind"]]
@@ -75,11 +84,16 @@ def main():
     ap.add_argument("--seeds", type=int, default=4)
     ap.add_argument("--seed", type=int, default=20261206)
     ap.add_argument("--times-h", default="4,24,48")
+    ap.add_argument("--variants", default=",".join(VARIANTS))
     a = ap.parse_args()
+    variants = [n.strip() for n in a.variants.split(",")]
+    for n in variants:
+        if n not in VARIANTS:
+            ap.error("--variants: %r is not one of %s" % (n, ", ".join(VARIANTS)))
     lutdose = os.path.abspath(a.lutdose)
     print("| seed | VOI kind | learned Omega ln lambda | true var ln lambda | "
-          + " | ".join("%s: 68 / 95 %% coverage, median %%" % n for n in VARIANTS) + " |")
-    print("|---|---|---|---|" + "---|" * len(VARIANTS))
+          + " | ".join("%s: 68 / 95 %% coverage, median %%" % n for n in variants) + " |")
+    print("|---|---|---|---|" + "---|" * len(variants))
     with tempfile.TemporaryDirectory(prefix="lutdose-coverage-spread-") as tmp:
         for i in range(a.seeds):
             seed = a.seed + i
@@ -91,7 +105,7 @@ def main():
                 doc = json.load(f)
             truth_pop = true_population(os.path.join(tmp, name))
             cells = {}
-            for n in VARIANTS:
+            for n in variants:
                 path = os.path.join(tmp, "%s_%d.json" % (name, VARIANTS.index(n)))
                 if n == "learned":
                     path = pop_file  # as written, its checksum intact
@@ -106,7 +120,8 @@ def main():
                 edited = v["function"] == "E1"
                 print("| %d | %s | %s | %.3f | %s |" % (
                     seed, k, ("%.3f" % v["omega"][1][1]) if edited else v["function"], truth_pop[k][1][1],
-                    " | ".join(c if edited or j == 0 else "—" for j, c in enumerate(cells[k]))))
+                    " | ".join(c if edited or n in ("learned", "as known") else "—"
+                               for n, c in zip(variants, cells[k]))))
 
 
 if __name__ == "__main__":

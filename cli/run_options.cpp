@@ -297,6 +297,10 @@ lutdose::DoseOptions make_dose_options(const DoseArgs& a, lutdose::RunOptions& o
 
 void use_user_svalues(lutdose::DoseOptions& d, const std::string& svalues) {
   if (svalues.empty()) return;
+  if (!d.phantom.empty() && d.phantom != "user")  // the table's S-values would replace the phantom's unseen
+    lutdose::throw_input_error("command line", "--phantom", d.phantom,
+                               "no phantom beside --svalues " + svalues +
+                                   " (the table's S-values replace a phantom's): give one of the two");
   d.svalue_table = svalues;
   d.phantom = "user";
 }

@@ -57,6 +57,7 @@ void add_dose_options(CLI::App* cmd, DoseArgs& a);
 lutdose::DoseOptions make_dose_options(const DoseArgs& a, lutdose::RunOptions& o, std::vector<std::string>& problems);
 
 //! --svalues FILE (run --tac, batch --tac): the user S-value table, as the set "user"; nothing when empty.
+//! InputError when d already names a phantom (other than "user"): one of the two, not both.
 void use_user_svalues(lutdose::DoseOptions& d, const std::string& svalues);
 
 // A choice option of the command line, through the one mapping of option texts to typed fields

@@ -83,11 +83,18 @@ def _number(value, where, name, expected="a number"):
     """`value` as a float, else an InputError naming `where` and `name` (not float()'s bare ValueError);
     a text is refused even when it reads as a number, as the other arguments of numbers refuse it."""
     try:
-        if isinstance(value, (str, bytes)):
+        if isinstance(value, (str, bytes, bool, np.bool_)):  # True is not the number 1
             raise TypeError
         return float(value)
     except (TypeError, ValueError):
         raise InputError(f"{where}: {name} is '{value}'; expected {expected}, not {type(value).__name__}") from None
+
+
+def _text(value, where, name):
+    """`value` if it is a text, else an InputError naming `where` and `name` (not pybind11's TypeError)."""
+    if not isinstance(value, str):
+        raise InputError(f"{where}: {name} is '{value}'; expected a text, not {type(value).__name__}")
+    return value
 
 
 def _column(values, dtype=None):
@@ -505,7 +512,7 @@ def dose(tia_MBq_h, *, phantom=None, tia_u_MBq_h=None, mass_g=None, administered
     tumours need one). phantom: icrp110-am, icrp110-af, icrp89-male, icrp89-female (or svalues: a
     user table). administered_MBq: for Gy/GBq. Other options as `lutdose run --tac`.
     Returns a :class:`DoseResult`."""
-    vois = list(dict(tia_MBq_h).keys())
+    vois = [_text(v, "dose", "VOI of tia_MBq_h") for v in dict(tia_MBq_h).keys()]
     for name, values in (("tia_u_MBq_h", tia_u_MBq_h), ("mass_g", mass_g)):
         extra = [v for v in dict(values or {}) if v not in vois] if isinstance(values, dict) or hasattr(values, "to_dict") else []
         if extra:
@@ -550,7 +557,8 @@ def bed(dose_Gy=None, *, t_eff_h=None, a_Gy_per_h=None, lambda_per_h=None, targe
         a_Gy_per_h, lambda_per_h = [float(dose_Gy) * lam], [lam]
     nan = float("nan")
     return _lutdose._bed([float(a) for a in np.atleast_1d(a_Gy_per_h)], [float(x) for x in np.atleast_1d(lambda_per_h)],
-                         target or "", nan if alpha_beta_Gy is None else float(alpha_beta_Gy),
+                         "" if target is None else _text(target, "bed", "target"),
+                         nan if alpha_beta_Gy is None else float(alpha_beta_Gy),
                          nan if repair_half_time_h is None else float(repair_half_time_h),
                          data_dir if data_dir is not None else globals()["data_dir"]())
 

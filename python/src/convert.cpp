@@ -159,10 +159,17 @@ void throw_wrong_type(py::handle value, const std::string& where, const std::str
                              expected + ", not " + text_of(py::type::of(value).attr("__name__")));
 }
 
+bool is_bool(py::handle value) {
+  if (py::isinstance<py::bool_>(value)) return true;
+  const py::handle type = reinterpret_cast<PyObject*>(Py_TYPE(value.ptr()));
+  return py::str(type.attr("__module__")).cast<std::string>() == "numpy" &&
+         py::str(type.attr("__name__")).cast<std::string>().rfind("bool", 0) == 0;  // numpy.bool_ / numpy.bool
+}
+
 long long whole_number(py::handle value, const std::string& where, const std::string& name, long long lo,
                        long long hi) {
   // int and numpy integers have __index__; bool is an int but no count; float (10.5) is refused, not cut.
-  if (py::isinstance<py::bool_>(value) || !PyIndex_Check(value.ptr()))
+  if (is_bool(value) || !PyIndex_Check(value.ptr()))
     throw_wrong_type(value, where, name, "a whole number");
   const py::int_ n = py::reinterpret_steal<py::int_>(PyNumber_Index(value.ptr()));
   if (!n) throw py::error_already_set();

@@ -45,9 +45,17 @@ const char* expected_type() {
 }
 
 //! `value` as T (pybind11's conversion); a value of another type is an InputError naming `where`
-//! and `name` (throw_wrong_type). The one guarded cast of the bindings: no bare .cast<>() on input.
+//! and `name` (throw_wrong_type); a bool is refused as a number and a number as a bool. The one
+//! guarded cast of the bindings: no bare .cast<>() on input.
+//! True for Python's and numpy's bool.
+bool is_bool(py::handle value);
+
 template <class T>
 T cast_argument(py::handle value, const std::string& where, const std::string& name) {
+  // A bool is a flag, not the number 1 (a CSV cell "True" is not a number either), and only a bool
+  // is a flag (pybind11 would take 1 or 0.5 as True).
+  if constexpr (std::is_arithmetic_v<T>)
+    if (is_bool(value) != std::is_same_v<T, bool>) throw_wrong_type(value, where, name, expected_type<T>());
   try {
     return value.cast<T>();
   } catch (const py::cast_error&) {

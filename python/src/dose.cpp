@@ -33,6 +33,10 @@ lutdose::DoseCalculator calculator(const py::dict& options, const lutdose::Refer
   std::shared_ptr<const lutdose::IndexedSValueSet> set;
   if (options.contains("svalues")) {
     d.svalue_table = cast_argument<std::string>(options["svalues"], "dose", "svalues");
+    if (!d.phantom.empty())  // the table's S-values would replace the phantom's unseen (as run --tac refuses)
+      lutdose::throw_input_error("dose", "phantom", d.phantom,
+                                 "no phantom beside svalues=" + d.svalue_table +
+                                     " (the table's S-values replace a phantom's): give one of the two");
     d.phantom = "user";
     set = lutdose::load_indexed_user_svalue_table(d.svalue_table);
   } else {

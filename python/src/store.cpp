@@ -107,9 +107,12 @@ lutdose::BatchCohort cohort_of(const std::string& cases_dir, const std::string& 
 
 // lutdose batch: runs the cohort into the store `out`; returns the final progress counts.
 py::dict batch(const std::string& cases_dir, const std::string& tac, const std::string& patients,
-               const std::string& out, const py::object& threads, bool resume, const std::string& shard,
-               const py::dict& options, const py::object& mc_samples, const py::object& mc_seed) {
+               const std::string& out, const py::object& threads, const py::object& resume_flag,
+               const py::object& shard_text, const py::dict& options, const py::object& mc_samples,
+               const py::object& mc_seed) {
   const unsigned checked_threads = threads_of(threads, "batch");  // before anything is read, as the CLI
+  const bool resume = cast_argument<bool>(resume_flag, "batch", "resume");
+  const auto shard = cast_argument<std::string>(shard_text, "batch", "shard");
   const auto cohort = cohort_of(cases_dir, tac, patients, options, mc_samples, mc_seed);
   std::vector<std::string> notes;  // population files left out of the folder (lutdose batch prints them)
   if (!cases_dir.empty()) lutdose::batch_case_files(cases_dir, &notes);

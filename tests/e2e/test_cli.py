@@ -1345,6 +1345,17 @@ def case_svalues_missing_pair(ctx):
         fail("expected one line naming sv_missing.csv, the target liver and the source spleen", res)
 
 
+def case_svalues_with_a_phantom(ctx):
+    # --phantom X beside --svalues T: T's S-values would be used and X ignored without a word (noticed
+    # in 0.16); the pair is refused: exit 2 naming both options, nothing written.
+    table = ctx.write("my_svalues.csv", user_svalue_text())
+    tac = ctx.write("tac_user.csv", USER_SV_TAC)
+    out = ctx.path("out_not_created")
+    res = ctx.run("run", "--tac", tac, "--activity-MBq", "7000", "--phantom", "icrp110-af", "--svalues", table,
+                  "--out", out)
+    expect_bad_input(ctx, res, out, words=("--phantom", "icrp110-af", "--svalues"))
+
+
 def case_svalues_negative_entry(ctx):
     # A user S-value table with S(spleen <- liver) = -2.5e-7 on line 5: exit 2, message names file, line and value.
     table = ctx.write("sv_negative.csv", user_svalue_text(override={("spleen", "liver"): "-2.5e-7"}))
@@ -2835,6 +2846,7 @@ CASES = {
     "monte_carlo_option": case_monte_carlo_option,
     "svalues_missing_pair": case_svalues_missing_pair,
     "svalues_negative_entry": case_svalues_negative_entry,
+    "svalues_with_a_phantom": case_svalues_with_a_phantom,
     "marrow_blood_without_blood": case_marrow_blood_without_blood,
     "marrow_image_without_fraction": case_marrow_image_without_fraction,
     "whole_body_below_organs": case_whole_body_below_organs,

@@ -139,3 +139,36 @@ def test_numbers_in_python_are_input_errors(call, name, value):
     with pytest.raises(lutdose.InputError) as e:
         call()
     _check(e, name, value)
+
+
+@pytest.mark.parametrize("call, name, value", [
+    (lambda tmp: lutdose.bed(5.0, t_eff_h=40.0, target=5), "target", "5"),
+    (lambda tmp: lutdose.dose({1: 5.0}, phantom="icrp110-am"), "VOI of tia_MBq_h", "1"),
+    (lambda tmp: lutdose.batch(tac=tmp / "tacs.csv", patients=tmp / "patients.csv", out=tmp / "s.h5", shard=1),
+     "shard", "1"),
+    (lambda tmp: lutdose.batch(tac=tmp / "tacs.csv", patients=tmp / "patients.csv", out=tmp / "s.h5",
+                               resume="yes"), "resume", "yes"),
+])
+def test_texts_and_flags_of_the_wrong_type_are_input_errors(tmp_path, call, name, value):
+    """Found by the 0.16 re-review: these gave pybind11's TypeError (incompatible function arguments)."""
+    with pytest.raises(lutdose.InputError) as e:
+        call(tmp_path)
+    _check(e, name, value)
+    assert not (tmp_path / "s.h5").exists()
+
+
+@pytest.mark.parametrize("call, name", [
+    (lambda src: lutdose.run_tac(_tac(src), administered_MBq=7210.4, phantom="icrp110-am", mass_scaling="body-mass",
+                                 body_mass_kg=True), "body_mass_kg"),
+    (lambda src: lutdose.dose({"liver": 5.0}, phantom="icrp110-am", body_mass_kg=True), "body_mass_kg"),
+    (lambda src: lutdose.dose({"liver": 5.0}, phantom="icrp110-am", administered_MBq=True), "administered_MBq"),
+    (lambda src: lutdose.dose({"liver": True}, phantom="icrp110-am"), "tia_MBq_h of liver"),
+    (lambda src: lutdose.bed(True, t_eff_h=40.0, target="kidney_left"), "dose_Gy"),
+    (lambda src: lutdose.synth(True), "n_patients"),
+])
+def test_a_bool_is_not_a_number(source, call, name):
+    """True is not taken as 1 (found by the 0.16 re-review: body_mass_kg=True was a 1 kg patient,
+    synth(True) one patient), as a CSV cell "True" is not a number."""
+    with pytest.raises(lutdose.InputError) as e:
+        call(source)
+    _check(e, name, "True")

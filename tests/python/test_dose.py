@@ -151,3 +151,12 @@ def test_dose_with_user_svalues_needs_no_phantom(tmp_path):
     out = lutdose.dose({"liver": 1000.0}, svalues=str(table))
     liver = out.doses[out.doses.target == "liver"].iloc[0]
     assert liver.dose_Gy == pytest.approx(1000.0 * 3600 * 1.4e-5 / 1000, rel=1e-12)  # mGy -> Gy, rounding only
+
+
+def test_dose_refuses_a_phantom_beside_svalues(tmp_path):
+    # Noticed in 0.16: phantom= beside svalues= was ignored without a word (the table's S-values used).
+    table = tmp_path / "s.csv"
+    table.write_text("target,source,s_mGy_per_MBq_s,target_mass_g\nliver,liver,1.4e-05,1800.0\n")
+    with pytest.raises(lutdose.InputError) as e:
+        lutdose.dose({"liver": 1000.0}, phantom="icrp110-af", svalues=str(table))
+    assert "phantom" in str(e.value) and "icrp110-af" in str(e.value) and "svalues" in str(e.value)

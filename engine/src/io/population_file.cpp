@@ -180,6 +180,23 @@ void read_figures(const json& j, const std::string& where, PopulationModel& m) {
   m.candidates = read_candidates(j, where, m.function);
 }
 
+// The optional standard errors of ln Omega_kk and ln sigma_log (lutdose 0.17; population.h): absent
+// or null is not known (an older file: the MAP then takes Omega and b as known), never zero; a null
+// entry of log_omega_se is that one not known. 0 is allowed: known exactly (a hand-written truth).
+void read_population_errors(const json& j, const std::string& where, Eigen::Index k, PopulationModel& m) {
+  if (const auto v = j.find("log_omega_se"); v != j.end() && !v->is_null()) {
+    m.log_omega_se = number_vector(j, "log_omega_se", where, k, false);
+    check_each(m.log_omega_se, "log_omega_se", where, [](double se) { return se >= 0; },
+               "a standard error >= 0 of ln omega, or null (not known)");
+  }
+  if (const auto v = j.find("log_sigma_log_se"); v != j.end() && !v->is_null()) {
+    m.log_sigma_log_se = finite_number(j, "log_sigma_log_se", where);
+    if (!(m.log_sigma_log_se >= 0))
+      throw_input_error(where, "log_sigma_log_se", format_number(m.log_sigma_log_se),
+                        "a standard error >= 0 of ln sigma_log, or null (not known)");
+  }
+}
+
 PopulationModel read_model(const json& j, const std::string& where) {
   PopulationModel m;
   const json& kind = member(j, "voi_kind", where);
@@ -210,6 +227,7 @@ PopulationModel read_model(const json& j, const std::string& where) {
   m.omega = read_omega(j, w, k, m.omega_structure);
   m.sigma_log = finite_number(j, "sigma_log", w);
   if (!(m.sigma_log > 0)) throw_input_error(w, "sigma_log", format_number(m.sigma_log), "a relative SD > 0");
+  read_population_errors(j, w, k, m);
   m.shrinkage = number_vector(j, "shrinkage", w, k, false);
   // 1 - SD(eta_MAP) / omega^(1/2) (population.h) is at most 1; below 0 where the MAPs spread more
   // than omega (population learn writes such values, e.g. -8e-05). Learned, SD(eta_MAP) (divisor
@@ -265,11 +283,17 @@ json to_json(const PopulationModel& m) {
   json phi = json::array();
   for (const auto& n : m.phi_names) phi.push_back(n);
   json j = {{"voi_kind", m.voi_kind}, {"function", m.function}, {"parameters", phi}, {"theta", numbers(m.theta)},
-          {"theta_se", numbers(m.theta_se)}, {"omega", omega}, {"sigma_log", json_number(m.sigma_log)},
-          {"shrinkage", numbers(m.shrinkage)}, {"n_patients", m.n_patients}, {"n_observations", m.n_observations},
-          {"minus2_log_likelihood", json_number(m.minus2_log_likelihood)}, {"aicc", json_number(m.aicc)},
-          {"bic", json_number(m.bic)}, {"converged", m.converged}, {"iterations", m.iterations},
-          {"e_step", m.e_step.empty() ? json(nullptr) : json(m.e_step)}, {"candidates", candidates_json(m)}};
+            {"theta_se", numbers(m.theta_se)}, {"omega", omega}, {"sigma_log", json_number(m.sigma_log)},
+            {"shrinkage", numbers(m.shrinkage)}, {"n_patients", m.n_patients}, {"n_observations", m.n_observations},
+            {"minus2_log_likelihood", json_number(m.minus2_log_likelihood)}, {"aicc", json_number(m.aicc)},
+            {"bic", json_number(m.bic)}, {"converged", m.converged}, {"iterations", m.iterations},
+            {"e_step", m.e_step.empty() ? json(nullptr) : json(m.e_step)}, {"candidates", candidates_json(m)}};
+  // the population's own estimation error (0.17): written where known, so a model without it (read
+  // from an older file) is written as it was read
+  if (m.log_omega_se.size() == m.theta.size()) {
+    j["log_omega_se"] = numbers(m.log_omega_se);
+    j["log_sigma_log_se"] = json_number(m.log_sigma_log_se);
+  }
   // only for a full Omega (read_omega_structure: absent is diagonal): a diagonal model's JSON as before
   if (m.omega_structure == "full") j["omega_structure"] = "full";
   return j;

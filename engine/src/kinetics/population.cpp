@@ -194,6 +194,51 @@ VectorXd theta_standard_errors(const Prior& prior, const std::vector<MapResult>&
   return var.unaryExpr([](double x) { return x > 0 ? std::sqrt(x) : NaN; });
 }
 
+// Standard errors of ln Omega_kk from the Fisher information of the same linearised model as
+// theta_standard_errors: patient i's MAP phi_i ~ N(theta, Omega + C_i) (C_i the data-only variance),
+// so I(omega_k, omega_l) = 1/2 sum_i [(Omega + C_i)^-1]_kl^2 (the Gaussian information of a
+// covariance parameter, 1/2 tr(S^-1 dS_k S^-1 dS_l) with dS_k = e_k e_k^T), and on the log scale
+// omega_k omega_l times that. (Omega + C_i)^-1 = Omega^-1 - Omega^-1 V_i Omega^-1 (V_i the MAP's
+// posterior covariance) needs no inverse of C_i, which is singular for a rate the TAC barely sees:
+// such a TAC adds little information about that Omega_kk. With C_i = 0 it is n / 2 per variance,
+// Var(ln s^2) = 2 / n of n exact draws. Theta and Omega are orthogonal in this model (the
+// information has no cross block), so the SEs are the diagonal of the inverse of this K x K block.
+// With a full Omega, (Omega + C_i)^-1 with Omega's full inverse: the SEs of its variances with the
+// covariances held at their estimates (their own information is not in this block).
+VectorXd log_omega_standard_errors(const Prior& prior, const std::vector<MapResult>& maps) {
+  const VectorXd w = prior.omega_diag.cwiseInverse();
+  const auto k = w.size();
+  MatrixXd info = MatrixXd::Zero(k, k);
+  const MatrixXd w_full =
+      prior.omega_full.size() ? MatrixXd(prior.omega_full.llt().solve(MatrixXd::Identity(k, k))) : MatrixXd();
+  for (const auto& m : maps) {
+    if (!m.ok) continue;
+    const MatrixXd p = w_full.size() ? MatrixXd(w_full - w_full * m.v * w_full)
+                                     : MatrixXd(MatrixXd(w.asDiagonal()) - w.asDiagonal() * m.v * w.asDiagonal());
+    info += 0.5 * p.cwiseAbs2();
+  }
+  info = prior.omega_diag.asDiagonal() * info * prior.omega_diag.asDiagonal();
+  const Eigen::LDLT<MatrixXd> ldlt(info);
+  if (ldlt.info() != Eigen::Success) return VectorXd::Constant(k, NaN);
+  const VectorXd var = ldlt.solve(MatrixXd::Identity(k, k)).diagonal();
+  return var.unaryExpr([](double x) { return x > 0 ? std::sqrt(x) : NaN; });
+}
+
+// Standard error of ln b: b^2 is estimated from d residual degrees of freedom, Var(b_hat^2) =
+// 2 b^4 / d, so Var(ln b_hat) = 1 / (2 d). d = n_observations minus the effective number of
+// random-effect parameters, sum_i tr(J_i V_i J_i^T) / b^2 (the trace of each TAC's hat matrix:
+// Hodges & Sargent, Biometrika 88 (2001) 367-379): a random effect the data barely see is shrunk
+// to theta and uses almost no degree of freedom. NaN (not known) below 1 degree of freedom.
+double log_sigma_standard_error(const Prior& prior, const std::vector<MapResult>& maps, const PopulationData& d) {
+  double dof = 0;
+  for (size_t i = 0; i < maps.size(); ++i) {
+    if (!maps[i].ok) continue;
+    dof += static_cast<double>(d.y_per_administered[i].size()) -
+           (maps[i].j_logf * maps[i].v * maps[i].j_logf.transpose()).trace() / (prior.b * prior.b);
+  }
+  return dof >= 1 ? 1 / std::sqrt(2 * dof) : NaN;
+}
+
 // eta shrinkage per parameter: 1 - SD(eta_MAP) / omega^(1/2).
 VectorXd shrinkage(const Prior& prior, const std::vector<MapResult>& maps) {
   const auto k = prior.theta.size();
@@ -241,6 +286,8 @@ void summarise(const Prior& prior, const std::vector<MapResult>& maps, const Pop
   m.omega_structure = prior.omega_full.size() ? "full" : "diagonal";
   m.sigma_log = prior.b;
   m.theta_se = theta_standard_errors(prior, maps);
+  m.log_omega_se = log_omega_standard_errors(prior, maps);
+  m.log_sigma_log_se = log_sigma_standard_error(prior, maps, d);
   m.shrinkage = shrinkage(prior, maps);
   m.minus2_log_likelihood = minus2_log_likelihood(prior, maps, d);
   const int k = static_cast<int>(prior.theta.size());

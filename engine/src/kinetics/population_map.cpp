@@ -220,6 +220,83 @@ CandidateFit map_candidate(const models::ExponentialFunction& f, const populatio
   return c;
 }
 
+// The population's own estimation error carried into the MAP's natural parameters (methods.md §10,
+// "The population's own uncertainty"): for each population parameter j of (theta_k, ln Omega_kk,
+// ln b) with a known standard error s_j > 0, the MAP refitted (warm-started from the MAP) under the
+// population with j shifted by +s_j and by -s_j; dp_j = (p(+s_j) - p(-s_j)) / 2, the change of the
+// natural parameters over one SE (a central secant: the step is the SE itself, the range over which
+// the population's error moves the MAP, so the linearisation holds where it is used, and the
+// difference is many orders above the Levenberg-Marquardt tolerance of the refits). With the
+// population parameters' errors independent (the file has SEs only: Cov_pop diagonal; theta and
+// Omega are orthogonal in the linearised model), their covariance in the natural parameters is
+// sum_j dp_j dp_j^T, added to the posterior's: u(TIA)^2 = g^T (D V D^T + sum_j dp_j dp_j^T) g, the
+// posterior's u^2 plus u_pop^2 = sum_j (g^T dp_j)^2. A side whose MAP fails gives a one-sided
+// secant; both failing make the addition unknown (NaN). `missing` gets the names of parameters
+// whose SE is not known (left out). Costs 2 (2K + 1) warm-started MAP fits.
+MatrixXd population_uncertainty(const PopulationModel& m, const population_detail::Prior& prior, const VectorXd& t,
+                                const VectorXd& y, const population_detail::MapResult& r, double a0,
+                                std::vector<std::string>& missing) {
+  constexpr double NaN = std::numeric_limits<double>::quiet_NaN();
+  const auto& f = *prior.f;
+  const auto k = prior.theta.size();
+  const VectorXd p0 = population_detail::natural_from_phi(f, in_MBq(f, r, a0).phi);
+  MatrixXd extra = MatrixXd::Zero(k, k);
+  // the natural parameters of the MAP under `shifted`, NaN where it fails
+  auto map_p = [&](const population_detail::Prior& shifted) -> VectorXd {
+    const auto rs = population_detail::map_fit(shifted, t, y, r.phi);
+    return rs.ok ? population_detail::natural_from_phi(f, in_MBq(f, rs, a0).phi) : VectorXd::Constant(k, NaN);
+  };
+  // the population parameter `name`: its SE `se` and `shift(prior, s)`, which moves it by s in the prior
+  auto propagate = [&](const std::string& name, double se, auto shift) {
+    if (!(se >= 0)) return missing.push_back(name);
+    if (se == 0) return;  // known exactly: no contribution
+    auto up = prior, down = prior;
+    shift(up, se);
+    shift(down, -se);
+    const VectorXd pu = map_p(up), pd = map_p(down);
+    const VectorXd dp = pu.allFinite() && pd.allFinite() ? VectorXd(0.5 * (pu - pd))
+                        : pu.allFinite()                 ? VectorXd(pu - p0)
+                        : pd.allFinite()                 ? VectorXd(p0 - pd)
+                                                         : VectorXd::Constant(k, NaN);
+    extra += dp * dp.transpose();
+  };
+  for (Eigen::Index j = 0; j < k; ++j) {
+    const std::string& name = m.phi_names.at(static_cast<size_t>(j));
+    propagate("theta of " + name, m.theta_se.size() == k ? m.theta_se(j) : NaN,
+              [j](population_detail::Prior& q, double s) { q.theta(j) += s; });
+    propagate("Omega of " + name, m.log_omega_se(j), [j](population_detail::Prior& q, double s) {
+      q.omega_diag(j) *= std::exp(s);
+      // a full Omega: its row and column j scaled by e^(s/2), so Omega_jj moves by e^s and the
+      // correlations stay (their own uncertainty is not propagated: docs/population.md)
+      if (q.omega_full.size()) {
+        q.omega_full.row(j) *= std::exp(s / 2);
+        q.omega_full.col(j) *= std::exp(s / 2);
+      }
+    });
+  }
+  propagate("sigma_log", m.log_sigma_log_se, [](population_detail::Prior& q, double s) { q.b *= std::exp(s); });
+  return extra;
+}
+
+// The candidate's covariance with `extra` added (population_uncertainty), and what follows from it:
+// parameter CVs, correlations and u(TIA).
+void add_covariance(CandidateFit& c, const models::ExponentialFunction& f, const MatrixXd& extra, double lambda_p) {
+  c.covariance += extra;
+  const VectorXd sd = c.covariance.diagonal().cwiseSqrt();
+  c.parameter_cv = sd.cwiseQuotient(c.parameters.cwiseAbs());
+  c.correlation = c.covariance.cwiseQuotient(sd * sd.transpose());
+  const VectorXd g = f.integral_gradient(c.parameters, lambda_p, std::numeric_limits<double>::infinity());
+  c.tia_u_MBq_h = std::sqrt(g.dot(c.covariance * g));
+}
+
+// "a, b and c" of names.
+std::string listed(const std::vector<std::string>& names) {
+  std::string out;
+  for (size_t i = 0; i < names.size(); ++i)
+    out += (i == 0 ? "" : i + 1 == names.size() ? " and " : ", ") + names[i];
+  return out;
+}
+
 // The note of a candidate that fails the criteria: its flags and what they mean.
 std::string rejection_note(const CandidateFit& c) {
   const bool conflict = std::any_of(c.flags.begin(), c.flags.end(), [](const std::string& f) {
@@ -269,6 +346,27 @@ TacFit population_map_fit(const PopulationModel& m, const TacSeries& tac, double
   const auto& check = refit ? *refit : r;
   TacFit fit;
   fit.candidates.push_back(map_candidate(f, in_MBq(f, r, administered_MBq), check, tac, m.sigma_log, lambda_p));
+  // the population's own estimation error (not for a previous-cycles prior: its Omega already has
+  // the error of its mean; nor for a population without log_omega_se: taken as known, as before)
+  const bool has_errors = m.log_omega_se.size() == f.n_parameters();
+  const bool propagate = !m.omega_includes_theta_error && has_errors && r.ok;
+  std::string u_note = "u(TIA) from the posterior covariance (population parameters taken as known)";
+  if (propagate) {
+    std::vector<std::string> missing;
+    const double u_posterior = fit.candidates[0].tia_u_MBq_h;
+    add_covariance(fit.candidates[0], f,
+                   population_uncertainty(m, prior, t, y, r, administered_MBq, missing), lambda_p);
+    u_note = "u(TIA) = " + g4(fit.candidates[0].tia_u_MBq_h) +
+             " MBq h from the posterior covariance and the population's own estimation error (theta, ln Omega "
+             "and ln sigma_log shifted by their standard errors of learning from " + std::to_string(m.n_patients) +
+             " TACs); from the posterior alone " + g4(u_posterior) + " MBq h" +
+             (missing.empty() ? "" : "; not known, taken as exact: the error of " + listed(missing));
+    if (!std::isfinite(fit.candidates[0].tia_u_MBq_h))
+      fit.tia_u_unknown_reason = "the MAP under the population shifted by a standard error of its parameters failed";
+  } else if (!m.omega_includes_theta_error && !has_errors) {
+    u_note += "; the population has no standard errors of ln Omega (log_omega_se: a population file of lutdose "
+              "0.16 or earlier, or written by hand), so its own estimation error is not in u";
+  }
   // No VOI can hold more than the whole administered activity decaying physically: a TIA above
   // A0 / lambda_p is impossible (a prior far from the data, e.g. an edited population file).
   if (auto& c = fit.candidates.back(); c.tia_MBq_h > administered_MBq / lambda_p) {
@@ -288,7 +386,7 @@ TacFit population_map_fit(const PopulationModel& m, const TacSeries& tac, double
   fit.selection = "population kinetics: MAP (empirical Bayes) estimate with the population of " + m.voi_kind +
                   " (" + m.function + ", " + std::to_string(m.n_patients) + " TACs) as prior";
   fit.notes.push_back("the estimate is population-based: the TAC's points combined with the population of " +
-                      m.voi_kind + "; u(TIA) from the posterior covariance (population parameters taken as known)");
+                      m.voi_kind + "; " + u_note);
   if (left_out > 0)
     fit.notes.push_back(std::to_string(left_out) + " point(s) with activity <= 0 left out (the model is of ln A)");
   if (!c.accepted) fit.notes.push_back(rejection_note(c));

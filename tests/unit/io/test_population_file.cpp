@@ -4,6 +4,7 @@
 // are written here from a model built by hand (no learning), then changed as a person would.
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <fstream>
 #include <functional>
 #include <limits>
@@ -241,7 +242,7 @@ TEST_CASE("use_case_population: the command line's file when the case names none
   CHECK(without.population_file.empty());
 }
 
-TEST_CASE("population file: a full omega is read with omega_structure \"full\"; a non-symmetric or non-positive-definite one, a covariance without it and an unknown structure are refused") {
+TEST_CASE("population file: a full omega is read with omega_structure \"full\", a non-symmetric or non-positive-definite one, a covariance without it and an unknown structure are refused") {
   const auto with_omega = [](double c01, double c10, const std::string& structure) {
     auto p = kidneys_e1();
     p.models[0].omega(0, 1) = c01;
@@ -285,4 +286,51 @@ TEST_CASE("population file: a full omega is read with omega_structure \"full\"; 
   e = read_error(text);
   CHECK(e.find("omega_structure is '\"block\"'") != std::string::npos);
   CHECK(e.find("\"diagonal\" or \"full\"") != std::string::npos);
+}
+
+TEST_CASE("population file: log_omega_se and log_sigma_log_se round trip, absent or null is not known, bad values refused") {
+  auto p = kidneys_e1();
+  p.models[0].log_omega_se = Eigen::Vector2d(0.125, 0.375);
+  p.models[0].log_sigma_log_se = 0.03125;  // binary fractions: written and read back exactly
+  test::TempDir dir;
+  const std::string path = dir / "pop.json";
+  write_text(path, population_file_text(p));
+  const PopulationModel m = read_population_file(path).models.at(0);
+  REQUIRE(m.log_omega_se.size() == 2);
+  CHECK(m.log_omega_se(0) == 0.125);
+  CHECK(m.log_omega_se(1) == 0.375);
+  CHECK(m.log_sigma_log_se == 0.03125);
+  // A file of 0.16 has neither member: read, and not known (empty, NaN), never 0.
+  const std::string old_text = population_file_text(kidneys_e1());
+  CHECK(old_text.find("log_omega_se") == std::string::npos);  // a model without them is written without
+  write_text(path, old_text);
+  const PopulationModel o = read_population_file(path).models.at(0);
+  CHECK(o.log_omega_se.size() == 0);
+  CHECK(std::isnan(o.log_sigma_log_se));
+  // Edits below are made without the file's own checksum (read as written by hand).
+  const std::string text = population_file_text(p);
+  const auto member = text.rfind(",\n  \"lutdose_sha256\"");
+  REQUIRE(member != std::string::npos);
+  const std::string unchecked = text.substr(0, member) + "\n}\n";
+  write_text(path, replaced(replaced(unchecked, "\"log_omega_se\": [", "\"log_omega_se\": null, \"x\": ["),
+                            "\"log_sigma_log_se\": 0.03125", "\"log_sigma_log_se\": null"));
+  const PopulationModel n = read_population_file(path).models.at(0);
+  CHECK(n.log_omega_se.size() == 0);
+  CHECK(std::isnan(n.log_sigma_log_se));
+  // negative and non-finite (1e999 parses as infinity) are refused, naming file, field and value
+  std::string e = read_error(replaced(unchecked, "0.375", "-0.375"));
+  CHECK(e.find("pop.json: vois[0] (kidneys)") != std::string::npos);
+  CHECK(e.find("log_omega_se[1] is '-0.375'") != std::string::npos);
+  CHECK(e.find("a standard error >= 0") != std::string::npos);
+  // 1e999 overflows a double: the JSON reader itself names the member (parse_json_checked)
+  e = read_error(replaced(unchecked, "0.375", "1e999"));
+  CHECK(e.find("log_omega_se[1] is a number beyond the range of a double") != std::string::npos);
+  e = read_error(replaced(unchecked, "0.375", "\"0.375\""));
+  CHECK(e.find("log_omega_se[1] is '\"0.375\"'") != std::string::npos);
+  CHECK(e.find("a finite number") != std::string::npos);
+  e = read_error(replaced(unchecked, "\"log_sigma_log_se\": 0.03125", "\"log_sigma_log_se\": -0.5"));
+  CHECK(e.find("log_sigma_log_se is '-0.5'") != std::string::npos);
+  e = read_error(replaced(unchecked, "\"log_sigma_log_se\": 0.03125", "\"log_sigma_log_se\": \"x\""));
+  CHECK(e.find("log_sigma_log_se") != std::string::npos);
+  CHECK(e.find("a finite number") != std::string::npos);
 }

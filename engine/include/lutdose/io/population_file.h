@@ -92,7 +92,8 @@ bool is_population_file_text(const std::string& text);
 //! as written by hand), a missing or non-finite number, an unknown or unsupported function, sizes
 //! that do not match the function, an Omega that is not symmetric positive-definite, a sigma <= 0,
 //! a half_life_h <= 0, a VOI kind twice or one no VOI has (tumour_1: a tumour VOI's kind is
-//! tumour), a theta_se <= 0 or a shrinkage > 1 (null: not computed), n_patients < 2,
+//! tumour), a theta_se <= 0 or a shrinkage > 1 (null: not computed), a log_omega_se or
+//! log_sigma_log_se < 0 or not a number (optional: absent or null is not known), n_patients < 2,
 //! n_observations < n_patients, a function twice in a VOI kind's candidates or a chosen function
 //! not among them.
 PopulationFile read_population_file(const std::string& path);

@@ -73,6 +73,13 @@ struct PopulationModel {
   //! "diagonal" (variances only: PopulationOptions::omega_structure's default) or "full" (the
   //! covariances between the log parameters estimated too).
   std::string omega_structure = "diagonal";
+  //! Standard errors of ln Omega_kk (the log of each variance), from the Fisher information of the
+  //! linearised model (methods.md §10, "The population's own uncertainty"). Empty (absent from an
+  //! older population file) or NaN: not known; then the MAP takes Omega as known.
+  Eigen::VectorXd log_omega_se;
+  //! Standard error of ln sigma_log, 1 / (2 d)^(1/2) with d the residual degrees of freedom of
+  //! learning (methods.md §10). NaN: not known (an older population file).
+  double log_sigma_log_se = std::numeric_limits<double>::quiet_NaN();
   //! Omega is already the predictive variance of a new TAC's phi, theta's estimation error
   //! included (a previous-cycles prior): the MAP's residual criterion then adds no theta_se^2
   //! (population_map_fit). False for a learned population or a population file. Not in the file.
@@ -201,10 +208,17 @@ std::vector<PopulationModel> learn_population(const std::vector<TacSeries>& seri
 //! Q allows for the population's estimation error: it is that of the MAP under the prior variance
 //! (Omega + theta_se^2) K F_q(K, n_patients - 1) / chi2_q(K) and, with sigma_log_dof infinite, b
 //! raised for its n_observations - K n_patients degrees of freedom (population_map.cpp); the
-//! estimate and its intervals use theta, Omega and b as they are. With b estimated from sigma_log_dof residual
+//! estimate uses theta, Omega and b as they are (its u adds their error, below). With b estimated from sigma_log_dof residual
 //! degrees of freedom, Q is that of the MAP under b's upper 1 - POPULATION_MAP_FALSE_REJECTION
 //! confidence bound, at most MAP_CHECK_MAX_SIGMA_LOG (and at least b).
 //! The candidate's standardized residuals are (ln y - ln f) / b, NaN at points left out. A population
+//! The estimate's u(TIA) combines the posterior's with the population's own estimation error
+//! where the model has it (log_omega_se known; not for a previous-cycles prior, whose Omega already
+//! includes the error of its mean): the candidate's covariance gets sum_j dp_j dp_j^T, dp_j half the
+//! change of the MAP's natural parameters between the population parameter j (theta_k, ln Omega_kk,
+//! ln b) shifted by + and - its standard error (population_uncertainty, methods.md §10), and a note
+//! gives u(TIA) without and with it. A population without log_omega_se is taken as known (noted).
+//! A population
 //! of fewer than POPULATION_MIN_TACS TACs gives the candidate the warning
 //! "population_below_50_tacs:N". InputError naming `where` when administered_MBq is not a finite
 //! number > 0 (the amplitudes are per administered activity).
