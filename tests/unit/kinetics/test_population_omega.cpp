@@ -274,3 +274,23 @@ TEST_CASE("population, full Omega: MAPs of TACs drawn from the population are re
     CHECK(by_learned <= 10);
   }
 }
+
+TEST_CASE("population, full Omega: the population's own uncertainty of Omega's variances reaches u(TIA)") {
+  // Regression (merge with 0.17's population uncertainty): the shifted Omega_kk was set on the
+  // prior's diagonal only, which a full prior does not use, so log_omega_se added nothing to u.
+  // Now Omega's row and column k are scaled by e^(s/2): with SEs of theta and b 0 and of ln Omega
+  // 0.5, u(TIA) must grow. A 3-scan kidney-like TAC (4, 24, 48 h: the rate is partly prior).
+  PopulationModel m = e1_truth_full(0.7);
+  m.theta_se = Eigen::Vector2d::Zero();
+  m.log_sigma_log_se = 0.0;
+  m.log_omega_se = Eigen::Vector2d::Zero();
+  const auto tac = e1_cohort(1, 0.7, {4, 24, 48}, 9u).tacs[0];
+  const TacFit known = population_map_fit(m, tac, A0_MBQ, LP, "t");
+  m.log_omega_se = Eigen::Vector2d(0.5, 0.5);
+  const TacFit uncertain = population_map_fit(m, tac, A0_MBQ, LP, "t");
+  CHECK(uncertain.tia_MBq_h == known.tia_MBq_h);  // the estimate itself is unchanged
+  MESSAGE("u(TIA) " << known.tia_u_MBq_h << " -> " << uncertain.tia_u_MBq_h);
+  // measured 1.012 times (exactly 1 before the fix); 0.5 % more at least is far above the refits'
+  // rounding (relative 1e-8)
+  CHECK(uncertain.tia_u_MBq_h > 1.005 * known.tia_u_MBq_h);
+}
