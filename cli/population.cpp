@@ -56,6 +56,12 @@ PopulationCommand::PopulationCommand(CLI::App& app) {
                      "nothing estimated; every point needs one, also in MAP fits); docs/population.md")
       ->check(CLI::IsMember({"proportional", "combined", "constant", "input"}))
       ->capture_default_str();
+  learn_->add_option("--omega", omega_,
+                     "diagonal (default): random-effect variances only; full: also their covariances (e.g. of "
+                     "amplitude and rate), used by the MAP of sparse TACs; BIC counts K(K-1)/2 more parameters "
+                     "(docs/population.md)")
+      ->check(CLI::IsMember({"diagonal", "full"}))
+      ->capture_default_str();
   learn_->add_option("--threads", options_.threads, "Threads (0: all cores)")->check(CLI::Range(0, 256));
   learn_->add_option("--half-life-h", half_life_h_, "Override the ICRP-107 half-life [h]");
   learn_->add_option("--data-dir", data_dir_, "Reference data directory");
@@ -99,6 +105,7 @@ lutdose::PopulationFile PopulationCommand::learn() const {
   auto options = options_;
   options.sampled_e_step = e_step_ == "sampled";
   options.error_model = *lutdose::parse_population_error_model(error_model_);  // CLI::IsMember checked it
+  options.omega_structure = omega_ == "full" ? lutdose::OmegaStructure::full : lutdose::OmegaStructure::diagonal;
   if (std::filesystem::is_directory(tac_)) {
     if (!patients_.empty())
       lutdose::throw_input_error("command line", "--patients", patients_,

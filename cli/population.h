@@ -25,6 +25,7 @@ class PopulationCommand {
   std::string tac_, patients_, out_, data_dir_;
   std::string e_step_ = "sampled";
   std::string error_model_ = "proportional";
+  std::string omega_ = "diagonal";
   double half_life_h_ = 0;
   lutdose::PopulationOptions options_;
   bool quiet_ = false, allow_external_ = false;

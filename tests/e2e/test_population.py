@@ -1039,8 +1039,41 @@ def case_error_model_combined(ctx):
     if os.path.exists(ctx.path("bad.json")):
         raise CaseFailure("a population file written on bad input")
 
+
+def case_omega_full(ctx):
+    """population learn --omega full writes the full omega with omega_structure "full" (symmetric, a
+    covariance), says so in random_effects and options; --population with it fits by MAP; the default
+    writes no omega_structure (a diagonal file as 0.16's); --omega with another value is refused."""
+    learn = ctx.cohort("learn", 30, 1, "4,24,48,96,168")
+    ctx.ok("population", "learn", learn, "--patients", patients(learn), "--functions", "E1", "--omega", "full",
+           "--out", ctx.path("full.json"), "--quiet")
+    pop = json.load(open(ctx.path("full.json")))
+    for v in pop["vois"]:
+        om = v["omega"]
+        if v.get("omega_structure") != "full" or om[0][1] != om[1][0] or om[0][1] == 0:
+            raise CaseFailure("full.json %s: omega_structure %r, omega %r" % (v["voi_kind"], v.get("omega_structure"),
+                                                                              om))
+    if pop["options"].get("omega_structure") != "full" or "omega full" not in pop["random_effects"]:
+        raise CaseFailure("full.json: options %r, random_effects %r" % (pop["options"], pop["random_effects"]))
+    new = ctx.cohort("new", 10, 2, "24")
+    res = tias(json.loads(ctx.ok("fit", "--tac", new, "--population", ctx.path("full.json"), *A0).stdout))
+    bad = [k for k, v in res.items() if v["fit"]["method"] != "population MAP" or not v["tia_MBq_h"] > 0]
+    if bad:
+        raise CaseFailure("fit --population full.json: not MAP fits: %s" % bad[:5])
+    ctx.ok("population", "learn", learn, "--patients", patients(learn), "--functions", "E1",
+           "--out", ctx.path("diagonal.json"), "--quiet")
+    pop = json.load(open(ctx.path("diagonal.json")))
+    if any("omega_structure" in v for v in pop["vois"]) or pop["options"].get("omega_structure") != "diagonal":
+        raise CaseFailure("diagonal.json: %s" % json.dumps(pop)[:600])
+    ctx.fails("--omega", "population", "learn", learn, "--patients", patients(learn), "--omega", "block",
+              "--out", ctx.path("x.json"))
+    if os.path.exists(ctx.path("x.json")):
+        raise CaseFailure("x.json written by a refused invocation")
+
+
 CASES = {
     "error_model_combined": case_error_model_combined,
+    "omega_full": case_omega_full,
     "population_file_in_cases": case_population_file_in_cases,
     "learn_from_store_refused": case_learn_from_store_refused,
     "case_file_population": case_case_file_population,

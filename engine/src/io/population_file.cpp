@@ -79,8 +79,21 @@ void check_each(const VectorXd& v, const std::string& key, const std::string& wh
       throw_input_error(where, key + "[" + std::to_string(i) + "]", format_number(v(i)), expected);
 }
 
-// Omega: K x K, finite, symmetric, positive-definite.
-MatrixXd read_omega(const json& j, const std::string& where, Eigen::Index k) {
+// omega_structure: "diagonal" or "full"; absent means "diagonal" (files of 0.16 and earlier, and
+// every file with a diagonal Omega: the member is written only for a full one, so that a diagonal
+// population's file and the results' vois_sha256 are unchanged).
+std::string read_omega_structure(const json& j, const std::string& where) {
+  const auto s = j.find("omega_structure");
+  if (s == j.end()) return "diagonal";
+  if (!s->is_string() || (*s != "diagonal" && *s != "full"))
+    throw_input_error(where, "omega_structure", s->dump(), "\"diagonal\" or \"full\" (absent: diagonal)");
+  return s->get<std::string>();
+}
+
+// Omega: K x K, finite, symmetric, positive-definite; diagonal unless `structure` is "full".
+// (lutdose 0.16 and earlier refuse a non-diagonal omega, "a diagonal matrix (this version
+// estimates no covariances)": a full-Omega file is refused by them, not misread.)
+MatrixXd read_omega(const json& j, const std::string& where, Eigen::Index k, const std::string& structure) {
   const json& v = member(j, "omega", where);
   if (!v.is_array() || static_cast<Eigen::Index>(v.size()) != k)
     throw_input_error(where, "omega", v.dump(), "a " + std::to_string(k) + " x " + std::to_string(k) + " matrix");
@@ -92,8 +105,10 @@ MatrixXd read_omega(const json& j, const std::string& where, Eigen::Index k) {
   if (!omega.isApprox(omega.transpose(), 1e-12) || Eigen::LLT<MatrixXd>(omega).info() != Eigen::Success ||
       omega.diagonal().minCoeff() <= 0)
     throw_input_error(where, "omega", v.dump(), "a symmetric positive-definite covariance matrix");
-  if (!omega.isDiagonal(0.0))
-    throw_input_error(where, "omega", v.dump(), "a diagonal matrix (this version estimates no covariances)");
+  if (structure != "full" && !omega.isDiagonal(0.0))
+    throw_input_error(where, "omega", v.dump(),
+                      "a diagonal matrix (omega_structure is \"diagonal\"; absent means diagonal): a full Omega "
+                      "has omega_structure \"full\"");
   return omega;
 }
 
@@ -245,7 +260,8 @@ PopulationModel read_model(const json& j, const std::string& where, int format_v
   m.theta = number_vector(j, "theta", w, k, true);
   m.theta_se = number_vector(j, "theta_se", w, k, false);
   check_each(m.theta_se, "theta_se", w, [](double se) { return se > 0; }, "a standard error > 0, or null (not computed)");
-  m.omega = read_omega(j, w, k);
+  m.omega_structure = read_omega_structure(j, w);
+  m.omega = read_omega(j, w, k, m.omega_structure);
   read_error_model(j, w, format_version, m);
   read_population_errors(j, w, k, m);
   m.shrinkage = number_vector(j, "shrinkage", w, k, false);
@@ -323,6 +339,8 @@ json to_json(const PopulationModel& m) {
     out["log_omega_se"] = numbers(m.log_omega_se);
     out["log_sigma_log_se"] = json_number(m.log_sigma_log_se);
   }
+  // only for a full Omega (read_omega_structure: absent is diagonal): a diagonal model's JSON as before
+  if (m.omega_structure == "full") out["omega_structure"] = "full";
   return out;
 }
 
@@ -387,7 +405,10 @@ std::string population_file_text(const PopulationFile& p) {
                                  "input: A ~ N(f, activity_u_MBq^2), each point's own; proportional (no error_model "
                                  "member), on the log scale: ln A ~ N(ln f, sigma_log^2)"
                                : "proportional, on the log scale: ln A ~ N(ln f, sigma_log^2)"},
-      {"random_effects", "log-normal, phi = theta + eta, eta ~ N(0, omega), omega diagonal"},
+      {"random_effects", p.options.omega_structure == OmegaStructure::full
+                             ? "log-normal, phi = theta + eta, eta ~ N(0, omega), omega full (variances and "
+                               "covariances; omega_structure of each VOI kind)"
+                             : "log-normal, phi = theta + eta, eta ~ N(0, omega), omega diagonal"},
       {"amplitudes", std::string(AMPLITUDES_PER_ADMINISTERED) +
                          ": A_j / A0, A0 the TAC's administered activity (log_A1_per_administered, ...)"},
       {"half_life_h", p.half_life_h},
@@ -397,7 +418,8 @@ std::string population_file_text(const PopulationFile& p) {
                    {"objective_tolerance", p.options.objective_tolerance},
                    {"plateau_iterations", p.options.plateau_iterations},
                    {"plateau_improvement", p.options.plateau_improvement},
-                   {"e_step", p.options.sampled_e_step ? "sampled" : "laplace"}}},
+                   {"e_step", p.options.sampled_e_step ? "sampled" : "laplace"},
+                   {"omega_structure", omega_structure_name(p.options.omega_structure)}}},
       {"vois", vois}};
   if (additive) doc["options"]["error_model"] = to_string(p.options.error_model);
   return with_own_checksum(doc.dump(2));

@@ -27,6 +27,8 @@ bool population_function_supported(const std::string& id) {
   return id == "E1p" || id == "E1" || id == "E2u" || id == "E2";
 }
 
+std::string omega_structure_name(OmegaStructure s) { return s == OmegaStructure::full ? "full" : "diagonal"; }
+
 std::vector<std::string> population_parameter_names(const models::ExponentialFunction& f) {
   return population_detail::phi_names(f);
 }
@@ -188,7 +190,28 @@ void additive_m_step(const std::vector<population_detail::PosteriorMoments>& pm,
   if (p.b > 0) p.b = std::max(std::sqrt(t * q / mean_c), SIGMA_FLOOR);
 }
 
-// The M-step: theta, Omega (diagonal) and b from the patients' posterior moments (Monte Carlo EM,
+// The M-step's full Omega: the mean over the `used` patients with moments of (eta_i eta_i^T + V_i),
+// eta_i = E[phi_i | y] - theta, V_i = Cov[phi_i | y] (the EM update of Omega in the linear mixed
+// model, Laird & Ware 1982 and Lindstrom & Bates 1990, with the conditional covariance sampled or
+// Laplace as the diagonal's). Guard: symmetrised, and its eigenvalues kept above OMEGA_FLOOR (a
+// mean of positive semi-definite matrices plus positive-definite V_i is positive-definite in exact
+// arithmetic; a sampled V_i of few effective draws or rounding may not be, and the floor is the
+// diagonal's own reason: below it a direction of eta has no spread between patients, and it keeps
+// Omega's Cholesky factor, which whitens the MAP's prior term, invertible).
+MatrixXd full_omega_update(const std::vector<population_detail::PosteriorMoments>& pm, const VectorXd& theta,
+                           int used) {
+  const auto k = theta.size();
+  MatrixXd sum = MatrixXd::Zero(k, k);
+  for (const auto& m : pm)
+    if (m.mean.size()) sum += (m.mean - theta) * (m.mean - theta).transpose() + m.covariance;
+  const MatrixXd omega = 0.5 * (sum + sum.transpose()) / used;
+  const Eigen::SelfAdjointEigenSolver<MatrixXd> eig(omega);
+  if (eig.info() != Eigen::Success || eig.eigenvalues().minCoeff() >= OMEGA_FLOOR) return omega;
+  return eig.eigenvectors() * eig.eigenvalues().cwiseMax(OMEGA_FLOOR).asDiagonal() * eig.eigenvectors().transpose();
+}
+
+// The M-step: theta, Omega (diagonal; full with a full prior: full_omega_update) and b from the
+// patients' posterior moments (Monte Carlo EM,
 // Wei & Tanner 1990; the conditional variance of eta is in Omega's update, as in the EM of
 // Lindstrom & Bates, but sampled: the Laplace covariance of a rate the data barely see is too
 // narrow, which made Omega low, docs/population.md). Patients whose MAP failed are left out.
@@ -212,6 +235,10 @@ Prior m_step(const Prior& old, const std::vector<population_detail::PosteriorMom
     n_obs += d.y_per_administered[i].size();
   }
   p.omega_diag = (var / used).cwiseMax(OMEGA_FLOOR);
+  if (old.omega_full.size()) {
+    p.omega_full = full_omega_update(pm, p.theta, used);
+    p.omega_diag = p.omega_full.diagonal();
+  }
   if (old.additive) {
     if (old.sd_y.size() == 0) additive_m_step(pm, d, p);  // input (sd_y): nothing to estimate
   } else {
@@ -224,7 +251,7 @@ Prior m_step(const Prior& old, const std::vector<population_detail::PosteriorMom
 // objective + ln det H, plus 2 sum ln y (the change of variables from ln y to y). The additive
 // models: n ln(2 pi sigma0_i^2) + ln det Omega + objective + ln det H (expected-information Hessian).
 double minus2_log_likelihood(const Prior& prior, const std::vector<MapResult>& maps, const PopulationData& d) {
-  const double log_det_omega = prior.omega_diag.array().log().sum();
+  const double log_det_omega = population_detail::log_det_omega(prior);
   double total = 0;
   for (size_t i = 0; i < maps.size(); ++i) {
     if (!maps[i].ok) return NaN;
@@ -242,13 +269,19 @@ double minus2_log_likelihood(const Prior& prior, const std::vector<MapResult>& m
 }
 
 // Standard errors of theta from the Fisher information of the linearised model,
-// sum_i (Omega + C_i)^-1 = sum_i (Omega^-1 - Omega^-1 V_i Omega^-1).
+// sum_i (Omega + C_i)^-1 = sum_i (Omega^-1 - Omega^-1 V_i Omega^-1) (C_i the data's covariance of
+// phi_i, V_i = (Omega^-1 + C_i^-1)^-1 its posterior covariance; Woodbury), Omega full or diagonal.
 VectorXd theta_standard_errors(const Prior& prior, const std::vector<MapResult>& maps) {
   const VectorXd w = prior.omega_diag.cwiseInverse();
   const auto k = w.size();
   MatrixXd info = MatrixXd::Zero(k, k);
-  for (const auto& m : maps)
-    if (m.ok) info += MatrixXd(w.asDiagonal()) - w.asDiagonal() * m.v * w.asDiagonal();
+  const MatrixXd w_full =
+      prior.omega_full.size() ? MatrixXd(prior.omega_full.llt().solve(MatrixXd::Identity(k, k))) : MatrixXd();
+  for (const auto& m : maps) {
+    if (!m.ok) continue;
+    if (w_full.size()) info += w_full - w_full * m.v * w_full;
+    else info += MatrixXd(w.asDiagonal()) - w.asDiagonal() * m.v * w.asDiagonal();
+  }
   const Eigen::LDLT<MatrixXd> ldlt(info);
   if (ldlt.info() != Eigen::Success) return VectorXd::Constant(k, NaN);
   const VectorXd var = ldlt.solve(MatrixXd::Identity(k, k)).diagonal();
@@ -264,13 +297,18 @@ VectorXd theta_standard_errors(const Prior& prior, const std::vector<MapResult>&
 // such a TAC adds little information about that Omega_kk. With C_i = 0 it is n / 2 per variance,
 // Var(ln s^2) = 2 / n of n exact draws. Theta and Omega are orthogonal in this model (the
 // information has no cross block), so the SEs are the diagonal of the inverse of this K x K block.
+// With a full Omega, (Omega + C_i)^-1 with Omega's full inverse: the SEs of its variances with the
+// covariances held at their estimates (their own information is not in this block).
 VectorXd log_omega_standard_errors(const Prior& prior, const std::vector<MapResult>& maps) {
   const VectorXd w = prior.omega_diag.cwiseInverse();
   const auto k = w.size();
   MatrixXd info = MatrixXd::Zero(k, k);
+  const MatrixXd w_full =
+      prior.omega_full.size() ? MatrixXd(prior.omega_full.llt().solve(MatrixXd::Identity(k, k))) : MatrixXd();
   for (const auto& m : maps) {
     if (!m.ok) continue;
-    const MatrixXd p = MatrixXd(w.asDiagonal()) - w.asDiagonal() * m.v * w.asDiagonal();
+    const MatrixXd p = w_full.size() ? MatrixXd(w_full - w_full * m.v * w_full)
+                                     : MatrixXd(MatrixXd(w.asDiagonal()) - w.asDiagonal() * m.v * w.asDiagonal());
     info += 0.5 * p.cwiseAbs2();
   }
   info = prior.omega_diag.asDiagonal() * info * prior.omega_diag.asDiagonal();
@@ -307,14 +345,25 @@ VectorXd shrinkage(const Prior& prior, const std::vector<MapResult>& maps) {
   return VectorXd::Ones(k) - sd.cwiseQuotient(prior.omega_diag.cwiseSqrt());
 }
 
-// Largest change between two priors on the log scale (theta, ln omega^(1/2), ln b; ln sigma0).
+// The correlation matrix of a full Omega (empty for a diagonal one).
+MatrixXd correlations(const Prior& p) {
+  if (!p.omega_full.size()) return MatrixXd();
+  const VectorXd sd_inv = p.omega_diag.cwiseSqrt().cwiseInverse();
+  return sd_inv.asDiagonal() * p.omega_full * sd_inv.asDiagonal();
+}
+
+// Largest change between two priors on the log scale (theta, ln omega^(1/2), ln b; ln sigma0) and,
+// with a full Omega, of its correlations (in [-1, 1], the same tolerance: 1e-5 in a correlation is
+// far below its sampling error).
 double change(const Prior& a, const Prior& b) {
   const double dt = (a.theta - b.theta).cwiseAbs().maxCoeff();
   const double dw = 0.5 * (a.omega_diag.array().log() - b.omega_diag.array().log()).abs().maxCoeff();
+  const double dr = a.omega_full.size() && b.omega_full.size()
+                        ? (correlations(a) - correlations(b)).cwiseAbs().maxCoeff() : 0.0;
   if (a.additive)  // ln sigma0, and ln b where it is estimated (constant: b = 0)
-    return std::max({dt, dw, std::abs(std::log(a.sigma0_MBq / b.sigma0_MBq)),
+    return std::max({dt, dw, dr, std::abs(std::log(a.sigma0_MBq / b.sigma0_MBq)),
                      a.b > 0 && b.b > 0 ? std::abs(std::log(a.b / b.b)) : 0.0});
-  return std::max({dt, dw, std::abs(std::log(a.b / b.b))});
+  return std::max({dt, dw, dr, std::abs(std::log(a.b / b.b))});
 }
 
 // -2 log L changed by less than objective_tolerance in the last iteration, or improved by less
@@ -330,7 +379,8 @@ bool plateau(const std::vector<double>& h, const PopulationOptions& o) {
 void summarise(const Prior& prior, const std::vector<MapResult>& maps, const PopulationData& d,
                PopulationModel& m) {
   m.theta = prior.theta;
-  m.omega = prior.omega_diag.asDiagonal();
+  m.omega = population_detail::omega_matrix(prior);
+  m.omega_structure = prior.omega_full.size() ? "full" : "diagonal";
   m.sigma_log = prior.b;
   if (prior.additive) m.sigma0_MBq = prior.sigma0_MBq;
   if (m.error_model == PopulationErrorModel::input)  // nothing estimated: the points' own u
@@ -343,9 +393,10 @@ void summarise(const Prior& prior, const std::vector<MapResult>& maps, const Pop
   m.shrinkage = shrinkage(prior, maps);
   m.minus2_log_likelihood = minus2_log_likelihood(prior, maps, d);
   const int k = static_cast<int>(prior.theta.size());
-  m.n_population_parameters = 2 * k + (m.error_model == PopulationErrorModel::combined ? 2
-                                       : m.error_model == PopulationErrorModel::input  ? 0
-                                                                                       : 1);
+  m.n_population_parameters = k + (prior.omega_full.size() ? k * (k + 1) / 2 : k) +
+                              (m.error_model == PopulationErrorModel::combined ? 2
+                               : m.error_model == PopulationErrorModel::input  ? 0
+                                                                               : 1);
   const double p = m.n_population_parameters, n = m.n_observations;
   m.aicc = n - p - 1 > 0 ? m.minus2_log_likelihood + 2 * p + 2 * p * (p + 1) / (n - p - 1) : NaN;
   m.bic = m.minus2_log_likelihood + p * std::log(static_cast<double>(m.n_patients));
@@ -408,6 +459,7 @@ void set_error_model_start(Prior& prior, PopulationErrorModel model, const Popul
 // The prior of a population model's estimates (its error model included).
 Prior model_prior(const models::ExponentialFunction& f, const PopulationModel& m, double lambda_p) {
   Prior prior{&f, m.theta, m.omega.diagonal(), m.sigma_log, lambda_p};
+  set_omega(prior, m.omega);  // full when the model has covariances
   if (m.error_model != PopulationErrorModel::proportional) prior.additive = true, prior.sigma0_MBq = m.sigma0_MBq;
   if (m.error_model == PopulationErrorModel::input) prior.b = 0, prior.sigma0_MBq = 1, prior.sd_y = VectorXd::Ones(1);
   return prior;
@@ -444,6 +496,7 @@ PopulationModel fit_population_model(const models::ExponentialFunction& f, const
                       "every point's standard uncertainty (activity_u_MBq > 0) for --error-model input");
   Prior prior{&f, initial_theta(f, d, lambda_p), VectorXd::Constant(f.n_parameters(), 0.09), 0.1, lambda_p};
   set_error_model_start(prior, o.error_model, d);
+  if (o.omega_structure == OmegaStructure::full) prior.omega_full = MatrixXd(prior.omega_diag.asDiagonal());
   std::vector<VectorXd> phis(d.t_h.size(), prior.theta);
   prior = run_em(prior, d, o, false, phis, m);
   if (o.sampled_e_step) {

@@ -159,6 +159,16 @@ void scale_additive_for_check(const PopulationModel& m, int n_points, int k, pop
   p.sigma0_MBq *= factor;
 }
 
+// check_omega_diag's matrix: Omega (full or diagonal) + diag(theta_se^2), times K F_q(K, n - 1) /
+// chi2_q(K); Omega itself where check_omega_diag takes the population as known.
+MatrixXd check_omega_full(const PopulationModel& m) {
+  MatrixXd v = m.omega;
+  const auto k = v.rows();
+  if (m.omega_includes_theta_error || m.theta_se.size() != k || !m.theta_se.allFinite() || m.n_patients < 2) return v;
+  v.diagonal() += m.theta_se.cwiseAbs2();
+  return v * std::max(1.0, f_to_chi2_ratio(static_cast<int>(k), m.n_patients - 1));
+}
+
 // The prior variance of phi under which the MAP is judged (judge_against_population), allowing
 // for the population's own estimation error. The criterion asks whether the TAC is probable under
 // the population; a new TAC's phi = theta + eta judged against the estimates theta_hat and
@@ -176,12 +186,10 @@ void scale_additive_for_check(const PopulationModel& m, int n_points, int k, pop
 // hardly changes: theta_se^2 is about Omega / n, the factor 1.04 with 200 TACs, 1.007 with 1000. A population without theta_se (a hand-written file, null;
 // the unit tests' known truths) is taken as known; a previous-cycles prior's Omega already is the
 // predictive variance of a new cycle, the error of its mean included (omega_includes_theta_error).
-VectorXd check_omega_diag(const PopulationModel& m) {
-  VectorXd v = m.omega.diagonal();
-  const auto k = v.size();
-  if (m.omega_includes_theta_error || m.theta_se.size() != k || !m.theta_se.allFinite() || m.n_patients < 2) return v;
-  return (v + m.theta_se.cwiseAbs2()) * std::max(1.0, f_to_chi2_ratio(static_cast<int>(k), m.n_patients - 1));
-}
+// With a full Omega (methods.md §10, "Full Omega") the same statistics on the whole matrix:
+// (Omega + diag(theta_se^2)) times the same factor (check_omega_full); theta_se's covariances are
+// not known (not in the file), only its diagonal is added, as for a diagonal Omega.
+VectorXd check_omega_diag(const PopulationModel& m) { return check_omega_full(m).diagonal(); }
 
 // The TAC's points used against the population (and its error model, proportional on the log
 // scale: ln y_j = ln f(t_j; phi) + e_j, e_j ~ N(0, b^2), phi ~ N(theta, Omega)). The statistic is
@@ -314,6 +322,12 @@ MatrixXd population_uncertainty(const PopulationModel& m, const population_detai
               [j](population_detail::Prior& q, double s) { q.theta(j) += s; });
     propagate("Omega of " + name, m.log_omega_se(j), [j](population_detail::Prior& q, double s) {
       q.omega_diag(j) *= std::exp(s);
+      // a full Omega: its row and column j scaled by e^(s/2), so Omega_jj moves by e^s and the
+      // correlations stay (their own uncertainty is not propagated: docs/population.md)
+      if (q.omega_full.size()) {
+        q.omega_full.row(j) *= std::exp(s / 2);
+        q.omega_full.col(j) *= std::exp(s / 2);
+      }
     });
   }
   if (m.error_model == PopulationErrorModel::proportional)
@@ -369,6 +383,7 @@ TacFit population_map_fit(const PopulationModel& m, const TacSeries& tac, double
                       "or administered_MBq of the patients table)");
   const auto& f = *models::find_exponential(m.function);
   population_detail::Prior prior{&f, m.theta, m.omega.diagonal(), m.sigma_log, lambda_p};
+  population_detail::set_omega(prior, m.omega);  // full where the population has covariances
   const bool additive = m.error_model != PopulationErrorModel::proportional;
   if (additive) prior.additive = true, prior.sigma0_MBq = m.sigma0_MBq, prior.a0_MBq = administered_MBq;
   const bool input = m.error_model == PopulationErrorModel::input;
@@ -387,6 +402,7 @@ TacFit population_map_fit(const PopulationModel& m, const TacSeries& tac, double
                         ? sigma_for_check(m.sigma_log, m.sigma_log_dof)
                         : sigma_for_learned_check(m, static_cast<int>(t.size()), static_cast<int>(f.n_parameters()));
   check_prior.omega_diag = check_omega_diag(m);
+  if (prior.omega_full.size()) population_detail::set_omega(check_prior, check_omega_full(m));
   // The MAP under the check's larger b or prior variance, only where it can change the verdict:
   // Q falls as b and Omega grow at every phi, and the refit descends from the MAP (Levenberg-
   // Marquardt accepts only steps that lower it), so its Q is at most the MAP's own. A MAP within
@@ -412,8 +428,10 @@ TacFit population_map_fit(const PopulationModel& m, const TacSeries& tac, double
     add_covariance(fit.candidates[0], f,
                    population_uncertainty(m, prior, t, y, r, administered_MBq, missing), lambda_p);
     u_note = "u(TIA) = " + g4(fit.candidates[0].tia_u_MBq_h) +
-             " MBq h from the posterior covariance and the population's own estimation error (theta, ln Omega "
-             "and ln sigma_log shifted by their standard errors of learning from " + std::to_string(m.n_patients) +
+             " MBq h from the posterior covariance and the population's own estimation error (theta" +
+             std::string(m.error_model == PopulationErrorModel::proportional ? ", ln Omega and ln sigma_log"
+                                                                             : " and ln Omega") +
+             " shifted by their standard errors of learning from " + std::to_string(m.n_patients) +
              " TACs); from the posterior alone " + g4(u_posterior) + " MBq h" +
              (missing.empty() ? "" : "; not known, taken as exact: the error of " + listed(missing));
     if (!std::isfinite(fit.candidates[0].tia_u_MBq_h))

@@ -60,10 +60,37 @@ double log_2pi_base_variance(const Prior& prior, Eigen::Index n) {
   return static_cast<double>(n) * std::log(2 * M_PI * s0 * s0);
 }
 
+MatrixXd omega_matrix(const Prior& p) {
+  return p.omega_full.size() ? p.omega_full : MatrixXd(p.omega_diag.asDiagonal());
+}
+
+MatrixXd omega_cholesky(const Prior& p) {
+  if (!p.omega_full.size()) return MatrixXd(p.omega_diag.cwiseSqrt().asDiagonal());
+  return Eigen::LLT<MatrixXd>(p.omega_full).matrixL();
+}
+
+double log_det_omega(const Prior& p) {
+  if (!p.omega_full.size()) return p.omega_diag.array().log().sum();
+  return 2.0 * omega_cholesky(p).diagonal().array().log().sum();
+}
+
+void set_omega(Prior& p, const MatrixXd& omega) {
+  p.omega_diag = omega.diagonal();
+  p.omega_full = omega.isDiagonal(0.0) ? MatrixXd() : omega;
+}
+
 namespace {
 
+// L^-1 of a full Omega = L L^T (the whitening of the random effects); empty for a diagonal Omega.
+MatrixXd omega_l_inverse(const Prior& prior) {
+  if (!prior.omega_full.size()) return MatrixXd();
+  const auto k = prior.theta.size();
+  return omega_cholesky(prior).triangularView<Eigen::Lower>().solve(MatrixXd::Identity(k, k));
+}
+
 // Whitened residuals of one patient for Eigen's Levenberg-Marquardt: (ln y - ln f)/b, then
-// (phi - theta)/omega^(1/2).
+// (phi - theta)/omega^(1/2), or L^-1 (phi - theta) with a full Omega = L L^T (its prior term
+// (phi - theta)^T Omega^-1 (phi - theta) as a sum of squares; Jacobian L^-1).
 struct MapFunctor {
   using Scalar = double;
   enum { InputsAtCompileTime = Eigen::Dynamic, ValuesAtCompileTime = Eigen::Dynamic };
@@ -75,6 +102,7 @@ struct MapFunctor {
   const VectorXd& t;
   const VectorXd& log_y;
   VectorXd omega_sd;
+  MatrixXd omega_l_inv;  // L^-1 of a full Omega; empty: diagonal (omega_sd)
 
   int inputs() const { return static_cast<int>(prior.theta.size()); }
   int values() const { return static_cast<int>(t.size() + prior.theta.size()); }
@@ -95,7 +123,8 @@ struct MapFunctor {
     const auto n = t.size();
     r.resize(values());
     r.head(n) = (log_y - lf) / prior.b;
-    r.tail(phi.size()) = (phi - prior.theta).cwiseQuotient(omega_sd);
+    if (omega_l_inv.size()) r.tail(phi.size()) = omega_l_inv * (phi - prior.theta);
+    else r.tail(phi.size()) = (phi - prior.theta).cwiseQuotient(omega_sd);
     if (!r.allFinite()) r.setConstant(1e30);
     return 0;
   }
@@ -107,7 +136,8 @@ struct MapFunctor {
     const auto n = t.size(), k = phi.size();
     jac.setZero(values(), k);
     jac.topRows(n) = -jl / prior.b;
-    jac.bottomRows(k).diagonal() = omega_sd.cwiseInverse();
+    if (omega_l_inv.size()) jac.bottomRows(k) = omega_l_inv;
+    else jac.bottomRows(k).diagonal() = omega_sd.cwiseInverse();
     if (!jac.allFinite()) jac.topRows(n).setZero();
     return 0;
   }
@@ -120,7 +150,7 @@ struct MapFunctor {
 // NONMEM Users Guide VII; Wang, J Pharmacokinet Pharmacodyn 34 (2007) 575-593). As a sum of
 // squares for Levenberg-Marquardt: (y_j - f_j) / V_j^(1/2), then sqrt(ln(V_j / sigma0^2)) (>= 0,
 // as V_j >= sigma0^2; the constant n ln sigma0^2 is added back in the likelihood), then the
-// random effects (phi - theta) / omega^(1/2).
+// random effects (phi - theta) / omega^(1/2), or L^-1 (phi - theta) with a full Omega (MapFunctor).
 struct AdditiveMapFunctor {
   using Scalar = double;
   enum { InputsAtCompileTime = Eigen::Dynamic, ValuesAtCompileTime = Eigen::Dynamic };
@@ -132,9 +162,15 @@ struct AdditiveMapFunctor {
   const VectorXd& t;
   const VectorXd& y;
   VectorXd omega_sd;
+  MatrixXd omega_l_inv;  // L^-1 of a full Omega; empty: diagonal (omega_sd)
 
   int inputs() const { return static_cast<int>(prior.theta.size()); }
   int values() const { return static_cast<int>(2 * t.size() + prior.theta.size()); }
+
+  // d r_prior / d phi: the whitening of the random effects
+  MatrixXd prior_jacobian() const {
+    return omega_l_inv.size() ? omega_l_inv : MatrixXd(omega_sd.cwiseInverse().asDiagonal());
+  }
 
   // f at phi and d f / d phi (n x K).
   void model(const VectorXd& phi, VectorXd& fv, MatrixXd* jac) const {
@@ -154,7 +190,7 @@ struct AdditiveMapFunctor {
     r.resize(values());
     r.head(n) = (y - fv).cwiseQuotient(variance(fv).cwiseSqrt());
     r.segment(n, n) = (prior.b * fv.array() / s0).square().log1p().sqrt().matrix();
-    r.tail(phi.size()) = (phi - prior.theta).cwiseQuotient(omega_sd);
+    r.tail(phi.size()) = prior_jacobian() * (phi - prior.theta);
     if (!r.allFinite()) r.setConstant(1e30);
     return 0;
   }
@@ -179,7 +215,7 @@ struct AdditiveMapFunctor {
       else
         jac.row(n + j) = b2 * fv(j) * jf.row(j) / (v(j) * std::sqrt(std::log1p(q)));
     }
-    jac.bottomRows(k).diagonal() = omega_sd.cwiseInverse();
+    jac.bottomRows(k) = prior_jacobian();
     if (!jac.allFinite()) jac.topRows(2 * n).setZero();
     return 0;
   }
@@ -190,7 +226,7 @@ struct AdditiveMapFunctor {
 // h = dV/dphi = 2 b^2 f g), plus Omega^-1: the FOCE-I Hessian (Wang 2007, above), the Gauss-Newton
 // form of the proportional model's J^T J.
 MapResult map_fit_additive(const Prior& prior, const VectorXd& t_h, const VectorXd& y, const VectorXd& start) {
-  AdditiveMapFunctor functor{prior, t_h, y, prior.omega_diag.cwiseSqrt()};
+  AdditiveMapFunctor functor{prior, t_h, y, prior.omega_diag.cwiseSqrt(), omega_l_inverse(prior)};
   MapResult m;
   m.phi = start.allFinite() ? start : prior.theta;
   Eigen::LevenbergMarquardt<AdditiveMapFunctor> lm(functor);
@@ -213,7 +249,7 @@ MapResult map_fit_additive(const Prior& prior, const VectorXd& t_h, const Vector
     a.row(j) = m.j_logf.row(j) / std::sqrt(m.variance(j));
     a.row(n + j) = 2 * prior.b * prior.b * m.fitted(j) * m.j_logf.row(j) / (std::sqrt(2.0) * m.variance(j));
   }
-  a.bottomRows(k).diagonal() = functor.omega_sd.cwiseInverse();
+  a.bottomRows(k) = functor.prior_jacobian();
   const MatrixXd h = a.transpose() * a;
   const Eigen::LLT<MatrixXd> llt(h);
   m.ok = llt.info() == Eigen::Success && r.allFinite() && m.phi.allFinite() && h.allFinite() &&
@@ -229,7 +265,7 @@ MapResult map_fit_additive(const Prior& prior, const VectorXd& t_h, const Vector
 MapResult map_fit(const Prior& prior, const VectorXd& t_h, const VectorXd& y, const VectorXd& start) {
   if (prior.additive) return map_fit_additive(prior, t_h, y, start);
   const VectorXd log_y = y.array().log().matrix();
-  MapFunctor functor{prior, t_h, log_y, prior.omega_diag.cwiseSqrt()};
+  MapFunctor functor{prior, t_h, log_y, prior.omega_diag.cwiseSqrt(), omega_l_inverse(prior)};
   MapResult m;
   m.phi = start.allFinite() ? start : prior.theta;
   Eigen::LevenbergMarquardt<MapFunctor> lm(functor);
@@ -259,17 +295,18 @@ PosteriorMoments laplace_moments(const Prior& prior, const MapResult& map, const
   PosteriorMoments pm;
   pm.mean = map.phi;
   pm.variance = map.v.diagonal();
+  pm.covariance = map.v;
   if (prior.additive) {  // log_y is not used: the model is of y; -2 ln p(y) as in the likelihood
     pm.residual_sq = map.residual.cwiseAbs2() + (map.j_logf * map.v * map.j_logf.transpose()).diagonal();
     pm.residual_ss = pm.residual_sq.sum();
     pm.fitted = map.fitted;
     pm.log_marginal = -0.5 * (log_2pi_base_variance(prior, map.residual.size()) +
-                              prior.omega_diag.array().log().sum() + map.objective + map.log_det_h);
+                              log_det_omega(prior) + map.objective + map.log_det_h);
     return pm;
   }
   pm.residual_ss = map.residual.squaredNorm() + (map.j_logf * map.v * map.j_logf.transpose()).trace();
   const auto n = static_cast<double>(log_y.size());
-  pm.log_marginal = -0.5 * (n * std::log(2 * M_PI * prior.b * prior.b) + prior.omega_diag.array().log().sum() +
+  pm.log_marginal = -0.5 * (n * std::log(2 * M_PI * prior.b * prior.b) + log_det_omega(prior) +
                             map.objective + map.log_det_h) -
                     log_y.sum();
   return pm;
@@ -303,7 +340,7 @@ PosteriorMoments posterior_moments(const Prior& prior, const VectorXd& t_h, cons
   const Eigen::LLT<MatrixXd> llt_v(2.25 * map.v);
   if (llt_v.info() != Eigen::Success) return laplace_moments(prior, map, log_y);
   const MatrixXd l_map = llt_v.matrixL();
-  const MatrixXd l_prior = MatrixXd(prior.omega_diag.cwiseSqrt().asDiagonal());
+  const MatrixXd l_prior = omega_cholesky(prior);
   const double log_half = std::log(0.5);
   boost::random::mt19937_64 rng(seed);
   boost::random::normal_distribution<double> normal(0.0, 1.0);
@@ -344,11 +381,14 @@ PosteriorMoments posterior_moments(const Prior& prior, const VectorXd& t_h, cons
   PosteriorMoments pm;
   pm.mean = VectorXd::Zero(k);
   VectorXd second = VectorXd::Zero(k);
+  MatrixXd outer = MatrixXd::Zero(k, k);  // sum w d d^T, d = phi - MAP (centred: no cancellation)
   for (size_t s = 0; s < draws.size(); ++s) {
     const double w = std::exp(log_w[s] - top);
     sum_w += w, sum_w2 += w * w;
     pm.mean += w * draws[s];
     second += w * draws[s].cwiseAbs2();
+    const VectorXd d = draws[s] - map.phi;
+    outer += w * d * d.transpose();
     pm.residual_ss += w * ss[s];
     if (prior.additive) {
       if (s == 0) pm.residual_sq = VectorXd::Zero(y.size()), pm.fitted = VectorXd::Zero(y.size());
@@ -359,6 +399,8 @@ PosteriorMoments posterior_moments(const Prior& prior, const VectorXd& t_h, cons
   if (prior.additive) pm.residual_sq /= sum_w, pm.fitted /= sum_w;
   pm.mean /= sum_w;
   pm.variance = (second / sum_w - pm.mean.cwiseAbs2()).cwiseMax(0.0);
+  const VectorXd shift = pm.mean - map.phi;
+  pm.covariance = outer / sum_w - shift * shift.transpose();
   pm.residual_ss /= sum_w;
   // ln p(y): the mean weight over all draws (failed ones weigh 0), minus ln y's Jacobian sum ln y
   // (zero for the additive models: log_y is 0 there, the density is of y itself)

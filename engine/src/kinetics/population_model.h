@@ -18,9 +18,11 @@ Eigen::MatrixXd dnatural_dphi(const models::ExponentialFunction& f, const Eigen:
 //! Names of phi: "log_A1_per_administered", "log_dlambda1_bio_per_h", ...
 std::vector<std::string> phi_names(const models::ExponentialFunction& f);
 
-//! The prior of one patient: phi ~ N(theta, diag(omega)), and ln y ~ N(ln f, b^2) or, with
+//! The prior of one patient: phi ~ N(theta, Omega), and ln y ~ N(ln f, b^2) or, with
 //! `additive` (the combined and constant error models), y ~ N(f, sigma0^2 + (b f)^2) with
-//! sigma0 = sigma0_MBq / a0_MBq on the scale of y (per administered activity).
+//! sigma0 = sigma0_MBq / a0_MBq on the scale of y (per administered activity). Omega is
+//! diag(omega_diag) when omega_full is empty, else omega_full (symmetric positive-definite, its
+//! diagonal equal to omega_diag).
 struct Prior {
   const models::ExponentialFunction* f = nullptr;
   Eigen::VectorXd theta, omega_diag;  //!< log scale; omega > 0
@@ -33,6 +35,7 @@ struct Prior {
   //! The input error model (additive, b = 0): each point's SD on the scale of y, u_j / A0, given
   //! with the data (activity_u_MBq), not estimated; empty for every other model.
   Eigen::VectorXd sd_y = Eigen::VectorXd();
+  Eigen::MatrixXd omega_full = Eigen::MatrixXd();  //!< empty: Omega diagonal
 };
 
 //! The additive models' residual variance at f: sd_y^2 (input), else sigma0^2 + (b f)^2.
@@ -40,6 +43,15 @@ Eigen::VectorXd residual_variance(const Prior& prior, const Eigen::VectorXd& f);
 //! sum_j ln(2 pi V0_j) of the additive models, V0 the variance at f = 0 (sigma0^2, or sd_y_j^2 for
 //! input): with the MAP's objective (whose ln V terms are relative to V0) -2 ln p(y, phi).
 double log_2pi_base_variance(const Prior& prior, Eigen::Index n);
+
+//! Omega of `p` as a matrix (diagonal or full).
+Eigen::MatrixXd omega_matrix(const Prior& p);
+//! The lower Cholesky factor L of Omega (L L^T = Omega); diag(omega^(1/2)) for a diagonal Omega.
+Eigen::MatrixXd omega_cholesky(const Prior& p);
+//! ln det Omega.
+double log_det_omega(const Prior& p);
+//! Sets Omega of `p` from a population model's omega: full when it has a covariance, else its diagonal.
+void set_omega(Prior& p, const Eigen::MatrixXd& omega);
 
 //! The MAP fit of one patient under a prior.
 struct MapResult {
@@ -66,7 +78,8 @@ MapResult map_fit(const Prior& prior, const Eigen::VectorXd& t_h, const Eigen::V
 //! The posterior moments of one patient's phi that the EM step needs, by importance sampling.
 struct PosteriorMoments {
   Eigen::VectorXd mean;      //!< E[phi | y]
-  Eigen::VectorXd variance;  //!< Var[phi_k | y] (diagonal: Omega is diagonal)
+  Eigen::VectorXd variance;  //!< Var[phi_k | y] (the diagonal M-step)
+  Eigen::MatrixXd covariance;  //!< Cov[phi | y] (the full M-step)
   double residual_ss = 0;    //!< E[ sum_j (ln y_j - ln f(t_j; phi))^2 | y ]
   Eigen::VectorXd residual_sq;  //!< additive: E[(y_j - f_j)^2 | y] per point
   Eigen::VectorXd fitted;       //!< additive: f at the MAP (Laplace) or E[f_j | y] (sampled)

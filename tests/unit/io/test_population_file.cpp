@@ -242,6 +242,52 @@ TEST_CASE("use_case_population: the command line's file when the case names none
   CHECK(without.population_file.empty());
 }
 
+TEST_CASE("population file: a full omega is read with omega_structure \"full\", a non-symmetric or non-positive-definite one, a covariance without it and an unknown structure are refused") {
+  const auto with_omega = [](double c01, double c10, const std::string& structure) {
+    auto p = kidneys_e1();
+    p.models[0].omega(0, 1) = c01;
+    p.models[0].omega(1, 0) = c10;
+    p.models[0].omega_structure = structure;
+    return population_file_text(p);
+  };
+  // corr 0.05 / sqrt(0.09 x 0.16) = 0.42: symmetric positive-definite, read as it is
+  const std::string full = with_omega(0.05, 0.05, "full");
+  CHECK(full.find("\"omega_structure\": \"full\"") != std::string::npos);
+  CHECK(read_error(full).empty());
+  {
+    test::TempDir dir;
+    write_text(dir / "pop.json", full);
+    const auto m = read_population_file(dir / "pop.json").models.at(0);
+    CHECK(m.omega_structure == "full");
+    CHECK(m.omega(0, 1) == 0.05);
+  }
+  // a diagonal model writes no omega_structure (0.16's bytes) and reads back as diagonal
+  const std::string diagonal = population_file_text(kidneys_e1());
+  CHECK(diagonal.find("\"omega_structure\": \"full\"") == std::string::npos);
+  CHECK(diagonal.find("\"omega_structure\": \"diagonal\"") != std::string::npos);  // in options only
+  // corr 0.2 / 0.12 = 1.67: not positive-definite; 0.05 / 0.04: not symmetric
+  for (const auto& [c01, c10] : {std::pair{0.2, 0.2}, std::pair{0.05, 0.04}}) {
+    const double a = c01, b = c10;  // not the structured binding in CAPTURE (common.md)
+    CAPTURE(a);
+    CAPTURE(b);
+    const std::string e = read_error(with_omega(a, b, "full"));
+    CHECK(e.find("pop.json: vois[0] (kidneys)") != std::string::npos);
+    CHECK(e.find("omega is '") != std::string::npos);
+    CHECK(e.find("a symmetric positive-definite covariance matrix") != std::string::npos);
+  }
+  // a covariance in a file without omega_structure (absent: diagonal), as 0.16 refuses any
+  std::string e = read_error(with_omega(0.05, 0.05, "diagonal"));
+  CHECK(e.find("omega is '") != std::string::npos);
+  CHECK(e.find("a diagonal matrix") != std::string::npos);
+  CHECK(e.find("omega_structure \"full\"") != std::string::npos);
+  // an unknown structure (the file's own checksum dropped: changed on purpose)
+  std::string text = replaced(full, "\"omega_structure\": \"full\"", "\"omega_structure\": \"block\"");
+  text = text.substr(0, text.rfind(",\n  \"lutdose_sha256\"")) + "\n}\n";
+  e = read_error(text);
+  CHECK(e.find("omega_structure is '\"block\"'") != std::string::npos);
+  CHECK(e.find("\"diagonal\" or \"full\"") != std::string::npos);
+}
+
 TEST_CASE("population file: log_omega_se and log_sigma_log_se round trip, absent or null is not known, bad values refused") {
   auto p = kidneys_e1();
   p.models[0].log_omega_se = Eigen::Vector2d(0.125, 0.375);

@@ -2,7 +2,7 @@
 //
 // Per VOI kind (the VOI name; tumour_*, tumor_* and lesion_* pool as "tumour") and per function
 // of the exponential family with positive terms (E1p, E1, E2u, E2), the log parameters of patient
-// i are phi_i = theta + eta_i with eta_i ~ N(0, Omega), Omega diagonal (first slice). phi holds
+// i are phi_i = theta + eta_i with eta_i ~ N(0, Omega), Omega diagonal or full (PopulationOptions). phi holds
 // the log amplitudes per administered activity, ln(A_j / A0_i) (A0_i the TAC's administered
 // activity: a population learned at one activity applies to a patient given another, and the
 // MAP TIA scales with A0), and the log rate increments of fit_function (lambda_1 = e^phi,
@@ -81,7 +81,10 @@ struct PopulationModel {
   std::vector<std::string> phi_names;   //!< "log_A1_per_administered", "log_dlambda1_bio_per_h", ...
   Eigen::VectorXd theta;                //!< fixed effects (log scale)
   Eigen::VectorXd theta_se;             //!< their standard errors (linearised Fisher information)
-  Eigen::MatrixXd omega;                //!< covariance of eta (diagonal in this slice)
+  Eigen::MatrixXd omega;                //!< covariance of eta (diagonal unless omega_structure is "full")
+  //! "diagonal" (variances only: PopulationOptions::omega_structure's default) or "full" (the
+  //! covariances between the log parameters estimated too).
+  std::string omega_structure = "diagonal";
   //! Standard errors of ln Omega_kk (the log of each variance), from the Fisher information of the
   //! linearised model (methods.md §10, "The population's own uncertainty"). Empty (absent from an
   //! older population file) or NaN: not known; then the MAP takes Omega as known.
@@ -109,7 +112,8 @@ struct PopulationModel {
   double minus2_log_likelihood = std::numeric_limits<double>::quiet_NaN();  //!< Laplace (FOCE)
   double aicc = std::numeric_limits<double>::quiet_NaN();
   double bic = std::numeric_limits<double>::quiet_NaN();  //!< penalty P ln(n_patients)
-  //! P = K (theta) + K (Omega diagonal) + 1 (b; or sigma0 for constant), + 1 (sigma0) for combined
+  //! P = K (theta) + K (Omega diagonal) or K (K + 1) / 2 (Omega full) + 1 (b; or sigma0 for constant), + 1
+  //! (sigma0) for combined, + 0 for input
   int n_population_parameters = 0;
   int iterations = 0;  //!< of the EM, both stages (Laplace, then sampled) together
   bool converged = false;
@@ -125,6 +129,15 @@ struct PopulationModel {
   };
   std::vector<Candidate> candidates;
 };
+
+//! The structure of Omega, the covariance of the random effects (PopulationOptions).
+enum class OmegaStructure {
+  diagonal,  //!< variances only (the default)
+  full       //!< variances and covariances (methods.md §10, "Full Omega")
+};
+
+//! "diagonal" or "full". Throws nothing.
+std::string omega_structure_name(OmegaStructure s);
 
 struct PopulationOptions {
   //! Candidate functions; the one with the lowest BIC is chosen per VOI kind.
@@ -154,6 +167,10 @@ struct PopulationOptions {
   bool sampled_e_step = true;
   //! The residual error model learned (PopulationErrorModel); proportional by default.
   PopulationErrorModel error_model = PopulationErrorModel::proportional;
+  //! Omega diagonal (the default) or full: a full Omega estimates the correlations between the
+  //! patients' log parameters (e.g. amplitude and rate), which the MAP of a sparse TAC uses
+  //! (docs/population.md, "Full Omega"); BIC counts K (K - 1) / 2 more parameters.
+  OmegaStructure omega_structure = OmegaStructure::diagonal;
 };
 
 //! The TACs of one VOI kind with the points the population uses.
