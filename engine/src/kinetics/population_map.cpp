@@ -373,6 +373,68 @@ std::string rejection_note(const CandidateFit& c) {
                    : "");
 }
 
+// The MAP's prior from a population model: theta, Omega (full where it has covariances), the
+// residual error model (the additive ones on the scale of y for this administered activity; input:
+// the TAC's own activity_u_MBq, InputError naming `where` without it).
+population_detail::Prior map_prior(const PopulationModel& m, const models::ExponentialFunction& f, const TacSeries& tac,
+                                   double administered_MBq, double lambda_p, const std::string& where) {
+  population_detail::Prior prior{&f, m.theta, m.omega.diagonal(), m.sigma_log, lambda_p};
+  population_detail::set_omega(prior, m.omega);
+  if (m.error_model != PopulationErrorModel::proportional)
+    prior.additive = true, prior.sigma0_MBq = m.sigma0_MBq, prior.a0_MBq = administered_MBq;
+  if (m.error_model == PopulationErrorModel::input) set_input_sd(tac, administered_MBq, where, prior);
+  return prior;
+}
+
+// The prior under which the residual criterion judges a MAP of `n_points` points: the residual error
+// and Omega widened for the population's estimation error (sigma_for_check, sigma_for_learned_check,
+// scale_additive_for_check, check_omega_diag / check_omega_full); input: the points' own u as they are.
+population_detail::Prior prior_for_check(const PopulationModel& m, const population_detail::Prior& prior, int n_points) {
+  auto check = prior;
+  const int k = static_cast<int>(prior.theta.size());
+  if (m.error_model == PopulationErrorModel::input) {
+    // nothing estimated: the points' own u, judged as they are
+  } else if (prior.additive) {
+    scale_additive_for_check(m, n_points, k, check);
+  } else {
+    check.b = std::isfinite(m.sigma_log_dof) ? sigma_for_check(m.sigma_log, m.sigma_log_dof)
+                                             : sigma_for_learned_check(m, n_points, k);
+  }
+  check.omega_diag = check_omega_diag(m);
+  if (prior.omega_full.size()) population_detail::set_omega(check, check_omega_full(m));
+  return check;
+}
+
+// The population's own estimation error added to the MAP candidate's covariance and u(TIA) (not for a
+// previous-cycles prior: its Omega already has the error of its mean; nor for a population without
+// log_omega_se: taken as known, as before). Returns the note on u.
+std::string add_population_error(const PopulationModel& m, const population_detail::Prior& prior, const VectorXd& t,
+                                 const VectorXd& y, const population_detail::MapResult& r, double administered_MBq,
+                                 TacFit& fit) {
+  const auto& f = *prior.f;
+  const bool has_errors = m.log_omega_se.size() == f.n_parameters();
+  std::string u_note = "u(TIA) from the posterior covariance (population parameters taken as known)";
+  if (!m.omega_includes_theta_error && has_errors && r.ok) {
+    std::vector<std::string> missing;
+    auto& c = fit.candidates[0];
+    const double u_posterior = c.tia_u_MBq_h;
+    add_covariance(c, f, population_uncertainty(m, prior, t, y, r, administered_MBq, missing), prior.lambda_p);
+    u_note = "u(TIA) = " + g4(c.tia_u_MBq_h) +
+             " MBq h from the posterior covariance and the population's own estimation error (theta" +
+             std::string(m.error_model == PopulationErrorModel::proportional ? ", ln Omega and ln sigma_log"
+                                                                             : " and ln Omega") +
+             " shifted by their standard errors of learning from " + std::to_string(m.n_patients) +
+             " TACs); from the posterior alone " + g4(u_posterior) + " MBq h" +
+             (missing.empty() ? "" : "; not known, taken as exact: the error of " + listed(missing));
+    if (!std::isfinite(c.tia_u_MBq_h))
+      fit.tia_u_unknown_reason = "the MAP under the population shifted by a standard error of its parameters failed";
+  } else if (!m.omega_includes_theta_error && !has_errors) {
+    u_note += "; the population has no standard errors of ln Omega (log_omega_se: a population file of lutdose "
+              "0.16 or earlier, or written by hand), so its own estimation error is not in u";
+  }
+  return u_note;
+}
+
 }  // namespace
 
 TacFit population_map_fit(const PopulationModel& m, const TacSeries& tac, double administered_MBq, double lambda_p,
@@ -382,27 +444,13 @@ TacFit population_map_fit(const PopulationModel& m, const TacSeries& tac, double
                       "an activity > 0 MBq: population amplitudes are per administered activity (--activity-MBq, "
                       "or administered_MBq of the patients table)");
   const auto& f = *models::find_exponential(m.function);
-  population_detail::Prior prior{&f, m.theta, m.omega.diagonal(), m.sigma_log, lambda_p};
-  population_detail::set_omega(prior, m.omega);  // full where the population has covariances
-  const bool additive = m.error_model != PopulationErrorModel::proportional;
-  if (additive) prior.additive = true, prior.sigma0_MBq = m.sigma0_MBq, prior.a0_MBq = administered_MBq;
-  const bool input = m.error_model == PopulationErrorModel::input;
-  if (input) set_input_sd(tac, administered_MBq, where, prior);
+  const auto prior = map_prior(m, f, tac, administered_MBq, lambda_p, where);
+  const bool additive = prior.additive;
   VectorXd t, y;
   const int left_out =
       additive ? finite_points(tac, administered_MBq, t, y) : positive_points(tac, administered_MBq, t, y);
   const auto r = population_detail::map_fit(prior, t, y, m.theta);
-  auto check_prior = prior;
-  if (input) {
-    // nothing estimated: the points' own u, judged as they are
-  } else if (additive)
-    scale_additive_for_check(m, static_cast<int>(t.size()), static_cast<int>(f.n_parameters()), check_prior);
-  else
-    check_prior.b = std::isfinite(m.sigma_log_dof)
-                        ? sigma_for_check(m.sigma_log, m.sigma_log_dof)
-                        : sigma_for_learned_check(m, static_cast<int>(t.size()), static_cast<int>(f.n_parameters()));
-  check_prior.omega_diag = check_omega_diag(m);
-  if (prior.omega_full.size()) population_detail::set_omega(check_prior, check_omega_full(m));
+  const auto check_prior = prior_for_check(m, prior, static_cast<int>(t.size()));
   // The MAP under the check's larger b or prior variance, only where it can change the verdict:
   // Q falls as b and Omega grow at every phi, and the refit descends from the MAP (Levenberg-
   // Marquardt accepts only steps that lower it), so its Q is at most the MAP's own. A MAP within
@@ -417,29 +465,7 @@ TacFit population_map_fit(const PopulationModel& m, const TacSeries& tac, double
   const auto& check = refit ? *refit : r;
   TacFit fit;
   fit.candidates.push_back(map_candidate(f, in_MBq(f, r, administered_MBq), check, tac, prior, lambda_p));
-  // the population's own estimation error (not for a previous-cycles prior: its Omega already has
-  // the error of its mean; nor for a population without log_omega_se: taken as known, as before)
-  const bool has_errors = m.log_omega_se.size() == f.n_parameters();
-  const bool propagate = !m.omega_includes_theta_error && has_errors && r.ok;
-  std::string u_note = "u(TIA) from the posterior covariance (population parameters taken as known)";
-  if (propagate) {
-    std::vector<std::string> missing;
-    const double u_posterior = fit.candidates[0].tia_u_MBq_h;
-    add_covariance(fit.candidates[0], f,
-                   population_uncertainty(m, prior, t, y, r, administered_MBq, missing), lambda_p);
-    u_note = "u(TIA) = " + g4(fit.candidates[0].tia_u_MBq_h) +
-             " MBq h from the posterior covariance and the population's own estimation error (theta" +
-             std::string(m.error_model == PopulationErrorModel::proportional ? ", ln Omega and ln sigma_log"
-                                                                             : " and ln Omega") +
-             " shifted by their standard errors of learning from " + std::to_string(m.n_patients) +
-             " TACs); from the posterior alone " + g4(u_posterior) + " MBq h" +
-             (missing.empty() ? "" : "; not known, taken as exact: the error of " + listed(missing));
-    if (!std::isfinite(fit.candidates[0].tia_u_MBq_h))
-      fit.tia_u_unknown_reason = "the MAP under the population shifted by a standard error of its parameters failed";
-  } else if (!m.omega_includes_theta_error && !has_errors) {
-    u_note += "; the population has no standard errors of ln Omega (log_omega_se: a population file of lutdose "
-              "0.16 or earlier, or written by hand), so its own estimation error is not in u";
-  }
+  const std::string u_note = add_population_error(m, prior, t, y, r, administered_MBq, fit);
   // No VOI can hold more than the whole administered activity decaying physically: a TIA above
   // A0 / lambda_p is impossible (a prior far from the data, e.g. an edited population file).
   if (auto& c = fit.candidates.back(); c.tia_MBq_h > administered_MBq / lambda_p) {
