@@ -268,20 +268,24 @@ double minus2_log_likelihood(const Prior& prior, const std::vector<MapResult>& m
   return total;
 }
 
+// (Omega + C_i)^-1 = Omega^-1 - Omega^-1 V_i Omega^-1 of one patient's MAP (C_i the data's
+// covariance of phi_i, V_i its posterior covariance; Woodbury), Omega full or diagonal: the
+// precision of the MAP's phi_i about theta in the linearised model.
+MatrixXd marginal_precision(const Prior& prior, const MapResult& m) {
+  const auto k = prior.theta.size();
+  const MatrixXd w = prior.omega_full.size() ? MatrixXd(prior.omega_full.llt().solve(MatrixXd::Identity(k, k)))
+                                             : MatrixXd(prior.omega_diag.cwiseInverse().asDiagonal());
+  return w - w * m.v * w;
+}
+
 // Standard errors of theta from the Fisher information of the linearised model,
 // sum_i (Omega + C_i)^-1 = sum_i (Omega^-1 - Omega^-1 V_i Omega^-1) (C_i the data's covariance of
 // phi_i, V_i = (Omega^-1 + C_i^-1)^-1 its posterior covariance; Woodbury), Omega full or diagonal.
 VectorXd theta_standard_errors(const Prior& prior, const std::vector<MapResult>& maps) {
-  const VectorXd w = prior.omega_diag.cwiseInverse();
-  const auto k = w.size();
+  const auto k = prior.theta.size();
   MatrixXd info = MatrixXd::Zero(k, k);
-  const MatrixXd w_full =
-      prior.omega_full.size() ? MatrixXd(prior.omega_full.llt().solve(MatrixXd::Identity(k, k))) : MatrixXd();
-  for (const auto& m : maps) {
-    if (!m.ok) continue;
-    if (w_full.size()) info += w_full - w_full * m.v * w_full;
-    else info += MatrixXd(w.asDiagonal()) - w.asDiagonal() * m.v * w.asDiagonal();
-  }
+  for (const auto& m : maps)
+    if (m.ok) info += marginal_precision(prior, m);
   const Eigen::LDLT<MatrixXd> ldlt(info);
   if (ldlt.info() != Eigen::Success) return VectorXd::Constant(k, NaN);
   const VectorXd var = ldlt.solve(MatrixXd::Identity(k, k)).diagonal();
@@ -300,17 +304,10 @@ VectorXd theta_standard_errors(const Prior& prior, const std::vector<MapResult>&
 // With a full Omega, (Omega + C_i)^-1 with Omega's full inverse: the SEs of its variances with the
 // covariances held at their estimates (their own information is not in this block).
 VectorXd log_omega_standard_errors(const Prior& prior, const std::vector<MapResult>& maps) {
-  const VectorXd w = prior.omega_diag.cwiseInverse();
-  const auto k = w.size();
+  const auto k = prior.theta.size();
   MatrixXd info = MatrixXd::Zero(k, k);
-  const MatrixXd w_full =
-      prior.omega_full.size() ? MatrixXd(prior.omega_full.llt().solve(MatrixXd::Identity(k, k))) : MatrixXd();
-  for (const auto& m : maps) {
-    if (!m.ok) continue;
-    const MatrixXd p = w_full.size() ? MatrixXd(w_full - w_full * m.v * w_full)
-                                     : MatrixXd(MatrixXd(w.asDiagonal()) - w.asDiagonal() * m.v * w.asDiagonal());
-    info += 0.5 * p.cwiseAbs2();
-  }
+  for (const auto& m : maps)
+    if (m.ok) info += 0.5 * marginal_precision(prior, m).cwiseAbs2();
   info = prior.omega_diag.asDiagonal() * info * prior.omega_diag.asDiagonal();
   const Eigen::LDLT<MatrixXd> ldlt(info);
   if (ldlt.info() != Eigen::Success) return VectorXd::Constant(k, NaN);

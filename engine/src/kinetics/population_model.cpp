@@ -88,10 +88,11 @@ MatrixXd omega_l_inverse(const Prior& prior) {
   return omega_cholesky(prior).triangularView<Eigen::Lower>().solve(MatrixXd::Identity(k, k));
 }
 
-// Whitened residuals of one patient for Eigen's Levenberg-Marquardt: (ln y - ln f)/b, then
-// (phi - theta)/omega^(1/2), or L^-1 (phi - theta) with a full Omega = L L^T (its prior term
-// (phi - theta)^T Omega^-1 (phi - theta) as a sum of squares; Jacobian L^-1).
-struct MapFunctor {
+// What both MAP functors share for Eigen's Levenberg-Marquardt: the typedefs it asks for, one
+// patient's data (`data`: ln y for the proportional model, y for the additive ones) and the
+// whitening of the random effects, (phi - theta)/omega^(1/2) or L^-1 (phi - theta) with a full
+// Omega = L L^T (the prior term (phi - theta)^T Omega^-1 (phi - theta) as a sum of squares).
+struct MapFunctorBase {
   using Scalar = double;
   enum { InputsAtCompileTime = Eigen::Dynamic, ValuesAtCompileTime = Eigen::Dynamic };
   using InputType = VectorXd;
@@ -100,11 +101,25 @@ struct MapFunctor {
 
   const Prior& prior;
   const VectorXd& t;
-  const VectorXd& log_y;
+  const VectorXd& data;
   VectorXd omega_sd;
   MatrixXd omega_l_inv;  // L^-1 of a full Omega; empty: diagonal (omega_sd)
 
   int inputs() const { return static_cast<int>(prior.theta.size()); }
+  // d r_prior / d phi: the whitening of the random effects
+  MatrixXd prior_jacobian() const {
+    return omega_l_inv.size() ? omega_l_inv : MatrixXd(omega_sd.cwiseInverse().asDiagonal());
+  }
+  VectorXd prior_residual(const VectorXd& phi) const {
+    if (omega_l_inv.size()) return omega_l_inv * (phi - prior.theta);
+    return (phi - prior.theta).cwiseQuotient(omega_sd);
+  }
+};
+
+// Whitened residuals of one patient for Eigen's Levenberg-Marquardt: (ln y - ln f)/b, then
+// (phi - theta)/omega^(1/2), or L^-1 (phi - theta) with a full Omega = L L^T (its prior term
+// (phi - theta)^T Omega^-1 (phi - theta) as a sum of squares; Jacobian L^-1).
+struct MapFunctor : MapFunctorBase {
   int values() const { return static_cast<int>(t.size() + prior.theta.size()); }
 
   // ln f at phi and d ln f / d phi (n x K).
@@ -122,9 +137,8 @@ struct MapFunctor {
     log_f(phi, lf, nullptr);
     const auto n = t.size();
     r.resize(values());
-    r.head(n) = (log_y - lf) / prior.b;
-    if (omega_l_inv.size()) r.tail(phi.size()) = omega_l_inv * (phi - prior.theta);
-    else r.tail(phi.size()) = (phi - prior.theta).cwiseQuotient(omega_sd);
+    r.head(n) = (data - lf) / prior.b;
+    r.tail(phi.size()) = prior_residual(phi);
     if (!r.allFinite()) r.setConstant(1e30);
     return 0;
   }
@@ -136,8 +150,7 @@ struct MapFunctor {
     const auto n = t.size(), k = phi.size();
     jac.setZero(values(), k);
     jac.topRows(n) = -jl / prior.b;
-    if (omega_l_inv.size()) jac.bottomRows(k) = omega_l_inv;
-    else jac.bottomRows(k).diagonal() = omega_sd.cwiseInverse();
+    jac.bottomRows(k) = prior_jacobian();
     if (!jac.allFinite()) jac.topRows(n).setZero();
     return 0;
   }
@@ -151,26 +164,8 @@ struct MapFunctor {
 // squares for Levenberg-Marquardt: (y_j - f_j) / V_j^(1/2), then sqrt(ln(V_j / sigma0^2)) (>= 0,
 // as V_j >= sigma0^2; the constant n ln sigma0^2 is added back in the likelihood), then the
 // random effects (phi - theta) / omega^(1/2), or L^-1 (phi - theta) with a full Omega (MapFunctor).
-struct AdditiveMapFunctor {
-  using Scalar = double;
-  enum { InputsAtCompileTime = Eigen::Dynamic, ValuesAtCompileTime = Eigen::Dynamic };
-  using InputType = VectorXd;
-  using ValueType = VectorXd;
-  using JacobianType = MatrixXd;
-
-  const Prior& prior;
-  const VectorXd& t;
-  const VectorXd& y;
-  VectorXd omega_sd;
-  MatrixXd omega_l_inv;  // L^-1 of a full Omega; empty: diagonal (omega_sd)
-
-  int inputs() const { return static_cast<int>(prior.theta.size()); }
+struct AdditiveMapFunctor : MapFunctorBase {
   int values() const { return static_cast<int>(2 * t.size() + prior.theta.size()); }
-
-  // d r_prior / d phi: the whitening of the random effects
-  MatrixXd prior_jacobian() const {
-    return omega_l_inv.size() ? omega_l_inv : MatrixXd(omega_sd.cwiseInverse().asDiagonal());
-  }
 
   // f at phi and d f / d phi (n x K).
   void model(const VectorXd& phi, VectorXd& fv, MatrixXd* jac) const {
@@ -188,9 +183,9 @@ struct AdditiveMapFunctor {
     const auto n = t.size();
     const double s0 = prior.sigma0();
     r.resize(values());
-    r.head(n) = (y - fv).cwiseQuotient(variance(fv).cwiseSqrt());
+    r.head(n) = (data - fv).cwiseQuotient(variance(fv).cwiseSqrt());
     r.segment(n, n) = (prior.b * fv.array() / s0).square().log1p().sqrt().matrix();
-    r.tail(phi.size()) = prior_jacobian() * (phi - prior.theta);
+    r.tail(phi.size()) = prior_residual(phi);
     if (!r.allFinite()) r.setConstant(1e30);
     return 0;
   }
@@ -206,7 +201,7 @@ struct AdditiveMapFunctor {
     for (Eigen::Index j = 0; j < n; ++j) {
       const double sd = std::sqrt(v(j));
       // d/dphi of (y - f) V^(-1/2), with dV = 2 b^2 f df
-      jac.row(j) = -jf.row(j) / sd - (y(j) - fv(j)) * b2 * fv(j) * jf.row(j) / (v(j) * sd);
+      jac.row(j) = -jf.row(j) / sd - (data(j) - fv(j)) * b2 * fv(j) * jf.row(j) / (v(j) * sd);
       // d/dphi of sqrt(u), u = ln(1 + q), q = (b f / sigma0)^2: du = 2 b^2 f df / V; for q -> 0,
       // sqrt(u) -> b |f| / sigma0 (its first-order form avoids 0/0)
       const double q = b2 * fv(j) * fv(j) / (s0 * s0);
@@ -226,7 +221,7 @@ struct AdditiveMapFunctor {
 // h = dV/dphi = 2 b^2 f g), plus Omega^-1: the FOCE-I Hessian (Wang 2007, above), the Gauss-Newton
 // form of the proportional model's J^T J.
 MapResult map_fit_additive(const Prior& prior, const VectorXd& t_h, const VectorXd& y, const VectorXd& start) {
-  AdditiveMapFunctor functor{prior, t_h, y, prior.omega_diag.cwiseSqrt(), omega_l_inverse(prior)};
+  AdditiveMapFunctor functor{{prior, t_h, y, prior.omega_diag.cwiseSqrt(), omega_l_inverse(prior)}};
   MapResult m;
   m.phi = start.allFinite() ? start : prior.theta;
   Eigen::LevenbergMarquardt<AdditiveMapFunctor> lm(functor);
@@ -265,7 +260,7 @@ MapResult map_fit_additive(const Prior& prior, const VectorXd& t_h, const Vector
 MapResult map_fit(const Prior& prior, const VectorXd& t_h, const VectorXd& y, const VectorXd& start) {
   if (prior.additive) return map_fit_additive(prior, t_h, y, start);
   const VectorXd log_y = y.array().log().matrix();
-  MapFunctor functor{prior, t_h, log_y, prior.omega_diag.cwiseSqrt(), omega_l_inverse(prior)};
+  MapFunctor functor{{prior, t_h, log_y, prior.omega_diag.cwiseSqrt(), omega_l_inverse(prior)}};
   MapResult m;
   m.phi = start.allFinite() ? start : prior.theta;
   Eigen::LevenbergMarquardt<MapFunctor> lm(functor);
