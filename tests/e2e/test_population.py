@@ -1044,7 +1044,12 @@ def case_omega_full(ctx):
     """population learn --omega full writes the full omega with omega_structure "full" (symmetric, a
     covariance), says so in random_effects and options; --population with it fits by MAP; the default
     writes no omega_structure (a diagonal file as 0.16's); --omega with another value is refused."""
-    learn = ctx.cohort("learn", 30, 1, "4,24,48,96,168")
+    small = ctx.cohort("small", 30, 1, "4,24,48,96,168")  # below 50 TACs per kind: refused (review of 0.17)
+    ctx.fails("--omega diagonal", "population", "learn", small, "--patients", patients(small), "--functions", "E1",
+              "--omega", "full", "--out", ctx.path("small.json"))
+    if os.path.exists(ctx.path("small.json")):
+        raise CaseFailure("small.json written by a refused invocation")
+    learn = ctx.cohort("learn", 50, 1, "4,24,48,96,168")
     ctx.ok("population", "learn", learn, "--patients", patients(learn), "--functions", "E1", "--omega", "full",
            "--out", ctx.path("full.json"), "--quiet")
     pop = json.load(open(ctx.path("full.json")))

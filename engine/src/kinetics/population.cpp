@@ -301,9 +301,45 @@ VectorXd theta_standard_errors(const Prior& prior, const std::vector<MapResult>&
 // such a TAC adds little information about that Omega_kk. With C_i = 0 it is n / 2 per variance,
 // Var(ln s^2) = 2 / n of n exact draws. Theta and Omega are orthogonal in this model (the
 // information has no cross block), so the SEs are the diagonal of the inverse of this K x K block.
-// With a full Omega, (Omega + C_i)^-1 with Omega's full inverse: the SEs of its variances with the
-// covariances held at their estimates (their own information is not in this block).
+// With a full Omega: full_log_omega_standard_errors.
+// With a full Omega: the information of all K (K + 1) / 2 elements of Omega (variances and
+// covariances, dS_a = E_kl + E_lk), I_ab = 1/2 sum_i tr(P_i dS_a P_i dS_b) with P_i = (Omega + C_i)^-1,
+// inverted, and the variances' diagonal entries on the log scale: the marginal SEs (the covariances
+// estimated too). With the covariances held instead, the SEs shrink like (1 - rho^2)^(1/2) as the
+// correlation grows, below (2 / n)^(1/2) of n exactly known draws (review of 0.17).
+VectorXd full_log_omega_standard_errors(const Prior& prior, const std::vector<MapResult>& maps) {
+  const auto k = prior.theta.size();
+  std::vector<std::pair<Eigen::Index, Eigen::Index>> elements;  // (k, l), k <= l; the variances first
+  for (Eigen::Index i = 0; i < k; ++i) elements.emplace_back(i, i);
+  for (Eigen::Index i = 0; i < k; ++i)
+    for (Eigen::Index j = i + 1; j < k; ++j) elements.emplace_back(i, j);
+  const auto q = static_cast<Eigen::Index>(elements.size());
+  auto d_omega = [&](Eigen::Index a) {
+    MatrixXd e = MatrixXd::Zero(k, k);
+    e(elements[a].first, elements[a].second) = e(elements[a].second, elements[a].first) = 1;
+    return e;
+  };
+  MatrixXd info = MatrixXd::Zero(q, q);
+  for (const auto& m : maps) {
+    if (!m.ok) continue;
+    const MatrixXd p = marginal_precision(prior, m);
+    std::vector<MatrixXd> pd(static_cast<size_t>(q));
+    for (Eigen::Index a = 0; a < q; ++a) pd[static_cast<size_t>(a)] = p * d_omega(a);
+    for (Eigen::Index a = 0; a < q; ++a)
+      for (Eigen::Index b = 0; b < q; ++b)
+        info(a, b) += 0.5 * (pd[static_cast<size_t>(a)] * pd[static_cast<size_t>(b)]).trace();
+  }
+  const Eigen::LDLT<MatrixXd> ldlt(info);
+  if (ldlt.info() != Eigen::Success) return VectorXd::Constant(k, NaN);
+  const VectorXd var = ldlt.solve(MatrixXd::Identity(q, q)).diagonal().head(k);
+  VectorXd se(k);
+  for (Eigen::Index i = 0; i < k; ++i)
+    se(i) = var(i) > 0 ? std::sqrt(var(i)) / prior.omega_full(i, i) : NaN;  // d ln w = dw / w
+  return se;
+}
+
 VectorXd log_omega_standard_errors(const Prior& prior, const std::vector<MapResult>& maps) {
+  if (prior.omega_full.size()) return full_log_omega_standard_errors(prior, maps);
   const auto k = prior.theta.size();
   MatrixXd info = MatrixXd::Zero(k, k);
   for (const auto& m : maps)

@@ -216,6 +216,23 @@ struct AdditiveMapFunctor : MapFunctorBase {
   }
 };
 
+// Eigen's Levenberg-Marquardt from `start` for either MAP functor: m.phi, m.evaluations and the
+// whitened residuals `r` at the minimum; its status.
+template <class Functor>
+Eigen::LevenbergMarquardtSpace::Status minimize_map(Functor& functor, const VectorXd& start, MapResult& m,
+                                                    VectorXd& r) {
+  m.phi = start;
+  Eigen::LevenbergMarquardt<Functor> lm(functor);
+  lm.parameters.ftol = 1e-12;
+  lm.parameters.xtol = 1e-10;
+  lm.parameters.maxfev = 200 * static_cast<int>(start.size() + 1);
+  const auto status = lm.minimize(m.phi);
+  m.evaluations = static_cast<int>(lm.nfev);
+  r.resize(functor.values());
+  functor(m.phi, r);
+  return status;
+}
+
 // map_fit for the additive models. The posterior covariance V = H^-1 and ln det H use the expected
 // (Fisher) information of the data, sum_j [g_j g_j^T / V_j + h_j h_j^T / (2 V_j^2)] (g = df/dphi,
 // h = dV/dphi = 2 b^2 f g), plus Omega^-1: the FOCE-I Hessian (Wang 2007, above), the Gauss-Newton
@@ -223,15 +240,8 @@ struct AdditiveMapFunctor : MapFunctorBase {
 MapResult map_fit_additive(const Prior& prior, const VectorXd& t_h, const VectorXd& y, const VectorXd& start) {
   AdditiveMapFunctor functor{{prior, t_h, y, prior.omega_diag.cwiseSqrt(), omega_l_inverse(prior)}};
   MapResult m;
-  m.phi = start.allFinite() ? start : prior.theta;
-  Eigen::LevenbergMarquardt<AdditiveMapFunctor> lm(functor);
-  lm.parameters.ftol = 1e-12;
-  lm.parameters.xtol = 1e-10;
-  lm.parameters.maxfev = 200 * static_cast<int>(start.size() + 1);
-  const auto status = lm.minimize(m.phi);
-  m.evaluations = static_cast<int>(lm.nfev);
-  VectorXd r(functor.values());
-  functor(m.phi, r);
+  VectorXd r;
+  const auto status = minimize_map(functor, start.allFinite() ? start : prior.theta, m, r);
   const auto n = t_h.size(), k = m.phi.size();
   functor.model(m.phi, m.fitted, &m.j_logf);
   m.residual = y - m.fitted;
@@ -262,15 +272,8 @@ MapResult map_fit(const Prior& prior, const VectorXd& t_h, const VectorXd& y, co
   const VectorXd log_y = y.array().log().matrix();
   MapFunctor functor{{prior, t_h, log_y, prior.omega_diag.cwiseSqrt(), omega_l_inverse(prior)}};
   MapResult m;
-  m.phi = start.allFinite() ? start : prior.theta;
-  Eigen::LevenbergMarquardt<MapFunctor> lm(functor);
-  lm.parameters.ftol = 1e-12;
-  lm.parameters.xtol = 1e-10;
-  lm.parameters.maxfev = 200 * static_cast<int>(start.size() + 1);
-  const auto status = lm.minimize(m.phi);
-  m.evaluations = static_cast<int>(lm.nfev);
-  VectorXd r(functor.values());
-  functor(m.phi, r);
+  VectorXd r;
+  const auto status = minimize_map(functor, start.allFinite() ? start : prior.theta, m, r);
   MatrixXd jac;
   functor.df(m.phi, jac);
   functor.log_f(m.phi, m.residual, &m.j_logf);

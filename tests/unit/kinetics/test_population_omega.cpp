@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "lutdose/error.h"
 #include "lutdose/io/population_file.h"
 #include "lutdose/kinetics/population.h"
 #include "../test_util.h"
@@ -293,4 +294,41 @@ TEST_CASE("population, full Omega: the population's own uncertainty of Omega's v
   // measured 1.012 times (exactly 1 before the fix); 0.5 % more at least is far above the refits'
   // rounding (relative 1e-8)
   CHECK(uncertain.tia_u_MBq_h > 1.005 * known.tia_u_MBq_h);
+}
+
+TEST_CASE("population, full Omega: the SEs of ln Omega's variances are marginal, at least those of n exact draws") {
+  // Review of 0.17 (finding 2): with the covariances held, the SE of ln Omega_kk shrinks like
+  // sqrt(1 - rho^2) as the correlation grows, below sqrt(2 / n), the SE of a variance from n exactly
+  // known draws (which holds whatever rho). With rho = -0.7 and 4 scans at 10 % (each TAC's phi nearly
+  // known) the marginal SE is near sqrt(2 / 200) = 0.100: not below it (0.999: rounding), at most 30 %
+  // above (the data's own variance C_i lowers the information a little, as in the diagonal test).
+  const auto& m = learned(-0.7, OmegaStructure::full);
+  REQUIRE(m.log_omega_se.size() == 2);
+  for (int k = 0; k < 2; ++k) {
+    CAPTURE(k);
+    CHECK(m.log_omega_se(k) >= std::sqrt(2.0 / N_TACS) * 0.999);
+    CHECK(m.log_omega_se(k) <= std::sqrt(2.0 / N_TACS) * 1.3);
+  }
+}
+
+TEST_CASE("population, full Omega: refused for a VOI kind of fewer than 50 TACs") {
+  // Review of 0.17 (finding 2): from 20 TACs a full Omega learned a correlation of 0.92 where the
+  // truth has none, and the 2-scan MAP intervals of new TACs covered 38 / 66 % at 68 / 95 %: below
+  // POPULATION_MIN_TACS a full Omega is an input error naming the kind and its TACs, not a fit.
+  const auto c = e1_cohort(POPULATION_MIN_TACS - 1, 0.0, LEARN_TIMES, 20261209u);
+  PopulationOptions o;
+  o.candidates = {"E1"};
+  o.threads = 1;
+  o.omega_structure = OmegaStructure::full;
+  try {
+    learn_population(c.tacs, std::vector<double>(c.tacs.size(), A0_MBQ), LP, o, "t.csv");
+    FAIL("a full Omega was learned from 49 TACs");
+  } catch (const InputError& e) {
+    const std::string what = e.what();
+    CHECK(what.find("kidneys") != std::string::npos);
+    CHECK(what.find("49") != std::string::npos);
+    CHECK(what.find("--omega diagonal") != std::string::npos);
+  }
+  o.omega_structure = OmegaStructure::diagonal;  // the diagonal one is learned (with its warning on MAPs)
+  CHECK(learn_population(c.tacs, std::vector<double>(c.tacs.size(), A0_MBQ), LP, o, "t.csv").size() == 1);
 }
