@@ -221,15 +221,19 @@ std::string file_sha256(const std::filesystem::path& path) {
   return in.bad() ? "unreadable" : sha256_hex(bytes);
 }
 
-// The /population rows of the models: one per log parameter.
+// The /population rows of the models: one per log parameter. sigma_log is the proportional model's
+// SD of ln A; an additive model has none (NaN: its sigma0 and b are not an SD of ln A, and the
+// store's format has no columns for them; they are in the population file named by the
+// provenance and in results.json).
 std::vector<PopulationRow> population_rows(const std::vector<PopulationModel>& models) {
   std::vector<PopulationRow> rows;
   for (const auto& m : models) {
     key(m.voi_kind, "population voi_kind");
+    const double sigma_log = m.error_model == PopulationErrorModel::proportional ? m.sigma_log : store_nan();
     for (Eigen::Index k = 0; k < m.theta.size(); ++k) {
       const auto i = static_cast<std::size_t>(k);
       rows.push_back({m.voi_kind, m.function, m.phi_names.at(i), m.theta(k), m.theta_se(k), m.omega(k, k),
-                      m.shrinkage(k), m.sigma_log, m.n_patients, m.n_observations, m.e_step});
+                      m.shrinkage(k), sigma_log, m.n_patients, m.n_observations, m.e_step});
     }
   }
   return rows;
