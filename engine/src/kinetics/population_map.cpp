@@ -291,7 +291,7 @@ CandidateFit map_candidate(const models::ExponentialFunction& f, const populatio
 // whose SE is not known (left out). Costs 2 (2K + 1) warm-started MAP fits.
 MatrixXd population_uncertainty(const PopulationModel& m, const population_detail::Prior& prior, const VectorXd& t,
                                 const VectorXd& y, const population_detail::MapResult& r, double a0,
-                                std::vector<std::string>& missing) {
+                                std::vector<std::string>& missing, std::vector<std::string>& undetermined) {
   constexpr double NaN = std::numeric_limits<double>::quiet_NaN();
   const auto& f = *prior.f;
   const auto k = prior.theta.size();
@@ -306,6 +306,7 @@ MatrixXd population_uncertainty(const PopulationModel& m, const population_detai
   auto propagate = [&](const std::string& name, double se, auto shift) {
     if (!(se >= 0)) return missing.push_back(name);
     if (se == 0) return;  // known exactly: no contribution
+    if (se > MAX_POPULATION_LOG_SE) return undetermined.push_back(name + " (standard error " + g4(se) + ")");
     auto up = prior, down = prior;
     shift(up, se);
     shift(down, -se);
@@ -415,10 +416,19 @@ std::string add_population_error(const PopulationModel& m, const population_deta
   const bool has_errors = m.log_omega_se.size() == f.n_parameters();
   std::string u_note = "u(TIA) from the posterior covariance (population parameters taken as known)";
   if (!m.omega_includes_theta_error && has_errors && r.ok) {
-    std::vector<std::string> missing;
+    std::vector<std::string> missing, undetermined;
     auto& c = fit.candidates[0];
     const double u_posterior = c.tia_u_MBq_h;
-    add_covariance(c, f, population_uncertainty(m, prior, t, y, r, administered_MBq, missing), prior.lambda_p);
+    add_covariance(c, f, population_uncertainty(m, prior, t, y, r, administered_MBq, missing, undetermined),
+                   prior.lambda_p);
+    if (!undetermined.empty()) {
+      c.tia_u_MBq_h = std::numeric_limits<double>::quiet_NaN();
+      fit.tia_u_unknown_reason = "the population's " + listed(undetermined) +
+                                 " not determined by its learning cohort (a standard error above " +
+                                 g4(MAX_POPULATION_LOG_SE) + " on the log scale): u(TIA) with it is not known";
+      return "u(TIA) not known: " + fit.tia_u_unknown_reason + "; from the posterior alone " + g4(u_posterior) +
+             " MBq h";
+    }
     u_note = "u(TIA) = " + g4(c.tia_u_MBq_h) +
              " MBq h from the posterior covariance and the population's own estimation error (theta" +
              std::string(m.error_model == PopulationErrorModel::proportional ? ", ln Omega and ln sigma_log"
@@ -474,6 +484,8 @@ TacFit population_map_fit(const PopulationModel& m, const TacSeries& tac, double
   }
   if (m.n_patients < POPULATION_MIN_TACS)
     fit.candidates[0].warnings.push_back("population_below_50_tacs:" + std::to_string(m.n_patients));
+  if (!m.converged)  // learned, but stopped at its iteration limit (population learn --max-iterations)
+    fit.candidates[0].warnings.push_back("population_not_converged");
   const auto& c = fit.candidates[0];
   fit.method = "population MAP";
   fit.function = m.function;

@@ -743,3 +743,36 @@ TEST_CASE("population uncertainty: a previous-cycles-like prior (Omega with its 
   CHECK(fit.tia_u_MBq_h == plain.tia_u_MBq_h);
   CHECK(widened.tia_u_MBq_h > fit.tia_u_MBq_h);
 }
+
+TEST_CASE("population uncertainty: a parameter its cohort did not determine makes u unknown, with the reason") {
+  // Review of 0.17 (finding 4): a log_omega_se of 1e6 (or 120, learned by a non-converged E2 population)
+  // overflowed the shifted Omega: u became NaN with the reason that a MAP had failed, or huge
+  // (1.8e5 x the TIA). An SE above MAX_POPULATION_LOG_SE on the log scale (a factor e^3 = 20 at one
+  // SE) is a parameter the learning cohort did not determine: u is unknown, saying which.
+  std::vector<Truth> truth;
+  const auto cohort = e1_cohort(1, {4, 24, 48}, 0.10, 31u, truth, 0.008, 0.35);
+  for (const double se : {1e6, 120.0}) {
+    CAPTURE(se);
+    const TacFit fit = population_map_fit(e1_known(Eigen::Vector2d(0.03, 0.04), Eigen::Vector2d(0.1, se), 0.1),
+                                          cohort[0], A0_MBQ, LP, "test");
+    CHECK(std::isnan(fit.tia_u_MBq_h));
+    CHECK(fit.tia_u_unknown_reason.find("not determined") != std::string::npos);
+    CHECK(fit.tia_u_unknown_reason.find("Omega of log_dlambda1_bio_per_h") != std::string::npos);
+    CHECK(std::isfinite(fit.tia_MBq_h));
+  }
+}
+
+TEST_CASE("population MAP: a population that did not converge gives its MAPs a warning") {
+  // Review of 0.17 (finding 4): a learned population stopped at its iteration limit was used without a word.
+  std::vector<Truth> truth;
+  const auto cohort = e1_cohort(1, {4, 24, 48}, 0.10, 31u, truth, 0.008, 0.35);
+  auto m = e1_known(Eigen::Vector2d(0.03, 0.04), Eigen::Vector2d(0.1, 0.1), 0.1);
+  m.converged = true;
+  const auto ok = population_map_fit(m, cohort[0], A0_MBQ, LP, "test");
+  CHECK(std::none_of(ok.candidates[0].warnings.begin(), ok.candidates[0].warnings.end(),
+                     [](const std::string& w) { return w == "population_not_converged"; }));
+  m.converged = false;
+  const auto stopped = population_map_fit(m, cohort[0], A0_MBQ, LP, "test");
+  CHECK(std::count(stopped.candidates[0].warnings.begin(), stopped.candidates[0].warnings.end(),
+                   "population_not_converged") == 1);
+}

@@ -74,6 +74,13 @@ std::string to_string(PopulationErrorModel m);
 //! The model of a name of to_string; std::nullopt for any other text. Throws nothing.
 std::optional<PopulationErrorModel> parse_population_error_model(const std::string& s);
 
+//! The largest standard error, on the log scale, of a population parameter (theta, ln Omega_kk,
+//! ln b) that its learning cohort is taken to have determined: 3, a factor e^3 = 20 at one standard
+//! error. Above it the parameter is not determined (e.g. the second rate of a non-converged E2
+//! population), and a MAP's u(TIA), which carries the population's own estimation error, is unknown
+//! (NaN with the reason naming it) rather than a shift by e^SE of Omega (review of 0.17: 1e6 overflowed).
+inline constexpr double MAX_POPULATION_LOG_SE = 3.0;
+
 //! The learned population of one VOI kind and one function.
 struct PopulationModel {
   std::string voi_kind;
