@@ -367,7 +367,8 @@ std::string rejection_note(const CandidateFit& c) {
               ? " (no point with activity > 0: the estimate would be the population's, not this TAC's)"
               : "") +
          (conflict ? " (the TAC's points are improbable under the population and its error model: chi2, the sum of "
-                     "squared standardized log residuals and random effects of the MAP, is above its limit; a "
+                     "squared standardized residuals (of ln A for the proportional error model) and random effects of "
+                     "the MAP, is above its limit; a "
                      "population far from this TAC, e.g. an edited population file, or a TAC unlike the "
                      "population's: check the administered activity, to which the population's amplitudes are "
                      "scaled, and that the population file was learned for this VOI kind and calibration)"
