@@ -62,6 +62,13 @@ PopulationCommand::PopulationCommand(CLI::App& app) {
                      "(docs/population.md)")
       ->check(CLI::IsMember({"diagonal", "full"}))
       ->capture_default_str();
+  learn_->add_option("--model", model_,
+                     "A compartment model (shipped name, e.g. blood_organ_linear, or a model file) as the structural "
+                     "model instead of the exponential functions: one unit per patient's cycle, the TACs of the VOIs "
+                     "the model observes fitted jointly (TAC tables; docs/population.md, Compartment models)");
+  learn_->add_option("--free-parameters", free_parameters_,
+                     "With --model: the model's parameters with random effects (default: those with \"fit\": true)")
+      ->delimiter(',');
   learn_->add_option("--threads", options_.threads, "Threads (0: all cores)")->check(CLI::Range(0, 256));
   learn_->add_option("--half-life-h", half_life_h_, "Override the ICRP-107 half-life [h]");
   learn_->add_option("--data-dir", data_dir_, "Reference data directory");
@@ -106,6 +113,13 @@ lutdose::PopulationFile PopulationCommand::learn() const {
   options.sampled_e_step = e_step_ == "sampled";
   options.error_model = *lutdose::parse_population_error_model(error_model_);  // CLI::IsMember checked it
   options.omega_structure = omega_ == "full" ? lutdose::OmegaStructure::full : lutdose::OmegaStructure::diagonal;
+  if (!model_.empty() && std::filesystem::is_directory(tac_))
+    lutdose::throw_input_error("command line", "INPUT", tac_,
+                               "a TAC table with --model (a compartment population from a folder of case files is not "
+                               "implemented yet)");
+  if (model_.empty() && !free_parameters_.empty())
+    lutdose::throw_input_error("command line", "--free-parameters", free_parameters_.front(),
+                               "no --free-parameters without --model (they are a compartment model's)");
   if (std::filesystem::is_directory(tac_)) {
     if (!patients_.empty())
       lutdose::throw_input_error("command line", "--patients", patients_,
@@ -123,11 +137,23 @@ lutdose::PopulationFile PopulationCommand::learn() const {
   const auto series = lutdose::read_tac_table(tac_, &bytes);
   std::string patients_sha256;
   const auto administered_MBq = lutdose::administered_activities_MBq(series, patients_, tac_, &patients_sha256);
-  auto p = lutdose::learn_population_file(series, administered_MBq, data_dir, half_life_h_, options, tac_, bytes,
-                                          LUTDOSE_VERSION);
+  auto p = model_.empty() ? lutdose::learn_population_file(series, administered_MBq, data_dir, half_life_h_, options,
+                                                          tac_, bytes, LUTDOSE_VERSION)
+                          : learn_compartment(series, administered_MBq, data_dir, options, bytes);
   p.patients_path = patients_;
   p.patients_sha256 = patients_sha256;
   return p;
+}
+
+// The compartment population of a TAC table (--model): the model read, its SHA-256 recorded.
+lutdose::PopulationFile PopulationCommand::learn_compartment(const std::vector<lutdose::TacSeries>& series,
+                                                             const std::vector<double>& administered_MBq,
+                                                             const std::string& data_dir,
+                                                             const lutdose::PopulationOptions& options,
+                                                             const std::string& bytes) const {
+  const auto model = lutdose::read_compartment_model_file(model_, data_dir);
+  return lutdose::learn_compartment_population_file(model, series, administered_MBq, data_dir, half_life_h_, options,
+                                                    free_parameters_, tac_, bytes, LUTDOSE_VERSION);
 }
 
 void PopulationCommand::run() const {
@@ -136,6 +162,10 @@ void PopulationCommand::run() const {
   const auto p = learn();
   lutdose::write_file_atomically(out_, lutdose::population_file_text(p), is_own_population_file);
   if (quiet_) return;
+  if (p.compartment)
+    std::cout << "compartment model " << p.compartment->model_name << ": " << p.compartment->model.n_patients
+              << " patients' cycles, sigma_log " << lutdose::format_number(p.compartment->model.sigma_log)
+              << (p.compartment->model.converged ? "" : " (NOT converged)") << "\n";
   for (const auto& m : p.models)
     std::cout << m.voi_kind << ": " << m.function << ", " << m.n_patients << " TACs, "
               << (m.error_model == lutdose::PopulationErrorModel::proportional

@@ -21,11 +21,16 @@ class PopulationCommand {
 
  private:
   lutdose::PopulationFile learn() const;
+  lutdose::PopulationFile learn_compartment(const std::vector<lutdose::TacSeries>& series,
+                                            const std::vector<double>& administered_MBq, const std::string& data_dir,
+                                            const lutdose::PopulationOptions& options, const std::string& bytes) const;
   CLI::App* learn_;
   std::string tac_, patients_, out_, data_dir_;
   std::string e_step_ = "sampled";
   std::string error_model_ = "proportional";
   std::string omega_ = "diagonal";
+  std::string model_;                          // --model: a compartment model as the structural model
+  std::vector<std::string> free_parameters_;   // --free-parameters of the compartment model
   double half_life_h_ = 0;
   lutdose::PopulationOptions options_;
   bool quiet_ = false, allow_external_ = false;

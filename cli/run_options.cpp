@@ -212,7 +212,12 @@ lutdose::RunOptions make_run_options(const FitArgs& a, std::vector<std::string>&
     const auto file = lutdose::read_population_file(a.population);
     lutdose::check_population_half_life(
         file, a.population, lutdose::load_nuclide(o.data_dir, "Lu-177", o.half_life_override_h).half_life_h);
-    o.population = std::make_shared<const std::vector<lutdose::PopulationModel>>(file.models);
+    if (file.compartment) {  // its structural model: --model, else the model it names (read_run_files checks it)
+      o.compartment_population = std::make_shared<const lutdose::CompartmentPopulation>(*file.compartment);
+      if (a.model.empty()) o.compartment_model = file.compartment->model_name;
+    } else {
+      o.population = std::make_shared<const std::vector<lutdose::PopulationModel>>(file.models);
+    }
     o.population_source = {a.population, file.sha256, file.own_checksum_verified, ""};
     // with --reduced or --model: refused by validate() (finish_run_options), as in case files
   }
@@ -338,7 +343,7 @@ void use_fit_population(const FitArgs& a, const std::vector<lutdose::TacSeries>&
   if (!a.population.empty()) {
     if (!(o.administered_MBq > 0))  // NaN: not given (make_run_options refuses values <= 0)
       throw_activity_missing(a, "--population: a population models amplitudes per administered activity");
-    lutdose::check_population_covers(*o.population, a.population, series, a.tac);
+    if (o.population) lutdose::check_population_covers(*o.population, a.population, series, a.tac);
   }
   learn_if_population_kinetics(a, series, o);
 }

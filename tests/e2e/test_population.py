@@ -1089,7 +1089,92 @@ def case_omega_full(ctx):
         raise CaseFailure("x.json written by a refused invocation")
 
 
+# blood_organ_linear.json's free parameters (k_b, k_in, k_out [1/h]) and Lu-177's decay constant
+BLOOD_ORGAN_K = (0.3422, 0.006684, 0.008033)
+LAMBDA_P = math.log(2) / (6.647 * 24)
+
+
+def ctx_source():
+    """The source tree (this file is tests/e2e/test_population.py)."""
+    return os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def blood_organ_tacs(ctx, name, n, seed, organ_times, blood_times):
+    """A TAC table (organ and blood) and patients table of n patients of blood_organ_linear.json drawn
+    here: ln k ~ N(ln k_file, 0.2^2), the model's closed form (blood A0 e^-(k_b+lp)t, organ
+    A0 k_in / (k_out - k_b) (e^-(k_b+lp)t - e^-(k_out+lp)t), the file's description) times
+    e^(0.1 z). Returns (tacs.csv, patients.csv, {patient: true organ TIA [MBq h]})."""
+    rng = random.Random(seed)
+    rows, pts, tia = ["patient,voi,time_h,activity_MBq"], ["patient,administered_MBq"], {}
+    for i in range(n):
+        kb, kin, kout = (k * math.exp(0.2 * rng.gauss(0, 1)) for k in BLOOD_ORGAN_K)
+        p = "Q%03d" % (i + 1)
+        pts.append("%s,7400" % p)
+        amp = 7400 * kin / (kout - kb)
+        tia[p] = amp * (1 / (kb + LAMBDA_P) - 1 / (kout + LAMBDA_P))
+        for t in organ_times:
+            a = amp * (math.exp(-(kb + LAMBDA_P) * t) - math.exp(-(kout + LAMBDA_P) * t))
+            rows.append("%s,organ,%g,%.9g" % (p, t, a * math.exp(0.1 * rng.gauss(0, 1))))
+        for t in blood_times:
+            rows.append("%s,blood,%g,%.9g" % (p, t, 7400 * math.exp(-(kb + LAMBDA_P) * t) * math.exp(0.1 * rng.gauss(0, 1))))
+    return (write(ctx, name + "_tacs.csv", "\n".join(rows) + "\n"), write(ctx, name + "_patients.csv", "\n".join(pts) + "\n"),
+            tia)
+
+
+def case_compartment_population(ctx):
+    """population learn --model blood_organ_linear, then fit --population on sparse new patients: the
+    file names the model with its SHA-256 (computed here with hashlib), the MAP fits are the
+    population's; a changed model file, an edited SHA-256 or an unknown free parameter is refused
+    (exit 2, naming the member), and batch refuses a compartment population."""
+    tacs, pts, _ = blood_organ_tacs(ctx, "learn", 60, 1, (1, 4, 24, 48, 96, 168), (1, 4, 24))
+    ctx.ok("population", "learn", tacs, "--patients", pts, "--model", "blood_organ_linear", "--out",
+           ctx.path("pop.json"), "--quiet")
+    pop = json.load(open(ctx.path("pop.json")))
+    model_file = os.path.join(ctx_source(), "models", "files", "blood_organ_linear.json")
+    sha = hashlib.sha256(open(model_file, "rb").read()).hexdigest()
+    sm = pop.get("structural_model", {})
+    if pop["format_version"] != 4 or sm.get("model") != "blood_organ_linear" or sm.get("model_sha256") != sha or \
+            sm.get("free_parameters") != ["k_b", "k_in", "k_out"] or pop["vois"][0]["voi_kind"] != "compartment":
+        raise CaseFailure("compartment population file: %s" % json.dumps(pop)[:600])
+    new, _, truth_tia = blood_organ_tacs(ctx, "new", 8, 2, (24, 96), (1, 4))
+    res = json.loads(ctx.ok("fit", "--tac", new, "--population", ctx.path("pop.json"), *A0).stdout)
+    fits = tias(res)
+    errors = []
+    for (p, voi), v in fits.items():
+        if v["fit"]["method"] != "population MAP" or v["fit"]["function"] != "compartment:blood_organ_linear" or \
+                not v["tia_u_MBq_h"] > 0:
+            raise CaseFailure("%s %s: %s" % (p, voi, json.dumps(v["fit"])[:400]))
+        if voi == "organ":
+            errors.append(abs(v["tia_MBq_h"] / truth_tia[p] - 1))
+    # four points of a 20 % spread population: the MAP's organ TIA within 30 % (3 of the 10 % noise's
+    # SDs) for the median patient
+    if len(errors) != 8 or not statistics.median(errors) < 0.3:
+        raise CaseFailure("organ |TIA error| of the MAPs: %s" % errors)
+
+    def variant(name, change, expected, *extra):
+        doc = json.load(open(ctx.path("pop.json")))
+        doc.pop("lutdose_sha256")
+        change(doc)
+        ctx.fails(expected, "fit", "--tac", new, *A0, "--population", write(ctx, name, json.dumps(doc)), *extra)
+
+    variant("sha.json", lambda d: d["structural_model"].update(model_sha256="0" * 64), "structural_model.model_sha256")
+
+    def unknown(d):
+        d["structural_model"]["free_parameters"][2] = "k_x"
+        d["vois"][0]["parameters"][2] = "log_k_x"
+    variant("unknown.json", unknown, "structural_model.free_parameters is 'k_x'")
+    changed = json.load(open(model_file))
+    changed["parameters"]["k_b"]["value"] = 0.3
+    other = write(ctx, "blood_organ_linear.json", json.dumps(changed))
+    variant("other.json", lambda d: None, "model_sha256", "--model", other)
+    ctx.fails("structural_model", "batch", "--tac", new, "--patients", ctx.path("new_patients.csv"), "--population",
+              ctx.path("pop.json"), "--out", ctx.path("b.h5"))
+    if os.path.exists(ctx.path("b.h5")):
+        raise CaseFailure("batch wrote a store with a compartment population")
+
+
 CASES = {
+    "compartment_population": case_compartment_population,
     "error_model_combined": case_error_model_combined,
     "omega_full": case_omega_full,
     "population_file_in_cases": case_population_file_in_cases,

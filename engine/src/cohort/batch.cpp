@@ -300,6 +300,10 @@ void OrderedRun::add_pending(StoreRows&& rows) {
 
 BatchProgress run_batch(const BatchCohort& cohort, const ReferenceData& ref, const BatchOptions& o) {
   const auto start = Clock::now();
+  if (cohort.options.compartment_population)
+    throw_input_error(cohort.options.population_source.path, "structural_model", "compartment",
+                      "a population of the exponential family with batch (a compartment population is used by fit "
+                      "--tac and run --tac only, not yet by batch: docs/population.md)");
   BatchCohort c = cohort;
   read_run_files(c.options, ref);  // case files: only --population FILE (options.population_source)
   if (c.learn_population) {

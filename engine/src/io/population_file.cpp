@@ -14,6 +14,7 @@
 #include "lutdose/io/output_dir.h"
 #include "lutdose/models/input.h"
 #include "lutdose/pipeline/options.h"
+#include "lutdose/pipeline/pipeline.h"
 
 namespace lutdose {
 
@@ -144,14 +145,21 @@ std::vector<PopulationModel::Candidate> read_candidates(const json& j, const std
     const std::string field = "candidates[" + std::to_string(i) + "]";
     const json& c = v[i];
     const json& fn = member(c, "function", where + ": " + field);
-    const auto* f = fn.is_string() ? models::find_exponential(fn.get<std::string>()) : nullptr;
-    if (!f || !population_function_supported(f->id()))
-      throw_input_error(where, field + ".function", fn.dump(), "E1p, E1, E2u or E2");
+    std::string id;
+    if (chosen.rfind("compartment:", 0) == 0) {  // a compartment population: its one structural model
+      if (fn != chosen) throw_input_error(where, field + ".function", fn.dump(), chosen);
+      id = chosen;
+    } else {
+      const auto* f = fn.is_string() ? models::find_exponential(fn.get<std::string>()) : nullptr;
+      if (!f || !population_function_supported(f->id()))
+        throw_input_error(where, field + ".function", fn.dump(), "E1p, E1, E2u or E2");
+      id = f->id();
+    }
     for (const auto& earlier : out)
-      if (earlier.function == f->id())
+      if (earlier.function == id)
         throw_input_error(where, field + ".function", fn.dump(), "each function once in candidates");
     const std::string w = where + ": " + field;
-    out.push_back({f->id(), number_or_null(c, "minus2_log_likelihood", w), number_or_null(c, "aicc", w),
+    out.push_back({id, number_or_null(c, "minus2_log_likelihood", w), number_or_null(c, "aicc", w),
                    number_or_null(c, "bic", w), boolean(c, "converged", w), whole_number(c, "iterations", w, 0)});
   }
   if (std::none_of(out.begin(), out.end(), [&](const auto& c) { return c.function == chosen; }))
@@ -234,6 +242,8 @@ void read_error_model(const json& j, const std::string& w, int format_version, P
     throw_input_error(w, "b_proportional", format_number(m.sigma_log), "0 (or absent) for the constant error model");
 }
 
+void read_estimates(const json& j, const std::string& w, Eigen::Index k, int format_version, PopulationModel& m);
+
 PopulationModel read_model(const json& j, const std::string& where, int format_version) {
   PopulationModel m;
   const json& kind = member(j, "voi_kind", where);
@@ -257,6 +267,14 @@ PopulationModel read_model(const json& j, const std::string& where, int format_v
     throw_input_error(w, "parameters", names.dump(),
                       json(m.phi_names).dump() + ", the log parameters of " + m.function +
                           " with amplitudes per administered activity");
+  read_estimates(j, w, k, format_version, m);
+  return m;
+}
+
+// The estimates and figures of a model with K = `k` log parameters (after its kind, function and
+// parameter names): theta, theta_se, Omega, the residual error, the population's own errors,
+// shrinkage, the numbers of TACs and points and the estimator's figures.
+void read_estimates(const json& j, const std::string& w, Eigen::Index k, int format_version, PopulationModel& m) {
   m.theta = number_vector(j, "theta", w, k, true);
   m.theta_se = number_vector(j, "theta_se", w, k, false);
   check_each(m.theta_se, "theta_se", w, [](double se) { return se > 0; }, "a standard error > 0, or null (not computed)");
@@ -278,7 +296,58 @@ PopulationModel read_model(const json& j, const std::string& where, int format_v
   if (m.n_observations < m.n_patients)  // every TAC learned from has a point
     throw_input_error(w, "n_observations", std::to_string(m.n_observations),
                       "at least n_patients (" + std::to_string(m.n_patients) + "): every TAC has a point");
-  return m;
+}
+
+// A string member of `j`, not empty.
+std::string text_member(const json& j, const std::string& key, const std::string& where) {
+  const json& v = member(j, key, where);
+  if (!v.is_string() || v.get<std::string>().empty()) throw_input_error(where, key, v.dump(), "a non-empty string");
+  return v.get<std::string>();
+}
+
+// A non-empty array of distinct non-empty strings.
+std::vector<std::string> names_member(const json& j, const std::string& key, const std::string& where) {
+  const json& v = member(j, key, where);
+  std::vector<std::string> out;
+  if (v.is_array())
+    for (const auto& x : v)
+      if (x.is_string() && !x.get<std::string>().empty() &&
+          std::find(out.begin(), out.end(), x.get<std::string>()) == out.end())
+        out.push_back(x.get<std::string>());
+  if (!v.is_array() || v.empty() || out.size() != v.size())
+    throw_input_error(where, key, v.dump(), "a non-empty array of distinct names");
+  return out;
+}
+
+// A compartment population (format_version 4): structural_model and the one model of vois.
+CompartmentPopulation read_compartment_population(const json& doc, const std::string& path) {
+  const std::string w = path + ": structural_model";
+  const json& sm = member(doc, "structural_model", path);
+  if (text_member(sm, "kind", w) != "compartment") throw_input_error(w, "kind", sm.at("kind").dump(), "\"compartment\"");
+  CompartmentPopulation c;
+  c.model_name = text_member(sm, "model", w);
+  c.model_sha256 = text_member(sm, "model_sha256", w);
+  if (c.model_sha256.size() != 64 || c.model_sha256.find_first_not_of("0123456789abcdef") != std::string::npos)
+    throw_input_error(w, "model_sha256", c.model_sha256, "the SHA-256 of the model file (64 lowercase hex digits)");
+  c.free_parameters = names_member(sm, "free_parameters", w);
+  c.observed_vois = names_member(sm, "observed_vois", w);
+  const json& vois = doc.at("vois");
+  if (vois.size() != 1) throw_input_error(path, "vois", std::to_string(vois.size()) + " entries", "1 (the compartment population)");
+  const std::string where = path + ": vois[0]";
+  const json& j = vois[0];
+  auto& m = c.model;
+  if (text_member(j, "voi_kind", where) != COMPARTMENT_POPULATION_KIND)
+    throw_input_error(where, "voi_kind", j.at("voi_kind").dump(), "\"compartment\"");
+  m.voi_kind = COMPARTMENT_POPULATION_KIND;
+  m.function = "compartment:" + c.model_name;
+  if (text_member(j, "function", where) != m.function)
+    throw_input_error(where, "function", j.at("function").dump(), "\"" + m.function + "\" (structural_model.model)");
+  for (const auto& n : c.free_parameters) m.phi_names.push_back("log_" + n);
+  if (member(j, "parameters", where) != json(m.phi_names))
+    throw_input_error(where, "parameters", j.at("parameters").dump(),
+                      json(m.phi_names).dump() + ", the logs of structural_model.free_parameters");
+  read_estimates(j, where, static_cast<Eigen::Index>(m.phi_names.size()), POPULATION_FORMAT_VERSION, m);
+  return c;
 }
 
 // True when the file has the member lutdose_sha256 and it matches the bytes before it (the file
@@ -305,6 +374,39 @@ PopulationFile learn_population_file(const std::vector<TacSeries>& series, const
   const Nuclide nuclide = load_nuclide(data_dir, "Lu-177", half_life_override_h);
   PopulationFile p;
   p.models = learn_population(series, administered_MBq, nuclide.lambda_per_h(), o, input_path);
+  p.half_life_h = nuclide.half_life_h;
+  p.input_path = input_path;
+  p.input_sha256 = sha256_hex(input_bytes);
+  p.options = o;
+  p.lutdose_version = lutdose_version;
+  return p;
+}
+
+CompartmentModelFile read_compartment_model_file(const std::string& name_or_path, const std::string& data_dir) {
+  CompartmentModelFile f;
+  f.path = find_compartment_model(name_or_path, data_dir);
+  const std::string bytes = read_input_file(f.path, "compartment model", true);
+  f.sha256 = sha256_hex(bytes);
+  try {
+    f.model = std::make_shared<const models::CompartmentModel>(models::CompartmentModel::from_string(bytes, f.path));
+  } catch (const models::ModelError& e) {
+    throw InputError(e.what());
+  }
+  return f;
+}
+
+PopulationFile learn_compartment_population_file(const CompartmentModelFile& model, const std::vector<TacSeries>& series,
+                                                 const std::vector<double>& administered_MBq,
+                                                 const std::string& data_dir, double half_life_override_h,
+                                                 const PopulationOptions& o,
+                                                 const std::vector<std::string>& free_parameters,
+                                                 const std::string& input_path, const std::string& input_bytes,
+                                                 const std::string& lutdose_version) {
+  const Nuclide nuclide = load_nuclide(data_dir, "Lu-177", half_life_override_h);
+  PopulationFile p;
+  p.compartment = learn_compartment_population(*model.model, model.sha256,
+                                               compartment_units(*model.model, series, administered_MBq),
+                                               nuclide.lambda_per_h(), o, free_parameters, input_path);
   p.half_life_h = nuclide.half_life_h;
   p.input_path = input_path;
   p.input_sha256 = sha256_hex(input_bytes);
@@ -378,8 +480,18 @@ void use_population_models(RunOptions& o, std::vector<PopulationModel> models) {
   o.population = std::make_shared<const std::vector<PopulationModel>>(std::move(models));
 }
 
+namespace {
+
+// The structural_model member of a compartment population's file.
+json structural_model_json(const CompartmentPopulation& c) {
+  return {{"kind", "compartment"}, {"model", c.model_name}, {"model_sha256", c.model_sha256},
+          {"free_parameters", c.free_parameters}, {"observed_vois", c.observed_vois}};
+}
+
+}  // namespace
+
 std::string population_file_text(const PopulationFile& p) {
-  const json vois = population_vois_json(p.models);
+  const json vois = p.compartment ? population_vois_json({p.compartment->model}) : population_vois_json(p.models);
   const bool additive = std::any_of(p.models.begin(), p.models.end(), [](const PopulationModel& m) {
     return m.error_model != PopulationErrorModel::proportional;
   });
@@ -422,6 +534,15 @@ std::string population_file_text(const PopulationFile& p) {
                    {"omega_structure", omega_structure_name(p.options.omega_structure)}}},
       {"vois", vois}};
   if (additive) doc["options"]["error_model"] = to_string(p.options.error_model);
+  if (p.compartment) {
+    doc["format_version"] = POPULATION_FORMAT_VERSION_COMPARTMENT;
+    doc["structural_model"] = structural_model_json(*p.compartment);
+    doc["amplitudes"] = std::string(AMPLITUDES_PER_ADMINISTERED) +
+                        ": the compartment model is simulated with each unit's administered activity A0, and the "
+                        "population models A / A0";
+    doc["options"].erase("candidates");
+    doc["options"]["selection"] = "the structural model given (population learn --model)";
+  }
   return with_own_checksum(doc.dump(2));
 }
 
@@ -446,10 +567,12 @@ PopulationFile read_population_file(const std::string& path) {
     throw_input_error(path, "format_version", version.dump(),
                       std::to_string(POPULATION_FORMAT_VERSION) + " (version 1 has amplitudes in MBq, not per "
                       "administered activity: learn the population again with lutdose population learn --patients)");
-  if (version != POPULATION_FORMAT_VERSION && version != POPULATION_FORMAT_VERSION_ERROR_MODELS)
+  if (version != POPULATION_FORMAT_VERSION && version != POPULATION_FORMAT_VERSION_ERROR_MODELS &&
+      version != POPULATION_FORMAT_VERSION_COMPARTMENT)
     throw_input_error(path, "format_version", version.dump(),
-                      std::to_string(POPULATION_FORMAT_VERSION) + " or " +
-                          std::to_string(POPULATION_FORMAT_VERSION_ERROR_MODELS));
+                      std::to_string(POPULATION_FORMAT_VERSION) + ", " +
+                          std::to_string(POPULATION_FORMAT_VERSION_ERROR_MODELS) + " or " +
+                          std::to_string(POPULATION_FORMAT_VERSION_COMPARTMENT));
   PopulationFile p;
   p.sha256 = sha256_hex(text);
   p.own_checksum_verified = verify_own_checksum(doc, text, path);
@@ -463,6 +586,21 @@ PopulationFile read_population_file(const std::string& path) {
     throw_input_error(path, "half_life_h", format_number(p.half_life_h), "a half-life > 0 [h]");
   const json& vois = member(doc, "vois", path);
   if (!vois.is_array() || vois.empty()) throw_input_error(path, "vois", vois.dump(), "a non-empty array");
+  if (version == POPULATION_FORMAT_VERSION_COMPARTMENT) {
+    if (!doc.contains("structural_model"))
+      throw_input_error(path, "format_version", version.dump(),
+                        std::to_string(POPULATION_FORMAT_VERSION) + " or " +
+                            std::to_string(POPULATION_FORMAT_VERSION_ERROR_MODELS) +
+                            " for populations of the exponential family (" +
+                            std::to_string(POPULATION_FORMAT_VERSION_COMPARTMENT) +
+                            " is a compartment population's, with a member structural_model)");
+    p.compartment = read_compartment_population(doc, path);
+    if (p.own_checksum_verified && p.compartment->model.e_step.empty()) p.compartment->model.e_step = "laplace";
+    return p;
+  }
+  if (doc.contains("structural_model"))
+    throw_input_error(path, "format_version", version.dump(),
+                      std::to_string(POPULATION_FORMAT_VERSION_COMPARTMENT) + " with a member structural_model");
   std::set<std::string> kinds;
   for (size_t i = 0; i < vois.size(); ++i) {
     p.models.push_back(read_model(vois[i], path + ": vois[" + std::to_string(i) + "]", version.get<int>()));
@@ -472,6 +610,23 @@ PopulationFile read_population_file(const std::string& path) {
     if (p.own_checksum_verified && p.models.back().e_step.empty()) p.models.back().e_step = "laplace";
   }
   return p;
+}
+
+void check_compartment_population_model(const CompartmentPopulation& c, const std::string& path,
+                                        const models::CompartmentModel& model, const std::string& model_path,
+                                        const std::string& model_sha256) {
+  if (model.name() != c.model_name)
+    throw_input_error(path, "structural_model.model", c.model_name,
+                      "the model given, " + model.name() + " (" + model_path + "): the population was learned with " +
+                          c.model_name);
+  if (model_sha256 != c.model_sha256)
+    throw_input_error(path, "structural_model.model_sha256", c.model_sha256,
+                      model_sha256 + ", the SHA-256 of the model file " + model_path +
+                          " (the population was learned with another version of the model file: learn it again, "
+                          "or give the model file it was learned with)");
+  for (const auto& n : c.free_parameters)
+    if (model.parameter_index(n) < 0)
+      throw_input_error(path, "structural_model.free_parameters", n, "a parameter of the model " + model_path);
 }
 
 void check_population_half_life(const PopulationFile& p, const std::string& path, double half_life_h) {

@@ -13,9 +13,13 @@ namespace {
 // The population file a case file names (fit.population) or a command line gave, read once
 // (checked: format, checksum, half-life of this run), unless the population is already there.
 void read_population(RunOptions& options, const ReferenceData& reference) {
-  if (options.population || options.population_source.path.empty()) return;
+  if (options.population || options.compartment_population || options.population_source.path.empty()) return;
   const std::string& path = options.population_source.path;
   const auto file = read_population_file(path);
+  if (file.compartment)
+    throw_input_error(path, "structural_model", "compartment",
+                      "a population of the exponential family with case files (a compartment population is used by "
+                      "fit --tac and run --tac only, not yet by run CASE, plan or batch: docs/population.md)");
   check_population_half_life(file, path, reference.nuclide(options.nuclide, options.half_life_override_h).half_life_h);
   options.population = std::make_shared<const std::vector<PopulationModel>>(file.models);
   options.population_source = {path, file.sha256, file.own_checksum_verified, ""};
@@ -29,6 +33,13 @@ void read_run_files(RunOptions& options, const ReferenceData& reference) {
     options.user_svalue_set = load_indexed_user_svalue_table(options.dose->svalue_table);
   if (options.compartment_model.empty() || options.compartment_model_file) return;
   options.compartment_model = find_compartment_model(options.compartment_model, reference.data_dir());
+  if (options.compartment_population) {  // the population's structural model, by its SHA-256
+    const auto model = read_compartment_model_file(options.compartment_model, reference.data_dir());
+    check_compartment_population_model(*options.compartment_population, options.population_source.path, *model.model,
+                                       model.path, model.sha256);
+    options.compartment_model_file = model.model;
+    return;
+  }
   if (reference.shipped_compartment_model(options.compartment_model)) return;
   try {
     options.compartment_model_file =

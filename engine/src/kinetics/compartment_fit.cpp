@@ -56,6 +56,14 @@ TacFit voi_fit(const models::CompartmentModel& model, const models::CompartmentF
 
 }  // namespace
 
+Eigen::MatrixXd sample_compartment_curves(const models::CompartmentModel& model, const Eigen::VectorXd& p,
+                                          double administered_MBq, double lambda_p, std::vector<double>& t_h) {
+  t_h.clear();
+  for (double t = 0.05; t < 40.0 / lambda_p; t *= 1.08) t_h.push_back(t);
+  const Eigen::Map<const Eigen::VectorXd> tv(t_h.data(), static_cast<Eigen::Index>(t_h.size()));
+  return model.observe(tv, p, administered_MBq, lambda_p);
+}
+
 CompartmentCycleFit fit_compartment_cycle(const models::CompartmentModel& model, const std::vector<TacSeries>& tacs,
                                           double administered_MBq, double lambda_p, ErrorModel error_model,
                                           const std::string& where) {
@@ -78,9 +86,7 @@ CompartmentCycleFit fit_compartment_cycle(const models::CompartmentModel& model,
     }
     // the fitted curves, sampled once for dose-rate curves (BED)
     std::vector<double> ts;
-    for (double t = 0.05; t < 40.0 / lambda_p; t *= 1.08) ts.push_back(t);
-    const Eigen::Map<const Eigen::VectorXd> tv(ts.data(), static_cast<Eigen::Index>(ts.size()));
-    const Eigen::MatrixXd curve = model.observe(tv, cf.parameters, administered_MBq, lambda_p);
+    const Eigen::MatrixXd curve = sample_compartment_curves(model, cf.parameters, administered_MBq, lambda_p, ts);
     for (size_t j = 0; j < cf.vois.size(); ++j) {
       if (!data.count(cf.vois[j])) continue;
       const auto k = static_cast<Eigen::Index>(j);

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <exception>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <thread>
 
@@ -109,14 +110,25 @@ const Prior& patient_prior(const Prior& prior, const PopulationData& d, size_t i
   return buffer;
 }
 
+// The structural model of unit i: d.structure[i] where the data bring one (a compartment
+// population), else the population's exponential family at the TAC's times (held in `buffer`).
+const population_detail::StructuralModel& unit_model(const Prior& prior, const PopulationData& d, size_t i,
+                                                     std::optional<population_detail::ExponentialStructure>& buffer) {
+  if (!d.structure.empty()) return *d.structure.at(i);
+  buffer.emplace(*prior.f, d.t_h[i], prior.lambda_p);
+  return *buffer;
+}
+
 // The E-step: every patient's MAP under `prior`, warm-started from `phis` (updated).
 std::vector<MapResult> e_step(const Prior& population, const PopulationData& d, std::vector<VectorXd>& phis) {
   std::vector<MapResult> maps(d.t_h.size());
   Prior buffer;
+  std::optional<population_detail::ExponentialStructure> exponential;
   for (size_t i = 0; i < maps.size(); ++i) {
     const Prior& prior = patient_prior(population, d, i, buffer);
-    maps[i] = population_detail::map_fit(prior, d.t_h[i], d.y_per_administered[i], phis[i]);
-    if (!maps[i].ok) maps[i] = population_detail::map_fit(prior, d.t_h[i], d.y_per_administered[i], prior.theta);
+    const auto& model = unit_model(prior, d, i, exponential);
+    maps[i] = population_detail::map_fit(prior, model, d.y_per_administered[i], phis[i]);
+    if (!maps[i].ok) maps[i] = population_detail::map_fit(prior, model, d.y_per_administered[i], prior.theta);
     if (maps[i].ok) phis[i] = maps[i].phi;
   }
   return maps;
@@ -129,9 +141,11 @@ std::vector<population_detail::PosteriorMoments> moments(const Prior& population
                                                          const std::vector<MapResult>& maps, bool sampled) {
   std::vector<population_detail::PosteriorMoments> out(maps.size());
   Prior buffer;
+  std::optional<population_detail::ExponentialStructure> exponential;
   for (size_t i = 0; i < maps.size(); ++i)
     if (const Prior& prior = patient_prior(population, d, i, buffer); maps[i].ok)
-      out[i] = sampled ? population_detail::posterior_moments(prior, d.t_h[i], d.y_per_administered[i], maps[i], i + 1)
+      out[i] = sampled ? population_detail::posterior_moments(prior, unit_model(prior, d, i, exponential),
+                                                              d.y_per_administered[i], maps[i], i + 1)
                        : population_detail::laplace_moments(prior, maps[i], d.y_per_administered[i].array().log());
   return out;
 }
@@ -529,6 +543,12 @@ PopulationModel fit_population_model(const models::ExponentialFunction& f, const
                       "every point's standard uncertainty (activity_u_MBq > 0) for --error-model input");
   Prior prior{&f, initial_theta(f, d, lambda_p), VectorXd::Constant(f.n_parameters(), 0.09), 0.1, lambda_p};
   set_error_model_start(prior, o.error_model, d);
+  population_detail::estimate_population(prior, d, o, m);
+  return m;
+}
+
+void population_detail::estimate_population(Prior prior, const PopulationData& d, const PopulationOptions& o,
+                                            PopulationModel& m) {
   if (o.omega_structure == OmegaStructure::full) prior.omega_full = MatrixXd(prior.omega_diag.asDiagonal());
   std::vector<VectorXd> phis(d.t_h.size(), prior.theta);
   prior = run_em(prior, d, o, false, phis, m);
@@ -537,7 +557,6 @@ PopulationModel fit_population_model(const models::ExponentialFunction& f, const
     m.e_step = "sampled";
   }
   finish(prior, d, phis, m);
-  return m;
 }
 
 PopulationModel refine_population_model(const PopulationModel& laplace, const PopulationData& d, double lambda_p,

@@ -461,19 +461,8 @@ TacFit population_map_fit(const PopulationModel& m, const TacSeries& tac, double
   const int left_out =
       additive ? finite_points(tac, administered_MBq, t, y) : positive_points(tac, administered_MBq, t, y);
   const auto r = population_detail::map_fit(prior, t, y, m.theta);
-  const auto check_prior = prior_for_check(m, prior, static_cast<int>(t.size()));
-  // The MAP under the check's larger b or prior variance, only where it can change the verdict:
-  // Q falls as b and Omega grow at every phi, and the refit descends from the MAP (Levenberg-
-  // Marquardt accepts only steps that lower it), so its Q is at most the MAP's own. A MAP within
-  // the limit (nearly every TAC) passes under the check's prior too: no refit (it cost about a
-  // third more CPU per MAP for a learned population).
-  std::optional<population_detail::MapResult> refit;
-  const bool check_differs = check_prior.b != prior.b || check_prior.omega_diag != prior.omega_diag ||
-                             check_prior.sigma0_MBq != prior.sigma0_MBq;
-  if (check_differs && r.ok && t.size() > 0 &&
-      !(r.objective - r.log_variance_terms <= residual_limit(static_cast<int>(t.size()))))
-    refit = population_detail::map_fit(check_prior, t, y, r.phi);
-  const auto& check = refit ? *refit : r;
+  const auto check = population_detail::map_for_check(m, prior, population_detail::ExponentialStructure(f, t, lambda_p),
+                                                      y, r);
   TacFit fit;
   fit.candidates.push_back(map_candidate(f, in_MBq(f, r, administered_MBq), check, tac, prior, lambda_p));
   const std::string u_note = add_population_error(m, prior, t, y, r, administered_MBq, fit);
@@ -483,10 +472,7 @@ TacFit population_map_fit(const PopulationModel& m, const TacSeries& tac, double
     c.flags.push_back("tia_above_physical_maximum");
     c.accepted = false;
   }
-  if (m.n_patients < POPULATION_MIN_TACS)
-    fit.candidates[0].warnings.push_back("population_below_50_tacs:" + std::to_string(m.n_patients));
-  if (!m.converged)  // learned, but stopped at its iteration limit (population learn --max-iterations)
-    fit.candidates[0].warnings.push_back("population_not_converged");
+  population_detail::add_population_warnings(m, fit.candidates[0]);
   const auto& c = fit.candidates[0];
   fit.method = "population MAP";
   fit.function = m.function;
@@ -506,5 +492,37 @@ TacFit population_map_fit(const PopulationModel& m, const TacSeries& tac, double
   set_tia_intervals(fit);
   return fit;
 }
+
+namespace population_detail {
+
+MapResult map_for_check(const PopulationModel& m, const Prior& prior, const StructuralModel& model, const VectorXd& y,
+                        const MapResult& r) {
+  const auto n = static_cast<int>(y.size());
+  const auto check_prior = prior_for_check(m, prior, n);
+  // The MAP under the check's larger b or prior variance, only where it can change the verdict:
+  // Q falls as b and Omega grow at every phi, and the refit descends from the MAP (Levenberg-
+  // Marquardt accepts only steps that lower it), so its Q is at most the MAP's own. A MAP within
+  // the limit (nearly every TAC) passes under the check's prior too: no refit (it cost about a
+  // third more CPU per MAP for a learned population).
+  const bool check_differs = check_prior.b != prior.b || check_prior.omega_diag != prior.omega_diag ||
+                             check_prior.sigma0_MBq != prior.sigma0_MBq;
+  if (check_differs && r.ok && n > 0 && !(r.objective - r.log_variance_terms <= residual_limit(n)))
+    return map_fit(check_prior, model, y, r.phi);
+  return r;
+}
+
+void judge_map_against_data(CandidateFit& c, const TacSeries& tac) { judge_against_data(c, tac, false); }
+
+void judge_map_against_population(CandidateFit& c, const MapResult& r, const MapResult& check) {
+  judge_against_population(c, r, check);
+}
+
+void add_population_warnings(const PopulationModel& m, CandidateFit& c) {
+  if (m.n_patients < POPULATION_MIN_TACS) c.warnings.push_back("population_below_50_tacs:" + std::to_string(m.n_patients));
+  if (!m.converged)  // learned, but stopped at its iteration limit (population learn --max-iterations)
+    c.warnings.push_back("population_not_converged");
+}
+
+}  // namespace population_detail
 
 }  // namespace lutdose

@@ -48,6 +48,12 @@ std::vector<std::string> phi_names(const models::ExponentialFunction& f) {
   return names;
 }
 
+VectorXd ExponentialStructure::evaluate(const VectorXd& phi, MatrixXd* jac) const {
+  const VectorXd p = natural_from_phi(f_, phi);
+  if (jac) *jac = f_.jacobian(t_, p, lambda_p_) * dnatural_dphi(f_, phi);
+  return f_.evaluate(t_, p, lambda_p_);
+}
+
 VectorXd residual_variance(const Prior& prior, const VectorXd& f) {
   if (prior.sd_y.size()) return prior.sd_y.cwiseAbs2();
   const double s0 = prior.sigma0();
@@ -100,7 +106,7 @@ struct MapFunctorBase {
   using JacobianType = MatrixXd;
 
   const Prior& prior;
-  const VectorXd& t;
+  const StructuralModel& model;
   const VectorXd& data;
   VectorXd omega_sd;
   MatrixXd omega_l_inv;  // L^-1 of a full Omega; empty: diagonal (omega_sd)
@@ -120,22 +126,20 @@ struct MapFunctorBase {
 // (phi - theta)/omega^(1/2), or L^-1 (phi - theta) with a full Omega = L L^T (its prior term
 // (phi - theta)^T Omega^-1 (phi - theta) as a sum of squares; Jacobian L^-1).
 struct MapFunctor : MapFunctorBase {
-  int values() const { return static_cast<int>(t.size() + prior.theta.size()); }
+  int values() const { return static_cast<int>(data.size() + prior.theta.size()); }
 
   // ln f at phi and d ln f / d phi (n x K).
   void log_f(const VectorXd& phi, VectorXd& lf, MatrixXd* jac) const {
-    const VectorXd p = natural_from_phi(*prior.f, phi);
-    const VectorXd fv = prior.f->evaluate(t, p, prior.lambda_p);
+    const VectorXd fv = model.evaluate(phi, jac);
     lf = fv.array().log().matrix();
     if (!jac) return;
-    *jac = prior.f->jacobian(t, p, prior.lambda_p) * dnatural_dphi(*prior.f, phi);
     for (Eigen::Index i = 0; i < jac->rows(); ++i) jac->row(i) /= fv(i);
   }
 
   int operator()(const VectorXd& phi, VectorXd& r) const {
     VectorXd lf;
     log_f(phi, lf, nullptr);
-    const auto n = t.size();
+    const auto n = data.size();
     r.resize(values());
     r.head(n) = (data - lf) / prior.b;
     r.tail(phi.size()) = prior_residual(phi);
@@ -147,7 +151,7 @@ struct MapFunctor : MapFunctorBase {
     VectorXd lf;
     MatrixXd jl;
     log_f(phi, lf, &jl);
-    const auto n = t.size(), k = phi.size();
+    const auto n = data.size(), k = phi.size();
     jac.setZero(values(), k);
     jac.topRows(n) = -jl / prior.b;
     jac.bottomRows(k) = prior_jacobian();
@@ -165,22 +169,18 @@ struct MapFunctor : MapFunctorBase {
 // as V_j >= sigma0^2; the constant n ln sigma0^2 is added back in the likelihood), then the
 // random effects (phi - theta) / omega^(1/2), or L^-1 (phi - theta) with a full Omega (MapFunctor).
 struct AdditiveMapFunctor : MapFunctorBase {
-  int values() const { return static_cast<int>(2 * t.size() + prior.theta.size()); }
+  int values() const { return static_cast<int>(2 * data.size() + prior.theta.size()); }
 
   // f at phi and d f / d phi (n x K).
-  void model(const VectorXd& phi, VectorXd& fv, MatrixXd* jac) const {
-    const VectorXd p = natural_from_phi(*prior.f, phi);
-    fv = prior.f->evaluate(t, p, prior.lambda_p);
-    if (jac) *jac = prior.f->jacobian(t, p, prior.lambda_p) * dnatural_dphi(*prior.f, phi);
-  }
+  void f_at(const VectorXd& phi, VectorXd& fv, MatrixXd* jac) const { fv = model.evaluate(phi, jac); }
 
   // with the input model (b = 0) the ln V terms below are 0: V does not depend on phi
   VectorXd variance(const VectorXd& fv) const { return residual_variance(prior, fv); }
 
   int operator()(const VectorXd& phi, VectorXd& r) const {
     VectorXd fv;
-    model(phi, fv, nullptr);
-    const auto n = t.size();
+    f_at(phi, fv, nullptr);
+    const auto n = data.size();
     const double s0 = prior.sigma0();
     r.resize(values());
     r.head(n) = (data - fv).cwiseQuotient(variance(fv).cwiseSqrt());
@@ -193,8 +193,8 @@ struct AdditiveMapFunctor : MapFunctorBase {
   int df(const VectorXd& phi, MatrixXd& jac) const {
     VectorXd fv;
     MatrixXd jf;
-    model(phi, fv, &jf);
-    const auto n = t.size(), k = phi.size();
+    f_at(phi, fv, &jf);
+    const auto n = data.size(), k = phi.size();
     const double s0 = prior.sigma0(), b2 = prior.b * prior.b;
     const VectorXd v = variance(fv);
     jac.setZero(values(), k);
@@ -237,13 +237,13 @@ Eigen::LevenbergMarquardtSpace::Status minimize_map(Functor& functor, const Vect
 // (Fisher) information of the data, sum_j [g_j g_j^T / V_j + h_j h_j^T / (2 V_j^2)] (g = df/dphi,
 // h = dV/dphi = 2 b^2 f g), plus Omega^-1: the FOCE-I Hessian (Wang 2007, above), the Gauss-Newton
 // form of the proportional model's J^T J.
-MapResult map_fit_additive(const Prior& prior, const VectorXd& t_h, const VectorXd& y, const VectorXd& start) {
-  AdditiveMapFunctor functor{{prior, t_h, y, prior.omega_diag.cwiseSqrt(), omega_l_inverse(prior)}};
+MapResult map_fit_additive(const Prior& prior, const StructuralModel& model, const VectorXd& y, const VectorXd& start) {
+  AdditiveMapFunctor functor{{prior, model, y, prior.omega_diag.cwiseSqrt(), omega_l_inverse(prior)}};
   MapResult m;
   VectorXd r;
   const auto status = minimize_map(functor, start.allFinite() ? start : prior.theta, m, r);
-  const auto n = t_h.size(), k = m.phi.size();
-  functor.model(m.phi, m.fitted, &m.j_logf);
+  const auto n = y.size(), k = m.phi.size();
+  functor.f_at(m.phi, m.fitted, &m.j_logf);
   m.residual = y - m.fitted;
   m.variance = functor.variance(m.fitted);
   m.objective = r.squaredNorm();
@@ -268,9 +268,13 @@ MapResult map_fit_additive(const Prior& prior, const VectorXd& t_h, const Vector
 }  // namespace
 
 MapResult map_fit(const Prior& prior, const VectorXd& t_h, const VectorXd& y, const VectorXd& start) {
-  if (prior.additive) return map_fit_additive(prior, t_h, y, start);
+  return map_fit(prior, ExponentialStructure(*prior.f, t_h, prior.lambda_p), y, start);
+}
+
+MapResult map_fit(const Prior& prior, const StructuralModel& model, const VectorXd& y, const VectorXd& start) {
+  if (prior.additive) return map_fit_additive(prior, model, y, start);
   const VectorXd log_y = y.array().log().matrix();
-  MapFunctor functor{{prior, t_h, log_y, prior.omega_diag.cwiseSqrt(), omega_l_inverse(prior)}};
+  MapFunctor functor{{prior, model, log_y, prior.omega_diag.cwiseSqrt(), omega_l_inverse(prior)}};
   MapResult m;
   VectorXd r;
   const auto status = minimize_map(functor, start.allFinite() ? start : prior.theta, m, r);
@@ -329,6 +333,11 @@ double log_add(double a, double b) {
 
 PosteriorMoments posterior_moments(const Prior& prior, const VectorXd& t_h, const VectorXd& y, const MapResult& map,
                                    unsigned long long seed) {
+  return posterior_moments(prior, ExponentialStructure(*prior.f, t_h, prior.lambda_p), y, map, seed);
+}
+
+PosteriorMoments posterior_moments(const Prior& prior, const StructuralModel& model, const VectorXd& y,
+                                   const MapResult& map, unsigned long long seed) {
   const auto k = prior.theta.size();
   const auto n = static_cast<double>(y.size());
   // the additive models use y itself (it may be <= 0); ln y only for the proportional model
@@ -354,7 +363,7 @@ PosteriorMoments posterior_moments(const Prior& prior, const VectorXd& t_h, cons
       z = -z;  // the antithetic partner of the previous draw
     // the first half of the draws from the MAP component, the second from the prior
     const VectorXd phi = s < POSTERIOR_DRAWS / 2 ? VectorXd(map.phi + l_map * z) : VectorXd(prior.theta + l_prior * z);
-    const VectorXd fv = prior.f->evaluate(t_h, natural_from_phi(*prior.f, phi), prior.lambda_p);
+    const VectorXd fv = model.evaluate(phi, nullptr);
     double r2 = 0, log_lik = 0;
     VectorXd r2_points;
     if (prior.additive) {  // y ~ N(f, V), V = sigma0^2 + (b f)^2

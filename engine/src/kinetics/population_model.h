@@ -4,6 +4,7 @@
 
 #include <Eigen/Dense>
 
+#include "lutdose/kinetics/population.h"
 #include "lutdose/models/exponential.h"
 
 namespace lutdose::population_detail {
@@ -18,12 +19,42 @@ Eigen::MatrixXd dnatural_dphi(const models::ExponentialFunction& f, const Eigen:
 //! Names of phi: "log_A1_per_administered", "log_dlambda1_bio_per_h", ...
 std::vector<std::string> phi_names(const models::ExponentialFunction& f);
 
+//! The structural model of one unit (a TAC, or one patient's cycle of several VOIs): what the MAP,
+//! the E-step (Laplace and sampled) and the EM need of it, f per administered activity at the
+//! unit's points as a function of phi, and d f / d phi (n x K). The exponential family
+//! (ExponentialStructure) and a compartment model (compartment_population.cpp) implement it.
+class StructuralModel {
+ public:
+  virtual ~StructuralModel() = default;
+  //! f at phi (one value per point of the unit) and, when `jac` is given, d f / d phi (n x K).
+  //! A failed evaluation gives non-finite values (the MAP functors map them to a residual of
+  //! 1e30). Throws nothing.
+  virtual Eigen::VectorXd evaluate(const Eigen::VectorXd& phi, Eigen::MatrixXd* jac) const = 0;
+};
+
+//! The exponential family at one TAC's times t [h] (referenced, not copied) with physical decay
+//! lambda_p [1/h]: f = f(t; natural_from_phi(phi)), its Jacobian analytic (f.jacobian times
+//! dnatural_dphi).
+class ExponentialStructure final : public StructuralModel {
+ public:
+  ExponentialStructure(const models::ExponentialFunction& f, const Eigen::VectorXd& t_h, double lambda_p_per_h)
+      : f_(f), t_(t_h), lambda_p_(lambda_p_per_h) {}
+  Eigen::VectorXd evaluate(const Eigen::VectorXd& phi, Eigen::MatrixXd* jac) const override;
+
+ private:
+  const models::ExponentialFunction& f_;
+  const Eigen::VectorXd& t_;
+  double lambda_p_;
+};
+
 //! The prior of one patient: phi ~ N(theta, Omega), and ln y ~ N(ln f, b^2) or, with
 //! `additive` (the combined and constant error models), y ~ N(f, sigma0^2 + (b f)^2) with
 //! sigma0 = sigma0_MBq / a0_MBq on the scale of y (per administered activity). Omega is
 //! diag(omega_diag) when omega_full is empty, else omega_full (symmetric positive-definite, its
 //! diagonal equal to omega_diag).
 struct Prior {
+  //! The exponential family of the population; nullptr for a compartment population (each unit's
+  //! StructuralModel then comes with the data: PopulationData::structure).
   const models::ExponentialFunction* f = nullptr;
   Eigen::VectorXd theta, omega_diag;  //!< log scale; omega > 0
   double b = 0.1;                     //!< SD of ln y; additive: the proportional coefficient (>= 0)
@@ -70,8 +101,11 @@ struct MapResult {
   int evaluations = 0;       //!< residual evaluations of the Levenberg-Marquardt
 };
 
-//! MAP by Eigen's Levenberg-Marquardt from `start` (t [h], y > 0 per administered activity; with
-//! prior.additive any finite y). Throws nothing.
+//! MAP by Eigen's Levenberg-Marquardt from `start` (y > 0 per administered activity at the points
+//! of `model`; with prior.additive any finite y). Throws nothing.
+MapResult map_fit(const Prior& prior, const StructuralModel& model, const Eigen::VectorXd& y,
+                  const Eigen::VectorXd& start);
+//! map_fit of the exponential family prior.f at the times t [h] (ExponentialStructure).
 MapResult map_fit(const Prior& prior, const Eigen::VectorXd& t_h, const Eigen::VectorXd& y,
                   const Eigen::VectorXd& start);
 
@@ -104,7 +138,34 @@ inline constexpr int POSTERIOR_DRAWS = 300;
 //! antithetic pairs from a generator seeded by `seed` (the patient's index): the same draws in every
 //! EM iteration, so the EM map is smooth and deterministic. When the weights are not usable (none
 //! finite), the Laplace moments (MAP, V) with sampled = false. `map.ok` must hold. Throws nothing.
+PosteriorMoments posterior_moments(const Prior& prior, const StructuralModel& model, const Eigen::VectorXd& y,
+                                   const MapResult& map, unsigned long long seed);
+//! posterior_moments of the exponential family prior.f at the times t [h] (ExponentialStructure).
 PosteriorMoments posterior_moments(const Prior& prior, const Eigen::VectorXd& t_h, const Eigen::VectorXd& y,
                                    const MapResult& map, unsigned long long seed);
+
+//! The estimator of population.h (methods.md §10) from the start `prior` (theta, the diagonal of
+//! Omega, b; full Omega started diagonal when o.omega_structure is full) on the data `d` (each
+//! unit's structural model: d.structure, or the exponential family prior.f at d.t_h): the EM with
+//! the Laplace E-step and, with o.sampled_e_step, then the sampled one; m receives the estimates
+//! and figures (m.n_patients, n_observations, error_model and names are the caller's). Throws nothing.
+void estimate_population(Prior prior, const PopulationData& d, const PopulationOptions& o, PopulationModel& m);
+
+// The MAP's criteria of population_map_fit (population_map.cpp), shared with the compartment
+// population's MAP (compartment_population.cpp).
+
+//! The MAP under which the residual criterion judges `r` (the MAP of y under `prior` with `model`):
+//! refitted under the prior widened for the population's estimation error when r's Q is above the
+//! limit and the widened prior differs; r itself otherwise. Throws nothing.
+MapResult map_for_check(const PopulationModel& m, const Prior& prior, const StructuralModel& model,
+                        const Eigen::VectorXd& y, const MapResult& r);
+//! The candidate judged against the TAC's own data under the proportional error model (no point
+//! > 0, points near zero). Throws nothing.
+void judge_map_against_data(CandidateFit& c, const TacSeries& tac);
+//! The candidate judged against the population: the MAP objective Q (at `check`) of c.n_points
+//! points against its chi-square limit ("map_residuals_exceed_population_model"). Throws nothing.
+void judge_map_against_population(CandidateFit& c, const MapResult& r, const MapResult& check);
+//! The warnings of a MAP under `m`: population_below_50_tacs:N, population_not_converged.
+void add_population_warnings(const PopulationModel& m, CandidateFit& c);
 
 }  // namespace lutdose::population_detail

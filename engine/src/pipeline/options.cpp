@@ -217,7 +217,7 @@ std::vector<std::string> validate(const RunOptions& o) {
   if (population && o.reduced != ReducedSchedule::none)
     p.push_back(problem("fit.population", o.population_source.path.empty() ? "learned" : o.population_source.path,
                         "no fit.reduced (--reduced) with it: both replace the individual fit (choose one)"));
-  if (population && !o.compartment_model.empty())
+  if (population && !o.compartment_model.empty() && !o.compartment_population)
     p.push_back(problem("fit.population", o.population_source.path.empty() ? "learned" : o.population_source.path,
                         "no fit.model (--model) with it: the population MAP fits exponentials, not a compartment "
                         "model (choose one)"));

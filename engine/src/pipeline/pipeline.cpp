@@ -288,15 +288,20 @@ void apply_compartment_model(const models::CompartmentModel& model, const RunOpt
   for (auto& cycle : result.cycles) {
     std::vector<TacSeries> tacs;
     for (const auto& v : cycle.vois) tacs.push_back(v.tac);
-    const CompartmentCycleFit cf = fit_compartment_cycle(model, tacs, cycle.administered_MBq, lambda_p,
-                                                         options.fit.error_model,
-                                                         options.tac_path + ": cycle " + std::to_string(cycle.cycle));
+    const std::string where = options.tac_path + ": cycle " + std::to_string(cycle.cycle);
+    const CompartmentCycleFit cf =
+        options.compartment_population
+            ? compartment_population_cycle(*options.compartment_population, model, tacs, cycle.administered_MBq,
+                                           lambda_p, where)
+            : fit_compartment_cycle(model, tacs, cycle.administered_MBq, lambda_p, options.fit.error_model, where);
     any = any || !cf.observed.empty();
     for (auto& v : cycle.vois) {
       if (std::find(cf.observed.begin(), cf.observed.end(), v.tac.voi) == cf.observed.end()) continue;
       if (!cf.accepted) {
-        v.fit.notes.push_back("compartment model " + model.name() + ": the joint fit failed its acceptance criteria (" +
-                              cf.failure + "); not used: this VOI keeps its own fit or fallback");
+        v.fit.notes.push_back("compartment model " + model.name() +
+                              (options.compartment_population ? ": the population MAP" : ": the joint fit") +
+                              " failed its acceptance criteria (" + cf.failure +
+                              "); not used: this VOI keeps its own fit or fallback");
         continue;
       }
       const auto it = std::find_if(cf.vois.begin(), cf.vois.end(),

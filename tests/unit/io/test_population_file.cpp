@@ -5,10 +5,13 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstdio>
 #include <fstream>
 #include <functional>
 #include <limits>
 #include <string>
+#include <tuple>
+#include <vector>
 
 #include "lutdose/error.h"
 #include "lutdose/io/output_dir.h"
@@ -333,4 +336,117 @@ TEST_CASE("population file: log_omega_se and log_sigma_log_se round trip, absent
   e = read_error(replaced(unchecked, "\"log_sigma_log_se\": 0.03125", "\"log_sigma_log_se\": \"x\""));
   CHECK(e.find("log_sigma_log_se") != std::string::npos);
   CHECK(e.find("a finite number") != std::string::npos);
+}
+
+namespace {
+
+// A compartment population of blood_organ_linear.json built by hand (made-up but valid numbers).
+PopulationFile compartment_file(const std::string& model_sha256) {
+  CompartmentPopulation c;
+  c.model_name = "blood_organ_linear";
+  c.model_sha256 = model_sha256;
+  c.free_parameters = {"k_b", "k_in", "k_out"};
+  c.observed_vois = {"organ", "blood"};
+  auto& m = c.model;
+  m.voi_kind = COMPARTMENT_POPULATION_KIND;
+  m.function = "compartment:blood_organ_linear";
+  m.phi_names = {"log_k_b", "log_k_in", "log_k_out"};
+  m.theta = Eigen::Vector3d(std::log(0.3422), std::log(0.006684), std::log(0.008033));
+  m.theta_se = Eigen::Vector3d(0.02, 0.03, 0.02);
+  m.omega = Eigen::Vector3d(0.04, 0.09, 0.04).asDiagonal();
+  m.log_omega_se = Eigen::Vector3d(0.13, 0.13, 0.14);
+  m.log_sigma_log_se = 0.026;
+  m.sigma_log = 0.1;
+  m.shrinkage = Eigen::Vector3d(0.05, 0.02, 0.1);
+  m.n_patients = 120;
+  m.n_observations = 1080;
+  m.converged = true;
+  m.iterations = 30;
+  m.e_step = "sampled";
+  m.candidates = {{m.function, -100.0, -80.0, -70.0, true, 30}};
+  PopulationFile p = kidneys_e1();
+  p.models.clear();
+  p.compartment = c;
+  return p;
+}
+
+const models::CompartmentModel& blood_organ_model() {
+  static const auto m = models::CompartmentModel::from_file(std::string(LUTDOSE_TEST_SOURCE_DIR) +
+                                                            "/models/files/blood_organ_linear.json");
+  return m;
+}
+
+}  // namespace
+
+TEST_CASE("population file: a compartment population round trip (format_version 4, structural_model)") {
+  const std::string sha(64, 'a');
+  const std::string text = population_file_text(compartment_file(sha));
+  CHECK(text.find("\"format_version\": 4") != std::string::npos);
+  const std::string path = test::write_temp(text);
+  const auto read = read_population_file(path);
+  std::remove(path.c_str());
+  REQUIRE(read.compartment);
+  CHECK(read.models.empty());
+  const auto& c = *read.compartment;
+  CHECK(c.model_name == "blood_organ_linear");
+  CHECK(c.model_sha256 == sha);
+  CHECK(c.free_parameters == std::vector<std::string>{"k_b", "k_in", "k_out"});
+  CHECK(c.observed_vois == std::vector<std::string>{"organ", "blood"});
+  const PopulationFile written = compartment_file(sha);
+  const auto& want = written.compartment->model;
+  CHECK(c.model.theta.isApprox(want.theta, 1e-15));  // 17 significant digits in the JSON text: exact
+  CHECK(c.model.omega.isApprox(want.omega, 1e-15));
+  CHECK(c.model.sigma_log == want.sigma_log);
+  CHECK(c.model.n_patients == 120);
+  CHECK(c.model.phi_names == want.phi_names);
+  CHECK(read.own_checksum_verified);
+  // the model written again as read: the same JSON (nothing lost)
+  CHECK(population_vois_json({c.model}) == population_vois_json({want}));
+}
+
+TEST_CASE("population file: a compartment population with another model file, an edited SHA-256 or an unknown parameter is refused") {
+  const auto& model = blood_organ_model();
+  const std::string right(64, 'a'), other(64, 'b');
+  const auto p = *compartment_file(right).compartment;
+  CHECK_NOTHROW(check_compartment_population_model(p, "pop.json", model, "m.json", right));
+  const auto message = [&](const CompartmentPopulation& c, const std::string& sha) {
+    try {
+      check_compartment_population_model(c, "pop.json", model, "m.json", sha);
+    } catch (const InputError& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  // another model file (its SHA-256 differs): the file, the member, the value and the expected one
+  const std::string m = message(p, other);
+  CHECK(m.find("pop.json") != std::string::npos);
+  CHECK(m.find("structural_model.model_sha256") != std::string::npos);
+  CHECK(m.find(right) != std::string::npos);
+  CHECK(m.find(other) != std::string::npos);
+  auto renamed = p;
+  renamed.model_name = "prrt_multiorgan_linear";
+  CHECK(message(renamed, right).find("structural_model.model") != std::string::npos);
+  auto unknown = p;
+  unknown.free_parameters[1] = "k_x";
+  CHECK(message(unknown, right).find("structural_model.free_parameters is 'k_x'") != std::string::npos);
+  // read back: a SHA-256 that is not 64 hex digits, parameters that do not match free_parameters,
+  // and version 4 without structural_model
+  const std::string text = population_file_text(compartment_file(right));
+  for (const auto& [from, to, expected] : std::vector<std::tuple<std::string, std::string, std::string>>{
+           {"\"model_sha256\": \"" + right, "\"model_sha256\": \"xyz" + right, "model_sha256"},
+           {"\"log_k_in\"", "\"log_k_x\"", "parameters"},
+           {"\"structural_model\"", "\"structural_modelx\"", "format_version is '4'"}}) {
+    std::string edited = replaced(text, from, to);
+    edited = edited.substr(0, edited.rfind(",\n  \"lutdose_sha256\"")) + "\n}\n";  // a deliberate edit
+    const std::string path = test::write_temp(edited);
+    std::string what;
+    try {
+      read_population_file(path);
+    } catch (const InputError& e) {
+      what = e.what();
+    }
+    std::remove(path.c_str());
+    INFO(expected, ": ", what);
+    CHECK(what.find(expected) != std::string::npos);
+  }
 }

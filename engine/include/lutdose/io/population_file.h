@@ -4,12 +4,15 @@
 #pragma once
 
 #include <map>
+#include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "lutdose/kinetics/compartment_population.h"
 #include "lutdose/kinetics/population.h"
 
 namespace lutdose {
@@ -27,9 +30,17 @@ inline constexpr int POPULATION_FORMAT_VERSION = 2;
 //! a hand-added sigma_log would be misread): it refuses format_version 3. Files of proportional
 //! models only are still written as version 2 (older versions keep reading them).
 inline constexpr int POPULATION_FORMAT_VERSION_ERROR_MODELS = 3;
+//! Version 4: a compartment population (member structural_model: {"kind": "compartment", "model",
+//! "model_sha256", "free_parameters", "observed_vois"}; vois holds its one model, voi_kind
+//! "compartment", function "compartment:NAME"). lutdose 0.17 ignores unknown members: a version 3
+//! reader would read vois and refuse the function with a message about exponentials; version 4 makes
+//! it refuse the file for its version, the honest reason.
+inline constexpr int POPULATION_FORMAT_VERSION_COMPARTMENT = 4;
 
 struct PopulationFile {
-  std::vector<PopulationModel> models;
+  std::vector<PopulationModel> models;  //!< the exponential populations per VOI kind (none with `compartment`)
+  //! A compartment population (format_version 4): the structural model and its population.
+  std::optional<CompartmentPopulation> compartment;
   double half_life_h = 0;      //!< of the nuclide the population was learned with [h]
   std::string input_path;      //!< the TAC table learned from
   std::string input_sha256;    //!< of its bytes
@@ -56,6 +67,30 @@ PopulationFile learn_population_file(const std::vector<TacSeries>& series, const
                                      double half_life_override_h, const PopulationOptions& o,
                                      const std::string& input_path, const std::string& input_bytes,
                                      const std::string& lutdose_version);
+
+//! A compartment model file read for a compartment population: its path (find_compartment_model),
+//! the SHA-256 of its bytes and the model.
+struct CompartmentModelFile {
+  std::string path, sha256;
+  std::shared_ptr<const models::CompartmentModel> model;
+};
+
+//! Reads the compartment model `name_or_path` (a shipped model's name or a file; find_compartment_model
+//! in `data_dir`). InputError naming the model for one that is neither, or that is not valid.
+CompartmentModelFile read_compartment_model_file(const std::string& name_or_path, const std::string& data_dir);
+
+//! Learns the compartment population of `series` (compartment_units of `model`, each unit with the
+//! administered activity of its series; learn_compartment_population with the free parameters
+//! `free_parameters`, empty: the file's "fit": true ones) with the physical decay of the nuclide
+//! (as learn_population_file) and the provenance of learn_population_file. InputError as
+//! learn_compartment_population.
+PopulationFile learn_compartment_population_file(const CompartmentModelFile& model, const std::vector<TacSeries>& series,
+                                                 const std::vector<double>& administered_MBq,
+                                                 const std::string& data_dir, double half_life_override_h,
+                                                 const PopulationOptions& o,
+                                                 const std::vector<std::string>& free_parameters,
+                                                 const std::string& input_path, const std::string& input_bytes,
+                                                 const std::string& lutdose_version);
 
 //! The SHA-256 of the lines "SHA256  NAME\n" of `files` (name, SHA-256) in their order, the text
 //! `sha256sum` prints for them: the digest of a folder of case files. Throws nothing.
@@ -103,6 +138,15 @@ bool is_population_file_text(const std::string& text);
 //! n_observations < n_patients, a function twice in a VOI kind's candidates or a chosen function
 //! not among them.
 PopulationFile read_population_file(const std::string& path);
+
+//! InputError naming `path` (the population file), the member of structural_model, its value and
+//! what was expected when `model` (read from `model_path`, whose bytes have the SHA-256
+//! `model_sha256`) is not the compartment population's structural model: another name, another
+//! SHA-256 (an edited or other model file), or a free parameter the model does not have. Throws
+//! nothing otherwise.
+void check_compartment_population_model(const CompartmentPopulation& population, const std::string& path,
+                                        const models::CompartmentModel& model, const std::string& model_path,
+                                        const std::string& model_sha256);
 
 //! InputError naming `path`, the field half_life_h, the file's value and `half_life_h` (the run's
 //! half-life [h]) when they differ by a relative 1e-9 or more: the population's rates are

@@ -26,6 +26,12 @@ struct CompartmentCycleFit {
   std::vector<CompartmentVoiFit> vois;  //!< per observed VOI when accepted, else empty
 };
 
+//! The curves of `model` at parameters p (all of them, model order) for dose-rate curves (BED): t_h
+//! receives the times [h], 0.05 h to 40 physical mean lives by a factor 1.08; the result is the
+//! activity [MBq] per time (rows) and observation (columns). Throws ModelError as observe().
+Eigen::MatrixXd sample_compartment_curves(const models::CompartmentModel& model, const Eigen::VectorXd& p,
+                                          double administered_MBq, double lambda_p_per_h, std::vector<double>& t_h);
+
 //! Fits `model` jointly to the TACs of one cycle that it observes (by VOI name); the others are
 //! ignored. Weights follow `error_model` (input: activity_u_MBq; constant: equal; otherwise
 //! relative). Nothing observed: an empty `observed`. Throws InputError (naming `where`) when a VOI

@@ -21,6 +21,7 @@
 
 #include <limits>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -30,6 +31,10 @@
 #include "lutdose/models/exponential.h"
 
 namespace lutdose {
+
+namespace population_detail {
+class StructuralModel;  // kinetics/population_model.h (internal)
+}
 
 //! The population kind of a VOI name: "tumour" for tumour_*, tumor_*, lesion_*; else the name.
 //! Throws nothing.
@@ -189,6 +194,10 @@ struct PopulationData {
   std::vector<double> administered_MBq;
   //! per TAC: activity_u_MBq / A0 of its points (the input error model; empty when not given)
   std::vector<Eigen::VectorXd> u_per_administered;
+  //! per unit: its structural model (f per administered activity at its points, and d f / d phi)
+  //! when it is not the exponential family of the population at t_h (a compartment population,
+  //! kinetics/compartment_population.h); empty for the exponential family.
+  std::vector<std::shared_ptr<const population_detail::StructuralModel>> structure;
 };
 
 //! Groups the TACs by VOI kind, each TAC's activities divided by its administered activity

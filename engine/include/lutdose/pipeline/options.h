@@ -15,6 +15,7 @@
 #include "lutdose/planning/planning.h"
 #include "lutdose/radiobiology/radiobiology.h"
 #include "lutdose/io/tac_table.h"
+#include "lutdose/kinetics/compartment_population.h"
 #include "lutdose/kinetics/population.h"
 #include "lutdose/kinetics/reduced_schedules.h"
 #include "lutdose/radiobiology/residual.h"
@@ -65,6 +66,11 @@ struct RunOptions {
   //! The model of a compartment_model that is not shipped, read before the pipeline
   //! (read_run_files); a shipped model comes from ReferenceData.
   std::shared_ptr<const models::CompartmentModel> compartment_model_file;
+  //! A compartment population (a population file of format_version 4, kinetics/compartment_population.h):
+  //! the VOIs compartment_model observes are fitted per cycle by MAP with it as prior instead of the
+  //! individual joint fit (the others keep the individual exponential fit). compartment_model is then
+  //! the population's model (or --model), checked against the population's SHA-256 by read_run_files.
+  std::shared_ptr<const CompartmentPopulation> compartment_population;
   //! The user S-value table named by dose->svalue_table with its VOI map (user_voi_region_map),
   //! read and indexed before the pipeline (read_run_files).
   std::shared_ptr<const IndexedSValueSet> user_svalue_set;

@@ -1,0 +1,238 @@
+// A compartment model as the structural model of a population (kinetics/compartment_population.h):
+// recovery of known population parameters from a seeded synthetic cohort drawn here (the truth is
+// drawn by the test, the activities simulated with the model and multiplied by log-normal noise),
+// the MAP of sparse cycles against the individual joint fit (models::fit) of the same TACs, and
+// bad inputs.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <boost/random/mersenne_twister.hpp>
+#include <boost/random/normal_distribution.hpp>
+#include <cmath>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "lutdose/error.h"
+#include "lutdose/kinetics/compartment_population.h"
+#include "lutdose/models/compartment.h"
+
+using namespace lutdose;
+using Eigen::VectorXd;
+
+namespace {
+
+const double LP = std::log(2.0) / (6.647 * 24.0);  // Lu-177, ICRP-107 half-life 6.647 d
+const double A0_MBQ = 7400;                         // a standard 177Lu-DOTATATE cycle
+
+const models::CompartmentModel& blood_organ() {
+  static const auto m =
+      models::CompartmentModel::from_file(std::string(LUTDOSE_TEST_SOURCE_DIR) + "/models/files/blood_organ_linear.json");
+  return m;
+}
+
+// The population's truth: the file's values of k_b, k_in, k_out as theta, and an inter-patient SD of
+// 0.2, 0.3, 0.2 on their logarithms (a 20-30 % spread, of the order of PRRT organ kinetics).
+const VectorXd& omega_sd_true() {
+  static const VectorXd w = (VectorXd(3) << 0.2, 0.3, 0.2).finished();
+  return w;
+}
+constexpr double B_TRUE = 0.10;  // relative SD of the measured activities
+
+struct Cohort {
+  std::vector<CompartmentUnit> units;
+  std::vector<VectorXd> p_true;   // each patient's model parameters
+  std::vector<double> organ_tia;  // each patient's true organ TIA [MBq h]
+};
+
+// One TAC of `voi` at `times` from the patient's simulated curve, times e^(b z).
+TacSeries measured(const std::string& id, const std::string& voi, const std::vector<double>& times,
+                   const VectorXd& p, boost::random::mt19937_64& rng) {
+  boost::random::normal_distribution<double> z(0.0, 1.0);
+  const auto& m = blood_organ();
+  TacSeries s;
+  s.patient = id;
+  s.voi = voi;
+  s.time_h = Eigen::Map<const VectorXd>(times.data(), static_cast<Eigen::Index>(times.size()));
+  const VectorXd a = m.observe(s.time_h, p, A0_MBQ, LP).col(m.observation_index(voi));
+  s.activity_MBq = a;
+  for (Eigen::Index j = 0; j < a.size(); ++j) s.activity_MBq(j) = a(j) * std::exp(B_TRUE * z(rng));
+  return s;
+}
+
+// n patients: ln k ~ N(ln k_file, omega_sd_true^2) for k_b, k_in, k_out (the model's free
+// parameters, in the model's alphabetical order), organ and blood measured at their schedules.
+Cohort cohort(int n, unsigned seed, const std::vector<double>& organ_times, const std::vector<double>& blood_times) {
+  boost::random::mt19937_64 rng(seed);
+  boost::random::normal_distribution<double> z(0.0, 1.0);
+  const auto& m = blood_organ();
+  Cohort c;
+  for (int i = 0; i < n; ++i) {
+    VectorXd p = m.default_parameters();
+    for (Eigen::Index k = 0; k < 3; ++k) p(k) *= std::exp(omega_sd_true()(k) * z(rng));
+    const std::string id = "P" + std::to_string(i + 1);
+    CompartmentUnit u;
+    u.administered_MBq = A0_MBQ;
+    u.tacs.push_back(measured(id, "organ", organ_times, p, rng));
+    if (!blood_times.empty()) u.tacs.push_back(measured(id, "blood", blood_times, p, rng));
+    c.units.push_back(u);
+    c.p_true.push_back(p);
+    c.organ_tia.push_back(m.tia_per_observation(p, A0_MBQ, LP)(m.observation_index("organ")));
+  }
+  return c;
+}
+
+// Organ at 1, 4, 24, 48, 96, 168 h (the schedule of issue 15's six-scan cohorts); blood sampled at
+// the first three (at 48 h the blood holds e^-16.6, 6e-8, of A0: below any measurement).
+const std::vector<double> ORGAN_RICH{1, 4, 24, 48, 96, 168}, BLOOD_RICH{1, 4, 24};
+
+PopulationOptions learning_options(bool sampled = true) {
+  PopulationOptions o;
+  o.threads = 1;
+  o.sampled_e_step = sampled;
+  return o;
+}
+
+// The population learned from 120 rich patients (seed 15) with the default estimator (the sampled
+// E-step after the Laplace EM: about 9 s in Release) for the recovery test.
+CompartmentPopulation learned() {
+  const Cohort c = cohort(120, 15, ORGAN_RICH, BLOOD_RICH);
+  return learn_compartment_population(blood_organ(), "sha", c.units, LP, learning_options(), {}, "cohort");
+}
+
+// The same cohort learned with the Laplace E-step only (about 2 s; theta and Omega within 0.01 and
+// 3 % of the sampled estimates on this cohort), the prior of the MAP tests: the MAP does not depend
+// on how its population was learned.
+const CompartmentPopulation& learned_laplace() {
+  static const CompartmentPopulation pop = [] {
+    const Cohort c = cohort(120, 15, ORGAN_RICH, BLOOD_RICH);
+    return learn_compartment_population(blood_organ(), "sha", c.units, LP, learning_options(false), {}, "cohort");
+  }();
+  return pop;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t m = v.size() / 2;
+  return v.size() % 2 ? v[m] : 0.5 * (v[m - 1] + v[m]);
+}
+
+}  // namespace
+
+TEST_CASE("compartment population: recovery of theta, Omega and b from 120 seeded patients") {
+  const auto pop = learned();
+  const auto& m = pop.model;
+  CHECK(pop.free_parameters == std::vector<std::string>{"k_b", "k_in", "k_out"});
+  CHECK(m.phi_names == std::vector<std::string>{"log_k_b", "log_k_in", "log_k_out"});
+  CHECK(m.n_patients == 120);
+  CHECK(m.n_observations == 120 * 9);
+  CHECK(m.converged);
+  MESSAGE("theta ", m.theta.transpose(), " se ", m.theta_se.transpose(), " omega ", m.omega.diagonal().transpose(),
+          " log_omega_se ", m.log_omega_se.transpose(), " b ", m.sigma_log, " iterations ", m.iterations);
+  const VectorXd p0 = blood_organ().default_parameters();
+  for (Eigen::Index k = 0; k < 3; ++k) {
+    INFO("parameter ", pop.free_parameters[static_cast<size_t>(k)]);
+    // fixed effects within 3 of their standard errors (the acceptance of issue 15)
+    CHECK(std::abs(m.theta(k) - std::log(p0(k))) < 3 * m.theta_se(k));
+    // Omega_kk within 3 standard errors of ln Omega_kk (log_omega_se of the linearised model): the
+    // variance of 120 draws alone has a relative SE of sqrt(2/120) = 0.13, so the tolerance is the
+    // estimate's own sampling error, as for theta
+    CHECK(std::abs(std::log(m.omega(k, k)) - 2 * std::log(omega_sd_true()(k))) < 3 * m.log_omega_se(k));
+  }
+  // b from 120 x 9 points: ln b within 3 of its standard error 1 / sqrt(2 d)
+  CHECK(std::abs(std::log(m.sigma_log / B_TRUE)) < 3 * m.log_sigma_log_se);
+  CHECK(std::isfinite(m.minus2_log_likelihood));
+  CHECK(std::isfinite(m.bic));
+}
+
+TEST_CASE("compartment population: the MAP of sparse cycles beats the individual joint fit of the same TACs") {
+  const auto& pop = learned_laplace();
+  // a second cohort, another seed: organ at 24 and 96 h, blood at 1 and 4 h (four points for three
+  // free rates: the individual fit has one degree of freedom)
+  const Cohort c = cohort(30, 1515, {4, 24}, {1, 4});
+  std::vector<double> map_error, individual_error;
+  for (size_t i = 0; i < c.units.size(); ++i) {
+    const auto fits = compartment_population_map_fit(pop, blood_organ(), c.units[i].tacs, A0_MBQ, LP, "test");
+    REQUIRE(fits.size() == 2);
+    const auto& organ = fits[0].voi == "organ" ? fits[0].fit : fits[1].fit;
+    CHECK(organ.method == "population MAP");
+    map_error.push_back(std::abs(organ.tia_MBq_h / c.organ_tia[i] - 1));
+    std::map<std::string, models::VoiData> data;
+    for (const auto& s : c.units[i].tacs) {
+      auto& d = data[s.voi];
+      for (Eigen::Index j = 0; j < s.time_h.size(); ++j)
+        d.t_h.push_back(s.time_h(j)), d.activity_MBq.push_back(s.activity_MBq(j)),
+            d.sigma_MBq.push_back(s.activity_MBq(j));  // relative weights: the proportional error
+    }
+    models::FitOptions fo;
+    fo.relative_sigmas = true;
+    const auto f = models::fit(blood_organ(), data, A0_MBQ, LP, fo);
+    // a fit without a finite organ TIA counts as an infinite error (the median is robust to it)
+    const double tia = f.tia_voi_MBq_h.size() ? f.tia_voi_MBq_h(blood_organ().observation_index("organ")) : NAN;
+    individual_error.push_back(std::isfinite(tia) ? std::abs(tia / c.organ_tia[i] - 1) : HUGE_VAL);
+  }
+  const double m_map = median(map_error), m_ind = median(individual_error);
+  MESSAGE("median |TIA error| of the organ: MAP ", m_map, ", individual ", m_ind);
+  // conservative: the MAP at least 15 % lower (issue 15's target for three scans) than the individual fit
+  CHECK(m_map < 0.85 * m_ind);
+}
+
+TEST_CASE("compartment population: a MAP of a rich cycle is accepted, with TIA, u(TIA) and the warnings") {
+  const auto& pop = learned_laplace();
+  const Cohort c = cohort(1, 77, ORGAN_RICH, {1, 4});  // blood at 24 h is near zero (below 1e-3 of its largest)
+  const auto fits = compartment_population_map_fit(pop, blood_organ(), c.units[0].tacs, A0_MBQ, LP, "test");
+  REQUIRE(fits.size() == 2);
+  for (const auto& f : fits) {
+    INFO(f.voi, ": ", joined_flags(f.fit.candidates[0]), " ", f.fit.notes.back());
+    CHECK(f.fit.accepted);
+    CHECK(f.fit.tia_u_MBq_h > 0);
+    CHECK(f.fit.tia_u_MBq_h < 0.5 * f.fit.tia_MBq_h);
+    CHECK(f.fit.candidates[0].function == "compartment:blood_organ_linear");
+  }
+  // no cohort warning: 120 units >= POPULATION_MIN_TACS
+  CHECK(fits[0].fit.candidates[0].warnings.empty());
+}
+
+TEST_CASE("compartment population: a cycle far from the population is flagged by the residual criterion") {
+  const auto& pop = learned_laplace();
+  Cohort c = cohort(1, 78, ORGAN_RICH, BLOOD_RICH);
+  for (auto& s : c.units[0].tacs)
+    if (s.voi == "organ") s.activity_MBq *= 60;  // an organ curve 60 times the population's
+  const auto fits = compartment_population_map_fit(pop, blood_organ(), c.units[0].tacs, A0_MBQ, LP, "test");
+  REQUIRE(!fits.empty());
+  for (const auto& f : fits) {
+    CHECK_FALSE(f.fit.accepted);
+    CHECK(joined_flags(f.fit.candidates[0]).find("map_residuals_exceed_population_model") != std::string::npos);
+  }
+}
+
+TEST_CASE("compartment population: a rate expression that comes out negative is a failed evaluation, not a crash") {
+  CompartmentPopulation pop = learned_laplace();
+  // k_in (index 1) above k_b: the transfer "k_b - k_in" is negative at theta, the MAP's start
+  pop.model.theta(1) = pop.model.theta(0) + 1.0;
+  const Cohort c = cohort(1, 79, {24, 96}, {1, 4});
+  std::vector<CompartmentMapFit> fits;
+  CHECK_NOTHROW(fits = compartment_population_map_fit(pop, blood_organ(), c.units[0].tacs, A0_MBQ, LP, "test"));
+  for (const auto& f : fits) CHECK_FALSE(f.fit.accepted);
+}
+
+TEST_CASE("compartment population: refusals") {
+  const Cohort c = cohort(3, 5, ORGAN_RICH, BLOOD_RICH);
+  PopulationOptions o = learning_options();
+  o.error_model = PopulationErrorModel::combined;
+  CHECK_THROWS_AS(learn_compartment_population(blood_organ(), "sha", c.units, LP, o, {}, "cohort"), InputError);
+  CHECK_THROWS_AS(learn_compartment_population(blood_organ(), "sha", c.units, LP, learning_options(), {"k_x"}, "cohort"),
+                  InputError);
+  CHECK_THROWS_AS(learn_compartment_population(blood_organ(), "sha", {c.units[0]}, LP, learning_options(), {}, "cohort"),
+                  InputError);
+  auto bad = c.units;
+  bad[1].tacs[0].activity_MBq(2) = 0;
+  CHECK_THROWS_AS(learn_compartment_population(blood_organ(), "sha", bad, LP, learning_options(), {}, "cohort"),
+                  InputError);
+  o = learning_options();
+  o.omega_structure = OmegaStructure::full;  // from 3 units
+  CHECK_THROWS_AS(learn_compartment_population(blood_organ(), "sha", c.units, LP, o, {}, "cohort"), InputError);
+  CompartmentPopulation pop;
+  pop.model_name = "another_model";
+  CHECK_THROWS_AS(compartment_population_map_fit(pop, blood_organ(), c.units[0].tacs, A0_MBQ, LP, "test"), InputError);
+}
