@@ -366,6 +366,21 @@ bool verify_own_checksum(const json& doc, const std::string& text, const std::st
 
 }  // namespace
 
+namespace {
+
+// What a learned population file records of how it was learned: the nuclide's half-life, the input
+// (path, SHA-256 of its bytes), the options and the lutdose version.
+void set_provenance(PopulationFile& p, const Nuclide& nuclide, const PopulationOptions& o, const std::string& input_path,
+                    const std::string& input_bytes, const std::string& lutdose_version) {
+  p.half_life_h = nuclide.half_life_h;
+  p.input_path = input_path;
+  p.input_sha256 = sha256_hex(input_bytes);
+  p.options = o;
+  p.lutdose_version = lutdose_version;
+}
+
+}  // namespace
+
 PopulationFile learn_population_file(const std::vector<TacSeries>& series, const std::vector<double>& administered_MBq,
                                      const std::string& data_dir,
                                      double half_life_override_h, const PopulationOptions& o,
@@ -374,11 +389,7 @@ PopulationFile learn_population_file(const std::vector<TacSeries>& series, const
   const Nuclide nuclide = load_nuclide(data_dir, "Lu-177", half_life_override_h);
   PopulationFile p;
   p.models = learn_population(series, administered_MBq, nuclide.lambda_per_h(), o, input_path);
-  p.half_life_h = nuclide.half_life_h;
-  p.input_path = input_path;
-  p.input_sha256 = sha256_hex(input_bytes);
-  p.options = o;
-  p.lutdose_version = lutdose_version;
+  set_provenance(p, nuclide, o, input_path, input_bytes, lutdose_version);
   return p;
 }
 
@@ -407,11 +418,7 @@ PopulationFile learn_compartment_population_file(const CompartmentModelFile& mod
   p.compartment = learn_compartment_population(*model.model, model.sha256,
                                                compartment_units(*model.model, series, administered_MBq),
                                                nuclide.lambda_per_h(), o, free_parameters, input_path);
-  p.half_life_h = nuclide.half_life_h;
-  p.input_path = input_path;
-  p.input_sha256 = sha256_hex(input_bytes);
-  p.options = o;
-  p.lutdose_version = lutdose_version;
+  set_provenance(p, nuclide, o, input_path, input_bytes, lutdose_version);
   return p;
 }
 

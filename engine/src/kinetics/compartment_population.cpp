@@ -322,13 +322,10 @@ CandidateFit voi_candidate(const CompartmentPopulation& pop, const models::Compa
 // The TacFit of one observed VOI from its candidate.
 TacFit voi_fit(const CompartmentPopulation& pop, CandidateFit c, int left_out) {
   TacFit fit;
-  fit.method = "population MAP";
-  fit.function = c.function;
-  fit.selected = 0;
-  fit.tia_MBq_h = c.tia_MBq_h;
-  fit.tia_u_MBq_h = c.tia_u_MBq_h;
-  fit.tia_u_dof = c.tia_u_dof;
-  fit.accepted = c.accepted;
+  const bool accepted = c.accepted;
+  const std::string flags = joined_flags(c);
+  fit.candidates.push_back(std::move(c));
+  population_detail::set_map_result(fit);
   fit.selection = "population kinetics: MAP (empirical Bayes) estimate of the compartment model " + pop.model_name +
                   " (free parameters " + std::to_string(pop.free_parameters.size()) + ", population of " +
                   std::to_string(pop.model.n_patients) + " patients' cycles) fitted jointly to the cycle's VOIs";
@@ -336,8 +333,7 @@ TacFit voi_fit(const CompartmentPopulation& pop, CandidateFit c, int left_out) {
                       "u(TIA) from the posterior covariance (population parameters taken as known)");
   if (left_out > 0)
     fit.notes.push_back(std::to_string(left_out) + " point(s) of the cycle with activity <= 0 left out (the model is of ln A)");
-  if (!c.accepted) fit.notes.push_back("the population MAP fails the quality criteria: " + joined_flags(c));
-  fit.candidates.push_back(std::move(c));
+  if (!accepted) fit.notes.push_back("the population MAP fails the quality criteria: " + flags);
   set_tia_intervals(fit);
   return fit;
 }

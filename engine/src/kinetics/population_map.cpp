@@ -473,14 +473,8 @@ TacFit population_map_fit(const PopulationModel& m, const TacSeries& tac, double
     c.accepted = false;
   }
   population_detail::add_population_warnings(m, fit.candidates[0]);
+  population_detail::set_map_result(fit);
   const auto& c = fit.candidates[0];
-  fit.method = "population MAP";
-  fit.function = m.function;
-  fit.selected = 0;
-  fit.tia_MBq_h = c.tia_MBq_h;
-  fit.tia_u_MBq_h = c.tia_u_MBq_h;
-  fit.tia_u_dof = c.tia_u_dof;
-  fit.accepted = c.accepted;
   fit.selection = "population kinetics: MAP (empirical Bayes) estimate with the population of " + m.voi_kind +
                   " (" + m.function + ", " + std::to_string(m.n_patients) + " TACs) as prior";
   fit.notes.push_back("the estimate is population-based: the TAC's points combined with the population of " +
@@ -515,6 +509,17 @@ void judge_map_against_data(CandidateFit& c, const TacSeries& tac) { judge_again
 
 void judge_map_against_population(CandidateFit& c, const MapResult& r, const MapResult& check) {
   judge_against_population(c, r, check);
+}
+
+void set_map_result(TacFit& fit) {
+  const auto& c = fit.candidates.at(0);
+  fit.method = "population MAP";
+  fit.function = c.function;
+  fit.selected = 0;
+  fit.tia_MBq_h = c.tia_MBq_h;
+  fit.tia_u_MBq_h = c.tia_u_MBq_h;
+  fit.tia_u_dof = c.tia_u_dof;
+  fit.accepted = c.accepted;
 }
 
 void add_population_warnings(const PopulationModel& m, CandidateFit& c) {

@@ -165,6 +165,9 @@ void judge_map_against_data(CandidateFit& c, const TacSeries& tac);
 //! The candidate judged against the population: the MAP objective Q (at `check`) of c.n_points
 //! points against its chi-square limit ("map_residuals_exceed_population_model"). Throws nothing.
 void judge_map_against_population(CandidateFit& c, const MapResult& r, const MapResult& check);
+//! The TacFit of a MAP from its one candidate (fit.candidates[0]): method "population MAP", the
+//! candidate's function, TIA, u(TIA), its dof and acceptance. Throws nothing.
+void set_map_result(TacFit& fit);
 //! The warnings of a MAP under `m`: population_below_50_tacs:N, population_not_converged.
 void add_population_warnings(const PopulationModel& m, CandidateFit& c);
 
