@@ -628,7 +628,6 @@ def case_individual_fit_options_refused(ctx):
                     continue  # the learning's options there (kinetics_population_learning_options)
                 argv = cmd + given + (option,) + args + (("--out", ctx.path(out)) if out else ())
                 ctx.fails("%s is '%s' with %s; expected no %s" % (option, value, how, option), *argv)
-                ctx.fails("the function of its VOI kind's population", *argv)
                 # the population's error model, which may be additive (0.17), not "(log scale)" (review of 0.17, 6)
                 ctx.fails("the function and the error model of its VOI kind's population", *argv)
                 if out and os.path.exists(ctx.path(out)):
@@ -1122,7 +1121,7 @@ def case_input_model_needs_uncertainties(ctx):
         raise CaseFailure("batch wrote a store with an input-model population and no activity_u_MBq")
     ctx.fails("activity_u_MBq", "fit", "--tac", tac, "--population", ctx.path("pop.json"), *A0)
     ctx.ok("batch", "--tac", with_u, "--patients", patients(tac), "--population", ctx.path("pop.json"),
-           "--out", ctx.path("store_u.h5"), "--quiet")
+           "--out", ctx.path("store_u.h5"))
 
 
 def case_kinetics_population_learning_options(ctx):
@@ -1149,7 +1148,7 @@ def case_kinetics_population_learning_options(ctx):
         if v["function"] != "E1" or v.get("error_model") != "combined" or v.get("omega_structure") != "full":
             raise CaseFailure("learned model: %s" % json.dumps(v)[:400])
     batch = ("batch", "--tac", tac, "--patients", patients(tac), "--kinetics", "population")
-    ctx.ok(*batch, *opts, "--out", ctx.path("store.h5"), "--quiet")
+    ctx.ok(*batch, *opts, "--out", ctx.path("store.h5"))
     prov = store_provenance(ctx.path("store.h5"))["options"]["fit"]["population"]
     if prov.get("learning") != expected or prov.get("vois_sha256") != fit["population"]["vois_sha256"]:
         raise CaseFailure("batch store: options.fit.population %s" % prov)

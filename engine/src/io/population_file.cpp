@@ -363,7 +363,7 @@ std::string population_models_sha256(const std::vector<PopulationModel>& models)
 void use_learned_population(RunOptions& o, const std::vector<TacSeries>& series,
                             const std::vector<double>& administered_MBq, const std::string& tac_path,
                             unsigned threads) {
-  PopulationOptions po;
+  PopulationOptions po = o.population_learning;
   po.threads = threads;
   // the input's bytes are not recorded (no population file is written): the results name the input
   auto models = learn_population_file(series, administered_MBq, o.data_dir, o.half_life_override_h, po, tac_path,
@@ -372,8 +372,16 @@ void use_learned_population(RunOptions& o, const std::vector<TacSeries>& series,
   use_population_models(o, std::move(models));
 }
 
+nlohmann::ordered_json population_learning_json(const PopulationOptions& o) {
+  return {{"candidates", o.candidates},
+          {"error_model", to_string(o.error_model)},
+          {"omega_structure", omega_structure_name(o.omega_structure)},
+          {"e_step", o.sampled_e_step ? "sampled" : "laplace"}};
+}
+
 void use_population_models(RunOptions& o, std::vector<PopulationModel> models) {
   o.population_source = {};
+  o.population_source.learning = o.population_learning;
   o.population_source.vois_sha256 = population_models_sha256(models);
   o.population = std::make_shared<const std::vector<PopulationModel>>(std::move(models));
 }
@@ -522,6 +530,18 @@ void check_population_covers(const std::vector<PopulationModel>& models, const s
   VoiPatients vois;
   for (const auto& s : series) vois[s.voi].insert(s.patient);
   check_population_covers(models, path, vois, table);
+}
+
+void check_population_uncertainties(const std::vector<PopulationModel>& models, const std::string& path,
+                                    const std::vector<std::string>& vois, const std::vector<std::string>& header,
+                                    const std::string& table) {
+  if (std::find(header.begin(), header.end(), "activity_u_MBq") != header.end()) return;
+  for (const auto& voi : vois)
+    if (const auto* m = find_population_model(models, voi); m && m->error_model == PopulationErrorModel::input)
+      throw_input_error(table, "column activity_u_MBq", "missing",
+                        "each point's standard uncertainty: the population file " + path + " models the VOI kind '" +
+                            m->voi_kind + "' (VOI " + voi + ") with the input error model (each point's SD is its "
+                            "activity_u_MBq)");
 }
 
 }  // namespace lutdose
