@@ -16,6 +16,7 @@
 #include "lutdose/error.h"
 #include "lutdose/io/population_file.h"
 #include "lutdose/kinetics/population.h"
+#include "population_cohorts.h"
 #include "../test_util.h"
 
 using namespace lutdose;
@@ -36,18 +37,9 @@ std::vector<TacSeries> combined_cohort(int n, const std::vector<double>& times, 
     const double a = std::exp(std::log(50.0) + 0.3 * z(rng));
     const double l = std::exp(std::log(lambda_pop) + 0.4 * z(rng));
     tia.push_back(a / (l + LP));
-    TacSeries s;
-    s.patient = "P" + std::to_string(i + 1);
-    s.voi = "kidneys";
-    s.time_h.resize(static_cast<Eigen::Index>(times.size()));
-    s.activity_MBq.resize(s.time_h.size());
-    for (size_t j = 0; j < times.size(); ++j) {
-      const auto k = static_cast<Eigen::Index>(j);
-      const double f = a * std::exp(-(l + LP) * times[j]);
-      s.time_h(k) = times[j];
-      s.activity_MBq(k) = f + std::sqrt(sigma0_MBq * sigma0_MBq + b * b * f * f) * z(rng);
-    }
-    out.push_back(s);
+    out.push_back(population_test::e1_tac(i, a, l, LP, times, [&](double f, Eigen::Index) {
+      return f + std::sqrt(sigma0_MBq * sigma0_MBq + b * b * f * f) * z(rng);
+    }));
   }
   return out;
 }
@@ -135,16 +127,12 @@ TEST_CASE("population error model: input sigmas: theta and Omega recovered with 
   const std::vector<double> times = {4, 24, 48, 96, 168};
   for (int i = 0; i < 60; ++i) {
     const double a = std::exp(std::log(50.0) + 0.3 * z(rng)), l = std::exp(std::log(0.02) + 0.4 * z(rng));
-    TacSeries s;
-    s.patient = "P" + std::to_string(i + 1);
-    s.voi = "kidneys";
-    s.time_h.resize(5), s.activity_MBq.resize(5), s.activity_u_MBq.resize(5);
-    for (Eigen::Index j = 0; j < 5; ++j) {
-      const double f = a * std::exp(-(l + LP) * times[static_cast<size_t>(j)]);
-      s.time_h(j) = times[static_cast<size_t>(j)];
-      s.activity_u_MBq(j) = 0.1 * f + 0.5;
-      s.activity_MBq(j) = f + s.activity_u_MBq(j) * z(rng);
-    }
+    Eigen::VectorXd u(5);
+    auto s = population_test::e1_tac(i, a, l, LP, times, [&](double f, Eigen::Index j) {
+      u(j) = 0.1 * f + 0.5;
+      return f + u(j) * z(rng);
+    });
+    s.activity_u_MBq = u;
     cohort.push_back(s);
   }
   const auto m = learn_e1(cohort, PopulationErrorModel::input);
