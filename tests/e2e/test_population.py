@@ -1152,6 +1152,16 @@ def case_kinetics_population_learning_options(ctx):
     prov = store_provenance(ctx.path("store.h5"))["options"]["fit"]["population"]
     if prov.get("learning") != expected or prov.get("vois_sha256") != fit["population"]["vois_sha256"]:
         raise CaseFailure("batch store: options.fit.population %s" % prov)
+    # a folder of case files: the learning's options with --kinetics population, refused without it
+    ctx.ok("synth", "--out", ctx.path("cases"), "--quiet", "--patients", 12, "--seed", 13, "--times-h", "4,24,48,96",
+           "--format", "cases")
+    ctx.ok("batch", ctx.path("cases"), "--kinetics", "population", "--functions", "E1", "--e-step", "laplace",
+           "--out", ctx.path("cases.h5"))
+    prov = store_provenance(ctx.path("cases.h5"))["options"]["fit"]["population"]
+    if prov.get("learning") != dict(expected, error_model="proportional", omega_structure="diagonal"):
+        raise CaseFailure("batch CASES_DIR store: options.fit.population %s" % prov)
+    ctx.fails("--functions is 'given with case files'", "batch", ctx.path("cases"), "--functions", "E1",
+              "--out", ctx.path("b2.h5"))
     # the defaults: recorded too
     res = json.loads(ctx.ok("fit", "--tac", tac, "--kinetics", "population", *A0, "--functions", "E1").stdout)
     default = {"candidates": ["E1"], "error_model": "proportional", "omega_structure": "diagonal", "e_step": "sampled"}
@@ -1168,7 +1178,7 @@ def case_kinetics_population_learning_options(ctx):
         ctx.fails("--error-model is '%s' with --kinetics population; expected proportional, combined, constant or "
                   "input" % model, "run", "--tac", tac, *A0, "--phantom", "icrp110-am", "--kinetics", "population",
                   "--error-model", model, "--out", ctx.path("r1"))
-    for p in ("b1.h5", "r1"):
+    for p in ("b1.h5", "b2.h5", "r1"):
         if os.path.exists(ctx.path(p)):
             raise CaseFailure("%s written on bad input" % p)
 
