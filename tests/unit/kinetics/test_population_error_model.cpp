@@ -298,11 +298,38 @@ TEST_CASE("population error model: bad members of the population file are input 
         std::string::npos);
   CHECK(read_error(replaced(text, "\"format_version\": 3", "\"format_version\": 4")).find("format_version") !=
         std::string::npos);
-  // input: no sigma0 or b (members there are not read)
-  CHECK(read_error(replaced(text, "\"error_model\": \"combined\"", "\"error_model\": \"input\"")).empty());
+  // input: no sigma0 or b; the members of another error model are refused, not ignored (review of
+  // 0.17, finding 8; below)
+  CHECK(read_error(replaced(text, "\"error_model\": \"combined\"", "\"error_model\": \"input\"")).find(
+            "sigma0_MBq") != std::string::npos);
   CHECK(read_error(replaced(replaced(text, "\"error_model\": \"combined\"", "\"error_model\": \"constant\""),
                             "\"b_proportional\": 0.08", "\"b_proportional\": 0.1"))
             .find("b_proportional") != std::string::npos);
+}
+
+TEST_CASE("population error model: a member of another error model is refused, not read as if it applied") {
+  // review of 0.17, finding 8: a hand-edited file whose residual error members do not belong to its
+  // error model (sigma0_MBq beside a proportional model, sigma_log beside a combined one) was read
+  // with those members ignored: the user's number had no effect and no word said so
+  std::string text = population_file_text(combined_file());
+  text = text.substr(0, text.find(",\n  \"lutdose_sha256\"")) + "\n}\n";
+  const std::string with_sigma_log = replaced(text, "\"sigma0_MBq\": 1.25", "\"sigma0_MBq\": 1.25, \"sigma_log\": 0.1");
+  CHECK(read_error(with_sigma_log).find("sigma_log is '0.1'; expected no sigma_log with the combined error model") !=
+        std::string::npos);
+  const std::string input = replaced(replaced(text, "\"error_model\": \"combined\"", "\"error_model\": \"input\""),
+                                     "\"b_proportional\": 0.08", "\"b_proportional\": null");
+  CHECK(read_error(input).find("sigma0_MBq is '1.25'; expected no sigma0_MBq with the input error model") !=
+        std::string::npos);
+  auto prop = combined_file();
+  prop.models[0].error_model = PopulationErrorModel::proportional;
+  std::string prop_text = population_file_text(prop);
+  prop_text = prop_text.substr(0, prop_text.find(",\n  \"lutdose_sha256\"")) + "\n}\n";
+  REQUIRE(read_error(prop_text).empty());
+  const std::string prop_sigma0 = replaced(prop_text, "\"sigma_log\": 0.08", "\"sigma_log\": 0.08, \"sigma0_MBq\": 2");
+  CHECK(read_error(prop_sigma0).find("sigma0_MBq is '2'; expected no sigma0_MBq with the proportional error model") !=
+        std::string::npos);
+  const std::string prop_b = replaced(prop_text, "\"sigma_log\": 0.08", "\"sigma_log\": 0.08, \"b_proportional\": 0.2");
+  CHECK(read_error(prop_b).find("b_proportional") != std::string::npos);
 }
 
 TEST_CASE("population error model: combined noise with a full Omega, and the MAP's u with the population's own error") {
