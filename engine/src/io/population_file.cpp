@@ -200,6 +200,18 @@ void read_population_errors(const json& j, const std::string& where, Eigen::Inde
 // The residual error of a model: error_model (absent: proportional, as every format-2 file), then
 // sigma_log > 0 (proportional), or sigma0_MBq > 0 and b_proportional (>= 0 combined, 0 or absent
 // constant). An additive model needs format_version 3 (lutdose 0.16 would read it as proportional).
+// A residual error member of another error model than m's (sigma_log beside an additive model, sigma0_MBq
+// or b_proportional beside a proportional or input one) is refused: it would be ignored (review of 0.17).
+void refuse_other_error_members(const json& j, const std::string& w, PopulationErrorModel model) {
+  const bool additive = model == PopulationErrorModel::combined || model == PopulationErrorModel::constant;
+  for (const auto& [member, used] : {std::pair{"sigma_log", model == PopulationErrorModel::proportional},
+                                     {"sigma0_MBq", additive}, {"b_proportional", additive}})
+    if (const auto v = j.find(member); !used && v != j.end())
+      throw_input_error(w, member, v->is_number() ? format_number(v->get<double>()) : v->dump(),
+                        "no " + std::string(member) + " with the " + to_string(model) +
+                            " error model (a member of another error model would be ignored)");
+}
+
 void read_error_model(const json& j, const std::string& w, int format_version, PopulationModel& m) {
   m.error_model = PopulationErrorModel::proportional;
   if (const auto e = j.find("error_model"); e != j.end()) {
@@ -208,6 +220,7 @@ void read_error_model(const json& j, const std::string& w, int format_version, P
       throw_input_error(w, "error_model", e->dump(), "\"proportional\", \"combined\", \"constant\" or \"input\"");
     m.error_model = *model;
   }
+  refuse_other_error_members(j, w, m.error_model);
   if (m.error_model == PopulationErrorModel::proportional) {
     m.sigma_log = finite_number(j, "sigma_log", w);
     if (!(m.sigma_log > 0)) throw_input_error(w, "sigma_log", format_number(m.sigma_log), "a relative SD > 0");
