@@ -13,6 +13,7 @@ that reads a results store (run_and_batch_provenance) needs h5py: without it it 
 
 import e2e_driver
 import csv
+import glob
 import hashlib
 import json
 import math
@@ -1162,6 +1163,18 @@ def case_kinetics_population_learning_options(ctx):
         raise CaseFailure("batch CASES_DIR store: options.fit.population %s" % prov)
     ctx.fails("--functions is 'given with case files'", "batch", ctx.path("cases"), "--functions", "E1",
               "--out", ctx.path("b2.h5"))
+    # one case file: no cohort to learn from, so no learning options either (review of 0.18: accepted
+    # and ignored); also refused beside --population and previous-cycles
+    case = sorted(glob.glob(ctx.path("cases", "*.json")))[0]
+    for extra in ((), ("--kinetics", "previous-cycles"), ("--population", ctx.path("pop.json"))):
+        for option, value in (("--omega", "full"), ("--e-step", "laplace")):
+            ctx.fails("%s is '%s'" % (option, value), "run", case, *extra, option, value, "--out", ctx.path("r2"))
+    # duplicate candidates: refused (population learn wrote a file its own reader refused), and an
+    # empty --error-model is not "not given" (review of 0.18)
+    ctx.fails("each function once", "fit", "--tac", tac, *A0, "--kinetics", "population", "--functions", "E1,E1")
+    ctx.fails("each function once", "population", "learn", tac, "--patients", patients(tac), "--functions",
+              "E1,E2u,E1", "--out", ctx.path("dup.json"))
+    ctx.fails("--error-model", "fit", "--tac", tac, *A0, "--kinetics", "population", "--error-model", "")
     # the defaults: recorded too
     res = json.loads(ctx.ok("fit", "--tac", tac, "--kinetics", "population", *A0, "--functions", "E1").stdout)
     default = {"candidates": ["E1"], "error_model": "proportional", "omega_structure": "diagonal", "e_step": "sampled"}
@@ -1178,7 +1191,7 @@ def case_kinetics_population_learning_options(ctx):
         ctx.fails("--error-model is '%s' with --kinetics population; expected proportional, combined, constant or "
                   "input" % model, "run", "--tac", tac, *A0, "--phantom", "icrp110-am", "--kinetics", "population",
                   "--error-model", model, "--out", ctx.path("r1"))
-    for p in ("b1.h5", "b2.h5", "r1"):
+    for p in ("b1.h5", "b2.h5", "r1", "r2", "dup.json"):
         if os.path.exists(ctx.path(p)):
             raise CaseFailure("%s written on bad input" % p)
 

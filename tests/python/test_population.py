@@ -253,6 +253,10 @@ def test_individual_fit_options_refused_as_the_cli(cohort, tmp_path):
     with pytest.raises(lutdose.InputError) as e:
         lutdose.fit_many(cohort["df"], activity_MBq=A0_MBQ, omega="full")
     assert str(e.value) == msg and "without --kinetics population" in msg
+    # an empty text is not "not given" (review of 0.18: omega="" learned the diagonal default)
+    for option in ("omega", "e_step", "error_model"):
+        with pytest.raises(lutdose.InputError, match=option):
+            lutdose.fit_many(cohort["df"], kinetics="population", activity_MBq=A0_MBQ, **{option: ""})
 
 
 def test_kinetics_population_learning_options_equal_cli(cohort, tmp_path):
