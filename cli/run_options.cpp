@@ -117,7 +117,8 @@ void add_fit_options(CLI::App* cmd, FitArgs& a, bool tac_required) {
       ->check(finite_MBq);
   cmd->add_option("--function", a.function, function_help())->capture_default_str();
   cmd->add_option("--functions", a.functions,
-                  "Candidates for --function auto (ids separated by commas)")
+                  "Candidates for --function auto (ids separated by commas); with --kinetics population the "
+                  "population's candidates, chosen by BIC (as population learn --functions)")
       ->delimiter(',')
       ->capture_default_str();
   cmd->add_option("--error-model", a.error_model,
@@ -125,7 +126,10 @@ void add_fit_options(CLI::App* cmd, FitArgs& a, bool tac_required) {
                   "b*f(t), iteratively reweighted), constant (unweighted least squares), combined "
                   "(sigma^2 = sigma0^2 + (b y)^2, see --combined-*), poisson (case files: sigma from the counts, "
                   "sqrt(C) through the quantification) or input (sigma = activity_u_MBq); default: "
-                  "proportional-model for tumour VOIs, proportional for the others")
+                  "proportional-model for tumour VOIs, proportional for the others. With --kinetics population: "
+                  "the population's residual error model, proportional (default), combined, constant or input "
+                  "(as population learn --error-model)")
+      ->check([](const std::string& s) { return s.empty() ? std::string("an empty text; expected a model name") : ""; })
       ->capture_default_str();
   cmd->add_option("--combined-sigma0-MBq", a.combined_sigma0, "sigma0 of the combined error model [MBq]");
   cmd->add_option("--combined-b", a.combined_b, "Relative b of the combined error model");

@@ -218,6 +218,9 @@ lutdose_cli::FitArgs fit_args_from(const py::dict& o) {
   take(o, "population", a.population);  // --population FILE
   take(o, "omega", a.omega);            // --omega, --e-step: the learning's, with kinetics="population"
   take(o, "e_step", a.e_step);
+  for (const auto& [key, text] : {std::pair{"omega", &a.omega}, {"e_step", &a.e_step}, {"error_model", &a.error_model}})
+    if (o.contains(key) && !o[key].is_none() && text->empty())  // "" is not None (the default): refused as the CLI does
+      lutdose::throw_input_error("options", key, "''", "a choice, not an empty text (None or no argument: the default)");
   if (o.contains("kinetics") && !o["kinetics"].is_none()) {  // --kinetics, checked as the CLI checks it
     take(o, "kinetics", a.kinetics);
     if (a.kinetics != "individual" && a.kinetics != "population" && a.kinetics != "previous-cycles")
