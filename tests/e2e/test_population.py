@@ -121,7 +121,7 @@ def check_omega_table(table, vois, where):
         om, names = v["omega"], v["parameters"]
         full = v.get("omega_structure", "diagonal") == "full"
         for i, pi in enumerate(names):
-            for j in range(i + 1 if full else i, i + 1):
+            for j in range(0 if full else i, i + 1):
                 pj = names[j]
                 expected.add((v["voi_kind"], pi, pj))
                 row = table.get((v["voi_kind"], pi, pj))
@@ -1169,7 +1169,7 @@ def case_store_full_omega(ctx):
     new = ctx.cohort("new", 6, 2, "24,96")
     for name in ("full", "diagonal"):
         if name == "diagonal":
-            ctx.ok("population", "learn", new, "--patients", patients(new), "--functions", "E1",
+            ctx.ok("population", "learn", learn, "--patients", patients(learn), "--functions", "E1",
                    "--out", ctx.path("diagonal.json"), "--quiet")
         vois = json.load(open(ctx.path(name + ".json")))["vois"]
         store = ctx.path(name + ".h5")
