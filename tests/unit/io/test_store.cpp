@@ -209,32 +209,36 @@ TEST_CASE("store image: every table read back exactly (NaN stays NaN, UTF-8, lon
   CHECK(index.status == std::vector<std::string>{"done", "done"});
 }
 
-// The /population rows of a header, as text: each row's members, NaN as "nan" (NaN != NaN).
-std::vector<std::string> population_text(const std::vector<PopulationRow>& rows) {
+// Rows as text, one line each by `members` (which writes a row's members to a stream with 17
+// significant digits, NaN as "nan"): vectors of them compare where NaN != NaN.
+template <class Row, class F>
+std::vector<std::string> rows_text(const std::vector<Row>& rows, F members) {
   std::vector<std::string> out;
   for (const auto& r : rows) {
     std::ostringstream s;
     s.precision(17);
-    s << r.voi_kind << "|" << r.function << "|" << r.parameter << "|" << r.theta << "|" << r.theta_se << "|"
-      << r.omega_diag << "|" << r.shrinkage << "|" << r.sigma_log << "|" << r.n_tacs << "|" << r.n_observations
-      << "|" << r.e_step << "|" << r.error_model << "|" << r.omega_structure << "|" << r.sigma0_MBq << "|"
-      << r.b_proportional << "|" << r.log_omega_se << "|" << r.log_sigma_log_se;
+    members(s, r);
     out.push_back(s.str());
   }
   return out;
 }
 
-// The /population_omega rows of a header, as text (NaN as "nan").
+// The /population rows of a header, as text.
+std::vector<std::string> population_text(const std::vector<PopulationRow>& rows) {
+  return rows_text(rows, [](std::ostream& s, const PopulationRow& r) {
+    s << r.voi_kind << "|" << r.function << "|" << r.parameter << "|" << r.theta << "|" << r.theta_se << "|"
+      << r.omega_diag << "|" << r.shrinkage << "|" << r.sigma_log << "|" << r.n_tacs << "|" << r.n_observations
+      << "|" << r.e_step << "|" << r.error_model << "|" << r.omega_structure << "|" << r.sigma0_MBq << "|"
+      << r.b_proportional << "|" << r.log_omega_se << "|" << r.log_sigma_log_se;
+  });
+}
+
+// The /population_omega rows of a header, as text.
 std::vector<std::string> omega_text(const std::vector<PopulationOmegaRow>& rows) {
-  std::vector<std::string> out;
-  for (const auto& r : rows) {
-    std::ostringstream s;
-    s.precision(17);
+  return rows_text(rows, [](std::ostream& s, const PopulationOmegaRow& r) {
     s << r.voi_kind << "|" << r.function << "|" << r.parameter_i << "|" << r.parameter_j << "|" << r.covariance << "|"
       << r.correlation;
-    out.push_back(s.str());
-  }
-  return out;
+  });
 }
 
 //! A header's population rows of format 5: a kidneys E1 model of the combined error model with a
@@ -291,7 +295,11 @@ TEST_CASE("store: /population and /population_omega are written once with the he
             std::string(STORE_NAME_BYTES, 't') + ",E2u,log_A1_per_administered,log_A1_per_administered,2,1\n");
 }
 
-TEST_CASE("store_header_of: /population rows of the options' population, its SHA-256 in the fingerprint") {
+namespace {
+
+//! A kidneys E1 population of the proportional error model with a diagonal Omega (made-up numbers:
+//! the store copies them).
+PopulationModel kidneys_model() {
   PopulationModel m;
   m.voi_kind = "kidneys";
   m.function = "E1";
@@ -304,6 +312,13 @@ TEST_CASE("store_header_of: /population rows of the options' population, its SHA
   m.n_patients = 50;
   m.n_observations = 200;
   m.e_step = "sampled";
+  return m;
+}
+
+}  // namespace
+
+TEST_CASE("store_header_of: /population rows of the options' population, its SHA-256 in the fingerprint") {
+  const PopulationModel m = kidneys_model();
   Provenance p;
   p.lutdose_version = "test";
   CHECK(store_header_of(p, "run").population.empty());
@@ -326,22 +341,14 @@ TEST_CASE("store_header_of: /population rows of the options' population, its SHA
 
 TEST_CASE("store_header_of: an additive error model's sigma0_MBq and b, a full Omega's covariances, the standard "
           "errors (store format 5)") {
-  PopulationModel m;
-  m.voi_kind = "kidneys";
-  m.function = "E1";
-  m.phi_names = {"log_A1_per_administered", "log_dlambda1_bio_per_h"};
-  m.theta = Eigen::Vector2d(-4.0, -3.0);
-  m.theta_se = Eigen::Vector2d(0.02, 0.03);
+  PopulationModel m = kidneys_model();
   m.omega_structure = "full";
   m.omega = (Eigen::Matrix2d() << 0.04, 0.012, 0.012, 0.09).finished();  // correlation 0.012 / (0.2 * 0.3) = 0.2
-  m.shrinkage = Eigen::Vector2d(0.1, 0.2);
   m.error_model = PopulationErrorModel::combined;
   m.sigma_log = 0.05;  // b of the combined model (PopulationModel::sigma_log)
   m.sigma0_MBq = 1.5;
   m.log_omega_se = Eigen::Vector2d(0.25, 0.5);
   m.log_sigma_log_se = 0.125;  // not part of an additive model: NaN in the store
-  m.n_patients = 60;
-  m.n_observations = 300;
   PopulationModel c = m;  // the constant model: b fixed at 0; an older file without log_omega_se
   c.voi_kind = "liver";
   c.error_model = PopulationErrorModel::constant;
