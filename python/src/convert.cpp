@@ -191,7 +191,7 @@ lutdose_cli::FitArgs fit_args_from(const py::dict& o) {
       "integration", "combined_sigma0_MBq", "combined_b", "model_averaging", "reduced", "model",
       "reject_correlated", "activity_MBq", "half_life_h", "data_dir", "tumour_method", "sphere_composition",
       "density_g_per_mL", "mass_scaling", "cross_scaling", "phantom", "svalues", "body_mass_kg", "population",
-      "kinetics"};
+      "kinetics", "omega", "e_step"};
   for (const auto& item : o) {
     const auto key = cast_argument<std::string>(item.first, "options", "option name");
     if (std::find(std::begin(known), std::end(known), key) == std::end(known))
@@ -216,6 +216,8 @@ lutdose_cli::FitArgs fit_args_from(const py::dict& o) {
   take(o, "half_life_h", a.half_life_h);
   take(o, "data_dir", a.data_dir);
   take(o, "population", a.population);  // --population FILE
+  take(o, "omega", a.omega);            // --omega, --e-step: the learning's, with kinetics="population"
+  take(o, "e_step", a.e_step);
   if (o.contains("kinetics") && !o["kinetics"].is_none()) {  // --kinetics, checked as the CLI checks it
     take(o, "kinetics", a.kinetics);
     if (a.kinetics != "individual" && a.kinetics != "population" && a.kinetics != "previous-cycles")

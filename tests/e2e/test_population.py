@@ -687,9 +687,12 @@ def case_individual_fit_options_refused(ctx):
     for option, args, value in INDIVIDUAL_FIT_OPTIONS:
         for name, cmd, out in commands:
             for how, given in (("--population", pop), ("--kinetics population", learn)):
+                if how == "--kinetics population" and option in ("--functions", "--error-model"):
+                    continue  # the learning's options there (kinetics_population_learning_options)
                 argv = cmd + given + (option,) + args + (("--out", ctx.path(out)) if out else ())
                 ctx.fails("%s is '%s' with %s; expected no %s" % (option, value, how, option), *argv)
-                ctx.fails("the function of its VOI kind's population", *argv)
+                # the population's error model, which may be additive (0.17), not "(log scale)" (review of 0.17, 6)
+                ctx.fails("the function and the error model of its VOI kind's population", *argv)
                 if out and os.path.exists(ctx.path(out)):
                     raise CaseFailure("%s %s %s: %s written on bad input" % (name, how, option, out))
     # the defaults, given explicitly, change nothing: accepted
@@ -1245,9 +1248,102 @@ def case_store_format4(ctx):
         raise CaseFailure("merge wrote m.h5 from a refused store")
 
 
+def with_uncertainty(src, dst, relative):
+    """A copy of the TAC table `src` with the column activity_u_MBq = relative x activity_MBq."""
+    with open(src, newline="") as f:
+        rows = list(csv.DictReader(f))
+    with open(dst, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0].keys()) + ["activity_u_MBq"])
+        w.writeheader()
+        for r in rows:
+            w.writerow(dict(r, activity_u_MBq=repr(relative * float(r["activity_MBq"]))))
+    return dst
+
+
+def case_input_model_needs_uncertainties(ctx):
+    """A population of the input error model (each point's SD is its activity_u_MBq) with a TAC table
+    that has no column activity_u_MBq is a bad invocation of `batch --tac` (review of 0.17, finding 9:
+    every patient failed, one by one): exit 2 before the batch starts, naming the table, the column,
+    the population file and its error model; no store. fit --tac refuses it too."""
+    tac = ctx.cohort("c", 12, 9, "4,24,48,96")
+    with_u = with_uncertainty(tac, ctx.path("with_u.csv"), 0.05)
+    ctx.ok("population", "learn", with_u, "--patients", patients(tac), "--out", ctx.path("pop.json"), "--quiet",
+           "--functions", "E1", "--error-model", "input")
+    args = ("batch", "--tac", tac, "--patients", patients(tac), "--population", ctx.path("pop.json"),
+            "--out", ctx.path("store.h5"))
+    for expected in ("tacs.csv", "activity_u_MBq", "pop.json", "input"):
+        ctx.fails(expected, *args)
+    if os.path.exists(ctx.path("store.h5")):
+        raise CaseFailure("batch wrote a store with an input-model population and no activity_u_MBq")
+    ctx.fails("activity_u_MBq", "fit", "--tac", tac, "--population", ctx.path("pop.json"), *A0)
+    ctx.ok("batch", "--tac", with_u, "--patients", patients(tac), "--population", ctx.path("pop.json"),
+           "--out", ctx.path("store_u.h5"))
+
+
+def case_kinetics_population_learning_options(ctx):
+    """--kinetics population on fit, run --tac and batch takes population learn's learning options
+    (0.18; 0.17 refused them and sent the user to population learn): --functions (the candidates),
+    --error-model (the population's residual error model: proportional, combined, constant, input),
+    --omega and --e-step. The population learned is the one population learn learns with the same
+    options (the same vois, compared as JSON), and the results record the options (options.fit.
+    population.learning). Refused, exit 2, nothing written: --omega or --e-step without --kinetics
+    population (with individual kinetics or --population FILE they would be ignored), and an error
+    model of individual fits only (proportional-model, poisson) with --kinetics population."""
+    tac = ctx.cohort("c", 50, 12, "4,24,48,96")  # 50 TACs per kind: the least a full Omega is learned from
+    opts = ("--functions", "E1", "--error-model", "combined", "--omega", "full", "--e-step", "laplace")
+    fit = json.loads(ctx.ok("fit", "--tac", tac, "--kinetics", "population", *A0, *opts).stdout)
+    ctx.ok("population", "learn", tac, "--patients", patients(tac), "--out", ctx.path("pop.json"), "--quiet", *opts)
+    if json.load(open(ctx.path("pop.json")))["vois"] != fit["population"]["vois"]:
+        raise CaseFailure("fit --kinetics population %s learned another population than population learn" %
+                          " ".join(opts))
+    learning = fit["options"]["fit"]["population"].get("learning")
+    expected = {"candidates": ["E1"], "error_model": "combined", "omega_structure": "full", "e_step": "laplace"}
+    if learning != expected:
+        raise CaseFailure("options.fit.population.learning: %r, expected %r" % (learning, expected))
+    for v in fit["population"]["vois"]:
+        if v["function"] != "E1" or v.get("error_model") != "combined" or v.get("omega_structure") != "full":
+            raise CaseFailure("learned model: %s" % json.dumps(v)[:400])
+    batch = ("batch", "--tac", tac, "--patients", patients(tac), "--kinetics", "population")
+    ctx.ok(*batch, *opts, "--out", ctx.path("store.h5"))
+    prov = store_provenance(ctx.path("store.h5"))["options"]["fit"]["population"]
+    if prov.get("learning") != expected or prov.get("vois_sha256") != fit["population"]["vois_sha256"]:
+        raise CaseFailure("batch store: options.fit.population %s" % prov)
+    # a folder of case files: the learning's options with --kinetics population, refused without it
+    ctx.ok("synth", "--out", ctx.path("cases"), "--quiet", "--patients", 12, "--seed", 13, "--times-h", "4,24,48,96",
+           "--format", "cases")
+    ctx.ok("batch", ctx.path("cases"), "--kinetics", "population", "--functions", "E1", "--e-step", "laplace",
+           "--out", ctx.path("cases.h5"))
+    prov = store_provenance(ctx.path("cases.h5"))["options"]["fit"]["population"]
+    if prov.get("learning") != dict(expected, error_model="proportional", omega_structure="diagonal"):
+        raise CaseFailure("batch CASES_DIR store: options.fit.population %s" % prov)
+    ctx.fails("--functions is 'given with case files'", "batch", ctx.path("cases"), "--functions", "E1",
+              "--out", ctx.path("b2.h5"))
+    # the defaults: recorded too
+    res = json.loads(ctx.ok("fit", "--tac", tac, "--kinetics", "population", *A0, "--functions", "E1").stdout)
+    default = {"candidates": ["E1"], "error_model": "proportional", "omega_structure": "diagonal", "e_step": "sampled"}
+    if res["options"]["fit"]["population"].get("learning") != default:
+        raise CaseFailure("defaults: %r" % res["options"]["fit"]["population"].get("learning"))
+    for option, value in (("--omega", "full"), ("--e-step", "laplace")):
+        ctx.fails("%s is '%s' without --kinetics population" % (option, value), "fit", "--tac", tac, *A0,
+                  option, value)
+        ctx.fails("%s is '%s' without --kinetics population" % (option, value), "fit", "--tac", tac, *A0,
+                  "--population", ctx.path("pop.json"), option, value)
+        ctx.fails("%s is '%s' without --kinetics population" % (option, value), "batch", "--tac", tac,
+                  "--patients", patients(tac), option, value, "--out", ctx.path("b1.h5"))
+    for model in ("proportional-model", "poisson"):
+        ctx.fails("--error-model is '%s' with --kinetics population; expected proportional, combined, constant or "
+                  "input" % model, "run", "--tac", tac, *A0, "--phantom", "icrp110-am", "--kinetics", "population",
+                  "--error-model", model, "--out", ctx.path("r1"))
+    for p in ("b1.h5", "b2.h5", "r1"):
+        if os.path.exists(ctx.path(p)):
+            raise CaseFailure("%s written on bad input" % p)
+
+
 CASES = {
     "store_full_omega": case_store_full_omega,
     "store_format4": case_store_format4,
+    "kinetics_population_learning_options": case_kinetics_population_learning_options,
+    "input_model_needs_uncertainties": case_input_model_needs_uncertainties,
     "error_model_combined": case_error_model_combined,
     "omega_full": case_omega_full,
     "population_file_in_cases": case_population_file_in_cases,

@@ -288,8 +288,22 @@ def test_individual_fit_options_refused_as_the_cli(cohort, tmp_path):
     with pytest.raises(lutdose.InputError) as e:
         lutdose.fit_tac(t, a, voi="kidneys", population=pop, administered_MBq=A0_MBQ, function="E2")
     assert str(e.value) == msg
-    msg = cli_error("fit", "--tac", cohort["tac"], "--activity-MBq", A0_MBQ, "--kinetics", "population",
-                    "--functions", "E1")
+    # an option of the learning without kinetics="population" is refused as the CLI refuses it
+    msg = cli_error("fit", "--tac", cohort["tac"], "--activity-MBq", A0_MBQ, "--omega", "full")
     with pytest.raises(lutdose.InputError) as e:
-        lutdose.fit_many(cohort["df"], kinetics="population", activity_MBq=A0_MBQ, functions=["E1"])
-    assert str(e.value) == msg and "population learn --functions" in msg
+        lutdose.fit_many(cohort["df"], activity_MBq=A0_MBQ, omega="full")
+    assert str(e.value) == msg and "without --kinetics population" in msg
+
+
+def test_kinetics_population_learning_options_equal_cli(cohort, tmp_path):
+    """kinetics="population" takes the learning's options as the CLI does (0.18): functions, error_model,
+    omega, e_step; the same population and results as lutdose run --tac with them."""
+    cli_opts = ("--functions", "E1", "--error-model", "combined", "--e-step", "laplace")
+    expected = run_json("--tac", cohort["tac"], "--activity-MBq", A0_MBQ, "--phantom", "icrp110-am",
+                        "--kinetics", "population", *cli_opts, tmp=str(tmp_path))
+    r = lutdose.run_tac(cohort["tac"], administered_MBq=A0_MBQ, phantom="icrp110-am", kinetics="population",
+                        functions=["E1"], error_model="combined", e_step="laplace")
+    assert r.to_json() == expected
+    learning = json.loads(expected)["options"]["fit"]["population"]["learning"]
+    assert learning == {"candidates": ["E1"], "error_model": "combined", "omega_structure": "diagonal",
+                        "e_step": "laplace"}
