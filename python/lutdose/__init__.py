@@ -384,7 +384,9 @@ def run_tac(tac, *, administered_MBq, phantom=None, svalues=None, body_mass_kg=N
 class Store:
     """A results store (docs/store.md) read into DataFrames: ``patients``, ``vois``,
     ``candidates``, ``targets``, ``budget``, ``cumulative``, ``failures``, ``notes``,
-    ``population`` (the population models of population kinetics; empty without); ``header``
+    ``population`` (the population models of population kinetics; empty without),
+    ``population_omega`` (their Omega's elements; empty without, and for a store older than
+    format 5, whose format-5 ``population`` columns are None); ``header``
     (version, kind, provenance JSON, fingerprint, cohort, shard)."""
 
     def __init__(self, header, tables):

@@ -343,6 +343,22 @@ py::dict fit_tables_of(const std::vector<const lutdose::StoreRows*>& parts, bool
 
 py::dict tables_of(const lutdose::StoreRows& rows) { return tables_of(std::vector<const lutdose::StoreRows*>{&rows}); }
 
+namespace {
+
+// A /population column of store format 5: None in every row of an older store (its error_model is
+// empty: the column is not in the store, unknown, never a guess), else the value (a number is NaN
+// where the model has none).
+template <class T>
+void format5_column(py::dict& t, const char* name, const std::vector<lutdose::PopulationRow>& r,
+                    T lutdose::PopulationRow::*m) {
+  py::list out(r.size());
+  for (std::size_t i = 0; i < r.size(); ++i)
+    out[i] = r[i].error_model.empty() ? py::object(py::none()) : py::object(py::cast(r[i].*m));
+  t[name] = out;
+}
+
+}  // namespace
+
 py::dict population_table(const std::vector<lutdose::PopulationRow>& r) {
   using R = lutdose::PopulationRow;
   py::dict t;
@@ -354,6 +370,20 @@ py::dict population_table(const std::vector<lutdose::PopulationRow>& r) {
   for (std::size_t i = 0; i < r.size(); ++i)
     e_step[i] = r[i].e_step.empty() ? py::object(py::none()) : py::object(py::str(r[i].e_step));
   t["e_step"] = e_step;
+  format5_column(t, "error_model", r, &R::error_model);
+  format5_column(t, "omega_structure", r, &R::omega_structure);
+  format5_column(t, "sigma0_MBq", r, &R::sigma0_MBq);
+  format5_column(t, "b_proportional", r, &R::b_proportional);
+  format5_column(t, "log_omega_se", r, &R::log_omega_se);
+  format5_column(t, "log_sigma_log_se", r, &R::log_sigma_log_se);
+  return t;
+}
+
+py::dict population_omega_table(const std::vector<lutdose::PopulationOmegaRow>& r) {
+  using R = lutdose::PopulationOmegaRow;
+  py::dict t;
+  LUTDOSE_COL(t, r, R, voi_kind); LUTDOSE_COL(t, r, R, function); LUTDOSE_COL(t, r, R, parameter_i);
+  LUTDOSE_COL(t, r, R, parameter_j); LUTDOSE_COL(t, r, R, covariance); LUTDOSE_COL(t, r, R, correlation);
   return t;
 }
 

@@ -45,6 +45,7 @@ py::tuple read_store(const std::string& path) {
   header["consolidated"] = index.consolidated;
   py::dict tables = tables_of(rows);
   tables["population"] = population_table(h.population);
+  tables["population_omega"] = population_omega_table(h.population_omega);
   return py::make_tuple(header, tables);
 }
 
