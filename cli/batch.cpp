@@ -197,8 +197,9 @@ int BatchCommand::run_batch() const {
   if (!cases_dir_.empty()) {
     if (batch_->count("--patients"))
       lutdose::throw_input_error("command line", "--patients", patients_, "--patients only with --tac");
-    for (const char* opt : kFitAndDoseOptions)
-      if (batch_->count(opt) > 0) throw_option_with_case_files(opt);
+    for (const std::string opt : kFitAndDoseOptions)  // with --kinetics population two are the learning's
+      if (batch_->count(opt) > 0 && !(fit_.kinetics == "population" && (opt == "--functions" || opt == "--error-model")))
+        throw_option_with_case_files(opt);
     cohort.kind = lutdose::BatchCohort::Kind::case_files;
     cohort.cases_dir = cases_dir_;
     cohort.allow_external_files = allow_external_;

@@ -227,6 +227,11 @@ int main(int argc, char** argv) {
             lutdose::throw_input_error("command line", opt, "given with a case file",
                                        "the option in the case file (its \"fit\", \"dose\" or "
                                        "cycle blocks), not on the command line");
+        for (const auto& [opt, text] : {std::pair{"--omega", run_args.omega}, {"--e-step", run_args.e_step}})
+          if (!text.empty())  // options of --kinetics population's learning, which one case file cannot do
+            lutdose::throw_input_error("command line", opt, text,
+                                       std::string("no ") + opt + " with a case file: it is an option of "
+                                       "--kinetics population's learning from a cohort (fit, run --tac, batch)");
         std::optional<lutdose::Kinetics> kinetics;  // replaces the case's fit.kinetics, as --mc-samples its samples
         if (run->count("--kinetics")) kinetics = lutdose_cli::case_file_kinetics(run_args.kinetics);
         auto c = lutdose::load_case_file(case_path, allow_external);

@@ -110,9 +110,9 @@ void refuse_store(const std::string& path) {
 lutdose::PopulationFile PopulationCommand::learn() const {
   const std::string data_dir = lutdose::find_data_dir(data_dir_);
   auto options = options_;
-  options.sampled_e_step = e_step_ == "sampled";
-  options.error_model = *lutdose::parse_population_error_model(error_model_);  // CLI::IsMember checked it
-  options.omega_structure = omega_ == "full" ? lutdose::OmegaStructure::full : lutdose::OmegaStructure::diagonal;
+  std::vector<std::string> problems;  // none: CLI::IsMember checked the choices
+  set_population_learning(options, error_model_, omega_, e_step_, problems);
+  throw_problems(problems);
   if (!model_.empty() && std::filesystem::is_directory(tac_))
     lutdose::throw_input_error("command line", "INPUT", tac_,
                                "a TAC table with --model (a compartment population from a folder of case files is not "

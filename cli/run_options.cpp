@@ -63,14 +63,24 @@ void refuse_individual_fit_options(const lutdose::FitOptions& f, const std::stri
                                    std::vector<std::string>& problems) {
   for (const auto& [field, value] : lutdose::individual_fit_options_given(f)) {
     const std::string option = cli_option_of(field);
-    std::string p = option + " is '" + value + "' with " + how + "; expected no " + option +
-                    ": a population MAP fit uses the function of its VOI kind's population, its error model "
-                    "(log scale) and the analytic integral; a VOI whose MAP is not accepted gets the individual "
-                    "fit with the default options (docs/population.md)";
-    if (option == "--functions" && how == "--kinetics population")
-      p += "; to learn with other candidates: lutdose population learn --functions, then --population FILE";
-    problems.push_back(std::move(p));
+    problems.push_back(option + " is '" + value + "' with " + how + "; expected no " + option + ": " +
+                       lutdose::population_map_fit_options_reason());
   }
+}
+
+// --kinetics population: --functions, --error-model, --omega and --e-step are the learning's options
+// (o.population_learning, as population learn takes them); --omega and --e-step are refused without it.
+void set_learning_options(const FitArgs& a, lutdose::RunOptions& o, std::vector<std::string>& problems) {
+  if (a.kinetics == "population") {
+    o.population_learning.candidates = a.functions;
+    set_population_learning(o.population_learning, a.error_model, a.omega, a.e_step, problems);
+    return;
+  }
+  for (const auto& [option, text] : {std::pair{"--omega", a.omega}, {"--e-step", a.e_step}})
+    if (!text.empty())
+      problems.push_back(std::string(option) + " is '" + text + "' without --kinetics population; expected it only "
+                         "with --kinetics population: it is an option of the learning (as population learn " +
+                         option + "), not of individual fits or of a population file's MAP");
 }
 
 // InputError: `a` gives no administered activity (NaN), which `needed_with` needs, named as `a`
@@ -80,6 +90,22 @@ void refuse_individual_fit_options(const lutdose::FitOptions& f, const std::stri
 }
 
 }  // namespace
+
+void set_population_learning(lutdose::PopulationOptions& o, const std::string& error_model, const std::string& omega,
+                             const std::string& e_step, std::vector<std::string>& problems) {
+  if (const auto m = lutdose::parse_population_error_model(error_model))
+    o.error_model = *m;
+  else if (!error_model.empty())
+    problems.push_back("--error-model is '" + error_model + "' with --kinetics population; expected proportional, "
+                       "combined, constant or input: the population's residual error model (population learn "
+                       "--error-model; docs/population.md)");
+  if (omega == "full" || omega == "diagonal")
+    o.omega_structure = omega == "full" ? lutdose::OmegaStructure::full : lutdose::OmegaStructure::diagonal;
+  else if (!omega.empty())
+    problems.push_back("--omega is '" + omega + "'; expected diagonal or full");
+  if (e_step == "sampled" || e_step == "laplace") o.sampled_e_step = e_step == "sampled";
+  else if (!e_step.empty()) problems.push_back("--e-step is '" + e_step + "'; expected sampled or laplace");
+}
 
 void add_fit_options(CLI::App* cmd, FitArgs& a, bool tac_required) {
   auto* tac = cmd->add_option("--tac", a.tac,
@@ -91,7 +117,8 @@ void add_fit_options(CLI::App* cmd, FitArgs& a, bool tac_required) {
       ->check(finite_MBq);
   cmd->add_option("--function", a.function, function_help())->capture_default_str();
   cmd->add_option("--functions", a.functions,
-                  "Candidates for --function auto (ids separated by commas)")
+                  "Candidates for --function auto (ids separated by commas); with --kinetics population the "
+                  "population's candidates, chosen by BIC (as population learn --functions)")
       ->delimiter(',')
       ->capture_default_str();
   cmd->add_option("--error-model", a.error_model,
@@ -99,7 +126,10 @@ void add_fit_options(CLI::App* cmd, FitArgs& a, bool tac_required) {
                   "b*f(t), iteratively reweighted), constant (unweighted least squares), combined "
                   "(sigma^2 = sigma0^2 + (b y)^2, see --combined-*), poisson (case files: sigma from the counts, "
                   "sqrt(C) through the quantification) or input (sigma = activity_u_MBq); default: "
-                  "proportional-model for tumour VOIs, proportional for the others")
+                  "proportional-model for tumour VOIs, proportional for the others. With --kinetics population: "
+                  "the population's residual error model, proportional (default), combined, constant or input "
+                  "(as population learn --error-model)")
+      ->check([](const std::string& s) { return s.empty() ? std::string("an empty text; expected a model name") : ""; })
       ->capture_default_str();
   cmd->add_option("--combined-sigma0-MBq", a.combined_sigma0, "sigma0 of the combined error model [MBq]");
   cmd->add_option("--combined-b", a.combined_b, "Relative b of the combined error model");
@@ -140,11 +170,20 @@ void add_fit_options(CLI::App* cmd, FitArgs& a, bool tac_required) {
                   "(--activity-MBq, batch's patients table, or the case's cycles): amplitudes are per activity; the "
                   "options of individual fits (--function, --error-model, ...) are refused with it")
       ->check(population_file_path);
+  cmd->add_option("--omega", a.omega,
+                  "With --kinetics population: the learned random-effect covariance, diagonal (default) or full "
+                  "(as population learn --omega; docs/population.md)")
+      ->check(CLI::IsMember({"diagonal", "full"}));
+  cmd->add_option("--e-step", a.e_step,
+                  "With --kinetics population: the learning's E-step, sampled (default) or laplace (as population "
+                  "learn --e-step)")
+      ->check(CLI::IsMember({"sampled", "laplace"}));
   cmd->add_option("--kinetics", a.kinetics,
                   "individual (each TAC alone, default); population: learn the population from the input TAC "
                   "table or batch's folder of case files (as lutdose population learn), then fit every TAC by MAP "
                   "with it (not run CASE.json; needs the administered activities, --activity-MBq, batch's patients "
-                  "table or the cases' cycles; not with --population); previous-cycles (multi-cycle inputs, also case files: each later cycle by MAP "
+                  "table or the cases' cycles; not with --population; --functions, --error-model, --omega and "
+                  "--e-step are then the learning's, as population learn's); previous-cycles (multi-cycle inputs, also case files: each later cycle by MAP "
                   "with the patient's earlier cycles of the VOI as prior, the first cycle individually); "
                   "docs/population.md")
       ->check(CLI::IsMember({"individual", "population", "previous-cycles"}))
@@ -181,7 +220,7 @@ lutdose::RunOptions make_run_options(const FitArgs& a, std::vector<std::string>&
   o.half_life_override_h = a.half_life_h;
   lutdose::DoseOptions no_dose;
   const lutdose::OptionFields f{o.fit, no_dose, o.reduced, o.residual};
-  if (!a.error_model.empty()) choose(f, "--error-model", a.error_model, problems);
+  if (!a.error_model.empty() && a.kinetics != "population") choose(f, "--error-model", a.error_model, problems);
   for (const auto& [cli, text] : {std::pair{"--aicc-k", a.aicc_k}, {"--trapezoid-body", a.body},
                                   {"--trapezoid-tail", a.tail}, {"--integration", a.integration},
                                   {"--reduced", a.reduced}, {"--trapezoid-head", a.head}, {"--function", a.function}})
@@ -191,7 +230,8 @@ lutdose::RunOptions make_run_options(const FitArgs& a, std::vector<std::string>&
   o.fit.combined_sigma0_MBq = a.combined_sigma0;
   o.fit.combined_b = a.combined_b;
   o.fit.reject_on_correlation = a.reject_correlated;
-  o.fit.candidates = a.functions;
+  if (a.kinetics != "population") o.fit.candidates = a.functions;  // population: the learning's candidates
+  set_learning_options(a, o, problems);
   if (a.kinetics != "population")  // individual or previous-cycles: o.fit.kinetics (population: learned later)
     choose(f, "--kinetics", a.kinetics, problems);
   if (a.kinetics == "population" || !a.population.empty())
@@ -218,7 +258,7 @@ lutdose::RunOptions make_run_options(const FitArgs& a, std::vector<std::string>&
     } else {
       o.population = std::make_shared<const std::vector<lutdose::PopulationModel>>(file.models);
     }
-    o.population_source = {a.population, file.sha256, file.own_checksum_verified, ""};
+    o.population_source = {a.population, file.sha256, file.own_checksum_verified, "", std::nullopt};
     // with --reduced or --model: refused by validate() (finish_run_options), as in case files
   }
   return o;

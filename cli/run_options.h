@@ -34,6 +34,8 @@ struct FitArgs {
   std::string population;  // --population FILE (docs/population.md)
   std::string kinetics = "individual";  // --kinetics: individual, population (learn from the input) or previous-cycles
   bool kinetics_given = false;          // --kinetics was on the command line (not only its default)
+  // --kinetics population's learning (population learn's --omega, --e-step); empty: not given
+  std::string omega, e_step;
   // How a missing administered activity is named in messages: the option and where it is given
   // (Python's fit_tac and run_tac: their argument administered_MBq; issue 15).
   std::string activity_name = "--activity-MBq", given_in = "command line";
@@ -124,6 +126,13 @@ void learn_if_population_kinetics(const FitArgs& a, const std::vector<lutdose::T
 // kind and its patients); --kinetics population learns it from `series` into `o`
 // (learn_if_population_kinetics). Nothing with individual kinetics.
 void use_fit_population(const FitArgs& a, const std::vector<lutdose::TacSeries>& series, lutdose::RunOptions& o);
+
+// The learning options of population kinetics from their texts as population learn takes them
+// (--error-model: proportional, combined, constant, input; --omega: diagonal, full; --e-step:
+// sampled, laplace; empty: population learn's default) into `o`; a problem naming the option, its
+// text and the choices for any other text.
+void set_population_learning(lutdose::PopulationOptions& o, const std::string& error_model, const std::string& omega,
+                             const std::string& e_step, std::vector<std::string>& problems);
 
 // --population's check: an empty path is refused (it would read as no population at all).
 extern const CLI::Validator population_file_path;

@@ -384,7 +384,9 @@ def run_tac(tac, *, administered_MBq, phantom=None, svalues=None, body_mass_kg=N
 class Store:
     """A results store (docs/store.md) read into DataFrames: ``patients``, ``vois``,
     ``candidates``, ``targets``, ``budget``, ``cumulative``, ``failures``, ``notes``,
-    ``population`` (the population models of population kinetics; empty without); ``header``
+    ``population`` (the population models of population kinetics; empty without),
+    ``population_omega`` (their Omega's elements; empty without, and for a store older than
+    format 5, whose format-5 ``population`` columns are None); ``header``
     (version, kind, provenance JSON, fingerprint, cohort, shard)."""
 
     def __init__(self, header, tables):
@@ -408,8 +410,9 @@ def batch(cases_dir=None, *, out, tac=None, patients=None, threads=0, resume=Fal
     """Runs `lutdose batch`: every case file of `cases_dir`, or the TAC table `tac` with the
     patients table `patients` (docs/batch.md), into the store `out` (new, or the one to
     resume), on `threads` threads (0: every core) without the GIL. Options are `lutdose batch`'s
-    fit and dose options with TAC tables; with case files only ``kinetics`` and ``population``
-    (the others belong in the case files: InputError). A population file in `cases_dir` is
+    fit and dose options with TAC tables; with case files only ``kinetics`` and ``population``,
+    and with ``kinetics="population"`` the learning's ``functions``, ``error_model``, ``omega`` and
+    ``e_step`` (the others belong in the case files: InputError). A population file in `cases_dir` is
     left out with a warning (UserWarning) naming it. Returns (progress counts dict,
     :class:`Store`)."""
     for name, value in (("cases_dir", cases_dir), ("tac", tac), ("patients", patients)):

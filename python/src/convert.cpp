@@ -191,7 +191,7 @@ lutdose_cli::FitArgs fit_args_from(const py::dict& o) {
       "integration", "combined_sigma0_MBq", "combined_b", "model_averaging", "reduced", "model",
       "reject_correlated", "activity_MBq", "half_life_h", "data_dir", "tumour_method", "sphere_composition",
       "density_g_per_mL", "mass_scaling", "cross_scaling", "phantom", "svalues", "body_mass_kg", "population",
-      "kinetics"};
+      "kinetics", "omega", "e_step"};
   for (const auto& item : o) {
     const auto key = cast_argument<std::string>(item.first, "options", "option name");
     if (std::find(std::begin(known), std::end(known), key) == std::end(known))
@@ -216,6 +216,11 @@ lutdose_cli::FitArgs fit_args_from(const py::dict& o) {
   take(o, "half_life_h", a.half_life_h);
   take(o, "data_dir", a.data_dir);
   take(o, "population", a.population);  // --population FILE
+  take(o, "omega", a.omega);            // --omega, --e-step: the learning's, with kinetics="population"
+  take(o, "e_step", a.e_step);
+  for (const auto& [key, text] : {std::pair{"omega", &a.omega}, {"e_step", &a.e_step}, {"error_model", &a.error_model}})
+    if (o.contains(key) && !o[key].is_none() && text->empty())  // "" is not None (the default): refused as the CLI does
+      lutdose::throw_input_error("options", key, "''", "a choice, not an empty text (None or no argument: the default)");
   if (o.contains("kinetics") && !o["kinetics"].is_none()) {  // --kinetics, checked as the CLI checks it
     take(o, "kinetics", a.kinetics);
     if (a.kinetics != "individual" && a.kinetics != "population" && a.kinetics != "previous-cycles")
@@ -338,6 +343,22 @@ py::dict fit_tables_of(const std::vector<const lutdose::StoreRows*>& parts, bool
 
 py::dict tables_of(const lutdose::StoreRows& rows) { return tables_of(std::vector<const lutdose::StoreRows*>{&rows}); }
 
+namespace {
+
+// A /population column of store format 5: None in every row of an older store (its error_model is
+// empty: the column is not in the store, unknown, never a guess), else the value (a number is NaN
+// where the model has none).
+template <class T>
+void format5_column(py::dict& t, const char* name, const std::vector<lutdose::PopulationRow>& r,
+                    T lutdose::PopulationRow::*m) {
+  py::list out(r.size());
+  for (std::size_t i = 0; i < r.size(); ++i)
+    out[i] = r[i].error_model.empty() ? py::object(py::none()) : py::object(py::cast(r[i].*m));
+  t[name] = out;
+}
+
+}  // namespace
+
 py::dict population_table(const std::vector<lutdose::PopulationRow>& r) {
   using R = lutdose::PopulationRow;
   py::dict t;
@@ -349,6 +370,20 @@ py::dict population_table(const std::vector<lutdose::PopulationRow>& r) {
   for (std::size_t i = 0; i < r.size(); ++i)
     e_step[i] = r[i].e_step.empty() ? py::object(py::none()) : py::object(py::str(r[i].e_step));
   t["e_step"] = e_step;
+  format5_column(t, "error_model", r, &R::error_model);
+  format5_column(t, "omega_structure", r, &R::omega_structure);
+  format5_column(t, "sigma0_MBq", r, &R::sigma0_MBq);
+  format5_column(t, "b_proportional", r, &R::b_proportional);
+  format5_column(t, "log_omega_se", r, &R::log_omega_se);
+  format5_column(t, "log_sigma_log_se", r, &R::log_sigma_log_se);
+  return t;
+}
+
+py::dict population_omega_table(const std::vector<lutdose::PopulationOmegaRow>& r) {
+  using R = lutdose::PopulationOmegaRow;
+  py::dict t;
+  LUTDOSE_COL(t, r, R, voi_kind); LUTDOSE_COL(t, r, R, function); LUTDOSE_COL(t, r, R, parameter_i);
+  LUTDOSE_COL(t, r, R, parameter_j); LUTDOSE_COL(t, r, R, covariance); LUTDOSE_COL(t, r, R, correlation);
   return t;
 }
 

@@ -118,7 +118,10 @@ py::dict tables_of(const std::vector<const lutdose::StoreRows*>& parts);
 py::dict fit_tables_of(const std::vector<const lutdose::StoreRows*>& parts, bool candidates);
 
 //! The /population table of a store header (docs/store.md) as {column: numpy array or list}.
+//! The format-5 columns (error_model ... log_sigma_log_se) are None in every row of an older store.
 py::dict population_table(const std::vector<lutdose::PopulationRow>& rows);
+//! The /population_omega table of a store header (format 5; no rows in an older store).
+py::dict population_omega_table(const std::vector<lutdose::PopulationOmegaRow>& rows);
 
 //! The whole of a columns' vector of doubles as a numpy array (copy).
 py::array_t<double> numpy_of(const std::vector<double>& v);

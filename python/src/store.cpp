@@ -45,6 +45,7 @@ py::tuple read_store(const std::string& path) {
   header["consolidated"] = index.consolidated;
   py::dict tables = tables_of(rows);
   tables["population"] = population_table(h.population);
+  tables["population_omega"] = population_omega_table(h.population_omega);
   return py::make_tuple(header, tables);
 }
 
@@ -73,7 +74,11 @@ lutdose::BatchCohort cohort_of(const std::string& cases_dir, const std::string& 
     py::dict kinetics_options;  // as lutdose batch CASES_DIR: only --kinetics and --population apply
     for (const auto& item : options) {
       const auto key = cast_argument<std::string>(item.first, "batch", "option name");
-      if (key == "kinetics" || key == "population" || key == "data_dir") kinetics_options[item.first] = item.second;
+      const bool learning = key == "omega" || key == "e_step" ||  // with kinetics="population": the learning's
+                            ((key == "functions" || key == "error_model") && options.contains("kinetics") &&
+                             py::str(options["kinetics"]).cast<std::string>() == "population");
+      if (key == "kinetics" || key == "population" || key == "data_dir" || learning)
+        kinetics_options[item.first] = item.second;
       else if (key != "allow_external_files") lutdose_cli::throw_option_with_case_files("--" + cli_option_name(key));
     }
     lutdose_cli::set_case_cohort_population(fit_args_from(kinetics_options), c);

@@ -363,7 +363,7 @@ def rows_by_patient(path):
         for name, obj in f.items():
             if not isinstance(obj, h5py.Dataset) or obj.dtype.names is None:
                 continue
-            if name == "population":  # written once per store, not a per-patient table (docs/store.md)
+            if name in ("population", "population_omega"):  # written once per store, not per patient (docs/store.md)
                 continue
             if "patient" not in obj.dtype.names:
                 raise CaseFailure("%s: table %s has no column patient" % (path, name))

@@ -13,11 +13,13 @@ that reads a results store (run_and_batch_provenance) needs h5py: without it it 
 
 import e2e_driver
 import csv
+import glob
 import hashlib
 import json
 import math
 import os
 import random
+import shutil
 import statistics
 import sys
 
@@ -56,31 +58,93 @@ def store_population(path):
     return out
 
 
+def same_number(a, b):
+    """a (a JSON number of a population file, None for null: not known) equals b (read from the
+    store or a CSV): NaN for None. JSON text (17 significant digits, exact for doubles) on one side,
+    HDF5 binary or the shortest round-trip text on the other: equal to 1e-12 relative."""
+    return (a is None and b != b) or (a is not None and abs(a - b) <= 1e-12 * max(abs(a), 1e-300))
+
+
 def check_population_table(table, vois, where):
     """`table` (store_population) holds exactly the models `vois` (the `vois` of a population file
     or of results.json): one row per parameter with theta, theta_se, the diagonal of omega,
-    shrinkage, sigma_log, the TACs and points. The numbers pass through JSON text (17 significant
-    digits, exact for doubles) on one side and HDF5 binary on the other: equal to 1e-12 relative."""
-    def same(a, b):
-        return (a is None and b != b) or (a is not None and abs(a - b) <= 1e-12 * max(abs(a), 1e-300))
+    shrinkage, sigma_log, the TACs and points, and (store format 5, lutdose 0.18) the residual
+    error model with sigma0_MBq and b_proportional, omega_structure and the standard errors
+    log_omega_se and log_sigma_log_se (the file's members; absent ones are the file format's
+    defaults: proportional, diagonal, not known)."""
     expected = set()
     for v in vois:
         # sigma_log: the proportional model's; NaN for an additive model, which has none (review of 0.17:
-        # its b was written as sigma_log; its error_model, sigma0_MBq and b_proportional are in the
-        # population file named by the provenance, and in results.json)
+        # its b was written as sigma_log); the additive models' sigma0_MBq and b_proportional have their
+        # own columns (format 5), NaN where the model has none
+        omega_se = v.get("log_omega_se") or [None] * len(v["parameters"])
         for k, name in enumerate(v["parameters"]):
             expected.add((v["voi_kind"], name))
             row = table.get((v["voi_kind"], name))
             if row is None or row["function"] != v["function"] or row["n_tacs"] != v["n_patients"] or \
-                    row["n_observations"] != v["n_observations"] or not all(
-                        same(a, row[b]) for a, b in ((v["theta"][k], "theta"), (v["theta_se"][k], "theta_se"),
-                                                     (v["omega"][k][k], "omega_diag"),
-                                                     (v["shrinkage"][k], "shrinkage"),
-                                                     (v.get("sigma_log"), "sigma_log"))):
+                    row["n_observations"] != v["n_observations"] or \
+                    row.get("error_model") != v.get("error_model", "proportional") or \
+                    row.get("omega_structure") != v.get("omega_structure", "diagonal") or not all(
+                        b in row and same_number(a, row[b]) for a, b in (
+                            (v["theta"][k], "theta"), (v["theta_se"][k], "theta_se"),
+                            (v["omega"][k][k], "omega_diag"), (v["shrinkage"][k], "shrinkage"),
+                            (v.get("sigma_log"), "sigma_log"), (v.get("sigma0_MBq"), "sigma0_MBq"),
+                            (v.get("b_proportional"), "b_proportional"), (omega_se[k], "log_omega_se"),
+                            (v.get("log_sigma_log_se"), "log_sigma_log_se"))):
                 raise CaseFailure("%s: /population row %s %s is %r; expected the model %s" %
                                   (where, v["voi_kind"], name, row, json.dumps(v)[:600]))
     if set(table) != expected:
         raise CaseFailure("%s: /population has rows %s; expected %s" % (where, sorted(table), sorted(expected)))
+
+
+def store_omega(path):
+    """The /population_omega table of a results store (format 5) as {(voi_kind, parameter_i, parameter_j): row}."""
+    import h5py  # store_population, called first, skips the case without it
+    out = {}
+    with h5py.File(path, "r") as f:
+        if "population_omega" not in f:
+            raise CaseFailure("%s: no /population_omega" % path)
+        for r in f["population_omega"][()]:
+            row = {n: (r[n].decode("utf-8").rstrip("\0") if isinstance(r[n], bytes) else r[n].item())
+                   for n in r.dtype.names}
+            out[(row["voi_kind"], row["parameter_i"], row["parameter_j"])] = row
+    return out
+
+
+def check_omega_table(table, vois, where):
+    """`table` (store_omega, or population_omega.csv's rows with numbers) holds each model's Omega as
+    the population file has it: a row per element i >= j that the model has (the variances of a
+    diagonal Omega; the lower triangle of a full one), its covariance the file's omega[i][j] and
+    the correlation omega[i][j] / (omega[i][i] omega[j][j])^(1/2) computed here from the file's
+    numbers (to 1e-12 relative: a product, a square root and a division, a few ulp each)."""
+    expected = set()
+    for v in vois:
+        om, names = v["omega"], v["parameters"]
+        full = v.get("omega_structure", "diagonal") == "full"
+        for i, pi in enumerate(names):
+            for j in range(0 if full else i, i + 1):
+                pj = names[j]
+                expected.add((v["voi_kind"], pi, pj))
+                row = table.get((v["voi_kind"], pi, pj))
+                corr = om[i][j] / math.sqrt(om[i][i] * om[j][j])
+                if row is None or row["function"] != v["function"] or not same_number(om[i][j], row["covariance"]) \
+                        or not same_number(corr, row["correlation"]):
+                    raise CaseFailure("%s: /population_omega %s %s %s is %r; expected covariance %r, correlation %r" %
+                                      (where, v["voi_kind"], pi, pj, row, om[i][j], corr))
+    if set(table) != expected:
+        raise CaseFailure("%s: /population_omega has rows %s; expected %s" % (where, sorted(table), sorted(expected)))
+
+
+def csv_number(row, column):
+    """The number of a CSV cell (NaN for an empty cell, lutdose's unknown); CaseFailure without the column."""
+    if column not in row:
+        raise CaseFailure("no column %s in %s" % (column, sorted(row)))
+    return float(row[column]) if row[column] != "" else float("nan")
+
+
+def csv_rows(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
 
 
 class Ctx(e2e_driver.Cli):
@@ -624,9 +688,12 @@ def case_individual_fit_options_refused(ctx):
     for option, args, value in INDIVIDUAL_FIT_OPTIONS:
         for name, cmd, out in commands:
             for how, given in (("--population", pop), ("--kinetics population", learn)):
+                if how == "--kinetics population" and option in ("--functions", "--error-model"):
+                    continue  # the learning's options there (kinetics_population_learning_options)
                 argv = cmd + given + (option,) + args + (("--out", ctx.path(out)) if out else ())
                 ctx.fails("%s is '%s' with %s; expected no %s" % (option, value, how, option), *argv)
-                ctx.fails("the function of its VOI kind's population", *argv)
+                # the population's error model, which may be additive (0.17), not "(log scale)" (review of 0.17, 6)
+                ctx.fails("the function and the error model of its VOI kind's population", *argv)
                 if out and os.path.exists(ctx.path(out)):
                     raise CaseFailure("%s %s %s: %s written on bad input" % (name, how, option, out))
     # the defaults, given explicitly, change nothing: accepted
@@ -1047,6 +1114,11 @@ def case_error_model_combined(ctx):
         rows = list(csv.DictReader(f))
     if not rows or any(r["sigma_log"] != "" for r in rows):
         raise CaseFailure("population.csv of a combined population: %s" % rows)
+    # format 5 (lutdose 0.18): the additive model's own numbers, the population file's, in the store and the CSV
+    if any(r.get("error_model") != "combined" or not same_number(v["sigma0_MBq"], csv_number(r, "sigma0_MBq")) or
+           not same_number(v["b_proportional"], csv_number(r, "b_proportional")) for r in rows):
+        raise CaseFailure("population.csv of a combined population: %s; expected sigma0_MBq %r, b_proportional %r" %
+                          (rows, v["sigma0_MBq"], v["b_proportional"]))
     ctx.fails("--error-model", "population", "learn", tac, "--patients", ctx.path("patients.csv"), "--out",
               ctx.path("bad.json"), "--error-model", "poisson")
     if os.path.exists(ctx.path("bad.json")):
@@ -1173,8 +1245,203 @@ def case_compartment_population(ctx):
         raise CaseFailure("batch wrote a store with a compartment population")
 
 
+def case_store_full_omega(ctx):
+    """Store format 5 (lutdose 0.18): a batch with a population of a full Omega (population learn
+    --omega full) has in /population its omega_structure, error_model and standard errors, and in
+    /population_omega the lower triangle of each kind's Omega, equal to the population file's
+    (read here, the truth); export writes both as population.csv and population_omega.csv. A
+    diagonal population's /population_omega holds its variances only."""
+    learn = ctx.cohort("learn", 50, 1, "4,24,48,96,168")  # 50 TACs: the minimum of a full Omega
+    ctx.ok("population", "learn", learn, "--patients", patients(learn), "--functions", "E1", "--omega", "full",
+           "--out", ctx.path("full.json"), "--quiet")
+    new = ctx.cohort("new", 6, 2, "24,96")
+    for name in ("full", "diagonal"):
+        if name == "diagonal":
+            ctx.ok("population", "learn", learn, "--patients", patients(learn), "--functions", "E1",
+                   "--out", ctx.path("diagonal.json"), "--quiet")
+        vois = json.load(open(ctx.path(name + ".json")))["vois"]
+        store = ctx.path(name + ".h5")
+        ctx.ok("batch", "--tac", new, "--patients", patients(new), "--population", ctx.path(name + ".json"),
+               "--out", store)
+        check_population_table(store_population(store), vois, name + ".h5")
+        check_omega_table(store_omega(store), vois, name + ".h5")
+        ctx.ok("export", store, "--csv", ctx.path(name + "_csv"))
+        rows = csv_rows(ctx.path(name + "_csv", "population_omega.csv"))
+        check_omega_table({(r["voi_kind"], r["parameter_i"], r["parameter_j"]):
+                           dict(r, covariance=csv_number(r, "covariance"), correlation=csv_number(r, "correlation"))
+                           for r in rows}, vois, name + " population_omega.csv")
+        rows = csv_rows(ctx.path(name + "_csv", "population.csv"))
+        if {r.get("omega_structure") for r in rows} != {name}:
+            raise CaseFailure("%s population.csv: omega_structure %s" % (name, rows))
+    if not any(v["omega"][0][1] != 0 for v in json.load(open(ctx.path("full.json")))["vois"]):
+        raise CaseFailure("full.json has no covariance: the case would not test one")
+
+
+def to_format4(path):
+    """Rewrites the results store at `path` as lutdose 0.14 to 0.17 wrote it (format 4): /population
+    with the columns up to e_step (the format-5 columns after it dropped), no /population_omega,
+    format_version 4 (docs/store.md, "Layout version")."""
+    import h5py
+    import numpy
+    with h5py.File(path, "r+") as f:
+        rows = f["population"][()]
+        names = list(rows.dtype.names)
+        names = names[:names.index("e_step") + 1]
+        old = numpy.empty(len(rows), dtype=numpy.dtype([(n, rows.dtype.fields[n][0]) for n in names]))
+        for n in names:
+            old[n] = rows[n]
+        del f["population"]
+        f.create_dataset("population", data=old)
+        del f["population_omega"]
+        f.attrs.modify("format_version", numpy.int32(4))
+
+
+def case_store_format4(ctx):
+    """A format-4 store (lutdose 0.14 to 0.17; made here from a format-5 store with h5py) is still
+    exported: population.csv has the format-5 columns, empty in every row (unknown, never a guess),
+    the other cells as the format-5 store's; population_omega.csv a header line only. batch --resume
+    and merge refuse it, naming the file, the version found (4) and the one they read (5)."""
+    tac = ctx.cohort("c", 12, 31, "4,24,48,96")
+    ctx.ok("population", "learn", tac, "--patients", patients(tac), "--out", ctx.path("pop.json"), "--quiet",
+           "--functions", "E1")
+    ctx.ok("batch", "--tac", tac, "--patients", patients(tac), "--population", ctx.path("pop.json"),
+           "--out", ctx.path("v5.h5"))
+    store_population(ctx.path("v5.h5"))  # skips the case without h5py
+    shutil.copyfile(ctx.path("v5.h5"), ctx.path("v4.h5"))
+    to_format4(ctx.path("v4.h5"))
+    ctx.ok("export", ctx.path("v5.h5"), "--csv", ctx.path("csv5"))
+    ctx.ok("export", ctx.path("v4.h5"), "--csv", ctx.path("csv4"))
+    v5, v4 = csv_rows(ctx.path("csv5", "population.csv")), csv_rows(ctx.path("csv4", "population.csv"))
+    added = ("error_model", "omega_structure", "sigma0_MBq", "b_proportional", "log_omega_se", "log_sigma_log_se")
+    if not v5 or len(v4) != len(v5) or list(v4[0]) != list(v5[0]) or \
+            any(r4[c] != ("" if c in added else r5[c]) for r4, r5 in zip(v4, v5) for c in r5):
+        raise CaseFailure("population.csv of a format-4 store:\n%s\nexpected that of format 5 with %s empty:\n%s" %
+                          (v4, added, v5))
+    if not any(r["log_omega_se"] != "" for r in v5):
+        raise CaseFailure("the format-5 store has no log_omega_se: the case would not show it emptied: %s" % v5)
+    with open(ctx.path("csv4", "population_omega.csv")) as f:
+        if f.read() != "voi_kind,function,parameter_i,parameter_j,covariance,correlation\n":
+            raise CaseFailure("population_omega.csv of a format-4 store is not a header line only")
+    for args in (("batch", "--tac", tac, "--patients", patients(tac), "--population", ctx.path("pop.json"),
+                  "--out", ctx.path("v4.h5"), "--resume"),
+                 ("merge", ctx.path("m.h5"), ctx.path("v4.h5"))):
+        argv, cp = ctx.run(*args)
+        if cp.returncode != 2 or not all(t in cp.stderr for t in ("v4.h5", "has format_version 4", "reads format_version 5")):
+            raise CaseFailure("%s: exit %d, %s; expected exit 2 naming v4.h5, version 4 and 5" %
+                              (" ".join(argv), cp.returncode, cp.stderr))
+    if os.path.exists(ctx.path("m.h5")):
+        raise CaseFailure("merge wrote m.h5 from a refused store")
+
+
+def with_uncertainty(src, dst, relative):
+    """A copy of the TAC table `src` with the column activity_u_MBq = relative x activity_MBq."""
+    with open(src, newline="") as f:
+        rows = list(csv.DictReader(f))
+    with open(dst, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0].keys()) + ["activity_u_MBq"])
+        w.writeheader()
+        for r in rows:
+            w.writerow(dict(r, activity_u_MBq=repr(relative * float(r["activity_MBq"]))))
+    return dst
+
+
+def case_input_model_needs_uncertainties(ctx):
+    """A population of the input error model (each point's SD is its activity_u_MBq) with a TAC table
+    that has no column activity_u_MBq is a bad invocation of `batch --tac` (review of 0.17, finding 9:
+    every patient failed, one by one): exit 2 before the batch starts, naming the table, the column,
+    the population file and its error model; no store. fit --tac refuses it too."""
+    tac = ctx.cohort("c", 12, 9, "4,24,48,96")
+    with_u = with_uncertainty(tac, ctx.path("with_u.csv"), 0.05)
+    ctx.ok("population", "learn", with_u, "--patients", patients(tac), "--out", ctx.path("pop.json"), "--quiet",
+           "--functions", "E1", "--error-model", "input")
+    args = ("batch", "--tac", tac, "--patients", patients(tac), "--population", ctx.path("pop.json"),
+            "--out", ctx.path("store.h5"))
+    for expected in ("tacs.csv", "activity_u_MBq", "pop.json", "input"):
+        ctx.fails(expected, *args)
+    if os.path.exists(ctx.path("store.h5")):
+        raise CaseFailure("batch wrote a store with an input-model population and no activity_u_MBq")
+    ctx.fails("activity_u_MBq", "fit", "--tac", tac, "--population", ctx.path("pop.json"), *A0)
+    ctx.ok("batch", "--tac", with_u, "--patients", patients(tac), "--population", ctx.path("pop.json"),
+           "--out", ctx.path("store_u.h5"))
+
+
+def case_kinetics_population_learning_options(ctx):
+    """--kinetics population on fit, run --tac and batch takes population learn's learning options
+    (0.18; 0.17 refused them and sent the user to population learn): --functions (the candidates),
+    --error-model (the population's residual error model: proportional, combined, constant, input),
+    --omega and --e-step. The population learned is the one population learn learns with the same
+    options (the same vois, compared as JSON), and the results record the options (options.fit.
+    population.learning). Refused, exit 2, nothing written: --omega or --e-step without --kinetics
+    population (with individual kinetics or --population FILE they would be ignored), and an error
+    model of individual fits only (proportional-model, poisson) with --kinetics population."""
+    tac = ctx.cohort("c", 50, 12, "4,24,48,96")  # 50 TACs per kind: the least a full Omega is learned from
+    opts = ("--functions", "E1", "--error-model", "combined", "--omega", "full", "--e-step", "laplace")
+    fit = json.loads(ctx.ok("fit", "--tac", tac, "--kinetics", "population", *A0, *opts).stdout)
+    ctx.ok("population", "learn", tac, "--patients", patients(tac), "--out", ctx.path("pop.json"), "--quiet", *opts)
+    if json.load(open(ctx.path("pop.json")))["vois"] != fit["population"]["vois"]:
+        raise CaseFailure("fit --kinetics population %s learned another population than population learn" %
+                          " ".join(opts))
+    learning = fit["options"]["fit"]["population"].get("learning")
+    expected = {"candidates": ["E1"], "error_model": "combined", "omega_structure": "full", "e_step": "laplace"}
+    if learning != expected:
+        raise CaseFailure("options.fit.population.learning: %r, expected %r" % (learning, expected))
+    for v in fit["population"]["vois"]:
+        if v["function"] != "E1" or v.get("error_model") != "combined" or v.get("omega_structure") != "full":
+            raise CaseFailure("learned model: %s" % json.dumps(v)[:400])
+    batch = ("batch", "--tac", tac, "--patients", patients(tac), "--kinetics", "population")
+    ctx.ok(*batch, *opts, "--out", ctx.path("store.h5"))
+    prov = store_provenance(ctx.path("store.h5"))["options"]["fit"]["population"]
+    if prov.get("learning") != expected or prov.get("vois_sha256") != fit["population"]["vois_sha256"]:
+        raise CaseFailure("batch store: options.fit.population %s" % prov)
+    # a folder of case files: the learning's options with --kinetics population, refused without it
+    ctx.ok("synth", "--out", ctx.path("cases"), "--quiet", "--patients", 12, "--seed", 13, "--times-h", "4,24,48,96",
+           "--format", "cases")
+    ctx.ok("batch", ctx.path("cases"), "--kinetics", "population", "--functions", "E1", "--e-step", "laplace",
+           "--out", ctx.path("cases.h5"))
+    prov = store_provenance(ctx.path("cases.h5"))["options"]["fit"]["population"]
+    if prov.get("learning") != dict(expected, error_model="proportional", omega_structure="diagonal"):
+        raise CaseFailure("batch CASES_DIR store: options.fit.population %s" % prov)
+    ctx.fails("--functions is 'given with case files'", "batch", ctx.path("cases"), "--functions", "E1",
+              "--out", ctx.path("b2.h5"))
+    # one case file: no cohort to learn from, so no learning options either (review of 0.18: accepted
+    # and ignored); also refused beside --population and previous-cycles
+    case = sorted(glob.glob(ctx.path("cases", "*.json")))[0]
+    for extra in ((), ("--kinetics", "previous-cycles"), ("--population", ctx.path("pop.json"))):
+        for option, value in (("--omega", "full"), ("--e-step", "laplace")):
+            ctx.fails("%s is '%s'" % (option, value), "run", case, *extra, option, value, "--out", ctx.path("r2"))
+    # duplicate candidates: refused (population learn wrote a file its own reader refused), and an
+    # empty --error-model is not "not given" (review of 0.18)
+    ctx.fails("each function once", "fit", "--tac", tac, *A0, "--kinetics", "population", "--functions", "E1,E1")
+    ctx.fails("each function once", "population", "learn", tac, "--patients", patients(tac), "--functions",
+              "E1,E2u,E1", "--out", ctx.path("dup.json"))
+    ctx.fails("--error-model", "fit", "--tac", tac, *A0, "--kinetics", "population", "--error-model", "")
+    # the defaults: recorded too
+    res = json.loads(ctx.ok("fit", "--tac", tac, "--kinetics", "population", *A0, "--functions", "E1").stdout)
+    default = {"candidates": ["E1"], "error_model": "proportional", "omega_structure": "diagonal", "e_step": "sampled"}
+    if res["options"]["fit"]["population"].get("learning") != default:
+        raise CaseFailure("defaults: %r" % res["options"]["fit"]["population"].get("learning"))
+    for option, value in (("--omega", "full"), ("--e-step", "laplace")):
+        ctx.fails("%s is '%s' without --kinetics population" % (option, value), "fit", "--tac", tac, *A0,
+                  option, value)
+        ctx.fails("%s is '%s' without --kinetics population" % (option, value), "fit", "--tac", tac, *A0,
+                  "--population", ctx.path("pop.json"), option, value)
+        ctx.fails("%s is '%s' without --kinetics population" % (option, value), "batch", "--tac", tac,
+                  "--patients", patients(tac), option, value, "--out", ctx.path("b1.h5"))
+    for model in ("proportional-model", "poisson"):
+        ctx.fails("--error-model is '%s' with --kinetics population; expected proportional, combined, constant or "
+                  "input" % model, "run", "--tac", tac, *A0, "--phantom", "icrp110-am", "--kinetics", "population",
+                  "--error-model", model, "--out", ctx.path("r1"))
+    for p in ("b1.h5", "b2.h5", "r1", "r2", "dup.json"):
+        if os.path.exists(ctx.path(p)):
+            raise CaseFailure("%s written on bad input" % p)
+
+
 CASES = {
     "compartment_population": case_compartment_population,
+    "store_full_omega": case_store_full_omega,
+    "store_format4": case_store_format4,
+    "kinetics_population_learning_options": case_kinetics_population_learning_options,
+    "input_model_needs_uncertainties": case_input_model_needs_uncertainties,
     "error_model_combined": case_error_model_combined,
     "omega_full": case_omega_full,
     "population_file_in_cases": case_population_file_in_cases,

@@ -46,16 +46,35 @@ def test_fit_many_stops_soon_after_ctrl_c(big_cohort):
     assert stopped_s < 0.6 * whole_s, (stopped_s, whole_s)
 
 
+def interrupt_after_start(parts, delay_s, timeout_s=120):
+    """Sends SIGINT to this process `delay_s` after the batch's store folder `parts` (created when the
+    batch starts writing, before its first commit) appears. Timed from the batch's own start, not from
+    the call (a SIGINT at a share of an earlier whole call's time came after the end when the second
+    call was faster: flaky under a changing load)."""
+    def watch():
+        end = time.monotonic() + timeout_s
+        while not parts.is_dir():
+            if time.monotonic() > end:
+                return  # the batch never started: its own error fails the test, no stray SIGINT later
+            time.sleep(0.002)
+        time.sleep(delay_s)
+        os.kill(os.getpid(), signal.SIGINT)
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    return watcher
+
+
 def test_batch_stops_at_a_commit_and_resumes_to_the_whole_store(big_cohort, tmp_path):
     path, _ = big_cohort
     tac, patients = path / "tacs.csv", path / "patients.csv"
     done, whole = lutdose.batch(tac=tac, patients=patients, out=tmp_path / "whole.h5", threads=1)
-    # At 30 % of the batch's own time (read_store after it not counted): the worker computes ahead
-    # of the commits, so later the commit under way may already be the last one.
-    timer = interrupt_after(0.3 * done["elapsed_s"])
+    # at 10 % of the uninterrupted batch's time after the start: the rest, 90 %, is the margin for a
+    # faster second run (the worker computes ahead of the commits, so near the end the commit under
+    # way may already be the last one)
+    watcher = interrupt_after_start(tmp_path / "stopped.h5.parts", 0.1 * done["elapsed_s"])
     with pytest.raises(KeyboardInterrupt):
         lutdose.batch(tac=tac, patients=patients, out=tmp_path / "stopped.h5", threads=1)
-    timer.join()
+    watcher.join()
     # Stopped before the end: the store is not finished (a finished store is a file without its
     # .parts folder of segments), so the interrupt did stop the batch rather than arrive after it.
     finished = (tmp_path / "stopped.h5").is_file() and not (tmp_path / "stopped.h5.parts").exists()

@@ -210,27 +210,67 @@ def test_read_store_population_e_step(cohort, tmp_path):
     assert {v["e_step"] for v in json.load(open(cohort["pop"]))["vois"]} == {"sampled"}
 
 
-def test_read_store_format3_e_step_unknown(cohort, tmp_path):
-    # a store of lutdose 0.11 to 0.13 (format 3: /population without e_step, made here from a
-    # format 4 store with h5py) is read with e_step None: unknown, never a guess
+# The /population columns of store format 5 (lutdose 0.18, docs/store.md), after e_step.
+FORMAT5_COLUMNS = ["error_model", "omega_structure", "sigma0_MBq", "b_proportional", "log_omega_se", "log_sigma_log_se"]
+
+
+def to_older_format(store, version):
+    """Rewrites `store` (format 5) with h5py as an older lutdose wrote it: format 4 (0.14 to 0.17)
+    has /population up to e_step, format 3 (0.11 to 0.13) without e_step; neither /population_omega."""
     h5py = pytest.importorskip("h5py")
     import numpy as np
-    store = tmp_path / "s.h5"
-    cli("batch", "--tac", cohort["tac"], "--patients", cohort["tmp"] / "c" / "patients.csv", "--population",
-        cohort["pop"], "--out", store)
-    new = lutdose.read_store(store).population
     with h5py.File(store, "r+") as f:
         rows = f["population"][()]
-        names = [n for n in rows.dtype.names if n != "e_step"]
+        names = list(rows.dtype.names)
+        names = names[:names.index("e_step") + (1 if version == 4 else 0)]
         old = np.empty(len(rows), dtype=np.dtype([(n, rows.dtype.fields[n][0]) for n in names]))
         for n in names:
             old[n] = rows[n]
         del f["population"]
+        del f["population_omega"]
         f.create_dataset("population", data=old)
-        f.attrs.modify("format_version", np.int32(3))
+        f.attrs.modify("format_version", np.int32(version))
+
+
+def test_read_store_format3_e_step_unknown(cohort, tmp_path):
+    # a store of lutdose 0.11 to 0.13 (format 3: /population without e_step, made here from a
+    # format 5 store with h5py) is read with e_step None: unknown, never a guess
+    store = tmp_path / "s.h5"
+    cli("batch", "--tac", cohort["tac"], "--patients", cohort["tmp"] / "c" / "patients.csv", "--population",
+        cohort["pop"], "--out", store)
+    new = lutdose.read_store(store).population
+    to_older_format(store, 3)
     population = lutdose.read_store(store).population
     assert list(population.e_step) == [None] * len(new)
-    pd.testing.assert_frame_equal(population.drop(columns="e_step"), new.drop(columns="e_step"))
+    unknown = ["e_step"] + FORMAT5_COLUMNS
+    assert all(list(population[c]) == [None] * len(new) for c in unknown)
+    pd.testing.assert_frame_equal(population.drop(columns=unknown), new.drop(columns=unknown))
+
+
+def test_read_store_format5_population(cohort, tmp_path):
+    # store format 5 (lutdose 0.18): the population's error model, Omega structure and standard errors in
+    # Store.population, its Omega's elements in Store.population_omega: those of the population file
+    # (pop.json: proportional, diagonal; JSON numbers round-trip exactly); a format 4 store (0.14 to 0.17,
+    # made here with h5py) has them None and no population_omega rows: unknown, never a guess
+    store = tmp_path / "s.h5"
+    cli("batch", "--tac", cohort["tac"], "--patients", cohort["tmp"] / "c" / "patients.csv", "--population",
+        cohort["pop"], "--out", store)
+    s = lutdose.read_store(store)
+    vois = json.load(open(cohort["pop"]))["vois"]
+    want = [(v["voi_kind"], name, "proportional", "diagonal", v["log_omega_se"][k], v["log_sigma_log_se"])
+            for v in vois for k, name in enumerate(v["parameters"])]
+    p = s.population
+    assert list(zip(p.voi_kind, p.parameter, p.error_model, p.omega_structure, p.log_omega_se,
+                    p.log_sigma_log_se)) == want
+    assert p.sigma0_MBq.isna().all() and p.b_proportional.isna().all()  # not part of the proportional model
+    o = s.population_omega
+    assert list(zip(o.voi_kind, o.parameter_i, o.parameter_j, o.covariance, o.correlation)) == \
+        [(v["voi_kind"], name, name, v["omega"][k][k], 1.0) for v in vois for k, name in enumerate(v["parameters"])]
+    to_older_format(store, 4)
+    old = lutdose.read_store(store)
+    assert all(list(old.population[c]) == [None] * len(p) for c in FORMAT5_COLUMNS)
+    assert len(old.population_omega) == 0
+    pd.testing.assert_frame_equal(old.population.drop(columns=FORMAT5_COLUMNS), p.drop(columns=FORMAT5_COLUMNS))
 
 
 def test_individual_fit_options_refused_as_the_cli(cohort, tmp_path):
@@ -248,8 +288,26 @@ def test_individual_fit_options_refused_as_the_cli(cohort, tmp_path):
     with pytest.raises(lutdose.InputError) as e:
         lutdose.fit_tac(t, a, voi="kidneys", population=pop, administered_MBq=A0_MBQ, function="E2")
     assert str(e.value) == msg
-    msg = cli_error("fit", "--tac", cohort["tac"], "--activity-MBq", A0_MBQ, "--kinetics", "population",
-                    "--functions", "E1")
+    # an option of the learning without kinetics="population" is refused as the CLI refuses it
+    msg = cli_error("fit", "--tac", cohort["tac"], "--activity-MBq", A0_MBQ, "--omega", "full")
     with pytest.raises(lutdose.InputError) as e:
-        lutdose.fit_many(cohort["df"], kinetics="population", activity_MBq=A0_MBQ, functions=["E1"])
-    assert str(e.value) == msg and "population learn --functions" in msg
+        lutdose.fit_many(cohort["df"], activity_MBq=A0_MBQ, omega="full")
+    assert str(e.value) == msg and "without --kinetics population" in msg
+    # an empty text is not "not given" (review of 0.18: omega="" learned the diagonal default)
+    for option in ("omega", "e_step", "error_model"):
+        with pytest.raises(lutdose.InputError, match=option):
+            lutdose.fit_many(cohort["df"], kinetics="population", activity_MBq=A0_MBQ, **{option: ""})
+
+
+def test_kinetics_population_learning_options_equal_cli(cohort, tmp_path):
+    """kinetics="population" takes the learning's options as the CLI does (0.18): functions, error_model,
+    omega, e_step; the same population and results as lutdose run --tac with them."""
+    cli_opts = ("--functions", "E1", "--error-model", "combined", "--e-step", "laplace")
+    expected = run_json("--tac", cohort["tac"], "--activity-MBq", A0_MBQ, "--phantom", "icrp110-am",
+                        "--kinetics", "population", *cli_opts, tmp=str(tmp_path))
+    r = lutdose.run_tac(cohort["tac"], administered_MBq=A0_MBQ, phantom="icrp110-am", kinetics="population",
+                        functions=["E1"], error_model="combined", e_step="laplace")
+    assert r.to_json() == expected
+    learning = json.loads(expected)["options"]["fit"]["population"]["learning"]
+    assert learning == {"candidates": ["E1"], "error_model": "combined", "omega_structure": "diagonal",
+                        "e_step": "laplace"}

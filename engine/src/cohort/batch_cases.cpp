@@ -251,7 +251,7 @@ std::unique_ptr<BatchInput> open_case_input(const BatchCohort& cohort, const Ref
 }
 
 void learn_cases_population(BatchCohort& cohort, const ReferenceData& reference, unsigned threads) {
-  PopulationOptions o;  // population learn's defaults, as batch --tac --kinetics population
+  PopulationOptions o = cohort.options.population_learning;  // as batch --tac --kinetics population
   o.threads = threads;
   // the half-life of the reference data's Lu-177 (batch refuses --half-life-h with case files)
   auto learned = learn_population_from_cases(cohort.cases_dir, reference.data_dir(), 0, o,

@@ -325,9 +325,15 @@ class TacInput : public BatchInput {
       throw InputError(cohort.tac_path + ": header: the column 'patient' is missing; expected it in a cohort's TAC "
                        "table (docs/batch.md)");
     list_patients();
-    // a population without a VOI kind of the cohort is a bad invocation, found before the batch starts
-    if (const auto& o = cohort.options; o.population)
+    // a population without a VOI kind of the cohort, or of the input error model beside a table without
+    // activity_u_MBq, is a bad invocation, found before the batch starts
+    if (const auto& o = cohort.options; o.population) {
       check_population_covers(*o.population, o.population_source.path, uncovered_, cohort.tac_path);
+      std::vector<std::string> vois;
+      for (const auto& kv : voi_covered_) vois.push_back(kv.first);
+      check_population_uncertainties(*o.population, o.population_source.path, vois, reader_.header(),
+                                     cohort.tac_path);
+    }
     std::set<std::string> in_tac;
     for (const auto& p : tac_patients_) in_tac.insert(p.id);
     for (const auto& id : patients_.order)

@@ -267,7 +267,8 @@ bool kind_holds(ResultKind kind, const std::string& name) {
   static const std::vector<std::string> synth = {"tacs.csv", "patients.csv", "truth.csv", "synth.json"};
   static const std::vector<std::string> exported = {"patients.csv", "vois.csv",       "candidates.csv",
                                                     "targets.csv",  "budget.csv",     "cumulative.csv",
-                                                    "failures.csv", "notes.csv",      "population.csv"};
+                                                    "failures.csv", "notes.csv",      "population.csv",
+                                                    "population_omega.csv"};
   if (kind == ResultKind::synth && is_case_file_name(name)) return true;
   const auto& names = kind == ResultKind::run ? run : (kind == ResultKind::synth ? synth : exported);
   return std::find(names.begin(), names.end(), name) != names.end();
@@ -599,7 +600,7 @@ const std::vector<std::string>& result_set_names() {
   static const std::vector<std::string> names = {
       "results.json", "results.csv",    "results.h5",  "tacs.csv",       "patients.csv", "truth.csv",
       "synth.json",   "vois.csv",       "targets.csv", "candidates.csv", "budget.csv",   "cumulative.csv",
-      "failures.csv", "notes.csv",      "population.csv", "report.html", kManifest};
+      "failures.csv", "notes.csv",      "population.csv", "population_omega.csv", "report.html", kManifest};
   return names;
 }
 

@@ -208,6 +208,18 @@ void read_population_errors(const json& j, const std::string& where, Eigen::Inde
 // The residual error of a model: error_model (absent: proportional, as every format-2 file), then
 // sigma_log > 0 (proportional), or sigma0_MBq > 0 and b_proportional (>= 0 combined, 0 or absent
 // constant). An additive model needs format_version 3 (lutdose 0.16 would read it as proportional).
+// A residual error member of another error model than m's (sigma_log beside an additive model, sigma0_MBq
+// or b_proportional beside a proportional or input one) is refused: it would be ignored (review of 0.17).
+void refuse_other_error_members(const json& j, const std::string& w, PopulationErrorModel model) {
+  const bool additive = model == PopulationErrorModel::combined || model == PopulationErrorModel::constant;
+  for (const auto& [member, used] : {std::pair{"sigma_log", model == PopulationErrorModel::proportional},
+                                     {"sigma0_MBq", additive}, {"b_proportional", additive}})
+    if (const auto v = j.find(member); !used && v != j.end())
+      throw_input_error(w, member, v->is_number() ? format_number(v->get<double>()) : v->dump(),
+                        "no " + std::string(member) + " with the " + to_string(model) +
+                            " error model (a member of another error model would be ignored)");
+}
+
 void read_error_model(const json& j, const std::string& w, int format_version, PopulationModel& m) {
   m.error_model = PopulationErrorModel::proportional;
   if (const auto e = j.find("error_model"); e != j.end()) {
@@ -216,6 +228,7 @@ void read_error_model(const json& j, const std::string& w, int format_version, P
       throw_input_error(w, "error_model", e->dump(), "\"proportional\", \"combined\", \"constant\" or \"input\"");
     m.error_model = *model;
   }
+  refuse_other_error_members(j, w, m.error_model);
   if (m.error_model == PopulationErrorModel::proportional) {
     m.sigma_log = finite_number(j, "sigma_log", w);
     if (!(m.sigma_log > 0)) throw_input_error(w, "sigma_log", format_number(m.sigma_log), "a relative SD > 0");
@@ -472,7 +485,7 @@ std::string population_models_sha256(const std::vector<PopulationModel>& models)
 void use_learned_population(RunOptions& o, const std::vector<TacSeries>& series,
                             const std::vector<double>& administered_MBq, const std::string& tac_path,
                             unsigned threads) {
-  PopulationOptions po;
+  PopulationOptions po = o.population_learning;
   po.threads = threads;
   // the input's bytes are not recorded (no population file is written): the results name the input
   auto models = learn_population_file(series, administered_MBq, o.data_dir, o.half_life_override_h, po, tac_path,
@@ -481,8 +494,16 @@ void use_learned_population(RunOptions& o, const std::vector<TacSeries>& series,
   use_population_models(o, std::move(models));
 }
 
+nlohmann::ordered_json population_learning_json(const PopulationOptions& o) {
+  return {{"candidates", o.candidates},
+          {"error_model", to_string(o.error_model)},
+          {"omega_structure", omega_structure_name(o.omega_structure)},
+          {"e_step", o.sampled_e_step ? "sampled" : "laplace"}};
+}
+
 void use_population_models(RunOptions& o, std::vector<PopulationModel> models) {
   o.population_source = {};
+  o.population_source.learning = o.population_learning;
   o.population_source.vois_sha256 = population_models_sha256(models);
   o.population = std::make_shared<const std::vector<PopulationModel>>(std::move(models));
 }
@@ -684,6 +705,18 @@ void check_population_covers(const std::vector<PopulationModel>& models, const s
   VoiPatients vois;
   for (const auto& s : series) vois[s.voi].insert(s.patient);
   check_population_covers(models, path, vois, table);
+}
+
+void check_population_uncertainties(const std::vector<PopulationModel>& models, const std::string& path,
+                                    const std::vector<std::string>& vois, const std::vector<std::string>& header,
+                                    const std::string& table) {
+  if (std::find(header.begin(), header.end(), "activity_u_MBq") != header.end()) return;
+  for (const auto& voi : vois)
+    if (const auto* m = find_population_model(models, voi); m && m->error_model == PopulationErrorModel::input)
+      throw_input_error(table, "column activity_u_MBq", "missing",
+                        "each point's standard uncertainty: the population file " + path + " models the VOI kind '" +
+                            m->voi_kind + "' (VOI " + voi + ") with the input error model (each point's SD is its "
+                            "activity_u_MBq)");
 }
 
 }  // namespace lutdose

@@ -129,8 +129,11 @@ ordered_json fit_json(const TacFit& f) {
 }  // namespace
 
 ordered_json population_source_json(const PopulationSource& s) {
-  if (s.path.empty())
-    return {{"source", "learned from the input (--kinetics population)"}, {"vois_sha256", s.vois_sha256}};
+  if (s.path.empty()) {
+    ordered_json j = {{"source", "learned from the input (--kinetics population)"}, {"vois_sha256", s.vois_sha256}};
+    if (s.learning) j["learning"] = population_learning_json(*s.learning);
+    return j;
+  }
   return {{"source", s.path}, {"sha256", s.sha256}, {"own_checksum", s.own_checksum_verified ? "verified" : "absent"}};
 }
 

@@ -22,7 +22,7 @@ void read_population(RunOptions& options, const ReferenceData& reference) {
                       "fit --tac and run --tac only, not yet by run CASE, plan or batch: docs/population.md)");
   check_population_half_life(file, path, reference.nuclide(options.nuclide, options.half_life_override_h).half_life_h);
   options.population = std::make_shared<const std::vector<PopulationModel>>(file.models);
-  options.population_source = {path, file.sha256, file.own_checksum_verified, ""};
+  options.population_source = {path, file.sha256, file.own_checksum_verified, "", std::nullopt};
 }
 
 }  // namespace
@@ -73,13 +73,16 @@ std::vector<std::pair<std::string, std::string>> individual_fit_options_given(co
   return given;
 }
 
+std::string population_map_fit_options_reason() {
+  return "a population MAP fit uses the function and the error model of its VOI kind's population and the analytic "
+         "integral; a VOI whose MAP is not accepted gets the individual fit with the default options "
+         "(docs/population.md)";
+}
+
 void check_case_fit_options(const CaseFile& c, const std::string& population) {
   for (const auto& [field, value] : individual_fit_options_given(c.fit))
-    throw_input_error(c.path, field, value,
-                      "no " + field + " with " + population +
-                          ": a population MAP fit uses the function of its VOI kind's population, its error model "
-                          "(log scale) and the analytic integral; a VOI whose MAP is not accepted gets the individual "
-                          "fit with the default options (docs/population.md)");
+    throw_input_error(c.path, field, value, "no " + field + " with " + population + ": " +
+                                                population_map_fit_options_reason());
 }
 
 void use_case_population(CaseFile& c, const std::string& population, const std::optional<Kinetics>& kinetics) {

@@ -223,9 +223,13 @@ void export_store_csv(const std::string& path, const std::string& dir, std::size
       });
     });
   });
-  csv_file(population_table(), [&] {  // held in the header (a few rows per VOI kind)
-    for (const auto& row : r.header.population) append_csv_line(population_table(), row, text);
-  });
+  const auto header_csv = [&](const auto& t, const auto& rows) {  // held in the header (a few rows per VOI kind)
+    csv_file(t, [&] {
+      for (const auto& row : rows) append_csv_line(t, row, text);
+    });
+  };
+  header_csv(population_table(), r.header.population);
+  header_csv(population_omega_table(), r.header.population_omega);  // format < 5: a header line only
   out.publish();
 }
 

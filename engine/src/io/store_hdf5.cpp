@@ -188,13 +188,14 @@ void StoreFileWriter::write_header(const StoreHeader& h, const std::string& segm
   string_attribute("shard", h.shard);
   int_attribute("cohort_patients", H5T_STD_I64LE, h.cohort_patients);
   if (!segments.empty()) string_attribute("segments", segments);
-  write_population(h.population);
+  write_header_table(population_table(), h.population);
+  write_header_table(population_omega_table(), h.population_omega);
 }
 
-// /population: an ordinary table (never virtual: the header's rows, the same in every file of a
-// store), chunked to its size.
-void StoreFileWriter::write_population(const std::vector<PopulationRow>& rows) {
-  const auto& t = population_table();
+// /population and /population_omega: ordinary tables (never virtual: the header's rows, the same
+// in every file of a store), chunked to their size.
+template <class Row>
+void StoreFileWriter::write_header_table(const Table<Row>& t, const std::vector<Row>& rows) {
   const std::string where = std::string("/") + t.name;
   Handle type = compound_type(t.specs(), nullptr), dcpl = dataset_creation();
   const hsize_t chunk = std::clamp<hsize_t>(rows.size(), 1, kChunkRows);

@@ -61,7 +61,7 @@ class StoreFileWriter {
   //! file on disk (truncated; HDF5's own file locking off: the caller holds a lock on it).
   explicit StoreFileWriter(const std::string& disk_path = "");
   //! Root attributes: format_version, the header, and "segments" when `segments` is not empty;
-  //! the /population table of the header's rows.
+  //! the /population and /population_omega tables of the header's rows.
   void write_header(const StoreHeader& h, const std::string& segments = "");
   //! /inputs/<name> string datasets (verbatim text).
   void write_inputs(const std::vector<std::pair<std::string, std::string>>& inputs);
@@ -93,7 +93,9 @@ class StoreFileWriter {
   void append_records(const char* table, const std::vector<ColumnSpec>& specs, const Layout& l, const void* buf,
                       std::size_t n);
   Handle dataset_creation();
-  void write_population(const std::vector<PopulationRow>& rows);
+  //! An ordinary table of header rows (/population, /population_omega).
+  template <class Row>
+  void write_header_table(const Table<Row>& t, const std::vector<Row>& rows);
   void string_attribute(const char* name, const std::string& value);
   int close_failures_ = 0;
   Handle fapl_, file_, dxpl_, lcpl_, dapl_;
@@ -108,7 +110,7 @@ class StoreFileReader {
   explicit StoreFileReader(const std::string& path, StoreVersions versions = StoreVersions::current);
   //! A store held in memory (e.g. the previous master read back); `shown` names it in errors.
   StoreFileReader(const std::string& bytes, const std::string& shown);
-  StoreHeader header;  //!< with its /population rows
+  StoreHeader header;  //!< with its /population and /population_omega rows
   bool consolidated = false;
   std::vector<Segment> segments;  //!< of a master
   hsize_t rows(const std::string& table) const;
@@ -132,6 +134,9 @@ class StoreFileReader {
   void check_segments();
   //! InputError naming the store when `versions_` do not accept `version`.
   void check_version(long long version) const;
+  //! The rows of a header table (/population, /population_omega); not_store(why) when it is missing.
+  template <class Row, class NotStore>
+  void read_header_table(const Table<Row>& t, std::vector<Row>& out, const NotStore& not_store) const;
   Handle read_records(const char* table, const std::vector<ColumnSpec>& specs, const Layout& l, hsize_t offset,
                       std::size_t count, void* buf) const;
   void reclaim(hid_t type, std::size_t count, void* buf) const;

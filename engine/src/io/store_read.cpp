@@ -68,16 +68,22 @@ void StoreFileReader::open(hid_t fapl) {
   const long long version = integer("format_version");
   check_version(version);
   header = {text("lutdose_version"), text("kind"),  text("provenance_json"), text("fingerprint"),
-            text("cohort"),          text("shard"), integer("cohort_patients"), {}};
+            text("cohort"),          text("shard"), integer("cohort_patients"), {}, {}};
   consolidated = !has("segments");
   if (!consolidated) segments = parse_segments(text("segments"), "results store " + shown_);
   for (const auto& t : table_names())
     if (H5Lexists(f, t.c_str(), H5P_DEFAULT) <= 0) throw not_store("no dataset /" + t);
   if (version < 3) return;  // format 2 (lutdose 0.10): no /population, no population kinetics
-  // format 3 has no column e_step: its rows keep e_step empty (unknown)
-  const auto& population = version == 3 ? population_table_format3() : population_table();
-  if (H5Lexists(f, population.name, H5P_DEFAULT) <= 0) throw not_store("no dataset /population");
-  read(population, 0, static_cast<std::size_t>(rows(population.name)), header.population);
+  // formats 3 and 4 lack columns of /population: their rows keep them empty or NaN (unknown)
+  read_header_table(population_table_of_format(static_cast<int>(version)), header.population, not_store);
+  if (version < 5) return;  // no /population_omega before format 5
+  read_header_table(population_omega_table(), header.population_omega, not_store);
+}
+
+template <class Row, class NotStore>
+void StoreFileReader::read_header_table(const Table<Row>& t, std::vector<Row>& out, const NotStore& not_store) const {
+  if (H5Lexists(file_.get(), t.name, H5P_DEFAULT) <= 0) throw not_store(std::string("no dataset /") + t.name);
+  read(t, 0, static_cast<std::size_t>(rows(t.name)), out);
 }
 
 void StoreFileReader::check_version(long long version) const {

@@ -222,19 +222,38 @@ std::string file_sha256(const std::filesystem::path& path) {
 }
 
 // The /population rows of the models: one per log parameter. sigma_log is the proportional model's
-// SD of ln A; an additive model has none (NaN: its sigma0 and b are not an SD of ln A, and the
-// store's format has no columns for them; they are in the population file named by the
-// provenance and in results.json).
+// SD of ln A; an additive model has none (NaN: its sigma0 and b are not an SD of ln A): its
+// sigma0_MBq and b_proportional have their own columns (format 5), NaN where the model has none.
 std::vector<PopulationRow> population_rows(const std::vector<PopulationModel>& models) {
   std::vector<PopulationRow> rows;
   for (const auto& m : models) {
     key(m.voi_kind, "population voi_kind");
-    const double sigma_log = m.error_model == PopulationErrorModel::proportional ? m.sigma_log : store_nan();
+    const bool proportional = m.error_model == PopulationErrorModel::proportional;
+    const bool additive_sd = !proportional && m.error_model != PopulationErrorModel::input;  // combined, constant
+    const bool se_known = m.log_omega_se.size() == m.theta.size();  // empty: an older population file
     for (Eigen::Index k = 0; k < m.theta.size(); ++k) {
-      const auto i = static_cast<std::size_t>(k);
-      rows.push_back({m.voi_kind, m.function, m.phi_names.at(i), m.theta(k), m.theta_se(k), m.omega(k, k),
-                      m.shrinkage(k), sigma_log, m.n_patients, m.n_observations, m.e_step});
+      rows.push_back({m.voi_kind, m.function, m.phi_names.at(static_cast<std::size_t>(k)), m.theta(k), m.theta_se(k),
+                      m.omega(k, k), m.shrinkage(k), proportional ? m.sigma_log : store_nan(), m.n_patients,
+                      m.n_observations, m.e_step, to_string(m.error_model), m.omega_structure,
+                      additive_sd ? m.sigma0_MBq : store_nan(),
+                      additive_sd ? m.sigma_log : store_nan(),  // b of combined; 0 for constant
+                      se_known ? m.log_omega_se(k) : store_nan(), proportional ? m.log_sigma_log_se : store_nan()});
     }
+  }
+  return rows;
+}
+
+// The /population_omega rows of the models: the elements i >= j of each Omega that its model has
+// (a diagonal Omega's variances; a full one's lower triangle).
+std::vector<PopulationOmegaRow> population_omega_rows(const std::vector<PopulationModel>& models) {
+  std::vector<PopulationOmegaRow> rows;
+  for (const auto& m : models) {
+    const bool full = m.omega_structure == "full";
+    for (Eigen::Index i = 0; i < m.omega.rows(); ++i)
+      for (Eigen::Index j = full ? 0 : i; j <= i; ++j)
+        rows.push_back({m.voi_kind, m.function, m.phi_names.at(static_cast<std::size_t>(i)),
+                        m.phi_names.at(static_cast<std::size_t>(j)), m.omega(i, j),
+                        m.omega(i, j) / std::sqrt(m.omega(i, i) * m.omega(j, j))});  // 1 when i == j
   }
   return rows;
 }
@@ -320,7 +339,10 @@ StoreHeader store_header_of(const Provenance& p, const std::string& kind) {
   if (!user_table.empty() && prov["options"].contains("dose"))
     prov["options"]["dose"]["svalue_table_sha256"] = file_sha256(user_table);
   h.provenance_json = prov.dump();
-  if (p.options.population) h.population = population_rows(*p.options.population);
+  if (p.options.population) {
+    h.population = population_rows(*p.options.population);
+    h.population_omega = population_omega_rows(*p.options.population);
+  }
   // The fingerprint: the provenance without paths (input, data directory, S-value file paths,
   // population file: its SHA-256 stays), plus the content of the data files the doses used.
   auto& o = prov["options"];

@@ -114,16 +114,36 @@ const Table<PopulationRow>& population_table() {
                            float64("theta_se", &R::theta_se), float64("omega_diag", &R::omega_diag),
                            float64("shrinkage", &R::shrinkage), float64("sigma_log", &R::sigma_log),
                            int32("n_tacs", &R::n_tacs), int32("n_observations", &R::n_observations),
-                           key("e_step", &R::e_step)}};
+                           key("e_step", &R::e_step),
+                           // format 5
+                           key("error_model", &R::error_model), key("omega_structure", &R::omega_structure),
+                           float64("sigma0_MBq", &R::sigma0_MBq), float64("b_proportional", &R::b_proportional),
+                           float64("log_omega_se", &R::log_omega_se),
+                           float64("log_sigma_log_se", &R::log_sigma_log_se)}};
   return t;
 }
 
-const Table<PopulationRow>& population_table_format3() {
-  static const Table<PopulationRow> t = [] {
-    Table<PopulationRow> v3 = population_table();
-    v3.columns.pop_back();  // e_step, the last column, came with format 4
-    return v3;
-  }();
+const Table<PopulationRow>& population_table_of_format(int version) {
+  // The columns each format has: the first 10 (format 3), e_step (4), the rest (5). HDF5 converts
+  // compound members by name, so the older formats' tables are read with their columns only.
+  static const auto first = [](std::size_t n) {
+    Table<PopulationRow> t = population_table();
+    t.columns.resize(n);
+    return t;
+  };
+  static const Table<PopulationRow> v3 = first(10), v4 = first(11);
+  if (version == 3) return v3;
+  if (version == 4) return v4;
+  if (version == STORE_FORMAT_VERSION) return population_table();
+  throw std::logic_error("population_table_of_format: format " + std::to_string(version) + " has no /population");
+}
+
+const Table<PopulationOmegaRow>& population_omega_table() {
+  using R = PopulationOmegaRow;
+  static const Table<R> t{"population_omega", nullptr,
+                          {key("voi_kind", &R::voi_kind), key("function", &R::function),
+                           key("parameter_i", &R::parameter_i), key("parameter_j", &R::parameter_j),
+                           float64("covariance", &R::covariance), float64("correlation", &R::correlation)}};
   return t;
 }
 

@@ -85,8 +85,12 @@ const Table<FailureRow>& failures_table();
 const Table<NoteRow>& notes_table();
 //! /population: not a table of StoreRows (rows = nullptr): written once with the header.
 const Table<PopulationRow>& population_table();
-//! /population of a format 3 store (lutdose 0.11 to 0.13): the same columns without e_step.
-const Table<PopulationRow>& population_table_format3();
+//! /population as a store of `version` (3 to STORE_FORMAT_VERSION) has it: format 3 (lutdose 0.11
+//! to 0.13) without e_step and the columns after it, format 4 (0.14 to 0.17) without the columns
+//! after e_step. std::logic_error for another version.
+const Table<PopulationRow>& population_table_of_format(int version);
+//! /population_omega (format 5): written once with the header, as /population.
+const Table<PopulationOmegaRow>& population_omega_table();
 //! The /patients columns read_store_index reads (patient, cycle, status).
 const Table<PatientRow>& patient_keys_table();
 

@@ -110,6 +110,9 @@ std::vector<PopulationModel> learn_population(const std::vector<TacSeries>& seri
     if (!f || !population_function_supported(id))
       throw_input_error(path.empty() ? "--functions" : path, "a population candidate function", id,
                         "one of E1p, E1, E2u, E2 (functions with positive terms)");
+    if (std::find(functions.begin(), functions.end(), f) != functions.end())  // a file would list it twice
+      throw_input_error(path.empty() ? "--functions" : path, "a population candidate function", id,
+                        "each function once among the candidates (a population file lists each once)");
     functions.push_back(f);
   }
   if (functions.empty()) throw_input_error("--functions", "the candidate functions", "none", "at least one");

@@ -157,7 +157,7 @@ TEST_CASE("plan: delivered dose uncertainty of the organs at risk, unknown u as 
 TEST_CASE("results.json: with a population the fit options are the population MAP's, with its file") {
   RunResult r = sample_run();
   r.provenance.options.population = std::make_shared<const std::vector<PopulationModel>>();
-  r.provenance.options.population_source = {"pop.json", std::string(64, 'a'), true, ""};
+  r.provenance.options.population_source = {"pop.json", std::string(64, 'a'), true, "", std::nullopt};
   const auto j = to_json(r, true);
   const auto& fit = j["options"]["fit"];
   CHECK(fit["method"] == "population MAP");
@@ -168,11 +168,22 @@ TEST_CASE("results.json: with a population the fit options are the population MA
   for (const char* individual : {"functions", "aicc_parameter_count", "error_model_tumours", "acceptance",
                                  "trapezoid_head", "model_averaging", "combined_b"})
     CHECK_FALSE(fit.contains(individual));
-  r.provenance.options.population_source = {"hand.json", std::string(64, 'b'), false, ""};
+  r.provenance.options.population_source = {"hand.json", std::string(64, 'b'), false, "", std::nullopt};
   const auto hand = to_json(r, true);
   CHECK(hand["options"]["fit"]["population"]["own_checksum"] == "absent");
   std::ostringstream table;
   print_table(r, table);
   CHECK(table.str().find("population MAP (hand.json)") != std::string::npos);
   CHECK(table.str().find("error model") == std::string::npos);
+  // learned from the input: the learning's options recorded (0.18), none for a file
+  CHECK_FALSE(hand["options"]["fit"]["population"].contains("learning"));
+  PopulationOptions learning;
+  learning.candidates = {"E1"};
+  learning.error_model = PopulationErrorModel::combined;
+  learning.omega_structure = OmegaStructure::full;
+  learning.sampled_e_step = false;
+  r.provenance.options.population_source = {"", "", false, std::string(64, 'c'), learning};
+  const auto learned = to_json(r, true)["options"]["fit"]["population"];
+  CHECK(learned["learning"].dump() ==
+        R"({"candidates":["E1"],"error_model":"combined","omega_structure":"full","e_step":"laplace"})");
 }

@@ -209,48 +209,97 @@ TEST_CASE("store image: every table read back exactly (NaN stays NaN, UTF-8, lon
   CHECK(index.status == std::vector<std::string>{"done", "done"});
 }
 
-// The /population rows of a header, as text: each row's members, NaN as "nan" (NaN != NaN).
-std::vector<std::string> population_text(const std::vector<PopulationRow>& rows) {
+// Rows as text, one line each by `members` (which writes a row's members to a stream with 17
+// significant digits, NaN as "nan"): vectors of them compare where NaN != NaN.
+template <class Row, class F>
+std::vector<std::string> rows_text(const std::vector<Row>& rows, F members) {
   std::vector<std::string> out;
   for (const auto& r : rows) {
     std::ostringstream s;
     s.precision(17);
-    s << r.voi_kind << "|" << r.function << "|" << r.parameter << "|" << r.theta << "|" << r.theta_se << "|"
-      << r.omega_diag << "|" << r.shrinkage << "|" << r.sigma_log << "|" << r.n_tacs << "|" << r.n_observations
-      << "|" << r.e_step;
+    members(s, r);
     out.push_back(s.str());
   }
   return out;
 }
 
-TEST_CASE("store: /population is written once with the header - in an image, a master and the finished store") {
-  TempDir tmp;
+// The /population rows of a header, as text.
+std::vector<std::string> population_text(const std::vector<PopulationRow>& rows) {
+  return rows_text(rows, [](std::ostream& s, const PopulationRow& r) {
+    s << r.voi_kind << "|" << r.function << "|" << r.parameter << "|" << r.theta << "|" << r.theta_se << "|"
+      << r.omega_diag << "|" << r.shrinkage << "|" << r.sigma_log << "|" << r.n_tacs << "|" << r.n_observations
+      << "|" << r.e_step << "|" << r.error_model << "|" << r.omega_structure << "|" << r.sigma0_MBq << "|"
+      << r.b_proportional << "|" << r.log_omega_se << "|" << r.log_sigma_log_se;
+  });
+}
+
+// The /population_omega rows of a header, as text.
+std::vector<std::string> omega_text(const std::vector<PopulationOmegaRow>& rows) {
+  return rows_text(rows, [](std::ostream& s, const PopulationOmegaRow& r) {
+    s << r.voi_kind << "|" << r.function << "|" << r.parameter_i << "|" << r.parameter_j << "|" << r.covariance << "|"
+      << r.correlation;
+  });
+}
+
+//! A header's population rows of format 5: a kidneys E1 model of the combined error model with a
+//! full Omega (its three elements in /population_omega) and a tumour row of a proportional one.
+StoreHeader header_with_population() {
   StoreHeader h = header();
   const double nan = std::numeric_limits<double>::quiet_NaN();
-  h.population = {{"kidneys", "E1", "log_A1_per_administered", -4.25, 0.03125, 0.0625, 0.1, 0.15, 60, 300, "laplace"},
-                  {"kidneys", "E1", "log_dlambda1_bio_per_h", -3.5, nan, 0.01, nan, 0.15, 60, 300, "laplace"},
-                  {std::string(STORE_NAME_BYTES, 't'), "E2u", "log_A1_per_administered", 1e-300, 0.5, 2.0, 0.0, 0.2, 2, 7,
-                   "sampled"}};
+  h.population = {{"kidneys", "E1", "log_A1_per_administered", -4.25, 0.03125, 0.0625, 0.1, nan, 60, 300, "laplace",
+                   "combined", "full", 0.75, 0.05, 0.125, nan},
+                  {"kidneys", "E1", "log_dlambda1_bio_per_h", -3.5, nan, 0.01, nan, nan, 60, 300, "laplace", "combined",
+                   "full", 0.75, 0.05, nan, nan},
+                  {std::string(STORE_NAME_BYTES, 't'), "E2u", "log_A1_per_administered", 1e-300, 0.5, 2.0, 0.0, 0.2, 2,
+                   7, "sampled", "proportional", "diagonal", nan, nan, 0.25, 0.5}};
+  h.population_omega = {{"kidneys", "E1", "log_A1_per_administered", "log_A1_per_administered", 0.0625, 1.0},
+                        {"kidneys", "E1", "log_dlambda1_bio_per_h", "log_A1_per_administered", -0.0125, -0.5},
+                        {"kidneys", "E1", "log_dlambda1_bio_per_h", "log_dlambda1_bio_per_h", 0.01, 1.0},
+                        {std::string(STORE_NAME_BYTES, 't'), "E2u", "log_A1_per_administered",
+                         "log_A1_per_administered", 2.0, 1.0}};
+  return h;
+}
+
+TEST_CASE("store: /population and /population_omega are written once with the header - in an image, a master and "
+          "the finished store") {
+  TempDir tmp;
+  const StoreHeader h = header_with_population();
   write(tmp / "s.h5", store_image(h, sample("p1")));
   CHECK(population_text(read_store_index(tmp / "s.h5").header.population) == population_text(h.population));
+  CHECK(omega_text(read_store_index(tmp / "s.h5").header.population_omega) == omega_text(h.population_omega));
   CHECK(read_store_index(tmp / "s.h5").header.population.size() == 3);
   write(tmp / "e.h5", store_image(header(), StoreRows{}));
-  CHECK(read_store_index(tmp / "e.h5").header.population.empty());  // the table exists, without rows
+  CHECK(read_store_index(tmp / "e.h5").header.population.empty());  // the tables exist, without rows
+  CHECK(read_store_index(tmp / "e.h5").header.population_omega.empty());
   const std::string path = tmp / "batch.h5";
   auto w = StoreWriter::create(path, h);
   w->commit(sample("p1"));
   w->commit(sample("p2"));
   CHECK(population_text(read_store_index(path).header.population) == population_text(h.population));  // master
+  CHECK(omega_text(read_store_index(path).header.population_omega) == omega_text(h.population_omega));
   w->finish();
   CHECK(population_text(read_store_index(path).header.population) == population_text(h.population));
+  CHECK(omega_text(read_store_index(path).header.population_omega) == omega_text(h.population_omega));
   export_store_csv(path, tmp / "csv");
   const std::string csv = read(tmp / "csv/population.csv");
   CHECK(csv.substr(0, csv.find('\n')) ==
-        "voi_kind,function,parameter,theta,theta_se,omega_diag,shrinkage,sigma_log,n_tacs,n_observations,e_step");
-  CHECK(csv.find("\nkidneys,E1,log_dlambda1_bio_per_h,-3.5,,0.01,,0.15,60,300,laplace\n") != std::string::npos);
+        "voi_kind,function,parameter,theta,theta_se,omega_diag,shrinkage,sigma_log,n_tacs,n_observations,e_step,"
+        "error_model,omega_structure,sigma0_MBq,b_proportional,log_omega_se,log_sigma_log_se");
+  CHECK(csv.find("\nkidneys,E1,log_dlambda1_bio_per_h,-3.5,,0.01,,,60,300,laplace,combined,full,0.75,0.05,,\n") !=
+        std::string::npos);
+  CHECK(read(tmp / "csv/population_omega.csv") ==
+        "voi_kind,function,parameter_i,parameter_j,covariance,correlation\n"
+        "kidneys,E1,log_A1_per_administered,log_A1_per_administered,0.0625,1\n"
+        "kidneys,E1,log_dlambda1_bio_per_h,log_A1_per_administered,-0.0125,-0.5\n"
+        "kidneys,E1,log_dlambda1_bio_per_h,log_dlambda1_bio_per_h,0.01,1\n" +
+            std::string(STORE_NAME_BYTES, 't') + ",E2u,log_A1_per_administered,log_A1_per_administered,2,1\n");
 }
 
-TEST_CASE("store_header_of: /population rows of the options' population, its SHA-256 in the fingerprint") {
+namespace {
+
+//! A kidneys E1 population of the proportional error model with a diagonal Omega (made-up numbers:
+//! the store copies them).
+PopulationModel kidneys_model() {
   PopulationModel m;
   m.voi_kind = "kidneys";
   m.function = "E1";
@@ -263,6 +312,13 @@ TEST_CASE("store_header_of: /population rows of the options' population, its SHA
   m.n_patients = 50;
   m.n_observations = 200;
   m.e_step = "sampled";
+  return m;
+}
+
+}  // namespace
+
+TEST_CASE("store_header_of: /population rows of the options' population, its SHA-256 in the fingerprint") {
+  const PopulationModel m = kidneys_model();
   Provenance p;
   p.lutdose_version = "test";
   CHECK(store_header_of(p, "run").population.empty());
@@ -271,11 +327,72 @@ TEST_CASE("store_header_of: /population rows of the options' population, its SHA
   const StoreHeader h = store_header_of(p, "batch");
   CHECK(population_text(h.population) ==
         std::vector<std::string>{"kidneys|E1|log_A1_per_administered|-4|0.02|0.040000000000000001|0.10000000000000001|"
-                                 "0.14999999999999999|50|200|sampled",
+                                 "0.14999999999999999|50|200|sampled|proportional|diagonal|nan|nan|nan|nan",
                                  "kidneys|E1|log_dlambda1_bio_per_h|-3|0.029999999999999999|"
-                                 "0.089999999999999997|0.20000000000000001|0.14999999999999999|50|200|sampled"});
+                                 "0.089999999999999997|0.20000000000000001|0.14999999999999999|50|200|sampled|"
+                                 "proportional|diagonal|nan|nan|nan|nan"});
+  // a diagonal Omega: its variances only (the covariances are not parameters of the model)
+  CHECK(omega_text(h.population_omega) ==
+        std::vector<std::string>{"kidneys|E1|log_A1_per_administered|log_A1_per_administered|0.040000000000000001|1",
+                                 "kidneys|E1|log_dlambda1_bio_per_h|log_dlambda1_bio_per_h|0.089999999999999997|1"});
   p.options.population_source.vois_sha256 = std::string(64, 'b');  // another learned population
   CHECK(store_header_of(p, "batch").fingerprint != h.fingerprint);
+}
+
+TEST_CASE("store_header_of: an additive error model's sigma0_MBq and b, a full Omega's covariances, the standard "
+          "errors (store format 5)") {
+  PopulationModel m = kidneys_model();
+  m.omega_structure = "full";
+  m.omega = (Eigen::Matrix2d() << 0.04, 0.012, 0.012, 0.09).finished();  // correlation 0.012 / (0.2 * 0.3) = 0.2
+  m.error_model = PopulationErrorModel::combined;
+  m.sigma_log = 0.05;  // b of the combined model (PopulationModel::sigma_log)
+  m.sigma0_MBq = 1.5;
+  m.log_omega_se = Eigen::Vector2d(0.25, 0.5);
+  m.log_sigma_log_se = 0.125;  // not part of an additive model: NaN in the store
+  PopulationModel c = m;  // the constant model: b fixed at 0; an older file without log_omega_se
+  c.voi_kind = "liver";
+  c.error_model = PopulationErrorModel::constant;
+  c.sigma_log = 0;
+  c.log_omega_se.resize(0);
+  PopulationModel in = m;  // input: neither sigma0 nor b (each point's u is given)
+  in.voi_kind = "spleen";
+  in.error_model = PopulationErrorModel::input;
+  in.omega_structure = "diagonal";
+  in.omega = Eigen::Vector2d(0.04, 0.09).asDiagonal();
+  Provenance p;
+  p.lutdose_version = "test";
+  p.options.population = std::make_shared<const std::vector<PopulationModel>>(std::vector<PopulationModel>{m, c, in});
+  p.options.population_source.vois_sha256 = std::string(64, 'a');
+  const StoreHeader h = store_header_of(p, "batch");
+  REQUIRE(h.population.size() == 6);
+  for (const auto& r : h.population) {
+    CAPTURE(r.voi_kind);
+    CHECK(std::isnan(r.sigma_log));  // no residual SD of ln A in an additive model
+    CHECK(std::isnan(r.log_sigma_log_se));
+  }
+  const auto& k = h.population[1];
+  CHECK(k.error_model == "combined");
+  CHECK(k.omega_structure == "full");
+  CHECK(k.sigma0_MBq == 1.5);
+  CHECK(k.b_proportional == 0.05);
+  CHECK(k.log_omega_se == 0.5);
+  CHECK(h.population[2].error_model == "constant");
+  CHECK(h.population[2].sigma0_MBq == 1.5);
+  CHECK(h.population[2].b_proportional == 0);
+  CHECK(std::isnan(h.population[2].log_omega_se));  // not known: never 0
+  CHECK(h.population[4].error_model == "input");
+  CHECK(std::isnan(h.population[4].sigma0_MBq));
+  CHECK(std::isnan(h.population[4].b_proportional));
+  const auto omega = omega_text(h.population_omega);
+  REQUIRE(omega.size() == 3 + 3 + 2);  // full: the lower triangle of 2 x 2; diagonal: the variances
+  CHECK(omega[0] == "kidneys|E1|log_A1_per_administered|log_A1_per_administered|0.040000000000000001|1");
+  CHECK(h.population_omega[1].parameter_i == "log_dlambda1_bio_per_h");
+  CHECK(h.population_omega[1].parameter_j == "log_A1_per_administered");
+  CHECK(h.population_omega[1].covariance == 0.012);
+  // 0.012 / (0.04 * 0.09)^(1/2) = 0.2 in exact arithmetic; a product, a root and a division: 1e-15
+  CHECK(h.population_omega[1].correlation == doctest::Approx(0.2).epsilon(1e-15));
+  CHECK(omega[2] == "kidneys|E1|log_dlambda1_bio_per_h|log_dlambda1_bio_per_h|0.089999999999999997|1");
+  CHECK(omega[7] == "spleen|E1|log_dlambda1_bio_per_h|log_dlambda1_bio_per_h|0.089999999999999997|1");
 }
 
 TEST_CASE("store image: a key longer than the fixed width is a programming error") {
@@ -363,7 +480,7 @@ TEST_CASE("store writer: three commits, a master readable by lutdose, h5dump and
   const auto read = run("cd / && /usr/bin/python3 '" + (tmp / "read.py") + "' '" + path + "'");
   const std::string& py = read.first;
   CHECK(read.second == 0);
-  CHECK(py == "4 6 ['p1', 'p1', 'p2', 'p2', 'p3', 'p3'] 0.30000000000000004 ('patient', 'voi', 'function', 'method')\n");
+  CHECK(py == std::to_string(STORE_FORMAT_VERSION) + " 6 ['p1', 'p1', 'p2', 'p2', 'p3', 'p3'] 0.30000000000000004 ('patient', 'voi', 'function', 'method')\n");
   w->finish();
   CHECK(!fs::exists(path + ".parts"));
   CHECK(read_store_index(path).consolidated);
@@ -496,7 +613,7 @@ TEST_CASE("merge: shards into one store - different fingerprints, duplicates, un
 namespace {
 
 //! Rewrites the root attribute format_version of the store at `path`; with `drop_population` also
-//! deletes /population. Version 2 without /population is the format-2 store of lutdose 0.10
+//! deletes /population and /population_omega. Version 2 without /population is the format-2 store of lutdose 0.10
 //! (docs/store.md: the same layout without /population).
 void set_format_version(const std::string& path, int version, bool drop_population) {
   const hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
@@ -504,7 +621,10 @@ void set_format_version(const std::string& path, int version, bool drop_populati
   const hid_t a = H5Aopen(f, "format_version", H5P_DEFAULT);
   CHECK(H5Awrite(a, H5T_NATIVE_INT, &version) >= 0);
   H5Aclose(a);
-  if (drop_population) CHECK(H5Ldelete(f, "population", H5P_DEFAULT) >= 0);
+  if (drop_population) {
+    CHECK(H5Ldelete(f, "population", H5P_DEFAULT) >= 0);
+    CHECK(H5Ldelete(f, "population_omega", H5P_DEFAULT) >= 0);
+  }
   H5Fclose(f);
 }
 
@@ -530,7 +650,9 @@ TEST_CASE("format 2 stores (lutdose 0.10): export and the cohort report read the
   for (const std::string t : {"patients", "vois", "candidates", "targets", "budget", "cumulative", "failures", "notes"})
     CHECK(read(tmp / ("csv2/" + t + ".csv")) == read(tmp / ("csv3/" + t + ".csv")));
   CHECK(read(tmp / "csv2/population.csv") ==
-        "voi_kind,function,parameter,theta,theta_se,omega_diag,shrinkage,sigma_log,n_tacs,n_observations,e_step\n");
+        "voi_kind,function,parameter,theta,theta_se,omega_diag,shrinkage,sigma_log,n_tacs,n_observations,e_step,"
+        "error_model,omega_structure,sigma0_MBq,b_proportional,log_omega_se,log_sigma_log_se\n");
+  CHECK(read(tmp / "csv2/population_omega.csv") == "voi_kind,function,parameter_i,parameter_j,covariance,correlation\n");
   // lutdose report STORE.h5: the cohort page
   CHECK(report::is_cohort_store(tmp / "v2.h5"));
   CHECK(!report::cohort_report_html(tmp / "v2.h5", "test").empty());
@@ -555,26 +677,30 @@ std::string member_name(hid_t type, int i) {
   return s;
 }
 
-//! Rewrites the store at `path` as lutdose 0.11 to 0.13 wrote it (format 3): /population without
-//! its last column e_step (a compound of the other members, packed, their values copied by HDF5's
-//! conversion by member name) and format_version 3.
-void to_format3(const std::string& path) {
+//! Rewrites the store at `path` as an older lutdose wrote it: format 4 (lutdose 0.14 to 0.17)
+//! has /population up to its column e_step, format 3 (lutdose 0.11 to 0.13) without e_step too (a
+//! compound of the kept members, packed, their values copied by HDF5's conversion by member name);
+//! neither has /population_omega (format 5). Sets format_version.
+void to_older_format(const std::string& path, int version) {
+  REQUIRE((version == 3 || version == 4));
   const hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
   REQUIRE(f >= 0);
   const hid_t d = H5Dopen2(f, "population", H5P_DEFAULT);
   const hid_t full = H5Dget_type(d);
-  const int n = H5Tget_nmembers(full);
-  REQUIRE(member_name(full, n - 1) == "e_step");
+  int kept = 0;  // the members up to e_step (format 4) or before it (format 3)
+  while (kept < H5Tget_nmembers(full) && member_name(full, kept) != "e_step") ++kept;
+  REQUIRE(kept == 10);
+  if (version == 4) ++kept;
   std::size_t size = 0;
-  for (int i = 0; i + 1 < n; ++i) {
+  for (int i = 0; i < kept; ++i) {
     const hid_t m = H5Tget_member_type(full, static_cast<unsigned>(i));
     size += H5Tget_size(m);
     H5Tclose(m);
   }
-  const hid_t v3 = H5Tcreate(H5T_COMPOUND, size);
-  for (std::size_t i = 0, at = 0; i + 1 < static_cast<std::size_t>(n); ++i) {
+  const hid_t old = H5Tcreate(H5T_COMPOUND, size);
+  for (std::size_t i = 0, at = 0; i < static_cast<std::size_t>(kept); ++i) {
     const hid_t m = H5Tget_member_type(full, static_cast<unsigned>(i));
-    CHECK(H5Tinsert(v3, member_name(full, static_cast<int>(i)).c_str(), at, m) >= 0);
+    CHECK(H5Tinsert(old, member_name(full, static_cast<int>(i)).c_str(), at, m) >= 0);
     at += H5Tget_size(m);
     H5Tclose(m);
   }
@@ -582,53 +708,89 @@ void to_format3(const std::string& path) {
   const auto rows = static_cast<hsize_t>(H5Sget_simple_extent_npoints(space));
   REQUIRE(rows > 0);
   std::vector<unsigned char> buf(size * rows);
-  CHECK(H5Dread(d, v3, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf.data()) >= 0);
+  CHECK(H5Dread(d, old, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf.data()) >= 0);
   H5Sclose(space);
   H5Tclose(full);
   H5Dclose(d);
   CHECK(H5Ldelete(f, "population", H5P_DEFAULT) >= 0);
-  const hid_t s3 = H5Screate_simple(1, &rows, nullptr);
-  const hid_t d3 = H5Dcreate2(f, "population", v3, s3, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-  REQUIRE(d3 >= 0);
-  CHECK(H5Dwrite(d3, v3, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf.data()) >= 0);
-  H5Dclose(d3);
-  H5Sclose(s3);
-  H5Tclose(v3);
+  CHECK(H5Ldelete(f, "population_omega", H5P_DEFAULT) >= 0);
+  const hid_t s_old = H5Screate_simple(1, &rows, nullptr);
+  const hid_t d_old = H5Dcreate2(f, "population", old, s_old, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  REQUIRE(d_old >= 0);
+  CHECK(H5Dwrite(d_old, old, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf.data()) >= 0);
+  H5Dclose(d_old);
+  H5Sclose(s_old);
+  H5Tclose(old);
   H5Fclose(f);
-  set_format_version(path, 3, false);
+  set_format_version(path, version, false);
 }
 
 }  // namespace
 
-TEST_CASE("format 3 stores (lutdose 0.11 to 0.13): /population without e_step reads it as unknown (empty), "
-          "export writes the column empty, resume and merge refuse them") {
+namespace {
+
+//! The lines of `csv` after its header, each with its last `n` fields emptied (no field of the
+//! /population rows of these tests holds a comma).
+std::vector<std::string> rows_with_last_fields_empty(const std::string& csv, std::size_t n) {
+  std::vector<std::string> out;
+  std::istringstream in(csv);
+  std::string line;
+  std::getline(in, line);
+  while (std::getline(in, line)) {
+    std::size_t end = line.size();
+    for (std::size_t i = 0; i < n; ++i) end = line.rfind(',', end - 1);
+    out.push_back(line.substr(0, end) + std::string(n, ','));
+  }
+  return out;
+}
+
+std::vector<std::string> rows_of(const std::string& csv) { return rows_with_last_fields_empty(csv, 0); }
+
+}  // namespace
+
+TEST_CASE("format 3 and 4 stores (lutdose 0.11 to 0.17): /population without the later columns reads them as "
+          "unknown (empty, NaN), no /population_omega; export writes those cells empty, resume and merge refuse them") {
   TempDir tmp;
-  StoreHeader h = header();
-  h.population = {{"kidneys", "E1", "log_A1_per_administered", -4.25, 0.03125, 0.0625, 0.1, 0.15, 60, 300, "sampled"},
-                  {"tumour", "E2u", "log_A1_per_administered", -3.5, 0.5, 2.0, 0.0, 0.2, 2, 7, "laplace"}};
-  write(tmp / "v4.h5", store_image(h, sample("p1")));
-  write(tmp / "v3.h5", store_image(h, sample("p1")));
-  to_format3(tmp / "v3.h5");
-  const auto v3 = read_store_index(tmp / "v3.h5", StoreVersions::readable).header.population;
-  auto expected = h.population;
-  for (auto& row : expected) row.e_step.clear();  // unknown: never a made-up value
-  CHECK(population_text(v3) == population_text(expected));
-  CHECK(population_text(read_store_index(tmp / "v4.h5").header.population) == population_text(h.population));
-  export_store_csv(tmp / "v3.h5", tmp / "csv3");
-  export_store_csv(tmp / "v4.h5", tmp / "csv4");
-  CHECK(read(tmp / "csv3/population.csv") ==
-        "voi_kind,function,parameter,theta,theta_se,omega_diag,shrinkage,sigma_log,n_tacs,n_observations,e_step\n"
-        "kidneys,E1,log_A1_per_administered,-4.25,0.03125,0.0625,0.1,0.15,60,300,\n"
-        "tumour,E2u,log_A1_per_administered,-3.5,0.5,2,0,0.2,2,7,\n");
-  CHECK(read(tmp / "csv4/population.csv").find(",60,300,sampled\n") != std::string::npos);
-  CHECK(read(tmp / "csv4/population.csv").find(",2,7,laplace\n") != std::string::npos);
-  for (const std::string t : {"patients", "vois", "candidates", "targets", "budget", "cumulative", "failures", "notes"})
-    CHECK(read(tmp / ("csv3/" + t + ".csv")) == read(tmp / ("csv4/" + t + ".csv")));
-  CHECK_THROWS_WITH_AS(read_store_index(tmp / "v3.h5"), doctest::Contains("has format_version 3"), InputError);
-  CHECK_THROWS_WITH_AS(StoreWriter::resume(tmp / "v3.h5", h), doctest::Contains("format_version 3"), InputError);
-  CHECK_THROWS_WITH_AS(merge_stores(tmp / "m.h5", {tmp / "v3.h5", tmp / "v4.h5"}),
-                       doctest::Contains("format_version 3"), InputError);
-  CHECK(!fs::exists(tmp / "m.h5"));
+  const StoreHeader h = header_with_population();
+  for (const char* name : {"v5.h5", "v4.h5", "v3.h5"}) write(tmp / name, store_image(h, sample("p1")));
+  to_older_format(tmp / "v4.h5", 4);
+  to_older_format(tmp / "v3.h5", 3);
+  auto expected4 = h.population;
+  for (auto& row : expected4) {  // unknown: never a made-up value
+    const PopulationRow blank;
+    row.error_model = row.omega_structure = "";
+    row.sigma0_MBq = row.b_proportional = row.log_omega_se = row.log_sigma_log_se = blank.sigma0_MBq;
+  }
+  auto expected3 = expected4;
+  for (auto& row : expected3) row.e_step.clear();
+  for (const auto& [name, expected] : {std::pair{"v4.h5", &expected4}, std::pair{"v3.h5", &expected3}}) {
+    CAPTURE(name);
+    const auto index = read_store_index(tmp / name, StoreVersions::readable);
+    CHECK(population_text(index.header.population) == population_text(*expected));
+    CHECK(index.header.population_omega.empty());
+  }
+  CHECK(population_text(read_store_index(tmp / "v5.h5").header.population) == population_text(h.population));
+  for (const char* v : {"3", "4", "5"}) export_store_csv(tmp / ("v" + std::string(v) + ".h5"), tmp / (std::string("csv") + v));
+  const std::string csv5 = read(tmp / "csv5/population.csv");
+  CHECK(read(tmp / "csv4/population.csv").substr(0, csv5.find('\n')) == csv5.substr(0, csv5.find('\n')));
+  CHECK(rows_of(read(tmp / "csv4/population.csv")) == rows_with_last_fields_empty(csv5, 6));
+  CHECK(rows_of(read(tmp / "csv3/population.csv")) == rows_with_last_fields_empty(csv5, 7));
+  CHECK(rows_of(read(tmp / "csv3/population.csv"))[0] == "kidneys,E1,log_A1_per_administered,-4.25,0.03125,0.0625,0.1,,60,300,,,,,,,");
+  for (const char* v : {"csv3", "csv4"})
+    CHECK(read(tmp / (std::string(v) + "/population_omega.csv")) ==
+          "voi_kind,function,parameter_i,parameter_j,covariance,correlation\n");
+  for (const std::string t : {"patients", "vois", "candidates", "targets", "budget", "cumulative", "failures", "notes"}) {
+    CHECK(read(tmp / ("csv3/" + t + ".csv")) == read(tmp / ("csv5/" + t + ".csv")));
+    CHECK(read(tmp / ("csv4/" + t + ".csv")) == read(tmp / ("csv5/" + t + ".csv")));
+  }
+  for (const char* v : {"3", "4"}) {
+    const std::string old = tmp / ("v" + std::string(v) + ".h5");
+    const std::string found = "results store '" + old + "' has format_version " + v + "; this lutdose reads format_version 5";
+    CHECK_THROWS_WITH_AS(read_store_index(old), doctest::Contains(found.c_str()), InputError);
+    CHECK_THROWS_WITH_AS(StoreWriter::resume(old, h), doctest::Contains(found.c_str()), InputError);
+    CHECK_THROWS_WITH_AS(merge_stores(tmp / "m.h5", {old, tmp / "v5.h5"}), doctest::Contains(found.c_str()), InputError);
+    CHECK(!fs::exists(tmp / "m.h5"));
+  }
 }
 
 TEST_CASE("export: one CSV per table, exact numbers, NaN empty, text quoted") {
@@ -637,7 +799,8 @@ TEST_CASE("export: one CSV per table, exact numbers, NaN empty, text quoted") {
   export_store_csv(tmp / "s.h5", tmp / "csv");
   CHECK(names(tmp.path / "csv") ==
         std::set<std::string>{"manifest.json", "patients.csv", "vois.csv", "candidates.csv", "targets.csv",
-                              "budget.csv", "cumulative.csv", "failures.csv", "notes.csv", "population.csv"});
+                              "budget.csv", "cumulative.csv", "failures.csv", "notes.csv", "population.csv",
+                              "population_omega.csv"});
   const std::string vois = read(tmp / "csv/vois.csv");
   CHECK(vois.substr(0, vois.find('\n')) ==
         "patient,voi,function,method,cycle,fit_ok,n_points,tia_MBq_h,tia_u_MBq_h,tia_u_dof,tia_ci95_low_MBq_h,"
@@ -667,7 +830,10 @@ TEST_CASE("export: streamed in slices of any size - each file equals the one-sho
   big.budget.assign(9000, term);
   for (size_t i = 0; i < big.budget.size(); ++i) big.budget[i].cycle = static_cast<std::int32_t>(i);
   StoreHeader h = header();
-  h.population.push_back({"kidney", "f2", "log_lambda", -3.5, 0.1, 0.04, 0.2, 0.1, 40, 160, "sampled"});
+  h.population.push_back(
+      {"kidney", "f2", "log_lambda", -3.5, 0.1, 0.04, 0.2, 0.1, 40, 160, "sampled", "proportional", "diagonal",
+       std::numeric_limits<double>::quiet_NaN(), std::numeric_limits<double>::quiet_NaN(), 0.5, 0.25});
+  h.population_omega.push_back({"kidney", "f2", "log_lambda", "log_lambda", 0.04, 1.0});
   write(tmp / "small.h5", store_image(h, rows));
   write(tmp / "big.h5", store_image(h, big));
   const std::pair<const StoreRows*, std::size_t> runs[] = {
@@ -683,10 +849,13 @@ TEST_CASE("export: streamed in slices of any size - each file equals the one-sho
                                     "notes"})
       CHECK(read(out / (table + ".csv")) == store_table_csv(*stored, table, true));  // the one-shot text
     CHECK(read(out / "population.csv") ==
-          "voi_kind,function,parameter,theta,theta_se,omega_diag,shrinkage,sigma_log,n_tacs,n_observations,e_step\n"
-          "kidney,f2,log_lambda,-3.5,0.1,0.04,0.2,0.1,40,160,sampled\n");
+          "voi_kind,function,parameter,theta,theta_se,omega_diag,shrinkage,sigma_log,n_tacs,n_observations,e_step,"
+          "error_model,omega_structure,sigma0_MBq,b_proportional,log_omega_se,log_sigma_log_se\n"
+          "kidney,f2,log_lambda,-3.5,0.1,0.04,0.2,0.1,40,160,sampled,proportional,diagonal,,,0.5,0.25\n");
+    CHECK(read(out / "population_omega.csv") ==
+          "voi_kind,function,parameter_i,parameter_j,covariance,correlation\nkidney,f2,log_lambda,log_lambda,0.04,1\n");
     const auto manifest = nlohmann::json::parse(read(out / "manifest.json"));
-    REQUIRE(manifest["files"].size() == 9);
+    REQUIRE(manifest["files"].size() == 10);
     for (const auto& f : manifest["files"]) {
       const std::string bytes = read(out / f["name"].get<std::string>());
       CHECK(f["size_bytes"] == bytes.size());

@@ -154,7 +154,7 @@ TEST_CASE("store rows: a candidate's parameter text reads back to its exact para
 TEST_CASE("store header: the population file's SHA-256 is in the fingerprint, its path is not") {
   Provenance p = patient004().provenance;
   p.options.population = std::make_shared<const std::vector<PopulationModel>>();
-  p.options.population_source = {"/a/pop.json", std::string(64, 'a'), true, ""};
+  p.options.population_source = {"/a/pop.json", std::string(64, 'a'), true, "", std::nullopt};
   const StoreHeader a = store_header_of(p, "batch");
   CHECK(a.provenance_json.find("/a/pop.json") != std::string::npos);
   Provenance moved = p;

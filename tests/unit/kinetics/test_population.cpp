@@ -14,6 +14,7 @@
 #include "lutdose/error.h"
 #include "lutdose/kinetics/fitting.h"
 #include "lutdose/kinetics/population.h"
+#include "population_cohorts.h"
 
 using namespace lutdose;
 using Eigen::VectorXd;
@@ -37,17 +38,9 @@ std::vector<TacSeries> e1_cohort(int n, const std::vector<double>& times, double
     const double a = std::exp(std::log(50.0) + 0.3 * z(rng));
     const double l = std::exp(std::log(lambda_pop) + w_lambda * z(rng));
     truth.push_back({a, l, a / (l + LP)});
-    TacSeries s;
-    s.patient = "P" + std::to_string(i + 1);
-    s.voi = "kidneys";
-    s.time_h.resize(static_cast<Eigen::Index>(times.size()));
-    s.activity_MBq.resize(s.time_h.size());
-    for (size_t j = 0; j < times.size(); ++j) {
-      const auto k = static_cast<Eigen::Index>(j);
-      s.time_h(k) = times[j];
-      s.activity_MBq(k) = a * std::exp(-(l + LP) * times[j]) * std::exp(b * z(rng));
-    }
-    out.push_back(s);
+    out.push_back(population_test::e1_tac(i, a, l, LP, times, [&](double f, Eigen::Index) {
+      return f * std::exp(b * z(rng));
+    }));
   }
   return out;
 }
@@ -216,14 +209,9 @@ TEST_CASE("population: learned from a cohort of mixed activities, the per-activi
     const double a0 = doses[static_cast<size_t>(i) % doses.size()];
     const double a = a0 * std::exp(std::log(0.01) + 0.3 * z(rng));
     const double l = std::exp(std::log(0.02) + 0.4 * z(rng));
-    TacSeries s;
-    s.patient = "P" + std::to_string(i + 1);
-    s.voi = "kidneys";
-    s.time_h = Eigen::Map<const VectorXd>(times.data(), static_cast<Eigen::Index>(times.size()));
-    s.activity_MBq.resize(s.time_h.size());
-    for (Eigen::Index j = 0; j < s.time_h.size(); ++j)
-      s.activity_MBq(j) = a * std::exp(-(l + LP) * s.time_h(j)) * std::exp(0.1 * z(rng));
-    cohort.push_back(s);
+    cohort.push_back(population_test::e1_tac(i, a, l, LP, times, [&](double f, Eigen::Index) {
+      return f * std::exp(0.1 * z(rng));
+    }));
     activities.push_back(a0);
   }
   PopulationOptions o;

@@ -16,6 +16,7 @@
 #include "lutdose/error.h"
 #include "lutdose/io/population_file.h"
 #include "lutdose/kinetics/population.h"
+#include "population_cohorts.h"
 #include "../test_util.h"
 
 using namespace lutdose;
@@ -36,18 +37,9 @@ std::vector<TacSeries> combined_cohort(int n, const std::vector<double>& times, 
     const double a = std::exp(std::log(50.0) + 0.3 * z(rng));
     const double l = std::exp(std::log(lambda_pop) + 0.4 * z(rng));
     tia.push_back(a / (l + LP));
-    TacSeries s;
-    s.patient = "P" + std::to_string(i + 1);
-    s.voi = "kidneys";
-    s.time_h.resize(static_cast<Eigen::Index>(times.size()));
-    s.activity_MBq.resize(s.time_h.size());
-    for (size_t j = 0; j < times.size(); ++j) {
-      const auto k = static_cast<Eigen::Index>(j);
-      const double f = a * std::exp(-(l + LP) * times[j]);
-      s.time_h(k) = times[j];
-      s.activity_MBq(k) = f + std::sqrt(sigma0_MBq * sigma0_MBq + b * b * f * f) * z(rng);
-    }
-    out.push_back(s);
+    out.push_back(population_test::e1_tac(i, a, l, LP, times, [&](double f, Eigen::Index) {
+      return f + std::sqrt(sigma0_MBq * sigma0_MBq + b * b * f * f) * z(rng);
+    }));
   }
   return out;
 }
@@ -135,16 +127,12 @@ TEST_CASE("population error model: input sigmas: theta and Omega recovered with 
   const std::vector<double> times = {4, 24, 48, 96, 168};
   for (int i = 0; i < 60; ++i) {
     const double a = std::exp(std::log(50.0) + 0.3 * z(rng)), l = std::exp(std::log(0.02) + 0.4 * z(rng));
-    TacSeries s;
-    s.patient = "P" + std::to_string(i + 1);
-    s.voi = "kidneys";
-    s.time_h.resize(5), s.activity_MBq.resize(5), s.activity_u_MBq.resize(5);
-    for (Eigen::Index j = 0; j < 5; ++j) {
-      const double f = a * std::exp(-(l + LP) * times[static_cast<size_t>(j)]);
-      s.time_h(j) = times[static_cast<size_t>(j)];
-      s.activity_u_MBq(j) = 0.1 * f + 0.5;
-      s.activity_MBq(j) = f + s.activity_u_MBq(j) * z(rng);
-    }
+    Eigen::VectorXd u(5);
+    auto s = population_test::e1_tac(i, a, l, LP, times, [&](double f, Eigen::Index j) {
+      u(j) = 0.1 * f + 0.5;
+      return f + u(j) * z(rng);
+    });
+    s.activity_u_MBq = u;
     cohort.push_back(s);
   }
   const auto m = learn_e1(cohort, PopulationErrorModel::input);
@@ -310,11 +298,38 @@ TEST_CASE("population error model: bad members of the population file are input 
         std::string::npos);
   CHECK(read_error(replaced(text, "\"format_version\": 3", "\"format_version\": 4")).find("format_version") !=
         std::string::npos);
-  // input: no sigma0 or b (members there are not read)
-  CHECK(read_error(replaced(text, "\"error_model\": \"combined\"", "\"error_model\": \"input\"")).empty());
+  // input: no sigma0 or b; the members of another error model are refused, not ignored (review of
+  // 0.17, finding 8; below)
+  CHECK(read_error(replaced(text, "\"error_model\": \"combined\"", "\"error_model\": \"input\"")).find(
+            "sigma0_MBq") != std::string::npos);
   CHECK(read_error(replaced(replaced(text, "\"error_model\": \"combined\"", "\"error_model\": \"constant\""),
                             "\"b_proportional\": 0.08", "\"b_proportional\": 0.1"))
             .find("b_proportional") != std::string::npos);
+}
+
+TEST_CASE("population error model: a member of another error model is refused, not read as if it applied") {
+  // review of 0.17, finding 8: a hand-edited file whose residual error members do not belong to its
+  // error model (sigma0_MBq beside a proportional model, sigma_log beside a combined one) was read
+  // with those members ignored: the user's number had no effect and no word said so
+  std::string text = population_file_text(combined_file());
+  text = text.substr(0, text.find(",\n  \"lutdose_sha256\"")) + "\n}\n";
+  const std::string with_sigma_log = replaced(text, "\"sigma0_MBq\": 1.25", "\"sigma0_MBq\": 1.25, \"sigma_log\": 0.1");
+  CHECK(read_error(with_sigma_log).find("sigma_log is '0.1'; expected no sigma_log with the combined error model") !=
+        std::string::npos);
+  const std::string input = replaced(replaced(text, "\"error_model\": \"combined\"", "\"error_model\": \"input\""),
+                                     "\"b_proportional\": 0.08", "\"b_proportional\": null");
+  CHECK(read_error(input).find("sigma0_MBq is '1.25'; expected no sigma0_MBq with the input error model") !=
+        std::string::npos);
+  auto prop = combined_file();
+  prop.models[0].error_model = PopulationErrorModel::proportional;
+  std::string prop_text = population_file_text(prop);
+  prop_text = prop_text.substr(0, prop_text.find(",\n  \"lutdose_sha256\"")) + "\n}\n";
+  REQUIRE(read_error(prop_text).empty());
+  const std::string prop_sigma0 = replaced(prop_text, "\"sigma_log\": 0.08", "\"sigma_log\": 0.08, \"sigma0_MBq\": 2");
+  CHECK(read_error(prop_sigma0).find("sigma0_MBq is '2'; expected no sigma0_MBq with the proportional error model") !=
+        std::string::npos);
+  const std::string prop_b = replaced(prop_text, "\"sigma_log\": 0.08", "\"sigma_log\": 0.08, \"b_proportional\": 0.2");
+  CHECK(read_error(prop_b).find("b_proportional") != std::string::npos);
 }
 
 TEST_CASE("population error model: combined noise with a full Omega, and the MAP's u with the population's own error") {

@@ -17,6 +17,7 @@
 #include "lutdose/error.h"
 #include "lutdose/io/population_file.h"
 #include "lutdose/kinetics/population.h"
+#include "population_cohorts.h"
 #include "../test_util.h"
 
 using namespace lutdose;
@@ -44,17 +45,9 @@ Cohort e1_cohort(int n, double rho, const std::vector<double>& times, unsigned s
     const double z1 = z(rng), z2 = z(rng);
     const double a = A_POP_MBQ * std::exp(W_A * z1);
     const double l = L_POP * std::exp(W_L * (rho * z1 + std::sqrt(1 - rho * rho) * z2));
-    TacSeries s;
-    s.patient = "P" + std::to_string(i + 1);
-    s.voi = "kidneys";
-    s.time_h.resize(static_cast<Eigen::Index>(times.size()));
-    s.activity_MBq.resize(s.time_h.size());
-    for (size_t j = 0; j < times.size(); ++j) {
-      const auto k = static_cast<Eigen::Index>(j);
-      s.time_h(k) = times[j];
-      s.activity_MBq(k) = a * std::exp(-(l + LP) * times[j]) * std::exp(b * z(rng));
-    }
-    c.tacs.push_back(s);
+    c.tacs.push_back(population_test::e1_tac(i, a, l, LP, times, [&](double f, Eigen::Index) {
+      return f * std::exp(b * z(rng));
+    }));
     c.tia_MBq_h.push_back(a / (l + LP));
   }
   return c;

@@ -106,6 +106,10 @@ nlohmann::ordered_json population_vois_json(const std::vector<PopulationModel>& 
 //! population in the results and in a store's fingerprint. Throws nothing.
 std::string population_models_sha256(const std::vector<PopulationModel>& models);
 
+//! The options a population was learned with, as the results record them (options.fit.population.
+//! learning): candidates, error_model, omega_structure, e_step. Throws nothing.
+nlohmann::ordered_json population_learning_json(const PopulationOptions& o);
+
 //! Makes learned `models` o's population: o.population, and o.population_source with no path and
 //! the models' SHA-256 (vois_sha256). Throws nothing.
 void use_population_models(RunOptions& o, std::vector<PopulationModel> models);
@@ -167,5 +171,13 @@ void check_population_covers(const std::vector<PopulationModel>& models, const s
 //! The same for the TACs of `series`, read from `table`.
 void check_population_covers(const std::vector<PopulationModel>& models, const std::string& path,
                              const std::vector<TacSeries>& series, const std::string& table);
+
+//! InputError naming `table` and its column activity_u_MBq when `header` (the TAC table's columns)
+//! lacks that column and a model of the input error model (each point's SD is its activity_u_MBq)
+//! covers one of `vois`; the message names the population file `path`, the VOI kind and its error
+//! model. Throws nothing otherwise (batch --tac: found before the batch starts, not once per patient).
+void check_population_uncertainties(const std::vector<PopulationModel>& models, const std::string& path,
+                                    const std::vector<std::string>& vois, const std::vector<std::string>& header,
+                                    const std::string& table);
 
 }  // namespace lutdose

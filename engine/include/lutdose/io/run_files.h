@@ -40,6 +40,10 @@ void use_case_population(CaseFile& c, const std::string& population, const std::
 //! options of the same names (fit.error_model: --error-model). Throws nothing.
 std::vector<std::pair<std::string, std::string>> individual_fit_options_given(const FitOptions& f);
 
+//! Why those options do not apply to a population MAP fit, the end of the refusals' expected text
+//! (check_case_fit_options and the command line's). Throws nothing.
+std::string population_map_fit_options_reason();
+
 //! InputError naming the case file, the field and its value when the case's "fit" block gives an
 //! option of individual fits (fit.function, fit.functions, fit.error_model, ...: a value other than
 //! the default) while its VOIs are fitted by population MAP with `population` (a file, or "the

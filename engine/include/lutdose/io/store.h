@@ -39,15 +39,18 @@ namespace lutdose {
 
 //! Layout version, root attribute "format_version" (int32). 1 was the JSON-mirror results.h5 of
 //! lutdose <= 0.6; 2 is the tabular store. Bump on any change of docs/store.md.
-//! 3 adds /population (the population models of population kinetics); 4 adds its column e_step.
-inline constexpr int STORE_FORMAT_VERSION = 4;
+//! 3 adds /population (the population models of population kinetics); 4 adds its column e_step;
+//! 5 adds its columns error_model ... log_sigma_log_se and the table /population_omega.
+inline constexpr int STORE_FORMAT_VERSION = 5;
 
 //! Which format_versions a reader accepts. `current`: STORE_FORMAT_VERSION only (batch --resume
 //! and merge, which extend or join a store: it must have today's layout). `readable`: also
 //! OLDEST_READABLE_STORE_FORMAT_VERSION up to it (lutdose export, the reports, the Python
 //! module); a format 2 store (lutdose 0.10) has no /population table and is read as one without
 //! population kinetics (no /population rows); a format 3 store (lutdose 0.11 to 0.13) has no
-//! /population column e_step, read as unknown (empty).
+//! /population column e_step, read as unknown (empty); a format 3 or 4 store (lutdose 0.14 to 0.17)
+//! has none of the columns of format 5 (error_model ... log_sigma_log_se: empty or NaN, unknown)
+//! and no /population_omega (no rows).
 enum class StoreVersions { current, readable };
 inline constexpr int OLDEST_READABLE_STORE_FORMAT_VERSION = 2;
 
@@ -69,6 +72,30 @@ struct PopulationRow {
   //! The E-step the population was learned with: "sampled" or "laplace" (the population file's
   //! e_step); empty: unknown (a format 3 store, written before the column existed).
   std::string e_step;
+  // Format 5 (lutdose 0.18); in a store of format 4 or older: empty strings and NaN (unknown).
+  //! The residual error model: "proportional", "combined", "constant" or "input" (to_string).
+  std::string error_model;
+  //! "diagonal" or "full": the structure of Omega (its elements: /population_omega).
+  std::string omega_structure;
+  //! The additive residual SD [MBq] of combined and constant; NaN for proportional and input (not
+  //! part of those models).
+  double sigma0_MBq = store_nan();
+  //! The proportional coefficient b of combined (0 for constant, which fixes it at 0); NaN for
+  //! proportional (its residual SD of ln A is sigma_log) and input.
+  double b_proportional = store_nan();
+  //! Standard error of ln Omega_kk of this parameter; NaN when not known.
+  double log_omega_se = store_nan();
+  //! Standard error of ln sigma_log of the kind (the same in its rows); NaN when not known or when
+  //! the model has no sigma_log (the additive models).
+  double log_sigma_log_se = store_nan();
+};
+
+//! /population_omega (format 5): one row per element (parameter_i, parameter_j), i >= j, of a VOI
+//! kind's Omega that its model has: the variances of a diagonal Omega, the lower triangle of a full one.
+struct PopulationOmegaRow {
+  std::string voi_kind, function, parameter_i, parameter_j;  //!< parameter_*: population_parameter_names
+  double covariance = store_nan();   //!< Omega_ij (log scale^2); the variance when i == j
+  double correlation = store_nan();  //!< Omega_ij / (Omega_ii Omega_jj)^(1/2) (1 when i == j; NaN for a variance 0)
 };
 
 //! What a store holds once: root attributes (all strings UTF-8) and the /population table.
@@ -90,6 +117,8 @@ struct StoreHeader {
   //! The /population rows (none without population kinetics); not in the fingerprint itself (the
   //! fingerprint has the population's SHA-256).
   std::vector<PopulationRow> population;
+  //! The /population_omega rows (none without population kinetics, and in a store older than format 5).
+  std::vector<PopulationOmegaRow> population_omega;
 };
 
 //! /patients: one row per patient-cycle (status "done") or per failed patient (status
@@ -212,7 +241,7 @@ StoreRows failure_rows(const std::string& patient, int cycle, const std::string&
                        const std::string& error);
 
 //! The store header of a run's provenance (kind, version, provenance JSON, fingerprint and the
-//! /population rows of p.options.population); `cohort` and `shard` are left for the caller.
+//! /population and /population_omega rows of p.options.population); `cohort` and `shard` are left for the caller.
 StoreHeader store_header_of(const Provenance& p, const std::string& kind);
 
 //! A complete store file built in memory (core driver): header, rows, and `inputs` (name, text)
@@ -293,7 +322,7 @@ void append_store_table_csv(const StoreRows& rows, const std::string& table, boo
 inline constexpr std::size_t STORE_EXPORT_SLICE_ROWS = 8192;
 
 //! lutdose export: DIR/vois.csv, targets.csv, failures.csv (and candidates.csv, budget.csv,
-//! cumulative.csv, patients.csv, notes.csv, population.csv) of the store at `path`, as one result set
+//! cumulative.csv, patients.csv, notes.csv, population.csv, population_omega.csv) of the store at `path`, as one result set
 //! (io/output_dir.h). Columns in docs/store.md; numbers in their shortest exact form, NaN written
 //! as an empty field. Streams: each table is read in slices of `slice_rows` rows (hyperslabs of
 //! its dataset) whose CSV lines are written to the set's file (ResultSetWriter) before the next

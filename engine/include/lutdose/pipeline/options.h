@@ -36,6 +36,9 @@ struct PopulationSource {
   //! Learned from the input (--kinetics population): the SHA-256 of the learned models as JSON
   //! (population_models_sha256), so that a resumed batch or a merge sees the same population.
   std::string vois_sha256;
+  //! Learned from the input: the options it was learned with (RunOptions::population_learning, threads
+  //! aside), recorded as options.fit.population.learning; std::nullopt for a population file.
+  std::optional<PopulationOptions> learning;
 };
 
 struct RunOptions {
@@ -60,6 +63,9 @@ struct RunOptions {
   std::shared_ptr<const std::vector<PopulationModel>> population;
   //! The file of `population` (recorded in options.fit.population of the results).
   PopulationSource population_source;
+  //! The options population kinetics learns with (--kinetics population: --functions, --error-model,
+  //! --omega, --e-step; population learn's defaults unless given; threads are the caller's).
+  PopulationOptions population_learning;
   //! A compartment model file (docs/compartment-models.md): the VOIs it observes are fitted jointly
   //! per cycle (needs the administered activity); the others keep the exponential family.
   std::string compartment_model;
