@@ -1210,6 +1210,15 @@ def case_compartment_population(ctx):
         raise CaseFailure("compartment population file: %s" % json.dumps(pop)[:600])
     new, _, truth_tia = blood_organ_tacs(ctx, "new", 8, 2, (24, 96), (1, 4))
     res = json.loads(ctx.ok("fit", "--tac", new, "--population", ctx.path("pop.json"), *A0).stdout)
+    # the results record the population file and its model as for an exponential population (review of
+    # 0.18: no trace of the file, options.fit as if individual)
+    used = res["options"]["fit"].get("population", {})
+    file_sha = hashlib.sha256(open(ctx.path("pop.json"), "rb").read()).hexdigest()
+    if res["options"]["fit"].get("method") != "population MAP" or used.get("sha256") != file_sha or \
+            res.get("population", {}).get("vois") != pop["vois"] or \
+            res["population"].get("structural_model") != pop["structural_model"]:
+        raise CaseFailure("fit --population compartment: options.fit %s, population %s" %
+                          (json.dumps(res["options"]["fit"])[:400], json.dumps(res.get("population"))[:400]))
     fits = tias(res)
     errors = []
     for (p, voi), v in fits.items():

@@ -164,3 +164,27 @@ TEST_CASE("store header: the population file's SHA-256 is in the fingerprint, it
   other.options.population_source.sha256 = std::string(64, 'b');
   CHECK(store_header_of(other, "batch").fingerprint != a.fingerprint);
 }
+
+TEST_CASE("store header: a compartment population's estimates are in /population, its file in the provenance") {
+  // review of 0.18: a run --tac with a compartment population wrote no /population rows and no trace
+  // of its file
+  Provenance p = patient004().provenance;
+  auto cp = std::make_shared<CompartmentPopulation>();
+  cp->model.voi_kind = "compartment";
+  cp->model.function = "compartment:blood_organ_linear";
+  cp->model.phi_names = {"log_k_b", "log_k_in"};
+  cp->model.theta = Eigen::Vector2d(std::log(0.34), std::log(0.0068));
+  cp->model.theta_se = Eigen::Vector2d(0.02, 0.03);
+  cp->model.omega = Eigen::Vector2d(0.04, 0.09).asDiagonal();
+  cp->model.sigma_log = 0.1;
+  cp->model.shrinkage = Eigen::Vector2d(0.1, 0.2);
+  cp->model_name = "blood_organ_linear";
+  p.options.compartment_population = cp;
+  p.options.population_source = {"/a/cpop.json", std::string(64, 'c'), true, "", std::nullopt};
+  const StoreHeader h = store_header_of(p, "run");
+  REQUIRE(h.population.size() == 2);
+  CHECK(h.population[1].parameter == "log_k_in");
+  CHECK(h.population[1].theta == std::log(0.0068));
+  CHECK(h.population_omega.size() == 2);
+  CHECK(h.provenance_json.find("/a/cpop.json") != std::string::npos);
+}

@@ -250,6 +250,18 @@ TEST_CASE("compartment population: refusals") {
   o = learning_options();
   o.omega_structure = OmegaStructure::full;  // from 3 units
   CHECK_THROWS_AS(learn_compartment_population(blood_organ(), "sha", c.units, LP, o, {}, "cohort"), InputError);
+  // blood only: k_in and k_out are not seen (the blood curve depends on k_b alone); 0.18 learned them at
+  // the model file's values with theta_se 194 or none and wrote converged: true (review of 0.18)
+  const Cohort rich = cohort(40, 7, ORGAN_RICH, BLOOD_RICH);
+  std::vector<CompartmentUnit> blood_only = rich.units;
+  for (auto& u : blood_only) u.tacs.erase(u.tacs.begin());  // the organ TAC (measured first)
+  try {
+    learn_compartment_population(blood_organ(), "sha", blood_only, LP, learning_options(false), {}, "blood.csv");
+    FAIL("a population whose data do not determine k_in was learned");
+  } catch (const InputError& e) {
+    CHECK(std::string(e.what()).find("log_k_in") != std::string::npos);
+    CHECK(std::string(e.what()).find("blood.csv") != std::string::npos);
+  }
   CompartmentPopulation pop;
   pop.model_name = "another_model";
   CHECK_THROWS_AS(compartment_population_map_fit(pop, blood_organ(), c.units[0].tacs, A0_MBQ, LP, "test"), InputError);
