@@ -508,15 +508,17 @@ void use_population_models(RunOptions& o, std::vector<PopulationModel> models) {
   o.population = std::make_shared<const std::vector<PopulationModel>>(std::move(models));
 }
 
-namespace {
-
-// The structural_model member of a compartment population's file.
-json structural_model_json(const CompartmentPopulation& c) {
+nlohmann::ordered_json structural_model_json(const CompartmentPopulation& c) {
   return {{"kind", "compartment"}, {"model", c.model_name}, {"model_sha256", c.model_sha256},
           {"free_parameters", c.free_parameters}, {"observed_vois", c.observed_vois}};
 }
 
-}  // namespace
+std::vector<PopulationModel> population_models_of(const RunOptions& o) {
+  std::vector<PopulationModel> models;
+  if (o.population) models = *o.population;
+  if (o.compartment_population) models.push_back(o.compartment_population->model);
+  return models;
+}
 
 std::string population_file_text(const PopulationFile& p) {
   const json vois = p.compartment ? population_vois_json({p.compartment->model}) : population_vois_json(p.models);

@@ -166,11 +166,17 @@ std::string population_error_models_text(const RunOptions& o) {
 // VOI kind as prior; the options of individual fits (functions, AICc, error model, acceptance,
 // trapezoid, model averaging) do not (docs/population.md).
 ordered_json population_fit_options_json(const RunOptions& o) {
-  return {{"method", "population MAP"},
-          {"population", population_source_json(o.population_source)},
-          {"selection", "the function of the VOI kind's population (lowest BIC when learned)"},
-          {"error_model", population_error_models_text(o)},
-          {"integration", to_string(Integration::analytic)}};
+  ordered_json j = {{"method", "population MAP"},
+                    {"population", population_source_json(o.population_source)},
+                    {"selection", "the function of the VOI kind's population (lowest BIC when learned)"},
+                    {"error_model", population_error_models_text(o)},
+                    {"integration", to_string(Integration::analytic)}};
+  if (o.compartment_population) {  // the model's VOIs jointly by MAP; the others individually
+    j["selection"] = "the compartment model of the population (structural_model), for the VOIs it observes; the "
+                     "others: the individual fit with the default options";
+    j["structural_model"] = structural_model_json(*o.compartment_population);
+  }
+  return j;
 }
 
 ordered_json individual_fit_options_json(const RunOptions& o) {
@@ -209,7 +215,7 @@ ordered_json previous_cycles_json() {
 }
 
 ordered_json fit_options_json(const RunOptions& o) {
-  if (o.population) return population_fit_options_json(o);
+  if (o.population || o.compartment_population) return population_fit_options_json(o);
   ordered_json j = individual_fit_options_json(o);
   j["kinetics"] = to_string(o.fit.kinetics);
   if (o.fit.kinetics == Kinetics::previous_cycles) j["previous_cycles"] = previous_cycles_json();
@@ -493,9 +499,10 @@ ordered_json to_json(const RunResult& r, bool include_doses) {
       if (it != r.cumulative.end()) patients[p]["cumulative"] = cumulative_json(it->second);
     }
   j["patients"] = patients;
-  if (const auto& o = r.provenance.options; o.population) {  // the population used (docs/population.md)
+  if (const auto& o = r.provenance.options; o.population || o.compartment_population) {  // docs/population.md
     j["population"] = population_source_json(o.population_source);
-    j["population"]["vois"] = population_vois_json(*o.population);
+    j["population"]["vois"] = population_vois_json(population_models_of(o));
+    if (o.compartment_population) j["population"]["structural_model"] = structural_model_json(*o.compartment_population);
   }
   return j;
 }
@@ -746,7 +753,7 @@ void print_table(const RunResult& r, std::ostream& out) {
   out << "lutdose " << r.provenance.lutdose_version << " | " << r.provenance.nuclide.name << ", T1/2 = "
       << fixed(r.provenance.nuclide.half_life_h, 2) << " h (" << "ICRP-107" << ")";
   if (o.dose) out << " | phantom " << o.dose->phantom;
-  if (o.population)
+  if (o.population || o.compartment_population)
     out << " | population MAP (" << population_source_json(o.population_source)["source"].get<std::string>() << ")\n";
   else
     out << " | error model " << error_model_label(o.fit)

@@ -9,6 +9,7 @@
 
 #include "lutdose/error.h"
 #include "lutdose/io/output_dir.h"
+#include "lutdose/io/population_file.h"
 #include "lutdose/io/results.h"
 #include "lutdose/io/store.h"
 
@@ -339,9 +340,9 @@ StoreHeader store_header_of(const Provenance& p, const std::string& kind) {
   if (!user_table.empty() && prov["options"].contains("dose"))
     prov["options"]["dose"]["svalue_table_sha256"] = file_sha256(user_table);
   h.provenance_json = prov.dump();
-  if (p.options.population) {
-    h.population = population_rows(*p.options.population);
-    h.population_omega = population_omega_rows(*p.options.population);
+  if (p.options.population || p.options.compartment_population) {
+    h.population = population_rows(population_models_of(p.options));
+    h.population_omega = population_omega_rows(population_models_of(p.options));
   }
   // The fingerprint: the provenance without paths (input, data directory, S-value file paths,
   // population file: its SHA-256 stays), plus the content of the data files the doses used.

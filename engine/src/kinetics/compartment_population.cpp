@@ -223,6 +223,27 @@ std::vector<CompartmentUnit> compartment_units(const models::CompartmentModel& m
   return out;
 }
 
+namespace {
+
+// A free parameter the cohort's points do not determine (theta_se not finite or above
+// MAX_POPULATION_LOG_SE, a factor e^3 = 20 at one SE) is refused: the EM leaves it near its start, the
+// model file's value, with its Omega there too, and every MAP would carry that value as if learned
+// (review of 0.18: blood-only points learned k_in and k_out with standard errors of none and 194, the
+// file saying converged).
+void refuse_undetermined(const PopulationModel& m, const std::string& path) {
+  for (Eigen::Index k = 0; k < m.theta.size(); ++k) {
+    const double se = m.theta_se.size() == m.theta.size() ? m.theta_se(k) : NaN;
+    if (se <= MAX_POPULATION_LOG_SE) continue;
+    const std::string& name = m.phi_names.at(static_cast<size_t>(k));
+    throw_input_error(path, "the standard error of " + name + " learned", format_number(se),
+                      "at most " + format_number(MAX_POPULATION_LOG_SE) + " on the log scale: the cohort's points "
+                      "do not determine " + name.substr(4) + " (give the VOIs whose curves depend on it, or leave "
+                      "it out of --free-parameters: it then keeps the model file's value)");
+  }
+}
+
+}  // namespace
+
 CompartmentPopulation learn_compartment_population(const models::CompartmentModel& model,
                                                    const std::string& model_sha256,
                                                    const std::vector<CompartmentUnit>& units, double lambda_p,
@@ -252,6 +273,7 @@ CompartmentPopulation learn_compartment_population(const models::CompartmentMode
                       "values > 0 (the population is learned on their logarithms)");
   population_detail::Prior prior{nullptr, theta, VectorXd::Constant(k, 0.09), 0.1, lambda_p};
   population_detail::estimate_population(prior, d, o, m);
+  refuse_undetermined(m, path);
   m.candidates.push_back({m.function, m.minus2_log_likelihood, m.aicc, m.bic, m.converged, m.iterations});
   return out;
 }

@@ -106,6 +106,14 @@ nlohmann::ordered_json population_vois_json(const std::vector<PopulationModel>& 
 //! population in the results and in a store's fingerprint. Throws nothing.
 std::string population_models_sha256(const std::vector<PopulationModel>& models);
 
+//! The structural_model member of a compartment population's file (and of the results' population):
+//! kind, model, model_sha256, free_parameters, observed_vois. Throws nothing.
+nlohmann::ordered_json structural_model_json(const CompartmentPopulation& c);
+
+//! The population models a run uses: its exponential ones (RunOptions::population) and its
+//! compartment population's model (voi_kind "compartment"), for the results and the store. Throws nothing.
+std::vector<PopulationModel> population_models_of(const RunOptions& o);
+
 //! The options a population was learned with, as the results record them (options.fit.population.
 //! learning): candidates, error_model, omega_structure, e_step. Throws nothing.
 nlohmann::ordered_json population_learning_json(const PopulationOptions& o);
