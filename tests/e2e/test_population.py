@@ -1248,6 +1248,12 @@ def case_compartment_population(ctx):
     changed["parameters"]["k_b"]["value"] = 0.3
     other = write(ctx, "blood_organ_linear.json", json.dumps(changed))
     variant("other.json", lambda d: None, "model_sha256", "--model", other)
+    # --functions with --model: the compartment model is the structural model (review of 0.18: accepted
+    # and ignored)
+    ctx.fails("no --functions with --model", "population", "learn", tacs, "--patients", pts, "--model",
+              "blood_organ_linear", "--functions", "E1", "--out", ctx.path("f.json"))
+    if os.path.exists(ctx.path("f.json")):
+        raise CaseFailure("population learn --model --functions wrote a file")
     ctx.fails("structural_model", "batch", "--tac", new, "--patients", ctx.path("new_patients.csv"), "--population",
               ctx.path("pop.json"), "--out", ctx.path("b.h5"))
     if os.path.exists(ctx.path("b.h5")):
