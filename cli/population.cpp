@@ -117,6 +117,10 @@ lutdose::PopulationFile PopulationCommand::learn() const {
     lutdose::throw_input_error("command line", "INPUT", tac_,
                                "a TAC table with --model (a compartment population from a folder of case files is not "
                                "implemented yet)");
+  if (!model_.empty() && learn_->count("--functions") > 0)  // the structural model is the compartment model
+    lutdose::throw_input_error("command line", "--functions", options.candidates.empty() ? "" : options.candidates.front(),
+                               "no --functions with --model (the compartment model is the structural model; "
+                               "--free-parameters chooses what is learned)");
   if (model_.empty() && !free_parameters_.empty())
     lutdose::throw_input_error("command line", "--free-parameters", free_parameters_.front(),
                                "no --free-parameters without --model (they are a compartment model's)");
