@@ -1244,6 +1244,9 @@ def case_compartment_population(ctx):
         d["structural_model"]["free_parameters"][2] = "k_x"
         d["vois"][0]["parameters"][2] = "log_k_x"
     variant("unknown.json", unknown, "structural_model.free_parameters is 'k_x'")
+    # the model's observed VOIs as recorded: checked against the model (review of 0.18: never read)
+    variant("vois.json", lambda d: d["structural_model"].update(observed_vois=["kidneys"]),
+            "structural_model.observed_vois")
     changed = json.load(open(model_file))
     changed["parameters"]["k_b"]["value"] = 0.3
     other = write(ctx, "blood_organ_linear.json", json.dumps(changed))
