@@ -657,6 +657,10 @@ void check_compartment_population_model(const CompartmentPopulation& c, const st
   for (const auto& n : c.free_parameters)
     if (model.parameter_index(n) < 0)
       throw_input_error(path, "structural_model.free_parameters", n, "a parameter of the model " + model_path);
+  if (c.observed_vois != model.observation_names())  // a record of the model's: checked, not ignored (review of 0.18)
+    throw_input_error(path, "structural_model.observed_vois", nlohmann::json(c.observed_vois).dump(),
+                      nlohmann::json(model.observation_names()).dump() + ", the VOIs the model " + model_path +
+                          " observes");
 }
 
 void check_population_half_life(const PopulationFile& p, const std::string& path, double half_life_h) {
