@@ -1251,6 +1251,18 @@ def case_compartment_population(ctx):
     changed["parameters"]["k_b"]["value"] = 0.3
     other = write(ctx, "blood_organ_linear.json", json.dumps(changed))
     variant("other.json", lambda d: None, "model_sha256", "--model", other)
+    # --free-parameters names the command line, not the table (review of 0.18, 7); VOIs the model does not
+    # observe are named in a note, not dropped without a word (review of 0.18, 6)
+    ctx.fails("command line: --free-parameters: a free parameter is 'k_zz'", "population", "learn", tacs, "--patients",
+              pts, "--model", "blood_organ_linear", "--free-parameters", "k_in,k_zz", "--out", ctx.path("z.json"))
+    with open(tacs) as f:
+        rows = f.readlines()
+    extra = write(ctx, "extra.csv", "".join(rows) + "".join(r.replace(",organ,", ",kidneys,") for r in rows[1:]
+                                                           if ",organ," in r))
+    cp = ctx.ok("population", "learn", extra, "--patients", pts, "--model", "blood_organ_linear", "--e-step", "laplace",
+                "--out", ctx.path("extra.json"), "--quiet")
+    if "kidneys" not in cp.stderr or "not observe" not in cp.stderr:
+        raise CaseFailure("a VOI the model does not observe left out without a note: %r" % cp.stderr)
     # --functions with --model: the compartment model is the structural model (review of 0.18: accepted
     # and ignored)
     ctx.fails("no --functions with --model", "population", "learn", tacs, "--patients", pts, "--model",

@@ -175,6 +175,18 @@ TEST_CASE("results.json: with a population the fit options are the population MA
   print_table(r, table);
   CHECK(table.str().find("population MAP (hand.json)") != std::string::npos);
   CHECK(table.str().find("error model") == std::string::npos);
+  // a long function name (a compartment population's "compartment:NAME") keeps a space before the
+  // "ok" column (review of 0.18: "compartment:blood_organ_linearyes")
+  REQUIRE_FALSE(r.cycles.empty());
+  VoiResult organ;
+  organ.tac.voi = "organ";
+  organ.fit.function = "compartment:blood_organ_linear";
+  organ.fit.accepted = true;
+  organ.fit.tia_MBq_h = 1000;
+  r.cycles[0].vois.push_back(organ);
+  std::ostringstream long_table;
+  print_table(r, long_table);
+  CHECK(long_table.str().find("compartment:blood_organ_linear yes") != std::string::npos);
   // learned from the input: the learning's options recorded (0.18), none for a file
   CHECK_FALSE(hand["options"]["fit"]["population"].contains("learning"));
   PopulationOptions learning;
