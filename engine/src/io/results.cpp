@@ -626,7 +626,8 @@ void print_cycle_header(const CycleResult& c, std::ostream& out) {
 void print_cycle_rows(const CycleResult& c, std::ostream& out) {
   for (const auto& v : c.vois) {
     const TargetDose* d = c.dose_of(v.tac.voi);
-    out << std::left << std::setw(22) << v.tac.voi << std::setw(10) << v.fit.function
+    // a fit name of 10 or more characters ("compartment:NAME") keeps a space before the "ok" column
+    out << std::left << std::setw(22) << v.tac.voi << std::setw(10) << (v.fit.function.size() < 10 ? v.fit.function : v.fit.function + " ")
         << std::setw(5) << (v.fit.accepted ? "yes" : "NO") << std::right << std::setw(12)
         << fixed(v.fit.tia_MBq_h, 0) << std::setw(10)
         << fixed_u(100.0 * v.fit.tia_u_MBq_h / v.fit.tia_MBq_h, 1) << std::setw(9) << fixed(v.tia_h, 3)
