@@ -341,8 +341,9 @@ StoreHeader store_header_of(const Provenance& p, const std::string& kind) {
     prov["options"]["dose"]["svalue_table_sha256"] = file_sha256(user_table);
   h.provenance_json = prov.dump();
   if (p.options.population || p.options.compartment_population) {
-    h.population = population_rows(population_models_of(p.options));
-    h.population_omega = population_omega_rows(population_models_of(p.options));
+    const auto models = population_models_of(p.options);
+    h.population = population_rows(models);
+    h.population_omega = population_omega_rows(models);
   }
   // The fingerprint: the provenance without paths (input, data directory, S-value file paths,
   // population file: its SHA-256 stays), plus the content of the data files the doses used.

@@ -285,11 +285,14 @@ double minus2_log_likelihood(const Prior& prior, const std::vector<MapResult>& m
 // (Omega + C_i)^-1 = Omega^-1 - Omega^-1 V_i Omega^-1 of one patient's MAP (C_i the data's
 // covariance of phi_i, V_i its posterior covariance; Woodbury), Omega full or diagonal: the
 // precision of the MAP's phi_i about theta in the linearised model.
-MatrixXd marginal_precision(const Prior& prior, const MapResult& m) {
+// `w` is Omega^-1 (omega_inverse), the same for every patient: computed once by the callers.
+MatrixXd marginal_precision(const MatrixXd& w, const MapResult& m) { return w - w * m.v * w; }
+
+// Omega^-1, full or diagonal.
+MatrixXd omega_inverse(const Prior& prior) {
   const auto k = prior.theta.size();
-  const MatrixXd w = prior.omega_full.size() ? MatrixXd(prior.omega_full.llt().solve(MatrixXd::Identity(k, k)))
-                                             : MatrixXd(prior.omega_diag.cwiseInverse().asDiagonal());
-  return w - w * m.v * w;
+  return prior.omega_full.size() ? MatrixXd(prior.omega_full.llt().solve(MatrixXd::Identity(k, k)))
+                                 : MatrixXd(prior.omega_diag.cwiseInverse().asDiagonal());
 }
 
 // Standard errors of theta from the Fisher information of the linearised model,
@@ -298,8 +301,9 @@ MatrixXd marginal_precision(const Prior& prior, const MapResult& m) {
 VectorXd theta_standard_errors(const Prior& prior, const std::vector<MapResult>& maps) {
   const auto k = prior.theta.size();
   MatrixXd info = MatrixXd::Zero(k, k);
+  const MatrixXd w = omega_inverse(prior);
   for (const auto& m : maps)
-    if (m.ok) info += marginal_precision(prior, m);
+    if (m.ok) info += marginal_precision(w, m);
   const Eigen::LDLT<MatrixXd> ldlt(info);
   if (ldlt.info() != Eigen::Success) return VectorXd::Constant(k, NaN);
   const VectorXd var = ldlt.solve(MatrixXd::Identity(k, k)).diagonal();
@@ -334,9 +338,10 @@ VectorXd full_log_omega_standard_errors(const Prior& prior, const std::vector<Ma
     return e;
   };
   MatrixXd info = MatrixXd::Zero(q, q);
+  const MatrixXd w = omega_inverse(prior);
   for (const auto& m : maps) {
     if (!m.ok) continue;
-    const MatrixXd p = marginal_precision(prior, m);
+    const MatrixXd p = marginal_precision(w, m);
     std::vector<MatrixXd> pd(static_cast<size_t>(q));
     for (Eigen::Index a = 0; a < q; ++a) pd[static_cast<size_t>(a)] = p * d_omega(a);
     for (Eigen::Index a = 0; a < q; ++a)
@@ -356,8 +361,9 @@ VectorXd log_omega_standard_errors(const Prior& prior, const std::vector<MapResu
   if (prior.omega_full.size()) return full_log_omega_standard_errors(prior, maps);
   const auto k = prior.theta.size();
   MatrixXd info = MatrixXd::Zero(k, k);
+  const MatrixXd w = omega_inverse(prior);
   for (const auto& m : maps)
-    if (m.ok) info += 0.5 * marginal_precision(prior, m).cwiseAbs2();
+    if (m.ok) info += 0.5 * marginal_precision(w, m).cwiseAbs2();
   info = prior.omega_diag.asDiagonal() * info * prior.omega_diag.asDiagonal();
   const Eigen::LDLT<MatrixXd> ldlt(info);
   if (ldlt.info() != Eigen::Success) return VectorXd::Constant(k, NaN);

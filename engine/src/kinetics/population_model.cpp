@@ -111,6 +111,11 @@ struct MapFunctorBase {
   VectorXd omega_sd;
   MatrixXd omega_l_inv;  // L^-1 of a full Omega; empty: diagonal (omega_sd)
 
+  // The base of a functor for `prior`: the whitening derived from its Omega in one place.
+  static MapFunctorBase of(const Prior& prior, const StructuralModel& model, const VectorXd& data) {
+    return {prior, model, data, prior.omega_diag.cwiseSqrt(), omega_l_inverse(prior)};
+  }
+
   int inputs() const { return static_cast<int>(prior.theta.size()); }
   // d r_prior / d phi: the whitening of the random effects
   MatrixXd prior_jacobian() const {
@@ -238,7 +243,7 @@ Eigen::LevenbergMarquardtSpace::Status minimize_map(Functor& functor, const Vect
 // h = dV/dphi = 2 b^2 f g), plus Omega^-1: the FOCE-I Hessian (Wang 2007, above), the Gauss-Newton
 // form of the proportional model's J^T J.
 MapResult map_fit_additive(const Prior& prior, const StructuralModel& model, const VectorXd& y, const VectorXd& start) {
-  AdditiveMapFunctor functor{{prior, model, y, prior.omega_diag.cwiseSqrt(), omega_l_inverse(prior)}};
+  AdditiveMapFunctor functor{MapFunctorBase::of(prior, model, y)};
   MapResult m;
   VectorXd r;
   const auto status = minimize_map(functor, start.allFinite() ? start : prior.theta, m, r);
@@ -274,7 +279,7 @@ MapResult map_fit(const Prior& prior, const VectorXd& t_h, const VectorXd& y, co
 MapResult map_fit(const Prior& prior, const StructuralModel& model, const VectorXd& y, const VectorXd& start) {
   if (prior.additive) return map_fit_additive(prior, model, y, start);
   const VectorXd log_y = y.array().log().matrix();
-  MapFunctor functor{{prior, model, log_y, prior.omega_diag.cwiseSqrt(), omega_l_inverse(prior)}};
+  MapFunctor functor{MapFunctorBase::of(prior, model, log_y)};
   MapResult m;
   VectorXd r;
   const auto status = minimize_map(functor, start.allFinite() ? start : prior.theta, m, r);
