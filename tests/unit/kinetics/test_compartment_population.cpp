@@ -266,3 +266,88 @@ TEST_CASE("compartment population: refusals") {
   pop.model_name = "another_model";
   CHECK_THROWS_AS(compartment_population_map_fit(pop, blood_organ(), c.units[0].tacs, A0_MBQ, LP, "test"), InputError);
 }
+
+namespace {
+
+// The organ's TIA [MBq h] of the MAP of `tacs` under `pop` with its standard errors zeroed (the
+// population taken as known): the MAP under a shifted population, computed through the public call.
+double organ_tia_known(CompartmentPopulation pop, const std::vector<TacSeries>& tacs, double* u_posterior = nullptr) {
+  pop.model.theta_se.setZero();
+  pop.model.log_omega_se.setZero();
+  pop.model.log_sigma_log_se = 0;
+  const auto fits = compartment_population_map_fit(pop, blood_organ(), tacs, A0_MBQ, LP, "test");
+  for (const auto& f : fits)
+    if (f.voi == "organ") {
+      if (u_posterior) *u_posterior = f.fit.tia_u_MBq_h;
+      return f.fit.tia_MBq_h;
+    }
+  return std::numeric_limits<double>::quiet_NaN();
+}
+
+}  // namespace
+
+// Issue 15 "honest uncertainty": the exponential MAP's u(TIA) has carried the population's own
+// estimation error since 0.17 (methods.md §10); the compartment MAP took the population as known.
+// The expected u is computed here through the public call, independently of the implementation's
+// warm-started refits: u^2 = u_posterior^2 + sum_j ((TIA(+s_j) - TIA(-s_j)) / 2)^2 over theta_k,
+// ln Omega_kk and ln b, each shifted by its standard error s_j.
+TEST_CASE("compartment population: u(TIA) of the MAP includes the population's own estimation error") {
+  CompartmentPopulation pop = learned_laplace();
+  REQUIRE(pop.model.log_omega_se.size() == 3);
+  // standard errors of the order of a 10-unit learning cohort (SE(theta) ~ omega / sqrt(10), SE(ln
+  // Omega) ~ sqrt(2 / 10), SE(ln b) ~ 0.2): large enough that u_pop is a visible part of u
+  const double se_theta = 0.12, se_log_omega = 0.45, se_log_b = 0.2;
+  pop.model.theta_se = VectorXd::Constant(3, se_theta);
+  pop.model.log_omega_se = VectorXd::Constant(3, se_log_omega);
+  pop.model.log_sigma_log_se = se_log_b;
+  const Cohort c = cohort(1, 91, {24, 96}, {1});  // a sparse cycle: the population matters
+  const auto& tacs = c.units[0].tacs;
+  double u_posterior = 0;
+  organ_tia_known(pop, tacs, &u_posterior);
+  double u_pop2 = 0;
+  for (int j = 0; j < 3; ++j)
+    for (int which = 0; which < 3; ++which) {  // theta_j, ln Omega_jj, ln b (once)
+      if (which == 2 && j > 0) continue;
+      auto up = pop, down = pop;
+      const double s = which == 0 ? se_theta : which == 1 ? se_log_omega : se_log_b;
+      if (which == 0) up.model.theta(j) += s, down.model.theta(j) -= s;
+      if (which == 1) up.model.omega(j, j) *= std::exp(s), down.model.omega(j, j) *= std::exp(-s);
+      if (which == 2) up.model.sigma_log *= std::exp(s), down.model.sigma_log *= std::exp(-s);
+      const double d = 0.5 * (organ_tia_known(up, tacs) - organ_tia_known(down, tacs));
+      u_pop2 += d * d;
+    }
+  const double expected = std::sqrt(u_posterior * u_posterior + u_pop2);
+  const auto fits = compartment_population_map_fit(pop, blood_organ(), tacs, A0_MBQ, LP, "test");
+  const auto organ = std::find_if(fits.begin(), fits.end(), [](const auto& f) { return f.voi == "organ"; });
+  REQUIRE(organ != fits.end());
+  INFO("u_posterior ", u_posterior, " u_pop ", std::sqrt(u_pop2), " u ", organ->fit.tia_u_MBq_h);
+  CHECK(std::sqrt(u_pop2) > 0.3 * u_posterior);  // u 5 % or more above u_posterior: the 1 % below sees it
+  // 1 %: the implementation's TIA is the model's integral with the gradient (delta method) where this
+  // test differences MAP TIAs, and its refits start from the MAP (the test's from theta): both within
+  // the refits' convergence, far below the 20 % the population's error adds here
+  CHECK(organ->fit.tia_u_MBq_h == doctest::Approx(expected).epsilon(0.01));
+  CHECK(organ->fit.notes.back().find("population's own estimation error") != std::string::npos);
+}
+
+// A blood curve clearing with a half-life of about 2 h is at 2e-4 of its 1-h value at 24 h: a point
+// below 1e-3 of the VOI's largest that the model predicts. Flagged near zero, it made every cycle with
+// blood at 24 h keep its individual fits (0.18's limit). A reading near zero where the MAP's curve is
+// not (a zero typed in) is still flagged.
+TEST_CASE("compartment population: blood at 24 h as the model predicts it is not a near-zero point") {
+  const auto& pop = learned_laplace();
+  Cohort c = cohort(1, 77, ORGAN_RICH, BLOOD_RICH);
+  for (const auto& s : c.units[0].tacs)
+    if (s.voi == "blood") REQUIRE(s.activity_MBq(2) < 1e-3 * s.activity_MBq.maxCoeff());  // the case in point
+  auto fits = compartment_population_map_fit(pop, blood_organ(), c.units[0].tacs, A0_MBQ, LP, "test");
+  REQUIRE(fits.size() == 2);
+  for (const auto& f : fits) {
+    INFO(f.voi, ": ", joined_flags(f.fit.candidates[0]));
+    CHECK(f.fit.accepted);
+  }
+  for (auto& s : c.units[0].tacs)
+    if (s.voi == "organ") s.activity_MBq(5) = 1e-4 * s.activity_MBq.maxCoeff();  // 168 h: a near-zero reading
+  fits = compartment_population_map_fit(pop, blood_organ(), c.units[0].tacs, A0_MBQ, LP, "test");
+  for (const auto& f : fits)
+    if (f.voi == "organ")
+      CHECK(joined_flags(f.fit.candidates[0]).find("near_zero_activity_at_1_points") != std::string::npos);
+}
