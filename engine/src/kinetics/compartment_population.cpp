@@ -6,6 +6,7 @@
 #include <limits>
 #include <map>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 
 #include "lutdose/error.h"
@@ -308,10 +309,49 @@ MatrixXd tia_gradient(const models::CompartmentModel& model, const CompartmentSt
 struct CycleMap {
   population_detail::MapResult r;
   VectorXd p;        // all model parameters at the MAP
+  VectorXd p_typical;  // all model parameters at the population's theta (its typical curve)
   VectorXd tia;      // per observation [MBq h]
   MatrixXd tia_g;    // d TIA / d phi
   std::vector<std::string> cycle_flags;  // the criterion of the whole cycle's points
+  // the population's own estimation error in (the free parameters, each observation's TIA); none when
+  // the MAP failed or the population has no standard errors (taken as known)
+  std::optional<population_detail::PopulationError> pop_error;
 };
+
+// The candidate's parameter SDs, CVs and correlations from its covariance.
+void set_parameter_figures(CandidateFit& c) {
+  const VectorXd sd = c.covariance.diagonal().cwiseSqrt();
+  c.parameter_cv = sd.cwiseQuotient(c.parameters.cwiseAbs());
+  c.correlation = c.covariance.cwiseQuotient(sd * sd.transpose());
+}
+
+// Points near zero where the population does not expect them: a reading at or below
+// proportional_floor_fraction (1e-3) of the VOI's largest while the population's typical curve
+// (`typical`, the model at theta) is above that fraction of its largest at the VOI's points there (a
+// zero typed in, activity below detection). The exponential MAP's rule (any point below 1e-3 of the
+// largest) flagged a point the model itself puts that low, e.g. a blood curve clearing with a 2 h
+// half-life at 24 h (2e-4 of its 1-h value), so every such cycle kept its individual fits (0.18).
+// The typical curve, not the MAP's: the MAP follows a near-zero reading part of the way (a typed-in
+// organ zero at 168 h took the MAP's curve there to 3e-4 of its largest). Also no point > 0 at all.
+void judge_against_data(CandidateFit& c, const TacSeries& tac, const VectorXd& typical) {
+  if (!(tac.activity_MBq.array() > 0).any()) return c.flags.push_back("no_positive_points");
+  const double fraction = FitOptions().proportional_floor_fraction;
+  const double y_limit = fraction * tac.activity_MBq.maxCoeff(), f_limit = fraction * typical.maxCoeff();
+  int near_zero = 0;
+  for (Eigen::Index j = 0; j < tac.activity_MBq.size(); ++j)
+    if (tac.activity_MBq(j) <= y_limit && !(typical(j) <= f_limit)) ++near_zero;
+  if (near_zero > 0) c.flags.push_back("near_zero_activity_at_" + std::to_string(near_zero) + "_points");
+}
+
+// The model's observation `col` at `t` with parameters `p`; NaN where the model fails.
+VectorXd observed_at(const models::CompartmentModel& model, const VectorXd& t, const VectorXd& p, double a0,
+                     double lambda_p, int col) {
+  try {
+    return model.observe(t, p, a0, lambda_p, models::FitOptions().solver).col(col);
+  } catch (const models::ModelError&) {
+    return VectorXd::Constant(t.size(), NaN);
+  }
+}
 
 // The candidate of the observed VOI `tac` (column `col` of the model's observations).
 CandidateFit voi_candidate(const CompartmentPopulation& pop, const models::CompartmentModel& model, const TacSeries& tac,
@@ -327,14 +367,8 @@ CandidateFit voi_candidate(const CompartmentPopulation& pop, const models::Compa
   c.parameters = r.phi.array().exp().matrix();
   const MatrixXd d = c.parameters.asDiagonal();
   c.covariance = r.ok ? MatrixXd(d * r.v * d) : MatrixXd::Constant(k, k, NaN);
-  const VectorXd sd = c.covariance.diagonal().cwiseSqrt();
-  c.parameter_cv = sd.cwiseQuotient(c.parameters.cwiseAbs());
-  c.correlation = c.covariance.cwiseQuotient(sd * sd.transpose());
-  try {
-    c.fitted_MBq = model.observe(tac.time_h, cm.p, a0, lambda_p, models::FitOptions().solver).col(col);
-  } catch (const models::ModelError&) {
-    c.fitted_MBq = VectorXd::Constant(tac.time_h.size(), NaN);
-  }
+  set_parameter_figures(c);
+  c.fitted_MBq = observed_at(model, tac.time_h, cm.p, a0, lambda_p, col);
   c.standardized_residuals = VectorXd::Constant(tac.time_h.size(), NaN);
   for (Eigen::Index j = 0; j < tac.time_h.size(); ++j)
     if (tac.activity_MBq(j) > 0) c.standardized_residuals(j) = std::log(tac.activity_MBq(j) / c.fitted_MBq(j)) / pop.model.sigma_log;
@@ -349,30 +383,73 @@ CandidateFit voi_candidate(const CompartmentPopulation& pop, const models::Compa
   c.tia_u_dof = r.ok ? std::numeric_limits<double>::infinity() : NaN;
   if (!r.ok) c.flags.push_back("population_map_failed");
   if (!(c.tia_MBq_h > 0)) c.flags.push_back("tia_not_positive");
-  population_detail::judge_map_against_data(c, tac);  // the population's criterion is the cycle's (cm)
+  judge_against_data(c, tac, observed_at(model, tac.time_h, cm.p_typical, a0, lambda_p, col));
+  // the population's criterion is the cycle's (cm)
   c.flags.insert(c.flags.end(), cm.cycle_flags.begin(), cm.cycle_flags.end());
   c.accepted = c.flags.empty();
   population_detail::add_population_warnings(pop.model, c);
   return c;
 }
 
-// The TacFit of one observed VOI from its candidate.
-TacFit voi_fit(const CompartmentPopulation& pop, CandidateFit c, int left_out) {
+// The population's own estimation error added to the candidate of observation `col` (its covariance
+// and u(TIA)); the note on u.
+std::string add_population_error(const CompartmentPopulation& pop, const CycleMap& cm, int col, TacFit& fit) {
+  if (!cm.pop_error)
+    return cm.r.ok && pop.model.log_omega_se.size() != cm.r.phi.size()
+               ? population_detail::population_known_note()
+               : "u(TIA) from the posterior covariance (population parameters taken as known)";
+  const auto& e = *cm.pop_error;
+  auto& c = fit.candidates.at(0);
+  const auto k = c.parameters.size();
+  const double u_posterior = c.tia_u_MBq_h;
+  c.covariance += e.extra.topLeftCorner(k, k);
+  set_parameter_figures(c);
+  c.tia_u_MBq_h = std::sqrt(u_posterior * u_posterior + e.extra(k + col, k + col));
+  return population_detail::population_error_note(pop.model, e, u_posterior, fit);
+}
+
+// The TacFit of observation `col` from its candidate.
+TacFit voi_fit(const CompartmentPopulation& pop, CandidateFit c, int left_out, const CycleMap& cm, int col) {
   TacFit fit;
   const bool accepted = c.accepted;
   const std::string flags = joined_flags(c);
   fit.candidates.push_back(std::move(c));
+  const std::string u_note = add_population_error(pop, cm, col, fit);
   population_detail::set_map_result(fit);
   fit.selection = "population kinetics: MAP (empirical Bayes) estimate of the compartment model " + pop.model_name +
                   " (free parameters " + std::to_string(pop.free_parameters.size()) + ", population of " +
                   std::to_string(pop.model.n_patients) + " patients' cycles) fitted jointly to the cycle's VOIs";
-  fit.notes.push_back("the estimate is population-based: the cycle's points combined with the compartment population; "
-                      "u(TIA) from the posterior covariance (population parameters taken as known)");
+  fit.notes.push_back("the estimate is population-based: the cycle's points combined with the compartment population; " +
+                      u_note);
   if (left_out > 0)
     fit.notes.push_back(std::to_string(left_out) + " point(s) of the cycle with activity <= 0 left out (the model is of ln A)");
   if (!accepted) fit.notes.push_back("the population MAP fails the quality criteria: " + flags);
   set_tia_intervals(fit);
   return fit;
+}
+
+// The population's own estimation error at the cycle's MAP in (the free parameters, each observation's
+// TIA), from MAPs refitted under the population shifted by its standard errors (warm-started from the
+// MAP); none when the MAP failed or the population has no standard errors.
+std::optional<population_detail::PopulationError> cycle_population_error(const PopulationModel& m,
+                                                                          const population_detail::Prior& prior,
+                                                                          const models::CompartmentModel& model,
+                                                                          const CompartmentStructure& s,
+                                                                          const VectorXd& y, const CycleMap& cm,
+                                                                          double a0, double lambda_p) {
+  const auto k = cm.r.phi.size();
+  if (!cm.r.ok || m.omega_includes_theta_error || m.log_omega_se.size() != k) return std::nullopt;
+  const auto n = cm.tia.size();
+  const auto q = [&](const population_detail::Prior& shifted) -> VectorXd {
+    const auto rs = population_detail::map_fit(shifted, s, y, cm.r.phi);
+    if (!rs.ok) return VectorXd::Constant(k + n, NaN);
+    VectorXd out(k + n);
+    out << rs.phi.array().exp().matrix(), tia_at(model, s, rs.phi, a0, lambda_p);
+    return out;
+  };
+  VectorXd q0(k + n);
+  q0 << cm.r.phi.array().exp().matrix(), cm.tia;
+  return population_detail::population_error(m, prior, q, q0);
 }
 
 // The prior of a compartment population.
@@ -408,6 +485,7 @@ std::vector<CompartmentMapFit> compartment_population_map_fit(const CompartmentP
   CycleMap cm;
   cm.r = population_detail::map_fit(prior, s, u.y, pop.model.theta);
   cm.p = s.parameters(cm.r.phi);
+  cm.p_typical = s.parameters(pop.model.theta);
   cm.tia = tia_at(model, s, cm.r.phi, a0, lambda_p);
   cm.tia_g = tia_gradient(model, s, cm.r.phi, a0, lambda_p);
   CandidateFit cycle;  // the residual criterion of the whole cycle's points
@@ -415,11 +493,12 @@ std::vector<CompartmentMapFit> compartment_population_map_fit(const CompartmentP
   population_detail::judge_map_against_population(cycle, cm.r,
                                                   population_detail::map_for_check(pop.model, prior, s, u.y, cm.r));
   cm.cycle_flags = cycle.flags;
+  cm.pop_error = cycle_population_error(pop.model, prior, model, s, u.y, cm, a0, lambda_p);
   std::vector<CompartmentMapFit> out;
   for (const auto& tac : tacs) {
     const int col = model.observation_index(tac.voi);
     if (col < 0 || tac.time_h.size() == 0) continue;
-    out.push_back({tac.voi, voi_fit(pop, voi_candidate(pop, model, tac, col, cm, a0, lambda_p), left_out), cm.p});
+    out.push_back({tac.voi, voi_fit(pop, voi_candidate(pop, model, tac, col, cm, a0, lambda_p), left_out, cm, col), cm.p});
   }
   return out;
 }

@@ -276,68 +276,6 @@ CandidateFit map_candidate(const models::ExponentialFunction& f, const populatio
   return c;
 }
 
-// The population's own estimation error carried into the MAP's natural parameters (methods.md §10,
-// "The population's own uncertainty"): for each population parameter j of (theta_k, ln Omega_kk,
-// ln b) with a known standard error s_j > 0, the MAP refitted (warm-started from the MAP) under the
-// population with j shifted by +s_j and by -s_j; dp_j = (p(+s_j) - p(-s_j)) / 2, the change of the
-// natural parameters over one SE (a central secant: the step is the SE itself, the range over which
-// the population's error moves the MAP, so the linearisation holds where it is used, and the
-// difference is many orders above the Levenberg-Marquardt tolerance of the refits). With the
-// population parameters' errors independent (the file has SEs only: Cov_pop diagonal; theta and
-// Omega are orthogonal in the linearised model), their covariance in the natural parameters is
-// sum_j dp_j dp_j^T, added to the posterior's: u(TIA)^2 = g^T (D V D^T + sum_j dp_j dp_j^T) g, the
-// posterior's u^2 plus u_pop^2 = sum_j (g^T dp_j)^2. A side whose MAP fails gives a one-sided
-// secant; both failing make the addition unknown (NaN). `missing` gets the names of parameters
-// whose SE is not known (left out). Costs 2 (2K + 1) warm-started MAP fits.
-MatrixXd population_uncertainty(const PopulationModel& m, const population_detail::Prior& prior, const VectorXd& t,
-                                const VectorXd& y, const population_detail::MapResult& r, double a0,
-                                std::vector<std::string>& missing, std::vector<std::string>& undetermined) {
-  constexpr double NaN = std::numeric_limits<double>::quiet_NaN();
-  const auto& f = *prior.f;
-  const auto k = prior.theta.size();
-  const VectorXd p0 = population_detail::natural_from_phi(f, in_MBq(f, r, a0).phi);
-  MatrixXd extra = MatrixXd::Zero(k, k);
-  // the natural parameters of the MAP under `shifted`, NaN where it fails
-  auto map_p = [&](const population_detail::Prior& shifted) -> VectorXd {
-    const auto rs = population_detail::map_fit(shifted, t, y, r.phi);
-    return rs.ok ? population_detail::natural_from_phi(f, in_MBq(f, rs, a0).phi) : VectorXd::Constant(k, NaN);
-  };
-  // the population parameter `name`: its SE `se` and `shift(prior, s)`, which moves it by s in the prior
-  auto propagate = [&](const std::string& name, double se, auto shift) {
-    if (!(se >= 0)) return missing.push_back(name);
-    if (se == 0) return;  // known exactly: no contribution
-    if (se > MAX_POPULATION_LOG_SE) return undetermined.push_back(name + " (standard error " + g4(se) + ")");
-    auto up = prior, down = prior;
-    shift(up, se);
-    shift(down, -se);
-    const VectorXd pu = map_p(up), pd = map_p(down);
-    const VectorXd dp = pu.allFinite() && pd.allFinite() ? VectorXd(0.5 * (pu - pd))
-                        : pu.allFinite()                 ? VectorXd(pu - p0)
-                        : pd.allFinite()                 ? VectorXd(p0 - pd)
-                                                         : VectorXd::Constant(k, NaN);
-    extra += dp * dp.transpose();
-  };
-  for (Eigen::Index j = 0; j < k; ++j) {
-    const std::string& name = m.phi_names.at(static_cast<size_t>(j));
-    propagate("theta of " + name, m.theta_se.size() == k ? m.theta_se(j) : NaN,
-              [j](population_detail::Prior& q, double s) { q.theta(j) += s; });
-    propagate("Omega of " + name, m.log_omega_se(j), [j](population_detail::Prior& q, double s) {
-      q.omega_diag(j) *= std::exp(s);
-      // a full Omega: its row and column j scaled by e^(s/2), so Omega_jj moves by e^s and the
-      // correlations stay (their own uncertainty is not propagated: docs/population.md)
-      if (q.omega_full.size()) {
-        q.omega_full.row(j) *= std::exp(s / 2);
-        q.omega_full.col(j) *= std::exp(s / 2);
-      }
-    });
-  }
-  if (m.error_model == PopulationErrorModel::proportional)
-    propagate("sigma_log", m.log_sigma_log_se, [](population_detail::Prior& q, double s) { q.b *= std::exp(s); });
-  else if (m.error_model != PopulationErrorModel::input)  // input: each point's own u, nothing learned
-    missing.push_back("the residual error's sigma0_MBq and b_proportional");
-  return extra;
-}
-
 // The candidate's covariance with `extra` added (population_uncertainty), and what follows from it:
 // parameter CVs, correlations and u(TIA).
 void add_covariance(CandidateFit& c, const models::ExponentialFunction& f, const MatrixXd& extra, double lambda_p) {
@@ -414,36 +352,21 @@ std::string add_population_error(const PopulationModel& m, const population_deta
                                  const VectorXd& y, const population_detail::MapResult& r, double administered_MBq,
                                  TacFit& fit) {
   const auto& f = *prior.f;
-  const bool has_errors = m.log_omega_se.size() == f.n_parameters();
-  std::string u_note = "u(TIA) from the posterior covariance (population parameters taken as known)";
-  if (!m.omega_includes_theta_error && has_errors && r.ok) {
-    std::vector<std::string> missing, undetermined;
-    auto& c = fit.candidates[0];
-    const double u_posterior = c.tia_u_MBq_h;
-    add_covariance(c, f, population_uncertainty(m, prior, t, y, r, administered_MBq, missing, undetermined),
-                   prior.lambda_p);
-    if (!undetermined.empty()) {
-      c.tia_u_MBq_h = std::numeric_limits<double>::quiet_NaN();
-      fit.tia_u_unknown_reason = "the population's " + listed(undetermined) +
-                                 " not determined by its learning cohort (a standard error above " +
-                                 g4(MAX_POPULATION_LOG_SE) + " on the log scale): u(TIA) with it is not known";
-      return "u(TIA) not known: " + fit.tia_u_unknown_reason + "; from the posterior alone " + g4(u_posterior) +
-             " MBq h";
-    }
-    u_note = "u(TIA) = " + g4(c.tia_u_MBq_h) +
-             " MBq h from the posterior covariance and the population's own estimation error (theta" +
-             std::string(m.error_model == PopulationErrorModel::proportional ? ", ln Omega and ln sigma_log"
-                                                                             : " and ln Omega") +
-             " shifted by their standard errors of learning from " + std::to_string(m.n_patients) +
-             " TACs); from the posterior alone " + g4(u_posterior) + " MBq h" +
-             (missing.empty() ? "" : "; not known, taken as exact: the error of " + listed(missing));
-    if (!std::isfinite(c.tia_u_MBq_h))
-      fit.tia_u_unknown_reason = "the MAP under the population shifted by a standard error of its parameters failed";
-  } else if (!m.omega_includes_theta_error && !has_errors) {
-    u_note += "; the population has no standard errors of ln Omega (log_omega_se: a population file of lutdose "
-              "0.16 or earlier, or written by hand), so its own estimation error is not in u";
-  }
-  return u_note;
+  if (m.omega_includes_theta_error) return "u(TIA) from the posterior covariance (population parameters taken as known)";
+  if (m.log_omega_se.size() != f.n_parameters()) return population_detail::population_known_note();
+  if (!r.ok) return "u(TIA) from the posterior covariance (population parameters taken as known)";
+  // the natural parameters of the MAP under `shifted`, NaN where it fails
+  const auto natural_map = [&](const population_detail::Prior& shifted) -> VectorXd {
+    const auto rs = population_detail::map_fit(shifted, t, y, r.phi);
+    return rs.ok ? population_detail::natural_from_phi(f, in_MBq(f, rs, administered_MBq).phi)
+                 : VectorXd::Constant(f.n_parameters(), std::numeric_limits<double>::quiet_NaN());
+  };
+  auto& c = fit.candidates[0];
+  const double u_posterior = c.tia_u_MBq_h;
+  const auto e = population_detail::population_error(
+      m, prior, natural_map, population_detail::natural_from_phi(f, in_MBq(f, r, administered_MBq).phi));
+  add_covariance(c, f, e.extra, prior.lambda_p);
+  return population_detail::population_error_note(m, e, u_posterior, fit);
 }
 
 }  // namespace
@@ -503,6 +426,87 @@ MapResult map_for_check(const PopulationModel& m, const Prior& prior, const Stru
   if (check_differs && r.ok && n > 0 && !(r.objective - r.log_variance_terms <= residual_limit(n)))
     return map_fit(check_prior, model, y, r.phi);
   return r;
+}
+
+// The population's own estimation error carried into quantities q of the MAP (methods.md §10,
+// "The population's own uncertainty"): for each population parameter j of (theta_k, ln Omega_kk,
+// ln b) with a known standard error s_j > 0, the MAP refitted (by `q`, warm-started from the MAP)
+// under the population with j shifted by +s_j and by -s_j; dq_j = (q(+s_j) - q(-s_j)) / 2, the change
+// over one SE (a central secant: the step is the SE itself, the range over which the population's
+// error moves the MAP, so the linearisation holds where it is used, and the difference is many orders
+// above the Levenberg-Marquardt tolerance of the refits). With the population parameters' errors
+// independent (the file has SEs only: Cov_pop diagonal; theta and Omega are orthogonal in the
+// linearised model), their covariance in q is sum_j dq_j dq_j^T. A side whose MAP fails gives a
+// one-sided secant; both failing make the addition unknown (NaN). Costs 2 (2K + 1) MAP fits.
+PopulationError population_error(const PopulationModel& m, const Prior& prior,
+                                 const std::function<VectorXd(const Prior&)>& q, const VectorXd& q0) {
+  constexpr double NaN = std::numeric_limits<double>::quiet_NaN();
+  const auto k = prior.theta.size();
+  PopulationError e;
+  e.extra = MatrixXd::Zero(q0.size(), q0.size());
+  // the population parameter `name`: its SE `se` and `shift(prior, s)`, which moves it by s in the prior
+  auto propagate = [&](const std::string& name, double se, auto shift) {
+    if (!(se >= 0)) return e.missing.push_back(name);
+    if (se == 0) return;  // known exactly: no contribution
+    if (se > MAX_POPULATION_LOG_SE) return e.undetermined.push_back(name + " (standard error " + g4(se) + ")");
+    auto up = prior, down = prior;
+    shift(up, se);
+    shift(down, -se);
+    const VectorXd qu = q(up), qd = q(down);
+    const VectorXd dq = qu.allFinite() && qd.allFinite() ? VectorXd(0.5 * (qu - qd))
+                        : qu.allFinite()                 ? VectorXd(qu - q0)
+                        : qd.allFinite()                 ? VectorXd(q0 - qd)
+                                                         : VectorXd::Constant(q0.size(), NaN);
+    e.extra += dq * dq.transpose();
+  };
+  for (Eigen::Index j = 0; j < k; ++j) {
+    const std::string& name = m.phi_names.at(static_cast<size_t>(j));
+    propagate("theta of " + name, m.theta_se.size() == k ? m.theta_se(j) : NaN,
+              [j](Prior& p, double s) { p.theta(j) += s; });
+    propagate("Omega of " + name, m.log_omega_se(j), [j](Prior& p, double s) {
+      p.omega_diag(j) *= std::exp(s);
+      // a full Omega: its row and column j scaled by e^(s/2), so Omega_jj moves by e^s and the
+      // correlations stay (their own uncertainty is not propagated: docs/population.md)
+      if (p.omega_full.size()) {
+        p.omega_full.row(j) *= std::exp(s / 2);
+        p.omega_full.col(j) *= std::exp(s / 2);
+      }
+    });
+  }
+  if (m.error_model == PopulationErrorModel::proportional)
+    propagate("sigma_log", m.log_sigma_log_se, [](Prior& p, double s) { p.b *= std::exp(s); });
+  else if (m.error_model != PopulationErrorModel::input)  // input: each point's own u, nothing learned
+    e.missing.push_back("the residual error's sigma0_MBq and b_proportional");
+  return e;
+}
+
+std::string population_error_note(const PopulationModel& m, const PopulationError& e, double u_posterior,
+                                   TacFit& fit) {
+  auto& c = fit.candidates.at(0);
+  if (!e.undetermined.empty()) {
+    c.tia_u_MBq_h = std::numeric_limits<double>::quiet_NaN();
+    fit.tia_u_unknown_reason = "the population's " + listed(e.undetermined) +
+                               " not determined by its learning cohort (a standard error above " +
+                               g4(MAX_POPULATION_LOG_SE) + " on the log scale): u(TIA) with it is not known";
+    return "u(TIA) not known: " + fit.tia_u_unknown_reason + "; from the posterior alone " + g4(u_posterior) +
+           " MBq h";
+  }
+  if (!std::isfinite(c.tia_u_MBq_h))
+    fit.tia_u_unknown_reason = "the MAP under the population shifted by a standard error of its parameters failed";
+  return "u(TIA) = " + g4(c.tia_u_MBq_h) +
+         " MBq h from the posterior covariance and the population's own estimation error (theta" +
+         std::string(m.error_model == PopulationErrorModel::proportional ? ", ln Omega and ln sigma_log"
+                                                                         : " and ln Omega") +
+         " shifted by their standard errors of learning from " + std::to_string(m.n_patients) + " " +
+         (m.voi_kind == "compartment" ? "patients' cycles" : "TACs") + "); from the posterior alone " +
+         g4(u_posterior) + " MBq h" +
+         (e.missing.empty() ? "" : "; not known, taken as exact: the error of " + listed(e.missing));
+}
+
+std::string population_known_note() {
+  return "u(TIA) from the posterior covariance (population parameters taken as known); the population has no "
+         "standard errors of ln Omega (log_omega_se: a population file of lutdose 0.16 or earlier, or written by "
+         "hand), so its own estimation error is not in u";
 }
 
 void judge_map_against_data(CandidateFit& c, const TacSeries& tac) { judge_against_data(c, tac, false); }

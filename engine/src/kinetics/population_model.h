@@ -3,6 +3,9 @@
 #pragma once
 
 #include <Eigen/Dense>
+#include <functional>
+#include <string>
+#include <vector>
 
 #include "lutdose/kinetics/population.h"
 #include "lutdose/models/exponential.h"
@@ -168,6 +171,24 @@ void judge_map_against_population(CandidateFit& c, const MapResult& r, const Map
 //! The TacFit of a MAP from its one candidate (fit.candidates[0]): method "population MAP", the
 //! candidate's function, TIA, u(TIA), its dof and acceptance. Throws nothing.
 void set_map_result(TacFit& fit);
+//! The population's own estimation error in quantities q of a MAP (methods.md §10, "The population's
+//! own uncertainty"): `extra`, their covariance sum_j dq_j dq_j^T over the population parameters j with a
+//! known standard error; `missing` names those whose SE is not known (taken as exact), `undetermined`
+//! those above MAX_POPULATION_LOG_SE (u then unknown).
+struct PopulationError {
+  Eigen::MatrixXd extra;
+  std::vector<std::string> missing, undetermined;
+};
+//! PopulationError of `m` (whose MAP prior is `prior`): `q(shifted)` the quantities of the MAP
+//! refitted under `shifted` (NaN where it fails), `q0` those of the MAP. Throws nothing but what q throws.
+PopulationError population_error(const PopulationModel& m, const Prior& prior,
+                                 const std::function<Eigen::VectorXd(const Prior&)>& q, const Eigen::VectorXd& q0);
+//! The note on u(TIA) of fit.candidates[0], whose u(TIA) already includes e.extra (u_posterior without
+//! it); an undetermined parameter makes u(TIA) unknown (NaN, fit.tia_u_unknown_reason), as does a
+//! non-finite u. Throws nothing.
+std::string population_error_note(const PopulationModel& m, const PopulationError& e, double u_posterior, TacFit& fit);
+//! The note on u(TIA) of a MAP under a population without standard errors (taken as known).
+std::string population_known_note();
 //! The warnings of a MAP under `m`: population_below_50_tacs:N, population_not_converged.
 void add_population_warnings(const PopulationModel& m, CandidateFit& c);
 

@@ -89,10 +89,12 @@ struct CompartmentMapFit {
 //! model: per observed VOI with points a TacFit of method "population MAP", one candidate of function
 //! "compartment:NAME" (the free parameters at the MAP and their posterior covariance), TIA [MBq h]
 //! by model.tia_per_observation at the MAP, u(TIA) by the delta method with the MAP's posterior
-//! covariance of phi (gradient by central differences, COMPARTMENT_POPULATION_FD_STEP; the
-//! population's parameters taken as known). Points <= 0 are left out (noted). Flags and warnings as
-//! population_map_fit where they apply: "population_map_failed", "tia_not_positive",
-//! "no_positive_points", "near_zero_activity_at_N_points", "map_residuals_exceed_population_model"
+//! covariance of phi (gradient by central differences, COMPARTMENT_POPULATION_FD_STEP) plus the
+//! population's own estimation error where the population has standard errors (methods.md §10).
+//! Points <= 0 are left out (noted). Flags and warnings as population_map_fit where they apply:
+//! "population_map_failed", "tia_not_positive", "no_positive_points",
+//! "near_zero_activity_at_N_points" (readings <= 1e-3 of the VOI's largest where the model at theta
+//! is not that low), "map_residuals_exceed_population_model"
 //! (the criterion of the whole cycle's points, on every VOI's candidate), "population_below_50_tacs:N"
 //! (N units), "population_not_converged". InputError naming `where` when the administered activity
 //! is not > 0 or `model` is not the population's (name or free parameters differ).
