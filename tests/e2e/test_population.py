@@ -1398,7 +1398,8 @@ def organ_blood_cases(ctx, folder, tacs, fit=None):
     """One case file per patient of `tacs` (blood_organ_tacs with the same organ and blood times: a case's
     VOIs are measured at every time point) in `folder`: one cycle of 7400 MBq, each time point (start_h) with
     the TAC's activities (activity_MBq: no quantification), the user S-value table sv.csv of the folder, and
-    the fit block `fit` if given. Returns {patient: path}."""
+    the fit block `fit` if given, and dose limits on both VOIs (plan's delivered_dose_uncertainty lists the
+    limited targets). Returns {patient: path}."""
     os.makedirs(ctx.path(folder), exist_ok=True)
     write(ctx, os.path.join(folder, "sv.csv"), ORGAN_BLOOD_SVALUES)
     points = {}
@@ -1408,7 +1409,7 @@ def organ_blood_cases(ctx, folder, tacs, fit=None):
     out = {}
     for p, by_time in points.items():
         doc = {"lutdose_case_version": 1, "patient": {"id": p}, "phantom": "icrp110-am",
-               "dose": {"svalues": "sv.csv"},
+               "dose": {"svalues": "sv.csv"}, "plan": {"limits": ["organ:dose_Gy:40", "blood:dose_Gy:40"]},
                "cycles": [{"cycle": 1, "administered": {"activity_MBq": 7400},
                            "timepoints": [{"start_h": t, "vois": v} for t, v in sorted(by_time.items())]}]}
         if fit:
