@@ -64,8 +64,8 @@ PlanOutcome run_plan(const PlanArgs& a) {
     auto c = lutdose::load_case_file(a.case_path, a.allow_external_files);
     lutdose::use_case_population(c, a.population, std::nullopt);  // the case's fit.population or --population
     const auto run_result = lutdose::run_case(c, dir, 0, 0);
-    if (run_result.provenance.options.population)
-      out.population = lutdose::population_source_json(run_result.provenance.options.population_source);
+    if (const auto& ro = run_result.provenance.options; ro.population || ro.compartment_population)
+      out.population = lutdose::population_source_json(ro.population_source);
     history = lutdose::history_from_run(run_result)[c.patient_id];
     o = lutdose::plan_options_from_case(c.plan, dir, targets_of(history), c.tissue_overrides, a.case_path);
     out.delivered_u = lutdose::delivered_dose_uncertainty(run_result, o.limits);

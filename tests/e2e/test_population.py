@@ -1197,7 +1197,8 @@ def case_compartment_population(ctx):
     """population learn --model blood_organ_linear, then fit --population on sparse new patients: the
     file names the model with its SHA-256 (computed here with hashlib), the MAP fits are the
     population's; a changed model file, an edited SHA-256 or an unknown free parameter is refused
-    (exit 2, naming the member), and batch refuses a compartment population."""
+    (exit 2, naming the member). batch, plan and case files with a compartment population (0.18 refused
+    them, exit 2 naming structural_model): compartment_population_batch_tac, compartment_population_cases."""
     tacs, pts, _ = blood_organ_tacs(ctx, "learn", 60, 1, (1, 4, 24, 48, 96, 168), (1, 4, 24))
     ctx.ok("population", "learn", tacs, "--patients", pts, "--model", "blood_organ_linear", "--out",
            ctx.path("pop.json"), "--quiet")
@@ -1269,10 +1270,230 @@ def case_compartment_population(ctx):
               "blood_organ_linear", "--functions", "E1", "--out", ctx.path("f.json"))
     if os.path.exists(ctx.path("f.json")):
         raise CaseFailure("population learn --model --functions wrote a file")
-    ctx.fails("structural_model", "batch", "--tac", new, "--patients", ctx.path("new_patients.csv"), "--population",
-              ctx.path("pop.json"), "--out", ctx.path("b.h5"))
-    if os.path.exists(ctx.path("b.h5")):
-        raise CaseFailure("batch wrote a store with a compartment population")
+
+
+# A user S-value table over blood_organ_linear's VOIs (organ, blood), which are no phantom's VOIs. A test
+# fixture, not physics (as test_batch.py's USER_SVALUES): run and batch only need doses to compute.
+ORGAN_BLOOD_SVALUES = ("target,source,s_mGy_per_MBq_s,target_mass_g\n"
+                       "organ,organ,2.1e-4,300\norgan,blood,3.0e-7,300\n"
+                       "blood,organ,3.0e-7,5000\nblood,blood,1.0e-5,5000\n")
+
+
+def learn_compartment_population(ctx, out):
+    """`out`: a compartment population of blood_organ_linear learned from 60 patients of blood_organ_tacs
+    (organ at 1-168 h, blood at 1-24 h) with the Laplace E-step (a fifth of the sampled one's time; what is
+    tested here is where the file is used, not the learning)."""
+    tacs, pts, _ = blood_organ_tacs(ctx, "learn", 60, 1, (1, 4, 24, 48, 96, 168), (1, 4, 24))
+    ctx.ok("population", "learn", tacs, "--patients", pts, "--model", "blood_organ_linear", "--e-step", "laplace",
+           "--out", out, "--quiet")
+    return out
+
+
+def tac_rows_by_patient(path):
+    """{patient: [rows]} of a TAC table (its header kept apart: (header, rows))."""
+    with open(path) as f:
+        lines = f.read().splitlines()
+    out = {}
+    for line in lines[1:]:
+        out.setdefault(line.split(",")[0], []).append(line)
+    return lines[0], out
+
+
+# Relative tolerance of TIAs and doses computed twice by the same engine call on the same doubles: JSON
+# text (17 significant digits, exact for doubles) or export's shortest round-trip CSV text on both sides,
+# so equal to a few ulp (same_number's 1e-12).
+def same_tias(a, b, where):
+    """a, b: {(patient, voi): (tia_MBq_h, method)}; CaseFailure unless equal (same_number) with one method."""
+    if set(a) != set(b) or any(a[k][1] != b[k][1] or not same_number(a[k][0], b[k][0]) for k in a):
+        raise CaseFailure("%s: %s; expected %s" % (where, sorted(a.items()), sorted(b.items())))
+
+
+def run_tias(results):
+    """{(patient, voi): (tia_MBq_h, fit.method)} of a results.json."""
+    return {(p["id"], v["name"]): (v["tia_MBq_h"], v["fit"]["method"])
+            for p in results["patients"] for c in p["cycles"] for v in c["vois"]}
+
+
+def store_tias(ctx, store):
+    """{(patient, voi): (tia_MBq_h, method)} of a batch store (lutdose export's vois.csv), and its failures.csv."""
+    ctx.ok("export", store, "--csv", store + "_csv")
+    vois = {(r["patient"], r["voi"]): (csv_number(r, "tia_MBq_h"), r["method"])
+            for r in csv_rows(os.path.join(store + "_csv", "vois.csv"))}
+    return vois, csv_rows(os.path.join(store + "_csv", "failures.csv"))
+
+
+def check_compartment_store(store, pop_path, where):
+    """The store's /population rows are the compartment population's model (voi_kind compartment, a row per
+    free parameter) and its provenance names the file's SHA-256 (computed here) and structural model."""
+    pop = json.load(open(pop_path))
+    check_population_table(store_population(store), pop["vois"], where)
+    fit = store_provenance(store)["options"]["fit"]
+    sha = hashlib.sha256(open(pop_path, "rb").read()).hexdigest()
+    if fit.get("method") != "population MAP" or fit.get("population", {}).get("sha256") != sha or \
+            fit.get("structural_model") != pop["structural_model"]:
+        raise CaseFailure("%s: provenance options.fit %s" % (where, json.dumps(fit)[:600]))
+
+
+def case_compartment_population_batch_tac(ctx):
+    """batch --tac --population with a compartment population (0.18 refused it, exit 2 'not yet by batch'):
+    each patient's TIAs are those of `run --tac` of that patient alone with the same file (same_tias); the
+    store's /population rows and provenance are the file's (check_compartment_store); a patient with no VOI
+    the model observes is a failure row (exit 3) and the others are done; a patient without blood points
+    gets the MAP of its organ points, as run --tac does; --model naming another model or another version of
+    the model file is refused before anything is written (exit 2); --resume with another population file is
+    refused (the file's SHA-256 is in the store's fingerprint)."""
+    pop = learn_compartment_population(ctx, ctx.path("pop.json"))
+    new, _, _ = blood_organ_tacs(ctx, "new", 5, 2, (24, 96), (1, 4))
+    header, rows = tac_rows_by_patient(new)
+    rows["Q004"] = [r for r in rows["Q004"] if ",blood," not in r]  # organ points only
+    rows["Q900"] = ["Q900,kidneys,24,50", "Q900,kidneys,96,20"]  # no VOI the model observes
+    tac = write(ctx, "cohort.csv", "\n".join([header] + sum(rows.values(), [])) + "\n")
+    pts = write(ctx, "cohort_patients.csv", "patient,administered_MBq\n" + "".join("%s,7400\n" % p for p in rows))
+    sv = write(ctx, "sv.csv", ORGAN_BLOOD_SVALUES)
+    batch = ("batch", "--tac", tac, "--patients", pts, "--svalues", sv, "--population", pop, "--progress", "never")
+    cp = ctx.run(*batch, "--out", ctx.path("s.h5"), "--threads", 2)[1]
+    if cp.returncode != 3:
+        raise CaseFailure("batch --tac with a compartment population: exit %d (expected 3)\n%s" % (cp.returncode,
+                                                                                                 cp.stderr))
+    vois, failures = store_tias(ctx, ctx.path("s.h5"))
+    if cp.returncode != 3 or [f["patient"] for f in failures] != ["Q900"] or \
+            "no VOI of the input is observed by the model" not in failures[0]["error"]:
+        raise CaseFailure("batch --tac with a patient of no observed VOI: exit %d, failures %s\n%s" %
+                          (cp.returncode, failures, cp.stderr))
+    alone = {}
+    for p in ("Q001", "Q002", "Q003", "Q004", "Q005"):
+        one = write(ctx, p + ".csv", "\n".join([header] + rows[p]) + "\n")
+        ctx.ok("run", "--tac", one, "--activity-MBq", 7400, "--svalues", sv, "--population", pop, "--out",
+               ctx.path("run_" + p), "--quiet")
+        alone.update(run_tias(json.load(open(ctx.path("run_" + p, "results.json")))))
+    same_tias(vois, alone, "batch --tac against run --tac of each patient alone")
+    if ("Q004", "blood") in vois or any(m != "population MAP" for _, m in vois.values()):
+        raise CaseFailure("batch --tac: not every observed VOI by population MAP: %s" % vois)
+    check_compartment_store(ctx.path("s.h5"), pop, "batch --tac")
+    # another model, or another version of the model file: refused before the store is made
+    changed = json.load(open(os.path.join(ctx_source(), "models", "files", "blood_organ_linear.json")))
+    changed["parameters"]["k_b"]["value"] = 0.3
+    other = write(ctx, "blood_organ_linear.json", json.dumps(changed))
+    for model, expected in (("prrt_multiorgan_linear", "structural_model.model"), (other, "model_sha256")):
+        ctx.fails(expected, *batch, "--model", model, "--out", ctx.path("m.h5"))
+        if os.path.exists(ctx.path("m.h5")):
+            raise CaseFailure("batch --model %s wrote a store" % model)
+    # the same model by its file: accepted
+    ctx.run(*batch, "--model", os.path.join(ctx_source(), "models", "files", "blood_organ_linear.json"),
+            "--out", ctx.path("same.h5"))
+    if store_tias(ctx, ctx.path("same.h5"))[0] != vois:
+        raise CaseFailure("batch --model with the population's own model file: other TIAs")
+    # --resume with another population file (learned with the sampled E-step): another fingerprint
+    tacs = ctx.path("learn_tacs.csv")
+    ctx.ok("population", "learn", tacs, "--patients", ctx.path("learn_patients.csv"), "--model",
+           "blood_organ_linear", "--out", ctx.path("pop2.json"), "--quiet")
+    before = open(ctx.path("s.h5"), "rb").read()
+    argv = [a if a != pop else ctx.path("pop2.json") for a in batch]
+    ctx.fails("fingerprint", *argv, "--out", ctx.path("s.h5"), "--resume")
+    if open(ctx.path("s.h5"), "rb").read() != before:
+        raise CaseFailure("a refused --resume changed the store")
+
+
+def organ_blood_cases(ctx, folder, tacs, fit=None):
+    """One case file per patient of `tacs` (blood_organ_tacs with the same organ and blood times: a case's
+    VOIs are measured at every time point) in `folder`: one cycle of 7400 MBq, each time point (start_h) with
+    the TAC's activities (activity_MBq: no quantification), the user S-value table sv.csv of the folder, and
+    the fit block `fit` if given, and dose limits on both VOIs (plan's delivered_dose_uncertainty lists the
+    limited targets). Returns {patient: path}."""
+    os.makedirs(ctx.path(folder), exist_ok=True)
+    write(ctx, os.path.join(folder, "sv.csv"), ORGAN_BLOOD_SVALUES)
+    points = {}
+    for r in csv_rows(tacs):
+        points.setdefault(r["patient"], {}).setdefault(float(r["time_h"]), {})[r["voi"]] = \
+            {"activity_MBq": float(r["activity_MBq"])}
+    out = {}
+    for p, by_time in points.items():
+        doc = {"lutdose_case_version": 1, "patient": {"id": p}, "phantom": "icrp110-am",
+               "dose": {"svalues": "sv.csv"}, "plan": {"limits": ["organ:dose_Gy:40", "blood:dose_Gy:40"]},
+               "cycles": [{"cycle": 1, "administered": {"activity_MBq": 7400},
+                           "timepoints": [{"start_h": t, "vois": v} for t, v in sorted(by_time.items())]}]}
+        if fit:
+            doc["fit"] = fit
+        out[p] = write(ctx, os.path.join(folder, p + ".json"), json.dumps(doc, indent=2))
+    return out
+
+
+def case_compartment_population_cases(ctx):
+    """Case files with a compartment population (0.18 refused them, exit 2 'not yet by run CASE, plan or
+    batch'): run CASE.json with the case's fit.population gives the TIAs of run --tac of the same points with
+    --population (same_tias), and so does --population with a case naming none; the results record the
+    population as run --tac's (options.fit, population); batch CASES_DIR (the cases' fit.population, or
+    --population) gives run's TIAs, its store the file's /population rows; plan's delivered doses are run's;
+    fit.model naming another model is refused (exit 2), the population's own model accepted; a case with no
+    VOI the model observes is a failure row of batch (exit 3)."""
+    os.makedirs(ctx.path("cases", "priors"))
+    pop = learn_compartment_population(ctx, ctx.path("cases", "priors", "pop.json"))
+    sha = hashlib.sha256(open(pop, "rb").read()).hexdigest()
+    # blood at 1, 4 and 12 h stays above 1e-3 of its largest point (no near-zero flag); the organ shares
+    # the times (a case's VOIs are measured at every time point)
+    tacs, _, _ = blood_organ_tacs(ctx, "new", 3, 4, (1, 4, 12), (1, 4, 12))
+    own = organ_blood_cases(ctx, "cases", tacs, {"population": "priors/pop.json"})
+    plain = organ_blood_cases(ctx, "plain", tacs)
+    header, rows = tac_rows_by_patient(tacs)
+    sv = ctx.path("cases", "sv.csv")
+    by_tac, by_case, by_option = {}, {}, {}
+    for p in own:
+        one = write(ctx, p + ".csv", "\n".join([header] + rows[p]) + "\n")
+        ctx.ok("run", "--tac", one, "--activity-MBq", 7400, "--svalues", sv, "--population", pop, "--out",
+               ctx.path("tac_" + p), "--quiet")
+        by_tac.update(run_tias(json.load(open(ctx.path("tac_" + p, "results.json")))))
+        ctx.ok("run", own[p], "--out", ctx.path("case_" + p), "--quiet")
+        res = json.load(open(ctx.path("case_" + p, "results.json")))
+        by_case.update(run_tias(res))
+        ctx.ok("run", plain[p], "--population", pop, "--out", ctx.path("option_" + p), "--quiet")
+        by_option.update(run_tias(json.load(open(ctx.path("option_" + p, "results.json")))))
+    fit = res["options"]["fit"]
+    pop_doc = json.load(open(pop))
+    if fit.get("method") != "population MAP" or fit.get("population", {}).get("sha256") != sha or \
+            fit.get("structural_model") != pop_doc["structural_model"] or \
+            res.get("population", {}).get("structural_model") != pop_doc["structural_model"]:
+        raise CaseFailure("run CASE with a compartment fit.population: options.fit %s" % json.dumps(fit)[:600])
+    if any(m != "population MAP" for _, m in by_case.values()) or len(by_case) != 6:
+        raise CaseFailure("run CASE: not every VOI by population MAP: %s" % by_case)
+    same_tias(by_case, by_tac, "run CASE (fit.population) against run --tac --population of the same points")
+    same_tias(by_option, by_case, "run CASE --population against the case's fit.population")
+    # batch CASES_DIR: the cases' own fit.population, and --population with cases naming none
+    ctx.ok("batch", ctx.path("cases"), "--out", ctx.path("own.h5"), "--progress", "never")
+    same_tias(store_tias(ctx, ctx.path("own.h5"))[0], by_case, "batch CASES_DIR with the cases' fit.population")
+    write(ctx, os.path.join("plain", "Q900.json"),
+          open(plain["Q001"]).read().replace('"organ"', '"kidneys"').replace('"blood"', '"spleen"')
+          .replace('"id": "Q001"', '"id": "Q900"'))
+    cp = ctx.run("batch", ctx.path("plain"), "--population", pop, "--out", ctx.path("plain.h5"), "--progress",
+                 "never")[1]
+    vois, failures = store_tias(ctx, ctx.path("plain.h5"))
+    if cp.returncode != 3 or [f["patient"] for f in failures] != ["Q900"] or \
+            "no VOI of the input is observed by the model" not in failures[0]["error"]:
+        raise CaseFailure("batch CASES_DIR with a case of no observed VOI: exit %d, failures %s\n%s" %
+                          (cp.returncode, failures, cp.stderr))
+    same_tias(vois, by_case, "batch CASES_DIR --population")
+    check_compartment_store(ctx.path("plain.h5"), pop, "batch CASES_DIR --population")
+    # plan: the delivered doses of run CASE, the population named
+    doses = doses_and_tias(res)[0]
+    for plan, where in ((json.loads(ctx.ok("plan", own["Q003"]).stdout), "plan with fit.population"),
+                        (json.loads(ctx.ok("plan", plain["Q003"], "--population", pop).stdout), "plan --population")):
+        delivered = {(d["cycle"], d["target"]): d["dose_Gy"] for d in plan["delivered_dose_uncertainty"]}
+        if not delivered or set(delivered) != set(doses) or \
+                any(not same_number(doses[k], v) for k, v in delivered.items()) or \
+                plan.get("population", {}).get("sha256") != sha:
+            raise CaseFailure("%s: delivered %s, population %s; run %s" % (where, delivered, plan.get("population"),
+                                                                         doses))
+    # fit.model: the population's model is accepted, another refused (nothing written)
+    ctx.ok("run", with_fit(ctx, own["Q001"], "same_model.json", {"population": "priors/pop.json",
+                                                                 "model": "blood_organ_linear"}),
+           "--out", ctx.path("same_model"), "--quiet")
+    same_tias(run_tias(json.load(open(ctx.path("same_model", "results.json")))),
+              {k: v for k, v in by_case.items() if k[0] == "Q001"}, "fit.model naming the population's model")
+    ctx.fails("structural_model.model", "run", with_fit(ctx, own["Q001"], "other_model.json",
+                                                        {"population": "priors/pop.json",
+                                                         "model": "prrt_multiorgan_linear"}),
+              "--out", ctx.path("other_model"))
+    if os.path.exists(ctx.path("other_model")):
+        raise CaseFailure("run CASE with another fit.model wrote results")
 
 
 def case_store_full_omega(ctx):
@@ -1468,6 +1689,8 @@ def case_kinetics_population_learning_options(ctx):
 
 CASES = {
     "compartment_population": case_compartment_population,
+    "compartment_population_batch_tac": case_compartment_population_batch_tac,
+    "compartment_population_cases": case_compartment_population_cases,
     "store_full_omega": case_store_full_omega,
     "store_format4": case_store_format4,
     "kinetics_population_learning_options": case_kinetics_population_learning_options,

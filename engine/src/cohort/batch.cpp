@@ -300,12 +300,10 @@ void OrderedRun::add_pending(StoreRows&& rows) {
 
 BatchProgress run_batch(const BatchCohort& cohort, const ReferenceData& ref, const BatchOptions& o) {
   const auto start = Clock::now();
-  if (cohort.options.compartment_population)
-    throw_input_error(cohort.options.population_source.path, "structural_model", "compartment",
-                      "a population of the exponential family with batch (a compartment population is used by fit "
-                      "--tac and run --tac only, not yet by batch: docs/population.md)");
   BatchCohort c = cohort;
-  read_run_files(c.options, ref);  // case files: only --population FILE (options.population_source)
+  // case files: only --population FILE (options.population_source); a compartment population's model is
+  // checked here by its SHA-256, before the store is made
+  read_run_files(c.options, ref);
   if (c.learn_population) {
     if (c.kind == BatchCohort::Kind::tac_tables) batch_detail::learn_cohort_population(c, o.threads);
     else batch_detail::learn_cases_population(c, ref, o.threads);

@@ -174,7 +174,7 @@ class CaseItem : public BatchItem {
   // The population file read for the case has the bytes of the cohort's (--population FILE, read
   // before the batch and recorded in the store's fingerprint).
   void check_cohort_population(const RunOptions& o) const {
-    if (!cohort_.options.population || learned()) return;
+    if (cohort_.options.population_source.path.empty()) return;  // none, or learned
     if (o.population_source.sha256 != cohort_.options.population_source.sha256)
       throw InputError(name_ + ": the population file " + o.population_source.path + " has the SHA-256 " +
                        o.population_source.sha256 + "; expected " + cohort_.options.population_source.sha256 +
@@ -218,6 +218,7 @@ class CaseInput : public BatchInput {
     // --population FILE or --kinetics population: the population every case uses (its source and
     // models go into the store's provenance, fingerprint and /population table)
     p.options.population = cohort_.options.population;
+    p.options.compartment_population = cohort_.options.compartment_population;
     p.options.population_source = cohort_.options.population_source;
     p.nuclide = ref_.nuclide(p.options.nuclide);
     p.tissue_file = ref_.tissue().path;

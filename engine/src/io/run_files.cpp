@@ -11,17 +11,20 @@ namespace lutdose {
 namespace {
 
 // The population file a case file names (fit.population) or a command line gave, read once
-// (checked: format, checksum, half-life of this run), unless the population is already there.
+// (checked: format, checksum, half-life of this run), unless the population is already there. A
+// compartment population's structural model is fit.model (--model), or else the model the file
+// names; read_run_files checks it against the file's SHA-256.
 void read_population(RunOptions& options, const ReferenceData& reference) {
   if (options.population || options.compartment_population || options.population_source.path.empty()) return;
   const std::string& path = options.population_source.path;
   const auto file = read_population_file(path);
-  if (file.compartment)
-    throw_input_error(path, "structural_model", "compartment",
-                      "a population of the exponential family with case files (a compartment population is used by "
-                      "fit --tac and run --tac only, not yet by run CASE, plan or batch: docs/population.md)");
   check_population_half_life(file, path, reference.nuclide(options.nuclide, options.half_life_override_h).half_life_h);
-  options.population = std::make_shared<const std::vector<PopulationModel>>(file.models);
+  if (file.compartment) {
+    options.compartment_population = std::make_shared<const CompartmentPopulation>(*file.compartment);
+    if (options.compartment_model.empty()) options.compartment_model = file.compartment->model_name;
+  } else {
+    options.population = std::make_shared<const std::vector<PopulationModel>>(file.models);
+  }
   options.population_source = {path, file.sha256, file.own_checksum_verified, "", std::nullopt};
 }
 

@@ -217,10 +217,12 @@ std::vector<std::string> validate(const RunOptions& o) {
   if (population && o.reduced != ReducedSchedule::none)
     p.push_back(problem("fit.population", o.population_source.path.empty() ? "learned" : o.population_source.path,
                         "no fit.reduced (--reduced) with it: both replace the individual fit (choose one)"));
-  if (population && !o.compartment_model.empty() && !o.compartment_population)
+  // a file not yet read may be a compartment population of that model (read_run_files checks the model)
+  if (o.population && !o.compartment_model.empty())
     p.push_back(problem("fit.population", o.population_source.path.empty() ? "learned" : o.population_source.path,
-                        "no fit.model (--model) with it: the population MAP fits exponentials, not a compartment "
-                        "model (choose one)"));
+                        "no fit.model (--model) with it: the MAP of a population of the exponential family fits "
+                        "exponentials, not a compartment model (choose one, or learn a compartment population: "
+                        "population learn --model)"));
   if (o.fit.kinetics == Kinetics::previous_cycles && (o.reduced != ReducedSchedule::none || !o.compartment_model.empty() || population))
     p.push_back(problem("fit.kinetics", "previous-cycles",
                         "individual kinetics with fit.reduced (--reduced), fit.model (--model) or --population (the "

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <fstream>
 #include <functional>
+#include <iterator>
 #include <limits>
 #include <string>
 #include <tuple>
@@ -17,6 +18,8 @@
 #include "lutdose/io/output_dir.h"
 #include "lutdose/io/population_file.h"
 #include "lutdose/io/run_files.h"
+#include "lutdose/pipeline/options.h"
+#include "lutdose/pipeline/reference_data.h"
 #include "../test_util.h"
 
 using namespace lutdose;
@@ -452,4 +455,38 @@ TEST_CASE("population file: a compartment population with another model file, an
     INFO(expected, ": ", what);
     CHECK(what.find(expected) != std::string::npos);
   }
+}
+
+TEST_CASE("read_run_files: a case's compartment population file (fit.population) is read with its model, "
+          "checked by its SHA-256; another model (fit.model) is refused") {
+  const std::string model_path = std::string(LUTDOSE_TEST_SOURCE_DIR) + "/models/files/blood_organ_linear.json";
+  const auto bytes_of = [](const std::string& file) {
+    std::ifstream in(file, std::ios::binary);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  };
+  const std::string path = test::write_temp(population_file_text(compartment_file(sha256_hex(bytes_of(model_path)))));
+  const auto ref = ReferenceData::load(LUTDOSE_TEST_DATA_DIR);
+  RunOptions o;  // as run_options_of_case leaves a case with fit.population and no fit.model
+  o.population_source.path = path;
+  read_run_files(o, ref);
+  REQUIRE(o.compartment_population);
+  CHECK_FALSE(o.population);
+  CHECK(o.compartment_population->model_name == "blood_organ_linear");
+  REQUIRE(o.compartment_model_file);  // the population's model, read by its name and checked
+  CHECK(o.compartment_model_file->name() == "blood_organ_linear");
+  CHECK(o.population_source.sha256 == sha256_hex(bytes_of(path)));
+  CHECK(o.population_source.own_checksum_verified);
+  CHECK(validate(o).empty());
+  RunOptions other;  // fit.model naming another model than the population's
+  other.population_source.path = path;
+  other.compartment_model = "prrt_multiorgan_linear";
+  CHECK(validate(other).empty());  // decided when the file is read: it may be a compartment population
+  std::string what;
+  try {
+    read_run_files(other, ref);
+  } catch (const InputError& e) {
+    what = e.what();
+  }
+  std::remove(path.c_str());
+  CHECK(what.find("structural_model.model is 'blood_organ_linear'") != std::string::npos);
 }
