@@ -10,6 +10,7 @@
 #include <boost/random/normal_distribution.hpp>
 #include <cmath>
 #include <fstream>
+#include <numeric>
 #include <string>
 #include <vector>
 
@@ -372,4 +373,61 @@ TEST_CASE("population error model: combined noise with a full Omega, and the MAP
            std::string::npos;
   });
   CHECK(named);
+}
+
+namespace {
+
+// SD of x (n - 1 in the denominator).
+double sd(const std::vector<double>& x) {
+  double m = 0, s = 0;
+  for (double v : x) m += v;
+  m /= static_cast<double>(x.size());
+  for (double v : x) s += (v - m) * (v - m);
+  return std::sqrt(s / static_cast<double>(x.size() - 1));
+}
+
+}  // namespace
+
+// Issue 15 "honest uncertainty": the additive models' sigma0 and b had no standard error (0.17-0.18:
+// their error was left out of a MAP's u, and its note said so). The SEs are checked against the truth
+// they estimate, the spread of ln sigma0_hat and ln b_hat over cohorts drawn alike (seeded here).
+TEST_CASE("population error model: the standard errors of ln sigma0 and ln b match their spread over 24 cohorts") {
+  const int reps = 24;
+  std::vector<double> log_s0, log_b, se_s0, se_b;
+  for (int r = 0; r < reps; ++r) {
+    std::vector<double> tia;
+    const auto cohort = combined_cohort(40, {4, 24, 48, 96, 168}, 1.0, 0.10, 0.02, 9000u + static_cast<unsigned>(r), tia);
+    PopulationOptions o;
+    o.candidates = {"E1"};
+    o.threads = 1;
+    o.error_model = PopulationErrorModel::combined;
+    o.sampled_e_step = false;  // the Laplace EM: the SEs are of its estimates; 24 cohorts in about a second
+    const auto m = learn_population(cohort, std::vector<double>(cohort.size(), A0_MBQ), LP, o, "t.csv").at(0);
+    log_s0.push_back(std::log(m.sigma0_MBq));
+    log_b.push_back(std::log(m.sigma_log));
+    se_s0.push_back(m.log_sigma0_se);
+    se_b.push_back(m.log_sigma_log_se);
+  }
+  const double mean_se_s0 = std::accumulate(se_s0.begin(), se_s0.end(), 0.0) / reps;
+  const double mean_se_b = std::accumulate(se_b.begin(), se_b.end(), 0.0) / reps;
+  MESSAGE("ln sigma0: SD over cohorts " << sd(log_s0) << ", mean SE " << mean_se_s0 << "; ln b: SD " << sd(log_b)
+                                        << ", mean SE " << mean_se_b);
+  CHECK(std::isfinite(mean_se_s0));
+  CHECK(std::isfinite(mean_se_b));
+  // An SD from 24 draws has a sampling SD of 1/sqrt(2 x 23) = 15 %: a ratio within 0.6-1.6 allows about
+  // 3 of them (and the linearisation's few per cent); an SE of 0 (or the NaN of 0.18) fails
+  CHECK(mean_se_s0 / sd(log_s0) > 0.6);
+  CHECK(mean_se_s0 / sd(log_s0) < 1.6);
+  CHECK(mean_se_b / sd(log_b) > 0.6);
+  CHECK(mean_se_b / sd(log_b) < 1.6);
+}
+
+TEST_CASE("population error model: the constant model's ln sigma0 has a standard error, about 1 / sqrt(2 d)") {
+  std::vector<double> tia;
+  const auto cohort = combined_cohort(40, {4, 24, 48, 96, 168}, 1.0, 0.0, 0.02, 7u, tia);
+  const auto m = learn_e1(cohort, PopulationErrorModel::constant);
+  // 200 residuals less at most 80 random-effect parameters: 120 <= d <= 200, Var(ln sigma0) = 1 / (2 d)
+  CHECK(m.log_sigma0_se >= 1 / std::sqrt(2.0 * 200));
+  CHECK(m.log_sigma0_se <= 1 / std::sqrt(2.0 * 120));
+  CHECK(std::isnan(m.log_sigma_log_se));  // b is fixed at 0: no estimate, no SE
 }

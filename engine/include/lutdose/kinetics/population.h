@@ -102,8 +102,12 @@ struct PopulationModel {
   //! older population file) or NaN: not known; then the MAP takes Omega as known.
   Eigen::VectorXd log_omega_se;
   //! Standard error of ln sigma_log, 1 / (2 d)^(1/2) with d the residual degrees of freedom of
-  //! learning (methods.md §10). NaN: not known (an older population file).
+  //! learning (methods.md §10); of the combined model, the SE of ln b (sigma_log holds b there).
+  //! NaN: not known (an older population file; the constant model, whose b is fixed at 0).
   double log_sigma_log_se = std::numeric_limits<double>::quiet_NaN();
+  //! Standard error of ln sigma0_MBq (the combined and constant error models; methods.md §10).
+  //! NaN: not known (another error model, or a population file of lutdose 0.18 or earlier).
+  double log_sigma0_se = std::numeric_limits<double>::quiet_NaN();
   //! Omega is already the predictive variance of a new TAC's phi, theta's estimation error
   //! included (a previous-cycles prior): the MAP's residual criterion then adds no theta_se^2
   //! (population_map_fit). False for a learned population or a population file. Not in the file.
