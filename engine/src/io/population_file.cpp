@@ -188,21 +188,39 @@ void read_figures(const json& j, const std::string& where, PopulationModel& m) {
   m.candidates = read_candidates(j, where, m.function);
 }
 
-// The optional standard errors of ln Omega_kk and ln sigma_log (lutdose 0.17; population.h): absent
-// or null is not known (an older file: the MAP then takes Omega and b as known), never zero; a null
-// entry of log_omega_se is that one not known. 0 is allowed: known exactly (a hand-written truth).
+// An optional standard error member `name` of j (>= 0), into `se`: absent or null is not known, never
+// zero; 0 is allowed: known exactly (a hand-written truth).
+void read_log_se(const json& j, const char* name, const std::string& where, const std::string& of, double& se) {
+  if (const auto v = j.find(name); v != j.end() && !v->is_null()) {
+    se = finite_number(j, name, where);
+    if (!(se >= 0))
+      throw_input_error(where, name, format_number(se), "a standard error >= 0 of " + of + ", or null (not known)");
+  }
+}
+
+// The optional standard errors of ln Omega_kk and of the residual error's parameters (lutdose 0.17;
+// population.h): ln sigma_log (proportional), ln sigma0_MBq and ln b_proportional (combined; lutdose
+// 0.19), ln sigma0_MBq (constant). Absent or null is not known (an older file: the MAP then takes
+// them as known), never zero; a null entry of log_omega_se is that one not known. A residual SE of
+// another error model is refused (it would be ignored; files of 0.17-0.18 have log_sigma_log_se null
+// beside an additive model: accepted).
 void read_population_errors(const json& j, const std::string& where, Eigen::Index k, PopulationModel& m) {
   if (const auto v = j.find("log_omega_se"); v != j.end() && !v->is_null()) {
     m.log_omega_se = number_vector(j, "log_omega_se", where, k, false);
     check_each(m.log_omega_se, "log_omega_se", where, [](double se) { return se >= 0; },
                "a standard error >= 0 of ln omega, or null (not known)");
   }
-  if (const auto v = j.find("log_sigma_log_se"); v != j.end() && !v->is_null()) {
-    m.log_sigma_log_se = finite_number(j, "log_sigma_log_se", where);
-    if (!(m.log_sigma_log_se >= 0))
-      throw_input_error(where, "log_sigma_log_se", format_number(m.log_sigma_log_se),
-                        "a standard error >= 0 of ln sigma_log, or null (not known)");
-  }
+  const bool additive = m.error_model == PopulationErrorModel::combined || m.error_model == PopulationErrorModel::constant;
+  for (const auto& [member, used] : {std::pair{"log_sigma_log_se", !additive},
+                                     {"log_sigma0_se", additive},
+                                     {"log_b_proportional_se", m.error_model == PopulationErrorModel::combined}})
+    if (const auto v = j.find(member); !used && v != j.end() && !v->is_null())
+      throw_input_error(where, member, v->is_number() ? format_number(v->get<double>()) : v->dump(),
+                        "no " + std::string(member) + " with the " + to_string(m.error_model) +
+                            " error model (a member of another error model would be ignored)");
+  read_log_se(j, additive ? "log_b_proportional_se" : "log_sigma_log_se", where,
+              additive ? "ln b_proportional" : "ln sigma_log", m.log_sigma_log_se);
+  read_log_se(j, "log_sigma0_se", where, "ln sigma0_MBq", m.log_sigma0_se);
 }
 
 // The residual error of a model: error_model (absent: proportional, as every format-2 file), then
@@ -459,7 +477,11 @@ json to_json(const PopulationModel& m) {
   // from an older file) is written as it was read
   if (m.log_omega_se.size() == m.theta.size()) {
     out["log_omega_se"] = numbers(m.log_omega_se);
-    out["log_sigma_log_se"] = json_number(m.log_sigma_log_se);
+    if (m.error_model == PopulationErrorModel::combined) out["log_b_proportional_se"] = json_number(m.log_sigma_log_se);
+    if (m.error_model == PopulationErrorModel::combined || m.error_model == PopulationErrorModel::constant)
+      out["log_sigma0_se"] = json_number(m.log_sigma0_se);
+    else
+      out["log_sigma_log_se"] = json_number(m.log_sigma_log_se);
   }
   // only for a full Omega (read_omega_structure: absent is diagonal): a diagonal model's JSON as before
   if (m.omega_structure == "full") out["omega_structure"] = "full";

@@ -386,6 +386,40 @@ double log_sigma_standard_error(const Prior& prior, const std::vector<MapResult>
   return dof >= 1 ? 1 / std::sqrt(2 * dof) : NaN;
 }
 
+// Standard errors of ln sigma0 and ln b of the additive error models (combined: both; constant:
+// sigma0 only, b fixed at 0). Each point's residual variance at the MAPs is V_j = s_i^2 + b^2 f_j^2
+// (s_i = sigma0 / A0_i on the scale of y); the Gaussian information of the variance parameters a =
+// (ln sigma0, ln b) is I_ab = 1/2 sum_j (dV_j/da)(dV_j/db) / V_j^2, dV_j/d ln sigma0 = 2 s_i^2,
+// dV_j/d ln b = 2 b^2 f_j^2, scaled by d / n (n points, d the residual degrees of freedom, n less
+// each unit's hat-matrix trace sum_j (J V J^T)_jj / V_j: log_sigma_standard_error's correction). With
+// b = 0 this is 1 / (2 d), the proportional model's Var(ln b). NaN (not known) below 1 degree of
+// freedom or where the information is singular (a b of 0 in the combined model).
+Eigen::Vector2d additive_log_standard_errors(const Prior& prior, const std::vector<MapResult>& maps, bool with_b) {
+  Eigen::Matrix2d info = Eigen::Matrix2d::Zero();
+  double n = 0, dof = 0;
+  for (const auto& m : maps) {
+    if (!m.ok || m.variance.size() != m.fitted.size()) continue;
+    const VectorXd bf2 = prior.b * prior.b * m.fitted.cwiseAbs2();
+    const VectorXd s2 = (m.variance - bf2).cwiseMax(0.0);
+    info(0, 0) += 2 * (s2.array().square() / m.variance.array().square()).sum();
+    info(0, 1) += 2 * (s2.array() * bf2.array() / m.variance.array().square()).sum();
+    info(1, 1) += 2 * (bf2.array().square() / m.variance.array().square()).sum();
+    n += static_cast<double>(m.fitted.size());
+    dof += static_cast<double>(m.fitted.size()) -
+           ((m.j_logf * m.v * m.j_logf.transpose()).diagonal().array() / m.variance.array()).sum();
+  }
+  info(1, 0) = info(0, 1);
+  Eigen::Vector2d se = Eigen::Vector2d::Constant(NaN);
+  if (!(dof >= 1) || !(n > 0)) return se;
+  info *= dof / n;
+  if (!with_b) return se(0) = info(0, 0) > 0 ? 1 / std::sqrt(info(0, 0)) : NaN, se;
+  const double det = info.determinant();
+  if (!(det > 0)) return se;
+  se(0) = std::sqrt(info(1, 1) / det);
+  se(1) = std::sqrt(info(0, 0) / det);
+  return se;
+}
+
 // eta shrinkage per parameter: 1 - SD(eta_MAP) / omega^(1/2).
 VectorXd shrinkage(const Prior& prior, const std::vector<MapResult>& maps) {
   const auto k = prior.theta.size();
@@ -440,9 +474,14 @@ void summarise(const Prior& prior, const std::vector<MapResult>& maps, const Pop
     m.sigma0_MBq = NaN, m.sigma_log = NaN;
   m.theta_se = theta_standard_errors(prior, maps);
   m.log_omega_se = log_omega_standard_errors(prior, maps);
-  // the SE of ln b is that of the log-scale (proportional) model's b; an additive model's sigma0 and
-  // b have none here (not known: their error is not in a MAP's u, and its note says so)
+  // the SE of ln b (the log-scale model's b, or the combined model's proportional coefficient) and
+  // of ln sigma0 (combined, constant); the input model estimates nothing
   m.log_sigma_log_se = m.error_model == PopulationErrorModel::proportional ? log_sigma_standard_error(prior, maps, d) : NaN;
+  if (m.error_model == PopulationErrorModel::combined || m.error_model == PopulationErrorModel::constant) {
+    const auto se = additive_log_standard_errors(prior, maps, m.error_model == PopulationErrorModel::combined);
+    m.log_sigma0_se = se(0);
+    m.log_sigma_log_se = se(1);
+  }
   m.shrinkage = shrinkage(prior, maps);
   m.minus2_log_likelihood = minus2_log_likelihood(prior, maps, d);
   const int k = static_cast<int>(prior.theta.size());

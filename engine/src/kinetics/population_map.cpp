@@ -473,10 +473,14 @@ PopulationError population_error(const PopulationModel& m, const Prior& prior,
       }
     });
   }
-  if (m.error_model == PopulationErrorModel::proportional)
-    propagate("sigma_log", m.log_sigma_log_se, [](Prior& p, double s) { p.b *= std::exp(s); });
-  else if (m.error_model != PopulationErrorModel::input)  // input: each point's own u, nothing learned
-    e.missing.push_back("the residual error's sigma0_MBq and b_proportional");
+  // the residual error: ln b (proportional: sigma_log; combined: b_proportional) and ln sigma0
+  // (combined, constant); input: each point's own u, nothing learned
+  const bool additive = m.error_model == PopulationErrorModel::combined || m.error_model == PopulationErrorModel::constant;
+  if (m.error_model == PopulationErrorModel::proportional || m.error_model == PopulationErrorModel::combined)
+    propagate(additive ? "b_proportional" : "sigma_log", m.log_sigma_log_se,
+              [](Prior& p, double s) { p.b *= std::exp(s); });
+  if (additive)
+    propagate("sigma0_MBq", m.log_sigma0_se, [](Prior& p, double s) { p.sigma0_MBq *= std::exp(s); });
   return e;
 }
 
@@ -496,7 +500,9 @@ std::string population_error_note(const PopulationModel& m, const PopulationErro
   return "u(TIA) = " + g4(c.tia_u_MBq_h) +
          " MBq h from the posterior covariance and the population's own estimation error (theta" +
          std::string(m.error_model == PopulationErrorModel::proportional ? ", ln Omega and ln sigma_log"
-                                                                         : " and ln Omega") +
+                     : m.error_model == PopulationErrorModel::combined     ? ", ln Omega, ln b_proportional and ln sigma0_MBq"
+                     : m.error_model == PopulationErrorModel::constant     ? ", ln Omega and ln sigma0_MBq"
+                                                                           : " and ln Omega") +
          " shifted by their standard errors of learning from " + std::to_string(m.n_patients) + " " +
          (m.voi_kind == "compartment" ? "patients' cycles" : "TACs") + "); from the posterior alone " +
          g4(u_posterior) + " MBq h" +

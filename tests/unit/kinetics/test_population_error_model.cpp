@@ -336,8 +336,8 @@ TEST_CASE("population error model: a member of another error model is refused, n
 TEST_CASE("population error model: combined noise with a full Omega, and the MAP's u with the population's own error") {
   // The three 0.17 additions together (merged from three branches): a combined model learned with a
   // full Omega converges with P = K + K(K+1)/2 + 2 and a symmetric positive-definite Omega; its MAP
-  // adds the error of theta and ln Omega to u(TIA) and names the residual error's sigma0 and b as
-  // not known (they have no standard error yet).
+  // adds the error of theta, ln Omega and (since 0.19) ln b and ln sigma0 to u(TIA); a model without
+  // the residual error's SEs (a file of 0.17-0.18) names them as not known.
   std::vector<double> tia;
   const auto cohort = combined_cohort(100, {4, 24, 48, 96, 168}, 1.0, 0.10, 0.02, 20261208u, tia);
   PopulationOptions o;
@@ -357,7 +357,8 @@ TEST_CASE("population error model: combined noise with a full Omega, and the MAP
   CHECK(std::abs(m.omega(0, 1) / std::sqrt(m.omega(0, 0) * m.omega(1, 1))) < 0.35);
   CHECK(within(m.sigma0_MBq, 1.0, 0.3));  // as the diagonal case above
   REQUIRE(m.log_omega_se.size() == 2);
-  CHECK(std::isnan(m.log_sigma_log_se));  // an additive model's b has no standard error (not 0)
+  CHECK(m.log_sigma_log_se > 0);  // the SE of ln b (0.17-0.18: NaN, none)
+  CHECK(m.log_sigma0_se > 0);
   TacSeries one = cohort[0];
   const auto fit = population_map_fit(m, one, A0_MBQ, LP, "t.csv");
   REQUIRE(fit.candidates.size() == 1);
@@ -368,11 +369,17 @@ TEST_CASE("population error model: combined noise with a full Omega, and the MAP
   const auto as_known = population_map_fit(known, one, A0_MBQ, LP, "t.csv");
   CHECK(fit.candidates[0].tia_u_MBq_h > as_known.candidates[0].tia_u_MBq_h);
   CHECK(fit.candidates[0].tia_MBq_h == doctest::Approx(as_known.candidates[0].tia_MBq_h).epsilon(1e-12));
-  const bool named = std::any_of(fit.notes.begin(), fit.notes.end(), [](const std::string& n) {
-    return n.find("not known, taken as exact: the error of the residual error's sigma0_MBq and b_proportional") !=
-           std::string::npos;
-  });
-  CHECK(named);
+  const auto has_note = [](const TacFit& f, const std::string& text) {
+    return std::any_of(f.notes.begin(), f.notes.end(),
+                       [&](const std::string& n) { return n.find(text) != std::string::npos; });
+  };
+  CHECK(has_note(fit, "theta, ln Omega, ln b_proportional and ln sigma0_MBq shifted by their standard errors"));
+  CHECK_FALSE(has_note(fit, "not known, taken as exact"));
+  auto old = m;  // a combined model of lutdose 0.17-0.18: no SE of ln b and ln sigma0
+  old.log_sigma_log_se = old.log_sigma0_se = std::numeric_limits<double>::quiet_NaN();
+  const auto as_old = population_map_fit(old, one, A0_MBQ, LP, "t.csv");
+  CHECK(has_note(as_old, "not known, taken as exact: the error of b_proportional and sigma0_MBq"));
+  CHECK(fit.candidates[0].tia_u_MBq_h > as_old.candidates[0].tia_u_MBq_h);
 }
 
 namespace {
@@ -430,4 +437,36 @@ TEST_CASE("population error model: the constant model's ln sigma0 has a standard
   CHECK(m.log_sigma0_se >= 1 / std::sqrt(2.0 * 200));
   CHECK(m.log_sigma0_se <= 1 / std::sqrt(2.0 * 120));
   CHECK(std::isnan(m.log_sigma_log_se));  // b is fixed at 0: no estimate, no SE
+}
+
+TEST_CASE("population error model: the SEs of ln sigma0 and ln b round trip; those of another error model are refused") {
+  auto file = combined_file();
+  file.models[0].log_omega_se = Eigen::Vector2d(0.25, 0.5);
+  file.models[0].log_sigma_log_se = 0.0625;  // binary fractions: written and read back exactly
+  file.models[0].log_sigma0_se = 0.125;
+  std::string text = population_file_text(file);
+  CHECK(text.find("\"log_b_proportional_se\": 0.0625") != std::string::npos);
+  CHECK(text.find("\"log_sigma0_se\": 0.125") != std::string::npos);
+  CHECK(text.find("log_sigma_log_se") == std::string::npos);  // b is b_proportional here
+  test::TempDir dir;
+  const std::string path = dir / "pop.json";
+  std::ofstream(path, std::ios::binary) << text;
+  const auto& m = read_population_file(path).models.at(0);
+  CHECK(m.log_sigma_log_se == 0.0625);
+  CHECK(m.log_sigma0_se == 0.125);
+  text = text.substr(0, text.find(",\n  \"lutdose_sha256\"")) + "\n}\n";  // edited by hand
+  REQUIRE(read_error(text).empty());
+  // a file of 0.17-0.18: log_sigma_log_se null beside an additive model, no other residual SE: not known
+  const std::string old = replaced(replaced(text, "\"log_b_proportional_se\": 0.0625", "\"log_sigma_log_se\": null"),
+                                   "\"log_sigma0_se\": 0.125", "\"log_omega_structure_unused\": null");
+  CHECK(read_error(old).empty());
+  CHECK(read_error(replaced(text, "\"log_b_proportional_se\": 0.0625", "\"log_sigma_log_se\": 0.0625"))
+            .find("log_sigma_log_se is '0.0625'; expected no log_sigma_log_se with the combined error model") !=
+        std::string::npos);
+  CHECK(read_error(replaced(text, "\"log_sigma0_se\": 0.125", "\"log_sigma0_se\": -1"))
+            .find("log_sigma0_se is '-1'") != std::string::npos);
+  const std::string constant = replaced(replaced(text, "\"error_model\": \"combined\"", "\"error_model\": \"constant\""),
+                                        "\"b_proportional\": 0.08", "\"b_proportional\": 0");
+  CHECK(read_error(constant).find("log_b_proportional_se is '0.0625'; expected no log_b_proportional_se with the "
+                                  "constant error model") != std::string::npos);
 }
