@@ -1164,7 +1164,11 @@ def case_learn_compartment_from_store(ctx):
     """population learn STORE.h5 --model blood_organ_linear: the blood and organ points of a batch
     store give the compartment population of the TAC table they came from."""
     tacs, pts, _ = blood_organ_tacs(ctx, "learn", 40, 1, (1, 4, 24, 48, 96, 168), (1, 4, 24))
-    ctx.ok("batch", "--tac", tacs, "--patients", pts, "--out", ctx.path("store.h5"))
+    # batch computes doses: no phantom maps the VOIs organ and blood, so a user S-value table of the two
+    # (made-up S-values: the doses are not what is tested)
+    sv = write(ctx, "sv.csv", "target,source,s_mGy_per_MBq_s,target_mass_g,s_u_mGy_per_MBq_s\n"
+               "organ,organ,1e-5,300,\norgan,blood,1e-8,300,\nblood,organ,1e-8,5000,\nblood,blood,1e-6,5000,\n")
+    ctx.ok("batch", "--tac", tacs, "--patients", pts, "--svalues", sv, "--out", ctx.path("store.h5"))
     store_population(ctx.path("store.h5"))  # skips the case without h5py
     model = ("--model", "blood_organ_linear", "--quiet")
     ctx.ok("population", "learn", tacs, "--patients", pts, "--out", ctx.path("table.json"), *model)
