@@ -11,6 +11,7 @@
 #include "lutdose/io/data_dir.h"
 #include "lutdose/io/output_dir.h"
 #include "lutdose/io/population_file.h"
+#include "lutdose/io/store.h"
 #include "lutdose/io/tac_table.h"
 #include "lutdose/version.h"
 
@@ -21,15 +22,16 @@ PopulationCommand::PopulationCommand(CLI::App& app) {
       "population", "Population (nonlinear mixed-effects) kinetics: lutdose population learn (docs/population.md)");
   population->require_subcommand(1);
   learn_ = population->add_subcommand(
-      "learn", "Learns the population kinetics of a cohort's TAC table or folder of case files (per VOI kind: function by BIC, fixed "
-               "effects, random-effect variances, residual error, shrinkage) and writes a population file");
+      "learn", "Learns the population kinetics of a cohort's TAC table, folder of case files or results store (per VOI kind: "
+               "function by BIC, fixed effects, random-effect variances, residual error, shrinkage) and writes a population file");
   learn_->add_option("INPUT,--tac", tac_,
-                     "TAC table (docs/tac-format.md) with a patient column, or a folder of case files (as lutdose "
-                     "batch CASES_DIR reads them: their TACs and administered activities); a results store is refused (it "
-                     "holds fitted results, not TAC points; docs/population.md)")
+                     "TAC table (docs/tac-format.md) with a patient column, a folder of case files (as lutdose "
+                     "batch CASES_DIR reads them: their TACs and administered activities), or a results store of "
+                     "lutdose >= 0.19 (lutdose batch or run: the TAC points its patients were fitted from, /points, "
+                     "and their administered activities; failed patients left out; docs/population.md)")
       ->required();
   learn_->add_option("--patients", patients_,
-                     "With a TAC table (required): patients table (docs/batch.md; lutdose synth writes patients.csv): "
+                     "With a TAC table (required; not with a folder or a store): patients table (docs/batch.md; lutdose synth writes patients.csv): "
                      "columns patient, optional cycle, administered_MBq; amplitudes are learned per administered "
                      "activity");
   learn_->add_flag("--allow-external-files", allow_external_,
@@ -73,9 +75,10 @@ PopulationCommand::PopulationCommand(CLI::App& app) {
   learn_->add_option("--threads", options_.threads, "Threads (0: all cores)")->check(CLI::Range(0, 256));
   learn_->add_option("--half-life-h", half_life_h_, "Override the ICRP-107 half-life [h]");
   learn_->add_option("--data-dir", data_dir_, "Reference data directory");
-  learn_->add_flag("--quiet", quiet_, "Print nothing on success (notes of left-out files excepted, on standard error)");
+  learn_->add_flag("--quiet", quiet_, "Print nothing on success (notes of left-out files and failed patients excepted, on standard error)");
   learn_->footer("Example: lutdose population learn cohort/tacs.csv --patients cohort/patients.csv --out population.json\n"
                  "         lutdose population learn cases/ --out population.json\n"
+                 "         lutdose population learn cohort.h5 --out population.json\n"
                  "         lutdose fit --tac new_patient.csv --activity-MBq 7400 --population population.json");
 }
 
@@ -92,16 +95,6 @@ bool is_hdf5_file(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
   char head[8] = {};
   return f.read(head, sizeof head) && std::string(head, sizeof head) == std::string("\x89HDF\r\n\x1a\n", 8);
-}
-
-// A results store is refused: it holds the fitted results, not the TAC points (docs/population.md).
-void refuse_store(const std::string& path) {
-  lutdose::throw_input_error(
-      path, "INPUT", "a results store (HDF5)",
-      "a TAC table (with --patients) or a folder of case files: a store holds each patient's fitted results (fit "
-      "parameters, TIAs, doses; docs/store.md), not the TAC points a population is learned from (a batch store "
-      "keeps no input file). Learn from the TAC table or the case files the store was made from (its cohort "
-      "attribute names them with their SHA-256)");
 }
 
 }  // namespace
@@ -133,7 +126,7 @@ lutdose::PopulationFile PopulationCommand::learn() const {
     note_left_out_case_files(tac_);
     return lutdose::learn_population_from_cases(tac_, data_dir, half_life_h_, options, allow_external_, LUTDOSE_VERSION);
   }
-  if (is_hdf5_file(tac_)) refuse_store(tac_);
+  if (is_hdf5_file(tac_)) return learn_from_store(data_dir, options);
   if (patients_.empty())
     lutdose::throw_input_error("command line", "--patients", "missing",
                                "the patients table (administered_MBq) with a TAC table: population amplitudes are "
@@ -142,12 +135,40 @@ lutdose::PopulationFile PopulationCommand::learn() const {
   const auto series = lutdose::read_tac_table(tac_, &bytes);
   std::string patients_sha256;
   const auto administered_MBq = lutdose::administered_activities_MBq(series, patients_, tac_, &patients_sha256);
-  auto p = model_.empty() ? lutdose::learn_population_file(series, administered_MBq, data_dir, half_life_h_, options,
-                                                          tac_, bytes, LUTDOSE_VERSION)
-                          : learn_compartment(series, administered_MBq, data_dir, options, bytes);
+  auto p = learn_series(series, administered_MBq, data_dir, options, bytes);
   p.patients_path = patients_;
   p.patients_sha256 = patients_sha256;
   return p;
+}
+
+// The population of the TACs of a results store (/points) with the administered activities of its
+// /patients: failed patients left out with a note; the file records the store and its SHA-256.
+lutdose::PopulationFile PopulationCommand::learn_from_store(const std::string& data_dir,
+                                                            const lutdose::PopulationOptions& options) const {
+  if (!patients_.empty())
+    lutdose::throw_input_error("command line", "--patients", patients_,
+                               "no --patients with a results store (its administered activities are in its "
+                               "/patients table)");
+  const auto tacs = lutdose::read_store_tacs(tac_);
+  if (tacs.failed_patients > 0)
+    std::cerr << "lutdose: note: " << tacs.failed_patients << " failed patient" << (tacs.failed_patients == 1 ? "" : "s")
+              << " of the store left out (no TAC points; their errors are in /failures)\n";
+  auto p = learn_series(tacs.series, tacs.administered_MBq, data_dir, options, "");
+  p.input_sha256 = tacs.sha256;
+  p.input_kind = "results-store";
+  return p;
+}
+
+// The population of `series` read from INPUT (whose bytes are `bytes`): the exponential functions, or
+// the compartment model of --model.
+lutdose::PopulationFile PopulationCommand::learn_series(const std::vector<lutdose::TacSeries>& series,
+                                                        const std::vector<double>& administered_MBq,
+                                                        const std::string& data_dir,
+                                                        const lutdose::PopulationOptions& options,
+                                                        const std::string& bytes) const {
+  if (!model_.empty()) return learn_compartment(series, administered_MBq, data_dir, options, bytes);
+  return lutdose::learn_population_file(series, administered_MBq, data_dir, half_life_h_, options, tac_, bytes,
+                                        LUTDOSE_VERSION);
 }
 
 namespace {

@@ -1,4 +1,5 @@
-// `lutdose population learn`: learns the population (NLME) kinetics of a TAC table and writes a
+// `lutdose population learn`: learns the population (NLME) kinetics of a TAC table, a folder of case
+// files or a results store and writes a
 // population file (engine: lutdose/kinetics/population.h, lutdose/io/population_file.h).
 #pragma once
 
@@ -21,6 +22,10 @@ class PopulationCommand {
 
  private:
   lutdose::PopulationFile learn() const;
+  lutdose::PopulationFile learn_from_store(const std::string& data_dir, const lutdose::PopulationOptions& options) const;
+  lutdose::PopulationFile learn_series(const std::vector<lutdose::TacSeries>& series,
+                                       const std::vector<double>& administered_MBq, const std::string& data_dir,
+                                       const lutdose::PopulationOptions& options, const std::string& bytes) const;
   lutdose::PopulationFile learn_compartment(const std::vector<lutdose::TacSeries>& series,
                                             const std::vector<double>& administered_MBq, const std::string& data_dir,
                                             const lutdose::PopulationOptions& options, const std::string& bytes) const;

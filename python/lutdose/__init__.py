@@ -384,6 +384,7 @@ def run_tac(tac, *, administered_MBq, phantom=None, svalues=None, body_mass_kg=N
 class Store:
     """A results store (docs/store.md) read into DataFrames: ``patients``, ``vois``,
     ``candidates``, ``targets``, ``budget``, ``cumulative``, ``failures``, ``notes``,
+    ``points`` (the TAC points each VOI was fitted from; empty for a store older than format 6),
     ``population`` (the population models of population kinetics; empty without),
     ``population_omega`` (their Omega's elements; empty without, and for a store older than
     format 5, whose format-5 ``population`` columns are None); ``header``

@@ -103,6 +103,15 @@ py::dict targets_table(const Parts<lutdose::TargetRow>& r) {
   return t;
 }
 
+// /points (store format 6): the TAC points each VOI was fitted from.
+py::dict points_table(const Parts<lutdose::PointRow>& r) {
+  using R = lutdose::PointRow;
+  py::dict t;
+  LUTDOSE_COL(t, r, R, patient); LUTDOSE_COL(t, r, R, cycle); LUTDOSE_COL(t, r, R, voi);
+  LUTDOSE_COL(t, r, R, time_h); LUTDOSE_COL(t, r, R, activity_MBq); LUTDOSE_COL(t, r, R, activity_u_MBq);
+  return t;
+}
+
 py::dict small_tables(const std::vector<const lutdose::StoreRows*>& all, py::dict out) {
   py::dict p, b, c, f, n;
   const auto pr = parts_of(all, &lutdose::StoreRows::patients);
@@ -134,6 +143,7 @@ py::dict small_tables(const std::vector<const lutdose::StoreRows*>& all, py::dic
   out["cumulative"] = c;
   out["failures"] = f;
   out["notes"] = n;
+  out["points"] = points_table(parts_of(all, &lutdose::StoreRows::points));
   return out;
 }
 

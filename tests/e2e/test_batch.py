@@ -80,7 +80,7 @@ class Ctx:
         self.expect(0, "export", self.path(store), "--csv", self.path(out))
         return {name: read_bytes(self.path(out, name)) for name in ("vois.csv", "targets.csv", "failures.csv",
                                                                      "patients.csv", "candidates.csv", "budget.csv",
-                                                                     "cumulative.csv")}
+                                                                     "cumulative.csv", "points.csv")}
 
 
 def read_bytes(path):

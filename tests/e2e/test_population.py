@@ -1056,16 +1056,128 @@ def case_case_file_fit_options_refused(ctx):
                               (how[0], cp.returncode, failed))
 
 
-def case_learn_from_store_refused(ctx):
-    """population learn STORE.h5: a batch store holds the fitted results, not the TAC points: exit
-    2 saying what a store lacks and what to give instead; nothing written."""
-    tac = ctx.cohort("c", 6, 9, "4,24,48,96")
-    ctx.ok("batch", "--tac", tac, "--patients", patients(tac), "--out", ctx.path("store.h5"))
-    for extra in ((), ("--patients", patients(tac))):
-        ctx.fails("not the TAC points a population is learned from", "population", "learn", ctx.path("store.h5"),
-                  *extra, "--out", ctx.path("pop.json"))
-    if os.path.exists(ctx.path("pop.json")):
-        raise CaseFailure("a population file was written from a store")
+def same_models(a, b, where):
+    """The population files a and b hold the same models: the same VOI kinds, functions, parameters,
+    TACs and points, and the same fixed effects, Omega and residual error (sigma_log; sigma0_MBq,
+    b_proportional). Learned from the same points in the same order, the estimator does the same
+    arithmetic: equal to 1e-12 relative (JSON's 17 digits read back exactly; the margin is for
+    nothing else)."""
+    if len(a["vois"]) != len(b["vois"]):
+        raise CaseFailure("%s: %d and %d VOI kinds" % (where, len(a["vois"]), len(b["vois"])))
+    for x, y in zip(a["vois"], b["vois"]):
+        for k in ("voi_kind", "function", "parameters", "n_patients", "n_observations"):
+            if x.get(k) != y.get(k):
+                raise CaseFailure("%s: %s %r and %r" % (where, k, x.get(k), y.get(k)))
+        numbers = list(zip(x["theta"], y["theta"])) + [
+            (p, q) for rx, ry in zip(x["omega"], y["omega"]) for p, q in zip(rx, ry)] + [
+            (x.get(k), y.get(k)) for k in ("sigma_log", "sigma0_MBq", "b_proportional")]
+        for p, q in numbers:
+            if (p is None) != (q is None) or (p is not None and abs(p - q) > 1e-12 * max(abs(p), 1e-300)):
+                raise CaseFailure("%s: %s: %s and %s" % (where, x["voi_kind"], json.dumps(x)[:500], json.dumps(y)[:500]))
+
+
+def check_store_input(ctx, pop, store):
+    """The population file `pop` records the store it was learned from: its path and the SHA-256 of
+    its bytes (computed here with hashlib), kind results-store."""
+    with open(store, "rb") as f:
+        sha = hashlib.sha256(f.read()).hexdigest()
+    inp = pop["input"]
+    if inp.get("path") != store or inp.get("sha256") != sha or inp.get("kind") != "results-store" or "patients" in inp:
+        raise CaseFailure("input of a population learned from a store: %s; expected path %s, sha256 %s" %
+                          (json.dumps(inp), store, sha))
+
+
+def to_format5(path):
+    """Rewrites the results store at `path` as lutdose 0.18 wrote it (format 5): no /points."""
+    import h5py
+    import numpy
+    with h5py.File(path, "r+") as f:
+        del f["points"]
+        f.attrs.modify("format_version", numpy.int32(5))
+
+
+def case_learn_from_store(ctx):
+    """population learn STORE.h5 (issue 15, point 2): the TAC points the batch fitted (/points) with
+    the administered activities of /patients give the population of the TAC table and its patients
+    table (the same points go in: the same models); the file records the store and its SHA-256.
+    export writes points.csv, the table's points (read here from tacs.csv). --patients with a
+    store, a format-5 store (no /points; made here with h5py) and a store of failed patients only
+    are refused (exit 2, nothing written)."""
+    tac = ctx.cohort("c", 20, 9, "4,24,48,96")
+    store = ctx.path("store.h5")
+    ctx.ok("batch", "--tac", tac, "--patients", patients(tac), "--out", store)
+    store_population(store)  # skips the case without h5py
+    ctx.ok("population", "learn", tac, "--patients", patients(tac), "--out", ctx.path("table.json"), "--quiet")
+    ctx.ok("population", "learn", store, "--out", ctx.path("store.json"), "--quiet")
+    table, learned = json.load(open(ctx.path("table.json"))), json.load(open(ctx.path("store.json")))
+    same_models(table, learned, "from the table and from the store")
+    check_store_input(ctx, learned, store)
+    ctx.ok("export", store, "--csv", ctx.path("csv"))
+    points = [(r["patient"], r["cycle"], r["voi"], float(r["time_h"]), float(r["activity_MBq"]))
+              for r in csv_rows(ctx.path("csv", "points.csv"))]
+    given = [(r["patient"], r.get("cycle", "1"), r["voi"], float(r["time_h"]), float(r["activity_MBq"]))
+             for r in csv_rows(tac)]
+    if sorted(points) != sorted(given) or any(r["activity_u_MBq"] != "" for r in csv_rows(ctx.path("csv", "points.csv"))):
+        raise CaseFailure("points.csv holds %d points, the table %d (or an activity_u_MBq the table has not)" %
+                          (len(points), len(given)))
+    ctx.fails("no --patients with a results store", "population", "learn", store, "--patients", patients(tac),
+              "--out", ctx.path("bad1.json"))
+    shutil.copyfile(store, ctx.path("v5.h5"))
+    to_format5(ctx.path("v5.h5"))
+    for text in ("has format_version 5", "no TAC points", "lutdose >= 0.19"):
+        ctx.fails(text, "population", "learn", ctx.path("v5.h5"), "--out", ctx.path("bad2.json"))
+    os.mkdir(ctx.path("broken"))
+    for n in ("case-A.json", "case-B.json"):
+        write(ctx, os.path.join("broken", n), "{ not json")
+    argv, cp = ctx.run("batch", ctx.path("broken"), "--out", ctx.path("failed.h5"))
+    if cp.returncode != 3:
+        raise CaseFailure("a batch of broken case files: exit %d, expected 3\n%s" % (cp.returncode, cp.stderr))
+    ctx.fails("every patient of the store failed", "population", "learn", ctx.path("failed.h5"), "--out",
+              ctx.path("bad3.json"))
+    for p in ("bad1.json", "bad2.json", "bad3.json"):
+        if os.path.exists(ctx.path(p)):
+            raise CaseFailure("%s written on bad input" % p)
+
+
+def case_learn_from_case_store(ctx):
+    """population learn STORE.h5 of a batch of case files gives the population of the folder (the same
+    points and administered activities); a failed patient of the store (a broken case file) is left
+    out with a note on standard error saying how many."""
+    ctx.ok("synth", "--out", ctx.path("cases"), "--format", "cases", "--patients", 16, "--seed", 12, "--times-h",
+           "4,24,48,96", "--quiet")
+    ctx.ok("population", "learn", ctx.path("cases"), "--out", ctx.path("cases.json"), "--quiet", "--functions", "E1,E2u")
+    write(ctx, os.path.join("cases", "case-broken.json"), "{ not json")
+    argv, cp = ctx.run("batch", ctx.path("cases"), "--out", ctx.path("store.h5"))
+    if cp.returncode != 3:
+        raise CaseFailure("batch with one broken case file: exit %d, expected 3\n%s" % (cp.returncode, cp.stderr))
+    store_population(ctx.path("store.h5"))  # skips the case without h5py
+    cp = ctx.ok("population", "learn", ctx.path("store.h5"), "--out", ctx.path("store.json"), "--quiet",
+                "--functions", "E1,E2u")
+    if "1 failed patient" not in cp.stderr:
+        raise CaseFailure("no note of the failed patient left out: %r" % cp.stderr)
+    learned = json.load(open(ctx.path("store.json")))
+    same_models(json.load(open(ctx.path("cases.json"))), learned, "from the case files and from their store")
+    check_store_input(ctx, learned, ctx.path("store.h5"))
+
+
+def case_learn_compartment_from_store(ctx):
+    """population learn STORE.h5 --model blood_organ_linear: the blood and organ points of a batch
+    store give the compartment population of the TAC table they came from."""
+    tacs, pts, _ = blood_organ_tacs(ctx, "learn", 40, 1, (1, 4, 24, 48, 96, 168), (1, 4, 24))
+    # batch computes doses: no phantom maps the VOIs organ and blood, so a user S-value table of the two
+    # (made-up S-values: the doses are not what is tested)
+    sv = write(ctx, "sv.csv", "target,source,s_mGy_per_MBq_s,target_mass_g,s_u_mGy_per_MBq_s\n"
+               "organ,organ,1e-5,300,\norgan,blood,1e-8,300,\nblood,organ,1e-8,5000,\nblood,blood,1e-6,5000,\n")
+    ctx.ok("batch", "--tac", tacs, "--patients", pts, "--svalues", sv, "--out", ctx.path("store.h5"))
+    store_population(ctx.path("store.h5"))  # skips the case without h5py
+    model = ("--model", "blood_organ_linear", "--quiet")
+    ctx.ok("population", "learn", tacs, "--patients", pts, "--out", ctx.path("table.json"), *model)
+    ctx.ok("population", "learn", ctx.path("store.h5"), "--out", ctx.path("store.json"), *model)
+    table, learned = json.load(open(ctx.path("table.json"))), json.load(open(ctx.path("store.json")))
+    if table.get("structural_model") != learned.get("structural_model"):
+        raise CaseFailure("structural_model %s and %s" % (table.get("structural_model"), learned.get("structural_model")))
+    same_models(table, learned, "compartment population from the table and from the store")
+    check_store_input(ctx, learned, ctx.path("store.h5"))
 
 
 def case_error_model_combined(ctx):
@@ -1530,8 +1642,8 @@ def case_store_full_omega(ctx):
 
 def to_format4(path):
     """Rewrites the results store at `path` as lutdose 0.14 to 0.17 wrote it (format 4): /population
-    with the columns up to e_step (the format-5 columns after it dropped), no /population_omega,
-    format_version 4 (docs/store.md, "Layout version")."""
+    with the columns up to e_step (the format-5 columns after it dropped), no /population_omega and
+    no /points (format 6), format_version 4 (docs/store.md, "Layout version")."""
     import h5py
     import numpy
     with h5py.File(path, "r+") as f:
@@ -1544,14 +1656,15 @@ def to_format4(path):
         del f["population"]
         f.create_dataset("population", data=old)
         del f["population_omega"]
+        del f["points"]
         f.attrs.modify("format_version", numpy.int32(4))
 
 
 def case_store_format4(ctx):
-    """A format-4 store (lutdose 0.14 to 0.17; made here from a format-5 store with h5py) is still
+    """A format-4 store (lutdose 0.14 to 0.17; made here from a format-6 store with h5py) is still
     exported: population.csv has the format-5 columns, empty in every row (unknown, never a guess),
-    the other cells as the format-5 store's; population_omega.csv a header line only. batch --resume
-    and merge refuse it, naming the file, the version found (4) and the one they read (5)."""
+    the other cells as the format-6 store's; population_omega.csv and points.csv a header line only.
+    batch --resume and merge refuse it, naming the file, the version found (4) and the one they read (6)."""
     tac = ctx.cohort("c", 12, 31, "4,24,48,96")
     ctx.ok("population", "learn", tac, "--patients", patients(tac), "--out", ctx.path("pop.json"), "--quiet",
            "--functions", "E1")
@@ -1573,11 +1686,14 @@ def case_store_format4(ctx):
     with open(ctx.path("csv4", "population_omega.csv")) as f:
         if f.read() != "voi_kind,function,parameter_i,parameter_j,covariance,correlation\n":
             raise CaseFailure("population_omega.csv of a format-4 store is not a header line only")
+    with open(ctx.path("csv4", "points.csv")) as f:  # format 6 (lutdose 0.19) added /points
+        if f.read() != "patient,cycle,voi,time_h,activity_MBq,activity_u_MBq\n":
+            raise CaseFailure("points.csv of a format-4 store is not a header line only")
     for args in (("batch", "--tac", tac, "--patients", patients(tac), "--population", ctx.path("pop.json"),
                   "--out", ctx.path("v4.h5"), "--resume"),
                  ("merge", ctx.path("m.h5"), ctx.path("v4.h5"))):
         argv, cp = ctx.run(*args)
-        if cp.returncode != 2 or not all(t in cp.stderr for t in ("v4.h5", "has format_version 4", "reads format_version 5")):
+        if cp.returncode != 2 or not all(t in cp.stderr for t in ("v4.h5", "has format_version 4", "reads format_version 6")):
             raise CaseFailure("%s: exit %d, %s; expected exit 2 naming v4.h5, version 4 and 5" %
                               (" ".join(argv), cp.returncode, cp.stderr))
     if os.path.exists(ctx.path("m.h5")):
@@ -1698,7 +1814,9 @@ CASES = {
     "error_model_combined": case_error_model_combined,
     "omega_full": case_omega_full,
     "population_file_in_cases": case_population_file_in_cases,
-    "learn_from_store_refused": case_learn_from_store_refused,
+    "learn_from_store": case_learn_from_store,
+    "learn_from_case_store": case_learn_from_case_store,
+    "learn_compartment_from_store": case_learn_compartment_from_store,
     "case_file_population": case_case_file_population,
     "case_file_fit_options_refused": case_case_file_fit_options_refused,
     "plan_population": case_plan_population,

@@ -43,7 +43,7 @@ def test_batch_and_read_store_equal_cli(tmp_path):
     cli("export", tmp_path / "cli.h5", "--csv", tmp_path / "csv")
     progress, store = lutdose.batch(tac=tac, patients=patients, out=tmp_path / "py.h5", threads=2)
     assert progress["done"] == 6 and progress["failed"] == 0
-    for name in ("vois", "targets", "budget"):
+    for name in ("vois", "targets", "budget", "points"):  # points: store format 6 (lutdose 0.19)
         exported = pd.read_csv(tmp_path / "csv" / f"{name}.csv", keep_default_na=False, na_values=[""], float_precision="round_trip")
         mine = getattr(store, name)
         for col in exported.columns:
@@ -57,6 +57,11 @@ def test_batch_and_read_store_equal_cli(tmp_path):
     cli_store = lutdose.read_store(tmp_path / "cli.h5")
     pd.testing.assert_frame_equal(cli_store.vois, store.vois)
     assert store.header["kind"] == "batch"
+    # /points: the table's points (read here from tacs.csv), none of them with an activity_u_MBq
+    tacs = pd.read_csv(tac, float_precision="round_trip")
+    assert sorted(zip(store.points.patient, store.points.voi, store.points.time_h, store.points.activity_MBq)) == \
+        sorted(zip(tacs.patient, tacs.voi, tacs.time_h, tacs.activity_MBq))
+    assert store.points.activity_u_MBq.isna().all()
 
 
 def test_read_store_population_table(tmp_path):

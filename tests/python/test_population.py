@@ -218,7 +218,8 @@ FORMAT5_COLUMNS = ["error_model", "omega_structure", "sigma0_MBq", "b_proportion
 
 def to_older_format(store, version):
     """Rewrites `store` (format 5) with h5py as an older lutdose wrote it: format 4 (0.14 to 0.17)
-    has /population up to e_step, format 3 (0.11 to 0.13) without e_step; neither /population_omega."""
+    has /population up to e_step, format 3 (0.11 to 0.13) without e_step; neither /population_omega
+    nor /points (format 6)."""
     h5py = pytest.importorskip("h5py")
     import numpy as np
     with h5py.File(store, "r+") as f:
@@ -230,18 +231,21 @@ def to_older_format(store, version):
             old[n] = rows[n]
         del f["population"]
         del f["population_omega"]
+        del f["points"]
         f.create_dataset("population", data=old)
         f.attrs.modify("format_version", np.int32(version))
 
 
 def test_read_store_format3_e_step_unknown(cohort, tmp_path):
     # a store of lutdose 0.11 to 0.13 (format 3: /population without e_step, made here from a
-    # format 5 store with h5py) is read with e_step None: unknown, never a guess
+    # format 6 store with h5py) is read with e_step None: unknown, never a guess
     store = tmp_path / "s.h5"
     cli("batch", "--tac", cohort["tac"], "--patients", cohort["tmp"] / "c" / "patients.csv", "--population",
         cohort["pop"], "--out", store)
     new = lutdose.read_store(store).population
+    assert len(lutdose.read_store(store).points) > 0
     to_older_format(store, 3)
+    assert len(lutdose.read_store(store).points) == 0  # no /points before format 6: no rows, not an error
     population = lutdose.read_store(store).population
     assert list(population.e_step) == [None] * len(new)
     unknown = ["e_step"] + FORMAT5_COLUMNS

@@ -180,9 +180,6 @@ class Sha256 {
   std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> ctx_;
 };
 
-//! The size and SHA-256 of the regular file `name` in `dirfd`, read in blocks (memory bounded
-//! whatever its size), following no link; false if it is not a regular file, larger than
-//! `limit`, or unreadable.
 bool regular_file_sha256(int dirfd, const std::string& name, off_t limit, uint64_t& size, std::string& sha) {
   Fd fd(::openat(dirfd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
   struct stat st;
@@ -267,8 +264,8 @@ bool kind_holds(ResultKind kind, const std::string& name) {
   static const std::vector<std::string> synth = {"tacs.csv", "patients.csv", "truth.csv", "synth.json"};
   static const std::vector<std::string> exported = {"patients.csv", "vois.csv",       "candidates.csv",
                                                     "targets.csv",  "budget.csv",     "cumulative.csv",
-                                                    "failures.csv", "notes.csv",      "population.csv",
-                                                    "population_omega.csv"};
+                                                    "failures.csv", "notes.csv",      "points.csv",
+                                                    "population.csv", "population_omega.csv"};
   if (kind == ResultKind::synth && is_case_file_name(name)) return true;
   const auto& names = kind == ResultKind::run ? run : (kind == ResultKind::synth ? synth : exported);
   return std::find(names.begin(), names.end(), name) != names.end();
@@ -600,7 +597,8 @@ const std::vector<std::string>& result_set_names() {
   static const std::vector<std::string> names = {
       "results.json", "results.csv",    "results.h5",  "tacs.csv",       "patients.csv", "truth.csv",
       "synth.json",   "vois.csv",       "targets.csv", "candidates.csv", "budget.csv",   "cumulative.csv",
-      "failures.csv", "notes.csv",      "population.csv", "population_omega.csv", "report.html", kManifest};
+      "failures.csv", "notes.csv",      "points.csv", "population.csv", "population_omega.csv", "report.html",
+      kManifest};
   return names;
 }
 

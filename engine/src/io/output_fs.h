@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
@@ -63,6 +64,10 @@ std::vector<std::string> directory_entries(int dirfd);
 //! Reads the regular file `name` in `dirfd` whole (no link followed, at most `limit` bytes);
 //! false when it is not a regular file, larger, or unreadable.
 bool read_regular(int dirfd, const std::string& name, off_t limit, std::string& text);
+//! The size and SHA-256 of the regular file `name` in `dirfd` (AT_FDCWD: `name` a path), read in
+//! blocks (memory bounded whatever its size), following no link; false if it is not a regular file,
+//! larger than `limit`, or unreadable.
+bool regular_file_sha256(int dirfd, const std::string& name, off_t limit, uint64_t& size, std::string& sha);
 //! Removes the unlocked temporary files and staging directories of killed lutdose runs in `parentfd`.
 void remove_leftovers(int parentfd);
 void write_all(int fd, const std::string& bytes, const std::string& shown);

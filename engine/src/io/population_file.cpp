@@ -548,6 +548,7 @@ std::string population_file_text(const PopulationFile& p) {
     return m.error_model != PopulationErrorModel::proportional;
   });
   json input = {{"path", p.input_path}, {"sha256", p.input_sha256}};
+  if (!p.input_kind.empty()) input["kind"] = p.input_kind;
   if (!p.case_files.empty()) {
     json files = json::array();
     for (const auto& [name, sha] : p.case_files) files.push_back({{"name", name}, {"sha256", sha}});

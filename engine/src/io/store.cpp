@@ -23,19 +23,6 @@ using namespace store_detail;
 
 namespace {
 
-//! The table `t` of `r` in slices of at most `slice_rows` rows, in stored order: each slice read
-//! (by hyperslab) into `rows` (replacing what it held), then `fn()` called.
-template <class Row, class Fn>
-void for_each_slice(const StoreFileReader& r, const Table<Row>& t, std::size_t slice_rows, std::vector<Row>& rows,
-                    Fn&& fn) {
-  const hsize_t n = r.rows(t.name);
-  for (hsize_t at = 0; at < n; at += slice_rows) {
-    rows.clear();
-    r.read(t, at, static_cast<std::size_t>(std::min<hsize_t>(slice_rows, n - at)), rows);
-    fn();
-  }
-}
-
 //! Every table of `r`, table by table in store order, each in slices of at most kSliceRows rows:
 //! `fn` receives StoreRows holding one slice of one table.
 void for_each_chunk(const StoreFileReader& r, const std::function<void(const StoreRows&)>& fn) {

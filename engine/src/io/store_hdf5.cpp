@@ -117,7 +117,7 @@ std::string segments_json(const std::vector<Segment>& segments) {
   return list.dump();
 }
 
-std::vector<Segment> parse_segments(const std::string& json, const std::string& where) {
+std::vector<Segment> parse_segments(const std::string& json, const std::string& where, int version) {
   const auto list = nlohmann::json::parse(json, nullptr, false);
   const auto bad = [&] {
     return InputError(where + ": the root attribute \"segments\" is not a lutdose segment list (" + json.substr(0, 80) + ")");
@@ -130,6 +130,7 @@ std::vector<Segment> parse_segments(const std::string& json, const std::string& 
       throw bad();
     Segment s{e["file"].get<std::string>(), {}};
     for (const auto& name : table_names()) {
+      if (!table_in_format(name, version)) continue;
       if (!e["rows"].contains(name) || !e["rows"][name].is_number_unsigned()) throw bad();
       s.rows[name] = e["rows"][name].get<hsize_t>();
     }

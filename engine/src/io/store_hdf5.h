@@ -36,8 +36,10 @@ struct Segment {
   std::map<std::string, hsize_t> rows;
 };
 std::string segments_json(const std::vector<Segment>& segments);
-//! InputError naming `where` when the text is not a segment list.
-std::vector<Segment> parse_segments(const std::string& json, const std::string& where);
+//! InputError naming `where` when the text is not a segment list of a store of format `version`
+//! (its tables: table_in_format).
+std::vector<Segment> parse_segments(const std::string& json, const std::string& where,
+                                    int version = STORE_FORMAT_VERSION);
 //! "seg-000001.h5" for 1; is_segment_name recognises such names (and gives the number).
 std::string segment_name(int number);
 bool is_segment_name(const std::string& name, int* number = nullptr);
@@ -111,8 +113,10 @@ class StoreFileReader {
   //! A store held in memory (e.g. the previous master read back); `shown` names it in errors.
   StoreFileReader(const std::string& bytes, const std::string& shown);
   StoreHeader header;  //!< with its /population and /population_omega rows
+  int format_version = 0;  //!< the store's
   bool consolidated = false;
   std::vector<Segment> segments;  //!< of a master
+  //! Rows of the table `table`; 0 for a table the store's format has not (table_in_format).
   hsize_t rows(const std::string& table) const;
   template <class Row>
   void read(const Table<Row>& t, hsize_t offset, std::size_t count, std::vector<Row>& out) const {
@@ -145,6 +149,19 @@ class StoreFileReader {
   std::string image_;  //!< the bytes of an in-memory store (kept alive while open)
   Handle file_;
 };
+
+//! The table `t` of `r` in slices of at most `slice_rows` rows, in stored order: each slice read
+//! (by hyperslab) into `rows` (replacing what it held), then `fn()` called.
+template <class Row, class Fn>
+void for_each_slice(const StoreFileReader& r, const Table<Row>& t, std::size_t slice_rows, std::vector<Row>& rows,
+                    Fn&& fn) {
+  const hsize_t n = r.rows(t.name);
+  for (hsize_t at = 0; at < n; at += slice_rows) {
+    rows.clear();
+    r.read(t, at, static_cast<std::size_t>(std::min<hsize_t>(slice_rows, n - at)), rows);
+    fn();
+  }
+}
 
 //! A store file being written beside `path`: a locked temporary file (".lutdose-tmp-...") holding
 //! the header and the (empty) tables when constructed, filled through fill(), published by

@@ -67,12 +67,14 @@ void StoreFileReader::open(hid_t fapl) {
   };
   const long long version = integer("format_version");
   check_version(version);
+  format_version = static_cast<int>(version);
   header = {text("lutdose_version"), text("kind"),  text("provenance_json"), text("fingerprint"),
             text("cohort"),          text("shard"), integer("cohort_patients"), {}, {}};
   consolidated = !has("segments");
-  if (!consolidated) segments = parse_segments(text("segments"), "results store " + shown_);
-  for (const auto& t : table_names())
-    if (H5Lexists(f, t.c_str(), H5P_DEFAULT) <= 0) throw not_store("no dataset /" + t);
+  if (!consolidated) segments = parse_segments(text("segments"), "results store " + shown_, format_version);
+  for (const auto& t : table_names())  // a table of a later format is read as one without rows
+    if (table_in_format(t, format_version) && H5Lexists(f, t.c_str(), H5P_DEFAULT) <= 0)
+      throw not_store("no dataset /" + t);
   if (version < 3) return;  // format 2 (lutdose 0.10): no /population, no population kinetics
   // formats 3 and 4 lack columns of /population: their rows keep them empty or NaN (unknown)
   read_header_table(population_table_of_format(static_cast<int>(version)), header.population, not_store);
@@ -113,6 +115,7 @@ void StoreFileReader::check_segments() {
 }
 
 hsize_t StoreFileReader::rows(const std::string& table) const {
+  if (!table_in_format(table, format_version)) return 0;  // e.g. /points of a format-5 store
   Handle d = own(ok_id(H5Dopen2(file_.get(), table.c_str(), H5P_DEFAULT), "H5Dopen2", "/" + table), H5Dclose);
   Handle space = own(ok_id(H5Dget_space(d.get()), "H5Dget_space", "/" + table), H5Sclose);
   hsize_t n = 0;

@@ -157,6 +157,15 @@ void add_budget(const CycleResult& c, const TargetDose& d, std::vector<BudgetRow
   }
 }
 
+// The /points rows of a VOI: its TAC as fitted (activity_u_MBq NaN where the TAC has none).
+void add_points(const CycleResult& c, const VoiResult& v, std::vector<PointRow>& out) {
+  const TacSeries& t = v.tac;
+  const bool u_given = t.activity_u_MBq.size() == t.activity_MBq.size();
+  for (Eigen::Index i = 0; i < t.time_h.size(); ++i)
+    out.push_back({key(c.patient, "patient"), c.cycle, key(t.voi, "voi"), t.time_h(i), t.activity_MBq(i),
+                   u_given ? t.activity_u_MBq(i) : store_nan()});
+}
+
 void add_notes(const CycleResult& c, StoreRows& rows) {
   for (const auto& v : c.vois)
     for (const auto& n : v.fit.notes)
@@ -183,6 +192,7 @@ void add_cycle(const CycleResult& c, const std::string& source, const std::strin
   for (const auto& v : c.vois) {
     rows.vois.push_back(voi_row(c, v));
     add_candidates(c, v, rows.candidates);
+    add_points(c, v, rows.points);
   }
   for (const auto& d : c.doses) {
     rows.targets.push_back(target_row(c, d));
@@ -273,6 +283,7 @@ void StoreRows::append(StoreRows&& o) {
   move_into(cumulative, o.cumulative);
   move_into(failures, o.failures);
   move_into(notes, o.notes);
+  move_into(points, o.points);
   o.clear();
 }
 
@@ -285,11 +296,12 @@ void StoreRows::clear() {
   cumulative.clear();
   failures.clear();
   notes.clear();
+  points.clear();
 }
 
 std::size_t StoreRows::total_rows() const {
   return patients.size() + vois.size() + candidates.size() + targets.size() + budget.size() +
-         cumulative.size() + failures.size() + notes.size();
+         cumulative.size() + failures.size() + notes.size() + points.size();
 }
 
 StoreRows store_voi_rows(const RunResult& r) {

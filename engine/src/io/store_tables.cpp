@@ -106,6 +106,17 @@ const Table<NoteRow>& notes_table() {
   return t;
 }
 
+const Table<PointRow>& points_table() {
+  using R = PointRow;
+  static const Table<R> t{"points", &StoreRows::points,
+                          {key("patient", &R::patient), int32("cycle", &R::cycle), key("voi", &R::voi),
+                           float64("time_h", &R::time_h), float64("activity_MBq", &R::activity_MBq),
+                           float64("activity_u_MBq", &R::activity_u_MBq)}};
+  return t;
+}
+
+bool table_in_format(const std::string& name, int version) { return name != "points" || version >= 6; }
+
 const Table<PopulationRow>& population_table() {
   using R = PopulationRow;
   static const Table<R> t{"population", nullptr,
@@ -134,7 +145,7 @@ const Table<PopulationRow>& population_table_of_format(int version) {
   static const Table<PopulationRow> v3 = first(10), v4 = first(11);
   if (version == 3) return v3;
   if (version == 4) return v4;
-  if (version == STORE_FORMAT_VERSION) return population_table();
+  if (version >= 5 && version <= STORE_FORMAT_VERSION) return population_table();
   throw std::logic_error("population_table_of_format: format " + std::to_string(version) + " has no /population");
 }
 

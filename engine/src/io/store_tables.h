@@ -83,6 +83,11 @@ const Table<BudgetRow>& budget_table();
 const Table<CumulativeRow>& cumulative_table();
 const Table<FailureRow>& failures_table();
 const Table<NoteRow>& notes_table();
+//! /points (format 6).
+const Table<PointRow>& points_table();
+//! True when a store of format `version` has the table `name` of for_each_table: every table
+//! but /points (format 6) in every readable format.
+bool table_in_format(const std::string& name, int version);
 //! /population: not a table of StoreRows (rows = nullptr): written once with the header.
 const Table<PopulationRow>& population_table();
 //! /population as a store of `version` (3 to STORE_FORMAT_VERSION) has it: format 3 (lutdose 0.11
@@ -95,11 +100,11 @@ const Table<PopulationOmegaRow>& population_omega_table();
 const Table<PatientRow>& patient_keys_table();
 
 //! The number of tables and their names in store order.
-inline constexpr std::size_t kTables = 8;
+inline constexpr std::size_t kTables = 9;
 const std::vector<std::string>& table_names();
 
 //! Calls `f` with every table, in store order (patients, vois, candidates, targets, budget,
-//! cumulative, failures, notes).
+//! cumulative, failures, notes, points).
 template <class F>
 void for_each_table(F&& f) {
   f(patients_table());
@@ -110,6 +115,7 @@ void for_each_table(F&& f) {
   f(cumulative_table());
   f(failures_table());
   f(notes_table());
+  f(points_table());
 }
 
 //! Byte offsets of the members of one in-memory record (each member aligned) and its size.

@@ -107,6 +107,10 @@ std::string describe(const FailureRow& r) {
 std::string describe(const NoteRow& r) {
   return r.patient + "|" + r.voi + "|" + r.stage + "|" + std::to_string(r.cycle) + "|" + r.note;
 }
+std::string describe(const PointRow& r) {
+  return r.patient + "|" + std::to_string(r.cycle) + "|" + r.voi + "|" + num(r.time_h) + "|" + num(r.activity_MBq) +
+         "|" + num(r.activity_u_MBq);
+}
 template <class Row>
 void describe_all(const char* table, const std::vector<Row>& rows, std::vector<std::string>& out) {
   for (const auto& r : rows) out.push_back(std::string(table) + ": " + describe(r));
@@ -122,6 +126,7 @@ std::vector<std::string> describe(const StoreRows& rows) {
   describe_all("cumulative", rows.cumulative, out);
   describe_all("failures", rows.failures, out);
   describe_all("notes", rows.notes, out);
+  describe_all("points", rows.points, out);
   return out;
 }
 
@@ -176,6 +181,8 @@ StoreRows sample(const std::string& patient, int cycle = 1) {
   s.cumulative.push_back(cum);
   s.failures.push_back({patient, 0, "cases/x.json", "line 1,\nline 2 \"quoted\""});
   s.notes.push_back({patient, "", "dose", cycle, std::string(100000, 'n') + " Ende ✓"});
+  s.points.push_back({patient, cycle, "Leber-ø, rechts", 4.0, 0.1 + 0.2, kNaN});
+  s.points.push_back({patient, cycle, "Leber-ø, rechts", 24.5, 1e-300, 0.015625});
   return s;
 }
 
@@ -613,7 +620,7 @@ TEST_CASE("merge: shards into one store - different fingerprints, duplicates, un
 namespace {
 
 //! Rewrites the root attribute format_version of the store at `path`; with `drop_population` also
-//! deletes /population and /population_omega. Version 2 without /population is the format-2 store of lutdose 0.10
+//! deletes /population, /population_omega and /points. Version 2 without them is the format-2 store of lutdose 0.10
 //! (docs/store.md: the same layout without /population).
 void set_format_version(const std::string& path, int version, bool drop_population) {
   const hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
@@ -624,6 +631,7 @@ void set_format_version(const std::string& path, int version, bool drop_populati
   if (drop_population) {
     CHECK(H5Ldelete(f, "population", H5P_DEFAULT) >= 0);
     CHECK(H5Ldelete(f, "population_omega", H5P_DEFAULT) >= 0);
+    CHECK(H5Ldelete(f, "points", H5P_DEFAULT) >= 0);
   }
   H5Fclose(f);
 }
@@ -653,6 +661,7 @@ TEST_CASE("format 2 stores (lutdose 0.10): export and the cohort report read the
         "voi_kind,function,parameter,theta,theta_se,omega_diag,shrinkage,sigma_log,n_tacs,n_observations,e_step,"
         "error_model,omega_structure,sigma0_MBq,b_proportional,log_omega_se,log_sigma_log_se\n");
   CHECK(read(tmp / "csv2/population_omega.csv") == "voi_kind,function,parameter_i,parameter_j,covariance,correlation\n");
+  CHECK(read(tmp / "csv2/points.csv") == "patient,cycle,voi,time_h,activity_MBq,activity_u_MBq\n");  // format 6
   // lutdose report STORE.h5: the cohort page
   CHECK(report::is_cohort_store(tmp / "v2.h5"));
   CHECK(!report::cohort_report_html(tmp / "v2.h5", "test").empty());
@@ -680,7 +689,7 @@ std::string member_name(hid_t type, int i) {
 //! Rewrites the store at `path` as an older lutdose wrote it: format 4 (lutdose 0.14 to 0.17)
 //! has /population up to its column e_step, format 3 (lutdose 0.11 to 0.13) without e_step too (a
 //! compound of the kept members, packed, their values copied by HDF5's conversion by member name);
-//! neither has /population_omega (format 5). Sets format_version.
+//! neither has /population_omega (format 5) nor /points (format 6). Sets format_version.
 void to_older_format(const std::string& path, int version) {
   REQUIRE((version == 3 || version == 4));
   const hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
@@ -714,6 +723,7 @@ void to_older_format(const std::string& path, int version) {
   H5Dclose(d);
   CHECK(H5Ldelete(f, "population", H5P_DEFAULT) >= 0);
   CHECK(H5Ldelete(f, "population_omega", H5P_DEFAULT) >= 0);
+  CHECK(H5Ldelete(f, "points", H5P_DEFAULT) >= 0);  // format 6
   const hid_t s_old = H5Screate_simple(1, &rows, nullptr);
   const hid_t d_old = H5Dcreate2(f, "population", old, s_old, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
   REQUIRE(d_old >= 0);
@@ -779,16 +789,19 @@ TEST_CASE("format 3 and 4 stores (lutdose 0.11 to 0.17): /population without the
   CHECK(rows_of(read(tmp / "csv4/population.csv")) == rows_with_last_fields_empty(csv5, 6));
   CHECK(rows_of(read(tmp / "csv3/population.csv")) == rows_with_last_fields_empty(csv5, 7));
   CHECK(rows_of(read(tmp / "csv3/population.csv"))[0] == "kidneys,E1,log_A1_per_administered,-4.25,0.03125,0.0625,0.1,,60,300,,,,,,,");
-  for (const char* v : {"csv3", "csv4"})
+  for (const char* v : {"csv3", "csv4"}) {
     CHECK(read(tmp / (std::string(v) + "/population_omega.csv")) ==
           "voi_kind,function,parameter_i,parameter_j,covariance,correlation\n");
+    CHECK(read(tmp / (std::string(v) + "/points.csv")) == "patient,cycle,voi,time_h,activity_MBq,activity_u_MBq\n");
+  }
   for (const std::string t : {"patients", "vois", "candidates", "targets", "budget", "cumulative", "failures", "notes"}) {
     CHECK(read(tmp / ("csv3/" + t + ".csv")) == read(tmp / ("csv5/" + t + ".csv")));
     CHECK(read(tmp / ("csv4/" + t + ".csv")) == read(tmp / ("csv5/" + t + ".csv")));
   }
   for (const char* v : {"3", "4"}) {
     const std::string old = tmp / ("v" + std::string(v) + ".h5");
-    const std::string found = "results store '" + old + "' has format_version " + v + "; this lutdose reads format_version 5";
+    const std::string found = "results store '" + old + "' has format_version " + v + "; this lutdose reads format_version " +
+                              std::to_string(STORE_FORMAT_VERSION);
     CHECK_THROWS_WITH_AS(read_store_index(old), doctest::Contains(found.c_str()), InputError);
     CHECK_THROWS_WITH_AS(StoreWriter::resume(old, h), doctest::Contains(found.c_str()), InputError);
     CHECK_THROWS_WITH_AS(merge_stores(tmp / "m.h5", {old, tmp / "v5.h5"}), doctest::Contains(found.c_str()), InputError);
@@ -802,8 +815,11 @@ TEST_CASE("export: one CSV per table, exact numbers, NaN empty, text quoted") {
   export_store_csv(tmp / "s.h5", tmp / "csv");
   CHECK(names(tmp.path / "csv") ==
         std::set<std::string>{"manifest.json", "patients.csv", "vois.csv", "candidates.csv", "targets.csv",
-                              "budget.csv", "cumulative.csv", "failures.csv", "notes.csv", "population.csv",
-                              "population_omega.csv"});
+                              "budget.csv", "cumulative.csv", "failures.csv", "notes.csv", "points.csv",
+                              "population.csv", "population_omega.csv"});
+  CHECK(read(tmp / "csv/points.csv") ==
+        "patient,cycle,voi,time_h,activity_MBq,activity_u_MBq\np1,1,\"Leber-ø, rechts\",4,0.30000000000000004,\n"
+        "p1,1,\"Leber-ø, rechts\",24.5,1e-300,0.015625\n");
   const std::string vois = read(tmp / "csv/vois.csv");
   CHECK(vois.substr(0, vois.find('\n')) ==
         "patient,voi,function,method,cycle,fit_ok,n_points,tia_MBq_h,tia_u_MBq_h,tia_u_dof,tia_ci95_low_MBq_h,"
@@ -849,7 +865,7 @@ TEST_CASE("export: streamed in slices of any size - each file equals the one-sho
     const fs::path out = tmp.path / ("csv" + std::to_string(slice_rows));
     export_store_csv(tmp / (stored == &rows ? "small.h5" : "big.h5"), out.string(), slice_rows);
     for (const std::string table : {"patients", "vois", "candidates", "targets", "budget", "cumulative", "failures",
-                                    "notes"})
+                                    "notes", "points"})
       CHECK(read(out / (table + ".csv")) == store_table_csv(*stored, table, true));  // the one-shot text
     CHECK(read(out / "population.csv") ==
           "voi_kind,function,parameter,theta,theta_se,omega_diag,shrinkage,sigma_log,n_tacs,n_observations,e_step,"
@@ -858,7 +874,7 @@ TEST_CASE("export: streamed in slices of any size - each file equals the one-sho
     CHECK(read(out / "population_omega.csv") ==
           "voi_kind,function,parameter_i,parameter_j,covariance,correlation\nkidney,f2,log_lambda,log_lambda,0.04,1\n");
     const auto manifest = nlohmann::json::parse(read(out / "manifest.json"));
-    REQUIRE(manifest["files"].size() == 10);
+    REQUIRE(manifest["files"].size() == 11);
     for (const auto& f : manifest["files"]) {
       const std::string bytes = read(out / f["name"].get<std::string>());
       CHECK(f["size_bytes"] == bytes.size());
@@ -895,15 +911,17 @@ TEST_CASE("for_each_store_chunk: table by table, in slices of at most 65536 rows
   for_each_store_chunk(tmp / "big.h5", [&](const StoreRows& chunk) {
     const size_t tables = !chunk.patients.empty() + !chunk.vois.empty() + !chunk.candidates.empty() +
                           !chunk.targets.empty() + !chunk.budget.empty() + !chunk.cumulative.empty() +
-                          !chunk.failures.empty() + !chunk.notes.empty();
+                          !chunk.failures.empty() + !chunk.notes.empty() + !chunk.points.empty();
     CHECK(tables == 1);
     if (!chunk.patients.empty()) calls.push_back("patients " + std::to_string(chunk.patients.size()));
     if (!chunk.vois.empty()) calls.push_back("vois " + std::to_string(chunk.vois.size()));
     if (!chunk.budget.empty()) calls.push_back("budget " + std::to_string(chunk.budget.size()));
     if (!chunk.notes.empty()) calls.push_back("notes " + std::to_string(chunk.notes.size()));
+    if (!chunk.points.empty()) calls.push_back("points " + std::to_string(chunk.points.size()));
     for (const auto& b : chunk.budget) in_order = in_order && b.cycle == next_cycle++;
   });
-  CHECK(calls == std::vector<std::string>{"patients 1", "vois 2", "budget 65536", "budget 4464", "notes 1"});
+  CHECK(calls ==
+        std::vector<std::string>{"patients 1", "vois 2", "budget 65536", "budget 4464", "notes 1", "points 2"});
   CHECK(in_order);
   CHECK(next_cycle == 70000);
 }
@@ -986,4 +1004,68 @@ TEST_CASE("store writer: a folder left without its marker by a kill is resumed -
   CHECK_THROWS_WITH_AS(StoreWriter::resume(tmp / "c.h5", header()), doctest::Contains("not the segment folder"),
                        InputError);
   CHECK(read(tmp / "c.h5.parts/notes.txt") == "a user's file");
+}
+
+namespace {
+
+//! A store of patient p1 (cycles 1 and 2, done) with TAC points of two VOIs in cycle 1 (liver with
+//! activity_u_MBq) and one in cycle 2, and patient p9, failed.
+StoreRows points_sample() {
+  StoreRows rows;
+  rows.patients.push_back({"p1", 1, "done", "t.csv", "", 7400, 2, 0, 0});
+  rows.patients.push_back({"p1", 2, "done", "t.csv", "", 3700, 1, 0, 0});
+  rows.append(failure_rows("p9", 0, "t.csv", "bad row"));
+  rows.points = {{"p1", 1, "kidneys", 4, 100, kNaN}, {"p1", 1, "kidneys", 24, 80, kNaN}, {"p1", 1, "liver", 4, 50, 2.5},
+                 {"p1", 1, "liver", 24, 40, 2}, {"p1", 2, "kidneys", 4, 60, kNaN}};
+  return rows;
+}
+
+}  // namespace
+
+TEST_CASE("read_store_tacs: /points grouped by patient, cycle and VOI in row order, with the administered "
+          "activities of /patients; failed patients counted and left out; the store's SHA-256") {
+  TempDir tmp;
+  write(tmp / "s.h5", store_image(header(), points_sample()));
+  const StoreTacs t = read_store_tacs(tmp / "s.h5");
+  REQUIRE(t.series.size() == 3);
+  std::vector<std::string> keys;
+  for (const auto& s : t.series) keys.push_back(s.patient + "|" + std::to_string(s.cycle) + "|" + s.voi);
+  CHECK(keys == std::vector<std::string>{"p1|1|kidneys", "p1|1|liver", "p1|2|kidneys"});
+  CHECK(t.administered_MBq == std::vector<double>{7400, 7400, 3700});
+  CHECK(t.series[0].time_h == Eigen::Vector2d(4, 24));
+  CHECK(t.series[0].activity_MBq == Eigen::Vector2d(100, 80));
+  CHECK(t.series[0].activity_u_MBq.size() == 0);  // NaN in every point: the input gave none
+  CHECK(t.series[1].activity_u_MBq == Eigen::Vector2d(2.5, 2));
+  CHECK(t.series[2].activity_MBq == Eigen::VectorXd::Constant(1, 60));
+  CHECK(t.failed_patients == 1);
+  CHECK(t.sha256 == sha256_hex(read(tmp / "s.h5")));
+}
+
+TEST_CASE("read_store_tacs: refused - a store older than format 6, an unfinished batch, every patient failed, no "
+          "points, a point of no done cycle, an administered activity that is not > 0") {
+  TempDir tmp;
+  write(tmp / "v5.h5", store_image(header(), points_sample()));
+  set_format_version(tmp / "v5.h5", 5, false);  // its /points is not read: format 5 has none
+  CHECK_THROWS_WITH_AS(read_store_tacs(tmp / "v5.h5"), doctest::Contains("has format_version 5: it holds no TAC points"),
+                       InputError);
+  CHECK_THROWS_WITH_AS(read_store_tacs(tmp / "v5.h5"), doctest::Contains("lutdose >= 0.19"), InputError);
+  auto w = StoreWriter::create(tmp / "m.h5", header());
+  w->commit(points_sample());
+  CHECK_THROWS_WITH_AS(read_store_tacs(tmp / "m.h5"), doctest::Contains("unfinished batch"), InputError);
+  write(tmp / "failed.h5", store_image(header(), failure_rows("p9", 0, "t.csv", "bad row")));
+  CHECK_THROWS_WITH_AS(read_store_tacs(tmp / "failed.h5"), doctest::Contains("every patient of the store failed (1"),
+                       InputError);
+  StoreRows none = points_sample();
+  none.points.clear();
+  write(tmp / "none.h5", store_image(header(), none));
+  CHECK_THROWS_WITH_AS(read_store_tacs(tmp / "none.h5"), doctest::Contains("holds no TAC points"), InputError);
+  StoreRows orphan = points_sample();
+  orphan.points.push_back({"p9", 1, "liver", 4, 10, kNaN});
+  write(tmp / "orphan.h5", store_image(header(), orphan));
+  CHECK_THROWS_WITH_AS(read_store_tacs(tmp / "orphan.h5"), doctest::Contains("patient p9, cycle 1, VOI liver"),
+                       InputError);
+  StoreRows unknown = points_sample();
+  unknown.patients[1].administered_MBq = kNaN;  // a run --tac without --activity-MBq
+  write(tmp / "unknown.h5", store_image(header(), unknown));
+  CHECK_THROWS_WITH_AS(read_store_tacs(tmp / "unknown.h5"), doctest::Contains("administered_MBq is 'nan'"), InputError);
 }

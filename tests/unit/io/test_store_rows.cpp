@@ -188,3 +188,48 @@ TEST_CASE("store header: a compartment population's estimates are in /population
   CHECK(h.population_omega.size() == 2);
   CHECK(h.provenance_json.find("/a/cpop.json") != std::string::npos);
 }
+
+TEST_CASE("store rows: /points holds every point of each VOI's TAC as fitted, activity_u_MBq NaN where none was given") {
+  RunResult r;
+  CycleResult c;
+  c.patient = "P1";
+  c.cycle = 2;
+  c.administered_MBq = 7400;
+  VoiResult kidneys, tumour;
+  kidneys.tac.voi = "kidneys";
+  kidneys.tac.time_h = Eigen::Vector3d(4, 24, 96);
+  kidneys.tac.activity_MBq = Eigen::Vector3d(120.5, 90.25, 30.125);
+  tumour.tac.voi = "tumour_1";
+  tumour.tac.time_h = Eigen::Vector2d(24, 48);
+  tumour.tac.activity_MBq = Eigen::Vector2d(10, 8);
+  tumour.tac.activity_u_MBq = Eigen::Vector2d(0.5, 0.25);
+  c.vois = {kidneys, tumour};
+  r.cycles = {c};
+  const StoreRows rows = store_rows(r, "t.csv", "");
+  REQUIRE(rows.points.size() == 5);
+  const double t[] = {4, 24, 96, 24, 48}, a[] = {120.5, 90.25, 30.125, 10, 8}, u[] = {NAN, NAN, NAN, 0.5, 0.25};
+  for (size_t i = 0; i < 5; ++i) {
+    CAPTURE(i);
+    CHECK(rows.points[i].patient == "P1");
+    CHECK(rows.points[i].cycle == 2);
+    CHECK(rows.points[i].voi == (i < 3 ? "kidneys" : "tumour_1"));
+    CHECK(rows.points[i].time_h == t[i]);
+    CHECK(rows.points[i].activity_MBq == a[i]);
+    CHECK(same(rows.points[i].activity_u_MBq, u[i]));
+  }
+}
+
+TEST_CASE("store rows of Patient_004: /points are the fitted TACs, point by point") {
+  const RunResult& r = patient004();
+  const StoreRows rows = store_rows(r, "case.json", "");
+  size_t k = 0;
+  for (const auto& v : r.cycles[0].vois)
+    for (Eigen::Index i = 0; i < v.tac.time_h.size(); ++i, ++k) {
+      REQUIRE(k < rows.points.size());
+      CHECK(rows.points[k].voi == v.tac.voi);
+      CHECK(rows.points[k].time_h == v.tac.time_h(i));
+      CHECK(rows.points[k].activity_MBq == v.tac.activity_MBq(i));
+    }
+  CHECK(k == rows.points.size());
+  CHECK(k > 0);
+}

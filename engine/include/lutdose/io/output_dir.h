@@ -43,7 +43,8 @@ enum class ResultKind {
   run,           //!< lutdose run: results.json, results.csv, results.h5 (and report.html with --report)
   synth,         //!< lutdose synth: tacs.csv, patients.csv, truth.csv, synth.json, case-*.json
   store_export,  //!< lutdose export --csv: patients.csv, vois.csv, candidates.csv, targets.csv,
-                 //!< budget.csv, cumulative.csv, failures.csv, notes.csv
+                 //!< budget.csv, cumulative.csv, failures.csv, notes.csv, points.csv, population.csv,
+                 //!< population_omega.csv
 };
 
 //! One output file: its name in the result set and its complete content.
@@ -54,7 +55,8 @@ struct OutputFile {
 
 //! The names a result set may hold: results.json, results.csv, results.h5, report.html (lutdose run);
 //! tacs.csv, patients.csv, truth.csv, synth.json (lutdose synth); patients.csv, vois.csv,
-//! candidates.csv, targets.csv, budget.csv, cumulative.csv, failures.csv, notes.csv, population.csv, population_omega.csv (lutdose
+//! candidates.csv, targets.csv, budget.csv, cumulative.csv, failures.csv, notes.csv, points.csv, population.csv,
+//! population_omega.csv (lutdose
 //! export of a results store, docs/store.md); and manifest.json. Besides
 //! them, a set may hold case files named as is_case_file_name says. Throws nothing.
 const std::vector<std::string>& result_set_names();

@@ -42,8 +42,11 @@ struct PopulationFile {
   //! A compartment population (format_version 4): the structural model and its population.
   std::optional<CompartmentPopulation> compartment;
   double half_life_h = 0;      //!< of the nuclide the population was learned with [h]
-  std::string input_path;      //!< the TAC table learned from
+  std::string input_path;      //!< the TAC table learned from (or the folder, or the results store)
   std::string input_sha256;    //!< of its bytes
+  //! "results-store" when learned from a store's /points (input_path the store); "" otherwise
+  //! (a folder of case files is told by case_files).
+  std::string input_kind;
   std::string patients_path;   //!< the patients table of the administered activities ("" if none)
   std::string patients_sha256; //!< of its bytes
   //! Learned from a folder of case files (input_path the folder): each case file's name and the

@@ -8,7 +8,7 @@
 // TIA, mass, self-dose), /candidates (candidate fit of a VOI), /targets (dose to every target),
 // /budget (GUM budget term of a VOI target's dose), /cumulative (target summed over a patient's
 // cycles), /failures (patient whose computation failed, with the error), /notes (notes and
-// warnings of fits and dose steps). Key and name columns are fixed-length UTF-8 strings of
+// warnings of fits and dose steps), /points (TAC point a cycle's VOI was fitted from). Key and name columns are fixed-length UTF-8 strings of
 // STORE_NAME_BYTES bytes (NUL-padded); free text (errors, notes, sources, a target's region and
 // method) is variable-length.
 // A value that is not known is NaN, never 0.
@@ -40,8 +40,9 @@ namespace lutdose {
 //! Layout version, root attribute "format_version" (int32). 1 was the JSON-mirror results.h5 of
 //! lutdose <= 0.6; 2 is the tabular store. Bump on any change of docs/store.md.
 //! 3 adds /population (the population models of population kinetics); 4 adds its column e_step;
-//! 5 adds its columns error_model ... log_sigma_log_se and the table /population_omega.
-inline constexpr int STORE_FORMAT_VERSION = 5;
+//! 5 adds its columns error_model ... log_sigma_log_se and the table /population_omega; 6 adds
+//! the table /points (the TAC points each VOI was fitted from).
+inline constexpr int STORE_FORMAT_VERSION = 6;
 
 //! Which format_versions a reader accepts. `current`: STORE_FORMAT_VERSION only (batch --resume
 //! and merge, which extend or join a store: it must have today's layout). `readable`: also
@@ -50,7 +51,8 @@ inline constexpr int STORE_FORMAT_VERSION = 5;
 //! population kinetics (no /population rows); a format 3 store (lutdose 0.11 to 0.13) has no
 //! /population column e_step, read as unknown (empty); a format 3 or 4 store (lutdose 0.14 to 0.17)
 //! has none of the columns of format 5 (error_model ... log_sigma_log_se: empty or NaN, unknown)
-//! and no /population_omega (no rows).
+//! and no /population_omega (no rows); a store older than format 6 (lutdose <= 0.18) has no /points
+//! (read as a table without rows).
 enum class StoreVersions { current, readable };
 inline constexpr int OLDEST_READABLE_STORE_FORMAT_VERSION = 2;
 
@@ -206,6 +208,17 @@ struct NoteRow {
   std::string note;  //!< variable-length
 };
 
+//! /points (format 6): one row per TAC point a cycle's VOI was fitted from (VoiResult::tac: after
+//! any residual subtraction, not decay-corrected), in the TAC's order.
+struct PointRow {
+  std::string patient;
+  std::int32_t cycle = 0;
+  std::string voi;
+  double time_h = store_nan();
+  double activity_MBq = store_nan();
+  double activity_u_MBq = store_nan();  //!< NaN where the input gave none
+};
+
 //! The rows of one or more patients, in the order they are stored.
 struct StoreRows {
   std::vector<PatientRow> patients;
@@ -216,6 +229,7 @@ struct StoreRows {
   std::vector<CumulativeRow> cumulative;
   std::vector<FailureRow> failures;
   std::vector<NoteRow> notes;
+  std::vector<PointRow> points;
   void append(StoreRows&& other);
   void clear();
   std::size_t total_rows() const;
@@ -302,14 +316,15 @@ class StoreWriter {
 };
 
 //! Calls `fn` with the rows of `path`, a bounded number at a time, for export and merge: table by
-//! table in store order (patients, vois, candidates, targets, budget, cumulative, failures, notes),
+//! table in store order (patients, vois, candidates, targets, budget, cumulative, failures, notes,
+//! points),
 //! each in slices of at most 65536 rows in stored order; each call's StoreRows holds one slice of
 //! one table (the other tables empty). InputError as read_store_index.
 void for_each_store_chunk(const std::string& path, const std::function<void(const StoreRows&)>& fn,
                           StoreVersions versions = StoreVersions::current);
 
 //! The rows of the table named `table` ("patients", "vois", "candidates", "targets", "budget",
-//! "cumulative", "failures", "notes") of `rows` as CSV text, preceded by the header line when
+//! "cumulative", "failures", "notes", "points") of `rows` as CSV text, preceded by the header line when
 //! `header`: the columns and number format of `lutdose export`'s TABLE.csv (docs/store.md), for
 //! streaming output such as `lutdose fit --format csv`. std::invalid_argument for another name.
 std::string store_table_csv(const StoreRows& rows, const std::string& table, bool header);
@@ -322,7 +337,7 @@ void append_store_table_csv(const StoreRows& rows, const std::string& table, boo
 inline constexpr std::size_t STORE_EXPORT_SLICE_ROWS = 8192;
 
 //! lutdose export: DIR/vois.csv, targets.csv, failures.csv (and candidates.csv, budget.csv,
-//! cumulative.csv, patients.csv, notes.csv, population.csv, population_omega.csv) of the store at `path`, as one result set
+//! cumulative.csv, patients.csv, notes.csv, points.csv, population.csv, population_omega.csv) of the store at `path`, as one result set
 //! (io/output_dir.h). Columns in docs/store.md; numbers in their shortest exact form, NaN written
 //! as an empty field. Streams: each table is read in slices of `slice_rows` rows (hyperslabs of
 //! its dataset) whose CSV lines are written to the set's file (ResultSetWriter) before the next
@@ -340,5 +355,22 @@ void export_store_csv(const std::string& path, const std::string& dir,
 //! all have the same, else a JSON list of theirs. The shards' /inputs are not copied. Streams
 //! (bounded memory) into a temporary file published atomically; OutputError for I/O failures.
 void merge_stores(const std::string& out, const std::vector<std::string>& shards);
+
+//! The TACs a store's cycles were fitted from, for learning a population (lutdose population learn
+//! STORE.h5): /points grouped by patient, cycle and VOI (in row order), each series' administered
+//! activity from its /patients row (status done).
+struct StoreTacs {
+  std::vector<TacSeries> series;         //!< activity_u_MBq empty where every point's is NaN
+  std::vector<double> administered_MBq;  //!< of series[i]'s patient-cycle [MBq]
+  std::size_t failed_patients = 0;       //!< patients of status "failed": not in `series`
+  std::string sha256;                    //!< of the store file's bytes (the population's provenance)
+};
+
+//! Reads the TACs of the store at `path` (a finished store or a master). InputError naming the
+//! store: as read_store_index (StoreVersions::readable), a store older than format 6 (no /points:
+//! the version found and what to do), an unfinished batch (a master: its SHA-256 would not cover
+//! its segments), a store whose patients all failed, one without points, and a point whose
+//! patient-cycle has no /patients row of status done or one whose administered_MBq is not > 0.
+StoreTacs read_store_tacs(const std::string& path);
 
 }  // namespace lutdose
