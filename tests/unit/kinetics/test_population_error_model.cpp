@@ -439,7 +439,7 @@ TEST_CASE("population error model: the constant model's ln sigma0 has a standard
   CHECK(std::isnan(m.log_sigma_log_se));  // b is fixed at 0: no estimate, no SE
 }
 
-TEST_CASE("population error model: the SEs of ln sigma0 and ln b round trip; those of another error model are refused") {
+TEST_CASE("population error model: the SEs of ln sigma0 and ln b round trip, those of another error model are refused") {
   auto file = combined_file();
   file.models[0].log_omega_se = Eigen::Vector2d(0.25, 0.5);
   file.models[0].log_sigma_log_se = 0.0625;  // binary fractions: written and read back exactly
