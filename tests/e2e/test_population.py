@@ -71,7 +71,8 @@ def check_population_table(table, vois, where):
     shrinkage, sigma_log, the TACs and points, and (store format 5, lutdose 0.18) the residual
     error model with sigma0_MBq and b_proportional, omega_structure and the standard errors
     log_omega_se and log_sigma_log_se (the file's members; absent ones are the file format's
-    defaults: proportional, diagonal, not known)."""
+    defaults: proportional, diagonal, not known), and (format 6, lutdose 0.19) log_sigma0_se and
+    log_b_proportional_se of an additive model that has them."""
     expected = set()
     for v in vois:
         # sigma_log: the proportional model's; NaN for an additive model, which has none (review of 0.17:
@@ -90,7 +91,11 @@ def check_population_table(table, vois, where):
                             (v["omega"][k][k], "omega_diag"), (v["shrinkage"][k], "shrinkage"),
                             (v.get("sigma_log"), "sigma_log"), (v.get("sigma0_MBq"), "sigma0_MBq"),
                             (v.get("b_proportional"), "b_proportional"), (omega_se[k], "log_omega_se"),
-                            (v.get("log_sigma_log_se"), "log_sigma_log_se"))):
+                            (v.get("log_sigma_log_se"), "log_sigma_log_se")) + (
+                            # format 6 (0.19): the additive models' SEs of ln sigma0 and ln b
+                            ((v.get("log_sigma0_se"), "log_sigma0_se"),
+                             (v.get("log_b_proportional_se"), "log_b_proportional_se"))
+                            if "log_sigma0_se" in v else ())):
                 raise CaseFailure("%s: /population row %s %s is %r; expected the model %s" %
                                   (where, v["voi_kind"], name, row, json.dumps(v)[:600]))
     if set(table) != expected:
