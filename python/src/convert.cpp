@@ -386,6 +386,8 @@ py::dict population_table(const std::vector<lutdose::PopulationRow>& r) {
   format5_column(t, "b_proportional", r, &R::b_proportional);
   format5_column(t, "log_omega_se", r, &R::log_omega_se);
   format5_column(t, "log_sigma_log_se", r, &R::log_sigma_log_se);
+  format5_column(t, "log_sigma0_se", r, &R::log_sigma0_se);  // format 6: NaN in a format 5 store
+  format5_column(t, "log_b_proportional_se", r, &R::log_b_proportional_se);
   return t;
 }
 

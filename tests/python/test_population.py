@@ -212,8 +212,10 @@ def test_read_store_population_e_step(cohort, tmp_path):
     assert {v["e_step"] for v in json.load(open(cohort["pop"]))["vois"]} == {"sampled"}
 
 
-# The /population columns of store format 5 (lutdose 0.18, docs/store.md), after e_step.
-FORMAT5_COLUMNS = ["error_model", "omega_structure", "sigma0_MBq", "b_proportional", "log_omega_se", "log_sigma_log_se"]
+# The /population columns of store formats 5 (lutdose 0.18) and 6 (0.19, the additive models' SEs;
+# docs/store.md), after e_step: None in a store of format 4 or older.
+FORMAT5_COLUMNS = ["error_model", "omega_structure", "sigma0_MBq", "b_proportional", "log_omega_se", "log_sigma_log_se",
+                   "log_sigma0_se", "log_b_proportional_se"]
 
 
 def to_older_format(store, version):

@@ -248,7 +248,9 @@ std::vector<PopulationRow> population_rows(const std::vector<PopulationModel>& m
                       m.n_observations, m.e_step, to_string(m.error_model), m.omega_structure,
                       additive_sd ? m.sigma0_MBq : store_nan(),
                       additive_sd ? m.sigma_log : store_nan(),  // b of combined; 0 for constant
-                      se_known ? m.log_omega_se(k) : store_nan(), proportional ? m.log_sigma_log_se : store_nan()});
+                      se_known ? m.log_omega_se(k) : store_nan(), proportional ? m.log_sigma_log_se : store_nan(),
+                      additive_sd ? m.log_sigma0_se : store_nan(),
+                      m.error_model == PopulationErrorModel::combined ? m.log_sigma_log_se : store_nan()});
     }
   }
   return rows;

@@ -130,22 +130,26 @@ const Table<PopulationRow>& population_table() {
                            key("error_model", &R::error_model), key("omega_structure", &R::omega_structure),
                            float64("sigma0_MBq", &R::sigma0_MBq), float64("b_proportional", &R::b_proportional),
                            float64("log_omega_se", &R::log_omega_se),
-                           float64("log_sigma_log_se", &R::log_sigma_log_se)}};
+                           float64("log_sigma_log_se", &R::log_sigma_log_se),
+                           // format 6
+                           float64("log_sigma0_se", &R::log_sigma0_se),
+                           float64("log_b_proportional_se", &R::log_b_proportional_se)}};
   return t;
 }
 
 const Table<PopulationRow>& population_table_of_format(int version) {
-  // The columns each format has: the first 10 (format 3), e_step (4), the rest (5). HDF5 converts
-  // compound members by name, so the older formats' tables are read with their columns only.
+  // The columns each format has: the first 10 (format 3), e_step (4), six more (5), the rest (6).
+  // HDF5 converts compound members by name, so the older formats' tables are read with their columns only.
   static const auto first = [](std::size_t n) {
     Table<PopulationRow> t = population_table();
     t.columns.resize(n);
     return t;
   };
-  static const Table<PopulationRow> v3 = first(10), v4 = first(11);
+  static const Table<PopulationRow> v3 = first(10), v4 = first(11), v5 = first(17);
   if (version == 3) return v3;
   if (version == 4) return v4;
-  if (version >= 5 && version <= STORE_FORMAT_VERSION) return population_table();
+  if (version == 5) return v5;
+  if (version >= 6 && version <= STORE_FORMAT_VERSION) return population_table();
   throw std::logic_error("population_table_of_format: format " + std::to_string(version) + " has no /population");
 }
 

@@ -236,7 +236,8 @@ std::vector<std::string> population_text(const std::vector<PopulationRow>& rows)
     s << r.voi_kind << "|" << r.function << "|" << r.parameter << "|" << r.theta << "|" << r.theta_se << "|"
       << r.omega_diag << "|" << r.shrinkage << "|" << r.sigma_log << "|" << r.n_tacs << "|" << r.n_observations
       << "|" << r.e_step << "|" << r.error_model << "|" << r.omega_structure << "|" << r.sigma0_MBq << "|"
-      << r.b_proportional << "|" << r.log_omega_se << "|" << r.log_sigma_log_se;
+      << r.b_proportional << "|" << r.log_omega_se << "|" << r.log_sigma_log_se << "|" << r.log_sigma0_se << "|"
+      << r.log_b_proportional_se;
   });
 }
 
@@ -291,8 +292,8 @@ TEST_CASE("store: /population and /population_omega are written once with the he
   const std::string csv = read(tmp / "csv/population.csv");
   CHECK(csv.substr(0, csv.find('\n')) ==
         "voi_kind,function,parameter,theta,theta_se,omega_diag,shrinkage,sigma_log,n_tacs,n_observations,e_step,"
-        "error_model,omega_structure,sigma0_MBq,b_proportional,log_omega_se,log_sigma_log_se");
-  CHECK(csv.find("\nkidneys,E1,log_dlambda1_bio_per_h,-3.5,,0.01,,,60,300,laplace,combined,full,0.75,0.05,,\n") !=
+        "error_model,omega_structure,sigma0_MBq,b_proportional,log_omega_se,log_sigma_log_se,log_sigma0_se,log_b_proportional_se");
+  CHECK(csv.find("\nkidneys,E1,log_dlambda1_bio_per_h,-3.5,,0.01,,,60,300,laplace,combined,full,0.75,0.05,,,,\n") !=
         std::string::npos);
   CHECK(read(tmp / "csv/population_omega.csv") ==
         "voi_kind,function,parameter_i,parameter_j,covariance,correlation\n"
@@ -334,10 +335,10 @@ TEST_CASE("store_header_of: /population rows of the options' population, its SHA
   const StoreHeader h = store_header_of(p, "batch");
   CHECK(population_text(h.population) ==
         std::vector<std::string>{"kidneys|E1|log_A1_per_administered|-4|0.02|0.040000000000000001|0.10000000000000001|"
-                                 "0.14999999999999999|50|200|sampled|proportional|diagonal|nan|nan|nan|nan",
+                                 "0.14999999999999999|50|200|sampled|proportional|diagonal|nan|nan|nan|nan|nan|nan",
                                  "kidneys|E1|log_dlambda1_bio_per_h|-3|0.029999999999999999|"
                                  "0.089999999999999997|0.20000000000000001|0.14999999999999999|50|200|sampled|"
-                                 "proportional|diagonal|nan|nan|nan|nan"});
+                                 "proportional|diagonal|nan|nan|nan|nan|nan|nan"});
   // a diagonal Omega: its variances only (the covariances are not parameters of the model)
   CHECK(omega_text(h.population_omega) ==
         std::vector<std::string>{"kidneys|E1|log_A1_per_administered|log_A1_per_administered|0.040000000000000001|1",
@@ -347,7 +348,7 @@ TEST_CASE("store_header_of: /population rows of the options' population, its SHA
 }
 
 TEST_CASE("store_header_of: an additive error model's sigma0_MBq and b, a full Omega's covariances, the standard "
-          "errors (store format 5)") {
+          "errors (store formats 5 and 6)") {
   PopulationModel m = kidneys_model();
   m.omega_structure = "full";
   m.omega = (Eigen::Matrix2d() << 0.04, 0.012, 0.012, 0.09).finished();  // correlation 0.012 / (0.2 * 0.3) = 0.2
@@ -355,12 +356,14 @@ TEST_CASE("store_header_of: an additive error model's sigma0_MBq and b, a full O
   m.sigma_log = 0.05;  // b of the combined model (PopulationModel::sigma_log)
   m.sigma0_MBq = 1.5;
   m.log_omega_se = Eigen::Vector2d(0.25, 0.5);
-  m.log_sigma_log_se = 0.125;  // not part of an additive model: NaN in the store
+  m.log_sigma_log_se = 0.125;  // the combined model's SE of ln b: log_b_proportional_se (format 6)
+  m.log_sigma0_se = 0.375;
   PopulationModel c = m;  // the constant model: b fixed at 0; an older file without log_omega_se
   c.voi_kind = "liver";
   c.error_model = PopulationErrorModel::constant;
   c.sigma_log = 0;
   c.log_omega_se.resize(0);
+  c.log_sigma_log_se = std::numeric_limits<double>::quiet_NaN();  // b fixed at 0: no SE
   PopulationModel in = m;  // input: neither sigma0 nor b (each point's u is given)
   in.voi_kind = "spleen";
   in.error_model = PopulationErrorModel::input;
@@ -375,7 +378,7 @@ TEST_CASE("store_header_of: an additive error model's sigma0_MBq and b, a full O
   for (const auto& r : h.population) {
     CAPTURE(r.voi_kind);
     CHECK(std::isnan(r.sigma_log));  // no residual SD of ln A in an additive model
-    CHECK(std::isnan(r.log_sigma_log_se));
+    CHECK(std::isnan(r.log_sigma_log_se));  // ln sigma_log: not in an additive model
   }
   const auto& k = h.population[1];
   CHECK(k.error_model == "combined");
@@ -383,7 +386,12 @@ TEST_CASE("store_header_of: an additive error model's sigma0_MBq and b, a full O
   CHECK(k.sigma0_MBq == 1.5);
   CHECK(k.b_proportional == 0.05);
   CHECK(k.log_omega_se == 0.5);
+  CHECK(k.log_sigma0_se == 0.375);  // format 6 (0.19)
+  CHECK(k.log_b_proportional_se == 0.125);
   CHECK(h.population[2].error_model == "constant");
+  CHECK(h.population[2].log_sigma0_se == 0.375);
+  CHECK(std::isnan(h.population[2].log_b_proportional_se));  // b fixed at 0
+  CHECK(std::isnan(h.population[4].log_sigma0_se));  // input: nothing estimated
   CHECK(h.population[2].sigma0_MBq == 1.5);
   CHECK(h.population[2].b_proportional == 0);
   CHECK(std::isnan(h.population[2].log_omega_se));  // not known: never 0
@@ -659,7 +667,7 @@ TEST_CASE("format 2 stores (lutdose 0.10): export and the cohort report read the
     CHECK(read(tmp / ("csv2/" + t + ".csv")) == read(tmp / ("csv3/" + t + ".csv")));
   CHECK(read(tmp / "csv2/population.csv") ==
         "voi_kind,function,parameter,theta,theta_se,omega_diag,shrinkage,sigma_log,n_tacs,n_observations,e_step,"
-        "error_model,omega_structure,sigma0_MBq,b_proportional,log_omega_se,log_sigma_log_se\n");
+        "error_model,omega_structure,sigma0_MBq,b_proportional,log_omega_se,log_sigma_log_se,log_sigma0_se,log_b_proportional_se\n");
   CHECK(read(tmp / "csv2/population_omega.csv") == "voi_kind,function,parameter_i,parameter_j,covariance,correlation\n");
   CHECK(read(tmp / "csv2/points.csv") == "patient,cycle,voi,time_h,activity_MBq,activity_u_MBq\n");  // format 6
   // lutdose report STORE.h5: the cohort page
@@ -869,8 +877,8 @@ TEST_CASE("export: streamed in slices of any size - each file equals the one-sho
       CHECK(read(out / (table + ".csv")) == store_table_csv(*stored, table, true));  // the one-shot text
     CHECK(read(out / "population.csv") ==
           "voi_kind,function,parameter,theta,theta_se,omega_diag,shrinkage,sigma_log,n_tacs,n_observations,e_step,"
-          "error_model,omega_structure,sigma0_MBq,b_proportional,log_omega_se,log_sigma_log_se\n"
-          "kidney,f2,log_lambda,-3.5,0.1,0.04,0.2,0.1,40,160,sampled,proportional,diagonal,,,0.5,0.25\n");
+          "error_model,omega_structure,sigma0_MBq,b_proportional,log_omega_se,log_sigma_log_se,log_sigma0_se,log_b_proportional_se\n"
+          "kidney,f2,log_lambda,-3.5,0.1,0.04,0.2,0.1,40,160,sampled,proportional,diagonal,,,0.5,0.25,,\n");
     CHECK(read(out / "population_omega.csv") ==
           "voi_kind,function,parameter_i,parameter_j,covariance,correlation\nkidney,f2,log_lambda,log_lambda,0.04,1\n");
     const auto manifest = nlohmann::json::parse(read(out / "manifest.json"));

@@ -90,6 +90,11 @@ struct PopulationRow {
   //! Standard error of ln sigma_log of the kind (the same in its rows); NaN when not known or when
   //! the model has no sigma_log (the additive models).
   double log_sigma_log_se = store_nan();
+  // Format 6 (lutdose 0.19); NaN in a store of format 5 or older (unknown).
+  //! Standard error of ln sigma0_MBq (combined, constant); NaN when not known or not in the model.
+  double log_sigma0_se = store_nan();
+  //! Standard error of ln b_proportional (combined); NaN when not known or not in the model.
+  double log_b_proportional_se = store_nan();
 };
 
 //! /population_omega (format 5): one row per element (parameter_i, parameter_j), i >= j, of a VOI
