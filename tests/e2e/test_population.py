@@ -1747,14 +1747,16 @@ def case_kinetics_population_learning_options(ctx):
     population (with individual kinetics or --population FILE they would be ignored), and an error
     model of individual fits only (proportional-model, poisson) with --kinetics population."""
     tac = ctx.cohort("c", 50, 12, "4,24,48,96")  # 50 TACs per kind: the least a full Omega is learned from
-    opts = ("--functions", "E1", "--error-model", "combined", "--omega", "full", "--e-step", "laplace")
+    opts = ("--functions", "E1", "--error-model", "combined", "--omega", "full", "--e-step", "laplace",
+            "--max-iterations", "7")  # --max-iterations since 0.19 (review of 0.18: population learn's only)
     fit = json.loads(ctx.ok("fit", "--tac", tac, "--kinetics", "population", *A0, *opts).stdout)
     ctx.ok("population", "learn", tac, "--patients", patients(tac), "--out", ctx.path("pop.json"), "--quiet", *opts)
     if json.load(open(ctx.path("pop.json")))["vois"] != fit["population"]["vois"]:
         raise CaseFailure("fit --kinetics population %s learned another population than population learn" %
                           " ".join(opts))
     learning = fit["options"]["fit"]["population"].get("learning")
-    expected = {"candidates": ["E1"], "error_model": "combined", "omega_structure": "full", "e_step": "laplace"}
+    expected = {"candidates": ["E1"], "error_model": "combined", "omega_structure": "full", "e_step": "laplace",
+                "max_iterations": 7}
     if learning != expected:
         raise CaseFailure("options.fit.population.learning: %r, expected %r" % (learning, expected))
     for v in fit["population"]["vois"]:
@@ -1769,7 +1771,7 @@ def case_kinetics_population_learning_options(ctx):
     ctx.ok("synth", "--out", ctx.path("cases"), "--quiet", "--patients", 12, "--seed", 13, "--times-h", "4,24,48,96",
            "--format", "cases")
     ctx.ok("batch", ctx.path("cases"), "--kinetics", "population", "--functions", "E1", "--e-step", "laplace",
-           "--out", ctx.path("cases.h5"))
+           "--max-iterations", "7", "--out", ctx.path("cases.h5"))
     prov = store_provenance(ctx.path("cases.h5"))["options"]["fit"]["population"]
     if prov.get("learning") != dict(expected, error_model="proportional", omega_structure="diagonal"):
         raise CaseFailure("batch CASES_DIR store: options.fit.population %s" % prov)
@@ -1779,7 +1781,7 @@ def case_kinetics_population_learning_options(ctx):
     # and ignored); also refused beside --population and previous-cycles
     case = sorted(glob.glob(ctx.path("cases", "*.json")))[0]
     for extra in ((), ("--kinetics", "previous-cycles"), ("--population", ctx.path("pop.json"))):
-        for option, value in (("--omega", "full"), ("--e-step", "laplace")):
+        for option, value in (("--omega", "full"), ("--e-step", "laplace"), ("--max-iterations", "7")):
             ctx.fails("%s is '%s'" % (option, value), "run", case, *extra, option, value, "--out", ctx.path("r2"))
     # duplicate candidates: refused (population learn wrote a file its own reader refused), and an
     # empty --error-model is not "not given" (review of 0.18)
@@ -1789,10 +1791,11 @@ def case_kinetics_population_learning_options(ctx):
     ctx.fails("--error-model", "fit", "--tac", tac, *A0, "--kinetics", "population", "--error-model", "")
     # the defaults: recorded too
     res = json.loads(ctx.ok("fit", "--tac", tac, "--kinetics", "population", *A0, "--functions", "E1").stdout)
-    default = {"candidates": ["E1"], "error_model": "proportional", "omega_structure": "diagonal", "e_step": "sampled"}
+    default = {"candidates": ["E1"], "error_model": "proportional", "omega_structure": "diagonal", "e_step": "sampled",
+               "max_iterations": 100}
     if res["options"]["fit"]["population"].get("learning") != default:
         raise CaseFailure("defaults: %r" % res["options"]["fit"]["population"].get("learning"))
-    for option, value in (("--omega", "full"), ("--e-step", "laplace")):
+    for option, value in (("--omega", "full"), ("--e-step", "laplace"), ("--max-iterations", "7")):
         ctx.fails("%s is '%s' without --kinetics population" % (option, value), "fit", "--tac", tac, *A0,
                   option, value)
         ctx.fails("%s is '%s' without --kinetics population" % (option, value), "fit", "--tac", tac, *A0,
