@@ -227,7 +227,7 @@ int main(int argc, char** argv) {
             lutdose::throw_input_error("command line", opt, "given with a case file",
                                        "the option in the case file (its \"fit\", \"dose\" or "
                                        "cycle blocks), not on the command line");
-        for (const auto& [opt, text] : {std::pair{"--omega", run_args.omega}, {"--e-step", run_args.e_step}})
+        for (const auto& [opt, text] : lutdose_cli::learning_only_options(run_args))
           if (!text.empty())  // options of --kinetics population's learning, which one case file cannot do
             lutdose::throw_input_error("command line", opt, text,
                                        std::string("no ") + opt + " with a case file: it is an option of "

@@ -68,15 +68,17 @@ void refuse_individual_fit_options(const lutdose::FitOptions& f, const std::stri
   }
 }
 
-// --kinetics population: --functions, --error-model, --omega and --e-step are the learning's options
-// (o.population_learning, as population learn takes them); --omega and --e-step are refused without it.
+// --kinetics population: --functions, --error-model, --omega, --e-step and --max-iterations are the
+// learning's options (o.population_learning, as population learn takes them); --omega, --e-step and
+// --max-iterations are refused without it.
 void set_learning_options(const FitArgs& a, lutdose::RunOptions& o, std::vector<std::string>& problems) {
   if (a.kinetics == "population") {
     o.population_learning.candidates = a.functions;
     set_population_learning(o.population_learning, a.error_model, a.omega, a.e_step, problems);
+    if (a.max_iterations > 0) o.population_learning.max_iterations = a.max_iterations;
     return;
   }
-  for (const auto& [option, text] : {std::pair{"--omega", a.omega}, {"--e-step", a.e_step}})
+  for (const auto& [option, text] : learning_only_options(a))
     if (!text.empty())
       problems.push_back(std::string(option) + " is '" + text + "' without --kinetics population; expected it only "
                          "with --kinetics population: it is an option of the learning (as population learn " +
@@ -90,6 +92,14 @@ void set_learning_options(const FitArgs& a, lutdose::RunOptions& o, std::vector<
 }
 
 }  // namespace
+
+// The options of --kinetics population's learning that nothing else takes, with their values as given
+// ("" where not given).
+std::vector<std::pair<std::string, std::string>> learning_only_options(const FitArgs& a) {
+  return {{"--omega", a.omega},
+          {"--e-step", a.e_step},
+          {"--max-iterations", a.max_iterations > 0 ? std::to_string(a.max_iterations) : ""}};
+}
 
 void set_population_learning(lutdose::PopulationOptions& o, const std::string& error_model, const std::string& omega,
                              const std::string& e_step, std::vector<std::string>& problems) {
@@ -178,12 +188,16 @@ void add_fit_options(CLI::App* cmd, FitArgs& a, bool tac_required) {
                   "With --kinetics population: the learning's E-step, sampled (default) or laplace (as population "
                   "learn --e-step)")
       ->check(CLI::IsMember({"sampled", "laplace"}));
+  cmd->add_option("--max-iterations", a.max_iterations,
+                  "With --kinetics population: the learning's iterations at most, per stage (as population learn "
+                  "--max-iterations; default 100)")
+      ->check(CLI::Range(1, 100000));
   cmd->add_option("--kinetics", a.kinetics,
                   "individual (each TAC alone, default); population: learn the population from the input TAC "
                   "table or batch's folder of case files (as lutdose population learn), then fit every TAC by MAP "
                   "with it (not run CASE.json; needs the administered activities, --activity-MBq, batch's patients "
-                  "table or the cases' cycles; not with --population; --functions, --error-model, --omega and "
-                  "--e-step are then the learning's, as population learn's); previous-cycles (multi-cycle inputs, also case files: each later cycle by MAP "
+                  "table or the cases' cycles; not with --population; --functions, --error-model, --omega, "
+                  "--e-step and --max-iterations are then the learning's, as population learn's); previous-cycles (multi-cycle inputs, also case files: each later cycle by MAP "
                   "with the patient's earlier cycles of the VOI as prior, the first cycle individually); "
                   "docs/population.md")
       ->check(CLI::IsMember({"individual", "population", "previous-cycles"}))

@@ -36,6 +36,7 @@ struct FitArgs {
   bool kinetics_given = false;          // --kinetics was on the command line (not only its default)
   // --kinetics population's learning (population learn's --omega, --e-step); empty: not given
   std::string omega, e_step;
+  int max_iterations = 0;  // population learn's --max-iterations; 0: not given
   // How a missing administered activity is named in messages: the option and where it is given
   // (Python's fit_tac and run_tac: their argument administered_MBq; issue 15).
   std::string activity_name = "--activity-MBq", given_in = "command line";
@@ -126,6 +127,10 @@ void learn_if_population_kinetics(const FitArgs& a, const std::vector<lutdose::T
 // kind and its patients); --kinetics population learns it from `series` into `o`
 // (learn_if_population_kinetics). Nothing with individual kinetics.
 void use_fit_population(const FitArgs& a, const std::vector<lutdose::TacSeries>& series, lutdose::RunOptions& o);
+
+//! The options of --kinetics population's learning that nothing else takes (--omega, --e-step,
+//! --max-iterations), with their values as given ("" where not given).
+std::vector<std::pair<std::string, std::string>> learning_only_options(const FitArgs& a);
 
 // The learning options of population kinetics from their texts as population learn takes them
 // (--error-model: proportional, combined, constant, input; --omega: diagonal, full; --e-step:

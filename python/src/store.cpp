@@ -74,7 +74,7 @@ lutdose::BatchCohort cohort_of(const std::string& cases_dir, const std::string& 
     py::dict kinetics_options;  // as lutdose batch CASES_DIR: only --kinetics and --population apply
     for (const auto& item : options) {
       const auto key = cast_argument<std::string>(item.first, "batch", "option name");
-      const bool learning = key == "omega" || key == "e_step" ||  // with kinetics="population": the learning's
+      const bool learning = key == "omega" || key == "e_step" || key == "max_iterations" ||  // kinetics="population": the learning's
                             ((key == "functions" || key == "error_model") && options.contains("kinetics") &&
                              py::str(options["kinetics"]).cast<std::string>() == "population");
       if (key == "kinetics" || key == "population" || key == "data_dir" || learning)

@@ -310,15 +310,19 @@ def test_individual_fit_options_refused_as_the_cli(cohort, tmp_path):
 def test_kinetics_population_learning_options_equal_cli(cohort, tmp_path):
     """kinetics="population" takes the learning's options as the CLI does (0.18): functions, error_model,
     omega, e_step; the same population and results as lutdose run --tac with them."""
-    cli_opts = ("--functions", "E1", "--error-model", "combined", "--e-step", "laplace")
+    cli_opts = ("--functions", "E1", "--error-model", "combined", "--e-step", "laplace", "--max-iterations", "9")
     expected = run_json("--tac", cohort["tac"], "--activity-MBq", A0_MBQ, "--phantom", "icrp110-am",
                         "--kinetics", "population", *cli_opts, tmp=str(tmp_path))
     r = lutdose.run_tac(cohort["tac"], administered_MBq=A0_MBQ, phantom="icrp110-am", kinetics="population",
-                        functions=["E1"], error_model="combined", e_step="laplace")
+                        functions=["E1"], error_model="combined", e_step="laplace", max_iterations=9)
     assert r.to_json() == expected
     learning = json.loads(expected)["options"]["fit"]["population"]["learning"]
     assert learning == {"candidates": ["E1"], "error_model": "combined", "omega_structure": "diagonal",
-                        "e_step": "laplace"}
+                        "e_step": "laplace", "max_iterations": 9}
+    for bad in (0, -3, 100001):  # as the CLI's range, never "not given" (0.19)
+        with pytest.raises(lutdose.InputError, match="max_iterations"):
+            lutdose.run_tac(cohort["tac"], administered_MBq=A0_MBQ, phantom="icrp110-am", kinetics="population",
+                            max_iterations=bad)
 
 
 # blood_organ_linear.json's free parameters (k_b, k_in, k_out [1/h]) and Lu-177's physical decay constant

@@ -520,7 +520,8 @@ nlohmann::ordered_json population_learning_json(const PopulationOptions& o) {
   return {{"candidates", o.candidates},
           {"error_model", to_string(o.error_model)},
           {"omega_structure", omega_structure_name(o.omega_structure)},
-          {"e_step", o.sampled_e_step ? "sampled" : "laplace"}};
+          {"e_step", o.sampled_e_step ? "sampled" : "laplace"},
+          {"max_iterations", o.max_iterations}};
 }
 
 void use_population_models(RunOptions& o, std::vector<PopulationModel> models) {
