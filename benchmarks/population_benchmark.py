@@ -10,7 +10,8 @@ from another cohort: better than the Hanscheid and Madsen estimators on the same
 population learned from a seeded multi-scan cohort, applied by MAP (`fit --population`) to a second
 cohort (another seed) imaged once, against `fit --reduced hanscheid` and `--reduced madsen` on the
 same one-scan TACs (Madsen with the rates of data/kinetics/population_kinetics.csv, as the
-estimator ships). Then the time of `lutdose population learn` on 1000 patients x 5 VOIs.
+estimator ships). Then the time of `lutdose population learn` on 1000 patients x 5 VOIs, and that of
+a compartment population (--model blood_organ_linear) of --patients patients on 1 and 2 threads.
 
 In the 3- and 6-scan sections the Python peer (tac_peer.py of ../shared/peers: lmfit fits with 1/y
 weights, AICc choice among mono, uptake and biexp, the way TACs are fitted in Python today) fits the
@@ -25,7 +26,7 @@ MAP (learned from the same TACs) has a lower median |TIA error| than lutdose's i
 every VOI kind, and than the peer's when the peer ran (limits and reasons at check_3_scans).
 
 Usage: population_benchmark.py --lutdose build/lutdose [--patients 200] [--seed 20261206]
-                               [--only schedules|one-scan|timing] [--scans 3|6] [--peer PATH|none]
+                               [--only schedules|one-scan|timing|compartment-timing] [--scans 3|6] [--peer PATH|none]
                                [--check]
 Python 3 standard library only (the peer needs its own packages). Prints a Markdown report
 (docs/validation.md §10, "Population kinetics").
@@ -281,13 +282,45 @@ def timing(lutdose, tmp, seed):
           "%.1f s wall (target < 30 s)" % wall)
 
 
+class _Folder:
+    """The ctx of the end-to-end drivers' cohort generators (tests/e2e): files go to one folder."""
+
+    def __init__(self, folder):
+        self.tmp = folder
+
+    def path(self, *parts):
+        return os.path.join(self.tmp, *parts)
+
+
+def compartment_timing(lutdose, tmp, patients, seed):
+    """The time of `population learn --model blood_organ_linear` (the default sampled E-step) of `patients`
+    patients drawn by the compartment e2e cases' generator (tests/e2e/test_population.py blood_organ_tacs:
+    20-30 % spread of the rates, 10 % noise; organ at 1-168 h, blood at 1-24 h) on 1 and on 2 threads, with
+    a check that both files hold the same estimates."""
+    sys.path.insert(0, os.path.join(HERE, "..", "tests", "e2e"))
+    import test_population  # the e2e cases' generator (no copy of it here)
+    tacs, pts, _ = test_population.blood_organ_tacs(_Folder(tmp), "comp", patients, seed,
+                                                    (1, 4, 24, 48, 96, 168), (1, 4, 24))
+    wall, vois = {}, {}
+    for threads in (1, 2):
+        out = os.path.join(tmp, "comp_%d.json" % threads)
+        start = time.monotonic()
+        run(lutdose, "population", "learn", tacs, "--patients", pts, "--model", "blood_organ_linear", "--out", out,
+            "--quiet", "--threads", threads)
+        wall[threads] = time.monotonic() - start
+        vois[threads] = json.load(open(out))["vois"]
+    print("\n`lutdose population learn --model blood_organ_linear`, %d patients (organ 6 scans, blood 3), sampled "
+          "E-step: %.1f s wall on 1 thread, %.1f s on 2 (x%.2f); the same estimates: %s"
+          % (patients, wall[1], wall[2], wall[1] / wall[2], "yes" if vois[1] == vois[2] else "NO"))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--lutdose", required=True)
     ap.add_argument("--patients", type=int, default=200)
     ap.add_argument("--seed", type=int, default=20261206)
-    ap.add_argument("--only", choices=["schedules", "one-scan", "timing"],
-                    help="run one section (default: all three)")
+    ap.add_argument("--only", choices=["schedules", "one-scan", "timing", "compartment-timing"],
+                    help="run one section (default: all four)")
     ap.add_argument("--scans", choices=sorted(SCHEDULES), help="only this schedule of the schedules section")
     ap.add_argument("--peer", default=DEFAULT_PEER,
                     help="the Python peer's tac_peer.py (default: ../shared/peers next to the repository); "
@@ -313,6 +346,8 @@ def main():
             one_scan_report(lutdose, tmp, a.patients, a.seed)
         if a.only in (None, "timing"):
             timing(lutdose, tmp, a.seed)
+        if a.only in (None, "compartment-timing"):
+            compartment_timing(lutdose, tmp, a.patients, a.seed)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,8 @@ PopulationCommand::PopulationCommand(CLI::App& app) {
                "function by BIC, fixed effects, random-effect variances, residual error, shrinkage) and writes a population file");
   learn_->add_option("INPUT,--tac", tac_,
                      "TAC table (docs/tac-format.md) with a patient column, a folder of case files (as lutdose "
-                     "batch CASES_DIR reads them: their TACs and administered activities), or a results store of "
+                     "batch CASES_DIR reads them: their TACs and administered activities; also with --model), or a "
+                     "results store of "
                      "lutdose >= 0.19 (lutdose batch or run: the TAC points its patients were fitted from, /points, "
                      "and their administered activities; failed patients left out; docs/population.md)")
       ->required();
@@ -68,11 +69,14 @@ PopulationCommand::PopulationCommand(CLI::App& app) {
   learn_->add_option("--model", model_,
                      "A compartment model (shipped name, e.g. blood_organ_linear, or a model file) as the structural "
                      "model instead of the exponential functions: one unit per patient's cycle, the TACs of the VOIs "
-                     "the model observes fitted jointly (TAC tables; docs/population.md, Compartment models)");
+                     "the model observes fitted jointly (a TAC table or a folder of case files; docs/population.md, "
+                     "Compartment models)");
   learn_->add_option("--free-parameters", free_parameters_,
                      "With --model: the model's parameters with random effects (default: those with \"fit\": true)")
       ->delimiter(',');
-  learn_->add_option("--threads", options_.threads, "Threads (0: all cores)")->check(CLI::Range(0, 256));
+  learn_->add_option("--threads", options_.threads,
+                     "Threads (0: all cores) over the VOI kinds' candidate functions and each fit's patients (or "
+                     "patients' cycles); the population learned is the same whatever the number")->check(CLI::Range(0, 256));
   learn_->add_option("--half-life-h", half_life_h_, "Override the ICRP-107 half-life [h]");
   learn_->add_option("--data-dir", data_dir_, "Reference data directory");
   learn_->add_flag("--quiet", quiet_, "Print nothing on success (notes of left-out files and failed patients excepted, on standard error)");
@@ -107,10 +111,6 @@ lutdose::PopulationFile PopulationCommand::learn() const {
   std::vector<std::string> problems;  // none: CLI::IsMember checked the choices
   set_population_learning(options, error_model_, omega_, e_step_, problems);
   throw_problems(problems);
-  if (!model_.empty() && std::filesystem::is_directory(tac_))
-    lutdose::throw_input_error("command line", "INPUT", tac_,
-                               "a TAC table with --model (a compartment population from a folder of case files is not "
-                               "implemented yet)");
   if (!model_.empty() && learn_->count("--functions") > 0)  // the structural model is the compartment model
     lutdose::throw_input_error("command line", "--functions", options.candidates.empty() ? "" : options.candidates.front(),
                                "no --functions with --model (the compartment model is the structural model; "
@@ -124,7 +124,12 @@ lutdose::PopulationFile PopulationCommand::learn() const {
                                  "no patients table with a folder of case files (their administered activities "
                                  "are in the case files)");
     note_left_out_case_files(tac_);
-    return lutdose::learn_population_from_cases(tac_, data_dir, half_life_h_, options, allow_external_, LUTDOSE_VERSION);
+    if (model_.empty())
+      return lutdose::learn_population_from_cases(tac_, data_dir, half_life_h_, options, allow_external_, LUTDOSE_VERSION);
+    auto cases = lutdose::read_case_folder_tacs(tac_, data_dir, half_life_h_, allow_external_);  // as the exponential's
+    auto p = learn_compartment(cases.series, cases.administered_MBq, data_dir, options, "");
+    lutdose::set_case_files_input(p, std::move(cases.files));
+    return p;
   }
   if (is_hdf5_file(tac_)) return learn_from_store(data_dir, options);
   if (patients_.empty())

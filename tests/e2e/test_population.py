@@ -1613,6 +1613,60 @@ def case_compartment_population_cases(ctx):
         raise CaseFailure("run CASE with another fit.model wrote results")
 
 
+def case_compartment_population_learn_cases(ctx):
+    """population learn CASES_DIR --model (0.19; 0.18 refused it, exit 2 'not implemented yet'): the TACs and
+    administered activities of a folder of case files give the compartment population of the TAC table of the
+    same points (theta, Omega, b, theta's SEs, shrinkage and -2 log L: the same numbers, the same doubles in
+    both inputs), learned on 2 threads from the folder and on 1 from the table (the threads change no
+    estimate); the file records the folder and each case file's SHA-256 (computed here with hashlib); VOIs the
+    model does not observe are named in a note. Refused (exit 2, nothing written): a folder whose cases have
+    none of the model's VOIs, --patients with a folder."""
+    # a case's VOIs are measured at every time point: organ and blood at the same four times (blood at 48 h,
+    # 6e-8 of A0, is a point > 0 like any other for the compartment population)
+    tacs, pts, _ = blood_organ_tacs(ctx, "learn", 30, 5, (1, 4, 24, 48), (1, 4, 24, 48))
+    cases = organ_blood_cases(ctx, "cases", tacs)
+    ctx.ok("population", "learn", tacs, "--patients", pts, "--model", "blood_organ_linear", "--e-step", "laplace",
+           "--threads", 1, "--out", ctx.path("table.json"), "--quiet")
+    cp = ctx.ok("population", "learn", ctx.path("cases"), "--model", "blood_organ_linear", "--e-step", "laplace",
+                "--threads", 2, "--out", ctx.path("cases.json"))
+    table, folder = json.load(open(ctx.path("table.json"))), json.load(open(ctx.path("cases.json")))
+    a, b = table["vois"][0], folder["vois"][0]
+    for k in ("voi_kind", "function", "parameters", "n_patients", "n_observations", "iterations", "converged",
+              "theta", "omega", "sigma_log", "theta_se", "shrinkage", "minus2_log_likelihood"):
+        if a[k] != b[k]:
+            raise CaseFailure("%s: %r from the table, %r from the case files" % (k, a[k], b[k]))
+    if a["n_patients"] != 30 or folder.get("structural_model") != table.get("structural_model") or \
+            "30 patients' cycles" not in cp.stdout:
+        raise CaseFailure("compartment population of the case files: %s\n%s" % (json.dumps(folder)[:600], cp.stdout))
+    files = [{"name": os.path.basename(cases[p]), "sha256": hashlib.sha256(open(cases[p], "rb").read()).hexdigest()}
+             for p in sorted(cases)]
+    inp = folder["input"]
+    if inp.get("path") != ctx.path("cases") or inp.get("kind") != "case-files" or inp.get("case_files") != files:
+        raise CaseFailure("input of a compartment population learned from case files: %s" % json.dumps(inp)[:800])
+    # a VOI the model does not observe: named in a note, the population learned from the others
+    doc = json.load(open(cases["Q001"]))
+    for tp in doc["cycles"][0]["timepoints"]:
+        tp["vois"]["kidneys"] = dict(tp["vois"]["organ"])
+    write(ctx, os.path.join("cases", "Q001.json"), json.dumps(doc))
+    cp = ctx.ok("population", "learn", ctx.path("cases"), "--model", "blood_organ_linear", "--e-step", "laplace",
+                "--max-iterations", 2, "--out", ctx.path("kidneys.json"))
+    if "kidneys" not in cp.stderr or "not observe" not in cp.stderr:
+        raise CaseFailure("a VOI of the case files the model does not observe, without a note: %r" % cp.stderr)
+    # refusals: no case with a VOI the model observes; --patients with a folder
+    os.makedirs(ctx.path("other"))
+    write(ctx, os.path.join("other", "sv.csv"), ORGAN_BLOOD_SVALUES)
+    for p in ("Q002", "Q003", "Q004"):
+        write(ctx, os.path.join("other", p + ".json"), open(cases[p]).read().replace('"organ"', '"kidneys"')
+              .replace('"blood"', '"spleen"'))
+    ctx.fails("the number of units (patients' cycles with a VOI the model observes) is '0'", "population", "learn",
+              ctx.path("other"), "--model", "blood_organ_linear", "--out", ctx.path("bad1.json"))
+    ctx.fails("no patients table with a folder of case files", "population", "learn", ctx.path("cases"), "--patients",
+              pts, "--model", "blood_organ_linear", "--out", ctx.path("bad2.json"))
+    for p in ("bad1.json", "bad2.json"):
+        if os.path.exists(ctx.path(p)):
+            raise CaseFailure("%s written on bad input" % p)
+
+
 def case_store_full_omega(ctx):
     """Store format 5 (lutdose 0.18): a batch with a population of a full Omega (population learn
     --omega full) has in /population its omega_structure, error_model and standard errors, and in
@@ -1815,6 +1869,7 @@ CASES = {
     "compartment_population": case_compartment_population,
     "compartment_population_batch_tac": case_compartment_population_batch_tac,
     "compartment_population_cases": case_compartment_population_cases,
+    "compartment_population_learn_cases": case_compartment_population_learn_cases,
     "store_full_omega": case_store_full_omega,
     "store_format4": case_store_format4,
     "kinetics_population_learning_options": case_kinetics_population_learning_options,

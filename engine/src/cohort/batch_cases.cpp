@@ -283,28 +283,36 @@ void add_case_tacs(const CaseFile& c, const std::string& name, const std::string
 
 }  // namespace
 
-PopulationFile learn_population_from_cases(const std::string& dir, const std::string& data_dir,
-                                           double half_life_override_h, const PopulationOptions& o,
-                                           bool allow_external_files, const std::string& lutdose_version) {
+CaseFolderTacs read_case_folder_tacs(const std::string& dir, const std::string& data_dir, double half_life_override_h,
+                                     bool allow_external_files) {
   const auto names = batch_case_files(dir);
   if (names.empty()) throw_input_error("command line", "CASES_DIR", dir, "a folder with case files (*.json)");
   const double half_life_h = load_nuclide(data_dir, "Lu-177", half_life_override_h).half_life_h;
-  std::vector<TacSeries> series;
-  std::vector<double> administered_MBq;
-  std::vector<std::pair<std::string, std::string>> files;
+  CaseFolderTacs out;
   std::map<std::string, std::string> file_of_patient;
   for (const auto& name : names) {
     const auto c = load_case_file(dir + "/" + name, allow_external_files);
     const std::string patient = batch_detail::key_of(c, name);
     if (const auto [it, fresh] = file_of_patient.emplace(patient, name); !fresh)
       throw_input_error(c.path, "patient", patient, "one case file per patient (also in " + it->second + ")");
-    add_case_tacs(c, name, data_dir, half_life_h, series, administered_MBq);
-    files.emplace_back(name, c.sha256);
+    add_case_tacs(c, name, data_dir, half_life_h, out.series, out.administered_MBq);
+    out.files.emplace_back(name, c.sha256);
   }
-  const std::string digest = case_files_sha256(files);
-  auto p = learn_population_file(series, administered_MBq, data_dir, half_life_override_h, o, dir, "", lutdose_version);
-  p.input_sha256 = digest;
+  return out;
+}
+
+void set_case_files_input(PopulationFile& p, std::vector<std::pair<std::string, std::string>> files) {
+  p.input_sha256 = case_files_sha256(files);
   p.case_files = std::move(files);
+}
+
+PopulationFile learn_population_from_cases(const std::string& dir, const std::string& data_dir,
+                                           double half_life_override_h, const PopulationOptions& o,
+                                           bool allow_external_files, const std::string& lutdose_version) {
+  auto cases = read_case_folder_tacs(dir, data_dir, half_life_override_h, allow_external_files);
+  auto p = learn_population_file(cases.series, cases.administered_MBq, data_dir, half_life_override_h, o, dir, "",
+                                 lutdose_version);
+  set_case_files_input(p, std::move(cases.files));
   return p;
 }
 

@@ -2,17 +2,15 @@
 #include "lutdose/kinetics/population.h"
 
 #include <algorithm>
-#include <atomic>
 #include <boost/math/tools/minima.hpp>
 #include <cmath>
 #include <exception>
-#include <mutex>
 #include <optional>
 #include <stdexcept>
-#include <thread>
 
 #include "lutdose/dosimetry/svalues.h"
 #include "lutdose/error.h"
+#include "parallel_for.h"
 #include "population_model.h"
 
 namespace lutdose {
@@ -119,34 +117,40 @@ const population_detail::StructuralModel& unit_model(const Prior& prior, const P
   return *buffer;
 }
 
-// The E-step: every patient's MAP under `prior`, warm-started from `phis` (updated).
-std::vector<MapResult> e_step(const Prior& population, const PopulationData& d, std::vector<VectorXd>& phis) {
+// The E-step: every patient's MAP under `prior`, warm-started from `phis` (updated), the patients
+// split over `threads` threads (parallel_for; each writes only its own MAP and phi, so the results
+// do not depend on the number of threads).
+std::vector<MapResult> e_step(const Prior& population, const PopulationData& d, std::vector<VectorXd>& phis,
+                              unsigned threads) {
   std::vector<MapResult> maps(d.t_h.size());
-  Prior buffer;
-  std::optional<population_detail::ExponentialStructure> exponential;
-  for (size_t i = 0; i < maps.size(); ++i) {
+  parallel_for(maps.size(), threads, [&](size_t i) {
+    Prior buffer;
+    std::optional<population_detail::ExponentialStructure> exponential;
     const Prior& prior = patient_prior(population, d, i, buffer);
     const auto& model = unit_model(prior, d, i, exponential);
     maps[i] = population_detail::map_fit(prior, model, d.y_per_administered[i], phis[i]);
     if (!maps[i].ok) maps[i] = population_detail::map_fit(prior, model, d.y_per_administered[i], prior.theta);
     if (maps[i].ok) phis[i] = maps[i].phi;
-  }
+  });
   return maps;
 }
 
 // Every patient's posterior moments under `prior` (posterior_moments, importance sampling around
 // its MAP; the patient's index seeds its draws); a patient whose MAP failed has none (empty mean).
-// With sampled = false, the Laplace moments (MAP and its Gauss-Newton covariance).
+// With sampled = false, the Laplace moments (MAP and its Gauss-Newton covariance). The patients are
+// split over `threads` threads as in e_step.
 std::vector<population_detail::PosteriorMoments> moments(const Prior& population, const PopulationData& d,
-                                                         const std::vector<MapResult>& maps, bool sampled) {
+                                                         const std::vector<MapResult>& maps, bool sampled,
+                                                         unsigned threads) {
   std::vector<population_detail::PosteriorMoments> out(maps.size());
-  Prior buffer;
-  std::optional<population_detail::ExponentialStructure> exponential;
-  for (size_t i = 0; i < maps.size(); ++i)
+  parallel_for(maps.size(), threads, [&](size_t i) {
+    Prior buffer;
+    std::optional<population_detail::ExponentialStructure> exponential;
     if (const Prior& prior = patient_prior(population, d, i, buffer); maps[i].ok)
       out[i] = sampled ? population_detail::posterior_moments(prior, unit_model(prior, d, i, exponential),
                                                               d.y_per_administered[i], maps[i], i + 1)
                        : population_detail::laplace_moments(prior, maps[i], d.y_per_administered[i].array().log());
+  });
   return out;
 }
 
@@ -506,8 +510,8 @@ Prior run_em(Prior prior, const PopulationData& d, const PopulationOptions& o, b
   int iterations = 0;
   while (iterations < o.max_iterations) {
     ++iterations;
-    const auto maps = e_step(prior, d, phis);
-    const auto pm = moments(prior, d, maps, sampled);
+    const auto maps = e_step(prior, d, phis, o.threads);
+    const auto pm = moments(prior, d, maps, sampled, o.threads);
     history.push_back(minus2_log_marginal(pm));
     const Prior next = m_step(prior, pm, d);
     const double moved = change(prior, next);
@@ -523,8 +527,9 @@ Prior run_em(Prior prior, const PopulationData& d, const PopulationOptions& o, b
 }
 
 // The figures of `m` under the final estimates `prior`: the MAPs, theta's SEs, shrinkage, -2 log L.
-void finish(const Prior& prior, const PopulationData& d, std::vector<VectorXd>& phis, PopulationModel& m) {
-  const auto maps = e_step(prior, d, phis);
+void finish(const Prior& prior, const PopulationData& d, std::vector<VectorXd>& phis, unsigned threads,
+            PopulationModel& m) {
+  const auto maps = e_step(prior, d, phis, threads);
   summarise(prior, maps, d, m);
 }
 
@@ -601,7 +606,7 @@ void population_detail::estimate_population(Prior prior, const PopulationData& d
     prior = run_em(prior, d, o, true, phis, m);
     m.e_step = "sampled";
   }
-  finish(prior, d, phis, m);
+  finish(prior, d, phis, o.threads, m);
 }
 
 PopulationModel refine_population_model(const PopulationModel& laplace, const PopulationData& d, double lambda_p,
@@ -614,7 +619,7 @@ PopulationModel refine_population_model(const PopulationModel& laplace, const Po
   std::vector<VectorXd> phis(d.t_h.size(), prior.theta);
   prior = run_em(prior, d, o, true, phis, m);
   m.e_step = "sampled";
-  finish(prior, d, phis, m);
+  finish(prior, d, phis, o.threads, m);
   return m;
 }
 

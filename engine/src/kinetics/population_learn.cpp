@@ -1,13 +1,11 @@
 // Learning the population of every VOI kind of a table: candidates in parallel, choice by BIC
 // (population.h; methods.md §10).
 #include <algorithm>
-#include <atomic>
 #include <cmath>
-#include <exception>
-#include <thread>
 
 #include "lutdose/error.h"
 #include "lutdose/kinetics/population.h"
+#include "parallel_for.h"
 
 namespace lutdose {
 
@@ -20,29 +18,10 @@ struct Task {
   PopulationModel result;
 };
 
-// Runs work(i) for i < n on `threads` threads (0: all cores); the first exception is rethrown
-// after all have stopped.
-template <class Work>
-void run_parallel(size_t count, unsigned threads, const Work& one) {
-  unsigned n = threads ? threads : std::max(1u, std::thread::hardware_concurrency());
-  n = std::min<unsigned>(n, static_cast<unsigned>(count));
-  std::atomic<size_t> next{0};
-  std::vector<std::exception_ptr> errors(count);
-  auto work = [&]() {
-    for (size_t i; (i = next.fetch_add(1)) < count;) {
-      try {
-        one(i);
-      } catch (...) {
-        errors[i] = std::current_exception();
-      }
-    }
-  };
-  std::vector<std::thread> pool;
-  for (unsigned t = 1; t < n; ++t) pool.emplace_back(work);
-  work();
-  for (auto& t : pool) t.join();
-  for (const auto& e : errors)
-    if (e) std::rethrow_exception(e);
+// The threads of each of `items` fits run in parallel on `threads` threads (their E-steps split the
+// units over them): the threads left over, at least 1 (no more threads than cores asked for).
+unsigned threads_per_item(unsigned threads, size_t items) {
+  return std::max(1u, resolved_threads(threads) / static_cast<unsigned>(std::max<size_t>(items, 1)));
 }
 
 // Distinct time points of one TAC.
@@ -147,7 +126,8 @@ std::vector<PopulationModel> learn_population(const std::vector<TacSeries>& seri
   first.push_back(tasks.size());
   PopulationOptions laplace = o;  // the candidates are compared on their Laplace fits
   laplace.sampled_e_step = false;
-  run_parallel(tasks.size(), o.threads, [&](size_t i) {
+  laplace.threads = threads_per_item(o.threads, tasks.size());
+  parallel_for(tasks.size(), o.threads, [&](size_t i) {
     tasks[i].result = fit_population_model(*tasks[i].f, *tasks[i].data, lambda_p, laplace, *tasks[i].kind);
   });
   std::vector<PopulationModel> out;
@@ -156,11 +136,12 @@ std::vector<PopulationModel> learn_population(const std::vector<TacSeries>& seri
     out.push_back(choose(tasks, first[i], first[i + 1]));
     data_of.push_back(tasks[first[i]].data);
   }
+  PopulationOptions sampled = o;
+  sampled.threads = threads_per_item(o.threads, out.size());
   if (o.sampled_e_step)
-    run_parallel(out.size(), o.threads,
-                 [&](size_t i) {
-                   if (out[i].theta.allFinite()) out[i] = refine_population_model(out[i], *data_of[i], lambda_p, o);
-                 });
+    parallel_for(out.size(), o.threads, [&](size_t i) {
+      if (out[i].theta.allFinite()) out[i] = refine_population_model(out[i], *data_of[i], lambda_p, sampled);
+    });
   return out;
 }
 

@@ -351,3 +351,34 @@ TEST_CASE("compartment population: blood at 24 h as the model predicts it is not
     if (f.voi == "organ")
       CHECK_MESSAGE(joined_flags(f.fit.candidates[0]).find("near_zero_activity_at_1_points") != std::string::npos, joined_flags(f.fit.candidates[0]), " fitted ", f.fit.candidates[0].fitted_MBq.transpose());
 }
+
+namespace {
+
+// Every estimate of two learned populations bit for bit (==, not within a tolerance: the threads only
+// split the units' E-step, whose results are each unit's own and summed in unit order).
+void check_identical(const PopulationModel& a, const PopulationModel& b) {
+  CHECK(a.theta == b.theta);
+  CHECK(a.omega == b.omega);
+  CHECK(a.sigma_log == b.sigma_log);
+  CHECK(a.theta_se == b.theta_se);
+  CHECK(a.shrinkage == b.shrinkage);
+  CHECK(a.minus2_log_likelihood == b.minus2_log_likelihood);
+  CHECK(a.iterations == b.iterations);
+}
+
+}  // namespace
+
+TEST_CASE("compartment population: learned on 1 and 2 threads, bit-identical theta, Omega and b") {
+  // 16 rich units (seed 16), two iterations of each E-step: the Laplace EM and then the sampled one
+  // (300 seeded draws per unit); the estimates need not have converged, only be the same
+  const Cohort c = cohort(16, 16, ORGAN_RICH, BLOOD_RICH);
+  for (const bool sampled : {false, true}) {
+    CAPTURE(sampled);
+    PopulationOptions o = learning_options(sampled);
+    o.max_iterations = 2;
+    const auto one = learn_compartment_population(blood_organ(), "sha", c.units, LP, o, {}, "cohort");
+    REQUIRE(one.model.theta.allFinite());
+    o.threads = 2;
+    check_identical(one.model, learn_compartment_population(blood_organ(), "sha", c.units, LP, o, {}, "cohort").model);
+  }
+}

@@ -764,3 +764,32 @@ TEST_CASE("population MAP: a population that did not converge gives its MAPs a w
   CHECK(std::count(stopped.candidates[0].warnings.begin(), stopped.candidates[0].warnings.end(),
                    "population_not_converged") == 1);
 }
+
+TEST_CASE("population: learned on 1, 2 and 3 threads, bit-identical theta, Omega and b of every candidate") {
+  // 30 TACs (seed 19), two candidates and the sampled refinement: the threads split the candidates and,
+  // left over, each fit's TACs (its E-step); each TAC's MAP and draws are its own, summed in TAC order
+  std::vector<Truth> truth;
+  const auto tacs = e1_cohort(30, {4, 24, 48, 96, 168}, 0.1, 19u, truth);
+  const auto learned_on = [&tacs](unsigned threads) {
+    PopulationOptions o;
+    o.candidates = {"E1", "E2u"};
+    o.max_iterations = 5;  // need not converge, only be the same
+    o.threads = threads;
+    return learn_population(tacs, same_activity(tacs), LP, o, "t.csv");
+  };
+  const auto one = learned_on(1);
+  REQUIRE(one.size() == 1);
+  for (const unsigned threads : {2u, 3u}) {
+    CAPTURE(threads);
+    const auto more = learned_on(threads);
+    REQUIRE(more.size() == 1);
+    CHECK(more[0].function == one[0].function);
+    CHECK(more[0].theta == one[0].theta);
+    CHECK(more[0].omega == one[0].omega);
+    CHECK(more[0].sigma_log == one[0].sigma_log);
+    CHECK(more[0].minus2_log_likelihood == one[0].minus2_log_likelihood);
+    REQUIRE(more[0].candidates.size() == one[0].candidates.size());
+    for (size_t i = 0; i < one[0].candidates.size(); ++i)
+      CHECK(more[0].candidates[i].bic == one[0].candidates[i].bic);
+  }
+}

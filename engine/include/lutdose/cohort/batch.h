@@ -132,6 +132,26 @@ BatchProgress run_batch(const BatchCohort& cohort, const ReferenceData& referenc
 std::vector<double> administered_activities_MBq(const std::vector<TacSeries>& series, const std::string& patients_path,
                                                 const std::string& tac_path, std::string* sha256 = nullptr);
 
+//! The TACs of every case file of a folder (batch_case_files; quantified as `lutdose run CASE` does),
+//! each with its cycle's administered activity [MBq] (net of the residual), and the files' names and
+//! SHA-256 in name order.
+struct CaseFolderTacs {
+  std::vector<TacSeries> series;
+  std::vector<double> administered_MBq;  //!< of series[i]
+  std::vector<std::pair<std::string, std::string>> files;
+};
+
+//! The CaseFolderTacs of `dir` (a case without a patient id is the patient of its file's stem).
+//! InputError (naming the file) as batch_case_files, load_case_file and quantify_case; for a folder
+//! without case files, a patient in two case files, or a case whose nuclide's half-life differs from
+//! the Lu-177 of `data_dir` (or half_life_override_h > 0; relative 1e-9).
+CaseFolderTacs read_case_folder_tacs(const std::string& dir, const std::string& data_dir, double half_life_override_h,
+                                     bool allow_external_files);
+
+//! Records case files (CaseFolderTacs::files) as the input of `p` learned from their folder:
+//! case_files, and input_sha256 case_files_sha256 of them. Throws nothing.
+void set_case_files_input(PopulationFile& p, std::vector<std::pair<std::string, std::string>> files);
+
 //! `lutdose population learn CASES_DIR`: the population of the TACs of every case file of `dir`
 //! (batch_case_files; quantified as `lutdose run CASE` does), each TAC with its cycle's
 //! administered activity (net of the residual), learned as learn_population_file with the
@@ -140,6 +160,7 @@ std::vector<double> administered_activities_MBq(const std::vector<TacSeries>& se
 //! patient of its file's stem. InputError (naming the file) as batch_case_files, load_case_file
 //! and quantify_case; for a folder without case files, a patient in two case files, or a case
 //! whose nuclide's half-life differs from the learning's (relative 1e-9); as learn_population.
+//! (read_case_folder_tacs, learn_population_file, set_case_files_input.)
 PopulationFile learn_population_from_cases(const std::string& dir, const std::string& data_dir,
                                            double half_life_override_h, const PopulationOptions& o,
                                            bool allow_external_files, const std::string& lutdose_version);

@@ -170,7 +170,10 @@ struct PopulationOptions {
   //! creeps or cycles there; 0.5 in 20 iterations is far below the BIC margins that decide.
   int plateau_iterations = 20;
   double plateau_improvement = 0.5;
-  //! Threads over (VOI kind, function) pairs; 0: hardware concurrency.
+  //! Threads over (VOI kind, function) pairs and, within one fit, over the patients (units) of its
+  //! E-step (the threads the pairs leave over); 0: hardware concurrency. The estimates are the same
+  //! whatever the number (each patient's MAP and sampled moments are its own, the sums in patient
+  //! order).
   unsigned threads = 0;
   //! The E-step's posterior moments of each patient. The EM always runs first with the Laplace
   //! approximation (MAP and its Gauss-Newton covariance): the candidates are compared (BIC) on
