@@ -194,8 +194,9 @@ TEST_CASE("results.json: with a population the fit options are the population MA
   learning.error_model = PopulationErrorModel::combined;
   learning.omega_structure = OmegaStructure::full;
   learning.sampled_e_step = false;
+  learning.max_iterations = 7;  // recorded since 0.19
   r.provenance.options.population_source = {"", "", false, std::string(64, 'c'), learning};
   const auto learned = to_json(r, true)["options"]["fit"]["population"];
   CHECK(learned["learning"].dump() ==
-        R"({"candidates":["E1"],"error_model":"combined","omega_structure":"full","e_step":"laplace"})");
+        R"({"candidates":["E1"],"error_model":"combined","omega_structure":"full","e_step":"laplace","max_iterations":7})");
 }
