@@ -295,6 +295,22 @@ std::string listed(const std::vector<std::string>& names) {
   return out;
 }
 
+// The kinds of population parameters in `names` (population_error's shifted ones), in words: "theta,
+// ln Omega and ln sigma_log", ...
+std::string shifted_kinds(const std::vector<std::string>& names) {
+  std::vector<std::string> kinds;
+  const auto add = [&](const std::string& prefix, const std::string& word) {
+    if (std::any_of(names.begin(), names.end(), [&](const std::string& n) { return n.rfind(prefix, 0) == 0; }))
+      kinds.push_back(word);
+  };
+  add("theta of ", "theta");
+  add("Omega of ", "ln Omega");
+  add("sigma_log", "ln sigma_log");
+  add("b_proportional", "ln b_proportional");
+  add("sigma0_MBq", "ln sigma0_MBq");
+  return kinds.empty() ? std::string("none") : listed(kinds);
+}
+
 // The note of a candidate that fails the criteria: its flags and what they mean.
 std::string rejection_note(const CandidateFit& c) {
   const bool conflict = std::any_of(c.flags.begin(), c.flags.end(), [](const std::string& f) {
@@ -444,11 +460,20 @@ PopulationError population_error(const PopulationModel& m, const Prior& prior,
   const auto k = prior.theta.size();
   PopulationError e;
   e.extra = MatrixXd::Zero(q0.size(), q0.size());
-  // the population parameter `name`: its SE `se` and `shift(prior, s)`, which moves it by s in the prior
-  auto propagate = [&](const std::string& name, double se, auto shift) {
+  // the population parameter `name`: its SE `se` and `shift(prior, s)`, which moves it by s in the prior.
+  // A residual error parameter (`residual`) with an SE above MAX_POPULATION_LOG_SE is at its bound
+  // (sigma0 of data without additive noise: its information vanishes with it, the SE of its log with
+  // it), not a population the cohort does not determine: shifted by MAX_POPULATION_LOG_SE (a factor
+  // e^3 = 20 either way) and named in `at_bound` (review of 0.19: u(TIA) was unknown).
+  auto propagate = [&](const std::string& name, double se, auto shift, bool residual = false) {
     if (!(se >= 0)) return e.missing.push_back(name);
     if (se == 0) return;  // known exactly: no contribution
+    if (se > MAX_POPULATION_LOG_SE && residual) {
+      e.at_bound.push_back(name + " at its bound (standard error " + g4(se) + ")");
+      se = MAX_POPULATION_LOG_SE;
+    }
     if (se > MAX_POPULATION_LOG_SE) return e.undetermined.push_back(name + " (standard error " + g4(se) + ")");
+    e.shifted.push_back(name);
     auto up = prior, down = prior;
     shift(up, se);
     shift(down, -se);
@@ -478,9 +503,9 @@ PopulationError population_error(const PopulationModel& m, const Prior& prior,
   const bool additive = m.error_model == PopulationErrorModel::combined || m.error_model == PopulationErrorModel::constant;
   if (m.error_model == PopulationErrorModel::proportional || m.error_model == PopulationErrorModel::combined)
     propagate(additive ? "b_proportional" : "sigma_log", m.log_sigma_log_se,
-              [](Prior& p, double s) { p.b *= std::exp(s); });
+              [](Prior& p, double s) { p.b *= std::exp(s); }, true);
   if (additive)
-    propagate("sigma0_MBq", m.log_sigma0_se, [](Prior& p, double s) { p.sigma0_MBq *= std::exp(s); });
+    propagate("sigma0_MBq", m.log_sigma0_se, [](Prior& p, double s) { p.sigma0_MBq *= std::exp(s); }, true);
   return e;
 }
 
@@ -497,15 +522,11 @@ std::string population_error_note(const PopulationModel& m, const PopulationErro
   }
   if (!std::isfinite(c.tia_u_MBq_h))
     fit.tia_u_unknown_reason = "the MAP under the population shifted by a standard error of its parameters failed";
-  return "u(TIA) = " + g4(c.tia_u_MBq_h) +
-         " MBq h from the posterior covariance and the population's own estimation error (theta" +
-         std::string(m.error_model == PopulationErrorModel::proportional ? ", ln Omega and ln sigma_log"
-                     : m.error_model == PopulationErrorModel::combined     ? ", ln Omega, ln b_proportional and ln sigma0_MBq"
-                     : m.error_model == PopulationErrorModel::constant     ? ", ln Omega and ln sigma0_MBq"
-                                                                           : " and ln Omega") +
-         " shifted by their standard errors of learning from " + std::to_string(m.n_patients) + " " +
-         (m.voi_kind == "compartment" ? "patients' cycles" : "TACs") + "); from the posterior alone " +
-         g4(u_posterior) + " MBq h" +
+  return "u(TIA) = " + g4(c.tia_u_MBq_h) + " MBq h from the posterior covariance and the population's own " +
+         "estimation error (" + shifted_kinds(e.shifted) + " shifted by their standard errors of learning from " +
+         std::to_string(m.n_patients) + " " + (m.voi_kind == "compartment" ? "patients' cycles" : "TACs") +
+         "); from the posterior alone " + g4(u_posterior) + " MBq h" +
+         (e.at_bound.empty() ? "" : "; " + listed(e.at_bound) + ": shifted by a factor e^3 only") +
          (e.missing.empty() ? "" : "; not known, taken as exact: the error of " + listed(e.missing));
 }
 
