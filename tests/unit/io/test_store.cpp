@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <tuple>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -1025,7 +1026,24 @@ StoreRows points_sample() {
   rows.append(failure_rows("p9", 0, "t.csv", "bad row"));
   rows.points = {{"p1", 1, "kidneys", 4, 100, kNaN}, {"p1", 1, "kidneys", 24, 80, kNaN}, {"p1", 1, "liver", 4, 50, 2.5},
                  {"p1", 1, "liver", 24, 40, 2}, {"p1", 2, "kidneys", 4, 60, kNaN}};
+  // each VOI's /vois row with its number of points (the cross-check of /points: review of 0.19)
+  for (const auto& [voi, cycle, n] : {std::tuple{"kidneys", 1, 2}, {"liver", 1, 2}, {"kidneys", 2, 1}}) {
+    VoiRow v;
+    v.patient = "p1", v.voi = voi, v.function = "E1", v.method = "fit", v.cycle = cycle, v.n_points = n;
+    rows.vois.push_back(v);
+  }
   return rows;
+}
+
+// read_store_tacs's error of `rows` written as a store in `tmp` (empty when it reads them).
+std::string store_tacs_error(const TempDir& tmp, const StoreRows& rows) {
+  write(tmp / "bad.h5", store_image(header(), rows));
+  try {
+    read_store_tacs(tmp / "bad.h5");
+  } catch (const InputError& e) {
+    return e.what();
+  }
+  return "";
 }
 
 }  // namespace
@@ -1076,4 +1094,31 @@ TEST_CASE("read_store_tacs: refused - a store older than format 6, an unfinished
   unknown.patients[1].administered_MBq = kNaN;  // a run --tac without --activity-MBq
   write(tmp / "unknown.h5", store_image(header(), unknown));
   CHECK_THROWS_WITH_AS(read_store_tacs(tmp / "unknown.h5"), doctest::Contains("administered_MBq is 'nan'"), InputError);
+}
+
+// Review of 0.19, findings 2 and 3: a hand-edited store's points were learned from without the TAC
+// table's checks (NaN, negative or huge times, infinite activities, times not increasing, u for some
+// points only, a negative u), a second /patients row of a cycle was ignored, and points deleted from
+// /points went unnoticed although /vois records each VOI's number of points.
+TEST_CASE("read_store_tacs: the points are checked as a TAC table's, and against /vois and /patients") {
+  TempDir tmp;
+  REQUIRE(store_tacs_error(tmp, points_sample()).empty());
+  const auto edited = [&](auto edit) {
+    StoreRows r = points_sample();
+    edit(r);
+    return store_tacs_error(tmp, r);
+  };
+  CHECK(edited([](StoreRows& r) { r.points[1].time_h = kNaN; }).find("time_h") != std::string::npos);
+  CHECK(edited([](StoreRows& r) { r.points[0].time_h = -5; }).find("time_h") != std::string::npos);
+  CHECK(edited([](StoreRows& r) { r.points[1].time_h = 1e300; }).find("time_h") != std::string::npos);
+  CHECK(edited([](StoreRows& r) { r.points[1].time_h = 4; }).find("strictly increasing") != std::string::npos);
+  CHECK(edited([](StoreRows& r) { r.points[0].activity_MBq = INFINITY; }).find("activity_MBq") != std::string::npos);
+  CHECK(edited([](StoreRows& r) { r.points[2].activity_u_MBq = -3; }).find("activity_u_MBq") != std::string::npos);
+  CHECK(edited([](StoreRows& r) { r.points[3].activity_u_MBq = kNaN; }).find("some time points only") !=
+        std::string::npos);
+  CHECK(edited([](StoreRows& r) { r.points[0].time_h = kNaN; }).find("/points") != std::string::npos);  // where
+  CHECK(edited([](StoreRows& r) { r.patients.push_back({"p1", 1, "done", "t.csv", "", 3700, 2, 0, 0}); })
+            .find("two /patients rows") != std::string::npos);
+  CHECK(edited([](StoreRows& r) { r.points.erase(r.points.begin() + 1); }).find("n_points") != std::string::npos);
+  CHECK(edited([](StoreRows& r) { r.points.pop_back(); }).find("n_points") != std::string::npos);  // a TAC lost
 }
