@@ -1127,6 +1127,16 @@ def case_learn_from_store(ctx):
                           (len(points), len(given)))
     ctx.fails("no --patients with a results store", "population", "learn", store, "--patients", patients(tac),
               "--out", ctx.path("bad1.json"))
+    # review of 0.19: a store computed with another half-life (its points are not decay-corrected: the
+    # learned biological rates would shift) is refused unless --half-life-h says the same; an INPUT that
+    # does not exist is named as such (0.19's first build asked for --patients)
+    ctx.ok("batch", "--tac", tac, "--patients", patients(tac), "--half-life-h", "150", "--out", ctx.path("hl.h5"))
+    ctx.fails("half_life_h is '150'", "population", "learn", ctx.path("hl.h5"), "--out", ctx.path("bad1.json"))
+    ctx.ok("population", "learn", ctx.path("hl.h5"), "--half-life-h", "150", "--out", ctx.path("hl.json"), "--quiet")
+    if json.load(open(ctx.path("hl.json")))["half_life_h"] != 150:
+        raise CaseFailure("the population learned from a store of half-life 150 h records %s" %
+                          json.load(open(ctx.path("hl.json")))["half_life_h"])
+    ctx.fails("does not exist", "population", "learn", ctx.path("nothere.h5"), "--out", ctx.path("bad1.json"))
     shutil.copyfile(store, ctx.path("v5.h5"))
     to_format5(ctx.path("v5.h5"))
     for text in ("has format_version 5", "no TAC points", "lutdose >= 0.19"):
