@@ -1,5 +1,6 @@
 #include "population.h"
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -7,6 +8,7 @@
 
 #include "batch.h"
 #include "lutdose/cohort/batch.h"
+#include "lutdose/dosimetry/nuclide.h"
 #include "lutdose/error.h"
 #include "lutdose/io/data_dir.h"
 #include "lutdose/io/output_dir.h"
@@ -131,6 +133,9 @@ lutdose::PopulationFile PopulationCommand::learn() const {
     lutdose::set_case_files_input(p, std::move(cases.files));
     return p;
   }
+  if (!std::filesystem::exists(tac_))
+    lutdose::throw_input_error("command line", "INPUT", tac_,
+                               "an existing TAC table, folder of case files or results store (it does not exist)");
   if (is_hdf5_file(tac_)) return learn_from_store(data_dir, options);
   if (patients_.empty())
     lutdose::throw_input_error("command line", "--patients", "missing",
@@ -146,6 +151,19 @@ lutdose::PopulationFile PopulationCommand::learn() const {
   return p;
 }
 
+// The store's points are not decay-corrected: learned with another half-life than the store's, every
+// biological rate would shift by the difference of the physical decay constants. InputError unless
+// the learning's half-life (--half-life-h, else ICRP-107's) is the store's (review of 0.19).
+void PopulationCommand::check_store_half_life(const lutdose::StoreTacs& tacs, const std::string& data_dir) const {
+  const double learning_h = lutdose::load_nuclide(data_dir, "Lu-177", half_life_h_).half_life_h;
+  if (std::isnan(tacs.half_life_h) || std::abs(tacs.half_life_h - learning_h) <= 1e-12 * learning_h) return;
+  lutdose::throw_input_error(tac_ + ": provenance_json", "nuclide.half_life_h", lutdose::format_number(tacs.half_life_h),
+                             "the half-life of this learning, " + lutdose::format_number(learning_h) +
+                                 " h (--half-life-h, else ICRP-107's): the store's activities are not decay-corrected, "
+                                 "so another half-life shifts every learned biological rate; give --half-life-h " +
+                                 lutdose::format_number(tacs.half_life_h));
+}
+
 // The population of the TACs of a results store (/points) with the administered activities of its
 // /patients: failed patients left out with a note; the file records the store and its SHA-256.
 lutdose::PopulationFile PopulationCommand::learn_from_store(const std::string& data_dir,
@@ -155,6 +173,7 @@ lutdose::PopulationFile PopulationCommand::learn_from_store(const std::string& d
                                "no --patients with a results store (its administered activities are in its "
                                "/patients table)");
   const auto tacs = lutdose::read_store_tacs(tac_);
+  check_store_half_life(tacs, data_dir);
   if (tacs.failed_patients > 0)
     std::cerr << "lutdose: note: " << tacs.failed_patients << " failed patient" << (tacs.failed_patients == 1 ? "" : "s")
               << " of the store left out (no TAC points; their errors are in /failures)\n";

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "lutdose/io/population_file.h"
+#include "lutdose/io/store.h"
 
 namespace lutdose_cli {
 
@@ -23,6 +24,7 @@ class PopulationCommand {
  private:
   lutdose::PopulationFile learn() const;
   lutdose::PopulationFile learn_from_store(const std::string& data_dir, const lutdose::PopulationOptions& options) const;
+  void check_store_half_life(const lutdose::StoreTacs& tacs, const std::string& data_dir) const;
   lutdose::PopulationFile learn_series(const std::vector<lutdose::TacSeries>& series,
                                        const std::vector<double>& administered_MBq, const std::string& data_dir,
                                        const lutdose::PopulationOptions& options, const std::string& bytes) const;

@@ -9,6 +9,8 @@
 #include <set>
 #include <tuple>
 
+#include <nlohmann/json.hpp>
+
 #include "io/store_hdf5.h"
 #include "lutdose/error.h"
 #include "lutdose/io/csv.h"
@@ -133,6 +135,15 @@ std::string store_file_sha256(const std::string& path) {
   return sha;
 }
 
+//! nuclide.half_life_h of a store's provenance JSON; NaN where it is not there (not an error: the
+//! caller then cannot compare it).
+double store_half_life_h(const std::string& provenance_json) {
+  const auto j = nlohmann::json::parse(provenance_json, nullptr, false);
+  if (j.is_discarded() || !j.contains("nuclide") || !j["nuclide"].is_object()) return std::numeric_limits<double>::quiet_NaN();
+  const auto h = j["nuclide"].find("half_life_h");
+  return h != j["nuclide"].end() && h->is_number() ? h->get<double>() : std::numeric_limits<double>::quiet_NaN();
+}
+
 }  // namespace
 
 StoreTacs read_store_tacs(const std::string& path) {
@@ -145,6 +156,7 @@ StoreTacs read_store_tacs(const std::string& path) {
   StoreTacs out;
   out.failed_patients = failed.size();
   out.sha256 = store_file_sha256(path);
+  out.half_life_h = store_half_life_h(r.header.provenance_json);
   out.series = points_of(r, shown);
   for (const auto& s : out.series) {
     const auto it = done.find({s.patient, s.cycle});

@@ -369,6 +369,9 @@ struct StoreTacs {
   std::vector<double> administered_MBq;  //!< of series[i]'s patient-cycle [MBq]
   std::size_t failed_patients = 0;       //!< patients of status "failed": not in `series`
   std::string sha256;                    //!< of the store file's bytes (the population's provenance)
+  //! The half-life [h] the store was computed with (its provenance's nuclide.half_life_h; NaN when not
+  //! recorded): its points are not decay-corrected, so a population is learned with this half-life.
+  double half_life_h = std::numeric_limits<double>::quiet_NaN();
 };
 
 //! Reads the TACs of the store at `path` (a finished store or a master). InputError naming the
