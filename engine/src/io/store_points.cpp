@@ -123,7 +123,7 @@ void check_learnable(const StoreFileReader& r, const std::string& shown, const s
                      "(lutdose batch --resume) before learning from it");
   if (done == 0)
     throw InputError("results store " + shown + ": every patient of the store failed (" + std::to_string(failed.size()) +
-                     " in /failures); no TAC points to learn a population from");
+                     " patients without a /patients row of status done); no TAC points to learn a population from");
 }
 
 //! The SHA-256 of the store file's bytes (read in blocks: memory bounded whatever its size).
