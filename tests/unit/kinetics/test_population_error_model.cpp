@@ -451,7 +451,8 @@ TEST_CASE("population error model: the SEs of ln sigma0 and ln b round trip, tho
   test::TempDir dir;
   const std::string path = dir / "pop.json";
   std::ofstream(path, std::ios::binary) << text;
-  const auto& m = read_population_file(path).models.at(0);
+  const auto file_read = read_population_file(path);  // kept: m refers into it (ASan: a temporary's member)
+  const auto& m = file_read.models.at(0);
   CHECK(m.log_sigma_log_se == 0.0625);
   CHECK(m.log_sigma0_se == 0.125);
   text = text.substr(0, text.find(",\n  \"lutdose_sha256\"")) + "\n}\n";  // edited by hand
