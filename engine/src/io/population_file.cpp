@@ -210,7 +210,7 @@ void read_population_errors(const json& j, const std::string& where, Eigen::Inde
     check_each(m.log_omega_se, "log_omega_se", where, [](double se) { return se >= 0; },
                "a standard error >= 0 of ln omega, or null (not known)");
   }
-  const bool additive = m.error_model == PopulationErrorModel::combined || m.error_model == PopulationErrorModel::constant;
+  const bool additive = has_additive_sd(m.error_model);
   for (const auto& [member, used] : {std::pair{"log_sigma_log_se", !additive},
                                      {"log_sigma0_se", additive},
                                      {"log_b_proportional_se", m.error_model == PopulationErrorModel::combined}})
@@ -229,7 +229,7 @@ void read_population_errors(const json& j, const std::string& where, Eigen::Inde
 // A residual error member of another error model than m's (sigma_log beside an additive model, sigma0_MBq
 // or b_proportional beside a proportional or input one) is refused: it would be ignored (review of 0.17).
 void refuse_other_error_members(const json& j, const std::string& w, PopulationErrorModel model) {
-  const bool additive = model == PopulationErrorModel::combined || model == PopulationErrorModel::constant;
+  const bool additive = has_additive_sd(model);
   for (const auto& [member, used] : {std::pair{"sigma_log", model == PopulationErrorModel::proportional},
                                      {"sigma0_MBq", additive}, {"b_proportional", additive}})
     if (const auto v = j.find(member); !used && v != j.end())
@@ -478,7 +478,7 @@ json to_json(const PopulationModel& m) {
   if (m.log_omega_se.size() == m.theta.size()) {
     out["log_omega_se"] = numbers(m.log_omega_se);
     if (m.error_model == PopulationErrorModel::combined) out["log_b_proportional_se"] = json_number(m.log_sigma_log_se);
-    if (m.error_model == PopulationErrorModel::combined || m.error_model == PopulationErrorModel::constant)
+    if (has_additive_sd(m.error_model))
       out["log_sigma0_se"] = json_number(m.log_sigma0_se);
     else
       out["log_sigma_log_se"] = json_number(m.log_sigma_log_se);

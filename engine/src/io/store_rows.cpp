@@ -240,7 +240,7 @@ std::vector<PopulationRow> population_rows(const std::vector<PopulationModel>& m
   for (const auto& m : models) {
     key(m.voi_kind, "population voi_kind");
     const bool proportional = m.error_model == PopulationErrorModel::proportional;
-    const bool additive_sd = !proportional && m.error_model != PopulationErrorModel::input;  // combined, constant
+    const bool additive_sd = has_additive_sd(m.error_model);
     const bool se_known = m.log_omega_se.size() == m.theta.size();  // empty: an older population file
     for (Eigen::Index k = 0; k < m.theta.size(); ++k) {
       rows.push_back({m.voi_kind, m.function, m.phi_names.at(static_cast<std::size_t>(k)), m.theta(k), m.theta_se(k),

@@ -481,7 +481,7 @@ void summarise(const Prior& prior, const std::vector<MapResult>& maps, const Pop
   // the SE of ln b (the log-scale model's b, or the combined model's proportional coefficient) and
   // of ln sigma0 (combined, constant); the input model estimates nothing
   m.log_sigma_log_se = m.error_model == PopulationErrorModel::proportional ? log_sigma_standard_error(prior, maps, d) : NaN;
-  if (m.error_model == PopulationErrorModel::combined || m.error_model == PopulationErrorModel::constant) {
+  if (has_additive_sd(m.error_model)) {
     const auto se = additive_log_standard_errors(prior, maps, m.error_model == PopulationErrorModel::combined);
     m.log_sigma0_se = se(0);
     m.log_sigma_log_se = se(1);

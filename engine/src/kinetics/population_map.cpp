@@ -500,7 +500,7 @@ PopulationError population_error(const PopulationModel& m, const Prior& prior,
   }
   // the residual error: ln b (proportional: sigma_log; combined: b_proportional) and ln sigma0
   // (combined, constant); input: each point's own u, nothing learned
-  const bool additive = m.error_model == PopulationErrorModel::combined || m.error_model == PopulationErrorModel::constant;
+  const bool additive = has_additive_sd(m.error_model);
   if (m.error_model == PopulationErrorModel::proportional || m.error_model == PopulationErrorModel::combined)
     propagate(additive ? "b_proportional" : "sigma_log", m.log_sigma_log_se,
               [](Prior& p, double s) { p.b *= std::exp(s); }, true);

@@ -78,6 +78,11 @@ enum class PopulationErrorModel { proportional, combined, constant, input };
 std::string to_string(PopulationErrorModel m);
 //! The model of a name of to_string; std::nullopt for any other text. Throws nothing.
 std::optional<PopulationErrorModel> parse_population_error_model(const std::string& s);
+//! The error model has an additive SD sigma0_MBq (combined, constant): sigma0 and, for combined, b
+//! are estimated on the linear scale. Throws nothing.
+inline bool has_additive_sd(PopulationErrorModel m) {
+  return m == PopulationErrorModel::combined || m == PopulationErrorModel::constant;
+}
 
 //! The largest standard error, on the log scale, of a population parameter (theta, ln Omega_kk,
 //! ln b) that its learning cohort is taken to have determined: 3, a factor e^3 = 20 at one standard
