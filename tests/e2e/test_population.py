@@ -1926,7 +1926,36 @@ def case_kinetics_population_compartment(ctx):
                 fit["population"].get("learning") != expected_learning or \
                 fit["population"].get("vois_sha256") != got["vois_sha256"]:
             raise CaseFailure("%s: provenance options.fit %s" % (store, json.dumps(fit)[:600]))
+    free_parameters_and_case_model(ctx, tacs, pts, sv, learn)
     refusals_of_kinetics_population_compartment(ctx, tacs, pts, sv)
+
+
+def free_parameters_and_case_model(ctx, tacs, pts, sv, learn):
+    """run --tac --kinetics population --model --free-parameters k_b,k_out (k_in keeps the model file's value)
+    gives the TIAs of `population learn --free-parameters k_b,k_out` then run --tac --population (same_tias),
+    its population's free parameters those two; batch CASES_DIR --kinetics population --model with a case
+    whose fit.model names another model: that case fails (/failures, exit 3), the others are done."""
+    free = ("--free-parameters", "k_b,k_out")
+    ctx.ok("population", "learn", tacs, "--patients", pts, *learn, *free, "--out", ctx.path("p2.json"), "--quiet")
+    run = ("run", "--tac", tacs, *A0, "--svalues", sv, "--quiet", "--out")
+    ctx.ok(*run, ctx.path("learned2"), "--kinetics", "population", *learn, *free)
+    ctx.ok(*run, ctx.path("file2"), "--population", ctx.path("p2.json"))
+    learned = json.load(open(ctx.path("learned2", "results.json")))
+    same_tias(run_tias(learned), run_tias(json.load(open(ctx.path("file2", "results.json")))),
+              "run --tac --kinetics population --model --free-parameters against --population FILE")
+    if learned["population"]["structural_model"]["free_parameters"] != ["k_b", "k_out"] or \
+            learned["population"]["vois"] != json.load(open(ctx.path("p2.json")))["vois"]:
+        raise CaseFailure("--free-parameters k_b,k_out: population %s" % json.dumps(learned["population"])[:600])
+    doc = json.load(open(ctx.path("cases", "Q001.json")))
+    doc["fit"] = {"model": "prrt_multiorgan_linear"}
+    write(ctx, os.path.join("cases", "Q001.json"), json.dumps(doc))
+    cp = ctx.run("batch", ctx.path("cases"), "--kinetics", "population", *learn, "--out", ctx.path("m.h5"),
+                 "--progress", "never")[1]
+    vois, failures = store_tias(ctx, ctx.path("m.h5"))
+    if cp.returncode != 3 or [f["patient"] for f in failures] != ["Q001"] or \
+            "structural_model.model" not in failures[0]["error"] or len(vois) != 58:
+        raise CaseFailure("batch CASES_DIR --kinetics population --model, a case of another fit.model: exit %d, "
+                          "failures %s\n%s" % (cp.returncode, failures, cp.stderr))
 
 
 def refusals_of_kinetics_population_compartment(ctx, tacs, pts, sv):
