@@ -103,6 +103,12 @@ const char* const kFitAndDoseOptions[] = {
     "--combined-b", "--reduced", "--model", "--half-life-h", "--tumour-method", "--sphere-composition",
     "--density-g-per-mL", "--mass-scaling", "--cross-scaling", "--svalues"};
 
+// With --kinetics population and case files: the fit options that are the learning's (as population
+// learn takes them), not the cases' own.
+bool is_learning_option(const std::string& opt) {
+  return opt == "--functions" || opt == "--error-model" || opt == "--model";
+}
+
 }  // namespace
 
 void note_left_out_case_files(const std::string& dir) {
@@ -197,8 +203,8 @@ int BatchCommand::run_batch() const {
   if (!cases_dir_.empty()) {
     if (batch_->count("--patients"))
       lutdose::throw_input_error("command line", "--patients", patients_, "--patients only with --tac");
-    for (const std::string opt : kFitAndDoseOptions)  // with --kinetics population two are the learning's
-      if (batch_->count(opt) > 0 && !(fit_.kinetics == "population" && (opt == "--functions" || opt == "--error-model")))
+    for (const std::string opt : kFitAndDoseOptions)  // with --kinetics population three are the learning's
+      if (batch_->count(opt) > 0 && !(fit_.kinetics == "population" && is_learning_option(opt)))
         throw_option_with_case_files(opt);
     cohort.kind = lutdose::BatchCohort::Kind::case_files;
     cohort.cases_dir = cases_dir_;

@@ -68,10 +68,27 @@ void refuse_individual_fit_options(const lutdose::FitOptions& f, const std::stri
   }
 }
 
+// --kinetics population --model (a compartment population, as population learn --model): --free-parameters
+// are the learning's, --functions are refused (the structural model is the compartment model); without
+// --kinetics population --model, --free-parameters are refused.
+void set_compartment_learning(const FitArgs& a, lutdose::RunOptions& o, std::vector<std::string>& problems) {
+  const bool compartment = a.kinetics == "population" && !a.model.empty();
+  if (!compartment && !a.free_parameters.empty())
+    problems.push_back("--free-parameters is '" + a.free_parameters.front() + "' without --kinetics population "
+                       "--model; expected it only with both: the compartment model's parameters the population "
+                       "learns (as population learn --model --free-parameters)");
+  if (!compartment) return;
+  if (a.functions != FitArgs().functions)
+    problems.push_back("--functions with --kinetics population --model; expected no --functions: the compartment "
+                       "model is the structural model (--free-parameters chooses what is learned)");
+  o.population_free_parameters = a.free_parameters;
+}
+
 // --kinetics population: --functions, --error-model, --omega, --e-step and --max-iterations are the
 // learning's options (o.population_learning, as population learn takes them); --omega, --e-step and
 // --max-iterations are refused without it.
 void set_learning_options(const FitArgs& a, lutdose::RunOptions& o, std::vector<std::string>& problems) {
+  set_compartment_learning(a, o, problems);
   if (a.kinetics == "population") {
     o.population_learning.candidates = a.functions;
     set_population_learning(o.population_learning, a.error_model, a.omega, a.e_step, problems);
@@ -192,12 +209,17 @@ void add_fit_options(CLI::App* cmd, FitArgs& a, bool tac_required) {
                   "With --kinetics population: the learning's iterations at most, per stage (as population learn "
                   "--max-iterations; default 100)")
       ->check(CLI::Range(1, 100000));
+  cmd->add_option("--free-parameters", a.free_parameters,
+                  "With --kinetics population --model: the model's parameters with random effects (as population "
+                  "learn --free-parameters; default: those with \"fit\": true)")
+      ->delimiter(',');
   cmd->add_option("--kinetics", a.kinetics,
                   "individual (each TAC alone, default); population: learn the population from the input TAC "
                   "table or batch's folder of case files (as lutdose population learn), then fit every TAC by MAP "
                   "with it (not run CASE.json; needs the administered activities, --activity-MBq, batch's patients "
                   "table or the cases' cycles; not with --population; --functions, --error-model, --omega, "
-                  "--e-step and --max-iterations are then the learning's, as population learn's); previous-cycles (multi-cycle inputs, also case files: each later cycle by MAP "
+                  "--e-step and --max-iterations are then the learning's, as population learn's; with --model the "
+                  "compartment model's population, as population learn --model, and --free-parameters); previous-cycles (multi-cycle inputs, also case files: each later cycle by MAP "
                   "with the patient's earlier cycles of the VOI as prior, the first cycle individually); "
                   "docs/population.md")
       ->check(CLI::IsMember({"individual", "population", "previous-cycles"}))
@@ -256,7 +278,6 @@ lutdose::RunOptions make_run_options(const FitArgs& a, std::vector<std::string>&
       problems.push_back("--kinetics population with --population: choose one (--population uses a learned "
                          "population file, --kinetics population learns the population from the input)");
     if (!a.reduced.empty() && a.reduced != "none") problems.push_back("--kinetics population with --reduced: choose one");
-    if (!a.model.empty()) problems.push_back("--kinetics population with --model: choose one");
   } else if (!a.population.empty()) {
     // --population fits every TAC by MAP: individual kinetics asked for contradicts it (previous-cycles
     // with it is refused by validate(), with its own message)

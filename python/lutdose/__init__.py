@@ -413,7 +413,8 @@ def batch(cases_dir=None, *, out, tac=None, patients=None, threads=0, resume=Fal
     resume), on `threads` threads (0: every core) without the GIL. Options are `lutdose batch`'s
     fit and dose options with TAC tables; with case files only ``kinetics`` and ``population``,
     and with ``kinetics="population"`` the learning's ``functions``, ``error_model``, ``omega``,
-    ``e_step`` and ``max_iterations`` (the others belong in the case files: InputError). A population file in `cases_dir` is
+    ``e_step`` and ``max_iterations``, or ``model`` and ``free_parameters`` for a compartment
+    population (the others belong in the case files: InputError). A population file in `cases_dir` is
     left out with a warning (UserWarning) naming it. Returns (progress counts dict,
     :class:`Store`)."""
     for name, value in (("cases_dir", cases_dir), ("tac", tac), ("patients", patients)):

@@ -201,7 +201,7 @@ lutdose_cli::FitArgs fit_args_from(const py::dict& o) {
       "integration", "combined_sigma0_MBq", "combined_b", "model_averaging", "reduced", "model",
       "reject_correlated", "activity_MBq", "half_life_h", "data_dir", "tumour_method", "sphere_composition",
       "density_g_per_mL", "mass_scaling", "cross_scaling", "phantom", "svalues", "body_mass_kg", "population",
-      "kinetics", "omega", "e_step", "max_iterations"};
+      "kinetics", "omega", "e_step", "max_iterations", "free_parameters"};
   for (const auto& item : o) {
     const auto key = cast_argument<std::string>(item.first, "options", "option name");
     if (std::find(std::begin(known), std::end(known), key) == std::end(known))
@@ -229,6 +229,7 @@ lutdose_cli::FitArgs fit_args_from(const py::dict& o) {
   take(o, "omega", a.omega);            // --omega, --e-step: the learning's, with kinetics="population"
   take(o, "e_step", a.e_step);
   take(o, "max_iterations", a.max_iterations);  // kinetics="population": the learning's (0: not given)
+  take(o, "free_parameters", a.free_parameters);  // kinetics="population" with model=: the learning's
   if (o.contains("max_iterations") && !o["max_iterations"].is_none() && !(a.max_iterations >= 1 && a.max_iterations <= 100000))
     lutdose::throw_input_error("options", "max_iterations", std::to_string(a.max_iterations),
                                "an iteration count from 1 to 100000 (as --max-iterations)");

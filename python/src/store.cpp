@@ -75,8 +75,9 @@ lutdose::BatchCohort cohort_of(const std::string& cases_dir, const std::string& 
     for (const auto& item : options) {
       const auto key = cast_argument<std::string>(item.first, "batch", "option name");
       const bool learning = key == "omega" || key == "e_step" || key == "max_iterations" ||  // kinetics="population": the learning's
-                            ((key == "functions" || key == "error_model") && options.contains("kinetics") &&
-                             py::str(options["kinetics"]).cast<std::string>() == "population");
+                            key == "free_parameters" ||
+                            ((key == "functions" || key == "error_model" || key == "model") &&
+                             options.contains("kinetics") && py::str(options["kinetics"]).cast<std::string>() == "population");
       if (key == "kinetics" || key == "population" || key == "data_dir" || learning)
         kinetics_options[item.first] = item.second;
       else if (key != "allow_external_files") lutdose_cli::throw_option_with_case_files("--" + cli_option_name(key));

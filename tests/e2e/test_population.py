@@ -1875,11 +1875,123 @@ def case_kinetics_population_learning_options(ctx):
             raise CaseFailure("%s written on bad input" % p)
 
 
+def case_kinetics_population_compartment(ctx):
+    """--kinetics population --model (issue 15, point 1, with a compartment model as the structural model):
+    fit --tac, batch --tac and batch CASES_DIR learn the compartment population from their input as
+    `population learn --model` learns it, then fit every cycle by its MAP: the TIAs equal (same_tias: the
+    same doubles) those of the same commands with --population FILE of the file `population learn` wrote
+    from the same points; the results' population (vois, structural_model) equals the file's; the learning
+    options are recorded (options.fit.population.learning, without candidates: the structural model is the
+    model); the store's /population rows are the file's model and --resume learns the same population again.
+    Refused (exit 2, nothing written): a table with none of the model's VOIs, a single patient, a free
+    parameter the points do not determine, --population beside it, --free-parameters without --model,
+    --functions with --model, an additive error model."""
+    # 30 patients, organ and blood at the same four times (a case's VOIs are measured at every time point)
+    tacs, pts, _ = blood_organ_tacs(ctx, "cohort", 30, 7, (1, 4, 24, 48), (1, 4, 24, 48))
+    learn = ("--model", "blood_organ_linear", "--e-step", "laplace")  # Laplace: a fifth of the sampled E-step's time
+    ctx.ok("population", "learn", tacs, "--patients", pts, *learn, "--out", ctx.path("p.json"), "--quiet")
+    pop = json.load(open(ctx.path("p.json")))
+    learned = json.loads(ctx.ok("fit", "--tac", tacs, *A0, "--kinetics", "population", *learn).stdout)
+    by_file = json.loads(ctx.ok("fit", "--tac", tacs, *A0, "--population", ctx.path("p.json")).stdout)
+    fit_tias = run_tias(learned)
+    same_tias(fit_tias, run_tias(by_file), "fit --kinetics population --model against --population FILE")
+    if len(fit_tias) != 60 or any(m != "population MAP" for _, m in fit_tias.values()):
+        raise CaseFailure("fit --kinetics population --model: not every VOI by population MAP: %s" % fit_tias)
+    got, options = learned["population"], learned["options"]["fit"]
+    expected_learning = {"error_model": "proportional", "omega_structure": "diagonal", "e_step": "laplace",
+                         "max_iterations": 100}
+    if got.get("vois") != pop["vois"] or got.get("structural_model") != pop["structural_model"] or \
+            got.get("source") != "learned from the input (--kinetics population)" or not got.get("vois_sha256") or \
+            options.get("structural_model") != pop["structural_model"] or \
+            options["population"].get("learning") != expected_learning:
+        raise CaseFailure("fit --kinetics population --model: population %s, options.fit %s; the file's vois %s" %
+                          (json.dumps(got)[:600], json.dumps(options)[:600], json.dumps(pop["vois"])[:400]))
+    # batch --tac and batch CASES_DIR: the same TIAs as the file's, the store's /population the file's model
+    sv = write(ctx, "sv.csv", ORGAN_BLOOD_SVALUES)
+    batch = ("batch", "--tac", tacs, "--patients", pts, "--svalues", sv, "--progress", "never")
+    ctx.ok(*batch, "--kinetics", "population", *learn, "--out", ctx.path("s.h5"))
+    ctx.ok(*batch, "--population", ctx.path("p.json"), "--out", ctx.path("f.h5"))
+    vois = store_tias(ctx, ctx.path("s.h5"))[0]
+    same_tias(vois, store_tias(ctx, ctx.path("f.h5"))[0], "batch --tac --kinetics population --model against --population")
+    same_tias(vois, fit_tias, "batch --tac --kinetics population --model against fit")
+    organ_blood_cases(ctx, "cases", tacs)
+    ctx.ok("batch", ctx.path("cases"), "--kinetics", "population", *learn, "--out", ctx.path("c.h5"), "--progress",
+           "never")
+    same_tias(store_tias(ctx, ctx.path("c.h5"))[0], fit_tias, "batch CASES_DIR --kinetics population --model")
+    ctx.ok(*batch, "--kinetics", "population", *learn, "--out", ctx.path("s.h5"), "--resume")
+    for store in ("s.h5", "c.h5"):
+        check_population_table(store_population(ctx.path(store)), pop["vois"], store)
+        fit = store_provenance(ctx.path(store))["options"]["fit"]
+        if fit.get("structural_model") != pop["structural_model"] or \
+                fit["population"].get("learning") != expected_learning or \
+                fit["population"].get("vois_sha256") != got["vois_sha256"]:
+            raise CaseFailure("%s: provenance options.fit %s" % (store, json.dumps(fit)[:600]))
+    free_parameters_and_case_model(ctx, tacs, pts, sv, learn)
+    refusals_of_kinetics_population_compartment(ctx, tacs, pts, sv)
+
+
+def free_parameters_and_case_model(ctx, tacs, pts, sv, learn):
+    """run --tac --kinetics population --model --free-parameters k_b,k_out (k_in keeps the model file's value)
+    gives the TIAs of `population learn --free-parameters k_b,k_out` then run --tac --population (same_tias),
+    its population's free parameters those two; batch CASES_DIR --kinetics population --model with a case
+    whose fit.model names another model: that case fails (/failures, exit 3), the others are done."""
+    free = ("--free-parameters", "k_b,k_out")
+    ctx.ok("population", "learn", tacs, "--patients", pts, *learn, *free, "--out", ctx.path("p2.json"), "--quiet")
+    run = ("run", "--tac", tacs, *A0, "--svalues", sv, "--quiet", "--out")
+    ctx.ok(*run, ctx.path("learned2"), "--kinetics", "population", *learn, *free)
+    ctx.ok(*run, ctx.path("file2"), "--population", ctx.path("p2.json"))
+    learned = json.load(open(ctx.path("learned2", "results.json")))
+    same_tias(run_tias(learned), run_tias(json.load(open(ctx.path("file2", "results.json")))),
+              "run --tac --kinetics population --model --free-parameters against --population FILE")
+    if learned["population"]["structural_model"]["free_parameters"] != ["k_b", "k_out"] or \
+            learned["population"]["vois"] != json.load(open(ctx.path("p2.json")))["vois"]:
+        raise CaseFailure("--free-parameters k_b,k_out: population %s" % json.dumps(learned["population"])[:600])
+    doc = json.load(open(ctx.path("cases", "Q001.json")))
+    doc["fit"] = {"model": "prrt_multiorgan_linear"}
+    write(ctx, os.path.join("cases", "Q001.json"), json.dumps(doc))
+    cp = ctx.run("batch", ctx.path("cases"), "--kinetics", "population", *learn, "--out", ctx.path("m.h5"),
+                 "--progress", "never")[1]
+    vois, failures = store_tias(ctx, ctx.path("m.h5"))
+    if cp.returncode != 3 or [f["patient"] for f in failures] != ["Q001"] or \
+            "structural_model.model" not in failures[0]["error"] or len(vois) != 58:
+        raise CaseFailure("batch CASES_DIR --kinetics population --model, a case of another fit.model: exit %d, "
+                          "failures %s\n%s" % (cp.returncode, failures, cp.stderr))
+
+
+def refusals_of_kinetics_population_compartment(ctx, tacs, pts, sv):
+    """The refusals of case_kinetics_population_compartment: exit 2, no results folder or store."""
+    header, rows = tac_rows_by_patient(tacs)
+    kidneys = write(ctx, "kidneys.csv", (header + "\n" + "\n".join(
+        r.replace(",organ,", ",kidneys,") for r in sum(rows.values(), []) if ",organ," in r) + "\n"))
+    one = write(ctx, "one.csv", "\n".join([header] + rows["Q001"]) + "\n")
+    blood = write(ctx, "blood.csv", "\n".join([header] + [r for r in sum(rows.values(), []) if ",blood," in r]) + "\n")
+    run = ("run", *A0, "--svalues", sv, "--kinetics", "population", "--model", "blood_organ_linear", "--out")
+    ctx.fails("the number of units (patients' cycles with a VOI the model observes) is '0'", *run, ctx.path("r1"),
+              "--tac", kidneys)
+    ctx.fails("the number of units (patients' cycles with a VOI the model observes) is '1'", *run, ctx.path("r2"),
+              "--tac", one)
+    ctx.fails("do not determine", "batch", "--tac", blood, "--patients", pts, "--svalues", sv, "--kinetics",
+              "population", "--model", "blood_organ_linear", "--e-step", "laplace", "--out", ctx.path("b1.h5"))
+    ctx.fails("--kinetics population with --population: choose one", *run, ctx.path("r3"), "--tac", tacs,
+              "--population", ctx.path("p.json"))
+    ctx.fails("--free-parameters is 'k_in' without --kinetics population --model", "run", *A0, "--svalues", sv,
+              "--kinetics", "population", "--free-parameters", "k_in", "--tac", tacs, "--out", ctx.path("r4"))
+    ctx.fails("--functions with --kinetics population --model", *run, ctx.path("r5"), "--tac", tacs, "--functions",
+              "E1")
+    ctx.fails("the error model of a compartment population", *run, ctx.path("r6"), "--tac", tacs, "--error-model",
+              "combined")
+    ctx.fails("a free parameter is 'k_zz'", *run, ctx.path("r7"), "--tac", tacs, "--free-parameters", "k_in,k_zz")
+    for p in ("r1", "r2", "r3", "r4", "r5", "r6", "r7", "b1.h5"):
+        if os.path.exists(ctx.path(p)):
+            raise CaseFailure("%s written on bad input" % p)
+
+
 CASES = {
     "compartment_population": case_compartment_population,
     "compartment_population_batch_tac": case_compartment_population_batch_tac,
     "compartment_population_cases": case_compartment_population_cases,
     "compartment_population_learn_cases": case_compartment_population_learn_cases,
+    "kinetics_population_compartment": case_kinetics_population_compartment,
     "store_full_omega": case_store_full_omega,
     "store_format4": case_store_format4,
     "kinetics_population_learning_options": case_kinetics_population_learning_options,

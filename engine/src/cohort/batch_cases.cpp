@@ -143,10 +143,7 @@ class CaseItem : public BatchItem {
                                  "during the batch (its SHA-256 differs from the one recorded in the store's cohort); "
                                  "expected case files and their files that stay as they are");
       RunOptions o = run_options_from_case(use_cohort_population(c), ref, cohort_.mc_samples, cohort_.mc_seed);
-      if (learned()) {  // --kinetics population: the population learned from the folder
-        o.population = cohort_.options.population;
-        o.population_source = cohort_.options.population_source;
-      }
+      if (learned()) use_learned(o);  // --kinetics population: the population learned from the folder
       read_run_files(o, ref);
       check_cohort_population(o);
       return store_rows(run_case(c, o, ref), name_, c.sha256);
@@ -155,7 +152,22 @@ class CaseItem : public BatchItem {
 
  private:
   // --kinetics population: the cohort's population is learned, not read from a file.
-  bool learned() const { return cohort_.options.population && cohort_.options.population_source.path.empty(); }
+  bool learned() const {
+    const auto& co = cohort_.options;
+    return (co.population || co.compartment_population) && co.population_source.path.empty();
+  }
+
+  // The learned population into the case's options: a compartment population with its model, unless the
+  // case names a model (fit.model), which read_run_files then checks against the population's.
+  void use_learned(RunOptions& o) const {
+    const auto& co = cohort_.options;
+    o.population = co.population;
+    o.population_source = co.population_source;
+    o.compartment_population = co.compartment_population;
+    if (!co.compartment_population || !o.compartment_model.empty()) return;
+    o.compartment_model = co.compartment_model;
+    o.compartment_model_file = co.compartment_model_file;
+  }
 
   // The case with the cohort's population: --population FILE (use_case_population: the case's
   // own file must have the same bytes), or the learned one (the case may name none).
@@ -252,12 +264,12 @@ std::unique_ptr<BatchInput> open_case_input(const BatchCohort& cohort, const Ref
 }
 
 void learn_cases_population(BatchCohort& cohort, const ReferenceData& reference, unsigned threads) {
-  PopulationOptions o = cohort.options.population_learning;  // as batch --tac --kinetics population
-  o.threads = threads;
-  // the half-life of the reference data's Lu-177 (batch refuses --half-life-h with case files)
-  auto learned = learn_population_from_cases(cohort.cases_dir, reference.data_dir(), 0, o,
-                                             cohort.allow_external_files, LUTDOSE_VERSION);
-  use_population_models(cohort.options, std::move(learned.models));
+  // the TACs as population learn CASES_DIR reads them, with the half-life of the reference data's Lu-177
+  // (batch refuses --half-life-h with case files); learned as batch --tac --kinetics population learns
+  cohort.options.data_dir = reference.data_dir();
+  cohort.options.half_life_override_h = 0;
+  auto cases = read_case_folder_tacs(cohort.cases_dir, reference.data_dir(), 0, cohort.allow_external_files);
+  use_learned_population(cohort.options, cases.series, cases.administered_MBq, cohort.cases_dir, threads);
 }
 
 }  // namespace batch_detail

@@ -54,9 +54,10 @@ std::unique_ptr<BatchInput> open_tac_input(const BatchCohort& cohort, const Refe
 void learn_cohort_population(BatchCohort& cohort, unsigned threads);
 
 //! BatchCohort::learn_population with case files: learns the population of the folder's case
-//! files (learn_population_from_cases with `reference`'s data directory, population learn's
-//! defaults, `threads` threads) into cohort.options. InputError (the whole batch: nothing
-//! written) as learn_population_from_cases.
+//! files (their TACs as read_case_folder_tacs reads them, with `reference`'s data directory;
+//! use_learned_population, so a compartment population with cohort.options.compartment_model;
+//! `threads` threads) into cohort.options. InputError (the whole batch: nothing written) as
+//! read_case_folder_tacs and use_learned_population.
 void learn_cases_population(BatchCohort& cohort, const ReferenceData& reference, unsigned threads);
 
 //! `run()`, or failure_rows(patient(), 0, source, message) when it throws InputError or another

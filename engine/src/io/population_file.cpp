@@ -510,18 +510,37 @@ void use_learned_population(RunOptions& o, const std::vector<TacSeries>& series,
   PopulationOptions po = o.population_learning;
   po.threads = threads;
   // the input's bytes are not recorded (no population file is written): the results name the input
+  if (!o.compartment_model.empty()) {  // --kinetics population --model: as population learn --model
+    const auto model = read_compartment_model_file(o.compartment_model, o.data_dir);
+    auto p = learn_compartment_population_file(model, series, administered_MBq, o.data_dir, o.half_life_override_h,
+                                               po, o.population_free_parameters, tac_path, "", "");
+    use_compartment_population(o, std::move(*p.compartment), model);
+    return;
+  }
   auto models = learn_population_file(series, administered_MBq, o.data_dir, o.half_life_override_h, po, tac_path,
                                       "", "")
                     .models;
   use_population_models(o, std::move(models));
 }
 
+void use_compartment_population(RunOptions& o, CompartmentPopulation c, const CompartmentModelFile& model) {
+  o.population_source = {};
+  o.population_source.learning = o.population_learning;
+  o.population_source.learning->candidates.clear();  // the structural model is the compartment model
+  o.population_source.vois_sha256 = population_models_sha256({c.model});
+  o.compartment_model = model.path;
+  o.compartment_model_file = model.model;
+  o.compartment_population = std::make_shared<const CompartmentPopulation>(std::move(c));
+}
+
 nlohmann::ordered_json population_learning_json(const PopulationOptions& o) {
-  return {{"candidates", o.candidates},
-          {"error_model", to_string(o.error_model)},
-          {"omega_structure", omega_structure_name(o.omega_structure)},
-          {"e_step", o.sampled_e_step ? "sampled" : "laplace"},
-          {"max_iterations", o.max_iterations}};
+  nlohmann::ordered_json j;
+  if (!o.candidates.empty()) j["candidates"] = o.candidates;
+  j["error_model"] = to_string(o.error_model);
+  j["omega_structure"] = omega_structure_name(o.omega_structure);
+  j["e_step"] = o.sampled_e_step ? "sampled" : "laplace";
+  j["max_iterations"] = o.max_iterations;
+  return j;
 }
 
 void use_population_models(RunOptions& o, std::vector<PopulationModel> models) {

@@ -38,8 +38,10 @@ void read_run_files(RunOptions& options, const ReferenceData& reference) {
   options.compartment_model = find_compartment_model(options.compartment_model, reference.data_dir());
   if (options.compartment_population) {  // the population's structural model, by its SHA-256
     const auto model = read_compartment_model_file(options.compartment_model, reference.data_dir());
-    check_compartment_population_model(*options.compartment_population, options.population_source.path, *model.model,
-                                       model.path, model.sha256);
+    const std::string& path = options.population_source.path;  // empty: learned (batch CASES_DIR --kinetics population)
+    check_compartment_population_model(*options.compartment_population,
+                                       path.empty() ? "the population learned by --kinetics population" : path,
+                                       *model.model, model.path, model.sha256);
     options.compartment_model_file = model.model;
     return;
   }

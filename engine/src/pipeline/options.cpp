@@ -213,7 +213,7 @@ std::vector<std::string> validate(const RunOptions& o) {
                         "a density " + DENSITY_RANGE_G_PER_ML.text()));
   for (auto& mc : validate_monte_carlo(o.mc_samples, 0)) p.push_back(std::move(mc));
   // a population file asked for (read or not yet read, read_run_files) or a learned population
-  const bool population = o.population || !o.population_source.path.empty();
+  const bool population = o.population || o.compartment_population || !o.population_source.path.empty();
   if (population && o.reduced != ReducedSchedule::none)
     p.push_back(problem("fit.population", o.population_source.path.empty() ? "learned" : o.population_source.path,
                         "no fit.reduced (--reduced) with it: both replace the individual fit (choose one)"));

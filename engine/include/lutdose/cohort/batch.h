@@ -40,8 +40,9 @@ struct BatchCohort {
   //! Case files use only the population of `options` (below): options.population_source.path,
   //! --population FILE (read by run_batch before anything is written; every case is fitted by MAP
   //! with it, a case naming another file in fit.population fails), or, with learn_population, the
-  //! population learned from the folder (learn_population_from_cases; a case naming
-  //! fit.population fails).
+  //! population learned from the folder (its TACs as learn_population_from_cases reads them; with
+  //! options.compartment_model the model's population, a case naming another fit.model fails; a case
+  //! naming fit.population fails).
   //! TAC tables: the long TAC table (docs/tac-format.md, with a patient column; each patient's
   //! rows contiguous), the patients table (docs/batch.md) and the options shared by every patient
   //! (fit and dose options; options.dose must be set; the phantom, body mass, administered
@@ -52,7 +53,8 @@ struct BatchCohort {
   //! --kinetics population: before the batch, the population is learned from the whole TAC table
   //! (every shard learns from the whole cohort), each TAC with its administered activity from the
   //! patients table (administered_activities_MBq), or from every case file of cases_dir as
-  //! `population learn CASES_DIR` does, and set in `options`.
+  //! `population learn CASES_DIR` does, and set in `options` (use_learned_population: with
+  //! options.compartment_model a compartment population, as `population learn --model`).
   bool learn_population = false;
 };
 

@@ -118,18 +118,27 @@ nlohmann::ordered_json structural_model_json(const CompartmentPopulation& c);
 std::vector<PopulationModel> population_models_of(const RunOptions& o);
 
 //! The options a population was learned with, as the results record them (options.fit.population.
-//! learning): candidates, error_model, omega_structure, e_step. Throws nothing.
+//! learning): candidates (left out when empty: a compartment population has none), error_model,
+//! omega_structure, e_step, max_iterations. Throws nothing.
 nlohmann::ordered_json population_learning_json(const PopulationOptions& o);
 
 //! Makes learned `models` o's population: o.population, and o.population_source with no path and
 //! the models' SHA-256 (vois_sha256). Throws nothing.
 void use_population_models(RunOptions& o, std::vector<PopulationModel> models);
 
+//! Makes a learned compartment population `c` of `model` o's (o.compartment_population, the model as
+//! o.compartment_model and compartment_model_file, o.population_source with no path, the learning
+//! options with no candidates and the SHA-256 of its model, vois_sha256). Throws nothing.
+void use_compartment_population(RunOptions& o, CompartmentPopulation c, const CompartmentModelFile& model);
+
 //! --kinetics population: learns the population of `series` (learn_population_file with o's
 //! data directory and half-life, amplitudes per `administered_MBq[i]`, `threads` as
-//! PopulationOptions::threads) and makes it o's population (use_population_models). `tac_path`
-//! names the table in messages.
-//! InputError as learn_population (nothing is changed then).
+//! PopulationOptions::threads) and makes it o's population (use_population_models). With a
+//! compartment model (o.compartment_model, --kinetics population --model) the population is the
+//! model's, learned as `population learn --model` learns it (learn_compartment_population_file with
+//! o.population_free_parameters), and becomes o's compartment_population (use_compartment_population).
+//! `tac_path` names the table (or folder) in messages.
+//! InputError as learn_population or learn_compartment_population (nothing is changed then).
 void use_learned_population(RunOptions& o, const std::vector<TacSeries>& series,
                             const std::vector<double>& administered_MBq, const std::string& tac_path,
                             unsigned threads = 0);

@@ -66,6 +66,10 @@ struct RunOptions {
   //! The options population kinetics learns with (--kinetics population: --functions, --error-model,
   //! --omega, --e-step; population learn's defaults unless given; threads are the caller's).
   PopulationOptions population_learning;
+  //! --kinetics population with a compartment model (compartment_model): the model's parameters
+  //! learned with random effects (--free-parameters, as population learn takes them); empty: the
+  //! model file's "fit": true ones.
+  std::vector<std::string> population_free_parameters;
   //! A compartment model file (docs/compartment-models.md): the VOIs it observes are fitted jointly
   //! per cycle (needs the administered activity); the others keep the exponential family.
   std::string compartment_model;
