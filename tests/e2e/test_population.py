@@ -1412,7 +1412,8 @@ def case_compartment_population_combined(ctx):
     format_version 4 file whose compartment model has error_model combined, sigma0_MBq, b_proportional and
     their standard errors (no sigma_log); the MAPs of new sparse cycles keep a reading of 0 MBq as data (no
     point left out, finite TIA and u). 60 patients with a noise floor of 2 MBq (the blood at 24 h is about
-    1.8 MBq: many readings of 0) and b = 10 %, the Laplace E-step (what is tested is the file's round trip)."""
+    1.8 MBq: many readings of 0) and b = 10 %, the Laplace E-step (what is tested is the file's round trip).
+    batch --tac with the file writes the store's /population rows of the model (check_compartment_store)."""
     tacs, pts, _ = blood_organ_tacs(ctx, "learn", 60, 3, (1, 4, 24, 48, 96, 168), (1, 4, 24), sigma0_MBq=2.0)
     with open(tacs) as f:
         if not any(float(r["activity_MBq"]) == 0 for r in csv.DictReader(f)):
@@ -1426,7 +1427,7 @@ def case_compartment_population_combined(ctx):
             not v.get("b_proportional", -1) >= 0 or not v.get("log_sigma0_se", 0) > 0 or \
             not v.get("log_b_proportional_se", 0) > 0:
         raise CaseFailure("combined compartment population file: %s" % json.dumps(pop)[:900])
-    new, _, _ = blood_organ_tacs(ctx, "new", 4, 4, (24, 96), (1, 4, 24), sigma0_MBq=2.0)
+    new, new_pts, _ = blood_organ_tacs(ctx, "new", 4, 4, (24, 96), (1, 4, 24), sigma0_MBq=2.0)
     with open(new) as f:
         rows = f.read().splitlines()
     # a reading of 0 where the truth is within the noise floor (blood at 24 h, about 1.8 MBq)
@@ -1442,6 +1443,10 @@ def case_compartment_population_combined(ctx):
                 any("left out" in note for note in v["fit"]["notes"]) or not v["tia_MBq_h"] > 0 or \
                 not v["tia_u_MBq_h"] > 0:
             raise CaseFailure("%s %s under the combined model: %s" % (p, voi, json.dumps(v["fit"])[:600]))
+    # the store's /population rows: error_model, sigma0_MBq, b_proportional and their SEs as in the file
+    ctx.ok("batch", "--tac", new, "--patients", new_pts, "--svalues", write(ctx, "sv.csv", ORGAN_BLOOD_SVALUES),
+           "--population", ctx.path("pop.json"), "--progress", "never", "--out", ctx.path("s.h5"))
+    check_compartment_store(ctx.path("s.h5"), ctx.path("pop.json"), "batch --tac with a combined compartment population")
 
 
 # A user S-value table over blood_organ_linear's VOIs (organ, blood), which are no phantom's VOIs. A test
