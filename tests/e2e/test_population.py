@@ -1418,10 +1418,13 @@ def case_compartment_population_combined(ctx):
     with open(tacs) as f:
         if not any(float(r["activity_MBq"]) == 0 for r in csv.DictReader(f)):
             raise CaseFailure("the learning cohort has no reading of 0: the case is not tested")
-    ctx.ok("population", "learn", tacs, "--patients", pts, "--model", "blood_organ_linear", "--error-model",
-           "combined", "--e-step", "laplace", "--out", ctx.path("pop.json"), "--quiet")
+    cp = ctx.ok("population", "learn", tacs, "--patients", pts, "--model", "blood_organ_linear", "--error-model",
+                "combined", "--e-step", "laplace", "--out", ctx.path("pop.json"))
     pop = json.load(open(ctx.path("pop.json")))
     v = pop["vois"][0]
+    # the summary names the error model's own figures (its b is not a sigma_log: no SD of ln A)
+    if "combined error, sigma0 " not in cp.stdout or "sigma_log" in cp.stdout:
+        raise CaseFailure("population learn --model --error-model combined printed %r" % cp.stdout)
     if pop["format_version"] != 4 or pop["options"].get("error_model") != "combined" or \
             v.get("error_model") != "combined" or "sigma_log" in v or not v.get("sigma0_MBq", 0) > 0 or \
             not v.get("b_proportional", -1) >= 0 or not v.get("log_sigma0_se", 0) > 0 or \
@@ -1446,7 +1449,7 @@ def case_compartment_population_combined(ctx):
     # the store's /population rows: error_model, sigma0_MBq, b_proportional and their SEs as in the file
     ctx.ok("batch", "--tac", new, "--patients", new_pts, "--svalues", write(ctx, "sv.csv", ORGAN_BLOOD_SVALUES),
            "--population", ctx.path("pop.json"), "--progress", "never", "--out", ctx.path("s.h5"))
-    check_compartment_store(ctx.path("s.h5"), ctx.path("pop.json"), "batch --tac with a combined compartment population")
+    check_compartment_store(ctx.path("s.h5"), ctx.path("pop.json"), "batch --tac, combined compartment population")
 
 
 # A user S-value table over blood_organ_linear's VOIs (organ, blood), which are no phantom's VOIs. A test

@@ -51,7 +51,9 @@ struct UnitPoints {
   std::vector<Eigen::Index> first, count;  // their points in t_h / y
 };
 
-VectorXd as_vector(std::vector<double>& v) { return Eigen::Map<VectorXd>(v.data(), static_cast<Eigen::Index>(v.size())); }
+VectorXd as_vector(std::vector<double>& v) {
+  return Eigen::Map<VectorXd>(v.data(), static_cast<Eigen::Index>(v.size()));
+}
 
 // The input error model needs every point's standard uncertainty: InputError naming `where` and the TAC.
 void check_input_u(const TacSeries& s, const std::string& where) {
@@ -66,7 +68,8 @@ void check_input_u(const TacSeries& s, const std::string& where) {
 // with `where` non-empty, refused (InputError naming the TAC). The input model's points without
 // activity_u_MBq are refused, naming `where` or else `map_where`.
 UnitPoints unit_points(const models::CompartmentModel& model, const std::vector<TacSeries>& tacs, double a0,
-                       PopulationErrorModel e, const std::string& where, int* left_out, const std::string& map_where = "") {
+                       PopulationErrorModel e, const std::string& where, int* left_out,
+                       const std::string& map_where = "") {
   const bool additive = e != PopulationErrorModel::proportional, input = e == PopulationErrorModel::input;
   std::vector<double> t, y, sd;
   UnitPoints u;
