@@ -225,6 +225,19 @@ lutdose::PopulationFile PopulationCommand::learn_compartment(const std::vector<l
                                                     free_parameters_, tac_, bytes, LUTDOSE_VERSION);
 }
 
+namespace {
+
+// The summary's residual error of a learned model: its error model's own figures.
+std::string residual_error_text(const lutdose::PopulationModel& m) {
+  if (m.error_model == lutdose::PopulationErrorModel::proportional)
+    return "sigma_log " + lutdose::format_number(m.sigma_log);
+  if (m.error_model == lutdose::PopulationErrorModel::input) return "input error (each point's activity_u_MBq)";
+  return to_string(m.error_model) + " error, sigma0 " + lutdose::format_number(m.sigma0_MBq) + " MBq, b " +
+         lutdose::format_number(m.sigma_log);
+}
+
+}  // namespace
+
 void PopulationCommand::run() const {
   if (std::filesystem::is_directory(tac_)) lutdose::check_outside_case_folder(out_, tac_, "--out");
   lutdose::check_file_writable(out_, is_own_population_file);  // before the learning, which takes a while
@@ -233,16 +246,10 @@ void PopulationCommand::run() const {
   if (quiet_) return;
   if (p.compartment)
     std::cout << "compartment model " << p.compartment->model_name << ": " << p.compartment->model.n_patients
-              << " patients' cycles, sigma_log " << lutdose::format_number(p.compartment->model.sigma_log)
+              << " patients' cycles, " << residual_error_text(p.compartment->model)
               << (p.compartment->model.converged ? "" : " (NOT converged)") << "\n";
   for (const auto& m : p.models)
-    std::cout << m.voi_kind << ": " << m.function << ", " << m.n_patients << " TACs, "
-              << (m.error_model == lutdose::PopulationErrorModel::proportional
-                      ? "sigma_log " + lutdose::format_number(m.sigma_log)
-                  : m.error_model == lutdose::PopulationErrorModel::input
-                      ? std::string("input error (each point's activity_u_MBq)")
-                      : to_string(m.error_model) + " error, sigma0 " + lutdose::format_number(m.sigma0_MBq) +
-                            " MBq, b " + lutdose::format_number(m.sigma_log))
+    std::cout << m.voi_kind << ": " << m.function << ", " << m.n_patients << " TACs, " << residual_error_text(m)
               << (m.converged ? "" : " (NOT converged)") << "\n";
   std::cout << "written: " << out_ << "\n";
 }

@@ -1298,12 +1298,19 @@ def ctx_source():
     return os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def blood_organ_tacs(ctx, name, n, seed, organ_times, blood_times):
+def blood_organ_tacs(ctx, name, n, seed, organ_times, blood_times, sigma0_MBq=None):
     """A TAC table (organ and blood) and patients table of n patients of blood_organ_linear.json drawn
     here: ln k ~ N(ln k_file, 0.2^2), the model's closed form (blood A0 e^-(k_b+lp)t, organ
     A0 k_in / (k_out - k_b) (e^-(k_b+lp)t - e^-(k_out+lp)t), the file's description) times
-    e^(0.1 z). Returns (tacs.csv, patients.csv, {patient: true organ TIA [MBq h]})."""
+    e^(0.1 z); with sigma0_MBq, plus the combined model's noise instead: f + (sigma0^2 + (0.1 f)^2)^(1/2) z,
+    a reading below 0 written as 0 (a TAC table's activities are >= 0). Returns (tacs.csv, patients.csv,
+    {patient: true organ TIA [MBq h]})."""
     rng = random.Random(seed)
+
+    def noisy(f):
+        if sigma0_MBq is None:
+            return f * math.exp(0.1 * rng.gauss(0, 1))
+        return max(0.0, f + math.sqrt(sigma0_MBq ** 2 + (0.1 * f) ** 2) * rng.gauss(0, 1))
     rows, pts, tia = ["patient,voi,time_h,activity_MBq"], ["patient,administered_MBq"], {}
     for i in range(n):
         kb, kin, kout = (k * math.exp(0.2 * rng.gauss(0, 1)) for k in BLOOD_ORGAN_K)
@@ -1313,9 +1320,9 @@ def blood_organ_tacs(ctx, name, n, seed, organ_times, blood_times):
         tia[p] = amp * (1 / (kb + LAMBDA_P) - 1 / (kout + LAMBDA_P))
         for t in organ_times:
             a = amp * (math.exp(-(kb + LAMBDA_P) * t) - math.exp(-(kout + LAMBDA_P) * t))
-            rows.append("%s,organ,%g,%.9g" % (p, t, a * math.exp(0.1 * rng.gauss(0, 1))))
+            rows.append("%s,organ,%g,%.9g" % (p, t, noisy(a)))
         for t in blood_times:
-            rows.append("%s,blood,%g,%.9g" % (p, t, 7400 * math.exp(-(kb + LAMBDA_P) * t) * math.exp(0.1 * rng.gauss(0, 1))))
+            rows.append("%s,blood,%g,%.9g" % (p, t, noisy(7400 * math.exp(-(kb + LAMBDA_P) * t))))
     return (write(ctx, name + "_tacs.csv", "\n".join(rows) + "\n"), write(ctx, name + "_patients.csv", "\n".join(pts) + "\n"),
             tia)
 
@@ -1397,6 +1404,52 @@ def case_compartment_population(ctx):
               "blood_organ_linear", "--functions", "E1", "--out", ctx.path("f.json"))
     if os.path.exists(ctx.path("f.json")):
         raise CaseFailure("population learn --model --functions wrote a file")
+
+
+def case_compartment_population_combined(ctx):
+    """population learn --model blood_organ_linear --error-model combined (0.19 refused every error model
+    but the proportional one for a compartment population), then fit --tac --population with the file: a
+    format_version 4 file whose compartment model has error_model combined, sigma0_MBq, b_proportional and
+    their standard errors (no sigma_log); the MAPs of new sparse cycles keep a reading of 0 MBq as data (no
+    point left out, finite TIA and u). 60 patients with a noise floor of 2 MBq (the blood at 24 h is about
+    1.8 MBq: many readings of 0) and b = 10 %, the Laplace E-step (what is tested is the file's round trip).
+    batch --tac with the file writes the store's /population rows of the model (check_compartment_store)."""
+    tacs, pts, _ = blood_organ_tacs(ctx, "learn", 60, 3, (1, 4, 24, 48, 96, 168), (1, 4, 24), sigma0_MBq=2.0)
+    with open(tacs) as f:
+        if not any(float(r["activity_MBq"]) == 0 for r in csv.DictReader(f)):
+            raise CaseFailure("the learning cohort has no reading of 0: the case is not tested")
+    cp = ctx.ok("population", "learn", tacs, "--patients", pts, "--model", "blood_organ_linear", "--error-model",
+                "combined", "--e-step", "laplace", "--out", ctx.path("pop.json"))
+    pop = json.load(open(ctx.path("pop.json")))
+    v = pop["vois"][0]
+    # the summary names the error model's own figures (its b is not a sigma_log: no SD of ln A)
+    if "combined error, sigma0 " not in cp.stdout or "sigma_log" in cp.stdout:
+        raise CaseFailure("population learn --model --error-model combined printed %r" % cp.stdout)
+    if pop["format_version"] != 4 or pop["options"].get("error_model") != "combined" or \
+            v.get("error_model") != "combined" or "sigma_log" in v or not v.get("sigma0_MBq", 0) > 0 or \
+            not v.get("b_proportional", -1) >= 0 or not v.get("log_sigma0_se", 0) > 0 or \
+            not v.get("log_b_proportional_se", 0) > 0:
+        raise CaseFailure("combined compartment population file: %s" % json.dumps(pop)[:900])
+    new, new_pts, _ = blood_organ_tacs(ctx, "new", 4, 4, (24, 96), (1, 4, 24), sigma0_MBq=2.0)
+    with open(new) as f:
+        rows = f.read().splitlines()
+    # a reading of 0 where the truth is within the noise floor (blood at 24 h, about 1.8 MBq)
+    rows = [r if not r.startswith("Q001,blood,24,") else "Q001,blood,24,0" for r in rows]
+    new = write(ctx, "new_zero.csv", "\n".join(rows) + "\n")
+    res = json.loads(ctx.ok("fit", "--tac", new, "--population", ctx.path("pop.json"), *A0).stdout)
+    fits = tias(res)
+    if len(fits) != 8 or res.get("population", {}).get("vois") != pop["vois"]:
+        raise CaseFailure("fit --population with a combined compartment population: %s" % json.dumps(res)[:900])
+    for (p, voi), v in fits.items():
+        n = 2 if voi == "organ" else 3
+        if v["fit"]["method"] != "population MAP" or v["fit"]["candidates"][0]["n_points"] != n or \
+                any("left out" in note for note in v["fit"]["notes"]) or not v["tia_MBq_h"] > 0 or \
+                not v["tia_u_MBq_h"] > 0:
+            raise CaseFailure("%s %s under the combined model: %s" % (p, voi, json.dumps(v["fit"])[:600]))
+    # the store's /population rows: error_model, sigma0_MBq, b_proportional and their SEs as in the file
+    ctx.ok("batch", "--tac", new, "--patients", new_pts, "--svalues", write(ctx, "sv.csv", ORGAN_BLOOD_SVALUES),
+           "--population", ctx.path("pop.json"), "--progress", "never", "--out", ctx.path("s.h5"))
+    check_compartment_store(ctx.path("s.h5"), ctx.path("pop.json"), "batch --tac, combined compartment population")
 
 
 # A user S-value table over blood_organ_linear's VOIs (organ, blood), which are no phantom's VOIs. A test
@@ -1988,6 +2041,7 @@ def refusals_of_kinetics_population_compartment(ctx, tacs, pts, sv):
 
 CASES = {
     "compartment_population": case_compartment_population,
+    "compartment_population_combined": case_compartment_population_combined,
     "compartment_population_batch_tac": case_compartment_population_batch_tac,
     "compartment_population_cases": case_compartment_population_cases,
     "compartment_population_learn_cases": case_compartment_population_learn_cases,

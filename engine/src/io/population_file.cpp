@@ -377,7 +377,7 @@ CompartmentPopulation read_compartment_population(const json& doc, const std::st
   if (member(j, "parameters", where) != json(m.phi_names))
     throw_input_error(where, "parameters", j.at("parameters").dump(),
                       json(m.phi_names).dump() + ", the logs of structural_model.free_parameters");
-  read_estimates(j, where, static_cast<Eigen::Index>(m.phi_names.size()), POPULATION_FORMAT_VERSION, m);
+  read_estimates(j, where, static_cast<Eigen::Index>(m.phi_names.size()), POPULATION_FORMAT_VERSION_COMPARTMENT, m);
   return c;
 }
 
@@ -563,8 +563,9 @@ std::vector<PopulationModel> population_models_of(const RunOptions& o) {
 }
 
 std::string population_file_text(const PopulationFile& p) {
-  const json vois = p.compartment ? population_vois_json({p.compartment->model}) : population_vois_json(p.models);
-  const bool additive = std::any_of(p.models.begin(), p.models.end(), [](const PopulationModel& m) {
+  const auto models = p.compartment ? std::vector<PopulationModel>{p.compartment->model} : p.models;
+  const json vois = population_vois_json(models);
+  const bool additive = std::any_of(models.begin(), models.end(), [](const PopulationModel& m) {
     return m.error_model != PopulationErrorModel::proportional;
   });
   json input = {{"path", p.input_path}, {"sha256", p.input_sha256}};

@@ -153,9 +153,9 @@ ordered_json nuclide_json(const Nuclide& n) {
 std::string population_error_models_text(const RunOptions& o) {
   const std::string proportional = "the population's: proportional on the log scale, ln A ~ N(ln f, sigma_log^2), "
                                    "sigma_log of the VOI kind";
-  if (!o.population || std::all_of(o.population->begin(), o.population->end(), [](const PopulationModel& m) {
-        return m.error_model == PopulationErrorModel::proportional;
-      }))
+  const auto models = population_models_of(o);
+  if (std::all_of(models.begin(), models.end(),
+                  [](const PopulationModel& m) { return m.error_model == PopulationErrorModel::proportional; }))
     return proportional;
   return "the population's, per VOI kind (its error_model): proportional on the log scale, ln A ~ N(ln f, "
          "sigma_log^2); combined on the linear scale, A ~ N(f, sigma0_MBq^2 + (b_proportional f)^2); constant: "

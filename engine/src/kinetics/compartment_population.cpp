@@ -34,41 +34,68 @@ models::SolverOptions unit_solver(double y_min) {
 
 constexpr double NaN = std::numeric_limits<double>::quiet_NaN();
 
+// The smallest y > 0 (0 when none): the additive error models keep readings <= 0, which set no scale.
+double smallest_positive(const VectorXd& y) {
+  double out = 0;
+  for (Eigen::Index j = 0; j < y.size(); ++j)
+    if (y(j) > 0 && (out == 0 || y(j) < out)) out = y(j);
+  return out;
+}
+
 // The points of one unit, stacked VOI by VOI in the model's order of observations.
 struct UnitPoints {
   VectorXd t_h, y;               // time [h] and activity per administered activity
+  VectorXd u;                    // the input error model: each point's activity_u_MBq / A0; empty otherwise
   std::vector<int> column;       // the point's observation (column of CompartmentModel::observe)
   std::vector<std::string> vois;  // the observed VOIs with points, in that order
   std::vector<Eigen::Index> first, count;  // their points in t_h / y
 };
 
-// The unit's points of the VOIs `model` observes; points that are not > 0 are left out
-// (`left_out` counts them) or, with `where` non-empty, refused (InputError naming the TAC and line).
+VectorXd as_vector(std::vector<double>& v) {
+  return Eigen::Map<VectorXd>(v.data(), static_cast<Eigen::Index>(v.size()));
+}
+
+// The input error model needs every point's standard uncertainty: InputError naming `where` and the TAC.
+void check_input_u(const TacSeries& s, const std::string& where) {
+  if (s.activity_u_MBq.size() != s.activity_MBq.size())
+    throw_input_error(where + ": " + s.where(), "activity_u_MBq", "missing",
+                      "every point's standard uncertainty (activity_u_MBq > 0) with the input error model");
+}
+
+// The unit's points of the VOIs `model` observes under the error model `e`: the proportional one
+// models ln A and keeps the points > 0, the additive ones (combined, constant, input) every point with
+// a finite activity (a reading of 0 is data). A point not kept is left out (`left_out` counts it) or,
+// with `where` non-empty, refused (InputError naming the TAC). The input model's points without
+// activity_u_MBq are refused, naming `where` or else `map_where`.
 UnitPoints unit_points(const models::CompartmentModel& model, const std::vector<TacSeries>& tacs, double a0,
-                       const std::string& where, int* left_out) {
-  std::vector<double> t, y;
+                       PopulationErrorModel e, const std::string& where, int* left_out,
+                       const std::string& map_where = "") {
+  const bool additive = e != PopulationErrorModel::proportional, input = e == PopulationErrorModel::input;
+  std::vector<double> t, y, sd;
   UnitPoints u;
   for (const auto& name : model.observation_names())
     for (const auto& s : tacs) {
       if (s.voi != name) continue;
+      if (input) check_input_u(s, where.empty() ? map_where : where);
       u.vois.push_back(name);
       u.first.push_back(static_cast<Eigen::Index>(t.size()));
       for (Eigen::Index j = 0; j < s.activity_MBq.size(); ++j) {
-        if (s.activity_MBq(j) > 0) {
+        if (additive ? std::isfinite(s.activity_MBq(j)) : s.activity_MBq(j) > 0) {
           t.push_back(s.time_h(j)), y.push_back(s.activity_MBq(j) / a0);
+          if (input) sd.push_back(s.activity_u_MBq(j) / a0);
           u.column.push_back(model.observation_index(name));
         } else if (!where.empty()) {
           throw_input_error(where + ": " + s.where(), "activity_MBq", format_number(s.activity_MBq(j)),
-                            "activities > 0 for a compartment population (the logarithm of the activity is "
-                            "modelled)");
+                            additive ? "finite activities" : "activities > 0 for a compartment population of the "
+                                       "proportional error model (the logarithm of the activity is modelled)");
         } else if (left_out) {
           ++*left_out;
         }
       }
       u.count.push_back(static_cast<Eigen::Index>(t.size()) - u.first.back());
     }
-  u.t_h = Eigen::Map<VectorXd>(t.data(), static_cast<Eigen::Index>(t.size()));
-  u.y = Eigen::Map<VectorXd>(y.data(), static_cast<Eigen::Index>(y.size()));
+  u.t_h = as_vector(t), u.y = as_vector(y);
+  if (input) u.u = as_vector(sd);
   return u;
 }
 
@@ -82,7 +109,7 @@ class CompartmentStructure final : public population_detail::StructuralModel {
   CompartmentStructure(const models::CompartmentModel& model, std::vector<int> free, const UnitPoints& points,
                        double a0, double lambda_p)
       : model_(model), free_(std::move(free)), base_(model.default_parameters()), a0_(a0), lambda_p_(lambda_p),
-        solver_(unit_solver(points.y.size() ? points.y.minCoeff() : 0.0)) {
+        solver_(unit_solver(smallest_positive(points.y))) {
     std::vector<double> times(points.t_h.data(), points.t_h.data() + points.t_h.size());
     std::sort(times.begin(), times.end());
     times.erase(std::unique(times.begin(), times.end()), times.end());
@@ -151,7 +178,8 @@ std::vector<int> parameter_indices(const models::CompartmentModel& model, const 
 // The units as PopulationData with their structural models. InputError naming `path` as
 // learn_compartment_population.
 PopulationData compartment_data(const models::CompartmentModel& model, const std::vector<int>& free,
-                                const std::vector<CompartmentUnit>& units, double lambda_p, const std::string& path) {
+                                const std::vector<CompartmentUnit>& units, double lambda_p, PopulationErrorModel e,
+                                const std::string& path) {
   PopulationData d;
   for (size_t i = 0; i < units.size(); ++i) {
     const double a0 = units[i].administered_MBq;
@@ -160,10 +188,11 @@ PopulationData compartment_data(const models::CompartmentModel& model, const std
     if (!(std::isfinite(a0) && a0 > 0))
       throw_input_error(where, "the administered activity", format_number(a0),
                         "an activity > 0 MBq (the compartment model is simulated with it)");
-    const UnitPoints u = unit_points(model, units[i].tacs, a0, path, nullptr);
+    const UnitPoints u = unit_points(model, units[i].tacs, a0, e, path, nullptr);
     if (u.y.size() == 0) continue;
     d.t_h.push_back(u.t_h);
     d.y_per_administered.push_back(u.y);
+    if (u.u.size()) d.u_per_administered.push_back(u.u);
     d.administered_MBq.push_back(a0);
     d.structure.push_back(std::make_shared<CompartmentStructure>(model, free, u, a0, lambda_p));
   }
@@ -171,9 +200,6 @@ PopulationData compartment_data(const models::CompartmentModel& model, const std
 }
 
 void check_compartment_options(const PopulationOptions& o, size_t n_units, const std::string& path) {
-  if (o.error_model != PopulationErrorModel::proportional)
-    throw_input_error(path, "the error model of a compartment population", to_string(o.error_model),
-                      "proportional (the additive error models are not implemented for compartment populations)");
   if (n_units < 2)
     throw_input_error(path, "the number of units (patients' cycles with a VOI the model observes)",
                       std::to_string(n_units), "at least 2");
@@ -257,11 +283,12 @@ CompartmentPopulation learn_compartment_population(const models::CompartmentMode
   out.observed_vois = model.observation_names();
   out.free_parameters = compartment_free_parameters(model, free_parameters, path);
   const auto free = parameter_indices(model, out.free_parameters);
-  const PopulationData d = compartment_data(model, free, units, lambda_p, path);
+  const PopulationData d = compartment_data(model, free, units, lambda_p, o.error_model, path);
   check_compartment_options(o, d.t_h.size(), path);
   auto& m = out.model;
   m.voi_kind = COMPARTMENT_POPULATION_KIND;
   m.function = "compartment:" + model.name();
+  m.error_model = o.error_model;
   for (const auto& n : out.free_parameters) m.phi_names.push_back("log_" + n);
   m.n_patients = static_cast<int>(d.t_h.size());
   for (const auto& y : d.y_per_administered) m.n_observations += static_cast<int>(y.size());
@@ -273,6 +300,7 @@ CompartmentPopulation learn_compartment_population(const models::CompartmentMode
     throw_input_error(path, "the start of the free parameters (the model file's values)", "0",
                       "values > 0 (the population is learned on their logarithms)");
   population_detail::Prior prior{nullptr, theta, VectorXd::Constant(k, 0.09), 0.1, lambda_p};
+  population_detail::set_error_model_start(prior, o.error_model, d);
   population_detail::estimate_population(prior, d, o, m);
   refuse_undetermined(m, path);
   m.candidates.push_back({m.function, m.minus2_log_likelihood, m.aicc, m.bic, m.converged, m.iterations});
@@ -333,8 +361,10 @@ void set_parameter_figures(CandidateFit& c) {
 // half-life at 24 h (2e-4 of its 1-h value), so every such cycle kept its individual fits (0.18).
 // The typical curve, not the MAP's: the MAP follows a near-zero reading part of the way (a typed-in
 // organ zero at 168 h took the MAP's curve there to 3e-4 of its largest). Also no point > 0 at all.
-void judge_against_data(CandidateFit& c, const TacSeries& tac, const VectorXd& typical) {
+// Under the additive error models points near zero are what the model is for: no near-zero flag.
+void judge_against_data(CandidateFit& c, const TacSeries& tac, const VectorXd& typical, bool additive) {
   if (!(tac.activity_MBq.array() > 0).any()) return c.flags.push_back("no_positive_points");
+  if (additive) return;
   const double fraction = FitOptions().proportional_floor_fraction;
   const double y_limit = fraction * tac.activity_MBq.maxCoeff(), f_limit = fraction * typical.maxCoeff();
   int near_zero = 0;
@@ -355,12 +385,15 @@ VectorXd observed_at(const models::CompartmentModel& model, const VectorXd& t, c
 
 // The candidate of the observed VOI `tac` (column `col` of the model's observations).
 CandidateFit voi_candidate(const CompartmentPopulation& pop, const models::CompartmentModel& model, const TacSeries& tac,
-                           int col, const CycleMap& cm, double a0, double lambda_p) {
+                           int col, const CycleMap& cm, const population_detail::Prior& prior, double a0,
+                           double lambda_p) {
   const auto& r = cm.r;
   const auto k = r.phi.size();
   CandidateFit c;
   c.function = pop.model.function;
-  c.n_points = static_cast<int>((tac.activity_MBq.array() > 0).count());
+  // the points used: > 0 (proportional), finite (additive)
+  c.n_points = static_cast<int>(prior.additive ? tac.activity_MBq.array().isFinite().count()
+                                               : (tac.activity_MBq.array() > 0).count());
   c.n_parameters = static_cast<int>(k);
   c.parameter_names = pop.free_parameters;
   c.fitted = r.phi.allFinite();
@@ -369,9 +402,7 @@ CandidateFit voi_candidate(const CompartmentPopulation& pop, const models::Compa
   c.covariance = r.ok ? MatrixXd(d * r.v * d) : MatrixXd::Constant(k, k, NaN);
   set_parameter_figures(c);
   c.fitted_MBq = observed_at(model, tac.time_h, cm.p, a0, lambda_p, col);
-  c.standardized_residuals = VectorXd::Constant(tac.time_h.size(), NaN);
-  for (Eigen::Index j = 0; j < tac.time_h.size(); ++j)
-    if (tac.activity_MBq(j) > 0) c.standardized_residuals(j) = std::log(tac.activity_MBq(j) / c.fitted_MBq(j)) / pop.model.sigma_log;
+  c.standardized_residuals = population_detail::standardized_residuals(prior, tac, c.fitted_MBq);
   c.rank = r.ok ? static_cast<int>(k) : 0;
   c.starts = 1;  // from the population mean
   c.evaluations = r.evaluations;
@@ -383,7 +414,7 @@ CandidateFit voi_candidate(const CompartmentPopulation& pop, const models::Compa
   c.tia_u_dof = r.ok ? std::numeric_limits<double>::infinity() : NaN;
   if (!r.ok) c.flags.push_back("population_map_failed");
   if (!(c.tia_MBq_h > 0)) c.flags.push_back("tia_not_positive");
-  judge_against_data(c, tac, observed_at(model, tac.time_h, cm.p_typical, a0, lambda_p, col));
+  judge_against_data(c, tac, observed_at(model, tac.time_h, cm.p_typical, a0, lambda_p, col), prior.additive);
   // the population's criterion is the cycle's (cm)
   c.flags.insert(c.flags.end(), cm.cycle_flags.begin(), cm.cycle_flags.end());
   c.accepted = c.flags.empty();
@@ -422,7 +453,10 @@ TacFit voi_fit(const CompartmentPopulation& pop, CandidateFit c, int left_out, c
   fit.notes.push_back("the estimate is population-based: the cycle's points combined with the compartment population; " +
                       u_note);
   if (left_out > 0)
-    fit.notes.push_back(std::to_string(left_out) + " point(s) of the cycle with activity <= 0 left out (the model is of ln A)");
+    fit.notes.push_back(std::to_string(left_out) +
+                        (pop.model.error_model == PopulationErrorModel::proportional
+                             ? " point(s) of the cycle with activity <= 0 left out (the model is of ln A)"
+                             : " point(s) of the cycle with an activity that is not a number left out"));
   if (!accepted) fit.notes.push_back("the population MAP fails the quality criteria: " + flags);
   set_tia_intervals(fit);
   return fit;
@@ -452,10 +486,12 @@ std::optional<population_detail::PopulationError> cycle_population_error(const P
   return population_detail::population_error(m, prior, q, q0);
 }
 
-// The prior of a compartment population.
-population_detail::Prior compartment_prior(const PopulationModel& m, double lambda_p) {
-  population_detail::Prior prior{nullptr, m.theta, m.omega.diagonal(), m.sigma_log, lambda_p};
-  population_detail::set_omega(prior, m.omega);
+// The prior of a compartment population's MAP of the unit `u` with administered activity a0 [MBq]
+// (the additive error models' sigma0 on the scale of y; input: the points' own u).
+population_detail::Prior compartment_prior(const PopulationModel& m, const UnitPoints& u, double a0, double lambda_p) {
+  auto prior = population_detail::model_prior(nullptr, m, lambda_p);
+  prior.a0_MBq = a0;
+  if (m.error_model == PopulationErrorModel::input) prior.sd_y = u.u;
   return prior;
 }
 
@@ -479,8 +515,8 @@ std::vector<CompartmentMapFit> compartment_population_map_fit(const CompartmentP
                       "an activity > 0 MBq: the compartment model is simulated with it (--activity-MBq)");
   check_same_model(pop, model, where);
   int left_out = 0;
-  const UnitPoints u = unit_points(model, tacs, a0, "", &left_out);
-  const auto prior = compartment_prior(pop.model, lambda_p);
+  const UnitPoints u = unit_points(model, tacs, a0, pop.model.error_model, "", &left_out, where);
+  const auto prior = compartment_prior(pop.model, u, a0, lambda_p);
   const CompartmentStructure s(model, parameter_indices(model, pop.free_parameters), u, a0, lambda_p);
   CycleMap cm;
   cm.r = population_detail::map_fit(prior, s, u.y, pop.model.theta);
@@ -498,7 +534,8 @@ std::vector<CompartmentMapFit> compartment_population_map_fit(const CompartmentP
   for (const auto& tac : tacs) {
     const int col = model.observation_index(tac.voi);
     if (col < 0 || tac.time_h.size() == 0) continue;
-    out.push_back({tac.voi, voi_fit(pop, voi_candidate(pop, model, tac, col, cm, a0, lambda_p), left_out, cm, col), cm.p});
+    out.push_back(
+        {tac.voi, voi_fit(pop, voi_candidate(pop, model, tac, col, cm, prior, a0, lambda_p), left_out, cm, col), cm.p});
   }
   return out;
 }

@@ -533,10 +533,12 @@ void finish(const Prior& prior, const PopulationData& d, std::vector<VectorXd>& 
   summarise(prior, maps, d, m);
 }
 
+}  // namespace
+
 // The starting residual error of a population: b = 0.1 (proportional, combined; 0 for constant) and,
 // for the additive models, sigma0 = 10 % of the median |activity| [MBq] of the points (a start of
 // the order of the data; the EM moves it).
-void set_error_model_start(Prior& prior, PopulationErrorModel model, const PopulationData& d) {
+void population_detail::set_error_model_start(Prior& prior, PopulationErrorModel model, const PopulationData& d) {
   if (model == PopulationErrorModel::proportional) return;
   prior.additive = true;
   if (model == PopulationErrorModel::input) {  // V_ij = (u_ij / A0_i)^2, set per patient (patient_prior)
@@ -554,13 +556,15 @@ void set_error_model_start(Prior& prior, PopulationErrorModel model, const Popul
 }
 
 // The prior of a population model's estimates (its error model included).
-Prior model_prior(const models::ExponentialFunction& f, const PopulationModel& m, double lambda_p) {
-  Prior prior{&f, m.theta, m.omega.diagonal(), m.sigma_log, lambda_p};
+Prior population_detail::model_prior(const models::ExponentialFunction* f, const PopulationModel& m, double lambda_p) {
+  Prior prior{f, m.theta, m.omega.diagonal(), m.sigma_log, lambda_p};
   set_omega(prior, m.omega);  // full when the model has covariances
   if (m.error_model != PopulationErrorModel::proportional) prior.additive = true, prior.sigma0_MBq = m.sigma0_MBq;
   if (m.error_model == PopulationErrorModel::input) prior.b = 0, prior.sigma0_MBq = 1, prior.sd_y = VectorXd::Ones(1);
   return prior;
 }
+
+namespace {
 
 void check_fit_input(const models::ExponentialFunction& f, const PopulationData& d, const std::string& voi_kind) {
   if (!population_function_supported(f.id()))
@@ -592,7 +596,7 @@ PopulationModel fit_population_model(const models::ExponentialFunction& f, const
                           " TACs with it",
                       "every point's standard uncertainty (activity_u_MBq > 0) for --error-model input");
   Prior prior{&f, initial_theta(f, d, lambda_p), VectorXd::Constant(f.n_parameters(), 0.09), 0.1, lambda_p};
-  set_error_model_start(prior, o.error_model, d);
+  population_detail::set_error_model_start(prior, o.error_model, d);
   population_detail::estimate_population(prior, d, o, m);
   return m;
 }
@@ -615,7 +619,7 @@ PopulationModel refine_population_model(const PopulationModel& laplace, const Po
   if (!f) throw std::invalid_argument("refine_population_model: unknown function " + laplace.function);
   check_fit_input(*f, d, laplace.voi_kind);
   PopulationModel m = laplace;
-  Prior prior = model_prior(*f, laplace, lambda_p);
+  Prior prior = population_detail::model_prior(f, laplace, lambda_p);
   std::vector<VectorXd> phis(d.t_h.size(), prior.theta);
   prior = run_em(prior, d, o, true, phis, m);
   m.e_step = "sampled";

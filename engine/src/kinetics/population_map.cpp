@@ -237,7 +237,6 @@ VectorXd additive_standardized_residuals(const VectorXd& y, const VectorXd& fitt
 CandidateFit map_candidate(const models::ExponentialFunction& f, const population_detail::MapResult& r,
                            const population_detail::MapResult& check, const TacSeries& tac,
                            const population_detail::Prior& prior, double lambda_p) {
-  const double b = prior.b;
   CandidateFit c;
   c.function = f.id();
   c.n_points = static_cast<int>(r.residual.size());  // the points used (activity > 0)
@@ -252,11 +251,7 @@ CandidateFit map_candidate(const models::ExponentialFunction& f, const populatio
   const VectorXd sd = c.covariance.diagonal().cwiseSqrt();
   c.correlation = c.covariance.cwiseQuotient(sd * sd.transpose());
   c.fitted_MBq = f.evaluate(tac.time_h, c.parameters, lambda_p);
-  c.standardized_residuals = prior.additive
-                                 ? additive_standardized_residuals(tac.activity_MBq, c.fitted_MBq, prior.sigma0_MBq, b)
-                                 : log_standardized_residuals(tac.activity_MBq, c.fitted_MBq, b);
-  if (prior.sd_y.size())  // input: (y - f) / u
-    c.standardized_residuals = (tac.activity_MBq - c.fitted_MBq).cwiseQuotient(tac.activity_u_MBq);
+  c.standardized_residuals = population_detail::standardized_residuals(prior, tac, c.fitted_MBq);
   c.rank = r.ok ? f.n_parameters() : 0;
   c.starts = 1;  // from the population mean
   c.evaluations = r.evaluations;
@@ -334,10 +329,8 @@ std::string rejection_note(const CandidateFit& c) {
 // the TAC's own activity_u_MBq, InputError naming `where` without it).
 population_detail::Prior map_prior(const PopulationModel& m, const models::ExponentialFunction& f, const TacSeries& tac,
                                    double administered_MBq, double lambda_p, const std::string& where) {
-  population_detail::Prior prior{&f, m.theta, m.omega.diagonal(), m.sigma_log, lambda_p};
-  population_detail::set_omega(prior, m.omega);
-  if (m.error_model != PopulationErrorModel::proportional)
-    prior.additive = true, prior.sigma0_MBq = m.sigma0_MBq, prior.a0_MBq = administered_MBq;
+  auto prior = population_detail::model_prior(&f, m, lambda_p);
+  prior.a0_MBq = administered_MBq;
   if (m.error_model == PopulationErrorModel::input) set_input_sd(tac, administered_MBq, where, prior);
   return prior;
 }
@@ -427,6 +420,12 @@ TacFit population_map_fit(const PopulationModel& m, const TacSeries& tac, double
 }
 
 namespace population_detail {
+
+VectorXd standardized_residuals(const Prior& prior, const TacSeries& tac, const VectorXd& fitted_MBq) {
+  if (prior.sd_y.size()) return (tac.activity_MBq - fitted_MBq).cwiseQuotient(tac.activity_u_MBq);  // input
+  return prior.additive ? additive_standardized_residuals(tac.activity_MBq, fitted_MBq, prior.sigma0_MBq, prior.b)
+                        : log_standardized_residuals(tac.activity_MBq, fitted_MBq, prior.b);
+}
 
 MapResult map_for_check(const PopulationModel& m, const Prior& prior, const StructuralModel& model, const VectorXd& y,
                         const MapResult& r) {

@@ -87,6 +87,16 @@ double log_det_omega(const Prior& p);
 //! Sets Omega of `p` from a population model's omega: full when it has a covariance, else its diagonal.
 void set_omega(Prior& p, const Eigen::MatrixXd& omega);
 
+//! The starting residual error of a population learned with `model` from `d` (its points and
+//! administered activities): b = 0.1 (proportional, combined; 0 for constant) and, for the additive
+//! models, sigma0 = 10 % of the median |activity| [MBq] of the points; input: b = 0 and sd_y marking
+//! the model (each unit's own from d.u_per_administered). Throws nothing.
+void set_error_model_start(Prior& prior, PopulationErrorModel model, const PopulationData& d);
+//! The prior of a population model's estimates: theta, Omega (full where it has covariances) and its
+//! residual error model (additive ones with a0_MBq 1; input: b = 0 and sd_y a marker of one point, to
+//! be replaced by the points' own). `f`: the exponential family, nullptr for a compartment population.
+Prior model_prior(const models::ExponentialFunction* f, const PopulationModel& m, double lambda_p);
+
 //! The MAP fit of one patient under a prior.
 struct MapResult {
   Eigen::VectorXd phi;       //!< the MAP
@@ -162,6 +172,10 @@ void estimate_population(Prior prior, const PopulationData& d, const PopulationO
 //! limit and the widened prior differs; r itself otherwise. Throws nothing.
 MapResult map_for_check(const PopulationModel& m, const Prior& prior, const StructuralModel& model,
                         const Eigen::VectorXd& y, const MapResult& r);
+//! The standardized residuals of a MAP's curve `fitted_MBq` at the TAC's points under the error model
+//! of `prior`: (ln y - ln f) / b (proportional; NaN at points <= 0), (y - f) / (sigma0^2 + (b f)^2)^(1/2)
+//! (combined, constant) or (y - f) / u (input: the TAC's activity_u_MBq); NaN where y is not finite.
+Eigen::VectorXd standardized_residuals(const Prior& prior, const TacSeries& tac, const Eigen::VectorXd& fitted_MBq);
 //! The candidate judged against the TAC's own data under the proportional error model (no point
 //! > 0, points near zero). Throws nothing.
 void judge_map_against_data(CandidateFit& c, const TacSeries& tac);

@@ -5,7 +5,9 @@
 // random effects phi_i = theta + eta_i, eta_i ~ N(0, Omega). One unit is one patient's cycle: the
 // points of every VOI the model observes, stacked; f of a point is model.observe(t; p)[voi] / A0 with
 // the unit's administered activity A0 (binding models depend on A0 through the peptide amount).
-// Residual error: proportional on the log scale, ln(y / A0) = ln f + e, e ~ N(0, b^2). The estimator
+// Residual error: the error models of the exponential family (population.h): proportional on the log
+// scale, ln(y / A0) = ln f + e, e ~ N(0, b^2); combined, constant and input on the linear scale (a
+// reading <= 0 is data there). The estimator
 // is the one of the exponential family (population.h: MAP per unit, EM, Laplace then sampled E-step),
 // with d f / d phi by central differences of ODE solutions.
 #pragma once
@@ -65,11 +67,11 @@ std::vector<CompartmentUnit> compartment_units(const models::CompartmentModel& m
 
 //! Learns the population of `units` with `model` as the structural model (free parameters as
 //! compartment_free_parameters; start: theta the log of the file's values, Omega 0.09 on the
-//! diagonal, b 0.1). o.candidates is not used; o.error_model must be proportional and
-//! o.omega_structure full needs POPULATION_MIN_TACS units. InputError naming `path` for: fewer than
-//! 2 units, an activity <= 0 or not finite, an administered activity that is not > 0, another error
-//! model, a full Omega from too few units, and as compartment_free_parameters. `model_sha256` is
-//! recorded.
+//! diagonal, b 0.1; the additive models' sigma0 as the exponential family's). o.candidates is not
+//! used; o.omega_structure full needs POPULATION_MIN_TACS units. InputError naming `path` for: fewer
+//! than 2 units, an activity <= 0 (proportional) or not finite, a point without activity_u_MBq (input),
+//! an administered activity that is not > 0, a full Omega from too few units, and as
+//! compartment_free_parameters. `model_sha256` is recorded.
 CompartmentPopulation learn_compartment_population(const models::CompartmentModel& model,
                                                    const std::string& model_sha256,
                                                    const std::vector<CompartmentUnit>& units, double lambda_p_per_h,
@@ -91,13 +93,15 @@ struct CompartmentMapFit {
 //! by model.tia_per_observation at the MAP, u(TIA) by the delta method with the MAP's posterior
 //! covariance of phi (gradient by central differences, COMPARTMENT_POPULATION_FD_STEP) plus the
 //! population's own estimation error where the population has standard errors (methods.md §10).
-//! Points <= 0 are left out (noted). Flags and warnings as population_map_fit where they apply:
+//! Points <= 0 are left out (noted) under the proportional error model; the additive ones keep every
+//! finite point. Flags and warnings as population_map_fit where they apply:
 //! "population_map_failed", "tia_not_positive", "no_positive_points",
-//! "near_zero_activity_at_N_points" (readings <= 1e-3 of the VOI's largest where the model at theta
-//! is not that low), "map_residuals_exceed_population_model"
+//! "near_zero_activity_at_N_points" (proportional: readings <= 1e-3 of the VOI's largest where the
+//! model at theta is not that low), "map_residuals_exceed_population_model"
 //! (the criterion of the whole cycle's points, on every VOI's candidate), "population_below_50_tacs:N"
 //! (N units), "population_not_converged". InputError naming `where` when the administered activity
-//! is not > 0 or `model` is not the population's (name or free parameters differ).
+//! is not > 0, `model` is not the population's (name or free parameters differ), or an observed TAC
+//! has no activity_u_MBq under the input error model.
 std::vector<CompartmentMapFit> compartment_population_map_fit(const CompartmentPopulation& population,
                                                               const models::CompartmentModel& model,
                                                               const std::vector<TacSeries>& tacs,
