@@ -106,6 +106,12 @@ struct PopulationModel {
   //! linearised model (methods.md §10, "The population's own uncertainty"). Empty (absent from an
   //! older population file) or NaN: not known; then the MAP takes Omega as known.
   Eigen::VectorXd log_omega_se;
+  //! Standard errors of the correlations rho_kl = Omega_kl / (Omega_kk Omega_ll)^(1/2) of a full
+  //! Omega (K x K, symmetric, diagonal 0: rho_kk = 1 exactly), by the delta method from the same
+  //! inverted Fisher information as log_omega_se (methods.md §10, "The population's own
+  //! uncertainty"). Empty for a diagonal Omega and where not known (a population file of lutdose
+  //! 0.19 or earlier: the MAP then takes the correlations as known); a NaN entry is not known.
+  Eigen::MatrixXd omega_correlation_se;
   //! Standard error of ln sigma_log, 1 / (2 d)^(1/2) with d the residual degrees of freedom of
   //! learning (methods.md §10); of the combined model, the SE of ln b (sigma_log holds b there).
   //! NaN: not known (an older population file; the constant model, whose b is fixed at 0).
