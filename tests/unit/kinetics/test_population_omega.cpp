@@ -307,14 +307,7 @@ TEST_CASE("population, full Omega: the SEs of ln Omega's variances are marginal,
 
 namespace {
 
-// SD of x (n - 1 in the denominator).
-double sd(const std::vector<double>& x) {
-  double m = 0, s = 0;
-  for (double v : x) m += v;
-  m /= static_cast<double>(x.size());
-  for (double v : x) s += (v - m) * (v - m);
-  return std::sqrt(s / static_cast<double>(x.size() - 1));
-}
+using population_test::sample_sd;
 
 // `m` with every population standard error 0 (the population taken as known) but the correlations'
 // `se_rho` (0: known too).
@@ -354,14 +347,14 @@ TEST_CASE("population, full Omega: the SEs of the correlation match its spread o
     ses.push_back(m.omega_correlation_se(0, 1));
   }
   const double mean_se = std::accumulate(ses.begin(), ses.end(), 0.0) / reps;
-  MESSAGE("correlation: SD over cohorts " << sd(estimates) << ", mean SE " << mean_se << " ((1 - rho^2) / sqrt(n) = "
+  MESSAGE("correlation: SD over cohorts " << sample_sd(estimates) << ", mean SE " << mean_se << " ((1 - rho^2) / sqrt(n) = "
                                           << (1 - rho * rho) / std::sqrt(POPULATION_MIN_TACS + 10.0) << ")");
   REQUIRE(std::isfinite(mean_se));
   // An SD from 24 draws has a sampling SD of 1 / sqrt(2 x 23) = 15 %: a ratio within 0.6-1.6 allows
   // about 3 of them (and the linearisation's few per cent); an SE of 0, or of a covariance instead
   // of a correlation (about 0.03 here), fails
-  CHECK(mean_se / sd(estimates) > 0.6);
-  CHECK(mean_se / sd(estimates) < 1.6);
+  CHECK(mean_se / sample_sd(estimates) > 0.6);
+  CHECK(mean_se / sample_sd(estimates) < 1.6);
   // a diagonal Omega has no correlations: no SEs
   CHECK(learned(0.0, OmegaStructure::diagonal).omega_correlation_se.size() == 0);
 }
