@@ -844,7 +844,7 @@ TEST_CASE("format 3 and 4 stores (lutdose 0.11 to 0.17): /population without the
   }
 }
 
-TEST_CASE("format 6 stores (lutdose 0.19): /population_omega without correlation_se reads it as unknown (NaN); "
+TEST_CASE("format 6 stores (lutdose 0.19): /population_omega without correlation_se reads it as unknown (NaN), "
           "export writes it empty, resume and merge refuse them") {
   TempDir tmp;
   const StoreHeader h = header_with_population();
