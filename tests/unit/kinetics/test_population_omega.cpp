@@ -363,7 +363,9 @@ TEST_CASE("population, full Omega: the SEs of the correlation match its spread o
 // over one SE of the correlation, recomputed here through the public call with the correlation
 // moved (on the atanh scale, the documented shift) and taken as known.
 TEST_CASE("population, full Omega: the correlation's standard error reaches u(TIA), as recomputed through the public calls") {
-  const double rho = 0.7, se_rho = 0.1;
+  // se_rho 0.15: twice the SE of a correlation of 0.7 from the least cohort of a full Omega, 50 TACs
+  // ((1 - 0.49) / sqrt(50) = 0.072): large enough that its part of u is visible
+  const double rho = 0.7, se_rho = 0.15;
   const auto tac = e1_cohort(1, rho, {24}, 9u).tacs[0];  // one scan: the correlation carries the rate
   const TacFit known = population_map_fit(known_but_correlation(e1_truth_full(rho), 0.0), tac, A0_MBQ, LP, "t");
   const TacFit uncertain = population_map_fit(known_but_correlation(e1_truth_full(rho), se_rho), tac, A0_MBQ, LP, "t");
