@@ -305,10 +305,10 @@ std::string shifted_kinds(const std::vector<std::string>& names) {
   };
   add("theta of ", "theta");
   add("Omega of ", "ln Omega");
+  add("correlation of ", "Omega's correlations (atanh scale)");
   add("sigma_log", "ln sigma_log");
   add("b_proportional", "ln b_proportional");
   add("sigma0_MBq", "ln sigma0_MBq");
-  add("correlation of ", "Omega's correlations (atanh scale)");
   return kinds.empty() ? std::string("none") : listed(kinds);
 }
 

@@ -373,7 +373,9 @@ TEST_CASE("population error model: combined noise with a full Omega, and the MAP
     return std::any_of(f.notes.begin(), f.notes.end(),
                        [&](const std::string& n) { return n.find(text) != std::string::npos; });
   };
-  CHECK(has_note(fit, "theta, ln Omega, ln b_proportional and ln sigma0_MBq shifted by their standard errors"));
+  // (since 0.20 a full Omega's correlations too)
+  CHECK(has_note(fit, "theta, ln Omega, Omega's correlations (atanh scale), ln b_proportional and ln sigma0_MBq "
+                      "shifted by their standard errors"));
   CHECK_FALSE(has_note(fit, "not known, taken as exact"));
   auto old = m;  // a combined model of lutdose 0.17-0.18: no SE of ln b and ln sigma0
   old.log_sigma_log_se = old.log_sigma0_se = std::numeric_limits<double>::quiet_NaN();
