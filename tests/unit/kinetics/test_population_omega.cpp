@@ -18,6 +18,7 @@
 #include "lutdose/error.h"
 #include "lutdose/io/population_file.h"
 #include "lutdose/kinetics/population.h"
+#include "lutdose/models/exponential.h"
 #include "population_cohorts.h"
 #include "../test_util.h"
 
@@ -390,6 +391,79 @@ TEST_CASE("population, full Omega: the correlation's standard error reaches u(TI
   const TacFit as_old = population_map_fit(old, tac, A0_MBQ, LP, "t");
   CHECK(as_old.tia_u_MBq_h == doctest::Approx(known.tia_u_MBq_h).epsilon(1e-12));
   CHECK(has_note(as_old, "not known, taken as exact: the error of Omega's correlations"));
+}
+
+namespace {
+
+// A known E2u population (K = 3: ln A1 / A0, ln lambda1, ln (lambda2 - lambda1)) with SDs 0.3 and
+// the correlations `corr`, every population SE 0 but the correlations' `se_rho` (no learning).
+PopulationModel e2u_known(const Eigen::Matrix3d& corr, double se_rho) {
+  PopulationModel m;
+  m.voi_kind = "kidneys";
+  m.function = "E2u";
+  m.phi_names = population_parameter_names(*models::find_exponential("E2u"));
+  m.theta = Eigen::Vector3d(std::log(60.0 / A0_MBQ), std::log(0.02), std::log(0.3));
+  m.omega = 0.09 * corr;
+  m.omega_structure = "full";
+  m.sigma_log = 0.1;
+  m.n_patients = 200;
+  m.n_observations = 800;
+  m.theta_se = Eigen::Vector3d::Zero();
+  m.log_omega_se = Eigen::Vector3d::Zero();
+  m.log_sigma_log_se = 0.0;
+  m.omega_correlation_se = se_rho * (Eigen::Matrix3d::Ones() - Eigen::Matrix3d::Identity());
+  return m;
+}
+
+// `corr` with its correlation (i, j) moved by dz on the atanh scale.
+Eigen::Matrix3d moved(Eigen::Matrix3d corr, int i, int j, double dz) {
+  corr(i, j) = corr(j, i) = std::tanh(std::atanh(corr(i, j)) + dz);
+  return corr;
+}
+
+bool positive_definite(const Eigen::Matrix3d& m) { return Eigen::LLT<Eigen::Matrix3d>(m).info() == Eigen::Success; }
+
+}  // namespace
+
+// With K = 3 a correlation shifted by its SE can leave Omega not positive definite (correlations of
+// 0.9, 0.9 and 0.7: det = 0.024, and 0.7 moved down by one SE makes it negative): the shift is halved
+// until Omega is positive definite both ways and the secant scaled back to one SE, as recomputed here
+// through the public call (the fraction found here on its own), and the note says so.
+TEST_CASE("population, full Omega: a correlation whose shift would leave Omega indefinite is shifted by a fraction, scaled back") {
+  Eigen::Matrix3d corr;
+  corr << 1, 0.9, 0.9, 0.9, 1, 0.7, 0.9, 0.7, 1;
+  REQUIRE(positive_definite(corr));
+  const double se_rho = 0.2;
+  TacSeries tac;  // one scan at 24 h, 1.5 times the population's curve: the correlations carry the rates
+  tac.patient = "P1";
+  tac.voi = "kidneys";
+  tac.time_h = Eigen::VectorXd::Constant(1, 24.0);
+  tac.activity_MBq = Eigen::VectorXd::Constant(1, 1.5 * 60.0 * (std::exp(-(0.02 + LP) * 24) - std::exp(-(0.32 + LP) * 24)));
+  const TacFit known = population_map_fit(e2u_known(corr, 0.0), tac, A0_MBQ, LP, "t");
+  const TacFit uncertain = population_map_fit(e2u_known(corr, se_rho), tac, A0_MBQ, LP, "t");
+  double u2 = known.tia_u_MBq_h * known.tia_u_MBq_h;
+  int shortened = 0;
+  for (int i = 0; i < 3; ++i)
+    for (int j = i + 1; j < 3; ++j) {
+      const double dz = se_rho / (1 - corr(i, j) * corr(i, j));
+      double kept = 1;
+      while (!(positive_definite(moved(corr, i, j, kept * dz)) && positive_definite(moved(corr, i, j, -kept * dz))))
+        kept /= 2;
+      shortened += kept < 1;
+      const auto tia = [&](double sign) {
+        return population_map_fit(e2u_known(moved(corr, i, j, sign * kept * dz), 0.0), tac, A0_MBQ, LP, "t").tia_MBq_h;
+      };
+      const double d = (tia(1) - tia(-1)) / (2 * kept);
+      u2 += d * d;
+    }
+  MESSAGE("u(TIA) " << known.tia_u_MBq_h << " -> " << uncertain.tia_u_MBq_h << " (expected " << std::sqrt(u2) << ", "
+                    << shortened << " shifts shortened)");
+  CHECK(shortened >= 1);  // the case in point
+  CHECK(std::sqrt(u2) > 1.03 * known.tia_u_MBq_h);  // the correlations' part of u visible to the 1 % below
+  REQUIRE(std::isfinite(uncertain.tia_u_MBq_h));
+  // 1 %: as the E1 case above (the delta method on the MAP's parameters against differenced TIAs)
+  CHECK(uncertain.tia_u_MBq_h == doctest::Approx(std::sqrt(u2)).epsilon(0.01));
+  CHECK(has_note(uncertain, "shifted by a fraction of the standard error to keep Omega positive definite"));
 }
 
 TEST_CASE("population, full Omega: refused for a VOI kind of fewer than 50 TACs") {
