@@ -280,7 +280,8 @@ std::vector<PopulationModel> learn_population(const std::vector<TacSeries>& seri
 //! where the model has it (log_omega_se known; not for a previous-cycles prior, whose Omega already
 //! includes the error of its mean): the candidate's covariance gets sum_j dp_j dp_j^T, dp_j half the
 //! change of the MAP's natural parameters between the population parameter j (theta_k, ln Omega_kk,
-//! ln b) shifted by + and - its standard error (population_uncertainty, methods.md §10), and a note
+//! a full Omega's correlations on the atanh scale where omega_correlation_se is known, ln b) shifted
+//! by + and - its standard error (population_uncertainty, methods.md §10), and a note
 //! gives u(TIA) without and with it. A population without log_omega_se is taken as known (noted).
 //! A population
 //! of fewer than POPULATION_MIN_TACS TACs gives the candidate the warning
