@@ -401,6 +401,7 @@ py::dict population_omega_table(const std::vector<lutdose::PopulationOmegaRow>& 
   py::dict t;
   LUTDOSE_COL(t, r, R, voi_kind); LUTDOSE_COL(t, r, R, function); LUTDOSE_COL(t, r, R, parameter_i);
   LUTDOSE_COL(t, r, R, parameter_j); LUTDOSE_COL(t, r, R, covariance); LUTDOSE_COL(t, r, R, correlation);
+  LUTDOSE_COL(t, r, R, correlation_se);  // format 7: NaN in an older store (not known)
   return t;
 }
 

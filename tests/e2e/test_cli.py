@@ -811,7 +811,7 @@ def _text(x):
 
 
 def case_case_writes_h5_same_as_json(ctx):
-    # results.h5 of the case run is a results store (docs/store.md) with one patient: format_version 6, kind
+    # results.h5 of the case run is a results store (docs/store.md) with one patient: format_version 7, kind
     # "run"; its /vois and /targets rows hold the exact doubles of results.json; /inputs/case_json is the case
     # file verbatim; h5dump reads it.
     h5py = import_h5py()
@@ -834,8 +834,8 @@ def case_case_writes_h5_same_as_json(ctx):
 
     with h5py.File(h5, "r") as f:
         fv = f.attrs.get("format_version")
-        if fv is None or int(fv) != 6 or _text(f.attrs.get("kind")) != "run":
-            fail("expected the root attributes format_version == 6 and kind == 'run', got %r, %r"
+        if fv is None or int(fv) != 7 or _text(f.attrs.get("kind")) != "run":
+            fail("expected the root attributes format_version == 7 and kind == 'run', got %r, %r"
                  % (fv, f.attrs.get("kind")), res)
         if _text(f["/inputs/case_json"][()]) != case_text:
             fail("expected /inputs/case_json to be the case file text verbatim", res)

@@ -121,7 +121,9 @@ def check_omega_table(table, vois, where):
     the population file has it: a row per element i >= j that the model has (the variances of a
     diagonal Omega; the lower triangle of a full one), its covariance the file's omega[i][j] and
     the correlation omega[i][j] / (omega[i][i] omega[j][j])^(1/2) computed here from the file's
-    numbers (to 1e-12 relative: a product, a square root and a division, a few ulp each)."""
+    numbers (to 1e-12 relative: a product, a square root and a division, a few ulp each), and
+    (format 7) the correlation's SE the file's omega_correlation_se[i][j] (0 when i = j), NaN where
+    the file has none (a diagonal Omega)."""
     expected = set()
     for v in vois:
         om, names = v["omega"], v["parameters"]
@@ -132,8 +134,10 @@ def check_omega_table(table, vois, where):
                 expected.add((v["voi_kind"], pi, pj))
                 row = table.get((v["voi_kind"], pi, pj))
                 corr = om[i][j] / math.sqrt(om[i][i] * om[j][j])
+                se = v.get("omega_correlation_se")
+                se = se[i][j] if full and se else None
                 if row is None or row["function"] != v["function"] or not same_number(om[i][j], row["covariance"]) \
-                        or not same_number(corr, row["correlation"]):
+                        or not same_number(corr, row["correlation"]) or not same_number(se, row["correlation_se"]):
                     raise CaseFailure("%s: /population_omega %s %s %s is %r; expected covariance %r, correlation %r" %
                                       (where, v["voi_kind"], pi, pj, row, om[i][j], corr))
     if set(table) != expected:
@@ -1753,13 +1757,16 @@ def case_store_full_omega(ctx):
         ctx.ok("export", store, "--csv", ctx.path(name + "_csv"))
         rows = csv_rows(ctx.path(name + "_csv", "population_omega.csv"))
         check_omega_table({(r["voi_kind"], r["parameter_i"], r["parameter_j"]):
-                           dict(r, covariance=csv_number(r, "covariance"), correlation=csv_number(r, "correlation"))
+                           dict(r, covariance=csv_number(r, "covariance"), correlation=csv_number(r, "correlation"),
+                                correlation_se=csv_number(r, "correlation_se"))
                            for r in rows}, vois, name + " population_omega.csv")
         rows = csv_rows(ctx.path(name + "_csv", "population.csv"))
         if {r.get("omega_structure") for r in rows} != {name}:
             raise CaseFailure("%s population.csv: omega_structure %s" % (name, rows))
     if not any(v["omega"][0][1] != 0 for v in json.load(open(ctx.path("full.json")))["vois"]):
         raise CaseFailure("full.json has no covariance: the case would not test one")
+    if not all(v.get("omega_correlation_se") for v in json.load(open(ctx.path("full.json")))["vois"]):
+        raise CaseFailure("full.json has no omega_correlation_se (lutdose 0.20): the case would not test it")
 
 
 def to_format4(path):
@@ -1786,7 +1793,7 @@ def case_store_format4(ctx):
     """A format-4 store (lutdose 0.14 to 0.17; made here from a format-6 store with h5py) is still
     exported: population.csv has the format-5 columns, empty in every row (unknown, never a guess),
     the other cells as the format-6 store's; population_omega.csv and points.csv a header line only.
-    batch --resume and merge refuse it, naming the file, the version found (4) and the one they read (6)."""
+    batch --resume and merge refuse it, naming the file, the version found (4) and the one they read (7)."""
     tac = ctx.cohort("c", 12, 31, "4,24,48,96")
     ctx.ok("population", "learn", tac, "--patients", patients(tac), "--out", ctx.path("pop.json"), "--quiet",
            "--functions", "E1")
@@ -1806,7 +1813,7 @@ def case_store_format4(ctx):
     if not any(r["log_omega_se"] != "" for r in v5):
         raise CaseFailure("the format-5 store has no log_omega_se: the case would not show it emptied: %s" % v5)
     with open(ctx.path("csv4", "population_omega.csv")) as f:
-        if f.read() != "voi_kind,function,parameter_i,parameter_j,covariance,correlation\n":
+        if f.read() != "voi_kind,function,parameter_i,parameter_j,covariance,correlation,correlation_se\n":
             raise CaseFailure("population_omega.csv of a format-4 store is not a header line only")
     with open(ctx.path("csv4", "points.csv")) as f:  # format 6 (lutdose 0.19) added /points
         if f.read() != "patient,cycle,voi,time_h,activity_MBq,activity_u_MBq\n":
@@ -1815,7 +1822,7 @@ def case_store_format4(ctx):
                   "--out", ctx.path("v4.h5"), "--resume"),
                  ("merge", ctx.path("m.h5"), ctx.path("v4.h5"))):
         argv, cp = ctx.run(*args)
-        if cp.returncode != 2 or not all(t in cp.stderr for t in ("v4.h5", "has format_version 4", "reads format_version 6")):
+        if cp.returncode != 2 or not all(t in cp.stderr for t in ("v4.h5", "has format_version 4", "reads format_version 7")):
             raise CaseFailure("%s: exit %d, %s; expected exit 2 naming v4.h5, version 4 and 5" %
                               (" ".join(argv), cp.returncode, cp.stderr))
     if os.path.exists(ctx.path("m.h5")):

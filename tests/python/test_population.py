@@ -274,6 +274,7 @@ def test_read_store_format5_population(cohort, tmp_path):
     o = s.population_omega
     assert list(zip(o.voi_kind, o.parameter_i, o.parameter_j, o.covariance, o.correlation)) == \
         [(v["voi_kind"], name, name, v["omega"][k][k], 1.0) for v in vois for k, name in enumerate(v["parameters"])]
+    assert o.correlation_se.isna().all()  # format 7: a diagonal Omega has no correlations, no SEs
     to_older_format(store, 4)
     old = lutdose.read_store(store)
     assert all(list(old.population[c]) == [None] * len(p) for c in FORMAT5_COLUMNS)

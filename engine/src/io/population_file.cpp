@@ -34,6 +34,13 @@ json numbers(const VectorXd& v) {
   return a;
 }
 
+// A matrix as an array of its rows.
+json rows_json(const MatrixXd& m) {
+  json a = json::array();
+  for (Eigen::Index r = 0; r < m.rows(); ++r) a.push_back(numbers(m.row(r).transpose()));
+  return a;
+}
+
 json candidates_json(const PopulationModel& m) {
   json a = json::array();
   for (const auto& c : m.candidates)
@@ -80,6 +87,20 @@ void check_each(const VectorXd& v, const std::string& key, const std::string& wh
       throw_input_error(where, key + "[" + std::to_string(i) + "]", format_number(v(i)), expected);
 }
 
+// A k x k matrix member `key` of j, row by row (an array of k rows of k numbers); as number_vector,
+// a null entry is NaN (not known) where not `finite`.
+MatrixXd number_matrix(const json& j, const std::string& key, const std::string& where, Eigen::Index k, bool finite) {
+  const json& v = member(j, key, where);
+  if (!v.is_array() || static_cast<Eigen::Index>(v.size()) != k)
+    throw_input_error(where, key, v.dump(), "a " + std::to_string(k) + " x " + std::to_string(k) + " matrix");
+  MatrixXd out(k, k);
+  for (Eigen::Index r = 0; r < k; ++r)
+    out.row(r) = number_vector(v[static_cast<size_t>(r)].is_array() ? json{{"row", v[static_cast<size_t>(r)]}}
+                                                                      : json{{"row", nullptr}},
+                               "row", where + ": " + key + "[" + std::to_string(r) + "]", k, finite);
+  return out;
+}
+
 // omega_structure: "diagonal" or "full"; absent means "diagonal" (files of 0.16 and earlier, and
 // every file with a diagonal Omega: the member is written only for a full one, so that a diagonal
 // population's file and the results' vois_sha256 are unchanged).
@@ -96,13 +117,7 @@ std::string read_omega_structure(const json& j, const std::string& where) {
 // estimates no covariances)": a full-Omega file is refused by them, not misread.)
 MatrixXd read_omega(const json& j, const std::string& where, Eigen::Index k, const std::string& structure) {
   const json& v = member(j, "omega", where);
-  if (!v.is_array() || static_cast<Eigen::Index>(v.size()) != k)
-    throw_input_error(where, "omega", v.dump(), "a " + std::to_string(k) + " x " + std::to_string(k) + " matrix");
-  MatrixXd omega(k, k);
-  for (Eigen::Index r = 0; r < k; ++r)
-    omega.row(r) = number_vector(v[static_cast<size_t>(r)].is_array() ? json{{"row", v[static_cast<size_t>(r)]}}
-                                                                        : json{{"row", nullptr}},
-                                 "row", where + ": omega[" + std::to_string(r) + "]", k, true);
+  const MatrixXd omega = number_matrix(j, "omega", where, k, true);
   if (!omega.isApprox(omega.transpose(), 1e-12) || Eigen::LLT<MatrixXd>(omega).info() != Eigen::Success ||
       omega.diagonal().minCoeff() <= 0)
     throw_input_error(where, "omega", v.dump(), "a symmetric positive-definite covariance matrix");
@@ -198,6 +213,33 @@ void read_log_se(const json& j, const char* name, const std::string& where, cons
   }
 }
 
+// The optional standard errors of a full Omega's correlations (lutdose 0.20; population.h): a
+// symmetric k x k matrix, >= 0 off the diagonal, 0 on it (rho_kk = 1 exactly), a null entry not
+// known. Absent or null: not known (an older file: the MAP takes the correlations as known). Refused
+// beside a diagonal Omega, which has no correlations (it would be ignored).
+void read_correlation_se(const json& j, const std::string& where, Eigen::Index k, PopulationModel& m) {
+  const auto v = j.find("omega_correlation_se");
+  if (v == j.end() || v->is_null()) return;
+  if (m.omega_structure != "full")
+    throw_input_error(where, "omega_correlation_se", v->dump(),
+                      "no omega_correlation_se with a diagonal Omega (omega_structure \"diagonal\" has no "
+                      "correlations: it would be ignored)");
+  const MatrixXd se = number_matrix(j, "omega_correlation_se", where, k, false);
+  for (Eigen::Index r = 0; r < k; ++r)
+    for (Eigen::Index c = 0; c < k; ++c) {
+      const double x = se(r, c), mirror = se(c, r);
+      const bool ok = r == c ? x == 0 : (std::isnan(x) ? std::isnan(mirror) : x >= 0 && x == mirror);
+      if (!ok)
+        throw_input_error(where, "omega_correlation_se[" + std::to_string(r) + "][" + std::to_string(c) + "]",
+                          format_number(x),
+                          r == c ? std::string("0 (the correlation of a parameter with itself is 1 exactly)")
+                                 : "a standard error >= 0 of the correlation, equal to [" + std::to_string(c) +
+                                       "][" + std::to_string(r) + "] (" + format_number(mirror) +
+                                       "; the matrix is symmetric), or null (not known)");
+    }
+  m.omega_correlation_se = se;
+}
+
 // The optional standard errors of ln Omega_kk and of the residual error's parameters (lutdose 0.17;
 // population.h): ln sigma_log (proportional), ln sigma0_MBq and ln b_proportional (combined; lutdose
 // 0.19), ln sigma0_MBq (constant). Absent or null is not known (an older file: the MAP then takes
@@ -221,6 +263,7 @@ void read_population_errors(const json& j, const std::string& where, Eigen::Inde
   read_log_se(j, additive ? "log_b_proportional_se" : "log_sigma_log_se", where,
               additive ? "ln b_proportional" : "ln sigma_log", m.log_sigma_log_se);
   read_log_se(j, "log_sigma0_se", where, "ln sigma0_MBq", m.log_sigma0_se);
+  read_correlation_se(j, where, k, m);
 }
 
 // The residual error of a model: error_model (absent: proportional, as every format-2 file), then
@@ -454,8 +497,7 @@ PopulationFile learn_compartment_population_file(const CompartmentModelFile& mod
 }
 
 json to_json(const PopulationModel& m) {
-  json omega = json::array();
-  for (Eigen::Index r = 0; r < m.omega.rows(); ++r) omega.push_back(numbers(m.omega.row(r).transpose()));
+  const json omega = rows_json(m.omega);
   json phi = json::array();
   for (const auto& n : m.phi_names) phi.push_back(n);
   // the residual error: sigma_log (proportional, as in format 2: no new member), or the additive
@@ -485,6 +527,11 @@ json to_json(const PopulationModel& m) {
   }
   // only for a full Omega (read_omega_structure: absent is diagonal): a diagonal model's JSON as before
   if (m.omega_structure == "full") out["omega_structure"] = "full";
+  // the SEs of a full Omega's correlations (0.20): written where known, as log_omega_se
+  if (m.omega_structure == "full" && m.omega_correlation_se.rows() == m.theta.size() &&
+      m.omega_correlation_se.cols() == m.theta.size()) {
+    out["omega_correlation_se"] = rows_json(m.omega_correlation_se);
+  }
   return out;
 }
 

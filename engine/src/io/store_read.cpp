@@ -79,7 +79,8 @@ void StoreFileReader::open(hid_t fapl) {
   // formats 3 and 4 lack columns of /population: their rows keep them empty or NaN (unknown)
   read_header_table(population_table_of_format(static_cast<int>(version)), header.population, not_store);
   if (version < 5) return;  // no /population_omega before format 5
-  read_header_table(population_omega_table(), header.population_omega, not_store);
+  // formats 5 and 6 lack its column correlation_se: NaN (not known)
+  read_header_table(population_omega_table_of_format(static_cast<int>(version)), header.population_omega, not_store);
 }
 
 template <class Row, class NotStore>

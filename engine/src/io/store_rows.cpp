@@ -257,16 +257,18 @@ std::vector<PopulationRow> population_rows(const std::vector<PopulationModel>& m
 }
 
 // The /population_omega rows of the models: the elements i >= j of each Omega that its model has
-// (a diagonal Omega's variances; a full one's lower triangle).
+// (a diagonal Omega's variances; a full one's lower triangle), with the correlation's SE where known.
 std::vector<PopulationOmegaRow> population_omega_rows(const std::vector<PopulationModel>& models) {
   std::vector<PopulationOmegaRow> rows;
   for (const auto& m : models) {
     const bool full = m.omega_structure == "full";
+    const bool se_known = full && m.omega_correlation_se.rows() == m.omega.rows();  // empty: an older file
     for (Eigen::Index i = 0; i < m.omega.rows(); ++i)
       for (Eigen::Index j = full ? 0 : i; j <= i; ++j)
         rows.push_back({m.voi_kind, m.function, m.phi_names.at(static_cast<std::size_t>(i)),
                         m.phi_names.at(static_cast<std::size_t>(j)), m.omega(i, j),
-                        m.omega(i, j) / std::sqrt(m.omega(i, i) * m.omega(j, j))});  // 1 when i == j
+                        m.omega(i, j) / std::sqrt(m.omega(i, i) * m.omega(j, j)),  // 1 when i == j
+                        se_known ? m.omega_correlation_se(i, j) : store_nan()});
   }
   return rows;
 }

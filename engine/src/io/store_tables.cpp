@@ -158,8 +158,23 @@ const Table<PopulationOmegaRow>& population_omega_table() {
   static const Table<R> t{"population_omega", nullptr,
                           {key("voi_kind", &R::voi_kind), key("function", &R::function),
                            key("parameter_i", &R::parameter_i), key("parameter_j", &R::parameter_j),
-                           float64("covariance", &R::covariance), float64("correlation", &R::correlation)}};
+                           float64("covariance", &R::covariance), float64("correlation", &R::correlation),
+                           // format 7
+                           float64("correlation_se", &R::correlation_se)}};
   return t;
+}
+
+const Table<PopulationOmegaRow>& population_omega_table_of_format(int version) {
+  // formats 5 and 6: the columns before correlation_se (read by member name, as /population's)
+  static const Table<PopulationOmegaRow> v5 = [] {
+    Table<PopulationOmegaRow> t = population_omega_table();
+    t.columns.resize(6);
+    return t;
+  }();
+  if (version == 5 || version == 6) return v5;
+  if (version >= 7 && version <= STORE_FORMAT_VERSION) return population_omega_table();
+  throw std::logic_error("population_omega_table_of_format: format " + std::to_string(version) +
+                         " has no /population_omega");
 }
 
 const std::vector<std::string>& table_names() {

@@ -96,6 +96,9 @@ const Table<PopulationRow>& population_table();
 const Table<PopulationRow>& population_table_of_format(int version);
 //! /population_omega (format 5): written once with the header, as /population.
 const Table<PopulationOmegaRow>& population_omega_table();
+//! The /population_omega columns a store of format `version` (5 or later) has: without correlation_se
+//! before format 7. std::logic_error for another version.
+const Table<PopulationOmegaRow>& population_omega_table_of_format(int version);
 //! The /patients columns read_store_index reads (patient, cycle, status).
 const Table<PatientRow>& patient_keys_table();
 

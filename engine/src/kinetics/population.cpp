@@ -324,40 +324,79 @@ VectorXd theta_standard_errors(const Prior& prior, const std::vector<MapResult>&
 // Var(ln s^2) = 2 / n of n exact draws. Theta and Omega are orthogonal in this model (the
 // information has no cross block), so the SEs are the diagonal of the inverse of this K x K block.
 // With a full Omega: full_log_omega_standard_errors.
-// With a full Omega: the information of all K (K + 1) / 2 elements of Omega (variances and
-// covariances, dS_a = E_kl + E_lk), I_ab = 1/2 sum_i tr(P_i dS_a P_i dS_b) with P_i = (Omega + C_i)^-1,
-// inverted, and the variances' diagonal entries on the log scale: the marginal SEs (the covariances
-// estimated too). With the covariances held instead, the SEs shrink like (1 - rho^2)^(1/2) as the
-// correlation grows, below (2 / n)^(1/2) of n exactly known draws (review of 0.17).
-VectorXd full_log_omega_standard_errors(const Prior& prior, const std::vector<MapResult>& maps) {
-  const auto k = prior.theta.size();
-  std::vector<std::pair<Eigen::Index, Eigen::Index>> elements;  // (k, l), k <= l; the variances first
+
+// The elements (k, l), k <= l, of a full K x K Omega: the variances first, then the covariances
+// row by row of the upper triangle.
+std::vector<std::pair<Eigen::Index, Eigen::Index>> omega_elements(Eigen::Index k) {
+  std::vector<std::pair<Eigen::Index, Eigen::Index>> elements;
   for (Eigen::Index i = 0; i < k; ++i) elements.emplace_back(i, i);
   for (Eigen::Index i = 0; i < k; ++i)
     for (Eigen::Index j = i + 1; j < k; ++j) elements.emplace_back(i, j);
+  return elements;
+}
+
+// The covariance of the estimates of a full Omega's K (K + 1) / 2 elements (omega_elements' order):
+// the inverse of their information I_ab = 1/2 sum_i tr(P_i dS_a P_i dS_b), P_i = (Omega + C_i)^-1,
+// dS_a = E_kl + E_lk. Empty where the information is singular.
+MatrixXd full_omega_covariance(const Prior& prior, const std::vector<MapResult>& maps) {
+  const auto elements = omega_elements(prior.theta.size());
   const auto q = static_cast<Eigen::Index>(elements.size());
-  auto d_omega = [&](Eigen::Index a) {
-    MatrixXd e = MatrixXd::Zero(k, k);
-    e(elements[a].first, elements[a].second) = e(elements[a].second, elements[a].first) = 1;
-    return e;
-  };
   MatrixXd info = MatrixXd::Zero(q, q);
   const MatrixXd w = omega_inverse(prior);
   for (const auto& m : maps) {
     if (!m.ok) continue;
     const MatrixXd p = marginal_precision(w, m);
-    std::vector<MatrixXd> pd(static_cast<size_t>(q));
-    for (Eigen::Index a = 0; a < q; ++a) pd[static_cast<size_t>(a)] = p * d_omega(a);
+    // P dS_a has the columns l and k of P in the columns k and l (dS_a = E_kl + E_lk)
+    std::vector<MatrixXd> pd(static_cast<size_t>(q), MatrixXd::Zero(p.rows(), p.cols()));
+    for (Eigen::Index a = 0; a < q; ++a) {
+      const auto [i, j] = elements[static_cast<size_t>(a)];
+      auto& e = pd[static_cast<size_t>(a)];
+      e.col(i) += p.col(j);
+      if (i != j) e.col(j) += p.col(i);
+    }
     for (Eigen::Index a = 0; a < q; ++a)
       for (Eigen::Index b = 0; b < q; ++b)
         info(a, b) += 0.5 * (pd[static_cast<size_t>(a)] * pd[static_cast<size_t>(b)]).trace();
   }
   const Eigen::LDLT<MatrixXd> ldlt(info);
-  if (ldlt.info() != Eigen::Success) return VectorXd::Constant(k, NaN);
-  const VectorXd var = ldlt.solve(MatrixXd::Identity(q, q)).diagonal().head(k);
+  if (ldlt.info() != Eigen::Success) return MatrixXd();
+  return ldlt.solve(MatrixXd::Identity(q, q));
+}
+
+// With a full Omega: the variances' SEs from full_omega_covariance, on the log scale: the marginal
+// SEs (the covariances estimated too). With the covariances held instead, the SEs shrink like
+// (1 - rho^2)^(1/2) as the correlation grows, below (2 / n)^(1/2) of n exactly known draws (review of 0.17).
+VectorXd full_log_omega_standard_errors(const Prior& prior, const std::vector<MapResult>& maps) {
+  const auto k = prior.theta.size();
+  const MatrixXd cov = full_omega_covariance(prior, maps);
+  if (!cov.size()) return VectorXd::Constant(k, NaN);
   VectorXd se(k);
   for (Eigen::Index i = 0; i < k; ++i)
-    se(i) = var(i) > 0 ? std::sqrt(var(i)) / prior.omega_full(i, i) : NaN;  // d ln w = dw / w
+    se(i) = cov(i, i) > 0 ? std::sqrt(cov(i, i)) / prior.omega_full(i, i) : NaN;  // d ln w = dw / w
+  return se;
+}
+
+// The standard errors of a full Omega's correlations rho_kl = w_kl / (w_kk w_ll)^(1/2) (a symmetric
+// K x K matrix, diagonal 0: rho_kk = 1 exactly) by the delta method from full_omega_covariance:
+// d rho / d w_kl = 1 / (w_kk w_ll)^(1/2), d rho / d w_kk = -rho / (2 w_kk), d rho / d w_ll = -rho / (2 w_ll).
+// Empty for a diagonal Omega; NaN where the information is singular (not known).
+MatrixXd omega_correlation_standard_errors(const Prior& prior, const std::vector<MapResult>& maps) {
+  if (!prior.omega_full.size()) return MatrixXd();
+  const auto k = prior.theta.size();
+  const auto elements = omega_elements(k);
+  const MatrixXd cov = full_omega_covariance(prior, maps);
+  const MatrixXd& w = prior.omega_full;
+  MatrixXd se = MatrixXd::Zero(k, k);
+  for (size_t a = static_cast<size_t>(k); a < elements.size(); ++a) {
+    const auto [i, j] = elements[a];
+    VectorXd g = VectorXd::Zero(static_cast<Eigen::Index>(elements.size()));
+    const double rho = w(i, j) / std::sqrt(w(i, i) * w(j, j));
+    g(static_cast<Eigen::Index>(a)) = 1 / std::sqrt(w(i, i) * w(j, j));
+    g(i) = -rho / (2 * w(i, i));
+    g(j) = -rho / (2 * w(j, j));
+    const double var = cov.size() ? g.dot(cov * g) : NaN;
+    se(i, j) = se(j, i) = var > 0 ? std::sqrt(var) : NaN;
+  }
   return se;
 }
 
@@ -478,6 +517,7 @@ void summarise(const Prior& prior, const std::vector<MapResult>& maps, const Pop
     m.sigma0_MBq = NaN, m.sigma_log = NaN;
   m.theta_se = theta_standard_errors(prior, maps);
   m.log_omega_se = log_omega_standard_errors(prior, maps);
+  m.omega_correlation_se = omega_correlation_standard_errors(prior, maps);
   // the SE of ln b (the log-scale model's b, or the combined model's proportional coefficient) and
   // of ln sigma0 (combined, constant); the input model estimates nothing
   m.log_sigma_log_se = m.error_model == PopulationErrorModel::proportional ? log_sigma_standard_error(prior, maps, d) : NaN;

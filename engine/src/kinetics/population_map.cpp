@@ -300,6 +300,7 @@ std::string shifted_kinds(const std::vector<std::string>& names) {
   };
   add("theta of ", "theta");
   add("Omega of ", "ln Omega");
+  add("correlation of ", "Omega's correlations (atanh scale)");
   add("sigma_log", "ln sigma_log");
   add("b_proportional", "ln b_proportional");
   add("sigma0_MBq", "ln sigma0_MBq");
@@ -443,16 +444,65 @@ MapResult map_for_check(const PopulationModel& m, const Prior& prior, const Stru
   return r;
 }
 
+namespace {
+
+// `p` with the correlation (i, j) of its full Omega moved by dz on the atanh scale (Fisher's z),
+// the variances kept: rho' = tanh(atanh(rho) + dz), always inside (-1, 1).
+// (A full Omega whose covariances are all 0 has an empty omega_full: set from its diagonal.)
+Prior with_correlation_shifted(Prior p, Eigen::Index i, Eigen::Index j, double dz) {
+  MatrixXd w = omega_matrix(p);
+  const double sd = std::sqrt(w(i, i) * w(j, j));
+  w(i, j) = w(j, i) = sd * std::tanh(std::atanh(w(i, j) / sd) + dz);
+  p.omega_full = w;
+  return p;
+}
+
+bool positive_definite(const MatrixXd& w) { return Eigen::LLT<MatrixXd>(w).info() == Eigen::Success; }
+
+// The correlations of a full Omega propagated as population_error's other parameters, each on the
+// atanh scale (z = atanh(rho), SE s_rho / (1 - rho^2) by the delta method: a shift that cannot leave
+// (-1, 1)). With K >= 3 a shifted correlation can still make Omega not positive definite: the shift
+// is then halved (at most 30 times) until it is both ways, the secant scaled back to one SE, and the
+// correlation named in e.shrunk. A full Omega without omega_correlation_se (a population file of
+// lutdose 0.19 or earlier): its correlations named in e.missing (taken as known).
+template <class Propagate>
+void propagate_correlations(const PopulationModel& m, const Prior& prior, PopulationError& e, Propagate& propagate) {
+  const auto k = prior.theta.size();
+  if (m.omega_structure != "full") return;
+  if (m.omega_correlation_se.rows() != k || m.omega_correlation_se.cols() != k)
+    return e.missing.push_back("Omega's correlations");
+  const MatrixXd w = omega_matrix(prior);
+  for (Eigen::Index i = 0; i < k; ++i)
+    for (Eigen::Index j = i + 1; j < k; ++j) {
+      const double rho = w(i, j) / std::sqrt(w(i, i) * w(j, j));
+      const double se_z = m.omega_correlation_se(i, j) / (1 - rho * rho);
+      const auto shift = [i, j](Prior& p, double s) { p = with_correlation_shifted(p, i, j, s); };
+      double kept = 1;
+      while (std::isfinite(se_z) && se_z > 0 && se_z <= MAX_POPULATION_LOG_SE && kept > 1e-9 &&
+             !(positive_definite(with_correlation_shifted(prior, i, j, se_z * kept).omega_full) &&
+               positive_definite(with_correlation_shifted(prior, i, j, -se_z * kept).omega_full)))
+        kept /= 2;
+      const std::string name = "correlation of " + m.phi_names.at(static_cast<size_t>(i)) + " and " +
+                               m.phi_names.at(static_cast<size_t>(j));
+      if (kept < 1) e.shrunk.push_back(name + " (by " + g4(kept) + " of its standard error)");
+      propagate(name, se_z, shift, false, kept);
+    }
+}
+
+}  // namespace
+
 // The population's own estimation error carried into quantities q of the MAP (methods.md §10,
 // "The population's own uncertainty"): for each population parameter j of (theta_k, ln Omega_kk,
-// ln b) with a known standard error s_j > 0, the MAP refitted (by `q`, warm-started from the MAP)
+// a full Omega's correlations on the atanh scale (propagate_correlations), ln b, ln sigma0) with a
+// known standard error s_j > 0, the MAP refitted (by `q`, warm-started from the MAP)
 // under the population with j shifted by +s_j and by -s_j; dq_j = (q(+s_j) - q(-s_j)) / 2, the change
 // over one SE (a central secant: the step is the SE itself, the range over which the population's
 // error moves the MAP, so the linearisation holds where it is used, and the difference is many orders
 // above the Levenberg-Marquardt tolerance of the refits). With the population parameters' errors
 // independent (the file has SEs only: Cov_pop diagonal; theta and Omega are orthogonal in the
-// linearised model), their covariance in q is sum_j dq_j dq_j^T. A side whose MAP fails gives a
-// one-sided secant; both failing make the addition unknown (NaN). Costs 2 (2K + 1) MAP fits.
+// linearised model; the covariances between a full Omega's variances and correlations are left out),
+// their covariance in q is sum_j dq_j dq_j^T. A side whose MAP fails gives a one-sided secant; both
+// failing make the addition unknown (NaN). Costs 2 (2K + 1) MAP fits, 2 K (K - 1) / 2 more with a full Omega.
 PopulationError population_error(const PopulationModel& m, const Prior& prior,
                                  const std::function<VectorXd(const Prior&)>& q, const VectorXd& q0) {
   constexpr double NaN = std::numeric_limits<double>::quiet_NaN();
@@ -464,7 +514,9 @@ PopulationError population_error(const PopulationModel& m, const Prior& prior,
   // (sigma0 of data without additive noise: its information vanishes with it, the SE of its log with
   // it), not a population the cohort does not determine: shifted by MAX_POPULATION_LOG_SE (a factor
   // e^3 = 20 either way) and named in `at_bound` (review of 0.19: u(TIA) was unknown).
-  auto propagate = [&](const std::string& name, double se, auto shift, bool residual = false) {
+  // `kept` (correlations, population_error's note): the fraction of the SE shifted by; the secant is
+  // scaled back to one SE.
+  auto propagate = [&](const std::string& name, double se, auto shift, bool residual = false, double kept = 1.0) {
     if (!(se >= 0)) return e.missing.push_back(name);
     if (se == 0) return;  // known exactly: no contribution
     if (se > MAX_POPULATION_LOG_SE && residual) {
@@ -474,14 +526,14 @@ PopulationError population_error(const PopulationModel& m, const Prior& prior,
     if (se > MAX_POPULATION_LOG_SE) return e.undetermined.push_back(name + " (standard error " + g4(se) + ")");
     e.shifted.push_back(name);
     auto up = prior, down = prior;
-    shift(up, se);
-    shift(down, -se);
+    shift(up, se * kept);
+    shift(down, -se * kept);
     const VectorXd qu = q(up), qd = q(down);
     const VectorXd dq = qu.allFinite() && qd.allFinite() ? VectorXd(0.5 * (qu - qd))
                         : qu.allFinite()                 ? VectorXd(qu - q0)
                         : qd.allFinite()                 ? VectorXd(q0 - qd)
                                                          : VectorXd::Constant(q0.size(), NaN);
-    e.extra += dq * dq.transpose();
+    e.extra += (dq / kept) * (dq / kept).transpose();
   };
   for (Eigen::Index j = 0; j < k; ++j) {
     const std::string& name = m.phi_names.at(static_cast<size_t>(j));
@@ -490,13 +542,14 @@ PopulationError population_error(const PopulationModel& m, const Prior& prior,
     propagate("Omega of " + name, m.log_omega_se(j), [j](Prior& p, double s) {
       p.omega_diag(j) *= std::exp(s);
       // a full Omega: its row and column j scaled by e^(s/2), so Omega_jj moves by e^s and the
-      // correlations stay (their own uncertainty is not propagated: docs/population.md)
+      // correlations stay (they are shifted on their own: propagate_correlations)
       if (p.omega_full.size()) {
         p.omega_full.row(j) *= std::exp(s / 2);
         p.omega_full.col(j) *= std::exp(s / 2);
       }
     });
   }
+  propagate_correlations(m, prior, e, propagate);
   // the residual error: ln b (proportional: sigma_log; combined: b_proportional) and ln sigma0
   // (combined, constant); input: each point's own u, nothing learned
   const bool additive = has_additive_sd(m.error_model);
@@ -515,7 +568,7 @@ std::string population_error_note(const PopulationModel& m, const PopulationErro
     c.tia_u_MBq_h = std::numeric_limits<double>::quiet_NaN();
     fit.tia_u_unknown_reason = "the population's " + listed(e.undetermined) +
                                " not determined by its learning cohort (a standard error above " +
-                               g4(MAX_POPULATION_LOG_SE) + " on the log scale): u(TIA) with it is not known";
+                               g4(MAX_POPULATION_LOG_SE) + " on the log scale, a correlation's on the atanh scale): u(TIA) with it is not known";
     return "u(TIA) not known: " + fit.tia_u_unknown_reason + "; from the posterior alone " + g4(u_posterior) +
            " MBq h";
   }
@@ -526,6 +579,8 @@ std::string population_error_note(const PopulationModel& m, const PopulationErro
          std::to_string(m.n_patients) + " " + (m.voi_kind == "compartment" ? "patients' cycles" : "TACs") +
          "); from the posterior alone " + g4(u_posterior) + " MBq h" +
          (e.at_bound.empty() ? "" : "; " + listed(e.at_bound) + ": shifted by a factor e^3 only") +
+         (e.shrunk.empty() ? "" : "; shifted by a fraction of the standard error to keep Omega positive definite, "
+                                  "the change scaled to one standard error: " + listed(e.shrunk)) +
          (e.missing.empty() ? "" : "; not known, taken as exact: the error of " + listed(e.missing));
 }
 

@@ -194,6 +194,8 @@ struct PopulationError {
   std::vector<std::string> missing, undetermined;
   std::vector<std::string> shifted;   //!< the parameters propagated
   std::vector<std::string> at_bound;  //!< residual parameters at their bound, shifted by MAX_POPULATION_LOG_SE
+  //! correlations shifted by a fraction of their SE only (Omega positive definite): name and fraction
+  std::vector<std::string> shrunk;
 };
 //! PopulationError of `m` (whose MAP prior is `prior`): `q(shifted)` the quantities of the MAP
 //! refitted under `shifted` (NaN where it fails), `q0` those of the MAP. Throws nothing but what q throws.

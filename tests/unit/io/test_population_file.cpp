@@ -4,6 +4,8 @@
 // are written here from a model built by hand (no learning), then changed as a person would.
 #include <doctest/doctest.h>
 
+#include <nlohmann/json.hpp>
+
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -292,6 +294,72 @@ TEST_CASE("population file: a full omega is read with omega_structure \"full\", 
   e = read_error(text);
   CHECK(e.find("omega_structure is '\"block\"'") != std::string::npos);
   CHECK(e.find("\"diagonal\" or \"full\"") != std::string::npos);
+}
+
+namespace {
+
+// The population file text of `text` (without its own checksum: as edited by hand) with the first
+// model's member omega_correlation_se set to `value`.
+std::string with_correlation_se(const std::string& text, const nlohmann::json& value) {
+  auto doc = nlohmann::json::parse(text);
+  doc.erase("lutdose_sha256");
+  doc["vois"][0]["omega_correlation_se"] = value;
+  return doc.dump(2);
+}
+
+}  // namespace
+
+// Issue 15 "honest uncertainty" (0.20): the SEs of a full Omega's correlations are written where known
+// and read back exactly; a file of 0.19 or earlier (no member) is read with them not known (empty).
+TEST_CASE("population file: omega_correlation_se round trips, absent is not known, bad values and a diagonal Omega refused") {
+  auto p = kidneys_e1();
+  auto& full = p.models[0];
+  full.omega(0, 1) = full.omega(1, 0) = 0.05;
+  full.omega_structure = "full";
+  full.log_omega_se = Eigen::Vector2d(0.125, 0.375);
+  full.omega_correlation_se = (Eigen::Matrix2d() << 0, 0.0625, 0.0625, 0).finished();  // binary fractions: exact
+  test::TempDir dir;
+  const std::string path = dir / "pop.json";
+  const std::string text = population_file_text(p);
+  write_text(path, text);
+  const PopulationFile back = read_population_file(path);
+  CHECK(back.own_checksum_verified);
+  CHECK(back.models.at(0).omega_correlation_se == full.omega_correlation_se);
+  // written again as read: the same models' JSON (their checksum, the results' vois_sha256, unchanged)
+  CHECK(population_models_sha256(back.models) == population_models_sha256(p.models));
+  // absent (0.19 and earlier): not known, empty; null: not known
+  auto old = p;
+  old.models[0].omega_correlation_se.resize(0, 0);
+  const std::string old_text = population_file_text(old);
+  CHECK(old_text.find("omega_correlation_se") == std::string::npos);
+  write_text(path, old_text);
+  CHECK(read_population_file(path).models.at(0).omega_correlation_se.size() == 0);
+  write_text(path, with_correlation_se(text, nullptr));
+  CHECK(read_population_file(path).models.at(0).omega_correlation_se.size() == 0);
+  // a null entry is that one not known (NaN), its mirror null too
+  write_text(path, with_correlation_se(text, {{0.0, nullptr}, {nullptr, 0.0}}));
+  CHECK(std::isnan(read_population_file(path).models.at(0).omega_correlation_se(0, 1)));
+  // refused, naming file, field, value and what was expected
+  std::string e = read_error(with_correlation_se(text, {{0.0, -0.0625}, {-0.0625, 0.0}}));
+  CHECK(e.find("pop.json: vois[0] (kidneys)") != std::string::npos);
+  CHECK(e.find("omega_correlation_se[0][1] is '-0.0625'") != std::string::npos);
+  CHECK(e.find("a standard error >= 0 of the correlation") != std::string::npos);
+  e = read_error(with_correlation_se(text, {{0.0, 0.0625}, {0.125, 0.0}}));
+  CHECK(e.find("omega_correlation_se[0][1] is '0.0625'") != std::string::npos);
+  CHECK(e.find("symmetric") != std::string::npos);
+  e = read_error(with_correlation_se(text, {{0.5, 0.0625}, {0.0625, 0.0}}));
+  CHECK(e.find("omega_correlation_se[0][0] is '0.5'") != std::string::npos);
+  CHECK(e.find("1 exactly") != std::string::npos);
+  e = read_error(with_correlation_se(text, {{0.0, 0.0625}}));
+  CHECK(e.find("omega_correlation_se is '") != std::string::npos);
+  CHECK(e.find("a 2 x 2 matrix") != std::string::npos);
+  // beside a diagonal Omega it would be ignored: refused
+  auto diagonal_doc = nlohmann::json::parse(with_correlation_se(text, {{0.0, 0.0625}, {0.0625, 0.0}}));
+  diagonal_doc["vois"][0].erase("omega_structure");
+  diagonal_doc["vois"][0]["omega"] = {{0.09, 0.0}, {0.0, 0.16}};
+  e = read_error(diagonal_doc.dump(2));
+  CHECK(e.find("omega_correlation_se") != std::string::npos);
+  CHECK(e.find("no omega_correlation_se with a diagonal Omega") != std::string::npos);
 }
 
 TEST_CASE("population file: log_omega_se and log_sigma_log_se round trip, absent or null is not known, bad values refused") {

@@ -246,7 +246,7 @@ std::vector<std::string> population_text(const std::vector<PopulationRow>& rows)
 std::vector<std::string> omega_text(const std::vector<PopulationOmegaRow>& rows) {
   return rows_text(rows, [](std::ostream& s, const PopulationOmegaRow& r) {
     s << r.voi_kind << "|" << r.function << "|" << r.parameter_i << "|" << r.parameter_j << "|" << r.covariance << "|"
-      << r.correlation;
+      << r.correlation << "|" << r.correlation_se;
   });
 }
 
@@ -261,11 +261,11 @@ StoreHeader header_with_population() {
                    "full", 0.75, 0.05, nan, nan},
                   {std::string(STORE_NAME_BYTES, 't'), "E2u", "log_A1_per_administered", 1e-300, 0.5, 2.0, 0.0, 0.2, 2,
                    7, "sampled", "proportional", "diagonal", nan, nan, 0.25, 0.5}};
-  h.population_omega = {{"kidneys", "E1", "log_A1_per_administered", "log_A1_per_administered", 0.0625, 1.0},
-                        {"kidneys", "E1", "log_dlambda1_bio_per_h", "log_A1_per_administered", -0.0125, -0.5},
-                        {"kidneys", "E1", "log_dlambda1_bio_per_h", "log_dlambda1_bio_per_h", 0.01, 1.0},
+  h.population_omega = {{"kidneys", "E1", "log_A1_per_administered", "log_A1_per_administered", 0.0625, 1.0, 0.0},
+                        {"kidneys", "E1", "log_dlambda1_bio_per_h", "log_A1_per_administered", -0.0125, -0.5, 0.125},
+                        {"kidneys", "E1", "log_dlambda1_bio_per_h", "log_dlambda1_bio_per_h", 0.01, 1.0, 0.0},
                         {std::string(STORE_NAME_BYTES, 't'), "E2u", "log_A1_per_administered",
-                         "log_A1_per_administered", 2.0, 1.0}};
+                         "log_A1_per_administered", 2.0, 1.0, nan}};
   return h;
 }
 
@@ -297,11 +297,11 @@ TEST_CASE("store: /population and /population_omega are written once with the he
   CHECK(csv.find("\nkidneys,E1,log_dlambda1_bio_per_h,-3.5,,0.01,,,60,300,laplace,combined,full,0.75,0.05,,,,\n") !=
         std::string::npos);
   CHECK(read(tmp / "csv/population_omega.csv") ==
-        "voi_kind,function,parameter_i,parameter_j,covariance,correlation\n"
-        "kidneys,E1,log_A1_per_administered,log_A1_per_administered,0.0625,1\n"
-        "kidneys,E1,log_dlambda1_bio_per_h,log_A1_per_administered,-0.0125,-0.5\n"
-        "kidneys,E1,log_dlambda1_bio_per_h,log_dlambda1_bio_per_h,0.01,1\n" +
-            std::string(STORE_NAME_BYTES, 't') + ",E2u,log_A1_per_administered,log_A1_per_administered,2,1\n");
+        "voi_kind,function,parameter_i,parameter_j,covariance,correlation,correlation_se\n"
+        "kidneys,E1,log_A1_per_administered,log_A1_per_administered,0.0625,1,0\n"
+        "kidneys,E1,log_dlambda1_bio_per_h,log_A1_per_administered,-0.0125,-0.5,0.125\n"
+        "kidneys,E1,log_dlambda1_bio_per_h,log_dlambda1_bio_per_h,0.01,1,0\n" +
+            std::string(STORE_NAME_BYTES, 't') + ",E2u,log_A1_per_administered,log_A1_per_administered,2,1,\n");
 }
 
 namespace {
@@ -342,8 +342,8 @@ TEST_CASE("store_header_of: /population rows of the options' population, its SHA
                                  "proportional|diagonal|nan|nan|nan|nan|nan|nan"});
   // a diagonal Omega: its variances only (the covariances are not parameters of the model)
   CHECK(omega_text(h.population_omega) ==
-        std::vector<std::string>{"kidneys|E1|log_A1_per_administered|log_A1_per_administered|0.040000000000000001|1",
-                                 "kidneys|E1|log_dlambda1_bio_per_h|log_dlambda1_bio_per_h|0.089999999999999997|1"});
+        std::vector<std::string>{"kidneys|E1|log_A1_per_administered|log_A1_per_administered|0.040000000000000001|1|nan",
+                                 "kidneys|E1|log_dlambda1_bio_per_h|log_dlambda1_bio_per_h|0.089999999999999997|1|nan"});
   p.options.population_source.vois_sha256 = std::string(64, 'b');  // another learned population
   CHECK(store_header_of(p, "batch").fingerprint != h.fingerprint);
 }
@@ -359,11 +359,13 @@ TEST_CASE("store_header_of: an additive error model's sigma0_MBq and b, a full O
   m.log_omega_se = Eigen::Vector2d(0.25, 0.5);
   m.log_sigma_log_se = 0.125;  // the combined model's SE of ln b: log_b_proportional_se (format 6)
   m.log_sigma0_se = 0.375;
+  m.omega_correlation_se = (Eigen::Matrix2d() << 0, 0.0625, 0.0625, 0).finished();  // format 7 (0.20)
   PopulationModel c = m;  // the constant model: b fixed at 0; an older file without log_omega_se
   c.voi_kind = "liver";
   c.error_model = PopulationErrorModel::constant;
   c.sigma_log = 0;
   c.log_omega_se.resize(0);
+  c.omega_correlation_se.resize(0, 0);  // nor omega_correlation_se
   c.log_sigma_log_se = std::numeric_limits<double>::quiet_NaN();  // b fixed at 0: no SE
   PopulationModel in = m;  // input: neither sigma0 nor b (each point's u is given)
   in.voi_kind = "spleen";
@@ -401,14 +403,16 @@ TEST_CASE("store_header_of: an additive error model's sigma0_MBq and b, a full O
   CHECK(std::isnan(h.population[4].b_proportional));
   const auto omega = omega_text(h.population_omega);
   REQUIRE(omega.size() == 3 + 3 + 2);  // full: the lower triangle of 2 x 2; diagonal: the variances
-  CHECK(omega[0] == "kidneys|E1|log_A1_per_administered|log_A1_per_administered|0.040000000000000001|1");
+  CHECK(omega[0] == "kidneys|E1|log_A1_per_administered|log_A1_per_administered|0.040000000000000001|1|0");
   CHECK(h.population_omega[1].parameter_i == "log_dlambda1_bio_per_h");
   CHECK(h.population_omega[1].parameter_j == "log_A1_per_administered");
   CHECK(h.population_omega[1].covariance == 0.012);
   // 0.012 / (0.04 * 0.09)^(1/2) = 0.2 in exact arithmetic; a product, a root and a division: 1e-15
   CHECK(h.population_omega[1].correlation == doctest::Approx(0.2).epsilon(1e-15));
-  CHECK(omega[2] == "kidneys|E1|log_dlambda1_bio_per_h|log_dlambda1_bio_per_h|0.089999999999999997|1");
-  CHECK(omega[7] == "spleen|E1|log_dlambda1_bio_per_h|log_dlambda1_bio_per_h|0.089999999999999997|1");
+  CHECK(h.population_omega[1].correlation_se == 0.0625);  // format 7 (0.20)
+  CHECK(std::isnan(h.population_omega[4].correlation_se));  // the constant model's: not known, never 0
+  CHECK(omega[2] == "kidneys|E1|log_dlambda1_bio_per_h|log_dlambda1_bio_per_h|0.089999999999999997|1|0");
+  CHECK(omega[7] == "spleen|E1|log_dlambda1_bio_per_h|log_dlambda1_bio_per_h|0.089999999999999997|1|nan");
 }
 
 TEST_CASE("store image: a key longer than the fixed width is a programming error") {
@@ -669,7 +673,8 @@ TEST_CASE("format 2 stores (lutdose 0.10): export and the cohort report read the
   CHECK(read(tmp / "csv2/population.csv") ==
         "voi_kind,function,parameter,theta,theta_se,omega_diag,shrinkage,sigma_log,n_tacs,n_observations,e_step,"
         "error_model,omega_structure,sigma0_MBq,b_proportional,log_omega_se,log_sigma_log_se,log_sigma0_se,log_b_proportional_se\n");
-  CHECK(read(tmp / "csv2/population_omega.csv") == "voi_kind,function,parameter_i,parameter_j,covariance,correlation\n");
+  CHECK(read(tmp / "csv2/population_omega.csv") ==
+        "voi_kind,function,parameter_i,parameter_j,covariance,correlation,correlation_se\n");
   CHECK(read(tmp / "csv2/points.csv") == "patient,cycle,voi,time_h,activity_MBq,activity_u_MBq\n");  // format 6
   // lutdose report STORE.h5: the cohort page
   CHECK(report::is_cohort_store(tmp / "v2.h5"));
@@ -699,16 +704,11 @@ std::string member_name(hid_t type, int i) {
 //! has /population up to its column e_step, format 3 (lutdose 0.11 to 0.13) without e_step too (a
 //! compound of the kept members, packed, their values copied by HDF5's conversion by member name);
 //! neither has /population_omega (format 5) nor /points (format 6). Sets format_version.
-void to_older_format(const std::string& path, int version) {
-  REQUIRE((version == 3 || version == 4));
-  const hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
-  REQUIRE(f >= 0);
-  const hid_t d = H5Dopen2(f, "population", H5P_DEFAULT);
+//! Rewrites the dataset `name` of the file `f` with the first `kept` members of its compound only
+//! (packed, their values copied by HDF5's conversion by member name): a table of an older format.
+void keep_first_members(hid_t f, const char* name, int kept) {
+  const hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
   const hid_t full = H5Dget_type(d);
-  int kept = 0;  // the members up to e_step (format 4) or before it (format 3)
-  while (kept < H5Tget_nmembers(full) && member_name(full, kept) != "e_step") ++kept;
-  REQUIRE(kept == 10);
-  if (version == 4) ++kept;
   std::size_t size = 0;
   for (int i = 0; i < kept; ++i) {
     const hid_t m = H5Tget_member_type(full, static_cast<unsigned>(i));
@@ -730,18 +730,44 @@ void to_older_format(const std::string& path, int version) {
   H5Sclose(space);
   H5Tclose(full);
   H5Dclose(d);
-  CHECK(H5Ldelete(f, "population", H5P_DEFAULT) >= 0);
-  CHECK(H5Ldelete(f, "population_omega", H5P_DEFAULT) >= 0);
-  CHECK(H5Ldelete(f, "points", H5P_DEFAULT) >= 0);  // format 6
+  CHECK(H5Ldelete(f, name, H5P_DEFAULT) >= 0);
   const hid_t s_old = H5Screate_simple(1, &rows, nullptr);
-  const hid_t d_old = H5Dcreate2(f, "population", old, s_old, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  const hid_t d_old = H5Dcreate2(f, name, old, s_old, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
   REQUIRE(d_old >= 0);
   CHECK(H5Dwrite(d_old, old, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf.data()) >= 0);
   H5Dclose(d_old);
   H5Sclose(s_old);
   H5Tclose(old);
+}
+
+void to_older_format(const std::string& path, int version) {
+  REQUIRE((version == 3 || version == 4));
+  const hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+  REQUIRE(f >= 0);
+  {
+    const hid_t d = H5Dopen2(f, "population", H5P_DEFAULT);
+    const hid_t full = H5Dget_type(d);
+    int kept = 0;  // the members up to e_step (format 4) or before it (format 3)
+    while (kept < H5Tget_nmembers(full) && member_name(full, kept) != "e_step") ++kept;
+    REQUIRE(kept == 10);
+    H5Tclose(full);
+    H5Dclose(d);
+    keep_first_members(f, "population", version == 4 ? kept + 1 : kept);
+  }
+  CHECK(H5Ldelete(f, "population_omega", H5P_DEFAULT) >= 0);
+  CHECK(H5Ldelete(f, "points", H5P_DEFAULT) >= 0);  // format 6
   H5Fclose(f);
   set_format_version(path, version, false);
+}
+
+//! Rewrites the store at `path` as lutdose 0.19 wrote it (format 6): /population_omega without its
+//! column correlation_se (format 7).
+void to_format6(const std::string& path) {
+  const hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+  REQUIRE(f >= 0);
+  keep_first_members(f, "population_omega", 6);
+  H5Fclose(f);
+  set_format_version(path, 6, false);
 }
 
 }  // namespace
@@ -800,7 +826,7 @@ TEST_CASE("format 3 and 4 stores (lutdose 0.11 to 0.17): /population without the
   CHECK(rows_of(read(tmp / "csv3/population.csv"))[0] == "kidneys,E1,log_A1_per_administered,-4.25,0.03125,0.0625,0.1,,60,300,,,,,,,,,");
   for (const char* v : {"csv3", "csv4"}) {
     CHECK(read(tmp / (std::string(v) + "/population_omega.csv")) ==
-          "voi_kind,function,parameter_i,parameter_j,covariance,correlation\n");
+          "voi_kind,function,parameter_i,parameter_j,covariance,correlation,correlation_se\n");
     CHECK(read(tmp / (std::string(v) + "/points.csv")) == "patient,cycle,voi,time_h,activity_MBq,activity_u_MBq\n");
   }
   for (const std::string t : {"patients", "vois", "candidates", "targets", "budget", "cumulative", "failures", "notes"}) {
@@ -816,6 +842,31 @@ TEST_CASE("format 3 and 4 stores (lutdose 0.11 to 0.17): /population without the
     CHECK_THROWS_WITH_AS(merge_stores(tmp / "m.h5", {old, tmp / "v5.h5"}), doctest::Contains(found.c_str()), InputError);
     CHECK(!fs::exists(tmp / "m.h5"));
   }
+}
+
+TEST_CASE("format 6 stores (lutdose 0.19): /population_omega without correlation_se reads it as unknown (NaN), "
+          "export writes it empty, resume and merge refuse them") {
+  TempDir tmp;
+  const StoreHeader h = header_with_population();
+  for (const char* name : {"v7.h5", "v6.h5"}) write(tmp / name, store_image(h, sample("p1")));
+  to_format6(tmp / "v6.h5");
+  auto expected = h.population_omega;
+  for (auto& row : expected) row.correlation_se = std::numeric_limits<double>::quiet_NaN();  // unknown, never 0
+  const auto index = read_store_index(tmp / "v6.h5", StoreVersions::readable);
+  CHECK(omega_text(index.header.population_omega) == omega_text(expected));
+  CHECK(population_text(index.header.population) == population_text(h.population));
+  export_store_csv(tmp / "v6.h5", tmp / "csv6");
+  export_store_csv(tmp / "v7.h5", tmp / "csv7");
+  const std::string csv7 = read(tmp / "csv7/population_omega.csv");
+  CHECK(read(tmp / "csv6/population_omega.csv").substr(0, csv7.find('\n')) == csv7.substr(0, csv7.find('\n')));
+  CHECK(rows_of(read(tmp / "csv6/population_omega.csv")) == rows_with_last_fields_empty(csv7, 1));
+  const std::string old = tmp / "v6.h5";
+  const std::string found =
+      "results store '" + old + "' has format_version 6; this lutdose reads format_version " + std::to_string(STORE_FORMAT_VERSION);
+  CHECK_THROWS_WITH_AS(read_store_index(old), doctest::Contains(found.c_str()), InputError);
+  CHECK_THROWS_WITH_AS(StoreWriter::resume(old, h), doctest::Contains(found.c_str()), InputError);
+  CHECK_THROWS_WITH_AS(merge_stores(tmp / "m.h5", {old, tmp / "v7.h5"}), doctest::Contains(found.c_str()), InputError);
+  CHECK(!fs::exists(tmp / "m.h5"));
 }
 
 TEST_CASE("export: one CSV per table, exact numbers, NaN empty, text quoted") {
@@ -861,7 +912,7 @@ TEST_CASE("export: streamed in slices of any size - each file equals the one-sho
   h.population.push_back(
       {"kidney", "f2", "log_lambda", -3.5, 0.1, 0.04, 0.2, 0.1, 40, 160, "sampled", "proportional", "diagonal",
        std::numeric_limits<double>::quiet_NaN(), std::numeric_limits<double>::quiet_NaN(), 0.5, 0.25});
-  h.population_omega.push_back({"kidney", "f2", "log_lambda", "log_lambda", 0.04, 1.0});
+  h.population_omega.push_back({"kidney", "f2", "log_lambda", "log_lambda", 0.04, 1.0, 0.0});
   write(tmp / "small.h5", store_image(h, rows));
   write(tmp / "big.h5", store_image(h, big));
   const std::pair<const StoreRows*, std::size_t> runs[] = {
@@ -881,7 +932,8 @@ TEST_CASE("export: streamed in slices of any size - each file equals the one-sho
           "error_model,omega_structure,sigma0_MBq,b_proportional,log_omega_se,log_sigma_log_se,log_sigma0_se,log_b_proportional_se\n"
           "kidney,f2,log_lambda,-3.5,0.1,0.04,0.2,0.1,40,160,sampled,proportional,diagonal,,,0.5,0.25,,\n");
     CHECK(read(out / "population_omega.csv") ==
-          "voi_kind,function,parameter_i,parameter_j,covariance,correlation\nkidney,f2,log_lambda,log_lambda,0.04,1\n");
+          "voi_kind,function,parameter_i,parameter_j,covariance,correlation,correlation_se\n"
+          "kidney,f2,log_lambda,log_lambda,0.04,1,0\n");
     const auto manifest = nlohmann::json::parse(read(out / "manifest.json"));
     REQUIRE(manifest["files"].size() == 11);
     for (const auto& f : manifest["files"]) {

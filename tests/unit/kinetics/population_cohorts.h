@@ -30,4 +30,13 @@ lutdose::TacSeries e1_tac(int index, double a_MBq, double lambda_bio_per_h, doub
   return s;
 }
 
+//! The sample SD of x (n - 1 in the denominator): the spread of estimates over replicate cohorts.
+inline double sample_sd(const std::vector<double>& x) {
+  double m = 0, s = 0;
+  for (double v : x) m += v;
+  m /= static_cast<double>(x.size());
+  for (double v : x) s += (v - m) * (v - m);
+  return std::sqrt(s / static_cast<double>(x.size() - 1));
+}
+
 }  // namespace population_test

@@ -41,8 +41,9 @@ namespace lutdose {
 //! lutdose <= 0.6; 2 is the tabular store. Bump on any change of docs/store.md.
 //! 3 adds /population (the population models of population kinetics); 4 adds its column e_step;
 //! 5 adds its columns error_model ... log_sigma_log_se and the table /population_omega; 6 adds
-//! the table /points (the TAC points each VOI was fitted from).
-inline constexpr int STORE_FORMAT_VERSION = 6;
+//! the table /points (the TAC points each VOI was fitted from); 7 adds /population_omega's column
+//! correlation_se.
+inline constexpr int STORE_FORMAT_VERSION = 7;
 
 //! Which format_versions a reader accepts. `current`: STORE_FORMAT_VERSION only (batch --resume
 //! and merge, which extend or join a store: it must have today's layout). `readable`: also
@@ -52,7 +53,8 @@ inline constexpr int STORE_FORMAT_VERSION = 6;
 //! /population column e_step, read as unknown (empty); a format 3 or 4 store (lutdose 0.14 to 0.17)
 //! has none of the columns of format 5 (error_model ... log_sigma_log_se: empty or NaN, unknown)
 //! and no /population_omega (no rows); a store older than format 6 (lutdose <= 0.18) has no /points
-//! (read as a table without rows).
+//! (read as a table without rows); a store older than format 7 (lutdose <= 0.19) has no
+//! /population_omega column correlation_se (NaN: not known).
 enum class StoreVersions { current, readable };
 inline constexpr int OLDEST_READABLE_STORE_FORMAT_VERSION = 2;
 
@@ -103,6 +105,10 @@ struct PopulationOmegaRow {
   std::string voi_kind, function, parameter_i, parameter_j;  //!< parameter_*: population_parameter_names
   double covariance = store_nan();   //!< Omega_ij (log scale^2); the variance when i == j
   double correlation = store_nan();  //!< Omega_ij / (Omega_ii Omega_jj)^(1/2) (1 when i == j; NaN for a variance 0)
+  //! Format 7 (lutdose 0.20): the standard error of `correlation` (PopulationModel::omega_correlation_se),
+  //! 0 when i == j (exactly 1); NaN when not known (a population file of lutdose <= 0.19, a store of
+  //! format <= 6) and for a diagonal Omega's rows.
+  double correlation_se = store_nan();
 };
 
 //! What a store holds once: root attributes (all strings UTF-8) and the /population table.

@@ -106,6 +106,12 @@ struct PopulationModel {
   //! linearised model (methods.md §10, "The population's own uncertainty"). Empty (absent from an
   //! older population file) or NaN: not known; then the MAP takes Omega as known.
   Eigen::VectorXd log_omega_se;
+  //! Standard errors of the correlations rho_kl = Omega_kl / (Omega_kk Omega_ll)^(1/2) of a full
+  //! Omega (K x K, symmetric, diagonal 0: rho_kk = 1 exactly), by the delta method from the same
+  //! inverted Fisher information as log_omega_se (methods.md §10, "The population's own
+  //! uncertainty"). Empty for a diagonal Omega and where not known (a population file of lutdose
+  //! 0.19 or earlier: the MAP then takes the correlations as known); a NaN entry is not known.
+  Eigen::MatrixXd omega_correlation_se;
   //! Standard error of ln sigma_log, 1 / (2 d)^(1/2) with d the residual degrees of freedom of
   //! learning (methods.md §10); of the combined model, the SE of ln b (sigma_log holds b there).
   //! NaN: not known (an older population file; the constant model, whose b is fixed at 0).
@@ -274,7 +280,8 @@ std::vector<PopulationModel> learn_population(const std::vector<TacSeries>& seri
 //! where the model has it (log_omega_se known; not for a previous-cycles prior, whose Omega already
 //! includes the error of its mean): the candidate's covariance gets sum_j dp_j dp_j^T, dp_j half the
 //! change of the MAP's natural parameters between the population parameter j (theta_k, ln Omega_kk,
-//! ln b) shifted by + and - its standard error (population_uncertainty, methods.md §10), and a note
+//! a full Omega's correlations on the atanh scale where omega_correlation_se is known, ln b) shifted
+//! by + and - its standard error (population_uncertainty, methods.md §10), and a note
 //! gives u(TIA) without and with it. A population without log_omega_se is taken as known (noted).
 //! A population
 //! of fewer than POPULATION_MIN_TACS TACs gives the candidate the warning
