@@ -346,13 +346,6 @@ struct CycleMap {
   std::optional<population_detail::PopulationError> pop_error;
 };
 
-// The candidate's parameter SDs, CVs and correlations from its covariance.
-void set_parameter_figures(CandidateFit& c) {
-  const VectorXd sd = c.covariance.diagonal().cwiseSqrt();
-  c.parameter_cv = sd.cwiseQuotient(c.parameters.cwiseAbs());
-  c.correlation = c.covariance.cwiseQuotient(sd * sd.transpose());
-}
-
 // Points near zero where the population does not expect them: a reading at or below
 // proportional_floor_fraction (1e-3) of the VOI's largest while the population's typical curve
 // (`typical`, the model at theta) is above that fraction of its largest at the VOI's points there (a
@@ -400,7 +393,7 @@ CandidateFit voi_candidate(const CompartmentPopulation& pop, const models::Compa
   c.parameters = r.phi.array().exp().matrix();
   const MatrixXd d = c.parameters.asDiagonal();
   c.covariance = r.ok ? MatrixXd(d * r.v * d) : MatrixXd::Constant(k, k, NaN);
-  set_parameter_figures(c);
+  population_detail::set_parameter_figures(c);
   c.fitted_MBq = observed_at(model, tac.time_h, cm.p, a0, lambda_p, col);
   c.standardized_residuals = population_detail::standardized_residuals(prior, tac, c.fitted_MBq);
   c.rank = r.ok ? static_cast<int>(k) : 0;
@@ -434,7 +427,7 @@ std::string add_population_error(const CompartmentPopulation& pop, const CycleMa
   const auto k = c.parameters.size();
   const double u_posterior = c.tia_u_MBq_h;
   c.covariance += e.extra.topLeftCorner(k, k);
-  set_parameter_figures(c);
+  population_detail::set_parameter_figures(c);
   c.tia_u_MBq_h = std::sqrt(u_posterior * u_posterior + e.extra(k + col, k + col));
   return population_detail::population_error_note(pop.model, e, u_posterior, fit);
 }

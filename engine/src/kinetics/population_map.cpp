@@ -247,9 +247,7 @@ CandidateFit map_candidate(const models::ExponentialFunction& f, const populatio
   const MatrixXd d = population_detail::dnatural_dphi(f, r.phi);
   c.covariance = r.ok ? MatrixXd(d * r.v * d.transpose())
                       : MatrixXd::Constant(f.n_parameters(), f.n_parameters(), std::numeric_limits<double>::quiet_NaN());
-  c.parameter_cv = c.covariance.diagonal().cwiseSqrt().cwiseQuotient(c.parameters.cwiseAbs());
-  const VectorXd sd = c.covariance.diagonal().cwiseSqrt();
-  c.correlation = c.covariance.cwiseQuotient(sd * sd.transpose());
+  population_detail::set_parameter_figures(c);
   c.fitted_MBq = f.evaluate(tac.time_h, c.parameters, lambda_p);
   c.standardized_residuals = population_detail::standardized_residuals(prior, tac, c.fitted_MBq);
   c.rank = r.ok ? f.n_parameters() : 0;
@@ -275,9 +273,7 @@ CandidateFit map_candidate(const models::ExponentialFunction& f, const populatio
 // parameter CVs, correlations and u(TIA).
 void add_covariance(CandidateFit& c, const models::ExponentialFunction& f, const MatrixXd& extra, double lambda_p) {
   c.covariance += extra;
-  const VectorXd sd = c.covariance.diagonal().cwiseSqrt();
-  c.parameter_cv = sd.cwiseQuotient(c.parameters.cwiseAbs());
-  c.correlation = c.covariance.cwiseQuotient(sd * sd.transpose());
+  population_detail::set_parameter_figures(c);
   const VectorXd g = f.integral_gradient(c.parameters, lambda_p, std::numeric_limits<double>::infinity());
   c.tia_u_MBq_h = std::sqrt(g.dot(c.covariance * g));
 }
@@ -591,6 +587,12 @@ std::string population_known_note() {
 }
 
 void judge_map_against_data(CandidateFit& c, const TacSeries& tac) { judge_against_data(c, tac, false); }
+
+void set_parameter_figures(CandidateFit& c) {
+  const VectorXd sd = c.covariance.diagonal().cwiseSqrt();
+  c.parameter_cv = sd.cwiseQuotient(c.parameters.cwiseAbs());
+  c.correlation = c.covariance.cwiseQuotient(sd * sd.transpose());
+}
 
 void judge_map_against_population(CandidateFit& c, const MapResult& r, const MapResult& check) {
   judge_against_population(c, r, check);

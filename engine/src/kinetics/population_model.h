@@ -182,6 +182,8 @@ void judge_map_against_data(CandidateFit& c, const TacSeries& tac);
 //! The candidate judged against the population: the MAP objective Q (at `check`) of c.n_points
 //! points against its chi-square limit ("map_residuals_exceed_population_model"). Throws nothing.
 void judge_map_against_population(CandidateFit& c, const MapResult& r, const MapResult& check);
+//! The candidate's parameter CVs and correlations from its covariance (NaN where it is). Throws nothing.
+void set_parameter_figures(CandidateFit& c);
 //! The TacFit of a MAP from its one candidate (fit.candidates[0]): method "population MAP", the
 //! candidate's function, TIA, u(TIA), its dof and acceptance. Throws nothing.
 void set_map_result(TacFit& fit);
