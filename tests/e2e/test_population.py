@@ -1525,7 +1525,8 @@ def case_compartment_population_batch_tac(ctx):
     the model observes is a failure row (exit 3) and the others are done; a patient without blood points
     gets the MAP of its organ points, as run --tac does; --model naming another model or another version of
     the model file is refused before anything is written (exit 2); --resume with another population file is
-    refused (the file's SHA-256 is in the store's fingerprint)."""
+    refused (the file's SHA-256 is in the store's fingerprint); a table none of whose VOIs the model
+    observes is refused before the batch starts (exit 2, no store)."""
     pop = learn_compartment_population(ctx, ctx.path("pop.json"))
     new, _, _ = blood_organ_tacs(ctx, "new", 5, 2, (24, 96), (1, 4))
     header, rows = tac_rows_by_patient(new)
@@ -1576,6 +1577,15 @@ def case_compartment_population_batch_tac(ctx):
     ctx.fails("fingerprint", *argv, "--out", ctx.path("s.h5"), "--resume")
     if open(ctx.path("s.h5"), "rb").read() != before:
         raise CaseFailure("a refused --resume changed the store")
+    # a table none of whose VOIs the model observes: a bad invocation, refused before the batch starts
+    # (exit 2, no store; 0.19 failed every patient one by one, exit 3: review of 0.19, finding 5)
+    kidneys = write(ctx, "kidneys.csv", "patient,voi,time_h,activity_MBq\n" +
+                    "".join("%s,kidneys,24,50\n%s,kidneys,96,20\n" % (p, p) for p in rows))
+    ctx.fails("expected at least one VOI the model blood_organ_linear observes", "batch", "--tac", kidneys,
+              "--patients", pts, "--svalues", sv, "--population", pop, "--progress", "never", "--out",
+              ctx.path("k.h5"))
+    if os.path.exists(ctx.path("k.h5")):
+        raise CaseFailure("batch --tac with none of the model's VOIs wrote a store")
 
 
 def organ_blood_cases(ctx, folder, tacs, fit=None):
