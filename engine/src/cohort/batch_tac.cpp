@@ -325,6 +325,7 @@ class TacInput : public BatchInput {
       throw InputError(cohort.tac_path + ": header: the column 'patient' is missing; expected it in a cohort's TAC "
                        "table (docs/batch.md)");
     list_patients();
+    check_model_observes_table();
     // a population without a VOI kind of the cohort, or of the input error model beside a table without
     // activity_u_MBq, is a bad invocation, found before the batch starts
     if (const auto& o = cohort.options; o.population) {
@@ -361,6 +362,8 @@ class TacInput : public BatchInput {
  private:
   void list_patients();
   void note_voi(const std::string& voi, const std::string& patient);
+  void note_observed(const std::string& voi);
+  void check_model_observes_table() const;
   const BatchCohort& cohort_;
   const ReferenceData& ref_;
   PatientsTable patients_;
@@ -370,6 +373,10 @@ class TacInput : public BatchInput {
   //! of the VOIs whose kind is not (only those: memory does not grow with a covered cohort).
   std::map<std::string, bool> voi_covered_;
   VoiPatients uncovered_;
+  //! With a compartment population: whether a VOI the model observes is in the table, else the
+  //! table's first VOI names (for the message).
+  bool any_observed_ = false;
+  std::set<std::string> unobserved_;
   std::string tac_sha256_;
   std::vector<TacPatient> tac_patients_;
   std::vector<std::string> table_only_;
@@ -387,6 +394,7 @@ void TacInput::list_patients() {
     if (!reader_.next(row)) break;
     const std::string& id = row.cells.at(static_cast<size_t>(patient_col_));
     if (cohort_.options.population) note_voi(row.cells.at(static_cast<size_t>(voi_col_)), id);
+    if (cohort_.options.compartment_population) note_observed(row.cells.at(static_cast<size_t>(voi_col_)));
     if (tac_patients_.empty() || tac_patients_.back().id != id) {
       check_id_length(id, cohort_.tac_path, row.line);
       if (const auto [it, is_new] = first_line.emplace(id, row.line); !is_new)
@@ -407,6 +415,28 @@ void TacInput::note_voi(const std::string& voi, const std::string& patient) {
   const auto [it, is_new] = voi_covered_.try_emplace(voi, false);
   if (is_new) it->second = find_population_model(*cohort_.options.population, voi) != nullptr;
   if (!it->second) uncovered_[voi].insert(patient);
+}
+
+void TacInput::note_observed(const std::string& voi) {
+  if (any_observed_) return;
+  const auto& observed = cohort_.options.compartment_population->observed_vois;
+  if (std::find(observed.begin(), observed.end(), voi) != observed.end()) any_observed_ = true;
+  else if (unobserved_.size() < 5) unobserved_.insert(voi);
+}
+
+// A compartment population whose model observes none of the table's VOIs would fail every patient:
+// a bad invocation, refused before the batch starts (0.19 failed each patient, exit 3; review of 0.19).
+void TacInput::check_model_observes_table() const {
+  const auto& c = cohort_.options.compartment_population;
+  if (!c || any_observed_) return;
+  const std::string& path = cohort_.options.population_source.path;
+  std::string found, observed;
+  for (const auto& v : unobserved_) found += (found.empty() ? "" : ", ") + v;
+  for (const auto& v : c->observed_vois) observed += (observed.empty() ? "" : ", ") + v;
+  throw_input_error(cohort_.tac_path, "column voi", found + (unobserved_.size() == 5 ? ", ..." : ""),
+                    "at least one VOI the model " + c->model_name + " observes (" + observed +
+                        "): the structural model of the population " +
+                        (path.empty() ? std::string("learned by --kinetics population") : path));
 }
 
 std::unique_ptr<BatchItem> TacInput::read() {
