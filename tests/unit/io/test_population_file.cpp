@@ -347,6 +347,15 @@ TEST_CASE("population file: omega_correlation_se round trips, absent is not know
   e = read_error(with_correlation_se(text, {{0.0, 0.0625}, {0.125, 0.0}}));
   CHECK(e.find("omega_correlation_se[0][1] is '0.0625'") != std::string::npos);
   CHECK(e.find("symmetric") != std::string::npos);
+  // above 1: a correlation lies in [-1, 1], so the SD of its estimate is at most 1 (review of 0.20: 50
+  // was accepted)
+  e = read_error(with_correlation_se(text, {{0.0, 1.5}, {1.5, 0.0}}));
+  CHECK(e.find("omega_correlation_se[0][1] is '1.5'") != std::string::npos);
+  CHECK(e.find("at most 1") != std::string::npos);
+  // null against a number: the message shows the null as written (review of 0.20: it said 'nan')
+  e = read_error(with_correlation_se(text, {{0.0, nullptr}, {0.0625, 0.0}}));
+  CHECK(e.find("omega_correlation_se[0][1] is 'null'") != std::string::npos);
+  CHECK(e.find("null in both or neither") != std::string::npos);
   e = read_error(with_correlation_se(text, {{0.5, 0.0625}, {0.0625, 0.0}}));
   CHECK(e.find("omega_correlation_se[0][0] is '0.5'") != std::string::npos);
   CHECK(e.find("1 exactly") != std::string::npos);
