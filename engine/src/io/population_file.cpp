@@ -228,14 +228,15 @@ void read_correlation_se(const json& j, const std::string& where, Eigen::Index k
   for (Eigen::Index r = 0; r < k; ++r)
     for (Eigen::Index c = 0; c < k; ++c) {
       const double x = se(r, c), mirror = se(c, r);
-      const bool ok = r == c ? x == 0 : (std::isnan(x) ? std::isnan(mirror) : x >= 0 && x == mirror);
-      if (!ok)
-        throw_input_error(where, "omega_correlation_se[" + std::to_string(r) + "][" + std::to_string(c) + "]",
-                          format_number(x),
-                          r == c ? std::string("0 (the correlation of a parameter with itself is 1 exactly)")
-                                 : "a standard error >= 0 of the correlation, equal to [" + std::to_string(c) +
-                                       "][" + std::to_string(r) + "] (" + format_number(mirror) +
-                                       "; the matrix is symmetric), or null (not known)");
+      const bool ok = r == c ? x == 0 : (std::isnan(x) ? std::isnan(mirror) : x >= 0 && x <= 1 && x == mirror);
+      if (ok) continue;
+      const auto text = [](double e) { return std::isnan(e) ? std::string("null") : format_number(e); };
+      throw_input_error(where, "omega_correlation_se[" + std::to_string(r) + "][" + std::to_string(c) + "]", text(x),
+                        r == c ? std::string("0 (the correlation of a parameter with itself is 1 exactly)")
+                               : "a standard error >= 0 and at most 1 of the correlation (a correlation lies in "
+                                 "[-1, 1]), equal to [" + std::to_string(c) + "][" + std::to_string(r) + "] (" +
+                                     text(mirror) + "; the matrix is symmetric), or null (not known), null in both "
+                                     "or neither");
     }
   m.omega_correlation_se = se;
 }

@@ -343,7 +343,7 @@ TEST_CASE("population file: omega_correlation_se round trips, absent is not know
   std::string e = read_error(with_correlation_se(text, {{0.0, -0.0625}, {-0.0625, 0.0}}));
   CHECK(e.find("pop.json: vois[0] (kidneys)") != std::string::npos);
   CHECK(e.find("omega_correlation_se[0][1] is '-0.0625'") != std::string::npos);
-  CHECK(e.find("a standard error >= 0 of the correlation") != std::string::npos);
+  CHECK(e.find("a standard error >= 0 and at most 1 of the correlation") != std::string::npos);
   e = read_error(with_correlation_se(text, {{0.0, 0.0625}, {0.125, 0.0}}));
   CHECK(e.find("omega_correlation_se[0][1] is '0.0625'") != std::string::npos);
   CHECK(e.find("symmetric") != std::string::npos);
