@@ -1417,7 +1417,8 @@ def case_compartment_population_combined(ctx):
     their standard errors (no sigma_log); the MAPs of new sparse cycles keep a reading of 0 MBq as data (no
     point left out, finite TIA and u). 60 patients with a noise floor of 2 MBq (the blood at 24 h is about
     1.8 MBq: many readings of 0) and b = 10 %, the Laplace E-step (what is tested is the file's round trip).
-    batch --tac with the file writes the store's /population rows of the model (check_compartment_store)."""
+    batch --tac with the file writes the store's /population rows of the model (check_compartment_store).
+    --kinetics population --model --error-model combined learns the same population inline (same TIAs)."""
     tacs, pts, _ = blood_organ_tacs(ctx, "learn", 60, 3, (1, 4, 24, 48, 96, 168), (1, 4, 24), sigma0_MBq=2.0)
     with open(tacs) as f:
         if not any(float(r["activity_MBq"]) == 0 for r in csv.DictReader(f)):
@@ -1454,6 +1455,16 @@ def case_compartment_population_combined(ctx):
     ctx.ok("batch", "--tac", new, "--patients", new_pts, "--svalues", write(ctx, "sv.csv", ORGAN_BLOOD_SVALUES),
            "--population", ctx.path("pop.json"), "--progress", "never", "--out", ctx.path("s.h5"))
     check_compartment_store(ctx.path("s.h5"), ctx.path("pop.json"), "batch --tac, combined compartment population")
+    # learned inline (--kinetics population --model --error-model combined): the same population and TIAs as
+    # population learn followed by --population FILE on the same points (review of 0.20, finding 1)
+    inline = json.loads(ctx.ok("fit", "--tac", tacs, *A0, "--kinetics", "population", "--model", "blood_organ_linear",
+                               "--error-model", "combined", "--e-step", "laplace").stdout)
+    by_file = json.loads(ctx.ok("fit", "--tac", tacs, *A0, "--population", ctx.path("pop.json")).stdout)
+    same_tias(run_tias(inline), run_tias(by_file), "--kinetics population --model --error-model combined against "
+              "population learn then --population")
+    if inline["population"].get("vois") != pop["vois"] or \
+            inline["options"]["fit"]["population"]["learning"].get("error_model") != "combined":
+        raise CaseFailure("inline combined learning: population %s" % json.dumps(inline["population"])[:600])
 
 
 # A user S-value table over blood_organ_linear's VOIs (organ, blood), which are no phantom's VOIs. A test
