@@ -2050,8 +2050,59 @@ def refusals_of_kinetics_population_compartment(ctx, tacs, pts, sv):
               "E1")
     # the input error model needs each point's u (0.20: the additive models are learned, compadd)
     ctx.fails("activity_u_MBq", *run, ctx.path("r6"), "--tac", tacs, "--error-model", "input")
-    ctx.fails("a free parameter is 'k_zz'", *run, ctx.path("r7"), "--tac", tacs, "--free-parameters", "k_in,k_zz")
+    # the option named, as population learn names it (review of 0.20, finding 2: the TAC table was named)
+    fails_with_start(ctx, "command line: --free-parameters: a free parameter is 'k_zz'", *run, ctx.path("r7"), "--tac",
+                     tacs, "--free-parameters", "k_in,k_zz")
     for p in ("r1", "r2", "r3", "r4", "r5", "r6", "r7", "b1.h5"):
+        if os.path.exists(ctx.path(p)):
+            raise CaseFailure("%s written on bad input" % p)
+
+
+def error_line(stderr):
+    """The message of the first error line of stderr, without the program's "lutdose: error: " prefix."""
+    for line in stderr.splitlines():
+        if line.startswith("lutdose: error: "):
+            return line[len("lutdose: error: "):]
+    return stderr
+
+
+def fails_with_start(ctx, start, *args):
+    """Exit 2 with an error message that begins with `start` (a message naming another source, e.g. the TAC
+    table, and then the same words, does not pass, as ctx.fails' substring would let it)."""
+    argv, cp = ctx.run(*args)
+    if cp.returncode != 2 or not error_line(cp.stderr).startswith(start):
+        raise CaseFailure("expected exit 2 with a message beginning %r: %s\nexit %d\n%s" %
+                          (start, " ".join(map(str, argv)), cp.returncode, cp.stderr))
+
+
+def case_kinetics_population_free_parameters_named(ctx):
+    """--kinetics population --model --free-parameters: a free parameter the model lacks, named twice or
+    empty is refused naming the option as population learn does ("command line: --free-parameters: ...",
+    review of 0.20, finding 2: 0.20 named the TAC table), on fit --tac, run --tac, batch --tac and batch
+    CASES_DIR; a model file without any "fit": true parameter is refused naming the model file (0.20 named
+    the TAC table), also by population learn --model. Nothing written."""
+    tacs, pts, _ = blood_organ_tacs(ctx, "cohort", 4, 7, (1, 4, 24, 48), (1, 4, 24, 48))
+    sv = write(ctx, "sv.csv", ORGAN_BLOOD_SVALUES)
+    organ_blood_cases(ctx, "cases", tacs)
+    model = json.load(open(os.path.join(ctx_source(), "models", "files", "blood_organ_linear.json")))
+    for p in model["parameters"].values():
+        p["fit"] = False
+    nofit = write(ctx, "nofit.json", json.dumps(model))
+    learn = ("--kinetics", "population", "--e-step", "laplace", "--model")
+    routes = {"fit": ("fit", "--tac", tacs, *A0),
+              "run": ("run", "--tac", tacs, *A0, "--svalues", sv, "--out", ctx.path("r")),
+              "batch_tac": ("batch", "--tac", tacs, "--patients", pts, "--svalues", sv, "--progress", "never",
+                            "--out", ctx.path("b.h5")),
+              "batch_cases": ("batch", ctx.path("cases"), "--progress", "never", "--out", ctx.path("c.h5"))}
+    for name, route in routes.items():
+        for given, value in (("k_in,k_zz", "k_zz"), ("k_in,k_in", "k_in"), ("", "")):
+            what = "each free parameter once" if given == "k_in,k_in" else "a parameter of the model"
+            fails_with_start(ctx, "command line: --free-parameters: a free parameter is '%s'; expected %s" %
+                             (value, what), *route, *learn, "blood_organ_linear", "--free-parameters", given)
+        fails_with_start(ctx, nofit + ": ", *route, *learn, nofit)
+    fails_with_start(ctx, nofit + ": ", "population", "learn", tacs, "--patients", pts, "--model", nofit,
+                     "--e-step", "laplace", "--out", ctx.path("p.json"))
+    for p in ("r", "b.h5", "c.h5", "p.json"):
         if os.path.exists(ctx.path(p)):
             raise CaseFailure("%s written on bad input" % p)
 
@@ -2063,6 +2114,7 @@ CASES = {
     "compartment_population_cases": case_compartment_population_cases,
     "compartment_population_learn_cases": case_compartment_population_learn_cases,
     "kinetics_population_compartment": case_kinetics_population_compartment,
+    "kinetics_population_free_parameters_named": case_kinetics_population_free_parameters_named,
     "store_full_omega": case_store_full_omega,
     "store_format4": case_store_format4,
     "kinetics_population_learning_options": case_kinetics_population_learning_options,
