@@ -2107,6 +2107,52 @@ def case_kinetics_population_free_parameters_named(ctx):
             raise CaseFailure("%s written on bad input" % p)
 
 
+UNOBSERVED_NOTE = ("not observed by the compartment model blood_organ_linear of the population: fitted "
+                   "individually (the exponential family)")
+
+
+def unobserved_voi_notes(results, voi):
+    """{patient: the fit's notes} of the VOI `voi` in a results.json."""
+    return {p["id"]: v["fit"]["notes"] for p in results["patients"] for c in p["cycles"] for v in c["vois"]
+            if v["name"] == voi}
+
+
+def case_compartment_population_unobserved_voi(ctx):
+    """A VOI the compartment model does not observe ("Organ" beside "organ": a typo) is fitted individually
+    with a note saying so in its fit's notes, with --kinetics population --model (fit --tac) and with
+    --population FILE of a compartment population (review of 0.20, finding 3: a silent fallback); the
+    inline learning (fit --tac, batch --tac) prints population learn --model's note on standard error,
+    naming the VOIs left out."""
+    tacs, pts, _ = blood_organ_tacs(ctx, "cohort", 12, 7, (1, 4, 24, 48), (1, 4, 24, 48))
+    lines = open(tacs).read().splitlines()
+    extra = write(ctx, "extra.csv", "\n".join(lines + [r.replace(",organ,", ",Organ,") for r in lines
+                                                       if ",organ," in r]) + "\n")
+    note = "lutdose: note: VOIs the model blood_organ_linear does not observe, left out of the population: Organ"
+    learn = ("--model", "blood_organ_linear", "--e-step", "laplace")
+    cp = ctx.ok("population", "learn", extra, "--patients", pts, *learn, "--out", ctx.path("p.json"), "--quiet")
+    if note not in cp.stderr.splitlines():
+        raise CaseFailure("population learn --model: no note %r on stderr:\n%s" % (note, cp.stderr))
+    inline = ctx.ok("fit", "--tac", extra, *A0, "--kinetics", "population", *learn)
+    by_file = ctx.ok("fit", "--tac", extra, *A0, "--population", ctx.path("p.json"))
+    for how, cp in (("--kinetics population --model", inline), ("--population FILE", by_file)):
+        results = json.loads(cp.stdout)
+        notes = unobserved_voi_notes(results, "Organ")
+        if len(notes) != 12 or any(UNOBSERVED_NOTE not in n for n in notes.values()):
+            raise CaseFailure("fit --tac %s: the notes of VOI Organ %s; expected each with %r" %
+                              (how, notes, UNOBSERVED_NOTE))
+        observed = [n for voi in ("organ", "blood") for n in unobserved_voi_notes(results, voi).values()]
+        if any(UNOBSERVED_NOTE in n for n in observed):
+            raise CaseFailure("fit --tac %s: the note on an observed VOI: %s" % (how, observed))
+    if note not in inline.stderr.splitlines():
+        raise CaseFailure("fit --tac --kinetics population --model: no note %r on stderr:\n%s" % (note, inline.stderr))
+    sv = write(ctx, "sv.csv", ORGAN_BLOOD_SVALUES)
+    cp = ctx.run("batch", "--tac", extra, "--patients", pts, "--svalues", sv, "--progress", "never",
+                 "--kinetics", "population", *learn, "--out", ctx.path("b.h5"))[1]
+    if note not in cp.stderr.splitlines():
+        raise CaseFailure("batch --tac --kinetics population --model: exit %d, no note %r on stderr:\n%s" %
+                          (cp.returncode, note, cp.stderr))
+
+
 CASES = {
     "compartment_population": case_compartment_population,
     "compartment_population_combined": case_compartment_population_combined,
@@ -2115,6 +2161,7 @@ CASES = {
     "compartment_population_learn_cases": case_compartment_population_learn_cases,
     "kinetics_population_compartment": case_kinetics_population_compartment,
     "kinetics_population_free_parameters_named": case_kinetics_population_free_parameters_named,
+    "compartment_population_unobserved_voi": case_compartment_population_unobserved_voi,
     "store_full_omega": case_store_full_omega,
     "store_format4": case_store_format4,
     "kinetics_population_learning_options": case_kinetics_population_learning_options,
