@@ -238,6 +238,7 @@ int BatchCommand::run_batch() const {
   const auto reference = lutdose::ReferenceData::load(data_dir);
   lutdose::BatchProgress p;
   o.stop = &g_stop;
+  o.note = [](const std::string& n) { std::cerr << "lutdose: note: " << n << "\n"; };  // as population learn's
   try {
     StopOnSignals on_signals;
     p = lutdose::run_batch(cohort, reference, o);

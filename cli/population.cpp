@@ -4,7 +4,6 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
-#include <set>
 
 #include "batch.h"
 #include "lutdose/cohort/batch.h"
@@ -195,23 +194,6 @@ lutdose::PopulationFile PopulationCommand::learn_series(const std::vector<lutdos
                                         LUTDOSE_VERSION);
 }
 
-namespace {
-
-// A note on standard error naming the VOIs of `series` that `model` does not observe: they are left out
-// of the compartment population (review of 0.18: dropped without a word, also a VOI spelled "Blood").
-void note_unobserved_vois(const lutdose::models::CompartmentModel& model, const std::vector<lutdose::TacSeries>& series) {
-  std::set<std::string> left_out;
-  for (const auto& s : series)
-    if (model.observation_index(s.voi) < 0) left_out.insert(s.voi);
-  if (left_out.empty()) return;
-  std::string names;
-  for (const auto& v : left_out) names += (names.empty() ? "" : ", ") + v;
-  std::cerr << "lutdose: note: VOIs the model " << model.name() << " does not observe, left out of the population: "
-            << names << "\n";
-}
-
-}  // namespace
-
 // The compartment population of a TAC table (--model): the model read, its SHA-256 recorded.
 lutdose::PopulationFile PopulationCommand::learn_compartment(const std::vector<lutdose::TacSeries>& series,
                                                              const std::vector<double>& administered_MBq,
@@ -219,8 +201,10 @@ lutdose::PopulationFile PopulationCommand::learn_compartment(const std::vector<l
                                                              const lutdose::PopulationOptions& options,
                                                              const std::string& bytes) const {
   const auto model = lutdose::read_compartment_model_file(model_, data_dir);
-  lutdose::compartment_free_parameters(*model.model, free_parameters_, "command line: --free-parameters");
-  note_unobserved_vois(*model.model, series);
+  // the VOIs the model does not observe are left out, with a note (review of 0.18: dropped without a word,
+  // also a VOI spelled "Blood")
+  const auto note = lutdose::check_compartment_learning(model, series, free_parameters_, "command line: --free-parameters");
+  if (!note.empty()) std::cerr << "lutdose: note: " << note << "\n";
   return lutdose::learn_compartment_population_file(model, series, administered_MBq, data_dir, half_life_h_, options,
                                                     free_parameters_, tac_, bytes, LUTDOSE_VERSION);
 }

@@ -82,6 +82,7 @@ void set_compartment_learning(const FitArgs& a, lutdose::RunOptions& o, std::vec
     problems.push_back("--functions with --kinetics population --model; expected no --functions: the compartment "
                        "model is the structural model (--free-parameters chooses what is learned)");
   o.population_free_parameters = a.free_parameters;
+  o.population_free_parameters_name = a.free_parameters_name;
 }
 
 // --kinetics population: --functions, --error-model, --omega, --e-step and --max-iterations are the
@@ -411,7 +412,9 @@ void learn_if_population_kinetics(const FitArgs& a, const std::vector<lutdose::T
   if (a.kinetics != "population") return;
   if (!(o.administered_MBq > 0))  // NaN: not given (make_run_options refuses values <= 0)
     throw_activity_missing(a, "--kinetics population: a population models amplitudes per administered activity");
-  lutdose::use_learned_population(o, series, std::vector<double>(series.size(), o.administered_MBq), a.tac);
+  std::vector<std::string> notes;  // the VOIs a compartment model does not observe, as population learn's
+  lutdose::use_learned_population(o, series, std::vector<double>(series.size(), o.administered_MBq), a.tac, 0, &notes);
+  for (const auto& n : notes) std::cerr << "lutdose: note: " << n << "\n";
 }
 
 void use_fit_population(const FitArgs& a, const std::vector<lutdose::TacSeries>& series, lutdose::RunOptions& o) {

@@ -39,6 +39,8 @@ struct FitArgs {
   int max_iterations = 0;  // population learn's --max-iterations; 0: not given
   // --kinetics population --model: population learn's --free-parameters; empty: the model file's
   std::vector<std::string> free_parameters;
+  // How free_parameters are named in messages (Python: "options: free_parameters"; review of 0.20)
+  std::string free_parameters_name = "command line: --free-parameters";
   // How a missing administered activity is named in messages: the option and where it is given
   // (Python's fit_tac and run_tac: their argument administered_MBq; issue 15).
   std::string activity_name = "--activity-MBq", given_in = "command line";

@@ -428,7 +428,8 @@ def batch(cases_dir=None, *, out, tac=None, patients=None, threads=0, resume=Fal
     progress = _lutdose._batch(os.fspath(cases_dir) if cases_dir else "", os.fspath(tac) if tac else "",
                                os.fspath(patients) if patients else "", os.fspath(out), threads, resume, shard,
                                opts, mc_samples, mc_seed)
-    for note in progress.pop("notes"):  # population files in the folder: left out, not silently
+    for note in progress.pop("notes"):  # population files in the folder, VOIs a learned population's model
+        # does not observe: left out, not silently
         warnings.warn(note, stacklevel=2)
     return progress, read_store(out)
 

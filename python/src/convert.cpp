@@ -230,6 +230,7 @@ lutdose_cli::FitArgs fit_args_from(const py::dict& o) {
   take(o, "e_step", a.e_step);
   take(o, "max_iterations", a.max_iterations);  // kinetics="population": the learning's (0: not given)
   take(o, "free_parameters", a.free_parameters);  // kinetics="population" with model=: the learning's
+  a.free_parameters_name = "options: free_parameters";
   if (o.contains("max_iterations") && !o["max_iterations"].is_none() && !(a.max_iterations >= 1 && a.max_iterations <= 100000))
     lutdose::throw_input_error("options", "max_iterations", std::to_string(a.max_iterations),
                                "an iteration count from 1 to 100000 (as --max-iterations)");

@@ -120,7 +120,9 @@ py::dict batch(const std::string& cases_dir, const std::string& tac, const std::
   const bool resume = cast_argument<bool>(resume_flag, "batch", "resume");
   const auto shard = cast_argument<std::string>(shard_text, "batch", "shard");
   const auto cohort = cohort_of(cases_dir, tac, patients, options, mc_samples, mc_seed);
-  std::vector<std::string> notes;  // population files left out of the folder (lutdose batch prints them)
+  // population files left out of the folder, VOIs a compartment model does not observe left out of the
+  // population it learns (lutdose batch prints them)
+  std::vector<std::string> notes;
   if (!cases_dir.empty()) lutdose::batch_case_files(cases_dir, &notes);
   std::string given_dir;
   take(options, "data_dir", given_dir, "batch");
@@ -133,6 +135,7 @@ py::dict batch(const std::string& cases_dir, const std::string& tac, const std::
   lutdose::BatchProgress p;
   std::atomic<bool> stop{false};
   o.stop = &stop;  // Ctrl-C: the batch stops at its next commit, resumable (docs/batch.md)
+  o.note = [&notes](const std::string& n) { notes.push_back(n); };  // the learning's: warnings, as lutdose batch prints them
   const auto& ref = reference_of(dir);
   run_interruptible([&] { p = lutdose::run_batch(cohort, ref, o); }, stop);
   py::dict d;

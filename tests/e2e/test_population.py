@@ -2061,10 +2061,107 @@ def refusals_of_kinetics_population_compartment(ctx, tacs, pts, sv):
               "E1")
     # the input error model needs each point's u (0.20: the additive models are learned, compadd)
     ctx.fails("activity_u_MBq", *run, ctx.path("r6"), "--tac", tacs, "--error-model", "input")
-    ctx.fails("a free parameter is 'k_zz'", *run, ctx.path("r7"), "--tac", tacs, "--free-parameters", "k_in,k_zz")
+    # the option named, as population learn names it (review of 0.20, finding 2: the TAC table was named)
+    fails_with_start(ctx, "command line: --free-parameters: a free parameter is 'k_zz'", *run, ctx.path("r7"), "--tac",
+                     tacs, "--free-parameters", "k_in,k_zz")
     for p in ("r1", "r2", "r3", "r4", "r5", "r6", "r7", "b1.h5"):
         if os.path.exists(ctx.path(p)):
             raise CaseFailure("%s written on bad input" % p)
+
+
+def error_line(stderr):
+    """The message of the first error line of stderr, without the program's "lutdose: error: " prefix."""
+    for line in stderr.splitlines():
+        if line.startswith("lutdose: error: "):
+            return line[len("lutdose: error: "):]
+    return stderr
+
+
+def fails_with_start(ctx, start, *args):
+    """Exit 2 with an error message that begins with `start` (a message naming another source, e.g. the TAC
+    table, and then the same words, does not pass, as ctx.fails' substring would let it)."""
+    argv, cp = ctx.run(*args)
+    if cp.returncode != 2 or not error_line(cp.stderr).startswith(start):
+        raise CaseFailure("expected exit 2 with a message beginning %r: %s\nexit %d\n%s" %
+                          (start, " ".join(map(str, argv)), cp.returncode, cp.stderr))
+
+
+def case_kinetics_population_free_parameters_named(ctx):
+    """--kinetics population --model --free-parameters: a free parameter the model lacks, named twice or
+    empty is refused naming the option as population learn does ("command line: --free-parameters: ...",
+    review of 0.20, finding 2: 0.20 named the TAC table), on fit --tac, run --tac, batch --tac and batch
+    CASES_DIR; a model file without any "fit": true parameter is refused naming the model file (0.20 named
+    the TAC table), also by population learn --model. Nothing written."""
+    tacs, pts, _ = blood_organ_tacs(ctx, "cohort", 4, 7, (1, 4, 24, 48), (1, 4, 24, 48))
+    sv = write(ctx, "sv.csv", ORGAN_BLOOD_SVALUES)
+    organ_blood_cases(ctx, "cases", tacs)
+    model = json.load(open(os.path.join(ctx_source(), "models", "files", "blood_organ_linear.json")))
+    for p in model["parameters"].values():
+        p["fit"] = False
+    nofit = write(ctx, "nofit.json", json.dumps(model))
+    learn = ("--kinetics", "population", "--e-step", "laplace", "--model")
+    routes = {"fit": ("fit", "--tac", tacs, *A0),
+              "run": ("run", "--tac", tacs, *A0, "--svalues", sv, "--out", ctx.path("r")),
+              "batch_tac": ("batch", "--tac", tacs, "--patients", pts, "--svalues", sv, "--progress", "never",
+                            "--out", ctx.path("b.h5")),
+              "batch_cases": ("batch", ctx.path("cases"), "--progress", "never", "--out", ctx.path("c.h5"))}
+    for name, route in routes.items():
+        for given, value in (("k_in,k_zz", "k_zz"), ("k_in,k_in", "k_in"), ("", "")):
+            what = "each free parameter once" if given == "k_in,k_in" else "a parameter of the model"
+            fails_with_start(ctx, "command line: --free-parameters: a free parameter is '%s'; expected %s" %
+                             (value, what), *route, *learn, "blood_organ_linear", "--free-parameters", given)
+        fails_with_start(ctx, nofit + ": ", *route, *learn, nofit)
+    fails_with_start(ctx, nofit + ": ", "population", "learn", tacs, "--patients", pts, "--model", nofit,
+                     "--e-step", "laplace", "--out", ctx.path("p.json"))
+    for p in ("r", "b.h5", "c.h5", "p.json"):
+        if os.path.exists(ctx.path(p)):
+            raise CaseFailure("%s written on bad input" % p)
+
+
+UNOBSERVED_NOTE = ("not observed by the compartment model blood_organ_linear of the population: fitted "
+                   "individually (the exponential family)")
+
+
+def unobserved_voi_notes(results, voi):
+    """{patient: the fit's notes} of the VOI `voi` in a results.json."""
+    return {p["id"]: v["fit"]["notes"] for p in results["patients"] for c in p["cycles"] for v in c["vois"]
+            if v["name"] == voi}
+
+
+def case_compartment_population_unobserved_voi(ctx):
+    """A VOI the compartment model does not observe ("Organ" beside "organ": a typo) is fitted individually
+    with a note saying so in its fit's notes, with --kinetics population --model (fit --tac) and with
+    --population FILE of a compartment population (review of 0.20, finding 3: a silent fallback); the
+    inline learning (fit --tac, batch --tac) prints population learn --model's note on standard error,
+    naming the VOIs left out."""
+    tacs, pts, _ = blood_organ_tacs(ctx, "cohort", 12, 7, (1, 4, 24, 48), (1, 4, 24, 48))
+    lines = open(tacs).read().splitlines()
+    extra = write(ctx, "extra.csv", "\n".join(lines + [r.replace(",organ,", ",Organ,") for r in lines
+                                                       if ",organ," in r]) + "\n")
+    note = "lutdose: note: VOIs the model blood_organ_linear does not observe, left out of the population: Organ"
+    learn = ("--model", "blood_organ_linear", "--e-step", "laplace")
+    cp = ctx.ok("population", "learn", extra, "--patients", pts, *learn, "--out", ctx.path("p.json"), "--quiet")
+    if note not in cp.stderr.splitlines():
+        raise CaseFailure("population learn --model: no note %r on stderr:\n%s" % (note, cp.stderr))
+    inline = ctx.ok("fit", "--tac", extra, *A0, "--kinetics", "population", *learn)
+    by_file = ctx.ok("fit", "--tac", extra, *A0, "--population", ctx.path("p.json"))
+    for how, cp in (("--kinetics population --model", inline), ("--population FILE", by_file)):
+        results = json.loads(cp.stdout)
+        notes = unobserved_voi_notes(results, "Organ")
+        if len(notes) != 12 or any(UNOBSERVED_NOTE not in n for n in notes.values()):
+            raise CaseFailure("fit --tac %s: the notes of VOI Organ %s; expected each with %r" %
+                              (how, notes, UNOBSERVED_NOTE))
+        observed = [n for voi in ("organ", "blood") for n in unobserved_voi_notes(results, voi).values()]
+        if any(UNOBSERVED_NOTE in n for n in observed):
+            raise CaseFailure("fit --tac %s: the note on an observed VOI: %s" % (how, observed))
+    if note not in inline.stderr.splitlines():
+        raise CaseFailure("fit --tac --kinetics population --model: no note %r on stderr:\n%s" % (note, inline.stderr))
+    sv = write(ctx, "sv.csv", ORGAN_BLOOD_SVALUES)
+    cp = ctx.run("batch", "--tac", extra, "--patients", pts, "--svalues", sv, "--progress", "never",
+                 "--kinetics", "population", *learn, "--out", ctx.path("b.h5"))[1]
+    if note not in cp.stderr.splitlines():
+        raise CaseFailure("batch --tac --kinetics population --model: exit %d, no note %r on stderr:\n%s" %
+                          (cp.returncode, note, cp.stderr))
 
 
 CASES = {
@@ -2074,6 +2171,8 @@ CASES = {
     "compartment_population_cases": case_compartment_population_cases,
     "compartment_population_learn_cases": case_compartment_population_learn_cases,
     "kinetics_population_compartment": case_kinetics_population_compartment,
+    "kinetics_population_free_parameters_named": case_kinetics_population_free_parameters_named,
+    "compartment_population_unobserved_voi": case_compartment_population_unobserved_voi,
     "store_full_omega": case_store_full_omega,
     "store_format4": case_store_format4,
     "kinetics_population_learning_options": case_kinetics_population_learning_options,

@@ -428,3 +428,25 @@ def test_kinetics_population_with_model_equals_cli(compartment, tmp_path):
     with pytest.raises(lutdose.InputError, match="--free-parameters is 'k_in' without --kinetics population --model"):
         lutdose.run_tac(tmp / "learn.csv", administered_MBq=A0_MBQ, svalues=tmp / "sv.csv", kinetics="population",
                         free_parameters=["k_in"])
+
+
+def test_kinetics_population_free_parameters_named_as_the_option(compartment, tmp_path):
+    # review of 0.20, finding 2: a bad free_parameters with kinetics="population" and model= is named as
+    # the option ("options: free_parameters", as other options), not as the input ("DataFrame: ..." in 0.20)
+    tmp = compartment
+    df = pd.read_csv(tmp / "learn.csv", float_precision="round_trip")
+    calls = {
+        "fit_many": lambda bad: lutdose.fit_many(df, kinetics="population", model="blood_organ_linear",
+                                                 free_parameters=bad, activity_MBq=A0_MBQ),
+        "run_tac": lambda bad: lutdose.run_tac(tmp / "learn.csv", administered_MBq=A0_MBQ, svalues=tmp / "sv.csv",
+                                               kinetics="population", model="blood_organ_linear",
+                                               free_parameters=bad),
+        "batch": lambda bad: lutdose.batch(tac=tmp / "learn.csv", patients=tmp / "learn_patients.csv",
+                                           svalues=tmp / "sv.csv", kinetics="population", model="blood_organ_linear",
+                                           free_parameters=bad, out=tmp_path / "py.h5")}
+    for name, call in calls.items():
+        for bad, value in ((["k_in", "k_zz"], "k_zz"), (["k_in", "k_in"], "k_in")):
+            with pytest.raises(lutdose.InputError) as e:
+                call(bad)
+            assert str(e.value).startswith("options: free_parameters: a free parameter is '%s'" % value), name
+    assert not (tmp_path / "py.h5").exists()

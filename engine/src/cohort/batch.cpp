@@ -305,8 +305,11 @@ BatchProgress run_batch(const BatchCohort& cohort, const ReferenceData& ref, con
   // checked here by its SHA-256, before the store is made
   read_run_files(c.options, ref);
   if (c.learn_population) {
-    if (c.kind == BatchCohort::Kind::tac_tables) batch_detail::learn_cohort_population(c, o.threads);
-    else batch_detail::learn_cases_population(c, ref, o.threads);
+    std::vector<std::string> notes;
+    if (c.kind == BatchCohort::Kind::tac_tables) batch_detail::learn_cohort_population(c, o.threads, notes);
+    else batch_detail::learn_cases_population(c, ref, o.threads, notes);
+    if (o.note)
+      for (const auto& n : notes) o.note(n);
   }
   auto input = c.kind == BatchCohort::Kind::case_files ? batch_detail::open_case_input(c, ref)
                                                        : batch_detail::open_tac_input(c, ref);

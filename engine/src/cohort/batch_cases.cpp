@@ -263,13 +263,14 @@ std::unique_ptr<BatchInput> open_case_input(const BatchCohort& cohort, const Ref
   return std::make_unique<CaseInput>(cohort, reference);
 }
 
-void learn_cases_population(BatchCohort& cohort, const ReferenceData& reference, unsigned threads) {
+void learn_cases_population(BatchCohort& cohort, const ReferenceData& reference, unsigned threads,
+                            std::vector<std::string>& notes) {
   // the TACs as population learn CASES_DIR reads them, with the half-life of the reference data's Lu-177
   // (batch refuses --half-life-h with case files); learned as batch --tac --kinetics population learns
   cohort.options.data_dir = reference.data_dir();
   cohort.options.half_life_override_h = 0;
   auto cases = read_case_folder_tacs(cohort.cases_dir, reference.data_dir(), 0, cohort.allow_external_files);
-  use_learned_population(cohort.options, cases.series, cases.administered_MBq, cohort.cases_dir, threads);
+  use_learned_population(cohort.options, cases.series, cases.administered_MBq, cohort.cases_dir, threads, &notes);
 }
 
 }  // namespace batch_detail

@@ -50,15 +50,17 @@ std::unique_ptr<BatchInput> open_tac_input(const BatchCohort& cohort, const Refe
 //! BatchCohort::learn_population: learns the population of the cohort's TAC table (read whole)
 //! with the administered activities of its patients table into cohort.options, on `threads`
 //! threads. InputError (the whole batch: nothing written) for a table that cannot be read or
-//! learned from, or a TAC without an administered activity.
-void learn_cohort_population(BatchCohort& cohort, unsigned threads);
+//! learned from, or a TAC without an administered activity. The learning's notes (use_learned_population)
+//! are added to `notes`.
+void learn_cohort_population(BatchCohort& cohort, unsigned threads, std::vector<std::string>& notes);
 
 //! BatchCohort::learn_population with case files: learns the population of the folder's case
 //! files (their TACs as read_case_folder_tacs reads them, with `reference`'s data directory;
 //! use_learned_population, so a compartment population with cohort.options.compartment_model;
 //! `threads` threads) into cohort.options. InputError (the whole batch: nothing written) as
-//! read_case_folder_tacs and use_learned_population.
-void learn_cases_population(BatchCohort& cohort, const ReferenceData& reference, unsigned threads);
+//! read_case_folder_tacs and use_learned_population. The learning's notes are added to `notes`.
+void learn_cases_population(BatchCohort& cohort, const ReferenceData& reference, unsigned threads,
+                            std::vector<std::string>& notes);
 
 //! `run()`, or failure_rows(patient(), 0, source, message) when it throws InputError or another
 //! std::exception (then "internal error: " precedes the message). `patient` is called after the

@@ -495,10 +495,10 @@ std::unique_ptr<BatchInput> open_tac_input(const BatchCohort& cohort, const Refe
   return std::make_unique<TacInput>(cohort, reference);
 }
 
-void learn_cohort_population(BatchCohort& cohort, unsigned threads) {
+void learn_cohort_population(BatchCohort& cohort, unsigned threads, std::vector<std::string>& notes) {
   const auto series = read_tac_table(cohort.tac_path);
   const auto administered_MBq = administered_activities_MBq(series, cohort.patients_path, cohort.tac_path);
-  use_learned_population(cohort.options, series, administered_MBq, cohort.tac_path, threads);
+  use_learned_population(cohort.options, series, administered_MBq, cohort.tac_path, threads, &notes);
 }
 
 }  // namespace lutdose::batch_detail

@@ -552,14 +552,22 @@ std::string population_models_sha256(const std::vector<PopulationModel>& models)
   return sha256_hex(population_vois_json(models).dump());
 }
 
+std::string check_compartment_learning(const CompartmentModelFile& model, const std::vector<TacSeries>& series,
+                                       const std::vector<std::string>& free_parameters, const std::string& named_in) {
+  compartment_free_parameters(*model.model, free_parameters, named_in, model.path);
+  return unobserved_vois_note(*model.model, series);
+}
+
 void use_learned_population(RunOptions& o, const std::vector<TacSeries>& series,
                             const std::vector<double>& administered_MBq, const std::string& tac_path,
-                            unsigned threads) {
+                            unsigned threads, std::vector<std::string>* notes) {
   PopulationOptions po = o.population_learning;
   po.threads = threads;
   // the input's bytes are not recorded (no population file is written): the results name the input
   if (!o.compartment_model.empty()) {  // --kinetics population --model: as population learn --model
     const auto model = read_compartment_model_file(o.compartment_model, o.data_dir);
+    auto note = check_compartment_learning(model, series, o.population_free_parameters, o.population_free_parameters_name);
+    if (notes && !note.empty()) notes->push_back(std::move(note));
     auto p = learn_compartment_population_file(model, series, administered_MBq, o.data_dir, o.half_life_override_h,
                                                po, o.population_free_parameters, tac_path, "", "");
     use_compartment_population(o, std::move(*p.compartment), model);

@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <stdexcept>
 
 #include "lutdose/error.h"
@@ -211,7 +212,8 @@ void check_compartment_options(const PopulationOptions& o, size_t n_units, const
 }  // namespace
 
 std::vector<std::string> compartment_free_parameters(const models::CompartmentModel& model,
-                                                     const std::vector<std::string>& names, const std::string& where) {
+                                                     const std::vector<std::string>& names, const std::string& where,
+                                                     const std::string& model_path) {
   std::vector<std::string> out;
   if (names.empty()) {
     for (const auto& p : model.parameters())
@@ -224,10 +226,21 @@ std::vector<std::string> compartment_free_parameters(const models::CompartmentMo
       throw_input_error(where, "a free parameter", n, "each free parameter once");
     out.push_back(n);
   }
-  if (out.empty())
-    throw_input_error(where, "the free parameters of " + model.name(), "none",
-                      "at least one (\"fit\": true in the model file, or named)");
+  if (out.empty())  // nothing named: the model file has no parameter marked (review of 0.20: the TACs were named)
+    throw_input_error(model_path, "the parameters with \"fit\": true", "none",
+                      "at least one: the parameters a population of " + model.name() + " learns when " + where +
+                          " names none");
   return out;
+}
+
+std::string unobserved_vois_note(const models::CompartmentModel& model, const std::vector<TacSeries>& series) {
+  std::set<std::string> left_out;
+  for (const auto& s : series)
+    if (model.observation_index(s.voi) < 0) left_out.insert(s.voi);
+  if (left_out.empty()) return "";
+  std::string names;
+  for (const auto& v : left_out) names += (names.empty() ? "" : ", ") + v;
+  return "VOIs the model " + model.name() + " does not observe, left out of the population: " + names;
 }
 
 std::vector<CompartmentUnit> compartment_units(const models::CompartmentModel& model,
@@ -281,7 +294,7 @@ CompartmentPopulation learn_compartment_population(const models::CompartmentMode
   out.model_name = model.name();
   out.model_sha256 = model_sha256;
   out.observed_vois = model.observation_names();
-  out.free_parameters = compartment_free_parameters(model, free_parameters, path);
+  out.free_parameters = compartment_free_parameters(model, free_parameters, path, "the model file of " + model.name());
   const auto free = parameter_indices(model, out.free_parameters);
   const PopulationData d = compartment_data(model, free, units, lambda_p, o.error_model, path);
   check_compartment_options(o, d.t_h.size(), path);

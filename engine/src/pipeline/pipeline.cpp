@@ -280,6 +280,15 @@ VoiResult fit_voi(const TacSeries& s, const std::vector<QuantifiedPoint>* quanti
   return v;
 }
 
+// A VOI the model of a compartment population does not observe keeps its individual fit (the exponential
+// family), with a note saying so (review of 0.20: a VOI spelled "Organ" beside "organ" fell back silently).
+void note_not_observed(const models::CompartmentModel& model, CycleResult& cycle) {
+  for (auto& v : cycle.vois)
+    if (model.observation_index(v.tac.voi) < 0)
+      v.fit.notes.push_back("not observed by the compartment model " + model.name() +
+                            " of the population: fitted individually (the exponential family)");
+}
+
 // The joint compartment-model fits of every cycle replace the fits of the VOIs the model observes
 // (where the joint fit is accepted; a note says why not otherwise).
 void apply_compartment_model(const models::CompartmentModel& model, const RunOptions& options, double lambda_p,
@@ -295,6 +304,7 @@ void apply_compartment_model(const models::CompartmentModel& model, const RunOpt
                                            lambda_p, where)
             : fit_compartment_cycle(model, tacs, cycle.administered_MBq, lambda_p, options.fit.error_model, where);
     any = any || !cf.observed.empty();
+    if (options.compartment_population) note_not_observed(model, cycle);
     for (auto& v : cycle.vois) {
       if (std::find(cf.observed.begin(), cf.observed.end(), v.tac.voi) == cf.observed.end()) continue;
       if (!cf.accepted) {

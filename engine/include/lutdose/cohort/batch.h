@@ -89,6 +89,10 @@ struct BatchOptions {
   //! computed but not committed are computed again) and returns with `interrupted` set. Checked
   //! at least every 0.1 s by the committing thread.
   const std::atomic<bool>* stop = nullptr;
+  //! Called with each note of the population the batch learns (BatchCohort::learn_population: the VOIs
+  //! a compartment model does not observe, left out of it; use_learned_population), before the store is
+  //! made.
+  std::function<void(const std::string&)> note;
 };
 
 //! The case files of a folder: every "*.json" directly in it (not in subfolders), sorted by name

@@ -95,6 +95,14 @@ PopulationFile learn_compartment_population_file(const CompartmentModelFile& mod
                                                  const std::string& input_path, const std::string& input_bytes,
                                                  const std::string& lutdose_version);
 
+//! What population learn --model and --kinetics population --model check before learning the compartment
+//! population of `series` with `model`: its free parameters (compartment_free_parameters of
+//! `free_parameters`, `named_in` naming them in messages, the model file when it marks none). Returns
+//! the note for the VOIs of `series` the model does not observe ("" if none; unobserved_vois_note).
+//! InputError as compartment_free_parameters.
+std::string check_compartment_learning(const CompartmentModelFile& model, const std::vector<TacSeries>& series,
+                                       const std::vector<std::string>& free_parameters, const std::string& named_in);
+
 //! The SHA-256 of the lines "SHA256  NAME\n" of `files` (name, SHA-256) in their order, the text
 //! `sha256sum` prints for them: the digest of a folder of case files. Throws nothing.
 std::string case_files_sha256(const std::vector<std::pair<std::string, std::string>>& files);
@@ -136,12 +144,14 @@ void use_compartment_population(RunOptions& o, CompartmentPopulation c, const Co
 //! PopulationOptions::threads) and makes it o's population (use_population_models). With a
 //! compartment model (o.compartment_model, --kinetics population --model) the population is the
 //! model's, learned as `population learn --model` learns it (learn_compartment_population_file with
-//! o.population_free_parameters), and becomes o's compartment_population (use_compartment_population).
+//! o.population_free_parameters, checked first by check_compartment_learning, named in messages by
+//! o.population_free_parameters_name), and becomes o's compartment_population (use_compartment_population);
+//! the note on the VOIs the model does not observe, if any, is added to `notes` (if given).
 //! `tac_path` names the table (or folder) in messages.
 //! InputError as learn_population or learn_compartment_population (nothing is changed then).
 void use_learned_population(RunOptions& o, const std::vector<TacSeries>& series,
                             const std::vector<double>& administered_MBq, const std::string& tac_path,
-                            unsigned threads = 0);
+                            unsigned threads = 0, std::vector<std::string>* notes = nullptr);
 
 //! The file's text (JSON, with its own checksum as last member). Throws nothing.
 std::string population_file_text(const PopulationFile& p);

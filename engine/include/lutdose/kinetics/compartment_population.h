@@ -54,9 +54,17 @@ struct CompartmentPopulation {
 };
 
 //! The free parameters of `model`: `names` when given (each a parameter of the model, once), else
-//! those marked "fit": true. InputError naming `where` for an unknown or repeated name, or none.
+//! those marked "fit": true. InputError naming `where` (where `names` were given: "command line:
+//! --free-parameters") for an unknown or repeated name, or naming `model_path` (the model file) when
+//! none is named and none is marked.
 std::vector<std::string> compartment_free_parameters(const models::CompartmentModel& model,
-                                                     const std::vector<std::string>& names, const std::string& where);
+                                                     const std::vector<std::string>& names, const std::string& where,
+                                                     const std::string& model_path);
+
+//! The note for the VOIs of `series` that `model` does not observe (left out of its population),
+//! "VOIs the model NAME does not observe, left out of the population: A, B"; "" when it observes
+//! them all. Throws nothing.
+std::string unobserved_vois_note(const models::CompartmentModel& model, const std::vector<TacSeries>& series);
 
 //! The units of a cohort: `series` grouped by (patient, cycle), each with the administered activity
 //! of its series (`administered_MBq[i]` of `series[i]`); only the VOIs `model` observes are kept, and

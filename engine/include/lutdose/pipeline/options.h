@@ -70,6 +70,8 @@ struct RunOptions {
   //! learned with random effects (--free-parameters, as population learn takes them); empty: the
   //! model file's "fit": true ones.
   std::vector<std::string> population_free_parameters;
+  //! How population_free_parameters are named in messages (the Python module: "options: free_parameters").
+  std::string population_free_parameters_name = "command line: --free-parameters";
   //! A compartment model file (docs/compartment-models.md): the VOIs it observes are fitted jointly
   //! per cycle (needs the administered activity); the others keep the exponential family.
   std::string compartment_model;
