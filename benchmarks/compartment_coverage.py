@@ -25,7 +25,9 @@ error| (every TAC: a cycle whose MAP is not used gets its individual fit, as a u
 and 95 % coverage of the organ and blood TIA (population rows: over the cycles fitted by the MAP
 with a known u; individual rows: over the fits with a known interval), the number of cycles whose
 MAP was not used and of VOIs whose u is unknown. A pooled row per configuration and size sums the
-seeds (binomial SD of a coverage of 800 TACs: 1.6 points at 68 %, 0.8 at 95 %).
+seeds (binomial SD of a coverage of 800 TACs: 1.6 points at 68 %, 0.8 at 95 %); where test cycles have
+a reading written as 0, two more pooled rows split them into the cycles with such a reading and those
+without.
 
 Configurations (--configs, comma-separated; default the first three):
   proportional        log-normal noise, --error-model proportional, Omega diagonal
@@ -45,6 +47,7 @@ Python 3 standard library only. Prints a Markdown table.
 """
 
 import argparse
+import csv
 import json
 import math
 import os
@@ -223,14 +226,32 @@ def true_population(template, config, k_file, path):
     return path
 
 
+def zero_patients(tacs):
+    """The patients of a TAC table with a reading written as 0 (clipped: the drawn value was <= 0)."""
+    with open(tacs, newline="") as f:
+        return {r["patient"] for r in csv.DictReader(f) if float(r["activity_MBq"]) == 0}
+
+
 def population_rows(lutdose, config, label, pop, tests):
-    pooled = Tally()
+    """Rows of the MAP with population file `pop` per test cohort and pooled; where test cycles have a
+    reading at 0, the pooled figures also split into the cycles with one and those without."""
+    pooled, split = Tally(), {True: Tally(), False: Tally()}
     for test_seed, tacs, zeros, truth in tests:
         t = Tally()
-        t.add(fit(lutdose, tacs, "--population", pop), truth, True)
+        fits = fit(lutdose, tacs, "--population", pop)
+        t.add(fits, truth, True)
         pooled.merge(t, test_seed)
         row("%s | %s | %d (%d at 0) | population MAP" % (config, label, test_seed, zeros), t, True)
+        clipped = zero_patients(tacs)
+        for has_zero in (True, False):
+            part = Tally()
+            part.add(fits, {k: v for k, v in truth.items() if (k[0] in clipped) == has_zero}, True)
+            split[has_zero].merge(part, test_seed)
     row("%s | %s | pooled | population MAP" % (config, label), pooled, True)
+    if split[True].err:
+        for has_zero, name in ((True, "cycles with a reading at 0"), (False, "cycles without")):
+            row("%s | %s | pooled, %d %s | population MAP" % (config, label, len(split[has_zero].err), name),
+                split[has_zero], True)
 
 
 def config_report(lutdose, tmp, config, sizes, seeds, n_test, seed, e_step, k_file, oracle):
