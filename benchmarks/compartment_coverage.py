@@ -33,7 +33,8 @@ Configurations (--configs, comma-separated; default the first three):
   proportional        log-normal noise, --error-model proportional, Omega diagonal
   combined            combined noise (SIGMA0 2 MBq, readings clipped at 0), --error-model combined
   full                proportional noise, ln k_in and ln k_out correlated (RHO 0.8), --omega full
-  combined-low-floor  combined noise with SIGMA0 0.02 MBq (no reading near 0: nothing clipped)
+  combined-low-floor  combined noise with SIGMA0 0.02 MBq (far below nearly every reading: only a few
+                      fast blood clearances at 24 h clipped)
   combined-on-lognormal  log-normal noise (as `proportional`), learned and fitted with --error-model combined
 
 Usage: compartment_coverage.py --lutdose build/lutdose [--configs proportional,combined,full]
@@ -43,7 +44,8 @@ Usage: compartment_coverage.py --lutdose build/lutdose [--configs proportional,c
 --oracle adds, per configuration, the MAP of the same test cohorts with the true population (theta,
 Omega and residual error of the generator, no standard errors: taken as known) written into the
 learned file: are the misses the learning's or the MAP interval's own?
-Python 3 standard library only. Prints a Markdown table.
+Python 3 standard library only. Prints a Markdown table. The default run took 698 s on the shared
+2-core machine (load 4-5; docs/validation.md §10, "Compartment populations: accuracy and coverage").
 """
 
 import argparse
