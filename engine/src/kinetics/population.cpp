@@ -366,9 +366,9 @@ MatrixXd full_omega_covariance(const Prior& prior, const std::vector<MapResult>&
 // With a full Omega: the variances' SEs from full_omega_covariance, on the log scale: the marginal
 // SEs (the covariances estimated too). With the covariances held instead, the SEs shrink like
 // (1 - rho^2)^(1/2) as the correlation grows, below (2 / n)^(1/2) of n exactly known draws (review of 0.17).
-VectorXd full_log_omega_standard_errors(const Prior& prior, const std::vector<MapResult>& maps) {
+// `cov`: full_omega_covariance (empty: the information is singular).
+VectorXd full_log_omega_standard_errors(const Prior& prior, const MatrixXd& cov) {
   const auto k = prior.theta.size();
-  const MatrixXd cov = full_omega_covariance(prior, maps);
   if (!cov.size()) return VectorXd::Constant(k, NaN);
   VectorXd se(k);
   for (Eigen::Index i = 0; i < k; ++i)
@@ -380,11 +380,10 @@ VectorXd full_log_omega_standard_errors(const Prior& prior, const std::vector<Ma
 // K x K matrix, diagonal 0: rho_kk = 1 exactly) by the delta method from full_omega_covariance:
 // d rho / d w_kl = 1 / (w_kk w_ll)^(1/2), d rho / d w_kk = -rho / (2 w_kk), d rho / d w_ll = -rho / (2 w_ll).
 // Empty for a diagonal Omega; NaN where the information is singular (not known).
-MatrixXd omega_correlation_standard_errors(const Prior& prior, const std::vector<MapResult>& maps) {
+MatrixXd omega_correlation_standard_errors(const Prior& prior, const MatrixXd& cov) {
   if (!prior.omega_full.size()) return MatrixXd();
   const auto k = prior.theta.size();
   const auto elements = omega_elements(k);
-  const MatrixXd cov = full_omega_covariance(prior, maps);
   const MatrixXd& w = prior.omega_full;
   MatrixXd se = MatrixXd::Zero(k, k);
   for (size_t a = static_cast<size_t>(k); a < elements.size(); ++a) {
@@ -400,8 +399,9 @@ MatrixXd omega_correlation_standard_errors(const Prior& prior, const std::vector
   return se;
 }
 
-VectorXd log_omega_standard_errors(const Prior& prior, const std::vector<MapResult>& maps) {
-  if (prior.omega_full.size()) return full_log_omega_standard_errors(prior, maps);
+// `full_cov`: a full Omega's full_omega_covariance (computed once for these SEs and the correlations').
+VectorXd log_omega_standard_errors(const Prior& prior, const std::vector<MapResult>& maps, const MatrixXd& full_cov) {
+  if (prior.omega_full.size()) return full_log_omega_standard_errors(prior, full_cov);
   const auto k = prior.theta.size();
   MatrixXd info = MatrixXd::Zero(k, k);
   const MatrixXd w = omega_inverse(prior);
@@ -516,8 +516,9 @@ void summarise(const Prior& prior, const std::vector<MapResult>& maps, const Pop
   if (m.error_model == PopulationErrorModel::input)  // nothing estimated: the points' own u
     m.sigma0_MBq = NaN, m.sigma_log = NaN;
   m.theta_se = theta_standard_errors(prior, maps);
-  m.log_omega_se = log_omega_standard_errors(prior, maps);
-  m.omega_correlation_se = omega_correlation_standard_errors(prior, maps);
+  const MatrixXd omega_cov = prior.omega_full.size() ? full_omega_covariance(prior, maps) : MatrixXd();
+  m.log_omega_se = log_omega_standard_errors(prior, maps, omega_cov);
+  m.omega_correlation_se = omega_correlation_standard_errors(prior, omega_cov);
   // the SE of ln b (the log-scale model's b, or the combined model's proportional coefficient) and
   // of ln sigma0 (combined, constant); the input model estimates nothing
   m.log_sigma_log_se = m.error_model == PopulationErrorModel::proportional ? log_sigma_standard_error(prior, maps, d) : NaN;
